@@ -1,0 +1,68 @@
+/*
+ * ke_util.h - encodings, secret memory and small helpers for libescrow.
+ *
+ * Every function returns a ke_rc.  KE_OK is 0 so that `if (rc) goto out;`
+ * reads naturally.  Nothing here does I/O policy (no logging, no exit()).
+ */
+#ifndef KE_UTIL_H
+#define KE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum ke_rc {
+  KE_OK = 0,
+  KE_ERR_INVALID_POINT,   /* not on P-256, infinity, bad encoding/length   */
+  KE_ERR_INVALID_SCALAR,  /* not in [1, n-1] or not 32 bytes               */
+  KE_ERR_INVALID_INDEX,   /* share index 0, > N, or duplicated             */
+  KE_ERR_LENGTH,          /* a length outside its allowed range            */
+  KE_ERR_FORMAT,          /* bad magic/version/encoding                    */
+  KE_ERR_AUTH,            /* AEAD tag did not verify (wrong key, tampered) */
+  KE_ERR_FINGERPRINT,     /* escrow key fingerprint mismatch               */
+  KE_ERR_PROOF,           /* DLEQ proof did not verify                     */
+  KE_ERR_THRESHOLD,       /* not enough parts / bad threshold parameters   */
+  KE_ERR_WEAK_SECRET,     /* secret refused as low-entropy                 */
+  KE_ERR_NOMEM,
+  KE_ERR_RANDOM,          /* the CSPRNG failed                             */
+  KE_ERR_IO,
+  KE_ERR_INTERNAL,        /* an OpenSSL call failed unexpectedly           */
+} ke_rc;
+
+/* Short, stable, human readable text for an rc (never contains data). */
+const char *ke_rc_str(ke_rc rc);
+
+/* ---- hex ------------------------------------------------------------- */
+/* Lower-case hex.  `out` must hold 2*len+1 bytes; it is NUL terminated. */
+void ke_hex_encode(char *out, const uint8_t *in, size_t len);
+/* Decode exactly `outlen` bytes from a hex string of length 2*outlen
+ * (either case).  Anything else is KE_ERR_FORMAT. */
+ke_rc ke_hex_decode(uint8_t *out, size_t outlen, const char *hex);
+/* Decode a hex string of any even length into a malloc'd buffer. */
+ke_rc ke_hex_decode_alloc(uint8_t **out, size_t *outlen, const char *hex);
+
+/* ---- base64url without padding (RFC 4648 section 5) ------------------- */
+/* Returns a malloc'd NUL-terminated string, or NULL on allocation failure. */
+char *ke_b64url_encode(const uint8_t *in, size_t len);
+/* Strict decoder: rejects padding, whitespace, non-alphabet characters and
+ * non-canonical trailing bits.  *out is malloc'd (free with free(), or with
+ * ke_secure_free() if it held a secret: pass secure=1 to get locked memory). */
+ke_rc ke_b64url_decode(uint8_t **out, size_t *outlen, const char *in, int secure);
+/* Decode into a fixed-size buffer; the decoded length must be exactly outlen. */
+ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in);
+
+/* ---- secret memory ----------------------------------------------------- */
+/* Allocations for secrets: zeroed, mlock()ed where the OS allows (failure to
+ * lock is not an error), excluded from core dumps where possible.
+ * ke_secure_free() wipes with OPENSSL_cleanse before releasing.  Both accept
+ * NULL.  Backed by OpenSSL's secure heap when it is initialised, else malloc. */
+void *ke_secure_alloc(size_t len);
+void ke_secure_free(void *p, size_t len);
+/* Constant-time equality: 1 if equal.  Wraps CRYPTO_memcmp. */
+int ke_ct_eq(const void *a, const void *b, size_t len);
+/* Wipe: wraps OPENSSL_cleanse. */
+void ke_wipe(void *p, size_t len);
+
+/* ---- randomness -------------------------------------------------------- */
+ke_rc ke_random(uint8_t *out, size_t len);
+
+#endif

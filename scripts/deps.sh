@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install every Debian 12 package that the build, the tests and the
+# quickstart need.  Idempotent: when everything is already present it does
+# nothing, and it runs `apt-get update` only when a package is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libmicrohttpd-dev libpq-dev libssl-dev libjansson-dev libcryptsetup-dev
+  libcurl4-openssl-dev
+  postgresql-15 postgresql-client-15
+  cryptsetup-bin
+  clang-14 libclang-rt-14-dev
+  valgrind python3 openssl procps util-linux
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# The package lists may be absent (fresh image) or stale; refresh once, and
+# only because something has to be installed.
+$SUDO apt-get update -qq
+# postgresql-common would otherwise create and start a system-wide cluster;
+# keyescrow runs its own private cluster under ./var instead.
+if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+  $SUDO mkdir -p /etc/postgresql-common
+  echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "deps: done"
