@@ -1,0 +1,342 @@
+/*
+ * ke_util.c - encodings, secret memory and randomness for libescrow.
+ *
+ * The hex and base64url codecs are branch-free per character (no table
+ * lookups indexed by data), because they also carry secrets: recovery keys
+ * shown to the helpdesk and decoded share material.  Only the final
+ * valid/invalid decision branches.
+ */
+#include "ke_util.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+const char *ke_rc_str(ke_rc rc)
+{
+  switch (rc) {
+  case KE_OK: return "ok";
+  case KE_ERR_INVALID_POINT: return "invalid curve point";
+  case KE_ERR_INVALID_SCALAR: return "invalid scalar";
+  case KE_ERR_INVALID_INDEX: return "invalid share index";
+  case KE_ERR_LENGTH: return "length out of range";
+  case KE_ERR_FORMAT: return "malformed input";
+  case KE_ERR_AUTH: return "authentication failed";
+  case KE_ERR_FINGERPRINT: return "escrow key fingerprint mismatch";
+  case KE_ERR_PROOF: return "proof or share check failed";
+  case KE_ERR_THRESHOLD: return "threshold not met or invalid";
+  case KE_ERR_WEAK_SECRET: return "secret refused as low-entropy";
+  case KE_ERR_NOMEM: return "out of memory";
+  case KE_ERR_RANDOM: return "random number generator failed";
+  case KE_ERR_IO: return "I/O error";
+  case KE_ERR_INTERNAL: return "internal cryptographic error";
+  }
+  return "unknown error";
+}
+
+/* ---- constant-time byte predicates (values 0..255 in, 0x00/0xFF out) ---- */
+/* x < y for x, y in [0, 255]: the subtraction borrows into bit 8. */
+static unsigned ct_lt(unsigned x, unsigned y) { return ((x - y) >> 8) & 0xFF; }
+static unsigned ct_ge(unsigned x, unsigned y) { return ct_lt(x, y) ^ 0xFF; }
+static unsigned ct_eq(unsigned x, unsigned y) { return ct_lt(x ^ y, 1); }
+
+/* ---- hex ------------------------------------------------------------- */
+static char hex_digit(unsigned v) /* v in 0..15 */
+{
+  /* '0'+v for v < 10, 'a'+v-10 otherwise, without a branch. */
+  return (char)(v + '0' + (ct_lt(9, v) & ('a' - '0' - 10)));
+}
+
+void ke_hex_encode(char *out, const uint8_t *in, size_t len)
+{
+  for (size_t i = 0; i < len; i++) {
+    out[2 * i] = hex_digit(in[i] >> 4);
+    out[2 * i + 1] = hex_digit(in[i] & 0x0F);
+  }
+  out[2 * len] = '\0';
+}
+
+/* Value of a hex digit, or 0x100 and up if c is not one. */
+static unsigned hex_val(unsigned char ch)
+{
+  unsigned c = ch;
+  unsigned dig = ct_ge(c, '0') & ct_lt(c, '9' + 1);
+  unsigned low = ct_ge(c, 'a') & ct_lt(c, 'f' + 1);
+  unsigned up = ct_ge(c, 'A') & ct_lt(c, 'F' + 1);
+  unsigned v = (dig & (c - '0')) | (low & (c - 'a' + 10)) | (up & (c - 'A' + 10));
+  return v | (((dig | low | up) ^ 0xFF) << 8);
+}
+
+ke_rc ke_hex_decode(uint8_t *out, size_t outlen, const char *hex)
+{
+  if (!hex || (!out && outlen))
+    return KE_ERR_FORMAT;
+  if (strlen(hex) != 2 * outlen)
+    return KE_ERR_FORMAT;
+  unsigned bad = 0;
+  for (size_t i = 0; i < outlen; i++) {
+    unsigned hi = hex_val((unsigned char)hex[2 * i]);
+    unsigned lo = hex_val((unsigned char)hex[2 * i + 1]);
+    bad |= (hi | lo) >> 8;
+    out[i] = (uint8_t)((hi << 4) | (lo & 0x0F));
+  }
+  if (bad) {
+    ke_wipe(out, outlen);
+    return KE_ERR_FORMAT;
+  }
+  return KE_OK;
+}
+
+ke_rc ke_hex_decode_alloc(uint8_t **out, size_t *outlen, const char *hex)
+{
+  if (!out || !outlen || !hex)
+    return KE_ERR_FORMAT;
+  *out = NULL;
+  *outlen = 0;
+  size_t n = strlen(hex);
+  if (n % 2)
+    return KE_ERR_FORMAT;
+  uint8_t *buf = malloc(n / 2 ? n / 2 : 1);
+  if (!buf)
+    return KE_ERR_NOMEM;
+  ke_rc rc = ke_hex_decode(buf, n / 2, hex);
+  if (rc) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  *outlen = n / 2;
+  return KE_OK;
+}
+
+/* ---- base64url ---------------------------------------------------------- */
+static char b64_char(unsigned v) /* v in 0..63 */
+{
+  unsigned c = (ct_lt(v, 26) & (v + 'A')) |
+               (ct_ge(v, 26) & ct_lt(v, 52) & (v - 26 + 'a')) |
+               (ct_ge(v, 52) & ct_lt(v, 62) & (v - 52 + '0')) |
+               (ct_eq(v, 62) & '-') | (ct_eq(v, 63) & '_');
+  return (char)c;
+}
+
+/* Value of a base64url character, or 0x100 and up if it is not one. */
+static unsigned b64_val(unsigned char ch)
+{
+  unsigned c = ch;
+  unsigned up = ct_ge(c, 'A') & ct_lt(c, 'Z' + 1);
+  unsigned low = ct_ge(c, 'a') & ct_lt(c, 'z' + 1);
+  unsigned dig = ct_ge(c, '0') & ct_lt(c, '9' + 1);
+  unsigned dash = ct_eq(c, '-'), usc = ct_eq(c, '_');
+  unsigned v = (up & (c - 'A')) | (low & (c - 'a' + 26)) | (dig & (c - '0' + 52)) |
+               (dash & 62) | (usc & 63);
+  return v | (((up | low | dig | dash | usc) ^ 0xFF) << 8);
+}
+
+char *ke_b64url_encode(const uint8_t *in, size_t len)
+{
+  if (!in && len)
+    return NULL;
+  if (len > (SIZE_MAX - 4) / 4 * 3)
+    return NULL;
+  size_t olen = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
+  char *out = malloc(olen + 1);
+  if (!out)
+    return NULL;
+  size_t o = 0, i = 0;
+  for (; i + 3 <= len; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+    out[o++] = b64_char(v >> 18);
+    out[o++] = b64_char((v >> 12) & 63);
+    out[o++] = b64_char((v >> 6) & 63);
+    out[o++] = b64_char(v & 63);
+  }
+  if (len - i == 1) {
+    out[o++] = b64_char(in[i] >> 2);
+    out[o++] = b64_char((in[i] & 3) << 4);
+  } else if (len - i == 2) {
+    uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
+    out[o++] = b64_char(v >> 10);
+    out[o++] = b64_char((v >> 4) & 63);
+    out[o++] = b64_char((v & 15) << 2);
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* Decoded length of an unpadded base64url string of length n, or
+ * SIZE_MAX if no string of that length is valid (n % 4 == 1). */
+static size_t b64_decoded_len(size_t n)
+{
+  if (n % 4 == 1)
+    return SIZE_MAX;
+  return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+/* Decode n characters into out (b64_decoded_len(n) bytes). */
+static ke_rc b64_decode_into(uint8_t *out, const char *in, size_t n)
+{
+  unsigned bad = 0;
+  size_t o = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    unsigned a = b64_val((unsigned char)in[i]), b = b64_val((unsigned char)in[i + 1]);
+    unsigned c = b64_val((unsigned char)in[i + 2]), d = b64_val((unsigned char)in[i + 3]);
+    bad |= a | b | c | d;
+    uint32_t v = (a & 63) << 18 | (b & 63) << 12 | (c & 63) << 6 | (d & 63);
+    out[o++] = (uint8_t)(v >> 16);
+    out[o++] = (uint8_t)(v >> 8);
+    out[o++] = (uint8_t)v;
+  }
+  if (n - i == 2) {
+    unsigned a = b64_val((unsigned char)in[i]), b = b64_val((unsigned char)in[i + 1]);
+    bad |= a | b;
+    bad |= (b & 15) << 8;               /* non-canonical: unused bits set */
+    out[o++] = (uint8_t)((a & 63) << 2 | (b & 63) >> 4);
+  } else if (n - i == 3) {
+    unsigned a = b64_val((unsigned char)in[i]), b = b64_val((unsigned char)in[i + 1]);
+    unsigned c = b64_val((unsigned char)in[i + 2]);
+    bad |= a | b | c;
+    bad |= (c & 3) << 8;
+    out[o++] = (uint8_t)((a & 63) << 2 | (b & 63) >> 4);
+    out[o++] = (uint8_t)((b & 15) << 4 | (c & 63) >> 2);
+  }
+  if (bad >> 8) {
+    ke_wipe(out, o);
+    return KE_ERR_FORMAT;
+  }
+  return KE_OK;
+}
+
+ke_rc ke_b64url_decode(uint8_t **out, size_t *outlen, const char *in, int secure)
+{
+  if (!out || !outlen || !in)
+    return KE_ERR_FORMAT;
+  *out = NULL;
+  *outlen = 0;
+  size_t n = strlen(in);
+  size_t dlen = b64_decoded_len(n);
+  if (dlen == SIZE_MAX)
+    return KE_ERR_FORMAT;
+  uint8_t *buf = secure ? ke_secure_alloc(dlen) : malloc(dlen ? dlen : 1);
+  if (!buf)
+    return KE_ERR_NOMEM;
+  ke_rc rc = b64_decode_into(buf, in, n);
+  if (rc) {
+    if (secure)
+      ke_secure_free(buf, dlen);
+    else
+      free(buf);
+    return rc;
+  }
+  *out = buf;
+  *outlen = dlen;
+  return KE_OK;
+}
+
+ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in)
+{
+  if (!in || (!out && outlen))
+    return KE_ERR_FORMAT;
+  size_t n = strlen(in);
+  size_t dlen = b64_decoded_len(n);
+  if (dlen == SIZE_MAX)
+    return KE_ERR_FORMAT;
+  if (dlen != outlen)
+    return KE_ERR_LENGTH;
+  return b64_decode_into(out, in, n);
+}
+
+/* ---- secret memory ----------------------------------------------------- */
+/*
+ * Without OpenSSL's secure heap, each secret gets its own anonymous mapping:
+ * whole pages can be mlock()ed and marked MADV_DONTDUMP without touching
+ * memory that other allocations share.  A header in front of the returned
+ * pointer records the mapping size, so freeing does not depend on the
+ * caller passing back the exact length.  Under AddressSanitizer plain
+ * malloc is used instead, so overflows of secret buffers are still caught.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define KE_SECURE_USE_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KE_SECURE_USE_MALLOC 1
+#endif
+#endif
+
+#define KE_SECURE_HDR 32 /* keeps the user pointer 16-byte aligned */
+
+void *ke_secure_alloc(size_t len)
+{
+  if (CRYPTO_secure_malloc_initialized())
+    return OPENSSL_secure_zalloc(len ? len : 1);
+  if (len > SIZE_MAX / 2)
+    return NULL;
+#ifdef KE_SECURE_USE_MALLOC
+  size_t total = len + KE_SECURE_HDR;
+  uint8_t *base = calloc(1, total);
+  if (!base)
+    return NULL;
+#else
+  long pg = sysconf(_SC_PAGESIZE);
+  size_t page = pg > 0 ? (size_t)pg : 4096;
+  size_t total = (len + KE_SECURE_HDR + page - 1) / page * page;
+  uint8_t *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    return NULL;
+  (void)mlock(base, total);   /* best effort: RLIMIT_MEMLOCK may refuse */
+#ifdef MADV_DONTDUMP
+  (void)madvise(base, total, MADV_DONTDUMP);
+#endif
+#endif
+  memcpy(base, &total, sizeof total);
+  return base + KE_SECURE_HDR;
+}
+
+void ke_secure_free(void *p, size_t len)
+{
+  if (!p)
+    return;
+  if (CRYPTO_secure_allocated(p)) {
+    OPENSSL_secure_clear_free(p, len);
+    return;
+  }
+  (void)len; /* the header knows the real size */
+  uint8_t *base = (uint8_t *)p - KE_SECURE_HDR;
+  size_t total;
+  memcpy(&total, base, sizeof total);
+  OPENSSL_cleanse(base, total);
+#ifdef KE_SECURE_USE_MALLOC
+  free(base);
+#else
+  (void)munlock(base, total);
+  (void)munmap(base, total);
+#endif
+}
+
+int ke_ct_eq(const void *a, const void *b, size_t len)
+{
+  return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+void ke_wipe(void *p, size_t len)
+{
+  if (p && len)
+    OPENSSL_cleanse(p, len);
+}
+
+/* ---- randomness -------------------------------------------------------- */
+ke_rc ke_random(uint8_t *out, size_t len)
+{
+  while (len > 0) {
+    int chunk = len > INT_MAX ? INT_MAX : (int)len;
+    if (RAND_priv_bytes(out, chunk) != 1)
+      return KE_ERR_RANDOM;
+    out += chunk;
+    len -= (size_t)chunk;
+  }
+  return KE_OK;
+}
