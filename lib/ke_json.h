@@ -1,0 +1,43 @@
+/*
+ * ke_json.h - small, strict helpers around jansson.
+ *
+ * Parsing is strict on purpose: duplicate keys are refused (two readers could
+ * otherwise disagree on which value counts), NUL bytes inside strings are
+ * refused, and the top level must be an object.  Getters distinguish
+ * "missing" from "wrong type" so that callers can report precise errors.
+ */
+#ifndef KE_JSON_H
+#define KE_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum ke_json_rc {
+  KE_JSON_OK = 0,
+  KE_JSON_MISSING,   /* key absent (or JSON null) */
+  KE_JSON_TYPE,      /* present but of the wrong type or out of range */
+  KE_JSON_SYNTAX,    /* not valid JSON / not an object */
+  KE_JSON_NOMEM,
+} ke_json_rc;
+
+/* Parse `len` bytes into an object.  On failure *out is NULL and, when `err`
+ * is not NULL, a short description with line/column is written to it. */
+ke_json_rc ke_json_parse_object(json_t **out, const char *buf, size_t len,
+                                char *err, size_t errlen);
+
+/* Borrowed string member (valid while `obj` lives). */
+ke_json_rc ke_json_get_str(const json_t *obj, const char *key, const char **out);
+/* Integer member in [min, max]. */
+ke_json_rc ke_json_get_int(const json_t *obj, const char *key, int64_t min,
+                           int64_t max, int64_t *out);
+ke_json_rc ke_json_get_bool(const json_t *obj, const char *key, int *out);
+
+/* Canonical form used for signed and hashed JSON (audit leaves): sorted keys,
+ * no insignificant whitespace, UTF-8 output, "/" unescaped.  Reals are
+ * refused (their text form is not canonical across implementations), so only
+ * objects, arrays, strings, integers, booleans and null may appear.
+ * *out is malloc'd and NUL terminated; *outlen excludes the NUL. */
+ke_json_rc ke_json_canonical(const json_t *value, char **out, size_t *outlen);
+
+#endif
