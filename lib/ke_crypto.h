@@ -158,4 +158,16 @@ ke_rc ke_share_unseal(ke_scalar *d, const uint8_t *sealed, size_t len,
 void ke_sas(char out[KE_SAS_LEN + 1], const char *request_id, const ke_point *E,
             const ke_point *R);
 
+/* ---- primitives ---------------------------------------------------------------- */
+/* The KDFs every construction above uses, exposed so the published RFC 5869
+ * and RFC 7914 vectors exercise the very same calls (and for other modules
+ * that need them).  ke_hkdf_sha256: outlen 1..8160, ikm non-empty, salt and
+ * info may be empty.  ke_scrypt: N a power of two in [2, 2^24], r and p in
+ * [1, 64], at most 1 GiB of memory (KE_ERR_LENGTH otherwise). */
+ke_rc ke_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen,
+                     const uint8_t *salt, size_t saltlen, const uint8_t *info,
+                     size_t infolen);
+ke_rc ke_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
+                const uint8_t *salt, size_t saltlen, ke_scrypt_params params);
+
 #endif

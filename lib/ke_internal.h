@@ -50,6 +50,11 @@ ke_rc ke_ec_mul_small(EC_POINT *r, unsigned i, const EC_POINT *p, BN_CTX *ctx);
 /* Encoding of the SHA-256 digest reduced mod n (for Fiat-Shamir). */
 ke_rc ke_scalar_from_hash(BIGNUM *out, const uint8_t digest[32], BN_CTX *ctx);
 
+/* ---- hashing (ke_kdf.c) ---------------------------------------------------- */
+typedef struct ke_buf { const void *p; size_t len; } ke_buf;
+/* SHA-256 over the concatenation of count pieces. */
+ke_rc ke_sha256(uint8_t out[32], const ke_buf *parts, size_t count);
+
 /* ---- ECIES-style wrap shared by envelopes and parts (ke_envelope.c) ------- */
 /* key = HKDF-SHA256(ikm = x(S), salt = R || Q, info = label). */
 ke_rc ke_wrap_key(uint8_t key[KE_KEY_LEN], const ke_point *S, const ke_point *R,
