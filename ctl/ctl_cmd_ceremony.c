@@ -1,0 +1,270 @@
+/*
+ * escrowctl ceremony - create the escrow key, offline.
+ *
+ * Order matters: every check that can fail without secrets (arguments,
+ * existing files) runs before the passphrases are asked, and every
+ * passphrase is known before the key exists, so a typo never leaves a key
+ * half written.  d and the coefficients never leave ke_ceremony(); the shares
+ * live in locked memory until each is sealed, and are wiped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_cmd.h"
+
+const char ctl_usage_ceremony[] =
+  "usage: escrowctl ceremony --threshold T --shares N --custodian NAME ... --out DIR\n"
+  "                          [--passphrase-file I=PATH ...]\n"
+  "\n"
+  "Creates a P-256 escrow key split into N Shamir shares, any T of which open an\n"
+  "envelope.  Writes DIR/escrow-key.json (the public manifest, mode 0644) and\n"
+  "DIR/custodian-<i>.share.json (custodian i's share sealed under their\n"
+  "passphrase, mode 0600), and prints the key's fingerprint on stdout.  Existing\n"
+  "files are never overwritten.  Run it on an offline machine.\n"
+  "\n"
+  "  --threshold T            custodians needed to open (1 <= T <= N)\n"
+  "  --shares N               number of custodians (N <= 255)\n"
+  "  --custodian NAME         custodian names, in index order 1..N (N times)\n"
+  "  --out DIR                output directory (created 0700 if missing)\n"
+  "  --passphrase-file I=PATH custodian I's passphrase from PATH (one trailing\n"
+  "                           newline is stripped); custodians without one are\n"
+  "                           asked twice on the terminal.  8..1024 bytes.\n"
+  "  --scrypt-n N             scrypt cost of the share files (default 32768;\n"
+  "                           a power of two >= 1024, lower values for tests)\n";
+
+#define MANIFEST_NAME "escrow-key.json"
+
+typedef struct ceremony_opts {
+  unsigned t, n, scrypt_n, ncust;
+  const char *names[KE_MAX_SHARES];
+  const char *passfiles[KE_MAX_SHARES];   /* by index - 1 */
+  const char *out;
+} ceremony_opts;
+
+enum { O_T = 256, O_N, O_CUST, O_OUT, O_PASS, O_SCRYPT };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  ceremony_opts *o = ctx;
+  unsigned i;
+  switch (opt) {
+  case O_T: return ctl_parse_uint(&o->t, arg, "--threshold", 1, KE_MAX_SHARES);
+  case O_N: return ctl_parse_uint(&o->n, arg, "--shares", 1, KE_MAX_SHARES);
+  case O_OUT: o->out = arg; return CTL_OK;
+  case O_SCRYPT: return ctl_parse_uint(&o->scrypt_n, arg, "--scrypt-n", KE_SCRYPT_N_MIN,
+                                       KE_SCRYPT_N_MAX);
+  case O_CUST:
+    if (o->ncust == KE_MAX_SHARES) {
+      ctl_errf("more than %d --custodian", KE_MAX_SHARES);
+      return CTL_USAGE;
+    }
+    if (!ke_label_valid(arg, KE_NAME_MAX)) {
+      ctl_errf("custodian names are 1..%d bytes of UTF-8 without control characters",
+               KE_NAME_MAX);
+      return CTL_USAGE;
+    }
+    o->names[o->ncust++] = arg;
+    return CTL_OK;
+  case O_PASS: {
+    const char *eq = strchr(arg, '=');
+    char num[8];
+    if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof num || !eq[1]) {
+      ctl_errf("--passphrase-file takes I=PATH");
+      return CTL_USAGE;
+    }
+    memcpy(num, arg, (size_t)(eq - arg));
+    num[eq - arg] = '\0';
+    int rc = ctl_parse_uint(&i, num, "the custodian index of --passphrase-file", 1,
+                            KE_MAX_SHARES);
+    if (rc)
+      return rc;
+    if (o->passfiles[i - 1]) {
+      ctl_errf("two --passphrase-file for custodian %u", i);
+      return CTL_USAGE;
+    }
+    o->passfiles[i - 1] = eq + 1;
+    return CTL_OK;
+  }
+  }
+  return CTL_USAGE;
+}
+
+static int check_opts(const ceremony_opts *o)
+{
+  if (!o->t)
+    return ctl_missing_opt("--threshold");
+  if (!o->n)
+    return ctl_missing_opt("--shares");
+  if (!o->out)
+    return ctl_missing_opt("--out");
+  if (o->t > o->n) {
+    ctl_errf("--threshold %u is larger than --shares %u", o->t, o->n);
+    return CTL_USAGE;
+  }
+  if (o->ncust != o->n) {
+    ctl_errf("%u --custodian names for %u shares", o->ncust, o->n);
+    return CTL_USAGE;
+  }
+  for (unsigned i = 0; i < o->n; i++)
+    for (unsigned j = 0; j < i; j++)
+      if (strcmp(o->names[i], o->names[j]) == 0) {
+        ctl_errf("custodians %u and %u have the same name", j + 1, i + 1);
+        return CTL_USAGE;
+      }
+  for (unsigned i = o->n; i < KE_MAX_SHARES; i++)
+    if (o->passfiles[i]) {
+      ctl_errf("--passphrase-file for custodian %u, but there are %u", i + 1, o->n);
+      return CTL_USAGE;
+    }
+  return CTL_OK;
+}
+
+static void share_path(char *buf, size_t len, const char *dir, unsigned i)
+{
+  snprintf(buf, len, "%s/custodian-%u.share.json", dir, i);
+}
+
+/* The output directory exists (or is created) and none of the files does. */
+static int prepare_out(const ceremony_opts *o)
+{
+  char path[4096];
+  struct stat st;
+  if (mkdir(o->out, 0700) != 0 && errno != EEXIST) {
+    ctl_errf("cannot create %s: %s", o->out, strerror(errno));
+    return CTL_FAIL;
+  }
+  if (stat(o->out, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    ctl_errf("%s is not a directory", o->out);
+    return CTL_FAIL;
+  }
+  snprintf(path, sizeof path, "%s/%s", o->out, MANIFEST_NAME);
+  for (unsigned i = 0; i <= o->n; i++) {
+    if (i)
+      share_path(path, sizeof path, o->out, i);
+    if (ctl_exists(path)) {
+      ctl_errf("%s already exists; use an empty directory", path);
+      return CTL_FAIL;
+    }
+  }
+  return CTL_OK;
+}
+
+/* Seal and write every share file, then the manifest; on failure remove
+ * what was written, so that a ceremony either happened or did not. */
+static int write_files(const ceremony_opts *o, const ke_manifest *m,
+                       const ke_scalar *shares, ctl_buf *pass)
+{
+  char path[4096];
+  unsigned written = 0;
+  int rc = CTL_OK;
+  ke_scrypt_params kdf = KE_SCRYPT_DEFAULT;
+  if (o->scrypt_n)
+    kdf.N = o->scrypt_n;
+  for (unsigned i = 1; !rc && i <= o->n; i++) {
+    ke_sharefile sf;
+    char *text = NULL;
+    size_t len = 0;
+    ke_rc k = ke_sharefile_seal(&sf, pass[i - 1].p, pass[i - 1].len, kdf,
+                                m->pub.fingerprint, i, o->names[i - 1], &shares[i - 1]);
+    if (!k)
+      k = ke_sharefile_write(&text, &len, &sf);
+    if (k) {
+      ctl_errf("cannot seal the share of custodian %u: %s", i, ke_rc_str(k));
+      rc = CTL_FAIL;
+      break;
+    }
+    share_path(path, sizeof path, o->out, i);
+    if (!(rc = ctl_write_text(path, text, len, 0600, 0)))
+      written = i;
+  }
+  if (!rc) {
+    char *text = NULL;
+    size_t len = 0;
+    ke_rc k = ke_manifest_write(&text, &len, m);
+    snprintf(path, sizeof path, "%s/%s", o->out, MANIFEST_NAME);
+    if (k) {
+      ctl_errf("cannot write the manifest: %s", ke_rc_str(k));
+      rc = CTL_FAIL;
+    } else {
+      rc = ctl_write_text(path, text, len, 0644, 0);
+    }
+  }
+  for (unsigned i = 1; rc && i <= written; i++) {
+    share_path(path, sizeof path, o->out, i);
+    unlink(path);
+  }
+  return rc;
+}
+
+int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "threshold", required_argument, 0, O_T },
+    { "shares", required_argument, 0, O_N },
+    { "custodian", required_argument, 0, O_CUST },
+    { "out", required_argument, 0, O_OUT },
+    { "passphrase-file", required_argument, 0, O_PASS },
+    { "scrypt-n", required_argument, 0, O_SCRYPT },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  ceremony_opts o;
+  ctl_buf pass[KE_MAX_SHARES];
+  ke_manifest *m = NULL;
+  ke_scalar *shares = NULL;
+  int first = 0, rc;
+  memset(&o, 0, sizeof o);
+  memset(pass, 0, sizeof pass);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+    return rc;
+  if (first != argc) {
+    ctl_errf("unexpected argument \"%s\"", argv[first]);
+    return CTL_USAGE;
+  }
+  if (o.scrypt_n && (o.scrypt_n & (o.scrypt_n - 1))) {
+    ctl_errf("--scrypt-n must be a power of two");
+    return CTL_USAGE;
+  }
+  if ((rc = check_opts(&o)) || (rc = prepare_out(&o)))
+    return rc;
+  for (unsigned i = 0; !rc && i < o.n; i++) {
+    char prompt[KE_NAME_MAX + 64];
+    snprintf(prompt, sizeof prompt, "New passphrase for custodian %u (%s)", i + 1,
+             o.names[i]);
+    rc = ctl_passphrase(&pass[i], o.passfiles[i], prompt, 1);
+  }
+  m = calloc(1, sizeof *m);
+  shares = ke_secure_alloc(o.n * sizeof *shares);
+  if (!rc && (!m || !shares)) {
+    ctl_errf("out of memory");
+    rc = CTL_FAIL;
+  }
+  ke_rc k = KE_OK;
+  if (!rc && (k = ke_ceremony(&m->pub, shares, o.t, o.n)) == KE_OK)
+    k = ke_time_rfc3339(m->created, time(NULL));
+  if (!rc && k) {
+    ctl_errf("key generation failed: %s", ke_rc_str(k));
+    rc = CTL_FAIL;
+  }
+  for (unsigned i = 0; !rc && i < o.n; i++)
+    memcpy(m->names[i], o.names[i], strlen(o.names[i]) + 1);
+  if (!rc)
+    rc = write_files(&o, m, shares, pass);
+  if (!rc) {
+    char fpr[2 * KE_FPR_LEN + 1];
+    ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
+    ctl_notef("Escrow key: %u of %u custodians, written to %s/. Give each custodian "
+              "their custodian-<i>.share.json; publish %s and pin the fingerprint:",
+              o.t, o.n, o.out, MANIFEST_NAME);
+    printf("%s\n", fpr);
+  }
+  ke_secure_free(shares, o.n * sizeof *shares);
+  for (unsigned i = 0; i < o.n; i++)
+    ctl_buf_free(&pass[i]);
+  free(m);
+  return rc;
+}

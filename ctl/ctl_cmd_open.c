@@ -1,0 +1,234 @@
+/*
+ * escrowctl open - the requester opens the parts, verifies each proof
+ * against Q_i of the pinned manifest, combines the first T good ones and
+ * opens the envelope.  A bad part is named by its custodian index and never
+ * used: one broken or hostile custodian can delay an opening, but cannot
+ * make it produce a wrong secret.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+
+const char ctl_usage_open[] =
+  "usage: escrowctl open --request REQ --key KEY --manifest M [--raw] [--out FILE]\n"
+  "                      [--fingerprint HEX] PART...\n"
+  "\n"
+  "Opens each part file with the requester key KEY and verifies its proof\n"
+  "against the custodian's public share in manifest M.  A bad part (one that\n"
+  "does not open, whose proof fails, made for another request, or a second part\n"
+  "of the same custodian) is named by its custodian index on stderr and\n"
+  "ignored.  With at least T good parts, the first T open the envelope and the\n"
+  "secret is written to stdout (or --out FILE, mode 0600, never overwritten).\n"
+  "\n"
+  "Output: the secret's bytes exactly, followed by a newline if the secret is\n"
+  "UTF-8 text without control characters (the newline `seal` strips from text\n"
+  "input); --raw never adds the newline.\n"
+  "\n"
+  "  --request REQ      the request file\n"
+  "  --key KEY          the requester key file written by `request new`\n"
+  "  --manifest M       the escrow key manifest (pin it with --fingerprint HEX)\n"
+  "  --raw              write the secret's bytes only\n"
+  "  --out FILE         write the secret to FILE instead of stdout\n"
+  "\n"
+  "exit status: 0 opened, 1 bad input or the envelope does not open (device or\n"
+  "volume not the ones sealed in, or altered), 2 usage, 3 not enough good parts.\n";
+
+typedef struct open_opts {
+  const char *request, *key, *manifest, *out;
+  uint8_t pin[KE_FPR_LEN];
+  int pinned, raw;
+} open_opts;
+
+enum { O_REQ = 256, O_KEY, O_MANIFEST, O_RAW, O_OUT, O_FPR };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  open_opts *o = ctx;
+  switch (opt) {
+  case O_REQ: o->request = arg; return CTL_OK;
+  case O_KEY: o->key = arg; return CTL_OK;
+  case O_MANIFEST: o->manifest = arg; return CTL_OK;
+  case O_RAW: o->raw = 1; return CTL_OK;
+  case O_OUT: o->out = arg; return CTL_OK;
+  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
+  }
+  return CTL_USAGE;
+}
+
+/* The good parts so far: P_i and i, in locked memory (any T of the P_i
+ * open the envelope). */
+typedef struct good_parts {
+  uint8_t indices[KE_MAX_SHARES];
+  ke_point P[KE_MAX_SHARES];
+  size_t count;
+} good_parts;
+
+/* Check one part file; on success add it to g.  Returns 1 if it was good. */
+static int take_part(good_parts *g, const char *path, const ke_request *r,
+                     const ke_reqkey *key, const ke_manifest *m)
+{
+  ke_partfile pf;
+  ke_dleq *proof;
+  if (ctl_load_part(&pf, path) != CTL_OK) {
+    ctl_notef("  part %s: ignored (not a valid part file)", path);
+    return 0;
+  }
+  unsigned i = pf.index;
+  if (strcmp(pf.request_id, r->request_id) != 0) {
+    ctl_errf("custodian %u: part %s is for request %s, not %s; ignored", i, path,
+             pf.request_id, r->request_id);
+    return 0;
+  }
+  if (i > m->pub.n) {
+    ctl_errf("custodian %u: part %s: no such custodian in this escrow key (1..%u); "
+             "ignored", i, path, m->pub.n);
+    return 0;
+  }
+  for (size_t j = 0; j < g->count; j++)
+    if (g->indices[j] == i) {
+      ctl_errf("custodian %u: part %s is a second part of this custodian; ignored", i,
+               path);
+      return 0;
+    }
+  if (!(proof = ke_secure_alloc(sizeof *proof))) {
+    ctl_errf("out of memory");
+    return 0;
+  }
+  int good = 0;
+  ke_rc k = ke_part_open(proof, pf.part, KE_PART_LEN, &key->e, &key->E, r->request_id, i);
+  if (k) {
+    ctl_errf("custodian %u: part %s does not open with this request's key (%s: made for "
+             "another request, key or custodian, or altered); ignored", i, path,
+             ke_rc_str(k));
+  } else if ((k = ke_dleq_verify(proof, i, &m->pub.public_shares[i - 1], &r->R,
+                                 (const uint8_t *)r->request_id,
+                                 strlen(r->request_id))) != KE_OK) {
+    ctl_errf("custodian %u: part %s: the proof of correct decryption does not verify "
+             "(%s); ignored", i, path, ke_rc_str(k));
+  } else {
+    g->indices[g->count] = (uint8_t)i;
+    g->P[g->count++] = proof->P;
+    good = 1;
+  }
+  ke_secure_free(proof, sizeof *proof);
+  return good;
+}
+
+/* Combine the first t parts and open the envelope.  *secret is secure. */
+static int open_envelope(uint8_t **secret, size_t *len, const good_parts *g,
+                         const ke_request *r, const ke_manifest *m)
+{
+  ke_envelope env;
+  ke_point *S = ke_secure_alloc(sizeof *S);
+  ke_rc k = S ? ke_envelope_parse(&env, r->envelope, r->envelope_len) : KE_ERR_NOMEM;
+  if (!k)
+    k = ke_combine(S, g->indices, g->P, m->pub.t);
+  if (!k)
+    k = ke_envelope_open(secret, len, &env, &m->pub.commitments[0], S, r->device,
+                         r->volume);
+  ke_secure_free(S, sizeof *S);
+  if (k == KE_ERR_AUTH) {
+    ctl_errf("the envelope does not open: device \"%s\" and volume \"%s\" are not the "
+             "ones it was sealed for, or it was altered", r->device, r->volume);
+    return CTL_FAIL;
+  }
+  if (k) {
+    ctl_errf("cannot open the envelope: %s", ke_rc_str(k));
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey *key)
+{
+  int rc = ctl_load_manifest(m, o->manifest, o->pinned ? o->pin : NULL);
+  if (!rc)
+    rc = ctl_load_request(r, o->request);
+  if (!rc)
+    rc = ctl_load_reqkey(key, o->key);
+  if (rc)
+    return rc;
+  if (memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
+    ctl_errf("the request's envelope is sealed to another escrow key than the manifest's");
+    return CTL_FAIL;
+  }
+  if (strcmp(key->request_id, r->request_id) != 0 ||
+      memcmp(key->E.b, r->E.b, KE_POINT_LEN) != 0) {
+    ctl_errf("%s is the key of another request (%s)", o->key, key->request_id);
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "request", required_argument, 0, O_REQ },
+    { "key", required_argument, 0, O_KEY },
+    { "manifest", required_argument, 0, O_MANIFEST },
+    { "raw", no_argument, 0, O_RAW },
+    { "out", required_argument, 0, O_OUT },
+    { "fingerprint", required_argument, 0, O_FPR },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  open_opts o;
+  int first = 0, rc;
+  memset(&o, 0, sizeof o);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+    return rc;
+  if (!o.request)
+    return ctl_missing_opt("--request");
+  if (!o.key)
+    return ctl_missing_opt("--key");
+  if (!o.manifest)
+    return ctl_missing_opt("--manifest");
+  if (o.out && ctl_exists(o.out)) {
+    ctl_errf("%s already exists; not overwriting it", o.out);
+    return CTL_FAIL;
+  }
+  ke_manifest *m = calloc(1, sizeof *m);
+  ke_request *r = calloc(1, sizeof *r);
+  ke_reqkey *key = ke_secure_alloc(sizeof *key);
+  good_parts *g = ke_secure_alloc(sizeof *g);
+  uint8_t *secret = NULL;
+  size_t len = 0;
+  if (!m || !r || !key || !g) {
+    ctl_errf("out of memory");
+    rc = CTL_FAIL;
+  }
+  if (!rc)
+    rc = load_all(&o, m, r, key);
+  /* Every part is checked, so that each bad one is named, even past T. */
+  for (int a = first; !rc && a < argc; a++)
+    take_part(g, argv[a], r, key, m);
+  if (!rc && g->count < m->pub.t) {
+    unsigned missing = m->pub.t - (unsigned)g->count;
+    ctl_errf("%zu good part%s of the %u needed: %u more missing", g->count,
+             g->count == 1 ? "" : "s", m->pub.t, missing);
+    rc = CTL_MISSING;
+  }
+  if (!rc)
+    rc = open_envelope(&secret, &len, g, r, m);
+  if (!rc) {
+    /* Written in one call, with the newline, from a locked copy. */
+    int text = !o.raw && ke_text_valid(secret, len);
+    uint8_t *buf = ke_secure_alloc(len + 1);
+    if (!buf) {
+      ctl_errf("out of memory");
+      rc = CTL_FAIL;
+    } else {
+      memcpy(buf, secret, len);
+      buf[len] = '\n';
+      rc = ctl_write(o.out ? o.out : "-", buf, len + (size_t)text, 0600);
+      ke_secure_free(buf, len + 1);
+    }
+  }
+  ke_secure_free(secret, len);
+  ke_secure_free(g, sizeof *g);
+  ke_secure_free(key, sizeof *key);
+  free(r);
+  free(m);
+  return rc;
+}

@@ -1,0 +1,197 @@
+/*
+ * escrowctl request new - the requester's side of an offline opening: a
+ * request file naming the envelope (custodians answer for the R inside it
+ * only) and a fresh one-time key E = e*G to which the parts are sealed.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_cmd.h"
+
+const char ctl_usage_request_new[] =
+  "usage: escrowctl request new --manifest M --envelope FILE --device D --volume V\n"
+  "                             --id ID --out REQ --key-out KEY [--fingerprint HEX]\n"
+  "\n"
+  "Writes the request file REQ (public: give it to the custodians) and the\n"
+  "one-time requester key KEY (secret, mode 0600: keep it until `open`), and\n"
+  "prints the confirmation code on stdout.  Each custodian's `part` shows the\n"
+  "same code: compare it with them out of band before they contribute.\n"
+  "Device and volume must be the ones the envelope was sealed for, or `open`\n"
+  "fails.  Existing files are never overwritten.\n"
+  "\n"
+  "  --manifest M       the escrow key manifest; the envelope must be sealed to it\n"
+  "  --envelope FILE    the envelope, base64url as written by `seal`\n"
+  "  --device D         device id        --volume V   volume id\n"
+  "  --id ID            request id, 1..128 of A-Z a-z 0-9 . _ : -\n"
+  "  --out REQ          the request file to write\n"
+  "  --key-out KEY      the requester key file to write\n"
+  "  --fingerprint HEX  also require the manifest to have this fingerprint\n";
+
+typedef struct request_opts {
+  const char *manifest, *envelope, *device, *volume, *id, *out, *key_out;
+  uint8_t pin[KE_FPR_LEN];
+  int pinned;
+} request_opts;
+
+enum { O_MANIFEST = 256, O_ENV, O_DEVICE, O_VOLUME, O_ID, O_OUT, O_KEYOUT, O_FPR };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  request_opts *o = ctx;
+  switch (opt) {
+  case O_MANIFEST: o->manifest = arg; return CTL_OK;
+  case O_ENV: o->envelope = arg; return CTL_OK;
+  case O_DEVICE: o->device = arg; return CTL_OK;
+  case O_VOLUME: o->volume = arg; return CTL_OK;
+  case O_ID: o->id = arg; return CTL_OK;
+  case O_OUT: o->out = arg; return CTL_OK;
+  case O_KEYOUT: o->key_out = arg; return CTL_OK;
+  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
+  }
+  return CTL_USAGE;
+}
+
+static int check_opts(const request_opts *o)
+{
+  static const char *const names[] = { "--manifest", "--envelope", "--device",
+                                       "--volume", "--id", "--out", "--key-out" };
+  const char *const vals[] = { o->manifest, o->envelope, o->device, o->volume, o->id,
+                               o->out, o->key_out };
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+    if (!vals[i])
+      return ctl_missing_opt(names[i]);
+  if (!ke_id_valid(o->id)) {
+    ctl_errf("--id must be 1..%d characters of A-Z a-z 0-9 . _ : -", KE_ID_MAX);
+    return CTL_USAGE;
+  }
+  if (!ke_label_valid(o->device, KE_LABEL_MAX) || !ke_label_valid(o->volume, KE_LABEL_MAX)) {
+    ctl_errf("--device and --volume are 1..%d bytes of UTF-8 without control characters",
+             KE_LABEL_MAX);
+    return CTL_USAGE;
+  }
+  return CTL_OK;
+}
+
+/* The envelope file: base64url, surrounding whitespace ignored. */
+static int load_envelope(ke_request *r, const char *path, const ke_manifest *m)
+{
+  ctl_buf b;
+  uint8_t *raw = NULL;
+  size_t len = 0;
+  ke_envelope env;
+  int rc = ctl_read(&b, path, 2 * KE_ENV_MAX_LEN, 0, "envelope");
+  if (rc)
+    return rc;
+  char *s = b.p;
+  while (*s && isspace((unsigned char)*s))
+    s++;
+  size_t n = strlen(s);
+  while (n && isspace((unsigned char)s[n - 1]))
+    s[--n] = '\0';
+  ke_rc k = ke_b64url_decode(&raw, &len, s, 0);
+  ctl_buf_free(&b);
+  if (k) {
+    ctl_errf("%s: not unpadded base64url (%s)", path, ke_rc_str(k));
+    return CTL_FAIL;
+  }
+  if ((k = len > KE_ENV_MAX_LEN ? KE_ERR_LENGTH : ke_envelope_parse(&env, raw, len))) {
+    ctl_errf("%s: not a valid envelope: %s", path, ke_rc_str(k));
+    rc = CTL_FAIL;
+  } else if (memcmp(env.fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
+    ctl_errf("%s: the envelope is sealed to another escrow key than the manifest's", path);
+    rc = CTL_FAIL;
+  } else {
+    memcpy(r->envelope, raw, len);
+    r->envelope_len = len;
+    r->R = env.R;
+    memcpy(r->fingerprint, env.fingerprint, KE_FPR_LEN);
+  }
+  free(raw);
+  return rc;
+}
+
+int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "manifest", required_argument, 0, O_MANIFEST },
+    { "envelope", required_argument, 0, O_ENV },
+    { "device", required_argument, 0, O_DEVICE },
+    { "volume", required_argument, 0, O_VOLUME },
+    { "id", required_argument, 0, O_ID },
+    { "out", required_argument, 0, O_OUT },
+    { "key-out", required_argument, 0, O_KEYOUT },
+    { "fingerprint", required_argument, 0, O_FPR },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  request_opts o;
+  int first = 0, rc;
+  memset(&o, 0, sizeof o);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+    return rc;
+  if (first != argc) {
+    ctl_errf("unexpected argument \"%s\"", argv[first]);
+    return CTL_USAGE;
+  }
+  if ((rc = check_opts(&o)))
+    return rc;
+  if (ctl_exists(o.out) || ctl_exists(o.key_out)) {
+    ctl_errf("%s already exists; not overwriting it",
+             ctl_exists(o.out) ? o.out : o.key_out);
+    return CTL_FAIL;
+  }
+  ke_manifest *m = calloc(1, sizeof *m);
+  ke_request *r = calloc(1, sizeof *r);
+  ke_reqkey *key = ke_secure_alloc(sizeof *key);
+  char *text = NULL;
+  size_t len = 0;
+  ke_rc k = KE_OK;
+  if (!m || !r || !key) {
+    ctl_errf("out of memory");
+    rc = CTL_FAIL;
+  }
+  if (!rc && !(rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL)))
+    rc = load_envelope(r, o.envelope, m);
+  if (!rc) {
+    memcpy(r->request_id, o.id, strlen(o.id) + 1);
+    memcpy(r->device, o.device, strlen(o.device) + 1);
+    memcpy(r->volume, o.volume, strlen(o.volume) + 1);
+    memcpy(key->request_id, o.id, strlen(o.id) + 1);
+    if (!(k = ke_scalar_random(&key->e)) && !(k = ke_point_mul_base(&key->E, &key->e)) &&
+        !(k = ke_time_rfc3339(r->created, time(NULL)))) {
+      r->E = key->E;
+      ke_sas(r->code, r->request_id, &r->E, &r->R);
+      k = ke_reqkey_write(&text, &len, key);
+    }
+    if (k) {
+      ctl_errf("cannot create the requester key: %s", ke_rc_str(k));
+      rc = CTL_FAIL;
+    }
+  }
+  /* The key first: a request without its key would be useless. */
+  if (!rc)
+    rc = ctl_write_text(o.key_out, text, len, 0600, 1);
+  if (!rc) {
+    if ((k = ke_request_write(&text, &len, r))) {
+      ctl_errf("cannot write the request: %s", ke_rc_str(k));
+      rc = CTL_FAIL;
+    } else {
+      rc = ctl_write_text(o.out, text, len, 0644, 0);
+    }
+    if (rc)
+      unlink(o.key_out);
+  }
+  if (!rc) {
+    ctl_notef("Request %s for device \"%s\", volume \"%s\" written to %s; keep %s "
+              "secret until `escrowctl open`. Confirmation code:", r->request_id,
+              r->device, r->volume, o.out, o.key_out);
+    printf("%s\n", r->code);
+  }
+  ke_secure_free(key, sizeof *key);
+  free(r);
+  free(m);
+  return rc;
+}

@@ -1,0 +1,206 @@
+/*
+ * escrowctl seal - seal a secret to the escrow key of a pinned manifest,
+ * exactly as the agent does, and write the envelope as base64url.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+
+const char ctl_usage_seal[] =
+  "usage: escrowctl seal --manifest M --fingerprint HEX --device D --volume V\n"
+  "                      [--in FILE] [--out FILE] [--raw] [--force]\n"
+  "\n"
+  "Reads a secret (16..1024 bytes) from stdin or FILE, seals it to the escrow key\n"
+  "of manifest M, bound to device D and volume V, and writes the envelope as\n"
+  "unpadded base64url and a newline to stdout (or to --out FILE, never\n"
+  "overwritten).  The manifest must have the pinned fingerprint.\n"
+  "\n"
+  "Text input: if the input is UTF-8 text without control characters followed\n"
+  "by one newline (\"\\n\" or \"\\r\\n\"), that newline is not part of the secret,\n"
+  "so `echo SECRET | escrowctl seal ...` seals SECRET; `open` prints it back with\n"
+  "a newline.  --raw seals the input bytes exactly.\n"
+  "\n"
+  "A secret that looks low in entropy (one repeated byte, a repeated block, an\n"
+  "arithmetic run like \"abcdef...\", or an estimated entropy below 64 bits) is\n"
+  "refused unless --force is given.\n"
+  "\n"
+  "  --manifest M        the escrow key manifest\n"
+  "  --fingerprint HEX   the pinned fingerprint of the escrow key (required)\n"
+  "  --device D          device id, --volume V  volume id (bound into the envelope)\n"
+  "  --in FILE           read the secret from FILE instead of stdin\n"
+  "  --out FILE          write the envelope to FILE instead of stdout\n"
+  "  --raw               keep a trailing newline as part of the secret\n"
+  "  --force             seal a secret that looks low in entropy\n";
+
+#define MIN_ENTROPY_BITS 64.0
+
+typedef struct seal_opts {
+  const char *manifest, *device, *volume, *in, *out;
+  uint8_t pin[KE_FPR_LEN];
+  int pinned, raw, force;
+} seal_opts;
+
+enum { O_MANIFEST = 256, O_FPR, O_DEVICE, O_VOLUME, O_IN, O_OUT, O_RAW, O_FORCE };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  seal_opts *o = ctx;
+  switch (opt) {
+  case O_MANIFEST: o->manifest = arg; return CTL_OK;
+  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
+  case O_DEVICE: o->device = arg; return CTL_OK;
+  case O_VOLUME: o->volume = arg; return CTL_OK;
+  case O_IN: o->in = arg; return CTL_OK;
+  case O_OUT: o->out = arg; return CTL_OK;
+  case O_RAW: o->raw = 1; return CTL_OK;
+  case O_FORCE: o->force = 1; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+/*
+ * A heuristic, not a measurement: it catches the secrets a person or a
+ * broken generator produces (one byte repeated, a repeated word, "123456..."),
+ * and estimates the rest as the smaller of
+ *   - the empirical Shannon entropy of the bytes times the length, with the
+ *     Miller-Madow correction (D-1)/(2 ln 2) for D distinct values, and
+ *   - length * log2(size of the character classes used: 10 digits, 26 lower,
+ *     26 upper, 33 other printable ASCII, 128 other bytes).
+ * A 48-digit BitLocker recovery password scores about 180 bits, 16 random
+ * bytes about 70; 16 random hex digits (64 bits) are already refused.
+ */
+static const char *weak_reason(const uint8_t *s, size_t len)
+{
+  unsigned count[256] = { 0 };
+  int cls[5] = { 0 };
+  static const double cls_size[5] = { 10, 26, 26, 33, 128 };
+  int step_same = 1;
+  for (size_t i = 0; i < len; i++) {
+    uint8_t c = s[i];
+    count[c]++;
+    cls[c >= '0' && c <= '9' ? 0 : c >= 'a' && c <= 'z' ? 1 : c >= 'A' && c <= 'Z' ? 2 :
+        c >= 0x20 && c < 0x7f ? 3 : 4] = 1;
+    if (i >= 2 && (uint8_t)(s[i] - s[i - 1]) != (uint8_t)(s[1] - s[0]))
+      step_same = 0;
+  }
+  if (step_same)
+    return s[1] == s[0] ? "it is one byte repeated" : "it is an arithmetic run";
+  for (size_t p = 1; p <= len / 2; p++) {
+    size_t i = p;
+    while (i < len && s[i] == s[i - p])
+      i++;
+    if (i == len)
+      return "it repeats a shorter block";
+  }
+  double h = 0, alphabet = 0;
+  unsigned distinct = 0;
+  for (int c = 0; c < 256; c++) {
+    if (!count[c])
+      continue;
+    double p = (double)count[c] / (double)len;
+    h -= p * log2(p);
+    distinct++;
+  }
+  for (int k = 0; k < 5; k++)
+    alphabet += cls[k] ? cls_size[k] : 0;
+  double est = h * (double)len + (distinct - 1) / (2 * log(2.0));
+  double cap = (double)len * log2(alphabet);
+  if ((est < cap ? est : cap) < MIN_ENTROPY_BITS)
+    return "its estimated entropy is below 64 bits";
+  return NULL;
+}
+
+static int read_secret(ctl_buf *b, const seal_opts *o)
+{
+  int rc = ctl_read(b, o->in ? o->in : "-", KE_SECRET_MAX + 2, 1, "secret");
+  if (rc)
+    return rc;
+  if (!o->raw && b->len && b->p[b->len - 1] == '\n') {
+    size_t n = b->len - 1 - (b->len >= 2 && b->p[b->len - 2] == '\r');
+    if (ke_text_valid((const uint8_t *)b->p, n)) {
+      ke_wipe(b->p + n, b->len - n);
+      b->len = n;
+    }
+  }
+  if (b->len < KE_SECRET_MIN || b->len > KE_SECRET_MAX) {
+    ctl_errf("the secret must be %d..%d bytes", KE_SECRET_MIN, KE_SECRET_MAX);
+    return CTL_FAIL;
+  }
+  const char *why = weak_reason((const uint8_t *)b->p, b->len);
+  if (why && !o->force) {
+    ctl_errf("refusing a secret that looks low in entropy: %s (--force seals it anyway)",
+             why);
+    return CTL_FAIL;
+  }
+  if (why)
+    ctl_notef("warning: sealing a secret that looks low in entropy (%s)", why);
+  return CTL_OK;
+}
+
+int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "manifest", required_argument, 0, O_MANIFEST },
+    { "fingerprint", required_argument, 0, O_FPR },
+    { "device", required_argument, 0, O_DEVICE },
+    { "volume", required_argument, 0, O_VOLUME },
+    { "in", required_argument, 0, O_IN },
+    { "out", required_argument, 0, O_OUT },
+    { "raw", no_argument, 0, O_RAW },
+    { "force", no_argument, 0, O_FORCE },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  seal_opts o;
+  ctl_buf secret = { 0 };
+  int first = 0, rc;
+  memset(&o, 0, sizeof o);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+    return rc;
+  if (first != argc) {
+    ctl_errf("unexpected argument \"%s\"", argv[first]);
+    return CTL_USAGE;
+  }
+  if (!o.manifest)
+    return ctl_missing_opt("--manifest");
+  if (!o.pinned)
+    return ctl_missing_opt("--fingerprint");
+  if (!o.device)
+    return ctl_missing_opt("--device");
+  if (!o.volume)
+    return ctl_missing_opt("--volume");
+  if (!ke_label_valid(o.device, KE_LABEL_MAX) || !ke_label_valid(o.volume, KE_LABEL_MAX)) {
+    ctl_errf("--device and --volume are 1..%d bytes of UTF-8 without control characters",
+             KE_LABEL_MAX);
+    return CTL_USAGE;
+  }
+  ke_manifest *m = calloc(1, sizeof *m);
+  if (!m) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  uint8_t *env = NULL;
+  size_t envlen = 0;
+  char *text = NULL;
+  if (!(rc = ctl_load_manifest(m, o.manifest, o.pin)) && !(rc = read_secret(&secret, &o))) {
+    ke_rc k = ke_envelope_seal(&env, &envlen, m->pub.fingerprint, &m->pub.commitments[0],
+                               o.device, o.volume, (const uint8_t *)secret.p, secret.len);
+    text = k ? NULL : ke_b64url_encode(env, envlen);
+    if (k || !text) {
+      ctl_errf("sealing failed: %s", ke_rc_str(k ? k : KE_ERR_NOMEM));
+      rc = CTL_FAIL;
+    }
+  }
+  ctl_buf_free(&secret);
+  if (!rc) {
+    size_t n = strlen(text);
+    text[n] = '\n';   /* replaces the NUL: written with its length */
+    rc = ctl_write(o.out ? o.out : "-", text, n + 1, 0644);
+  }
+  free(text);
+  free(env);
+  free(m);
+  return rc;
+}

@@ -1,0 +1,91 @@
+/*
+ * escrowctl share verify - unseal a share with its passphrase and check it
+ * against the manifest's Feldman commitments (d_i*G == Q_i), printing
+ * nothing of the share.  Custodians run it after the ceremony and before
+ * they are ever needed, so a forgotten passphrase is found early.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+
+const char ctl_usage_share_verify[] =
+  "usage: escrowctl share verify --manifest M --share S [--passphrase-file PATH]\n"
+  "                              [--fingerprint HEX]\n"
+  "\n"
+  "Checks that the share in S, unsealed with its passphrase, belongs to the\n"
+  "escrow key of manifest M.  Exit 0 if it does, 1 otherwise (wrong passphrase,\n"
+  "another key, a share that does not match the commitments).\n"
+  "\n"
+  "  --manifest M            the escrow key manifest (escrow-key.json)\n"
+  "  --share S               the custodian's share file\n"
+  "  --passphrase-file PATH  read the passphrase from PATH (one trailing newline\n"
+  "                          stripped) instead of asking on the terminal\n"
+  "  --fingerprint HEX       also require the manifest to have this fingerprint\n";
+
+typedef struct share_opts {
+  const char *manifest, *share, *passfile;
+  uint8_t pin[KE_FPR_LEN];
+  int pinned;
+} share_opts;
+
+enum { O_MANIFEST = 256, O_SHARE, O_PASS, O_FPR };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  share_opts *o = ctx;
+  switch (opt) {
+  case O_MANIFEST: o->manifest = arg; return CTL_OK;
+  case O_SHARE: o->share = arg; return CTL_OK;
+  case O_PASS: o->passfile = arg; return CTL_OK;
+  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
+  }
+  return CTL_USAGE;
+}
+
+int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "manifest", required_argument, 0, O_MANIFEST },
+    { "share", required_argument, 0, O_SHARE },
+    { "passphrase-file", required_argument, 0, O_PASS },
+    { "fingerprint", required_argument, 0, O_FPR },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  share_opts o;
+  ke_sharefile sf;
+  int first = 0, rc;
+  memset(&o, 0, sizeof o);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+    return rc;
+  if (first != argc) {
+    ctl_errf("unexpected argument \"%s\"", argv[first]);
+    return CTL_USAGE;
+  }
+  if (!o.manifest)
+    return ctl_missing_opt("--manifest");
+  if (!o.share)
+    return ctl_missing_opt("--share");
+  ke_manifest *m = calloc(1, sizeof *m);
+  ke_scalar *d = ke_secure_alloc(sizeof *d);
+  if (!m || !d) {
+    ctl_errf("out of memory");
+    rc = CTL_FAIL;
+  }
+  if (!rc)
+    rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL);
+  if (!rc)
+    rc = ctl_load_share(&sf, o.share);
+  if (!rc)
+    rc = ctl_unseal_share(d, &sf, m, o.passfile);
+  if (!rc) {
+    char fpr[2 * KE_FPR_LEN + 1];
+    ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
+    printf("ok: the share of custodian %u (%s) belongs to escrow key %s\n", sf.index,
+           sf.name, fpr);
+  }
+  ke_secure_free(d, sizeof *d);
+  free(m);
+  return rc;
+}

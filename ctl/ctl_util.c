@@ -1,0 +1,377 @@
+/*
+ * ctl_util.c - messages, options, file I/O and the terminal for escrowctl.
+ */
+#include "ctl_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define CTL_PASS_MIN 8
+#define CTL_PASS_MAX 1024
+
+/* ---- messages -------------------------------------------------------- */
+static char ctl_prefix[64] = "escrowctl";
+
+void ctl_set_command(const ctl_cmd *cmd)
+{
+  snprintf(ctl_prefix, sizeof ctl_prefix, "escrowctl %s%s%s", cmd->name,
+           cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
+}
+
+static void vmsg(const char *fmt, va_list ap)
+{
+  fprintf(stderr, "%s: ", ctl_prefix);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+}
+
+void ctl_errf(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vmsg(fmt, ap);
+  va_end(ap);
+}
+
+void ctl_notef(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
+{
+  fprintf(f, "escrowctl %s%s%s - %s\n\n%s", cmd->name, cmd->sub ? " " : "",
+          cmd->sub ? cmd->sub : "", cmd->summary, cmd->usage);
+}
+
+/* ---- options ---------------------------------------------------------- */
+int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
+               ctl_opt_fn fn, void *ctx, int *first_arg)
+{
+  int c;
+  optind = 1;
+  opterr = 0;
+  /* "+": stop at the first positional argument (open's part files may
+   * follow the options; nothing is permuted behind the user's back). */
+  while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    if (c == 'h') {
+      ctl_print_usage(cmd, stdout);
+      return CTL_HELP;
+    }
+    if (c == '?' || c == ':') {
+      const char *what = argv[optind - 1];
+      ctl_errf("%s %s (see --help)", c == ':' ? "missing argument for" :
+               "unknown option", what ? what : "");
+      return CTL_USAGE;
+    }
+    int rc = fn(ctx, c, optarg);
+    if (rc)
+      return rc;
+  }
+  *first_arg = optind;
+  return CTL_OK;
+}
+
+int ctl_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
+                   unsigned hi)
+{
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(arg, &end, 10);
+  if (arg[0] < '0' || arg[0] > '9' || *end || errno || v < lo || v > hi) {
+    ctl_errf("%s must be a number in %u..%u", opt, lo, hi);
+    return CTL_USAGE;
+  }
+  *out = (unsigned)v;
+  return CTL_OK;
+}
+
+int ctl_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg)
+{
+  if (strlen(arg) != 2 * KE_FPR_LEN || ke_hex_decode(out, KE_FPR_LEN, arg) != KE_OK) {
+    ctl_errf("--fingerprint must be %d hex digits", 2 * KE_FPR_LEN);
+    return CTL_USAGE;
+  }
+  return CTL_OK;
+}
+
+int ctl_missing_opt(const char *opt)
+{
+  ctl_errf("%s is required (see --help)", opt);
+  return CTL_USAGE;
+}
+
+/* ---- files ------------------------------------------------------------ */
+int ctl_read(ctl_buf *b, const char *path, size_t max, int secure, const char *what)
+{
+  int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+  const char *name = strcmp(path, "-") == 0 ? "standard input" : path;
+  memset(b, 0, sizeof *b);
+  if (fd < 0) {
+    ctl_errf("cannot open %s %s: %s", what, name, strerror(errno));
+    return CTL_FAIL;
+  }
+  /* One buffer of the maximum size (+1 to notice a longer input, +1 for the
+   * NUL): nothing is ever reallocated, so no stray copies of a secret. */
+  b->cap = max + 2;
+  b->secure = secure;
+  b->p = secure ? ke_secure_alloc(b->cap) : calloc(1, b->cap);
+  int rc = CTL_OK;
+  if (!b->p) {
+    ctl_errf("out of memory reading %s", name);
+    rc = CTL_FAIL;
+  }
+  while (!rc && b->len <= max) {
+    ssize_t n = read(fd, b->p + b->len, b->cap - 1 - b->len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      ctl_errf("cannot read %s %s: %s", what, name, strerror(errno));
+      rc = CTL_FAIL;
+    } else if (n == 0) {
+      break;
+    }
+    b->len += n > 0 ? (size_t)n : 0;
+  }
+  if (!rc && b->len > max) {
+    ctl_errf("%s %s is larger than %zu bytes", what, name, max);
+    rc = CTL_FAIL;
+  }
+  if (fd != STDIN_FILENO)
+    close(fd);
+  if (rc)
+    ctl_buf_free(b);
+  else
+    b->p[b->len] = '\0';
+  return rc;
+}
+
+void ctl_buf_free(ctl_buf *b)
+{
+  if (b->secure)
+    ke_secure_free(b->p, b->cap);
+  else if (b->p) {
+    ke_wipe(b->p, b->cap);
+    free(b->p);
+  }
+  memset(b, 0, sizeof *b);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+  const char *p = data;
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
+{
+  if (strcmp(path, "-") == 0) {
+    if (write_all(STDOUT_FILENO, data, len) != 0) {
+      ctl_errf("cannot write to standard output: %s", strerror(errno));
+      return CTL_FAIL;
+    }
+    return CTL_OK;
+  }
+  char tmp[PATH_MAX];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp) {
+    ctl_errf("path too long: %s", path);
+    return CTL_FAIL;
+  }
+  /* mkstemp creates the file 0600; fchmod only ever widens a public file,
+   * so a secret file is never readable by others, even for a moment. */
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    ctl_errf("cannot create %s: %s", path, strerror(errno));
+    return CTL_FAIL;
+  }
+  int ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
+  int err = errno;
+  ok = close(fd) == 0 && ok;
+  if (ok && link(tmp, path) != 0) {
+    err = errno;
+    ok = 0;
+  }
+  unlink(tmp);
+  if (!ok) {
+    if (err == EEXIST)
+      ctl_errf("%s already exists; not overwriting it", path);
+    else
+      ctl_errf("cannot write %s: %s", path, strerror(err));
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_exists(const char *path)
+{
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+/* ---- terminal --------------------------------------------------------- */
+int ctl_interactive(void)
+{
+  return isatty(STDIN_FILENO);
+}
+
+static volatile sig_atomic_t ctl_signal;
+
+static void on_signal(int sig)
+{
+  ctl_signal = sig;
+}
+
+/* Read one line from /dev/tty into buf (secure, cap bytes), echo off when
+ * `hidden`.  A signal while echo is off restores the terminal first, then
+ * the signal is raised again with its default action. */
+static int tty_line(char *buf, size_t cap, size_t *len, const char *prompt, int hidden)
+{
+  static const int sigs[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTSTP };
+  struct sigaction sa, old[5];
+  struct termios saved, quiet;
+  int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    ctl_errf("cannot open the terminal: %s", strerror(errno));
+    return CTL_FAIL;
+  }
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;   /* no SA_RESTART: read() returns EINTR */
+  ctl_signal = 0;
+  for (int i = 0; i < 5; i++)
+    sigaction(sigs[i], &sa, &old[i]);
+  int have_tio = hidden && tcgetattr(fd, &saved) == 0;
+  if (have_tio) {
+    quiet = saved;
+    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  int rc = write_all(fd, prompt, strlen(prompt)) == 0 ? CTL_OK : CTL_FAIL;
+  *len = 0;
+  while (!rc) {
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0 && errno == EINTR && !ctl_signal)
+      continue;
+    if (n <= 0 || c == '\n')
+      break;
+    if (*len + 1 >= cap) {
+      rc = CTL_FAIL;
+      continue;
+    }
+    buf[(*len)++] = c;
+  }
+  if (have_tio) {
+    tcsetattr(fd, TCSAFLUSH, &saved);
+    (void)write_all(fd, "\n", 1);
+  }
+  close(fd);
+  for (int i = 0; i < 5; i++)
+    sigaction(sigs[i], &old[i], NULL);
+  if (ctl_signal) {
+    ke_wipe(buf, cap);
+    raise(ctl_signal);
+    return CTL_FAIL;
+  }
+  buf[*len] = '\0';
+  if (rc)
+    ctl_errf("input longer than %zu bytes", cap - 2);
+  return rc;
+}
+
+static int passphrase_alloc(ctl_buf *b)
+{
+  memset(b, 0, sizeof *b);
+  b->cap = CTL_PASS_MAX + 2;
+  b->secure = 1;
+  b->p = ke_secure_alloc(b->cap);
+  if (!b->p) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_new)
+{
+  int rc;
+  if (file) {
+    if ((rc = ctl_read(out, file, CTL_PASS_MAX + 2, 1, "passphrase file")))
+      return rc;
+    if (out->len && out->p[out->len - 1] == '\n')
+      out->p[--out->len] = '\0';
+    if (out->len && out->p[out->len - 1] == '\r')
+      out->p[--out->len] = '\0';
+  } else if (!ctl_interactive()) {
+    ctl_errf("no passphrase: stdin is not a terminal, use --passphrase-file");
+    return CTL_USAGE;
+  } else {
+    ctl_buf again;
+    char p2[160];
+    if ((rc = passphrase_alloc(out)))
+      return rc;
+    snprintf(p2, sizeof p2, "%s (again): ", prompt);
+    for (;;) {
+      char p1[160];
+      snprintf(p1, sizeof p1, "%s: ", prompt);
+      if ((rc = tty_line(out->p, out->cap, &out->len, p1, 1)))
+        break;
+      if (!is_new)
+        break;
+      if (out->len < CTL_PASS_MIN) {
+        ctl_notef("At least %d characters, please.", CTL_PASS_MIN);
+        continue;
+      }
+      if ((rc = passphrase_alloc(&again)))
+        break;
+      rc = tty_line(again.p, again.cap, &again.len, p2, 1);
+      int same = !rc && again.len == out->len && ke_ct_eq(again.p, out->p, out->len);
+      ctl_buf_free(&again);
+      if (rc || same)
+        break;
+      ctl_notef("The two passphrases differ; once more.");
+    }
+    if (rc) {
+      ctl_buf_free(out);
+      return rc;
+    }
+  }
+  if (out->len > CTL_PASS_MAX || (is_new && out->len < CTL_PASS_MIN) || out->len == 0 ||
+      memchr(out->p, '\0', out->len)) {
+    ctl_errf("a passphrase must be %d..%d bytes without NUL", is_new ? CTL_PASS_MIN : 1,
+             CTL_PASS_MAX);
+    ctl_buf_free(out);
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_confirm(const char *question)
+{
+  char answer[16];
+  size_t len;
+  if (tty_line(answer, sizeof answer, &len, question, 0) != CTL_OK)
+    return 0;
+  return strcmp(answer, "y") == 0 || strcmp(answer, "Y") == 0 ||
+         strcmp(answer, "yes") == 0;
+}

@@ -1,0 +1,120 @@
+/*
+ * escrowctl - the people's tool of keyescrow: key ceremony, custodian parts,
+ * retrieval, and (later) the online commands.
+ *
+ * Commands are rows of one declarative table: a name, an optional sub-name
+ * ("share verify", "request new"), the handler, a one-line summary and the
+ * usage text.  Adding a command is one row plus its ctl_cmd_<name>.c.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <openssl/crypto.h>
+
+#include "ctl_cmd.h"
+
+#ifndef KE_VERSION
+#define KE_VERSION "0"
+#endif
+
+static const ctl_cmd ctl_cmds[] = {
+  { "ceremony", NULL, ctl_cmd_ceremony,
+    "create an escrow key split among N custodians (offline)", ctl_usage_ceremony },
+  { "share", "verify", ctl_cmd_share_verify,
+    "check a custodian's share against the manifest", ctl_usage_share_verify },
+  { "seal", NULL, ctl_cmd_seal,
+    "seal a secret to the escrow key, writing an envelope", ctl_usage_seal },
+  { "request", "new", ctl_cmd_request_new,
+    "create an offline retrieval request and its one-time key", ctl_usage_request_new },
+  { "part", NULL, ctl_cmd_part,
+    "contribute one custodian's sealed part to a request", ctl_usage_part },
+  { "open", NULL, ctl_cmd_open,
+    "verify the parts and open the envelope of a request", ctl_usage_open },
+};
+#define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
+
+static void usage(FILE *f)
+{
+  fprintf(f, "usage: escrowctl COMMAND [OPTIONS]\n"
+             "       escrowctl COMMAND --help | --help | --version\n\ncommands:\n");
+  for (size_t i = 0; i < CTL_NCMDS; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "%s%s%s", ctl_cmds[i].name, ctl_cmds[i].sub ? " " : "",
+             ctl_cmds[i].sub ? ctl_cmds[i].sub : "");
+    fprintf(f, "  %-16s %s\n", name, ctl_cmds[i].summary);
+  }
+  fprintf(f, "\nexit status:\n"
+             "  0  success\n"
+             "  1  verification failure or bad input (a wrong share, passphrase, part,\n"
+             "     fingerprint, or a malformed file)\n"
+             "  2  usage error\n"
+             "  3  open: not enough good parts yet\n"
+             "\nNothing secret is ever printed, except the secret printed by `open`.\n");
+}
+
+/* Find the row for argv[1] (and argv[2] for commands with a sub-name). */
+static const ctl_cmd *lookup(int argc, char **argv, int *words)
+{
+  int known = 0;
+  for (size_t i = 0; i < CTL_NCMDS; i++) {
+    if (strcmp(ctl_cmds[i].name, argv[1]) != 0)
+      continue;
+    known = 1;
+    if (!ctl_cmds[i].sub) {
+      *words = 1;
+      return &ctl_cmds[i];
+    }
+    if (argc > 2 && strcmp(ctl_cmds[i].sub, argv[2]) == 0) {
+      *words = 2;
+      return &ctl_cmds[i];
+    }
+  }
+  if (!known) {
+    fprintf(stderr, "escrowctl: unknown command \"%s\" (see escrowctl --help)\n", argv[1]);
+    return NULL;
+  }
+  fprintf(stderr, "escrowctl %s: needs one of:", argv[1]);
+  for (size_t i = 0; i < CTL_NCMDS; i++)
+    if (strcmp(ctl_cmds[i].name, argv[1]) == 0)
+      fprintf(stderr, " %s", ctl_cmds[i].sub);
+  fprintf(stderr, "\n");
+  return NULL;
+}
+
+int main(int argc, char **argv)
+{
+  /* A core dump would hold shares and secrets: none, whatever the shell's
+   * limit.  jansson's freed blocks are wiped (a requester key passes
+   * through its parser). */
+  struct rlimit no_core = { 0, 0 };
+  (void)setrlimit(RLIMIT_CORE, &no_core);
+  ke_json_wipe_on_free();
+
+  if (argc < 2) {
+    usage(stderr);
+    return CTL_USAGE;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(stdout);
+    return CTL_OK;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("escrowctl %s (%s)\n", KE_VERSION, OpenSSL_version(OPENSSL_VERSION));
+    return CTL_OK;
+  }
+  int words = 0;
+  const ctl_cmd *cmd = lookup(argc, argv, &words);
+  if (!cmd)
+    return CTL_USAGE;
+  ctl_set_command(cmd);
+  int rc = cmd->run(cmd, argc - words, argv + words);
+  if (rc == CTL_HELP)
+    rc = CTL_OK;
+  if (fflush(stdout) != 0 && rc == CTL_OK) {
+    ctl_errf("cannot write to standard output");
+    rc = CTL_FAIL;
+  }
+  return rc;
+}

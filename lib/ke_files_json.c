@@ -1,0 +1,421 @@
+/*
+ * ke_files_json.c - strict JSON field access for ke_files.c, and the value
+ * rules (ids, labels, times) that the server and agent share.
+ *
+ * Error texts name the field and the rule, never the value: a file given in
+ * the wrong place (a key file as a part, say) must not echo its content.
+ * For the same reason jansson's own error text, which quotes the input near
+ * the error, is not passed on.
+ */
+#include "ke_files_int.h"
+
+#include "ke_json.h"
+
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ke_rc kf_err(ke_ferr *err, ke_rc rc, const char *fmt, ...)
+{
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+ke_rc kf_load(json_t **root, const char *json, size_t len, const char *ctx, ke_ferr *err)
+{
+  *root = NULL;
+  if (!json || len > KE_FILE_MAX)
+    return kf_err(err, KE_ERR_LENGTH, "%s: larger than %u bytes", ctx, KE_FILE_MAX);
+  /* No error text from the parser: jansson's quotes the input. */
+  if (ke_json_parse_object(root, json, len, NULL, 0) != KE_JSON_OK)
+    return kf_err(err, KE_ERR_FORMAT, "%s: not a JSON object (invalid JSON, a duplicate "
+                  "key, or another top-level type)", ctx);
+  return KE_OK;
+}
+
+/* A field name from the input, made safe to print: at most 32 printable
+ * ASCII characters. */
+static void safe_name(char out[40], const char *s)
+{
+  size_t i = 0;
+  for (; s[i] && i < 32; i++)
+    out[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
+  strcpy(out + i, s[i] ? "..." : "");
+}
+
+ke_rc kf_fields(json_t *obj, const char *ctx, const char *const *fields, ke_ferr *err)
+{
+  const char *key;
+  json_t *v;
+  json_object_foreach(obj, key, v) {
+    size_t i = 0;
+    while (fields[i] && strcmp(fields[i], key) != 0)
+      i++;
+    if (!fields[i]) {
+      char name[40];
+      safe_name(name, key);
+      return kf_err(err, KE_ERR_FORMAT, "%s: unknown field \"%s\"", ctx, name);
+    }
+  }
+  for (size_t i = 0; fields[i]; i++)
+    if (!json_object_get(obj, fields[i]))
+      return kf_err(err, KE_ERR_FORMAT, "%s: missing field \"%s\"", ctx, fields[i]);
+  return KE_OK;
+}
+
+ke_rc kf_header(json_t *obj, const char *ctx, const char *const *fields, ke_ferr *err)
+{
+  /* The version is checked first: a future version may have other fields,
+   * and "unsupported version" is the useful message then. */
+  json_t *v = json_object_get(obj, "version");
+  if (!v)
+    return kf_err(err, KE_ERR_FORMAT, "%s: missing field \"version\"", ctx);
+  if (!json_is_integer(v))
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"version\": must be an integer", ctx);
+  if (json_integer_value(v) != KE_FILE_VERSION)
+    return kf_err(err, KE_ERR_FORMAT, "%s: unsupported version %lld (this build reads "
+                  "version %d)", ctx, (long long)json_integer_value(v), KE_FILE_VERSION);
+  return kf_fields(obj, ctx, fields, err);
+}
+
+static json_t *need(json_t *obj, const char *key, const char *ctx, ke_ferr *err)
+{
+  json_t *v = json_object_get(obj, key);
+  if (!v)
+    kf_err(err, KE_ERR_FORMAT, "%s: missing field \"%s\"", ctx, key);
+  return v;
+}
+
+static const char *need_str(json_t *obj, const char *key, const char *ctx, ke_ferr *err)
+{
+  const char *s = NULL;
+  ke_json_rc jr = ke_json_get_str(obj, key, &s);
+  if (jr == KE_JSON_MISSING)
+    kf_err(err, KE_ERR_FORMAT, "%s: missing field \"%s\"", ctx, key);
+  else if (jr != KE_JSON_OK)
+    kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be a string", ctx, key);
+  return jr == KE_JSON_OK ? s : NULL;
+}
+
+ke_rc kf_uint(unsigned *out, json_t *obj, const char *key, unsigned lo, unsigned hi,
+              const char *ctx, ke_ferr *err)
+{
+  json_t *v = need(obj, key, ctx, err);
+  if (!v)
+    return KE_ERR_FORMAT;
+  if (!json_is_integer(v))
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be an integer", ctx, key);
+  json_int_t x = json_integer_value(v);
+  if (x < (json_int_t)lo || x > (json_int_t)hi)
+    return kf_err(err, strcmp(key, "index") == 0 ? KE_ERR_INVALID_INDEX : KE_ERR_FORMAT,
+                  "%s: field \"%s\": must be in %u..%u", ctx, key, lo, hi);
+  *out = (unsigned)x;
+  return KE_OK;
+}
+
+ke_rc kf_const_str(json_t *obj, const char *key, const char *want, const char *ctx,
+                   ke_ferr *err)
+{
+  const char *s = need_str(obj, key, ctx, err);
+  if (!s)
+    return KE_ERR_FORMAT;
+  if (strcmp(s, want) != 0)
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be \"%s\"", ctx, key, want);
+  return KE_OK;
+}
+
+ke_rc kf_str(char *out, size_t outsize, json_t *obj, const char *key, const char *ctx,
+             ke_ferr *err)
+{
+  const char *s = need_str(obj, key, ctx, err);
+  if (!s)
+    return KE_ERR_FORMAT;
+  size_t n = strlen(s);
+  if (n >= outsize)
+    return kf_err(err, KE_ERR_LENGTH, "%s: field \"%s\": longer than %zu bytes", ctx,
+                  key, outsize - 1);
+  memcpy(out, s, n + 1);
+  return KE_OK;
+}
+
+ke_rc kf_label(char *out, json_t *obj, const char *key, size_t max, const char *ctx,
+               ke_ferr *err)
+{
+  const char *s = need_str(obj, key, ctx, err);
+  if (!s)
+    return KE_ERR_FORMAT;
+  if (!ke_label_valid(s, max))
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%zu bytes of UTF-8 "
+                  "without control characters", ctx, key, max);
+  memcpy(out, s, strlen(s) + 1);
+  return KE_OK;
+}
+
+ke_rc kf_id(char out[KE_ID_MAX + 1], json_t *obj, const char *key, const char *ctx,
+            ke_ferr *err)
+{
+  const char *s = need_str(obj, key, ctx, err);
+  if (!s)
+    return KE_ERR_FORMAT;
+  if (!ke_id_valid(s))
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%d characters of "
+                  "A-Z a-z 0-9 . _ : -", ctx, key, KE_ID_MAX);
+  memcpy(out, s, strlen(s) + 1);
+  return KE_OK;
+}
+
+ke_rc kf_time(char out[KE_TIME_LEN + 1], json_t *obj, const char *key, const char *ctx,
+              ke_ferr *err)
+{
+  const char *s = need_str(obj, key, ctx, err);
+  if (!s)
+    return KE_ERR_FORMAT;
+  if (!ke_time_valid(s))
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be RFC 3339 UTC, "
+                  "YYYY-MM-DDTHH:MM:SSZ", ctx, key);
+  memcpy(out, s, KE_TIME_LEN + 1);
+  return KE_OK;
+}
+
+ke_rc kf_hex(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx,
+             ke_ferr *err)
+{
+  const char *s = need_str(obj, key, ctx, err);
+  if (!s)
+    return KE_ERR_FORMAT;
+  int ok = strlen(s) == 2 * len;
+  for (size_t i = 0; ok && s[i]; i++)
+    ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+  if (!ok || ke_hex_decode(out, len, s) != KE_OK)
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be %zu lower-case hex "
+                  "digits", ctx, key, 2 * len);
+  return KE_OK;
+}
+
+ke_rc kf_b64_fixed(uint8_t *out, size_t len, json_t *obj, const char *key,
+                   const char *ctx, ke_ferr *err)
+{
+  const char *s = need_str(obj, key, ctx, err);
+  if (!s)
+    return KE_ERR_FORMAT;
+  ke_rc rc = ke_b64url_decode_fixed(out, len, s);
+  if (rc)
+    return kf_err(err, rc, "%s: field \"%s\": must be unpadded base64url of exactly "
+                  "%zu bytes", ctx, key, len);
+  return KE_OK;
+}
+
+ke_rc kf_b64_var(uint8_t *out, size_t *outlen, size_t min, size_t max, json_t *obj,
+                 const char *key, const char *ctx, ke_ferr *err)
+{
+  const char *s = need_str(obj, key, ctx, err);
+  uint8_t *buf = NULL;
+  size_t n = 0;
+  if (!s)
+    return KE_ERR_FORMAT;
+  /* Reject by encoded length first: no allocation for absurd inputs. */
+  ke_rc rc = strlen(s) > (max + 2) / 3 * 4 ? KE_ERR_LENGTH : ke_b64url_decode(&buf, &n, s, 0);
+  if (!rc && (n < min || n > max))
+    rc = KE_ERR_LENGTH;
+  if (!rc)
+    memcpy(out, buf, n);
+  free(buf);
+  if (rc)
+    return kf_err(err, rc, "%s: field \"%s\": must be unpadded base64url of %zu..%zu "
+                  "bytes", ctx, key, min, max);
+  *outlen = n;
+  return KE_OK;
+}
+
+ke_rc kf_val_point(ke_point *out, json_t *v, const char *name, const char *ctx,
+                   ke_ferr *err)
+{
+  uint8_t b[KE_POINT_LEN];
+  if (!json_is_string(v))
+    return kf_err(err, KE_ERR_FORMAT, "%s: %s: must be a string", ctx, name);
+  if (ke_b64url_decode_fixed(b, sizeof b, json_string_value(v)) != KE_OK)
+    return kf_err(err, KE_ERR_INVALID_POINT, "%s: %s: invalid point: must be unpadded "
+                  "base64url of a 33-byte compressed P-256 point", ctx, name);
+  ke_rc rc = ke_point_parse(out, b, sizeof b);
+  if (rc)
+    return kf_err(err, rc, "%s: %s: invalid point: not a compressed P-256 point on the "
+                  "curve (%s)", ctx, name, ke_rc_str(rc));
+  return KE_OK;
+}
+
+ke_rc kf_point(ke_point *out, json_t *obj, const char *key, const char *ctx, ke_ferr *err)
+{
+  char name[48];
+  json_t *v = need(obj, key, ctx, err);
+  if (!v)
+    return KE_ERR_FORMAT;
+  snprintf(name, sizeof name, "field \"%s\"", key);
+  return kf_val_point(out, v, name, ctx, err);
+}
+
+int kf_set(json_t *obj, const char *key, json_t *v)
+{
+  return json_object_set_new(obj, key, v) != 0;
+}
+
+json_t *kf_b64(const uint8_t *b, size_t len)
+{
+  char *s = ke_b64url_encode(b, len);
+  json_t *v = s ? json_string(s) : NULL;
+  free(s);
+  return v;
+}
+
+typedef struct kf_buf { char *p; size_t len, cap; } kf_buf;
+
+static int dump_cb(const char *data, size_t size, void *arg)
+{
+  kf_buf *b = arg;
+  if (size + 2 > b->cap - b->len) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (size + 2 > cap - b->len) {
+      if (cap > KE_FILE_MAX * 4)
+        return -1;
+      cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (!p)
+      return -1;
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, data, size);
+  b->len += size;
+  return 0;
+}
+
+ke_rc kf_dump(json_t *root, char **out, size_t *outlen)
+{
+  /* json_dump_callback rather than json_dumps: the result is ours to free
+   * with free() whatever allocator jansson was given. */
+  kf_buf b = { NULL, 0, 0 };
+  if (json_dump_callback(root, dump_cb, &b, JSON_INDENT(2)) != 0 || !b.p) {
+    free(b.p);
+    return KE_ERR_NOMEM;
+  }
+  b.p[b.len++] = '\n';   /* dump_cb always leaves room for these two */
+  b.p[b.len] = '\0';
+  *out = b.p;
+  *outlen = b.len;
+  return KE_OK;
+}
+
+void kf_wipe_string(json_t *v)
+{
+  /* jansson owns the string's heap copy and will free it unwiped; the cast
+   * is sound because the buffer was malloc'd writable by jansson. */
+  if (json_is_string(v))
+    ke_wipe((char *)json_string_value(v), json_string_length(v));
+}
+
+/* ---- value rules ---------------------------------------------------------- */
+int ke_id_valid(const char *s)
+{
+  size_t n = 0;
+  if (!s)
+    return 0;
+  for (; s[n]; n++) {
+    char c = s[n];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '_' || c == ':' || c == '-'))
+      return 0;
+    if (n >= KE_ID_MAX)
+      return 0;
+  }
+  return n > 0;
+}
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)
+ * without C0 controls, DEL or NUL: device and volume ids go into an AAD with
+ * a 0x00 separator and are shown to custodians on a terminal. */
+int ke_text_valid(const uint8_t *s, size_t len)
+{
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i], need, cp;
+    if (c < 0x20 || c == 0x7f)
+      return 0;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; }
+    else return 0;
+    if (need >= len - i)
+      return 0;
+    for (unsigned k = 1; k <= need; k++) {
+      if ((s[i + k] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+      return 0;
+    i += need + 1;
+  }
+  return 1;
+}
+
+int ke_label_valid(const char *s, size_t max)
+{
+  if (!s)
+    return 0;
+  size_t n = strnlen(s, max + 1);
+  return n >= 1 && n <= max && ke_text_valid((const uint8_t *)s, n);
+}
+
+ke_rc ke_time_rfc3339(char out[KE_TIME_LEN + 1], time_t t)
+{
+  struct tm tm;
+  if (!gmtime_r(&t, &tm) ||
+      strftime(out, KE_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != KE_TIME_LEN)
+    return KE_ERR_INTERNAL;
+  return KE_OK;
+}
+
+static int digits(const char *s, size_t n, int lo, int hi)
+{
+  int v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v >= lo && v <= hi;
+}
+
+int ke_time_valid(const char *s)
+{
+  return s && strlen(s) == KE_TIME_LEN && digits(s, 4, 1970, 9999) && s[4] == '-' &&
+         digits(s + 5, 2, 1, 12) && s[7] == '-' && digits(s + 8, 2, 1, 31) &&
+         s[10] == 'T' && digits(s + 11, 2, 0, 23) && s[13] == ':' &&
+         digits(s + 14, 2, 0, 59) && s[16] == ':' && digits(s + 17, 2, 0, 60) &&
+         s[19] == 'Z';
+}
+
+static void wipe_free(void *p)
+{
+  if (p) {
+    ke_wipe(p, malloc_usable_size(p));
+    free(p);
+  }
+}
+
+void ke_json_wipe_on_free(void)
+{
+  json_set_alloc_funcs(malloc, wipe_free);
+}
