@@ -115,7 +115,7 @@ void ke_log(ke_log_level level, const char *msg, json_t *fields)
         json_object_set(line, key, value);
     }
   }
-  text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+  text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
   if (text) {
     size_t n = strlen(text);
     char *buf = malloc(n + 2);

@@ -1,0 +1,373 @@
+/*
+ * srv_config.c - the configuration key table, file parser and env overrides.
+ */
+#include "srv_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ke_log.h"
+
+#ifndef KE_SCHEMA_DIR
+#define KE_SCHEMA_DIR "/usr/share/keyescrow/schema"
+#endif
+
+enum srv_cfg_type { SRV_CFG_STR, SRV_CFG_UINT, SRV_CFG_LEVEL };
+
+struct srv_cfg_key {
+  const char *name;
+  enum srv_cfg_type type;
+  size_t offset;
+  const char *def;        /* default as text; NULL = unset */
+  unsigned long min, max; /* SRV_CFG_UINT only */
+  const char *help;
+};
+
+#define S(field) SRV_CFG_STR, offsetof(struct srv_config, field)
+#define U(field) SRV_CFG_UINT, offsetof(struct srv_config, field)
+
+/* THE table of keys.  Keep docs/operations.md and
+ * server/escrowd.conf.sample in step: a test compares them with it. */
+static const struct srv_cfg_key srv_cfg_keys[] = {
+  {"listen_address", S(listen_address), "127.0.0.1", 0, 0,
+   "IP address to listen on (IPv4 or IPv6 literal). Use 0.0.0.0 or :: for all."},
+  {"port", U(port), "8080", 0, 65535,
+   "TCP port. 0 picks a free port; the chosen port is logged at start."},
+  {"tls_cert_file", S(tls_cert_file), NULL, 0, 0,
+   "PEM certificate chain for HTTPS. Unset = plain HTTP (put a TLS reverse proxy in front)."},
+  {"tls_key_file", S(tls_key_file), NULL, 0, 0,
+   "PEM private key for tls_cert_file (unencrypted). Required with tls_cert_file."},
+  {"threads", U(threads), "4", 1, 256,
+   "HTTP worker threads; each holds one PostgreSQL connection."},
+  {"max_body_bytes", U(max_body_bytes), "1048576", 1024, 64UL * 1024 * 1024,
+   "Largest accepted request body; larger requests get 413 payload_too_large."},
+  {"connection_timeout", U(connection_timeout), "30", 1, 3600,
+   "Seconds of inactivity after which a client connection is closed (slow clients)."},
+  {"connection_limit", U(connection_limit), "1024", 4, 65536,
+   "Maximum concurrent client connections; further connections are refused."},
+  {"per_ip_connection_limit", U(per_ip_connection_limit), "64", 0, 65536,
+   "Maximum concurrent connections from one IP address; 0 = no limit. Behind a "
+   "reverse proxy every client shares the proxy's address: raise or disable it."},
+  {"shutdown_timeout", U(shutdown_timeout), "30", 0, 3600,
+   "On SIGTERM/SIGINT, seconds to let in-flight requests finish before closing."},
+  {"db_dsn", S(db_dsn), "dbname=keyescrow user=keyescrow_app", 0, 0,
+   "libpq connection string of the application role (used by serve)."},
+  {"db_password_file", S(db_password_file), NULL, 0, 0,
+   "File whose first line is the application role's password (e.g. a container "
+   "secret). Unset = libpq's own means (pgpass, peer, PGPASSWORD)."},
+  {"db_owner_dsn", S(db_owner_dsn), "dbname=keyescrow user=keyescrow_owner", 0, 0,
+   "libpq connection string of the schema owner role (used by migrate only)."},
+  {"db_owner_password_file", S(db_owner_password_file), NULL, 0, 0,
+   "File whose first line is the owner role's password."},
+  {"db_connect_timeout", U(db_connect_timeout), "5", 1, 300,
+   "Seconds to wait for a PostgreSQL connection."},
+  {"db_statement_timeout_ms", U(db_statement_timeout_ms), "10000", 0, 3600000,
+   "Server-side statement timeout in milliseconds for the application role; 0 = none."},
+  {"db_max_retries", U(db_max_retries), "8", 1, 100,
+   "Attempts of a transaction that hits a serialization failure or deadlock."},
+  {"schema_dir", S(schema_dir), KE_SCHEMA_DIR, 0, 0,
+   "Directory of NNN_name.sql migrations (migrate applies them; serve checks them)."},
+  {"log_level", SRV_CFG_LEVEL, offsetof(struct srv_config, log_level), "info", 0, 0,
+   "debug, info, warn or error. Logs are JSON lines on stderr."},
+};
+#undef S
+#undef U
+
+#define SRV_CFG_NKEYS (sizeof srv_cfg_keys / sizeof srv_cfg_keys[0])
+
+static void srv_cfg_env_name(char *out, size_t outlen, const char *key)
+{
+  size_t i, p = strlen(SRV_CONFIG_ENV_PREFIX);
+
+  snprintf(out, outlen, "%s", SRV_CONFIG_ENV_PREFIX);
+  for (i = 0; key[i] && p + 1 < outlen; i++)
+    out[p++] = (char)toupper((unsigned char)key[i]);
+  out[p] = '\0';
+}
+
+static const struct srv_cfg_key *srv_cfg_find(const char *name)
+{
+  for (size_t i = 0; i < SRV_CFG_NKEYS; i++)
+    if (strcmp(srv_cfg_keys[i].name, name) == 0)
+      return &srv_cfg_keys[i];
+  return NULL;
+}
+
+static int srv_cfg_set(struct srv_config *cfg, const struct srv_cfg_key *k,
+                       const char *value, const char *source, char *err, size_t errlen)
+{
+  char *base = (char *)cfg;
+
+  if (k->type == SRV_CFG_UINT) {
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(value, &end, 10);
+    if (!isdigit((unsigned char)value[0]) || *end || errno || v < k->min || v > k->max) {
+      snprintf(err, errlen, "%s: '%s' is not an integer in [%lu, %lu]", k->name, value,
+               k->min, k->max);
+      return -1;
+    }
+    *(unsigned *)(base + k->offset) = (unsigned)v;
+  } else {
+    char **slot = (char **)(base + k->offset);
+    char *copy;
+
+    if (k->type == SRV_CFG_LEVEL) {
+      ke_log_level lvl;
+      if (ke_log_level_parse(value, &lvl)) {
+        snprintf(err, errlen, "%s: '%s' is not one of debug, info, warn, error", k->name,
+                 value);
+        return -1;
+      }
+    }
+    /* An empty value unsets an optional string (e.g. tls_cert_file =). */
+    copy = value[0] ? strdup(value) : NULL;
+    if (value[0] && !copy) {
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+    free(*slot);
+    *slot = copy;
+  }
+  cfg->source[k - srv_cfg_keys] = source;
+  return 0;
+}
+
+static char *srv_cfg_trim(char *s)
+{
+  char *e;
+
+  while (isspace((unsigned char)*s))
+    s++;
+  e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1]))
+    *--e = '\0';
+  return s;
+}
+
+static int srv_cfg_parse_file(struct srv_config *cfg, const char *path, FILE *f,
+                              char *err, size_t errlen)
+{
+  char line[4096];
+  unsigned lineno = 0;
+  unsigned char seen[SRV_CFG_NKEYS] = {0};
+
+  while (fgets(line, sizeof line, f)) {
+    char *eq, *key, *val;
+    const struct srv_cfg_key *k;
+    size_t vl;
+
+    lineno++;
+    if (!strchr(line, '\n') && !feof(f)) {
+      snprintf(err, errlen, "%s:%u: line too long", path, lineno);
+      return -1;
+    }
+    key = srv_cfg_trim(line);
+    if (*key == '\0' || *key == '#' || *key == ';')
+      continue;
+    eq = strchr(key, '=');
+    if (!eq) {
+      snprintf(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
+      return -1;
+    }
+    *eq = '\0';
+    key = srv_cfg_trim(key);
+    val = srv_cfg_trim(eq + 1);
+    vl = strlen(val);
+    /* Optional double quotes keep leading/trailing spaces in a value. */
+    if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+      val[vl - 1] = '\0';
+      val++;
+    }
+    k = srv_cfg_find(key);
+    if (!k) {
+      snprintf(err, errlen, "%s:%u: unknown key '%s' (see escrowd --help)", path, lineno,
+               key);
+      return -1;
+    }
+    if (seen[k - srv_cfg_keys]++) {
+      snprintf(err, errlen, "%s:%u: key '%s' set twice", path, lineno, key);
+      return -1;
+    }
+    if (srv_cfg_set(cfg, k, val, "file", err, errlen)) {
+      char tmp[512];
+      snprintf(tmp, sizeof tmp, "%s:%u: %s", path, lineno, err);
+      snprintf(err, errlen, "%s", tmp);
+      return -1;
+    }
+  }
+  if (ferror(f)) {
+    snprintf(err, errlen, "%s: read error", path);
+    return -1;
+  }
+  return 0;
+}
+
+extern char **environ;
+
+static int srv_cfg_apply_env(struct srv_config *cfg, srv_config_warn_fn warn, char *err,
+                             size_t errlen)
+{
+  char name[128];
+  size_t plen = strlen(SRV_CONFIG_ENV_PREFIX);
+
+  for (size_t i = 0; i < SRV_CFG_NKEYS; i++) {
+    const char *v;
+    srv_cfg_env_name(name, sizeof name, srv_cfg_keys[i].name);
+    v = getenv(name);
+    if (v && srv_cfg_set(cfg, &srv_cfg_keys[i], v, "env", err, errlen))
+      return -1;
+  }
+  /* A mistyped variable would otherwise be silently ignored. */
+  for (char **e = environ; warn && e && *e; e++) {
+    const char *eq = strchr(*e, '=');
+    size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+    int known = 0;
+
+    if (strncmp(*e, SRV_CONFIG_ENV_PREFIX, plen) != 0)
+      continue;
+    if (n == strlen("ESCROWD_CONFIG") && strncmp(*e, "ESCROWD_CONFIG", n) == 0)
+      continue;
+    for (size_t i = 0; i < SRV_CFG_NKEYS && !known; i++) {
+      srv_cfg_env_name(name, sizeof name, srv_cfg_keys[i].name);
+      known = strlen(name) == n && strncmp(name, *e, n) == 0;
+    }
+    if (!known) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "ignoring unknown environment variable %.*s", (int)n, *e);
+      warn(msg);
+    }
+  }
+  return 0;
+}
+
+int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn warn,
+                    char *err, size_t errlen)
+{
+  FILE *f = NULL;
+  int explicit_path = path != NULL;
+
+  memset(cfg, 0, sizeof *cfg);
+  cfg->source = calloc(SRV_CFG_NKEYS, sizeof *cfg->source);
+  if (!cfg->source) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < SRV_CFG_NKEYS; i++) {
+    cfg->source[i] = "default";
+    if (srv_cfg_keys[i].def &&
+        srv_cfg_set(cfg, &srv_cfg_keys[i], srv_cfg_keys[i].def, "default", err, errlen))
+      return -1;
+  }
+  if (!path && getenv("ESCROWD_CONFIG") && *getenv("ESCROWD_CONFIG")) {
+    path = getenv("ESCROWD_CONFIG");
+    explicit_path = 1;
+  }
+  if (!path)
+    path = SRV_CONFIG_DEFAULT_PATH;
+  f = fopen(path, "r");
+  if (!f && (explicit_path || errno != ENOENT)) {
+    snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (f) {
+    int rc = srv_cfg_parse_file(cfg, path, f, err, errlen);
+    fclose(f);
+    if (rc)
+      return -1;
+    cfg->loaded_file = strdup(path);
+    if (!cfg->loaded_file) {
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+  }
+  if (srv_cfg_apply_env(cfg, warn, err, errlen))
+    return -1;
+  if (!cfg->tls_cert_file != !cfg->tls_key_file) {
+    snprintf(err, errlen, "tls_cert_file and tls_key_file must be set together");
+    return -1;
+  }
+  if (!cfg->listen_address || !cfg->db_dsn || !cfg->db_owner_dsn || !cfg->schema_dir) {
+    snprintf(err, errlen, "listen_address, db_dsn, db_owner_dsn and schema_dir must not "
+                          "be empty");
+    return -1;
+  }
+  return 0;
+}
+
+void srv_config_free(struct srv_config *cfg)
+{
+  for (size_t i = 0; i < SRV_CFG_NKEYS; i++) {
+    if (srv_cfg_keys[i].type != SRV_CFG_UINT) {
+      char **slot = (char **)((char *)cfg + srv_cfg_keys[i].offset);
+      free(*slot);
+      *slot = NULL;
+    }
+  }
+  free(cfg->loaded_file);
+  free(cfg->source);
+  cfg->loaded_file = NULL;
+  cfg->source = NULL;
+}
+
+void srv_config_print_help(FILE *out)
+{
+  char env[128];
+
+  fprintf(out, "Configuration keys (file: key = value; environment overrides the file):\n");
+  for (size_t i = 0; i < SRV_CFG_NKEYS; i++) {
+    const struct srv_cfg_key *k = &srv_cfg_keys[i];
+    srv_cfg_env_name(env, sizeof env, k->name);
+    fprintf(out, "  %s  (%s)\n      default: %s", k->name, env, k->def ? k->def : "(unset)");
+    if (k->type == SRV_CFG_UINT)
+      fprintf(out, "  range: %lu..%lu", k->min, k->max);
+    fprintf(out, "\n      %s\n", k->help);
+  }
+}
+
+void srv_config_print_keys(FILE *out)
+{
+  for (size_t i = 0; i < SRV_CFG_NKEYS; i++)
+    fprintf(out, "%s\n", srv_cfg_keys[i].name);
+}
+
+/* Mask `password=...` inside a DSN so that printing the config is safe. */
+static void srv_cfg_print_masked(FILE *out, const char *s)
+{
+  const char *p = strstr(s, "password");
+
+  if (!p) {
+    fputs(s, out);
+    return;
+  }
+  fwrite(s, 1, (size_t)(p - s), out);
+  fputs("password=***", out);
+  p += strlen("password");
+  while (*p && !isspace((unsigned char)*p) && *p != '&')
+    p++;
+  srv_cfg_print_masked(out, p);
+}
+
+void srv_config_print(const struct srv_config *cfg, FILE *out)
+{
+  const char *base = (const char *)cfg;
+
+  fprintf(out, "# config file: %s\n", cfg->loaded_file ? cfg->loaded_file : "(none)");
+  for (size_t i = 0; i < SRV_CFG_NKEYS; i++) {
+    const struct srv_cfg_key *k = &srv_cfg_keys[i];
+    fprintf(out, "%s = ", k->name);
+    if (k->type == SRV_CFG_UINT) {
+      fprintf(out, "%u", *(const unsigned *)(base + k->offset));
+    } else {
+      const char *v = *(char *const *)(base + k->offset);
+      srv_cfg_print_masked(out, v ? v : "");
+    }
+    fprintf(out, "    # %s\n", cfg->source[i]);
+  }
+}

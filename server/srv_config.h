@@ -1,0 +1,61 @@
+/*
+ * srv_config.h - escrowd configuration.
+ *
+ * One declarative table (srv_config.c) lists every key with its type,
+ * default, range and help.  Values come, in increasing priority, from the
+ * defaults, the config file (`key = value` lines) and ESCROWD_<KEY>
+ * environment variables.  `escrowd --help` prints the table.
+ */
+#ifndef SRV_CONFIG_H
+#define SRV_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define SRV_CONFIG_DEFAULT_PATH "/etc/keyescrow/escrowd.conf"
+#define SRV_CONFIG_ENV_PREFIX "ESCROWD_"
+
+struct srv_config {
+  char *listen_address;
+  unsigned port;
+  char *tls_cert_file;
+  char *tls_key_file;
+  unsigned threads;
+  unsigned max_body_bytes;
+  unsigned connection_timeout;
+  unsigned connection_limit;
+  unsigned per_ip_connection_limit;
+  unsigned shutdown_timeout;
+  char *db_dsn;
+  char *db_password_file;
+  char *db_owner_dsn;
+  char *db_owner_password_file;
+  unsigned db_connect_timeout;
+  unsigned db_statement_timeout_ms;
+  unsigned db_max_retries;
+  char *schema_dir;
+  char *log_level;
+
+  /* Not keys: where the values came from. */
+  char *loaded_file;            /* NULL if no file was read */
+  const char **source;          /* per key: "default", "file" or "env" */
+};
+
+/* Fill `cfg` from defaults, then `path` (or, if NULL, ESCROWD_CONFIG, or
+ * else SRV_CONFIG_DEFAULT_PATH when it exists), then the environment.
+ * On error returns -1 and writes a one-line reason to `err`.  Warnings (such
+ * as an unknown ESCROWD_* variable) go to `warn` (may be NULL) one per call. */
+typedef void (*srv_config_warn_fn)(const char *message);
+int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn warn,
+                    char *err, size_t errlen);
+void srv_config_free(struct srv_config *cfg);
+
+/* Documentation of every key, for --help. */
+void srv_config_print_help(FILE *out);
+/* The effective configuration (secrets are only file names, so nothing is
+ * redacted; DSN passwords, if someone put one inline, are masked). */
+void srv_config_print(const struct srv_config *cfg, FILE *out);
+/* One key name per line. */
+void srv_config_print_keys(FILE *out);
+
+#endif

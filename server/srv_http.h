@@ -1,0 +1,87 @@
+/*
+ * srv_http.h - the HTTP layer of escrowd on top of libmicrohttpd.
+ *
+ * A request goes through: route match (srv_routes) -> body accumulation with
+ * a size limit -> JSON parsing for routes that take JSON -> the handler ->
+ * completion (metrics + one JSON access-log line).  Handlers answer through
+ * the srv_reply_* functions only, so every response carries X-Request-Id and
+ * every error has the registry's JSON shape.
+ */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stddef.h>
+
+#include "srv_config.h"
+#include "srv_error.h"
+
+struct srv_request;
+
+typedef enum MHD_Result (*srv_handler)(struct srv_request *req);
+
+/* Who may call a route.  Authentication arrives with the next issue; the
+ * field is declared now so that every route states its policy in one place. */
+#define SRV_ROLE_PUBLIC 0u
+#define SRV_ROLE_AGENT (1u << 0)
+#define SRV_ROLE_ADMIN (1u << 1)
+#define SRV_ROLE_HELPDESK (1u << 2)
+#define SRV_ROLE_CUSTODIAN (1u << 3)
+#define SRV_ROLE_AUDITOR (1u << 4)
+
+enum srv_body {
+  SRV_BODY_NONE = 0, /* a body, if any, is read (within the limit) and ignored */
+  SRV_BODY_JSON,     /* Content-Type application/json, a JSON object */
+};
+
+struct srv_route {
+  const char *method;  /* "GET", "POST", ... (HEAD is served by GET routes) */
+  const char *pattern; /* "/v1/devices/{id}": {name} matches one segment */
+  srv_handler handler;
+  unsigned roles;      /* SRV_ROLE_* bitmask; SRV_ROLE_PUBLIC = anyone */
+  enum srv_body body;
+};
+
+struct srv_route_table {
+  const struct srv_route *routes;
+  size_t count;
+};
+
+/* ---- request accessors (valid inside a handler) ---------------------- */
+struct MHD_Connection *srv_request_connection(struct srv_request *req);
+const char *srv_request_id(const struct srv_request *req);
+const char *srv_request_method(const struct srv_request *req);
+const struct srv_route *srv_request_route(const struct srv_request *req);
+/* Value of a {name} path segment, or NULL. */
+const char *srv_request_param(const struct srv_request *req, const char *name);
+/* Query-string argument, or NULL. */
+const char *srv_request_query(struct srv_request *req, const char *name);
+/* The parsed body of a SRV_BODY_JSON route (borrowed). */
+const json_t *srv_request_json(const struct srv_request *req);
+const char *srv_request_body(const struct srv_request *req, size_t *len);
+
+/* ---- replies: each queues exactly one response ------------------------ */
+/* Takes ownership of `body`. */
+enum MHD_Result srv_reply_json(struct srv_request *req, unsigned status, json_t *body);
+/* THE way errors leave the server.  `message` NULL = the registry default. */
+enum MHD_Result srv_reply_error(struct srv_request *req, enum srv_error_code code,
+                                const char *message);
+/* Copies `len` bytes. */
+enum MHD_Result srv_reply_text(struct srv_request *req, unsigned status,
+                               const char *content_type, const char *text, size_t len);
+
+/* ---- the daemon -------------------------------------------------------- */
+struct srv_http;
+
+/* Starts listening and serving.  `routes` must outlive the daemon.
+ * Returns NULL (after logging why) on failure. */
+struct srv_http *srv_http_start(const struct srv_config *cfg,
+                                const struct srv_route_table *routes);
+/* The bound TCP port (useful with port = 0). */
+unsigned srv_http_port(const struct srv_http *h);
+/* Stop accepting new connections, wait up to `timeout_s` for in-flight
+ * requests, then stop every thread and free everything. */
+void srv_http_shutdown(struct srv_http *h, unsigned timeout_s);
+
+#endif

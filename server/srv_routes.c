@@ -1,0 +1,106 @@
+/*
+ * srv_routes.c - THE route table of escrowd, and the path matcher.
+ *
+ * Every endpoint is one line below: method, pattern, handler, the roles that
+ * may call it, and whether it takes a JSON body.  Nothing else routes.
+ */
+#include "srv_routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct srv_route srv_routes[] = {
+  /* method  pattern     handler         roles            body */
+  {"GET", "/healthz", srv_ep_healthz, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"GET", "/readyz", srv_ep_readyz, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"GET", "/metrics", srv_ep_metrics, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+};
+
+const struct srv_route_table srv_routes_escrowd = {
+  srv_routes, sizeof srv_routes / sizeof srv_routes[0]};
+
+/* Compare one path against one pattern, segment by segment.  {name}
+ * segments capture a non-empty segment of at most SRV_ROUTE_PARAM_MAX-1
+ * bytes; everything else must be equal. */
+static int srv_route_path_match(const char *pattern, const char *path,
+                                struct srv_route_params *params)
+{
+  const char *p = pattern, *u = path;
+
+  params->count = 0;
+  while (*p && *u) {
+    if (*p == '{') {
+      const char *close = strchr(p, '}');
+      size_t n = strcspn(u, "/");
+      size_t i = params->count;
+
+      if (!close || n == 0 || n >= SRV_ROUTE_PARAM_MAX || i >= SRV_ROUTE_MAX_PARAMS)
+        return 0;
+      params->names[i] = p + 1;
+      params->name_lens[i] = (size_t)(close - p - 1);
+      memcpy(params->values[i], u, n);
+      params->values[i][n] = '\0';
+      params->count++;
+      p = close + 1;
+      u += n;
+    } else {
+      if (*p != *u)
+        return 0;
+      p++;
+      u++;
+    }
+  }
+  return *p == '\0' && *u == '\0';
+}
+
+static void srv_allow_add(char *allow, size_t allowlen, const char *method)
+{
+  size_t n = strlen(allow);
+  char token[24];
+
+  snprintf(token, sizeof token, "%s", method);
+  /* Skip duplicates: "GET" must not appear twice in Allow. */
+  for (const char *s = allow; (s = strstr(s, token)) != NULL; s += strlen(token)) {
+    char after = s[strlen(token)];
+    if ((s == allow || s[-1] == ' ') && (after == ',' || after == '\0'))
+      return;
+  }
+  snprintf(allow + n, allowlen - n, "%s%s", n ? ", " : "", token);
+}
+
+enum srv_route_match srv_routes_match(const struct srv_route_table *table,
+                                      const char *method, const char *path,
+                                      const struct srv_route **route,
+                                      const char **pattern,
+                                      struct srv_route_params *params, char *allow,
+                                      size_t allowlen)
+{
+  int path_known = 0;
+  /* HEAD is GET without a body; libmicrohttpd drops the body for us. */
+  const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+
+  *route = NULL;
+  *pattern = NULL;
+  if (allowlen)
+    allow[0] = '\0';
+  for (size_t i = 0; i < table->count; i++) {
+    const struct srv_route *r = &table->routes[i];
+    struct srv_route_params tmp;
+
+    if (!srv_route_path_match(r->pattern, path, &tmp))
+      continue;
+    if (!path_known)
+      *pattern = r->pattern;
+    path_known = 1;
+    if (strcmp(r->method, want) == 0) {
+      *route = r;
+      *pattern = r->pattern;
+      *params = tmp;
+      return SRV_ROUTE_FOUND;
+    }
+    srv_allow_add(allow, allowlen, r->method);
+    if (strcmp(r->method, "GET") == 0)
+      srv_allow_add(allow, allowlen, "HEAD");
+  }
+  return path_known ? SRV_ROUTE_BAD_METHOD : SRV_ROUTE_NOT_FOUND;
+}

@@ -1,0 +1,45 @@
+/*
+ * srv_routes.h - escrowd's route table and the path matcher.
+ */
+#ifndef SRV_ROUTES_H
+#define SRV_ROUTES_H
+
+#include <stddef.h>
+
+#include "srv_http.h"
+
+#define SRV_ROUTE_MAX_PARAMS 4
+#define SRV_ROUTE_PARAM_MAX 256
+
+struct srv_route_params {
+  size_t count;
+  const char *names[SRV_ROUTE_MAX_PARAMS]; /* point into the pattern: "{id}" */
+  size_t name_lens[SRV_ROUTE_MAX_PARAMS];
+  char values[SRV_ROUTE_MAX_PARAMS][SRV_ROUTE_PARAM_MAX];
+};
+
+enum srv_route_match {
+  SRV_ROUTE_FOUND,
+  SRV_ROUTE_NOT_FOUND,
+  SRV_ROUTE_BAD_METHOD, /* the path exists, the method does not: see `allow` */
+};
+
+/* escrowd's table (srv_routes.c). */
+extern const struct srv_route_table srv_routes_escrowd;
+
+/* Match `method` and `path` against `table`.  On FOUND, *route and params
+ * are set; on BAD_METHOD, `allow` receives "GET, HEAD" etc.  In both cases
+ * *pattern is the matched pattern (for metrics and logs). */
+enum srv_route_match srv_routes_match(const struct srv_route_table *table,
+                                      const char *method, const char *path,
+                                      const struct srv_route **route,
+                                      const char **pattern,
+                                      struct srv_route_params *params, char *allow,
+                                      size_t allowlen);
+
+/* Endpoint handlers, one file each (srv_ep_*.c). */
+enum MHD_Result srv_ep_healthz(struct srv_request *req);
+enum MHD_Result srv_ep_readyz(struct srv_request *req);
+enum MHD_Result srv_ep_metrics(struct srv_request *req);
+
+#endif
