@@ -33,11 +33,4 @@ ke_json_rc ke_json_get_int(const json_t *obj, const char *key, int64_t min,
                            int64_t max, int64_t *out);
 ke_json_rc ke_json_get_bool(const json_t *obj, const char *key, int *out);
 
-/* Canonical form used for signed and hashed JSON (audit leaves): sorted keys,
- * no insignificant whitespace, UTF-8 output, "/" unescaped.  Reals are
- * refused (their text form is not canonical across implementations), so only
- * objects, arrays, strings, integers, booleans and null may appear.
- * *out is malloc'd and NUL terminated; *outlen excludes the NUL. */
-ke_json_rc ke_json_canonical(const json_t *value, char **out, size_t *outlen);
-
 #endif
