@@ -19,35 +19,33 @@ static const char *const custodian_fields[] = { "index", "name", "public_share",
 
 static ke_rc manifest_custodians(ke_manifest *m, json_t *arr, ke_ferr *err)
 {
-  const char *ctx = "manifest";
   if (!json_is_array(arr) || json_array_size(arr) != m->pub.n)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"custodians\": must be an array of "
-                  "%u entries", ctx, m->pub.n);
+    return kf_err(err, KE_ERR_FORMAT, "manifest: field \"custodians\": must be an array "
+                  "of %u entries", m->pub.n);
   for (unsigned i = 0; i < m->pub.n; i++) {
     json_t *c = json_array_get(arr, i);
-    char name[48];
-    snprintf(name, sizeof name, "field \"custodians\"[%u]", i);
+    char ctx[64];
+    snprintf(ctx, sizeof ctx, "manifest: field \"custodians\"[%u]", i);
     if (!json_is_object(c))
-      return kf_err(err, KE_ERR_FORMAT, "%s: %s: must be an object", ctx, name);
+      return kf_err(err, KE_ERR_FORMAT, "%s: must be an object", ctx);
     ke_rc rc = kf_fields(c, ctx, custodian_fields, err);
     unsigned index = 0;
     ke_point qi;
     if (!rc)
       rc = kf_uint(&index, c, "index", 1, m->pub.n, ctx, err);
     if (!rc && index != i + 1)
-      rc = kf_err(err, KE_ERR_INVALID_INDEX, "%s: %s: index must be %u (custodians are "
-                  "listed in index order)", ctx, name, i + 1);
+      rc = kf_err(err, KE_ERR_INVALID_INDEX, "%s: index must be %u (custodians are "
+                  "listed in index order)", ctx, i + 1);
     if (!rc)
       rc = kf_label(m->names[i], c, "name", KE_NAME_MAX, ctx, err);
     if (!rc)
       rc = kf_point(&qi, c, "public_share", ctx, err);
     if (!rc && memcmp(qi.b, m->pub.public_shares[i].b, KE_POINT_LEN) != 0)
-      rc = kf_err(err, KE_ERR_FINGERPRINT, "%s: %s: public_share does not follow from "
-                  "the commitments", ctx, name);
+      rc = kf_err(err, KE_ERR_FINGERPRINT, "%s: public_share does not follow from the "
+                  "commitments", ctx);
     for (unsigned j = 0; !rc && j < i; j++)
       if (strcmp(m->names[j], m->names[i]) == 0)
-        rc = kf_err(err, KE_ERR_FORMAT, "%s: %s: name repeats custodian %u's", ctx,
-                    name, j + 1);
+        rc = kf_err(err, KE_ERR_FORMAT, "%s: name repeats custodian %u's", ctx, j + 1);
     if (rc)
       return rc;
   }

@@ -245,8 +245,8 @@ ke_rc kf_val_point(ke_point *out, json_t *v, const char *name, const char *ctx,
                   "base64url of a 33-byte compressed P-256 point", ctx, name);
   ke_rc rc = ke_point_parse(out, b, sizeof b);
   if (rc)
-    return kf_err(err, rc, "%s: %s: invalid point: not a compressed P-256 point on the "
-                  "curve (%s)", ctx, name, ke_rc_str(rc));
+    return kf_err(err, rc, "%s: %s: invalid point: not on the P-256 curve, infinity, or "
+                  "not a compressed encoding", ctx, name);
   return KE_OK;
 }
 

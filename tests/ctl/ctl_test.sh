@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# End-to-end tests of escrowctl's offline commands, with the real binary.
+#   ctl_test.sh ESCROWCTL TESTTOOL WORKDIR CASE [VALGRIND]
+# Every escrowctl run logs its stdout and stderr under WORKDIR/log, except the
+# stdout of `open`, which goes to WORKDIR/opened; every case ends by checking
+# that no secret (the sealed secret, a passphrase, a share, the requester key)
+# appears in the logs or in any file written other than open's output.
+set -euo pipefail
+E=$1 T=$2 W=$3 CASE=$4 VALGRIND=${5:-}
+rm -rf "$W"
+mkdir -p "$W/log" "$W/opened" "$W/private"
+cd "$W"
+n=0
+M=keys/escrow-key.json
+
+fail() { echo "FAIL [$CASE]: $*" >&2; exit 1; }
+
+# run WANT_RC ARGS...: run escrowctl, stdin from /dev/null (no prompts).
+run() {
+  local want=$1 rc=0; shift
+  n=$((n + 1))
+  out=log/$n.out err=log/$n.err
+  "$E" "$@" >"$out" 2>"$err" </dev/null || rc=$?
+  [ "$rc" -eq "$want" ] || { cat "$err" >&2; fail "escrowctl $* exited $rc, want $want"; }
+}
+# run_open WANT_RC ARGS...: the same for open, whose stdout may hold the secret.
+run_open() {
+  local want=$1 rc=0; shift
+  n=$((n + 1))
+  out=opened/$n.out err=log/$n.err
+  "$E" open "$@" >"$out" 2>"$err" </dev/null || rc=$?
+  [ "$rc" -eq "$want" ] || { cat "$err" >&2; fail "escrowctl open $* exited $rc, want $want"; }
+}
+err_has() { grep -q -- "$1" "$err" || { cat "$err" >&2; fail "stderr lacks \"$1\""; }; }
+err_lacks() { ! grep -q -- "$1" "$err" || { cat "$err" >&2; fail "stderr has \"$1\""; }; }
+same() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
+
+# A 3-of-5 ceremony with passphrase files, a text secret sealed for
+# laptop-17/C:, request req-1, and the parts of all five custodians.
+setup() {
+  local pf=()
+  for i in 1 2 3 4 5; do
+    printf 'pass-%d-%s\n' "$i" "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+      >"private/pass$i"
+    pf+=(--passphrase-file "$i=private/pass$i")
+  done
+  run 0 ceremony --threshold 3 --shares 5 --custodian alice --custodian bob \
+    --custodian carol --custodian dave --custodian eve --out keys "${pf[@]}" --scrypt-n 1024
+  FPR=$(cat "$out")
+  [[ $FPR =~ ^[0-9a-f]{64}$ ]] || fail "ceremony printed no fingerprint"
+  [ "$(stat -c %a keys/custodian-1.share.json)" = 600 ] || fail "share file not 0600"
+  printf '%s\n' "$(head -c 60 /dev/urandom | od -An -tu1 | tr -d ' \n' | cut -c1-48 |
+    sed 's/\(......\)/\1-/g; s/-$//')" >private/secret.txt
+  run 0 seal --manifest $M --fingerprint "$FPR" --device laptop-17 --volume C: \
+    --in private/secret.txt
+  cp "$out" env.b64
+  run 0 request new --manifest $M --envelope env.b64 --device laptop-17 --volume C: \
+    --id req-1 --out req.json --key-out private/req.key
+  CODE=$(cat "$out")
+  [[ $CODE =~ ^[A-Z2-7]{8}$ ]] || fail "no confirmation code"
+  [ "$(stat -c %a private/req.key)" = 600 ] || fail "requester key not 0600"
+  for i in 1 2 3 4 5; do
+    part req.json "$i" "part-$i.json"
+    err_has "$CODE"
+    err_has laptop-17
+  done
+}
+part() {  # part REQUEST INDEX OUT
+  run 0 part --request "$1" --manifest $M --share "keys/custodian-$2.share.json" \
+    --passphrase-file "private/pass$2" --out "$3" --yes
+}
+OPEN=(--request req.json --key private/req.key --manifest $M)
+
+no_secrets() {
+  local pat=private/patterns
+  : >$pat
+  # Text secrets and passphrases (8 bytes or more, so that no pattern
+  # matches by chance), shares in hex and base64url, requester keys.
+  for f in private/pass* private/secret.txt; do
+    [ -f "$f" ] && head -n1 "$f" >>$pat
+  done
+  for i in 1 2 3 4 5; do
+    [ -f keys/custodian-$i.share.json ] &&
+      "$T" share-secret keys/custodian-$i.share.json private/pass$i >>$pat
+  done
+  for k in private/req*.key; do
+    [ -f "$k" ] && sed -n 's/.*"e": "\(.*\)".*/\1/p' "$k" >>$pat
+  done
+  awk 'length >= 8' $pat >$pat.long && mv $pat.long $pat
+  [ -s $pat ] || fail "no secrets to look for"
+  local hits
+  hits=$(grep -rlF -f $pat log ./*.json ./*.b64 keys 2>/dev/null || true)
+  [ -z "$hits" ] || fail "secret material in: $hits"
+}
+
+case $CASE in
+roundtrip)
+  setup
+  for i in 1 2 3 4 5; do
+    run 0 share verify --manifest $M --share keys/custodian-$i.share.json \
+      --passphrase-file private/pass$i --fingerprint "$FPR"
+  done
+  run_open 0 "${OPEN[@]}" part-1.json part-3.json part-5.json
+  same "$out" private/secret.txt          # text secret: printed with its newline
+  run_open 0 "${OPEN[@]}" --raw part-2.json part-4.json part-5.json
+  head -c -1 private/secret.txt >private/secret.raw
+  same "$out" private/secret.raw          # --raw: the bytes only
+  run_open 0 "${OPEN[@]}" part-5.json part-4.json part-3.json part-2.json part-1.json
+  same "$out" private/secret.txt
+  run_open 3 "${OPEN[@]}" part-2.json part-4.json
+  err_has "2 good parts of the 3 needed: 1 more missing"
+  [ ! -s "$out" ] || fail "open printed something without enough parts"
+  run_open 3 "${OPEN[@]}" part-2.json part-2.json part-4.json
+  err_has "custodian 2: .* second part"
+  run_open 3 "${OPEN[@]}"
+  err_has "3 more missing"
+  # A binary secret, sealed and opened with --raw, exactly.
+  head -c 200 /dev/urandom >private/secret-bin.txt
+  run 0 seal --manifest $M --fingerprint "$FPR" --device d2 --volume v2 --raw \
+    --in private/secret-bin.txt --out env2.b64
+  run 0 request new --manifest $M --envelope env2.b64 --device d2 --volume v2 \
+    --id req-2 --out req2.json --key-out private/req2.key
+  for i in 2 3 4; do part req2.json $i p2-$i.json; done
+  run_open 0 --request req2.json --key private/req2.key --manifest $M --out opened/bin \
+    p2-2.json p2-3.json p2-4.json
+  same opened/bin private/secret-bin.txt
+  [ "$(stat -c %a opened/bin)" = 600 ] || fail "open --out not 0600"
+  ;;
+badproof)
+  setup
+  "$T" tamper-part req.json private/req.key part-2.json bad-2.json
+  run_open 0 "${OPEN[@]}" bad-2.json part-1.json part-3.json part-4.json
+  same "$out" private/secret.txt
+  err_has "custodian 2: .*proof of correct decryption does not verify"
+  run_open 3 "${OPEN[@]}" part-1.json bad-2.json part-3.json
+  err_has "custodian 2: .*proof"
+  err_has "1 more missing"
+  # A part whose index field was changed does not open (index is in the AAD).
+  cp part-4.json moved.json
+  "$T" set moved.json index 2
+  run_open 3 "${OPEN[@]}" moved.json part-1.json part-3.json
+  err_has "custodian 2: .*does not open"
+  # A bad part after T good ones is still named.
+  run_open 0 "${OPEN[@]}" part-1.json part-3.json part-4.json bad-2.json
+  err_has "custodian 2: .*proof"
+  ;;
+otherrequest)
+  setup
+  run 0 request new --manifest $M --envelope env.b64 --device laptop-17 --volume C: \
+    --id req-9 --out req9.json --key-out private/req9.key
+  part req9.json 2 other-2.json
+  run_open 3 "${OPEN[@]}" part-1.json other-2.json part-3.json
+  err_has "custodian 2: .*is for request req-9, not req-1"
+  # Relabelled as req-1, it still does not open: it was sealed to req-9's key
+  # with req-9 in its AAD.
+  "$T" set other-2.json request_id '"req-1"'
+  run_open 3 "${OPEN[@]}" part-1.json other-2.json part-3.json
+  err_has "custodian 2: .*does not open"
+  # The key of another request is refused outright.
+  run_open 1 --request req.json --key private/req9.key --manifest $M part-1.json
+  err_has "key of another request"
+  ;;
+binding)
+  setup
+  for field in device volume; do
+    cp req.json req-$field.json
+    "$T" set req-$field.json $field '"something-else"'
+    run_open 1 --request req-$field.json --key private/req.key --manifest $M \
+      part-1.json part-2.json part-3.json
+    err_has "does not open"
+    [ ! -s "$out" ] || fail "open printed something for a changed $field"
+  done
+  # Sealed for another device from the start: custodians' parts are fine,
+  # the envelope is not.
+  run 0 seal --manifest $M --fingerprint "$FPR" --device laptop-18 --volume C: \
+    --in private/secret.txt --out env18.b64
+  run 0 request new --manifest $M --envelope env18.b64 --device laptop-17 --volume C: \
+    --id req-18 --out req18.json --key-out private/req18.key
+  for i in 1 2 3; do part req18.json $i p18-$i.json; done
+  run_open 1 --request req18.json --key private/req18.key --manifest $M \
+    p18-1.json p18-2.json p18-3.json
+  err_has "does not open"
+  ;;
+invalid)
+  setup
+  # x = 1 is off the curve (x = 5, the vectors' example, is on it).
+  OFF=$("$T" b64 020000000000000000000000000000000000000000000000000000000000000001)
+  BIGX=$("$T" b64 02ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
+  ZERO=$("$T" b64 00)
+  # Manifest: every point is checked, and derived values must agree.
+  for edit in "commitments.1:\"$OFF\":commitments\"\\[1\\]: invalid point" \
+              "public_key:\"$BIGX\":\"public_key\": invalid point" \
+              "custodians.0.public_share:\"$ZERO\":custodians\"\\[0\\]: field \"public_share\": invalid point" \
+              "custodians.1.public_share:\"$(sed -n 's/.*"E": "\(.*\)".*/\1/p' req.json)\":custodians\"\\[1\\]: public_share does not follow" \
+              "fingerprint:\"$(printf '%064d' 0)\":does not match the commitments" \
+              "threshold:4:commitments\": must be an array" \
+              "custodians.1.name:\"alice\":name repeats custodian 1" \
+              "custodians.0.index:2:index must be 1" \
+              "shares:6:\"fingerprint\": does not match" \
+              "version:2:unsupported version 2" \
+              "extra:1:unknown field \"extra\""; do
+    IFS=: read -r path value msg <<<"$edit"
+    cp $M bad-manifest.json
+    "$T" set bad-manifest.json "$path" "$value"
+    run 1 share verify --manifest bad-manifest.json --share keys/custodian-1.share.json \
+      --passphrase-file private/pass1
+    err_has "$msg"
+  done
+  run 1 seal --manifest $M --fingerprint "$(printf '%064d' 0)" --device d --volume v \
+    --in private/secret.txt
+  err_has "not the pinned --fingerprint"
+  # Request: R and E are points; R must be the envelope's (no blind oracle).
+  E_PT=$(sed -n 's/.*"E": "\(.*\)".*/\1/p' req.json)
+  for edit in "R:$OFF:\"R\": invalid point" "E:$BIGX:\"E\": invalid point" \
+              "R:$E_PT:is not the R inside the envelope" \
+              "confirmation_code:AAAAAAAA:does not follow"; do
+    IFS=: read -r path value msg <<<"$edit"
+    cp req.json bad-req.json
+    "$T" set bad-req.json "$path" "\"$value\""
+    rm -f x.json
+    run 1 part --request bad-req.json --manifest $M --share keys/custodian-1.share.json \
+      --passphrase-file private/pass1 --out x.json --yes
+    err_has "$msg"
+    [ ! -e x.json ] || fail "a part was written for a bad request"
+  done
+  # Envelope: an R off the curve, in the envelope file and inside a request.
+  "$T" patch-b64 env.b64 35 020000000000000000000000000000000000000000000000000000000000000001 \
+    bad-env.b64
+  run 1 request new --manifest $M --envelope bad-env.b64 --device laptop-17 --volume C: \
+    --id req-x --out x.json --key-out private/x.key
+  err_has "not a valid envelope: .*point"
+  cp req.json bad-req.json
+  "$T" set bad-req.json envelope "\"$(cat bad-env.b64)\""
+  run 1 part --request bad-req.json --manifest $M --share keys/custodian-1.share.json \
+    --passphrase-file private/pass1 --out x.json --yes
+  err_has "\"envelope\": .*point"
+  # Part: the ephemeral point inside the part.
+  cp part-3.json bad-part.json
+  "$T" set bad-part.json part "\"$("$T" b64 "4b5001$(printf '%066d' 0)$(printf '%0250d' 0)")\""
+  run_open 3 "${OPEN[@]}" part-1.json bad-part.json part-2.json
+  err_has "bad-part.json: part file: field \"part\": invalid point"
+  # Requester key: e must be E's private key.
+  cp private/req.key private/bad.key
+  "$T" set private/bad.key e "\"$("$T" b64 "$(printf '%063d1' 0)")\""
+  run_open 1 --request req.json --key private/bad.key --manifest $M part-1.json
+  err_has "is not the private key of E"
+  ;;
+share)
+  setup
+  run 0 share verify --manifest $M --share keys/custodian-4.share.json \
+    --passphrase-file private/pass4
+  grep -q "custodian 4 (dave)" "$out" || fail "share verify did not say ok"
+  run 1 share verify --manifest $M --share keys/custodian-4.share.json \
+    --passphrase-file private/pass3
+  err_has "wrong passphrase"
+  # Another custodian's sealed share under this index: the AAD binds the index.
+  cp keys/custodian-4.share.json wrong.json
+  for f in sealed nonce; do
+    "$T" set wrong.json $f "$(sed -n "s/.*\"$f\": \\(\".*\"\\).*/\\1/p" keys/custodian-3.share.json)"
+  done
+  "$T" set wrong.json kdf "$(tr -d '\n' <keys/custodian-3.share.json | sed 's/.*"kdf": \({[^}]*}\).*/\1/')"
+  run 1 share verify --manifest $M --share wrong.json --passphrase-file private/pass3
+  err_has "wrong passphrase, or the share file was altered"
+  # A share of another escrow key.
+  run 0 ceremony --threshold 1 --shares 1 --custodian dave --out other \
+    --passphrase-file 1=private/pass4 --scrypt-n 1024
+  run 1 share verify --manifest other/escrow-key.json --share keys/custodian-4.share.json \
+    --passphrase-file private/pass4
+  err_has "another escrow key"
+  run 2 share verify --manifest $M --share keys/custodian-4.share.json
+  err_has "use --passphrase-file"
+  ;;
+usage)
+  run 0 --help
+  grep -q "3  open: not enough good parts" "$out" || fail "--help lacks exit codes"
+  for c in ceremony "share verify" seal "request new" part open; do
+    # shellcheck disable=SC2086
+    run 0 $c --help
+    grep -q "usage: escrowctl $c" "$out" || fail "$c --help"
+  done
+  run 0 --version
+  run 2 nonsense
+  run 2 share
+  run 2 request old
+  run 2 seal --manifest x
+  err_has "--fingerprint is required"
+  run 2 open --bogus
+  err_has "unknown option --bogus"
+  run 2 ceremony --threshold 3 --shares 2 --custodian a --custodian b --out k
+  run 2 ceremony --threshold 1 --shares 2 --custodian a --custodian a --out k
+  run 2 ceremony --threshold 1 --shares 1 --custodian a --out k --passphrase-file 2=x
+  printf 'short\n' >private/pass1
+  run 1 ceremony --threshold 1 --shares 1 --custodian a --out k --passphrase-file 1=private/pass1
+  err_has "8..1024 bytes"
+  # Production scrypt cost by default; nothing is overwritten.
+  printf 'a good passphrase\n' >private/pass1
+  run 0 ceremony --threshold 1 --shares 1 --custodian a --out keys --passphrase-file 1=private/pass1
+  FPR=$(cat "$out")
+  grep -q '"N": 32768' keys/custodian-1.share.json || fail "default scrypt N is not 32768"
+  run 1 ceremony --threshold 1 --shares 1 --custodian a --out keys --passphrase-file 1=private/pass1
+  err_has "already exists"
+  # Weak and out-of-range secrets.
+  SEAL=(seal --manifest $M --fingerprint "$FPR" --device d --volume v)
+  for s in 00000000000000000000 abcdefghijklmnopqrstuvwxyz passwordpassword 1212121212121213; do
+    printf '%s\n' "$s" >private/secret-weak.txt
+    run 1 "${SEAL[@]}" --in private/secret-weak.txt
+    err_has "low in entropy"
+  done
+  run 0 "${SEAL[@]}" --in private/secret-weak.txt --force
+  printf 'x7#Kq\n' >private/secret-short.txt
+  run 1 "${SEAL[@]}" --in private/secret-short.txt
+  err_has "16..1024 bytes"
+  head -c 1100 /dev/urandom >private/secret-long.txt
+  run 1 "${SEAL[@]}" --in private/secret-long.txt --raw
+  # part never contributes unconfirmed: no terminal and no --yes.
+  printf 'Zq9-vR2m-Lp4x-Wt7c-Hb3n\n' >private/secret.txt
+  run 0 "${SEAL[@]}" --in private/secret.txt --out env.b64
+  run 0 request new --manifest $M --envelope env.b64 --device d --volume v --id r1 \
+    --out req.json --key-out private/req.key
+  run 2 part --request req.json --manifest $M --share keys/custodian-1.share.json \
+    --passphrase-file private/pass1 --out p.json
+  err_has "pass --yes"
+  [ ! -e p.json ] || fail "part written without confirmation"
+  ;;
+valgrind)
+  [ -n "$VALGRIND" ] || fail "no valgrind"
+  VG=("$VALGRIND" -q --leak-check=full --errors-for-leak-kinds=definite,possible
+      --error-exitcode=99)
+  real=$E
+  E_VG() { "${VG[@]}" "$real" "$@"; }
+  E=E_VG
+  setup
+  run_open 0 "${OPEN[@]}" part-1.json part-2.json part-3.json
+  same "$out" private/secret.txt
+  "$T" tamper-part req.json private/req.key part-4.json bad-4.json
+  run_open 3 "${OPEN[@]}" part-1.json bad-4.json
+  ;;
+*)
+  fail "unknown case"
+  ;;
+esac
+no_secrets
+echo "ok [$CASE]"

@@ -1,0 +1,197 @@
+/*
+ * ctl_testtool - builds the hostile and broken inputs the escrowctl tests
+ * feed to the real binary (it is never installed):
+ *
+ *   tamper-part REQ KEY IN OUT   open part IN with the requester key, change
+ *                                the proof's s, and seal it again to E: a part
+ *                                that opens but whose DLEQ proof is wrong
+ *   set FILE PATH JSON           set a JSON value; PATH is dot separated,
+ *                                numbers index arrays ("custodians.0.name")
+ *   patch-b64 IN OFFSET HEX OUT  overwrite bytes of a base64url file
+ *   b64 HEX                      print HEX as unpadded base64url
+ *   share-secret SHARE PASSFILE  print d_i as hex and base64url (for the test
+ *                                that greps every output for secrets)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ke_files.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  char *buf = f ? calloc(1, KE_FILE_MAX + 1) : NULL;
+  if (!buf) {
+    fprintf(stderr, "ctl_testtool: cannot read %s\n", path);
+    if (f)
+      fclose(f);
+    exit(1);
+  }
+  *len = fread(buf, 1, KE_FILE_MAX, f);
+  fclose(f);
+  return buf;
+}
+
+static void spit(const char *path, const char *text, size_t len)
+{
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+    fprintf(stderr, "ctl_testtool: cannot write %s: %s\n", path, strerror(errno));
+    exit(1);
+  }
+}
+
+static void must(ke_rc rc, const char *what, const ke_ferr *err)
+{
+  if (rc) {
+    fprintf(stderr, "ctl_testtool: %s: %s %s\n", what, ke_rc_str(rc), err ? err->msg : "");
+    exit(1);
+  }
+}
+
+static int tamper_part(char **argv)
+{
+  size_t len;
+  char *text;
+  ke_ferr err;
+  ke_request req;
+  ke_reqkey key;
+  ke_partfile pf;
+  ke_dleq proof;
+  text = slurp(argv[0], &len);
+  must(ke_request_parse(&req, text, len, &err), "request", &err);
+  free(text);
+  text = slurp(argv[1], &len);
+  must(ke_reqkey_parse(&key, text, len, &err), "key", &err);
+  free(text);
+  text = slurp(argv[2], &len);
+  must(ke_partfile_parse(&pf, text, len, &err), "part", &err);
+  free(text);
+  must(ke_part_open(&proof, pf.part, KE_PART_LEN, &key.e, &key.E, req.request_id,
+                    pf.index), "part open", NULL);
+  /* s + 1 (any other valid scalar would do): the proof no longer verifies. */
+  uint8_t s[KE_SCALAR_LEN];
+  memcpy(s, proof.s.b, sizeof s);
+  do {
+    for (int i = KE_SCALAR_LEN - 1; i >= 0 && ++s[i] == 0; i--)
+      ;
+  } while (ke_scalar_parse(&proof.s, s, sizeof s) != KE_OK);
+  must(ke_part_seal(pf.part, &key.E, req.request_id, pf.index, &proof), "part seal", NULL);
+  must(ke_partfile_write(&text, &len, &pf), "part write", NULL);
+  spit(argv[3], text, len);
+  free(text);
+  return 0;
+}
+
+static int set_json(char **argv)
+{
+  json_error_t jerr;
+  json_t *root = json_load_file(argv[0], 0, &jerr);
+  json_t *val = json_loads(argv[2], JSON_DECODE_ANY, &jerr);
+  if (!root || !val) {
+    fprintf(stderr, "ctl_testtool: set: bad JSON (%s)\n", jerr.text);
+    return 1;
+  }
+  char *path = strdup(argv[1]), *save = NULL;
+  json_t *cur = root;
+  char *tok = strtok_r(path, ".", &save);
+  while (tok) {
+    char *next = strtok_r(NULL, ".", &save);
+    int is_idx = tok[0] >= '0' && tok[0] <= '9';
+    if (!next) {
+      int bad = is_idx ? json_array_set_new(cur, strtoul(tok, NULL, 10), val)
+                       : json_object_set_new(cur, tok, val);
+      if (bad) {
+        fprintf(stderr, "ctl_testtool: set: cannot set %s\n", argv[1]);
+        return 1;
+      }
+      break;
+    }
+    cur = is_idx ? json_array_get(cur, strtoul(tok, NULL, 10)) : json_object_get(cur, tok);
+    if (!cur) {
+      fprintf(stderr, "ctl_testtool: set: no %s in %s\n", tok, argv[1]);
+      return 1;
+    }
+    tok = next;
+  }
+  free(path);
+  int rc = json_dump_file(root, argv[0], JSON_INDENT(2)) != 0;
+  json_decref(root);
+  return rc;
+}
+
+static int patch_b64(char **argv)
+{
+  size_t len, n, hexlen;
+  char *text = slurp(argv[0], &len);
+  uint8_t *raw, *patch;
+  while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+    text[--len] = '\0';
+  must(ke_b64url_decode(&raw, &n, text, 0), "decode", NULL);
+  must(ke_hex_decode_alloc(&patch, &hexlen, argv[2]), "hex", NULL);
+  size_t off = strtoul(argv[1], NULL, 10);
+  if (off + hexlen > n) {
+    fprintf(stderr, "ctl_testtool: patch past the end\n");
+    return 1;
+  }
+  memcpy(raw + off, patch, hexlen);
+  char *out = ke_b64url_encode(raw, n);
+  spit(argv[3], out, strlen(out));
+  free(out);
+  free(patch);
+  free(raw);
+  free(text);
+  return 0;
+}
+
+static int b64(char **argv)
+{
+  uint8_t *raw;
+  size_t n;
+  must(ke_hex_decode_alloc(&raw, &n, argv[0]), "hex", NULL);
+  char *out = ke_b64url_encode(raw, n);
+  printf("%s\n", out);
+  free(out);
+  free(raw);
+  return 0;
+}
+
+static int share_secret(char **argv)
+{
+  size_t len, plen;
+  ke_ferr err;
+  ke_sharefile sf;
+  ke_scalar d;
+  char *text = slurp(argv[0], &len);
+  char *pass = slurp(argv[1], &plen);
+  if (plen && pass[plen - 1] == '\n')
+    pass[--plen] = '\0';
+  must(ke_sharefile_parse(&sf, text, len, &err), "share", &err);
+  must(ke_sharefile_unseal(&d, &sf, pass, plen), "unseal", NULL);
+  char hex[2 * KE_SCALAR_LEN + 1];
+  ke_hex_encode(hex, d.b, KE_SCALAR_LEN);
+  char *b = ke_b64url_encode(d.b, KE_SCALAR_LEN);
+  printf("%s\n%s\n", hex, b);
+  free(b);
+  free(pass);
+  free(text);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  static const struct { const char *name; int args; int (*fn)(char **); } cmds[] = {
+    { "tamper-part", 4, tamper_part }, { "set", 3, set_json },
+    { "patch-b64", 4, patch_b64 }, { "b64", 1, b64 },
+    { "share-secret", 2, share_secret },
+  };
+  for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
+    if (strcmp(argv[1], cmds[i].name) == 0 && argc == cmds[i].args + 2)
+      return cmds[i].fn(argv + 2);
+  fprintf(stderr, "usage: ctl_testtool tamper-part|set|patch-b64|b64|share-secret ...\n");
+  return 2;
+}
