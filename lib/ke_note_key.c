@@ -167,6 +167,7 @@ ke_rc ke_note_vkey_parse(ke_note_verifier *out, const char *vkey)
   ke_rc rc;
 
   memset(out, 0, sizeof *out);
+  memset(&v, 0, sizeof v);  /* whole-struct comparisons stay meaningful */
   if (!vkey || strlen(vkey) > 2 * KE_NOTE_MAX_NAME)
     return KE_ERR_FORMAT;
   if ((rc = parse_key_string(vkey, v.name, &v.key_id, v.pub)))

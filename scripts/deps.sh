@@ -11,7 +11,7 @@ PKGS=(
   postgresql-15 postgresql-client-15
   cryptsetup-bin
   clang-14 libclang-rt-14-dev
-  valgrind python3 openssl procps util-linux
+  valgrind python3 python3-cryptography openssl procps util-linux
 )
 
 missing=()
