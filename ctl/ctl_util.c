@@ -26,7 +26,7 @@ void ctl_set_command(const ctl_cmd *cmd)
            cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
 }
 
-static void vmsg(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vmsg(const char *fmt, va_list ap)
 {
   fprintf(stderr, "%s: ", ctl_prefix);
   vfprintf(stderr, fmt, ap);
