@@ -114,6 +114,9 @@ ke_rc ke_dleq_prove(ke_dleq *out, unsigned index, const ke_scalar *d,
 ke_rc ke_dleq_prove_det(ke_dleq *out, unsigned index, const ke_scalar *d,
                         const ke_point *Qi, const ke_point *R,
                         const uint8_t *context, size_t context_len, const ke_scalar *w);
+/* KE_OK, KE_ERR_PROOF if the proof does not hold, KE_ERR_INVALID_SCALAR if
+ * c or s is outside [1, n-1] (an honest prover never sends 0: it retries
+ * with a new w), KE_ERR_INVALID_POINT / KE_ERR_INVALID_INDEX for bad input. */
 ke_rc ke_dleq_verify(const ke_dleq *proof, unsigned index, const ke_point *Qi,
                      const ke_point *R, const uint8_t *context, size_t context_len);
 /* Wire form P | c | s (97 bytes), and its strict parser. */
@@ -142,7 +145,9 @@ ke_rc ke_part_open(ke_dleq *out, const uint8_t *buf, size_t len, const ke_scalar
 typedef struct ke_scrypt_params { uint64_t N; uint32_t r, p; } ke_scrypt_params;
 #define KE_SCRYPT_DEFAULT ((ke_scrypt_params){ 32768, 8, 1 })
 /* key = scrypt(pass, salt, N, r, p, 32) with maxmem set explicitly;
- * AES-256-GCM(d), AAD = "keyescrow-v1-share" | fpr | index (1 byte). */
+ * AES-256-GCM(d), AAD = "keyescrow-v1-share" | fpr | index (1 byte).
+ * An empty passphrase is refused (KE_ERR_LENGTH); a wrong passphrase, salt,
+ * parameters, fingerprint or index gives KE_ERR_AUTH. */
 ke_rc ke_share_seal(uint8_t out[KE_SHARE_SEALED_LEN], const char *pass, size_t passlen,
                     const uint8_t salt[16], const uint8_t nonce[KE_NONCE_LEN],
                     ke_scrypt_params params, const uint8_t fpr[KE_FPR_LEN],

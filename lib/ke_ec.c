@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/obj_mac.h>
 
 /* The order n of P-256, big-endian. */
@@ -89,14 +90,20 @@ ke_rc ke_ec_decode(EC_POINT **out, const uint8_t *buf, size_t len, BN_CTX *ctx)
    * OpenSSL internals, and the re-encoding check refuses any alternative
    * spelling of the same point. */
   uint8_t again[KE_POINT_LEN];
+  /* A refused point is an ordinary outcome, not an OpenSSL failure: drop
+   * what OpenSSL queued for it so that no stale error confuses later TLS
+   * or logging code on this thread. */
+  ERR_set_mark();
   if (EC_POINT_oct2point(g, p, buf, len, ctx) != 1 || EC_POINT_is_at_infinity(g, p) ||
       EC_POINT_is_on_curve(g, p, ctx) != 1 ||
       EC_POINT_point2oct(g, p, POINT_CONVERSION_COMPRESSED, again, sizeof again, ctx) !=
           KE_POINT_LEN ||
       memcmp(again, buf, KE_POINT_LEN) != 0) {
+    ERR_pop_to_mark();
     EC_POINT_free(p);
     return KE_ERR_INVALID_POINT;
   }
+  ERR_clear_last_mark();
   *out = p;
   return KE_OK;
 }

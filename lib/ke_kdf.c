@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
@@ -148,9 +149,12 @@ ke_rc ke_aead_open(uint8_t *pt, const uint8_t key[KE_KEY_LEN],
     goto out;
   if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, KE_TAG_LEN, tagcopy) != 1)
     goto out;
-  /* Final is where GCM compares the tag (in constant time). */
+  /* Final is where GCM compares the tag (in constant time).  A wrong tag
+   * is an expected outcome: leave no OpenSSL error behind for it. */
   uint8_t fin[16];
+  ERR_set_mark();
   rc = EVP_DecryptFinal_ex(c, fin, &len) == 1 && len == 0 ? KE_OK : KE_ERR_AUTH;
+  ERR_pop_to_mark();
 out:
   EVP_CIPHER_CTX_free(c);
   if (rc)
