@@ -72,13 +72,21 @@ ke_rc ke_note_key_from_seed(ke_note_key **out, const char *name,
 void ke_note_key_free(ke_note_key *k);
 const char *ke_note_key_name(const ke_note_key *k);
 void ke_note_key_verifier(const ke_note_key *k, ke_note_verifier *out);
-/* Create `path` (O_EXCL: never overwrites; mode 0600), write, fsync the file
- * and its directory.  A partly written file is removed. */
+/* Create the key file `path`, mode 0600, never replacing an existing file
+ * (errno EEXIST): written to a mkstemp() file beside it, fsynced, then
+ * link()ed into place, and the directory fsynced.  Needs a file system with
+ * hard links; leaves nothing behind on failure. */
 ke_rc ke_note_key_save(const ke_note_key *k, const char *path);
 /* Load a key file written by ke_note_key_save; refuses a file that is not a
  * regular file or that group or others may access (errno = EPERM), and one
  * whose key ID does not match its key. */
 ke_rc ke_note_key_load(ke_note_key **out, const char *path);
+/* What a server does at start: load `path`, or if it does not exist,
+ * generate a key called `name` and save it there (*created = 1).  If another
+ * process creates it at the same moment, its key is loaded instead.  A key
+ * file whose key has another name is KE_ERR_FORMAT. */
+ke_rc ke_note_key_load_or_create(ke_note_key **out, const char *path, const char *name,
+                                 int *created);
 
 /* ---- verifier keys ------------------------------------------------------------ */
 /* "name+hexid+base64(0x01||pub)", malloc'd. */

@@ -180,18 +180,6 @@ ke_rc ke_note_vkey_parse(ke_note_verifier *out, const char *vkey)
   return KE_OK;
 }
 
-/* Remove the partly written file and keep the first errno for the caller. */
-static ke_rc save_fail(int fd, const char *path)
-{
-  int e = errno;
-
-  if (fd >= 0)
-    close(fd);
-  unlink(path);
-  errno = e;
-  return KE_ERR_IO;
-}
-
 static int fsync_parent(const char *path)
 {
   char *copy = strdup(path);
@@ -208,13 +196,42 @@ static int fsync_parent(const char *path)
   return r;
 }
 
+/* Write everything, make it durable, close.  0 or -1 with errno set. */
+static int write_sync_close(int fd, const char *buf, size_t len)
+{
+  size_t off = 0;
+  ssize_t w;
+  int e;
+
+  while (off < len) {
+    w = write(fd, buf + off, len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      goto fail;
+    off += (size_t)w;
+  }
+  if (fsync(fd) != 0)
+    goto fail;
+  return close(fd);
+fail:
+  e = errno ? errno : EIO;
+  close(fd);
+  errno = e;
+  return -1;
+}
+
+/* The file is written completely under a temporary name (mkstemp: O_EXCL,
+ * mode 0600) and then published with link(), which never replaces an
+ * existing file.  So a second escrowd starting at the same moment either
+ * wins or gets EEXIST and can load the complete key of the first; it never
+ * reads half a file. */
 ke_rc ke_note_key_save(const ke_note_key *k, const char *path)
 {
   uint8_t seed[KE_NOTE_SEED_LEN];
-  size_t seedlen = sizeof seed, len, off = 0;
-  char *text = NULL;
-  ssize_t w;
-  int fd;
+  size_t seedlen = sizeof seed, len = 0, tl;
+  char *text = NULL, *tmp = NULL;
+  int fd, e;
   ke_rc rc;
 
   if (EVP_PKEY_get_raw_private_key(k->pkey, seed, &seedlen) != 1 || seedlen != sizeof seed) {
@@ -227,41 +244,72 @@ ke_rc ke_note_key_save(const ke_note_key *k, const char *path)
     return rc;
   len = strlen(text);
   text[len++] = '\n';  /* replaces the NUL; the length is tracked */
-  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    rc = KE_ERR_IO;
+  tl = strlen(path) + sizeof ".tmpXXXXXX";
+  if (!(tmp = malloc(tl))) {
+    rc = KE_ERR_NOMEM;
     goto out;
   }
-  /* umask can only clear bits; make the mode exactly 0600 regardless. */
-  if (fchmod(fd, 0600) != 0) {
-    rc = save_fail(fd, path);
+  snprintf(tmp, tl, "%s.tmpXXXXXX", path);
+  rc = KE_ERR_IO;
+  if ((fd = mkstemp(tmp)) < 0)
     goto out;
+  /* umask can only clear bits; make the mode exactly 0600 regardless.  The
+   * key must also survive a crash once it has signed anything: a lost key
+   * file would make the server sign later checkpoints with a fresh key. */
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod(fd, 0600) != 0) {
+    e = errno;
+    close(fd);
+    errno = e;
+  } else if (write_sync_close(fd, text, len) == 0 && link(tmp, path) == 0 &&
+             fsync_parent(path) == 0) {
+    rc = KE_OK;
   }
-  while (off < len) {
-    w = write(fd, text + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0) {
-      rc = save_fail(fd, path);
-      goto out;
-    }
-    off += (size_t)w;
-  }
-  /* The key must survive a crash once the server has used it: a lost key
-   * file would make it sign later checkpoints with a fresh key. */
-  if (fsync(fd) != 0) {
-    rc = save_fail(fd, path);
-    goto out;
-  }
-  if (close(fd) != 0) {
-    rc = save_fail(-1, path);
-    goto out;
-  }
-  rc = fsync_parent(path) == 0 ? KE_OK : KE_ERR_IO;
+  e = errno;
+  unlink(tmp);
+  errno = e;
 out:
   OPENSSL_cleanse(text, len);
   free(text);
+  free(tmp);
   return rc;
+}
+
+ke_rc ke_note_key_load_or_create(ke_note_key **out, const char *path, const char *name,
+                                 int *created)
+{
+  ke_note_key *k = NULL;
+  ke_rc rc;
+
+  *out = NULL;
+  *created = 0;
+  if (!ke_note_name_valid(name))
+    return KE_ERR_FORMAT;
+  rc = ke_note_key_load(&k, path);
+  if (rc == KE_ERR_IO && errno == ENOENT) {
+    if ((rc = ke_note_key_generate(&k, name)))
+      return rc;
+    rc = ke_note_key_save(k, path);
+    if (rc == KE_OK) {
+      *created = 1;
+    } else {
+      ke_note_key_free(k);
+      k = NULL;
+      /* Another process created it first: use that one. */
+      if (rc == KE_ERR_IO && errno == EEXIST)
+        rc = ke_note_key_load(&k, path);
+    }
+  }
+  if (rc)
+    return rc;
+  /* A different name means the origin was reconfigured under an existing
+   * key file; signing a new origin silently would split the log. */
+  if (strcmp(k->v.name, name) != 0) {
+    ke_note_key_free(k);
+    *created = 0;
+    return KE_ERR_FORMAT;
+  }
+  *out = k;
+  return KE_OK;
 }
 
 ke_rc ke_note_key_load(ke_note_key **out, const char *path)

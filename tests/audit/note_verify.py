@@ -7,7 +7,7 @@ from the Python `cryptography` package (Debian: python3-cryptography).
 
   note_verify.py verify-checkpoint --vkey VKEY FILE   print origin, size, root
   note_verify.py verify-note --vkey VKEY FILE         print the signed text
-  note_verify.py selftest --tool audit_note_tool
+  note_verify.py selftest --tool audit_note_tool [--doc docs/audit.md]
 
 VKEY is the log's verifier key, "name+hexkeyid+base64(0x01||pubkey)", as the
 server publishes it.  Exit status 0 when the note verifies, 1 otherwise.
@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -194,6 +195,23 @@ class SelfTest:
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         return p.returncode, p.stdout
 
+    def check_doc(self, path):
+        """The example checkpoint in docs/audit.md verifies, in Python and in C."""
+        with open(path, encoding="utf-8") as f:
+            doc = f.read()
+        m = re.search(r"```\n([^`]+?\n\n\u2014 [^`]+?\n)```", doc)
+        k = re.search(r"verifier key: `([^`]+)`", doc)
+        self.check(m is not None and k is not None, "example found in " + path)
+        if not m or not k:
+            return
+        note = m.group(1).encode()
+        try:
+            self.check(verify_checkpoint(note, k.group(1))[1] >= 0, "documented example")
+        except VerifyError as e:
+            self.check(False, "documented example verifies in Python: %s" % e)
+        rc, _ = self.c("open-checkpoint", k.group(1), stdin=note)
+        self.check(rc == 0, "documented example verifies in C")
+
     def run(self):
         name = "escrow.example.org/audit"
         seed = os.urandom(32)
@@ -290,10 +308,14 @@ def main():
         p.add_argument("file")
     p = sub.add_parser("selftest")
     p.add_argument("--tool", required=True)
+    p.add_argument("--doc", help="also check the example in this document")
     args = ap.parse_args()
 
     if args.cmd == "selftest":
-        return SelfTest(args.tool).run()
+        t = SelfTest(args.tool)
+        if args.doc:
+            t.check_doc(args.doc)
+        return t.run()
     with open(args.file, "rb") as f:
         note = f.read()
     try:

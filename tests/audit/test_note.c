@@ -5,9 +5,11 @@
  *
  * usage: test_note SCRATCH_DIR
  */
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -441,6 +443,8 @@ static void test_names_and_vkeys(void)
   }
 }
 
+static int no_temp_files(void);
+
 static void test_key_file(void)
 {
   ke_note_key *k = NULL, *l = NULL;
@@ -527,6 +531,105 @@ static void test_key_file(void)
   CHECK_RC(ke_note_key_save(k, path_in("no/such/dir.key")), KE_ERR_IO);
   unlink(p);
   ke_note_key_free(k);
+  CHECK(no_temp_files());
+}
+
+/* ke_note_key_save leaves no temporary files behind, on success or not. */
+static int no_temp_files(void)
+{
+  DIR *d = opendir(scratch);
+  struct dirent *e;
+  int clean = 1;
+
+  REQUIRE(d);
+  while ((e = readdir(d)))
+    if (strstr(e->d_name, ".tmp")) {
+      fprintf(stderr, "left behind: %s\n", e->d_name);
+      clean = 0;
+    }
+  closedir(d);
+  return clean;
+}
+
+static void test_load_or_create(void)
+{
+  const char *p = path_in("server.key");
+  ke_note_key *a = NULL, *b = NULL;
+  ke_note_verifier va, vb;
+  struct stat st;
+  int created = -1;
+
+  unlink(p);
+  CHECK_RC(ke_note_key_load_or_create(&a, p, "escrow.example.org/audit", &created), KE_OK);
+  CHECK(a && created == 1);
+  CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0600);
+  CHECK_RC(ke_note_key_load_or_create(&b, p, "escrow.example.org/audit", &created), KE_OK);
+  CHECK(b && created == 0);
+  REQUIRE(a && b);
+  ke_note_key_verifier(a, &va);
+  ke_note_key_verifier(b, &vb);
+  CHECK(memcmp(&va, &vb, sizeof va) == 0);
+  ke_note_key_free(b);
+  b = NULL;
+  /* the origin was changed in the configuration: refused, file untouched */
+  CHECK_RC(ke_note_key_load_or_create(&b, p, "escrow.example.org/other", &created),
+           KE_ERR_FORMAT);
+  CHECK(b == NULL && created == 0);
+  /* an unsafe existing file is an error, never a reason to make a new key */
+  chmod(p, 0644);
+  CHECK_RC(ke_note_key_load_or_create(&b, p, "escrow.example.org/audit", &created), KE_ERR_IO);
+  CHECK(b == NULL && created == 0);
+  chmod(p, 0600);
+  CHECK_RC(ke_note_key_load_or_create(&b, path_in("no/such/dir.key"), "escrow.example.org/audit",
+                                      &created), KE_ERR_IO);
+  CHECK_RC(ke_note_key_load_or_create(&b, p, "bad name", &created), KE_ERR_FORMAT);
+  unlink(p);
+  ke_note_key_free(a);
+  CHECK(no_temp_files());
+}
+
+/* Several servers starting at once on a fresh path: exactly one creates the
+ * key and all of them end up with it. */
+static void test_create_race(void)
+{
+  enum { N = 6 };
+  const char *p = path_in("race.key");
+  char got[N][KE_NOTE_MAX_NAME + 64];
+  int fds[N][2], i, creators = 0, status;
+  pid_t pid[N];
+
+  unlink(p);
+  for (i = 0; i < N; i++) {
+    REQUIRE(pipe(fds[i]) == 0);
+    REQUIRE((pid[i] = fork()) >= 0);
+    if (pid[i] == 0) {
+      ke_note_key *k = NULL;
+      ke_note_verifier v;
+      char *vk = NULL, line[KE_NOTE_MAX_NAME + 64];
+      int created = 0, n;
+      close(fds[i][0]);
+      if (ke_note_key_load_or_create(&k, p, "escrow.example.org/audit", &created) != KE_OK)
+        _exit(1);
+      ke_note_key_verifier(k, &v);
+      if (ke_note_vkey_format(&v, &vk) != KE_OK)
+        _exit(1);
+      n = snprintf(line, sizeof line, "%d %s", created, vk);
+      _exit(write(fds[i][1], line, (size_t)n + 1) == n + 1 ? 0 : 1);
+    }
+    close(fds[i][1]);
+  }
+  for (i = 0; i < N; i++) {
+    ssize_t r = read(fds[i][0], got[i], sizeof got[i] - 1);
+    got[i][r > 0 ? r : 0] = '\0';
+    close(fds[i][0]);
+    CHECK(waitpid(pid[i], &status, 0) == pid[i] && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    creators += got[i][0] == '1';
+    CHECK(strlen(got[i]) > 2 && strcmp(got[i] + 2, got[0] + 2) == 0);
+  }
+  CHECK(creators == 1);
+  unlink(p);
+  CHECK(no_temp_files());
 }
 
 int main(int argc, char **argv)
@@ -546,5 +649,7 @@ int main(int argc, char **argv)
   test_b64();
   test_names_and_vkeys();
   test_key_file();
+  test_load_or_create();
+  test_create_race();
   return t_report("note");
 }
