@@ -4,6 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 load_fixture
 E=$KE_ESCROWD
+# The fixture exports DSNs; this test wants only its own settings.
+unset ESCROWD_DB_DSN ESCROWD_DB_OWNER_DSN
 
 "$E" --version | grep -Eq '^escrowd [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version"
 "$E" --help >"$TW/help" || fail "--help exit status"
