@@ -125,8 +125,8 @@ Try:
   curl -s http://$ADDR:$PORT/metrics | head
   $ESCROWD --config $CONF migrate --status
   $ESCROWD --config $CONF config
-  scripts/pg-local.sh psql owner          # psql as the schema owner
-  tail -f $LOG                            # JSON log lines
+  scripts/pg-local.sh psql owner   # psql as the schema owner
+  tail -f $LOG   # JSON log lines
 
 Run the tests:     scripts/test.sh
 Stop everything:   scripts/quickstart.sh stop

@@ -30,6 +30,7 @@ load_fixture() {
   # shellcheck disable=SC1090
   . "$KE_FIXTURE"
   TW=$(mktemp -d "$FIX_WORK/$TEST_NAME.XXXXXX")
+  chmod 755 "$TW"   # tests with a cluster of their own keep it in here
   BODYF=$TW/body
   HDRF=$TW/headers
   trap cleanup_test EXIT
