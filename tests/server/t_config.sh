@@ -57,3 +57,14 @@ rc=0; "$E" frobnicate >/dev/null 2>&1 || rc=$?
 rc=0; "$E" serve extra >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "extra argument status $rc"
 ok "configuration and usage errors: exit 2 with file:line messages"
+
+# docs/api.yaml lists exactly the codes of the error registry.
+codes=$(sed -n 's/^SRV_ERR([A-Z_]*, *"\([a-z_]*\)".*/\1/p' "$KE_SRC/server/srv_errors.def")
+[ "$(echo "$codes" | wc -l)" -ge 10 ] || fail "cannot read srv_errors.def"
+for c in $codes; do
+  grep -q "^        - $c\$" "$KE_SRC/docs/api.yaml" || fail "docs/api.yaml lacks error code $c"
+  grep -q "^        | $c | " "$KE_SRC/docs/api.yaml" || fail "docs/api.yaml does not describe $c"
+done
+[ "$(sed -n '/^    ErrorCode:/,/^    Error:/p' "$KE_SRC/docs/api.yaml" | grep -c '^        - ')" = "$(echo "$codes" | wc -l)" ] ||
+  fail "docs/api.yaml lists error codes that the registry does not have"
+ok "docs/api.yaml matches the error registry"
