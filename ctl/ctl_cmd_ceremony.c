@@ -216,15 +216,11 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
   ctl_buf pass[KE_MAX_SHARES];
   ke_manifest *m = NULL;
   ke_scalar *shares = NULL;
-  int first = 0, rc;
+  int rc;
   memset(&o, 0, sizeof o);
   memset(pass, 0, sizeof pass);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
-  if (first != argc) {
-    ctl_errf("unexpected argument \"%s\"", argv[first]);
-    return CTL_USAGE;
-  }
   if (o.scrypt_n && (o.scrypt_n & (o.scrypt_n - 1))) {
     ctl_errf("--scrypt-n must be a power of two");
     return CTL_USAGE;

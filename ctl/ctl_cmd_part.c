@@ -126,14 +126,10 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
   part_opts o;
   ke_sharefile sf;
   ke_partfile pf;
-  int first = 0, rc;
+  int rc;
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
-  if (first != argc) {
-    ctl_errf("unexpected argument \"%s\"", argv[first]);
-    return CTL_USAGE;
-  }
   if (!o.request)
     return ctl_missing_opt("--request");
   if (!o.manifest)

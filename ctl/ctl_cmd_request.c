@@ -128,14 +128,10 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
     { 0, 0, 0, 0 },
   };
   request_opts o;
-  int first = 0, rc;
+  int rc;
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
-  if (first != argc) {
-    ctl_errf("unexpected argument \"%s\"", argv[first]);
-    return CTL_USAGE;
-  }
   if ((rc = check_opts(&o)))
     return rc;
   if (ctl_exists(o.out) || ctl_exists(o.key_out)) {

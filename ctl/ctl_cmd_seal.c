@@ -155,14 +155,10 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
   };
   seal_opts o;
   ctl_buf secret = { 0 };
-  int first = 0, rc;
+  int rc;
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
-  if (first != argc) {
-    ctl_errf("unexpected argument \"%s\"", argv[first]);
-    return CTL_USAGE;
-  }
   if (!o.manifest)
     return ctl_missing_opt("--manifest");
   if (!o.pinned)

@@ -55,14 +55,10 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
   };
   share_opts o;
   ke_sharefile sf;
-  int first = 0, rc;
+  int rc;
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
-  if (first != argc) {
-    ctl_errf("unexpected argument \"%s\"", argv[first]);
-    return CTL_USAGE;
-  }
   if (!o.manifest)
     return ctl_missing_opt("--manifest");
   if (!o.share)

@@ -80,7 +80,12 @@ int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *o
     if (rc)
       return rc;
   }
-  *first_arg = optind;
+  if (first_arg) {
+    *first_arg = optind;
+  } else if (optind < argc) {
+    ctl_errf("unexpected argument \"%s\" (see --help)", argv[optind]);
+    return CTL_USAGE;
+  }
   return CTL_OK;
 }
 

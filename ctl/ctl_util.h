@@ -50,7 +50,8 @@ typedef int (*ctl_opt_fn)(void *ctx, int opt, const char *arg);
 /* getopt_long over argv with long options only.  `opts` must include
  * {"help", no_argument, 0, 'h'}; --help prints the usage and returns
  * CTL_HELP.  An unknown option or a missing argument is CTL_USAGE.  On
- * success *first_arg is the index of the first positional argument. */
+ * success *first_arg is the index of the first positional argument; with
+ * first_arg NULL, positional arguments are a usage error. */
 int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
                ctl_opt_fn fn, void *ctx, int *first_arg);
 /* Unsigned decimal in [lo, hi]; CTL_USAGE (printed) otherwise. */

@@ -282,6 +282,8 @@ usage)
   run 2 nonsense
   run 2 share
   run 2 request old
+  run 2 seal unexpected
+  err_has "unexpected argument"
   run 2 seal --manifest x
   err_has "--fingerprint is required"
   run 2 open --bogus

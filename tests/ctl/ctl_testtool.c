@@ -2,9 +2,10 @@
  * ctl_testtool - builds the hostile and broken inputs the escrowctl tests
  * feed to the real binary (it is never installed):
  *
- *   tamper-part REQ KEY IN OUT   open part IN with the requester key, change
- *                                the proof's s, and seal it again to E: a part
- *                                that opens but whose DLEQ proof is wrong
+ *   tamper-part REQ KEY IN OUT   open part IN with the requester key, double
+ *                                P_i and change s, and seal it again to E: a
+ *                                part that opens, whose DLEQ proof is wrong,
+ *                                and whose P_i would spoil the combination
  *   set FILE PATH JSON           set a JSON value; PATH is dot separated,
  *                                numbers index arrays ("custodians.0.name")
  *   patch-b64 IN OFFSET HEX OUT  overwrite bytes of a base64url file
@@ -73,7 +74,14 @@ static int tamper_part(char **argv)
   free(text);
   must(ke_part_open(&proof, pf.part, KE_PART_LEN, &key.e, &key.E, req.request_id,
                     pf.index), "part open", NULL);
-  /* s + 1 (any other valid scalar would do): the proof no longer verifies. */
+  /* P_i -> 2 P_i, so that a requester who used this part would get a wrong
+   * S and fail to open; s -> s + 1, so that the proof does not verify. */
+  ke_scalar two;
+  ke_point p2;
+  memset(two.b, 0, sizeof two.b);
+  two.b[KE_SCALAR_LEN - 1] = 2;
+  must(ke_point_mul(&p2, &two, &proof.P), "2P", NULL);
+  proof.P = p2;
   uint8_t s[KE_SCALAR_LEN];
   memcpy(s, proof.s.b, sizeof s);
   do {
