@@ -48,6 +48,8 @@ static struct {
  * each. */
 #define SRV_DB_RECONNECT_MS 500
 
+PGconn *srv_db_pgconn(struct srv_db *db) { return db ? db->conn : NULL; }
+
 void srv_db_set_expected_version(int version) { srv_dbg.expected_version = version; }
 int srv_db_expected_version(void) { return srv_dbg.expected_version; }
 

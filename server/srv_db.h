@@ -62,6 +62,10 @@ enum srv_db_status srv_db_txn(enum srv_db_isolation iso, srv_db_txn_fn fn, void 
 PGresult *srv_db_exec(struct srv_db *db, enum srv_stmt stmt, const char *const *params,
                       enum srv_db_status *status);
 
+/* The underlying connection, for tests of the wrapper itself.  Request
+ * code must use srv_db_exec() and the statement table instead. */
+PGconn *srv_db_pgconn(struct srv_db *db);
+
 /* The schema version serve was started for (highest NNN in schema_dir). */
 void srv_db_set_expected_version(int version);
 int srv_db_expected_version(void);
