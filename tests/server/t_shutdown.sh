@@ -20,7 +20,8 @@ eval "$("$PGLOCAL" env --dir "$V")"
 ESCROWD_CONFIG=/dev/null ESCROWD_SCHEMA_DIR="$KE_SRC/schema" "$KE_ESCROWD" migrate 2>/dev/null ||
   fail "migrate on the own cluster"
 
-start_daemon sd "$KE_ESCROWD" ESCROWD_THREADS=1 ESCROWD_SHUTDOWN_TIMEOUT=30 -- serve
+# Two workers: the frozen request blocks one, the other answers /metrics.
+start_daemon sd "$KE_ESCROWD" ESCROWD_THREADS=2 ESCROWD_SHUTDOWN_TIMEOUT=30 -- serve
 B=http://127.0.0.1:$PORT_sd
 http GET "$B/readyz"
 expect_status 200 "before"
@@ -29,7 +30,13 @@ frozen=$(cluster_pids)
 kill -STOP $frozen
 curl -sS --max-time 30 -o "$TW/inflight.body" -w '%{http_code}' "$B/readyz" >"$TW/inflight.status" 2>&1 &
 cpid=$!
-sleep 0.7
+# Wait until escrowd holds it (in flight: it and the /metrics request).
+for i in $(seq 1 200); do
+  http GET "$B/metrics"
+  grep -Eq '^escrowd_http_requests_in_flight [2-9]' "$BODYF" && break
+  sleep 0.05
+done
+grep -Eq '^escrowd_http_requests_in_flight [2-9]' "$BODYF" || fail "the request never got in flight"
 kill -TERM "$(daemon_pid sd)"
 sleep 0.7
 [ ! -f "$TW/sd.rc" ] || fail "escrowd exited with a request in flight (status $(cat "$TW/sd.rc"))"

@@ -26,7 +26,7 @@ rc=0; read -r -t 10 line <&4 || rc=$?
 while [ $rc -eq 0 ]; do rc=0; read -r -t 10 line <&4 || rc=$?; done
 [ $rc -eq 1 ] || fail "slow body client not disconnected (read status $rc)"
 elapsed=$(( $(date +%s) - start ))
-[ $elapsed -le 6 ] || fail "slow clients dropped only after ${elapsed}s"
+[ $elapsed -le 8 ] || fail "slow clients dropped only after ${elapsed}s"
 exec 3<&- 4<&-
 expect_serving "$B" "slow clients"
 ok "slow clients dropped after the timeout"
