@@ -332,6 +332,8 @@ enum srv_db_status srv_db_txn(enum srv_db_isolation iso, srv_db_txn_fn fn, void 
   enum srv_db_status st = SRV_DB_UNAVAILABLE;
   int reconnected = 0;
 
+  if (!srv_dbg.key_ok)
+    return SRV_DB_UNAVAILABLE; /* srv_db_init() was not called (no database) */
   for (unsigned attempt = 0; attempt < srv_dbg.max_retries; attempt++) {
     struct srv_db *db = srv_db_get();
 
