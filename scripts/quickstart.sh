@@ -11,6 +11,8 @@
 #
 # Idempotent: rerunning rebuilds, keeps the database and restarts escrowd.
 # Stop everything with:  scripts/quickstart.sh stop
+# Knobs (environment): KE_BUILD_DIR (default ./build), KE_QUICKSTART_ADDRESS
+# (127.0.0.1), KE_QUICKSTART_PORT (8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
