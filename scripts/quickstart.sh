@@ -8,6 +8,7 @@
 #   4. escrowd migrate                 as the schema owner role
 #   5. escrowd serve                   as the application role, background,
 #                                      pid in var/escrowd.pid, log in var/log/escrowd.log
+#   6. scripts/demo-offline.sh         ceremony, seal, request, 3 parts, open
 #
 # Idempotent: rerunning rebuilds, keeps the database and restarts escrowd.
 # Stop everything with:  scripts/quickstart.sh stop
@@ -115,6 +116,9 @@ if [ "$code" != 200 ]; then
   exit 1
 fi
 
+say "demo: the offline opening of one envelope (3 of 5 custodians)"
+./scripts/demo-offline.sh "$BUILD"
+
 cat <<EOF2
 
 keyescrow is running.
@@ -130,6 +134,7 @@ Try:
   scripts/pg-local.sh psql owner   # psql as the schema owner
   tail -f $LOG   # JSON log lines
 
+Offline demo:      scripts/demo-offline.sh  (files in var/demo)
 Run the tests:     scripts/test.sh
 Stop everything:   scripts/quickstart.sh stop
 Docs:              docs/operations.md, docs/api.yaml
