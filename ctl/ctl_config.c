@@ -1,0 +1,219 @@
+/*
+ * ctl_config.c - the stored login of escrowctl (see ctl_config.h).
+ */
+#include "ctl_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ctl_util.h"
+#include "ke_json.h"
+#include "ke_util.h"
+
+#define CTL_LOGIN_FILE "login.json"
+#define CTL_LOGIN_MAX (64 * 1024)
+
+int ctl_config_dir(char *out, size_t outlen)
+{
+  const char *xdg = getenv("XDG_CONFIG_HOME");
+  const char *home = getenv("HOME");
+  int n;
+
+  /* XDG base directory spec: a relative $XDG_CONFIG_HOME is invalid and
+   * must be ignored. */
+  if (xdg && xdg[0] == '/')
+    n = snprintf(out, outlen, "%s/escrowctl", xdg);
+  else if (home && home[0] == '/')
+    n = snprintf(out, outlen, "%s/.config/escrowctl", home);
+  else {
+    ctl_errf("cannot find the configuration directory: set HOME or XDG_CONFIG_HOME");
+    return CTL_FAIL;
+  }
+  if (n < 0 || (size_t)n >= outlen) {
+    ctl_errf("configuration directory path too long");
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+void ctl_login_free(ctl_login *l)
+{
+  if (!l)
+    return;
+  if (l->token) {
+    ke_wipe(l->token, strlen(l->token));
+    free(l->token);
+  }
+  free(l->server);
+  free(l->user);
+  free(l->cacert);
+  memset(l, 0, sizeof *l);
+}
+
+static int dup_member(char **dst, const json_t *o, const char *key, int required,
+                      const char *path)
+{
+  const char *s;
+  ke_json_rc rc = ke_json_get_str(o, key, &s);
+
+  if (rc == KE_JSON_MISSING && !required)
+    return CTL_OK;
+  if (rc != KE_JSON_OK || !s[0]) {
+    ctl_errf("%s: \"%s\" is missing or not a string (log in again)", path, key);
+    return CTL_FAIL;
+  }
+  *dst = strdup(s);
+  if (!*dst) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_login_load(ctl_login *l, int *found)
+{
+  char dir[PATH_MAX], path[PATH_MAX + 32], err[160];
+  struct stat st;
+  ctl_buf b = { 0 };
+  json_t *o = NULL;
+  int rc;
+
+  memset(l, 0, sizeof *l);
+  *found = 0;
+  if ((rc = ctl_config_dir(dir, sizeof dir)))
+    return rc;
+  snprintf(path, sizeof path, "%s/%s", dir, CTL_LOGIN_FILE);
+  if (lstat(path, &st) != 0) {
+    if (errno == ENOENT)
+      return CTL_OK;
+    ctl_errf("cannot read %s: %s", path, strerror(errno));
+    return CTL_FAIL;
+  }
+  /* Like ssh with its keys: a credential that others could read is
+   * treated as leaked, not silently used. */
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
+    ctl_errf("%s must be a regular file of yours with mode 0600; refusing to use it "
+             "(fix it or log in again)", path);
+    return CTL_FAIL;
+  }
+  if ((rc = ctl_read(&b, path, CTL_LOGIN_MAX, 1, "the stored login")))
+    return rc;
+  if (ke_json_parse_object(&o, b.p, b.len, err, sizeof err) != KE_JSON_OK) {
+    ctl_errf("%s is not valid JSON (%s); log in again", path, err);
+    ctl_buf_free(&b);
+    return CTL_FAIL;
+  }
+  ctl_buf_free(&b);
+  int64_t exp = 0;
+  ke_json_rc jr = ke_json_get_int(o, "expires", 0, INT64_MAX, &exp);
+  rc = dup_member(&l->server, o, "server", 1, path);
+  if (!rc)
+    rc = dup_member(&l->token, o, "token", 1, path);
+  if (!rc)
+    rc = dup_member(&l->user, o, "user", 0, path);
+  if (!rc)
+    rc = dup_member(&l->cacert, o, "cacert", 0, path);
+  if (!rc && jr != KE_JSON_OK && jr != KE_JSON_MISSING) {
+    ctl_errf("%s: \"expires\" is not a number (log in again)", path);
+    rc = CTL_FAIL;
+  }
+  l->expires = jr == KE_JSON_OK ? exp : 0;
+  json_decref(o);
+  if (rc) {
+    ctl_login_free(l);
+    return rc;
+  }
+  *found = 1;
+  return CTL_OK;
+}
+
+static int mkdir_p(const char *dir)
+{
+  char tmp[PATH_MAX];
+  size_t n = strlen(dir);
+
+  if (n >= sizeof tmp)
+    return -1;
+  memcpy(tmp, dir, n + 1);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+      return -1;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+    return -1;
+  return 0;
+}
+
+int ctl_login_save(const ctl_login *l)
+{
+  char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 48];
+  struct stat st;
+  json_t *o;
+  char *text = NULL;
+  int rc;
+
+  if ((rc = ctl_config_dir(dir, sizeof dir)))
+    return rc;
+  if (mkdir_p(dir) != 0 || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    ctl_errf("cannot create %s: %s", dir, strerror(errno));
+    return CTL_FAIL;
+  }
+  /* The directory is ours: keep it private even if it existed already with
+   * a wider mode (a umask of 022 at its creation, say). */
+  if ((st.st_mode & 077) && chmod(dir, 0700) != 0) {
+    ctl_errf("cannot make %s private: %s", dir, strerror(errno));
+    return CTL_FAIL;
+  }
+  o = json_object();
+  if (!o || json_object_set_new(o, "server", json_string(l->server)) ||
+      json_object_set_new(o, "token", json_string(l->token)) ||
+      json_object_set_new(o, "expires", json_integer(l->expires)) ||
+      (l->user && json_object_set_new(o, "user", json_string(l->user))) ||
+      (l->cacert && json_object_set_new(o, "cacert", json_string(l->cacert))) ||
+      !(text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+    json_decref(o);
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  json_decref(o);
+  snprintf(path, sizeof path, "%s/%s", dir, CTL_LOGIN_FILE);
+  snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+  /* mkstemp creates 0600; rename replaces the old login atomically. */
+  int fd = mkstemp(tmp);
+  size_t len = strlen(text);
+  int ok = fd >= 0;
+  if (ok) {
+    size_t off = 0;
+    while (ok && off < len) {
+      ssize_t w = write(fd, text + off, len - off);
+      if (w < 0 && errno == EINTR)
+        continue;
+      ok = w > 0;
+      off += ok ? (size_t)w : 0;
+    }
+    ok = ok && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok)
+      unlink(tmp);
+  }
+  ke_wipe(text, len);
+  free(text);
+  if (!ok) {
+    ctl_errf("cannot write %s: %s", path, strerror(errno));
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
