@@ -23,9 +23,31 @@ struct srv_principal {
   char id[64];            /* user id / device id, "" when anonymous */
   char name[128];         /* user name / hostname, for logs and audit */
   char actor[200];        /* "user:alice", "device:<id>", "anonymous" */
+  /* Added with the accounts work (users only; 0 otherwise): */
+  long long token_id;     /* the session/API token used (for logout) */
+  int custodian_index;    /* 1..255 for custodians, 0 otherwise */
 };
 
 /* The authenticated caller of the current request (never NULL). */
 const struct srv_principal *srv_request_principal(const struct srv_request *req);
+
+/* ---- used by srv_http and escrowd, implemented in srv_auth.c ----------- */
+
+/* Read the auth settings of `cfg` (session lifetime, login rate limits,
+ * scrypt cost).  Called once before serving; safe defaults without it. */
+void srv_auth_init(const struct srv_config *cfg);
+
+/* Run by the dispatcher for every matched route before its handler.  Fills
+ * *p (anonymous for SRV_ROLE_PUBLIC routes, which need nothing).  Returns 1
+ * when the handler may run; 0 when a response (401 unauthorized with
+ * WWW-Authenticate: Bearer, 403 forbidden, 503) was queued, its result in
+ * *ret. */
+int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
+                          enum MHD_Result *ret);
+
+/* "admin", "helpdesk", ... for one SRV_ROLE_* bit; NULL for other values. */
+const char *srv_auth_role_name(unsigned role_bit);
+/* The SRV_ROLE_* bit of a role name, or 0. */
+unsigned srv_auth_role_parse(const char *name);
 
 #endif

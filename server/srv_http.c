@@ -18,6 +18,7 @@
 
 #include "ke_json.h"
 #include "ke_log.h"
+#include "srv_auth.h"
 #include "srv_metrics.h"
 #include "srv_routes.h"
 
@@ -59,6 +60,9 @@ struct srv_request {
   json_t *json;
   unsigned status;  /* 0 until a response is queued */
   int replied;
+  struct srv_principal principal; /* set by srv_auth_authenticate */
+  size_t nextra;    /* srv_reply_header() */
+  struct { char name[40]; char value[120]; } extra[4];
 };
 
 /* ---- accessors ---------------------------------------------------------- */
@@ -89,6 +93,32 @@ const char *srv_request_body(const struct srv_request *req, size_t *len)
   return req->body;
 }
 
+const char *srv_request_remote(const struct srv_request *req) { return req->remote; }
+
+const char *srv_request_header(struct srv_request *req, const char *name)
+{
+  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const struct srv_principal *srv_request_principal(const struct srv_request *req)
+{
+  return &req->principal;
+}
+
+int srv_reply_header(struct srv_request *req, const char *name, const char *value)
+{
+  size_t i = req->nextra;
+
+  if (i >= sizeof req->extra / sizeof req->extra[0] ||
+      strlen(name) >= sizeof req->extra[i].name ||
+      strlen(value) >= sizeof req->extra[i].value)
+    return -1;
+  strcpy(req->extra[i].name, name);
+  strcpy(req->extra[i].value, value);
+  req->nextra++;
+  return 0;
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
@@ -114,6 +144,11 @@ static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
     MHD_destroy_response(resp);
     return MHD_NO;
   }
+  for (size_t i = 0; i < req->nextra; i++)
+    if (MHD_add_response_header(resp, req->extra[i].name, req->extra[i].value) == MHD_NO) {
+      MHD_destroy_response(resp);
+      return MHD_NO;
+    }
   ret = MHD_queue_response(req->conn, status, resp);
   MHD_destroy_response(resp);
   if (ret == MHD_YES) {

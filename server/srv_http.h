@@ -29,6 +29,8 @@ typedef enum MHD_Result (*srv_handler)(struct srv_request *req);
 #define SRV_ROLE_HELPDESK (1u << 2)
 #define SRV_ROLE_CUSTODIAN (1u << 3)
 #define SRV_ROLE_AUDITOR (1u << 4)
+/* Every human role (e.g. logout). */
+#define SRV_ROLE_USERS (SRV_ROLE_ADMIN | SRV_ROLE_HELPDESK | SRV_ROLE_CUSTODIAN | SRV_ROLE_AUDITOR)
 
 enum srv_body {
   SRV_BODY_NONE = 0, /* a body, if any, is read (within the limit) and ignored */
@@ -60,6 +62,10 @@ const char *srv_request_query(struct srv_request *req, const char *name);
 /* The parsed body of a SRV_BODY_JSON route (borrowed). */
 const json_t *srv_request_json(const struct srv_request *req);
 const char *srv_request_body(const struct srv_request *req, size_t *len);
+/* The client's IP address as text ("" if unknown). */
+const char *srv_request_remote(const struct srv_request *req);
+/* A request header, or NULL. */
+const char *srv_request_header(struct srv_request *req, const char *name);
 
 /* ---- replies: each queues exactly one response ------------------------ */
 /* Takes ownership of `body`. */
@@ -67,6 +73,9 @@ enum MHD_Result srv_reply_json(struct srv_request *req, unsigned status, json_t 
 /* THE way errors leave the server.  `message` NULL = the registry default. */
 enum MHD_Result srv_reply_error(struct srv_request *req, enum srv_error_code code,
                                 const char *message);
+/* Add a header (copied) to the reply this request will get: call before
+ * the srv_reply_* function.  At most 4 per request; 0 on success. */
+int srv_reply_header(struct srv_request *req, const char *name, const char *value);
 /* Copies `len` bytes. */
 enum MHD_Result srv_reply_text(struct srv_request *req, unsigned status,
                                const char *content_type, const char *text, size_t len);
