@@ -328,6 +328,8 @@ enum srv_db_status srv_db_txn(enum srv_db_isolation iso, srv_db_txn_fn fn, void 
 {
   const char *begin = iso == SRV_DB_READ_ONLY
                           ? "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                      : iso == SRV_DB_READ_COMMITTED
+                          ? "START TRANSACTION ISOLATION LEVEL READ COMMITTED"
                           : "START TRANSACTION ISOLATION LEVEL SERIALIZABLE";
   enum srv_db_status st = SRV_DB_UNAVAILABLE;
   int reconnected = 0;

@@ -36,6 +36,11 @@ enum srv_db_isolation {
    * snapshot and never fails with a serialization error, so pure readers
    * (readyz, listings) do not pay for SERIALIZABLE's predicate locks. */
   SRV_DB_READ_ONLY,
+  /* Each statement sees everything committed before it started, and a row
+   * lock waited for yields the row's newest version: for work serialised by
+   * an explicit lock (the audit sequencer), where SERIALIZABLE would only
+   * turn the wait into serialization failures. */
+  SRV_DB_READ_COMMITTED,
 };
 
 struct srv_db;
