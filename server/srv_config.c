@@ -73,6 +73,22 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "Directory of NNN_name.sql migrations (migrate applies them; serve checks them)."},
   {"log_level", SRV_CFG_LEVEL, offsetof(struct srv_config, log_level), "info", 0, 0,
    "debug, info, warn or error. Logs are JSON lines on stderr."},
+  {"session_lifetime", U(session_lifetime), "28800", 60, 30UL * 86400,
+   "Seconds a login token (POST /v1/login) stays valid."},
+  {"api_token_max_lifetime", U(api_token_max_lifetime), "31536000", 60, 3650UL * 86400,
+   "Largest expires_in, in seconds, an admin may give an API token (POST /v1/tokens)."},
+  {"login_max_failures", U(login_max_failures), "5", 1, 1000,
+   "Failed logins of one account within login_failure_window before it is locked."},
+  {"login_max_address_failures", U(login_max_address_failures), "20", 0, 100000,
+   "Failed logins from one IP address within login_failure_window before the address is "
+   "locked; 0 = no per-address limit (behind a reverse proxy every client shares its "
+   "address)."},
+  {"login_failure_window", U(login_failure_window), "900", 1, 86400,
+   "Seconds without a failure after which a login failure counter starts again."},
+  {"login_lockout", U(login_lockout), "60", 1, 86400,
+   "Seconds of the first lockout; each further failure doubles it, up to a day."},
+  {"password_scrypt_log2n", U(password_scrypt_log2n), "15", 10, 20,
+   "scrypt cost of new password hashes: N = 2^value (r = 8, p = 1); 15 uses 32 MiB."},
 };
 #undef S
 #undef U

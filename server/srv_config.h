@@ -35,6 +35,14 @@ struct srv_config {
   unsigned db_max_retries;
   char *schema_dir;
   char *log_level;
+  /* accounts (srv_auth) */
+  unsigned session_lifetime;
+  unsigned api_token_max_lifetime;
+  unsigned login_max_failures;
+  unsigned login_max_address_failures;
+  unsigned login_failure_window;
+  unsigned login_lockout;
+  unsigned password_scrypt_log2n;
 
   /* Not keys: where the values came from. */
   char *loaded_file;            /* NULL if no file was read */
