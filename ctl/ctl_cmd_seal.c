@@ -2,11 +2,11 @@
  * escrowctl seal - seal a secret to the escrow key of a pinned manifest,
  * exactly as the agent does, and write the envelope as base64url.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl_cmd.h"
+#include "ke_secret.h"
 
 const char ctl_usage_seal[] =
   "usage: escrowctl seal --manifest M --fingerprint HEX --device D --volume V\n"
@@ -34,8 +34,6 @@ const char ctl_usage_seal[] =
   "  --raw               keep a trailing newline as part of the secret\n"
   "  --force             seal a secret that looks low in entropy\n";
 
-#define MIN_ENTROPY_BITS 64.0
-
 typedef struct seal_opts {
   const char *manifest, *device, *volume, *in, *out;
   uint8_t pin[KE_FPR_LEN];
@@ -60,58 +58,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return CTL_USAGE;
 }
 
-/*
- * A heuristic, not a measurement: it catches the secrets a person or a
- * broken generator produces (one byte repeated, a repeated word, "123456..."),
- * and estimates the rest as the smaller of
- *   - the empirical Shannon entropy of the bytes times the length, with the
- *     Miller-Madow correction (D-1)/(2 ln 2) for D distinct values, and
- *   - length * log2(size of the character classes used: 10 digits, 26 lower,
- *     26 upper, 33 other printable ASCII, 128 other bytes).
- * A 48-digit BitLocker recovery password scores about 180 bits, 16 random
- * bytes about 70; 16 random hex digits (64 bits) are already refused.
- */
-static const char *weak_reason(const uint8_t *s, size_t len)
-{
-  unsigned count[256] = { 0 };
-  int cls[5] = { 0 };
-  static const double cls_size[5] = { 10, 26, 26, 33, 128 };
-  int step_same = 1;
-  for (size_t i = 0; i < len; i++) {
-    uint8_t c = s[i];
-    count[c]++;
-    cls[c >= '0' && c <= '9' ? 0 : c >= 'a' && c <= 'z' ? 1 : c >= 'A' && c <= 'Z' ? 2 :
-        c >= 0x20 && c < 0x7f ? 3 : 4] = 1;
-    if (i >= 2 && (uint8_t)(s[i] - s[i - 1]) != (uint8_t)(s[1] - s[0]))
-      step_same = 0;
-  }
-  if (step_same)
-    return s[1] == s[0] ? "it is one byte repeated" : "it is an arithmetic run";
-  for (size_t p = 1; p <= len / 2; p++) {
-    size_t i = p;
-    while (i < len && s[i] == s[i - p])
-      i++;
-    if (i == len)
-      return "it repeats a shorter block";
-  }
-  double h = 0, alphabet = 0;
-  unsigned distinct = 0;
-  for (int c = 0; c < 256; c++) {
-    if (!count[c])
-      continue;
-    double p = (double)count[c] / (double)len;
-    h -= p * log2(p);
-    distinct++;
-  }
-  for (int k = 0; k < 5; k++)
-    alphabet += cls[k] ? cls_size[k] : 0;
-  double est = h * (double)len + (distinct - 1) / (2 * log(2.0));
-  double cap = (double)len * log2(alphabet);
-  if ((est < cap ? est : cap) < MIN_ENTROPY_BITS)
-    return "its estimated entropy is below 64 bits";
-  return NULL;
-}
-
 static int read_secret(ctl_buf *b, const seal_opts *o)
 {
   int rc = ctl_read(b, o->in ? o->in : "-", KE_SECRET_MAX + 2, 1, "secret");
@@ -128,7 +74,7 @@ static int read_secret(ctl_buf *b, const seal_opts *o)
     ctl_errf("the secret must be %d..%d bytes", KE_SECRET_MIN, KE_SECRET_MAX);
     return CTL_FAIL;
   }
-  const char *why = weak_reason((const uint8_t *)b->p, b->len);
+  const char *why = ke_secret_weak_reason((const uint8_t *)b->p, b->len);
   if (why && !o->force) {
     ctl_errf("refusing a secret that looks low in entropy: %s (--force seals it anyway)",
              why);

@@ -1,0 +1,64 @@
+/*
+ * ke_secret.c - the low-entropy rule for recovery secrets (see ke_secret.h).
+ *
+ * The work touches only counts and classes of the secret's bytes; the
+ * secret itself never leaves this function, and the count table is wiped
+ * because byte frequencies are information about the secret too.
+ */
+#include "ke_secret.h"
+
+#include <math.h>
+
+#include "ke_util.h"
+
+const char *ke_secret_weak_reason(const uint8_t *s, size_t len)
+{
+  unsigned count[256] = { 0 };
+  int cls[5] = { 0 };
+  static const double cls_size[5] = { 10, 26, 26, 33, 128 };
+  const char *why = NULL;
+  int step_same = 1;
+
+  if (!s || len < 2)
+    return "it is too short";
+  for (size_t i = 0; i < len; i++) {
+    uint8_t c = s[i];
+    count[c]++;
+    cls[c >= '0' && c <= '9' ? 0 : c >= 'a' && c <= 'z' ? 1 : c >= 'A' && c <= 'Z' ? 2 :
+        c >= 0x20 && c < 0x7f ? 3 : 4] = 1;
+    if (i >= 2 && (uint8_t)(s[i] - s[i - 1]) != (uint8_t)(s[1] - s[0]))
+      step_same = 0;
+  }
+  if (step_same) {
+    why = s[1] == s[0] ? "it is one byte repeated" : "it is an arithmetic run";
+    goto out;
+  }
+  for (size_t p = 1; p <= len / 2; p++) {
+    size_t i = p;
+    while (i < len && s[i] == s[i - p])
+      i++;
+    if (i == len) {
+      why = "it repeats a shorter block";
+      goto out;
+    }
+  }
+  double h = 0, alphabet = 0;
+  unsigned distinct = 0;
+  for (int c = 0; c < 256; c++) {
+    if (!count[c])
+      continue;
+    double p = (double)count[c] / (double)len;
+    h -= p * log2(p);
+    distinct++;
+  }
+  for (int k = 0; k < 5; k++)
+    alphabet += cls[k] ? cls_size[k] : 0;
+  double est = h * (double)len + (distinct - 1) / (2 * log(2.0));
+  double cap = (double)len * log2(alphabet);
+  if ((est < cap ? est : cap) < KE_SECRET_MIN_ENTROPY_BITS)
+    why = "its estimated entropy is below 64 bits";
+out:
+  ke_wipe(count, sizeof count);
+  ke_wipe(cls, sizeof cls);
+  return why;
+}
