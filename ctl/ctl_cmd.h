@@ -13,6 +13,16 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_logout(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_user_disable(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_user_enable(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_user_set_role(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_token_revoke(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -21,5 +31,15 @@ extern const char ctl_usage_seal[];
 extern const char ctl_usage_request_new[];
 extern const char ctl_usage_part[];
 extern const char ctl_usage_open[];
+extern const char ctl_usage_login[];
+extern const char ctl_usage_logout[];
+extern const char ctl_usage_user_add[];
+extern const char ctl_usage_user_list[];
+extern const char ctl_usage_user_disable[];
+extern const char ctl_usage_user_enable[];
+extern const char ctl_usage_user_set_role[];
+extern const char ctl_usage_token_create[];
+extern const char ctl_usage_token_list[];
+extern const char ctl_usage_token_revoke[];
 
 #endif

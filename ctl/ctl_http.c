@@ -400,6 +400,11 @@ static int report_status(ctl_http *h, long status, const json_t *err, long retry
   return CTL_NET;
 }
 
+int ctl_http_report(ctl_http *h, long status, const json_t *err)
+{
+  return report_status(h, status, err, -1);
+}
+
 static int parse_json(ctl_http *h, const ctl_buf *b, json_t **out)
 {
   char err[160];

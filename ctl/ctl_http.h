@@ -82,6 +82,10 @@ int ctl_http_get_raw(ctl_http *h, const char *path, ctl_buf *out, long *status);
 int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
                          const json_t *body, long *status, json_t **out);
 
+/* Print a non-2xx answer (err: its parsed body or NULL) as ctl_http_call
+ * does, and return the mapped exit code. */
+int ctl_http_report(ctl_http *h, long status, const json_t *err);
+
 /* Percent-encode one path segment or query value into out (NUL terminated).
  * CTL_USAGE (printed) if it does not fit. */
 int ctl_http_escape(char *out, size_t outlen, const char *s);

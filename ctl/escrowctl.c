@@ -31,6 +31,24 @@ static const ctl_cmd ctl_cmds[] = {
     "contribute one custodian's sealed part to a request", ctl_usage_part },
   { "open", NULL, ctl_cmd_open,
     "verify the parts and open the envelope of a request", ctl_usage_open },
+  { "login", NULL, ctl_cmd_login,
+    "log in to escrowd and store the session token", ctl_usage_login },
+  { "logout", NULL, ctl_cmd_logout,
+    "revoke the stored session token and forget it", ctl_usage_logout },
+  { "user", "add", ctl_cmd_user_add, "create an account (admin)", ctl_usage_user_add },
+  { "user", "list", ctl_cmd_user_list, "list the accounts (admin)", ctl_usage_user_list },
+  { "user", "disable", ctl_cmd_user_disable, "disable an account (admin)",
+    ctl_usage_user_disable },
+  { "user", "enable", ctl_cmd_user_enable, "enable an account again (admin)",
+    ctl_usage_user_enable },
+  { "user", "set-role", ctl_cmd_user_set_role, "change an account's role (admin)",
+    ctl_usage_user_set_role },
+  { "token", "create", ctl_cmd_token_create, "create an API token, shown once (admin)",
+    ctl_usage_token_create },
+  { "token", "list", ctl_cmd_token_list, "list tokens and sessions (admin)",
+    ctl_usage_token_list },
+  { "token", "revoke", ctl_cmd_token_revoke, "revoke a token or session (admin)",
+    ctl_usage_token_revoke },
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 
@@ -50,7 +68,10 @@ static void usage(FILE *f)
              "     fingerprint, or a malformed file)\n"
              "  2  usage error\n"
              "  3  open: not enough good parts yet\n"
-             "\nNothing secret is ever printed, except the secret printed by `open`.\n");
+             "  4  online commands: server unreachable, TLS failure, server error\n"
+             "  5  online commands: not logged in, login expired, or role not allowed\n"
+             "\nNothing secret is ever printed, except the secret printed by `open`,\n"
+             "the token printed by `token create` and a one-time password from `user add`.\n");
 }
 
 /* Find the row for argv[1] (and argv[2] for commands with a sub-name). */

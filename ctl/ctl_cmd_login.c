@@ -1,0 +1,214 @@
+/*
+ * escrowctl login / logout - get a bearer token from escrowd and keep it in
+ * the stored login (ctl_config.h), or revoke it and forget it.
+ *
+ * The password is read from a file or from the terminal with echo off, sent
+ * once over the (verified) connection, and wiped; it is never printed, and
+ * neither is the token.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_cmd.h"
+#include "ctl_config.h"
+#include "ctl_http.h"
+#include "ke_util.h"
+
+const char ctl_usage_login[] =
+  "usage: escrowctl login --server URL --user NAME [--password-file F]\n"
+  "                       [--new-password-file F] [--cacert PEM]\n"
+  "\n"
+  "Logs in to escrowd and stores the session token, its expiry, the server and\n"
+  "the pinned CA in $XDG_CONFIG_HOME/escrowctl/login.json (default\n"
+  "~/.config/escrowctl/; directory 0700, file 0600).  Later online commands use\n"
+  "it.  A one-time password (from `user add` or `escrowd bootstrap-admin`) must\n"
+  "be replaced: login then asks for a new one (or reads --new-password-file).\n"
+  "\n"
+  "  --server URL            https://host[:port] (http:// only for loopback)\n"
+  "  --user NAME             the account\n"
+  "  --password-file F       read the password from F (first line); default: ask\n"
+  "  --new-password-file F   the new password, when the server requires a change\n"
+  "  --cacert PEM            trust only this CA for the server (pinned for later)\n"
+  "\n"
+  "Exit status: 0 logged in, 1 refused (wrong password, rate limited), 2 usage,\n"
+  "4 server unreachable or TLS failure, 5 not allowed.\n";
+
+const char ctl_usage_logout[] =
+  "usage: escrowctl logout\n"
+  "\n"
+  "Revokes the stored session token on the server and deletes the stored login.\n";
+
+typedef struct login_opts {
+  ctl_http_target t;
+  const char *user, *password_file, *new_password_file;
+} login_opts;
+
+enum { O_USER = 256, O_PWFILE, O_NEWPWFILE };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  login_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_USER: o->user = arg; return CTL_OK;
+  case O_PWFILE: o->password_file = arg; return CTL_OK;
+  case O_NEWPWFILE: o->new_password_file = arg; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+static int read_password(ctl_buf *b, const char *file, const char *prompt, int is_new)
+{
+  if (!file && !ctl_interactive()) {
+    ctl_errf("no password: stdin is not a terminal, use --%spassword-file",
+             is_new ? "new-" : "");
+    return CTL_USAGE;
+  }
+  return ctl_passphrase(b, file, prompt, is_new);
+}
+
+static int save_login(const login_opts *o, ctl_http *h, const json_t *ans)
+{
+  const char *token = json_string_value(json_object_get(ans, "token"));
+  const char *role = json_string_value(json_object_get(ans, "role"));
+  const char *expires = json_string_value(json_object_get(ans, "expires"));
+  json_int_t in = json_integer_value(json_object_get(ans, "expires_in"));
+  char cacert[PATH_MAX], dir[PATH_MAX];
+  ctl_login l = { 0 };
+  int rc;
+
+  if (!token || !role || !expires || in <= 0) {
+    ctl_errf("%s answered the login without a token", ctl_http_server(h));
+    return CTL_NET;
+  }
+  /* The CA is pinned by absolute path, so later commands find it from any
+   * directory. */
+  if (ctl_http_cacert(h) && !realpath(ctl_http_cacert(h), cacert)) {
+    ctl_errf("cannot resolve %s", ctl_http_cacert(h));
+    return CTL_FAIL;
+  }
+  l.server = (char *)ctl_http_server(h);
+  l.user = (char *)o->user;
+  l.token = (char *)token;
+  l.expires = (int64_t)time(NULL) + (int64_t)in;
+  l.cacert = ctl_http_cacert(h) ? cacert : NULL;
+  if ((rc = ctl_login_save(&l)) || (rc = ctl_config_dir(dir, sizeof dir)))
+    return rc;
+  printf("Logged in to %s as %s (role %s) until %s.\nToken stored in %s/login.json.\n",
+         l.server, o->user, role, expires, dir);
+  return CTL_OK;
+}
+
+int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    CTL_HTTP_OPTIONS,
+    { "user", required_argument, 0, O_USER },
+    { "password-file", required_argument, 0, O_PWFILE },
+    { "new-password-file", required_argument, 0, O_NEWPWFILE },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 }
+  };
+  login_opts o = { 0 };
+  ctl_buf pw = { 0 }, npw = { 0 };
+  ctl_http *h = NULL;
+  json_t *req = NULL, *ans = NULL;
+  long status = 0;
+  char prompt[160];
+  int rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+    return rc;
+  if (!o.t.server)
+    return ctl_missing_opt("--server");
+  if (!o.user)
+    return ctl_missing_opt("--user");
+  if ((rc = ctl_http_open_explicit(&h, o.t.server, o.t.cacert, NULL)))
+    return rc;
+  snprintf(prompt, sizeof prompt, "Password for %.60s at %.80s", o.user, ctl_http_server(h));
+  if ((rc = read_password(&pw, o.password_file, prompt, 0)))
+    goto out;
+  if (o.new_password_file &&
+      (rc = read_password(&npw, o.new_password_file, "New password", 1)))
+    goto out;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    const json_t *e;
+    const char *code;
+    req = json_pack("{s:s,s:s%}", "user", o.user, "password", pw.p, pw.len);
+    if (req && npw.p)
+      json_object_set_new(req, "new_password", json_stringn(npw.p, npw.len));
+    if (!req) {
+      ctl_errf("the password is not valid UTF-8");
+      rc = CTL_FAIL;
+      goto out;
+    }
+    if ((rc = ctl_http_call_status(h, "POST", "/v1/login", req, &status, &ans)))
+      goto out;
+    json_decref(req);
+    req = NULL;
+    if (status >= 200 && status < 300) {
+      rc = save_login(&o, h, ans);
+      goto out;
+    }
+    e = json_object_get(ans, "error");
+    code = json_string_value(json_object_get(e, "code"));
+    if (status == 403 && !npw.p && code && strcmp(code, "password_change_required") == 0) {
+      ctl_notef("This password was for one use only: choose a new one (at least 12 "
+                "characters).");
+      json_decref(ans);
+      ans = NULL;
+      if ((rc = read_password(&npw, NULL, "New password", 1)))
+        goto out;
+      continue;
+    }
+    rc = ctl_http_report(h, status, ans);
+    goto out;
+  }
+  rc = CTL_FAIL;
+out:
+  json_decref(req);
+  json_decref(ans);
+  ctl_buf_free(&pw);
+  ctl_buf_free(&npw);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_cmd_logout(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+  char dir[PATH_MAX], path[PATH_MAX + 16];
+  ctl_http *h = NULL;
+  ctl_login l;
+  int found = 0, rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, NULL, NULL)))
+    return rc;
+  if ((rc = ctl_login_load(&l, &found)))
+    return rc;
+  if (!found) {
+    ctl_notef("Not logged in.");
+    return CTL_OK;
+  }
+  /* Revoke first; the stored login goes even if the server cannot be
+   * reached (the token then simply expires). */
+  if (ctl_http_open_explicit(&h, l.server, l.cacert, l.token) == CTL_OK) {
+    rc = ctl_http_call(h, "POST", "/v1/logout", NULL, NULL);
+    ctl_http_free(h);
+  }
+  if ((rc = ctl_config_dir(dir, sizeof dir)) == CTL_OK) {
+    snprintf(path, sizeof path, "%s/login.json", dir);
+    if (unlink(path) != 0) {
+      ctl_errf("cannot delete %s", path);
+      rc = CTL_FAIL;
+    } else {
+      printf("Logged out of %s.\n", l.server);
+    }
+  }
+  ctl_login_free(&l);
+  return rc;
+}

@@ -1,0 +1,213 @@
+/*
+ * escrowctl token create|list|revoke - API tokens for automation (admin
+ * role).  `create` prints the token on stdout, alone on its line, and only
+ * there: the server keeps just its hash, so it cannot be shown again.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_http.h"
+
+const char ctl_usage_token_create[] =
+  "usage: escrowctl token create --name NAME [--expires-in DURATION] [--user NAME]\n"
+  "\n"
+  "Creates an API token (admin only) for NAME's automation, acting as --user\n"
+  "(default: yourself) with that user's role.  The token is printed on stdout\n"
+  "once; store it as a secret (e.g. ESCROWCTL_TOKEN for escrowctl itself).\n"
+  "\n"
+  "  --name NAME           what it is for (1..64 of A-Z a-z 0-9 space . _ : @ -)\n"
+  "  --expires-in DURATION seconds, or with a unit: 90d, 12h, 30m (default 30d)\n"
+  "  --user NAME           the account it acts as\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+const char ctl_usage_token_list[] =
+  "usage: escrowctl token list [--all] [--json]\n\n"
+  "Lists active tokens, API tokens and login sessions alike (admin only).\n\n"
+  "  --all    also expired and revoked ones\n"
+  "  --json   the server's JSON answer\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+const char ctl_usage_token_revoke[] =
+  "usage: escrowctl token revoke ID\n\n"
+  "Revokes a token or login session by its id (from `token list`); it stops\n"
+  "working at once.\n\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+typedef struct token_opts {
+  ctl_http_target t;
+  const char *name, *user;
+  long long expires_in;
+  int all, json;
+} token_opts;
+
+enum { O_NAME = 256, O_EXPIRES, O_USER, O_ALL, O_JSON };
+
+static int parse_duration(long long *out, const char *s)
+{
+  char *end;
+  long long v, mult = 1;
+
+  if (!isdigit((unsigned char)s[0]))
+    goto bad;
+  v = strtoll(s, &end, 10);
+  if (*end && end[1] == '\0') {
+    switch (*end) {
+    case 's': mult = 1; break;
+    case 'm': mult = 60; break;
+    case 'h': mult = 3600; break;
+    case 'd': mult = 86400; break;
+    default: goto bad;
+    }
+  } else if (*end) {
+    goto bad;
+  }
+  if (v <= 0 || v > 100LL * 365 * 86400 / mult)
+    goto bad;
+  *out = v * mult;
+  return CTL_OK;
+bad:
+  ctl_errf("--expires-in: a positive number of seconds, or with s, m, h or d (e.g. 90d)");
+  return CTL_USAGE;
+}
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  token_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_NAME: o->name = arg; return CTL_OK;
+  case O_EXPIRES: return parse_duration(&o->expires_in, arg);
+  case O_USER: o->user = arg; return CTL_OK;
+  case O_ALL: o->all = 1; return CTL_OK;
+  case O_JSON: o->json = 1; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+static const struct option token_options[] = {
+  CTL_HTTP_OPTIONS,
+  { "name", required_argument, 0, O_NAME },
+  { "expires-in", required_argument, 0, O_EXPIRES },
+  { "user", required_argument, 0, O_USER },
+  { "all", no_argument, 0, O_ALL },
+  { "json", no_argument, 0, O_JSON },
+  { "help", no_argument, 0, 'h' },
+  { 0, 0, 0, 0 }
+};
+
+int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv)
+{
+  token_opts o = { .expires_in = 30LL * 86400 };
+  ctl_http *h = NULL;
+  json_t *req = NULL, *ans = NULL;
+  const char *token;
+  int rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, token_options, on_opt, &o, NULL)))
+    return rc;
+  if (!o.name)
+    return ctl_missing_opt("--name");
+  req = json_pack("{s:s,s:I}", "name", o.name, "expires_in", (json_int_t)o.expires_in);
+  if (req && o.user)
+    json_object_set_new(req, "user", json_string(o.user));
+  if (!req) {
+    ctl_errf("--name is not valid UTF-8");
+    return CTL_USAGE;
+  }
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "POST", "/v1/tokens", req, &ans)))
+    goto out;
+  token = json_string_value(json_object_get(ans, "token"));
+  if (!token) {
+    ctl_errf("%s answered without a token", ctl_http_server(h));
+    rc = CTL_NET;
+    goto out;
+  }
+  ctl_notef("Token %lld \"%s\" for %s, expires %s. It is shown only this once:",
+            (long long)json_integer_value(json_object_get(ans, "id")), o.name,
+            json_string_value(json_object_get(ans, "user")),
+            json_string_value(json_object_get(ans, "expires")));
+  printf("%s\n", token);
+out:
+  json_decref(req);
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
+{
+  token_opts o = { 0 };
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  int rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, token_options, on_opt, &o, NULL)))
+    return rc;
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "GET", o.all ? "/v1/tokens?all=true" : "/v1/tokens", NULL,
+                          &ans)))
+    goto out;
+  if (o.json) {
+    char *s = json_dumps(ans, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (s)
+      printf("%s\n", s);
+    free(s);
+    goto out;
+  }
+  printf("%-6s %-5s %-16s %-24s %-20s %s\n", "ID", "KIND", "USER", "NAME", "EXPIRES", "STATE");
+  {
+    const json_t *toks = json_object_get(ans, "tokens");
+    for (size_t i = 0; i < json_array_size(toks); i++) {
+      const json_t *t = json_array_get(toks, i);
+      printf("%-6lld %-5s %-16s %-24s %-20s %s\n",
+             (long long)json_integer_value(json_object_get(t, "id")),
+             json_string_value(json_object_get(t, "kind")),
+             json_string_value(json_object_get(t, "user")),
+             json_string_value(json_object_get(t, "name")),
+             json_string_value(json_object_get(t, "expires")),
+             json_is_string(json_object_get(t, "revoked")) ? "revoked"
+             : json_is_true(json_object_get(t, "active"))  ? "active"
+                                                            : "expired");
+    }
+  }
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_cmd_token_revoke(const ctl_cmd *cmd, int argc, char **argv)
+{
+  token_opts o = { 0 };
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  char path[64];
+  int first = 0, rc;
+  const char *id;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, token_options, on_opt, &o, &first)))
+    return rc;
+  if (argc - first != 1) {
+    ctl_errf("expects one token ID (see --help)");
+    return CTL_USAGE;
+  }
+  id = argv[first];
+  if (!id[0] || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id)) {
+    ctl_errf("a token ID is a number (see escrowctl token list)");
+    return CTL_USAGE;
+  }
+  snprintf(path, sizeof path, "/v1/tokens/%s", id);
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "DELETE", path, NULL, &ans)))
+    goto out;
+  printf("Token %s %s.\n", id,
+         json_is_true(json_object_get(ans, "already_revoked")) ? "was already revoked"
+                                                                : "revoked");
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}

@@ -1,0 +1,251 @@
+/*
+ * escrowctl user add|list|disable|enable|set-role - account management
+ * (admin role) over the stored login.  A password given with
+ * --password-file is never printed; a generated one-time password is the
+ * only way the new user gets in, so `add` prints it, once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_http.h"
+
+#define CTL_ONLINE_OPTS                                                         \
+  "  --server URL   another server than the stored login's (ESCROWCTL_SERVER)\n" \
+  "  --cacert PEM   CA to trust for it (ESCROWCTL_CACERT)\n"
+
+const char ctl_usage_user_add[] =
+  "usage: escrowctl user add NAME --role ROLE [--custodian-index N]\n"
+  "                          [--password-file F]\n"
+  "\n"
+  "Creates an account (admin only).  ROLE is admin, helpdesk, custodian or\n"
+  "auditor; a custodian needs the index (1..255) of the share they hold.  Without\n"
+  "--password-file the server generates a one-time password, printed here once;\n"
+  "the user must replace it at the first `escrowctl login`.\n"
+  "\n" CTL_ONLINE_OPTS;
+
+const char ctl_usage_user_list[] =
+  "usage: escrowctl user list [--json]\n\nLists the accounts (admin only).\n\n"
+  "  --json         the server's JSON answer\n" CTL_ONLINE_OPTS;
+
+const char ctl_usage_user_disable[] =
+  "usage: escrowctl user disable NAME\n\n"
+  "Disables an account (admin only): its tokens stop working at once.  The last\n"
+  "active admin cannot be disabled.\n\n" CTL_ONLINE_OPTS;
+
+const char ctl_usage_user_enable[] =
+  "usage: escrowctl user enable NAME\n\nEnables a disabled account (admin only).\n\n"
+  CTL_ONLINE_OPTS;
+
+const char ctl_usage_user_set_role[] =
+  "usage: escrowctl user set-role NAME --role ROLE [--custodian-index N]\n\n"
+  "Changes an account's role (admin only); custodians need --custodian-index.\n\n"
+  CTL_ONLINE_OPTS;
+
+typedef struct user_opts {
+  ctl_http_target t;
+  const char *role, *password_file;
+  unsigned cidx;
+  int json;
+} user_opts;
+
+enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  user_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_ROLE: o->role = arg; return CTL_OK;
+  case O_CIDX: return ctl_parse_uint(&o->cidx, arg, "--custodian-index", 1, 255);
+  case O_PWFILE: o->password_file = arg; return CTL_OK;
+  case O_JSON: o->json = 1; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+static const struct option user_options[] = {
+  CTL_HTTP_OPTIONS,
+  { "role", required_argument, 0, O_ROLE },
+  { "custodian-index", required_argument, 0, O_CIDX },
+  { "password-file", required_argument, 0, O_PWFILE },
+  { "json", no_argument, 0, O_JSON },
+  { "help", no_argument, 0, 'h' },
+  { 0, 0, 0, 0 }
+};
+
+/* Options, then exactly `npos` positional arguments (the user name). */
+static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int npos,
+                 const char **name)
+{
+  int first = 0, rc;
+
+  memset(o, 0, sizeof *o);
+  if ((rc = ctl_getopt(cmd, argc, argv, user_options, on_opt, o, &first)))
+    return rc;
+  if (argc - first != npos) {
+    ctl_errf(npos ? "expects one user NAME (see --help)" : "takes no arguments (see --help)");
+    return CTL_USAGE;
+  }
+  if (npos)
+    *name = argv[first];
+  return CTL_OK;
+}
+
+/* "/v1/users/<name>/<what>" with the name escaped. */
+static int user_path(char *out, size_t outlen, const char *name, const char *what)
+{
+  char esc[200];
+  int rc = ctl_http_escape(esc, sizeof esc, name);
+  if (rc)
+    return rc;
+  snprintf(out, outlen, "/v1/users/%s/%s", esc, what);
+  return CTL_OK;
+}
+
+static void print_json(const json_t *j)
+{
+  char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+  if (s)
+    printf("%s\n", s);
+  free(s);
+}
+
+int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
+{
+  user_opts o;
+  const char *name = NULL;
+  ctl_buf pw = { 0 };
+  ctl_http *h = NULL;
+  json_t *req = NULL, *ans = NULL;
+  int rc;
+
+  if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
+    return rc;
+  if (!o.role)
+    return ctl_missing_opt("--role");
+  if (o.password_file && (rc = ctl_passphrase(&pw, o.password_file, "", 0)))
+    return rc;
+  req = json_pack("{s:s,s:s}", "name", name, "role", o.role);
+  if (req && o.cidx)
+    json_object_set_new(req, "custodian_index", json_integer(o.cidx));
+  if (req && pw.p && json_object_set_new(req, "password", json_stringn(pw.p, pw.len))) {
+    ctl_errf("the password is not valid UTF-8");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if (!req) {
+    ctl_errf("the user name or role is not valid UTF-8");
+    rc = CTL_USAGE;
+    goto out;
+  }
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "POST", "/v1/users", req, &ans)))
+    goto out;
+  printf("Created user %s (role %s", name, o.role);
+  if (o.cidx)
+    printf(", custodian index %u", o.cidx);
+  printf(").\n");
+  {
+    const char *otp = json_string_value(json_object_get(ans, "one_time_password"));
+    if (otp)
+      printf("One-time password (give it to %s; it must be changed at the first login):\n"
+             "%s\n", name, otp);
+  }
+out:
+  json_decref(req);
+  json_decref(ans);
+  ctl_buf_free(&pw);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
+{
+  user_opts o;
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  int rc;
+
+  if ((rc = parse(cmd, argc, argv, &o, 0, NULL)))
+    return rc;
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "GET", "/v1/users", NULL, &ans)))
+    goto out;
+  if (o.json) {
+    print_json(ans);
+    goto out;
+  }
+  printf("%-24s %-10s %-5s %-8s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED");
+  {
+    const json_t *users = json_object_get(ans, "users");
+    for (size_t i = 0; i < json_array_size(users); i++) {
+      const json_t *u = json_array_get(users, i);
+      const json_t *ci = json_object_get(u, "custodian_index");
+      char idx[8] = "-";
+      if (json_is_integer(ci))
+        snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
+      printf("%-24s %-10s %-5s %-8s %s\n", json_string_value(json_object_get(u, "name")),
+             json_string_value(json_object_get(u, "role")), idx,
+             json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
+             json_string_value(json_object_get(u, "created")));
+    }
+  }
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what)
+{
+  user_opts o;
+  const char *name = NULL;
+  char path[300];
+  ctl_http *h = NULL;
+  json_t *req = NULL, *ans = NULL;
+  int rc;
+
+  if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
+    return rc;
+  if (strcmp(what, "role") == 0) {
+    if (!o.role)
+      return ctl_missing_opt("--role");
+    req = json_pack("{s:s}", "role", o.role);
+    if (req && o.cidx)
+      json_object_set_new(req, "custodian_index", json_integer(o.cidx));
+    if (!req) {
+      ctl_errf("the role is not valid UTF-8");
+      return CTL_USAGE;
+    }
+  }
+  if ((rc = user_path(path, sizeof path, name, what)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "POST", path, req, &ans)))
+    goto out;
+  if (req)
+    printf("User %s now has role %s (was %s).\n", name, o.role,
+           json_string_value(json_object_get(ans, "previous_role")));
+  else
+    printf("User %s %s.\n", name, strcmp(what, "disable") == 0 ? "disabled" : "enabled");
+out:
+  json_decref(req);
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_cmd_user_disable(const ctl_cmd *cmd, int argc, char **argv)
+{
+  return user_post(cmd, argc, argv, "disable");
+}
+
+int ctl_cmd_user_enable(const ctl_cmd *cmd, int argc, char **argv)
+{
+  return user_post(cmd, argc, argv, "enable");
+}
+
+int ctl_cmd_user_set_role(const ctl_cmd *cmd, int argc, char **argv)
+{
+  return user_post(cmd, argc, argv, "role");
+}
