@@ -9,7 +9,7 @@ load_fixture
 admin() { "$PGLOCAL" psql --dir "$FIX_VAR" admin -v ON_ERROR_STOP=1 -q "$@"; }
 db=mig_$$_$RANDOM
 admin -c "CREATE DATABASE $db OWNER keyescrow_owner" -c "GRANT CONNECT ON DATABASE $db TO keyescrow_app"
-trap 'admin -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; cleanup_test' EXIT
+trap 'rc=$?; admin -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; (exit $rc); cleanup_test' EXIT
 APP_DSN=${ESCROWD_DB_DSN/dbname=keyescrow/dbname=$db}
 OWN_DSN=${ESCROWD_DB_OWNER_DSN/dbname=keyescrow/dbname=$db}
 esc() {  # run escrowd on the test database
@@ -52,20 +52,22 @@ rc=0; esc migrate >"$TW/tamper.log" 2>&1 || rc=$?
 rc=0; esc serve >"$TW/tamper2.log" 2>&1 || rc=$?
 [ $rc -eq 3 ] || fail "serve accepted an edited migration ($rc)"
 # A gap in the numbering is refused before touching the database.
+# (NEXT, AFTER: the numbers after the release's last migration.)
+NEXT=$(printf '%03d' $((files + 1))); AFTER=$(printf '%03d' $((files + 2)))
 cp "$KE_SRC/schema/001_init.sql" "$SCHEMA/001_init.sql"
-echo 'SELECT 1;' >"$SCHEMA/003_gap.sql"
+echo 'SELECT 1;' >"$SCHEMA/${AFTER}_gap.sql"
 rc=0; esc migrate >"$TW/gap.log" 2>&1 || rc=$?
 [ $rc -eq 2 ] && grep -q 'without gaps' "$TW/gap.log" || fail "gap accepted ($rc)"
 # A new migration is applied; a failing one is rolled back entirely.
-mv "$SCHEMA/003_gap.sql" "$SCHEMA/002_extra.sql"
-echo 'CREATE TABLE mig_probe (x int);' >"$SCHEMA/002_extra.sql"
+mv "$SCHEMA/${AFTER}_gap.sql" "$SCHEMA/${NEXT}_extra.sql"
+echo 'CREATE TABLE mig_probe (x int);' >"$SCHEMA/${NEXT}_extra.sql"
 esc migrate >"$TW/new.log" 2>&1 || fail "new migration: $(cat "$TW/new.log")"
-printf 'CREATE TABLE half_done (x int);\nSELECT no_such_function();\n' >"$SCHEMA/003_broken.sql"
+printf 'CREATE TABLE half_done (x int);\nSELECT no_such_function();\n' >"$SCHEMA/${AFTER}_broken.sql"
 rc=0; esc migrate >"$TW/broken.log" 2>&1 || rc=$?
-[ $rc -eq 1 ] && grep -q '003_broken' "$TW/broken.log" || fail "broken migration ($rc)"
+[ $rc -eq 1 ] && grep -q "${AFTER}_broken" "$TW/broken.log" || fail "broken migration ($rc)"
 [ "$(own_sql -At -c "SELECT to_regclass('half_done') IS NULL")" = t ] || fail "broken migration left half its work"
-[ "$(own_sql -At -c "SELECT max(version) FROM keyescrow_schema_version")" = 2 ] || fail "version after failure"
-# With 002 applied the database is ahead of the release's schema dir: serve accepts.
+[ "$(own_sql -At -c "SELECT max(version) FROM keyescrow_schema_version")" = $((files + 1)) ] || fail "version after failure"
+# With NEXT applied the database is ahead of the release's schema dir: serve accepts.
 SCHEMA=""
 start_daemon ahead "$KE_ESCROWD" ESCROWD_DB_DSN="$APP_DSN" -- serve
 grep -q 'newer than this escrowd' "$TW/ahead.log" || fail "no warning for a newer schema"
