@@ -23,6 +23,8 @@ int ctl_cmd_user_set_role(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_token_revoke(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_audit_verify(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_audit_export(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -41,5 +43,7 @@ extern const char ctl_usage_user_set_role[];
 extern const char ctl_usage_token_create[];
 extern const char ctl_usage_token_list[];
 extern const char ctl_usage_token_revoke[];
+extern const char ctl_usage_audit_verify[];
+extern const char ctl_usage_audit_export[];
 
 #endif

@@ -49,6 +49,10 @@ static const ctl_cmd ctl_cmds[] = {
     ctl_usage_token_list },
   { "token", "revoke", ctl_cmd_token_revoke, "revoke a token or session (admin)",
     ctl_usage_token_revoke },
+  { "audit", "verify", ctl_cmd_audit_verify,
+    "verify the audit log against the pinned log key (auditor)", ctl_usage_audit_verify },
+  { "audit", "export", ctl_cmd_audit_export, "export audit events as JSONL or CSV (auditor)",
+    ctl_usage_audit_export },
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 

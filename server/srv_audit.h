@@ -45,4 +45,13 @@ int srv_audit_record(struct srv_request *req, const struct srv_audit_event *ev);
  * appended (for receipts).  0 on success. */
 int srv_audit_sequence_mine(int64_t *leaf_index);
 
+/* `escrowd serve` only, after srv_db_init: load (or create, 0600) the log
+ * key of cfg->audit_key_file named cfg->audit_origin, start the background
+ * sequencer and checkpointer (and syslog when configured), and record
+ * "server.start".  0, or -1 after logging why (serve must not start).
+ * srv_audit_stop records "server.stop", sequences what is queued, signs a
+ * last checkpoint and stops the threads. */
+int srv_audit_start(const struct srv_config *cfg);
+void srv_audit_stop(void);
+
 #endif

@@ -73,6 +73,19 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "Directory of NNN_name.sql migrations (migrate applies them; serve checks them)."},
   {"log_level", SRV_CFG_LEVEL, offsetof(struct srv_config, log_level), "info", 0, 0,
    "debug, info, warn or error. Logs are JSON lines on stderr."},
+  {"audit_origin", S(audit_origin), "keyescrow.localhost/audit", 0, 0,
+   "Origin line of the audit log's checkpoints, and the name of its log key, e.g. "
+   "escrow.example.org/audit. Set it before the first start: it is fixed in the key file."},
+  {"audit_key_file", S(audit_key_file), "/var/lib/keyescrow/audit-log.key", 0, 0,
+   "The audit log's Ed25519 signing key (created 0600 at the first start if absent). "
+   "Every instance sharing the database must use the same file."},
+  {"audit_checkpoint_interval_ms", U(audit_checkpoint_interval_ms), "2000", 100, 3600000,
+   "How often a new signed checkpoint is made while the audit log grows."},
+  {"audit_sequence_interval_ms", U(audit_sequence_interval_ms), "200", 10, 60000,
+   "How often queued audit events nobody waits for are given their leaf index."},
+  {"audit_syslog", S(audit_syslog), NULL, 0, 0,
+   "Also send each audit event as an RFC 5424 JSON line to unix:/dev/log, "
+   "unix:PATH or udp:HOST:PORT (numeric host). Unset = off. Never blocks requests."},
   {"session_lifetime", U(session_lifetime), "28800", 60, 30UL * 86400,
    "Seconds a login token (POST /v1/login) stays valid."},
   {"api_token_max_lifetime", U(api_token_max_lifetime), "31536000", 60, 3650UL * 86400,

@@ -35,6 +35,12 @@ struct srv_config {
   unsigned db_max_retries;
   char *schema_dir;
   char *log_level;
+  /* audit log (srv_audit*.c) */
+  char *audit_origin;
+  char *audit_key_file;
+  unsigned audit_checkpoint_interval_ms;
+  unsigned audit_sequence_interval_ms;
+  char *audit_syslog;
   /* accounts (srv_auth) */
   unsigned session_lifetime;
   unsigned api_token_max_lifetime;

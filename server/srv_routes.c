@@ -14,6 +14,14 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/healthz", srv_ep_healthz, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
   {"GET", "/readyz", srv_ep_readyz, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
   {"GET", "/metrics", srv_ep_metrics, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  /* audit log (srv_ep_audit_*.c): entries name people and addresses, so
+   * auditors only; checkpoints, the key and proofs are hashes, public. */
+  {"GET", "/v1/audit/checkpoint", srv_ep_audit_checkpoint, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"GET", "/v1/audit/key", srv_ep_audit_key, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"GET", "/v1/audit/entries", srv_ep_audit_entries, SRV_ROLE_AUDITOR, SRV_BODY_NONE},
+  {"GET", "/v1/audit/proof/inclusion", srv_ep_audit_inclusion, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"GET", "/v1/audit/proof/consistency", srv_ep_audit_consistency, SRV_ROLE_PUBLIC,
+   SRV_BODY_NONE},
 };
 
 const struct srv_route_table srv_routes_escrowd = {

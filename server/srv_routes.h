@@ -41,5 +41,10 @@ enum srv_route_match srv_routes_match(const struct srv_route_table *table,
 enum MHD_Result srv_ep_healthz(struct srv_request *req);
 enum MHD_Result srv_ep_readyz(struct srv_request *req);
 enum MHD_Result srv_ep_metrics(struct srv_request *req);
+enum MHD_Result srv_ep_audit_checkpoint(struct srv_request *req);
+enum MHD_Result srv_ep_audit_key(struct srv_request *req);
+enum MHD_Result srv_ep_audit_entries(struct srv_request *req);
+enum MHD_Result srv_ep_audit_inclusion(struct srv_request *req);
+enum MHD_Result srv_ep_audit_consistency(struct srv_request *req);
 
 #endif

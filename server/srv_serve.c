@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ke_log.h"
+#include "srv_audit.h"
 #include "srv_db.h"
 #include "srv_metrics.h"
 #include "srv_migrate.h"
@@ -112,6 +113,13 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
       ke_logf(KE_LOG_ERROR, "out of memory");
       return SRV_EXIT_FAILURE;
     }
+    /* The log key must load before anything is served (a wrong key file
+     * is a configuration error), and the sequencer must run before the
+     * first request can queue an event. */
+    if (srv_audit_start(cfg) != 0) {
+      srv_db_shutdown();
+      return SRV_EXIT_USAGE;
+    }
   }
   if (srv_metrics_init(routes) != 0) {
     rc = SRV_EXIT_FAILURE;
@@ -144,6 +152,8 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   ke_logf(KE_LOG_INFO, "stopped");
   rc = SRV_EXIT_OK;
 out:
+  if (use_db)
+    srv_audit_stop();
   srv_metrics_free();
   if (use_db)
     srv_db_shutdown();

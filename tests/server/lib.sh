@@ -65,6 +65,7 @@ start_daemon() {
     env ESCROWD_CONFIG=/dev/null ESCROWD_LISTEN_ADDRESS=127.0.0.1 ESCROWD_PORT=0 \
         ESCROWD_SCHEMA_DIR="$KE_SRC/schema" ESCROWD_DB_DSN="$ESCROWD_DB_DSN" \
         ESCROWD_DB_OWNER_DSN="$ESCROWD_DB_OWNER_DSN" ESCROWD_THREADS=4 \
+        ESCROWD_AUDIT_KEY_FILE="${FIX_WORK:-$TW}/audit-log.key" \
         "${envs[@]}" "$bin" "${args[@]}" </dev/null >/dev/null 2>&1 &
   for i in $(seq 1 300); do
     port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$TW/$name.log" | head -n1)

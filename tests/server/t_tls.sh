@@ -28,6 +28,7 @@ ESCROWD_CONFIG=/dev/null ESCROWD_TLS_CERT_FILE="$TW/cert.pem" "$KE_ESCROWD" serv
 [ $rc -eq 2 ] && grep -q 'must be set together' "$TW/half.log" || fail "cert without key accepted ($rc)"
 rc=0
 ESCROWD_CONFIG=/dev/null ESCROWD_SCHEMA_DIR="$KE_SRC/schema" ESCROWD_DB_DSN="$ESCROWD_DB_DSN" \
+  ESCROWD_AUDIT_KEY_FILE="$FIX_WORK/audit-log.key" \
   ESCROWD_PORT=0 ESCROWD_TLS_CERT_FILE="$TW/missing.pem" ESCROWD_TLS_KEY_FILE="$TW/key.pem" \
   "$KE_ESCROWD" serve >"$TW/missing.log" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q 'cannot read TLS' "$TW/missing.log" || fail "missing cert file ($rc)"

@@ -1,0 +1,215 @@
+/*
+ * ctl_audit.c - helpers of the audit commands (see ctl_audit.h).
+ */
+#include "ctl_audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl_config.h"
+#include "ke_canon.h"
+
+/* The server caps a page at 1000 entries. */
+#define CTL_AUDIT_PAGE 1000
+
+static int ctl_audit_bad_answer(const char *what)
+{
+  ctl_errf("the server's answer is malformed (%s)", what);
+  return CTL_NET;
+}
+
+int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn fn,
+                    void *ctx, int64_t *size)
+{
+  int64_t tree = -1;
+  uint8_t *leaf = malloc(KE_CANON_MAX_LEN);
+  int rc = CTL_OK;
+
+  if (!leaf) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  for (;;) {
+    char path[128];
+    json_t *ans = NULL, *entries, *e;
+    json_int_t page_end, ts;
+    size_t i;
+
+    if (tree >= 0 && (start >= end || start >= tree))
+      break;
+    if (end >= 0)
+      snprintf(path, sizeof path, "/v1/audit/entries?start=%lld&end=%lld", (long long)start,
+               (long long)(end - start > CTL_AUDIT_PAGE ? start + CTL_AUDIT_PAGE : end));
+    else
+      snprintf(path, sizeof path, "/v1/audit/entries?start=%lld", (long long)start);
+    if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)) != CTL_OK)
+      break;
+    entries = json_object_get(ans, "entries");
+    page_end = json_integer_value(json_object_get(ans, "end"));
+    ts = json_integer_value(json_object_get(ans, "tree_size"));
+    if (!json_is_array(entries) || !json_is_integer(json_object_get(ans, "end")) ||
+        !json_is_integer(json_object_get(ans, "tree_size")) || page_end < start || ts < 0 ||
+        page_end > ts) {
+      json_decref(ans);
+      rc = ctl_audit_bad_answer("entries");
+      break;
+    }
+    if (tree < 0) {
+      tree = ts;
+      if (end < 0 || end > tree)
+        end = tree;
+      if (size)
+        *size = tree;
+    }
+    json_array_foreach(entries, i, e) {
+      const char *b64 = json_string_value(json_object_get(e, "leaf"));
+      json_t *ji = json_object_get(e, "index");
+      size_t len;
+
+      if (!b64 || !json_is_integer(ji) ||
+          ke_note_b64_decode(leaf, KE_CANON_MAX_LEN, &len, b64, strlen(b64)) != KE_OK) {
+        rc = ctl_audit_bad_answer("an entry");
+        break;
+      }
+      if (json_integer_value(ji) >= end)
+        break;
+      if ((rc = fn(ctx, json_integer_value(ji), leaf, len)) != CTL_OK)
+        break;
+    }
+    json_decref(ans);
+    if (rc != CTL_OK)
+      break;
+    /* An empty page before the end: the server has nothing there (rows
+     * missing); let the caller see the gap by going on past it. */
+    start = page_end > start ? page_end : start + CTL_AUDIT_PAGE;
+  }
+  free(leaf);
+  return rc;
+}
+
+int ctl_audit_default_path(char *out, size_t outlen, const char *file)
+{
+  char dir[4096];
+  int rc = ctl_config_dir(dir, sizeof dir);
+
+  if (rc)
+    return rc;
+  if ((size_t)snprintf(out, outlen, "%s/%s", dir, file) >= outlen) {
+    ctl_errf("configuration path too long");
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_audit_config_dir(void)
+{
+  char dir[4096];
+  int rc = ctl_config_dir(dir, sizeof dir);
+
+  if (rc)
+    return rc;
+  for (char *p = dir + 1;; p++) {
+    char c = *p;
+    if (c != '/' && c != '\0')
+      continue;
+    *p = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+      ctl_errf("cannot create %s: %s", dir, strerror(errno));
+      return CTL_FAIL;
+    }
+    *p = c;
+    if (c == '\0')
+      break;
+  }
+  return CTL_OK;
+}
+
+int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, int *from_file)
+{
+  const char *env = getenv("ESCROWCTL_LOG_KEY");
+  char path[4200];
+  ctl_buf b = {0};
+  const char *src = arg ? "--log-key" : "ESCROWCTL_LOG_KEY";
+  const char *text = arg ? arg : (env && *env ? env : NULL);
+  int rc;
+
+  *from_file = 0;
+  *vkey_text = NULL;
+  if (!text) {
+    if ((rc = ctl_audit_default_path(path, sizeof path, "audit-log-key")))
+      return rc;
+    if (!ctl_exists(path)) {
+      ctl_errf("no pinned log key: pass --log-key VKEY (the verifier key, obtained from a "
+               "trusted channel; GET /v1/audit/key shows the server's), and --save to pin it");
+      return CTL_USAGE;
+    }
+    if ((rc = ctl_read(&b, path, 1024, 0, "pinned log key")))
+      return rc;
+    while (b.len && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
+      b.p[--b.len] = '\0';
+    text = b.p;
+    src = path;
+    *from_file = 1;
+  }
+  if (ke_note_vkey_parse(v, text) != KE_OK) {
+    ctl_errf("%s is not a valid verifier key (name+hexid+base64)", src);
+    ctl_buf_free(&b);
+    return CTL_USAGE;
+  }
+  *vkey_text = strdup(text);
+  ctl_buf_free(&b);
+  if (!*vkey_text) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_audit_replace(const char *path, const char *data, size_t len)
+{
+  char tmp[4200], dirbuf[4200];
+  int fd, dfd;
+  size_t off = 0;
+
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
+    ctl_errf("path too long: %s", path);
+    return CTL_FAIL;
+  }
+  snprintf(dirbuf, sizeof dirbuf, "%s", path);
+  /* mkstemp creates it 0600 with O_EXCL. */
+  fd = mkstemp(tmp);
+  if (fd < 0) {
+    ctl_errf("cannot create a file next to %s: %s", path, strerror(errno));
+    return CTL_FAIL;
+  }
+  while (off < len) {
+    ssize_t n = write(fd, data + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    off += (size_t)n;
+  }
+  if (off != len || fchmod(fd, 0600) != 0 || fsync(fd) != 0 || close(fd) != 0) {
+    ctl_errf("cannot write %s: %s", tmp, strerror(errno));
+    unlink(tmp);
+    return CTL_FAIL;
+  }
+  if (rename(tmp, path) != 0) {
+    ctl_errf("cannot replace %s: %s", path, strerror(errno));
+    unlink(tmp);
+    return CTL_FAIL;
+  }
+  dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd);
+    close(dfd);
+  }
+  return CTL_OK;
+}

@@ -1,0 +1,356 @@
+/*
+ * escrowctl audit verify - check the audit log like a witness does.
+ *
+ *  1. Fetch the server's newest checkpoint and verify its signature against
+ *     the PINNED log key (never a key the server hands over).
+ *  2. Fetch every entry; check that entry i is at index i, is canonical
+ *     JSON and an event whose "seq" is i; hash it; fold the hashes into
+ *     the tree (ke_merkle_stream) and compare the root with the checkpoint.
+ *  3. With a saved checkpoint (an earlier run's --save): it must verify
+ *     too, the recomputed root of the first `saved size` entries must equal
+ *     it, and the server's consistency proof from it to the new checkpoint
+ *     must verify (RFC 9162 2.1.4.2): the log only ever grew.
+ *  4. On any mismatch, name the FIRST bad index.  A changed leaf is found by
+ *     bisection: "the first m entries are genuine" is exactly "a consistency
+ *     proof from our recomputed root of those m entries to the signed root
+ *     verifies", which is monotonic in m.  Proof hashes that fail to verify
+ *     prove nothing, so a lying server cannot shift the blame to an earlier
+ *     index than the first one it cannot prove.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "ctl_audit.h"
+#include "ctl_cmd.h"
+#include "ke_canon.h"
+#include "ke_merkle.h"
+
+const char ctl_usage_audit_verify[] =
+  "usage: escrowctl audit verify [--log-key VKEY] [--checkpoint FILE] [--save]\n"
+  "\n"
+  "Verifies the whole audit log (auditor role): the newest checkpoint's signature\n"
+  "against the pinned log key, every entry, the recomputed Merkle tree, and that\n"
+  "the log extends the checkpoint saved by an earlier run.  Exits 1 naming the\n"
+  "first bad index on any mismatch.\n"
+  "\n"
+  "  --log-key VKEY     the log's verifier key (name+id+key), from a trusted\n"
+  "                     channel; default $ESCROWCTL_LOG_KEY, else the key pinned\n"
+  "                     by an earlier --save (<config>/audit-log-key)\n"
+  "  --checkpoint FILE  the checkpoint saved earlier (default\n"
+  "                     <config>/audit-checkpoint when it exists)\n"
+  "  --save             store the newly verified checkpoint there (mode 0600),\n"
+  "                     and pin --log-key if no key is pinned yet\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+typedef struct audit_opts {
+  ctl_http_target t;
+  const char *log_key, *checkpoint;
+  int save;
+} audit_opts;
+
+enum { O_LOGKEY = 256, O_CHECKPOINT, O_SAVE };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  audit_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_LOGKEY: o->log_key = arg; return CTL_OK;
+  case O_CHECKPOINT: o->checkpoint = arg; return CTL_OK;
+  case O_SAVE: o->save = 1; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+static const struct option audit_options[] = {
+  CTL_HTTP_OPTIONS,
+  { "log-key", required_argument, 0, O_LOGKEY },
+  { "checkpoint", required_argument, 0, O_CHECKPOINT },
+  { "save", no_argument, 0, O_SAVE },
+  { "help", no_argument, 0, 'h' },
+  { 0, 0, 0, 0 }
+};
+
+/* State of the walk over the entries. */
+typedef struct walk {
+  int64_t next;           /* the index expected next */
+  uint8_t *hashes;        /* leaf hashes [0, next) */
+  size_t cap;
+  int64_t first_bad;      /* -1: none yet */
+  char why[160];
+} walk;
+
+static void bad(walk *w, int64_t index, const char *why)
+{
+  if (w->first_bad < 0 || index < w->first_bad) {
+    w->first_bad = index;
+    snprintf(w->why, sizeof w->why, "%s", why);
+  }
+}
+
+static int on_leaf(void *ctx, int64_t index, const uint8_t *leaf, size_t len)
+{
+  walk *w = ctx;
+  json_t *ev = NULL;
+
+  if (index != w->next) {
+    /* A missing (or reordered) entry: nothing after it can be hashed. */
+    bad(w, w->next, "missing from the server's entries");
+    return CTL_AUDIT_STOP;
+  }
+  if ((size_t)(w->next + 1) * KE_MERKLE_HASH_LEN > w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 4096 * KE_MERKLE_HASH_LEN;
+    uint8_t *n = realloc(w->hashes, cap);
+    if (!n) {
+      ctl_errf("out of memory");
+      return CTL_FAIL;
+    }
+    w->hashes = n;
+    w->cap = cap;
+  }
+  if (ke_merkle_leaf_hash(w->hashes + (size_t)w->next * KE_MERKLE_HASH_LEN, leaf, len) !=
+      KE_OK)
+    return CTL_FAIL;
+  if (ke_canon_parse(&ev, (const char *)leaf, len) != KE_OK)
+    bad(w, index, "not canonical JSON");
+  else if (ke_canon_event_check(ev, (uint64_t)index) != KE_OK)
+    bad(w, index, "not an event whose seq is its index");
+  json_decref(ev);
+  w->next++;
+  return CTL_OK;
+}
+
+/* Does a consistency proof from (m, our root of the first m leaves) to
+ * (size, root) verify?  1 yes, 0 no, or -(exit code). */
+static int prefix_genuine(ctl_http *h, const walk *w, int64_t m, int64_t size,
+                          const uint8_t root[KE_MERKLE_HASH_LEN])
+{
+  uint8_t ours[KE_MERKLE_HASH_LEN];
+  ke_merkle_path p;
+  char url[128];
+  json_t *ans = NULL, *arr, *x;
+  size_t i;
+  int rc;
+
+  if (ke_merkle_root(ours, w->hashes, (uint64_t)m) != KE_OK)
+    return -CTL_FAIL;
+  if (m == size)
+    return CRYPTO_memcmp(ours, root, KE_MERKLE_HASH_LEN) == 0;
+  snprintf(url, sizeof url, "/v1/audit/proof/consistency?from=%lld&to=%lld", (long long)m,
+           (long long)size);
+  if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)) != CTL_OK)
+    return -rc;
+  arr = json_object_get(ans, "consistency_path");
+  p.len = 0;
+  if (!json_is_array(arr) || json_array_size(arr) > KE_MERKLE_MAX_PATH) {
+    json_decref(ans);
+    return 0;
+  }
+  json_array_foreach(arr, i, x) {
+    const char *s = json_string_value(x);
+    size_t n;
+    if (!s || ke_note_b64_decode(p.hash[i], KE_MERKLE_HASH_LEN, &n, s, strlen(s)) != KE_OK ||
+        n != KE_MERKLE_HASH_LEN) {
+      json_decref(ans);
+      return 0;
+    }
+    p.len++;
+  }
+  json_decref(ans);
+  return ke_merkle_verify_consistency((uint64_t)m, (uint64_t)size, ours, root, &p) == KE_OK;
+}
+
+/* The first index whose entry the tree of (size, root) does not vouch for,
+ * among the `w->next` entries we hold; -1 if all of [0, size) are proven.
+ * Bisection on m: prefix_genuine(0) holds, the answer is the first m with
+ * prefix_genuine(m + 1) false. */
+static int64_t first_unproven(ctl_http *h, const walk *w, int64_t size,
+                              const uint8_t root[KE_MERKLE_HASH_LEN], int *err)
+{
+  int64_t lo = 0, hi = w->next < size ? w->next : size; /* prefix lo proven */
+  int r;
+
+  *err = CTL_OK;
+  r = prefix_genuine(h, w, hi, size, root);
+  if (r < 0) {
+    *err = -r;
+    return -1;
+  }
+  if (r)
+    return hi < size ? hi : -1;
+  while (hi - lo > 1) { /* invariant: lo proven, hi not */
+    int64_t mid = lo + (hi - lo) / 2;
+    r = prefix_genuine(h, w, mid, size, root);
+    if (r < 0) {
+      *err = -r;
+      return -1;
+    }
+    if (r)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int load_saved(const char *path, const ke_note_verifier *v, ke_note_checkpoint *cp)
+{
+  ctl_buf b;
+  int rc = ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint");
+
+  if (rc)
+    return rc;
+  if (ke_note_checkpoint_open(v, b.p, b.len, cp) != KE_OK) {
+    ctl_errf("the saved checkpoint %s does not verify with the pinned log key", path);
+    rc = CTL_FAIL;
+  }
+  ctl_buf_free(&b);
+  return rc;
+}
+
+static void b64(char out[64], const uint8_t *h)
+{
+  char *s = ke_note_b64_encode(h, KE_MERKLE_HASH_LEN);
+  snprintf(out, 64, "%s", s ? s : "?");
+  free(s);
+}
+
+int ctl_cmd_audit_verify(const ctl_cmd *cmd, int argc, char **argv)
+{
+  audit_opts o = {0};
+  ke_note_verifier v;
+  ke_note_checkpoint cp, saved;
+  char *vkey = NULL, cppath[4200], rootb64[64];
+  int rc, key_pinned, have_saved = 0, err;
+  ctl_http *h = NULL;
+  ctl_buf note = {0};
+  walk w = {0, NULL, 0, -1, ""};
+  uint8_t root[KE_MERKLE_HASH_LEN];
+  int64_t first = -1, size = 0;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, audit_options, on_opt, &o, NULL)))
+    return rc;
+  if ((rc = ctl_audit_log_key(&v, &vkey, o.log_key, &key_pinned)))
+    return rc;
+  if (o.checkpoint)
+    snprintf(cppath, sizeof cppath, "%s", o.checkpoint);
+  else if ((rc = ctl_audit_default_path(cppath, sizeof cppath, "audit-checkpoint")))
+    goto out;
+  /* An explicit --checkpoint must exist, unless this run creates it. */
+  if (ctl_exists(cppath)) {
+    if ((rc = load_saved(cppath, &v, &saved)))
+      goto out;
+    have_saved = 1;
+  } else if (o.checkpoint && !o.save) {
+    ctl_errf("no saved checkpoint %s (use --save to create it)", cppath);
+    rc = CTL_USAGE;
+    goto out;
+  }
+  if ((rc = ctl_http_open(&h, &o.t, 1)))
+    goto out;
+  if ((rc = ctl_http_get_raw(h, "/v1/audit/checkpoint?fresh=1&format=note", &note, NULL)))
+    goto out;
+  if (ke_note_checkpoint_open(&v, note.p, note.len, &cp) != KE_OK) {
+    ctl_errf("the server's checkpoint does not verify with the pinned log key %s", vkey);
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if (cp.size > (uint64_t)INT64_MAX / KE_MERKLE_HASH_LEN) {
+    ctl_errf("the checkpoint's tree size is absurd");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  size = (int64_t)cp.size;
+  if (have_saved && saved.size > cp.size) {
+    ctl_errf("the server's checkpoint (size %lld) is older than the saved one (size %llu): "
+             "the log was rolled back", (long long)size, (unsigned long long)saved.size);
+    rc = CTL_FAIL;
+    goto out;
+  }
+  rc = ctl_audit_fetch(h, 0, size, on_leaf, &w, NULL);
+  if (rc != CTL_OK && rc != CTL_AUDIT_STOP)
+    goto out;
+  rc = CTL_OK;
+  if (w.next < size)
+    bad(&w, w.next, "missing from the server's entries");
+  /* Against the saved checkpoint first: what was verified before must not
+   * have changed. */
+  if (have_saved) {
+    int64_t s = first_unproven(h, &w, (int64_t)saved.size, saved.root, &err);
+    if (err) {
+      rc = err;
+      goto out;
+    }
+    if (s >= 0) {
+      bad(&w, s, "differs from the saved checkpoint");
+      ctl_errf("the log does not extend the saved checkpoint of size %llu",
+               (unsigned long long)saved.size);
+    } else {
+      int r = prefix_genuine(h, &w, (int64_t)saved.size, size, cp.root);
+      if (r < 0) {
+        rc = -r;
+        goto out;
+      }
+      if (r == 0) {
+        ctl_errf("no valid consistency proof from the saved checkpoint (size %llu) to the "
+                 "server's (size %lld): the log forked", (unsigned long long)saved.size,
+                 (long long)size);
+        first = (int64_t)saved.size; /* nothing after the saved head is proven */
+      }
+    }
+  }
+  if (ke_merkle_root(root, w.hashes, (uint64_t)w.next) != KE_OK) {
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if (w.next != size || CRYPTO_memcmp(root, cp.root, sizeof root) != 0) {
+    int64_t s = first_unproven(h, &w, size, cp.root, &err);
+    if (err) {
+      rc = err;
+      goto out;
+    }
+    bad(&w, s >= 0 ? s : w.next, "does not match the signed tree head");
+  }
+  if (w.first_bad >= 0 && (first < 0 || w.first_bad < first))
+    first = w.first_bad;
+  if (first >= 0) {
+    printf("FAILED: first bad index %lld (%s)\n", (long long)first,
+           first == w.first_bad ? w.why : "not proven consistent with the saved checkpoint");
+    ctl_errf("audit log verification failed at index %lld", (long long)first);
+    rc = CTL_FAIL;
+    goto out;
+  }
+  b64(rootb64, cp.root);
+  printf("ok: %lld entries verified; root %s signed by %s", (long long)size, rootb64, v.name);
+  if (have_saved)
+    printf("; extends the saved checkpoint of size %llu", (unsigned long long)saved.size);
+  printf("\n");
+  if (o.save) {
+    if ((rc = ctl_audit_config_dir()))
+      goto out;
+    if ((rc = ctl_audit_replace(cppath, note.p, note.len)))
+      goto out;
+    if (!key_pinned) {
+      char kpath[4200];
+      if ((rc = ctl_audit_default_path(kpath, sizeof kpath, "audit-log-key")))
+        goto out;
+      if (!ctl_exists(kpath)) {
+        char line[KE_NOTE_MAX_NAME + 128];
+        snprintf(line, sizeof line, "%s\n", vkey);
+        if ((rc = ctl_audit_replace(kpath, line, strlen(line))))
+          goto out;
+        ctl_notef("pinned the log key in %s", kpath);
+      }
+    }
+    ctl_notef("saved the checkpoint of size %lld in %s", (long long)size, cppath);
+  }
+out:
+  ctl_http_free(h);
+  ctl_buf_free(&note);
+  free(w.hashes);
+  free(vkey);
+  return rc;
+}

@@ -1,0 +1,83 @@
+/*
+ * srv_audit_http.c - what the audit endpoints share: strict parsing of
+ * their numeric query parameters, and hashes as JSON.
+ */
+#include "srv_audit_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ke_note.h"
+
+int srv_audit_query_index(struct srv_request *req, const char *name, int required,
+                          int64_t *out, enum MHD_Result *ret)
+{
+  const char *v = srv_request_query(req, name);
+  char msg[160];
+  int64_t n = 0;
+  size_t len;
+
+  if (!v) {
+    if (!required)
+      return 0;
+    snprintf(msg, sizeof msg, "Missing query parameter '%s'", name);
+    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST, msg);
+    return -1;
+  }
+  len = strlen(v);
+  /* Decimal, no sign, no leading zeros, at most 2^53 - 1: one spelling per
+   * number, and no integer the leaves could not hold. */
+  if (len == 0 || len > 16 || (v[0] == '0' && len > 1))
+    goto bad;
+  for (size_t i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9')
+      goto bad;
+    n = n * 10 + (v[i] - '0');
+  }
+  if (n > SRV_AUDIT_MAX_INDEX)
+    goto bad;
+  *out = n;
+  return 1;
+bad:
+  snprintf(msg, sizeof msg,
+           "Query parameter '%s' must be a decimal integer in [0, 2^53-1] without leading zeros",
+           name);
+  *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST, msg);
+  return -1;
+}
+
+json_t *srv_audit_b64_json(const uint8_t *data, size_t len)
+{
+  char *b = ke_note_b64_encode(data, len);
+  json_t *s = b ? json_string(b) : NULL;
+
+  free(b);
+  return s;
+}
+
+json_t *srv_audit_path_json(const ke_merkle_path *path)
+{
+  json_t *a = json_array();
+
+  for (size_t i = 0; a && i < path->len; i++) {
+    json_t *h = srv_audit_b64_json(path->hash[i], KE_MERKLE_HASH_LEN);
+    if (!h || json_array_append_new(a, h) != 0) {
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
+enum MHD_Result srv_audit_reply_db(struct srv_request *req, enum srv_db_status st)
+{
+  switch (st) {
+  case SRV_DB_UNAVAILABLE:
+    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+  case SRV_DB_RETRY:
+    return srv_reply_error(req, SRV_ERR_DB_CONFLICT, NULL);
+  default:
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  }
+}

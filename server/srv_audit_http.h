@@ -1,0 +1,25 @@
+/*
+ * srv_audit_http.h - helpers shared by the srv_ep_audit_*.c endpoints.
+ */
+#ifndef SRV_AUDIT_HTTP_H
+#define SRV_AUDIT_HTTP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "srv_audit_int.h"
+#include "srv_http.h"
+
+/* Parse query parameter `name` as an index or size (strict decimal,
+ * <= SRV_AUDIT_MAX_INDEX).  1 = parsed into *out; 0 = absent and not
+ * required; -1 = a 400 bad_request was queued, its result in *ret. */
+int srv_audit_query_index(struct srv_request *req, const char *name, int required,
+                          int64_t *out, enum MHD_Result *ret);
+/* Standard base64 with padding (as in checkpoints) as a JSON string. */
+json_t *srv_audit_b64_json(const uint8_t *data, size_t len);
+/* A proof as a JSON array of base64 hashes. */
+json_t *srv_audit_path_json(const ke_merkle_path *path);
+/* The error reply for a failed transaction. */
+enum MHD_Result srv_audit_reply_db(struct srv_request *req, enum srv_db_status st);
+
+#endif
