@@ -165,7 +165,15 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
         goto out;
       continue;
     }
-    rc = ctl_http_report(h, status, ans);
+    if ((status == 401 || status == 429) && code) {
+      /* A refused login is a wrong password or a lockout: exit 1, and no
+       * "log in again" hint. */
+      const char *msg = json_string_value(json_object_get(e, "message"));
+      ctl_errf("%s (HTTP %ld %s)", msg ? msg : "refused", status, code);
+      rc = CTL_FAIL;
+    } else {
+      rc = ctl_http_report(h, status, ans);
+    }
     goto out;
   }
   rc = CTL_FAIL;

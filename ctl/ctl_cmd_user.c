@@ -84,13 +84,25 @@ static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int np
   memset(o, 0, sizeof *o);
   if ((rc = ctl_getopt(cmd, argc, argv, user_options, on_opt, o, &first)))
     return rc;
-  if (argc - first != npos) {
-    ctl_errf(npos ? "expects one user NAME (see --help)" : "takes no arguments (see --help)");
-    return CTL_USAGE;
+  if (npos && argc - first >= 1) {
+    /* `user add NAME --role R`: options may also follow the name (ctl_getopt
+     * stops at the first positional argument), so parse the rest again. */
+    char **rest = argv + first;
+    char *saved = rest[0];
+    int n = argc - first, first2 = 0;
+    *name = saved;
+    rest[0] = argv[0];
+    rc = ctl_getopt(cmd, n, rest, user_options, on_opt, o, &first2);
+    rest[0] = saved;
+    if (rc)
+      return rc;
+    if (first2 == n)
+      return CTL_OK;
+  } else if (argc - first == npos) {
+    return CTL_OK;
   }
-  if (npos)
-    *name = argv[first];
-  return CTL_OK;
+  ctl_errf(npos ? "expects one user NAME (see --help)" : "takes no arguments (see --help)");
+  return CTL_USAGE;
 }
 
 /* "/v1/users/<name>/<what>" with the name escaped. */
