@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "ke_log.h"
+#include "srv_account.h"
 #include "srv_config.h"
 #include "srv_migrate.h"
 #include "srv_routes.h"
@@ -59,6 +60,17 @@ static int escrowd_cmd_config(const struct srv_config *cfg, int argc, char **arg
   return SRV_EXIT_OK;
 }
 
+static int escrowd_cmd_bootstrap_admin(const struct srv_config *cfg, int argc, char **argv)
+{
+  return srv_account_bootstrap_main(cfg, argc, argv);
+}
+
+static int escrowd_cmd_routes(const struct srv_config *cfg, int argc, char **argv)
+{
+  (void)cfg;
+  return srv_auth_routes_main(&srv_routes_escrowd, argc, argv);
+}
+
 static const struct escrowd_cmd escrowd_cmds[] = {
   {"serve", "", "Run the HTTP API until SIGTERM/SIGINT (refuses a database that is behind).",
    escrowd_cmd_serve},
@@ -67,6 +79,11 @@ static const struct escrowd_cmd escrowd_cmds[] = {
    escrowd_cmd_migrate},
   {"config", "[--keys]", "Print the effective configuration and where each value came from.",
    escrowd_cmd_config},
+  {"bootstrap-admin", "--user NAME [--password-file F]",
+   "Create the first admin on a database without users (prints a one-time password).",
+   escrowd_cmd_bootstrap_admin},
+  {"routes", "[--json]", "List every API route with the roles allowed to call it.",
+   escrowd_cmd_routes},
 };
 #define ESCROWD_NCMDS (sizeof escrowd_cmds / sizeof escrowd_cmds[0])
 

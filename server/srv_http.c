@@ -342,6 +342,13 @@ static enum MHD_Result srv_dispatch(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   if (req->match == SRV_ROUTE_BAD_METHOD)
     return srv_reply_error(req, SRV_ERR_METHOD_NOT_ALLOWED, NULL);
+  {
+    /* Authorization happens here and nowhere else: the route's roles
+     * decide, before the body is even parsed. */
+    enum MHD_Result ret;
+    if (!srv_auth_authenticate(req, &req->principal, &ret))
+      return ret;
+  }
   if (req->route->body == SRV_BODY_JSON) {
     char err[200], msg[256];
     if (!srv_content_type_is_json(req->conn))

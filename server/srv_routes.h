@@ -46,5 +46,15 @@ enum MHD_Result srv_ep_audit_key(struct srv_request *req);
 enum MHD_Result srv_ep_audit_entries(struct srv_request *req);
 enum MHD_Result srv_ep_audit_inclusion(struct srv_request *req);
 enum MHD_Result srv_ep_audit_consistency(struct srv_request *req);
+enum MHD_Result srv_ep_login(struct srv_request *req);
+enum MHD_Result srv_ep_logout(struct srv_request *req);
+enum MHD_Result srv_ep_users_create(struct srv_request *req);
+enum MHD_Result srv_ep_users_list(struct srv_request *req);
+enum MHD_Result srv_ep_users_disable(struct srv_request *req);
+enum MHD_Result srv_ep_users_enable(struct srv_request *req);
+enum MHD_Result srv_ep_users_role(struct srv_request *req);
+enum MHD_Result srv_ep_tokens_create(struct srv_request *req);
+enum MHD_Result srv_ep_tokens_list(struct srv_request *req);
+enum MHD_Result srv_ep_tokens_revoke(struct srv_request *req);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "ke_log.h"
 #include "srv_audit.h"
+#include "srv_auth.h"
 #include "srv_db.h"
 #include "srv_metrics.h"
 #include "srv_migrate.h"
@@ -121,6 +122,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
       return SRV_EXIT_USAGE;
     }
   }
+  srv_auth_init(cfg);
   if (srv_metrics_init(routes) != 0) {
     rc = SRV_EXIT_FAILURE;
     goto out;

@@ -1,0 +1,80 @@
+/*
+ * srv_account.h - what the account endpoints share: name and password
+ * rules, scrypt password hashes, bearer tokens, and reading rows.
+ */
+#ifndef SRV_ACCOUNT_H
+#define SRV_ACCOUNT_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "srv_db.h"
+#include "srv_http.h"
+
+#define SRV_NAME_MAX 63        /* user names: ^[a-z][a-z0-9._-]{0,62}$ */
+#define SRV_TOKEN_NAME_MAX 64  /* token names: ^[A-Za-z0-9][A-Za-z0-9 ._:@-]{0,63}$ */
+#define SRV_PASSWORD_MIN 12
+#define SRV_PASSWORD_MAX 1024
+#define SRV_TOKEN_TEXT_MAX 64  /* "ke<k>_" + base64url(32 bytes) = 47 */
+#define SRV_GEN_PASSWORD_LEN 24
+
+/* The auth settings (srv_auth_init), shared by the endpoints. */
+struct srv_auth_settings {
+  unsigned session_lifetime, api_token_max_lifetime;
+  unsigned max_failures, max_address_failures, failure_window, lockout;
+  unsigned scrypt_log2n;
+};
+extern struct srv_auth_settings srv_auth_cfg;
+
+int srv_account_name_ok(const char *name);
+int srv_account_token_name_ok(const char *name);
+/* NULL if acceptable, else why not (for a 400 message). */
+const char *srv_account_password_problem(const char *pw);
+
+/* One stored password hash, as in the users table. */
+struct srv_pwhash {
+  uint8_t salt[16];
+  uint8_t hash[32];
+  unsigned n, r, p;
+};
+
+/* New hash with a fresh salt and the configured cost.  0 on success. */
+int srv_account_hash_password(struct srv_pwhash *out, const char *pw);
+/* 1 if `pw` matches.  Always runs scrypt (pass h = NULL for an unknown or
+ * unusable account: a dummy hash of the same cost is checked, so timing does
+ * not reveal whether the account exists). */
+int srv_account_check_password(const struct srv_pwhash *h, const char *pw);
+/* A random password of SRV_GEN_PASSWORD_LEN characters (about 120 bits). */
+int srv_account_generate_password(char out[SRV_GEN_PASSWORD_LEN + 1]);
+
+/* A new bearer token "ke<kind>_<base64url(32 random bytes)>" (kind 's' for
+ * login sessions, 'a' for API tokens) and its SHA-256.  0 on success. */
+int srv_account_new_token(char kind, char out[SRV_TOKEN_TEXT_MAX + 1], uint8_t hash[32]);
+/* SHA-256 of a presented token; -1 if it cannot be one of ours. */
+int srv_account_token_hash(const char *token, uint8_t hash[32]);
+
+/* "\\x<hex>" for a bytea parameter (out: 2 * len + 3 bytes). */
+void srv_account_bytea_param(char *out, const uint8_t *in, size_t len);
+/* Parse a bytea column of exactly `len` bytes.  0 on success. */
+int srv_account_bytea_get(uint8_t *out, size_t len, const PGresult *r, int row, int col);
+
+/* A JSON body must have only these members (NULL-terminated list); else a
+ * 400 names the unknown member.  Returns 1 if it was answered. */
+int srv_account_unknown_member(struct srv_request *req, const json_t *body,
+                               const char *const *allowed, enum MHD_Result *ret);
+
+/* Map a failed transaction to its error reply. */
+enum MHD_Result srv_account_db_error(struct srv_request *req, enum srv_db_status st);
+
+/* A column as a JSON value: text, or null when SQL NULL. */
+json_t *srv_account_col_str(const PGresult *r, int row, int col);
+
+/* `escrowd bootstrap-admin --user NAME [--password-file F]`: the first admin
+ * of a database without users (refused otherwise); exit code. */
+int srv_account_bootstrap_main(const struct srv_config *cfg, int argc, char **argv);
+/* `escrowd routes [--json]`: the route table with each route's roles. */
+int srv_auth_routes_main(const struct srv_route_table *table, int argc, char **argv);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * srv_auth.c - authentication and authorization of every request, in one
+ * place: the dispatcher (srv_http.c) calls srv_auth_authenticate() with the
+ * route the request matched, before the body is parsed or the handler runs.
+ *
+ *   SRV_ROLE_PUBLIC route      -> anonymous, nothing checked
+ *   no / malformed / unknown / expired / revoked token, disabled user
+ *                              -> 401 unauthorized, WWW-Authenticate: Bearer
+ *   valid token, role not in the route's mask
+ *                              -> 403 forbidden (audited)
+ *
+ * 401s are logged but not audited: anyone can send them at any rate, and the
+ * audit log must not be something an anonymous client can flood.  A 403
+ * comes from an authenticated user, so it is audited.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ke_log.h"
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_auth.h"
+#include "srv_db.h"
+
+static const struct {
+  unsigned bit;
+  const char *name;
+} srv_role_names[] = {
+  {SRV_ROLE_AGENT, "agent"},         {SRV_ROLE_ADMIN, "admin"},
+  {SRV_ROLE_HELPDESK, "helpdesk"},   {SRV_ROLE_CUSTODIAN, "custodian"},
+  {SRV_ROLE_AUDITOR, "auditor"},
+};
+#define SRV_NROLES (sizeof srv_role_names / sizeof srv_role_names[0])
+
+const char *srv_auth_role_name(unsigned role_bit)
+{
+  for (size_t i = 0; i < SRV_NROLES; i++)
+    if (srv_role_names[i].bit == role_bit)
+      return srv_role_names[i].name;
+  return NULL;
+}
+
+unsigned srv_auth_role_parse(const char *name)
+{
+  for (size_t i = 0; i < SRV_NROLES; i++)
+    if (strcmp(srv_role_names[i].name, name) == 0)
+      return srv_role_names[i].bit;
+  return 0;
+}
+
+void srv_auth_init(const struct srv_config *cfg)
+{
+  srv_auth_cfg.session_lifetime = cfg->session_lifetime;
+  srv_auth_cfg.api_token_max_lifetime = cfg->api_token_max_lifetime;
+  srv_auth_cfg.max_failures = cfg->login_max_failures;
+  srv_auth_cfg.max_address_failures = cfg->login_max_address_failures;
+  srv_auth_cfg.failure_window = cfg->login_failure_window;
+  srv_auth_cfg.lockout = cfg->login_lockout;
+  srv_auth_cfg.scrypt_log2n = cfg->password_scrypt_log2n;
+}
+
+struct srv_auth_lookup {
+  char hash_param[2 * 32 + 3];
+  const uint8_t *hash;
+  struct srv_principal p;
+  int found, valid;
+  char why[16];
+};
+
+static enum srv_db_status srv_auth_lookup_txn(struct srv_db *db, void *cls)
+{
+  struct srv_auth_lookup *l = cls;
+  const char *params[1] = {l->hash_param};
+  enum srv_db_status st;
+  PGresult *r;
+  uint8_t stored[32];
+  unsigned role;
+
+  l->found = l->valid = 0;
+  r = srv_db_exec(db, SRV_STMT_AUTH_LOOKUP, params, &st);
+  if (!r)
+    return st;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return SRV_DB_OK;
+  }
+  role = srv_auth_role_parse(PQgetvalue(r, 0, 4));
+  /* The index already matched on the hash; comparing again in constant
+   * time costs nothing and does not rest on how the index compares. */
+  if (srv_account_bytea_get(stored, sizeof stored, r, 0, 1) != 0 ||
+      !ke_ct_eq(stored, l->hash, sizeof stored) || role == 0 || role == SRV_ROLE_AGENT) {
+    PQclear(r);
+    return SRV_DB_OK;
+  }
+  l->found = 1;
+  l->valid = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
+  snprintf(l->why, sizeof l->why, "%s", PQgetvalue(r, 0, 7));
+  l->p.kind = SRV_PRINCIPAL_USER;
+  l->p.role = role;
+  l->p.token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  l->p.custodian_index = atoi(PQgetvalue(r, 0, 5));
+  snprintf(l->p.id, sizeof l->p.id, "%s", PQgetvalue(r, 0, 2));
+  snprintf(l->p.name, sizeof l->p.name, "%s", PQgetvalue(r, 0, 3));
+  snprintf(l->p.actor, sizeof l->p.actor, "user:%s", l->p.name);
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
+static enum MHD_Result srv_auth_401(struct srv_request *req, const char *why,
+                                    const char *message)
+{
+  /* RFC 6750: invalid_token tells a client that logging in again helps. */
+  srv_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                   strcmp(why, "missing") == 0 ? "Bearer realm=\"keyescrow\""
+                                               : "Bearer realm=\"keyescrow\", "
+                                                 "error=\"invalid_token\"");
+  ke_log(KE_LOG_INFO, "request refused: not authenticated",
+         json_pack("{s:s,s:s,s:s}", "request_id", srv_request_id(req), "reason", why,
+                   "remote", srv_request_remote(req)));
+  return srv_reply_error(req, SRV_ERR_UNAUTHORIZED, message);
+}
+
+/* "Bearer <token>" (scheme case-insensitive, RFC 7235) or NULL. */
+static const char *srv_auth_bearer(struct srv_request *req)
+{
+  const char *h = srv_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+
+  if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+    return NULL;
+  h += 7;
+  while (*h == ' ')
+    h++;
+  return h;
+}
+
+int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
+                          enum MHD_Result *ret)
+{
+  const struct srv_route *route = srv_request_route(req);
+  struct srv_auth_lookup l;
+  const char *token;
+  uint8_t hash[32];
+  enum srv_db_status st;
+
+  memset(p, 0, sizeof *p);
+  p->kind = SRV_PRINCIPAL_ANONYMOUS;
+  snprintf(p->actor, sizeof p->actor, "anonymous");
+  if (!route || route->roles == SRV_ROLE_PUBLIC)
+    return 1;
+  /* Device (agent) authentication is a signed request, not a bearer token;
+   * it arrives with enrolment.  Until then no request is an agent. */
+  token = srv_auth_bearer(req);
+  if (!token) {
+    *ret = srv_auth_401(req, "missing", NULL);
+    return 0;
+  }
+  if (srv_account_token_hash(token, hash) != 0) {
+    *ret = srv_auth_401(req, "malformed", "The bearer token is not valid");
+    return 0;
+  }
+  memset(&l, 0, sizeof l);
+  l.hash = hash;
+  srv_account_bytea_param(l.hash_param, hash, sizeof hash);
+  st = srv_db_txn(SRV_DB_READ_ONLY, srv_auth_lookup_txn, &l);
+  if (st != SRV_DB_OK) {
+    *ret = srv_account_db_error(req, st);
+    return 0;
+  }
+  if (!l.found || !l.valid) {
+    const char *why = !l.found ? "unknown" : l.why[0] ? l.why : "invalid";
+    char msg[96];
+    /* Expired is worth saying (the client should log in again); which
+     * other reason applies is for the log, not for the caller. */
+    snprintf(msg, sizeof msg, "%s",
+             strcmp(why, "expired") == 0 ? "The bearer token has expired; log in again"
+                                         : "The bearer token is not valid");
+    *ret = srv_auth_401(req, why, msg);
+    return 0;
+  }
+  *p = l.p;
+  if ((route->roles & p->role) == 0) {
+    char object[160], msg[160];
+    json_t *d;
+    struct srv_audit_event ev;
+
+    snprintf(object, sizeof object, "route:%s %s", route->method, route->pattern);
+    d = json_pack("{s:s}", "role", srv_auth_role_name(p->role));
+    ev = (struct srv_audit_event){"auth.denied", object, "denied", d, NULL};
+    /* A denial that cannot be audited is still a denial. */
+    if (srv_audit_record(req, &ev) != 0)
+      ke_log(KE_LOG_WARN, "could not audit a denied request",
+             json_pack("{s:s}", "request_id", srv_request_id(req)));
+    json_decref(d);
+    snprintf(msg, sizeof msg, "The %s role may not call %s %s",
+             srv_auth_role_name(p->role), route->method, route->pattern);
+    *ret = srv_reply_error(req, SRV_ERR_FORBIDDEN, msg);
+    return 0;
+  }
+  return 1;
+}

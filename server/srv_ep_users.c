@@ -1,0 +1,349 @@
+/*
+ * srv_ep_users.c - user management (admin role only, by the route table):
+ *   POST /v1/users                  {name, role, password?, custodian_index?}
+ *   GET  /v1/users
+ *   POST /v1/users/{name}/disable   POST /v1/users/{name}/enable
+ *   POST /v1/users/{name}/role      {role, custodian_index?}
+ * Every change is audited in its own transaction.  Accounts are never
+ * deleted (their history must keep its meaning); the last active admin
+ * cannot be disabled or demoted, so nobody locks the organisation out.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ke_json.h"
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_auth.h"
+#include "srv_routes.h"
+
+/* Outcomes a transaction body reports with SRV_DB_ABORT. */
+enum srv_users_outcome { SRV_USERS_OK, SRV_USERS_NOT_FOUND, SRV_USERS_LAST_ADMIN,
+                         SRV_USERS_EXISTS };
+
+static enum MHD_Result srv_users_fail(struct srv_request *req, enum srv_db_status st,
+                                      enum srv_users_outcome out)
+{
+  if (st == SRV_DB_ABORT && out == SRV_USERS_NOT_FOUND)
+    return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
+  if (st == SRV_DB_ABORT && out == SRV_USERS_LAST_ADMIN)
+    return srv_reply_error(req, SRV_ERR_CONFLICT,
+                           "This is the last active admin: make another admin first");
+  if (st == SRV_DB_CONSTRAINT || (st == SRV_DB_ABORT && out == SRV_USERS_EXISTS))
+    return srv_reply_error(req, SRV_ERR_CONFLICT,
+                           "A user with this name or custodian index already exists");
+  return srv_account_db_error(req, st);
+}
+
+/* role (+ custodian_index) from a body; 0 if valid, else answered. */
+static int srv_users_role_fields(struct srv_request *req, const json_t *body,
+                                 const char **role, int *cidx, enum MHD_Result *ret)
+{
+  unsigned bit;
+  int64_t v;
+  ke_json_rc rc;
+
+  if (ke_json_get_str(body, "role", role) != KE_JSON_OK ||
+      !(bit = srv_auth_role_parse(*role)) || bit == SRV_ROLE_AGENT) {
+    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "role: one of admin, helpdesk, custodian, auditor is required");
+    return -1;
+  }
+  rc = ke_json_get_int(body, "custodian_index", 1, 255, &v);
+  if (rc != KE_JSON_OK && rc != KE_JSON_MISSING) {
+    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "custodian_index must be an integer from 1 to 255");
+    return -1;
+  }
+  *cidx = rc == KE_JSON_OK ? (int)v : 0;
+  /* The index is what binds a custodian account to one share: a custodian
+   * needs one, nobody else may have one. */
+  if ((bit == SRV_ROLE_CUSTODIAN) != (*cidx != 0)) {
+    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           bit == SRV_ROLE_CUSTODIAN
+                               ? "custodian_index is required for the custodian role"
+                               : "custodian_index is only for the custodian role");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- POST /v1/users ------------------------------------------------------ */
+
+struct srv_user_new {
+  struct srv_request *req;
+  const char *name, *role;
+  int cidx, generated;
+  struct srv_pwhash pw;
+  char created[40];
+  enum srv_users_outcome out;
+};
+
+static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
+{
+  struct srv_user_new *u = cls;
+  char cidx[8], salt[35], hash[67], n[16], r[16], p[16];
+  const char *params[9] = {u->name, u->role, u->cidx ? cidx : NULL, salt, hash, n, r, p,
+                           u->generated ? "true" : "false"};
+  const char *p1[1] = {u->name};
+  enum srv_db_status st;
+  PGresult *res;
+  json_t *d;
+  char object[SRV_NAME_MAX + 8];
+  struct srv_audit_event ev;
+
+  u->out = SRV_USERS_OK;
+  if (!(res = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
+    return st;
+  if (PQntuples(res) > 0) {
+    PQclear(res);
+    u->out = SRV_USERS_EXISTS;
+    return SRV_DB_ABORT;
+  }
+  PQclear(res);
+  snprintf(cidx, sizeof cidx, "%d", u->cidx);
+  srv_account_bytea_param(salt, u->pw.salt, 16);
+  srv_account_bytea_param(hash, u->pw.hash, 32);
+  snprintf(n, sizeof n, "%u", u->pw.n);
+  snprintf(r, sizeof r, "%u", u->pw.r);
+  snprintf(p, sizeof p, "%u", u->pw.p);
+  if (!(res = srv_db_exec(db, SRV_STMT_USER_INSERT, params, &st)))
+    return st;
+  snprintf(u->created, sizeof u->created, "%s", PQgetvalue(res, 0, 1));
+  PQclear(res);
+  d = json_pack("{s:s,s:s}", "role", u->role, "password",
+                u->generated ? "generated" : "given");
+  if (d && u->cidx)
+    json_object_set_new(d, "custodian_index", json_integer(u->cidx));
+  if (!d)
+    return SRV_DB_ERROR;
+  snprintf(object, sizeof object, "user:%s", u->name);
+  ev = (struct srv_audit_event){"user.create", object, "success", d, NULL};
+  st = srv_audit_append(db, u->req, &ev);
+  json_decref(d);
+  return st;
+}
+
+enum MHD_Result srv_ep_users_create(struct srv_request *req)
+{
+  static const char *const allowed[] = {"name", "role", "password", "custodian_index",
+                                        NULL};
+  const json_t *body = srv_request_json(req);
+  struct srv_user_new u;
+  const char *password = NULL, *problem;
+  char gen[SRV_GEN_PASSWORD_LEN + 1];
+  enum srv_db_status st;
+  enum MHD_Result ret;
+  json_t *out;
+
+  if (srv_account_unknown_member(req, body, allowed, &ret))
+    return ret;
+  memset(&u, 0, sizeof u);
+  u.req = req;
+  if (ke_json_get_str(body, "name", &u.name) != KE_JSON_OK || !srv_account_name_ok(u.name))
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "name: 1 to 63 characters a-z 0-9 . _ -, starting with a letter");
+  if (srv_users_role_fields(req, body, &u.role, &u.cidx, &ret))
+    return ret;
+  switch (ke_json_get_str(body, "password", &password)) {
+  case KE_JSON_OK:
+    if ((problem = srv_account_password_problem(password)))
+      return srv_reply_error(req, SRV_ERR_BAD_REQUEST, problem);
+    break;
+  case KE_JSON_MISSING:
+    /* None given: a generated one, to be replaced at the first login. */
+    if (srv_account_generate_password(gen) != 0)
+      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+    password = gen;
+    u.generated = 1;
+    break;
+  default:
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "password must be a string");
+  }
+  if (srv_account_hash_password(&u.pw, password) != 0) {
+    ke_wipe(gen, sizeof gen);
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  }
+  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_user_new_txn, &u);
+  ke_wipe(&u.pw, sizeof u.pw);
+  if (st != SRV_DB_OK) {
+    ke_wipe(gen, sizeof gen);
+    return srv_users_fail(req, st, u.out);
+  }
+  out = json_pack("{s:s,s:s,s:s,s:b}", "name", u.name, "role", u.role, "created", u.created,
+                  "password_must_change", u.generated);
+  if (out && u.cidx)
+    json_object_set_new(out, "custodian_index", json_integer(u.cidx));
+  if (out && u.generated)
+    json_object_set_new(out, "one_time_password", json_string(gen));
+  ke_wipe(gen, sizeof gen);
+  return srv_reply_json(req, MHD_HTTP_CREATED, out);
+}
+
+/* ---- GET /v1/users ------------------------------------------------------- */
+
+static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
+{
+  json_t **list = cls;
+  enum srv_db_status st;
+  PGresult *r = srv_db_exec(db, SRV_STMT_USER_LIST, NULL, &st);
+
+  if (!r)
+    return st;
+  json_decref(*list);
+  *list = json_array();
+  for (int i = 0; *list && i < PQntuples(r); i++) {
+    json_t *u = json_pack("{s:s,s:s,s:o,s:b,s:b,s:s,s:s}", "name", PQgetvalue(r, i, 0),
+                          "role", PQgetvalue(r, i, 1), "custodian_index",
+                          PQgetisnull(r, i, 2) ? json_null()
+                                               : json_integer(atoi(PQgetvalue(r, i, 2))),
+                          "disabled", strcmp(PQgetvalue(r, i, 3), "t") == 0,
+                          "password_must_change", strcmp(PQgetvalue(r, i, 4), "t") == 0,
+                          "created", PQgetvalue(r, i, 5), "updated", PQgetvalue(r, i, 6));
+    if (!u || json_array_append_new(*list, u)) {
+      json_decref(*list);
+      *list = NULL;
+    }
+  }
+  PQclear(r);
+  return *list ? SRV_DB_OK : SRV_DB_ERROR;
+}
+
+enum MHD_Result srv_ep_users_list(struct srv_request *req)
+{
+  json_t *list = NULL;
+  enum srv_db_status st = srv_db_txn(SRV_DB_READ_ONLY, srv_users_list_txn, &list);
+
+  if (st != SRV_DB_OK) {
+    json_decref(list);
+    return srv_account_db_error(req, st);
+  }
+  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "users", list));
+}
+
+/* ---- POST /v1/users/{name}/disable|enable|role --------------------------- */
+
+struct srv_user_change {
+  struct srv_request *req;
+  const char *name;
+  const char *action;   /* "user.disable", "user.enable", "user.role" */
+  int disable;          /* for disable/enable */
+  const char *role;     /* for role */
+  int cidx;
+  char old_role[16];
+  int changed;
+  enum srv_users_outcome out;
+};
+
+static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
+{
+  struct srv_user_change *c = cls;
+  const char *p1[1] = {c->name};
+  enum srv_db_status st;
+  PGresult *r;
+  int was_disabled, is_admin, leaves_admins;
+  char object[SRV_NAME_MAX + 8], cidx[8];
+  json_t *d;
+  struct srv_audit_event ev;
+
+  c->out = SRV_USERS_OK;
+  if (!(r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
+    return st;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    c->out = SRV_USERS_NOT_FOUND;
+    return SRV_DB_ABORT;
+  }
+  snprintf(c->old_role, sizeof c->old_role, "%s", PQgetvalue(r, 0, 1));
+  was_disabled = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+  PQclear(r);
+  is_admin = strcmp(c->old_role, "admin") == 0 && !was_disabled;
+  leaves_admins = c->role ? strcmp(c->role, "admin") != 0 : c->disable;
+  if (is_admin && leaves_admins) {
+    /* SERIALIZABLE makes two admins demoting each other at once safe:
+     * one of the two transactions fails and is retried. */
+    if (!(r = srv_db_exec(db, SRV_STMT_USER_ACTIVE_ADMINS, NULL, &st)))
+      return st;
+    if (atoi(PQgetvalue(r, 0, 0)) <= 1) {
+      PQclear(r);
+      c->out = SRV_USERS_LAST_ADMIN;
+      return SRV_DB_ABORT;
+    }
+    PQclear(r);
+  }
+  if (c->role) {
+    const char *p3[3] = {c->name, c->role, c->cidx ? cidx : NULL};
+    snprintf(cidx, sizeof cidx, "%d", c->cidx);
+    if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_ROLE, p3, &st)))
+      return st;
+    d = json_pack("{s:s,s:s}", "from", c->old_role, "to", c->role);
+    if (d && c->cidx)
+      json_object_set_new(d, "custodian_index", json_integer(c->cidx));
+  } else {
+    const char *p2[2] = {c->name, c->disable ? "true" : "false"};
+    if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_DISABLED, p2, &st)))
+      return st;
+    d = json_pack("{s:b}", "was_disabled", was_disabled);
+  }
+  PQclear(r);
+  if (!d)
+    return SRV_DB_ERROR;
+  c->changed = 1;
+  snprintf(object, sizeof object, "user:%s", c->name);
+  ev = (struct srv_audit_event){c->action, object, "success", d, NULL};
+  st = srv_audit_append(db, c->req, &ev);
+  json_decref(d);
+  return st;
+}
+
+static enum MHD_Result srv_user_change(struct srv_request *req, struct srv_user_change *c)
+{
+  enum srv_db_status st;
+  json_t *out;
+
+  c->req = req;
+  c->name = srv_request_param(req, "name");
+  if (!c->name || !srv_account_name_ok(c->name))
+    return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
+  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_user_change_txn, c);
+  if (st != SRV_DB_OK)
+    return srv_users_fail(req, st, c->out);
+  out = json_pack("{s:s}", "name", c->name);
+  if (out && c->role) {
+    json_object_set_new(out, "role", json_string(c->role));
+    json_object_set_new(out, "previous_role", json_string(c->old_role));
+    if (c->cidx)
+      json_object_set_new(out, "custodian_index", json_integer(c->cidx));
+  } else if (out) {
+    json_object_set_new(out, "disabled", json_boolean(c->disable));
+  }
+  return srv_reply_json(req, MHD_HTTP_OK, out);
+}
+
+enum MHD_Result srv_ep_users_disable(struct srv_request *req)
+{
+  struct srv_user_change c = {.action = "user.disable", .disable = 1};
+  return srv_user_change(req, &c);
+}
+
+enum MHD_Result srv_ep_users_enable(struct srv_request *req)
+{
+  struct srv_user_change c = {.action = "user.enable", .disable = 0};
+  return srv_user_change(req, &c);
+}
+
+enum MHD_Result srv_ep_users_role(struct srv_request *req)
+{
+  static const char *const allowed[] = {"role", "custodian_index", NULL};
+  const json_t *body = srv_request_json(req);
+  struct srv_user_change c = {.action = "user.role"};
+  enum MHD_Result ret;
+
+  if (srv_account_unknown_member(req, body, allowed, &ret))
+    return ret;
+  if (srv_users_role_fields(req, body, &c.role, &c.cidx, &ret))
+    return ret;
+  return srv_user_change(req, &c);
+}

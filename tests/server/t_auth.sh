@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Accounts on a private database and escrowd: bootstrap-admin (once only,
+# one-time password), login (success, failure, one-time password change),
+# users and tokens endpoints, revoked/expired/disabled tokens, logout, the
+# last-admin guard, strict request validation, rate limits per account and
+# per address, and the audit trail of it all (without any password).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/t_auth_lib.sh"
+load_fixture
+make_private_db
+
+PW_ADMIN='admin-pass-0123456789'
+PW_HD='helpdesk-pass-0123'
+
+# ---- bootstrap-admin ------------------------------------------------------
+rc=0; priv_escrowd bootstrap-admin --user 'Bad Name' >/dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "bootstrap-admin accepted a bad name ($rc)"
+printf 'short\n' >"$TW/short.pw"
+rc=0; priv_escrowd bootstrap-admin --user root --password-file "$TW/short.pw" >/dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "bootstrap-admin accepted a short password ($rc)"
+priv_escrowd bootstrap-admin --user root >"$TW/boot.out" 2>"$TW/boot.err" || fail "bootstrap-admin: $(cat "$TW/boot.err")"
+OTP=$(tail -n1 "$TW/boot.out")
+[ ${#OTP} -ge 20 ] || fail "no one-time password printed: $(cat "$TW/boot.out")"
+printf '%s\n' "$PW_ADMIN" >"$TW/admin.pw"
+rc=0; priv_escrowd bootstrap-admin --user other --password-file "$TW/admin.pw" >"$TW/boot2.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q 'already has users' "$TW/boot2.out" || fail "second bootstrap-admin ($rc): $(cat "$TW/boot2.out")"
+[ "$(app_psql "$PRIV_APP_DSN" -c 'SELECT count(*) FROM users')" = 1 ] || fail "user count after bootstraps"
+ok "bootstrap-admin creates the first admin once, refuses bad input and a populated database"
+
+start_private acct ESCROWD_LOGIN_MAX_FAILURES=3 ESCROWD_LOGIN_MAX_ADDRESS_FAILURES=5 \
+  ESCROWD_LOGIN_LOCKOUT=60
+U=http://127.0.0.1:$PORT_acct
+
+# ---- login and the one-time password --------------------------------------
+login_body() { python3 -c 'import json,sys; d={"user":sys.argv[1],"password":sys.argv[2]}
+if len(sys.argv) > 3: d["new_password"] = sys.argv[3]
+print(json.dumps(d))' "$@"; }
+jpost "$U/v1/login" "" "$(login_body root "$OTP")"
+expect_status 403 "login with the one-time password"
+expect_error password_change_required "one-time password"
+jpost "$U/v1/login" "" "$(login_body root "$OTP" "$PW_ADMIN")"
+expect_status 200 "login changing the one-time password"
+ADMIN=$(json_get token)
+[ "$(json_get role)" = admin ] && [ "$(json_get token_type)" = Bearer ] || fail "login answer"
+jpost "$U/v1/login" "" "$(login_body root "$OTP")"
+expect_status 401 "the one-time password still works after the change"
+expect_error invalid_credentials "old one-time password"
+expect_header '^WWW-Authenticate: Bearer' "401 on login"
+jpost "$U/v1/login" "" "$(login_body nosuchuser "$PW_ADMIN")"
+expect_status 401 "unknown user"
+expect_error invalid_credentials "unknown user"
+jcall GET "$U/v1/users" "$ADMIN"
+expect_status 200 "GET /v1/users as admin"
+[ "$(json_get users.0.name)" = root ] || fail "user list"
+ok "login: one-time password must be changed; failures are one indistinct 401"
+
+# ---- strict input: 400 JSON, and the server keeps serving ------------------
+bad_post() {  # path token body code what
+  jpost "$U$1" "$2" "$3"
+  expect_status 400 "$5"
+  expect_error "$4" "$5"
+}
+bad_post /v1/login "" 'not json' malformed_json "login: not JSON"
+bad_post /v1/login "" '[1,2]' malformed_json "login: an array"
+bad_post /v1/login "" '{"user":"root","password":"x","password":"y"}' malformed_json "login: duplicate key"
+bad_post /v1/login "" '{"user":1,"password":"x"}' bad_request "login: user not a string"
+bad_post /v1/login "" '{"user":"root","password":["x"]}' bad_request "login: password not a string"
+bad_post /v1/login "" '{"user":"root"}' bad_request "login: no password"
+bad_post /v1/login "" '{"user":"root","password":"x","admin":true}' bad_request "login: unknown member"
+bad_post /v1/login "" '{"user":"root","password":"x","new_password":"short"}' bad_request "login: short new password"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"admin","extra":1}' bad_request "users: unknown member"
+bad_post /v1/users "$ADMIN" '{"name":"X Y","role":"admin"}' bad_request "users: bad name"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"root"}' bad_request "users: bad role"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"agent"}' bad_request "users: agent is not a human role"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"admin","password":"tooshort"}' bad_request "users: short password"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"admin","password":12345678901234}' bad_request "users: password not a string"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"custodian"}' bad_request "users: custodian without index"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"custodian","custodian_index":256}' bad_request "users: index 256"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"helpdesk","custodian_index":3}' bad_request "users: index for helpdesk"
+bad_post /v1/users "$ADMIN" '{"name":"x1","role":"admin"' malformed_json "users: truncated"
+bad_post /v1/tokens "$ADMIN" '{"name":"t","expires_in":5}' bad_request "tokens: expires_in too small"
+bad_post /v1/tokens "$ADMIN" '{"name":"t","expires_in":"60"}' bad_request "tokens: expires_in a string"
+http POST "$U/v1/users" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: text/plain' --data-binary '{}'
+expect_status 415 "users: wrong content type"
+expect_serving "$U" "malformed requests"
+ok "malformed JSON, wrong types, unknown members: 400 JSON errors; still serving"
+
+# ---- users -------------------------------------------------------------------
+jpost "$U/v1/users" "$ADMIN" "{\"name\":\"hd1\",\"role\":\"helpdesk\",\"password\":\"$PW_HD\"}"
+expect_status 201 "create helpdesk"
+[ "$(json_get password_must_change)" = false ] || fail "a given password must not need a change"
+jpost "$U/v1/users" "$ADMIN" '{"name":"cust7","role":"custodian","custodian_index":7}'
+expect_status 201 "create custodian"
+[ -n "$(json_get one_time_password)" ] && [ "$(json_get custodian_index)" = 7 ] || fail "custodian answer"
+jpost "$U/v1/users" "$ADMIN" '{"name":"cust7","role":"auditor"}'
+expect_status 409 "duplicate name"; expect_error conflict "duplicate name"
+jpost "$U/v1/users" "$ADMIN" '{"name":"cust7b","role":"custodian","custodian_index":7}'
+expect_status 409 "duplicate custodian index"; expect_error conflict "duplicate index"
+jpost "$U/v1/users" "$ADMIN" '{"name":"aud1","role":"auditor"}'
+expect_status 201 "create auditor"
+jpost "$U/v1/users/aud1/role" "$ADMIN" '{"role":"helpdesk"}'
+expect_status 200 "set-role"
+[ "$(json_get previous_role)" = auditor ] && [ "$(json_get role)" = helpdesk ] || fail "set-role answer"
+jpost "$U/v1/users/aud1/role" "$ADMIN" '{"role":"auditor"}'
+expect_status 200 "set-role back"
+jpost "$U/v1/users/nobody/disable" "$ADMIN" ''
+expect_status 404 "disable an unknown user"; expect_error not_found "disable unknown"
+jpost "$U/v1/users/root/disable" "$ADMIN" ''
+expect_status 409 "disable the last admin"; expect_error conflict "last admin"
+jpost "$U/v1/users/root/role" "$ADMIN" '{"role":"auditor"}'
+expect_status 409 "demote the last admin"
+jcall GET "$U/v1/users" "$ADMIN"
+[ "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["users"]))' "$BODYF")" = 4 ] ||
+  fail "user list: $(cat "$BODYF")"
+ok "users: create (given or one-time password), conflicts, set-role, last-admin guard"
+
+# ---- tokens: API token, revoked, expired, disabled user ----------------------
+jpost "$U/v1/tokens" "$ADMIN" '{"name":"siem export","expires_in":3600,"user":"aud1"}'
+expect_status 201 "create API token"
+API=$(json_get token); API_ID=$(json_get id)
+case $API in kea_*) ;; *) fail "API token format" ;; esac
+[ "$(app_psql "$PRIV_APP_DSN" -c "SELECT count(*) FROM auth_tokens WHERE token_hash = '\\x$(token_hash_hex "$API")'")" = 1 ] ||
+  fail "the token is not stored as its SHA-256"
+[ "$(app_psql "$PRIV_APP_DSN" -c "SELECT count(*) FROM auth_tokens WHERE encode(token_hash, 'escape') LIKE '%$API%'")" = 0 ] ||
+  fail "the token is stored in clear"
+jcall GET "$U/v1/users" "$API"
+expect_status 403 "auditor token on an admin route"; expect_error forbidden "auditor on users"
+jcall GET "$U/v1/tokens" "$ADMIN"
+expect_status 200 "list tokens"
+grep -q '"siem export"' "$BODYF" || fail "token list lacks the API token"
+grep -q "$API" "$BODYF" && fail "token list shows a token"
+jcall DELETE "$U/v1/tokens/$API_ID" "$ADMIN"
+expect_status 200 "revoke"
+[ "$(json_get already_revoked)" = false ] || fail "revoke answer"
+jcall DELETE "$U/v1/tokens/$API_ID" "$ADMIN"
+expect_status 200 "revoke again"; [ "$(json_get already_revoked)" = true ] || fail "second revoke"
+jcall DELETE "$U/v1/tokens/99999999" "$ADMIN"
+expect_status 404 "revoke unknown"
+jcall GET "$U/v1/tokens" "$API"
+expect_status 401 "revoked token"; expect_error unauthorized "revoked token"
+expect_header '^WWW-Authenticate: Bearer' "revoked token"
+EXP=$(mint_token "$PRIV_APP_DSN" root expired)
+jcall GET "$U/v1/users" "$EXP"
+expect_status 401 "expired token"; expect_error unauthorized "expired token"
+grep -q 'expired' "$BODYF" || fail "an expired token is not called expired"
+jcall GET "$U/v1/users" "kes_$(printf 'A%.0s' $(seq 43))"
+expect_status 401 "unknown token"
+jcall GET "$U/v1/users" "" -H 'Authorization: Basic cm9vdDpyb290'
+expect_status 401 "Basic auth"
+jpost "$U/v1/login" "" "$(login_body hd1 "$PW_HD")"
+expect_status 200 "helpdesk login"
+HD=$(json_get token)
+jpost "$U/v1/users/hd1/disable" "$ADMIN" ''
+expect_status 200 "disable helpdesk"
+jpost "$U/v1/logout" "$HD" ''
+expect_status 401 "a disabled user's token"
+jpost "$U/v1/login" "" "$(login_body hd1 "$PW_HD")"
+expect_status 401 "a disabled user's login"; expect_error invalid_credentials "disabled login"
+jpost "$U/v1/users/hd1/enable" "$ADMIN" ''
+expect_status 200 "enable helpdesk"
+jpost "$U/v1/logout" "$HD" ''
+expect_status 200 "logout"; [ "$(json_get revoked)" = true ] || fail "logout answer"
+jpost "$U/v1/logout" "$HD" ''
+expect_status 401 "token after logout"
+ok "tokens: hashed, shown once, revoked/expired/unknown/disabled -> 401, wrong role -> 403, logout"
+
+# ---- rate limits ---------------------------------------------------------------
+from() { jpost "$U/v1/login" "" "$(login_body "$2" "$3")" --interface "$1"; }
+jpost "$U/v1/users" "$ADMIN" "{\"name\":\"hd3\",\"role\":\"helpdesk\",\"password\":\"$PW_HD\"}"
+expect_status 201 "create hd3"
+for i in 1 2 3; do
+  from 127.0.0.2 hd3 "wrong-password-$i"
+  expect_status 401 "failure $i of hd3"
+done
+from 127.0.0.2 hd3 "$PW_HD"
+expect_status 429 "hd3 locked (right password, same address)"
+expect_error too_many_attempts "hd3 locked"
+expect_header '^Retry-After: [0-9]+' "429"
+from 127.0.0.3 hd3 "$PW_HD"
+expect_status 429 "hd3 locked from another address (per account)"
+from 127.0.0.3 aud1x "whatever-password"
+expect_status 401 "another account from that address is not locked"
+for i in 1 2 3 4 5; do
+  from 127.0.0.4 "ghost$i" "wrong-password-$i"
+  expect_status 401 "address failure $i"
+done
+jpost "$U/v1/users" "$ADMIN" "{\"name\":\"hd2\",\"role\":\"helpdesk\",\"password\":\"$PW_HD\"}"
+expect_status 201 "create hd2"
+from 127.0.0.4 hd2 "$PW_HD"
+expect_status 429 "address 127.0.0.4 locked after 5 failures"
+from 127.0.0.5 hd2 "$PW_HD"
+expect_status 200 "hd2 from another address"
+ok "rate limits: per account (any address) and per address (any account), 429 + Retry-After"
+
+# ---- the audit trail -------------------------------------------------------------
+for i in $(seq 1 100); do
+  app_psql "$PRIV_APP_DSN" -c "SELECT convert_from(leaf, 'UTF8') FROM audit_log ORDER BY seq" >"$TW/audit.txt"
+  grep -q '"action":"token.revoke"' "$TW/audit.txt" && grep -q '"user.bootstrap"' "$TW/audit.txt" && break
+  sleep 0.1
+done
+for a in user.bootstrap auth.login user.create user.role user.disable user.enable token.create \
+         token.revoke auth.logout auth.denied; do
+  grep -q "\"action\":\"$a\"" "$TW/audit.txt" || fail "no $a event in the audit log"
+done
+grep '"action":"auth.login"' "$TW/audit.txt" | grep -q '"outcome":"failure"' || fail "failed logins not audited"
+grep -q '"locked_for"' "$TW/audit.txt" || fail "the lockout is not in the audit log"
+grep '"user.bootstrap"' "$TW/audit.txt" | grep -q '"actor":"system"' || fail "bootstrap actor"
+grep '"user.create"' "$TW/audit.txt" | grep -q '"actor":"user:root"' || fail "user.create actor"
+for secret in "$PW_ADMIN" "$PW_HD" "$OTP" "$API" "$ADMIN" wrong-password-1; do
+  grep -qF -- "$secret" "$TW/audit.txt" && fail "a password or token is in the audit log"
+  grep -qF -- "$secret" "$TW/acct.log" && fail "a password or token is in the server log"
+done
+ok "every change, login, failure and denial is audited; no password or token anywhere"
+stop_daemon acct
