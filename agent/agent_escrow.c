@@ -1,0 +1,307 @@
+/*
+ * agent_escrow.c - seal, upload, verify the receipt, record (see
+ * agent_escrow.h).
+ */
+#include "agent_escrow.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "ke_crypto.h"
+#include "ke_secret.h"
+#include "ke_util.h"
+
+#define RECEIPT_LABEL "keyescrow-v1-receipt"
+
+int agent_key_type_valid(const char *s)
+{
+  return s && (!strcmp(s, "bitlocker") || !strcmp(s, "filevault") || !strcmp(s, "luks") ||
+               !strcmp(s, "other"));
+}
+
+/* Split `text` (ending in "\n") into at most `max` lines in place. */
+static size_t split_lines(char *text, char **lines, size_t max)
+{
+  size_t n = 0;
+  char *p = text;
+
+  while (*p) {
+    char *nl = strchr(p, '\n');
+    if (!nl || n == max)
+      return max + 1;
+    *nl = '\0';
+    lines[n++] = p;
+    p = nl + 1;
+  }
+  return n;
+}
+
+int agent_receipt_check(const ke_note_verifier *logkey, const char *receipt,
+                        const char *device_id, const char *volume_id,
+                        const char *record_id, const char *envelope_sha256_hex,
+                        json_int_t leaf_index, char when[KE_TIME_LEN + 1])
+{
+  char *text = NULL, *lines[8];
+  size_t textlen = 0, n;
+  char leaf[32];
+  const char *why = NULL;
+  ke_rc k;
+
+  when[0] = '\0';
+  k = ke_note_open_statement(logkey, receipt, strlen(receipt), RECEIPT_LABEL, &text,
+                             &textlen);
+  if (k) {
+    agent_err("volume %s: the receipt does not verify against the pinned log key %s (%s); "
+              "the key is NOT counted as escrowed", volume_id, logkey->name, ke_rc_str(k));
+    return AGENT_BADANSWER;
+  }
+  snprintf(leaf, sizeof leaf, "%lld", (long long)leaf_index);
+  n = split_lines(text, lines, 7);
+  if (n != 7)
+    why = "it does not have exactly 7 lines";
+  else if (strcmp(lines[1], device_id) != 0)
+    why = "it names another device";
+  else if (strcmp(lines[2], volume_id) != 0)
+    why = "it names another volume";
+  else if (strcmp(lines[3], record_id) != 0)
+    why = "its record id differs from the answer's";
+  else if (strcmp(lines[4], envelope_sha256_hex) != 0)
+    why = "it is for another envelope";
+  else if (strcmp(lines[5], leaf) != 0)
+    why = "its audit leaf index differs from the answer's";
+  else if (!ke_time_valid(lines[6]))
+    why = "its time is malformed";
+  if (!why)
+    snprintf(when, KE_TIME_LEN + 1, "%s", lines[6]);
+  free(text);
+  if (why) {
+    agent_err("volume %s: the receipt is signed but wrong: %s; the key is NOT counted as "
+              "escrowed", volume_id, why);
+    return AGENT_BADANSWER;
+  }
+  return AGENT_OK;
+}
+
+static int b64_field(json_t *o, const char *key, const uint8_t *b, size_t len)
+{
+  char *s = ke_b64url_encode(b, len);
+  int rc;
+
+  if (!s) {
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  rc = agent_jset_str(o, key, s);
+  free(s);
+  return rc;
+}
+
+int agent_escrow(agent_ctx *c, const agent_escrow_req *r)
+{
+  uint8_t ver[KE_VERIFIER_LEN];
+  char *ver_b64 = NULL, *sealed = NULL;
+  uint8_t *env = NULL;
+  size_t envlen = 0;
+  const char *why;
+  json_t *vol, *up = NULL, *old_up;
+  const char *reuse = NULL;
+  int rc = AGENT_FAIL;
+
+  if (!agent_volume_id_valid(r->volume_id) || !agent_key_id_valid(r->key_id) ||
+      !agent_key_type_valid(r->key_type)) {
+    agent_err("invalid volume id, key id or key type for volume %s", r->volume_id);
+    return AGENT_USAGE;
+  }
+  if (r->secret_len < KE_SECRET_MIN || r->secret_len > KE_SECRET_MAX) {
+    agent_err("volume %s: the secret is %zu bytes; only %d..%d can be escrowed", r->volume_id,
+              r->secret_len, KE_SECRET_MIN, KE_SECRET_MAX);
+    return AGENT_FAIL;
+  }
+  why = ke_secret_weak_reason(r->secret, r->secret_len);
+  if (why && !r->force) {
+    agent_err("volume %s: refusing a secret that looks low in entropy: %s (--force escrows "
+              "it anyway)", r->volume_id, why);
+    return AGENT_FAIL;
+  }
+  if (why)
+    agent_warn("volume %s: escrowing a secret that looks low in entropy (%s)", r->volume_id,
+               why);
+  if (ke_verifier(ver, r->secret, r->secret_len, c->device_id, r->volume_id) != KE_OK ||
+      !(ver_b64 = ke_b64url_encode(ver, sizeof ver))) {
+    agent_err("volume %s: cannot compute the verifier", r->volume_id);
+    goto out;
+  }
+  if (!(vol = agent_volume_make(c, r->volume_id, r->provider)))
+    goto out;
+  if (agent_jset_str(vol, "provider", r->provider))
+    goto out;
+  /* The same secret under the same escrow key: send the envelope already
+   * pending or stored, so the server answers with the record it has. */
+  old_up = json_object_get(vol, "upload");
+  if (r->fresh)
+    reuse = NULL;
+  else if (old_up && agent_jstr(old_up, "verifier") &&
+      strcmp(agent_jstr(old_up, "verifier"), ver_b64) == 0 &&
+      agent_jstr(old_up, "escrow_fingerprint") &&
+      strcmp(agent_jstr(old_up, "escrow_fingerprint"), c->fpr_hex) == 0)
+    reuse = agent_jstr(old_up, "envelope");
+  else if (agent_jstr(vol, "record_id") && agent_jstr(vol, "verifier") &&
+           strcmp(agent_jstr(vol, "verifier"), ver_b64) == 0 &&
+           agent_jstr(vol, "escrow_fingerprint") &&
+           strcmp(agent_jstr(vol, "escrow_fingerprint"), c->fpr_hex) == 0)
+    reuse = agent_jstr(vol, "envelope");
+  if (!(up = json_object()))
+    goto oom;
+  if (reuse) {
+    if (agent_jset_str(up, "envelope", reuse))
+      goto out;
+  } else {
+    ke_rc k = ke_envelope_seal(&env, &envlen, c->manifest->pub.fingerprint,
+                               &c->manifest->pub.commitments[0], c->device_id, r->volume_id,
+                               r->secret, r->secret_len);
+    if (k) {
+      agent_err("volume %s: sealing failed: %s", r->volume_id, ke_rc_str(k));
+      goto out;
+    }
+    if (b64_field(up, "envelope", env, envlen))
+      goto out;
+  }
+  if (agent_jset_str(up, "verifier", ver_b64) || agent_jset_str(up, "key_type", r->key_type) ||
+      agent_jset_str(up, "key_id", r->key_id) ||
+      agent_jset_str(up, "escrow_fingerprint", c->fpr_hex))
+    goto out;
+  if (r->keep) {
+    if (agent_local_seal(c, r->volume_id, r->secret, r->secret_len, &sealed) ||
+        agent_jset_str(up, "secret", sealed))
+      goto out;
+  }
+  if (r->extra && agent_jset(up, "extra", json_deep_copy(r->extra)))
+    goto out;
+  if (agent_jset(vol, "upload", up)) {
+    up = NULL;
+    goto out;
+  }
+  up = NULL;
+  /* Durable before the first byte leaves: see agent_escrow.h. */
+  if ((rc = agent_state_save(c)))
+    goto out;
+  rc = agent_escrow_resume(c, r->volume_id);
+  goto out;
+oom:
+  agent_err("out of memory");
+out:
+  json_decref(up);
+  free(env);
+  free(ver_b64);
+  free(sealed);
+  ke_wipe(ver, sizeof ver);
+  return rc;
+}
+
+/* Move the verified upload into the volume's record. */
+static int record(json_t *vol, json_t *up, const char *record_id,
+                  json_int_t leaf, const char *receipt, const char *sha_hex,
+                  const char *when)
+{
+  const char *k;
+  json_t *v;
+  char now[KE_TIME_LEN + 1];
+
+  agent_now(now);
+  json_object_foreach(json_object_get(up, "extra"), k, v) {
+    if (agent_jset(vol, k, json_deep_copy(v)))
+      return AGENT_FAIL;
+  }
+  if (agent_jset_str(vol, "record_id", record_id) || agent_jset_int(vol, "leaf_index", leaf) ||
+      agent_jset_str(vol, "receipt", receipt) || agent_jset_str(vol, "escrowed", when) ||
+      agent_jset_str(vol, "envelope", agent_jstr(up, "envelope")) ||
+      agent_jset_str(vol, "envelope_sha256", sha_hex) ||
+      agent_jset_str(vol, "verifier", agent_jstr(up, "verifier")) ||
+      agent_jset_str(vol, "key_type", agent_jstr(up, "key_type")) ||
+      agent_jset_str(vol, "key_id", agent_jstr(up, "key_id")) ||
+      agent_jset_str(vol, "escrow_fingerprint", agent_jstr(up, "escrow_fingerprint")) ||
+      agent_jset_str(vol, "secret", agent_jstr(up, "secret")) ||
+      agent_jset_str(vol, "last_verified", now))
+    return AGENT_FAIL;
+  /* Results of earlier check-ins were about the previous record. */
+  json_object_del(vol, "verifier_match");
+  json_object_del(vol, "unlock_check");
+  json_object_del(vol, "upload");
+  return AGENT_OK;
+}
+
+int agent_escrow_resume(agent_ctx *c, const char *volume_id)
+{
+  json_t *vol = agent_volume(c, volume_id), *up = json_object_get(vol, "upload");
+  json_t *body = NULL;
+  uint8_t *env = NULL, sig[AGENT_SIG_LEN], hash[32];
+  size_t envlen = 0;
+  char sha_hex[65], target[300], what[200], when[KE_TIME_LEN + 1];
+  char *sig_b64 = NULL;
+  ke_envelope parsed;
+  agent_reply rep = { 0 };
+  const char *record_id, *receipt;
+  json_int_t leaf;
+  int rc = AGENT_FAIL;
+
+  if (!up)
+    return AGENT_OK;
+  if (!agent_jstr(up, "envelope") || !agent_jstr(up, "verifier") ||
+      ke_b64url_decode(&env, &envlen, agent_jstr(up, "envelope"), 0) != KE_OK ||
+      ke_envelope_parse(&parsed, env, envlen) != KE_OK) {
+    agent_err("volume %s: the pending upload in the state is damaged; escrow the volume "
+              "again", volume_id);
+    goto out;
+  }
+  if (EVP_Digest(env, envlen, hash, NULL, EVP_sha256(), NULL) != 1 ||
+      agent_sign_envelope(c->key, env, envlen, c->device_id, volume_id, sig) != KE_OK ||
+      !(sig_b64 = ke_b64url_encode(sig, sizeof sig))) {
+    agent_err("volume %s: cannot sign the envelope", volume_id);
+    goto out;
+  }
+  ke_hex_encode(sha_hex, hash, sizeof hash);
+  body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "envelope", agent_jstr(up, "envelope"),
+                   "verifier", agent_jstr(up, "verifier"), "signature", sig_b64, "key_type",
+                   agent_jstr(up, "key_type") ? agent_jstr(up, "key_type") : "other",
+                   "key_id", agent_jstr(up, "key_id") ? agent_jstr(up, "key_id") : volume_id);
+  if (!body) {
+    agent_err("out of memory");
+    goto out;
+  }
+  snprintf(target, sizeof target, "/v1/devices/%s/keys/%s", c->device_id, volume_id);
+  snprintf(what, sizeof what, "escrow of volume %s", volume_id);
+  rc = agent_http_call(c->http, c->key, c->device_id, "PUT", target, body, what, &rep);
+  if (rc) {
+    agent_err("volume %s is NOT escrowed; the upload stays pending and the next run or "
+              "check-in sends it again", volume_id);
+    goto out;
+  }
+  agent_crash_point("after-upload");
+  record_id = agent_jstr(rep.json, "record_id");
+  receipt = agent_jstr(rep.json, "receipt");
+  leaf = agent_jint(rep.json, "leaf_index", -1);
+  if (!agent_record_id_valid(record_id) || !receipt || leaf < 0 ||
+      !json_is_integer(json_object_get(rep.json, "leaf_index"))) {
+    agent_err("volume %s: the server's answer lacks a valid record_id, leaf_index or "
+              "receipt; the key is NOT counted as escrowed", volume_id);
+    rc = AGENT_BADANSWER;
+    goto out;
+  }
+  if ((rc = agent_receipt_check(&c->logkey, receipt, c->device_id, volume_id, record_id,
+                                sha_hex, leaf, when)))
+    goto out;
+  if ((rc = record(vol, up, record_id, leaf, receipt, sha_hex, when)) ||
+      (rc = agent_state_save(c)))
+    goto out;
+  agent_info("volume %s escrowed: record %s (%s), audit leaf %lld, receipt verified",
+             volume_id, record_id, rep.status == 201 ? "new" : "already stored",
+             (long long)leaf);
+out:
+  agent_reply_free(&rep);
+  json_decref(body);
+  free(env);
+  free(sig_b64);
+  return rc;
+}

@@ -1,0 +1,58 @@
+/*
+ * agent_provider.c - the provider table and the helpers they share.
+ */
+#include "agent_provider.h"
+
+#include <string.h>
+
+#include "ke_util.h"
+
+static const agent_provider *const providers[] = {
+  &agent_provider_stdin,
+  &agent_provider_luks,
+  &agent_provider_bitlocker,
+  &agent_provider_filevault,
+};
+
+const agent_provider *agent_provider_find(const char *name)
+{
+  for (size_t i = 0; name && i < sizeof providers / sizeof providers[0]; i++)
+    if (strcmp(providers[i]->name, name) == 0)
+      return providers[i];
+  return NULL;
+}
+
+void agent_secret_free(agent_secret *s)
+{
+  ke_secure_free(s->p, s->len);
+  json_decref(s->extra);
+  memset(s, 0, sizeof *s);
+}
+
+int agent_secret_set(agent_secret *s, const void *p, size_t len)
+{
+  ke_secure_free(s->p, s->len);
+  s->len = 0;
+  if (!(s->p = ke_secure_alloc(len ? len : 1))) {
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  memcpy(s->p, p, len);
+  s->len = len;
+  return AGENT_OK;
+}
+
+void agent_provider_req(agent_escrow_req *r, const agent_provider *p, const agent_secret *s,
+                        int force)
+{
+  memset(r, 0, sizeof *r);
+  r->volume_id = s->volume_id;
+  r->provider = p->name;
+  r->key_type = s->key_type ? s->key_type : p->key_type;
+  r->key_id = s->key_id;
+  r->secret = s->p;
+  r->secret_len = s->len;
+  r->force = force;
+  r->keep = p->keep;
+  r->extra = s->extra;
+}

@@ -1,0 +1,314 @@
+/*
+ * agent_provider_bitlocker.c - BitLocker numerical-password protectors
+ * through manage-bde.
+ *
+ * Windows lets an administrator read a recovery password at any time, so
+ * nothing is kept: every escrow and check-in reads the protector again.
+ * Key ID = the protector GUID.
+ *
+ * Rotation (disclosed or requested), recorded step by step in the volume's
+ * "pending" entry so that a rerun converges:
+ *   adding   remember the protector IDs present, then
+ *            manage-bde -protectors -add V: -RecoveryPassword
+ *            (a rerun first looks for a protector that was not there before)
+ *   added    escrow the new protector's password and verify the receipt
+ *   escrowed manage-bde -protectors -delete V: -id {OLD}
+ * Until the new password is escrowed the old protector stays, so at every
+ * point at least one escrowed password unlocks the volume.
+ */
+#include "agent_provider.h"
+
+#include <string.h>
+
+#include "agent_parse.h"
+#include "agent_run.h"
+#include "ke_util.h"
+
+#define BDE_DEFAULT "manage-bde"
+
+typedef struct bde_list {
+  agent_bde_protector *p; /* secure memory, AGENT_BDE_MAX entries */
+  size_t n;
+} bde_list;
+
+static void list_free(bde_list *l)
+{
+  ke_secure_free(l->p, AGENT_BDE_MAX * sizeof *l->p);
+  l->p = NULL;
+  l->n = 0;
+}
+
+static const char *bde_tool(const agent_prov_opts *o, const json_t *vol)
+{
+  if (o && o->tool)
+    return o->tool;
+  if (agent_jstr(vol, "tool"))
+    return agent_jstr(vol, "tool");
+  return BDE_DEFAULT;
+}
+
+/* manage-bde -protectors -get V: -Type RecoveryPassword */
+static int bde_get(const char *tool, const char *volume, bde_list *l)
+{
+  const char *argv[] = { tool, "-protectors", "-get", volume, "-Type", "RecoveryPassword",
+                         NULL };
+  agent_buf out;
+  int status, bad = 0, rc;
+  agent_parse_rc pr;
+
+  memset(l, 0, sizeof *l);
+  if ((rc = agent_run(argv, NULL, 0, &out, &status)))
+    return rc;
+  if (status != 0) {
+    agent_err("volume %s: %s -protectors -get failed (exit status %d): is BitLocker on, "
+              "with a recovery password protector?", volume, tool, status);
+    agent_buf_free(&out);
+    return AGENT_FAIL;
+  }
+  if (!(l->p = ke_secure_alloc(AGENT_BDE_MAX * sizeof *l->p))) {
+    agent_buf_free(&out);
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  pr = agent_bde_parse(out.p, out.len, l->p, AGENT_BDE_MAX, &l->n, &bad);
+  agent_buf_free(&out);
+  if (pr == AGENT_PARSE_CHECKSUM)
+    agent_err("volume %s: %s printed a recovery password whose block %d fails the BitLocker "
+              "checksum", volume, tool, bad);
+  else if (pr == AGENT_PARSE_TOO_MANY)
+    agent_err("volume %s: more than %d recovery passwords", volume, AGENT_BDE_MAX);
+  else if (pr)
+    agent_err("volume %s: cannot understand the output of %s -protectors -get", volume,
+              tool);
+  else if (l->n == 0)
+    agent_err("volume %s has no recovery password protector (add one with manage-bde "
+              "-protectors -add %s -RecoveryPassword)", volume, volume);
+  if (pr || l->n == 0) {
+    list_free(l);
+    return AGENT_FAIL;
+  }
+  return AGENT_OK;
+}
+
+static const agent_bde_protector *list_find(const bde_list *l, const char *id)
+{
+  for (size_t i = 0; id && i < l->n; i++)
+    if (strcmp(l->p[i].id, id) == 0)
+      return &l->p[i];
+  return NULL;
+}
+
+static int bde_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
+                       json_t *vol, agent_secret *out)
+{
+  const char *volume = volume_id ? volume_id : (o && o->volume ? o->volume : "C:");
+  const char *tool = bde_tool(o, vol);
+  const agent_bde_protector *pick;
+  bde_list l;
+  int rc;
+
+  (void)c;
+  if (!agent_volume_id_valid(volume)) {
+    agent_err("invalid volume \"%s\" (a drive such as C:)", volume);
+    return AGENT_USAGE;
+  }
+  if ((rc = bde_get(tool, volume, &l)))
+    return rc;
+  /* The escrowed protector while it exists; otherwise the first. */
+  pick = list_find(&l, agent_jstr(vol, "key_id"));
+  if (!pick) {
+    pick = &l.p[0];
+    if (l.n > 1)
+      agent_warn("volume %s has %zu recovery passwords; escrowing the first, %s. Every one "
+                 "of them unlocks the volume: delete the others (manage-bde -protectors "
+                 "-delete %s -id ID) so that the escrowed one is the only one", volume, l.n,
+                 pick->id, volume);
+  }
+  rc = agent_secret_set(out, pick->password, strlen(pick->password));
+  snprintf(out->volume_id, sizeof out->volume_id, "%s", volume);
+  snprintf(out->key_id, sizeof out->key_id, "%s", pick->id);
+  out->key_type = "bitlocker";
+  if (!rc && o && o->tool &&
+      (!(out->extra = json_object()) || agent_jset_str(out->extra, "tool", o->tool)))
+    rc = AGENT_FAIL;
+  list_free(&l);
+  return rc;
+}
+
+static const char *bde_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
+                              const agent_secret *cur)
+{
+  uint8_t v[KE_VERIFIER_LEN], want[KE_VERIFIER_LEN];
+  const char *r = "failed";
+
+  /* The escrowed protector is still there, with the escrowed password. */
+  if (cur->p && agent_jstr(vol, "key_id") && strcmp(cur->key_id, agent_jstr(vol, "key_id")) == 0 &&
+      agent_jstr(vol, "verifier") &&
+      ke_b64url_decode_fixed(want, sizeof want, agent_jstr(vol, "verifier")) == KE_OK &&
+      ke_verifier(v, cur->p, cur->len, c->device_id, volume_id) == KE_OK &&
+      ke_ct_eq(v, want, sizeof v))
+    r = "ok";
+  ke_wipe(v, sizeof v);
+  return r;
+}
+
+static int run_simple(const char *const *argv, const char *what, const char *volume)
+{
+  agent_buf out;
+  int status, rc = agent_run(argv, NULL, 0, &out, &status);
+
+  agent_buf_free(&out); /* the -add output holds the new password: never shown */
+  if (!rc && status != 0) {
+    agent_err("volume %s: %s %s failed (exit status %d)", volume, argv[0], what, status);
+    rc = AGENT_FAIL;
+  }
+  return rc;
+}
+
+static int json_has_str(const json_t *arr, const char *s)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach(arr, i, v) {
+    if (json_string_value(v) && strcmp(json_string_value(v), s) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static const agent_bde_protector *first_new(const bde_list *l, const json_t *known)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (!json_has_str(known, l->p[i].id))
+      return &l->p[i];
+  return NULL;
+}
+
+static int step_is(const json_t *pend, const char *step)
+{
+  const char *s = agent_jstr(pend, "step");
+  return s && strcmp(s, step) == 0;
+}
+
+static int bde_rotate(agent_ctx *c, const char *volume_id, const char *reason)
+{
+  json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
+  const char *tool = bde_tool(NULL, vol);
+  const agent_bde_protector *np;
+  bde_list l = { 0 };
+  int rc = AGENT_FAIL;
+
+  if (!vol)
+    return AGENT_FAIL;
+  if (!pend) {
+    json_t *known = json_array();
+    if (!known || (rc = bde_get(tool, volume_id, &l))) {
+      json_decref(known);
+      return known ? rc : AGENT_FAIL;
+    }
+    for (size_t i = 0; i < l.n; i++)
+      if (json_array_append_new(known, json_string(l.p[i].id)) != 0) {
+        json_decref(known);
+        agent_err("out of memory");
+        goto out;
+      }
+    list_free(&l);
+    if (!(pend = json_object())) {
+      json_decref(known);
+      agent_err("out of memory");
+      goto out;
+    }
+    if (agent_jset(vol, "pending", pend) || agent_jset(pend, "known", known) ||
+        agent_jset_str(pend, "op", "rotate") || agent_jset_str(pend, "step", "adding") ||
+        agent_jset_str(pend, "reason", reason) ||
+        agent_jset_str(pend, "old_key_id", agent_jstr(vol, "key_id")) || agent_state_save(c))
+      goto out;
+  }
+  if (step_is(pend, "adding")) {
+    const char *add[] = { tool, "-protectors", "-add", volume_id, "-RecoveryPassword", NULL };
+    if ((rc = bde_get(tool, volume_id, &l)))
+      goto out;
+    if (!(np = first_new(&l, json_object_get(pend, "known")))) {
+      list_free(&l);
+      if ((rc = run_simple(add, "-protectors -add -RecoveryPassword", volume_id)) ||
+          (rc = bde_get(tool, volume_id, &l)))
+        goto out;
+      if (!(np = first_new(&l, json_object_get(pend, "known")))) {
+        agent_err("volume %s: manage-bde added no recovery password protector", volume_id);
+        rc = AGENT_FAIL;
+        goto out;
+      }
+    }
+    if ((rc = agent_jset_str(pend, "new_key_id", np->id)) ||
+        (rc = agent_jset_str(pend, "step", "added")) || (rc = agent_state_save(c)))
+      goto out;
+    list_free(&l);
+    agent_info("volume %s: new recovery password protector %s added", volume_id,
+               agent_jstr(pend, "new_key_id"));
+  }
+  if (step_is(pend, "added")) {
+    agent_secret s = { 0 };
+    agent_escrow_req r;
+    if ((rc = bde_get(tool, volume_id, &l)))
+      goto out;
+    if (!(np = list_find(&l, agent_jstr(pend, "new_key_id")))) {
+      agent_err("volume %s: the new protector %s disappeared; rotation starts over",
+                volume_id, agent_jstr(pend, "new_key_id"));
+      json_object_del(vol, "pending");
+      agent_state_save(c);
+      rc = AGENT_FAIL;
+      goto out;
+    }
+    if ((rc = agent_secret_set(&s, np->password, strlen(np->password))))
+      goto out;
+    snprintf(s.volume_id, sizeof s.volume_id, "%s", volume_id);
+    snprintf(s.key_id, sizeof s.key_id, "%s", np->id);
+    s.key_type = "bitlocker";
+    list_free(&l);
+    agent_provider_req(&r, &agent_provider_bitlocker, &s, 0);
+    rc = agent_escrow(c, &r);
+    agent_secret_free(&s);
+    if (rc || (rc = agent_jset_str(pend, "step", "escrowed")) || (rc = agent_state_save(c)))
+      goto out;
+    agent_crash_point("after-receipt");
+  }
+  if (step_is(pend, "escrowed")) {
+    const char *old = agent_jstr(pend, "old_key_id");
+    if ((rc = bde_get(tool, volume_id, &l)))
+      goto out;
+    if (old && strcmp(old, agent_jstr(pend, "new_key_id")) != 0 && list_find(&l, old)) {
+      const char *del[] = { tool, "-protectors", "-delete", volume_id, "-id", old, NULL };
+      list_free(&l);
+      if ((rc = run_simple(del, "-protectors -delete", volume_id)) ||
+          (rc = bde_get(tool, volume_id, &l)))
+        goto out;
+      if (list_find(&l, old)) {
+        agent_err("volume %s: the old protector %s is still there after -delete", volume_id,
+                  old);
+        rc = AGENT_FAIL;
+        goto out;
+      }
+      agent_info("volume %s: old recovery password protector %s deleted", volume_id, old);
+    }
+    json_object_del(vol, "pending");
+    json_object_del(vol, "rotate");
+    rc = agent_state_save(c);
+    if (!rc)
+      agent_info("volume %s: recovery password rotated", volume_id);
+  }
+out:
+  list_free(&l);
+  return rc;
+}
+
+static int bde_resume(agent_ctx *c, const char *volume_id)
+{
+  json_t *pend = json_object_get(agent_volume(c, volume_id), "pending");
+  if (!pend)
+    return AGENT_OK;
+  return bde_rotate(c, volume_id, agent_jstr(pend, "reason"));
+}
+
+const agent_provider agent_provider_bitlocker = {
+  "bitlocker", "bitlocker", 0, bde_current, bde_unlock, bde_rotate, bde_resume,
+};

@@ -1,0 +1,278 @@
+/*
+ * agent_provider_filevault.c - the FileVault personal recovery key (PRK)
+ * through fdesetup.
+ *
+ * macOS shows a PRK only once, in the plist output of `fdesetup enable
+ * -outputplist` or `fdesetup changerecovery -personal -outputplist`, so the
+ * first escrow takes that plist (--plist FILE, "-" for stdin) and the agent
+ * keeps the key sealed in its state for check-ins and rotation.  Key ID =
+ * "fv:" + the logical volume UUID from the plist (HardwareUUID when there
+ * is none); volume id = "fv-" + the same UUID unless --volume is given.
+ *
+ * Check-in: `fdesetup validaterecovery -inputplist` with the kept key.
+ * Rotation: `fdesetup changerecovery -personal -outputplist -inputplist`,
+ * authenticated with the kept key.  fdesetup replaces the PRK in one step
+ * (the old one stops working at once), so the new key is sealed into the
+ * state before anything else; only a crash in the instant between fdesetup
+ * printing it and that write can lose it, which the next run detects (the
+ * old key no longer validates) and reports as needing an operator.
+ */
+#include "agent_provider.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "agent_parse.h"
+#include "agent_run.h"
+#include "ke_util.h"
+
+#define FV_DEFAULT "fdesetup"
+
+static const char *fv_tool(const agent_prov_opts *o, const json_t *vol)
+{
+  if (o && o->tool)
+    return o->tool;
+  if (agent_jstr(vol, "tool"))
+    return agent_jstr(vol, "tool");
+  return FV_DEFAULT;
+}
+
+/* The input plist carrying a password (the PRK) for fdesetup, in secure
+ * memory.  The PRK alphabet needs no XML escaping. */
+static int auth_plist(agent_buf *b, const uint8_t *key, size_t len)
+{
+  static const char head[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
+    "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
+    "<plist version=\"1.0\">\n<dict>\n\t<key>Password</key>\n\t<string>";
+  static const char tail[] = "</string>\n</dict>\n</plist>\n";
+
+  memset(b, 0, sizeof *b);
+  b->secure = 1;
+  for (size_t i = 0; i < len; i++)
+    if (!isalnum(key[i]) && key[i] != '-')
+      return AGENT_FAIL;
+  if (agent_buf_append(b, head, sizeof head - 1) || agent_buf_append(b, key, len) ||
+      agent_buf_append(b, tail, sizeof tail - 1)) {
+    agent_buf_free(b);
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  return AGENT_OK;
+}
+
+/* "true"/"false" of fdesetup validaterecovery: 1, 0, or -1 (could not tell). */
+static int fv_validate(const char *tool, const uint8_t *key, size_t len)
+{
+  const char *argv[] = { tool, "validaterecovery", "-inputplist", NULL };
+  agent_buf in, out;
+  int status, r = -1;
+
+  if (auth_plist(&in, key, len))
+    return -1;
+  if (agent_run(argv, in.p, in.len, &out, &status) == AGENT_OK) {
+    size_t n = out.len;
+    while (n && isspace((unsigned char)out.p[n - 1]))
+      n--;
+    if (status == 0 && n == 4 && memcmp(out.p, "true", 4) == 0)
+      r = 1;
+    else if (n == 5 && memcmp(out.p, "false", 5) == 0)
+      r = 0;
+    agent_buf_free(&out);
+  }
+  agent_buf_free(&in);
+  return r;
+}
+
+static int secret_from_plist(const char *text, size_t len, const char *volume,
+                             agent_secret *out, const char *what)
+{
+  agent_fv_plist *pl = ke_secure_alloc(sizeof *pl);
+  const char *uuid;
+  int rc = AGENT_FAIL;
+
+  if (!pl) {
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  if (agent_fv_parse(text, len, pl) != AGENT_PARSE_OK) {
+    agent_err("%s is not an fdesetup plist with a personal recovery key (RecoveryKey)", what);
+    goto out;
+  }
+  uuid = pl->lv_uuid[0] ? pl->lv_uuid : pl->hardware_uuid;
+  if (!volume && !uuid[0]) {
+    agent_err("%s names no volume (no LVUUID or HardwareUUID): give --volume", what);
+    rc = AGENT_USAGE;
+    goto out;
+  }
+  if (volume)
+    snprintf(out->volume_id, sizeof out->volume_id, "%s", volume);
+  else
+    snprintf(out->volume_id, sizeof out->volume_id, "fv-%.64s", uuid);
+  snprintf(out->key_id, sizeof out->key_id, "fv:%.120s", uuid[0] ? uuid : out->volume_id);
+  if (!agent_volume_id_valid(out->volume_id) || !agent_key_id_valid(out->key_id)) {
+    agent_err("%s: the volume UUID has characters a volume id cannot have", what);
+    goto out;
+  }
+  out->key_type = "filevault";
+  rc = agent_secret_set(out, pl->recovery_key, strlen(pl->recovery_key));
+out:
+  ke_secure_free(pl, sizeof *pl);
+  return rc;
+}
+
+static int fv_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
+                      json_t *vol, agent_secret *out)
+{
+  const char *sealed = agent_jstr(vol, "secret");
+  int rc;
+
+  if (o && o->plist) {
+    agent_buf b;
+    if ((rc = agent_read_file(&b, o->plist, 64 * 1024, 1, "fdesetup plist")))
+      return rc;
+    rc = secret_from_plist(b.p, b.len, volume_id, out, o->plist);
+    agent_buf_free(&b);
+    if (!rc && o->tool &&
+        (!(out->extra = json_object()) || agent_jset_str(out->extra, "tool", o->tool)))
+      rc = AGENT_FAIL;
+    return rc;
+  }
+  if (!vol || !sealed) {
+    agent_err("FileVault shows a personal recovery key only once: pipe the plist in, e.g. "
+              "`fdesetup changerecovery -personal -outputplist | escrow-agent escrow "
+              "--provider filevault --plist -`");
+    return AGENT_USAGE;
+  }
+  uint8_t *s;
+  size_t len;
+  if ((rc = agent_local_open(c, volume_id, sealed, &s, &len)))
+    return rc;
+  rc = agent_secret_set(out, s, len);
+  ke_secure_free(s, len);
+  snprintf(out->volume_id, sizeof out->volume_id, "%s", volume_id);
+  snprintf(out->key_id, sizeof out->key_id, "%s",
+           agent_jstr(vol, "key_id") ? agent_jstr(vol, "key_id") : volume_id);
+  out->key_type = "filevault";
+  return rc;
+}
+
+static const char *fv_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
+                             const agent_secret *cur)
+{
+  int r;
+
+  (void)c;
+  if (!cur->p)
+    return "unsupported";
+  r = fv_validate(fv_tool(NULL, vol), cur->p, cur->len);
+  if (r < 0) {
+    agent_warn("volume %s: fdesetup validaterecovery gave no answer", volume_id);
+    return "unsupported";
+  }
+  return r ? "ok" : "failed";
+}
+
+static int step_is(const json_t *pend, const char *step)
+{
+  const char *s = agent_jstr(pend, "step");
+  return s && strcmp(s, step) == 0;
+}
+
+static int fv_rotate(agent_ctx *c, const char *volume_id, const char *reason)
+{
+  json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
+  const char *tool = fv_tool(NULL, vol);
+  agent_secret old = { 0 }, neu = { 0 };
+  agent_buf in = { 0 }, out = { 0 };
+  int rc = AGENT_FAIL, status;
+
+  if (!vol)
+    return AGENT_FAIL;
+  if ((rc = fv_current(c, NULL, volume_id, vol, &old)))
+    return rc;
+  rc = AGENT_FAIL;
+  if (!pend) {
+    if (!(pend = json_object()) || agent_jset(vol, "pending", pend) ||
+        agent_jset_str(pend, "op", "rotate") || agent_jset_str(pend, "step", "changing") ||
+        agent_jset_str(pend, "reason", reason) || agent_state_save(c))
+      goto out;
+  }
+  if (step_is(pend, "changing")) {
+    const char *argv[] = { tool, "changerecovery", "-personal", "-outputplist", "-inputplist",
+                           NULL };
+    char *sealed = NULL;
+    /* An earlier run may have changed the key and died before saving it:
+     * then the kept key no longer validates and the new one is lost. */
+    if (fv_validate(tool, old.p, old.len) == 0) {
+      agent_err("volume %s: the personal recovery key was changed but the new key was lost "
+                "in a crash; an operator must run `fdesetup changerecovery -personal "
+                "-outputplist | escrow-agent escrow --provider filevault --volume %s --plist -`",
+                volume_id, volume_id);
+      rc = AGENT_ATTENTION;
+      goto out;
+    }
+    if ((rc = auth_plist(&in, old.p, old.len)) ||
+        (rc = agent_run(argv, in.p, in.len, &out, &status)))
+      goto out;
+    if (status != 0) {
+      agent_err("volume %s: fdesetup changerecovery failed (exit status %d)", volume_id,
+                status);
+      rc = AGENT_FAIL;
+      goto out;
+    }
+    if ((rc = secret_from_plist(out.p, out.len, volume_id, &neu, "fdesetup's output")))
+      goto out;
+    /* First thing: the new key is the only working one now. */
+    if ((rc = agent_local_seal(c, volume_id, neu.p, neu.len, &sealed)) ||
+        (rc = agent_jset_str(pend, "new_secret", sealed)) ||
+        (rc = agent_jset_str(pend, "step", "changed")) || (rc = agent_state_save(c))) {
+      free(sealed);
+      goto out;
+    }
+    free(sealed);
+    agent_info("volume %s: personal recovery key changed", volume_id);
+  }
+  if (step_is(pend, "changed")) {
+    agent_escrow_req r;
+    uint8_t *s;
+    size_t len;
+    if (!neu.p) {
+      if ((rc = agent_local_open(c, volume_id, agent_jstr(pend, "new_secret"), &s, &len)))
+        goto out;
+      rc = agent_secret_set(&neu, s, len);
+      ke_secure_free(s, len);
+      if (rc)
+        goto out;
+      snprintf(neu.volume_id, sizeof neu.volume_id, "%s", volume_id);
+      snprintf(neu.key_id, sizeof neu.key_id, "%s", old.key_id);
+      neu.key_type = "filevault";
+    }
+    agent_provider_req(&r, &agent_provider_filevault, &neu, 0);
+    if ((rc = agent_escrow(c, &r)))
+      goto out;
+    json_object_del(vol, "pending");
+    json_object_del(vol, "rotate");
+    if (!(rc = agent_state_save(c)))
+      agent_info("volume %s: personal recovery key rotated and escrowed", volume_id);
+  }
+out:
+  agent_buf_free(&in);
+  agent_buf_free(&out);
+  agent_secret_free(&old);
+  agent_secret_free(&neu);
+  return rc;
+}
+
+static int fv_resume(agent_ctx *c, const char *volume_id)
+{
+  json_t *pend = json_object_get(agent_volume(c, volume_id), "pending");
+  if (!pend)
+    return AGENT_OK;
+  return fv_rotate(c, volume_id, agent_jstr(pend, "reason"));
+}
+
+const agent_provider agent_provider_filevault = {
+  "filevault", "filevault", 1, fv_current, fv_unlock, fv_rotate, fv_resume,
+};

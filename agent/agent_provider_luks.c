@@ -1,0 +1,405 @@
+/*
+ * agent_provider_luks.c - LUKS recovery keyslots through libcryptsetup
+ * (see agent_luks.h for the passphrase format and the state machine).
+ *
+ * Keyslot checks use crypt_activate_by_passphrase() with a NULL name: that
+ * only verifies the passphrase against the keyslot, it maps nothing.
+ */
+#include "agent_luks.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libcryptsetup.h>
+
+#include "agent_provider.h"
+#include "ke_util.h"
+
+#define PBKDF_MINIMAL_ITERATIONS 1000
+
+/* ---- passphrases ------------------------------------------------------------- */
+static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+int agent_luks_passphrase(char out[AGENT_LUKS_PASS_LEN + 1])
+{
+  uint8_t r[25]; /* 200 bits = 40 base32 characters exactly */
+  size_t o = 0;
+  unsigned acc = 0;
+  int bits = 0, chars = 0;
+
+  if (ke_random(r, sizeof r) != KE_OK) {
+    agent_err("the random number generator failed");
+    return AGENT_FAIL;
+  }
+  for (size_t i = 0; i < sizeof r; i++) {
+    acc = (acc << 8) | r[i];
+    bits += 8;
+    while (bits >= 5) {
+      if (chars && chars % 5 == 0)
+        out[o++] = '-';
+      out[o++] = b32[(acc >> (bits - 5)) & 31];
+      bits -= 5;
+      chars++;
+    }
+  }
+  out[o] = '\0';
+  ke_wipe(r, sizeof r);
+  ke_wipe(&acc, sizeof acc);
+  return AGENT_OK;
+}
+
+int agent_luks_passphrase_valid(const char *s, size_t len)
+{
+  if (len != AGENT_LUKS_PASS_LEN)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (i % 6 == 5 ? s[i] != '-' : !memchr(b32, s[i], 32) || !s[i])
+      return 0;
+  return 1;
+}
+
+/* ---- libcryptsetup ----------------------------------------------------------- */
+static void cs_log(int level, const char *msg, void *usrptr)
+{
+  size_t n = strlen(msg);
+
+  (void)usrptr;
+  if (level != CRYPT_LOG_ERROR)
+    return;
+  while (n && msg[n - 1] == '\n')
+    n--;
+  agent_warn("libcryptsetup: %.*s", (int)n, msg);
+}
+
+static int cs_open(const char *device, struct crypt_device **cd)
+{
+  int r;
+
+  crypt_set_log_callback(NULL, cs_log, NULL);
+  *cd = NULL;
+  if ((r = crypt_init(cd, device)) < 0) {
+    agent_err("cannot open %s: %s", device, strerror(-r));
+    return AGENT_FAIL;
+  }
+  if ((r = crypt_load(*cd, CRYPT_LUKS, NULL)) < 0) {
+    agent_err("%s is not a LUKS device (%s)", device, strerror(-r));
+    crypt_free(*cd);
+    *cd = NULL;
+    return AGENT_FAIL;
+  }
+  return AGENT_OK;
+}
+
+/* The slot `pass` opens (any slot when slot < 0), or a negative errno. */
+static int cs_test(struct crypt_device *cd, int slot, const uint8_t *pass, size_t len)
+{
+  return crypt_activate_by_passphrase(cd, NULL, slot < 0 ? CRYPT_ANY_SLOT : slot,
+                                      (const char *)pass, len, 0);
+}
+
+int agent_luks_identify(const char *device, char volume_id[AGENT_ID_MAX + 1],
+                        char uuid[AGENT_LUKS_UUID_MAX + 1])
+{
+  struct crypt_device *cd;
+  const char *u;
+
+  if (cs_open(device, &cd))
+    return AGENT_FAIL;
+  u = crypt_get_uuid(cd);
+  if (!u || strlen(u) > AGENT_LUKS_UUID_MAX) {
+    agent_err("%s has no usable LUKS UUID", device);
+    crypt_free(cd);
+    return AGENT_FAIL;
+  }
+  snprintf(uuid, AGENT_LUKS_UUID_MAX + 1, "%s", u);
+  snprintf(volume_id, AGENT_ID_MAX + 1, "luks-%s", u);
+  crypt_free(cd);
+  if (!agent_volume_id_valid(volume_id)) {
+    agent_err("%s: its UUID has characters a volume id cannot have", device);
+    return AGENT_FAIL;
+  }
+  return AGENT_OK;
+}
+
+int agent_luks_check(agent_ctx *c, const char *volume_id, json_t *vol, const uint8_t *pass,
+                     size_t len)
+{
+  struct crypt_device *cd;
+  const char *dev = agent_jstr(vol, "device");
+  json_int_t slot = agent_jint(vol, "slot", -1);
+  int r;
+
+  (void)c;
+  if (!dev || slot < 0) {
+    agent_err("volume %s: the state does not say which device and keyslot", volume_id);
+    return -1;
+  }
+  if (cs_open(dev, &cd))
+    return -1;
+  r = cs_test(cd, (int)slot, pass, len);
+  crypt_free(cd);
+  return r == slot ? 1 : 0;
+}
+
+/* ---- the state machine ------------------------------------------------------------ */
+static int step_is(const json_t *pend, const char *step)
+{
+  const char *s = agent_jstr(pend, "step");
+  return s && strcmp(s, step) == 0;
+}
+
+int agent_luks_begin(agent_ctx *c, const char *op, const char *volume_id, const char *device,
+                     const char *pbkdf, const char *reason)
+{
+  json_t *vol = agent_volume_make(c, volume_id, "luks"), *pend;
+  char pass[AGENT_LUKS_PASS_LEN + 1];
+  char *sealed = NULL;
+  int rc = AGENT_FAIL;
+
+  if (!vol)
+    return AGENT_FAIL;
+  if (strcmp(op, "rotate") == 0 &&
+      (!agent_jstr(vol, "secret") || agent_jint(vol, "slot", -1) < 0)) {
+    agent_err("volume %s has no escrowed recovery keyslot to rotate (run escrow-agent luks "
+              "add)", volume_id);
+    return AGENT_FAIL;
+  }
+  if (agent_luks_passphrase(pass))
+    return AGENT_FAIL;
+  if (agent_local_seal(c, volume_id, (const uint8_t *)pass, strlen(pass), &sealed))
+    goto out;
+  if (!(pend = json_object()) || agent_jset(vol, "pending", pend) ||
+      agent_jset_str(pend, "op", op) || agent_jset_str(pend, "step", "generated") ||
+      agent_jset_str(pend, "new_secret", sealed) || agent_jset_str(pend, "device", device) ||
+      agent_jset_str(pend, "pbkdf", pbkdf) || agent_jset_str(pend, "reason", reason))
+    goto out;
+  if (strcmp(op, "rotate") == 0 &&
+      (agent_jset_str(pend, "old_secret", agent_jstr(vol, "secret")) ||
+       agent_jset_int(pend, "old_slot", agent_jint(vol, "slot", -1))))
+    goto out;
+  rc = agent_state_save(c);
+out:
+  ke_wipe(pass, sizeof pass);
+  free(sealed);
+  return rc;
+}
+
+static int add_slot(struct crypt_device *cd, const char *pbkdf, const uint8_t *auth,
+                    size_t authlen, const uint8_t *pass, size_t len)
+{
+  if (!pbkdf || strcmp(pbkdf, "default") != 0) {
+    struct crypt_pbkdf_type p = {
+      .type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = PBKDF_MINIMAL_ITERATIONS,
+      .flags = CRYPT_PBKDF_NO_BENCHMARK,
+    };
+    int r = crypt_set_pbkdf_type(cd, &p);
+    if (r < 0) {
+      agent_err("cannot select PBKDF2 for the new keyslot: %s", strerror(-r));
+      return r;
+    }
+  }
+  return crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *)auth, authlen,
+                                         (const char *)pass, len);
+}
+
+/* Steps "generated" and "slot_added" -> the escrow of the new passphrase. */
+static int drive_add(agent_ctx *c, const char *volume_id, json_t *vol, json_t *pend,
+                     struct crypt_device *cd, const uint8_t *pass, size_t len,
+                     const uint8_t *unlock, size_t unlock_len)
+{
+  int slot, rc;
+
+  if (step_is(pend, "generated")) {
+    slot = cs_test(cd, -1, pass, len); /* added before a crash? */
+    if (slot < 0) {
+      uint8_t *old = NULL;
+      size_t oldlen = 0;
+      if (!unlock) {
+        if (!agent_jstr(pend, "old_secret")) {
+          agent_err("volume %s: adding the recovery keyslot needs --unlock-keyfile (run "
+                    "escrow-agent luks add again with it)", volume_id);
+          return AGENT_USAGE;
+        }
+        if (agent_local_open(c, volume_id, agent_jstr(pend, "old_secret"), &old, &oldlen))
+          return AGENT_FAIL;
+      }
+      slot = add_slot(cd, agent_jstr(pend, "pbkdf"), unlock ? unlock : old,
+                      unlock ? unlock_len : oldlen, pass, len);
+      ke_secure_free(old, oldlen);
+      if (slot < 0) {
+        agent_err("volume %s: cannot add a keyslot: %s", volume_id,
+                  slot == -EPERM ? "the unlock key opens no keyslot" : strerror(-slot));
+        return AGENT_FAIL;
+      }
+      agent_info("volume %s: recovery keyslot %d added", volume_id, slot);
+    }
+    if ((rc = agent_jset_int(pend, "new_slot", slot)) ||
+        (rc = agent_jset_str(pend, "step", "slot_added")) || (rc = agent_state_save(c)))
+      return rc;
+    agent_crash_point("after-slot-add");
+  }
+  if (step_is(pend, "slot_added")) {
+    agent_secret s = { 0 };
+    agent_escrow_req r;
+    char uuid[AGENT_LUKS_UUID_MAX + 1];
+    const char *u = crypt_get_uuid(cd);
+
+    slot = (int)agent_jint(pend, "new_slot", -1);
+    if (cs_test(cd, slot, pass, len) != slot) {
+      agent_err("volume %s: the new recovery passphrase no longer opens keyslot %d", volume_id,
+                slot);
+      return AGENT_FAIL;
+    }
+    snprintf(uuid, sizeof uuid, "%s", u ? u : "");
+    if ((rc = agent_secret_set(&s, pass, len)))
+      return rc;
+    snprintf(s.volume_id, sizeof s.volume_id, "%s", volume_id);
+    snprintf(s.key_id, sizeof s.key_id, "luks:%s:slot%d", uuid, slot);
+    s.key_type = "luks";
+    s.extra = json_pack("{s:s, s:s, s:i, s:s}", "device", agent_jstr(pend, "device"), "uuid",
+                        uuid, "slot", slot, "pbkdf",
+                        agent_jstr(pend, "pbkdf") ? agent_jstr(pend, "pbkdf") : "minimal");
+    if (!s.extra) {
+      agent_secret_free(&s);
+      agent_err("out of memory");
+      return AGENT_FAIL;
+    }
+    agent_provider_req(&r, &agent_provider_luks, &s, 0);
+    rc = agent_escrow(c, &r);
+    agent_secret_free(&s);
+    if (rc)
+      return rc;
+    if ((rc = agent_jset_str(pend, "step", "escrowed")) || (rc = agent_state_save(c)))
+      return rc;
+    agent_crash_point("after-receipt");
+  }
+  (void)vol;
+  return AGENT_OK;
+}
+
+int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock,
+                     size_t unlock_len)
+{
+  json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
+  struct crypt_device *cd = NULL;
+  uint8_t *pass = NULL;
+  size_t len = 0;
+  int rc;
+
+  if (!pend)
+    return AGENT_OK;
+  if (!agent_jstr(pend, "device") || !agent_jstr(pend, "op"))
+    return AGENT_FAIL;
+  if ((rc = cs_open(agent_jstr(pend, "device"), &cd)))
+    return rc;
+  if ((rc = agent_local_open(c, volume_id, agent_jstr(pend, "new_secret"), &pass, &len)))
+    goto out;
+  if ((rc = drive_add(c, volume_id, vol, pend, cd, pass, len, unlock, unlock_len)))
+    goto out;
+  if (step_is(pend, "escrowed") && strcmp(agent_jstr(pend, "op"), "rotate") == 0) {
+    int old_slot = (int)agent_jint(pend, "old_slot", -1);
+    int new_slot = (int)agent_jint(pend, "new_slot", -1);
+    uint8_t *old = NULL;
+    size_t oldlen = 0;
+
+    if (old_slot >= 0 && old_slot != new_slot && cs_test(cd, new_slot, pass, len) == new_slot) {
+      if ((rc = agent_local_open(c, volume_id, agent_jstr(pend, "old_secret"), &old, &oldlen)))
+        goto out;
+      /* Destroy only what provably is our old recovery slot. */
+      if (cs_test(cd, old_slot, old, oldlen) == old_slot) {
+        int r = crypt_keyslot_destroy(cd, old_slot);
+        if (r < 0) {
+          agent_err("volume %s: cannot remove the old recovery keyslot %d: %s", volume_id,
+                    old_slot, strerror(-r));
+          ke_secure_free(old, oldlen);
+          rc = AGENT_FAIL;
+          goto out;
+        }
+        agent_info("volume %s: old recovery keyslot %d removed", volume_id, old_slot);
+      } else {
+        agent_warn("volume %s: keyslot %d no longer opens with the old recovery passphrase; "
+                   "left untouched", volume_id, old_slot);
+      }
+      ke_secure_free(old, oldlen);
+    }
+  }
+  if (step_is(pend, "escrowed")) {
+    int was_rotate = strcmp(agent_jstr(pend, "op"), "rotate") == 0;
+    json_object_del(vol, "pending");
+    if (was_rotate)
+      json_object_del(vol, "rotate");
+    if ((rc = agent_state_save(c)))
+      goto out;
+    agent_info("volume %s: recovery keyslot %lld %s and escrowed", volume_id,
+               (long long)agent_jint(vol, "slot", -1), was_rotate ? "rotated" : "added");
+  } else {
+    rc = AGENT_FAIL;
+  }
+out:
+  ke_secure_free(pass, len);
+  crypt_free(cd);
+  return rc;
+}
+
+/* ---- provider ------------------------------------------------------------------------ */
+static int luks_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
+                        json_t *vol, agent_secret *out)
+{
+  char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
+  uint8_t *s;
+  size_t len;
+  int rc;
+
+  if (!volume_id) {
+    if (!o || !o->device)
+      return agent_missing_opt("--volume or --device (with --provider luks)");
+    if ((rc = agent_luks_identify(o->device, vid, uuid)))
+      return rc;
+    volume_id = vid;
+    vol = agent_volume(c, vid);
+  }
+  if (!vol || !agent_jstr(vol, "secret") || !agent_jstr(vol, "record_id")) {
+    agent_err("volume %s has no recovery keyslot of this agent: run escrow-agent luks add "
+              "--device DEV --unlock-keyfile FILE", volume_id);
+    return AGENT_FAIL;
+  }
+  if ((rc = agent_local_open(c, volume_id, agent_jstr(vol, "secret"), &s, &len)))
+    return rc;
+  rc = agent_secret_set(out, s, len);
+  ke_secure_free(s, len);
+  snprintf(out->volume_id, sizeof out->volume_id, "%s", volume_id);
+  snprintf(out->key_id, sizeof out->key_id, "%s",
+           agent_jstr(vol, "key_id") ? agent_jstr(vol, "key_id") : volume_id);
+  out->key_type = "luks";
+  return rc;
+}
+
+static const char *luks_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
+                               const agent_secret *cur)
+{
+  if (!cur->p)
+    return "unsupported";
+  return agent_luks_check(c, volume_id, vol, cur->p, cur->len) == 1 ? "ok" : "failed";
+}
+
+static int luks_rotate(agent_ctx *c, const char *volume_id, const char *reason)
+{
+  json_t *vol = agent_volume(c, volume_id);
+  int rc;
+
+  if (!json_object_get(vol, "pending") &&
+      (rc = agent_luks_begin(c, "rotate", volume_id, agent_jstr(vol, "device"),
+                             agent_jstr(vol, "pbkdf"), reason)))
+    return rc;
+  return agent_luks_drive(c, volume_id, NULL, 0);
+}
+
+static int luks_resume(agent_ctx *c, const char *volume_id)
+{
+  return agent_luks_drive(c, volume_id, NULL, 0);
+}
+
+const agent_provider agent_provider_luks = {
+  "luks", "luks", 1, luks_current, luks_unlock, luks_rotate, luks_resume,
+};

@@ -1,0 +1,87 @@
+/*
+ * agent_state.h - the agent's state directory and its context.
+ *
+ * The state dir (default /var/lib/escrow-agent, mode 0700, owned by the
+ * agent's user, i.e. root) holds:
+ *
+ *   state.json   enrolment (server, device id, pinned escrow fingerprints and
+ *                manifest, pinned log key) and per volume the escrow record,
+ *                its verified receipt, check-in results and any pending
+ *                operation; replaced atomically (tmp, fsync, rename, fsync
+ *                dir) so that a crash leaves the old or the new state
+ *   device.key   the device's Ed25519 key (PKCS#8 PEM, 0600)
+ *   local.key    32 random bytes (0600): the AES-256-GCM key that seals the
+ *                LUKS / FileVault recovery secrets kept in state.json (see
+ *                docs/threat-model.md for what this does and does not buy)
+ *   ca.pem       the pinned CA certificate (a copy of --cacert), if any
+ *   lock         flock()ed for the whole run of every command, so that the
+ *                timer and an operator never interleave their writes
+ *
+ * Every file is checked to be private (0600/0700 and owned by the euid)
+ * before it is used.
+ */
+#ifndef AGENT_STATE_H
+#define AGENT_STATE_H
+
+#include <jansson.h>
+
+#include "agent.h"
+#include "agent_http.h"
+#include "agent_sign.h"
+#include "ke_files.h"
+#include "ke_note.h"
+
+#define AGENT_STATE_VERSION 1
+#define AGENT_LOCAL_KEY_LEN 32
+
+typedef struct agent_ctx {
+  const agent_common *opts;
+  const char *dir;
+  int lock_fd;
+  json_t *st;              /* state.json */
+  const char *device_id;   /* borrowed from st */
+  ke_manifest *manifest;   /* the escrow key the agent seals to (heap) */
+  char fpr_hex[2 * KE_FPR_LEN + 1];
+  ke_note_verifier logkey; /* pinned */
+  agent_key *key;
+  agent_http *http;        /* NULL unless opened with net */
+  uint8_t *local_key;      /* secure memory, loaded on first use */
+} agent_ctx;
+
+/* Create (if `create`) and check the state dir, then take its lock. */
+int agent_ctx_lock(agent_ctx *c, const agent_common *o, int create);
+/* Lock, then load an enrolled agent's state, device key, pinned keys and,
+ * with AGENT_OPEN_NET, the HTTP client.  AGENT_OPEN_READONLY takes no lock
+ * (for status: state.json is only ever replaced by rename, so a reader sees
+ * the old or the new file) and must not save.  "not enrolled" is
+ * AGENT_FAIL with a hint. */
+#define AGENT_OPEN_NET 1
+#define AGENT_OPEN_READONLY 2
+int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags);
+void agent_ctx_close(agent_ctx *c);
+
+/* Check and parse a state document (also used on load). */
+int agent_state_check(json_t *st, ke_manifest *m, ke_note_verifier *logkey);
+/* Write c->st atomically. */
+int agent_state_save(agent_ctx *c);
+
+/* The volume's object (borrowed), or NULL. */
+json_t *agent_volume(agent_ctx *c, const char *volume_id);
+/* The volume's object, created with `provider` if absent. */
+json_t *agent_volume_make(agent_ctx *c, const char *volume_id, const char *provider);
+
+/* Seal / open a secret kept in the state for `volume_id` (AES-256-GCM
+ * under local.key, AAD "keyescrow-v1-agent-local" 00 device 00 volume).
+ * seal: *out is a malloc'd base64url string.  open: *s is secure memory
+ * (ke_secure_free(*s, *len)). */
+int agent_local_seal(agent_ctx *c, const char *volume_id, const uint8_t *s, size_t len,
+                     char **out);
+int agent_local_open(agent_ctx *c, const char *volume_id, const char *sealed, uint8_t **s,
+                     size_t *len);
+
+/* 1 if the fingerprint (hex) is pinned on this device. */
+int agent_fpr_pinned(const agent_ctx *c, const char *hex);
+/* Seal to this manifest from now on (it must be pinned; checked). */
+int agent_adopt_manifest(agent_ctx *c, const json_t *manifest);
+
+#endif
