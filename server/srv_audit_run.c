@@ -62,6 +62,7 @@ static enum srv_db_status srv_audit_batch_body(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   char *e1, *e2;
+  int bad;
 
   snprintf(max, sizeof max, "%d", SRV_AUDIT_BATCH);
   r = srv_db_exec(db, SRV_STMT_AUDIT_SEQUENCE, params, &st);
@@ -73,8 +74,10 @@ static enum srv_db_status srv_audit_batch_body(struct srv_db *db, void *cls)
   }
   b->first = strtoll(PQgetvalue(r, 0, 0), &e1, 10);
   b->moved = strtoll(PQgetvalue(r, 0, 1), &e2, 10);
+  /* e1/e2 point into r: look at them before it is freed. */
+  bad = *e1 || *e2;
   PQclear(r);
-  return *e1 || *e2 ? SRV_DB_ERROR : SRV_DB_OK;
+  return bad ? SRV_DB_ERROR : SRV_DB_OK;
 }
 
 int64_t srv_audit_sequence_batch(void)
