@@ -6,6 +6,12 @@
  *             s = w - c d mod n
  *   verifier: A' = s G + c Q_i;  B' = s R + c P;  accept iff c == H(... A' B' ...)
  *
+ * s is computed as w + (n - c) d mod n (ke_dleq_response): n - c is public,
+ * so the product is a double-and-add driven by public bits whose only
+ * operation on d and w is a masked modular addition (see ke_internal.h).
+ * The obvious BN_mod_sub(w, c d) branches on whether w < c d, which would
+ * leak one inequality about d_i with every proof.
+ *
  * Range rule: c and s travel as 32-byte big-endian values and must lie in
  * [1, n-1], like every other scalar.  An honest prover never emits 0 (it
  * draws a new w if c or s would be 0, an event of probability ~2^-256), so
@@ -34,6 +40,29 @@ static ke_rc challenge(BIGNUM *c, const ke_point *Qi, const ke_point *R, const k
   return rc;
 }
 
+ke_rc ke_dleq_response(uint8_t s[KE_SCALAR_LEN], const uint8_t w[KE_SCALAR_LEN],
+                       const uint8_t c[KE_SCALAR_LEN], const uint8_t d[KE_SCALAR_LEN])
+{
+  /* n - c by schoolbook subtraction on the public c; c = 0 (for which n - c
+   * would not be a residue) is the prover's cue to draw a new w. */
+  uint8_t nc[KE_SCALAR_LEN], t[KE_SCALAR_LEN];
+  unsigned borrow = 0, c_nonzero = 0, nc_nonzero = 0;
+  for (int i = KE_SCALAR_LEN - 1; i >= 0; i--) {
+    unsigned v = (unsigned)ke_order_be[i] - c[i] - borrow;
+    nc[i] = (uint8_t)v;
+    borrow = (v >> 8) & 1;
+    c_nonzero |= c[i];
+    nc_nonzero |= nc[i];
+  }
+  /* c = 0 retries; c >= n never comes from a hash reduced mod n. */
+  if (!c_nonzero || borrow || !nc_nonzero)
+    return KE_ERR_INVALID_SCALAR;
+  ke_mod_n_mul_public(t, nc, d);
+  ke_mod_n_add(s, w, t);
+  ke_wipe(t, sizeof t);
+  return KE_OK;
+}
+
 static ke_rc check_args(unsigned index, const uint8_t *context, size_t context_len)
 {
   if (index < 1 || index > KE_MAX_SHARES)
@@ -58,14 +87,13 @@ ke_rc ke_dleq_prove_det(ke_dleq *out, unsigned index, const ke_scalar *d,
   const EC_GROUP *g = ke_ec_group();
   if (!g)
     return KE_ERR_INTERNAL;
-  const BIGNUM *order = EC_GROUP_get0_order(g);
   ke_point A, B, chk;
   rc = KE_ERR_NOMEM;
   BN_CTX *ctx = BN_CTX_secure_new();
   BIGNUM *db = ke_bn_secret(d->b), *wb = ke_bn_secret(w->b);
-  BIGNUM *c = BN_new(), *cd = ke_bn_secret_new(), *s = ke_bn_secret_new();
+  BIGNUM *c = BN_new();
   EC_POINT *q = NULL, *r = NULL, *pt = EC_POINT_new(g);
-  if (!ctx || !db || !wb || !c || !cd || !s || !pt)
+  if (!ctx || !db || !wb || !c || !pt)
     goto out;
   if ((rc = ke_ec_decode(&q, Qi->b, KE_POINT_LEN, ctx)) ||
       (rc = ke_ec_decode(&r, R->b, KE_POINT_LEN, ctx)))
@@ -86,10 +114,10 @@ ke_rc ke_dleq_prove_det(ke_dleq *out, unsigned index, const ke_scalar *d,
   if ((rc = challenge(c, Qi, R, &out->P, &A, &B, index, context, context_len, ctx)))
     goto out;
   rc = KE_ERR_INTERNAL;
-  if (BN_mod_mul(cd, c, db, order, ctx) != 1 || BN_mod_sub(s, wb, cd, order, ctx) != 1)
+  if (BN_bn2binpad(c, out->c.b, KE_SCALAR_LEN) != KE_SCALAR_LEN)
     goto out;
-  if (BN_bn2binpad(c, out->c.b, KE_SCALAR_LEN) != KE_SCALAR_LEN ||
-      BN_bn2binpad(s, out->s.b, KE_SCALAR_LEN) != KE_SCALAR_LEN)
+  /* A c of 0 makes this w unusable (KE_ERR_INVALID_SCALAR: retried). */
+  if ((rc = ke_dleq_response(out->s.b, w->b, out->c.b, d->b)))
     goto out;
   /* c or s of 0 cannot be sent (see the range rule): this w is unusable. */
   rc = ke_scalar_valid(out->c.b) && ke_scalar_valid(out->s.b) ? KE_OK : KE_ERR_INVALID_SCALAR;
@@ -104,8 +132,6 @@ out:
   BN_clear_free(db);
   BN_clear_free(wb);
   BN_free(c);
-  BN_clear_free(cd);
-  BN_clear_free(s);
   BN_CTX_free(ctx);
   return rc;
 }
@@ -142,7 +168,9 @@ ke_rc ke_dleq_verify(const ke_dleq *proof, unsigned index, const ke_point *Qi,
     return KE_ERR_INTERNAL;
   ke_point A, B;
   rc = KE_ERR_NOMEM;
-  BN_CTX *ctx = BN_CTX_new();
+  /* P_i is secret (t of them give S = d R): its decoding and c P_i use the
+   * secure heap and are wiped. */
+  BN_CTX *ctx = BN_CTX_secure_new();
   BIGNUM *c = BN_bin2bn(proof->c.b, KE_SCALAR_LEN, NULL);
   BIGNUM *s = BN_bin2bn(proof->s.b, KE_SCALAR_LEN, NULL);
   BIGNUM *c2 = BN_new();
@@ -175,10 +203,10 @@ ke_rc ke_dleq_verify(const ke_dleq *proof, unsigned index, const ke_point *Qi,
 out:
   EC_POINT_free(q);
   EC_POINT_free(r);
-  EC_POINT_free(p);
+  EC_POINT_clear_free(p);
   EC_POINT_free(a);
-  EC_POINT_free(b);
-  EC_POINT_free(t);
+  EC_POINT_clear_free(b);
+  EC_POINT_clear_free(t);
   BN_free(c);
   BN_free(s);
   BN_free(c2);
@@ -201,7 +229,7 @@ ke_rc ke_dleq_decode(ke_dleq *out, const uint8_t *buf, size_t len)
   if (!buf || len != KE_DLEQ_LEN)
     return KE_ERR_LENGTH;
   ke_rc rc;
-  if ((rc = ke_point_parse(&out->P, buf, KE_POINT_LEN)) ||
+  if ((rc = ke_point_parse_secret(&out->P, buf, KE_POINT_LEN)) ||
       (rc = ke_scalar_parse(&out->c, buf + KE_POINT_LEN, KE_SCALAR_LEN)) ||
       (rc = ke_scalar_parse(&out->s, buf + KE_POINT_LEN + KE_SCALAR_LEN, KE_SCALAR_LEN))) {
     memset(out, 0, sizeof *out);

@@ -14,8 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
 
-/* The order n of P-256, big-endian. */
-static const uint8_t ke_order_be[KE_SCALAR_LEN] = {
+const uint8_t ke_order_be[KE_SCALAR_LEN] = {
   0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
   0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
 };
@@ -100,7 +99,7 @@ ke_rc ke_ec_decode(EC_POINT **out, const uint8_t *buf, size_t len, BN_CTX *ctx)
           KE_POINT_LEN ||
       memcmp(again, buf, KE_POINT_LEN) != 0) {
     ERR_pop_to_mark();
-    EC_POINT_free(p);
+    EC_POINT_clear_free(p);
     return KE_ERR_INVALID_POINT;
   }
   ERR_clear_last_mark();
@@ -163,6 +162,83 @@ out:
   return rc;
 }
 
+/* ---- arithmetic mod n on 32-byte values -------------------------------- */
+/* 8 limbs of 32 bits, least significant first; sums and differences are
+ * carried in 64 bits, so C gives the carries without branches. */
+static void u256_load(uint32_t w[8], const uint8_t b[KE_SCALAR_LEN])
+{
+  for (int i = 0; i < 8; i++) {
+    const uint8_t *p = b + KE_SCALAR_LEN - 4 * (i + 1);
+    w[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+  }
+}
+
+static void u256_store(uint8_t b[KE_SCALAR_LEN], const uint32_t w[8])
+{
+  for (int i = 0; i < 8; i++) {
+    uint8_t *p = b + KE_SCALAR_LEN - 4 * (i + 1);
+    p[0] = (uint8_t)(w[i] >> 24);
+    p[1] = (uint8_t)(w[i] >> 16);
+    p[2] = (uint8_t)(w[i] >> 8);
+    p[3] = (uint8_t)w[i];
+  }
+}
+
+/* r = a + b mod n for a, b < n: add, subtract n, keep the difference when
+ * the sum reached n (a carry out of 2^256, or no borrow), chosen by mask. */
+static void u256_mod_add(uint32_t r[8], const uint32_t a[8], const uint32_t b[8],
+                         const uint32_t n[8])
+{
+  uint32_t sum[8], diff[8];
+  uint64_t carry = 0, borrow = 0;
+  for (int i = 0; i < 8; i++) {
+    carry += (uint64_t)a[i] + b[i];
+    sum[i] = (uint32_t)carry;
+    carry >>= 32;
+  }
+  for (int i = 0; i < 8; i++) {
+    uint64_t d = (uint64_t)sum[i] - n[i] - borrow;
+    diff[i] = (uint32_t)d;
+    borrow = d >> 63;
+  }
+  uint32_t mask = 0u - (uint32_t)(carry | (borrow ^ 1));
+  for (int i = 0; i < 8; i++)
+    r[i] = (diff[i] & mask) | (sum[i] & ~mask);
+  ke_wipe(sum, sizeof sum);
+  ke_wipe(diff, sizeof diff);
+}
+
+void ke_mod_n_add(uint8_t r[KE_SCALAR_LEN], const uint8_t a[KE_SCALAR_LEN],
+                  const uint8_t b[KE_SCALAR_LEN])
+{
+  uint32_t n[8], x[8], y[8];
+  u256_load(n, ke_order_be);
+  u256_load(x, a);
+  u256_load(y, b);
+  u256_mod_add(x, x, y, n);
+  u256_store(r, x);
+  ke_wipe(x, sizeof x);
+  ke_wipe(y, sizeof y);
+}
+
+void ke_mod_n_mul_public(uint8_t r[KE_SCALAR_LEN], const uint8_t k[KE_SCALAR_LEN],
+                         const uint8_t x[KE_SCALAR_LEN])
+{
+  uint32_t n[8], acc[8] = { 0 }, xv[8];
+  u256_load(n, ke_order_be);
+  u256_load(xv, x);
+  /* Left to right over the 256 bits of k: acc = 2 acc, then acc += x where
+   * k has a one.  Branching on k is fine, k is public. */
+  for (int bit = 255; bit >= 0; bit--) {
+    u256_mod_add(acc, acc, acc, n);
+    if ((k[KE_SCALAR_LEN - 1 - bit / 8] >> (bit % 8)) & 1)
+      u256_mod_add(acc, acc, xv, n);
+  }
+  u256_store(r, acc);
+  ke_wipe(acc, sizeof acc);
+  ke_wipe(xv, sizeof xv);
+}
+
 ke_rc ke_scalar_from_hash(BIGNUM *out, const uint8_t digest[32], BN_CTX *ctx)
 {
   const EC_GROUP *g = ke_ec_group();
@@ -178,20 +254,32 @@ ke_rc ke_scalar_from_hash(BIGNUM *out, const uint8_t digest[32], BN_CTX *ctx)
 
 /* ---- public API -------------------------------------------------------- */
 
-ke_rc ke_point_parse(ke_point *out, const uint8_t *buf, size_t len)
+static ke_rc point_parse(ke_point *out, const uint8_t *buf, size_t len, int secret)
 {
   if (!out)
     return KE_ERR_INTERNAL;
-  BN_CTX *ctx = BN_CTX_new();
+  /* Decoding computes y from x: for a secret point the square root and its
+   * temporaries are secret too, so they live in the secure heap. */
+  BN_CTX *ctx = secret ? BN_CTX_secure_new() : BN_CTX_new();
   if (!ctx)
     return KE_ERR_NOMEM;
   EC_POINT *p = NULL;
   ke_rc rc = ke_ec_decode(&p, buf, len, ctx);
   if (rc == KE_OK)
     memcpy(out->b, buf, KE_POINT_LEN);
-  EC_POINT_free(p);
-  BN_CTX_free(ctx);
+  EC_POINT_clear_free(p);
+  BN_CTX_free(ctx); /* clears every BIGNUM it handed out */
   return rc;
+}
+
+ke_rc ke_point_parse(ke_point *out, const uint8_t *buf, size_t len)
+{
+  return point_parse(out, buf, len, 0);
+}
+
+ke_rc ke_point_parse_secret(ke_point *out, const uint8_t *buf, size_t len)
+{
+  return point_parse(out, buf, len, 1);
 }
 
 ke_rc ke_scalar_parse(ke_scalar *out, const uint8_t *buf, size_t len)
@@ -250,7 +338,7 @@ static ke_rc point_mul(ke_point *out, const ke_scalar *k, const ke_point *p)
     rc = ke_ec_encode(out, r, ctx);
 out:
   EC_POINT_clear_free(r);
-  EC_POINT_free(in);
+  EC_POINT_clear_free(in);
   BN_clear_free(kb);
   BN_CTX_free(ctx);
   return rc;

@@ -180,7 +180,7 @@ ke_rc ke_envelope_open(uint8_t **secret, size_t *secret_len, const ke_envelope *
   ke_rc rc;
   if ((rc = ke_envelope_parse(&e, env->bytes, env->len)) ||
       (rc = ke_point_parse(&q, Q->b, KE_POINT_LEN)) ||
-      (rc = ke_point_parse(&s, S->b, KE_POINT_LEN)))
+      (rc = ke_point_parse_secret(&s, S->b, KE_POINT_LEN)))
     return rc;
   uint8_t key[KE_KEY_LEN];
   uint8_t *aad = NULL;

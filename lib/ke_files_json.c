@@ -153,7 +153,7 @@ ke_rc kf_label(char *out, json_t *obj, const char *key, size_t max, const char *
     return KE_ERR_FORMAT;
   if (!ke_label_valid(s, max))
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%zu bytes of UTF-8 "
-                  "without control characters", ctx, key, max);
+                  "without control or invisible format characters", ctx, key, max);
   memcpy(out, s, strlen(s) + 1);
   return KE_OK;
 }
@@ -337,9 +337,34 @@ int ke_id_valid(const char *s)
   return n > 0;
 }
 
+/* Code points that are controls or invisible formatting: C1 controls (a
+ * terminal may act on them: U+009B is CSI), and Unicode general category
+ * Cf (Unicode 15) plus the line and paragraph separators: bidi embeddings,
+ * overrides and isolates that make "harmless-laptop" display for another
+ * name, zero-width characters that make two names look alike, the BOM and
+ * the soft hyphen, tag characters.  Ranges are sorted. */
+static const uint32_t kf_refused[][2] = {
+  { 0x0080, 0x009F }, { 0x00AD, 0x00AD }, { 0x0600, 0x0605 }, { 0x061C, 0x061C },
+  { 0x06DD, 0x06DD }, { 0x070F, 0x070F }, { 0x0890, 0x0891 }, { 0x08E2, 0x08E2 },
+  { 0x180E, 0x180E }, { 0x200B, 0x200F }, { 0x2028, 0x202E }, { 0x2060, 0x2064 },
+  { 0x2066, 0x206F }, { 0xFEFF, 0xFEFF }, { 0xFFF9, 0xFFFB }, { 0x110BD, 0x110BD },
+  { 0x110CD, 0x110CD }, { 0x13430, 0x1343F }, { 0x1BCA0, 0x1BCA3 },
+  { 0x1D173, 0x1D17A }, { 0xE0001, 0xE0001 }, { 0xE0020, 0xE007F },
+};
+
+static int kf_refused_cp(uint32_t cp)
+{
+  for (size_t i = 0; i < sizeof kf_refused / sizeof kf_refused[0]; i++)
+    if (cp >= kf_refused[i][0] && cp <= kf_refused[i][1])
+      return 1;
+  return 0;
+}
+
 /* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)
- * without C0 controls, DEL or NUL: device and volume ids go into an AAD with
- * a 0x00 separator and are shown to custodians on a terminal. */
+ * without NUL, C0 or C1 controls, DEL, or the invisible format characters
+ * above: device and volume ids go into an AAD with a 0x00 separator, and
+ * every label is shown to people (custodians deciding whether to open, on
+ * a terminal), so what is shown must be what is there. */
 int ke_text_valid(const uint8_t *s, size_t len)
 {
   size_t i = 0;
@@ -363,7 +388,7 @@ int ke_text_valid(const uint8_t *s, size_t len)
       cp = (cp << 6) | (s[i + k] & 0x3f);
     }
     if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+        (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) || kf_refused_cp(cp))
       return 0;
     i += need + 1;
   }

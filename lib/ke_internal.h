@@ -2,10 +2,22 @@
  * ke_internal.h - helpers shared by the libescrow crypto modules.  Not part
  * of the public contract (ke_crypto.h / ke_util.h); tests may use it.
  *
- * Secret scalars live in BIGNUMs from ke_bn_secret(): secure heap,
- * BN_FLG_CONSTTIME, freed with BN_clear_free().  They are multiplied only
- * through ke_ec_mul_base() / ke_ec_mul(), the single-term forms that
- * OpenSSL implements in constant time.
+ * Secret scalars live in BIGNUMs from ke_bn_secret(): secure heap (once
+ * ke_init() has run), BN_FLG_CONSTTIME, freed with BN_clear_free().  They
+ * meet points only in ke_ec_mul_base() / ke_ec_mul(), the single-term forms
+ * (OpenSSL computes them with a fixed-window method or a Montgomery
+ * ladder, without branches or table indices that depend on the scalar),
+ * and other scalars only in ke_mod_n_add() and ke_mod_n_mul_public():
+ * fixed-width limb arithmetic of our own with a masked reduction, checked
+ * under valgrind with the secrets marked undefined (tests/lib/test_ct.c).
+ * OpenSSL's BN_mod_mul / BN_mod_sub / BN_mod_add are not used on secrets:
+ * they branch on signs and comparisons (BN_ucmp exits at the first
+ * differing word), and the lengths of their intermediate results depend on
+ * the values.  Converting a secret to a BIGNUM (BN_bin2bn) still reveals
+ * whether its top 64-bit word is zero, an event of probability 2^-64.
+ *
+ * Secret points (S = d*R, a custodian's P_i = d_i*R) are decoded with
+ * ke_point_parse_secret(): secure BN_CTX, EC_POINT_clear_free.
  */
 #ifndef KE_INTERNAL_H
 #define KE_INTERNAL_H
@@ -27,6 +39,8 @@
 #define KE_LABEL_SAS "keyescrow-v1-sas"
 
 /* ---- curve (ke_ec.c) ----------------------------------------------------- */
+/* The order n of P-256, big-endian. */
+extern const uint8_t ke_order_be[KE_SCALAR_LEN];
 /* The P-256 group, created once and read-only afterwards (safe to share
  * between threads).  NULL only if OpenSSL itself failed. */
 const EC_GROUP *ke_ec_group(void);
@@ -47,8 +61,32 @@ ke_rc ke_ec_mul(EC_POINT *r, const BIGNUM *k, const EC_POINT *p, BN_CTX *ctx);
 /* r = i*P for a small PUBLIC i (1..255) by double-and-add; much cheaper
  * than a full multiplication when rebuilding public shares. */
 ke_rc ke_ec_mul_small(EC_POINT *r, unsigned i, const EC_POINT *p, BN_CTX *ctx);
+/* Arithmetic mod n on 32-byte big-endian values in [0, n-1] (either input
+ * may be secret), in constant time: fixed loops over 8 limbs, and the
+ * reduction is a subtraction of n kept or dropped by a mask.  Outputs may
+ * alias inputs.  r = a + b mod n: */
+void ke_mod_n_add(uint8_t r[KE_SCALAR_LEN], const uint8_t a[KE_SCALAR_LEN],
+                  const uint8_t b[KE_SCALAR_LEN]);
+/* r = k*x mod n for a PUBLIC k (any 256-bit value) and a secret x, by
+ * double-and-add: the branches follow the bits of k only. */
+void ke_mod_n_mul_public(uint8_t r[KE_SCALAR_LEN], const uint8_t k[KE_SCALAR_LEN],
+                         const uint8_t x[KE_SCALAR_LEN]);
+/* ke_point_parse for a point that is itself secret (S, P_i): the same
+ * rules, but OpenSSL's temporaries are in the secure heap and wiped. */
+ke_rc ke_point_parse_secret(ke_point *out, const uint8_t *buf, size_t len);
 /* Encoding of the SHA-256 digest reduced mod n (for Fiat-Shamir). */
 ke_rc ke_scalar_from_hash(BIGNUM *out, const uint8_t digest[32], BN_CTX *ctx);
+
+/* ---- the secret arithmetic of the protocol ---------------------------------- */
+/* The DLEQ response s = w - c*d mod n (ke_dleq.c), computed as w + (n - c) d
+ * with the functions above.  KE_ERR_INVALID_SCALAR if c is 0 (c is public;
+ * the prover then draws a new w).  w and d in [1, n-1]. */
+ke_rc ke_dleq_response(uint8_t s[KE_SCALAR_LEN], const uint8_t w[KE_SCALAR_LEN],
+                       const uint8_t c[KE_SCALAR_LEN], const uint8_t d[KE_SCALAR_LEN]);
+/* out = f(x) = sum_j coef[j] x^j mod n by Horner (ke_shamir.c), for a
+ * public x in 1..255 and secret coefficients in [1, n-1], t >= 1. */
+void ke_shamir_eval(uint8_t out[KE_SCALAR_LEN], const ke_scalar *coef, unsigned t,
+                    unsigned x);
 
 /* ---- hashing (ke_kdf.c) ---------------------------------------------------- */
 typedef struct ke_buf { const void *p; size_t len; } ke_buf;

@@ -4,9 +4,13 @@
  * threshold combination S = sum(lambda_i * P_i).
  *
  * Secret values here are the polynomial coefficients a_j and the shares
- * d_i = f(i).  They are computed with BN_mod_* on BN_FLG_CONSTTIME secure
- * BIGNUMs and only ever multiplied by G in single-term form.  Indices,
- * commitments, public shares and Lagrange coefficients are public.
+ * d_i = f(i).  They live in secure BN_FLG_CONSTTIME BIGNUMs, meet G only in
+ * single-term multiplications, and f(i) is evaluated with masked modular
+ * additions only (ke_bn_mod_add / ke_bn_mod_mul_public; see ke_internal.h):
+ * BN_mod_mul(acc, i) would reveal through the length of acc * i whether it
+ * exceeds 2^256.  Indices, commitments, public shares and Lagrange
+ * coefficients are public.  The parts P_i and their sum S = d R are
+ * secret: any t of the P_i open the envelope.
  */
 #include "ke_internal.h"
 
@@ -102,6 +106,24 @@ ke_rc ke_share_check(const ke_escrow_pub *pub, unsigned index, const ke_scalar *
   return ke_ct_eq(q.b, pub->public_shares[index - 1].b, KE_POINT_LEN) ? KE_OK : KE_ERR_PROOF;
 }
 
+void ke_shamir_eval(uint8_t out[KE_SCALAR_LEN], const ke_scalar *coef, unsigned t,
+                    unsigned x)
+{
+  /* Horner: acc = (...(a_{t-1} x + a_{t-2}) x + ...) x + a_0.  x is public
+   * and small; acc and the coefficients are secret and only ever pass
+   * through the constant-time ke_mod_n_* (a BIGNUM product acc * x would
+   * reveal through its length whether it exceeds 2^256). */
+  uint8_t xb[KE_SCALAR_LEN] = { 0 }, acc[KE_SCALAR_LEN];
+  xb[KE_SCALAR_LEN - 1] = (uint8_t)x;
+  memcpy(acc, coef[t - 1].b, KE_SCALAR_LEN);
+  for (unsigned j = t - 1; j-- > 0;) {
+    ke_mod_n_mul_public(acc, xb, acc);
+    ke_mod_n_add(acc, acc, coef[j].b);
+  }
+  memcpy(out, acc, KE_SCALAR_LEN);
+  ke_wipe(acc, sizeof acc);
+}
+
 ke_rc ke_ceremony_det(ke_escrow_pub *pub, ke_scalar *shares, unsigned t,
                       unsigned n, const ke_scalar *coefficients)
 {
@@ -115,14 +137,12 @@ ke_rc ke_ceremony_det(ke_escrow_pub *pub, ke_scalar *shares, unsigned t,
   const EC_GROUP *g = ke_ec_group();
   if (!g)
     return KE_ERR_INTERNAL;
-  const BIGNUM *order = EC_GROUP_get0_order(g);
   ke_rc rc = KE_ERR_NOMEM;
   ke_point commit[KE_MAX_SHARES];
   BN_CTX *ctx = BN_CTX_secure_new();
   BIGNUM *a[KE_MAX_SHARES] = { 0 };
-  BIGNUM *acc = ke_bn_secret_new(), *ib = BN_new();
   EC_POINT *pt = EC_POINT_new(g);
-  if (!ctx || !acc || !ib || !pt)
+  if (!ctx || !pt)
     goto out;
   for (unsigned j = 0; j < t; j++) {
     if (!(a[j] = ke_bn_secret(coefficients[j].b)))
@@ -136,17 +156,7 @@ ke_rc ke_ceremony_det(ke_escrow_pub *pub, ke_scalar *shares, unsigned t,
   if ((rc = ke_escrow_pub_from_commitments(pub, t, n, commit)))
     goto out;
   for (unsigned i = 1; i <= n; i++) {
-    rc = KE_ERR_INTERNAL;
-    /* d_i = f(i) by Horner, mod n.  i is public; the accumulator is not. */
-    if (BN_set_word(ib, i) != 1 || !BN_copy(acc, a[t - 1]))
-      goto out;
-    BN_set_flags(acc, BN_FLG_CONSTTIME);
-    for (unsigned j = t - 1; j-- > 0;)
-      if (BN_mod_mul(acc, acc, ib, order, ctx) != 1 ||
-          BN_mod_add(acc, acc, a[j], order, ctx) != 1)
-        goto out;
-    if (BN_bn2binpad(acc, shares[i - 1].b, KE_SCALAR_LEN) != KE_SCALAR_LEN)
-      goto out;
+    ke_shamir_eval(shares[i - 1].b, coefficients, t, i);
     if (!ke_scalar_valid(shares[i - 1].b)) {
       rc = KE_ERR_INVALID_SCALAR; /* f(i) == 0: probability ~2^-256 */
       goto out;
@@ -160,8 +170,6 @@ ke_rc ke_ceremony_det(ke_escrow_pub *pub, ke_scalar *shares, unsigned t,
 out:
   for (unsigned j = 0; j < KE_MAX_SHARES; j++)
     BN_clear_free(a[j]);
-  BN_clear_free(acc);
-  BN_free(ib);
   EC_POINT_clear_free(pt);
   BN_CTX_free(ctx);
   if (rc) {
@@ -278,7 +286,10 @@ ke_rc ke_combine(ke_point *S, const uint8_t *indices, const ke_point *parts, siz
   if (!g)
     return KE_ERR_INTERNAL;
   rc = KE_ERR_NOMEM;
-  BN_CTX *ctx = BN_CTX_new();
+  /* The P_i and every partial sum are secret (t of the P_i give S = d R,
+   * which opens the envelope): OpenSSL's temporaries are in the secure
+   * heap and every point is cleared when freed. */
+  BN_CTX *ctx = BN_CTX_secure_new();
   BIGNUM *l = BN_new();
   EC_POINT *acc = EC_POINT_new(g), *term = EC_POINT_new(g), *p = NULL;
   if (!ctx || !l || !acc || !term)
@@ -287,13 +298,13 @@ ke_rc ke_combine(ke_point *S, const uint8_t *indices, const ke_point *parts, siz
   if (EC_POINT_set_to_infinity(g, acc) != 1)
     goto out;
   for (size_t i = 0; i < count; i++) {
-    EC_POINT_free(p);
+    EC_POINT_clear_free(p);
     p = NULL;
     if ((rc = ke_ec_decode(&p, parts[i].b, KE_POINT_LEN, ctx)) ||
         (rc = lagrange_bn(l, indices, count, i, ctx)))
       goto out;
-    /* Parts and coefficients are public (each P_i came with a verified
-     * proof), so this multiplication need not be constant time. */
+    /* lambda_i is public, P_i secret: the single-term form, the code path
+     * OpenSSL also takes for secret scalars. */
     rc = KE_ERR_INTERNAL;
     if (EC_POINT_mul(g, term, NULL, p, l, ctx) != 1 || EC_POINT_add(g, acc, acc, term, ctx) != 1)
       goto out;
@@ -303,7 +314,7 @@ ke_rc ke_combine(ke_point *S, const uint8_t *indices, const ke_point *parts, siz
 out:
   if (rc)
     ke_wipe(S, sizeof *S);
-  EC_POINT_free(p);
+  EC_POINT_clear_free(p);
   EC_POINT_clear_free(acc);
   EC_POINT_clear_free(term);
   BN_free(l);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 
 const char *ke_rc_str(ke_rc rc)
@@ -250,14 +251,22 @@ ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in)
   return b64_decode_into(out, in, n);
 }
 
-/* ---- secret memory ----------------------------------------------------- */
+/* ---- initialisation and secret memory ----------------------------------- */
 /*
- * Without OpenSSL's secure heap, each secret gets its own anonymous mapping:
- * whole pages can be mlock()ed and marked MADV_DONTDUMP without touching
- * memory that other allocations share.  A header in front of the returned
- * pointer records the mapping size, so freeing does not depend on the
- * caller passing back the exact length.  Under AddressSanitizer plain
- * malloc is used instead, so overflows of secret buffers are still caught.
+ * Two homes for secrets:
+ *  - OpenSSL's secure heap, created by ke_init(): one locked, no-dump arena
+ *    with guard pages.  BN_secure_new() and BN_CTX_secure_new() draw from it
+ *    (they silently use the ordinary heap when it does not exist, which is
+ *    why every program calls ke_init() first), and so do small
+ *    ke_secure_alloc() blocks.  OpenSSL returns NULL when the arena is full,
+ *    so large blocks are kept out of it and a full arena falls through to:
+ *  - one anonymous mapping per block: whole pages that can be mlock()ed and
+ *    marked MADV_DONTDUMP without touching memory other allocations share.
+ *    A header in front of the returned pointer records the mapping size, so
+ *    freeing does not depend on the caller passing back the exact length.
+ * Under AddressSanitizer ke_secure_alloc() uses plain calloc instead, so
+ * that overflows of secret buffers are still caught (the arena is opaque
+ * to ASan); the arena itself is still created for OpenSSL's BIGNUMs.
  */
 #if defined(__SANITIZE_ADDRESS__)
 #define KE_SECURE_USE_MALLOC 1
@@ -268,19 +277,45 @@ ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in)
 #endif
 
 #define KE_SECURE_HDR 32 /* keeps the user pointer 16-byte aligned */
+#define KE_SECURE_MIN_BLOCK 16
+
+static CRYPTO_ONCE ke_init_once = CRYPTO_ONCE_STATIC_INIT;
+static int ke_init_ok;
+
+static void ke_init_heap(void)
+{
+  /* 1 MiB holds thousands of P-256 BIGNUMs and every small secret block
+   * escrowctl, the agent or the server keeps at once; it is locked memory,
+   * so it stays well under the usual 8 MiB RLIMIT_MEMLOCK.  OpenSSL answers
+   * 1 (created and locked), 2 (created, lock refused) or 0 (not created). */
+  if (CRYPTO_secure_malloc_initialized())
+    ke_init_ok = 1;
+  else
+    ke_init_ok = CRYPTO_secure_malloc_init(KE_SECURE_HEAP_SIZE, KE_SECURE_MIN_BLOCK) != 0;
+}
+
+ke_rc ke_init(void)
+{
+  if (!CRYPTO_THREAD_run_once(&ke_init_once, ke_init_heap))
+    return KE_ERR_INTERNAL;
+  return ke_init_ok ? KE_OK : KE_ERR_NOMEM;
+}
 
 void *ke_secure_alloc(size_t len)
 {
-  if (CRYPTO_secure_malloc_initialized())
-    return OPENSSL_secure_zalloc(len ? len : 1);
   if (len > SIZE_MAX / 2)
     return NULL;
-#ifdef KE_SECURE_USE_MALLOC
-  size_t total = len + KE_SECURE_HDR;
-  uint8_t *base = calloc(1, total);
-  if (!base)
-    return NULL;
-#else
+#ifndef KE_SECURE_USE_MALLOC
+  if (len <= KE_SECURE_SMALL && CRYPTO_secure_malloc_initialized()) {
+    /* A full arena is an ordinary outcome here, not an error to leave in
+     * OpenSSL's queue (some versions queue one): the block then gets a
+     * mapping of its own. */
+    ERR_set_mark();
+    void *p = OPENSSL_secure_zalloc(len ? len : 1);
+    ERR_pop_to_mark();
+    if (p)
+      return p;
+  }
   long pg = sysconf(_SC_PAGESIZE);
   size_t page = pg > 0 ? (size_t)pg : 4096;
   size_t total = (len + KE_SECURE_HDR + page - 1) / page * page;
@@ -291,6 +326,11 @@ void *ke_secure_alloc(size_t len)
 #ifdef MADV_DONTDUMP
   (void)madvise(base, total, MADV_DONTDUMP);
 #endif
+#else
+  size_t total = len + KE_SECURE_HDR;
+  uint8_t *base = calloc(1, total);
+  if (!base)
+    return NULL;
 #endif
   memcpy(base, &total, sizeof total);
   return base + KE_SECURE_HDR;
@@ -301,6 +341,8 @@ void ke_secure_free(void *p, size_t len)
   if (!p)
     return;
   if (CRYPTO_secure_allocated(p)) {
+    /* The length the caller passes may be short; the arena knows the
+     * block's real size, and OPENSSL_secure_clear_free wipes that much. */
     OPENSSL_secure_clear_free(p, len);
     return;
   }

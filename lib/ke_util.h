@@ -50,11 +50,29 @@ ke_rc ke_b64url_decode(uint8_t **out, size_t *outlen, const char *in, int secure
 /* Decode into a fixed-size buffer; the decoded length must be exactly outlen. */
 ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in);
 
+/* ---- initialisation ----------------------------------------------------- */
+/* Call once at the top of main(), before any thread starts (it is also
+ * safe to call again, and from several threads).  Creates OpenSSL's secure
+ * heap (KE_SECURE_HEAP_SIZE bytes, mlock()ed, excluded from core dumps, with
+ * guard pages) so that the secret BIGNUMs of BN_secure_new/BN_CTX_secure_new
+ * and small ke_secure_alloc() blocks live in locked memory; without it they
+ * are ordinary heap.  A heap that could be created but not locked (mlock
+ * refused by RLIMIT_MEMLOCK) still counts as success: the memory is then
+ * only excluded from core dumps.  KE_ERR_NOMEM if the heap cannot be created
+ * at all; everything keeps working then, on the ordinary heap. */
+#define KE_SECURE_HEAP_SIZE (1u << 20)
+ke_rc ke_init(void);
+
 /* ---- secret memory ----------------------------------------------------- */
 /* Allocations for secrets: zeroed, mlock()ed where the OS allows (failure to
  * lock is not an error), excluded from core dumps where possible.
  * ke_secure_free() wipes with OPENSSL_cleanse before releasing.  Both accept
- * NULL.  Backed by OpenSSL's secure heap when it is initialised, else malloc. */
+ * NULL.  Blocks of up to KE_SECURE_SMALL bytes come from OpenSSL's secure
+ * heap once ke_init() has run; larger blocks, and any block while that heap
+ * is full, get a locked anonymous mapping of their own, so the heap stays
+ * available to OpenSSL's secret BIGNUMs and a full heap never makes this
+ * return NULL.  NULL means the system is out of memory. */
+#define KE_SECURE_SMALL 4096
 void *ke_secure_alloc(size_t len);
 void ke_secure_free(void *p, size_t len);
 /* Constant-time equality: 1 if equal.  Wraps CRYPTO_memcmp. */
