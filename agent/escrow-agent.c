@@ -77,6 +77,8 @@ int main(int argc, char **argv)
   const agent_cmd *cmd = NULL;
   int shift = 1, rc;
 
+  if (ke_init() != KE_OK) /* secrets in locked memory (OpenSSL's secure heap) */
+    fputs("escrow-agent: warning: no locked memory for secrets\n", stderr);
   /* Everything the agent writes is private; broken pipes of platform tools
    * are reported through their exit status, not a signal. */
   umask(077);
