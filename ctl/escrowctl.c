@@ -109,6 +109,8 @@ static const ctl_cmd *lookup(int argc, char **argv, int *words)
 
 int main(int argc, char **argv)
 {
+  if (ke_init() != KE_OK) /* secrets in locked memory (OpenSSL's secure heap) */
+    fputs("escrowctl: warning: no locked memory for secrets\n", stderr);
   /* A core dump would hold shares and secrets: none, whatever the shell's
    * limit.  jansson's freed blocks are wiped (a requester key passes
    * through its parser). */
