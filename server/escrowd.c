@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "ke_log.h"
+#include "ke_util.h"
 #include "srv_account.h"
 #include "srv_config.h"
 #include "srv_migrate.h"
@@ -125,6 +126,8 @@ int main(int argc, char **argv)
   char err[1024];
 
   ke_log_set_component("escrowd");
+  if (ke_init() != KE_OK) /* secrets in locked memory (OpenSSL's secure heap) */
+    ke_log(KE_LOG_WARN, "no locked memory for secrets", NULL);
   rest = calloc((size_t)argc + 1, sizeof *rest);
   if (!rest)
     return SRV_EXIT_FAILURE;
