@@ -25,6 +25,12 @@ int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_token_revoke(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_audit_verify(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_audit_export(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_enroll_token_list(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_enroll_token_revoke(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -45,5 +51,11 @@ extern const char ctl_usage_token_list[];
 extern const char ctl_usage_token_revoke[];
 extern const char ctl_usage_audit_verify[];
 extern const char ctl_usage_audit_export[];
+extern const char ctl_usage_enroll_token_create[];
+extern const char ctl_usage_enroll_token_list[];
+extern const char ctl_usage_enroll_token_revoke[];
+extern const char ctl_usage_escrow_key_publish[];
+extern const char ctl_usage_escrow_key_show[];
+extern const char ctl_usage_escrow_key_set_state[];
 
 #endif

@@ -53,6 +53,19 @@ static const ctl_cmd ctl_cmds[] = {
     "verify the audit log against the pinned log key (auditor)", ctl_usage_audit_verify },
   { "audit", "export", ctl_cmd_audit_export, "export audit events as JSONL or CSV (auditor)",
     ctl_usage_audit_export },
+  { "enroll-token", "create", ctl_cmd_enroll_token_create,
+    "create a device enrolment token, shown once (admin)", ctl_usage_enroll_token_create },
+  { "enroll-token", "list", ctl_cmd_enroll_token_list, "list enrolment tokens (admin)",
+    ctl_usage_enroll_token_list },
+  { "enroll-token", "revoke", ctl_cmd_enroll_token_revoke, "revoke an enrolment token (admin)",
+    ctl_usage_enroll_token_revoke },
+  { "escrow-key", "publish", ctl_cmd_escrow_key_publish,
+    "publish a ceremony's escrow key for agents (admin)", ctl_usage_escrow_key_publish },
+  { "escrow-key", "show", ctl_cmd_escrow_key_show,
+    "show the server's escrow key(s), fingerprint verified", ctl_usage_escrow_key_show },
+  { "escrow-key", "set-state", ctl_cmd_escrow_key_set_state,
+    "make a published escrow key current, accepted or retired (admin)",
+    ctl_usage_escrow_key_set_state },
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 

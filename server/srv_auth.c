@@ -24,6 +24,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_db.h"
+#include "srv_device.h"
 
 static const struct {
   unsigned bit;
@@ -150,8 +151,10 @@ int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
   snprintf(p->actor, sizeof p->actor, "anonymous");
   if (!route || route->roles == SRV_ROLE_PUBLIC)
     return 1;
-  /* Device (agent) authentication is a signed request, not a bearer token;
-   * it arrives with enrolment.  Until then no request is an agent. */
+  /* Agents sign their requests with their device key instead of sending a
+   * bearer token (srv_device_auth.c): same place, same roles column. */
+  if (srv_device_signed(req))
+    return srv_device_authenticate(req, p, ret);
   token = srv_auth_bearer(req);
   if (!token) {
     *ret = srv_auth_401(req, "missing", NULL);

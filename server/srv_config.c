@@ -102,6 +102,11 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "Seconds of the first lockout; each further failure doubles it, up to a day."},
   {"password_scrypt_log2n", U(password_scrypt_log2n), "15", 10, 20,
    "scrypt cost of new password hashes: N = 2^value (r = 8, p = 1); 15 uses 32 MiB."},
+  {"agent_clock_skew", U(agent_clock_skew), "300", 30, 3600,
+   "Seconds a signed agent request's timestamp may differ from the server's clock; "
+   "nonces are kept for twice as long (replay protection)."},
+  {"agent_checkin_interval", U(agent_checkin_interval), "86400", 300, 30UL * 86400,
+   "Seconds between agent check-ins, announced to agents at enrolment and check-in."},
 };
 #undef S
 #undef U

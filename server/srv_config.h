@@ -49,6 +49,9 @@ struct srv_config {
   unsigned login_failure_window;
   unsigned login_lockout;
   unsigned password_scrypt_log2n;
+  /* devices (srv_device) */
+  unsigned agent_clock_skew;
+  unsigned agent_checkin_interval;
 
   /* Not keys: where the values came from. */
   char *loaded_file;            /* NULL if no file was read */

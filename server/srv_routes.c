@@ -33,6 +33,25 @@ static const struct srv_route srv_routes[] = {
   {"POST", "/v1/tokens", srv_ep_tokens_create, SRV_ROLE_ADMIN, SRV_BODY_JSON},
   {"GET", "/v1/tokens", srv_ep_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"DELETE", "/v1/tokens/{id}", srv_ep_tokens_revoke, SRV_ROLE_ADMIN, SRV_BODY_NONE},
+  /* devices and escrow (srv_ep_enroll*.c, srv_ep_device_keys.c,
+   * srv_ep_checkin.c, srv_ep_devices.c, srv_ep_escrow_key.c).  Agent
+   * routes live under /v1/devices/{id}/ only: a device may call nothing
+   * else, and only with its own id (srv_device_auth.c). */
+  {"POST", "/v1/enroll", srv_ep_enroll, SRV_ROLE_PUBLIC, SRV_BODY_JSON},
+  {"PUT", "/v1/devices/{id}/keys/{volume}", srv_ep_device_keys_put, SRV_ROLE_AGENT,
+   SRV_BODY_JSON},
+  {"POST", "/v1/devices/{id}/checkin", srv_ep_checkin, SRV_ROLE_AGENT, SRV_BODY_JSON},
+  {"GET", "/v1/devices", srv_ep_devices_search, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
+   SRV_BODY_NONE},
+  {"GET", "/v1/devices/{id}", srv_ep_devices_get, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
+   SRV_BODY_NONE},
+  {"GET", "/v1/escrow-key", srv_ep_escrow_key_get, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"POST", "/v1/escrow-key", srv_ep_escrow_key_post, SRV_ROLE_ADMIN, SRV_BODY_JSON},
+  {"GET", "/v1/escrow-keys", srv_ep_escrow_keys_list, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"POST", "/v1/enroll-tokens", srv_ep_enroll_tokens_create, SRV_ROLE_ADMIN, SRV_BODY_JSON},
+  {"GET", "/v1/enroll-tokens", srv_ep_enroll_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE},
+  {"DELETE", "/v1/enroll-tokens/{id}", srv_ep_enroll_tokens_revoke, SRV_ROLE_ADMIN,
+   SRV_BODY_NONE},
 };
 
 const struct srv_route_table srv_routes_escrowd = {

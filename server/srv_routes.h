@@ -56,5 +56,16 @@ enum MHD_Result srv_ep_users_role(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_create(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_list(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_revoke(struct srv_request *req);
+enum MHD_Result srv_ep_enroll(struct srv_request *req);
+enum MHD_Result srv_ep_device_keys_put(struct srv_request *req);
+enum MHD_Result srv_ep_checkin(struct srv_request *req);
+enum MHD_Result srv_ep_devices_search(struct srv_request *req);
+enum MHD_Result srv_ep_devices_get(struct srv_request *req);
+enum MHD_Result srv_ep_escrow_key_get(struct srv_request *req);
+enum MHD_Result srv_ep_escrow_key_post(struct srv_request *req);
+enum MHD_Result srv_ep_escrow_keys_list(struct srv_request *req);
+enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req);
+enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req);
+enum MHD_Result srv_ep_enroll_tokens_revoke(struct srv_request *req);
 
 #endif

@@ -11,6 +11,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_db.h"
+#include "srv_device.h"
 #include "srv_metrics.h"
 #include "srv_migrate.h"
 
@@ -123,6 +124,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
     }
   }
   srv_auth_init(cfg);
+  srv_device_init(cfg);
   if (srv_metrics_init(routes) != 0) {
     rc = SRV_EXIT_FAILURE;
     goto out;

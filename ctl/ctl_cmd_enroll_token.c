@@ -1,0 +1,227 @@
+/*
+ * escrowctl enroll-token create|list|revoke - the tokens that let agents
+ * enrol (admin role).  `create` prints the token on stdout, alone on its
+ * line, and only there: the server keeps just its hash.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_http.h"
+
+const char ctl_usage_enroll_token_create[] =
+  "usage: escrowctl enroll-token create --group GROUP --uses N --expires DURATION\n"
+  "\n"
+  "Creates an enrolment token (admin only): `escrow-agent enroll --token T`\n"
+  "registers a device into GROUP with it, at most N devices, until it expires.\n"
+  "The token is printed on stdout once; hand it to configuration management as\n"
+  "a secret, and revoke it when the rollout is done.\n"
+  "\n"
+  "  --group GROUP         devices' group (1..64 of A-Z a-z 0-9 . _ : -)\n"
+  "  --uses N              how many devices may enrol with it (1..1000000)\n"
+  "  --expires DURATION    seconds, or with a unit: 30m, 12h, 7d, 2w (max 366d)\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+const char ctl_usage_enroll_token_list[] =
+  "usage: escrowctl enroll-token list [--all] [--json]\n\n"
+  "Lists enrolment tokens that can still be used (admin only).\n\n"
+  "  --all    also used up, expired and revoked ones\n"
+  "  --json   the server's JSON answer\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+const char ctl_usage_enroll_token_revoke[] =
+  "usage: escrowctl enroll-token revoke ID\n\n"
+  "Revokes an enrolment token by its id (from `enroll-token list`): no device\n"
+  "can enrol with it any more.  Devices already enrolled are not affected.\n\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+typedef struct et_opts {
+  ctl_http_target t;
+  const char *group;
+  unsigned uses;
+  int have_uses;
+  long long expires;
+  int all, json;
+} et_opts;
+
+enum { O_GROUP = 256, O_USES, O_EXPIRES, O_ALL, O_JSON };
+
+#define ET_MAX_LIFETIME (366LL * 86400)
+
+static int et_duration(long long *out, const char *s)
+{
+  char *end;
+  long long v, mult = 1;
+
+  if (!isdigit((unsigned char)s[0]))
+    goto bad;
+  v = strtoll(s, &end, 10);
+  if (*end && end[1] == '\0') {
+    switch (*end) {
+    case 's': mult = 1; break;
+    case 'm': mult = 60; break;
+    case 'h': mult = 3600; break;
+    case 'd': mult = 86400; break;
+    case 'w': mult = 7 * 86400; break;
+    default: goto bad;
+    }
+  } else if (*end) {
+    goto bad;
+  }
+  if (v < 1 || v > ET_MAX_LIFETIME / mult || v * mult < 60)
+    goto bad;
+  *out = v * mult;
+  return CTL_OK;
+bad:
+  ctl_errf("--expires: from 60 seconds to 366 days, in seconds or with s, m, h, d or w "
+           "(e.g. 7d)");
+  return CTL_USAGE;
+}
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  et_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_GROUP: o->group = arg; return CTL_OK;
+  case O_USES:
+    o->have_uses = 1;
+    return ctl_parse_uint(&o->uses, arg, "--uses", 1, 1000000);
+  case O_EXPIRES: return et_duration(&o->expires, arg);
+  case O_ALL: o->all = 1; return CTL_OK;
+  case O_JSON: o->json = 1; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+static const struct option et_options[] = {
+  CTL_HTTP_OPTIONS,
+  { "group", required_argument, 0, O_GROUP },
+  { "uses", required_argument, 0, O_USES },
+  { "expires", required_argument, 0, O_EXPIRES },
+  { "all", no_argument, 0, O_ALL },
+  { "json", no_argument, 0, O_JSON },
+  { "help", no_argument, 0, 'h' },
+  { 0, 0, 0, 0 }
+};
+
+int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)
+{
+  et_opts o = { 0 };
+  ctl_http *h = NULL;
+  json_t *req = NULL, *ans = NULL;
+  const char *token;
+  int rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, et_options, on_opt, &o, NULL)))
+    return rc;
+  if (!o.group)
+    return ctl_missing_opt("--group");
+  if (!o.have_uses)
+    return ctl_missing_opt("--uses");
+  if (!o.expires)
+    return ctl_missing_opt("--expires");
+  req = json_pack("{s:s,s:I,s:I}", "group", o.group, "uses", (json_int_t)o.uses,
+                  "expires_in", (json_int_t)o.expires);
+  if (!req) {
+    ctl_errf("--group is not valid UTF-8");
+    return CTL_USAGE;
+  }
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "POST", "/v1/enroll-tokens", req, &ans)))
+    goto out;
+  token = json_string_value(json_object_get(ans, "token"));
+  if (!token) {
+    ctl_errf("%s answered without a token", ctl_http_server(h));
+    rc = CTL_NET;
+    goto out;
+  }
+  ctl_notef("Enrolment token %lld for group \"%s\": %u device(s), expires %s. It is shown "
+            "only this once:",
+            (long long)json_integer_value(json_object_get(ans, "id")), o.group, o.uses,
+            json_string_value(json_object_get(ans, "expires")));
+  printf("%s\n", token);
+out:
+  json_decref(req);
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_cmd_enroll_token_list(const ctl_cmd *cmd, int argc, char **argv)
+{
+  et_opts o = { 0 };
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  const json_t *toks;
+  int rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, et_options, on_opt, &o, NULL)))
+    return rc;
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "GET", o.all ? "/v1/enroll-tokens?all=true" : "/v1/enroll-tokens",
+                          NULL, &ans)))
+    goto out;
+  if (o.json) {
+    char *s = json_dumps(ans, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (s)
+      printf("%s\n", s);
+    free(s);
+    goto out;
+  }
+  printf("%-6s %-20s %-11s %-8s %-20s %-9s %s\n", "ID", "GROUP", "USES LEFT", "DEVICES",
+         "EXPIRES", "STATUS", "CREATED BY");
+  toks = json_object_get(ans, "enroll_tokens");
+  for (size_t i = 0; i < json_array_size(toks); i++) {
+    const json_t *t = json_array_get(toks, i);
+    char uses[32];
+    snprintf(uses, sizeof uses, "%lld/%lld",
+             (long long)json_integer_value(json_object_get(t, "uses_left")),
+             (long long)json_integer_value(json_object_get(t, "uses_max")));
+    printf("%-6lld %-20s %-11s %-8lld %-20s %-9s %s\n",
+           (long long)json_integer_value(json_object_get(t, "id")),
+           json_string_value(json_object_get(t, "group")), uses,
+           (long long)json_integer_value(json_object_get(t, "devices")),
+           json_string_value(json_object_get(t, "expires")),
+           json_string_value(json_object_get(t, "status")),
+           json_string_value(json_object_get(t, "created_by")));
+  }
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_cmd_enroll_token_revoke(const ctl_cmd *cmd, int argc, char **argv)
+{
+  et_opts o = { 0 };
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  char path[64];
+  int first = 0, rc;
+  const char *id;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, et_options, on_opt, &o, &first)))
+    return rc;
+  if (argc - first != 1) {
+    ctl_errf("expects one enrolment token ID (see --help)");
+    return CTL_USAGE;
+  }
+  id = argv[first];
+  if (!id[0] || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id)) {
+    ctl_errf("an enrolment token ID is a number (see escrowctl enroll-token list)");
+    return CTL_USAGE;
+  }
+  snprintf(path, sizeof path, "/v1/enroll-tokens/%s", id);
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "DELETE", path, NULL, &ans)))
+    goto out;
+  printf("Enrolment token %s %s.\n", id,
+         json_is_true(json_object_get(ans, "already_revoked")) ? "was already revoked"
+                                                                : "revoked");
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}

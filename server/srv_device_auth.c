@@ -1,0 +1,339 @@
+/*
+ * srv_device_auth.c - signed agent requests (docs/agent-protocol.md
+ * section 2): the device's Ed25519 signature over method, path, timestamp,
+ * nonce and body hash; the clock-skew bound; and the nonces that make a
+ * replayed request change nothing.
+ *
+ * srv_auth_authenticate() hands every request with an X-KE-Device header
+ * to srv_device_authenticate(), so agent and human authentication share the
+ * one dispatcher path and the route table's roles column.  Nonces are
+ * stored by the handler, inside the transaction of the action itself
+ * (srv_device_nonce_use): a request that is refused or rolled back leaves
+ * no nonce behind, and one that commits cannot be replayed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "ke_log.h"
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_device.h"
+
+#define SRV_DEV_TS_MAX 19
+#define SRV_DEV_PATH_MAX 1200
+#define SRV_DEV_MSG_PREFIX "keyescrow-v1-request\n"
+
+/* The key that signed the request this thread is handling: the dispatcher
+ * runs authentication and the handler on one thread, one request at a time,
+ * and the handler needs the key to check the envelope signature. */
+static _Thread_local struct {
+  const struct srv_request *req;
+  uint8_t pub[SRV_DEV_PUB_LEN];
+} srv_dev_signer;
+
+struct srv_dev_sig {
+  const char *device;
+  long long ts;
+  char nonce[SRV_DEV_NONCE_B64 + 1];
+  uint8_t sig[SRV_DEV_SIG_LEN];
+  const char *ts_text;
+};
+
+int srv_device_signed(struct srv_request *req)
+{
+  return srv_request_header(req, "X-KE-Device") != NULL;
+}
+
+int srv_device_request_key(const struct srv_request *req, uint8_t pub[SRV_DEV_PUB_LEN])
+{
+  if (!req || srv_dev_signer.req != req)
+    return -1;
+  memcpy(pub, srv_dev_signer.pub, SRV_DEV_PUB_LEN);
+  return 0;
+}
+
+static enum MHD_Result srv_dev_401(struct srv_request *req, enum srv_error_code code,
+                                   const char *why, const char *device)
+{
+  ke_log(KE_LOG_INFO, "agent request refused",
+         json_pack("{s:s,s:s,s:s?,s:s}", "request_id", srv_request_id(req), "reason", why,
+                   "device", device && srv_device_id_ok(device, "dev-") ? device : NULL,
+                   "remote", srv_request_remote(req)));
+  return srv_reply_error(req, code, why);
+}
+
+/* The four headers, syntax only.  NULL or what is wrong. */
+static const char *srv_dev_parse(struct srv_request *req, struct srv_dev_sig *s)
+{
+  const char *ts = srv_request_header(req, "X-KE-Timestamp");
+  const char *nonce = srv_request_header(req, "X-KE-Nonce");
+  const char *sig = srv_request_header(req, "X-KE-Signature");
+  uint8_t raw[SRV_DEV_NONCE_LEN];
+  size_t n;
+
+  s->device = srv_request_header(req, "X-KE-Device");
+  if (!s->device || !ts || !nonce || !sig)
+    return "a signed request needs X-KE-Device, X-KE-Timestamp, X-KE-Nonce and "
+           "X-KE-Signature";
+  n = strlen(ts);
+  if (n < 1 || n > SRV_DEV_TS_MAX || strspn(ts, "0123456789") != n || (ts[0] == '0' && n > 1))
+    return "X-KE-Timestamp must be Unix seconds in decimal";
+  s->ts = strtoll(ts, NULL, 10);
+  s->ts_text = ts;
+  if (strlen(nonce) != SRV_DEV_NONCE_B64 ||
+      ke_b64url_decode_fixed(raw, sizeof raw, nonce) != KE_OK)
+    return "X-KE-Nonce must be 16 bytes in base64url";
+  memcpy(s->nonce, nonce, SRV_DEV_NONCE_B64 + 1);
+  if (ke_b64url_decode_fixed(s->sig, sizeof s->sig, sig) != KE_OK)
+    return "X-KE-Signature must be 64 bytes in base64url";
+  /* The signed path is the request target as sent; every agent route is
+   * a plain path, so a query string (which libmicrohttpd has already split
+   * off and decoded) cannot be reproduced and is refused. */
+  if (MHD_get_connection_values(srv_request_connection(req), MHD_GET_ARGUMENT_KIND, NULL,
+                                NULL) > 0)
+    return "signed requests take no query string";
+  return NULL;
+}
+
+/* The request path, rebuilt from the matched pattern and its segments
+ * (equal to the path received: the matcher compared every byte). */
+static int srv_dev_path(struct srv_request *req, char *out, size_t outlen)
+{
+  const char *p = srv_request_route(req)->pattern;
+  size_t o = 0;
+
+  while (*p) {
+    if (*p == '{') {
+      const char *close = strchr(p, '}');
+      char name[32];
+      const char *v;
+      size_t vl;
+      if (!close || (size_t)(close - p - 1) >= sizeof name)
+        return -1;
+      memcpy(name, p + 1, (size_t)(close - p - 1));
+      name[close - p - 1] = '\0';
+      v = srv_request_param(req, name);
+      if (!v || (vl = strlen(v)) >= outlen - o)
+        return -1;
+      memcpy(out + o, v, vl);
+      o += vl;
+      p = close + 1;
+    } else {
+      if (o + 1 >= outlen)
+        return -1;
+      out[o++] = *p++;
+    }
+  }
+  out[o] = '\0';
+  return 0;
+}
+
+/* Verify s->sig by `pub` over the request.  1 if good. */
+static int srv_dev_check(struct srv_request *req, const struct srv_dev_sig *s,
+                         const uint8_t pub[SRV_DEV_PUB_LEN])
+{
+  char path[SRV_DEV_PATH_MAX], hex[SRV_HEX_SHA256], *msg;
+  uint8_t h[32];
+  unsigned hl = 0;
+  size_t blen, mlen;
+  const char *body = srv_request_body(req, &blen);
+  int n, ok;
+
+  if (srv_dev_path(req, path, sizeof path) != 0 ||
+      EVP_Digest(body ? body : "", blen, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32)
+    return 0;
+  ke_hex_encode(hex, h, sizeof h);
+  mlen = strlen(SRV_DEV_MSG_PREFIX) + strlen(srv_request_method(req)) + strlen(path) +
+         strlen(s->ts_text) + SRV_DEV_NONCE_B64 + 64 + 6;
+  msg = malloc(mlen);
+  if (!msg)
+    return 0;
+  n = snprintf(msg, mlen, SRV_DEV_MSG_PREFIX "%s\n%s\n%s\n%s\n%s\n", srv_request_method(req),
+               path, s->ts_text, s->nonce, hex);
+  ok = n > 0 && (size_t)n < mlen && srv_device_ed25519_ok(pub, (uint8_t *)msg, (size_t)n, s->sig);
+  free(msg);
+  return ok;
+}
+
+static int srv_dev_fresh(const struct srv_dev_sig *s)
+{
+  long long now = (long long)time(NULL);
+  long long d = now > s->ts ? now - s->ts : s->ts - now;
+
+  return d <= (long long)srv_device_cfg.clock_skew;
+}
+
+struct srv_dev_lookup {
+  const char *id;
+  int found, disabled;
+  uint8_t pub[SRV_DEV_PUB_LEN];
+  char hostname[SRV_DEV_HOST_MAX + 1];
+};
+
+static enum srv_db_status srv_dev_lookup_txn(struct srv_db *db, void *cls)
+{
+  struct srv_dev_lookup *l = cls;
+  const char *params[1] = {l->id};
+  enum srv_db_status st;
+  PGresult *r = srv_db_exec(db, SRV_STMT_DEVICE_AUTH, params, &st);
+
+  l->found = 0;
+  if (!r)
+    return st;
+  if (PQntuples(r) == 1 && srv_account_bytea_get(l->pub, sizeof l->pub, r, 0, 0) == 0) {
+    l->found = 1;
+    l->disabled = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
+    snprintf(l->hostname, sizeof l->hostname, "%s", PQgetvalue(r, 0, 1));
+  }
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
+static int srv_dev_deny(struct srv_request *req, const struct srv_principal *p,
+                        const char *why, enum MHD_Result *ret)
+{
+  const struct srv_route *route = srv_request_route(req);
+  char object[160];
+  json_t *d = json_pack("{s:s}", "reason", why);
+  struct srv_audit_event ev;
+
+  snprintf(object, sizeof object, "route:%s %s", route->method, route->pattern);
+  ev = (struct srv_audit_event){"auth.denied", object, "denied", d, p->actor};
+  /* A denial that cannot be audited is still a denial. */
+  if (srv_audit_record(req, &ev) != 0)
+    ke_log(KE_LOG_WARN, "could not audit a denied request",
+           json_pack("{s:s}", "request_id", srv_request_id(req)));
+  json_decref(d);
+  *ret = srv_reply_error(req, SRV_ERR_FORBIDDEN, why);
+  return 0;
+}
+
+int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
+                            enum MHD_Result *ret)
+{
+  const struct srv_route *route = srv_request_route(req);
+  struct srv_dev_sig s;
+  struct srv_dev_lookup l;
+  const char *bad, *id;
+  enum srv_db_status st;
+
+  srv_dev_signer.req = NULL;
+  memset(&s, 0, sizeof s);
+  if ((bad = srv_dev_parse(req, &s)) != NULL) {
+    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, bad, s.device);
+    return 0;
+  }
+  if (!srv_device_id_ok(s.device, "dev-")) {
+    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device", NULL);
+    return 0;
+  }
+  memset(&l, 0, sizeof l);
+  l.id = s.device;
+  st = srv_db_txn(SRV_DB_READ_ONLY, srv_dev_lookup_txn, &l);
+  if (st != SRV_DB_OK) {
+    *ret = srv_account_db_error(req, st);
+    return 0;
+  }
+  /* Unknown, disabled and forged look the same from outside. */
+  if (!l.found || l.disabled || !srv_dev_check(req, &s, l.pub)) {
+    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE,
+                       !l.found || l.disabled ? "unknown or disabled device"
+                                              : "the request signature does not verify",
+                       s.device);
+    return 0;
+  }
+  if (!srv_dev_fresh(&s)) {
+    *ret = srv_dev_401(req, SRV_ERR_STALE_REQUEST, "X-KE-Timestamp is outside the allowed "
+                                                   "clock skew: check the device's clock",
+                       s.device);
+    return 0;
+  }
+  p->kind = SRV_PRINCIPAL_DEVICE;
+  p->role = SRV_ROLE_AGENT;
+  snprintf(p->id, sizeof p->id, "%s", s.device);
+  {
+    /* Hostnames may be longer than the name field: cut at a character
+     * boundary, so that the name stays valid UTF-8 for logs. */
+    size_t n = strlen(l.hostname);
+    if (n >= sizeof p->name) {
+      n = sizeof p->name - 1;
+      while (n > 0 && ((unsigned char)l.hostname[n] & 0xC0) == 0x80)
+        n--;
+    }
+    memcpy(p->name, l.hostname, n);
+    p->name[n] = '\0';
+  }
+  snprintf(p->actor, sizeof p->actor, "device:%s", s.device);
+  srv_dev_signer.req = req;
+  memcpy(srv_dev_signer.pub, l.pub, sizeof l.pub);
+  /* A device acts only on its own /v1/devices/{id}/ routes. */
+  if (!route || (route->roles & SRV_ROLE_AGENT) == 0)
+    return srv_dev_deny(req, p, "devices may not call this route", ret);
+  id = srv_request_param(req, "id");
+  if (strncmp(route->pattern, "/v1/devices/{id}/", 17) != 0 || !id ||
+      strcmp(id, s.device) != 0)
+    return srv_dev_deny(req, p, "a device may act only on its own records", ret);
+  return 1;
+}
+
+int srv_device_verify_new(struct srv_request *req, const uint8_t pub[SRV_DEV_PUB_LEN],
+                          enum MHD_Result *ret)
+{
+  struct srv_dev_sig s;
+  const char *bad;
+
+  srv_dev_signer.req = NULL;
+  memset(&s, 0, sizeof s);
+  if ((bad = srv_dev_parse(req, &s)) != NULL) {
+    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, bad, NULL);
+    return 0;
+  }
+  if (strcmp(s.device, "new") != 0) {
+    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, "enrolment is signed with X-KE-Device: new",
+                       NULL);
+    return 0;
+  }
+  if (!srv_dev_check(req, &s, pub)) {
+    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE,
+                       "the request is not signed by device_key (proof of possession)", NULL);
+    return 0;
+  }
+  if (!srv_dev_fresh(&s)) {
+    *ret = srv_dev_401(req, SRV_ERR_STALE_REQUEST, "X-KE-Timestamp is outside the allowed "
+                                                   "clock skew: check the device's clock",
+                       NULL);
+    return 0;
+  }
+  srv_dev_signer.req = req;
+  memcpy(srv_dev_signer.pub, pub, SRV_DEV_PUB_LEN);
+  return 1;
+}
+
+enum srv_db_status srv_device_nonce_use(struct srv_db *db, struct srv_request *req,
+                                        const char *device_id, int *replayed)
+{
+  const char *nonce = srv_request_header(req, "X-KE-Nonce");
+  char secs[16];
+  const char *params[3] = {device_id, nonce, secs};
+  enum srv_db_status st;
+  PGresult *r;
+
+  *replayed = 0;
+  if (!nonce || strlen(nonce) != SRV_DEV_NONCE_B64)
+    return SRV_DB_ERROR; /* authentication checked it: a bug */
+  snprintf(secs, sizeof secs, "%u", 2 * srv_device_cfg.clock_skew);
+  r = srv_db_exec(db, SRV_STMT_DEVICE_NONCE_USE, params, &st);
+  if (!r)
+    return st;
+  if (PQntuples(r) != 1) {
+    *replayed = 1;
+    st = SRV_DB_ABORT;
+  }
+  PQclear(r);
+  return st;
+}

@@ -1,0 +1,198 @@
+/*
+ * srv_device_util.c - identifiers, value rules, Ed25519, manifests and
+ * receipts for the device API (srv_device.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "ke_files.h"
+#include "ke_log.h"
+#include "ke_note.h"
+#include "ke_util.h"
+#include "srv_audit_int.h"
+#include "srv_device.h"
+
+struct srv_device_settings srv_device_cfg = {300, 86400};
+
+void srv_device_init(const struct srv_config *cfg)
+{
+  srv_device_cfg.clock_skew = cfg->agent_clock_skew;
+  srv_device_cfg.checkin_interval = cfg->agent_checkin_interval;
+}
+
+/* ---- identifiers ------------------------------------------------------- */
+
+int srv_device_new_id(const char *prefix, char out[SRV_DEV_ID_LEN + 1])
+{
+  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+  uint8_t rnd[17]; /* 128 bits used; the 17th byte pads the last group */
+  size_t p = strlen(prefix);
+  unsigned bits = 0, acc = 0, n = 0;
+
+  if (p != 4 || ke_random(rnd, 16) != KE_OK)
+    return -1;
+  rnd[16] = 0;
+  memcpy(out, prefix, p);
+  /* 26 characters of 5 bits: 130 bits, the last two always zero. */
+  for (size_t i = 0; i < sizeof rnd && n < 26; i++) {
+    acc = (acc << 8) | rnd[i];
+    bits += 8;
+    while (bits >= 5 && n < 26) {
+      out[p + n++] = b32[(acc >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  out[p + 26] = '\0';
+  ke_wipe(rnd, sizeof rnd);
+  return n == 26 ? 0 : -1;
+}
+
+int srv_device_id_ok(const char *s, const char *prefix)
+{
+  size_t p = strlen(prefix);
+
+  if (!s || strlen(s) != SRV_DEV_ID_LEN || strncmp(s, prefix, p) != 0)
+    return 0;
+  for (size_t i = p; i < SRV_DEV_ID_LEN; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
+      return 0;
+  return 1;
+}
+
+int srv_device_volume_ok(const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+
+  if (n < 1 || n > SRV_DEV_VOLUME_MAX)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '_' || c == ':' || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+int srv_device_ascii_ok(const char *s, size_t max)
+{
+  size_t n = s ? strlen(s) : 0;
+
+  if (n < 1 || n > max)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+      return 0;
+  return 1;
+}
+
+int srv_device_key_id_ok(const char *s) { return srv_device_ascii_ok(s, SRV_DEV_KEY_ID_MAX); }
+
+int srv_device_group_ok(const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+
+  if (n < 1 || n > SRV_DEV_GROUP_MAX)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    int alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || !(c == '.' || c == '_' || c == ':' || c == '-')))
+      return 0;
+  }
+  return 1;
+}
+
+int srv_device_text_ok(const char *s, size_t min, size_t max)
+{
+  size_t n = s ? strlen(s) : 0;
+
+  if (!s || n < min || n > max)
+    return 0;
+  return n == 0 || ke_text_valid((const uint8_t *)s, n);
+}
+
+/* ---- Ed25519 ----------------------------------------------------------- */
+
+int srv_device_ed25519_ok(const uint8_t pub[SRV_DEV_PUB_LEN], const uint8_t *msg,
+                          size_t len, const uint8_t sig[SRV_DEV_SIG_LEN])
+{
+  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, SRV_DEV_PUB_LEN);
+  EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;
+  int ok = 0;
+
+  /* OpenSSL checks the encoding of the point and of S < L (RFC 8032
+   * section 5.1.7); a malformed key or signature simply fails. */
+  if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
+    ok = EVP_DigestVerify(ctx, sig, SRV_DEV_SIG_LEN, msg, len) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pk);
+  return ok;
+}
+
+/* ---- JSON and replies ---------------------------------------------------- */
+
+const char *srv_device_str(const json_t *body, const char *key)
+{
+  const json_t *v = json_object_get(body, key);
+
+  return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+enum MHD_Result srv_device_bad(struct srv_request *req, const char *what)
+{
+  return srv_reply_error(req, SRV_ERR_BAD_REQUEST, what);
+}
+
+/* ---- escrow keys, log key, receipts ---------------------------------------- */
+
+json_t *srv_device_manifest_json(const char *text)
+{
+  json_error_t e;
+  json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+
+  if (!json_is_object(j)) {
+    json_decref(j);
+    ke_logf(KE_LOG_ERROR, "a stored escrow manifest does not parse (edited in the database?)");
+    return NULL;
+  }
+  return j;
+}
+
+int srv_device_log_key(char **vkey, const char **origin)
+{
+  const ke_note_key *k = srv_audit_key();
+  ke_note_verifier v;
+
+  *vkey = NULL;
+  if (!k)
+    return -1;
+  ke_note_key_verifier(k, &v);
+  if (ke_note_vkey_format(&v, vkey) != KE_OK)
+    return -1;
+  *origin = ke_note_key_name(k);
+  return 0;
+}
+
+int srv_device_receipt(const char *device_id, const char *volume_id,
+                       const char *record_id, const char *envelope_sha256,
+                       int64_t leaf_index, const char *created, char **note)
+{
+  const ke_note_key *k = srv_audit_key();
+  char text[512];
+  size_t len;
+  int n;
+
+  *note = NULL;
+  if (!k || leaf_index < 0)
+    return -1;
+  n = snprintf(text, sizeof text, "keyescrow-v1-receipt\n%s\n%s\n%s\n%s\n%lld\n%s\n",
+               device_id, volume_id, record_id, envelope_sha256, (long long)leaf_index,
+               created);
+  if (n < 0 || (size_t)n >= sizeof text)
+    return -1;
+  return ke_note_sign_statement(k, text, (size_t)n, note, &len) == KE_OK ? 0 : -1;
+}

@@ -1,0 +1,311 @@
+/*
+ * srv_ep_device_keys.c - PUT /v1/devices/{id}/keys/{volume}: escrow one
+ * sealed recovery key (docs/agent-protocol.md section 4).
+ *
+ * Agent route: the dispatcher has verified the device's request signature
+ * and that {id} is that device.  Here: every field is validated, the
+ * envelope must parse and name the current or an accepted escrow key, and
+ * the device's signature over envelope || device || 0x00 || volume must
+ * verify.  Then one transaction stores the nonce, supersedes the volume's
+ * current record (it stays in history), inserts the new one and appends
+ * escrow.store.  After commit the event's leaf index is learnt and the
+ * receipt signed with the log key.
+ *
+ * The same envelope again (same SHA-256, device and volume) changes nothing
+ * and answers 200 with the original record, leaf index and receipt; it
+ * appends no audit event, since nothing happened.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "ke_crypto.h"
+#include "ke_files.h"
+#include "ke_log.h"
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_audit_int.h"
+#include "srv_device.h"
+#include "srv_routes.h"
+
+/* base64url of the largest envelope: ceil(1120 * 4 / 3) */
+#define SRV_DK_ENV_B64_MAX 1494
+
+enum srv_dk_outcome { SRV_DK_NEW, SRV_DK_SAME, SRV_DK_REPLAYED, SRV_DK_UNKNOWN_KEY };
+
+struct srv_dk {
+  struct srv_request *req;
+  const char *device, *volume, *key_type, *key_id;
+  char env_param[2 * KE_ENV_MAX_LEN + 3];
+  char verifier[2 * KE_VERIFIER_LEN + 3], sig[2 * SRV_DEV_SIG_LEN + 3];
+  char sha[SRV_HEX_SHA256], fpr[SRV_HEX_SHA256];
+  char id[SRV_DEV_ID_LEN + 1];
+  char state[16], created[32], key_state[16];
+  char superseded[SRV_DEV_ID_LEN + 1];
+  int64_t leaf_index; /* -1 unknown */
+  enum srv_dk_outcome out;
+};
+
+static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
+{
+  struct srv_dk *k = cls;
+  enum srv_db_status st;
+  PGresult *r;
+  int replayed;
+  char object[48];
+  json_t *d;
+  struct srv_audit_event ev;
+
+  k->superseded[0] = '\0';
+  k->leaf_index = -1;
+  if ((st = srv_device_nonce_use(db, k->req, k->device, &replayed)) != SRV_DB_OK) {
+    if (replayed)
+      k->out = SRV_DK_REPLAYED;
+    return st;
+  }
+  {
+    const char *p4[4] = {k->device, k->volume, k->fpr, k->sha};
+    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_PRECHECK, p4, &st)))
+      return st;
+  }
+  /* key state, record id, state, leaf_index, created (always one row) */
+  snprintf(k->key_state, sizeof k->key_state, "%s", PQgetvalue(r, 0, 0));
+  if (!PQgetisnull(r, 0, 1)) {
+    snprintf(k->id, sizeof k->id, "%s", PQgetvalue(r, 0, 1));
+    snprintf(k->state, sizeof k->state, "%s", PQgetvalue(r, 0, 2));
+    if (!PQgetisnull(r, 0, 3))
+      k->leaf_index = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    snprintf(k->created, sizeof k->created, "%s", PQgetvalue(r, 0, 4));
+    PQclear(r);
+    k->out = SRV_DK_SAME; /* the nonce is kept: this request cannot be replayed */
+    return SRV_DB_OK;
+  }
+  PQclear(r);
+  if (strcmp(k->key_state, "current") != 0 && strcmp(k->key_state, "accepted") != 0) {
+    k->out = SRV_DK_UNKNOWN_KEY;
+    return SRV_DB_ABORT;
+  }
+  if (srv_device_new_id("rec-", k->id) != 0)
+    return SRV_DB_ERROR;
+  {
+    const char *p3[3] = {k->device, k->volume, k->id};
+    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_SUPERSEDE, p3, &st)))
+      return st;
+    if (PQntuples(r) == 1)
+      snprintf(k->superseded, sizeof k->superseded, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+  }
+  {
+    const char *p10[10] = {k->id,  k->device,  k->volume, k->key_type, k->key_id,
+                           k->env_param, k->sha, k->fpr, k->verifier, k->sig};
+    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_INSERT, p10, &st)))
+      return st;
+    snprintf(k->created, sizeof k->created, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+  }
+  snprintf(k->state, sizeof k->state, "active");
+  d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "device", k->device, "volume",
+                k->volume, "key_type", k->key_type, "key_id", k->key_id, "envelope_sha256",
+                k->sha, "escrow_fingerprint", k->fpr, "escrow_key_state", k->key_state,
+                "superseded", k->superseded[0] ? k->superseded : NULL);
+  if (!d)
+    return SRV_DB_ERROR;
+  snprintf(object, sizeof object, "record:%s", k->id);
+  ev = (struct srv_audit_event){"escrow.store", object, "success", d, NULL};
+  st = srv_audit_append(db, k->req, &ev);
+  json_decref(d);
+  k->out = SRV_DK_NEW;
+  return st;
+}
+
+/* Remember the leaf index with the record (so that an idempotent re-upload
+ * can answer it), or find it for a record whose first answer was lost
+ * between commit and that update. */
+struct srv_dk_leaf {
+  const char *id;
+  int64_t leaf;
+  int set; /* 1: store leaf; 0: look it up */
+};
+
+static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
+{
+  struct srv_dk_leaf *l = cls;
+  char leaf[24];
+  const char *p2[2] = {l->id, leaf};
+  enum srv_db_status st;
+  PGresult *r;
+
+  snprintf(leaf, sizeof leaf, "%lld", (long long)l->leaf);
+  r = srv_db_exec(db, l->set ? SRV_STMT_RECORD_SET_LEAF : SRV_STMT_RECORD_FIND_LEAF, p2, &st);
+  if (!r)
+    return st;
+  if (!l->set)
+    l->leaf = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
+static int srv_dk_find_leaf(struct srv_dk *k)
+{
+  struct srv_dk_leaf l = {k->id, -1, 0};
+
+  /* Its event may still wait in the queue: sequence what is there first. */
+  if (srv_audit_sequence_batch() < 0)
+    return -1;
+  if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_leaf_txn, &l) != SRV_DB_OK || l.leaf < 0)
+    return -1;
+  k->leaf_index = l.leaf;
+  l.set = 1;
+  if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
+    ke_log(KE_LOG_WARN, "could not store a record's leaf index", json_pack("{s:s}", "record", k->id));
+  return 0;
+}
+
+/* Validate the body and path into k.  NULL or the 400 message; *code is
+ * set for errors that have their own code. */
+static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
+                                   enum srv_error_code *code)
+{
+  const char *env64 = srv_device_str(body, "envelope");
+  const char *ver64 = srv_device_str(body, "verifier");
+  const char *sig64 = srv_device_str(body, "signature");
+  uint8_t *env = NULL, ver[KE_VERIFIER_LEN], sig[SRV_DEV_SIG_LEN], pub[SRV_DEV_PUB_LEN];
+  uint8_t h[32], *msg;
+  size_t envlen = 0, dl, vl, mlen;
+  unsigned hl = 0;
+  ke_envelope e;
+  int ok;
+
+  *code = SRV_ERR_BAD_REQUEST;
+  if (!srv_device_volume_ok(k->volume))
+    return "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -";
+  k->key_type = srv_device_str(body, "key_type");
+  if (!k->key_type || (strcmp(k->key_type, "bitlocker") && strcmp(k->key_type, "filevault") &&
+                       strcmp(k->key_type, "luks") && strcmp(k->key_type, "other")))
+    return "key_type: bitlocker, filevault, luks or other";
+  k->key_id = srv_device_str(body, "key_id");
+  if (!srv_device_key_id_ok(k->key_id))
+    return "key_id: 1 to 128 printable ASCII characters";
+  if (!ver64 || ke_b64url_decode_fixed(ver, sizeof ver, ver64) != KE_OK)
+    return "verifier: 32 bytes in base64url";
+  if (!sig64 || ke_b64url_decode_fixed(sig, sizeof sig, sig64) != KE_OK)
+    return "signature: 64 bytes in base64url";
+  if (!env64 || strlen(env64) > SRV_DK_ENV_B64_MAX ||
+      ke_b64url_decode(&env, &envlen, env64, 0) != KE_OK)
+    return "envelope: a keyescrow envelope in base64url";
+  *code = SRV_ERR_INVALID_ENVELOPE;
+  if (ke_envelope_parse(&e, env, envlen) != KE_OK) {
+    free(env);
+    return "The envelope does not parse (magic, version, point or length)";
+  }
+  /* envelope || device_id || 0x00 || volume_id */
+  dl = strlen(k->device);
+  vl = strlen(k->volume);
+  mlen = envlen + dl + 1 + vl;
+  msg = malloc(mlen);
+  if (!msg || srv_device_request_key(k->req, pub) != 0) {
+    free(msg);
+    free(env);
+    *code = SRV_ERR_INTERNAL;
+    return "internal";
+  }
+  memcpy(msg, env, envlen);
+  memcpy(msg + envlen, k->device, dl);
+  msg[envlen + dl] = 0;
+  memcpy(msg + envlen + dl + 1, k->volume, vl);
+  ok = srv_device_ed25519_ok(pub, msg, mlen, sig);
+  free(msg);
+  if (!ok) {
+    free(env);
+    *code = SRV_ERR_INVALID_ENVELOPE_SIGNATURE;
+    return "The device signature over envelope || device || 0x00 || volume does not verify";
+  }
+  if (EVP_Digest(env, envlen, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32) {
+    free(env);
+    *code = SRV_ERR_INTERNAL;
+    return "internal";
+  }
+  ke_hex_encode(k->sha, h, sizeof h);
+  ke_hex_encode(k->fpr, e.fingerprint, KE_FPR_LEN);
+  srv_account_bytea_param(k->env_param, env, envlen);
+  srv_account_bytea_param(k->verifier, ver, sizeof ver);
+  srv_account_bytea_param(k->sig, sig, sizeof sig);
+  free(env);
+  return NULL;
+}
+
+enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
+{
+  static const char *const allowed[] = {"envelope", "verifier", "signature", "key_type",
+                                        "key_id", NULL};
+  const json_t *body = srv_request_json(req);
+  struct srv_dk *k = calloc(1, sizeof *k);
+  enum srv_error_code code;
+  enum srv_db_status st;
+  enum MHD_Result ret;
+  const char *bad;
+  char *note = NULL;
+  json_t *out;
+
+  if (!k)
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  if (srv_account_unknown_member(req, body, allowed, &ret)) {
+    free(k);
+    return ret;
+  }
+  k->req = req;
+  k->device = srv_request_principal(req)->id;
+  k->volume = srv_request_param(req, "volume");
+  if ((bad = srv_dk_validate(k, body, &code)) != NULL) {
+    free(k);
+    return srv_reply_error(req, code, code == SRV_ERR_INTERNAL ? NULL : bad);
+  }
+  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_txn, k);
+  if (st == SRV_DB_ABORT && k->out == SRV_DK_REPLAYED)
+    ret = srv_reply_error(req, SRV_ERR_REPLAYED_REQUEST, NULL);
+  else if (st == SRV_DB_ABORT && k->out == SRV_DK_UNKNOWN_KEY)
+    ret = srv_reply_error(req, SRV_ERR_UNKNOWN_ESCROW_KEY, NULL);
+  else if (st != SRV_DB_OK)
+    ret = srv_account_db_error(req, st);
+  else
+    ret = MHD_YES;
+  if (st != SRV_DB_OK) {
+    free(k);
+    return ret;
+  }
+  if (k->out == SRV_DK_NEW) {
+    struct srv_dk_leaf l = {k->id, -1, 1};
+    if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
+      /* Stored and audited, but no index yet: a retry gets the receipt. */
+      ke_log(KE_LOG_WARN, "escrow stored but its audit leaf is not sequenced yet",
+             json_pack("{s:s,s:s}", "request_id", srv_request_id(req), "record", k->id));
+      free(k);
+      return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+    }
+    l.leaf = k->leaf_index;
+    if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
+      ke_log(KE_LOG_WARN, "could not store a record's leaf index",
+             json_pack("{s:s}", "record", k->id));
+  } else if (k->leaf_index < 0 && srv_dk_find_leaf(k) != 0) {
+    free(k);
+    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+  }
+  if (srv_device_receipt(k->device, k->volume, k->id, k->sha, k->leaf_index, k->created,
+                         &note) != 0) {
+    free(k);
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  }
+  ke_log(KE_LOG_INFO, k->out == SRV_DK_NEW ? "escrow stored" : "escrow re-upload (unchanged)",
+         json_pack("{s:s,s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "device",
+                   k->device, "volume", k->volume, "record", k->id, "leaf_index",
+                   (json_int_t)k->leaf_index));
+  out = json_pack("{s:s,s:s,s:I,s:s}", "record_id", k->id, "state", k->state, "leaf_index",
+                  (json_int_t)k->leaf_index, "receipt", note);
+  free(note);
+  ret = srv_reply_json(req, k->out == SRV_DK_NEW ? MHD_HTTP_CREATED : MHD_HTTP_OK, out);
+  free(k);
+  return ret;
+}
