@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "ke_files.h"
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_account.h"
@@ -126,6 +127,9 @@ int main(int argc, char **argv)
   char err[1024];
 
   ke_log_set_component("escrowd");
+  /* Passwords and tokens pass through jansson (login bodies, token
+   * answers): freed blocks are wiped. */
+  ke_json_wipe_on_free();
   if (ke_init() != KE_OK) /* secrets in locked memory (OpenSSL's secure heap) */
     ke_log(KE_LOG_WARN, "no locked memory for secrets", NULL);
   rest = calloc((size_t)argc + 1, sizeof *rest);

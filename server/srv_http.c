@@ -290,6 +290,9 @@ static void srv_request_completed(void *cls, struct MHD_Connection *conn, void *
     ke_log(KE_LOG_INFO, "request", f);
   }
   json_decref(req->json);
+  /* A body may hold a password (POST /v1/login, /v1/users). */
+  if (req->body)
+    OPENSSL_cleanse(req->body, req->body_len);
   free(req->body);
   free(req);
 }
