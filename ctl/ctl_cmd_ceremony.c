@@ -34,7 +34,8 @@ const char ctl_usage_ceremony[] =
   "                           newline is stripped); custodians without one are\n"
   "                           asked twice on the terminal.  8..1024 bytes.\n"
   "  --scrypt-n N             scrypt cost of the share files (default 32768;\n"
-  "                           a power of two >= 1024, lower values for tests)\n";
+  "                           a power of two >= 1024; lower values make stolen\n"
+  "                           share files cheaper to attack: for tests only)\n";
 
 #define MANIFEST_NAME "escrow-key.json"
 
@@ -205,9 +206,9 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
   static const struct option opts[] = {
     { "threshold", required_argument, 0, O_T },
     { "shares", required_argument, 0, O_N },
-    { "custodian", required_argument, 0, O_CUST },
+    { "custodian", required_argument, 0, O_CUST | CTL_OPT_MULTI },
     { "out", required_argument, 0, O_OUT },
-    { "passphrase-file", required_argument, 0, O_PASS },
+    { "passphrase-file", required_argument, 0, O_PASS | CTL_OPT_MULTI },
     { "scrypt-n", required_argument, 0, O_SCRYPT },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -225,6 +226,12 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("--scrypt-n must be a power of two");
     return CTL_USAGE;
   }
+  if (o.scrypt_n && o.scrypt_n < KE_SCRYPT_DEFAULT.N)
+    ctl_notef("\n*** WARNING: --scrypt-n %u is below the default %llu. A stolen share file\n"
+              "*** will be %llu times cheaper to attack by guessing its passphrase.\n"
+              "*** Use this for tests only, never for a real escrow key.\n", o.scrypt_n,
+              (unsigned long long)KE_SCRYPT_DEFAULT.N,
+              (unsigned long long)KE_SCRYPT_DEFAULT.N / o.scrypt_n);
   if ((rc = check_opts(&o)) || (rc = prepare_out(&o)))
     return rc;
   for (unsigned i = 0; !rc && i < o.n; i++) {

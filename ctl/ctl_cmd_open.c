@@ -1,7 +1,8 @@
 /*
  * escrowctl open - the requester opens the parts, verifies each proof
- * against Q_i of the pinned manifest, combines the first T good ones and
- * opens the envelope.  A bad part is named by its custodian index and never
+ * against Q_i of the request's escrow key (the request carries its
+ * commitments; --manifest and --fingerprint pin it further), combines the
+ * first T good ones and opens the envelope.  A bad part is named by its custodian index and never
  * used: one broken or hostile custodian can delay an opening, but cannot
  * make it produce a wrong secret.
  */
@@ -11,15 +12,17 @@
 #include "ctl_cmd.h"
 
 const char ctl_usage_open[] =
-  "usage: escrowctl open --request REQ --key KEY --manifest M [--raw] [--out FILE]\n"
-  "                      [--fingerprint HEX] PART...\n"
+  "usage: escrowctl open --request REQ --key KEY [--raw] [--out FILE]\n"
+  "                      [--manifest M] [--fingerprint HEX] PART...\n"
   "\n"
   "Opens each part file with the requester key KEY and verifies its proof\n"
-  "against the custodian's public share in manifest M.  A bad part (one that\n"
-  "does not open, whose proof fails, made for another request, or a second part\n"
-  "of the same custodian) is named by its custodian index on stderr and\n"
-  "ignored.  With at least T good parts, the first T open the envelope and the\n"
-  "secret is written to stdout (or --out FILE, mode 0600, never overwritten).\n"
+  "against the custodian's public share, which follows from the escrow key\n"
+  "the request carries (the one `request new` took from the manifest).  A bad\n"
+  "part (one that does not open, whose proof fails, made for another request,\n"
+  "or a second part of the same custodian) is named by its custodian index on\n"
+  "stderr and ignored.  With at least T good parts, the first T open the\n"
+  "envelope and the secret is written to stdout (or --out FILE, mode 0600,\n"
+  "never overwritten).\n"
   "\n"
   "Output: the secret's bytes exactly, followed by a newline if the secret is\n"
   "UTF-8 text without control characters (the newline `seal` strips from text\n"
@@ -27,9 +30,10 @@ const char ctl_usage_open[] =
   "\n"
   "  --request REQ      the request file\n"
   "  --key KEY          the requester key file written by `request new`\n"
-  "  --manifest M       the escrow key manifest (pin it with --fingerprint HEX)\n"
   "  --raw              write the secret's bytes only\n"
   "  --out FILE         write the secret to FILE instead of stdout\n"
+  "  --manifest M       also require the escrow key of manifest M\n"
+  "  --fingerprint HEX  also require the escrow key to have this fingerprint\n"
   "\n"
   "exit status: 0 opened, 1 bad input or the envelope does not open (device or\n"
   "volume not the ones sealed in, or altered), 2 usage, 3 not enough good parts.\n";
@@ -66,8 +70,9 @@ typedef struct good_parts {
 
 /* Check one part file; on success add it to g.  Returns 1 if it was good. */
 static int take_part(good_parts *g, const char *path, const ke_request *r,
-                     const ke_reqkey *key, const ke_manifest *m)
+                     const ke_reqkey *key)
 {
+  const ke_escrow_pub *pub = &r->pub;
   ke_partfile pf;
   ke_dleq *proof;
   if (ctl_load_part(&pf, path) != CTL_OK) {
@@ -80,9 +85,9 @@ static int take_part(good_parts *g, const char *path, const ke_request *r,
              pf.request_id, r->request_id);
     return 0;
   }
-  if (i > m->pub.n) {
+  if (i > pub->n) {
     ctl_errf("custodian %u: part %s: no such custodian in this escrow key (1..%u); "
-             "ignored", i, path, m->pub.n);
+             "ignored", i, path, pub->n);
     return 0;
   }
   for (size_t j = 0; j < g->count; j++)
@@ -101,7 +106,7 @@ static int take_part(good_parts *g, const char *path, const ke_request *r,
     ctl_errf("custodian %u: part %s does not open with this request's key (%s: made for "
              "another request, key or custodian, or altered); ignored", i, path,
              ke_rc_str(k));
-  } else if ((k = ke_dleq_verify(proof, i, &m->pub.public_shares[i - 1], &r->R,
+  } else if ((k = ke_dleq_verify(proof, i, &pub->public_shares[i - 1], &r->R,
                                  (const uint8_t *)r->request_id,
                                  strlen(r->request_id))) != KE_OK) {
     ctl_errf("custodian %u: part %s: the proof of correct decryption does not verify "
@@ -117,15 +122,15 @@ static int take_part(good_parts *g, const char *path, const ke_request *r,
 
 /* Combine the first t parts and open the envelope.  *secret is secure. */
 static int open_envelope(uint8_t **secret, size_t *len, const good_parts *g,
-                         const ke_request *r, const ke_manifest *m)
+                         const ke_request *r)
 {
   ke_envelope env;
   ke_point *S = ke_secure_alloc(sizeof *S);
   ke_rc k = S ? ke_envelope_parse(&env, r->envelope, r->envelope_len) : KE_ERR_NOMEM;
   if (!k)
-    k = ke_combine(S, g->indices, g->P, m->pub.t);
+    k = ke_combine(S, g->indices, g->P, r->pub.t);
   if (!k)
-    k = ke_envelope_open(secret, len, &env, &m->pub.commitments[0], S, r->device,
+    k = ke_envelope_open(secret, len, &env, &r->pub.commitments[0], S, r->device,
                          r->volume);
   ke_secure_free(S, sizeof *S);
   if (k == KE_ERR_AUTH) {
@@ -142,14 +147,15 @@ static int open_envelope(uint8_t **secret, size_t *len, const good_parts *g,
 
 static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey *key)
 {
-  int rc = ctl_load_manifest(m, o->manifest, o->pinned ? o->pin : NULL);
+  const uint8_t *pin = o->pinned ? o->pin : NULL;
+  int rc = o->manifest ? ctl_load_manifest(m, o->manifest, pin) : CTL_OK;
   if (!rc)
-    rc = ctl_load_request(r, o->request);
+    rc = ctl_load_request(r, o->request, pin);
   if (!rc)
     rc = ctl_load_reqkey(key, o->key);
   if (rc)
     return rc;
-  if (memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
+  if (o->manifest && memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
     ctl_errf("the request's envelope is sealed to another escrow key than the manifest's");
     return CTL_FAIL;
   }
@@ -182,19 +188,17 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--request");
   if (!o.key)
     return ctl_missing_opt("--key");
-  if (!o.manifest)
-    return ctl_missing_opt("--manifest");
   if (o.out && ctl_exists(o.out)) {
     ctl_errf("%s already exists; not overwriting it", o.out);
     return CTL_FAIL;
   }
-  ke_manifest *m = calloc(1, sizeof *m);
+  ke_manifest *m = o.manifest ? calloc(1, sizeof *m) : NULL;
   ke_request *r = calloc(1, sizeof *r);
   ke_reqkey *key = ke_secure_alloc(sizeof *key);
   good_parts *g = ke_secure_alloc(sizeof *g);
   uint8_t *secret = NULL;
   size_t len = 0;
-  if (!m || !r || !key || !g) {
+  if ((o.manifest && !m) || !r || !key || !g) {
     ctl_errf("out of memory");
     rc = CTL_FAIL;
   }
@@ -202,15 +206,15 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     rc = load_all(&o, m, r, key);
   /* Every part is checked, so that each bad one is named, even past T. */
   for (int a = first; !rc && a < argc; a++)
-    take_part(g, argv[a], r, key, m);
-  if (!rc && g->count < m->pub.t) {
-    unsigned missing = m->pub.t - (unsigned)g->count;
+    take_part(g, argv[a], r, key);
+  if (!rc && g->count < r->pub.t) {
+    unsigned missing = r->pub.t - (unsigned)g->count;
     ctl_errf("%zu good part%s of the %u needed: %u more missing", g->count,
-             g->count == 1 ? "" : "s", m->pub.t, missing);
+             g->count == 1 ? "" : "s", r->pub.t, missing);
     rc = CTL_MISSING;
   }
   if (!rc)
-    rc = open_envelope(&secret, &len, g, r, m);
+    rc = open_envelope(&secret, &len, g, r);
   if (!rc) {
     /* Written in one call, with the newline, from a locked copy. */
     int text = !o.raw && ke_text_valid(secret, len);

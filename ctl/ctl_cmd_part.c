@@ -3,10 +3,16 @@
  *
  * A custodian is never a blind Diffie-Hellman oracle: the R answered for is
  * the one inside the request's envelope (ke_request_parse refuses a request
- * whose R differs from it), and that envelope must be sealed to the escrow key
- * of the manifest and of the share.  The custodian sees what is being opened
- * and the confirmation code, which binds the request id, E and R, and
- * confirms it with the requester out of band.
+ * whose R differs from it), sealed to the escrow key of the share.  The
+ * request carries that key's public parameters, authenticated by the share
+ * itself (its fingerprint is in the share's AAD, and d_i*G must equal Q_i
+ * rebuilt from the commitments), so no manifest is needed.
+ *
+ * What nothing offline can check is which device the envelope belongs to:
+ * device and volume in a request are the requester's words, and a request
+ * could name "harmless-laptop" for the envelope of the CEO's laptop.  So the
+ * envelope is shown by its SHA-256, the name escrow records, receipts and
+ * audit entries use, and --envelope-sha256 makes part refuse any other.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,31 +20,41 @@
 #include "ctl_cmd.h"
 
 const char ctl_usage_part[] =
-  "usage: escrowctl part --request REQ --manifest M --share S --out PART\n"
-  "                      [--passphrase-file PATH] [--yes] [--fingerprint HEX]\n"
+  "usage: escrowctl part --request REQ --share S --out PART [--envelope-sha256 HEX]\n"
+  "                      [--passphrase-file PATH] [--yes] [--manifest M]\n"
+  "                      [--fingerprint HEX]\n"
   "\n"
-  "Shows the device, volume, request id and confirmation code of request REQ on\n"
-  "stderr, asks on the terminal whether the code matches the one the requester\n"
-  "reads out (unless --yes), then unseals the share S, checks it against the\n"
-  "manifest M, and writes to PART the partial decryption of the request's\n"
-  "envelope with its proof, sealed to the requester's one-time key.\n"
-  "Without a terminal, --yes is required: it says the code was checked.\n"
+  "Writes to PART this custodian's partial decryption of the envelope inside\n"
+  "request REQ, with its proof, sealed to the requester's one-time key.  First\n"
+  "it shows on stderr the request id, the envelope's SHA-256, the device and\n"
+  "volume as the request names them, the escrow key and the confirmation code,\n"
+  "and asks on the terminal whether they were checked (unless --yes):\n"
+  "  - the confirmation code: the requester reads it to you out of band;\n"
+  "  - the envelope SHA-256: it must be the digest in the escrow record of the\n"
+  "    device you mean to open (its escrow receipt, the server's record or the\n"
+  "    audit log entry).  Offline nothing else ties an envelope to a device: a\n"
+  "    request can name any device for any envelope.  Given the digest as\n"
+  "    --envelope-sha256, part refuses any other envelope.\n"
+  "Without a terminal, --yes is required: it says both were checked.\n"
   "\n"
-  "  --request REQ          the request file\n"
-  "  --manifest M           the escrow key manifest\n"
-  "  --share S              this custodian's share file\n"
-  "  --out PART             the part file to write (never overwritten)\n"
-  "  --passphrase-file PATH read the passphrase from PATH instead of the terminal\n"
-  "  --yes                  the confirmation code was checked; do not ask\n"
-  "  --fingerprint HEX      also require the manifest to have this fingerprint\n";
+  "  --request REQ            the request file\n"
+  "  --share S                this custodian's share file (of the request's key)\n"
+  "  --out PART               the part file to write (never overwritten)\n"
+  "  --envelope-sha256 HEX    the envelope digest of the escrow record; refuse\n"
+  "                           a request for any other envelope\n"
+  "  --passphrase-file PATH   read the passphrase from PATH instead of the terminal\n"
+  "  --yes                    the code and the digest were checked; do not ask\n"
+  "  --manifest M             also require the escrow key of manifest M, and its\n"
+  "                           name for this custodian\n"
+  "  --fingerprint HEX        also require the escrow key to have this fingerprint\n";
 
 typedef struct part_opts {
   const char *request, *manifest, *share, *out, *passfile;
-  uint8_t pin[KE_FPR_LEN];
-  int pinned, yes;
+  uint8_t pin[KE_FPR_LEN], digest[32];
+  int pinned, have_digest, yes;
 } part_opts;
 
-enum { O_REQ = 256, O_MANIFEST, O_SHARE, O_OUT, O_PASS, O_YES, O_FPR };
+enum { O_REQ = 256, O_MANIFEST, O_SHARE, O_OUT, O_PASS, O_YES, O_FPR, O_DIGEST };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -51,6 +67,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_PASS: o->passfile = arg; return CTL_OK;
   case O_YES: o->yes = 1; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
+  case O_DIGEST: o->have_digest = 1; return ctl_parse_hex32(o->digest, arg, "--envelope-sha256");
   }
   return CTL_USAGE;
 }
@@ -58,32 +75,48 @@ static int on_opt(void *ctx, int opt, const char *arg)
 /* Show the request and get the custodian's go-ahead. */
 static int confirm(const part_opts *o, const ke_request *r, const ke_sharefile *s)
 {
-  char fpr[2 * KE_FPR_LEN + 1];
+  char fpr[2 * KE_FPR_LEN + 1], dg[80];
   ke_hex_encode(fpr, r->fingerprint, KE_FPR_LEN);
-  ctl_notef("Request %s asks custodian %u (%s) to open:\n"
+  ctl_hex_groups(dg, r->envelope_sha256);
+  dg[39] = '\0'; /* two lines of eight groups */
+  ctl_notef("Request %s asks custodian %u (%s) to open this envelope:\n"
+            "  envelope SHA-256   %s\n"
+            "                     %s\n"
+            "                     %s\n"
             "  device             %s\n"
             "  volume             %s\n"
+            "                     (device and volume as named by the request: not "
+            "verified offline)\n"
             "  escrow key         %s\n"
             "  request created    %s\n"
             "  confirmation code  %s",
-            r->request_id, s->index, s->name, r->device, r->volume, fpr, r->created,
-            r->code);
-  if (o->yes)
+            r->request_id, s->index, s->name, dg, dg + 40,
+            o->have_digest ? "(matches --envelope-sha256)"
+                           : "(compare it with the escrow record of the device)",
+            r->device, r->volume, fpr, r->created, r->code);
+  if (o->yes) {
+    if (!o->have_digest)
+      ctl_notef("warning: --yes without --envelope-sha256: nothing here shows that this "
+                "envelope is the device's; compare its SHA-256 with the escrow record");
     return CTL_OK;
+  }
   if (!ctl_interactive()) {
-    ctl_errf("not a terminal: check the confirmation code with the requester, then "
-             "pass --yes");
+    ctl_errf("not a terminal: check the confirmation code with the requester and the "
+             "envelope SHA-256 with the escrow record, then pass --yes");
     return CTL_USAGE;
   }
-  if (!ctl_confirm("Does the requester read you the same confirmation code? [y/N] ")) {
+  if (!ctl_confirm(o->have_digest
+                   ? "Does the requester read you the same confirmation code? [y/N] "
+                   : "Do the confirmation code (read by the requester) and the envelope "
+                     "SHA-256 (in the escrow record) match? [y/N] ")) {
     ctl_errf("not confirmed; no part written");
     return CTL_FAIL;
   }
   return CTL_OK;
 }
 
-static int make_part(ke_partfile *pf, const ke_request *r, const ke_manifest *m,
-                     const ke_sharefile *s, const char *passfile)
+static int make_part(ke_partfile *pf, const ke_request *r, const ke_sharefile *s,
+                     const char *passfile)
 {
   ke_scalar *d = ke_secure_alloc(sizeof *d);
   ke_dleq *proof = ke_secure_alloc(sizeof *proof);
@@ -91,10 +124,10 @@ static int make_part(ke_partfile *pf, const ke_request *r, const ke_manifest *m,
   if (rc)
     ctl_errf("out of memory");
   if (!rc)
-    rc = ctl_unseal_share(d, s, m, passfile);
+    rc = ctl_unseal_share(d, s, &r->pub, passfile);
   if (!rc) {
     size_t idlen = strlen(r->request_id);
-    ke_rc k = ke_dleq_prove(proof, s->index, d, &m->pub.public_shares[s->index - 1], &r->R,
+    ke_rc k = ke_dleq_prove(proof, s->index, d, &r->pub.public_shares[s->index - 1], &r->R,
                             (const uint8_t *)r->request_id, idlen);
     if (!k)
       k = ke_part_seal(pf->part, &r->E, r->request_id, s->index, proof);
@@ -110,6 +143,38 @@ static int make_part(ke_partfile *pf, const ke_request *r, const ke_manifest *m,
   return rc;
 }
 
+/* Every check that needs no passphrase, before anything is shown. */
+static int check_inputs(const part_opts *o, const ke_request *r, ke_manifest *m,
+                        const ke_sharefile *sf)
+{
+  int rc = CTL_OK;
+  const char *name = NULL;
+  if (o->manifest) {
+    if ((rc = ctl_load_manifest(m, o->manifest, o->pinned ? o->pin : NULL)))
+      return rc;
+    if (memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
+      ctl_errf("the request's envelope is sealed to another escrow key than the "
+               "manifest's; refusing");
+      return CTL_FAIL;
+    }
+    if (sf->index <= m->pub.n)
+      name = m->names[sf->index - 1];
+  }
+  if ((rc = ctl_check_share(sf, &r->pub, name, "the request's escrow key")))
+    return rc;
+  if (o->have_digest && !ke_ct_eq(o->digest, r->envelope_sha256, 32)) {
+    char want[80], have[80];
+    ctl_hex_groups(want, o->digest);
+    ctl_hex_groups(have, r->envelope_sha256);
+    ctl_errf("the request's envelope is not the pinned one; refusing.\n"
+             "  pinned (--envelope-sha256)  %s\n  in the request              %s\n"
+             "This request would open another envelope than the escrow record you "
+             "checked, whatever device it names.", want, have);
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
 int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -120,6 +185,7 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     { "passphrase-file", required_argument, 0, O_PASS },
     { "yes", no_argument, 0, O_YES },
     { "fingerprint", required_argument, 0, O_FPR },
+    { "envelope-sha256", required_argument, 0, O_DIGEST },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -132,8 +198,6 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if (!o.request)
     return ctl_missing_opt("--request");
-  if (!o.manifest)
-    return ctl_missing_opt("--manifest");
   if (!o.share)
     return ctl_missing_opt("--share");
   if (!o.out)
@@ -149,20 +213,15 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_FAIL;
   }
   if (!rc)
-    rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL);
-  if (!rc)
-    rc = ctl_load_request(r, o.request);
+    rc = ctl_load_request(r, o.request, o.pinned ? o.pin : NULL);
   if (!rc)
     rc = ctl_load_share(&sf, o.share);
-  if (!rc && memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
-    ctl_errf("the request's envelope is sealed to another escrow key than the "
-             "manifest's; refusing");
-    rc = CTL_FAIL;
-  }
+  if (!rc)
+    rc = check_inputs(&o, r, m, &sf);
   if (!rc)
     rc = confirm(&o, r, &sf);
   if (!rc)
-    rc = make_part(&pf, r, m, &sf, o.passfile);
+    rc = make_part(&pf, r, &sf, o.passfile);
   if (!rc) {
     char *text = NULL;
     size_t len = 0;

@@ -1,7 +1,9 @@
 /*
  * escrowctl request new - the requester's side of an offline opening: a
  * request file naming the envelope (custodians answer for the R inside it
- * only) and a fresh one-time key E = e*G to which the parts are sealed.
+ * only) and carrying the escrow key's public parameters (so that custodians
+ * and `open` need no manifest), and a fresh one-time key E = e*G to which
+ * the parts are sealed.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -16,11 +18,13 @@ const char ctl_usage_request_new[] =
   "                             --id ID --out REQ --key-out KEY [--fingerprint HEX]\n"
   "\n"
   "Writes the request file REQ (public: give it to the custodians) and the\n"
-  "one-time requester key KEY (secret, mode 0600: keep it until `open`), and\n"
-  "prints the confirmation code on stdout.  Each custodian's `part` shows the\n"
-  "same code: compare it with them out of band before they contribute.\n"
-  "Device and volume must be the ones the envelope was sealed for, or `open`\n"
-  "fails.  Existing files are never overwritten.\n"
+  "one-time requester key KEY (secret, mode 0600: keep it until `open`; never\n"
+  "standard output), and prints the confirmation code on stdout.  Each\n"
+  "custodian's `part` shows the same code: compare it with them out of band\n"
+  "before they contribute.  They also see the envelope's SHA-256 (shown here\n"
+  "too), which they compare with the escrow record of the device.  Device and\n"
+  "volume must be the ones the envelope was sealed for, or `open` fails.\n"
+  "Existing files are never overwritten.\n"
   "\n"
   "  --manifest M       the escrow key manifest; the envelope must be sealed to it\n"
   "  --envelope FILE    the envelope, base64url as written by `seal`\n"
@@ -68,8 +72,13 @@ static int check_opts(const request_opts *o)
     return CTL_USAGE;
   }
   if (!ke_label_valid(o->device, KE_LABEL_MAX) || !ke_label_valid(o->volume, KE_LABEL_MAX)) {
-    ctl_errf("--device and --volume are 1..%d bytes of UTF-8 without control characters",
-             KE_LABEL_MAX);
+    ctl_errf("--device and --volume are 1..%d bytes of UTF-8 without control or "
+             "invisible format characters", KE_LABEL_MAX);
+    return CTL_USAGE;
+  }
+  if (strcmp(o->key_out, "-") == 0) {
+    ctl_errf("--key-out: the requester key is secret and is never written to standard "
+             "output; name a file");
     return CTL_USAGE;
   }
   return CTL_OK;
@@ -103,11 +112,15 @@ static int load_envelope(ke_request *r, const char *path, const ke_manifest *m)
   } else if (memcmp(env.fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
     ctl_errf("%s: the envelope is sealed to another escrow key than the manifest's", path);
     rc = CTL_FAIL;
+  } else if ((k = ke_envelope_sha256(r->envelope_sha256, raw, len))) {
+    ctl_errf("%s: %s", path, ke_rc_str(k));
+    rc = CTL_FAIL;
   } else {
     memcpy(r->envelope, raw, len);
     r->envelope_len = len;
     r->R = env.R;
     memcpy(r->fingerprint, env.fingerprint, KE_FPR_LEN);
+    r->pub = m->pub;
   }
   free(raw);
   return rc;
@@ -181,9 +194,12 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
       unlink(o.key_out);
   }
   if (!rc) {
+    char dg[80];
+    ctl_hex_groups(dg, r->envelope_sha256);
     ctl_notef("Request %s for device \"%s\", volume \"%s\" written to %s; keep %s "
-              "secret until `escrowctl open`. Confirmation code:", r->request_id,
-              r->device, r->volume, o.out, o.key_out);
+              "secret until `escrowctl open`.\nEnvelope SHA-256 (custodians compare it "
+              "with the escrow record): %s\nConfirmation code:", r->request_id,
+              r->device, r->volume, o.out, o.key_out, dg);
     printf("%s\n", r->code);
   }
   ke_secure_free(key, sizeof *key);

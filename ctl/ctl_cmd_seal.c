@@ -20,7 +20,8 @@ const char ctl_usage_seal[] =
   "Text input: if the input is UTF-8 text without control characters followed\n"
   "by one newline (\"\\n\" or \"\\r\\n\"), that newline is not part of the secret,\n"
   "so `echo SECRET | escrowctl seal ...` seals SECRET; `open` prints it back with\n"
-  "a newline.  --raw seals the input bytes exactly.\n"
+  "a newline.  --raw seals the input bytes exactly.  A secret typed at a\n"
+  "terminal is not echoed.\n"
   "\n"
   "A secret that looks low in entropy (one repeated byte, a repeated block, an\n"
   "arithmetic run like \"abcdef...\", or an estimated entropy below 64 bits) is\n"
@@ -60,7 +61,11 @@ static int on_opt(void *ctx, int opt, const char *arg)
 
 static int read_secret(ctl_buf *b, const seal_opts *o)
 {
-  int rc = ctl_read(b, o->in ? o->in : "-", KE_SECRET_MAX + 2, 1, "secret");
+  /* Typed at a terminal, the secret is not echoed (one line, its newline
+   * not part of it); anything else is read as it comes. */
+  int tty = (!o->in || strcmp(o->in, "-") == 0) && ctl_interactive();
+  int rc = tty ? ctl_secret_line(b, "Secret to seal (not echoed): ", KE_SECRET_MAX + 2)
+               : ctl_read(b, o->in ? o->in : "-", KE_SECRET_MAX + 2, 1, "secret");
   if (rc)
     return rc;
   if (!o->raw && b->len && b->p[b->len - 1] == '\n') {

@@ -15,7 +15,8 @@ const char ctl_usage_share_verify[] =
   "\n"
   "Checks that the share in S, unsealed with its passphrase, belongs to the\n"
   "escrow key of manifest M.  Exit 0 if it does, 1 otherwise (wrong passphrase,\n"
-  "another key, a share that does not match the commitments).\n"
+  "another key, a share that does not match the commitments, no passphrase:\n"
+  "without a terminal, --passphrase-file is needed).\n"
   "\n"
   "  --manifest M            the escrow key manifest (escrow-key.json)\n"
   "  --share S               the custodian's share file\n"
@@ -74,7 +75,10 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
   if (!rc)
     rc = ctl_load_share(&sf, o.share);
   if (!rc)
-    rc = ctl_unseal_share(d, &sf, m, o.passfile);
+    rc = ctl_check_share(&sf, &m->pub, sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
+                         "the manifest's escrow key");
+  if (!rc)
+    rc = ctl_unseal_share(d, &sf, &m->pub, o.passfile);
   if (!rc) {
     char fpr[2 * KE_FPR_LEN + 1];
     ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);

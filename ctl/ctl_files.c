@@ -12,14 +12,14 @@
 #define CTL_LOAD(parse, out, path, secure, what)                         \
   do {                                                                   \
     ctl_buf b_;                                                          \
-    ke_ferr e_;                                                          \
+    ke_ferr e_ = { "" };                                                 \
     int r_ = ctl_read(&b_, (path), KE_FILE_MAX, (secure), (what));       \
     if (r_)                                                              \
       return r_;                                                         \
     ke_rc k_ = parse((out), b_.p, b_.len, &e_);                          \
     ctl_buf_free(&b_);                                                   \
     if (k_) {                                                            \
-      ctl_errf("%s: %s", (path), e_.msg);                                \
+      ctl_errf("%s: %s", (path), e_.msg[0] ? e_.msg : ke_rc_str(k_));    \
       return CTL_FAIL;                                                   \
     }                                                                    \
   } while (0)
@@ -43,9 +43,16 @@ int ctl_load_share(ke_sharefile *s, const char *path)
   return CTL_OK;
 }
 
-int ctl_load_request(ke_request *r, const char *path)
+int ctl_load_request(ke_request *r, const char *path, const uint8_t *pin)
 {
   CTL_LOAD(ke_request_parse, r, path, 0, "request file");
+  if (pin && memcmp(pin, r->fingerprint, KE_FPR_LEN) != 0) {
+    char have[2 * KE_FPR_LEN + 1];
+    ke_hex_encode(have, r->fingerprint, KE_FPR_LEN);
+    ctl_errf("%s: the request's escrow key %s is not the pinned --fingerprint; refusing",
+             path, have);
+    return CTL_FAIL;
+  }
   return CTL_OK;
 }
 
@@ -57,27 +64,49 @@ int ctl_load_reqkey(ke_reqkey *k, const char *path)
 
 int ctl_load_part(ke_partfile *p, const char *path)
 {
-  CTL_LOAD(ke_partfile_parse, p, path, 0, "part file");
+  ctl_buf b;
+  ke_ferr e = { "" };
+  int rc = ctl_read(&b, path, KE_FILE_MAX, 0, "part file");
+  if (rc)
+    return rc;
+  ke_rc k = ke_partfile_parse(p, b.p, b.len, &e);
+  /* Which custodian sent a broken part is worth knowing: ask them again. */
+  unsigned hint = k ? ke_partfile_index_hint(b.p, b.len) : 0;
+  ctl_buf_free(&b);
+  if (!k)
+    return CTL_OK;
+  if (hint)
+    ctl_errf("custodian %u: %s: %s", hint, path, e.msg[0] ? e.msg : ke_rc_str(k));
+  else
+    ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
+  return CTL_FAIL;
+}
+
+int ctl_check_share(const ke_sharefile *s, const ke_escrow_pub *pub, const char *name,
+                    const char *whose)
+{
+  if (memcmp(s->fingerprint, pub->fingerprint, KE_FPR_LEN) != 0) {
+    char fpr[2 * KE_FPR_LEN + 1];
+    ke_hex_encode(fpr, s->fingerprint, KE_FPR_LEN);
+    ctl_errf("the share file belongs to another escrow key (%s), not to %s; refusing", fpr,
+             whose);
+    return CTL_FAIL;
+  }
+  if (s->index > pub->n) {
+    ctl_errf("share index %u is not in this escrow key (1..%u)", s->index, pub->n);
+    return CTL_FAIL;
+  }
+  if (name && strcmp(s->name, name) != 0) {
+    ctl_errf("the share file names custodian %u \"%s\", the manifest \"%s\"", s->index,
+             s->name, name);
+    return CTL_FAIL;
+  }
   return CTL_OK;
 }
 
-int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_manifest *m,
+int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_escrow_pub *pub,
                      const char *passfile)
 {
-  if (memcmp(s->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
-    ctl_errf("the share file belongs to another escrow key (fingerprint differs from "
-             "the manifest's)");
-    return CTL_FAIL;
-  }
-  if (s->index > m->pub.n) {
-    ctl_errf("share index %u is not in this escrow key (1..%u)", s->index, m->pub.n);
-    return CTL_FAIL;
-  }
-  if (strcmp(s->name, m->names[s->index - 1]) != 0) {
-    ctl_errf("the share file names custodian %u \"%s\", the manifest \"%s\"", s->index,
-             s->name, m->names[s->index - 1]);
-    return CTL_FAIL;
-  }
   char prompt[KE_NAME_MAX + 64];
   ctl_buf pass;
   snprintf(prompt, sizeof prompt, "Passphrase of custodian %u (%s)", s->index, s->name);
@@ -94,9 +123,12 @@ int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_manifest *m,
     ctl_errf("cannot unseal the share: %s", ke_rc_str(k));
     return CTL_FAIL;
   }
-  if ((k = ke_share_check(&m->pub, s->index, d)) != KE_OK) {
+  /* The AAD binds the share file's fingerprint and index, so having
+   * unsealed, they are the ceremony's; d_i*G == Q_i then ties the share to
+   * the commitments of pub. */
+  if ((k = ke_share_check(pub, s->index, d)) != KE_OK) {
     ke_wipe(d, sizeof *d);
-    ctl_errf("the share of custodian %u does not match the manifest's commitments (%s)",
+    ctl_errf("the share of custodian %u does not match the escrow key's commitments (%s)",
              s->index, ke_rc_str(k));
     return CTL_FAIL;
   }
@@ -105,7 +137,11 @@ int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_manifest *m,
 
 int ctl_write_text(const char *path, char *text, size_t len, mode_t mode, int secure)
 {
-  int rc = ctl_write(path, text, len, mode);
+  int rc = CTL_FAIL;
+  if (secure && strcmp(path, "-") == 0)
+    ctl_errf("not writing a secret to standard output: name a file (mode 0600)");
+  else
+    rc = ctl_write(path, text, len, mode);
   if (secure) {
     ke_secure_free(text, len + 1);
   } else {

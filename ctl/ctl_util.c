@@ -1,6 +1,7 @@
 /*
  * ctl_util.c - messages, options, file I/O and the terminal for escrowctl.
  */
+#define _GNU_SOURCE /* renameat2 */
 #include "ctl_util.h"
 
 #include <errno.h>
@@ -60,12 +61,13 @@ void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
 int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
                ctl_opt_fn fn, void *ctx, int *first_arg)
 {
-  int c;
+  int c, idx = -1;
+  unsigned char seen[64] = { 0 };
   optind = 1;
   opterr = 0;
   /* "+": stop at the first positional argument (open's part files may
    * follow the options; nothing is permuted behind the user's back). */
-  while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "+:h", opts, &idx)) != -1) {
     if (c == 'h') {
       ctl_print_usage(cmd, stdout);
       return CTL_HELP;
@@ -76,7 +78,15 @@ int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *o
                "unknown option", what ? what : "");
       return CTL_USAGE;
     }
-    int rc = fn(ctx, c, optarg);
+    if (idx >= 0 && (size_t)idx < sizeof seen) {
+      if (seen[idx] && !(opts[idx].val & CTL_OPT_MULTI)) {
+        ctl_errf("--%s given more than once (see --help)", opts[idx].name);
+        return CTL_USAGE;
+      }
+      seen[idx] = 1;
+    }
+    idx = -1;
+    int rc = fn ? fn(ctx, c & ~CTL_OPT_MULTI, optarg) : CTL_USAGE;
     if (rc)
       return rc;
   }
@@ -103,13 +113,32 @@ int ctl_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
   return CTL_OK;
 }
 
-int ctl_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg)
+int ctl_parse_hex32(uint8_t out[32], const char *arg, const char *opt)
 {
-  if (strlen(arg) != 2 * KE_FPR_LEN || ke_hex_decode(out, KE_FPR_LEN, arg) != KE_OK) {
-    ctl_errf("--fingerprint must be %d hex digits", 2 * KE_FPR_LEN);
+  if (strlen(arg) != 64 || ke_hex_decode(out, 32, arg) != KE_OK) {
+    ctl_errf("%s must be 64 hex digits", opt);
     return CTL_USAGE;
   }
   return CTL_OK;
+}
+
+int ctl_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg)
+{
+  return ctl_parse_hex32(out, arg, "--fingerprint");
+}
+
+void ctl_hex_groups(char out[80], const uint8_t b[32])
+{
+  char hex[65];
+  ke_hex_encode(hex, b, 32);
+  size_t o = 0;
+  for (int i = 0; i < 64; i += 4) {
+    if (i)
+      out[o++] = ' ';
+    memcpy(out + o, hex + i, 4);
+    o += 4;
+  }
+  out[o] = '\0';
 }
 
 int ctl_missing_opt(const char *opt)
@@ -119,26 +148,63 @@ int ctl_missing_opt(const char *opt)
 }
 
 /* ---- files ------------------------------------------------------------ */
+static void *buf_alloc(size_t n, int secure)
+{
+  return secure ? ke_secure_alloc(n) : calloc(1, n);
+}
+
+/* Make room in b for more input, at most cap bytes in all.  The old block
+ * is wiped as it is freed, so a secret leaves no stray copy. */
+static int buf_grow(ctl_buf *b, size_t cap)
+{
+  char *p = buf_alloc(cap, b->secure);
+  if (!p)
+    return -1;
+  memcpy(p, b->p, b->len);
+  int secure = b->secure;
+  size_t len = b->len;
+  ctl_buf_free(b);
+  b->p = p;
+  b->cap = cap;
+  b->len = len;
+  b->secure = secure;
+  return 0;
+}
+
 int ctl_read(ctl_buf *b, const char *path, size_t max, int secure, const char *what)
 {
   int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
   const char *name = strcmp(path, "-") == 0 ? "standard input" : path;
+  struct stat st;
   memset(b, 0, sizeof *b);
   if (fd < 0) {
     ctl_errf("cannot open %s %s: %s", what, name, strerror(errno));
     return CTL_FAIL;
   }
-  /* One buffer of the maximum size (+1 to notice a longer input, +1 for the
-   * NUL): nothing is ever reallocated, so no stray copies of a secret. */
-  b->cap = max + 2;
+  /* Room for max + 1 bytes (to notice a longer input) and the NUL, but
+   * sized by what there is: a regular file says its size, other input
+   * starts small and grows. */
+  size_t limit = max + 2;
+  b->cap = limit < 4096 ? limit : 4096;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    b->cap = (uintmax_t)st.st_size < max ? (size_t)st.st_size + 2 : limit;
   b->secure = secure;
-  b->p = secure ? ke_secure_alloc(b->cap) : calloc(1, b->cap);
+  b->p = buf_alloc(b->cap, secure);
   int rc = CTL_OK;
   if (!b->p) {
     ctl_errf("out of memory reading %s", name);
     rc = CTL_FAIL;
   }
-  while (!rc && b->len <= max) {
+  while (!rc) {
+    if (b->len + 1 >= b->cap) {
+      if (b->cap >= limit)
+        break; /* max + 1 bytes read: too large */
+      if (buf_grow(b, b->cap > limit / 2 ? limit : 2 * b->cap) != 0) {
+        ctl_errf("out of memory reading %s", name);
+        rc = CTL_FAIL;
+        break;
+      }
+    }
     ssize_t n = read(fd, b->p + b->len, b->cap - 1 - b->len);
     if (n < 0 && errno == EINTR)
       continue;
@@ -189,6 +255,52 @@ static int write_all(int fd, const void *data, size_t len)
   return 0;
 }
 
+/* The directory of path, for the permission check and the fsync. */
+static void dir_of(char *out, size_t size, const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(out, size, ".");
+  else if (slash == path)
+    snprintf(out, size, "/");
+  else
+    snprintf(out, size, "%.*s", (int)(slash - path), path);
+}
+
+/* Publish the finished temporary file under path without replacing
+ * anything.  0, or an errno; ENOTSUP: neither way exists here. */
+static int publish(const char *tmp, const char *path)
+{
+  if (link(tmp, path) == 0)
+    return 0;
+  if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != ENOSYS &&
+      errno != EMLINK)
+    return errno;
+  /* No hard links (FAT and exFAT say EPERM): an exclusive rename. */
+  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+    return 0;
+  if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP || errno == EOPNOTSUPP)
+    return ENOTSUP;
+  return errno;
+}
+
+/* The last resort: create path exclusively and write in place.  Not atomic
+ * (a crash can leave a short file), but never replaces anything. */
+static int write_in_place(const char *path, const void *data, size_t len, mode_t mode)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return errno;
+  int ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
+  int err = errno;
+  ok = close(fd) == 0 && ok;
+  if (!ok) {
+    unlink(path); /* ours: created with O_EXCL */
+    return err ? err : EIO;
+  }
+  return 0;
+}
+
 int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
 {
   if (strcmp(path, "-") == 0) {
@@ -198,9 +310,21 @@ int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
     }
     return CTL_OK;
   }
-  char tmp[PATH_MAX];
+  char tmp[PATH_MAX], dir[PATH_MAX];
+  struct stat st;
   if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp) {
     ctl_errf("path too long: %s", path);
+    return CTL_FAIL;
+  }
+  dir_of(dir, sizeof dir, path);
+  if (stat(dir, &st) != 0) {
+    ctl_errf("cannot write %s: %s: %s", path, dir, strerror(errno));
+    return CTL_FAIL;
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    ctl_errf("not writing %s: directory %s is writable by %s, who could replace the "
+             "file; use a directory only you can write to (chmod go-w)", path, dir,
+             st.st_mode & S_IWOTH ? "everyone" : "its group");
     return CTL_FAIL;
   }
   /* mkstemp creates the file 0600; fchmod only ever widens a public file,
@@ -213,17 +337,28 @@ int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
   int ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
   int err = errno;
   ok = close(fd) == 0 && ok;
-  if (ok && link(tmp, path) != 0) {
-    err = errno;
+  if (ok && (err = publish(tmp, path)) != 0)
     ok = 0;
-  }
-  unlink(tmp);
+  unlink(tmp); /* gone already after a rename: ENOENT, harmless */
+  if (!ok && err == ENOTSUP)
+    ok = (err = write_in_place(path, data, len, mode)) == 0;
   if (!ok) {
     if (err == EEXIST)
       ctl_errf("%s already exists; not overwriting it", path);
     else
       ctl_errf("cannot write %s: %s", path, strerror(err));
     return CTL_FAIL;
+  }
+  /* The new name must survive a crash too, not only the data. */
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    if (fsync(dfd) != 0 && errno == EIO) {
+      ctl_errf("%s was written, but its directory could not be synced: %s", path,
+               strerror(errno));
+      close(dfd);
+      return CTL_FAIL;
+    }
+    close(dfd);
   }
   return CTL_OK;
 }
@@ -329,7 +464,7 @@ int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_ne
       out->p[--out->len] = '\0';
   } else if (!ctl_interactive()) {
     ctl_errf("no passphrase: stdin is not a terminal, use --passphrase-file");
-    return CTL_USAGE;
+    return CTL_FAIL;
   } else {
     ctl_buf again;
     char p2[160];
@@ -369,6 +504,22 @@ int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_ne
     return CTL_FAIL;
   }
   return CTL_OK;
+}
+
+int ctl_secret_line(ctl_buf *out, const char *prompt, size_t max)
+{
+  memset(out, 0, sizeof *out);
+  out->cap = max + 2;
+  out->secure = 1;
+  out->p = ke_secure_alloc(out->cap);
+  if (!out->p) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  int rc = tty_line(out->p, out->cap, &out->len, prompt, 1);
+  if (rc)
+    ctl_buf_free(out);
+  return rc;
 }
 
 int ctl_confirm(const char *question)

@@ -47,18 +47,28 @@ void ctl_print_usage(const ctl_cmd *cmd, FILE *f);
 /* ---- options ---------------------------------------------------------- */
 /* Called for each option; returns CTL_OK or an exit code (after printing). */
 typedef int (*ctl_opt_fn)(void *ctx, int opt, const char *arg);
+/* Or'ed into an option's `val`: the option may be given more than once
+ * (ceremony's --custodian).  The handler sees val without the flag. */
+#define CTL_OPT_MULTI 0x10000
 /* getopt_long over argv with long options only.  `opts` must include
  * {"help", no_argument, 0, 'h'}; --help prints the usage and returns
- * CTL_HELP.  An unknown option or a missing argument is CTL_USAGE.  On
- * success *first_arg is the index of the first positional argument; with
- * first_arg NULL, positional arguments are a usage error. */
+ * CTL_HELP.  An unknown option, a missing argument, or an option given
+ * twice (unless CTL_OPT_MULTI: a second --out would otherwise silently win
+ * over the first) is CTL_USAGE.  On success *first_arg is the index of the
+ * first positional argument; with first_arg NULL, positional arguments are
+ * a usage error. */
 int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
                ctl_opt_fn fn, void *ctx, int *first_arg);
 /* Unsigned decimal in [lo, hi]; CTL_USAGE (printed) otherwise. */
 int ctl_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
                    unsigned hi);
+/* A 32-byte value as 64 hex digits, either case; `opt` names the option. */
+int ctl_parse_hex32(uint8_t out[32], const char *arg, const char *opt);
 /* --fingerprint HEX: 64 hex digits, either case. */
 int ctl_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg);
+/* 32 bytes as 8 groups of 4 hex digits, "1a2b 3c4d ...", for people to
+ * compare; out has room for 80 bytes. */
+void ctl_hex_groups(char out[80], const uint8_t b[32]);
 /* A required option that was not given. */
 int ctl_missing_opt(const char *opt);
 
@@ -70,12 +80,20 @@ typedef struct ctl_buf {
 } ctl_buf;
 
 /* Read all of `path` ("-" is stdin) into b, at most max bytes; `what` names
- * it in errors.  secure: in locked memory, wiped when freed. */
+ * it in errors.  secure: in locked memory, wiped when freed.  The buffer is
+ * sized by the file (regular files) or grown as input arrives (pipes); a
+ * grown secure buffer's old copy is wiped. */
 int ctl_read(ctl_buf *b, const char *path, size_t max, int secure, const char *what);
 void ctl_buf_free(ctl_buf *b);
-/* Write atomically: a temporary file in the same directory, fsync, then
- * link() to `path` so that an existing file is never replaced (EEXIST is
- * an error), mode `mode` from the start.  "-" writes to stdout. */
+/* Write `path` so that an existing file is never replaced (EEXIST is an
+ * error) and nobody else can read it, even for a moment (mode `mode` from
+ * the start).  Atomic where the filesystem allows: a temporary file in the
+ * same directory, fsync, then link() to `path`; where there are no hard
+ * links (FAT, exFAT: EPERM) renameat2(RENAME_NOREPLACE); failing both, the
+ * file is created with O_EXCL and written in place (removed again if the
+ * write fails).  The directory is fsync'ed afterwards.  A directory that
+ * others may write to (group or world writable) is refused: they could
+ * swap the file once written.  "-" writes to stdout. */
 int ctl_write(const char *path, const void *data, size_t len, mode_t mode);
 /* Does path exist (lstat)? */
 int ctl_exists(const char *path);
@@ -84,8 +102,12 @@ int ctl_exists(const char *path);
 int ctl_interactive(void);   /* is stdin a terminal? */
 /* Passphrase from a file (one trailing "\n" or "\r\n" stripped) or, when
  * file is NULL and stdin is a terminal, from /dev/tty with echo off.
- * is_new: ask twice and require 8..1024 bytes. */
+ * is_new: ask twice and require 8..1024 bytes.  With neither a file nor a
+ * terminal: CTL_FAIL, saying to use --passphrase-file. */
 int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_new);
+/* One line (without its newline) from the terminal with echo off, at most
+ * max bytes, into secure memory: a secret typed by hand. */
+int ctl_secret_line(ctl_buf *out, const char *prompt, size_t max);
 /* Ask a y/N question on /dev/tty; 1 only for "y" or "yes". */
 int ctl_confirm(const char *question);
 
@@ -93,14 +115,25 @@ int ctl_confirm(const char *question);
 /* pin may be NULL; otherwise the manifest's fingerprint must equal it. */
 int ctl_load_manifest(ke_manifest *m, const char *path, const uint8_t *pin);
 int ctl_load_share(ke_sharefile *s, const char *path);
-int ctl_load_request(ke_request *r, const char *path);
+/* pin may be NULL; otherwise the request's escrow key must have it. */
+int ctl_load_request(ke_request *r, const char *path, const uint8_t *pin);
 int ctl_load_reqkey(ke_reqkey *k, const char *path);   /* k in secure memory */
+/* A part file that does not parse is named by its custodian index when its
+ * "index" field is readable. */
 int ctl_load_part(ke_partfile *p, const char *path);
-/* The share, unsealed with the custodian's passphrase and checked against the
- * manifest (which must be the share's escrow key).  d in secure memory. */
-int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_manifest *m,
+/* The checks of a share file that need no passphrase: it belongs to the
+ * escrow key pub (its fingerprint; `whose` says where pub came from, "the
+ * request's"), its index is one of pub's, and, given a manifest's name for
+ * that index (name may be NULL), it names the same custodian. */
+int ctl_check_share(const ke_sharefile *s, const ke_escrow_pub *pub, const char *name,
+                    const char *whose);
+/* The share, unsealed with the custodian's passphrase and checked against
+ * pub (d_i*G == Q_i; ctl_check_share must have passed).  Unsealing proves
+ * the share file's fingerprint, which its AAD binds.  d in secure memory. */
+int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_escrow_pub *pub,
                      const char *passfile);
-/* Write a writer's output (text of len bytes) and free it. */
+/* Write a writer's output (text of len bytes) and free it.  A secret text
+ * (secure) is never written to standard output ("-" is refused). */
 int ctl_write_text(const char *path, char *text, size_t len, mode_t mode, int secure);
 
 #endif

@@ -97,6 +97,10 @@ ke_rc ke_envelope_open(uint8_t **secret, size_t *secret_len, const ke_envelope *
                        const ke_point *Q, const ke_point *S,
                        const char *device_id, const char *volume_id);
 
+/* SHA-256 of the whole envelope: the name under which escrow records,
+ * receipts, requests and custodians refer to one envelope. */
+ke_rc ke_envelope_sha256(uint8_t out[32], const uint8_t *env, size_t len);
+
 /* verifier = HMAC-SHA256(secret, "keyescrow-v1-verifier" | device | 00 | volume) */
 ke_rc ke_verifier(uint8_t out[KE_VERIFIER_LEN], const uint8_t *secret, size_t secret_len,
                   const char *device_id, const char *volume_id);

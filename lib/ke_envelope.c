@@ -210,6 +210,14 @@ out:
   return KE_OK;
 }
 
+ke_rc ke_envelope_sha256(uint8_t out[32], const uint8_t *env, size_t len)
+{
+  if (!out || (!env && len))
+    return KE_ERR_INTERNAL;
+  ke_buf part = { env, len };
+  return ke_sha256(out, &part, 1);
+}
+
 ke_rc ke_verifier(uint8_t out[KE_VERIFIER_LEN], const uint8_t *secret, size_t secret_len,
                   const char *device_id, const char *volume_id)
 {

@@ -52,18 +52,14 @@ static ke_rc manifest_custodians(ke_manifest *m, json_t *arr, ke_ferr *err)
   return KE_OK;
 }
 
-static ke_rc manifest_from_json(ke_manifest *m, json_t *root, ke_ferr *err)
+/* "threshold", "shares" and "commitments" (manifests and requests), with
+ * everything else of the key recomputed from them into pub. */
+static ke_rc escrow_pub_from_json(ke_escrow_pub *pub, json_t *root, const char *ctx,
+                                  ke_ferr *err)
 {
-  const char *ctx = "manifest";
   ke_point commitments[KE_MAX_SHARES];
-  ke_point q;
-  uint8_t fpr[KE_FPR_LEN];
   unsigned t = 0, n = 0;
-  ke_rc rc = kf_header(root, ctx, manifest_fields, err);
-  if (!rc)
-    rc = kf_const_str(root, "curve", "P-256", ctx, err);
-  if (!rc)
-    rc = kf_uint(&t, root, "threshold", 1, KE_MAX_SHARES, ctx, err);
+  ke_rc rc = kf_uint(&t, root, "threshold", 1, KE_MAX_SHARES, ctx, err);
   if (!rc)
     rc = kf_uint(&n, root, "shares", 1, KE_MAX_SHARES, ctx, err);
   if (!rc && t > n)
@@ -80,14 +76,45 @@ static ke_rc manifest_from_json(ke_manifest *m, json_t *root, ke_ferr *err)
     if ((rc = kf_val_point(&commitments[j], json_array_get(arr, j), name, ctx, err)))
       return rc;
   }
+  if ((rc = ke_escrow_pub_from_commitments(pub, t, n, commitments)))
+    return kf_err(err, rc, "%s: field \"commitments\": %s", ctx, ke_rc_str(rc));
+  return KE_OK;
+}
+
+/* The writers' side, in the documented field order ("public_key", which
+ * only manifests repeat, comes before the commitments). */
+static int escrow_pub_to_json(json_t *root, const ke_escrow_pub *p, int public_key)
+{
+  json_t *cs = json_array();
+  int bad = !cs;
+  for (unsigned j = 0; !bad && j < p->t; j++)
+    bad |= json_array_append_new(cs, kf_b64(p->commitments[j].b, KE_POINT_LEN)) != 0;
+  bad |= kf_set(root, "threshold", json_integer(p->t));
+  bad |= kf_set(root, "shares", json_integer(p->n));
+  if (public_key)
+    bad |= kf_set(root, "public_key", kf_b64(p->commitments[0].b, KE_POINT_LEN));
+  bad |= kf_set(root, "commitments", cs);
+  return bad;
+}
+
+static ke_rc manifest_from_json(ke_manifest *m, json_t *root, ke_ferr *err)
+{
+  const char *ctx = "manifest";
+  ke_point q;
+  uint8_t fpr[KE_FPR_LEN];
+  ke_rc rc = kf_header(root, ctx, manifest_fields, err);
+  if (!rc)
+    rc = kf_const_str(root, "curve", "P-256", ctx, err);
   /* Everything else is recomputed from t, N and the commitments, then the
    * stored copies must agree: the fingerprint covers only the commitments,
    * so a manifest whose other values disagree with them is refused. */
-  if ((rc = ke_escrow_pub_from_commitments(&m->pub, t, n, commitments)))
-    return kf_err(err, rc, "%s: field \"commitments\": %s", ctx, ke_rc_str(rc));
+  if (!rc)
+    rc = escrow_pub_from_json(&m->pub, root, ctx, err);
+  if (rc)
+    return rc;
   if ((rc = kf_point(&q, root, "public_key", ctx, err)))
     return rc;
-  if (memcmp(q.b, commitments[0].b, KE_POINT_LEN) != 0)
+  if (memcmp(q.b, m->pub.commitments[0].b, KE_POINT_LEN) != 0)
     return kf_err(err, KE_ERR_FINGERPRINT, "%s: field \"public_key\": is not "
                   "commitments[0]", ctx);
   if ((rc = kf_hex(fpr, sizeof fpr, root, "fingerprint", ctx, err)))
@@ -117,15 +144,11 @@ ke_rc ke_manifest_write(char **out, size_t *outlen, const ke_manifest *m)
   if (p->t < 1 || p->t > p->n || !ke_time_valid(m->created))
     return KE_ERR_FORMAT;
   ke_hex_encode(fpr, p->fingerprint, KE_FPR_LEN);
-  json_t *root = json_object(), *cs = json_array(), *cust = json_array();
-  int bad = !root || !cs || !cust;
+  json_t *root = json_object(), *cust = json_array();
+  int bad = !root || !cust;
   bad |= kf_set(root, "version", json_integer(KE_FILE_VERSION));
   bad |= kf_set(root, "curve", json_string("P-256"));
-  bad |= kf_set(root, "threshold", json_integer(p->t));
-  bad |= kf_set(root, "shares", json_integer(p->n));
-  bad |= kf_set(root, "public_key", kf_b64(p->commitments[0].b, KE_POINT_LEN));
-  for (unsigned j = 0; !bad && j < p->t; j++)
-    bad |= json_array_append_new(cs, kf_b64(p->commitments[j].b, KE_POINT_LEN)) != 0;
+  bad |= escrow_pub_to_json(root, p, 1);
   for (unsigned i = 0; !bad && i < p->n; i++) {
     json_t *c = json_object();
     if (!c || !ke_label_valid(m->names[i], KE_NAME_MAX)) {
@@ -138,7 +161,6 @@ ke_rc ke_manifest_write(char **out, size_t *outlen, const ke_manifest *m)
     bad |= kf_set(c, "public_share", kf_b64(p->public_shares[i].b, KE_POINT_LEN));
     bad |= json_array_append_new(cust, c) != 0;
   }
-  bad |= kf_set(root, "commitments", cs);
   bad |= kf_set(root, "custodians", cust);
   bad |= kf_set(root, "created", json_string(m->created));
   bad |= kf_set(root, "fingerprint", json_string(fpr));
@@ -255,20 +277,31 @@ ke_rc ke_sharefile_unseal(ke_scalar *d, const ke_sharefile *s, const char *pass,
 
 /* ---- request file ------------------------------------------------------------ */
 static const char *const request_fields[] = {
-  "version", "request_id", "device", "volume", "fingerprint", "R", "E", "envelope",
-  "confirmation_code", "created", NULL
+  "version", "request_id", "device", "volume", "fingerprint", "threshold", "shares",
+  "commitments", "R", "E", "envelope", "envelope_sha256", "confirmation_code", "created",
+  NULL
 };
 
-/* The values a request repeats from its envelope and the code derived from
- * them must agree; a custodian answers for the envelope's R only. */
+/* The values a request repeats from its envelope, the key they follow from
+ * and the code derived from them must agree; a custodian answers for the
+ * envelope's R only. */
 static ke_rc request_consistent(const ke_request *r, ke_ferr *err)
 {
   const char *ctx = "request";
   ke_envelope env;
+  uint8_t digest[32];
   char code[KE_SAS_LEN + 1];
   ke_rc rc = ke_envelope_parse(&env, r->envelope, r->envelope_len);
   if (rc)
     return kf_err(err, rc, "%s: field \"envelope\": %s", ctx, ke_rc_str(rc));
+  if ((rc = ke_envelope_sha256(digest, r->envelope, r->envelope_len)))
+    return kf_err(err, rc, "%s: %s", ctx, ke_rc_str(rc));
+  if (memcmp(digest, r->envelope_sha256, sizeof digest) != 0)
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"envelope_sha256\": is not the "
+                  "SHA-256 of the envelope", ctx);
+  if (memcmp(r->pub.fingerprint, r->fingerprint, KE_FPR_LEN) != 0)
+    return kf_err(err, KE_ERR_FINGERPRINT, "%s: field \"fingerprint\": does not match "
+                  "threshold, shares and commitments", ctx);
   if (memcmp(env.R.b, r->R.b, KE_POINT_LEN) != 0)
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"R\": is not the R inside the "
                   "envelope", ctx);
@@ -299,12 +332,17 @@ ke_rc ke_request_parse(ke_request *r, const char *json, size_t len, ke_ferr *err
   if (!rc)
     rc = kf_hex(r->fingerprint, KE_FPR_LEN, root, "fingerprint", ctx, err);
   if (!rc)
+    rc = escrow_pub_from_json(&r->pub, root, ctx, err);
+  if (!rc)
     rc = kf_point(&r->R, root, "R", ctx, err);
   if (!rc)
     rc = kf_point(&r->E, root, "E", ctx, err);
   if (!rc)
     rc = kf_b64_var(r->envelope, &r->envelope_len, KE_ENV_HDR_LEN + KE_SECRET_MIN +
                     KE_TAG_LEN, KE_ENV_MAX_LEN, root, "envelope", ctx, err);
+  if (!rc)
+    rc = kf_hex(r->envelope_sha256, sizeof r->envelope_sha256, root, "envelope_sha256",
+                ctx, err);
   if (!rc)
     rc = kf_str(r->code, sizeof r->code, root, "confirmation_code", ctx, err);
   if (!rc)
@@ -317,12 +355,17 @@ ke_rc ke_request_parse(ke_request *r, const char *json, size_t len, ke_ferr *err
 
 ke_rc ke_request_write(char **out, size_t *outlen, const ke_request *r)
 {
-  char fpr[2 * KE_FPR_LEN + 1];
+  char fpr[2 * KE_FPR_LEN + 1], digest[2 * 32 + 1];
+  ke_escrow_pub pub;
+  /* pub must be what its commitments say, as a parser would rebuild it. */
   if (!ke_id_valid(r->request_id) || !ke_label_valid(r->device, KE_LABEL_MAX) ||
       !ke_label_valid(r->volume, KE_LABEL_MAX) || !ke_time_valid(r->created) ||
-      r->envelope_len > KE_ENV_MAX_LEN || request_consistent(r, NULL))
+      r->envelope_len > KE_ENV_MAX_LEN ||
+      ke_escrow_pub_from_commitments(&pub, r->pub.t, r->pub.n, r->pub.commitments) ||
+      memcmp(&pub, &r->pub, sizeof pub) != 0 || request_consistent(r, NULL))
     return KE_ERR_FORMAT;
   ke_hex_encode(fpr, r->fingerprint, KE_FPR_LEN);
+  ke_hex_encode(digest, r->envelope_sha256, sizeof r->envelope_sha256);
   json_t *root = json_object();
   int bad = !root;
   bad |= kf_set(root, "version", json_integer(KE_FILE_VERSION));
@@ -330,9 +373,11 @@ ke_rc ke_request_write(char **out, size_t *outlen, const ke_request *r)
   bad |= kf_set(root, "device", json_string(r->device));
   bad |= kf_set(root, "volume", json_string(r->volume));
   bad |= kf_set(root, "fingerprint", json_string(fpr));
+  bad |= escrow_pub_to_json(root, &r->pub, 0);
   bad |= kf_set(root, "R", kf_b64(r->R.b, KE_POINT_LEN));
   bad |= kf_set(root, "E", kf_b64(r->E.b, KE_POINT_LEN));
   bad |= kf_set(root, "envelope", kf_b64(r->envelope, r->envelope_len));
+  bad |= kf_set(root, "envelope_sha256", json_string(digest));
   bad |= kf_set(root, "confirmation_code", json_string(r->code));
   bad |= kf_set(root, "created", json_string(r->created));
   ke_rc rc = bad ? KE_ERR_NOMEM : kf_dump(root, out, outlen);
@@ -429,6 +474,20 @@ ke_rc ke_partfile_parse(ke_partfile *p, const char *json, size_t len, ke_ferr *e
     kf_err(err, rc, "%s: field \"part\": invalid point", ctx);
   json_decref(root);
   return rc;
+}
+
+unsigned ke_partfile_index_hint(const char *json, size_t len)
+{
+  json_t *root = NULL;
+  unsigned index = 0;
+  if (kf_load(&root, json, len, "part file", NULL) == KE_OK) {
+    json_t *v = json_object_get(root, "index");
+    if (json_is_integer(v) && json_integer_value(v) >= 1 &&
+        json_integer_value(v) <= KE_MAX_SHARES)
+      index = (unsigned)json_integer_value(v);
+  }
+  json_decref(root);
+  return index;
 }
 
 ke_rc ke_partfile_write(char **out, size_t *outlen, const ke_partfile *p)

@@ -82,22 +82,32 @@ ke_rc ke_sharefile_unseal(ke_scalar *d, const ke_sharefile *s, const char *pass,
                           size_t passlen);
 
 /* ---- request file ----------------------------------------------------------- */
+/* A request carries the escrow key's public parameters (t, N, commitments;
+ * everything else of `pub` is recomputed and must hash to `fingerprint`), so
+ * that `part` and `open` need no manifest: a custodian's share file pins the
+ * fingerprint (its AAD binds it), the requester made the request.  `device`
+ * and `volume` are the requester's words only: nothing offline ties them to
+ * the envelope, which is why the envelope's SHA-256 is there to be compared
+ * with the escrow record (docs/protocol.md, 5.3). */
 typedef struct ke_request {
   char request_id[KE_ID_MAX + 1];
   char device[KE_LABEL_MAX + 1];
   char volume[KE_LABEL_MAX + 1];
-  uint8_t fingerprint[KE_FPR_LEN];
+  uint8_t fingerprint[KE_FPR_LEN]; /* the envelope's, and pub's */
+  ke_escrow_pub pub;               /* rebuilt from t, N and the commitments */
   ke_point R;                      /* equal to the R inside the envelope */
   ke_point E;                      /* the requester's one-time public key */
   uint8_t envelope[KE_ENV_MAX_LEN];
   size_t envelope_len;             /* parses with ke_envelope_parse */
+  uint8_t envelope_sha256[32];     /* ke_envelope_sha256 of the envelope */
   char code[KE_SAS_LEN + 1];       /* ke_sas(request_id, E, R) */
   char created[KE_TIME_LEN + 1];
 } ke_request;
 
 ke_rc ke_request_parse(ke_request *r, const char *json, size_t len, ke_ferr *err);
-/* Fills nothing in: R, fingerprint and code must already be consistent with
- * the envelope (the writer checks them like the parser does). */
+/* Fills nothing in: R, fingerprint, pub, envelope_sha256 and code must
+ * already be consistent with the envelope (the writer checks them like the
+ * parser does). */
 ke_rc ke_request_write(char **out, size_t *outlen, const ke_request *r);
 
 /* ---- requester one-time key file --------------------------------------------- */
@@ -118,11 +128,16 @@ typedef struct ke_partfile {
 } ke_partfile;
 
 ke_rc ke_partfile_parse(ke_partfile *p, const char *json, size_t len, ke_ferr *err);
+/* For naming a part file that does not parse: its "index" if the text is a
+ * JSON object whose "index" is an integer in 1..255, else 0. */
+unsigned ke_partfile_index_hint(const char *json, size_t len);
 ke_rc ke_partfile_write(char **out, size_t *outlen, const ke_partfile *p);
 
 /* ---- value rules shared with the server and the agent ---------------------------- */
 int ke_id_valid(const char *s);            /* request/drill id */
-/* UTF-8 text without control characters (and so without NUL). */
+/* Strict UTF-8 text without control characters (C0 with NUL, DEL, C1) and
+ * without invisible format characters (Unicode category Cf: bidi controls,
+ * zero-width characters, BOM, soft hyphen, tags; and U+2028/U+2029). */
 int ke_text_valid(const uint8_t *s, size_t len);
 int ke_label_valid(const char *s, size_t max); /* 1..max bytes of ke_text_valid */
 /* Current or given time as RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SSZ". */

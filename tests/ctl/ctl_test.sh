@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # End-to-end tests of escrowctl's offline commands, with the real binary.
-#   ctl_test.sh ESCROWCTL TESTTOOL WORKDIR CASE [VALGRIND]
+#   ctl_test.sh ESCROWCTL TESTTOOL WORKDIR CASE [EXTRA]
+# (EXTRA: valgrind for the valgrind case, the LD_PRELOAD shim for `files`.)
 # Every escrowctl run logs its stdout and stderr under WORKDIR/log, except the
 # stdout of `open`, which goes to WORKDIR/opened; every case ends by checking
-# that no secret (the sealed secret, a passphrase, a share, the requester key)
-# appears in the logs or in any file written other than open's output.
+# that no secret (the sealed secret, a passphrase, a share, the requester key,
+# a custodian's partial decryption P_i, the combined S = d*R) appears in the
+# logs or in any file written other than open's output.
 set -euo pipefail
-E=$1 T=$2 W=$3 CASE=$4 VALGRIND=${5:-}
+E=$1 T=$2 W=$3 CASE=$4 EXTRA=${5:-}
+VALGRIND=$EXTRA
+HERE=$(cd "$(dirname "$0")" && pwd)
+umask 022   # escrowctl refuses to write into group- or world-writable directories
 rm -rf "$W"
 mkdir -p "$W/log" "$W/opened" "$W/private"
 cd "$W"
@@ -65,11 +70,11 @@ setup() {
     err_has laptop-17
   done
 }
-part() {  # part REQUEST INDEX OUT
-  run 0 part --request "$1" --manifest $M --share "keys/custodian-$2.share.json" \
+part() {  # part REQUEST INDEX OUT: no manifest needed, the request carries the key
+  run 0 part --request "$1" --share "keys/custodian-$2.share.json" \
     --passphrase-file "private/pass$2" --out "$3" --yes
 }
-OPEN=(--request req.json --key private/req.key --manifest $M)
+OPEN=(--request req.json --key private/req.key)
 
 no_secrets() {
   local pat=private/patterns
@@ -84,7 +89,14 @@ no_secrets() {
       "$T" share-secret keys/custodian-$i.share.json private/pass$i >>$pat
   done
   for k in private/req*.key; do
-    [ -f "$k" ] && sed -n 's/.*"e": "\(.*\)".*/\1/p' "$k" >>$pat
+    [ -f "$k" ] || continue
+    sed -n 's/.*"e": "\(.*\)".*/\1/p' "$k" >>$pat
+    # Every P_i and S of this key's request (parts of other requests are
+    # skipped by the tool).
+    for r in ./*.json; do
+      grep -q '"confirmation_code"' "$r" 2>/dev/null || continue
+      "$T" part-secrets "$k" "$r" ./*.json >>$pat
+    done
   done
   awk 'length >= 8' $pat >$pat.long && mv $pat.long $pat
   [ -s $pat ] || fail "no secrets to look for"
@@ -211,12 +223,19 @@ invalid)
   err_has "not the pinned --fingerprint"
   # Request: R and E are points; R must be the envelope's (no blind oracle).
   E_PT=$(sed -n 's/.*"E": "\(.*\)".*/\1/p' req.json)
-  for edit in "R:$OFF:\"R\": invalid point" "E:$BIGX:\"E\": invalid point" \
-              "R:$E_PT:is not the R inside the envelope" \
-              "confirmation_code:AAAAAAAA:does not follow"; do
+  # The embedded key: commitments must hash to the fingerprint; the digest
+  # must be the envelope's.
+  C1=$(sed -n 's/.*"public_share": "\(.*\)".*/\1/p' $M | head -n1)
+  for edit in "R:\"$OFF\":\"R\": invalid point" "E:\"$BIGX\":\"E\": invalid point" \
+              "R:\"$E_PT\":is not the R inside the envelope" \
+              "confirmation_code:\"AAAAAAAA\":does not follow" \
+              "commitments.1:\"$C1\":does not match threshold, shares and commitments" \
+              "shares:4:does not match threshold, shares and commitments" \
+              "envelope_sha256:\"$(printf '%064d' 0)\":is not the SHA-256 of the envelope" \
+              "device:\"laptop\\u202e71-\":\"device\": must be 1..256 bytes of UTF-8 without control or invisible format"; do
     IFS=: read -r path value msg <<<"$edit"
     cp req.json bad-req.json
-    "$T" set bad-req.json "$path" "\"$value\""
+    "$T" set bad-req.json "$path" "$value"
     rm -f x.json
     run 1 part --request bad-req.json --manifest $M --share keys/custodian-1.share.json \
       --passphrase-file private/pass1 --out x.json --yes
@@ -238,7 +257,8 @@ invalid)
   cp part-3.json bad-part.json
   "$T" set bad-part.json part "\"$("$T" b64 "4b5001$(printf '%066d' 0)$(printf '%0250d' 0)")\""
   run_open 3 "${OPEN[@]}" part-1.json bad-part.json part-2.json
-  err_has "bad-part.json: part file: field \"part\": invalid point"
+  # Named by its custodian too, although the file does not parse.
+  err_has "custodian 3: bad-part.json: part file: field \"part\": invalid point"
   # Requester key: e must be E's private key.
   cp private/req.key private/bad.key
   "$T" set private/bad.key e "\"$("$T" b64 "$(printf '%063d1' 0)")\""
@@ -267,7 +287,8 @@ share)
   run 1 share verify --manifest other/escrow-key.json --share keys/custodian-4.share.json \
     --passphrase-file private/pass4
   err_has "another escrow key"
-  run 2 share verify --manifest $M --share keys/custodian-4.share.json
+  # No terminal and no passphrase file: a failure (1), not a usage error.
+  run 1 share verify --manifest $M --share keys/custodian-4.share.json
   err_has "use --passphrase-file"
   ;;
 usage)
@@ -323,6 +344,198 @@ usage)
     --passphrase-file private/pass1 --out p.json
   err_has "pass --yes"
   [ ! -e p.json ] || fail "part written without confirmation"
+  ;;
+offline)
+  # part and open need no manifest (done by setup and roundtrip); a manifest
+  # or fingerprint given is an extra pin that must agree.
+  setup
+  run_open 0 "${OPEN[@]}" --fingerprint "$FPR" part-1.json part-2.json part-3.json
+  same "$out" private/secret.txt
+  run 0 ceremony --threshold 2 --shares 2 --custodian x --custodian y --out other \
+    --passphrase-file 1=private/pass1 --passphrase-file 2=private/pass2 --scrypt-n 1024
+  OTHER_FPR=$(cat "$out")
+  run_open 1 "${OPEN[@]}" --manifest other/escrow-key.json part-1.json part-2.json part-3.json
+  err_has "another escrow key than the manifest's"
+  run_open 1 "${OPEN[@]}" --fingerprint "$OTHER_FPR" part-1.json part-2.json part-3.json
+  err_has "not the pinned --fingerprint"
+  run 1 part --request req.json --share keys/custodian-1.share.json --manifest \
+    other/escrow-key.json --passphrase-file private/pass1 --out x.json --yes
+  err_has "another escrow key than the manifest's"
+  run 1 part --request req.json --share keys/custodian-1.share.json --fingerprint \
+    "$OTHER_FPR" --passphrase-file private/pass1 --out x.json --yes
+  err_has "not the pinned --fingerprint"
+  [ ! -e x.json ] || fail "a part was written against a pin"
+  # A request whose envelope is sealed to another escrow key than the share's:
+  # refused before the passphrase is asked.
+  run 0 seal --manifest other/escrow-key.json --fingerprint "$OTHER_FPR" --device laptop-17 \
+    --volume C: --in private/secret.txt --out env-other.b64
+  run 0 request new --manifest other/escrow-key.json --envelope env-other.b64 \
+    --device laptop-17 --volume C: --id req-o --out req-o.json --key-out private/req-o.key
+  run 1 part --request req-o.json --share keys/custodian-1.share.json \
+    --passphrase-file private/pass1 --out x.json --yes
+  err_has "share file belongs to another escrow key ($FPR), not to the request's"
+  err_lacks "Passphrase"
+  [ ! -e x.json ] || fail "a part was written for another key's envelope"
+  # The review's attack: the requester wraps laptop-17's envelope in a
+  # request that names harmless-laptop.  Offline nothing contradicts the
+  # name, so part says so and shows the envelope's digest; a custodian who
+  # pins the digest of harmless-laptop's escrow record is refused.
+  run 0 seal --manifest $M --fingerprint "$FPR" --device harmless-laptop --volume C: \
+    --in private/secret.txt --out env-harmless.b64
+  HARMLESS=$("$T" envelope-sha256 env-harmless.b64)
+  VICTIM=$("$T" envelope-sha256 env.b64)
+  run 0 request new --manifest $M --envelope env.b64 --device harmless-laptop --volume C: \
+    --id req-evil --out req-evil.json --key-out private/req-evil.key
+  for i in 1 2 3; do
+    run 1 part --request req-evil.json --share keys/custodian-$i.share.json \
+      --passphrase-file private/pass$i --out evil-$i.json --yes --envelope-sha256 "$HARMLESS"
+    err_has "the request's envelope is not the pinned one; refusing"
+    err_has "pinned (--envelope-sha256)  ${HARMLESS:0:4} ${HARMLESS:4:4}"
+    err_lacks "Passphrase"
+    [ ! -e evil-$i.json ] || fail "custodian $i contributed to the relabelled request"
+  done
+  # Without the pin, the custodian is told what is and is not verified.
+  run 0 part --request req-evil.json --share keys/custodian-1.share.json \
+    --passphrase-file private/pass1 --out evil-1.json --yes
+  err_has "envelope SHA-256   ${VICTIM:0:4} ${VICTIM:4:4}"
+  err_has "as named by the request: not verified offline"
+  err_has "warning: --yes without --envelope-sha256"
+  # The honest request with the right digest (either case) goes through.
+  run 0 part --request req.json --share keys/custodian-4.share.json \
+    --passphrase-file private/pass4 --out pin-4.json --yes \
+    --envelope-sha256 "$(tr a-f A-F <<<"$VICTIM")"
+  err_has "(matches --envelope-sha256)"
+  err_lacks "warning: --yes"
+  run_open 0 "${OPEN[@]}" pin-4.json part-2.json part-5.json
+  same "$out" private/secret.txt
+  run 2 part --request req.json --share keys/custodian-4.share.json --out y.json --yes \
+    --envelope-sha256 abcd
+  err_has "\-\-envelope-sha256 must be 64 hex digits"
+  ;;
+labels)
+  # Device and volume names are shown to custodians: C1 controls and
+  # invisible format characters (bidi overrides, zero-width) are refused.
+  setup
+  # (UTF-8 bytes spelled out: $'\u...' depends on the locale.)  U+202E RLO,
+  # U+200B ZWSP, U+2066 LRI, U+009B CSI, U+FEFF BOM, U+200E LRM, a tab.
+  for bad in $'evil\xe2\x80\xaelaptop' $'a\xe2\x80\x8bb' $'x\xe2\x81\xa6y' \
+             $'c1\xc2\x9bz' $'bom\xef\xbb\xbf' $'lrm\xe2\x80\x8e' $'tab\tx'; do
+    run 2 seal --manifest $M --fingerprint "$FPR" --device "$bad" --volume C: \
+      --in private/secret.txt
+    err_has "without control"
+    run 2 request new --manifest $M --envelope env.b64 --device laptop-17 --volume "$bad" \
+      --id req-b --out req-b.json --key-out private/req-b.key
+    err_has "without control or invisible format characters"
+  done
+  [ ! -e req-b.json ] || fail "a request with a bidi label was written"
+  # Accented and non-Latin names are fine.
+  run 0 seal --manifest $M --fingerprint "$FPR" --device "Jürgens-MacBook-日本" --volume C: \
+    --in private/secret.txt --out env-u.b64
+  # A custodian name with a bidi override is refused by the ceremony.
+  run 2 ceremony --threshold 1 --shares 1 --custodian $'al\xe2\x80\xaeice' --out k2 \
+    --passphrase-file 1=private/pass1 --scrypt-n 1024
+  ;;
+files)
+  SHIM=$EXTRA
+  [ -n "$SHIM" ] && [ -f "$SHIM" ] || fail "no LD_PRELOAD shim"
+  setup
+  # The requester key is secret: never to stdout; nothing named "-".
+  run 2 request new --manifest $M --envelope env.b64 --device laptop-17 --volume C: \
+    --id req-s --out req-s.json --key-out -
+  err_has "never written to standard output"
+  [ ! -s "$out" ] && [ ! -e ./- ] && [ ! -e req-s.json ] || fail "key-out - wrote something"
+  # Repeated single-value options are refused, --custodian may repeat.
+  run 2 part --request req.json --share keys/custodian-1.share.json --out a.json --out b.json
+  err_has "\-\-out given more than once"
+  run 2 seal --manifest $M --fingerprint "$FPR" --device a --device b --volume C:
+  err_has "\-\-device given more than once"
+  run_open 2 "${OPEN[@]}" --key private/req.key part-1.json
+  err_has "\-\-key given more than once"
+  # Low scrypt cost: loudly.
+  run 0 ceremony --threshold 1 --shares 1 --custodian z --out cheap \
+    --passphrase-file 1=private/pass1 --scrypt-n 1024
+  err_has "WARNING: --scrypt-n 1024 is below the default 32768"
+  err_has "32 times cheaper"
+  run 0 ceremony --threshold 1 --shares 1 --custodian z --out dear \
+    --passphrase-file 1=private/pass1 --scrypt-n 32768
+  err_lacks "WARNING"
+  # Output directories others can write to are refused.
+  mkdir shared && chmod 777 shared
+  run 1 seal --manifest $M --fingerprint "$FPR" --device d --volume v \
+    --in private/secret.txt --out shared/env.b64
+  err_has "directory shared is writable by everyone"
+  chmod 775 shared
+  run_open 1 "${OPEN[@]}" --out shared/secret part-1.json part-2.json part-3.json
+  err_has "directory shared is writable by its group"
+  [ -z "$(ls shared)" ] || fail "something was written into a shared directory"
+  # No hard links (FAT, exFAT): renameat2(RENAME_NOREPLACE) instead.
+  export KE_SHIM_LOG=$PWD/log/shim.log
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+  export ASAN_OPTIONS
+  LD_PRELOAD=$SHIM run 0 seal --manifest $M --fingerprint "$FPR" --device d --volume v \
+    --in private/secret.txt --out fat-env.b64
+  grep -q '^renameat2$' log/shim.log || fail "the rename fallback was not taken"
+  [ "$(stat -c %a fat-env.b64)" = 644 ] || fail "fat-env.b64 mode"
+  LD_PRELOAD=$SHIM run_open 0 "${OPEN[@]}" --out opened/fat-secret part-1.json part-2.json \
+    part-3.json
+  same opened/fat-secret private/secret.txt
+  [ "$(stat -c %a opened/fat-secret)" = 600 ] || fail "opened/fat-secret mode"
+  LD_PRELOAD=$SHIM run_open 1 "${OPEN[@]}" --out opened/fat-secret part-1.json part-2.json \
+    part-3.json
+  same opened/fat-secret private/secret.txt
+  # And without renameat2 flags either: written in place with O_EXCL.
+  : >log/shim.log
+  KE_SHIM_NO_RENAMEAT2=1 LD_PRELOAD=$SHIM run 0 request new --manifest $M --envelope env.b64 \
+    --device laptop-17 --volume C: --id req-x --out req-x.json --key-out private/req-x.key
+  grep -q '^renameat2 refused$' log/shim.log || fail "the in-place fallback was not taken"
+  [ "$(stat -c %a private/req-x.key)" = 600 ] || fail "req-x.key mode"
+  [ "$(stat -c %a req-x.json)" = 644 ] || fail "req-x.json mode"
+  unset KE_SHIM_LOG   # (never replacing a file on these paths: ctl_unit_fat*)
+  run 0 part --request req-x.json --share keys/custodian-1.share.json \
+    --passphrase-file private/pass1 --out x-1.json --yes
+  [ -z "$(find . -name '*.tmp-*')" ] || fail "temporary files left behind"
+  ;;
+tty)
+  # A secret typed at a terminal is not echoed; without a terminal, the
+  # passphrase question is an error (1) that says what to do.
+  setup
+  printf 'Tq4-xW8n-Zr2m-Kp7v-Lc5b-Hd9s\n' >private/secret-typed.txt
+  python3 "$HERE/tty_type.py" private/secret-typed.txt log/tty.transcript -- \
+    "$E" seal --manifest $M --fingerprint "$FPR" --device typed --volume v --out env-t.b64 \
+    || fail "seal at a terminal failed: $(cat log/tty.transcript)"
+  grep -q "Secret to seal (not echoed)" log/tty.transcript || fail "no prompt"
+  ! grep -q "Tq4-xW8n" log/tty.transcript || fail "the secret was echoed"
+  run 0 request new --manifest $M --envelope env-t.b64 --device typed --volume v \
+    --id req-t --out req-t.json --key-out private/req-t.key
+  for i in 1 2 3; do part req-t.json $i t-$i.json; done
+  run_open 0 --request req-t.json --key private/req-t.key t-1.json t-2.json t-3.json
+  same "$out" private/secret-typed.txt
+  run 1 part --request req.json --share keys/custodian-1.share.json --out nopass.json --yes
+  err_has "stdin is not a terminal, use --passphrase-file"
+  ;;
+memlock)
+  # Shares and keys live in locked memory: escrowctl creates OpenSSL's
+  # secure heap (1 MiB, mlock'ed) before anything else.  Looked at while it
+  # waits for its passphrase on a FIFO.
+  if [ "$(id -u)" != 0 ] && [ "$(ulimit -l)" != unlimited ] && [ "$(ulimit -l)" -lt 1100 ]; then
+    echo "SKIP: RLIMIT_MEMLOCK below 1 MiB"; exit 77
+  fi
+  printf 'a good passphrase\n' >private/pass1
+  run 0 ceremony --threshold 1 --shares 1 --custodian a --out keys \
+    --passphrase-file 1=private/pass1 --scrypt-n 1024
+  mkfifo private/fifo
+  "$E" share verify --manifest $M --share keys/custodian-1.share.json \
+    --passphrase-file private/fifo >log/memlock.out 2>log/memlock.err &
+  pid=$!
+  lck=
+  for _ in $(seq 100); do
+    lck=$(awk '/^VmLck:/ {print $2}' /proc/$pid/status 2>/dev/null || true)
+    [ -n "$lck" ] && [ "$lck" -ge 1024 ] && break
+    sleep 0.05
+  done
+  cat private/pass1 >private/fifo
+  wait $pid || fail "share verify failed: $(cat log/memlock.err)"
+  [ -n "$lck" ] && [ "$lck" -ge 1024 ] || fail "escrowctl locked ${lck:-no} kB, want >= 1024"
   ;;
 valgrind)
   [ -n "$VALGRIND" ] || fail "no valgrind"

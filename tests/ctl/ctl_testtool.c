@@ -12,6 +12,15 @@
  *   b64 HEX                      print HEX as unpadded base64url
  *   share-secret SHARE PASSFILE  print d_i as hex and base64url (for the test
  *                                that greps every output for secrets)
+ *   part-secrets KEY REQ FILE... print, for the parts among FILEs that open
+ *                                with requester key KEY for request REQ,
+ *                                each P_i and (with t good parts) S = d*R,
+ *                                and x(S), as hex and base64url: the same
+ *                                grep looks for them (nothing if KEY is not
+ *                                REQ's; files that are no such part are
+ *                                skipped)
+ *   envelope-sha256 FILE         print the SHA-256 of the base64url envelope
+ *                                in FILE, as an escrow record would show it
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,7 +68,7 @@ static int tamper_part(char **argv)
   size_t len;
   char *text;
   ke_ferr err;
-  ke_request req;
+  static ke_request req;
   ke_reqkey key;
   ke_partfile pf;
   ke_dleq proof;
@@ -190,16 +199,89 @@ static int share_secret(char **argv)
   return 0;
 }
 
+/* A value in both encodings, one per line. */
+static void print_both(const uint8_t *b, size_t len)
+{
+  char hex[2 * KE_POINT_LEN + 1];
+  ke_hex_encode(hex, b, len);
+  char *enc = ke_b64url_encode(b, len);
+  printf("%s\n%s\n", hex, enc);
+  free(enc);
+}
+
+static int part_secrets(int argc, char **argv)
+{
+  size_t len;
+  ke_ferr err;
+  ke_reqkey key;
+  static ke_request req;
+  uint8_t idx[KE_MAX_SHARES];
+  ke_point P[KE_MAX_SHARES];
+  size_t good = 0;
+  char *text = slurp(argv[0], &len);
+  must(ke_reqkey_parse(&key, text, len, &err), "key", &err);
+  free(text);
+  text = slurp(argv[1], &len);
+  int parsed = ke_request_parse(&req, text, len, &err) == KE_OK; /* skip broken ones */
+  free(text);
+  if (!parsed || strcmp(key.request_id, req.request_id) != 0)
+    return 0;
+  for (int a = 2; a < argc && good < KE_MAX_SHARES; a++) {
+    ke_partfile pf;
+    ke_dleq proof;
+    text = slurp(argv[a], &len);
+    int ok = ke_partfile_parse(&pf, text, len, NULL) == KE_OK && pf.index <= req.pub.n &&
+             ke_part_open(&proof, pf.part, KE_PART_LEN, &key.e, &key.E, req.request_id,
+                          pf.index) == KE_OK &&
+             ke_dleq_verify(&proof, pf.index, &req.pub.public_shares[pf.index - 1], &req.R,
+                            (const uint8_t *)req.request_id,
+                            strlen(req.request_id)) == KE_OK;
+    free(text);
+    for (size_t j = 0; ok && j < good; j++)
+      ok = idx[j] != pf.index;
+    if (!ok)
+      continue;
+    print_both(proof.P.b, KE_POINT_LEN);
+    idx[good] = (uint8_t)pf.index;
+    P[good++] = proof.P;
+  }
+  ke_point S;
+  if (good >= req.pub.t && ke_combine(&S, idx, P, req.pub.t) == KE_OK) {
+    print_both(S.b, KE_POINT_LEN);
+    print_both(S.b + 1, KE_SCALAR_LEN);
+  }
+  return 0;
+}
+
+static int envelope_sha256(char **argv)
+{
+  size_t len, n;
+  uint8_t *raw, digest[32];
+  char *text = slurp(argv[0], &len), hex[65];
+  while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+    text[--len] = '\0';
+  must(ke_b64url_decode(&raw, &n, text, 0), "decode", NULL);
+  must(ke_envelope_sha256(digest, raw, n), "sha256", NULL);
+  ke_hex_encode(hex, digest, sizeof digest);
+  printf("%s\n", hex);
+  free(raw);
+  free(text);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   static const struct { const char *name; int args; int (*fn)(char **); } cmds[] = {
     { "tamper-part", 4, tamper_part }, { "set", 3, set_json },
     { "patch-b64", 4, patch_b64 }, { "b64", 1, b64 },
-    { "share-secret", 2, share_secret },
+    { "share-secret", 2, share_secret }, { "envelope-sha256", 1, envelope_sha256 },
   };
+  if (argc >= 4 && strcmp(argv[1], "part-secrets") == 0)
+    return part_secrets(argc - 2, argv + 2);
   for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
     if (strcmp(argv[1], cmds[i].name) == 0 && argc == cmds[i].args + 2)
       return cmds[i].fn(argv + 2);
-  fprintf(stderr, "usage: ctl_testtool tamper-part|set|patch-b64|b64|share-secret ...\n");
+  fprintf(stderr, "usage: ctl_testtool tamper-part|set|patch-b64|b64|share-secret|"
+                  "part-secrets|envelope-sha256 ...\n");
   return 2;
 }
