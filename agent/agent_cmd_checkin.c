@@ -106,7 +106,10 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
       return AGENT_FAIL;
     if (!strcmp(v->unlock, "failed")) {
       agent_err("volume %s: the escrowed key does NOT unlock the volume any more", vid);
-      rc = worse(rc, AGENT_ATTENTION);
+      /* Drift with a readable current key is fixed below by re-escrowing
+       * it; otherwise an operator has to look. */
+      if (!(v->drift && v->cur.p))
+        rc = worse(rc, AGENT_ATTENTION);
     }
     (*n)++;
   }

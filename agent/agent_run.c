@@ -33,9 +33,17 @@ int agent_run(const char *const *argv, const void *in, size_t inlen, agent_buf *
   char chunk[4096];
   int rc = AGENT_OK, wst = 0, killed = 0;
 
+  struct sigaction ign, old_pipe;
+
   memset(out, 0, sizeof *out);
   out->secure = 1;
   *status = -1;
+  /* A tool that exits without reading its input must not kill us with
+   * SIGPIPE: the write fails with EPIPE instead.  Restored before return. */
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  sigaction(SIGPIPE, &ign, &old_pipe);
   if (pipe(inp) != 0 || pipe(outp) != 0 || fcntl(inp[0], F_SETFD, FD_CLOEXEC) != 0 ||
       fcntl(inp[1], F_SETFD, FD_CLOEXEC) != 0 || fcntl(outp[0], F_SETFD, FD_CLOEXEC) != 0 ||
       fcntl(outp[1], F_SETFD, FD_CLOEXEC) != 0) {
@@ -132,6 +140,7 @@ int agent_run(const char *const *argv, const void *in, size_t inlen, agent_buf *
     rc = AGENT_FAIL;
   if (rc)
     agent_buf_free(out);
+  sigaction(SIGPIPE, &old_pipe, NULL);
   return rc;
 fail_pipes:
   for (int i = 0; i < 2; i++) {
@@ -140,5 +149,6 @@ fail_pipes:
     if (outp[i] >= 0)
       close(outp[i]);
   }
+  sigaction(SIGPIPE, &old_pipe, NULL);
   return AGENT_FAIL;
 }

@@ -33,6 +33,9 @@ void agent_log_init(const char *cmd)
 }
 
 static void vlog(int prio, const char *level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vlog(int prio, const char *level, const char *fmt, va_list ap)
 {
   char msg[1024];
 

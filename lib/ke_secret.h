@@ -26,7 +26,7 @@
  *   - length * log2(size of the character classes used: 10 digits, 26 lower,
  *     26 upper, 33 other printable ASCII, 128 other bytes).
  * A 48-digit BitLocker recovery password scores about 180 bits, 16 random
- * bytes about 70; 16 random hex digits (64 bits) are already refused.
+ * bytes about 70; 16 random decimal digits (about 53 bits) are refused.
  * Inputs shorter than 2 bytes are refused as too short. */
 const char *ke_secret_weak_reason(const uint8_t *s, size_t len);
 
