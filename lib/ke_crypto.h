@@ -9,7 +9,10 @@
  *    lengths in range); callers never need to pre-check;
  *  - secret scalars are only ever used in single-term multiplications
  *    (EC_POINT_mul with one of g_scalar / p_scalar), never in the two-term
- *    variable-time form;
+ *    variable-time form, and arithmetic mod n on them is constant time
+ *    (fixed-width code, not BIGNUM arithmetic: see ke_internal.h);
+ *  - secret points (S = d*R, the parts P_i) are decoded and combined with
+ *    OpenSSL temporaries in the secure heap, and cleared;
  *  - every intermediate secret is wiped before return, on every path;
  *  - `*_det` variants take the randomness as arguments and exist only so
  *    known-answer tests can reproduce the vectors byte for byte.
