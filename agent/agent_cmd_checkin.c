@@ -183,6 +183,16 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
       agent_warn("volume %s: the server's record does not match the current key; "
                  "re-escrowing", agent_jstr(e, "volume_id"));
   }
+  /* The answer's rotate list is the server's whole wish list: a request it
+   * no longer makes (the record was replaced meanwhile) is dropped.
+   * Interrupted rotations are not lost by this: they live in "pending". */
+  {
+    const char *vid;
+    json_t *vol;
+    json_object_foreach(json_object_get(c->st, "volumes"), vid, vol) {
+      json_object_del(vol, "rotate");
+    }
+  }
   json_array_foreach(json_object_get(ans, "rotate"), i, e) {
     const char *vid = agent_jstr(e, "volume_id"), *reason = agent_jstr(e, "reason");
     json_t *vol = vid ? agent_volume(c, vid) : NULL;

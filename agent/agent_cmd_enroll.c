@@ -145,6 +145,9 @@ static json_t *facts(const enroll_opts *o)
   else
     read_fact(serial, "/sys/class/dmi/id/product_serial");
   os_name(os);
+  /* The server's limits (docs/agent-protocol.md: serial and os up to 128
+   * bytes); the longest values are never the useful part. */
+  serial[128] = os[128] = '\0';
   read_fact(model, "/sys/class/dmi/id/product_name");
   read_fact(vendor, "/sys/class/dmi/id/sys_vendor");
   return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "hostname", host, "serial", serial, "os",

@@ -225,6 +225,9 @@ static int record(json_t *vol, json_t *up, const char *record_id,
       agent_jset_str(vol, "secret", agent_jstr(up, "secret")) ||
       agent_jset_str(vol, "last_verified", now))
     return AGENT_FAIL;
+  /* A new record sealed to the key in use answers an escrow key change. */
+  if (agent_jstr(vol, "rotate") && !strcmp(agent_jstr(vol, "rotate"), "escrow_key_changed"))
+    json_object_del(vol, "rotate");
   /* Results of earlier check-ins were about the previous record. */
   json_object_del(vol, "verifier_match");
   json_object_del(vol, "unlock_check");

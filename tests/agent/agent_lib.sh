@@ -11,6 +11,8 @@ export ESCROW_AGENT_SYSLOG=0
 TOKEN=ket_$(printf 'A%.0s' $(seq 1 43))
 MOCK_PID=""
 T=${T:-test}
+LOGS_TO_CHECK=""
+. "$(dirname "${BASH_SOURCE[0]}")/agent_funcs.sh"
 
 log() { echo "[$T] $*"; }
 fail() {
@@ -44,16 +46,6 @@ cleanup() {
   exit $rc
 }
 
-# ceremony DIR: a 2-of-3 escrow key (cheap scrypt); prints the fingerprint.
-ceremony() {
-  local d=$1
-  mkdir -p "$d.pass"
-  for i in 1 2 3; do echo "custodian passphrase $i" >"$d.pass/$i"; done
-  "$ESCROWCTL" ceremony --threshold 2 --shares 3 --custodian alice --custodian bob \
-    --custodian carol --out "$d" --scrypt-n 1024 --passphrase-file 1="$d.pass/1" \
-    --passphrase-file 2="$d.pass/2" --passphrase-file 3="$d.pass/3" 2>/dev/null
-}
-
 start_mock() {
   FPR=$(ceremony "$W/key")
   echo '{}' >"$W/control.json"
@@ -64,37 +56,11 @@ start_mock() {
   for _ in $(seq 1 100); do [ -s "$W/port" ] && break; sleep 0.05; done
   [ -s "$W/port" ] || fail "the mock server did not start"
   URL=http://127.0.0.1:$(cat "$W/port")
+  LOGS_TO_CHECK=$W/mock.log
 }
 
 control() {  # JSON
   echo "$1" >"$W/control.json"
-}
-
-# ag ARGS...: run the agent on this test's state dir with quick retries;
-# stderr goes to $W/agent.err (and is collected in $W/agent.log).  Sets RC.
-ag() {
-  set +e
-  "$AGENT" "$@" --state-dir "$SD" --retry-delay-ms 20 --retry-max-delay-ms 100 \
-    >"$W/agent.out" 2>"$W/agent.err"
-  RC=$?
-  set -e
-  cat "$W/agent.err" >>"$W/agent.log"
-}
-
-# agin SECRET ARGS...: ag with SECRET (exactly these bytes) on stdin.
-agin() {
-  printf '%s' "$1" >"$W/stdin"
-  shift
-  ag "$@" <"$W/stdin"
-  rm -f "$W/stdin"
-}
-
-expect_rc() {  # N what
-  [ "$RC" = "$1" ] || fail "expected exit status $1, got $RC ($2)"
-}
-
-expect_err() {  # REGEX what
-  grep -Eq "$1" "$W/agent.err" || fail "stderr lacks /$1/ ($2)"
 }
 
 enroll() {
@@ -114,33 +80,6 @@ print(eval(sys.argv[2]))
 PY
 }
 
-# stq EXPR: the same over the agent's state.json (s).
-stq() {
-  "$PY" - "$SD/state.json" "$1" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(eval(sys.argv[2]))
-PY
-}
-
-# open_envelope ENVELOPE_B64 DEVICE VOLUME [KEYDIR]: the offline opening
-# (escrowctl request new / part x2 / open); prints the secret.
-open_envelope() {
-  local env=$1 dev=$2 vol=$3 kd=${4:-$W/key} o
-  o=$(mktemp -d "$W/open.XXXXXX")
-  printf '%s\n' "$env" >"$o/env"
-  "$ESCROWCTL" request new --manifest "$kd/escrow-key.json" --envelope "$o/env" --device "$dev" \
-    --volume "$vol" --id req-1 --out "$o/req" --key-out "$o/key" >/dev/null 2>&1 ||
-    fail "escrowctl request new"
-  for i in 1 3; do
-    "$ESCROWCTL" part --request "$o/req" --manifest "$kd/escrow-key.json" \
-      --share "$kd/custodian-$i.share.json" --passphrase-file "$kd.pass/$i" --yes \
-      --out "$o/part$i" >/dev/null 2>&1 || fail "escrowctl part $i"
-  done
-  "$ESCROWCTL" open --request "$o/req" --key "$o/key" --manifest "$kd/escrow-key.json" \
-    "$o/part1" "$o/part3" 2>/dev/null || fail "escrowctl open"
-}
-
 # open_record RECORD_ID [KEYDIR]: open a record stored by the mock.
 open_record() {
   local env dev vol
@@ -154,12 +93,3 @@ active_record() {  # VOLUME
   mockq "[x['record_id'] for x in r if x['volume'] == '$1' and x['state'] == 'active'][0]"
 }
 
-# The agent's output never contains a secret: call with every secret used.
-expect_no_secret_in_logs() {
-  local s
-  for s in "$@"; do
-    if grep -qF -- "$s" "$W/agent.log" "$W/mock.log" 2>/dev/null; then
-      fail "a secret appears in the logs"
-    fi
-  done
-}

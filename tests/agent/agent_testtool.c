@@ -9,6 +9,9 @@
  *       the X-KE-* header lines of a request signed with the device key in
  *       STATE_DIR as DEVICE (to replay requests, or aim them at another
  *       device's routes, from the end-to-end tests)
+ *   agent_testtool put-body STATE_DIR DEVICE VOLUME ENVELOPE_FILE
+ *       the JSON body of an escrow PUT for the envelope (base64url, as
+ *       escrowctl seal writes it), its signature by the key in STATE_DIR
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,12 +93,46 @@ static int sign(int argc, char **argv)
   return 0;
 }
 
+static int put_body(int argc, char **argv)
+{
+  char path[4096];
+  agent_key *k = NULL;
+  agent_buf env = { 0 };
+  uint8_t *raw = NULL, sig[AGENT_SIG_LEN], ver[32];
+  size_t rawlen;
+  char *sig_b64, *ver_b64;
+
+  if (argc != 6)
+    return 2;
+  snprintf(path, sizeof path, "%s/device.key", argv[2]);
+  if (agent_key_load(&k, path) != KE_OK || agent_read_file(&env, argv[5], 4096, 0, "envelope"))
+    return 1;
+  env.len = strcspn(env.p, "\r\n");
+  env.p[env.len] = '\0';
+  if (ke_b64url_decode(&raw, &rawlen, env.p, 0) != KE_OK ||
+      agent_sign_envelope(k, raw, rawlen, argv[3], argv[4], sig) != KE_OK ||
+      ke_random(ver, sizeof ver) != KE_OK)
+    return 1;
+  sig_b64 = ke_b64url_encode(sig, sizeof sig);
+  ver_b64 = ke_b64url_encode(ver, sizeof ver);
+  printf("{\"envelope\":\"%s\",\"verifier\":\"%s\",\"signature\":\"%s\",\"key_type\":"
+         "\"other\",\"key_id\":\"test\"}", env.p, ver_b64, sig_b64);
+  free(sig_b64);
+  free(ver_b64);
+  free(raw);
+  agent_buf_free(&env);
+  agent_key_free(k);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   if (argc >= 2 && !strcmp(argv[1], "kat"))
     return kat();
   if (argc >= 2 && !strcmp(argv[1], "sign"))
     return sign(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "put-body"))
+    return put_body(argc, argv);
   fprintf(stderr, "usage: agent_testtool kat | sign STATE_DIR DEVICE METHOD TARGET [BODY]\n");
   return 2;
 }
