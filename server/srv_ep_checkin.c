@@ -42,7 +42,7 @@ struct srv_ci {
 /* PostgreSQL array literal of the found records' columns. */
 static char *srv_ci_array(const struct srv_ci *c, int col)
 {
-  size_t cap = 2 + c->nvols * (SRV_DEV_ID_LEN + 8), o = 0;
+  size_t cap = 3 + c->nvols * (SRV_DEV_ID_LEN + 8), o = 0; /* { } NUL */
   char *s = malloc(cap);
 
   if (!s)
