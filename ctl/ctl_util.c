@@ -268,17 +268,21 @@ static void dir_of(char *out, size_t size, const char *path)
 }
 
 /* Publish the finished temporary file under path without replacing
- * anything.  0, or an errno; ENOTSUP: neither way exists here. */
-static int publish(const char *tmp, const char *path)
+ * anything.  0, or an errno; ENOTSUP: neither way exists here.  *moved
+ * says whether tmp is gone (renamed) rather than still to be removed. */
+static int publish(const char *tmp, const char *path, int *moved)
 {
+  *moved = 0;
   if (link(tmp, path) == 0)
     return 0;
   if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != ENOSYS &&
       errno != EMLINK)
     return errno;
   /* No hard links (FAT and exFAT say EPERM): an exclusive rename. */
-  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
+    *moved = 1;
     return 0;
+  }
   if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP || errno == EOPNOTSUPP)
     return ENOTSUP;
   return errno;
@@ -335,11 +339,12 @@ int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
     return CTL_FAIL;
   }
   int ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
-  int err = errno;
+  int err = errno, moved = 0;
   ok = close(fd) == 0 && ok;
-  if (ok && (err = publish(tmp, path)) != 0)
+  if (ok && (err = publish(tmp, path, &moved)) != 0)
     ok = 0;
-  unlink(tmp); /* gone already after a rename: ENOENT, harmless */
+  if (!moved)
+    unlink(tmp);
   if (!ok && err == ENOTSUP)
     ok = (err = write_in_place(path, data, len, mode)) == 0;
   if (!ok) {
