@@ -251,6 +251,8 @@ case_keychange() {
 }
 
 "case_$CASE"
+# escrowd must stop cleanly and sanitizer-clean after all of that.
+stop_daemon main
 if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W/agent.log"; then
   fail "sanitizer report in the agent's output"
 fi
