@@ -402,7 +402,8 @@ ke_rc ke_note_checkpoint_parse(ke_note_checkpoint *out, const char *text, size_t
   if (on == 0 || on > KE_NOTE_MAX_NAME)
     return KE_ERR_FORMAT;
   memcpy(cp.origin, origin, on);
-  if (!ke_note_name_valid(cp.origin))
+  /* A NUL inside the line would cut the name short (found by fuzz_note). */
+  if (strlen(cp.origin) != on || !ke_note_name_valid(cp.origin))
     return KE_ERR_FORMAT;
   /* Decimal, no sign, no leading zeros except "0" itself, no overflow. */
   if (sn == 0 || sn > 20 || (sn > 1 && size[0] == '0'))

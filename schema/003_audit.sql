@@ -112,9 +112,11 @@ REVOKE ALL ON audit_checkpoints FROM PUBLIC;
 GRANT SELECT, INSERT ON audit_checkpoints TO keyescrow_app;
 
 -- Move up to p_max queued events, oldest id first, into the tree.  Returns
--- the first index written and how many.  Internal: runs with the owner's
+-- the first index written, how many, and the queue ids moved (ascending:
+-- ids[i] got index first_seq + i - 1).  Internal: runs with the owner's
 -- rights through the two functions below.
-CREATE FUNCTION keyescrow_audit_move(p_max integer, OUT first_seq bigint, OUT moved integer)
+CREATE FUNCTION keyescrow_audit_move(p_max integer, OUT first_seq bigint, OUT moved integer,
+                                     OUT ids bigint[])
   LANGUAGE plpgsql
   SET search_path = pg_catalog, public, pg_temp
 AS $$
@@ -129,7 +131,6 @@ DECLARE
   v_cur   bytea;
   v_root  bytea;
   deleted bigint;
-  ids     bigint[] := '{}';
   leaves  bytea[] := '{}';
   hashes  bytea[] := '{}';
   t_lvl   smallint[] := '{}';
@@ -152,6 +153,7 @@ BEGIN
   f := h.frontier;
   n := h.size;
   first_seq := h.size;
+  ids := '{}';
   FOR q IN SELECT a.id, a.leaf_head, a.leaf_tail FROM public.audit_queue a
            ORDER BY a.id LIMIT p_max LOOP
     v_leaf := q.leaf_head || convert_to(',"seq":' || n::text || ',', 'UTF8') || q.leaf_tail;
@@ -203,13 +205,22 @@ END
 $$;
 REVOKE ALL ON FUNCTION keyescrow_audit_move(integer) FROM PUBLIC;
 
+-- Movers also take this advisory lock (key: "keaudit" as an integer), only
+-- to let requests wait for a mover cheaply: the head row lock above is what
+-- makes sequencing correct.
+--
 -- One batch of the background sequencer.
-CREATE FUNCTION keyescrow_audit_sequence(p_max integer, OUT first_seq bigint, OUT moved integer)
-  LANGUAGE sql
+CREATE FUNCTION keyescrow_audit_sequence(p_max integer, OUT first_seq bigint, OUT moved integer,
+                                         OUT ids bigint[])
+  LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, public, pg_temp
 AS $$
-  SELECT m.first_seq, m.moved FROM public.keyescrow_audit_move(p_max) AS m;
+BEGIN
+  PERFORM pg_advisory_xact_lock(30229291763788148);
+  SELECT m.first_seq, m.moved, m.ids INTO first_seq, moved, ids
+    FROM public.keyescrow_audit_move(p_max) AS m;
+END
 $$;
 REVOKE ALL ON FUNCTION keyescrow_audit_sequence(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION keyescrow_audit_sequence(integer) TO keyescrow_app;
@@ -217,6 +228,12 @@ GRANT EXECUTE ON FUNCTION keyescrow_audit_sequence(integer) TO keyescrow_app;
 -- The leaf index of queued event p_queue_id, sequencing (everyone's events)
 -- until it has one.  NULL if there is no such committed event.  first_seq
 -- and moved say which leaves this call wrote (moved = 0: none).
+--
+-- Under load many requests call this at once, and one mover takes all
+-- their events along.  So only one of them becomes the mover; the others
+-- wait until it is done (a shared lock conflicts with its exclusive one,
+-- and is released at once) and find their event sequenced.  Their waiting
+-- is parallel, not a queue of lock hand-overs.
 CREATE FUNCTION keyescrow_audit_sequence_mine(p_queue_id bigint, OUT seq bigint,
                                               OUT first_seq bigint, OUT moved integer)
   LANGUAGE plpgsql
@@ -225,23 +242,26 @@ CREATE FUNCTION keyescrow_audit_sequence_mine(p_queue_id bigint, OUT seq bigint,
 AS $$
 DECLARE
   b_first bigint;
-  b_moved integer;
+  b_moved integer := -1;
+  mover boolean := false;
 BEGIN
   moved := 0;
-  -- Usually another request's sequencer already took it along: no lock.
-  SELECT a.seq INTO seq FROM public.audit_log a WHERE a.queue_id = p_queue_id;
-  IF FOUND THEN
-    RETURN;
-  END IF;
   LOOP
-    SELECT m.first_seq, m.moved INTO b_first, b_moved
-      FROM public.keyescrow_audit_move(1000) AS m;
-    IF moved = 0 THEN
-      first_seq := b_first;
-    END IF;
-    moved := moved + b_moved;
     SELECT a.seq INTO seq FROM public.audit_log a WHERE a.queue_id = p_queue_id;
+    -- Found; or we moved everything there was and it is not there.
     EXIT WHEN FOUND OR b_moved = 0;
+    IF mover OR pg_try_advisory_xact_lock(30229291763788148) THEN
+      mover := true;
+      SELECT m.first_seq, m.moved INTO b_first, b_moved
+        FROM public.keyescrow_audit_move(1000) AS m;
+      IF moved = 0 THEN
+        first_seq := b_first;
+      END IF;
+      moved := moved + b_moved;
+    ELSE
+      PERFORM pg_advisory_lock_shared(30229291763788148);
+      PERFORM pg_advisory_unlock_shared(30229291763788148);
+    END IF;
   END LOOP;
 END
 $$;

@@ -8,8 +8,12 @@
  *      before "seq" or after it) and INSERTs them into audit_queue.  No
  *      lock, no read: it never conflicts with another request.  If the
  *      INSERT fails, the caller's transaction, and so its action, fails.
- *   2. After commit, keyescrow_audit_sequence_mine() (PL/pgSQL, owner
- *      rights) locks the single audit_head row for one batch, moves every
+ *   2. After commit, srv_audit_sequence_mine() waits for one pass of the
+ *      sequencer thread (srv_audit_run.c), which group-commits the events
+ *      of every request waiting at that moment.  A pass (PL/pgSQL
+ *      keyescrow_audit_sequence(), owner rights; or, as a fallback,
+ *      keyescrow_audit_sequence_mine() from the request's own thread)
+ *      locks the single audit_head row for one batch, moves every
  *      committed queued event into audit_log with the next contiguous
  *      indices (leaf = head || ',"seq":N,' || tail), stores the new
  *      complete subtree hashes and the new head, and releases the lock at
@@ -289,6 +293,24 @@ static enum srv_db_status srv_audit_mine_body(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
+static enum srv_db_status srv_audit_seq_of_body(struct srv_db *db, void *cls)
+{
+  struct srv_audit_mine_q *q = cls;
+  char id[24];
+  const char *params[1] = {id};
+  enum srv_db_status st;
+  PGresult *r;
+
+  q->found = 0;
+  snprintf(id, sizeof id, "%" PRId64, q->queue_id);
+  r = srv_db_exec(db, SRV_STMT_AUDIT_SEQ_OF, params, &st);
+  if (!r)
+    return st;
+  q->found = PQntuples(r) == 1 && srv_audit_int_col(r, 0, &q->seq) == 0;
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
 int srv_audit_sequence_mine(int64_t *leaf_index)
 {
   struct srv_audit_mine_q q;
@@ -303,6 +325,23 @@ int srv_audit_sequence_mine(int64_t *leaf_index)
   srv_audit_mine = -1;
   if (q.queue_id < 1)
     return -1;
+  /* Usually one pass of the sequencer thread takes this event along with
+   * those of every request waiting at the same time, and tells us its
+   * index. */
+  switch (srv_audit_wait_pass(q.queue_id, &q.seq)) {
+  case 0:
+    *leaf_index = q.seq;
+    return 0;
+  case 1:
+    if (srv_db_txn(SRV_DB_READ_ONLY, srv_audit_seq_of_body, &q) == SRV_DB_OK && q.found) {
+      *leaf_index = q.seq;
+      return 0;
+    }
+    break;
+  default:
+    break;
+  }
+  /* The thread is not running (or the database failed it): sequence here. */
   st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_audit_mine_body, &q);
   if (st != SRV_DB_OK)
     return -1;

@@ -43,6 +43,12 @@ int srv_audit_enabled(void);
 void srv_audit_bench_disable(void);
 /* Wake the background sequencer (after a commit nobody waits on). */
 void srv_audit_kick(void);
+/* After the commit of queued event `queue_id`: wait for a pass of the
+ * sequencer thread that started after this call (so it saw the event).
+ * 0 = *seq is its index; 1 = the pass is over but another instance took
+ * the event (look it up); -1 = the thread is not running or did not
+ * answer in time (sequence it yourself). */
+int srv_audit_wait_pass(int64_t queue_id, int64_t *seq);
 /* Leaves [first, first + count) were just sequenced by this process. */
 void srv_audit_sequenced(int64_t first, int64_t count);
 /* The log key (NULL before srv_audit_start) and its verifier. */

@@ -2,12 +2,15 @@
  * srv_audit_run.c - the audit log's life in `escrowd serve`: the log key,
  * the background sequencer thread, and the server.start/server.stop events.
  *
- * The background sequencer gives a leaf index to every committed queued
- * event that nobody asked about (srv_audit_record, a request that did not
- * call srv_audit_sequence_mine, an instance that died right after commit).
- * It runs every audit_sequence_interval_ms and at once when kicked, and on
- * every instance: the head-row lock in keyescrow_audit_move() makes them
- * take turns, and whoever comes second finds the queue already empty.
+ * The sequencer thread gives a leaf index to every committed queued event:
+ * every audit_sequence_interval_ms for events nobody waits for
+ * (srv_audit_record, an instance that died right after commit), and at
+ * once for requests that wait for their index (srv_audit_sequence_mine).
+ * Those are group-committed: each takes a ticket after its commit and
+ * sleeps; one pass of the thread then sequences all their events in one
+ * batch, and wakes them.  So within an instance one pass at a time runs
+ * under the head-row lock, however many requests wait, and between
+ * instances the lock in keyescrow_audit_move() makes the passes take turns.
  */
 #include "srv_audit.h"
 #include "srv_audit_int.h"
@@ -21,14 +24,30 @@
 
 #include "ke_log.h"
 
+struct srv_audit_waiter {
+  int64_t queue_id, seq;
+  int found;
+  struct srv_audit_waiter *next;
+};
+
 static struct {
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv;      /* wakes the sequencer thread */
+  pthread_cond_t done;    /* wakes requests waiting for a sequencing pass */
   pthread_t thread;
   int running, stop, kicked;
+  /* Group commit: a request takes ticket ++requested after its commit and
+   * waits until a pass that started after that (passed >= ticket) is over;
+   * that pass saw its event committed, so it is sequenced now. */
+  uint64_t requested, passed;
+  struct srv_audit_waiter *waiters; /* their events' indices, as passes find them */
   unsigned interval_ms;
   ke_note_key *key;
-} srv_aud = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} srv_aud = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+             .done = PTHREAD_COND_INITIALIZER};
+
+/* How long a request waits for the thread before sequencing itself. */
+#define SRV_AUDIT_WAIT_MS 5000
 
 /* Only bench/audit's daemon ever clears it: escrowd has no way to. */
 static int srv_audit_on = 1;
@@ -52,7 +71,30 @@ void srv_audit_sequenced(int64_t first, int64_t count)
 
 struct srv_audit_batch {
   int64_t first, moved;
+  int64_t *ids; /* ascending; ids[i] got index first + i */
 };
+
+/* "{1,2,3}" -> b->ids (moved entries). */
+static int srv_audit_parse_ids(struct srv_audit_batch *b, const char *text)
+{
+  const char *p = text;
+  int64_t n = 0;
+
+  if (*p++ != '{')
+    return -1;
+  b->ids = b->moved ? malloc((size_t)b->moved * sizeof *b->ids) : NULL;
+  if (b->moved && !b->ids)
+    return -1;
+  while (*p && *p != '}') {
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (end == p || n >= b->moved || (n && v <= b->ids[n - 1]))
+      return -1;
+    b->ids[n++] = v;
+    p = *end == ',' ? end + 1 : end;
+  }
+  return *p == '}' && n == b->moved ? 0 : -1;
+}
 
 static enum srv_db_status srv_audit_batch_body(struct srv_db *db, void *cls)
 {
@@ -62,8 +104,9 @@ static enum srv_db_status srv_audit_batch_body(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   char *e1, *e2;
-  int bad;
 
+  free(b->ids);
+  b->ids = NULL;
   snprintf(max, sizeof max, "%d", SRV_AUDIT_BATCH);
   r = srv_db_exec(db, SRV_STMT_AUDIT_SEQUENCE, params, &st);
   if (!r)
@@ -74,21 +117,80 @@ static enum srv_db_status srv_audit_batch_body(struct srv_db *db, void *cls)
   }
   b->first = strtoll(PQgetvalue(r, 0, 0), &e1, 10);
   b->moved = strtoll(PQgetvalue(r, 0, 1), &e2, 10);
-  /* e1/e2 point into r: look at them before it is freed. */
-  bad = *e1 || *e2;
+  st = *e1 || *e2 || b->moved < 0 || srv_audit_parse_ids(b, PQgetvalue(r, 0, 2)) != 0
+           ? SRV_DB_ERROR
+           : SRV_DB_OK;
   PQclear(r);
-  return bad ? SRV_DB_ERROR : SRV_DB_OK;
+  return st;
+}
+
+/* Tell the requests waiting for their index what this batch gave them. */
+static void srv_audit_resolve(const struct srv_audit_batch *b)
+{
+  pthread_mutex_lock(&srv_aud.mu);
+  for (struct srv_audit_waiter *w = srv_aud.waiters; w; w = w->next) {
+    int64_t lo = 0, hi = b->moved;
+    while (!w->found && lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (b->ids[mid] == w->queue_id) {
+        w->seq = b->first + mid;
+        w->found = 1;
+      } else if (b->ids[mid] < w->queue_id) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+  }
+  pthread_mutex_unlock(&srv_aud.mu);
 }
 
 int64_t srv_audit_sequence_batch(void)
 {
-  struct srv_audit_batch b = {0, 0};
+  struct srv_audit_batch b = {0, 0, NULL};
 
-  if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_audit_batch_body, &b) != SRV_DB_OK)
+  if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_audit_batch_body, &b) != SRV_DB_OK) {
+    free(b.ids);
     return -1;
-  if (b.moved > 0)
+  }
+  if (b.moved > 0) {
+    srv_audit_resolve(&b);
     srv_audit_sequenced(b.first, b.moved);
+  }
+  free(b.ids);
   return b.moved;
+}
+
+int srv_audit_wait_pass(int64_t queue_id, int64_t *seq)
+{
+  struct srv_audit_waiter me = {queue_id, -1, 0, NULL};
+  struct timespec until;
+  uint64_t ticket;
+  int rc = -1;
+
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += SRV_AUDIT_WAIT_MS / 1000;
+  pthread_mutex_lock(&srv_aud.mu);
+  if (srv_aud.running && !srv_aud.stop) {
+    ticket = ++srv_aud.requested;
+    me.next = srv_aud.waiters;
+    srv_aud.waiters = &me;
+    srv_aud.kicked = 1;
+    pthread_cond_signal(&srv_aud.cv);
+    while (!me.found && srv_aud.passed < ticket && !srv_aud.stop &&
+           pthread_cond_timedwait(&srv_aud.done, &srv_aud.mu, &until) != ETIMEDOUT)
+      ;
+    for (struct srv_audit_waiter **p = &srv_aud.waiters; *p; p = &(*p)->next) {
+      if (*p == &me) {
+        *p = me.next;
+        break;
+      }
+    }
+    rc = me.found ? 0 : srv_aud.passed >= ticket ? 1 : -1;
+    *seq = me.seq;
+  }
+  pthread_mutex_unlock(&srv_aud.mu);
+  return rc;
 }
 
 static void *srv_audit_seq_main(void *arg)
@@ -100,6 +202,7 @@ static void *srv_audit_seq_main(void *arg)
   while (!srv_aud.stop) {
     struct timespec until;
     int64_t moved;
+    uint64_t target;
 
     if (!srv_aud.kicked) {
       clock_gettime(CLOCK_REALTIME, &until);
@@ -116,11 +219,20 @@ static void *srv_audit_seq_main(void *arg)
     if (srv_aud.stop)
       break;
     srv_aud.kicked = 0;
+    /* Every ticket up to here belongs to an event committed before the
+     * pass below takes its snapshot. */
+    target = srv_aud.requested;
     pthread_mutex_unlock(&srv_aud.mu);
     /* Drain: a full batch means there may be more. */
     do
       moved = srv_audit_sequence_batch();
     while (moved == SRV_AUDIT_BATCH);
+    pthread_mutex_lock(&srv_aud.mu);
+    /* Even after a failure: the waiters then look for themselves. */
+    if (target > srv_aud.passed)
+      srv_aud.passed = target;
+    pthread_cond_broadcast(&srv_aud.done);
+    pthread_mutex_unlock(&srv_aud.mu);
     if (moved < 0 && !failing)
       ke_logf(KE_LOG_WARN, "audit sequencer: database unavailable; queued events wait");
     else if (moved >= 0 && failing)
@@ -213,6 +325,7 @@ void srv_audit_stop(void)
     pthread_mutex_lock(&srv_aud.mu);
     srv_aud.stop = 1;
     pthread_cond_signal(&srv_aud.cv);
+    pthread_cond_broadcast(&srv_aud.done);
     pthread_mutex_unlock(&srv_aud.mu);
     pthread_join(srv_aud.thread, NULL);
     srv_aud.running = 0;

@@ -7,6 +7,9 @@
  *     one transaction: [with --work: INSERT a row into bench_work] +
  *     srv_audit_append(action "test.event"); after commit,
  *     srv_audit_sequence_mine() -> {"index": <leaf index>}
+ *   POST /test/audit?index=0
+ *     the same without waiting for the index (the background sequencer
+ *     gives it) -> {"index": -1}: what an action without a receipt costs
  *
  * Options (the configuration comes from ESCROWD_* as for escrowd):
  *   --work     also do the INSERT above (the table is made by the caller:
@@ -63,6 +66,8 @@ static enum MHD_Result testd_audit(struct srv_request *req)
   if (st != SRV_DB_OK)
     return srv_reply_error(req, st == SRV_DB_UNAVAILABLE ? SRV_ERR_DB_UNAVAILABLE
                                                          : SRV_ERR_INTERNAL, NULL);
+  if (srv_request_query(req, "index") && strcmp(srv_request_query(req, "index"), "0") == 0)
+    return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:I}", "index", (json_int_t)-1));
   if (srv_audit_sequence_mine(&index) != 0)
     return srv_reply_error(req, SRV_ERR_INTERNAL, "sequencing failed");
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:I}", "index", (json_int_t)index));
