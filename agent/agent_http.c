@@ -338,8 +338,9 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
       /* The server looked at the request and said no: trying again would
        * get the same answer (and a 409 replay would be ours). */
       if (code[0])
-        agent_err("%s: the server refused it: %s (HTTP %ld %s)", what,
-                  msg[0] ? msg : "no message", status, code);
+        agent_err("%s: the server refused it: %s (HTTP %ld %s)%s", what,
+                  msg[0] ? msg : "no message", status, code,
+                  strcmp(code, "stale_request") == 0 ? "; is this device's clock right?" : "");
       else
         agent_err("%s: the server refused it with HTTP %ld", what, status);
       rc = AGENT_REFUSED;

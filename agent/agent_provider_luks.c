@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libcryptsetup.h>
 
@@ -91,6 +92,41 @@ static int cs_open(const char *device, struct crypt_device **cd)
   return AGENT_OK;
 }
 
+/* Open the LUKS device of a volume whose UUID is known.  Device names
+ * move between boots (/dev/sdb becomes /dev/sdc), so the recorded path is
+ * used only while it still carries that UUID; otherwise the stable
+ * /dev/disk/by-uuid name is.  Never acting on a device with another UUID
+ * also keeps keyslot changes off the wrong disk. */
+static int cs_open_uuid(const char *device, const char *uuid, struct crypt_device **cd)
+{
+  char alt[128];
+  const char *u;
+
+  if (!uuid || !uuid[0])
+    return cs_open(device, cd);
+  if (device && access(device, F_OK) == 0 && cs_open(device, cd) == AGENT_OK) {
+    u = crypt_get_uuid(*cd);
+    if (u && strcmp(u, uuid) == 0)
+      return AGENT_OK;
+    crypt_free(*cd);
+    *cd = NULL;
+  }
+  snprintf(alt, sizeof alt, "/dev/disk/by-uuid/%s", uuid);
+  if (access(alt, F_OK) != 0 || cs_open(alt, cd) != AGENT_OK) {
+    agent_err("the LUKS device with UUID %s is not at %s any more, and not at %s",
+              uuid, device ? device : "(none)", alt);
+    return AGENT_FAIL;
+  }
+  u = crypt_get_uuid(*cd);
+  if (!u || strcmp(u, uuid) != 0) {
+    crypt_free(*cd);
+    *cd = NULL;
+    agent_err("%s does not carry the LUKS UUID %s", alt, uuid);
+    return AGENT_FAIL;
+  }
+  return AGENT_OK;
+}
+
 /* The slot `pass` opens (any slot when slot < 0), or a negative errno. */
 static int cs_test(struct crypt_device *cd, int slot, const uint8_t *pass, size_t len)
 {
@@ -135,7 +171,7 @@ int agent_luks_check(agent_ctx *c, const char *volume_id, json_t *vol, const uin
     agent_err("volume %s: the state does not say which device and keyslot", volume_id);
     return -1;
   }
-  if (cs_open(dev, &cd))
+  if (cs_open_uuid(dev, agent_jstr(vol, "uuid"), &cd))
     return -1;
   r = cs_test(cd, (int)slot, pass, len);
   crypt_free(cd);
@@ -291,7 +327,7 @@ int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock,
     return AGENT_OK;
   if (!agent_jstr(pend, "device") || !agent_jstr(pend, "op"))
     return AGENT_FAIL;
-  if ((rc = cs_open(agent_jstr(pend, "device"), &cd)))
+  if ((rc = cs_open_uuid(agent_jstr(pend, "device"), agent_jstr(vol, "uuid"), &cd)))
     return rc;
   if ((rc = agent_local_open(c, volume_id, agent_jstr(pend, "new_secret"), &pass, &len)))
     goto out;

@@ -390,6 +390,23 @@ case_luks() {
   ag luks add --device "$W/disk.img" --unlock-keyfile "$W/unlock.key"
   expect_rc 0 "add after the slot was removed"
   opens "$(open_record "$(active_record "$LVOL")")" || fail "re-added passphrase"
+  # The device moved (a new name after a reboot): found by UUID or reported,
+  # and a rotation naming the new path records it.
+  mv "$W/disk.img" "$W/disk-moved.img"
+  ag checkin
+  expect_rc 6 "the device is gone from its recorded path"
+  expect_err "the LUKS device with UUID .* is not at"
+  ag luks rotate --device "$W/disk-moved.img"
+  expect_rc 0 "rotate at the new path"
+  mv "$W/disk-moved.img" "$W/disk.img.new"
+  cp "$W/disk.img.new" "$W/other.img"
+  cryptsetup luksUUID --batch-mode --uuid "$(cat /proc/sys/kernel/random/uuid)" "$W/other.img"
+  mv "$W/other.img" "$W/disk-moved.img"
+  ag checkin
+  expect_rc 6 "another LUKS device at the recorded path"
+  mv "$W/disk.img.new" "$W/disk-moved.img"
+  ag checkin
+  expect_rc 0 "check-in at the new path"
   expect_no_secret_in_logs "$p1" "$p2" "$p3"
 }
 
