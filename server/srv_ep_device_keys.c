@@ -139,6 +139,12 @@ static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
   PGresult *r;
 
   snprintf(leaf, sizeof leaf, "%lld", (long long)l->leaf);
+  if (l->set) {
+    /* A crash that loses this update costs srv_dk_find_leaf() once. */
+    if (!(r = srv_db_exec(db, SRV_STMT_ASYNC_COMMIT, NULL, &st)))
+      return st;
+    PQclear(r);
+  }
   r = srv_db_exec(db, l->set ? SRV_STMT_RECORD_SET_LEAF : SRV_STMT_RECORD_FIND_LEAF, p2, &st);
   if (!r)
     return st;
