@@ -71,6 +71,14 @@ def sql(q, owner=False):
     return out.stdout.strip()
 
 
+def sql_refused(q, owner=False):
+    dsn = E["KE_DEV_OWNER_DSN" if owner else "KE_DEV_APP_DSN"]
+    out = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", dsn, "-c", q],
+                         capture_output=True, text=True)
+    check(out.returncode != 0, "the database accepted: %s" % q)
+    return out.stderr
+
+
 def counts():
     """Everything a request could change."""
     return sql("SELECT (SELECT count(*) FROM devices), (SELECT count(*) FROM escrow_records),"
@@ -310,6 +318,28 @@ def core_escrow(a):
     check(sql("SELECT count(*) FROM escrow_records WHERE device_id = '%s'" % a.device) == "1",
           "one record")
     check(counts().split("|")[3] == n.split("|")[3], "a re-upload appends no audit event")
+    # The first answer can be lost after commit but before the record's leaf
+    # index is stored: a re-upload then finds it in the audit log.
+    sql("ALTER TABLE escrow_records DISABLE TRIGGER escrow_records_immutable;"
+        " UPDATE escrow_records SET leaf_index = NULL WHERE id = '%s';"
+        " ALTER TABLE escrow_records ENABLE TRIGGER escrow_records_immutable"
+        % first["record_id"], owner=True)
+    r = a.call("PUT", "/v1/devices/%s/keys/C:" % a.device, body)
+    expect(r, 200, what="re-upload of a record without its leaf index")
+    check(r.json == first and sql("SELECT leaf_index FROM escrow_records WHERE id = '%s'"
+                                  % first["record_id"]) == str(first["leaf_index"]),
+          "the leaf index is found again and stored")
+    # Records are history: never deleted, their content never rewritten.
+    rid = first["record_id"]
+    err = sql_refused("DELETE FROM escrow_records WHERE id = '%s'" % rid)
+    check("permission denied" in err, "the application role cannot delete: %s" % err)
+    sql_refused("UPDATE escrow_records SET envelope = '\\x00' WHERE id = '%s'" % rid)
+    for q in ("DELETE FROM escrow_records WHERE id = '%s'" % rid,
+              "UPDATE escrow_records SET verifier = verifier || '\\x00' WHERE id = '%s'" % rid,
+              "UPDATE escrow_records SET leaf_index = leaf_index + 1 WHERE id = '%s'" % rid,
+              "TRUNCATE escrow_records CASCADE"):
+        err = sql_refused(q, owner=True)
+        check("refused" in err or "may only change" in err, "owner: %s: %s" % (q, err))
     # A new envelope supersedes.
     r, env2 = a.escrow("C:", os.urandom(32))
     expect(r, 201, what="new envelope")
