@@ -42,12 +42,18 @@ static int find_password(const char *line, size_t n, char *out, int *bad_block)
   return 0;
 }
 
+/* The first GUID of the line into out; out is untouched when there is
+ * none (the parser clears its buffer on a failed try, and the current
+ * protector's ID must survive a line with a brace that is no GUID). */
 static int find_guid(const char *line, size_t n, char *out)
 {
+  char g[KE_BITLOCKER_GUID_LEN + 1];
+
   for (size_t i = 0; i + KE_BITLOCKER_GUID_LEN <= n; i++)
-    if (line[i] == '{' &&
-        ke_bitlocker_guid_parse(out, line + i, KE_BITLOCKER_GUID_LEN) == KE_OK)
+    if (line[i] == '{' && ke_bitlocker_guid_parse(g, line + i, KE_BITLOCKER_GUID_LEN) == KE_OK) {
+      memcpy(out, g, sizeof g);
       return 1;
+    }
   return 0;
 }
 

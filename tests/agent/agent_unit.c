@@ -156,7 +156,7 @@ static void test_bde_fixtures(void)
     free(text);
     lines++;
   }
-  CHECK(lines == 4);
+  CHECK(lines == 5);
   free(exp);
   struct { const char *file; agent_parse_rc rc; int block; size_t n; } bads[] = {
     { "bde-badsum.txt", AGENT_PARSE_CHECKSUM, 5, 0 },
