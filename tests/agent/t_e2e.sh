@@ -206,11 +206,21 @@ case_luks() {
   expect_rc 0 "rerun"
   [ "$(slots)" = 2 ] || fail "did not converge to one recovery keyslot"
   [ "$(sql "SELECT count(*) FROM escrow_records")" = $((n + 1)) ] || fail "the rerun made a second record"
-  local p3; p3=$(open_rec "$(active "$DEV" "$LVOL")")
+  local p3 r3; r3=$(active "$DEV" "$LVOL"); p3=$(open_rec "$r3")
   opens "$p3" && ! opens "$p2" || fail "final key"
   ag status
   expect_rc 0 "status"
-  expect_no_secret_in_logs "$p1" "$p2" "$p3"
+  # The key was disclosed (as a retrieval marks it): the check-in rotates.
+  sql "UPDATE escrow_records SET state = 'disclosed' WHERE id = '$r3'" >/dev/null
+  ag checkin
+  expect_rc 0 "check-in rotation of a disclosed key"
+  expect_err "the server asks for rotation \(disclosed\)"
+  local r4 p4; r4=$(active "$DEV" "$LVOL"); p4=$(open_rec "$r4")
+  [ -n "$r4" ] && [ "$r4" != "$r3" ] || fail "no new record after the disclosure"
+  [ "$(slots)" = 2 ] && opens "$p4" && ! opens "$p3" || fail "the disclosed key was not rotated"
+  ag checkin
+  expect_rc 0 "check-in after the rotation"
+  expect_no_secret_in_logs "$p1" "$p2" "$p3" "$p4"
 }
 
 case_keychange() {
