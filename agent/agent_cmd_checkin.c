@@ -175,8 +175,14 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
     if (agent_jset_str(vol, "last_checked", now) ||
         (json_is_boolean(m) && agent_jset(vol, "verifier_match", json_boolean(json_is_true(m)))))
       return AGENT_FAIL;
-    if (json_is_true(m) && strcmp(agent_jstr(vol, "unlock_check") ? agent_jstr(vol, "unlock_check")
-                                                                  : "", "failed") != 0 &&
+    /* true: the server's record is the device's current key.  null: the
+     * volume sent no verifier (stdin) and the server confirms that the
+     * record is its current one, which is all that can be verified. */
+    if (json_is_null(m))
+      json_object_del(vol, "verifier_match");
+    if ((json_is_true(m) || json_is_null(m)) &&
+        strcmp(agent_jstr(vol, "unlock_check") ? agent_jstr(vol, "unlock_check") : "",
+               "failed") != 0 &&
         agent_jset_str(vol, "last_verified", now))
       return AGENT_FAIL;
     if (json_is_false(m))

@@ -104,6 +104,22 @@ assert c["agent_version"]
 v = {x["volume_id"]: x for x in c["volumes"]}
 assert v["v1"] == {"volume_id": "v1", "record_id": "rec-3", "unlock_check": "unsupported"}, v
 PY
+  # Not verified for longer than two check-in intervals: status says so;
+  # the next check-in (the server confirms the record) clears it.
+  "$PY" - "$SD/state.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+for v in s["volumes"].values():
+    v["last_verified"] = "2020-01-01T00:00:00Z"
+json.dump(s, open(sys.argv[1], "w"))
+PY
+  ag status
+  expect_rc 6 "stale verification"
+  grep -q "not verified recently" "$W/agent.out" || fail "staleness not shown"
+  ag checkin
+  expect_rc 0 "check-in"
+  ag status
+  expect_rc 0 "verified again"
   # Signed answers only: a tampered state receipt is noticed by status.
   "$PY" - "$SD/state.json" <<'PY'
 import json, sys
