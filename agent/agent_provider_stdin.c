@@ -10,9 +10,55 @@
  */
 #include "agent_provider.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "ke_util.h"
+
+static int read_tty(agent_buf *b)
+{
+  struct termios old, quiet;
+  int echo_off, rc = AGENT_OK;
+
+  memset(b, 0, sizeof *b);
+  b->secure = 1;
+  /* Echo off before the prompt: nothing typed after it is ever shown. */
+  echo_off = tcgetattr(STDIN_FILENO, &old) == 0;
+  if (echo_off) {
+    quiet = old;
+    quiet.c_lflag &= (tcflag_t)~ECHO;
+    echo_off = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
+  }
+  fprintf(stderr, "recovery secret (not shown): ");
+  fflush(stderr);
+  /* read(2), not stdio: no library buffer keeps a copy of the secret. */
+  for (;;) {
+    char ch;
+    ssize_t n = read(STDIN_FILENO, &ch, 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0 || ch == '\n')
+      break;
+    if (b->len > KE_SECRET_MAX || agent_buf_append(b, &ch, 1)) {
+      rc = AGENT_FAIL;
+      break;
+    }
+    ke_wipe(&ch, 1);
+  }
+  if (echo_off)
+    tcsetattr(STDIN_FILENO, TCSANOW, &old);
+  fprintf(stderr, "\n");
+  if (!rc && !b->p && agent_buf_append(b, "", 0))
+    rc = AGENT_FAIL;
+  if (rc) {
+    agent_err("the secret is longer than %d bytes", KE_SECRET_MAX);
+    agent_buf_free(b);
+  }
+  return rc;
+}
 
 static int stdin_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
                          json_t *vol, agent_secret *out)
@@ -38,8 +84,14 @@ static int stdin_current(agent_ctx *c, const agent_prov_opts *o, const char *vol
     agent_err("--key-id must be 1..128 printable ASCII characters");
     return AGENT_USAGE;
   }
-  if ((rc = agent_read_file(&b, o->input ? o->input : "-", KE_SECRET_MAX + 2, 1, "secret")))
+  if ((!o->input || !strcmp(o->input, "-")) && isatty(STDIN_FILENO)) {
+    /* Typed by a person: ask, and do not echo it (up to the newline). */
+    if ((rc = read_tty(&b)))
+      return rc;
+  } else if ((rc = agent_read_file(&b, o->input ? o->input : "-", KE_SECRET_MAX + 2, 1,
+                                   "secret"))) {
     return rc;
+  }
   n = b.len;
   /* Same text rule as escrowctl seal: one trailing newline after UTF-8
    * text is the end of the line, not part of the secret. */

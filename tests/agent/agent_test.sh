@@ -104,6 +104,17 @@ assert c["agent_version"]
 v = {x["volume_id"]: x for x in c["volumes"]}
 assert v["v1"] == {"volume_id": "v1", "record_id": "rec-3", "unlock_check": "unsupported"}, v
 PY
+  # Typed at a terminal: prompted, not echoed.
+  local s3=typed-at-a-terminal-Wq3-lantern
+  set +e
+  "$PY" "$SRC/tty_run.py" "$s3" "$AGENT" escrow --provider stdin --volume tty1 --state-dir "$SD" \
+    >"$W/tty.out" 2>&1
+  RC=$?
+  set -e
+  cat "$W/tty.out" >>"$W/agent.log"
+  expect_rc 0 "escrow typed at a terminal"
+  grep -q "recovery secret (not shown)" "$W/tty.out" || fail "no prompt"
+  [ "$(open_record "$(active_record tty1)")" = "$s3" ] || fail "the typed secret"
   # Not verified for longer than two check-in intervals: status says so;
   # the next check-in (the server confirms the record) clears it.
   "$PY" - "$SD/state.json" <<'PY'
@@ -130,7 +141,7 @@ PY
   ag status
   expect_rc 6 "a tampered receipt"
   grep -q "the stored receipt does not verify" "$W/agent.out" || fail "tampered receipt report"
-  expect_no_secret_in_logs "$s1" "$s2"
+  expect_no_secret_in_logs "$s1" "$s2" "$s3"
 }
 
 case_retry() {
