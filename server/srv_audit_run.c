@@ -127,6 +127,8 @@ static enum srv_db_status srv_audit_batch_body(struct srv_db *db, void *cls)
 /* Tell the requests waiting for their index what this batch gave them. */
 static void srv_audit_resolve(const struct srv_audit_batch *b)
 {
+  int any = 0;
+
   pthread_mutex_lock(&srv_aud.mu);
   for (struct srv_audit_waiter *w = srv_aud.waiters; w; w = w->next) {
     int64_t lo = 0, hi = b->moved;
@@ -134,7 +136,7 @@ static void srv_audit_resolve(const struct srv_audit_batch *b)
       int64_t mid = lo + (hi - lo) / 2;
       if (b->ids[mid] == w->queue_id) {
         w->seq = b->first + mid;
-        w->found = 1;
+        w->found = any = 1;
       } else if (b->ids[mid] < w->queue_id) {
         lo = mid + 1;
       } else {
@@ -142,6 +144,9 @@ static void srv_audit_resolve(const struct srv_audit_batch *b)
       }
     }
   }
+  /* A batch run by another thread (e.g. ?fresh=1) may serve them too. */
+  if (any)
+    pthread_cond_broadcast(&srv_aud.done);
   pthread_mutex_unlock(&srv_aud.mu);
 }
 
