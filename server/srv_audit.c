@@ -191,7 +191,7 @@ out:
 enum srv_db_status srv_audit_append(struct srv_db *db, struct srv_request *req,
                                     const struct srv_audit_event *ev)
 {
-  char *head = NULL, *tail = NULL, *hhex = NULL, *thex = NULL, *end;
+  char *head = NULL, *tail = NULL, *hhex = NULL, *thex = NULL, *end = NULL;
   size_t hl, tl;
   const char *params[2];
   enum srv_db_status st = SRV_DB_ERROR;
@@ -211,8 +211,8 @@ enum srv_db_status srv_audit_append(struct srv_db *db, struct srv_request *req,
   r = srv_db_exec(db, SRV_STMT_AUDIT_ENQUEUE, params, &st);
   if (!r)
     goto out;
-  id = strtoll(PQgetvalue(r, 0, 0), &end, 10);
-  if (PQntuples(r) != 1 || *end || id < 1) {
+  id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), &end, 10) : 0;
+  if (id < 1 || *end) {
     st = SRV_DB_ERROR;
   } else {
     srv_audit_mine = id;
