@@ -31,6 +31,7 @@ int ctl_cmd_enroll_token_revoke(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -57,5 +58,6 @@ extern const char ctl_usage_enroll_token_revoke[];
 extern const char ctl_usage_escrow_key_publish[];
 extern const char ctl_usage_escrow_key_show[];
 extern const char ctl_usage_escrow_key_set_state[];
+extern const char ctl_usage_report_coverage[];
 
 #endif

@@ -66,6 +66,8 @@ static const ctl_cmd ctl_cmds[] = {
   { "escrow-key", "set-state", ctl_cmd_escrow_key_set_state,
     "make a published escrow key current, accepted or retired (admin)",
     ctl_usage_escrow_key_set_state },
+  { "report", "coverage", ctl_cmd_report_coverage,
+    "escrow coverage of every device, totals first (auditor)", ctl_usage_report_coverage },
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 

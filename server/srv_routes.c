@@ -52,6 +52,8 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/v1/enroll-tokens", srv_ep_enroll_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"DELETE", "/v1/enroll-tokens/{id}", srv_ep_enroll_tokens_revoke, SRV_ROLE_ADMIN,
    SRV_BODY_NONE},
+  /* compliance reports (srv_ep_reports.c) */
+  {"GET", "/v1/reports/coverage", srv_ep_reports_coverage, SRV_ROLE_AUDITOR, SRV_BODY_NONE},
 };
 
 const struct srv_route_table srv_routes_escrowd = {

@@ -67,5 +67,6 @@ enum MHD_Result srv_ep_escrow_keys_list(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_revoke(struct srv_request *req);
+enum MHD_Result srv_ep_reports_coverage(struct srv_request *req);
 
 #endif

@@ -1,0 +1,195 @@
+/*
+ * escrowctl report coverage - the coverage report (auditor role): which
+ * devices have their keys escrowed, current and verified
+ * (GET /v1/reports/coverage).  json and csv are the server's bytes, as
+ * they came (the CSV is RFC 4180, made by the server); table is for people.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_http.h"
+
+const char ctl_usage_report_coverage[] =
+  "usage: escrowctl report coverage [--format table|json|csv] [--group G] [--os OS]\n"
+  "                                 [--stale-days N]\n"
+  "\n"
+  "Prints the coverage report (auditor only): totals and percentages first,\n"
+  "then one row per enrolled device: escrowed (current records by key type),\n"
+  "last check-in and whether it is stale, verifier and unlock checks, escrowed\n"
+  "under the current or an old escrow key, disclosed but not yet rotated.\n"
+  "Every report names the audit checkpoint it was computed at.\n"
+  "\n"
+  "  --format F      table (default), json or csv (RFC 4180, CRLF)\n"
+  "  --group G       only devices of that enrolment group\n"
+  "  --os OS         only devices reporting exactly that OS\n"
+  "  --stale-days N  no check-in within N days is stale (default 30)\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+typedef struct report_opts {
+  ctl_http_target t;
+  const char *format, *group, *os;
+  unsigned stale_days;
+} report_opts;
+
+enum { O_FORMAT = 256, O_GROUP, O_OS, O_STALE };
+
+static const struct option report_options[] = {
+  {"format", required_argument, 0, O_FORMAT},
+  {"group", required_argument, 0, O_GROUP},
+  {"os", required_argument, 0, O_OS},
+  {"stale-days", required_argument, 0, O_STALE},
+  CTL_HTTP_OPTIONS,
+  {"help", no_argument, 0, 'h'},
+  {0, 0, 0, 0},
+};
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  report_opts *o = ctx;
+
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_FORMAT:
+    if (strcmp(arg, "table") && strcmp(arg, "json") && strcmp(arg, "csv")) {
+      ctl_errf("--format: table, json or csv");
+      return CTL_USAGE;
+    }
+    o->format = arg;
+    return CTL_OK;
+  case O_GROUP: o->group = arg; return CTL_OK;
+  case O_OS: o->os = arg; return CTL_OK;
+  case O_STALE: return ctl_parse_uint(&o->stale_days, arg, "--stale-days", 1, 3650);
+  }
+  return CTL_USAGE;
+}
+
+/* Append "&name=<escaped value>" (or "?..." first) to path. */
+static int add_query(char *path, size_t len, const char *name, const char *value)
+{
+  char esc[600];
+  size_t n = strlen(path);
+  int rc;
+
+  if (!value)
+    return CTL_OK;
+  if ((rc = ctl_http_escape(esc, sizeof esc, value)))
+    return rc;
+  if ((size_t)snprintf(path + n, len - n, "%c%s=%s", strchr(path, '?') ? '&' : '?', name,
+                       esc) >= len - n) {
+    ctl_errf("--%s is too long", name);
+    return CTL_USAGE;
+  }
+  return CTL_OK;
+}
+
+static const char *jstr(const json_t *o, const char *k, const char *dflt)
+{
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : dflt;
+}
+
+static long long jint(const json_t *o, const char *k)
+{
+  return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* "bl:1 luks:2" into out. */
+static void key_types(char *out, size_t len, const json_t *kt)
+{
+  static const char *const names[] = {"bitlocker", "filevault", "luks", "other"};
+  static const char *const shrt[] = {"bl", "fv", "luks", "other"};
+  size_t n = 0;
+
+  out[0] = '\0';
+  for (size_t i = 0; i < 4 && n < len; i++) {
+    long long c = jint(kt, names[i]);
+    if (c > 0)
+      n += (size_t)snprintf(out + n, len - n, "%s%s:%lld", n ? " " : "", shrt[i], c);
+  }
+  if (!out[0])
+    snprintf(out, len, "-");
+}
+
+static void print_table(const json_t *ans)
+{
+  const json_t *tot = json_object_get(ans, "totals"), *pct = json_object_get(ans, "percent");
+  const json_t *audit = json_object_get(ans, "audit"), *par = json_object_get(ans, "parameters");
+  const json_t *devs = json_object_get(ans, "devices");
+  const char *key;
+  json_t *v;
+
+  printf("Coverage report, generated %s\n", jstr(ans, "generated", "?"));
+  printf("Audit checkpoint: tree size %lld, root %s (report event at leaf %lld)\n",
+         jint(audit, "tree_size"), jstr(audit, "root", "?"), jint(audit, "leaf_index"));
+  printf("Escrow key: %s\n", jstr(ans, "escrow_key", "(none published)"));
+  printf("Filters: group %s, os %s; stale after %lld days without check-in\n\n",
+         jstr(par, "group", "(all)"), jstr(par, "os", "(all)"), jint(par, "stale_days"));
+  printf("%-26s %8s %7s\n", "TOTAL", "DEVICES", "PERCENT");
+  json_object_foreach((json_t *)tot, key, v) {
+    const json_t *p = json_object_get(pct, key);
+    if (p)
+      printf("%-26s %8lld %6.1f%%\n", key, (long long)json_integer_value(v),
+             json_number_value(p));
+    else
+      printf("%-26s %8lld\n", key, (long long)json_integer_value(v));
+  }
+  printf("\n%-30s %-20s %-12s %-20s %-5s %-14s %-12s %-10s %-7s %s\n", "DEVICE", "HOSTNAME",
+         "GROUP", "LAST CHECK-IN", "STALE", "ESCROWED", "VERIFIER", "UNLOCK", "KEY",
+         "DISCLOSED");
+  for (size_t i = 0; i < json_array_size(devs); i++) {
+    const json_t *d = json_array_get(devs, i);
+    char kt[64];
+    key_types(kt, sizeof kt, json_object_get(d, "key_types"));
+    printf("%-30s %-20.20s %-12.12s %-20s %-5s %-14s %-12s %-10s %-7s %s\n",
+           jstr(d, "device_id", "?"), jstr(d, "hostname", "?"), jstr(d, "group", "?"),
+           jstr(d, "last_checkin", "never"),
+           json_is_true(json_object_get(d, "stale")) ? "yes" : "no", kt,
+           jstr(d, "verifier", "-"), jstr(d, "unlock_check", "-"), jstr(d, "escrow_key", "-"),
+           json_is_true(json_object_get(d, "disclosed_not_rotated")) ? "not rotated" : "-");
+  }
+}
+
+int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
+{
+  report_opts o = {0};
+  ctl_http *h = NULL;
+  ctl_buf raw = {0};
+  json_t *ans = NULL;
+  json_error_t e;
+  char path[2048] = "/v1/reports/coverage", num[16];
+  int rc, table;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, report_options, on_opt, &o, NULL)))
+    return rc;
+  table = !o.format || strcmp(o.format, "table") == 0;
+  snprintf(num, sizeof num, "%u", o.stale_days);
+  if ((rc = add_query(path, sizeof path, "group", o.group)) ||
+      (rc = add_query(path, sizeof path, "os", o.os)) ||
+      (rc = add_query(path, sizeof path, "stale_days", o.stale_days ? num : NULL)) ||
+      (rc = add_query(path, sizeof path, "format",
+                      o.format && strcmp(o.format, "csv") == 0 ? "csv" : NULL)))
+    return rc;
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
+    goto out;
+  if (!table) {
+    if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0) {
+      ctl_errf("writing the report failed");
+      rc = CTL_FAIL;
+    }
+    goto out;
+  }
+  if (!(ans = json_loadb(raw.p, raw.len, 0, &e)) || !json_is_object(ans)) {
+    ctl_errf("the server's report is not JSON: %s", e.text);
+    rc = CTL_NET;
+    goto out;
+  }
+  print_table(ans);
+out:
+  json_decref(ans);
+  ctl_buf_free(&raw);
+  ctl_http_free(h);
+  return rc;
+}

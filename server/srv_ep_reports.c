@@ -1,0 +1,452 @@
+/*
+ * srv_ep_reports.c - compliance reports for auditors (docs/api.yaml):
+ *   GET /v1/reports/coverage[?group=G][&os=OS][&stale_days=N][&format=json|csv]
+ *
+ * One row per enrolled device: escrowed (current records by key type),
+ * last check-in and whether it is stale, verifier and provider unlock
+ * checks (and the oldest of each), records under an old escrow key,
+ * records disclosed but not yet rotated.  Totals and percentages come
+ * first, the rows after.
+ *
+ * Speed: the database does one set-based pass (REPORT_COVERAGE: a hash
+ * aggregate of the current records joined to devices), and the answer is
+ * written straight into one text buffer rather than built as a jansson
+ * tree, which at 100,000 devices would cost more than the query itself.
+ *
+ * Every report carries the audit checkpoint it was computed at: the report
+ * is itself audited (report.coverage), then sequenced, then a checkpoint
+ * is signed that covers that event, so the checkpoint commits to a log in
+ * which this report's computation is the last thing the caller did.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_audit_http.h"
+#include "srv_device.h"
+#include "srv_routes.h"
+
+#define SRV_RP_STALE_DEFAULT 30
+#define SRV_RP_STALE_MAX 3650
+
+/* ---- a growing text buffer -------------------------------------------------- */
+struct srv_rp_buf {
+  char *p;
+  size_t len, cap;
+  int oom;
+};
+
+static void srv_rp_put(struct srv_rp_buf *b, const char *s, size_t n)
+{
+  if (b->oom)
+    return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 65536;
+    char *p;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    if (!(p = realloc(b->p, cap))) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+static void srv_rp_str(struct srv_rp_buf *b, const char *s)
+{
+  srv_rp_put(b, s, strlen(s));
+}
+
+static void srv_rp_fmt(struct srv_rp_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void srv_rp_fmt(struct srv_rp_buf *b, const char *fmt, ...)
+{
+  char tmp[256];
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof tmp)
+    b->oom = 1;
+  else
+    srv_rp_put(b, tmp, (size_t)n);
+}
+
+/* A JSON string (s NULL: null).  Text columns are valid UTF-8 without
+ * control characters by their CHECKs, but escape fully anyway. */
+static void srv_rp_jstr(struct srv_rp_buf *b, const char *s)
+{
+  const char *run;
+
+  if (!s) {
+    srv_rp_str(b, "null");
+    return;
+  }
+  srv_rp_put(b, "\"", 1);
+  for (run = s; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    srv_rp_put(b, run, (size_t)(s - run));
+    if (c == '"' || c == '\\') {
+      char e[2] = {'\\', (char)c};
+      srv_rp_put(b, e, 2);
+    } else {
+      srv_rp_fmt(b, "\\u%04x", c);
+    }
+    run = s + 1;
+  }
+  srv_rp_put(b, run, (size_t)(s - run));
+  srv_rp_put(b, "\"", 1);
+}
+
+/* An RFC 4180 field: quoted (with "" for ") when it holds a comma, a quote,
+ * CR or LF; as is otherwise.  NULL is the empty field. */
+static void srv_rp_cstr(struct srv_rp_buf *b, const char *s)
+{
+  if (!s)
+    return;
+  if (!strpbrk(s, ",\"\r\n")) {
+    srv_rp_str(b, s);
+    return;
+  }
+  srv_rp_put(b, "\"", 1);
+  for (const char *q; (q = strchr(s, '"')) != NULL; s = q + 1) {
+    srv_rp_put(b, s, (size_t)(q - s));
+    srv_rp_put(b, "\"\"", 2);
+  }
+  srv_rp_str(b, s);
+  srv_rp_put(b, "\"", 1);
+}
+
+/* ---- the report -------------------------------------------------------------- */
+enum { SRV_RP_DEVICES, SRV_RP_DISABLED, SRV_RP_ESCROWED, SRV_RP_NEVER, SRV_RP_VERIFIED,
+       SRV_RP_MISMATCH, SRV_RP_UNVERIFIED, SRV_RP_UNLOCK_OK, SRV_RP_UNLOCK_FAILED,
+       SRV_RP_OLD_KEY, SRV_RP_DISCLOSED, SRV_RP_STALE, SRV_RP_BL, SRV_RP_FV, SRV_RP_LK,
+       SRV_RP_OT, SRV_RP_NTOTALS };
+/* Names in the answer; the key types count devices with at least one. */
+static const char *const srv_rp_total_names[SRV_RP_NTOTALS] = {
+    "devices", "disabled", "escrowed", "enrolled_never_escrowed", "verified",
+    "verifier_mismatch", "not_verified", "unlock_ok", "unlock_failed", "old_escrow_key",
+    "disclosed_not_rotated", "stale", "bitlocker", "filevault", "luks", "other"};
+
+struct srv_rp {
+  struct srv_request *req;
+  const char *group, *os;
+  char stale_days[8];
+  int csv;
+  long long totals[SRV_RP_NTOTALS];
+  struct srv_rp_buf rows;
+  char *fingerprint, *generated;
+};
+
+#define COL(i) PQgetvalue(r, row, (i))
+#define NUL(i) (PQgetisnull(r, row, (i)) ? NULL : PQgetvalue(r, row, (i)))
+#define NUM(i) strtoll(PQgetvalue(r, row, (i)), NULL, 10)
+
+/* The words a row says about a device's current records. */
+static const char *srv_rp_verifier(const PGresult *r, int row)
+{
+  if (NUM(8) == 0)
+    return NULL;
+  return NUM(13) ? "mismatch" : NUM(14) ? "not_verified" : "match";
+}
+
+static const char *srv_rp_unlock(const PGresult *r, int row)
+{
+  if (NUM(8) == 0)
+    return NULL;
+  return NUM(16) ? "failed" : NUM(17) == NUM(8) ? "ok" : "incomplete";
+}
+
+static const char *srv_rp_key(const PGresult *r, int row)
+{
+  if (NUM(8) == 0)
+    return NULL;
+  return NUM(19) ? "old" : "current";
+}
+
+static void srv_rp_count(struct srv_rp *s, const PGresult *r, int row)
+{
+  long long *t = s->totals;
+  long long n = NUM(8);
+
+  t[SRV_RP_DEVICES]++;
+  t[SRV_RP_DISABLED] += COL(6)[0] == 't';
+  t[SRV_RP_STALE] += COL(7)[0] == 't';
+  t[SRV_RP_ESCROWED] += n > 0;
+  t[SRV_RP_NEVER] += n == 0;
+  t[SRV_RP_MISMATCH] += NUM(13) > 0;
+  t[SRV_RP_VERIFIED] += n > 0 && NUM(13) == 0 && NUM(14) == 0;
+  t[SRV_RP_UNVERIFIED] += n > 0 && NUM(13) == 0 && NUM(14) > 0;
+  t[SRV_RP_UNLOCK_OK] += n > 0 && NUM(17) == n;
+  t[SRV_RP_UNLOCK_FAILED] += NUM(16) > 0;
+  t[SRV_RP_OLD_KEY] += NUM(19) > 0;
+  t[SRV_RP_DISCLOSED] += NUM(20) > 0;
+  for (int k = 0; k < 4; k++)
+    t[SRV_RP_BL + k] += NUM(9 + k) > 0;
+}
+
+static void srv_rp_row_json(struct srv_rp_buf *b, const PGresult *r, int row, int first)
+{
+  srv_rp_str(b, first ? "\n{\"device_id\":" : ",\n{\"device_id\":");
+  srv_rp_jstr(b, COL(0));
+  srv_rp_str(b, ",\"hostname\":");
+  srv_rp_jstr(b, COL(1));
+  srv_rp_str(b, ",\"os\":");
+  srv_rp_jstr(b, COL(2));
+  srv_rp_str(b, ",\"group\":");
+  srv_rp_jstr(b, COL(3));
+  srv_rp_str(b, ",\"enrolled\":");
+  srv_rp_jstr(b, COL(4));
+  srv_rp_str(b, ",\"last_checkin\":");
+  srv_rp_jstr(b, NUL(5));
+  srv_rp_fmt(b, ",\"disabled\":%s,\"stale\":%s,\"escrowed\":%s", COL(6)[0] == 't' ? "true" : "false",
+             COL(7)[0] == 't' ? "true" : "false", NUM(8) ? "true" : "false");
+  srv_rp_fmt(b, ",\"key_types\":{\"bitlocker\":%s,\"filevault\":%s,\"luks\":%s,\"other\":%s}",
+             COL(9), COL(10), COL(11), COL(12));
+  srv_rp_str(b, ",\"verifier\":");
+  srv_rp_jstr(b, srv_rp_verifier(r, row));
+  srv_rp_str(b, ",\"verified_at\":");
+  srv_rp_jstr(b, NUL(15));
+  srv_rp_str(b, ",\"unlock_check\":");
+  srv_rp_jstr(b, srv_rp_unlock(r, row));
+  srv_rp_str(b, ",\"unlock_checked_at\":");
+  srv_rp_jstr(b, NUL(18));
+  srv_rp_str(b, ",\"escrow_key\":");
+  srv_rp_jstr(b, srv_rp_key(r, row));
+  srv_rp_fmt(b, ",\"disclosed_not_rotated\":%s}", NUM(20) ? "true" : "false");
+}
+
+static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row)
+{
+  const char *cells[] = {COL(1), COL(2), COL(3), COL(4), NUL(5),
+                         COL(6)[0] == 't' ? "true" : "false",
+                         COL(7)[0] == 't' ? "true" : "false", NUM(8) ? "true" : "false",
+                         COL(9), COL(10), COL(11), COL(12), srv_rp_verifier(r, row), NUL(15),
+                         srv_rp_unlock(r, row), NUL(18), srv_rp_key(r, row),
+                         NUM(20) ? "true" : "false"};
+
+  srv_rp_str(b, "device,");
+  srv_rp_cstr(b, COL(0));
+  srv_rp_str(b, ",,");
+  for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+    srv_rp_put(b, ",", 1);
+    srv_rp_cstr(b, cells[i]);
+  }
+  srv_rp_put(b, "\r\n", 2);
+}
+
+#undef COL
+#undef NUL
+#undef NUM
+
+static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
+{
+  struct srv_rp *s = cls;
+  const char *p3[3] = {s->group, s->os, s->stale_days};
+  enum srv_db_status st;
+  PGresult *r;
+
+  /* A retry starts over. */
+  memset(s->totals, 0, sizeof s->totals);
+  s->rows.len = 0;
+  free(s->fingerprint);
+  free(s->generated);
+  s->fingerprint = s->generated = NULL;
+  if (!(r = srv_db_exec(db, SRV_STMT_REPORT_ESCROW_KEY, NULL, &st)))
+    return st;
+  if (PQntuples(r) == 1) {
+    s->fingerprint = PQgetisnull(r, 0, 0) ? NULL : strdup(PQgetvalue(r, 0, 0));
+    s->generated = strdup(PQgetvalue(r, 0, 1));
+  }
+  PQclear(r);
+  if (!s->generated)
+    return SRV_DB_ERROR;
+  if (!(r = srv_db_exec(db, SRV_STMT_REPORT_COVERAGE, p3, &st)))
+    return st;
+  for (int i = 0; i < PQntuples(r); i++) {
+    srv_rp_count(s, r, i);
+    if (s->csv)
+      srv_rp_row_csv(&s->rows, r, i);
+    else
+      srv_rp_row_json(&s->rows, r, i, i == 0);
+  }
+  PQclear(r);
+  return s->rows.oom ? SRV_DB_ERROR : SRV_DB_OK;
+}
+
+/* Percent of all devices in the report, one decimal. */
+static double srv_rp_pct(const struct srv_rp *s, int k)
+{
+  long long n = s->totals[SRV_RP_DEVICES];
+
+  return n ? (double)(s->totals[k] * 1000 / n) / 10.0 : 0.0;
+}
+
+static void srv_rp_head_json(struct srv_rp_buf *b, const struct srv_rp *s,
+                             const struct srv_audit_cp *cp, int64_t leaf)
+{
+  json_t *root = srv_audit_b64_json(cp->root, sizeof cp->root);
+
+  srv_rp_str(b, "{\"report\":\"coverage\",\"generated\":");
+  srv_rp_jstr(b, s->generated);
+  srv_rp_fmt(b, ",\"audit\":{\"leaf_index\":%lld,\"tree_size\":%lld,\"root\":", (long long)leaf,
+             (long long)cp->size);
+  srv_rp_jstr(b, root ? json_string_value(root) : NULL);
+  json_decref(root);
+  srv_rp_str(b, ",\"checkpoint\":");
+  srv_rp_jstr(b, cp->note);
+  srv_rp_str(b, "},\"parameters\":{\"group\":");
+  srv_rp_jstr(b, s->group);
+  srv_rp_str(b, ",\"os\":");
+  srv_rp_jstr(b, s->os);
+  srv_rp_fmt(b, ",\"stale_days\":%s},\"escrow_key\":", s->stale_days);
+  srv_rp_jstr(b, s->fingerprint);
+  srv_rp_str(b, ",\"totals\":{");
+  for (int k = 0; k < SRV_RP_NTOTALS; k++)
+    srv_rp_fmt(b, "%s\"%s\":%lld", k ? "," : "", srv_rp_total_names[k], s->totals[k]);
+  srv_rp_str(b, "},\"percent\":{");
+  for (int k = 1; k < SRV_RP_NTOTALS; k++)
+    srv_rp_fmt(b, "%s\"%s\":%.1f", k > 1 ? "," : "", srv_rp_total_names[k],
+               srv_rp_pct(s, k));
+  srv_rp_str(b, "},\"devices\":[");
+}
+
+static const char srv_rp_csv_header[] =
+    "row,name,value,percent,hostname,os,group,enrolled,last_checkin,disabled,stale,"
+    "escrowed,bitlocker,filevault,luks,other,verifier,verified_at,unlock_check,"
+    "unlock_checked_at,escrow_key,disclosed_not_rotated\r\n";
+
+/* CSV: one table; the rows before the devices say what the report is
+ * (row = audit, parameter, escrow_key, total) in name/value/percent. */
+static void srv_rp_head_csv(struct srv_rp_buf *b, const struct srv_rp *s,
+                            const struct srv_audit_cp *cp, int64_t leaf)
+{
+  json_t *root = srv_audit_b64_json(cp->root, sizeof cp->root);
+  const char *pad = ",,,,,,,,,,,,,,,,,,\r\n"; /* the 18 device columns */
+
+  srv_rp_str(b, srv_rp_csv_header);
+  srv_rp_str(b, "report,generated,");
+  srv_rp_cstr(b, s->generated);
+  srv_rp_fmt(b, ",%saudit,leaf_index,%lld,%saudit,tree_size,%lld,%saudit,root,", pad,
+             (long long)leaf, pad, (long long)cp->size, pad);
+  srv_rp_cstr(b, root ? json_string_value(root) : NULL);
+  json_decref(root);
+  srv_rp_fmt(b, ",%saudit,checkpoint,", pad);
+  srv_rp_cstr(b, cp->note);
+  srv_rp_fmt(b, ",%sparameter,group,", pad);
+  srv_rp_cstr(b, s->group);
+  srv_rp_fmt(b, ",%sparameter,os,", pad);
+  srv_rp_cstr(b, s->os);
+  srv_rp_fmt(b, ",%sparameter,stale_days,%s,%sescrow_key,fingerprint,", pad, s->stale_days,
+             pad);
+  srv_rp_cstr(b, s->fingerprint);
+  srv_rp_fmt(b, ",%s", pad);
+  for (int k = 0; k < SRV_RP_NTOTALS; k++) {
+    srv_rp_fmt(b, "total,%s,%lld,", srv_rp_total_names[k], s->totals[k]);
+    if (k)
+      srv_rp_fmt(b, "%.1f", srv_rp_pct(s, k));
+    srv_rp_str(b, pad);
+  }
+}
+
+static int srv_rp_args(struct srv_request *req, struct srv_rp *s, enum MHD_Result *ret)
+{
+  const char *fmt = srv_request_query(req, "format");
+  const char *sd = srv_request_query(req, "stale_days");
+  unsigned long days = SRV_RP_STALE_DEFAULT;
+
+  s->group = srv_request_query(req, "group");
+  s->os = srv_request_query(req, "os");
+  if (s->group && !srv_device_group_ok(s->group)) {
+    *ret = srv_device_bad(req, "group: a group name");
+    return -1;
+  }
+  if (s->os && !srv_device_text_ok(s->os, 1, 128)) {
+    *ret = srv_device_bad(req, "os: 1 to 128 bytes of text");
+    return -1;
+  }
+  if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
+    *ret = srv_device_bad(req, "format: json or csv");
+    return -1;
+  }
+  s->csv = fmt && strcmp(fmt, "csv") == 0;
+  if (sd) {
+    size_t n = strlen(sd);
+    days = strtoul(sd, NULL, 10);
+    if (n == 0 || n > 4 || strspn(sd, "0123456789") != n || days < 1 ||
+        days > SRV_RP_STALE_MAX) {
+      *ret = srv_device_bad(req, "stale_days: 1 to 3650");
+      return -1;
+    }
+  }
+  snprintf(s->stale_days, sizeof s->stale_days, "%lu", days);
+  return 0;
+}
+
+enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
+{
+  struct srv_rp s;
+  struct srv_rp_buf out = {0};
+  struct srv_audit_cp cp = {0};
+  struct srv_audit_event ev;
+  enum srv_db_status st;
+  enum MHD_Result ret;
+  int64_t leaf = -1;
+  json_t *d;
+
+  memset(&s, 0, sizeof s);
+  s.req = req;
+  if (srv_rp_args(req, &s, &ret))
+    return ret;
+  st = srv_db_txn(SRV_DB_READ_ONLY, srv_rp_txn, &s);
+  if (st != SRV_DB_OK) {
+    ret = srv_account_db_error(req, st);
+    goto out;
+  }
+  d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group", s.group ? json_string(s.group) : json_null(),
+                "os", s.os ? json_string(s.os) : json_null(), "stale_days",
+                (json_int_t)strtol(s.stale_days, NULL, 10), "devices",
+                (json_int_t)s.totals[SRV_RP_DEVICES], "format", s.csv ? "csv" : "json");
+  ev = (struct srv_audit_event){"report.coverage", NULL, "success", d, NULL};
+  if (!d || srv_audit_record(req, &ev) != 0 || srv_audit_sequence_mine(&leaf) != 0 ||
+      srv_audit_checkpoint_make(&cp) != 0) {
+    json_decref(d);
+    ret = srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
+    goto out;
+  }
+  json_decref(d);
+  if (s.csv)
+    srv_rp_head_csv(&out, &s, &cp, leaf);
+  else
+    srv_rp_head_json(&out, &s, &cp, leaf);
+  srv_rp_put(&out, s.rows.p ? s.rows.p : "", s.rows.len);
+  if (!s.csv)
+    srv_rp_str(&out, "\n]}\n");
+  if (out.oom) {
+    ret = srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+    goto out;
+  }
+  ret = srv_reply_text(req, MHD_HTTP_OK,
+                       s.csv ? "text/csv; charset=utf-8; header=present" : "application/json",
+                       out.p, out.len);
+out:
+  free(cp.note);
+  free(out.p);
+  free(s.rows.p);
+  free(s.fingerprint);
+  free(s.generated);
+  return ret;
+}

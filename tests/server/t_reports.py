@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""t_reports.py - the coverage report (GET /v1/reports/coverage and
+`escrowctl report coverage`) on a constructed fleet, against a real escrowd
+and PostgreSQL (the world of t_device_lib.sh).
+
+Every state is made by the real API with the independent Python agent
+(device_agent.py): enrolment, escrow, check-ins with matching and wrong
+verifiers, a move to a new escrow key.  Superuser SQL is used only where
+no API exists yet: time travel (a check-in 40 days ago) and a disclosure
+(retrievals are another issue's API).
+"""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import t_device as td  # noqa: E402
+from device_agent import b64u, request, verifier  # noqa: E402
+import note_verify  # noqa: E402
+
+URL = td.URL
+check, expect, sql, auth = td.check, td.expect, td.sql, td.auth
+
+
+def report(query="", role="auditor"):
+    r = request(URL, "GET", "/v1/reports/coverage" + query, headers=auth(role))
+    return r
+
+
+def escrowed(a, vol, key_type="luks", manifest=None, key_id=None):
+    s = os.urandom(32)
+    r, _ = a.escrow(vol, s, key_type=key_type, manifest=manifest, key_id=key_id)
+    expect(r, 201, what="escrow %s" % vol)
+    return r.json["record_id"], s
+
+
+def checked_in(a, rec, vol, secret, good=True, unlock="ok"):
+    v = verifier(secret if good else os.urandom(32), a.device, vol)
+    r = a.checkin([{"volume_id": vol, "record_id": rec, "verifier": b64u(v),
+                    "unlock_check": unlock}])
+    expect(r, 200, what="checkin")
+
+
+def build_fleet():
+    """Devices by name -> Agent.  Key 1 is current when the old-key device
+    escrows; key 2 becomes current before everyone else escrows."""
+    td.publish(1)
+    tok = td.new_token(uses=20)[0]
+    srv_tok = td.new_token(uses=5, group="servers")[0]
+    f = {}
+    f["old"] = td.enrolled(tok, hostname="old-key")
+    rec, s = escrowed(f["old"], "C:", key_type="bitlocker",
+                      key_id="{0A1B2C3D-0000-1111-2222-333344445555}")
+    checked_in(f["old"], rec, "C:", s)
+    expect(td.publish(2), 201, what="publish key 2")
+    f["never"] = td.enrolled(tok, hostname="never-escrowed")
+    f["verified"] = td.enrolled(tok, hostname="verified")
+    rec, s = escrowed(f["verified"], "luks-1")
+    checked_in(f["verified"], rec, "luks-1", s)
+    rec2, s2 = escrowed(f["verified"], "C:", key_type="bitlocker",
+                        key_id="{11111111-0000-1111-2222-333344445555}")
+    r = f["verified"].checkin([
+        {"volume_id": "luks-1", "record_id": rec, "verifier": b64u(verifier(s, f["verified"].device,
+                                                                             "luks-1")),
+         "unlock_check": "ok"},
+        {"volume_id": "C:", "record_id": rec2,
+         "verifier": b64u(verifier(s2, f["verified"].device, "C:")), "unlock_check": "ok"}])
+    expect(r, 200, what="checkin of two volumes")
+    f["stale"] = td.enrolled(tok, hostname="stale")
+    rec, s = escrowed(f["stale"], "luks-1")
+    checked_in(f["stale"], rec, "luks-1", s)
+    sql("UPDATE devices SET last_checkin = now() - interval '40 days' WHERE id = '%s'"
+        % f["stale"].device, owner=True)
+    f["disclosed"] = td.enrolled(tok, hostname="disclosed")
+    rec, s = escrowed(f["disclosed"], "luks-1")
+    checked_in(f["disclosed"], rec, "luks-1", s)
+    sql("UPDATE escrow_records SET state = 'disclosed' WHERE id = '%s'" % rec, owner=True)
+    f["mismatch"] = td.enrolled(tok, hostname="mismatch")
+    rec, s = escrowed(f["mismatch"], "luks-1")
+    checked_in(f["mismatch"], rec, "luks-1", s, good=False, unlock="failed")
+    f["unverified"] = td.enrolled(tok, hostname="unverified")
+    escrowed(f["unverified"], "luks-1")
+    # Another group and OS, with a hostname CSV must quote.
+    f["server"] = td.enrolled(srv_tok, hostname='db,1 "primary"', os_name="rhel 9")
+    rec, s = escrowed(f["server"], "data", key_type="other", key_id="other:data")
+    # A superseded record does not count: only the current one does.
+    rec, s = escrowed(f["server"], "data", key_type="other", key_id="other:data")
+    checked_in(f["server"], rec, "data", s, unlock="unsupported")
+    return f
+
+
+def check_checkpoint(ans):
+    vkey = td.log_vkey()
+    a = ans["audit"]
+    origin, size, root = note_verify.verify_checkpoint(a["checkpoint"].encode(), vkey)
+    check(size == a["tree_size"] and b64u(root) == a["root"].rstrip("=").replace("+", "-")
+          .replace("/", "_"), "checkpoint fields match the signed note")
+    check(a["leaf_index"] < size, "the checkpoint covers the report's own event")
+    ev = td.leaf_at(a["leaf_index"])
+    check(ev["action"] == "report.coverage" and ev["actor"] == "user:dev-auditor",
+          "the report is audited at its leaf: %r" % ev)
+
+
+def json_report(f):
+    r = report()
+    expect(r, 200, what="coverage report")
+    ans = r.json
+    keys = list(ans)
+    check(keys.index("totals") < keys.index("devices") and
+          keys.index("audit") < keys.index("devices"), "totals and checkpoint come first")
+    check(ans["escrow_key"] == td.fingerprint(2), "current escrow key named")
+    t, p = ans["totals"], ans["percent"]
+    want = {"devices": 8, "disabled": 0, "escrowed": 7, "enrolled_never_escrowed": 1,
+            "verified": 5, "verifier_mismatch": 1, "not_verified": 1, "unlock_ok": 4,
+            "unlock_failed": 1, "old_escrow_key": 1, "disclosed_not_rotated": 1, "stale": 1,
+            "bitlocker": 2, "filevault": 0, "luks": 5, "other": 1}
+    check(t == want, "totals %r" % t)
+    check(p["escrowed"] == 87.5 and p["stale"] == 12.5 and p["verified"] == 62.5,
+          "percent %r" % p)
+    rows = {d["hostname"]: d for d in ans["devices"]}
+    check(len(ans["devices"]) == 8 and [d["device_id"] for d in ans["devices"]] ==
+          sorted(d["device_id"] for d in ans["devices"]), "one row per device, by id")
+    n = rows["never-escrowed"]
+    check(not n["escrowed"] and n["verifier"] is None and n["escrow_key"] is None and
+          not n["stale"] and n["key_types"] == {"bitlocker": 0, "filevault": 0, "luks": 0,
+                                                "other": 0}, "never escrowed %r" % n)
+    v = rows["verified"]
+    check(v["escrowed"] and v["verifier"] == "match" and v["unlock_check"] == "ok" and
+          v["escrow_key"] == "current" and v["verified_at"] and v["unlock_checked_at"] and
+          v["key_types"]["luks"] == 1 and v["key_types"]["bitlocker"] == 1 and not v["stale"]
+          and not v["disclosed_not_rotated"], "verified %r" % v)
+    check(rows["stale"]["stale"] and rows["stale"]["verifier"] == "match", "stale")
+    check(rows["disclosed"]["disclosed_not_rotated"], "disclosed not rotated")
+    o = rows["old-key"]
+    check(o["escrow_key"] == "old" and o["verifier"] == "match", "old escrow key %r" % o)
+    m = rows["mismatch"]
+    check(m["verifier"] == "mismatch" and m["unlock_check"] == "failed", "mismatch %r" % m)
+    s = rows['db,1 "primary"']
+    check(s["key_types"]["other"] == 1 and s["verifier"] == "match" and
+          s["unlock_check"] == "incomplete" and s["group"] == "servers" and s["os"] == "rhel 9",
+          "server %r" % s)
+    u = rows["unverified"]
+    check(u["verifier"] == "not_verified" and u["unlock_check"] == "incomplete" and
+          not u["stale"], "escrowed, never checked in %r" % u)
+    check_checkpoint(ans)
+    td.ok("coverage: totals, percentages and every constructed state")
+    # Filters and the stale parameter.
+    r = report("?group=servers")
+    check(r.json["totals"]["devices"] == 1 and r.json["parameters"]["group"] == "servers",
+          "group filter")
+    r = report("?os=rhel%209")
+    check(r.json["totals"]["devices"] == 1, "os filter")
+    r = report("?group=laptops&os=rhel%209")
+    check(r.json["totals"]["devices"] == 0 and r.json["devices"] == [] and
+          r.json["percent"]["escrowed"] == 0, "empty report")
+    r = report("?stale_days=60")
+    check(r.json["totals"]["stale"] == 0, "40 days is not stale at 60")
+    for q in ("?stale_days=0", "?stale_days=x", "?format=xml", "?group=%20x"):
+        expect(report(q), 400, "bad_request", "bad query %s" % q)
+    for role in ("helpdesk", "admin", "custodian"):
+        expect(report(role=role), 403, what="coverage as %s" % role)
+    td.ok("coverage: group/os filters, stale_days, validation, auditor only")
+
+
+def csv_report():
+    r = report("?format=csv")
+    expect(r, 200, what="csv report")
+    check(r.headers.get("Content-Type", "").startswith("text/csv"), "csv type")
+    raw = r.raw.decode()
+    # RFC 4180: CRLF after every record; a bare LF only inside quotes.
+    rows = list(csv.reader(io.StringIO(raw, newline=""), strict=True))
+    check(raw.endswith("\r\n"), "CRLF at the end")
+    check(all(len(x) == 22 for x in rows), "every record has 22 fields")
+    check(rows[0][:4] == ["row", "name", "value", "percent"], "header")
+    kinds = [x[0] for x in rows[1:]]
+    check(kinds.index("total") < kinds.index("device") and
+          "device" not in kinds[:kinds.index("total")], "totals before devices")
+    note = [x for x in rows if x[:2] == ["audit", "checkpoint"]][0][2]
+    note_verify.verify_checkpoint(note.encode(), td.log_vkey())
+    check("\n" in note, "a multi-line field survives quoting")
+    dev = {x[4]: x for x in rows if x[0] == "device"}
+    check('db,1 "primary"' in dev and dev['db,1 "primary"'][15] == "1", "quoted hostname")
+    check('"db,1 ""primary"""' in raw, "quotes doubled")
+    # Outside quoted fields there is no bare LF.
+    unq, inq = [], False
+    for ch in raw:
+        if ch == '"':
+            inq = not inq
+        elif not inq:
+            unq.append(ch)
+    check("\n" not in "".join(unq).replace("\r\n", ""), "no bare LF outside quotes")
+    tot = {x[1]: (x[2], x[3]) for x in rows if x[0] == "total"}
+    check(tot["escrowed"] == ("7", "87.5") and tot["devices"] == ("8", ""), "csv totals %r" % tot)
+    td.ok("coverage: CSV is RFC 4180 (CRLF, quoting, one shape)")
+
+
+def ctl_report():
+    env = dict(os.environ, ESCROWCTL_SERVER=URL, ESCROWCTL_TOKEN=td.TOK["auditor"],
+               HOME=os.path.join(td.WORK, "ctlhome"))
+    os.makedirs(env["HOME"], exist_ok=True)
+    ctl = os.environ["KE_ESCROWCTL"]
+
+    def run(*args):
+        return subprocess.run([ctl, "report", "coverage"] + list(args), env=env,
+                              capture_output=True, text=True)
+
+    out = run()
+    check(out.returncode == 0, "table: %s" % out.stderr)
+    check("Audit checkpoint: tree size" in out.stdout and "never-escrowed" in out.stdout and
+          "escrowed " in out.stdout and "87.5%" in out.stdout, "table %s" % out.stdout[:800])
+    out = run("--format", "json", "--group", "servers")
+    check(out.returncode == 0 and json.loads(out.stdout)["totals"]["devices"] == 1, "json")
+    out = subprocess.run([ctl, "report", "coverage", "--format", "csv", "--os", "rhel 9"],
+                         env=env, capture_output=True)
+    check(out.returncode == 0 and out.stdout.startswith(b"row,name,value,percent,") and
+          b'"db,1 ""primary"""' in out.stdout and out.stdout.endswith(b"\r\n"), "csv")
+    check(run("--format", "xml").returncode == 2, "bad format is a usage error")
+    env["ESCROWCTL_TOKEN"] = td.TOK["helpdesk"]
+    check(run().returncode == 5, "helpdesk is refused (exit 5)")
+    td.ok("escrowctl report coverage: table, json, csv, refusals")
+
+
+def main():
+    f = build_fleet()
+    json_report(f)
+    csv_report()
+    ctl_report()
+    td.ok("reports: %d checks" % td.CHECKS)
+
+
+if __name__ == "__main__":
+    main()
