@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ke_util.h"
 #include "srv_account.h"
@@ -42,9 +43,15 @@ struct srv_rp_buf {
 
 static void srv_rp_put(struct srv_rp_buf *b, const char *s, size_t n)
 {
+  if (b->len + n + 1 <= b->cap) { /* the common case: it fits */
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return;
+  }
   if (b->oom)
     return;
-  if (b->len + n + 1 > b->cap) {
+  {
     size_t cap = b->cap ? b->cap : 65536;
     char *p;
     while (cap < b->len + n + 1)
@@ -151,9 +158,33 @@ struct srv_rp {
   char *fingerprint, *generated;
 };
 
+/* Unix seconds (column text) as YYYY-MM-DDTHH:MM:SSZ in out; NULL for SQL
+ * NULL. */
+static const char *srv_rp_time(char out[24], const PGresult *r, int row, int col)
+{
+  time_t t;
+  struct tm tm;
+
+  if (PQgetisnull(r, row, col))
+    return NULL;
+  t = (time_t)strtoll(PQgetvalue(r, row, col), NULL, 10);
+  if (!gmtime_r(&t, &tm) || strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    return NULL;
+  return out;
+}
+
 #define COL(i) PQgetvalue(r, row, (i))
-#define NUL(i) (PQgetisnull(r, row, (i)) ? NULL : PQgetvalue(r, row, (i)))
-#define NUM(i) strtoll(PQgetvalue(r, row, (i)), NULL, 10)
+#define NUM(i) srv_rp_num(PQgetvalue(r, row, (i)))
+
+/* A count column (non-negative decimal): read often, so no strtoll. */
+static long long srv_rp_num(const char *s)
+{
+  long long v = 0;
+
+  for (; *s >= '0' && *s <= '9'; s++)
+    v = v * 10 + (*s - '0');
+  return v;
+}
 
 /* The words a row says about a device's current records. */
 static const char *srv_rp_verifier(const PGresult *r, int row)
@@ -200,6 +231,8 @@ static void srv_rp_count(struct srv_rp *s, const PGresult *r, int row)
 
 static void srv_rp_row_json(struct srv_rp_buf *b, const PGresult *r, int row, int first)
 {
+  char t4[24], t5[24], t15[24], t18[24];
+
   srv_rp_str(b, first ? "\n{\"device_id\":" : ",\n{\"device_id\":");
   srv_rp_jstr(b, COL(0));
   srv_rp_str(b, ",\"hostname\":");
@@ -209,33 +242,45 @@ static void srv_rp_row_json(struct srv_rp_buf *b, const PGresult *r, int row, in
   srv_rp_str(b, ",\"group\":");
   srv_rp_jstr(b, COL(3));
   srv_rp_str(b, ",\"enrolled\":");
-  srv_rp_jstr(b, COL(4));
+  srv_rp_jstr(b, srv_rp_time(t4, r, row, 4));
   srv_rp_str(b, ",\"last_checkin\":");
-  srv_rp_jstr(b, NUL(5));
-  srv_rp_fmt(b, ",\"disabled\":%s,\"stale\":%s,\"escrowed\":%s", COL(6)[0] == 't' ? "true" : "false",
-             COL(7)[0] == 't' ? "true" : "false", NUM(8) ? "true" : "false");
-  srv_rp_fmt(b, ",\"key_types\":{\"bitlocker\":%s,\"filevault\":%s,\"luks\":%s,\"other\":%s}",
-             COL(9), COL(10), COL(11), COL(12));
+  srv_rp_jstr(b, srv_rp_time(t5, r, row, 5));
+  srv_rp_str(b, COL(6)[0] == 't' ? ",\"disabled\":true" : ",\"disabled\":false");
+  srv_rp_str(b, COL(7)[0] == 't' ? ",\"stale\":true" : ",\"stale\":false");
+  srv_rp_str(b, NUM(8) ? ",\"escrowed\":true" : ",\"escrowed\":false");
+  srv_rp_str(b, ",\"key_types\":{\"bitlocker\":");
+  srv_rp_str(b, COL(9));
+  srv_rp_str(b, ",\"filevault\":");
+  srv_rp_str(b, COL(10));
+  srv_rp_str(b, ",\"luks\":");
+  srv_rp_str(b, COL(11));
+  srv_rp_str(b, ",\"other\":");
+  srv_rp_str(b, COL(12));
+  srv_rp_str(b, "}");
   srv_rp_str(b, ",\"verifier\":");
   srv_rp_jstr(b, srv_rp_verifier(r, row));
   srv_rp_str(b, ",\"verified_at\":");
-  srv_rp_jstr(b, NUL(15));
+  srv_rp_jstr(b, srv_rp_time(t15, r, row, 15));
   srv_rp_str(b, ",\"unlock_check\":");
   srv_rp_jstr(b, srv_rp_unlock(r, row));
   srv_rp_str(b, ",\"unlock_checked_at\":");
-  srv_rp_jstr(b, NUL(18));
+  srv_rp_jstr(b, srv_rp_time(t18, r, row, 18));
   srv_rp_str(b, ",\"escrow_key\":");
   srv_rp_jstr(b, srv_rp_key(r, row));
-  srv_rp_fmt(b, ",\"disclosed_not_rotated\":%s}", NUM(20) ? "true" : "false");
+  srv_rp_str(b, NUM(20) ? ",\"disclosed_not_rotated\":true}"
+                         : ",\"disclosed_not_rotated\":false}");
 }
 
 static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row)
 {
-  const char *cells[] = {COL(1), COL(2), COL(3), COL(4), NUL(5),
+  char t4[24], t5[24], t15[24], t18[24];
+  const char *cells[] = {COL(1), COL(2), COL(3), srv_rp_time(t4, r, row, 4),
+                         srv_rp_time(t5, r, row, 5),
                          COL(6)[0] == 't' ? "true" : "false",
                          COL(7)[0] == 't' ? "true" : "false", NUM(8) ? "true" : "false",
-                         COL(9), COL(10), COL(11), COL(12), srv_rp_verifier(r, row), NUL(15),
-                         srv_rp_unlock(r, row), NUL(18), srv_rp_key(r, row),
+                         COL(9), COL(10), COL(11), COL(12), srv_rp_verifier(r, row),
+                         srv_rp_time(t15, r, row, 15), srv_rp_unlock(r, row),
+                         srv_rp_time(t18, r, row, 18), srv_rp_key(r, row),
                          NUM(20) ? "true" : "false"};
 
   srv_rp_str(b, "device,");
@@ -249,7 +294,6 @@ static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row)
 }
 
 #undef COL
-#undef NUL
 #undef NUM
 
 static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
@@ -274,6 +318,9 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (!s->generated)
     return SRV_DB_ERROR;
+  if (!(r = srv_db_exec(db, SRV_STMT_REPORT_WORK_MEM, NULL, &st)))
+    return st;
+  PQclear(r);
   if (!(r = srv_db_exec(db, SRV_STMT_REPORT_COVERAGE, p3, &st)))
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
