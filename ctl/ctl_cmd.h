@@ -32,6 +32,9 @@ int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -59,5 +62,8 @@ extern const char ctl_usage_escrow_key_publish[];
 extern const char ctl_usage_escrow_key_show[];
 extern const char ctl_usage_escrow_key_set_state[];
 extern const char ctl_usage_report_coverage[];
+extern const char ctl_usage_key_register[];
+extern const char ctl_usage_retrieve[];
+extern const char ctl_usage_approve[];
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ctl_cmd.h"
+#include "ctl_open.h"
 
 const char ctl_usage_open[] =
   "usage: escrowctl open --request REQ --key KEY [--raw] [--out FILE]\n"
@@ -60,32 +61,31 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return CTL_USAGE;
 }
 
-/* The good parts so far: P_i and i, in locked memory (any T of the P_i
- * open the envelope). */
-typedef struct good_parts {
-  uint8_t indices[KE_MAX_SHARES];
-  ke_point P[KE_MAX_SHARES];
-  size_t count;
-} good_parts;
-
-/* Check one part file; on success add it to g.  Returns 1 if it was good. */
-static int take_part(good_parts *g, const char *path, const ke_request *r,
+static int take_part(ctl_good_parts *g, const char *path, const ke_request *r,
                      const ke_reqkey *key)
 {
-  const ke_escrow_pub *pub = &r->pub;
   ke_partfile pf;
-  ke_dleq *proof;
   if (ctl_load_part(&pf, path) != CTL_OK) {
     ctl_notef("  part %s: ignored (not a valid part file)", path);
     return 0;
   }
+  return ctl_open_take(g, &pf, path, r, key);
+}
+
+/* Shared with `retrieve` (ctl_open.h). */
+int ctl_open_take(ctl_good_parts *g, const ke_partfile *pfp, const char *path,
+                  const ke_request *r, const ke_reqkey *key)
+{
+  const ke_escrow_pub *pub = &r->pub;
+  const ke_partfile pf = *pfp;
+  ke_dleq *proof;
   unsigned i = pf.index;
   if (strcmp(pf.request_id, r->request_id) != 0) {
     ctl_errf("custodian %u: part %s is for request %s, not %s; ignored", i, path,
              pf.request_id, r->request_id);
     return 0;
   }
-  if (i > pub->n) {
+  if (i < 1 || i > pub->n) {
     ctl_errf("custodian %u: part %s: no such custodian in this escrow key (1..%u); "
              "ignored", i, path, pub->n);
     return 0;
@@ -121,8 +121,8 @@ static int take_part(good_parts *g, const char *path, const ke_request *r,
 }
 
 /* Combine the first t parts and open the envelope.  *secret is secure. */
-static int open_envelope(uint8_t **secret, size_t *len, const good_parts *g,
-                         const ke_request *r)
+int ctl_open_envelope(uint8_t **secret, size_t *len, const ctl_good_parts *g,
+                      const ke_request *r)
 {
   ke_envelope env;
   ke_point *S = ke_secure_alloc(sizeof *S);
@@ -195,7 +195,7 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
   ke_manifest *m = o.manifest ? calloc(1, sizeof *m) : NULL;
   ke_request *r = calloc(1, sizeof *r);
   ke_reqkey *key = ke_secure_alloc(sizeof *key);
-  good_parts *g = ke_secure_alloc(sizeof *g);
+  ctl_good_parts *g = ke_secure_alloc(sizeof *g);
   uint8_t *secret = NULL;
   size_t len = 0;
   if ((o.manifest && !m) || !r || !key || !g) {
@@ -214,7 +214,7 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_MISSING;
   }
   if (!rc)
-    rc = open_envelope(&secret, &len, g, r);
+    rc = ctl_open_envelope(&secret, &len, g, r);
   if (!rc) {
     /* Written in one call, with the newline, from a locked copy. */
     int text = !o.raw && ke_text_valid(secret, len);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ctl_cmd.h"
+#include "ctl_open.h"
 
 const char ctl_usage_part[] =
   "usage: escrowctl part --request REQ --share S --out PART [--envelope-sha256 HEX]\n"
@@ -115,8 +116,9 @@ static int confirm(const part_opts *o, const ke_request *r, const ke_sharefile *
   return CTL_OK;
 }
 
-static int make_part(ke_partfile *pf, const ke_request *r, const ke_sharefile *s,
-                     const char *passfile)
+/* Shared with `approve` (ctl_open.h). */
+int ctl_part_make(ke_partfile *pf, const ke_request *r, const ke_sharefile *s,
+                  const char *passfile)
 {
   ke_scalar *d = ke_secure_alloc(sizeof *d);
   ke_dleq *proof = ke_secure_alloc(sizeof *proof);
@@ -221,7 +223,7 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
   if (!rc)
     rc = confirm(&o, r, &sf);
   if (!rc)
-    rc = make_part(&pf, r, &sf, o.passfile);
+    rc = ctl_part_make(&pf, r, &sf, o.passfile);
   if (!rc) {
     char *text = NULL;
     size_t len = 0;

@@ -68,6 +68,14 @@ static const ctl_cmd ctl_cmds[] = {
     ctl_usage_escrow_key_set_state },
   { "report", "coverage", ctl_cmd_report_coverage,
     "escrow coverage of every device, totals first (auditor)", ctl_usage_report_coverage },
+  { "key", "register", ctl_cmd_key_register,
+    "create and register your client key for retrieval requests (helpdesk)",
+    ctl_usage_key_register },
+  { "retrieve", NULL, ctl_cmd_retrieve,
+    "ask custodians for a recovery key and open it (helpdesk)", ctl_usage_retrieve },
+  { "approve", NULL, ctl_cmd_approve,
+    "list retrieval requests, or contribute your part to one (custodian)",
+    ctl_usage_approve },
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 

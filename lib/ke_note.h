@@ -72,6 +72,10 @@ ke_rc ke_note_key_from_seed(ke_note_key **out, const char *name,
 void ke_note_key_free(ke_note_key *k);
 const char *ke_note_key_name(const ke_note_key *k);
 void ke_note_key_verifier(const ke_note_key *k, ke_note_verifier *out);
+/* Ed25519 signature of `len` bytes of `msg` (not a note: for other signed
+ * statements made with the same key files, e.g. retrieval requests). */
+ke_rc ke_note_key_sign_raw(const ke_note_key *k, const uint8_t *msg, size_t len,
+                           uint8_t sig[KE_NOTE_SIG_LEN]);
 /* Create the key file `path`, mode 0600, never replacing an existing file
  * (errno EEXIST): written to a mkstemp() file beside it, fsynced, then
  * link()ed into place, and the directory fsynced.  Needs a file system with

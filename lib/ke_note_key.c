@@ -448,3 +448,18 @@ ke_rc ke_note_checkpoint_sign(const ke_note_key *k, uint64_t size, const uint8_t
   free(text);
   return rc;
 }
+
+ke_rc ke_note_key_sign_raw(const ke_note_key *k, const uint8_t *msg, size_t len,
+                           uint8_t sig[KE_NOTE_SIG_LEN])
+{
+  size_t siglen = KE_NOTE_SIG_LEN;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  int ok;
+
+  if (!ctx)
+    return KE_ERR_NOMEM;
+  ok = EVP_DigestSignInit_ex(ctx, NULL, NULL, NULL, NULL, k->pkey, NULL) == 1 &&
+       EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == KE_NOTE_SIG_LEN;
+  EVP_MD_CTX_free(ctx);
+  return ok ? KE_OK : KE_ERR_INTERNAL;
+}

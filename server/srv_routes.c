@@ -52,6 +52,17 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/v1/enroll-tokens", srv_ep_enroll_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"DELETE", "/v1/enroll-tokens/{id}", srv_ep_enroll_tokens_revoke, SRV_ROLE_ADMIN,
    SRV_BODY_NONE},
+  /* online retrieval (srv_ep_retrievals*.c, srv_ep_client_keys.c) */
+  {"PUT", "/v1/client-key", srv_ep_client_key_put, SRV_ROLE_HELPDESK, SRV_BODY_JSON},
+  {"POST", "/v1/retrievals", srv_ep_retrievals_create, SRV_ROLE_HELPDESK, SRV_BODY_JSON},
+  {"GET", "/v1/retrievals", srv_ep_retrievals_list,
+   SRV_ROLE_HELPDESK | SRV_ROLE_CUSTODIAN | SRV_ROLE_AUDITOR, SRV_BODY_NONE},
+  {"GET", "/v1/retrievals/{id}", srv_ep_retrievals_get,
+   SRV_ROLE_HELPDESK | SRV_ROLE_CUSTODIAN | SRV_ROLE_AUDITOR, SRV_BODY_NONE},
+  {"POST", "/v1/retrievals/{id}/parts", srv_ep_retrievals_parts, SRV_ROLE_CUSTODIAN,
+   SRV_BODY_JSON},
+  {"GET", "/v1/retrievals/{id}/parts", srv_ep_retrievals_parts_get, SRV_ROLE_HELPDESK,
+   SRV_BODY_NONE},
   /* compliance reports (srv_ep_reports.c) */
   {"GET", "/v1/reports/coverage", srv_ep_reports_coverage, SRV_ROLE_AUDITOR, SRV_BODY_NONE},
 };

@@ -12,8 +12,10 @@
 #include "srv_auth.h"
 #include "srv_db.h"
 #include "srv_device.h"
+#include "srv_longpoll.h"
 #include "srv_metrics.h"
 #include "srv_migrate.h"
+#include "srv_retrieval.h"
 
 /* Refuse to serve a database that is behind or whose applied migrations were
  * edited, and refuse a role that could rewrite the audit log: the
@@ -129,6 +131,12 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
     rc = SRV_EXIT_FAILURE;
     goto out;
   }
+  /* Long-polls (retrievals): capped by the connection limit, which bounds
+   * the sockets they may hold anyway. */
+  if (srv_longpoll_init(cfg->connection_limit, SRV_RET_RECHECK_S) != 0) {
+    rc = SRV_EXIT_FAILURE;
+    goto out;
+  }
   http = srv_http_start(cfg, routes);
   if (!http) {
     rc = SRV_EXIT_FAILURE;
@@ -152,6 +160,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   ke_log(KE_LOG_INFO, "shutting down: no new connections, finishing requests in flight",
          json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
                    "in_flight", (int)srv_metrics_in_flight()));
+  srv_longpoll_shutdown(); /* suspended long-polls answer now */
   srv_http_shutdown(http, cfg->shutdown_timeout);
   ke_logf(KE_LOG_INFO, "stopped");
   rc = SRV_EXIT_OK;

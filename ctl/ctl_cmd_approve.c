@@ -1,0 +1,311 @@
+/*
+ * escrowctl approve - the custodian side of an online retrieval.
+ *
+ *   approve                      the pending requests
+ *   approve REQ --share S        show REQ, check it, confirm the code, make
+ *                                this custodian's part and upload it
+ *   approve REQ --export FILE    the request file, for `escrowctl part` on
+ *                                an air-gapped machine
+ *   approve --import PART        upload a part file made there
+ *
+ * Before making a part, approve checks what the server sent: the request
+ * file parses and is consistent (R inside the envelope, fingerprint,
+ * envelope SHA-256, confirmation code: ke_request_parse), the share file
+ * belongs to its escrow key, and the server's status names the same
+ * envelope digest as the request file.  The part is computed by the code of
+ * `escrowctl part` (ctl_open.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_http.h"
+#include "ctl_open.h"
+#include "ke_util.h"
+
+const char ctl_usage_approve[] =
+  "usage: escrowctl approve [REQUEST [--share S [--passphrase-file P] [--yes]\n"
+  "                                   | --export FILE]]\n"
+  "       escrowctl approve --import PART\n"
+  "\n"
+  "Without REQUEST, lists the pending retrieval requests.  With REQUEST and\n"
+  "--share, shows it (device, volume, requester, reason, ticket, age,\n"
+  "confirmation code, envelope digest), checks the server's data, asks you to\n"
+  "confirm that the requester read you the same confirmation code (--yes: it\n"
+  "was checked), computes your part from the share file and uploads it.\n"
+  "--export writes the request file for `escrowctl part` on an offline\n"
+  "machine; --import uploads the part file it made.\n"
+  "\n"
+  "  --share S                your share file\n"
+  "  --passphrase-file P      read the share passphrase from P\n"
+  "  --yes                    the confirmation code was checked; do not ask\n"
+  "  --export FILE            write the request file to FILE\n"
+  "  --import PART            upload the part file PART\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+typedef struct ap_opts {
+  ctl_http_target t;
+  const char *share, *passfile, *export_to, *import;
+  int yes;
+} ap_opts;
+
+enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  ap_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_SHARE: o->share = arg; return CTL_OK;
+  case O_PASS: o->passfile = arg; return CTL_OK;
+  case O_YES: o->yes = 1; return CTL_OK;
+  case O_EXPORT: o->export_to = arg; return CTL_OK;
+  case O_IMPORT: o->import = arg; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+static int list(ctl_http *h)
+{
+  json_t *ans = NULL, *v;
+  size_t i;
+  int rc = ctl_http_call(h, "GET", "/v1/retrievals?state=pending", NULL, &ans);
+
+  if (rc)
+    return rc;
+  json_t *a = json_object_get(ans, "retrievals");
+  if (json_array_size(a) == 0)
+    printf("no pending retrieval requests\n");
+  json_array_foreach(a, i, v) {
+    printf("%s  %s/%s  by %s  parts %lld/%lld  code %s  created %s\n  reason: %s  "
+           "ticket: %s\n",
+           json_string_value(json_object_get(v, "request_id")),
+           json_string_value(json_object_get(v, "hostname")),
+           json_string_value(json_object_get(v, "volume_id")),
+           json_string_value(json_object_get(v, "requester")),
+           (long long)json_integer_value(json_object_get(v, "parts")),
+           (long long)json_integer_value(json_object_get(v, "needed")),
+           json_string_value(json_object_get(v, "confirmation_code")),
+           json_string_value(json_object_get(v, "created")),
+           json_string_value(json_object_get(v, "reason")),
+           json_string_value(json_object_get(v, "ticket")));
+  }
+  json_decref(ans);
+  return CTL_OK;
+}
+
+/* Upload one part. */
+static int upload(ctl_http *h, const ke_partfile *pf)
+{
+  char path[200], *b64 = ke_b64url_encode(pf->part, KE_PART_LEN);
+  json_t *body = b64 ? json_pack("{s:s}", "part", b64) : NULL, *ans = NULL;
+  int rc;
+
+  free(b64);
+  if (!body) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  snprintf(path, sizeof path, "/v1/retrievals/%s/parts", pf->request_id);
+  rc = ctl_http_call(h, "POST", path, body, &ans);
+  json_decref(body);
+  if (!rc)
+    printf("part of custodian %lld uploaded for %s: %lld/%lld parts%s\n",
+           (long long)json_integer_value(json_object_get(ans, "custodian_index")),
+           pf->request_id, (long long)json_integer_value(json_object_get(ans, "parts")),
+           (long long)json_integer_value(json_object_get(ans, "needed")),
+           strcmp(json_string_value(json_object_get(ans, "state")) ?: "", "completed") == 0
+               ? " (complete)"
+               : "");
+  json_decref(ans);
+  return rc;
+}
+
+/* GET the request; *r parsed and checked against the status view. */
+static int fetch(ctl_http *h, const char *id, ke_request *r, json_t **view)
+{
+  char path[200], *text = NULL, esc[128];
+  json_t *ans = NULL;
+  ke_ferr ferr;
+  int rc;
+
+  *view = NULL;
+  if ((rc = ctl_http_escape(esc, sizeof esc, id)))
+    return rc;
+  snprintf(path, sizeof path, "/v1/retrievals/%s", esc);
+  if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+    return rc;
+  rc = CTL_FAIL;
+  if (!(text = json_dumps(json_object_get(ans, "request"), JSON_COMPACT)) ||
+      ke_request_parse(r, text, strlen(text), &ferr) != KE_OK) {
+    ctl_errf("the server's request file does not verify (%s): refusing",
+             text ? ferr.msg : "missing");
+    goto out;
+  }
+  *view = json_incref(json_object_get(ans, "retrieval"));
+  {
+    char hex[65];
+    const char *vs = json_string_value(json_object_get(*view, "envelope_sha256"));
+    ke_hex_encode(hex, r->envelope_sha256, 32);
+    if (strcmp(r->request_id, id) != 0 || !vs || strcmp(vs, hex) != 0 ||
+        strcmp(json_string_value(json_object_get(*view, "device_id")) ?: "", r->device) != 0 ||
+        strcmp(json_string_value(json_object_get(*view, "volume_id")) ?: "", r->volume) != 0) {
+      ctl_errf("the server's status and request file disagree (id, device, volume or "
+               "envelope): refusing");
+      goto out;
+    }
+  }
+  rc = CTL_OK;
+out:
+  if (rc) {
+    json_decref(*view);
+    *view = NULL;
+  }
+  free(text);
+  json_decref(ans);
+  return rc;
+}
+
+static void show(const ke_request *r, const json_t *v)
+{
+  char dg[80];
+  ctl_hex_groups(dg, r->envelope_sha256);
+  ctl_notef("Retrieval request %s\n"
+            "  device             %s (%s)\n"
+            "  volume             %s  (%s, Key ID %s)\n"
+            "  requester          %s\n"
+            "  reason             %s\n"
+            "  ticket             %s\n"
+            "  age                %lld s (created %s)\n"
+            "  parts              %lld/%lld\n"
+            "  envelope SHA-256   %s\n"
+            "  confirmation code  %s",
+            r->request_id, r->device, json_string_value(json_object_get(v, "hostname")),
+            r->volume, json_string_value(json_object_get(v, "key_type")),
+            json_string_value(json_object_get(v, "key_id")),
+            json_string_value(json_object_get(v, "requester")),
+            json_string_value(json_object_get(v, "reason")),
+            json_string_value(json_object_get(v, "ticket")),
+            (long long)json_integer_value(json_object_get(v, "age_seconds")), r->created,
+            (long long)json_integer_value(json_object_get(v, "parts")),
+            (long long)json_integer_value(json_object_get(v, "needed")), dg, r->code);
+}
+
+static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
+{
+  ke_request *r = calloc(1, sizeof *r);
+  ke_sharefile sf;
+  ke_partfile pf;
+  json_t *view = NULL;
+  char *text = NULL;
+  size_t len = 0;
+  int rc;
+
+  if (!r)
+    return CTL_FAIL;
+  if ((rc = fetch(h, id, r, &view)))
+    goto out;
+  show(r, view);
+  if (strcmp(json_string_value(json_object_get(view, "state")) ?: "", "expired") == 0) {
+    ctl_errf("the request has expired");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if (o->export_to) {
+    if (ke_request_write(&text, &len, r) != KE_OK) {
+      rc = CTL_FAIL;
+      goto out;
+    }
+    rc = ctl_write_text(o->export_to, text, len, 0644, 0);
+    if (!rc)
+      ctl_notef("request file written to %s: make the part with `escrowctl part`, then "
+                "`escrowctl approve --import PART`", o->export_to);
+    goto out;
+  }
+  if ((rc = ctl_load_share(&sf, o->share)) ||
+      (rc = ctl_check_share(&sf, &r->pub, NULL, "the request's escrow key")))
+    goto out;
+  if (!o->yes) {
+    if (!ctl_interactive()) {
+      ctl_errf("not a terminal: check the confirmation code with the requester, then pass "
+               "--yes");
+      rc = CTL_USAGE;
+      goto out;
+    }
+    if (!ctl_confirm("Does the requester read you the same confirmation code? [y/N] ")) {
+      ctl_errf("not confirmed; no part made");
+      rc = CTL_FAIL;
+      goto out;
+    }
+  }
+  if (!(rc = ctl_part_make(&pf, r, &sf, o->passfile)))
+    rc = upload(h, &pf);
+  ke_wipe(&pf, sizeof pf);
+out:
+  json_decref(view);
+  free(r);
+  return rc;
+}
+
+int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    CTL_HTTP_OPTIONS,
+    { "share", required_argument, 0, O_SHARE },
+    { "passphrase-file", required_argument, 0, O_PASS },
+    { "yes", no_argument, 0, O_YES },
+    { "export", required_argument, 0, O_EXPORT },
+    { "import", required_argument, 0, O_IMPORT },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  ap_opts o;
+  ctl_http *h = NULL;
+  int first = 0, rc;
+  const char *id;
+
+  memset(&o, 0, sizeof o);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+    return rc;
+  id = argc > first ? argv[first] : NULL;
+  /* Options may also follow REQUEST: parse the rest with REQUEST in the
+   * place of the command word. */
+  if (id && argc - first > 1) {
+    int more = 0;
+    if ((rc = ctl_getopt(cmd, argc - first, argv + first, opts, on_opt, &o, &more)))
+      return rc;
+    if (more < argc - first) {
+      ctl_errf("one request at a time");
+      return CTL_USAGE;
+    }
+  }
+  if (o.import && (id || o.share || o.export_to)) {
+    ctl_errf("--import takes no REQUEST, --share or --export");
+    return CTL_USAGE;
+  }
+  if (id && !o.share == !o.export_to) {
+    ctl_errf("with REQUEST, give --share (approve online) or --export (offline)");
+    return CTL_USAGE;
+  }
+  if (!id && (o.share || o.export_to)) {
+    ctl_errf("--share and --export need REQUEST");
+    return CTL_USAGE;
+  }
+  if (o.export_to && ctl_exists(o.export_to)) {
+    ctl_errf("%s already exists; not overwriting it", o.export_to);
+    return CTL_FAIL;
+  }
+  if (o.import) {
+    ke_partfile pf;
+    if ((rc = ctl_load_part(&pf, o.import)))
+      return rc;
+    if ((rc = ctl_http_open(&h, &o.t, 1)) == CTL_OK)
+      rc = upload(h, &pf);
+  } else if ((rc = ctl_http_open(&h, &o.t, 1)) == CTL_OK) {
+    rc = id ? approve_one(h, &o, id) : list(h);
+  }
+  ctl_http_free(h);
+  return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * escrowctl key register - create (once) the helpdesk client key that
+ * signs retrieval requests, and upload its public half to the server
+ * (PUT /v1/client-key).  The key file is an Ed25519 key in the note key
+ * format (ke_note_key_save: mode 0600, never replaced); the server audits
+ * its fingerprint, SHA-256 of the raw public key.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_audit.h"
+#include "ctl_cmd.h"
+#include "ctl_config.h"
+#include "ctl_http.h"
+#include "ctl_open.h"
+#include "ke_note.h"
+#include "ke_util.h"
+
+const char ctl_usage_key_register[] =
+  "usage: escrowctl key register [--client-key FILE]\n"
+  "\n"
+  "Creates your client key (once; an existing key file is reused) and\n"
+  "registers its public key with the server, replacing any key registered\n"
+  "before.  Retrieval requests (escrowctl retrieve) are signed with it.\n"
+  "\n"
+  "  --client-key FILE   the key file (default: client-key in escrowctl's\n"
+  "                      configuration directory, ~/.config/escrowctl)\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+#define CTL_CLIENT_KEY_NAME "escrowctl-client"
+
+int ctl_client_key_path(char *out, size_t outlen, const char *given)
+{
+  char dir[4096];
+  int n;
+
+  if (given) {
+    n = snprintf(out, outlen, "%s", given);
+  } else {
+    if (ctl_config_dir(dir, sizeof dir) != CTL_OK)
+      return CTL_FAIL;
+    if (ctl_audit_config_dir() != CTL_OK)
+      return CTL_FAIL;
+    n = snprintf(out, outlen, "%s/client-key", dir);
+  }
+  if (n < 0 || (size_t)n >= outlen) {
+    ctl_errf("the client key path is too long");
+    return CTL_USAGE;
+  }
+  return CTL_OK;
+}
+
+typedef struct key_opts {
+  ctl_http_target t;
+  const char *file;
+} key_opts;
+
+enum { O_FILE = 256 };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  key_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  if (opt == O_FILE) {
+    o->file = arg;
+    return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    CTL_HTTP_OPTIONS,
+    { "client-key", required_argument, 0, O_FILE },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  key_opts o = { 0 };
+  char path[4200], *b64 = NULL;
+  ke_note_key *k = NULL;
+  ke_note_verifier v;
+  ctl_http *h = NULL;
+  json_t *body = NULL, *ans = NULL;
+  int rc, created = 0;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+    return rc;
+  if ((rc = ctl_client_key_path(path, sizeof path, o.file)))
+    return rc;
+  if (ke_note_key_load_or_create(&k, path, CTL_CLIENT_KEY_NAME, &created) != KE_OK) {
+    ctl_errf("cannot load or create the client key %s (it must be yours, mode 0600)", path);
+    return CTL_FAIL;
+  }
+  ke_note_key_verifier(k, &v);
+  if (!(b64 = ke_b64url_encode(v.pub, sizeof v.pub)) ||
+      !(body = json_pack("{s:s}", "public_key", b64))) {
+    ctl_errf("out of memory");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "PUT", "/v1/client-key", body, &ans)))
+    goto out;
+  printf("%s client key %s\nregistered; fingerprint %s\n", created ? "created" : "reused",
+         path, json_string_value(json_object_get(ans, "fingerprint")) ?: "?");
+out:
+  json_decref(ans);
+  json_decref(body);
+  free(b64);
+  ctl_http_free(h);
+  ke_note_key_free(k);
+  return rc;
+}

@@ -1,0 +1,376 @@
+/*
+ * escrowctl retrieve - the helpdesk side of an online retrieval
+ * (docs/protocol.md, "Online retrieval").
+ *
+ * Generates the one-time key e (locked memory; written only with
+ * --key-out), signs the request with the client key, creates it, prints
+ * the confirmation code, waits on the long-poll with a progress line,
+ * fetches the parts, checks each exactly as `escrowctl open` does
+ * (ctl_open.h), names bad custodians, and prints the recovery key.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_http.h"
+#include "ctl_open.h"
+#include "ke_bitlocker.h"
+#include "ke_crypto.h"
+#include "ke_note.h"
+#include "ke_retrieval.h"
+#include "ke_util.h"
+
+const char ctl_usage_retrieve[] =
+  "usage: escrowctl retrieve (--device NAME | --key-id PREFIX) [--volume V]\n"
+  "                          --reason TEXT --ticket REF [--wait] [--key-out FILE]\n"
+  "                          [--request-out FILE] [--out FILE] [--client-key FILE]\n"
+  "\n"
+  "Asks the custodians for the recovery key of one escrow record: by device\n"
+  "(its id or hostname; --volume when it has several) or by a prefix of the\n"
+  "Key ID (a BitLocker recovery screen shows 8 digits).  Prints the request id\n"
+  "and the confirmation code, which each custodian must hear from you before\n"
+  "approving.  With --wait, waits for the parts (a progress line on stderr),\n"
+  "checks each (a bad part is named by its custodian index and skipped),\n"
+  "opens the envelope and prints the recovery key on stdout (BitLocker keys\n"
+  "as 8 groups of 6 digits).\n"
+  "\n"
+  "The one-time key that opens the parts lives in locked memory only; without\n"
+  "--wait it must be kept with --key-out (then finish with `escrowctl open`).\n"
+  "\n"
+  "  --device NAME        device id or hostname\n"
+  "  --volume V           the volume id, when the device has several\n"
+  "  --key-id PREFIX      a Key ID prefix (at least 4 characters)\n"
+  "  --reason TEXT        why (shown to custodians, audited)\n"
+  "  --ticket REF         the helpdesk ticket\n"
+  "  --wait               wait for the parts and open\n"
+  "  --key-out FILE       also write the one-time key file (mode 0600)\n"
+  "  --request-out FILE   also write the request file\n"
+  "  --out FILE           write the recovery key to FILE (0600) instead of stdout\n"
+  "  --client-key FILE    the client key (default: as for `key register`)\n"
+  "  --server URL, --cacert PEM   as for every online command\n"
+  "\n"
+  "exit status: 0 opened (or created, without --wait), 1 refused or the\n"
+  "request expired, 3 not enough good parts, 4/5 network or authentication.\n";
+
+typedef struct ret_opts {
+  ctl_http_target t;
+  const char *device, *volume, *key_id, *reason, *ticket, *key_out, *req_out, *out, *ckey;
+  int wait;
+} ret_opts;
+
+enum { O_DEV = 256, O_VOL, O_KID, O_REASON, O_TICKET, O_WAIT, O_KEYOUT, O_REQOUT, O_OUT,
+       O_CKEY };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  ret_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_DEV: o->device = arg; return CTL_OK;
+  case O_VOL: o->volume = arg; return CTL_OK;
+  case O_KID: o->key_id = arg; return CTL_OK;
+  case O_REASON: o->reason = arg; return CTL_OK;
+  case O_TICKET: o->ticket = arg; return CTL_OK;
+  case O_WAIT: o->wait = 1; return CTL_OK;
+  case O_KEYOUT: o->key_out = arg; return CTL_OK;
+  case O_REQOUT: o->req_out = arg; return CTL_OK;
+  case O_OUT: o->out = arg; return CTL_OK;
+  case O_CKEY: o->ckey = arg; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+/* "req-" + 26 of a-z2-7: 256 is a multiple of 32, so byte % 32 is uniform. */
+static int new_id(char out[KE_ID_MAX + 1])
+{
+  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+  uint8_t r[26];
+  if (ke_random(r, sizeof r) != KE_OK)
+    return CTL_FAIL;
+  memcpy(out, "req-", 4);
+  for (size_t i = 0; i < sizeof r; i++)
+    out[4 + i] = b32[r[i] % 32];
+  out[30] = '\0';
+  return CTL_OK;
+}
+
+/* Sign and send; *r gets the server's request file, checked. */
+static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_request *r,
+                  char *key_type, size_t ktlen)
+{
+  char stmt[KE_RETRIEVAL_STMT_MAX], path[4200];
+  uint8_t nonce[16], sig[KE_NOTE_SIG_LEN];
+  char *e64 = ke_b64url_encode(key->E.b, KE_POINT_LEN), *n64 = NULL, *s64 = NULL,
+       *text = NULL;
+  ke_note_key *ck = NULL;
+  json_t *body = NULL, *ans = NULL;
+  ke_ferr ferr;
+  int rc = CTL_FAIL;
+  size_t n;
+
+  if ((rc = ctl_client_key_path(path, sizeof path, o->ckey)))
+    goto out;
+  rc = CTL_FAIL;
+  if (ke_note_key_load(&ck, path) != KE_OK) {
+    ctl_errf("cannot load the client key %s: run `escrowctl key register` first", path);
+    goto out;
+  }
+  if (!e64 || ke_random(nonce, sizeof nonce) != KE_OK ||
+      !(n64 = ke_b64url_encode(nonce, sizeof nonce)))
+    goto out;
+  ke_retrieval_fields f = {key->request_id, o->device, o->volume, o->key_id, e64,
+                           o->reason, o->ticket, n64};
+  if (!(n = ke_retrieval_statement(stmt, &f))) {
+    ctl_errf("--reason, --ticket, --device, --volume and --key-id may not hold control "
+             "characters");
+    rc = CTL_USAGE;
+    goto out;
+  }
+  if (ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
+      !(s64 = ke_b64url_encode(sig, sizeof sig)))
+    goto out;
+  body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "request_id", key->request_id, "E", e64,
+                   "reason", o->reason, "ticket", o->ticket, "nonce", n64, "signature", s64);
+  if (!body || (o->device && json_object_set_new(body, "device", json_string(o->device))) ||
+      (o->volume && json_object_set_new(body, "volume", json_string(o->volume))) ||
+      (o->key_id && json_object_set_new(body, "key_id", json_string(o->key_id)))) {
+    ctl_errf("an option is not valid UTF-8");
+    rc = CTL_USAGE;
+    goto out;
+  }
+  if ((rc = ctl_http_call(h, "POST", "/v1/retrievals", body, &ans))) {
+    /* The 409 of an ambiguous name lists the candidates: show them. */
+    goto out;
+  }
+  rc = CTL_NET;
+  if (!(text = json_dumps(json_object_get(ans, "request"), JSON_COMPACT)) ||
+      ke_request_parse(r, text, strlen(text), &ferr) != KE_OK) {
+    ctl_errf("the server's request file does not verify (%s)", text ? ferr.msg : "missing");
+    goto out;
+  }
+  if (strcmp(r->request_id, key->request_id) != 0 ||
+      !ke_ct_eq(r->E.b, key->E.b, KE_POINT_LEN)) {
+    ctl_errf("the server answered with another request id or one-time key: refusing");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  snprintf(key_type, ktlen, "%s",
+           json_string_value(json_object_get(json_object_get(ans, "retrieval"), "key_type"))
+               ?: "other");
+  rc = CTL_OK;
+out:
+  free(text);
+  json_decref(ans);
+  json_decref(body);
+  ke_note_key_free(ck);
+  free(e64);
+  free(n64);
+  free(s64);
+  return rc;
+}
+
+/* Fetch the parts and check them; returns the number of good ones. */
+static size_t fetch(ctl_http *h, const ke_request *r, const ke_reqkey *key,
+                    ctl_good_parts *g, int *rc)
+{
+  char path[200];
+  json_t *ans = NULL, *v;
+  size_t i;
+
+  g->count = 0;
+  snprintf(path, sizeof path, "/v1/retrievals/%s/parts", r->request_id);
+  if ((*rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+    return 0;
+  json_array_foreach(json_object_get(ans, "parts"), i, v) {
+    ke_partfile pf;
+    json_int_t idx = json_integer_value(json_object_get(v, "index"));
+    const char *b = json_string_value(json_object_get(v, "part"));
+    if (idx < 1 || idx > 255 || !b ||
+        ke_b64url_decode_fixed(pf.part, sizeof pf.part, b) != KE_OK) {
+      ctl_errf("custodian %lld: the server's part is malformed; ignored", (long long)idx);
+      continue;
+    }
+    snprintf(pf.request_id, sizeof pf.request_id, "%s", r->request_id);
+    pf.index = (unsigned)idx;
+    ctl_open_take(g, &pf, "(from the server)", r, key);
+  }
+  json_decref(ans);
+  return g->count;
+}
+
+static int print_secret(const ret_opts *o, const uint8_t *s, size_t len, const char *type)
+{
+  char canon[KE_BITLOCKER_PASSWORD_LEN + 1];
+  int bad = 0, rc;
+  size_t outlen = 2 * len + 2;
+  char *buf = ke_secure_alloc(outlen);
+
+  if (!buf)
+    return CTL_FAIL;
+  if (strcmp(type, "bitlocker") == 0 &&
+      ke_bitlocker_password_parse(canon, (const char *)s, len, &bad) == KE_OK) {
+    snprintf(buf, outlen, "%s\n", canon);
+    ke_wipe(canon, sizeof canon);
+  } else if (ke_text_valid(s, len)) {
+    memcpy(buf, s, len);
+    buf[len] = '\n';
+    buf[len + 1] = '\0';
+  } else {
+    /* Binary keys (e.g. a LUKS key file) as hex, never raw to a terminal. */
+    ke_hex_encode(buf, s, len);
+    buf[2 * len] = '\n';
+    buf[2 * len + 1] = '\0';
+  }
+  rc = ctl_write(o->out ? o->out : "-", buf, strlen(buf), 0600);
+  ke_secure_free(buf, outlen);
+  return rc;
+}
+
+static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
+                         const ke_reqkey *key, const char *type)
+{
+  ctl_good_parts *g = ke_secure_alloc(sizeof *g);
+  long long since = -1;
+  int rc = CTL_FAIL;
+
+  if (!g)
+    return CTL_FAIL;
+  for (;;) {
+    char path[200];
+    json_t *ans = NULL, *st;
+    long long n, need;
+    const char *state;
+
+    if (since < 0)
+      snprintf(path, sizeof path, "/v1/retrievals/%s", r->request_id);
+    else
+      snprintf(path, sizeof path, "/v1/retrievals/%s?wait=60&since=%lld", r->request_id,
+               since);
+    if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+      break;
+    st = json_object_get(ans, "retrieval");
+    n = json_integer_value(json_object_get(st, "parts"));
+    need = json_integer_value(json_object_get(st, "needed"));
+    state = json_string_value(json_object_get(st, "state"));
+    fprintf(stderr, "\rparts: %lld/%lld  ", n, need);
+    fflush(stderr);
+    int expired = state && strcmp(state, "expired") == 0;
+    json_decref(ans);
+    if (n >= need && n != since) {
+      fprintf(stderr, "\n");
+      if (fetch(h, r, key, g, &rc) >= r->pub.t) {
+        uint8_t *secret = NULL;
+        size_t len = 0;
+        if (!(rc = ctl_open_envelope(&secret, &len, g, r)))
+          rc = print_secret(o, secret, len, type);
+        ke_secure_free(secret, len);
+        break;
+      }
+      if (rc)
+        break;
+      ctl_notef("%zu good part%s of the %u needed: waiting for another custodian", g->count,
+                g->count == 1 ? "" : "s", r->pub.t);
+    }
+    if (expired) {
+      fprintf(stderr, "\n");
+      ctl_errf("request %s expired with %lld part%s of %lld", r->request_id, n,
+               n == 1 ? "" : "s", need);
+      rc = n >= need ? CTL_MISSING : CTL_FAIL;
+      break;
+    }
+    since = n;
+  }
+  ke_secure_free(g, sizeof *g);
+  return rc;
+}
+
+int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    CTL_HTTP_OPTIONS,
+    { "device", required_argument, 0, O_DEV },
+    { "volume", required_argument, 0, O_VOL },
+    { "key-id", required_argument, 0, O_KID },
+    { "reason", required_argument, 0, O_REASON },
+    { "ticket", required_argument, 0, O_TICKET },
+    { "wait", no_argument, 0, O_WAIT },
+    { "key-out", required_argument, 0, O_KEYOUT },
+    { "request-out", required_argument, 0, O_REQOUT },
+    { "out", required_argument, 0, O_OUT },
+    { "client-key", required_argument, 0, O_CKEY },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  ret_opts o;
+  ctl_http *h = NULL;
+  ke_reqkey *key = NULL;
+  ke_request *r = NULL;
+  char type[32] = "other", *text = NULL, dg[80];
+  size_t len = 0;
+  int rc;
+
+  memset(&o, 0, sizeof o);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+    return rc;
+  if (!o.device == !o.key_id) {
+    ctl_errf("name the record with --device (and --volume) or --key-id");
+    return CTL_USAGE;
+  }
+  if (o.volume && !o.device) {
+    ctl_errf("--volume needs --device");
+    return CTL_USAGE;
+  }
+  if (!o.reason)
+    return ctl_missing_opt("--reason");
+  if (!o.ticket)
+    return ctl_missing_opt("--ticket");
+  if (!o.wait && !o.key_out) {
+    ctl_errf("without --wait the one-time key would be lost: give --key-out FILE");
+    return CTL_USAGE;
+  }
+  if ((o.key_out && ctl_exists(o.key_out)) || (o.req_out && ctl_exists(o.req_out)) ||
+      (o.out && ctl_exists(o.out))) {
+    ctl_errf("an output file exists already; not overwriting it");
+    return CTL_FAIL;
+  }
+  key = ke_secure_alloc(sizeof *key);
+  r = calloc(1, sizeof *r);
+  if (!key || !r || new_id(key->request_id) || ke_scalar_random(&key->e) != KE_OK ||
+      ke_point_mul_base(&key->E, &key->e) != KE_OK) {
+    ctl_errf("cannot make the one-time key");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = create(h, &o, key, r, type, sizeof type)))
+    goto out;
+  ctl_hex_groups(dg, r->envelope_sha256);
+  ctl_notef("request %s created: device %s, volume %s\n"
+            "  envelope SHA-256   %s\n"
+            "  confirmation code  %s   (read it to each approving custodian)",
+            r->request_id, r->device, r->volume, dg, r->code);
+  if (o.key_out) {
+    if (ke_reqkey_write(&text, &len, key) != KE_OK ||
+        (rc = ctl_write_text(o.key_out, text, len, 0600, 1))) {
+      rc = rc ? rc : CTL_FAIL;
+      goto out;
+    }
+    text = NULL;
+  }
+  if (o.req_out) {
+    if (ke_request_write(&text, &len, r) != KE_OK ||
+        (rc = ctl_write_text(o.req_out, text, len, 0644, 0))) {
+      rc = rc ? rc : CTL_FAIL;
+      goto out;
+    }
+    text = NULL;
+  }
+  if (o.wait)
+    rc = wait_and_open(h, &o, r, key, type);
+out:
+  ctl_http_free(h);
+  free(r);
+  ke_secure_free(key, sizeof *key);
+  return rc;
+}

@@ -1,0 +1,258 @@
+/*
+ * srv_ep_retrievals_create.c - POST /v1/retrievals (helpdesk).
+ *
+ * The client chooses the request id ("req-" + 26 base32) and signs, with
+ * its registered client key, the statement of lib/ke_retrieval.h: the id,
+ * how it named the record (device [+ volume] or Key ID prefix), its
+ * one-time key E, reason, ticket and a nonce.  The server checks the
+ * signature against the caller's own client key, resolves the name to
+ * exactly one current record (409 with the candidates' metadata
+ * otherwise), stores the request with its expiry and answers with the
+ * request file (docs/protocol.md 5.3) that custodians work from.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ke_crypto.h"
+#include "ke_retrieval.h"
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_device.h"
+#include "srv_longpoll.h"
+#include "srv_retrieval.h"
+#include "srv_routes.h"
+
+#define SRV_RC_REASON_MAX 500
+#define SRV_RC_TICKET_MAX 128
+
+struct srv_rc {
+  struct srv_request *req;
+  ke_retrieval_fields f;
+  uint8_t sig[64];
+  char e_hex[2 * KE_POINT_LEN + 1], sig_hex[129], *pat;
+  enum srv_error_code err;
+  char msg[200];
+  json_t *out, *candidates;
+};
+
+static json_t *srv_rc_candidates(const PGresult *r)
+{
+  json_t *a = json_array();
+
+  for (int i = 0; a && i < PQntuples(r) && i < 20; i++)
+    json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record_id",
+                                       PQgetvalue(r, i, 0), "device_id", PQgetvalue(r, i, 1),
+                                       "hostname", PQgetvalue(r, i, 2), "volume_id",
+                                       PQgetvalue(r, i, 3), "key_type", PQgetvalue(r, i, 4),
+                                       "key_id", PQgetvalue(r, i, 5), "state",
+                                       PQgetvalue(r, i, 6)));
+  return a;
+}
+
+static enum srv_db_status srv_rc_fail(struct srv_rc *s, enum srv_error_code c, const char *m)
+{
+  s->err = c;
+  snprintf(s->msg, sizeof s->msg, "%s", m);
+  return SRV_DB_ABORT;
+}
+
+static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
+{
+  struct srv_rc *s = cls;
+  const struct srv_principal *p = srv_request_principal(s->req);
+  enum srv_db_status st;
+  PGresult *r;
+  char stmt[KE_RETRIEVAL_STMT_MAX], code[KE_SAS_LEN + 1], expiry[16], thr[8], fpr[65];
+  uint8_t pub[32], *env = NULL, e[KE_POINT_LEN];
+  size_t n, envlen;
+  ke_envelope pe;
+  ke_point E;
+
+  json_decref(s->out);
+  json_decref(s->candidates);
+  s->out = s->candidates = NULL;
+  if ((st = srv_ret_expire(db, s->req)) != SRV_DB_OK)
+    return st;
+  {
+    const char *p1[1] = {p->id};
+    if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
+      return st;
+    if (PQntuples(r) != 1) {
+      PQclear(r);
+      return srv_rc_fail(s, SRV_ERR_CONFLICT, "No client key is registered for you: run "
+                                              "escrowctl key register");
+    }
+    if (ke_hex_decode(pub, sizeof pub, PQgetvalue(r, 0, 0)) != KE_OK) {
+      PQclear(r);
+      return SRV_DB_ERROR;
+    }
+    snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+  }
+  n = ke_retrieval_statement(stmt, &s->f);
+  if (!n || !srv_device_ed25519_ok(pub, (const uint8_t *)stmt, n, s->sig))
+    return srv_rc_fail(s, SRV_ERR_BAD_SIGNATURE,
+                       "The request signature does not verify with your registered client key");
+  {
+    const char *p3[3] = {s->f.device, s->f.volume, s->pat};
+    if (!(r = srv_db_exec(db, SRV_STMT_RET_FIND, p3, &st)))
+      return st;
+  }
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return srv_rc_fail(s, SRV_ERR_NOT_FOUND, "No current escrow record matches");
+  }
+  if (PQntuples(r) > 1) {
+    s->candidates = srv_rc_candidates(r);
+    PQclear(r);
+    return srv_rc_fail(s, SRV_ERR_CONFLICT,
+                       "More than one current escrow record matches: name one (see candidates)");
+  }
+  if (ke_hex_decode_alloc(&env, &envlen, PQgetvalue(r, 0, 9)) != KE_OK ||
+      ke_envelope_parse(&pe, env, envlen) != KE_OK ||
+      ke_hex_decode(e, sizeof e, s->e_hex) != KE_OK || ke_point_parse(&E, e, sizeof e) != KE_OK) {
+    free(env);
+    PQclear(r);
+    return SRV_DB_ERROR;
+  }
+  free(env);
+  ke_sas(code, s->f.id, &E, &pe.R);
+  {
+    json_error_t je;
+    json_t *m = json_loads(PQgetvalue(r, 0, 10), 0, &je);
+    json_int_t t = json_integer_value(json_object_get(m, "threshold"));
+    json_decref(m);
+    snprintf(thr, sizeof thr, "%lld", (long long)t);
+  }
+  snprintf(expiry, sizeof expiry, "%d", SRV_RET_EXPIRY_DEFAULT);
+  {
+    char rec[64], dev[64], vol[160], sha[65];
+    snprintf(rec, sizeof rec, "%s", PQgetvalue(r, 0, 0));
+    snprintf(dev, sizeof dev, "%s", PQgetvalue(r, 0, 1));
+    snprintf(vol, sizeof vol, "%s", PQgetvalue(r, 0, 3));
+    snprintf(sha, sizeof sha, "%s", PQgetvalue(r, 0, 8));
+    PQclear(r);
+    const char *p12[12] = {s->f.id, rec, p->id, s->e_hex, s->f.reason, s->f.ticket,
+                           s->f.nonce, s->sig_hex, fpr, code, thr, expiry};
+    if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p12, &st))) {
+      if (st == SRV_DB_CONSTRAINT)
+        return srv_rc_fail(s, SRV_ERR_CONFLICT, "A request with this id exists already");
+      return st;
+    }
+    PQclear(r);
+    char obj[64];
+    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record", rec, "device", dev,
+                          "volume", vol, "reason", s->f.reason, "ticket", s->f.ticket,
+                          "client_key", fpr, "envelope_sha256", sha, "confirmation_code", code);
+    struct srv_audit_event ev = {"retrieval.create", obj, "success", d, NULL};
+    snprintf(obj, sizeof obj, "retrieval:%s", s->f.id);
+    st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
+    json_decref(d);
+    if (st != SRV_DB_OK)
+      return st;
+  }
+  if ((st = srv_ret_get(db, s->f.id, &r)) != SRV_DB_OK)
+    return st;
+  if (PQntuples(r) == 1) {
+    json_t *file = srv_ret_request_file(r), *view = srv_ret_view(r);
+    if (file && view)
+      s->out = json_pack("{s:o,s:o}", "retrieval", view, "request", file);
+    else {
+      json_decref(file);
+      json_decref(view);
+    }
+  }
+  PQclear(r);
+  return s->out ? SRV_DB_OK : SRV_DB_ERROR;
+}
+
+/* Checks of the body that need no database. */
+static const char *srv_rc_parse(struct srv_rc *s, const json_t *b)
+{
+  const char *sig = srv_device_str(b, "signature");
+  uint8_t e[KE_POINT_LEN];
+  ke_point E;
+
+  s->f.id = srv_device_str(b, "request_id");
+  s->f.device = srv_device_str(b, "device");
+  s->f.volume = srv_device_str(b, "volume");
+  s->f.key_id = srv_device_str(b, "key_id");
+  s->f.E = srv_device_str(b, "E");
+  s->f.reason = srv_device_str(b, "reason");
+  s->f.ticket = srv_device_str(b, "ticket");
+  s->f.nonce = srv_device_str(b, "nonce");
+  if (!srv_ret_id_ok(s->f.id))
+    return "request_id: \"req-\" and 26 characters of a-z2-7, chosen by the client";
+  if (!s->f.device == !s->f.key_id)
+    return "name the record by device (and volume) or by key_id, not both";
+  if (s->f.device && !srv_device_text_ok(s->f.device, 1, SRV_DEV_HOST_MAX))
+    return "device: a device id or hostname";
+  if (s->f.volume && !srv_device_volume_ok(s->f.volume))
+    return "volume: [A-Za-z0-9._:-]{1,128}";
+  if (s->f.volume && !s->f.device)
+    return "volume needs device";
+  if (s->f.key_id && (!srv_device_ascii_ok(s->f.key_id, 64) || strlen(s->f.key_id) < 4))
+    return "key_id: a Key ID prefix of 4 to 64 printable characters";
+  if (!s->f.E || ke_b64url_decode_fixed(e, sizeof e, s->f.E) != KE_OK ||
+      ke_point_parse(&E, e, sizeof e) != KE_OK)
+    return "E: base64url of a compressed P-256 point";
+  if (!srv_device_text_ok(s->f.reason, 1, SRV_RC_REASON_MAX))
+    return "reason: 1 to 500 bytes of text";
+  if (!s->f.ticket || !srv_device_ascii_ok(s->f.ticket, SRV_RC_TICKET_MAX) || !*s->f.ticket)
+    return "ticket: 1 to 128 printable ASCII characters";
+  if (!s->f.nonce || strlen(s->f.nonce) != 22 ||
+      strspn(s->f.nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 22)
+    return "nonce: 22 base64url characters (16 random bytes)";
+  if (!sig || ke_b64url_decode_fixed(s->sig, sizeof s->sig, sig) != KE_OK)
+    return "signature: base64url of an Ed25519 signature";
+  ke_hex_encode(s->e_hex, e, sizeof e);
+  ke_hex_encode(s->sig_hex, s->sig, sizeof s->sig);
+  return NULL;
+}
+
+enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
+{
+  struct srv_rc s;
+  const char *bad;
+  enum srv_db_status st;
+  enum MHD_Result ret;
+
+  memset(&s, 0, sizeof s);
+  s.req = req;
+  if ((bad = srv_rc_parse(&s, srv_request_json(req))))
+    return srv_device_bad(req, bad);
+  if (s.f.key_id) {
+    const char *k = s.f.key_id;
+    size_t n = strlen(k);
+    while (*k == '{')
+      k++;
+    if (!(s.pat = malloc(2 * n + 2)))
+      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+    char *o = s.pat;
+    for (; *k; k++) {
+      if (*k == '\\' || *k == '%' || *k == '_')
+        *o++ = '\\';
+      *o++ = *k;
+    }
+    *o++ = '%';
+    *o = '\0';
+  }
+  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rc_txn, &s);
+  free(s.pat);
+  if (st == SRV_DB_ABORT) {
+    if (s.candidates) {
+      json_t *e = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "conflict", "message",
+                            s.msg, "candidates", s.candidates);
+      return srv_reply_json(req, MHD_HTTP_CONFLICT, e);
+    }
+    return srv_reply_error(req, s.err, s.msg);
+  }
+  if (st != SRV_DB_OK) {
+    json_decref(s.out);
+    return srv_account_db_error(req, st);
+  }
+  ret = srv_reply_json(req, MHD_HTTP_CREATED, s.out);
+  return ret;
+}

@@ -1,0 +1,240 @@
+/*
+ * srv_longpoll.c - suspended long-polls (see srv_longpoll.h).
+ *
+ * One mutex guards a flat table of entries; each is WAITING (its connection
+ * suspended) or RESUMED (MHD_resume_connection called, the handler has not
+ * run again yet).  A timer thread resumes waiters at their deadline and, every
+ * re-check period, all of them.  An entry is matched by the request pointer
+ * AND its X-Request-Id: a connection that closed while resumed leaves a
+ * stale entry whose pointer may be reused by a later request, and the id
+ * tells them apart; stale entries are dropped after a minute.
+ */
+#include "srv_longpoll.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ke_log.h"
+
+#define SRV_LP_RID_MAX 64
+#define SRV_LP_STALE_S 60
+
+enum srv_lp_state { SRV_LP_FREE = 0, SRV_LP_WAITING, SRV_LP_RESUMED };
+
+struct srv_lp_entry {
+  enum srv_lp_state state;
+  struct srv_request *req;
+  char rid[SRV_LP_RID_MAX];
+  char key[SRV_LONGPOLL_KEY_MAX];
+  int64_t since;
+  time_t deadline, resumed_at;
+};
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;
+  int running, stopping;
+  struct srv_lp_entry *e;
+  unsigned cap, size, waiting, recheck;
+  uint64_t seq;
+} lp;
+static pthread_once_t srv_lp_once = PTHREAD_ONCE_INIT;
+
+static void srv_lp_setup(void)
+{
+  pthread_mutex_init(&lp.mu, NULL);
+  pthread_cond_init(&lp.cv, NULL);
+}
+
+/* Under lp.mu. */
+static void srv_lp_resume(struct srv_lp_entry *e, time_t now)
+{
+  e->state = SRV_LP_RESUMED;
+  e->resumed_at = now;
+  lp.waiting--;
+  MHD_resume_connection(srv_request_connection(e->req));
+}
+
+static void *srv_lp_thread(void *arg)
+{
+  time_t last_recheck = time(NULL);
+
+  (void)arg;
+  pthread_mutex_lock(&lp.mu);
+  while (!lp.stopping) {
+    struct timespec ts;
+    time_t now;
+    int all;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&lp.cv, &lp.mu, &ts);
+    now = time(NULL);
+    all = lp.stopping || (lp.recheck && now - last_recheck >= (time_t)lp.recheck);
+    if (all)
+      last_recheck = now;
+    for (unsigned i = 0; i < lp.size; i++) {
+      struct srv_lp_entry *e = &lp.e[i];
+      if (e->state == SRV_LP_WAITING && (all || now >= e->deadline))
+        srv_lp_resume(e, now);
+      else if (e->state == SRV_LP_RESUMED && now - e->resumed_at > SRV_LP_STALE_S)
+        e->state = SRV_LP_FREE;
+    }
+  }
+  pthread_mutex_unlock(&lp.mu);
+  return NULL;
+}
+
+int srv_longpoll_init(unsigned max_waiters, unsigned recheck_s)
+{
+  pthread_once(&srv_lp_once, srv_lp_setup);
+  pthread_mutex_lock(&lp.mu);
+  /* Room for the resumed entries of a full table as well. */
+  lp.cap = max_waiters ? 2 * max_waiters : 2;
+  lp.recheck = recheck_s;
+  lp.stopping = 0;
+  lp.e = calloc(lp.cap, sizeof *lp.e);
+  lp.size = lp.waiting = 0;
+  lp.cap = max_waiters;
+  if (!lp.e || pthread_create(&lp.thread, NULL, srv_lp_thread, NULL) != 0) {
+    free(lp.e);
+    lp.e = NULL;
+    pthread_mutex_unlock(&lp.mu);
+    ke_log(KE_LOG_ERROR, "cannot start the long-poll timer", NULL);
+    return -1;
+  }
+  lp.running = 1;
+  pthread_mutex_unlock(&lp.mu);
+  return 0;
+}
+
+void srv_longpoll_shutdown(void)
+{
+  pthread_once(&srv_lp_once, srv_lp_setup);
+  pthread_mutex_lock(&lp.mu);
+  if (!lp.running) {
+    pthread_mutex_unlock(&lp.mu);
+    return;
+  }
+  lp.stopping = 1;
+  for (unsigned i = 0; i < lp.size; i++)
+    if (lp.e[i].state == SRV_LP_WAITING)
+      srv_lp_resume(&lp.e[i], time(NULL));
+  pthread_cond_signal(&lp.cv);
+  pthread_mutex_unlock(&lp.mu);
+  pthread_join(lp.thread, NULL);
+  pthread_mutex_lock(&lp.mu);
+  lp.running = 0;
+  pthread_mutex_unlock(&lp.mu);
+  /* The table stays: resumed handlers still look themselves up in it. */
+}
+
+int srv_longpoll_stopping(void)
+{
+  pthread_once(&srv_lp_once, srv_lp_setup);
+  int s;
+
+  pthread_mutex_lock(&lp.mu);
+  s = lp.stopping;
+  pthread_mutex_unlock(&lp.mu);
+  return s;
+}
+
+void srv_longpoll_notify(const char *key)
+{
+  time_t now = time(NULL);
+
+  pthread_once(&srv_lp_once, srv_lp_setup);
+
+  pthread_mutex_lock(&lp.mu);
+  lp.seq++;
+  for (unsigned i = 0; i < lp.size; i++)
+    if (lp.e[i].state == SRV_LP_WAITING && strcmp(lp.e[i].key, key) == 0)
+      srv_lp_resume(&lp.e[i], now);
+  pthread_mutex_unlock(&lp.mu);
+}
+
+uint64_t srv_longpoll_seq(void)
+{
+  pthread_once(&srv_lp_once, srv_lp_setup);
+  uint64_t s;
+
+  pthread_mutex_lock(&lp.mu);
+  s = lp.seq;
+  pthread_mutex_unlock(&lp.mu);
+  return s;
+}
+
+int srv_longpoll_resumed(struct srv_request *req, int64_t *since, time_t *deadline)
+{
+  int found = 0;
+
+  pthread_once(&srv_lp_once, srv_lp_setup);
+  pthread_mutex_lock(&lp.mu);
+  for (unsigned i = 0; i < lp.size; i++) {
+    struct srv_lp_entry *e = &lp.e[i];
+    if (e->state == SRV_LP_RESUMED && e->req == req &&
+        strcmp(e->rid, srv_request_id(req)) == 0) {
+      *since = e->since;
+      *deadline = e->deadline;
+      e->state = SRV_LP_FREE;
+      found = 1;
+      break;
+    }
+  }
+  while (lp.size && lp.e[lp.size - 1].state == SRV_LP_FREE)
+    lp.size--;
+  pthread_mutex_unlock(&lp.mu);
+  return found;
+}
+
+int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since,
+                         time_t deadline, uint64_t seq)
+{
+  struct srv_lp_entry *e = NULL;
+  int rc = -1;
+
+  if (strlen(key) >= SRV_LONGPOLL_KEY_MAX || strlen(srv_request_id(req)) >= SRV_LP_RID_MAX)
+    return -1;
+  pthread_once(&srv_lp_once, srv_lp_setup);
+  pthread_mutex_lock(&lp.mu);
+  if (!lp.running || lp.stopping || lp.waiting >= lp.cap)
+    goto out;
+  if (lp.seq != seq) {
+    rc = 1;
+    goto out;
+  }
+  for (unsigned i = 0; i < lp.size && !e; i++)
+    if (lp.e[i].state == SRV_LP_FREE)
+      e = &lp.e[i];
+  if (!e && lp.size < 2 * lp.cap)
+    e = &lp.e[lp.size++];
+  if (!e)
+    goto out;
+  e->state = SRV_LP_WAITING;
+  e->req = req;
+  strcpy(e->rid, srv_request_id(req));
+  strcpy(e->key, key);
+  e->since = since;
+  e->deadline = deadline;
+  lp.waiting++;
+  /* Suspended under the lock: a notify cannot resume it before it is. */
+  MHD_suspend_connection(srv_request_connection(req));
+  rc = 0;
+out:
+  pthread_mutex_unlock(&lp.mu);
+  return rc;
+}
+
+unsigned srv_longpoll_waiting(void)
+{
+  pthread_once(&srv_lp_once, srv_lp_setup);
+  unsigned n;
+
+  pthread_mutex_lock(&lp.mu);
+  n = lp.waiting;
+  pthread_mutex_unlock(&lp.mu);
+  return n;
+}

@@ -1,0 +1,139 @@
+/*
+ * srv_retrieval.c - helpers shared by the retrieval endpoints.
+ */
+#include "srv_retrieval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ke_crypto.h"
+#include "ke_files.h"
+#include "ke_log.h"
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_auth.h"
+#include "srv_device.h"
+#include "srv_longpoll.h"
+
+int srv_ret_id_ok(const char *s)
+{
+  return srv_device_id_ok(s, "req-");
+}
+
+enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req)
+{
+  enum srv_db_status st;
+  PGresult *r = srv_db_exec(db, SRV_STMT_RET_EXPIRE, NULL, &st);
+
+  if (!r)
+    return st;
+  for (int i = 0; i < PQntuples(r); i++) {
+    char obj[64];
+    json_t *d = json_pack("{s:s}", "record", PQgetvalue(r, i, 1));
+    struct srv_audit_event ev = {"retrieval.expire", obj, "success", d, "system"};
+
+    snprintf(obj, sizeof obj, "retrieval:%s", PQgetvalue(r, i, 0));
+    st = d ? srv_audit_append(db, req, &ev) : SRV_DB_ERROR;
+    json_decref(d);
+    if (st != SRV_DB_OK) {
+      PQclear(r);
+      return st;
+    }
+    /* Waking before commit is harmless: a woken waiter re-reads, and the
+     * re-check tick covers a rollback. */
+    srv_longpoll_notify(PQgetvalue(r, i, 0));
+  }
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
+enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res)
+{
+  const char *p[1] = {id};
+  enum srv_db_status st;
+
+  *res = srv_db_exec(db, SRV_STMT_RET_GET, p, &st);
+  return *res ? SRV_DB_OK : st;
+}
+
+int srv_ret_is_requester(const struct srv_request *req, const PGresult *r)
+{
+  const struct srv_principal *p = srv_request_principal(req);
+
+  return p->kind == SRV_PRINCIPAL_USER && strcmp(p->id, PQgetvalue(r, 0, SRV_RC_REQUESTER_ID)) == 0;
+}
+
+json_t *srv_ret_request_file(const PGresult *r)
+{
+  ke_manifest *m = calloc(1, sizeof *m);
+  ke_request *q = calloc(1, sizeof *q);
+  const char *mt = PQgetvalue(r, 0, SRV_RC_MANIFEST);
+  uint8_t *env = NULL, e[KE_POINT_LEN];
+  size_t envlen = 0, outlen = 0;
+  char *out = NULL;
+  ke_envelope pe;
+  ke_ferr err;
+  json_t *j = NULL;
+  json_error_t je;
+
+  if (!m || !q)
+    goto out;
+  if (ke_manifest_parse(m, mt, strlen(mt), &err) != KE_OK ||
+      ke_hex_decode_alloc(&env, &envlen, PQgetvalue(r, 0, SRV_RC_ENVELOPE)) != KE_OK ||
+      envlen > sizeof q->envelope || ke_envelope_parse(&pe, env, envlen) != KE_OK ||
+      ke_hex_decode(e, sizeof e, PQgetvalue(r, 0, SRV_RC_E)) != KE_OK ||
+      ke_point_parse(&q->E, e, sizeof e) != KE_OK) {
+    ke_log(KE_LOG_ERROR, "stored retrieval data does not make a request file",
+           json_pack("{s:s}", "retrieval", PQgetvalue(r, 0, SRV_RC_ID)));
+    goto out;
+  }
+  snprintf(q->request_id, sizeof q->request_id, "%s", PQgetvalue(r, 0, SRV_RC_ID));
+  snprintf(q->device, sizeof q->device, "%s", PQgetvalue(r, 0, SRV_RC_DEVICE));
+  snprintf(q->volume, sizeof q->volume, "%s", PQgetvalue(r, 0, SRV_RC_VOLUME));
+  memcpy(q->fingerprint, pe.fingerprint, KE_FPR_LEN);
+  q->pub = m->pub;
+  q->R = pe.R;
+  memcpy(q->envelope, env, envlen);
+  q->envelope_len = envlen;
+  if (ke_envelope_sha256(q->envelope_sha256, env, envlen) != KE_OK)
+    goto out;
+  ke_sas(q->code, q->request_id, &q->E, &q->R);
+  snprintf(q->created, sizeof q->created, "%s", PQgetvalue(r, 0, SRV_RC_CREATED));
+  if (ke_request_write(&out, &outlen, q) != KE_OK)
+    goto out;
+  j = json_loadb(out, outlen, 0, &je);
+out:
+  free(out);
+  free(env);
+  free(q);
+  free(m);
+  return j;
+}
+
+json_t *srv_ret_view(const PGresult *r)
+{
+  json_error_t je;
+  json_t *idx = json_loads(PQgetvalue(r, 0, SRV_RC_INDICES), 0, &je);
+
+  if (!idx)
+    return NULL;
+  return json_pack(
+      "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:I,s:s,s:o}",
+      "request_id", PQgetvalue(r, 0, SRV_RC_ID), "state", PQgetvalue(r, 0, SRV_RC_STATE),
+      "record_id", PQgetvalue(r, 0, SRV_RC_RECORD), "record_state",
+      PQgetvalue(r, 0, SRV_RC_RECORD_STATE), "device_id", PQgetvalue(r, 0, SRV_RC_DEVICE),
+      "hostname", PQgetvalue(r, 0, SRV_RC_HOSTNAME), "volume_id",
+      PQgetvalue(r, 0, SRV_RC_VOLUME), "key_type", PQgetvalue(r, 0, SRV_RC_KEY_TYPE), "key_id",
+      PQgetvalue(r, 0, SRV_RC_KEY_ID), "requester", PQgetvalue(r, 0, SRV_RC_REQUESTER),
+      "reason", PQgetvalue(r, 0, SRV_RC_REASON), "ticket", PQgetvalue(r, 0, SRV_RC_TICKET),
+      "confirmation_code", PQgetvalue(r, 0, SRV_RC_CODE), "envelope_sha256",
+      PQgetvalue(r, 0, SRV_RC_ENV_SHA), "leaf_index",
+      PQgetisnull(r, 0, SRV_RC_LEAF) ? json_null()
+                                      : json_integer(strtoll(PQgetvalue(r, 0, SRV_RC_LEAF), NULL, 10)),
+      "parts", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_NPARTS), NULL, 10), "needed",
+      (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_THRESHOLD), NULL, 10), "custodians", idx,
+      "age_seconds", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_AGE), NULL, 10), "created",
+      PQgetvalue(r, 0, SRV_RC_CREATED), "expires",
+      json_pack("s", PQgetvalue(r, 0, SRV_RC_EXPIRES)));
+}

@@ -1,0 +1,51 @@
+/*
+ * srv_retrieval.h - what the retrieval endpoints (srv_ep_retrievals*.c)
+ * share: one request read from RET_GET, its request file (docs/protocol.md
+ * 5.3), its public view, and the closing of expired requests.
+ */
+#ifndef SRV_RETRIEVAL_H
+#define SRV_RETRIEVAL_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "srv_db.h"
+#include "srv_http.h"
+
+#define SRV_RET_ID_LEN 30                /* "req-" + 26 base32 */
+#define SRV_RET_EXPIRY_DEFAULT (24 * 3600)
+#define SRV_RET_WAIT_MAX 300             /* seconds a long-poll may ask for */
+#define SRV_RET_WAITERS_DEFAULT 4096     /* suspended long-polls at once */
+#define SRV_RET_RECHECK_S 5              /* re-check period (other instances) */
+
+/* RET_GET columns. */
+enum srv_ret_col {
+  SRV_RC_ID, SRV_RC_RECORD, SRV_RC_REQUESTER_ID, SRV_RC_REQUESTER, SRV_RC_PERSON,
+  SRV_RC_E, SRV_RC_REASON, SRV_RC_TICKET, SRV_RC_CODE, SRV_RC_THRESHOLD, SRV_RC_STATE,
+  SRV_RC_CREATED, SRV_RC_EXPIRES, SRV_RC_CLOSED, SRV_RC_DEVICE, SRV_RC_HOSTNAME,
+  SRV_RC_VOLUME, SRV_RC_KEY_TYPE, SRV_RC_KEY_ID, SRV_RC_RECORD_STATE, SRV_RC_FPR,
+  SRV_RC_ENV_SHA, SRV_RC_ENVELOPE, SRV_RC_MANIFEST, SRV_RC_LEAF, SRV_RC_NPARTS,
+  SRV_RC_INDICES, SRV_RC_AGE, SRV_RC_PAST_EXPIRY,
+};
+
+/* Close the requests whose time ran out (audited request.expired; waiters
+ * woken).  Runs inside the caller's transaction. */
+enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req);
+
+/* RET_GET for `id`: *res (PQclear it) with 0 or 1 rows. */
+enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res);
+
+/* The request file of row 0 (docs/protocol.md 5.3) as a JSON object; NULL
+ * if the stored data does not make one (logged). */
+json_t *srv_ret_request_file(const PGresult *r);
+
+/* The status view of row 0: everything but the envelope. */
+json_t *srv_ret_view(const PGresult *r);
+
+/* Is the caller the requester of row 0? */
+int srv_ret_is_requester(const struct srv_request *req, const PGresult *r);
+
+int srv_ret_id_ok(const char *s);
+
+#endif

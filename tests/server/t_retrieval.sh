@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# t_retrieval.sh CASE - online M-of-N retrieval end to end: a real escrowd
+# on a private database of the server fixture, the real escrow-agent (with
+# the fake manage-bde of the agent tests) and escrowctl.
+#
+#   flow      3-of-5 key; a BitLocker and a stdin secret escrowed by the
+#             agent; helpdesk `key register`, `retrieve --wait` by device
+#             and by Key ID prefix; custodians `approve` online and via
+#             --export / part / --import; two parts are not enough; the
+#             requester's own custodian account (same person) and the
+#             requester are refused; a duplicate is refused; a bad part and
+#             a part sealed for another request are named and skipped; no
+#             secret or one-time key in pg_dump or the server log; the record
+#             is disclosed, the next check-in rotates it (old: rotated);
+#             the audit log tells the story and `escrowctl audit verify`
+#             passes
+#   expire    an expired request takes no part (410) and is audited
+#   longpoll  1,000 suspended long-polls hold no thread: /healthz stays
+#             fast, the thread count stays flat, one part wakes them all
+set -euo pipefail
+CASE=${1:?case}
+. "$KE_SRC/tests/server/lib.sh"
+. "$KE_SRC/tests/server/t_auth_lib.sh"
+TEST_NAME=retrieval-$CASE
+ESCROWCTL=$KE_ESCROWCTL
+. "$SRC/agent_funcs.sh"
+export ESCROW_AGENT_SYSLOG=0
+
+load_fixture
+make_private_db
+if [ "$CASE" = longpoll ]; then
+  ulimit -n 4096
+  start_private main ESCROWD_CONNECTION_LIMIT=3000 ESCROWD_PER_IP_CONNECTION_LIMIT=0
+else
+  start_private main
+fi
+URL=http://127.0.0.1:$PORT_main
+W=$TW
+SD=$W/state-a
+: >"$W/agent.log"
+export HOME=$W ESCROWCTL_SERVER=$URL
+unset XDG_CONFIG_HOME ESCROWCTL_LOG_KEY ESCROWCTL_CACERT ESCROWCTL_TOKEN
+sql() { app_psql "$PRIV_APP_DSN" -c "$1"; }
+own() { app_psql "$PRIV_OWN_DSN" -c "$1"; }
+
+# 3-of-5 escrow key (cheap scrypt).
+KD=$W/key
+mkdir -p "$KD.pass"
+pf=()
+for i in 1 2 3 4 5; do echo "custodian passphrase $i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
+"$ESCROWCTL" ceremony --threshold 3 --shares 5 --custodian c1 --custodian c2 --custodian c3 \
+  --custodian c4 --custodian c5 --out "$KD" --scrypt-n 1024 "${pf[@]}" >/dev/null 2>&1 ||
+  fail "ceremony"
+FPR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$KD/escrow-key.json")
+
+mint_user "$PRIV_APP_DSN" admin1 admin
+mint_user "$PRIV_APP_DSN" hd1 helpdesk
+mint_user "$PRIV_APP_DSN" hd2 helpdesk
+mint_user "$PRIV_APP_DSN" aud1 auditor
+for i in 1 2 3 4 5; do mint_user "$PRIV_APP_DSN" "c$i" custodian "$i"; done
+# c5 is the same person as hd1.
+own "UPDATE users SET person = 'p-alice' WHERE name IN ('hd1', 'c5')" >/dev/null
+ADMIN=$(mint_token "$PRIV_APP_DSN" admin1)
+HD=$(mint_token "$PRIV_APP_DSN" hd1)
+HD2=$(mint_token "$PRIV_APP_DSN" hd2)
+AUD=$(mint_token "$PRIV_APP_DSN" aud1)
+declare -A CT
+for i in 1 2 3 4 5; do CT[$i]=$(mint_token "$PRIV_APP_DSN" "c$i"); done
+
+ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" escrow-key publish --manifest "$KD/escrow-key.json" \
+  --fingerprint "$FPR" >/dev/null 2>"$W/ctl.err" || fail "escrow-key publish: $(cat "$W/ctl.err")"
+ENROLL=$(ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" enroll-token create --group lab --uses 5 --expires 1h 2>"$W/ctl.err") ||
+  fail "enroll-token create: $(cat "$W/ctl.err")"
+ag enroll --server "$URL" --token "$ENROLL" --escrow-fingerprint "$FPR" --hostname host-bde
+expect_rc 0 "enrol"
+DEV=$(stq "s['device_id']")
+export FAKE_BDE_STATE=$W/bde.json
+PW=541772-440143-582263-513117-171534-587862-296956-456676
+GUID="{0B4C6C0E-6F5A-4B55-9E3A-1D2C3B4A5F60}"
+echo "[{\"id\": \"$GUID\", \"password\": \"$PW\"}]" >"$W/bde.json"
+ag escrow --provider bitlocker --volume C: --manage-bde "$SRC/fake_manage_bde.py"
+expect_rc 0 "escrow C:"
+S2=retrieval-stdin-secret-Wq3-lantern-7
+agin "$S2" escrow --provider stdin --volume data
+expect_rc 0 "escrow data"
+active() { sql "SELECT id FROM escrow_records WHERE device_id = '$DEV' AND volume_id = '$1' AND state IN ('active', 'disclosed')"; }
+REC_C=$(active C:)
+
+hd() { ESCROWCTL_TOKEN=$HD "$ESCROWCTL" "$@"; }
+cust() { local i=$1; shift; ESCROWCTL_TOKEN=${CT[$i]} "$ESCROWCTL" "$@"; }
+approve() {  # I REQ: approve online with share I; sets RC, output in $W/ap.$I
+  set +e
+  cust "$1" approve "$2" --share "$KD/custodian-$1.share.json" --passphrase-file "$KD.pass/$1" \
+    --yes >"$W/ap.$1" 2>&1
+  RC=$?
+  set -e
+}
+# start_retrieve NAME ARGS...: escrowctl retrieve --wait in the background;
+# sets RID to the request id.
+start_retrieve() {
+  local n=$1; shift
+  ESCROWCTL_TOKEN=$HD "$ESCROWCTL" retrieve "$@" --wait --out "$W/$n.secret" \
+    >"$W/$n.out" 2>"$W/$n.err" &
+  echo $! >"$W/$n.pid"
+  for _ in $(seq 100); do
+    grep -q "request req-" "$W/$n.err" 2>/dev/null && break
+    sleep 0.1
+  done
+  RID=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/$n.err" | head -n1)
+}
+wait_retrieve() {  # NAME: sets RC to its exit status
+  RC=0
+  wait "$(cat "$W/$1.pid")" || RC=$?
+}
+# ev_count ACTION [OBJECT]: audit events in the log (sequenced ones: waits a
+# little for the background sequencer).
+ev_count() {
+  local q="SELECT count(*) FROM audit_log WHERE convert_from(leaf, 'UTF8')::jsonb->>'action' = '$1'"
+  [ -n "${2:-}" ] && q="$q AND convert_from(leaf, 'UTF8')::jsonb->>'object' = '$2'"
+  local n
+  for _ in $(seq 50); do
+    n=$(sql "$q")
+    [ "$n" -ge 1 ] && break
+    sleep 0.1
+  done
+  echo "$n"
+}
+parts() { sql "SELECT count(*) FROM retrieval_parts WHERE retrieval_id = '$1'"; }
+
+case_flow() {
+  # Without a registered client key, no request.
+  set +e
+  hd retrieve --device host-bde --volume C: --reason x --ticket T-0 --key-out "$W/k0" >/dev/null 2>"$W/r0.err"
+  RC=$?
+  set -e
+  [ "$RC" = 1 ] && grep -q "key register" "$W/r0.err" || fail "retrieve without a client key ($RC): $(cat "$W/r0.err")"
+  hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
+  local kfp; kfp=$(sed -n 's/.*fingerprint \([0-9a-f]*\)$/\1/p' "$W/kr.out")
+  [ ${#kfp} = 64 ] || fail "no fingerprint printed"
+  [ "$(stat -c %a "$W/.config/escrowctl/client-key")" = 600 ] || fail "client key mode"
+  ok "client key registered ($kfp)"
+
+  # An ambiguous name: 409 with the candidates.
+  set +e
+  hd retrieve --device host-bde --reason x --ticket T-0 --key-out "$W/k0" >/dev/null 2>"$W/r0.err"
+  RC=$?
+  set -e
+  [ "$RC" = 1 ] || fail "an ambiguous device name was accepted ($RC)"
+  [ ! -e "$W/k0" ] || rm -f "$W/k0"
+
+  # Request 1, by device and volume.
+  start_retrieve r1 --device host-bde --volume C: --reason "user locked out" --ticket INC-1001
+  local r1=$RID
+  [ -n "$r1" ] || fail "no request id: $(cat "$W/r1.err")"
+  local code; code=$(sed -n 's/.*confirmation code  \([A-Z2-7]\{8\}\).*/\1/p' "$W/r1.err")
+  [ ${#code} = 8 ] || fail "no confirmation code"
+  # The custodians' queue shows it, with the same code.
+  cust 1 approve >"$W/list.out" 2>&1 || fail "approve (list): $(cat "$W/list.out")"
+  grep -q "$r1" "$W/list.out" && grep -q "code $code" "$W/list.out" || fail "queue: $(cat "$W/list.out")"
+  # hd2 cannot see hd1's request; hd1 sees it.
+  jcall GET "$URL/v1/retrievals/$r1" "$HD2"
+  expect_status 404 "another helpdesk user's request"
+  jcall GET "$URL/v1/retrievals/$r1/parts" "$HD2"
+  expect_status 404 "another helpdesk user's parts"
+  jcall GET "$URL/v1/retrievals/$r1/parts" "${CT[1]}"
+  expect_status 403 "a custodian fetching parts"
+
+  approve 1 "$r1"; [ "$RC" = 0 ] || fail "approve c1: $(cat "$W/ap.1")"
+  grep -q "confirmation code  $code" "$W/ap.1" || fail "approve does not show the code"
+  approve 1 "$r1"; [ "$RC" = 1 ] && grep -q conflict "$W/ap.1" || fail "duplicate part ($RC): $(cat "$W/ap.1")"
+  approve 5 "$r1"; [ "$RC" = 5 ] && grep -qi "belongs to the requester" "$W/ap.5" ||
+    fail "the requester's own custodian account ($RC): $(cat "$W/ap.5")"
+  # A bad part from c2: the right shape (KP 01, a valid Re), garbage inside.
+  local bad; bad=$(python3 - "$KD/escrow-key.json" <<'PY'
+import base64, json, os, sys
+Re = base64.urlsafe_b64decode(json.load(open(sys.argv[1]))["public_key"] + "==")
+print(base64.urlsafe_b64encode(b"KP\x01" + Re + os.urandom(125)).decode().rstrip("="))
+PY
+)
+  jpost "$URL/v1/retrievals/$r1/parts" "${CT[2]}" "{\"part\": \"$bad\"}"
+  expect_status 201 "c2's bad part stored (the server cannot check it)"
+  [ "$(parts "$r1")" = 2 ] || fail "parts"
+  sleep 1
+  kill -0 "$(cat "$W/r1.pid")" 2>/dev/null || fail "retrieve ended with two parts: $(cat "$W/r1.err")"
+  [ "$(sql "SELECT state FROM escrow_records WHERE id = '$REC_C'")" = active ] || fail "disclosed at 2 parts"
+  ok "two parts are not enough; own custodian account and duplicates refused"
+  # Offline round trip for c3: export, part, import.
+  cust 3 approve "$r1" --export "$W/req1.json" >/dev/null 2>&1 || fail "approve --export"
+  "$ESCROWCTL" part --request "$W/req1.json" --share "$KD/custodian-3.share.json" \
+    --passphrase-file "$KD.pass/3" --yes --out "$W/part3.json" >/dev/null 2>&1 || fail "escrowctl part"
+  cust 3 approve --import "$W/part3.json" >"$W/ap.3" 2>&1 || fail "approve --import: $(cat "$W/ap.3")"
+  [ "$(sql "SELECT state FROM retrievals WHERE id = '$r1'")" = completed ] || fail "not completed at 3"
+  [ "$(sql "SELECT state FROM escrow_records WHERE id = '$REC_C'")" = disclosed ] || fail "not disclosed at 3 parts"
+  # The requester finds c2's part bad and waits for another custodian.
+  for _ in $(seq 50); do grep -q "custodian 2" "$W/r1.err" && break; sleep 0.1; done
+  grep -q "custodian 2.*ignored" "$W/r1.err" || fail "the bad part is not named: $(cat "$W/r1.err")"
+  kill -0 "$(cat "$W/r1.pid")" 2>/dev/null || fail "retrieve gave up with 2 good parts"
+  approve 4 "$r1"; [ "$RC" = 0 ] || fail "approve c4: $(cat "$W/ap.4")"
+  wait_retrieve r1
+  [ "$RC" = 0 ] || fail "retrieve r1: $(cat "$W/r1.err")"
+  [ "$(cat "$W/r1.secret")" = "$PW" ] || fail "r1 did not retrieve the BitLocker password"
+  grep -q "parts: 4/3" "$W/r1.err" || fail "no progress line"
+  ok "retrieved the BitLocker key by device; the bad part of custodian 2 was named and skipped"
+
+  # Request 2, by Key ID prefix (the stdin volume's key id), with --key-out.
+  local kid; kid=$(sql "SELECT key_id FROM escrow_records WHERE id = '$(active data)'")
+  start_retrieve r2 --key-id "${kid:0:8}" --reason "data volume" --ticket INC-1002 \
+    --key-out "$W/r2.key"
+  local r2=$RID
+  [ -n "$r2" ] || fail "r2: $(cat "$W/r2.err")"
+  # c1's part of request 1 uploaded to request 2: it does not open.
+  local p1; p1=$(sql "SELECT encode(part, 'base64') FROM retrieval_parts WHERE retrieval_id = '$r1' AND custodian_index = 1" | tr -d '\n=' | tr '+/' '-_')
+  jpost "$URL/v1/retrievals/$r2/parts" "${CT[1]}" "{\"part\": \"$p1\"}"
+  expect_status 201 "a part of another request (stored: only the requester can tell)"
+  # The requester themselves as a custodian: hd1 has no custodian role, so
+  # a custodian account with the same user is impossible; the same person is
+  # refused above.  c2, c3, c4 approve.
+  for i in 2 3 4; do approve "$i" "$r2"; [ "$RC" = 0 ] || fail "approve c$i r2: $(cat "$W/ap.$i")"; done
+  wait_retrieve r2
+  [ "$RC" = 0 ] || fail "retrieve r2: $(cat "$W/r2.err")"
+  [ "$(cat "$W/r2.secret")" = "$S2" ] || fail "r2 did not retrieve the stdin secret"
+  grep -q "custodian 1.*does not open" "$W/r2.err" || fail "the part for another request is not named: $(cat "$W/r2.err")"
+  ok "retrieved by Key ID prefix; a part sealed for another request was named and skipped"
+
+  # Rotation: the next check-in rotates the disclosed BitLocker key.
+  ag checkin
+  grep -q "disclosed" "$W/agent.err" || fail "check-in was not told to rotate: $(cat "$W/agent.err")"
+  [ "$(sql "SELECT state FROM escrow_records WHERE id = '$REC_C'")" = rotated ] ||
+    fail "the disclosed record is not rotated ($(sql "SELECT state FROM escrow_records WHERE id = '$REC_C'")): $(cat "$W/agent.err")"
+  local rec_new; rec_new=$(active C:)
+  [ -n "$rec_new" ] && [ "$rec_new" != "$REC_C" ] || fail "no new record for C:"
+  ok "the next check-in rotated the disclosed key (old record rotated)"
+
+  # Secrets: nothing in pg_dump or the server's log.
+  /usr/lib/postgresql/15/bin/pg_dump "$PRIV_OWN_DSN" >"$W/dump.sql" 2>"$W/dump.err" || fail "pg_dump"
+  grep -q "$r2" "$W/dump.sql" || fail "the dump lacks the requests"
+  local e2; e2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["e"])' "$W/r2.key")
+  local pwd_digits=${PW//-/}
+  for s in "$PW" "$pwd_digits" "$S2" "$e2"; do
+    grep -qF -- "$s" "$W/dump.sql" "$W/main.log" && fail "a secret is in the dump or the log"
+  done
+  ok "no secret or one-time key in pg_dump or the server log"
+
+  # The audit log tells the story.
+  local n
+  for a in client_key.register retrieval.create retrieval.part retrieval.complete escrow.disclose retrieval.fetch; do
+    n=$(ev_count "$a")
+    [ "$n" -ge 1 ] || fail "no $a event"
+  done
+  [ "$(ev_count escrow.disclose "record:$REC_C")" = 1 ] ||
+    fail "disclosure of $REC_C not audited once"
+  http GET "$URL/v1/audit/key"
+  local vk; vk=$(json_get verifier_key)
+  ESCROWCTL_TOKEN=$AUD "$ESCROWCTL" audit verify --log-key "$vk" >"$W/av.out" 2>&1 ||
+    fail "audit verify: $(cat "$W/av.out")"
+  ok "audit log holds the story; escrowctl audit verify passes"
+}
+
+case_expire() {
+  hd key register >/dev/null 2>&1 || fail "key register"
+  hd retrieve --device host-bde --volume C: --reason "x" --ticket T-9 --key-out "$W/k3" \
+    >/dev/null 2>"$W/r3.err" || fail "retrieve: $(cat "$W/r3.err")"
+  local r3; r3=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r3.err")
+  own "UPDATE retrievals SET created = now() - interval '2 days', expires = now() - interval '1 day' WHERE id = '$r3'" >/dev/null
+  approve 1 "$r3"
+  [ "$RC" = 1 ] && grep -qi "expired" "$W/ap.1" || fail "an expired request took a part ($RC): $(cat "$W/ap.1")"
+  jpost "$URL/v1/retrievals/$r3/parts" "${CT[2]}" '{"part": "'"$(python3 -c 'import base64; print(base64.urlsafe_b64encode(b"KP\x01\x02"+bytes.fromhex("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296")+bytes(125)).decode().rstrip("="))')"'"}'
+  expect_status 410 "part for an expired request"
+  [ "$(parts "$r3")" = 0 ] || fail "a part was stored"
+  [ "$(sql "SELECT state FROM retrievals WHERE id = '$r3'")" = expired ] || fail "state"
+  [ "$(ev_count retrieval.expire "retrieval:$r3")" = 1 ] ||
+    fail "expiry not audited"
+  ok "an expired request accepts no parts"
+}
+
+case_longpoll() {
+  hd key register >/dev/null 2>&1 || fail "key register"
+  hd retrieve --device host-bde --volume C: --reason "x" --ticket T-7 --key-out "$W/k4" \
+    >/dev/null 2>"$W/r4.err" || fail "retrieve: $(cat "$W/r4.err")"
+  local r4; r4=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r4.err")
+  local pid; pid=$(daemon_pid main)
+  local t0; t0=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")
+  python3 "$KE_SRC/tests/server/t_retrieval_longpoll.py" "$PORT_main" "$HD" "$r4" 1000 "$pid" \
+    "$W/lp.ready" >"$W/lp.out" 2>&1 &
+  local lp=$!
+  for _ in $(seq 300); do [ -e "$W/lp.ready" ] && break; sleep 0.1; done
+  [ -e "$W/lp.ready" ] || fail "the long-polls did not all get suspended: $(cat "$W/lp.out")"
+  local t1; t1=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")
+  [ "$t1" -le $((t0 + 2)) ] || fail "threads grew from $t0 to $t1 with 1,000 waiting long-polls"
+  local worst=0 t
+  for _ in 1 2 3 4 5; do
+    t=$(curl -fsS -o /dev/null -w '%{time_total}' "$URL/healthz") || fail "/healthz"
+    worst=$(python3 -c "print(max($worst, $t))")
+  done
+  python3 -c "import sys; sys.exit(0 if $worst < 0.5 else 1)" || fail "/healthz took ${worst}s"
+  ok "1,000 suspended long-polls: $t1 threads (was $t0), /healthz in at most ${worst}s"
+  approve 1 "$r4"; [ "$RC" = 0 ] || fail "approve: $(cat "$W/ap.1")"
+  wait "$lp" || fail "long-poll clients: $(cat "$W/lp.out")"
+  grep -q "all 1000 woke with parts=1" "$W/lp.out" || fail "$(cat "$W/lp.out")"
+  ok "one part woke all 1,000 waiters"
+}
+
+"case_$CASE"
+stop_daemon main
+ok "retrieval: $CASE"
