@@ -12,8 +12,12 @@
  * file parses and is consistent (R inside the envelope, fingerprint,
  * envelope SHA-256, confirmation code: ke_request_parse), the share file
  * belongs to its escrow key, and the server's status names the same
- * envelope digest as the request file.  The part is computed by the code of
- * `escrowctl part` (ctl_open.h).
+ * envelope digest as the request file.  And, so that a custodian is not an
+ * oracle for any envelope the server (or whoever holds it) picks, the
+ * record's escrow.store event - naming this device, volume and envelope
+ * digest - must be in the audit log: its inclusion is proven against a
+ * checkpoint signed by the pinned log key (docs/threat-model.md).  The part
+ * is computed by the code of `escrowctl part` (ctl_open.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,9 @@
 #include "ctl_cmd.h"
 #include "ctl_http.h"
 #include "ctl_open.h"
+#include "ctl_audit.h"
+#include "ke_merkle.h"
+#include "ke_note.h"
 #include "ke_util.h"
 
 const char ctl_usage_approve[] =
@@ -40,17 +47,20 @@ const char ctl_usage_approve[] =
   "  --share S                your share file\n"
   "  --passphrase-file P      read the share passphrase from P\n"
   "  --yes                    the confirmation code was checked; do not ask\n"
+  "  --log-key VKEY           the audit log's verifier key (default: as for\n"
+  "                           `audit verify`: $ESCROWCTL_LOG_KEY or the pinned\n"
+  "                           key); the record's escrow event must be in the log\n"
   "  --export FILE            write the request file to FILE\n"
   "  --import PART            upload the part file PART\n"
   "  --server URL, --cacert PEM   as for every online command\n";
 
 typedef struct ap_opts {
   ctl_http_target t;
-  const char *share, *passfile, *export_to, *import;
+  const char *share, *passfile, *export_to, *import, *log_key;
   int yes;
 } ap_opts;
 
-enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT };
+enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -63,6 +73,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_YES: o->yes = 1; return CTL_OK;
   case O_EXPORT: o->export_to = arg; return CTL_OK;
   case O_IMPORT: o->import = arg; return CTL_OK;
+  case O_LOGKEY: o->log_key = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -193,6 +204,95 @@ static void show(const ke_request *r, const json_t *v)
             (long long)json_integer_value(json_object_get(v, "needed")), dg, r->code);
 }
 
+/* The record's escrow.store event names this envelope, device and volume,
+ * and is at its leaf index in the log of a checkpoint signed by the pinned
+ * log key. */
+static int verify_in_log(ctl_http *h, const ap_opts *o, const ke_request *r, const json_t *v)
+{
+  const char *leaf = json_string_value(json_object_get(v, "escrow_event"));
+  json_int_t idx = json_integer_value(json_object_get(v, "leaf_index"));
+  const char *rec = json_string_value(json_object_get(v, "record_id"));
+  ke_note_verifier vk;
+  ke_note_checkpoint cp;
+  ke_merkle_path *path = NULL;
+  uint8_t lh[KE_MERKLE_HASH_LEN];
+  char *vkey = NULL, hex[65], obj[200], url[200];
+  ctl_buf note = {0};
+  json_t *ev = NULL, *d, *ans = NULL, *p;
+  json_error_t je;
+  int rc, pinned = 0;
+  size_t i;
+
+  if ((rc = ctl_audit_log_key(&vk, &vkey, o->log_key, &pinned)))
+    return rc;
+  rc = CTL_FAIL;
+  if (!leaf || !rec || !json_is_integer(json_object_get(v, "leaf_index")) || idx < 0) {
+    ctl_errf("the server shows no audit event for the escrow of record %s: refusing",
+             rec ? rec : "?");
+    goto out;
+  }
+  ke_hex_encode(hex, r->envelope_sha256, 32);
+  snprintf(obj, sizeof obj, "record:%s", rec);
+  ev = json_loads(leaf, JSON_REJECT_DUPLICATES, &je);
+  d = json_object_get(ev, "details");
+  if (!ev || strcmp(json_string_value(json_object_get(ev, "action")) ?: "", "escrow.store") != 0 ||
+      strcmp(json_string_value(json_object_get(ev, "object")) ?: "", obj) != 0 ||
+      strcmp(json_string_value(json_object_get(d, "envelope_sha256")) ?: "", hex) != 0 ||
+      strcmp(json_string_value(json_object_get(d, "device")) ?: "", r->device) != 0 ||
+      strcmp(json_string_value(json_object_get(d, "volume")) ?: "", r->volume) != 0) {
+    ctl_errf("the audit event the server shows is not the escrow of this envelope for device "
+             "%s, volume %s: refusing", r->device, r->volume);
+    goto out;
+  }
+  if ((rc = ctl_http_get_raw(h, "/v1/audit/checkpoint?fresh=1&format=note", &note, NULL)))
+    goto out;
+  rc = CTL_FAIL;
+  if (ke_note_checkpoint_open(&vk, note.p, note.len, &cp) != KE_OK) {
+    ctl_errf("the server's checkpoint does not verify with the pinned log key %s", vkey);
+    goto out;
+  }
+  if ((uint64_t)idx >= cp.size) {
+    ctl_errf("the escrow event (leaf %lld) is not in the signed log yet (size %llu): retry "
+             "later", (long long)idx, (unsigned long long)cp.size);
+    goto out;
+  }
+  snprintf(url, sizeof url, "/v1/audit/proof/inclusion?index=%lld&size=%llu", (long long)idx,
+           (unsigned long long)cp.size);
+  if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))
+    goto out;
+  rc = CTL_FAIL;
+  if (!(path = calloc(1, sizeof *path)))
+    goto out;
+  p = json_object_get(ans, "inclusion_path");
+  if (!json_is_array(p) || json_array_size(p) > KE_MERKLE_MAX_PATH)
+    goto bad;
+  json_array_foreach(p, i, d) {
+    const char *b = json_string_value(d);
+    size_t n = 0;
+    if (!b || ke_note_b64_decode(path->hash[i], KE_MERKLE_HASH_LEN, &n, b, strlen(b)) != KE_OK ||
+        n != KE_MERKLE_HASH_LEN)
+      goto bad;
+  }
+  path->len = json_array_size(p);
+  if (ke_merkle_leaf_hash(lh, leaf, strlen(leaf)) != KE_OK ||
+      ke_merkle_verify_inclusion(lh, (uint64_t)idx, cp.size, path, cp.root) != KE_OK)
+    goto bad;
+  ctl_notef("  audit log          escrow event %lld proven in the signed log of size %llu",
+            (long long)idx, (unsigned long long)cp.size);
+  rc = CTL_OK;
+  goto out;
+bad:
+  ctl_errf("the escrow event's inclusion proof does not verify against the signed "
+           "checkpoint: refusing");
+out:
+  free(path);
+  json_decref(ans);
+  json_decref(ev);
+  ctl_buf_free(&note);
+  free(vkey);
+  return rc;
+}
+
 static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
 {
   ke_request *r = calloc(1, sizeof *r);
@@ -213,6 +313,8 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
     rc = CTL_FAIL;
     goto out;
   }
+  if ((rc = verify_in_log(h, o, r, view)))
+    goto out;
   if (o->export_to) {
     if (ke_request_write(&text, &len, r) != KE_OK) {
       rc = CTL_FAIL;
@@ -258,6 +360,7 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "yes", no_argument, 0, O_YES },
     { "export", required_argument, 0, O_EXPORT },
     { "import", required_argument, 0, O_IMPORT },
+    { "log-key", required_argument, 0, O_LOGKEY },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };

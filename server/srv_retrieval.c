@@ -119,7 +119,7 @@ json_t *srv_ret_view(const PGresult *r)
   if (!idx)
     return NULL;
   return json_pack(
-      "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:I,s:s,s:o}",
+      "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:I,s:s,s:s,s:o}",
       "request_id", PQgetvalue(r, 0, SRV_RC_ID), "state", PQgetvalue(r, 0, SRV_RC_STATE),
       "record_id", PQgetvalue(r, 0, SRV_RC_RECORD), "record_state",
       PQgetvalue(r, 0, SRV_RC_RECORD_STATE), "device_id", PQgetvalue(r, 0, SRV_RC_DEVICE),
@@ -134,6 +134,6 @@ json_t *srv_ret_view(const PGresult *r)
       "parts", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_NPARTS), NULL, 10), "needed",
       (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_THRESHOLD), NULL, 10), "custodians", idx,
       "age_seconds", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_AGE), NULL, 10), "created",
-      PQgetvalue(r, 0, SRV_RC_CREATED), "expires",
-      json_pack("s", PQgetvalue(r, 0, SRV_RC_EXPIRES)));
+      PQgetvalue(r, 0, SRV_RC_CREATED), "expires", PQgetvalue(r, 0, SRV_RC_EXPIRES),
+      "escrow_event", srv_account_col_str(r, 0, SRV_RC_ESCROW_LEAF));
 }

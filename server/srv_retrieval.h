@@ -26,7 +26,7 @@ enum srv_ret_col {
   SRV_RC_CREATED, SRV_RC_EXPIRES, SRV_RC_CLOSED, SRV_RC_DEVICE, SRV_RC_HOSTNAME,
   SRV_RC_VOLUME, SRV_RC_KEY_TYPE, SRV_RC_KEY_ID, SRV_RC_RECORD_STATE, SRV_RC_FPR,
   SRV_RC_ENV_SHA, SRV_RC_ENVELOPE, SRV_RC_MANIFEST, SRV_RC_LEAF, SRV_RC_NPARTS,
-  SRV_RC_INDICES, SRV_RC_AGE, SRV_RC_PAST_EXPIRY,
+  SRV_RC_INDICES, SRV_RC_AGE, SRV_RC_PAST_EXPIRY, SRV_RC_ESCROW_LEAF,
 };
 
 /* Close the requests whose time ran out (audited request.expired; waiters
@@ -40,7 +40,9 @@ enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res
  * if the stored data does not make one (logged). */
 json_t *srv_ret_request_file(const PGresult *r);
 
-/* The status view of row 0: everything but the envelope. */
+/* The status view of row 0: everything but the envelope; with the audit
+ * leaf of the record's escrow.store event (escrow_event, its exact text),
+ * so that a custodian can check its inclusion in the signed log. */
 json_t *srv_ret_view(const PGresult *r);
 
 /* Is the caller the requester of row 0? */

@@ -41,6 +41,10 @@ SD=$W/state-a
 export HOME=$W ESCROWCTL_SERVER=$URL
 unset XDG_CONFIG_HOME ESCROWCTL_LOG_KEY ESCROWCTL_CACERT ESCROWCTL_TOKEN
 sql() { app_psql "$PRIV_APP_DSN" -c "$1"; }
+# Custodians check the escrow event's inclusion with the pinned log key.
+http GET "$URL/v1/audit/key"
+ESCROWCTL_LOG_KEY=$(json_get verifier_key)
+export ESCROWCTL_LOG_KEY
 own() { app_psql "$PRIV_OWN_DSN" -c "$1"; }
 
 # 3-of-5 escrow key (cheap scrypt).
@@ -165,7 +169,13 @@ case_flow() {
   jcall GET "$URL/v1/retrievals/$r1/parts" "${CT[1]}"
   expect_status 403 "a custodian fetching parts"
 
+  # With another log key, the escrow event cannot be proven: no part.
+  ESCROWCTL_LOG_KEY='escrow.example.org/audit+f60e6d1e+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4' approve 1 "$r1"
+  [ "$RC" = 1 ] && grep -q "does not verify with the pinned log key" "$W/ap.1" ||
+    fail "approve with another log key ($RC): $(cat "$W/ap.1")"
+  [ "$(parts "$r1")" = 0 ] || fail "a part was uploaded without the log proof"
   approve 1 "$r1"; [ "$RC" = 0 ] || fail "approve c1: $(cat "$W/ap.1")"
+  grep -q "proven in the signed log" "$W/ap.1" || fail "approve did not prove the escrow event"
   grep -q "confirmation code  $code" "$W/ap.1" || fail "approve does not show the code"
   approve 1 "$r1"; [ "$RC" = 1 ] && grep -q conflict "$W/ap.1" || fail "duplicate part ($RC): $(cat "$W/ap.1")"
   approve 5 "$r1"; [ "$RC" = 5 ] && grep -qi "belongs to the requester" "$W/ap.5" ||
@@ -249,9 +259,7 @@ PY
   done
   [ "$(ev_count escrow.disclose "record:$REC_C")" = 1 ] ||
     fail "disclosure of $REC_C not audited once"
-  http GET "$URL/v1/audit/key"
-  local vk; vk=$(json_get verifier_key)
-  ESCROWCTL_TOKEN=$AUD "$ESCROWCTL" audit verify --log-key "$vk" >"$W/av.out" 2>&1 ||
+  ESCROWCTL_TOKEN=$AUD "$ESCROWCTL" audit verify --log-key "$ESCROWCTL_LOG_KEY" >"$W/av.out" 2>&1 ||
     fail "audit verify: $(cat "$W/av.out")"
   ok "audit log holds the story; escrowctl audit verify passes"
 }
