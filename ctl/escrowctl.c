@@ -23,6 +23,8 @@ static const ctl_cmd ctl_cmds[] = {
     "create an escrow key split among N custodians (offline)", ctl_usage_ceremony },
   { "share", "verify", ctl_cmd_share_verify,
     "check a custodian's share against the manifest", ctl_usage_share_verify },
+  { "share", "attest", ctl_cmd_share_attest,
+    "prove to the server that you still hold your share (custodian)", ctl_usage_share_attest },
   { "seal", NULL, ctl_cmd_seal,
     "seal a secret to the escrow key, writing an envelope", ctl_usage_seal },
   { "request", "new", ctl_cmd_request_new,

@@ -156,7 +156,53 @@ struct srv_rp {
   long long totals[SRV_RP_NTOTALS];
   struct srv_rp_buf rows;
   char *fingerprint, *generated;
+  json_t *custodians; /* {"threshold", "attested_90_days", "warning", "shares"} */
 };
+
+/* Custodian health of the current key: each share's last attestation, and
+ * a warning when fewer than T + 1 shares were attested within 90 days (T
+ * alone leaves no margin: one lost share and the key cannot be opened). */
+static enum srv_db_status srv_rp_custodians(struct srv_db *db, struct srv_rp *s)
+{
+  enum srv_db_status st;
+  PGresult *r;
+  json_t *shares = json_array();
+  long long t = 0, fresh = 0;
+  char warn[160];
+
+  json_decref(s->custodians);
+  s->custodians = NULL;
+  if (!shares)
+    return SRV_DB_ERROR;
+  if (!(r = srv_db_exec(db, SRV_STMT_REPORT_CUSTODIANS, NULL, &st))) {
+    json_decref(shares);
+    return st;
+  }
+  for (int i = 0; i < PQntuples(r); i++) {
+    int ok = PQgetvalue(r, i, 4)[0] == 't';
+    t = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    fresh += ok;
+    if (json_array_append_new(shares, json_pack("{s:I,s:o,s:o,s:b}", "index",
+                                                (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10),
+                                                "last_attestation", srv_account_col_str(r, i, 2),
+                                                "by", srv_account_col_str(r, i, 3),
+                                                "within_90_days", ok))) {
+      PQclear(r);
+      json_decref(shares);
+      return SRV_DB_ERROR;
+    }
+  }
+  PQclear(r);
+  snprintf(warn, sizeof warn,
+           "only %lld of the current escrow key's shares were attested within 90 days; "
+           "threshold %lld needs at least %lld",
+           fresh, t, t + 1);
+  s->custodians = json_pack("{s:I,s:I,s:o,s:o}", "threshold", (json_int_t)t, "attested_90_days",
+                            (json_int_t)fresh, "warning",
+                            t > 0 && fresh < t + 1 ? json_string(warn) : json_null(), "shares",
+                            shares);
+  return s->custodians ? SRV_DB_OK : SRV_DB_ERROR;
+}
 
 /* Unix seconds (column text) as YYYY-MM-DDTHH:MM:SSZ in out; NULL for SQL
  * NULL. */
@@ -318,6 +364,8 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (!s->generated)
     return SRV_DB_ERROR;
+  if ((st = srv_rp_custodians(db, s)) != SRV_DB_OK)
+    return st;
   if (!(r = srv_db_exec(db, SRV_STMT_REPORT_WORK_MEM, NULL, &st)))
     return st;
   PQclear(r);
@@ -368,7 +416,15 @@ static void srv_rp_head_json(struct srv_rp_buf *b, const struct srv_rp *s,
   for (int k = 1; k < SRV_RP_NTOTALS; k++)
     srv_rp_fmt(b, "%s\"%s\":%.1f", k > 1 ? "," : "", srv_rp_total_names[k],
                srv_rp_pct(s, k));
-  srv_rp_str(b, "},\"devices\":[");
+  srv_rp_str(b, "},\"custodians\":");
+  {
+    char *c = json_dumps(s->custodians, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    srv_rp_str(b, c ? c : "null");
+    if (!c)
+      b->oom = 1;
+    free(c);
+  }
+  srv_rp_str(b, ",\"devices\":[");
 }
 
 static const char srv_rp_csv_header[] =
@@ -406,6 +462,19 @@ static void srv_rp_head_csv(struct srv_rp_buf *b, const struct srv_rp *s,
     if (k)
       srv_rp_fmt(b, "%.1f", srv_rp_pct(s, k));
     srv_rp_str(b, pad);
+  }
+  /* custodian rows: name = share index, value = last attestation, percent
+   * empty; then the warning, if any. */
+  for (size_t i = 0; i < json_array_size(json_object_get(s->custodians, "shares")); i++) {
+    const json_t *e = json_array_get(json_object_get(s->custodians, "shares"), i);
+    srv_rp_fmt(b, "custodian,%lld,", (long long)json_integer_value(json_object_get(e, "index")));
+    srv_rp_cstr(b, json_string_value(json_object_get(e, "last_attestation")));
+    srv_rp_fmt(b, ",%s", pad);
+  }
+  if (json_is_string(json_object_get(s->custodians, "warning"))) {
+    srv_rp_str(b, "warning,custodians,");
+    srv_rp_cstr(b, json_string_value(json_object_get(s->custodians, "warning")));
+    srv_rp_fmt(b, ",%s", pad);
   }
 }
 
@@ -495,5 +564,6 @@ out:
   free(s.rows.p);
   free(s.fingerprint);
   free(s.generated);
+  json_decref(s.custodians);
   return ret;
 }

@@ -68,6 +68,8 @@ enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_revoke(struct srv_request *req);
 enum MHD_Result srv_ep_reports_coverage(struct srv_request *req);
+enum MHD_Result srv_ep_attest_challenge(struct srv_request *req);
+enum MHD_Result srv_ep_attest(struct srv_request *req);
 
 enum MHD_Result srv_ep_client_key_put(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_create(struct srv_request *req);

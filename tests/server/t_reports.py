@@ -224,11 +224,101 @@ def ctl_report():
     td.ok("escrowctl report coverage: table, json, csv, refusals")
 
 
+def attest():
+    """escrowctl share attest: the custodian account's real share of the
+    current key (k2) is accepted; another custodian's real share of that key
+    is rejected by the server; a share of another key is refused."""
+    idx = int(sql("SELECT custodian_index FROM users WHERE name = 'dev-custodian'"))
+    c = report().json["custodians"]
+    check(c["threshold"] == 2 and c["attested_90_days"] == 0 and c["warning"] and
+          [x["index"] for x in c["shares"]] == [1, 2, 3] and
+          all(x["last_attestation"] is None for x in c["shares"]), "no attestation yet %r" % c)
+    env = dict(os.environ, ESCROWCTL_SERVER=URL, ESCROWCTL_TOKEN=td.TOK["custodian"],
+               HOME=os.path.join(td.WORK, "ctlhome"))
+    ctl = os.environ["KE_ESCROWCTL"]
+
+    def run(key, i):
+        d = os.path.join(td.WORK, "k%d" % key)
+        return subprocess.run([ctl, "share", "attest", "--manifest",
+                               os.path.join(d, "keys", "escrow-key.json"), "--share",
+                               os.path.join(d, "keys", "custodian-%d.share.json" % i),
+                               "--passphrase-file", os.path.join(d, "private", "pass%d" % i)],
+                              env=env, capture_output=True, text=True)
+
+    out = run(2, idx)
+    check(out.returncode == 0 and out.stdout.startswith("ok: share %d of escrow key %s"
+                                                        % (idx, td.fingerprint(2))),
+          "a real share is accepted: %s %s" % (out.stdout, out.stderr))
+    other = idx % 3 + 1
+    out = run(2, other)
+    check(out.returncode == 1 and "rejected the proof" in out.stderr,
+          "another custodian's share is rejected by the server: %s" % out.stderr)
+    out = run(1, idx)
+    check(out.returncode == 1 and "current escrow key" in out.stderr,
+          "a share of another key is refused: %s" % out.stderr)
+    check(sql("SELECT count(*), min(share_index), min(user_name) FROM custodian_attestations")
+          == "1|%d|dev-custodian" % idx, "one attestation stored")
+    check(sql("SELECT count(*) FROM custodian_challenges WHERE used IS NOT NULL") == "2",
+          "both proofs that reached the server used their challenge")
+    ev = [e for e in td.audit_events() if e["action"] == "custodian.attest"]
+    check(sorted(e["outcome"] for e in ev) == ["failure", "success"] and
+          all(e["actor"] == "user:dev-custodian" for e in ev), "attempts audited %r" % ev)
+    # The API directly: a used challenge, a malformed proof, roles.
+    r = request(URL, "POST", "/v1/attestations/challenge", None, auth("custodian"))
+    expect(r, 201, what="challenge")
+    ch = r.json
+    check(ch["index"] == idx and ch["fingerprint"] == td.fingerprint(2), "challenge %r" % ch)
+    expect(request(URL, "POST", "/v1/attestations",
+                   {"challenge_id": ch["challenge_id"], "proof": "AAAA"}, auth("custodian")),
+           400, "bad_request", "malformed proof")
+    used = int(sql("SELECT min(id) FROM custodian_challenges"))
+    # well formed: P = G (compressed), c = s = 0x11..11
+    bad = b64u(bytes.fromhex("036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296")
+               + b"\x11" * 64)
+    expect(request(URL, "POST", "/v1/attestations", {"challenge_id": used, "proof": bad},
+                   auth("custodian")), 409, "conflict", "a used challenge")
+    expect(request(URL, "POST", "/v1/attestations/challenge", None, auth("auditor")), 403,
+           what="challenge as auditor")
+    # The report: this share's attestation, and the T + 1 warning.
+    c = report().json["custodians"]
+    mine = [x for x in c["shares"] if x["index"] == idx][0]
+    check(mine["last_attestation"] and mine["by"] == "dev-custodian" and mine["within_90_days"]
+          and c["attested_90_days"] == 1 and "only 1 of" in c["warning"], "report %r" % c)
+    # Two more shares attested (constructed in SQL: one custodian account
+    # exists) make T + 1 = 3; one of them 100 days old brings the warning back.
+    fpr = td.fingerprint(2)
+    for i in (1, 2, 3):
+        if i != idx:
+            sql("WITH c AS (INSERT INTO custodian_challenges (user_name, share_index, fingerprint,"
+                " nonce, expires, used) VALUES ('c%d', %d, '%s', sha256('%d'), now() + interval"
+                " '1 minute', now()) RETURNING id) INSERT INTO custodian_attestations"
+                " (challenge_id, fingerprint, share_index, user_name) SELECT id, '%s', %d, 'c%d'"
+                " FROM c" % (i, i, fpr, i, fpr, i, i), owner=True)
+    c = report().json["custodians"]
+    check(c["attested_90_days"] == 3 and c["warning"] is None, "T + 1 attested %r" % c)
+    sql("ALTER TABLE custodian_attestations DISABLE TRIGGER custodian_attestations_no_update;"
+        " UPDATE custodian_attestations SET created = now() - interval '100 days'"
+        " WHERE user_name = 'c%d';"
+        " ALTER TABLE custodian_attestations ENABLE TRIGGER custodian_attestations_no_update"
+        % other, owner=True)
+    c = report().json["custodians"]
+    check(c["attested_90_days"] == 2 and c["warning"], "an old attestation does not count %r" % c)
+    rows = list(csv.reader(io.StringIO(report("?format=csv").raw.decode(), newline="")))
+    check(len([x for x in rows if x[0] == "custodian"]) == 3 and
+          [x for x in rows if x[0] == "warning"], "custodians in the CSV")
+    env["ESCROWCTL_TOKEN"] = td.TOK["auditor"]
+    out = subprocess.run([ctl, "report", "coverage"], env=env, capture_output=True, text=True)
+    check("WARNING: only 2 of" in out.stdout and "by dev-custodian" in out.stdout,
+          "custodians in the table")
+    td.ok("share attest: real share accepted, wrong share rejected, audited, in the report")
+
+
 def main():
     f = build_fleet()
     json_report(f)
     csv_report()
     ctl_report()
+    attest()
     td.ok("reports: %d checks" % td.CHECKS)
 
 

@@ -1,0 +1,162 @@
+/*
+ * escrowctl share attest - custodian health: prove to escrowd, without
+ * revealing it, that this custodian still holds their share of the current
+ * escrow key (docs/protocol.md "Share attestation").
+ *
+ * The share is checked against the manifest and unsealed here; the server
+ * sends a one-time challenge; the proof (ke_attest_prove: a Schnorr proof
+ * of knowledge of d_i, bound to the key and the challenge) goes back and
+ * the server verifies it against Q_i of the custodian account's index.
+ * Only multiples of the generator are ever computed with d_i.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_http.h"
+#include "ke_attest.h"
+
+const char ctl_usage_share_attest[] =
+  "usage: escrowctl share attest --manifest M --share S [--passphrase-file PATH]\n"
+  "\n"
+  "Proves to the server that you (a custodian) hold your share of the current\n"
+  "escrow key, answering a one-time challenge; the share never leaves this\n"
+  "machine.  The server records the attestation (audited), and the coverage\n"
+  "report shows each share's last one.  Exit 0 if accepted, 1 if the share\n"
+  "does not belong to the server's current key or to your account.\n"
+  "\n"
+  "  --manifest M            the escrow key manifest (escrow-key.json)\n"
+  "  --share S               your share file\n"
+  "  --passphrase-file PATH  read the passphrase from PATH instead of asking\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+typedef struct attest_opts {
+  ctl_http_target t;
+  const char *manifest, *share, *passfile;
+} attest_opts;
+
+enum { O_MANIFEST = 256, O_SHARE, O_PASS };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  attest_opts *o = ctx;
+
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_MANIFEST: o->manifest = arg; return CTL_OK;
+  case O_SHARE: o->share = arg; return CTL_OK;
+  case O_PASS: o->passfile = arg; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+/* The proof for the server's challenge `ch`, as a request body. */
+static int attest_body(json_t **body, const json_t *ch, const ke_manifest *m,
+                       const ke_sharefile *sf, const ke_scalar *d)
+{
+  const char *fpr_hex = json_string_value(json_object_get(ch, "fingerprint"));
+  const char *nonce_b64 = json_string_value(json_object_get(ch, "nonce"));
+  const json_t *id = json_object_get(ch, "challenge_id");
+  uint8_t fpr[KE_FPR_LEN], nonce[KE_ATTEST_NONCE_LEN], raw[KE_DLEQ_LEN];
+  ke_dleq proof;
+  char *b64;
+
+  if (!fpr_hex || !nonce_b64 || !json_is_integer(id) ||
+      ke_hex_decode(fpr, sizeof fpr, fpr_hex) != KE_OK ||
+      ke_b64url_decode_fixed(nonce, sizeof nonce, nonce_b64) != KE_OK) {
+    ctl_errf("the server's challenge is malformed");
+    return CTL_NET;
+  }
+  if (!ke_ct_eq(fpr, m->pub.fingerprint, KE_FPR_LEN)) {
+    ctl_errf("the server's current escrow key is %s, not the manifest's: this share "
+             "cannot attest for it", fpr_hex);
+    return CTL_FAIL;
+  }
+  if (json_integer_value(json_object_get(ch, "index")) != (json_int_t)sf->index)
+    ctl_notef("your account holds share %lld, this file is share %u: the server will "
+              "refuse it", (long long)json_integer_value(json_object_get(ch, "index")),
+              sf->index);
+  if (ke_attest_prove(&proof, sf->index, d, &m->pub.public_shares[sf->index - 1], fpr,
+                      nonce) != KE_OK) {
+    ctl_errf("making the proof failed");
+    return CTL_FAIL;
+  }
+  ke_dleq_encode(raw, &proof);
+  if (!(b64 = ke_b64url_encode(raw, sizeof raw)) ||
+      !(*body = json_pack("{s:O,s:s}", "challenge_id", id, "proof", b64))) {
+    free(b64);
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  free(b64);
+  return CTL_OK;
+}
+
+int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"manifest", required_argument, 0, O_MANIFEST},
+    {"share", required_argument, 0, O_SHARE},
+    {"passphrase-file", required_argument, 0, O_PASS},
+    CTL_HTTP_OPTIONS,
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+  };
+  attest_opts o;
+  ke_sharefile sf;
+  ctl_http *h = NULL;
+  json_t *ch = NULL, *body = NULL, *ans = NULL;
+  ke_manifest *m = NULL;
+  ke_scalar *d = NULL;
+  long status = 0;
+  int rc;
+
+  memset(&o, 0, sizeof o);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+    return rc;
+  if (!o.manifest)
+    return ctl_missing_opt("--manifest");
+  if (!o.share)
+    return ctl_missing_opt("--share");
+  m = calloc(1, sizeof *m);
+  d = ke_secure_alloc(sizeof *d);
+  if (!m || !d) {
+    ctl_errf("out of memory");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if ((rc = ctl_load_manifest(m, o.manifest, NULL)) || (rc = ctl_load_share(&sf, o.share)) ||
+      (rc = ctl_check_share(&sf, &m->pub, sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
+                            "the manifest's escrow key")) ||
+      (rc = ctl_unseal_share(d, &sf, &m->pub, o.passfile)))
+    goto out;
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_http_call(h, "POST", "/v1/attestations/challenge", NULL, &ch)) ||
+      (rc = attest_body(&body, ch, m, &sf, d)))
+    goto out;
+  if ((rc = ctl_http_call_status(h, "POST", "/v1/attestations", body, &status, &ans)))
+    goto out;
+  if (status == 400) {
+    ctl_errf("the server rejected the proof: this is not your share of the current "
+             "escrow key");
+    rc = CTL_FAIL;
+  } else if (status / 100 != 2) {
+    rc = ctl_http_report(h, status, ans);
+  } else {
+    printf("ok: share %lld of escrow key %s attested at %s\n",
+           (long long)json_integer_value(json_object_get(ans, "index")),
+           json_string_value(json_object_get(ans, "fingerprint")),
+           json_string_value(json_object_get(ans, "created")));
+  }
+out:
+  json_decref(ch);
+  json_decref(body);
+  json_decref(ans);
+  ctl_http_free(h);
+  if (d)
+    ke_secure_free(d, sizeof *d);
+  free(m);
+  return rc;
+}

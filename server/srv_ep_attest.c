@@ -1,0 +1,209 @@
+/*
+ * srv_ep_attest.c - custodian health: share attestation (custodians only,
+ * by the route table; docs/protocol.md "Share attestation"):
+ *   POST /v1/attestations/challenge  a one-time challenge for the caller's
+ *                                    share of the current escrow key:
+ *                                    {"challenge_id","nonce","fingerprint",
+ *                                     "index","expires"}
+ *   POST /v1/attestations            {"challenge_id","proof"}: the proof
+ *                                    of knowledge of d_i (ke_attest_*)
+ *
+ * The share index is the custodian account's (custodian_index), never the
+ * caller's say.  Q_i comes from the stored manifest of the challenge's key,
+ * parsed and recomputed by ke_manifest_parse.  A challenge is taken once:
+ * a proof that fails burns it too, so guesses cost a round trip each and
+ * every attempt is audited (custodian.attest, success or failure).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ke_attest.h"
+#include "ke_files.h"
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_auth.h"
+#include "srv_device.h"
+#include "srv_routes.h"
+
+/* ---- challenge -------------------------------------------------------------- */
+struct srv_at_ch {
+  struct srv_request *req;
+  char index[8], nonce_hex[2 + 2 * KE_ATTEST_NONCE_LEN + 1];
+  json_t *out;
+  int no_key;
+};
+
+static enum srv_db_status srv_at_ch_txn(struct srv_db *db, void *cls)
+{
+  struct srv_at_ch *s = cls;
+  const struct srv_principal *p = srv_request_principal(s->req);
+  const char *params[3] = {p->name, s->index, s->nonce_hex};
+  enum srv_db_status st;
+  PGresult *r;
+
+  json_decref(s->out);
+  s->out = NULL;
+  s->no_key = 0;
+  if (!(r = srv_db_exec(db, SRV_STMT_ATTEST_CHALLENGE_NEW, params, &st)))
+    return st;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    s->no_key = 1;
+    return SRV_DB_ABORT;
+  }
+  s->out = json_pack("{s:I,s:s,s:s,s:i}", "challenge_id",
+                     (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10), "fingerprint",
+                     PQgetvalue(r, 0, 1), "expires", PQgetvalue(r, 0, 2), "index",
+                     p->custodian_index);
+  PQclear(r);
+  return s->out ? SRV_DB_OK : SRV_DB_ERROR;
+}
+
+enum MHD_Result srv_ep_attest_challenge(struct srv_request *req)
+{
+  const struct srv_principal *p = srv_request_principal(req);
+  uint8_t nonce[KE_ATTEST_NONCE_LEN];
+  struct srv_at_ch s;
+  enum srv_db_status st;
+  char *b64;
+
+  if (p->custodian_index < 1 || p->custodian_index > 255)
+    return srv_reply_error(req, SRV_ERR_FORBIDDEN, "this account holds no share index");
+  memset(&s, 0, sizeof s);
+  s.req = req;
+  snprintf(s.index, sizeof s.index, "%d", p->custodian_index);
+  if (ke_random(nonce, sizeof nonce) != KE_OK)
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  memcpy(s.nonce_hex, "\\x", 2);
+  ke_hex_encode(s.nonce_hex + 2, nonce, sizeof nonce);
+  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_at_ch_txn, &s);
+  if (st == SRV_DB_ABORT && s.no_key)
+    return srv_reply_error(req, SRV_ERR_NO_ESCROW_KEY, NULL);
+  if (st != SRV_DB_OK) {
+    json_decref(s.out);
+    return srv_account_db_error(req, st);
+  }
+  if (!(b64 = ke_b64url_encode(nonce, sizeof nonce)) ||
+      json_object_set_new(s.out, "nonce", json_string(b64))) {
+    free(b64);
+    json_decref(s.out);
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  }
+  free(b64);
+  return srv_reply_json(req, MHD_HTTP_CREATED, s.out);
+}
+
+/* ---- proof ------------------------------------------------------------------ */
+struct srv_at {
+  struct srv_request *req;
+  char id[24];
+  ke_dleq proof;
+  int verdict; /* 0 unknown challenge, 1 verified, -1 rejected */
+  char created[32], fpr[KE_FPR_LEN * 2 + 1];
+  int index;
+};
+
+/* Does the proof hold for the challenge row (index, fpr, nonce hex,
+ * manifest)?  KE_OK or why not. */
+static ke_rc srv_at_check(const struct srv_at *s, const PGresult *r, int *index)
+{
+  ke_manifest *m = calloc(1, sizeof *m);
+  uint8_t fpr[KE_FPR_LEN], nonce[KE_ATTEST_NONCE_LEN];
+  const char *text = PQgetvalue(r, 0, 3);
+  ke_ferr err;
+  ke_rc rc;
+
+  *index = atoi(PQgetvalue(r, 0, 0));
+  if (!m)
+    return KE_ERR_INTERNAL;
+  if ((rc = ke_manifest_parse(m, text, strlen(text), &err)) == KE_OK &&
+      (rc = ke_hex_decode(fpr, sizeof fpr, PQgetvalue(r, 0, 1))) == KE_OK &&
+      (rc = ke_hex_decode(nonce, sizeof nonce, PQgetvalue(r, 0, 2))) == KE_OK) {
+    if (*index < 1 || *index > m->pub.n || !ke_ct_eq(fpr, m->pub.fingerprint, sizeof fpr))
+      rc = KE_ERR_INVALID_INDEX;
+    else
+      rc = ke_attest_verify(&s->proof, (unsigned)*index, &m->pub.public_shares[*index - 1],
+                            fpr, nonce);
+  }
+  free(m);
+  return rc;
+}
+
+static enum srv_db_status srv_at_txn(struct srv_db *db, void *cls)
+{
+  struct srv_at *s = cls;
+  const struct srv_principal *p = srv_request_principal(s->req);
+  const char *take[2] = {s->id, p->name};
+  enum srv_db_status st;
+  struct srv_audit_event ev;
+  char obj[48];
+  json_t *d;
+  PGresult *r;
+  ke_rc rc;
+
+  s->verdict = 0;
+  if (!(r = srv_db_exec(db, SRV_STMT_ATTEST_CHALLENGE_TAKE, take, &st)))
+    return st;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return SRV_DB_ABORT;
+  }
+  rc = srv_at_check(s, r, &s->index);
+  snprintf(s->fpr, sizeof s->fpr, "%s", PQgetvalue(r, 0, 1));
+  PQclear(r);
+  s->verdict = rc == KE_OK ? 1 : -1;
+  if (s->verdict > 0) {
+    char idx[8];
+    const char *ins[4] = {s->id, s->fpr, idx, p->name};
+    snprintf(idx, sizeof idx, "%d", s->index);
+    if (!(r = srv_db_exec(db, SRV_STMT_ATTEST_INSERT, ins, &st)))
+      return st;
+    snprintf(s->created, sizeof s->created, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+  }
+  snprintf(obj, sizeof obj, "share:%d", s->index);
+  d = json_pack("{s:s,s:I,s:s}", "fingerprint", s->fpr, "challenge_id",
+                (json_int_t)strtoll(s->id, NULL, 10), "result",
+                s->verdict > 0 ? "verified" : ke_rc_str(rc));
+  if (!d)
+    return SRV_DB_ERROR;
+  ev = (struct srv_audit_event){"custodian.attest", obj, s->verdict > 0 ? "success" : "failure",
+                                d, NULL};
+  st = srv_audit_append(db, s->req, &ev);
+  json_decref(d);
+  return st;
+}
+
+enum MHD_Result srv_ep_attest(struct srv_request *req)
+{
+  const json_t *body = srv_request_json(req);
+  const json_t *cid = json_object_get(body, "challenge_id");
+  const char *proof = srv_device_str(body, "proof");
+  uint8_t raw[KE_DLEQ_LEN];
+  struct srv_at s;
+  enum srv_db_status st;
+
+  memset(&s, 0, sizeof s);
+  s.req = req;
+  if (json_object_size(body) != 2 || !json_is_integer(cid) || json_integer_value(cid) < 1)
+    return srv_device_bad(req, "body: {\"challenge_id\": N, \"proof\": base64url}");
+  if (!proof || ke_b64url_decode_fixed(raw, sizeof raw, proof) != KE_OK ||
+      ke_dleq_decode(&s.proof, raw, sizeof raw) != KE_OK)
+    return srv_device_bad(req, "proof: a DLEQ proof P | c | s (97 bytes, base64url)");
+  snprintf(s.id, sizeof s.id, "%lld", (long long)json_integer_value(cid));
+  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_at_txn, &s);
+  if (st == SRV_DB_ABORT)
+    return srv_reply_error(req, SRV_ERR_CONFLICT,
+                           "no such challenge for you, or it was used or has expired");
+  if (st != SRV_DB_OK)
+    return srv_account_db_error(req, st);
+  if (s.verdict < 0)
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "the proof does not hold: this is not the share of this account "
+                           "for the current escrow key");
+  return srv_reply_json(req, MHD_HTTP_CREATED,
+                        json_pack("{s:b,s:i,s:s,s:s}", "attested", 1, "index", s.index,
+                                  "fingerprint", s.fpr, "created", s.created));
+}
