@@ -71,7 +71,31 @@ CREATE TRIGGER retrieval_parts_no_update
   BEFORE UPDATE OR DELETE ON retrieval_parts
   FOR EACH ROW EXECUTE FUNCTION keyescrow_append_only();
 
-REVOKE ALL ON client_keys, retrievals, retrieval_parts FROM PUBLIC;
+-- Webhook notifications, delivered by escrowd's worker (srv_webhook.c):
+-- one row per event and configured URL, written in the transaction of the
+-- change it reports (so nothing is announced that did not commit, and
+-- nothing committed is lost), then POSTed with retries and backoff.  The
+-- payload is public metadata only: ids, states, counts.
+CREATE TABLE webhook_outbox (
+  id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  url           text        NOT NULL CHECK (url ~ '^https?://[!-~]+$' AND octet_length(url) <= 508),
+  event         text        NOT NULL CHECK (event ~ '^[a-z]+[.][a-z]+$'),
+  payload       text        NOT NULL CHECK (octet_length(payload) BETWEEN 2 AND 8192),
+  created       timestamptz NOT NULL DEFAULT now(),
+  attempts      integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  next_attempt  timestamptz NOT NULL DEFAULT now(),
+  delivered     timestamptz,
+  failed        timestamptz,
+  last_error    text        CHECK (octet_length(last_error) <= 300)
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt)
+  WHERE delivered IS NULL AND failed IS NULL;
+COMMENT ON TABLE webhook_outbox IS 'Webhook deliveries (public metadata only)';
+
+REVOKE ALL ON client_keys, retrievals, retrieval_parts, webhook_outbox FROM PUBLIC;
+GRANT SELECT, INSERT ON webhook_outbox TO keyescrow_app;
+GRANT UPDATE (attempts, next_attempt, delivered, failed, last_error) ON webhook_outbox
+  TO keyescrow_app;
 GRANT SELECT, INSERT, UPDATE ON client_keys TO keyescrow_app;
 GRANT SELECT, INSERT ON retrievals TO keyescrow_app;
 GRANT UPDATE (state, closed) ON retrievals TO keyescrow_app;

@@ -107,6 +107,14 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "nonces are kept for twice as long (replay protection)."},
   {"agent_checkin_interval", U(agent_checkin_interval), "86400", 300, 30UL * 86400,
    "Seconds between agent check-ins, announced to agents at enrolment and check-in."},
+  {"retrieval_expiry", U(retrieval_expiry), "86400", 300, 30UL * 86400,
+   "Seconds a retrieval request stays open for custodians' parts."},
+  {"webhook_urls", S(webhook_urls), NULL, 0, 0,
+   "Comma-separated http(s) URLs notified of retrieval events (JSON POST, HMAC-signed). "
+   "Unset = no webhooks."},
+  {"webhook_secret_file", S(webhook_secret_file), NULL, 0, 0,
+   "File holding the HMAC-SHA256 key of webhook signatures (at least 16 bytes). Required "
+   "with webhook_urls."},
 };
 #undef S
 #undef U

@@ -52,6 +52,10 @@ struct srv_config {
   /* devices (srv_device) */
   unsigned agent_clock_skew;
   unsigned agent_checkin_interval;
+  /* online retrieval (srv_retrieval.c, srv_webhook.c) */
+  unsigned retrieval_expiry;
+  char *webhook_urls;
+  char *webhook_secret_file;
 
   /* Not keys: where the values came from. */
   char *loaded_file;            /* NULL if no file was read */

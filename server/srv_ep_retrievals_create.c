@@ -126,7 +126,7 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
     json_decref(m);
     snprintf(thr, sizeof thr, "%lld", (long long)t);
   }
-  snprintf(expiry, sizeof expiry, "%d", SRV_RET_EXPIRY_DEFAULT);
+  snprintf(expiry, sizeof expiry, "%u", srv_ret_expiry());
   {
     char rec[64], dev[64], vol[160], sha[65];
     snprintf(rec, sizeof rec, "%s", PQgetvalue(r, 0, 0));
@@ -150,6 +150,8 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
     snprintf(obj, sizeof obj, "retrieval:%s", s->f.id);
     st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
     json_decref(d);
+    if (st == SRV_DB_OK)
+      st = srv_ret_hook(db, "request.created", s->f.id, dev, vol, 0, atoll(thr));
     if (st != SRV_DB_OK)
       return st;
   }

@@ -128,6 +128,8 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
                          json_pack("{s:i,s:I,s:I}", "custodian_index", atoi(s->idx), "parts",
                                    (json_int_t)s->count, "needed", (json_int_t)s->needed))))
     return st;
+  if ((st = srv_ret_hook(db, "part.added", s->id, dev, vol, s->count, s->needed)))
+    return st;
   if (s->count < s->needed || !was_pending) {
     s->completed = !was_pending;
     return SRV_DB_OK;
@@ -148,6 +150,9 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   if ((st = srv_rp_audit(db, s, "escrow.disclose", obj,
                          json_pack("{s:s,s:s,s:s}", "device", dev, "volume", vol, "retrieval",
                                    s->id))))
+    return st;
+  if ((st = srv_ret_hook(db, "request.completed", s->id, dev, vol, s->count, s->needed)) ||
+      (st = srv_ret_hook(db, "key.disclosed", s->id, dev, vol, s->count, s->needed)))
     return st;
   s->completed = 1;
   return SRV_DB_OK;

@@ -15,6 +15,40 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_longpoll.h"
+#include "srv_webhook.h"
+
+static unsigned srv_ret_expiry_s = SRV_RET_EXPIRY_DEFAULT;
+
+void srv_ret_init(const struct srv_config *cfg)
+{
+  if (cfg->retrieval_expiry)
+    srv_ret_expiry_s = cfg->retrieval_expiry;
+}
+
+unsigned srv_ret_expiry(void)
+{
+  return srv_ret_expiry_s;
+}
+
+enum srv_db_status srv_ret_hook(struct srv_db *db, const char *event, const char *id,
+                                const char *device, const char *volume, long long parts,
+                                long long needed)
+{
+  json_t *p = json_pack("{s:s,s:s?,s:s?}", "request_id", id, "device_id", device, "volume_id",
+                        volume);
+  enum srv_db_status st;
+
+  if (!p)
+    return SRV_DB_ERROR;
+  if (parts >= 0 && (json_object_set_new(p, "parts", json_integer(parts)) ||
+                     json_object_set_new(p, "needed", json_integer(needed)))) {
+    json_decref(p);
+    return SRV_DB_ERROR;
+  }
+  st = srv_webhook_enqueue(db, event, p);
+  json_decref(p);
+  return st;
+}
 
 int srv_ret_id_ok(const char *s)
 {
@@ -36,6 +70,8 @@ enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req)
     snprintf(obj, sizeof obj, "retrieval:%s", PQgetvalue(r, i, 0));
     st = d ? srv_audit_append(db, req, &ev) : SRV_DB_ERROR;
     json_decref(d);
+    if (st == SRV_DB_OK)
+      st = srv_ret_hook(db, "request.expired", PQgetvalue(r, i, 0), NULL, NULL, -1, 0);
     if (st != SRV_DB_OK) {
       PQclear(r);
       return st;

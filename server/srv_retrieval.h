@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
+#include "srv_config.h"
 #include "srv_db.h"
 #include "srv_http.h"
 
@@ -49,5 +50,14 @@ json_t *srv_ret_view(const PGresult *r);
 int srv_ret_is_requester(const struct srv_request *req, const PGresult *r);
 
 int srv_ret_id_ok(const char *s);
+
+/* Settings of serve (retrieval_expiry); defaults without it. */
+void srv_ret_init(const struct srv_config *cfg);
+unsigned srv_ret_expiry(void);
+
+/* Queue a webhook event about request `id` (public metadata only). */
+enum srv_db_status srv_ret_hook(struct srv_db *db, const char *event, const char *id,
+                                const char *device, const char *volume, long long parts,
+                                long long needed);
 
 #endif

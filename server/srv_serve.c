@@ -16,6 +16,7 @@
 #include "srv_metrics.h"
 #include "srv_migrate.h"
 #include "srv_retrieval.h"
+#include "srv_webhook.h"
 
 /* Refuse to serve a database that is behind or whose applied migrations were
  * edited, and refuse a role that could rewrite the audit log: the
@@ -133,6 +134,11 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   }
   /* Long-polls (retrievals): capped by the connection limit, which bounds
    * the sockets they may hold anyway. */
+  srv_ret_init(cfg);
+  if (srv_webhook_init(cfg) != 0) {
+    rc = SRV_EXIT_USAGE;
+    goto out;
+  }
   if (srv_longpoll_init(cfg->connection_limit, SRV_RET_RECHECK_S) != 0) {
     rc = SRV_EXIT_FAILURE;
     goto out;
@@ -162,6 +168,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
                    "in_flight", (int)srv_metrics_in_flight()));
   srv_longpoll_shutdown(); /* suspended long-polls answer now */
   srv_http_shutdown(http, cfg->shutdown_timeout);
+  srv_webhook_shutdown();
   ke_logf(KE_LOG_INFO, "stopped");
   rc = SRV_EXIT_OK;
 out:

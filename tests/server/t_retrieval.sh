@@ -32,7 +32,15 @@ if [ "$CASE" = longpoll ]; then
   ulimit -n 4096
   start_private main ESCROWD_CONNECTION_LIMIT=3000 ESCROWD_PER_IP_CONNECTION_LIMIT=0
 else
-  start_private main
+  # A webhook receiver (its first answer is a 500: the worker must retry).
+  HOOK_SECRET=webhook-secret-$RANDOM-$RANDOM-$RANDOM
+  printf '%s\n' "$HOOK_SECRET" >"$TW/hook.secret"
+  python3 "$KE_SRC/tests/server/t_retrieval_hook.py" "$TW/hook.port" "$TW/hook.log" &
+  HOOK_PID=$!
+  trap 'rc=$?; kill $HOOK_PID 2>/dev/null; drop_private_db; (exit $rc); cleanup_test' EXIT
+  for _ in $(seq 50); do [ -s "$TW/hook.port" ] && break; sleep 0.1; done
+  start_private main ESCROWD_WEBHOOK_URLS="http://127.0.0.1:$(cat "$TW/hook.port")/hook" \
+    ESCROWD_WEBHOOK_SECRET_FILE="$TW/hook.secret"
 fi
 URL=http://127.0.0.1:$PORT_main
 W=$TW
@@ -130,6 +138,33 @@ ev_count() {
   echo "$n"
 }
 parts() { sql "SELECT count(*) FROM retrieval_parts WHERE retrieval_id = '$1'"; }
+
+# expect_hooks EVENT...: each event was delivered, signed with the secret;
+# no secret of the list in $HOOK_FORBID appears in any payload.
+expect_hooks() {
+  local e
+  for e in "$@"; do
+    for _ in $(seq 100); do
+      grep -q "\"event\": \"$e\", \"delivery\": \"[0-9]*\", \"status\": 204" "$W/hook.log" 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+  python3 - "$W/hook.log" "$HOOK_SECRET" "$@" <<'PY' || fail "webhooks: $(cat "$W/hook.log" 2>/dev/null)"
+import hashlib, hmac, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+secret = sys.argv[2].encode()
+for l in lines:
+    want = "sha256=" + hmac.new(secret, l["body"].encode(), hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(want, l["sig"] or ""), "bad signature"
+    b = json.loads(l["body"])
+    assert b["event"] == l["event"] and "request_id" in b, l
+    assert set(b) <= {"event", "time", "request_id", "device_id", "volume_id", "parts", "needed"}, b
+got = {l["event"] for l in lines if l["status"] == 204}
+missing = [e for e in sys.argv[3:] if e not in got]
+assert not missing, "not delivered: %s" % missing
+assert lines[0]["status"] == 500 and any(l["delivery"] == lines[0]["delivery"] and l["status"] == 204 for l in lines[1:]), "no retry"
+PY
+}
 
 case_flow() {
   # Without a registered client key, no request.
@@ -246,10 +281,14 @@ PY
   grep -q "$r2" "$W/dump.sql" || fail "the dump lacks the requests"
   local e2; e2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["e"])' "$W/r2.key")
   local pwd_digits=${PW//-/}
+  expect_hooks request.created part.added request.completed key.disclosed
   for s in "$PW" "$pwd_digits" "$S2" "$e2"; do
-    grep -qF -- "$s" "$W/dump.sql" "$W/main.log" && fail "a secret is in the dump or the log"
+    grep -qF -- "$s" "$W/dump.sql" "$W/main.log" "$W/hook.log" && fail "a secret is in the dump, the log or a webhook"
   done
-  ok "no secret or one-time key in pg_dump or the server log"
+  local p1hex; p1hex=$(sql "SELECT encode(part, 'hex') FROM retrieval_parts WHERE retrieval_id = '$r1' AND custodian_index = 1")
+  grep -qF -- "$p1hex" "$W/dump.sql" || fail "the dump search would not find a part"
+  grep -qF -e "$p1" -e "$p1hex" "$W/main.log" "$W/hook.log" && fail "a part is in the log or a webhook"
+  ok "no secret, one-time key or part in pg_dump (outside the parts table), the server log or webhook payloads; webhooks signed and retried"
 
   # The audit log tells the story.
   local n
@@ -278,6 +317,7 @@ case_expire() {
   [ "$(sql "SELECT state FROM retrievals WHERE id = '$r3'")" = expired ] || fail "state"
   [ "$(ev_count retrieval.expire "retrieval:$r3")" = 1 ] ||
     fail "expiry not audited"
+  expect_hooks request.created request.expired
   ok "an expired request accepts no parts"
 }
 

@@ -1,0 +1,308 @@
+/*
+ * srv_webhook.c - the webhook outbox and its delivery worker.
+ *
+ * Delivery is at least once: a row is leased (WH_CLAIM pushes its
+ * next_attempt a minute ahead) before the POST and marked after it, so a
+ * crash between the two delivers it again.  Receivers deduplicate by
+ * X-KE-Delivery.
+ */
+#include "srv_webhook.h"
+
+#include <curl/curl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ke_files.h"
+#include "ke_log.h"
+#include "ke_util.h"
+
+#define SRV_WH_MAX_URLS 8
+#define SRV_WH_URL_MAX 500
+#define SRV_WH_SECRET_MAX 256
+#define SRV_WH_BATCH "16"
+#define SRV_WH_ATTEMPTS 12
+#define SRV_WH_TIMEOUT_S 5L
+
+static struct {
+  char urls[SRV_WH_MAX_URLS][SRV_WH_URL_MAX + 1];
+  unsigned nurls;
+  uint8_t secret[SRV_WH_SECRET_MAX];
+  size_t secret_len;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int running, stop;
+} wh = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+enum srv_db_status srv_webhook_enqueue(struct srv_db *db, const char *event,
+                                       const json_t *payload)
+{
+  json_t *p;
+  char *body, now[KE_TIME_LEN + 1];
+  enum srv_db_status st = SRV_DB_OK;
+
+  if (wh.nurls == 0)
+    return SRV_DB_OK;
+  if (ke_time_rfc3339(now, 0) != KE_OK || !(p = json_deep_copy(payload)))
+    return SRV_DB_ERROR;
+  if (json_object_set_new(p, "event", json_string(event)) ||
+      json_object_set_new(p, "time", json_string(now)) ||
+      !(body = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS))) {
+    json_decref(p);
+    return SRV_DB_ERROR;
+  }
+  json_decref(p);
+  for (unsigned i = 0; i < wh.nurls && st == SRV_DB_OK; i++) {
+    const char *params[3] = {wh.urls[i], event, body};
+    PGresult *r = srv_db_exec(db, SRV_STMT_WH_ENQUEUE, params, &st);
+    PQclear(r);
+  }
+  free(body);
+  return st;
+}
+
+/* ---- the worker ---------------------------------------------------------- */
+
+struct srv_wh_item {
+  char id[24], url[SRV_WH_URL_MAX + 1], event[64];
+  char *payload;
+  int attempts;
+};
+
+struct srv_wh_batch {
+  struct srv_wh_item items[16];
+  int n;
+};
+
+static enum srv_db_status srv_wh_claim_txn(struct srv_db *db, void *cls)
+{
+  struct srv_wh_batch *b = cls;
+  const char *p[1] = {SRV_WH_BATCH};
+  enum srv_db_status st;
+  PGresult *r;
+
+  for (int i = 0; i < b->n; i++)
+    free(b->items[i].payload);
+  b->n = 0;
+  if (!(r = srv_db_exec(db, SRV_STMT_WH_CLAIM, p, &st)))
+    return st;
+  for (int i = 0; i < PQntuples(r) && b->n < 16; i++) {
+    struct srv_wh_item *it = &b->items[b->n];
+    snprintf(it->id, sizeof it->id, "%s", PQgetvalue(r, i, 0));
+    snprintf(it->url, sizeof it->url, "%s", PQgetvalue(r, i, 1));
+    snprintf(it->event, sizeof it->event, "%s", PQgetvalue(r, i, 2));
+    it->attempts = atoi(PQgetvalue(r, i, 4));
+    if (!(it->payload = strdup(PQgetvalue(r, i, 3))))
+      break;
+    b->n++;
+  }
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
+struct srv_wh_result {
+  const char *id;
+  int ok, give_up;
+  char delay[16], err[300];
+};
+
+static enum srv_db_status srv_wh_result_txn(struct srv_db *db, void *cls)
+{
+  struct srv_wh_result *res = cls;
+  enum srv_db_status st;
+  PGresult *r;
+
+  if (res->ok) {
+    const char *p[1] = {res->id};
+    r = srv_db_exec(db, SRV_STMT_WH_DONE, p, &st);
+  } else {
+    const char *p[4] = {res->id, res->delay, res->err, res->give_up ? "t" : "f"};
+    r = srv_db_exec(db, SRV_STMT_WH_RETRY, p, &st);
+  }
+  PQclear(r);
+  return r ? SRV_DB_OK : st;
+}
+
+static size_t srv_wh_discard(char *ptr, size_t size, size_t n, void *ud)
+{
+  (void)ptr;
+  (void)ud;
+  return size * n;
+}
+
+/* POST one delivery; 1 on a 2xx answer, else 0 with err set. */
+static int srv_wh_post(const struct srv_wh_item *it, char *err, size_t errlen)
+{
+  uint8_t mac[32];
+  size_t maclen = 0;
+  char sig[16 + 65], hdr_ev[100], hdr_id[64];
+  EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
+  OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                           (char *)"SHA256", 0),
+                          OSSL_PARAM_construct_end()};
+  int ok = ctx && EVP_MAC_init(ctx, wh.secret, wh.secret_len, params) == 1 &&
+           EVP_MAC_update(ctx, (const unsigned char *)it->payload, strlen(it->payload)) == 1 &&
+           EVP_MAC_final(ctx, mac, &maclen, sizeof mac) == 1 && maclen == 32;
+  CURL *c;
+  struct curl_slist *h = NULL;
+  long code = 0;
+  CURLcode cc;
+
+  EVP_MAC_CTX_free(ctx);
+  EVP_MAC_free(m);
+  if (!ok) {
+    snprintf(err, errlen, "HMAC failed");
+    return 0;
+  }
+  memcpy(sig, "X-KE-Signature: sha256=", 23);
+  ke_hex_encode(sig + 23, mac, 32);
+  snprintf(hdr_ev, sizeof hdr_ev, "X-KE-Event: %s", it->event);
+  snprintf(hdr_id, sizeof hdr_id, "X-KE-Delivery: %s", it->id);
+  if (!(c = curl_easy_init())) {
+    snprintf(err, errlen, "curl_easy_init failed");
+    return 0;
+  }
+  h = curl_slist_append(h, "Content-Type: application/json");
+  h = curl_slist_append(h, sig);
+  h = curl_slist_append(h, hdr_ev);
+  h = curl_slist_append(h, hdr_id);
+  curl_easy_setopt(c, CURLOPT_URL, it->url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, it->payload);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, SRV_WH_TIMEOUT_S);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, SRV_WH_TIMEOUT_S);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, srv_wh_discard);
+  cc = curl_easy_perform(c);
+  if (cc == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  if (cc != CURLE_OK) {
+    snprintf(err, errlen, "%s", curl_easy_strerror(cc));
+    return 0;
+  }
+  if (code < 200 || code > 299) {
+    snprintf(err, errlen, "HTTP status %ld", code);
+    return 0;
+  }
+  return 1;
+}
+
+static void *srv_wh_thread(void *arg)
+{
+  struct srv_wh_batch *b = calloc(1, sizeof *b);
+
+  (void)arg;
+  if (!b)
+    return NULL;
+  pthread_mutex_lock(&wh.mu);
+  while (!wh.stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&wh.cv, &wh.mu, &ts);
+    if (wh.stop)
+      break;
+    pthread_mutex_unlock(&wh.mu);
+    if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_wh_claim_txn, b) == SRV_DB_OK) {
+      for (int i = 0; i < b->n; i++) {
+        struct srv_wh_result res = {b->items[i].id, 0, 0, "", ""};
+        int a = b->items[i].attempts + 1;
+        res.ok = srv_wh_post(&b->items[i], res.err, sizeof res.err);
+        res.give_up = !res.ok && a >= SRV_WH_ATTEMPTS;
+        snprintf(res.delay, sizeof res.delay, "%d", a >= 12 ? 3600 : (1 << a) > 3600 ? 3600 : 1 << a);
+        if (!res.ok)
+          ke_log(res.give_up ? KE_LOG_ERROR : KE_LOG_WARN,
+                 res.give_up ? "webhook delivery failed for good" : "webhook delivery failed",
+                 json_pack("{s:s,s:s,s:s,s:i}", "delivery", b->items[i].id, "event",
+                           b->items[i].event, "error", res.err, "attempt", a));
+        if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_wh_result_txn, &res) != SRV_DB_OK)
+          ke_log(KE_LOG_WARN, "webhook delivery state not saved (it will be sent again)",
+                 json_pack("{s:s}", "delivery", b->items[i].id));
+      }
+    }
+    pthread_mutex_lock(&wh.mu);
+  }
+  pthread_mutex_unlock(&wh.mu);
+  for (int i = 0; i < b->n; i++)
+    free(b->items[i].payload);
+  free(b);
+  return NULL;
+}
+
+static int srv_wh_url_ok(const char *u, size_t n)
+{
+  if (n == 0 || n > SRV_WH_URL_MAX)
+    return 0;
+  if (!((n > 7 && strncmp(u, "http://", 7) == 0) || (n > 8 && strncmp(u, "https://", 8) == 0)))
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (u[i] <= ' ' || u[i] > '~')
+      return 0;
+  return 1;
+}
+
+int srv_webhook_init(const struct srv_config *cfg)
+{
+  const char *s = cfg->webhook_urls;
+  FILE *f;
+  size_t n;
+
+  wh.nurls = 0;
+  if (!s || !*s)
+    return 0;
+  while (*s) {
+    size_t len = strcspn(s, ",");
+    if (wh.nurls >= SRV_WH_MAX_URLS || !srv_wh_url_ok(s, len)) {
+      ke_log(KE_LOG_ERROR, "webhook_urls: up to 8 http(s) URLs, comma-separated", NULL);
+      return -1;
+    }
+    memcpy(wh.urls[wh.nurls], s, len);
+    wh.urls[wh.nurls++][len] = '\0';
+    s += len;
+    if (*s == ',')
+      s++;
+  }
+  if (!cfg->webhook_secret_file || !(f = fopen(cfg->webhook_secret_file, "rb"))) {
+    ke_log(KE_LOG_ERROR, "webhook_urls needs a readable webhook_secret_file", NULL);
+    return -1;
+  }
+  n = fread(wh.secret, 1, sizeof wh.secret, f);
+  fclose(f);
+  while (n && (wh.secret[n - 1] == '\n' || wh.secret[n - 1] == '\r'))
+    n--;
+  if (n < 16) {
+    ke_log(KE_LOG_ERROR, "webhook_secret_file: at least 16 bytes of secret", NULL);
+    return -1;
+  }
+  wh.secret_len = n;
+  wh.stop = 0;
+  if (pthread_create(&wh.thread, NULL, srv_wh_thread, NULL) != 0) {
+    ke_log(KE_LOG_ERROR, "cannot start the webhook worker", NULL);
+    return -1;
+  }
+  wh.running = 1;
+  ke_log(KE_LOG_INFO, "webhooks on", json_pack("{s:i}", "urls", (int)wh.nurls));
+  return 0;
+}
+
+void srv_webhook_shutdown(void)
+{
+  if (!wh.running)
+    return;
+  pthread_mutex_lock(&wh.mu);
+  wh.stop = 1;
+  pthread_cond_signal(&wh.cv);
+  pthread_mutex_unlock(&wh.mu);
+  pthread_join(wh.thread, NULL);
+  wh.running = 0;
+  ke_wipe(wh.secret, sizeof wh.secret);
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""t_retrieval_hook.py PORT_FILE LOG_FILE - a webhook receiver on 127.0.0.1.
+
+Writes its port to PORT_FILE, answers the first POST with 500 (so that the
+sender must retry) and the others with 204, and appends one JSON line per
+POST to LOG_FILE: the headers that matter and the body as received."""
+import http.server
+import json
+import sys
+
+port_file, log_file = sys.argv[1], sys.argv[2]
+seen = [0]
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n).decode()
+        seen[0] += 1
+        with open(log_file, "a") as f:
+            f.write(json.dumps({"sig": self.headers.get("X-KE-Signature"),
+                                "event": self.headers.get("X-KE-Event"),
+                                "delivery": self.headers.get("X-KE-Delivery"),
+                                "status": 500 if seen[0] == 1 else 204,
+                                "body": body}) + "\n")
+        self.send_response(500 if seen[0] == 1 else 204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(s.server_address[1]))
+import os
+os.rename(port_file + ".tmp", port_file)
+s.serve_forever()
