@@ -27,13 +27,25 @@ const char ctl_usage_report_coverage[] =
   "  --stale-days N  no check-in within N days is stale (default 30)\n"
   "  --server URL, --cacert PEM   as for every online command\n";
 
+const char ctl_usage_report_retrievals[] =
+  "usage: escrowctl report retrievals --since DATE [--format table|json|csv]\n"
+  "\n"
+  "Lists every retrieval created since DATE (auditor only): who asked, for\n"
+  "which device and volume, the reason and ticket, which custodians\n"
+  "contributed, when it completed, and whether the disclosed key was rotated\n"
+  "afterwards.  The report names the audit checkpoint it was computed at.\n"
+  "\n"
+  "  --since DATE    YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)\n"
+  "  --format F      table (default), json or csv (RFC 4180, CRLF)\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
 typedef struct report_opts {
   ctl_http_target t;
-  const char *format, *group, *os;
+  const char *format, *group, *os, *since;
   unsigned stale_days;
 } report_opts;
 
-enum { O_FORMAT = 256, O_GROUP, O_OS, O_STALE };
+enum { O_FORMAT = 256, O_GROUP, O_OS, O_STALE, O_SINCE };
 
 static const struct option report_options[] = {
   {"format", required_argument, 0, O_FORMAT},
@@ -61,6 +73,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
     return CTL_OK;
   case O_GROUP: o->group = arg; return CTL_OK;
   case O_OS: o->os = arg; return CTL_OK;
+  case O_SINCE: o->since = arg; return CTL_OK;
   case O_STALE: return ctl_parse_uint(&o->stale_days, arg, "--stale-days", 1, 3650);
   }
   return CTL_USAGE;
@@ -200,6 +213,80 @@ int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
     goto out;
   }
   print_table(ans);
+out:
+  json_decref(ans);
+  ctl_buf_free(&raw);
+  ctl_http_free(h);
+  return rc;
+}
+
+static void print_retrievals(const json_t *ans)
+{
+  const json_t *audit = json_object_get(ans, "audit"), *list = json_object_get(ans, "retrievals");
+
+  printf("Retrievals since %s\n", jstr(ans, "since", "?"));
+  printf("Audit checkpoint: tree size %lld, root %s (report event at leaf %lld)\n\n",
+         jint(audit, "tree_size"), jstr(audit, "root", "?"), jint(audit, "leaf_index"));
+  printf("%-20s %-30s %-14s %-16s %-10s %-14s %-9s %-20s %-28s %-11s %s\n", "CREATED",
+         "RETRIEVAL", "REQUESTER", "HOSTNAME", "VOLUME", "TICKET", "STATE", "COMPLETED",
+         "CUSTODIANS", "ROTATION", "REASON");
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    const json_t *r = json_array_get(list, i), *cs = json_object_get(r, "custodians");
+    char cust[128] = "-";
+    size_t n = 0;
+    for (size_t k = 0; k < json_array_size(cs) && n < sizeof cust; k++)
+      n += (size_t)snprintf(cust + n, sizeof cust - n, "%s%lld:%s", k ? "," : "",
+                            jint(json_array_get(cs, k), "index"),
+                            jstr(json_array_get(cs, k), "name", "?"));
+    printf("%-20s %-30s %-14.14s %-16.16s %-10.10s %-14.14s %-9s %-20s %-28s %-11s %s\n",
+           jstr(r, "created", "?"), jstr(r, "retrieval_id", "?"), jstr(r, "requester", "?"),
+           jstr(r, "hostname", "?"), jstr(r, "volume_id", "?"), jstr(r, "ticket", "?"),
+           jstr(r, "state", "?"), jstr(r, "completed", "-"), cust, jstr(r, "rotation", "-"),
+           jstr(r, "reason", ""));
+  }
+}
+
+int ctl_cmd_report_retrievals(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"since", required_argument, 0, O_SINCE},
+    {"format", required_argument, 0, O_FORMAT},
+    CTL_HTTP_OPTIONS,
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+  };
+  report_opts o = {0};
+  ctl_http *h = NULL;
+  ctl_buf raw = {0};
+  json_t *ans = NULL;
+  json_error_t e;
+  char path[1024] = "/v1/reports/retrievals";
+  int rc, table;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+    return rc;
+  if (!o.since)
+    return ctl_missing_opt("--since");
+  table = !o.format || strcmp(o.format, "table") == 0;
+  if ((rc = add_query(path, sizeof path, "since", o.since)) ||
+      (rc = add_query(path, sizeof path, "format",
+                      o.format && strcmp(o.format, "csv") == 0 ? "csv" : NULL)))
+    return rc;
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
+    goto out;
+  if (!table) {
+    if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0) {
+      ctl_errf("writing the report failed");
+      rc = CTL_FAIL;
+    }
+    goto out;
+  }
+  if (!(ans = json_loadb(raw.p, raw.len, 0, &e)) || !json_is_object(ans)) {
+    ctl_errf("the server's report is not JSON: %s", e.text);
+    rc = CTL_NET;
+    goto out;
+  }
+  print_retrievals(ans);
 out:
   json_decref(ans);
   ctl_buf_free(&raw);

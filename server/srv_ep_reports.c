@@ -18,7 +18,6 @@
  * is signed that covers that event, so the checkpoint commits to a log in
  * which this report's computation is the last thing the caller did.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,113 +28,11 @@
 #include "srv_audit.h"
 #include "srv_audit_http.h"
 #include "srv_device.h"
+#include "srv_report.h"
 #include "srv_routes.h"
 
 #define SRV_RP_STALE_DEFAULT 30
 #define SRV_RP_STALE_MAX 3650
-
-/* ---- a growing text buffer -------------------------------------------------- */
-struct srv_rp_buf {
-  char *p;
-  size_t len, cap;
-  int oom;
-};
-
-static void srv_rp_put(struct srv_rp_buf *b, const char *s, size_t n)
-{
-  if (b->len + n + 1 <= b->cap) { /* the common case: it fits */
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return;
-  }
-  if (b->oom)
-    return;
-  {
-    size_t cap = b->cap ? b->cap : 65536;
-    char *p;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    if (!(p = realloc(b->p, cap))) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void srv_rp_str(struct srv_rp_buf *b, const char *s)
-{
-  srv_rp_put(b, s, strlen(s));
-}
-
-static void srv_rp_fmt(struct srv_rp_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void srv_rp_fmt(struct srv_rp_buf *b, const char *fmt, ...)
-{
-  char tmp[256];
-  va_list ap;
-  int n;
-
-  va_start(ap, fmt);
-  n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof tmp)
-    b->oom = 1;
-  else
-    srv_rp_put(b, tmp, (size_t)n);
-}
-
-/* A JSON string (s NULL: null).  Text columns are valid UTF-8 without
- * control characters by their CHECKs, but escape fully anyway. */
-static void srv_rp_jstr(struct srv_rp_buf *b, const char *s)
-{
-  const char *run;
-
-  if (!s) {
-    srv_rp_str(b, "null");
-    return;
-  }
-  srv_rp_put(b, "\"", 1);
-  for (run = s; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c >= 0x20 && c != '"' && c != '\\')
-      continue;
-    srv_rp_put(b, run, (size_t)(s - run));
-    if (c == '"' || c == '\\') {
-      char e[2] = {'\\', (char)c};
-      srv_rp_put(b, e, 2);
-    } else {
-      srv_rp_fmt(b, "\\u%04x", c);
-    }
-    run = s + 1;
-  }
-  srv_rp_put(b, run, (size_t)(s - run));
-  srv_rp_put(b, "\"", 1);
-}
-
-/* An RFC 4180 field: quoted (with "" for ") when it holds a comma, a quote,
- * CR or LF; as is otherwise.  NULL is the empty field. */
-static void srv_rp_cstr(struct srv_rp_buf *b, const char *s)
-{
-  if (!s)
-    return;
-  if (!strpbrk(s, ",\"\r\n")) {
-    srv_rp_str(b, s);
-    return;
-  }
-  srv_rp_put(b, "\"", 1);
-  for (const char *q; (q = strchr(s, '"')) != NULL; s = q + 1) {
-    srv_rp_put(b, s, (size_t)(q - s));
-    srv_rp_put(b, "\"\"", 2);
-  }
-  srv_rp_str(b, s);
-  srv_rp_put(b, "\"", 1);
-}
 
 /* ---- the report -------------------------------------------------------------- */
 enum { SRV_RP_DEVICES, SRV_RP_DISABLED, SRV_RP_ESCROWED, SRV_RP_NEVER, SRV_RP_VERIFIED,
@@ -537,8 +434,7 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
                 (json_int_t)strtol(s.stale_days, NULL, 10), "devices",
                 (json_int_t)s.totals[SRV_RP_DEVICES], "format", s.csv ? "csv" : "json");
   ev = (struct srv_audit_event){"report.coverage", NULL, "success", d, NULL};
-  if (!d || srv_audit_record(req, &ev) != 0 || srv_audit_sequence_mine(&leaf) != 0 ||
-      srv_audit_checkpoint_make(&cp) != 0) {
+  if (!d || srv_report_audit(req, &ev, &cp, &leaf) != 0) {
     json_decref(d);
     ret = srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
     goto out;

@@ -68,6 +68,7 @@ enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_revoke(struct srv_request *req);
 enum MHD_Result srv_ep_reports_coverage(struct srv_request *req);
+enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req);
 enum MHD_Result srv_ep_attest_challenge(struct srv_request *req);
 enum MHD_Result srv_ep_attest(struct srv_request *req);
 

@@ -313,12 +313,98 @@ def attest():
     td.ok("share attest: real share accepted, wrong share rejected, audited, in the report")
 
 
+def retrievals(f):
+    """escrowctl report retrievals --since.  Retrievals are constructed in
+    SQL (the retrieval API's own tests drive escrowctl retrieve/approve);
+    the rotation after a disclosure is a real upload by the agent."""
+    cur = lambda a: sql("SELECT id FROM escrow_records WHERE device_id = '%s' AND state IN"  # noqa
+                        " ('active', 'disclosed') ORDER BY volume_id LIMIT 1" % a.device)
+    ids = {n: int(sql("SELECT id FROM users WHERE name = '%s'" % n))
+           for n in ("dev-helpdesk", "dev-custodian", "dev-admin")}
+
+    def retrieval(rid, rec, state, ticket, reason, parts=(), age="0 days"):
+        closed = "now() - interval '%s'" % age if state != "pending" else "NULL"
+        sql("INSERT INTO retrievals (id, record_id, requester_id, e_point, reason, ticket, nonce,"
+            " signature, key_fpr, code, threshold, state, created, expires, closed) VALUES"
+            " ('%s', '%s', %d, decode(repeat('02', 33), 'hex'), '%s', '%s', repeat('n', 22),"
+            " decode(repeat('ab', 64), 'hex'), repeat('c', 64), 'ABCDEFGH', 2, '%s',"
+            " now() - interval '%s' - interval '1 hour', now() + interval '1 day', %s)"
+            % (rid, rec, ids["dev-helpdesk"], reason, ticket, state, age, closed), owner=True)
+        for i, user in parts:
+            sql("INSERT INTO retrieval_parts (retrieval_id, custodian_index, custodian_id, part)"
+                " VALUES ('%s', %d, %d, decode(repeat('5a', 161), 'hex'))"
+                % (rid, i, ids[user]), owner=True)
+
+    r_done = "req-" + "a" * 26
+    r_rot = "req-" + "b" * 26
+    r_pend = "req-" + "c" * 26
+    r_old = "req-" + "d" * 26
+    retrieval(r_done, cur(f["disclosed"]), "completed", "INC-1, \"locked\"", "user locked out",
+              [(1, "dev-custodian"), (2, "dev-admin")])
+    rot_rec = cur(f["verified"])
+    retrieval(r_rot, rot_rec, "completed", "INC-2", "tpm reset", [(3, "dev-custodian"),
+                                                                  (1, "dev-admin")])
+    sql("UPDATE escrow_records SET state = 'disclosed' WHERE id = '%s'" % rot_rec, owner=True)
+    vol = sql("SELECT volume_id FROM escrow_records WHERE id = '%s'" % rot_rec)
+    r, _ = f["verified"].escrow(vol, os.urandom(32), key_type="bitlocker" if vol == "C:" else "luks",
+                                key_id="{22222222-0000-1111-2222-333344445555}" if vol == "C:"
+                                else None)
+    expect(r, 201, what="rotation upload")
+    check(sql("SELECT state FROM escrow_records WHERE id = '%s'" % rot_rec) == "rotated",
+          "the agent's upload rotated the disclosed record")
+    retrieval(r_pend, cur(f["mismatch"]), "pending", "INC-3", "pending one")
+    retrieval(r_old, cur(f["stale"]), "expired", "INC-0", "long ago", age="40 days")
+
+    since = sql("SELECT to_char(now() - interval '7 days', 'YYYY-MM-DD')")
+    r = request(URL, "GET", "/v1/reports/retrievals?since=" + since, headers=auth("auditor"))
+    expect(r, 200, what="retrieval report")
+    rows = {x["retrieval_id"]: x for x in r.json["retrievals"]}
+    check(set(rows) == {r_done, r_rot, r_pend}, "since filters: %r" % sorted(rows))
+    d = rows[r_done]
+    check(d["requester"] == "dev-helpdesk" and d["device_id"] == f["disclosed"].device and
+          d["hostname"] == "disclosed" and d["reason"] == "user locked out" and
+          d["ticket"] == 'INC-1, "locked"' and d["state"] == "completed" and d["completed"] and
+          d["custodians"] == [{"index": 1, "name": "dev-custodian"},
+                              {"index": 2, "name": "dev-admin"}] and
+          d["rotation"] == "not_rotated" and d["rotated_at"] is None, "completed %r" % d)
+    d = rows[r_rot]
+    check(d["rotation"] == "rotated" and d["rotated_at"] and
+          [c["index"] for c in d["custodians"]] == [1, 3], "rotated %r" % d)
+    d = rows[r_pend]
+    check(d["state"] == "pending" and d["completed"] is None and d["custodians"] == [] and
+          d["rotation"] is None, "pending %r" % d)
+    a = r.json["audit"]
+    note_verify.verify_checkpoint(a["checkpoint"].encode(), td.log_vkey())
+    check(td.leaf_at(a["leaf_index"])["action"] == "report.retrievals", "audited at its leaf")
+    for q in ("", "?since=2026-02-30", "?since=yesterday", "?since=2026-01-01T00:00:00",
+              "?since=2026-01-01&format=xml"):
+        expect(request(URL, "GET", "/v1/reports/retrievals" + q, headers=auth("auditor")), 400,
+               "bad_request", "retrievals query %s" % q)
+    expect(request(URL, "GET", "/v1/reports/retrievals?since=" + since,
+                   headers=auth("helpdesk")), 403, what="retrieval report as helpdesk")
+    r = request(URL, "GET", "/v1/reports/retrievals?format=csv&since=" + since,
+                headers=auth("auditor"))
+    raw = r.raw.decode()
+    rows = list(csv.reader(io.StringIO(raw, newline=""), strict=True))
+    check(raw.endswith("\r\n") and all(len(x) == 15 for x in rows) and rows[1][0] == "audit"
+          and len(rows) == 5 and '"INC-1, ""locked"""' in raw, "retrievals CSV %r" % rows[:3])
+    env = dict(os.environ, ESCROWCTL_SERVER=URL, ESCROWCTL_TOKEN=td.TOK["auditor"],
+               HOME=os.path.join(td.WORK, "ctlhome"))
+    out = subprocess.run([os.environ["KE_ESCROWCTL"], "report", "retrievals", "--since", since],
+                         env=env, capture_output=True, text=True)
+    check(out.returncode == 0 and r_done in out.stdout and "1:dev-custodian,2:dev-admin"
+          in out.stdout and "not_rotated" in out.stdout and r_old not in out.stdout,
+          "escrowctl report retrievals: %r %s" % (out.stdout[:1500], out.stderr))
+    td.ok("report retrievals: who, device, reason, ticket, custodians, completion, rotation")
+
+
 def main():
     f = build_fleet()
     json_report(f)
     csv_report()
     ctl_report()
     attest()
+    retrievals(f)
     td.ok("reports: %d checks" % td.CHECKS)
 
 

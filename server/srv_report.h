@@ -1,0 +1,40 @@
+/*
+ * srv_report.h - shared by the report endpoints (srv_ep_reports*.c).
+ *
+ * Reports are written straight into one growing text buffer (a jansson
+ * tree of 100,000 rows costs more than the query that made them), with the
+ * field writers below.  Every report is audited and carries the signed
+ * checkpoint made right after its event was sequenced.
+ */
+#ifndef SRV_REPORT_H
+#define SRV_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "srv_audit.h"
+#include "srv_audit_http.h"
+
+struct srv_rp_buf {
+  char *p;     /* NUL terminated, malloc'd (free it) */
+  size_t len, cap;
+  int oom;     /* an allocation failed: the content is incomplete */
+};
+
+void srv_rp_put(struct srv_rp_buf *b, const char *s, size_t n);
+void srv_rp_str(struct srv_rp_buf *b, const char *s);
+void srv_rp_fmt(struct srv_rp_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A JSON string, fully escaped; NULL writes null. */
+void srv_rp_jstr(struct srv_rp_buf *b, const char *s);
+/* An RFC 4180 field: quoted (quotes doubled) when it holds a comma, a
+ * quote, CR or LF; NULL is the empty field. */
+void srv_rp_cstr(struct srv_rp_buf *b, const char *s);
+
+/* Record the report's event, sequence it, and sign a checkpoint that covers
+ * it: *leaf is the event's index, *cp the checkpoint (free cp->note).
+ * 0, or -1 (the audit log is unavailable). */
+int srv_report_audit(struct srv_request *req, const struct srv_audit_event *ev,
+                     struct srv_audit_cp *cp, int64_t *leaf);
+
+#endif
