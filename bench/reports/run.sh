@@ -68,8 +68,7 @@ INSERT INTO devices (id, public_key, hostname, serial, os, group_name, enrollmen
          CASE WHEN i % 50 = 0 THEN NULL
               ELSE now() - make_interval(hours => (i * 7919 % 1440)::int) END
   FROM generate_series(1, $N) AS i;
--- Per device: v1 and v2 current, v3's first record superseded by v2 ...
--- simpler: v1 current, v2 current, v0 an old superseded record.
+-- Per device: volumes v1 and v2 current, v0 an old superseded record.
 INSERT INTO escrow_records (id, device_id, volume_id, key_type, key_id, envelope,
                             envelope_sha256, escrow_fingerprint, verifier, agent_signature,
                             state, superseded_at, leaf_index, last_verifier_match,
