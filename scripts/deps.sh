@@ -12,6 +12,7 @@ PKGS=(
   cryptsetup-bin
   clang-14 libclang-rt-14-dev
   valgrind python3 python3-cryptography openssl procps util-linux
+  chromium
 )
 
 missing=()
@@ -20,6 +21,12 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# The web console test drives chromium with playwright-core from npm.  An
+# image may already carry Node.js from elsewhere (npm bundled with it, no
+# Debian npm package); only a machine without npm gets Debian's nodejs+npm.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#PKGS[@]} packages present"

@@ -71,6 +71,9 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "Attempts of a transaction that hits a serialization failure or deadlock."},
   {"schema_dir", S(schema_dir), KE_SCHEMA_DIR, 0, 0,
    "Directory of NNN_name.sql migrations (migrate applies them; serve checks them)."},
+  {"web_dir", S(web_dir), KE_WEB_DIR, 0, 0,
+   "Directory of the web console's static files, served at / and /ui/. Missing = "
+   "no console (the API is unaffected)."},
   {"log_level", SRV_CFG_LEVEL, offsetof(struct srv_config, log_level), "info", 0, 0,
    "debug, info, warn or error. Logs are JSON lines on stderr."},
   {"audit_origin", S(audit_origin), "keyescrow.localhost/audit", 0, 0,

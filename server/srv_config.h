@@ -56,6 +56,8 @@ struct srv_config {
   unsigned retrieval_expiry;
   char *webhook_urls;
   char *webhook_secret_file;
+  /* web console (srv_ep_static.c) */
+  char *web_dir;
 
   /* Not keys: where the values came from. */
   char *loaded_file;            /* NULL if no file was read */

@@ -426,6 +426,41 @@ static enum MHD_Result srv_access(void *cls, struct MHD_Connection *conn, const 
   return srv_dispatch(req);
 }
 
+/* Percent-decoding of the path and of query arguments: libmicrohttpd's
+ * default (%HH) except that %00 is left as the three characters "%00".  A
+ * decoded NUL would silently cut the string short for every handler, e.g.
+ * "/ui/a.js%00.txt" would be served as "/ui/a.js"; left encoded, such a
+ * name simply fails validation. */
+static int srv_hexval(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+static size_t srv_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+  char *w = s;
+  (void)cls;
+  (void)conn;
+  for (const char *r = s; *r;) {
+    int hi = r[0] == '%' ? srv_hexval(r[1]) : -1;
+    int lo = hi >= 0 ? srv_hexval(r[2]) : -1;
+    if (lo >= 0 && (hi | lo) != 0) {
+      *w++ = (char)(hi * 16 + lo);
+      r += 3;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+  return (size_t)(w - s);
+}
+
 /* libmicrohttpd's own diagnostics, as JSON lines. */
 static void srv_mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -534,6 +569,7 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
        * smuggling through a proxy starts with such ambiguities. */
       {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
       {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+      {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)srv_unescape, NULL},
       /* The TLS options must come last: they are cut off without TLS. */
       {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
       {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},

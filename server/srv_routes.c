@@ -52,6 +52,11 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/v1/enroll-tokens", srv_ep_enroll_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"DELETE", "/v1/enroll-tokens/{id}", srv_ep_enroll_tokens_revoke, SRV_ROLE_ADMIN,
    SRV_BODY_NONE},
+  /* the web console's static files (srv_ep_static.c): public, since the
+   * login page must load before anyone is logged in; the data behind it
+   * comes from the API routes above, with their roles. */
+  {"GET", "/", srv_ep_static, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"GET", "/ui/{file}", srv_ep_static, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
   /* online retrieval (srv_ep_retrievals*.c, srv_ep_client_keys.c) */
   {"PUT", "/v1/client-key", srv_ep_client_key_put, SRV_ROLE_HELPDESK, SRV_BODY_JSON},
   {"POST", "/v1/retrievals", srv_ep_retrievals_create, SRV_ROLE_HELPDESK, SRV_BODY_JSON},

@@ -67,6 +67,11 @@ enum MHD_Result srv_ep_escrow_keys_list(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req);
 enum MHD_Result srv_ep_enroll_tokens_revoke(struct srv_request *req);
+/* The web console (srv_ep_static.c): init opens web_dir once (-1 and a
+ * warning if it cannot: the console answers 404, the API is unaffected). */
+enum MHD_Result srv_ep_static(struct srv_request *req);
+int srv_static_init(const struct srv_config *cfg);
+void srv_static_shutdown(void);
 enum MHD_Result srv_ep_reports_coverage(struct srv_request *req);
 enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req);
 enum MHD_Result srv_ep_attest_challenge(struct srv_request *req);

@@ -14,6 +14,7 @@
 #include "srv_device.h"
 #include "srv_longpoll.h"
 #include "srv_metrics.h"
+#include "srv_routes.h"
 #include "srv_migrate.h"
 #include "srv_retrieval.h"
 #include "srv_webhook.h"
@@ -128,6 +129,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   }
   srv_auth_init(cfg);
   srv_device_init(cfg);
+  srv_static_init(cfg); /* no web_dir = no console, logged; not fatal */
   if (srv_metrics_init(routes) != 0) {
     rc = SRV_EXIT_FAILURE;
     goto out;
@@ -174,6 +176,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
 out:
   if (use_db)
     srv_audit_stop();
+  srv_static_shutdown();
   srv_metrics_free();
   if (use_db)
     srv_db_shutdown();

@@ -1,0 +1,444 @@
+/*
+ * console.js - the keyescrow web console: login, device search, retrieval
+ * queue, audit log.  Plain JavaScript, no framework, no build step.
+ *
+ * Rules that keep it safe to audit:
+ *  - every value from the server reaches the page through textContent or
+ *    attributes set by property (el() below); no HTML string is ever parsed;
+ *  - the bearer token lives in sessionStorage (gone with the tab), is sent
+ *    only as an Authorization header to this origin, never in a URL;
+ *  - no key is ever opened here: each retrieval row names the escrowctl
+ *    command that finishes it on a custodian's or the requester's machine.
+ */
+'use strict';
+
+const KE = {
+  token: () => sessionStorage.getItem('ke.token'),
+  role: () => sessionStorage.getItem('ke.role') || '',
+  user: () => sessionStorage.getItem('ke.user') || '',
+  cindex: () => sessionStorage.getItem('ke.custodian_index'),
+  auditPage: 50,
+  auditStart: null,
+  auditSize: 0,
+};
+
+const $ = (id) => document.getElementById(id);
+
+/* Build an element: attrs are set as properties (never parsed as HTML);
+ * children are nodes or strings (text nodes). */
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else if (k === 'on') for (const [ev, fn] of Object.entries(v)) e.addEventListener(ev, fn);
+    else if (k.startsWith('data-')) e.setAttribute(k, String(v));
+    else e[k] = v;
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+function show(node, on) { node.hidden = !on; }
+
+function fmtTime(s) {
+  if (!s) return '—';
+  const d = new Date(s);
+  return isNaN(d) ? String(s) : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+/* Quote a value for a POSIX shell command line shown to copy. */
+function shq(s) {
+  const v = String(s);
+  return /^[A-Za-z0-9._:@%+=,\/-]+$/.test(v) ? v : "'" + v.replace(/'/g, "'\\''") + "'";
+}
+
+function stateBadge(s) {
+  const v = s === null || s === undefined ? '—' : String(s);
+  return el('span', { class: 'state state-' + v.replace(/[^a-z]/g, '') }, v);
+}
+
+/* ---- messages ------------------------------------------------------- */
+
+function showError(err) {
+  const box = $('error');
+  clear(box);
+  if (err && err.code) {
+    box.appendChild(el('strong', {}, err.code));
+    box.appendChild(document.createTextNode(': ' + err.message));
+  } else {
+    box.appendChild(document.createTextNode(String(err && err.message ? err.message : err)));
+  }
+  show(box, true);
+}
+
+function showNotice(text) {
+  const box = $('notice');
+  box.textContent = text;
+  show(box, !!text);
+}
+
+function clearMessages() { show($('error'), false); show($('notice'), false); }
+
+/* ---- the API -------------------------------------------------------- */
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/* One call: JSON in, JSON out; an error answer becomes an ApiError with
+ * the server's code and message (the JSON error model of docs/api.yaml). */
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  const tok = KE.token();
+  if (tok) headers.Authorization = 'Bearer ' + tok;
+  const init = { method, headers, credentials: 'omit', cache: 'no-store', redirect: 'error' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let r;
+  try {
+    r = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, 'network_error', 'The server cannot be reached.');
+  }
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (!r.ok) {
+    const e = data && data.error && typeof data.error === 'object' ? data.error : {};
+    const err = new ApiError(r.status, String(e.code || 'http_' + r.status),
+                             String(e.message || r.statusText || 'Request failed'));
+    if (r.status === 401 && path !== '/v1/login') {
+      endSession();
+      err.message += ' Please log in again.';
+    }
+    throw err;
+  }
+  return data;
+}
+
+/* ---- session -------------------------------------------------------- */
+
+function startSession(ans) {
+  sessionStorage.setItem('ke.token', ans.token);
+  sessionStorage.setItem('ke.role', ans.role);
+  sessionStorage.setItem('ke.user', ans.user);
+  if (ans.custodian_index) sessionStorage.setItem('ke.custodian_index', String(ans.custodian_index));
+  else sessionStorage.removeItem('ke.custodian_index');
+}
+
+function endSession() {
+  for (const k of ['ke.token', 'ke.role', 'ke.user', 'ke.custodian_index']) sessionStorage.removeItem(k);
+  render();
+}
+
+/* Which views a role may use (the server decides anyway: this only hides
+ * buttons that would answer 403). */
+const VIEWS = {
+  devices: ['helpdesk', 'auditor'],
+  retrievals: ['helpdesk', 'custodian', 'auditor', 'admin'],
+  audit: ['auditor', 'admin', 'helpdesk', 'custodian'],
+};
+
+function allowedViews() {
+  return Object.keys(VIEWS).filter((v) => VIEWS[v].includes(KE.role()));
+}
+
+function go(view) {
+  for (const s of document.querySelectorAll('.view')) show(s, s.id === 'view-' + view);
+  for (const b of document.querySelectorAll('nav button[data-view]'))
+    b.classList.toggle('active', b.dataset.view === view);
+  clearMessages();
+  if (view === 'retrievals') loadRetrievals();
+  if (view === 'audit') loadAudit(null);
+  if (view === 'devices') $('device-q').focus();
+}
+
+function render() {
+  const logged = !!KE.token();
+  show($('nav'), logged);
+  if (!logged) {
+    for (const s of document.querySelectorAll('.view')) show(s, s.id === 'view-login');
+    return;
+  }
+  const views = allowedViews();
+  for (const b of document.querySelectorAll('nav button[data-view]'))
+    show(b, views.includes(b.dataset.view));
+  const c = KE.cindex();
+  $('whoami').textContent = KE.user() + ' (' + KE.role() + (c ? ', custodian #' + c : '') + ')';
+  go(views[0] || 'audit');
+}
+
+async function onLogin(ev) {
+  ev.preventDefault();
+  clearMessages();
+  const body = { user: $('login-user').value, password: $('login-password').value };
+  if (!$('pwchange').hidden) {
+    if ($('login-new').value !== $('login-new2').value) {
+      showError('The two new passwords differ.');
+      return;
+    }
+    body.new_password = $('login-new').value;
+  }
+  try {
+    const ans = await api('POST', '/v1/login', body);
+    startSession(ans);
+    for (const id of ['login-password', 'login-new', 'login-new2']) $(id).value = '';
+    show($('pwchange'), false);
+    $('login-new').required = false; // a hidden required field would block the next login
+    render();
+  } catch (e) {
+    if (e.code === 'password_change_required') {
+      show($('pwchange'), true);
+      $('login-new').required = true;
+      $('login-new').focus();
+      showNotice('Choose a new password to finish logging in.');
+      return;
+    }
+    showError(e);
+  }
+}
+
+async function onLogout() {
+  try { await api('POST', '/v1/logout'); } catch (e) { /* the token is dropped anyway */ }
+  endSession();
+}
+
+/* ---- devices -------------------------------------------------------- */
+
+function escrowSummary(records) {
+  if (!Array.isArray(records) || records.length === 0) return stateBadge('none');
+  const active = records.filter((r) => r.state === 'active').length;
+  const disclosed = records.filter((r) => r.state === 'disclosed').length;
+  if (disclosed) return stateBadge('disclosed');
+  return active ? stateBadge('active') : stateBadge(records[0].state);
+}
+
+async function onDeviceSearch(ev) {
+  ev.preventDefault();
+  clearMessages();
+  const q = $('device-q').value.trim();
+  if (!q) return;
+  const table = $('device-results');
+  const tbody = table.querySelector('tbody');
+  try {
+    const ans = await api('GET', '/v1/devices?q=' + encodeURIComponent(q));
+    clear(tbody);
+    show($('device-detail'), false);
+    for (const d of ans.devices || []) {
+      tbody.appendChild(el('tr', { 'data-device': d.device_id },
+        el('td', {}, el('button', { type: 'button', class: 'link device-open',
+                                    on: { click: () => openDevice(d.device_id) } }, d.hostname)),
+        el('td', {}, d.serial), el('td', {}, d.os), el('td', {}, d.group),
+        el('td', {}, fmtTime(d.last_checkin)),
+        el('td', {}, (d.matched || []).join(', ')),
+        el('td', {}, stateBadge(d.disabled ? 'disabled' : 'enabled'))));
+    }
+    show(table, true);
+    if (!(ans.devices || []).length) showNotice('No device matches "' + q + '".');
+  } catch (e) { showError(e); }
+}
+
+async function openDevice(id) {
+  clearMessages();
+  const box = $('device-detail');
+  try {
+    const ans = await api('GET', '/v1/devices/' + encodeURIComponent(id));
+    const d = ans.device || {};
+    const recs = ans.records || [];
+    clear(box);
+    box.appendChild(el('h3', {}, 'Device ', d.hostname, ' ', escrowSummary(recs)));
+    const dl = el('dl', {});
+    const add = (k, v) => { dl.appendChild(el('dt', {}, k)); dl.appendChild(el('dd', {}, v)); };
+    add('Device ID', el('span', { class: 'mono' }, d.device_id));
+    add('Serial', d.serial);
+    add('OS', d.os);
+    add('Group', d.group);
+    add('Enrolled', fmtTime(d.enrolled));
+    add('Last check-in', fmtTime(d.last_checkin));
+    add('Agent', d.agent_version || '—');
+    add('Escrow key', d.escrow_key_status || '—');
+    add('Disabled', d.disabled ? 'yes' : 'no');
+    box.appendChild(dl);
+    const t = el('table', { id: 'device-records' },
+      el('thead', {}, el('tr', {}, ...['Volume', 'Type', 'Key ID', 'State', 'Created',
+        'Superseded', 'Audit leaf', 'Verifier', 'Unlock check'].map((h) => el('th', {}, h)))));
+    const tb = el('tbody', {});
+    for (const r of recs) {
+      tb.appendChild(el('tr', { 'data-record': r.record_id },
+        el('td', {}, r.volume_id), el('td', {}, r.key_type),
+        el('td', { class: 'mono' }, r.key_id || '—'), el('td', {}, stateBadge(r.state)),
+        el('td', {}, fmtTime(r.created)), el('td', {}, fmtTime(r.superseded_at)),
+        el('td', {}, r.leaf_index === null || r.leaf_index === undefined ? '—' : r.leaf_index),
+        el('td', {}, r.last_verifier_match === true ? 'match' :
+                     r.last_verifier_match === false ? 'MISMATCH' : '—'),
+        el('td', {}, r.last_unlock_check || '—')));
+    }
+    t.appendChild(tb);
+    box.appendChild(el('h3', {}, 'Escrow history'));
+    box.appendChild(t);
+    if (KE.role() === 'helpdesk' && recs.some((r) => r.state === 'active')) {
+      const vol = recs.find((r) => r.state === 'active').volume_id;
+      box.appendChild(el('p', { class: 'hint' }, 'To recover a key, run on your workstation: '));
+      box.appendChild(el('pre', {}, 'escrowctl retrieve --device ' + shq(d.hostname) + ' --volume ' +
+                                    shq(vol) + ' --reason "..." --ticket REF --wait'));
+    }
+    show(box, true);
+  } catch (e) { showError(e); }
+}
+
+/* ---- retrievals ----------------------------------------------------- */
+
+/* What finishes a request, for the person looking at it. */
+function finishCommand(r) {
+  if (r.state !== 'pending') return r.state === 'completed' ? 'done' : '—';
+  const idx = Number(KE.cindex());
+  if (KE.role() === 'custodian') {
+    if (Array.isArray(r.custodians) && r.custodians.includes(idx)) return 'your part is in';
+    return 'escrowctl approve ' + r.request_id;
+  }
+  if (KE.role() === 'helpdesk' && r.requester === KE.user())
+    return 'escrowctl retrieve (your waiting command) opens it at ' + r.needed + ' parts';
+  return 'custodians: escrowctl approve ' + r.request_id;
+}
+
+async function loadRetrievals() {
+  const state = $('retrieval-state').value;
+  const table = $('retrieval-list');
+  const tbody = table.querySelector('tbody');
+  try {
+    const ans = await api('GET', '/v1/retrievals' + (state ? '?state=' + encodeURIComponent(state) : ''));
+    const list = ans.retrievals || ans.requests || [];
+    clear(tbody);
+    for (const r of list) {
+      tbody.appendChild(el('tr', { 'data-request': r.request_id },
+        el('td', { class: 'mono' }, el('button', { type: 'button', class: 'link',
+          on: { click: () => openRetrieval(r.request_id) } }, r.request_id)),
+        el('td', {}, r.hostname || r.device_id), el('td', {}, r.volume_id),
+        el('td', {}, r.requester), el('td', {}, r.reason), el('td', {}, r.ticket),
+        el('td', {}, fmtTime(r.created)),
+        el('td', { class: 'parts' }, String(r.parts) + ' / ' + String(r.needed)),
+        el('td', {}, stateBadge(r.state)),
+        el('td', { class: 'mono' }, r.confirmation_code),
+        el('td', {}, el('code', { class: 'finish' }, finishCommand(r)))));
+    }
+    show(table, list.length > 0);
+    show($('retrieval-empty'), list.length === 0);
+  } catch (e) {
+    show(table, false);
+    showError(e);
+  }
+}
+
+async function openRetrieval(id) {
+  clearMessages();
+  const box = $('retrieval-detail');
+  try {
+    const ans = await api('GET', '/v1/retrievals/' + encodeURIComponent(id));
+    const r = ans.retrieval || {}; // beside it, "request": the file escrowctl approve uses
+    clear(box);
+    box.appendChild(el('h3', {}, 'Request ', r.request_id, ' ', stateBadge(r.state)));
+    const dl = el('dl', {});
+    const add = (k, v) => { dl.appendChild(el('dt', {}, k)); dl.appendChild(el('dd', {}, v)); };
+    add('Device', (r.hostname || '') + ' (' + r.device_id + ')');
+    add('Volume', r.volume_id);
+    add('Key', r.key_type + ' ' + (r.key_id || ''));
+    add('Record', r.record_id + ' (' + r.record_state + ')');
+    add('Requester', r.requester);
+    add('Reason', r.reason);
+    add('Ticket', r.ticket);
+    add('Confirmation code', r.confirmation_code);
+    add('Parts', String(r.parts) + ' of ' + String(r.needed) +
+        (Array.isArray(r.custodians) && r.custodians.length ? ' (custodians #' + r.custodians.join(', #') + ')' : ''));
+    add('Created', fmtTime(r.created));
+    add('Expires', fmtTime(r.expires));
+    add('Finish with', el('code', {}, finishCommand(r)));
+    box.appendChild(dl);
+    show(box, true);
+  } catch (e) { showError(e); }
+}
+
+/* ---- audit log ------------------------------------------------------ */
+
+function decodeLeaf(b64) {
+  try {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    return null;
+  }
+}
+
+async function loadAudit(start) {
+  clearMessages();
+  const cpBox = $('audit-checkpoint');
+  try {
+    const cp = await api('GET', '/v1/audit/checkpoint');
+    KE.auditSize = cp.tree_size;
+    clear(cpBox);
+    cpBox.appendChild(el('p', {}, 'Latest checkpoint: ', el('strong', { id: 'audit-size' }, String(cp.tree_size)),
+      ' entries, signed by ', el('span', { class: 'mono' }, cp.key_name)));
+    cpBox.appendChild(el('pre', { id: 'audit-note' }, cp.checkpoint));
+    cpBox.appendChild(el('p', { class: 'hint' },
+      'Check it against the pinned key with: escrowctl audit verify'));
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  if (!['auditor'].includes(KE.role())) {
+    show($('audit-page'), false);
+    show($('audit-entries'), false);
+    showNotice('The entries themselves are for auditors.');
+    return;
+  }
+  show($('audit-page'), true);
+  if (start === null) start = Math.max(0, KE.auditSize - KE.auditPage);
+  start = Math.max(0, Math.min(start, KE.auditSize));
+  KE.auditStart = start;
+  $('audit-start').value = String(start);
+  const tbody = $('audit-entries').querySelector('tbody');
+  try {
+    const ans = await api('GET', '/v1/audit/entries?start=' + start + '&end=' + (start + KE.auditPage));
+    clear(tbody);
+    for (const e of (ans.entries || []).slice().reverse()) {
+      const ev = decodeLeaf(e.leaf);
+      if (!ev) {
+        tbody.appendChild(el('tr', {}, el('td', {}, e.index), el('td', { colSpan: 7 }, 'undecodable leaf')));
+        continue;
+      }
+      tbody.appendChild(el('tr', {},
+        el('td', {}, e.index), el('td', {}, fmtTime(ev.time)), el('td', {}, ev.actor),
+        el('td', {}, ev.action), el('td', {}, stateBadge(ev.outcome)), el('td', {}, ev.object || ''),
+        el('td', {}, ev.src || ''),
+        el('td', { class: 'mono' }, ev.details ? JSON.stringify(ev.details) : '')));
+    }
+    show($('audit-entries'), true);
+  } catch (e) { showError(e); }
+}
+
+/* ---- wiring --------------------------------------------------------- */
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('login-form').addEventListener('submit', onLogin);
+  $('logout').addEventListener('click', onLogout);
+  $('device-search').addEventListener('submit', onDeviceSearch);
+  $('retrieval-filter').addEventListener('submit', (ev) => { ev.preventDefault(); clearMessages(); loadRetrievals(); });
+  $('audit-page').addEventListener('submit', (ev) => { ev.preventDefault(); loadAudit(Number($('audit-start').value) || 0); });
+  $('audit-prev').addEventListener('click', () => loadAudit(Math.max(0, (KE.auditStart || 0) - KE.auditPage)));
+  $('audit-next').addEventListener('click', () => loadAudit((KE.auditStart || 0) + KE.auditPage));
+  $('audit-latest').addEventListener('click', () => loadAudit(null));
+  for (const b of document.querySelectorAll('nav button[data-view]'))
+    b.addEventListener('click', () => go(b.dataset.view));
+  render();
+});
