@@ -140,7 +140,7 @@ static int srv_wh_post(const struct srv_wh_item *it, char *err, size_t errlen)
 {
   uint8_t mac[32];
   size_t maclen = 0;
-  char sig[16 + 65], hdr_ev[100], hdr_id[64];
+  char sig[sizeof "X-KE-Signature: sha256=" + 64], hdr_ev[100], hdr_id[64];
   EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
   EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
   OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
