@@ -140,9 +140,25 @@ static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_reque
     rc = CTL_USAGE;
     goto out;
   }
-  if ((rc = ctl_http_call(h, "POST", "/v1/retrievals", body, &ans))) {
-    /* The 409 of an ambiguous name lists the candidates: show them. */
-    goto out;
+  {
+    long status = 0;
+    if ((rc = ctl_http_call_status(h, "POST", "/v1/retrievals", body, &status, &ans)))
+      goto out;
+    if (status < 200 || status > 299) {
+      /* The 409 of an ambiguous name lists the candidates: show them. */
+      json_t *c = json_object_get(json_object_get(ans, "error"), "candidates"), *v;
+      size_t i;
+      rc = ctl_http_report(h, status, ans);
+      json_array_foreach(c, i, v)
+        ctl_notef("  candidate: device %s (%s) volume %s  %s Key ID %s  [%s]",
+                  json_string_value(json_object_get(v, "device_id")) ?: "?",
+                  json_string_value(json_object_get(v, "hostname")) ?: "?",
+                  json_string_value(json_object_get(v, "volume_id")) ?: "?",
+                  json_string_value(json_object_get(v, "key_type")) ?: "?",
+                  json_string_value(json_object_get(v, "key_id")) ?: "?",
+                  json_string_value(json_object_get(v, "state")) ?: "?");
+      goto out;
+    }
   }
   rc = CTL_NET;
   if (!(text = json_dumps(json_object_get(ans, "request"), JSON_COMPACT)) ||

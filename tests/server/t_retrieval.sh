@@ -179,12 +179,17 @@ case_flow() {
   [ "$(stat -c %a "$W/.config/escrowctl/client-key")" = 600 ] || fail "client key mode"
   ok "client key registered ($kfp)"
 
+  # A request whose signature is not the registered key's: 401, nothing stored.
+  local fakeE; fakeE=$(python3 -c 'import base64; print(base64.urlsafe_b64encode(bytes.fromhex("036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296")).decode().rstrip("="))')
+  jpost "$URL/v1/retrievals" "$HD" "{\"request_id\": \"req-aaaaaaaaaaaaaaaaaaaaaaaaaa\", \"device\": \"host-bde\", \"volume\": \"C:\", \"E\": \"$fakeE\", \"reason\": \"x\", \"ticket\": \"T-1\", \"nonce\": \"AAAAAAAAAAAAAAAAAAAAAA\", \"signature\": \"$(python3 -c 'import base64; print(base64.urlsafe_b64encode(bytes(64)).decode().rstrip("="))')\"}"
+  expect_status 401 "a request with a bad signature"
+  [ "$(sql "SELECT count(*) FROM retrievals")" = 0 ] || fail "a badly signed request was stored"
   # An ambiguous name: 409 with the candidates.
   set +e
   hd retrieve --device host-bde --reason x --ticket T-0 --key-out "$W/k0" >/dev/null 2>"$W/r0.err"
   RC=$?
   set -e
-  [ "$RC" = 1 ] || fail "an ambiguous device name was accepted ($RC)"
+  [ "$RC" = 1 ] && grep -q "More than one" "$W/r0.err" && grep -q "candidate: device $DEV (host-bde) volume C:" "$W/r0.err" || fail "an ambiguous device name was accepted ($RC): $(cat "$W/r0.err")"
   [ ! -e "$W/k0" ] || rm -f "$W/k0"
 
   # Request 1, by device and volume.
