@@ -10,8 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
+#include "ke_http.h"
 #include "ke_json.h"
 #include "ke_util.h"
 
@@ -21,65 +20,41 @@
 #define AGENT_HTTP_CONNECT_TIMEOUT 15L
 
 struct agent_http {
-  CURL *curl;
+  ke_http *conn;
   char *server;
   char *cacert;
   agent_retry retry;
 };
 
-static int curl_ready;
-
-static int host_is_loopback(const char *url)
-{
-  const char *h = strstr(url, "://");
-  size_t n;
-
-  if (!h)
-    return 0;
-  h += 3;
-  if (*h == '[')
-    return strncmp(h, "[::1]", 5) == 0;
-  n = strcspn(h, ":/");
-  if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
-    return 1;
-  return strncmp(h, "127.", 4) == 0 && n <= 15;
-}
-
 int agent_http_open(agent_http **out, const char *server, const char *cacert,
                     const agent_retry *retry)
 {
   const char *allow = getenv("ESCROW_AGENT_ALLOW_HTTP");
-  size_t n = strlen(server);
+  size_t n = 0;
   agent_http *h;
 
   *out = NULL;
-  if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0) {
+  switch (ke_http_url_check(server, allow && strcmp(allow, "1") == 0, &n)) {
+  case KE_HTTP_URL_OK:
+    break;
+  case KE_HTTP_URL_SCHEME:
     agent_err("the server must be an https:// URL, not \"%s\"", server);
     return AGENT_USAGE;
-  }
-  if (strncmp(server, "http://", 7) == 0 && !host_is_loopback(server) &&
-      !(allow && strcmp(allow, "1") == 0)) {
+  case KE_HTTP_URL_CLEAR:
     agent_err("refusing plain http:// to %s: use https:// (or set ESCROW_AGENT_ALLOW_HTTP=1 "
               "for a test setup)", server);
     return AGENT_USAGE;
-  }
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)server[i] <= ' ' || server[i] == 0x7f || server[i] == '?' ||
-        server[i] == '#') {
-      agent_err("the server URL contains a character it must not: \"%s\"", server);
-      return AGENT_USAGE;
-    }
-  while (n > 8 && server[n - 1] == '/')
-    n--;
-  if (!curl_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      agent_err("cannot initialise libcurl");
-      return AGENT_FAIL;
-    }
-    curl_ready = 1;
+  default:
+    agent_err("the server URL contains a character it must not: \"%s\"", server);
+    return AGENT_USAGE;
   }
   h = calloc(1, sizeof *h);
-  if (!h || !(h->curl = curl_easy_init()) || !(h->server = strndup(server, n)) ||
+  if (h && ke_http_new(&h->conn) == KE_ERR_INTERNAL) {
+    free(h);
+    agent_err("cannot initialise libcurl");
+    return AGENT_FAIL;
+  }
+  if (!h || !h->conn || !(h->server = strndup(server, n)) ||
       (cacert && !(h->cacert = strdup(cacert)))) {
     agent_http_free(h);
     agent_err("out of memory");
@@ -94,8 +69,7 @@ void agent_http_free(agent_http *h)
 {
   if (!h)
     return;
-  if (h->curl)
-    curl_easy_cleanup(h->curl);
+  ke_http_free(h->conn);
   free(h->server);
   free(h->cacert);
   free(h);
@@ -117,109 +91,71 @@ void agent_reply_free(agent_reply *r)
   r->json = NULL;
 }
 
-static size_t on_data(char *p, size_t size, size_t nmemb, void *cls)
+/* One exchange.  0 with the answer in resp (any status), or -1 on a
+ * transport failure (described in errbuf). */
+static int perform(agent_http *h, const char *const *hdrs, const char *method,
+                   const char *target, const char *payload, ke_http_resp *resp,
+                   char *errbuf, size_t errlen)
 {
-  agent_buf *b = cls;
-  size_t n = size * nmemb;
+  const ke_http_req r = {
+    .method = method, .base = h->server, .path = target, .payload = payload,
+    .headers = hdrs, .cacert = h->cacert,
+    .connect_timeout_s = AGENT_HTTP_CONNECT_TIMEOUT, .timeout_s = (long)h->retry.timeout_s,
+    .max_response = AGENT_HTTP_MAX_RESPONSE, .user_agent = "escrow-agent/" KE_VERSION,
+  };
 
-  if (n > AGENT_HTTP_MAX_RESPONSE - b->len)
-    return 0;
-  return agent_buf_append(b, p, n) ? 0 : n;
+  return ke_http_perform(h->conn, &r, resp, errbuf, errlen) == KE_OK ? 0 : -1;
 }
 
-/* One exchange.  0 with *status, or -1 on a transport failure (errbuf). */
-static int perform(agent_http *h, struct curl_slist *hdrs, const char *method,
-                   const char *url, const char *payload, long *status, agent_buf *resp,
-                   char *errbuf)
-{
-  CURL *c = h->curl;
-  CURLcode cc;
-
-  curl_easy_reset(c);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, AGENT_HTTP_CONNECT_TIMEOUT);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)h->retry.timeout_s);
-  /* Verification is never optional: the pinned CA replaces the system
-   * store, it does not weaken the check. */
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-  if (h->cacert)
-    curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "escrow-agent/" KE_VERSION);
-  if (strcmp(method, "GET") == 0) {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  } else {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload ? payload : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, payload ? (long)strlen(payload) : 0L);
-    if (strcmp(method, "POST") != 0)
-      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  }
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  errbuf[0] = '\0';
-  cc = curl_easy_perform(c);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-  if (cc != CURLE_OK) {
-    if (!errbuf[0])
-      snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
-    return -1;
-  }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-  return 0;
-}
+/* The request's header lines, signed anew for each try. */
+#define AGENT_HTTP_MAX_HEADERS 8
+typedef struct agent_headers {
+  char line[AGENT_HTTP_MAX_HEADERS][512];
+  const char *list[AGENT_HTTP_MAX_HEADERS + 1];
+  size_t n;
+  int bad;
+} agent_headers;
 
 /* Append "name: value" (value NULL: "name" as is). */
-static struct curl_slist *add_header(struct curl_slist *l, int *bad, const char *name,
-                                     const char *v)
+static void add_header(agent_headers *hd, const char *name, const char *v)
 {
-  char line[512];
-  struct curl_slist *t;
+  char *line;
 
-  if (*bad)
-    return l;
-  if ((size_t)snprintf(line, sizeof line, "%s%s%s", name, v ? ": " : "", v ? v : "") >=
-      sizeof line) {
-    *bad = 1;
-    return l;
+  if (hd->bad || hd->n >= AGENT_HTTP_MAX_HEADERS) {
+    hd->bad = 1;
+    return;
   }
-  t = curl_slist_append(l, line);
-  if (!t)
-    *bad = 1;
-  return t ? t : l;
+  line = hd->line[hd->n];
+  if ((size_t)snprintf(line, sizeof hd->line[0], "%s%s%s", name, v ? ": " : "",
+                       v ? v : "") >= sizeof hd->line[0]) {
+    hd->bad = 1;
+    return;
+  }
+  hd->list[hd->n++] = line;
+  hd->list[hd->n] = NULL;
 }
 
-static struct curl_slist *build_headers(const agent_key *key, const char *device,
-                                        const char *method, const char *target,
-                                        const char *payload)
+/* 0, or -1 when the request cannot be signed or a header does not fit. */
+static int build_headers(agent_headers *hd, const agent_key *key, const char *device,
+                         const char *method, const char *target, const char *payload)
 {
   agent_req_sig sig;
-  struct curl_slist *l = NULL;
-  int bad = 0;
   size_t plen = payload ? strlen(payload) : 0;
 
+  memset(hd, 0, sizeof *hd);
   if (agent_sign_request(&sig, key, method, target, (const uint8_t *)payload, plen) != KE_OK)
-    return NULL;
-  l = add_header(l, &bad, "Accept", "application/json");
+    return -1;
+  add_header(hd, "Accept", "application/json");
   if (payload)
-    l = add_header(l, &bad, "Content-Type", "application/json");
-  l = add_header(l, &bad, "X-KE-Device", device);
-  l = add_header(l, &bad, "X-KE-Timestamp", sig.timestamp);
-  l = add_header(l, &bad, "X-KE-Nonce", sig.nonce);
-  l = add_header(l, &bad, "X-KE-Signature", sig.signature);
+    add_header(hd, "Content-Type", "application/json");
+  add_header(hd, "X-KE-Device", device);
+  add_header(hd, "X-KE-Timestamp", sig.timestamp);
+  add_header(hd, "X-KE-Nonce", sig.nonce);
+  add_header(hd, "X-KE-Signature", sig.signature);
   /* libcurl would otherwise send "Expect: 100-continue" for larger
    * bodies and wait for an answer that some proxies never give. */
-  l = add_header(l, &bad, "Expect:", NULL);
-  if (bad) {
-    curl_slist_free_all(l);
-    return NULL;
-  }
-  return l;
+  add_header(hd, "Expect:", NULL);
+  return hd->bad ? -1 : 0;
 }
 
 /* Uniform random milliseconds in [0, ceiling]. */
@@ -249,19 +185,13 @@ static void sleep_ms(unsigned ms)
 }
 
 /* The error code and message of a keyescrow JSON error, sanitised. */
-static void error_of(const agent_buf *b, char *code, size_t codelen, char *msg,
+static void error_of(const ke_http_resp *b, char *code, size_t codelen, char *msg,
                      size_t msglen)
 {
-  json_t *j = NULL;
-  char err[8];
-  const char *c = NULL, *m = NULL;
+  json_t *j = ke_http_error_json(b);
+  const char *c, *m;
 
-  code[0] = msg[0] = '\0';
-  if (b->len && ke_json_parse_object(&j, b->p, b->len, err, sizeof err) == KE_JSON_OK) {
-    json_t *e = json_object_get(j, "error");
-    c = agent_jstr(e, "code");
-    m = agent_jstr(e, "message");
-  }
+  ke_http_error_fields(j, &c, &m);
   snprintf(code, codelen, "%s", c ? c : "");
   snprintf(msg, msglen, "%s", m ? m : "");
   /* Printed to a terminal and to syslog: keep printable ASCII only. */
@@ -278,8 +208,8 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
                     const char *method, const char *target, const json_t *body,
                     const char *what, agent_reply *reply)
 {
-  char *payload = NULL, *url = NULL;
-  char errbuf[CURL_ERROR_SIZE];
+  char *payload = NULL;
+  char errbuf[KE_HTTP_ERRLEN];
   char code[64], msg[256], last[400] = "";
   double start = now_s();
   unsigned ceiling = h->retry.base_ms < h->retry.max_ms ? h->retry.base_ms : h->retry.max_ms;
@@ -294,31 +224,26 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
     agent_err("out of memory");
     return AGENT_FAIL;
   }
-  url = malloc(strlen(h->server) + strlen(target) + 1);
-  if (!url) {
-    free(payload);
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
-  strcpy(url, h->server);
-  strcat(url, target);
   for (unsigned attempt = 1;; attempt++) {
-    agent_buf resp = { 0 };
-    struct curl_slist *hdrs = build_headers(key, device, method, target, payload);
-    long status = 0;
+    agent_headers hdrs;
+    ke_http_resp resp;
+    long status;
+    ke_http_class cls;
     int transport;
 
-    if (!hdrs) {
+    if (build_headers(&hdrs, key, device, method, target, payload)) {
       agent_err("cannot sign the request (out of memory or no randomness)");
       rc = AGENT_FAIL;
       break;
     }
-    transport = perform(h, hdrs, method, url, payload, &status, &resp, errbuf);
-    curl_slist_free_all(hdrs);
-    reply->status = transport ? 0 : status;
-    if (!transport && status >= 200 && status < 300) {
+    transport = perform(h, hdrs.list, method, target, payload, &resp, errbuf, sizeof errbuf);
+    ke_wipe(&hdrs, sizeof hdrs);
+    status = transport ? 0 : resp.status;
+    cls = ke_http_classify(status);
+    reply->status = status;
+    if (!transport && cls == KE_HTTP_SUCCESS) {
       char err[160];
-      if (ke_json_parse_object(&reply->json, resp.p ? resp.p : "", resp.len, err,
+      if (ke_json_parse_object(&reply->json, resp.body ? resp.body : "", resp.len, err,
                                sizeof err) != KE_JSON_OK) {
         agent_err("%s: %s answered HTTP %ld with something that is not a JSON object (%s)",
                   what, h->server, status, err);
@@ -326,15 +251,15 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
       } else {
         rc = AGENT_OK;
       }
-      agent_buf_free(&resp);
+      ke_http_resp_free(&resp);
       break;
     }
     if (!transport) {
       error_of(&resp, code, sizeof code, msg, sizeof msg);
       snprintf(reply->code, sizeof reply->code, "%s", code);
     }
-    agent_buf_free(&resp);
-    if (!transport && status >= 400 && status < 500) {
+    ke_http_resp_free(&resp);
+    if (!transport && (cls == KE_HTTP_DENIED || cls == KE_HTTP_REFUSED)) {
       /* The server looked at the request and said no: trying again would
        * get the same answer (and a 409 replay would be ours). */
       if (code[0])
@@ -368,7 +293,6 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
     sleep_ms(wait);
     ceiling = ceiling > h->retry.max_ms / 2 ? h->retry.max_ms : ceiling * 2;
   }
-  free(url);
   free(payload);
   return rc;
 }

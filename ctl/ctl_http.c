@@ -10,9 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "ctl_config.h"
+#include "ke_http.h"
 #include "ke_json.h"
 #include "ke_util.h"
 
@@ -23,14 +22,12 @@
 #define CTL_HTTP_DEFAULT_TIMEOUT 120L
 
 struct ctl_http {
-  CURL *curl;
+  ke_http *conn;
   char *server;
   char *cacert;
   char *auth; /* "Authorization: Bearer ..." or NULL; wiped when freed */
   long timeout;
 };
-
-static int curl_ready;
 
 static char *xstrdup(const char *s)
 {
@@ -48,47 +45,26 @@ int ctl_http_opt(ctl_http_target *t, int opt, const char *arg)
   return 1;
 }
 
-/* Is the URL's host a loopback address?  Only there is http:// harmless. */
-static int host_is_loopback(const char *url)
-{
-  const char *h = strstr(url, "://");
-  size_t n;
-
-  if (!h)
-    return 0;
-  h += 3;
-  if (*h == '[')
-    return strncmp(h, "[::1]", 5) == 0;
-  n = strcspn(h, ":/");
-  if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
-    return 1;
-  return strncmp(h, "127.", 4) == 0 && n <= 15;
-}
-
 /* Check the base URL and store it without trailing slashes. */
 static int set_server(ctl_http *h, const char *server)
 {
-  size_t n = strlen(server);
+  size_t n = 0;
   const char *allow = getenv("ESCROWCTL_ALLOW_HTTP");
 
-  if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0) {
+  switch (ke_http_url_check(server, allow && strcmp(allow, "1") == 0, &n)) {
+  case KE_HTTP_URL_OK:
+    break;
+  case KE_HTTP_URL_SCHEME:
     ctl_errf("the server must be an https:// (or loopback http://) URL, not \"%s\"", server);
     return CTL_USAGE;
-  }
-  if (strncmp(server, "http://", 7) == 0 && !host_is_loopback(server) &&
-      !(allow && strcmp(allow, "1") == 0)) {
+  case KE_HTTP_URL_CLEAR:
     ctl_errf("refusing plain http:// to %s: the bearer token would cross the network in "
              "clear (use https://, or set ESCROWCTL_ALLOW_HTTP=1 for a test setup)", server);
     return CTL_USAGE;
+  default:
+    ctl_errf("the server URL contains a character it must not: \"%s\"", server);
+    return CTL_USAGE;
   }
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)server[i] <= ' ' || server[i] == 0x7f || server[i] == '?' ||
-        server[i] == '#') {
-      ctl_errf("the server URL contains a character it must not: \"%s\"", server);
-      return CTL_USAGE;
-    }
-  while (n > 8 && server[n - 1] == '/')
-    n--;
   h->server = strndup(server, n);
   return h->server ? CTL_OK : CTL_FAIL;
 }
@@ -118,18 +94,17 @@ static int http_new(ctl_http **out)
   ctl_http *h;
   const char *t = getenv("ESCROWCTL_TIMEOUT");
 
+  ke_rc krc;
+
   *out = NULL;
-  if (!curl_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      ctl_errf("cannot initialise libcurl");
-      return CTL_FAIL;
-    }
-    curl_ready = 1;
-  }
   h = calloc(1, sizeof *h);
-  if (!h || !(h->curl = curl_easy_init())) {
-    free(h);
+  if (!h) {
     ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  if ((krc = ke_http_new(&h->conn)) != KE_OK) {
+    free(h);
+    ctl_errf(krc == KE_ERR_NOMEM ? "out of memory" : "cannot initialise libcurl");
     return CTL_FAIL;
   }
   h->timeout = CTL_HTTP_DEFAULT_TIMEOUT;
@@ -219,8 +194,7 @@ void ctl_http_free(ctl_http *h)
 {
   if (!h)
     return;
-  if (h->curl)
-    curl_easy_cleanup(h->curl);
+  ke_http_free(h->conn);
   if (h->auth) {
     ke_wipe(h->auth, strlen(h->auth));
     free(h->auth);
@@ -233,157 +207,64 @@ void ctl_http_free(ctl_http *h)
 const char *ctl_http_server(const ctl_http *h) { return h->server; }
 const char *ctl_http_cacert(const ctl_http *h) { return h->cacert; }
 
-static size_t on_data(char *p, size_t size, size_t nmemb, void *cls)
-{
-  ctl_buf *b = cls;
-  size_t n = size * nmemb;
-
-  if (n > CTL_HTTP_MAX_RESPONSE - b->len)
-    return 0; /* curl reports a write error */
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 8192;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (!np)
-      return 0;
-    b->p = np;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, p, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-  return n;
-}
-
-/* Retry-After of a 429, in seconds, or -1. */
-struct hdr_state {
-  long retry_after;
-};
-
-static size_t on_header(char *p, size_t size, size_t nmemb, void *cls)
-{
-  struct hdr_state *hs = cls;
-  size_t n = size * nmemb;
-  static const char name[] = "retry-after:";
-
-  if (n > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-    char v[24];
-    size_t i = sizeof name - 1, k = 0;
-    while (i < n && p[i] == ' ')
-      i++;
-    while (i < n && k + 1 < sizeof v && isdigit((unsigned char)p[i]))
-      v[k++] = p[i++];
-    v[k] = '\0';
-    if (k)
-      hs->retry_after = strtol(v, NULL, 10);
-  }
-  return n;
-}
-
-/* One exchange.  Returns CTL_OK with *status and the body, or CTL_NET
- * (printed) on a transport failure. */
+/* One exchange.  Returns CTL_OK with the answer in resp (any status), or
+ * CTL_NET (printed) on a transport failure; resp is to be freed with
+ * ke_http_resp_free either way. */
 static int perform(ctl_http *h, const char *method, const char *path, const json_t *body,
-                   long *status, ctl_buf *resp, struct hdr_state *hs)
+                   ke_http_resp *resp)
 {
-  CURL *c = h->curl;
-  struct curl_slist *hdrs = NULL;
-  char *url = NULL, *payload = NULL;
-  char errbuf[CURL_ERROR_SIZE] = "";
-  CURLcode cc;
-  int rc = CTL_NET;
+  const char *hdrs[4];
+  size_t nh = 0;
+  char *payload = NULL;
+  char err[KE_HTTP_ERRLEN];
+  ke_http_req r = {
+    .method = method, .base = h->server, .path = path, .headers = hdrs,
+    .cacert = h->cacert, .connect_timeout_s = CTL_HTTP_CONNECT_TIMEOUT,
+    .timeout_s = h->timeout, .max_response = CTL_HTTP_MAX_RESPONSE,
+  };
+  ke_rc krc;
 
+  memset(resp, 0, sizeof *resp);
   if (path[0] != '/') {
     ctl_errf("internal error: request path must start with /");
     return CTL_FAIL;
   }
-  url = malloc(strlen(h->server) + strlen(path) + 1);
-  if (!url)
-    goto oom;
-  strcpy(url, h->server);
-  strcat(url, path);
-  if (body && !(payload = json_dumps(body, JSON_COMPACT)))
-    goto oom;
-  curl_easy_reset(c);
-  hs->retry_after = -1;
-  if (!(hdrs = curl_slist_append(hdrs, "Accept: application/json, text/plain")))
-    goto oom;
-  if (payload) {
-    struct curl_slist *t = curl_slist_append(hdrs, "Content-Type: application/json");
-    if (!t)
-      goto oom;
-    hdrs = t;
+  if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
   }
-  if (h->auth) {
-    struct curl_slist *t = curl_slist_append(hdrs, h->auth);
-    if (!t)
-      goto oom;
-    hdrs = t;
-  }
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CTL_HTTP_CONNECT_TIMEOUT);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout);
-  /* Verification is never optional: a pinned CA replaces the system store,
-   * it does not weaken the check. */
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-  if (h->cacert)
-    curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-  if (strcmp(method, "GET") == 0) {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  } else {
-    /* POST-style transfer with the method's own name (PUT, DELETE...);
-     * an absent body is sent as Content-Length: 0. */
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload ? payload : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, payload ? (long)strlen(payload) : 0L);
-    if (strcmp(method, "POST") != 0)
-      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  }
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, hs);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  cc = curl_easy_perform(c);
-  if (cc != CURLE_OK) {
-    if (cc == CURLE_WRITE_ERROR && resp->len + 1 >= CTL_HTTP_MAX_RESPONSE)
-      ctl_errf("%s: the answer is larger than %u bytes", h->server, CTL_HTTP_MAX_RESPONSE);
-    else
-      ctl_errf("cannot reach %s: %s", h->server, errbuf[0] ? errbuf : curl_easy_strerror(cc));
-    goto out;
-  }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-  rc = CTL_OK;
-out:
-  /* The header list holds a copy of the token. */
-  for (struct curl_slist *s = hdrs; s; s = s->next)
-    ke_wipe(s->data, strlen(s->data));
-  curl_slist_free_all(hdrs);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+  r.payload = payload;
+  hdrs[nh++] = "Accept: application/json, text/plain";
+  if (payload)
+    hdrs[nh++] = "Content-Type: application/json";
+  if (h->auth)
+    hdrs[nh++] = h->auth;
+  hdrs[nh] = NULL;
+  krc = ke_http_perform(h->conn, &r, resp, err, sizeof err);
   if (payload) {
     ke_wipe(payload, strlen(payload));
     free(payload);
   }
-  free(url);
-  return rc;
-oom:
-  ctl_errf("out of memory");
-  rc = CTL_FAIL;
-  goto out;
+  if (krc == KE_OK)
+    return CTL_OK;
+  if (krc == KE_ERR_NOMEM) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  if (krc == KE_ERR_LENGTH)
+    ctl_errf("%s: the answer is larger than %u bytes", h->server, CTL_HTTP_MAX_RESPONSE);
+  else
+    ctl_errf("cannot reach %s: %s", h->server, err);
+  return CTL_NET;
 }
 
 /* Print a non-2xx answer and map it to an exit code. */
 static int report_status(ctl_http *h, long status, const json_t *err, long retry_after)
 {
-  const json_t *e = err ? json_object_get(err, "error") : NULL;
-  const char *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
-  const char *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
+  const char *code, *msg;
   char extra[96] = "";
+
+  ke_http_error_fields(err, &code, &msg);
 
   if (status == 429 && retry_after >= 0)
     snprintf(extra, sizeof extra, "; retry in %ld s", retry_after);
@@ -393,11 +274,14 @@ static int report_status(ctl_http *h, long status, const json_t *err, long retry
     ctl_errf("%s answered HTTP %ld without a keyescrow error%s", h->server, status, extra);
   if (status == 401)
     ctl_notef("  (log in again: escrowctl login --server %s --user NAME)", h->server);
-  if (status == 401 || status == 403)
+  switch (ke_http_classify(status)) {
+  case KE_HTTP_DENIED:
     return CTL_AUTH;
-  if (status >= 400 && status < 500)
+  case KE_HTTP_REFUSED:
     return CTL_FAIL;
-  return CTL_NET;
+  default:
+    return CTL_NET;
+  }
 }
 
 int ctl_http_report(ctl_http *h, long status, const json_t *err)
@@ -405,14 +289,14 @@ int ctl_http_report(ctl_http *h, long status, const json_t *err)
   return report_status(h, status, err, -1);
 }
 
-static int parse_json(ctl_http *h, const ctl_buf *b, json_t **out)
+static int parse_json(ctl_http *h, const ke_http_resp *b, json_t **out)
 {
   char err[160];
 
   *out = NULL;
   if (b->len == 0)
     return CTL_OK;
-  if (ke_json_parse_object(out, b->p, b->len, err, sizeof err) != KE_JSON_OK) {
+  if (ke_json_parse_object(out, b->body, b->len, err, sizeof err) != KE_JSON_OK) {
     ctl_errf("%s sent an answer that is not a JSON object (%s)", h->server, err);
     return CTL_NET;
   }
@@ -422,29 +306,21 @@ static int parse_json(ctl_http *h, const ctl_buf *b, json_t **out)
 int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
                          const json_t *body, long *status, json_t **out)
 {
-  ctl_buf b = { 0 };
-  struct hdr_state hs;
+  ke_http_resp b;
   json_t *j = NULL;
   int rc;
 
   if (out)
     *out = NULL;
-  *status = 0;
-  rc = perform(h, method, path, body, status, &b, &hs);
+  rc = perform(h, method, path, body, &b);
+  *status = rc ? 0 : b.status;
   if (!rc) {
-    if (*status >= 200 && *status < 300) {
+    if (ke_http_classify(b.status) == KE_HTTP_SUCCESS)
       rc = parse_json(h, &b, &j);
-    } else {
-      char err[8];
-      /* An error body that is not JSON is simply absent. */
-      if (b.len && ke_json_parse_object(&j, b.p, b.len, err, sizeof err) != KE_JSON_OK)
-        j = NULL;
-    }
+    else
+      j = ke_http_error_json(&b); /* an error body that is not JSON is absent */
   }
-  if (b.p) {
-    ke_wipe(b.p, b.len);
-    free(b.p);
-  }
+  ke_http_resp_free(&b);
   if (out)
     *out = j;
   else
@@ -455,29 +331,22 @@ int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
 int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_t *body,
                   json_t **out)
 {
-  ctl_buf b = { 0 };
-  struct hdr_state hs;
-  long status = 0;
+  ke_http_resp b;
   json_t *j = NULL;
   int rc;
 
   if (out)
     *out = NULL;
-  rc = perform(h, method, path, body, &status, &b, &hs);
-  if (!rc && (status < 200 || status >= 300)) {
-    char err[8];
-    if (b.len && ke_json_parse_object(&j, b.p, b.len, err, sizeof err) != KE_JSON_OK)
-      j = NULL;
-    rc = report_status(h, status, j, hs.retry_after);
+  rc = perform(h, method, path, body, &b);
+  if (!rc && ke_http_classify(b.status) != KE_HTTP_SUCCESS) {
+    j = ke_http_error_json(&b);
+    rc = report_status(h, b.status, j, b.retry_after);
     json_decref(j);
     j = NULL;
   } else if (!rc) {
     rc = parse_json(h, &b, &j);
   }
-  if (b.p) {
-    ke_wipe(b.p, b.len);
-    free(b.p);
-  }
+  ke_http_resp_free(&b);
   if (out && !rc)
     *out = j;
   else
@@ -487,34 +356,36 @@ int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_
 
 int ctl_http_get_raw(ctl_http *h, const char *path, ctl_buf *out, long *status)
 {
-  struct hdr_state hs;
-  long st = 0;
+  ke_http_resp b;
   int rc;
 
   memset(out, 0, sizeof *out);
-  rc = perform(h, "GET", path, NULL, &st, out, &hs);
+  rc = perform(h, "GET", path, NULL, &b);
   if (status)
-    *status = st;
-  if (!rc && (st < 200 || st >= 300)) {
-    json_t *j = NULL;
-    char err[8];
-    if (out->len &&
-        ke_json_parse_object(&j, out->p, out->len, err, sizeof err) != KE_JSON_OK)
-      j = NULL;
-    rc = report_status(h, st, j, hs.retry_after);
+    *status = rc ? 0 : b.status;
+  if (!rc && ke_http_classify(b.status) != KE_HTTP_SUCCESS) {
+    json_t *j = ke_http_error_json(&b);
+    rc = report_status(h, b.status, j, b.retry_after);
     json_decref(j);
   }
-  if (!rc && !out->p) {
+  if (!rc && !b.body) {
     /* An empty 2xx body is still a NUL-terminated string for the caller. */
-    out->p = calloc(1, 1);
-    out->cap = out->p ? 1 : 0;
-    if (!out->p) {
+    if (!(b.body = calloc(1, 1))) {
       ctl_errf("out of memory");
       rc = CTL_FAIL;
     }
+    b.cap = b.body ? 1 : 0;
   }
-  if (rc)
-    ctl_buf_free(out);
+  if (!rc) {
+    /* The body moves to the caller (a plain malloc block, as ctl_buf_free
+     * expects of a buffer that is not secure). */
+    out->p = b.body;
+    out->len = b.len;
+    out->cap = b.cap;
+    out->secure = 0;
+    b.body = NULL;
+  }
+  ke_http_resp_free(&b);
   return rc;
 }
 

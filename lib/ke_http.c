@@ -1,0 +1,279 @@
+/*
+ * ke_http.c - common core of the HTTP clients (see ke_http.h).
+ */
+#include "ke_http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "ke_json.h"
+
+_Static_assert(KE_HTTP_ERRLEN >= CURL_ERROR_SIZE, "KE_HTTP_ERRLEN below CURL_ERROR_SIZE");
+
+struct ke_http {
+  CURL *curl;
+};
+
+/* curl_global_init is not thread-safe before libcurl 7.84; both clients
+ * open their connections from one thread. */
+static int curl_ready;
+
+int ke_http_host_is_loopback(const char *url)
+{
+  const char *h = strstr(url, "://");
+  size_t n;
+
+  if (!h)
+    return 0;
+  h += 3;
+  if (*h == '[')
+    return strncmp(h, "[::1]", 5) == 0;
+  n = strcspn(h, ":/");
+  if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+    return 1;
+  return strncmp(h, "127.", 4) == 0 && n <= 15;
+}
+
+ke_http_url_rc ke_http_url_check(const char *server, int allow_http, size_t *len)
+{
+  size_t n = strlen(server);
+
+  if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
+    return KE_HTTP_URL_SCHEME;
+  /* A bearer token or an enrolment token must never cross a network in
+   * clear. */
+  if (strncmp(server, "http://", 7) == 0 && !ke_http_host_is_loopback(server) && !allow_http)
+    return KE_HTTP_URL_CLEAR;
+  /* No query or fragment: paths are appended to the base as they are. */
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)server[i] <= ' ' || server[i] == 0x7f || server[i] == '?' ||
+        server[i] == '#')
+      return KE_HTTP_URL_CHAR;
+  while (n > 8 && server[n - 1] == '/')
+    n--;
+  *len = n;
+  return KE_HTTP_URL_OK;
+}
+
+ke_rc ke_http_new(ke_http **out)
+{
+  ke_http *h;
+
+  *out = NULL;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return KE_ERR_INTERNAL;
+    curl_ready = 1;
+  }
+  h = calloc(1, sizeof *h);
+  if (!h || !(h->curl = curl_easy_init())) {
+    free(h);
+    return KE_ERR_NOMEM;
+  }
+  *out = h;
+  return KE_OK;
+}
+
+void ke_http_free(ke_http *h)
+{
+  if (!h)
+    return;
+  if (h->curl)
+    curl_easy_cleanup(h->curl);
+  free(h);
+}
+
+void ke_http_resp_free(ke_http_resp *resp)
+{
+  if (resp->body) {
+    ke_wipe(resp->body, resp->cap);
+    free(resp->body);
+  }
+  resp->body = NULL;
+  resp->len = resp->cap = 0;
+}
+
+struct sink {
+  ke_http_resp *resp;
+  size_t max;
+  int too_large, nomem;
+};
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *cls)
+{
+  struct sink *s = cls;
+  ke_http_resp *b = s->resp;
+  size_t n = size * nmemb;
+
+  if (n > s->max - b->len) {
+    s->too_large = 1;
+    return 0; /* curl reports a write error */
+  }
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 8192;
+    char *np;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    /* No realloc: the old block would be released unwiped, and answers can
+     * carry key material. */
+    if (!(np = malloc(cap))) {
+      s->nomem = 1;
+      return 0;
+    }
+    if (b->body) {
+      memcpy(np, b->body, b->len);
+      ke_wipe(b->body, b->cap);
+      free(b->body);
+    }
+    b->body = np;
+    b->cap = cap;
+  }
+  memcpy(b->body + b->len, p, n);
+  b->len += n;
+  b->body[b->len] = '\0';
+  return n;
+}
+
+/* Retry-After of a 429 or 503, in whole seconds. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *cls)
+{
+  ke_http_resp *resp = cls;
+  size_t n = size * nmemb;
+  static const char name[] = "retry-after:";
+
+  if (n > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+    char v[24];
+    size_t i = sizeof name - 1, k = 0;
+    while (i < n && p[i] == ' ')
+      i++;
+    while (i < n && k + 1 < sizeof v && isdigit((unsigned char)p[i]))
+      v[k++] = p[i++];
+    v[k] = '\0';
+    if (k)
+      resp->retry_after = strtol(v, NULL, 10);
+  }
+  return n;
+}
+
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+  if (err && errlen)
+    snprintf(err, errlen, "%s", msg);
+}
+
+ke_rc ke_http_perform(ke_http *h, const ke_http_req *r, ke_http_resp *resp, char *err,
+                      size_t errlen)
+{
+  CURL *c = h->curl;
+  struct curl_slist *hdrs = NULL;
+  struct sink sink = { resp, r->max_response, 0, 0 };
+  char *url = NULL;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  CURLcode cc;
+  ke_rc rc = KE_ERR_NOMEM;
+
+  memset(resp, 0, sizeof *resp);
+  resp->retry_after = -1;
+  set_err(err, errlen, "");
+  if (r->path[0] != '/') {
+    set_err(err, errlen, "the request path must start with /");
+    return KE_ERR_FORMAT;
+  }
+  url = malloc(strlen(r->base) + strlen(r->path) + 1);
+  if (!url)
+    goto out;
+  strcpy(url, r->base);
+  strcat(url, r->path);
+  for (const char *const *l = r->headers; l && *l; l++) {
+    struct curl_slist *t = curl_slist_append(hdrs, *l);
+    if (!t)
+      goto out;
+    hdrs = t;
+  }
+  curl_easy_reset(c);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, r->connect_timeout_s);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout_s);
+  /* Verification is never optional: a pinned CA replaces the system store,
+   * it does not weaken the check. */
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+  if (r->cacert)
+    curl_easy_setopt(c, CURLOPT_CAINFO, r->cacert);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  if (r->user_agent)
+    curl_easy_setopt(c, CURLOPT_USERAGENT, r->user_agent);
+  if (strcmp(r->method, "GET") == 0) {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    /* POST-style transfer with the method's own name (PUT, DELETE...);
+     * an absent body is sent as Content-Length: 0. */
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->payload ? r->payload : "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, r->payload ? (long)strlen(r->payload) : 0L);
+    if (strcmp(r->method, "POST") != 0)
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+  }
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  cc = curl_easy_perform(c);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+  if (cc != CURLE_OK) {
+    set_err(err, errlen, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    rc = sink.too_large ? KE_ERR_LENGTH : sink.nomem ? KE_ERR_NOMEM : KE_ERR_IO;
+    goto out;
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+  rc = KE_OK;
+out:
+  if (rc == KE_ERR_NOMEM && err && errlen && !err[0])
+    set_err(err, errlen, "out of memory");
+  /* The header list can hold a copy of a bearer token. */
+  for (struct curl_slist *s = hdrs; s; s = s->next)
+    ke_wipe(s->data, strlen(s->data));
+  curl_slist_free_all(hdrs);
+  free(url);
+  return rc;
+}
+
+ke_http_class ke_http_classify(long status)
+{
+  if (status >= 200 && status < 300)
+    return KE_HTTP_SUCCESS;
+  if (status == 401 || status == 403)
+    return KE_HTTP_DENIED;
+  if (status >= 400 && status < 500)
+    return KE_HTTP_REFUSED;
+  return KE_HTTP_FAILED;
+}
+
+json_t *ke_http_error_json(const ke_http_resp *resp)
+{
+  json_t *j = NULL;
+  char err[8];
+
+  if (!resp->len || ke_json_parse_object(&j, resp->body, resp->len, err, sizeof err) !=
+                        KE_JSON_OK)
+    return NULL;
+  return j;
+}
+
+void ke_http_error_fields(const json_t *err, const char **code, const char **msg)
+{
+  const json_t *e = err ? json_object_get(err, "error") : NULL;
+
+  *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
+  *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
+}
