@@ -16,12 +16,14 @@
 
 const char ctl_usage_user_add[] =
   "usage: escrowctl user add NAME --role ROLE [--custodian-index N]\n"
-  "                          [--password-file F]\n"
+  "                          [--password-file F] [--person ID]\n"
   "\n"
   "Creates an account (admin only).  ROLE is admin, helpdesk, custodian or\n"
   "auditor; a custodian needs the index (1..255) of the share they hold.  Without\n"
   "--password-file the server generates a one-time password, printed here once;\n"
-  "the user must replace it at the first `escrowctl login`.\n"
+  "the user must replace it at the first `escrowctl login`.  --person names the\n"
+  "human behind the account (the same ID on a helpdesk and a custodian account\n"
+  "keeps that person from approving their own retrieval requests).\n"
   "\n" CTL_ONLINE_OPTS;
 
 const char ctl_usage_user_list[] =
@@ -44,12 +46,12 @@ const char ctl_usage_user_set_role[] =
 
 typedef struct user_opts {
   ctl_http_target t;
-  const char *role, *password_file;
+  const char *role, *password_file, *person;
   unsigned cidx;
   int json;
 } user_opts;
 
-enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON };
+enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON, O_PERSON };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -61,6 +63,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_CIDX: return ctl_parse_uint(&o->cidx, arg, "--custodian-index", 1, 255);
   case O_PWFILE: o->password_file = arg; return CTL_OK;
   case O_JSON: o->json = 1; return CTL_OK;
+  case O_PERSON: o->person = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -71,6 +74,7 @@ static const struct option user_options[] = {
   { "custodian-index", required_argument, 0, O_CIDX },
   { "password-file", required_argument, 0, O_PWFILE },
   { "json", no_argument, 0, O_JSON },
+  { "person", required_argument, 0, O_PERSON },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
@@ -142,6 +146,11 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
   req = json_pack("{s:s,s:s}", "name", name, "role", o.role);
   if (req && o.cidx)
     json_object_set_new(req, "custodian_index", json_integer(o.cidx));
+  if (req && o.person && json_object_set_new(req, "person", json_string(o.person))) {
+    ctl_errf("--person is not valid UTF-8");
+    rc = CTL_USAGE;
+    goto out;
+  }
   if (req && pw.p && json_object_set_new(req, "password", json_stringn(pw.p, pw.len))) {
     ctl_errf("the password is not valid UTF-8");
     rc = CTL_FAIL;

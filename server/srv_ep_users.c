@@ -74,12 +74,22 @@ static int srv_users_role_fields(struct srv_request *req, const json_t *body,
 
 struct srv_user_new {
   struct srv_request *req;
-  const char *name, *role;
+  const char *name, *role, *person;
   int cidx, generated;
   struct srv_pwhash pw;
   char created[40];
   enum srv_users_outcome out;
 };
+
+/* users.person: [A-Za-z0-9][A-Za-z0-9._:@-]{0,127} (schema 005). */
+static int srv_users_person_ok(const char *s)
+{
+  size_t n = strlen(s);
+
+  return n >= 1 && n <= 128 &&
+         strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@-") == n &&
+         strchr("._:@-", s[0]) == NULL;
+}
 
 static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
 {
@@ -113,10 +123,20 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
     return st;
   snprintf(u->created, sizeof u->created, "%s", PQgetvalue(res, 0, 1));
   PQclear(res);
+  /* Who the account belongs to (a person may hold several accounts; see
+   * the retrieval rules, srv_ep_retrievals_parts.c). */
+  if (u->person) {
+    const char *pp[2] = {u->name, u->person};
+    if (!(res = srv_db_exec(db, SRV_STMT_RET_USER_PERSON, pp, &st)))
+      return st;
+    PQclear(res);
+  }
   d = json_pack("{s:s,s:s}", "role", u->role, "password",
                 u->generated ? "generated" : "given");
   if (d && u->cidx)
     json_object_set_new(d, "custodian_index", json_integer(u->cidx));
+  if (d && u->person)
+    json_object_set_new(d, "person", json_string(u->person));
   if (!d)
     return SRV_DB_ERROR;
   snprintf(object, sizeof object, "user:%s", u->name);
@@ -129,7 +149,7 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
 enum MHD_Result srv_ep_users_create(struct srv_request *req)
 {
   static const char *const allowed[] = {"name", "role", "password", "custodian_index",
-                                        NULL};
+                                        "person", NULL};
   const json_t *body = srv_request_json(req);
   struct srv_user_new u;
   const char *password = NULL, *problem;
@@ -147,6 +167,12 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
                            "name: 1 to 63 characters a-z 0-9 . _ -, starting with a letter");
   if (srv_users_role_fields(req, body, &u.role, &u.cidx, &ret))
     return ret;
+  if (json_object_get(body, "person") &&
+      (ke_json_get_str(body, "person", &u.person) != KE_JSON_OK ||
+       !srv_users_person_ok(u.person)))
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with "
+                           "a letter or digit");
   switch (ke_json_get_str(body, "password", &password)) {
   case KE_JSON_OK:
     if ((problem = srv_account_password_problem(password)))
@@ -176,6 +202,8 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
                   "password_must_change", u.generated);
   if (out && u.cidx)
     json_object_set_new(out, "custodian_index", json_integer(u.cidx));
+  if (out && u.person)
+    json_object_set_new(out, "person", json_string(u.person));
   if (out && u.generated)
     json_object_set_new(out, "one_time_password", json_string(gen));
   ke_wipe(gen, sizeof gen);

@@ -66,13 +66,16 @@ for i in 1 2 3 4 5; do echo "custodian passphrase $i" >"$KD.pass/$i"; pf+=(--pas
 FPR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$KD/escrow-key.json")
 
 mint_user "$PRIV_APP_DSN" admin1 admin
-mint_user "$PRIV_APP_DSN" hd1 helpdesk
 mint_user "$PRIV_APP_DSN" hd2 helpdesk
 mint_user "$PRIV_APP_DSN" aud1 auditor
-for i in 1 2 3 4 5; do mint_user "$PRIV_APP_DSN" "c$i" custodian "$i"; done
-# c5 is the same person as hd1.
-own "UPDATE users SET person = 'p-alice' WHERE name IN ('hd1', 'c5')" >/dev/null
+for i in 1 2 3 4; do mint_user "$PRIV_APP_DSN" "c$i" custodian "$i"; done
 ADMIN=$(mint_token "$PRIV_APP_DSN" admin1)
+# hd1 and c5 are one person (alice), as the administrator records.
+ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" user add hd1 --role helpdesk --person p-alice >"$W/ua.out" 2>&1 ||
+  fail "user add --person: $(cat "$W/ua.out")"
+ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" user add c5 --role custodian --custodian-index 5 --person p-alice \
+  >"$W/ua.out" 2>&1 || fail "user add --person: $(cat "$W/ua.out")"
+[ "$(sql "SELECT count(*) FROM users WHERE person = 'p-alice'")" = 2 ] || fail "person not stored"
 HD=$(mint_token "$PRIV_APP_DSN" hd1)
 HD2=$(mint_token "$PRIV_APP_DSN" hd2)
 AUD=$(mint_token "$PRIV_APP_DSN" aud1)
