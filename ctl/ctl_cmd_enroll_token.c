@@ -3,12 +3,9 @@
  * enrol (admin role).  `create` prints the token on stdout, alone on its
  * line, and only there: the server keeps just its hash.
  */
-#include <ctype.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "ctl_cmd.h"
 #include "ctl_http.h"
+#include "ctl_list.h"
 
 const char ctl_usage_enroll_token_create[] =
   "usage: escrowctl enroll-token create --group GROUP --uses N --expires DURATION\n"
@@ -51,29 +48,8 @@ enum { O_GROUP = 256, O_USES, O_EXPIRES, O_ALL, O_JSON };
 
 static int et_duration(long long *out, const char *s)
 {
-  char *end;
-  long long v, mult = 1;
-
-  if (!isdigit((unsigned char)s[0]))
-    goto bad;
-  v = strtoll(s, &end, 10);
-  if (*end && end[1] == '\0') {
-    switch (*end) {
-    case 's': mult = 1; break;
-    case 'm': mult = 60; break;
-    case 'h': mult = 3600; break;
-    case 'd': mult = 86400; break;
-    case 'w': mult = 7 * 86400; break;
-    default: goto bad;
-    }
-  } else if (*end) {
-    goto bad;
-  }
-  if (v < 1 || v > ET_MAX_LIFETIME / mult || v * mult < 60)
-    goto bad;
-  *out = v * mult;
-  return CTL_OK;
-bad:
+  if (ctl_list_duration(out, s, "smhdw", 60, ET_MAX_LIFETIME) == 0)
+    return CTL_OK;
   ctl_errf("--expires: from 60 seconds to 366 days, in seconds or with s, m, h, d or w "
            "(e.g. 7d)");
   return CTL_USAGE;
@@ -110,7 +86,6 @@ static const struct option et_options[] = {
 int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)
 {
   et_opts o = { 0 };
-  ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   const char *token;
   int rc;
@@ -129,15 +104,8 @@ int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("--group is not valid UTF-8");
     return CTL_USAGE;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "POST", "/v1/enroll-tokens", req, &ans)))
+  if ((rc = ctl_list_create(&o.t, "/v1/enroll-tokens", req, &ans, &token)))
     goto out;
-  token = json_string_value(json_object_get(ans, "token"));
-  if (!token) {
-    ctl_errf("%s answered without a token", ctl_http_server(h));
-    rc = CTL_NET;
-    goto out;
-  }
   ctl_notef("Enrolment token %lld for group \"%s\": %u device(s), expires %s. It is shown "
             "only this once:",
             (long long)json_integer_value(json_object_get(ans, "id")), o.group, o.uses,
@@ -146,31 +114,20 @@ int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
 int ctl_cmd_enroll_token_list(const ctl_cmd *cmd, int argc, char **argv)
 {
   et_opts o = { 0 };
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   const json_t *toks;
   int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, et_options, on_opt, &o, NULL)))
     return rc;
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "GET", o.all ? "/v1/enroll-tokens?all=true" : "/v1/enroll-tokens",
-                          NULL, &ans)))
-    goto out;
-  if (o.json) {
-    char *s = json_dumps(ans, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s)
-      printf("%s\n", s);
-    free(s);
-    goto out;
-  }
+  if ((rc = ctl_list_fetch(&o.t, "/v1/enroll-tokens", o.all, o.json, &ans)) || !ans)
+    return rc;
   printf("%-6s %-20s %-11s %-8s %-20s %-9s %s\n", "ID", "GROUP", "USES LEFT", "DEVICES",
          "EXPIRES", "STATUS", "CREATED BY");
   toks = json_object_get(ans, "enroll_tokens");
@@ -188,40 +145,18 @@ int ctl_cmd_enroll_token_list(const ctl_cmd *cmd, int argc, char **argv)
            json_string_value(json_object_get(t, "status")),
            json_string_value(json_object_get(t, "created_by")));
   }
-out:
   json_decref(ans);
-  ctl_http_free(h);
-  return rc;
+  return CTL_OK;
 }
 
 int ctl_cmd_enroll_token_revoke(const ctl_cmd *cmd, int argc, char **argv)
 {
+  static const ctl_list_kind kind = { "/v1/enroll-tokens", "enrolment token", "an",
+                                      "escrowctl enroll-token list" };
   et_opts o = { 0 };
-  ctl_http *h = NULL;
-  json_t *ans = NULL;
-  char path[64];
   int first = 0, rc;
-  const char *id;
 
   if ((rc = ctl_getopt(cmd, argc, argv, et_options, on_opt, &o, &first)))
     return rc;
-  if (argc - first != 1) {
-    ctl_errf("expects one enrolment token ID (see --help)");
-    return CTL_USAGE;
-  }
-  id = argv[first];
-  if (!id[0] || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id)) {
-    ctl_errf("an enrolment token ID is a number (see escrowctl enroll-token list)");
-    return CTL_USAGE;
-  }
-  snprintf(path, sizeof path, "/v1/enroll-tokens/%s", id);
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "DELETE", path, NULL, &ans)))
-    goto out;
-  printf("Enrolment token %s %s.\n", id,
-         json_is_true(json_object_get(ans, "already_revoked")) ? "was already revoked"
-                                                                : "revoked");
-out:
-  json_decref(ans);
-  ctl_http_free(h);
-  return rc;
+  return ctl_list_revoke(&o.t, &kind, argc, argv, first);
 }

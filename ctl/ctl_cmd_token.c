@@ -3,12 +3,9 @@
  * role).  `create` prints the token on stdout, alone on its line, and only
  * there: the server keeps just its hash, so it cannot be shown again.
  */
-#include <ctype.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "ctl_cmd.h"
 #include "ctl_http.h"
+#include "ctl_list.h"
 
 const char ctl_usage_token_create[] =
   "usage: escrowctl token create --name NAME [--expires-in DURATION] [--user NAME]\n"
@@ -46,28 +43,8 @@ enum { O_NAME = 256, O_EXPIRES, O_USER, O_ALL, O_JSON };
 
 static int parse_duration(long long *out, const char *s)
 {
-  char *end;
-  long long v, mult = 1;
-
-  if (!isdigit((unsigned char)s[0]))
-    goto bad;
-  v = strtoll(s, &end, 10);
-  if (*end && end[1] == '\0') {
-    switch (*end) {
-    case 's': mult = 1; break;
-    case 'm': mult = 60; break;
-    case 'h': mult = 3600; break;
-    case 'd': mult = 86400; break;
-    default: goto bad;
-    }
-  } else if (*end) {
-    goto bad;
-  }
-  if (v <= 0 || v > 100LL * 365 * 86400 / mult)
-    goto bad;
-  *out = v * mult;
-  return CTL_OK;
-bad:
+  if (ctl_list_duration(out, s, "smhd", 1, 100LL * 365 * 86400) == 0)
+    return CTL_OK;
   ctl_errf("--expires-in: a positive number of seconds, or with s, m, h or d (e.g. 90d)");
   return CTL_USAGE;
 }
@@ -101,7 +78,6 @@ static const struct option token_options[] = {
 int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv)
 {
   token_opts o = { .expires_in = 30LL * 86400 };
-  ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   const char *token;
   int rc;
@@ -117,15 +93,8 @@ int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("--name is not valid UTF-8");
     return CTL_USAGE;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "POST", "/v1/tokens", req, &ans)))
+  if ((rc = ctl_list_create(&o.t, "/v1/tokens", req, &ans, &token)))
     goto out;
-  token = json_string_value(json_object_get(ans, "token"));
-  if (!token) {
-    ctl_errf("%s answered without a token", ctl_http_server(h));
-    rc = CTL_NET;
-    goto out;
-  }
   ctl_notef("Token %lld \"%s\" for %s, expires %s. It is shown only this once:",
             (long long)json_integer_value(json_object_get(ans, "id")), o.name,
             json_string_value(json_object_get(ans, "user")),
@@ -134,30 +103,19 @@ int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv)
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
 int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
 {
   token_opts o = { 0 };
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, token_options, on_opt, &o, NULL)))
     return rc;
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "GET", o.all ? "/v1/tokens?all=true" : "/v1/tokens", NULL,
-                          &ans)))
-    goto out;
-  if (o.json) {
-    char *s = json_dumps(ans, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s)
-      printf("%s\n", s);
-    free(s);
-    goto out;
-  }
+  if ((rc = ctl_list_fetch(&o.t, "/v1/tokens", o.all, o.json, &ans)) || !ans)
+    return rc;
   printf("%-6s %-5s %-16s %-24s %-20s %s\n", "ID", "KIND", "USER", "NAME", "EXPIRES", "STATE");
   {
     const json_t *toks = json_object_get(ans, "tokens");
@@ -174,40 +132,17 @@ int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
                                                             : "expired");
     }
   }
-out:
   json_decref(ans);
-  ctl_http_free(h);
-  return rc;
+  return CTL_OK;
 }
 
 int ctl_cmd_token_revoke(const ctl_cmd *cmd, int argc, char **argv)
 {
+  static const ctl_list_kind kind = { "/v1/tokens", "token", "a", "escrowctl token list" };
   token_opts o = { 0 };
-  ctl_http *h = NULL;
-  json_t *ans = NULL;
-  char path[64];
   int first = 0, rc;
-  const char *id;
 
   if ((rc = ctl_getopt(cmd, argc, argv, token_options, on_opt, &o, &first)))
     return rc;
-  if (argc - first != 1) {
-    ctl_errf("expects one token ID (see --help)");
-    return CTL_USAGE;
-  }
-  id = argv[first];
-  if (!id[0] || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id)) {
-    ctl_errf("a token ID is a number (see escrowctl token list)");
-    return CTL_USAGE;
-  }
-  snprintf(path, sizeof path, "/v1/tokens/%s", id);
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "DELETE", path, NULL, &ans)))
-    goto out;
-  printf("Token %s %s.\n", id,
-         json_is_true(json_object_get(ans, "already_revoked")) ? "was already revoked"
-                                                                : "revoked");
-out:
-  json_decref(ans);
-  ctl_http_free(h);
-  return rc;
+  return ctl_list_revoke(&o.t, &kind, argc, argv, first);
 }
