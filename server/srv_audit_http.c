@@ -1,6 +1,7 @@
 /*
  * srv_audit_http.c - what the audit endpoints share: strict parsing of
- * their numeric query parameters, and hashes as JSON.
+ * their numeric query parameters, hashes as JSON, and the body of the two
+ * proof endpoints.
  */
 #include "srv_audit_http.h"
 
@@ -80,4 +81,52 @@ enum MHD_Result srv_audit_reply_db(struct srv_request *req, enum srv_db_status s
   default:
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
+}
+
+struct srv_audit_proof_q {
+  const srv_audit_proof_ep *ep;
+  int64_t first, size;
+  int beyond;
+  ke_merkle_path path;
+};
+
+static enum srv_db_status srv_audit_proof_body(struct srv_db *db, void *cls)
+{
+  struct srv_audit_proof_q *q = cls;
+  struct srv_audit_head head;
+  enum srv_db_status st = srv_audit_head_read(db, &head);
+
+  if (st != SRV_DB_OK)
+    return st;
+  q->beyond = q->size > head.size;
+  if (q->beyond)
+    return SRV_DB_OK;
+  return q->ep->proof(db, (uint64_t)q->first, (uint64_t)q->size, &q->path);
+}
+
+enum MHD_Result srv_audit_reply_proof(struct srv_request *req, const srv_audit_proof_ep *ep)
+{
+  struct srv_audit_proof_q q;
+  enum MHD_Result ret;
+  enum srv_db_status st;
+  json_t *path;
+
+  q.ep = ep;
+  q.beyond = 0;
+  if (srv_audit_query_index(req, ep->q_first, 1, &q.first, &ret) < 0 ||
+      srv_audit_query_index(req, ep->q_size, 1, &q.size, &ret) < 0)
+    return ret;
+  if (ep->strict ? q.first >= q.size : q.first > q.size)
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, ep->order_msg);
+  st = srv_db_txn(SRV_DB_READ_ONLY, srv_audit_proof_body, &q);
+  if (st != SRV_DB_OK)
+    return srv_audit_reply_db(req, st);
+  if (q.beyond)
+    return srv_reply_error(req, SRV_ERR_BEYOND_TREE, NULL);
+  path = srv_audit_path_json(&q.path);
+  if (!path)
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  return srv_reply_json(req, MHD_HTTP_OK,
+                        json_pack("{s:I,s:I,s:o}", ep->j_first, (json_int_t)q.first,
+                                  ep->j_size, (json_int_t)q.size, ep->j_path, path));
 }

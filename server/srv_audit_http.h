@@ -22,4 +22,19 @@ json_t *srv_audit_path_json(const ke_merkle_path *path);
 /* The error reply for a failed transaction. */
 enum MHD_Result srv_audit_reply_db(struct srv_request *req, enum srv_db_status st);
 
+/* A proof endpoint (inclusion, consistency): two query indices, the
+ * second a tree size no larger than the log, and a proof between them. */
+typedef struct srv_audit_proof_ep {
+  const char *q_first, *q_size;          /* query names ("index", "size") */
+  int strict;                            /* first < size (else first <= size) */
+  const char *order_msg;                 /* the 400 message when it is not */
+  const char *j_first, *j_size, *j_path; /* the answer's member names */
+  enum srv_db_status (*proof)(struct srv_db *db, uint64_t first, uint64_t size,
+                              ke_merkle_path *out);
+} srv_audit_proof_ep;
+/* Parse, compute in a read-only transaction, and answer
+ * {j_first:F, j_size:N, j_path:[base64...]}; 404 beyond_tree when N
+ * exceeds the log. */
+enum MHD_Result srv_audit_reply_proof(struct srv_request *req, const srv_audit_proof_ep *ep);
+
 #endif
