@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ke_files.h"
 #include "ke_util.h"
 
 /* ---- messages ------------------------------------------------------------- */
@@ -274,31 +275,18 @@ int agent_path(char *out, size_t outlen, const char *dir, const char *name)
 }
 
 /* ---- values ----------------------------------------------------------------------- */
-static int id_chars_valid(const char *s, size_t max)
-{
-  size_t n = 0;
-
-  if (!s)
-    return 0;
-  for (; s[n]; n++) {
-    char c = s[n];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == ':' || c == '-'))
-      return 0;
-    if (n >= max)
-      return 0;
-  }
-  return n >= 1;
-}
+/* Volume and record ids share the charset and length of the library's ids
+ * ([A-Za-z0-9._:-]{1,128}): one rule, ke_id_valid. */
+_Static_assert(AGENT_ID_MAX == KE_ID_MAX, "agent ids and ke ids must have one length");
 
 int agent_volume_id_valid(const char *s)
 {
-  return id_chars_valid(s, AGENT_ID_MAX);
+  return ke_id_valid(s);
 }
 
 int agent_record_id_valid(const char *s)
 {
-  return id_chars_valid(s, AGENT_ID_MAX);
+  return ke_id_valid(s);
 }
 
 int agent_key_id_valid(const char *s)
