@@ -3,6 +3,7 @@
  */
 #include "agent_provider.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ke_util.h"
@@ -40,6 +41,24 @@ int agent_secret_set(agent_secret *s, const void *p, size_t len)
   memcpy(s->p, p, len);
   s->len = len;
   return AGENT_OK;
+}
+
+int agent_secret_from_state(agent_secret *out, agent_ctx *c, const char *volume_id,
+                            const json_t *vol, const char *sealed, const char *key_type)
+{
+  uint8_t *s;
+  size_t len;
+  const char *key_id = agent_jstr(vol, "key_id");
+  int rc;
+
+  if ((rc = agent_local_open(c, volume_id, sealed, &s, &len)))
+    return rc;
+  rc = agent_secret_set(out, s, len);
+  ke_secure_free(s, len);
+  snprintf(out->volume_id, sizeof out->volume_id, "%s", volume_id);
+  snprintf(out->key_id, sizeof out->key_id, "%s", key_id ? key_id : volume_id);
+  out->key_type = key_type;
+  return rc;
 }
 
 void agent_provider_req(agent_escrow_req *r, const agent_provider *p, const agent_secret *s,

@@ -49,6 +49,11 @@ typedef struct agent_secret {
 void agent_secret_free(agent_secret *s);
 /* Copy len bytes into s->p (secure). */
 int agent_secret_set(agent_secret *s, const void *p, size_t len);
+/* The secret this agent keeps sealed in the state for volume_id (`sealed`,
+ * a member of vol) as the volume's current one: its key id is vol's
+ * "key_id" (default: the volume id), its type key_type. */
+int agent_secret_from_state(agent_secret *out, agent_ctx *c, const char *volume_id,
+                            const json_t *vol, const char *sealed, const char *key_type);
 
 typedef struct agent_provider {
   const char *name;

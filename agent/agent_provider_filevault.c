@@ -145,17 +145,7 @@ static int fv_current(agent_ctx *c, const agent_prov_opts *o, const char *volume
               "--provider filevault --plist -`");
     return AGENT_USAGE;
   }
-  uint8_t *s;
-  size_t len;
-  if ((rc = agent_local_open(c, volume_id, sealed, &s, &len)))
-    return rc;
-  rc = agent_secret_set(out, s, len);
-  ke_secure_free(s, len);
-  snprintf(out->volume_id, sizeof out->volume_id, "%s", volume_id);
-  snprintf(out->key_id, sizeof out->key_id, "%s",
-           agent_jstr(vol, "key_id") ? agent_jstr(vol, "key_id") : volume_id);
-  out->key_type = "filevault";
-  return rc;
+  return agent_secret_from_state(out, c, volume_id, vol, sealed, "filevault");
 }
 
 static const char *fv_unlock(agent_ctx *c, const char *volume_id, json_t *vol,

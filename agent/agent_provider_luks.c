@@ -383,8 +383,6 @@ static int luks_current(agent_ctx *c, const agent_prov_opts *o, const char *volu
                         json_t *vol, agent_secret *out)
 {
   char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
-  uint8_t *s;
-  size_t len;
   int rc;
 
   if (!volume_id) {
@@ -400,15 +398,7 @@ static int luks_current(agent_ctx *c, const agent_prov_opts *o, const char *volu
               "--device DEV --unlock-keyfile FILE", volume_id);
     return AGENT_FAIL;
   }
-  if ((rc = agent_local_open(c, volume_id, agent_jstr(vol, "secret"), &s, &len)))
-    return rc;
-  rc = agent_secret_set(out, s, len);
-  ke_secure_free(s, len);
-  snprintf(out->volume_id, sizeof out->volume_id, "%s", volume_id);
-  snprintf(out->key_id, sizeof out->key_id, "%s",
-           agent_jstr(vol, "key_id") ? agent_jstr(vol, "key_id") : volume_id);
-  out->key_type = "luks";
-  return rc;
+  return agent_secret_from_state(out, c, volume_id, vol, agent_jstr(vol, "secret"), "luks");
 }
 
 static const char *luks_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
