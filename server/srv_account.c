@@ -4,6 +4,7 @@
  */
 #include "srv_account.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,6 +170,23 @@ void srv_account_bytea_param(char *out, const uint8_t *in, size_t len)
   out[0] = '\\';
   out[1] = 'x';
   ke_hex_encode(out + 2, in, len);
+}
+
+PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role,
+                                  int cidx, const struct srv_pwhash *pw, int generated,
+                                  enum srv_db_status *st)
+{
+  char cidx_s[16], salt[35], hash[67], n[16], r[16], p[16];
+  const char *params[9] = {name, role, cidx ? cidx_s : NULL, salt, hash, n, r, p,
+                           generated ? "true" : "false"};
+
+  snprintf(cidx_s, sizeof cidx_s, "%d", cidx);
+  srv_account_bytea_param(salt, pw->salt, 16);
+  srv_account_bytea_param(hash, pw->hash, 32);
+  snprintf(n, sizeof n, "%u", pw->n);
+  snprintf(r, sizeof r, "%u", pw->r);
+  snprintf(p, sizeof p, "%u", pw->p);
+  return srv_db_exec(db, SRV_STMT_USER_INSERT, params, st);
 }
 
 int srv_account_bytea_get(uint8_t *out, size_t len, const PGresult *r, int row, int col)

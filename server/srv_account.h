@@ -57,6 +57,12 @@ int srv_account_token_hash(const char *token, uint8_t hash[32]);
 
 /* "\\x<hex>" for a bytea parameter (out: 2 * len + 3 bytes). */
 void srv_account_bytea_param(char *out, const uint8_t *in, size_t len);
+/* INSERT the account `name` with its password hash (SRV_STMT_USER_INSERT;
+ * cidx 0: no custodian index; generated: the password must be changed at
+ * the first login).  The RETURNING row (PQclear it), or NULL and *st. */
+PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role,
+                                  int cidx, const struct srv_pwhash *pw, int generated,
+                                  enum srv_db_status *st);
 /* Parse a bytea column of exactly `len` bytes.  0 on success. */
 int srv_account_bytea_get(uint8_t *out, size_t len, const PGresult *r, int row, int col);
 

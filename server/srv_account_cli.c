@@ -27,9 +27,6 @@ struct srv_bootstrap {
 static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
 {
   struct srv_bootstrap *b = cls;
-  char salt[35], hash[67], n[16], r[16], p[16];
-  const char *params[9] = {b->name, "admin", NULL, salt, hash, n, r, p,
-                           b->generated ? "true" : "false"};
   enum srv_db_status st;
   PGresult *res;
   json_t *d;
@@ -44,12 +41,7 @@ static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
   PQclear(res);
   if (b->had_users)
     return SRV_DB_ABORT;
-  srv_account_bytea_param(salt, b->pw.salt, 16);
-  srv_account_bytea_param(hash, b->pw.hash, 32);
-  snprintf(n, sizeof n, "%u", b->pw.n);
-  snprintf(r, sizeof r, "%u", b->pw.r);
-  snprintf(p, sizeof p, "%u", b->pw.p);
-  if (!(res = srv_db_exec(db, SRV_STMT_USER_INSERT, params, &st)))
+  if (!(res = srv_account_user_insert(db, b->name, "admin", 0, &b->pw, b->generated, &st)))
     return st;
   PQclear(res);
   d = json_pack("{s:s,s:s}", "role", "admin", "password", b->generated ? "generated" : "given");

@@ -94,9 +94,6 @@ static int srv_users_person_ok(const char *s)
 static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
 {
   struct srv_user_new *u = cls;
-  char cidx[8], salt[35], hash[67], n[16], r[16], p[16];
-  const char *params[9] = {u->name, u->role, u->cidx ? cidx : NULL, salt, hash, n, r, p,
-                           u->generated ? "true" : "false"};
   const char *p1[1] = {u->name};
   enum srv_db_status st;
   PGresult *res;
@@ -113,13 +110,8 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
     return SRV_DB_ABORT;
   }
   PQclear(res);
-  snprintf(cidx, sizeof cidx, "%d", u->cidx);
-  srv_account_bytea_param(salt, u->pw.salt, 16);
-  srv_account_bytea_param(hash, u->pw.hash, 32);
-  snprintf(n, sizeof n, "%u", u->pw.n);
-  snprintf(r, sizeof r, "%u", u->pw.r);
-  snprintf(p, sizeof p, "%u", u->pw.p);
-  if (!(res = srv_db_exec(db, SRV_STMT_USER_INSERT, params, &st)))
+  if (!(res = srv_account_user_insert(db, u->name, u->role, u->cidx, &u->pw, u->generated,
+                                      &st)))
     return st;
   snprintf(u->created, sizeof u->created, "%s", PQgetvalue(res, 0, 1));
   PQclear(res);
