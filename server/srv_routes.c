@@ -58,7 +58,8 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/", srv_ep_static, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
   {"GET", "/ui/{file}", srv_ep_static, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
   /* online retrieval (srv_ep_retrievals*.c, srv_ep_client_keys.c) */
-  {"PUT", "/v1/client-key", srv_ep_client_key_put, SRV_ROLE_HELPDESK, SRV_BODY_JSON},
+  {"PUT", "/v1/client-key", srv_ep_client_key_put, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
+   SRV_BODY_JSON},
   {"POST", "/v1/retrievals", srv_ep_retrievals_create, SRV_ROLE_HELPDESK, SRV_BODY_JSON},
   {"GET", "/v1/retrievals", srv_ep_retrievals_list,
    SRV_ROLE_HELPDESK | SRV_ROLE_CUSTODIAN | SRV_ROLE_AUDITOR, SRV_BODY_NONE},
@@ -76,6 +77,13 @@ static const struct srv_route srv_routes[] = {
   {"POST", "/v1/attestations/challenge", srv_ep_attest_challenge, SRV_ROLE_CUSTODIAN,
    SRV_BODY_NONE},
   {"POST", "/v1/attestations", srv_ep_attest, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON},
+  /* backup-integrity drills (srv_ep_drills*.c) */
+  {"POST", "/v1/drills", srv_ep_drills_create, SRV_ROLE_AUDITOR, SRV_BODY_JSON},
+  {"GET", "/v1/drills/{id}", srv_ep_drills_get, SRV_ROLE_AUDITOR | SRV_ROLE_CUSTODIAN,
+   SRV_BODY_NONE},
+  {"POST", "/v1/drills/{id}/parts", srv_ep_drills_parts, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON},
+  {"GET", "/v1/drills/{id}/parts", srv_ep_drills_parts_get, SRV_ROLE_AUDITOR, SRV_BODY_NONE},
+  {"POST", "/v1/drills/{id}/result", srv_ep_drills_result, SRV_ROLE_AUDITOR, SRV_BODY_JSON},
 };
 
 const struct srv_route_table srv_routes_escrowd = {

@@ -76,6 +76,11 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req);
 enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req);
 enum MHD_Result srv_ep_attest_challenge(struct srv_request *req);
 enum MHD_Result srv_ep_attest(struct srv_request *req);
+enum MHD_Result srv_ep_drills_create(struct srv_request *req);
+enum MHD_Result srv_ep_drills_get(struct srv_request *req);
+enum MHD_Result srv_ep_drills_parts(struct srv_request *req);
+enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req);
+enum MHD_Result srv_ep_drills_result(struct srv_request *req);
 
 enum MHD_Result srv_ep_client_key_put(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_create(struct srv_request *req);
