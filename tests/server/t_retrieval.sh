@@ -354,8 +354,23 @@ case_longpoll() {
   wait "$lp" || fail "long-poll clients: $(cat "$W/lp.out")"
   grep -q "all 1000 woke with parts=1" "$W/lp.out" || fail "$(cat "$W/lp.out")"
   ok "one part woke all 1,000 waiters"
+  # A shutdown with suspended long-polls: they are answered, escrowd exits 0.
+  local i
+  for i in 1 2 3; do
+    curl -sS -o "$W/sd.$i" -w '%{http_code}' -H "Authorization: Bearer $HD" \
+      "$URL/v1/retrievals/$r4?wait=120&since=1" >"$W/sd.$i.code" 2>/dev/null &
+  done
+  sleep 1
+  local t0s; t0s=$(date +%s)
+  stop_daemon main
+  wait
+  [ $(( $(date +%s) - t0s )) -le 10 ] || fail "shutdown waited for the long-polls"
+  for i in 1 2 3; do
+    [ "$(cat "$W/sd.$i.code")" = 200 ] || fail "a suspended long-poll got $(cat "$W/sd.$i.code") at shutdown"
+  done
+  ok "shutdown answers suspended long-polls and exits cleanly"
 }
 
 "case_$CASE"
-stop_daemon main
+[ -f "$TW/main.rc" ] || stop_daemon main
 ok "retrieval: $CASE"
