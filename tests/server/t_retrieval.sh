@@ -39,8 +39,11 @@ else
   HOOK_PID=$!
   trap 'rc=$?; kill $HOOK_PID 2>/dev/null; drop_private_db; (exit $rc); cleanup_test' EXIT
   for _ in $(seq 50); do [ -s "$TW/hook.port" ] && break; sleep 0.1; done
+  # expire: a short connection_timeout, which a long-poll must outlive.
+  extra=()
+  [ "$CASE" = expire ] && extra=(ESCROWD_CONNECTION_TIMEOUT=3)
   start_private main ESCROWD_WEBHOOK_URLS="http://127.0.0.1:$(cat "$TW/hook.port")/hook" \
-    ESCROWD_WEBHOOK_SECRET_FILE="$TW/hook.secret"
+    ESCROWD_WEBHOOK_SECRET_FILE="$TW/hook.secret" "${extra[@]}"
 fi
 URL=http://127.0.0.1:$PORT_main
 W=$TW
@@ -316,6 +319,11 @@ case_expire() {
   hd retrieve --device host-bde --volume C: --reason "x" --ticket T-9 --key-out "$W/k3" \
     >/dev/null 2>"$W/r3.err" || fail "retrieve: $(cat "$W/r3.err")"
   local r3; r3=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r3.err")
+  # A long-poll longer than connection_timeout (3 s) is answered at its end.
+  local t0 code; t0=$(date +%s)
+  code=$(curl -sS -o "$W/lp3" -w '%{http_code}' -H "Authorization: Bearer $HD" "$URL/v1/retrievals/$r3?wait=8")
+  [ "$code" = 200 ] || fail "a long-poll past connection_timeout: $code"
+  [ $(( $(date +%s) - t0 )) -ge 7 ] || fail "the long-poll did not wait"
   own "UPDATE retrievals SET created = now() - interval '2 days', expires = now() - interval '1 day' WHERE id = '$r3'" >/dev/null
   approve 1 "$r3"
   [ "$RC" = 1 ] && grep -qi "expired" "$W/ap.1" || fail "an expired request took a part ($RC): $(cat "$W/ap.1")"
