@@ -25,6 +25,7 @@ const char ctl_usage_retrieve[] =
   "usage: escrowctl retrieve (--device NAME | --key-id PREFIX) [--volume V]\n"
   "                          --reason TEXT --ticket REF [--wait] [--key-out FILE]\n"
   "                          [--request-out FILE] [--out FILE] [--client-key FILE]\n"
+  "       escrowctl retrieve --request REQ --key KEY [--out FILE]\n"
   "\n"
   "Asks the custodians for the recovery key of one escrow record: by device\n"
   "(its id or hostname; --volume when it has several) or by a prefix of the\n"
@@ -36,7 +37,8 @@ const char ctl_usage_retrieve[] =
   "as 8 groups of 6 digits).\n"
   "\n"
   "The one-time key that opens the parts lives in locked memory only; without\n"
-  "--wait it must be kept with --key-out (then finish with `escrowctl open`).\n"
+  "--wait it must be kept with --key-out and --request-out; the second form\n"
+  "resumes the wait with them.\n"
   "\n"
   "  --device NAME        device id or hostname\n"
   "  --volume V           the volume id, when the device has several\n"
@@ -48,6 +50,8 @@ const char ctl_usage_retrieve[] =
   "  --request-out FILE   also write the request file\n"
   "  --out FILE           write the recovery key to FILE (0600) instead of stdout\n"
   "  --client-key FILE    the client key (default: as for `key register`)\n"
+  "  --request REQ, --key KEY   resume: the request file and one-time key file\n"
+  "                       written by --request-out and --key-out\n"
   "  --server URL, --cacert PEM   as for every online command\n"
   "\n"
   "exit status: 0 opened (or created, without --wait), 1 refused or the\n"
@@ -56,11 +60,12 @@ const char ctl_usage_retrieve[] =
 typedef struct ret_opts {
   ctl_http_target t;
   const char *device, *volume, *key_id, *reason, *ticket, *key_out, *req_out, *out, *ckey;
+  const char *resume_req, *resume_key;
   int wait;
 } ret_opts;
 
 enum { O_DEV = 256, O_VOL, O_KID, O_REASON, O_TICKET, O_WAIT, O_KEYOUT, O_REQOUT, O_OUT,
-       O_CKEY };
+       O_CKEY, O_RREQ, O_RKEY };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -78,6 +83,8 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_REQOUT: o->req_out = arg; return CTL_OK;
   case O_OUT: o->out = arg; return CTL_OK;
   case O_CKEY: o->ckey = arg; return CTL_OK;
+  case O_RREQ: o->resume_req = arg; return CTL_OK;
+  case O_RKEY: o->resume_key = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -302,6 +309,50 @@ static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
   return rc;
 }
 
+/* The second form: wait for and open a request made before. */
+static int resume(const ret_opts *o)
+{
+  ke_request *r = calloc(1, sizeof *r);
+  ke_reqkey *key = ke_secure_alloc(sizeof *key);
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  char path[200], type[32] = "other";
+  int rc = CTL_FAIL;
+
+  if (!o->resume_req || !o->resume_key || o->device || o->key_id || o->reason || o->ticket ||
+      o->key_out || o->req_out) {
+    ctl_errf("resume with --request REQ and --key KEY only (and --out)");
+    rc = CTL_USAGE;
+    goto out;
+  }
+  if (o->out && ctl_exists(o->out)) {
+    ctl_errf("%s already exists; not overwriting it", o->out);
+    goto out;
+  }
+  if (!r || !key || (rc = ctl_load_request(r, o->resume_req, NULL)) ||
+      (rc = ctl_load_reqkey(key, o->resume_key)))
+    goto out;
+  if (strcmp(key->request_id, r->request_id) != 0 ||
+      !ke_ct_eq(key->E.b, r->E.b, KE_POINT_LEN)) {
+    ctl_errf("%s is the key of another request (%s)", o->resume_key, key->request_id);
+    rc = CTL_FAIL;
+    goto out;
+  }
+  snprintf(path, sizeof path, "/v1/retrievals/%s", r->request_id);
+  if ((rc = ctl_http_open(&h, &o->t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+    goto out;
+  snprintf(type, sizeof type, "%s",
+           json_string_value(json_object_get(json_object_get(ans, "retrieval"), "key_type"))
+               ?: "other");
+  rc = wait_and_open(h, o, r, key, type);
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  ke_secure_free(key, sizeof *key);
+  free(r);
+  return rc;
+}
+
 int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -316,6 +367,8 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     { "request-out", required_argument, 0, O_REQOUT },
     { "out", required_argument, 0, O_OUT },
     { "client-key", required_argument, 0, O_CKEY },
+    { "request", required_argument, 0, O_RREQ },
+    { "key", required_argument, 0, O_RKEY },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -330,6 +383,8 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
   memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
+  if (o.resume_req || o.resume_key)
+    return resume(&o);
   if (!o.device == !o.key_id) {
     ctl_errf("name the record with --device (and --volume) or --key-id");
     return CTL_USAGE;

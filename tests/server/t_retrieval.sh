@@ -277,6 +277,16 @@ PY
   [ "$(cat "$W/r2.secret")" = "$S2" ] || fail "r2 did not retrieve the stdin secret"
   grep -q "custodian 1.*does not open" "$W/r2.err" || fail "the part for another request is not named: $(cat "$W/r2.err")"
   ok "retrieved by Key ID prefix; a part sealed for another request was named and skipped"
+  # Without --wait: the request and key files, then the second form resumes.
+  hd retrieve --device host-bde --volume data --reason "later" --ticket INC-1003 \
+    --key-out "$W/r5.key" --request-out "$W/r5.req" >/dev/null 2>"$W/r5.err" || fail "r5: $(cat "$W/r5.err")"
+  local r5; r5=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r5.err")
+  [ "$(stat -c %a "$W/r5.key")" = 600 ] || fail "key file mode"
+  for i in 1 2 3; do approve "$i" "$r5"; [ "$RC" = 0 ] || fail "approve c$i r5: $(cat "$W/ap.$i")"; done
+  hd retrieve --request "$W/r5.req" --key "$W/r5.key" --out "$W/r5.secret" 2>"$W/r5.err" ||
+    fail "retrieve --request --key: $(cat "$W/r5.err")"
+  [ "$(cat "$W/r5.secret")" = "$S2" ] || fail "the resumed retrieval did not open"
+  ok "retrieve without --wait, then resumed with the request and key files"
 
   # Rotation: the next check-in rotates the disclosed BitLocker key.
   ag checkin
