@@ -37,6 +37,9 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -69,5 +72,8 @@ extern const char ctl_usage_share_attest[];
 extern const char ctl_usage_key_register[];
 extern const char ctl_usage_retrieve[];
 extern const char ctl_usage_approve[];
+extern const char ctl_usage_drill_start[];
+extern const char ctl_usage_drill_approve[];
+extern const char ctl_usage_drill_run[];
 
 #endif

@@ -1,0 +1,466 @@
+/*
+ * ctl_cmd_drill.c - `escrowctl drill start` (auditor) and `escrowctl drill
+ * approve` (custodian), and the drill fetch both sides of a drill share
+ * (ctl_drill.h).  `drill run` is in ctl_cmd_drill_run.c.
+ *
+ * start: the auditor's client chooses the drill id, makes a one-time key
+ * pair e, E = e*G (kept in a 0600 file: the parts are sealed to E, and the
+ * run may come days later), and signs the drill statement (lib/ke_drill.h)
+ * with the registered client key; the server snapshots the records.
+ *
+ * approve: the custodian sees the drill, its auditor and its size, checks
+ * every snapshot envelope against its record (R, escrow key), unseals the
+ * share once and makes one part per record: P_i = d_i*R with a DLEQ proof
+ * whose context is the drill id, sealed to E with the AAD request id
+ * "<drill id>/<record id>" (docs/protocol.md section 9).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ctl_audit.h"
+#include "ctl_cmd.h"
+#include "ctl_config.h"
+#include "ctl_drill.h"
+#include "ctl_open.h"
+#include "ke_note.h"
+
+#define CTL_B32 "abcdefghijklmnopqrstuvwxyz234567"
+
+void ctl_drill_free(ctl_drill *d)
+{
+  for (size_t i = 0; d->rec && i < d->nrec; i++)
+    free(d->rec[i].envelope);
+  free(d->rec);
+  free(d->keys);
+  memset(d, 0, sizeof *d);
+}
+
+static int ctl_drill_str(char *out, size_t outlen, const json_t *o, const char *k)
+{
+  const char *v = json_string_value(json_object_get(o, k));
+  if (!v || strlen(v) >= outlen)
+    return 0;
+  memcpy(out, v, strlen(v) + 1);
+  return 1;
+}
+
+static int ctl_drill_keys(ctl_drill *d, const json_t *keys)
+{
+  const char *fpr;
+  json_t *m;
+  ke_ferr ferr;
+
+  if (!json_is_object(keys) || !(d->keys = calloc(json_object_size(keys) + 1, sizeof *d->keys)))
+    return 0;
+  json_object_foreach((json_t *)keys, fpr, m) {
+    char *text = json_dumps(m, JSON_COMPACT);
+    uint8_t want[KE_FPR_LEN];
+    int ok = text && ke_manifest_parse(&d->keys[d->nkeys], text, strlen(text), &ferr) == KE_OK &&
+             ke_hex_decode(want, sizeof want, fpr) == KE_OK &&
+             memcmp(want, d->keys[d->nkeys].pub.fingerprint, KE_FPR_LEN) == 0;
+    free(text);
+    if (!ok) {
+      ctl_errf("the server's manifest of escrow key %.16s... does not parse or recompute", fpr);
+      return 0;
+    }
+    d->nkeys++;
+  }
+  return 1;
+}
+
+static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
+{
+  const char *env = json_string_value(json_object_get(o, "envelope"));
+  const char *R = json_string_value(json_object_get(o, "R"));
+  const char *fpr = json_string_value(json_object_get(o, "fingerprint"));
+  const char *ver = json_string_value(json_object_get(o, "verifier"));
+  uint8_t rb[KE_POINT_LEN], fb[KE_FPR_LEN];
+  char pid[KE_DRILL_PART_ID_MAX];
+
+  if (!ctl_drill_str(r->id, sizeof r->id, o, "record_id") ||
+      !ke_drill_part_id(pid, d->id, r->id) ||
+      !ctl_drill_str(r->device, sizeof r->device, o, "device_id") ||
+      !ctl_drill_str(r->volume, sizeof r->volume, o, "volume_id") ||
+      !ctl_drill_str(r->key_type, sizeof r->key_type, o, "key_type") || !env || !R || !fpr ||
+      !ver || ke_b64url_decode(&r->envelope, &r->envlen, env, 0) != KE_OK ||
+      ke_b64url_decode_fixed(rb, sizeof rb, R) != KE_OK ||
+      ke_b64url_decode_fixed(r->verifier, sizeof r->verifier, ver) != KE_OK ||
+      ke_hex_decode(fb, sizeof fb, fpr) != KE_OK) {
+    ctl_errf("the server's drill has a malformed record");
+    return 0;
+  }
+  /* A corrupt envelope is the run's finding, not a reason to refuse the
+   * drill; but R and the escrow key must be the record's own, or the part
+   * would be a decryption of something else. */
+  if (ke_envelope_parse(&r->env, r->envelope, r->envlen) != KE_OK ||
+      !ke_ct_eq(r->env.R.b, rb, KE_POINT_LEN) || !ke_ct_eq(r->env.fingerprint, fb, KE_FPR_LEN)) {
+    ctl_errf("record %s: the envelope's R or escrow key is not the record's; refusing", r->id);
+    return 0;
+  }
+  r->key = -1;
+  for (size_t k = 0; k < d->nkeys; k++)
+    if (memcmp(d->keys[k].pub.fingerprint, fb, KE_FPR_LEN) == 0)
+      r->key = (int)k;
+  if (r->key < 0) {
+    ctl_errf("record %s: no manifest for its escrow key", r->id);
+    return 0;
+  }
+  return 1;
+}
+
+int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
+{
+  char path[128], eb[64];
+  json_t *ans = NULL, *dr, *recs, *it;
+  size_t i;
+  int rc;
+
+  memset(d, 0, sizeof *d);
+  if (!ke_drill_id_ok(id)) {
+    ctl_errf("not a drill id: %s", id);
+    return CTL_USAGE;
+  }
+  snprintf(path, sizeof path, "/v1/drills/%s", id);
+  if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+    return rc;
+  rc = CTL_NET;
+  dr = json_object_get(ans, "drill");
+  recs = json_object_get(ans, "records");
+  memcpy(d->id, id, KE_DRILL_ID_LEN + 1);
+  if (!ctl_drill_str(eb, sizeof eb, dr, "id") || strcmp(eb, id) != 0 ||
+      !ctl_drill_str(d->auditor, sizeof d->auditor, dr, "auditor") ||
+      !ctl_drill_str(d->selection, sizeof d->selection, dr, "selection") ||
+      !ctl_drill_str(d->state, sizeof d->state, dr, "state") ||
+      !ctl_drill_str(eb, sizeof eb, dr, "E") || !json_is_array(recs) ||
+      json_array_size(recs) == 0) {
+    ctl_errf("the server's answer is not a drill");
+    goto out;
+  }
+  {
+    uint8_t e[KE_POINT_LEN];
+    if (ke_b64url_decode_fixed(e, sizeof e, eb) != KE_OK ||
+        ke_point_parse(&d->E, e, sizeof e) != KE_OK) {
+      ctl_errf("the drill's one-time key is not a P-256 point");
+      goto out;
+    }
+  }
+  if (!ctl_drill_keys(d, json_object_get(ans, "escrow_keys")))
+    goto out;
+  if (!(d->rec = calloc(json_array_size(recs), sizeof *d->rec)))
+    goto out;
+  json_array_foreach(recs, i, it) {
+    d->nrec = i + 1;
+    if (!ctl_drill_record(d, &d->rec[i], it))
+      goto out;
+  }
+  rc = CTL_OK;
+out:
+  json_decref(ans);
+  if (rc)
+    ctl_drill_free(d);
+  return rc;
+}
+
+int ctl_drill_key_path(char *out, size_t outlen, const char *given, const char *id)
+{
+  char dir[4096];
+  int n;
+
+  if (given) {
+    n = snprintf(out, outlen, "%s", given);
+  } else {
+    if (ctl_config_dir(dir, sizeof dir) != CTL_OK || ctl_audit_config_dir() != CTL_OK)
+      return CTL_FAIL;
+    n = snprintf(out, outlen, "%s/drills", dir);
+    if (n > 0 && (size_t)n < outlen && mkdir(out, 0700) != 0 && !ctl_exists(out)) {
+      ctl_errf("cannot create %s", out);
+      return CTL_FAIL;
+    }
+    n = snprintf(out, outlen, "%s/drills/%s.key", dir, id);
+  }
+  if (n < 0 || (size_t)n >= outlen) {
+    ctl_errf("the drill key path is too long");
+    return CTL_USAGE;
+  }
+  return CTL_OK;
+}
+
+int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
+                   ctl_opt_fn fn, void *ctx, const char **id)
+{
+  int first = 0, more = 0, rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, fn, ctx, &first)))
+    return rc;
+  *id = argc > first ? argv[first] : NULL;
+  /* Options may also follow DRILL: parse the rest with DRILL in the place
+   * of the command word. */
+  if (*id && argc - first > 1 &&
+      (rc = ctl_getopt(cmd, argc - first, argv + first, opts, fn, ctx, &more)))
+    return rc;
+  if (!*id || (more && more < argc - first)) {
+    ctl_errf("name one drill (drl-...)");
+    return CTL_USAGE;
+  }
+  return CTL_OK;
+}
+
+/* ---- drill start ------------------------------------------------------------ */
+const char ctl_usage_drill_start[] =
+  "usage: escrowctl drill start (--all | --sample N | --group G) [--key-out FILE]\n"
+  "                             [--client-key FILE] [--server URL] [--cacert FILE]\n"
+  "Snapshot active escrow records into a backup-integrity drill (auditor).  The\n"
+  "drill id is printed on stdout; the one-time key goes to FILE (mode 0600),\n"
+  "default drills/<id>.key in the configuration directory.\n";
+
+typedef struct start_opts {
+  ctl_http_target t;
+  int all;
+  const char *sample, *group, *key_out, *ckey;
+} start_opts;
+
+enum { O_ALL = 256, O_SAMPLE, O_GROUP, O_KEYOUT, O_CKEY, O_SHARE, O_PASS, O_YES, O_KEY };
+
+static int start_opt(void *ctx, int opt, const char *arg)
+{
+  start_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_ALL: o->all = 1; return CTL_OK;
+  case O_SAMPLE: o->sample = arg; return CTL_OK;
+  case O_GROUP: o->group = arg; return CTL_OK;
+  case O_KEYOUT: o->key_out = arg; return CTL_OK;
+  case O_CKEY: o->ckey = arg; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    CTL_HTTP_OPTIONS,
+    { "all", no_argument, 0, O_ALL },
+    { "sample", required_argument, 0, O_SAMPLE },
+    { "group", required_argument, 0, O_GROUP },
+    { "key-out", required_argument, 0, O_KEYOUT },
+    { "client-key", required_argument, 0, O_CKEY },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  start_opts o;
+  char sel[80], kpath[4200], cpath[4200], stmt[KE_DRILL_STMT_MAX], *e64 = NULL, *n64 = NULL,
+      *s64 = NULL, *text = NULL;
+  uint8_t rnd[26], nonce[16], sig[KE_NOTE_SIG_LEN];
+  ke_reqkey *key = NULL;
+  ke_note_key *ck = NULL;
+  ctl_http *h = NULL;
+  json_t *body = NULL, *ans = NULL;
+  size_t n, len = 0;
+  int rc;
+
+  memset(&o, 0, sizeof o);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
+    return rc;
+  if (o.all + !!o.sample + !!o.group != 1) {
+    ctl_errf("choose the records with exactly one of --all, --sample N, --group G");
+    return CTL_USAGE;
+  }
+  snprintf(sel, sizeof sel, "%s%s", o.all ? "all" : o.sample ? "sample:" : "group:",
+           o.all ? "" : o.sample ? o.sample : o.group);
+  if (!ke_drill_selection_ok(sel)) {
+    ctl_errf(o.sample ? "--sample: 1 to 999999" : "--group: a group name");
+    return CTL_USAGE;
+  }
+  key = ke_secure_alloc(sizeof *key);
+  rc = CTL_FAIL;
+  if (!key || ke_random(rnd, sizeof rnd) != KE_OK || ke_scalar_random(&key->e) != KE_OK ||
+      ke_point_mul_base(&key->E, &key->e) != KE_OK) {
+    ctl_errf("cannot make the one-time key");
+    goto out;
+  }
+  memcpy(key->request_id, "drl-", 4);
+  for (size_t i = 0; i < sizeof rnd; i++)
+    key->request_id[4 + i] = CTL_B32[rnd[i] % 32];
+  key->request_id[KE_DRILL_ID_LEN] = '\0';
+  if ((rc = ctl_drill_key_path(kpath, sizeof kpath, o.key_out, key->request_id)) ||
+      (rc = ctl_client_key_path(cpath, sizeof cpath, o.ckey)))
+    goto out;
+  rc = CTL_FAIL;
+  if (ctl_exists(kpath)) {
+    ctl_errf("%s exists already; not overwriting it", kpath);
+    goto out;
+  }
+  if (ke_note_key_load(&ck, cpath) != KE_OK) {
+    ctl_errf("cannot load the client key %s: run `escrowctl key register` first", cpath);
+    goto out;
+  }
+  if (!(e64 = ke_b64url_encode(key->E.b, KE_POINT_LEN)) ||
+      ke_random(nonce, sizeof nonce) != KE_OK || !(n64 = ke_b64url_encode(nonce, sizeof nonce)) ||
+      !(n = ke_drill_statement(stmt, key->request_id, sel, e64, n64)) ||
+      ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
+      !(s64 = ke_b64url_encode(sig, sizeof sig)) ||
+      !(body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "drill_id", key->request_id, "selection", sel,
+                         "E", e64, "nonce", n64, "signature", s64)))
+    goto out;
+  /* The key is written before the server hears of the drill: a drill whose
+   * key was lost could never be run. */
+  if (ke_reqkey_write(&text, &len, key) != KE_OK ||
+      (rc = ctl_write_text(kpath, text, len, 0600, 1))) {
+    rc = rc ? rc : CTL_FAIL;
+    goto out;
+  }
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "POST", "/v1/drills", body,
+                                                               &ans)))
+    goto out;
+  ctl_notef("drill %s started: %lld record(s) (%s); one-time key in %s", key->request_id,
+            (long long)json_integer_value(json_object_get(ans, "records")), sel, kpath);
+  printf("%s\n", key->request_id);
+  rc = fflush(stdout) == 0 ? CTL_OK : CTL_FAIL;
+out:
+  json_decref(body);
+  json_decref(ans);
+  free(e64);
+  free(n64);
+  free(s64);
+  ke_note_key_free(ck);
+  ctl_http_free(h);
+  ke_secure_free(key, sizeof *key);
+  return rc;
+}
+
+/* ---- drill approve ------------------------------------------------------------ */
+const char ctl_usage_drill_approve[] =
+  "usage: escrowctl drill approve DRILL --share S [--passphrase-file P] [--yes]\n"
+  "                               [--server URL] [--cacert FILE]\n"
+  "Contribute your parts to a drill (custodian): one unseal of the share, one\n"
+  "part per record, each with its proof, sealed to the auditor's one-time key.\n";
+
+typedef struct appr_opts {
+  ctl_http_target t;
+  const char *share, *passfile;
+  int yes;
+} appr_opts;
+
+static int appr_opt(void *ctx, int opt, const char *arg)
+{
+  appr_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_SHARE: o->share = arg; return CTL_OK;
+  case O_PASS: o->passfile = arg; return CTL_OK;
+  case O_YES: o->yes = 1; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+/* Every part of the batch from one unsealed d_i. */
+static int appr_parts(const ctl_drill *d, const ke_sharefile *sf, const ke_escrow_pub *pub,
+                      const char *passfile, json_t *batch)
+{
+  ke_scalar *di = ke_secure_alloc(sizeof *di);
+  ke_dleq *proof = ke_secure_alloc(sizeof *proof);
+  uint8_t part[KE_PART_LEN];
+  char pid[KE_DRILL_PART_ID_MAX], *p64;
+  int rc = di && proof ? ctl_unseal_share(di, sf, pub, passfile) : CTL_FAIL;
+
+  for (size_t i = 0; !rc && i < d->nrec; i++) {
+    const ctl_drill_rec *r = &d->rec[i];
+    if (!ke_drill_part_id(pid, d->id, r->id) ||
+        ke_dleq_prove(proof, sf->index, di, &pub->public_shares[sf->index - 1], &r->env.R,
+                      (const uint8_t *)d->id, strlen(d->id)) != KE_OK ||
+        ke_part_seal(part, &d->E, pid, sf->index, proof) != KE_OK ||
+        !(p64 = ke_b64url_encode(part, sizeof part))) {
+      ctl_errf("cannot make the part of record %s", r->id);
+      rc = CTL_FAIL;
+      break;
+    }
+    if (json_array_append_new(batch, json_pack("{s:s,s:s}", "record_id", r->id, "part", p64)))
+      rc = CTL_FAIL;
+    free(p64);
+  }
+  ke_secure_free(proof, sizeof *proof);
+  ke_secure_free(di, sizeof *di);
+  return rc;
+}
+
+int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    CTL_HTTP_OPTIONS,
+    { "share", required_argument, 0, O_SHARE },
+    { "passphrase-file", required_argument, 0, O_PASS },
+    { "yes", no_argument, 0, O_YES },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  appr_opts o;
+  ctl_http *h = NULL;
+  ctl_drill d;
+  ke_sharefile sf;
+  json_t *batch = NULL, *body = NULL;
+  char path[128];
+  const char *id;
+  int rc;
+
+  memset(&o, 0, sizeof o);
+  memset(&d, 0, sizeof d);
+  if ((rc = ctl_drill_args(cmd, argc, argv, opts, appr_opt, &o, &id)))
+    return rc;
+  if (!o.share)
+    return ctl_missing_opt("--share");
+  if ((rc = ctl_load_share(&sf, o.share)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = ctl_drill_fetch(h, id, &d)))
+    goto out;
+  rc = CTL_FAIL;
+  for (size_t i = 0; i < d.nrec; i++)
+    if (d.rec[i].key != d.rec[0].key) {
+      ctl_errf("the drill's records are under more than one escrow key: one share cannot "
+               "contribute to all of them");
+      goto out;
+    }
+  {
+    const ke_manifest *m = &d.keys[d.rec[0].key];
+    if ((rc = ctl_check_share(&sf, &m->pub, sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
+                              "the drill's escrow key")))
+      goto out;
+  }
+  fprintf(stderr, "drill %s\n  auditor    %s\n  selection  %s\n  records    %zu\n  state      %s\n",
+          d.id, d.auditor, d.selection, d.nrec, d.state);
+  if (strcmp(d.state, "open") != 0) {
+    ctl_errf("the drill is done: it takes no more parts");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if (!o.yes) {
+    if (!ctl_interactive()) {
+      ctl_errf("not a terminal: check the drill with its auditor, then pass --yes");
+      rc = CTL_USAGE;
+      goto out;
+    }
+    if (!ctl_confirm("Contribute parts for every record of this drill? [y/N] ")) {
+      ctl_errf("not confirmed; nothing sent");
+      rc = CTL_FAIL;
+      goto out;
+    }
+  }
+  rc = CTL_FAIL;
+  if (!(batch = json_array()) ||
+      (rc = appr_parts(&d, &sf, &d.keys[d.rec[0].key].pub, o.passfile, batch)))
+    goto out;
+  rc = CTL_FAIL;
+  if (!(body = json_pack("{s:O}", "parts", batch)))
+    goto out;
+  snprintf(path, sizeof path, "/v1/drills/%s/parts", d.id);
+  if (!(rc = ctl_http_call(h, "POST", path, body, NULL)))
+    ctl_notef("drill %s: %zu part(s) of custodian %u sent", d.id, d.nrec, (unsigned)sf.index);
+out:
+  json_decref(batch);
+  json_decref(body);
+  ctl_drill_free(&d);
+  ctl_http_free(h);
+  return rc;
+}

@@ -1,0 +1,287 @@
+/*
+ * ctl_cmd_drill_run.c - `escrowctl drill run DRILL` (auditor): fetch the
+ * custodians' parts, and for every record of the snapshot, in memory:
+ * open each part with the one-time key and check its proof against Q_i,
+ * combine T good ones, open the envelope (AEAD), check the secret's format
+ * for its key type and its verifier against the stored one, wipe it.  Then
+ * sign the summary (counts, failed records and why, custodian indices) with
+ * the client key and post it; the server appends it to the audit log.
+ * Nothing of a secret is ever printed or written.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "ctl_cmd.h"
+#include "ctl_drill.h"
+#include "ctl_open.h"
+#include "ke_bitlocker.h"
+#include "ke_canon.h"
+#include "ke_note.h"
+
+const char ctl_usage_drill_run[] =
+  "usage: escrowctl drill run DRILL [--key FILE] [--client-key FILE]\n"
+  "                           [--server URL] [--cacert FILE]\n"
+  "Open every envelope of the drill in memory, check it, and post the summary\n"
+  "signed with your client key (auditor).  Exit 0 when every record is ok, 1\n"
+  "when some failed (listed on stdout), other codes on errors.\n";
+
+typedef struct run_opts {
+  ctl_http_target t;
+  const char *key, *ckey;
+} run_opts;
+
+enum { O_KEY = 256, O_CKEY };
+
+static int run_opt(void *ctx, int opt, const char *arg)
+{
+  run_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_KEY: o->key = arg; return CTL_OK;
+  case O_CKEY: o->ckey = arg; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+/* The secret has the shape of its key type: a BitLocker recovery password
+ * whose blocks pass their checksum; a FileVault recovery key (6 groups of 4
+ * of A-Z0-9); a LUKS or other passphrase of 1..512 bytes without NUL. */
+static const char *run_format(const char *type, const uint8_t *s, size_t len)
+{
+  if (strcmp(type, "bitlocker") == 0) {
+    char canon[KE_BITLOCKER_PASSWORD_LEN + 1];
+    int bad = 0;
+    ke_rc k = ke_bitlocker_password_parse(canon, (const char *)s, len, &bad);
+    OPENSSL_cleanse(canon, sizeof canon);
+    return k == KE_OK ? NULL : "bitlocker format";
+  }
+  if (strcmp(type, "filevault") == 0) {
+    if (len != 29)
+      return "filevault format";
+    for (size_t i = 0; i < len; i++) {
+      int dash = i % 5 == 4;
+      if (dash ? s[i] != '-'
+               : !((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+        return "filevault format";
+    }
+    return NULL;
+  }
+  if (len < 1 || len > 512 || memchr(s, 0, len))
+    return "passphrase format";
+  return NULL;
+}
+
+/* One record: NULL when it is ok, else the reason. */
+static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const json_t *parts,
+                              const ke_reqkey *key, ctl_good_parts *g, json_t *used)
+{
+  const ke_escrow_pub *pub = &d->keys[r->key].pub;
+  char pid[KE_DRILL_PART_ID_MAX];
+  ke_dleq *pr = ke_secure_alloc(sizeof *pr);
+  ke_point *S = ke_secure_alloc(sizeof *S);
+  uint8_t *secret = NULL, v[KE_VERIFIER_LEN];
+  size_t len = 0, i;
+  const json_t *it;
+  const char *why = NULL;
+
+  g->count = 0;
+  if (!pr || !S || !ke_drill_part_id(pid, d->id, r->id)) {
+    why = "internal error";
+    goto out;
+  }
+  json_array_foreach(parts, i, it) {
+    const char *rid = json_string_value(json_object_get(it, "record_id"));
+    const char *p64 = json_string_value(json_object_get(it, "part"));
+    json_int_t idx = json_integer_value(json_object_get(it, "custodian_index"));
+    uint8_t pb[KE_PART_LEN];
+    if (g->count >= pub->t || !rid || strcmp(rid, r->id) != 0 || !p64 || idx < 1 ||
+        idx > pub->n || ke_b64url_decode_fixed(pb, sizeof pb, p64) != KE_OK)
+      continue;
+    /* A part that does not open or prove is not counted: another
+     * custodian's may still make T. */
+    if (ke_part_open(pr, pb, sizeof pb, &key->e, &key->E, pid, (unsigned)idx) != KE_OK ||
+        ke_dleq_verify(pr, (unsigned)idx, &pub->public_shares[idx - 1], &r->env.R,
+                       (const uint8_t *)d->id, strlen(d->id)) != KE_OK)
+      continue;
+    g->indices[g->count] = (uint8_t)idx;
+    g->P[g->count++] = pr->P;
+    json_array_append_new(used, json_integer(idx));
+  }
+  if (g->count < pub->t) {
+    why = "not enough valid parts";
+    goto out;
+  }
+  if (ke_combine(S, g->indices, g->P, g->count) != KE_OK) {
+    why = "combine failed";
+    goto out;
+  }
+  if (ke_envelope_open(&secret, &len, &r->env, &pub->commitments[0], S, r->device,
+                       r->volume) != KE_OK) {
+    why = "AEAD";
+    goto out;
+  }
+  if ((why = run_format(r->key_type, secret, len)))
+    goto out;
+  if (ke_verifier(v, secret, len, r->device, r->volume) != KE_OK ||
+      CRYPTO_memcmp(v, r->verifier, sizeof v) != 0)
+    why = "verifier mismatch";
+out:
+  if (secret)
+    ke_secure_free(secret, len);
+  OPENSSL_cleanse(v, sizeof v);
+  ke_secure_free(pr, sizeof *pr);
+  ke_secure_free(S, sizeof *S);
+  return why;
+}
+
+static void run_progress(size_t done, size_t total)
+{
+  int w = 40, f = total ? (int)(done * (size_t)w / total) : w;
+  fprintf(stderr, "\r[%.*s%*s] %zu/%zu", f, "########################################", w - f, "",
+          done, total);
+  if (done == total)
+    fputc('\n', stderr);
+  fflush(stderr);
+}
+
+static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const char *id)
+{
+  char cpath[4200], path[128], *text = NULL, *s64 = NULL;
+  uint8_t sig[KE_NOTE_SIG_LEN];
+  ke_note_key *ck = NULL;
+  json_t *body = NULL;
+  size_t len;
+  int rc;
+
+  if ((rc = ctl_client_key_path(cpath, sizeof cpath, o->ckey)))
+    return rc;
+  rc = CTL_FAIL;
+  if (ke_note_key_load(&ck, cpath) != KE_OK) {
+    ctl_errf("cannot load the client key %s", cpath);
+    goto out;
+  }
+  if (ke_canon_dump(sum, &text, &len) != KE_OK ||
+      ke_note_key_sign_raw(ck, (const uint8_t *)text, len, sig) != KE_OK ||
+      !(s64 = ke_b64url_encode(sig, sizeof sig)) ||
+      !(body = json_pack("{s:O,s:s}", "summary", sum, "signature", s64)))
+    goto out;
+  snprintf(path, sizeof path, "/v1/drills/%s/result", id);
+  rc = ctl_http_call(h, "POST", path, body, NULL);
+out:
+  json_decref(body);
+  free(text);
+  free(s64);
+  ke_note_key_free(ck);
+  return rc;
+}
+
+int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    CTL_HTTP_OPTIONS,
+    { "key", required_argument, 0, O_KEY },
+    { "client-key", required_argument, 0, O_CKEY },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  run_opts o;
+  ctl_http *h = NULL;
+  ctl_drill d;
+  ke_reqkey *key = NULL;
+  ctl_good_parts *g = NULL;
+  json_t *ans = NULL, *fails = NULL, *used = NULL, *sum = NULL, *idx = NULL;
+  char kpath[4200], path[128];
+  size_t okc = 0;
+  const char *id;
+  int rc, tty = isatty(STDERR_FILENO);
+  memset(&o, 0, sizeof o);
+  memset(&d, 0, sizeof d);
+  if ((rc = ctl_drill_args(cmd, argc, argv, opts, run_opt, &o, &id)))
+    return rc;
+  if (!ke_drill_id_ok(id)) {
+    ctl_errf("name one drill (drl-...)");
+    return CTL_USAGE;
+  }
+  if ((rc = ctl_drill_key_path(kpath, sizeof kpath, o.key, id)))
+    return rc;
+  key = ke_secure_alloc(sizeof *key);
+  g = ke_secure_alloc(sizeof *g);
+  if (!key || !g) {
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if ((rc = ctl_load_reqkey(key, kpath)))
+    goto out;
+  rc = CTL_FAIL;
+  if (strcmp(key->request_id, id) != 0) {
+    ctl_errf("%s is not the one-time key of drill %s", kpath, id);
+    goto out;
+  }
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_drill_fetch(h, id, &d)))
+    goto out;
+  rc = CTL_FAIL;
+  if (!ke_ct_eq(d.E.b, key->E.b, KE_POINT_LEN)) {
+    ctl_errf("the drill's one-time key is not the one in %s", kpath);
+    goto out;
+  }
+  snprintf(path, sizeof path, "/v1/drills/%s/parts", d.id);
+  if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+    goto out;
+  rc = CTL_FAIL;
+  if (!json_is_array(json_object_get(ans, "parts")) || !(fails = json_array()) ||
+      !(used = json_array()) || !(idx = json_array()))
+    goto out;
+  for (size_t i = 0; i < d.nrec; i++) {
+    const char *why = run_record(&d, &d.rec[i], json_object_get(ans, "parts"), key, g, used);
+    if (why)
+      json_array_append_new(fails, json_pack("{s:s,s:s}", "record_id", d.rec[i].id, "reason",
+                                             why));
+    else
+      okc++;
+    if (tty)
+      run_progress(i + 1, d.nrec);
+  }
+  /* Which custodians took part: the distinct indices of good parts. */
+  for (unsigned c = 1; c <= KE_MAX_SHARES; c++) {
+    size_t j;
+    json_t *v;
+    json_array_foreach(used, j, v) if (json_integer_value(v) == (json_int_t)c) {
+      json_array_append_new(idx, json_integer(c));
+      break;
+    }
+  }
+  if (json_array_size(idx) == 0) {
+    ctl_errf("no valid part from any custodian: nothing to report yet");
+    goto out;
+  }
+  sum = json_pack("{s:s,s:s,s:I,s:I,s:I,s:O,s:O}", "type", KE_DRILL_RESULT_TYPE, "drill", d.id,
+                  "total", (json_int_t)d.nrec, "ok", (json_int_t)okc, "failed",
+                  (json_int_t)(d.nrec - okc), "failures", fails, "custodians", idx);
+  if (!sum || (rc = run_post(h, &o, sum, d.id)))
+    goto out;
+  {
+    size_t j;
+    json_t *f;
+    printf("drill %s: %zu record(s), %zu ok, %zu failed\n", d.id, d.nrec, okc, d.nrec - okc);
+    json_array_foreach(fails, j, f)
+      printf("failed %s: %s\n", json_string_value(json_object_get(f, "record_id")),
+             json_string_value(json_object_get(f, "reason")));
+  }
+  rc = okc == d.nrec ? CTL_OK : CTL_FAIL;
+out:
+  json_decref(ans);
+  json_decref(fails);
+  json_decref(used);
+  json_decref(idx);
+  json_decref(sum);
+  ke_secure_free(key, sizeof *key);
+  ke_secure_free(g, sizeof *g);
+  ctl_drill_free(&d);
+  ctl_http_free(h);
+  return rc;
+}

@@ -1,0 +1,46 @@
+/*
+ * ctl_drill.h - what `escrowctl drill start|approve|run` share
+ * (ctl_cmd_drill.c, ctl_cmd_drill_run.c): the drill as the server shows it,
+ * parsed and checked, and the default place of the one-time key.
+ */
+#ifndef CTL_DRILL_H
+#define CTL_DRILL_H
+
+#include <jansson.h>
+
+#include "ctl_http.h"
+#include "ctl_util.h"
+#include "ke_drill.h"
+
+typedef struct ctl_drill_rec {
+  char id[KE_ID_MAX + 1], device[260], volume[132], key_type[16];
+  uint8_t *envelope;            /* malloc'd */
+  size_t envlen;
+  ke_envelope env;              /* parsed; R and fingerprint match the record's */
+  uint8_t verifier[KE_VERIFIER_LEN];
+  int key;                      /* index into ctl_drill.keys */
+} ctl_drill_rec;
+
+typedef struct ctl_drill {
+  char id[KE_DRILL_ID_LEN + 1], auditor[130], selection[80], state[8];
+  ke_point E;
+  size_t nrec, nkeys;
+  ctl_drill_rec *rec;
+  ke_manifest *keys;            /* the escrow keys the records are under */
+} ctl_drill;
+
+/* GET /v1/drills/{id} and check every record: its envelope parses, its R
+ * and fingerprint are the record's, its escrow key's manifest is given
+ * and recomputes.  CTL_OK or an exit code (printed). */
+int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d);
+void ctl_drill_free(ctl_drill *d);
+
+/* Options before and after the one DRILL argument (*id). */
+int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
+                   ctl_opt_fn fn, void *ctx, const char **id);
+
+/* The one-time key file: `given`, or drills/<id>.key in the configuration
+ * directory (created 0700). */
+int ctl_drill_key_path(char *out, size_t outlen, const char *given, const char *id);
+
+#endif

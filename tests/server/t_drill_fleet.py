@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""t_drill_fleet.py URL ENROLL_TOKEN N OUTDIR - a fleet for the drill tests,
+built through the real device API with the independent Python agent
+(device_agent.py): N devices, each enrolled and escrowing one secret.
+Device 0 escrows a BitLocker recovery password (valid block checksums),
+the others LUKS passphrases; the last one uploads a verifier made from
+another secret (a record whose verifier does not match its key).
+Writes OUTDIR/secrets (one secret per line, to grep for leaks) and
+OUTDIR/badverifier (that record's id).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from device_agent import Agent, b64u, verifier  # noqa: E402
+
+url, token, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+BDE = b"541772-440143-582263-513117-171534-587862-296956-456676"
+secrets, bad = [], None
+for i in range(n):
+    a = Agent(url)
+    r = a.enroll(token, hostname="drill-%02d" % i, serial="S%04d" % i)
+    assert r.status in (200, 201), (r.status, r.raw)
+    if i == 0:
+        s, kt, kid, vol = BDE, "bitlocker", "{0B4C6C0E-6F5A-4B55-9E3A-1D2C3B4A5F60}", "C:"
+    else:
+        s = ("drill-passphrase-%02d-%s" % (i, os.urandom(6).hex())).encode()
+        kt, kid, vol = "luks", None, "root"
+    body, _ = a.escrow_body(vol, s, key_type=kt, key_id=kid)
+    if i == n - 1:
+        body["verifier"] = b64u(verifier(b"not-the-secret", a.device, vol))
+    r = a.call("PUT", "/v1/devices/%s/keys/%s" % (a.device, vol), body)
+    assert r.status == 201, (r.status, r.raw)
+    if i == n - 1:
+        bad = r.json["record_id"]
+    secrets.append(s.decode())
+with open(os.path.join(out, "secrets"), "w") as f:
+    f.write("\n".join(secrets) + "\n")
+with open(os.path.join(out, "badverifier"), "w") as f:
+    f.write(bad + "\n")
