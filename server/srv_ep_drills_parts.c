@@ -34,7 +34,10 @@
 #include "srv_drill.h"
 #include "srv_routes.h"
 
-#define SRV_DRILL_FAIL_MAX 1000 /* failed records listed in the audit event */
+/* Failed records listed in the audit event: an audit leaf holds at most
+ * 64 KiB.  Past this the event carries the counts and the summary's
+ * SHA-256 only; the whole signed summary is in drills.result. */
+#define SRV_DRILL_FAIL_MAX 500
 
 json_t *srv_drill_view(const PGresult *r)
 {
@@ -269,9 +272,10 @@ static json_t *srv_dp_facts(const json_t *sum, const char *id, long long nrec, c
     if (!json_is_integer(it) || json_integer_value(it) < 1 || json_integer_value(it) > 255)
       return NULL;
   }
-  return json_pack("{s:I,s:I,s:I,s:O,s:O}", "total", total, "ok", okc, "failed", failed,
-                   "failures", failed <= SRV_DRILL_FAIL_MAX ? fl : json_array(), "custodians",
-                   ci);
+  return json_pack("{s:I,s:I,s:I,s:o,s:b,s:O}", "total", total, "ok", okc, "failed", failed,
+                   "failures",
+                   failed <= SRV_DRILL_FAIL_MAX ? json_incref((json_t *)fl) : json_array(),
+                   "failures_truncated", failed > SRV_DRILL_FAIL_MAX, "custodians", ci);
 }
 
 static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
