@@ -40,6 +40,7 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -75,5 +76,6 @@ extern const char ctl_usage_approve[];
 extern const char ctl_usage_drill_start[];
 extern const char ctl_usage_drill_approve[];
 extern const char ctl_usage_drill_run[];
+extern const char ctl_usage_drill_part[];
 
 #endif

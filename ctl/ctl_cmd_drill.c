@@ -221,7 +221,8 @@ typedef struct start_opts {
   const char *sample, *group, *key_out, *ckey;
 } start_opts;
 
-enum { O_ALL = 256, O_SAMPLE, O_GROUP, O_KEYOUT, O_CKEY, O_SHARE, O_PASS, O_YES, O_KEY };
+enum { O_ALL = 256, O_SAMPLE, O_GROUP, O_KEYOUT, O_CKEY, O_SHARE, O_PASS, O_YES, O_KEY, O_EXPORT,
+       O_IMPORT };
 
 static int start_opt(void *ctx, int opt, const char *arg)
 {
@@ -333,14 +334,17 @@ out:
 
 /* ---- drill approve ------------------------------------------------------------ */
 const char ctl_usage_drill_approve[] =
-  "usage: escrowctl drill approve DRILL --share S [--passphrase-file P] [--yes]\n"
+  "usage: escrowctl drill approve DRILL (--share S [--passphrase-file P] [--yes]\n"
+  "                                      | --export FILE | --import BATCH)\n"
   "                               [--server URL] [--cacert FILE]\n"
   "Contribute your parts to a drill (custodian): one unseal of the share, one\n"
-  "part per record, each with its proof, sealed to the auditor's one-time key.\n";
+  "part per record, each with its proof, sealed to the auditor's one-time key.\n"
+  "Offline: --export writes the checked drill to FILE for `escrowctl drill part`\n"
+  "on the machine with the share; --import uploads the batch file it made.\n";
 
 typedef struct appr_opts {
   ctl_http_target t;
-  const char *share, *passfile;
+  const char *share, *passfile, *export_to, *import;
   int yes;
 } appr_opts;
 
@@ -353,38 +357,110 @@ static int appr_opt(void *ctx, int opt, const char *arg)
   case O_SHARE: o->share = arg; return CTL_OK;
   case O_PASS: o->passfile = arg; return CTL_OK;
   case O_YES: o->yes = 1; return CTL_OK;
+  case O_EXPORT: o->export_to = arg; return CTL_OK;
+  case O_IMPORT: o->import = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
 
-/* Every part of the batch from one unsealed d_i. */
-static int appr_parts(const ctl_drill *d, const ke_sharefile *sf, const ke_escrow_pub *pub,
-                      const char *passfile, json_t *batch)
+int ctl_drill_one_key(const ctl_drill *d)
 {
+  for (size_t i = 0; i < d->nrec; i++)
+    if (d->rec[i].key != d->rec[0].key) {
+      ctl_errf("the drill's records are under more than one escrow key: one share cannot "
+               "contribute to all of them");
+      return CTL_FAIL;
+    }
+  return CTL_OK;
+}
+
+int ctl_drill_check_share(const ctl_drill *d, const ke_sharefile *sf)
+{
+  const ke_manifest *m = &d->keys[d->rec[0].key];
+  int rc = ctl_drill_one_key(d);
+  return rc ? rc : ctl_check_share(sf, &m->pub, sf->index <= m->pub.n ? m->names[sf->index - 1]
+                                                                       : NULL,
+                                   "the drill's escrow key");
+}
+
+int ctl_drill_confirm(int yes)
+{
+  if (yes)
+    return CTL_OK;
+  if (!ctl_interactive()) {
+    ctl_errf("not a terminal: check the drill with its auditor, then pass --yes");
+    return CTL_USAGE;
+  }
+  if (!ctl_confirm("Contribute parts for every record of this drill? [y/N] ")) {
+    ctl_errf("not confirmed; no part made");
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_drill_parts(const ctl_drill *d, const ke_sharefile *sf, const char *passfile,
+                    ke_drillbatch *b)
+{
+  const ke_escrow_pub *pub = &d->keys[d->rec[0].key].pub;
   ke_scalar *di = ke_secure_alloc(sizeof *di);
   ke_dleq *proof = ke_secure_alloc(sizeof *proof);
-  uint8_t part[KE_PART_LEN];
-  char pid[KE_DRILL_PART_ID_MAX], *p64;
-  int rc = di && proof ? ctl_unseal_share(di, sf, pub, passfile) : CTL_FAIL;
+  char pid[KE_DRILL_PART_ID_MAX];
+  int rc = CTL_FAIL;
 
+  memset(b, 0, sizeof *b);
+  if (di && proof && (b->parts = calloc(d->nrec, sizeof *b->parts)))
+    rc = ctl_unseal_share(di, sf, pub, passfile);
+  memcpy(b->drill_id, d->id, sizeof b->drill_id);
+  b->index = sf->index;
+  /* Every part of the batch from one unsealed d_i. */
   for (size_t i = 0; !rc && i < d->nrec; i++) {
     const ctl_drill_rec *r = &d->rec[i];
     if (!ke_drill_part_id(pid, d->id, r->id) ||
         ke_dleq_prove(proof, sf->index, di, &pub->public_shares[sf->index - 1], &r->env.R,
                       (const uint8_t *)d->id, strlen(d->id)) != KE_OK ||
-        ke_part_seal(part, &d->E, pid, sf->index, proof) != KE_OK ||
-        !(p64 = ke_b64url_encode(part, sizeof part))) {
+        ke_part_seal(b->parts[i].part, &d->E, pid, sf->index, proof) != KE_OK) {
       ctl_errf("cannot make the part of record %s", r->id);
       rc = CTL_FAIL;
       break;
     }
-    if (json_array_append_new(batch, json_pack("{s:s,s:s}", "record_id", r->id, "part", p64)))
-      rc = CTL_FAIL;
-    free(p64);
+    memcpy(b->parts[i].record_id, r->id, sizeof r->id);
+    b->nparts = i + 1;
   }
   ke_secure_free(proof, sizeof *proof);
   ke_secure_free(di, sizeof *di);
+  if (rc)
+    ke_drillbatch_free(b);
   return rc;
+}
+
+int ctl_drill_post(ctl_http *h, const ke_drillbatch *b)
+{
+  json_t *arr = json_array(), *body = NULL;
+  char path[128];
+  int rc = arr ? CTL_OK : CTL_FAIL;
+
+  for (size_t i = 0; !rc && i < b->nparts; i++) {
+    char *p64 = ke_b64url_encode(b->parts[i].part, KE_PART_LEN);
+    if (!p64 || json_array_append_new(arr, json_pack("{s:s,s:s}", "record_id",
+                                                     b->parts[i].record_id, "part", p64)))
+      rc = CTL_FAIL;
+    free(p64);
+  }
+  if (rc)
+    json_decref(arr);
+  else if (!(body = json_pack("{s:o}", "parts", arr)))  /* "o" steals arr, also on failure */
+    rc = CTL_FAIL;
+  snprintf(path, sizeof path, "/v1/drills/%s/parts", b->drill_id);
+  if (!rc && !(rc = ctl_http_call(h, "POST", path, body, NULL)))
+    ctl_notef("drill %s: %zu part(s) of custodian %u sent", b->drill_id, b->nparts, b->index);
+  json_decref(body);
+  return rc;
+}
+
+void ctl_drill_show(const ctl_drill *d)
+{
+  fprintf(stderr, "drill %s\n  auditor    %s\n  selection  %s\n  records    %zu\n  state      %s\n",
+          d->id, d->auditor, d->selection, d->nrec, d->state);
 }
 
 int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
@@ -394,6 +470,8 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "share", required_argument, 0, O_SHARE },
     { "passphrase-file", required_argument, 0, O_PASS },
     { "yes", no_argument, 0, O_YES },
+    { "export", required_argument, 0, O_EXPORT },
+    { "import", required_argument, 0, O_IMPORT },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -401,65 +479,48 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
   ctl_http *h = NULL;
   ctl_drill d;
   ke_sharefile sf;
-  json_t *batch = NULL, *body = NULL;
-  char path[128];
+  ke_drillbatch b;
   const char *id;
   int rc;
 
   memset(&o, 0, sizeof o);
   memset(&d, 0, sizeof d);
+  memset(&b, 0, sizeof b);
   if ((rc = ctl_drill_args(cmd, argc, argv, opts, appr_opt, &o, &id)))
     return rc;
-  if (!o.share)
-    return ctl_missing_opt("--share");
-  if ((rc = ctl_load_share(&sf, o.share)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_drill_fetch(h, id, &d)))
-    goto out;
-  rc = CTL_FAIL;
-  for (size_t i = 0; i < d.nrec; i++)
-    if (d.rec[i].key != d.rec[0].key) {
-      ctl_errf("the drill's records are under more than one escrow key: one share cannot "
-               "contribute to all of them");
-      goto out;
-    }
-  {
-    const ke_manifest *m = &d.keys[d.rec[0].key];
-    if ((rc = ctl_check_share(&sf, &m->pub, sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
-                              "the drill's escrow key")))
-      goto out;
+  if (!!o.share + !!o.export_to + !!o.import != 1) {
+    ctl_errf("give exactly one of --share, --export FILE, --import BATCH");
+    return CTL_USAGE;
   }
-  fprintf(stderr, "drill %s\n  auditor    %s\n  selection  %s\n  records    %zu\n  state      %s\n",
-          d.id, d.auditor, d.selection, d.nrec, d.state);
+  if (o.export_to && ctl_exists(o.export_to)) {
+    ctl_errf("%s already exists; not overwriting it", o.export_to);
+    return CTL_FAIL;
+  }
+  if ((o.share && (rc = ctl_load_share(&sf, o.share))) ||
+      (o.import && (rc = ctl_drill_load_batch(&b, o.import, id))) ||
+      (rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_drill_fetch(h, id, &d)))
+    goto out;
+  if ((rc = o.share ? ctl_drill_check_share(&d, &sf) : ctl_drill_one_key(&d)))
+    goto out;
+  ctl_drill_show(&d);
   if (strcmp(d.state, "open") != 0) {
     ctl_errf("the drill is done: it takes no more parts");
     rc = CTL_FAIL;
     goto out;
   }
-  if (!o.yes) {
-    if (!ctl_interactive()) {
-      ctl_errf("not a terminal: check the drill with its auditor, then pass --yes");
-      rc = CTL_USAGE;
-      goto out;
-    }
-    if (!ctl_confirm("Contribute parts for every record of this drill? [y/N] ")) {
-      ctl_errf("not confirmed; nothing sent");
-      rc = CTL_FAIL;
-      goto out;
-    }
+  if (o.export_to) {
+    rc = ctl_drill_export(&d, o.export_to);
+    goto out;
   }
-  rc = CTL_FAIL;
-  if (!(batch = json_array()) ||
-      (rc = appr_parts(&d, &sf, &d.keys[d.rec[0].key].pub, o.passfile, batch)))
+  if (o.import) {
+    if (!(rc = ctl_drill_batch_matches(&d, &b)))
+      rc = ctl_drill_post(h, &b);
     goto out;
-  rc = CTL_FAIL;
-  if (!(body = json_pack("{s:O}", "parts", batch)))
-    goto out;
-  snprintf(path, sizeof path, "/v1/drills/%s/parts", d.id);
-  if (!(rc = ctl_http_call(h, "POST", path, body, NULL)))
-    ctl_notef("drill %s: %zu part(s) of custodian %u sent", d.id, d.nrec, (unsigned)sf.index);
+  }
+  if (!(rc = ctl_drill_confirm(o.yes)) && !(rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
+    rc = ctl_drill_post(h, &b);
 out:
-  json_decref(batch);
-  json_decref(body);
+  ke_drillbatch_free(&b);
   ctl_drill_free(&d);
   ctl_http_free(h);
   return rc;

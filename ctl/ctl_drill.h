@@ -11,6 +11,7 @@
 #include "ctl_http.h"
 #include "ctl_util.h"
 #include "ke_drill.h"
+#include "ke_drillfile.h"
 
 typedef struct ctl_drill_rec {
   char id[KE_ID_MAX + 1], device[260], volume[132], key_type[16];
@@ -42,5 +43,23 @@ int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct optio
 /* The one-time key file: `given`, or drills/<id>.key in the configuration
  * directory (created 0700). */
 int ctl_drill_key_path(char *out, size_t outlen, const char *given, const char *id);
+
+/* What online and offline approval share (ctl_cmd_drill.c): every record
+ * under one escrow key; the share belongs to it; the confirmation (--yes);
+ * the batch from one unseal of the share; its upload. */
+int ctl_drill_one_key(const ctl_drill *d);
+int ctl_drill_check_share(const ctl_drill *d, const ke_sharefile *sf);
+int ctl_drill_confirm(int yes);
+int ctl_drill_parts(const ctl_drill *d, const ke_sharefile *sf, const char *passfile,
+                    ke_drillbatch *b);
+int ctl_drill_post(ctl_http *h, const ke_drillbatch *b);
+void ctl_drill_show(const ctl_drill *d);
+
+/* The offline round trip (ctl_cmd_drill_file.c): the drill file of a
+ * fetched drill; a batch file read and parsed (its drill must be `id`);
+ * a batch that has exactly one part for every record of the drill. */
+int ctl_drill_export(const ctl_drill *d, const char *path);
+int ctl_drill_load_batch(ke_drillbatch *b, const char *path, const char *id);
+int ctl_drill_batch_matches(const ctl_drill *d, const ke_drillbatch *b);
 
 #endif

@@ -85,6 +85,8 @@ static const ctl_cmd ctl_cmds[] = {
     "snapshot escrow records into a backup-integrity drill (auditor)", ctl_usage_drill_start },
   { "drill", "approve", ctl_cmd_drill_approve,
     "contribute your parts to a drill (custodian)", ctl_usage_drill_approve },
+  { "drill", "part", ctl_cmd_drill_part,
+    "make a drill's batch of parts offline from a drill file (custodian)", ctl_usage_drill_part },
   { "drill", "run", ctl_cmd_drill_run,
     "open and check every record of a drill, post the signed summary (auditor)",
     ctl_usage_drill_run },

@@ -1,0 +1,251 @@
+/*
+ * ctl_cmd_drill_file.c - a drill's offline round trip (docs/protocol.md
+ * section 9.7), for custodians whose share never touches a networked
+ * machine, as `approve --export` / `part` / `approve --import` are for
+ * retrievals:
+ *
+ *   drill approve DRILL --export FILE   (online) the drill, checked as for an
+ *                                       online approval, as a drill file
+ *   drill part --drill FILE --share S --out BATCH
+ *                                       (offline) the batch of parts
+ *   drill approve DRILL --import BATCH  (online) its upload
+ *
+ * `drill part` trusts nothing of the drill file it cannot check: the
+ * escrow key's parameters are authenticated by the fingerprint the share
+ * file's AAD binds, and every R it answers for is the R inside the listed
+ * envelope (ke_drillfile_parse), so a tampered file gets parts for nothing
+ * but the envelopes it shows.  The parts are made by the same function as
+ * online (ctl_drill_parts).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_drill.h"
+
+int ctl_drill_export(const ctl_drill *d, const char *path)
+{
+  ke_drillfile f;
+  char *text = NULL;
+  size_t len = 0;
+  int rc = CTL_FAIL;
+
+  memset(&f, 0, sizeof f);
+  memcpy(f.drill_id, d->id, sizeof f.drill_id);
+  f.E = d->E;
+  f.escrow_key = d->keys[d->rec[0].key];
+  if (strlen(d->auditor) > KE_DRILLFILE_AUDITOR_MAX || d->nrec > KE_DRILLFILE_RECORDS_MAX ||
+      !(f.rec = calloc(d->nrec, sizeof *f.rec)))
+    goto out;
+  memcpy(f.auditor, d->auditor, strlen(d->auditor) + 1);
+  for (size_t i = 0; i < d->nrec; i++) {
+    const ctl_drill_rec *r = &d->rec[i];
+    ke_drillfile_rec *fr = &f.rec[i];
+    if (strlen(r->device) > KE_LABEL_MAX || strlen(r->volume) > KE_LABEL_MAX ||
+        r->envlen > KE_ENV_MAX_LEN ||
+        ke_envelope_sha256(fr->envelope_sha256, r->envelope, r->envlen) != KE_OK)
+      goto out;
+    memcpy(fr->record_id, r->id, sizeof fr->record_id);
+    memcpy(fr->device, r->device, strlen(r->device) + 1);
+    memcpy(fr->volume, r->volume, strlen(r->volume) + 1);
+    memcpy(fr->envelope, r->envelope, r->envlen);
+    fr->envelope_len = r->envlen;
+    fr->R = r->env.R;
+  }
+  f.nrec = d->nrec;
+  if (ke_drillfile_write(&text, &len, &f) != KE_OK)
+    goto out;
+  if (!(rc = ctl_write_text(path, text, len, 0644, 0)))
+    ctl_notef("drill %s: %zu record(s) written to %s; make the parts with `escrowctl drill "
+              "part --drill %s` where the share is, then `escrowctl drill approve %s --import "
+              "BATCH`", d->id, d->nrec, path, path, d->id);
+  ke_drillfile_free(&f);
+  return rc;
+out:
+  ctl_errf("the drill cannot be written as a drill file");
+  ke_drillfile_free(&f);
+  return rc;
+}
+
+int ctl_drill_load_batch(ke_drillbatch *b, const char *path, const char *id)
+{
+  ctl_buf buf;
+  ke_ferr e = { "" };
+  int rc = ctl_read(&buf, path, KE_DRILLFILE_MAX, 0, "batch file");
+  ke_rc k;
+
+  memset(b, 0, sizeof *b);
+  if (rc)
+    return rc;
+  k = ke_drillbatch_parse(b, buf.p, buf.len, &e);
+  ctl_buf_free(&buf);
+  if (k) {
+    ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
+    return CTL_FAIL;
+  }
+  if (strcmp(b->drill_id, id) != 0) {
+    ctl_errf("%s is a batch of drill %s, not of %s", path, b->drill_id, id);
+    ke_drillbatch_free(b);
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_drill_batch_matches(const ctl_drill *d, const ke_drillbatch *b)
+{
+  /* The batch's record ids are distinct (ke_drillbatch_parse): as many as
+   * the drill has records, each one of them, is all of them. */
+  if (b->nparts != d->nrec) {
+    ctl_errf("the batch has %zu part(s) but the drill %zu record(s): one part for every "
+             "record, no more, no less", b->nparts, d->nrec);
+    return CTL_FAIL;
+  }
+  for (size_t i = 0; i < b->nparts; i++) {
+    size_t j = 0;
+    while (j < d->nrec && strcmp(d->rec[j].id, b->parts[i].record_id) != 0)
+      j++;
+    if (j == d->nrec) {
+      ctl_errf("the batch has a part for record %s, which is not in the drill",
+               b->parts[i].record_id);
+      return CTL_FAIL;
+    }
+  }
+  return CTL_OK;
+}
+
+/* ---- drill part ----------------------------------------------------------------- */
+const char ctl_usage_drill_part[] =
+  "usage: escrowctl drill part --drill FILE --share S --out BATCH\n"
+  "                            [--passphrase-file P] [--yes]\n"
+  "Offline: make this custodian's batch of parts for the drill file FILE\n"
+  "(written by `escrowctl drill approve DRILL --export FILE`): one unseal of\n"
+  "the share, one part per record, sealed to the auditor's one-time key.\n"
+  "Upload BATCH (never overwritten) with `escrowctl drill approve DRILL\n"
+  "--import BATCH`.  Shows the drill id, its auditor and its size and asks\n"
+  "on the terminal (unless --yes).\n";
+
+typedef struct dpart_opts {
+  const char *drill, *share, *out, *passfile;
+  int yes;
+} dpart_opts;
+
+enum { O_DRILL = 256, O_SHARE, O_OUT, O_PASS, O_YES };
+
+static int dpart_opt(void *ctx, int opt, const char *arg)
+{
+  dpart_opts *o = ctx;
+  switch (opt) {
+  case O_DRILL: o->drill = arg; return CTL_OK;
+  case O_SHARE: o->share = arg; return CTL_OK;
+  case O_OUT: o->out = arg; return CTL_OK;
+  case O_PASS: o->passfile = arg; return CTL_OK;
+  case O_YES: o->yes = 1; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+/* The drill file as the ctl_drill that ctl_drill_parts takes: one escrow
+ * key, records with their parsed envelopes. */
+static int dpart_load(ctl_drill *d, const char *path)
+{
+  ctl_buf buf;
+  ke_ferr e = { "" };
+  ke_drillfile f;
+  int rc = ctl_read(&buf, path, KE_DRILLFILE_MAX, 0, "drill file");
+  ke_rc k;
+
+  memset(d, 0, sizeof *d);
+  if (rc)
+    return rc;
+  k = ke_drillfile_parse(&f, buf.p, buf.len, &e);
+  ctl_buf_free(&buf);
+  if (k) {
+    ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
+    return CTL_FAIL;
+  }
+  rc = CTL_FAIL;
+  memcpy(d->id, f.drill_id, sizeof d->id);
+  snprintf(d->auditor, sizeof d->auditor, "%s", f.auditor);
+  snprintf(d->selection, sizeof d->selection, "(drill file)");
+  snprintf(d->state, sizeof d->state, "open");
+  d->E = f.E;
+  if (!(d->keys = calloc(1, sizeof *d->keys)) || !(d->rec = calloc(f.nrec, sizeof *d->rec)))
+    goto out;
+  d->keys[0] = f.escrow_key;
+  d->nkeys = 1;
+  for (size_t i = 0; i < f.nrec; i++) {
+    ctl_drill_rec *r = &d->rec[i];
+    d->nrec = i + 1;
+    memcpy(r->id, f.rec[i].record_id, sizeof r->id);
+    r->key = 0;
+    /* Parsed already by ke_drillfile_parse: this cannot fail. */
+    if (!(r->envelope = malloc(f.rec[i].envelope_len)))
+      goto out;
+    memcpy(r->envelope, f.rec[i].envelope, f.rec[i].envelope_len);
+    r->envlen = f.rec[i].envelope_len;
+    if (ke_envelope_parse(&r->env, r->envelope, r->envlen) != KE_OK)
+      goto out;
+  }
+  rc = CTL_OK;
+out:
+  ke_drillfile_free(&f);
+  if (rc) {
+    ctl_errf("cannot load the drill file %s", path);
+    ctl_drill_free(d);
+  }
+  return rc;
+}
+
+int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "drill", required_argument, 0, O_DRILL },
+    { "share", required_argument, 0, O_SHARE },
+    { "out", required_argument, 0, O_OUT },
+    { "passphrase-file", required_argument, 0, O_PASS },
+    { "yes", no_argument, 0, O_YES },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  dpart_opts o;
+  ctl_drill d;
+  ke_sharefile sf;
+  ke_drillbatch b;
+  char *text = NULL;
+  size_t len = 0;
+  int rc;
+
+  memset(&o, 0, sizeof o);
+  memset(&d, 0, sizeof d);
+  memset(&b, 0, sizeof b);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, dpart_opt, &o, NULL)))
+    return rc;
+  if (!o.drill)
+    return ctl_missing_opt("--drill");
+  if (!o.share)
+    return ctl_missing_opt("--share");
+  if (!o.out)
+    return ctl_missing_opt("--out");
+  if (ctl_exists(o.out)) {
+    ctl_errf("%s already exists; not overwriting it", o.out);
+    return CTL_FAIL;
+  }
+  if ((rc = ctl_load_share(&sf, o.share)) || (rc = dpart_load(&d, o.drill)) ||
+      (rc = ctl_drill_check_share(&d, &sf)))
+    goto out;
+  fprintf(stderr, "drill %s\n  auditor    %s\n  records    %zu\n", d.id, d.auditor, d.nrec);
+  if ((rc = ctl_drill_confirm(o.yes)) || (rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
+    goto out;
+  if (ke_drillbatch_write(&text, &len, &b) != KE_OK) {
+    ctl_errf("cannot write the batch");
+    rc = CTL_FAIL;
+  } else if (!(rc = ctl_write_text(o.out, text, len, 0644, 0))) {
+    ctl_notef("drill %s: %zu part(s) of custodian %u written to %s; upload them with "
+              "`escrowctl drill approve %s --import %s`", d.id, b.nparts, b.index, o.out, d.id,
+              o.out);
+  }
+out:
+  ke_drillbatch_free(&b);
+  ctl_drill_free(&d);
+  return rc;
+}
