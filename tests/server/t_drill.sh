@@ -8,6 +8,9 @@
 #   - one snapshot envelope corrupted with owner SQL and one record escrowed
 #     with a wrong verifier: the run reports exactly those two, with the
 #     reasons "AEAD" and "verifier mismatch", and 22 ok
+#   - custodian 3 contributes offline: drill approve --export, drill part
+#     with no server or configuration, drill approve --import; a drill file
+#     with a tampered R or envelope is refused by drill part
 #   - a second batch of an index is refused; the signed summary lands in
 #     the audit log as drill.result; a posted result closes the drill
 #   - a --sample drill of clean records: all ok, exit 0
@@ -87,11 +90,51 @@ own "ALTER TABLE drill_records DISABLE TRIGGER drill_records_no_update;
        WHERE drill_id = '$DRILL' AND record_id = '$CORR';
      ALTER TABLE drill_records ENABLE TRIGGER drill_records_no_update" >/dev/null
 
-for i in 1 2 3; do approve $i "$DRILL"; [ "$RC" = 0 ] || fail "approve $i: $(cat "$W/ap.$i")"; done
+for i in 1 2; do approve $i "$DRILL"; [ "$RC" = 0 ] || fail "approve $i: $(cat "$W/ap.$i")"; done
 grep -q "24 part(s)" "$W/ap.1" || fail "approve output: $(cat "$W/ap.1")"
+
+# Custodian 3 offline: export, `drill part` with no server, no login and no
+# configuration (an empty HOME), import.
+cust 3 drill approve "$DRILL" --export "$W/drill.json" >"$W/ex.out" 2>&1 ||
+  fail "export: $(cat "$W/ex.out")"
+OFF=$W/offline
+mkdir -p "$OFF"
+offline() { env -u ESCROWCTL_SERVER -u ESCROWCTL_TOKEN HOME="$OFF" "$ESCROWCTL" "$@"; }
+dpart() {  # DRILLFILE OUT: sets RC, output in $W/dp.out
+  set +e
+  offline drill part --drill "$1" --share "$KD/custodian-3.share.json" \
+    --passphrase-file "$KD.pass/3" --yes --out "$2" >"$W/dp.out" 2>&1
+  RC=$?
+  set -e
+}
+# A tampered drill file is refused: another record's R, an envelope byte.
+python3 - "$W/drill.json" "$W" <<'PY'
+import base64, json, sys
+d = json.load(open(sys.argv[1]))
+t = json.loads(json.dumps(d)); t["records"][0]["R"] = d["records"][1]["R"]
+json.dump(t, open(sys.argv[2] + "/tamper-r.json", "w"))
+t = json.loads(json.dumps(d)); e = t["records"][2]["envelope"]
+raw = bytearray(base64.urlsafe_b64decode(e + "=" * (-len(e) % 4))); raw[-1] ^= 1
+t["records"][2]["envelope"] = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+json.dump(t, open(sys.argv[2] + "/tamper-env.json", "w"))
+PY
+dpart "$W/tamper-r.json" "$W/batch-r.json"
+[ "$RC" = 1 ] && grep -q 'field "R": not the envelope' "$W/dp.out" && [ ! -e "$W/batch-r.json" ] ||
+  fail "tampered R: $RC $(cat "$W/dp.out")"
+dpart "$W/tamper-env.json" "$W/batch-e.json"
+[ "$RC" = 1 ] && grep -q 'envelope_sha256' "$W/dp.out" && [ ! -e "$W/batch-e.json" ] ||
+  fail "tampered envelope: $RC $(cat "$W/dp.out")"
+dpart "$W/drill.json" "$W/batch.json"
+[ "$RC" = 0 ] && grep -q "24 part(s) of custodian 3" "$W/dp.out" || fail "drill part: $RC $(cat "$W/dp.out")"
+[ ! -e "$OFF/.config" ] || fail "drill part wrote configuration: $(find "$OFF")"
+rc=0; cust 3 drill approve "$DRILL" --import "$W/tamper-r.json" >"$W/im.out" 2>&1 || rc=$?
+[ $rc = 1 ] || fail "a drill file imported as a batch: $rc $(cat "$W/im.out")"
+cust 3 drill approve "$DRILL" --import "$W/batch.json" >"$W/ap.3" 2>&1 || fail "import: $(cat "$W/ap.3")"
+grep -q "24 part(s) of custodian 3 sent" "$W/ap.3" || fail "import output: $(cat "$W/ap.3")"
+ok "custodian 3 offline: export, drill part without a server, import; tampered R or envelope refused"
 approve 1 "$DRILL"
 [ "$RC" = 1 ] && grep -q "already" "$W/ap.1" || fail "second batch of index 1: $RC $(cat "$W/ap.1")"
-ok "three custodians contributed 24 parts each; a second batch is refused"
+ok "three custodians contributed 24 parts each (one offline); a second batch is refused"
 
 rc=0; aud drill run "$DRILL" >"$W/run.out" 2>"$W/run.err" || rc=$?
 [ $rc = 1 ] || fail "run exited $rc: $(cat "$W/run.out" "$W/run.err")"
@@ -134,7 +177,7 @@ ok "a sample of 5 records, custodians 2, 4, 5: the clean ones all ok"
 # No secret anywhere.
 pg_dump -a "$PRIV_OWN_DSN" >"$W/dump.sql" 2>/dev/null || fail "pg_dump"
 while read -r s; do
-  for f in "$W"/run*.out "$W"/run*.err "$W"/ap.* "$W/dump.sql" "$TW/main.log"; do
+  for f in "$W"/run*.out "$W"/run*.err "$W"/ap.* "$W/dp.out" "$W/dump.sql" "$TW/main.log"; do
     [ -f "$f" ] || continue
     ! grep -qF -- "$s" "$f" || fail "a secret is in $f"
   done
