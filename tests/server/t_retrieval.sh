@@ -309,7 +309,25 @@ PY
   local p1hex; p1hex=$(sql "SELECT encode(part, 'hex') FROM retrieval_parts WHERE retrieval_id = '$r1' AND custodian_index = 1")
   grep -qF -- "$p1hex" "$W/dump.sql" || fail "the dump search would not find a part"
   grep -qF -e "$p1" -e "$p1hex" "$W/main.log" "$W/hook.log" && fail "a part is in the log or a webhook"
-  ok "no secret, one-time key or part in pg_dump (outside the parts table), the server log or webhook payloads; webhooks signed and retried"
+  # The partial decryptions P_i = d_i*R and S = d*R themselves: open r5's
+  # stored parts with its one-time key (ctl_testtool part-secrets prints each
+  # P_i, S and x(S) in hex and base64url) and look for every one of them.
+  local i pfiles=()
+  for i in $(sql "SELECT custodian_index FROM retrieval_parts WHERE retrieval_id = '$r5' ORDER BY 1"); do
+    sql "SELECT encode(part, 'base64') FROM retrieval_parts WHERE retrieval_id = '$r5' AND custodian_index = $i" |
+      python3 -c 'import sys, json, base64
+raw = base64.b64decode("".join(sys.stdin.read().split()))
+print(json.dumps({"version": 1, "request_id": sys.argv[1], "index": int(sys.argv[2]),
+                  "part": base64.urlsafe_b64encode(raw).decode().rstrip("=")}))' "$r5" "$i" >"$W/r5.part$i"
+    pfiles+=("$W/r5.part$i")
+  done
+  "$KE_TESTTOOL" part-secrets "$W/r5.key" "$W/r5.req" "${pfiles[@]}" >"$W/r5.pi" || fail "part-secrets"
+  [ "$(wc -l <"$W/r5.pi")" -ge 8 ] || fail "part-secrets printed too little: $(cat "$W/r5.pi")"
+  while read -r s; do
+    [ -n "$s" ] || continue
+    grep -qiF -- "$s" "$W/dump.sql" "$W/main.log" "$W/hook.log" && fail "a P_i or S is in the dump, the log or a webhook"
+  done <"$W/r5.pi"
+  ok "no secret, one-time key, part, P_i or S in pg_dump (outside the parts table), the server log or webhook payloads; webhooks signed and retried"
 
   # The audit log tells the story.
   local n
