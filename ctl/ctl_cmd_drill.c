@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "ctl_audit.h"
@@ -398,36 +399,52 @@ int ctl_drill_confirm(int yes)
   return CTL_OK;
 }
 
+/* Every part of the batch from one unsealed d_i, on as many threads as the
+ * machine has cores (ke_part_batch_all): a drill over the whole fleet is
+ * 100,000 records, and the custodian waits for all of them. */
 int ctl_drill_parts(const ctl_drill *d, const ke_sharefile *sf, const char *passfile,
                     ke_drillbatch *b)
 {
   const ke_escrow_pub *pub = &d->keys[d->rec[0].key].pub;
   ke_scalar *di = ke_secure_alloc(sizeof *di);
-  ke_dleq *proof = ke_secure_alloc(sizeof *proof);
-  char pid[KE_DRILL_PART_ID_MAX];
+  char (*pid)[KE_DRILL_PART_ID_MAX] = calloc(d->nrec, KE_DRILL_PART_ID_MAX);
+  const char **pids = calloc(d->nrec, sizeof *pids);
+  ke_point *R = calloc(d->nrec, sizeof *R);
+  uint8_t (*parts)[KE_PART_LEN] = calloc(d->nrec, KE_PART_LEN);
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t failed = 0;
   int rc = CTL_FAIL;
 
   memset(b, 0, sizeof *b);
-  if (di && proof && (b->parts = calloc(d->nrec, sizeof *b->parts)))
+  if (di && pid && pids && R && parts && (b->parts = calloc(d->nrec, sizeof *b->parts)))
     rc = ctl_unseal_share(di, sf, pub, passfile);
   memcpy(b->drill_id, d->id, sizeof b->drill_id);
   b->index = sf->index;
-  /* Every part of the batch from one unsealed d_i. */
   for (size_t i = 0; !rc && i < d->nrec; i++) {
-    const ctl_drill_rec *r = &d->rec[i];
-    if (!ke_drill_part_id(pid, d->id, r->id) ||
-        ke_dleq_prove(proof, sf->index, di, &pub->public_shares[sf->index - 1], &r->env.R,
-                      (const uint8_t *)d->id, strlen(d->id)) != KE_OK ||
-        ke_part_seal(b->parts[i].part, &d->E, pid, sf->index, proof) != KE_OK) {
-      ctl_errf("cannot make the part of record %s", r->id);
+    if (!ke_drill_part_id(pid[i], d->id, d->rec[i].id)) {
+      ctl_errf("cannot make the part of record %s", d->rec[i].id);
       rc = CTL_FAIL;
-      break;
     }
-    memcpy(b->parts[i].record_id, r->id, sizeof r->id);
+    pids[i] = pid[i];
+    R[i] = d->rec[i].env.R;
+  }
+  if (!rc && ke_part_batch_all(parts, d->nrec, R, pids, sf->index, di,
+                               &pub->public_shares[sf->index - 1], &d->E, (const uint8_t *)d->id,
+                               strlen(d->id), ncpu < 1 ? 1 : ncpu > 16 ? 16 : (unsigned)ncpu,
+                               &failed) != KE_OK) {
+    ctl_errf("cannot make the part of record %s", d->rec[failed].id);
+    rc = CTL_FAIL;
+  }
+  for (size_t i = 0; !rc && i < d->nrec; i++) {
+    memcpy(b->parts[i].part, parts[i], KE_PART_LEN);
+    memcpy(b->parts[i].record_id, d->rec[i].id, sizeof d->rec[i].id);
     b->nparts = i + 1;
   }
-  ke_secure_free(proof, sizeof *proof);
   ke_secure_free(di, sizeof *di);
+  free(pid);
+  free(pids);
+  free(R);
+  free(parts);
   if (rc)
     ke_drillbatch_free(b);
   return rc;

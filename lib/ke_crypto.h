@@ -148,6 +148,29 @@ ke_rc ke_part_seal_det(uint8_t out[KE_PART_LEN], const ke_point *E, const char *
 ke_rc ke_part_open(ke_dleq *out, const uint8_t *buf, size_t len, const ke_scalar *e,
                    const ke_point *E, const char *request_id, unsigned index);
 
+/* ---- batches of parts (drills; ke_batch.c) ---------------------------------- */
+/* One custodian's parts for many records, all to one requester key E and
+ * with one proof context (the drill id).  Each part is exactly what
+ * ke_dleq_prove + ke_part_seal make (request id = part_id) and opens with
+ * ke_part_open; the batch checks d against Q_i once (KE_ERR_PROOF if it is
+ * not the share of Q_i) and seals every part under one sender key.  One
+ * thread at a time per batch. */
+typedef struct ke_part_batch ke_part_batch;
+ke_rc ke_part_batch_new(ke_part_batch **out, unsigned index, const ke_scalar *d,
+                        const ke_point *Qi, const ke_point *E, const uint8_t *context,
+                        size_t context_len);
+ke_rc ke_part_batch_make(ke_part_batch *b, uint8_t out[KE_PART_LEN], const ke_point *R,
+                         const char *part_id);
+void ke_part_batch_free(ke_part_batch *b);
+/* Every part of a batch: out[i] for R[i] and part_ids[i], on up to `jobs`
+ * threads (1..KE_BATCH_JOBS_MAX; fewer for small batches).  On failure
+ * *failed is the first failing record and out is zeroed. */
+#define KE_BATCH_JOBS_MAX 64
+ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_point *R,
+                        const char *const *part_ids, unsigned index, const ke_scalar *d,
+                        const ke_point *Qi, const ke_point *E, const uint8_t *context,
+                        size_t context_len, unsigned jobs, size_t *failed);
+
 /* ---- share sealing (inside a share file) ------------------------------------- */
 typedef struct ke_scrypt_params { uint64_t N; uint32_t r, p; } ke_scrypt_params;
 #define KE_SCRYPT_DEFAULT ((ke_scrypt_params){ 32768, 8, 1 })

@@ -72,40 +72,19 @@ static ke_rc check_args(unsigned index, const uint8_t *context, size_t context_l
   return KE_OK;
 }
 
-ke_rc ke_dleq_prove_det(ke_dleq *out, unsigned index, const ke_scalar *d,
-                        const ke_point *Qi, const ke_point *R,
-                        const uint8_t *context, size_t context_len, const ke_scalar *w)
+/* The prover once d, Q_i and R are decoded and checked (ke_internal.h). */
+ke_rc ke_dleq_prove_core(ke_dleq *out, unsigned index, const ke_scalar *d, const BIGNUM *db,
+                         const ke_point *Qi, const ke_point *R, const EC_POINT *r,
+                         const uint8_t *context, size_t context_len, const ke_scalar *w,
+                         EC_POINT *pt, BN_CTX *ctx)
 {
-  if (!out || !d || !Qi || !R || !w)
-    return KE_ERR_INTERNAL;
+  ke_point A, B;
+  ke_rc rc = KE_ERR_NOMEM;
+  BIGNUM *wb = ke_bn_secret(w->b), *c = BN_new();
+
   memset(out, 0, sizeof *out);
-  ke_rc rc = check_args(index, context, context_len);
-  if (rc)
-    return rc;
-  if (!ke_scalar_valid(d->b) || !ke_scalar_valid(w->b))
-    return KE_ERR_INVALID_SCALAR;
-  const EC_GROUP *g = ke_ec_group();
-  if (!g)
-    return KE_ERR_INTERNAL;
-  ke_point A, B, chk;
-  rc = KE_ERR_NOMEM;
-  BN_CTX *ctx = BN_CTX_secure_new();
-  BIGNUM *db = ke_bn_secret(d->b), *wb = ke_bn_secret(w->b);
-  BIGNUM *c = BN_new();
-  EC_POINT *q = NULL, *r = NULL, *pt = EC_POINT_new(g);
-  if (!ctx || !db || !wb || !c || !pt)
+  if (!wb || !c)
     goto out;
-  if ((rc = ke_ec_decode(&q, Qi->b, KE_POINT_LEN, ctx)) ||
-      (rc = ke_ec_decode(&r, R->b, KE_POINT_LEN, ctx)))
-    goto out;
-  /* A custodian holding the wrong share would only produce a proof that
-   * fails later; say so here, where the cause is obvious. */
-  if ((rc = ke_ec_mul_base(pt, db, ctx)) || (rc = ke_ec_encode(&chk, pt, ctx)))
-    goto out;
-  if (!ke_ct_eq(chk.b, Qi->b, KE_POINT_LEN)) {
-    rc = KE_ERR_PROOF;
-    goto out;
-  }
   /* Single-term multiplications only: d and w are secret. */
   if ((rc = ke_ec_mul(pt, db, r, ctx)) || (rc = ke_ec_encode(&out->P, pt, ctx)) ||
       (rc = ke_ec_mul_base(pt, wb, ctx)) || (rc = ke_ec_encode(&A, pt, ctx)) ||
@@ -126,12 +105,49 @@ out:
     memset(out, 0, sizeof *out);
   ke_wipe(&A, sizeof A);
   ke_wipe(&B, sizeof B);
-  EC_POINT_free(q);
+  BN_clear_free(wb);
+  BN_free(c);
+  return rc;
+}
+
+ke_rc ke_dleq_prove_det(ke_dleq *out, unsigned index, const ke_scalar *d,
+                        const ke_point *Qi, const ke_point *R,
+                        const uint8_t *context, size_t context_len, const ke_scalar *w)
+{
+  if (!out || !d || !Qi || !R || !w)
+    return KE_ERR_INTERNAL;
+  memset(out, 0, sizeof *out);
+  ke_rc rc = check_args(index, context, context_len);
+  if (rc)
+    return rc;
+  if (!ke_scalar_valid(d->b) || !ke_scalar_valid(w->b))
+    return KE_ERR_INVALID_SCALAR;
+  const EC_GROUP *g = ke_ec_group();
+  if (!g)
+    return KE_ERR_INTERNAL;
+  ke_point chk;
+  rc = KE_ERR_NOMEM;
+  BN_CTX *ctx = BN_CTX_secure_new();
+  BIGNUM *db = ke_bn_secret(d->b);
+  EC_POINT *r = NULL, *pt = EC_POINT_new(g);
+  if (!ctx || !db || !pt)
+    goto out;
+  if ((rc = ke_ec_decode(&r, R->b, KE_POINT_LEN, ctx)))
+    goto out;
+  /* A custodian holding the wrong share would only produce a proof that
+   * fails later; say so here, where the cause is obvious.  (Q_i need not
+   * be decoded: d G is, and must encode to exactly Q_i's bytes.) */
+  if ((rc = ke_ec_mul_base(pt, db, ctx)) || (rc = ke_ec_encode(&chk, pt, ctx)))
+    goto out;
+  if (!ke_ct_eq(chk.b, Qi->b, KE_POINT_LEN)) {
+    rc = KE_ERR_PROOF;
+    goto out;
+  }
+  rc = ke_dleq_prove_core(out, index, d, db, Qi, R, r, context, context_len, w, pt, ctx);
+out:
   EC_POINT_free(r);
   EC_POINT_clear_free(pt);
   BN_clear_free(db);
-  BN_clear_free(wb);
-  BN_free(c);
   BN_CTX_free(ctx);
   return rc;
 }

@@ -88,6 +88,19 @@ ke_rc ke_dleq_response(uint8_t s[KE_SCALAR_LEN], const uint8_t w[KE_SCALAR_LEN],
 void ke_shamir_eval(uint8_t out[KE_SCALAR_LEN], const ke_scalar *coef, unsigned t,
                     unsigned x);
 
+/* ---- the prover and the part seal, split for batches (ke_batch.c) ------- */
+/* DLEQ proof with nonce w once d (also as the secret BIGNUM db) is known to
+ * match Q_i and R is decoded to r; pt is scratch.  ke_dleq.c. */
+ke_rc ke_dleq_prove_core(ke_dleq *out, unsigned index, const ke_scalar *d, const BIGNUM *db,
+                         const ke_point *Qi, const ke_point *R, const EC_POINT *r,
+                         const uint8_t *context, size_t context_len, const ke_scalar *w,
+                         EC_POINT *pt, BN_CTX *ctx);
+/* Seal a proof under an already derived part key whose sender point is Re
+ * (ke_part.c): header, AAD and AES-256-GCM of ke_part_seal. */
+ke_rc ke_part_seal_key(uint8_t out[KE_PART_LEN], const uint8_t key[KE_KEY_LEN],
+                       const ke_point *Re, const uint8_t nonce[KE_NONCE_LEN],
+                       const char *request_id, unsigned index, const ke_dleq *proof);
+
 /* ---- hashing (ke_kdf.c) ---------------------------------------------------- */
 typedef struct ke_buf { const void *p; size_t len; } ke_buf;
 /* SHA-256 over the concatenation of count pieces. */

@@ -43,6 +43,39 @@ static ke_rc check_args(const char *request_id, unsigned index)
   return KE_OK;
 }
 
+ke_rc ke_part_seal_key(uint8_t out[KE_PART_LEN], const uint8_t key[KE_KEY_LEN],
+                       const ke_point *Re, const uint8_t nonce[KE_NONCE_LEN],
+                       const char *request_id, unsigned index, const ke_dleq *proof)
+{
+  uint8_t pt[KE_DLEQ_LEN];
+  uint8_t *aad = NULL;
+  size_t aadlen = 0;
+  ke_rc rc;
+
+  memset(out, 0, KE_PART_LEN);
+  if ((rc = check_args(request_id, index)))
+    return rc;
+  /* The proof's scalars must be in range (an honest prover never makes
+   * anything else); its P came from our own multiplication or passed the
+   * strict parser, so nothing malformed is ever sealed. */
+  if (!ke_scalar_valid(proof->c.b) || !ke_scalar_valid(proof->s.b))
+    return KE_ERR_INVALID_SCALAR;
+  ke_dleq_encode(pt, proof);
+  out[0] = 'K';
+  out[1] = 'P';
+  out[2] = 0x01;
+  memcpy(out + 3, Re->b, KE_POINT_LEN);
+  memcpy(out + 3 + KE_POINT_LEN, nonce, KE_NONCE_LEN);
+  if ((rc = part_aad(&aad, &aadlen, out, request_id, index)) == KE_OK)
+    rc = ke_aead_seal(out + KE_PART_HDR_LEN, out + KE_PART_HDR_LEN + KE_DLEQ_LEN, key, nonce,
+                      aad, aadlen, pt, sizeof pt);
+  ke_wipe(pt, sizeof pt);
+  free(aad);
+  if (rc)
+    memset(out, 0, KE_PART_LEN);
+  return rc;
+}
+
 ke_rc ke_part_seal_det(uint8_t out[KE_PART_LEN], const ke_point *E, const char *request_id,
                        unsigned index, const ke_dleq *proof, const ke_scalar *k,
                        const uint8_t nonce[KE_NONCE_LEN])
@@ -53,38 +86,23 @@ ke_rc ke_part_seal_det(uint8_t out[KE_PART_LEN], const ke_point *E, const char *
   ke_rc rc = check_args(request_id, index);
   if (rc)
     return rc;
-  /* Round-trip the proof through its strict parser so that nothing
-   * malformed is ever sealed. */
+  /* Round-trip the proof through its strict parser: a P handed in from
+   * outside is checked to be a valid point before it is sealed. */
   uint8_t pt[KE_DLEQ_LEN];
   ke_dleq chk;
   ke_dleq_encode(pt, proof);
-  if ((rc = ke_dleq_decode(&chk, pt, sizeof pt))) {
-    ke_wipe(pt, sizeof pt);
-    return rc;
-  }
-  ke_point Re, S;
-  uint8_t key[KE_KEY_LEN];
-  uint8_t *aad = NULL;
-  size_t aadlen = 0;
-  if ((rc = ke_wrap_sender(&Re, &S, k, E)) || (rc = ke_wrap_key(key, &S, &Re, E, KE_LABEL_PARTIAL)))
-    goto out;
-  out[0] = 'K';
-  out[1] = 'P';
-  out[2] = 0x01;
-  memcpy(out + 3, Re.b, KE_POINT_LEN);
-  memcpy(out + 3 + KE_POINT_LEN, nonce, KE_NONCE_LEN);
-  if ((rc = part_aad(&aad, &aadlen, out, request_id, index)))
-    goto out;
-  rc = ke_aead_seal(out + KE_PART_HDR_LEN, out + KE_PART_HDR_LEN + KE_DLEQ_LEN, key, nonce, aad,
-                    aadlen, pt, sizeof pt);
-out:
+  rc = ke_dleq_decode(&chk, pt, sizeof pt);
   ke_wipe(pt, sizeof pt);
   ke_wipe(&chk, sizeof chk);
+  if (rc)
+    return rc;
+  ke_point Re, S;
+  uint8_t key[KE_KEY_LEN];
+  if ((rc = ke_wrap_sender(&Re, &S, k, E)) == KE_OK &&
+      (rc = ke_wrap_key(key, &S, &Re, E, KE_LABEL_PARTIAL)) == KE_OK)
+    rc = ke_part_seal_key(out, key, &Re, nonce, request_id, index, proof);
   ke_wipe(key, sizeof key);
   ke_wipe(&S, sizeof S);
-  free(aad);
-  if (rc)
-    memset(out, 0, KE_PART_LEN);
   return rc;
 }
 
