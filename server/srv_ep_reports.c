@@ -8,10 +8,12 @@
  * records disclosed but not yet rotated.  Totals and percentages come
  * first, the rows after.
  *
- * Speed: the database does one set-based pass (REPORT_COVERAGE: a hash
- * aggregate of the current records joined to devices), and the answer is
- * written straight into one text buffer rather than built as a jansson
- * tree, which at 100,000 devices would cost more than the query itself.
+ * Speed: the database does one set-based pass (REPORT_COVERAGE: the
+ * current records aggregated per device from a covering index, merged with
+ * devices in id order), and the rows are written as text while they are
+ * sent (srv_report_stream) rather than built as a jansson tree or one
+ * 50 MB buffer, either of which at 100,000 devices costs more than the
+ * query itself.
  *
  * Every report carries the audit checkpoint it was computed at: the report
  * is itself audited (report.coverage), then sequenced, then a checkpoint
@@ -51,7 +53,7 @@ struct srv_rp {
   char stale_days[8];
   int csv;
   long long totals[SRV_RP_NTOTALS];
-  struct srv_rp_buf rows;
+  PGresult *res; /* the rows, formatted while they are sent */
   char *fingerprint, *generated;
   json_t *custodians; /* {"threshold", "attested_90_days", "warning", "shares"} */
 };
@@ -214,7 +216,7 @@ static void srv_rp_row_json(struct srv_rp_buf *b, const PGresult *r, int row, in
                          : ",\"disclosed_not_rotated\":false}");
 }
 
-static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row)
+static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row, int first)
 {
   char t4[24], t5[24], t15[24], t18[24];
   const char *cells[] = {COL(1), COL(2), COL(3), srv_rp_time(t4, r, row, 4),
@@ -226,6 +228,7 @@ static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row)
                          srv_rp_time(t18, r, row, 18), srv_rp_key(r, row),
                          NUM(20) ? "true" : "false"};
 
+  (void)first;
   srv_rp_str(b, "device,");
   srv_rp_cstr(b, COL(0));
   srv_rp_str(b, ",,");
@@ -248,7 +251,8 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
 
   /* A retry starts over. */
   memset(s->totals, 0, sizeof s->totals);
-  s->rows.len = 0;
+  PQclear(s->res);
+  s->res = NULL;
   free(s->fingerprint);
   free(s->generated);
   s->fingerprint = s->generated = NULL;
@@ -268,15 +272,12 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (!(r = srv_db_exec(db, SRV_STMT_REPORT_COVERAGE, p3, &st)))
     return st;
-  for (int i = 0; i < PQntuples(r); i++) {
+  /* Totals come first in the answer, so they are counted here; the rows
+   * are formatted later, while they are sent (srv_report_stream). */
+  for (int i = 0; i < PQntuples(r); i++)
     srv_rp_count(s, r, i);
-    if (s->csv)
-      srv_rp_row_csv(&s->rows, r, i);
-    else
-      srv_rp_row_json(&s->rows, r, i, i == 0);
-  }
-  PQclear(r);
-  return s->rows.oom ? SRV_DB_ERROR : SRV_DB_OK;
+  s->res = r;
+  return SRV_DB_OK;
 }
 
 /* Percent of all devices in the report, one decimal. */
@@ -444,20 +445,15 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
     srv_rp_head_csv(&out, &s, &cp, leaf);
   else
     srv_rp_head_json(&out, &s, &cp, leaf);
-  srv_rp_put(&out, s.rows.p ? s.rows.p : "", s.rows.len);
-  if (!s.csv)
-    srv_rp_str(&out, "\n]}\n");
-  if (out.oom) {
-    ret = srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-    goto out;
-  }
-  ret = srv_reply_text(req, MHD_HTTP_OK,
-                       s.csv ? "text/csv; charset=utf-8; header=present" : "application/json",
-                       out.p, out.len);
+  ret = srv_report_stream(req,
+                          s.csv ? "text/csv; charset=utf-8; header=present" : "application/json",
+                          &out, s.res, s.csv ? srv_rp_row_csv : srv_rp_row_json,
+                          s.csv ? "" : "\n]}\n");
+  s.res = NULL; /* the stream owns it now */
 out:
   free(cp.note);
   free(out.p);
-  free(s.rows.p);
+  PQclear(s.res);
   free(s.fingerprint);
   free(s.generated);
   json_decref(s.custodians);

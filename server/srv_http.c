@@ -166,6 +166,21 @@ enum MHD_Result srv_reply_text(struct srv_request *req, unsigned status,
   return srv_queue(req, status, resp, content_type);
 }
 
+enum MHD_Result srv_reply_stream(struct srv_request *req, unsigned status,
+                                 const char *content_type, MHD_ContentReaderCallback read,
+                                 MHD_ContentReaderFreeCallback done, void *cls)
+{
+  /* 64 KiB blocks: large enough for few calls, small enough to stay hot. */
+  struct MHD_Response *resp =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read, cls, done);
+
+  if (!resp) {
+    done(cls);
+    return MHD_NO;
+  }
+  return srv_queue(req, status, resp, content_type);
+}
+
 enum MHD_Result srv_reply_json(struct srv_request *req, unsigned status, json_t *body)
 {
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;

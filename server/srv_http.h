@@ -79,6 +79,13 @@ int srv_reply_header(struct srv_request *req, const char *name, const char *valu
 /* Copies `len` bytes. */
 enum MHD_Result srv_reply_text(struct srv_request *req, unsigned status,
                                const char *content_type, const char *text, size_t len);
+/* A body produced while it is sent (chunked): `read` is called for the
+ * next bytes as the client takes them, `done` once at the end (also if the
+ * reply cannot be queued: it always owns cls).  For answers too large to
+ * build in memory first, such as a 100,000-device report. */
+enum MHD_Result srv_reply_stream(struct srv_request *req, unsigned status,
+                                 const char *content_type, MHD_ContentReaderCallback read,
+                                 MHD_ContentReaderFreeCallback done, void *cls);
 
 /* ---- the daemon -------------------------------------------------------- */
 struct srv_http;

@@ -116,3 +116,74 @@ int srv_report_audit(struct srv_request *req, const struct srv_audit_event *ev,
     return -1;
   return 0;
 }
+
+/* ---- streaming --------------------------------------------------------------- */
+struct srv_rp_stream {
+  struct srv_rp_buf out; /* formatted and not yet sent: out.p[off, len) */
+  size_t off;
+  PGresult *res;
+  int row, nrows;
+  srv_rp_row_fn fn;
+  const char *tail;
+  int tail_done;
+};
+
+static ssize_t srv_rp_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  struct srv_rp_stream *st = cls;
+  size_t n;
+
+  (void)pos;
+  if (st->off == st->out.len) {
+    /* Refill from the start of the same buffer: about one block of rows. */
+    st->out.len = st->off = 0;
+    while (st->out.len < max && st->row < st->nrows) {
+      st->fn(&st->out, st->res, st->row, st->row == 0);
+      st->row++;
+    }
+    if (st->row == st->nrows && !st->tail_done && st->out.len < max) {
+      srv_rp_str(&st->out, st->tail);
+      st->tail_done = 1;
+    }
+    if (st->out.oom)
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (st->out.len == 0)
+      return MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  n = st->out.len - st->off < max ? st->out.len - st->off : max;
+  memcpy(buf, st->out.p + st->off, n);
+  st->off += n;
+  return (ssize_t)n;
+}
+
+static void srv_rp_stream_free(void *cls)
+{
+  struct srv_rp_stream *st = cls;
+
+  PQclear(st->res);
+  free(st->out.p);
+  free(st);
+}
+
+enum MHD_Result srv_report_stream(struct srv_request *req, const char *content_type,
+                                  struct srv_rp_buf *head, PGresult *res, srv_rp_row_fn row,
+                                  const char *tail)
+{
+  struct srv_rp_stream *st = calloc(1, sizeof *st);
+
+  if (!st || head->oom) {
+    free(st);
+    free(head->p);
+    PQclear(res);
+    *head = (struct srv_rp_buf){0};
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  }
+  st->out = *head;
+  *head = (struct srv_rp_buf){0};
+  st->res = res;
+  st->nrows = res ? PQntuples(res) : 0;
+  st->fn = row;
+  st->tail = tail;
+  return srv_reply_stream(req, MHD_HTTP_OK, content_type, srv_rp_stream_read,
+                          srv_rp_stream_free, st);
+}

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "srv_audit.h"
 #include "srv_audit_http.h"
 
@@ -30,6 +32,19 @@ void srv_rp_jstr(struct srv_rp_buf *b, const char *s);
 /* An RFC 4180 field: quoted (quotes doubled) when it holds a comma, a
  * quote, CR or LF; NULL is the empty field. */
 void srv_rp_cstr(struct srv_rp_buf *b, const char *s);
+
+/* ---- streaming a report ----------------------------------------------------- */
+/* A report whose rows come from one PGresult is sent while it is written:
+ * the head (already formatted), then row(b, res, i, i == 0) for every row,
+ * then the tail.  Rows are formatted a block at a time into one reused
+ * buffer, so a 100,000-device answer never exists in memory at once (it
+ * is ~50 MB of JSON: building it, copying it into the response and the
+ * page faults of fresh memory cost more than the query).  Takes ownership
+ * of head->p and res, on every path. */
+typedef void (*srv_rp_row_fn)(struct srv_rp_buf *b, const PGresult *res, int row, int first);
+enum MHD_Result srv_report_stream(struct srv_request *req, const char *content_type,
+                                  struct srv_rp_buf *head, PGresult *res, srv_rp_row_fn row,
+                                  const char *tail);
 
 /* Record the report's event, sequence it, and sign a checkpoint that covers
  * it: *leaf is the event's index, *cp the checkpoint (free cp->note).
