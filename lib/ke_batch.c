@@ -25,6 +25,8 @@
 #include "ke_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,36 +154,57 @@ ke_rc ke_part_batch_make(ke_part_batch *b, uint8_t out[KE_PART_LEN], const ke_po
 }
 
 /* ---- a whole batch on several threads -------------------------------------- */
-/* Parts are independent, so a batch splits into contiguous slices, one per
- * thread, each with its own ke_part_batch (own sender key, BN_CTX and
- * scratch).  A custodian's machine has cores to spare, and a drill over
- * the whole fleet is 100,000 records: the wall time is what a person
- * waits for. */
-struct ke_batch_slice {
+/* Parts are independent, so the records are handed out in small chunks to
+ * a few threads, each with its own ke_part_batch (own sender key, BN_CTX
+ * and scratch).  Chunks rather than fixed halves: a thread that starts
+ * late (a virtual CPU that was parked, a busy core) just takes fewer, and
+ * the batch never waits on a straggler's whole share.  A custodian's
+ * machine has cores to spare, and a drill over the whole fleet is 100,000
+ * records: the wall time is what a person waits for. */
+#define KE_BATCH_CHUNK 8
+
+struct ke_batch_job {
   unsigned index;
   const ke_scalar *d;
   const ke_point *Qi, *E, *R;
   const uint8_t *context;
-  size_t context_len, from, to, failed;
+  size_t context_len, count;
   const char *const *part_ids;
   uint8_t (*out)[KE_PART_LEN];
-  ke_rc rc;
+  atomic_size_t next;  /* the first record no thread has taken yet */
+  atomic_int stop;     /* a thread failed: take no more */
 };
 
-static void *ke_batch_slice_run(void *arg)
-{
-  struct ke_batch_slice *s = arg;
-  ke_part_batch *b = NULL;
+struct ke_batch_worker {
+  struct ke_batch_job *job;
+  ke_rc rc;
+  size_t failed;       /* the record that failed (rc != KE_OK) */
+};
 
-  s->failed = s->from;
-  if ((s->rc = ke_part_batch_new(&b, s->index, s->d, s->Qi, s->E, s->context,
-                                 s->context_len)) != KE_OK)
+static void *ke_batch_worker_run(void *arg)
+{
+  struct ke_batch_worker *w = arg;
+  struct ke_batch_job *j = w->job;
+  ke_part_batch *b = NULL;
+  size_t from;
+
+  w->failed = 0;
+  if ((w->rc = ke_part_batch_new(&b, j->index, j->d, j->Qi, j->E, j->context,
+                                 j->context_len)) != KE_OK) {
+    atomic_store(&j->stop, 1);
     return NULL;
-  for (size_t i = s->from; i < s->to; i++) {
-    if ((s->rc = ke_part_batch_make(b, s->out[i], &s->R[i], s->part_ids[i])) != KE_OK) {
-      s->failed = i;
+  }
+  while (!atomic_load(&j->stop) &&
+         (from = atomic_fetch_add(&j->next, KE_BATCH_CHUNK)) < j->count) {
+    size_t to = from + KE_BATCH_CHUNK < j->count ? from + KE_BATCH_CHUNK : j->count;
+    for (size_t i = from; i < to; i++)
+      if ((w->rc = ke_part_batch_make(b, j->out[i], &j->R[i], j->part_ids[i])) != KE_OK) {
+        w->failed = i;
+        atomic_store(&j->stop, 1);
+        break;
+      }
+    if (w->rc != KE_OK)
       break;
-    }
   }
   ke_part_batch_free(b);
   return NULL;
@@ -192,10 +215,13 @@ ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_poin
                         const ke_point *Qi, const ke_point *E, const uint8_t *context,
                         size_t context_len, unsigned jobs, size_t *failed)
 {
-  struct ke_batch_slice sl[KE_BATCH_JOBS_MAX];
+  struct ke_batch_job job = { index, d, Qi, E, R, context, context_len, count, part_ids, out,
+                              0, 0 };
+  struct ke_batch_worker w[KE_BATCH_JOBS_MAX];
   pthread_t th[KE_BATCH_JOBS_MAX];
   int started[KE_BATCH_JOBS_MAX] = {0};
   ke_rc rc = KE_OK;
+  size_t first = SIZE_MAX;
 
   if (failed)
     *failed = 0;
@@ -205,34 +231,36 @@ ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_poin
     jobs = 1;
   if (jobs > KE_BATCH_JOBS_MAX)
     jobs = KE_BATCH_JOBS_MAX;
-  /* A thread costs more than a few parts: keep at least 16 per thread. */
+  /* A thread costs a few parts' worth (its own sender key): not for tiny
+   * batches. */
   if (jobs > count / 16)
     jobs = count / 16 ? (unsigned)(count / 16) : 1;
-  for (unsigned j = 0; j < jobs; j++) {
-    sl[j] = (struct ke_batch_slice){ index, d, Qi, E, R, context, context_len,
-                                     count * j / jobs, count * (j + 1) / jobs, 0,
-                                     part_ids, out, KE_OK };
-    /* Slice 0 runs on the calling thread; the rest get their own, and if
-     * one cannot be made its slice runs here too. */
-    if (j > 0 && pthread_create(&th[j], NULL, ke_batch_slice_run, &sl[j]) == 0)
-      started[j] = 1;
+  atomic_init(&job.next, 0);
+  atomic_init(&job.stop, 0);
+  for (unsigned t = 0; t < jobs; t++) {
+    w[t] = (struct ke_batch_worker){ &job, KE_OK, 0 };
+    /* Worker 0 is the calling thread; a thread that cannot be made just
+     * leaves its chunks to the others. */
+    if (t > 0 && pthread_create(&th[t], NULL, ke_batch_worker_run, &w[t]) == 0)
+      started[t] = 1;
   }
-  ke_batch_slice_run(&sl[0]);
-  for (unsigned j = 1; j < jobs; j++) {
-    if (started[j])
-      pthread_join(th[j], NULL);
-    else
-      ke_batch_slice_run(&sl[j]);
-  }
-  /* The first failure in record order is the one reported. */
-  for (unsigned j = 0; j < jobs; j++)
-    if (sl[j].rc != KE_OK) {
-      rc = sl[j].rc;
-      if (failed)
-        *failed = sl[j].failed;
-      break;
+  ke_batch_worker_run(&w[0]);
+  for (unsigned t = 1; t < jobs; t++)
+    if (started[t])
+      pthread_join(th[t], NULL);
+  /* The first failing record (in record order) is the one reported; a
+   * worker that failed to start reports its own error. */
+  for (unsigned t = 0; t < jobs; t++)
+    if ((started[t] || t == 0) && w[t].rc != KE_OK && (rc == KE_OK || w[t].failed < first)) {
+      rc = w[t].rc;
+      first = w[t].failed;
     }
-  if (rc != KE_OK)
+  if (rc == KE_OK && atomic_load(&job.next) < count)
+    rc = KE_ERR_INTERNAL; /* cannot happen: worker 0 takes what is left */
+  if (rc != KE_OK) {
+    if (failed)
+      *failed = first;
     memset(out, 0, count * KE_PART_LEN);
+  }
   return rc;
 }
