@@ -68,3 +68,27 @@ done
 [ "$(sed -n '/^    ErrorCode:/,/^    Error:/p' "$KE_SRC/docs/api.yaml" | grep -c '^        - ')" = "$(echo "$codes" | wc -l)" ] ||
   fail "docs/api.yaml lists error codes that the registry does not have"
 ok "docs/api.yaml matches the error registry"
+
+# docs/api.yaml documents every route of the route table, method and path.
+ESCROWD_CONFIG=/dev/null "$E" routes --json >"$TW/routes.json" || fail "escrowd routes --json"
+python3 - "$TW/routes.json" "$KE_SRC/docs/api.yaml" <<'PY2' || fail "docs/api.yaml does not document every route"
+import json, re, sys
+routes = json.load(open(sys.argv[1]))
+paths, cur = {}, None
+for line in open(sys.argv[2]):
+    m = re.match(r"^  (/\S*):\s*$", line)
+    if m:
+        cur = m.group(1)
+        paths[cur] = set()
+        continue
+    m = re.match(r"^    (get|put|post|delete|patch):", line)
+    if m and cur:
+        paths[cur].add(m.group(1).upper())
+    if re.match(r"^\S", line):
+        cur = None
+missing = [f"{r['method']} {r['pattern']}" for r in routes
+           if r["method"] not in paths.get(r["pattern"], set())]
+if len(routes) < 20 or missing:
+    sys.exit("undocumented routes: %s (of %d)" % (", ".join(missing), len(routes)))
+PY2
+ok "docs/api.yaml documents every route"
