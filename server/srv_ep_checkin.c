@@ -76,13 +76,16 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
   n = PQntuples(r);
   for (size_t i = 0; i < c->nvols; i++)
     c->vols[i].match = -2;
-  /* id, volume_id, verifier, state, escrow_fingerprint */
+  /* id, volume_id, verifier, state, escrow_fingerprint, rotate requested */
   for (int row = 0; row < n; row++) {
     const char *id = PQgetvalue(r, row, 0), *vol = PQgetvalue(r, row, 1);
     const char *state = PQgetvalue(r, row, 3), *fpr = PQgetvalue(r, row, 4);
-    const char *reason = strcmp(state, "disclosed") == 0 ? "disclosed"
-                         : strcmp(fpr, c->fpr) != 0      ? "escrow_key_changed"
-                                                         : NULL;
+    /* A rotation (new secret) also moves the record to the current key, so
+     * "requested" goes before "escrow_key_changed" (a re-wrap only). */
+    const char *reason = strcmp(state, "disclosed") == 0       ? "disclosed"
+                         : PQgetvalue(r, row, 5)[0] == 't'     ? "requested"
+                         : strcmp(fpr, c->fpr) != 0            ? "escrow_key_changed"
+                                                               : NULL;
     uint8_t stored[KE_VERIFIER_LEN];
 
     for (size_t i = 0; i < c->nvols; i++) {

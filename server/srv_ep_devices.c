@@ -156,17 +156,20 @@ static json_t *srv_dg_device(const PGresult *r)
   json_t *hw = json_loads(PQgetvalue(r, 0, 4), 0, &e);
 
   /* id, hostname, serial, os, hardware, group, enrolled, last_checkin,
-   * agent_version, escrow_key_status, disabled, enrollment_token */
+   * agent_version, escrow_key_status, disabled, enrollment_token,
+   * disabled_at, disabled_by, disabled_reason */
   if (!hw)
     return NULL;
-  return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o,s:b,s:I}", "device_id",
+  return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o,s:b,s:I,s:o,s:o,s:o}", "device_id",
                    PQgetvalue(r, 0, 0), "hostname", PQgetvalue(r, 0, 1), "serial",
                    PQgetvalue(r, 0, 2), "os", PQgetvalue(r, 0, 3), "hardware", hw, "group",
                    PQgetvalue(r, 0, 5), "enrolled", PQgetvalue(r, 0, 6), "last_checkin",
                    srv_account_col_str(r, 0, 7), "agent_version", srv_account_col_str(r, 0, 8),
                    "escrow_key_status", srv_account_col_str(r, 0, 9), "disabled",
                    strcmp(PQgetvalue(r, 0, 10), "t") == 0, "enroll_token",
-                   (json_int_t)strtoll(PQgetvalue(r, 0, 11), NULL, 10));
+                   (json_int_t)strtoll(PQgetvalue(r, 0, 11), NULL, 10), "disabled_at",
+                   srv_account_col_str(r, 0, 12), "disabled_by", srv_account_col_str(r, 0, 13),
+                   "disabled_reason", srv_account_col_str(r, 0, 14));
 }
 
 static json_t *srv_dg_bool(const PGresult *r, int row, int col)
@@ -184,9 +187,9 @@ static json_t *srv_dg_records(const PGresult *r)
     /* id, volume_id, key_type, key_id, state, created, superseded_at,
      * superseded_by, escrow_fingerprint, envelope_sha256, leaf_index,
      * last_verifier_match, last_verifier_at, last_unlock_check,
-     * last_unlock_at */
+     * last_unlock_at, rotate_requested, rotate_requested_by, rotate_reason */
     json_t *e = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "record_id",
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "record_id",
         PQgetvalue(r, i, 0), "volume_id", PQgetvalue(r, i, 1), "key_type", PQgetvalue(r, i, 2),
         "key_id", PQgetvalue(r, i, 3), "state", PQgetvalue(r, i, 4), "created",
         PQgetvalue(r, i, 5), "superseded_at", srv_account_col_str(r, i, 6), "superseded_by",
@@ -196,7 +199,9 @@ static json_t *srv_dg_records(const PGresult *r)
                               : json_integer(strtoll(PQgetvalue(r, i, 10), NULL, 10)),
         "last_verifier_match", srv_dg_bool(r, i, 11), "last_verifier_at",
         srv_account_col_str(r, i, 12), "last_unlock_check", srv_account_col_str(r, i, 13),
-        "last_unlock_at", srv_account_col_str(r, i, 14));
+        "last_unlock_at", srv_account_col_str(r, i, 14), "rotate_requested",
+        srv_account_col_str(r, i, 15), "rotate_requested_by", srv_account_col_str(r, i, 16),
+        "rotate_reason", srv_account_col_str(r, i, 17));
     if (!e || json_array_append_new(list, e)) {
       json_decref(list);
       list = NULL;

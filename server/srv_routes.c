@@ -47,6 +47,11 @@ static const struct srv_route srv_routes[] = {
    SRV_BODY_NONE},
   {"GET", "/v1/devices/{id}", srv_ep_devices_get, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
    SRV_BODY_NONE},
+  /* people acting on a device (srv_ep_device_admin.c) */
+  {"POST", "/v1/devices/{id}/rotate", srv_ep_devices_rotate, SRV_ROLE_ADMIN | SRV_ROLE_HELPDESK,
+   SRV_BODY_JSON},
+  {"POST", "/v1/devices/{id}/disable", srv_ep_devices_disable, SRV_ROLE_ADMIN, SRV_BODY_JSON},
+  {"POST", "/v1/devices/{id}/enable", srv_ep_devices_enable, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"GET", "/v1/escrow-key", srv_ep_escrow_key_get, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
   {"POST", "/v1/escrow-key", srv_ep_escrow_key_post, SRV_ROLE_ADMIN, SRV_BODY_JSON},
   {"GET", "/v1/escrow-keys", srv_ep_escrow_keys_list, SRV_ROLE_PUBLIC, SRV_BODY_NONE},

@@ -6,7 +6,8 @@ independent agent implementation of device_agent.py.
   core      escrow keys, enrolment tokens, enrolment, escrow, receipts,
             request signatures, replays, validation
   checkin   check-in, rotation requests, moving to a new escrow key,
-            device search and reads, what each role and a device may call
+            device search and reads, what each role and a device may call,
+            people acting on a device (rotate request, disable, enable)
   secrets   every action audited; pg_dump and the server log hold no secret
             and no enrolment token; a stored envelope opens offline
 """
@@ -553,6 +554,96 @@ def checkin_all():
     return a
 
 
+def admin_actions(a):
+    """POST /v1/devices/{id}/rotate|disable|enable (schema 008)."""
+    base = "/v1/devices/%s/" % a.device
+
+    def post(action, body, role):
+        return request(URL, "POST", base + action, body, auth(role))
+
+    def events(action):
+        return [e for e in audit_events()
+                if e["action"] == action and e.get("object") == "device:" + a.device]
+
+    publish(2)  # current again, whatever the sections before left
+    cur = sql("SELECT id FROM escrow_records WHERE device_id = '%s' AND volume_id = 'luks-1'"
+              " AND state = 'active'" % a.device)
+    check(cur.startswith("rec-"), "luks-1 has a current record")
+    # Who may ask, and bad input: nothing changes (refusals by role are
+    # audited as auth.denied, so compare the records themselves).
+    state = lambda: sql("SELECT string_agg(id || state || coalesce(rotate_reason, '-'), ','"  # noqa: E731
+                        " ORDER BY id) FROM escrow_records")
+    n = state()
+    expect(post("rotate", {"reason": "x"}, "auditor"), 403, "forbidden", "auditor rotate")
+    expect(post("rotate", {"reason": "x"}, "custodian"), 403, "forbidden", "custodian rotate")
+    for b in ({}, {"reason": ""}, {"reason": "x" * 501}, {"reason": "a\nb"},
+              {"reason": "x", "volume_id": "bad/vol"}, {"reason": "x", "extra": 1},
+              {"reason": 7}):
+        expect(post("rotate", b, "helpdesk"), 400, "bad_request", "rotate body %r" % b)
+    expect(request(URL, "POST", "/v1/devices/dev-%s/rotate" % ("a" * 26), {"reason": "x"},
+                   auth("helpdesk")), 404, "not_found", "rotate unknown device")
+    expect(post("rotate", {"reason": "x", "volume_id": "nope"}, "helpdesk"), 409, "conflict",
+           "rotate a volume without a record")
+    check(state() == n and not events("device.rotate_request"), "refusals change nothing")
+    # The helpdesk asks for one volume: the check-in says "requested".
+    r = post("rotate", {"reason": "laptop left unattended", "volume_id": "luks-1"}, "helpdesk")
+    expect(r, 200, what="rotate request")
+    check(r.json == {"device_id": a.device, "volumes": ["luks-1"],
+                     "reason": "laptop left unattended"}, "rotate answer %r" % r.json)
+    r = a.checkin([])
+    check(("luks-1", "requested") in [(x["volume_id"], x["reason"]) for x in r.json["rotate"]],
+          "check-in asks to rotate: %r" % r.json["rotate"])
+    g = request(URL, "GET", "/v1/devices/" + a.device, headers=auth("helpdesk"))
+    rec = [x for x in g.json["records"] if x["record_id"] == cur][0]
+    check(rec["rotate_requested"] and rec["rotate_reason"] == "laptop left unattended" and
+          rec["rotate_requested_by"].startswith("user:"), "record shows the request %r" % rec)
+    ev = events("device.rotate_request")
+    check(len(ev) == 1 and ev[0]["details"]["volumes"] == ["luks-1"] and
+          ev[0]["details"]["reason"] == "laptop left unattended", "audited %r" % ev)
+    # The rotated record closes it: the next check-in no longer asks.
+    r, _ = a.escrow("luks-1", os.urandom(32), manifest=manifest(2))
+    expect(r, 201, what="rotated luks-1")
+    r = a.checkin([])
+    check("luks-1" not in [x["volume_id"] for x in r.json["rotate"]],
+          "request closed by the rotation: %r" % r.json["rotate"])
+    check(sql("SELECT state FROM escrow_records WHERE id = '%s'" % cur) == "superseded",
+          "the old record is superseded")
+    # All volumes at once (an admin may too).
+    r = post("rotate", {"reason": "policy"}, "admin")
+    expect(r, 200, what="rotate all")
+    check(sorted(r.json["volumes"]) == ["C:", "luks-1"], "every current volume %r" % r.json)
+    ok("rotate requests: roles, validation, 404/409, check-in says requested until rotated")
+
+    # Disable: the device's signed requests are refused; enable restores.
+    expect(post("disable", {"reason": "stolen"}, "helpdesk"), 403, "forbidden",
+           "helpdesk disable")
+    expect(post("disable", {}, "admin"), 400, "bad_request", "disable without reason")
+    r = post("disable", {"reason": "reported stolen, ticket 4711"}, "admin")
+    expect(r, 200, what="disable")
+    check(r.json == {"device_id": a.device, "disabled": True, "was_disabled": False},
+          "disable answer %r" % r.json)
+    expect(a.checkin([]), 401, "bad_signature", "disabled device's check-in")
+    g = request(URL, "GET", "/v1/devices/" + a.device, headers=auth("auditor"))
+    d = g.json["device"]
+    check(d["disabled"] and d["disabled_reason"] == "reported stolen, ticket 4711" and
+          d["disabled_by"].startswith("user:") and d["disabled_at"], "device shows %r" % d)
+    r = post("disable", {"reason": "again"}, "admin")
+    check(r.json["was_disabled"] is True, "disable is idempotent %r" % r.json)
+    expect(request(URL, "POST", base + "enable", None, auth("helpdesk")), 403, "forbidden",
+           "helpdesk enable")
+    r = request(URL, "POST", base + "enable", None, auth("admin"))
+    expect(r, 200, what="enable")
+    check(r.json["disabled"] is False and r.json["was_disabled"] is True, "enable %r" % r.json)
+    expect(a.checkin([]), 200, what="check-in after enable")
+    check(sql("SELECT disabled_at IS NULL AND disabled_reason IS NULL FROM devices"
+              " WHERE id = '%s'" % a.device) == "t", "enable clears the reason")
+    check(len(events("device.disable")) == 2 and len(events("device.enable")) == 1,
+          "disable and enable audited")
+    sql_refused("UPDATE devices SET hostname = 'x' WHERE id = '%s'" % a.device)
+    ok("disable/enable: admin only, reason, signed requests refused, audited")
+    return a
+
+
 def reads(a):
     for q, how in (("WS-00", "hostname"), ("pf2a", "serial"), ("0a1b2c3d", "key_id"),
                    ("{0A1B", "key_id")):
@@ -595,6 +686,7 @@ def reads(a):
     acts = [e["action"] for e in audit_events()]
     check("device.read" in acts and "device.search" in acts, "reads are audited")
     ok("reads: search by hostname/serial/Key ID prefix, history without envelope bytes, roles")
+    return a
 
 
 # ---- secrets -------------------------------------------------------------------
@@ -670,7 +762,7 @@ def main():
         core_signatures(a)
         core_validation(a)
     elif sec == "checkin":
-        reads(checkin_all())
+        admin_actions(reads(checkin_all()))
     elif sec == "secrets":
         secrets_all()
     else:

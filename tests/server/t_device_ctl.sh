@@ -128,5 +128,62 @@ assert r.status == 401 and r.error_code() == "invalid_enrollment_token", r
 PY
 grep -rqF "$TOKEN" "$TW/xdg" "$DEV_LOG" && fail "the enrolment token was stored or logged"
 ok "enroll-token create (token alone on stdout), list, revoke, roles; a device enrols with it"
+
+# ---- device search|show|rotate|disable|enable ------------------------------------
+ctl 0 admin enroll-token create --group lab --uses 1 --expires 1h
+TOKEN=$(cat "$TW/out")
+python3 - "$DEV_URL" "$TOKEN" "$TW/device" <<PY || fail "enrol and escrow a device"
+import os, sys
+sys.path.insert(0, "$HERE")
+from device_agent import Agent
+a = Agent(sys.argv[1])
+assert a.enroll(sys.argv[2], hostname="ws-7731", serial="SN7731").status == 201
+r, _ = a.escrow("C:", os.urandom(32), key_type="bitlocker",
+                key_id="{5E6F7A8B-0000-1111-2222-333344445555}")
+assert r.status == 201, r
+open(sys.argv[3], "w").write(a.device)
+PY
+DEV=$(cat "$TW/device")
+ctl 0 helpdesk device search ws-77
+grep -Eq "^$DEV +ws-7731 +SN7731 +lab .* enabled +hostname" "$TW/out" || fail "search: $(cat "$TW/out")"
+ctl 0 auditor device search 5e6f7a8b
+grep -Eq "^$DEV .* key_id" "$TW/out" || fail "search by Key ID: $(cat "$TW/out")"
+ctl 0 helpdesk device search no-such-host
+err_has "no device matches"
+ctl 0 helpdesk device search --json ws-77
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["devices"]; assert len(d)==1 and d[0]["hostname"]=="ws-7731", d' "$TW/out" ||
+  fail "search --json"
+ctl 5 admin device search ws-77
+ctl 2 helpdesk device search
+ctl 0 helpdesk device show "$DEV"
+out_has "hostname      ws-7731"
+out_has "status        enabled"
+grep -Eq "^rec-[a-z2-7]{26} +C: +bitlocker +\{5E6F7A8B-0000-1111- +active " "$TW/out" ||
+  fail "show: $(cat "$TW/out")"
+ctl 1 helpdesk device show "dev-aaaaaaaaaaaaaaaaaaaaaaaaaa"
+err_has not_found
+ctl 5 auditor device rotate --reason "exposed" "$DEV"
+ctl 2 helpdesk device rotate "$DEV"
+ctl 1 helpdesk device rotate --reason "exposed" --volume D: "$DEV"
+err_has conflict
+ctl 0 helpdesk device rotate --reason "key shown on a shared screen" "$DEV"
+err_has "device $DEV, volume C:: rotation requested"
+ctl 0 helpdesk device show "$DEV"
+out_has "requested .* by user:dev-helpdesk"
+ctl 5 helpdesk device disable --reason stolen "$DEV"
+ctl 2 admin device disable "$DEV"
+ctl 0 admin device disable --reason "stolen, ticket 4711" "$DEV"
+err_has "device $DEV disabled"
+ctl 0 auditor device show "$DEV"
+out_has "DISABLED since .* by user:dev-admin: stolen, ticket 4711"
+ctl 0 admin device disable --reason "stolen, ticket 4711" "$DEV"
+err_has "it already was"
+ctl 5 helpdesk device enable "$DEV"
+ctl 0 admin device enable "$DEV"
+err_has "device $DEV enabled"
+ctl 0 helpdesk device show --json "$DEV"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["device"]["disabled"] is False and d["records"][0]["rotate_reason"]=="key shown on a shared screen", d' "$TW/out" ||
+  fail "show --json"
+ok "device search, show, rotate, disable, enable; roles and errors"
 stop_daemon dev
 ok "escrowctl enroll-token and escrow-key"

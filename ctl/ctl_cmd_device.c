@@ -1,0 +1,300 @@
+/*
+ * escrowctl device search|show|rotate|disable|enable - devices for people
+ * (docs/api.yaml, /v1/devices).  search and show never see an envelope:
+ * the server does not return one to anybody.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl_cmd.h"
+#include "ctl_http.h"
+
+const char ctl_usage_device_search[] =
+  "usage: escrowctl device search [--limit N] [--json] TEXT\n\n"
+  "Finds devices by a prefix of their hostname, serial number or Key ID\n"
+  "(helpdesk, auditor).  A BitLocker recovery screen shows the first 8\n"
+  "characters of the Key ID: type those.  The search is audited.\n\n"
+  "  --limit N   at most N devices (1..500, default 50)\n"
+  "  --json      the server's JSON answer\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+const char ctl_usage_device_show[] =
+  "usage: escrowctl device show [--json] DEVICE-ID\n\n"
+  "Shows a device and the history of its escrow records (helpdesk, auditor):\n"
+  "state, escrow key, verifier and unlock checks, rotation requests.  Never\n"
+  "an envelope.  The read is audited.\n\n"
+  "  --json      the server's JSON answer\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+const char ctl_usage_device_rotate[] =
+  "usage: escrowctl device rotate --reason TEXT [--volume V] DEVICE-ID\n\n"
+  "Asks the device to rotate the recovery key of one volume, or of all its\n"
+  "volumes (admin, helpdesk): its next check-in is told to rotate\n"
+  "(\"requested\"), and the request stands until the rotated key is escrowed.\n"
+  "For a suspected exposure, a departure or a policy change; a retrieval\n"
+  "asks for rotation by itself.  Audited with the reason.\n\n"
+  "  --reason TEXT   why (1..500 bytes; goes into the audit log)\n"
+  "  --volume V      only this volume\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+const char ctl_usage_device_disable[] =
+  "usage: escrowctl device disable --reason TEXT DEVICE-ID\n\n"
+  "Disables a device (admin): lost, stolen or retired.  Its signed requests\n"
+  "are refused from then on; its records stay and stay retrievable.\n"
+  "Audited with the reason.\n\n"
+  "  --reason TEXT   why (1..500 bytes)\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+const char ctl_usage_device_enable[] =
+  "usage: escrowctl device enable DEVICE-ID\n\n"
+  "Enables a disabled device again (admin).  Audited.\n\n"
+  "  --server URL, --cacert PEM   as for every online command\n";
+
+typedef struct dv_opts {
+  ctl_http_target t;
+  const char *reason, *volume;
+  unsigned limit;
+  int json;
+} dv_opts;
+
+enum { O_REASON = 256, O_VOLUME, O_LIMIT, O_JSON };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  dv_opts *o = ctx;
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  switch (opt) {
+  case O_REASON: o->reason = arg; return CTL_OK;
+  case O_VOLUME: o->volume = arg; return CTL_OK;
+  case O_LIMIT: return ctl_parse_uint(&o->limit, arg, "--limit", 1, 500);
+  case O_JSON: o->json = 1; return CTL_OK;
+  }
+  return CTL_USAGE;
+}
+
+static const struct option dv_options[] = {
+  CTL_HTTP_OPTIONS,
+  { "reason", required_argument, 0, O_REASON },
+  { "volume", required_argument, 0, O_VOLUME },
+  { "limit", required_argument, 0, O_LIMIT },
+  { "json", no_argument, 0, O_JSON },
+  { "help", no_argument, 0, 'h' },
+  { 0, 0, 0, 0 }
+};
+
+/* Options, then exactly one operand (the query or the device id): options
+ * come first, as in every escrowctl command. */
+static int dv_args(const ctl_cmd *cmd, int argc, char **argv, dv_opts *o, const char **arg,
+                   const char *what)
+{
+  int first = 0, rc;
+
+  memset(o, 0, sizeof *o);
+  if ((rc = ctl_getopt(cmd, argc, argv, dv_options, on_opt, o, &first)))
+    return rc;
+  if (argc - first != 1) {
+    ctl_errf("expected one %s", what);
+    return CTL_USAGE;
+  }
+  *arg = argv[first];
+  return CTL_OK;
+}
+
+static const char *dv_str(const json_t *o, const char *key, const char *none)
+{
+  const char *s = json_string_value(json_object_get(o, key));
+  return s ? s : none;
+}
+
+static int dv_print_json(const json_t *ans)
+{
+  if (json_dumpf(ans, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+    return CTL_FAIL;
+  putchar('\n');
+  return CTL_OK;
+}
+
+int ctl_cmd_device_search(const ctl_cmd *cmd, int argc, char **argv)
+{
+  dv_opts o;
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  const char *q;
+  char esc[400], path[512];
+  int rc;
+
+  if ((rc = dv_args(cmd, argc, argv, &o, &q, "search text")) ||
+      (rc = ctl_http_escape(esc, sizeof esc, q)))
+    return rc;
+  snprintf(path, sizeof path, "/v1/devices?q=%s&limit=%u", esc, o.limit ? o.limit : 50);
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+    goto out;
+  if (o.json) {
+    rc = dv_print_json(ans);
+    goto out;
+  }
+  {
+    const json_t *devs = json_object_get(ans, "devices");
+    printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", "DEVICE", "HOSTNAME", "SERIAL", "GROUP",
+           "LAST CHECK-IN", "STATUS", "MATCHED");
+    for (size_t i = 0; i < json_array_size(devs); i++) {
+      const json_t *d = json_array_get(devs, i), *m = json_object_get(d, "matched");
+      char matched[64] = "";
+      for (size_t k = 0; k < json_array_size(m); k++) {
+        const char *how = json_string_value(json_array_get(m, k));
+        snprintf(matched + strlen(matched), sizeof matched - strlen(matched), "%s%s",
+                 k ? "," : "", how ? how : "?");
+      }
+      printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", dv_str(d, "device_id", "?"),
+             dv_str(d, "hostname", "?"), dv_str(d, "serial", ""), dv_str(d, "group", ""),
+             dv_str(d, "last_checkin", "never"),
+             json_is_true(json_object_get(d, "disabled")) ? "disabled" : "enabled", matched);
+    }
+    if (json_array_size(devs) == 0)
+      ctl_notef("no device matches \"%s\"", q);
+  }
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+static const char *dv_verifier(const json_t *r)
+{
+  const json_t *m = json_object_get(r, "last_verifier_match");
+  return json_is_true(m) ? "match" : json_is_false(m) ? "MISMATCH" : "-";
+}
+
+int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
+{
+  dv_opts o;
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  const json_t *d, *recs;
+  const char *id;
+  char esc[200], path[256];
+  int rc;
+
+  if ((rc = dv_args(cmd, argc, argv, &o, &id, "device id")) ||
+      (rc = ctl_http_escape(esc, sizeof esc, id)))
+    return rc;
+  snprintf(path, sizeof path, "/v1/devices/%s", esc);
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+    goto out;
+  if (o.json) {
+    rc = dv_print_json(ans);
+    goto out;
+  }
+  d = json_object_get(ans, "device");
+  printf("device        %s\nhostname      %s\nserial        %s\nos            %s\n"
+         "group         %s\nenrolled      %s\nlast check-in %s\nagent         %s\n",
+         dv_str(d, "device_id", "?"), dv_str(d, "hostname", "?"), dv_str(d, "serial", ""),
+         dv_str(d, "os", ""), dv_str(d, "group", ""), dv_str(d, "enrolled", "?"),
+         dv_str(d, "last_checkin", "never"), dv_str(d, "agent_version", "-"));
+  if (json_is_true(json_object_get(d, "disabled")))
+    printf("status        DISABLED since %s by %s: %s\n", dv_str(d, "disabled_at", "?"),
+           dv_str(d, "disabled_by", "?"), dv_str(d, "disabled_reason", "-"));
+  else
+    printf("status        enabled\n");
+  recs = json_object_get(ans, "records");
+  printf("\n%-30s %-12s %-9s %-20s %-10s %-20s %-8s %s\n", "RECORD", "VOLUME", "TYPE",
+         "KEY ID", "STATE", "CREATED", "VERIFIER", "ROTATION");
+  for (size_t i = 0; i < json_array_size(recs); i++) {
+    const json_t *r = json_array_get(recs, i);
+    const char *rq = dv_str(r, "rotate_requested", NULL);
+    char rot[160] = "-";
+    if (rq)
+      snprintf(rot, sizeof rot, "requested %s by %s", rq, dv_str(r, "rotate_requested_by", "?"));
+    printf("%-30s %-12s %-9s %-20.20s %-10s %-20s %-8s %s\n", dv_str(r, "record_id", "?"),
+           dv_str(r, "volume_id", "?"), dv_str(r, "key_type", "?"), dv_str(r, "key_id", ""),
+           dv_str(r, "state", "?"), dv_str(r, "created", "?"), dv_verifier(r), rot);
+  }
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+/* POST /v1/devices/{id}/<action> with `body` (may be NULL). */
+static int dv_post(dv_opts *o, const char *id, const char *action, json_t *body, json_t **ans)
+{
+  ctl_http *h = NULL;
+  char esc[200], path[256];
+  int rc;
+
+  if ((rc = ctl_http_escape(esc, sizeof esc, id)))
+    return rc;
+  snprintf(path, sizeof path, "/v1/devices/%s/%s", esc, action);
+  if (!(rc = ctl_http_open(&h, &o->t, 1)))
+    rc = ctl_http_call(h, "POST", path, body, ans);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_cmd_device_rotate(const ctl_cmd *cmd, int argc, char **argv)
+{
+  dv_opts o;
+  json_t *body, *ans = NULL;
+  const char *id;
+  int rc;
+
+  if ((rc = dv_args(cmd, argc, argv, &o, &id, "device id")))
+    return rc;
+  if (!o.reason)
+    return ctl_missing_opt("--reason");
+  body = o.volume ? json_pack("{s:s,s:s}", "reason", o.reason, "volume_id", o.volume)
+                  : json_pack("{s:s}", "reason", o.reason);
+  if (!body) {
+    ctl_errf("--reason and --volume must be valid UTF-8");
+    return CTL_USAGE;
+  }
+  if (!(rc = dv_post(&o, id, "rotate", body, &ans))) {
+    const json_t *v = json_object_get(ans, "volumes");
+    for (size_t i = 0; i < json_array_size(v); i++)
+      ctl_notef("device %s, volume %s: rotation requested; the device rotates at its next "
+                "check-in", id, json_string_value(json_array_get(v, i)));
+  }
+  json_decref(body);
+  json_decref(ans);
+  return rc;
+}
+
+int ctl_cmd_device_disable(const ctl_cmd *cmd, int argc, char **argv)
+{
+  dv_opts o;
+  json_t *body, *ans = NULL;
+  const char *id;
+  int rc;
+
+  if ((rc = dv_args(cmd, argc, argv, &o, &id, "device id")))
+    return rc;
+  if (!o.reason)
+    return ctl_missing_opt("--reason");
+  if (!(body = json_pack("{s:s}", "reason", o.reason))) {
+    ctl_errf("--reason must be valid UTF-8");
+    return CTL_USAGE;
+  }
+  if (!(rc = dv_post(&o, id, "disable", body, &ans)))
+    ctl_notef("device %s disabled%s", id,
+              json_is_true(json_object_get(ans, "was_disabled")) ? " (it already was)" : "");
+  json_decref(body);
+  json_decref(ans);
+  return rc;
+}
+
+int ctl_cmd_device_enable(const ctl_cmd *cmd, int argc, char **argv)
+{
+  dv_opts o;
+  json_t *ans = NULL;
+  const char *id;
+  int rc;
+
+  if ((rc = dv_args(cmd, argc, argv, &o, &id, "device id")))
+    return rc;
+  if (!(rc = dv_post(&o, id, "enable", NULL, &ans)))
+    ctl_notef("device %s enabled%s", id,
+              json_is_false(json_object_get(ans, "was_disabled")) ? " (it was not disabled)" : "");
+  json_decref(ans);
+  return rc;
+}
