@@ -1,5 +1,5 @@
 /*
- * escrowctl user add|list|disable|enable|set-role - account management
+ * escrowctl user add|list|disable|enable|set-role|reset-password - accounts
  * (admin role) over the stored login.  A password given with
  * --password-file is never printed; a generated one-time password is the
  * only way the new user gets in, so `add` prints it, once.
@@ -42,6 +42,15 @@ const char ctl_usage_user_enable[] =
 const char ctl_usage_user_set_role[] =
   "usage: escrowctl user set-role NAME --role ROLE [--custodian-index N]\n\n"
   "Changes an account's role (admin only); custodians need --custodian-index.\n\n"
+  CTL_ONLINE_OPTS;
+
+const char ctl_usage_user_reset_password[] =
+  "usage: escrowctl user reset-password NAME [--password-file F]\n\n"
+  "Resets an account's password (admin only): for a forgotten password or a\n"
+  "suspected compromise.  The user's login sessions are revoked and the failed-\n"
+  "login lockout cleared; the new password must be replaced at the next\n"
+  "`escrowctl login`.  Without --password-file the server generates a one-time\n"
+  "password, printed here once.  API tokens are not touched (`token revoke`).\n\n"
   CTL_ONLINE_OPTS;
 
 typedef struct user_opts {
@@ -269,4 +278,40 @@ int ctl_cmd_user_enable(const ctl_cmd *cmd, int argc, char **argv)
 int ctl_cmd_user_set_role(const ctl_cmd *cmd, int argc, char **argv)
 {
   return user_post(cmd, argc, argv, "role");
+}
+
+int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
+{
+  user_opts o;
+  const char *name = NULL, *otp;
+  char path[300];
+  ctl_buf pw = { 0 };
+  ctl_http *h = NULL;
+  json_t *req = NULL, *ans = NULL;
+  int rc;
+
+  if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
+    return rc;
+  if (o.password_file && (rc = ctl_passphrase(&pw, o.password_file, "", 0)))
+    return rc;
+  req = pw.p ? json_pack("{s:s%}", "password", pw.p, pw.len) : json_object();
+  if (!req) {
+    ctl_errf("the password is not valid UTF-8");
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if ((rc = user_path(path, sizeof path, name, "password")) ||
+      (rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "POST", path, req, &ans)))
+    goto out;
+  printf("Password of %s reset; %lld login session(s) revoked.\n", name,
+         (long long)json_integer_value(json_object_get(ans, "sessions_revoked")));
+  if ((otp = json_string_value(json_object_get(ans, "one_time_password"))))
+    printf("One-time password (give it to %s; it must be changed at the next login):\n"
+           "%s\n", name, otp);
+out:
+  json_decref(req);
+  json_decref(ans);
+  ctl_buf_free(&pw);
+  ctl_http_free(h);
+  return rc;
 }

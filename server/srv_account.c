@@ -83,6 +83,11 @@ int srv_account_hash_password(struct srv_pwhash *out, const char *pw)
   return srv_scrypt(out->hash, pw, out->salt, out->n, out->r, out->p);
 }
 
+int srv_account_pw_current(const struct srv_pwhash *h)
+{
+  return h->n == 1u << srv_auth_cfg.scrypt_log2n && h->r == 8 && h->p == 1;
+}
+
 int srv_account_check_password(const struct srv_pwhash *h, const char *pw)
 {
   uint8_t got[32];

@@ -42,6 +42,8 @@ struct srv_pwhash {
 
 /* New hash with a fresh salt and the configured cost.  0 on success. */
 int srv_account_hash_password(struct srv_pwhash *out, const char *pw);
+/* 1 if `h` was made with the configured cost (else the login rehashes). */
+int srv_account_pw_current(const struct srv_pwhash *h);
 /* 1 if `pw` matches.  Always runs scrypt (pass h = NULL for an unknown or
  * unusable account: a dummy hash of the same cost is checked, so timing does
  * not reveal whether the account exists). */

@@ -43,6 +43,7 @@ struct srv_login {
   int success;
   const char *reason;      /* failure reason (audit only) */
   const struct srv_pwhash *new_pw; /* set when the password changes */
+  int rehashed;            /* ... only to the configured scrypt cost */
   char token_hash[2 * 32 + 3];
   char lifetime[16];
   char token_id[24];
@@ -171,8 +172,8 @@ static enum srv_db_status srv_login_write_txn(struct srv_db *db, void *cls)
       snprintf(l->expires, sizeof l->expires, "%s", PQgetvalue(r, 0, 1));
       PQclear(r);
     }
-    d = json_pack("{s:s,s:b}", "token_id", l->token_id, "password_changed",
-                  l->new_pw != NULL);
+    d = json_pack("{s:s,s:b,s:b}", "token_id", l->token_id, "password_changed",
+                  l->new_pw != NULL && !l->rehashed, "rehashed", l->rehashed);
     snprintf(actor, sizeof actor, "user:%s", l->name);
     ev = (struct srv_audit_event){"auth.login", object, "success", d, actor};
   } else {
@@ -284,6 +285,14 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
     if (srv_account_hash_password(&new_pw, new_password) != 0)
       return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
     l.new_pw = &new_pw;
+  } else if (ok && !srv_account_pw_current(&l.pw)) {
+    /* Stored under another scrypt cost than the configured one (raised
+     * since, or lowered): rehash now, the only moment the password is at
+     * hand, so that raising scrypt_log2n reaches every active account. */
+    if (srv_account_hash_password(&new_pw, password) != 0)
+      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+    l.new_pw = &new_pw;
+    l.rehashed = 1;
   }
   if (ok && srv_account_new_token('s', token, hash) != 0)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
@@ -294,6 +303,7 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
     /* Disabled or replaced between the two steps: a failure after all. */
     l.success = 0;
     l.new_pw = NULL;
+    l.rehashed = 0;
     l.reason = "disabled";
     st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   }

@@ -24,7 +24,7 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/v1/audit/proof/inclusion", srv_ep_audit_inclusion, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
   {"GET", "/v1/audit/proof/consistency", srv_ep_audit_consistency, SRV_ROLE_PUBLIC,
    SRV_BODY_NONE},
-  /* accounts (srv_ep_login.c, srv_ep_users.c, srv_ep_tokens.c) */
+  /* accounts (srv_ep_login.c, srv_ep_users*.c, srv_ep_tokens.c) */
   {"POST", "/v1/login", srv_ep_login, SRV_ROLE_PUBLIC, SRV_BODY_JSON},
   {"POST", "/v1/logout", srv_ep_logout, SRV_ROLE_USERS, SRV_BODY_NONE},
   {"POST", "/v1/users", srv_ep_users_create, SRV_ROLE_ADMIN, SRV_BODY_JSON},
@@ -32,6 +32,7 @@ static const struct srv_route srv_routes[] = {
   {"POST", "/v1/users/{name}/disable", srv_ep_users_disable, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"POST", "/v1/users/{name}/enable", srv_ep_users_enable, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"POST", "/v1/users/{name}/role", srv_ep_users_role, SRV_ROLE_ADMIN, SRV_BODY_JSON},
+  {"POST", "/v1/users/{name}/password", srv_ep_users_password, SRV_ROLE_ADMIN, SRV_BODY_JSON},
   {"POST", "/v1/tokens", srv_ep_tokens_create, SRV_ROLE_ADMIN, SRV_BODY_JSON},
   {"GET", "/v1/tokens", srv_ep_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"DELETE", "/v1/tokens/{id}", srv_ep_tokens_revoke, SRV_ROLE_ADMIN, SRV_BODY_NONE},

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # escrowctl's online account commands end to end against a real escrowd:
 # login (stored 0700/0600, nothing secret printed, one-time password change,
-# pinned CA over HTTPS), user add|list|set-role|disable|enable, token
+# pinned CA over HTTPS), user add|list|set-role|disable|enable|reset-password
+# (and the rehash of a password stored under another scrypt cost), token
 # create|list|revoke, logout, ESCROWCTL_TOKEN, and the exit codes of every
 # failure (1 refused, 2 usage, 4 unreachable/TLS, 5 not logged in/forbidden).
 . "$(dirname "$0")/lib.sh"
@@ -95,6 +96,62 @@ ctl "$C" user list
 expect_rc 5 "a custodian listing users"
 grep -q forbidden "$TW/err" || fail "forbidden not said: $(cat "$TW/err")"
 ok "one-time password replaced at the first login; the wrong role exits 5"
+
+# ---- an administrator resets a password ----------------------------------------
+CTOK=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$C/escrowctl/login.json")
+jcall GET "$MAIN/v1/retrievals" "$CTOK"
+expect_status 200 "the custodian's session before the reset"
+ctl "$C" user reset-password "$CU"
+expect_rc 5 "a custodian resetting a password"
+ctl "$A" user reset-password "nobody-$S"
+expect_rc 1 "reset of an unknown user"
+grep -q not_found "$TW/err" || fail "unknown user: $(cat "$TW/err")"
+ctl "$A" user reset-password "$CU"
+expect_rc 0 "reset-password"
+grep -q "Password of $CU reset; 1 login session(s) revoked." "$TW/out" || fail "reset output: $(cat "$TW/out")"
+OTP2=$(tail -n1 "$TW/out")
+[ ${#OTP2} -ge 20 ] && [ "$OTP2" != "$OTP" ] || fail "no new one-time password: $(cat "$TW/out")"
+jcall GET "$MAIN/v1/retrievals" "$CTOK"
+expect_status 401 "the custodian's session after the reset"
+ctl "$TW/cfg-c2" login --server "$MAIN" --user "$CU" --password-file "$TW/new.pw"
+expect_rc 1 "login with the password from before the reset"
+printf '%s\n' "$OTP2" >"$TW/otp2.pw"
+ctl "$TW/cfg-c2" login --server "$MAIN" --user "$CU" --password-file "$TW/otp2.pw"
+expect_rc 2 "the reset password must be replaced"
+printf '%s\n' 'custodian-new-pass-2' >"$TW/new2.pw"
+ctl "$TW/cfg-c2" login --server "$MAIN" --user "$CU" --password-file "$TW/otp2.pw" --new-password-file "$TW/new2.pw"
+expect_rc 0 "login replacing the reset password"
+# A given password (never printed) works the same way.
+printf '%s\n' 'given-reset-pass-3' >"$TW/given.pw"
+ctl "$A" user reset-password --password-file "$TW/given.pw" "$CU"
+expect_rc 0 "reset-password --password-file"
+no_secret given-reset-pass-3 "a given reset password"
+grep -q "One-time password" "$TW/out" && fail "a given password is not a generated one"
+[ "$(app_psql "$DSN" -c "SELECT count(*) FROM (SELECT convert_from(leaf, 'UTF8') AS l FROM audit_log
+      UNION ALL SELECT convert_from(leaf_head || '\\x2c'::bytea || leaf_tail, 'UTF8') FROM audit_queue) e
+      WHERE l LIKE '%\"user.password_reset\"%' AND l LIKE '%user:$CU%'")" = 2 ] ||
+  fail "resets not audited"
+ok "user reset-password: admin only, sessions revoked, one-time or given password, audited"
+
+# ---- a password stored under another scrypt cost is rehashed at login -------------
+RH=ctlrh-$S
+python3 - "$RH" >"$TW/rh.sql" <<'PY'
+import hashlib, os, sys
+salt = os.urandom(16)
+h = hashlib.scrypt(b"rehash-me-password-1", salt=salt, n=1024, r=8, p=1, dklen=32)
+print("INSERT INTO users (name, role, pw_salt, pw_hash, pw_n, pw_r, pw_p) VALUES"
+      " ('%s', 'auditor', '\\x%s', '\\x%s', 1024, 8, 1);" % (sys.argv[1], salt.hex(), h.hex()))
+PY
+app_psql "$DSN" -f "$TW/rh.sql" >/dev/null || fail "insert the rehash user"
+jpost "$MAIN/v1/login" "" "{\"user\":\"$RH\",\"password\":\"rehash-me-password-1\"}"
+expect_status 200 "login with a cheaper stored hash"
+N=$(app_psql "$DSN" -c "SELECT pw_n FROM users WHERE name = '$RH'")
+[ "$N" != 1024 ] && [ "$N" -ge 1024 ] || fail "not rehashed: pw_n $N"
+jpost "$MAIN/v1/login" "" "{\"user\":\"$RH\",\"password\":\"rehash-me-password-1\"}"
+expect_status 200 "login after the rehash"
+jpost "$MAIN/v1/login" "" "{\"user\":\"$RH\",\"password\":\"rehash-me-password-2\"}"
+expect_status 401 "a wrong password after the rehash"
+ok "a password stored under another scrypt cost is rehashed at the next login (pw_n 1024 -> $N)"
 
 # ---- tokens ----------------------------------------------------------------------
 ctl "$A" token create --name "ci $S" --expires-in 1h --user "$HD"

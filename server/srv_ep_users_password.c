@@ -1,0 +1,123 @@
+/*
+ * srv_ep_users_password.c - an administrator resets a user's password:
+ *   POST /v1/users/{name}/password   {password?}            admin (route table)
+ *
+ * For a forgotten password or a suspected compromise.  In one transaction:
+ * the new hash replaces the old one and must be changed at the next login
+ * (pw_must_change, as for a new account), every login session of the user
+ * is revoked (API tokens are separate credentials, revoked on their own),
+ * the user's failed-login counter is cleared (a locked-out user can log in
+ * with the new one at once), and user.password_reset is audited.  Without
+ * a password in the body the server generates one and returns it once,
+ * like POST /v1/users.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ke_json.h"
+#include "ke_util.h"
+#include "srv_account.h"
+#include "srv_audit.h"
+#include "srv_routes.h"
+
+struct srv_pwreset {
+  struct srv_request *req;
+  const char *name;
+  struct srv_pwhash pw;
+  int found;
+  long long revoked;
+};
+
+static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
+{
+  struct srv_pwreset *p = cls;
+  char salt[35], hash[67], n[16], r8[16], p1[16], id[24], object[SRV_NAME_MAX + 8];
+  const char *p6[6] = {p->name, salt, hash, n, r8, p1};
+  const char *pid[1] = {id}, *pfail[2] = {"user", p->name};
+  enum srv_db_status st;
+  struct srv_audit_event ev;
+  json_t *d;
+  PGresult *r;
+
+  p->found = 0;
+  srv_account_bytea_param(salt, p->pw.salt, sizeof p->pw.salt);
+  srv_account_bytea_param(hash, p->pw.hash, sizeof p->pw.hash);
+  snprintf(n, sizeof n, "%u", p->pw.n);
+  snprintf(r8, sizeof r8, "%u", p->pw.r);
+  snprintf(p1, sizeof p1, "%u", p->pw.p);
+  if (!(r = srv_db_exec(db, SRV_STMT_USER_RESET_PASSWORD, p6, &st)))
+    return st;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return SRV_DB_ABORT;
+  }
+  p->found = 1;
+  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_REVOKE_LOGINS, pid, &st)))
+    return st;
+  p->revoked = strtoll(PQcmdTuples(r), NULL, 10);
+  PQclear(r);
+  if (!(r = srv_db_exec(db, SRV_STMT_LOGIN_FAIL_CLEAR, pfail, &st)))
+    return st;
+  PQclear(r);
+  if (!(d = json_pack("{s:I}", "sessions_revoked", (json_int_t)p->revoked)))
+    return SRV_DB_ERROR;
+  snprintf(object, sizeof object, "user:%s", p->name);
+  ev = (struct srv_audit_event){"user.password_reset", object, "success", d, NULL};
+  st = srv_audit_append(db, p->req, &ev);
+  json_decref(d);
+  return st;
+}
+
+enum MHD_Result srv_ep_users_password(struct srv_request *req)
+{
+  static const char *const allowed[] = {"password", NULL};
+  const json_t *body = srv_request_json(req);
+  struct srv_pwreset p;
+  char gen[SRV_GEN_PASSWORD_LEN + 1] = "";
+  const char *password = NULL, *problem;
+  enum srv_db_status st;
+  enum MHD_Result ret;
+  json_t *out;
+
+  memset(&p, 0, sizeof p);
+  p.req = req;
+  p.name = srv_request_param(req, "name");
+  if (!p.name || !srv_account_name_ok(p.name))
+    return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
+  if (srv_account_unknown_member(req, body, allowed, &ret))
+    return ret;
+  switch (ke_json_get_str(body, "password", &password)) {
+  case KE_JSON_OK:
+    if ((problem = srv_account_password_problem(password)))
+      return srv_reply_error(req, SRV_ERR_BAD_REQUEST, problem);
+    break;
+  case KE_JSON_MISSING:
+    if (srv_account_generate_password(gen) != 0)
+      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+    password = gen;
+    break;
+  default:
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "password must be a string");
+  }
+  if (srv_account_hash_password(&p.pw, password) != 0) {
+    ke_wipe(gen, sizeof gen);
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  }
+  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_pwreset_txn, &p);
+  ke_wipe(&p.pw, sizeof p.pw);
+  if (st != SRV_DB_OK) {
+    ke_wipe(gen, sizeof gen);
+    if (st == SRV_DB_ABORT && !p.found)
+      return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
+    return srv_account_db_error(req, st);
+  }
+  out = json_pack("{s:s,s:b,s:I}", "name", p.name, "password_must_change", 1,
+                  "sessions_revoked", (json_int_t)p.revoked);
+  if (out && gen[0])
+    json_object_set_new(out, "one_time_password", json_string(gen));
+  ke_wipe(gen, sizeof gen);
+  return srv_reply_json(req, MHD_HTTP_OK, out);
+}
