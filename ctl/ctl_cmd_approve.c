@@ -90,14 +90,23 @@ static int list(ctl_http *h)
   if (json_array_size(a) == 0)
     printf("no pending retrieval requests\n");
   json_array_foreach(a, i, v) {
-    printf("%s  %s/%s  by %s  parts %lld/%lld  code %s  created %s\n  reason: %s  "
+    /* who gave a part so far: a custodian sees what still waits for them */
+    char from[160] = "";
+    size_t k;
+    json_t *c;
+    json_array_foreach(json_object_get(v, "custodians"), k, c) {
+      size_t used = strlen(from);
+      snprintf(from + used, sizeof from - used, "%s%lld", k ? "," : " from custodians ",
+               (long long)json_integer_value(c));
+    }
+    printf("%s  %s/%s  by %s  parts %lld/%lld%s  code %s  created %s\n  reason: %s  "
            "ticket: %s\n",
            json_string_value(json_object_get(v, "request_id")),
            json_string_value(json_object_get(v, "hostname")),
            json_string_value(json_object_get(v, "volume_id")),
            json_string_value(json_object_get(v, "requester")),
            (long long)json_integer_value(json_object_get(v, "parts")),
-           (long long)json_integer_value(json_object_get(v, "needed")),
+           (long long)json_integer_value(json_object_get(v, "needed")), from,
            json_string_value(json_object_get(v, "confirmation_code")),
            json_string_value(json_object_get(v, "created")),
            json_string_value(json_object_get(v, "reason")),

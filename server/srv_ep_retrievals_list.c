@@ -35,7 +35,12 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
   if (!(r = srv_db_exec(db, SRV_STMT_RET_LIST, p3, &st)))
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
-    json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I}",
+    /* the custodian indices that contributed: a custodian sees at a glance
+     * which requests still wait for them */
+    json_error_t jerr;
+    json_t *idx = json_loads(PQgetvalue(r, i, 13), 0, &jerr);
+    json_t *e = !idx ? NULL :
+                json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:o}",
                           "request_id", PQgetvalue(r, i, 0), "state", PQgetvalue(r, i, 1),
                           "requester", PQgetvalue(r, i, 2), "device_id", PQgetvalue(r, i, 3),
                           "hostname", PQgetvalue(r, i, 4), "volume_id", PQgetvalue(r, i, 5),
@@ -43,7 +48,8 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
                           "confirmation_code", PQgetvalue(r, i, 8), "needed",
                           (json_int_t)strtoll(PQgetvalue(r, i, 9), NULL, 10), "created",
                           PQgetvalue(r, i, 10), "expires", PQgetvalue(r, i, 11), "parts",
-                          (json_int_t)strtoll(PQgetvalue(r, i, 12), NULL, 10));
+                          (json_int_t)strtoll(PQgetvalue(r, i, 12), NULL, 10),
+                          "custodians", idx);
     if (!e || json_array_append_new(s->list, e)) {
       PQclear(r);
       return SRV_DB_ERROR;

@@ -236,6 +236,9 @@ PY
   jpost "$URL/v1/retrievals/$r1/parts" "${CT[2]}" "{\"part\": \"$bad\"}"
   expect_status 201 "c2's bad part stored (the server cannot check it)"
   [ "$(parts "$r1")" = 2 ] || fail "parts"
+  cust 3 approve >"$W/list.out" 2>&1 || fail "approve (list): $(cat "$W/list.out")"
+  grep -q "$r1 .* parts 2/3 from custodians 1,2 " "$W/list.out" ||
+    fail "the queue does not say who contributed: $(cat "$W/list.out")"
   sleep 1
   kill -0 "$(cat "$W/r1.pid")" 2>/dev/null || fail "retrieve ended with two parts: $(cat "$W/r1.err")"
   [ "$(sql "SELECT state FROM escrow_records WHERE id = '$REC_C'")" = active ] || fail "disclosed at 2 parts"
