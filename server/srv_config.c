@@ -112,6 +112,10 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "Seconds between agent check-ins, announced to agents at enrolment and check-in."},
   {"retrieval_expiry", U(retrieval_expiry), "86400", 300, 30UL * 86400,
    "Seconds a retrieval request stays open for custodians' parts."},
+  {"longpoll_recheck", U(longpoll_recheck), "5", 1, 3600,
+   "Seconds between re-checks of every waiting long-poll: the fallback for changes made "
+   "through another escrowd instance while the LISTEN connection that normally announces "
+   "them at once is reconnecting."},
   {"webhook_urls", S(webhook_urls), NULL, 0, 0,
    "Comma-separated http(s) URLs notified of retrieval events (JSON POST, HMAC-signed). "
    "Unset = no webhooks."},

@@ -54,6 +54,7 @@ struct srv_config {
   unsigned agent_checkin_interval;
   /* online retrieval (srv_retrieval.c, srv_webhook.c) */
   unsigned retrieval_expiry;
+  unsigned longpoll_recheck;
   char *webhook_urls;
   char *webhook_secret_file;
   /* web console (srv_ep_static.c) */

@@ -142,7 +142,8 @@ int srv_longpoll_stopping(void)
   return s;
 }
 
-void srv_longpoll_notify(const char *key)
+/* key NULL: every waiter. */
+static void srv_lp_notify(const char *key)
 {
   time_t now = time(NULL);
 
@@ -151,9 +152,20 @@ void srv_longpoll_notify(const char *key)
   pthread_mutex_lock(&lp.mu);
   lp.seq++;
   for (unsigned i = 0; i < lp.size; i++)
-    if (lp.e[i].state == SRV_LP_WAITING && strcmp(lp.e[i].key, key) == 0)
+    if (lp.e[i].state == SRV_LP_WAITING && (!key || strcmp(lp.e[i].key, key) == 0))
       srv_lp_resume(&lp.e[i], now);
   pthread_mutex_unlock(&lp.mu);
+}
+
+void srv_longpoll_notify(const char *key)
+{
+  if (key)
+    srv_lp_notify(key);
+}
+
+void srv_longpoll_notify_all(void)
+{
+  srv_lp_notify(NULL);
 }
 
 uint64_t srv_longpoll_seq(void)

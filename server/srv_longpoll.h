@@ -4,9 +4,10 @@
  * A handler that has nothing new to say suspends its connection
  * (MHD_suspend_connection) and registers it here under a key (e.g. a
  * retrieval id).  The connection is resumed by srv_longpoll_notify(key)
- * (in-process: the handler that changed the state), by its deadline, or by
- * the periodic re-check tick (changes made through another escrowd instance
- * sharing the database).  libmicrohttpd then runs the handler again, which
+ * (in-process: the handler that changed the state; or the LISTEN thread of
+ * srv_longpoll_pg.c, for changes made through another escrowd instance
+ * sharing the database), by its deadline, or by the periodic re-check tick
+ * (the fallback while that listener reconnects).  libmicrohttpd then runs the handler again, which
  * asks srv_longpoll_resumed() whether it is such a second run, re-reads the
  * state and either answers or suspends again.
  *
@@ -34,6 +35,13 @@ int srv_longpoll_stopping(void);
 
 /* Wake every waiter registered under `key`. */
 void srv_longpoll_notify(const char *key);
+/* Wake every waiter (they re-read and sleep again if nothing changed). */
+void srv_longpoll_notify_all(void);
+/* The LISTEN thread (srv_longpoll_pg.c): notifications on the channel
+ * keyescrow_longpoll (schema 009) wake the waiters of their payload's key.
+ * 0 or -1. */
+int srv_longpoll_pg_start(const struct srv_config *cfg);
+void srv_longpoll_pg_stop(void);
 /* A counter bumped by every notify: read it before reading the state, pass
  * it to srv_longpoll_suspend, which refuses to sleep if it moved (a change
  * between the read and the suspension is never missed). */

@@ -18,7 +18,6 @@
 #define SRV_RET_EXPIRY_DEFAULT (24 * 3600)
 #define SRV_RET_WAIT_MAX 300             /* seconds a long-poll may ask for */
 #define SRV_RET_WAITERS_DEFAULT 4096     /* suspended long-polls at once */
-#define SRV_RET_RECHECK_S 5              /* re-check period (other instances) */
 
 /* RET_GET columns. */
 enum srv_ret_col {

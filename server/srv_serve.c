@@ -141,7 +141,8 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
     rc = SRV_EXIT_USAGE;
     goto out;
   }
-  if (srv_longpoll_init(cfg->connection_limit, SRV_RET_RECHECK_S) != 0) {
+  if (srv_longpoll_init(cfg->connection_limit, cfg->longpoll_recheck) != 0 ||
+      (use_db && srv_longpoll_pg_start(cfg) != 0)) {
     rc = SRV_EXIT_FAILURE;
     goto out;
   }
@@ -170,10 +171,12 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
                    "in_flight", (int)srv_metrics_in_flight()));
   srv_longpoll_shutdown(); /* suspended long-polls answer now */
   srv_http_shutdown(http, cfg->shutdown_timeout);
+  srv_longpoll_pg_stop();
   srv_webhook_shutdown();
   ke_logf(KE_LOG_INFO, "stopped");
   rc = SRV_EXIT_OK;
 out:
+  srv_longpoll_pg_stop(); /* if a later start-up step failed */
   if (use_db)
     srv_audit_stop();
   srv_static_shutdown();

@@ -30,7 +30,10 @@ load_fixture
 make_private_db
 if [ "$CASE" = longpoll ]; then
   ulimit -n 4096
-  start_private main ESCROWD_CONNECTION_LIMIT=3000 ESCROWD_PER_IP_CONNECTION_LIMIT=0
+  # No periodic re-check: only the LISTEN thread can wake a waiter for a
+  # change made through the second instance (below).
+  start_private main ESCROWD_CONNECTION_LIMIT=3000 ESCROWD_PER_IP_CONNECTION_LIMIT=0 \
+    ESCROWD_LONGPOLL_RECHECK=3600
 else
   # A webhook receiver (its first answer is a 500: the worker must retry).
   HOOK_SECRET=webhook-secret-$RANDOM-$RANDOM-$RANDOM
@@ -393,6 +396,24 @@ case_longpoll() {
   wait "$lp" || fail "long-poll clients: $(cat "$W/lp.out")"
   grep -q "all 1000 woke with parts=1" "$W/lp.out" || fail "$(cat "$W/lp.out")"
   ok "one part woke all 1,000 waiters"
+  # A part that arrives through another instance wakes a waiter here at
+  # once (LISTEN/NOTIFY, schema 009), not at a re-check (an hour here).
+  start_private second ESCROWD_LONGPOLL_RECHECK=3600
+  curl -sS -o "$W/x.json" -w '%{http_code}' -H "Authorization: Bearer $HD" \
+    "$URL/v1/retrievals/$r4?wait=60&since=1" >"$W/x.code" 2>&1 &
+  local cp=$!
+  sleep 1
+  kill -0 "$cp" 2>/dev/null || fail "the long-poll did not wait: $(cat "$W/x.code")"
+  ESCROWCTL_SERVER=http://127.0.0.1:$PORT_second approve 2 "$r4"
+  [ "$RC" = 0 ] || fail "approve through the second instance: $(cat "$W/ap.2")"
+  local woke=0
+  for _ in $(seq 30); do kill -0 "$cp" 2>/dev/null || { woke=1; break; }; sleep 0.1; done
+  [ "$woke" = 1 ] || fail "a part added through another instance did not wake the waiter within 3 s"
+  wait "$cp"
+  [ "$(cat "$W/x.code")" = 200 ] && [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["retrieval"]["parts"])' "$W/x.json")" = 2 ] ||
+    fail "the woken long-poll: $(cat "$W/x.code") $(head -c 300 "$W/x.json")"
+  stop_daemon second
+  ok "a part added through another instance wakes the waiter at once (LISTEN/NOTIFY)"
   # A shutdown with suspended long-polls: they are answered, escrowd exits 0.
   local i
   for i in 1 2 3; do
