@@ -2,6 +2,7 @@
  * srv_config.c - the configuration key table, file parser and env overrides.
  */
 #include "srv_config.h"
+#include "srv_forwarded.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -112,6 +113,11 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "Seconds between agent check-ins, announced to agents at enrolment and check-in."},
   {"retrieval_expiry", U(retrieval_expiry), "86400", 300, 30UL * 86400,
    "Seconds a retrieval request stays open for custodians' parts."},
+  {"trusted_proxies", S(trusted_proxies), NULL, 0, 0,
+   "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed: "
+   "requests from them are attributed (audit log, login limits, logs) to the rightmost "
+   "address in that header that is not itself a trusted proxy. Unset = the header is "
+   "ignored."},
   {"longpoll_recheck", U(longpoll_recheck), "5", 1, 3600,
    "Seconds between re-checks of every waiting long-poll: the fallback for changes made "
    "through another escrowd instance while the LISTEN connection that normally announces "
@@ -342,6 +348,10 @@ int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn
     snprintf(err, errlen, "tls_cert_file and tls_key_file must be set together");
     return -1;
   }
+  /* Parsed here so that a typo is a configuration error, not a proxy
+   * silently left untrusted (or worse, half of a list trusted). */
+  if (srv_forwarded_init(cfg->trusted_proxies, err, errlen))
+    return -1;
   if (!cfg->listen_address || !cfg->db_dsn || !cfg->db_owner_dsn || !cfg->schema_dir) {
     snprintf(err, errlen, "listen_address, db_dsn, db_owner_dsn and schema_dir must not "
                           "be empty");

@@ -55,6 +55,7 @@ struct srv_config {
   /* online retrieval (srv_retrieval.c, srv_webhook.c) */
   unsigned retrieval_expiry;
   unsigned longpoll_recheck;
+  char *trusted_proxies;
   char *webhook_urls;
   char *webhook_secret_file;
   /* web console (srv_ep_static.c) */

@@ -19,6 +19,7 @@
 #include "ke_json.h"
 #include "ke_log.h"
 #include "srv_auth.h"
+#include "srv_forwarded.h"
 #include "srv_metrics.h"
 #include "srv_routes.h"
 
@@ -51,7 +52,8 @@ struct srv_request {
   char client_id[SRV_CLIENT_ID_MAX + 1];
   char method[SRV_METHOD_MAX + 1];
   char path[SRV_PATH_LOG_MAX + 1];
-  char remote[INET6_ADDRSTRLEN];
+  char remote[INET6_ADDRSTRLEN]; /* the client (behind trusted proxies) */
+  char peer[INET6_ADDRSTRLEN];   /* the TCP peer */
   struct timespec start;
   char *body;
   size_t body_len, body_cap;
@@ -251,11 +253,16 @@ static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connec
     const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET)
       inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                req->remote, sizeof req->remote);
+                req->peer, sizeof req->peer);
     else if (sa->sa_family == AF_INET6)
       inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                req->remote, sizeof req->remote);
+                req->peer, sizeof req->peer);
   }
+  /* The client as the trusted proxies name it (srv_forwarded.c), else the
+   * TCP peer. */
+  memcpy(req->remote, req->peer, sizeof req->remote);
+  srv_forwarded_client(req->remote, req->peer,
+                       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"));
   srv_metrics_request_begin();
   return req;
 }
@@ -298,6 +305,8 @@ static void srv_request_completed(void *cls, struct MHD_Connection *conn, void *
                           srv_toe_name(toe));
     if (f && req->client_id[0])
       json_object_set_new(f, "client_request_id", json_string(req->client_id));
+    if (f && strcmp(req->peer, req->remote) != 0)
+      json_object_set_new(f, "proxy", json_string(req->peer));
     /* json_pack fails on a path that is not UTF-8: log without it. */
     if (!f)
       f = json_pack("{s:s,s:i,s:s}", "request_id", req->id, "status", (int)req->status,

@@ -1,7 +1,8 @@
 /*
  * srv_unit_test.c - unit tests of escrowd_core pieces that need no network:
- * the route matcher, the error registry, the strict JSON helpers (ke_json)
- * and the JSON log line format (ke_log).
+ * the route matcher, the error registry, the strict JSON helpers (ke_json),
+ * the JSON log line format (ke_log) and the client address behind trusted
+ * proxies (srv_forwarded).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "ke_json.h"
 #include "ke_log.h"
 #include "srv_error.h"
+#include "srv_forwarded.h"
 #include "srv_routes.h"
 
 static int failures;
@@ -191,8 +193,41 @@ static void test_log(void)
   CHECK(ke_log_level_parse("loud", &lvl) != 0, "bad level");
 }
 
+/* out starts as the peer; srv_forwarded_client may replace it. */
+static const char *fwd(const char *peer, const char *xff)
+{
+  static char out[INET6_ADDRSTRLEN];
+  snprintf(out, sizeof out, "%s", peer);
+  srv_forwarded_client(out, peer, xff);
+  return out;
+}
+
+static void test_forwarded(void)
+{
+  char err[128];
+
+  CHECK(srv_forwarded_init(NULL, err, sizeof err) == 0, "no proxies");
+  CHECK(strcmp(fwd("10.0.0.5", "203.0.113.7"), "10.0.0.5") == 0, "ignored without proxies");
+  CHECK(srv_forwarded_init("10.0.0.5,bogus", err, sizeof err) != 0 && strstr(err, "bogus"),
+        "a bad address is refused: %s", err);
+  CHECK(srv_forwarded_init(" 10.0.0.5 , 10.0.0.6,::1", err, sizeof err) == 0, "list: %s", err);
+  CHECK(strcmp(fwd("10.0.0.5", "203.0.113.7"), "203.0.113.7") == 0, "one hop");
+  CHECK(strcmp(fwd("10.0.0.9", "203.0.113.7"), "10.0.0.9") == 0, "untrusted peer");
+  CHECK(strcmp(fwd("10.0.0.5", NULL), "10.0.0.5") == 0, "no header");
+  /* the client's own entries (left) are ignored; trusted hops are skipped */
+  CHECK(strcmp(fwd("10.0.0.5", "1.2.3.4, 203.0.113.7, 10.0.0.6"), "203.0.113.7") == 0,
+        "rightmost untrusted");
+  CHECK(strcmp(fwd("::1", "2001:db8::7"), "2001:db8::7") == 0, "IPv6");
+  CHECK(strcmp(fwd("10.0.0.5", "203.0.113.7, garbage"), "10.0.0.5") == 0, "garbled entry");
+  CHECK(strcmp(fwd("10.0.0.5", "203.0.113.7,"), "10.0.0.5") == 0, "empty entry");
+  CHECK(strcmp(fwd("10.0.0.5", "10.0.0.6, 10.0.0.5"), "10.0.0.5") == 0, "all trusted");
+  CHECK(strcmp(fwd("10.0.0.5", "999.1.1.1"), "10.0.0.5") == 0, "not an address");
+  CHECK(srv_forwarded_init("", err, sizeof err) == 0, "reset");
+}
+
 int main(void)
 {
+  test_forwarded();
   test_routes();
   test_errors();
   test_json();

@@ -28,7 +28,7 @@ rc=0; priv_escrowd bootstrap-admin --user other --password-file "$TW/admin.pw" >
 ok "bootstrap-admin creates the first admin once, refuses bad input and a populated database"
 
 start_private acct ESCROWD_LOGIN_MAX_FAILURES=3 ESCROWD_LOGIN_MAX_ADDRESS_FAILURES=5 \
-  ESCROWD_LOGIN_LOCKOUT=60
+  ESCROWD_LOGIN_LOCKOUT=60 ESCROWD_TRUSTED_PROXIES=127.0.0.1
 U=http://127.0.0.1:$PORT_acct
 
 # ---- login and the one-time password --------------------------------------
@@ -53,6 +53,23 @@ jcall GET "$U/v1/users" "$ADMIN"
 expect_status 200 "GET /v1/users as admin"
 [ "$(json_get users.0.name)" = root ] || fail "user list"
 ok "login: one-time password must be changed; failures are one indistinct 401"
+
+# ---- behind a trusted proxy: the audit log names the client ----------------------
+# 127.0.0.1 is a trusted proxy here: the rightmost untrusted X-Forwarded-For
+# entry is the source; the client's own (leftmost) entry is not believed.
+jpost "$U/v1/login" "" "$(login_body xff-probe-$$ "wrong-password-xx")" \
+  -H 'X-Forwarded-For: 198.51.100.66, 203.0.113.9'
+expect_status 401 "login failure through a proxy"
+src=$(app_psql "$PRIV_APP_DSN" -c "SELECT convert_from(leaf, 'UTF8') FROM audit_log UNION ALL
+  SELECT convert_from(leaf_head || '\x2c'::bytea || leaf_tail, 'UTF8') FROM audit_queue" |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e.get("object") == "user:xff-probe-'$$'": print(e["src"])')
+[ "$src" = 203.0.113.9 ] || fail "audit source behind a trusted proxy: '$src'"
+grep -q '"remote":"203.0.113.9".*"proxy":"127.0.0.1"' "$TW/acct.log" ||
+  fail "the request log does not name client and proxy"
+ok "behind a trusted proxy the audit log and the request log name the client"
 
 # ---- strict input: 400 JSON, and the server keeps serving ------------------
 bad_post() {  # path token body code what

@@ -50,6 +50,7 @@ bad "not an integer" 'threads = -1'
 bad "set twice" $'port = 1\nport = 2'
 bad "expected 'key = value'" 'port 8080'
 bad "not one of debug" 'log_level = loud'
+bad '10.0.0.300.. is not an IPv4 or IPv6 address' 'trusted_proxies = 10.0.0.1, 10.0.0.300'
 rc=0; "$E" --config "$TW/nonexistent.conf" config >/dev/null 2>"$TW/err" || rc=$?
 [ $rc -eq 2 ] && grep -q 'cannot open config file' "$TW/err" || fail "missing explicit config file"
 rc=0; "$E" frobnicate >/dev/null 2>&1 || rc=$?
