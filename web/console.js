@@ -267,11 +267,12 @@ async function openDevice(id) {
     add('Last check-in', fmtTime(d.last_checkin));
     add('Agent', d.agent_version || '—');
     add('Escrow key', d.escrow_key_status || '—');
-    add('Disabled', d.disabled ? 'yes' : 'no');
+    add('Disabled', d.disabled ? 'yes, since ' + fmtTime(d.disabled_at) + ' by ' +
+                                 (d.disabled_by || '?') + ': ' + (d.disabled_reason || '') : 'no');
     box.appendChild(dl);
     const t = el('table', { id: 'device-records' },
       el('thead', {}, el('tr', {}, ...['Volume', 'Type', 'Key ID', 'State', 'Created',
-        'Superseded', 'Audit leaf', 'Verifier', 'Unlock check'].map((h) => el('th', {}, h)))));
+        'Superseded', 'Audit leaf', 'Verifier', 'Unlock check', 'Rotation'].map((h) => el('th', {}, h)))));
     const tb = el('tbody', {});
     for (const r of recs) {
       tb.appendChild(el('tr', { 'data-record': r.record_id },
@@ -281,7 +282,10 @@ async function openDevice(id) {
         el('td', {}, r.leaf_index === null || r.leaf_index === undefined ? '—' : r.leaf_index),
         el('td', {}, r.last_verifier_match === true ? 'match' :
                      r.last_verifier_match === false ? 'MISMATCH' : '—'),
-        el('td', {}, r.last_unlock_check || '—')));
+        el('td', {}, r.last_unlock_check || '—'),
+        el('td', {}, r.rotate_requested ? 'requested ' + fmtTime(r.rotate_requested) + ' by ' +
+                                          (r.rotate_requested_by || '?') + ': ' +
+                                          (r.rotate_reason || '') : '—')));
     }
     t.appendChild(tb);
     box.appendChild(el('h3', {}, 'Escrow history'));
