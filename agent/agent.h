@@ -165,9 +165,15 @@ int agent_missing_opt(const char *opt);
 int agent_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg);
 
 /* ---- test hooks ------------------------------------------------------------------- */
-/* With $ESCROW_AGENT_TEST_CRASH equal to `point`, the process kills itself
- * with SIGKILL there: the crash-safety tests use it to stop a rotation
- * between its steps exactly as a power cut would. */
+/* In the test build only (escrow-agent-testhooks, KE_AGENT_TEST_HOOKS):
+ * with $ESCROW_AGENT_TEST_CRASH equal to `point`, the process kills itself
+ * with SIGKILL there; the crash-safety tests use it to stop a rotation
+ * between its steps exactly as a power cut would.  In the installed agent
+ * it is nothing at all. */
+#ifdef KE_AGENT_TEST_HOOKS
 void agent_crash_point(const char *point);
+#else
+#define agent_crash_point(point) ((void)0)
+#endif
 
 #endif

@@ -475,7 +475,8 @@ int agent_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg)
   return AGENT_OK;
 }
 
-/* ---- test hooks ------------------------------------------------------------------------ */
+/* ---- test hooks (the test build only: agent.h) ------------------------------------------ */
+#ifdef KE_AGENT_TEST_HOOKS
 void agent_crash_point(const char *point)
 {
   const char *want = getenv("ESCROW_AGENT_TEST_CRASH");
@@ -486,3 +487,4 @@ void agent_crash_point(const char *point)
     raise(SIGKILL);
   }
 }
+#endif

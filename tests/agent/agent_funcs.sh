@@ -16,7 +16,10 @@ ceremony() {
 # stderr goes to $W/agent.err (and is collected in $W/agent.log).  Sets RC.
 ag() {
   set +e
-  "$AGENT" "$@" --state-dir "$SD" --retry-delay-ms 20 --retry-max-delay-ms 100 \
+  # A crash point needs the test build (the installed agent has no hook).
+  local bin=$AGENT
+  [ -n "${ESCROW_AGENT_TEST_CRASH:-}" ] && bin=${AGENT_HOOKS:?AGENT_HOOKS not set}
+  "$bin" "$@" --state-dir "$SD" --retry-delay-ms 20 --retry-max-delay-ms 100 \
     >"$W/agent.out" 2>"$W/agent.err"
   RC=$?
   set -e

@@ -440,6 +440,10 @@ case_luks() {
 # Kill the agent at each step of a rotation; the rerun converges and there
 # is always an escrowed passphrase that opens the image.
 case_luks_crash() {
+  # The crash hook lives in the test build only; the installed agent has
+  # neither the code nor the variable's name, and ignores the variable.
+  grep -q ESCROW_AGENT_TEST_CRASH "$AGENT_HOOKS" || fail "the test build lacks its hook"
+  grep -q ESCROW_AGENT_TEST_CRASH "$AGENT" && fail "the installed agent carries the test hook"
   start_mock
   enroll
   luks_image
