@@ -9,6 +9,9 @@
 #   5. escrowd serve                   as the application role, background,
 #                                      pid in var/escrowd.pid, log in var/log/escrowd.log
 #   6. scripts/demo-offline.sh         ceremony, seal, request, 3 parts, open
+#   7. scripts/demo-online.sh          the same through escrowd: admin, people,
+#                                      an agent escrows, a retrieval, rotation,
+#                                      coverage report, audit verify
 #
 # Idempotent: rerunning rebuilds, keeps the database and restarts escrowd.
 # Stop everything with:  scripts/quickstart.sh stop
@@ -120,6 +123,8 @@ fi
 
 say "demo: the offline opening of one envelope (3 of 5 custodians)"
 ./scripts/demo-offline.sh "$BUILD"
+say "demo: the same through escrowd, with an agent, the helpdesk and custodians"
+KE_DEMO_ESCROWD_CONFIG=$CONF ./scripts/demo-online.sh "$BUILD" "http://$ADDR:$PORT"
 
 cat <<EOF2
 
@@ -137,6 +142,8 @@ Try:
   tail -f $LOG   # JSON log lines
 
 Offline demo:      scripts/demo-offline.sh  (files in var/demo)
+Online demo:       scripts/demo-online.sh   (logins and files in var/demo-online;
+                   e.g. XDG_CONFIG_HOME=var/demo-online/cfg/auditor $BUILD/ctl/escrowctl report coverage)
 Run the tests:     scripts/test.sh
 Stop everything:   scripts/quickstart.sh stop
 Docs:              docs/operations.md, docs/api.yaml
