@@ -68,6 +68,14 @@ PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const cha
 /* Parse a bytea column of exactly `len` bytes.  0 on success. */
 int srv_account_bytea_get(uint8_t *out, size_t len, const PGresult *r, int row, int col);
 
+/* The password of a request body that sets one (POST /v1/users, a reset):
+ * its "password" member, checked against the rules, or, when there is
+ * none, a generated one written to gen (*generated = 1); hashed into *pw.
+ * 0, or 1 when the request was answered (*ret).  gen is wiped on failure;
+ * on success the caller returns it once and wipes it. */
+int srv_account_body_password(struct srv_request *req, const json_t *body,
+                              char gen[SRV_GEN_PASSWORD_LEN + 1], struct srv_pwhash *pw,
+                              int *generated, enum MHD_Result *ret);
 /* A JSON body must have only these members (NULL-terminated list); else a
  * 400 names the unknown member.  Returns 1 if it was answered. */
 int srv_account_unknown_member(struct srv_request *req, const json_t *body,

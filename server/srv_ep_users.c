@@ -144,7 +144,6 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
                                         "person", NULL};
   const json_t *body = srv_request_json(req);
   struct srv_user_new u;
-  const char *password = NULL, *problem;
   char gen[SRV_GEN_PASSWORD_LEN + 1];
   enum srv_db_status st;
   enum MHD_Result ret;
@@ -165,25 +164,8 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
                            "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with "
                            "a letter or digit");
-  switch (ke_json_get_str(body, "password", &password)) {
-  case KE_JSON_OK:
-    if ((problem = srv_account_password_problem(password)))
-      return srv_reply_error(req, SRV_ERR_BAD_REQUEST, problem);
-    break;
-  case KE_JSON_MISSING:
-    /* None given: a generated one, to be replaced at the first login. */
-    if (srv_account_generate_password(gen) != 0)
-      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-    password = gen;
-    u.generated = 1;
-    break;
-  default:
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "password must be a string");
-  }
-  if (srv_account_hash_password(&u.pw, password) != 0) {
-    ke_wipe(gen, sizeof gen);
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  }
+  if (srv_account_body_password(req, body, gen, &u.pw, &u.generated, &ret))
+    return ret;
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_user_new_txn, &u);
   ke_wipe(&u.pw, sizeof u.pw);
   if (st != SRV_DB_OK) {

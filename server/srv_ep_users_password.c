@@ -77,7 +77,7 @@ enum MHD_Result srv_ep_users_password(struct srv_request *req)
   const json_t *body = srv_request_json(req);
   struct srv_pwreset p;
   char gen[SRV_GEN_PASSWORD_LEN + 1] = "";
-  const char *password = NULL, *problem;
+  int generated = 0;
   enum srv_db_status st;
   enum MHD_Result ret;
   json_t *out;
@@ -89,23 +89,8 @@ enum MHD_Result srv_ep_users_password(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
   if (srv_account_unknown_member(req, body, allowed, &ret))
     return ret;
-  switch (ke_json_get_str(body, "password", &password)) {
-  case KE_JSON_OK:
-    if ((problem = srv_account_password_problem(password)))
-      return srv_reply_error(req, SRV_ERR_BAD_REQUEST, problem);
-    break;
-  case KE_JSON_MISSING:
-    if (srv_account_generate_password(gen) != 0)
-      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-    password = gen;
-    break;
-  default:
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "password must be a string");
-  }
-  if (srv_account_hash_password(&p.pw, password) != 0) {
-    ke_wipe(gen, sizeof gen);
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  }
+  if (srv_account_body_password(req, body, gen, &p.pw, &generated, &ret))
+    return ret;
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_pwreset_txn, &p);
   ke_wipe(&p.pw, sizeof p.pw);
   if (st != SRV_DB_OK) {
@@ -116,7 +101,7 @@ enum MHD_Result srv_ep_users_password(struct srv_request *req)
   }
   out = json_pack("{s:s,s:b,s:I}", "name", p.name, "password_must_change", 1,
                   "sessions_revoked", (json_int_t)p.revoked);
-  if (out && gen[0])
+  if (out && generated)
     json_object_set_new(out, "one_time_password", json_string(gen));
   ke_wipe(gen, sizeof gen);
   return srv_reply_json(req, MHD_HTTP_OK, out);
