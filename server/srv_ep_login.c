@@ -134,12 +134,16 @@ static enum srv_db_status srv_login_write_txn(struct srv_db *db, void *cls)
   snprintf(object, sizeof object, "user:%s", l->name);
   if (l->success) {
     const char *p1[1] = {l->name};
-    /* The account may have changed since step 1. */
-    r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st);
+    uint8_t now_hash[32];
+    /* The account may have changed since step 1: disabled, replaced, or its
+     * password reset or changed (the hash differs).  Locked until commit. */
+    r = srv_db_exec(db, SRV_STMT_LOGIN_USER_LOCK, p1, &st);
     if (!r)
       return st;
     if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), l->user_id) != 0 ||
-        strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
+        strcmp(PQgetvalue(r, 0, 3), "t") == 0 ||
+        srv_account_bytea_get(now_hash, sizeof now_hash, r, 0, 4) != 0 ||
+        !ke_ct_eq(now_hash, l->pw.hash, sizeof now_hash)) {
       PQclear(r);
       return SRV_DB_ABORT; /* caller retries as a failure */
     }
@@ -300,11 +304,12 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
   snprintf(l.lifetime, sizeof l.lifetime, "%u", srv_auth_cfg.session_lifetime);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   if (st == SRV_DB_ABORT && l.success) {
-    /* Disabled or replaced between the two steps: a failure after all. */
+    /* Disabled, replaced or its password reset between the two steps: a
+     * failure after all. */
     l.success = 0;
     l.new_pw = NULL;
     l.rehashed = 0;
-    l.reason = "disabled";
+    l.reason = "account_changed";
     st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   }
   ke_wipe(&new_pw, sizeof new_pw);

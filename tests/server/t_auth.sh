@@ -228,4 +228,28 @@ for secret in "$PW_ADMIN" "$PW_HD" "$OTP" "$API" "$ADMIN" wrong-password-1; do
   grep -qF -- "$secret" "$TW/acct.log" && fail "a password or token is in the server log"
 done
 ok "every change, login, failure and denial is audited; no password or token anywhere"
+
+# ---- a password reset racing a login ------------------------------------------------
+# The login reads the hash, runs scrypt, then writes; a reset that commits in
+# between must make it fail, not issue a session the reset meant to end.  The
+# test holds the user's row lock so that the login is caught exactly there.
+jpost "$U/v1/users" "$ADMIN" '{"name":"race-'$$'","role":"auditor","password":"race-password-0001"}'
+expect_status 201 "create the race user"
+coproc HOLD { psql -X -q -v ON_ERROR_STOP=1 "$PRIV_OWN_DSN" >"$TW/hold.out" 2>&1; }
+hold_pid=$HOLD_PID hold_in=${HOLD[1]}
+echo "BEGIN; SELECT 1 FROM users WHERE name = 'race-$$' FOR UPDATE;" >&"$hold_in"
+sleep 0.5
+curl -sS -o "$TW/race.body" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary "$(login_body race-$$ race-password-0001)" "$U/v1/login" >"$TW/race.code" 2>&1 &
+race=$!
+sleep 2  # step 1 and scrypt are done; step 3 waits for the row lock
+kill -0 "$race" 2>/dev/null || fail "the login did not wait for the row lock: $(cat "$TW/race.code")"
+echo "UPDATE users SET pw_hash = sha256('reset'::bytea) WHERE name = 'race-$$'; COMMIT;" >&"$hold_in"
+echo '\q' >&"$hold_in"
+wait "$race" || true
+wait "$hold_pid" 2>/dev/null || true
+[ "$(cat "$TW/race.code")" = 401 ] || fail "a login across a reset: $(cat "$TW/race.code") $(cat "$TW/race.body")"
+[ "$(app_psql "$PRIV_APP_DSN" -c "SELECT count(*) FROM auth_tokens t JOIN users u ON u.id = t.user_id
+      WHERE u.name = 'race-$$'")" = 0 ] || fail "a session was issued across the reset"
+ok "a login whose password is reset between its read and its write fails"
 stop_daemon acct
