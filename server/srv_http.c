@@ -217,6 +217,35 @@ static int srv_id_char_ok(char c)
          c == '-' || c == '_' || c == '.' || c == ':';
 }
 
+
+/* Every X-Forwarded-For header line, joined with commas in arrival order. */
+struct srv_xff {
+  char buf[1024];
+  size_t n;
+  int overflow; /* too long to judge: the peer's address is kept */
+};
+
+static enum MHD_Result srv_xff_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+  struct srv_xff *x = cls;
+  size_t len = value ? strlen(value) : 0;
+
+  (void)kind;
+  if (!key || strcasecmp(key, "X-Forwarded-For") != 0)
+    return MHD_YES;
+  if (x->n + len + 2 > sizeof x->buf) {
+    x->overflow = 1;
+    return MHD_NO;
+  }
+  if (x->n)
+    x->buf[x->n++] = ',';
+  memcpy(x->buf + x->n, value, len);
+  x->n += len;
+  x->buf[x->n] = '\0';
+  return MHD_YES;
+}
+
 static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connection *conn,
                                            const char *url, const char *method)
 {
@@ -259,10 +288,16 @@ static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connec
                 req->peer, sizeof req->peer);
   }
   /* The client as the trusted proxies name it (srv_forwarded.c), else the
-   * TCP peer. */
+   * TCP peer.  Every X-Forwarded-For line counts, in order: a proxy may add
+   * its own line after one the client sent (HAProxy does), and only the
+   * lines at the end are the proxies'. */
   memcpy(req->remote, req->peer, sizeof req->remote);
-  srv_forwarded_client(req->remote, req->peer,
-                       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"));
+  {
+    struct srv_xff x = {{0}, 0, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, srv_xff_collect, &x);
+    if (x.n && !x.overflow)
+      srv_forwarded_client(req->remote, req->peer, x.buf);
+  }
   srv_metrics_request_begin();
   return req;
 }
