@@ -432,7 +432,10 @@ int ctl_drill_parts(const ctl_drill *d, const ke_sharefile *sf, const char *pass
                                &pub->public_shares[sf->index - 1], &d->E, (const uint8_t *)d->id,
                                strlen(d->id), ncpu < 1 ? 1 : ncpu > 16 ? 16 : (unsigned)ncpu,
                                &failed) != KE_OK) {
-    ctl_errf("cannot make the part of record %s", d->rec[failed].id);
+    if (failed < d->nrec)
+      ctl_errf("cannot make the part of record %s", d->rec[failed].id);
+    else
+      ctl_errf("cannot make the drill's parts with this share");
     rc = CTL_FAIL;
   }
   for (size_t i = 0; !rc && i < d->nrec; i++) {

@@ -177,8 +177,9 @@ struct ke_batch_job {
 
 struct ke_batch_worker {
   struct ke_batch_job *job;
+  int first;           /* worker 0, on the calling thread */
   ke_rc rc;
-  size_t failed;       /* the record that failed (rc != KE_OK) */
+  size_t failed;       /* the record that failed, or SIZE_MAX (rc != KE_OK) */
 };
 
 static void *ke_batch_worker_run(void *arg)
@@ -187,11 +188,18 @@ static void *ke_batch_worker_run(void *arg)
   struct ke_batch_job *j = w->job;
   ke_part_batch *b = NULL;
   size_t from;
+  ke_rc rc;
 
-  w->failed = 0;
-  if ((w->rc = ke_part_batch_new(&b, j->index, j->d, j->Qi, j->E, j->context,
-                                 j->context_len)) != KE_OK) {
-    atomic_store(&j->stop, 1);
+  w->failed = SIZE_MAX;
+  if ((rc = ke_part_batch_new(&b, j->index, j->d, j->Qi, j->E, j->context, j->context_len)) !=
+      KE_OK) {
+    /* Worker 0 speaks for the batch (a wrong share fails it there too);
+     * another worker that cannot set up (memory) just leaves its chunks to
+     * the others, like a thread that could not be created. */
+    if (w->first) {
+      w->rc = rc;
+      atomic_store(&j->stop, 1);
+    }
     return NULL;
   }
   while (!atomic_load(&j->stop) &&
@@ -238,7 +246,7 @@ ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_poin
   atomic_init(&job.next, 0);
   atomic_init(&job.stop, 0);
   for (unsigned t = 0; t < jobs; t++) {
-    w[t] = (struct ke_batch_worker){ &job, KE_OK, 0 };
+    w[t] = (struct ke_batch_worker){ &job, t == 0, KE_OK, SIZE_MAX };
     /* Worker 0 is the calling thread; a thread that cannot be made just
      * leaves its chunks to the others. */
     if (t > 0 && pthread_create(&th[t], NULL, ke_batch_worker_run, &w[t]) == 0)
@@ -249,7 +257,7 @@ ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_poin
     if (started[t])
       pthread_join(th[t], NULL);
   /* The first failing record (in record order) is the one reported; a
-   * worker that failed to start reports its own error. */
+   * failure of the batch itself (worker 0's setup) has no record. */
   for (unsigned t = 0; t < jobs; t++)
     if ((started[t] || t == 0) && w[t].rc != KE_OK && (rc == KE_OK || w[t].failed < first)) {
       rc = w[t].rc;

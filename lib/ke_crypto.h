@@ -164,7 +164,8 @@ ke_rc ke_part_batch_make(ke_part_batch *b, uint8_t out[KE_PART_LEN], const ke_po
 void ke_part_batch_free(ke_part_batch *b);
 /* Every part of a batch: out[i] for R[i] and part_ids[i], on up to `jobs`
  * threads (1..KE_BATCH_JOBS_MAX; fewer for small batches).  On failure
- * *failed is the first failing record and out is zeroed. */
+ * out is zeroed and *failed is the first failing record, or SIZE_MAX when
+ * the batch itself failed (e.g. KE_ERR_PROOF: d is not the share of Q_i). */
 #define KE_BATCH_JOBS_MAX 64
 ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_point *R,
                         const char *const *part_ids, unsigned index, const ke_scalar *d,

@@ -5,6 +5,7 @@
  * record's, or under another index, fails; the wrong share, an invalid R
  * or an invalid E is refused, and a failing record is named.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,7 @@ int main(void)
   CHECK_RC(ke_part_batch_new(&b, 1, &d[1], &pub->public_shares[0], &E, NULL, 0), KE_ERR_PROOF);
   CHECK_RC(ke_part_batch_all(parts, NREC, R, pids, 2, &d[0], &pub->public_shares[1], &E,
                              NULL, 0, 2, &failed), KE_ERR_PROOF);
+  CHECK(failed == SIZE_MAX); /* the batch, not a record */
   /* Bad index, bad E. */
   CHECK_RC(ke_part_batch_new(&b, 0, &d[0], &pub->public_shares[0], &E, NULL, 0),
            KE_ERR_INVALID_INDEX);
