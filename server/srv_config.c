@@ -119,9 +119,8 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "address in that header that is not itself a trusted proxy. Unset = the header is "
    "ignored."},
   {"longpoll_recheck", U(longpoll_recheck), "5", 1, 3600,
-   "Seconds between re-checks of every waiting long-poll: the fallback for changes made "
-   "through another escrowd instance while the LISTEN connection that normally announces "
-   "them at once is reconnecting."},
+   "Seconds between re-checks of every waiting long-poll while the LISTEN connection that "
+   "announces other escrowd instances' changes at once is down (reconnecting)."},
   {"webhook_urls", S(webhook_urls), NULL, 0, 0,
    "Comma-separated http(s) URLs notified of retrieval events (JSON POST, HMAC-signed). "
    "Unset = no webhooks."},

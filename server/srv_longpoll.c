@@ -3,8 +3,8 @@
  *
  * One mutex guards a flat table of entries; each is WAITING (its connection
  * suspended) or RESUMED (MHD_resume_connection called, the handler has not
- * run again yet).  A timer thread resumes waiters at their deadline and, every
- * re-check period, all of them.  An entry is matched by the request pointer
+ * run again yet).  A timer thread resumes waiters at their deadline and,
+ * every re-check period while the LISTEN connection is down, all of them.  An entry is matched by the request pointer
  * AND its X-Request-Id: a connection that closed while resumed leaves a
  * stale entry whose pointer may be reused by a later request, and the id
  * tells them apart; stale entries are dropped after a minute.
@@ -36,6 +36,7 @@ static struct {
   pthread_cond_t cv;
   pthread_t thread;
   int running, stopping;
+  int listening; /* srv_longpoll_pg.c's LISTEN is up: no periodic re-check */
   struct srv_lp_entry *e;
   unsigned cap, size, waiting, recheck;
   uint64_t seq;
@@ -72,7 +73,10 @@ static void *srv_lp_thread(void *arg)
     ts.tv_sec += 1;
     pthread_cond_timedwait(&lp.cv, &lp.mu, &ts);
     now = time(NULL);
-    all = lp.stopping || (lp.recheck && now - last_recheck >= (time_t)lp.recheck);
+    /* The re-check stands in for notifications from other instances only
+     * while the LISTEN connection that carries them is down. */
+    all = lp.stopping ||
+          (!lp.listening && lp.recheck && now - last_recheck >= (time_t)lp.recheck);
     if (all)
       last_recheck = now;
     for (unsigned i = 0; i < lp.size; i++) {
@@ -166,6 +170,14 @@ void srv_longpoll_notify(const char *key)
 void srv_longpoll_notify_all(void)
 {
   srv_lp_notify(NULL);
+}
+
+void srv_longpoll_listening(int on)
+{
+  pthread_once(&srv_lp_once, srv_lp_setup);
+  pthread_mutex_lock(&lp.mu);
+  lp.listening = on;
+  pthread_mutex_unlock(&lp.mu);
 }
 
 uint64_t srv_longpoll_seq(void)

@@ -6,8 +6,8 @@
  * retrieval id).  The connection is resumed by srv_longpoll_notify(key)
  * (in-process: the handler that changed the state; or the LISTEN thread of
  * srv_longpoll_pg.c, for changes made through another escrowd instance
- * sharing the database), by its deadline, or by the periodic re-check tick
- * (the fallback while that listener reconnects).  libmicrohttpd then runs the handler again, which
+ * sharing the database), by its deadline, or by the periodic re-check tick,
+ * which runs only while that listener is reconnecting.  libmicrohttpd then runs the handler again, which
  * asks srv_longpoll_resumed() whether it is such a second run, re-reads the
  * state and either answers or suspends again.
  *
@@ -37,6 +37,9 @@ int srv_longpoll_stopping(void);
 void srv_longpoll_notify(const char *key);
 /* Wake every waiter (they re-read and sleep again if nothing changed). */
 void srv_longpoll_notify_all(void);
+/* The LISTEN connection is up (1) or down (0): the periodic re-check runs
+ * only while it is down. */
+void srv_longpoll_listening(int on);
 /* The LISTEN thread (srv_longpoll_pg.c): notifications on the channel
  * keyescrow_longpoll (schema 009) wake the waiters of their payload's key.
  * 0 or -1. */

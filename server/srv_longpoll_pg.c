@@ -8,8 +8,9 @@
  * request workers' transactions, and waiting on its socket costs nothing.
  * When PostgreSQL goes away the thread reconnects with a growing pause (at
  * most 10 s); notifications sent meanwhile are lost, which is why the
- * long-poll timer's periodic re-check stays as the fallback, and why a
- * reconnect wakes every waiter once.
+ * long-poll timer re-checks every waiter periodically while the connection
+ * is down (srv_longpoll_listening), and why a reconnect wakes every waiter
+ * once.
  */
 #include "srv_longpoll.h"
 
@@ -79,6 +80,7 @@ static void *srv_lpg_thread(void *arg)
         continue;
       }
       pause = 250;
+      srv_longpoll_listening(1);
       if (was_up)
         srv_longpoll_notify_all(); /* whatever was sent while we were away */
       was_up = 1;
@@ -87,11 +89,17 @@ static void *srv_lpg_thread(void *arg)
     int n = poll(p, 2, -1);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n < 0 || p[1].revents)
+    if (n < 0) {
+      ke_log(KE_LOG_ERROR, "long-poll listener: poll failed; re-checking periodically from now",
+             json_pack("{s:s}", "error", strerror(errno)));
+      break;
+    }
+    if (p[1].revents)
       break;
     if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
       ke_log(KE_LOG_WARN, "long-poll listener lost its connection; reconnecting",
              json_pack("{s:s}", "error", PQerrorMessage(c)));
+      srv_longpoll_listening(0);
       PQfinish(c);
       c = NULL;
       continue;
@@ -100,6 +108,7 @@ static void *srv_lpg_thread(void *arg)
       if (e->extra && strlen(e->extra) < SRV_LONGPOLL_KEY_MAX)
         srv_longpoll_notify(e->extra);
   }
+  srv_longpoll_listening(0);
   PQfinish(c);
   return NULL;
 }
