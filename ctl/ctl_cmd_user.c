@@ -1,5 +1,5 @@
 /*
- * escrowctl user add|list|disable|enable|set-role|reset-password - accounts
+ * escrowctl user add|list|disable|enable|set-role|set-person|reset-password
  * (admin role) over the stored login.  A password given with
  * --password-file is never printed; a generated one-time password is the
  * only way the new user gets in, so `add` prints it, once.
@@ -43,6 +43,12 @@ const char ctl_usage_user_set_role[] =
   "usage: escrowctl user set-role NAME --role ROLE [--custodian-index N]\n\n"
   "Changes an account's role (admin only); custodians need --custodian-index.\n\n"
   CTL_ONLINE_OPTS;
+
+const char ctl_usage_user_set_person[] =
+  "usage: escrowctl user set-person NAME --person ID\n\n"
+  "Records the human behind an account (admin only).  The same ID on a helpdesk\n"
+  "and a custodian account keeps that person from approving their own\n"
+  "retrieval requests.\n\n" CTL_ONLINE_OPTS;
 
 const char ctl_usage_user_reset_password[] =
   "usage: escrowctl user reset-password NAME [--password-file F]\n\n"
@@ -89,7 +95,7 @@ static const struct option user_options[] = {
 };
 
 /* Options, then exactly `npos` positional arguments (the user name). */
-static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int npos,
+static int parse_args(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int npos,
                  const char **name)
 {
   int first = 0, rc;
@@ -116,6 +122,20 @@ static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int np
   }
   ctl_errf(npos ? "expects one user NAME (see --help)" : "takes no arguments (see --help)");
   return CTL_USAGE;
+}
+
+/* parse_args, and --person only where it means something. */
+static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int npos,
+                 const char **name)
+{
+  int rc = parse_args(cmd, argc, argv, o, npos, name);
+
+  if (!rc && o->person && cmd->sub && strcmp(cmd->sub, "add") != 0 &&
+      strcmp(cmd->sub, "set-person") != 0) {
+    ctl_errf("--person applies to `user add` and `user set-person` only");
+    return CTL_USAGE;
+  }
+  return rc;
 }
 
 /* "/v1/users/<name>/<what>" with the name escaped. */
@@ -239,7 +259,14 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
 
   if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
     return rc;
-  if (strcmp(what, "role") == 0) {
+  if (strcmp(what, "person") == 0) {
+    if (!o.person)
+      return ctl_missing_opt("--person");
+    if (!(req = json_pack("{s:s}", "person", o.person))) {
+      ctl_errf("--person is not valid UTF-8");
+      return CTL_USAGE;
+    }
+  } else if (strcmp(what, "role") == 0) {
     if (!o.role)
       return ctl_missing_opt("--role");
     req = json_pack("{s:s}", "role", o.role);
@@ -253,7 +280,9 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
   if ((rc = user_path(path, sizeof path, name, what)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
       (rc = ctl_http_call(h, "POST", path, req, &ans)))
     goto out;
-  if (req)
+  if (o.person)
+    printf("User %s is now person %s.\n", name, o.person);
+  else if (req)
     printf("User %s now has role %s (was %s).\n", name, o.role,
            json_string_value(json_object_get(ans, "previous_role")));
   else
@@ -278,6 +307,11 @@ int ctl_cmd_user_enable(const ctl_cmd *cmd, int argc, char **argv)
 int ctl_cmd_user_set_role(const ctl_cmd *cmd, int argc, char **argv)
 {
   return user_post(cmd, argc, argv, "role");
+}
+
+int ctl_cmd_user_set_person(const ctl_cmd *cmd, int argc, char **argv)
+{
+  return user_post(cmd, argc, argv, "person");
 }
 
 int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)

@@ -4,6 +4,7 @@
  *   GET  /v1/users
  *   POST /v1/users/{name}/disable   POST /v1/users/{name}/enable
  *   POST /v1/users/{name}/role      {role, custodian_index?}
+ *   POST /v1/users/{name}/person    {person}
  * Every change is audited in its own transaction.  Accounts are never
  * deleted (their history must keep its meaning); the last active admin
  * cannot be disabled or demoted, so nobody locks the organisation out.
@@ -225,14 +226,15 @@ enum MHD_Result srv_ep_users_list(struct srv_request *req)
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "users", list));
 }
 
-/* ---- POST /v1/users/{name}/disable|enable|role --------------------------- */
+/* ---- POST /v1/users/{name}/disable|enable|role|person --------------------- */
 
 struct srv_user_change {
   struct srv_request *req;
   const char *name;
-  const char *action;   /* "user.disable", "user.enable", "user.role" */
+  const char *action;   /* "user.disable", "user.enable", "user.role", "user.person" */
   int disable;          /* for disable/enable */
   const char *role;     /* for role */
+  const char *person;   /* for person */
   int cidx;
   char old_role[16];
   int changed;
@@ -283,6 +285,11 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
     d = json_pack("{s:s,s:s}", "from", c->old_role, "to", c->role);
     if (d && c->cidx)
       json_object_set_new(d, "custodian_index", json_integer(c->cidx));
+  } else if (c->person) {
+    const char *p2[2] = {c->name, c->person};
+    if (!(r = srv_db_exec(db, SRV_STMT_RET_USER_PERSON, p2, &st)))
+      return st;
+    d = json_pack("{s:s}", "person", c->person);
   } else {
     const char *p2[2] = {c->name, c->disable ? "true" : "false"};
     if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_DISABLED, p2, &st)))
@@ -318,6 +325,8 @@ static enum MHD_Result srv_user_change(struct srv_request *req, struct srv_user_
     json_object_set_new(out, "previous_role", json_string(c->old_role));
     if (c->cidx)
       json_object_set_new(out, "custodian_index", json_integer(c->cidx));
+  } else if (out && c->person) {
+    json_object_set_new(out, "person", json_string(c->person));
   } else if (out) {
     json_object_set_new(out, "disabled", json_boolean(c->disable));
   }
@@ -347,5 +356,25 @@ enum MHD_Result srv_ep_users_role(struct srv_request *req)
     return ret;
   if (srv_users_role_fields(req, body, &c.role, &c.cidx, &ret))
     return ret;
+  return srv_user_change(req, &c);
+}
+
+/* The person behind an account (the same ID on a helpdesk and a custodian
+ * account keeps that person from approving their own retrieval): for
+ * accounts made before the person was known, or when it changes. */
+enum MHD_Result srv_ep_users_person(struct srv_request *req)
+{
+  static const char *const allowed[] = {"person", NULL};
+  const json_t *body = srv_request_json(req);
+  struct srv_user_change c = {.action = "user.person"};
+  enum MHD_Result ret;
+
+  if (srv_account_unknown_member(req, body, allowed, &ret))
+    return ret;
+  if (ke_json_get_str(body, "person", &c.person) != KE_JSON_OK ||
+      !srv_users_person_ok(c.person))
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with "
+                           "a letter or digit");
   return srv_user_change(req, &c);
 }

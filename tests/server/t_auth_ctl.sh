@@ -81,7 +81,17 @@ ctl "$A" user enable "$HD"
 expect_rc 0 "enable"
 ctl "$A" user disable "nobody-$S"
 expect_rc 1 "disable an unknown user"
-ok "user add (given and one-time password), list, set-role, disable, enable; errors exit 1"
+ctl "$A" user set-person "$HD" --person "p-$S"
+expect_rc 0 "set-person"
+grep -q "User $HD is now person p-$S." "$TW/out" || fail "set-person output: $(cat "$TW/out")"
+[ "$(app_psql "$DSN" -c "SELECT person FROM users WHERE name = '$HD'")" = "p-$S" ] || fail "person not stored"
+ctl "$A" user set-person "$HD" --person "-bad"
+expect_rc 1 "set-person with a bad id"
+ctl "$A" user set-person "$HD"
+expect_rc 2 "set-person without --person"
+ctl "$A" user disable --person "p-$S" "$HD"
+expect_rc 2 "--person on disable"
+ok "user add (given and one-time password), list, set-role, set-person, disable, enable; errors exit 1"
 
 # ---- the custodian's first login replaces the one-time password -----------------
 C=$TW/cfg-cust
