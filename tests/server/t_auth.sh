@@ -57,27 +57,25 @@ ok "login: one-time password must be changed; failures are one indistinct 401"
 # ---- behind a trusted proxy: the audit log names the client ----------------------
 # 127.0.0.1 is a trusted proxy here: the rightmost untrusted X-Forwarded-For
 # entry is the source; the client's own (leftmost) entry is not believed.
+audit_src() {  # OBJECT: the source address of its audit events
+  app_psql "$PRIV_APP_DSN" -c "SELECT convert_from(leaf, 'UTF8') FROM audit_log UNION ALL
+    SELECT convert_from(leaf_head || '\x2c'::bytea || leaf_tail, 'UTF8') FROM audit_queue" |
+    python3 -c 'import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e.get("object") == sys.argv[1]: print(e["src"])' "$1"
+}
 jpost "$U/v1/login" "" "$(login_body xff-probe-$$ "wrong-password-xx")" \
   -H 'X-Forwarded-For: 198.51.100.66, 203.0.113.9'
 expect_status 401 "login failure through a proxy"
-src=$(app_psql "$PRIV_APP_DSN" -c "SELECT convert_from(leaf, 'UTF8') FROM audit_log UNION ALL
-  SELECT convert_from(leaf_head || '\x2c'::bytea || leaf_tail, 'UTF8') FROM audit_queue" |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e.get("object") == "user:xff-probe-'$$'": print(e["src"])')
+src=$(audit_src "user:xff-probe-$$")
 [ "$src" = 203.0.113.9 ] || fail "audit source behind a trusted proxy: '$src'"
 # A proxy that adds its own header line after the client's (HAProxy): the
 # last line is the proxy's, the client's earlier line is not believed.
 jpost "$U/v1/login" "" "$(login_body xff-probe2-$$ "wrong-password-xx")" \
   -H 'X-Forwarded-For: 198.51.100.66' -H 'X-Forwarded-For: 203.0.113.10'
 expect_status 401 "login failure through a proxy that adds a header line"
-src=$(app_psql "$PRIV_APP_DSN" -c "SELECT convert_from(leaf, 'UTF8') FROM audit_log UNION ALL
-  SELECT convert_from(leaf_head || '\x2c'::bytea || leaf_tail, 'UTF8') FROM audit_queue" |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e.get("object") == "user:xff-probe2-'$$'": print(e["src"])')
+src=$(audit_src "user:xff-probe2-$$")
 [ "$src" = 203.0.113.10 ] || fail "audit source with two X-Forwarded-For lines: '$src'"
 grep -q '"remote":"203.0.113.9".*"proxy":"127.0.0.1"' "$TW/acct.log" ||
   fail "the request log does not name client and proxy"
