@@ -157,11 +157,39 @@ static void print_json(const json_t *j)
   free(s);
 }
 
+/* --password-file F: its first line becomes the body's "password" (the
+ * password is never printed).  Without F the server generates one. */
+static int user_password_member(json_t *req, const char *file)
+{
+  ctl_buf pw = { 0 };
+  int rc;
+
+  if (!file)
+    return CTL_OK;
+  if ((rc = ctl_passphrase(&pw, file, "", 0)))
+    return rc;
+  if (json_object_set_new(req, "password", json_stringn(pw.p, pw.len))) {
+    ctl_errf("the password is not valid UTF-8");
+    rc = CTL_FAIL;
+  }
+  ctl_buf_free(&pw);
+  return rc;
+}
+
+/* A generated one-time password, the only way the user gets in: once. */
+static void user_print_otp(const json_t *ans, const char *name, const char *when)
+{
+  const char *otp = json_string_value(json_object_get(ans, "one_time_password"));
+
+  if (otp)
+    printf("One-time password (give it to %s; it must be changed at the %s login):\n%s\n",
+           name, when, otp);
+}
+
 int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
 {
   user_opts o;
   const char *name = NULL;
-  ctl_buf pw = { 0 };
   ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   int rc;
@@ -170,8 +198,6 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if (!o.role)
     return ctl_missing_opt("--role");
-  if (o.password_file && (rc = ctl_passphrase(&pw, o.password_file, "", 0)))
-    return rc;
   req = json_pack("{s:s,s:s}", "name", name, "role", o.role);
   if (req && o.cidx)
     json_object_set_new(req, "custodian_index", json_integer(o.cidx));
@@ -180,33 +206,22 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_USAGE;
     goto out;
   }
-  if (req && pw.p && json_object_set_new(req, "password", json_stringn(pw.p, pw.len))) {
-    ctl_errf("the password is not valid UTF-8");
-    rc = CTL_FAIL;
-    goto out;
-  }
   if (!req) {
     ctl_errf("the user name or role is not valid UTF-8");
     rc = CTL_USAGE;
     goto out;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+  if ((rc = user_password_member(req, o.password_file)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
       (rc = ctl_http_call(h, "POST", "/v1/users", req, &ans)))
     goto out;
   printf("Created user %s (role %s", name, o.role);
   if (o.cidx)
     printf(", custodian index %u", o.cidx);
   printf(").\n");
-  {
-    const char *otp = json_string_value(json_object_get(ans, "one_time_password"));
-    if (otp)
-      printf("One-time password (give it to %s; it must be changed at the first login):\n"
-             "%s\n", name, otp);
-  }
+  user_print_otp(ans, name, "first");
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_buf_free(&pw);
   ctl_http_free(h);
   return rc;
 }
@@ -317,35 +332,28 @@ int ctl_cmd_user_set_person(const ctl_cmd *cmd, int argc, char **argv)
 int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
 {
   user_opts o;
-  const char *name = NULL, *otp;
+  const char *name = NULL;
   char path[300];
-  ctl_buf pw = { 0 };
   ctl_http *h = NULL;
-  json_t *req = NULL, *ans = NULL;
+  json_t *req = json_object(), *ans = NULL;
   int rc;
 
   if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
-    return rc;
-  if (o.password_file && (rc = ctl_passphrase(&pw, o.password_file, "", 0)))
-    return rc;
-  req = pw.p ? json_pack("{s:s%}", "password", pw.p, pw.len) : json_object();
+    goto out;
   if (!req) {
-    ctl_errf("the password is not valid UTF-8");
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = user_path(path, sizeof path, name, "password")) ||
+  if ((rc = user_password_member(req, o.password_file)) ||
+      (rc = user_path(path, sizeof path, name, "password")) ||
       (rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "POST", path, req, &ans)))
     goto out;
   printf("Password of %s reset; %lld login session(s) revoked.\n", name,
          (long long)json_integer_value(json_object_get(ans, "sessions_revoked")));
-  if ((otp = json_string_value(json_object_get(ans, "one_time_password"))))
-    printf("One-time password (give it to %s; it must be changed at the next login):\n"
-           "%s\n", name, otp);
+  user_print_otp(ans, name, "next");
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_buf_free(&pw);
   ctl_http_free(h);
   return rc;
 }
