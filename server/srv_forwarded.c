@@ -79,6 +79,11 @@ int srv_forwarded_init(const char *list, char *err, size_t errlen)
   return 0;
 }
 
+int srv_forwarded_enabled(void)
+{
+  return fwd.n > 0;
+}
+
 void srv_forwarded_client(char out[INET6_ADDRSTRLEN], const char *peer, const char *xff)
 {
   int af;

@@ -292,7 +292,7 @@ static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connec
    * its own line after one the client sent (HAProxy does), and only the
    * lines at the end are the proxies'. */
   memcpy(req->remote, req->peer, sizeof req->remote);
-  {
+  if (srv_forwarded_enabled()) {
     struct srv_xff x = {{0}, 0, 0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, srv_xff_collect, &x);
     if (x.n && !x.overflow)
