@@ -1,10 +1,11 @@
 /*
  * srv_report.h - shared by the report endpoints (srv_ep_reports*.c).
  *
- * Reports are written straight into one growing text buffer (a jansson
- * tree of 100,000 rows costs more than the query that made them), with the
- * field writers below.  Every report is audited and carries the signed
- * checkpoint made right after its event was sequenced.
+ * Reports are written as text with the field writers below, never as a
+ * jansson tree (100,000 rows of it cost more than the query that made
+ * them): small ones into one buffer, the coverage report block by block
+ * while it is sent (srv_report_stream).  Every report is audited and
+ * carries the signed checkpoint made right after its event was sequenced.
  */
 #ifndef SRV_REPORT_H
 #define SRV_REPORT_H
