@@ -48,6 +48,10 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_pin_list(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_pin_add(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_pin_remove(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -91,5 +95,9 @@ extern const char ctl_usage_drill_start[];
 extern const char ctl_usage_drill_approve[];
 extern const char ctl_usage_drill_run[];
 extern const char ctl_usage_drill_part[];
+extern const char ctl_usage_pin_list[];
+extern const char ctl_usage_pin_add[];
+extern const char ctl_usage_pin_remove[];
+extern const char ctl_usage_key_show[];
 
 #endif

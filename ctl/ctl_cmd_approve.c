@@ -26,9 +26,7 @@
 #include "ctl_cmd.h"
 #include "ctl_http.h"
 #include "ctl_open.h"
-#include "ctl_audit.h"
-#include "ke_merkle.h"
-#include "ke_note.h"
+#include "ctl_logview.h"
 #include "ke_util.h"
 
 const char ctl_usage_approve[] =
@@ -215,30 +213,22 @@ static void show(const ke_request *r, const json_t *v)
 
 /* The record's escrow.store event names this envelope, device and volume,
  * and is at its leaf index in the log of a checkpoint signed by the pinned
- * log key. */
+ * log key, consistent with the one this client saw last (ctl_logview.h). */
 static int verify_in_log(ctl_http *h, const ap_opts *o, const ke_request *r, const json_t *v)
 {
   const char *leaf = json_string_value(json_object_get(v, "escrow_event"));
   json_int_t idx = json_integer_value(json_object_get(v, "leaf_index"));
   const char *rec = json_string_value(json_object_get(v, "record_id"));
-  ke_note_verifier vk;
-  ke_note_checkpoint cp;
-  ke_merkle_path *path = NULL;
-  uint8_t lh[KE_MERKLE_HASH_LEN];
-  char *vkey = NULL, hex[65], obj[200], url[200];
-  ctl_buf note = {0};
-  json_t *ev = NULL, *d, *ans = NULL, *p;
+  ctl_logview lv;
+  char hex[65], obj[200], what[240];
+  json_t *ev = NULL, *d;
   json_error_t je;
-  int rc, pinned = 0;
-  size_t i;
+  int rc = CTL_FAIL;
 
-  if ((rc = ctl_audit_log_key(&vk, &vkey, o->log_key, &pinned)))
-    return rc;
-  rc = CTL_FAIL;
   if (!leaf || !rec || !json_is_integer(json_object_get(v, "leaf_index")) || idx < 0) {
     ctl_errf("the server shows no audit event for the escrow of record %s: refusing",
              rec ? rec : "?");
-    goto out;
+    return CTL_FAIL;
   }
   ke_hex_encode(hex, r->envelope_sha256, 32);
   snprintf(obj, sizeof obj, "record:%s", rec);
@@ -253,52 +243,17 @@ static int verify_in_log(ctl_http *h, const ap_opts *o, const ke_request *r, con
              "%s, volume %s: refusing", r->device, r->volume);
     goto out;
   }
-  if ((rc = ctl_http_get_raw(h, "/v1/audit/checkpoint?fresh=1&format=note", &note, NULL)))
+  if ((rc = ctl_logview_open(&lv, h, o->log_key)))
     goto out;
-  rc = CTL_FAIL;
-  if (ke_note_checkpoint_open(&vk, note.p, note.len, &cp) != KE_OK) {
-    ctl_errf("the server's checkpoint does not verify with the pinned log key %s", vkey);
-    goto out;
-  }
-  if ((uint64_t)idx >= cp.size) {
-    ctl_errf("the escrow event (leaf %lld) is not in the signed log yet (size %llu): retry "
-             "later", (long long)idx, (unsigned long long)cp.size);
-    goto out;
-  }
-  snprintf(url, sizeof url, "/v1/audit/proof/inclusion?index=%lld&size=%llu", (long long)idx,
-           (unsigned long long)cp.size);
-  if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))
-    goto out;
-  rc = CTL_FAIL;
-  if (!(path = calloc(1, sizeof *path)))
-    goto out;
-  p = json_object_get(ans, "inclusion_path");
-  if (!json_is_array(p) || json_array_size(p) > KE_MERKLE_MAX_PATH)
-    goto bad;
-  json_array_foreach(p, i, d) {
-    const char *b = json_string_value(d);
-    size_t n = 0;
-    if (!b || ke_note_b64_decode(path->hash[i], KE_MERKLE_HASH_LEN, &n, b, strlen(b)) != KE_OK ||
-        n != KE_MERKLE_HASH_LEN)
-      goto bad;
-  }
-  path->len = json_array_size(p);
-  if (ke_merkle_leaf_hash(lh, leaf, strlen(leaf)) != KE_OK ||
-      ke_merkle_verify_inclusion(lh, (uint64_t)idx, cp.size, path, cp.root) != KE_OK)
-    goto bad;
-  ctl_notef("  audit log          escrow event %lld proven in the signed log of size %llu",
-            (long long)idx, (unsigned long long)cp.size);
-  rc = CTL_OK;
-  goto out;
-bad:
-  ctl_errf("the escrow event's inclusion proof does not verify against the signed "
-           "checkpoint: refusing");
+  snprintf(what, sizeof what, "the escrow event of record %s", rec);
+  rc = ctl_logview_prove(&lv, h, idx, leaf, strlen(leaf), what);
+  if (!rc)
+    ctl_notef("  audit log          escrow event %lld proven in the signed log of size %llu%s",
+              (long long)idx, (unsigned long long)lv.cp.size,
+              lv.had_saved ? ", consistent with the checkpoint saved before" : "");
+  ctl_logview_free(&lv);
 out:
-  free(path);
-  json_decref(ans);
   json_decref(ev);
-  ctl_buf_free(&note);
-  free(vkey);
   return rc;
 }
 

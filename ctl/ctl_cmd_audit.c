@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 
 #include "ctl_audit.h"
+#include "ctl_logview.h"
 #include "ctl_cmd.h"
 #include "ke_canon.h"
 #include "ke_merkle.h"
@@ -129,38 +130,10 @@ static int prefix_genuine(ctl_http *h, const walk *w, int64_t m, int64_t size,
                           const uint8_t root[KE_MERKLE_HASH_LEN])
 {
   uint8_t ours[KE_MERKLE_HASH_LEN];
-  ke_merkle_path p;
-  char url[128];
-  json_t *ans = NULL, *arr, *x;
-  size_t i;
-  int rc;
 
   if (ke_merkle_root(ours, w->hashes, (uint64_t)m) != KE_OK)
     return -CTL_FAIL;
-  if (m == size)
-    return CRYPTO_memcmp(ours, root, KE_MERKLE_HASH_LEN) == 0;
-  snprintf(url, sizeof url, "/v1/audit/proof/consistency?from=%lld&to=%lld", (long long)m,
-           (long long)size);
-  if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)) != CTL_OK)
-    return -rc;
-  arr = json_object_get(ans, "consistency_path");
-  p.len = 0;
-  if (!json_is_array(arr) || json_array_size(arr) > KE_MERKLE_MAX_PATH) {
-    json_decref(ans);
-    return 0;
-  }
-  json_array_foreach(arr, i, x) {
-    const char *s = json_string_value(x);
-    size_t n;
-    if (!s || ke_note_b64_decode(p.hash[i], KE_MERKLE_HASH_LEN, &n, s, strlen(s)) != KE_OK ||
-        n != KE_MERKLE_HASH_LEN) {
-      json_decref(ans);
-      return 0;
-    }
-    p.len++;
-  }
-  json_decref(ans);
-  return ke_merkle_verify_consistency((uint64_t)m, (uint64_t)size, ours, root, &p) == KE_OK;
+  return ctl_logview_consistent(h, (uint64_t)m, ours, (uint64_t)size, root);
 }
 
 /* The first index whose entry the tree of (size, root) does not vouch for,

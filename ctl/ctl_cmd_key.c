@@ -5,6 +5,7 @@
  * format (ke_note_key_save: mode 0600, never replaced); the server audits
  * its fingerprint, SHA-256 of the raw public key.
  */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +114,49 @@ out:
   ctl_http_free(h);
   ke_note_key_free(k);
   return rc;
+}
+
+const char ctl_usage_key_show[] =
+  "usage: escrowctl key show [--client-key FILE]\n"
+  "\n"
+  "Prints your client key's fingerprint (SHA-256 of the public key) in full\n"
+  "and in groups, for custodians to pin with `escrowctl pin add` after\n"
+  "checking it with you out of band.  Nothing is sent to the server.\n"
+  "\n"
+  "  --client-key FILE   the key file (default: client-key in escrowctl's\n"
+  "                      configuration directory)\n";
+
+int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "client-key", required_argument, 0, O_FILE },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  key_opts o = { 0 };
+  char path[4200], hex[65], groups[80];
+  uint8_t fpr[32];
+  unsigned int fl = 0;
+  ke_note_key *k = NULL;
+  ke_note_verifier v;
+  int rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+    return rc;
+  if ((rc = ctl_client_key_path(path, sizeof path, o.file)))
+    return rc;
+  if (ke_note_key_load(&k, path) != KE_OK) {
+    ctl_errf("cannot load the client key %s (run `escrowctl key register` first)", path);
+    return CTL_FAIL;
+  }
+  ke_note_key_verifier(k, &v);
+  ke_note_key_free(k);
+  if (EVP_Digest(v.pub, sizeof v.pub, fpr, &fl, EVP_sha256(), NULL) != 1 || fl != 32) {
+    ctl_errf("cannot hash the public key");
+    return CTL_FAIL;
+  }
+  ke_hex_encode(hex, fpr, sizeof fpr);
+  ctl_hex_groups(groups, fpr);
+  printf("%s\n%s\n", hex, groups);
+  return CTL_OK;
 }

@@ -1,0 +1,214 @@
+/*
+ * ctl_logview.c - the client's consistent view of the audit log (see
+ * ctl_logview.h).
+ */
+#include "ctl_logview.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "ctl_audit.h"
+#include "ctl_util.h"
+
+int ctl_logview_path(ke_merkle_path *p, const json_t *arr)
+{
+  size_t i;
+  json_t *x;
+
+  p->len = 0;
+  if (!json_is_array(arr) || json_array_size(arr) > KE_MERKLE_MAX_PATH)
+    return -1;
+  json_array_foreach(arr, i, x) {
+    const char *s = json_string_value(x);
+    size_t n = 0;
+    if (!s || ke_note_b64_decode(p->hash[i], KE_MERKLE_HASH_LEN, &n, s, strlen(s)) != KE_OK ||
+        n != KE_MERKLE_HASH_LEN)
+      return -1;
+  }
+  p->len = json_array_size(arr);
+  return 0;
+}
+
+int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERKLE_HASH_LEN],
+                           uint64_t n, const uint8_t root_n[KE_MERKLE_HASH_LEN])
+{
+  ke_merkle_path p;
+  char url[128];
+  json_t *ans = NULL;
+  int rc, ok;
+
+  if (m == n)
+    return CRYPTO_memcmp(root_m, root_n, KE_MERKLE_HASH_LEN) == 0;
+  if (m > n)
+    return 0;
+  if (m == 0)
+    return 1;
+  snprintf(url, sizeof url, "/v1/audit/proof/consistency?from=%llu&to=%llu",
+           (unsigned long long)m, (unsigned long long)n);
+  if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)) != CTL_OK)
+    return -rc;
+  ok = ctl_logview_path(&p, json_object_get(ans, "consistency_path")) == 0 &&
+       ke_merkle_verify_consistency(m, n, root_m, root_n, &p) == KE_OK;
+  json_decref(ans);
+  return ok;
+}
+
+/* An exclusive lock on <config>/audit-checkpoint.lock: the saved checkpoint
+ * is read, checked against and replaced by one command at a time.  Returns
+ * the descriptor, or -1 (printed). */
+static int lock_saved(void)
+{
+  char path[4200];
+  int fd;
+
+  if (ctl_audit_config_dir() || ctl_audit_default_path(path, sizeof path, "audit-checkpoint.lock"))
+    return -1;
+  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+    ctl_errf("cannot lock %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* The saved checkpoint, if any: *have = 0 when there is none. */
+static int load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
+                      int *have)
+{
+  ctl_buf b = {0};
+  int rc;
+
+  *have = 0;
+  if (!ctl_exists(path))
+    return CTL_OK;
+  if ((rc = ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint")))
+    return rc;
+  if (ke_note_checkpoint_open(vk, b.p, b.len, cp) != KE_OK) {
+    ctl_errf("the saved checkpoint %s does not verify with the pinned log key", path);
+    rc = CTL_FAIL;
+  } else {
+    *have = 1;
+  }
+  ctl_buf_free(&b);
+  return rc;
+}
+
+/* The fresh checkpoint against the saved one; CTL_OK when it extends it. */
+static int check_extends(ctl_http *h, const ke_note_checkpoint *saved,
+                         const ke_note_checkpoint *cp)
+{
+  int r;
+
+  if (cp->size < saved->size) {
+    ctl_errf("FORKED LOG VIEW: the server's checkpoint (tree size %llu) is older than the "
+             "one this client saved (tree size %llu): the log was rolled back or forked; "
+             "refusing",
+             (unsigned long long)cp->size, (unsigned long long)saved->size);
+    return CTL_FAIL;
+  }
+  r = ctl_logview_consistent(h, saved->size, saved->root, cp->size, cp->root);
+  if (r < 0)
+    return -r;
+  if (r == 0) {
+    ctl_errf("FORKED LOG VIEW: the server's checkpoint (tree size %llu) is not consistent "
+             "with the one this client saved (tree size %llu): the log was rewritten or "
+             "forked; refusing",
+             (unsigned long long)cp->size, (unsigned long long)saved->size);
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
+{
+  ke_note_checkpoint saved;
+  ctl_buf note = {0};
+  char path[4200];
+  int rc, pinned = 0, fd = -1;
+
+  memset(lv, 0, sizeof *lv);
+  if ((rc = ctl_audit_log_key(&lv->vk, &lv->vkey, log_key_arg, &pinned)))
+    return rc;
+  if ((rc = ctl_audit_default_path(path, sizeof path, "audit-checkpoint")))
+    goto out;
+  if ((fd = lock_saved()) < 0) {
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if ((rc = load_saved(&lv->vk, path, &saved, &lv->had_saved)))
+    goto out;
+  if ((rc = ctl_http_get_raw(h, "/v1/audit/checkpoint?fresh=1&format=note", &note, NULL)))
+    goto out;
+  if (ke_note_checkpoint_open(&lv->vk, note.p, note.len, &lv->cp) != KE_OK) {
+    ctl_errf("the server's checkpoint does not verify with the pinned log key %s", lv->vkey);
+    rc = CTL_FAIL;
+    goto out;
+  }
+  if (lv->had_saved) {
+    lv->saved_size = saved.size;
+    if ((rc = check_extends(h, &saved, &lv->cp)))
+      goto out;
+  }
+  if (!lv->had_saved || lv->cp.size > saved.size)
+    rc = ctl_audit_replace(path, note.p, note.len);
+out:
+  if (fd >= 0)
+    close(fd); /* releases the lock */
+  ctl_buf_free(&note);
+  if (rc)
+    ctl_logview_free(lv);
+  return rc;
+}
+
+int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const char *leaf,
+                      size_t len, const char *what)
+{
+  ke_merkle_path *path = NULL;
+  uint8_t lh[KE_MERKLE_HASH_LEN];
+  json_t *ans = NULL;
+  char url[160];
+  int rc;
+
+  if (index < 0 || (uint64_t)index >= lv->cp.size) {
+    ctl_errf("%s (leaf %lld) is not in the signed log yet (tree size %llu): retry later", what,
+             (long long)index, (unsigned long long)lv->cp.size);
+    return CTL_FAIL;
+  }
+  snprintf(url, sizeof url, "/v1/audit/proof/inclusion?index=%lld&size=%llu", (long long)index,
+           (unsigned long long)lv->cp.size);
+  if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))
+    return rc;
+  rc = CTL_FAIL;
+  if (!(path = calloc(1, sizeof *path))) {
+    ctl_errf("out of memory");
+    goto out;
+  }
+  if (ctl_logview_path(path, json_object_get(ans, "inclusion_path")) != 0 ||
+      ke_merkle_leaf_hash(lh, leaf, len) != KE_OK ||
+      ke_merkle_verify_inclusion(lh, (uint64_t)index, lv->cp.size, path, lv->cp.root) !=
+          KE_OK) {
+    ctl_errf("the inclusion proof of %s does not verify against the signed checkpoint: "
+             "refusing", what);
+    goto out;
+  }
+  rc = CTL_OK;
+out:
+  free(path);
+  json_decref(ans);
+  return rc;
+}
+
+void ctl_logview_free(ctl_logview *lv)
+{
+  free(lv->vkey);
+  lv->vkey = NULL;
+}

@@ -1,0 +1,68 @@
+/*
+ * ctl_logview.h - this client's view of the audit log, and the one way
+ * every escrowctl command that acts on the log's word gets it.
+ *
+ * A hostile server can show each client a different log (a fork): one in
+ * which a record was escrowed, to the custodian it wants to use, and one
+ * without it, to the auditors.  Signatures alone do not catch that, since
+ * the server holds the log key.  What does is memory: each client keeps the
+ * last checkpoint it accepted (<config dir>/audit-checkpoint, the file that
+ * `audit verify --save` writes) and accepts a new one only with a valid
+ * consistency proof from it.  Two views that diverged can then never both
+ * be accepted by the same client, and any auditor who compares checkpoints
+ * with a custodian (or a witness) sees the fork.
+ *
+ * Usage: ctl_logview_open() once per command, ctl_logview_prove() for each
+ * event the command relies on, ctl_logview_free().
+ */
+#ifndef CTL_LOGVIEW_H
+#define CTL_LOGVIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl_http.h"
+#include "ke_merkle.h"
+#include "ke_note.h"
+
+typedef struct ctl_logview {
+  ke_note_verifier vk;         /* the pinned log key */
+  char *vkey;                  /* its text, for messages */
+  ke_note_checkpoint cp;       /* the server's checkpoint, verified and consistent */
+  uint64_t saved_size;         /* size of the checkpoint saved before (0: none) */
+  int had_saved;
+} ctl_logview;
+
+/* The log key as ctl_audit_log_key() finds it (log_key_arg, then
+ * $ESCROWCTL_LOG_KEY, then the pinned file); the server's fresh checkpoint,
+ * which must verify with it; and, when this client saved one before, proof
+ * that the new checkpoint extends the saved one: an equal size must have an
+ * equal root, a larger one a consistency proof that verifies, and a smaller
+ * one is refused.  Every refusal names both tree sizes.  On success a larger
+ * checkpoint replaces the saved one (under a lock, so that two commands
+ * running at once never move it backwards).  CTL_OK or an exit code
+ * (printed). */
+int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg);
+
+/* Prove that `leaf` (the exact bytes of an event) is entry `index` of the
+ * view's checkpoint, with the server's inclusion proof.  `what` names the
+ * event in the refusal ("the escrow event of record r-1").  CTL_OK, or
+ * CTL_FAIL (printed) when the entry is past the checkpoint or the proof does
+ * not verify. */
+int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const char *leaf,
+                      size_t len, const char *what);
+
+void ctl_logview_free(ctl_logview *lv);
+
+/* Does the server's consistency proof from (m, root_m) to (n, root_n)
+ * verify?  1 yes, 0 no, or -(exit code) when the server could not be asked.
+ * m == n compares the roots; m == 0 is always consistent.  Shared with
+ * `audit verify`. */
+int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERKLE_HASH_LEN],
+                           uint64_t n, const uint8_t root_n[KE_MERKLE_HASH_LEN]);
+
+/* Decode a JSON array of base64 hashes (an inclusion or consistency path)
+ * into p.  0 on success, -1 when it is not such an array. */
+int ctl_logview_path(ke_merkle_path *p, const json_t *arr);
+
+#endif
