@@ -61,11 +61,13 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
     return st;
   p->revoked = strtoll(PQcmdTuples(r), NULL, 10);
   PQclear(r);
+  /* Per-source rows before the account's: the order a login locks them
+   * in, so the two never deadlock. */
+  if ((st = srv_login_limit_clear_account(db, p->name)))
+    return st;
   if (!(r = srv_db_exec(db, SRV_STMT_LOGIN_FAIL_CLEAR, pfail, &st)))
     return st;
   PQclear(r);
-  if ((st = srv_login_limit_clear_account(db, p->name)))
-    return st;
   if (!(d = json_pack("{s:I}", "sessions_revoked", (json_int_t)p->revoked)))
     return SRV_DB_ERROR;
   snprintf(object, sizeof object, "user:%s", p->name);
