@@ -13,7 +13,26 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/t_auth_lib.sh"
 load_fixture
+
+# The private database is made at schema 011 first, with a day-long account
+# lockout of the old scheme, and then upgraded: 012 must end it.
+mkdir -p "$TW/schema011"
+for f in "$KE_SRC"/schema/[0-9][0-9][0-9]_*.sql; do
+  n=$(basename "$f"); [ $((10#${n:0:3})) -lt 12 ] && cp "$f" "$TW/schema011/"
+done
+full_priv_escrowd=$(declare -f priv_escrowd)
+priv_escrowd() {
+  env ESCROWD_CONFIG=/dev/null ESCROWD_SCHEMA_DIR="$TW/schema011" ESCROWD_DB_DSN="$PRIV_APP_DSN" \
+      ESCROWD_DB_OWNER_DSN="$PRIV_OWN_DSN" "$KE_ESCROWD" "$@"
+}
 make_private_db
+eval "$full_priv_escrowd"
+app_psql "$PRIV_APP_DSN" -c "INSERT INTO login_failures (kind, key, failures, last_failure, locked_until)
+  VALUES ('user', 'carol', 9, now(), now() + interval '1 day'),
+         ('addr', '192.0.2.1', 30, now(), now() + interval '1 day')"
+priv_escrowd migrate >"$TW/migrate012.log" 2>&1 || fail "migrate to 012: $(cat "$TW/migrate012.log")"
+[ "$(app_psql "$PRIV_APP_DSN" -c "SELECT kind || ':' || (locked_until IS NULL) FROM login_failures ORDER BY kind")" = \
+  "$(printf 'addr:false\nuser:true')" ] || fail "012 did not end only the account-wide lockout"
 
 LOG2N=13   # scrypt long enough (8 MiB) that 20 concurrent checks overlap
 PW_A='alice-password-0123'
@@ -33,6 +52,7 @@ print("\\x%s \\x%s" % (s.hex(), h.hex()))' "$3" "$LOG2N")
 }
 add_user alice helpdesk "$PW_A"
 add_user bob auditor "$PW_B"
+add_user carol auditor "$PW_B"
 mint_user "$PRIV_APP_DSN" root admin
 ADMIN=$(mint_token "$PRIV_APP_DSN" root)
 
@@ -56,6 +76,10 @@ wait_over() {
   app_psql "$PRIV_APP_DSN" -c "UPDATE login_source_failures SET wait_until = now() - interval '1 s',
     last_failure = now() - interval '2 s' WHERE account = '$1' AND source = '$2'" >/dev/null
 }
+
+from 127.0.0.2 carol "$PW_B"
+expect_status 200 "carol, locked for a day by the old scheme, after the upgrade"
+ok "schema 012 ends the old scheme's account-wide lockouts and keeps the per-address ones"
 
 # ---- 20 concurrent wrong passwords from one source ------------------------------
 pids=()
