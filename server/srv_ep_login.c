@@ -177,14 +177,16 @@ static enum srv_db_status srv_login_write_txn(struct srv_db *db, void *cls)
 static enum MHD_Result srv_login_429(struct srv_request *req, const char *name,
                                      long long secs)
 {
-  char ra[24];
+  char ra[24], msg[96];
 
   snprintf(ra, sizeof ra, "%lld", secs > 0 ? secs : 1);
   srv_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, ra);
   ke_log(KE_LOG_WARN, "login refused: too many failures",
          json_pack("{s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "user", name,
                    "remote", srv_request_remote(req), "retry_after", (json_int_t)secs));
-  return srv_reply_error(req, SRV_ERR_TOO_MANY_ATTEMPTS, NULL);
+  /* The wait in the message too: escrowctl shows the message. */
+  snprintf(msg, sizeof msg, "Too many failed logins; this address may retry in %s seconds", ra);
+  return srv_reply_error(req, SRV_ERR_TOO_MANY_ATTEMPTS, msg);
 }
 
 enum MHD_Result srv_ep_login(struct srv_request *req)

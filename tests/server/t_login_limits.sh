@@ -103,6 +103,7 @@ expect_status 429 "the right password from the waiting source"
 expect_error too_many_attempts "waiting source"
 ra=$(retry_after)
 [ -n "$ra" ] && [ "$ra" -ge 50 ] && [ "$ra" -le 60 ] || fail "Retry-After of the first wait: '$ra'"
+grep -q "may retry in $ra seconds" "$BODYF" || fail "the 429 message lacks the wait: $(cat "$BODYF")"
 ok "20 concurrent wrong passwords: exactly 3 counted (401), 17 refused (429); the right password waits too"
 
 # ---- another source is not locked out ------------------------------------------
