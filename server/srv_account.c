@@ -15,7 +15,7 @@
 #include "ke_util.h"
 
 struct srv_auth_settings srv_auth_cfg = {
-  28800, 31536000, 5, 20, 900, 60, 15,
+  28800, 31536000, 5, 20, 900, 60, 15, 900, 100, 2, 2592000,
 };
 
 int srv_account_name_ok(const char *name)

@@ -25,6 +25,7 @@ struct srv_auth_settings {
   unsigned session_lifetime, api_token_max_lifetime;
   unsigned max_failures, max_address_failures, failure_window, lockout;
   unsigned scrypt_log2n;
+  unsigned max_delay, account_max_failures, account_delay, known_source_lifetime;
 };
 extern struct srv_auth_settings srv_auth_cfg;
 

@@ -61,6 +61,10 @@ void srv_auth_init(const struct srv_config *cfg)
   srv_auth_cfg.failure_window = cfg->login_failure_window;
   srv_auth_cfg.lockout = cfg->login_lockout;
   srv_auth_cfg.scrypt_log2n = cfg->password_scrypt_log2n;
+  srv_auth_cfg.max_delay = cfg->login_max_delay;
+  srv_auth_cfg.account_max_failures = cfg->login_account_max_failures;
+  srv_auth_cfg.account_delay = cfg->login_account_delay;
+  srv_auth_cfg.known_source_lifetime = cfg->login_known_source_lifetime;
 }
 
 struct srv_auth_lookup {

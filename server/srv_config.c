@@ -95,15 +95,30 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
   {"api_token_max_lifetime", U(api_token_max_lifetime), "31536000", 60, 3650UL * 86400,
    "Largest expires_in, in seconds, an admin may give an API token (POST /v1/tokens)."},
   {"login_max_failures", U(login_max_failures), "5", 1, 1000,
-   "Failed logins of one account within login_failure_window before it is locked."},
+   "Failed logins of one account from one source address within login_failure_window "
+   "before that source must wait (other sources are not affected)."},
   {"login_max_address_failures", U(login_max_address_failures), "20", 0, 100000,
    "Failed logins from one IP address within login_failure_window before the address is "
-   "locked; 0 = no per-address limit (behind a reverse proxy every client shares its "
+   "made to wait; 0 = no per-address limit (behind a reverse proxy every client shares its "
    "address)."},
   {"login_failure_window", U(login_failure_window), "900", 1, 86400,
    "Seconds without a failure after which a login failure counter starts again."},
   {"login_lockout", U(login_lockout), "60", 1, 86400,
-   "Seconds of the first lockout; each further failure doubles it, up to a day."},
+   "Seconds of the first wait of a source past a limit; each further failure doubles it, "
+   "up to login_max_delay."},
+  {"login_max_delay", U(login_max_delay), "900", 1, 86400,
+   "Longest wait, in seconds, of a source past login_max_failures or "
+   "login_max_address_failures."},
+  {"login_account_max_failures", U(login_account_max_failures), "100", 0, 1000000,
+   "Failed logins of one account from all sources within login_failure_window before "
+   "every attempt from a source not known for it is slowed to one per login_account_delay; "
+   "0 = no per-account ceiling."},
+  {"login_account_delay", U(login_account_delay), "2", 1, 3600,
+   "Seconds between attempts on an account past login_account_max_failures (it slows, it "
+   "never locks out)."},
+  {"login_known_source_lifetime", U(login_known_source_lifetime), "2592000", 0, 3650UL * 86400,
+   "Seconds a source address stays known for an account after a successful login from it "
+   "(known sources are exempt from the per-account ceiling); 0 = none is."},
   {"password_scrypt_log2n", U(password_scrypt_log2n), "15", 10, 20,
    "scrypt cost of new password hashes: N = 2^value (r = 8, p = 1); 15 uses 32 MiB."},
   {"agent_clock_skew", U(agent_clock_skew), "300", 30, 3600,

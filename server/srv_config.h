@@ -48,6 +48,10 @@ struct srv_config {
   unsigned login_max_address_failures;
   unsigned login_failure_window;
   unsigned login_lockout;
+  unsigned login_max_delay;
+  unsigned login_account_max_failures;
+  unsigned login_account_delay;
+  unsigned login_known_source_lifetime;
   unsigned password_scrypt_log2n;
   /* devices (srv_device) */
   unsigned agent_clock_skew;

@@ -6,8 +6,9 @@
  * the new hash replaces the old one and must be changed at the next login
  * (pw_must_change, as for a new account), every login session of the user
  * is revoked (API tokens are separate credentials, revoked on their own),
- * the user's failed-login counter is cleared (a locked-out user can log in
- * with the new one at once), and user.password_reset is audited.  Without
+ * the user's failed-login counters are cleared, the per-source ones too (a
+ * source made to wait can log in with the new one at once, and no source
+ * stays known from before the reset), and user.password_reset is audited.  Without
  * a password in the body the server generates one and returns it once,
  * like POST /v1/users.
  */
@@ -19,6 +20,7 @@
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
+#include "srv_login_limits.h"
 #include "srv_routes.h"
 
 struct srv_pwreset {
@@ -59,6 +61,10 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
     return st;
   p->revoked = strtoll(PQcmdTuples(r), NULL, 10);
   PQclear(r);
+  /* Per-source rows before the account's: the order a login locks them
+   * in, so the two never deadlock. */
+  if ((st = srv_login_limit_clear_account(db, p->name)))
+    return st;
   if (!(r = srv_db_exec(db, SRV_STMT_LOGIN_FAIL_CLEAR, pfail, &st)))
     return st;
   PQclear(r);
