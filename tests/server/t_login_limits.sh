@@ -14,11 +14,13 @@
 . "$(dirname "$0")/t_auth_lib.sh"
 load_fixture
 
-# The private database is made at schema 011 first, with a day-long account
-# lockout of the old scheme, and then upgraded: 012 must end it.
+# The private database is made at the schema just before the login-limits
+# migration first, with a day-long account lockout of the old scheme, and
+# then upgraded: that migration must end it.
+LIMITS_MIG=$(basename "$(ls "$KE_SRC"/schema/[0-9][0-9][0-9]_login_source_limits.sql)")
 mkdir -p "$TW/schema011"
 for f in "$KE_SRC"/schema/[0-9][0-9][0-9]_*.sql; do
-  n=$(basename "$f"); [ $((10#${n:0:3})) -lt 12 ] && cp "$f" "$TW/schema011/"
+  n=$(basename "$f"); [ $((10#${n:0:3})) -lt $((10#${LIMITS_MIG:0:3})) ] && cp "$f" "$TW/schema011/"
 done
 full_priv_escrowd=$(declare -f priv_escrowd)
 priv_escrowd() {
@@ -30,9 +32,9 @@ eval "$full_priv_escrowd"
 app_psql "$PRIV_APP_DSN" -c "INSERT INTO login_failures (kind, key, failures, last_failure, locked_until)
   VALUES ('user', 'carol', 9, now(), now() + interval '1 day'),
          ('addr', '192.0.2.1', 30, now(), now() + interval '1 day')"
-priv_escrowd migrate >"$TW/migrate012.log" 2>&1 || fail "migrate to 012: $(cat "$TW/migrate012.log")"
+priv_escrowd migrate >"$TW/migrate012.log" 2>&1 || fail "migrate to $LIMITS_MIG: $(cat "$TW/migrate012.log")"
 [ "$(app_psql "$PRIV_APP_DSN" -c "SELECT kind || ':' || (locked_until IS NULL) FROM login_failures ORDER BY kind")" = \
-  "$(printf 'addr:false\nuser:true')" ] || fail "012 did not end only the account-wide lockout"
+  "$(printf 'addr:false\nuser:true')" ] || fail "$LIMITS_MIG did not end only the account-wide lockout"
 
 LOG2N=13   # scrypt long enough (8 MiB) that 20 concurrent checks overlap
 PW_A='alice-password-0123'
@@ -79,7 +81,7 @@ wait_over() {
 
 from 127.0.0.2 carol "$PW_B"
 expect_status 200 "carol, locked for a day by the old scheme, after the upgrade"
-ok "schema 012 ends the old scheme's account-wide lockouts and keeps the per-address ones"
+ok "schema $LIMITS_MIG ends the old scheme's account-wide lockouts and keeps the per-address ones"
 
 # ---- 20 concurrent wrong passwords from one source ------------------------------
 pids=()

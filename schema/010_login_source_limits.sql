@@ -1,4 +1,4 @@
--- 012: login limits per (account, source address) (server/srv_login_limits.c).
+-- 010: login limits per (account, source address) (server/srv_login_limits.c).
 --
 -- Before, five failures locked an account for everyone, for up to a day:
 -- anyone could keep a custodian or an admin out.  Now each source address
