@@ -92,7 +92,8 @@ ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" escrow-key publish --manifest "$KD/escrow-ke
   --fingerprint "$FPR" >/dev/null 2>"$W/ctl.err" || fail "escrow-key publish: $(cat "$W/ctl.err")"
 ENROLL=$(ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" enroll-token create --group lab --uses 5 --expires 1h 2>"$W/ctl.err") ||
   fail "enroll-token create: $(cat "$W/ctl.err")"
-ag enroll --server "$URL" --token "$ENROLL" --escrow-fingerprint "$FPR" --hostname host-bde
+ag enroll --server "$URL" --token "$ENROLL" --escrow-fingerprint "$FPR" --hostname host-bde \
+  --log-key "$ESCROWCTL_LOG_KEY"
 expect_rc 0 "enrol"
 DEV=$(stq "s['device_id']")
 export FAKE_BDE_STATE=$W/bde.json
