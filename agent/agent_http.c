@@ -81,6 +81,11 @@ int agent_http_set_pin(agent_http *h, const char *pin)
 {
   char *p = NULL;
 
+  if (pin && strncmp(h->server, "https://", 8) != 0) {
+    /* Checked in the TLS handshake: over http:// it would protect nothing. */
+    agent_err("--pin-sha256 needs an https:// server, not %s", h->server);
+    return AGENT_USAGE;
+  }
   if (pin && !(p = strdup(pin))) {
     agent_err("out of memory");
     return AGENT_FAIL;

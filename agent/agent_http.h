@@ -32,7 +32,8 @@ int agent_http_open(agent_http **out, const char *server, const char *cacert,
                     const agent_retry *retry);
 void agent_http_free(agent_http *h);
 /* Require one of these server public keys (libcurl's "sha256//B64[;...]"
- * form, from ke_http_pin_parse; NULL = none).  AGENT_OK or AGENT_FAIL. */
+ * form, from ke_http_pin_parse; NULL = none).  AGENT_OK, AGENT_USAGE (not an
+ * https:// server) or AGENT_FAIL. */
 int agent_http_set_pin(agent_http *h, const char *pin);
 const char *agent_http_server(const agent_http *h);
 

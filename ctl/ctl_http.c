@@ -231,6 +231,13 @@ int ctl_http_set_pin(ctl_http *h, const char *pin)
              "(SubjectPublicKeyInfo), optionally as sha256//B64, several separated by ';'");
     return CTL_USAGE;
   }
+  if (p && strncmp(h->server, "https://", 8) != 0) {
+    /* A pin is checked in the TLS handshake: over plain http:// it would
+     * protect nothing while seeming to. */
+    free(p);
+    ctl_errf("--pin-sha256 needs an https:// server, not %s", h->server);
+    return CTL_USAGE;
+  }
   free(h->pin);
   h->pin = p;
   return CTL_OK;
