@@ -315,6 +315,30 @@ out:
   return rc;
 }
 
+/* The required options and the log key choice.  AGENT_OK or AGENT_USAGE. */
+static int check_opts(const enroll_opts *o)
+{
+  if (!o->server)
+    return agent_missing_opt("--server");
+  if (!o->token == !o->token_file)
+    return agent_missing_opt("exactly one of --token and --token-file");
+  if (!o->have_fpr)
+    return agent_missing_opt("--escrow-fingerprint");
+  if (o->have_logkey && o->logkey_tofu) {
+    agent_err("--log-key and --log-key-tofu exclude each other");
+    return AGENT_USAGE;
+  }
+  if (!o->have_logkey && !o->logkey_tofu) {
+    /* Like the escrow key: the key that signs every receipt is pinned from
+     * a trusted channel, not taken from whoever answers. */
+    agent_err("refusing to enrol without the audit log key: pass --log-key VKEY (the "
+              "verifier key from `escrowctl audit verify`, GET /v1/audit/key over a "
+              "trusted channel), or --log-key-tofu to trust the server's on first use");
+    return AGENT_USAGE;
+  }
+  return AGENT_OK;
+}
+
 int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -346,34 +370,8 @@ int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
   agent_common_init(&common);
   memset(&c, 0, sizeof c);
   c.lock_fd = -1;
-  if ((rc = agent_getopt(cmd, argc, argv, opts, &common, on_opt, &o)))
-    goto out_opts;
-  rc = AGENT_USAGE;
-  if (!o.server) {
-    agent_missing_opt("--server");
-    goto out_opts;
-  }
-  if (o.have_logkey && o.logkey_tofu) {
-    agent_err("--log-key and --log-key-tofu exclude each other");
-    goto out_opts;
-  }
-  if (!o.have_logkey && !o.logkey_tofu) {
-    /* Like the escrow key: the key that signs every receipt is pinned from
-     * a trusted channel, not taken from whoever answers. */
-    agent_err("refusing to enrol without the audit log key: pass --log-key VKEY (the "
-              "verifier key from `escrowctl audit verify`, GET /v1/audit/key over a "
-              "trusted channel), or --log-key-tofu to trust the server's on first use");
-    goto out_opts;
-  }
-  if (!o.token == !o.token_file) {
-    rc = agent_missing_opt("exactly one of --token and --token-file");
-    goto out_opts;
-  }
-  if (!o.have_fpr) {
-    rc = agent_missing_opt("--escrow-fingerprint");
-    goto out_opts;
-  }
-  if ((rc = read_token(&o, tok)))
+  if ((rc = agent_getopt(cmd, argc, argv, opts, &common, on_opt, &o)) ||
+      (rc = check_opts(&o)) || (rc = read_token(&o, tok)))
     goto out_opts;
   if ((rc = agent_ctx_lock(&c, &common, 1)))
     goto out;
