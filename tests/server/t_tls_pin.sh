@@ -31,11 +31,18 @@ fi
 load_fixture
 make_private_db
 
-# Leftovers of a run killed with SIGKILL (its trap could not run).
-for f in "$SYS_CERTS"/*; do
-  if [ -L "$f" ] && [[ "$(readlink "$f")" == *"$MARK"* ]]; then rm -f "$f"; fi
+# Leftovers of a run killed with SIGKILL (its trap could not run), but not
+# those of a run still going (another build tree's suite, say).
+for f in "$SYS_CERTS/$MARK"-*.pem; do
+  [ -e "$f" ] || continue
+  pid=${f##*-}
+  pid=${pid%.pem}
+  kill -0 "$pid" 2>/dev/null && continue
+  for l in "$SYS_CERTS"/*; do
+    if [ -L "$l" ] && [ "$(readlink "$l")" = "$(basename "$f")" ]; then rm -f "$l"; fi
+  done
+  rm -f "$f"
 done
-rm -f "$SYS_CERTS/$MARK"-*.pem
 
 SYS_PEM=$SYS_CERTS/$MARK-$$.pem
 SYS_LINK=""
@@ -44,6 +51,8 @@ remove_ca() {
   rm -f "$SYS_PEM"
 }
 trap 'rc=$?; remove_ca; drop_private_db; (exit $rc); cleanup_test' EXIT
+# A signal (ctest's timeout, ^C) still runs the EXIT trap.
+trap 'exit 143' TERM INT HUP
 
 W=$TW
 PY=${PY:-python3}
@@ -52,7 +61,7 @@ ESCROWCTL=$KE_ESCROWCTL
 ca() {
   local n=$1
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=keyescrow test $n CA" -keyout "$W/$n-ca.key" -out "$W/$n-ca.pem" \
+    -subj "/CN=keyescrow test $n CA $$-$RANDOM" -keyout "$W/$n-ca.key" -out "$W/$n-ca.pem" \
     -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
     >/dev/null 2>&1 || fail "CA $n"
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
@@ -75,10 +84,13 @@ cp "$W/foreign-ca.pem" "$SYS_PEM"
 chmod 644 "$SYS_PEM"
 h=$(openssl x509 -hash -noout -in "$SYS_PEM")
 for i in 0 1 2 3 4 5 6 7 8 9; do
-  if [ ! -e "$SYS_CERTS/$h.$i" ]; then SYS_LINK=$SYS_CERTS/$h.$i; break; fi
+  # ln -s fails on an existing name: the slot is taken atomically.
+  if ln -s "$(basename "$SYS_PEM")" "$SYS_CERTS/$h.$i" 2>/dev/null; then
+    SYS_LINK=$SYS_CERTS/$h.$i
+    break
+  fi
 done
 [ -n "$SYS_LINK" ] || fail "no free hash slot for $h"
-ln -s "$(basename "$SYS_PEM")" "$SYS_LINK"
 openssl verify -CApath "$SYS_CERTS" "$W/foreign.pem" >/dev/null 2>&1 ||
   fail "the foreign CA is not in the system store"
 # A directory and a bundle naming the foreign CA, for the environment.
