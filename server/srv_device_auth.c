@@ -91,9 +91,10 @@ static const char *srv_dev_parse(struct srv_request *req, struct srv_dev_sig *s)
   memcpy(s->nonce, nonce, SRV_DEV_NONCE_B64 + 1);
   if (ke_b64url_decode_fixed(s->sig, sizeof s->sig, sig) != KE_OK)
     return "X-KE-Signature must be 64 bytes in base64url";
-  /* The signed path is the request target as sent; every agent route is
-   * a plain path, so a query string (which libmicrohttpd has already split
-   * off and decoded) cannot be reproduced and is refused. */
+  /* The signed path is the decoded request path (srv_dev_path); every
+   * agent route is a plain path, so a query string (which libmicrohttpd
+   * has already split off and decoded) cannot be reproduced and is
+   * refused. */
   if (MHD_get_connection_values(srv_request_connection(req), MHD_GET_ARGUMENT_KIND, NULL,
                                 NULL) > 0)
     return "signed requests take no query string";
