@@ -4,9 +4,12 @@
  *
  * Enrolment pins two keys for the device's lifetime: the escrow key
  * (fingerprint given by the operator, checked against the manifest the
- * server sends) and the audit log key (trusted on first use, over the
- * pinned TLS connection).  The server can never make the agent seal to a
- * key whose fingerprint an operator did not pin on the device.
+ * server sends) and the audit log key (given by the operator with --log-key,
+ * checked against the one the server announces; trusted on first use only
+ * with an explicit --log-key-tofu).  The server can never make the agent
+ * seal to a key whose fingerprint an operator did not pin on the device,
+ * and an interceptor at enrolment cannot substitute a log key of its own
+ * (it would forge every later receipt).
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,27 +18,38 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "agent_cmd.h"
 #include "agent_http.h"
 #include "agent_state.h"
+#include "ke_http.h"
 #include "ke_json.h"
 #include "ke_util.h"
 
 const char agent_usage_enroll[] =
   "usage: escrow-agent enroll --server URL (--token T | --token-file F)\n"
-  "                           --escrow-fingerprint HEX [--cacert PEM]\n"
+  "                           --escrow-fingerprint HEX\n"
+  "                           (--log-key VKEY | --log-key-tofu)\n"
+  "                           [--cacert PEM] [--pin-sha256 B64[;B64...]]\n"
   "                           [--hostname NAME] [--serial S]\n"
   "\n"
   "Generates the device's Ed25519 key, registers it with the server using an\n"
   "enrolment token (ket_...), and pins the escrow key fingerprint and the audit\n"
   "log key.  The enrolment is refused if the server's escrow key manifest does\n"
-  "not have exactly the given fingerprint.  --cacert pins the CA of an https://\n"
-  "server (it is copied into the state dir); without it the system store is used.\n"
+  "not have exactly the given fingerprint, or its audit log key is not the given\n"
+  "one.  --cacert pins the CA of an https:// server (copied into the state dir):\n"
+  "that CA alone is trusted; without it the system store is used.\n"
   "\n"
   "  --server URL              https://escrow.example.org\n"
   "  --token T, --token-file F the enrolment token (a file keeps it out of ps)\n"
   "  --escrow-fingerprint HEX  the escrow key fingerprint from the key ceremony\n"
+  "  --log-key VKEY            the audit log's verifier key (name+id+key, as\n"
+  "                            `escrowctl audit verify --log-key` takes it)\n"
+  "  --log-key-tofu            instead: trust the log key the server sends (warns)\n"
   "  --cacert PEM              CA certificate(s) of the server\n"
+  "  --pin-sha256 B64          SHA-256 (base64) of the server's public key; several\n"
+  "                            separated by ';'; kept for every later command\n"
   "  --hostname NAME, --serial S  override what the device reports\n";
 
 const char agent_usage_pin[] =
@@ -51,9 +65,38 @@ typedef struct enroll_opts {
   const char *server, *token, *token_file, *cacert, *hostname, *serial;
   uint8_t fpr[KE_FPR_LEN];
   int have_fpr;
+  ke_note_verifier logkey; /* --log-key */
+  int have_logkey, logkey_tofu;
+  char *pin;               /* --pin-sha256, libcurl's form (malloc'd) */
 } enroll_opts;
 
-enum { O_SERVER = 256, O_TOKEN, O_TOKEN_FILE, O_FPR, O_CACERT, O_HOSTNAME, O_SERIAL };
+enum {
+  O_SERVER = 256, O_TOKEN, O_TOKEN_FILE, O_FPR, O_CACERT, O_HOSTNAME, O_SERIAL, O_LOGKEY,
+  O_LOGKEY_TOFU, O_PIN,
+};
+
+static int parse_logkey(enroll_opts *o, const char *arg)
+{
+  if (ke_note_vkey_parse(&o->logkey, arg) != KE_OK) {
+    agent_err("--log-key must be the audit log's verifier key (name+hexid+base64, from "
+              "GET /v1/audit/key or the operator's pinned copy)");
+    return AGENT_USAGE;
+  }
+  o->have_logkey = 1;
+  return AGENT_OK;
+}
+
+static int parse_pin(enroll_opts *o, const char *arg)
+{
+  free(o->pin);
+  o->pin = NULL;
+  if (ke_http_pin_parse(arg, &o->pin) != KE_OK) {
+    agent_err("--pin-sha256 must be the base64 SHA-256 of the server's public key "
+              "(SubjectPublicKeyInfo), optionally as sha256//B64, several separated by ';'");
+    return AGENT_USAGE;
+  }
+  return AGENT_OK;
+}
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -66,6 +109,9 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_CACERT: o->cacert = arg; return AGENT_OK;
   case O_HOSTNAME: o->hostname = arg; return AGENT_OK;
   case O_SERIAL: o->serial = arg; return AGENT_OK;
+  case O_LOGKEY: return parse_logkey(o, arg);
+  case O_LOGKEY_TOFU: o->logkey_tofu = 1; return AGENT_OK;
+  case O_PIN: return parse_pin(o, arg);
   }
   return AGENT_USAGE;
 }
@@ -234,6 +280,18 @@ static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
     agent_err("the server's answer has no valid audit log key (log_key)");
     goto out;
   }
+  if (o->have_logkey &&
+      (strcmp(c->logkey.name, o->logkey.name) != 0 || c->logkey.key_id != o->logkey.key_id ||
+       CRYPTO_memcmp(c->logkey.pub, o->logkey.pub, sizeof c->logkey.pub) != 0)) {
+    agent_err("refusing to enrol: the server's audit log key is %s, not the pinned one "
+              "(--log-key)", vkey);
+    goto out;
+  }
+  if (!o->have_logkey)
+    agent_warn("trusting the audit log key %s on first use (--log-key-tofu): whoever "
+               "answered this enrolment could forge every later receipt; compare it with "
+               "`escrowctl audit verify` output or GET /v1/audit/key over a trusted channel",
+               vkey);
   if (interval < 60 || interval > 30 * 86400) {
     agent_err("the server's checkin_interval is out of range");
     goto out;
@@ -244,7 +302,8 @@ static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
                     "escrow_fingerprint", want, "escrow_key", man, "pinned", want, "log_key",
                     vkey, "log_origin", origin, "checkin_interval", (json_int_t)interval,
                     "enrolled", now, "hostname", host, "volumes");
-  if (!c->st || (o->cacert && agent_jset_str(c->st, "cacert", "ca.pem"))) {
+  if (!c->st || (o->cacert && agent_jset_str(c->st, "cacert", "ca.pem")) ||
+      (o->pin && agent_jset_str(c->st, "pin_sha256", o->pin))) {
     agent_err("out of memory");
     rc = AGENT_FAIL;
     goto out;
@@ -254,6 +313,30 @@ out:
   free(text);
   free(m);
   return rc;
+}
+
+/* The required options and the log key choice.  AGENT_OK or AGENT_USAGE. */
+static int check_opts(const enroll_opts *o)
+{
+  if (!o->server)
+    return agent_missing_opt("--server");
+  if (!o->token == !o->token_file)
+    return agent_missing_opt("exactly one of --token and --token-file");
+  if (!o->have_fpr)
+    return agent_missing_opt("--escrow-fingerprint");
+  if (o->have_logkey && o->logkey_tofu) {
+    agent_err("--log-key and --log-key-tofu exclude each other");
+    return AGENT_USAGE;
+  }
+  if (!o->have_logkey && !o->logkey_tofu) {
+    /* Like the escrow key: the key that signs every receipt is pinned from
+     * a trusted channel, not taken from whoever answers. */
+    agent_err("refusing to enrol without the audit log key: pass --log-key VKEY (the "
+              "verifier key from `escrowctl audit verify`, GET /v1/audit/key over a "
+              "trusted channel), or --log-key-tofu to trust the server's on first use");
+    return AGENT_USAGE;
+  }
+  return AGENT_OK;
 }
 
 int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
@@ -266,6 +349,9 @@ int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
     { "cacert", required_argument, 0, O_CACERT },
     { "hostname", required_argument, 0, O_HOSTNAME },
     { "serial", required_argument, 0, O_SERIAL },
+    { "log-key", required_argument, 0, O_LOGKEY },
+    { "log-key-tofu", no_argument, 0, O_LOGKEY_TOFU },
+    { "pin-sha256", required_argument, 0, O_PIN },
     AGENT_COMMON_OPTIONS,
     { 0, 0, 0, 0 },
   };
@@ -284,16 +370,9 @@ int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
   agent_common_init(&common);
   memset(&c, 0, sizeof c);
   c.lock_fd = -1;
-  if ((rc = agent_getopt(cmd, argc, argv, opts, &common, on_opt, &o)))
-    return rc;
-  if (!o.server)
-    return agent_missing_opt("--server");
-  if (!o.token == !o.token_file)
-    return agent_missing_opt("exactly one of --token and --token-file");
-  if (!o.have_fpr)
-    return agent_missing_opt("--escrow-fingerprint");
-  if ((rc = read_token(&o, tok)))
-    return rc;
+  if ((rc = agent_getopt(cmd, argc, argv, opts, &common, on_opt, &o)) ||
+      (rc = check_opts(&o)) || (rc = read_token(&o, tok)))
+    goto out_opts;
   if ((rc = agent_ctx_lock(&c, &common, 1)))
     goto out;
   if ((rc = agent_path(path, sizeof path, c.dir, "state.json")))
@@ -306,7 +385,8 @@ int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
   }
   if (o.cacert && (rc = copy_cacert(&c, o.cacert, ca, sizeof ca)))
     goto out;
-  if ((rc = agent_http_open(&c.http, o.server, o.cacert ? ca : NULL, &common.retry)))
+  if ((rc = agent_http_open(&c.http, o.server, o.cacert ? ca : NULL, &common.retry)) ||
+      (rc = agent_http_set_pin(c.http, o.pin)))
     goto out;
   /* A key left by an enrolment that failed after creating it is reused. */
   if ((rc = agent_path(path, sizeof path, c.dir, "device.key")))
@@ -348,6 +428,8 @@ out:
   agent_reply_free(&rep);
   free(pub_b64);
   agent_ctx_close(&c);
+out_opts:
+  free(o.pin);
   return rc;
 }
 

@@ -23,6 +23,7 @@ struct agent_http {
   ke_http *conn;
   char *server;
   char *cacert;
+  char *pin;
   agent_retry retry;
 };
 
@@ -72,7 +73,26 @@ void agent_http_free(agent_http *h)
   ke_http_free(h->conn);
   free(h->server);
   free(h->cacert);
+  free(h->pin);
   free(h);
+}
+
+int agent_http_set_pin(agent_http *h, const char *pin)
+{
+  char *p = NULL;
+
+  if (pin && strncmp(h->server, "https://", 8) != 0) {
+    /* Checked in the TLS handshake: over http:// it would protect nothing. */
+    agent_err("--pin-sha256 needs an https:// server, not %s", h->server);
+    return AGENT_USAGE;
+  }
+  if (pin && !(p = strdup(pin))) {
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  free(h->pin);
+  h->pin = p;
+  return AGENT_OK;
 }
 
 const char *agent_http_server(const agent_http *h)
@@ -99,7 +119,7 @@ static int perform(agent_http *h, const char *const *hdrs, const char *method,
 {
   const ke_http_req r = {
     .method = method, .base = h->server, .path = target, .payload = payload,
-    .headers = hdrs, .cacert = h->cacert,
+    .headers = hdrs, .cacert = h->cacert, .pin_sha256 = h->pin,
     .connect_timeout_s = AGENT_HTTP_CONNECT_TIMEOUT, .timeout_s = (long)h->retry.timeout_s,
     .max_response = AGENT_HTTP_MAX_RESPONSE, .user_agent = "escrow-agent/" KE_VERSION,
   };

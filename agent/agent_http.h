@@ -4,7 +4,9 @@
  *
  * TLS: for https:// the peer and host name are always verified; --cacert
  * (copied into the state dir at enrolment) replaces the system store, it
- * never weakens the check.  Plain http:// is accepted only for loopback
+ * never weakens the check: that CA alone is trusted, not the system store
+ * nor what SSL_CERT_FILE, SSL_CERT_DIR or CURL_CA_BUNDLE name.  An optional
+ * SPKI pin (--pin-sha256, kept in the state) is checked on top.  Plain http:// is accepted only for loopback
  * hosts (the enrolment token would cross the network in clear), unless
  * $ESCROW_AGENT_ALLOW_HTTP=1.  No redirects are followed.
  *
@@ -29,6 +31,10 @@ typedef struct agent_http agent_http;
 int agent_http_open(agent_http **out, const char *server, const char *cacert,
                     const agent_retry *retry);
 void agent_http_free(agent_http *h);
+/* Require one of these server public keys (libcurl's "sha256//B64[;...]"
+ * form, from ke_http_pin_parse; NULL = none).  AGENT_OK, AGENT_USAGE (not an
+ * https:// server) or AGENT_FAIL. */
+int agent_http_set_pin(agent_http *h, const char *pin);
 const char *agent_http_server(const agent_http *h);
 
 typedef struct agent_reply {

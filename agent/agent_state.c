@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "ke_http.h"
 #include "ke_json.h"
 #include "ke_util.h"
 
@@ -100,6 +101,16 @@ static int parse_manifest(const json_t *obj, const char *fpr_hex, ke_manifest *m
   return strcmp(got, fpr_hex) == 0 ? AGENT_OK : AGENT_FAIL;
 }
 
+/* A pin kept in the state is in the canonical form ke_http_pin_parse makes. */
+static int pin_valid(const char *pin)
+{
+  char *p = NULL;
+  int ok = pin && ke_http_pin_parse(pin, &p) == KE_OK && strcmp(p, pin) == 0;
+
+  free(p);
+  return ok;
+}
+
 int agent_state_check(json_t *st, ke_manifest *m, ke_note_verifier *logkey)
 {
   const char *why = NULL;
@@ -126,6 +137,8 @@ int agent_state_check(json_t *st, ke_manifest *m, ke_note_verifier *logkey)
     why = "no volumes object";
   else if (json_object_get(st, "cacert") && (!cacert || strchr(cacert, '/')))
     why = "bad cacert";
+  else if (json_object_get(st, "pin_sha256") && !pin_valid(agent_jstr(st, "pin_sha256")))
+    why = "bad pin_sha256";
   else if (!agent_jstr(st, "log_key") ||
            ke_note_vkey_parse(logkey, agent_jstr(st, "log_key")) != KE_OK)
     why = "bad log_key";
@@ -239,8 +252,10 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
         agent_check_private(cacert, 0))
       return AGENT_FAIL;
   }
-  return agent_http_open(&c->http, agent_jstr(c->st, "server"),
-                         agent_jstr(c->st, "cacert") ? cacert : NULL, &o->retry);
+  if ((rc = agent_http_open(&c->http, agent_jstr(c->st, "server"),
+                            agent_jstr(c->st, "cacert") ? cacert : NULL, &o->retry)))
+    return rc;
+  return agent_http_set_pin(c->http, agent_jstr(c->st, "pin_sha256"));
 }
 
 json_t *agent_volume(agent_ctx *c, const char *volume_id)

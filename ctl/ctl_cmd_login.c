@@ -20,6 +20,7 @@
 const char ctl_usage_login[] =
   "usage: escrowctl login --server URL --user NAME [--password-file F]\n"
   "                       [--new-password-file F] [--cacert PEM]\n"
+  "                       [--pin-sha256 B64]\n"
   "\n"
   "Logs in to escrowd and stores the session token, its expiry, the server and\n"
   "the pinned CA in $XDG_CONFIG_HOME/escrowctl/login.json (default\n"
@@ -32,6 +33,8 @@ const char ctl_usage_login[] =
   "  --password-file F       read the password from F (first line); default: ask\n"
   "  --new-password-file F   the new password, when the server requires a change\n"
   "  --cacert PEM            trust only this CA for the server (pinned for later)\n"
+  "  --pin-sha256 B64[;B64]  also require one of these server public keys (SHA-256\n"
+  "                          of the SPKI, base64; pinned for later)\n"
   "\n"
   "Exit status: 0 logged in, 1 refused (wrong password, rate limited), 2 usage,\n"
   "4 server unreachable or TLS failure, 5 not allowed.\n";
@@ -96,6 +99,7 @@ static int save_login(const login_opts *o, ctl_http *h, const json_t *ans)
   l.token = (char *)token;
   l.expires = (int64_t)time(NULL) + (int64_t)in;
   l.cacert = ctl_http_cacert(h) ? cacert : NULL;
+  l.pin = (char *)ctl_http_pin(h);
   if ((rc = ctl_login_save(&l)) || (rc = ctl_config_dir(dir, sizeof dir)))
     return rc;
   printf("Logged in to %s as %s (role %s) until %s.\nToken stored in %s/login.json.\n",
@@ -129,6 +133,8 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--user");
   if ((rc = ctl_http_open_explicit(&h, o.t.server, o.t.cacert, NULL)))
     return rc;
+  if ((rc = ctl_http_set_pin(h, o.t.pin)))
+    goto out;
   snprintf(prompt, sizeof prompt, "Password for %.60s at %.80s", o.user, ctl_http_server(h));
   if ((rc = read_password(&pw, o.password_file, prompt, 0)))
     goto out;
@@ -205,7 +211,8 @@ int ctl_cmd_logout(const ctl_cmd *cmd, int argc, char **argv)
   /* Revoke first; the stored login goes even if the server cannot be
    * reached (the token then simply expires). */
   if (ctl_http_open_explicit(&h, l.server, l.cacert, l.token) == CTL_OK) {
-    rc = ctl_http_call(h, "POST", "/v1/logout", NULL, NULL);
+    if (ctl_http_set_pin(h, l.pin) == CTL_OK)
+      rc = ctl_http_call(h, "POST", "/v1/logout", NULL, NULL);
     ctl_http_free(h);
   }
   if ((rc = ctl_config_dir(dir, sizeof dir)) == CTL_OK) {

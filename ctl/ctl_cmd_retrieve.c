@@ -24,8 +24,9 @@
 const char ctl_usage_retrieve[] =
   "usage: escrowctl retrieve (--device NAME | --key-id PREFIX) [--volume V]\n"
   "                          --reason TEXT --ticket REF [--wait] [--key-out FILE]\n"
-  "                          [--request-out FILE] [--out FILE] [--client-key FILE]\n"
-  "       escrowctl retrieve --request REQ --key KEY [--out FILE]\n"
+  "                          [--request-out FILE] [--out FILE] [--raw]\n"
+  "                          [--client-key FILE]\n"
+  "       escrowctl retrieve --request REQ --key KEY [--out FILE] [--raw]\n"
   "\n"
   "Asks the custodians for the recovery key of one escrow record: by device\n"
   "(its id or hostname; --volume when it has several) or by a prefix of the\n"
@@ -33,8 +34,10 @@ const char ctl_usage_retrieve[] =
   "and the confirmation code, which each custodian must hear from you before\n"
   "approving.  With --wait, waits for the parts (a progress line on stderr),\n"
   "checks each (a bad part is named by its custodian index and skipped),\n"
-  "opens the envelope and prints the recovery key on stdout (BitLocker keys\n"
-  "as 8 groups of 6 digits).\n"
+  "opens the envelope and prints the recovery key on stdout for a person to\n"
+  "read: a BitLocker key as 8 groups of 6 digits, text with a newline, a binary\n"
+  "key in hex.  --out FILE and --raw write exactly the escrowed bytes instead\n"
+  "(no newline, no hex: a LUKS passphrase or key file as it was escrowed).\n"
   "\n"
   "The one-time key that opens the parts lives in locked memory only; without\n"
   "--wait it must be kept with --key-out and --request-out; the second form\n"
@@ -48,11 +51,13 @@ const char ctl_usage_retrieve[] =
   "  --wait               wait for the parts and open\n"
   "  --key-out FILE       also write the one-time key file (mode 0600)\n"
   "  --request-out FILE   also write the request file\n"
-  "  --out FILE           write the recovery key to FILE (0600) instead of stdout\n"
+  "  --out FILE           write exactly the escrowed bytes to FILE (0600, never\n"
+  "                       overwritten) instead of stdout\n"
+  "  --raw                write exactly the escrowed bytes to stdout too\n"
   "  --client-key FILE    the client key (default: as for `key register`)\n"
   "  --request REQ, --key KEY   resume: the request file and one-time key file\n"
   "                       written by --request-out and --key-out\n"
-  "  --server URL, --cacert PEM   as for every online command\n"
+  "  --server URL, --cacert PEM, --pin-sha256 B64   as for every online command\n"
   "\n"
   "exit status: 0 opened (or created, without --wait), 1 refused or the\n"
   "request expired, 3 not enough good parts, 4/5 network or authentication.\n";
@@ -61,11 +66,11 @@ typedef struct ret_opts {
   ctl_http_target t;
   const char *device, *volume, *key_id, *reason, *ticket, *key_out, *req_out, *out, *ckey;
   const char *resume_req, *resume_key;
-  int wait;
+  int wait, raw;
 } ret_opts;
 
 enum { O_DEV = 256, O_VOL, O_KID, O_REASON, O_TICKET, O_WAIT, O_KEYOUT, O_REQOUT, O_OUT,
-       O_CKEY, O_RREQ, O_RKEY };
+       O_CKEY, O_RREQ, O_RKEY, O_RAW };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -85,6 +90,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_CKEY: o->ckey = arg; return CTL_OK;
   case O_RREQ: o->resume_req = arg; return CTL_OK;
   case O_RKEY: o->resume_key = arg; return CTL_OK;
+  case O_RAW: o->raw = 1; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -232,6 +238,13 @@ static int print_secret(const ret_opts *o, const uint8_t *s, size_t len, const c
 
   if (!buf)
     return CTL_FAIL;
+  if (o->out || o->raw) {
+    /* Byte-exact: what a program (cryptsetup --key-file, a script) reads
+     * must be the escrowed secret itself, not its display form. */
+    rc = ctl_write(o->out ? o->out : "-", s, len, 0600);
+    ke_secure_free(buf, outlen);
+    return rc;
+  }
   if (strcmp(type, "bitlocker") == 0 &&
       ke_bitlocker_password_parse(canon, (const char *)s, len, &bad) == KE_OK) {
     snprintf(buf, outlen, "%s\n", canon);
@@ -246,7 +259,7 @@ static int print_secret(const ret_opts *o, const uint8_t *s, size_t len, const c
     buf[2 * len] = '\n';
     buf[2 * len + 1] = '\0';
   }
-  rc = ctl_write(o->out ? o->out : "-", buf, strlen(buf), 0600);
+  rc = ctl_write("-", buf, strlen(buf), 0600);
   ke_secure_free(buf, outlen);
   return rc;
 }
@@ -369,6 +382,7 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     { "client-key", required_argument, 0, O_CKEY },
     { "request", required_argument, 0, O_RREQ },
     { "key", required_argument, 0, O_RKEY },
+    { "raw", no_argument, 0, O_RAW },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };

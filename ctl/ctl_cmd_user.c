@@ -12,7 +12,8 @@
 
 #define CTL_ONLINE_OPTS                                                         \
   "  --server URL   another server than the stored login's (ESCROWCTL_SERVER)\n" \
-  "  --cacert PEM   CA to trust for it (ESCROWCTL_CACERT)\n"
+  "  --cacert PEM   CA to trust for it (ESCROWCTL_CACERT)\n"                   \
+  "  --pin-sha256 B64  its public key pin(s) (ESCROWCTL_PIN_SHA256)\n"
 
 const char ctl_usage_user_add[] =
   "usage: escrowctl user add NAME --role ROLE [--custodian-index N]\n"

@@ -55,6 +55,7 @@ void ctl_login_free(ctl_login *l)
   free(l->server);
   free(l->user);
   free(l->cacert);
+  free(l->pin);
   memset(l, 0, sizeof *l);
 }
 
@@ -121,6 +122,8 @@ int ctl_login_load(ctl_login *l, int *found)
     rc = dup_member(&l->user, o, "user", 0, path);
   if (!rc)
     rc = dup_member(&l->cacert, o, "cacert", 0, path);
+  if (!rc)
+    rc = dup_member(&l->pin, o, "pin_sha256", 0, path);
   if (!rc && jr != KE_JSON_OK && jr != KE_JSON_MISSING) {
     ctl_errf("%s: \"expires\" is not a number (log in again)", path);
     rc = CTL_FAIL;
@@ -182,6 +185,7 @@ int ctl_login_save(const ctl_login *l)
       json_object_set_new(o, "expires", json_integer(l->expires)) ||
       (l->user && json_object_set_new(o, "user", json_string(l->user))) ||
       (l->cacert && json_object_set_new(o, "cacert", json_string(l->cacert))) ||
+      (l->pin && json_object_set_new(o, "pin_sha256", json_string(l->pin))) ||
       !(text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS))) {
     json_decref(o);
     ctl_errf("out of memory");

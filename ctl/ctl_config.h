@@ -1,6 +1,7 @@
 /*
  * ctl_config.h - escrowctl's stored login: which server, the bearer token it
- * issued, when that expires, and the CA certificate pinned for it.
+ * issued, when that expires, and the CA certificate and public key pins
+ * pinned for it.
  *
  * Kept as JSON in $XDG_CONFIG_HOME/escrowctl/login.json (default
  * ~/.config/escrowctl/): the directory is 0700 and the file 0600, because
@@ -18,6 +19,7 @@ typedef struct ctl_login {
   char *token;     /* bearer token; wiped when freed */
   int64_t expires; /* Unix seconds; 0 = unknown */
   char *cacert;    /* absolute path of the pinned CA PEM, or NULL */
+  char *pin;       /* SPKI pins ("sha256//B64[;...]", --pin-sha256), or NULL */
 } ctl_login;
 
 /* The configuration directory (without creating it).  CTL_OK or CTL_FAIL

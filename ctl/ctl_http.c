@@ -25,6 +25,7 @@ struct ctl_http {
   ke_http *conn;
   char *server;
   char *cacert;
+  char *pin;  /* libcurl's "sha256//..." form, or NULL */
   char *auth; /* "Authorization: Bearer ..." or NULL; wiped when freed */
   long timeout;
 };
@@ -40,6 +41,8 @@ int ctl_http_opt(ctl_http_target *t, int opt, const char *arg)
     t->server = arg;
   else if (opt == CTL_HTTP_OPT_CACERT)
     t->cacert = arg;
+  else if (opt == CTL_HTTP_OPT_PIN)
+    t->pin = arg;
   else
     return 0;
   return 1;
@@ -149,6 +152,7 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token)
   ctl_login login;
   int found = 0, rc;
   const char *server = t ? t->server : NULL, *cacert = t ? t->cacert : NULL;
+  const char *pin = t ? t->pin : NULL;
   const char *token = getenv("ESCROWCTL_TOKEN");
   int same;
 
@@ -157,6 +161,8 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token)
     server = getenv("ESCROWCTL_SERVER");
   if (!cacert)
     cacert = getenv("ESCROWCTL_CACERT");
+  if (!pin)
+    pin = getenv("ESCROWCTL_PIN_SHA256");
   if ((rc = ctl_login_load(&login, &found)))
     return rc;
   if (!server && found)
@@ -171,6 +177,8 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token)
   same = found && strcmp(server, login.server) == 0;
   if (!cacert && same)
     cacert = login.cacert;
+  if (!pin && same)
+    pin = login.pin;
   if (!token && same)
     token = login.token;
   if (!token && need_token) {
@@ -186,6 +194,10 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token)
     return CTL_AUTH;
   }
   rc = ctl_http_open_explicit(out, server, cacert, token);
+  if (!rc && (rc = ctl_http_set_pin(*out, pin))) {
+    ctl_http_free(*out);
+    *out = NULL;
+  }
   ctl_login_free(&login);
   return rc;
 }
@@ -201,8 +213,37 @@ void ctl_http_free(ctl_http *h)
   }
   free(h->server);
   free(h->cacert);
+  free(h->pin);
   free(h);
 }
+
+int ctl_http_set_pin(ctl_http *h, const char *pin)
+{
+  char *p = NULL;
+  ke_rc krc;
+
+  if (pin && (krc = ke_http_pin_parse(pin, &p)) != KE_OK) {
+    if (krc == KE_ERR_NOMEM) {
+      ctl_errf("out of memory");
+      return CTL_FAIL;
+    }
+    ctl_errf("--pin-sha256 must be the base64 SHA-256 of the server's public key "
+             "(SubjectPublicKeyInfo), optionally as sha256//B64, several separated by ';'");
+    return CTL_USAGE;
+  }
+  if (p && strncmp(h->server, "https://", 8) != 0) {
+    /* A pin is checked in the TLS handshake: over plain http:// it would
+     * protect nothing while seeming to. */
+    free(p);
+    ctl_errf("--pin-sha256 needs an https:// server, not %s", h->server);
+    return CTL_USAGE;
+  }
+  free(h->pin);
+  h->pin = p;
+  return CTL_OK;
+}
+
+const char *ctl_http_pin(const ctl_http *h) { return h->pin; }
 
 const char *ctl_http_server(const ctl_http *h) { return h->server; }
 const char *ctl_http_cacert(const ctl_http *h) { return h->cacert; }
@@ -219,7 +260,7 @@ static int perform(ctl_http *h, const char *method, const char *path, const json
   char err[KE_HTTP_ERRLEN];
   ke_http_req r = {
     .method = method, .base = h->server, .path = path, .headers = hdrs,
-    .cacert = h->cacert, .connect_timeout_s = CTL_HTTP_CONNECT_TIMEOUT,
+    .cacert = h->cacert, .pin_sha256 = h->pin, .connect_timeout_s = CTL_HTTP_CONNECT_TIMEOUT,
     .timeout_s = h->timeout, .max_response = CTL_HTTP_MAX_RESPONSE,
   };
   ke_rc krc;

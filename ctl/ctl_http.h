@@ -11,7 +11,12 @@
  * Where the server, CA and token come from, first match wins:
  *   server: the argument (--server) > $ESCROWCTL_SERVER > the stored login
  *   cacert: the argument (--cacert) > $ESCROWCTL_CACERT > the stored login
- *           (only when the server is the stored one) > the system store
+ *           (only when the server is the stored one) > the system store.
+ *           A pinned CA is the only CA trusted: not the system store, nor
+ *           what SSL_CERT_FILE, SSL_CERT_DIR or CURL_CA_BUNDLE name.
+ *   pin:    the argument (--pin-sha256) > $ESCROWCTL_PIN_SHA256 > the stored
+ *           login (only when the server is the stored one) > none.  The
+ *           server's public key must then match a pin, on top of the CA.
  *   token:  $ESCROWCTL_TOKEN (API tokens for automation) > the stored login
  *           (only when the server is the stored one)
  * Plain http:// is accepted only for loopback hosts (a bearer token must
@@ -39,14 +44,17 @@ typedef struct ctl_http ctl_http;
  * ctl_opt_fn for the two codes below. */
 #define CTL_HTTP_OPT_SERVER 0x1001
 #define CTL_HTTP_OPT_CACERT 0x1002
+#define CTL_HTTP_OPT_PIN 0x1003
 #define CTL_HTTP_OPTIONS                                        \
   {"server", required_argument, 0, CTL_HTTP_OPT_SERVER},        \
-  {"cacert", required_argument, 0, CTL_HTTP_OPT_CACERT}
+  {"cacert", required_argument, 0, CTL_HTTP_OPT_CACERT},        \
+  {"pin-sha256", required_argument, 0, CTL_HTTP_OPT_PIN}
 typedef struct ctl_http_target {
   const char *server; /* NULL = environment / stored login */
   const char *cacert;
+  const char *pin;    /* --pin-sha256 as given */
 } ctl_http_target;
-/* Returns 1 if `opt` was one of the two (and records arg), else 0. */
+/* Returns 1 if `opt` was one of the three (and records arg), else 0. */
 int ctl_http_opt(ctl_http_target *t, int opt, const char *arg);
 
 /* Open a client for `t` (may be NULL).  need_token: fail with CTL_AUTH and
@@ -58,6 +66,11 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token);
 int ctl_http_open_explicit(ctl_http **out, const char *server, const char *cacert,
                            const char *token);
 void ctl_http_free(ctl_http *h);
+/* Pin the server's public key (the --pin-sha256 syntax of ke_http_pin_parse;
+ * NULL = no pin).  CTL_OK, or CTL_USAGE (printed) for a malformed pin. */
+int ctl_http_set_pin(ctl_http *h, const char *pin);
+/* The pins in use, in libcurl's "sha256//..." form, or NULL. */
+const char *ctl_http_pin(const ctl_http *h);
 
 /* The server's base URL and the CA in use (NULL = system store). */
 const char *ctl_http_server(const ctl_http *h);

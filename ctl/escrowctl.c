@@ -132,6 +132,10 @@ static void usage(FILE *f)
              "  3  open: not enough good parts yet\n"
              "  4  online commands: server unreachable, TLS failure, server error\n"
              "  5  online commands: not logged in, login expired, or role not allowed\n"
+             "\nonline commands take --server URL, --cacert PEM (that CA alone is trusted,\n"
+             "not the system store) and --pin-sha256 B64[;B64] (the server's public key\n"
+             "must be one of these); defaults: $ESCROWCTL_SERVER, $ESCROWCTL_CACERT,\n"
+             "$ESCROWCTL_PIN_SHA256, then the stored login.\n"
              "\nNothing secret is ever printed, except the secret printed by `open`,\n"
              "the token printed by `token create` and a one-time password from `user add`.\n");
 }

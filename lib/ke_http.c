@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "ke_json.h"
+#include "ke_note.h"
 
 _Static_assert(KE_HTTP_ERRLEN >= CURL_ERROR_SIZE, "KE_HTTP_ERRLEN below CURL_ERROR_SIZE");
 
@@ -184,6 +185,12 @@ ke_rc ke_http_perform(ke_http *h, const ke_http_req *r, ke_http_resp *resp, char
     set_err(err, errlen, "the request path must start with /");
     return KE_ERR_FORMAT;
   }
+  /* libcurl checks a pin on TLS connections only: for plain http:// it
+   * would silently protect nothing. */
+  if (r->pin_sha256 && strncmp(r->base, "https://", 8) != 0) {
+    set_err(err, errlen, "a public key pin (--pin-sha256) needs an https:// server");
+    return KE_ERR_FORMAT;
+  }
   url = malloc(strlen(r->base) + strlen(r->path) + 1);
   if (!url)
     goto out;
@@ -207,8 +214,21 @@ ke_rc ke_http_perform(ke_http *h, const ke_http_req *r, ke_http_resp *resp, char
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-  if (r->cacert)
+  if (r->cacert) {
+    /* The pinned CA alone.  Debian's libcurl has a compiled-in CA directory
+     * (/etc/ssl/certs) besides its bundle: CAINFO replaces only the bundle,
+     * so without CAPATH = NULL every CA of the system store (a public CA, a
+     * TLS-inspection proxy's) would still be trusted.  No native CA store
+     * either (CURLSSLOPT_NATIVE_CA).  libcurl reads no SSL_CERT_FILE,
+     * SSL_CERT_DIR or CURL_CA_BUNDLE (the curl tool does), and never calls
+     * OpenSSL's default verify paths unless built with --with-ca-fallback,
+     * which Debian's is not: tests/server/t_tls_pin.sh checks all this. */
     curl_easy_setopt(c, CURLOPT_CAINFO, r->cacert);
+    curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(c, CURLOPT_SSL_OPTIONS, 0L);
+  }
+  if (r->pin_sha256)
+    curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, r->pin_sha256);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
   if (r->user_agent)
     curl_easy_setopt(c, CURLOPT_USERAGENT, r->user_agent);
@@ -246,6 +266,41 @@ out:
   curl_slist_free_all(hdrs);
   free(url);
   return rc;
+}
+
+ke_rc ke_http_pin_parse(const char *in, char **out)
+{
+  /* Each pin: "sha256//" + 44 base64 characters, then ';' or the end. */
+  size_t cap = KE_HTTP_MAX_PINS * (8 + 44 + 1) + 1, o = 0, npins = 0;
+  char *buf;
+  const char *p = in;
+
+  *out = NULL;
+  if (!in || !*in)
+    return KE_ERR_FORMAT;
+  if (!(buf = malloc(cap)))
+    return KE_ERR_NOMEM;
+  for (;;) {
+    size_t n;
+    uint8_t digest[32 + 3];
+    size_t dlen = 0;
+
+    if (strncmp(p, "sha256//", 8) == 0)
+      p += 8;
+    n = strcspn(p, ";");
+    if (n != 44 || ++npins > KE_HTTP_MAX_PINS ||
+        ke_note_b64_decode(digest, sizeof digest, &dlen, p, n) != KE_OK || dlen != 32) {
+      free(buf);
+      return KE_ERR_FORMAT;
+    }
+    o += (size_t)snprintf(buf + o, cap - o, "%ssha256//%.44s", o ? ";" : "", p);
+    p += n;
+    if (!*p)
+      break;
+    p++; /* ';': another pin must follow */
+  }
+  *out = buf;
+  return KE_OK;
 }
 
 ke_http_class ke_http_classify(long status)

@@ -6,7 +6,7 @@
  * drift between them: the base URL check (https://, or plain http:// to a
  * loopback host only), the transfer settings (TLS peer and host name always
  * verified, a pinned CA replaces the system store and never weakens the
- * check, TLS 1.2 or later, no redirects, only http/https, timeouts), the
+ * check, an optional SPKI pin on top, TLS 1.2 or later, no redirects, only http/https, timeouts), the
  * answer accumulated under a size cap, and the keyescrow JSON error
  * ({"error":{"code","message"}}) with the status classes of the API.
  *
@@ -54,12 +54,32 @@ typedef struct ke_http_req {
                                 * for a method other than GET) */
   const char *const *headers;  /* NULL-terminated "Name: value" lines, or
                                 * NULL; the copies made are wiped after */
-  const char *cacert;          /* pinned CA file, NULL = system store */
+  const char *cacert;          /* pinned CA file: that CA alone is trusted
+                                * (libcurl's compiled-in CA bundle and CA
+                                * directory are switched off, SSL_CERT_FILE,
+                                * SSL_CERT_DIR and CURL_CA_BUNDLE are not
+                                * read).  NULL = the system store. */
   long connect_timeout_s;
   long timeout_s;              /* whole transfer */
   size_t max_response;         /* cap on the answer body, in bytes */
   const char *user_agent;      /* NULL = none */
+  const char *pin_sha256;      /* NULL, or SPKI pins in libcurl's form
+                                * ("sha256//B64[;sha256//B64...]", as made by
+                                * ke_http_pin_parse): the server's public key
+                                * must be one of them, on top of the CA
+                                * check.  Refused (KE_ERR_FORMAT) for a plain
+                                * http:// base, where it would mean nothing. */
 } ke_http_req;
+
+/* Parse the argument of --pin-sha256: one or more base64 SHA-256 digests of
+ * a server's SubjectPublicKeyInfo (as `openssl pkey -pubin -outform der |
+ * openssl dgst -sha256 -binary | base64` prints), each optionally prefixed
+ * "sha256//", separated by ';'.  *out (malloc'd) is libcurl's
+ * "sha256//B64;sha256//B64" form.  KE_ERR_FORMAT for anything else (a
+ * digest that is not exactly 32 bytes of canonical base64, an empty list,
+ * more than KE_HTTP_MAX_PINS pins), KE_ERR_NOMEM. */
+#define KE_HTTP_MAX_PINS 16
+ke_rc ke_http_pin_parse(const char *in, char **out);
 
 typedef struct ke_http_resp {
   long status;       /* HTTP status, 0 if none */

@@ -91,17 +91,22 @@ static const char *srv_dev_parse(struct srv_request *req, struct srv_dev_sig *s)
   memcpy(s->nonce, nonce, SRV_DEV_NONCE_B64 + 1);
   if (ke_b64url_decode_fixed(s->sig, sizeof s->sig, sig) != KE_OK)
     return "X-KE-Signature must be 64 bytes in base64url";
-  /* The signed path is the request target as sent; every agent route is
-   * a plain path, so a query string (which libmicrohttpd has already split
-   * off and decoded) cannot be reproduced and is refused. */
+  /* The signed path is the decoded request path (srv_dev_path); every
+   * agent route is a plain path, so a query string (which libmicrohttpd
+   * has already split off and decoded) cannot be reproduced and is
+   * refused. */
   if (MHD_get_connection_values(srv_request_connection(req), MHD_GET_ARGUMENT_KIND, NULL,
                                 NULL) > 0)
     return "signed requests take no query string";
   return NULL;
 }
 
-/* The request path, rebuilt from the matched pattern and its segments
- * (equal to the path received: the matcher compared every byte). */
+/* The request path, rebuilt from the matched pattern and its segments:
+ * the path after percent-decoding (the HTTP layer decodes every %XX but
+ * %00 before routing), which is what the signature covers.  The server acts
+ * on the decoded path, so two targets that decode alike are one request,
+ * and an agent's HTTP library may escape ':' or not without changing the
+ * signature (docs/agent-protocol.md section 2). */
 static int srv_dev_path(struct srv_request *req, char *out, size_t outlen)
 {
   const char *p = srv_request_route(req)->pattern;
@@ -219,11 +224,21 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
   const struct srv_route *route = srv_request_route(req);
   struct srv_dev_sig s;
   struct srv_dev_lookup l;
-  const char *bad, *id;
+  const char *bad, *id, *vol;
   enum srv_db_status st;
 
   srv_dev_signer.req = NULL;
   memset(&s, 0, sizeof s);
+  /* A volume segment that names no volume (after percent-decoding: a
+   * space, a non-ASCII byte, a %00 left encoded) makes the request
+   * malformed whoever signed it: 400 before the signature is looked at,
+   * not a misleading bad_signature (docs/agent-protocol.md section 2). */
+  if (route && (vol = srv_request_param(req, "volume")) != NULL &&
+      !srv_device_volume_ok(vol)) {
+    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -");
+    return 0;
+  }
   if ((bad = srv_dev_parse(req, &s)) != NULL) {
     *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, bad, s.device);
     return 0;

@@ -56,6 +56,7 @@ start_mock() {
   for _ in $(seq 1 100); do [ -s "$W/port" ] && break; sleep 0.05; done
   [ -s "$W/port" ] || fail "the mock server did not start"
   URL=http://127.0.0.1:$(cat "$W/port")
+  LOGKEY=$(mockq "d['log_key']")
   LOGS_TO_CHECK=$W/mock.log
 }
 
@@ -64,7 +65,8 @@ control() {  # JSON
 }
 
 enroll() {
-  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR" --hostname test-host
+  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR" --log-key "$LOGKEY" \
+    --hostname test-host
   expect_rc 0 "enrol"
   DEV=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["device_id"])' "$SD/state.json")
 }

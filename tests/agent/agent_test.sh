@@ -9,20 +9,42 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 case_enroll() {
   start_mock
   local bad=0000000000000000000000000000000000000000000000000000000000000000
-  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$bad"
+  ag enroll --log-key "$LOGKEY" --server "$URL" --token "$TOKEN" --escrow-fingerprint "$bad"
   expect_rc 5 "a manifest with another fingerprint"
   expect_err "refusing to enrol: the server's escrow key has fingerprint $FPR, not the pinned $bad"
   [ ! -e "$SD/state.json" ] || fail "state written after a refused enrolment"
-  ag enroll --server "$URL" --token "ket_$(printf 'B%.0s' $(seq 1 43))" --escrow-fingerprint "$FPR"
+  ag enroll --log-key "$LOGKEY" --server "$URL" --token "ket_$(printf 'B%.0s' $(seq 1 43))" --escrow-fingerprint "$FPR"
   expect_rc 3 "a wrong token is a 4xx"
   expect_err "bad_token"
   [ "$(mockq "sum(1 for x in q if x['path'] == '/v1/enroll')")" = 2 ] || fail "a 4xx was retried"
-  ag enroll --server "$URL" --token ket_short --escrow-fingerprint "$FPR"
+  ag enroll --log-key "$LOGKEY" --server "$URL" --token ket_short --escrow-fingerprint "$FPR"
   expect_rc 2 "a malformed token"
-  ag enroll --server http://escrow.example.org --token "$TOKEN" --escrow-fingerprint "$FPR"
+  ag enroll --log-key "$LOGKEY" --server http://escrow.example.org --token "$TOKEN" --escrow-fingerprint "$FPR"
   expect_rc 2 "plain http to a remote host"
-  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "${FPR:0:10}"
+  ag enroll --log-key "$LOGKEY" --server "$URL" --token "$TOKEN" --escrow-fingerprint "${FPR:0:10}"
   expect_rc 2 "a short fingerprint"
+  # The audit log key is pinned from the operator, or trusted on first use
+  # only when asked for, with a warning.
+  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR"
+  expect_rc 2 "no --log-key nor --log-key-tofu"
+  expect_err "refusing to enrol without the audit log key: pass --log-key VKEY"
+  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR" --log-key "$LOGKEY" \
+    --log-key-tofu
+  expect_rc 2 "--log-key with --log-key-tofu"
+  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR" --log-key "${LOGKEY%?}"
+  expect_rc 2 "a malformed --log-key"
+  local other='escrow.example.org/audit+f60e6d1e+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4'
+  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR" --log-key "$other"
+  expect_rc 5 "another log key than the server's"
+  expect_err "refusing to enrol: the server's audit log key is ${LOGKEY//+/\\+}, not the pinned one"
+  [ ! -e "$SD/state.json" ] || fail "state written after a refused log key"
+  local sd=$SD
+  SD=$W/state-tofu
+  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR" --log-key-tofu
+  expect_rc 0 "--log-key-tofu"
+  expect_err "warning: trusting the audit log key ${LOGKEY//+/\\+} on first use"
+  [ "$(stq "s['log_key']")" = "$LOGKEY" ] || fail "TOFU log key not pinned"
+  SD=$sd
   enroll
   grep -q "enrolled as $DEV" "$W/agent.out" || fail "enrolment output"
   [ "$(stat -c %a "$SD")" = 700 ] || fail "state dir mode"
@@ -32,7 +54,7 @@ case_enroll() {
   [ "$(mockq "d['devices']['$DEV']['hostname']")" = test-host ] || fail "hostname not reported"
   [ "$(stq "s['pinned']")" = "['$FPR']" ] || fail "fingerprint not pinned"
   [ "$(stq "s['log_key'].split('+')[0]")" = escrow.test/audit ] || fail "log key not pinned"
-  ag enroll --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR"
+  ag enroll --log-key "$LOGKEY" --server "$URL" --token "$TOKEN" --escrow-fingerprint "$FPR"
   expect_rc 1 "enrolling twice"
   expect_err "already enrolled"
   ag status

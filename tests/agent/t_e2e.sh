@@ -47,6 +47,8 @@ export ESCROWCTL_TOKEN
 FPR=$(ceremony "$W/key")
 "$ESCROWCTL" escrow-key publish --manifest "$W/key/escrow-key.json" --fingerprint "$FPR" \
   >/dev/null 2>"$W/ctl.err" || fail "escrow-key publish: $(cat "$W/ctl.err")"
+http GET "$URL/v1/audit/key"
+LOGKEY=$(json_get verifier_key)
 ENROLL=$("$ESCROWCTL" enroll-token create --group lab --uses 5 --expires 1h 2>"$W/ctl.err") ||
   fail "enroll-token create: $(cat "$W/ctl.err")"
 
@@ -54,7 +56,8 @@ sql() { app_psql "$PRIV_APP_DSN" -c "$1"; }
 
 enroll_as() {  # STATE_DIR HOSTNAME -> DEV
   SD=$1
-  ag enroll --server "$URL" --token "$ENROLL" --escrow-fingerprint "$FPR" --hostname "$2"
+  ag enroll --server "$URL" --token "$ENROLL" --escrow-fingerprint "$FPR" --log-key "$LOGKEY" \
+    --hostname "$2"
   expect_rc 0 "enrol $2"
   DEV=$(stq "s['device_id']")
 }

@@ -439,9 +439,9 @@ def core_validation(a):
     expect(put(unknown), 422, "unknown_escrow_key", "envelope for an unpublished key")
     expect(put(good, vol="x" * 129), 400, "bad_request", "volume too long")
     expect(put(good, vol="a+b"), 400, "bad_request", "volume with a +")
-    # The signed path is the one received; a percent-encoded one is decoded
-    # by the HTTP layer before it is checked, so it cannot verify.
-    expect(put(good, vol="a%20b"), 401, "bad_signature", "percent-encoded volume")
+    # A percent-encoded segment that decodes to no valid volume: 400 before
+    # the signature is looked at (more in core_paths).
+    expect(put(good, vol="a%20b"), 400, "bad_request", "percent-encoded volume")
     expect(put(None, raw=b'{"envelope": '), 400, "malformed_json", "truncated JSON")
     expect(put(None, raw=b'[1, 2]'), 400, "malformed_json", "array body")
     expect(put(None, raw=b'{"a": 1, "a": 2}'), 400, "malformed_json", "duplicate keys")
@@ -753,6 +753,116 @@ def secrets_all():
     ok("pg_dump and the server log contain no secret, device key or enrolment token")
 
 
+# ---- the contract's loose ends (issue 12, docs/agent-protocol.md) --------------
+
+def core_paths(a):
+    """Section 2: the signature covers the path after percent-decoding; a
+    segment that decodes to no valid volume is 400 whoever signed it."""
+    base = "/v1/devices/%s/keys/" % a.device
+    body, env = a.escrow_body("E:", os.urandom(32))
+    raw = json.dumps(body).encode()
+
+    def put(sent, signed):
+        return request(URL, "PUT", base + sent, raw,
+                       sign_headers(a.priv, a.device, "PUT", base + signed, raw))
+
+    n = counts()
+    expect(put("E%3A", "E%3A"), 401, "bad_signature", "escaped path signed as escaped")
+    for sent, signed in (("%C3%A9", "%C3%A9"), ("%C3%A9", "\u00e9"), ("a%20b", "a%20b"),
+                         ("a%20b", "a b"), ("a%00b", "a%00b"), ("%FF", "%FF")):
+        expect(put(sent, signed), 400, "bad_request",
+               "volume %r signed as %r" % (sent, signed))
+    check(counts().split("|")[:3] == n.split("|")[:3], "refused paths stored nothing")
+    r = put("E%3A", "E:")
+    expect(r, 201, what="escaped path signed in its decoded form")
+    check(sql("SELECT volume_id FROM escrow_records WHERE id = '%s'" % r.json["record_id"])
+          == "E:", "stored under the decoded volume id")
+    verify_receipt(r.json, a, "E:", env, log_vkey())
+    ok("paths: signed decoded; escaped-signed 401; undecodable or non-ASCII volume 400")
+
+
+def core_headers(a):
+    """Section 2: every malformed X-KE-Timestamp or X-KE-Nonce is 401
+    bad_signature (checked before the signature, changes nothing)."""
+    path = "/v1/devices/%s/checkin" % a.device
+    body = json.dumps({"agent_version": "1", "volumes": []}).encode()
+    n = counts()
+    for ts in ("", "12a", "-5", "+5", "0123", " 5", "1.5", "1" * 20, "0x10"):
+        h = sign_headers(a.priv, a.device, "POST", path, body)
+        h["X-KE-Timestamp"] = ts
+        expect(request(URL, "POST", path, body, h), 401, "bad_signature", "timestamp %r" % ts)
+    good = b64u(os.urandom(16))
+    for nonce in ("", good[:21], good + "A", good[:21] + "=", good[:21] + "+",
+                  base64.b64encode(os.urandom(16)).decode(), good[:20] + "~A"):
+        h = sign_headers(a.priv, a.device, "POST", path, body, nonce=nonce or None)
+        h["X-KE-Nonce"] = nonce
+        expect(request(URL, "POST", path, body, h), 401, "bad_signature", "nonce %r" % nonce)
+    check(counts() == n, "malformed headers changed nothing")
+    ok("headers: malformed timestamps and nonces are 401 bad_signature")
+
+
+def core_retry_receipt_details(a):
+    """Section 4: a lost answer is retried re-signed (the same bytes are a
+    409 replay) and gets the original answer; the receipt time is the
+    record's time truncated to the second; the escrow.store details."""
+    path = "/v1/devices/%s/keys/R1" % a.device
+    body, env = a.escrow_body("R1", os.urandom(32), key_type="other", key_id="r1-key")
+    raw = json.dumps(body).encode()
+    h = sign_headers(a.priv, a.device, "PUT", path, raw)
+    first = request(URL, "PUT", path, raw, h)
+    expect(first, 201, what="escrow (its answer is lost)")
+    n = counts()
+    expect(request(URL, "PUT", path, raw, h), 409, "replayed_request", "the same bytes again")
+    again = a.call("PUT", path, raw=raw)
+    expect(again, 200, what="the retry, re-signed")
+    check(again.json == first.json, "the retry gets the original answer")
+    check(counts().split("|")[:2] == n.split("|")[:2] and
+          counts().split("|")[3] == n.split("|")[3], "a retry stores and audits nothing")
+    rid = first.json["record_id"]
+    text = note_verify.open_note(first.json["receipt"].encode(), log_vkey())
+    check(text.split("\n")[6] == sql(
+        "SELECT to_char(date_trunc('second', created) AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM escrow_records WHERE id = '%s'" % rid),
+        "receipt time = record time truncated")
+    # A time past the half second would round up: it is truncated.
+    sql("ALTER TABLE escrow_records DISABLE TRIGGER escrow_records_immutable;"
+        " UPDATE escrow_records SET created = '2026-01-02 03:04:05.999+00' WHERE id = '%s';"
+        " ALTER TABLE escrow_records ENABLE TRIGGER escrow_records_immutable" % rid, owner=True)
+    r = a.call("PUT", path, raw=raw)
+    expect(r, 200, what="re-upload after the time edit")
+    text = note_verify.open_note(r.json["receipt"].encode(), log_vkey())
+    check(text.split("\n")[6] == "2026-01-02T03:04:05Z", "truncated, not rounded: %r" % text)
+    leaf = leaf_at(first.json["leaf_index"])
+    d = leaf["details"]
+    check(set(d) == {"device", "volume", "key_type", "key_id", "envelope_sha256",
+                     "escrow_fingerprint", "escrow_key_state", "superseded"} and
+          d["superseded"] is None and d["device"] == a.device and
+          d["volume"] == "R1" and d["key_type"] == "other" and d["key_id"] == "r1-key" and
+          d["envelope_sha256"] == hashlib.sha256(env).hexdigest() and
+          d["escrow_fingerprint"] == a.enrollment["escrow_fingerprint"] and
+          d["escrow_key_state"] == "current", "escrow.store details %r" % d)
+    r2, env2 = a.escrow("R1", os.urandom(32))
+    expect(r2, 201, what="a new envelope for R1")
+    d = leaf_at(r2.json["leaf_index"])["details"]
+    check(d.get("superseded") == rid and len(d) == 8, "superseded named: %r" % d)
+    # Check-in naming a record that is not current, or a volume with none.
+    r = a.checkin([{"volume_id": "R1", "record_id": rid, "unlock_check": "unsupported"},
+                   {"volume_id": "NONE", "record_id": rid, "unlock_check": "unsupported"}])
+    expect(r, 200, what="check-in with a superseded record")
+    check(r.json["volumes"] == [{"volume_id": "R1", "verifier_match": False},
+                                {"volume_id": "NONE", "verifier_match": False}] and
+          all(x["volume_id"] != "NONE" for x in r.json["rotate"]),
+          "not current / no record -> false (re-escrow), even without verifier: %r" % r.json)
+    r = a.checkin([{"volume_id": "R1", "record_id": r2.json["record_id"],
+                    "unlock_check": "unsupported"}])
+    check(r.status == 200 and r.json["volumes"] == [{"volume_id": "R1", "verifier_match": None}],
+          "the current record without verifier -> null: %r" % r)
+    check(sql("SELECT last_unlock_check IS NULL FROM escrow_records WHERE id = '%s'" % rid)
+          == "t", "nothing recorded on a superseded record")
+    ok("retry re-signed gets the original answer; receipt time truncated; escrow.store"
+       " details; check-in of a non-current record")
+
+
 def main():
     sec = sys.argv[1]
     if sec == "core":
@@ -761,6 +871,9 @@ def main():
         core_escrow(a)
         core_signatures(a)
         core_validation(a)
+        core_paths(a)
+        core_headers(a)
+        core_retry_receipt_details(a)
     elif sec == "checkin":
         admin_actions(reads(checkin_all()))
     elif sec == "secrets":

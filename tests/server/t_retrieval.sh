@@ -92,7 +92,8 @@ ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" escrow-key publish --manifest "$KD/escrow-ke
   --fingerprint "$FPR" >/dev/null 2>"$W/ctl.err" || fail "escrow-key publish: $(cat "$W/ctl.err")"
 ENROLL=$(ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" enroll-token create --group lab --uses 5 --expires 1h 2>"$W/ctl.err") ||
   fail "enroll-token create: $(cat "$W/ctl.err")"
-ag enroll --server "$URL" --token "$ENROLL" --escrow-fingerprint "$FPR" --hostname host-bde
+ag enroll --server "$URL" --token "$ENROLL" --escrow-fingerprint "$FPR" --hostname host-bde \
+  --log-key "$ESCROWCTL_LOG_KEY"
 expect_rc 0 "enrol"
 DEV=$(stq "s['device_id']")
 export FAKE_BDE_STATE=$W/bde.json
@@ -261,6 +262,10 @@ PY
   wait_retrieve r1
   [ "$RC" = 0 ] || fail "retrieve r1: $(cat "$W/r1.err")"
   [ "$(cat "$W/r1.secret")" = "$PW" ] || fail "r1 did not retrieve the BitLocker password"
+  # Inside the envelope a BitLocker key is its canonical recovery password:
+  # 55 ASCII bytes, 8 groups of 6 digits joined by '-', no newline
+  # (docs/agent-protocol.md section 4); --out writes exactly those bytes.
+  printf '%s' "$PW" | cmp - "$W/r1.secret" || fail "the BitLocker envelope is not the dashed text"
   grep -q "parts: 4/3" "$W/r1.err" || fail "no progress line"
   ok "retrieved the BitLocker key by device; the bad part of custodian 2 was named and skipped"
 
@@ -293,6 +298,31 @@ PY
     fail "retrieve --request --key: $(cat "$W/r5.err")"
   [ "$(cat "$W/r5.secret")" = "$S2" ] || fail "the resumed retrieval did not open"
   ok "retrieve without --wait, then resumed with the request and key files"
+  # --out and --raw are byte-exact: a text secret without a trailing newline
+  # gets none, and a binary one (NUL, bytes that are not UTF-8) is not hex.
+  printf '%s' "$S2" >"$W/s2.exact"
+  cmp "$W/r5.secret" "$W/s2.exact" || fail "--out added to the text secret"
+  hd retrieve --request "$W/r5.req" --key "$W/r5.key" --raw >"$W/r5.raw" 2>"$W/r5.err" ||
+    fail "retrieve --raw: $(cat "$W/r5.err")"
+  cmp "$W/r5.raw" "$W/s2.exact" || fail "--raw to stdout is not the escrowed bytes"
+  hd retrieve --request "$W/r5.req" --key "$W/r5.key" >"$W/r5.shown" 2>"$W/r5.err" ||
+    fail "retrieve: $(cat "$W/r5.err")"
+  printf '%s\n' "$S2" | cmp - "$W/r5.shown" || fail "the display form of a text secret"
+  printf 'bin\000\377\376-secret\n\001%s' "$RANDOM$RANDOM" >"$W/bin.exact"
+  ag escrow --provider stdin --volume bin --raw <"$W/bin.exact"
+  expect_rc 0 "escrow a binary secret"
+  hd retrieve --device host-bde --volume bin --reason "binary" --ticket INC-1004 \
+    --key-out "$W/r6.key" --request-out "$W/r6.req" >/dev/null 2>"$W/r6.err" || fail "r6: $(cat "$W/r6.err")"
+  local r6; r6=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r6.err")
+  for i in 1 2 3; do approve "$i" "$r6"; [ "$RC" = 0 ] || fail "approve c$i r6: $(cat "$W/ap.$i")"; done
+  hd retrieve --request "$W/r6.req" --key "$W/r6.key" --out "$W/r6.secret" 2>"$W/r6.err" ||
+    fail "retrieve r6: $(cat "$W/r6.err")"
+  cmp "$W/r6.secret" "$W/bin.exact" || fail "--out of a binary secret is not byte-exact"
+  hd retrieve --request "$W/r6.req" --key "$W/r6.key" >"$W/r6.shown" 2>"$W/r6.err" ||
+    fail "retrieve r6 display: $(cat "$W/r6.err")"
+  [ "$(cat "$W/r6.shown")" = "$(od -An -v -tx1 "$W/bin.exact" | tr -d ' \n')" ] ||
+    fail "a binary secret is shown in hex on stdout"
+  ok "retrieve --out and --raw write exactly the escrowed bytes (text without newline, binary)"
 
   # Rotation: the next check-in rotates the disclosed BitLocker key.
   ag checkin
