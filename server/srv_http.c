@@ -14,11 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <openssl/rand.h>
 
 #include "ke_json.h"
 #include "ke_log.h"
 #include "srv_auth.h"
+#include "srv_conn.h"
 #include "srv_forwarded.h"
 #include "srv_metrics.h"
 #include "srv_routes.h"
@@ -29,12 +31,19 @@
 /* An oversize chunked body is read and dropped up to this many times the
  * limit before the connection is closed without an answer. */
 #define SRV_DISCARD_FACTOR 8
+/* Seconds a client is asked to wait after a 503 (database down or busy,
+ * audit log unavailable): long enough for a failover or a restart of
+ * PostgreSQL, short enough that an agent's retry is not needlessly late. */
+#define SRV_RETRY_AFTER_S "5"
+/* RFC 6797; two years, as Mozilla's guidelines recommend. */
+#define SRV_HSTS "max-age=63072000"
 
 struct srv_http {
   struct MHD_Daemon *daemon;
   const struct srv_route_table *routes;
   size_t max_body;
   unsigned port;
+  int tls;
   char *tls_cert; /* PEM text; MHD keeps pointers to these */
   char *tls_key;
 };
@@ -42,6 +51,7 @@ struct srv_http {
 struct srv_request {
   struct srv_http *http;
   struct MHD_Connection *conn;
+  struct srv_conn *sc; /* srv_conn.c's state of the connection, or NULL */
   const struct srv_route *route;
   const char *pattern; /* matched path pattern, also on 405; NULL on 404 */
   size_t label;
@@ -142,7 +152,13 @@ static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
       MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_NO ||
       MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_NO ||
       (status == MHD_HTTP_METHOD_NOT_ALLOWED && req->allow[0] &&
-       MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) == MHD_NO)) {
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) == MHD_NO) ||
+      (status == MHD_HTTP_SERVICE_UNAVAILABLE &&
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, SRV_RETRY_AFTER_S) ==
+           MHD_NO) ||
+      (req->http->tls &&
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, SRV_HSTS) ==
+           MHD_NO)) {
     MHD_destroy_response(resp);
     return MHD_NO;
   }
@@ -156,6 +172,7 @@ static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
   if (ret == MHD_YES) {
     req->status = status;
     req->replied = 1;
+    srv_conn_set_complete(req->sc, 1); /* answered: no deadline any more */
   }
   return ret;
 }
@@ -258,6 +275,7 @@ static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connec
     return NULL;
   req->http = h;
   req->conn = conn;
+  req->sc = srv_conn_of(conn);
   clock_gettime(CLOCK_MONOTONIC, &req->start);
   if (RAND_bytes(rnd, sizeof rnd) != 1) {
     free(req);
@@ -331,6 +349,8 @@ static void srv_request_completed(void *cls, struct MHD_Connection *conn, void *
   secs = (double)(now.tv_sec - req->start.tv_sec) +
          (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
   srv_metrics_request_end(req->label, req->status, secs);
+  /* The next request on this connection starts its deadline now. */
+  srv_conn_set_complete(req->sc, 0);
   if (ke_log_enabled(KE_LOG_INFO)) {
     json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:I,s:s,s:s}", "request_id", req->id,
                           "method", req->method, "path", req->path, "route",
@@ -398,8 +418,56 @@ static int srv_content_type_is_json(struct MHD_Connection *conn)
   return *ct == '\0' || *ct == ';';
 }
 
+/* The framing headers of a request: every line counts, so that a second
+ * Content-Length (even an equal one) is seen. */
+struct srv_framing {
+  unsigned content_length, transfer_encoding;
+  int chunked; /* the (only) Transfer-Encoding is exactly "chunked" */
+};
+
+static enum MHD_Result srv_framing_count(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+  struct srv_framing *f = cls;
+
+  (void)kind;
+  if (!key)
+    return MHD_YES;
+  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+    f->content_length++;
+  } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+    f->transfer_encoding++;
+    f->chunked = value && strcasecmp(value, "chunked") == 0;
+  }
+  return MHD_YES;
+}
+
+/* Request smuggling starts where two parsers frame one request
+ * differently: libmicrohttpd prefers Transfer-Encoding and reads only the
+ * first Content-Length, while a proxy in front may do otherwise.  Such a
+ * request gets 400 and the connection is closed, so that nothing pipelined
+ * after it is ever read.  Returns 1 when the framing is unambiguous. */
+static int srv_framing_ok(struct srv_request *req, enum MHD_Result *ret)
+{
+  struct srv_framing f = {0, 0, 0};
+
+  MHD_get_connection_values(req->conn, MHD_HEADER_KIND, srv_framing_count, &f);
+  if (f.content_length <= 1 && f.transfer_encoding == 0)
+    return 1;
+  if (f.content_length == 0 && f.transfer_encoding == 1 && f.chunked)
+    return 1;
+  srv_reply_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
+  *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                         "Ambiguous message framing: Content-Length with Transfer-Encoding, "
+                         "a repeated one, or a Transfer-Encoding other than chunked");
+  return 0;
+}
+
 static enum MHD_Result srv_dispatch(struct srv_request *req)
 {
+  /* The request is complete: the deadline no longer applies (a handler
+   * may wait, e.g. a long-poll). */
+  srv_conn_set_complete(req->sc, 1);
   if (req->match == SRV_ROUTE_NOT_FOUND)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   if (req->match == SRV_ROUTE_BAD_METHOD)
@@ -442,6 +510,11 @@ static enum MHD_Result srv_access(void *cls, struct MHD_Connection *conn, const 
     req->match = srv_routes_match(h->routes, method, url, &req->route, &req->pattern,
                                   &req->params, req->allow, sizeof req->allow);
     req->label = srv_metrics_label(req->pattern);
+    {
+      enum MHD_Result ret;
+      if (!srv_framing_ok(req, &ret))
+        return ret;
+    }
     /* Refuse an announced oversize body before reading a byte of it.  Sent
      * before routing on purpose: the limit protects the transport, whatever
      * the path. */
@@ -557,6 +630,22 @@ static char *srv_read_file(const char *path)
   return buf;
 }
 
+/* A bad tls_priorities is named here: libmicrohttpd would only fail to
+ * start, without saying why. */
+static int srv_tls_priorities_ok(const char *prio)
+{
+  gnutls_priority_t p;
+  const char *errpos = NULL;
+
+  if (gnutls_priority_init(&p, prio, &errpos) != GNUTLS_E_SUCCESS) {
+    ke_log(KE_LOG_ERROR, "tls_priorities is not a valid GnuTLS priority string",
+           json_pack("{s:s,s:s}", "tls_priorities", prio, "at", errpos ? errpos : ""));
+    return 0;
+  }
+  gnutls_priority_deinit(p);
+  return 1;
+}
+
 static void srv_http_free(struct srv_http *h)
 {
   if (!h)
@@ -612,8 +701,13 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
                        cfg->tls_key_file));
       goto fail;
     }
+    if (!srv_tls_priorities_ok(cfg->tls_priorities))
+      goto fail;
     flags |= MHD_USE_TLS;
+    h->tls = 1;
   }
+  if (srv_conn_start(cfg) != 0)
+    goto fail;
   {
     struct MHD_OptionItem opts[] = {
       /* First, so that MHD's own messages already go through it. */
@@ -622,7 +716,9 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
       {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads, NULL},
       {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout, NULL},
       {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->connection_limit, NULL},
-      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->per_ip_connection_limit, NULL},
+      /* per_ip_connection_limit is enforced by srv_conn.c, which can make
+       * room by dropping a trickling connection; the request deadline too. */
+      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)srv_conn_notify, NULL},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)srv_request_completed, h},
       /* Refuse sloppy HTTP (bare LF, spaces in header names...): request
        * smuggling through a proxy starts with such ambiguities. */
@@ -632,8 +728,7 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
       /* The TLS options must come last: they are cut off without TLS. */
       {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
       {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
-      {MHD_OPTION_HTTPS_PRIORITIES, 0,
-       (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
+      {MHD_OPTION_HTTPS_PRIORITIES, 0, cfg->tls_priorities},
       {MHD_OPTION_END, 0, NULL},
     };
     size_t nopts = sizeof opts / sizeof opts[0];
@@ -653,6 +748,7 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
   freeaddrinfo(ai);
   return h;
 fail:
+  srv_conn_stop();
   freeaddrinfo(ai);
   srv_http_free(h);
   return NULL;
@@ -686,5 +782,6 @@ void srv_http_shutdown(struct srv_http *h, unsigned timeout_s)
     usleep(20000);
   }
   MHD_stop_daemon(h->daemon);
+  srv_conn_stop();
   srv_http_free(h);
 }

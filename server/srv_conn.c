@@ -1,0 +1,243 @@
+/*
+ * srv_conn.c - request deadline, per-address limit and TLS session tickets
+ * on top of libmicrohttpd's connection notifications (see srv_conn.h).
+ */
+#include "srv_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <gnutls/gnutls.h>
+
+#include "ke_log.h"
+
+/* A connection idle or with an incomplete request for this long may be
+ * closed to make room for a new connection from the same address.  Long
+ * enough for any honest client to send its request line after connecting. */
+#define SRV_CONN_EVICT_GRACE_MS 1000
+/* How often the sweep thread looks for requests past the deadline. */
+#define SRV_CONN_SWEEP_MS 250
+
+struct srv_conn {
+  struct srv_conn *prev, *next;
+  int fd;
+  unsigned char addr[16]; /* IPv4 (4 bytes) or IPv6 address of the TCP peer */
+  size_t addr_len;
+  struct timespec since; /* the connection's opening or the previous answer */
+  int complete;          /* the current request is complete (handler called) */
+  int cut;               /* shut down by us: no longer counted */
+};
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;
+  int running, stop;
+  struct srv_conn *head;
+  unsigned deadline_s;
+  unsigned per_ip_limit;
+  int tls;
+  gnutls_datum_t ticket_key; /* master key; GnuTLS rotates the keys it derives */
+} sc;
+
+static long long srv_conn_ms(const struct timespec *a, const struct timespec *b)
+{
+  return (long long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+static void srv_conn_addr_text(const struct srv_conn *c, char *buf, size_t len)
+{
+  if (!inet_ntop(c->addr_len == 4 ? AF_INET : AF_INET6, c->addr, buf, (socklen_t)len))
+    buf[0] = '\0';
+}
+
+/* Close a tracked connection from outside libmicrohttpd's thread: the fd
+ * stays open (and cannot be reused) until the CLOSED notification removes
+ * the entry under sc.mu, and shutdown() makes the owning thread see EOF and
+ * close the connection the normal way.  Caller holds sc.mu. */
+static void srv_conn_cut(struct srv_conn *c, const char *why)
+{
+  char ip[INET6_ADDRSTRLEN];
+
+  c->cut = 1;
+  shutdown(c->fd, SHUT_RDWR);
+  srv_conn_addr_text(c, ip, sizeof ip);
+  ke_log(KE_LOG_INFO, "connection closed", json_pack("{s:s,s:s}", "reason", why, "remote", ip));
+}
+
+/* Enforce per_ip_connection_limit for the new connection `n`.  Caller
+ * holds sc.mu. */
+static void srv_conn_limit(struct srv_conn *n, const struct timespec *now)
+{
+  struct srv_conn *victim = NULL;
+  unsigned count = 0;
+
+  for (struct srv_conn *c = sc.head; c; c = c->next) {
+    if (c->cut || c->addr_len != n->addr_len || memcmp(c->addr, n->addr, n->addr_len) != 0)
+      continue;
+    count++;
+    if (c != n && !c->complete && srv_conn_ms(&c->since, now) >= SRV_CONN_EVICT_GRACE_MS &&
+        (!victim || srv_conn_ms(&c->since, &victim->since) > 0))
+      victim = c;
+  }
+  if (count <= sc.per_ip_limit)
+    return;
+  if (victim)
+    srv_conn_cut(victim, "per_ip_connection_limit: oldest incomplete request dropped");
+  else
+    srv_conn_cut(n, "per_ip_connection_limit");
+}
+
+static void srv_conn_started(struct MHD_Connection *conn, void **socket_context)
+{
+  const union MHD_ConnectionInfo *ci;
+  struct srv_conn *c = calloc(1, sizeof *c);
+  const struct sockaddr *sa;
+
+  *socket_context = c;
+  if (!c)
+    return; /* untracked: libmicrohttpd's own timeout still applies */
+  ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  c->fd = ci ? ci->connect_fd : -1;
+  ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  sa = ci ? ci->client_addr : NULL;
+  if (sa && sa->sa_family == AF_INET) {
+    memcpy(c->addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    c->addr_len = 4;
+  } else if (sa && sa->sa_family == AF_INET6) {
+    memcpy(c->addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+    c->addr_len = 16;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &c->since);
+  if (sc.tls) {
+    /* libmicrohttpd 0.9.75 has no option for session tickets, but the
+     * GnuTLS session exists (before the handshake) when this runs. */
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci && ci->tls_session &&
+        gnutls_session_ticket_enable_server(ci->tls_session, &sc.ticket_key) != GNUTLS_E_SUCCESS)
+      ke_logf(KE_LOG_WARN, "cannot enable TLS session tickets on a connection");
+  }
+  pthread_mutex_lock(&sc.mu);
+  c->next = sc.head;
+  if (sc.head)
+    sc.head->prev = c;
+  sc.head = c;
+  if (sc.per_ip_limit && c->fd >= 0 && c->addr_len)
+    srv_conn_limit(c, &c->since);
+  pthread_mutex_unlock(&sc.mu);
+}
+
+void srv_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code)
+{
+  struct srv_conn *c = *socket_context;
+
+  (void)cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    srv_conn_started(conn, socket_context);
+    return;
+  }
+  if (!c)
+    return;
+  /* libmicrohttpd closes the fd only after this returns. */
+  pthread_mutex_lock(&sc.mu);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    sc.head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  pthread_mutex_unlock(&sc.mu);
+  *socket_context = NULL;
+  free(c);
+}
+
+struct srv_conn *srv_conn_of(struct MHD_Connection *conn)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+void srv_conn_set_complete(struct srv_conn *c, int complete)
+{
+  if (!c)
+    return;
+  pthread_mutex_lock(&sc.mu);
+  c->complete = complete;
+  if (!complete)
+    clock_gettime(CLOCK_MONOTONIC, &c->since);
+  pthread_mutex_unlock(&sc.mu);
+}
+
+static void *srv_conn_sweep(void *arg)
+{
+  (void)arg;
+  pthread_mutex_lock(&sc.mu);
+  while (!sc.stop) {
+    struct timespec now, until;
+    long long limit = (long long)sc.deadline_s * 1000;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (struct srv_conn *c = sc.head; c; c = c->next)
+      if (!c->cut && !c->complete && c->fd >= 0 && srv_conn_ms(&c->since, &now) >= limit)
+        srv_conn_cut(c, "request_deadline");
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += SRV_CONN_SWEEP_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&sc.cv, &sc.mu, &until);
+  }
+  pthread_mutex_unlock(&sc.mu);
+  return NULL;
+}
+
+int srv_conn_start(const struct srv_config *cfg)
+{
+  int err;
+
+  pthread_mutex_init(&sc.mu, NULL);
+  pthread_cond_init(&sc.cv, NULL);
+  sc.deadline_s = cfg->request_deadline;
+  sc.per_ip_limit = cfg->per_ip_connection_limit;
+  sc.tls = cfg->tls_cert_file != NULL;
+  sc.stop = 0;
+  if (sc.tls && gnutls_session_ticket_key_generate(&sc.ticket_key) != GNUTLS_E_SUCCESS) {
+    ke_logf(KE_LOG_ERROR, "cannot generate the TLS session ticket key");
+    return -1;
+  }
+  err = pthread_create(&sc.thread, NULL, srv_conn_sweep, NULL);
+  if (err) {
+    ke_log(KE_LOG_ERROR, "cannot start the request deadline thread",
+           json_pack("{s:s}", "reason", strerror(err)));
+    srv_conn_stop();
+    return -1;
+  }
+  sc.running = 1;
+  return 0;
+}
+
+void srv_conn_stop(void)
+{
+  if (sc.running) {
+    pthread_mutex_lock(&sc.mu);
+    sc.stop = 1;
+    pthread_cond_signal(&sc.cv);
+    pthread_mutex_unlock(&sc.mu);
+    pthread_join(sc.thread, NULL);
+    sc.running = 0;
+  }
+  if (sc.ticket_key.data) {
+    gnutls_memset(sc.ticket_key.data, 0, sc.ticket_key.size);
+    gnutls_free(sc.ticket_key.data);
+    sc.ticket_key.data = NULL;
+  }
+}
