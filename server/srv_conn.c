@@ -14,8 +14,10 @@
 #include <time.h>
 
 #include <gnutls/gnutls.h>
+#include <openssl/rand.h>
 
 #include "ke_log.h"
+#include "srv_error.h"
 
 /* A connection idle or with an incomplete request for this long may be
  * closed to make room for a new connection from the same address.  Long
@@ -31,7 +33,10 @@ struct srv_conn {
   size_t addr_len;
   struct timespec since; /* the connection's opening or the previous answer */
   int complete;          /* the current request is complete (handler called) */
+  int seen;              /* escrowd's handler has seen the current request */
   int cut;               /* shut down by us: no longer counted */
+  pthread_t owner;       /* the libmicrohttpd thread that serves it */
+  struct MHD_Connection *conn;
 };
 
 static struct {
@@ -43,6 +48,7 @@ static struct {
   unsigned deadline_s;
   unsigned per_ip_limit;
   int tls;
+  int mhd_double_error; /* libmicrohttpd < 1.0: see srv_conn_answer_mhd_error() */
   gnutls_datum_t ticket_key; /* master key; GnuTLS rotates the keys it derives */
 } sc;
 
@@ -103,6 +109,8 @@ static void srv_conn_started(struct MHD_Connection *conn, void **socket_context)
   *socket_context = c;
   if (!c)
     return; /* untracked: libmicrohttpd's own timeout still applies */
+  c->conn = conn;
+  c->owner = pthread_self();
   ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
   c->fd = ci ? ci->connect_fd : -1;
   ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -171,9 +179,139 @@ void srv_conn_set_complete(struct srv_conn *c, int complete)
     return;
   pthread_mutex_lock(&sc.mu);
   c->complete = complete;
-  if (!complete)
+  if (!complete) {
+    c->seen = 0;
     clock_gettime(CLOCK_MONOTONIC, &c->since);
+  }
   pthread_mutex_unlock(&sc.mu);
+}
+
+void srv_conn_set_seen(struct srv_conn *c)
+{
+  if (!c)
+    return;
+  pthread_mutex_lock(&sc.mu);
+  c->seen = 1;
+  pthread_mutex_unlock(&sc.mu);
+}
+
+/* ---- libmicrohttpd 0.9.75: errors found in the header block -------------
+ *
+ * When libmicrohttpd itself refuses a request after reading its headers (an
+ * unparsable or oversized Content-Length, HTTP/1.1 without Host), its state
+ * machine in 0.9.x overwrites the error state and builds the status line
+ * and headers a second time (fixed upstream in 1.0.0, commit f1bfbe71,
+ * "fixed handling of various errors automatically detected by MHD code").
+ * escrowd's handler never runs for such a request, and no API hook exists
+ * between the header parser and that bug; the only moment escrowd gets
+ * control is the log message libmicrohttpd writes, in its own thread,
+ * before it builds any answer.  escrowd then answers itself (one JSON error,
+ * Connection: close) and shuts the socket for writing, so libmicrohttpd's
+ * doubled answer can never be sent: its send fails and it closes.
+ *
+ * The connection is found without guessing: it is the only one of this
+ * thread whose header block is received (libmicrohttpd reports its size)
+ * while escrowd's handler has not seen the request.  With none or several
+ * such connections escrowd does nothing (libmicrohttpd's answer goes out). */
+static struct srv_conn *srv_conn_parsing_headers(void)
+{
+  struct srv_conn *found = NULL;
+  pthread_t self = pthread_self();
+
+  for (struct srv_conn *c = sc.head; c; c = c->next) {
+    if (c->cut || c->seen || c->complete || !pthread_equal(c->owner, self) ||
+        !MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE))
+      continue;
+    if (found)
+      return NULL;
+    found = c;
+  }
+  return found;
+}
+
+static size_t srv_conn_error_text(char *buf, size_t len, enum srv_error_code code,
+                                  const char *message)
+{
+  const struct srv_error_info *info = srv_error_info(code);
+  json_t *body = srv_error_json(code, message);
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  unsigned char rnd[16];
+  char id[33];
+  int n;
+
+  json_decref(body);
+  if (!text || RAND_bytes(rnd, sizeof rnd) != 1) {
+    free(text);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof rnd; i++)
+    snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+  n = snprintf(buf, len,
+               "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+               "X-Request-Id: %s\r\nX-Content-Type-Options: nosniff\r\n"
+               "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n\r\n%s",
+               info->http_status, info->http_status == 413 ? "Content Too Large" : "Bad Request",
+               id, sc.tls ? "Strict-Transport-Security: max-age=63072000\r\n" : "",
+               strlen(text), text);
+  free(text);
+  return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+int srv_conn_answer_mhd_error(const char *mhd_message)
+{
+  static const struct {
+    const char *prefix;
+    enum srv_error_code code;
+    const char *message;
+  } known[] = {
+    {"Failed to parse `Content-Length' header", SRV_ERR_BAD_REQUEST,
+     "The Content-Length header is not a decimal number"},
+    {"Too large value of 'Content-Length' header", SRV_ERR_PAYLOAD_TOO_LARGE, NULL},
+    {"Received HTTP/1.1 request without `Host' header", SRV_ERR_BAD_REQUEST,
+     "An HTTP/1.1 request needs a Host header"},
+  };
+  /* libmicrohttpd's own messages about the answer escrowd replaced. */
+  static __thread int answered;
+  struct srv_conn *c;
+  char buf[1024], ip[INET6_ADDRSTRLEN];
+  size_t i, n;
+
+  if (!sc.mhd_double_error)
+    return 0;
+  if (answered && strncmp(mhd_message, "Error processing request", 24) == 0)
+    return 1;
+  if (answered && strncmp(mhd_message, "Failed to send the response headers", 35) == 0) {
+    answered = 0;
+    return 1;
+  }
+  answered = 0;
+  for (i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (strncmp(mhd_message, known[i].prefix, strlen(known[i].prefix)) == 0)
+      break;
+  if (i == sizeof known / sizeof known[0])
+    return 0;
+  n = srv_conn_error_text(buf, sizeof buf, known[i].code, known[i].message);
+  pthread_mutex_lock(&sc.mu);
+  c = n ? srv_conn_parsing_headers() : NULL;
+  if (c) {
+    const union MHD_ConnectionInfo *ci =
+        sc.tls ? MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) : NULL;
+    /* Nothing has been sent for this request yet, and the previous answer
+     * on the connection is out (libmicrohttpd reads a request only after
+     * that): the socket takes these few hundred bytes at once. */
+    if (ci && ci->tls_session)
+      (void)gnutls_record_send(ci->tls_session, buf, n);
+    else if (!sc.tls)
+      (void)send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(c->fd, SHUT_WR);
+    c->seen = 1;
+    answered = 1;
+    srv_conn_addr_text(c, ip, sizeof ip);
+    ke_log(KE_LOG_INFO, "request refused before routing",
+           json_pack("{s:s,s:s}", "error", srv_error_info(known[i].code)->code, "remote", ip));
+  }
+  pthread_mutex_unlock(&sc.mu);
+  return c != NULL;
 }
 
 static void *srv_conn_sweep(void *arg)
@@ -209,6 +347,8 @@ int srv_conn_start(const struct srv_config *cfg)
   sc.deadline_s = cfg->request_deadline;
   sc.per_ip_limit = cfg->per_ip_connection_limit;
   sc.tls = cfg->tls_cert_file != NULL;
+  /* The doubled error answer is a 0.9.x bug (see above). */
+  sc.mhd_double_error = strncmp(MHD_get_version(), "0.", 2) == 0;
   sc.stop = 0;
   if (sc.tls && gnutls_session_ticket_key_generate(&sc.ticket_key) != GNUTLS_E_SUCCESS) {
     ke_logf(KE_LOG_ERROR, "cannot generate the TLS session ticket key");

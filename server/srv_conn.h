@@ -40,7 +40,14 @@ void srv_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
 
 /* The tracked state of `conn`, or NULL. */
 struct srv_conn *srv_conn_of(struct MHD_Connection *conn);
+/* escrowd's handler has seen the current request on `c` (first call). */
+void srv_conn_set_seen(struct srv_conn *c);
 /* The request on `c` is complete (1) or it ended and the next may start (0). */
 void srv_conn_set_complete(struct srv_conn *c, int complete);
+
+/* Called with each libmicrohttpd log message, in its thread: when the
+ * message says libmicrohttpd is about to refuse a request's header block
+ * (which 0.9.x answers twice), answer it once here instead.  1 if done. */
+int srv_conn_answer_mhd_error(const char *mhd_message);
 
 #endif

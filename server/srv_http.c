@@ -276,6 +276,7 @@ static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connec
   req->http = h;
   req->conn = conn;
   req->sc = srv_conn_of(conn);
+  srv_conn_set_seen(req->sc);
   clock_gettime(CLOCK_MONOTONIC, &req->start);
   if (RAND_bytes(rnd, sizeof rnd) != 1) {
     free(req);
@@ -602,6 +603,8 @@ static void srv_mhd_log(void *cls, const char *fmt, va_list ap)
   size_t n;
 
   (void)cls;
+  if (srv_conn_answer_mhd_error(fmt))
+    return; /* answered by escrowd and logged: the message would mislead */
   vsnprintf(buf, sizeof buf, fmt, ap);
   n = strlen(buf);
   while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
