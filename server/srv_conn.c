@@ -1,6 +1,9 @@
 /*
- * srv_conn.c - request deadline, per-address limit and TLS session tickets
- * on top of libmicrohttpd's connection notifications (see srv_conn.h).
+ * srv_conn.c - the HTTP layer's defences below routing (see srv_conn.h):
+ * request deadline, per-address limit and TLS session tickets on top of
+ * libmicrohttpd's connection notifications; one answer to the header-block
+ * errors libmicrohttpd 0.9.x answers twice; unambiguous framing; the check
+ * of tls_priorities.
  */
 #include "srv_conn.h"
 
@@ -10,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -18,6 +22,7 @@
 
 #include "ke_log.h"
 #include "srv_error.h"
+#include "srv_http.h"
 
 /* A connection idle or with an incomplete request for this long may be
  * closed to make room for a new connection from the same address.  Long
@@ -380,4 +385,67 @@ void srv_conn_stop(void)
     gnutls_free(sc.ticket_key.data);
     sc.ticket_key.data = NULL;
   }
+}
+
+/* ---- framing and TLS settings ------------------------------------------ */
+
+/* The framing headers of a request: every line counts, so that a second
+ * Content-Length (even an equal one) is seen. */
+struct srv_framing {
+  unsigned content_length, transfer_encoding;
+  int chunked; /* the (only) Transfer-Encoding is exactly "chunked" */
+};
+
+static enum MHD_Result srv_framing_count(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+  struct srv_framing *f = cls;
+
+  (void)kind;
+  if (!key)
+    return MHD_YES;
+  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+    f->content_length++;
+  } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+    f->transfer_encoding++;
+    f->chunked = value && strcasecmp(value, "chunked") == 0;
+  }
+  return MHD_YES;
+}
+
+/* Request smuggling starts where two parsers frame one request
+ * differently: libmicrohttpd prefers Transfer-Encoding and reads only the
+ * first Content-Length, while a proxy in front may do otherwise.  Such a
+ * request gets 400 and the connection is closed, so that nothing pipelined
+ * after it is ever read.  Returns 1 when the framing is unambiguous. */
+int srv_framing_ok(struct srv_request *req, enum MHD_Result *ret)
+{
+  struct srv_framing f = {0, 0, 0};
+
+  MHD_get_connection_values(srv_request_connection(req), MHD_HEADER_KIND, srv_framing_count, &f);
+  if (f.content_length <= 1 && f.transfer_encoding == 0)
+    return 1;
+  if (f.content_length == 0 && f.transfer_encoding == 1 && f.chunked)
+    return 1;
+  srv_reply_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
+  *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                         "Ambiguous message framing: Content-Length with Transfer-Encoding, "
+                         "a repeated one, or a Transfer-Encoding other than chunked");
+  return 0;
+}
+
+/* A bad tls_priorities is named here: libmicrohttpd would only fail to
+ * start, without saying why. */
+int srv_tls_priorities_ok(const char *prio)
+{
+  gnutls_priority_t p;
+  const char *errpos = NULL;
+
+  if (gnutls_priority_init(&p, prio, &errpos) != GNUTLS_E_SUCCESS) {
+    ke_log(KE_LOG_ERROR, "tls_priorities is not a valid GnuTLS priority string",
+           json_pack("{s:s,s:s}", "tls_priorities", prio, "at", errpos ? errpos : ""));
+    return 0;
+  }
+  gnutls_priority_deinit(p);
+  return 1;
 }

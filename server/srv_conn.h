@@ -16,6 +16,10 @@
  *     more than a second, so trickling cannot lock out a fresh client;
  *     only when none is that stale is the new connection refused.
  *
+ * It also refuses ambiguous framing (srv_framing_ok), answers once the
+ * header-block errors that libmicrohttpd 0.9.x answers twice
+ * (srv_conn_answer_mhd_error), and checks tls_priorities.
+ *
  * A request is "complete" from the handler's final call until the request
  * ends (its answer is sent, or a long-poll waits): such connections are
  * never cut.
@@ -49,5 +53,12 @@ void srv_conn_set_complete(struct srv_conn *c, int complete);
  * message says libmicrohttpd is about to refuse a request's header block
  * (which 0.9.x answers twice), answer it once here instead.  1 if done. */
 int srv_conn_answer_mhd_error(const char *mhd_message);
+
+struct srv_request;
+/* Called at the first call of the access handler: 1 if the framing is
+ * unambiguous; otherwise queues 400 with Connection: close into *ret. */
+int srv_framing_ok(struct srv_request *req, enum MHD_Result *ret);
+/* 1 if GnuTLS accepts `prio` as a priority string; logs why not. */
+int srv_tls_priorities_ok(const char *prio);
 
 #endif

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
 #include <openssl/rand.h>
 
 #include "ke_json.h"
@@ -419,51 +418,6 @@ static int srv_content_type_is_json(struct MHD_Connection *conn)
   return *ct == '\0' || *ct == ';';
 }
 
-/* The framing headers of a request: every line counts, so that a second
- * Content-Length (even an equal one) is seen. */
-struct srv_framing {
-  unsigned content_length, transfer_encoding;
-  int chunked; /* the (only) Transfer-Encoding is exactly "chunked" */
-};
-
-static enum MHD_Result srv_framing_count(void *cls, enum MHD_ValueKind kind, const char *key,
-                                         const char *value)
-{
-  struct srv_framing *f = cls;
-
-  (void)kind;
-  if (!key)
-    return MHD_YES;
-  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-    f->content_length++;
-  } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-    f->transfer_encoding++;
-    f->chunked = value && strcasecmp(value, "chunked") == 0;
-  }
-  return MHD_YES;
-}
-
-/* Request smuggling starts where two parsers frame one request
- * differently: libmicrohttpd prefers Transfer-Encoding and reads only the
- * first Content-Length, while a proxy in front may do otherwise.  Such a
- * request gets 400 and the connection is closed, so that nothing pipelined
- * after it is ever read.  Returns 1 when the framing is unambiguous. */
-static int srv_framing_ok(struct srv_request *req, enum MHD_Result *ret)
-{
-  struct srv_framing f = {0, 0, 0};
-
-  MHD_get_connection_values(req->conn, MHD_HEADER_KIND, srv_framing_count, &f);
-  if (f.content_length <= 1 && f.transfer_encoding == 0)
-    return 1;
-  if (f.content_length == 0 && f.transfer_encoding == 1 && f.chunked)
-    return 1;
-  srv_reply_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
-  *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                         "Ambiguous message framing: Content-Length with Transfer-Encoding, "
-                         "a repeated one, or a Transfer-Encoding other than chunked");
-  return 0;
-}
-
 static enum MHD_Result srv_dispatch(struct srv_request *req)
 {
   /* The request is complete: the deadline no longer applies (a handler
@@ -631,22 +585,6 @@ static char *srv_read_file(const char *path)
   }
   fclose(f);
   return buf;
-}
-
-/* A bad tls_priorities is named here: libmicrohttpd would only fail to
- * start, without saying why. */
-static int srv_tls_priorities_ok(const char *prio)
-{
-  gnutls_priority_t p;
-  const char *errpos = NULL;
-
-  if (gnutls_priority_init(&p, prio, &errpos) != GNUTLS_E_SUCCESS) {
-    ke_log(KE_LOG_ERROR, "tls_priorities is not a valid GnuTLS priority string",
-           json_pack("{s:s,s:s}", "tls_priorities", prio, "at", errpos ? errpos : ""));
-    return 0;
-  }
-  gnutls_priority_deinit(p);
-  return 1;
 }
 
 static void srv_http_free(struct srv_http *h)
