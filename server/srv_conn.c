@@ -393,7 +393,8 @@ void srv_conn_stop(void)
  * Content-Length (even an equal one) is seen. */
 struct srv_framing {
   unsigned content_length, transfer_encoding;
-  int chunked; /* the (only) Transfer-Encoding is exactly "chunked" */
+  int chunked;    /* the (only) Transfer-Encoding is exactly "chunked" */
+  int name_space; /* a header name holds a space or tab */
 };
 
 static enum MHD_Result srv_framing_count(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -404,6 +405,11 @@ static enum MHD_Result srv_framing_count(void *cls, enum MHD_ValueKind kind, con
   (void)kind;
   if (!key)
     return MHD_YES;
+  /* "Transfer-Encoding : chunked" is a header named "Transfer-Encoding "
+   * to libmicrohttpd 0.9.75 (its strict mode forgets this RFC 7230 3.2.4
+   * check), but chunked framing to a proxy that trims the name. */
+  if (strpbrk(key, " \t"))
+    f->name_space = 1;
   if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
     f->content_length++;
   } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
@@ -420,17 +426,18 @@ static enum MHD_Result srv_framing_count(void *cls, enum MHD_ValueKind kind, con
  * after it is ever read.  Returns 1 when the framing is unambiguous. */
 int srv_framing_ok(struct srv_request *req, enum MHD_Result *ret)
 {
-  struct srv_framing f = {0, 0, 0};
+  struct srv_framing f = {0, 0, 0, 0};
 
   MHD_get_connection_values(srv_request_connection(req), MHD_HEADER_KIND, srv_framing_count, &f);
-  if (f.content_length <= 1 && f.transfer_encoding == 0)
+  if (!f.name_space && f.content_length <= 1 && f.transfer_encoding == 0)
     return 1;
-  if (f.content_length == 0 && f.transfer_encoding == 1 && f.chunked)
+  if (!f.name_space && f.content_length == 0 && f.transfer_encoding == 1 && f.chunked)
     return 1;
   srv_reply_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
   *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
                          "Ambiguous message framing: Content-Length with Transfer-Encoding, "
-                         "a repeated one, or a Transfer-Encoding other than chunked");
+                         "a repeated one, a Transfer-Encoding other than chunked, or "
+                         "whitespace in a header name");
   return 0;
 }
 

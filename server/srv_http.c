@@ -661,8 +661,10 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
        * room by dropping a trickling connection; the request deadline too. */
       {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)srv_conn_notify, NULL},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)srv_request_completed, h},
-      /* Refuse sloppy HTTP (bare LF, spaces in header names...): request
-       * smuggling through a proxy starts with such ambiguities. */
+      /* Refuse sloppy HTTP: request smuggling through a proxy starts
+       * with such ambiguities.  In 0.9.75 this refuses a space in the URI
+       * and HTTP/1.1 without Host, but accepts bare LF and whitespace
+       * before a header's colon; srv_framing_ok() refuses the latter. */
       {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
       {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
       {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)srv_unescape, NULL},

@@ -61,6 +61,8 @@ cases = [
      "two Transfer-Encoding"),
     (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
      b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "TE gzip, chunked"),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 2\r\nTransfer-Encoding : chunked\r\n\r\n{}", "space before colon"),
 ]
 for req, what in cases:
     # The pipelined request must never be answered: the connection closes.
