@@ -23,6 +23,7 @@
 #include "ke_log.h"
 #include "srv_error.h"
 #include "srv_http.h"
+#include "srv_metrics.h"
 
 /* A connection idle or with an incomplete request for this long may be
  * closed to make room for a new connection from the same address.  Long
@@ -72,11 +73,12 @@ static void srv_conn_addr_text(const struct srv_conn *c, char *buf, size_t len)
  * stays open (and cannot be reused) until the CLOSED notification removes
  * the entry under sc.mu, and shutdown() makes the owning thread see EOF and
  * close the connection the normal way.  Caller holds sc.mu. */
-static void srv_conn_cut(struct srv_conn *c, const char *why)
+static void srv_conn_cut(struct srv_conn *c, enum srv_metrics_cut kind, const char *why)
 {
   char ip[INET6_ADDRSTRLEN];
 
   c->cut = 1;
+  srv_metrics_connection_cut(kind);
   shutdown(c->fd, SHUT_RDWR);
   srv_conn_addr_text(c, ip, sizeof ip);
   ke_log(KE_LOG_INFO, "connection closed", json_pack("{s:s,s:s}", "reason", why, "remote", ip));
@@ -100,9 +102,10 @@ static void srv_conn_limit(struct srv_conn *n, const struct timespec *now)
   if (count <= sc.per_ip_limit)
     return;
   if (victim)
-    srv_conn_cut(victim, "per_ip_connection_limit: oldest incomplete request dropped");
+    srv_conn_cut(victim, SRV_METRICS_CUT_EVICTED,
+                 "per_ip_connection_limit: oldest incomplete request dropped");
   else
-    srv_conn_cut(n, "per_ip_connection_limit");
+    srv_conn_cut(n, SRV_METRICS_CUT_REFUSED, "per_ip_connection_limit");
 }
 
 static void srv_conn_started(struct MHD_Connection *conn, void **socket_context)
@@ -330,7 +333,7 @@ static void *srv_conn_sweep(void *arg)
     clock_gettime(CLOCK_MONOTONIC, &now);
     for (struct srv_conn *c = sc.head; c; c = c->next)
       if (!c->cut && !c->complete && c->fd >= 0 && srv_conn_ms(&c->since, &now) >= limit)
-        srv_conn_cut(c, "request_deadline");
+        srv_conn_cut(c, SRV_METRICS_CUT_DEADLINE, "request_deadline");
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += SRV_CONN_SWEEP_MS * 1000000L;
     if (until.tv_nsec >= 1000000000L) {

@@ -80,6 +80,11 @@ grep -q '"reason":"request_deadline"' "$TW/dl.log" || fail "no request_deadline 
 grep -q '"reason":"per_ip_connection_limit: oldest incomplete request dropped"' "$TW/dl.log" ||
   fail "no eviction log line"
 expect_serving "http://127.0.0.1:$P" "the trickle"
+http GET "http://127.0.0.1:$P/metrics"
+grep -Eq '^escrowd_http_connections_closed_total\{reason="request_deadline"\} 6[3-9]$' "$BODYF" ||
+  fail "metrics: deadline cuts $(grep connections_closed "$BODYF")"
+grep -Eq '^escrowd_http_connections_closed_total\{reason="per_ip_evicted"\} 1$' "$BODYF" ||
+  fail "metrics: evictions $(grep connections_closed "$BODYF")"
 
 # A slow but honest request completes within the deadline: the deadline
 # does not apply to its handling, nor to a keep-alive connection's answers.
