@@ -28,6 +28,12 @@ struct srv_cfg_key {
   const char *help;
 };
 
+/* Mozilla's "intermediate" profile in GnuTLS terms (DHE left out). */
+#define SRV_TLS_PRIORITIES_DEFAULT                                                      \
+  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"  \
+  "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:"  \
+  "-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:%SERVER_PRECEDENCE"
+
 #define S(field) SRV_CFG_STR, offsetof(struct srv_config, field)
 #define U(field) SRV_CFG_UINT, offsetof(struct srv_config, field)
 
@@ -142,6 +148,14 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
   {"webhook_secret_file", S(webhook_secret_file), NULL, 0, 0,
    "File holding the HMAC-SHA256 key of webhook signatures (at least 16 bytes). Required "
    "with webhook_urls."},
+  {"request_deadline", U(request_deadline), "30", 1, 3600,
+   "Seconds a client has to send a whole request (headers and body), counted from the "
+   "connection's opening or the previous answer; the connection is closed otherwise, "
+   "however slowly it keeps sending (connection_timeout counts inactivity only)."},
+  {"tls_priorities", S(tls_priorities), SRV_TLS_PRIORITIES_DEFAULT, 0, 0,
+   "GnuTLS priority string of the HTTPS listener. The default is Mozilla's "
+   "\"intermediate\" profile: TLS 1.3 and 1.2, TLS 1.2 only with ECDHE and AES-GCM or "
+   "ChaCha20-Poly1305 (no CBC, no SHA-1)."},
 };
 #undef S
 #undef U
@@ -360,6 +374,10 @@ int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn
     return -1;
   if (!cfg->tls_cert_file != !cfg->tls_key_file) {
     snprintf(err, errlen, "tls_cert_file and tls_key_file must be set together");
+    return -1;
+  }
+  if (cfg->tls_cert_file && !cfg->tls_priorities) {
+    snprintf(err, errlen, "tls_priorities must not be empty when TLS is on");
     return -1;
   }
   /* Parsed here so that a typo is a configuration error, not a proxy

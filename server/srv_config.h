@@ -64,6 +64,9 @@ struct srv_config {
   char *webhook_secret_file;
   /* web console (srv_ep_static.c) */
   char *web_dir;
+  /* HTTP hardening (srv_conn.c, srv_http.c) */
+  unsigned request_deadline;
+  char *tls_priorities;
 
   /* Not keys: where the values came from. */
   char *loaded_file;            /* NULL if no file was read */

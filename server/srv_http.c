@@ -19,6 +19,7 @@
 #include "ke_json.h"
 #include "ke_log.h"
 #include "srv_auth.h"
+#include "srv_conn.h"
 #include "srv_forwarded.h"
 #include "srv_metrics.h"
 #include "srv_routes.h"
@@ -29,12 +30,19 @@
 /* An oversize chunked body is read and dropped up to this many times the
  * limit before the connection is closed without an answer. */
 #define SRV_DISCARD_FACTOR 8
+/* Seconds a client is asked to wait after a 503 (database down or busy,
+ * audit log unavailable): long enough for a failover or a restart of
+ * PostgreSQL, short enough that an agent's retry is not needlessly late. */
+#define SRV_RETRY_AFTER_S "5"
+/* RFC 6797; two years, as Mozilla's guidelines recommend. */
+#define SRV_HSTS "max-age=63072000"
 
 struct srv_http {
   struct MHD_Daemon *daemon;
   const struct srv_route_table *routes;
   size_t max_body;
   unsigned port;
+  int tls;
   char *tls_cert; /* PEM text; MHD keeps pointers to these */
   char *tls_key;
 };
@@ -42,6 +50,7 @@ struct srv_http {
 struct srv_request {
   struct srv_http *http;
   struct MHD_Connection *conn;
+  struct srv_conn *sc; /* srv_conn.c's state of the connection, or NULL */
   const struct srv_route *route;
   const char *pattern; /* matched path pattern, also on 405; NULL on 404 */
   size_t label;
@@ -142,7 +151,13 @@ static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
       MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_NO ||
       MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_NO ||
       (status == MHD_HTTP_METHOD_NOT_ALLOWED && req->allow[0] &&
-       MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) == MHD_NO)) {
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) == MHD_NO) ||
+      (status == MHD_HTTP_SERVICE_UNAVAILABLE &&
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, SRV_RETRY_AFTER_S) ==
+           MHD_NO) ||
+      (req->http->tls &&
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, SRV_HSTS) ==
+           MHD_NO)) {
     MHD_destroy_response(resp);
     return MHD_NO;
   }
@@ -156,6 +171,7 @@ static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
   if (ret == MHD_YES) {
     req->status = status;
     req->replied = 1;
+    srv_conn_set_complete(req->sc, 1); /* answered: no deadline any more */
   }
   return ret;
 }
@@ -258,6 +274,8 @@ static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connec
     return NULL;
   req->http = h;
   req->conn = conn;
+  req->sc = srv_conn_of(conn);
+  srv_conn_set_seen(req->sc);
   clock_gettime(CLOCK_MONOTONIC, &req->start);
   if (RAND_bytes(rnd, sizeof rnd) != 1) {
     free(req);
@@ -331,6 +349,8 @@ static void srv_request_completed(void *cls, struct MHD_Connection *conn, void *
   secs = (double)(now.tv_sec - req->start.tv_sec) +
          (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
   srv_metrics_request_end(req->label, req->status, secs);
+  /* The next request on this connection starts its deadline now. */
+  srv_conn_set_complete(req->sc, 0);
   if (ke_log_enabled(KE_LOG_INFO)) {
     json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:I,s:s,s:s}", "request_id", req->id,
                           "method", req->method, "path", req->path, "route",
@@ -400,6 +420,9 @@ static int srv_content_type_is_json(struct MHD_Connection *conn)
 
 static enum MHD_Result srv_dispatch(struct srv_request *req)
 {
+  /* The request is complete: the deadline no longer applies (a handler
+   * may wait, e.g. a long-poll). */
+  srv_conn_set_complete(req->sc, 1);
   if (req->match == SRV_ROUTE_NOT_FOUND)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   if (req->match == SRV_ROUTE_BAD_METHOD)
@@ -442,6 +465,11 @@ static enum MHD_Result srv_access(void *cls, struct MHD_Connection *conn, const 
     req->match = srv_routes_match(h->routes, method, url, &req->route, &req->pattern,
                                   &req->params, req->allow, sizeof req->allow);
     req->label = srv_metrics_label(req->pattern);
+    {
+      enum MHD_Result ret;
+      if (!srv_framing_ok(req, &ret))
+        return ret;
+    }
     /* Refuse an announced oversize body before reading a byte of it.  Sent
      * before routing on purpose: the limit protects the transport, whatever
      * the path. */
@@ -529,6 +557,8 @@ static void srv_mhd_log(void *cls, const char *fmt, va_list ap)
   size_t n;
 
   (void)cls;
+  if (srv_conn_answer_mhd_error(fmt))
+    return; /* answered by escrowd and logged: the message would mislead */
   vsnprintf(buf, sizeof buf, fmt, ap);
   n = strlen(buf);
   while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
@@ -612,8 +642,13 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
                        cfg->tls_key_file));
       goto fail;
     }
+    if (!srv_tls_priorities_ok(cfg->tls_priorities))
+      goto fail;
     flags |= MHD_USE_TLS;
+    h->tls = 1;
   }
+  if (srv_conn_start(cfg) != 0)
+    goto fail;
   {
     struct MHD_OptionItem opts[] = {
       /* First, so that MHD's own messages already go through it. */
@@ -622,18 +657,21 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
       {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads, NULL},
       {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout, NULL},
       {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->connection_limit, NULL},
-      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->per_ip_connection_limit, NULL},
+      /* per_ip_connection_limit is enforced by srv_conn.c, which can make
+       * room by dropping a trickling connection; the request deadline too. */
+      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)srv_conn_notify, NULL},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)srv_request_completed, h},
-      /* Refuse sloppy HTTP (bare LF, spaces in header names...): request
-       * smuggling through a proxy starts with such ambiguities. */
+      /* Refuse sloppy HTTP: request smuggling through a proxy starts
+       * with such ambiguities.  In 0.9.75 this refuses a space in the URI
+       * and HTTP/1.1 without Host, but accepts bare LF and whitespace
+       * before a header's colon; srv_framing_ok() refuses the latter. */
       {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
       {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
       {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)srv_unescape, NULL},
       /* The TLS options must come last: they are cut off without TLS. */
       {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
       {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
-      {MHD_OPTION_HTTPS_PRIORITIES, 0,
-       (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
+      {MHD_OPTION_HTTPS_PRIORITIES, 0, cfg->tls_priorities},
       {MHD_OPTION_END, 0, NULL},
     };
     size_t nopts = sizeof opts / sizeof opts[0];
@@ -653,6 +691,7 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
   freeaddrinfo(ai);
   return h;
 fail:
+  srv_conn_stop();
   freeaddrinfo(ai);
   srv_http_free(h);
   return NULL;
@@ -686,5 +725,6 @@ void srv_http_shutdown(struct srv_http *h, unsigned timeout_s)
     usleep(20000);
   }
   MHD_stop_daemon(h->daemon);
+  srv_conn_stop();
   srv_http_free(h);
 }

@@ -35,11 +35,14 @@ static struct {
   long in_flight;
   uint64_t db[SRV_METRICS_DB_KINDS_];
   uint64_t db_reconnects;
+  uint64_t cut[SRV_METRICS_CUT_KINDS_];
   double start_time;
 } srv_m;
 
 static const char *const srv_db_kind_names[SRV_METRICS_DB_KINDS_] = {
   "connect", "connection_lost", "serialization", "query"};
+static const char *const srv_cut_names[SRV_METRICS_CUT_KINDS_] = {
+  "request_deadline", "per_ip_evicted", "per_ip_refused"};
 
 #define SRV_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define SRV_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -89,6 +92,7 @@ size_t srv_metrics_label(const char *pattern)
 void srv_metrics_request_begin(void) { SRV_ADD(&srv_m.in_flight, 1); }
 long srv_metrics_in_flight(void) { return SRV_LOAD(&srv_m.in_flight); }
 void srv_metrics_db_reconnect(void) { SRV_ADD(&srv_m.db_reconnects, 1); }
+void srv_metrics_connection_cut(enum srv_metrics_cut reason) { SRV_ADD(&srv_m.cut[reason], 1); }
 
 void srv_metrics_db_error(enum srv_metrics_db kind)
 {
@@ -177,6 +181,13 @@ char *srv_metrics_render(size_t *len)
           "# TYPE escrowd_db_reconnects_total counter\n"
           "escrowd_db_reconnects_total %llu\n",
           (unsigned long long)SRV_LOAD(&srv_m.db_reconnects));
+  fputs("# HELP escrowd_http_connections_closed_total Connections escrowd closed itself, "
+        "by reason.\n"
+        "# TYPE escrowd_http_connections_closed_total counter\n",
+        f);
+  for (size_t k = 0; k < SRV_METRICS_CUT_KINDS_; k++)
+    fprintf(f, "escrowd_http_connections_closed_total{reason=\"%s\"} %llu\n",
+            srv_cut_names[k], (unsigned long long)SRV_LOAD(&srv_m.cut[k]));
   fprintf(f,
           "# HELP escrowd_build_info Version of the running escrowd.\n"
           "# TYPE escrowd_build_info gauge\n"

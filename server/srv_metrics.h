@@ -20,6 +20,14 @@ enum srv_metrics_db {
   SRV_METRICS_DB_KINDS_
 };
 
+/* Connections escrowd itself closed (srv_conn.c). */
+enum srv_metrics_cut {
+  SRV_METRICS_CUT_DEADLINE, /* request not complete within request_deadline */
+  SRV_METRICS_CUT_EVICTED,  /* dropped to make room under per_ip_connection_limit */
+  SRV_METRICS_CUT_REFUSED,  /* new connection over per_ip_connection_limit */
+  SRV_METRICS_CUT_KINDS_
+};
+
 /* Labels are the distinct patterns of `table`, plus "unmatched".  0 = ok. */
 int srv_metrics_init(const struct srv_route_table *table);
 void srv_metrics_free(void);
@@ -31,6 +39,7 @@ void srv_metrics_request_end(size_t label, unsigned status, double seconds);
 long srv_metrics_in_flight(void);
 void srv_metrics_db_error(enum srv_metrics_db kind);
 void srv_metrics_db_reconnect(void);
+void srv_metrics_connection_cut(enum srv_metrics_cut reason);
 
 /* The exposition text, malloc'd; NULL on allocation failure. */
 char *srv_metrics_render(size_t *len);

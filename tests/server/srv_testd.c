@@ -9,6 +9,7 @@
  *   POST /echo          (JSON)  -> {"echo": <body>, "request_id": ...}
  *   GET  /items/{id}            -> {"id": "<id>"}
  *   GET  /healthz               -> escrowd's own handler
+ *   GET  /readyz                -> escrowd's own handler (503: no database)
  */
 #include <stdio.h>
 
@@ -36,6 +37,8 @@ static const struct srv_route testd_routes[] = {
   {"GET", "/items/{id}", testd_item, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
   {"DELETE", "/items/{id}", testd_item, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"GET", "/healthz", srv_ep_healthz, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  /* No database here: always 503 db_unavailable (t_framing: Retry-After). */
+  {"GET", "/readyz", srv_ep_readyz, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
 };
 
 static const struct srv_route_table testd_table = {

@@ -56,7 +56,7 @@ http GET "$MAIN/healthz" -H 'Content-Length: 5000000'
 expect_status 413 "announced 5 MB"
 expect_error payload_too_large "announced 5 MB"
 # A Content-Length beyond 64 bits is refused by libmicrohttpd itself, before
-# escrowd sees the request; its body is HTML (no hook exists for it).
+# escrowd's handler sees the request; srv_conn.c answers it (t_framing).
 http GET "$MAIN/healthz" -H 'Content-Length: 99999999999999999999'
 expect_status 413 "absurd Content-Length"
 ok "huge bodies: 413 JSON"

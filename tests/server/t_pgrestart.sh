@@ -41,6 +41,7 @@ for i in $(seq 1 12); do http GET "$B/readyz"; expect_status 200 "warm-up"; done
 phase() {  # name
   wait_readyz 503 "$1: PostgreSQL down"
   expect_error db_unavailable "$1: PostgreSQL down"
+  expect_header '^Retry-After: [0-9]+' "$1: 503 with Retry-After"
   for i in 1 2 3 4 5 6; do http GET "$B/readyz"; expect_status 503 "$1: repeated"; done
   http GET "$B/healthz"
   expect_status 200 "$1: /healthz while PostgreSQL is down"
