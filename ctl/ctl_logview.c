@@ -16,6 +16,7 @@
 
 #include "ctl_audit.h"
 #include "ctl_util.h"
+#include "ke_util.h"
 
 int ctl_logview_path(ke_merkle_path *p, const json_t *arr)
 {
@@ -211,4 +212,54 @@ void ctl_logview_free(ctl_logview *lv)
 {
   free(lv->vkey);
   lv->vkey = NULL;
+}
+
+/* Does the event text name the escrow of `rec` with these details? */
+static int escrow_event_matches(const char *leaf, const char *rec, const char *sha_hex,
+                                const char *device, const char *volume)
+{
+  json_error_t je;
+  json_t *ev = json_loads(leaf, JSON_REJECT_DUPLICATES, &je), *d = json_object_get(ev, "details");
+  char obj[200];
+  int ok;
+
+  snprintf(obj, sizeof obj, "record:%s", rec);
+  ok = ev && strcmp(json_string_value(json_object_get(ev, "action")) ?: "", "escrow.store") == 0 &&
+       strcmp(json_string_value(json_object_get(ev, "object")) ?: "", obj) == 0 &&
+       strcmp(json_string_value(json_object_get(d, "envelope_sha256")) ?: "", sha_hex) == 0 &&
+       strcmp(json_string_value(json_object_get(d, "device")) ?: "", device) == 0 &&
+       strcmp(json_string_value(json_object_get(d, "volume")) ?: "", volume) == 0;
+  json_decref(ev);
+  return ok;
+}
+
+int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *view,
+                             const uint8_t envelope_sha256[32], const char *device,
+                             const char *volume)
+{
+  const char *leaf = json_string_value(json_object_get(view, "escrow_event"));
+  const json_t *ji = json_object_get(view, "leaf_index");
+  json_int_t idx = json_integer_value(ji);
+  const char *rec = json_string_value(json_object_get(view, "record_id"));
+  char hex[65], what[240];
+  int rc;
+
+  if (!leaf || !rec || !json_is_integer(ji) || idx < 0) {
+    ctl_errf("the server shows no audit event for the escrow of record %s: refusing",
+             rec ? rec : "?");
+    return CTL_FAIL;
+  }
+  ke_hex_encode(hex, envelope_sha256, 32);
+  if (!escrow_event_matches(leaf, rec, hex, device, volume)) {
+    ctl_errf("the audit event the server shows is not the escrow of this envelope for device "
+             "%s, volume %s: refusing", device, volume);
+    return CTL_FAIL;
+  }
+  snprintf(what, sizeof what, "the escrow event of record %s", rec);
+  if ((rc = ctl_logview_prove(lv, h, idx, leaf, strlen(leaf), what)))
+    return rc;
+  ctl_notef("  audit log          escrow event %lld proven in the signed log of size %llu%s",
+            (long long)idx, (unsigned long long)lv->cp.size,
+            lv->had_saved ? ", consistent with the checkpoint saved before" : "");
+  return CTL_OK;
 }

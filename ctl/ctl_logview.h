@@ -54,6 +54,19 @@ int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const c
 
 void ctl_logview_free(ctl_logview *lv);
 
+/* The escrow.store event of one record, proven in the view: `view` is the
+ * server's object naming it ("escrow_event": the leaf's exact text,
+ * "leaf_index", "record_id"; a retrieval or drill record as the server
+ * shows it).  The event must be the escrow of record_id ("object":
+ * "record:<id>") with this envelope digest, device and volume in its
+ * details, and its inclusion must verify against the view's checkpoint.
+ * Prints one "audit log" line on success.  CTL_OK, or CTL_FAIL (printed:
+ * a missing or foreign event, or a failed proof) or a network exit code.
+ * Used by approve, retrieve and drill approve. */
+int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *view,
+                             const uint8_t envelope_sha256[32], const char *device,
+                             const char *volume);
+
 /* Does the server's consistency proof from (m, root_m) to (n, root_n)
  * verify?  1 yes, 0 no, or -(exit code) when the server could not be asked.
  * m == n compares the roots; m == 0 is always consistent.  Shared with
