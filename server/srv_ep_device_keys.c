@@ -154,6 +154,31 @@ static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
+/* The escrow event's exact text, answered with the receipt so that the
+ * agent can prove its inclusion in a checkpoint it holds consistent with
+ * the last it saw (docs/agent-protocol.md section 4). */
+struct srv_dk_event {
+  int64_t leaf;
+  char *text; /* malloc'd; NULL when not found */
+};
+
+static enum srv_db_status srv_dk_event_txn(struct srv_db *db, void *cls)
+{
+  struct srv_dk_event *e = cls;
+  char leaf[24];
+  const char *p1[1] = {leaf};
+  enum srv_db_status st;
+  PGresult *r;
+
+  snprintf(leaf, sizeof leaf, "%lld", (long long)e->leaf);
+  if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
+    return st;
+  free(e->text);
+  e->text = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
 static int srv_dk_find_leaf(struct srv_dk *k)
 {
   struct srv_dk_leaf l = {k->id, -1, 0};
@@ -308,8 +333,19 @@ enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
          json_pack("{s:s,s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "device",
                    k->device, "volume", k->volume, "record", k->id, "leaf_index",
                    (json_int_t)k->leaf_index));
-  out = json_pack("{s:s,s:s,s:I,s:s}", "record_id", k->id, "state", k->state, "leaf_index",
-                  (json_int_t)k->leaf_index, "receipt", note);
+  {
+    struct srv_dk_event e = {k->leaf_index, NULL};
+    if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_event_txn, &e) != SRV_DB_OK || !e.text) {
+      free(e.text);
+      free(note);
+      free(k);
+      return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+    }
+    out = json_pack("{s:s,s:s,s:I,s:s,s:s}", "record_id", k->id, "state", k->state,
+                    "leaf_index", (json_int_t)k->leaf_index, "receipt", note, "escrow_event",
+                    e.text);
+    free(e.text);
+  }
   free(note);
   ret = srv_reply_json(req, k->out == SRV_DK_NEW ? MHD_HTTP_CREATED : MHD_HTTP_OK, out);
   free(k);
