@@ -367,7 +367,8 @@ static int resume(const ret_opts *o)
 
   if (!o->resume_req || !o->resume_key || o->device || o->key_id || o->reason || o->ticket ||
       o->key_out || o->req_out) {
-    ctl_errf("resume with --request REQ and --key KEY only (and --out)");
+    ctl_errf("resume with --request REQ and --key KEY only (and --out, --escrow-fingerprint, "
+             "--log-key)");
     rc = CTL_USAGE;
     goto out;
   }
