@@ -5,7 +5,8 @@
  * agent's user, i.e. root) holds:
  *
  *   state.json   enrolment (server, device id, pinned escrow fingerprints and
- *                manifest, pinned log key) and per volume the escrow record,
+ *                manifest, pinned log key), the last audit checkpoint
+ *                accepted (agent_logview.h) and per volume the escrow record,
  *                its verified receipt, check-in results and any pending
  *                operation; replaced atomically (tmp, fsync, rename, fsync
  *                dir) so that a crash leaves the old or the new state
