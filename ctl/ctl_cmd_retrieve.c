@@ -36,6 +36,7 @@ const char ctl_usage_retrieve[] =
   "                          --reason TEXT --ticket REF [--wait] [--key-out FILE]\n"
   "                          [--request-out FILE] [--out FILE] [--client-key FILE]\n"
   "                          [--escrow-fingerprint HEX] [--log-key VKEY]\n"
+  "                          [--witness-key VKEY]\n"
   "       escrowctl retrieve --request REQ --key KEY [--out FILE]\n"
   "\n"
   "Asks the custodians for the recovery key of one escrow record: by device\n"
@@ -68,6 +69,9 @@ const char ctl_usage_retrieve[] =
   "                       pinned by `escrowctl escrow-key pin`)\n"
   "  --log-key VKEY       the audit log's verifier key (as for `approve`); the\n"
   "                       record's escrow event must be in the log\n"
+  "  --witness-key VKEY   require the log checkpoint to be cosigned by this\n"
+  "                       witness (default: $ESCROWCTL_WITNESS_KEY, else the keys in\n"
+  "                       <config dir>/audit-witness-keys; none: no witness)\n"
   "  --server URL, --cacert PEM   as for every online command\n"
   "\n"
   "exit status: 0 opened (or created, without --wait), 1 refused or the\n"
@@ -81,7 +85,7 @@ typedef struct ret_opts {
 } ret_opts;
 
 enum { O_DEV = 256, O_VOL, O_KID, O_REASON, O_TICKET, O_WAIT, O_KEYOUT, O_REQOUT, O_OUT,
-       O_CKEY, O_RREQ, O_RKEY, O_EFPR, O_LOGKEY };
+       O_CKEY, O_RREQ, O_RKEY, O_EFPR, O_LOGKEY, O_WITNESS };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -103,6 +107,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_RKEY: o->resume_key = arg; return CTL_OK;
   case O_EFPR: o->escrow_fpr = arg; return CTL_OK;
   case O_LOGKEY: o->log_key = arg; return CTL_OK;
+  case O_WITNESS: ctl_logview_set_witness(arg); return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -420,6 +425,7 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     { "key", required_argument, 0, O_RKEY },
     { "escrow-fingerprint", required_argument, 0, O_EFPR },
     { "log-key", required_argument, 0, O_LOGKEY },
+    { "witness-key", required_argument, 0, O_WITNESS },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };

@@ -31,7 +31,17 @@ typedef struct ctl_logview {
   ke_note_checkpoint cp;       /* the server's checkpoint, verified and consistent */
   uint64_t saved_size;         /* size of the checkpoint saved before (0: none) */
   int had_saved;
+  size_t witnesses;            /* witnesses whose cosignature the checkpoint has */
 } ctl_logview;
+
+/* Witnesses (c2sp.org/tlog-witness): when any is configured, the view is
+ * the server's latest *cosigned* checkpoint (GET
+ * /v1/audit/checkpoint/cosigned) instead of a fresh one, and it must carry
+ * a valid cosignature (ke_cosig.h) by every configured witness.  Where the
+ * witness keys come from, first found wins: ctl_logview_set_witness() (a
+ * command's --witness-key), $ESCROWCTL_WITNESS_KEY, <config
+ * dir>/audit-witness-keys; vkeys separated by commas or newlines. */
+void ctl_logview_set_witness(const char *vkeys);
 
 /* The log key as ctl_audit_log_key() finds it (log_key_arg, then
  * $ESCROWCTL_LOG_KEY, then the pinned file); the server's fresh checkpoint,

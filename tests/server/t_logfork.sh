@@ -191,5 +191,55 @@ as aud1 drill run "$DRILL"
 ! grep -q "NOT PINNED" "$W/out.aud1" && grep -q "no valid part" "$W/out.aud1" ||
   fail "drill run with the pinned key ($RC): $(cat "$W/out.aud1")"
 ok "drill run refuses an escrow key that is not pinned (option, pin file), goes on with the pinned one"
+
+# Witness cosignatures (c2sp.org/tlog-cosignature), on A.
+WIT=$HERE/t_witness.py
+VW=$("$PY" "$WIT" new witness.example/w1 "$W/w1.key")
+VW2=$("$PY" "$WIT" new witness.example/w2 "$W/w2.key")
+http GET "$UA/v1/audit/checkpoint/cosigned"
+expect_status 404 "nothing cosigned yet"
+curl -sS "$UA/v1/audit/checkpoint?fresh=1&format=note" >"$W/cp.note"
+"$PY" "$WIT" cosign "$W/w1.key" <"$W/cp.note" >"$W/cp.cosigned"
+post_cosig() {  # FILE [TOKEN]: POST the note in FILE
+  "$PY" -c 'import json,sys; print(json.dumps({"checkpoint": open(sys.argv[1]).read()}))' "$1" >"$W/cosig.json"
+  jpost "$UA/v1/audit/cosignatures" "${2-${TOK[aud1]}}" "@$W/cosig.json"
+}
+post_cosig "$W/cp.cosigned" ""
+expect_status 401 "an anonymous cosignature"
+post_cosig "$W/cp.note"
+expect_status 400 "a checkpoint without a cosignature"
+printf '%s\n' "$(cat "$W/cp.cosigned")" | sed '$ s/ [A-Za-z0-9+\/=]*$/ AAAA/' >"$W/cp.bad"
+post_cosig "$W/cp.bad"
+expect_status 400 "a line that is not a cosignature"
+sed '1 s/.*/other.example\/audit/' "$W/cp.cosigned" >"$W/cp.other"
+post_cosig "$W/cp.other"
+expect_status 400 "a checkpoint of another log"
+post_cosig "$W/cp.cosigned"
+expect_status 201 "a witness's cosignature"
+[ "$(json_get stored)" = 1 ] || fail "stored: $(cat "$BODYF")"
+http GET "$UA/v1/audit/checkpoint/cosigned"
+expect_status 200 "the cosigned checkpoint"
+cmp -s "$BODYF" "$W/cp.cosigned" || fail "the cosigned checkpoint is not what the witness signed"
+ok "cosignatures: stored once posted by an auditor (anonymous, bare, malformed, foreign refused), served with their checkpoint"
+
+retrieve hd1 "$UA" --key-out "$W/k5" --escrow-fingerprint "$FPR" --witness-key "$VW"
+[ "$RC" = 0 ] && grep -q "cosigned by the configured witnesses" "$W/out.hd1" ||
+  fail "retrieve with a witness ($RC): $(cat "$W/out.hd1")"
+ESCROWCTL_WITNESS_KEY="$VW,$VW2" retrieve hd1 "$UA" --key-out "$W/k6" --escrow-fingerprint "$FPR"
+[ "$RC" = 1 ] && grep -q "no valid cosignature by the witness witness.example/w2" "$W/out.hd1" ||
+  fail "retrieve with a witness that did not cosign ($RC): $(cat "$W/out.hd1")"
+# A hostile server serves a newer checkpoint with a forged line of w1.
+curl -sS "$UA/v1/audit/checkpoint?fresh=1&format=note" >"$W/cp2.note"
+"$PY" "$WIT" forge "$W/w1.key" <"$W/cp2.note" >"$W/cp2.forged"
+S2=$(sed -n 2p "$W/cp2.note")
+app_psql "$A_APP" -c "INSERT INTO audit_cosignatures (tree_size, witness, line)
+  VALUES ($S2, 'witness.example/w1', '$(tail -n1 "$W/cp2.forged")')"
+mkdir -p "$W/cfg/c1/escrowctl"
+printf '%s\n' "$VW" >"$W/cfg/c1/escrowctl/audit-witness-keys"
+ESCROWCTL_SERVER=$UA as c1 approve "$R1" --share "$W/key/custodian-1.share.json" \
+  --passphrase-file "$W/key.pass/1" --yes
+[ "$RC" = 1 ] && grep -q "(tree size $S2) has no valid cosignature by the witness witness.example/w1" "$W/out.c1" ||
+  fail "approve on a forged cosignature ($RC): $(cat "$W/out.c1")"
+ok "clients require the configured witnesses' cosignatures (--witness-key, \$ESCROWCTL_WITNESS_KEY, the key file): a missing or forged one is refused"
 stop_daemon fork
 stop_daemon main
