@@ -13,6 +13,10 @@ file injects faults for the retry and verification tests:
   {"drop_put": N}      store the next N PUTs, then drop the connection
   {"refuse_put": N}    answer the next N PUTs with 400
   {"bad_receipt": "sig" | "line"}   sign receipts with another key / wrong leaf
+  {"bad_event": true}  answer an escrow event that names another volume
+  {"fork_log": true}   serve checkpoints and proofs of a log whose first leaf
+                       was rewritten (a fork: validly signed, inconsistent)
+  {"rollback_log": N}  serve the log as it was at N leaves
   {"rotate": [{"volume_id": V, "reason": R}]}   ask for rotations (cleared
                        once the volume has a new record)
   {"manifest": PATH}   switch the current escrow key (announced at check-in)
@@ -207,6 +211,11 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
         with ST.lock:
             leaves = list(ST.leaves)
+        c = ST.control()
+        if c.get("fork_log") and leaves:
+            leaves[0] = b'{"action":"forked"}'
+        if "rollback_log" in c:
+            leaves = leaves[:c["rollback_log"]]
         b64 = lambda h: base64.b64encode(h).decode()
         try:
             if u.path == "/v1/audit/checkpoint":
@@ -360,9 +369,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return
+        event = rec["event"]
+        if ST.control().get("bad_event"):
+            ev = json.loads(event)
+            ev["details"]["volume"] = "another-volume"
+            event = json.dumps(ev)
         self.reply(status, {"record_id": rec["record_id"], "state": rec["state"],
                             "leaf_index": rec["leaf"], "receipt": note,
-                            "escrow_event": rec["event"]})
+                            "escrow_event": event})
 
     def checkin(self, dev_id, raw):
         if not self.device_auth(dev_id, raw):
