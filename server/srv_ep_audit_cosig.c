@@ -134,10 +134,12 @@ enum MHD_Result srv_ep_audit_cosig_post(struct srv_request *req)
     ret = srv_reply_error(req, SRV_ERR_CONFLICT, "another checkpoint of that size");
   else if (st != SRV_DB_OK)
     ret = srv_audit_reply_db(req, st);
-  else
-    ret = srv_reply_json(req, MHD_HTTP_CREATED,
-                         json_pack("{s:I,s:i}", "tree_size", (json_int_t)p->cp.size, "stored",
-                                   p->stored));
+  else {
+    json_t *out = json_pack("{s:I,s:i}", "tree_size", (json_int_t)p->cp.size, "stored",
+                            p->stored);
+    ret = out ? srv_reply_json(req, MHD_HTTP_CREATED, out)
+              : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  }
   free(p);
   return ret;
 }
