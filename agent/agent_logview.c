@@ -144,32 +144,47 @@ static int included(agent_ctx *c, const ke_note_checkpoint *cp, const char *volu
   return rc;
 }
 
+/* The server's checkpoint (fresh: one signed now), verified; its note is
+ * in rep. */
+static int get_checkpoint(agent_ctx *c, int fresh, agent_reply *rep, ke_note_checkpoint *cp)
+{
+  const char *note;
+  int rc;
+
+  agent_reply_free(rep);
+  if ((rc = agent_http_call(c->http, c->key, c->device_id, "GET",
+                            fresh ? "/v1/audit/checkpoint?fresh=1" : "/v1/audit/checkpoint",
+                            NULL, "audit checkpoint", rep)))
+    return rc;
+  note = agent_jstr(rep->json, "checkpoint");
+  if (!note || ke_note_checkpoint_open(&c->logkey, note, strlen(note), cp) != KE_OK) {
+    agent_err("the server's audit checkpoint does not verify with the pinned log key %s",
+              c->logkey.name);
+    return AGENT_BADANSWER;
+  }
+  return AGENT_OK;
+}
+
 int agent_logview_check(agent_ctx *c, const char *volume_id, const char *record_id,
                         const char *sha_hex, json_int_t leaf, const char *event)
 {
   agent_reply rep = { 0 };
   ke_note_checkpoint cp;
-  const char *note;
   int rc, newer = 0;
 
   if (event && (rc = event_ok(c, volume_id, record_id, sha_hex, event)))
     return rc;
-  if ((rc = agent_http_call(c->http, c->key, c->device_id, "GET",
-                            "/v1/audit/checkpoint?fresh=1", NULL, "audit checkpoint", &rep)))
-    return rc;
-  note = agent_jstr(rep.json, "checkpoint");
-  if (!note || ke_note_checkpoint_open(&c->logkey, note, strlen(note), &cp) != KE_OK) {
-    agent_err("the server's audit checkpoint does not verify with the pinned log key %s",
-              c->logkey.name);
-    rc = AGENT_BADANSWER;
+  /* The latest checkpoint (signed every few seconds anyway) when it covers
+   * the event: a fleet's check-ins do not each make the server sign one. */
+  if ((rc = get_checkpoint(c, 0, &rep, &cp)) ||
+      (event && leaf >= 0 && (uint64_t)leaf >= cp.size && (rc = get_checkpoint(c, 1, &rep, &cp))))
     goto out;
-  }
   if ((rc = extends(c, &cp, &newer)))
     goto out;
   if (event && (rc = included(c, &cp, volume_id, leaf, event)))
     goto out;
   if (newer)
-    rc = agent_jset_str(c->st, "audit_checkpoint", note);
+    rc = agent_jset_str(c->st, "audit_checkpoint", agent_jstr(rep.json, "checkpoint"));
 out:
   agent_reply_free(&rep);
   return rc;
