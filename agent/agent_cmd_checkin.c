@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent_cmd.h"
+#include "agent_logview.h"
 #include "agent_provider.h"
 #include "agent_state.h"
 #include "ke_util.h"
@@ -304,8 +305,9 @@ int agent_cmd_checkin(const agent_cmd *cmd, int argc, char **argv)
   agent_now(now);
   if ((rc = agent_jset_str(c.st, "last_checkin", now)) || (rc = apply_answer(&c, rep.json)))
     goto out;
-  /* 4. */
+  /* 4. (and the log still extends the checkpoint saved: agent_logview.h) */
   result = worse(result, escrow_key_answer(&c, rep.json));
+  result = worse(result, agent_logview_check(&c, NULL, NULL, NULL, -1, NULL));
   if ((rc = agent_state_save(&c)))
     goto out;
   /* 5. */

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "agent_logview.h"
 #include "ke_crypto.h"
 #include "ke_secret.h"
 #include "ke_util.h"
@@ -286,19 +287,23 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
   receipt = agent_jstr(rep.json, "receipt");
   leaf = agent_jint(rep.json, "leaf_index", -1);
   if (!agent_record_id_valid(record_id) || !receipt || leaf < 0 ||
-      !json_is_integer(json_object_get(rep.json, "leaf_index"))) {
-    agent_err("volume %s: the server's answer lacks a valid record_id, leaf_index or "
-              "receipt; the key is NOT counted as escrowed", volume_id);
+      !json_is_integer(json_object_get(rep.json, "leaf_index")) ||
+      !agent_jstr(rep.json, "escrow_event")) {
+    agent_err("volume %s: the server's answer lacks a valid record_id, leaf_index, "
+              "receipt or escrow_event; the key is NOT counted as escrowed", volume_id);
     rc = AGENT_BADANSWER;
     goto out;
   }
   if ((rc = agent_receipt_check(&c->logkey, receipt, c->device_id, volume_id, record_id,
-                                sha_hex, leaf, when)))
+                                sha_hex, leaf, when)) ||
+      (rc = agent_logview_check(c, volume_id, record_id, sha_hex, leaf,
+                                agent_jstr(rep.json, "escrow_event"))))
     goto out;
   if ((rc = record(vol, up, record_id, leaf, receipt, sha_hex, when)) ||
       (rc = agent_state_save(c)))
     goto out;
-  agent_info("volume %s escrowed: record %s (%s), audit leaf %lld, receipt verified",
+  agent_info("volume %s escrowed: record %s (%s), audit leaf %lld, receipt verified, "
+             "event proven in the log",
              volume_id, record_id, rep.status == 201 ? "new" : "already stored",
              (long long)leaf);
 out:

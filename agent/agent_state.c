@@ -142,6 +142,8 @@ int agent_state_check(json_t *st, ke_manifest *m, ke_note_verifier *logkey)
   else if (!agent_jstr(st, "log_key") ||
            ke_note_vkey_parse(logkey, agent_jstr(st, "log_key")) != KE_OK)
     why = "bad log_key";
+  else if (json_object_get(st, "audit_checkpoint") && !agent_jstr(st, "audit_checkpoint"))
+    why = "bad audit_checkpoint";
   else if (parse_manifest(json_object_get(st, "escrow_key"), fpr, m))
     why = "escrow_key does not parse or does not match escrow_fingerprint";
   if (!why) {

@@ -5,8 +5,9 @@
  * agent's user, i.e. root) holds:
  *
  *   state.json   enrolment (server, device id, pinned escrow fingerprints and
- *                manifest, pinned log key, the optional SPKI pin_sha256)
- *                and per volume the escrow record,
+ *                manifest, pinned log key, the optional SPKI pin_sha256),
+ *                the last audit checkpoint accepted (agent_logview.h) and
+ *                per volume the escrow record,
  *                its verified receipt, check-in results and any pending
  *                operation; replaced atomically (tmp, fsync, rename, fsync
  *                dir) so that a crash leaves the old or the new state

@@ -66,7 +66,8 @@ static void agent_usage(FILE *f)
           "  2  usage error\n"
           "  3  the server refused the request (HTTP 4xx: bad token, unknown device, ...)\n"
           "  4  the server was unreachable, or answered 5xx, on every retry\n"
-          "  5  the server's answer failed verification (receipt, escrow key fingerprint)\n"
+          "  5  the server's answer failed verification (receipt, log consistency, escrow key\n"
+          "     fingerprint)\n"
           "  6  status/checkin: a volume is not escrowed or not verified, or needs an\n"
           "     operator (rotation of a stdin secret, an unpinned escrow key)\n"
           "Every failure is logged to stderr and syslog with the reason.\n");

@@ -52,6 +52,7 @@ int ctl_cmd_pin_list(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_pin_add(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_pin_remove(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_escrow_key_pin(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
@@ -99,5 +100,6 @@ extern const char ctl_usage_pin_list[];
 extern const char ctl_usage_pin_add[];
 extern const char ctl_usage_pin_remove[];
 extern const char ctl_usage_key_show[];
+extern const char ctl_usage_escrow_key_pin[];
 
 #endif

@@ -216,44 +216,13 @@ static void show(const ke_request *r, const json_t *v)
  * log key, consistent with the one this client saw last (ctl_logview.h). */
 static int verify_in_log(ctl_http *h, const ap_opts *o, const ke_request *r, const json_t *v)
 {
-  const char *leaf = json_string_value(json_object_get(v, "escrow_event"));
-  json_int_t idx = json_integer_value(json_object_get(v, "leaf_index"));
-  const char *rec = json_string_value(json_object_get(v, "record_id"));
   ctl_logview lv;
-  char hex[65], obj[200], what[240];
-  json_t *ev = NULL, *d;
-  json_error_t je;
-  int rc = CTL_FAIL;
+  int rc;
 
-  if (!leaf || !rec || !json_is_integer(json_object_get(v, "leaf_index")) || idx < 0) {
-    ctl_errf("the server shows no audit event for the escrow of record %s: refusing",
-             rec ? rec : "?");
-    return CTL_FAIL;
-  }
-  ke_hex_encode(hex, r->envelope_sha256, 32);
-  snprintf(obj, sizeof obj, "record:%s", rec);
-  ev = json_loads(leaf, JSON_REJECT_DUPLICATES, &je);
-  d = json_object_get(ev, "details");
-  if (!ev || strcmp(json_string_value(json_object_get(ev, "action")) ?: "", "escrow.store") != 0 ||
-      strcmp(json_string_value(json_object_get(ev, "object")) ?: "", obj) != 0 ||
-      strcmp(json_string_value(json_object_get(d, "envelope_sha256")) ?: "", hex) != 0 ||
-      strcmp(json_string_value(json_object_get(d, "device")) ?: "", r->device) != 0 ||
-      strcmp(json_string_value(json_object_get(d, "volume")) ?: "", r->volume) != 0) {
-    ctl_errf("the audit event the server shows is not the escrow of this envelope for device "
-             "%s, volume %s: refusing", r->device, r->volume);
-    goto out;
-  }
   if ((rc = ctl_logview_open(&lv, h, o->log_key)))
-    goto out;
-  snprintf(what, sizeof what, "the escrow event of record %s", rec);
-  rc = ctl_logview_prove(&lv, h, idx, leaf, strlen(leaf), what);
-  if (!rc)
-    ctl_notef("  audit log          escrow event %lld proven in the signed log of size %llu%s",
-              (long long)idx, (unsigned long long)lv.cp.size,
-              lv.had_saved ? ", consistent with the checkpoint saved before" : "");
+    return rc;
+  rc = ctl_logview_check_escrow(&lv, h, v, r->envelope_sha256, r->device, r->volume);
   ctl_logview_free(&lv);
-out:
-  json_decref(ev);
   return rc;
 }
 

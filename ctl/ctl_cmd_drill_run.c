@@ -17,6 +17,7 @@
 
 #include "ctl_cmd.h"
 #include "ctl_drill.h"
+#include "ctl_escrow_pin.h"
 #include "ctl_open.h"
 #include "ke_bitlocker.h"
 #include "ke_canon.h"
@@ -24,17 +25,20 @@
 
 const char ctl_usage_drill_run[] =
   "usage: escrowctl drill run DRILL [--key FILE] [--client-key FILE]\n"
-  "                           [--server URL] [--cacert FILE]\n"
+  "                           [--escrow-fingerprint HEX] [--server URL] [--cacert FILE]\n"
   "Open every envelope of the drill in memory, check it, and post the summary\n"
   "signed with your client key (auditor).  Exit 0 when every record is ok, 1\n"
-  "when some failed (listed on stdout), other codes on errors.\n";
+  "when some failed (listed on stdout), other codes on errors.\n"
+  "--escrow-fingerprint HEX (default: $ESCROWCTL_ESCROW_FINGERPRINT, else the\n"
+  "fingerprints pinned by `escrowctl escrow-key pin`): refuse a drill with a\n"
+  "record under any other escrow key.\n";
 
 typedef struct run_opts {
   ctl_http_target t;
-  const char *key, *ckey;
+  const char *key, *ckey, *escrow_fpr;
 } run_opts;
 
-enum { O_KEY = 256, O_CKEY };
+enum { O_KEY = 256, O_CKEY, O_EFPR };
 
 static int run_opt(void *ctx, int opt, const char *arg)
 {
@@ -44,6 +48,7 @@ static int run_opt(void *ctx, int opt, const char *arg)
   switch (opt) {
   case O_KEY: o->key = arg; return CTL_OK;
   case O_CKEY: o->ckey = arg; return CTL_OK;
+  case O_EFPR: o->escrow_fpr = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -186,6 +191,7 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
     CTL_HTTP_OPTIONS,
     { "key", required_argument, 0, O_KEY },
     { "client-key", required_argument, 0, O_CKEY },
+    { "escrow-fingerprint", required_argument, 0, O_EFPR },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -224,6 +230,10 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   }
   if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_drill_fetch(h, id, &d)))
     goto out;
+  /* Every escrow key of the drill is pinned (ctl_escrow_pin.h). */
+  for (size_t k = 0; k < d.nkeys; k++)
+    if ((rc = ctl_escrow_pin_check(o.escrow_fpr, d.keys[k].pub.fingerprint, "the drill")))
+      goto out;
   rc = CTL_FAIL;
   if (!ke_ct_eq(d.E.b, key->E.b, KE_POINT_LEN)) {
     ctl_errf("the drill's one-time key is not the one in %s", kpath);

@@ -7,13 +7,23 @@
  * the confirmation code, waits on the long-poll with a progress line,
  * fetches the parts, checks each exactly as `escrowctl open` does
  * (ctl_open.h), names bad custodians, and prints the recovery key.
+ *
+ * Before it prints the confirmation code (and before a resumed wait), the
+ * record must be one the helpdesk can trust: its escrow key has a pinned
+ * fingerprint (ctl_escrow_pin.h) and its escrow.store event is proven in the
+ * audit log, consistently with the checkpoint this client saved
+ * (ctl_logview.h).  A refused request stays on the server until it expires,
+ * but without its code no custodian approves it, and its one-time key is
+ * wiped.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl_cmd.h"
+#include "ctl_escrow_pin.h"
 #include "ctl_http.h"
+#include "ctl_logview.h"
 #include "ctl_open.h"
 #include "ke_bitlocker.h"
 #include "ke_crypto.h"
@@ -25,7 +35,8 @@ const char ctl_usage_retrieve[] =
   "usage: escrowctl retrieve (--device NAME | --key-id PREFIX) [--volume V]\n"
   "                          --reason TEXT --ticket REF [--wait] [--key-out FILE]\n"
   "                          [--request-out FILE] [--out FILE] [--raw]\n"
-  "                          [--client-key FILE]\n"
+  "                          [--client-key FILE] [--escrow-fingerprint HEX]\n"
+  "                          [--log-key VKEY] [--witness-key VKEY]\n"
   "       escrowctl retrieve --request REQ --key KEY [--out FILE] [--raw]\n"
   "\n"
   "Asks the custodians for the recovery key of one escrow record: by device\n"
@@ -57,6 +68,14 @@ const char ctl_usage_retrieve[] =
   "  --client-key FILE    the client key (default: as for `key register`)\n"
   "  --request REQ, --key KEY   resume: the request file and one-time key file\n"
   "                       written by --request-out and --key-out\n"
+  "  --escrow-fingerprint HEX   refuse a record under another escrow key (default:\n"
+  "                       $ESCROWCTL_ESCROW_FINGERPRINT, else the fingerprints\n"
+  "                       pinned by `escrowctl escrow-key pin`)\n"
+  "  --log-key VKEY       the audit log's verifier key (as for `approve`); the\n"
+  "                       record's escrow event must be in the log\n"
+  "  --witness-key VKEY   require the log checkpoint to be cosigned by this\n"
+  "                       witness (default: $ESCROWCTL_WITNESS_KEY, else the keys in\n"
+  "                       <config dir>/audit-witness-keys; none: no witness)\n"
   "  --server URL, --cacert PEM, --pin-sha256 B64   as for every online command\n"
   "\n"
   "exit status: 0 opened (or created, without --wait), 1 refused or the\n"
@@ -65,12 +84,12 @@ const char ctl_usage_retrieve[] =
 typedef struct ret_opts {
   ctl_http_target t;
   const char *device, *volume, *key_id, *reason, *ticket, *key_out, *req_out, *out, *ckey;
-  const char *resume_req, *resume_key;
+  const char *resume_req, *resume_key, *escrow_fpr, *log_key;
   int wait, raw;
 } ret_opts;
 
 enum { O_DEV = 256, O_VOL, O_KID, O_REASON, O_TICKET, O_WAIT, O_KEYOUT, O_REQOUT, O_OUT,
-       O_CKEY, O_RREQ, O_RKEY, O_RAW };
+       O_CKEY, O_RREQ, O_RKEY, O_RAW, O_EFPR, O_LOGKEY, O_WITNESS };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -91,6 +110,9 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_RREQ: o->resume_req = arg; return CTL_OK;
   case O_RKEY: o->resume_key = arg; return CTL_OK;
   case O_RAW: o->raw = 1; return CTL_OK;
+  case O_EFPR: o->escrow_fpr = arg; return CTL_OK;
+  case O_LOGKEY: o->log_key = arg; return CTL_OK;
+  case O_WITNESS: ctl_logview_set_witness(arg); return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -111,7 +133,7 @@ static int new_id(char out[KE_ID_MAX + 1])
 
 /* Sign and send; *r gets the server's request file, checked. */
 static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_request *r,
-                  char *key_type, size_t ktlen)
+                  char *key_type, size_t ktlen, json_t **view)
 {
   char stmt[KE_RETRIEVAL_STMT_MAX], path[4200];
   uint8_t nonce[16], sig[KE_NOTE_SIG_LEN];
@@ -188,6 +210,7 @@ static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_reque
   snprintf(key_type, ktlen, "%s",
            json_string_value(json_object_get(json_object_get(ans, "retrieval"), "key_type"))
                ?: "other");
+  *view = json_incref(json_object_get(ans, "retrieval"));
   rc = CTL_OK;
 out:
   free(text);
@@ -322,6 +345,33 @@ static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
   return rc;
 }
 
+/* The record is one to trust (see the top of this file): its escrow key is
+ * pinned, and the server's view of the retrieval names the request file's
+ * record, whose escrow event is in the log this client saw. */
+static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, const json_t *v)
+{
+  ctl_logview lv;
+  char hex[65];
+  int rc;
+
+  ke_hex_encode(hex, r->envelope_sha256, 32);
+  if ((rc = ctl_escrow_pin_check(o->escrow_fpr, r->fingerprint, "the record")))
+    return rc;
+  if (strcmp(json_string_value(json_object_get(v, "request_id")) ?: "", r->request_id) != 0 ||
+      strcmp(json_string_value(json_object_get(v, "envelope_sha256")) ?: "", hex) != 0 ||
+      strcmp(json_string_value(json_object_get(v, "device_id")) ?: "", r->device) != 0 ||
+      strcmp(json_string_value(json_object_get(v, "volume_id")) ?: "", r->volume) != 0) {
+    ctl_errf("the server's status and request file disagree (id, device, volume or "
+             "envelope): refusing");
+    return CTL_FAIL;
+  }
+  if ((rc = ctl_logview_open(&lv, h, o->log_key)))
+    return rc;
+  rc = ctl_logview_check_escrow(&lv, h, v, r->envelope_sha256, r->device, r->volume);
+  ctl_logview_free(&lv);
+  return rc;
+}
+
 /* The second form: wait for and open a request made before. */
 static int resume(const ret_opts *o)
 {
@@ -334,7 +384,8 @@ static int resume(const ret_opts *o)
 
   if (!o->resume_req || !o->resume_key || o->device || o->key_id || o->reason || o->ticket ||
       o->key_out || o->req_out) {
-    ctl_errf("resume with --request REQ and --key KEY only (and --out)");
+    ctl_errf("resume with --request REQ and --key KEY only (and --out, --escrow-fingerprint, "
+             "--log-key)");
     rc = CTL_USAGE;
     goto out;
   }
@@ -357,6 +408,8 @@ static int resume(const ret_opts *o)
   snprintf(type, sizeof type, "%s",
            json_string_value(json_object_get(json_object_get(ans, "retrieval"), "key_type"))
                ?: "other");
+  if ((rc = check_record(h, o, r, json_object_get(ans, "retrieval"))))
+    goto out;
   rc = wait_and_open(h, o, r, key, type);
 out:
   json_decref(ans);
@@ -383,6 +436,9 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     { "request", required_argument, 0, O_RREQ },
     { "key", required_argument, 0, O_RKEY },
     { "raw", no_argument, 0, O_RAW },
+    { "escrow-fingerprint", required_argument, 0, O_EFPR },
+    { "log-key", required_argument, 0, O_LOGKEY },
+    { "witness-key", required_argument, 0, O_WITNESS },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -390,6 +446,7 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
   ctl_http *h = NULL;
   ke_reqkey *key = NULL;
   ke_request *r = NULL;
+  json_t *view = NULL;
   char type[32] = "other", *text = NULL, dg[80];
   size_t len = 0;
   int rc;
@@ -428,8 +485,14 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = create(h, &o, key, r, type, sizeof type)))
+  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
+      (rc = create(h, &o, key, r, type, sizeof type, &view)))
     goto out;
+  if ((rc = check_record(h, &o, r, view))) {
+    ctl_errf("request %s is not used: its one-time key is wiped and no confirmation code is "
+             "shown", r->request_id);
+    goto out;
+  }
   ctl_hex_groups(dg, r->envelope_sha256);
   ctl_notef("request %s created: device %s, volume %s\n"
             "  envelope SHA-256   %s\n"
@@ -454,6 +517,7 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
   if (o.wait)
     rc = wait_and_open(h, &o, r, key, type);
 out:
+  json_decref(view);
   ctl_http_free(h);
   free(r);
   ke_secure_free(key, sizeof *key);

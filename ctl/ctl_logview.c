@@ -16,6 +16,72 @@
 
 #include "ctl_audit.h"
 #include "ctl_util.h"
+#include "ke_cosig.h"
+#include "ke_util.h"
+
+#define CTL_MAX_WITNESSES 8
+
+static const char *witness_arg;
+
+void ctl_logview_set_witness(const char *vkeys)
+{
+  witness_arg = vkeys;
+}
+
+/* The configured witness keys into w (at most CTL_MAX_WITNESSES); *n = 0
+ * when none.  CTL_OK or CTL_USAGE/CTL_FAIL (printed). */
+static int load_witnesses(ke_cosig_verifier *w, size_t *n)
+{
+  const char *env = getenv("ESCROWCTL_WITNESS_KEY"), *src = witness_arg, *from = "--witness-key";
+  char path[4200], *copy = NULL, *save = NULL, *tok;
+  ctl_buf b = {0};
+  int rc = CTL_OK;
+
+  *n = 0;
+  if (!src && env && *env) {
+    src = env;
+    from = "$ESCROWCTL_WITNESS_KEY";
+  }
+  if (!src) {
+    if ((rc = ctl_audit_default_path(path, sizeof path, "audit-witness-keys")))
+      return rc;
+    if (!ctl_exists(path))
+      return CTL_OK;
+    if ((rc = ctl_read(&b, path, 64 * 1024, 0, "witness keys")))
+      return rc;
+    src = b.p;
+    from = path;
+  }
+  if (!(copy = strdup(src))) {
+    ctl_buf_free(&b);
+    return CTL_FAIL;
+  }
+  for (tok = strtok_r(copy, ", \t\r\n", &save); tok; tok = strtok_r(NULL, ", \t\r\n", &save)) {
+    if (*n == CTL_MAX_WITNESSES || ke_cosig_vkey_parse(&w[*n], tok) != KE_OK) {
+      ctl_errf("%s: '%s' is not a witness key (name+id+base64 of 0x04 and an Ed25519 key; "
+               "at most %d)", from, tok, CTL_MAX_WITNESSES);
+      rc = CTL_USAGE;
+      break;
+    }
+    (*n)++;
+  }
+  free(copy);
+  ctl_buf_free(&b);
+  return rc;
+}
+
+/* Every configured witness cosigned the note. */
+static int check_cosigned(const ke_cosig_verifier *w, size_t n, const ctl_buf *note,
+                          uint64_t size)
+{
+  for (size_t i = 0; i < n; i++)
+    if (ke_cosig_verify(&w[i], note->p, note->len, NULL) != KE_OK) {
+      ctl_errf("the server's checkpoint (tree size %llu) has no valid cosignature by the "
+               "witness %s: refusing", (unsigned long long)size, w[i].name);
+      return CTL_FAIL;
+    }
+  return CTL_OK;
+}
 
 int ctl_logview_path(ke_merkle_path *p, const json_t *arr)
 {
@@ -131,6 +197,8 @@ static int check_extends(ctl_http *h, const ke_note_checkpoint *saved,
 int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
 {
   ke_note_checkpoint saved;
+  ke_cosig_verifier w[CTL_MAX_WITNESSES];
+  size_t nw = 0;
   ctl_buf note = {0};
   char path[4200];
   int rc, pinned = 0, fd = -1;
@@ -138,6 +206,8 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
   memset(lv, 0, sizeof *lv);
   if ((rc = ctl_audit_log_key(&lv->vk, &lv->vkey, log_key_arg, &pinned)))
     return rc;
+  if ((rc = load_witnesses(w, &nw)))
+    goto out;
   if ((rc = ctl_audit_default_path(path, sizeof path, "audit-checkpoint")))
     goto out;
   if ((fd = lock_saved()) < 0) {
@@ -146,13 +216,20 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
   }
   if ((rc = load_saved(&lv->vk, path, &saved, &lv->had_saved)))
     goto out;
-  if ((rc = ctl_http_get_raw(h, "/v1/audit/checkpoint?fresh=1&format=note", &note, NULL)))
+  /* A fresh checkpoint no witness has seen yet is of no use with witnesses:
+   * take the newest one they cosigned. */
+  if ((rc = ctl_http_get_raw(h, nw ? "/v1/audit/checkpoint/cosigned"
+                                   : "/v1/audit/checkpoint?fresh=1&format=note",
+                             &note, NULL)))
     goto out;
   if (ke_note_checkpoint_open(&lv->vk, note.p, note.len, &lv->cp) != KE_OK) {
     ctl_errf("the server's checkpoint does not verify with the pinned log key %s", lv->vkey);
     rc = CTL_FAIL;
     goto out;
   }
+  if ((rc = check_cosigned(w, nw, &note, lv->cp.size)))
+    goto out;
+  lv->witnesses = nw;
   if (lv->had_saved) {
     lv->saved_size = saved.size;
     if ((rc = check_extends(h, &saved, &lv->cp)))
@@ -211,4 +288,55 @@ void ctl_logview_free(ctl_logview *lv)
 {
   free(lv->vkey);
   lv->vkey = NULL;
+}
+
+/* Does the event text name the escrow of `rec` with these details? */
+static int escrow_event_matches(const char *leaf, const char *rec, const char *sha_hex,
+                                const char *device, const char *volume)
+{
+  json_error_t je;
+  json_t *ev = json_loads(leaf, JSON_REJECT_DUPLICATES, &je), *d = json_object_get(ev, "details");
+  char obj[200];
+  int ok;
+
+  snprintf(obj, sizeof obj, "record:%s", rec);
+  ok = ev && strcmp(json_string_value(json_object_get(ev, "action")) ?: "", "escrow.store") == 0 &&
+       strcmp(json_string_value(json_object_get(ev, "object")) ?: "", obj) == 0 &&
+       strcmp(json_string_value(json_object_get(d, "envelope_sha256")) ?: "", sha_hex) == 0 &&
+       strcmp(json_string_value(json_object_get(d, "device")) ?: "", device) == 0 &&
+       strcmp(json_string_value(json_object_get(d, "volume")) ?: "", volume) == 0;
+  json_decref(ev);
+  return ok;
+}
+
+int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *view,
+                             const uint8_t envelope_sha256[32], const char *device,
+                             const char *volume)
+{
+  const char *leaf = json_string_value(json_object_get(view, "escrow_event"));
+  const json_t *ji = json_object_get(view, "leaf_index");
+  json_int_t idx = json_integer_value(ji);
+  const char *rec = json_string_value(json_object_get(view, "record_id"));
+  char hex[65], what[240];
+  int rc;
+
+  if (!leaf || !rec || !json_is_integer(ji) || idx < 0) {
+    ctl_errf("the server shows no audit event for the escrow of record %s: refusing",
+             rec ? rec : "?");
+    return CTL_FAIL;
+  }
+  ke_hex_encode(hex, envelope_sha256, 32);
+  if (!escrow_event_matches(leaf, rec, hex, device, volume)) {
+    ctl_errf("the audit event the server shows is not the escrow of this envelope for device "
+             "%s, volume %s: refusing", device, volume);
+    return CTL_FAIL;
+  }
+  snprintf(what, sizeof what, "the escrow event of record %s", rec);
+  if ((rc = ctl_logview_prove(lv, h, idx, leaf, strlen(leaf), what)))
+    return rc;
+  ctl_notef("  audit log          escrow event %lld proven in the signed log of size %llu%s%s",
+            (long long)idx, (unsigned long long)lv->cp.size,
+            lv->had_saved ? ", consistent with the checkpoint saved before" : "",
+            lv->witnesses ? ", cosigned by the configured witnesses" : "");
+  return CTL_OK;
 }

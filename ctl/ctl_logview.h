@@ -31,7 +31,17 @@ typedef struct ctl_logview {
   ke_note_checkpoint cp;       /* the server's checkpoint, verified and consistent */
   uint64_t saved_size;         /* size of the checkpoint saved before (0: none) */
   int had_saved;
+  size_t witnesses;            /* witnesses whose cosignature the checkpoint has */
 } ctl_logview;
+
+/* Witnesses (c2sp.org/tlog-witness): when any is configured, the view is
+ * the server's latest *cosigned* checkpoint (GET
+ * /v1/audit/checkpoint/cosigned) instead of a fresh one, and it must carry
+ * a valid cosignature (ke_cosig.h) by every configured witness.  Where the
+ * witness keys come from, first found wins: ctl_logview_set_witness() (a
+ * command's --witness-key), $ESCROWCTL_WITNESS_KEY, <config
+ * dir>/audit-witness-keys; vkeys separated by commas or newlines. */
+void ctl_logview_set_witness(const char *vkeys);
 
 /* The log key as ctl_audit_log_key() finds it (log_key_arg, then
  * $ESCROWCTL_LOG_KEY, then the pinned file); the server's fresh checkpoint,
@@ -53,6 +63,19 @@ int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const c
                       size_t len, const char *what);
 
 void ctl_logview_free(ctl_logview *lv);
+
+/* The escrow.store event of one record, proven in the view: `view` is the
+ * server's object naming it ("escrow_event": the leaf's exact text,
+ * "leaf_index", "record_id"; a retrieval or drill record as the server
+ * shows it).  The event must be the escrow of record_id ("object":
+ * "record:<id>") with this envelope digest, device and volume in its
+ * details, and its inclusion must verify against the view's checkpoint.
+ * Prints one "audit log" line on success.  CTL_OK, or CTL_FAIL (printed:
+ * a missing or foreign event, or a failed proof) or a network exit code.
+ * Used by approve, retrieve and drill approve. */
+int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *view,
+                             const uint8_t envelope_sha256[32], const char *device,
+                             const char *volume);
 
 /* Does the server's consistency proof from (m, root_m) to (n, root_n)
  * verify?  1 yes, 0 no, or -(exit code) when the server could not be asked.

@@ -111,6 +111,8 @@ static const ctl_cmd ctl_cmds[] = {
   { "drill", "run", ctl_cmd_drill_run,
     "open and check every record of a drill, post the signed summary (auditor)",
     ctl_usage_drill_run },
+  { "escrow-key", "pin", ctl_cmd_escrow_key_pin,
+    "pin an escrow key's fingerprint for retrieve and drill run", ctl_usage_escrow_key_pin },
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 

@@ -227,6 +227,12 @@ static ke_rc verify_ed25519(const uint8_t pub[KE_NOTE_PUB_LEN], const char *msg,
   return rc;
 }
 
+ke_rc ke_note_verify_raw(const uint8_t pub[KE_NOTE_PUB_LEN], const uint8_t *msg, size_t len,
+                         const uint8_t sig[KE_NOTE_SIG_LEN])
+{
+  return verify_ed25519(pub, (const char *)msg, len, sig);
+}
+
 /* One signature line, without its "\n".  Sets *verified when it is a good
  * signature by `v`; lines of unknown keys are checked for syntax, then
  * skipped. */

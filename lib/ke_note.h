@@ -119,6 +119,11 @@ ke_rc ke_note_open(const ke_note_verifier *v, const char *note, size_t len, char
 ke_rc ke_note_open_statement(const ke_note_verifier *v, const char *note, size_t len,
                              const char *type, char **text, size_t *textlen);
 
+/* Ed25519 verification of `len` bytes of `msg` (for other formats over the
+ * same keys, e.g. witness cosignatures, ke_cosig.h).  KE_OK or KE_ERR_AUTH. */
+ke_rc ke_note_verify_raw(const uint8_t pub[KE_NOTE_PUB_LEN], const uint8_t *msg, size_t len,
+                         const uint8_t sig[KE_NOTE_SIG_LEN]);
+
 /* ---- checkpoints ------------------------------------------------------------------ */
 typedef struct ke_note_checkpoint {
   char origin[KE_NOTE_MAX_NAME + 1];

@@ -112,21 +112,23 @@ say "device $HOST enrolled and escrowed its recovery key for C: (the server hold
 # ---- the helpdesk retrieval, three custodians ----------------------------------
 as helpdesk key register >/dev/null 2>&1 || true   # once per person; again is harmless
 rm -f "$D/request.json" "$D/request.key"
-as helpdesk retrieve --device "$HOST" --volume C: --reason "demo: user locked out" \
-  --ticket DEMO-1 --key-out "$D/request.key" --request-out "$D/request.json" \
+# The helpdesk and the custodians check that the record's escrow is in the
+# signed audit log, with the log key taken above.  The helpdesk also pins the
+# escrow key.
+ESCROWCTL_LOG_KEY=$LOGKEY as helpdesk retrieve --device "$HOST" --volume C: --reason "demo: user locked out" \
+  --ticket DEMO-1 --key-out "$D/request.key" --request-out "$D/request.json" --escrow-fingerprint "$FPR" \
   >/dev/null 2>"$D/retrieve.err" || die "retrieve: $(cat "$D/retrieve.err")"
 REQ=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$D/retrieve.err" | head -n1)
 CODE=$(sed -n 's/.*confirmation code  *\([A-Z2-7]\{8\}\).*/\1/p' "$D/retrieve.err" | head -n1)
 say "helpdesk opens request $REQ, confirmation code $CODE"
-# Custodians check that the record's escrow is in the signed audit log; the
-# demo takes the log key from the server (in real life: from a trusted channel).
 for i in 1 2 3; do
   ESCROWCTL_LOG_KEY=$LOGKEY as "custodian-$i" approve "$REQ" --share "$D/keys/custodian-$i.share.json" \
     --passphrase-file "$D/pw/share-$i" --yes >/dev/null 2>"$D/approve.err" ||
     die "approve by custodian $i: $(cat "$D/approve.err")"
   say "custodian $i confirmed the code and contributed a part"
 done
-as helpdesk retrieve --request "$D/request.json" --key "$D/request.key" --out "$D/recovered" \
+ESCROWCTL_LOG_KEY=$LOGKEY as helpdesk retrieve --request "$D/request.json" --key "$D/request.key" \
+  --escrow-fingerprint "$FPR" --out "$D/recovered" \
   >/dev/null 2>"$D/retrieve.err" || die "retrieve: $(cat "$D/retrieve.err")"
 [ "$(cat "$D/recovered")" = "$SECRET" ] || die "the recovered key is not the escrowed one"
 rm -f "$D/recovered" "$D/request.key"

@@ -127,7 +127,8 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
 struct srv_dk_leaf {
   const char *id;
   int64_t leaf;
-  int set; /* 1: store leaf; 0: look it up */
+  int set;    /* 1: store leaf; 0: look it up */
+  char *text; /* set: the leaf's text too (malloc'd), for the answer */
 };
 
 static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
@@ -151,12 +152,46 @@ static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
   if (!l->set)
     l->leaf = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
   PQclear(r);
+  if (l->set) {
+    /* The event's text rides along: one transaction per escrow, not two. */
+    const char *p1[1] = {leaf};
+    if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
+      return st;
+    free(l->text);
+    l->text = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+  }
+  return SRV_DB_OK;
+}
+
+/* The escrow event's exact text, answered with the receipt so that the
+ * agent can prove its inclusion in a checkpoint it holds consistent with
+ * the last it saw (docs/agent-protocol.md section 4). */
+struct srv_dk_event {
+  int64_t leaf;
+  char *text; /* malloc'd; NULL when not found */
+};
+
+static enum srv_db_status srv_dk_event_txn(struct srv_db *db, void *cls)
+{
+  struct srv_dk_event *e = cls;
+  char leaf[24];
+  const char *p1[1] = {leaf};
+  enum srv_db_status st;
+  PGresult *r;
+
+  snprintf(leaf, sizeof leaf, "%lld", (long long)e->leaf);
+  if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
+    return st;
+  free(e->text);
+  e->text = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+  PQclear(r);
   return SRV_DB_OK;
 }
 
 static int srv_dk_find_leaf(struct srv_dk *k)
 {
-  struct srv_dk_leaf l = {k->id, -1, 0};
+  struct srv_dk_leaf l = {k->id, -1, 0, NULL};
 
   /* Its event may still wait in the queue: sequence what is there first. */
   if (srv_audit_sequence_batch() < 0)
@@ -167,6 +202,7 @@ static int srv_dk_find_leaf(struct srv_dk *k)
   l.set = 1;
   if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
     ke_log(KE_LOG_WARN, "could not store a record's leaf index", json_pack("{s:s}", "record", k->id));
+  free(l.text);
   return 0;
 }
 
@@ -243,6 +279,42 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   return NULL;
 }
 
+/* The answer: record, leaf index, the signed receipt and the escrow
+ * event's text (`event`: malloc'd, taken; NULL: read it here). */
+static enum MHD_Result srv_dk_answer(struct srv_request *req, const struct srv_dk *k,
+                                     char *event)
+{
+  char *note = NULL;
+  json_t *out;
+
+  if (srv_device_receipt(k->device, k->volume, k->id, k->sha, k->leaf_index, k->created,
+                         &note) != 0) {
+    free(event);
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  }
+  ke_log(KE_LOG_INFO, k->out == SRV_DK_NEW ? "escrow stored" : "escrow re-upload (unchanged)",
+         json_pack("{s:s,s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "device",
+                   k->device, "volume", k->volume, "record", k->id, "leaf_index",
+                   (json_int_t)k->leaf_index));
+  if (!event) {
+    /* A re-upload (or a failed update before): read the event on its own. */
+    struct srv_dk_event e = {k->leaf_index, NULL};
+    if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_event_txn, &e) != SRV_DB_OK || !e.text) {
+      free(e.text);
+      free(note);
+      return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+    }
+    event = e.text;
+  }
+  out = json_pack("{s:s,s:s,s:I,s:s,s:s}", "record_id", k->id, "state", k->state,
+                  "leaf_index", (json_int_t)k->leaf_index, "receipt", note, "escrow_event",
+                  event);
+  free(event);
+  free(note);
+  return out ? srv_reply_json(req, k->out == SRV_DK_NEW ? MHD_HTTP_CREATED : MHD_HTTP_OK, out)
+             : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+}
+
 enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
 {
   static const char *const allowed[] = {"envelope", "verifier", "signature", "key_type",
@@ -253,8 +325,7 @@ enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
   enum srv_db_status st;
   enum MHD_Result ret;
   const char *bad;
-  char *note = NULL;
-  json_t *out;
+  char *event = NULL;
 
   if (!k)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
@@ -283,7 +354,7 @@ enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
     return ret;
   }
   if (k->out == SRV_DK_NEW) {
-    struct srv_dk_leaf l = {k->id, -1, 1};
+    struct srv_dk_leaf l = {k->id, -1, 1, NULL};
     if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
       /* Stored and audited, but no index yet: a retry gets the receipt. */
       ke_log(KE_LOG_WARN, "escrow stored but its audit leaf is not sequenced yet",
@@ -295,23 +366,12 @@ enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
     if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
       ke_log(KE_LOG_WARN, "could not store a record's leaf index",
              json_pack("{s:s}", "record", k->id));
+    event = l.text;
   } else if (k->leaf_index < 0 && srv_dk_find_leaf(k) != 0) {
     free(k);
     return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
   }
-  if (srv_device_receipt(k->device, k->volume, k->id, k->sha, k->leaf_index, k->created,
-                         &note) != 0) {
-    free(k);
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  }
-  ke_log(KE_LOG_INFO, k->out == SRV_DK_NEW ? "escrow stored" : "escrow re-upload (unchanged)",
-         json_pack("{s:s,s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "device",
-                   k->device, "volume", k->volume, "record", k->id, "leaf_index",
-                   (json_int_t)k->leaf_index));
-  out = json_pack("{s:s,s:s,s:I,s:s}", "record_id", k->id, "state", k->state, "leaf_index",
-                  (json_int_t)k->leaf_index, "receipt", note);
-  free(note);
-  ret = srv_reply_json(req, k->out == SRV_DK_NEW ? MHD_HTTP_CREATED : MHD_HTTP_OK, out);
+  ret = srv_dk_answer(req, k, event);
   free(k);
   return ret;
 }

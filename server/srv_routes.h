@@ -46,6 +46,8 @@ enum MHD_Result srv_ep_audit_key(struct srv_request *req);
 enum MHD_Result srv_ep_audit_entries(struct srv_request *req);
 enum MHD_Result srv_ep_audit_inclusion(struct srv_request *req);
 enum MHD_Result srv_ep_audit_consistency(struct srv_request *req);
+enum MHD_Result srv_ep_audit_cosig_post(struct srv_request *req);
+enum MHD_Result srv_ep_audit_cosig_get(struct srv_request *req);
 enum MHD_Result srv_ep_login(struct srv_request *req);
 enum MHD_Result srv_ep_logout(struct srv_request *req);
 enum MHD_Result srv_ep_users_create(struct srv_request *req);

@@ -212,6 +212,25 @@ case_retry() {
   agin "$s-e" escrow --provider stdin --volume r5
   expect_rc 0 "a good receipt at last"
   [ "$(mockq "len([x for x in r if x['volume'] == 'r5'])")" = 1 ] || fail "r5 records"
+  # The audit log (agent-protocol.md section 4, "Log consistency").
+  [ -n "$(stq "s.get('audit_checkpoint', '')")" ] || fail "no saved checkpoint"
+  control '{"bad_event": true}'
+  agin "$s-g" escrow --provider stdin --volume r7
+  expect_rc 5 "an escrow event that is not this escrow"
+  expect_err "the audit event the server answered is not this escrow"
+  control '{"fork_log": true}'
+  ag checkin
+  expect_rc 5 "check-in on a forked log"
+  expect_err "FORKED LOG VIEW: the server's checkpoint \(tree size [0-9]+\) is not consistent with the one this agent saved \(tree size [0-9]+\)"
+  [ "$(stq "'record_id' in s['volumes']['r7']")" = False ] || fail "counted as escrowed on a fork"
+  control '{"rollback_log": 1}'
+  ag checkin
+  expect_rc 5 "check-in on a rolled-back log"
+  expect_err "FORKED LOG VIEW: the server's checkpoint \(tree size 1\) is older"
+  control '{}'
+  ag checkin
+  expect_rc 0 "the honest log again: the pending upload is counted"
+  [ "$(stq "'record_id' in s['volumes']['r7']")" = True ] || fail "r7 not escrowed"
   kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; MOCK_PID=""
   local t0=$SECONDS
   agin "$s-f" escrow --provider stdin --volume r6 --retries 3

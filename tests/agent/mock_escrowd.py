@@ -5,13 +5,18 @@ docs/agent-protocol.md, for testing escrow-agent without PostgreSQL.
 It is written from the protocol text, not from the agent's code, so it also
 checks the agent's wire format: request signatures (section 2), enrolment
 (3), the escrow PUT with its envelope signature and idempotency (4), signed
-receipts (C2SP signed notes, audit.md), and check-in (5).  A JSON control
+receipts (C2SP signed notes, audit.md), the audit log's checkpoints and
+proofs (RFC 6962 over the escrow events), and check-in (5).  A JSON control
 file injects faults for the retry and verification tests:
 
   {"fail_put": N}      answer the next N PUTs with 503 (before storing)
   {"drop_put": N}      store the next N PUTs, then drop the connection
   {"refuse_put": N}    answer the next N PUTs with 400
   {"bad_receipt": "sig" | "line"}   sign receipts with another key / wrong leaf
+  {"bad_event": true}  answer an escrow event that names another volume
+  {"fork_log": true}   serve checkpoints and proofs of a log whose first leaf
+                       was rewritten (a fork: validly signed, inconsistent)
+  {"rollback_log": N}  serve the log as it was at N leaves
   {"rotate": [{"volume_id": V, "reason": R}]}   ask for rotations (cleared
                        once the volume has a new record)
   {"manifest": PATH}   switch the current escrow key (announced at check-in)
@@ -67,6 +72,42 @@ class NoteKey:
         return text + "\n" + line
 
 
+def _split(n):
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def mth(leaves):
+    """RFC 6962 Merkle tree hash of the leaf byte strings."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = _split(len(leaves))
+    return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()
+
+
+def inclusion(m, leaves):
+    if len(leaves) <= 1:
+        return []
+    k = _split(len(leaves))
+    if m < k:
+        return inclusion(m, leaves[:k]) + [mth(leaves[k:])]
+    return inclusion(m - k, leaves[k:]) + [mth(leaves[:k])]
+
+
+def consistency(m, leaves, whole=True):
+    n = len(leaves)
+    if m == n:
+        return [] if whole else [mth(leaves)]
+    k = _split(n)
+    if m <= k:
+        return consistency(m, leaves[:k], whole) + [mth(leaves[k:])]
+    return consistency(m - k, leaves[k:], False) + [mth(leaves[:k])]
+
+
 def manifest_fpr(path):
     with open(path) as f:
         m = json.load(f)
@@ -86,6 +127,7 @@ class State:
         self.checkins = []
         self.nonces = {}
         self.leaf = 0
+        self.leaves = []   # the escrow events, in log order
         self.requests = []
 
     def control(self):
@@ -162,6 +204,37 @@ class Handler(BaseHTTPRequestHandler):
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
+
+    def do_GET(self):
+        from urllib.parse import urlsplit, parse_qs
+        u = urlsplit(self.path)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        with ST.lock:
+            leaves = list(ST.leaves)
+        c = ST.control()
+        if c.get("fork_log") and leaves:
+            leaves[0] = b'{"action":"forked"}'
+        if "rollback_log" in c:
+            leaves = leaves[:c["rollback_log"]]
+        b64 = lambda h: base64.b64encode(h).decode()
+        try:
+            if u.path == "/v1/audit/checkpoint":
+                text = "%s\n%d\n%s\n" % (ST.key.name, len(leaves), b64(mth(leaves)))
+                return self.reply(200, {"checkpoint": ST.key.sign(text),
+                                        "tree_size": len(leaves)})
+            if u.path == "/v1/audit/proof/inclusion":
+                i, n = int(q["index"]), int(q["size"])
+                assert 0 <= i < n <= len(leaves)
+                return self.reply(200, {"inclusion_path":
+                                        [b64(h) for h in inclusion(i, leaves[:n])]})
+            if u.path == "/v1/audit/proof/consistency":
+                m, n = int(q["from"]), int(q["to"])
+                assert 0 < m <= n <= len(leaves)
+                return self.reply(200, {"consistency_path":
+                                        [b64(h) for h in consistency(m, leaves[:n])]})
+        except (KeyError, ValueError, AssertionError):
+            return self.error(400, "bad_request", "bad proof query")
+        self.error(404, "not_found", "no such route")
 
     def do_POST(self):
         try:
@@ -275,6 +348,10 @@ class Handler(BaseHTTPRequestHandler):
                        "state": "active", "leaf": ST.leaf,
                        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
                 ST.leaf += 1
+                rec["event"] = json.dumps({
+                    "action": "escrow.store", "object": "record:" + rec["record_id"],
+                    "details": {"device": dev_id, "volume": vol, "envelope_sha256": sha}})
+                ST.leaves.append(rec["event"].encode())
                 ST.records.append(rec)
                 c = ST.control()
                 if "rotate" in c:
@@ -292,8 +369,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return
+        event = rec["event"]
+        if ST.control().get("bad_event"):
+            ev = json.loads(event)
+            ev["details"]["volume"] = "another-volume"
+            event = json.dumps(ev)
         self.reply(status, {"record_id": rec["record_id"], "state": rec["state"],
-                            "leaf_index": rec["leaf"], "receipt": note})
+                            "leaf_index": rec["leaf"], "receipt": note,
+                            "escrow_event": event})
 
     def checkin(self, dev_id, raw):
         if not self.device_auth(dev_id, raw):
