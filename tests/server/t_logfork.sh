@@ -80,7 +80,7 @@ as admin1 escrow-key publish --manifest "$W/key/escrow-key.json" --fingerprint "
 [ "$RC" = 0 ] || fail "publish: $(cat "$W/out.admin1")"
 ENROLL=$(ESCROWCTL_TOKEN=${TOK[admin1]} "$ESCROWCTL" enroll-token create --group lab --uses 1 --expires 1h 2>/dev/null) ||
   fail "enroll-token create"
-ag enroll --server "$UA" --token "$ENROLL" --escrow-fingerprint "$FPR" --hostname host-1
+ag enroll --server "$UA" --token "$ENROLL" --escrow-fingerprint "$FPR" --log-key "$ESCROWCTL_LOG_KEY" --hostname host-1
 expect_rc 0 "enrol"
 agin "log-fork-secret-Zq8-harbour-4" escrow --provider stdin --volume data
 expect_rc 0 "escrow"
