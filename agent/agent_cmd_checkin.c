@@ -88,10 +88,19 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
       return AGENT_FAIL;
     }
     if (v->cur.p) {
-      uint8_t ver[KE_VERIFIER_LEN];
+      uint8_t ver[KE_VERIFIER_MAX], st[KE_VERIFIER_MAX];
+      size_t vl = 0, sl = 0;
       char *b64 = NULL;
-      if (ke_verifier(ver, v->cur.p, v->cur.len, c->device_id, vid) != KE_OK ||
-          !(b64 = ke_b64url_encode(ver, sizeof ver)) || agent_jset_str(e, "verifier", b64)) {
+      /* In the record's own form (v1, or v2 with its salt and parameters),
+       * so that the server compares like with like.  A record without a
+       * readable verifier is compared as v1, and then mismatches. */
+      if (!agent_jstr(vol, "verifier") ||
+          ke_verifier_decode(st, &sl, agent_jstr(vol, "verifier")) != KE_OK)
+        sl = 0;
+      if ((sl ? ke_verifier_like(ver, &vl, st, sl, v->cur.p, v->cur.len, c->device_id, vid)
+              : (vl = KE_VERIFIER_V1_LEN,
+                 ke_verifier(ver, v->cur.p, v->cur.len, c->device_id, vid))) != KE_OK ||
+          !(b64 = ke_b64url_encode(ver, vl)) || agent_jset_str(e, "verifier", b64)) {
         free(b64);
         agent_err("volume %s: cannot compute the verifier", vid);
         return AGENT_FAIL;

@@ -13,6 +13,7 @@ PKGS=(
   clang-14 libclang-rt-14-dev
   valgrind python3 python3-cryptography openssl procps util-linux
   chromium
+  libzxcvbn-dev
 )
 
 missing=()
