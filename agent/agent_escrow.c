@@ -101,14 +101,21 @@ static int b64_field(json_t *o, const char *key, const uint8_t *b, size_t len)
 /* The verifier to upload, in base64url (NULL on failure, logged by the
  * caller).  A machine-generated secret gets v1, which is deterministic.
  * Any other gets v2 (scrypt, random salt); when the pending upload or the
- * record already holds a v2 verifier of this very secret, those bytes are
- * reused, so that escrowing the same secret again is recognised below as
- * the same record, not a new one.  That costs one scrypt per candidate. */
+ * record under the escrow key in use already holds a v2 verifier of this
+ * very secret, those bytes are reused, so that escrowing the same secret
+ * again is recognised below as the same envelope and record, not a new
+ * one.  A new record always gets a new salt.  One scrypt per candidate. */
+static const char *same_key_verifier(agent_ctx *c, const json_t *o)
+{
+  const char *fpr = agent_jstr(o, "escrow_fingerprint");
+  return fpr && strcmp(fpr, c->fpr_hex) == 0 ? agent_jstr(o, "verifier") : NULL;
+}
+
 static char *upload_verifier(agent_ctx *c, const agent_escrow_req *r)
 {
   json_t *vol = agent_volume(c, r->volume_id);
-  const char *cand[2] = { agent_jstr(json_object_get(vol, "upload"), "verifier"),
-                          agent_jstr(vol, "verifier") };
+  const char *cand[2] = { same_key_verifier(c, json_object_get(vol, "upload")),
+                          agent_jstr(vol, "record_id") ? same_key_verifier(c, vol) : NULL };
   uint8_t ver[KE_VERIFIER_MAX];
   size_t len = 0;
   char *b64 = NULL;

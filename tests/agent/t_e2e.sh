@@ -121,6 +121,9 @@ PY
   [ "$(sql "SELECT state FROM escrow_records WHERE id = '$r1'")" = superseded ] || fail "old not superseded"
   local r2; r2=$(active "$deva" vol1)
   [ "$r2" != "$r1" ] || fail "no new active record"
+  # Each record has its own salt: no guess serves two records.
+  [ "$(sql "SELECT count(DISTINCT substring(verifier FROM 7 FOR 16)) || ' ' || min(length(verifier)) FROM escrow_records WHERE id IN ('$r1', '$r2')")" = "2 54" ] ||
+    fail "the two v2 verifiers share a salt"
   [ "$(stq "s['volumes']['vol1']['record_id']")" = "$r2" ] || fail "agent state"
   # Offline opening of what the server stored.
   [ "$(open_rec "$r2")" = "$s2" ] || fail "the stored envelope does not open to s2"
