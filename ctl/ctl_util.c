@@ -494,6 +494,10 @@ int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_ne
       if (!is_new)
         break;
       const char *weak = pass_weak(out, is_new);
+      if (weak && is_new != CTL_PASS_NEW_SHARE) {
+        ctl_notef("At least %d characters, please.", CTL_PASS_MIN);
+        continue;
+      }
       if (weak) {
         ctl_notef("That passphrase is too weak (%s); another, please.", weak);
         continue;
