@@ -1,9 +1,10 @@
 /*
  * ke_secret.c - the low-entropy rule for recovery secrets (see ke_secret.h).
  *
- * The work touches only counts and classes of the secret's bytes; the
- * secret itself never leaves this function, and the count table is wiped
- * because byte frequencies are information about the secret too.
+ * The statistical part touches only counts and classes of the secret's
+ * bytes, and the count table is wiped because byte frequencies are
+ * information about the secret too.  The dictionary part hands a copy of a
+ * text secret to zxcvbn (dict_bits below).
  */
 #include "ke_secret.h"
 
@@ -59,10 +60,8 @@ const char *ke_passphrase_weak_reason(const char *pass, size_t len)
 {
   if (!pass || len < KE_PASSPHRASE_MIN_LEN)
     return "it is shorter than 12 characters";
-  const uint8_t *s = (const uint8_t *)pass;
-  if (ke_text_valid(s, len))
-    return ke_secret_dict_reason(s, len, KE_PASSPHRASE_MIN_BITS);
-  return NULL; /* not text: nothing a person types, nothing to estimate */
+  /* Not text (NULL): nothing a person types, nothing to estimate. */
+  return ke_secret_dict_reason((const uint8_t *)pass, len, KE_PASSPHRASE_MIN_BITS);
 }
 
 const char *ke_secret_weak_reason(const uint8_t *s, size_t len)
