@@ -50,6 +50,23 @@ static int worse(int rc, int now)
   return now ? now : rc;
 }
 
+/* The verifier of the current key in the form of the volume's record (v1,
+ * or v2 with the record's salt and parameters), so that the server
+ * compares like with like.  A record without a readable verifier is
+ * compared as v1, and then mismatches. */
+static ke_rc checkin_verifier(uint8_t out[KE_VERIFIER_MAX], size_t *len, agent_ctx *c,
+                              const char *vid, const json_t *vol, const agent_secret *cur)
+{
+  uint8_t st[KE_VERIFIER_MAX];
+  size_t sl = 0;
+
+  if (agent_jstr(vol, "verifier") &&
+      ke_verifier_decode(st, &sl, agent_jstr(vol, "verifier")) == KE_OK)
+    return ke_verifier_like(out, len, st, sl, cur->p, cur->len, c->device_id, vid);
+  *len = KE_VERIFIER_V1_LEN;
+  return ke_verifier(out, cur->p, cur->len, c->device_id, vid);
+}
+
 static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
 {
   const char *vid;
@@ -89,10 +106,11 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
       return AGENT_FAIL;
     }
     if (v->cur.p) {
-      uint8_t ver[KE_VERIFIER_LEN];
+      uint8_t ver[KE_VERIFIER_MAX];
+      size_t vl = 0;
       char *b64 = NULL;
-      if (ke_verifier(ver, v->cur.p, v->cur.len, c->device_id, vid) != KE_OK ||
-          !(b64 = ke_b64url_encode(ver, sizeof ver)) || agent_jset_str(e, "verifier", b64)) {
+      if (checkin_verifier(ver, &vl, c, vid, vol, &v->cur) != KE_OK ||
+          !(b64 = ke_b64url_encode(ver, vl)) || agent_jset_str(e, "verifier", b64)) {
         free(b64);
         agent_err("volume %s: cannot compute the verifier", vid);
         return AGENT_FAIL;

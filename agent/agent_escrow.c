@@ -99,9 +99,51 @@ static int b64_field(json_t *o, const char *key, const uint8_t *b, size_t len)
   return rc;
 }
 
+/* The verifier to upload, in base64url (NULL on failure, logged by the
+ * caller).  A machine-generated secret gets v1, which is deterministic.
+ * Any other gets v2 (scrypt, random salt); when the pending upload or the
+ * record under the escrow key in use already holds a v2 verifier of this
+ * very secret, those bytes are reused, so that escrowing the same secret
+ * again is recognised below as the same envelope and record, not a new
+ * one.  A new record always gets a new salt.  One scrypt per candidate. */
+static const char *same_key_verifier(agent_ctx *c, const json_t *o)
+{
+  const char *fpr = agent_jstr(o, "escrow_fingerprint");
+  return fpr && strcmp(fpr, c->fpr_hex) == 0 ? agent_jstr(o, "verifier") : NULL;
+}
+
+static char *upload_verifier(agent_ctx *c, const agent_escrow_req *r)
+{
+  json_t *vol = agent_volume(c, r->volume_id);
+  const char *cand[2] = { same_key_verifier(c, json_object_get(vol, "upload")),
+                          agent_jstr(vol, "record_id") ? same_key_verifier(c, vol) : NULL };
+  uint8_t ver[KE_VERIFIER_MAX];
+  size_t len = 0;
+  char *b64 = NULL;
+  ke_rc k = KE_ERR_AUTH;
+
+  if (r->generated) {
+    len = KE_VERIFIER_V1_LEN;
+    k = ke_verifier(ver, r->secret, r->secret_len, c->device_id, r->volume_id);
+  }
+  for (int i = 0; !r->generated && !r->fresh && k && i < 2; i++) {
+    if (!cand[i] || (i == 1 && cand[0] && strcmp(cand[0], cand[1]) == 0) ||
+        ke_verifier_decode(ver, &len, cand[i]) != KE_OK || len != KE_VERIFIER_V2_LEN)
+      continue;
+    k = ke_verifier_check(ver, len, r->secret, r->secret_len, c->device_id, r->volume_id);
+  }
+  if (k && !r->generated) {
+    len = KE_VERIFIER_V2_LEN;
+    k = ke_verifier_v2(ver, r->secret, r->secret_len, c->device_id, r->volume_id);
+  }
+  if (k == KE_OK)
+    b64 = ke_b64url_encode(ver, len);
+  ke_wipe(ver, sizeof ver);
+  return b64;
+}
+
 int agent_escrow(agent_ctx *c, const agent_escrow_req *r)
 {
-  uint8_t ver[KE_VERIFIER_LEN];
   char *ver_b64 = NULL, *sealed = NULL;
   uint8_t *env = NULL;
   size_t envlen = 0;
@@ -129,8 +171,7 @@ int agent_escrow(agent_ctx *c, const agent_escrow_req *r)
   if (why)
     agent_warn("volume %s: escrowing a secret that looks low in entropy (%s)", r->volume_id,
                why);
-  if (ke_verifier(ver, r->secret, r->secret_len, c->device_id, r->volume_id) != KE_OK ||
-      !(ver_b64 = ke_b64url_encode(ver, sizeof ver))) {
+  if (!(ver_b64 = upload_verifier(c, r))) {
     agent_err("volume %s: cannot compute the verifier", r->volume_id);
     goto out;
   }
@@ -197,7 +238,6 @@ out:
   free(env);
   free(ver_b64);
   free(sealed);
-  ke_wipe(ver, sizeof ver);
   return rc;
 }
 

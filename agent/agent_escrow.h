@@ -29,6 +29,7 @@ typedef struct agent_escrow_req {
   int fresh;                /* always seal a new envelope (the server's record does
                                not match ours: re-sending ours would not fix it) */
   const json_t *extra;      /* provider fields stored with the record (copied) */
+  int generated;            /* machine-generated: v1 verifier; else v2 (scrypt) */
 } agent_escrow_req;
 
 /* Seal, record the pending upload, send, verify the receipt, record it.

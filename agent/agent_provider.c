@@ -74,4 +74,5 @@ void agent_provider_req(agent_escrow_req *r, const agent_provider *p, const agen
   r->force = force;
   r->keep = p->keep;
   r->extra = s->extra;
+  r->generated = p->generated;
 }

@@ -138,17 +138,16 @@ static int bde_current(agent_ctx *c, const agent_prov_opts *o, const char *volum
 static const char *bde_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
                               const agent_secret *cur)
 {
-  uint8_t v[KE_VERIFIER_LEN], want[KE_VERIFIER_LEN];
+  uint8_t want[KE_VERIFIER_MAX];
+  size_t wl = 0;
   const char *r = "failed";
 
   /* The escrowed protector is still there, with the escrowed password. */
   if (cur->p && agent_jstr(vol, "key_id") && strcmp(cur->key_id, agent_jstr(vol, "key_id")) == 0 &&
       agent_jstr(vol, "verifier") &&
-      ke_b64url_decode_fixed(want, sizeof want, agent_jstr(vol, "verifier")) == KE_OK &&
-      ke_verifier(v, cur->p, cur->len, c->device_id, volume_id) == KE_OK &&
-      ke_ct_eq(v, want, sizeof v))
+      ke_verifier_decode(want, &wl, agent_jstr(vol, "verifier")) == KE_OK &&
+      ke_verifier_check(want, wl, cur->p, cur->len, c->device_id, volume_id) == KE_OK)
     r = "ok";
-  ke_wipe(v, sizeof v);
   return r;
 }
 
@@ -310,5 +309,5 @@ static int bde_resume(agent_ctx *c, const char *volume_id)
 }
 
 const agent_provider agent_provider_bitlocker = {
-  "bitlocker", "bitlocker", 0, bde_current, bde_unlock, bde_rotate, bde_resume,
+  "bitlocker", "bitlocker", 0, bde_current, bde_unlock, bde_rotate, bde_resume, 1,
 };

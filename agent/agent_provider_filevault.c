@@ -264,5 +264,5 @@ static int fv_resume(agent_ctx *c, const char *volume_id)
 }
 
 const agent_provider agent_provider_filevault = {
-  "filevault", "filevault", 1, fv_current, fv_unlock, fv_rotate, fv_resume,
+  "filevault", "filevault", 1, fv_current, fv_unlock, fv_rotate, fv_resume, 1,
 };

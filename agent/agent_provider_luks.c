@@ -427,5 +427,5 @@ static int luks_resume(agent_ctx *c, const char *volume_id)
 }
 
 const agent_provider agent_provider_luks = {
-  "luks", "luks", 1, luks_current, luks_unlock, luks_rotate, luks_resume,
+  "luks", "luks", 1, luks_current, luks_unlock, luks_rotate, luks_resume, 1,
 };

@@ -131,5 +131,5 @@ static int stdin_resume(agent_ctx *c, const char *volume_id)
 }
 
 const agent_provider agent_provider_stdin = {
-  "stdin", "other", 0, stdin_current, stdin_unlock, NULL, stdin_resume,
+  "stdin", "other", 0, stdin_current, stdin_unlock, NULL, stdin_resume, 0,
 };

@@ -32,8 +32,10 @@ const char ctl_usage_ceremony[] =
   "  --out DIR                output directory (created 0700 if missing)\n"
   "  --passphrase-file I=PATH custodian I's passphrase from PATH (one trailing\n"
   "                           newline is stripped); custodians without one are\n"
-  "                           asked twice on the terminal.  8..1024 bytes.\n"
-  "  --scrypt-n N             scrypt cost of the share files (default 32768;\n"
+  "                           asked twice on the terminal.  12..1024 bytes,\n"
+  "                           and not guessable (dictionary words, names,\n"
+  "                           keyboard patterns are refused).\n"
+  "  --scrypt-n N             scrypt cost of the share files (default 131072;\n"
   "                           a power of two >= 1024; lower values make stolen\n"
   "                           share files cheaper to attack: for tests only)\n";
 
@@ -238,7 +240,7 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
     char prompt[KE_NAME_MAX + 64];
     snprintf(prompt, sizeof prompt, "New passphrase for custodian %u (%s)", i + 1,
              o.names[i]);
-    rc = ctl_passphrase(&pass[i], o.passfiles[i], prompt, 1);
+    rc = ctl_passphrase(&pass[i], o.passfiles[i], prompt, CTL_PASS_NEW_SHARE);
   }
   m = calloc(1, sizeof *m);
   shares = ke_secure_alloc(o.n * sizeof *shares);

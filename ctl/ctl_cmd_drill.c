@@ -87,7 +87,7 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
       !ctl_drill_str(r->key_type, sizeof r->key_type, o, "key_type") || !env || !R || !fpr ||
       !ver || ke_b64url_decode(&r->envelope, &r->envlen, env, 0) != KE_OK ||
       ke_b64url_decode_fixed(rb, sizeof rb, R) != KE_OK ||
-      ke_b64url_decode_fixed(r->verifier, sizeof r->verifier, ver) != KE_OK ||
+      ke_verifier_decode(r->verifier, &r->verifier_len, ver) != KE_OK ||
       ke_hex_decode(fb, sizeof fb, fpr) != KE_OK) {
     ctl_errf("the server's drill has a malformed record");
     return 0;

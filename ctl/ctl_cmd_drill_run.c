@@ -89,7 +89,7 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
   char pid[KE_DRILL_PART_ID_MAX];
   ke_dleq *pr = ke_secure_alloc(sizeof *pr);
   ke_point *S = ke_secure_alloc(sizeof *S);
-  uint8_t *secret = NULL, v[KE_VERIFIER_LEN];
+  uint8_t *secret = NULL;
   size_t len = 0, i;
   const json_t *it;
   const char *why = NULL;
@@ -132,13 +132,13 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
   }
   if ((why = run_format(r->key_type, secret, len)))
     goto out;
-  if (ke_verifier(v, secret, len, r->device, r->volume) != KE_OK ||
-      CRYPTO_memcmp(v, r->verifier, sizeof v) != 0)
+  /* v1 or v2 (one scrypt), compared in constant time. */
+  if (ke_verifier_check(r->verifier, r->verifier_len, secret, len, r->device, r->volume) !=
+      KE_OK)
     why = "verifier mismatch";
 out:
   if (secret)
     ke_secure_free(secret, len);
-  OPENSSL_cleanse(v, sizeof v);
   ke_secure_free(pr, sizeof *pr);
   ke_secure_free(S, sizeof *S);
   return why;

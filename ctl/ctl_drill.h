@@ -18,7 +18,8 @@ typedef struct ctl_drill_rec {
   uint8_t *envelope;            /* malloc'd */
   size_t envlen;
   ke_envelope env;              /* parsed; R and fingerprint match the record's */
-  uint8_t verifier[KE_VERIFIER_LEN];
+  uint8_t verifier[KE_VERIFIER_MAX]; /* v1 or v2 (ke_verifier_parse) */
+  size_t verifier_len;
   int key;                      /* index into ctl_drill.keys */
 } ctl_drill_rec;
 

@@ -15,8 +15,18 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ke_secret.h"
+
 #define CTL_PASS_MIN 8
 #define CTL_PASS_MAX 1024
+
+/* NULL if a new passphrase of this kind is acceptable, else why not. */
+static const char *pass_weak(const ctl_buf *b, int is_new)
+{
+  if (is_new == CTL_PASS_NEW_SHARE)
+    return ke_passphrase_weak_reason(b->p, b->len);
+  return is_new && b->len < CTL_PASS_MIN ? "it is shorter than 8 characters" : NULL;
+}
 
 /* ---- messages -------------------------------------------------------- */
 static char ctl_prefix[64] = "escrowctl";
@@ -483,8 +493,13 @@ int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_ne
         break;
       if (!is_new)
         break;
-      if (out->len < CTL_PASS_MIN) {
+      const char *weak = pass_weak(out, is_new);
+      if (weak && is_new != CTL_PASS_NEW_SHARE) {
         ctl_notef("At least %d characters, please.", CTL_PASS_MIN);
+        continue;
+      }
+      if (weak) {
+        ctl_notef("That passphrase is too weak (%s); another, please.", weak);
         continue;
       }
       if ((rc = passphrase_alloc(&again)))
@@ -505,6 +520,16 @@ int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_ne
       memchr(out->p, '\0', out->len)) {
     ctl_errf("a passphrase must be %d..%d bytes without NUL", is_new ? CTL_PASS_MIN : 1,
              CTL_PASS_MAX);
+    ctl_buf_free(out);
+    return CTL_FAIL;
+  }
+  const char *weak = pass_weak(out, is_new);
+  if (weak) {
+    ctl_errf("refusing a weak passphrase: %s%s", weak,
+             is_new == CTL_PASS_NEW_SHARE ? " (a share passphrase needs 12 characters or "
+                                            "more and must not be guessable: use 4 or more "
+                                            "random words, or random characters)"
+                                          : "");
     ctl_buf_free(out);
     return CTL_FAIL;
   }

@@ -103,7 +103,11 @@ int ctl_interactive(void);   /* is stdin a terminal? */
 /* Passphrase from a file (one trailing "\n" or "\r\n" stripped) or, when
  * file is NULL and stdin is a terminal, from /dev/tty with echo off.
  * is_new: ask twice and require 8..1024 bytes.  With neither a file nor a
- * terminal: CTL_FAIL, saying to use --passphrase-file. */
+ * terminal: CTL_FAIL, saying to use --passphrase-file.
+ * is_new == CTL_PASS_NEW_SHARE (a share file's passphrase): also at least
+ * 12 bytes and ke_passphrase_weak_reason (the dictionary estimate), from
+ * the terminal or a file alike. */
+#define CTL_PASS_NEW_SHARE 2
 int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_new);
 /* One line (without its newline) from the terminal with echo off, at most
  * max bytes, into secure memory: a secret typed by hand. */

@@ -108,6 +108,63 @@ ke_rc ke_envelope_sha256(uint8_t out[32], const uint8_t *env, size_t len);
 ke_rc ke_verifier(uint8_t out[KE_VERIFIER_LEN], const uint8_t *secret, size_t secret_len,
                   const char *device_id, const char *volume_id);
 
+/* ---- versioned verifiers (ke_verifier.c; docs/protocol.md "Verifier") ---- */
+/* A stored verifier is one of
+ *   v1  32 bytes: the HMAC above.  Only for machine-generated secrets
+ *       (LUKS, BitLocker, FileVault keys: 128 bits or more of entropy).
+ *   v2  54 bytes: "KV" 02 | log2(N) | r | p | salt(16) | V(32), with
+ *       V = scrypt(P = secret,
+ *                  S = "keyescrow-v1-scrypt-verifier" | salt | device | 00 | volume,
+ *                  N, r, p, dkLen = 32).
+ *       For every secret a person may have chosen: each guess costs one
+ *       scrypt.  Accepted parameters: log2(N) 17..20, r 2..16 (RFC 7914
+ *       wants N < 2^(16 r)), p 1..4 and 128 * r * N at most 256 MiB, so
+ *       that nobody (a hostile server handing one to a drill) can make a
+ *       check cost more than that. */
+#define KE_VERIFIER_V1_LEN KE_VERIFIER_LEN
+#define KE_VERIFIER_V2_LEN 54
+#define KE_VERIFIER_MAX KE_VERIFIER_V2_LEN
+#define KE_VERIFIER_SALT_LEN 16
+#define KE_VERIFIER_V2_LOG2N_MIN 17
+#define KE_VERIFIER_V2_LOG2N_MAX 20
+#define KE_VERIFIER_V2_R_MAX 16
+#define KE_VERIFIER_V2_P_MAX 4
+#define KE_VERIFIER_V2_MEM_MAX ((uint64_t)256 << 20)
+/* The parameters of new v2 verifiers: N = 2^17, r = 8, p = 1 (128 MiB). */
+#define KE_VERIFIER_V2_LOG2N 17
+#define KE_VERIFIER_V2_R 8
+#define KE_VERIFIER_V2_P 1
+
+typedef struct ke_verifier_info {
+  unsigned version;                    /* 1 or 2 */
+  unsigned log2n, r, p;                /* v2 only */
+  uint8_t salt[KE_VERIFIER_SALT_LEN];  /* v2 only */
+} ke_verifier_info;
+
+/* Strict parser of a stored verifier: KE_ERR_LENGTH for a length that is
+ * neither form, KE_ERR_FORMAT for a bad magic, version or parameters. */
+ke_rc ke_verifier_parse(ke_verifier_info *out, const uint8_t *buf, size_t len);
+/* base64url (no padding) of either form, parsed: the wire field. */
+ke_rc ke_verifier_decode(uint8_t out[KE_VERIFIER_MAX], size_t *len, const char *b64);
+/* A new v2 verifier with a fresh random salt and the default parameters. */
+ke_rc ke_verifier_v2(uint8_t out[KE_VERIFIER_V2_LEN], const uint8_t *secret, size_t secret_len,
+                     const char *device_id, const char *volume_id);
+/* The same with salt and parameters given (known-answer tests); the
+ * parameters must be acceptable to ke_verifier_parse. */
+ke_rc ke_verifier_v2_det(uint8_t out[KE_VERIFIER_V2_LEN], const uint8_t *secret,
+                         size_t secret_len, const char *device_id, const char *volume_id,
+                         const uint8_t salt[KE_VERIFIER_SALT_LEN], unsigned log2n, unsigned r,
+                         unsigned p);
+/* Recompute `stored` (either form) for `secret`: the same version, salt
+ * and parameters, into out (*outlen bytes).  What check-in sends. */
+ke_rc ke_verifier_like(uint8_t out[KE_VERIFIER_MAX], size_t *outlen, const uint8_t *stored,
+                       size_t stored_len, const uint8_t *secret, size_t secret_len,
+                       const char *device_id, const char *volume_id);
+/* Does `secret` match `stored`?  KE_OK, KE_ERR_AUTH if not (compared in
+ * constant time), or the error of ke_verifier_parse. */
+ke_rc ke_verifier_check(const uint8_t *stored, size_t stored_len, const uint8_t *secret,
+                        size_t secret_len, const char *device_id, const char *volume_id);
+
 /* ---- DLEQ (Chaum-Pedersen) ----------------------------------------------- */
 typedef struct ke_dleq {
   ke_point P;     /* P_i = d_i * R */
@@ -174,7 +231,10 @@ ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_poin
 
 /* ---- share sealing (inside a share file) ------------------------------------- */
 typedef struct ke_scrypt_params { uint64_t N; uint32_t r, p; } ke_scrypt_params;
-#define KE_SCRYPT_DEFAULT ((ke_scrypt_params){ 32768, 8, 1 })
+/* N = 2^17 (OWASP's floor for scrypt): 128 MiB and about 0.4 s per try.
+ * Share files carry their parameters, so files made under the old default
+ * (N = 2^15) still open. */
+#define KE_SCRYPT_DEFAULT ((ke_scrypt_params){ 131072, 8, 1 })
 /* key = scrypt(pass, salt, N, r, p, 32) with maxmem set explicitly;
  * AES-256-GCM(d), AAD = "keyescrow-v1-share" | fpr | index (1 byte).
  * An empty passphrase is refused (KE_ERR_LENGTH); a wrong passphrase, salt,

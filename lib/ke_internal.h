@@ -37,6 +37,7 @@
 #define KE_LABEL_DLEQ "keyescrow-v1-dleq"
 #define KE_LABEL_SHARE "keyescrow-v1-share"
 #define KE_LABEL_SAS "keyescrow-v1-sas"
+#define KE_LABEL_SCRYPT_VERIFIER "keyescrow-v1-scrypt-verifier"
 
 /* ---- curve (ke_ec.c) ----------------------------------------------------- */
 /* The order n of P-256, big-endian. */

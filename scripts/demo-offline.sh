@@ -18,8 +18,10 @@ chmod 700 "$DEMO"
 names=(alice bob carol dave erin)
 args=()
 for i in 1 2 3 4 5; do
-  # Demo passphrases only: real custodians type theirs at the prompt.
-  printf 'demo passphrase of %s\n' "${names[$((i-1))]}" >"$DEMO/pass/$i"
+  # Demo passphrases only: real custodians type theirs at the prompt.  A
+  # random tail: escrowctl refuses guessable share passphrases.
+  printf 'demo passphrase of %s %s\n' "${names[$((i-1))]}" \
+    "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" >"$DEMO/pass/$i"
   args+=(--custodian "${names[$((i-1))]}" --passphrase-file "$i=$DEMO/pass/$i")
 done
 

@@ -57,7 +57,8 @@ if [ ! -s "$D/keys/escrow-key.json" ]; then
   rm -rf "$D/keys"
   args=()
   for i in 1 2 3 4 5; do
-    printf 'demo share passphrase %s\n' "$i" >"$D/pw/share-$i"
+    printf 'demo share passphrase %s %s\n' "$i" "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+      >"$D/pw/share-$i"
     args+=(--custodian "custodian-$i" --passphrase-file "$i=$D/pw/share-$i")
   done
   "$CTL" ceremony --threshold 3 --shares 5 "${args[@]}" --out "$D/keys" >"$D/fpr" 2>/dev/null

@@ -14,6 +14,7 @@ PKGS=(
   valgrind python3 python3-cryptography openssl procps util-linux
   chromium
   libgnutls28-dev testssl.sh
+  libzxcvbn-dev
 )
 
 missing=()

@@ -24,7 +24,8 @@
 struct srv_ci_vol {
   const char *volume, *record, *unlock;
   int has_verifier;
-  uint8_t verifier[KE_VERIFIER_LEN];
+  uint8_t verifier[KE_VERIFIER_MAX];
+  size_t verifier_len;
   int match; /* -1 null, 0, 1 */
 };
 
@@ -86,7 +87,7 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
                          : PQgetvalue(r, row, 5)[0] == 't'     ? "requested"
                          : strcmp(fpr, c->fpr) != 0            ? "escrow_key_changed"
                                                                : NULL;
-    uint8_t stored[KE_VERIFIER_LEN];
+    uint8_t stored[KE_VERIFIER_MAX];
 
     for (size_t i = 0; i < c->nvols; i++) {
       struct srv_ci_vol *v = &c->vols[i];
@@ -94,10 +95,10 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
         continue;
       if (!v->has_verifier)
         v->match = -1;
-      else if (srv_account_bytea_get(stored, sizeof stored, r, row, 2) != 0)
-        v->match = 0;
+      else if (srv_account_bytea_get(stored, v->verifier_len, r, row, 2) != 0)
+        v->match = 0; /* another length: another form, or another record */
       else
-        v->match = ke_ct_eq(stored, v->verifier, sizeof stored);
+        v->match = ke_ct_eq(stored, v->verifier, v->verifier_len);
     }
     if (reason) {
       json_t *e = json_pack("{s:s,s:s}", "volume_id", vol, "reason", reason);
@@ -247,8 +248,8 @@ static const char *srv_ci_validate(struct srv_ci *c, const json_t *body)
                         strcmp(cv->unlock, "unsupported")))
       return "volumes: unlock_check is ok, failed or unsupported";
     if (json_object_get(v, "verifier")) {
-      if (!ver || ke_b64url_decode_fixed(cv->verifier, sizeof cv->verifier, ver) != KE_OK)
-        return "volumes: verifier is 32 bytes in base64url";
+      if (!ver || ke_verifier_decode(cv->verifier, &cv->verifier_len, ver) != KE_OK)
+        return "volumes: verifier is a v1 (32 bytes) or v2 (54 bytes) verifier in base64url";
       cv->has_verifier = 1;
     }
     for (size_t j = 0; j < i; j++)

@@ -40,7 +40,7 @@ struct srv_dk {
   struct srv_request *req;
   const char *device, *volume, *key_type, *key_id;
   char env_param[2 * KE_ENV_MAX_LEN + 3];
-  char verifier[2 * KE_VERIFIER_LEN + 3], sig[2 * SRV_DEV_SIG_LEN + 3];
+  char verifier[2 * KE_VERIFIER_MAX + 3], sig[2 * SRV_DEV_SIG_LEN + 3];
   char sha[SRV_HEX_SHA256], fpr[SRV_HEX_SHA256];
   char id[SRV_DEV_ID_LEN + 1];
   char state[16], created[32], key_state[16];
@@ -214,9 +214,9 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   const char *env64 = srv_device_str(body, "envelope");
   const char *ver64 = srv_device_str(body, "verifier");
   const char *sig64 = srv_device_str(body, "signature");
-  uint8_t *env = NULL, ver[KE_VERIFIER_LEN], sig[SRV_DEV_SIG_LEN], pub[SRV_DEV_PUB_LEN];
+  uint8_t *env = NULL, ver[KE_VERIFIER_MAX], sig[SRV_DEV_SIG_LEN], pub[SRV_DEV_PUB_LEN];
   uint8_t h[32], *msg;
-  size_t envlen = 0, dl, vl, mlen;
+  size_t envlen = 0, dl, vl, mlen, verlen = 0;
   unsigned hl = 0;
   ke_envelope e;
   int ok;
@@ -231,8 +231,10 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   k->key_id = srv_device_str(body, "key_id");
   if (!srv_device_key_id_ok(k->key_id))
     return "key_id: 1 to 128 printable ASCII characters";
-  if (!ver64 || ke_b64url_decode_fixed(ver, sizeof ver, ver64) != KE_OK)
-    return "verifier: 32 bytes in base64url";
+  /* v1 (32 bytes) or v2 (54 bytes, scrypt parameters at or above the
+   * floor): both are stored as sent, the server never recomputes them. */
+  if (!ver64 || ke_verifier_decode(ver, &verlen, ver64) != KE_OK)
+    return "verifier: a v1 (32 bytes) or v2 (54 bytes) verifier in base64url";
   if (!sig64 || ke_b64url_decode_fixed(sig, sizeof sig, sig64) != KE_OK)
     return "signature: 64 bytes in base64url";
   if (!env64 || strlen(env64) > SRV_DK_ENV_B64_MAX ||
@@ -273,7 +275,7 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   ke_hex_encode(k->sha, h, sizeof h);
   ke_hex_encode(k->fpr, e.fingerprint, KE_FPR_LEN);
   srv_account_bytea_param(k->env_param, env, envlen);
-  srv_account_bytea_param(k->verifier, ver, sizeof ver);
+  srv_account_bytea_param(k->verifier, ver, verlen);
   srv_account_bytea_param(k->sig, sig, sizeof sig);
   free(env);
   return NULL;

@@ -6,7 +6,7 @@
 ceremony() {
   local d=$1
   mkdir -p "$d.pass"
-  for i in 1 2 3; do echo "custodian passphrase $i" >"$d.pass/$i"; done
+  for i in 1 2 3; do echo "custodian $i passphrase quibble-zephyr-$i" >"$d.pass/$i"; done
   "$ESCROWCTL" ceremony --threshold 2 --shares 3 --custodian alice --custodian bob \
     --custodian carol --out "$d" --scrypt-n 1024 --passphrase-file 1="$d.pass/1" \
     --passphrase-file 2="$d.pass/2" --passphrase-file 3="$d.pass/3" 2>/dev/null

@@ -319,7 +319,9 @@ class Handler(BaseHTTPRequestHandler):
             sig = b64u_dec(req["signature"])
             kt, kid = req["key_type"], req["key_id"]
             assert set(req) == {"envelope", "verifier", "signature", "key_type", "key_id"}
-            assert len(ver) == 32 and kt in ("bitlocker", "filevault", "luks", "other")
+            # v1 (HMAC, 32 bytes) or v2 ("KV" 02, scrypt N >= 2^17, 54 bytes)
+            assert len(ver) == 32 or (len(ver) == 54 and ver[:3] == b"KV\x02" and ver[3] >= 17)
+            assert kt in ("bitlocker", "filevault", "luks", "other")
         except (ValueError, KeyError, AssertionError):
             return self.error(400, "bad_request", "malformed escrow")
         if len(env) < 80 + 16 + 16 or env[:3] != b"KE\x01":

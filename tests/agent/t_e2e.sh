@@ -3,8 +3,11 @@
 # PostgreSQL: the server suite's fixture cluster, a private database and
 # escrowd of this test (tests/server/lib.sh, t_auth_lib.sh).
 #
-#   escrow     enrol; escrow with stdin; the same envelope again is one
-#              record; a new secret makes two, the old superseded; pg_dump
+#   escrow     enrol; escrow with stdin; the stored verifier is v2 (scrypt
+#              N >= 2^17, r 8, p 1, its own salt) and recomputes from the
+#              secret by the documented construction (Python); the same
+#              envelope again is one record; a new secret makes two, the
+#              old superseded; pg_dump
 #              and the server log hold no secret; the stored envelope opens
 #              offline (escrowctl request new / part / open); an agent
 #              cannot read envelopes or write another device; unsigned and
@@ -94,6 +97,20 @@ case_escrow() {
   [ "$(sql "SELECT hostname FROM devices WHERE id = '$deva'")" = host-a ] || fail "device row"
   agin "$s1" escrow --provider stdin --volume vol1
   expect_rc 0 "escrow s1"
+  # A typed secret's verifier costs one scrypt N >= 2^17 per guess: check
+  # the stored bytes, and recompute them independently from the secret.
+  local v1hex; v1hex=$(sql "SELECT encode(verifier, 'hex') FROM escrow_records WHERE device_id = '$deva' AND volume_id = 'vol1'")
+  "$PY" - "$v1hex" "$s1" "$deva" vol1 <<'PY' || fail "the stored verifier of a stdin secret is not a valid v2"
+import hashlib, sys
+v, secret, dev, vol = bytes.fromhex(sys.argv[1]), sys.argv[2].encode(), sys.argv[3], sys.argv[4]
+assert len(v) == 54 and v[:3] == b"KV\x02", v.hex()
+log2n, r, p, salt = v[3], v[4], v[5], v[6:22]
+assert log2n >= 17 and (log2n, r, p) == (17, 8, 1), (log2n, r, p)
+s = b"keyescrow-v1-scrypt-verifier" + salt + dev.encode() + b"\x00" + vol.encode()
+assert hashlib.scrypt(secret, salt=s, n=1 << log2n, r=r, p=p, dklen=32, maxmem=2**31 - 1) == v[22:]
+PY
+  [ "$(stq "s['volumes']['vol1']['verifier']")" = "$("$PY" -c "import base64,sys; print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip('='))" "$v1hex")" ] ||
+    fail "the agent's state holds another verifier than the server"
   agin "$s1" escrow --provider stdin --volume vol1
   expect_rc 0 "the same envelope again"
   expect_err "already stored"
@@ -107,6 +124,9 @@ case_escrow() {
   [ "$(sql "SELECT state FROM escrow_records WHERE id = '$r1'")" = superseded ] || fail "old not superseded"
   local r2; r2=$(active "$deva" vol1)
   [ "$r2" != "$r1" ] || fail "no new active record"
+  # Each record has its own salt: no guess serves two records.
+  [ "$(sql "SELECT count(DISTINCT substring(verifier FROM 7 FOR 16)) || ' ' || min(length(verifier)) FROM escrow_records WHERE id IN ('$r1', '$r2')")" = "2 54" ] ||
+    fail "the two v2 verifiers share a salt"
   [ "$(stq "s['volumes']['vol1']['record_id']")" = "$r2" ] || fail "agent state"
   # Offline opening of what the server stored.
   [ "$(open_rec "$r2")" = "$s2" ] || fail "the stored envelope does not open to s2"

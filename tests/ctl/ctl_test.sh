@@ -315,11 +315,20 @@ usage)
   printf 'short\n' >private/pass1
   run 1 ceremony --threshold 1 --shares 1 --custodian a --out k --passphrase-file 1=private/pass1
   err_has "8..1024 bytes"
-  # Production scrypt cost by default; nothing is overwritten.
-  printf 'a good passphrase\n' >private/pass1
+  # Share passphrases: 12 characters or more, and not guessable (the
+  # dictionary estimate), from a file as from the terminal.
+  for p in 'elevenchars' 'P@ssw0rd123456789' 'correct horse battery staple' \
+           'iloveyou12345678' 'qwertyuiopasdfgh' 'a good passphrase'; do
+    printf '%s\n' "$p" >private/pass1
+    run 1 ceremony --threshold 1 --shares 1 --custodian a --out k --passphrase-file 1=private/pass1
+    err_has "refusing a weak passphrase"
+    [ ! -e k/custodian-1.share.json ] || fail "a share file was written under a weak passphrase"
+  done
+  # Production scrypt cost by default (N = 2^17); nothing is overwritten.
+  printf 'a good passphrase: vortex quarry bivouac\n' >private/pass1
   run 0 ceremony --threshold 1 --shares 1 --custodian a --out keys --passphrase-file 1=private/pass1
   FPR=$(cat "$out")
-  grep -q '"N": 32768' keys/custodian-1.share.json || fail "default scrypt N is not 32768"
+  grep -q '"N": 131072' keys/custodian-1.share.json || fail "default scrypt N is not 131072"
   run 1 ceremony --threshold 1 --shares 1 --custodian a --out keys --passphrase-file 1=private/pass1
   err_has "already exists"
   # Weak and out-of-range secrets.
@@ -454,10 +463,18 @@ files)
   # Low scrypt cost: loudly.
   run 0 ceremony --threshold 1 --shares 1 --custodian z --out cheap \
     --passphrase-file 1=private/pass1 --scrypt-n 1024
-  err_has "WARNING: --scrypt-n 1024 is below the default 32768"
-  err_has "32 times cheaper"
-  run 0 ceremony --threshold 1 --shares 1 --custodian z --out dear \
+  err_has "WARNING: --scrypt-n 1024 is below the default 131072"
+  err_has "128 times cheaper"
+  # A share file under the old default (N = 2^15) carries its parameters
+  # and still opens.
+  run 0 ceremony --threshold 1 --shares 1 --custodian z --out old \
     --passphrase-file 1=private/pass1 --scrypt-n 32768
+  err_has "below the default 131072"
+  grep -q '"N": 32768' old/custodian-1.share.json || fail "old-cost share file"
+  run 0 share verify --manifest old/escrow-key.json --share old/custodian-1.share.json \
+    --passphrase-file private/pass1
+  run 0 ceremony --threshold 1 --shares 1 --custodian z --out dear \
+    --passphrase-file 1=private/pass1 --scrypt-n 131072
   err_lacks "WARNING"
   # Output directories others can write to are refused.
   mkdir shared && chmod 777 shared
@@ -520,7 +537,7 @@ memlock)
   if [ "$(id -u)" != 0 ] && [ "$(ulimit -l)" != unlimited ] && [ "$(ulimit -l)" -lt 1100 ]; then
     echo "SKIP: RLIMIT_MEMLOCK below 1 MiB"; exit 77
   fi
-  printf 'a good passphrase\n' >private/pass1
+  printf 'a good passphrase: vortex quarry bivouac\n' >private/pass1
   run 0 ceremony --threshold 1 --shares 1 --custodian a --out keys \
     --passphrase-file 1=private/pass1 --scrypt-n 1024
   mkfifo private/fifo

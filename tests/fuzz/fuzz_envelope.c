@@ -4,6 +4,10 @@
  * The escrow key is fixed (the 3-of-5 vector key), so the seed corpus -
  * the real vector envelopes - also drives the successful open path and the
  * verifier; mutants exercise every rejection path.
+ *
+ * The same bytes also go through the stored-verifier parser (v1 / v2) and,
+ * as text, its base64url decoder: a server hands both to escrowctl drill
+ * run.  Only parsed, never computed (a v2 costs a scrypt at N >= 2^17).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +31,41 @@ static void init(void)
   done = 1;
 }
 
+/* Whatever parses is one of the two forms, within the documented bounds. */
+static void check_verifier(const uint8_t *data, size_t size)
+{
+  ke_verifier_info info;
+  if (ke_verifier_parse(&info, data, size) == KE_OK) {
+    if (info.version == 1 ? size != KE_VERIFIER_V1_LEN
+        : info.version != 2 || size != KE_VERIFIER_V2_LEN || data[0] != 'K' ||
+              data[1] != 'V' || data[2] != 2 || info.log2n < KE_VERIFIER_V2_LOG2N_MIN ||
+              info.log2n > KE_VERIFIER_V2_LOG2N_MAX || info.r < 2 ||
+              info.r > KE_VERIFIER_V2_R_MAX || info.p < 1 || info.p > KE_VERIFIER_V2_P_MAX ||
+              128ull * info.r * (1ull << info.log2n) > KE_VERIFIER_V2_MEM_MAX ||
+              memcmp(info.salt, data + 6, KE_VERIFIER_SALT_LEN) != 0)
+      abort();
+  }
+  char *s = malloc(size + 1);
+  if (!s)
+    return;
+  memcpy(s, data, size);
+  s[size] = '\0';
+  uint8_t out[KE_VERIFIER_MAX];
+  size_t len = 1;
+  if (ke_verifier_decode(out, &len, s) == KE_OK) {
+    if ((len != KE_VERIFIER_V1_LEN && len != KE_VERIFIER_V2_LEN) ||
+        ke_verifier_parse(&info, out, len) != KE_OK)
+      abort();
+  } else if (len != 0) {
+    abort();
+  }
+  free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   init();
+  check_verifier(data, size);
   ke_envelope env;
   ke_rc rc = ke_envelope_parse(&env, data, size);
   if (rc != KE_OK)

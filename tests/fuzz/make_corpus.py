@@ -44,3 +44,14 @@ for i, d in enumerate(vec["dleq"]):
 for i, s in enumerate([b"", b"Zg", b"Zm8", b"Zm9v", b"Zm9vYg", b"Zg==", b"Zh", b"--__",
                        b"00ff", b"ABCDEF", b"Zm+v"]):
     write("fuzz_b64url", f"edge-{i}", s)
+
+# Stored verifiers (fuzz_envelope also parses its input as one): the v2
+# vectors, a v1, a v2 below the cost floor, and their base64url texts.
+for i, v in enumerate(vec.get("verifier_v2", [])):
+    ver = bytes.fromhex(v["verifier"])
+    write("fuzz_envelope", f"verifier-v2-{i}", ver)
+    write("fuzz_envelope", f"verifier-v2-{i}-b64", b64u(ver))
+    write("fuzz_envelope", f"verifier-v2-{i}-cheap", ver[:3] + b"\x10" + ver[4:])
+for i, v in enumerate(vec["verifier"][:1]):
+    write("fuzz_envelope", f"verifier-v1-{i}", bytes.fromhex(v["verifier"]))
+

@@ -106,6 +106,15 @@ def verifier(secret, device, volume):
                     volume.encode(), hashlib.sha256).digest()
 
 
+def verifier_v2(secret, device, volume, salt=None, log2n=17, r=8, p=1):
+    """The scrypt verifier of docs/protocol.md: "KV" 02 | log2n | r | p |
+    salt | scrypt(secret, label | salt | device | 00 | volume)."""
+    salt = os.urandom(16) if salt is None else salt
+    s = b"keyescrow-v1-scrypt-verifier" + salt + device.encode() + b"\x00" + volume.encode()
+    v = hashlib.scrypt(secret, salt=s, n=1 << log2n, r=r, p=p, dklen=32, maxmem=2**31 - 1)
+    return b"KV\x02" + bytes([log2n, r, p]) + salt + v
+
+
 class Agent:
     """One enrolled (or about to be) device."""
 

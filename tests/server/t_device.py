@@ -25,7 +25,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.environ["KE_DEV_SRC"], "tests", "audit"))
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from device_agent import (Agent, b64u, ed_pub, manifest_q, request,  # noqa: E402
-                          sign_headers, unb64u, verifier)
+                          sign_headers, unb64u, verifier, verifier_v2)
 import note_verify  # noqa: E402
 
 E = os.environ
@@ -469,6 +469,47 @@ def core_validation(a):
 
 # ---- checkin -------------------------------------------------------------------
 
+def checkin_v2():
+    """A v2 (scrypt) verifier, made by this independent implementation, is
+    stored as sent and check-in compares it: the same salt and parameters
+    recomputed match; another salt, a v1 or a v2 of another secret do not."""
+    a = enrolled(new_token()[0], hostname="ws-typed", serial="PF2TYPED")
+    s = b"operator typed: Vq7-zephyr-quibble"
+    body, _ = a.escrow_body("typed", s, key_type="other", key_id="typed")
+    v2 = verifier_v2(s, a.device, "typed")
+    body["verifier"] = b64u(v2)
+    r = a.call("PUT", "/v1/devices/%s/keys/typed" % a.device, body)
+    expect(r, 201, what="escrow with a v2 verifier")
+    rec = r.json["record_id"]
+    row = sql("SELECT length(verifier), encode(verifier, 'hex') FROM escrow_records"
+              " WHERE id = '%s'" % rec)
+    check(row == "54|" + v2.hex(), "v2 stored as sent: %r" % row)
+
+    def match(ver):
+        r = a.checkin([{"volume_id": "typed", "record_id": rec, "verifier": b64u(ver),
+                        "unlock_check": "unsupported"}])
+        expect(r, 200, what="check-in v2")
+        return r.json["volumes"][0]["verifier_match"]
+    salt = v2[6:22]
+    check(match(verifier_v2(s, a.device, "typed", salt=salt)) is True, "v2 recomputed matches")
+    check(match(verifier_v2(s, a.device, "typed")) is False, "v2 with another salt")
+    check(match(verifier_v2(s + b"!", a.device, "typed", salt=salt)) is False, "v2, other secret")
+    check(match(verifier(s, a.device, "typed")) is False, "v1 against a v2 record")
+    check(sql("SELECT last_verifier_match FROM escrow_records WHERE id = '%s'" % rec) == "f",
+          "the last match stored")
+    # Malformed or cheap v2: a 400, never stored or compared.
+    cheap = verifier_v2(s, a.device, "typed", salt=salt, log2n=10)
+    for bad in (cheap, b"KV\x01" + v2[3:], b"KW" + v2[2:], v2[:53], os.urandom(54)):
+        r = a.checkin_raw({"agent_version": "1", "volumes": [
+            {"volume_id": "typed", "record_id": rec, "verifier": b64u(bad),
+             "unlock_check": "unsupported"}]})
+        expect(r, 400, "bad_request", "check-in with a malformed v2")
+        body["verifier"] = b64u(bad)
+        expect(a.call("PUT", "/v1/devices/%s/keys/typed2" % a.device, body), 400, "bad_request",
+               "escrow with a malformed v2")
+    ok("check-in and escrow: v2 verifiers stored as sent, compared; cheap or malformed refused")
+
+
 def checkin_all():
     publish(1)
     a = enrolled(new_token()[0], hostname="ws-0042", serial="PF2ABCDE")
@@ -522,6 +563,7 @@ def checkin_all():
               {"agent_version": "\u00e9", "volumes": []}):
         expect(a.checkin_raw(b), 400, "bad_request", "checkin body %s" % json.dumps(b)[:60])
     ok("check-in: verifier match true/false/null, unlock check, liveness, replay, validation")
+    checkin_v2()
 
     # Rotation: a disclosed record (set by a retrieval, next issue).
     sql("UPDATE escrow_records SET state = 'disclosed' WHERE id = '%s'" % rec1, owner=True)

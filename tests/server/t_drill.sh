@@ -7,7 +7,8 @@
 #     auditor cannot contribute parts
 #   - one snapshot envelope corrupted with owner SQL and one record escrowed
 #     with a wrong verifier: the run reports exactly those two, with the
-#     reasons "AEAD" and "verifier mismatch", and 22 ok
+#     reasons "AEAD" and "verifier mismatch", and 22 ok; the wrong verifier
+#     and one good one are v2 (scrypt), the rest v1: both forms are checked
 #   - custodian 3 contributes offline: drill approve --export, drill part
 #     with no server or configuration, drill approve --import; a drill file
 #     with a tampered R or envelope is refused by drill part
@@ -35,7 +36,7 @@ own() { app_psql "$PRIV_OWN_DSN" -c "$1"; }
 KD=$W/key
 mkdir -p "$KD.pass"
 pf=()
-for i in 1 2 3 4 5; do echo "drill passphrase $i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
+for i in 1 2 3 4 5; do echo "drill $i passphrase quibble-zephyr-$i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
 "$ESCROWCTL" ceremony --threshold 3 --shares 5 --custodian c1 --custodian c2 --custodian c3 \
   --custodian c4 --custodian c5 --out "$KD" --scrypt-n 1024 "${pf[@]}" >/dev/null 2>&1 ||
   fail "ceremony"
@@ -56,6 +57,7 @@ ENROLL=$(ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" enroll-token create --group lab --u
 python3 "$KE_SRC/tests/server/t_drill_fleet.py" "$URL" "$ENROLL" 24 "$W" >"$W/fleet.log" 2>&1 ||
   fail "fleet: $(cat "$W/fleet.log")"
 BADV=$(cat "$W/badverifier")
+V2REC=$(cat "$W/v2record")
 [ "$(sql "SELECT count(*) FROM escrow_records WHERE state = 'active'")" = 24 ] || fail "fleet size"
 ok "a fleet of 24 escrowed records"
 
@@ -84,7 +86,7 @@ http POST "$URL/v1/drills/$DRILL/parts" -H "Authorization: Bearer $AUD" \
 ok "roles: helpdesk may not start, a custodian reads, the auditor may not contribute"
 
 # Corrupt one snapshot envelope (a ciphertext byte) with owner SQL.
-CORR=$(sql "SELECT record_id FROM drill_records WHERE drill_id = '$DRILL' AND record_id <> '$BADV' ORDER BY record_id LIMIT 1 OFFSET 3")
+CORR=$(sql "SELECT record_id FROM drill_records WHERE drill_id = '$DRILL' AND record_id NOT IN ('$BADV', '$V2REC') ORDER BY record_id LIMIT 1 OFFSET 3")
 own "ALTER TABLE drill_records DISABLE TRIGGER drill_records_no_update;
      UPDATE drill_records SET envelope = set_byte(envelope, 100, get_byte(envelope, 100) # 1)
        WHERE drill_id = '$DRILL' AND record_id = '$CORR';
@@ -142,7 +144,9 @@ grep -q "24 record(s), 22 ok, 2 failed" "$W/run.out" || fail "run: $(cat "$W/run
 [ "$(grep -c '^failed ' "$W/run.out")" = 2 ] || fail "failures: $(cat "$W/run.out")"
 grep -qx "failed $CORR: AEAD" "$W/run.out" || fail "corrupt record: $(cat "$W/run.out")"
 grep -qx "failed $BADV: verifier mismatch" "$W/run.out" || fail "bad verifier: $(cat "$W/run.out")"
-ok "the run names exactly the corrupted record (AEAD) and the wrong verifier"
+[ "$(sql "SELECT string_agg(length(verifier) || ':' || encode(substring(verifier FROM 1 FOR 6), 'hex'), ',' ORDER BY record_id) FROM drill_records WHERE drill_id = '$DRILL' AND record_id IN ('$BADV', '$V2REC')")" = "54:4b5602110801,54:4b5602110801" ] ||
+  fail "the drill snapshot does not hold the two v2 verifiers"
+ok "the run names exactly the corrupted record (AEAD) and the wrong verifier (v2); the good v2 is ok"
 
 ev=""
 for _ in $(seq 50); do

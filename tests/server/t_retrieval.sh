@@ -65,7 +65,7 @@ own() { app_psql "$PRIV_OWN_DSN" -c "$1"; }
 KD=$W/key
 mkdir -p "$KD.pass"
 pf=()
-for i in 1 2 3 4 5; do echo "custodian passphrase $i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
+for i in 1 2 3 4 5; do echo "custodian $i passphrase quibble-zephyr-$i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
 "$ESCROWCTL" ceremony --threshold 3 --shares 5 --custodian c1 --custodian c2 --custodian c3 \
   --custodian c4 --custodian c5 --out "$KD" --scrypt-n 1024 "${pf[@]}" >/dev/null 2>&1 ||
   fail "ceremony"
