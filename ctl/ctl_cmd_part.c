@@ -135,10 +135,18 @@ static int confirm(const part_opts *o, const ke_request *r, const ke_sharefile *
 static int check_requester(const part_opts *o, const ke_request *r)
 {
   if (!r->has_requester) {
+    /* Ids of this shape are the server's (online requests, which are always
+     * signed): such a file without a signature had it stripped. */
+    const char *id = r->request_id;
+    if (strlen(id) == 30 && strncmp(id, "req-", 4) == 0 &&
+        strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") == 26) {
+      ctl_errf("request %s is an online request without its requester's signature: the "
+               "file was altered after `escrowctl approve --export`; refusing", id);
+      return CTL_FAIL;
+    }
     ctl_notef("warning: this request carries no signature of its requester (a request made "
               "offline with `escrowctl request`): only the confirmation code, read to you by "
-              "the requester, ties it to them.  A request exported by `escrowctl approve "
-              "--export` always carries one: if this file came from there, it was altered.");
+              "the requester, ties it to them.");
     if (o->pin_requester) {
       ctl_errf("--pin-requester given, but the request is unsigned: refusing");
       return CTL_FAIL;

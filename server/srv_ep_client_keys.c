@@ -68,7 +68,10 @@ static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
     s->service = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
     s->have_pw = srv_account_bytea_get(s->pw.salt, 16, r, 0, 0) == 0 &&
                  srv_account_bytea_get(s->pw.hash, 32, r, 0, 1) == 0 &&
-                 strcmp(PQgetvalue(r, 0, 6), "f") == 0;
+                 strcmp(PQgetvalue(r, 0, 6), "f") == 0 &&
+                 /* a one-time password (set by an admin) re-authenticates
+                  * nobody: the admin knows it */
+                 strcmp(PQgetvalue(r, 0, 7), "f") == 0;
     s->pw.n = (unsigned)strtoul(PQgetvalue(r, 0, 2), NULL, 10);
     s->pw.r = (unsigned)strtoul(PQgetvalue(r, 0, 3), NULL, 10);
     s->pw.p = (unsigned)strtoul(PQgetvalue(r, 0, 4), NULL, 10);

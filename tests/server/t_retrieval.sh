@@ -185,6 +185,8 @@ case_flow() {
   hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
   local kfp; kfp=$(sed -n 's/.*fingerprint \([0-9a-f]*\)$/\1/p' "$W/kr.out")
   [ ${#kfp} = 64 ] || fail "no fingerprint printed"
+  # The custodians (one HOME here) pin it, as hd1 read it to them.
+  "$ESCROWCTL" pin add hd1 "$kfp" >/dev/null || fail "pin add"
   [ "$(stat -c %a "$W/.config/escrowctl/client-key")" = 600 ] || fail "client key mode"
   ok "client key registered ($kfp)"
 
@@ -350,6 +352,7 @@ print(json.dumps({"version": 1, "request_id": sys.argv[1], "index": int(sys.argv
 
 case_expire() {
   hd key register >/dev/null 2>&1 || fail "key register"
+  "$ESCROWCTL" pin add hd1 "$(hd key show | head -n1)" >/dev/null || fail "pin add"
   hd retrieve --device host-bde --volume C: --reason "x" --ticket T-9 --key-out "$W/k3" \
     >/dev/null 2>"$W/r3.err" || fail "retrieve: $(cat "$W/r3.err")"
   local r3; r3=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r3.err")
@@ -373,6 +376,7 @@ case_expire() {
 
 case_longpoll() {
   hd key register >/dev/null 2>&1 || fail "key register"
+  "$ESCROWCTL" pin add hd1 "$(hd key show | head -n1)" >/dev/null || fail "pin add"
   hd retrieve --device host-bde --volume C: --reason "x" --ticket T-7 --key-out "$W/k4" \
     >/dev/null 2>"$W/r4.err" || fail "retrieve: $(cat "$W/r4.err")"
   local r4; r4=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r4.err")
