@@ -164,7 +164,18 @@ expect_status 401 "a wrong password after the rehash"
 ok "a password stored under another scrypt cost is rehashed at the next login (pw_n 1024 -> $N)"
 
 # ---- tokens ----------------------------------------------------------------------
+# Tokens are for service accounts (and oneself): $HD is a person's account.
 ctl "$A" token create --name "ci $S" --expires-in 1h --user "$HD"
+expect_rc 5 "token create for a person's account"
+grep -q "service account" "$TW/err" || fail "the refusal does not say why: $(cat "$TW/err")"
+ctl "$A" user add "svc-$S" --role auditor --service --password-file "$TW/hd.pw"
+expect_rc 2 "user add --service with a password"
+ctl "$A" user add "svc-$S" --role auditor --service
+expect_rc 0 "user add --service"
+grep -q "service account" "$TW/out" && ! grep -qi "one-time password" "$TW/out" || fail "user add --service: $(cat "$TW/out")"
+ctl "$A" user list
+grep -q "^svc-$S  *auditor .* service$" "$TW/out" && grep -q "^$HD  *.* person$" "$TW/out" || fail "user list KIND: $(cat "$TW/out")"
+ctl "$A" token create --name "ci $S" --expires-in 1h --user "svc-$S"
 expect_rc 0 "token create"
 [ "$(wc -l <"$TW/out")" = 1 ] || fail "token create stdout is not one line"
 API=$(cat "$TW/out")
