@@ -71,7 +71,7 @@ static int changed(const ke_request *r, const char *pinned, const char *since, c
   ctl_hex_groups(ng, q->fingerprint);
   ctl_errf("REFUSING: the request is signed by a client key of %s that is NOT the one you "
            "pinned.\n"
-           "  pinned %-20s %s\n"
+           "  pinned key           %s  (pinned %s)\n"
            "  signed with          %s\n"
            "  that key registered  %s\n"
            "Whoever controls the server can register a key of its own for %s and sign with "
@@ -80,7 +80,7 @@ static int changed(const ke_request *r, const char *pinned, const char *since, c
            "if it is theirs:\n"
            "  escrowctl pin add %s %s\n"
            "then approve again.",
-           q->user, since && *since ? since : "", pg, ng,
+           q->user, pg, since && *since ? since : "?", ng,
            reg ? reg : "(not known here)", q->user, q->user, q->user, now);
   return CTL_FAIL;
 }
