@@ -112,8 +112,9 @@ static int list(ctl_http *h)
       snprintf(from + used, sizeof from - used, "%s%lld", k ? "," : " from custodians ",
                (long long)json_integer_value(c));
     }
+    const json_t *rk = json_object_get(v, "requester_key");
     printf("%s  %s/%s  by %s  parts %lld/%lld%s  code %s  created %s\n  reason: %s  "
-           "ticket: %s\n",
+           "ticket: %s\n  requester key %.16s... registered %s (%lld key%s on the account)\n",
            json_string_value(json_object_get(v, "request_id")),
            json_string_value(json_object_get(v, "hostname")),
            json_string_value(json_object_get(v, "volume_id")),
@@ -123,7 +124,11 @@ static int list(ctl_http *h)
            json_string_value(json_object_get(v, "confirmation_code")),
            json_string_value(json_object_get(v, "created")),
            json_string_value(json_object_get(v, "reason")),
-           json_string_value(json_object_get(v, "ticket")));
+           json_string_value(json_object_get(v, "ticket")),
+           json_string_value(json_object_get(rk, "fingerprint")) ?: "?",
+           json_string_value(json_object_get(rk, "registered")) ?: "?",
+           (long long)json_integer_value(json_object_get(rk, "keys")),
+           json_integer_value(json_object_get(rk, "keys")) == 1 ? "" : "s");
   }
   json_decref(ans);
   return CTL_OK;
