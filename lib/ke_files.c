@@ -291,9 +291,9 @@ static const char *const request_fields_signed[] = {
 
 /* The values a request repeats from its envelope, the key they follow from
  * and the code derived from them must agree; a custodian answers for the
- * envelope's R only.  The requester's signature is checked by the parser
- * (check_sig), not by the writer: a server writes what it stored, and it is
- * the reader who must not be fooled. */
+ * envelope's R only.  The requester's statement (signature, volume) is
+ * checked by the parser (check_sig), not by the writer: a server writes
+ * what it stored, and it is the reader who must not be fooled. */
 static ke_rc request_consistent(const ke_request *r, int check_sig, ke_ferr *err)
 {
   const char *ctx = "request";
@@ -321,13 +321,13 @@ static ke_rc request_consistent(const ke_request *r, int check_sig, ke_ferr *err
   if (strcmp(code, r->code) != 0)
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"confirmation_code\": does not "
                   "follow from request_id, E and R", ctx);
-  if (r->has_requester) {
+  if (r->has_requester && check_sig) {
     if (r->requester.volume[0] && strcmp(r->requester.volume, r->volume) != 0)
       return kf_err(err, KE_ERR_FORMAT, "%s: field \"requester\": the signed volume is not "
                     "the request's", ctx);
     /* The point of the member: E (and the id) cannot change without the
      * requester's key. */
-    if (check_sig && !ke_retrieval_verify(&r->requester, r->request_id, r->E.b))
+    if (!ke_retrieval_verify(&r->requester, r->request_id, r->E.b))
       return kf_err(err, KE_ERR_AUTH, "%s: field \"requester\": the signature does not "
                     "verify over this request id and E with the requester's public_key", ctx);
   }

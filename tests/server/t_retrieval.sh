@@ -22,8 +22,9 @@
 #             database (with the code that follows) gets no part online or
 #             offline, nor does a stripped request file; a client key the
 #             server registers for the requester is refused loudly (CHANGED
-#             pin) online, on --export and offline; only the real key and E
-#             get parts
+#             pin) online, on --export and offline; a signed request paired
+#             with another record is refused; only the real key and E get
+#             parts
 set -euo pipefail
 CASE=${1:?case}
 . "$KE_SRC/tests/server/lib.sh"
@@ -568,6 +569,27 @@ assert k["fingerprint"] == sys.argv[3] and k["keys"] == 2 and k["current"] and l
   # Only the requester's real key (and E) gets parts: the server undoes its
   # edits, c2 and c3 approve hd1's request, hd1 opens it.
   own "UPDATE retrievals SET e_point = decode('$(python3 -c 'import base64,json,sys; print(base64.urlsafe_b64decode(json.load(open(sys.argv[1]))["E"] + "==").hex())' "$W/k1")', 'hex') WHERE id = '$r1'" >/dev/null
+  # The server pairs the signed request with another record (the data
+  # volume's envelope): refused, whether it was named by volume or by Key ID.
+  local rec_d; rec_d=$(active data)
+  own "UPDATE retrievals SET record_id = '$rec_d' WHERE id = '$r1'" >/dev/null
+  approve 2 "$r1"
+  [ "$RC" = 1 ] && grep -q "signed volume is not the request's" "$W/ap.2" ||
+    fail "a signed request paired with another record ($RC): $(cat "$W/ap.2")"
+  own "UPDATE retrievals SET record_id = '$REC_C' WHERE id = '$r1'" >/dev/null
+  local kid; kid=$(sql "SELECT key_id FROM escrow_records WHERE id = '$REC_C'")
+  # (signed with the key the server registered for hd1: the record check
+  # comes before the pin's)
+  hd retrieve --key-id "${kid:1:8}" --reason "by key id" --ticket T-4 --key-out "$W/k4" \
+    --client-key "$W/mallory.key" \
+    >/dev/null 2>"$W/r4.err" || fail "r4: $(cat "$W/r4.err")"
+  local r4; r4=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r4.err")
+  own "UPDATE retrievals SET record_id = '$rec_d' WHERE id = '$r4'" >/dev/null
+  approve 2 "$r4"
+  [ "$RC" = 1 ] && grep -q "the requester signed a request for Key ID ${kid:1:8}, but the server made it one for" "$W/ap.2" ||
+    fail "a Key ID request paired with another record ($RC): $(cat "$W/ap.2")"
+  [ "$(parts "$r1")" = 1 ] && [ "$(parts "$r4")" = 0 ] || fail "a part for a request paired with another record"
+  ok "a signed request paired with another record than it names: refused"
   for i in 2 3; do approve "$i" "$r1"; [ "$RC" = 0 ] || fail "approve c$i r1: $(cat "$W/ap.$i")"; done
   grep -q "confirmation code  $code1" "$W/ap.2" || fail "the code of the real request"
   grep -q "NOT the account's current key" "$W/ap.2" || fail "approve does not say the key was replaced since"
