@@ -593,6 +593,30 @@ assert k["fingerprint"] == sys.argv[3] and k["keys"] == 2 and k["current"] and l
   for i in 2 3; do approve "$i" "$r1"; [ "$RC" = 0 ] || fail "approve c$i r1: $(cat "$W/ap.$i")"; done
   grep -q "confirmation code  $code1" "$W/ap.2" || fail "the code of the real request"
   grep -q "NOT the account's current key" "$W/ap.2" || fail "approve does not say the key was replaced since"
+  # On a terminal, an unpinned requester is pinned only when the custodian
+  # answers yes (a custodian with pins of their own: a fresh config dir).
+  local tty_cfg=$W/cfg-tty n
+  mkdir -p "$tty_cfg"; chmod 700 "$tty_cfg"
+  for answer in n y; do
+    echo "$answer" >"$W/answer"
+    n=$(parts "$r1")
+    set +e
+    XDG_CONFIG_HOME=$tty_cfg ESCROWCTL_TOKEN=${CT[4]} python3 "$KE_SRC/tests/ctl/tty_type.py" \
+      "$W/answer" "$W/tty.$answer" -- "$ESCROWCTL" approve "$r1" --share "$KD/custodian-4.share.json" \
+      --passphrase-file "$KD.pass/4" --yes >/dev/null 2>&1
+    RC=$?
+    set -e
+    grep -q "Did the requester confirm exactly this fingerprint" "$W/tty.$answer" ||
+      fail "no question on the terminal: $(cat "$W/tty.$answer")"
+    if [ "$answer" = n ]; then
+      [ "$RC" = 1 ] && [ "$(parts "$r1")" = "$n" ] && ! XDG_CONFIG_HOME=$tty_cfg "$ESCROWCTL" pin list | grep -q hd1 ||
+        fail "answered no ($RC): $(cat "$W/tty.n")"
+    else
+      [ "$RC" = 0 ] && [ "$(parts "$r1")" = $((n + 1)) ] &&
+        XDG_CONFIG_HOME=$tty_cfg "$ESCROWCTL" pin list | grep -q "hd1 *$kfp" || fail "answered yes ($RC): $(cat "$W/tty.y")"
+    fi
+  done
+  ok "on a terminal an unpinned requester's fingerprint is pinned after a yes only"
   hd retrieve --request "$W/q1" --key "$W/k1" --out "$W/r1.secret" 2>"$W/r1.err" || fail "open r1: $(cat "$W/r1.err")"
   [ "$(cat "$W/r1.secret")" = "$PW" ] || fail "r1 did not open"
   [ "$(parts "$r2")" = 0 ] && [ "$(parts "$r3")" = 0 ] || fail "parts for the server's requests"
