@@ -557,6 +557,11 @@ case_hostile() {
 k = d["retrieval"]["requester_key"]
 assert k["fingerprint"] == sys.argv[3] and k["keys"] == 2 and k["current"] and len(k["history"]) == 2 and k["history"][0]["replaced"], k' \
     "$BODYF" "$W/r3.json" "$mfp" || fail "requester_key of r3: $(cat "$BODYF")"
+  jcall GET "$URL/v1/retrievals?state=pending" "${CT[2]}"
+  python3 -c 'import json,sys; l={r["request_id"]: r["requester_key"] for r in json.load(open(sys.argv[1]))["retrievals"]}
+assert l[sys.argv[2]]["fingerprint"] == sys.argv[3] and l[sys.argv[2]]["keys"] == 2 and l[sys.argv[2]]["registered"], l
+assert l[sys.argv[4]]["fingerprint"] == sys.argv[5] and l[sys.argv[4]]["keys"] == 2, l' \
+    "$BODYF" "$r3" "$mfp" "$r1" "$kfp" || fail "requester_key in the list: $(cat "$BODYF")"
   set +e
   "$ESCROWCTL" part --request "$W/r3.json" --share "$KD/custodian-3.share.json" \
     --passphrase-file "$KD.pass/3" --yes --out "$W/bad3.part" >"$W/part.err" 2>&1
