@@ -18,33 +18,49 @@
  * digest - must be in the audit log: its inclusion is proven against a
  * checkpoint signed by the pinned log key (docs/threat-model.md).  The part
  * is computed by the code of `escrowctl part` (ctl_open.h).
+ *
+ * Who asked is checked too, before the code is: the request's one-time key
+ * E is signed by the requester's client key (verified by ke_request_parse),
+ * and that key must be the one this custodian pinned for the requester
+ * (ctl_requester.h).  So a server cannot swap E, whatever confirmation code
+ * it grinds, nor sign with a key it registered for the requester.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ctl_cmd.h"
 #include "ctl_http.h"
 #include "ctl_open.h"
 #include "ctl_logview.h"
+#include "ctl_requester.h"
 #include "ke_util.h"
 
 const char ctl_usage_approve[] =
   "usage: escrowctl approve [REQUEST [--share S [--passphrase-file P] [--yes]\n"
-  "                                   | --export FILE]]\n"
+  "                                   | --export FILE] [--pin-requester FPR]]\n"
   "       escrowctl approve --import PART\n"
   "\n"
   "Without REQUEST, lists the pending retrieval requests.  With REQUEST and\n"
-  "--share, shows it (device, volume, requester, reason, ticket, age,\n"
-  "confirmation code, envelope digest), checks the server's data, asks you to\n"
-  "confirm that the requester read you the same confirmation code (--yes: it\n"
-  "was checked), computes your part from the share file and uploads it.\n"
+  "--share, shows it (device, volume, requester and their key's history,\n"
+  "reason, ticket, age, confirmation code, envelope digest), checks the\n"
+  "requester's signature with the key you pinned for them (`escrowctl pin`)\n"
+  "and the server's data, asks you to confirm that the requester read you\n"
+  "the same confirmation code (--yes: it was checked), computes your part\n"
+  "from the share file and uploads it.  A key that differs from your pin is\n"
+  "refused; with no pin yet, you confirm the shown fingerprint with the\n"
+  "requester out of band and it is pinned.\n"
   "--export writes the request file for `escrowctl part` on an offline\n"
   "machine; --import uploads the part file it made.\n"
   "\n"
   "  --share S                your share file\n"
   "  --passphrase-file P      read the share passphrase from P\n"
   "  --yes                    the confirmation code was checked; do not ask\n"
+  "  --pin-requester FPR      the requester's client key fingerprint, as they read\n"
+  "                           it to you out of band: pin it when none is pinned\n"
+  "                           (without a terminal, an unpinned requester is refused\n"
+  "                           otherwise; a changed key is always refused)\n"
   "  --log-key VKEY           the audit log's verifier key (default: as for\n"
   "                           `audit verify`: $ESCROWCTL_LOG_KEY or the pinned\n"
   "                           key); the record's escrow event must be in the log\n"
@@ -54,11 +70,11 @@ const char ctl_usage_approve[] =
 
 typedef struct ap_opts {
   ctl_http_target t;
-  const char *share, *passfile, *export_to, *import, *log_key;
+  const char *share, *passfile, *export_to, *import, *log_key, *pin_requester;
   int yes;
 } ap_opts;
 
-enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY };
+enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY, O_PINREQ };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -72,6 +88,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_EXPORT: o->export_to = arg; return CTL_OK;
   case O_IMPORT: o->import = arg; return CTL_OK;
   case O_LOGKEY: o->log_key = arg; return CTL_OK;
+  case O_PINREQ: o->pin_requester = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -97,8 +114,9 @@ static int list(ctl_http *h)
       snprintf(from + used, sizeof from - used, "%s%lld", k ? "," : " from custodians ",
                (long long)json_integer_value(c));
     }
+    const json_t *rk = json_object_get(v, "requester_key");
     printf("%s  %s/%s  by %s  parts %lld/%lld%s  code %s  created %s\n  reason: %s  "
-           "ticket: %s\n",
+           "ticket: %s\n  requester key %.16s... registered %s (%lld key%s on the account)\n",
            json_string_value(json_object_get(v, "request_id")),
            json_string_value(json_object_get(v, "hostname")),
            json_string_value(json_object_get(v, "volume_id")),
@@ -108,7 +126,11 @@ static int list(ctl_http *h)
            json_string_value(json_object_get(v, "confirmation_code")),
            json_string_value(json_object_get(v, "created")),
            json_string_value(json_object_get(v, "reason")),
-           json_string_value(json_object_get(v, "ticket")));
+           json_string_value(json_object_get(v, "ticket")),
+           json_string_value(json_object_get(rk, "fingerprint")) ?: "?",
+           json_string_value(json_object_get(rk, "registered")) ?: "?",
+           (long long)json_integer_value(json_object_get(rk, "keys")),
+           json_integer_value(json_object_get(rk, "keys")) == 1 ? "" : "s");
   }
   json_decref(ans);
   return CTL_OK;
@@ -226,6 +248,53 @@ static int verify_in_log(ctl_http *h, const ap_opts *o, const ke_request *r, con
   return rc;
 }
 
+/* The signed statement names the record as the requester did: a device id
+ * or hostname (and volume), or a Key ID prefix.  It must name this record,
+ * or the server resolved the name to another envelope than asked for. */
+static int named_this(const ke_request *r, const json_t *v)
+{
+  const ke_retrieval_signed *q = &r->requester;
+  const char *host = json_string_value(json_object_get(v, "hostname")) ?: "";
+  const char *kid = json_string_value(json_object_get(v, "key_id")) ?: "", *pre = q->key_id;
+
+  if (q->device[0])
+    return (strcmp(q->device, r->device) == 0 || strcasecmp(q->device, host) == 0) &&
+           (!q->volume[0] || strcmp(q->volume, r->volume) == 0);
+  /* As the server matches a prefix: braces and case ignored. */
+  while (*kid == '{')
+    kid++;
+  while (*pre == '{')
+    pre++;
+  return *pre && strncasecmp(kid, pre, strlen(pre)) == 0;
+}
+
+/* Who asked (ctl_requester.h), and for what. */
+static int check_requester(const ap_opts *o, const ke_request *r, const json_t *view)
+{
+  const json_t *kv = json_object_get(view, "requester_key");
+  int rc;
+
+  if (!r->has_requester)
+    return ctl_requester_check(r, NULL, NULL); /* refuses */
+  ctl_requester_show(r, kv);
+  if (strcmp(r->requester.user, json_string_value(json_object_get(view, "requester")) ?: "") != 0) {
+    ctl_errf("the server names requester %s, the signature %s: refusing",
+             json_string_value(json_object_get(view, "requester")) ?: "?", r->requester.user);
+    return CTL_FAIL;
+  }
+  if (!named_this(r, view)) {
+    ctl_errf("the requester signed a request for %s%s%s, but the server made it one for "
+             "device %s volume %s: refusing",
+             r->requester.key_id[0] ? "Key ID " : "device ",
+             r->requester.key_id[0] ? r->requester.key_id : r->requester.device,
+             r->requester.volume[0] ? " (that volume)" : "", r->device, r->volume);
+    return CTL_FAIL;
+  }
+  if ((rc = ctl_requester_check(r, o->pin_requester, kv)))
+    return rc;
+  return CTL_OK;
+}
+
 static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
 {
   ke_request *r = calloc(1, sizeof *r);
@@ -246,7 +315,7 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = verify_in_log(h, o, r, view)))
+  if ((rc = check_requester(o, r, view)) || (rc = verify_in_log(h, o, r, view)))
     goto out;
   if (o->export_to) {
     if (ke_request_write(&text, &len, r) != KE_OK) {
@@ -294,6 +363,7 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "export", required_argument, 0, O_EXPORT },
     { "import", required_argument, 0, O_IMPORT },
     { "log-key", required_argument, 0, O_LOGKEY },
+    { "pin-requester", required_argument, 0, O_PINREQ },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };

@@ -19,14 +19,18 @@
 #include "ke_util.h"
 
 const char ctl_usage_key_register[] =
-  "usage: escrowctl key register [--client-key FILE]\n"
+  "usage: escrowctl key register [--client-key FILE] [--password-file F]\n"
   "\n"
   "Creates your client key (once; an existing key file is reused) and\n"
-  "registers its public key with the server, replacing any key registered\n"
-  "before.  Retrieval requests (escrowctl retrieve) are signed with it.\n"
+  "registers its public key with the server.  Retrieval requests (escrowctl\n"
+  "retrieve) are signed with it.  Replacing a key registered before needs\n"
+  "your password (asked on the terminal, or --password-file), and custodians\n"
+  "who pinned your old key refuse the new one until they re-pin it: read them\n"
+  "`escrowctl key show`.\n"
   "\n"
   "  --client-key FILE   the key file (default: client-key in escrowctl's\n"
   "                      configuration directory, ~/.config/escrowctl)\n"
+  "  --password-file F   your account password (first line), for a replacement\n"
   "  --server URL, --cacert PEM   as for every online command\n";
 
 #define CTL_CLIENT_KEY_NAME "escrowctl-client"
@@ -54,10 +58,10 @@ int ctl_client_key_path(char *out, size_t outlen, const char *given)
 
 typedef struct key_opts {
   ctl_http_target t;
-  const char *file;
+  const char *file, *password_file;
 } key_opts;
 
-enum { O_FILE = 256 };
+enum { O_FILE = 256, O_PWFILE };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -68,7 +72,50 @@ static int on_opt(void *ctx, int opt, const char *arg)
     o->file = arg;
     return CTL_OK;
   }
+  if (opt == O_PWFILE) {
+    o->password_file = arg;
+    return CTL_OK;
+  }
   return CTL_USAGE;
+}
+
+/* PUT the key; when the server says a replacement needs the password (or
+ * --password-file was given), send it with the key, once. */
+static int put_key(ctl_http *h, const key_opts *o, json_t *body, json_t **ans)
+{
+  long status = 0;
+  ctl_buf pw = { 0 };
+  int rc, asked = 0;
+
+  for (;;) {
+    json_decref(*ans);
+    *ans = NULL;
+    if ((rc = ctl_http_call_status(h, "PUT", "/v1/client-key", body, &status, ans)))
+      return rc;
+    if (status >= 200 && status <= 299)
+      break;
+    const char *code = json_string_value(json_object_get(json_object_get(*ans, "error"), "code"));
+    if (status != 403 || asked || !code || strcmp(code, "reauthentication_required") != 0 ||
+        json_object_get(body, "password"))
+      return ctl_http_report(h, status, *ans);
+    /* A key is registered already: replacing it needs the password. */
+    if (!o->password_file && !ctl_interactive()) {
+      ctl_errf("a client key is registered already: replacing it needs your password "
+               "(--password-file)");
+      return CTL_USAGE;
+    }
+    if ((rc = ctl_passphrase(&pw, o->password_file, "Your password (to replace your client "
+                             "key): ", 0)))
+      return rc;
+    rc = json_object_set_new(body, "password", json_stringn(pw.p, pw.len)) ? CTL_FAIL : CTL_OK;
+    ctl_buf_free(&pw);
+    if (rc) {
+      ctl_errf("the password is not valid UTF-8");
+      return rc;
+    }
+    asked = 1;
+  }
+  return CTL_OK;
 }
 
 int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
@@ -76,6 +123,7 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
     { "client-key", required_argument, 0, O_FILE },
+    { "password-file", required_argument, 0, O_PWFILE },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -102,11 +150,16 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "PUT", "/v1/client-key", body, &ans)))
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = put_key(h, &o, body, &ans)))
     goto out;
-  printf("%s client key %s\nregistered; fingerprint %s\n", created ? "created" : "reused",
-         path, json_string_value(json_object_get(ans, "fingerprint")) ?: "?");
+  printf("%s client key %s\n%s; fingerprint %s\n", created ? "created" : "reused", path,
+         json_is_true(json_object_get(ans, "replaced")) ? "registered, replacing your old key"
+                                                         : "registered",
+         json_string_value(json_object_get(ans, "fingerprint")) ?: "?");
+  if (json_is_true(json_object_get(ans, "replaced")))
+    printf("custodians who pinned your old key (%s) will refuse your requests until they "
+           "re-pin: read them `escrowctl key show`\n",
+           json_string_value(json_object_get(ans, "old_fingerprint")) ?: "?");
 out:
   json_decref(ans);
   json_decref(body);

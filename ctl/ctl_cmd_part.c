@@ -13,17 +13,25 @@
  * could name "harmless-laptop" for the envelope of the CEO's laptop.  So the
  * envelope is shown by its SHA-256, the name escrow records, receipts and
  * audit entries use, and --envelope-sha256 makes part refuse any other.
+ *
+ * A request exported by `approve --export` carries its requester's signed
+ * statement over the id and E ("requester", verified by ke_request_parse);
+ * part checks that key against this machine's pins exactly as approve does
+ * (ctl_requester.h), so an air-gapped custodian is no easier to fool than
+ * an online one.  A request without it (made offline by `escrowctl
+ * request`) is said to be unsigned, loudly.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl_cmd.h"
 #include "ctl_open.h"
+#include "ctl_requester.h"
 
 const char ctl_usage_part[] =
   "usage: escrowctl part --request REQ --share S --out PART [--envelope-sha256 HEX]\n"
   "                      [--passphrase-file PATH] [--yes] [--manifest M]\n"
-  "                      [--fingerprint HEX]\n"
+  "                      [--fingerprint HEX] [--pin-requester FPR]\n"
   "\n"
   "Writes to PART this custodian's partial decryption of the envelope inside\n"
   "request REQ, with its proof, sealed to the requester's one-time key.  First\n"
@@ -47,15 +55,21 @@ const char ctl_usage_part[] =
   "  --yes                    the code and the digest were checked; do not ask\n"
   "  --manifest M             also require the escrow key of manifest M, and its\n"
   "                           name for this custodian\n"
-  "  --fingerprint HEX        also require the escrow key to have this fingerprint\n";
+  "  --fingerprint HEX        also require the escrow key to have this fingerprint\n"
+  "  --pin-requester FPR      the requester's client key fingerprint, confirmed with\n"
+  "                           them out of band: pin it when none is pinned here\n"
+  "\n"
+  "A request exported by `approve --export` carries the requester's signature\n"
+  "over it: part verifies it and requires the key pinned for the requester on\n"
+  "this machine (`escrowctl pin add`); a changed key is refused.\n";
 
 typedef struct part_opts {
-  const char *request, *manifest, *share, *out, *passfile;
+  const char *request, *manifest, *share, *out, *passfile, *pin_requester;
   uint8_t pin[KE_FPR_LEN], digest[32];
   int pinned, have_digest, yes;
 } part_opts;
 
-enum { O_REQ = 256, O_MANIFEST, O_SHARE, O_OUT, O_PASS, O_YES, O_FPR, O_DIGEST };
+enum { O_REQ = 256, O_MANIFEST, O_SHARE, O_OUT, O_PASS, O_YES, O_FPR, O_DIGEST, O_PINREQ };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -69,6 +83,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_YES: o->yes = 1; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   case O_DIGEST: o->have_digest = 1; return ctl_parse_hex32(o->digest, arg, "--envelope-sha256");
+  case O_PINREQ: o->pin_requester = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -114,6 +129,32 @@ static int confirm(const part_opts *o, const ke_request *r, const ke_sharefile *
     return CTL_FAIL;
   }
   return CTL_OK;
+}
+
+/* Who asked: the signature is verified already; the key must be pinned. */
+static int check_requester(const part_opts *o, const ke_request *r)
+{
+  if (!r->has_requester) {
+    /* Ids of this shape are the server's (online requests, which are always
+     * signed): such a file without a signature had it stripped. */
+    const char *id = r->request_id;
+    if (strlen(id) == 30 && strncmp(id, "req-", 4) == 0 &&
+        strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") == 26) {
+      ctl_errf("request %s is an online request without its requester's signature: the "
+               "file was altered after `escrowctl approve --export`; refusing", id);
+      return CTL_FAIL;
+    }
+    ctl_notef("warning: this request carries no signature of its requester (a request made "
+              "offline with `escrowctl request`): only the confirmation code, read to you by "
+              "the requester, ties it to them.");
+    if (o->pin_requester) {
+      ctl_errf("--pin-requester given, but the request is unsigned: refusing");
+      return CTL_FAIL;
+    }
+    return CTL_OK;
+  }
+  ctl_requester_show(r, NULL);
+  return ctl_requester_check(r, o->pin_requester, NULL);
 }
 
 /* Shared with `approve` (ctl_open.h). */
@@ -188,6 +229,7 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     { "yes", no_argument, 0, O_YES },
     { "fingerprint", required_argument, 0, O_FPR },
     { "envelope-sha256", required_argument, 0, O_DIGEST },
+    { "pin-requester", required_argument, 0, O_PINREQ },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -220,6 +262,8 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     rc = ctl_load_share(&sf, o.share);
   if (!rc)
     rc = check_inputs(&o, r, m, &sf);
+  if (!rc)
+    rc = check_requester(&o, r);
   if (!rc)
     rc = confirm(&o, r, &sf);
   if (!rc)

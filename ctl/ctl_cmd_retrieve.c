@@ -207,6 +207,18 @@ static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_reque
     rc = CTL_FAIL;
     goto out;
   }
+  {
+    /* Custodians verify the signature the request file carries: it must be
+     * ours, or none of them would (or should) answer. */
+    ke_note_verifier v;
+    ke_note_key_verifier(ck, &v);
+    if (!r->has_requester ||
+        !ke_ct_eq(r->requester.public_key, v.pub, KE_RETRIEVAL_PUB_LEN)) {
+      ctl_errf("the server's request file does not carry your signature: refusing");
+      rc = CTL_FAIL;
+      goto out;
+    }
+  }
   snprintf(key_type, ktlen, "%s",
            json_string_value(json_object_get(json_object_get(ans, "retrieval"), "key_type"))
                ?: "other");

@@ -17,7 +17,7 @@
 
 const char ctl_usage_user_add[] =
   "usage: escrowctl user add NAME --role ROLE [--custodian-index N]\n"
-  "                          [--password-file F] [--person ID]\n"
+  "                          [--password-file F] [--person ID] [--service]\n"
   "\n"
   "Creates an account (admin only).  ROLE is admin, helpdesk, custodian or\n"
   "auditor; a custodian needs the index (1..255) of the share they hold.  Without\n"
@@ -25,6 +25,9 @@ const char ctl_usage_user_add[] =
   "the user must replace it at the first `escrowctl login`.  --person names the\n"
   "human behind the account (the same ID on a helpdesk and a custodian account\n"
   "keeps that person from approving their own retrieval requests).\n"
+  "--service makes an account for automation: no password (it cannot log in),\n"
+  "API tokens only (`escrowctl token create --user NAME`, which is refused for\n"
+  "any account of a person but your own); never a custodian.\n"
   "\n" CTL_ONLINE_OPTS;
 
 const char ctl_usage_user_list[] =
@@ -64,10 +67,10 @@ typedef struct user_opts {
   ctl_http_target t;
   const char *role, *password_file, *person;
   unsigned cidx;
-  int json;
+  int json, service;
 } user_opts;
 
-enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON, O_PERSON };
+enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON, O_PERSON, O_SERVICE };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -80,6 +83,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_PWFILE: o->password_file = arg; return CTL_OK;
   case O_JSON: o->json = 1; return CTL_OK;
   case O_PERSON: o->person = arg; return CTL_OK;
+  case O_SERVICE: o->service = 1; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -91,6 +95,7 @@ static const struct option user_options[] = {
   { "password-file", required_argument, 0, O_PWFILE },
   { "json", no_argument, 0, O_JSON },
   { "person", required_argument, 0, O_PERSON },
+  { "service", no_argument, 0, O_SERVICE },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
@@ -134,6 +139,10 @@ static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int np
   if (!rc && o->person && cmd->sub && strcmp(cmd->sub, "add") != 0 &&
       strcmp(cmd->sub, "set-person") != 0) {
     ctl_errf("--person applies to `user add` and `user set-person` only");
+    return CTL_USAGE;
+  }
+  if (!rc && o->service && (!cmd->sub || strcmp(cmd->sub, "add") != 0)) {
+    ctl_errf("--service applies to `user add` only");
     return CTL_USAGE;
   }
   return rc;
@@ -202,6 +211,14 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
   req = json_pack("{s:s,s:s}", "name", name, "role", o.role);
   if (req && o.cidx)
     json_object_set_new(req, "custodian_index", json_integer(o.cidx));
+  if (req && o.service) {
+    if (o.password_file) {
+      ctl_errf("a service account has no password: --service takes no --password-file");
+      rc = CTL_USAGE;
+      goto out;
+    }
+    json_object_set_new(req, "service", json_true());
+  }
   if (req && o.person && json_object_set_new(req, "person", json_string(o.person))) {
     ctl_errf("--person is not valid UTF-8");
     rc = CTL_USAGE;
@@ -218,6 +235,8 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
   printf("Created user %s (role %s", name, o.role);
   if (o.cidx)
     printf(", custodian index %u", o.cidx);
+  if (o.service)
+    printf(", service account: API tokens only");
   printf(").\n");
   user_print_otp(ans, name, "first");
 out:
@@ -243,7 +262,8 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
     print_json(ans);
     goto out;
   }
-  printf("%-24s %-10s %-5s %-8s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED");
+  printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED",
+         "KIND");
   {
     const json_t *users = json_object_get(ans, "users");
     for (size_t i = 0; i < json_array_size(users); i++) {
@@ -252,10 +272,11 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
       char idx[8] = "-";
       if (json_is_integer(ci))
         snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
-      printf("%-24s %-10s %-5s %-8s %s\n", json_string_value(json_object_get(u, "name")),
+      printf("%-24s %-10s %-5s %-8s %-20s %s\n", json_string_value(json_object_get(u, "name")),
              json_string_value(json_object_get(u, "role")), idx,
              json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
-             json_string_value(json_object_get(u, "created")));
+             json_string_value(json_object_get(u, "created")),
+             json_is_true(json_object_get(u, "service")) ? "service" : "person");
     }
   }
 out:

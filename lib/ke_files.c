@@ -281,11 +281,20 @@ static const char *const request_fields[] = {
   "commitments", "R", "E", "envelope", "envelope_sha256", "confirmation_code", "created",
   NULL
 };
+/* The same with the optional "requester" (a file without it is a request
+ * made offline, or by a version before it). */
+static const char *const request_fields_signed[] = {
+  "version", "request_id", "device", "volume", "fingerprint", "threshold", "shares",
+  "commitments", "R", "E", "envelope", "envelope_sha256", "confirmation_code", "created",
+  "requester", NULL
+};
 
 /* The values a request repeats from its envelope, the key they follow from
  * and the code derived from them must agree; a custodian answers for the
- * envelope's R only. */
-static ke_rc request_consistent(const ke_request *r, ke_ferr *err)
+ * envelope's R only.  The requester's statement (signature, volume) is
+ * checked by the parser (check_sig), not by the writer: a server writes
+ * what it stored, and it is the reader who must not be fooled. */
+static ke_rc request_consistent(const ke_request *r, int check_sig, ke_ferr *err)
 {
   const char *ctx = "request";
   ke_envelope env;
@@ -312,6 +321,16 @@ static ke_rc request_consistent(const ke_request *r, ke_ferr *err)
   if (strcmp(code, r->code) != 0)
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"confirmation_code\": does not "
                   "follow from request_id, E and R", ctx);
+  if (r->has_requester && check_sig) {
+    if (r->requester.volume[0] && strcmp(r->requester.volume, r->volume) != 0)
+      return kf_err(err, KE_ERR_FORMAT, "%s: field \"requester\": the signed volume is not "
+                    "the request's", ctx);
+    /* The point of the member: E (and the id) cannot change without the
+     * requester's key. */
+    if (!ke_retrieval_verify(&r->requester, r->request_id, r->E.b))
+      return kf_err(err, KE_ERR_AUTH, "%s: field \"requester\": the signature does not "
+                    "verify over this request id and E with the requester's public_key", ctx);
+  }
   return KE_OK;
 }
 
@@ -321,8 +340,12 @@ ke_rc ke_request_parse(ke_request *r, const char *json, size_t len, ke_ferr *err
   json_t *root = NULL;
   memset(r, 0, sizeof *r);
   ke_rc rc = kf_load(&root, json, len, ctx, err);
-  if (!rc)
-    rc = kf_header(root, ctx, request_fields, err);
+  if (!rc) {
+    r->has_requester = json_object_get(root, "requester") != NULL;
+    rc = kf_header(root, ctx, r->has_requester ? request_fields_signed : request_fields, err);
+  }
+  if (!rc && r->has_requester)
+    rc = kf_requester_parse(&r->requester, json_object_get(root, "requester"), err);
   if (!rc)
     rc = kf_id(r->request_id, root, "request_id", ctx, err);
   if (!rc)
@@ -348,7 +371,7 @@ ke_rc ke_request_parse(ke_request *r, const char *json, size_t len, ke_ferr *err
   if (!rc)
     rc = kf_time(r->created, root, "created", ctx, err);
   if (!rc)
-    rc = request_consistent(r, err);
+    rc = request_consistent(r, 1, err);
   json_decref(root);
   return rc;
 }
@@ -362,7 +385,7 @@ ke_rc ke_request_write(char **out, size_t *outlen, const ke_request *r)
       !ke_label_valid(r->volume, KE_LABEL_MAX) || !ke_time_valid(r->created) ||
       r->envelope_len > KE_ENV_MAX_LEN ||
       ke_escrow_pub_from_commitments(&pub, r->pub.t, r->pub.n, r->pub.commitments) ||
-      memcmp(&pub, &r->pub, sizeof pub) != 0 || request_consistent(r, NULL))
+      memcmp(&pub, &r->pub, sizeof pub) != 0 || request_consistent(r, 0, NULL))
     return KE_ERR_FORMAT;
   ke_hex_encode(fpr, r->fingerprint, KE_FPR_LEN);
   ke_hex_encode(digest, r->envelope_sha256, sizeof r->envelope_sha256);
@@ -380,6 +403,8 @@ ke_rc ke_request_write(char **out, size_t *outlen, const ke_request *r)
   bad |= kf_set(root, "envelope_sha256", json_string(digest));
   bad |= kf_set(root, "confirmation_code", json_string(r->code));
   bad |= kf_set(root, "created", json_string(r->created));
+  if (r->has_requester)
+    bad |= kf_set(root, "requester", kf_requester_json(&r->requester));
   ke_rc rc = bad ? KE_ERR_NOMEM : kf_dump(root, out, outlen);
   json_decref(root);
   return rc;

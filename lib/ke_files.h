@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "ke_crypto.h"
+#include "ke_retrieval.h"
 
 #define KE_FILE_VERSION 1
 #define KE_FILE_MAX (256 * 1024)  /* parsers refuse larger inputs */
@@ -102,6 +103,13 @@ typedef struct ke_request {
   uint8_t envelope_sha256[32];     /* ke_envelope_sha256 of the envelope */
   char code[KE_SAS_LEN + 1];       /* ke_sas(request_id, E, R) */
   char created[KE_TIME_LEN + 1];
+  /* Optional "requester" (online requests; docs/protocol.md 5.3): the
+   * requester's signed statement over request_id and E.  When present the
+   * parser has verified the signature with requester.public_key, and a
+   * given volume must be this request's; whose key it is, is for the
+   * reader to check against a pin. */
+  int has_requester;
+  ke_retrieval_signed requester;
 } ke_request;
 
 ke_rc ke_request_parse(ke_request *r, const char *json, size_t len, ke_ferr *err);

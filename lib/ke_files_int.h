@@ -17,6 +17,12 @@
 #define KF_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define KF_PRINTF(f, a)
+/* The optional "requester" member of a request file (ke_retrieval.c):
+ * every field checked, the fingerprint recomputed; the signature is
+ * verified by the request parser, which knows the id and E. */
+ke_rc kf_requester_parse(ke_retrieval_signed *s, json_t *obj, ke_ferr *err);
+json_t *kf_requester_json(const ke_retrieval_signed *s);
+
 #endif
 
 /* Fill err (if not NULL) and return rc. */
@@ -60,5 +66,11 @@ json_t *kf_b64(const uint8_t *b, size_t len);
 ke_rc kf_dump(json_t *root, char **out, size_t *outlen);
 /* Wipe a string value in place before the tree is freed (secret fields). */
 void kf_wipe_string(json_t *v);
+
+/* The optional "requester" member of a request file (ke_retrieval.c):
+ * every field checked, the fingerprint recomputed; the signature is
+ * verified by the request parser, which knows the id and E. */
+ke_rc kf_requester_parse(ke_retrieval_signed *s, json_t *obj, ke_ferr *err);
+json_t *kf_requester_json(const ke_retrieval_signed *s);
 
 #endif

@@ -112,6 +112,9 @@ say "device $HOST enrolled and escrowed its recovery key for C: (the server hold
 
 # ---- the helpdesk retrieval, three custodians ----------------------------------
 as helpdesk key register >/dev/null 2>&1 || true   # once per person; again is harmless
+# The fingerprint the helpdesk person reads to each custodian once, out of
+# band; custodians pin it (here: --pin-requester at the first approval).
+HDFPR=$(as helpdesk key show | head -n1)
 rm -f "$D/request.json" "$D/request.key"
 # The helpdesk and the custodians check that the record's escrow is in the
 # signed audit log, with the log key taken above.  The helpdesk also pins the
@@ -124,7 +127,7 @@ CODE=$(sed -n 's/.*confirmation code  *\([A-Z2-7]\{8\}\).*/\1/p' "$D/retrieve.er
 say "helpdesk opens request $REQ, confirmation code $CODE"
 for i in 1 2 3; do
   ESCROWCTL_LOG_KEY=$LOGKEY as "custodian-$i" approve "$REQ" --share "$D/keys/custodian-$i.share.json" \
-    --passphrase-file "$D/pw/share-$i" --yes >/dev/null 2>"$D/approve.err" ||
+    --passphrase-file "$D/pw/share-$i" --yes --pin-requester "$HDFPR" >/dev/null 2>"$D/approve.err" ||
     die "approve by custodian $i: $(cat "$D/approve.err")"
   say "custodian $i confirmed the code and contributed a part"
 done

@@ -1,13 +1,30 @@
 /*
- * srv_ep_client_keys.c - PUT /v1/client-key (helpdesk): register (or
- * replace) the caller's Ed25519 client key, {"public_key": "<base64url of
- * 32 bytes>"}, which signs their retrieval requests.  The audit event
- * client_key.register names its fingerprint, SHA-256 of the raw key (hex).
+ * srv_ep_client_keys.c - PUT /v1/client-key (helpdesk, auditor): register
+ * (or replace) the caller's Ed25519 client key, {"public_key": "<base64url
+ * of 32 bytes>"[, "password": "..."]}, which signs their retrieval requests
+ * and drills.  The fingerprint is SHA-256 of the raw key (hex).
+ *
+ *  - First registration: stored, client_key.register audited.
+ *  - The same key again: nothing changes (200, "replaced": false).
+ *  - Another key while one is registered: a bearer token alone is not
+ *    enough (it proves a session, not the person), so the body must carry
+ *    the account's password.  It is checked like a login's (scrypt, outside
+ *    any transaction) and under the login rate limits: a locked account or
+ *    address gets 429, a wrong password counts as a failed login.  Missing
+ *    or wrong: 403 reauthentication_required, client_key.replace failure
+ *    audited.  Right: the key is replaced, the history (schema 014) keeps
+ *    the old one with its dates, and client_key.replace is audited with the
+ *    old and the new fingerprint.  Service accounts have no password: their
+ *    key is registered once (a new key means a new service account).
+ * Custodians see every key change (GET /v1/retrievals/{id} requester_key),
+ * and their pins refuse a changed key anyway (docs/threat-model.md).
  */
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ke_json.h"
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
@@ -17,44 +34,160 @@
 
 struct srv_ck {
   struct srv_request *req;
+  const char *password;
   char pub_hex[65], fpr[65];
+  /* step 1 */
+  int has_key, service, have_pw;
+  char old_fpr[65];
+  long long locked_for;
+  struct srv_pwhash pw;
+  /* step 3 */
+  int bad_password, raced;
 };
 
-static enum srv_db_status srv_ck_txn(struct srv_db *db, void *cls)
+static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
 {
   struct srv_ck *s = cls;
   const struct srv_principal *p = srv_request_principal(s->req);
-  const char *p3[3] = {p->id, s->pub_hex, s->fpr};
+  const char *p1[1] = {p->id}, *p2[2] = {p->name, srv_request_remote(s->req)};
   enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_PUT, p3, &st);
-  json_t *d;
-  char obj[160];
-  struct srv_audit_event ev = {"client_key.register", obj, "success", NULL, NULL};
+  PGresult *r;
 
-  if (!r)
+  s->has_key = s->have_pw = s->service = 0;
+  s->locked_for = 0;
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
     return st;
+  if ((s->has_key = PQntuples(r) == 1))
+    snprintf(s->old_fpr, sizeof s->old_fpr, "%s", PQgetvalue(r, 0, 1));
   PQclear(r);
-  snprintf(obj, sizeof obj, "user:%s", p->name);
-  if (!(d = json_pack("{s:s}", "fingerprint", s->fpr)))
+  if (!s->has_key || strcmp(s->old_fpr, s->fpr) == 0)
+    return SRV_DB_OK;
+  if (!(r = srv_db_exec(db, SRV_STMT_CK_USER_PW, p1, &st)))
+    return st;
+  if (PQntuples(r) == 1) {
+    s->service = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
+    s->have_pw = srv_account_bytea_get(s->pw.salt, 16, r, 0, 0) == 0 &&
+                 srv_account_bytea_get(s->pw.hash, 32, r, 0, 1) == 0 &&
+                 strcmp(PQgetvalue(r, 0, 6), "f") == 0 &&
+                 /* a one-time password (set by an admin) re-authenticates
+                  * nobody: the admin knows it */
+                 strcmp(PQgetvalue(r, 0, 7), "f") == 0;
+    s->pw.n = (unsigned)strtoul(PQgetvalue(r, 0, 2), NULL, 10);
+    s->pw.r = (unsigned)strtoul(PQgetvalue(r, 0, 3), NULL, 10);
+    s->pw.p = (unsigned)strtoul(PQgetvalue(r, 0, 4), NULL, 10);
+  }
+  PQclear(r);
+  if (!(r = srv_db_exec(db, SRV_STMT_LOGIN_LOCKED, p2, &st)))
+    return st;
+  s->locked_for = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
+static enum srv_db_status srv_ck_audit(struct srv_db *db, struct srv_ck *s, const char *action,
+                                       const char *outcome, json_t *d)
+{
+  const struct srv_principal *p = srv_request_principal(s->req);
+  char obj[160];
+  struct srv_audit_event ev = {action, obj, outcome, d, NULL};
+  enum srv_db_status st;
+
+  if (!d)
     return SRV_DB_ERROR;
-  ev.details = d;
+  snprintf(obj, sizeof obj, "user:%s", p->name);
   st = srv_audit_append(db, s->req, &ev);
   json_decref(d);
   return st;
 }
 
+static enum srv_db_status srv_ck_write_txn(struct srv_db *db, void *cls)
+{
+  struct srv_ck *s = cls;
+  const struct srv_principal *p = srv_request_principal(s->req);
+  const char *p1[1] = {p->id}, *p3[3] = {p->id, s->pub_hex, s->fpr};
+  enum srv_db_status st;
+  PGresult *r;
+  int had;
+
+  if (s->bad_password) {
+    if ((st = srv_login_count_failure(db, s->req, p->name)) != SRV_DB_OK)
+      return st;
+    return srv_ck_audit(db, s, "client_key.replace", "failure",
+                        json_pack("{s:s,s:s,s:s}", "reason", "bad_password", "old_fingerprint",
+                                  s->old_fpr, "fingerprint", s->fpr));
+  }
+  /* The key the decision was made on must still be the current one. */
+  if (!(r = srv_db_exec(db, SRV_STMT_CK_CURRENT, p1, &st)))
+    return st;
+  had = PQntuples(r) == 1;
+  s->raced = had != s->has_key || (had && strcmp(PQgetvalue(r, 0, 0), s->old_fpr) != 0);
+  PQclear(r);
+  if (s->raced)
+    return SRV_DB_ABORT;
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_PUT, p3, &st)))
+    return st;
+  PQclear(r);
+  if (!(r = srv_db_exec(db, SRV_STMT_CK_HISTORY_CLOSE, p1, &st)))
+    return st;
+  PQclear(r);
+  if (!(r = srv_db_exec(db, SRV_STMT_CK_HISTORY_ADD, p3, &st)))
+    return st;
+  PQclear(r);
+  if (!s->has_key)
+    return srv_ck_audit(db, s, "client_key.register", "success",
+                        json_pack("{s:s}", "fingerprint", s->fpr));
+  return srv_ck_audit(db, s, "client_key.replace", "success",
+                      json_pack("{s:s,s:s,s:s}", "old_fingerprint", s->old_fpr, "fingerprint",
+                                s->fpr, "reauthenticated", "password"));
+}
+
+/* Step 2 of a replacement: may the caller replace the key?  0, or 1 when
+ * answered (*ret). */
+static int srv_ck_reauth(struct srv_request *req, struct srv_ck *s, enum MHD_Result *ret)
+{
+  if (s->service) {
+    *ret = srv_reply_error(req, SRV_ERR_FORBIDDEN,
+                           "A service account has no password, so its client key cannot be "
+                           "replaced: make a new service account");
+    return 1;
+  }
+  if (s->locked_for > 0) {
+    char ra[24];
+    snprintf(ra, sizeof ra, "%lld", s->locked_for);
+    srv_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    *ret = srv_reply_error(req, SRV_ERR_TOO_MANY_ATTEMPTS, NULL);
+    return 1;
+  }
+  if (!s->password) {
+    *ret = srv_reply_error(req, SRV_ERR_REAUTHENTICATION_REQUIRED, NULL);
+    return 1;
+  }
+  /* Always scrypt, as a login does (a dummy hash for an unusable account). */
+  s->bad_password = !srv_account_check_password(s->have_pw ? &s->pw : NULL, s->password);
+  return 0;
+}
+
 enum MHD_Result srv_ep_client_key_put(struct srv_request *req)
 {
+  static const char *const allowed[] = {"public_key", "password", NULL};
+  const json_t *body = srv_request_json(req);
+  const char *b64 = srv_device_str(body, "public_key");
   struct srv_ck s;
-  const char *b64 = srv_device_str(srv_request_json(req), "public_key");
   uint8_t pub[32], h[32];
   unsigned hl = 0;
   enum srv_db_status st;
+  enum MHD_Result ret;
 
+  if (srv_account_unknown_member(req, body, allowed, &ret))
+    return ret;
   memset(&s, 0, sizeof s);
   s.req = req;
   if (!b64 || ke_b64url_decode_fixed(pub, sizeof pub, b64) != KE_OK)
     return srv_device_bad(req, "public_key: base64url of a 32-byte Ed25519 public key");
+  if (json_object_get(body, "password") &&
+      (ke_json_get_str(body, "password", &s.password) != KE_JSON_OK || !s.password[0] ||
+       strlen(s.password) > SRV_PASSWORD_MAX))
+    return srv_device_bad(req, "password: a string of 1 to 1024 bytes");
   {
     /* A key OpenSSL cannot load is refused now, not at the first request. */
     EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof pub);
@@ -66,8 +199,31 @@ enum MHD_Result srv_ep_client_key_put(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   ke_hex_encode(s.pub_hex, pub, sizeof pub);
   ke_hex_encode(s.fpr, h, sizeof h);
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ck_txn, &s);
+  if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_ck_read_txn, &s)) != SRV_DB_OK) {
+    ke_wipe(&s.pw, sizeof s.pw);
+    return srv_account_db_error(req, st);
+  }
+  if (s.has_key && strcmp(s.old_fpr, s.fpr) == 0)
+    return srv_reply_json(req, MHD_HTTP_OK,
+                          json_pack("{s:s,s:b}", "fingerprint", s.fpr, "replaced", 0));
+  if (s.has_key && srv_ck_reauth(req, &s, &ret)) {
+    ke_wipe(&s.pw, sizeof s.pw);
+    return ret;
+  }
+  ke_wipe(&s.pw, sizeof s.pw);
+  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ck_write_txn, &s);
+  if (st == SRV_DB_ABORT && s.raced)
+    return srv_reply_error(req, SRV_ERR_CONFLICT,
+                           "Your client key changed meanwhile: look at it and retry");
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s}", "fingerprint", s.fpr));
+  if (s.bad_password)
+    return srv_reply_error(req, SRV_ERR_REAUTHENTICATION_REQUIRED,
+                           "The password is wrong (it counts as a failed login)");
+  if (!s.has_key)
+    return srv_reply_json(req, MHD_HTTP_OK,
+                          json_pack("{s:s,s:b}", "fingerprint", s.fpr, "replaced", 0));
+  return srv_reply_json(req, MHD_HTTP_OK,
+                        json_pack("{s:s,s:b,s:s}", "fingerprint", s.fpr, "replaced", 1,
+                                  "old_fingerprint", s.old_fpr));
 }

@@ -64,7 +64,8 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   const struct srv_principal *p = srv_request_principal(s->req);
   enum srv_db_status st;
   PGresult *r;
-  char stmt[KE_RETRIEVAL_STMT_MAX], code[KE_SAS_LEN + 1], expiry[16], thr[8], fpr[65];
+  char stmt[KE_RETRIEVAL_STMT_MAX], code[KE_SAS_LEN + 1], expiry[16], thr[8], fpr[65],
+      pub_hex[65];
   uint8_t pub[32], *env = NULL, e[KE_POINT_LEN];
   size_t n, envlen;
   ke_envelope pe;
@@ -89,6 +90,7 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
       return SRV_DB_ERROR;
     }
     snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
+    snprintf(pub_hex, sizeof pub_hex, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
   }
   n = ke_retrieval_statement(stmt, &s->f);
@@ -134,9 +136,12 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
     snprintf(vol, sizeof vol, "%s", PQgetvalue(r, 0, 3));
     snprintf(sha, sizeof sha, "%s", PQgetvalue(r, 0, 8));
     PQclear(r);
-    const char *p12[12] = {s->f.id, rec, p->id, s->e_hex, s->f.reason, s->f.ticket,
-                           s->f.nonce, s->sig_hex, fpr, code, thr, expiry};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p12, &st))) {
+    /* With the names as signed and the key that signed: custodians verify
+     * the signature themselves (schema 013). */
+    const char *p16[16] = {s->f.id, rec, p->id, s->e_hex, s->f.reason, s->f.ticket,
+                           s->f.nonce, s->sig_hex, fpr, code, thr, expiry,
+                           s->f.device, s->f.volume, s->f.key_id, pub_hex};
+    if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p16, &st))) {
       if (st == SRV_DB_CONSTRAINT)
         return srv_rc_fail(s, SRV_ERR_CONFLICT, "A request with this id exists already");
       return st;

@@ -50,6 +50,16 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
                           PQgetvalue(r, i, 10), "expires", PQgetvalue(r, i, 11), "parts",
                           (json_int_t)strtoll(PQgetvalue(r, i, 12), NULL, 10),
                           "custodians", idx);
+    /* The requester's key at a glance: which, since when, how many keys
+     * the account has had (the full history: GET /v1/retrievals/{id}). */
+    if (e && json_object_set_new(
+                 e, "requester_key",
+                 json_pack("{s:s,s:o,s:I}", "fingerprint", PQgetvalue(r, i, 14), "registered",
+                           srv_account_col_str(r, i, 15), "keys",
+                           (json_int_t)strtoll(PQgetvalue(r, i, 16), NULL, 10)))) {
+      json_decref(e);
+      e = NULL;
+    }
     if (!e || json_array_append_new(s->list, e)) {
       PQclear(r);
       return SRV_DB_ERROR;

@@ -1,6 +1,8 @@
 /*
  * srv_ep_tokens.c - bearer tokens (admin role only, by the route table):
  *   POST   /v1/tokens        {name, expires_in, user?} -> the token, shown once
+ *                             (user: the admin themself, or a service account;
+ *                             any other account is a person's: 403)
  *   GET    /v1/tokens        [?all=true: also expired and revoked ones]
  *   DELETE /v1/tokens/{id}   revoke (API tokens and login sessions alike)
  * Only SHA-256(token) is stored; a lost token is revoked and replaced.
@@ -16,7 +18,8 @@
 #include "srv_auth.h"
 #include "srv_routes.h"
 
-enum srv_tok_outcome { SRV_TOK_OK, SRV_TOK_NO_USER, SRV_TOK_DISABLED, SRV_TOK_NOT_FOUND };
+enum srv_tok_outcome { SRV_TOK_OK, SRV_TOK_NO_USER, SRV_TOK_DISABLED, SRV_TOK_NOT_FOUND,
+                       SRV_TOK_HUMAN };
 
 struct srv_tok_new {
   struct srv_request *req;
@@ -44,6 +47,15 @@ static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
   if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
     t->out = PQntuples(r) != 1 ? SRV_TOK_NO_USER : SRV_TOK_DISABLED;
     PQclear(r);
+    return SRV_DB_ABORT;
+  }
+  /* An admin acts as nobody else: API tokens are for service accounts
+   * (schema 014) and for the admin's own account only.  A token for a
+   * person would let the admin sign in as them - approve as a custodian,
+   * request as a helpdesk user - which the role split forbids. */
+  if (strcmp(PQgetvalue(r, 0, 4), "t") != 0 && strcmp(t->user, me->name) != 0) {
+    PQclear(r);
+    t->out = SRV_TOK_HUMAN;
     return SRV_DB_ABORT;
   }
   snprintf(uid, sizeof uid, "%s", PQgetvalue(r, 0, 0));
@@ -109,6 +121,11 @@ enum MHD_Result srv_ep_tokens_create(struct srv_request *req)
     ke_wipe(token, sizeof token);
     if (st == SRV_DB_ABORT && t.out == SRV_TOK_NO_USER)
       return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
+    if (st == SRV_DB_ABORT && t.out == SRV_TOK_HUMAN)
+      return srv_reply_error(req, SRV_ERR_FORBIDDEN,
+                             "API tokens are made only for service accounts and for yourself: "
+                             "this account is a person's (escrowctl user add --service makes "
+                             "a service account)");
     if (st == SRV_DB_ABORT && t.out == SRV_TOK_DISABLED)
       return srv_reply_error(req, SRV_ERR_CONFLICT, "The user is disabled");
     return srv_account_db_error(req, st);

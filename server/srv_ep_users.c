@@ -1,6 +1,7 @@
 /*
  * srv_ep_users.c - user management (admin role only, by the route table):
- *   POST /v1/users                  {name, role, password?, custodian_index?}
+ *   POST /v1/users                  {name, role, password?, custodian_index?, person?,
+ *                                    service?}
  *   GET  /v1/users
  *   POST /v1/users/{name}/disable   POST /v1/users/{name}/enable
  *   POST /v1/users/{name}/role      {role, custodian_index?}
@@ -22,13 +23,16 @@
 
 /* Outcomes a transaction body reports with SRV_DB_ABORT. */
 enum srv_users_outcome { SRV_USERS_OK, SRV_USERS_NOT_FOUND, SRV_USERS_LAST_ADMIN,
-                         SRV_USERS_EXISTS };
+                         SRV_USERS_EXISTS, SRV_USERS_SERVICE };
 
 static enum MHD_Result srv_users_fail(struct srv_request *req, enum srv_db_status st,
                                       enum srv_users_outcome out)
 {
   if (st == SRV_DB_ABORT && out == SRV_USERS_NOT_FOUND)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
+  if (st == SRV_DB_ABORT && out == SRV_USERS_SERVICE)
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "a service account cannot be a custodian (a share is a person's)");
   if (st == SRV_DB_ABORT && out == SRV_USERS_LAST_ADMIN)
     return srv_reply_error(req, SRV_ERR_CONFLICT,
                            "This is the last active admin: make another admin first");
@@ -76,7 +80,7 @@ static int srv_users_role_fields(struct srv_request *req, const json_t *body,
 struct srv_user_new {
   struct srv_request *req;
   const char *name, *role, *person;
-  int cidx, generated;
+  int cidx, generated, service;
   struct srv_pwhash pw;
   char created[40];
   enum srv_users_outcome out;
@@ -124,8 +128,14 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
       return st;
     PQclear(res);
   }
-  d = json_pack("{s:s,s:s}", "role", u->role, "password",
-                u->generated ? "generated" : "given");
+  if (u->service) {
+    if (!(res = srv_db_exec(db, SRV_STMT_USER_SET_SERVICE, p1, &st)))
+      return st;
+    PQclear(res);
+  }
+  d = u->service ? json_pack("{s:s,s:s,s:b}", "role", u->role, "password", "none", "service", 1)
+                 : json_pack("{s:s,s:s}", "role", u->role, "password",
+                             u->generated ? "generated" : "given");
   if (d && u->cidx)
     json_object_set_new(d, "custodian_index", json_integer(u->cidx));
   if (d && u->person)
@@ -139,10 +149,36 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
   return st;
 }
 
+/* A service account (schema 014) authenticates with API tokens only: it
+ * gets a random password nobody ever sees (so it cannot log in), and it is
+ * never a custodian (a share belongs to a person).  0, or 1 when answered. */
+static int srv_users_service_password(struct srv_request *req, const json_t *body,
+                                      struct srv_user_new *u, enum MHD_Result *ret)
+{
+  char pw[SRV_GEN_PASSWORD_LEN + 1];
+  int bad;
+
+  if (json_object_get(body, "password")) {
+    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "a service account has no password: it uses API tokens only");
+    return 1;
+  }
+  if (strcmp(u->role, "custodian") == 0) {
+    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "a custodian is a person: it cannot be a service account");
+    return 1;
+  }
+  bad = srv_account_generate_password(pw) != 0 || srv_account_hash_password(&u->pw, pw) != 0;
+  ke_wipe(pw, sizeof pw);
+  if (bad)
+    *ret = srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  return bad;
+}
+
 enum MHD_Result srv_ep_users_create(struct srv_request *req)
 {
   static const char *const allowed[] = {"name", "role", "password", "custodian_index",
-                                        "person", NULL};
+                                        "person", "service", NULL};
   const json_t *body = srv_request_json(req);
   struct srv_user_new u;
   char gen[SRV_GEN_PASSWORD_LEN + 1];
@@ -165,7 +201,12 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
                            "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with "
                            "a letter or digit");
-  if (srv_account_body_password(req, body, gen, &u.pw, &u.generated, &ret))
+  if (json_object_get(body, "service") &&
+      ke_json_get_bool(body, "service", &u.service) != KE_JSON_OK)
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "service must be true or false");
+  if (u.service && srv_users_service_password(req, body, &u, &ret))
+    return ret;
+  if (!u.service && srv_account_body_password(req, body, gen, &u.pw, &u.generated, &ret))
     return ret;
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_user_new_txn, &u);
   ke_wipe(&u.pw, sizeof u.pw);
@@ -173,8 +214,8 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
     ke_wipe(gen, sizeof gen);
     return srv_users_fail(req, st, u.out);
   }
-  out = json_pack("{s:s,s:s,s:s,s:b}", "name", u.name, "role", u.role, "created", u.created,
-                  "password_must_change", u.generated);
+  out = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", u.name, "role", u.role, "created",
+                  u.created, "password_must_change", u.generated, "service", u.service);
   if (out && u.cidx)
     json_object_set_new(out, "custodian_index", json_integer(u.cidx));
   if (out && u.person)
@@ -198,13 +239,14 @@ static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
   json_decref(*list);
   *list = json_array();
   for (int i = 0; *list && i < PQntuples(r); i++) {
-    json_t *u = json_pack("{s:s,s:s,s:o,s:b,s:b,s:s,s:s}", "name", PQgetvalue(r, i, 0),
+    json_t *u = json_pack("{s:s,s:s,s:o,s:b,s:b,s:s,s:s,s:b}", "name", PQgetvalue(r, i, 0),
                           "role", PQgetvalue(r, i, 1), "custodian_index",
                           PQgetisnull(r, i, 2) ? json_null()
                                                : json_integer(atoi(PQgetvalue(r, i, 2))),
                           "disabled", strcmp(PQgetvalue(r, i, 3), "t") == 0,
                           "password_must_change", strcmp(PQgetvalue(r, i, 4), "t") == 0,
-                          "created", PQgetvalue(r, i, 5), "updated", PQgetvalue(r, i, 6));
+                          "created", PQgetvalue(r, i, 5), "updated", PQgetvalue(r, i, 6),
+                          "service", strcmp(PQgetvalue(r, i, 7), "t") == 0);
     if (!u || json_array_append_new(*list, u)) {
       json_decref(*list);
       *list = NULL;
@@ -262,6 +304,11 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
   }
   snprintf(c->old_role, sizeof c->old_role, "%s", PQgetvalue(r, 0, 1));
   was_disabled = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+  if (c->role && strcmp(c->role, "custodian") == 0 && strcmp(PQgetvalue(r, 0, 4), "t") == 0) {
+    PQclear(r);
+    c->out = SRV_USERS_SERVICE;
+    return SRV_DB_ABORT;
+  }
   PQclear(r);
   is_admin = strcmp(c->old_role, "admin") == 0 && !was_disabled;
   leaves_admins = c->role ? strcmp(c->role, "admin") != 0 : c->disable;

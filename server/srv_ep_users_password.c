@@ -102,7 +102,8 @@ enum MHD_Result srv_ep_users_password(struct srv_request *req)
   if (st != SRV_DB_OK) {
     ke_wipe(gen, sizeof gen);
     if (st == SRV_DB_ABORT && !p.found)
-      return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
+      return srv_reply_error(req, SRV_ERR_NOT_FOUND,
+                             "No such user (or a service account: those have no password)");
     return srv_account_db_error(req, st);
   }
   out = json_pack("{s:s,s:b,s:I}", "name", p.name, "password_must_change", 1,

@@ -100,6 +100,30 @@ int srv_ret_is_requester(const struct srv_request *req, const PGresult *r)
   return p->kind == SRV_PRINCIPAL_USER && strcmp(p->id, PQgetvalue(r, 0, SRV_RC_REQUESTER_ID)) == 0;
 }
 
+static void srv_ret_copy(char *out, size_t n, const PGresult *r, int col)
+{
+  snprintf(out, n, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+}
+
+/* The signed statement as stored (schema 013); not verified here: the
+ * reader verifies it, with a key it pinned. */
+static int srv_ret_requester(ke_retrieval_signed *s, const PGresult *r)
+{
+  memset(s, 0, sizeof *s);
+  srv_ret_copy(s->user, sizeof s->user, r, SRV_RC_REQUESTER);
+  srv_ret_copy(s->device, sizeof s->device, r, SRV_RC_NAMED_DEVICE);
+  srv_ret_copy(s->volume, sizeof s->volume, r, SRV_RC_NAMED_VOLUME);
+  srv_ret_copy(s->key_id, sizeof s->key_id, r, SRV_RC_NAMED_KEY_ID);
+  srv_ret_copy(s->reason, sizeof s->reason, r, SRV_RC_REASON);
+  srv_ret_copy(s->ticket, sizeof s->ticket, r, SRV_RC_TICKET);
+  srv_ret_copy(s->nonce, sizeof s->nonce, r, SRV_RC_NONCE);
+  if (ke_hex_decode(s->public_key, sizeof s->public_key, PQgetvalue(r, 0, SRV_RC_KEY_PUBLIC)) ||
+      ke_hex_decode(s->signature, sizeof s->signature, PQgetvalue(r, 0, SRV_RC_SIGNATURE)) ||
+      ke_retrieval_fingerprint(s->fingerprint, s->public_key) != 0)
+    return -1;
+  return 0;
+}
+
 json_t *srv_ret_request_file(const PGresult *r)
 {
   ke_manifest *m = calloc(1, sizeof *m);
@@ -136,9 +160,16 @@ json_t *srv_ret_request_file(const PGresult *r)
     goto out;
   ke_sas(q->code, q->request_id, &q->E, &q->R);
   snprintf(q->created, sizeof q->created, "%s", PQgetvalue(r, 0, SRV_RC_CREATED));
+  if (!PQgetisnull(r, 0, SRV_RC_KEY_PUBLIC) && srv_ret_requester(&q->requester, r) != 0)
+    goto bad;
+  q->has_requester = !PQgetisnull(r, 0, SRV_RC_KEY_PUBLIC);
   if (ke_request_write(&out, &outlen, q) != KE_OK)
-    goto out;
+    goto bad;
   j = json_loadb(out, outlen, 0, &je);
+  goto out;
+bad:
+  ke_log(KE_LOG_ERROR, "stored retrieval data does not make a request file",
+         json_pack("{s:s}", "retrieval", PQgetvalue(r, 0, SRV_RC_ID)));
 out:
   free(out);
   free(env);
@@ -147,14 +178,40 @@ out:
   return j;
 }
 
+/* The requester's client key as the custodian should judge it: the key that
+ * signed, when it was registered, whether it is still the current one, and
+ * every key the account ever had. */
+static json_t *srv_ret_requester_key(const PGresult *r)
+{
+  json_error_t je;
+  json_t *h = json_loads(PQgetvalue(r, 0, SRV_RC_KEY_HISTORY), 0, &je), *e, *reg = json_null();
+  const char *fpr = PQgetvalue(r, 0, SRV_RC_KEY_FPR);
+  size_t i;
+
+  if (!json_is_array(h)) {
+    json_decref(h);
+    return NULL;
+  }
+  json_array_foreach(h, i, e)
+    if (strcmp(json_string_value(json_object_get(e, "fingerprint")) ?: "", fpr) == 0)
+      reg = json_object_get(e, "registered");
+  return json_pack("{s:s,s:O,s:b,s:I,s:o}", "fingerprint", fpr, "registered", reg, "current",
+                   strcmp(PQgetvalue(r, 0, SRV_RC_KEY_CURRENT), fpr) == 0, "keys",
+                   (json_int_t)json_array_size(h), "history", h);
+}
+
 json_t *srv_ret_view(const PGresult *r)
 {
   json_error_t je;
-  json_t *idx = json_loads(PQgetvalue(r, 0, SRV_RC_INDICES), 0, &je);
+  json_t *idx = json_loads(PQgetvalue(r, 0, SRV_RC_INDICES), 0, &je), *v, *k;
 
   if (!idx)
     return NULL;
-  return json_pack(
+  if (!(k = srv_ret_requester_key(r))) {
+    json_decref(idx);
+    return NULL;
+  }
+  v = json_pack(
       "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:I,s:s,s:s,s:o}",
       "request_id", PQgetvalue(r, 0, SRV_RC_ID), "state", PQgetvalue(r, 0, SRV_RC_STATE),
       "record_id", PQgetvalue(r, 0, SRV_RC_RECORD), "record_state",
@@ -172,4 +229,13 @@ json_t *srv_ret_view(const PGresult *r)
       "age_seconds", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_AGE), NULL, 10), "created",
       PQgetvalue(r, 0, SRV_RC_CREATED), "expires", PQgetvalue(r, 0, SRV_RC_EXPIRES),
       "escrow_event", srv_account_col_str(r, 0, SRV_RC_ESCROW_LEAF));
+  if (!v) {
+    json_decref(k);
+    return NULL;
+  }
+  if (json_object_set_new(v, "requester_key", k)) {
+    json_decref(v);
+    return NULL;
+  }
+  return v;
 }

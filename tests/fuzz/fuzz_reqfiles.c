@@ -6,7 +6,10 @@
  * The first byte picks the parser ('r' request, 'k' key, 'p' part); the
  * rest is the file.  Parsing must not crash, leak or hang; whatever parses
  * must write back to a text that parses to the same structure, and a parsed
- * request must be internally consistent (envelope R and fingerprint, code).
+ * request must be internally consistent (envelope R and fingerprint, code;
+ * with the optional "requester" member: its fingerprint is the SHA-256 of
+ * its key, its signature verifies over the request id and E, it names the
+ * record one way only, and a signed volume is the request's).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,15 @@ static void request(const char *json, size_t len)
   ke_sas(code, r.request_id, &r.E, &r.R);
   if (strcmp(code, r.code) != 0)
     abort();
+  if (r.has_requester) {
+    const ke_retrieval_signed *q = &r.requester;
+    uint8_t fpr[32];
+    if (ke_retrieval_fingerprint(fpr, q->public_key) != 0 ||
+        memcmp(fpr, q->fingerprint, sizeof fpr) != 0 ||
+        !ke_retrieval_verify(q, r.request_id, r.E.b) || !q->device[0] == !q->key_id[0] ||
+        (q->volume[0] && (!q->device[0] || strcmp(q->volume, r.volume) != 0)))
+      abort();
+  }
   char *text = NULL;
   size_t n = 0;
   if (ke_request_write(&text, &n, &r) != KE_OK)

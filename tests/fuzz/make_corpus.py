@@ -8,6 +8,8 @@ import base64, hashlib, json, os, pathlib
 
 here = pathlib.Path(__file__).resolve().parent
 vec = json.loads((here.parent / "vectors" / "keyescrow-v1.json").read_text())
+# the project's own known answers (the v2 verifier) live beside the shared file
+vec.update(json.loads((here.parent / "vectors" / "keyescrow-local.json").read_text()))
 
 
 def write(target, name, data):
@@ -55,3 +57,45 @@ for i, v in enumerate(vec.get("verifier_v2", [])):
 for i, v in enumerate(vec["verifier"][:1]):
     write("fuzz_envelope", f"verifier-v1-{i}", bytes.fromhex(v["verifier"]))
 
+
+def signed_requests():
+    """Request seeds with the "requester" member (docs/protocol.md 5.3): the
+    hand-made `request` seed signed by a fixed Ed25519 key, and near misses
+    that stop at each of its checks.  Needs python3-cryptography."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    base = json.loads((here / "corpus" / "fuzz_reqfiles" / "request").read_bytes()[1:])
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    req = {"user": "hd1", "public_key": b64u(pub).decode(),
+           "fingerprint": hashlib.sha256(pub).hexdigest(), "device": base["device"],
+           "volume": base["volume"], "key_id": "", "reason": "user locked out",
+           "ticket": "INC-1001", "nonce": "AAECAwQFBgcICQoLDA0ODw"}
+
+    def stmt(q, rid, E):
+        return ("keyescrow-v1-retrieval-request\nid=%s\ndevice=%s\nvolume=%s\nkey_id=%s\n"
+                "E=%s\nreason=%s\nticket=%s\nnonce=%s\n" % (
+                    rid, q["device"], q["volume"], q["key_id"], E, q["reason"],
+                    q["ticket"], q["nonce"])).encode()
+
+    def seed(name, q, sign_over=None, **top):
+        q = dict(q)
+        if "signature" not in q:
+            q["signature"] = b64u(key.sign(stmt(sign_over or q, base["request_id"],
+                                                base["E"]))).decode()
+        d = dict(base, requester=q, **top)
+        write("fuzz_reqfiles", name, b"r" + json.dumps(d, indent=2).encode())
+
+    seed("request-signed", req)
+    seed("request-signed-keyid", dict(req, device="", volume="", key_id="0B4C6C0E"))
+    seed("request-signed-badsig", dict(req, reason="another reason"), sign_over=req)
+    seed("request-signed-badfpr", dict(req, fingerprint="00" * 32))
+    seed("request-signed-othervolume", dict(req, volume="D:"))
+    seed("request-signed-both", dict(req, key_id="0B4C6C0E"))
+    seed("request-signed-unknown", dict(req, extra="x"))
+    seed("request-signed-baduser", dict(req, user="Not A User"))
+    seed("request-signed-badnonce", dict(req, nonce="short"))
+
+
+signed_requests()

@@ -142,7 +142,32 @@ jcall GET "$U/v1/users" "$ADMIN"
 ok "users: create (given or one-time password), conflicts, set-role, last-admin guard"
 
 # ---- tokens: API token, revoked, expired, disabled user ----------------------
-jpost "$U/v1/tokens" "$ADMIN" '{"name":"siem export","expires_in":3600,"user":"aud1"}'
+# An admin mints tokens for service accounts and for themself only: never
+# for an account of a person (helpdesk, custodian, auditor, another admin).
+jpost "$U/v1/users" "$ADMIN" '{"name":"adm2","role":"admin","password":"another-admin-pw-1"}'
+expect_status 201 "create a second admin"
+for who in hd1 cust7 aud1 adm2; do
+  jpost "$U/v1/tokens" "$ADMIN" "{\"name\":\"as $who\",\"expires_in\":3600,\"user\":\"$who\"}"
+  expect_status 403 "an admin minting a token for $who (a person)"; expect_error forbidden "token for $who"
+done
+[ "$(app_psql "$PRIV_APP_DSN" -c "SELECT count(*) FROM auth_tokens WHERE kind = 'api'")" = 0 ] ||
+  fail "a token was stored for a person"
+bad_post /v1/users "$ADMIN" '{"name":"svc1","role":"auditor","service":true,"password":"a-password-12345"}' bad_request "users: a service account with a password"
+bad_post /v1/users "$ADMIN" '{"name":"svc1","role":"custodian","custodian_index":9,"service":true}' bad_request "users: a service custodian"
+bad_post /v1/users "$ADMIN" '{"name":"svc1","role":"auditor","service":"yes"}' bad_request "users: service not a boolean"
+jpost "$U/v1/users" "$ADMIN" '{"name":"siem","role":"auditor","service":true}'
+expect_status 201 "create a service account"
+[ "$(json_get service)" = true ] && [ -z "$(json_get one_time_password)" ] || fail "service account answer: $(cat "$BODYF")"
+jpost "$U/v1/users/siem/role" "$ADMIN" '{"role":"custodian","custodian_index":9}'
+expect_status 400 "a service account made custodian"
+jcall GET "$U/v1/users" "$ADMIN"
+python3 -c 'import json,sys; u={x["name"]: x for x in json.load(open(sys.argv[1]))["users"]}
+assert u["siem"]["service"] is True and u["hd1"]["service"] is False, u' "$BODYF" || fail "user list: service"
+jpost "$U/v1/users/siem/password" "$ADMIN" '{}'
+expect_status 404 "a password reset for a service account"
+jpost "$U/v1/tokens" "$ADMIN" '{"name":"own","expires_in":3600}'
+expect_status 201 "an admin's token for themself"
+jpost "$U/v1/tokens" "$ADMIN" '{"name":"siem export","expires_in":3600,"user":"siem"}'
 expect_status 201 "create API token"
 API=$(json_get token); API_ID=$(json_get id)
 case $API in kea_*) ;; *) fail "API token format" ;; esac
@@ -152,6 +177,7 @@ case $API in kea_*) ;; *) fail "API token format" ;; esac
   fail "the token is stored in clear"
 jcall GET "$U/v1/users" "$API"
 expect_status 403 "auditor token on an admin route"; expect_error forbidden "auditor on users"
+ok "tokens: 403 for every account of a person but one's own; 201 for a service account (no password, never a custodian, shown in the user list)"
 jcall GET "$U/v1/tokens" "$ADMIN"
 expect_status 200 "list tokens"
 grep -q '"siem export"' "$BODYF" || fail "token list lacks the API token"
@@ -218,6 +244,75 @@ expect_status 429 "address 127.0.0.4 locked after 5 failures"
 from 127.0.0.5 hd2 "$PW_HD"
 expect_status 200 "hd2 from another address"
 ok "rate limits: per account and address, and per address (any account), 429 + Retry-After"
+
+# ---- replacing a client key needs the password ----------------------------------
+edpub() { python3 -c 'import base64
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+k = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+print(base64.urlsafe_b64encode(k).decode().rstrip("="))'; }
+ckput() {  # TOKEN PUBKEY [PASSWORD]
+  python3 -c 'import json,sys; d={"public_key": sys.argv[1]}
+if len(sys.argv) > 2: d["password"] = sys.argv[2]
+print(json.dumps(d))' "${@:2}" >"$TW/ck.json"
+  # from an address of its own: the per-address login limit counts these too
+  http PUT "$U/v1/client-key" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+    --data-binary @"$TW/ck.json" --interface 127.0.0.6
+}
+ckfpr() { app_psql "$PRIV_APP_DSN" -c "SELECT c.fingerprint FROM client_keys c JOIN users u ON u.id = c.user_id WHERE u.name = '$1'"; }
+jpost "$U/v1/users" "$ADMIN" "{\"name\":\"hd4\",\"role\":\"helpdesk\",\"password\":\"$PW_HD\"}"
+expect_status 201 "create hd4"
+jpost "$U/v1/login" "" "$(login_body hd4 "$PW_HD")"
+expect_status 200 "hd4 login"
+HD4=$(json_get token)
+K1=$(edpub); K2=$(edpub)
+ckput "$HD4" "$K1"
+expect_status 200 "first client key"; F1=$(json_get fingerprint)
+[ "$(json_get replaced)" = false ] || fail "a first key is no replacement"
+ckput "$HD4" "$K1"
+expect_status 200 "the same key again"; [ "$(json_get replaced)" = false ] || fail "same key"
+ckput "$HD4" "$K2"
+expect_status 403 "a key change with a token only"; expect_error reauthentication_required "no password"
+[ "$(ckfpr hd4)" = "$F1" ] || fail "the key changed without the password"
+ckput "$HD4" "$K2" "wrong-password-ck"
+expect_status 403 "a key change with a wrong password"; expect_error reauthentication_required "wrong password"
+[ "$(ckfpr hd4)" = "$F1" ] || fail "the key changed with a wrong password"
+[ "$(app_psql "$PRIV_APP_DSN" -c "SELECT failures FROM login_failures WHERE kind = 'user' AND key = 'hd4'")" = 1 ] ||
+  fail "a wrong re-authentication is not counted as a failed login"
+ckput "$HD4" "$K2" "$PW_HD"
+expect_status 200 "a key change with the password"
+F2=$(json_get fingerprint)
+[ "$(json_get replaced)" = true ] && [ "$(json_get old_fingerprint)" = "$F1" ] && [ "$(ckfpr hd4)" = "$F2" ] ||
+  fail "the replacement: $(cat "$BODYF")"
+hist=$(app_psql "$PRIV_APP_DSN" -c "SELECT string_agg(h.fingerprint || ':' || (h.replaced IS NOT NULL)::text, ' ' ORDER BY h.id) FROM client_key_history h JOIN users u ON u.id = h.user_id WHERE u.name = 'hd4'")
+[ "$hist" = "$F1:true $F2:false" ] || fail "the key history: $hist"
+# The login limits apply: two more wrong passwords lock the account (3 here).
+K3=$(edpub)
+for i in 1 2; do ckput "$HD4" "$K3" "wrong-password-ck$i"; expect_status 403 "wrong password $i"; done
+ckput "$HD4" "$K3" "$PW_HD"
+expect_status 429 "a key change of a locked account"; expect_header '^Retry-After: [0-9]+' "429 on client-key"
+[ "$(ckfpr hd4)" = "$F2" ] || fail "a locked account changed its key"
+# A service account has no password: its key is registered once.
+SVC=$(mint_token "$PRIV_APP_DSN" siem)
+ckput "$SVC" "$K1"
+expect_status 200 "a service account's first key"
+ckput "$SVC" "$K3" "any-password-at-all"
+expect_status 403 "a service account replacing its key"; expect_error forbidden "service key change"
+for _ in $(seq 50); do
+  app_psql "$PRIV_APP_DSN" -c "SELECT convert_from(leaf, 'UTF8') FROM audit_log" >"$TW/ck.audit"
+  grep -q '"client_key.replace".*"success"' "$TW/ck.audit" && break
+  sleep 0.1
+done
+python3 - "$TW/ck.audit" "$F1" "$F2" <<'PY' || fail "client_key audit events"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+rep = [e for e in ev if e["action"] == "client_key.replace"]
+ok = [e for e in rep if e["outcome"] == "success"]
+assert len(ok) == 1 and ok[0]["details"]["old_fingerprint"] == sys.argv[2] and ok[0]["details"]["fingerprint"] == sys.argv[3], rep
+assert any(e["outcome"] == "failure" and e["details"]["reason"] == "bad_password" for e in rep), rep
+assert any(e["action"] == "client_key.register" and e["object"] == "user:hd4" for e in ev)
+PY
+ok "client key: a change needs the password (403 without or wrong, counted and locked like logins), is audited with both fingerprints and kept in the history; service accounts cannot change theirs"
 
 # ---- the audit trail -------------------------------------------------------------
 # Events are sequenced into the log asynchronously (srv_audit_run.c): wait

@@ -164,7 +164,18 @@ expect_status 401 "a wrong password after the rehash"
 ok "a password stored under another scrypt cost is rehashed at the next login (pw_n 1024 -> $N)"
 
 # ---- tokens ----------------------------------------------------------------------
+# Tokens are for service accounts (and oneself): $HD is a person's account.
 ctl "$A" token create --name "ci $S" --expires-in 1h --user "$HD"
+expect_rc 5 "token create for a person's account"
+grep -q "service account" "$TW/err" || fail "the refusal does not say why: $(cat "$TW/err")"
+ctl "$A" user add "svc-$S" --role auditor --service --password-file "$TW/hd.pw"
+expect_rc 2 "user add --service with a password"
+ctl "$A" user add "svc-$S" --role auditor --service
+expect_rc 0 "user add --service"
+grep -q "service account" "$TW/out" && ! grep -qi "one-time password" "$TW/out" || fail "user add --service: $(cat "$TW/out")"
+ctl "$A" user list
+grep -q "^svc-$S  *auditor .* service$" "$TW/out" && grep -q "^$HD  *.* person$" "$TW/out" || fail "user list KIND: $(cat "$TW/out")"
+ctl "$A" token create --name "ci $S" --expires-in 1h --user "svc-$S"
 expect_rc 0 "token create"
 [ "$(wc -l <"$TW/out")" = 1 ] || fail "token create stdout is not one line"
 API=$(cat "$TW/out")
@@ -232,6 +243,28 @@ grep -q "\"cacert\": \"$TW/cert.pem\"" "$T/escrowctl/login.json" || fail "CA not
 grep -q "^$ADM " "$TW/out" || fail "HTTPS user list"
 stop_daemon tls
 ok "HTTPS: verification always on, --cacert pinned in the stored login"
+
+# ---- key register: a replacement needs the password ---------------------------------
+H=$TW/cfg-hd
+ctl "$H" login --server "$MAIN" --user "$HD" --password-file "$TW/hd.pw"
+expect_rc 0 "login of $HD"
+ctl "$H" key register --client-key "$TW/ck1"
+expect_rc 0 "key register"
+ctl "$H" key register --client-key "$TW/ck2"
+expect_rc 2 "key register of another key without a terminal or --password-file"
+grep -q "needs your password" "$TW/err" || fail "key register: $(cat "$TW/err")"
+ctl "$H" key show --client-key "$TW/ck1"
+F1=$(head -n1 "$TW/out")
+[ "$(app_psql "$DSN" -c "SELECT c.fingerprint FROM client_keys c JOIN users u ON u.id = c.user_id WHERE u.name = '$HD'")" = "$F1" ] ||
+  fail "the key changed without the password"
+ctl "$H" key register --client-key "$TW/ck2" --password-file "$TW/hd.pw"
+expect_rc 0 "key register --password-file"
+grep -q "replacing your old key" "$TW/out" && grep -q "re-pin" "$TW/out" || fail "key register output: $(cat "$TW/out")"
+no_secret ctl-helpdesk-pass-1 "the password"
+ctl "$H" key show --client-key "$TW/ck2"
+[ "$(app_psql "$DSN" -c "SELECT c.fingerprint FROM client_keys c JOIN users u ON u.id = c.user_id WHERE u.name = '$HD'")" = "$(head -n1 "$TW/out")" ] ||
+  fail "the key was not replaced"
+ok "key register: replacing a key needs the password (--password-file), and says custodians must re-pin"
 
 # ---- logout ------------------------------------------------------------------------
 ctl "$A" logout

@@ -17,6 +17,14 @@
 #   expire    an expired request takes no part (410) and is audited
 #   longpoll  1,000 suspended long-polls hold no thread: /healthz stays
 #             fast, the thread count stays flat, one part wakes them all
+#   hostile   the hostile server of issue 11 (finding 3): an unpinned
+#             requester is refused without --pin-requester; E swapped in the
+#             database (with the code that follows) gets no part online or
+#             offline, nor does a stripped request file; a client key the
+#             server registers for the requester is refused loudly (CHANGED
+#             pin) online, on --export and offline; a signed request paired
+#             with another record is refused; only the real key and E get
+#             parts
 set -euo pipefail
 CASE=${1:?case}
 . "$KE_SRC/tests/server/lib.sh"
@@ -186,6 +194,8 @@ case_flow() {
   hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
   local kfp; kfp=$(sed -n 's/.*fingerprint \([0-9a-f]*\)$/\1/p' "$W/kr.out")
   [ ${#kfp} = 64 ] || fail "no fingerprint printed"
+  # The custodians (one HOME here) pin it, as hd1 read it to them.
+  "$ESCROWCTL" pin add hd1 "$kfp" >/dev/null || fail "pin add"
   [ "$(stat -c %a "$W/.config/escrowctl/client-key")" = 600 ] || fail "client key mode"
   ok "client key registered ($kfp)"
 
@@ -380,6 +390,7 @@ print(json.dumps({"version": 1, "request_id": sys.argv[1], "index": int(sys.argv
 
 case_expire() {
   hd key register >/dev/null 2>&1 || fail "key register"
+  "$ESCROWCTL" pin add hd1 "$(hd key show | head -n1)" >/dev/null || fail "pin add"
   hd retrieve --device host-bde --volume C: --reason "x" --ticket T-9 --key-out "$W/k3" \
     >/dev/null 2>"$W/r3.err" || fail "retrieve: $(cat "$W/r3.err")"
   local r3; r3=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r3.err")
@@ -403,6 +414,7 @@ case_expire() {
 
 case_longpoll() {
   hd key register >/dev/null 2>&1 || fail "key register"
+  "$ESCROWCTL" pin add hd1 "$(hd key show | head -n1)" >/dev/null || fail "pin add"
   hd retrieve --device host-bde --volume C: --reason "x" --ticket T-7 --key-out "$W/k4" \
     >/dev/null 2>"$W/r4.err" || fail "retrieve: $(cat "$W/r4.err")"
   local r4; r4=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r4.err")
@@ -459,6 +471,191 @@ case_longpoll() {
     [ "$(cat "$W/sd.$i.code")" = 200 ] || fail "a suspended long-poll got $(cat "$W/sd.$i.code") at shutdown"
   done
   ok "shutdown answers suspended long-polls and exits cleanly"
+}
+
+# The hostile server of issue 11, finding 3: it holds the database (psql as
+# the owner here) and wants a part sealed to a one-time key E' of its own.
+case_hostile() {
+  hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
+  local kfp; kfp=$(hd key show | head -n1)
+  [ ${#kfp} = 64 ] || fail "key show"
+  local hd1id; hd1id=$(sql "SELECT id FROM users WHERE name = 'hd1'")
+  hd retrieve --device host-bde --volume C: --reason "locked out" --ticket INC-7001 \
+    --key-out "$W/k1" --request-out "$W/q1" >/dev/null 2>"$W/r1.err" || fail "r1: $(cat "$W/r1.err")"
+  local r1; r1=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r1.err")
+  local code1; code1=$(sed -n 's/.*confirmation code  \([A-Z2-7]\{8\}\).*/\1/p' "$W/r1.err")
+
+  # Nothing pinned for hd1: without a terminal, refused unless the custodian
+  # gives the fingerprint they confirmed with hd1 out of band.
+  approve 1 "$r1"
+  [ "$RC" = 2 ] && grep -q "no pinned client key for hd1" "$W/ap.1" && grep -q "pin-requester" "$W/ap.1" ||
+    fail "an unpinned requester without --pin-requester ($RC): $(cat "$W/ap.1")"
+  [ "$(parts "$r1")" = 0 ] || fail "a part for an unpinned requester"
+  local other; other=$(printf '%064d' 7)
+  set +e
+  cust 1 approve "$r1" --share "$KD/custodian-1.share.json" --passphrase-file "$KD.pass/1" --yes \
+    --pin-requester "$other" >"$W/ap.1" 2>&1
+  RC=$?
+  set -e
+  [ "$RC" = 1 ] && grep -q "not the fingerprint of the key that signed" "$W/ap.1" ||
+    fail "--pin-requester with another fingerprint ($RC): $(cat "$W/ap.1")"
+  [ "$(parts "$r1")" = 0 ] || fail "a part with a wrong --pin-requester"
+  [ "$("$ESCROWCTL" pin list | grep -c hd1)" = 0 ] || fail "a wrong fingerprint was pinned"
+  set +e
+  cust 1 approve "$r1" --share "$KD/custodian-1.share.json" --passphrase-file "$KD.pass/1" --yes \
+    --pin-requester "${kfp^^}" >"$W/ap.1" 2>&1
+  RC=$?
+  set -e
+  [ "$RC" = 0 ] && grep -q "pinned for hd1 now: $kfp" "$W/ap.1" || fail "approve --pin-requester ($RC): $(cat "$W/ap.1")"
+  grep -q "1 key on the account" "$W/ap.1" && grep -q "signed request     device host-bde, volume C:" "$W/ap.1" ||
+    fail "approve does not show the key's age and the signed request: $(cat "$W/ap.1")"
+  [ "$(parts "$r1")" = 1 ] || fail "no part after pinning"
+  ok "an unpinned requester is refused without a terminal, and pinned with the right --pin-requester only"
+
+  # The server's own one-time key E' (its private key in k2): a request of
+  # its own account for the same record.
+  ESCROWCTL_TOKEN=$HD2 "$ESCROWCTL" key register --client-key "$W/mallory.key" >/dev/null 2>&1 ||
+    fail "hd2 key register"
+  ESCROWCTL_TOKEN=$HD2 "$ESCROWCTL" retrieve --device host-bde --volume C: --reason x --ticket T-2 \
+    --client-key "$W/mallory.key" --key-out "$W/k2" >/dev/null 2>"$W/r2.err" || fail "r2: $(cat "$W/r2.err")"
+  local r2; r2=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r2.err")
+  # Swap E in hd1's request.  The server's request file then carries E' and
+  # the confirmation code that follows from it (a server that ground the
+  # 40-bit code would show hd1's code): custodian 2 says --yes, as if the
+  # codes had matched.
+  own "UPDATE retrievals SET e_point = (SELECT e_point FROM retrievals WHERE id = '$r2') WHERE id = '$r1'" >/dev/null
+  jcall GET "$URL/v1/retrievals/$r1" "${CT[2]}"
+  expect_status 200 "the swapped request"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["request"]; json.dump(d, open(sys.argv[2], "w"))' \
+    "$BODYF" "$W/tampered.json"
+  [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["E"])' "$W/tampered.json")" = \
+    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["E"])' "$W/k2")" ] || fail "E was not swapped"
+  approve 2 "$r1"
+  [ "$RC" = 1 ] && grep -q "signature does not verify" "$W/ap.2" ||
+    fail "approve of a request with a swapped E ($RC): $(cat "$W/ap.2")"
+  [ "$(parts "$r1")" = 1 ] || fail "a part was made for the swapped E"
+  # Offline: the same file on the air-gapped machine; and with the
+  # signature stripped.
+  set +e
+  "$ESCROWCTL" part --request "$W/tampered.json" --share "$KD/custodian-3.share.json" \
+    --passphrase-file "$KD.pass/3" --yes --out "$W/bad3.part" >"$W/part.err" 2>&1
+  RC=$?
+  set -e
+  [ "$RC" != 0 ] && grep -q "signature does not verify" "$W/part.err" && [ ! -e "$W/bad3.part" ] ||
+    fail "offline part of a tampered request ($RC): $(cat "$W/part.err")"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); del d["requester"]; json.dump(d, open(sys.argv[2], "w"))' \
+    "$W/tampered.json" "$W/stripped.json"
+  set +e
+  "$ESCROWCTL" part --request "$W/stripped.json" --share "$KD/custodian-3.share.json" \
+    --passphrase-file "$KD.pass/3" --yes --out "$W/bad3.part" >"$W/part.err" 2>&1
+  RC=$?
+  set -e
+  [ "$RC" = 1 ] && grep -q "without its requester's signature" "$W/part.err" && [ ! -e "$W/bad3.part" ] ||
+    fail "offline part of a request without its signature ($RC): $(cat "$W/part.err")"
+  ok "E swapped by the server (with the code that follows from it): no part online or offline"
+
+  # The server registers a key of its own for hd1 and signs a fresh request
+  # with it (it has hd1's session: it is the server).
+  local mfp; mfp=$(ESCROWCTL_TOKEN=$HD2 "$ESCROWCTL" key show --client-key "$W/mallory.key" | head -n1)
+  own "UPDATE client_key_history SET replaced = now() WHERE user_id = $hd1id AND replaced IS NULL;
+       INSERT INTO client_key_history (user_id, public_key, fingerprint)
+         SELECT $hd1id, public_key, fingerprint FROM client_keys WHERE fingerprint = '$mfp';
+       UPDATE client_keys SET (public_key, fingerprint) =
+         (SELECT public_key, fingerprint FROM client_keys WHERE fingerprint = '$mfp' AND user_id <> $hd1id)
+         WHERE user_id = $hd1id" >/dev/null
+  hd retrieve --device host-bde --volume C: --reason "evil" --ticket T-3 --client-key "$W/mallory.key" \
+    --key-out "$W/k3" >/dev/null 2>"$W/r3.err" || fail "r3: $(cat "$W/r3.err")"
+  local r3; r3=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r3.err")
+  for i in 2 3; do
+    approve "$i" "$r3"
+    [ "$RC" = 1 ] && grep -q "REFUSING: the request is signed by a client key of hd1 that is NOT the one you" "$W/ap.$i" &&
+      grep -q "escrowctl pin add hd1 $mfp" "$W/ap.$i" && grep -q "2 keys on the account" "$W/ap.$i" &&
+      grep -q "that key registered  20" "$W/ap.$i" || fail "approve with a key the server registered ($RC): $(cat "$W/ap.$i")"
+  done
+  grep -q "${kfp:0:4} ${kfp:4:4}" "$W/ap.2" || fail "the refusal does not show the pinned fingerprint"
+  set +e
+  cust 2 approve "$r3" --share "$KD/custodian-2.share.json" --passphrase-file "$KD.pass/2" --yes \
+    --pin-requester "$mfp" >"$W/ap.2" 2>&1
+  RC=$?
+  cust 2 approve "$r3" --export "$W/r3.req" >"$W/ex.2" 2>&1
+  RC2=$?
+  set -e
+  [ "$RC" = 1 ] && [ "$RC2" = 1 ] && [ ! -e "$W/r3.req" ] || fail "a changed key with --pin-requester ($RC) or --export ($RC2)"
+  [ "$(parts "$r3")" = 0 ] || fail "a part for a request signed with the server's key"
+  jcall GET "$URL/v1/retrievals/$r3" "${CT[2]}"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["request"]; json.dump(d["request"], open(sys.argv[2], "w"))
+k = d["retrieval"]["requester_key"]
+assert k["fingerprint"] == sys.argv[3] and k["keys"] == 2 and k["current"] and len(k["history"]) == 2 and k["history"][0]["replaced"], k' \
+    "$BODYF" "$W/r3.json" "$mfp" || fail "requester_key of r3: $(cat "$BODYF")"
+  jcall GET "$URL/v1/retrievals?state=pending" "${CT[2]}"
+  python3 -c 'import json,sys; l={r["request_id"]: r["requester_key"] for r in json.load(open(sys.argv[1]))["retrievals"]}
+assert l[sys.argv[2]]["fingerprint"] == sys.argv[3] and l[sys.argv[2]]["keys"] == 2 and l[sys.argv[2]]["registered"], l
+assert l[sys.argv[4]]["fingerprint"] == sys.argv[5] and l[sys.argv[4]]["keys"] == 2, l' \
+    "$BODYF" "$r3" "$mfp" "$r1" "$kfp" || fail "requester_key in the list: $(cat "$BODYF")"
+  set +e
+  "$ESCROWCTL" part --request "$W/r3.json" --share "$KD/custodian-3.share.json" \
+    --passphrase-file "$KD.pass/3" --yes --out "$W/bad3.part" >"$W/part.err" 2>&1
+  RC=$?
+  set -e
+  [ "$RC" = 1 ] && grep -q "NOT the one you" "$W/part.err" && [ ! -e "$W/bad3.part" ] ||
+    fail "offline part of a request signed with a changed key ($RC): $(cat "$W/part.err")"
+  ok "a client key registered by the server for hd1: refused loudly online, on export and offline, naming both keys"
+
+  # Only the requester's real key (and E) gets parts: the server undoes its
+  # edits, c2 and c3 approve hd1's request, hd1 opens it.
+  own "UPDATE retrievals SET e_point = decode('$(python3 -c 'import base64,json,sys; print(base64.urlsafe_b64decode(json.load(open(sys.argv[1]))["E"] + "==").hex())' "$W/k1")', 'hex') WHERE id = '$r1'" >/dev/null
+  # The server pairs the signed request with another record (the data
+  # volume's envelope): refused, whether it was named by volume or by Key ID.
+  local rec_d; rec_d=$(active data)
+  own "UPDATE retrievals SET record_id = '$rec_d' WHERE id = '$r1'" >/dev/null
+  approve 2 "$r1"
+  [ "$RC" = 1 ] && grep -q "signed volume is not the request's" "$W/ap.2" ||
+    fail "a signed request paired with another record ($RC): $(cat "$W/ap.2")"
+  own "UPDATE retrievals SET record_id = '$REC_C' WHERE id = '$r1'" >/dev/null
+  local kid; kid=$(sql "SELECT key_id FROM escrow_records WHERE id = '$REC_C'")
+  # (signed with the key the server registered for hd1: the record check
+  # comes before the pin's)
+  hd retrieve --key-id "${kid:1:8}" --reason "by key id" --ticket T-4 --key-out "$W/k4" \
+    --client-key "$W/mallory.key" \
+    >/dev/null 2>"$W/r4.err" || fail "r4: $(cat "$W/r4.err")"
+  local r4; r4=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/r4.err")
+  own "UPDATE retrievals SET record_id = '$rec_d' WHERE id = '$r4'" >/dev/null
+  approve 2 "$r4"
+  [ "$RC" = 1 ] && grep -q "the requester signed a request for Key ID ${kid:1:8}, but the server made it one for" "$W/ap.2" ||
+    fail "a Key ID request paired with another record ($RC): $(cat "$W/ap.2")"
+  [ "$(parts "$r1")" = 1 ] && [ "$(parts "$r4")" = 0 ] || fail "a part for a request paired with another record"
+  ok "a signed request paired with another record than it names: refused"
+  for i in 2 3; do approve "$i" "$r1"; [ "$RC" = 0 ] || fail "approve c$i r1: $(cat "$W/ap.$i")"; done
+  grep -q "confirmation code  $code1" "$W/ap.2" || fail "the code of the real request"
+  grep -q "NOT the account's current key" "$W/ap.2" || fail "approve does not say the key was replaced since"
+  # On a terminal, an unpinned requester is pinned only when the custodian
+  # answers yes (a custodian with pins of their own: a fresh config dir).
+  local tty_cfg=$W/cfg-tty n
+  mkdir -p "$tty_cfg"; chmod 700 "$tty_cfg"
+  for answer in n y; do
+    echo "$answer" >"$W/answer"
+    n=$(parts "$r1")
+    set +e
+    XDG_CONFIG_HOME=$tty_cfg ESCROWCTL_TOKEN=${CT[4]} python3 "$KE_SRC/tests/ctl/tty_type.py" \
+      "$W/answer" "$W/tty.$answer" -- "$ESCROWCTL" approve "$r1" --share "$KD/custodian-4.share.json" \
+      --passphrase-file "$KD.pass/4" --yes >/dev/null 2>&1
+    RC=$?
+    set -e
+    grep -q "Did the requester confirm exactly this fingerprint" "$W/tty.$answer" ||
+      fail "no question on the terminal: $(cat "$W/tty.$answer")"
+    if [ "$answer" = n ]; then
+      [ "$RC" = 1 ] && [ "$(parts "$r1")" = "$n" ] && ! XDG_CONFIG_HOME=$tty_cfg "$ESCROWCTL" pin list | grep -q hd1 ||
+        fail "answered no ($RC): $(cat "$W/tty.n")"
+    else
+      [ "$RC" = 0 ] && [ "$(parts "$r1")" = $((n + 1)) ] &&
+        XDG_CONFIG_HOME=$tty_cfg "$ESCROWCTL" pin list | grep -q "hd1 *$kfp" || fail "answered yes ($RC): $(cat "$W/tty.y")"
+    fi
+  done
+  ok "on a terminal an unpinned requester's fingerprint is pinned after a yes only"
+  hd retrieve --request "$W/q1" --key "$W/k1" --out "$W/r1.secret" 2>"$W/r1.err" || fail "open r1: $(cat "$W/r1.err")"
+  [ "$(cat "$W/r1.secret")" = "$PW" ] || fail "r1 did not open"
+  [ "$(parts "$r2")" = 0 ] && [ "$(parts "$r3")" = 0 ] || fail "parts for the server's requests"
+  ok "with the requester's real key and E, custodians contribute and the requester opens"
 }
 
 "case_$CASE"
