@@ -94,10 +94,4 @@ int srv_account_bootstrap_main(const struct srv_config *cfg, int argc, char **ar
 /* `escrowd routes [--json]`: the route table with each route's roles. */
 int srv_auth_routes_main(const struct srv_route_table *table, int argc, char **argv);
 
-/* Count a failed password check made outside the login (a client key
- * replacement's re-authentication) under the login rate limits, inside the
- * caller's transaction (srv_ep_login.c). */
-enum srv_db_status srv_login_count_failure(struct srv_db *db, struct srv_request *req,
-                                           const char *name);
-
 #endif

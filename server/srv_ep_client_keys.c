@@ -9,10 +9,11 @@
  *  - Another key while one is registered: a bearer token alone is not
  *    enough (it proves a session, not the person), so the body must carry
  *    the account's password.  It is checked like a login's (scrypt, outside
- *    any transaction) and under the login rate limits: a locked account or
- *    address gets 429, a wrong password counts as a failed login.  Missing
+ *    any transaction) and under the login limits, its failure reserved
+ *    before scrypt (srv_login_limits.h): a waiting source gets 429, a wrong
+ *    password counts as a failed login.  Missing
  *    or wrong: 403 reauthentication_required, client_key.replace failure
- *    audited.  Right: the key is replaced, the history (schema 014) keeps
+ *    audited.  Right: the key is replaced, the history (schema 013) keeps
  *    the old one with its dates, and client_key.replace is audited with the
  *    old and the new fingerprint.  Service accounts have no password: their
  *    key is registered once (a new key means a new service account).
@@ -30,6 +31,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_device.h"
+#include "srv_login_limits.h"
 #include "srv_routes.h"
 
 struct srv_ck {
@@ -39,8 +41,8 @@ struct srv_ck {
   /* step 1 */
   int has_key, service, have_pw;
   char old_fpr[65];
-  long long locked_for;
   struct srv_pwhash pw;
+  struct srv_login_limit lim; /* the failure reserved before scrypt */
   /* step 3 */
   int bad_password, raced;
 };
@@ -49,12 +51,11 @@ static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
 {
   struct srv_ck *s = cls;
   const struct srv_principal *p = srv_request_principal(s->req);
-  const char *p1[1] = {p->id}, *p2[2] = {p->name, srv_request_remote(s->req)};
+  const char *p1[1] = {p->id};
   enum srv_db_status st;
   PGresult *r;
 
   s->has_key = s->have_pw = s->service = 0;
-  s->locked_for = 0;
   if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
     return st;
   if ((s->has_key = PQntuples(r) == 1))
@@ -76,10 +77,6 @@ static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
     s->pw.r = (unsigned)strtoul(PQgetvalue(r, 0, 3), NULL, 10);
     s->pw.p = (unsigned)strtoul(PQgetvalue(r, 0, 4), NULL, 10);
   }
-  PQclear(r);
-  if (!(r = srv_db_exec(db, SRV_STMT_LOGIN_LOCKED, p2, &st)))
-    return st;
-  s->locked_for = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
   PQclear(r);
   return SRV_DB_OK;
 }
@@ -109,13 +106,10 @@ static enum srv_db_status srv_ck_write_txn(struct srv_db *db, void *cls)
   PGresult *r;
   int had;
 
-  if (s->bad_password) {
-    if ((st = srv_login_count_failure(db, s->req, p->name)) != SRV_DB_OK)
-      return st;
+  if (s->bad_password) /* the failure reserved before scrypt stays counted */
     return srv_ck_audit(db, s, "client_key.replace", "failure",
                         json_pack("{s:s,s:s,s:s}", "reason", "bad_password", "old_fingerprint",
                                   s->old_fpr, "fingerprint", s->fpr));
-  }
   /* The key the decision was made on must still be the current one. */
   if (!(r = srv_db_exec(db, SRV_STMT_CK_CURRENT, p1, &st)))
     return st;
@@ -141,6 +135,16 @@ static enum srv_db_status srv_ck_write_txn(struct srv_db *db, void *cls)
                                 s->fpr, "reauthenticated", "password"));
 }
 
+static enum srv_db_status srv_ck_reserve_txn(struct srv_db *db, void *cls)
+{
+  return srv_login_limit_reserve(db, &((struct srv_ck *)cls)->lim);
+}
+
+static enum srv_db_status srv_ck_release_txn(struct srv_db *db, void *cls)
+{
+  return srv_login_limit_release(db, &((struct srv_ck *)cls)->lim);
+}
+
 /* Step 2 of a replacement: may the caller replace the key?  0, or 1 when
  * answered (*ret). */
 static int srv_ck_reauth(struct srv_request *req, struct srv_ck *s, enum MHD_Result *ret)
@@ -151,19 +155,35 @@ static int srv_ck_reauth(struct srv_request *req, struct srv_ck *s, enum MHD_Res
                            "replaced: make a new service account");
     return 1;
   }
-  if (s->locked_for > 0) {
-    char ra[24];
-    snprintf(ra, sizeof ra, "%lld", s->locked_for);
-    srv_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-    *ret = srv_reply_error(req, SRV_ERR_TOO_MANY_ATTEMPTS, NULL);
-    return 1;
-  }
+  enum srv_db_status st;
+
   if (!s->password) {
     *ret = srv_reply_error(req, SRV_ERR_REAUTHENTICATION_REQUIRED, NULL);
     return 1;
   }
+  /* A password guess here is a login attempt: the same limits, and the
+   * failure is reserved before scrypt runs (srv_login_limits.h), so that
+   * parallel guesses through this route cannot exceed them either. */
+  s->lim.account = srv_request_principal(req)->name;
+  s->lim.source = srv_request_remote(req);
+  if ((st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_ck_reserve_txn, s)) != SRV_DB_OK) {
+    *ret = srv_account_db_error(req, st);
+    return 1;
+  }
+  if (s->lim.retry_after > 0) {
+    char ra[24];
+    snprintf(ra, sizeof ra, "%lld", s->lim.retry_after);
+    srv_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    *ret = srv_reply_error(req, SRV_ERR_TOO_MANY_ATTEMPTS, NULL);
+    return 1;
+  }
   /* Always scrypt, as a login does (a dummy hash for an unusable account). */
   s->bad_password = !srv_account_check_password(s->have_pw ? &s->pw : NULL, s->password);
+  if (!s->bad_password &&
+      (st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_ck_release_txn, s)) != SRV_DB_OK) {
+    *ret = srv_account_db_error(req, st);
+    return 1;
+  }
   return 0;
 }
 

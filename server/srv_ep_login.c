@@ -334,24 +334,3 @@ enum MHD_Result srv_ep_logout(struct srv_request *req)
     return srv_account_db_error(req, st);
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:b}", "revoked", lo.revoked));
 }
-
-/* A password checked outside the login (the re-authentication of PUT
- * /v1/client-key) and found wrong: counted exactly like a failed login,
- * against the account and the source address, in the caller's
- * transaction (srv_account.h). */
-enum srv_db_status srv_login_count_failure(struct srv_db *db, struct srv_request *req,
-                                           const char *name)
-{
-  struct srv_login l;
-  enum srv_db_status st;
-
-  memset(&l, 0, sizeof l);
-  l.req = req;
-  l.name = name;
-  l.remote = srv_request_remote(req);
-  if ((st = srv_login_count(db, &l, "user", name, srv_auth_cfg.max_failures)))
-    return st;
-  if (srv_auth_cfg.max_address_failures && l.remote[0])
-    st = srv_login_count(db, &l, "addr", l.remote, srv_auth_cfg.max_address_failures);
-  return st;
-}

@@ -50,7 +50,7 @@ static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
     return SRV_DB_ABORT;
   }
   /* An admin acts as nobody else: API tokens are for service accounts
-   * (schema 014) and for the admin's own account only.  A token for a
+   * (schema 013) and for the admin's own account only.  A token for a
    * person would let the admin sign in as them - approve as a custodian,
    * request as a helpdesk user - which the role split forbids. */
   if (strcmp(PQgetvalue(r, 0, 4), "t") != 0 && strcmp(t->user, me->name) != 0) {

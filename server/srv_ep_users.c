@@ -149,7 +149,7 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
   return st;
 }
 
-/* A service account (schema 014) authenticates with API tokens only: it
+/* A service account (schema 013) authenticates with API tokens only: it
  * gets a random password nobody ever sees (so it cannot log in), and it is
  * never a custodian (a share belongs to a person).  0, or 1 when answered. */
 static int srv_users_service_password(struct srv_request *req, const json_t *body,

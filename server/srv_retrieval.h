@@ -27,7 +27,7 @@ enum srv_ret_col {
   SRV_RC_VOLUME, SRV_RC_KEY_TYPE, SRV_RC_KEY_ID, SRV_RC_RECORD_STATE, SRV_RC_FPR,
   SRV_RC_ENV_SHA, SRV_RC_ENVELOPE, SRV_RC_MANIFEST, SRV_RC_LEAF, SRV_RC_NPARTS,
   SRV_RC_INDICES, SRV_RC_AGE, SRV_RC_PAST_EXPIRY, SRV_RC_ESCROW_LEAF,
-  /* schema 014: the signed statement's fields and the requester's keys */
+  /* schema 013: the signed statement's fields and the requester's keys */
   SRV_RC_NAMED_DEVICE, SRV_RC_NAMED_VOLUME, SRV_RC_NAMED_KEY_ID, SRV_RC_KEY_PUBLIC,
   SRV_RC_NONCE, SRV_RC_SIGNATURE, SRV_RC_KEY_FPR, SRV_RC_KEY_HISTORY, SRV_RC_KEY_CURRENT,
 };
@@ -42,7 +42,7 @@ enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res
 /* The request file of row 0 (docs/protocol.md 5.3) as a JSON object; NULL
  * if the stored data does not make one (logged).  With the requester's
  * signed statement ("requester") when the row has its public key (requests
- * made since schema 014), exactly as stored: custodians verify it. */
+ * made since schema 013), exactly as stored: custodians verify it. */
 json_t *srv_ret_request_file(const PGresult *r);
 
 /* The status view of row 0: everything but the envelope; with the audit

@@ -286,9 +286,9 @@ F2=$(json_get fingerprint)
   fail "the replacement: $(cat "$BODYF")"
 hist=$(app_psql "$PRIV_APP_DSN" -c "SELECT string_agg(h.fingerprint || ':' || (h.replaced IS NOT NULL)::text, ' ' ORDER BY h.id) FROM client_key_history h JOIN users u ON u.id = h.user_id WHERE u.name = 'hd4'")
 [ "$hist" = "$F1:true $F2:false" ] || fail "the key history: $hist"
-# The login limits apply: two more wrong passwords lock the account (3 here).
+# The login limits apply: three more wrong passwords make this source wait (3 here; the right one before cleared its count).
 K3=$(edpub)
-for i in 1 2; do ckput "$HD4" "$K3" "wrong-password-ck$i"; expect_status 403 "wrong password $i"; done
+for i in 1 2 3; do ckput "$HD4" "$K3" "wrong-password-ck$i"; expect_status 403 "wrong password $i"; done
 ckput "$HD4" "$K3" "$PW_HD"
 expect_status 429 "a key change of a locked account"; expect_header '^Retry-After: [0-9]+' "429 on client-key"
 [ "$(ckfpr hd4)" = "$F2" ] || fail "a locked account changed its key"

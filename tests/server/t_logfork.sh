@@ -90,6 +90,11 @@ for u in hd1 hd2 aud1; do
   as "$u" key register
   [ "$RC" = 0 ] || fail "key register $u: $(cat "$W/out.$u")"
 done
+# The custodian pinned the requesters' client keys, checked out of band.
+for u in hd1 hd2; do
+  XDG_CONFIG_HOME=$W/cfg/c1 "$ESCROWCTL" pin add "$u" \
+    "$(XDG_CONFIG_HOME=$W/cfg/$u "$ESCROWCTL" key show | head -n1)" >/dev/null || fail "pin add $u"
+done
 ok "escrowed by the real agent (event proven, checkpoint kept); client keys registered"
 
 # The fork point: what B will start from.
