@@ -127,6 +127,9 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
   {"webhook_secret_file", S(webhook_secret_file), NULL, 0, 0,
    "File holding the HMAC-SHA256 key of webhook signatures (at least 16 bytes). Required "
    "with webhook_urls."},
+  {"drill_expiry", U(drill_expiry), "604800", 3600, 90UL * 86400,
+   "Seconds a backup-integrity drill stays open for custodians' parts and its result; "
+   "escrowd maintenance then closes it as expired and deletes its parts."},
 };
 #undef S
 #undef U

@@ -60,6 +60,8 @@ struct srv_config {
   char *webhook_secret_file;
   /* web console (srv_ep_static.c) */
   char *web_dir;
+  /* drills (srv_drill_close.c) */
+  unsigned drill_expiry;
 
   /* Not keys: where the values came from. */
   char *loaded_file;            /* NULL if no file was read */
