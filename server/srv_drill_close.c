@@ -138,7 +138,7 @@ static enum srv_db_status srv_dm_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (m->expired &&
       (st = srv_drill_event(db, NULL, "drill.expire", m->id,
-                            json_pack("{s:u}", "drill_expiry", srv_drill_expiry()))) !=
+                            json_pack("{s:I}", "drill_expiry", (json_int_t)srv_drill_expiry()))) !=
           SRV_DB_OK)
     return st;
   {
