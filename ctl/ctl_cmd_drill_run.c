@@ -290,6 +290,14 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   else
     printf("disclosed by this drill: %lld record(s); each device rotates its key at its next "
            "check-in\n", (long long)json_integer_value(json_object_get(res, "disclosed")));
+  /* The parts are gone with the result: the one-time key opens nothing
+   * any more but a database backup from before.  The default file is
+   * ours to delete; a --key FILE is the auditor's. */
+  if (!o.key && unlink(kpath) == 0)
+    printf("one-time key %s deleted\n", kpath);
+  else
+    ctl_notef("the one-time key %s opens nothing any more but old database backups: "
+              "delete it", kpath);
   rc = okc == d.nrec ? CTL_OK : CTL_FAIL;
 out:
   json_decref(ans);

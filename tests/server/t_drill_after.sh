@@ -98,6 +98,8 @@ rc=0; aud drill run "$D1" >"$W/run1.out" 2>"$W/run1.err" || rc=$?
 [ $rc = 0 ] || fail "run exited $rc: $(cat "$W/run1.out" "$W/run1.err")"
 grep -qx "drill $D1: 4 record(s), 4 ok, 0 failed" "$W/run1.out" || fail "run: $(cat "$W/run1.out")"
 grep -qx "parts deleted: 8" "$W/run1.out" || fail "run: $(cat "$W/run1.out")"
+grep -qx "one-time key $W/.config/escrowctl/drills/$D1.key deleted" "$W/run1.out" &&
+  [ ! -e "$W/.config/escrowctl/drills/$D1.key" ] || fail "the drill key is left: $(cat "$W/run1.out")"
 grep -qx "disclosed by this drill: 4 record(s); each device rotates its key at its next check-in" \
   "$W/run1.out" || fail "run: $(cat "$W/run1.out")"
 [ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$D1'")" = 0 ] || fail "parts left after the result"
