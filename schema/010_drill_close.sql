@@ -18,23 +18,25 @@
 
 ALTER TABLE drills
   ADD COLUMN mode          text        NOT NULL DEFAULT 'full' CHECK (mode IN ('full', 'canary')),
-  ADD COLUMN expires       timestamptz,
+  -- the server's deadline (drill_expiry after the start); an expiry the
+  -- auditor signs can only be earlier
+  ADD COLUMN open_until    timestamptz,
   ADD COLUMN parts_purged  timestamptz,
   ADD COLUMN parts_deleted bigint      CHECK (parts_deleted >= 0),
   -- the custodian indices that contributed, kept when their parts go
   ADD COLUMN custodians    smallint[],
   ADD COLUMN disclosed     bigint      CHECK (disclosed >= 0);
 -- Drills of earlier releases: the default drill_expiry after their start.
-UPDATE drills SET expires = created + interval '7 days';
-ALTER TABLE drills ALTER COLUMN expires SET NOT NULL,
-  ADD CONSTRAINT drills_expires CHECK (expires > created),
+UPDATE drills SET open_until = created + interval '7 days';
+ALTER TABLE drills ALTER COLUMN open_until SET NOT NULL,
+  ADD CONSTRAINT drills_open_until CHECK (open_until > created),
   DROP CONSTRAINT drills_state_check,
   ADD CONSTRAINT drills_state_check CHECK (state IN ('open', 'done', 'expired')),
   DROP CONSTRAINT drills_selection_check,
   ADD CONSTRAINT drills_selection_check CHECK (selection ~
     '^(all|sample:[1-9][0-9]{0,5}|group:[A-Za-z0-9][A-Za-z0-9._:-]{0,63}|canary:[1-9][0-9]{0,2})$'),
   ADD CONSTRAINT drills_mode_selection CHECK ((mode = 'canary') = (selection LIKE 'canary:%'));
-CREATE INDEX drills_open_expires ON drills (expires) WHERE state = 'open';
+CREATE INDEX drills_open_until ON drills (open_until) WHERE state = 'open';
 
 -- A snapshot row is a current escrow record, or a canary of the drill
 -- (canary_proof set) whose id is no escrow record's: the foreign key to
@@ -83,9 +85,26 @@ CREATE TRIGGER drill_parts_delete
   AFTER DELETE ON drill_parts REFERENCING OLD TABLE AS gone
   FOR EACH STATEMENT EXECUTE FUNCTION keyescrow_drill_parts_delete();
 
+-- The audit leaf of each canary's escrow.store event, learnt right after
+-- the drill's creation commits (as a record's leaf_index is): custodians
+-- prove canaries in the log like escrowed records.  History: never changed.
+CREATE TABLE drill_canary_leaves (
+  drill_id    text   NOT NULL,
+  record_id   text   NOT NULL,
+  leaf_index  bigint NOT NULL CHECK (leaf_index >= 0),
+  PRIMARY KEY (drill_id, record_id),
+  FOREIGN KEY (drill_id, record_id) REFERENCES drill_records (drill_id, record_id)
+);
+CREATE TRIGGER drill_canary_leaves_no_update
+  BEFORE UPDATE OR DELETE ON drill_canary_leaves
+  FOR EACH ROW EXECUTE FUNCTION keyescrow_append_only();
+COMMENT ON TABLE drill_canary_leaves IS 'Audit leaves of canary drills'' escrow events';
+
 ALTER TABLE escrow_records
   ADD COLUMN disclosed_drill text REFERENCES drills (id);
 
+REVOKE ALL ON drill_canary_leaves FROM PUBLIC;
+GRANT SELECT, INSERT ON drill_canary_leaves TO keyescrow_app;
 GRANT DELETE ON drill_parts TO keyescrow_app;
 GRANT UPDATE (parts_purged, parts_deleted, custodians, disclosed) ON drills TO keyescrow_app;
 GRANT UPDATE (disclosed_drill) ON escrow_records TO keyescrow_app;

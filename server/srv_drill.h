@@ -13,7 +13,7 @@
 enum srv_drill_col {
   SRV_DC_ID, SRV_DC_AUDITOR_ID, SRV_DC_AUDITOR, SRV_DC_PERSON, SRV_DC_SELECTION, SRV_DC_E,
   SRV_DC_STATE, SRV_DC_CREATED, SRV_DC_CLOSED, SRV_DC_NRECORDS, SRV_DC_INDICES, SRV_DC_RESULT,
-  SRV_DC_NONCE, SRV_DC_MODE, SRV_DC_EXPIRES, SRV_DC_EXPIRED, SRV_DC_PURGED,
+  SRV_DC_NONCE, SRV_DC_MODE, SRV_DC_OPEN_UNTIL, SRV_DC_EXPIRED, SRV_DC_PURGED,
   SRV_DC_PARTS_DELETED, SRV_DC_DISCLOSED,
 };
 
@@ -55,5 +55,8 @@ const char *srv_drill_canaries_parse(const json_t *arr, const char *id, long lon
  * some are not sealed to the current escrow key). */
 enum srv_db_status srv_drill_canaries_insert(struct srv_db *db, struct srv_request *req,
                                              const char *id, const char *batch, long long *n);
+/* After the creation committed: sequence its events and store each
+ * canary's leaf index (drill_canary_leaves); logged when it cannot. */
+void srv_drill_canary_leaves(const char *id);
 
 #endif

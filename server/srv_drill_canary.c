@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ke_canary.h"
+#include "ke_log.h"
 #include "ke_crypto.h"
 #include "ke_drill.h"
 #include "ke_util.h"
@@ -131,4 +132,38 @@ enum srv_db_status srv_drill_canaries_insert(struct srv_db *db, struct srv_reque
   *n = PQntuples(r);
   PQclear(r);
   return SRV_DB_OK;
+}
+
+struct srv_dcl {
+  const char *id;
+  char leaf[24];
+};
+
+static enum srv_db_status srv_dcl_txn(struct srv_db *db, void *cls)
+{
+  struct srv_dcl *l = cls;
+  const char *p2[2] = {l->id, l->leaf};
+  enum srv_db_status st;
+  PGresult *r = srv_db_exec(db, SRV_STMT_DRILL_CANARY_LEAVES, p2, &st);
+
+  PQclear(r);
+  return r ? SRV_DB_OK : st;
+}
+
+void srv_drill_canary_leaves(const char *id)
+{
+  struct srv_dcl l = {id, ""};
+  int64_t last = -1;
+
+  /* The answer does not wait for more: a canary without its leaf yet only
+   * makes custodians who prove it in the log wait (they retry). */
+  if (srv_audit_sequence_mine(&last) != 0 || last < 0) {
+    ke_log(KE_LOG_WARN, "canary drill created but its audit events are not sequenced yet",
+           json_pack("{s:s}", "drill", id));
+    return;
+  }
+  snprintf(l.leaf, sizeof l.leaf, "%lld", (long long)last);
+  if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dcl_txn, &l) != SRV_DB_OK)
+    ke_log(KE_LOG_WARN, "could not store the leaf indices of a canary drill",
+           json_pack("{s:s}", "drill", id));
 }

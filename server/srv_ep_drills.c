@@ -157,6 +157,8 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
+  if (strcmp(s.mode, "canary") == 0)
+    srv_drill_canary_leaves(s.id);
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:s,s:I,s:s,s:s}", "drill_id", s.id, "selection",
                                   s.sel, "records", (json_int_t)s.count, "state", "open", "mode",
@@ -220,15 +222,20 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
   }
   view = srv_drill_view(s.d);
   for (int i = 0; i < PQntuples(s.r); i++) {
-    json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record_id",
-                            PQgetvalue(s.r, i, 0), "device_id", PQgetvalue(s.r, i, 1),
-                            "volume_id", PQgetvalue(s.r, i, 2), "key_type", PQgetvalue(s.r, i, 3),
-                            "fingerprint", PQgetvalue(s.r, i, 4), "envelope",
-                            PQgetvalue(s.r, i, 5), "envelope_sha256", PQgetvalue(s.r, i, 6), "R",
-                            PQgetvalue(s.r, i, 7), "verifier", PQgetvalue(s.r, i, 8));
+    /* Each record with its escrow.store event and leaf index (null when not
+     * sequenced), a canary's too: custodians can prove them in the log. */
+    json_t *rec = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s?}", "record_id", PQgetvalue(s.r, i, 0),
+        "device_id", PQgetvalue(s.r, i, 1), "volume_id", PQgetvalue(s.r, i, 2), "key_type",
+        PQgetvalue(s.r, i, 3), "fingerprint", PQgetvalue(s.r, i, 4), "envelope",
+        PQgetvalue(s.r, i, 5), "envelope_sha256", PQgetvalue(s.r, i, 6), "R",
+        PQgetvalue(s.r, i, 7), "verifier", PQgetvalue(s.r, i, 8), "leaf_index",
+        PQgetisnull(s.r, i, 9) ? json_null()
+                               : json_integer(strtoll(PQgetvalue(s.r, i, 9), NULL, 10)),
+        "escrow_event", PQgetisnull(s.r, i, 10) ? NULL : PQgetvalue(s.r, i, 10));
     /* A canary carries its proof of knowledge of R (lib/ke_canary.h). */
-    if (rec && !PQgetisnull(s.r, i, 9))
-      json_object_set_new(rec, "canary_proof", json_string(PQgetvalue(s.r, i, 9)));
+    if (rec && !PQgetisnull(s.r, i, 11))
+      json_object_set_new(rec, "canary_proof", json_string(PQgetvalue(s.r, i, 11)));
     json_array_append_new(recs, rec);
   }
   for (int i = 0; i < PQntuples(s.k); i++) {

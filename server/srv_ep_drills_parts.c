@@ -61,10 +61,12 @@ json_t *srv_drill_view(const PGresult *r)
                    "records", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_DC_NRECORDS), NULL, 10),
                    "custodian_indices", idx);
   free(eb);
-  /* What follows the drill (schema 010): its mode, expiry, and once closed
+  /* What follows the drill (schema 010): its mode, the server's deadline
+   * (drill_expiry after the start), and once closed
    * how many parts were deleted; how many records it disclosed. */
   if (v && (json_object_set_new(v, "mode", json_string(PQgetvalue(r, 0, SRV_DC_MODE))) ||
-            json_object_set_new(v, "expires", json_string(PQgetvalue(r, 0, SRV_DC_EXPIRES))) ||
+            json_object_set_new(v, "open_until",
+                                json_string(PQgetvalue(r, 0, SRV_DC_OPEN_UNTIL))) ||
             json_object_set_new(v, "parts_deleted",
                                 PQgetisnull(r, 0, SRV_DC_PURGED)
                                     ? json_null()

@@ -150,13 +150,20 @@ ACTIVE=$(sql "SELECT string_agg(id, ',' ORDER BY id) FROM escrow_records WHERE s
 C1=$(aud drill start --canary 3 --fingerprint "$FPR" 2>"$W/cstart.err") || fail "canary start: $(cat "$W/cstart.err")"
 grep -q "drill $C1 started: 3 record(s) (canary:3)" "$W/cstart.err" || fail "canary start: $(cat "$W/cstart.err")"
 http GET "$URL/v1/drills/$C1" -H "Authorization: Bearer ${CT[2]}"
-python3 - "$BODYF" <<'PY' || fail "canary drill view: $(cat "$BODYF")"
+python3 - "$BODYF" "$C1" <<'PY' || fail "canary drill view: $(cat "$BODYF")"
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["drill"]["mode"] == "canary" and d["drill"]["selection"] == "canary:3", d["drill"]
 assert len(d["records"]) == 3, d
 for r in d["records"]:
     assert r["device_id"] == "canary" and r["volume_id"] == r["record_id"] and r["canary_proof"], r
+    # provable in the log like an escrowed record: its escrow.store leaf
+    ev = json.loads(r["escrow_event"])
+    assert isinstance(r["leaf_index"], int) and ev["seq"] == r["leaf_index"], r
+    assert ev["action"] == "escrow.store" and ev["object"] == "record:" + r["record_id"], ev
+    det = ev["details"]
+    assert det["canary"] == sys.argv[2] and det["device"] == "canary", det
+    assert det["volume"] == r["record_id"] and det["envelope_sha256"] == r["envelope_sha256"], det
 PY
 # Each canary is an escrow.store event of the signed log, marked as one.
 [ -n "$(event escrow.store "record:$(sql "SELECT max(record_id) FROM drill_records WHERE drill_id = '$C1'")")" ] ||
@@ -227,7 +234,7 @@ ok "a canary without a proof of knowledge of its own R is refused (400)"
 # ---- an expired drill and escrowd maintenance -------------------------------
 D3=$(aud drill start --sample 2 2>"$W/start3.err") || fail "drill start 3: $(cat "$W/start3.err")"
 approve 1 "$D3"; [ "$RC" = 0 ] || fail "approve 1 of D3: $(cat "$W/ap.1")"
-own "UPDATE drills SET created = now() - interval '8 days', expires = now() - interval '1 day'
+own "UPDATE drills SET created = now() - interval '8 days', open_until = now() - interval '1 day'
      WHERE id = '$D3'" >/dev/null
 approve 2 "$D3"
 [ "$RC" = 1 ] && grep -q "expired" "$W/ap.2" || fail "an expired drill took parts: $RC $(cat "$W/ap.2")"
