@@ -173,24 +173,30 @@ int srv_drill_maintenance_main(const struct srv_config *cfg, int argc, char **ar
   if (srv_db_init(cfg) != 0)
     return SRV_EXIT_FAILURE;
   rc = SRV_EXIT_OK;
-  if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_dm_list_txn, &list)) != SRV_DB_OK) {
-    fprintf(stderr, "escrowd maintenance: cannot list the drills (status %d; see the log)\n",
-            (int)st);
-    rc = SRV_EXIT_FAILURE;
-  }
-  for (int i = 0; !rc && i < PQntuples(list); i++) {
-    struct srv_dm m = {PQgetvalue(list, i, 0), 0, 0};
-    if ((st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dm_txn, &m)) != SRV_DB_OK) {
-      fprintf(stderr, "escrowd maintenance: drill %s: not closed (status %d; see the log)\n",
-              m.id, (int)st);
+  /* DRILL_TO_CLOSE gives at most 1000 at a time; a closed drill no longer
+   * matches, so the batches end. */
+  for (int n = 1000; !rc && n == 1000;) {
+    if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_dm_list_txn, &list)) != SRV_DB_OK) {
+      fprintf(stderr, "escrowd maintenance: cannot list the drills (status %d; see the log)\n",
+              (int)st);
       rc = SRV_EXIT_FAILURE;
       break;
     }
-    nexp += m.expired;
-    npurged += m.parts > 0;
-    parts += m.parts;
-    printf("drill %s: %s, %lld part(s) deleted\n", m.id, m.expired ? "expired" : "closed",
-           m.parts);
+    n = PQntuples(list);
+    for (int i = 0; !rc && i < n; i++) {
+      struct srv_dm m = {PQgetvalue(list, i, 0), 0, 0};
+      if ((st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dm_txn, &m)) != SRV_DB_OK) {
+        fprintf(stderr, "escrowd maintenance: drill %s: not closed (status %d; see the log)\n",
+                m.id, (int)st);
+        rc = SRV_EXIT_FAILURE;
+        break;
+      }
+      nexp += m.expired;
+      npurged += m.parts > 0;
+      parts += m.parts;
+      printf("drill %s: %s, %lld part(s) deleted\n", m.id, m.expired ? "expired" : "closed",
+             m.parts);
+    }
   }
   PQclear(list);
   srv_db_shutdown();

@@ -92,7 +92,11 @@ if sql "DELETE FROM drill_parts WHERE drill_id = '$D1'" >"$W/del.out" 2>&1; then
   fail "the parts of an open drill were deleted"
 fi
 grep -q "only when their drill is closed" "$W/del.out" || fail "delete refusal: $(cat "$W/del.out")"
-ok "an open drill's parts cannot be deleted"
+if own "DELETE FROM drill_parts WHERE drill_id = '$D1'" >"$W/del.out" 2>&1; then
+  fail "the owner deleted the parts of an open drill"
+fi
+[ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$D1'")" = 8 ] || fail "parts lost"
+ok "an open drill's parts cannot be deleted, not even by the owner"
 
 rc=0; aud drill run "$D1" >"$W/run1.out" 2>"$W/run1.err" || rc=$?
 [ $rc = 0 ] || fail "run exited $rc: $(cat "$W/run1.out" "$W/run1.err")"
@@ -179,6 +183,12 @@ grep -qx "canary drill: 3 of 3 canaries opened to their sealed secrets; no real 
   "$W/crun.out" || fail "canary run: $(cat "$W/crun.out")"
 grep -qx "parts deleted: 6" "$W/crun.out" || fail "canary run: $(cat "$W/crun.out")"
 [ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$C1'")" = 0 ] || fail "canary parts left"
+ev=$(event drill.result "drill:$C1")
+python3 - "$ev" <<'PY' || fail "canary drill.result: $ev"
+import json, sys
+d = json.loads(sys.argv[1])["details"]
+assert d["mode"] == "canary" and d["total"] == 3 and d["ok"] == 3 and d["custodians"] == [2, 3], d
+PY
 [ "$(sql "SELECT string_agg(id, ',' ORDER BY id) FROM escrow_records WHERE state = 'active'")" = "$ACTIVE" ] ||
   fail "a canary drill changed the real records"
 [ "$(sql "SELECT count(*) FROM escrow_records WHERE disclosed_drill = '$C1'")" = 0 ] || fail "canary disclosed"
@@ -239,6 +249,9 @@ own "UPDATE drills SET created = now() - interval '8 days', open_until = now() -
 approve 2 "$D3"
 [ "$RC" = 1 ] && grep -q "expired" "$W/ap.2" || fail "an expired drill took parts: $RC $(cat "$W/ap.2")"
 [ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$D3'")" = 2 ] || fail "D3 parts"
+rc=0; aud drill run "$D3" >"$W/run3.out" 2>"$W/run3.err" || rc=$?
+[ $rc != 0 ] && grep -q "The drill expired: it takes nothing more" "$W/run3.err" ||
+  fail "a result for an expired drill: $rc $(cat "$W/run3.out" "$W/run3.err")"
 priv_escrowd maintenance >"$W/m1.out" 2>"$W/m1.err" || fail "maintenance: $(cat "$W/m1.out" "$W/m1.err")"
 grep -qx "drill $D3: expired, 2 part(s) deleted" "$W/m1.out" || fail "maintenance: $(cat "$W/m1.out")"
 grep -qx "maintenance: 1 drill(s) expired, 2 part(s) of 1 drill(s) deleted" "$W/m1.out" ||
