@@ -34,6 +34,13 @@ unsigned srv_drill_expiry(void);
 enum srv_db_status srv_drill_disclose(struct srv_db *db, struct srv_request *req, const char *id,
                                       long long *n);
 
+/* After a batch of full drill `id` committed: srv_drill_disclose in a
+ * transaction of its own (READ COMMITTED: a drill of the whole fleet
+ * updates every record, and must not fail on the check-ins meanwhile).
+ * Returns how many, or -1 (logged; the result's transaction and escrowd
+ * maintenance do it then). */
+long long srv_drill_disclose_after(struct srv_request *req, const char *id);
+
 /* Inside the caller's transaction: delete the parts of closed drill `id`
  * (audited drill.purge with the count and `reason`); *n how many. */
 enum srv_db_status srv_drill_purge(struct srv_db *db, struct srv_request *req, const char *id,

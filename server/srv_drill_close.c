@@ -99,11 +99,35 @@ enum srv_db_status srv_drill_purge(struct srv_db *db, struct srv_request *req, c
   return srv_drill_event(db, req, "drill.purge", id, d);
 }
 
+struct srv_ddc {
+  struct srv_request *req;
+  const char *id;
+  long long n;
+};
+
+static enum srv_db_status srv_ddc_txn(struct srv_db *db, void *cls)
+{
+  struct srv_ddc *c = cls;
+  return srv_drill_disclose(db, c->req, c->id, &c->n);
+}
+
+long long srv_drill_disclose_after(struct srv_request *req, const char *id)
+{
+  struct srv_ddc c = {req, id, 0};
+
+  if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_ddc_txn, &c) != SRV_DB_OK) {
+    ke_log(KE_LOG_WARN, "a drill's records are not marked disclosed yet (its result or escrowd "
+                        "maintenance will)", json_pack("{s:s}", "drill", id));
+    return -1;
+  }
+  return c.n;
+}
+
 /* ---- escrowd maintenance ---------------------------------------------------- */
 
 struct srv_dm {
   const char *id;
-  int expired;
+  int expired, open;
   long long parts;
 };
 
@@ -127,7 +151,7 @@ static enum srv_db_status srv_dm_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
 
-  m->expired = 0;
+  m->expired = m->open = 0;
   m->parts = 0;
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_LOCK, p1, &st)))
     return st;
@@ -146,10 +170,10 @@ static enum srv_db_status srv_dm_txn(struct srv_db *db, void *cls)
     PGresult *g;
     if (!(g = srv_db_exec(db, SRV_STMT_DRILL_GET, p, &st)))
       return st;
-    int open = PQntuples(g) != 1 || strcmp(PQgetvalue(g, 0, SRV_DC_STATE), "open") == 0;
+    m->open = PQntuples(g) != 1 || strcmp(PQgetvalue(g, 0, SRV_DC_STATE), "open") == 0;
     PQclear(g);
-    if (open)
-      return SRV_DB_OK; /* not expired after all (its expiry is in the future) */
+    if (m->open)
+      return SRV_DB_OK; /* not expired (it was only to be disclosed) */
   }
   return srv_drill_purge(db, NULL, m->id, m->expired ? "expired" : "closed", &m->parts);
 }
@@ -157,7 +181,7 @@ static enum srv_db_status srv_dm_txn(struct srv_db *db, void *cls)
 int srv_drill_maintenance_main(const struct srv_config *cfg, int argc, char **argv)
 {
   PGresult *list = NULL;
-  long long parts = 0, nexp = 0, npurged = 0;
+  long long parts = 0, nexp = 0, npurged = 0, ndisc = 0;
   enum srv_db_status st;
   int rc;
 
@@ -184,13 +208,27 @@ int srv_drill_maintenance_main(const struct srv_config *cfg, int argc, char **ar
     }
     n = PQntuples(list);
     for (int i = 0; !rc && i < n; i++) {
-      struct srv_dm m = {PQgetvalue(list, i, 0), 0, 0};
+      struct srv_dm m = {PQgetvalue(list, i, 0), 0, 0, 0};
+      /* Disclosure first: parts are never deleted before it. */
+      if (PQgetvalue(list, i, 1)[0] == 't') {
+        long long nd = srv_drill_disclose_after(NULL, m.id);
+        if (nd < 0) {
+          fprintf(stderr, "escrowd maintenance: drill %s: its records are not disclosed (see "
+                          "the log)\n", m.id);
+          rc = SRV_EXIT_FAILURE;
+          break;
+        }
+        printf("drill %s: %lld record(s) disclosed\n", m.id, nd);
+        ndisc += nd;
+      }
       if ((st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dm_txn, &m)) != SRV_DB_OK) {
         fprintf(stderr, "escrowd maintenance: drill %s: not closed (status %d; see the log)\n",
                 m.id, (int)st);
         rc = SRV_EXIT_FAILURE;
         break;
       }
+      if (m.open)
+        continue;
       nexp += m.expired;
       npurged += m.parts > 0;
       parts += m.parts;
@@ -201,11 +239,11 @@ int srv_drill_maintenance_main(const struct srv_config *cfg, int argc, char **ar
   PQclear(list);
   srv_db_shutdown();
   if (!rc) {
-    printf("maintenance: %lld drill(s) expired, %lld part(s) of %lld drill(s) deleted\n", nexp,
-           parts, npurged);
+    printf("maintenance: %lld drill(s) expired, %lld part(s) of %lld drill(s) deleted, %lld "
+           "record(s) disclosed\n", nexp, parts, npurged, ndisc);
     ke_log(KE_LOG_INFO, "maintenance done",
-           json_pack("{s:I,s:I}", "drills_expired", (json_int_t)nexp, "parts_deleted",
-                     (json_int_t)parts));
+           json_pack("{s:I,s:I,s:I}", "drills_expired", (json_int_t)nexp, "parts_deleted",
+                     (json_int_t)parts, "records_disclosed", (json_int_t)ndisc));
   }
   return rc;
 }

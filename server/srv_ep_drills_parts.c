@@ -95,6 +95,7 @@ struct srv_dp {
   char msg[200];
   long long nrec;
   int canary;                 /* the drill's mode is canary */
+  int disclose_pending;       /* full, has parts, its records not disclosed yet */
   long long disclosed, purged;
 };
 
@@ -132,6 +133,8 @@ static enum srv_db_status srv_dp_open(struct srv_db *db, struct srv_dp *s, PGres
   s->nrec = strtoll(PQgetvalue(r, 0, SRV_DC_NRECORDS), NULL, 10);
   s->canary = strcmp(PQgetvalue(r, 0, SRV_DC_MODE), "canary") == 0;
   s->disclosed = strtoll(PQgetvalue(r, 0, SRV_DC_DISCLOSED), NULL, 10);
+  s->disclose_pending = !s->canary && PQgetisnull(r, 0, SRV_DC_DISCLOSED) &&
+                        strcmp(PQgetvalue(r, 0, SRV_DC_INDICES), "[]") != 0;
   *d = r;
   return SRV_DB_OK;
 }
@@ -192,10 +195,6 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
   struct srv_audit_event ev = {"drill.part", obj, "success", dt, NULL};
   st = dt ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
   json_decref(dt);
-  /* From the first batch on, the parts are out of the custodians' hands:
-   * a full drill's records are disclosed (srv_drill_close.c). */
-  if (st == SRV_DB_OK && !s->canary)
-    st = srv_drill_disclose(db, s->req, s->id, &s->disclosed);
   return st;
 }
 
@@ -257,6 +256,10 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
+  /* From the first batch on, the parts are out of the custodians' hands:
+   * a full drill's records are disclosed (srv_drill_close.c). */
+  if (!s.canary)
+    srv_drill_disclose_after(req, s.id);
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:i,s:I}", "drill_id", s.id, "custodian_index",
                                   p->custodian_index, "parts", (json_int_t)s.n));
@@ -367,7 +370,11 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   struct srv_audit_event ev = {"drill.result", obj, "success", facts, NULL};
   st = srv_audit_append(db, s->req, &ev);
   json_decref(facts);
-  /* The drill is closed: its parts go in the same transaction. */
+  /* The drill is closed: its parts go in the same transaction, never
+   * before its records are disclosed (normally done after the first
+   * batch; here only if that did not happen). */
+  if (st == SRV_DB_OK && s->disclose_pending)
+    st = srv_drill_disclose(db, s->req, s->id, &s->disclosed);
   if (st == SRV_DB_OK)
     st = srv_drill_purge(db, s->req, s->id, "result", &s->purged);
   return st;
