@@ -139,6 +139,8 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
     ctl_errf("the server's answer is not a drill");
     goto out;
   }
+  if (!ctl_drill_str(d->mode, sizeof d->mode, dr, "mode"))
+    memcpy(d->mode, "full", 5);
   {
     uint8_t e[KE_POINT_LEN];
     if (ke_b64url_decode_fixed(e, sizeof e, eb) != KE_OK ||
@@ -210,20 +212,25 @@ int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct optio
 
 /* ---- drill start ------------------------------------------------------------ */
 const char ctl_usage_drill_start[] =
-  "usage: escrowctl drill start (--all | --sample N | --group G) [--key-out FILE]\n"
+  "usage: escrowctl drill start (--all | --sample N | --group G\n"
+  "                              | --canary N --fingerprint HEX) [--key-out FILE]\n"
   "                             [--client-key FILE] [--server URL] [--cacert FILE]\n"
   "Snapshot active escrow records into a backup-integrity drill (auditor).  The\n"
   "drill id is printed on stdout; the one-time key goes to FILE (mode 0600),\n"
-  "default drills/<id>.key in the configuration directory.\n";
+  "default drills/<id>.key in the configuration directory.\n"
+  "--canary N: a canary drill of N (1..100) canaries sealed to the current escrow\n"
+  "key (its pinned fingerprint HEX) instead of real records: it proves the\n"
+  "custodians' shares and tools, opens no real key and discloses nothing.\n";
 
 typedef struct start_opts {
   ctl_http_target t;
-  int all;
-  const char *sample, *group, *key_out, *ckey;
+  int all, pinned;
+  const char *sample, *group, *key_out, *ckey, *canary;
+  uint8_t pin[KE_FPR_LEN];
 } start_opts;
 
 enum { O_ALL = 256, O_SAMPLE, O_GROUP, O_KEYOUT, O_CKEY, O_SHARE, O_PASS, O_YES, O_KEY, O_EXPORT,
-       O_IMPORT };
+       O_IMPORT, O_CANARY, O_FPR };
 
 static int start_opt(void *ctx, int opt, const char *arg)
 {
@@ -236,6 +243,8 @@ static int start_opt(void *ctx, int opt, const char *arg)
   case O_GROUP: o->group = arg; return CTL_OK;
   case O_KEYOUT: o->key_out = arg; return CTL_OK;
   case O_CKEY: o->ckey = arg; return CTL_OK;
+  case O_CANARY: o->canary = arg; return CTL_OK;
+  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   }
   return CTL_USAGE;
 }
@@ -249,10 +258,13 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
     { "group", required_argument, 0, O_GROUP },
     { "key-out", required_argument, 0, O_KEYOUT },
     { "client-key", required_argument, 0, O_CKEY },
+    { "canary", required_argument, 0, O_CANARY },
+    { "fingerprint", required_argument, 0, O_FPR },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
   start_opts o;
+  json_t *canaries = NULL;
   char sel[80], kpath[4200], cpath[4200], stmt[KE_DRILL_STMT_MAX], *e64 = NULL, *n64 = NULL,
       *s64 = NULL, *text = NULL;
   uint8_t rnd[26], nonce[16], sig[KE_NOTE_SIG_LEN];
@@ -266,14 +278,21 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
   memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
     return rc;
-  if (o.all + !!o.sample + !!o.group != 1) {
-    ctl_errf("choose the records with exactly one of --all, --sample N, --group G");
+  if (o.all + !!o.sample + !!o.group + !!o.canary != 1) {
+    ctl_errf("choose the records with exactly one of --all, --sample N, --group G, --canary N");
     return CTL_USAGE;
   }
-  snprintf(sel, sizeof sel, "%s%s", o.all ? "all" : o.sample ? "sample:" : "group:",
-           o.all ? "" : o.sample ? o.sample : o.group);
+  if (!!o.canary != o.pinned) {
+    ctl_errf(o.canary ? "--canary: give the pinned --fingerprint of the current escrow key"
+                      : "--fingerprint goes with --canary");
+    return CTL_USAGE;
+  }
+  snprintf(sel, sizeof sel, "%s%s",
+           o.all ? "all" : o.sample ? "sample:" : o.group ? "group:" : "canary:",
+           o.all ? "" : o.sample ? o.sample : o.group ? o.group : o.canary);
   if (!ke_drill_selection_ok(sel)) {
-    ctl_errf(o.sample ? "--sample: 1 to 999999" : "--group: a group name");
+    ctl_errf(o.sample ? "--sample: 1 to 999999" : o.group ? "--group: a group name"
+                                                          : "--canary: 1 to 100");
     return CTL_USAGE;
   }
   key = ke_secure_alloc(sizeof *key);
@@ -304,8 +323,16 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
       !(n = ke_drill_statement(stmt, key->request_id, sel, e64, n64)) ||
       ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
       !(s64 = ke_b64url_encode(sig, sizeof sig)) ||
-      !(body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "drill_id", key->request_id, "selection", sel,
-                         "E", e64, "nonce", n64, "signature", s64)))
+      !(body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "drill_id", key->request_id, "selection",
+                         sel, "E", e64, "nonce", n64, "signature", s64, "mode",
+                         o.canary ? "canary" : "full")))
+    goto out;
+  /* Canaries are derived from e (lib/ke_canary.h): made before the key is
+   * written, sent with the drill. */
+  if (o.canary &&
+      ((rc = ctl_http_open(&h, &o.t, 1)) ||
+       (rc = ctl_drill_canaries(h, key, (unsigned)atoi(o.canary), o.pin, &canaries)) ||
+       (rc = json_object_set_new(body, "canaries", canaries) ? CTL_FAIL : CTL_OK)))
     goto out;
   /* The key is written before the server hears of the drill: a drill whose
    * key was lost could never be run. */
@@ -314,8 +341,8 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
     rc = rc ? rc : CTL_FAIL;
     goto out;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "POST", "/v1/drills", body,
-                                                               &ans)))
+  if ((!h && (rc = ctl_http_open(&h, &o.t, 1))) ||
+      (rc = ctl_http_call(h, "POST", "/v1/drills", body, &ans)))
     goto out;
   ctl_notef("drill %s started: %lld record(s) (%s); one-time key in %s", key->request_id,
             (long long)json_integer_value(json_object_get(ans, "records")), sel, kpath);

@@ -28,7 +28,9 @@ const char ctl_usage_drill_run[] =
   "                           [--escrow-fingerprint HEX] [--server URL] [--cacert FILE]\n"
   "Open every envelope of the drill in memory, check it, and post the summary\n"
   "signed with your client key (auditor).  Exit 0 when every record is ok, 1\n"
-  "when some failed (listed on stdout), other codes on errors.\n"
+  "when some failed (listed on stdout), other codes on errors.  The server then\n"
+  "deletes the drill's parts.  A canary drill opens only its own canaries, each\n"
+  "to the secret sealed at its start.\n"
   "--escrow-fingerprint HEX (default: $ESCROWCTL_ESCROW_FINGERPRINT, else the\n"
   "fingerprints pinned by `escrowctl escrow-key pin`): refuse a drill with a\n"
   "record under any other escrow key.\n";
@@ -99,6 +101,9 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
     why = "internal error";
     goto out;
   }
+  /* A canary drill opens nothing but the auditor's own canaries. */
+  if (strcmp(d->mode, "canary") == 0 && (why = ctl_drill_canary_mine(r, d->id, &key->e)))
+    goto out;
   json_array_foreach(parts, i, it) {
     const char *rid = json_string_value(json_object_get(it, "record_id"));
     const char *p64 = json_string_value(json_object_get(it, "part"));
@@ -135,6 +140,8 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
   if (ke_verifier(v, secret, len, r->device, r->volume) != KE_OK ||
       CRYPTO_memcmp(v, r->verifier, sizeof v) != 0)
     why = "verifier mismatch";
+  else if (strcmp(d->mode, "canary") == 0)
+    why = ctl_drill_canary_secret(r, d->id, &key->e, secret, len);
 out:
   if (secret)
     ke_secure_free(secret, len);
@@ -154,7 +161,8 @@ static void run_progress(size_t done, size_t total)
   fflush(stderr);
 }
 
-static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const char *id)
+static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const char *id,
+                    json_t **ans)
 {
   char cpath[4200], path[128], *text = NULL, *s64 = NULL;
   uint8_t sig[KE_NOTE_SIG_LEN];
@@ -176,7 +184,7 @@ static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const cha
       !(body = json_pack("{s:O,s:s}", "summary", sum, "signature", s64)))
     goto out;
   snprintf(path, sizeof path, "/v1/drills/%s/result", id);
-  rc = ctl_http_call(h, "POST", path, body, NULL);
+  rc = ctl_http_call(h, "POST", path, body, ans);
 out:
   json_decref(body);
   free(text);
@@ -200,7 +208,7 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   ctl_drill d;
   ke_reqkey *key = NULL;
   ctl_good_parts *g = NULL;
-  json_t *ans = NULL, *fails = NULL, *used = NULL, *sum = NULL, *idx = NULL;
+  json_t *ans = NULL, *fails = NULL, *used = NULL, *sum = NULL, *idx = NULL, *res = NULL;
   char kpath[4200], path[128];
   size_t okc = 0;
   const char *id;
@@ -272,7 +280,7 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   sum = json_pack("{s:s,s:s,s:I,s:I,s:I,s:O,s:O}", "type", KE_DRILL_RESULT_TYPE, "drill", d.id,
                   "total", (json_int_t)d.nrec, "ok", (json_int_t)okc, "failed",
                   (json_int_t)(d.nrec - okc), "failures", fails, "custodians", idx);
-  if (!sum || (rc = run_post(h, &o, sum, d.id)))
+  if (!sum || (rc = run_post(h, &o, sum, d.id, &res)))
     goto out;
   {
     size_t j;
@@ -282,9 +290,28 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
       printf("failed %s: %s\n", json_string_value(json_object_get(f, "record_id")),
              json_string_value(json_object_get(f, "reason")));
   }
+  /* What follows the drill (server side): its parts are gone; a full
+   * drill's records are disclosed and rotate, a canary drill's are not. */
+  printf("parts deleted: %lld\n",
+         (long long)json_integer_value(json_object_get(res, "parts_deleted")));
+  if (strcmp(d.mode, "canary") == 0)
+    printf("canary drill: %zu of %zu canaries opened to their sealed secrets; no real record "
+           "was opened or disclosed\n", okc, d.nrec);
+  else
+    printf("disclosed by this drill: %lld record(s); each device rotates its key at its next "
+           "check-in\n", (long long)json_integer_value(json_object_get(res, "disclosed")));
+  /* The parts are gone with the result: the one-time key opens nothing
+   * any more but a database backup from before.  The default file is
+   * ours to delete; a --key FILE is the auditor's. */
+  if (!o.key && unlink(kpath) == 0)
+    printf("one-time key %s deleted\n", kpath);
+  else
+    ctl_notef("the one-time key %s opens nothing any more but old database backups: "
+              "delete it", kpath);
   rc = okc == d.nrec ? CTL_OK : CTL_FAIL;
 out:
   json_decref(ans);
+  json_decref(res);
   json_decref(fails);
   json_decref(used);
   json_decref(idx);

@@ -28,6 +28,7 @@ typedef struct ctl_drill {
   size_t nrec, nkeys;
   ctl_drill_rec *rec;
   ke_manifest *keys;            /* the escrow keys the records are under */
+  char mode[8];                 /* "full" or "canary" (a server without modes: "full") */
 } ctl_drill;
 
 /* GET /v1/drills/{id} and check every record: its envelope parses, its R
@@ -61,5 +62,17 @@ void ctl_drill_show(const ctl_drill *d);
 int ctl_drill_export(const ctl_drill *d, const char *path);
 int ctl_drill_load_batch(ke_drillbatch *b, const char *path, const char *id);
 int ctl_drill_batch_matches(const ctl_drill *d, const ke_drillbatch *b);
+
+/* Canary drills (ctl_drill_canary.c): the "canaries" of the creation body,
+ * n canaries of drill key->request_id sealed to the server's current
+ * escrow key, which must have the pinned fingerprint; in the run, whether
+ * a record is one of the drill's own canaries, and whether its opened
+ * secret is the canary's (NULL, or the reason). */
+int ctl_drill_canaries(ctl_http *h, const ke_reqkey *key, unsigned n,
+                       const uint8_t pin[KE_FPR_LEN], json_t **out);
+const char *ctl_drill_canary_mine(const ctl_drill_rec *r, const char *drill_id,
+                                  const ke_scalar *e);
+const char *ctl_drill_canary_secret(const ctl_drill_rec *r, const char *drill_id,
+                                    const ke_scalar *e, const uint8_t *s, size_t len);
 
 #endif

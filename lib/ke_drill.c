@@ -4,6 +4,7 @@
  * one way only.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ke_drill.h"
@@ -46,6 +47,11 @@ int ke_drill_selection_ok(const char *sel)
   if (strncmp(sel, "sample:", 7) == 0) {
     n = strlen(sel + 7);
     return n >= 1 && n <= 6 && sel[7] != '0' && strspn(sel + 7, "0123456789") == n;
+  }
+  if (strncmp(sel, "canary:", 7) == 0) { /* a canary drill of N canaries (ke_canary.h) */
+    n = strlen(sel + 7);
+    return n >= 1 && n <= 3 && sel[7] != '0' && strspn(sel + 7, "0123456789") == n &&
+           atoi(sel + 7) <= KE_DRILL_CANARY_MAX;
   }
   if (strncmp(sel, "group:", 6) == 0) {
     n = strlen(sel + 6);

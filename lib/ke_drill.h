@@ -17,8 +17,10 @@
 /* "drl-" followed by 26 characters of a-z2-7. */
 int ke_drill_id_ok(const char *id);
 
-/* selection: "all", "sample:N" (N 1..999999 without leading zero) or
- * "group:G" (G [A-Za-z0-9][A-Za-z0-9._:-]{0,63}). */
+/* selection: "all", "sample:N" (N 1..999999 without leading zero),
+ * "group:G" (G [A-Za-z0-9][A-Za-z0-9._:-]{0,63}) or, for a canary drill,
+ * "canary:N" (N 1..KE_DRILL_CANARY_MAX canaries, ke_canary.h). */
+#define KE_DRILL_CANARY_MAX 100
 int ke_drill_selection_ok(const char *sel);
 
 /* The statement the auditor signs:

@@ -75,6 +75,9 @@ rc=0; ESCROWCTL_TOKEN=$HD "$ESCROWCTL" drill start --all >"$W/hd.out" 2>&1 || rc
 [ $rc = 5 ] || fail "helpdesk drill start exited $rc: $(cat "$W/hd.out")"
 DRILL=$(aud drill start --all 2>"$W/start.err") || fail "drill start: $(cat "$W/start.err")"
 grep -q "24 record(s)" "$W/start.err" || fail "start: $(cat "$W/start.err")"
+# The sample drill is started now: from the first batch of the drill above
+# on, its records are disclosed (and no longer active).
+D2=$(aud drill start --sample 5 2>"$W/start2.err") || fail "drill start --sample: $(cat "$W/start2.err")"
 [ "$(stat -c %a "$W/.config/escrowctl/drills/$DRILL.key")" = 600 ] || fail "drill key mode"
 http GET "$URL/v1/drills/$DRILL" -H "Authorization: Bearer ${CT[4]}"
 [ "$STATUS" = 200 ] && [ "$(json_get drill.records)" = 24 ] || fail "custodian GET: $STATUS"
@@ -162,7 +165,6 @@ approve 4 "$DRILL"
 ok "drill.result in the audit log with counts, failures and custodians; the drill is done"
 
 # A sample of clean records: all ok.
-D2=$(aud drill start --sample 5 2>"$W/start2.err") || fail "drill start --sample: $(cat "$W/start2.err")"
 n=$(sql "SELECT count(*) FROM drill_records WHERE drill_id = '$D2' AND record_id = '$BADV'")
 for i in 2 4 5; do approve $i "$D2"; [ "$RC" = 0 ] || fail "approve $i: $(cat "$W/ap.$i")"; done
 rc=0; aud drill run "$D2" >"$W/run2.out" 2>"$W/run2.err" || rc=$?
