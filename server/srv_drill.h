@@ -17,4 +17,9 @@ enum srv_drill_col {
 /* Row 0 of DRILL_GET as the drill's metadata (no envelope); NULL on error. */
 json_t *srv_drill_view(const PGresult *r);
 
+/* The view with the signed statement of DRILL_SIGNED's row (s; none:
+ * "signed": false) added: statement, statement_signature, auditor_key,
+ * expires, mode (srv_ep_drills_sign.c).  Takes view; NULL on error. */
+json_t *srv_drill_signed_view(json_t *view, const PGresult *s);
+
 #endif

@@ -142,7 +142,7 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
 struct srv_dg {
   const char *id;
   int parts;
-  PGresult *d, *r, *k;
+  PGresult *d, *r, *k, *s;
 };
 
 static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
@@ -154,7 +154,8 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
   PQclear(s->d);
   PQclear(s->r);
   PQclear(s->k);
-  s->d = s->r = s->k = NULL;
+  PQclear(s->s);
+  s->d = s->r = s->k = s->s = NULL;
   if (!(s->d = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
     return st;
   if (PQntuples(s->d) != 1)
@@ -164,6 +165,8 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
     return st;
   if (!s->parts && !(s->k = srv_db_exec(db, SRV_STMT_DRILL_KEYS, p1, &st)))
     return st;
+  if (!s->parts && !(s->s = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st)))
+    return st;
   return SRV_DB_OK;
 }
 
@@ -172,11 +175,12 @@ static void srv_dg_clear(struct srv_dg *s)
   PQclear(s->d);
   PQclear(s->r);
   PQclear(s->k);
+  PQclear(s->s);
 }
 
 enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), 0, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), 0, NULL, NULL, NULL, NULL};
   enum srv_db_status st;
   json_t *view, *recs = json_array(), *keys = json_object();
 
@@ -194,15 +198,22 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
     return st != SRV_DB_OK ? srv_account_db_error(req, st)
                            : srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   }
-  view = srv_drill_view(s.d);
+  view = srv_drill_signed_view(srv_drill_view(s.d), s.s);
+  /* Each record with its escrow.store event and leaf index (null when not
+   * sequenced): custodians prove them in the log before answering. */
   for (int i = 0; i < PQntuples(s.r); i++)
     json_array_append_new(
-        recs, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record_id",
+        recs, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s?}", "record_id",
                         PQgetvalue(s.r, i, 0), "device_id", PQgetvalue(s.r, i, 1), "volume_id",
                         PQgetvalue(s.r, i, 2), "key_type", PQgetvalue(s.r, i, 3), "fingerprint",
                         PQgetvalue(s.r, i, 4), "envelope", PQgetvalue(s.r, i, 5),
                         "envelope_sha256", PQgetvalue(s.r, i, 6), "R", PQgetvalue(s.r, i, 7),
-                        "verifier", PQgetvalue(s.r, i, 8)));
+                        "verifier", PQgetvalue(s.r, i, 8), "leaf_index",
+                        PQgetisnull(s.r, i, 9) ? json_null()
+                                               : json_integer(strtoll(PQgetvalue(s.r, i, 9),
+                                                                      NULL, 10)),
+                        "escrow_event",
+                        PQgetisnull(s.r, i, 10) ? NULL : PQgetvalue(s.r, i, 10)));
   for (int i = 0; i < PQntuples(s.k); i++) {
     json_error_t je;
     json_t *m = json_loads(PQgetvalue(s.k, i, 1), 0, &je);
@@ -223,7 +234,7 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 
 enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), 1, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), 1, NULL, NULL, NULL, NULL};
   enum srv_db_status st;
   json_t *parts = json_array();
 

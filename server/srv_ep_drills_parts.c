@@ -32,6 +32,7 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_drill.h"
+#include "srv_longpoll.h"
 #include "srv_routes.h"
 
 /* Failed records listed in the audit event: an audit leaf holds at most
@@ -121,6 +122,23 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
 
   if ((st = srv_dp_open(db, s, &d)) != SRV_DB_OK)
     return st;
+  {
+    /* Honest custodians refuse an unsigned or expired drill themselves;
+     * the server says so first. */
+    const char *p1[1] = {s->id};
+    if (!(r = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st))) {
+      PQclear(d);
+      return st;
+    }
+    int unsigned_ = PQntuples(r) != 1, expired = !unsigned_ && *PQgetvalue(r, 0, 4) == 't';
+    PQclear(r);
+    if (unsigned_ || expired) {
+      PQclear(d);
+      return srv_dp_fail(s, SRV_ERR_CONFLICT, unsigned_ ? "The auditor has not signed the "
+                                                          "drill's statement yet"
+                                                        : "The drill's statement has expired");
+    }
+  }
   if (p->kind == SRV_PRINCIPAL_USER && strcmp(p->id, PQgetvalue(d, 0, SRV_DC_AUDITOR_ID)) == 0) {
     PQclear(d);
     return srv_dp_fail(s, SRV_ERR_FORBIDDEN, "You started this drill: you may not contribute");
@@ -228,6 +246,7 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
+  srv_longpoll_notify(s.id); /* the auditor's drill run waits on the status */
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:i,s:I}", "drill_id", s.id, "custodian_index",
                                   p->custodian_index, "parts", (json_int_t)s.n));

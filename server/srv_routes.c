@@ -93,6 +93,10 @@ static const struct srv_route srv_routes[] = {
   {"POST", "/v1/drills/{id}/parts", srv_ep_drills_parts, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON},
   {"GET", "/v1/drills/{id}/parts", srv_ep_drills_parts_get, SRV_ROLE_AUDITOR, SRV_BODY_NONE},
   {"POST", "/v1/drills/{id}/result", srv_ep_drills_result, SRV_ROLE_AUDITOR, SRV_BODY_JSON},
+  {"POST", "/v1/drills/{id}/statement", srv_ep_drills_statement, SRV_ROLE_AUDITOR,
+   SRV_BODY_JSON},
+  {"GET", "/v1/drills/{id}/status", srv_ep_drills_status, SRV_ROLE_AUDITOR | SRV_ROLE_CUSTODIAN,
+   SRV_BODY_NONE},
 };
 
 const struct srv_route_table srv_routes_escrowd = {
