@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "ctl_cmd.h"
+#include "ctl_escrow_event.h"
 #include "ctl_http.h"
 #include "ctl_open.h"
 #include "ctl_logview.h"
@@ -220,31 +221,21 @@ static int verify_in_log(ctl_http *h, const ap_opts *o, const ke_request *r, con
   json_int_t idx = json_integer_value(json_object_get(v, "leaf_index"));
   const char *rec = json_string_value(json_object_get(v, "record_id"));
   ctl_logview lv;
-  char hex[65], obj[200], what[240];
-  json_t *ev = NULL, *d;
-  json_error_t je;
-  int rc = CTL_FAIL;
+  char what[240];
+  int rc;
 
   if (!leaf || !rec || !json_is_integer(json_object_get(v, "leaf_index")) || idx < 0) {
     ctl_errf("the server shows no audit event for the escrow of record %s: refusing",
              rec ? rec : "?");
     return CTL_FAIL;
   }
-  ke_hex_encode(hex, r->envelope_sha256, 32);
-  snprintf(obj, sizeof obj, "record:%s", rec);
-  ev = json_loads(leaf, JSON_REJECT_DUPLICATES, &je);
-  d = json_object_get(ev, "details");
-  if (!ev || strcmp(json_string_value(json_object_get(ev, "action")) ?: "", "escrow.store") != 0 ||
-      strcmp(json_string_value(json_object_get(ev, "object")) ?: "", obj) != 0 ||
-      strcmp(json_string_value(json_object_get(d, "envelope_sha256")) ?: "", hex) != 0 ||
-      strcmp(json_string_value(json_object_get(d, "device")) ?: "", r->device) != 0 ||
-      strcmp(json_string_value(json_object_get(d, "volume")) ?: "", r->volume) != 0) {
+  if (!ctl_escrow_event_ok(leaf, rec, r->device, r->volume, r->envelope_sha256)) {
     ctl_errf("the audit event the server shows is not the escrow of this envelope for device "
              "%s, volume %s: refusing", r->device, r->volume);
-    goto out;
+    return CTL_FAIL;
   }
   if ((rc = ctl_logview_open(&lv, h, o->log_key)))
-    goto out;
+    return rc;
   snprintf(what, sizeof what, "the escrow event of record %s", rec);
   rc = ctl_logview_prove(&lv, h, idx, leaf, strlen(leaf), what);
   if (!rc)
@@ -252,8 +243,6 @@ static int verify_in_log(ctl_http *h, const ap_opts *o, const ke_request *r, con
               (long long)idx, (unsigned long long)lv.cp.size,
               lv.had_saved ? ", consistent with the checkpoint saved before" : "");
   ctl_logview_free(&lv);
-out:
-  json_decref(ev);
   return rc;
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "ctl_audit.h"
 #include "ctl_cmd.h"
@@ -31,8 +32,10 @@
 
 void ctl_drill_free(ctl_drill *d)
 {
-  for (size_t i = 0; d->rec && i < d->nrec; i++)
+  for (size_t i = 0; d->rec && i < d->nrec; i++) {
     free(d->rec[i].envelope);
+    free(d->rec[i].escrow_event);
+  }
   free(d->rec);
   free(d->keys);
   memset(d, 0, sizeof *d);
@@ -100,6 +103,18 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
     ctl_errf("record %s: the envelope's R or escrow key is not the record's; refusing", r->id);
     return 0;
   }
+  /* The digest the statement and the escrow event name is of these bytes,
+   * hashed here: never the server's word for it. */
+  if (ke_envelope_sha256(r->envelope_sha256, r->envelope, r->envlen) != KE_OK)
+    return 0;
+  {
+    const json_t *li = json_object_get(o, "leaf_index");
+    const char *ev = json_string_value(json_object_get(o, "escrow_event"));
+    r->leaf_index = json_is_integer(li) && json_integer_value(li) >= 0 ? json_integer_value(li)
+                                                                       : -1;
+    if (ev && !(r->escrow_event = strdup(ev)))
+      return 0;
+  }
   r->key = -1;
   for (size_t k = 0; k < d->nkeys; k++)
     if (memcmp(d->keys[k].pub.fingerprint, fb, KE_FPR_LEN) == 0)
@@ -147,6 +162,18 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
       goto out;
     }
   }
+  if (json_is_true(json_object_get(dr, "signed"))) {
+    const char *sig = json_string_value(json_object_get(dr, "statement_signature"));
+    const char *key = json_string_value(json_object_get(dr, "auditor_key"));
+    if (!ctl_drill_str(d->mode, sizeof d->mode, dr, "mode") ||
+        !ctl_drill_str(d->expires, sizeof d->expires, dr, "expires") || !sig || !key ||
+        ke_b64url_decode_fixed(d->stmt_sig, sizeof d->stmt_sig, sig) != KE_OK ||
+        ke_b64url_decode_fixed(d->auditor_key, sizeof d->auditor_key, key) != KE_OK) {
+      ctl_errf("the drill's signed statement is malformed");
+      goto out;
+    }
+    d->is_signed = 1;
+  }
   if (!ctl_drill_keys(d, json_object_get(ans, "escrow_keys")))
     goto out;
   if (!(d->rec = calloc(json_array_size(recs), sizeof *d->rec)))
@@ -162,30 +189,6 @@ out:
   if (rc)
     ctl_drill_free(d);
   return rc;
-}
-
-int ctl_drill_key_path(char *out, size_t outlen, const char *given, const char *id)
-{
-  char dir[4096];
-  int n;
-
-  if (given) {
-    n = snprintf(out, outlen, "%s", given);
-  } else {
-    if (ctl_config_dir(dir, sizeof dir) != CTL_OK || ctl_audit_config_dir() != CTL_OK)
-      return CTL_FAIL;
-    n = snprintf(out, outlen, "%s/drills", dir);
-    if (n > 0 && (size_t)n < outlen && mkdir(out, 0700) != 0 && !ctl_exists(out)) {
-      ctl_errf("cannot create %s", out);
-      return CTL_FAIL;
-    }
-    n = snprintf(out, outlen, "%s/drills/%s.key", dir, id);
-  }
-  if (n < 0 || (size_t)n >= outlen) {
-    ctl_errf("the drill key path is too long");
-    return CTL_USAGE;
-  }
-  return CTL_OK;
 }
 
 int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
@@ -210,75 +213,156 @@ int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct optio
 
 /* ---- drill start ------------------------------------------------------------ */
 const char ctl_usage_drill_start[] =
-  "usage: escrowctl drill start (--all | --sample N | --group G) [--key-out FILE]\n"
-  "                             [--client-key FILE] [--server URL] [--cacert FILE]\n"
-  "Snapshot active escrow records into a backup-integrity drill (auditor).  The\n"
-  "drill id is printed on stdout; the one-time key goes to FILE (mode 0600),\n"
-  "default drills/<id>.key in the configuration directory.\n";
+  "usage: escrowctl drill start (--all | --sample N | --group G) --key-out FILE\n"
+  "                             [--expires HOURS] [--client-key FILE]\n"
+  "                             [--server URL] [--cacert FILE]\n"
+  "Start a backup-integrity drill (auditor) to run later with `escrowctl drill\n"
+  "run DRILL --key FILE`.  The one-time key that opens every part goes to FILE\n"
+  "(mode 0600, never overwritten): keep it offline and delete it after the run.\n"
+  "`escrowctl drill run --all` (or --sample, --group) instead starts, waits and\n"
+  "opens in one process, with the key in locked memory only.  The drill id is\n"
+  "printed on stdout, the confirmation code for the custodians on stderr.\n"
+  "  --expires HOURS   the custodians' deadline (1..744, default 72)\n";
 
 typedef struct start_opts {
   ctl_http_target t;
-  int all;
-  const char *sample, *group, *key_out, *ckey;
+  ctl_drill_sel s;
+  const char *key_out;
 } start_opts;
 
 enum { O_ALL = 256, O_SAMPLE, O_GROUP, O_KEYOUT, O_CKEY, O_SHARE, O_PASS, O_YES, O_KEY, O_EXPORT,
-       O_IMPORT };
+       O_IMPORT, O_EXPIRES, O_LOGKEY };
+
+int ctl_drill_sel_opt(ctl_drill_sel *s, int opt, const char *arg)
+{
+  char *end;
+  switch (opt) {
+  case CTL_DRILL_O_ALL: s->all = 1; return 1;
+  case CTL_DRILL_O_SAMPLE: s->sample = arg; return 1;
+  case CTL_DRILL_O_GROUP: s->group = arg; return 1;
+  case CTL_DRILL_O_CKEY: s->ckey = arg; return 1;
+  case CTL_DRILL_O_EXPIRES:
+    s->hours = strtol(arg, &end, 10);
+    if (*arg < '1' || *arg > '9' || *end || s->hours > 744)
+      s->hours = -1;
+    return 1;
+  }
+  return 0;
+}
 
 static int start_opt(void *ctx, int opt, const char *arg)
 {
   start_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
+  if (ctl_http_opt(&o->t, opt, arg) || ctl_drill_sel_opt(&o->s, opt, arg))
     return CTL_OK;
-  switch (opt) {
-  case O_ALL: o->all = 1; return CTL_OK;
-  case O_SAMPLE: o->sample = arg; return CTL_OK;
-  case O_GROUP: o->group = arg; return CTL_OK;
-  case O_KEYOUT: o->key_out = arg; return CTL_OK;
-  case O_CKEY: o->ckey = arg; return CTL_OK;
+  if (opt == O_KEYOUT) {
+    o->key_out = arg;
+    return CTL_OK;
   }
   return CTL_USAGE;
 }
 
-int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
+int ctl_drill_sel_text(ctl_drill_sel *s)
 {
-  static const struct option opts[] = {
-    CTL_HTTP_OPTIONS,
-    { "all", no_argument, 0, O_ALL },
-    { "sample", required_argument, 0, O_SAMPLE },
-    { "group", required_argument, 0, O_GROUP },
-    { "key-out", required_argument, 0, O_KEYOUT },
-    { "client-key", required_argument, 0, O_CKEY },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
-  };
-  start_opts o;
-  char sel[80], kpath[4200], cpath[4200], stmt[KE_DRILL_STMT_MAX], *e64 = NULL, *n64 = NULL,
-      *s64 = NULL, *text = NULL;
-  uint8_t rnd[26], nonce[16], sig[KE_NOTE_SIG_LEN];
-  ke_reqkey *key = NULL;
-  ke_note_key *ck = NULL;
-  ctl_http *h = NULL;
-  json_t *body = NULL, *ans = NULL;
-  size_t n, len = 0;
-  int rc;
-
-  memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
-    return rc;
-  if (o.all + !!o.sample + !!o.group != 1) {
+  if (s->all + !!s->sample + !!s->group != 1) {
     ctl_errf("choose the records with exactly one of --all, --sample N, --group G");
     return CTL_USAGE;
   }
-  snprintf(sel, sizeof sel, "%s%s", o.all ? "all" : o.sample ? "sample:" : "group:",
-           o.all ? "" : o.sample ? o.sample : o.group);
-  if (!ke_drill_selection_ok(sel)) {
-    ctl_errf(o.sample ? "--sample: 1 to 999999" : "--group: a group name");
+  snprintf(s->text, sizeof s->text, "%s%s", s->all ? "all" : s->sample ? "sample:" : "group:",
+           s->all ? "" : s->sample ? s->sample : s->group);
+  if (!ke_drill_selection_ok(s->text)) {
+    ctl_errf(s->sample ? "--sample: 1 to 999999" : "--group: a group name");
     return CTL_USAGE;
   }
-  key = ke_secure_alloc(sizeof *key);
+  if (s->hours < 0) {
+    ctl_errf("--expires: 1 to 744 hours");
+    return CTL_USAGE;
+  }
+  if (!s->mode)
+    s->mode = "full";
+  return CTL_OK;
+}
+
+/* The request the server verifies before it snapshots (ke_drill_statement). */
+static int begin_request(ctl_http *h, const ctl_drill_sel *s, const ke_reqkey *key,
+                         const ke_note_key *ck, json_t **ans)
+{
+  char stmt[KE_DRILL_STMT_MAX], *e64 = NULL, *n64 = NULL, *s64 = NULL;
+  uint8_t nonce[16], sig[KE_NOTE_SIG_LEN];
+  json_t *body = NULL;
+  size_t n;
+  int rc = CTL_FAIL;
+
+  if (!(e64 = ke_b64url_encode(key->E.b, KE_POINT_LEN)) ||
+      ke_random(nonce, sizeof nonce) != KE_OK || !(n64 = ke_b64url_encode(nonce, sizeof nonce)) ||
+      !(n = ke_drill_statement(stmt, key->request_id, s->text, e64, n64)) ||
+      ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
+      !(s64 = ke_b64url_encode(sig, sizeof sig)) ||
+      !(body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "drill_id", key->request_id, "selection",
+                         s->text, "E", e64, "nonce", n64, "signature", s64)))
+    ctl_errf("cannot make the drill request");
+  else
+    rc = ctl_http_call(h, "POST", "/v1/drills", body, ans);
+  json_decref(body);
+  free(e64);
+  free(n64);
+  free(s64);
+  return rc;
+}
+
+/* Sign the statement of the snapshot the server made, and post it. */
+static int begin_sign(ctl_http *h, const ctl_drill_sel *s, const ke_note_key *ck, ctl_drill *d)
+{
+  char path[128], digest[65], *s64 = NULL;
+  time_t t = time(NULL) + (time_t)(s->hours ? s->hours : 72) * 3600;
+  struct tm tm;
+  json_t *body = NULL;
+  int rc;
+
+  snprintf(d->mode, sizeof d->mode, "%s", s->mode);
+  gmtime_r(&t, &tm);
+  strftime(d->expires, sizeof d->expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if ((rc = ctl_drill_digest(d, digest)) || (rc = ctl_drill_build_statement(d)))
+    return rc;
   rc = CTL_FAIL;
-  if (!key || ke_random(rnd, sizeof rnd) != KE_OK || ke_scalar_random(&key->e) != KE_OK ||
+  if (ke_note_key_sign_raw(ck, (const uint8_t *)d->statement, d->stmt_len, d->stmt_sig) !=
+          KE_OK ||
+      !(s64 = ke_b64url_encode(d->stmt_sig, sizeof d->stmt_sig)) ||
+      !(body = json_pack("{s:s,s:s,s:s,s:s}", "mode", d->mode, "records_sha256", digest,
+                         "expires", d->expires, "signature", s64))) {
+    ctl_errf("cannot sign the drill statement");
+    goto out;
+  }
+  snprintf(path, sizeof path, "/v1/drills/%s/statement", d->id);
+  if ((rc = ctl_http_call(h, "POST", path, body, NULL)))
+    goto out;
+  d->is_signed = 1;
+  ke_drill_code(d->code, d->statement, d->stmt_len);
+out:
+  json_decref(body);
+  free(s64);
+  return rc;
+}
+
+int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqkey *key,
+                    ctl_drill *d)
+{
+  char cpath[4200], *text = NULL;
+  uint8_t rnd[26];
+  ke_note_key *ck = NULL;
+  json_t *ans = NULL;
+  size_t len = 0;
+  int rc;
+
+  memset(d, 0, sizeof *d);
+  if ((rc = ctl_drill_sel_text(s)) || (rc = ctl_client_key_path(cpath, sizeof cpath, s->ckey)))
+    return rc;
+  if (key_out && ctl_exists(key_out)) {
+    ctl_errf("%s exists already; not overwriting it", key_out);
+    return CTL_FAIL;
+  }
+  rc = CTL_FAIL;
+  if (ke_random(rnd, sizeof rnd) != KE_OK || ke_scalar_random(&key->e) != KE_OK ||
       ke_point_mul_base(&key->E, &key->e) != KE_OK) {
     ctl_errf("cannot make the one-time key");
     goto out;
@@ -287,47 +371,74 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
   for (size_t i = 0; i < sizeof rnd; i++)
     key->request_id[4 + i] = CTL_B32[rnd[i] % 32];
   key->request_id[KE_DRILL_ID_LEN] = '\0';
-  if ((rc = ctl_drill_key_path(kpath, sizeof kpath, o.key_out, key->request_id)) ||
-      (rc = ctl_client_key_path(cpath, sizeof cpath, o.ckey)))
-    goto out;
-  rc = CTL_FAIL;
-  if (ctl_exists(kpath)) {
-    ctl_errf("%s exists already; not overwriting it", kpath);
-    goto out;
-  }
   if (ke_note_key_load(&ck, cpath) != KE_OK) {
     ctl_errf("cannot load the client key %s: run `escrowctl key register` first", cpath);
     goto out;
   }
-  if (!(e64 = ke_b64url_encode(key->E.b, KE_POINT_LEN)) ||
-      ke_random(nonce, sizeof nonce) != KE_OK || !(n64 = ke_b64url_encode(nonce, sizeof nonce)) ||
-      !(n = ke_drill_statement(stmt, key->request_id, sel, e64, n64)) ||
-      ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
-      !(s64 = ke_b64url_encode(sig, sizeof sig)) ||
-      !(body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "drill_id", key->request_id, "selection", sel,
-                         "E", e64, "nonce", n64, "signature", s64)))
-    goto out;
-  /* The key is written before the server hears of the drill: a drill whose
-   * key was lost could never be run. */
-  if (ke_reqkey_write(&text, &len, key) != KE_OK ||
-      (rc = ctl_write_text(kpath, text, len, 0600, 1))) {
+  /* A key file is written before the server hears of the drill: a drill
+   * whose key was lost could never be run. */
+  if (key_out && (ke_reqkey_write(&text, &len, key) != KE_OK ||
+                  (rc = ctl_write_text(key_out, text, len, 0600, 1)))) {
     rc = rc ? rc : CTL_FAIL;
     goto out;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "POST", "/v1/drills", body,
-                                                               &ans)))
+  if ((rc = begin_request(h, s, key, ck, &ans)) || (rc = ctl_drill_fetch(h, key->request_id, d)))
     goto out;
-  ctl_notef("drill %s started: %lld record(s) (%s); one-time key in %s", key->request_id,
-            (long long)json_integer_value(json_object_get(ans, "records")), sel, kpath);
-  printf("%s\n", key->request_id);
-  rc = fflush(stdout) == 0 ? CTL_OK : CTL_FAIL;
+  rc = CTL_FAIL;
+  if (!ke_ct_eq(d->E.b, key->E.b, KE_POINT_LEN)) {
+    ctl_errf("the server's drill does not carry this drill's one-time key: not signing it");
+    goto out;
+  }
+  if ((rc = begin_sign(h, s, ck, d)))
+    goto out;
+  ctl_notef("drill %s started: %zu record(s) (%s, mode %s), custodians until %s%s%s\n"
+            "  confirmation code  %s   (read it to each custodian)",
+            d->id, d->nrec, s->text, d->mode, d->expires, key_out ? "; one-time key in " : "",
+            key_out ? key_out : "", d->code);
 out:
-  json_decref(body);
+  if (text)
+    ke_secure_free(text, len + 1);
   json_decref(ans);
-  free(e64);
-  free(n64);
-  free(s64);
   ke_note_key_free(ck);
+  if (rc)
+    ctl_drill_free(d);
+  return rc;
+}
+
+int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    CTL_HTTP_OPTIONS,
+    CTL_DRILL_SEL_OPTIONS,
+    { "key-out", required_argument, 0, O_KEYOUT },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  start_opts o;
+  ke_reqkey *key = NULL;
+  ctl_http *h = NULL;
+  ctl_drill d;
+  int rc;
+
+  memset(&o, 0, sizeof o);
+  memset(&d, 0, sizeof d);
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
+    return rc;
+  if (!o.key_out) {
+    ctl_errf("--key-out FILE: where the one-time key goes until `drill run DRILL --key FILE` "
+             "(or use `escrowctl drill run --all|--sample N|--group G`, which keeps it in "
+             "memory)");
+    return CTL_USAGE;
+  }
+  if ((rc = ctl_drill_sel_text(&o.s)))
+    return rc;
+  if (!(key = ke_secure_alloc(sizeof *key)))
+    return CTL_FAIL;
+  if (!(rc = ctl_http_open(&h, &o.t, 1)) && !(rc = ctl_drill_begin(h, &o.s, o.key_out, key, &d))) {
+    printf("%s\n", d.id);
+    rc = fflush(stdout) == 0 ? CTL_OK : CTL_FAIL;
+  }
+  ctl_drill_free(&d);
   ctl_http_free(h);
   ke_secure_free(key, sizeof *key);
   return rc;
@@ -337,15 +448,20 @@ out:
 const char ctl_usage_drill_approve[] =
   "usage: escrowctl drill approve DRILL (--share S [--passphrase-file P] [--yes]\n"
   "                                      | --export FILE | --import BATCH)\n"
-  "                               [--server URL] [--cacert FILE]\n"
+  "                               [--log-key VKEY] [--server URL] [--cacert FILE]\n"
   "Contribute your parts to a drill (custodian): one unseal of the share, one\n"
   "part per record, each with its proof, sealed to the auditor's one-time key.\n"
+  "First the drill's statement must verify with the auditor's client key as you\n"
+  "pinned it (`escrowctl pin add AUDITOR FINGERPRINT`, after checking it with\n"
+  "them), and every record's escrow event must be in the signed audit log\n"
+  "(--log-key: as for `approve`).  Then confirm the code with the auditor\n"
+  "(--yes: it was checked).\n"
   "Offline: --export writes the checked drill to FILE for `escrowctl drill part`\n"
   "on the machine with the share; --import uploads the batch file it made.\n";
 
 typedef struct appr_opts {
   ctl_http_target t;
-  const char *share, *passfile, *export_to, *import;
+  const char *share, *passfile, *export_to, *import, *log_key;
   int yes;
 } appr_opts;
 
@@ -360,6 +476,7 @@ static int appr_opt(void *ctx, int opt, const char *arg)
   case O_YES: o->yes = 1; return CTL_OK;
   case O_EXPORT: o->export_to = arg; return CTL_OK;
   case O_IMPORT: o->import = arg; return CTL_OK;
+  case O_LOGKEY: o->log_key = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -384,15 +501,19 @@ int ctl_drill_check_share(const ctl_drill *d, const ke_sharefile *sf)
                                    "the drill's escrow key");
 }
 
-int ctl_drill_confirm(int yes)
+int ctl_drill_confirm(const ctl_drill *d, int yes)
 {
+  char q[400];
+
   if (yes)
     return CTL_OK;
   if (!ctl_interactive()) {
-    ctl_errf("not a terminal: check the drill with its auditor, then pass --yes");
+    ctl_errf("not a terminal: check the confirmation code with the auditor, then pass --yes");
     return CTL_USAGE;
   }
-  if (!ctl_confirm("Contribute parts for every record of this drill? [y/N] ")) {
+  snprintf(q, sizeof q, "Does %s read you the confirmation code %s? Contribute parts for "
+           "every record of this drill? [y/N] ", d->auditor, d->code);
+  if (!ctl_confirm(q)) {
     ctl_errf("not confirmed; no part made");
     return CTL_FAIL;
   }
@@ -481,6 +602,10 @@ void ctl_drill_show(const ctl_drill *d)
 {
   fprintf(stderr, "drill %s\n  auditor    %s\n  selection  %s\n  records    %zu\n  state      %s\n",
           d->id, d->auditor, d->selection, d->nrec, d->state);
+  if (d->is_signed)
+    fprintf(stderr, "  mode       %s\n  expires    %s\n", d->mode, d->expires);
+  if (d->code[0])
+    fprintf(stderr, "  confirmation code  %s\n", d->code);
 }
 
 int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
@@ -492,6 +617,7 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "yes", no_argument, 0, O_YES },
     { "export", required_argument, 0, O_EXPORT },
     { "import", required_argument, 0, O_IMPORT },
+    { "log-key", required_argument, 0, O_LOGKEY },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -522,12 +648,21 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     goto out;
   if ((rc = o.share ? ctl_drill_check_share(&d, &sf) : ctl_drill_one_key(&d)))
     goto out;
-  ctl_drill_show(&d);
   if (strcmp(d.state, "open") != 0) {
+    ctl_drill_show(&d);
     ctl_errf("the drill is done: it takes no more parts");
     rc = CTL_FAIL;
     goto out;
   }
+  /* An upload of parts made offline was checked there (drill part); the
+   * rest acts only on a drill its auditor signed, over records escrowed in
+   * the open. */
+  if (!o.import && ((rc = ctl_drill_check_statement(&d)) ||
+                    (rc = ctl_drill_prove_records(h, &d, o.log_key)))) {
+    ctl_drill_show(&d);
+    goto out;
+  }
+  ctl_drill_show(&d);
   if (o.export_to) {
     rc = ctl_drill_export(&d, o.export_to);
     goto out;
@@ -537,7 +672,7 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
       rc = ctl_drill_post(h, &b);
     goto out;
   }
-  if (!(rc = ctl_drill_confirm(o.yes)) && !(rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
+  if (!(rc = ctl_drill_confirm(&d, o.yes)) && !(rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
     rc = ctl_drill_post(h, &b);
 out:
   ke_drillbatch_free(&b);
