@@ -349,6 +349,7 @@ int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqke
 {
   char cpath[4200], *text = NULL;
   uint8_t rnd[26];
+  /* text: the key file's, handed to ctl_write_text */
   ke_note_key *ck = NULL;
   json_t *ans = NULL;
   size_t len = 0;
@@ -377,10 +378,14 @@ int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqke
   }
   /* A key file is written before the server hears of the drill: a drill
    * whose key was lost could never be run. */
-  if (key_out && (ke_reqkey_write(&text, &len, key) != KE_OK ||
-                  (rc = ctl_write_text(key_out, text, len, 0600, 1)))) {
-    rc = rc ? rc : CTL_FAIL;
-    goto out;
+  if (key_out) {
+    /* ctl_write_text wipes and frees the text, also on failure. */
+    if (ke_reqkey_write(&text, &len, key) != KE_OK) {
+      ctl_errf("cannot encode the one-time key");
+      goto out;
+    }
+    if ((rc = ctl_write_text(key_out, text, len, 0600, 1)))
+      goto out;
   }
   if ((rc = begin_request(h, s, key, ck, &ans)) || (rc = ctl_drill_fetch(h, key->request_id, d)))
     goto out;
@@ -396,8 +401,6 @@ int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqke
             d->id, d->nrec, s->text, d->mode, d->expires, key_out ? "; one-time key in " : "",
             key_out ? key_out : "", d->code);
 out:
-  if (text)
-    ke_secure_free(text, len + 1);
   json_decref(ans);
   ke_note_key_free(ck);
   if (rc)
