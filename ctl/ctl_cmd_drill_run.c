@@ -258,7 +258,9 @@ static int run_prepare(ctl_http *h, run_opts *o, const char *id, ke_reqkey *key,
     fflush(stdout);
     rc = run_wait(h, d);
     ctl_drill_free(d);
-    return rc ? rc : ctl_drill_fetch(h, key->request_id, d);
+    if (rc || (rc = ctl_drill_fetch(h, key->request_id, d)))
+      return rc;
+    return ctl_drill_check_own(d, o->s.ckey);
   }
   if (!o->key) {
     ctl_errf("--key FILE: the one-time key `drill start --key-out` wrote");
@@ -276,7 +278,7 @@ static int run_prepare(ctl_http *h, run_opts *o, const char *id, ke_reqkey *key,
     ctl_errf("the drill's one-time key is not the one in %s", o->key);
     return CTL_FAIL;
   }
-  return CTL_OK;
+  return ctl_drill_check_own(d, o->s.ckey);
 }
 
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)

@@ -98,6 +98,10 @@ int ctl_drill_build_statement(ctl_drill *d);
  * one loudly with both fingerprints); it has not expired.  Sets d->code.
  * CTL_OK or an exit code (printed). */
 int ctl_drill_check_statement(ctl_drill *d);
+/* The auditor's check before a run: the drill is signed by this auditor's
+ * own client key (ckey: --client-key or the default), over the records
+ * and E as shown now.  Sets d->code.  CTL_OK or an exit code (printed). */
+int ctl_drill_check_own(ctl_drill *d, const char *ckey);
 /* Every record's escrow.store event names its device, volume and envelope
  * digest and is proven in the signed log, consistent with this client's
  * saved checkpoint (ctl_logview.h): one view, one proof per record.

@@ -10,6 +10,8 @@
  *                   it out of band (ctl_pins.h): a server that puts its own
  *                   E in a drill, adds a record or names another auditor key
  *                   gets no part;
+ *   the auditor's   (drill run) the drill as shown is the one this auditor
+ *   own check       signed, with their own client key;
  *   the log         (online) every record's escrow.store event, naming its
  *                   device, volume and envelope digest, proven in the
  *                   signed log consistently with the saved checkpoint
@@ -27,8 +29,10 @@
 #include "ctl_drill.h"
 #include "ctl_escrow_event.h"
 #include "ctl_logview.h"
+#include "ctl_open.h"
 #include "ctl_pins.h"
 #include "ctl_util.h"
+#include "ke_note.h"
 
 int ctl_drill_digest(const ctl_drill *d, char out[65])
 {
@@ -188,4 +192,38 @@ int ctl_drill_prove_records(ctl_http *h, const ctl_drill *d, const char *log_key
               lv.had_saved ? ", consistent with the checkpoint saved before" : "");
   ctl_logview_free(&lv);
   return rc;
+}
+
+int ctl_drill_check_own(ctl_drill *d, const char *ckey)
+{
+  char path[4200];
+  ke_note_key *k = NULL;
+  ke_note_verifier v;
+  int rc;
+
+  if (!d->is_signed) {
+    ctl_errf("drill %s has no signed statement: no custodian will answer it", d->id);
+    return CTL_FAIL;
+  }
+  if ((rc = ctl_client_key_path(path, sizeof path, ckey)))
+    return rc;
+  if (ke_note_key_load(&k, path) != KE_OK) {
+    ctl_errf("cannot load the client key %s", path);
+    return CTL_FAIL;
+  }
+  ke_note_key_verifier(k, &v);
+  ke_note_key_free(k);
+  if (!ke_ct_eq(v.pub, d->auditor_key, sizeof d->auditor_key)) {
+    ctl_errf("drill %s is signed by another key than your client key %s: not yours to run",
+             d->id, path);
+    return CTL_FAIL;
+  }
+  if ((rc = ctl_drill_build_statement(d)))
+    return rc;
+  if (!ke_drill_signature_ok(d->auditor_key, d->statement, d->stmt_len, d->stmt_sig)) {
+    ctl_errf("the records or E the server shows for drill %s are not those you signed", d->id);
+    return CTL_FAIL;
+  }
+  ke_drill_code(d->code, d->statement, d->stmt_len);
+  return CTL_OK;
 }

@@ -151,6 +151,8 @@ dpart "$W/file-es.json" "$W/b2.json"
 refused 'field "signature"' "foreign E and statement in the drill file"
 [ ! -e "$W/b1.json" ] && [ ! -e "$W/b2.json" ] || fail "a batch for a foreign E"
 noparts "$D1" "foreign E"
+rc=0; aud drill run "$D1" --key "$W/d1.key" >"$W/out" 2>&1 || rc=$?
+[ $rc = 1 ] && grep -q "one-time key is not the one" "$W/out" || fail "the auditor ran a foreign E: $rc $(cat "$W/out")"
 ok "a foreign E in the auditor's drill: no part online, at export or from drill part"
 
 # ---- another key under the real auditor's name
