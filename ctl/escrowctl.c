@@ -103,13 +103,13 @@ static const ctl_cmd ctl_cmds[] = {
     "list retrieval requests, or contribute your part to one (custodian)",
     ctl_usage_approve },
   { "drill", "start", ctl_cmd_drill_start,
-    "snapshot escrow records into a backup-integrity drill (auditor)", ctl_usage_drill_start },
+    "start a drill to run later, one-time key to --key-out (auditor)", ctl_usage_drill_start },
   { "drill", "approve", ctl_cmd_drill_approve,
     "contribute your parts to a drill (custodian)", ctl_usage_drill_approve },
   { "drill", "part", ctl_cmd_drill_part,
     "make a drill's batch of parts offline from a drill file (custodian)", ctl_usage_drill_part },
   { "drill", "run", ctl_cmd_drill_run,
-    "open and check every record of a drill, post the signed summary (auditor)",
+    "start (or take) a drill, wait, open and check every record, post the summary (auditor)",
     ctl_usage_drill_run },
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
