@@ -7,8 +7,12 @@
  * registered client key, a statement naming it, the selection, its
  * one-time key E and a nonce (lib/ke_drill.h); the server verifies it and
  * snapshots the selected active records into drill_records, so that
- * rotations during the drill do not change what is tested.  The server
- * relays; it never holds e, a P_i or a secret.
+ * rotations during the drill do not change what is tested.  That request
+ * does not name the records; the statement custodians act on does, and the
+ * auditor signs it once the snapshot exists (srv_ep_drills_sign.c).  GET
+ * shows it, with each record's escrow.store event and leaf index for the
+ * custodian's log proof.  The server relays; it never holds e, a P_i or a
+ * secret.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,8 @@
  * covers the snapshot exactly; it cannot check the proofs (it never sees
  * P_i): the auditor does.  Refused as in retrievals: the auditor and any
  * account of the auditor's person (users.person), a second batch of an
- * index, a drill that is done.
+ * index, a drill that is done, a drill whose statement the auditor has not
+ * signed or that expired (srv_ep_drills_sign.c).
  *
  * Result: body {"summary": {...}, "signature"}: the auditor's client key
  * signs the canonical JSON of the summary (ke_canon_dump); the server
