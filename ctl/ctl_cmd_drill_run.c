@@ -193,7 +193,7 @@ out:
  * the drill can never be opened (it simply expires). */
 static int run_wait(ctl_http *h, const ctl_drill *d)
 {
-  unsigned t = 0;
+  unsigned t = 0, retries = 0;
   long long since = -1;
   time_t end = time(NULL) + 72 * 3600;
   struct tm tm;
@@ -225,8 +225,15 @@ static int run_wait(ctl_http *h, const ctl_drill *d)
       snprintf(path, sizeof path, "/v1/drills/%s/status", d->id);
     else
       snprintf(path, sizeof path, "/v1/drills/%s/status?wait=%lld&since=%lld", d->id, w, since);
-    if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
+    /* The key dies with this process: ride out a server restart or a
+     * network hiccup (about five minutes) rather than lose the drill. */
+    if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)) == CTL_NET && retries++ < 60) {
+      sleep(5);
+      continue;
+    }
+    if (rc)
       return rc;
+    retries = 0;
     dr = json_object_get(ans, "drill");
     n = (long long)json_array_size(json_object_get(dr, "custodian_indices"));
     int open = strcmp(json_string_value(json_object_get(dr, "state")) ?: "", "open") == 0;
