@@ -14,7 +14,8 @@
 #   - a record whose envelope (so its R) is not the one its escrow event in
 #     the log names, and a record with no escrow event at all, both in a
 #     snapshot the honest auditor signed
-#   - an unsigned drill (the server refuses its parts too)
+#   - an unsigned drill (the server refuses its parts too, and those of an
+#     expired one)
 #   - a forked log view: the custodian's saved checkpoint is from another
 #     history under the same log key (a second escrowd on another database
 #     sharing the key): refused, naming both tree sizes
@@ -213,10 +214,17 @@ own "UPDATE drills SET statement = NULL, statement_sig = NULL, auditor_key = NUL
 approve "$W" 1 "$D4"
 refused "no statement signed by its auditor" "unsigned drill"
 RID=$(sql "SELECT record_id FROM drill_records WHERE drill_id = '$D4' LIMIT 1")
-jpost "$URL/v1/drills/$D4/parts" "${CT[1]}" "{\"parts\":[{\"record_id\":\"$RID\",\"part\":\"$(python3 -c 'import base64; g = bytes.fromhex("036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"); print(base64.urlsafe_b64encode(b"KP\x01" + g + b"\x11" * 125).decode().rstrip("="))')\"}]}"
+# A part of the right shape (KP 01, a valid point, 125 more bytes).
+FAKEPART=$(python3 -c 'import base64; g = bytes.fromhex("036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"); print(base64.urlsafe_b64encode(b"KP\x01" + g + b"\x11" * 125).decode().rstrip("="))')
+jpost "$URL/v1/drills/$D4/parts" "${CT[1]}" "{\"parts\":[{\"record_id\":\"$RID\",\"part\":\"$FAKEPART\"}]}"
 [ "$STATUS" = 409 ] || fail "the server took parts of an unsigned drill: $STATUS"
 noparts "$D4" "unsigned drill"
-ok "an unsigned drill: no part, and the server refuses its parts"
+own "UPDATE drills SET expires = now() - interval '1 minute' WHERE id = '$D3'"
+RID=$(sql "SELECT record_id FROM drill_records WHERE drill_id = '$D3' LIMIT 1")
+jpost "$URL/v1/drills/$D3/parts" "${CT[1]}" "{\"parts\":[{\"record_id\":\"$RID\",\"part\":\"$FAKEPART\"}]}"
+[ "$STATUS" = 409 ] && grep -q "expired" "$BODYF" || fail "the server took parts of an expired drill: $STATUS"
+noparts "$D3" "expired drill"
+ok "an unsigned or expired drill: no part, and the server refuses its parts"
 
 # ---- a forked log view: a second escrowd on another database with the
 # same log key; its checkpoint is the one the custodian saved.
