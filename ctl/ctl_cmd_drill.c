@@ -140,6 +140,9 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
   memcpy(d->id, id, KE_DRILL_ID_LEN + 1);
   if (!ctl_drill_str(eb, sizeof eb, dr, "id") || strcmp(eb, id) != 0 ||
       !ctl_drill_str(d->auditor, sizeof d->auditor, dr, "auditor") ||
+      /* shown to the custodian and the key of the pin: no control or
+       * invisible characters */
+      !ke_label_valid(d->auditor, KE_DRILLFILE_AUDITOR_MAX) ||
       !ctl_drill_str(d->selection, sizeof d->selection, dr, "selection") ||
       !ctl_drill_str(d->state, sizeof d->state, dr, "state") ||
       !ctl_drill_str(eb, sizeof eb, dr, "E") || !json_is_array(recs) ||
