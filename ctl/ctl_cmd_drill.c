@@ -80,6 +80,7 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
       !ke_drill_part_id(pid, d->id, r->id) ||
       !ctl_drill_str(r->device, sizeof r->device, o, "device_id") ||
       !ctl_drill_str(r->volume, sizeof r->volume, o, "volume_id") ||
+      !ke_label_valid(r->device, KE_LABEL_MAX) || !ke_label_valid(r->volume, KE_LABEL_MAX) ||
       !ctl_drill_str(r->key_type, sizeof r->key_type, o, "key_type") || !env || !R || !fpr ||
       !ver || ke_b64url_decode(&r->envelope, &r->envlen, env, 0) != KE_OK ||
       ke_b64url_decode_fixed(rb, sizeof rb, R) != KE_OK ||
