@@ -65,5 +65,9 @@ enum srv_db_status srv_drill_canaries_insert(struct srv_db *db, struct srv_reque
 /* After the creation committed: sequence its events and store each
  * canary's leaf index (drill_canary_leaves); logged when it cannot. */
 void srv_drill_canary_leaves(const char *id);
+/* The view with the signed statement of DRILL_SIGNED's row (s; none:
+ * "signed": false) added: statement, statement_signature, auditor_key,
+ * expires, mode (srv_ep_drills_sign.c).  Takes view; NULL on error. */
+json_t *srv_drill_signed_view(json_t *view, const PGresult *s);
 
 #endif

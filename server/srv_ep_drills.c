@@ -7,8 +7,12 @@
  * registered client key, a statement naming it, the selection, its
  * one-time key E and a nonce (lib/ke_drill.h); the server verifies it and
  * snapshots the selected active records into drill_records, so that
- * rotations during the drill do not change what is tested.  The server
- * relays; it never holds e, a P_i or a secret.
+ * rotations during the drill do not change what is tested.  That request
+ * does not name the records; the statement custodians act on does, and the
+ * auditor signs it once the snapshot exists (srv_ep_drills_sign.c).  GET
+ * shows it, with each record's escrow.store event and leaf index for the
+ * custodian's log proof.  The server relays; it never holds e, a P_i or a
+ * secret.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,7 +172,7 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
 struct srv_dg {
   const char *id;
   int parts;
-  PGresult *d, *r, *k;
+  PGresult *d, *r, *k, *s;
 };
 
 static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
@@ -180,7 +184,8 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
   PQclear(s->d);
   PQclear(s->r);
   PQclear(s->k);
-  s->d = s->r = s->k = NULL;
+  PQclear(s->s);
+  s->d = s->r = s->k = s->s = NULL;
   if (!(s->d = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
     return st;
   if (PQntuples(s->d) != 1)
@@ -190,6 +195,8 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
     return st;
   if (!s->parts && !(s->k = srv_db_exec(db, SRV_STMT_DRILL_KEYS, p1, &st)))
     return st;
+  if (!s->parts && !(s->s = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st)))
+    return st;
   return SRV_DB_OK;
 }
 
@@ -198,11 +205,12 @@ static void srv_dg_clear(struct srv_dg *s)
   PQclear(s->d);
   PQclear(s->r);
   PQclear(s->k);
+  PQclear(s->s);
 }
 
 enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), 0, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), 0, NULL, NULL, NULL, NULL};
   enum srv_db_status st;
   json_t *view, *recs = json_array(), *keys = json_object();
 
@@ -220,7 +228,7 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
     return st != SRV_DB_OK ? srv_account_db_error(req, st)
                            : srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   }
-  view = srv_drill_view(s.d);
+  view = srv_drill_signed_view(srv_drill_view(s.d), s.s);
   for (int i = 0; i < PQntuples(s.r); i++) {
     /* Each record with its escrow.store event and leaf index (null when not
      * sequenced), a canary's too: custodians can prove them in the log. */
@@ -258,7 +266,7 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 
 enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), 1, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), 1, NULL, NULL, NULL, NULL};
   enum srv_db_status st;
   json_t *parts = json_array();
 

@@ -10,7 +10,8 @@
  * covers the snapshot exactly; it cannot check the proofs (it never sees
  * P_i): the auditor does.  Refused as in retrievals: the auditor and any
  * account of the auditor's person (users.person), a second batch of an
- * index, a drill that is done.
+ * index, a drill that is done, a drill whose statement the auditor has not
+ * signed or that expired (srv_ep_drills_sign.c).
  *
  * Result: body {"summary": {...}, "signature"}: the auditor's client key
  * signs the canonical JSON of the summary (ke_canon_dump); the server
@@ -32,6 +33,7 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_drill.h"
+#include "srv_longpoll.h"
 #include "srv_routes.h"
 
 /* Failed records listed in the audit event: an audit leaf holds at most
@@ -149,6 +151,23 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
 
   if ((st = srv_dp_open(db, s, &d)) != SRV_DB_OK)
     return st;
+  {
+    /* Honest custodians refuse an unsigned or expired drill themselves;
+     * the server says so first. */
+    const char *p1[1] = {s->id};
+    if (!(r = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st))) {
+      PQclear(d);
+      return st;
+    }
+    int unsigned_ = PQntuples(r) != 1, expired = !unsigned_ && *PQgetvalue(r, 0, 4) == 't';
+    PQclear(r);
+    if (unsigned_ || expired) {
+      PQclear(d);
+      return srv_dp_fail(s, SRV_ERR_CONFLICT, unsigned_ ? "The auditor has not signed the "
+                                                          "drill's statement yet"
+                                                        : "The drill's statement has expired");
+    }
+  }
   if (p->kind == SRV_PRINCIPAL_USER && strcmp(p->id, PQgetvalue(d, 0, SRV_DC_AUDITOR_ID)) == 0) {
     PQclear(d);
     return srv_dp_fail(s, SRV_ERR_FORBIDDEN, "You started this drill: you may not contribute");
@@ -260,6 +279,7 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
    * a full drill's records are disclosed (srv_drill_close.c). */
   if (!s.canary)
     srv_drill_disclose_after(req, s.id);
+  srv_longpoll_notify(s.id); /* the auditor's drill run waits on the status */
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:i,s:I}", "drill_id", s.id, "custodian_index",
                                   p->custodian_index, "parts", (json_int_t)s.n));

@@ -2,7 +2,8 @@
 # t_drill_after.sh - what follows a drill (docs/operations.md "Drills",
 # docs/threat-model.md finding 2): a real escrowd on a private database of
 # the server fixture, 4 devices of the Python agent (t_drill_after.py), a
-# 2-of-3 escrow key, escrowctl drill start | approve | run.
+# 2-of-3 escrow key, escrowctl drill start --key-out | approve | run --key
+# (the auditor's key pinned by the custodians, the log key pinned).
 #   - a full drill: after its result its parts are gone (drill_parts and the
 #     drill.purge event), its records are disclosed by it (GET /v1/devices,
 #     escrowctl device show, the coverage report), and every device is asked
@@ -10,8 +11,10 @@
 #   - the application role cannot delete the parts of an open drill
 #   - a canary drill: real custodian parts open 3 canaries to their sealed
 #     secrets; no real record is disclosed and no device is asked to rotate;
-#     a canary whose envelope the server swapped for a real one is not
-#     opened; a canary without a proof of knowledge of its R is refused
+#     a real record the server slips into a canary drill's snapshot: the
+#     auditor does not sign it; a canary whose proof the server swapped after
+#     the signature: the custodian makes no part; a canary without a proof of
+#     knowledge of its R is refused by the server
 #   - one batch discloses a drill's records; escrowd maintenance discloses
 #     them if that step was lost; an expired drill takes no more parts or
 #     result, and escrowd maintenance closes it, deletes its parts (audited)
@@ -30,6 +33,10 @@ URL=http://127.0.0.1:$PORT_main
 W=$TW
 export HOME=$W ESCROWCTL_SERVER=$URL
 unset XDG_CONFIG_HOME ESCROWCTL_LOG_KEY ESCROWCTL_CACERT ESCROWCTL_TOKEN
+# Custodians prove the escrow events with the pinned log key.
+http GET "$URL/v1/audit/key"
+ESCROWCTL_LOG_KEY=$(json_get verifier_key)
+export ESCROWCTL_LOG_KEY
 sql() { app_psql "$PRIV_APP_DSN" -c "$1"; }
 own() { app_psql "$PRIV_OWN_DSN" -c "$1"; }
 # The audit event ACTION about OBJECT (waits until it is sequenced).
@@ -79,12 +86,14 @@ approve() {  # I DRILL: sets RC, output in $W/ap.$I
   set -e
 }
 aud key register >"$W/kr.out" 2>&1 || fail "auditor key register: $(cat "$W/kr.out")"
+# The custodians pin the auditor's key after checking it with them.
+"$ESCROWCTL" pin add aud1 "$(aud key show | head -n1)" >/dev/null || fail "pin add"
 dev checkin "$URL" "$ST" >"$W/ci0.out" 2>&1 || fail "check-in: $(cat "$W/ci0.out")"
 [ "$(grep -c ' - -$' "$W/ci0.out")" = 4 ] || fail "a rotation before any drill: $(cat "$W/ci0.out")"
 ok "4 devices escrowed; no rotation asked for"
 
 # ---- a full drill ----------------------------------------------------------
-D1=$(aud drill start --all 2>"$W/start1.err") || fail "drill start: $(cat "$W/start1.err")"
+D1=$(aud drill start --all --key-out "$W/d1.key" 2>"$W/start1.err") || fail "drill start: $(cat "$W/start1.err")"
 http GET "$URL/v1/drills/$D1" -H "Authorization: Bearer $AUD"
 [ "$(json_get drill.mode)" = full ] || fail "drill mode: $(cat "$BODYF")"
 for i in 1 2; do approve $i "$D1"; [ "$RC" = 0 ] || fail "approve $i: $(cat "$W/ap.$i")"; done
@@ -104,12 +113,12 @@ ok "an open drill's parts cannot be deleted, not even by the owner"
 own "UPDATE escrow_records SET state = 'active', disclosed_drill = NULL WHERE disclosed_drill = '$D1';
      UPDATE drills SET disclosed = NULL WHERE id = '$D1'" >/dev/null
 
-rc=0; aud drill run "$D1" >"$W/run1.out" 2>"$W/run1.err" || rc=$?
+rc=0; aud drill run "$D1" --key "$W/d1.key" >"$W/run1.out" 2>"$W/run1.err" || rc=$?
 [ $rc = 0 ] || fail "run exited $rc: $(cat "$W/run1.out" "$W/run1.err")"
 grep -qx "drill $D1: 4 record(s), 4 ok, 0 failed" "$W/run1.out" || fail "run: $(cat "$W/run1.out")"
 grep -qx "parts deleted: 8" "$W/run1.out" || fail "run: $(cat "$W/run1.out")"
-grep -qx "one-time key $W/.config/escrowctl/drills/$D1.key deleted" "$W/run1.out" &&
-  [ ! -e "$W/.config/escrowctl/drills/$D1.key" ] || fail "the drill key is left: $(cat "$W/run1.out")"
+grep -q "the one-time key $W/d1.key opens nothing any more but old database backups: delete it" \
+  "$W/run1.err" || fail "run: no word about the key file: $(cat "$W/run1.err")"
 grep -qx "disclosed by this drill: 4 record(s); each device rotates its key at its next check-in" \
   "$W/run1.out" || fail "run: $(cat "$W/run1.out")"
 [ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$D1'")" = 0 ] || fail "parts left after the result"
@@ -152,13 +161,13 @@ grep -Eq "^disclosed_not_rotated +0 +0.0%$" "$W/cov2.out" || fail "coverage afte
 ok "every device was asked to rotate (disclosed) at its next check-in, rotated, and is asked no more"
 
 # ---- a canary drill ----------------------------------------------------------
-rc=0; aud drill start --canary 3 >"$W/c0.out" 2>&1 || rc=$?
+rc=0; aud drill start --canary 3 --key-out "$W/c0.key" >"$W/c0.out" 2>&1 || rc=$?
 [ $rc = 2 ] && grep -q -- "--fingerprint" "$W/c0.out" || fail "canary without a pin: $rc $(cat "$W/c0.out")"
-rc=0; aud drill start --canary 3 --fingerprint "$(printf '%064d' 0)" >"$W/c0.out" 2>&1 || rc=$?
+rc=0; aud drill start --canary 3 --fingerprint "$(printf '%064d' 0)" --key-out "$W/c0b.key" >"$W/c0.out" 2>&1 || rc=$?
 [ $rc != 0 ] || fail "canary drill under a wrong pin started"
 ACTIVE=$(sql "SELECT string_agg(id, ',' ORDER BY id) FROM escrow_records WHERE state = 'active'")
-C1=$(aud drill start --canary 3 --fingerprint "$FPR" 2>"$W/cstart.err") || fail "canary start: $(cat "$W/cstart.err")"
-grep -q "drill $C1 started: 3 record(s) (canary:3)" "$W/cstart.err" || fail "canary start: $(cat "$W/cstart.err")"
+C1=$(aud drill start --canary 3 --fingerprint "$FPR" --key-out "$W/c1.key" 2>"$W/cstart.err") || fail "canary start: $(cat "$W/cstart.err")"
+grep -q "drill $C1 started: 3 record(s) (canary:3, mode canary)" "$W/cstart.err" || fail "canary start: $(cat "$W/cstart.err")"
 http GET "$URL/v1/drills/$C1" -H "Authorization: Bearer ${CT[2]}"
 python3 - "$BODYF" "$C1" <<'PY' || fail "canary drill view: $(cat "$BODYF")"
 import json, sys
@@ -182,7 +191,7 @@ PY
           AND convert_from(leaf, 'UTF8')::jsonb->'details'->>'canary' = '$C1'")" = 3 ] ||
   fail "canaries not in the audit log"
 for i in 2 3; do approve $i "$C1"; [ "$RC" = 0 ] || fail "canary approve $i: $(cat "$W/ap.$i")"; done
-rc=0; aud drill run "$C1" >"$W/crun.out" 2>"$W/crun.err" || rc=$?
+rc=0; aud drill run "$C1" --key "$W/c1.key" >"$W/crun.out" 2>"$W/crun.err" || rc=$?
 [ $rc = 0 ] || fail "canary run exited $rc: $(cat "$W/crun.out" "$W/crun.err")"
 grep -qx "drill $C1: 3 record(s), 3 ok, 0 failed" "$W/crun.out" || fail "canary run: $(cat "$W/crun.out")"
 grep -qx "canary drill: 3 of 3 canaries opened to their sealed secrets; no real record was opened or disclosed" \
@@ -202,22 +211,45 @@ dev checkin "$URL" "$ST" >"$W/ci3.out" 2>&1 || fail "check-in: $(cat "$W/ci3.out
 [ "$(grep -c ' - -$' "$W/ci3.out")" = 4 ] || fail "a rotation after a canary drill: $(cat "$W/ci3.out")"
 ok "a canary drill: custodians 2 and 3 opened 3 canaries; nothing disclosed, no rotation, parts gone"
 
-# A hostile server swaps a canary's envelope for a real record's: the run
-# does not open it (its R is not the auditor's canary R).
-C2=$(aud drill start --canary 2 --fingerprint "$FPR" 2>"$W/cstart2.err") || fail "canary start 2: $(cat "$W/cstart2.err")"
-SWAP=$(sql "SELECT min(record_id) FROM drill_records WHERE drill_id = '$C2'")
+# A hostile server puts a real record into a canary drill's snapshot (a
+# trigger swaps each canary's envelope for a real one as it is stored): the
+# auditor's client does not sign the statement, so no custodian answers.
 REAL=$(sql "SELECT min(id) FROM escrow_records WHERE state = 'active'")
+own "CREATE FUNCTION t_swap() RETURNS trigger LANGUAGE plpgsql AS \$\$
+     BEGIN
+       IF NEW.canary_proof IS NOT NULL THEN
+         SELECT envelope, envelope_sha256, substring(envelope FROM 36 FOR 33)
+           INTO NEW.envelope, NEW.envelope_sha256, NEW.r_point FROM escrow_records WHERE id = '$REAL';
+       END IF;
+       RETURN NEW;
+     END \$\$;
+     CREATE TRIGGER t_swap BEFORE INSERT ON drill_records FOR EACH ROW EXECUTE FUNCTION t_swap()" >/dev/null
+rc=0; aud drill start --canary 2 --fingerprint "$FPR" --key-out "$W/cx.key" >"$W/cx.out" 2>"$W/cx.err" || rc=$?
+own "DROP TRIGGER t_swap ON drill_records; DROP FUNCTION t_swap()" >/dev/null
+CX=$(sql "SELECT max(id) FROM drills WHERE mode = 'canary' AND id <> '$C1'")
+[ $rc != 0 ] && grep -q "not a canary of this drill" "$W/cx.err" &&
+  grep -q "holds other records than its canaries: not signing it" "$W/cx.err" ||
+  fail "a canary drill with a real record was signed: $rc $(cat "$W/cx.out" "$W/cx.err")"
+[ "$(sql "SELECT statement IS NULL FROM drills WHERE id = '$CX'")" = t ] || fail "the swapped canary drill is signed"
+approve 1 "$CX"
+[ "$RC" != 0 ] && [ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$CX'")" = 0 ] ||
+  fail "a custodian answered an unsigned canary drill: $(cat "$W/ap.1")"
+ok "a real record in a canary drill's snapshot: the auditor does not sign it, no custodian answers"
+
+# After the signature, a hostile server swaps the canaries' proofs (the
+# statement names ids and envelopes, not proofs): each custodian checks each
+# canary's proof of knowledge of its R itself and makes no part.
+C2=$(aud drill start --canary 2 --fingerprint "$FPR" --key-out "$W/c2.key" 2>"$W/cstart2.err") ||
+  fail "canary start 2: $(cat "$W/cstart2.err")"
 own "ALTER TABLE drill_records DISABLE TRIGGER drill_records_no_update;
-     UPDATE drill_records d SET envelope = e.envelope, envelope_sha256 = e.envelope_sha256,
-       r_point = substring(e.envelope FROM 36 FOR 33) FROM escrow_records e
-       WHERE e.id = '$REAL' AND d.drill_id = '$C2' AND d.record_id = '$SWAP';
+     UPDATE drill_records d SET canary_proof = o.canary_proof FROM drill_records o
+       WHERE d.drill_id = '$C2' AND o.drill_id = '$C2' AND o.record_id <> d.record_id;
      ALTER TABLE drill_records ENABLE TRIGGER drill_records_no_update" >/dev/null
-for i in 1 3; do approve $i "$C2"; [ "$RC" = 0 ] || fail "canary 2 approve $i: $(cat "$W/ap.$i")"; done
-rc=0; aud drill run "$C2" >"$W/crun2.out" 2>"$W/crun2.err" || rc=$?
-[ $rc = 1 ] || fail "swapped canary run exited $rc: $(cat "$W/crun2.out" "$W/crun2.err")"
-grep -qx "drill $C2: 2 record(s), 1 ok, 1 failed" "$W/crun2.out" || fail "swapped run: $(cat "$W/crun2.out")"
-grep -qx "failed $SWAP: not a canary of this drill" "$W/crun2.out" || fail "swapped run: $(cat "$W/crun2.out")"
-ok "a canary swapped for a real envelope by the server is refused, not opened"
+approve 1 "$C2"
+[ "$RC" = 1 ] && grep -q "is not a canary with a valid proof of knowledge of its R" "$W/ap.1" ||
+  fail "a canary with another's proof was answered: $RC $(cat "$W/ap.1")"
+[ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$C2'")" = 0 ] || fail "parts of C2 stored"
+ok "a canary whose proof is not its own: the custodian makes no part"
 
 # A canary whose proof is not for its own R (e.g. a real envelope passed off
 # as a canary) is refused before anything is stored.
@@ -248,7 +280,7 @@ PY
 ok "a canary without a proof of knowledge of its own R is refused (400)"
 
 # ---- an expired drill and escrowd maintenance -------------------------------
-D3=$(aud drill start --sample 2 2>"$W/start3.err") || fail "drill start 3: $(cat "$W/start3.err")"
+D3=$(aud drill start --sample 2 --key-out "$W/d3.key" 2>"$W/start3.err") || fail "drill start 3: $(cat "$W/start3.err")"
 approve 1 "$D3"; [ "$RC" = 0 ] || fail "approve 1 of D3: $(cat "$W/ap.1")"
 [ "$(sql "SELECT count(*) FROM escrow_records WHERE disclosed_drill = '$D3' AND state = 'disclosed'")" = 2 ] ||
   fail "one batch did not disclose the sampled records"
@@ -268,7 +300,7 @@ own "UPDATE drills SET created = now() - interval '8 days', open_until = now() -
 approve 2 "$D3"
 [ "$RC" = 1 ] && grep -q "expired" "$W/ap.2" || fail "an expired drill took parts: $RC $(cat "$W/ap.2")"
 [ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$D3'")" = 2 ] || fail "D3 parts"
-rc=0; aud drill run "$D3" >"$W/run3.out" 2>"$W/run3.err" || rc=$?
+rc=0; aud drill run "$D3" --key "$W/d3.key" >"$W/run3.out" 2>"$W/run3.err" || rc=$?
 [ $rc != 0 ] && grep -q "The drill expired: it takes nothing more" "$W/run3.err" ||
   fail "a result for an expired drill: $rc $(cat "$W/run3.out" "$W/run3.err")"
 priv_escrowd maintenance >"$W/m1.out" 2>"$W/m1.err" || fail "maintenance: $(cat "$W/m1.out" "$W/m1.err")"
