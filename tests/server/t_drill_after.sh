@@ -9,7 +9,8 @@
 #     escrowctl device show, the coverage report), and every device is asked
 #     to rotate at its next check-in and does
 #   - the application role cannot delete the parts of an open drill
-#   - a canary drill: real custodian parts open 3 canaries to their sealed
+#   - a canary drill (one `drill run --canary`, key in memory): real
+#     custodian parts open 3 canaries to their sealed
 #     secrets; no real record is disclosed and no device is asked to rotate;
 #     a real record the server slips into a canary drill's snapshot: the
 #     auditor does not sign it; a canary whose proof the server swapped after
@@ -27,7 +28,7 @@ ESCROWCTL=$KE_ESCROWCTL
 
 load_fixture
 make_private_db
-trap 'rc=$?; drop_private_db; (exit $rc); cleanup_test' EXIT
+trap 'rc=$?; [ -z "${RUNPID:-}" ] || kill $RUNPID 2>/dev/null || true; drop_private_db; (exit $rc); cleanup_test' EXIT
 start_private main
 URL=http://127.0.0.1:$PORT_main
 W=$TW
@@ -166,8 +167,19 @@ rc=0; aud drill start --canary 3 --key-out "$W/c0.key" >"$W/c0.out" 2>&1 || rc=$
 rc=0; aud drill start --canary 3 --fingerprint "$(printf '%064d' 0)" --key-out "$W/c0b.key" >"$W/c0.out" 2>&1 || rc=$?
 [ $rc != 0 ] || fail "canary drill under a wrong pin started"
 ACTIVE=$(sql "SELECT string_agg(id, ',' ORDER BY id) FROM escrow_records WHERE state = 'active'")
-C1=$(aud drill start --canary 3 --fingerprint "$FPR" --key-out "$W/c1.key" 2>"$W/cstart.err") || fail "canary start: $(cat "$W/cstart.err")"
-grep -q "drill $C1 started: 3 record(s) (canary:3, mode canary)" "$W/cstart.err" || fail "canary start: $(cat "$W/cstart.err")"
+# One `drill run --canary` starts it, waits for the custodians and opens it,
+# its one-time key in memory only.
+aud drill run --canary 3 --fingerprint "$FPR" >"$W/crun.out" 2>"$W/crun.err" &
+RUNPID=$!
+C1=""
+for _ in $(seq 200); do
+  C1=$(head -n1 "$W/crun.out" 2>/dev/null || true)
+  [ -n "$C1" ] && break
+  kill -0 $RUNPID 2>/dev/null || break
+  sleep 0.05
+done
+[ -n "$C1" ] || fail "drill run --canary printed no drill id: $(cat "$W/crun.err")"
+grep -q "drill $C1 started: 3 record(s) (canary:3, mode canary)" "$W/crun.err" || fail "canary start: $(cat "$W/crun.err")"
 http GET "$URL/v1/drills/$C1" -H "Authorization: Bearer ${CT[2]}"
 python3 - "$BODYF" "$C1" <<'PY' || fail "canary drill view: $(cat "$BODYF")"
 import json, sys
@@ -191,7 +203,8 @@ PY
           AND convert_from(leaf, 'UTF8')::jsonb->'details'->>'canary' = '$C1'")" = 3 ] ||
   fail "canaries not in the audit log"
 for i in 2 3; do approve $i "$C1"; [ "$RC" = 0 ] || fail "canary approve $i: $(cat "$W/ap.$i")"; done
-rc=0; aud drill run "$C1" --key "$W/c1.key" >"$W/crun.out" 2>"$W/crun.err" || rc=$?
+rc=0; wait $RUNPID || rc=$?
+RUNPID=""
 [ $rc = 0 ] || fail "canary run exited $rc: $(cat "$W/crun.out" "$W/crun.err")"
 grep -qx "drill $C1: 3 record(s), 3 ok, 0 failed" "$W/crun.out" || fail "canary run: $(cat "$W/crun.out")"
 grep -qx "canary drill: 3 of 3 canaries opened to their sealed secrets; no real record was opened or disclosed" \
@@ -226,7 +239,8 @@ own "CREATE FUNCTION t_swap() RETURNS trigger LANGUAGE plpgsql AS \$\$
      CREATE TRIGGER t_swap BEFORE INSERT ON drill_records FOR EACH ROW EXECUTE FUNCTION t_swap()" >/dev/null
 rc=0; aud drill start --canary 2 --fingerprint "$FPR" --key-out "$W/cx.key" >"$W/cx.out" 2>"$W/cx.err" || rc=$?
 own "DROP TRIGGER t_swap ON drill_records; DROP FUNCTION t_swap()" >/dev/null
-CX=$(sql "SELECT max(id) FROM drills WHERE mode = 'canary' AND id <> '$C1'")
+CX=$(sql "SELECT id FROM drills WHERE mode = 'canary' AND id <> '$C1'")
+[ "$(echo "$CX" | wc -w)" = 1 ] || fail "canary drills: $CX"
 [ $rc != 0 ] && grep -q "not a canary of this drill" "$W/cx.err" &&
   grep -q "holds other records than its canaries: not signing it" "$W/cx.err" ||
   fail "a canary drill with a real record was signed: $rc $(cat "$W/cx.out" "$W/cx.err")"
@@ -250,6 +264,12 @@ approve 1 "$C2"
   fail "a canary with another's proof was answered: $RC $(cat "$W/ap.1")"
 [ "$(sql "SELECT count(*) FROM drill_parts WHERE drill_id = '$C2'")" = 0 ] || fail "parts of C2 stored"
 ok "a canary whose proof is not its own: the custodian makes no part"
+# The signed mode is the drill's: a statement calling a canary drill full
+# is refused before its signature is even looked at.
+http POST "$URL/v1/drills/$C2/statement" -H "Authorization: Bearer $AUD" -H "Content-Type: application/json" \
+  -d "{\"mode\": \"full\", \"records_sha256\": \"$(printf '%064d' 0)\", \"expires\": \"$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)\", \"signature\": \"$(printf 'A%.0s' $(seq 86))\"}"
+[ "$STATUS" = 409 ] && grep -q "mode is not the drill's" "$BODYF" || fail "statement of another mode: $STATUS $(cat "$BODYF")"
+ok "a statement whose mode is not the drill's is refused (409)"
 
 # A canary whose proof is not for its own R (e.g. a real envelope passed off
 # as a canary) is refused before anything is stored.
