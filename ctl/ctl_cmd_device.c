@@ -204,8 +204,13 @@ int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
     const json_t *r = json_array_get(recs, i);
     const char *rq = dv_str(r, "rotate_requested", NULL);
     char rot[160] = "-";
+    const char *dd = dv_str(r, "disclosed_by_drill", NULL);
     if (rq)
       snprintf(rot, sizeof rot, "requested %s by %s", rq, dv_str(r, "rotate_requested_by", "?"));
+    else if (dd && strcmp(dv_str(r, "state", ""), "disclosed") == 0)
+      snprintf(rot, sizeof rot, "disclosed by drill %s: due at the next check-in", dd);
+    else if (dd)
+      snprintf(rot, sizeof rot, "disclosed by drill %s", dd);
     printf("%-30s %-12s %-9s %-20.20s %-10s %-20s %-8s %s\n", dv_str(r, "record_id", "?"),
            dv_str(r, "volume_id", "?"), dv_str(r, "key_type", "?"), dv_str(r, "key_id", ""),
            dv_str(r, "state", "?"), dv_str(r, "created", "?"), dv_verifier(r), rot);

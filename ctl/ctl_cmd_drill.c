@@ -1,38 +1,34 @@
 /*
- * ctl_cmd_drill.c - `escrowctl drill start` (auditor) and `escrowctl drill
- * approve` (custodian), and the drill fetch both sides of a drill share
- * (ctl_drill.h).  `drill run` is in ctl_cmd_drill_run.c.
- *
- * start: the auditor's client chooses the drill id, makes a one-time key
- * pair e, E = e*G (kept in a 0600 file: the parts are sealed to E, and the
- * run may come days later), and signs the drill statement (lib/ke_drill.h)
- * with the registered client key; the server snapshots the records.
+ * ctl_cmd_drill.c - `escrowctl drill approve` (custodian), and the drill
+ * fetch every side of a drill shares (ctl_drill.h).  `drill start` is in
+ * ctl_cmd_drill_start.c, `drill run` in ctl_cmd_drill_run.c, `drill part`
+ * and the offline files in ctl_cmd_drill_file.c, the checks of the signed
+ * statement and of the log in ctl_drill_check.c.
  *
  * approve: the custodian sees the drill, its auditor and its size, checks
- * every snapshot envelope against its record (R, escrow key), unseals the
- * share once and makes one part per record: P_i = d_i*R with a DLEQ proof
- * whose context is the drill id, sealed to E with the AAD request id
- * "<drill id>/<record id>" (docs/protocol.md section 9).
+ * every snapshot envelope against its record (R, escrow key), verifies the
+ * auditor's signed statement with the pinned key, proves every record's
+ * escrow event in the log, confirms the code, unseals the share once and
+ * makes one part per record: P_i = d_i*R with a DLEQ proof whose context is
+ * the drill id, sealed to E with the AAD request id "<drill id>/<record id>"
+ * (docs/protocol.md section 9).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
-#include "ctl_audit.h"
 #include "ctl_cmd.h"
-#include "ctl_config.h"
 #include "ctl_drill.h"
 #include "ctl_open.h"
 #include "ke_note.h"
 
-#define CTL_B32 "abcdefghijklmnopqrstuvwxyz234567"
-
 void ctl_drill_free(ctl_drill *d)
 {
-  for (size_t i = 0; d->rec && i < d->nrec; i++)
+  for (size_t i = 0; d->rec && i < d->nrec; i++) {
     free(d->rec[i].envelope);
+    free(d->rec[i].escrow_event);
+  }
   free(d->rec);
   free(d->keys);
   memset(d, 0, sizeof *d);
@@ -84,6 +80,7 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
       !ke_drill_part_id(pid, d->id, r->id) ||
       !ctl_drill_str(r->device, sizeof r->device, o, "device_id") ||
       !ctl_drill_str(r->volume, sizeof r->volume, o, "volume_id") ||
+      !ke_label_valid(r->device, KE_LABEL_MAX) || !ke_label_valid(r->volume, KE_LABEL_MAX) ||
       !ctl_drill_str(r->key_type, sizeof r->key_type, o, "key_type") || !env || !R || !fpr ||
       !ver || ke_b64url_decode(&r->envelope, &r->envlen, env, 0) != KE_OK ||
       ke_b64url_decode_fixed(rb, sizeof rb, R) != KE_OK ||
@@ -99,6 +96,26 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
       !ke_ct_eq(r->env.R.b, rb, KE_POINT_LEN) || !ke_ct_eq(r->env.fingerprint, fb, KE_FPR_LEN)) {
     ctl_errf("record %s: the envelope's R or escrow key is not the record's; refusing", r->id);
     return 0;
+  }
+  /* The digest the statement and the escrow event name is of these bytes,
+   * hashed here: never the server's word for it. */
+  if (ke_envelope_sha256(r->envelope_sha256, r->envelope, r->envlen) != KE_OK)
+    return 0;
+  {
+    const json_t *li = json_object_get(o, "leaf_index");
+    const char *ev = json_string_value(json_object_get(o, "escrow_event"));
+    r->leaf_index = json_is_integer(li) && json_integer_value(li) >= 0 ? json_integer_value(li)
+                                                                       : -1;
+    const char *cp = json_string_value(json_object_get(o, "canary_proof"));
+    if (ev && !(r->escrow_event = strdup(ev)))
+      return 0;
+    if (cp) {
+      if (ke_b64url_decode_fixed(r->canary_proof, sizeof r->canary_proof, cp) != KE_OK) {
+        ctl_errf("record %s: the server's canary proof is malformed", r->id);
+        return 0;
+      }
+      r->has_canary_proof = 1;
+    }
   }
   r->key = -1;
   for (size_t k = 0; k < d->nkeys; k++)
@@ -132,6 +149,9 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
   memcpy(d->id, id, KE_DRILL_ID_LEN + 1);
   if (!ctl_drill_str(eb, sizeof eb, dr, "id") || strcmp(eb, id) != 0 ||
       !ctl_drill_str(d->auditor, sizeof d->auditor, dr, "auditor") ||
+      /* shown to the custodian and the key of the pin: no control or
+       * invisible characters */
+      !ke_label_valid(d->auditor, KE_DRILLFILE_AUDITOR_MAX) ||
       !ctl_drill_str(d->selection, sizeof d->selection, dr, "selection") ||
       !ctl_drill_str(d->state, sizeof d->state, dr, "state") ||
       !ctl_drill_str(eb, sizeof eb, dr, "E") || !json_is_array(recs) ||
@@ -139,6 +159,8 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
     ctl_errf("the server's answer is not a drill");
     goto out;
   }
+  if (!ctl_drill_str(d->mode, sizeof d->mode, dr, "mode"))
+    memcpy(d->mode, "full", 5);
   {
     uint8_t e[KE_POINT_LEN];
     if (ke_b64url_decode_fixed(e, sizeof e, eb) != KE_OK ||
@@ -146,6 +168,18 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
       ctl_errf("the drill's one-time key is not a P-256 point");
       goto out;
     }
+  }
+  if (json_is_true(json_object_get(dr, "signed"))) {
+    const char *sig = json_string_value(json_object_get(dr, "statement_signature"));
+    const char *key = json_string_value(json_object_get(dr, "auditor_key"));
+    if (!ctl_drill_str(d->mode, sizeof d->mode, dr, "mode") ||
+        !ctl_drill_str(d->expires, sizeof d->expires, dr, "expires") || !sig || !key ||
+        ke_b64url_decode_fixed(d->stmt_sig, sizeof d->stmt_sig, sig) != KE_OK ||
+        ke_b64url_decode_fixed(d->auditor_key, sizeof d->auditor_key, key) != KE_OK) {
+      ctl_errf("the drill's signed statement is malformed");
+      goto out;
+    }
+    d->is_signed = 1;
   }
   if (!ctl_drill_keys(d, json_object_get(ans, "escrow_keys")))
     goto out;
@@ -162,30 +196,6 @@ out:
   if (rc)
     ctl_drill_free(d);
   return rc;
-}
-
-int ctl_drill_key_path(char *out, size_t outlen, const char *given, const char *id)
-{
-  char dir[4096];
-  int n;
-
-  if (given) {
-    n = snprintf(out, outlen, "%s", given);
-  } else {
-    if (ctl_config_dir(dir, sizeof dir) != CTL_OK || ctl_audit_config_dir() != CTL_OK)
-      return CTL_FAIL;
-    n = snprintf(out, outlen, "%s/drills", dir);
-    if (n > 0 && (size_t)n < outlen && mkdir(out, 0700) != 0 && !ctl_exists(out)) {
-      ctl_errf("cannot create %s", out);
-      return CTL_FAIL;
-    }
-    n = snprintf(out, outlen, "%s/drills/%s.key", dir, id);
-  }
-  if (n < 0 || (size_t)n >= outlen) {
-    ctl_errf("the drill key path is too long");
-    return CTL_USAGE;
-  }
-  return CTL_OK;
 }
 
 int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
@@ -208,144 +218,26 @@ int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct optio
   return CTL_OK;
 }
 
-/* ---- drill start ------------------------------------------------------------ */
-const char ctl_usage_drill_start[] =
-  "usage: escrowctl drill start (--all | --sample N | --group G) [--key-out FILE]\n"
-  "                             [--client-key FILE] [--server URL] [--cacert FILE]\n"
-  "Snapshot active escrow records into a backup-integrity drill (auditor).  The\n"
-  "drill id is printed on stdout; the one-time key goes to FILE (mode 0600),\n"
-  "default drills/<id>.key in the configuration directory.\n";
-
-typedef struct start_opts {
-  ctl_http_target t;
-  int all;
-  const char *sample, *group, *key_out, *ckey;
-} start_opts;
-
-enum { O_ALL = 256, O_SAMPLE, O_GROUP, O_KEYOUT, O_CKEY, O_SHARE, O_PASS, O_YES, O_KEY, O_EXPORT,
-       O_IMPORT };
-
-static int start_opt(void *ctx, int opt, const char *arg)
-{
-  start_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_ALL: o->all = 1; return CTL_OK;
-  case O_SAMPLE: o->sample = arg; return CTL_OK;
-  case O_GROUP: o->group = arg; return CTL_OK;
-  case O_KEYOUT: o->key_out = arg; return CTL_OK;
-  case O_CKEY: o->ckey = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
-int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
-{
-  static const struct option opts[] = {
-    CTL_HTTP_OPTIONS,
-    { "all", no_argument, 0, O_ALL },
-    { "sample", required_argument, 0, O_SAMPLE },
-    { "group", required_argument, 0, O_GROUP },
-    { "key-out", required_argument, 0, O_KEYOUT },
-    { "client-key", required_argument, 0, O_CKEY },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
-  };
-  start_opts o;
-  char sel[80], kpath[4200], cpath[4200], stmt[KE_DRILL_STMT_MAX], *e64 = NULL, *n64 = NULL,
-      *s64 = NULL, *text = NULL;
-  uint8_t rnd[26], nonce[16], sig[KE_NOTE_SIG_LEN];
-  ke_reqkey *key = NULL;
-  ke_note_key *ck = NULL;
-  ctl_http *h = NULL;
-  json_t *body = NULL, *ans = NULL;
-  size_t n, len = 0;
-  int rc;
-
-  memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
-    return rc;
-  if (o.all + !!o.sample + !!o.group != 1) {
-    ctl_errf("choose the records with exactly one of --all, --sample N, --group G");
-    return CTL_USAGE;
-  }
-  snprintf(sel, sizeof sel, "%s%s", o.all ? "all" : o.sample ? "sample:" : "group:",
-           o.all ? "" : o.sample ? o.sample : o.group);
-  if (!ke_drill_selection_ok(sel)) {
-    ctl_errf(o.sample ? "--sample: 1 to 999999" : "--group: a group name");
-    return CTL_USAGE;
-  }
-  key = ke_secure_alloc(sizeof *key);
-  rc = CTL_FAIL;
-  if (!key || ke_random(rnd, sizeof rnd) != KE_OK || ke_scalar_random(&key->e) != KE_OK ||
-      ke_point_mul_base(&key->E, &key->e) != KE_OK) {
-    ctl_errf("cannot make the one-time key");
-    goto out;
-  }
-  memcpy(key->request_id, "drl-", 4);
-  for (size_t i = 0; i < sizeof rnd; i++)
-    key->request_id[4 + i] = CTL_B32[rnd[i] % 32];
-  key->request_id[KE_DRILL_ID_LEN] = '\0';
-  if ((rc = ctl_drill_key_path(kpath, sizeof kpath, o.key_out, key->request_id)) ||
-      (rc = ctl_client_key_path(cpath, sizeof cpath, o.ckey)))
-    goto out;
-  rc = CTL_FAIL;
-  if (ctl_exists(kpath)) {
-    ctl_errf("%s exists already; not overwriting it", kpath);
-    goto out;
-  }
-  if (ke_note_key_load(&ck, cpath) != KE_OK) {
-    ctl_errf("cannot load the client key %s: run `escrowctl key register` first", cpath);
-    goto out;
-  }
-  if (!(e64 = ke_b64url_encode(key->E.b, KE_POINT_LEN)) ||
-      ke_random(nonce, sizeof nonce) != KE_OK || !(n64 = ke_b64url_encode(nonce, sizeof nonce)) ||
-      !(n = ke_drill_statement(stmt, key->request_id, sel, e64, n64)) ||
-      ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
-      !(s64 = ke_b64url_encode(sig, sizeof sig)) ||
-      !(body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "drill_id", key->request_id, "selection", sel,
-                         "E", e64, "nonce", n64, "signature", s64)))
-    goto out;
-  /* The key is written before the server hears of the drill: a drill whose
-   * key was lost could never be run. */
-  if (ke_reqkey_write(&text, &len, key) != KE_OK ||
-      (rc = ctl_write_text(kpath, text, len, 0600, 1))) {
-    rc = rc ? rc : CTL_FAIL;
-    goto out;
-  }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "POST", "/v1/drills", body,
-                                                               &ans)))
-    goto out;
-  ctl_notef("drill %s started: %lld record(s) (%s); one-time key in %s", key->request_id,
-            (long long)json_integer_value(json_object_get(ans, "records")), sel, kpath);
-  printf("%s\n", key->request_id);
-  rc = fflush(stdout) == 0 ? CTL_OK : CTL_FAIL;
-out:
-  json_decref(body);
-  json_decref(ans);
-  free(e64);
-  free(n64);
-  free(s64);
-  ke_note_key_free(ck);
-  ctl_http_free(h);
-  ke_secure_free(key, sizeof *key);
-  return rc;
-}
+enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY };
 
 /* ---- drill approve ------------------------------------------------------------ */
 const char ctl_usage_drill_approve[] =
   "usage: escrowctl drill approve DRILL (--share S [--passphrase-file P] [--yes]\n"
   "                                      | --export FILE | --import BATCH)\n"
-  "                               [--server URL] [--cacert FILE]\n"
+  "                               [--log-key VKEY] [--server URL] [--cacert FILE]\n"
   "Contribute your parts to a drill (custodian): one unseal of the share, one\n"
   "part per record, each with its proof, sealed to the auditor's one-time key.\n"
+  "First the drill's statement must verify with the auditor's client key as you\n"
+  "pinned it (`escrowctl pin add AUDITOR FINGERPRINT`, after checking it with\n"
+  "them), and every record's escrow event must be in the signed audit log\n"
+  "(--log-key: as for `approve`).  Then confirm the code with the auditor\n"
+  "(--yes: it was checked).\n"
   "Offline: --export writes the checked drill to FILE for `escrowctl drill part`\n"
   "on the machine with the share; --import uploads the batch file it made.\n";
 
 typedef struct appr_opts {
   ctl_http_target t;
-  const char *share, *passfile, *export_to, *import;
+  const char *share, *passfile, *export_to, *import, *log_key;
   int yes;
 } appr_opts;
 
@@ -360,6 +252,7 @@ static int appr_opt(void *ctx, int opt, const char *arg)
   case O_YES: o->yes = 1; return CTL_OK;
   case O_EXPORT: o->export_to = arg; return CTL_OK;
   case O_IMPORT: o->import = arg; return CTL_OK;
+  case O_LOGKEY: o->log_key = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -384,15 +277,19 @@ int ctl_drill_check_share(const ctl_drill *d, const ke_sharefile *sf)
                                    "the drill's escrow key");
 }
 
-int ctl_drill_confirm(int yes)
+int ctl_drill_confirm(const ctl_drill *d, int yes)
 {
+  char q[400];
+
   if (yes)
     return CTL_OK;
   if (!ctl_interactive()) {
-    ctl_errf("not a terminal: check the drill with its auditor, then pass --yes");
+    ctl_errf("not a terminal: check the confirmation code with the auditor, then pass --yes");
     return CTL_USAGE;
   }
-  if (!ctl_confirm("Contribute parts for every record of this drill? [y/N] ")) {
+  snprintf(q, sizeof q, "Does %s read you the confirmation code %s? Contribute parts for "
+           "every record of this drill? [y/N] ", d->auditor, d->code);
+  if (!ctl_confirm(q)) {
     ctl_errf("not confirmed; no part made");
     return CTL_FAIL;
   }
@@ -481,6 +378,10 @@ void ctl_drill_show(const ctl_drill *d)
 {
   fprintf(stderr, "drill %s\n  auditor    %s\n  selection  %s\n  records    %zu\n  state      %s\n",
           d->id, d->auditor, d->selection, d->nrec, d->state);
+  if (d->is_signed)
+    fprintf(stderr, "  mode       %s\n  expires    %s\n", d->mode, d->expires);
+  if (d->code[0])
+    fprintf(stderr, "  confirmation code  %s\n", d->code);
 }
 
 int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
@@ -492,6 +393,7 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "yes", no_argument, 0, O_YES },
     { "export", required_argument, 0, O_EXPORT },
     { "import", required_argument, 0, O_IMPORT },
+    { "log-key", required_argument, 0, O_LOGKEY },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -522,12 +424,21 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     goto out;
   if ((rc = o.share ? ctl_drill_check_share(&d, &sf) : ctl_drill_one_key(&d)))
     goto out;
-  ctl_drill_show(&d);
   if (strcmp(d.state, "open") != 0) {
+    ctl_drill_show(&d);
     ctl_errf("the drill is done: it takes no more parts");
     rc = CTL_FAIL;
     goto out;
   }
+  /* An upload of parts made offline was checked there (drill part); the
+   * rest acts only on a drill its auditor signed, over records escrowed in
+   * the open. */
+  if (!o.import && ((rc = ctl_drill_check_statement(&d)) ||
+                    (rc = ctl_drill_prove_records(h, &d, o.log_key)))) {
+    ctl_drill_show(&d);
+    goto out;
+  }
+  ctl_drill_show(&d);
   if (o.export_to) {
     rc = ctl_drill_export(&d, o.export_to);
     goto out;
@@ -537,7 +448,7 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
       rc = ctl_drill_post(h, &b);
     goto out;
   }
-  if (!(rc = ctl_drill_confirm(o.yes)) && !(rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
+  if (!(rc = ctl_drill_confirm(&d, o.yes)) && !(rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
     rc = ctl_drill_post(h, &b);
 out:
   ke_drillbatch_free(&b);

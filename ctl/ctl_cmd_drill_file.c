@@ -12,10 +12,13 @@
  *
  * `drill part` trusts nothing of the drill file it cannot check: the
  * escrow key's parameters are authenticated by the fingerprint the share
- * file's AAD binds, and every R it answers for is the R inside the listed
- * envelope (ke_drillfile_parse), so a tampered file gets parts for nothing
- * but the envelopes it shows.  The parts are made by the same function as
- * online (ctl_drill_parts).
+ * file's AAD binds, every R it answers for is the R inside the listed
+ * envelope (ke_drillfile_parse), and the drill's statement - E, the record
+ * list digest, selection, mode, expiry - must verify with the auditor's key
+ * as pinned on this offline machine (ctl_drill_check_statement), so a
+ * tampered file gets parts for nothing, and a drill under a foreign E gets
+ * none.  The escrow events were proven in the log by `--export` online.
+ * The parts are made by the same function as online (ctl_drill_parts).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,14 @@ int ctl_drill_export(const ctl_drill *d, const char *path)
 
   memset(&f, 0, sizeof f);
   memcpy(f.drill_id, d->id, sizeof f.drill_id);
+  snprintf(f.selection, sizeof f.selection, "%s", d->selection);
+  snprintf(f.mode, sizeof f.mode, "%s", d->mode);
+  snprintf(f.expires, sizeof f.expires, "%s", d->expires);
+  if (!d->is_signed || d->stmt_len >= sizeof f.statement)
+    goto out;
+  memcpy(f.statement, d->statement, d->stmt_len + 1);
+  memcpy(f.signature, d->stmt_sig, sizeof f.signature);
+  memcpy(f.auditor_key, d->auditor_key, sizeof f.auditor_key);
   f.E = d->E;
   f.escrow_key = d->keys[d->rec[0].key];
   if (strlen(d->auditor) > KE_DRILLFILE_AUDITOR_MAX || d->nrec > KE_DRILLFILE_RECORDS_MAX ||
@@ -121,8 +132,11 @@ const char ctl_usage_drill_part[] =
   "(written by `escrowctl drill approve DRILL --export FILE`): one unseal of\n"
   "the share, one part per record, sealed to the auditor's one-time key.\n"
   "Upload BATCH (never overwritten) with `escrowctl drill approve DRILL\n"
-  "--import BATCH`.  Shows the drill id, its auditor and its size and asks\n"
-  "on the terminal (unless --yes).\n";
+  "--import BATCH`.  The drill's statement must verify with the auditor's\n"
+  "client key as pinned on this machine (`escrowctl pin add AUDITOR\n"
+  "FINGERPRINT`, after checking it with them).  Shows the drill id, its\n"
+  "auditor, its size and the confirmation code, and asks on the terminal\n"
+  "whether the auditor read you the same code (unless --yes).\n";
 
 typedef struct dpart_opts {
   const char *drill, *share, *out, *passfile;
@@ -166,8 +180,13 @@ static int dpart_load(ctl_drill *d, const char *path)
   rc = CTL_FAIL;
   memcpy(d->id, f.drill_id, sizeof d->id);
   snprintf(d->auditor, sizeof d->auditor, "%s", f.auditor);
-  snprintf(d->selection, sizeof d->selection, "(drill file)");
+  snprintf(d->selection, sizeof d->selection, "%s", f.selection);
   snprintf(d->state, sizeof d->state, "open");
+  snprintf(d->mode, sizeof d->mode, "%s", f.mode);
+  snprintf(d->expires, sizeof d->expires, "%s", f.expires);
+  memcpy(d->stmt_sig, f.signature, sizeof d->stmt_sig);
+  memcpy(d->auditor_key, f.auditor_key, sizeof d->auditor_key);
+  d->is_signed = 1;
   d->E = f.E;
   if (!(d->keys = calloc(1, sizeof *d->keys)) || !(d->rec = calloc(f.nrec, sizeof *d->rec)))
     goto out;
@@ -177,6 +196,8 @@ static int dpart_load(ctl_drill *d, const char *path)
     ctl_drill_rec *r = &d->rec[i];
     d->nrec = i + 1;
     memcpy(r->id, f.rec[i].record_id, sizeof r->id);
+    memcpy(r->envelope_sha256, f.rec[i].envelope_sha256, sizeof r->envelope_sha256);
+    r->leaf_index = -1;
     r->key = 0;
     /* Parsed already by ke_drillfile_parse: this cannot fail. */
     if (!(r->envelope = malloc(f.rec[i].envelope_len)))
@@ -233,8 +254,10 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
   if ((rc = ctl_load_share(&sf, o.share)) || (rc = dpart_load(&d, o.drill)) ||
       (rc = ctl_drill_check_share(&d, &sf)))
     goto out;
-  fprintf(stderr, "drill %s\n  auditor    %s\n  records    %zu\n", d.id, d.auditor, d.nrec);
-  if ((rc = ctl_drill_confirm(o.yes)) || (rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
+  rc = ctl_drill_check_statement(&d);
+  ctl_drill_show(&d);
+  if (rc || (rc = ctl_drill_confirm(&d, o.yes)) ||
+      (rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
     goto out;
   if (ke_drillbatch_write(&text, &len, &b) != KE_OK) {
     ctl_errf("cannot write the batch");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -24,31 +25,44 @@
 #include "ke_note.h"
 
 const char ctl_usage_drill_run[] =
-  "usage: escrowctl drill run DRILL [--key FILE] [--client-key FILE]\n"
-  "                           [--escrow-fingerprint HEX] [--server URL] [--cacert FILE]\n"
+  "usage: escrowctl drill run (--all | --sample N | --group G\n"
+  "                           | --canary N --fingerprint HEX) [--expires HOURS]\n"
+  "       escrowctl drill run DRILL --key FILE\n"
+  "                           [--client-key FILE] [--escrow-fingerprint HEX]\n"
+  "                           [--server URL] [--cacert FILE]\n"
   "Open every envelope of the drill in memory, check it, and post the summary\n"
-  "signed with your client key (auditor).  Exit 0 when every record is ok, 1\n"
-  "when some failed (listed on stdout), other codes on errors.\n"
+  "signed with your client key (auditor).  With a selection, start the drill\n"
+  "here (its id on stdout, the confirmation code for the custodians on\n"
+  "stderr), wait until enough custodians sent their parts, then open: the\n"
+  "one-time key lives only in this process's locked memory.  With DRILL, use\n"
+  "the key file `drill start --key-out` wrote.  Exit 0 when every record is\n"
+  "ok, 1 when some failed (listed on stdout), other codes on errors.  The\n"
+  "server then deletes the drill's parts.  A canary drill opens only its own\n"
+  "canaries, each to the secret sealed at its start.\n"
   "--escrow-fingerprint HEX (default: $ESCROWCTL_ESCROW_FINGERPRINT, else the\n"
   "fingerprints pinned by `escrowctl escrow-key pin`): refuse a drill with a\n"
   "record under any other escrow key.\n";
 
 typedef struct run_opts {
   ctl_http_target t;
+  ctl_drill_sel s;
   const char *key, *ckey, *escrow_fpr;
 } run_opts;
 
-enum { O_KEY = 256, O_CKEY, O_EFPR };
+enum { O_KEY = 256, O_EFPR };
 
 static int run_opt(void *ctx, int opt, const char *arg)
 {
   run_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
+  if (ctl_http_opt(&o->t, opt, arg) || ctl_drill_sel_opt(&o->s, opt, arg))
     return CTL_OK;
-  switch (opt) {
-  case O_KEY: o->key = arg; return CTL_OK;
-  case O_CKEY: o->ckey = arg; return CTL_OK;
-  case O_EFPR: o->escrow_fpr = arg; return CTL_OK;
+  if (opt == O_KEY) {
+    o->key = arg;
+    return CTL_OK;
+  }
+  if (opt == O_EFPR) {
+    o->escrow_fpr = arg;
+    return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -99,6 +113,9 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
     why = "internal error";
     goto out;
   }
+  /* A canary drill opens nothing but the auditor's own canaries. */
+  if (strcmp(d->mode, "canary") == 0 && (why = ctl_drill_canary_mine(r, d->id, &key->e)))
+    goto out;
   json_array_foreach(parts, i, it) {
     const char *rid = json_string_value(json_object_get(it, "record_id"));
     const char *p64 = json_string_value(json_object_get(it, "part"));
@@ -136,6 +153,8 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
   if (ke_verifier_check(r->verifier, r->verifier_len, secret, len, r->device, r->volume) !=
       KE_OK)
     why = "verifier mismatch";
+  else if (strcmp(d->mode, "canary") == 0)
+    why = ctl_drill_canary_secret(r, d->id, &key->e, secret, len);
 out:
   if (secret)
     ke_secure_free(secret, len);
@@ -154,7 +173,8 @@ static void run_progress(size_t done, size_t total)
   fflush(stderr);
 }
 
-static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const char *id)
+static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const char *id,
+                    json_t **ans)
 {
   char cpath[4200], path[128], *text = NULL, *s64 = NULL;
   uint8_t sig[KE_NOTE_SIG_LEN];
@@ -176,7 +196,7 @@ static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const cha
       !(body = json_pack("{s:O,s:s}", "summary", sum, "signature", s64)))
     goto out;
   snprintf(path, sizeof path, "/v1/drills/%s/result", id);
-  rc = ctl_http_call(h, "POST", path, body, NULL);
+  rc = ctl_http_call(h, "POST", path, body, ans);
 out:
   json_decref(body);
   free(text);
@@ -185,12 +205,113 @@ out:
   return rc;
 }
 
+/* Wait, with the status long-poll, until T custodians (the escrow key's
+ * threshold) have sent their batch, the drill closes or its statement
+ * expires.  The key is in this process's memory only: if it ends first,
+ * the drill can never be opened (it simply expires). */
+static int run_wait(ctl_http *h, const ctl_drill *d)
+{
+  unsigned t = 0, retries = 0;
+  long long since = -1;
+  time_t end = time(NULL) + 72 * 3600;
+  struct tm tm;
+  char path[200];
+
+  for (size_t k = 0; k < d->nkeys; k++)
+    t = d->keys[k].pub.t > t ? d->keys[k].pub.t : t;
+  memset(&tm, 0, sizeof tm);
+  if (sscanf(d->expires, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+             &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    end = timegm(&tm);
+  }
+  ctl_notef("waiting for %u custodian(s) until %s (this process holds the one-time key: "
+            "keep it running)", t, d->expires);
+  for (;;) {
+    json_t *ans = NULL, *dr;
+    long long n;
+    time_t now = time(NULL);
+    int rc;
+
+    if (now >= end) {
+      ctl_errf("drill %s expired before %u custodians answered", d->id, t);
+      return CTL_FAIL;
+    }
+    long long w = end - now < 60 ? (long long)(end - now) : 60;
+    if (since < 0)  /* the first call answers at once */
+      snprintf(path, sizeof path, "/v1/drills/%s/status", d->id);
+    else
+      snprintf(path, sizeof path, "/v1/drills/%s/status?wait=%lld&since=%lld", d->id, w, since);
+    /* The key dies with this process: ride out a server restart or a
+     * network hiccup (about five minutes) rather than lose the drill. */
+    if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)) == CTL_NET && retries++ < 60) {
+      sleep(5);
+      continue;
+    }
+    if (rc)
+      return rc;
+    retries = 0;
+    dr = json_object_get(ans, "drill");
+    n = (long long)json_array_size(json_object_get(dr, "custodian_indices"));
+    int open = strcmp(json_string_value(json_object_get(dr, "state")) ?: "", "open") == 0;
+    json_decref(ans);
+    if (!open) {
+      ctl_errf("drill %s was closed by someone else", d->id);
+      return CTL_FAIL;
+    }
+    if (n != since)
+      ctl_notef("  %lld of %u custodian(s) have sent their parts", n, t);
+    if (n >= (long long)t)
+      return CTL_OK;
+    since = n;
+  }
+}
+
+/* The drill and its one-time key: DRILL with --key FILE (from `drill start
+ * --key-out`), or a new drill started here (--all, --sample, --group),
+ * whose key never leaves locked memory, waited for until T custodians
+ * answered. */
+static int run_prepare(ctl_http *h, run_opts *o, const char *id, ke_reqkey *key, ctl_drill *d)
+{
+  int rc;
+
+  if (!id) {
+    if ((rc = ctl_drill_begin(h, &o->s, NULL, key, d)))
+      return rc;
+    printf("%s\n", d->id);
+    fflush(stdout);
+    rc = run_wait(h, d);
+    ctl_drill_free(d);
+    if (rc || (rc = ctl_drill_fetch(h, key->request_id, d)))
+      return rc;
+    return ctl_drill_check_own(d, o->s.ckey);
+  }
+  if (!o->key) {
+    ctl_errf("--key FILE: the one-time key `drill start --key-out` wrote");
+    return CTL_USAGE;
+  }
+  if ((rc = ctl_load_reqkey(key, o->key)))
+    return rc;
+  if (strcmp(key->request_id, id) != 0) {
+    ctl_errf("%s is not the one-time key of drill %s", o->key, id);
+    return CTL_FAIL;
+  }
+  if ((rc = ctl_drill_fetch(h, id, d)))
+    return rc;
+  if (!ke_ct_eq(d->E.b, key->E.b, KE_POINT_LEN)) {
+    ctl_errf("the drill's one-time key is not the one in %s", o->key);
+    return CTL_FAIL;
+  }
+  return ctl_drill_check_own(d, o->s.ckey);
+}
+
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
+    CTL_DRILL_SEL_OPTIONS,
     { "key", required_argument, 0, O_KEY },
-    { "client-key", required_argument, 0, O_CKEY },
     { "escrow-fingerprint", required_argument, 0, O_EFPR },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -200,45 +321,41 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   ctl_drill d;
   ke_reqkey *key = NULL;
   ctl_good_parts *g = NULL;
-  json_t *ans = NULL, *fails = NULL, *used = NULL, *sum = NULL, *idx = NULL;
-  char kpath[4200], path[128];
+  json_t *ans = NULL, *fails = NULL, *used = NULL, *sum = NULL, *idx = NULL, *res = NULL;
+  char path[128];
   size_t okc = 0;
-  const char *id;
-  int rc, tty = isatty(STDERR_FILENO);
+  const char *id = NULL;
+  int rc, first = 0, tty = isatty(STDERR_FILENO);
   memset(&o, 0, sizeof o);
   memset(&d, 0, sizeof d);
-  if ((rc = ctl_drill_args(cmd, argc, argv, opts, run_opt, &o, &id)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, run_opt, &o, &first)))
     return rc;
-  if (!ke_drill_id_ok(id)) {
+  if (argc > first && (rc = ctl_drill_args(cmd, argc, argv, opts, run_opt, &o, &id)))
+    return rc;
+  if (id ? (o.s.all || o.s.sample || o.s.group || o.s.canary) : o.key != NULL) {
+    ctl_errf("either DRILL --key FILE (a drill started before), or --all, --sample N, "
+             "--group G or --canary N (start one now)");
+    return CTL_USAGE;
+  }
+  if (!id && (rc = ctl_drill_sel_text(&o.s)))
+    return rc;
+  if (id && !ke_drill_id_ok(id)) {
     ctl_errf("name one drill (drl-...)");
     return CTL_USAGE;
   }
-  if ((rc = ctl_drill_key_path(kpath, sizeof kpath, o.key, id)))
-    return rc;
+  o.ckey = o.s.ckey;
   key = ke_secure_alloc(sizeof *key);
   g = ke_secure_alloc(sizeof *g);
   if (!key || !g) {
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = ctl_load_reqkey(key, kpath)))
-    goto out;
-  rc = CTL_FAIL;
-  if (strcmp(key->request_id, id) != 0) {
-    ctl_errf("%s is not the one-time key of drill %s", kpath, id);
-    goto out;
-  }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_drill_fetch(h, id, &d)))
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = run_prepare(h, &o, id, key, &d)))
     goto out;
   /* Every escrow key of the drill is pinned (ctl_escrow_pin.h). */
   for (size_t k = 0; k < d.nkeys; k++)
     if ((rc = ctl_escrow_pin_check(o.escrow_fpr, d.keys[k].pub.fingerprint, "the drill")))
       goto out;
-  rc = CTL_FAIL;
-  if (!ke_ct_eq(d.E.b, key->E.b, KE_POINT_LEN)) {
-    ctl_errf("the drill's one-time key is not the one in %s", kpath);
-    goto out;
-  }
   snprintf(path, sizeof path, "/v1/drills/%s/parts", d.id);
   if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     goto out;
@@ -272,7 +389,7 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   sum = json_pack("{s:s,s:s,s:I,s:I,s:I,s:O,s:O}", "type", KE_DRILL_RESULT_TYPE, "drill", d.id,
                   "total", (json_int_t)d.nrec, "ok", (json_int_t)okc, "failed",
                   (json_int_t)(d.nrec - okc), "failures", fails, "custodians", idx);
-  if (!sum || (rc = run_post(h, &o, sum, d.id)))
+  if (!sum || (rc = run_post(h, &o, sum, d.id, &res)))
     goto out;
   {
     size_t j;
@@ -282,9 +399,25 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
       printf("failed %s: %s\n", json_string_value(json_object_get(f, "record_id")),
              json_string_value(json_object_get(f, "reason")));
   }
+  /* What follows the drill (server side): its parts are gone; a full
+   * drill's records are disclosed and rotate, a canary drill's are not. */
+  printf("parts deleted: %lld\n",
+         (long long)json_integer_value(json_object_get(res, "parts_deleted")));
+  if (strcmp(d.mode, "canary") == 0)
+    printf("canary drill: %zu of %zu canaries opened to their sealed secrets; no real record "
+           "was opened or disclosed\n", okc, d.nrec);
+  else
+    printf("disclosed by this drill: %lld record(s); each device rotates its key at its next "
+           "check-in\n", (long long)json_integer_value(json_object_get(res, "disclosed")));
+  /* The parts are gone with the result: a key file opens nothing any more
+   * but a database backup from before (an in-memory key dies here). */
+  if (o.key)
+    ctl_notef("the one-time key %s opens nothing any more but old database backups: "
+              "delete it", o.key);
   rc = okc == d.nrec ? CTL_OK : CTL_FAIL;
 out:
   json_decref(ans);
+  json_decref(res);
   json_decref(fails);
   json_decref(used);
   json_decref(idx);

@@ -15,9 +15,11 @@
 #include "ke_json.h"
 #include "ke_util.h"
 
-/* Audit entry pages are the biggest answers; anything past this is not a
- * keyescrow server talking. */
-#define CTL_HTTP_MAX_RESPONSE (64u * 1024 * 1024)
+/* A drill's snapshot is the biggest answer: 100,000 records, each with
+ * its envelope and its escrow event (the exact audit leaf the custodian
+ * proves), are about 130 MB.  Anything past this is not a keyescrow
+ * server talking. */
+#define CTL_HTTP_MAX_RESPONSE (256u * 1024 * 1024)
 #define CTL_HTTP_CONNECT_TIMEOUT 10L
 #define CTL_HTTP_DEFAULT_TIMEOUT 120L
 

@@ -290,21 +290,34 @@ void ctl_logview_free(ctl_logview *lv)
   lv->vkey = NULL;
 }
 
-/* Does the event text name the escrow of `rec` with these details? */
-static int escrow_event_matches(const char *leaf, const char *rec, const char *sha_hex,
-                                const char *device, const char *volume)
+static int same(const json_t *o, const char *key, const char *want)
 {
+  const char *v = json_string_value(json_object_get(o, key));
+  return v && strcmp(v, want) == 0;
+}
+
+int ctl_escrow_event_ok(const char *leaf, const char *record_id, const char *device,
+                        const char *volume, const uint8_t envelope_sha256[32],
+                        const char *canary)
+{
+  char hex[65], obj[200];
   json_error_t je;
-  json_t *ev = json_loads(leaf, JSON_REJECT_DUPLICATES, &je), *d = json_object_get(ev, "details");
-  char obj[200];
+  json_t *ev, *d;
   int ok;
 
-  snprintf(obj, sizeof obj, "record:%s", rec);
-  ok = ev && strcmp(json_string_value(json_object_get(ev, "action")) ?: "", "escrow.store") == 0 &&
-       strcmp(json_string_value(json_object_get(ev, "object")) ?: "", obj) == 0 &&
-       strcmp(json_string_value(json_object_get(d, "envelope_sha256")) ?: "", sha_hex) == 0 &&
-       strcmp(json_string_value(json_object_get(d, "device")) ?: "", device) == 0 &&
-       strcmp(json_string_value(json_object_get(d, "volume")) ?: "", volume) == 0;
+  if (!leaf || !record_id || !device || !volume)
+    return 0;
+  ke_hex_encode(hex, envelope_sha256, 32);
+  snprintf(obj, sizeof obj, "record:%s", record_id);
+  /* Duplicate keys are refused: a leaf must mean one thing to everyone. */
+  ev = json_loads(leaf, JSON_REJECT_DUPLICATES, &je);
+  d = json_object_get(ev, "details");
+  ok = ev && same(ev, "action", "escrow.store") && same(ev, "object", obj) &&
+       same(d, "envelope_sha256", hex) && same(d, "device", device) && same(d, "volume", volume);
+  /* A canary's escrow names its drill (srv_drill_canary.c): it stands for
+   * that canary drill only, and a real record's never carries the field. */
+  if (ok)
+    ok = canary ? same(d, "canary", canary) : json_object_get(d, "canary") == NULL;
   json_decref(ev);
   return ok;
 }
@@ -317,7 +330,7 @@ int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *v
   const json_t *ji = json_object_get(view, "leaf_index");
   json_int_t idx = json_integer_value(ji);
   const char *rec = json_string_value(json_object_get(view, "record_id"));
-  char hex[65], what[240];
+  char what[240];
   int rc;
 
   if (!leaf || !rec || !json_is_integer(ji) || idx < 0) {
@@ -325,8 +338,7 @@ int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *v
              rec ? rec : "?");
     return CTL_FAIL;
   }
-  ke_hex_encode(hex, envelope_sha256, 32);
-  if (!escrow_event_matches(leaf, rec, hex, device, volume)) {
+  if (!ctl_escrow_event_ok(leaf, rec, device, volume, envelope_sha256, NULL)) {
     ctl_errf("the audit event the server shows is not the escrow of this envelope for device "
              "%s, volume %s: refusing", device, volume);
     return CTL_FAIL;

@@ -73,6 +73,18 @@ void ctl_logview_free(ctl_logview *lv);
  * Prints one "audit log" line on success.  CTL_OK, or CTL_FAIL (printed:
  * a missing or foreign event, or a failed proof) or a network exit code.
  * Used by approve, retrieve and drill approve. */
+/* The one check of an escrow.store event (approve, retrieve, drill
+ * approve; the inclusion proof is ctl_logview_prove's): 1 when `leaf` (the
+ * event's exact JSON text) is an escrow.store event of object
+ * "record:<record_id>" whose details name device, volume and the hex of
+ * envelope_sha256, and whose "canary" detail is the drill `canary` for a
+ * canary record, absent for a real one (canary NULL); 0 otherwise (nothing
+ * printed).  A custodian answers only for envelopes escrowed in the signed
+ * log (docs/threat-model.md, "a custodian as an oracle"). */
+int ctl_escrow_event_ok(const char *leaf, const char *record_id, const char *device,
+                        const char *volume, const uint8_t envelope_sha256[32],
+                        const char *canary);
+
 int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *view,
                              const uint8_t envelope_sha256[32], const char *device,
                              const char *volume);

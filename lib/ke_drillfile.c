@@ -13,7 +13,8 @@
 #include "ke_json.h"
 
 static const char *const drill_fields[] = {
-  "version", "drill_id", "auditor", "E", "escrow_key", "records", NULL
+  "version", "drill_id", "auditor", "selection", "mode", "expires", "E", "escrow_key",
+  "records", "statement", "signature", "auditor_key", NULL
 };
 static const char *const rec_fields[] = {
   "record_id", "device", "volume", "envelope", "envelope_sha256", "R", NULL
@@ -124,6 +125,38 @@ static ke_rc df_record(ke_drillfile_rec *r, json_t *o, const ke_drillfile *d, si
   return rc;
 }
 
+/* The statement is the one the file's fields make, and it is signed by
+ * the listed key. */
+static ke_rc df_statement(const ke_drillfile *d, const char *ctx, ke_ferr *err)
+{
+  ke_drill_recref *refs = calloc(d->nrec, sizeof *refs);
+  char stmt[KE_DRILL_SIGNED_MAX], hex[65], *e64 = NULL;
+  uint8_t h[32];
+  size_t n = 0;
+
+  if (!refs)
+    return KE_ERR_NOMEM;
+  for (size_t i = 0; i < d->nrec; i++) {
+    refs[i].record_id = d->rec[i].record_id;
+    refs[i].envelope_sha256 = d->rec[i].envelope_sha256;
+  }
+  if (ke_drill_records_digest(h, refs, d->nrec) == 0 &&
+      (e64 = ke_b64url_encode(d->E.b, KE_POINT_LEN))) {
+    ke_hex_encode(hex, h, sizeof h);
+    n = ke_drill_signed_statement(stmt, d->drill_id, d->selection, d->mode, e64, d->nrec, hex,
+                                  d->expires);
+  }
+  free(refs);
+  free(e64);
+  if (!n || strcmp(stmt, d->statement) != 0)
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"statement\": not the statement of this "
+                  "drill's selection, mode, E, expiry and records", ctx);
+  if (!ke_drill_signature_ok(d->auditor_key, stmt, n, d->signature))
+    return kf_err(err, KE_ERR_AUTH, "%s: field \"signature\": does not verify with "
+                  "\"auditor_key\"", ctx);
+  return KE_OK;
+}
+
 static ke_rc df_manifest(ke_manifest *m, json_t *root, const char *ctx, ke_ferr *err)
 {
   json_t *v = json_object_get(root, "escrow_key");
@@ -149,6 +182,18 @@ ke_rc ke_drillfile_parse(ke_drillfile *d, const char *json, size_t len, ke_ferr 
   if (!rc)
     rc = kf_label(d->auditor, root, "auditor", KE_DRILLFILE_AUDITOR_MAX, ctx, err);
   if (!rc)
+    rc = kf_str(d->selection, sizeof d->selection, root, "selection", ctx, err);
+  if (!rc)
+    rc = kf_str(d->mode, sizeof d->mode, root, "mode", ctx, err);
+  if (!rc)
+    rc = kf_str(d->expires, sizeof d->expires, root, "expires", ctx, err);
+  if (!rc)
+    rc = kf_str(d->statement, sizeof d->statement, root, "statement", ctx, err);
+  if (!rc)
+    rc = kf_b64_fixed(d->signature, sizeof d->signature, root, "signature", ctx, err);
+  if (!rc)
+    rc = kf_b64_fixed(d->auditor_key, sizeof d->auditor_key, root, "auditor_key", ctx, err);
+  if (!rc)
     rc = kf_point(&d->E, root, "E", ctx, err);
   if (!rc)
     rc = df_manifest(&d->escrow_key, root, ctx, err);
@@ -162,6 +207,8 @@ ke_rc ke_drillfile_parse(ke_drillfile *d, const char *json, size_t len, ke_ferr 
   }
   if (!rc)
     rc = df_distinct(d->rec[0].record_id, sizeof *d->rec, d->nrec, ctx, err);
+  if (!rc)
+    rc = df_statement(d, ctx, err);
   json_decref(root);
   if (rc)
     ke_drillfile_free(d);
@@ -253,7 +300,8 @@ ke_rc ke_drillfile_write(char **out, size_t *outlen, const ke_drillfile *d)
       goto out;
     }
   }
-  if (df_distinct(d->rec[0].record_id, sizeof *d->rec, d->nrec, "", NULL))
+  if (df_distinct(d->rec[0].record_id, sizeof *d->rec, d->nrec, "", NULL) ||
+      df_statement(d, "", NULL))
     goto out;
   rc = KE_ERR_NOMEM;
   if (!(root = json_object()))
@@ -261,11 +309,17 @@ ke_rc ke_drillfile_write(char **out, size_t *outlen, const ke_drillfile *d)
   int bad = kf_set(root, "version", json_integer(KE_FILE_VERSION));
   bad |= kf_set(root, "drill_id", json_string(d->drill_id));
   bad |= kf_set(root, "auditor", json_string(d->auditor));
+  bad |= kf_set(root, "selection", json_string(d->selection));
+  bad |= kf_set(root, "mode", json_string(d->mode));
+  bad |= kf_set(root, "expires", json_string(d->expires));
   bad |= kf_set(root, "E", kf_b64(d->E.b, KE_POINT_LEN));
   bad |= kf_set(root, "escrow_key", m);
   m = NULL;
   bad |= kf_set(root, "records", recs);
   recs = NULL;
+  bad |= kf_set(root, "statement", json_string(d->statement));
+  bad |= kf_set(root, "signature", kf_b64(d->signature, sizeof d->signature));
+  bad |= kf_set(root, "auditor_key", kf_b64(d->auditor_key, sizeof d->auditor_key));
   if (!bad)
     rc = df_dump(root, out, outlen);
 out:

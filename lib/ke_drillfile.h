@@ -5,8 +5,10 @@
  *   drill file   what `escrowctl drill approve --export` writes from the
  *                server's drill and `escrowctl drill part` reads on the
  *                air-gapped machine: drill id, auditor, the one-time key E,
- *                the escrow key's manifest and every record (id, device,
- *                volume, envelope, its SHA-256, its R).  Not secret.
+ *                the escrow key's manifest, every record (id, device,
+ *                volume, envelope, its SHA-256, its R), and the drill's
+ *                signed statement (ke_drill.h) with its signature and the
+ *                auditor's public key.  Not secret.
  *   batch file   what `drill part` writes and `drill approve --import`
  *                uploads: one sealed part per record.  Not secret.
  *
@@ -14,7 +16,11 @@
  * every point validated, the manifest recomputed (its fingerprint
  * authenticates threshold and commitments), every envelope parsed with its
  * R equal to the record's R, its escrow key the manifest's and its SHA-256
- * the listed one.  Both structures own their record arrays: free them with
+ * the listed one, and the statement the one that selection, mode, E,
+ * expiry and the records make, with a signature that verifies with the
+ * listed auditor key (whether that key is the auditor's is the reader's
+ * question: `drill part` asks its pins).  Both structures own their record
+ * arrays: free them with
  * the matching free function (also after a failed parse).
  */
 #ifndef KE_DRILLFILE_H
@@ -40,6 +46,9 @@ typedef struct ke_drillfile_rec {
 typedef struct ke_drillfile {
   char drill_id[KE_DRILL_ID_LEN + 1];
   char auditor[KE_DRILLFILE_AUDITOR_MAX + 1];
+  char selection[80], mode[8], expires[KE_DRILL_EXPIRES_LEN + 1];
+  char statement[KE_DRILL_SIGNED_MAX];  /* the signed text */
+  uint8_t signature[64], auditor_key[32];
   ke_point E;
   ke_manifest escrow_key;         /* every envelope is under it */
   size_t nrec;

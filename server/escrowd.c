@@ -14,6 +14,7 @@
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_config.h"
+#include "srv_drill.h"
 #include "srv_migrate.h"
 #include "srv_routes.h"
 #include "srv_serve.h"
@@ -86,6 +87,9 @@ static const struct escrowd_cmd escrowd_cmds[] = {
    escrowd_cmd_bootstrap_admin},
   {"routes", "[--json]", "List every API route with the roles allowed to call it.",
    escrowd_cmd_routes},
+  {"maintenance", "",
+   "Close expired drills and delete closed drills' parts (audited; run it daily).",
+   srv_drill_maintenance_main},
 };
 #define ESCROWD_NCMDS (sizeof escrowd_cmds / sizeof escrowd_cmds[0])
 

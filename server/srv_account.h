@@ -91,6 +91,9 @@ json_t *srv_account_col_str(const PGresult *r, int row, int col);
 /* `escrowd bootstrap-admin --user NAME [--password-file F]`: the first admin
  * of a database without users (refused otherwise); exit code. */
 int srv_account_bootstrap_main(const struct srv_config *cfg, int argc, char **argv);
+/* The database has this release's schema (escrowd bootstrap-admin,
+ * maintenance): SRV_EXIT_OK, or the exit code after printing why. */
+int srv_cli_schema_ok(const struct srv_config *cfg, const char *cmd);
 /* `escrowd routes [--json]`: the route table with each route's roles. */
 int srv_auth_routes_main(const struct srv_route_table *table, int argc, char **argv);
 

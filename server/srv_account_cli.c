@@ -54,8 +54,9 @@ static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
   return st;
 }
 
-/* The database must have this release's schema: same check as serve. */
-static int srv_bootstrap_schema(const struct srv_config *cfg)
+/* The database must have this release's schema: same check as serve (also
+ * for escrowd maintenance). */
+int srv_cli_schema_ok(const struct srv_config *cfg, const char *cmd)
 {
   struct srv_migration_set set;
   char err[1024];
@@ -64,28 +65,33 @@ static int srv_bootstrap_schema(const struct srv_config *cfg)
   enum srv_schema_state st;
 
   if (srv_migrations_load(cfg->schema_dir, &set, err, sizeof err)) {
-    fprintf(stderr, "escrowd bootstrap-admin: %s\n", err);
+    fprintf(stderr, "escrowd %s: %s\n", cmd, err);
     return SRV_EXIT_USAGE;
   }
   conn = srv_db_connect(cfg->db_dsn, cfg->db_password_file, cfg->db_connect_timeout,
                         cfg->db_statement_timeout_ms, err, sizeof err);
   if (!conn) {
-    fprintf(stderr, "escrowd bootstrap-admin: cannot connect to the database: %s\n", err);
+    fprintf(stderr, "escrowd %s: cannot connect to the database: %s\n", cmd, err);
   } else {
     st = srv_schema_check(conn, &set, &version, err, sizeof err);
     if (st == SRV_SCHEMA_CURRENT || st == SRV_SCHEMA_AHEAD)
       rc = SRV_EXIT_OK;
     else if (st == SRV_SCHEMA_BEHIND || st == SRV_SCHEMA_MISMATCH) {
-      fprintf(stderr, "escrowd bootstrap-admin: the database schema is not this release's "
-                      "(%s); run escrowd migrate first\n", err);
+      fprintf(stderr, "escrowd %s: the database schema is not this release's "
+                      "(%s); run escrowd migrate first\n", cmd, err);
       rc = SRV_EXIT_SCHEMA;
     } else {
-      fprintf(stderr, "escrowd bootstrap-admin: %s\n", err);
+      fprintf(stderr, "escrowd %s: %s\n", cmd, err);
     }
     PQfinish(conn);
   }
   srv_migrations_free(&set);
   return rc;
+}
+
+static int srv_bootstrap_schema(const struct srv_config *cfg)
+{
+  return srv_cli_schema_ok(cfg, "bootstrap-admin");
 }
 
 static int srv_read_password_file(const char *path, char *out, size_t outlen)

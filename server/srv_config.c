@@ -156,6 +156,9 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "GnuTLS priority string of the HTTPS listener. The default is Mozilla's "
    "\"intermediate\" profile: TLS 1.3 and 1.2, TLS 1.2 only with ECDHE and AES-GCM or "
    "ChaCha20-Poly1305 (no CBC, no SHA-1)."},
+  {"drill_expiry", U(drill_expiry), "604800", 3600, 90UL * 86400,
+   "Seconds a backup-integrity drill stays open for custodians' parts and its result; "
+   "escrowd maintenance then closes it as expired and deletes its parts."},
 };
 #undef S
 #undef U

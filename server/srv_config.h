@@ -67,6 +67,8 @@ struct srv_config {
   /* HTTP hardening (srv_conn.c, srv_http.c) */
   unsigned request_deadline;
   char *tls_priorities;
+  /* drills (srv_drill_close.c) */
+  unsigned drill_expiry;
 
   /* Not keys: where the values came from. */
   char *loaded_file;            /* NULL if no file was read */

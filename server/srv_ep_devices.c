@@ -202,6 +202,12 @@ static json_t *srv_dg_records(const PGresult *r)
         "last_unlock_at", srv_account_col_str(r, i, 14), "rotate_requested",
         srv_account_col_str(r, i, 15), "rotate_requested_by", srv_account_col_str(r, i, 16),
         "rotate_reason", srv_account_col_str(r, i, 17));
+    /* A record disclosed by a drill rather than (or as well as) a
+     * retrieval names the drill (schema 014). */
+    if (e && json_object_set_new(e, "disclosed_by_drill", srv_account_col_str(r, i, 18))) {
+      json_decref(e);
+      e = NULL;
+    }
     if (!e || json_array_append_new(list, e)) {
       json_decref(list);
       list = NULL;

@@ -7,8 +7,12 @@
  * registered client key, a statement naming it, the selection, its
  * one-time key E and a nonce (lib/ke_drill.h); the server verifies it and
  * snapshots the selected active records into drill_records, so that
- * rotations during the drill do not change what is tested.  The server
- * relays; it never holds e, a P_i or a secret.
+ * rotations during the drill do not change what is tested.  That request
+ * does not name the records; the statement custodians act on does, and the
+ * auditor signs it once the snapshot exists (srv_ep_drills_sign.c).  GET
+ * shows it, with each record's escrow.store event and leaf index for the
+ * custodian's log proof.  The server relays; it never holds e, a P_i or a
+ * secret.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +30,8 @@
 
 struct srv_dc {
   struct srv_request *req;
-  const char *id, *sel, *E, *nonce;
+  const char *id, *sel, *E, *nonce, *mode;
+  char *canaries; /* canary mode: the checked canaries (srv_drill_canaries_parse) */
   uint8_t sig[64];
   char e_hex[2 * KE_POINT_LEN + 1], sig_hex[129];
   enum srv_error_code err;
@@ -72,15 +77,23 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
     return srv_dc_fail(s, SRV_ERR_BAD_SIGNATURE,
                        "The drill signature does not verify with your registered client key");
   {
-    const char *p7[7] = {s->id, p->id, s->sel, s->e_hex, s->nonce, s->sig_hex, fpr};
-    if (!(r = srv_db_exec(db, SRV_STMT_DRILL_INSERT, p7, &st)))
+    char exp[16];
+    snprintf(exp, sizeof exp, "%u", srv_drill_expiry());
+    const char *p9[9] = {s->id, p->id, s->sel, s->e_hex, s->nonce, s->sig_hex, fpr, s->mode, exp};
+    if (!(r = srv_db_exec(db, SRV_STMT_DRILL_INSERT, p9, &st)))
       return st;
     int dup = PQntuples(r) == 0;
     PQclear(r);
     if (dup)
       return srv_dc_fail(s, SRV_ERR_CONFLICT, "A drill with this id exists already");
   }
-  {
+  if (s->canaries) {
+    if ((st = srv_drill_canaries_insert(db, s->req, s->id, s->canaries, &s->count)) != SRV_DB_OK)
+      return st;
+    if (s->count != atoll(s->sel + 7))
+      return srv_dc_fail(s, SRV_ERR_CONFLICT,
+                         "canaries: each must be sealed to the current escrow key");
+  } else {
     const char *grp = strncmp(s->sel, "group:", 6) == 0 ? s->sel + 6 : NULL;
     const char *lim = strncmp(s->sel, "sample:", 7) == 0 ? s->sel + 7 : NULL;
     const char *p3[3] = {s->id, grp, lim};
@@ -92,8 +105,8 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
   if (s->count == 0)
     return srv_dc_fail(s, SRV_ERR_NOT_FOUND, "No active escrow record matches the selection");
   snprintf(obj, sizeof obj, "drill:%s", s->id);
-  json_t *d = json_pack("{s:s,s:I,s:s}", "selection", s->sel, "records", (json_int_t)s->count,
-                        "client_key", fpr);
+  json_t *d = json_pack("{s:s,s:I,s:s,s:s}", "selection", s->sel, "records",
+                        (json_int_t)s->count, "client_key", fpr, "mode", s->mode);
   struct srv_audit_event ev = {"drill.create", obj, "success", d, NULL};
   st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
   json_decref(d);
@@ -127,22 +140,39 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
     return srv_device_bad(req, "nonce: 22 base64url characters (16 random bytes)");
   if (!sig || ke_b64url_decode_fixed(s.sig, sizeof s.sig, sig) != KE_OK)
     return srv_device_bad(req, "signature: base64url of an Ed25519 signature");
+  /* The mode is also in the signed selection: canary:N is a canary drill. */
+  s.mode = json_object_get(b, "mode") ? srv_device_str(b, "mode") : "full";
+  if (!s.mode || (strcmp(s.mode, "full") != 0 && strcmp(s.mode, "canary") != 0) ||
+      (strcmp(s.mode, "canary") == 0) != (strncmp(s.sel, "canary:", 7) == 0))
+    return srv_device_bad(req, "mode: \"full\", or \"canary\" with selection canary:N");
+  if (strcmp(s.mode, "canary") == 0) {
+    const char *why = srv_drill_canaries_parse(json_object_get(b, "canaries"), s.id,
+                                               atoll(s.sel + 7), &s.canaries);
+    if (why)
+      return srv_device_bad(req, why);
+  } else if (json_object_get(b, "canaries")) {
+    return srv_device_bad(req, "canaries: only in a canary drill");
+  }
   ke_hex_encode(s.e_hex, e, sizeof e);
   ke_hex_encode(s.sig_hex, s.sig, sizeof s.sig);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dc_txn, &s);
+  free(s.canaries);
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
+  if (strcmp(s.mode, "canary") == 0)
+    srv_drill_canary_leaves(s.id);
   return srv_reply_json(req, MHD_HTTP_CREATED,
-                        json_pack("{s:s,s:s,s:I,s:s}", "drill_id", s.id, "selection", s.sel,
-                                  "records", (json_int_t)s.count, "state", "open"));
+                        json_pack("{s:s,s:s,s:I,s:s,s:s}", "drill_id", s.id, "selection",
+                                  s.sel, "records", (json_int_t)s.count, "state", "open", "mode",
+                                  s.mode));
 }
 
 struct srv_dg {
   const char *id;
   int parts;
-  PGresult *d, *r, *k;
+  PGresult *d, *r, *k, *s;
 };
 
 static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
@@ -154,7 +184,8 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
   PQclear(s->d);
   PQclear(s->r);
   PQclear(s->k);
-  s->d = s->r = s->k = NULL;
+  PQclear(s->s);
+  s->d = s->r = s->k = s->s = NULL;
   if (!(s->d = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
     return st;
   if (PQntuples(s->d) != 1)
@@ -164,6 +195,8 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
     return st;
   if (!s->parts && !(s->k = srv_db_exec(db, SRV_STMT_DRILL_KEYS, p1, &st)))
     return st;
+  if (!s->parts && !(s->s = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st)))
+    return st;
   return SRV_DB_OK;
 }
 
@@ -172,11 +205,12 @@ static void srv_dg_clear(struct srv_dg *s)
   PQclear(s->d);
   PQclear(s->r);
   PQclear(s->k);
+  PQclear(s->s);
 }
 
 enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), 0, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), 0, NULL, NULL, NULL, NULL};
   enum srv_db_status st;
   json_t *view, *recs = json_array(), *keys = json_object();
 
@@ -194,15 +228,24 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
     return st != SRV_DB_OK ? srv_account_db_error(req, st)
                            : srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   }
-  view = srv_drill_view(s.d);
-  for (int i = 0; i < PQntuples(s.r); i++)
-    json_array_append_new(
-        recs, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record_id",
-                        PQgetvalue(s.r, i, 0), "device_id", PQgetvalue(s.r, i, 1), "volume_id",
-                        PQgetvalue(s.r, i, 2), "key_type", PQgetvalue(s.r, i, 3), "fingerprint",
-                        PQgetvalue(s.r, i, 4), "envelope", PQgetvalue(s.r, i, 5),
-                        "envelope_sha256", PQgetvalue(s.r, i, 6), "R", PQgetvalue(s.r, i, 7),
-                        "verifier", PQgetvalue(s.r, i, 8)));
+  view = srv_drill_signed_view(srv_drill_view(s.d), s.s);
+  for (int i = 0; i < PQntuples(s.r); i++) {
+    /* Each record with its escrow.store event and leaf index (null when not
+     * sequenced), a canary's too: custodians can prove them in the log. */
+    json_t *rec = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s?}", "record_id", PQgetvalue(s.r, i, 0),
+        "device_id", PQgetvalue(s.r, i, 1), "volume_id", PQgetvalue(s.r, i, 2), "key_type",
+        PQgetvalue(s.r, i, 3), "fingerprint", PQgetvalue(s.r, i, 4), "envelope",
+        PQgetvalue(s.r, i, 5), "envelope_sha256", PQgetvalue(s.r, i, 6), "R",
+        PQgetvalue(s.r, i, 7), "verifier", PQgetvalue(s.r, i, 8), "leaf_index",
+        PQgetisnull(s.r, i, 9) ? json_null()
+                               : json_integer(strtoll(PQgetvalue(s.r, i, 9), NULL, 10)),
+        "escrow_event", PQgetisnull(s.r, i, 10) ? NULL : PQgetvalue(s.r, i, 10));
+    /* A canary carries its proof of knowledge of R (lib/ke_canary.h). */
+    if (rec && !PQgetisnull(s.r, i, 11))
+      json_object_set_new(rec, "canary_proof", json_string(PQgetvalue(s.r, i, 11)));
+    json_array_append_new(recs, rec);
+  }
   for (int i = 0; i < PQntuples(s.k); i++) {
     json_error_t je;
     json_t *m = json_loads(PQgetvalue(s.k, i, 1), 0, &je);
@@ -223,7 +266,7 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 
 enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), 1, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), 1, NULL, NULL, NULL, NULL};
   enum srv_db_status st;
   json_t *parts = json_array();
 

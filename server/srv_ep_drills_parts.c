@@ -10,7 +10,8 @@
  * covers the snapshot exactly; it cannot check the proofs (it never sees
  * P_i): the auditor does.  Refused as in retrievals: the auditor and any
  * account of the auditor's person (users.person), a second batch of an
- * index, a drill that is done.
+ * index, a drill that is done, a drill whose statement the auditor has not
+ * signed or that expired (srv_ep_drills_sign.c).
  *
  * Result: body {"summary": {...}, "signature"}: the auditor's client key
  * signs the canonical JSON of the summary (ke_canon_dump); the server
@@ -32,6 +33,7 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_drill.h"
+#include "srv_longpoll.h"
 #include "srv_routes.h"
 
 /* Failed records listed in the audit event: an audit leaf holds at most
@@ -61,6 +63,23 @@ json_t *srv_drill_view(const PGresult *r)
                    "records", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_DC_NRECORDS), NULL, 10),
                    "custodian_indices", idx);
   free(eb);
+  /* What follows the drill (schema 014): its mode, the server's deadline
+   * (drill_expiry after the start), and once closed
+   * how many parts were deleted; how many records it disclosed. */
+  if (v && (json_object_set_new(v, "mode", json_string(PQgetvalue(r, 0, SRV_DC_MODE))) ||
+            json_object_set_new(v, "open_until",
+                                json_string(PQgetvalue(r, 0, SRV_DC_OPEN_UNTIL))) ||
+            json_object_set_new(v, "parts_deleted",
+                                PQgetisnull(r, 0, SRV_DC_PURGED)
+                                    ? json_null()
+                                    : json_integer(strtoll(
+                                          PQgetvalue(r, 0, SRV_DC_PARTS_DELETED), NULL, 10))) ||
+            json_object_set_new(v, "disclosed",
+                                json_integer(strtoll(PQgetvalue(r, 0, SRV_DC_DISCLOSED), NULL,
+                                                     10))))) {
+    json_decref(v);
+    v = NULL;
+  }
   return v;
 }
 
@@ -77,6 +96,9 @@ struct srv_dp {
   enum srv_error_code err;
   char msg[200];
   long long nrec;
+  int canary;                 /* the drill's mode is canary */
+  int disclose_pending;       /* full, has parts, its records not disclosed yet */
+  long long disclosed, purged;
 };
 
 static enum srv_db_status srv_dp_fail(struct srv_dp *s, enum srv_error_code c, const char *m)
@@ -106,7 +128,15 @@ static enum srv_db_status srv_dp_open(struct srv_db *db, struct srv_dp *s, PGres
     PQclear(r);
     return srv_dp_fail(s, SRV_ERR_CONFLICT, "The drill is done: it takes nothing more");
   }
+  if (PQgetvalue(r, 0, SRV_DC_EXPIRED)[0] == 't') {
+    PQclear(r);
+    return srv_dp_fail(s, SRV_ERR_CONFLICT, "The drill expired: it takes nothing more");
+  }
   s->nrec = strtoll(PQgetvalue(r, 0, SRV_DC_NRECORDS), NULL, 10);
+  s->canary = strcmp(PQgetvalue(r, 0, SRV_DC_MODE), "canary") == 0;
+  s->disclosed = strtoll(PQgetvalue(r, 0, SRV_DC_DISCLOSED), NULL, 10);
+  s->disclose_pending = !s->canary && PQgetisnull(r, 0, SRV_DC_DISCLOSED) &&
+                        strcmp(PQgetvalue(r, 0, SRV_DC_INDICES), "[]") != 0;
   *d = r;
   return SRV_DB_OK;
 }
@@ -121,6 +151,23 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
 
   if ((st = srv_dp_open(db, s, &d)) != SRV_DB_OK)
     return st;
+  {
+    /* Honest custodians refuse an unsigned or expired drill themselves;
+     * the server says so first. */
+    const char *p1[1] = {s->id};
+    if (!(r = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st))) {
+      PQclear(d);
+      return st;
+    }
+    int unsigned_ = PQntuples(r) != 1, expired = !unsigned_ && *PQgetvalue(r, 0, 4) == 't';
+    PQclear(r);
+    if (unsigned_ || expired) {
+      PQclear(d);
+      return srv_dp_fail(s, SRV_ERR_CONFLICT, unsigned_ ? "The auditor has not signed the "
+                                                          "drill's statement yet"
+                                                        : "The drill's statement has expired");
+    }
+  }
   if (p->kind == SRV_PRINCIPAL_USER && strcmp(p->id, PQgetvalue(d, 0, SRV_DC_AUDITOR_ID)) == 0) {
     PQclear(d);
     return srv_dp_fail(s, SRV_ERR_FORBIDDEN, "You started this drill: you may not contribute");
@@ -228,6 +275,11 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
+  /* From the first batch on, the parts are out of the custodians' hands:
+   * a full drill's records are disclosed (srv_drill_close.c). */
+  if (!s.canary)
+    srv_drill_disclose_after(req, s.id);
+  srv_longpoll_notify(s.id); /* the auditor's drill run waits on the status */
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:i,s:I}", "drill_id", s.id, "custodian_index",
                                   p->custodian_index, "parts", (json_int_t)s.n));
@@ -312,6 +364,10 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   json_t *facts = srv_dp_facts(s->sum, s->id, s->nrec, &why);
   if (!facts)
     return srv_dp_fail(s, SRV_ERR_BAD_REQUEST, why);
+  if (json_object_set_new(facts, "mode", json_string(s->canary ? "canary" : "full"))) {
+    json_decref(facts);
+    return SRV_DB_ERROR;
+  }
   if (EVP_Digest(s->summary, strlen(s->summary), h, NULL, EVP_sha256(), NULL) != 1) {
     json_decref(facts);
     return SRV_DB_ERROR;
@@ -334,6 +390,13 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   struct srv_audit_event ev = {"drill.result", obj, "success", facts, NULL};
   st = srv_audit_append(db, s->req, &ev);
   json_decref(facts);
+  /* The drill is closed: its parts go in the same transaction, never
+   * before its records are disclosed (normally done after the first
+   * batch; here only if that did not happen). */
+  if (st == SRV_DB_OK && s->disclose_pending)
+    st = srv_drill_disclose(db, s->req, s->id, &s->disclosed);
+  if (st == SRV_DB_OK)
+    st = srv_drill_purge(db, s->req, s->id, "result", &s->purged);
   return st;
 }
 
@@ -365,5 +428,7 @@ enum MHD_Result srv_ep_drills_result(struct srv_request *req)
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
   return srv_reply_json(req, MHD_HTTP_CREATED,
-                        json_pack("{s:s,s:s}", "drill_id", s.id, "state", "done"));
+                        json_pack("{s:s,s:s,s:s,s:I,s:I}", "drill_id", s.id, "state", "done",
+                                  "mode", s.canary ? "canary" : "full", "parts_deleted",
+                                  (json_int_t)s.purged, "disclosed", (json_int_t)s.disclosed));
 }

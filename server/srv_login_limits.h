@@ -2,7 +2,7 @@
  * srv_login_limits.h - failed-login limits, reserved before scrypt runs.
  *
  * Three limits, all in the database so that every escrowd instance sharing
- * it enforces them (schema/002 login_failures, schema/012
+ * it enforces them (schema/002 login_failures, schema/010
  * login_source_failures):
  *  - per (account, source address): past login_max_failures, that source
  *    waits login_lockout seconds, doubled per further failure, capped at

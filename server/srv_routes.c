@@ -97,6 +97,10 @@ static const struct srv_route srv_routes[] = {
   {"POST", "/v1/audit/cosignatures", srv_ep_audit_cosig_post, SRV_ROLE_AUDITOR, SRV_BODY_JSON},
   {"GET", "/v1/audit/checkpoint/cosigned", srv_ep_audit_cosig_get, SRV_ROLE_PUBLIC,
    SRV_BODY_NONE},
+  {"POST", "/v1/drills/{id}/statement", srv_ep_drills_statement, SRV_ROLE_AUDITOR,
+   SRV_BODY_JSON},
+  {"GET", "/v1/drills/{id}/status", srv_ep_drills_status, SRV_ROLE_AUDITOR | SRV_ROLE_CUSTODIAN,
+   SRV_BODY_NONE},
 };
 
 const struct srv_route_table srv_routes_escrowd = {

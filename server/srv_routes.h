@@ -88,6 +88,8 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req);
 enum MHD_Result srv_ep_drills_parts(struct srv_request *req);
 enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req);
 enum MHD_Result srv_ep_drills_result(struct srv_request *req);
+enum MHD_Result srv_ep_drills_statement(struct srv_request *req);
+enum MHD_Result srv_ep_drills_status(struct srv_request *req);
 
 enum MHD_Result srv_ep_client_key_put(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_create(struct srv_request *req);

@@ -12,6 +12,7 @@
 #include "srv_auth.h"
 #include "srv_db.h"
 #include "srv_device.h"
+#include "srv_drill.h"
 #include "srv_longpoll.h"
 #include "srv_metrics.h"
 #include "srv_routes.h"
@@ -137,6 +138,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   /* Long-polls (retrievals): capped by the connection limit, which bounds
    * the sockets they may hold anyway. */
   srv_ret_init(cfg);
+  srv_drill_init(cfg);
   if (srv_webhook_init(cfg) != 0) {
     rc = SRV_EXIT_USAGE;
     goto out;

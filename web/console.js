@@ -57,6 +57,20 @@ function shq(s) {
   return /^[A-Za-z0-9._:@%+=,\/-]+$/.test(v) ? v : "'" + v.replace(/'/g, "'\\''") + "'";
 }
 
+// A person's rotation request, or the drill that disclosed the record
+// (docs/operations.md "What follows a drill").
+function rotationText(r) {
+  if (r.rotate_requested) {
+    return 'requested ' + fmtTime(r.rotate_requested) + ' by ' + (r.rotate_requested_by || '?') +
+           ': ' + (r.rotate_reason || '');
+  }
+  if (r.disclosed_by_drill) {
+    return 'disclosed by drill ' + r.disclosed_by_drill +
+           (r.state === 'disclosed' ? ': due at the next check-in' : '');
+  }
+  return '—';
+}
+
 function stateBadge(s) {
   const v = s === null || s === undefined ? '—' : String(s);
   return el('span', { class: 'state state-' + v.replace(/[^a-z]/g, '') }, v);
@@ -283,9 +297,7 @@ async function openDevice(id) {
         el('td', {}, r.last_verifier_match === true ? 'match' :
                      r.last_verifier_match === false ? 'MISMATCH' : '—'),
         el('td', {}, r.last_unlock_check || '—'),
-        el('td', {}, r.rotate_requested ? 'requested ' + fmtTime(r.rotate_requested) + ' by ' +
-                                          (r.rotate_requested_by || '?') + ': ' +
-                                          (r.rotate_reason || '') : '—')));
+        el('td', {}, rotationText(r))));
     }
     t.appendChild(tb);
     box.appendChild(el('h3', {}, 'Escrow history'));

@@ -7,7 +7,8 @@
  * The first byte picks the parser ('d' drill file, 'b' batch file); the
  * rest is the file.  Parsing must not crash, leak or hang; a parsed drill
  * file must be consistent (every envelope parses, with the record's R, the
- * escrow key's fingerprint and the listed SHA-256), and whatever parses must
+ * escrow key's fingerprint and the listed SHA-256; its statement, signed by
+ * its auditor key, is the one its fields make), and whatever parses must
  * write back to a text that parses to the same structure.
  */
 #include <stdlib.h>
@@ -20,6 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void same_drill(const ke_drillfile *a, const ke_drillfile *b)
 {
   if (strcmp(a->drill_id, b->drill_id) != 0 || strcmp(a->auditor, b->auditor) != 0 ||
+      strcmp(a->selection, b->selection) != 0 || strcmp(a->mode, b->mode) != 0 ||
+      strcmp(a->expires, b->expires) != 0 || strcmp(a->statement, b->statement) != 0 ||
+      memcmp(a->signature, b->signature, sizeof a->signature) != 0 ||
+      memcmp(a->auditor_key, b->auditor_key, sizeof a->auditor_key) != 0 ||
       memcmp(a->E.b, b->E.b, KE_POINT_LEN) != 0 ||
       memcmp(&a->escrow_key, &b->escrow_key, sizeof a->escrow_key) != 0 || a->nrec != b->nrec ||
       memcmp(a->rec, b->rec, a->nrec * sizeof *a->rec) != 0)
