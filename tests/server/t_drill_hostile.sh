@@ -48,7 +48,7 @@ export ESCROWCTL_LOG_KEY
 KD=$W/key
 mkdir -p "$KD.pass"
 pf=()
-for i in 1 2 3; do echo "hostile passphrase $i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
+for i in 1 2 3; do echo "hostile passphrase quibble-zephyr-$i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
 "$ESCROWCTL" ceremony --threshold 2 --shares 3 --custodian c1 --custodian c2 --custodian c3 \
   --out "$KD" --scrypt-n 1024 "${pf[@]}" >/dev/null 2>&1 || fail "ceremony"
 FPR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$KD/escrow-key.json")

@@ -183,16 +183,16 @@ expect_err "FORKED LOG VIEW" "escrow on the fork"
 ok "the agent fails loudly on the fork (exit 5, both sizes) and does not count the escrow"
 
 # drill run pins the escrow key too (checked before any part is used).
-DRILL=$(XDG_CONFIG_HOME=$W/cfg/aud1 ESCROWCTL_TOKEN=${TOK[aud1]} "$ESCROWCTL" drill start --all 2>"$W/start.err") ||
+DRILL=$(XDG_CONFIG_HOME=$W/cfg/aud1 ESCROWCTL_TOKEN=${TOK[aud1]} "$ESCROWCTL" drill start --all --key-out "$W/drill.key" 2>"$W/start.err") ||
   fail "drill start: $(cat "$W/start.err")"
-as aud1 drill run "$DRILL" --escrow-fingerprint "$OTHER"
+as aud1 drill run "$DRILL" --key "$W/drill.key" --escrow-fingerprint "$OTHER"
 [ "$RC" = 1 ] && grep -q "ESCROW KEY NOT PINNED" "$W/out.aud1" || fail "drill run under a wrong pin ($RC): $(cat "$W/out.aud1")"
 as aud1 escrow-key pin "$OTHER"
 [ "$RC" = 0 ] || fail "escrow-key pin: $(cat "$W/out.aud1")"
-as aud1 drill run "$DRILL"
+as aud1 drill run "$DRILL" --key "$W/drill.key"
 [ "$RC" = 1 ] && grep -q "ESCROW KEY NOT PINNED.*escrow-fingerprints" "$W/out.aud1" || fail "drill run under a wrong pinned file ($RC): $(cat "$W/out.aud1")"
 as aud1 escrow-key pin "$FPR"
-as aud1 drill run "$DRILL"
+as aud1 drill run "$DRILL" --key "$W/drill.key"
 ! grep -q "NOT PINNED" "$W/out.aud1" && grep -q "no valid part" "$W/out.aud1" ||
   fail "drill run with the pinned key ($RC): $(cat "$W/out.aud1")"
 ok "drill run refuses an escrow key that is not pinned (option, pin file), goes on with the pinned one"
