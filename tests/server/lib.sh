@@ -3,6 +3,9 @@
 # Environment from CTest: KE_ESCROWD, KE_TESTD (binaries), KE_SRC (source
 # tree), KE_FIXTURE (file written by fixture.sh setup).
 set -euo pipefail
+# Under pipefail, `producer | grep -q X` fails at random: grep -q exits at
+# the first match, and a producer still writing dies of SIGPIPE, which fails
+# the pipeline.  Write `producer | grep X >/dev/null` (reads to the end).
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${KE_ESCROWD:?}" "${KE_SRC:?}"
