@@ -12,26 +12,6 @@
 #include "ke_merkle.h"
 #include "ke_note.h"
 
-/* A JSON array of base64 hashes into p; 0 or -1. */
-static int path_of(ke_merkle_path *p, const json_t *arr)
-{
-  size_t i;
-  json_t *x;
-
-  p->len = 0;
-  if (!json_is_array(arr) || json_array_size(arr) > KE_MERKLE_MAX_PATH)
-    return -1;
-  json_array_foreach(arr, i, x) {
-    const char *s = json_string_value(x);
-    size_t n = 0;
-    if (!s || ke_note_b64_decode(p->hash[i], KE_MERKLE_HASH_LEN, &n, s, strlen(s)) != KE_OK ||
-        n != KE_MERKLE_HASH_LEN)
-      return -1;
-  }
-  p->len = json_array_size(arr);
-  return 0;
-}
-
 /* GET a public audit route; *path parsed from ans[key]. */
 static int get_path(agent_ctx *c, const char *target, const char *key, ke_merkle_path *p)
 {
@@ -39,7 +19,7 @@ static int get_path(agent_ctx *c, const char *target, const char *key, ke_merkle
   int rc = agent_http_call(c->http, c->key, c->device_id, "GET", target, NULL, "audit proof",
                            &rep);
 
-  if (!rc && path_of(p, json_object_get(rep.json, key)) != 0) {
+  if (!rc && ke_note_path_decode(p, json_object_get(rep.json, key)) != KE_OK) {
     agent_err("the server's %s is malformed", key);
     rc = AGENT_BADANSWER;
   }

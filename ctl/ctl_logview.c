@@ -83,25 +83,6 @@ static int check_cosigned(const ke_cosig_verifier *w, size_t n, const ctl_buf *n
   return CTL_OK;
 }
 
-int ctl_logview_path(ke_merkle_path *p, const json_t *arr)
-{
-  size_t i;
-  json_t *x;
-
-  p->len = 0;
-  if (!json_is_array(arr) || json_array_size(arr) > KE_MERKLE_MAX_PATH)
-    return -1;
-  json_array_foreach(arr, i, x) {
-    const char *s = json_string_value(x);
-    size_t n = 0;
-    if (!s || ke_note_b64_decode(p->hash[i], KE_MERKLE_HASH_LEN, &n, s, strlen(s)) != KE_OK ||
-        n != KE_MERKLE_HASH_LEN)
-      return -1;
-  }
-  p->len = json_array_size(arr);
-  return 0;
-}
-
 int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERKLE_HASH_LEN],
                            uint64_t n, const uint8_t root_n[KE_MERKLE_HASH_LEN])
 {
@@ -120,7 +101,7 @@ int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERK
            (unsigned long long)m, (unsigned long long)n);
   if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)) != CTL_OK)
     return -rc;
-  ok = ctl_logview_path(&p, json_object_get(ans, "consistency_path")) == 0 &&
+  ok = ke_note_path_decode(&p, json_object_get(ans, "consistency_path")) == KE_OK &&
        ke_merkle_verify_consistency(m, n, root_m, root_n, &p) == KE_OK;
   json_decref(ans);
   return ok;
@@ -269,7 +250,7 @@ int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const c
     ctl_errf("out of memory");
     goto out;
   }
-  if (ctl_logview_path(path, json_object_get(ans, "inclusion_path")) != 0 ||
+  if (ke_note_path_decode(path, json_object_get(ans, "inclusion_path")) != KE_OK ||
       ke_merkle_leaf_hash(lh, leaf, len) != KE_OK ||
       ke_merkle_verify_inclusion(lh, (uint64_t)index, lv->cp.size, path, lv->cp.root) !=
           KE_OK) {

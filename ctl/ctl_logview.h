@@ -96,8 +96,4 @@ int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *v
 int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERKLE_HASH_LEN],
                            uint64_t n, const uint8_t root_n[KE_MERKLE_HASH_LEN]);
 
-/* Decode a JSON array of base64 hashes (an inclusion or consistency path)
- * into p.  0 on success, -1 when it is not such an array. */
-int ctl_logview_path(ke_merkle_path *p, const json_t *arr);
-
 #endif

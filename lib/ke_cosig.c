@@ -15,22 +15,7 @@
 
 ke_rc ke_cosig_key_id(uint32_t *out, const char *name, const uint8_t pub[KE_NOTE_PUB_LEN])
 {
-  static const uint8_t sep[2] = {0x0A, KE_COSIG_TYPE_ED25519};
-  uint8_t h[32];
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  int ok;
-
-  if (!ctx)
-    return KE_ERR_NOMEM;
-  ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-       EVP_DigestUpdate(ctx, name, strlen(name)) == 1 &&
-       EVP_DigestUpdate(ctx, sep, sizeof sep) == 1 &&
-       EVP_DigestUpdate(ctx, pub, KE_NOTE_PUB_LEN) == 1 && EVP_DigestFinal_ex(ctx, h, NULL) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok)
-    return KE_ERR_INTERNAL;
-  *out = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-  return KE_OK;
+  return ke_note_key_id_typed(out, name, KE_COSIG_TYPE_ED25519, pub);
 }
 
 ke_rc ke_cosig_vkey_parse(ke_cosig_verifier *out, const char *vkey)

@@ -35,7 +35,13 @@ int ke_note_name_valid(const char *name)
 
 ke_rc ke_note_key_id(uint32_t *out, const char *name, const uint8_t pub[KE_NOTE_PUB_LEN])
 {
-  static const uint8_t sep[2] = {0x0A, KE_NOTE_TYPE_ED25519};
+  return ke_note_key_id_typed(out, name, KE_NOTE_TYPE_ED25519, pub);
+}
+
+ke_rc ke_note_key_id_typed(uint32_t *out, const char *name, uint8_t type,
+                           const uint8_t pub[KE_NOTE_PUB_LEN])
+{
+  const uint8_t sep[2] = {0x0A, type};
   uint8_t h[32];
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   int ok;
@@ -448,4 +454,25 @@ ke_rc ke_note_checkpoint_open(const ke_note_verifier *v, const char *note, size_
     rc = KE_ERR_FORMAT;
   }
   return rc;
+}
+
+ke_rc ke_note_path_decode(ke_merkle_path *p, const json_t *arr)
+{
+  size_t i;
+  json_t *x;
+
+  p->len = 0;
+  if (!json_is_array(arr) || json_array_size(arr) > KE_MERKLE_MAX_PATH)
+    return KE_ERR_FORMAT;
+  json_array_foreach(arr, i, x) {
+    const char *s = json_string_value(x);
+    size_t n = 0;
+    if (!s || ke_note_b64_decode(p->hash[i], KE_MERKLE_HASH_LEN, &n, s, strlen(s)) != KE_OK ||
+        n != KE_MERKLE_HASH_LEN) {
+      p->len = 0;
+      return KE_ERR_FORMAT;
+    }
+  }
+  p->len = json_array_size(arr);
+  return KE_OK;
 }

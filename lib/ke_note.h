@@ -57,6 +57,9 @@ typedef struct ke_note_verifier {
 int ke_note_name_valid(const char *name);
 /* key ID = SHA-256(name || 0x0A || 0x01 || pub)[0:4], big endian. */
 ke_rc ke_note_key_id(uint32_t *out, const char *name, const uint8_t pub[KE_NOTE_PUB_LEN]);
+/* The same for another signature type byte (a cosignature's is 0x04). */
+ke_rc ke_note_key_id_typed(uint32_t *out, const char *name, uint8_t type,
+                           const uint8_t pub[KE_NOTE_PUB_LEN]);
 /* Standard base64 (RFC 4648 section 4) with padding; malloc'd, NULL on
  * allocation failure. */
 char *ke_note_b64_encode(const uint8_t *in, size_t len);
@@ -143,5 +146,12 @@ ke_rc ke_note_checkpoint_sign(const ke_note_key *k, uint64_t size, const uint8_t
 /* Verify and parse; the origin must equal the pinned key's name. */
 ke_rc ke_note_checkpoint_open(const ke_note_verifier *v, const char *note, size_t len,
                          ke_note_checkpoint *out);
+
+/* A Merkle proof path as the audit API serves it (inclusion_path,
+ * consistency_path): a JSON array of standard base64 hashes, at most
+ * KE_MERKLE_MAX_PATH.  KE_OK, or KE_ERR_FORMAT with p->len = 0. */
+#include <jansson.h>
+#include "ke_merkle.h"
+ke_rc ke_note_path_decode(ke_merkle_path *p, const json_t *arr);
 
 #endif
