@@ -88,17 +88,25 @@ bad:
   return CTL_FAIL;
 }
 
+/* The pins, read under a shared lock. */
+static int pin_read(json_t **root)
+{
+  int fd = pin_lock(LOCK_SH), rc;
+
+  if (fd < 0)
+    return CTL_FAIL;
+  rc = pin_load(root);
+  close(fd);
+  return rc;
+}
+
 int ctl_pin_lookup(const char *user, const char *fpr_hex, ctl_pin_state *state, char *pinned,
                    char *since)
 {
   json_t *root = NULL, *e;
   const char *f;
-  int fd = pin_lock(LOCK_SH), rc;
+  int rc = pin_read(&root);
 
-  if (fd < 0)
-    return CTL_FAIL;
-  rc = pin_load(&root);
-  close(fd);
   if (rc)
     return rc;
   e = json_object_get(json_object_get(root, "keys"), user);
@@ -186,12 +194,8 @@ int ctl_pin_print(FILE *f)
 {
   json_t *root = NULL, *v;
   const char *user;
-  int fd = pin_lock(LOCK_SH), rc;
+  int rc = pin_read(&root);
 
-  if (fd < 0)
-    return CTL_FAIL;
-  rc = pin_load(&root);
-  close(fd);
   if (rc)
     return rc;
   if (json_object_size(json_object_get(root, "keys")) == 0)
