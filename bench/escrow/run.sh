@@ -74,7 +74,7 @@ INSERT INTO users (name, role, pw_salt, pw_hash, pw_n, pw_r, pw_p)
 INSERT INTO auth_tokens (user_id, kind, token_hash, name, expires)
   SELECT id, 'api', '\\x$HEX', 'bench', now() + interval '1 day' FROM users WHERE name = 'bench';
 SQL
-for i in 1 2 3; do echo "bench-passphrase-$i" >"$W/pass$i"; done
+for i in 1 2 3; do echo "bench passphrase quibble-zephyr-$i" >"$W/pass$i"; done
 "$CTL" ceremony --threshold 2 --shares 3 --custodian a --custodian b --custodian c \
   --out "$W/keys" --passphrase-file 1="$W/pass1" --passphrase-file 2="$W/pass2" \
   --passphrase-file 3="$W/pass3" --scrypt-n 1024 >/dev/null 2>&1
