@@ -113,8 +113,16 @@ async function main() {
     check(rec.includes('bitlocker') && rec.includes(world.device.key_id) && rec.includes('active') &&
           rec.includes(world.device.volume), 'record row: ' + rec);
     check((await page.textContent('#device-detail h3')).includes(world.device.hostname), 'detail heading');
+    // The record a drill disclosed says so, visibly, and that it rotates next.
+    const drilledRow = '#device-records tr[data-record="' + world.device.drilled_record_id + '"]';
+    await page.waitForSelector(drilledRow, { state: 'visible' });
+    const drilled = (await page.innerText(drilledRow)).replace(/\s+/g, ' '); // what is rendered
+    check(drilled.includes('disclosed') &&
+          drilled.includes('disclosed by drill ' + world.drill_id + ': due at the next check-in'),
+          'drilled record row: ' + drilled);
+    check(!rec.includes('disclosed by drill'), 'the C: record is not disclosed: ' + rec);
     await page.screenshot({ path: path.join(OUT, 'console-device.png'), fullPage: true });
-    log('device search finds ' + world.device.hostname + '; its history shows the active BitLocker record');
+    log('device search finds ' + world.device.hostname + '; its history shows the active BitLocker record and the one a drill disclosed');
 
     step = 'HTML in data';
     await page.fill('#device-q', '<img');

@@ -45,6 +45,25 @@ python3 "$WEBT/world.py" "$URL" "$TW/admin.pw" "$TW/k/keys/escrow-key.json" "$TW
   fail "cannot build the world"
 ok "world: admin, helpdesk (one-time password), custodian #1, auditor; an enrolled device with an escrowed BitLocker record"
 
+# A full drill discloses every record it opened (docs/operations.md "What
+# follows a drill"; built and tested end to end in t_drill_after.sh).  Here
+# only what the console shows of it matters, so the owner role records one
+# such drill directly: the D: record, disclosed by it, due to rotate.
+DRL=drl-$(python3 -c 'import base64, os; print(base64.b32encode(os.urandom(20)).decode().lower()[:26])')
+DREC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["device"]["drilled_record_id"])' "$TW/world.json")
+app_psql "$PRIV_OWN_DSN" -c "INSERT INTO drills (id, auditor_id, selection, e_point, nonce, signature,
+    key_fpr, open_until)
+  SELECT '$DRL', id, 'all', decode('02' || repeat('11', 32), 'hex'), repeat('A', 22),
+    decode(repeat('22', 64), 'hex'), repeat('ab', 32), now() + interval '1 day'
+  FROM users WHERE name = 'web-auditor';
+  UPDATE escrow_records SET state = 'disclosed', disclosed_drill = '$DRL' WHERE id = '$DREC'" >/dev/null ||
+  fail "cannot record the drill disclosure"
+python3 - "$TW/world.json" "$DRL" <<'PY'
+import json, sys
+w = json.load(open(sys.argv[1])); w["drill_id"] = sys.argv[2]; json.dump(w, open(sys.argv[1], "w"))
+PY
+ok "the D: record is disclosed by drill $DRL"
+
 python3 "$WEBT/world_retrieval.py" "$URL" "$TW/world.json" ||
   fail "cannot make the pending retrieval request"
 ok "a pending retrieval request through the retrieval API"

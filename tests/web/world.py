@@ -68,6 +68,12 @@ if r.status != 201:
     die("escrow", r)
 world["device"] = {"id": a.device, "hostname": "web-laptop-01", "volume": "C:",
                    "record_id": r.json["record_id"], "key_id": key_id}
+# A second volume, which t_console.sh marks disclosed by a drill.
+r, _ = a.escrow("D:", os.urandom(32), key_type="bitlocker",
+                key_id="{8F3A2B1C-DDDD-BBBB-CCCC-444455556666}")
+if r.status != 201:
+    die("escrow of D:", r)
+world["device"]["drilled_record_id"] = r.json["record_id"]
 
 x = Agent(URL)
 r = x.enroll(tok, hostname=XSS_HOST, serial="WEBXSS")
