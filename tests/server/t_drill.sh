@@ -26,6 +26,7 @@
 set -euo pipefail
 . "$KE_SRC/tests/server/lib.sh"
 . "$KE_SRC/tests/server/t_auth_lib.sh"
+. "$KE_SRC/tests/server/t_drill_lib.sh"
 TEST_NAME=drill
 ESCROWCTL=$KE_ESCROWCTL
 
@@ -33,36 +34,10 @@ load_fixture
 make_private_db
 trap 'rc=$?; [ -z "${RUNPID:-}" ] || kill $RUNPID 2>/dev/null || true; drop_private_db; (exit $rc); cleanup_test' EXIT
 start_private main
-URL=http://127.0.0.1:$PORT_main
-W=$TW
-export HOME=$W ESCROWCTL_SERVER=$URL
-unset XDG_CONFIG_HOME ESCROWCTL_LOG_KEY ESCROWCTL_CACERT ESCROWCTL_TOKEN
-sql() { app_psql "$PRIV_APP_DSN" -c "$1"; }
-own() { app_psql "$PRIV_OWN_DSN" -c "$1"; }
-# Custodians prove the escrow events with the pinned log key.
-http GET "$URL/v1/audit/key"
-ESCROWCTL_LOG_KEY=$(json_get verifier_key)
-export ESCROWCTL_LOG_KEY
-
-KD=$W/key
-mkdir -p "$KD.pass"
-pf=()
-for i in 1 2 3 4 5; do echo "drill $i passphrase quibble-zephyr-$i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
-"$ESCROWCTL" ceremony --threshold 3 --shares 5 --custodian c1 --custodian c2 --custodian c3 \
-  --custodian c4 --custodian c5 --out "$KD" --scrypt-n 1024 "${pf[@]}" >/dev/null 2>&1 ||
-  fail "ceremony"
-FPR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$KD/escrow-key.json")
-mint_user "$PRIV_APP_DSN" admin1 admin
+drill_env
+drill_keys 3 5
 mint_user "$PRIV_APP_DSN" hd1 helpdesk
-mint_user "$PRIV_APP_DSN" aud1 auditor
-for i in 1 2 3 4 5; do mint_user "$PRIV_APP_DSN" "c$i" custodian "$i"; done
-ADMIN=$(mint_token "$PRIV_APP_DSN" admin1)
 HD=$(mint_token "$PRIV_APP_DSN" hd1)
-AUD=$(mint_token "$PRIV_APP_DSN" aud1)
-declare -A CT
-for i in 1 2 3 4 5; do CT[$i]=$(mint_token "$PRIV_APP_DSN" "c$i"); done
-ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" escrow-key publish --manifest "$KD/escrow-key.json" \
-  --fingerprint "$FPR" >/dev/null 2>"$W/ctl.err" || fail "escrow-key publish: $(cat "$W/ctl.err")"
 ENROLL=$(ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" enroll-token create --group lab --uses 30 --expires 1h 2>"$W/ctl.err") ||
   fail "enroll-token create: $(cat "$W/ctl.err")"
 python3 "$KE_SRC/tests/server/t_drill_fleet.py" "$URL" "$ENROLL" 24 "$W" >"$W/fleet.log" 2>&1 ||

@@ -23,6 +23,7 @@
 set -euo pipefail
 . "$KE_SRC/tests/server/lib.sh"
 . "$KE_SRC/tests/server/t_auth_lib.sh"
+. "$KE_SRC/tests/server/t_drill_lib.sh"
 TEST_NAME=drill_hostile
 ESCROWCTL=$KE_ESCROWCTL
 
@@ -35,34 +36,11 @@ drop_all() {
 }
 trap 'rc=$?; drop_all; (exit $rc); cleanup_test' EXIT
 start_private main
-URL=http://127.0.0.1:$PORT_main
-W=$TW
-export HOME=$W ESCROWCTL_SERVER=$URL
-unset XDG_CONFIG_HOME ESCROWCTL_LOG_KEY ESCROWCTL_CACERT ESCROWCTL_TOKEN
-sql() { app_psql "$PRIV_APP_DSN" -c "$1"; }
+drill_env
 own() { app_psql "$PRIV_OWN_DSN" -c "$1" >/dev/null; }
-http GET "$URL/v1/audit/key"
-ESCROWCTL_LOG_KEY=$(json_get verifier_key)
-export ESCROWCTL_LOG_KEY
-
-KD=$W/key
-mkdir -p "$KD.pass"
-pf=()
-for i in 1 2 3; do echo "hostile passphrase quibble-zephyr-$i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
-"$ESCROWCTL" ceremony --threshold 2 --shares 3 --custodian c1 --custodian c2 --custodian c3 \
-  --out "$KD" --scrypt-n 1024 "${pf[@]}" >/dev/null 2>&1 || fail "ceremony"
-FPR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$KD/escrow-key.json")
-mint_user "$PRIV_APP_DSN" admin1 admin
-mint_user "$PRIV_APP_DSN" aud1 auditor
+drill_keys 2 3
 mint_user "$PRIV_APP_DSN" mallory auditor
-for i in 1 2 3; do mint_user "$PRIV_APP_DSN" "c$i" custodian "$i"; done
-ADMIN=$(mint_token "$PRIV_APP_DSN" admin1)
-AUD=$(mint_token "$PRIV_APP_DSN" aud1)
 MAL=$(mint_token "$PRIV_APP_DSN" mallory)
-declare -A CT
-for i in 1 2 3; do CT[$i]=$(mint_token "$PRIV_APP_DSN" "c$i"); done
-ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" escrow-key publish --manifest "$KD/escrow-key.json" \
-  --fingerprint "$FPR" >/dev/null 2>"$W/ctl.err" || fail "escrow-key publish: $(cat "$W/ctl.err")"
 ENROLL=$(ESCROWCTL_TOKEN=$ADMIN "$ESCROWCTL" enroll-token create --group lab --uses 10 --expires 1h 2>"$W/ctl.err") ||
   fail "enroll-token create: $(cat "$W/ctl.err")"
 python3 "$KE_SRC/tests/server/t_drill_fleet.py" "$URL" "$ENROLL" 4 "$W" >"$W/fleet.log" 2>&1 ||
