@@ -139,6 +139,7 @@ static void srv_conn_started(struct MHD_Connection *conn, void **socket_context)
         gnutls_session_ticket_enable_server(ci->tls_session, &sc.ticket_key) != GNUTLS_E_SUCCESS)
       ke_logf(KE_LOG_WARN, "cannot enable TLS session tickets on a connection");
   }
+  srv_metrics_connection_open(1);
   pthread_mutex_lock(&sc.mu);
   c->next = sc.head;
   if (sc.head)
@@ -170,6 +171,7 @@ void srv_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
   if (c->next)
     c->next->prev = c->prev;
   pthread_mutex_unlock(&sc.mu);
+  srv_metrics_connection_open(-1);
   *socket_context = NULL;
   free(c);
 }

@@ -33,6 +33,7 @@ static struct {
   size_t nlabels;
   struct srv_label_stats *stats;
   long in_flight;
+  long connections_open;
   uint64_t db[SRV_METRICS_DB_KINDS_];
   uint64_t db_reconnects;
   uint64_t cut[SRV_METRICS_CUT_KINDS_];
@@ -93,6 +94,7 @@ void srv_metrics_request_begin(void) { SRV_ADD(&srv_m.in_flight, 1); }
 long srv_metrics_in_flight(void) { return SRV_LOAD(&srv_m.in_flight); }
 void srv_metrics_db_reconnect(void) { SRV_ADD(&srv_m.db_reconnects, 1); }
 void srv_metrics_connection_cut(enum srv_metrics_cut reason) { SRV_ADD(&srv_m.cut[reason], 1); }
+void srv_metrics_connection_open(int delta) { SRV_ADD(&srv_m.connections_open, delta); }
 
 void srv_metrics_db_error(enum srv_metrics_db kind)
 {
@@ -170,6 +172,12 @@ char *srv_metrics_render(size_t *len)
           "# TYPE escrowd_http_requests_in_flight gauge\n"
           "escrowd_http_requests_in_flight %ld\n",
           srv_metrics_in_flight());
+  fprintf(f,
+          "# HELP escrowd_http_connections_open Client connections open (until escrowd has closed "
+          "them).\n"
+          "# TYPE escrowd_http_connections_open gauge\n"
+          "escrowd_http_connections_open %ld\n",
+          SRV_LOAD(&srv_m.connections_open));
   fputs("# HELP escrowd_db_errors_total PostgreSQL errors by kind.\n"
         "# TYPE escrowd_db_errors_total counter\n",
         f);

@@ -40,6 +40,8 @@ long srv_metrics_in_flight(void);
 void srv_metrics_db_error(enum srv_metrics_db kind);
 void srv_metrics_db_reconnect(void);
 void srv_metrics_connection_cut(enum srv_metrics_cut reason);
+/* A tracked connection opened (+1) or closed (-1). */
+void srv_metrics_connection_open(int delta);
 
 /* The exposition text, malloc'd; NULL on allocation failure. */
 char *srv_metrics_render(size_t *len);
