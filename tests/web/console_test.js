@@ -33,9 +33,25 @@ async function login(page, name, password) {
 
 async function logout(page) {
   await page.click('#logout');
-  await page.waitForSelector('#view-login:not([hidden])');
+  await page.waitForSelector('#login-form', { state: 'visible' });
+  await expectVisible(page, ['#view-login', '#login-form'], 'after logout');
   const left = await page.evaluate(() => sessionStorage.length);
   check(left === 0, 'logout left ' + left + ' sessionStorage items');
+}
+
+// What a person sees: exactly the elements of `shown` are visible (laid
+// out, not display:none, non-empty box) among the console's top-level parts.
+const PARTS = ['#nav', '#view-login', '#login-form', '#pwchange', '#view-devices',
+               '#view-retrievals', '#view-audit'];
+async function expectVisible(page, shown, what) {
+  for (const sel of PARTS) {
+    const vis = await page.isVisible(sel);
+    check(vis === shown.includes(sel), what + ': ' + sel + (vis ? ' is visible' : ' is not visible'));
+    if (vis) {
+      const box = await page.locator(sel).boundingBox();
+      check(box && box.width > 0 && box.height > 0, what + ': ' + sel + ' has no box');
+    }
+  }
 }
 
 async function rowText(page, sel) {
@@ -72,8 +88,10 @@ async function main() {
     const h = resp.headers();
     check(/^default-src 'self'/.test(h['content-security-policy'] || ''), 'no CSP on /');
     check(h['x-frame-options'] === 'DENY', 'no X-Frame-Options on /');
-    await page.waitForSelector('#view-login:not([hidden])');
-    log('the login page loads with its CSP');
+    await page.waitForSelector('#login-form', { state: 'visible' });
+    await expectVisible(page, ['#view-login', '#login-form'], 'before login');
+    await page.screenshot({ path: path.join(OUT, 'login.png') });
+    log('the login page loads with its CSP; only the login form is visible');
 
     step = 'bad login';
     await login(page, U.newhire.name, 'not-the-password-at-all');
@@ -83,11 +101,13 @@ async function main() {
 
     step = 'one-time password';
     await login(page, U.newhire.name, U.newhire.one_time);
-    await page.waitForSelector('#pwchange:not([hidden])');
+    await page.waitForSelector('#pwchange', { state: 'visible' });
+    await expectVisible(page, ['#view-login', '#login-form', '#pwchange'], 'one-time password');
     await page.fill('#login-new', U.newhire.new);
     await page.fill('#login-new2', U.newhire.new);
     await page.click('#login-submit');
-    await page.waitForSelector('#nav:not([hidden])');
+    await page.waitForSelector('#nav', { state: 'visible' });
+    await expectVisible(page, ['#nav', '#view-devices'], 'after the password change');
     check((await page.textContent('#whoami')).includes(U.newhire.name + ' (helpdesk)'), 'whoami');
     const store = await page.evaluate(() => ({
       token: sessionStorage.getItem('ke.token'), local: localStorage.length, cookie: document.cookie }));
