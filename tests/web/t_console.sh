@@ -19,19 +19,11 @@ load_fixture
 WEBT=$KE_SRC/tests/web
 
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium missing: run scripts/deps.sh"
-command -v node >/dev/null && command -v npm >/dev/null || fail "node/npm missing: run scripts/deps.sh"
-
 # playwright-core, pinned by the committed package-lock.json, installed into
 # the build directory (no browser download: Debian's chromium is used).
+. "$WEBT/node_lib.sh"
 NODE_DIR=$KE_WEB_OUT/node
-if ! cmp -s "$WEBT/package-lock.json" "$NODE_DIR/package-lock.json" ||
-   [ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ]; then
-  mkdir -p "$NODE_DIR"
-  cp "$WEBT/package.json" "$WEBT/package-lock.json" "$NODE_DIR/"
-  ( cd "$NODE_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 180 \
-      npm ci --ignore-scripts --no-audit --no-fund --loglevel=error ) >"$TW/npm.log" 2>&1 ||
-    fail "npm ci of playwright-core: $(tail -n 5 "$TW/npm.log")"
-fi
+node_ci "$WEBT" "$NODE_DIR"
 log "playwright-core $(node -p "require('$NODE_DIR/node_modules/playwright-core/package.json').version")"
 
 make_private_db

@@ -14,7 +14,7 @@ load_fixture
 
 WEB=$TW/webroot
 mkdir -p "$WEB/sub"
-cp "$KE_SRC"/web/* "$WEB/"
+find "$KE_SRC/web" -maxdepth 1 -type f -exec cp {} "$WEB/" \;
 echo "outside secret $$" >"$TW/outside.txt"
 ln -s "$TW/outside.txt" "$WEB/link.txt"
 echo "hidden $$" >"$WEB/.hidden.txt"
