@@ -1,5 +1,5 @@
 /*
- * escrowctl user add|list|disable|enable|set-role|set-person|reset-password
+ * escrowctl user add|list|disable|enable|set-role|set-person|set-email|reset-password
  * (admin role) over the stored login.  A password given with
  * --password-file is never printed; a generated one-time password is the
  * only way the new user gets in, so `add` prints it, once.
@@ -54,6 +54,13 @@ const char ctl_usage_user_set_person[] =
   "and a custodian account keeps that person from approving their own\n"
   "retrieval requests.\n\n" CTL_ONLINE_OPTS;
 
+const char ctl_usage_user_set_email[] =
+  "usage: escrowctl user set-email NAME --email ADDRESS\n\n"
+  "Sets where an account is mailed about retrieval requests (admin only):\n"
+  "custodians get a mail when a request is made, a reminder while it waits\n"
+  "for their part, and one when it completes or expires (escrowd's smtp_url).\n"
+  "--email '' removes the address.\n\n" CTL_ONLINE_OPTS;
+
 const char ctl_usage_user_reset_password[] =
   "usage: escrowctl user reset-password NAME [--password-file F]\n\n"
   "Resets an account's password (admin only): for a forgotten password or a\n"
@@ -65,12 +72,12 @@ const char ctl_usage_user_reset_password[] =
 
 typedef struct user_opts {
   ctl_http_target t;
-  const char *role, *password_file, *person;
+  const char *role, *password_file, *person, *email;
   unsigned cidx;
   int json, service;
 } user_opts;
 
-enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON, O_PERSON, O_SERVICE };
+enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON, O_PERSON, O_SERVICE, O_EMAIL };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -84,6 +91,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_JSON: o->json = 1; return CTL_OK;
   case O_PERSON: o->person = arg; return CTL_OK;
   case O_SERVICE: o->service = 1; return CTL_OK;
+  case O_EMAIL: o->email = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -96,6 +104,7 @@ static const struct option user_options[] = {
   { "json", no_argument, 0, O_JSON },
   { "person", required_argument, 0, O_PERSON },
   { "service", no_argument, 0, O_SERVICE },
+  { "email", required_argument, 0, O_EMAIL },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
@@ -139,6 +148,10 @@ static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int np
   if (!rc && o->person && cmd->sub && strcmp(cmd->sub, "add") != 0 &&
       strcmp(cmd->sub, "set-person") != 0) {
     ctl_errf("--person applies to `user add` and `user set-person` only");
+    return CTL_USAGE;
+  }
+  if (!rc && o->email && (!cmd->sub || strcmp(cmd->sub, "set-email") != 0)) {
+    ctl_errf("--email applies to `user set-email` only");
     return CTL_USAGE;
   }
   if (!rc && o->service && (!cmd->sub || strcmp(cmd->sub, "add") != 0)) {
@@ -303,6 +316,13 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
       ctl_errf("--person is not valid UTF-8");
       return CTL_USAGE;
     }
+  } else if (strcmp(what, "email") == 0) {
+    if (!o.email)
+      return ctl_missing_opt("--email");
+    if (!(req = json_pack("{s:s}", "email", o.email))) {
+      ctl_errf("--email is not valid UTF-8");
+      return CTL_USAGE;
+    }
   } else if (strcmp(what, "role") == 0) {
     if (!o.role)
       return ctl_missing_opt("--role");
@@ -319,6 +339,10 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
     goto out;
   if (o.person)
     printf("User %s is now person %s.\n", name, o.person);
+  else if (o.email && o.email[0])
+    printf("User %s is mailed at %s.\n", name, o.email);
+  else if (o.email)
+    printf("User %s has no email address now.\n", name);
   else if (req)
     printf("User %s now has role %s (was %s).\n", name, o.role,
            json_string_value(json_object_get(ans, "previous_role")));
@@ -349,6 +373,11 @@ int ctl_cmd_user_set_role(const ctl_cmd *cmd, int argc, char **argv)
 int ctl_cmd_user_set_person(const ctl_cmd *cmd, int argc, char **argv)
 {
   return user_post(cmd, argc, argv, "person");
+}
+
+int ctl_cmd_user_set_email(const ctl_cmd *cmd, int argc, char **argv)
+{
+  return user_post(cmd, argc, argv, "email");
 }
 
 int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)

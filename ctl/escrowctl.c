@@ -47,6 +47,8 @@ static const ctl_cmd ctl_cmds[] = {
     ctl_usage_user_set_role },
   { "user", "set-person", ctl_cmd_user_set_person,
     "record the person behind an account (admin)", ctl_usage_user_set_person },
+  { "user", "set-email", ctl_cmd_user_set_email,
+    "set where an account is mailed about requests (admin)", ctl_usage_user_set_email },
   { "user", "reset-password", ctl_cmd_user_reset_password,
     "reset an account's password, sessions revoked (admin)", ctl_usage_user_reset_password },
   { "token", "create", ctl_cmd_token_create, "create an API token, shown once (admin)",

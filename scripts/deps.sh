@@ -15,6 +15,7 @@ PKGS=(
   chromium
   libgnutls28-dev testssl.sh
   libzxcvbn-dev
+  python3-aiosmtpd
 )
 
 missing=()

@@ -159,6 +159,20 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
   {"drill_expiry", U(drill_expiry), "604800", 3600, 90UL * 86400,
    "Seconds a backup-integrity drill stays open for custodians' parts and its result; "
    "escrowd maintenance then closes it as expired and deletes its parts."},
+  {"smtp_url", S(smtp_url), NULL, 0, 0,
+   "smtp://host:port (STARTTLS required) or smtps://host:port of the mail relay that "
+   "notifies custodians of retrieval requests. Unset = no mail."},
+  {"smtp_from", S(smtp_from), NULL, 0, 0,
+   "Sender address of notification mails (a plain addr-spec). Required with smtp_url."},
+  {"smtp_ca_file", S(smtp_ca_file), NULL, 0, 0,
+   "PEM CA bundle that alone is trusted for the relay's certificate. Unset = the "
+   "system store."},
+  {"smtp_user", S(smtp_user), NULL, 0, 0, "SMTP AUTH user name. Unset = no AUTH."},
+  {"smtp_password_file", S(smtp_password_file), NULL, 0, 0,
+   "File whose first line is the SMTP AUTH password (with smtp_user)."},
+  {"mail_reminder_after", U(mail_reminder_after), "1800", 0, 30UL * 86400,
+   "Seconds a retrieval request may wait before the custodians who have not contributed "
+   "get a reminder (once per request); 0 = no reminders."},
 };
 #undef S
 #undef U

@@ -69,6 +69,13 @@ struct srv_config {
   char *tls_priorities;
   /* drills (srv_drill_close.c) */
   unsigned drill_expiry;
+  /* notification mail (srv_mail.c) */
+  char *smtp_url;
+  char *smtp_from;
+  char *smtp_ca_file;
+  char *smtp_user;
+  char *smtp_password_file;
+  unsigned mail_reminder_after;
 
   /* Not keys: where the values came from. */
   char *loaded_file;            /* NULL if no file was read */

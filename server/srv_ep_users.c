@@ -6,6 +6,7 @@
  *   POST /v1/users/{name}/disable   POST /v1/users/{name}/enable
  *   POST /v1/users/{name}/role      {role, custodian_index?}
  *   POST /v1/users/{name}/person    {person}
+ *   POST /v1/users/{name}/email     {email} ("" removes it)
  * Every change is audited in its own transaction.  Accounts are never
  * deleted (their history must keep its meaning); the last active admin
  * cannot be disabled or demoted, so nobody locks the organisation out.
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "ke_json.h"
+#include "ke_mail.h"
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
@@ -239,14 +241,15 @@ static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
   json_decref(*list);
   *list = json_array();
   for (int i = 0; *list && i < PQntuples(r); i++) {
-    json_t *u = json_pack("{s:s,s:s,s:o,s:b,s:b,s:s,s:s,s:b}", "name", PQgetvalue(r, i, 0),
+    json_t *u = json_pack("{s:s,s:s,s:o,s:b,s:b,s:s,s:s,s:b,s:s?}", "name", PQgetvalue(r, i, 0),
                           "role", PQgetvalue(r, i, 1), "custodian_index",
                           PQgetisnull(r, i, 2) ? json_null()
                                                : json_integer(atoi(PQgetvalue(r, i, 2))),
                           "disabled", strcmp(PQgetvalue(r, i, 3), "t") == 0,
                           "password_must_change", strcmp(PQgetvalue(r, i, 4), "t") == 0,
                           "created", PQgetvalue(r, i, 5), "updated", PQgetvalue(r, i, 6),
-                          "service", strcmp(PQgetvalue(r, i, 7), "t") == 0);
+                          "service", strcmp(PQgetvalue(r, i, 7), "t") == 0, "email",
+                          PQgetisnull(r, i, 8) ? NULL : PQgetvalue(r, i, 8));
     if (!u || json_array_append_new(*list, u)) {
       json_decref(*list);
       *list = NULL;
@@ -277,6 +280,7 @@ struct srv_user_change {
   int disable;          /* for disable/enable */
   const char *role;     /* for role */
   const char *person;   /* for person */
+  const char *email;    /* for email ("" clears it) */
   int cidx;
   char old_role[16];
   int changed;
@@ -337,6 +341,11 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
     if (!(r = srv_db_exec(db, SRV_STMT_RET_USER_PERSON, p2, &st)))
       return st;
     d = json_pack("{s:s}", "person", c->person);
+  } else if (c->email) {
+    const char *p2[2] = {c->name, c->email};
+    if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_EMAIL, p2, &st)))
+      return st;
+    d = c->email[0] ? json_pack("{s:s}", "email", c->email) : json_pack("{s:n}", "email");
   } else {
     const char *p2[2] = {c->name, c->disable ? "true" : "false"};
     if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_DISABLED, p2, &st)))
@@ -374,6 +383,8 @@ static enum MHD_Result srv_user_change(struct srv_request *req, struct srv_user_
       json_object_set_new(out, "custodian_index", json_integer(c->cidx));
   } else if (out && c->person) {
     json_object_set_new(out, "person", json_string(c->person));
+  } else if (out && c->email) {
+    json_object_set_new(out, "email", c->email[0] ? json_string(c->email) : json_null());
   } else if (out) {
     json_object_set_new(out, "disabled", json_boolean(c->disable));
   }
@@ -423,5 +434,24 @@ enum MHD_Result srv_ep_users_person(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
                            "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with "
                            "a letter or digit");
+  return srv_user_change(req, &c);
+}
+
+/* Where a custodian is told about retrieval requests (srv_mail.h); ""
+ * removes the address. */
+enum MHD_Result srv_ep_users_email(struct srv_request *req)
+{
+  static const char *const allowed[] = {"email", NULL};
+  const json_t *body = srv_request_json(req);
+  struct srv_user_change c = {.action = "user.email"};
+  enum MHD_Result ret;
+
+  if (srv_account_unknown_member(req, body, allowed, &ret))
+    return ret;
+  if (ke_json_get_str(body, "email", &c.email) != KE_JSON_OK ||
+      (c.email[0] && !ke_mail_addr_ok(c.email)))
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                           "email: a plain address (local@domain, at most 254 bytes), or \"\" "
+                           "to remove it");
   return srv_user_change(req, &c);
 }

@@ -15,6 +15,7 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_longpoll.h"
+#include "srv_mail.h"
 #include "srv_webhook.h"
 
 static unsigned srv_ret_expiry_s = SRV_RET_EXPIRY_DEFAULT;
@@ -47,7 +48,7 @@ enum srv_db_status srv_ret_hook(struct srv_db *db, const char *event, const char
   }
   st = srv_webhook_enqueue(db, event, p);
   json_decref(p);
-  return st;
+  return st == SRV_DB_OK ? srv_mail_enqueue(db, event, id) : st;
 }
 
 int srv_ret_id_ok(const char *s)

@@ -34,6 +34,7 @@ static const struct srv_route srv_routes[] = {
   {"POST", "/v1/users/{name}/role", srv_ep_users_role, SRV_ROLE_ADMIN, SRV_BODY_JSON},
   {"POST", "/v1/users/{name}/password", srv_ep_users_password, SRV_ROLE_ADMIN, SRV_BODY_JSON},
   {"POST", "/v1/users/{name}/person", srv_ep_users_person, SRV_ROLE_ADMIN, SRV_BODY_JSON},
+  {"POST", "/v1/users/{name}/email", srv_ep_users_email, SRV_ROLE_ADMIN, SRV_BODY_JSON},
   {"POST", "/v1/tokens", srv_ep_tokens_create, SRV_ROLE_ADMIN, SRV_BODY_JSON},
   {"GET", "/v1/tokens", srv_ep_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE},
   {"DELETE", "/v1/tokens/{id}", srv_ep_tokens_revoke, SRV_ROLE_ADMIN, SRV_BODY_NONE},

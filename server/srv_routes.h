@@ -57,6 +57,7 @@ enum MHD_Result srv_ep_users_enable(struct srv_request *req);
 enum MHD_Result srv_ep_users_role(struct srv_request *req);
 enum MHD_Result srv_ep_users_password(struct srv_request *req);
 enum MHD_Result srv_ep_users_person(struct srv_request *req);
+enum MHD_Result srv_ep_users_email(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_create(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_list(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_revoke(struct srv_request *req);

@@ -18,6 +18,7 @@
 #include "srv_routes.h"
 #include "srv_migrate.h"
 #include "srv_retrieval.h"
+#include "srv_mail.h"
 #include "srv_webhook.h"
 
 /* Refuse to serve a database that is behind or whose applied migrations were
@@ -139,7 +140,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
    * the sockets they may hold anyway. */
   srv_ret_init(cfg);
   srv_drill_init(cfg);
-  if (srv_webhook_init(cfg) != 0) {
+  if (srv_webhook_init(cfg) != 0 || srv_mail_init(cfg) != 0) {
     rc = SRV_EXIT_USAGE;
     goto out;
   }
@@ -175,10 +176,13 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   srv_http_shutdown(http, cfg->shutdown_timeout);
   srv_longpoll_pg_stop();
   srv_webhook_shutdown();
+  srv_mail_shutdown();
   ke_logf(KE_LOG_INFO, "stopped");
   rc = SRV_EXIT_OK;
 out:
   srv_longpoll_pg_stop(); /* if a later start-up step failed */
+  srv_webhook_shutdown();
+  srv_mail_shutdown();
   if (use_db)
     srv_audit_stop();
   srv_static_shutdown();

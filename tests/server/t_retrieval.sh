@@ -17,6 +17,11 @@
 #   expire    an expired request takes no part (410) and is audited
 #   longpoll  1,000 suspended long-polls hold no thread: /healthz stays
 #             fast, the thread count stays flat, one part wakes them all
+#   mail      notification mail through a real SMTP relay (python3-aiosmtpd,
+#             STARTTLS): a mail to every custodian with an address within 5 s
+#             of a request, a reminder to those who have not contributed, a
+#             relay without STARTTLS gets nothing, one that is down delays
+#             and loses nothing; no code and no secret in any mail
 #   hostile   the hostile server of issue 11 (finding 3): an unpinned
 #             requester is refused without --pin-requester; E swapped in the
 #             database (with the code that follows) gets no part online or
@@ -53,6 +58,12 @@ else
   # expire: a short connection_timeout, which a long-poll must outlive.
   extra=()
   [ "$CASE" = expire ] && extra=(ESCROWD_CONNECTION_TIMEOUT=3)
+  # mail: a real SMTP relay with STARTTLS (t_retrieval_mail.sh).
+  if [ "$CASE" = mail ]; then
+    . "$KE_SRC/tests/server/t_retrieval_mail.sh"
+    mail_relay_setup
+    extra=("${MAIL_ENV[@]}")
+  fi
   start_private main ESCROWD_WEBHOOK_URLS="http://127.0.0.1:$(cat "$TW/hook.port")/hook" \
     ESCROWD_WEBHOOK_SECRET_FILE="$TW/hook.secret" "${extra[@]}"
 fi

@@ -1,0 +1,291 @@
+/*
+ * srv_mail.c - the mail outbox and its sender (srv_mail.h).
+ *
+ * The worker wakes every second: it queues the reminders that fell due
+ * (MAIL_REMIND, idempotent across instances), leases a batch of due
+ * messages (MAIL_CLAIM), composes each from the request's public metadata
+ * at sending time (so a reminder shows the age it really has), sends it and
+ * records the outcome.  A crash between sending and recording sends that
+ * message again: at least once, like the webhooks.
+ */
+#include "srv_mail.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ke_log.h"
+#include "ke_mail.h"
+#include "ke_util.h"
+
+#define SRV_MAIL_BATCH 16
+#define SRV_MAIL_ATTEMPTS 12
+#define SRV_MAIL_PASSWORD_MAX 256
+
+static struct {
+  ke_mail_server srv;
+  char password[SRV_MAIL_PASSWORD_MAX + 1];
+  unsigned reminder_after;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int on, running, stop;
+} ml = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+enum srv_db_status srv_mail_enqueue(struct srv_db *db, const char *event, const char *id)
+{
+  static const char *const kinds[][2] = {{"request.created", "created"},
+                                         {"request.completed", "completed"},
+                                         {"request.expired", "expired"}};
+  enum srv_db_status st = SRV_DB_OK;
+
+  if (!ml.on)
+    return SRV_DB_OK;
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+    if (strcmp(event, kinds[k][0]) == 0) {
+      const char *p[2] = {id, kinds[k][1]};
+      PQclear(srv_db_exec(db, SRV_STMT_MAIL_ENQUEUE, p, &st));
+    }
+  return st;
+}
+
+/* ---- the worker ---------------------------------------------------------- */
+
+struct srv_mail_item {
+  char id[24], to[KE_MAIL_ADDR_MAX + 1], kind[16];
+  char subject[KE_MAIL_SUBJECT_MAX + 1];
+  char *body;
+  int attempts;
+};
+
+struct srv_mail_batch {
+  struct srv_mail_item items[SRV_MAIL_BATCH];
+  int n;
+};
+
+static const char *srv_mail_headline(const char *kind)
+{
+  if (strcmp(kind, "created") == 0)
+    return "A recovery key retrieval request waits for custodians";
+  if (strcmp(kind, "reminder") == 0)
+    return "Reminder: a recovery key retrieval request still waits for your part";
+  if (strcmp(kind, "completed") == 0)
+    return "A recovery key retrieval request is complete: no further part is needed";
+  return "A recovery key retrieval request expired";
+}
+
+/* The text of one row of MAIL_CLAIM (columns documented there).  Subject
+ * values are labels the database refuses control characters in; the body
+ * is plain text.  No secret is in any column read here. */
+static int srv_mail_compose(struct srv_mail_item *it, PGresult *r, int i)
+{
+  const char *kind = PQgetvalue(r, i, 2), *req = PQgetvalue(r, i, 3);
+  long long age = atoll(PQgetvalue(r, i, 9));
+  int open = strcmp(kind, "created") == 0 || strcmp(kind, "reminder") == 0;
+  char agetext[48];
+  int n;
+
+  if (age >= 86400)
+    snprintf(agetext, sizeof agetext, "%lld d %lld h", age / 86400, age % 86400 / 3600);
+  else if (age >= 3600)
+    snprintf(agetext, sizeof agetext, "%lld h %lld min", age / 3600, age % 3600 / 60);
+  else
+    snprintf(agetext, sizeof agetext, "%lld min", age / 60);
+  snprintf(it->kind, sizeof it->kind, "%s", kind);
+  snprintf(it->subject, sizeof it->subject, "[keyescrow] %s: %.64s on %.80s",
+           strcmp(kind, "reminder") == 0 ? "Reminder" : strcmp(kind, "created") == 0 ? "Request"
+           : strcmp(kind, "completed") == 0 ? "Completed" : "Expired",
+           req, PQgetvalue(r, i, 4));
+  if (!(it->body = malloc(KE_MAIL_BODY_MAX)))
+    return 0;
+  n = snprintf(it->body, KE_MAIL_BODY_MAX,
+               "%s.\n\n"
+               "Request:    %s\n"
+               "Device:     %s\n"
+               "Volume:     %s\n"
+               "Requester:  %s\n"
+               "Reason:     %s\n"
+               "Ticket:     %s\n"
+               "Age:        %s\n"
+               "Parts:      %s of %s\n\n"
+               "%s%s%s",
+               srv_mail_headline(kind), req, PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
+               PQgetvalue(r, i, 6), PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), agetext,
+               PQgetvalue(r, i, 11), PQgetvalue(r, i, 10),
+               open ? "To approve: escrowctl approve " : "", open ? req : "",
+               open ? " --share <your share file>\n"
+                      "Ask the requester, on a channel you trust, to read you the confirmation\n"
+                      "code: this mail never carries it, and a code you did not hear from the\n"
+                      "requester proves nothing.\n"
+                    : "");
+  if (n < 0 || n >= KE_MAIL_BODY_MAX) { /* the columns are bounded far below: never */
+    free(it->body);
+    it->body = NULL;
+    return 0;
+  }
+  return 1;
+}
+
+static enum srv_db_status srv_mail_claim_txn(struct srv_db *db, void *cls)
+{
+  struct srv_mail_batch *b = cls;
+  char after[16], lim[8];
+  const char *p1[1] = {after}, *pl[1] = {lim};
+  enum srv_db_status st;
+  PGresult *r;
+
+  for (int i = 0; i < b->n; i++)
+    free(b->items[i].body);
+  b->n = 0;
+  if (ml.reminder_after) {
+    snprintf(after, sizeof after, "%u", ml.reminder_after);
+    if (!(r = srv_db_exec(db, SRV_STMT_MAIL_REMIND, p1, &st)))
+      return st;
+    PQclear(r);
+  }
+  snprintf(lim, sizeof lim, "%d", SRV_MAIL_BATCH);
+  if (!(r = srv_db_exec(db, SRV_STMT_MAIL_CLAIM, pl, &st)))
+    return st;
+  for (int i = 0; i < PQntuples(r) && b->n < SRV_MAIL_BATCH; i++) {
+    struct srv_mail_item *it = &b->items[b->n];
+    snprintf(it->id, sizeof it->id, "%s", PQgetvalue(r, i, 0));
+    snprintf(it->to, sizeof it->to, "%s", PQgetvalue(r, i, 1));
+    it->attempts = atoi(PQgetvalue(r, i, 12));
+    if (!srv_mail_compose(it, r, i))
+      break;
+    b->n++;
+  }
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
+struct srv_mail_result {
+  const char *id;
+  int ok, give_up;
+  char delay[16], err[300];
+};
+
+static enum srv_db_status srv_mail_result_txn(struct srv_db *db, void *cls)
+{
+  struct srv_mail_result *res = cls;
+  enum srv_db_status st;
+  PGresult *r;
+
+  if (res->ok) {
+    const char *p[1] = {res->id};
+    r = srv_db_exec(db, SRV_STMT_MAIL_DONE, p, &st);
+  } else {
+    const char *p[4] = {res->id, res->delay, res->err, res->give_up ? "t" : "f"};
+    r = srv_db_exec(db, SRV_STMT_MAIL_RETRY, p, &st);
+  }
+  PQclear(r);
+  return r ? SRV_DB_OK : st;
+}
+
+static void srv_mail_send_one(const struct srv_mail_item *it)
+{
+  struct srv_mail_result res = {it->id, 0, 0, "", ""};
+  int a = it->attempts + 1;
+
+  res.ok = ke_mail_send(&ml.srv, it->to, it->subject, it->body, res.err, sizeof res.err) == KE_OK;
+  res.give_up = !res.ok && a >= SRV_MAIL_ATTEMPTS;
+  snprintf(res.delay, sizeof res.delay, "%d", a >= 12 ? 3600 : (1 << a) > 3600 ? 3600 : 1 << a);
+  if (!res.ok)
+    ke_log(res.give_up ? KE_LOG_ERROR : KE_LOG_WARN,
+           res.give_up ? "notification mail failed for good" : "notification mail failed",
+           json_pack("{s:s,s:s,s:s,s:i}", "mail", it->id, "kind", it->kind, "error", res.err,
+                     "attempt", a));
+  if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_mail_result_txn, &res) != SRV_DB_OK)
+    ke_log(KE_LOG_WARN, "mail state not saved (it will be sent again)",
+           json_pack("{s:s}", "mail", it->id));
+}
+
+static void *srv_mail_thread(void *arg)
+{
+  struct srv_mail_batch *b = calloc(1, sizeof *b);
+
+  (void)arg;
+  if (!b)
+    return NULL;
+  pthread_mutex_lock(&ml.mu);
+  while (!ml.stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&ml.cv, &ml.mu, &ts);
+    if (ml.stop)
+      break;
+    pthread_mutex_unlock(&ml.mu);
+    if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_mail_claim_txn, b) == SRV_DB_OK)
+      for (int i = 0; i < b->n; i++)
+        srv_mail_send_one(&b->items[i]);
+    pthread_mutex_lock(&ml.mu);
+  }
+  pthread_mutex_unlock(&ml.mu);
+  for (int i = 0; i < b->n; i++)
+    free(b->items[i].body);
+  free(b);
+  return NULL;
+}
+
+static int srv_mail_read_password(const char *file)
+{
+  FILE *f = fopen(file, "r");
+  size_t n;
+
+  if (!f)
+    return -1;
+  n = fread(ml.password, 1, SRV_MAIL_PASSWORD_MAX, f);
+  fclose(f);
+  ml.password[n] = '\0';
+  ml.password[strcspn(ml.password, "\r\n")] = '\0';
+  return ml.password[0] ? 0 : -1;
+}
+
+int srv_mail_init(const struct srv_config *cfg)
+{
+  ml.on = 0;
+  if (!cfg->smtp_url || !*cfg->smtp_url)
+    return 0;
+  if (!ke_mail_url_ok(cfg->smtp_url) || !cfg->smtp_from || !ke_mail_addr_ok(cfg->smtp_from)) {
+    ke_log(KE_LOG_ERROR, "smtp_url must be smtp:// or smtps://, with smtp_from a plain address",
+           NULL);
+    return -1;
+  }
+  if (cfg->smtp_user && (!cfg->smtp_password_file ||
+                         srv_mail_read_password(cfg->smtp_password_file) != 0)) {
+    ke_log(KE_LOG_ERROR, "smtp_user needs a readable, non-empty smtp_password_file", NULL);
+    return -1;
+  }
+  ml.srv = (ke_mail_server){cfg->smtp_url, cfg->smtp_ca_file, cfg->smtp_user,
+                            cfg->smtp_user ? ml.password : NULL, cfg->smtp_from, 30};
+  ml.reminder_after = cfg->mail_reminder_after;
+  ml.stop = 0;
+  ml.on = 1;
+  if (pthread_create(&ml.thread, NULL, srv_mail_thread, NULL) != 0) {
+    ml.on = 0;
+    ke_log(KE_LOG_ERROR, "cannot start the mail worker", NULL);
+    return -1;
+  }
+  ml.running = 1;
+  ke_log(KE_LOG_INFO, "notification mail on",
+         json_pack("{s:s,s:i}", "smtp_url", cfg->smtp_url, "reminder_after",
+                   (int)ml.reminder_after));
+  return 0;
+}
+
+void srv_mail_shutdown(void)
+{
+  if (!ml.running)
+    return;
+  pthread_mutex_lock(&ml.mu);
+  ml.stop = 1;
+  pthread_cond_signal(&ml.cv);
+  pthread_mutex_unlock(&ml.mu);
+  pthread_join(ml.thread, NULL);
+  ml.running = 0;
+  ml.on = 0;
+  ke_wipe(ml.password, sizeof ml.password);
+}
