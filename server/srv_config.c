@@ -143,7 +143,8 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
    "Seconds between re-checks of every waiting long-poll while the LISTEN connection that "
    "announces other escrowd instances' changes at once is down (reconnecting)."},
   {"webhook_urls", S(webhook_urls), NULL, 0, 0,
-   "Comma-separated http(s) URLs notified of retrieval events (JSON POST, HMAC-signed). "
+   "Comma-separated http(s) URLs notified of retrieval events (JSON POST, HMAC-signed); "
+   "prefix one with slack: or teams: for chat messages in that service's shape. "
    "Unset = no webhooks."},
   {"webhook_secret_file", S(webhook_secret_file), NULL, 0, 0,
    "File holding the HMAC-SHA256 key of webhook signatures (at least 16 bytes). Required "

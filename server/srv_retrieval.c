@@ -31,6 +31,54 @@ unsigned srv_ret_expiry(void)
   return srv_ret_expiry_s;
 }
 
+static const char *srv_ret_hook_title(const char *event)
+{
+  static const char *const t[][2] = {
+    {"request.created", "Recovery key retrieval request: custodians needed"},
+    {"part.added", "Retrieval request: a custodian contributed"},
+    {"request.completed", "Retrieval request complete: no further part needed"},
+    {"key.disclosed", "Recovery key disclosed to its requester"},
+    {"request.expired", "Retrieval request expired"}};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (strcmp(event, t[i][0]) == 0)
+      return t[i][1];
+  return event;
+}
+
+/* The webhooks of `event`, with its chat form when a chat URL wants one:
+ * the facts are read from the request's row (public metadata only). */
+static enum srv_db_status srv_ret_webhooks(struct srv_db *db, const char *event, const char *id,
+                                           const json_t *p)
+{
+  const char *p1[1] = {id};
+  char age[32], parts[48];
+  enum srv_db_status st;
+  PGresult *r;
+
+  if (!srv_webhook_wants_chat())
+    return srv_webhook_enqueue(db, event, p, NULL);
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_NOTIFY_INFO, p1, &st)))
+    return st;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return SRV_DB_ERROR;
+  }
+  snprintf(age, sizeof age, "%lld min", atoll(PQgetvalue(r, 0, 5)) / 60);
+  snprintf(parts, sizeof parts, "%s of %s", PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 6));
+  ke_chat_fact f[] = {{"Request", id},
+                      {"Device", PQgetvalue(r, 0, 0)},
+                      {"Volume", PQgetvalue(r, 0, 1)},
+                      {"Requester", PQgetvalue(r, 0, 2)},
+                      {"Reason", PQgetvalue(r, 0, 3)},
+                      {"Ticket", PQgetvalue(r, 0, 4)},
+                      {"Age", age},
+                      {"Parts", parts}};
+  struct srv_webhook_chat chat = {srv_ret_hook_title(event), f, sizeof f / sizeof f[0]};
+  st = srv_webhook_enqueue(db, event, p, &chat);
+  PQclear(r);
+  return st;
+}
+
 enum srv_db_status srv_ret_hook(struct srv_db *db, const char *event, const char *id,
                                 const char *device, const char *volume, long long parts,
                                 long long needed)
@@ -46,7 +94,7 @@ enum srv_db_status srv_ret_hook(struct srv_db *db, const char *event, const char
     json_decref(p);
     return SRV_DB_ERROR;
   }
-  st = srv_webhook_enqueue(db, event, p);
+  st = srv_ret_webhooks(db, event, id, p);
   json_decref(p);
   return st == SRV_DB_OK ? srv_mail_enqueue(db, event, id) : st;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ke_chat.h"
 #include "ke_files.h"
 #include "ke_log.h"
 #include "ke_util.h"
@@ -30,7 +31,8 @@
 
 static struct {
   char urls[SRV_WH_MAX_URLS][SRV_WH_URL_MAX + 1];
-  unsigned nurls;
+  ke_chat_format formats[SRV_WH_MAX_URLS]; /* "slack:" / "teams:" prefixes */
+  unsigned nurls, nchat;
   uint8_t secret[SRV_WH_SECRET_MAX];
   size_t secret_len;
   pthread_t thread;
@@ -39,30 +41,55 @@ static struct {
   int running, stop;
 } wh = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+int srv_webhook_wants_chat(void)
+{
+  return wh.nchat > 0;
+}
+
+/* The body for URL i: the native JSON, or the chat message of `chat`. */
+static char *srv_wh_body(unsigned i, const char *native, const struct srv_webhook_chat *chat)
+{
+  json_t *m;
+  char *body;
+
+  if (wh.formats[i] == KE_CHAT_NATIVE)
+    return strdup(native);
+  if (!chat || !(m = ke_chat_payload(wh.formats[i], chat->title, chat->facts, chat->nfacts)))
+    return NULL;
+  body = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(m);
+  return body;
+}
+
 enum srv_db_status srv_webhook_enqueue(struct srv_db *db, const char *event,
-                                       const json_t *payload)
+                                       const json_t *payload, const struct srv_webhook_chat *chat)
 {
   json_t *p;
-  char *body, now[KE_TIME_LEN + 1];
+  char *native, now[KE_TIME_LEN + 1];
   enum srv_db_status st = SRV_DB_OK;
 
   if (wh.nurls == 0)
     return SRV_DB_OK;
-  if (ke_time_rfc3339(now, 0) != KE_OK || !(p = json_deep_copy(payload)))
+  if (ke_time_rfc3339(now, time(NULL)) != KE_OK || !(p = json_deep_copy(payload)))
     return SRV_DB_ERROR;
   if (json_object_set_new(p, "event", json_string(event)) ||
       json_object_set_new(p, "time", json_string(now)) ||
-      !(body = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS))) {
+      !(native = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS))) {
     json_decref(p);
     return SRV_DB_ERROR;
   }
   json_decref(p);
   for (unsigned i = 0; i < wh.nurls && st == SRV_DB_OK; i++) {
+    char *body = srv_wh_body(i, native, chat);
     const char *params[3] = {wh.urls[i], event, body};
-    PGresult *r = srv_db_exec(db, SRV_STMT_WH_ENQUEUE, params, &st);
-    PQclear(r);
+    if (!body) {
+      st = SRV_DB_ERROR;
+      break;
+    }
+    PQclear(srv_db_exec(db, SRV_STMT_WH_ENQUEUE, params, &st));
+    free(body);
   }
-  free(body);
+  free(native);
   return st;
 }
 
@@ -256,15 +283,27 @@ int srv_webhook_init(const struct srv_config *cfg)
   FILE *f;
   size_t n;
 
-  wh.nurls = 0;
+  wh.nurls = wh.nchat = 0;
   if (!s || !*s)
     return 0;
   while (*s) {
     size_t len = strcspn(s, ",");
+    ke_chat_format fmt = KE_CHAT_NATIVE;
+    if (len > 6 && strncmp(s, "slack:", 6) == 0)
+      fmt = KE_CHAT_SLACK;
+    else if (len > 6 && strncmp(s, "teams:", 6) == 0)
+      fmt = KE_CHAT_TEAMS;
+    if (fmt != KE_CHAT_NATIVE) {
+      s += 6;
+      len -= 6;
+      wh.nchat++;
+    }
     if (wh.nurls >= SRV_WH_MAX_URLS || !srv_wh_url_ok(s, len)) {
-      ke_log(KE_LOG_ERROR, "webhook_urls: up to 8 http(s) URLs, comma-separated", NULL);
+      ke_log(KE_LOG_ERROR, "webhook_urls: up to 8 http(s) URLs, comma-separated, each "
+             "optionally prefixed slack: or teams:", NULL);
       return -1;
     }
+    wh.formats[wh.nurls] = fmt;
     memcpy(wh.urls[wh.nurls], s, len);
     wh.urls[wh.nurls++][len] = '\0';
     s += len;

@@ -22,6 +22,7 @@ class H(http.server.BaseHTTPRequestHandler):
                                 "event": self.headers.get("X-KE-Event"),
                                 "delivery": self.headers.get("X-KE-Delivery"),
                                 "status": 500 if seen[0] == 1 else 204,
+                                "path": self.path,
                                 "body": body}) + "\n")
         self.send_response(500 if seen[0] == 1 else 204)
         self.send_header("Content-Length", "0")

@@ -40,6 +40,9 @@ mail_relay_setup() {
   MAIL_ENV=(ESCROWD_SMTP_URL="smtp://127.0.0.1:$(cat "$TW/smtp.port")"
             ESCROWD_SMTP_FROM=keyescrow@example.test ESCROWD_SMTP_CA_FILE="$TW/smtp-cert.pem"
             ESCROWD_MAIL_REMINDER_AFTER=3600)
+  # The webhook receiver also takes the Slack- and Teams-shaped messages.
+  local hook=http://127.0.0.1:$(cat "$TW/hook.port")
+  MAIL_ENV+=(ESCROWD_WEBHOOK_URLS="$hook/hook,slack:$hook/slack,teams:$hook/teams")
 }
 
 # mails KIND: how many stored messages have this subject word.
@@ -142,5 +145,51 @@ PY
   [ "$(sql "SELECT count(*) FROM mail_outbox WHERE delivered IS NULL")" = 0 ] || fail "mails left undelivered"
   grep -q '"msg":"notification mail failed"' "$TW/main.log" || fail "the failures were not logged"
   ok "no mail to a relay without STARTTLS; a relay that is down delays the mail and loses none"
+
+  # Chat: the same events, in the incoming-webhook shapes of Slack and Teams.
+  end=$((SECONDS + 15))
+  until [ "$(grep -c '"status": 204, "path": "/teams"' "$W/hook.log")" -ge 3 ] &&
+        [ "$(grep -c '"status": 204, "path": "/slack"' "$W/hook.log")" -ge 3 ]; do
+    [ $SECONDS -lt "$end" ] || fail "chat messages: $(sql "SELECT id, url, event, attempts, last_error, delivered FROM webhook_outbox") $(cat "$W/hook.log")"
+    sleep 0.1
+  done
+  /usr/bin/python3 - "$W/hook.log" "$RID" "$code" "$PW" <<'PY' || fail "chat payloads: $(cat "$W/hook.log")"
+import json, sys
+log, rid, code, secret = sys.argv[1:5]
+lines = [json.loads(l) for l in open(log)]
+seen = {"/slack": 0, "/teams": 0}
+for l in lines:
+    if l["path"] not in seen or l["status"] != 204:
+        continue
+    raw = l["body"]
+    assert code not in raw and secret not in raw, "a chat message carries the code or the key"
+    b = json.loads(raw)
+    if l["path"] == "/slack":
+        # api.slack.com/messaging/webhooks: text (the notification) and Block Kit blocks
+        assert isinstance(b["text"], str) and rid in b["text"], b
+        hdr, sec = b["blocks"]
+        assert hdr["type"] == "header" and hdr["text"]["type"] == "plain_text" and len(hdr["text"]["text"]) <= 150
+        assert sec["type"] == "section" and 1 <= len(sec["fields"]) <= 10
+        for f in sec["fields"]:
+            assert f["type"] in ("plain_text", "mrkdwn") and isinstance(f["text"], str) and len(f["text"]) <= 2000
+        assert set(b) == {"text", "blocks"}
+    else:
+        # Teams: a message with one Adaptive Card attachment
+        assert b["type"] == "message" and len(b["attachments"]) == 1, b
+        a = b["attachments"][0]
+        assert a["contentType"] == "application/vnd.microsoft.card.adaptive" and a["contentUrl"] is None
+        c = a["content"]
+        assert c["type"] == "AdaptiveCard" and c["version"] == "1.4" and c["$schema"].startswith("http://adaptivecards.io/")
+        title, facts = c["body"]
+        assert title["type"] == "TextBlock" and isinstance(title["text"], str)
+        assert facts["type"] == "FactSet"
+        kv = {f["title"]: f["value"] for f in facts["facts"]}
+        assert all(isinstance(v, str) for v in kv.values())
+        assert kv["Request"] == rid and kv["Device"] == "host-bde" and kv["Requester"] == "hd1", kv
+        assert kv["Ticket"] == "INC-4242" and kv["Reason"] == "user locked out after BIOS update", kv
+    seen[l["path"]] += 1
+assert seen["/slack"] >= 3 and seen["/teams"] >= 3, seen
+PY
+  ok "chat webhooks get Slack- and Teams-shaped messages naming request, device, requester, reason, ticket; no code"
   ! grep -q "$PW\|$code" "$TW/main.log" || fail "the server log carries the code or the key"
 }
