@@ -24,6 +24,7 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_longpoll.h"
+#include "srv_metrics.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
 
@@ -35,6 +36,7 @@ struct srv_rp {
   char msg[200];
   long long count, needed;
   int completed;
+  double time_to_key; /* > 0 when this part completed the request */
 };
 
 static enum srv_db_status srv_rp_fail(struct srv_rp *s, enum srv_error_code c, const char *m)
@@ -63,6 +65,7 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   PGresult *r, *q;
   char obj[200], rec[64], dev[64], vol[160];
 
+  s->time_to_key = 0; /* a retried transaction starts over */
   s->completed = 0;
   if ((st = srv_ret_expire(db, s->req)) != SRV_DB_OK)
     return st;
@@ -136,6 +139,7 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   }
   if (!(r = srv_db_exec(db, SRV_STMT_RET_COMPLETE, p1, &st)))
     return st;
+  s->time_to_key = PQntuples(r) == 1 ? strtod(PQgetvalue(r, 0, 0), NULL) : 0;
   PQclear(r);
   if ((st = srv_rp_audit(db, s, "retrieval.complete", obj,
                          json_pack("{s:s,s:I}", "record", rec, "parts", (json_int_t)s->count))))
@@ -185,6 +189,8 @@ enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)
   ke_hex_encode(s.part_hex, part, sizeof part);
   snprintf(s.idx, sizeof s.idx, "%d", p->custodian_index);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rp_txn, &s);
+  if (st == SRV_DB_OK && s.time_to_key > 0)
+    srv_metrics_time_to_key(s.time_to_key); /* committed: observed once */
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)

@@ -20,6 +20,10 @@
 static const double srv_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                      0.1,   0.25,   0.5,   1.0,  2.5,   5.0, 10.0};
 #define SRV_NBUCKETS (sizeof srv_buckets / sizeof srv_buckets[0])
+/* Time to key is people's time: seconds (a policy custodian) to hours. */
+static const double srv_ttk_buckets[] = {1, 5, 15, 30, 60, 120, 300, 600, 900, 1800,
+                                         3600, 7200, 14400, 28800, 86400};
+#define SRV_TTK_NBUCKETS (sizeof srv_ttk_buckets / sizeof srv_ttk_buckets[0])
 
 struct srv_label_stats {
   uint64_t status[SRV_NSTATUS];
@@ -37,6 +41,8 @@ static struct {
   uint64_t db[SRV_METRICS_DB_KINDS_];
   uint64_t db_reconnects;
   uint64_t cut[SRV_METRICS_CUT_KINDS_];
+  uint64_t ttk_bucket[SRV_TTK_NBUCKETS + 1]; /* time to the T-th part */
+  uint64_t ttk_sum_ms, ttk_count;
   double start_time;
 } srv_m;
 
@@ -95,6 +101,39 @@ long srv_metrics_in_flight(void) { return SRV_LOAD(&srv_m.in_flight); }
 void srv_metrics_db_reconnect(void) { SRV_ADD(&srv_m.db_reconnects, 1); }
 void srv_metrics_connection_cut(enum srv_metrics_cut reason) { SRV_ADD(&srv_m.cut[reason], 1); }
 void srv_metrics_connection_open(int delta) { SRV_ADD(&srv_m.connections_open, delta); }
+
+void srv_metrics_time_to_key(double seconds)
+{
+  size_t b;
+
+  for (b = 0; b < SRV_TTK_NBUCKETS && seconds > srv_ttk_buckets[b]; b++)
+    ;
+  SRV_ADD(&srv_m.ttk_bucket[b], 1);
+  SRV_ADD(&srv_m.ttk_sum_ms, (uint64_t)(seconds * 1e3));
+  SRV_ADD(&srv_m.ttk_count, 1);
+}
+
+static void srv_render_time_to_key(FILE *f)
+{
+  uint64_t cum = 0;
+
+  fputs("# HELP escrowd_retrieval_time_to_key_seconds From a retrieval request's creation "
+        "to its T-th part (the moment the requester can open the key).\n"
+        "# TYPE escrowd_retrieval_time_to_key_seconds histogram\n",
+        f);
+  for (size_t b = 0; b < SRV_TTK_NBUCKETS; b++) {
+    cum += SRV_LOAD(&srv_m.ttk_bucket[b]);
+    fprintf(f, "escrowd_retrieval_time_to_key_seconds_bucket{le=\"%g\"} %llu\n",
+            srv_ttk_buckets[b], (unsigned long long)cum);
+  }
+  cum += SRV_LOAD(&srv_m.ttk_bucket[SRV_TTK_NBUCKETS]);
+  fprintf(f,
+          "escrowd_retrieval_time_to_key_seconds_bucket{le=\"+Inf\"} %llu\n"
+          "escrowd_retrieval_time_to_key_seconds_sum %.3f\n"
+          "escrowd_retrieval_time_to_key_seconds_count %llu\n",
+          (unsigned long long)cum, (double)SRV_LOAD(&srv_m.ttk_sum_ms) / 1e3,
+          (unsigned long long)SRV_LOAD(&srv_m.ttk_count));
+}
 
 void srv_metrics_db_error(enum srv_metrics_db kind)
 {
@@ -178,6 +217,7 @@ char *srv_metrics_render(size_t *len)
           "# TYPE escrowd_http_connections_open gauge\n"
           "escrowd_http_connections_open %ld\n",
           SRV_LOAD(&srv_m.connections_open));
+  srv_render_time_to_key(f);
   fputs("# HELP escrowd_db_errors_total PostgreSQL errors by kind.\n"
         "# TYPE escrowd_db_errors_total counter\n",
         f);

@@ -43,6 +43,9 @@ void srv_metrics_connection_cut(enum srv_metrics_cut reason);
 /* A tracked connection opened (+1) or closed (-1). */
 void srv_metrics_connection_open(int delta);
 
+/* A retrieval request got its T-th part `seconds` after its creation. */
+void srv_metrics_time_to_key(double seconds);
+
 /* The exposition text, malloc'd; NULL on allocation failure. */
 char *srv_metrics_render(size_t *len);
 

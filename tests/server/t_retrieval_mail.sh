@@ -62,6 +62,12 @@ wait_mails() {
   done
 }
 
+# expect_metric LINE WHAT: /metrics has exactly this line.
+expect_metric() {
+  http GET "$URL/metrics"
+  grep -qxF "$1" "$BODYF" || fail "metrics, $2: no '$1' in: $(grep "${1%%[{ ]*}" "$BODYF")"
+}
+
 case_mail() {
   # Addresses: admins set them; a custodian without one (c5) gets nothing.
   for i in 1 2 3 4; do
@@ -86,6 +92,7 @@ case_mail() {
     --ticket INC-4242
   [ -n "$RID" ] || fail "no request: $(cat "$W/m1.err")"
   wait_mails Request 4 5
+  expect_metric 'escrowd_retrieval_pending_requests{age="0-5m"} 1' "a new request"
   ok "a new request reaches every custodian with an address within $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 
   local code
@@ -114,6 +121,10 @@ PY
   approve 1 "$RID"
   [ "$RC" = 0 ] || fail "approve c1: $(cat "$W/ap.1")"
   own "UPDATE retrievals SET created = now() - interval '2 hours' WHERE id = '$RID'" >/dev/null
+  expect_metric 'escrowd_retrieval_pending_requests{age="1h-4h"} 1' "a request of two hours"
+  expect_metric 'escrowd_retrieval_pending_requests{age="0-5m"} 0' "a request of two hours"
+  grep -Eq '^escrowd_retrieval_pending_oldest_seconds 7[2-9][0-9]{2}$' "$BODYF" ||
+    fail "oldest pending: $(grep pending_oldest "$BODYF")"
   wait_mails Reminder 3 10
   grep -l "^Subject: \[keyescrow\] Reminder: " "$MAILDIR"/*.eml | xargs grep -h '^X-Sink-Rcpt:' | tr -d '\r' | sort >"$W/rem.to"
   printf 'X-Sink-Rcpt: c%s@example.test\n' 2 3 4 | cmp -s - "$W/rem.to" || fail "reminded: $(cat "$W/rem.to")"
@@ -128,6 +139,12 @@ PY
   approve 3 "$RID"; [ "$RC" = 0 ] || fail "approve c3: $(cat "$W/ap.3")"
   wait_retrieve m1
   [ "$RC" = 0 ] && [ "$(cat "$W/m1.secret")" = "$PW" ] || fail "retrieve: $(cat "$W/m1.err")"
+  # Two hours and a little from the (moved) creation to the third part.
+  expect_metric 'escrowd_retrieval_time_to_key_seconds_count 1' "the completed request"
+  expect_metric 'escrowd_retrieval_time_to_key_seconds_bucket{le="7200"} 0' "time to key"
+  expect_metric 'escrowd_retrieval_time_to_key_seconds_bucket{le="14400"} 1' "time to key"
+  expect_metric 'escrowd_retrieval_pending_oldest_seconds 0' "no request waits"
+  ok "metrics: the pending requests by age, the oldest, and the time to key histogram"
   local end=$((SECONDS + 15))
   until [ "$(sql "SELECT count(*) FROM mail_outbox WHERE kind = 'completed' AND attempts >= 1 AND delivered IS NULL AND last_error IS NOT NULL")" = 4 ]; do
     [ $SECONDS -lt "$end" ] || fail "no failed attempt: $(sql "SELECT kind, attempts, last_error FROM mail_outbox")"
