@@ -86,7 +86,7 @@ port = $PORT
 db_dsn = $ESCROWD_DB_DSN
 db_owner_dsn = $ESCROWD_DB_OWNER_DSN
 schema_dir = $ROOT/schema
-web_dir = $ROOT/web
+web_dir = $BUILD/web
 audit_key_file = $VAR/audit-log.key
 CONF
 mv "$CONF.tmp" "$CONF"

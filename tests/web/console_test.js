@@ -93,6 +93,38 @@ async function main() {
     await page.screenshot({ path: path.join(OUT, 'login.png') });
     log('the login page loads with its CSP; only the login form is visible');
 
+    step = 'browser crypto';
+    // The served modules (the build's vendored copies) under the page's CSP:
+    // a few known answers, a refusal, a non-extractable E, an Ed25519 key.
+    const vectors = JSON.parse(fs.readFileSync(process.argv[3], 'utf8'));
+    const res = await page.evaluate(async (v) => {
+      const K = await import('/ui/kecrypto.js');
+      const RT = await import('/ui/keretrieval.js');
+      const hx = K.hexToBytes;
+      const sas = [];
+      for (const x of v.sas) sas.push((await K.confirmationCode(x.request_id, hx(x.E), hx(x.R))) === x.code);
+      const d = v.dleq[0];
+      const P = await K.verifyPart(K.concat(hx(d.P), hx(d.c), hx(d.s)), hx(d.public_share), hx(d.R), d.index,
+                                   d.context);
+      const c = v.combine[0];
+      const ev = v.envelope.find((e) => e.envelope === c.envelope);
+      const S = K.combine(c.indices.map((index, k) => ({ index, P: hx(c.parts[k]) })));
+      const secret = await K.openEnvelope(S, hx(c.envelope), c.device_id, c.volume_id, hx(ev.escrow_public_key));
+      const E = await K.newRequestKey();
+      let refused = false;
+      try { K.decodePoint(hx(v.invalid_points[1].bytes)); } catch (e) { refused = e.code === 'invalid_point'; }
+      const ck = await RT.newClientKey();
+      const sig = await RT.signStatement(ck.privateKey, 'x');
+      return { sas: sas.length > 0 && sas.every(Boolean), dleq: K.bytesToHex(P) === d.P,
+               secret: K.bytesToHex(secret) === c.secret, eExtractable: E.privateKey.extractable,
+               refused, ed25519: (await RT.verifyStatement(ck.publicRaw, sig, 'x')) &&
+                 !(await RT.verifyStatement(ck.publicRaw, sig, 'y')) && ck.privateKey.extractable === false };
+    }, vectors);
+    check(res.sas && res.dleq && res.secret && res.eExtractable === false && res.refused && res.ed25519,
+          'browser crypto: ' + JSON.stringify(res));
+    log('Chromium runs the served crypto modules under the CSP: known answers pass, a bad point is refused, ' +
+        'E and the Ed25519 client key are non-extractable');
+
     step = 'bad login';
     await login(page, U.newhire.name, 'not-the-password-at-all');
     await page.waitForSelector('#error:not([hidden])');

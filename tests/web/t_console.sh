@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The web console end to end in headless Chromium, against a real escrowd
-# (private database of the fixture cluster, web_dir = web/):
+# (private database of the fixture cluster, web_dir = the build's web/):
 #   1. bootstrap-admin, then through the API: a helpdesk user with a
 #      one-time password, a custodian (index 1), an auditor; the escrow key of
 #      a real ceremony; a device enrolled and a BitLocker record escrowed by
@@ -30,7 +30,7 @@ make_private_db
 head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$TW/admin.pw"
 priv_escrowd bootstrap-admin --user web-admin --password-file "$TW/admin.pw" >"$TW/bootstrap.log" 2>&1 ||
   fail "bootstrap-admin: $(cat "$TW/bootstrap.log")"
-start_private web ESCROWD_WEB_DIR="$KE_SRC/web"
+start_private web ESCROWD_WEB_DIR="${KE_WEB_BUILT:?}"
 URL=http://127.0.0.1:$(cat "$TW/web.port")
 ceremony "$TW/k"
 python3 "$WEBT/world.py" "$URL" "$TW/admin.pw" "$TW/k/keys/escrow-key.json" "$TW/world.json" ||
@@ -62,7 +62,8 @@ ok "a pending retrieval request through the retrieval API"
 
 mkdir -p "$TW/profile"
 KE_NODE_DIR=$NODE_DIR KE_PROFILE=$TW/profile KE_WEB_OUT=$KE_WEB_OUT \
-  timeout 240 node "$WEBT/console_test.js" "$TW/world.json" || fail "console_test.js"
+  timeout 240 node "$WEBT/console_test.js" "$TW/world.json" "$KE_SRC/tests/vectors/keyescrow-v1.json" ||
+  fail "console_test.js"
 expect_serving "$URL" "the browser session"
 stop_daemon web
 ok "headless Chromium: login with a one-time password change, device search and history, the pending request in the requester's and the custodian's queue, the audit log (screenshots in $KE_WEB_OUT)"
