@@ -5,6 +5,9 @@
 #ifndef CTL_CMD_H
 #define CTL_CMD_H
 
+#include <jansson.h>
+#include <stdio.h>
+
 #include "ctl_util.h"
 
 int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv);
@@ -45,6 +48,9 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv);
+/* The declines of a retrieval's status view, from the `from`-th on, one
+ * line each (ctl_cmd_approve.c; retrieve shows them as they arrive). */
+void ctl_print_declines(FILE *f, const json_t *view, size_t from);
 int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv);

@@ -7,6 +7,9 @@
  *   approve REQ --export FILE    the request file, for `escrowctl part` on
  *                                an air-gapped machine
  *   approve --import PART        upload a part file made there
+ *   approve REQ --decline RULE --reason TEXT
+ *                                say no, and why (not a veto: others may
+ *                                still contribute)
  *
  * Before making a part, approve checks what the server sent: the request
  * file parses and is consistent (R inside the envelope, fingerprint,
@@ -41,6 +44,7 @@ const char ctl_usage_approve[] =
   "usage: escrowctl approve [REQUEST [--share S [--passphrase-file P] [--yes]\n"
   "                                   | --export FILE] [--pin-requester FPR]]\n"
   "       escrowctl approve --import PART\n"
+  "       escrowctl approve REQUEST --decline RULE --reason TEXT\n"
   "\n"
   "Without REQUEST, lists the pending retrieval requests.  With REQUEST and\n"
   "--share, shows it (device, volume, requester and their key's history,\n"
@@ -52,7 +56,9 @@ const char ctl_usage_approve[] =
   "refused; with no pin yet, you confirm the shown fingerprint with the\n"
   "requester out of band and it is pinned.\n"
   "--export writes the request file for `escrowctl part` on an offline\n"
-  "machine; --import uploads the part file it made.\n"
+  "machine; --import uploads the part file it made.  --decline records that\n"
+  "you say no, naming a rule (a-z 0-9 _ . -) and a reason: the requester and\n"
+  "the other custodians see it; it is not a veto.\n"
   "\n"
   "  --share S                your share file\n"
   "  --passphrase-file P      read the share passphrase from P\n"
@@ -66,15 +72,19 @@ const char ctl_usage_approve[] =
   "                           key); the record's escrow event must be in the log\n"
   "  --export FILE            write the request file to FILE\n"
   "  --import PART            upload the part file PART\n"
+  "  --decline RULE           decline REQUEST, naming the rule it fails\n"
+  "  --reason TEXT            why (with --decline)\n"
   "  --server URL, --cacert PEM   as for every online command\n";
 
 typedef struct ap_opts {
   ctl_http_target t;
   const char *share, *passfile, *export_to, *import, *log_key, *pin_requester;
+  const char *decline, *reason;
   int yes;
 } ap_opts;
 
-enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY, O_PINREQ };
+enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY, O_PINREQ, O_DECLINE,
+       O_REASON };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -89,6 +99,8 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_IMPORT: o->import = arg; return CTL_OK;
   case O_LOGKEY: o->log_key = arg; return CTL_OK;
   case O_PINREQ: o->pin_requester = arg; return CTL_OK;
+  case O_DECLINE: o->decline = arg; return CTL_OK;
+  case O_REASON: o->reason = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -163,6 +175,43 @@ static int upload(ctl_http *h, const ke_partfile *pf)
   return rc;
 }
 
+/* POST the decline of request `id`. */
+static int decline(ctl_http *h, const char *id, const char *rule, const char *reason)
+{
+  char path[200], esc[128];
+  json_t *body = json_pack("{s:s,s:s}", "rule", rule, "reason", reason), *ans = NULL;
+  int rc = body ? ctl_http_escape(esc, sizeof esc, id) : CTL_USAGE;
+
+  if (!body)
+    ctl_errf("--decline and --reason must be UTF-8 text");
+  if (!rc) {
+    snprintf(path, sizeof path, "/v1/retrievals/%s/declines", esc);
+    rc = ctl_http_call(h, "POST", path, body, &ans);
+  }
+  if (!rc)
+    printf("custodian %lld declined %s: rule %s\n",
+           (long long)json_integer_value(json_object_get(ans, "custodian_index")), id, rule);
+  json_decref(body);
+  json_decref(ans);
+  return rc;
+}
+
+/* Print the declines of a request view from the `from`-th on (retrieve
+ * prints each once as it arrives; approve all of them). */
+void ctl_print_declines(FILE *f, const json_t *view, size_t from)
+{
+  const json_t *d = json_object_get(view, "declines");
+
+  for (size_t i = from; i < json_array_size(d); i++) {
+    const json_t *x = json_array_get(d, i);
+    fprintf(f, "  declined by custodian %lld (%s): rule %s: %s\n",
+            (long long)json_integer_value(json_object_get(x, "custodian_index")),
+            json_string_value(json_object_get(x, "custodian")) ?: "?",
+            json_string_value(json_object_get(x, "rule")) ?: "?",
+            json_string_value(json_object_get(x, "reason")) ?: "?");
+  }
+}
+
 /* GET the request; *r parsed and checked against the status view. */
 static int fetch(ctl_http *h, const char *id, ke_request *r, json_t **view)
 {
@@ -231,6 +280,7 @@ static void show(const ke_request *r, const json_t *v)
             (long long)json_integer_value(json_object_get(v, "age_seconds")), r->created,
             (long long)json_integer_value(json_object_get(v, "parts")),
             (long long)json_integer_value(json_object_get(v, "needed")), dg, r->code);
+  ctl_print_declines(stderr, v, 0);
 }
 
 /* The record's escrow.store event names this envelope, device and volume,
@@ -364,6 +414,8 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "import", required_argument, 0, O_IMPORT },
     { "log-key", required_argument, 0, O_LOGKEY },
     { "pin-requester", required_argument, 0, O_PINREQ },
+    { "decline", required_argument, 0, O_DECLINE },
+    { "reason", required_argument, 0, O_REASON },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -386,6 +438,16 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
       ctl_errf("one request at a time");
       return CTL_USAGE;
     }
+  }
+  if (o.decline || o.reason) {
+    if (!id || !o.decline || !o.reason || o.share || o.export_to || o.import) {
+      ctl_errf("--decline RULE --reason TEXT need REQUEST, and no --share, --export or --import");
+      return CTL_USAGE;
+    }
+    if ((rc = ctl_http_open(&h, &o.t, 1)) == CTL_OK)
+      rc = decline(h, id, o.decline, o.reason);
+    ctl_http_free(h);
+    return rc;
   }
   if (o.import && (id || o.share || o.export_to)) {
     ctl_errf("--import takes no REQUEST, --share or --export");

@@ -304,6 +304,7 @@ static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
 {
   ctl_good_parts *g = ke_secure_alloc(sizeof *g);
   long long since = -1;
+  size_t declines = 0; /* printed so far: each decline is shown once */
   int rc = CTL_FAIL;
 
   if (!g)
@@ -317,14 +318,19 @@ static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
     if (since < 0)
       snprintf(path, sizeof path, "/v1/retrievals/%s", r->request_id);
     else
-      snprintf(path, sizeof path, "/v1/retrievals/%s?wait=60&since=%lld", r->request_id,
-               since);
+      snprintf(path, sizeof path, "/v1/retrievals/%s?wait=60&since=%lld&declines=%zu",
+               r->request_id, since, declines);
     if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
       break;
     st = json_object_get(ans, "retrieval");
     n = json_integer_value(json_object_get(st, "parts"));
     need = json_integer_value(json_object_get(st, "needed"));
     state = json_string_value(json_object_get(st, "state"));
+    if (json_array_size(json_object_get(st, "declines")) > declines) {
+      fprintf(stderr, "\n");
+      ctl_print_declines(stderr, st, declines);
+      declines = json_array_size(json_object_get(st, "declines"));
+    }
     fprintf(stderr, "\rparts: %lld/%lld  ", n, need);
     fflush(stderr);
     int expired = state && strcmp(state, "expired") == 0;

@@ -7,7 +7,9 @@
  * the answer is held back until the part count differs from `since` (the
  * count the client knows; default the current one), the request closes, or
  * the time is up: the connection is suspended meanwhile (srv_longpoll.h),
- * holding no thread.
+ * holding no thread.  With declines=D, a decline count other than D (a
+ * custodian said no) answers too.  Both counts are kept in the suspended
+ * entry's one cursor: parts in the low 16 bits, declines + 1 above.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,11 +53,21 @@ static int srv_rg_uint(const char *v, long max, long *out)
   return *out <= max;
 }
 
+/* The number of declines in the row's list. */
+static int64_t srv_rg_declines(const PGresult *r)
+{
+  json_t *a = json_loads(PQgetvalue(r, 0, SRV_RC_DECLINES), 0, NULL);
+  int64_t n = (int64_t)json_array_size(a);
+
+  json_decref(a);
+  return n;
+}
+
 enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
 {
   struct srv_rg s = {req, srv_request_param(req, "id"), NULL};
   const struct srv_principal *p = srv_request_principal(req);
-  int64_t since = -1;
+  int64_t since = -1, dsince = -1;
   time_t deadline = 0;
   int resumed = srv_longpoll_resumed(req, &since, &deadline);
   long wait = 0;
@@ -63,8 +75,12 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
 
   if (!srv_ret_id_ok(s.id))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
-  if (!resumed) {
+  if (resumed) {
+    dsince = (since >> 16) - 1;
+    since &= 0xffff;
+  } else {
     const char *w = srv_request_query(req, "wait"), *sc = srv_request_query(req, "since");
+    const char *dc = srv_request_query(req, "declines");
     long v;
     if (w && !srv_rg_uint(w, SRV_RET_WAIT_MAX, &wait))
       return srv_device_bad(req, "wait: 0 to 300 seconds");
@@ -73,6 +89,11 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
         return srv_device_bad(req, "since: a part count, 0 to 255");
       since = v;
     }
+    if (dc) {
+      if (!srv_rg_uint(dc, 255, &v))
+        return srv_device_bad(req, "declines: a decline count, 0 to 255");
+      dsince = v;
+    }
     deadline = time(NULL) + wait;
     /* Expiry is noticed by whoever looks: a waiter must see it too. */
     if ((st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rg_expire_txn, req)) != SRV_DB_OK)
@@ -80,7 +101,7 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
   }
   for (int tries = 0;; tries++) {
     uint64_t seq = srv_longpoll_seq();
-    int64_t n;
+    int64_t n, nd;
     int sp;
 
     if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_rg_txn, &s)) != SRV_DB_OK)
@@ -91,17 +112,19 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
       return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
     }
     n = strtoll(PQgetvalue(s.r, 0, SRV_RC_NPARTS), NULL, 10);
+    nd = srv_rg_declines(s.r);
     if (since < 0)
       since = n;
     /* A completed request still takes parts (a bad one may need a
      * replacement): only expiry ends the wait early. */
-    if (n != since || strcmp(PQgetvalue(s.r, 0, SRV_RC_STATE), "expired") == 0 ||
+    if (n != since || (dsince >= 0 && nd != dsince) ||
+        strcmp(PQgetvalue(s.r, 0, SRV_RC_STATE), "expired") == 0 ||
         strcmp(PQgetvalue(s.r, 0, SRV_RC_PAST_EXPIRY), "t") == 0 ||
         time(NULL) >= deadline || srv_longpoll_stopping() || tries >= 3)
       break;
     PQclear(s.r);
     s.r = NULL;
-    sp = srv_longpoll_suspend(req, s.id, since, deadline, seq);
+    sp = srv_longpoll_suspend(req, s.id, since | ((dsince + 1) << 16), deadline, seq);
     if (sp == 0)
       return MHD_YES;
     if (sp < 0) {

@@ -282,7 +282,9 @@ json_t *srv_ret_view(const PGresult *r)
     json_decref(k);
     return NULL;
   }
-  if (json_object_set_new(v, "requester_key", k)) {
+  if (json_object_set_new(v, "requester_key", k) ||
+      json_object_set_new(v, "declines",
+                          json_loads(PQgetvalue(r, 0, SRV_RC_DECLINES), 0, &je))) {
     json_decref(v);
     return NULL;
   }

@@ -30,6 +30,8 @@ enum srv_ret_col {
   /* schema 013: the signed statement's fields and the requester's keys */
   SRV_RC_NAMED_DEVICE, SRV_RC_NAMED_VOLUME, SRV_RC_NAMED_KEY_ID, SRV_RC_KEY_PUBLIC,
   SRV_RC_NONCE, SRV_RC_SIGNATURE, SRV_RC_KEY_FPR, SRV_RC_KEY_HISTORY, SRV_RC_KEY_CURRENT,
+  /* schema 017 */
+  SRV_RC_DECLINES,
 };
 
 /* Close the requests whose time ran out (audited request.expired; waiters

@@ -77,6 +77,8 @@ static const struct srv_route srv_routes[] = {
    SRV_ROLE_HELPDESK | SRV_ROLE_CUSTODIAN | SRV_ROLE_AUDITOR, SRV_BODY_NONE},
   {"POST", "/v1/retrievals/{id}/parts", srv_ep_retrievals_parts, SRV_ROLE_CUSTODIAN,
    SRV_BODY_JSON},
+  {"POST", "/v1/retrievals/{id}/declines", srv_ep_retrievals_declines, SRV_ROLE_CUSTODIAN,
+   SRV_BODY_JSON},
   {"GET", "/v1/retrievals/{id}/parts", srv_ep_retrievals_parts_get, SRV_ROLE_HELPDESK,
    SRV_BODY_NONE},
   /* compliance reports (srv_ep_reports.c) */

@@ -97,6 +97,7 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_list(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_get(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req);
+enum MHD_Result srv_ep_retrievals_declines(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req);
 
 #endif

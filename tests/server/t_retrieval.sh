@@ -22,6 +22,9 @@
 #             of a request, a reminder to those who have not contributed, a
 #             relay without STARTTLS gets nothing, one that is down delays
 #             and loses nothing; no code and no secret in any mail
+#   decline   a custodian declines, naming a rule: the waiting requester
+#             hears it at once, others still approve (not a veto); repeat,
+#             roles, validation, audit, append-only
 #   hostile   the hostile server of issue 11 (finding 3): an unpinned
 #             requester is refused without --pin-requester; E swapped in the
 #             database (with the code that follows) gets no part online or
@@ -669,6 +672,7 @@ assert l[sys.argv[4]]["fingerprint"] == sys.argv[5] and l[sys.argv[4]]["keys"] =
   ok "with the requester's real key and E, custodians contribute and the requester opens"
 }
 
+[ "$CASE" = decline ] && . "$KE_SRC/tests/server/t_retrieval_decline.sh"
 "case_$CASE"
 [ -f "$TW/main.rc" ] || stop_daemon main
 ok "retrieval: $CASE"
