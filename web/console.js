@@ -284,11 +284,19 @@ async function openDevice(id) {
     add('Disabled', d.disabled ? 'yes, since ' + fmtTime(d.disabled_at) + ' by ' +
                                  (d.disabled_by || '?') + ': ' + (d.disabled_reason || '') : 'no');
     box.appendChild(dl);
+    const helpdesk = KE.role() === 'helpdesk';
     const t = el('table', { id: 'device-records' },
       el('thead', {}, el('tr', {}, ...['Volume', 'Type', 'Key ID', 'State', 'Created',
-        'Superseded', 'Audit leaf', 'Verifier', 'Unlock check', 'Rotation'].map((h) => el('th', {}, h)))));
+        'Superseded', 'Audit leaf', 'Verifier', 'Unlock check', 'Rotation',
+        ...(helpdesk ? ['Key'] : [])].map((h) => el('th', {}, h)))));
     const tb = el('tbody', {});
     for (const r of recs) {
+      // The current record of a volume can be opened in this page
+      // (retrieve_ui.js): the browser makes E and opens the parts itself.
+      const current = r.state === 'active' || r.state === 'disclosed';
+      const cell = helpdesk ? [el('td', {}, current ? el('button', {
+        type: 'button', class: 'record-retrieve', 'data-device': d.hostname, 'data-volume': r.volume_id,
+        'data-type': r.key_type }, 'Retrieve in browser') : '—')] : [];
       tb.appendChild(el('tr', { 'data-record': r.record_id },
         el('td', {}, r.volume_id), el('td', {}, r.key_type),
         el('td', { class: 'mono' }, r.key_id || '—'), el('td', {}, stateBadge(r.state)),
@@ -297,14 +305,15 @@ async function openDevice(id) {
         el('td', {}, r.last_verifier_match === true ? 'match' :
                      r.last_verifier_match === false ? 'MISMATCH' : '—'),
         el('td', {}, r.last_unlock_check || '—'),
-        el('td', {}, rotationText(r))));
+        el('td', {}, rotationText(r)), ...cell));
     }
     t.appendChild(tb);
     box.appendChild(el('h3', {}, 'Escrow history'));
     box.appendChild(t);
+    if (helpdesk) box.appendChild(el('div', { id: 'retrieve-panel', hidden: true }));
     if (KE.role() === 'helpdesk' && recs.some((r) => r.state === 'active')) {
       const vol = recs.find((r) => r.state === 'active').volume_id;
-      box.appendChild(el('p', { class: 'hint' }, 'To recover a key, run on your workstation: '));
+      box.appendChild(el('p', { class: 'hint' }, 'Or, on a managed workstation: '));
       box.appendChild(el('pre', {}, 'escrowctl retrieve --device ' + shq(d.hostname) + ' --volume ' +
                                     shq(vol) + ' --reason "..." --ticket REF --wait'));
     }

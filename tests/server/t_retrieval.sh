@@ -25,6 +25,9 @@
 #   decline   a custodian declines, naming a rule: the waiting requester
 #             hears it at once, others still approve (not a veto); repeat,
 #             roles, validation, audit, append-only
+#   browser   a helpdesk user opens the key in headless Chromium (the console's
+#             in-browser retrieval) while custodians approve with escrowctl;
+#             a forged part is named; no request carries a secret
 #   hostile   the hostile server of issue 11 (finding 3): an unpinned
 #             requester is refused without --pin-requester; E swapped in the
 #             database (with the code that follows) gets no part online or
@@ -61,6 +64,7 @@ else
   # expire: a short connection_timeout, which a long-poll must outlive.
   extra=()
   [ "$CASE" = expire ] && extra=(ESCROWD_CONNECTION_TIMEOUT=3)
+  [ "$CASE" = browser ] && extra=(ESCROWD_WEB_DIR="${KE_WEB_BUILT:?}")
   # mail: a real SMTP relay with STARTTLS (t_retrieval_mail.sh).
   if [ "$CASE" = mail ]; then
     . "$KE_SRC/tests/server/t_retrieval_mail.sh"
@@ -673,6 +677,7 @@ assert l[sys.argv[4]]["fingerprint"] == sys.argv[5] and l[sys.argv[4]]["keys"] =
 }
 
 [ "$CASE" = decline ] && . "$KE_SRC/tests/server/t_retrieval_decline.sh"
+[ "$CASE" = browser ] && . "$KE_SRC/tests/server/t_retrieval_browser.sh"
 "case_$CASE"
 [ -f "$TW/main.rc" ] || stop_daemon main
 ok "retrieval: $CASE"

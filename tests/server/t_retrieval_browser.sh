@@ -1,0 +1,76 @@
+# t_retrieval_browser.sh - the `browser` case of t_retrieval.sh (sourced
+# there): a helpdesk user opens the BitLocker key in headless Chromium
+# (tests/web/retrieval_test.js, web/js/retrieve_ui.js) while three
+# custodians approve with escrowctl, and a hostile server slips in a
+# forged part (sealed to the page's E, with a proof that does not hold).
+
+case_browser() {
+  [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium missing: run scripts/deps.sh"
+  . "$KE_SRC/tests/web/node_lib.sh"
+  local node=${KE_BROWSER_NODE:?} bw=$W/browser pw=bhd-$RANDOM-$RANDOM-$RANDOM
+  node_ci "$KE_SRC/tests/web" "$node"
+  mkdir -p "$bw"
+  jpost "$URL/v1/users" "$ADMIN" "{\"name\":\"bhd\",\"role\":\"helpdesk\",\"password\":\"$pw\"}"
+  expect_status 201 "the browser user"
+  KE_NODE_DIR=$node timeout 200 node "$KE_SRC/tests/web/retrieval_test.js" "$URL" bhd "$pw" host-bde C: \
+    "$bw" >"$bw/test.log" 2>&1 &
+  local npid=$! end=$((SECONDS + 60))
+  until [ -s "$bw/request.json" ]; do
+    kill -0 $npid 2>/dev/null || fail "the page made no request: $(cat "$bw/test.log")"
+    [ $SECONDS -lt "$end" ] || fail "no request on the page: $(cat "$bw/test.log")"
+    sleep 0.1
+  done
+  local rid code fpr
+  rid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$bw/request.json")
+  code=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["code"])' "$bw/request.json")
+  fpr=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$bw/request.json")
+  [ "$(sql "SELECT code FROM retrievals WHERE id = '$rid'")" = "$code" ] || fail "the page shows another code"
+  [ "$(sql "SELECT key_fpr FROM retrievals WHERE id = '$rid'")" = "$fpr" ] || fail "the page shows another key"
+  ok "the page made request $rid, signed by its own client key, and shows its code"
+
+  # The hostile server: a part for index 4, sealed to E (public), whose DLEQ
+  # proof is made up.  Only the page's check can tell.
+  local E forged
+  E=$(sql "SELECT encode(e_point, 'hex') FROM retrievals WHERE id = '$rid'")
+  forged=$(python3 - "$E" "$rid" <<'PY'
+import os, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+E = bytes.fromhex(sys.argv[1]); rid = sys.argv[2].encode()
+n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551
+k = ec.generate_private_key(ec.SECP256R1())
+Re = k.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+x = k.exchange(ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), E))
+key = HKDF(hashes.SHA256(), 32, salt=Re + E, info=b"keyescrow-v1-partial").derive(x)
+nonce = os.urandom(12)
+header = b"KP\x01" + Re + nonce
+scalar = lambda: (int.from_bytes(os.urandom(32), "big") % (n - 1) + 1).to_bytes(32, "big")
+proof = Re + scalar() + scalar()           # a valid point, c and s: a proof that does not hold
+print((header + AESGCM(key).encrypt(nonce, proof, header + rid + bytes([4]))).hex())
+PY
+)
+  [ ${#forged} = 322 ] || fail "forged part: $forged"
+  own "INSERT INTO retrieval_parts (retrieval_id, custodian_index, custodian_id, part)
+       SELECT '$rid', 4, id, decode('$forged', 'hex') FROM users WHERE name = 'c4'" >/dev/null
+  for i in 1 2 3; do
+    set +e
+    cust "$i" approve "$rid" --share "$KD/custodian-$i.share.json" --passphrase-file "$KD.pass/$i" \
+      --pin-requester "$fpr" --yes >"$W/ap.$i" 2>&1
+    RC=$?
+    set -e
+    [ "$RC" = 0 ] || fail "approve $i: $(cat "$W/ap.$i")"
+  done
+  local rc=0
+  wait $npid || rc=$?
+  [ "$rc" = 0 ] || fail "retrieval_test.js ($rc): $(cat "$bw/test.log")"
+  sed -n 's/^/  /p' "$bw/test.log"
+  cp "$bw"/*.png "$(dirname "$node")/"   # screenshots, kept in the build tree
+  python3 - "$bw/result.json" "$PW" <<'PY' || fail "the page showed another key: $(cat "$bw/result.json")"
+import json, sys
+assert json.load(open(sys.argv[1]))["key"].encode() == sys.argv[2].encode()
+PY
+  ok "the page showed exactly the escrowed BitLocker key (byte for byte) and named the forged part"
+  ! grep -qF "$PW" "$TW/main.log" || fail "the key is in the server log"
+}

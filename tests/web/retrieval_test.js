@@ -1,0 +1,127 @@
+/*
+ * retrieval_test.js URL USER PASSWORD HOST VOLUME OUTDIR - a helpdesk user
+ * opens a recovery key in headless Chromium (web/js/retrieve_ui.js), driven
+ * by t_retrieval.sh's `browser` case, which approves with escrowctl:
+ *
+ *   1. log in, search the device, "Retrieve in browser" on VOLUME, give a
+ *      reason and a ticket; write OUTDIR/request.json (id, code, client key
+ *      fingerprint as the page shows them) for the custodians;
+ *   2. wait for the key on the page; the forged part (index 4) is named;
+ *   3. every request the page made is checked: no URL or body carries the
+ *      key, or any value the page decrypted (the parts' P_i, c, s; the
+ *      key): an init script records every AES-GCM plaintext and ECDH
+ *      output the page's WebCrypto produced;
+ *   4. Clear, then a reload: the key is gone; storage holds no secret.
+ * Writes OUTDIR/result.json; screenshots into OUTDIR.
+ */
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { chromium } = require(path.join(process.env.KE_NODE_DIR, 'node_modules', 'playwright-core'));
+
+const [url, user, password, host, volume, out] = process.argv.slice(2);
+let step = 'launch';
+const check = (c, m) => { if (!c) throw new Error(m); };
+const log = (m) => console.log('[retrieval_test] ok: ' + m);
+
+async function main() {
+  const ctx = await chromium.launchPersistentContext(path.join(out, 'profile'), {
+    executablePath: '/usr/bin/chromium', headless: true, chromiumSandbox: false,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 1000 }, timeout: 60000,
+  });
+  ctx.setDefaultTimeout(20000);
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  const problems = [], sent = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()))
+      problems.push('console: ' + m.text());
+  });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  page.on('request', (r) => sent.push({ url: r.url(), body: r.postData() || '' }));
+  // What the page's WebCrypto derives or decrypts: the values that must
+  // never leave it.
+  await page.addInitScript(() => {
+    const seen = (window.__keSeen = []);
+    const hex = (b) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, '0')).join('');
+    const s = crypto.subtle;
+    const dec = s.decrypt.bind(s), bits = s.deriveBits.bind(s);
+    s.decrypt = async (...a) => { const r = await dec(...a); seen.push(hex(r)); return r; };
+    s.deriveBits = async (...a) => { const r = await bits(...a); seen.push(hex(r)); return r; };
+  });
+  try {
+    step = 'login';
+    await page.goto(url + '/', { waitUntil: 'load' });
+    await page.fill('#login-user', user);
+    await page.fill('#login-password', password);
+    await page.click('#login-submit');
+    await page.waitForSelector('#nav', { state: 'visible' });
+
+    step = 'request';
+    await page.fill('#device-q', host);
+    await page.click('#device-search-submit');
+    await page.click('#device-results tbody tr button.device-open');
+    const btn = `button.record-retrieve[data-volume="${volume}"]`;
+    await page.waitForSelector(btn, { state: 'visible' });
+    await page.click(btn);
+    await page.fill('#retrieve-reason', 'user locked out after a firmware update');
+    await page.fill('#retrieve-ticket', 'INC-9001');
+    await page.click('#retrieve-submit');
+    await page.waitForSelector('#retrieve-code', { state: 'visible' });
+    const code = (await page.innerText('#retrieve-code')).trim();
+    const fpr = (await page.innerText('#retrieve-fingerprint')).replace(/\s+/g, '');
+    const title = await page.innerText('#retrieve-panel h3');
+    const id = (/Retrieval (req-[a-z2-7]{26})/.exec(title) || [])[1];
+    check(/^[A-Z2-7]{8}$/.test(code) && /^[0-9a-f]{64}$/.test(fpr) && id, `code ${code}, fpr ${fpr}, ${title}`);
+    await page.screenshot({ path: path.join(out, 'retrieval-waiting.png') });
+    fs.writeFileSync(path.join(out, 'request.json.tmp'), JSON.stringify({ id, code, fingerprint: fpr }));
+    fs.renameSync(path.join(out, 'request.json.tmp'), path.join(out, 'request.json'));
+    log(`request ${id}: the page shows code ${code} and the client key fingerprint`);
+
+    step = 'key';
+    await page.waitForSelector('#retrieve-key', { state: 'visible', timeout: 120000 });
+    const key = (await page.innerText('#retrieve-key')).trim();
+    const bad = page.locator('#retrieve-part-list li.retrieve-bad[data-index="4"]');
+    check(await bad.isVisible() && /BAD PART/.test(await bad.innerText()), 'the forged part is not named');
+    const good = await page.locator('#retrieve-part-list li.retrieve-good').count();
+    check(good >= 3, `${good} good parts shown`);
+    await page.screenshot({ path: path.join(out, 'retrieval-key.png'), fullPage: true });
+    log('the key is shown; the forged part of custodian 4 is named and skipped');
+
+    step = 'requests';
+    const seen = await page.evaluate(() => window.__keSeen);
+    check(seen.length >= 4, `only ${seen.length} decrypted values recorded`);
+    const b64u = (h) => Buffer.from(h, 'hex').toString('base64url');
+    const secrets = [key, key.replace(/-/g, ''), Buffer.from(key).toString('hex'), Buffer.from(key).toString('base64url')];
+    for (const h of seen) {
+      secrets.push(h, b64u(h));
+      if (h.length === 194) secrets.push(h.slice(0, 66), b64u(h.slice(0, 66))); // P_i of a proof
+    }
+    for (const r of sent)
+      for (const x of secrets)
+        check(!r.url.includes(x) && !r.body.includes(x), `a request carries a secret value: ${r.url}`);
+    log(`${sent.length} requests made by the page carry neither the key nor any decrypted value or P_i`);
+
+    step = 'clear and reload';
+    await page.click('#retrieve-clear');
+    await page.waitForSelector('#retrieve-key', { state: 'detached' });
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector('#nav', { state: 'visible' });
+    const html = await page.content();
+    check(!html.includes(key), 'the key is in the page after a reload');
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+    for (const x of secrets) check(!stored.includes(x), 'web storage holds a secret value');
+    log('after Clear and a reload the key is gone; web storage holds no secret');
+    check(problems.length === 0, problems.join('; '));
+    fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify({ key }));
+  } catch (e) {
+    await page.screenshot({ path: path.join(out, 'retrieval-failure.png') }).catch(() => {});
+    console.error(`[retrieval_test] FAIL at step "${step}": ${e.message}`);
+    if (problems.length) console.error(problems.join('\n'));
+    process.exitCode = 1;
+  } finally {
+    await ctx.close();
+  }
+}
+main();
