@@ -12,7 +12,7 @@ case_browser() {
   mkdir -p "$bw"
   jpost "$URL/v1/users" "$ADMIN" "{\"name\":\"bhd\",\"role\":\"helpdesk\",\"password\":\"$pw\"}"
   expect_status 201 "the browser user"
-  KE_NODE_DIR=$node timeout 200 node "$KE_SRC/tests/web/retrieval_test.js" "$URL" bhd "$pw" host-bde C: \
+  KE_NODE_DIR=$node timeout 200 node "$KE_SRC/tests/web/retrieval_test.js" "$URL" bhd "$pw" 0B4C6C0E-6F5A C: \
     "$bw" >"$bw/test.log" 2>&1 &
   local npid=$! end=$((SECONDS + 60))
   until [ -s "$bw/request.json" ]; do

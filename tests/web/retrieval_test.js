@@ -1,9 +1,10 @@
 /*
- * retrieval_test.js URL USER PASSWORD HOST VOLUME OUTDIR - a helpdesk user
+ * retrieval_test.js URL USER PASSWORD KEYID VOLUME OUTDIR - a helpdesk user
  * opens a recovery key in headless Chromium (web/js/retrieve_ui.js), driven
  * by t_retrieval.sh's `browser` case, which approves with escrowctl:
  *
- *   1. log in, search the device, "Retrieve in browser" on VOLUME, give a
+ *   1. log in, search the device by a prefix of the record's Key ID (KEYID),
+ *      "Retrieve in browser" on VOLUME, give a
  *      reason and a ticket; write OUTDIR/request.json (id, code, client key
  *      fingerprint as the page shows them) for the custodians;
  *   2. wait for the key on the page; the forged part (index 4) is named;
@@ -19,7 +20,7 @@ const fs = require('fs');
 const path = require('path');
 const { chromium } = require(path.join(process.env.KE_NODE_DIR, 'node_modules', 'playwright-core'));
 
-const [url, user, password, host, volume, out] = process.argv.slice(2);
+const [url, user, password, keyIdPrefix, volume, out] = process.argv.slice(2);
 let step = 'launch';
 const check = (c, m) => { if (!c) throw new Error(m); };
 const log = (m) => console.log('[retrieval_test] ok: ' + m);
@@ -59,8 +60,11 @@ async function main() {
     await page.waitForSelector('#nav', { state: 'visible' });
 
     step = 'request';
-    await page.fill('#device-q', host);
+    await page.fill('#device-q', keyIdPrefix);
     await page.click('#device-search-submit');
+    await page.waitForSelector('#device-results tbody tr', { state: 'visible' });
+    const matched = await page.innerText('#device-results tbody tr');
+    check(/key_id|Key ID/i.test(matched), 'the device was not found by its Key ID: ' + matched);
     await page.click('#device-results tbody tr button.device-open');
     const btn = `button.record-retrieve[data-volume="${volume}"]`;
     await page.waitForSelector(btn, { state: 'visible' });
