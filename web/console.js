@@ -378,12 +378,18 @@ async function openRetrieval(id) {
     add('Volume', r.volume_id);
     add('Key', r.key_type + ' ' + (r.key_id || ''));
     add('Record', r.record_id + ' (' + r.record_state + ')');
-    add('Requester', r.requester);
+    const rk = r.requester_key || {};
+    add('Requester', r.requester + (rk.fingerprint ? ' (client key ' + rk.fingerprint.match(/.{1,4}/g).join(' ') + ')' : ''));
     add('Reason', r.reason);
     add('Ticket', r.ticket);
     add('Confirmation code', r.confirmation_code);
     add('Parts', String(r.parts) + ' of ' + String(r.needed) +
         (Array.isArray(r.custodians) && r.custodians.length ? ' (custodians #' + r.custodians.join(', #') + ')' : ''));
+    add('Age', r.age_seconds === undefined ? '—' : Math.floor(r.age_seconds / 60) + ' min');
+    add('Declined by', Array.isArray(r.declines) && r.declines.length
+      ? el('ul', { class: 'declines' }, ...r.declines.map((x) => el('li', {},
+          'custodian #' + x.custodian_index + ' (' + x.custodian + '): rule ' + x.rule + ': ' + x.reason)))
+      : 'nobody');
     add('Created', fmtTime(r.created));
     add('Expires', fmtTime(r.expires));
     add('Finish with', el('code', {}, finishCommand(r)));

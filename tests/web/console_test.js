@@ -218,8 +218,14 @@ async function main() {
       check((await page.$('#xss-probe')) === null, 'markup from the request');
       await page.click(rq + ' button');
       await page.waitForSelector('#retrieval-detail:not([hidden])');
-      check((await page.textContent('#retrieval-detail')).includes(world.retrieval.reason), 'reason shown as text');
-      log('the custodian queue shows the pending request, its code and "escrowctl approve ' + world.retrieval.id + '"');
+      const detail = (await page.innerText('#retrieval-detail')).replace(/\s+/g, ' ');
+      check(detail.includes(world.retrieval.reason), 'reason shown as text');
+      check(/client key [0-9a-f]{4}( [0-9a-f]{4}){15}/.test(detail) && /Age \d+ min/.test(detail),
+            'requester key fingerprint and age: ' + detail);
+      check(detail.includes('custodian #1 (web-custodian): rule ticket_pattern: ' + world.retrieval.decline),
+            'the decline is not shown: ' + detail);
+      log('the custodian queue shows the pending request, its code and "escrowctl approve ' + world.retrieval.id +
+          '"; its detail the requester\'s key fingerprint, the age and who declined why');
     }
     await page.screenshot({ path: path.join(OUT, 'console-custodian-queue.png'), fullPage: true });
 

@@ -58,7 +58,17 @@ ok "the D: record is disclosed by drill $DRL"
 
 python3 "$WEBT/world_retrieval.py" "$URL" "$TW/world.json" ||
   fail "cannot make the pending retrieval request"
-ok "a pending retrieval request through the retrieval API"
+# A custodian declined it (what POST /v1/retrievals/{id}/declines stores).
+DECL='ticket INC-4711 is closed <i>really</i>'
+app_psql "$PRIV_APP_DSN" -c "INSERT INTO retrieval_declines (retrieval_id, custodian_index, user_id, rule, reason)
+  SELECT '$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["retrieval"]["id"])' "$TW/world.json")',
+    1, id, 'ticket_pattern', '$DECL' FROM users WHERE name = 'web-custodian'" >/dev/null ||
+  fail "cannot record the decline"
+python3 - "$TW/world.json" "$DECL" <<'PY'
+import json, sys
+w = json.load(open(sys.argv[1])); w["retrieval"]["decline"] = sys.argv[2]; json.dump(w, open(sys.argv[1], "w"))
+PY
+ok "a pending retrieval request through the retrieval API, declined by custodian #1"
 
 mkdir -p "$TW/profile"
 KE_NODE_DIR=$NODE_DIR KE_PROFILE=$TW/profile KE_WEB_OUT=$KE_WEB_OUT \
