@@ -65,25 +65,19 @@ static enum srv_db_status srv_rd_txn(struct srv_db *db, void *cls)
 {
   struct srv_rd *s = cls;
   const struct srv_principal *p = srv_request_principal(s->req);
-  const char *p1[1] = {s->id}, *p5[5] = {s->id, s->idx, p->id, s->rule, s->reason};
-  char obj[64], dev[64], vol[160];
+  const char *p5[5] = {s->id, s->idx, p->id, s->rule, s->reason};
+  char obj[64], dev[64], vol[160], state[16];
   enum srv_db_status st;
   struct srv_audit_event ev;
   PGresult *r;
   json_t *d;
 
   s->created = 0;
-  if ((st = srv_ret_expire(db, s->req)) != SRV_DB_OK)
+  if ((st = srv_ret_lock(db, s->req, s->id, state)) != SRV_DB_OK)
     return st;
-  if (!(r = srv_db_exec(db, SRV_STMT_RET_LOCK, p1, &st)))
-    return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
+  if (!state[0])
     return srv_rd_fail(s, SRV_ERR_NOT_FOUND, "No such retrieval request");
-  }
-  int expired = strcmp(PQgetvalue(r, 0, 0), "expired") == 0;
-  PQclear(r);
-  if (expired)
+  if (strcmp(state, "expired") == 0)
     return srv_rd_fail(s, SRV_ERR_RETRIEVAL_CLOSED, "The request has expired");
   if (!(r = srv_db_exec(db, SRV_STMT_RET_DECLINE_INSERT, p5, &st)))
     return st;

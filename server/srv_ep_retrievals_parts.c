@@ -63,19 +63,14 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   const char *p1[1] = {s->id};
   enum srv_db_status st;
   PGresult *r, *q;
-  char obj[200], rec[64], dev[64], vol[160];
+  char obj[200], rec[64], dev[64], vol[160], state[16];
 
   s->time_to_key = 0; /* a retried transaction starts over */
   s->completed = 0;
-  if ((st = srv_ret_expire(db, s->req)) != SRV_DB_OK)
+  if ((st = srv_ret_lock(db, s->req, s->id, state)) != SRV_DB_OK)
     return st;
-  if (!(r = srv_db_exec(db, SRV_STMT_RET_LOCK, p1, &st)))
-    return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
+  if (!state[0])
     return srv_rp_fail(s, SRV_ERR_NOT_FOUND, "No such retrieval request");
-  }
-  PQclear(r);
   if ((st = srv_ret_get(db, s->id, &r)) != SRV_DB_OK)
     return st;
   /* A completed request still takes parts until it expires: a bad part is

@@ -10,7 +10,6 @@
  */
 #include "srv_mail.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +18,22 @@
 #include "ke_log.h"
 #include "ke_mail.h"
 #include "ke_util.h"
+#include "srv_outbox.h"
 
 #define SRV_MAIL_BATCH 16
-#define SRV_MAIL_ATTEMPTS 12
 #define SRV_MAIL_PASSWORD_MAX 256
 
 static struct {
   ke_mail_server srv;
   char password[SRV_MAIL_PASSWORD_MAX + 1];
   unsigned reminder_after;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int on, running, stop;
-} ml = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+  int on;
+} ml;
+
+static void srv_mail_tick(void);
+static struct srv_outbox ml_outbox = {"notification mail", SRV_STMT_MAIL_DONE, SRV_STMT_MAIL_RETRY,
+                                      srv_mail_tick, .mu = PTHREAD_MUTEX_INITIALIZER,
+                                      .cv = PTHREAD_COND_INITIALIZER};
 
 enum srv_db_status srv_mail_enqueue(struct srv_db *db, const char *event, const char *id)
 {
@@ -161,73 +162,20 @@ static enum srv_db_status srv_mail_claim_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
-struct srv_mail_result {
-  const char *id;
-  int ok, give_up;
-  char delay[16], err[300];
-};
-
-static enum srv_db_status srv_mail_result_txn(struct srv_db *db, void *cls)
+/* The worker's second: queue due reminders, lease what is due, send it,
+ * record the outcome. */
+static void srv_mail_tick(void)
 {
-  struct srv_mail_result *res = cls;
-  enum srv_db_status st;
-  PGresult *r;
+  static struct srv_mail_batch b; /* the one worker thread's */
 
-  if (res->ok) {
-    const char *p[1] = {res->id};
-    r = srv_db_exec(db, SRV_STMT_MAIL_DONE, p, &st);
-  } else {
-    const char *p[4] = {res->id, res->delay, res->err, res->give_up ? "t" : "f"};
-    r = srv_db_exec(db, SRV_STMT_MAIL_RETRY, p, &st);
+  if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_mail_claim_txn, &b) != SRV_DB_OK)
+    return;
+  for (int i = 0; i < b.n; i++) {
+    const struct srv_mail_item *it = &b.items[i];
+    char err[300] = "";
+    int ok = ke_mail_send(&ml.srv, it->to, it->subject, it->body, err, sizeof err) == KE_OK;
+    srv_outbox_record(&ml_outbox, it->id, it->kind, it->attempts, ok, err);
   }
-  PQclear(r);
-  return r ? SRV_DB_OK : st;
-}
-
-static void srv_mail_send_one(const struct srv_mail_item *it)
-{
-  struct srv_mail_result res = {it->id, 0, 0, "", ""};
-  int a = it->attempts + 1;
-
-  res.ok = ke_mail_send(&ml.srv, it->to, it->subject, it->body, res.err, sizeof res.err) == KE_OK;
-  res.give_up = !res.ok && a >= SRV_MAIL_ATTEMPTS;
-  snprintf(res.delay, sizeof res.delay, "%d", a >= 12 ? 3600 : (1 << a) > 3600 ? 3600 : 1 << a);
-  if (!res.ok)
-    ke_log(res.give_up ? KE_LOG_ERROR : KE_LOG_WARN,
-           res.give_up ? "notification mail failed for good" : "notification mail failed",
-           json_pack("{s:s,s:s,s:s,s:i}", "mail", it->id, "kind", it->kind, "error", res.err,
-                     "attempt", a));
-  if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_mail_result_txn, &res) != SRV_DB_OK)
-    ke_log(KE_LOG_WARN, "mail state not saved (it will be sent again)",
-           json_pack("{s:s}", "mail", it->id));
-}
-
-static void *srv_mail_thread(void *arg)
-{
-  struct srv_mail_batch *b = calloc(1, sizeof *b);
-
-  (void)arg;
-  if (!b)
-    return NULL;
-  pthread_mutex_lock(&ml.mu);
-  while (!ml.stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
-    pthread_cond_timedwait(&ml.cv, &ml.mu, &ts);
-    if (ml.stop)
-      break;
-    pthread_mutex_unlock(&ml.mu);
-    if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_mail_claim_txn, b) == SRV_DB_OK)
-      for (int i = 0; i < b->n; i++)
-        srv_mail_send_one(&b->items[i]);
-    pthread_mutex_lock(&ml.mu);
-  }
-  pthread_mutex_unlock(&ml.mu);
-  for (int i = 0; i < b->n; i++)
-    free(b->items[i].body);
-  free(b);
-  return NULL;
 }
 
 static int srv_mail_read_password(const char *file)
@@ -262,14 +210,9 @@ int srv_mail_init(const struct srv_config *cfg)
   ml.srv = (ke_mail_server){cfg->smtp_url, cfg->smtp_ca_file, cfg->smtp_user,
                             cfg->smtp_user ? ml.password : NULL, cfg->smtp_from, 30};
   ml.reminder_after = cfg->mail_reminder_after;
-  ml.stop = 0;
-  ml.on = 1;
-  if (pthread_create(&ml.thread, NULL, srv_mail_thread, NULL) != 0) {
-    ml.on = 0;
-    ke_log(KE_LOG_ERROR, "cannot start the mail worker", NULL);
+  if (srv_outbox_start(&ml_outbox) != 0)
     return -1;
-  }
-  ml.running = 1;
+  ml.on = 1;
   ke_log(KE_LOG_INFO, "notification mail on",
          json_pack("{s:s,s:i}", "smtp_url", cfg->smtp_url, "reminder_after",
                    (int)ml.reminder_after));
@@ -278,14 +221,9 @@ int srv_mail_init(const struct srv_config *cfg)
 
 void srv_mail_shutdown(void)
 {
-  if (!ml.running)
+  if (!ml_outbox.running)
     return;
-  pthread_mutex_lock(&ml.mu);
-  ml.stop = 1;
-  pthread_cond_signal(&ml.cv);
-  pthread_mutex_unlock(&ml.mu);
-  pthread_join(ml.thread, NULL);
-  ml.running = 0;
+  srv_outbox_stop(&ml_outbox);
   ml.on = 0;
   ke_wipe(ml.password, sizeof ml.password);
 }

@@ -3,6 +3,7 @@
  */
 #include "srv_retrieval.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,24 @@ enum srv_db_status srv_ret_hook(struct srv_db *db, const char *event, const char
   st = srv_ret_webhooks(db, event, id, p);
   json_decref(p);
   return st == SRV_DB_OK ? srv_mail_enqueue(db, event, id) : st;
+}
+
+enum srv_db_status srv_ret_lock(struct srv_db *db, struct srv_request *req, const char *id,
+                                char state[16])
+{
+  const char *p1[1] = {id};
+  enum srv_db_status st;
+  PGresult *r;
+
+  state[0] = '\0';
+  if ((st = srv_ret_expire(db, req)) != SRV_DB_OK)
+    return st;
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_LOCK, p1, &st)))
+    return st;
+  if (PQntuples(r) == 1)
+    snprintf(state, 16, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return SRV_DB_OK;
 }
 
 int srv_ret_id_ok(const char *s)

@@ -38,6 +38,13 @@ enum srv_ret_col {
  * woken).  Runs inside the caller's transaction. */
 enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req);
 
+/* Before a custodian's change to request `id` (a part, a decline): close
+ * what expired, then lock the request's row.  SRV_DB_OK with its state
+ * ("pending", "completed", "expired") in state[16], or "" when there is
+ * no such request. */
+enum srv_db_status srv_ret_lock(struct srv_db *db, struct srv_request *req, const char *id,
+                                char state[16]);
+
 /* RET_GET for `id`: *res (PQclear it) with 0 or 1 rows. */
 enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res);
 

@@ -11,7 +11,6 @@
 #include <curl/curl.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +20,12 @@
 #include "ke_files.h"
 #include "ke_log.h"
 #include "ke_util.h"
+#include "srv_outbox.h"
 
 #define SRV_WH_MAX_URLS 8
 #define SRV_WH_URL_MAX 500
 #define SRV_WH_SECRET_MAX 256
 #define SRV_WH_BATCH "16"
-#define SRV_WH_ATTEMPTS 12
 #define SRV_WH_TIMEOUT_S 5L
 
 static struct {
@@ -35,11 +34,12 @@ static struct {
   unsigned nurls, nchat;
   uint8_t secret[SRV_WH_SECRET_MAX];
   size_t secret_len;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int running, stop;
-} wh = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} wh;
+
+static void srv_wh_tick(void);
+static struct srv_outbox wh_outbox = {"webhook delivery", SRV_STMT_WH_DONE, SRV_STMT_WH_RETRY,
+                                      srv_wh_tick, .mu = PTHREAD_MUTEX_INITIALIZER,
+                                      .cv = PTHREAD_COND_INITIALIZER};
 
 int srv_webhook_wants_chat(void)
 {
@@ -132,29 +132,6 @@ static enum srv_db_status srv_wh_claim_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
-struct srv_wh_result {
-  const char *id;
-  int ok, give_up;
-  char delay[16], err[300];
-};
-
-static enum srv_db_status srv_wh_result_txn(struct srv_db *db, void *cls)
-{
-  struct srv_wh_result *res = cls;
-  enum srv_db_status st;
-  PGresult *r;
-
-  if (res->ok) {
-    const char *p[1] = {res->id};
-    r = srv_db_exec(db, SRV_STMT_WH_DONE, p, &st);
-  } else {
-    const char *p[4] = {res->id, res->delay, res->err, res->give_up ? "t" : "f"};
-    r = srv_db_exec(db, SRV_STMT_WH_RETRY, p, &st);
-  }
-  PQclear(r);
-  return r ? SRV_DB_OK : st;
-}
-
 static size_t srv_wh_discard(char *ptr, size_t size, size_t n, void *ud)
 {
   (void)ptr;
@@ -223,46 +200,18 @@ static int srv_wh_post(const struct srv_wh_item *it, char *err, size_t errlen)
   return 1;
 }
 
-static void *srv_wh_thread(void *arg)
+/* The worker's second: lease what is due, POST it, record the outcome. */
+static void srv_wh_tick(void)
 {
-  struct srv_wh_batch *b = calloc(1, sizeof *b);
+  static struct srv_wh_batch b; /* the one worker thread's */
 
-  (void)arg;
-  if (!b)
-    return NULL;
-  pthread_mutex_lock(&wh.mu);
-  while (!wh.stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
-    pthread_cond_timedwait(&wh.cv, &wh.mu, &ts);
-    if (wh.stop)
-      break;
-    pthread_mutex_unlock(&wh.mu);
-    if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_wh_claim_txn, b) == SRV_DB_OK) {
-      for (int i = 0; i < b->n; i++) {
-        struct srv_wh_result res = {b->items[i].id, 0, 0, "", ""};
-        int a = b->items[i].attempts + 1;
-        res.ok = srv_wh_post(&b->items[i], res.err, sizeof res.err);
-        res.give_up = !res.ok && a >= SRV_WH_ATTEMPTS;
-        snprintf(res.delay, sizeof res.delay, "%d", a >= 12 ? 3600 : (1 << a) > 3600 ? 3600 : 1 << a);
-        if (!res.ok)
-          ke_log(res.give_up ? KE_LOG_ERROR : KE_LOG_WARN,
-                 res.give_up ? "webhook delivery failed for good" : "webhook delivery failed",
-                 json_pack("{s:s,s:s,s:s,s:i}", "delivery", b->items[i].id, "event",
-                           b->items[i].event, "error", res.err, "attempt", a));
-        if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_wh_result_txn, &res) != SRV_DB_OK)
-          ke_log(KE_LOG_WARN, "webhook delivery state not saved (it will be sent again)",
-                 json_pack("{s:s}", "delivery", b->items[i].id));
-      }
-    }
-    pthread_mutex_lock(&wh.mu);
+  if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_wh_claim_txn, &b) != SRV_DB_OK)
+    return;
+  for (int i = 0; i < b.n; i++) {
+    char err[300] = "";
+    int ok = srv_wh_post(&b.items[i], err, sizeof err);
+    srv_outbox_record(&wh_outbox, b.items[i].id, b.items[i].event, b.items[i].attempts, ok, err);
   }
-  pthread_mutex_unlock(&wh.mu);
-  for (int i = 0; i < b->n; i++)
-    free(b->items[i].payload);
-  free(b);
-  return NULL;
 }
 
 static int srv_wh_url_ok(const char *u, size_t n)
@@ -323,25 +272,16 @@ int srv_webhook_init(const struct srv_config *cfg)
     return -1;
   }
   wh.secret_len = n;
-  wh.stop = 0;
-  if (pthread_create(&wh.thread, NULL, srv_wh_thread, NULL) != 0) {
-    ke_log(KE_LOG_ERROR, "cannot start the webhook worker", NULL);
+  if (srv_outbox_start(&wh_outbox) != 0)
     return -1;
-  }
-  wh.running = 1;
   ke_log(KE_LOG_INFO, "webhooks on", json_pack("{s:i}", "urls", (int)wh.nurls));
   return 0;
 }
 
 void srv_webhook_shutdown(void)
 {
-  if (!wh.running)
+  if (!wh_outbox.running)
     return;
-  pthread_mutex_lock(&wh.mu);
-  wh.stop = 1;
-  pthread_cond_signal(&wh.cv);
-  pthread_mutex_unlock(&wh.mu);
-  pthread_join(wh.thread, NULL);
-  wh.running = 0;
+  srv_outbox_stop(&wh_outbox);
   ke_wipe(wh.secret, sizeof wh.secret);
 }
