@@ -260,6 +260,7 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
     json_decref(s.out);
     return srv_account_db_error(req, st);
   }
+  srv_longpoll_notify("retrievals"); /* custodians waiting on the queue */
   ret = srv_reply_json(req, MHD_HTTP_CREATED, s.out);
   return ret;
 }

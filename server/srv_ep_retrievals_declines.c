@@ -136,8 +136,10 @@ enum MHD_Result srv_ep_retrievals_declines(struct srv_request *req)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
-  if (s.created)
+  if (s.created) {
     srv_longpoll_notify(s.id);
+    srv_longpoll_notify("retrievals");
+  }
   return srv_reply_json(req, s.created ? MHD_HTTP_CREATED : MHD_HTTP_OK,
                         json_pack("{s:s,s:i,s:s,s:s}", "request_id", s.id, "custodian_index",
                                   p->custodian_index, "rule", s.rule, "reason", s.reason));

@@ -1,15 +1,24 @@
 /*
  * srv_ep_retrievals_list.c - GET /v1/retrievals[?state=pending|completed|
- * expired][&limit=N]: the custodians' queue (custodians and auditors see
- * every request; helpdesk users their own).
+ * expired][&limit=N][&wait=S&since=CURSOR]: the custodians' queue
+ * (custodians and auditors see every request; helpdesk users their own).
+ *
+ * The answer carries a cursor that grows with every change to the queue
+ * (RET_QUEUE_CURSOR).  With wait, the answer is held until the cursor
+ * differs from since, or S seconds (at most 300) pass: a policy custodian
+ * or a console hears of a new request, a part or a decline at once, with
+ * the connection suspended meanwhile (srv_longpoll.h, key "retrievals").
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "srv_account.h"
 #include "srv_auth.h"
 #include "srv_device.h"
+#include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
 
@@ -18,6 +27,7 @@ struct srv_rl {
   const char *state, *who;
   char limit[8];
   json_t *list;
+  int64_t cursor;
 };
 
 static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
@@ -32,6 +42,10 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
     return SRV_DB_ERROR;
   if ((st = srv_ret_expire(db, s->req)) != SRV_DB_OK)
     return st;
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_QUEUE_CURSOR, NULL, &st)))
+    return st;
+  s->cursor = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
   if (!(r = srv_db_exec(db, SRV_STMT_RET_LIST, p3, &st)))
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
@@ -69,12 +83,25 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
+/* A query number of at most `digits` digits: 1 and *out, or 0. */
+static int srv_rl_number(const char *v, size_t digits, int64_t max, int64_t *out)
+{
+  size_t n = v ? strlen(v) : 0;
+
+  if (n == 0 || n > digits || strspn(v, "0123456789") != n)
+    return 0;
+  *out = strtoll(v, NULL, 10);
+  return *out <= max;
+}
+
 enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
 {
   struct srv_rl s;
   const struct srv_principal *p = srv_request_principal(req);
   const char *lim = srv_request_query(req, "limit");
-  unsigned long n = 100;
+  int64_t n = 100, wait = 0, since = -1;
+  time_t deadline = 0;
+  int resumed;
   enum srv_db_status st;
 
   memset(&s, 0, sizeof s);
@@ -83,19 +110,39 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
   if (s.state && strcmp(s.state, "pending") != 0 && strcmp(s.state, "completed") != 0 &&
       strcmp(s.state, "expired") != 0)
     return srv_device_bad(req, "state: pending, completed or expired");
-  if (lim) {
-    size_t ll = strlen(lim);
-    n = strtoul(lim, NULL, 10);
-    if (ll == 0 || ll > 4 || strspn(lim, "0123456789") != ll || n < 1 || n > 1000)
-      return srv_device_bad(req, "limit: 1 to 1000");
+  if (lim && (!srv_rl_number(lim, 4, 1000, &n) || n < 1))
+    return srv_device_bad(req, "limit: 1 to 1000");
+  resumed = srv_longpoll_resumed(req, &since, &deadline);
+  if (!resumed) {
+    const char *w = srv_request_query(req, "wait"), *sc = srv_request_query(req, "since");
+    if (w && !srv_rl_number(w, 3, SRV_RET_WAIT_MAX, &wait))
+      return srv_device_bad(req, "wait: 0 to 300 seconds");
+    if (sc && !srv_rl_number(sc, 18, INT64_MAX, &since))
+      return srv_device_bad(req, "since: a cursor of an earlier answer");
+    deadline = time(NULL) + wait;
   }
-  snprintf(s.limit, sizeof s.limit, "%lu", n);
+  snprintf(s.limit, sizeof s.limit, "%lld", (long long)n);
   s.who = p->role == SRV_ROLE_HELPDESK ? p->id : NULL;
-  /* SERIALIZABLE: it may close expired requests on the way. */
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rl_txn, &s);
-  if (st != SRV_DB_OK) {
+  for (int tries = 0;; tries++) {
+    uint64_t seq = srv_longpoll_seq();
+    int sp;
+    /* SERIALIZABLE: it may close expired requests on the way. */
+    st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rl_txn, &s);
+    if (st != SRV_DB_OK) {
+      json_decref(s.list);
+      return srv_account_db_error(req, st);
+    }
+    if (since < 0 || s.cursor != since || time(NULL) >= deadline || srv_longpoll_stopping() ||
+        tries >= 3)
+      break;
     json_decref(s.list);
-    return srv_account_db_error(req, st);
+    s.list = NULL;
+    sp = srv_longpoll_suspend(req, "retrievals", since, deadline, seq);
+    if (sp == 0)
+      return MHD_YES;
+    if (sp < 0)
+      deadline = 0; /* cap reached: answer now */
   }
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "retrievals", s.list));
+  return srv_reply_json(req, MHD_HTTP_OK,
+                        json_pack("{s:o,s:I}", "retrievals", s.list, "cursor", (json_int_t)s.cursor));
 }

@@ -191,6 +191,7 @@ enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)
   if (st != SRV_DB_OK)
     return srv_account_db_error(req, st);
   srv_longpoll_notify(s.id);
+  srv_longpoll_notify("retrievals");
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:i,s:I,s:I,s:s}", "request_id", s.id, "custodian_index",
                                   p->custodian_index, "parts", (json_int_t)s.count, "needed",

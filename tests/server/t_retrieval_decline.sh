@@ -8,6 +8,13 @@ case_decline() {
     fail "pin add"
   start_retrieve d1 --device host-bde --volume C: --reason "locked out" --ticket T-1
   [ -n "$RID" ] || fail "no request: $(cat "$W/d1.err")"
+  # A custodian (daemon or console) waits on the queue: the decline wakes it.
+  http GET "$URL/v1/retrievals?state=pending" -H "Authorization: Bearer ${CT[2]}"
+  local c0; c0=$(json_get cursor)
+  [ -n "$c0" ] || fail "no queue cursor: $(cat "$BODYF")"
+  curl -sS --max-time 40 -o "$W/queue.json" -w '%{http_code}' -H "Authorization: Bearer ${CT[2]}" \
+    "$URL/v1/retrievals?state=pending&wait=30&since=$c0" >"$W/queue.status" 2>&1 &
+  local qpid=$!
   # The requester waits in a 60 s long-poll: the decline must wake it.
   local t0; t0=$(date +%s%N)
   cust 1 approve "$RID" --decline ticket_pattern --reason "ticket T-1 is not an INC- ticket" \
@@ -19,6 +26,25 @@ case_decline() {
     sleep 0.05
   done
   ok "a decline reaches the waiting requester within $(( ($(date +%s%N) - t0) / 1000000 )) ms, naming custodian, rule and reason"
+  wait $qpid || fail "the queue long-poll: $(cat "$W/queue.status")"
+  python3 - "$W/queue.json" "$c0" "$RID" <<'PY' || fail "the queue long-poll answered: $(cat "$W/queue.json")"
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert b["cursor"] > int(sys.argv[2]), b["cursor"]
+assert [r["request_id"] for r in b["retrievals"]] == [sys.argv[3]], b
+PY
+  [ $(( ($(date +%s%N) - t0) / 1000000000 )) -lt 20 ] || fail "the queue long-poll waited for its timeout"
+  local c1; c1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cursor"])' "$W/queue.json")
+  local tq; tq=$(date +%s%N)
+  http GET "$URL/v1/retrievals?state=pending&wait=1&since=$c1" -H "Authorization: Bearer ${CT[2]}"
+  expect_status 200 "a queue long-poll that times out"
+  [ "$(json_get cursor)" = "$c1" ] && [ $(( ($(date +%s%N) - tq) / 1000000 )) -ge 900 ] ||
+    fail "a quiet queue answered early or with another cursor: $(cat "$BODYF")"
+  http GET "$URL/v1/retrievals?state=pending&wait=301" -H "Authorization: Bearer ${CT[2]}"
+  expect_error bad_request "wait above 300"
+  http GET "$URL/v1/retrievals?state=pending&since=-1" -H "Authorization: Bearer ${CT[2]}"
+  expect_error bad_request "a negative cursor"
+  ok "a custodian waiting on the queue is woken by the decline; a quiet queue waits out its time"
 
   local url=$URL/v1/retrievals/$RID/declines
   jpost "$url" "${CT[1]}" '{"rule":"ticket_pattern","reason":"ticket T-1 is not an INC- ticket"}'
