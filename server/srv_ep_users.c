@@ -279,8 +279,11 @@ struct srv_user_change {
   const char *action;   /* "user.disable", "user.enable", "user.role", "user.person" */
   int disable;          /* for disable/enable */
   const char *role;     /* for role */
-  const char *person;   /* for person */
-  const char *email;    /* for email ("" clears it) */
+  /* for a text attribute (person, email): its member name, statement and
+   * value ("" clears an email) */
+  const char *attr;
+  enum srv_stmt attr_stmt;
+  const char *value;
   int cidx;
   char old_role[16];
   int changed;
@@ -336,16 +339,11 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
     d = json_pack("{s:s,s:s}", "from", c->old_role, "to", c->role);
     if (d && c->cidx)
       json_object_set_new(d, "custodian_index", json_integer(c->cidx));
-  } else if (c->person) {
-    const char *p2[2] = {c->name, c->person};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_USER_PERSON, p2, &st)))
+  } else if (c->attr) {
+    const char *p2[2] = {c->name, c->value};
+    if (!(r = srv_db_exec(db, c->attr_stmt, p2, &st)))
       return st;
-    d = json_pack("{s:s}", "person", c->person);
-  } else if (c->email) {
-    const char *p2[2] = {c->name, c->email};
-    if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_EMAIL, p2, &st)))
-      return st;
-    d = c->email[0] ? json_pack("{s:s}", "email", c->email) : json_pack("{s:n}", "email");
+    d = json_pack("{s:o}", c->attr, c->value[0] ? json_string(c->value) : json_null());
   } else {
     const char *p2[2] = {c->name, c->disable ? "true" : "false"};
     if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_DISABLED, p2, &st)))
@@ -381,10 +379,8 @@ static enum MHD_Result srv_user_change(struct srv_request *req, struct srv_user_
     json_object_set_new(out, "previous_role", json_string(c->old_role));
     if (c->cidx)
       json_object_set_new(out, "custodian_index", json_integer(c->cidx));
-  } else if (out && c->person) {
-    json_object_set_new(out, "person", json_string(c->person));
-  } else if (out && c->email) {
-    json_object_set_new(out, "email", c->email[0] ? json_string(c->email) : json_null());
+  } else if (out && c->attr) {
+    json_object_set_new(out, c->attr, c->value[0] ? json_string(c->value) : json_null());
   } else if (out) {
     json_object_set_new(out, "disabled", json_boolean(c->disable));
   }
@@ -417,41 +413,47 @@ enum MHD_Result srv_ep_users_role(struct srv_request *req)
   return srv_user_change(req, &c);
 }
 
+/* POST /v1/users/{name}/<attr> {<attr>: value}: one text attribute,
+ * checked by `ok`, set by `stmt`, audited as `action`. */
+static enum MHD_Result srv_user_set_text(struct srv_request *req, const char *attr,
+                                         enum srv_stmt stmt, const char *action,
+                                         int (*ok)(const char *), const char *rule)
+{
+  const char *const allowed[] = {attr, NULL};
+  const json_t *body = srv_request_json(req);
+  struct srv_user_change c = {.action = action, .attr = attr, .attr_stmt = stmt};
+  enum MHD_Result ret;
+
+  if (srv_account_unknown_member(req, body, allowed, &ret))
+    return ret;
+  if (ke_json_get_str(body, attr, &c.value) != KE_JSON_OK || !ok(c.value))
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, rule);
+  return srv_user_change(req, &c);
+}
+
 /* The person behind an account (the same ID on a helpdesk and a custodian
  * account keeps that person from approving their own retrieval): for
  * accounts made before the person was known, or when it changes. */
 enum MHD_Result srv_ep_users_person(struct srv_request *req)
 {
-  static const char *const allowed[] = {"person", NULL};
-  const json_t *body = srv_request_json(req);
-  struct srv_user_change c = {.action = "user.person"};
-  enum MHD_Result ret;
-
-  if (srv_account_unknown_member(req, body, allowed, &ret))
-    return ret;
-  if (ke_json_get_str(body, "person", &c.person) != KE_JSON_OK ||
-      !srv_users_person_ok(c.person))
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+  return srv_user_set_text(req, "person", SRV_STMT_RET_USER_PERSON, "user.person",
+                           srv_users_person_ok,
                            "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with "
                            "a letter or digit");
-  return srv_user_change(req, &c);
+}
+
+/* "" (no address) or a plain address. */
+static int srv_users_email_ok(const char *s)
+{
+  return !s[0] || ke_mail_addr_ok(s);
 }
 
 /* Where a custodian is told about retrieval requests (srv_mail.h); ""
  * removes the address. */
 enum MHD_Result srv_ep_users_email(struct srv_request *req)
 {
-  static const char *const allowed[] = {"email", NULL};
-  const json_t *body = srv_request_json(req);
-  struct srv_user_change c = {.action = "user.email"};
-  enum MHD_Result ret;
-
-  if (srv_account_unknown_member(req, body, allowed, &ret))
-    return ret;
-  if (ke_json_get_str(body, "email", &c.email) != KE_JSON_OK ||
-      (c.email[0] && !ke_mail_addr_ok(c.email)))
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+  return srv_user_set_text(req, "email", SRV_STMT_USER_SET_EMAIL, "user.email",
+                           srv_users_email_ok,
                            "email: a plain address (local@domain, at most 254 bytes), or \"\" "
                            "to remove it");
-  return srv_user_change(req, &c);
 }

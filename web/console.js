@@ -7,8 +7,9 @@
  *    attributes set by property (el() below); no HTML string is ever parsed;
  *  - the bearer token lives in sessionStorage (gone with the tab), is sent
  *    only as an Authorization header to this origin, never in a URL;
- *  - no key is ever opened here: each retrieval row names the escrowctl
- *    command that finishes it on a custodian's or the requester's machine.
+ *  - no key is opened in this file: a helpdesk user opens one on a device's
+ *    page through the retrieve_ui.js module (which uses el() and api(),
+ *    handed over as window.keConsole), custodians approve with escrowctl.
  */
 'use strict';
 
@@ -459,6 +460,10 @@ async function loadAudit(start) {
 }
 
 /* ---- wiring --------------------------------------------------------- */
+
+/* For the in-browser retrieval module (web/js/retrieve_ui.js): one way to
+ * build elements and to call the API, session handling included. */
+window.keConsole = Object.freeze({ el, api });
 
 document.addEventListener('DOMContentLoaded', () => {
   $('login-form').addEventListener('submit', onLogin);

@@ -26,36 +26,11 @@ import * as RT from './keretrieval.js';
 const CLEAR_AFTER_S = Number(localStorage.getItem('ke.clear-after-seconds')) || 300;
 const sessions = new Map(); /* "device\0volume" -> the request in progress */
 
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === 'class') e.className = v;
-    else if (k.startsWith('data-') || k === 'for') e.setAttribute(k, String(v));
-    else e[k] = v;
-  }
-  for (const c of children)
-    if (c !== null && c !== undefined) e.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
-  return e;
-}
-
-async function api(method, path, body) {
-  const headers = { Accept: 'application/json', Authorization: 'Bearer ' + sessionStorage.getItem('ke.token') };
-  const init = { method, headers, credentials: 'omit', cache: 'no-store', redirect: 'error' };
-  if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const r = await fetch(path, init);
-  let data = null;
-  try { data = await r.json(); } catch { data = null; }
-  if (!r.ok) {
-    const e = (data && data.error) || {};
-    const err = new Error(`${e.code || 'http_' + r.status}: ${e.message || r.statusText}`);
-    err.code = e.code;
-    throw err;
-  }
-  return data;
-}
+/* console.js's element builder and API call (one of each in the console;
+ * console.js runs first: it is a deferred classic script listed before this
+ * module, and these are only used from clicks). */
+const el = (...a) => window.keConsole.el(...a);
+const api = (...a) => window.keConsole.api(...a);
 
 /* ---- the client key, in IndexedDB ---------------------------------------- */
 
