@@ -298,7 +298,7 @@ enum MHD_Result srv_ep_drills_status(struct srv_request *req)
 {
   struct srv_dst x = {srv_request_param(req, "id"), NULL, NULL};
   int64_t since = -1;
-  time_t deadline = 0;
+  int64_t deadline = 0;
   int resumed = srv_longpoll_resumed(req, &since, &deadline);
   enum srv_db_status st;
   long wait = 0, v;
@@ -314,7 +314,7 @@ enum MHD_Result srv_ep_drills_status(struct srv_request *req)
         return srv_device_bad(req, "since: a number of custodians, 0 to 255");
       since = v;
     }
-    deadline = time(NULL) + wait;
+    deadline = srv_longpoll_deadline(wait);
   }
   for (int tries = 0;; tries++) {
     uint64_t seq = srv_longpoll_seq();
@@ -337,7 +337,7 @@ enum MHD_Result srv_ep_drills_status(struct srv_request *req)
     if (since < 0)
       since = n;
     if (n != since || strcmp(PQgetvalue(x.d, 0, SRV_DC_STATE), "open") != 0 ||
-        time(NULL) >= deadline || srv_longpoll_stopping() || tries >= 3)
+        srv_longpoll_expired(deadline) || srv_longpoll_stopping() || tries >= 3)
       break;
     PQclear(x.d);
     PQclear(x.s);

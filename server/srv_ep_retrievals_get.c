@@ -68,7 +68,7 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
   struct srv_rg s = {req, srv_request_param(req, "id"), NULL};
   const struct srv_principal *p = srv_request_principal(req);
   int64_t since = -1, dsince = -1;
-  time_t deadline = 0;
+  int64_t deadline = 0;
   int resumed = srv_longpoll_resumed(req, &since, &deadline);
   long wait = 0;
   enum srv_db_status st;
@@ -94,7 +94,7 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
         return srv_device_bad(req, "declines: a decline count, 0 to 255");
       dsince = v;
     }
-    deadline = time(NULL) + wait;
+    deadline = srv_longpoll_deadline(wait);
     /* Expiry is noticed by whoever looks: a waiter must see it too. */
     if ((st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rg_expire_txn, req)) != SRV_DB_OK)
       return srv_account_db_error(req, st);
@@ -120,7 +120,7 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
     if (n != since || (dsince >= 0 && nd != dsince) ||
         strcmp(PQgetvalue(s.r, 0, SRV_RC_STATE), "expired") == 0 ||
         strcmp(PQgetvalue(s.r, 0, SRV_RC_PAST_EXPIRY), "t") == 0 ||
-        time(NULL) >= deadline || srv_longpoll_stopping() || tries >= 3)
+        srv_longpoll_expired(deadline) || srv_longpoll_stopping() || tries >= 3)
       break;
     PQclear(s.r);
     s.r = NULL;

@@ -100,7 +100,7 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
   const struct srv_principal *p = srv_request_principal(req);
   const char *lim = srv_request_query(req, "limit");
   int64_t n = 100, wait = 0, since = -1;
-  time_t deadline = 0;
+  int64_t deadline = 0;
   int resumed;
   enum srv_db_status st;
 
@@ -119,7 +119,7 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
       return srv_device_bad(req, "wait: 0 to 300 seconds");
     if (sc && !srv_rl_number(sc, 18, INT64_MAX, &since))
       return srv_device_bad(req, "since: a cursor of an earlier answer");
-    deadline = time(NULL) + wait;
+    deadline = srv_longpoll_deadline(wait);
   }
   snprintf(s.limit, sizeof s.limit, "%lld", (long long)n);
   s.who = p->role == SRV_ROLE_HELPDESK ? p->id : NULL;
@@ -132,8 +132,8 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
       json_decref(s.list);
       return srv_account_db_error(req, st);
     }
-    if (since < 0 || s.cursor != since || time(NULL) >= deadline || srv_longpoll_stopping() ||
-        tries >= 3)
+    if (since < 0 || s.cursor != since || srv_longpoll_expired(deadline) ||
+        srv_longpoll_stopping() || tries >= 3)
       break;
     json_decref(s.list);
     s.list = NULL;

@@ -28,7 +28,8 @@ struct srv_lp_entry {
   char rid[SRV_LP_RID_MAX];
   char key[SRV_LONGPOLL_KEY_MAX];
   int64_t since;
-  time_t deadline, resumed_at;
+  int64_t deadline_ms; /* CLOCK_MONOTONIC milliseconds */
+  time_t resumed_at;
 };
 
 static struct {
@@ -45,8 +46,32 @@ static pthread_once_t srv_lp_once = PTHREAD_ONCE_INIT;
 
 static void srv_lp_setup(void)
 {
+  pthread_condattr_t ca;
+
   pthread_mutex_init(&lp.mu, NULL);
-  pthread_cond_init(&lp.cv, NULL);
+  /* Deadlines are monotonic: a clock step must not end or stretch a wait. */
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&lp.cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+static int64_t srv_lp_now_ms(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t srv_longpoll_deadline(long wait_s)
+{
+  return srv_lp_now_ms() + (int64_t)wait_s * 1000;
+}
+
+int srv_longpoll_expired(int64_t deadline_ms)
+{
+  return srv_lp_now_ms() >= deadline_ms;
 }
 
 /* Under lp.mu. */
@@ -58,6 +83,9 @@ static void srv_lp_resume(struct srv_lp_entry *e, time_t now)
   MHD_resume_connection(srv_request_connection(e->req));
 }
 
+/* Sleeps until the soonest deadline (at most a second: stale entries and
+ * the re-check are looked at on that beat), so that a wait ends on time and
+ * never early: a wait of 1 s answers after 1 s, not at the next tick. */
 static void *srv_lp_thread(void *arg)
 {
   time_t last_recheck = time(NULL);
@@ -65,14 +93,19 @@ static void *srv_lp_thread(void *arg)
   (void)arg;
   pthread_mutex_lock(&lp.mu);
   while (!lp.stopping) {
+    int64_t wake = srv_lp_now_ms() + 1000, now_ms;
     struct timespec ts;
     time_t now;
     int all;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
+    for (unsigned i = 0; i < lp.size; i++)
+      if (lp.e[i].state == SRV_LP_WAITING && lp.e[i].deadline_ms < wake)
+        wake = lp.e[i].deadline_ms;
+    ts.tv_sec = (time_t)(wake / 1000);
+    ts.tv_nsec = (long)(wake % 1000) * 1000000;
     pthread_cond_timedwait(&lp.cv, &lp.mu, &ts);
     now = time(NULL);
+    now_ms = srv_lp_now_ms();
     /* The re-check stands in for notifications from other instances only
      * while the LISTEN connection that carries them is down. */
     all = lp.stopping ||
@@ -81,7 +114,7 @@ static void *srv_lp_thread(void *arg)
       last_recheck = now;
     for (unsigned i = 0; i < lp.size; i++) {
       struct srv_lp_entry *e = &lp.e[i];
-      if (e->state == SRV_LP_WAITING && (all || now >= e->deadline))
+      if (e->state == SRV_LP_WAITING && (all || now_ms >= e->deadline_ms))
         srv_lp_resume(e, now);
       else if (e->state == SRV_LP_RESUMED && now - e->resumed_at > SRV_LP_STALE_S)
         e->state = SRV_LP_FREE;
@@ -191,7 +224,7 @@ uint64_t srv_longpoll_seq(void)
   return s;
 }
 
-int srv_longpoll_resumed(struct srv_request *req, int64_t *since, time_t *deadline)
+int srv_longpoll_resumed(struct srv_request *req, int64_t *since, int64_t *deadline)
 {
   int found = 0;
 
@@ -202,7 +235,7 @@ int srv_longpoll_resumed(struct srv_request *req, int64_t *since, time_t *deadli
     if (e->state == SRV_LP_RESUMED && e->req == req &&
         strcmp(e->rid, srv_request_id(req)) == 0) {
       *since = e->since;
-      *deadline = e->deadline;
+      *deadline = e->deadline_ms;
       e->state = SRV_LP_FREE;
       found = 1;
       break;
@@ -215,7 +248,7 @@ int srv_longpoll_resumed(struct srv_request *req, int64_t *since, time_t *deadli
 }
 
 int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since,
-                         time_t deadline, uint64_t seq)
+                         int64_t deadline, uint64_t seq)
 {
   struct srv_lp_entry *e = NULL;
   int rc = -1;
@@ -242,8 +275,10 @@ int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since
   strcpy(e->rid, srv_request_id(req));
   strcpy(e->key, key);
   e->since = since;
-  e->deadline = deadline;
+  e->deadline_ms = deadline;
   lp.waiting++;
+  /* The timer may sleep past this deadline: let it look again. */
+  pthread_cond_signal(&lp.cv);
   /* Suspended under the lock: a notify cannot resume it before it is. */
   MHD_suspend_connection(srv_request_connection(req));
   rc = 0;

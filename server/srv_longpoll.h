@@ -50,16 +50,22 @@ void srv_longpoll_pg_stop(void);
  * between the read and the suspension is never missed). */
 uint64_t srv_longpoll_seq(void);
 
+/* Deadlines are monotonic milliseconds: the deadline `wait_s` seconds from
+ * now, and whether it has passed.  (Whole seconds of time(NULL) would end a
+ * wait of 1 s after anything from 0 to 1 s.) */
+int64_t srv_longpoll_deadline(long wait_s);
+int srv_longpoll_expired(int64_t deadline_ms);
+
 /* If `req` is a resumed long-poll, forget its entry, set *since and
  * *deadline to what it was suspended with and return 1; else 0. */
-int srv_longpoll_resumed(struct srv_request *req, int64_t *since, time_t *deadline);
+int srv_longpoll_resumed(struct srv_request *req, int64_t *since, int64_t *deadline);
 
 /* Suspend `req` until notify(key), the deadline or a re-check.  Returns 0
  * when suspended (the handler returns MHD_YES without replying), 1 when
  * something changed since `seq` (read again), -1 when the cap is reached
  * or the server stops (answer now). */
 int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since,
-                         time_t deadline, uint64_t seq);
+                         int64_t deadline, uint64_t seq);
 
 /* Number of suspended connections (for tests and metrics). */
 unsigned srv_longpoll_waiting(void);

@@ -38,7 +38,7 @@ PY
   local tq; tq=$(date +%s%N)
   http GET "$URL/v1/retrievals?state=pending&wait=1&since=$c1" -H "Authorization: Bearer ${CT[2]}"
   expect_status 200 "a queue long-poll that times out"
-  [ "$(json_get cursor)" = "$c1" ] && [ $(( ($(date +%s%N) - tq) / 1000000 )) -ge 900 ] ||
+  [ "$(json_get cursor)" = "$c1" ] && [ $(( ($(date +%s%N) - tq) / 1000000 )) -ge 1000 ] ||
     fail "a quiet queue answered early or with another cursor: $(cat "$BODYF")"
   http GET "$URL/v1/retrievals?state=pending&wait=301" -H "Authorization: Bearer ${CT[2]}"
   expect_error bad_request "wait above 300"
