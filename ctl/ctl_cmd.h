@@ -60,9 +60,17 @@ int ctl_cmd_pin_add(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_pin_remove(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv);
 int ctl_cmd_escrow_key_pin(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_custodian_serve(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_custodian_check(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_custodian_rearm(const ctl_cmd *cmd, int argc, char **argv);
+int ctl_cmd_custodian_trust(const ctl_cmd *cmd, int argc, char **argv);
 
 /* Usage texts, next to their handlers. */
 extern const char ctl_usage_ceremony[];
+extern const char ctl_usage_custodian_serve[];
+extern const char ctl_usage_custodian_check[];
+extern const char ctl_usage_custodian_rearm[];
+extern const char ctl_usage_custodian_trust[];
 extern const char ctl_usage_share_verify[];
 extern const char ctl_usage_seal[];
 extern const char ctl_usage_request_new[];

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ctl_approve.h"
 #include "ctl_cmd.h"
 #include "ctl_http.h"
 #include "ctl_open.h"
@@ -212,51 +213,6 @@ void ctl_print_declines(FILE *f, const json_t *view, size_t from)
   }
 }
 
-/* GET the request; *r parsed and checked against the status view. */
-static int fetch(ctl_http *h, const char *id, ke_request *r, json_t **view)
-{
-  char path[200], *text = NULL, esc[128];
-  json_t *ans = NULL;
-  ke_ferr ferr;
-  int rc;
-
-  *view = NULL;
-  if ((rc = ctl_http_escape(esc, sizeof esc, id)))
-    return rc;
-  snprintf(path, sizeof path, "/v1/retrievals/%s", esc);
-  if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
-    return rc;
-  rc = CTL_FAIL;
-  if (!(text = json_dumps(json_object_get(ans, "request"), JSON_COMPACT)) ||
-      ke_request_parse(r, text, strlen(text), &ferr) != KE_OK) {
-    ctl_errf("the server's request file does not verify (%s): refusing",
-             text ? ferr.msg : "missing");
-    goto out;
-  }
-  *view = json_incref(json_object_get(ans, "retrieval"));
-  {
-    char hex[65];
-    const char *vs = json_string_value(json_object_get(*view, "envelope_sha256"));
-    ke_hex_encode(hex, r->envelope_sha256, 32);
-    if (strcmp(r->request_id, id) != 0 || !vs || strcmp(vs, hex) != 0 ||
-        strcmp(json_string_value(json_object_get(*view, "device_id")) ?: "", r->device) != 0 ||
-        strcmp(json_string_value(json_object_get(*view, "volume_id")) ?: "", r->volume) != 0) {
-      ctl_errf("the server's status and request file disagree (id, device, volume or "
-               "envelope): refusing");
-      goto out;
-    }
-  }
-  rc = CTL_OK;
-out:
-  if (rc) {
-    json_decref(*view);
-    *view = NULL;
-  }
-  free(text);
-  json_decref(ans);
-  return rc;
-}
-
 static void show(const ke_request *r, const json_t *v)
 {
   char dg[80];
@@ -283,41 +239,6 @@ static void show(const ke_request *r, const json_t *v)
   ctl_print_declines(stderr, v, 0);
 }
 
-/* The record's escrow.store event names this envelope, device and volume,
- * and is at its leaf index in the log of a checkpoint signed by the pinned
- * log key, consistent with the one this client saw last (ctl_logview.h). */
-static int verify_in_log(ctl_http *h, const ap_opts *o, const ke_request *r, const json_t *v)
-{
-  ctl_logview lv;
-  int rc;
-
-  if ((rc = ctl_logview_open(&lv, h, o->log_key)))
-    return rc;
-  rc = ctl_logview_check_escrow(&lv, h, v, r->envelope_sha256, r->device, r->volume);
-  ctl_logview_free(&lv);
-  return rc;
-}
-
-/* The signed statement names the record as the requester did: a device id
- * or hostname (and volume), or a Key ID prefix.  It must name this record,
- * or the server resolved the name to another envelope than asked for. */
-static int named_this(const ke_request *r, const json_t *v)
-{
-  const ke_retrieval_signed *q = &r->requester;
-  const char *host = json_string_value(json_object_get(v, "hostname")) ?: "";
-  const char *kid = json_string_value(json_object_get(v, "key_id")) ?: "", *pre = q->key_id;
-
-  if (q->device[0])
-    return (strcmp(q->device, r->device) == 0 || strcasecmp(q->device, host) == 0) &&
-           (!q->volume[0] || strcmp(q->volume, r->volume) == 0);
-  /* As the server matches a prefix: braces and case ignored. */
-  while (*kid == '{')
-    kid++;
-  while (*pre == '{')
-    pre++;
-  return *pre && strncasecmp(kid, pre, strlen(pre)) == 0;
-}
-
 /* Who asked (ctl_requester.h), and for what. */
 static int check_requester(const ap_opts *o, const ke_request *r, const json_t *view)
 {
@@ -327,22 +248,9 @@ static int check_requester(const ap_opts *o, const ke_request *r, const json_t *
   if (!r->has_requester)
     return ctl_requester_check(r, NULL, NULL); /* refuses */
   ctl_requester_show(r, kv);
-  if (strcmp(r->requester.user, json_string_value(json_object_get(view, "requester")) ?: "") != 0) {
-    ctl_errf("the server names requester %s, the signature %s: refusing",
-             json_string_value(json_object_get(view, "requester")) ?: "?", r->requester.user);
-    return CTL_FAIL;
-  }
-  if (!named_this(r, view)) {
-    ctl_errf("the requester signed a request for %s%s%s, but the server made it one for "
-             "device %s volume %s: refusing",
-             r->requester.key_id[0] ? "Key ID " : "device ",
-             r->requester.key_id[0] ? r->requester.key_id : r->requester.device,
-             r->requester.volume[0] ? " (that volume)" : "", r->device, r->volume);
-    return CTL_FAIL;
-  }
-  if ((rc = ctl_requester_check(r, o->pin_requester, kv)))
+  if ((rc = ctl_approve_same_request(r, view)))
     return rc;
-  return CTL_OK;
+  return ctl_requester_check(r, o->pin_requester, kv);
 }
 
 static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
@@ -357,7 +265,7 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
 
   if (!r)
     return CTL_FAIL;
-  if ((rc = fetch(h, id, r, &view)))
+  if ((rc = ctl_approve_fetch(h, id, r, &view)))
     goto out;
   show(r, view);
   if (strcmp(json_string_value(json_object_get(view, "state")) ?: "", "expired") == 0) {
@@ -365,7 +273,7 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = check_requester(o, r, view)) || (rc = verify_in_log(h, o, r, view)))
+  if ((rc = check_requester(o, r, view)) || (rc = ctl_approve_in_log(h, o->log_key, r, view)))
     goto out;
   if (o->export_to) {
     if (ke_request_write(&text, &len, r) != KE_OK) {

@@ -158,30 +158,42 @@ static int check_requester(const part_opts *o, const ke_request *r)
 }
 
 /* Shared with `approve` (ctl_open.h). */
+int ctl_part_compute(ke_partfile *pf, const ke_request *r, unsigned index, const ke_scalar *d)
+{
+  ke_dleq *proof = ke_secure_alloc(sizeof *proof);
+  size_t idlen = strlen(r->request_id);
+  ke_rc k;
+
+  if (!proof) {
+    ctl_errf("out of memory");
+    return CTL_FAIL;
+  }
+  k = ke_dleq_prove(proof, index, d, &r->pub.public_shares[index - 1], &r->R,
+                    (const uint8_t *)r->request_id, idlen);
+  if (!k)
+    k = ke_part_seal(pf->part, &r->E, r->request_id, index, proof);
+  ke_secure_free(proof, sizeof *proof);
+  if (k) {
+    ctl_errf("cannot make the part: %s", ke_rc_str(k));
+    return CTL_FAIL;
+  }
+  memcpy(pf->request_id, r->request_id, idlen + 1);
+  pf->index = index;
+  return CTL_OK;
+}
+
 int ctl_part_make(ke_partfile *pf, const ke_request *r, const ke_sharefile *s,
                   const char *passfile)
 {
   ke_scalar *d = ke_secure_alloc(sizeof *d);
-  ke_dleq *proof = ke_secure_alloc(sizeof *proof);
-  int rc = (d && proof) ? CTL_OK : CTL_FAIL;
+  int rc = d ? CTL_OK : CTL_FAIL;
+
   if (rc)
     ctl_errf("out of memory");
   if (!rc)
     rc = ctl_unseal_share(d, s, &r->pub, passfile);
-  if (!rc) {
-    size_t idlen = strlen(r->request_id);
-    ke_rc k = ke_dleq_prove(proof, s->index, d, &r->pub.public_shares[s->index - 1], &r->R,
-                            (const uint8_t *)r->request_id, idlen);
-    if (!k)
-      k = ke_part_seal(pf->part, &r->E, r->request_id, s->index, proof);
-    if (k) {
-      ctl_errf("cannot make the part: %s", ke_rc_str(k));
-      rc = CTL_FAIL;
-    }
-    memcpy(pf->request_id, r->request_id, idlen + 1);
-    pf->index = s->index;
-  }
-  ke_secure_free(proof, sizeof *proof);
+  if (!rc)
+    rc = ctl_part_compute(pf, r, s->index, d);
   ke_secure_free(d, sizeof *d);
   return rc;
 }

@@ -37,6 +37,11 @@ int ctl_open_envelope(uint8_t **secret, size_t *len, const ctl_good_parts *g,
 int ctl_part_make(ke_partfile *pf, const ke_request *r, const ke_sharefile *s,
                   const char *passfile);
 
+/* The part of custodian `index` with its unsealed share d (a policy
+ * custodian keeps d for its lifetime); ctl_part_make is this after the
+ * unsealing. */
+int ctl_part_compute(ke_partfile *pf, const ke_request *r, unsigned index, const ke_scalar *d);
+
 /* The helpdesk client key file (escrowctl key register): `given`, or
  * client-key in the configuration directory (created 0700). */
 int ctl_client_key_path(char *out, size_t outlen, const char *given);

@@ -315,7 +315,7 @@ static int write_in_place(const char *path, const void *data, size_t len, mode_t
   return 0;
 }
 
-int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
+static int write_file(const char *path, const void *data, size_t len, mode_t mode, int replace)
 {
   if (strcmp(path, "-") == 0) {
     if (write_all(STDOUT_FILENO, data, len) != 0) {
@@ -351,8 +351,14 @@ int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
   int ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
   int err = errno, moved = 0;
   ok = close(fd) == 0 && ok;
-  if (ok && (err = publish(tmp, path, &moved)) != 0)
+  if (ok && replace) {
+    if (rename(tmp, path) == 0)
+      moved = 1;
+    else
+      ok = 0, err = errno;
+  } else if (ok && (err = publish(tmp, path, &moved)) != 0) {
     ok = 0;
+  }
   if (!moved)
     unlink(tmp);
   if (!ok && err == ENOTSUP)
@@ -376,6 +382,18 @@ int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
     close(dfd);
   }
   return CTL_OK;
+}
+
+int ctl_write(const char *path, const void *data, size_t len, mode_t mode)
+{
+  return write_file(path, data, len, mode, 0);
+}
+
+int ctl_write_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+  if (strcmp(path, "-") == 0)
+    return write_file(path, data, len, mode, 0);
+  return write_file(path, data, len, mode, 1);
 }
 
 int ctl_exists(const char *path)

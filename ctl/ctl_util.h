@@ -95,6 +95,9 @@ void ctl_buf_free(ctl_buf *b);
  * others may write to (group or world writable) is refused: they could
  * swap the file once written.  "-" writes to stdout. */
 int ctl_write(const char *path, const void *data, size_t len, mode_t mode);
+/* The same, replacing `path` if it exists (atomically: rename over it), for
+ * state that is rewritten (a policy custodian's limits and decisions). */
+int ctl_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 /* Does path exist (lstat)? */
 int ctl_exists(const char *path);
 

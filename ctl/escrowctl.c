@@ -115,6 +115,15 @@ static const ctl_cmd ctl_cmds[] = {
     ctl_usage_drill_run },
   { "escrow-key", "pin", ctl_cmd_escrow_key_pin,
     "pin an escrow key's fingerprint for retrieve and drill run", ctl_usage_escrow_key_pin },
+  { "custodian", "serve", ctl_cmd_custodian_serve,
+    "run a policy custodian: approve by a written policy, within rate limits",
+    ctl_usage_custodian_serve },
+  { "custodian", "check-policy", ctl_cmd_custodian_check,
+    "check a policy custodian's policy file and say what it allows", ctl_usage_custodian_check },
+  { "custodian", "rearm", ctl_cmd_custodian_rearm,
+    "re-arm a policy custodian after a rate limit tripped", ctl_usage_custodian_rearm },
+  { "custodian", "trust-key", ctl_cmd_custodian_trust,
+    "pin a requester's new client key for a policy custodian", ctl_usage_custodian_trust },
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 

@@ -3,6 +3,9 @@
  */
 #include "ke_chat.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,4 +82,44 @@ json_t *ke_chat_payload(ke_chat_format fmt, const char *title, const ke_chat_fac
   default:
     return NULL;
   }
+}
+
+ke_chat_format ke_chat_url_format(const char *configured, const char **url)
+{
+  ke_chat_format fmt = KE_CHAT_NATIVE;
+
+  if (strncmp(configured, "slack:", 6) == 0)
+    fmt = KE_CHAT_SLACK;
+  else if (strncmp(configured, "teams:", 6) == 0)
+    fmt = KE_CHAT_TEAMS;
+  *url = fmt == KE_CHAT_NATIVE ? configured : configured + 6;
+  return fmt;
+}
+
+int ke_chat_sign(char out[KE_CHAT_SIG_HEADER_LEN + 1], const void *secret, size_t secret_len,
+                 const char *payload)
+{
+  static const char hex[] = "0123456789abcdef";
+  unsigned char mac[32];
+  size_t maclen = 0;
+  EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
+  OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                           (char *)"SHA256", 0),
+                          OSSL_PARAM_construct_end()};
+  int ok = ctx && EVP_MAC_init(ctx, secret, secret_len, params) == 1 &&
+           EVP_MAC_update(ctx, (const unsigned char *)payload, strlen(payload)) == 1 &&
+           EVP_MAC_final(ctx, mac, &maclen, sizeof mac) == 1 && maclen == 32;
+
+  EVP_MAC_CTX_free(ctx);
+  EVP_MAC_free(m);
+  if (!ok)
+    return -1;
+  memcpy(out, "X-KE-Signature: sha256=", 23);
+  for (size_t i = 0; i < 32; i++) {
+    out[23 + 2 * i] = hex[mac[i] >> 4];
+    out[24 + 2 * i] = hex[mac[i] & 15];
+  }
+  out[KE_CHAT_SIG_HEADER_LEN] = '\0';
+  return 0;
 }

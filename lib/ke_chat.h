@@ -33,4 +33,16 @@ typedef struct ke_chat_fact {
 json_t *ke_chat_payload(ke_chat_format fmt, const char *title, const ke_chat_fact *facts,
                         size_t nfacts);
 
+/* A configured webhook URL: "slack:URL" and "teams:URL" name the shape;
+ * anything else is a native keyescrow payload.  *url points past the
+ * prefix. */
+ke_chat_format ke_chat_url_format(const char *configured, const char **url);
+
+/* The header that signs a webhook payload for its receiver:
+ * "X-KE-Signature: sha256=" + hex(HMAC-SHA256(secret, payload)).  0, or -1
+ * when OpenSSL fails. */
+#define KE_CHAT_SIG_HEADER_LEN (sizeof "X-KE-Signature: sha256=" - 1 + 64)
+int ke_chat_sign(char out[KE_CHAT_SIG_HEADER_LEN + 1], const void *secret, size_t secret_len,
+                 const char *payload);
+
 #endif

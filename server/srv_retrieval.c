@@ -301,6 +301,16 @@ json_t *srv_ret_view(const PGresult *r)
     json_decref(k);
     return NULL;
   }
+  /* What policy custodians' rules look at: the server's word, unlike the
+   * requester's account name, which the requester's key signs. */
+  if (json_object_set_new(v, "requester_role",
+                          json_string(PQgetvalue(r, 0, SRV_RC_REQUESTER_ROLE))) ||
+      json_object_set_new(v, "requester_person", srv_account_col_str(r, 0, SRV_RC_PERSON)) ||
+      json_object_set_new(v, "device_group", json_string(PQgetvalue(r, 0, SRV_RC_DEVICE_GROUP)))) {
+    json_decref(v);
+    json_decref(k);
+    return NULL;
+  }
   if (json_object_set_new(v, "requester_key", k) ||
       json_object_set_new(v, "declines",
                           json_loads(PQgetvalue(r, 0, SRV_RC_DECLINES), 0, &je))) {

@@ -32,6 +32,7 @@ enum srv_ret_col {
   SRV_RC_NONCE, SRV_RC_SIGNATURE, SRV_RC_KEY_FPR, SRV_RC_KEY_HISTORY, SRV_RC_KEY_CURRENT,
   /* schema 017 */
   SRV_RC_DECLINES,
+  SRV_RC_REQUESTER_ROLE, SRV_RC_DEVICE_GROUP,
 };
 
 /* Close the requests whose time ran out (audited request.expired; waiters

@@ -142,30 +142,16 @@ static size_t srv_wh_discard(char *ptr, size_t size, size_t n, void *ud)
 /* POST one delivery; 1 on a 2xx answer, else 0 with err set. */
 static int srv_wh_post(const struct srv_wh_item *it, char *err, size_t errlen)
 {
-  uint8_t mac[32];
-  size_t maclen = 0;
-  char sig[sizeof "X-KE-Signature: sha256=" + 64], hdr_ev[100], hdr_id[64];
-  EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-  EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
-  OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                           (char *)"SHA256", 0),
-                          OSSL_PARAM_construct_end()};
-  int ok = ctx && EVP_MAC_init(ctx, wh.secret, wh.secret_len, params) == 1 &&
-           EVP_MAC_update(ctx, (const unsigned char *)it->payload, strlen(it->payload)) == 1 &&
-           EVP_MAC_final(ctx, mac, &maclen, sizeof mac) == 1 && maclen == 32;
+  char sig[KE_CHAT_SIG_HEADER_LEN + 1], hdr_ev[100], hdr_id[64];
   CURL *c;
   struct curl_slist *h = NULL;
   long code = 0;
   CURLcode cc;
 
-  EVP_MAC_CTX_free(ctx);
-  EVP_MAC_free(m);
-  if (!ok) {
+  if (ke_chat_sign(sig, wh.secret, wh.secret_len, it->payload) != 0) {
     snprintf(err, errlen, "HMAC failed");
     return 0;
   }
-  memcpy(sig, "X-KE-Signature: sha256=", 23);
-  ke_hex_encode(sig + 23, mac, 32);
   snprintf(hdr_ev, sizeof hdr_ev, "X-KE-Event: %s", it->event);
   snprintf(hdr_id, sizeof hdr_id, "X-KE-Delivery: %s", it->id);
   if (!(c = curl_easy_init())) {
@@ -237,13 +223,10 @@ int srv_webhook_init(const struct srv_config *cfg)
     return 0;
   while (*s) {
     size_t len = strcspn(s, ",");
-    ke_chat_format fmt = KE_CHAT_NATIVE;
-    if (len > 6 && strncmp(s, "slack:", 6) == 0)
-      fmt = KE_CHAT_SLACK;
-    else if (len > 6 && strncmp(s, "teams:", 6) == 0)
-      fmt = KE_CHAT_TEAMS;
+    const char *u;
+    ke_chat_format fmt = len > 6 ? ke_chat_url_format(s, &u) : KE_CHAT_NATIVE;
     if (fmt != KE_CHAT_NATIVE) {
-      s += 6;
+      s = u;
       len -= 6;
       wh.nchat++;
     }

@@ -28,6 +28,9 @@
 #   browser   a helpdesk user opens the key in headless Chromium (the console's
 #             in-browser retrieval) while custodians approve with escrowctl;
 #             a forged part is named; no request carries a secret
+#   policy    policy custodians (`escrowctl custodian serve`) on a 2-of-3 key:
+#             no human for a conforming request, a decline per rule, the
+#             rate-limit brake and alarm, crash safety (t_retrieval_policy.sh)
 #   hostile   the hostile server of issue 11 (finding 3): an unpinned
 #             requester is refused without --pin-requester; E swapped in the
 #             database (with the code that follows) gets no part online or
@@ -66,7 +69,7 @@ else
   [ "$CASE" = expire ] && extra=(ESCROWD_CONNECTION_TIMEOUT=3)
   [ "$CASE" = browser ] && extra=(ESCROWD_WEB_DIR="${KE_WEB_BUILT:?}")
   # mail: a real SMTP relay with STARTTLS (t_retrieval_mail.sh).
-  if [ "$CASE" = mail ]; then
+  if [ "$CASE" = mail ] || [ "$CASE" = policy ]; then
     . "$KE_SRC/tests/server/t_retrieval_mail.sh"
     mail_relay_setup
     extra=("${MAIL_ENV[@]}")
@@ -87,14 +90,18 @@ ESCROWCTL_LOG_KEY=$(json_get verifier_key)
 export ESCROWCTL_LOG_KEY
 own() { app_psql "$PRIV_OWN_DSN" -c "$1"; }
 
-# 3-of-5 escrow key (cheap scrypt).
+# 3-of-5 escrow key (cheap scrypt); policy: 2-of-3, two of them programs.
 KD=$W/key
 mkdir -p "$KD.pass"
-pf=()
-for i in 1 2 3 4 5; do echo "custodian $i passphrase quibble-zephyr-$i" >"$KD.pass/$i"; pf+=(--passphrase-file "$i=$KD.pass/$i"); done
-"$ESCROWCTL" ceremony --threshold 3 --shares 5 --custodian c1 --custodian c2 --custodian c3 \
-  --custodian c4 --custodian c5 --out "$KD" --scrypt-n 1024 "${pf[@]}" >/dev/null 2>&1 ||
-  fail "ceremony"
+pf=() cn=()
+KT=3 KN=5
+[ "$CASE" = policy ] && KT=2 KN=3
+for i in $(seq "$KN"); do
+  echo "custodian $i passphrase quibble-zephyr-$i" >"$KD.pass/$i"
+  pf+=(--passphrase-file "$i=$KD.pass/$i") cn+=(--custodian "c$i")
+done
+"$ESCROWCTL" ceremony --threshold "$KT" --shares "$KN" "${cn[@]}" --out "$KD" --scrypt-n 1024 \
+  "${pf[@]}" >/dev/null 2>&1 || fail "ceremony"
 FPR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fingerprint"])' "$KD/escrow-key.json")
 
 mint_user "$PRIV_APP_DSN" admin1 admin
@@ -678,6 +685,7 @@ assert l[sys.argv[4]]["fingerprint"] == sys.argv[5] and l[sys.argv[4]]["keys"] =
 
 [ "$CASE" = decline ] && . "$KE_SRC/tests/server/t_retrieval_decline.sh"
 [ "$CASE" = browser ] && . "$KE_SRC/tests/server/t_retrieval_browser.sh"
+[ "$CASE" = policy ] && . "$KE_SRC/tests/server/t_retrieval_policy.sh"
 "case_$CASE"
 [ -f "$TW/main.rc" ] || stop_daemon main
 ok "retrieval: $CASE"

@@ -3,7 +3,9 @@
 
 Writes its port to PORT_FILE, answers the first POST with 500 (so that the
 sender must retry) and the others with 204, and appends one JSON line per
-POST to LOG_FILE: the headers that matter and the body as received."""
+POST to LOG_FILE: the headers that matter and the body as received.  GETs
+of /itsm/ok?... answer 200, other GETs 404 (a policy custodian's ITSM
+check)."""
 import http.server
 import json
 import sys
@@ -25,6 +27,14 @@ class H(http.server.BaseHTTPRequestHandler):
                                 "path": self.path,
                                 "body": body}) + "\n")
         self.send_response(500 if seen[0] == 1 else 204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    # An ITSM ticket check: /itsm/ok answers 200, anything else 404.
+    def do_GET(self):
+        with open(log_file, "a") as f:
+            f.write(json.dumps({"get": self.path}) + "\n")
+        self.send_response(200 if self.path.startswith("/itsm/ok?") else 404)
         self.send_header("Content-Length", "0")
         self.end_headers()
 

@@ -1,0 +1,86 @@
+/*
+ * ctl_custodian.h - what a policy custodian (`escrowctl custodian serve`)
+ * keeps on its own host, in its state directory (0700):
+ *
+ *   state.json     the durable state, rewritten atomically under a lock:
+ *                  the approvals of the last day (the rate limits count
+ *                  them), the decision on every request of the last week
+ *                  and whether it was carried out, the requester key pins,
+ *                  and whether a limit tripped (then every request is
+ *                  declined until `escrowctl custodian rearm`, so a restart
+ *                  re-arms nothing)
+ *   decisions.log  one JSON line per decision and per outcome, appended and
+ *                  synced before the decision is acted on; never a secret
+ *   serve.lock     held by the one daemon of this directory
+ *
+ * A decision is written (and synced) before its part or decline is sent,
+ * and marked done after: a daemon killed in between finds it undone at
+ * start and sends it again.  The server keeps one part per custodian
+ * index, so a repeat can never make a second.
+ */
+#ifndef CTL_CUSTODIAN_H
+#define CTL_CUSTODIAN_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <time.h>
+
+#include "ctl_policy.h"
+
+typedef struct ctl_cust_state {
+  char dir[PATH_MAX];
+  int lockfd;
+  json_t *j;
+} ctl_cust_state;
+
+/* Lock the state directory's state (created 0700 if missing) and read it.
+ * CTL_OK or an exit code (printed). */
+int ctl_cust_open(ctl_cust_state *s, const char *dir);
+/* Write it back (atomically, synced) and unlock; or unlock without writing. */
+int ctl_cust_commit(ctl_cust_state *s);
+void ctl_cust_close(ctl_cust_state *s);
+
+/* The daemon's clock: time(NULL), or $ESCROWCTL_CUSTODIAN_NOW (seconds
+ * since the epoch) for the tests of time rules. */
+time_t ctl_cust_now(void);
+
+/* The recorded decision on `request` (borrowed), or NULL. */
+json_t *ctl_cust_decision(const ctl_cust_state *s, const char *request);
+/* Record a decision ("approve" or "decline", with rule and reason) as not
+ * yet done; an approval is also counted against the limits. */
+int ctl_cust_decide(ctl_cust_state *s, const char *request, const char *decision,
+                    const char *rule, const char *reason, const char *requester,
+                    const char *device, time_t now);
+void ctl_cust_mark_done(ctl_cust_state *s, const char *request);
+
+/* The pinned client key fingerprint (hex) of `user`, or NULL. */
+const char *ctl_cust_pin(const ctl_cust_state *s, const char *user);
+int ctl_cust_set_pin(ctl_cust_state *s, const char *user, const char *fpr_hex);
+
+/* When this daemon last approved for `device` (0: not in the last day). */
+time_t ctl_cust_last_approval(const ctl_cust_state *s, const char *device);
+
+/* The limits: 0 when one more approval for `requester` stays within them;
+ * otherwise 1 with the limit's description in what. */
+int ctl_cust_over_limit(const ctl_cust_state *s, const ctl_policy *p, const char *requester,
+                        time_t now, char *what, size_t whatlen);
+/* Tripped: the limit's description (borrowed), or NULL when armed. */
+const char *ctl_cust_tripped(const ctl_cust_state *s);
+int ctl_cust_trip(ctl_cust_state *s, const char *what, time_t now);
+/* Whether the alarm of the trip still has to be delivered; mark it sent. */
+int ctl_cust_alarm_pending(const ctl_cust_state *s);
+void ctl_cust_alarm_sent(ctl_cust_state *s);
+/* Re-arm (the local command): the trip is cleared and the limits count
+ * from now. */
+int ctl_cust_rearm(ctl_cust_state *s, time_t now);
+
+/* Append one line to decisions.log and sync it.  CTL_OK or CTL_FAIL. */
+int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
+                 const char *reason);
+
+/* Send the alarm of a trip through every channel of the policy: the
+ * webhooks (signed like escrowd's, or in Slack/Teams shape) and the mail
+ * addresses.  CTL_OK once every channel took it. */
+int ctl_cust_alarm(const ctl_policy *p, unsigned index, const char *what, time_t when);
+
+#endif

@@ -1,0 +1,266 @@
+# t_retrieval_policy.sh - the `policy` case of t_retrieval.sh (sourced
+# there): policy custodians (`escrowctl custodian serve`, issue 14) on a
+# 2-of-3 key.  Two daemons (c1, c2) open a conforming request with no
+# human; each rule ends in a decline naming it (c3 --once, one policy
+# each); a tripped limit alarms by webhook and SMTP, declines everything,
+# survives a restart and yields only to the local re-arm; a hostile server
+# (another log key, a forged signature) gets declines; a crash between
+# decision and part loses nothing and makes no second part; the share is
+# in locked memory and SIGABRT leaves no core; a bad policy is refused
+# with its key and line.
+
+# policy FILE [PYTHON-STATEMENTS]: the base policy, changed by the
+# statements (on the dict p), written to FILE.
+policy() {
+  python3 - "$1" "$(cat "$TW/hook.port")" "$(cat "$TW/smtp.port")" "$TW/smtp-cert.pem" \
+    "${2:-}" <<'PY'
+import json, sys
+out, hook, smtp, ca, change = sys.argv[1:6]
+p = {
+  "requesters": {"accounts": ["hd1"]},
+  "reason_min_length": 8,
+  "ticket_pattern": "^INC-[0-9]{4,}$",
+  "device_groups": {"allow": ["lab"], "deny": ["executives"]},
+  "record_states": ["active", "disclosed"],
+  "limits": {"requester_per_hour": 50, "total_per_day": 100},
+  "alarm": {"webhooks": ["http://127.0.0.1:%s/alarm" % hook],
+            "mail_to": ["security@example.test"],
+            "smtp_url": "smtp://127.0.0.1:%s" % smtp, "smtp_from": "custodian@example.test",
+            "smtp_ca_file": ca},
+}
+exec(change)
+json.dump(p, open(out, "w"), indent=2)
+PY
+}
+
+# serve NAME I POLICY [ARGS...]: a daemon for custodian I in the background.
+serve() {
+  local n=$1 i=$2 pol=$3; shift 3
+  ESCROWCTL_TOKEN=${CT[$i]} "$ESCROWCTL" custodian serve --policy "$pol" \
+    --share "$KD/custodian-$i.share.json" --passphrase-file "$KD.pass/$i" --state "$W/st-$n" \
+    "$@" >"$W/$n.out" 2>"$W/$n.err" &
+  echo $! >"$W/$n.pid"
+  local end=$((SECONDS + 20))
+  until grep -q "serving" "$W/$n.err" 2>/dev/null; do
+    kill -0 "$(cat "$W/$n.pid")" 2>/dev/null || fail "$n did not start: $(cat "$W/$n.err")"
+    [ $SECONDS -lt $end ] || fail "$n did not start: $(cat "$W/$n.err")"
+    sleep 0.05
+  done
+}
+unserve() { kill "$(cat "$W/$1.pid")" 2>/dev/null || true; wait "$(cat "$W/$1.pid")" 2>/dev/null || true; }
+# once STATE POLICY [ARGS...]: custodian 3 answers what is pending, once.
+once() {
+  local st=$1 pol=$2; shift 2
+  ESCROWCTL_TOKEN=${CT[3]} "$ESCROWCTL" custodian serve --once --policy "$pol" \
+    --share "$KD/custodian-3.share.json" --passphrase-file "$KD.pass/3" --state "$W/st-$st" \
+    "$@" >"$W/once.out" 2>"$W/once.err" || fail "serve --once: $(cat "$W/once.err")"
+}
+# new_request [TICKET [VOLUME]]: a request from hd1 for C:, the only one pending
+# (older ones are expired first); sets RID.
+new_request() {
+  own "UPDATE retrievals SET created = now() - interval '2 days', expires = now() - interval '1 day' WHERE state = 'pending'" >/dev/null
+  hd retrieve --device host-bde --volume "${2:-C:}" --reason "locked out after a BIOS update" \
+    --ticket "${1:-INC-20001}" --key-out "$W/k.$RANDOM" >"$W/nr.out" 2>"$W/nr.err" ||
+    fail "retrieve: $(cat "$W/nr.err")"
+  RID=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/nr.err" | head -n1)
+  [ -n "$RID" ] || fail "no request id: $(cat "$W/nr.err")"
+}
+# declined_by I RULE: the current RID carries custodian I's decline naming RULE.
+declined_by() {
+  http GET "$URL/v1/retrievals/$RID" -H "Authorization: Bearer ${CT[1]}"
+  python3 - "$BODYF" "$1" "$2" <<'PY' || fail "no decline $2 by $1: $(cat "$BODYF")"
+import json, sys
+d = json.load(open(sys.argv[1]))["retrieval"]["declines"]
+assert [(x["custodian_index"], x["rule"]) for x in d] == [(int(sys.argv[2]), sys.argv[3])], d
+assert all(x["reason"] for x in d), d
+PY
+}
+
+case_policy() {
+  hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
+  policy "$W/pol-a.json" 'p["limits"] = {"total_per_day": 2}'
+  policy "$W/pol-b.json"
+  "$ESCROWCTL" custodian check-policy "$W/pol-a.json" >"$W/cp.out" 2>&1 || fail "check-policy: $(cat "$W/cp.out")"
+  grep -q "at most 2 approvals in total per day" "$W/cp.out" && grep -q "the ticket matches" "$W/cp.out" ||
+    fail "check-policy says: $(cat "$W/cp.out")"
+
+  # A bad policy is refused at start, naming the key and its line.
+  printf '{\n  "requesters": {"accounts": ["hd1"]},\n  "limits": {"total_per_day": 2},\n  "alarm": {"webhooks": ["http://127.0.0.1:1/x"]},\n  "busines_hours": {}\n}\n' >"$W/bad.json"
+  set +e
+  ESCROWCTL_TOKEN=${CT[1]} "$ESCROWCTL" custodian serve --policy "$W/bad.json" --share "$KD/custodian-1.share.json" \
+    --passphrase-file "$KD.pass/1" --state "$W/st-bad" >"$W/bad.out" 2>&1
+  RC=$?
+  set -e
+  [ "$RC" = 2 ] && grep -q 'line 5: busines_hours: unknown key' "$W/bad.out" ||
+    fail "a bad policy ($RC): $(cat "$W/bad.out")"
+  [ ! -e "$W/st-bad" ] || fail "a refused policy left state behind"
+  printf '{"requesters": {"accounts": ["hd1"]},\n "limits": {"total_per_day": 0}}\n' >"$W/bad.json"
+  "$ESCROWCTL" custodian check-policy "$W/bad.json" >"$W/bad.out" 2>&1 && fail "a limit of 0 accepted"
+  grep -q 'line 2: limits.total_per_day: expected a whole number, 1 to 100000' "$W/bad.out" ||
+    fail "bad limit: $(cat "$W/bad.out")"
+  ok "a bad policy is refused at start with its key and line; check-policy says what a good one allows"
+
+  # 2-of-3 with two policy custodians: no human.
+  serve a 1 "$W/pol-a.json"
+  serve b 2 "$W/pol-b.json"
+  local t0; t0=$(date +%s%N)
+  start_retrieve d1 --device host-bde --volume C: --reason "locked out after a BIOS update" --ticket INC-10001
+  wait_retrieve d1
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  [ "$RC" = 0 ] && [ "$(cat "$W/d1.secret")" = "$PW" ] || fail "no key from the policy custodians: $(cat "$W/d1.err") $(cat "$W/a.err" "$W/b.err")"
+  grep -q "\"request\":\"$RID\",\"event\":\"approve\"" "$W/st-a/decisions.log" || fail "decision log: $(cat "$W/st-a/decisions.log")"
+  ok "2-of-3 with two policy custodians: a conforming request opened with no human in $ms ms"
+
+  # The share: locked memory, no core file, not in logs or the database.
+  local pid; pid=$(cat "$W/a.pid")
+  awk '/^VmLck:/ {exit !($2 > 0)}' "/proc/$pid/status" || fail "no locked memory: $(grep VmLck "/proc/$pid/status")"
+  [ "$(awk '{print $1}' /proc/sys/kernel/core_pattern | cut -c1)" != "|" ] || log "core_pattern is a pipe: the core check looks at the dumpable flag only"
+  for f in "$W/a.err" "$W/st-a/decisions.log" "$W/st-a/state.json" "$W/hook.log" "$W/main.log"; do
+    grep -qF -e "$(cat "$KD.pass/1")" -e "$PW" "$f" && fail "a passphrase or secret in $f"
+  done
+  ok "the daemon's share memory is locked (VmLck); no passphrase or key in its logs, state or webhooks"
+  unserve b
+
+  # A hostile server: a log key the daemon does not pin, a forged signature.
+  unserve a
+  new_request
+  serve a 1 "$W/pol-a.json" --log-key 'escrow.example.org/audit+f60e6d1e+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4'
+  wait_decline a "$RID" escrow_event
+  unserve a
+  new_request
+  own "UPDATE retrievals SET signature = decode(repeat('00', 64), 'hex') WHERE id = '$RID'" >/dev/null
+  once hostile "$W/pol-b.json"
+  declined_by 3 request_file
+  [ "$(parts "$RID")" = 0 ] || fail "a part for a forged request"
+  ok "a request whose escrow event is not in the pinned log, or whose signature is forged, is declined"
+
+  # Each rule ends in a decline naming it (custodian 3, one policy each).
+  local rule change
+  while IFS='|' read -r rule change ticket; do
+    [ -n "$rule" ] || continue
+    policy "$W/pol-$rule.json" "$change"
+    new_request "${ticket:-INC-20001}"
+    once "$rule" "$W/pol-$rule.json"
+    declined_by 3 "$rule"
+    grep -q "\"request\":\"$RID\",\"event\":\"decline\",\"rule\":\"$rule\"" "$W/st-$rule/decisions.log" ||
+      fail "$rule not in the decision log: $(cat "$W/st-$rule/decisions.log")"
+  done <<EOF
+requester_allowed|p["requesters"] = {"accounts": ["hd9"], "roles": ["auditor"]}|
+ticket_pattern||T-1
+ticket_check|p["ticket_check"] = {"url": "http://127.0.0.1:%s/itsm/missing" % hook}|
+device_group|p["device_groups"] = {"deny": ["lab"]}|
+EOF
+  grep -q '"get": "/itsm/missing?ticket=INC-20001&device=' "$W/hook.log" || fail "the ITSM check was not asked: $(cat "$W/hook.log")"
+  # Business hours, with the daemon's clock on a Sunday at 03:00 in Berlin.
+  policy "$W/pol-hours.json" 'p["business_hours"] = {"time_zone": "Europe/Berlin", "days": ["mon","tue","wed","thu","fri"], "start": "08:00", "end": "18:00"}'
+  new_request
+  ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-06T02:00:00Z' +%s) once hours "$W/pol-hours.json"
+  declined_by 3 business_hours
+  grep -q "2026-12-06 03:00 in Europe/Berlin" "$W/st-hours/decisions.log" || fail "hours: $(cat "$W/st-hours/decisions.log")"
+  # ... and on Monday at 09:00 the same policy approves.
+  new_request
+  ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-07T08:00:00Z' +%s) once hours "$W/pol-hours.json"
+  [ "$(parts "$RID")" = 1 ] || fail "no part within business hours: $(cat "$W/once.err")"
+  # A device cool-down: the approval above was for this device.
+  policy "$W/pol-cool.json" 'p["device_cooldown_seconds"] = 3600'
+  new_request
+  ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-07T08:30:00Z' +%s) once hours "$W/pol-cool.json"
+  declined_by 3 device_cooldown
+  # A superseded record: the agent escrows a new key for C: meanwhile.
+  new_request INC-20001 data
+  local old_rid=$RID
+  agin "retrieval-stdin-secret-the-next-one-9" escrow --provider stdin --volume data
+  expect_rc 0 "escrow data again"
+  once superseded "$W/pol-b.json"
+  RID=$old_rid
+  declined_by 3 record_state
+  ok "each rule declines by name: requester, ticket, ITSM 404, device group, business hours (injected clock), cool-down, superseded record"
+
+  # The brake: custodian a allows 2 a day; it gave 1 (the first request).
+  serve a 1 "$W/pol-a.json"
+  new_request
+  wait_part "$RID" 1
+  new_request
+  wait_decline a "$RID" rate_limit
+  local end=$((SECONDS + 20))
+  until grep -q '"path": "/alarm"' "$W/hook.log" && [ "$(grep -l 'policy custodian 1 stopped approving' "$MAILDIR"/*.eml 2>/dev/null | wc -l)" -ge 1 ]; do
+    [ $SECONDS -lt $end ] || fail "no alarm by webhook and mail: $(cat "$W/hook.log"; cat "$W/a.err")"
+    sleep 0.1
+  done
+  python3 - "$W/hook.log" <<'PY' || fail "alarm payload"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1]) if '"/alarm"' in l]
+b = json.loads(a[0]["body"])
+assert b["event"] == "custodian.alarm" and b["custodian_index"] == 1 and "limits.total_per_day" in b["limit"], b
+PY
+  new_request
+  wait_decline a "$RID" limit_tripped
+  kill -9 "$(cat "$W/a.pid")"; wait "$(cat "$W/a.pid")" 2>/dev/null || true
+  serve a 1 "$W/pol-a.json"
+  new_request
+  wait_decline a "$RID" limit_tripped
+  unserve a
+  "$ESCROWCTL" custodian rearm --state "$W/st-a" >"$W/rearm.out" 2>&1 || fail "rearm: $(cat "$W/rearm.out")"
+  serve a 1 "$W/pol-a.json"
+  new_request
+  wait_part "$RID" 1
+  ok "a tripped limit alarms (webhook and SMTP), declines everything, survives a restart; the local re-arm re-arms"
+
+  # A crash between the decision and the part loses nothing and makes no
+  # second part: the decision is found undone at start and sent once.
+  unserve a
+  new_request
+  crash_once after-decide
+  [ "$(parts "$RID")" = 0 ] || fail "a part before the crash point"
+  once crash "$W/pol-b.json"
+  [ "$(parts "$RID")" = 1 ] || fail "the decision was lost in the crash: $(cat "$W/once.err")"
+  new_request
+  crash_once after-send
+  [ "$(parts "$RID")" = 1 ] || fail "no part before the crash after sending"
+  once crash "$W/pol-b.json"
+  [ "$(parts "$RID")" = 1 ] || fail "not exactly one part after a crash after sending"
+  [ "$(grep -c "\"request\":\"$RID\",\"event\":\"approve\"" "$W/st-crash/decisions.log")" = 1 ] ||
+    fail "one decision, not two: $(cat "$W/st-crash/decisions.log")"
+  ok "a crash before or after the part is sent: one decision, one part"
+
+  # SIGABRT leaves no core file.
+  mkdir -p "$W/cores"
+  (cd "$W/cores" && ulimit -c unlimited && serve core 1 "$W/pol-b.json" && kill -ABRT "$(cat "$W/core.pid")" &&
+    { wait "$(cat "$W/core.pid")" 2>/dev/null || true; })
+  [ -z "$(ls -A "$W/cores")" ] || fail "a core file: $(ls "$W/cores")"
+  ok "SIGABRT leaves no core file"
+}
+
+# wait_decline NAME RID RULE: daemon NAME declines RID naming RULE.
+wait_decline() {
+  local end=$((SECONDS + 20))
+  until grep -q "\"request\":\"$2\",\"event\":\"decline\",\"rule\":\"$3\"" "$W/st-$1/decisions.log" 2>/dev/null; do
+    [ $SECONDS -lt $end ] || fail "$1 did not decline $2 with $3: $(cat "$W/st-$1/decisions.log" "$W/$1.err")"
+    sleep 0.05
+  done
+  RID=$2
+  end=$((SECONDS + 20))
+  until [ "$(sql "SELECT count(*) FROM retrieval_declines x JOIN retrievals q ON q.id = x.retrieval_id WHERE q.id = '$2' AND x.rule = '$3'")" = 1 ]; do
+    [ $SECONDS -lt $end ] || fail "the decline $3 of $2 did not reach the server"
+    sleep 0.05
+  done
+}
+# wait_part RID N: RID has N parts.
+wait_part() {
+  local end=$((SECONDS + 20))
+  until [ "$(parts "$1")" = "$2" ]; do
+    [ $SECONDS -lt $end ] || fail "$1 has $(parts "$1") parts, not $2: $(cat "$W/a.err")"
+    sleep 0.05
+  done
+}
+# crash_once POINT: custodian 3 (state "crash") dies at POINT (the test
+# hook ESCROWCTL_CUSTODIAN_CRASH: exit 70 there).
+crash_once() {
+  set +e
+  ESCROWCTL_CUSTODIAN_CRASH=$1 ESCROWCTL_TOKEN=${CT[3]} "$ESCROWCTL" custodian serve --once \
+    --policy "$W/pol-b.json" --share "$KD/custodian-3.share.json" --passphrase-file "$KD.pass/3" \
+    --state "$W/st-crash" >"$W/once.out" 2>"$W/once.err"
+  RC=$?
+  set -e
+  [ "$RC" = 70 ] || fail "no crash at $1 ($RC): $(cat "$W/once.err")"
+}
