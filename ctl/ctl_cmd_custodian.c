@@ -41,7 +41,8 @@
 
 const char ctl_usage_custodian_serve[] =
   "usage: escrowctl custodian serve --policy FILE --share FILE --state DIR\n"
-  "                                 [--passphrase-file F] [--log-key VKEY] [--once]\n"
+  "                                 [--passphrase-file F] [--token-file F]\n"
+  "                                 [--log-key VKEY] [--once]\n"
   "\n"
   "Runs a policy custodian: logs in with this custodian account's API token\n"
   "($ESCROWCTL_TOKEN or `escrowctl login`), unseals the share once, and answers\n"
@@ -54,6 +55,7 @@ const char ctl_usage_custodian_serve[] =
   "  --policy FILE            the policy (JSON; docs/operations.md)\n"
   "  --share FILE             this custodian's share file\n"
   "  --passphrase-file F      its passphrase (systemd: LoadCredential=)\n"
+  "  --token-file F           the API token (default: $ESCROWCTL_TOKEN, the login)\n"
   "  --state DIR              limits, decisions and pins (mode 0700)\n"
   "  --log-key VKEY           the audit log's verifier key (as for `approve`)\n"
   "  --once                   answer what is pending, then exit (for cron and tests)\n"
@@ -78,11 +80,11 @@ const char ctl_usage_custodian_trust[] =
 
 typedef struct cust_opts {
   ctl_http_target t;
-  const char *policy, *share, *passfile, *state, *log_key;
+  const char *policy, *share, *passfile, *state, *log_key, *token_file;
   int once;
 } cust_opts;
 
-enum { O_POLICY = 256, O_SHARE, O_PASS, O_STATE, O_LOGKEY, O_ONCE };
+enum { O_POLICY = 256, O_SHARE, O_PASS, O_STATE, O_LOGKEY, O_ONCE, O_TOKEN };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -96,6 +98,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_STATE: o->state = arg; return CTL_OK;
   case O_LOGKEY: o->log_key = arg; return CTL_OK;
   case O_ONCE: o->once = 1; return CTL_OK;
+  case O_TOKEN: o->token_file = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -450,12 +453,14 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
     {"state", required_argument, 0, O_STATE},
     {"log-key", required_argument, 0, O_LOGKEY},
     {"once", no_argument, 0, O_ONCE},
+    {"token-file", required_argument, 0, O_TOKEN},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
   };
   cust_opts o;
   cust c;
   ctl_cust_state st;
+  ctl_buf token = {0};
   int rc, lockfd = -1;
 
   memset(&o, 0, sizeof o);
@@ -470,6 +475,10 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
   /* Everything that can be wrong is found before the share is unsealed. */
   if (!(rc = ctl_cust_open(&st, o.state)))
     ctl_cust_close(&st);
+  if (!rc && o.token_file && !(rc = ctl_read(&token, o.token_file, 1024, 1, "token file"))) {
+    token.p[strcspn(token.p, "\r\n")] = '\0';
+    o.t.token = token.p;
+  }
   if (!rc && !(rc = lock_serving(o.state, &lockfd)) && !(rc = ctl_load_share(&c.sf, o.share)) &&
       !(rc = ctl_http_open(&c.h, &o.t, 1)) && !(rc = unseal(&c))) {
     fprintf(stderr, "escrowctl custodian: custodian %u serving (state %s)\n", c.sf.index,
@@ -480,6 +489,8 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
   if (c.d)
     ke_secure_free(c.d, sizeof *c.d);
   ctl_http_free(c.h);
+  if (token.p)
+    ctl_buf_free(&token);
   ctl_policy_free(&c.policy);
   if (lockfd >= 0)
     close(lockfd);

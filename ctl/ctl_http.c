@@ -155,7 +155,7 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token)
   int found = 0, rc;
   const char *server = t ? t->server : NULL, *cacert = t ? t->cacert : NULL;
   const char *pin = t ? t->pin : NULL;
-  const char *token = getenv("ESCROWCTL_TOKEN");
+  const char *token = t && t->token ? t->token : getenv("ESCROWCTL_TOKEN");
   int same;
 
   *out = NULL;

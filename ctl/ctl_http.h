@@ -53,6 +53,8 @@ typedef struct ctl_http_target {
   const char *server; /* NULL = environment / stored login */
   const char *cacert;
   const char *pin;    /* --pin-sha256 as given */
+  const char *token;  /* a token read from a file (custodian serve --token-file);
+                       * NULL = $ESCROWCTL_TOKEN or the stored login */
 } ctl_http_target;
 /* Returns 1 if `opt` was one of the three (and records arg), else 0. */
 int ctl_http_opt(ctl_http_target *t, int opt, const char *arg);
