@@ -16,6 +16,7 @@ PKGS=(
   libgnutls28-dev testssl.sh
   libzxcvbn-dev
   python3-aiosmtpd
+  tzdata systemd
 )
 
 missing=()
