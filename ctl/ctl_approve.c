@@ -30,7 +30,7 @@
 #include "ke_util.h"
 
 /* GET the request; *r parsed and checked against the status view. */
-int ctl_approve_fetch(ctl_http *h, const char *id, ke_request *r, json_t **view)
+int ctl_approve_fetch(ctl_http *h, const char *id, ke_request *r, json_t **view, int *forged)
 {
   char path[200], *text = NULL, esc[128];
   json_t *ans = NULL;
@@ -38,12 +38,16 @@ int ctl_approve_fetch(ctl_http *h, const char *id, ke_request *r, json_t **view)
   int rc;
 
   *view = NULL;
+  if (forged)
+    *forged = 0;
   if ((rc = ctl_http_escape(esc, sizeof esc, id)))
     return rc;
   snprintf(path, sizeof path, "/v1/retrievals/%s", esc);
   if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     return rc;
   rc = CTL_FAIL;
+  if (forged)
+    *forged = 1; /* from here on, a failure is the answer's */
   if (!(text = json_dumps(json_object_get(ans, "request"), JSON_COMPACT)) ||
       ke_request_parse(r, text, strlen(text), &ferr) != KE_OK) {
     ctl_errf("the server's request file does not verify (%s): refusing",
@@ -64,6 +68,8 @@ int ctl_approve_fetch(ctl_http *h, const char *id, ke_request *r, json_t **view)
     }
   }
   rc = CTL_OK;
+  if (forged)
+    *forged = 0;
 out:
   if (rc) {
     json_decref(*view);

@@ -12,8 +12,9 @@
 
 /* GET /v1/retrievals/ID: *r parsed and verified, *view (a new reference)
  * the server's status, checked to agree with it.  CTL_OK or an exit code
- * (printed). */
-int ctl_approve_fetch(ctl_http *h, const char *id, ke_request *r, json_t **view);
+ * (printed); *forged (may be NULL) is 1 when the server answered and the
+ * answer does not verify, 0 for an HTTP or transport failure. */
+int ctl_approve_fetch(ctl_http *h, const char *id, ke_request *r, json_t **view, int *forged);
 
 /* The signed statement (r->has_requester) names the requester and the
  * record of the view.  CTL_OK or CTL_FAIL (printed). */

@@ -265,7 +265,7 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
 
   if (!r)
     return CTL_FAIL;
-  if ((rc = ctl_approve_fetch(h, id, r, &view)))
+  if ((rc = ctl_approve_fetch(h, id, r, &view, NULL)))
     goto out;
   show(r, view);
   if (strcmp(json_string_value(json_object_get(view, "state")) ?: "", "expired") == 0) {

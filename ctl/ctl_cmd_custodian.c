@@ -184,7 +184,7 @@ out:
 
 /* The tests' crash points ($ESCROWCTL_CUSTODIAN_CRASH = after-decide or
  * after-send): the process dies there as if killed, to show that nothing
- * is lost or sent twice.  Unset in production, where it costs a getenv. */
+ * is lost or sent twice. */
 static void crash_point(const char *where)
 {
   const char *c = getenv("ESCROWCTL_CUSTODIAN_CRASH");
@@ -196,22 +196,28 @@ static void crash_point(const char *where)
 typedef struct verdict {
   char rule[CTL_POLICY_RULE_MAX];
   char why[600];
+  int pin_now; /* approve only with the requester's key pinned now (first sight) */
 } verdict;
+
+enum { JUDGE_APPROVE = 0, JUDGE_DECLINE = 1, JUDGE_LATER = -1 };
 
 #define REFUSE(v, name, ...)                                                                 \
   do {                                                                                       \
     snprintf((v)->rule, sizeof (v)->rule, "%s", name);                                       \
     snprintf((v)->why, sizeof (v)->why, __VA_ARGS__);                                        \
-    return 1;                                                                                \
+    return JUDGE_DECLINE;                                                                    \
   } while (0)
 
-/* Whose key signed: the policy's pin, else this daemon's (taken on first
- * sight if the policy allows).  A changed key is refused until an operator
- * runs `custodian trust-key`. */
-static int key_refused(cust *c, ctl_cust_state *st, const ke_request *r, verdict *v)
+/* Whose key signed: the policy's pin, else this daemon's; with neither, a
+ * pin on first sight if the policy allows it, taken only if the request is
+ * approved (a declined request pins nothing).  A changed key is refused
+ * until an operator confirms the new one. */
+static int key_refused(const cust *c, const ctl_cust_state *st, const ke_request *r,
+                       verdict *v)
 {
   const char *user = r->requester.user;
   const char *pin = json_string_value(json_object_get(c->policy.requester_keys, user));
+  int in_policy = pin != NULL;
   char now[65];
 
   ke_hex_encode(now, r->requester.fingerprint, 32);
@@ -220,24 +226,27 @@ static int key_refused(cust *c, ctl_cust_state *st, const ke_request *r, verdict
   if (!pin) {
     if (!c->policy.pin_on_first_sight)
       REFUSE(v, "requester_key", "no client key of %s is pinned by this custodian", user);
-    if (ctl_cust_set_pin(st, user, now) != CTL_OK)
-      REFUSE(v, "requester_key", "cannot pin the client key of %s", user);
+    v->pin_now = 1;
     return 0;
   }
   if (strlen(pin) != 64 || CRYPTO_memcmp(pin, now, 64) != 0)
     REFUSE(v, "requester_key",
            "signed by client key %.16s..., not the %.16s... pinned for %s: an operator must "
-           "confirm the new key on the custodian's host (escrowctl custodian trust-key)",
-           now, pin, user);
+           "confirm the new key on the custodian's host (%s)", now, pin, user,
+           in_policy ? "requester_keys in the policy" : "escrowctl custodian trust-key");
   return 0;
 }
 
-/* Every check, in order; 0 to approve, 1 with the verdict to decline. */
-static int judge(cust *c, ctl_cust_state *st, const ke_request *r, const json_t *view,
+/* Every check, in order, on a snapshot of the state (no lock is held:
+ * some checks go to the network). */
+static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const json_t *view,
                  time_t now, verdict *v)
 {
-  const char *device = r->device, *trip;
+  const char *trip = ctl_cust_tripped(st);
+  int rc;
 
+  if (trip) /* first: a tripped custodian asks nobody anything */
+    REFUSE(v, "limit_tripped", "this custodian stopped approving: %s", trip);
   if (!r->has_requester)
     REFUSE(v, "request_signature", "the request is not signed by a requester's client key");
   if (ctl_check_share(&c->sf, &r->pub, NULL, "the request's escrow key") != CTL_OK)
@@ -245,149 +254,218 @@ static int judge(cust *c, ctl_cust_state *st, const ke_request *r, const json_t 
   if (ctl_approve_same_request(r, view) != CTL_OK)
     REFUSE(v, "request_mismatch", "the server's request is not the one the requester signed");
   if (key_refused(c, st, r, v))
-    return 1;
-  if (ctl_approve_in_log(c->h, c->o->log_key, r, view) != CTL_OK)
+    return JUDGE_DECLINE;
+  if ((rc = ctl_approve_in_log(c->h, c->o->log_key, r, view)) == CTL_NET)
+    return JUDGE_LATER; /* the server is away: not the request's fault */
+  if (rc)
     REFUSE(v, "escrow_event", "the record's escrow event is not proven in the signed audit log");
-  if (ctl_policy_check(&c->policy, r, view, now, ctl_cust_last_approval(st, device), v->rule,
+  if (ctl_policy_check(&c->policy, r, view, now, ctl_cust_last_approval(st, r->device), v->rule,
                        v->why, sizeof v->why))
-    return 1;
-  if ((trip = ctl_cust_tripped(st)))
-    REFUSE(v, "limit_tripped", "this custodian stopped approving: %s", trip);
-  if (ctl_cust_over_limit(st, &c->policy, r->requester.user, now, v->why, sizeof v->why)) {
-    if (ctl_cust_trip(st, v->why, now) != CTL_OK)
-      return 1;
-    snprintf(v->rule, sizeof v->rule, "rate_limit");
-    return 1;
-  }
-  return 0;
+    return JUDGE_DECLINE;
+  return JUDGE_APPROVE;
 }
 
-/* Send the decided part or decline; 1 when it is with the server. */
-static int act(cust *c, const char *id, const ke_request *r, const json_t *view,
-               const json_t *dec)
+/* Send a recorded decision: exactly its part, or its decline.  1 when it
+ * is with the server (409: this index already gave a part or another
+ * decline, which a resend after a crash meets). */
+static int act(cust *c, const char *id, const json_t *dec)
 {
-  const char *what = json_string_value(json_object_get(dec, "decision"));
+  const char *what = json_string_value(json_object_get(dec, "decision")) ?: "";
   char path[200], esc[128];
-  json_t *body = NULL, *ans = NULL, *e;
+  json_t *body, *ans = NULL;
   long status = 0;
-  size_t i;
 
-  json_array_foreach(json_object_get(view, "custodians"), i, e)
-    if ((unsigned)json_integer_value(e) == c->sf.index)
-      return 1; /* our part is in: done before a crash */
   if (ctl_http_escape(esc, sizeof esc, id))
     return 0;
   if (strcmp(what, "approve") == 0) {
-    ke_partfile pf;
-    char *b64 = NULL;
-    if (ctl_part_compute(&pf, r, c->sf.index, c->d) == CTL_OK)
-      b64 = ke_b64url_encode(pf.part, KE_PART_LEN);
-    ke_wipe(&pf, sizeof pf);
-    body = b64 ? json_pack("{s:s}", "part", b64) : NULL;
-    free(b64);
+    const char *part = json_string_value(json_object_get(dec, "part"));
+    body = part ? json_pack("{s:s}", "part", part) : NULL;
     snprintf(path, sizeof path, "/v1/retrievals/%s/parts", esc);
   } else {
-    body = json_pack("{s:s,s:s}", "rule", json_string_value(json_object_get(dec, "rule")),
-                     "reason", json_string_value(json_object_get(dec, "reason")));
+    body = json_pack("{s:s,s:s}", "rule", json_string_value(json_object_get(dec, "rule")) ?: "x",
+                     "reason", json_string_value(json_object_get(dec, "reason")) ?: "-");
     snprintf(path, sizeof path, "/v1/retrievals/%s/declines", esc);
   }
   if (body)
     ctl_http_call_status(c->h, "POST", path, body, &status, &ans);
   json_decref(body);
   json_decref(ans);
-  /* 409: this index already gave its part or another decline. */
   return (status >= 200 && status < 300) || status == 409;
 }
 
-static int handle(cust *c, const char *id)
+/* Under the state's lock: the last word on a verdict made without it.
+ * The limits and the trip are counted on the fresh state (the only place
+ * approvals are added), a first-sight pin is taken if still free, and the
+ * part is made.  Returns the decision's part (or NULL for a decline). */
+static char *settle(cust *c, ctl_cust_state *st, const ke_request *r, int *no, verdict *v,
+                    time_t now)
+{
+  const char *trip, *pin;
+  char fpr[65];
+  ke_partfile pf;
+  char *b64 = NULL;
+
+  if (*no)
+    return NULL;
+  ke_hex_encode(fpr, r->requester.fingerprint, 32);
+  if ((trip = ctl_cust_tripped(st))) {
+    snprintf(v->rule, sizeof v->rule, "limit_tripped");
+    snprintf(v->why, sizeof v->why, "this custodian stopped approving: %s", trip);
+  } else if (ctl_cust_over_limit(st, &c->policy, r->requester.user, now, v->why,
+                                 sizeof v->why)) {
+    snprintf(v->rule, sizeof v->rule, "rate_limit");
+    ctl_cust_trip(st, v->why, now);
+  } else if (v->pin_now && (pin = ctl_cust_pin(st, r->requester.user)) && strcmp(pin, fpr)) {
+    snprintf(v->rule, sizeof v->rule, "requester_key");
+    snprintf(v->why, sizeof v->why, "another client key of %s was pinned meanwhile",
+             r->requester.user);
+  } else if (ctl_part_compute(&pf, r, c->sf.index, c->d) != CTL_OK ||
+             !(b64 = ke_b64url_encode(pf.part, KE_PART_LEN))) {
+    snprintf(v->rule, sizeof v->rule, "internal");
+    snprintf(v->why, sizeof v->why, "this custodian could not make its part");
+  } else if (v->pin_now) {
+    ctl_cust_set_pin(st, r->requester.user, fpr);
+  }
+  ke_wipe(&pf, sizeof pf);
+  *no = b64 == NULL;
+  return b64;
+}
+
+/* Decide on a request nobody decided yet.  CTL_OK when decided (or to be
+ * tried again later), else an exit code. */
+static int decide(cust *c, const char *id)
 {
   ke_request *r = calloc(1, sizeof *r);
-  json_t *view = NULL, *dec;
+  json_t *view = NULL;
   ctl_cust_state st;
-  verdict v = {"", ""};
-  int fetched, rc;
+  verdict v;
+  char *part = NULL;
+  time_t now = ctl_cust_now();
+  int forged = 0, no, rc;
 
+  memset(&v, 0, sizeof v);
   if (!r)
     return CTL_FAIL;
-  fetched = ctl_approve_fetch(c->h, id, r, &view) == CTL_OK;
+  if (ctl_approve_fetch(c->h, id, r, &view, &forged) != CTL_OK) {
+    rc = CTL_OK; /* an HTTP or network failure: next round */
+    if (!forged)
+      goto out;
+    snprintf(v.rule, sizeof v.rule, "request_file");
+    snprintf(v.why, sizeof v.why,
+             "the request file does not verify, or the server's status disagrees with it");
+    no = JUDGE_DECLINE;
+  } else {
+    if ((rc = ctl_cust_open(&st, c->o->state)))
+      goto out;
+    no = judge(c, &st, r, view, now, &v);
+    ctl_cust_close(&st);
+    if (no == JUDGE_LATER)
+      goto out;
+  }
   if ((rc = ctl_cust_open(&st, c->o->state)))
     goto out;
-  dec = ctl_cust_decision(&st, id);
-  if (dec && json_is_true(json_object_get(dec, "done"))) {
+  if (ctl_cust_decision(&st, id)) { /* decided meanwhile */
     ctl_cust_close(&st);
     goto out;
   }
-  if (!dec) {
-    time_t now = ctl_cust_now();
-    int no = 1;
-    if (!fetched)
-      snprintf(v.rule, sizeof v.rule, "request_file");
-    if (!fetched)
-      snprintf(v.why, sizeof v.why,
-               "the request file does not verify, or the server's status disagrees with it");
-    else
-      no = judge(c, &st, r, view, now, &v);
-    if (ctl_cust_decide(&st, id, no ? "decline" : "approve", no ? v.rule : NULL,
-                        no ? v.why : NULL, r->requester.user, r->device, now) != CTL_OK) {
-      ctl_cust_close(&st);
-      rc = CTL_FAIL;
-      goto out;
-    }
-    if ((rc = ctl_cust_commit(&st)) ||
-        (rc = ctl_cust_log(c->o->state, id, no ? "decline" : "approve", no ? v.rule : NULL,
-                           no ? v.why : NULL)))
-      goto out;
-    fprintf(stderr, "escrowctl custodian: %s %s%s%s\n", no ? "declined" : "approved", id,
-            no ? ": " : "", no ? v.rule : "");
-    crash_point("after-decide");
-    if ((rc = ctl_cust_open(&st, c->o->state)))
-      goto out;
-    dec = ctl_cust_decision(&st, id);
+  part = settle(c, &st, r, &no, &v, now);
+  if (ctl_cust_decide(&st, id, no ? "decline" : "approve", no ? v.rule : NULL,
+                      no ? v.why : NULL, part, r->requester.user, r->device, now) != CTL_OK) {
+    ctl_cust_close(&st);
+    rc = CTL_FAIL;
+    goto out;
   }
-  /* An approval needs the request (E, R); a decline only its id. */
-  if (dec && (fetched || strcmp(json_string_value(json_object_get(dec, "decision")) ?: "",
-                                "decline") == 0) &&
-      act(c, id, r, view, dec)) {
-    crash_point("after-send");
-    ctl_cust_mark_done(&st, id);
-    rc = ctl_cust_commit(&st);
-    ctl_cust_log(c->o->state, id, "sent", NULL, NULL);
-  } else {
-    ctl_cust_close(&st); /* tried again on the next round */
-  }
+  if ((rc = ctl_cust_commit(&st)) ||
+      (rc = ctl_cust_log(c->o->state, id, no ? "decline" : "approve", no ? v.rule : NULL,
+                         no ? v.why : NULL)))
+    goto out;
+  fprintf(stderr, "escrowctl custodian: %s %s%s%s\n", no ? "declined" : "approved", id,
+          no ? ": " : "", no ? v.rule : "");
+  crash_point("after-decide");
 out:
+  if (part) {
+    ke_wipe(part, strlen(part));
+    free(part);
+  }
   json_decref(view);
   ke_wipe(r, sizeof *r);
   free(r);
   return rc;
 }
 
+static int handle(cust *c, const char *id)
+{
+  ctl_cust_state st;
+  json_t *dec;
+  int rc;
+
+  /* A decision is made once; sending it may take several rounds. */
+  if ((rc = ctl_cust_open(&st, c->o->state)))
+    return rc;
+  dec = ctl_cust_decision(&st, id);
+  if (!dec) {
+    ctl_cust_close(&st);
+    if ((rc = decide(c, id)))
+      return rc;
+    if ((rc = ctl_cust_open(&st, c->o->state)))
+      return rc;
+    dec = ctl_cust_decision(&st, id);
+  }
+  if (!dec || json_is_true(json_object_get(dec, "done"))) {
+    ctl_cust_close(&st);
+    return CTL_OK;
+  }
+  dec = json_deep_copy(dec);
+  ctl_cust_close(&st); /* not held across the network */
+  if (dec && act(c, id, dec)) {
+    crash_point("after-send");
+    if (!(rc = ctl_cust_open(&st, c->o->state))) {
+      ctl_cust_mark_done(&st, id);
+      if (!(rc = ctl_cust_commit(&st)))
+        rc = ctl_cust_log(c->o->state, id, "sent", NULL, NULL);
+    }
+  }
+  json_decref(dec);
+  return rc;
+}
+
 /* ---- the loop -------------------------------------------------------------- */
 
-/* Deliver a pending alarm (a trip is durable before its alarm, so a crash
- * in between only delays it). */
+/* Deliver a due alarm on each channel that has not had it (a trip is
+ * durable before its alarm, so a crash in between only delays it). */
 static void alarm_if_pending(cust *c)
 {
   ctl_cust_state st;
-  char what[400];
+  char what[400], name[1100];
+  json_int_t seq;
+  int due[CTL_POLICY_MAX_LIST * 2] = {0};
+  size_t n = ctl_cust_channels(&c->policy);
   time_t t;
 
   if (ctl_cust_open(&st, c->o->state))
     return;
-  if (!ctl_cust_alarm_pending(&st)) {
+  if (!ctl_cust_alarm_pending(&st, &c->policy, &seq)) {
     ctl_cust_close(&st);
     return;
   }
   snprintf(what, sizeof what, "%s", ctl_cust_tripped(&st) ?: "a limit");
   t = (time_t)json_integer_value(json_object_get(json_object_get(st.j, "tripped"), "time"));
-  ctl_cust_close(&st); /* not held across the network */
-  if (ctl_cust_alarm(&c->policy, c->sf.index, what, t) != CTL_OK)
-    return;
-  if (ctl_cust_open(&st, c->o->state) == CTL_OK) {
-    ctl_cust_alarm_sent(&st);
-    ctl_cust_commit(&st);
-    ctl_cust_log(c->o->state, "-", "alarm", "rate_limit", what);
+  for (size_t i = 0; i < n; i++) {
+    ctl_cust_channel_name(&c->policy, i, name, sizeof name);
+    due[i] = !ctl_cust_alarm_was_sent(&st, name);
   }
+  ctl_cust_close(&st); /* not held across the network */
+  for (size_t i = 0; i < n; i++)
+    due[i] = due[i] && ctl_cust_alarm_send(&c->policy, i, c->sf.index, what, t) ? 2 : 0;
+  if (ctl_cust_open(&st, c->o->state))
+    return;
+  for (size_t i = 0; i < n; i++)
+    if (due[i] == 2) {
+      ctl_cust_channel_name(&c->policy, i, name, sizeof name);
+      ctl_cust_alarm_mark(&st, seq, name);
+    }
+  if (ctl_cust_commit(&st) == CTL_OK)
+    ctl_cust_log(c->o->state, "-", "alarm", "rate_limit", what);
 }
 
 static int serve_loop(cust *c)
@@ -419,13 +497,15 @@ static int serve_loop(cust *c)
     }
     json_array_foreach(json_object_get(ans, "retrievals"), i, e) {
       const char *id = json_string_value(json_object_get(e, "request_id"));
-      if (id)
-        handle(c, id);
+      if (id && handle(c, id) != CTL_OK)
+        ctl_errf("could not record a decision on %s; the state directory needs attention", id);
     }
     cursor = json_integer_value(json_object_get(ans, "cursor"));
     json_decref(ans);
-    if (c->o->once)
+    if (c->o->once) {
+      alarm_if_pending(c); /* a trip of this round alarms before exit */
       return CTL_OK;
+    }
   }
 }
 

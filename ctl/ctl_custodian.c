@@ -24,9 +24,10 @@
 #include "ke_mail.h"
 #include "ke_util.h"
 
-#define CUST_STATE_MAX (4 * 1024 * 1024)
+#define CUST_STATE_MAX (64 * 1024 * 1024)
 #define CUST_DAY 86400
-#define CUST_KEEP_DECISIONS (8 * CUST_DAY)
+#define CUST_KEEP_APPROVALS (31 * CUST_DAY) /* the longest cool-down is 30 days */
+#define CUST_KEEP_DECISIONS (8 * CUST_DAY)  /* far longer than a request lives */
 
 time_t ctl_cust_now(void)
 {
@@ -52,8 +53,8 @@ static int path_in(char *out, size_t n, const char *dir, const char *name)
   return CTL_OK;
 }
 
-/* Drop what no rule looks at any more: approvals older than a day (kept
- * only from the last re-arm on), decisions older than a week. */
+/* Drop what no rule looks at any more: approvals older than the longest
+ * cool-down, decisions older than any request can live. */
 static void prune(json_t *j, time_t now)
 {
   json_t *a = json_object_get(j, "approvals"), *d = json_object_get(j, "decisions"), *v;
@@ -61,7 +62,7 @@ static void prune(json_t *j, time_t now)
   void *tmp;
 
   for (size_t i = json_array_size(a); i-- > 0;)
-    if (json_integer_value(json_object_get(json_array_get(a, i), "t")) < now - CUST_DAY)
+    if (json_integer_value(json_object_get(json_array_get(a, i), "t")) < now - CUST_KEEP_APPROVALS)
       json_array_remove(a, i);
   json_object_foreach_safe(d, tmp, k, v) {
     if (json_integer_value(json_object_get(v, "t")) < now - CUST_KEEP_DECISIONS)
@@ -98,8 +99,9 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
     return CTL_FAIL;
   }
   if (access(file, F_OK) != 0) {
-    s->j = json_pack("{s:i,s:n,s:I,s:b,s:[],s:{},s:{}}", "version", 1, "tripped", "rearmed",
-                     (json_int_t)0, "alarm_pending", 0, "approvals", "decisions", "pins");
+    s->j = json_pack("{s:i,s:n,s:n,s:I,s:I,s:[],s:{},s:{}}", "version", 1, "tripped", "alarm",
+                     "rearmed", (json_int_t)0, "trips", (json_int_t)0, "approvals", "decisions",
+                     "pins");
   } else if (ctl_read(&b, file, CUST_STATE_MAX, 0, "custodian state") == CTL_OK) {
     s->j = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
     ctl_buf_free(&b);
@@ -150,11 +152,11 @@ json_t *ctl_cust_decision(const ctl_cust_state *s, const char *request)
 }
 
 int ctl_cust_decide(ctl_cust_state *s, const char *request, const char *decision,
-                    const char *rule, const char *reason, const char *requester,
-                    const char *device, time_t now)
+                    const char *rule, const char *reason, const char *part,
+                    const char *requester, const char *device, time_t now)
 {
-  json_t *d = json_pack("{s:I,s:s,s:s?,s:s?,s:b}", "t", (json_int_t)now, "decision", decision,
-                        "rule", rule, "reason", reason, "done", 0);
+  json_t *d = json_pack("{s:I,s:s,s:s?,s:s?,s:s?,s:b}", "t", (json_int_t)now, "decision",
+                        decision, "rule", rule, "reason", reason, "part", part, "done", 0);
 
   if (!d || json_object_set_new(json_object_get(s->j, "decisions"), request, d))
     return CTL_FAIL;
@@ -168,7 +170,10 @@ int ctl_cust_decide(ctl_cust_state *s, const char *request, const char *decision
 
 void ctl_cust_mark_done(ctl_cust_state *s, const char *request)
 {
-  json_object_set_new(ctl_cust_decision(s, request), "done", json_true());
+  json_t *d = ctl_cust_decision(s, request);
+
+  json_object_set_new(d, "done", json_true());
+  json_object_del(d, "part"); /* sent: nothing to send again */
 }
 
 const char *ctl_cust_pin(const ctl_cust_state *s, const char *user)
@@ -249,27 +254,50 @@ const char *ctl_cust_tripped(const ctl_cust_state *s)
 
 int ctl_cust_trip(ctl_cust_state *s, const char *what, time_t now)
 {
-  if (json_object_set_new(s->j, "tripped",
-                          json_pack("{s:s,s:I}", "what", what, "time", (json_int_t)now)) ||
-      json_object_set_new(s->j, "alarm_pending", json_true()))
+  json_int_t seq = json_integer_value(json_object_get(s->j, "trips")) + 1;
+
+  if (json_object_set_new(s->j, "trips", json_integer(seq)) ||
+      json_object_set_new(s->j, "tripped", json_pack("{s:s,s:I,s:I}", "what", what, "time",
+                                                     (json_int_t)now, "seq", seq)) ||
+      json_object_set_new(s->j, "alarm", json_pack("{s:I,s:[]}", "seq", seq, "sent")))
     return CTL_FAIL;
   return CTL_OK;
 }
 
-int ctl_cust_alarm_pending(const ctl_cust_state *s)
+int ctl_cust_alarm_pending(const ctl_cust_state *s, const ctl_policy *p, json_int_t *seq)
 {
-  return json_is_true(json_object_get(s->j, "alarm_pending"));
+  const json_t *a = json_object_get(s->j, "alarm");
+
+  *seq = json_integer_value(json_object_get(a, "seq"));
+  return json_is_object(a) && json_array_size(json_object_get(a, "sent")) < ctl_cust_channels(p);
 }
 
-void ctl_cust_alarm_sent(ctl_cust_state *s)
+int ctl_cust_alarm_was_sent(const ctl_cust_state *s, const char *channel)
 {
-  json_object_set_new(s->j, "alarm_pending", json_false());
+  const json_t *e, *sent = json_object_get(json_object_get(s->j, "alarm"), "sent");
+  size_t i;
+
+  json_array_foreach(sent, i, e)
+    if (strcmp(json_string_value(e) ?: "", channel) == 0)
+      return 1;
+  return 0;
+}
+
+void ctl_cust_alarm_mark(ctl_cust_state *s, json_int_t seq, const char *channel)
+{
+  json_t *a = json_object_get(s->j, "alarm");
+
+  /* A re-arm and a new trip since the sending: that alarm is still due. */
+  if (!a || json_integer_value(json_object_get(a, "seq")) != seq ||
+      ctl_cust_alarm_was_sent(s, channel))
+    return;
+  json_array_append_new(json_object_get(a, "sent"), json_string(channel));
 }
 
 int ctl_cust_rearm(ctl_cust_state *s, time_t now)
 {
   if (json_object_set_new(s->j, "tripped", json_null()) ||
-      json_object_set_new(s->j, "alarm_pending", json_false()) ||
+      json_object_set_new(s->j, "alarm", json_null()) ||
       json_object_set_new(s->j, "rearmed", json_integer((json_int_t)now)))
     return CTL_FAIL;
   return CTL_OK;
@@ -371,31 +399,45 @@ static int alarm_mail(const ctl_policy *p, const char *to, const char *subject,
   return ok;
 }
 
-int ctl_cust_alarm(const ctl_policy *p, unsigned index, const char *what, time_t when)
+size_t ctl_cust_channels(const ctl_policy *p)
+{
+  return p->alarm_webhooks.n + p->alarm_mail_to.n;
+}
+
+void ctl_cust_channel_name(const ctl_policy *p, size_t i, char *out, size_t n)
+{
+  if (i < p->alarm_webhooks.n)
+    snprintf(out, n, "%s", p->alarm_webhooks.item[i]);
+  else
+    snprintf(out, n, "mailto:%s", p->alarm_mail_to.item[i - p->alarm_webhooks.n]);
+}
+
+int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, const char *what,
+                        time_t when)
 {
   char title[120], idx[16], ts[32], body[1024];
   struct tm tm;
-  int all = 1;
+  int ok;
 
   gmtime_r(&when, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
   snprintf(idx, sizeof idx, "%u", index);
   snprintf(title, sizeof title, "keyescrow: policy custodian %u stopped approving", index);
+  if (channel >= p->alarm_webhooks.n) {
+    snprintf(body, sizeof body,
+             "Policy custodian %u tripped a rate limit at %s:\n\n  %s\n\n"
+             "It declines every retrieval request until an operator re-arms it on its own "
+             "host (escrowctl custodian rearm).  A compromised helpdesk account, or a burst "
+             "of requests nobody expected, is the usual cause: look at the retrieval report "
+             "before re-arming.\n", index, ts, what);
+    return alarm_mail(p, p->alarm_mail_to.item[channel - p->alarm_webhooks.n], title, body);
+  }
   const ke_chat_fact facts[] = {{"custodian index", idx}, {"limit", what}, {"time", ts},
                                 {"until", "an operator runs `escrowctl custodian rearm` on its host"}};
   json_t *native = json_pack("{s:s,s:s,s:I,s:s,s:s}", "event", "custodian.alarm", "time", ts,
                              "custodian_index", (json_int_t)index, "limit", what, "action",
                              "declining every request until re-armed");
-  snprintf(body, sizeof body,
-           "Policy custodian %u tripped a rate limit at %s:\n\n  %s\n\n"
-           "It declines every retrieval request until an operator re-arms it on its own "
-           "host (escrowctl custodian rearm).  A compromised helpdesk account, or a burst "
-           "of requests nobody expected, is the usual cause: look at the retrieval report "
-           "before re-arming.\n", index, ts, what);
-  for (size_t i = 0; i < p->alarm_webhooks.n; i++)
-    all &= alarm_webhook(p, p->alarm_webhooks.item[i], title, facts, 4, native);
-  for (size_t i = 0; i < p->alarm_mail_to.n; i++)
-    all &= alarm_mail(p, p->alarm_mail_to.item[i], title, body);
+  ok = native && alarm_webhook(p, p->alarm_webhooks.item[channel], title, facts, 4, native);
   json_decref(native);
-  return all ? CTL_OK : CTL_FAIL;
+  return ok;
 }

@@ -2,21 +2,24 @@
  * ctl_custodian.h - what a policy custodian (`escrowctl custodian serve`)
  * keeps on its own host, in its state directory (0700):
  *
- *   state.json     the durable state, rewritten atomically under a lock:
- *                  the approvals of the last day (the rate limits count
- *                  them), the decision on every request of the last week
- *                  and whether it was carried out, the requester key pins,
- *                  and whether a limit tripped (then every request is
+ *   state.json     the durable state, rewritten atomically under a lock
+ *                  (held for the file only, never across the network):
+ *                  the approvals of the last month (limits and cool-downs
+ *                  count them), the decision on every request of the last
+ *                  week and whether it was carried out, the requester key
+ *                  pins, and whether a limit tripped (then every request is
  *                  declined until `escrowctl custodian rearm`, so a restart
- *                  re-arms nothing)
+ *                  re-arms nothing) with the channels its alarm reached
  *   decisions.log  one JSON line per decision and per outcome, appended and
  *                  synced before the decision is acted on; never a secret
  *   serve.lock     held by the one daemon of this directory
  *
  * A decision is written (and synced) before its part or decline is sent,
  * and marked done after: a daemon killed in between finds it undone at
- * start and sends it again.  The server keeps one part per custodian
- * index, so a repeat can never make a second.
+ * start and sends it again - the very bytes decided, so that a server
+ * cannot fail a send to get a part of something else on the retry.  The
+ * server keeps one part per custodian index, so a repeat never makes a
+ * second.
  */
 #ifndef CTL_CUSTODIAN_H
 #define CTL_CUSTODIAN_H
@@ -46,11 +49,13 @@ time_t ctl_cust_now(void);
 
 /* The recorded decision on `request` (borrowed), or NULL. */
 json_t *ctl_cust_decision(const ctl_cust_state *s, const char *request);
-/* Record a decision ("approve" or "decline", with rule and reason) as not
- * yet done; an approval is also counted against the limits. */
+/* Record a decision ("approve" with its sealed part in base64url, made
+ * now so that a resend sends exactly these bytes and never a part of what
+ * the server serves later; or "decline" with rule and reason) as not yet
+ * done; an approval is also counted against the limits. */
 int ctl_cust_decide(ctl_cust_state *s, const char *request, const char *decision,
-                    const char *rule, const char *reason, const char *requester,
-                    const char *device, time_t now);
+                    const char *rule, const char *reason, const char *part,
+                    const char *requester, const char *device, time_t now);
 void ctl_cust_mark_done(ctl_cust_state *s, const char *request);
 
 /* The pinned client key fingerprint (hex) of `user`, or NULL. */
@@ -66,10 +71,13 @@ int ctl_cust_over_limit(const ctl_cust_state *s, const ctl_policy *p, const char
                         time_t now, char *what, size_t whatlen);
 /* Tripped: the limit's description (borrowed), or NULL when armed. */
 const char *ctl_cust_tripped(const ctl_cust_state *s);
+/* Trip (a new trip number), with its alarm due on every channel. */
 int ctl_cust_trip(ctl_cust_state *s, const char *what, time_t now);
-/* Whether the alarm of the trip still has to be delivered; mark it sent. */
-int ctl_cust_alarm_pending(const ctl_cust_state *s);
-void ctl_cust_alarm_sent(ctl_cust_state *s);
+/* Is the alarm of trip *seq still due on some channel of p? */
+int ctl_cust_alarm_pending(const ctl_cust_state *s, const ctl_policy *p, json_int_t *seq);
+int ctl_cust_alarm_was_sent(const ctl_cust_state *s, const char *channel);
+/* Channel delivered the alarm of trip seq (ignored for another trip). */
+void ctl_cust_alarm_mark(ctl_cust_state *s, json_int_t seq, const char *channel);
 /* Re-arm (the local command): the trip is cleared and the limits count
  * from now. */
 int ctl_cust_rearm(ctl_cust_state *s, time_t now);
@@ -78,9 +86,12 @@ int ctl_cust_rearm(ctl_cust_state *s, time_t now);
 int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
                  const char *reason);
 
-/* Send the alarm of a trip through every channel of the policy: the
- * webhooks (signed like escrowd's, or in Slack/Teams shape) and the mail
- * addresses.  CTL_OK once every channel took it. */
-int ctl_cust_alarm(const ctl_policy *p, unsigned index, const char *what, time_t when);
+/* The alarm channels of the policy: its webhooks, then its mail
+ * addresses; a channel's name (the URL, or mailto:ADDRESS) records its
+ * delivery.  Send the alarm of a trip on one: 1 once it took it. */
+size_t ctl_cust_channels(const ctl_policy *p);
+void ctl_cust_channel_name(const ctl_policy *p, size_t i, char *out, size_t n);
+int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, const char *what,
+                        time_t when);
 
 #endif

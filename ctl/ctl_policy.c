@@ -262,8 +262,9 @@ static int take_pins(const loader *L, const pf *f, json_t *v)
   json_object_foreach(v, k, e) {
     const char *fpr = json_string_value(e);
     uint8_t b[32];
-    if (!fpr || strlen(fpr) != 64 || ke_hex_decode(b, sizeof b, fpr) != KE_OK)
-      return bad(L, f->path, "%s: expected 64 hex digits (`escrowctl key show`)", k);
+    if (!fpr || strlen(fpr) != 64 || strspn(fpr, "0123456789abcdef") != 64 ||
+        ke_hex_decode(b, sizeof b, fpr) != KE_OK)
+      return bad(L, f->path, "%s: expected 64 lower-case hex digits (`escrowctl key show`)", k);
   }
   L->p->requester_keys = json_incref(v);
   return CTL_OK;
@@ -315,6 +316,19 @@ static int walk(const loader *L, json_t *o, const char *prefix)
     char path[200];
     const pf *f = NULL;
     int under = 0, rc;
+    /* Keys are [a-z_]: a key "a.b" must not pass for the field a.b. */
+    if (!*k || strspn(k, "abcdefghijklmnopqrstuvwxyz_") != strlen(k) || strlen(k) > 40) {
+      char quoted[48];
+      const char *at;
+      int line = 1;
+      snprintf(quoted, sizeof quoted, "\"%.40s\"", k);
+      at = strstr(L->text, quoted);
+      for (const char *q = L->text; at && q < at; q++)
+        line += *q == '\n';
+      ctl_errf("policy %s, line %d: unknown key %s%s%s", L->file, at ? line : 0, prefix,
+               *prefix ? "." : "", quoted);
+      return CTL_USAGE;
+    }
     snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", k);
     for (size_t i = 0; i < N_FIELDS; i++) {
       size_t n = strlen(path);
@@ -354,9 +368,10 @@ static int cross_check(const loader *L, const json_t *root)
 
   if (!p->accounts.n && !p->roles.n && !p->persons.n)
     return bad(L, "requesters", "name at least one account, role or person");
-  if (!p->total_per_hour && !p->total_per_day && !p->requester_per_hour &&
-      !p->requester_per_day)
-    return bad(L, "limits", "at least one limit is required: they are the brake");
+  /* A total limit: per-requester limits alone do not bound a server that
+   * makes up requesters. */
+  if (!p->total_per_hour && !p->total_per_day)
+    return bad(L, "limits", "total_per_hour or total_per_day is required: they are the brake");
   if (!p->alarm_webhooks.n && !p->alarm_mail_to.n)
     return bad(L, "alarm", "at least one webhook or mail address is required");
   if (p->alarm_mail_to.n && (!p->smtp_url || !p->smtp_from))
@@ -416,7 +431,7 @@ int ctl_policy_load(ctl_policy *p, const char *path)
   int rc;
 
   memset(p, 0, sizeof *p);
-  p->pin_on_first_sight = 1;
+  p->pin_on_first_sight = 0; /* opt-in: see ctl_policy.h */
   p->itsm_timeout_s = 10;
   if ((rc = ctl_read(&b, path, POLICY_MAX_BYTES, 0, "policy file")))
     return rc;
@@ -497,7 +512,10 @@ void ctl_policy_describe(const ctl_policy *p, FILE *f)
   if (p->reason_min_length)
     fprintf(f, "  the reason has at least %u characters\n", p->reason_min_length);
   if (p->has_ticket_pattern)
-    fprintf(f, "  the ticket matches /%s/\n", p->ticket_pattern);
+    fprintf(f, "  the ticket matches /%s/%s\n", p->ticket_pattern,
+            p->ticket_pattern[0] == '^' && p->ticket_pattern[strlen(p->ticket_pattern) - 1] == '$'
+                ? ""
+                : "  (WARNING: not anchored with ^...$: any ticket containing a match passes)");
   say_list(f, "the device's group is one of", &p->groups_allow);
   say_list(f, "the device's group is none of", &p->groups_deny);
   say_list(f, "the record's state is one of", &p->record_states);
@@ -515,8 +533,9 @@ void ctl_policy_describe(const ctl_policy *p, FILE *f)
     fprintf(f, "  %s %s answers 2xx for the ticket and device\n",
             p->itsm_method ? p->itsm_method : "GET", p->itsm_url);
   fprintf(f, "  the requester's client key is %s\n",
-          p->pin_on_first_sight ? "the one pinned (in the policy, or on first sight)"
-                                : "the one pinned in the policy");
+          p->pin_on_first_sight
+              ? "the one pinned in the policy or by trust-key, or on first sight"
+              : "the one pinned in the policy or by `escrowctl custodian trust-key`");
   fprintf(f, "  the record's escrow event is proven in the signed audit log\n");
   fprintf(f, "Limits (a trip stops all approvals and raises the alarm until `escrowctl "
              "custodian rearm`):\n");

@@ -20,6 +20,15 @@
  *   ticket_check       an ITSM URL answers 2xx for the ticket and device
  *                      (last: it is the one rule that leaves the host)
  *
+ * Before them, whose client key signed: the policy's requester_keys, or the
+ * daemon's own pins (`custodian trust-key`), or - only with
+ * pin_on_first_sight, off by default - the key a requester first shows in
+ * an approved request.  Roles and person ids are the server's word (the
+ * account name alone is signed): with first-sight pinning on, a hostile
+ * server can make up an account that matches a role and have its requests
+ * approved until the total limit trips, which is why a total limit is
+ * required.
+ *
  * The rate limits (per requester and in total, per hour and per day) are
  * not rules of a request but of the daemon's history: ctl_custodian.c.
  */

@@ -36,15 +36,18 @@ bad 'business_hours.start: expected a time "HH:MM"' "{$base,
  \"business_hours\": {\"time_zone\": \"UTC\", \"days\": [\"mon\"], \"start\": \"8am\", \"end\": \"18:00\"}}"
 bad 'record_states: "deleted" is not a record state' "{$base, \"record_states\": [\"deleted\"]}"
 bad 'requesters.roles: "root" is not a role' '{"requesters": {"roles": ["root"]}}'
-bad 'limits: at least one limit is required' '{"requesters": {"accounts": ["hd1"]},
- "alarm": {"webhooks": ["https://h.example.test/x"]}}'
+bad 'limits: total_per_hour or total_per_day is required' '{"requesters": {"accounts": ["hd1"]},
+ "limits": {"requester_per_hour": 2}, "alarm": {"webhooks": ["https://h.example.test/x"]}}'
+bad 'line 4: unknown key "requesters.accounts"' "{$base,
+ \"requesters.accounts\": [\"x\"]}"
+bad 'requester_keys: hd1: expected 64 lower-case hex digits' "{$base, \"requester_keys\": {\"hd1\": \"$(printf 'AB%.0s' $(seq 32))\"}}"
 bad 'alarm: at least one webhook or mail address is required' '{"requesters": {"accounts": ["hd1"]},
  "limits": {"total_per_day": 1}}'
 bad 'alarm.webhooks: "http://hooks.example.test/x": https://' '{"requesters": {"accounts": ["hd1"]},
  "limits": {"total_per_day": 1}, "alarm": {"webhooks": ["http://hooks.example.test/x"]}}'
 bad 'alarm: mail_to needs smtp_url and smtp_from' '{"requesters": {"accounts": ["hd1"]},
  "limits": {"total_per_day": 1}, "alarm": {"mail_to": ["a@example.test"]}}'
-bad 'requester_keys: hd1: expected 64 hex digits' "{$base, \"requester_keys\": {\"hd1\": \"abc\"}}"
+bad 'requester_keys: hd1: expected 64 lower-case hex digits' "{$base, \"requester_keys\": {\"hd1\": \"abc\"}}"
 bad 'ticket_check.url: https://' "{$base, \"ticket_check\": {\"url\": \"ftp://itsm.example.test/\"}}"
 bad 'line 2: unexpected token near end of file' '{"requesters": '
 bad 'duplicate object key' "{$base, \"limits\": {\"total_per_day\": 1}}"
@@ -68,7 +71,8 @@ for want in "requester account (signed by their client key) is one of: hd1" \
             "the ticket matches /^INC-[0-9]{6}$/" "the device's group is none of: executives" \
             "the record's state is one of: active" "between 07:30 and 19:00 in Europe/Berlin, on mon tue wed thu fri" \
             "no approval for the same device in the last 86400 s" "at most 3 approvals per requester per hour" \
-            "at most 40 approvals in total per day" "Alarm to: slack:https://hooks.slack.example.test/T1"; do
+            "at most 40 approvals in total per day" "Alarm to: slack:https://hooks.slack.example.test/T1" \
+            "the requester's client key is the one pinned in the policy or by"; do
   grep -qF -- "$want" "$W/out" || fail "check-policy does not say \"$want\": $(cat "$W/out")"
 done
 ok "check-policy says what a good policy allows (a missing record_states means active records only)"

@@ -18,6 +18,7 @@ import json, sys
 out, hook, smtp, ca, change = sys.argv[1:6]
 p = {
   "requesters": {"accounts": ["hd1"]},
+  "pin_on_first_sight": True,
   "reason_min_length": 8,
   "ticket_pattern": "^INC-[0-9]{4,}$",
   "device_groups": {"allow": ["lab"], "deny": ["executives"]},
@@ -77,6 +78,9 @@ PY
 }
 
 case_policy() {
+  # The daemons go with the test, whatever way it ends.
+  trap 'rc=$?; for p in "$W"/a.pid "$W"/b.pid "$W"/core.pid; do kill -9 "$(cat "$p" 2>/dev/null)" 2>/dev/null || true; done
+        kill $HOOK_PID 2>/dev/null; sink_stop; drop_private_db; (exit $rc); cleanup_test' EXIT
   hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
   policy "$W/pol-a.json" 'p["limits"] = {"total_per_day": 2}'
   policy "$W/pol-b.json"
@@ -115,6 +119,7 @@ case_policy() {
   local pid; pid=$(cat "$W/a.pid")
   awk '/^VmLck:/ {exit !($2 > 0)}' "/proc/$pid/status" || fail "no locked memory: $(grep VmLck "/proc/$pid/status")"
   [ "$(awk '{print $1}' /proc/sys/kernel/core_pattern | cut -c1)" != "|" ] || log "core_pattern is a pipe: the core check looks at the dumpable flag only"
+  touch "$W/hook.log"
   for f in "$W/a.err" "$W/st-a/decisions.log" "$W/st-a/state.json" "$W/hook.log" "$W/main.log"; do
     grep -qF -e "$(cat "$KD.pass/1")" -e "$PW" "$f" && fail "a passphrase or secret in $f"
   done
@@ -187,7 +192,7 @@ EOF
     [ $SECONDS -lt $end ] || fail "no alarm by webhook and mail: $(cat "$W/hook.log"; cat "$W/a.err")"
     sleep 0.1
   done
-  python3 - "$W/hook.log" <<'PY' || fail "alarm payload"
+  python3 - "$W/hook.log" <<'PY' || fail "alarm payload: $(grep alarm "$W/hook.log")"
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1]) if '"/alarm"' in l]
 b = json.loads(a[0]["body"])
@@ -210,10 +215,23 @@ PY
   # second part: the decision is found undone at start and sent once.
   unserve a
   new_request
+  local other=$RID
+  new_request
   crash_once after-decide
   [ "$(parts "$RID")" = 0 ] || fail "a part before the crash point"
+  local decided
+  decided=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["decisions"][sys.argv[2]]["part"])' \
+            "$W/st-crash/state.json" "$RID")
+  # Meanwhile the server swaps the request's E for another's: the resend
+  # must be the part decided, not one made for what the server serves now.
+  own "UPDATE retrievals SET e_point = (SELECT e_point FROM retrievals WHERE id = '$other') WHERE id = '$RID'" >/dev/null
   once crash "$W/pol-b.json"
   [ "$(parts "$RID")" = 1 ] || fail "the decision was lost in the crash: $(cat "$W/once.err")"
+  python3 - "$decided" "$(sql "SELECT encode(part, 'hex') FROM retrieval_parts WHERE retrieval_id = '$RID'")" <<'PY' ||
+import base64, sys
+assert base64.urlsafe_b64decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 4)).hex() == sys.argv[2]
+PY
+    fail "the resent part is not the one decided"
   new_request
   crash_once after-send
   [ "$(parts "$RID")" = 1 ] || fail "no part before the crash after sending"
