@@ -74,8 +74,6 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   json_decref(s->out);
   json_decref(s->candidates);
   s->out = s->candidates = NULL;
-  if ((st = srv_ret_expire(db, s->req)) != SRV_DB_OK)
-    return st;
   {
     const char *p1[1] = {p->id};
     if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
@@ -246,7 +244,9 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
     *o++ = '%';
     *o = '\0';
   }
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rc_txn, &s);
+  st = srv_ret_expire_due(req);
+  if (st == SRV_DB_OK)
+    st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rc_txn, &s);
   free(s.pat);
   if (st == SRV_DB_ABORT) {
     if (s.candidates) {

@@ -37,11 +37,6 @@ static enum srv_db_status srv_rg_txn(struct srv_db *db, void *cls)
   return srv_ret_get(db, s->id, &s->r);
 }
 
-static enum srv_db_status srv_rg_expire_txn(struct srv_db *db, void *cls)
-{
-  return srv_ret_expire(db, cls);
-}
-
 static int srv_rg_uint(const char *v, long max, long *out)
 {
   char *end;
@@ -96,7 +91,7 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
     }
     deadline = srv_longpoll_deadline(wait);
     /* Expiry is noticed by whoever looks: a waiter must see it too. */
-    if ((st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rg_expire_txn, req)) != SRV_DB_OK)
+    if ((st = srv_ret_expire_due(req)) != SRV_DB_OK)
       return srv_account_db_error(req, st);
   }
   for (int tries = 0;; tries++) {

@@ -40,8 +40,6 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
   json_decref(s->list);
   if (!(s->list = json_array()))
     return SRV_DB_ERROR;
-  if ((st = srv_ret_expire(db, s->req)) != SRV_DB_OK)
-    return st;
   if (!(r = srv_db_exec(db, SRV_STMT_RET_QUEUE_CURSOR, NULL, &st)))
     return st;
   s->cursor = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -126,8 +124,11 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
   for (int tries = 0;; tries++) {
     uint64_t seq = srv_longpoll_seq();
     int sp;
-    /* SERIALIZABLE: it may close expired requests on the way. */
-    st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rl_txn, &s);
+    /* Expired requests are closed first, in their own transaction: the
+     * read itself is then a snapshot that conflicts with nobody. */
+    st = srv_ret_expire_due(s.req);
+    if (st == SRV_DB_OK)
+      st = srv_db_txn(SRV_DB_READ_ONLY, srv_rl_txn, &s);
     if (st != SRV_DB_OK) {
       json_decref(s.list);
       return srv_account_db_error(req, st);

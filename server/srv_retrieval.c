@@ -152,6 +152,33 @@ enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req)
   return SRV_DB_OK;
 }
 
+static enum srv_db_status srv_ret_expire_fn(struct srv_db *db, void *req)
+{
+  return srv_ret_expire(db, req);
+}
+
+static enum srv_db_status srv_ret_due_fn(struct srv_db *db, void *due)
+{
+  enum srv_db_status st;
+  PGresult *r = srv_db_exec(db, SRV_STMT_RET_EXPIRE_DUE, NULL, &st);
+
+  if (!r)
+    return st;
+  *(int *)due = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
+enum srv_db_status srv_ret_expire_due(struct srv_request *req)
+{
+  int due = 0;
+  enum srv_db_status st = srv_db_txn(SRV_DB_READ_ONLY, srv_ret_due_fn, &due);
+
+  if (st != SRV_DB_OK || !due)
+    return st;
+  return srv_db_txn(SRV_DB_SERIALIZABLE, srv_ret_expire_fn, req);
+}
+
 enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res)
 {
   const char *p[1] = {id};

@@ -38,6 +38,11 @@ enum srv_ret_col {
 /* Close the requests whose time ran out (audited request.expired; waiters
  * woken).  Runs inside the caller's transaction. */
 enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req);
+/* The same in a transaction of its own, before the caller's: its read of
+ * every pending request must not be part of a busy transaction that
+ * inserts one (creates, queue reads), or concurrent ones fail each other's
+ * serialization (HTTP 503 db_conflict under load). */
+enum srv_db_status srv_ret_expire_due(struct srv_request *req);
 
 /* Before a custodian's change to request `id` (a part, a decline): close
  * what expired, then lock the request's row.  SRV_DB_OK with its state

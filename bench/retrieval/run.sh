@@ -35,7 +35,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   "$SRC/scripts/pg-local.sh" stop --dir "$W/var" >/dev/null 2>&1 || true
-  rm -rf "$W"
+  [ -n "${BENCH_KEEP:-}" ] && echo "run.sh: kept $W" >&2 || rm -rf "$W"
 }
 trap cleanup EXIT
 "$SRC/scripts/pg-local.sh" start --dir "$W/var" >/dev/null 2>&1
@@ -149,9 +149,10 @@ stats() {
 for k in $(seq "$N"); do floor "$k" >>"$W/floor.ms"; done
 one 0 >/dev/null # warm: the daemons pin hd1's key, the log view is saved
 for k in $(seq "$N"); do one "$k" >>"$W/seq.ms"; done
-for k in $(seq "$N"); do one "$((1000 + k))" >"$W/conc.$k" & done
+conc=()
+for k in $(seq "$N"); do one "$((1000 + k))" >"$W/conc.$k" & conc+=($!); done
 wait_ok=1
-for j in $(jobs -p); do wait "$j" || wait_ok=0; done
+for j in "${conc[@]}"; do wait "$j" || wait_ok=0; done
 [ "$wait_ok" = 1 ] || { echo "run.sh: a concurrent retrieval failed" >&2; exit 1; }
 cat "$W"/conc.[0-9]* >"$W/conc.ms"
 [ "$(wc -l <"$W/conc.ms")" = "$N" ] || { echo "run.sh: $(wc -l <"$W/conc.ms") of $N concurrent retrievals" >&2; exit 1; }
