@@ -18,6 +18,7 @@
 # BENCH_THREADS (escrowd worker threads, default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 SRC=$PWD
 BUILD=$(cd "${1:-build}" && pwd)
 TESTD=$BUILD/tests/server/audit_testd
@@ -56,12 +57,7 @@ run() {  # label query [--log-off]
       ESCROWD_THREADS="$THREADS" ESCROWD_AUDIT_KEY_FILE="$W/audit.key" \
       ESCROWD_LOG_LEVEL=info "$TESTD" --work "$@" >"$W/d.log" 2>&1 &
   PID=$!
-  for _ in $(seq 1 200); do
-    port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$W/d.log" | head -n1)
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
-  [ -n "$port" ] || { echo "run.sh: audit_testd did not start:" >&2; cat "$W/d.log" >&2; exit 1; }
+  port=$(bench_port "$W/d.log" audit_testd) || exit 1
   # A short warm-up (connections, plans), then the measurement.
   "$LOAD" -u "http://127.0.0.1:$port/test/audit$query" -c "$CONC" -t 1 >/dev/null
   "$LOAD" -u "http://127.0.0.1:$port/test/audit$query" -c "$CONC" -t "$SECS" >"$W/$label.out"

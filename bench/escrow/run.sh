@@ -19,6 +19,7 @@
 # (default "1 8 64").  Not part of CTest: timings are not tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 SRC=$PWD
 BUILD=$(cd "${1:-build}" && pwd)
 LOAD=$BUILD/bench/escrow/bench-escrow
@@ -83,13 +84,7 @@ for i in 1 2 3; do echo "bench passphrase quibble-zephyr-$i" >"$W/pass$i"; done
 env ESCROWD_PORT=0 ESCROWD_THREADS="$THREADS" ESCROWD_PER_IP_CONNECTION_LIMIT=0 \
     ESCROWD_AUDIT_KEY_FILE="$W/audit.key" "$ESCROWD" serve >"$W/d.log" 2>&1 &
 PID=$!
-port=""
-for _ in $(seq 1 200); do
-  port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$W/d.log" | head -n1)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "run.sh: escrowd did not start:" >&2; cat "$W/d.log" >&2; exit 1; }
+port=$(bench_port "$W/d.log" escrowd) || exit 1
 URL=http://127.0.0.1:$port
 export ESCROWCTL_TOKEN=$TOK
 "$CTL" escrow-key publish --server "$URL" --manifest "$W/keys/escrow-key.json" >/dev/null

@@ -18,6 +18,7 @@
 # be orders of magnitude off.  Not part of CTest: timings are not tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 SRC=$PWD
 BUILD=$(cd "${1:-build}" && pwd)
 ESCROWD=$BUILD/server/escrowd
@@ -94,13 +95,7 @@ t1=$(date +%s.%N)
 : >"$W/d.log"
 env ESCROWD_PORT=0 ESCROWD_AUDIT_KEY_FILE="$W/audit.key" "$ESCROWD" serve >"$W/d.log" 2>&1 &
 PID=$!
-port=""
-for _ in $(seq 1 200); do
-  port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$W/d.log" | head -n1)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "run.sh: escrowd did not start:" >&2; cat "$W/d.log" >&2; exit 1; }
+port=$(bench_port "$W/d.log" escrowd) || exit 1
 URL="http://127.0.0.1:$port/v1/reports/coverage"
 
 report_s() {  # seconds for one full JSON report

@@ -19,6 +19,7 @@
 # CTest: timings are not tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 SRC=$PWD
 BUILD=$(cd "${1:-build}" && pwd)
 ESCROWD=$BUILD/server/escrowd
@@ -68,13 +69,7 @@ FPR=$("$CTL" ceremony --threshold 2 --shares 3 --custodian c1 --custodian c2 --c
 
 env ESCROWD_PORT=0 ESCROWD_AUDIT_KEY_FILE="$W/audit.key" "$ESCROWD" serve >"$W/d.log" 2>&1 &
 PIDS+=($!)
-port=""
-for _ in $(seq 1 200); do
-  port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$W/d.log" | head -n1)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "run.sh: escrowd did not start:" >&2; cat "$W/d.log" >&2; exit 1; }
+port=$(bench_port "$W/d.log" escrowd) || exit 1
 URL=http://127.0.0.1:$port
 export HOME=$W ESCROWCTL_SERVER=$URL
 ESCROWCTL_LOG_KEY=$(curl -sS "$URL/v1/audit/key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["verifier_key"])')
