@@ -255,8 +255,10 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
     REFUSE(v, "request_mismatch", "the server's request is not the one the requester signed");
   if (key_refused(c, st, r, v))
     return JUDGE_DECLINE;
-  if ((rc = ctl_approve_in_log(c->h, c->o->log_key, r, view)) == CTL_NET)
-    return JUDGE_LATER; /* the server is away: not the request's fault */
+  /* The server away, or this daemon's token refused: not the request's
+   * fault, so no decision yet. */
+  if ((rc = ctl_approve_in_log(c->h, c->o->log_key, r, view)) == CTL_NET || rc == CTL_AUTH)
+    return JUDGE_LATER;
   if (rc)
     REFUSE(v, "escrow_event", "the record's escrow event is not proven in the signed audit log");
   if (ctl_policy_check(&c->policy, r, view, now, ctl_cust_last_approval(st, r->device), v->rule,
@@ -293,6 +295,21 @@ static int act(cust *c, const char *id, const json_t *dec)
   return (status >= 200 && status < 300) || status == 409;
 }
 
+/* A decline's reason fits the server's 500 bytes (POST .../declines),
+ * cut before a UTF-8 character, never inside one. */
+#define CUST_REASON_MAX 500
+static void trim_reason(char *why)
+{
+  size_t n = strlen(why);
+
+  if (n <= CUST_REASON_MAX)
+    return;
+  n = CUST_REASON_MAX;
+  while (n > 0 && ((unsigned char)why[n] & 0xc0) == 0x80)
+    n--;
+  why[n] = '\0';
+}
+
 /* Under the state's lock: the last word on a verdict made without it.
  * The limits and the trip are counted on the fresh state (the only place
  * approvals are added), a first-sight pin is taken if still free, and the
@@ -315,7 +332,9 @@ static char *settle(cust *c, ctl_cust_state *st, const ke_request *r, int *no, v
                                  sizeof v->why)) {
     snprintf(v->rule, sizeof v->rule, "rate_limit");
     ctl_cust_trip(st, v->why, now);
-  } else if (v->pin_now && (pin = ctl_cust_pin(st, r->requester.user)) && strcmp(pin, fpr)) {
+  } else if (!json_object_get(c->policy.requester_keys, r->requester.user) &&
+             (pin = ctl_cust_pin(st, r->requester.user)) && strcmp(pin, fpr)) {
+    /* trust-key (or a first-sight pin) changed the pin while judging */
     snprintf(v->rule, sizeof v->rule, "requester_key");
     snprintf(v->why, sizeof v->why, "another client key of %s was pinned meanwhile",
              r->requester.user);
@@ -355,10 +374,11 @@ static int decide(cust *c, const char *id)
              "the request file does not verify, or the server's status disagrees with it");
     no = JUDGE_DECLINE;
   } else {
-    if ((rc = ctl_cust_open(&st, c->o->state)))
+    ctl_cust_state snap;
+    if ((rc = ctl_cust_snapshot(&snap, c->o->state)))
       goto out;
-    no = judge(c, &st, r, view, now, &v);
-    ctl_cust_close(&st);
+    no = judge(c, &snap, r, view, now, &v);
+    json_decref(snap.j);
     if (no == JUDGE_LATER)
       goto out;
   }
@@ -369,6 +389,7 @@ static int decide(cust *c, const char *id)
     goto out;
   }
   part = settle(c, &st, r, &no, &v, now);
+  trim_reason(v.why);
   if (ctl_cust_decide(&st, id, no ? "decline" : "approve", no ? v.rule : NULL,
                       no ? v.why : NULL, part, r->requester.user, r->device, now) != CTL_OK) {
     ctl_cust_close(&st);

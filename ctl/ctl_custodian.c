@@ -122,6 +122,21 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
   return CTL_OK;
 }
 
+int ctl_cust_snapshot(ctl_cust_state *snap, const char *dir)
+{
+  ctl_cust_state st;
+  int rc = ctl_cust_open(&st, dir);
+
+  memset(snap, 0, sizeof *snap);
+  snap->lockfd = -1;
+  if (rc)
+    return rc;
+  snprintf(snap->dir, sizeof snap->dir, "%s", dir);
+  snap->j = json_deep_copy(st.j);
+  ctl_cust_close(&st);
+  return snap->j ? CTL_OK : CTL_FAIL;
+}
+
 int ctl_cust_commit(ctl_cust_state *s)
 {
   char file[PATH_MAX], *text;

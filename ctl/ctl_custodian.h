@@ -39,6 +39,9 @@ typedef struct ctl_cust_state {
 /* Lock the state directory's state (created 0700 if missing) and read it.
  * CTL_OK or an exit code (printed). */
 int ctl_cust_open(ctl_cust_state *s, const char *dir);
+/* A copy of the state, read under the lock and released at once: for the
+ * checks that go to the network (free with json_decref(snap->j)). */
+int ctl_cust_snapshot(ctl_cust_state *snap, const char *dir);
 /* Write it back (atomically, synced) and unlock; or unlock without writing. */
 int ctl_cust_commit(ctl_cust_state *s);
 void ctl_cust_close(ctl_cust_state *s);

@@ -58,8 +58,11 @@ once() {
 }
 # new_request [TICKET [VOLUME]]: a request from hd1 for C:, the only one pending
 # (older ones are expired first); sets RID.
-new_request() {
+expire_pending() {
   own "UPDATE retrievals SET created = now() - interval '2 days', expires = now() - interval '1 day' WHERE state = 'pending'" >/dev/null
+}
+new_request() {
+  expire_pending
   hd retrieve --device host-bde --volume "${2:-C:}" --reason "locked out after a BIOS update" \
     --ticket "${1:-INC-20001}" --key-out "$W/k.$RANDOM" >"$W/nr.out" 2>"$W/nr.err" ||
     fail "retrieve: $(cat "$W/nr.err")"
@@ -151,6 +154,7 @@ case_policy() {
       fail "$rule not in the decision log: $(cat "$W/st-$rule/decisions.log")"
   done <<EOF
 requester_allowed|p["requesters"] = {"accounts": ["hd9"], "roles": ["auditor"]}|
+requester_key|p["requester_keys"] = {"hd1": "ab" * 32}|
 ticket_pattern||T-1
 ticket_check|p["ticket_check"] = {"url": "http://127.0.0.1:%s/itsm/missing" % hook}|
 device_group|p["device_groups"] = {"deny": ["lab"]}|
@@ -179,9 +183,16 @@ EOF
   once superseded "$W/pol-b.json"
   RID=$old_rid
   declined_by 3 record_state
-  ok "each rule declines by name: requester, ticket, ITSM 404, device group, business hours (injected clock), cool-down, superseded record"
+  # Without first-sight pinning an unknown requester key gets nothing either.
+  policy "$W/pol-nopin.json" 'p["pin_on_first_sight"] = False'
+  new_request
+  once nopin "$W/pol-nopin.json"
+  declined_by 3 requester_key
+  [ "$(parts "$RID")" = 0 ] || fail "a part for an unpinned requester key"
+  ok "each rule declines by name: a foreign or unpinned requester key, requester, ticket, ITSM 404, device group, business hours (injected clock), cool-down, superseded record"
 
   # The brake: custodian a allows 2 a day; it gave 1 (the first request).
+  expire_pending
   serve a 1 "$W/pol-a.json"
   new_request
   wait_part "$RID" 1
@@ -267,7 +278,7 @@ wait_decline() {
 wait_part() {
   local end=$((SECONDS + 20))
   until [ "$(parts "$1")" = "$2" ]; do
-    [ $SECONDS -lt $end ] || fail "$1 has $(parts "$1") parts, not $2: $(cat "$W/a.err")"
+    [ $SECONDS -lt $end ] || fail "$1 has $(parts "$1") parts, not $2: $(cat "$W/a.err" "$W/st-a/decisions.log")"
     sleep 0.05
   done
 }
