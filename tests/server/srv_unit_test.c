@@ -34,12 +34,12 @@ static enum MHD_Result h_dummy(struct srv_request *req)
 }
 
 static const struct srv_route routes[] = {
-  {"GET", "/v1/devices", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE},
-  {"GET", "/v1/devices/{id}", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE},
-  {"PUT", "/v1/devices/{id}/keys/{volume}", h_dummy, SRV_ROLE_AGENT, SRV_BODY_JSON},
-  {"POST", "/v1/devices/{id}/checkin", h_dummy, SRV_ROLE_AGENT, SRV_BODY_JSON},
-  {"POST", "/v1/retrievals", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_JSON},
-  {"GET", "/v1/retrievals", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE},
+  {"GET", "/v1/devices", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE, NULL, NULL},
+  {"GET", "/v1/devices/{id}", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE, NULL, NULL},
+  {"PUT", "/v1/devices/{id}/keys/{volume}", h_dummy, SRV_ROLE_AGENT, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/devices/{id}/checkin", h_dummy, SRV_ROLE_AGENT, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/retrievals", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_JSON, NULL, NULL},
+  {"GET", "/v1/retrievals", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE, NULL, NULL},
 };
 static const struct srv_route_table table = {routes, sizeof routes / sizeof routes[0]};
 
