@@ -14,18 +14,8 @@
 #include "srv_error.h"
 #include "srv_forwarded.h"
 #include "srv_routes.h"
+#include "ke_test.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                     \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
 
 static enum MHD_Result h_dummy(struct srv_request *req)
 {
@@ -232,10 +222,5 @@ int main(void)
   test_errors();
   test_json();
   test_log();
-  if (failures) {
-    fprintf(stderr, "%d failure(s)\n", failures);
-    return 1;
-  }
-  printf("srv_unit_test: all checks passed\n");
-  return 0;
+  return ke_test_result("srv_unit_test");
 }
