@@ -1,6 +1,6 @@
 /*
- * ke_crypto.h - keyescrow version-1 cryptography (see docs/protocol.md and
- * ../shared/DESIGN.md).  Curve P-256; points travel as 33-byte SEC1
+ * ke_crypto.h - keyescrow version-1 cryptography (docs/protocol.md, the
+ * byte-exact specification).  Curve P-256; points travel as 33-byte SEC1
  * compressed encodings, scalars as 32-byte big-endian.
  *
  * Contract for every function:

@@ -29,7 +29,7 @@
 
 #define KE_KEY_LEN 32                  /* AES-256-GCM key */
 
-/* Domain-separation labels (DESIGN.md "Cryptography (version 1)"). */
+/* Domain-separation labels (docs/protocol.md, section 1 "Conventions"). */
 #define KE_LABEL_ESCROW_KEY "keyescrow-v1-escrow-key"
 #define KE_LABEL_WRAP "keyescrow-v1-wrap"
 #define KE_LABEL_PARTIAL "keyescrow-v1-partial"

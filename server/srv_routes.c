@@ -17,7 +17,7 @@ static const struct srv_route srv_routes[] = {
   /* audit log (srv_ep_audit_*.c): entries name people and addresses, so
    * auditors only; checkpoints, the key and proofs are hashes, public. */
   {"GET", "/v1/audit/checkpoint", srv_ep_audit_checkpoint, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
-  /* DESIGN.md's name for the same signed tree head */
+  /* the design's first name for the same signed tree head (docs/api.yaml) */
   {"GET", "/v1/audit/sth", srv_ep_audit_checkpoint, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
   {"GET", "/v1/audit/key", srv_ep_audit_key, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
   {"GET", "/v1/audit/entries", srv_ep_audit_entries, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL, NULL},
