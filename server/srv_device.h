@@ -71,6 +71,26 @@ int srv_device_request_key(const struct srv_request *req, uint8_t pub[SRV_DEV_PU
 enum srv_db_status srv_device_nonce_use(struct srv_db *db, struct srv_request *req,
                                         const char *device_id, int *replayed);
 
+/* The signature headers of an agent request, parsed (syntax only). */
+#define SRV_DEV_TS_MAX 19
+struct srv_dev_sig {
+  const char *device;  /* X-KE-Device, as sent (checked against the path later) */
+  long long ts;        /* X-KE-Timestamp */
+  char nonce[SRV_DEV_NONCE_B64 + 1];
+  uint8_t sig[SRV_DEV_SIG_LEN];
+  const char *ts_text;
+};
+/* X-KE-Device, -Timestamp, -Nonce and -Signature (any may be NULL: absent)
+ * into *s.  NULL, or what is wrong (the 401's message).  No HTTP: the fuzz
+ * target calls it. */
+const char *srv_device_headers_parse(const char *device, const char *ts, const char *nonce,
+                                     const char *sig, struct srv_dev_sig *s);
+/* The signed message of docs/agent-protocol.md section 2 (malloc'd, its
+ * length in *len), or NULL. */
+char *srv_device_signed_message(const char *method, const char *path,
+                                const struct srv_dev_sig *s, const uint8_t body_sha256[32],
+                                size_t *len);
+
 /* ---- values and helpers (srv_device_util.c) ---------------------------- */
 /* prefix ("dev-" / "rec-") + 26 lower-case base32 characters of 128 random
  * bits.  0 on success. */

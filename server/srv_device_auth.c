@@ -26,7 +26,6 @@
 #include "srv_ep.h"
 #include "srv_rows.h"
 
-#define SRV_DEV_TS_MAX 19
 #define SRV_DEV_PATH_MAX 1200
 #define SRV_DEV_MSG_PREFIX "keyescrow-v1-request\n"
 
@@ -37,14 +36,6 @@ static _Thread_local struct {
   const struct srv_request *req;
   uint8_t pub[SRV_DEV_PUB_LEN];
 } srv_dev_signer;
-
-struct srv_dev_sig {
-  const char *device;
-  long long ts;
-  char nonce[SRV_DEV_NONCE_B64 + 1];
-  uint8_t sig[SRV_DEV_SIG_LEN];
-  const char *ts_text;
-};
 
 int srv_device_signed(struct srv_request *req)
 {
@@ -72,14 +63,31 @@ static enum MHD_Result srv_dev_401(struct srv_request *req, enum srv_error_code 
 /* The four headers, syntax only.  NULL or what is wrong. */
 static const char *srv_dev_parse(struct srv_request *req, struct srv_dev_sig *s)
 {
-  const char *ts = srv_request_header(req, "X-KE-Timestamp");
-  const char *nonce = srv_request_header(req, "X-KE-Nonce");
-  const char *sig = srv_request_header(req, "X-KE-Signature");
+  const char *why = srv_device_headers_parse(
+      srv_request_header(req, "X-KE-Device"), srv_request_header(req, "X-KE-Timestamp"),
+      srv_request_header(req, "X-KE-Nonce"), srv_request_header(req, "X-KE-Signature"), s);
+
+  if (why)
+    return why;
+  /* The signed path is the decoded request path (srv_dev_path); every
+   * agent route is a plain path, so a query string (which libmicrohttpd
+   * has already split off and decoded) cannot be reproduced and is
+   * refused. */
+  if (MHD_get_connection_values(srv_request_connection(req), MHD_GET_ARGUMENT_KIND, NULL,
+                                NULL) > 0)
+    return "signed requests take no query string";
+  return NULL;
+}
+
+const char *srv_device_headers_parse(const char *device, const char *ts, const char *nonce,
+                                     const char *sig, struct srv_dev_sig *s)
+{
   uint8_t raw[SRV_DEV_NONCE_LEN];
   size_t n;
 
-  s->device = srv_request_header(req, "X-KE-Device");
-  if (!s->device || !ts || !nonce || !sig)
+  memset(s, 0, sizeof *s);
+  s->device = device;
+  if (!device || !ts || !nonce || !sig)
     return "a signed request needs X-KE-Device, X-KE-Timestamp, X-KE-Nonce and "
            "X-KE-Signature";
   n = strlen(ts);
@@ -93,14 +101,29 @@ static const char *srv_dev_parse(struct srv_request *req, struct srv_dev_sig *s)
   memcpy(s->nonce, nonce, SRV_DEV_NONCE_B64 + 1);
   if (ke_b64url_decode_fixed(s->sig, sizeof s->sig, sig) != KE_OK)
     return "X-KE-Signature must be 64 bytes in base64url";
-  /* The signed path is the decoded request path (srv_dev_path); every
-   * agent route is a plain path, so a query string (which libmicrohttpd
-   * has already split off and decoded) cannot be reproduced and is
-   * refused. */
-  if (MHD_get_connection_values(srv_request_connection(req), MHD_GET_ARGUMENT_KIND, NULL,
-                                NULL) > 0)
-    return "signed requests take no query string";
   return NULL;
+}
+
+char *srv_device_signed_message(const char *method, const char *path,
+                                const struct srv_dev_sig *s, const uint8_t body_sha256[32],
+                                size_t *len)
+{
+  char hex[SRV_HEX_SHA256], *msg;
+  size_t mlen = strlen(SRV_DEV_MSG_PREFIX) + strlen(method) + strlen(path) +
+                strlen(s->ts_text) + SRV_DEV_NONCE_B64 + 64 + 6;
+  int n;
+
+  ke_hex_encode(hex, body_sha256, 32);
+  if (!(msg = malloc(mlen)))
+    return NULL;
+  n = snprintf(msg, mlen, SRV_DEV_MSG_PREFIX "%s\n%s\n%s\n%s\n%s\n", method, path,
+               s->ts_text, s->nonce, hex);
+  if (n < 0 || (size_t)n >= mlen) {
+    free(msg);
+    return NULL;
+  }
+  *len = (size_t)n;
+  return msg;
 }
 
 /* The request path, rebuilt from the matched pattern and its segments:
@@ -144,25 +167,19 @@ static int srv_dev_path(struct srv_request *req, char *out, size_t outlen)
 static int srv_dev_check(struct srv_request *req, const struct srv_dev_sig *s,
                          const uint8_t pub[SRV_DEV_PUB_LEN])
 {
-  char path[SRV_DEV_PATH_MAX], hex[SRV_HEX_SHA256], *msg;
+  char path[SRV_DEV_PATH_MAX], *msg;
   uint8_t h[32];
   unsigned hl = 0;
-  size_t blen, mlen;
+  size_t blen, mlen = 0;
   const char *body = srv_request_body(req, &blen);
-  int n, ok;
+  int ok;
 
   if (srv_dev_path(req, path, sizeof path) != 0 ||
       EVP_Digest(body ? body : "", blen, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32)
     return 0;
-  ke_hex_encode(hex, h, sizeof h);
-  mlen = strlen(SRV_DEV_MSG_PREFIX) + strlen(srv_request_method(req)) + strlen(path) +
-         strlen(s->ts_text) + SRV_DEV_NONCE_B64 + 64 + 6;
-  msg = malloc(mlen);
-  if (!msg)
+  if (!(msg = srv_device_signed_message(srv_request_method(req), path, s, h, &mlen)))
     return 0;
-  n = snprintf(msg, mlen, SRV_DEV_MSG_PREFIX "%s\n%s\n%s\n%s\n%s\n", srv_request_method(req),
-               path, s->ts_text, s->nonce, hex);
-  ok = n > 0 && (size_t)n < mlen && srv_device_ed25519_ok(pub, (uint8_t *)msg, (size_t)n, s->sig);
+  ok = srv_device_ed25519_ok(pub, (uint8_t *)msg, mlen, s->sig);
   free(msg);
   return ok;
 }
