@@ -15,8 +15,8 @@
  *              sealed (macOS never shows it again); checked with fdesetup
  *              validaterecovery, rotated with fdesetup changerecovery
  *
- * Rotations are resumable state machines recorded in the volume's
- * "pending" entry before each step (see each provider file).
+ * Rotations run the one resumable driver of agent_rotate.h, recorded in
+ * the volume's "pending" entry before each step (steps: each provider file).
  */
 #ifndef AGENT_PROVIDER_H
 #define AGENT_PROVIDER_H

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "agent_parse.h"
+#include "agent_rotate.h"
 #include "agent_run.h"
 #include "ke_util.h"
 
@@ -183,129 +184,151 @@ static const agent_bde_protector *first_new(const bde_list *l, const json_t *kno
   return NULL;
 }
 
-static int step_is(const json_t *pend, const char *step)
+/* Step "adding": a protector that was not there when the rotation began,
+ * added now unless an earlier run added it before a crash. */
+static int bde_add(agent_rotation *r)
 {
-  const char *s = agent_jstr(pend, "step");
-  return s && strcmp(s, step) == 0;
+  const char *tool = r->arg, *volume_id = r->volume_id;
+  const char *add[] = { tool, "-protectors", "-add", volume_id, "-RecoveryPassword", NULL };
+  const agent_bde_protector *np;
+  bde_list l;
+  int rc;
+
+  if ((rc = bde_get(tool, volume_id, &l)))
+    return rc;
+  if (!(np = first_new(&l, json_object_get(r->pend, "known")))) {
+    list_free(&l);
+    if ((rc = run_simple(add, "-protectors -add -RecoveryPassword", volume_id)) ||
+        (rc = bde_get(tool, volume_id, &l)))
+      return rc;
+    if (!(np = first_new(&l, json_object_get(r->pend, "known")))) {
+      agent_err("volume %s: manage-bde added no recovery password protector", volume_id);
+      list_free(&l);
+      return AGENT_FAIL;
+    }
+  }
+  rc = agent_jset_str(r->pend, "new_key_id", np->id);
+  list_free(&l);
+  snprintf(r->note, sizeof r->note, "volume %s: new recovery password protector %s added",
+           volume_id, agent_jstr(r->pend, "new_key_id"));
+  return rc;
+}
+
+/* Step "added": escrow the new protector's password. */
+static int bde_escrow(agent_rotation *r)
+{
+  const char *tool = r->arg, *volume_id = r->volume_id;
+  const agent_bde_protector *np;
+  agent_secret s = { 0 };
+  agent_escrow_req req;
+  bde_list l;
+  int rc;
+
+  if ((rc = bde_get(tool, volume_id, &l)))
+    return rc;
+  if (!(np = list_find(&l, agent_jstr(r->pend, "new_key_id")))) {
+    agent_err("volume %s: the new protector %s disappeared; rotation starts over",
+              volume_id, agent_jstr(r->pend, "new_key_id"));
+    json_object_del(r->vol, "pending");
+    agent_state_save(r->c);
+    list_free(&l);
+    return AGENT_FAIL;
+  }
+  rc = agent_secret_set(&s, np->password, strlen(np->password));
+  snprintf(s.volume_id, sizeof s.volume_id, "%s", volume_id);
+  snprintf(s.key_id, sizeof s.key_id, "%s", np->id);
+  s.key_type = "bitlocker";
+  list_free(&l);
+  if (rc)
+    return rc;
+  agent_provider_req(&req, &agent_provider_bitlocker, &s, 0);
+  rc = agent_escrow(r->c, &req);
+  agent_secret_free(&s);
+  return rc;
+}
+
+/* Step "escrowed": delete the old protector if it is still there. */
+static int bde_remove(agent_rotation *r)
+{
+  const char *tool = r->arg, *volume_id = r->volume_id;
+  const char *old = agent_jstr(r->pend, "old_key_id");
+  bde_list l;
+  int rc;
+
+  if ((rc = bde_get(tool, volume_id, &l)))
+    return rc;
+  if (old && strcmp(old, agent_jstr(r->pend, "new_key_id")) != 0 && list_find(&l, old)) {
+    const char *del[] = { tool, "-protectors", "-delete", volume_id, "-id", old, NULL };
+    list_free(&l);
+    if ((rc = run_simple(del, "-protectors -delete", volume_id)) ||
+        (rc = bde_get(tool, volume_id, &l)))
+      return rc;
+    if (list_find(&l, old)) {
+      agent_err("volume %s: the old protector %s is still there after -delete", volume_id,
+                old);
+      list_free(&l);
+      return AGENT_FAIL;
+    }
+    agent_info("volume %s: old recovery password protector %s deleted", volume_id, old);
+  }
+  list_free(&l);
+  return AGENT_OK;
+}
+
+/* A new pending rotation that remembers the protectors present now. */
+static int bde_begin(agent_ctx *c, json_t *vol, const char *tool, const char *volume_id,
+                     const char *reason)
+{
+  json_t *known = json_array(), *pend;
+  bde_list l;
+  int rc;
+
+  if (!known || (rc = bde_get(tool, volume_id, &l))) {
+    json_decref(known);
+    return known ? rc : AGENT_FAIL;
+  }
+  for (size_t i = 0; i < l.n; i++)
+    if (json_array_append_new(known, json_string(l.p[i].id)) != 0) {
+      json_decref(known);
+      list_free(&l);
+      agent_err("out of memory");
+      return AGENT_FAIL;
+    }
+  list_free(&l);
+  if (!(pend = json_object())) {
+    json_decref(known);
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  if (agent_jset(pend, "known", known) || !agent_rotate_begin(vol, pend, "rotate", "adding") ||
+      agent_jset_str(pend, "reason", reason) ||
+      agent_jset_str(pend, "old_key_id", agent_jstr(vol, "key_id")) || agent_state_save(c))
+    return AGENT_FAIL;
+  return AGENT_OK;
 }
 
 static int bde_rotate(agent_ctx *c, const char *volume_id, const char *reason)
 {
-  json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
-  const char *tool = bde_tool(NULL, vol);
-  const agent_bde_protector *np;
-  bde_list l = { 0 };
-  int rc = AGENT_FAIL;
+  static const agent_rotate_steps steps = {
+    "adding", "added", "escrowed", NULL, bde_add, bde_escrow, bde_remove,
+  };
+  json_t *vol = agent_volume(c, volume_id);
+  agent_rotation r = { c, volume_id, vol, NULL, (void *)bde_tool(NULL, vol), "" };
+  int rc;
 
   if (!vol)
     return AGENT_FAIL;
-  if (!pend) {
-    json_t *known = json_array();
-    if (!known || (rc = bde_get(tool, volume_id, &l))) {
-      json_decref(known);
-      return known ? rc : AGENT_FAIL;
-    }
-    for (size_t i = 0; i < l.n; i++)
-      if (json_array_append_new(known, json_string(l.p[i].id)) != 0) {
-        json_decref(known);
-        agent_err("out of memory");
-        goto out;
-      }
-    list_free(&l);
-    if (!(pend = json_object())) {
-      json_decref(known);
-      agent_err("out of memory");
-      goto out;
-    }
-    if (agent_jset(vol, "pending", pend) || agent_jset(pend, "known", known) ||
-        agent_jset_str(pend, "op", "rotate") || agent_jset_str(pend, "step", "adding") ||
-        agent_jset_str(pend, "reason", reason) ||
-        agent_jset_str(pend, "old_key_id", agent_jstr(vol, "key_id")) || agent_state_save(c))
-      goto out;
-  }
-  if (step_is(pend, "adding")) {
-    const char *add[] = { tool, "-protectors", "-add", volume_id, "-RecoveryPassword", NULL };
-    if ((rc = bde_get(tool, volume_id, &l)))
-      goto out;
-    if (!(np = first_new(&l, json_object_get(pend, "known")))) {
-      list_free(&l);
-      if ((rc = run_simple(add, "-protectors -add -RecoveryPassword", volume_id)) ||
-          (rc = bde_get(tool, volume_id, &l)))
-        goto out;
-      if (!(np = first_new(&l, json_object_get(pend, "known")))) {
-        agent_err("volume %s: manage-bde added no recovery password protector", volume_id);
-        rc = AGENT_FAIL;
-        goto out;
-      }
-    }
-    if ((rc = agent_jset_str(pend, "new_key_id", np->id)) ||
-        (rc = agent_jset_str(pend, "step", "added")) || (rc = agent_state_save(c)))
-      goto out;
-    list_free(&l);
-    agent_info("volume %s: new recovery password protector %s added", volume_id,
-               agent_jstr(pend, "new_key_id"));
-  }
-  if (step_is(pend, "added")) {
-    agent_secret s = { 0 };
-    agent_escrow_req r;
-    if ((rc = bde_get(tool, volume_id, &l)))
-      goto out;
-    if (!(np = list_find(&l, agent_jstr(pend, "new_key_id")))) {
-      agent_err("volume %s: the new protector %s disappeared; rotation starts over",
-                volume_id, agent_jstr(pend, "new_key_id"));
-      json_object_del(vol, "pending");
-      agent_state_save(c);
-      rc = AGENT_FAIL;
-      goto out;
-    }
-    if ((rc = agent_secret_set(&s, np->password, strlen(np->password))))
-      goto out;
-    snprintf(s.volume_id, sizeof s.volume_id, "%s", volume_id);
-    snprintf(s.key_id, sizeof s.key_id, "%s", np->id);
-    s.key_type = "bitlocker";
-    list_free(&l);
-    agent_provider_req(&r, &agent_provider_bitlocker, &s, 0);
-    rc = agent_escrow(c, &r);
-    agent_secret_free(&s);
-    if (rc || (rc = agent_jset_str(pend, "step", "escrowed")) || (rc = agent_state_save(c)))
-      goto out;
-    agent_crash_point("after-receipt");
-  }
-  if (step_is(pend, "escrowed")) {
-    const char *old = agent_jstr(pend, "old_key_id");
-    if ((rc = bde_get(tool, volume_id, &l)))
-      goto out;
-    if (old && strcmp(old, agent_jstr(pend, "new_key_id")) != 0 && list_find(&l, old)) {
-      const char *del[] = { tool, "-protectors", "-delete", volume_id, "-id", old, NULL };
-      list_free(&l);
-      if ((rc = run_simple(del, "-protectors -delete", volume_id)) ||
-          (rc = bde_get(tool, volume_id, &l)))
-        goto out;
-      if (list_find(&l, old)) {
-        agent_err("volume %s: the old protector %s is still there after -delete", volume_id,
-                  old);
-        rc = AGENT_FAIL;
-        goto out;
-      }
-      agent_info("volume %s: old recovery password protector %s deleted", volume_id, old);
-    }
-    json_object_del(vol, "pending");
-    json_object_del(vol, "rotate");
-    rc = agent_state_save(c);
-    if (!rc)
-      agent_info("volume %s: recovery password rotated", volume_id);
-  }
-out:
-  list_free(&l);
+  if (!json_object_get(vol, "pending") && (rc = bde_begin(c, vol, r.arg, volume_id, reason)))
+    return rc;
+  r.pend = json_object_get(vol, "pending");
+  if (!(rc = agent_rotate_drive(&r, &steps)))
+    agent_info("volume %s: recovery password rotated", volume_id);
   return rc;
 }
 
 static int bde_resume(agent_ctx *c, const char *volume_id)
 {
-  json_t *pend = json_object_get(agent_volume(c, volume_id), "pending");
-  if (!pend)
-    return AGENT_OK;
-  return bde_rotate(c, volume_id, agent_jstr(pend, "reason"));
+  return agent_rotate_resume(c, volume_id, bde_rotate);
 }
 
 const agent_provider agent_provider_bitlocker = {

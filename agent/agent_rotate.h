@@ -1,0 +1,60 @@
+/*
+ * agent_rotate.h - the one resumable rotation driver of the providers that
+ * rotate by themselves (bitlocker, filevault, luks).
+ *
+ * A rotation lives in the volume's "pending" entry of state.json,
+ *   { "op": "rotate" (luks: also "add"), "step": ..., "reason": ..., ... },
+ * and runs three steps, each recorded before the next one starts, so that a
+ * rerun (also by an agent upgraded in between) resumes where the last one
+ * stopped:
+ *   add      make the new secret exist; the old one stays   -> step `added`
+ *   escrow   escrow the new secret and verify the receipt   -> step `escrowed`
+ *   remove   op "rotate": remove the old secret             -> pending deleted
+ * Until the new secret is escrowed the old one stays, so at every point at
+ * least one escrowed secret unlocks the volume.  The step names are the
+ * provider's: state files written by earlier agents carry them.
+ */
+#ifndef AGENT_ROTATE_H
+#define AGENT_ROTATE_H
+
+#include "agent_state.h"
+
+/* One run of a rotation, handed to every step. */
+typedef struct agent_rotation {
+  agent_ctx *c;
+  const char *volume_id;
+  json_t *vol;           /* the volume's state entry */
+  json_t *pend;          /* its "pending" entry (borrowed) */
+  void *arg;             /* the provider's own context */
+  /* add: a line printed (agent_info) once its step is recorded. */
+  char note[320];
+} agent_rotation;
+
+typedef struct agent_rotate_steps {
+  const char *add, *added; /* step names; `escrowed` NULL: the rotation ends */
+  const char *escrowed;    /* with the escrow (filevault replaces in one go) */
+  const char *add_crash;   /* test crash point once `added` is recorded, or NULL */
+  /* Each returns AGENT_OK or an AGENT_* error (the rotation stops there and
+   * resumes at the same step).  add records in r->pend what the later
+   * steps need; the driver records the step names. */
+  int (*do_add)(agent_rotation *r);
+  int (*do_escrow)(agent_rotation *r);
+  int (*do_remove)(agent_rotation *r); /* NULL: nothing to remove */
+} agent_rotate_steps;
+
+/* 1 if pend's "step" is `step` (never for a NULL step). */
+int agent_rotate_step_is(const json_t *pend, const char *step);
+/* A new pending entry for vol, recorded as vol "pending": `pend` (stolen;
+ * NULL: an empty one) with "op" and the first "step" added.  NULL when out
+ * of memory. */
+json_t *agent_rotate_begin(json_t *vol, json_t *pend, const char *op, const char *step);
+/* Run r->pend from its recorded step to the end: AGENT_OK once the pending
+ * entry (and for op "rotate" the volume's "rotate" request) is deleted and
+ * the state saved; AGENT_FAIL for a step the provider does not know. */
+int agent_rotate_drive(agent_rotation *r, const agent_rotate_steps *s);
+/* A provider's resume: `rotate` again with the recorded reason, if any
+ * rotation is pending. */
+int agent_rotate_resume(agent_ctx *c, const char *volume_id,
+                        int (*rotate)(agent_ctx *c, const char *volume_id, const char *reason));
+
+#endif
