@@ -339,6 +339,51 @@ static int check_opts(const enroll_opts *o)
   return AGENT_OK;
 }
 
+/* Lock the state dir, refuse one already enrolled, and open the server. */
+static int open_unenrolled(agent_ctx *c, const agent_common *common, const enroll_opts *o)
+{
+  char path[PATH_MAX], ca[PATH_MAX];
+  int rc;
+
+  if ((rc = agent_ctx_lock(c, common, 1)))
+    return rc;
+  if ((rc = agent_path(path, sizeof path, c->dir, "state.json")))
+    return rc;
+  if (access(path, F_OK) == 0) {
+    agent_err("this device is already enrolled (%s exists); remove the state directory to "
+              "enrol it again", path);
+    return AGENT_FAIL;
+  }
+  if (o->cacert && (rc = copy_cacert(c, o->cacert, ca, sizeof ca)))
+    return rc;
+  if ((rc = agent_http_open(&c->http, o->server, o->cacert ? ca : NULL, &common->retry)))
+    return rc;
+  return agent_http_set_pin(c->http, o->pin);
+}
+
+/* The device key.  A key left by an enrolment that failed after creating
+ * it is reused. */
+static int device_key(agent_ctx *c)
+{
+  char path[PATH_MAX];
+  ke_rc k;
+  int rc;
+
+  if ((rc = agent_path(path, sizeof path, c->dir, "device.key")))
+    return rc;
+  k = agent_key_load(&c->key, path);
+  if (k == KE_ERR_IO && errno == ENOENT) {
+    if ((k = agent_key_generate(&c->key)) == KE_OK)
+      k = agent_key_save(c->key, path);
+  }
+  if (k) {
+    agent_err("cannot create or load the device key %s: %s", path,
+              k == KE_ERR_IO ? strerror(errno) : ke_rc_str(k));
+    return AGENT_FAIL;
+  }
+  return AGENT_OK;
+}
+
 int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -359,12 +404,11 @@ int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
   enroll_opts o;
   agent_ctx c;
   agent_reply rep = { 0 };
-  char path[PATH_MAX], ca[PATH_MAX], tok[64] = "";
+  char tok[64] = "";
   uint8_t pub[AGENT_PUB_LEN];
   char *pub_b64 = NULL;
   json_t *body = NULL;
   int rc;
-  ke_rc k;
 
   memset(&o, 0, sizeof o);
   agent_common_init(&common);
@@ -373,35 +417,8 @@ int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
   if ((rc = agent_getopt(cmd, argc, argv, opts, &common, on_opt, &o)) ||
       (rc = check_opts(&o)) || (rc = read_token(&o, tok)))
     goto out_opts;
-  if ((rc = agent_ctx_lock(&c, &common, 1)))
+  if ((rc = open_unenrolled(&c, &common, &o)) || (rc = device_key(&c)))
     goto out;
-  if ((rc = agent_path(path, sizeof path, c.dir, "state.json")))
-    goto out;
-  if (access(path, F_OK) == 0) {
-    agent_err("this device is already enrolled (%s exists); remove the state directory to "
-              "enrol it again", path);
-    rc = AGENT_FAIL;
-    goto out;
-  }
-  if (o.cacert && (rc = copy_cacert(&c, o.cacert, ca, sizeof ca)))
-    goto out;
-  if ((rc = agent_http_open(&c.http, o.server, o.cacert ? ca : NULL, &common.retry)) ||
-      (rc = agent_http_set_pin(c.http, o.pin)))
-    goto out;
-  /* A key left by an enrolment that failed after creating it is reused. */
-  if ((rc = agent_path(path, sizeof path, c.dir, "device.key")))
-    goto out;
-  k = agent_key_load(&c.key, path);
-  if (k == KE_ERR_IO && errno == ENOENT) {
-    if ((k = agent_key_generate(&c.key)) == KE_OK)
-      k = agent_key_save(c.key, path);
-  }
-  if (k) {
-    agent_err("cannot create or load the device key %s: %s", path,
-              k == KE_ERR_IO ? strerror(errno) : ke_rc_str(k));
-    rc = AGENT_FAIL;
-    goto out;
-  }
   agent_key_public(c.key, pub);
   if (!(pub_b64 = ke_b64url_encode(pub, sizeof pub)) || !(body = facts(&o)) ||
       agent_jset_str(body, "token", tok) || agent_jset_str(body, "device_key", pub_b64)) {

@@ -60,6 +60,30 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return AGENT_USAGE;
 }
 
+/* luks add on a volume with an escrowed recovery keyslot: only once that
+ * keyslot no longer opens. */
+static int add_allowed(agent_ctx *c, const char *vid, json_t *vol)
+{
+  uint8_t *pass;
+  size_t len;
+  int works, rc;
+
+  if (!vol || !agent_jstr(vol, "secret") || !agent_jstr(vol, "record_id"))
+    return AGENT_OK;
+  if ((rc = agent_local_open(c, vid, agent_jstr(vol, "secret"), &pass, &len)))
+    return rc;
+  works = agent_luks_check(c, vid, vol, pass, len);
+  ke_secure_free(pass, len);
+  if (works != 0) {
+    agent_err("volume %s already has an escrowed recovery keyslot (%lld, record %s); use "
+              "escrow-agent luks rotate to replace it", vid,
+              (long long)agent_jint(vol, "slot", -1), agent_jstr(vol, "record_id"));
+    return AGENT_FAIL;
+  }
+  agent_warn("volume %s: the escrowed recovery keyslot no longer opens; adding a new one", vid);
+  return AGENT_OK;
+}
+
 static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
 {
   static const struct option opts[] = {
@@ -111,25 +135,8 @@ static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
     agent_info("volume %s: finishing the interrupted %s (step %s)", vid,
                agent_jstr(pend, "op"), agent_jstr(pend, "step"));
   } else if (!rotate) {
-    if (vol && agent_jstr(vol, "secret") && agent_jstr(vol, "record_id")) {
-      uint8_t *pass;
-      size_t len;
-      int works;
-      if ((rc = agent_local_open(&c, vid, agent_jstr(vol, "secret"), &pass, &len)))
-        goto out;
-      works = agent_luks_check(&c, vid, vol, pass, len);
-      ke_secure_free(pass, len);
-      if (works != 0) {
-        agent_err("volume %s already has an escrowed recovery keyslot (%lld, record %s); use "
-                  "escrow-agent luks rotate to replace it", vid,
-                  (long long)agent_jint(vol, "slot", -1), agent_jstr(vol, "record_id"));
-        rc = AGENT_FAIL;
-        goto out;
-      }
-      agent_warn("volume %s: the escrowed recovery keyslot no longer opens; adding a new one",
-                 vid);
-    }
-    if ((rc = agent_luks_begin(&c, "add", vid, o.device, o.pbkdf, NULL)))
+    if ((rc = add_allowed(&c, vid, vol)) ||
+        (rc = agent_luks_begin(&c, "add", vid, o.device, o.pbkdf, NULL)))
       goto out;
   } else if ((rc = agent_luks_begin(&c, "rotate", vid, o.device,
                                     o.pbkdf ? o.pbkdf : agent_jstr(vol, "pbkdf"),
