@@ -81,6 +81,11 @@ typedef struct agent_provider {
 } agent_provider;
 
 const agent_provider *agent_provider_find(const char *name);
+/* The platform tool: o's --manage-bde/--fdesetup, else the one recorded
+ * with the volume, else `dflt`. */
+const char *agent_provider_tool(const agent_prov_opts *o, const json_t *vol, const char *dflt);
+/* Record o's tool, if given, with the volume (in out->extra). */
+int agent_provider_keep_tool(agent_secret *out, const agent_prov_opts *o);
 /* The escrow request of a provider's current secret. */
 void agent_provider_req(agent_escrow_req *r, const agent_provider *p, const agent_secret *s,
                         int force);

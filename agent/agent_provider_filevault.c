@@ -29,15 +29,6 @@
 
 #define FV_DEFAULT "fdesetup"
 
-static const char *fv_tool(const agent_prov_opts *o, const json_t *vol)
-{
-  if (o && o->tool)
-    return o->tool;
-  if (agent_jstr(vol, "tool"))
-    return agent_jstr(vol, "tool");
-  return FV_DEFAULT;
-}
-
 /* The input plist carrying a password (the PRK) for fdesetup, in secure
  * memory.  The PRK alphabet needs no XML escaping. */
 static int auth_plist(agent_buf *b, const uint8_t *key, size_t len)
@@ -135,9 +126,8 @@ static int fv_current(agent_ctx *c, const agent_prov_opts *o, const char *volume
       return rc;
     rc = secret_from_plist(b.p, b.len, volume_id, out, o->plist);
     agent_buf_free(&b);
-    if (!rc && o->tool &&
-        (!(out->extra = json_object()) || agent_jset_str(out->extra, "tool", o->tool)))
-      rc = AGENT_FAIL;
+    if (!rc)
+      rc = agent_provider_keep_tool(out, o);
     return rc;
   }
   if (!vol || !sealed) {
@@ -157,7 +147,7 @@ static const char *fv_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
   (void)c;
   if (!cur->p)
     return "unsupported";
-  r = fv_validate(fv_tool(NULL, vol), cur->p, cur->len);
+  r = fv_validate(agent_provider_tool(NULL, vol, FV_DEFAULT), cur->p, cur->len);
   if (r < 0) {
     agent_warn("volume %s: fdesetup validaterecovery gave no answer", volume_id);
     return "unsupported";
@@ -246,7 +236,7 @@ static int fv_rotate(agent_ctx *c, const char *volume_id, const char *reason)
     "changing", "changed", NULL, NULL, fv_change, fv_escrow, NULL,
   };
   json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
-  fv_rot f = { fv_tool(NULL, vol), { 0 }, { 0 } };
+  fv_rot f = { agent_provider_tool(NULL, vol, FV_DEFAULT), { 0 }, { 0 } };
   agent_rotation r = { c, volume_id, vol, pend, &f, "" };
   int rc;
 
