@@ -171,7 +171,7 @@ static int64_t first_unproven(ctl_http *h, const walk *w, int64_t size,
 
 static int load_saved(const char *path, const ke_note_verifier *v, ke_note_checkpoint *cp)
 {
-  ctl_buf b;
+  ke_buf b;
   int rc = ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint");
 
   if (rc)
@@ -180,7 +180,7 @@ static int load_saved(const char *path, const ke_note_verifier *v, ke_note_check
     ctl_errf("the saved checkpoint %s does not verify with the pinned log key", path);
     rc = CTL_FAIL;
   }
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   return rc;
 }
 
@@ -199,7 +199,7 @@ int ctl_cmd_audit_verify(const ctl_cmd *cmd, int argc, char **argv)
   char *vkey = NULL, cppath[4200], rootb64[64];
   int rc, key_pinned, have_saved = 0, err;
   ctl_http *h = NULL;
-  ctl_buf note = {0};
+  ke_buf note = {0};
   walk w = {0, NULL, 0, -1, ""};
   uint8_t root[KE_MERKLE_HASH_LEN];
   int64_t first = -1, size = 0;
@@ -322,7 +322,7 @@ int ctl_cmd_audit_verify(const ctl_cmd *cmd, int argc, char **argv)
   }
 out:
   ctl_http_free(h);
-  ctl_buf_free(&note);
+  ke_buf_free(&note);
   free(w.hashes);
   free(vkey);
   return rc;

@@ -64,7 +64,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return CTL_USAGE;
 }
 
-static int read_password(ctl_buf *b, const char *file, const char *prompt, int is_new)
+static int read_password(ke_buf *b, const char *file, const char *prompt, int is_new)
 {
   if (!file && !ctl_interactive()) {
     ctl_errf("no password: stdin is not a terminal, use --%spassword-file",
@@ -118,7 +118,7 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
     { 0, 0, 0, 0 }
   };
   login_opts o = { 0 };
-  ctl_buf pw = { 0 }, npw = { 0 };
+  ke_buf pw = { 0 }, npw = { 0 };
   ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   long status = 0;
@@ -186,8 +186,8 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_buf_free(&pw);
-  ctl_buf_free(&npw);
+  ke_buf_free(&pw);
+  ke_buf_free(&npw);
   ctl_http_free(h);
   return rc;
 }
