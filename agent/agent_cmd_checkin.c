@@ -274,7 +274,7 @@ static int act(agent_ctx *c, vol_check *v)
   return agent_state_save(c);
 }
 
-int agent_cmd_checkin(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     AGENT_COMMON_OPTIONS,

@@ -202,7 +202,7 @@ static json_t *facts(const enroll_opts *o)
 
 static int read_token(const enroll_opts *o, char tok[64])
 {
-  agent_buf b;
+  ke_buf b;
   int rc;
 
   if (o->token) {
@@ -212,7 +212,7 @@ static int read_token(const enroll_opts *o, char tok[64])
       return rc;
     b.len = strcspn(b.p, "\r\n");
     snprintf(tok, 64, "%.*s", (int)(b.len < 63 ? b.len : 63), b.p);
-    agent_buf_free(&b);
+    ke_buf_free(&b);
   }
   if (!token_valid(tok)) {
     ke_wipe(tok, 64);
@@ -224,20 +224,20 @@ static int read_token(const enroll_opts *o, char tok[64])
 
 static int copy_cacert(const agent_ctx *c, const char *src, char *dst, size_t dstlen)
 {
-  agent_buf b;
+  ke_buf b;
   int rc;
 
   if ((rc = agent_read_file(&b, src, 1024 * 1024, 0, "CA certificate")))
     return rc;
   if (!strstr(b.p, "-----BEGIN CERTIFICATE-----")) {
     agent_err("%s holds no PEM certificate", src);
-    agent_buf_free(&b);
+    ke_buf_free(&b);
     return AGENT_USAGE;
   }
   rc = agent_path(dst, dstlen, c->dir, "ca.pem");
   if (!rc)
     rc = agent_write_atomic(dst, b.p, b.len, 0600);
-  agent_buf_free(&b);
+  ke_buf_free(&b);
   return rc;
 }
 
@@ -384,7 +384,7 @@ static int device_key(agent_ctx *c)
   return AGENT_OK;
 }
 
-int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "server", required_argument, 0, O_SERVER },
@@ -464,7 +464,7 @@ static int on_pin_opt(void *ctx, int opt, const char *arg)
   return agent_parse_fpr(o->fpr, arg);
 }
 
-int agent_cmd_pin(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_pin(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "escrow-fingerprint", required_argument, 0, O_FPR },

@@ -84,7 +84,7 @@ static int add_allowed(agent_ctx *c, const char *vid, json_t *vol)
   return AGENT_OK;
 }
 
-static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
+static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
 {
   static const struct option opts[] = {
     { "device", required_argument, 0, O_DEVICE },
@@ -97,7 +97,7 @@ static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
   agent_common common;
   luks_opts o;
   agent_ctx c;
-  agent_buf key = { 0 };
+  ke_buf key = { 0 };
   char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
   json_t *vol, *pend;
   int rc;
@@ -150,17 +150,17 @@ static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
          (long long)agent_jint(vol, "slot", -1), agent_jstr(vol, "record_id"),
          (long long)agent_jint(vol, "leaf_index", -1));
 out:
-  agent_buf_free(&key);
+  ke_buf_free(&key);
   agent_ctx_close(&c);
   return rc;
 }
 
-int agent_cmd_luks_add(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_luks_add(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   return run(cmd, argc, argv, 0);
 }
 
-int agent_cmd_luks_rotate(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_luks_rotate(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   return run(cmd, argc, argv, 1);
 }

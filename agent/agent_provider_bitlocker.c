@@ -44,7 +44,7 @@ static int bde_get(const char *tool, const char *volume, bde_list *l)
 {
   const char *argv[] = { tool, "-protectors", "-get", volume, "-Type", "RecoveryPassword",
                          NULL };
-  agent_buf out;
+  ke_buf out;
   int status, bad = 0, rc;
   agent_parse_rc pr;
 
@@ -54,16 +54,16 @@ static int bde_get(const char *tool, const char *volume, bde_list *l)
   if (status != 0) {
     agent_err("volume %s: %s -protectors -get failed (exit status %d): is BitLocker on, "
               "with a recovery password protector?", volume, tool, status);
-    agent_buf_free(&out);
+    ke_buf_free(&out);
     return AGENT_FAIL;
   }
   if (!(l->p = ke_secure_alloc(AGENT_BDE_MAX * sizeof *l->p))) {
-    agent_buf_free(&out);
+    ke_buf_free(&out);
     agent_err("out of memory");
     return AGENT_FAIL;
   }
   pr = agent_bde_parse(out.p, out.len, l->p, AGENT_BDE_MAX, &l->n, &bad);
-  agent_buf_free(&out);
+  ke_buf_free(&out);
   if (pr == AGENT_PARSE_CHECKSUM)
     agent_err("volume %s: %s printed a recovery password whose block %d fails the BitLocker "
               "checksum", volume, tool, bad);
@@ -144,10 +144,10 @@ static const char *bde_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
 
 static int run_simple(const char *const *argv, const char *what, const char *volume)
 {
-  agent_buf out;
+  ke_buf out;
   int status, rc = agent_run(argv, NULL, 0, &out, &status);
 
-  agent_buf_free(&out); /* the -add output holds the new password: never shown */
+  ke_buf_free(&out); /* the -add output holds the new password: never shown */
   if (!rc && status != 0) {
     agent_err("volume %s: %s %s failed (exit status %d)", volume, argv[0], what, status);
     rc = AGENT_FAIL;

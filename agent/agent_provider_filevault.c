@@ -31,7 +31,7 @@
 
 /* The input plist carrying a password (the PRK) for fdesetup, in secure
  * memory.  The PRK alphabet needs no XML escaping. */
-static int auth_plist(agent_buf *b, const uint8_t *key, size_t len)
+static int auth_plist(ke_buf *b, const uint8_t *key, size_t len)
 {
   static const char head[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -45,9 +45,9 @@ static int auth_plist(agent_buf *b, const uint8_t *key, size_t len)
   for (size_t i = 0; i < len; i++)
     if (!isalnum(key[i]) && key[i] != '-')
       return AGENT_FAIL;
-  if (agent_buf_append(b, head, sizeof head - 1) || agent_buf_append(b, key, len) ||
-      agent_buf_append(b, tail, sizeof tail - 1)) {
-    agent_buf_free(b);
+  if (ke_buf_append(b, head, sizeof head - 1) || ke_buf_append(b, key, len) ||
+      ke_buf_append(b, tail, sizeof tail - 1)) {
+    ke_buf_free(b);
     agent_err("out of memory");
     return AGENT_FAIL;
   }
@@ -58,7 +58,7 @@ static int auth_plist(agent_buf *b, const uint8_t *key, size_t len)
 static int fv_validate(const char *tool, const uint8_t *key, size_t len)
 {
   const char *argv[] = { tool, "validaterecovery", "-inputplist", NULL };
-  agent_buf in, out;
+  ke_buf in, out;
   int status, r = -1;
 
   if (auth_plist(&in, key, len))
@@ -71,9 +71,9 @@ static int fv_validate(const char *tool, const uint8_t *key, size_t len)
       r = 1;
     else if (n == 5 && memcmp(out.p, "false", 5) == 0)
       r = 0;
-    agent_buf_free(&out);
+    ke_buf_free(&out);
   }
-  agent_buf_free(&in);
+  ke_buf_free(&in);
   return r;
 }
 
@@ -121,11 +121,11 @@ static int fv_current(agent_ctx *c, const agent_prov_opts *o, const char *volume
   int rc;
 
   if (o && o->plist) {
-    agent_buf b;
+    ke_buf b;
     if ((rc = agent_read_file(&b, o->plist, 64 * 1024, 1, "fdesetup plist")))
       return rc;
     rc = secret_from_plist(b.p, b.len, volume_id, out, o->plist);
-    agent_buf_free(&b);
+    ke_buf_free(&b);
     if (!rc)
       rc = agent_provider_keep_tool(out, o);
     return rc;
@@ -169,7 +169,7 @@ static int fv_change(agent_rotation *r)
   const char *argv[] = { f->tool, "changerecovery", "-personal", "-outputplist", "-inputplist",
                          NULL };
   const char *volume_id = r->volume_id;
-  agent_buf in = { 0 }, out = { 0 };
+  ke_buf in = { 0 }, out = { 0 };
   char *sealed = NULL;
   int rc, status;
 
@@ -199,8 +199,8 @@ static int fv_change(agent_rotation *r)
   free(sealed);
   snprintf(r->note, sizeof r->note, "volume %s: personal recovery key changed", volume_id);
 out:
-  agent_buf_free(&in);
-  agent_buf_free(&out);
+  ke_buf_free(&in);
+  ke_buf_free(&out);
   return rc;
 }
 

@@ -31,7 +31,7 @@ typedef struct run_io {
   int out_fd;          /* its stdout */
   const char *in;
   size_t inlen, written;
-  agent_buf *out;
+  ke_buf *out;
   int killed;
 } run_io;
 
@@ -130,7 +130,7 @@ static int pump(run_io *io)
       if (n <= 0)
         break; /* EOF: the tool closed its stdout */
       if (io->out->len + (size_t)n > AGENT_RUN_MAX_OUTPUT ||
-          agent_buf_append(io->out, chunk, (size_t)n)) {
+          ke_buf_append(io->out, chunk, (size_t)n)) {
         agent_err("%s printed more than %u bytes; killed it", io->tool, AGENT_RUN_MAX_OUTPUT);
         kill_tool(io);
         rc = AGENT_FAIL;
@@ -142,7 +142,7 @@ static int pump(run_io *io)
   return rc;
 }
 
-int agent_run(const char *const *argv, const void *in, size_t inlen, agent_buf *out,
+int agent_run(const char *const *argv, const void *in, size_t inlen, ke_buf *out,
               int *status)
 {
   run_io io = { argv[0], 0, -1, -1, in, inlen, 0, out, 0 };
@@ -180,10 +180,10 @@ int agent_run(const char *const *argv, const void *in, size_t inlen, agent_buf *
     agent_err("cannot run %s (not found or not executable)", argv[0]);
     rc = AGENT_FAIL;
   }
-  if (!rc && !out->p && agent_buf_append(out, "", 0))
+  if (!rc && !out->p && ke_buf_append(out, "", 0))
     rc = AGENT_FAIL;
   if (rc)
-    agent_buf_free(out);
+    ke_buf_free(out);
   sigaction(SIGPIPE, &old_pipe, NULL);
   return rc;
 }

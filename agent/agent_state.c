@@ -198,7 +198,7 @@ int agent_state_save(agent_ctx *c)
 int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
 {
   char path[PATH_MAX], cacert[PATH_MAX], err[160];
-  agent_buf b;
+  ke_buf b;
   int rc;
   ke_rc k;
 
@@ -228,10 +228,10 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
     return AGENT_FAIL;
   if (ke_json_parse_object(&c->st, b.p, b.len, err, sizeof err) != KE_JSON_OK) {
     agent_err("the state file %s is not valid JSON (%s)", path, err);
-    agent_buf_free(&b);
+    ke_buf_free(&b);
     return AGENT_FAIL;
   }
-  agent_buf_free(&b);
+  ke_buf_free(&b);
   if (!(c->manifest = calloc(1, sizeof *c->manifest))) {
     agent_err("out of memory");
     return AGENT_FAIL;
