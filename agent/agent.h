@@ -136,11 +136,10 @@ void agent_common_init(agent_common *o);
 /* 1 if consumed (rc in *rc), 0 if not a common option. */
 int agent_common_opt(agent_common *o, int opt, const char *arg, int *rc);
 
-typedef int (*agent_opt_fn)(void *ctx, int opt, const char *arg);
 /* getopt_long, long options only; --help prints the usage (AGENT_HELP).
  * Positional arguments are a usage error.  Common options go to `common`. */
 int agent_getopt(const ke_cli_cmd *cmd, int argc, char **argv, const struct option *opts,
-                 agent_common *common, agent_opt_fn fn, void *ctx);
+                 agent_common *common, ke_cli_opt_fn fn, void *ctx);
 int agent_missing_opt(const char *opt);
 /* --escrow-fingerprint HEX: 64 hex digits. */
 int agent_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg);

@@ -313,11 +313,6 @@ static int bde_rotate(agent_ctx *c, const char *volume_id, const char *reason)
   return rc;
 }
 
-static int bde_resume(agent_ctx *c, const char *volume_id)
-{
-  return agent_rotate_resume(c, volume_id, bde_rotate);
-}
-
 const agent_provider agent_provider_bitlocker = {
-  "bitlocker", "bitlocker", 0, bde_current, bde_unlock, bde_rotate, bde_resume, 1,
+  "bitlocker", "bitlocker", 0, bde_current, bde_unlock, bde_rotate, 1,
 };

@@ -256,11 +256,6 @@ out:
   return rc;
 }
 
-static int fv_resume(agent_ctx *c, const char *volume_id)
-{
-  return agent_rotate_resume(c, volume_id, fv_rotate);
-}
-
 const agent_provider agent_provider_filevault = {
-  "filevault", "filevault", 1, fv_current, fv_unlock, fv_rotate, fv_resume, 1,
+  "filevault", "filevault", 1, fv_current, fv_unlock, fv_rotate, 1,
 };

@@ -413,11 +413,6 @@ static int luks_rotate(agent_ctx *c, const char *volume_id, const char *reason)
   return agent_luks_drive(c, volume_id, NULL, 0);
 }
 
-static int luks_resume(agent_ctx *c, const char *volume_id)
-{
-  return agent_luks_drive(c, volume_id, NULL, 0);
-}
-
 const agent_provider agent_provider_luks = {
-  "luks", "luks", 1, luks_current, luks_unlock, luks_rotate, luks_resume, 1,
+  "luks", "luks", 1, luks_current, luks_unlock, luks_rotate, 1,
 };

@@ -123,13 +123,6 @@ static const char *stdin_unlock(agent_ctx *c, const char *volume_id, json_t *vol
   return "unsupported";
 }
 
-static int stdin_resume(agent_ctx *c, const char *volume_id)
-{
-  (void)c;
-  (void)volume_id;
-  return AGENT_OK; /* nothing but a pending upload, which check-in resends */
-}
-
 const agent_provider agent_provider_stdin = {
-  "stdin", "other", 0, stdin_current, stdin_unlock, NULL, stdin_resume, 0,
+  "stdin", "other", 0, stdin_current, stdin_unlock, NULL, 0,
 };

@@ -59,12 +59,3 @@ int agent_rotate_drive(agent_rotation *r, const agent_rotate_steps *s)
     json_object_del(r->vol, "rotate");
   return agent_state_save(r->c);
 }
-
-int agent_rotate_resume(agent_ctx *c, const char *volume_id,
-                        int (*rotate)(agent_ctx *c, const char *volume_id, const char *reason))
-{
-  json_t *pend = json_object_get(agent_volume(c, volume_id), "pending");
-  if (!pend)
-    return AGENT_OK;
-  return rotate(c, volume_id, agent_jstr(pend, "reason"));
-}

@@ -23,20 +23,18 @@
 typedef struct agent_rotation {
   agent_ctx *c;
   const char *volume_id;
-  json_t *vol;           /* the volume's state entry */
-  json_t *pend;          /* its "pending" entry (borrowed) */
-  void *arg;             /* the provider's own context */
-  /* add: a line printed (agent_info) once its step is recorded. */
-  char note[320];
+  json_t *vol, *pend;  /* the volume's state entry and its "pending" (borrowed) */
+  void *arg;           /* the provider's own context */
+  char note[320];      /* add: printed (agent_info) once its step is recorded */
 } agent_rotation;
 
+/* Step names; `escrowed` NULL: the rotation ends with the escrow (filevault
+ * replaces its key in one go).  add_crash: the test crash point once `added`
+ * is recorded, or NULL.  Each step returns AGENT_OK or an AGENT_* error (the
+ * rotation stops and later resumes at that step); add records in r->pend
+ * what the later steps need; the driver records the step names. */
 typedef struct agent_rotate_steps {
-  const char *add, *added; /* step names; `escrowed` NULL: the rotation ends */
-  const char *escrowed;    /* with the escrow (filevault replaces in one go) */
-  const char *add_crash;   /* test crash point once `added` is recorded, or NULL */
-  /* Each returns AGENT_OK or an AGENT_* error (the rotation stops there and
-   * resumes at the same step).  add records in r->pend what the later
-   * steps need; the driver records the step names. */
+  const char *add, *added, *escrowed, *add_crash;
   int (*do_add)(agent_rotation *r);
   int (*do_escrow)(agent_rotation *r);
   int (*do_remove)(agent_rotation *r); /* NULL: nothing to remove */
@@ -52,9 +50,5 @@ json_t *agent_rotate_begin(json_t *vol, json_t *pend, const char *op, const char
  * entry (and for op "rotate" the volume's "rotate" request) is deleted and
  * the state saved; AGENT_FAIL for a step the provider does not know. */
 int agent_rotate_drive(agent_rotation *r, const agent_rotate_steps *s);
-/* A provider's resume: `rotate` again with the recorded reason, if any
- * rotation is pending. */
-int agent_rotate_resume(agent_ctx *c, const char *volume_id,
-                        int (*rotate)(agent_ctx *c, const char *volume_id, const char *reason));
 
 #endif

@@ -283,7 +283,7 @@ int agent_common_opt(agent_common *o, int opt, const char *arg, int *rc)
 /* What ke_cli_getopt hands on: common options first, then the command's. */
 typedef struct opt_ctx {
   agent_common *common;
-  agent_opt_fn fn;
+  ke_cli_opt_fn fn;
   void *ctx;
 } opt_ctx;
 
@@ -298,7 +298,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
 }
 
 int agent_getopt(const ke_cli_cmd *cmd, int argc, char **argv, const struct option *opts,
-                 agent_common *common, agent_opt_fn fn, void *ctx)
+                 agent_common *common, ke_cli_opt_fn fn, void *ctx)
 {
   opt_ctx o = { common, fn, ctx };
   ke_cli_bad bad;
