@@ -92,7 +92,8 @@ int ctl_login_load(ctl_login *l, int *found)
   if ((rc = ctl_config_dir(dir, sizeof dir)))
     return rc;
   snprintf(path, sizeof path, "%s/%s", dir, CTL_LOGIN_FILE);
-  if (lstat(path, &st) != 0) {
+  ke_priv priv = ke_check_private(path, 0, 0, &st);
+  if (priv == KE_PRIV_STAT) {
     if (errno == ENOENT)
       return CTL_OK;
     ctl_errf("cannot read %s: %s", path, strerror(errno));
@@ -100,7 +101,7 @@ int ctl_login_load(ctl_login *l, int *found)
   }
   /* Like ssh with its keys: a credential that others could read is
    * treated as leaked, not silently used. */
-  if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
+  if (priv != KE_PRIV_OK) {
     ctl_errf("%s must be a regular file of yours with mode 0600; refusing to use it "
              "(fix it or log in again)", path);
     return CTL_FAIL;

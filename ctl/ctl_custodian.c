@@ -84,8 +84,7 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
     ctl_errf("cannot create the state directory %s: %s", dir, strerror(errno));
     return CTL_FAIL;
   }
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 077) ||
-      st.st_uid != geteuid()) {
+  if (ke_check_private(dir, 1, 1, &st) != KE_PRIV_OK) {
     ctl_errf("the state directory %s must be a directory of this user, mode 0700 "
              "(its limits and pins are what stop a mass retrieval)", dir);
     return CTL_FAIL;
