@@ -217,8 +217,6 @@ static int bde_escrow(agent_rotation *r)
 {
   bde_rot *b = r->arg;
   const agent_bde_protector *np;
-  agent_secret s = { 0 };
-  agent_escrow_req req;
   int rc;
 
   if ((rc = relist(b, r->volume_id)))
@@ -230,16 +228,8 @@ static int bde_escrow(agent_rotation *r)
     agent_state_save(r->c);
     return AGENT_FAIL;
   }
-  if ((rc = agent_secret_set(&s, np->password, strlen(np->password))))
-    return rc;
-  snprintf(s.volume_id, sizeof s.volume_id, "%s", r->volume_id);
-  snprintf(s.key_id, sizeof s.key_id, "%s", np->id);
-  s.key_type = "bitlocker";
-  list_free(&b->l);
-  agent_provider_req(&req, &agent_provider_bitlocker, &s, 0);
-  rc = agent_escrow(r->c, &req);
-  agent_secret_free(&s);
-  return rc;
+  return agent_rotate_escrow(r, &agent_provider_bitlocker, np->id, np->password,
+                             strlen(np->password), NULL);
 }
 
 /* Step "escrowed": delete the old protector if it is still there. */

@@ -209,25 +209,18 @@ out:
 static int fv_escrow(agent_rotation *r)
 {
   fv_rot *f = r->arg;
-  agent_escrow_req req;
   uint8_t *s;
   size_t len;
   int rc;
 
-  if (!f->neu.p) {
-    if ((rc = agent_local_open(r->c, r->volume_id, agent_jstr(r->pend, "new_secret"), &s,
-                               &len)))
-      return rc;
-    rc = agent_secret_set(&f->neu, s, len);
-    ke_secure_free(s, len);
-    if (rc)
-      return rc;
-    snprintf(f->neu.volume_id, sizeof f->neu.volume_id, "%s", r->volume_id);
-    snprintf(f->neu.key_id, sizeof f->neu.key_id, "%s", f->old.key_id);
-    f->neu.key_type = "filevault";
-  }
-  agent_provider_req(&req, &agent_provider_filevault, &f->neu, 0);
-  return agent_escrow(r->c, &req);
+  if (f->neu.p)
+    return agent_rotate_escrow(r, &agent_provider_filevault, f->neu.key_id, f->neu.p,
+                               f->neu.len, NULL);
+  if ((rc = agent_local_open(r->c, r->volume_id, agent_jstr(r->pend, "new_secret"), &s, &len)))
+    return rc;
+  rc = agent_rotate_escrow(r, &agent_provider_filevault, f->old.key_id, s, len, NULL);
+  ke_secure_free(s, len);
+  return rc;
 }
 
 static int fv_rotate(agent_ctx *c, const char *volume_id, const char *reason)

@@ -279,11 +279,10 @@ static int luks_add(agent_rotation *r)
 static int luks_escrow(agent_rotation *r)
 {
   luks_rot *k = r->arg;
-  agent_secret s = { 0 };
-  agent_escrow_req req;
-  char uuid[AGENT_LUKS_UUID_MAX + 1];
+  char uuid[AGENT_LUKS_UUID_MAX + 1], key_id[AGENT_ID_MAX + 1];
   const char *u = crypt_get_uuid(k->cd), *pbkdf = agent_jstr(r->pend, "pbkdf");
-  int slot = (int)agent_jint(r->pend, "new_slot", -1), rc;
+  int slot = (int)agent_jint(r->pend, "new_slot", -1);
+  json_t *extra;
 
   if (cs_test(k->cd, slot, k->pass, k->len) != slot) {
     agent_err("volume %s: the new recovery passphrase no longer opens keyslot %d",
@@ -291,22 +290,14 @@ static int luks_escrow(agent_rotation *r)
     return AGENT_FAIL;
   }
   snprintf(uuid, sizeof uuid, "%s", u ? u : "");
-  if ((rc = agent_secret_set(&s, k->pass, k->len)))
-    return rc;
-  snprintf(s.volume_id, sizeof s.volume_id, "%s", r->volume_id);
-  snprintf(s.key_id, sizeof s.key_id, "luks:%s:slot%d", uuid, slot);
-  s.key_type = "luks";
-  s.extra = json_pack("{s:s, s:s, s:i, s:s}", "device", agent_jstr(r->pend, "device"), "uuid",
-                      uuid, "slot", slot, "pbkdf", pbkdf ? pbkdf : "minimal");
-  if (!s.extra) {
-    agent_secret_free(&s);
+  snprintf(key_id, sizeof key_id, "luks:%s:slot%d", uuid, slot);
+  extra = json_pack("{s:s, s:s, s:i, s:s}", "device", agent_jstr(r->pend, "device"), "uuid",
+                    uuid, "slot", slot, "pbkdf", pbkdf ? pbkdf : "minimal");
+  if (!extra) {
     agent_err("out of memory");
     return AGENT_FAIL;
   }
-  agent_provider_req(&req, &agent_provider_luks, &s, 0);
-  rc = agent_escrow(r->c, &req);
-  agent_secret_free(&s);
-  return rc;
+  return agent_rotate_escrow(r, &agent_provider_luks, key_id, k->pass, k->len, extra);
 }
 
 /* Step "escrowed" of a rotate: destroy only what provably is our old

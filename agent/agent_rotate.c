@@ -5,7 +5,8 @@
 
 #include <string.h>
 
-int agent_rotate_step_is(const json_t *pend, const char *step)
+/* 1 if pend's "step" is `step` (never for a NULL step). */
+static int step_is(const json_t *pend, const char *step)
 {
   const char *s = agent_jstr(pend, "step");
   return s && step && strcmp(s, step) == 0;
@@ -37,19 +38,19 @@ int agent_rotate_drive(agent_rotation *r, const agent_rotate_steps *s)
   const char *op = agent_jstr(r->pend, "op");
   int rotate = !op || strcmp(op, "rotate") == 0, rc;
 
-  if (agent_rotate_step_is(r->pend, s->add)) {
+  if (step_is(r->pend, s->add)) {
     r->note[0] = '\0';
     if ((rc = s->do_add(r)) || (rc = record_step(r, s->added, s->add_crash)))
       return rc;
     if (r->note[0])
       agent_info("%s", r->note);
   }
-  if (agent_rotate_step_is(r->pend, s->added)) {
+  if (step_is(r->pend, s->added)) {
     if ((rc = s->do_escrow(r)))
       return rc;
     if (s->escrowed && (rc = record_step(r, s->escrowed, "after-receipt")))
       return rc;
-  } else if (!agent_rotate_step_is(r->pend, s->escrowed)) {
+  } else if (!step_is(r->pend, s->escrowed)) {
     return AGENT_FAIL;
   }
   if (rotate && s->do_remove && (rc = s->do_remove(r)))
@@ -58,4 +59,21 @@ int agent_rotate_drive(agent_rotation *r, const agent_rotate_steps *s)
   if (rotate)
     json_object_del(r->vol, "rotate");
   return agent_state_save(r->c);
+}
+
+int agent_rotate_escrow(agent_rotation *r, const agent_provider *p, const char *key_id,
+                        const void *secret, size_t len, json_t *extra)
+{
+  agent_secret s = { .extra = extra };
+  agent_escrow_req req;
+  int rc;
+
+  if (!(rc = agent_secret_set(&s, secret, len))) {
+    snprintf(s.volume_id, sizeof s.volume_id, "%s", r->volume_id);
+    snprintf(s.key_id, sizeof s.key_id, "%s", key_id);
+    agent_provider_req(&req, p, &s, 0);
+    rc = agent_escrow(r->c, &req);
+  }
+  agent_secret_free(&s);
+  return rc;
 }

@@ -17,6 +17,7 @@
 #ifndef AGENT_ROTATE_H
 #define AGENT_ROTATE_H
 
+#include "agent_provider.h"
 #include "agent_state.h"
 
 /* One run of a rotation, handed to every step. */
@@ -40,12 +41,14 @@ typedef struct agent_rotate_steps {
   int (*do_remove)(agent_rotation *r); /* NULL: nothing to remove */
 } agent_rotate_steps;
 
-/* 1 if pend's "step" is `step` (never for a NULL step). */
-int agent_rotate_step_is(const json_t *pend, const char *step);
 /* A new pending entry for vol, recorded as vol "pending": `pend` (stolen;
  * NULL: an empty one) with "op" and the first "step" added.  NULL when out
  * of memory. */
 json_t *agent_rotate_begin(json_t *vol, json_t *pend, const char *op, const char *step);
+/* The escrow step's work: the new secret of r's volume, as key_id of
+ * provider p, with `extra` recorded with the volume (stolen; may be NULL). */
+int agent_rotate_escrow(agent_rotation *r, const agent_provider *p, const char *key_id,
+                        const void *secret, size_t len, json_t *extra);
 /* Run r->pend from its recorded step to the end: AGENT_OK once the pending
  * entry (and for op "rotate" the volume's "rotate" request) is deleted and
  * the state saved; AGENT_FAIL for a step the provider does not know. */
