@@ -3,6 +3,8 @@
  * endpoints (see srv_account.h).
  */
 #include "srv_account.h"
+#include "srv_ep.h"
+#include "srv_rows.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,13 +173,6 @@ int srv_account_token_hash(const char *token, uint8_t hash[32])
   return srv_sha256(hash, token, n);
 }
 
-void srv_account_bytea_param(char *out, const uint8_t *in, size_t len)
-{
-  out[0] = '\\';
-  out[1] = 'x';
-  ke_hex_encode(out + 2, in, len);
-}
-
 PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role,
                                   int cidx, const struct srv_pwhash *pw, int generated,
                                   enum srv_db_status *st)
@@ -187,22 +182,12 @@ PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const cha
                            generated ? "true" : "false"};
 
   snprintf(cidx_s, sizeof cidx_s, "%d", cidx);
-  srv_account_bytea_param(salt, pw->salt, 16);
-  srv_account_bytea_param(hash, pw->hash, 32);
+  srv_bytea_param(salt, pw->salt, 16);
+  srv_bytea_param(hash, pw->hash, 32);
   snprintf(n, sizeof n, "%u", pw->n);
   snprintf(r, sizeof r, "%u", pw->r);
   snprintf(p, sizeof p, "%u", pw->p);
   return srv_db_exec(db, SRV_STMT_USER_INSERT, params, st);
-}
-
-int srv_account_bytea_get(uint8_t *out, size_t len, const PGresult *r, int row, int col)
-{
-  const char *v = PQgetvalue(r, row, col);
-
-  if (PQgetisnull(r, row, col) || strncmp(v, "\\x", 2) != 0 ||
-      strlen(v + 2) != 2 * len)
-    return -1;
-  return ke_hex_decode(out, len, v + 2) == KE_OK ? 0 : -1;
 }
 
 int srv_account_body_password(struct srv_request *req, const json_t *body,
@@ -264,18 +249,6 @@ int srv_account_unknown_member(struct srv_request *req, const json_t *body,
     return 1;
   }
   return 0;
-}
-
-enum MHD_Result srv_account_db_error(struct srv_request *req, enum srv_db_status st)
-{
-  switch (st) {
-  case SRV_DB_RETRY:
-    return srv_reply_error(req, SRV_ERR_DB_CONFLICT, NULL);
-  case SRV_DB_UNAVAILABLE:
-    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-  default:
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  }
 }
 
 json_t *srv_account_col_str(const PGresult *r, int row, int col)

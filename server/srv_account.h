@@ -58,16 +58,12 @@ int srv_account_new_token(char kind, char out[SRV_TOKEN_TEXT_MAX + 1], uint8_t h
 /* SHA-256 of a presented token; -1 if it cannot be one of ours. */
 int srv_account_token_hash(const char *token, uint8_t hash[32]);
 
-/* "\\x<hex>" for a bytea parameter (out: 2 * len + 3 bytes). */
-void srv_account_bytea_param(char *out, const uint8_t *in, size_t len);
 /* INSERT the account `name` with its password hash (SRV_STMT_USER_INSERT;
  * cidx 0: no custodian index; generated: the password must be changed at
  * the first login).  The RETURNING row (PQclear it), or NULL and *st. */
 PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role,
                                   int cidx, const struct srv_pwhash *pw, int generated,
                                   enum srv_db_status *st);
-/* Parse a bytea column of exactly `len` bytes.  0 on success. */
-int srv_account_bytea_get(uint8_t *out, size_t len, const PGresult *r, int row, int col);
 
 /* The password of a request body that sets one (POST /v1/users, a reset):
  * its "password" member, checked against the rules, or, when there is
@@ -81,9 +77,6 @@ int srv_account_body_password(struct srv_request *req, const json_t *body,
  * 400 names the unknown member.  Returns 1 if it was answered. */
 int srv_account_unknown_member(struct srv_request *req, const json_t *body,
                                const char *const *allowed, enum MHD_Result *ret);
-
-/* Map a failed transaction to its error reply. */
-enum MHD_Result srv_account_db_error(struct srv_request *req, enum srv_db_status st);
 
 /* A column as a JSON value: text, or null when SQL NULL. */
 json_t *srv_account_col_str(const PGresult *r, int row, int col);

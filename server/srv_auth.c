@@ -25,6 +25,8 @@
 #include "srv_auth.h"
 #include "srv_db.h"
 #include "srv_device.h"
+#include "srv_ep.h"
+#include "srv_rows.h"
 
 static const struct {
   unsigned bit;
@@ -95,7 +97,7 @@ static enum srv_db_status srv_auth_lookup_txn(struct srv_db *db, void *cls)
   role = srv_auth_role_parse(PQgetvalue(r, 0, 4));
   /* The index already matched on the hash; comparing again in constant
    * time costs nothing and does not rest on how the index compares. */
-  if (srv_account_bytea_get(stored, sizeof stored, r, 0, 1) != 0 ||
+  if (srv_bytea_get(stored, sizeof stored, r, 0, 1) != 0 ||
       !ke_ct_eq(stored, l->hash, sizeof stored) || role == 0 || role == SRV_ROLE_AGENT) {
     PQclear(r);
     return SRV_DB_OK;
@@ -170,10 +172,10 @@ int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
   }
   memset(&l, 0, sizeof l);
   l.hash = hash;
-  srv_account_bytea_param(l.hash_param, hash, sizeof hash);
+  srv_bytea_param(l.hash_param, hash, sizeof hash);
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_auth_lookup_txn, &l);
   if (st != SRV_DB_OK) {
-    *ret = srv_account_db_error(req, st);
+    *ret = srv_ep_db_error(req, st);
     return 0;
   }
   if (!l.found || !l.valid) {

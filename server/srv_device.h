@@ -79,10 +79,6 @@ int srv_device_id_ok(const char *s, const char *prefix);
 int srv_device_volume_ok(const char *s);
 int srv_device_key_id_ok(const char *s);
 int srv_device_group_ok(const char *s);
-/* UTF-8 text without control characters, min..max bytes. */
-int srv_device_text_ok(const char *s, size_t min, size_t max);
-/* Printable ASCII, 1..max bytes. */
-int srv_device_ascii_ok(const char *s, size_t max);
 /* SHA-256 of an enrolment token's text; -1 unless it has the token shape
  * (srv_ep_enroll_tokens.c). */
 int srv_enroll_token_hash(const char *token, uint8_t hash[32]);
@@ -91,8 +87,6 @@ int srv_device_ed25519_ok(const uint8_t pub[SRV_DEV_PUB_LEN], const uint8_t *msg
                           size_t len, const uint8_t sig[SRV_DEV_SIG_LEN]);
 /* A string member of `body`, or NULL (missing or not a string). */
 const char *srv_device_str(const json_t *body, const char *key);
-/* 400 bad_request "<what>" and return 0: for handlers' validation chains. */
-enum MHD_Result srv_device_bad(struct srv_request *req, const char *what);
 
 /* The manifest of an escrow key row as a JSON object (new reference), or
  * NULL if the stored text does not parse (logged: it was validated when

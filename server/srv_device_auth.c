@@ -23,6 +23,8 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_ep.h"
+#include "srv_rows.h"
 
 #define SRV_DEV_TS_MAX 19
 #define SRV_DEV_PATH_MAX 1200
@@ -190,7 +192,7 @@ static enum srv_db_status srv_dev_lookup_txn(struct srv_db *db, void *cls)
   l->found = 0;
   if (!r)
     return st;
-  if (PQntuples(r) == 1 && srv_account_bytea_get(l->pub, sizeof l->pub, r, 0, 0) == 0) {
+  if (PQntuples(r) == 1 && srv_bytea_get(l->pub, sizeof l->pub, r, 0, 0) == 0) {
     l->found = 1;
     l->disabled = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
     snprintf(l->hostname, sizeof l->hostname, "%s", PQgetvalue(r, 0, 1));
@@ -251,7 +253,7 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
   l.id = s.device;
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_dev_lookup_txn, &l);
   if (st != SRV_DB_OK) {
-    *ret = srv_account_db_error(req, st);
+    *ret = srv_ep_db_error(req, st);
     return 0;
   }
   /* Unknown, disabled and forged look the same from outside. */

@@ -14,6 +14,7 @@
 #include "ke_util.h"
 #include "srv_audit_int.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 
 struct srv_device_settings srv_device_cfg = {300, 86400};
 
@@ -77,19 +78,7 @@ int srv_device_volume_ok(const char *s)
   return 1;
 }
 
-int srv_device_ascii_ok(const char *s, size_t max)
-{
-  size_t n = s ? strlen(s) : 0;
-
-  if (n < 1 || n > max)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-      return 0;
-  return 1;
-}
-
-int srv_device_key_id_ok(const char *s) { return srv_device_ascii_ok(s, SRV_DEV_KEY_ID_MAX); }
+int srv_device_key_id_ok(const char *s) { return srv_ascii_ok(s, SRV_DEV_KEY_ID_MAX); }
 
 int srv_device_group_ok(const char *s)
 {
@@ -104,15 +93,6 @@ int srv_device_group_ok(const char *s)
       return 0;
   }
   return 1;
-}
-
-int srv_device_text_ok(const char *s, size_t min, size_t max)
-{
-  size_t n = s ? strlen(s) : 0;
-
-  if (!s || n < min || n > max)
-    return 0;
-  return n == 0 || ke_text_valid((const uint8_t *)s, n);
 }
 
 /* ---- Ed25519 ----------------------------------------------------------- */
@@ -140,11 +120,6 @@ const char *srv_device_str(const json_t *body, const char *key)
   const json_t *v = json_object_get(body, key);
 
   return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-enum MHD_Result srv_device_bad(struct srv_request *req, const char *what)
-{
-  return srv_reply_error(req, SRV_ERR_BAD_REQUEST, what);
 }
 
 /* ---- escrow keys, log key, receipts ---------------------------------------- */

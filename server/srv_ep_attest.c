@@ -25,6 +25,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
 
 /* ---- challenge -------------------------------------------------------------- */
@@ -83,7 +84,7 @@ enum MHD_Result srv_ep_attest_challenge(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_NO_ESCROW_KEY, NULL);
   if (st != SRV_DB_OK) {
     json_decref(s.out);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   if (!(b64 = ke_b64url_encode(nonce, sizeof nonce)) ||
       json_object_set_new(s.out, "nonce", json_string(b64))) {
@@ -188,17 +189,17 @@ enum MHD_Result srv_ep_attest(struct srv_request *req)
   memset(&s, 0, sizeof s);
   s.req = req;
   if (json_object_size(body) != 2 || !json_is_integer(cid) || json_integer_value(cid) < 1)
-    return srv_device_bad(req, "body: {\"challenge_id\": N, \"proof\": base64url}");
+    return srv_ep_bad(req, "body: {\"challenge_id\": N, \"proof\": base64url}");
   if (!proof || ke_b64url_decode_fixed(raw, sizeof raw, proof) != KE_OK ||
       ke_dleq_decode(&s.proof, raw, sizeof raw) != KE_OK)
-    return srv_device_bad(req, "proof: a DLEQ proof P | c | s (97 bytes, base64url)");
+    return srv_ep_bad(req, "proof: a DLEQ proof P | c | s (97 bytes, base64url)");
   snprintf(s.id, sizeof s.id, "%lld", (long long)json_integer_value(cid));
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_at_txn, &s);
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, SRV_ERR_CONFLICT,
                            "no such challenge for you, or it was used or has expired");
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   if (s.verdict < 0)
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
                            "the proof does not hold: this is not the share of this account "

@@ -19,7 +19,9 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 struct srv_ci_vol {
   const char *volume, *record, *unlock;
@@ -95,7 +97,7 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
         continue;
       if (!v->has_verifier)
         v->match = -1;
-      else if (srv_account_bytea_get(stored, v->verifier_len, r, row, 2) != 0)
+      else if (srv_bytea_get(stored, v->verifier_len, r, row, 2) != 0)
         v->match = 0; /* another length: another form, or another record */
       else
         v->match = ke_ct_eq(stored, v->verifier, v->verifier_len);
@@ -208,7 +210,7 @@ static const char *srv_ci_validate(struct srv_ci *c, const json_t *body)
   size_t i;
 
   c->version = srv_device_str(body, "agent_version");
-  if (!srv_device_ascii_ok(c->version, SRV_DEV_AGENT_VERSION_MAX))
+  if (!srv_ascii_ok(c->version, SRV_DEV_AGENT_VERSION_MAX))
     return "agent_version: 1 to 64 printable ASCII characters";
   if (ks) {
     c->key_status = json_string_value(ks);
@@ -276,7 +278,7 @@ enum MHD_Result srv_ep_checkin(struct srv_request *req)
   c.device = srv_request_principal(req)->id;
   if ((bad = srv_ci_validate(&c, body)) != NULL) {
     free(c.vols);
-    return srv_device_bad(req, bad);
+    return srv_ep_bad(req, bad);
   }
   if (!(c.rotate = json_array())) {
     free(c.vols);
@@ -288,7 +290,7 @@ enum MHD_Result srv_ep_checkin(struct srv_request *req)
   else if (st == SRV_DB_ABORT && c.no_key)
     ret = srv_reply_error(req, SRV_ERR_NO_ESCROW_KEY, NULL);
   else if (st != SRV_DB_OK)
-    ret = srv_account_db_error(req, st);
+    ret = srv_ep_db_error(req, st);
   if (st != SRV_DB_OK)
     goto out;
   vols = json_array();

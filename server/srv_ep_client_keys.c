@@ -31,8 +31,10 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_login_limits.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 struct srv_ck {
   struct srv_request *req;
@@ -67,8 +69,8 @@ static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
     return st;
   if (PQntuples(r) == 1) {
     s->service = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
-    s->have_pw = srv_account_bytea_get(s->pw.salt, 16, r, 0, 0) == 0 &&
-                 srv_account_bytea_get(s->pw.hash, 32, r, 0, 1) == 0 &&
+    s->have_pw = srv_bytea_get(s->pw.salt, 16, r, 0, 0) == 0 &&
+                 srv_bytea_get(s->pw.hash, 32, r, 0, 1) == 0 &&
                  strcmp(PQgetvalue(r, 0, 6), "f") == 0 &&
                  /* a one-time password (set by an admin) re-authenticates
                   * nobody: the admin knows it */
@@ -167,7 +169,7 @@ static int srv_ck_reauth(struct srv_request *req, struct srv_ck *s, enum MHD_Res
   s->lim.account = srv_request_principal(req)->name;
   s->lim.source = srv_request_remote(req);
   if ((st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_ck_reserve_txn, s)) != SRV_DB_OK) {
-    *ret = srv_account_db_error(req, st);
+    *ret = srv_ep_db_error(req, st);
     return 1;
   }
   if (s->lim.retry_after > 0) {
@@ -181,7 +183,7 @@ static int srv_ck_reauth(struct srv_request *req, struct srv_ck *s, enum MHD_Res
   s->bad_password = !srv_account_check_password(s->have_pw ? &s->pw : NULL, s->password);
   if (!s->bad_password &&
       (st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_ck_release_txn, s)) != SRV_DB_OK) {
-    *ret = srv_account_db_error(req, st);
+    *ret = srv_ep_db_error(req, st);
     return 1;
   }
   return 0;
@@ -203,16 +205,16 @@ enum MHD_Result srv_ep_client_key_put(struct srv_request *req)
   memset(&s, 0, sizeof s);
   s.req = req;
   if (!b64 || ke_b64url_decode_fixed(pub, sizeof pub, b64) != KE_OK)
-    return srv_device_bad(req, "public_key: base64url of a 32-byte Ed25519 public key");
+    return srv_ep_bad(req, "public_key: base64url of a 32-byte Ed25519 public key");
   if (json_object_get(body, "password") &&
       (ke_json_get_str(body, "password", &s.password) != KE_JSON_OK || !s.password[0] ||
        strlen(s.password) > SRV_PASSWORD_MAX))
-    return srv_device_bad(req, "password: a string of 1 to 1024 bytes");
+    return srv_ep_bad(req, "password: a string of 1 to 1024 bytes");
   {
     /* A key OpenSSL cannot load is refused now, not at the first request. */
     EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof pub);
     if (!k)
-      return srv_device_bad(req, "public_key: not an Ed25519 public key");
+      return srv_ep_bad(req, "public_key: not an Ed25519 public key");
     EVP_PKEY_free(k);
   }
   if (EVP_Digest(pub, sizeof pub, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32)
@@ -221,7 +223,7 @@ enum MHD_Result srv_ep_client_key_put(struct srv_request *req)
   ke_hex_encode(s.fpr, h, sizeof h);
   if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_ck_read_txn, &s)) != SRV_DB_OK) {
     ke_wipe(&s.pw, sizeof s.pw);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   if (s.has_key && strcmp(s.old_fpr, s.fpr) == 0)
     return srv_reply_json(req, MHD_HTTP_OK,
@@ -236,7 +238,7 @@ enum MHD_Result srv_ep_client_key_put(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_CONFLICT,
                            "Your client key changed meanwhile: look at it and retry");
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   if (s.bad_password)
     return srv_reply_error(req, SRV_ERR_REAUTHENTICATION_REQUIRED,
                            "The password is wrong (it counts as a failed login)");

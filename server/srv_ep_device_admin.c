@@ -22,6 +22,7 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
 
 #define SRV_DA_REASON_MAX 500
@@ -119,8 +120,8 @@ static enum srv_db_status srv_da_state_txn(struct srv_db *db, void *cls)
 static int srv_da_reason(struct srv_request *req, struct srv_da *a, enum MHD_Result *ret)
 {
   a->reason = srv_device_str(srv_request_json(req), "reason");
-  if (!srv_device_text_ok(a->reason, 1, SRV_DA_REASON_MAX)) {
-    *ret = srv_device_bad(req, "reason: 1 to 500 bytes of text");
+  if (!srv_text_ok(a->reason, 1, SRV_DA_REASON_MAX)) {
+    *ret = srv_ep_bad(req, "reason: 1 to 500 bytes of text");
     return -1;
   }
   return 0;
@@ -141,7 +142,7 @@ static enum MHD_Result srv_da_finish(struct srv_request *req, struct srv_da *a,
   }
   if (st != SRV_DB_OK) {
     json_decref(out);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   return srv_reply_json(req, MHD_HTTP_OK, out);
 }
@@ -160,7 +161,7 @@ enum MHD_Result srv_ep_devices_rotate(struct srv_request *req)
     return ret;
   if (json_object_get(body, "volume_id") &&
       !srv_device_volume_ok(a.volume = srv_device_str(body, "volume_id")))
-    return srv_device_bad(req, "volume_id: 1 to 128 characters A-Z a-z 0-9 . _ : -");
+    return srv_ep_bad(req, "volume_id: 1 to 128 characters A-Z a-z 0-9 . _ : -");
   if (!(a.volumes = json_array()))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_da_rotate_txn, &a);

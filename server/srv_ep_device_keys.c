@@ -29,7 +29,9 @@
 #include "srv_audit.h"
 #include "srv_audit_int.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 /* base64url of the largest envelope: ceil(1120 * 4 / 3) */
 #define SRV_DK_ENV_B64_MAX 1494
@@ -274,9 +276,9 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   }
   ke_hex_encode(k->sha, h, sizeof h);
   ke_hex_encode(k->fpr, e.fingerprint, KE_FPR_LEN);
-  srv_account_bytea_param(k->env_param, env, envlen);
-  srv_account_bytea_param(k->verifier, ver, verlen);
-  srv_account_bytea_param(k->sig, sig, sizeof sig);
+  srv_bytea_param(k->env_param, env, envlen);
+  srv_bytea_param(k->verifier, ver, verlen);
+  srv_bytea_param(k->sig, sig, sizeof sig);
   free(env);
   return NULL;
 }
@@ -348,7 +350,7 @@ enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
   else if (st == SRV_DB_ABORT && k->out == SRV_DK_UNKNOWN_KEY)
     ret = srv_reply_error(req, SRV_ERR_UNKNOWN_ESCROW_KEY, NULL);
   else if (st != SRV_DB_OK)
-    ret = srv_account_db_error(req, st);
+    ret = srv_ep_db_error(req, st);
   else
     ret = MHD_YES;
   if (st != SRV_DB_OK) {

@@ -21,6 +21,7 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
 
 #define SRV_DS_Q_MAX 128
@@ -110,8 +111,8 @@ enum MHD_Result srv_ep_devices_search(struct srv_request *req)
   memset(&s, 0, sizeof s);
   s.req = req;
   s.q = srv_request_query(req, "q");
-  if (!srv_device_text_ok(s.q, 1, SRV_DS_Q_MAX))
-    return srv_device_bad(req, "q: 1 to 128 bytes of text (a hostname, serial or Key ID "
+  if (!srv_text_ok(s.q, 1, SRV_DS_Q_MAX))
+    return srv_ep_bad(req, "q: 1 to 128 bytes of text (a hostname, serial or Key ID "
                                "prefix)");
   if (lim) {
     char *end;
@@ -119,7 +120,7 @@ enum MHD_Result srv_ep_devices_search(struct srv_request *req)
     n = strtoul(lim, &end, 10);
     if (ll == 0 || ll > 3 || strspn(lim, "0123456789") != ll || n < 1 ||
         n > SRV_DS_LIMIT_MAX)
-      return srv_device_bad(req, "limit: 1 to 500");
+      return srv_ep_bad(req, "limit: 1 to 500");
   }
   snprintf(s.limit, sizeof s.limit, "%lu", n);
   /* "{8F3A2B1C" and "8f3a2b1c" both find "{8F3A2B1C-...}". */
@@ -137,7 +138,7 @@ enum MHD_Result srv_ep_devices_search(struct srv_request *req)
   free(s.pat_key);
   if (st != SRV_DB_OK) {
     json_decref(s.list);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "devices", s.list));
 }
@@ -271,7 +272,7 @@ enum MHD_Result srv_ep_devices_get(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such device");
   if (st != SRV_DB_OK) {
     json_decref(g.out);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   return srv_reply_json(req, MHD_HTTP_OK, g.out);
 }

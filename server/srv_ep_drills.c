@@ -26,6 +26,7 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_drill.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
 
 struct srv_dc {
@@ -129,29 +130,29 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
   s.E = srv_device_str(b, "E");
   s.nonce = srv_device_str(b, "nonce");
   if (!ke_drill_id_ok(s.id))
-    return srv_device_bad(req, "drill_id: \"drl-\" and 26 characters of a-z2-7, chosen by the "
+    return srv_ep_bad(req, "drill_id: \"drl-\" and 26 characters of a-z2-7, chosen by the "
                                "client");
   if (!ke_drill_selection_ok(s.sel))
-    return srv_device_bad(req, "selection: all, sample:N or group:G");
+    return srv_ep_bad(req, "selection: all, sample:N or group:G");
   if (!s.E || ke_b64url_decode_fixed(e, sizeof e, s.E) != KE_OK ||
       ke_point_parse(&E, e, sizeof e) != KE_OK)
-    return srv_device_bad(req, "E: base64url of a compressed P-256 point");
+    return srv_ep_bad(req, "E: base64url of a compressed P-256 point");
   if (!s.nonce || strlen(s.nonce) != 22)
-    return srv_device_bad(req, "nonce: 22 base64url characters (16 random bytes)");
+    return srv_ep_bad(req, "nonce: 22 base64url characters (16 random bytes)");
   if (!sig || ke_b64url_decode_fixed(s.sig, sizeof s.sig, sig) != KE_OK)
-    return srv_device_bad(req, "signature: base64url of an Ed25519 signature");
+    return srv_ep_bad(req, "signature: base64url of an Ed25519 signature");
   /* The mode is also in the signed selection: canary:N is a canary drill. */
   s.mode = json_object_get(b, "mode") ? srv_device_str(b, "mode") : "full";
   if (!s.mode || (strcmp(s.mode, "full") != 0 && strcmp(s.mode, "canary") != 0) ||
       (strcmp(s.mode, "canary") == 0) != (strncmp(s.sel, "canary:", 7) == 0))
-    return srv_device_bad(req, "mode: \"full\", or \"canary\" with selection canary:N");
+    return srv_ep_bad(req, "mode: \"full\", or \"canary\" with selection canary:N");
   if (strcmp(s.mode, "canary") == 0) {
     const char *why = srv_drill_canaries_parse(json_object_get(b, "canaries"), s.id,
                                                atoll(s.sel + 7), &s.canaries);
     if (why)
-      return srv_device_bad(req, why);
+      return srv_ep_bad(req, why);
   } else if (json_object_get(b, "canaries")) {
-    return srv_device_bad(req, "canaries: only in a canary drill");
+    return srv_ep_bad(req, "canaries: only in a canary drill");
   }
   ke_hex_encode(s.e_hex, e, sizeof e);
   ke_hex_encode(s.sig_hex, s.sig, sizeof s.sig);
@@ -160,7 +161,7 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   if (strcmp(s.mode, "canary") == 0)
     srv_drill_canary_leaves(s.id);
   return srv_reply_json(req, MHD_HTTP_CREATED,
@@ -225,7 +226,7 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
     srv_dg_clear(&s);
     json_decref(recs);
     json_decref(keys);
-    return st != SRV_DB_OK ? srv_account_db_error(req, st)
+    return st != SRV_DB_OK ? srv_ep_db_error(req, st)
                            : srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   }
   view = srv_drill_signed_view(srv_drill_view(s.d), s.s);

@@ -33,6 +33,7 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_drill.h"
+#include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_routes.h"
 
@@ -241,7 +242,7 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
   }
   if (!json_is_array(a) || json_array_size(a) == 0) {
     json_decref(batch);
-    return srv_device_bad(req, "parts: an array of {record_id, part}");
+    return srv_ep_bad(req, "parts: an array of {record_id, part}");
   }
   json_array_foreach(a, i, it) {
     const char *rid = srv_device_str(it, "record_id"), *b64 = srv_device_str(it, "part");
@@ -254,7 +255,7 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
         !b64 || ke_b64url_decode_fixed(part, sizeof part, b64) != KE_OK || part[0] != 'K' ||
         part[1] != 'P' || part[2] != 1 || ke_point_parse(&Re, part + 3, KE_POINT_LEN) != KE_OK) {
       json_decref(batch);
-      return srv_device_bad(req, "parts: each {record_id: a record id, part: base64url of a "
+      return srv_ep_bad(req, "parts: each {record_id: a record id, part: base64url of a "
                                  "161-byte sealed part (KP 01 ...)}");
     }
     ke_hex_encode(hex, part, sizeof part);
@@ -274,7 +275,7 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   /* From the first batch on, the parts are out of the custodians' hands:
    * a full drill's records are disclosed (srv_drill_close.c). */
   if (!s.canary)
@@ -317,7 +318,7 @@ static json_t *srv_dp_facts(const json_t *sum, const char *id, long long nrec, c
   }
   json_array_foreach(fl, i, it) {
     const char *rid = srv_device_str(it, "record_id"), *rs = srv_device_str(it, "reason");
-    if (!ke_drill_part_id(pid, id, rid) || !srv_device_text_ok(rs, 1, 200))
+    if (!ke_drill_part_id(pid, id, rid) || !srv_text_ok(rs, 1, 200))
       return NULL;
   }
   json_array_foreach(ci, i, it) {
@@ -415,18 +416,18 @@ enum MHD_Result srv_ep_drills_result(struct srv_request *req)
   if (!ke_drill_id_ok(s.id))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   if (!json_is_object(s.sum))
-    return srv_device_bad(req, "summary: an object");
+    return srv_ep_bad(req, "summary: an object");
   if (!sig || ke_b64url_decode_fixed(s.sig, sizeof s.sig, sig) != KE_OK)
-    return srv_device_bad(req, "signature: base64url of an Ed25519 signature");
+    return srv_ep_bad(req, "signature: base64url of an Ed25519 signature");
   if (ke_canon_dump(s.sum, &s.summary, &len) != KE_OK)
-    return srv_device_bad(req, "summary: not canonicalizable JSON");
+    return srv_ep_bad(req, "summary: not canonicalizable JSON");
   ke_hex_encode(s.sig_hex, s.sig, sizeof s.sig);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dp_result_txn, &s);
   free(s.summary);
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:s,s:s,s:I,s:I}", "drill_id", s.id, "state", "done",
                                   "mode", s.canary ? "canary" : "full", "parts_deleted",

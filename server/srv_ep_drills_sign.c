@@ -33,6 +33,7 @@
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_drill.h"
+#include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_routes.h"
 
@@ -243,20 +244,20 @@ enum MHD_Result srv_ep_drills_statement(struct srv_request *req)
   if (!ke_drill_id_ok(s.id))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   if (!ke_drill_mode_ok(s.mode))
-    return srv_device_bad(req, "mode: full or canary");
+    return srv_ep_bad(req, "mode: full or canary");
   if (!s.rsha || strlen(s.rsha) != 64 || strspn(s.rsha, "0123456789abcdef") != 64)
-    return srv_device_bad(req, "records_sha256: 64 lower-case hex digits");
+    return srv_ep_bad(req, "records_sha256: 64 lower-case hex digits");
   if (!srv_ds_expiry_ok(s.expires))
-    return srv_device_bad(req, "expires: YYYY-MM-DDTHH:MM:SSZ, in the future, at most 31 days "
+    return srv_ep_bad(req, "expires: YYYY-MM-DDTHH:MM:SSZ, in the future, at most 31 days "
                                "ahead");
   if (!sig || ke_b64url_decode_fixed(s.sig, sizeof s.sig, sig) != KE_OK)
-    return srv_device_bad(req, "signature: base64url of an Ed25519 signature");
+    return srv_ep_bad(req, "signature: base64url of an Ed25519 signature");
   ke_hex_encode(s.sig_hex, s.sig, sizeof s.sig);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ds_txn, &s);
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:s,s:s}", "drill_id", s.id, "mode", s.mode, "expires",
                                   s.expires));
@@ -308,10 +309,10 @@ enum MHD_Result srv_ep_drills_status(struct srv_request *req)
   if (!resumed) {
     const char *w = srv_request_query(req, "wait"), *sc = srv_request_query(req, "since");
     if (w && !srv_dst_uint(w, SRV_DRILL_WAIT_MAX, &wait))
-      return srv_device_bad(req, "wait: 0 to 300 seconds");
+      return srv_ep_bad(req, "wait: 0 to 300 seconds");
     if (sc) {
       if (!srv_dst_uint(sc, 255, &v))
-        return srv_device_bad(req, "since: a number of custodians, 0 to 255");
+        return srv_ep_bad(req, "since: a number of custodians, 0 to 255");
       since = v;
     }
     deadline = srv_longpoll_deadline(wait);
@@ -324,7 +325,7 @@ enum MHD_Result srv_ep_drills_status(struct srv_request *req)
     if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_dst_txn, &x)) != SRV_DB_OK) {
       PQclear(x.d);
       PQclear(x.s);
-      return srv_account_db_error(req, st);
+      return srv_ep_db_error(req, st);
     }
     if (PQntuples(x.d) != 1) {
       PQclear(x.d);

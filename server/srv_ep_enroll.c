@@ -23,7 +23,9 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 enum srv_en_outcome {
   SRV_EN_CREATED,
@@ -205,25 +207,25 @@ static const char *srv_en_validate(struct srv_en *e, const json_t *body, uint8_t
 
   if (srv_enroll_token_hash(token, hash) != 0)
     return "token: an enrolment token (ket_ and 43 base64url characters)";
-  srv_account_bytea_param(e->token_hash, hash, sizeof hash);
+  srv_bytea_param(e->token_hash, hash, sizeof hash);
   if (!key || ke_b64url_decode_fixed(pub, SRV_DEV_PUB_LEN, key) != KE_OK)
     return "device_key: a 32-byte Ed25519 public key in base64url";
-  srv_account_bytea_param(e->pub, pub, SRV_DEV_PUB_LEN);
+  srv_bytea_param(e->pub, pub, SRV_DEV_PUB_LEN);
   e->hostname = srv_device_str(body, "hostname");
   e->serial = srv_device_str(body, "serial");
   e->os = srv_device_str(body, "os");
-  if (!srv_device_text_ok(e->hostname, 1, SRV_DEV_HOST_MAX))
+  if (!srv_text_ok(e->hostname, 1, SRV_DEV_HOST_MAX))
     return "hostname: 1 to 255 bytes of text without control characters";
-  if (!srv_device_text_ok(e->serial, 0, SRV_DEV_SERIAL_MAX))
+  if (!srv_text_ok(e->serial, 0, SRV_DEV_SERIAL_MAX))
     return "serial: at most 128 bytes of text without control characters";
-  if (!srv_device_text_ok(e->os, 1, SRV_DEV_OS_MAX))
+  if (!srv_text_ok(e->os, 1, SRV_DEV_OS_MAX))
     return "os: 1 to 128 bytes of text without control characters";
   if (!json_is_object(hw) || json_object_size(hw) > SRV_DEV_HW_MEMBERS)
     return "hardware: an object of at most 32 facts";
   json_object_foreach((json_t *)hw, k, v) {
-    if (!srv_device_text_ok(k, 1, 64))
+    if (!srv_text_ok(k, 1, 64))
       return "hardware: fact names are 1 to 64 bytes of text";
-    if (json_is_string(v) ? !srv_device_text_ok(json_string_value(v), 0, 256)
+    if (json_is_string(v) ? !srv_text_ok(json_string_value(v), 0, 256)
                           : !(json_is_integer(v) || json_is_boolean(v) || json_is_null(v)))
       return "hardware: facts are strings of at most 256 bytes, integers, booleans or null";
   }
@@ -269,7 +271,7 @@ enum MHD_Result srv_ep_enroll(struct srv_request *req)
   memset(&e, 0, sizeof e);
   e.req = req;
   if ((bad = srv_en_validate(&e, body, pub)) != NULL)
-    return srv_device_bad(req, bad);
+    return srv_ep_bad(req, bad);
   if (!srv_device_verify_new(req, pub, &ret)) {
     free((char *)e.hw_text);
     return ret;
@@ -305,7 +307,7 @@ enum MHD_Result srv_ep_enroll(struct srv_request *req)
   }
   if (st != SRV_DB_OK) {
     free(e.manifest);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   if (e.out == SRV_EN_CREATED)
     (void)srv_db_txn(SRV_DB_SERIALIZABLE, srv_en_sweep_txn, NULL);

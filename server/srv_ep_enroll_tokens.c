@@ -21,7 +21,9 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 #define SRV_ET_MAX_USES 1000000
 #define SRV_ET_MAX_LIFETIME (366LL * 86400)
@@ -95,12 +97,12 @@ enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req)
   t.req = req;
   t.group = srv_device_str(body, "group");
   if (!srv_device_group_ok(t.group))
-    return srv_device_bad(req, "group: 1 to 64 characters A-Z a-z 0-9 . _ : -, starting "
+    return srv_ep_bad(req, "group: 1 to 64 characters A-Z a-z 0-9 . _ : -, starting "
                                "with a letter or digit");
   if (ke_json_get_int(body, "uses", 1, SRV_ET_MAX_USES, &uses) != KE_JSON_OK)
-    return srv_device_bad(req, "uses: an integer from 1 to 1000000");
+    return srv_ep_bad(req, "uses: an integer from 1 to 1000000");
   if (ke_json_get_int(body, "expires_in", 60, SRV_ET_MAX_LIFETIME, &lifetime) != KE_JSON_OK)
-    return srv_device_bad(req, "expires_in: seconds from 60 to 31622400 (366 days)");
+    return srv_ep_bad(req, "expires_in: seconds from 60 to 31622400 (366 days)");
   snprintf(t.uses, sizeof t.uses, "%lld", (long long)uses);
   snprintf(t.lifetime, sizeof t.lifetime, "%lld", (long long)lifetime);
   if (ke_random(rnd, sizeof rnd) != KE_OK || !(b64 = ke_b64url_encode(rnd, sizeof rnd))) {
@@ -115,11 +117,11 @@ enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req)
     ke_wipe(token, sizeof token);
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
-  srv_account_bytea_param(t.hash, hash, sizeof hash);
+  srv_bytea_param(t.hash, hash, sizeof hash);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_et_new_txn, &t);
   if (st != SRV_DB_OK) {
     ke_wipe(token, sizeof token);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   out = json_pack("{s:I,s:s,s:s,s:I,s:I,s:s,s:s}", "id", (json_int_t)strtoll(t.id, NULL, 10),
                   "token", token, "group", t.group, "uses_max", (json_int_t)uses, "uses_left",
@@ -174,11 +176,11 @@ enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req)
   if (all && strcmp(all, "true") == 0)
     l.all = "true";
   else if (all && strcmp(all, "false") != 0)
-    return srv_device_bad(req, "all must be true or false");
+    return srv_ep_bad(req, "all must be true or false");
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_et_list_txn, &l);
   if (st != SRV_DB_OK) {
     json_decref(l.list);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "enroll_tokens", l.list));
 }
@@ -242,7 +244,7 @@ enum MHD_Result srv_ep_enroll_tokens_revoke(struct srv_request *req)
   if (st == SRV_DB_ABORT && !t.found)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such enrolment token");
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   return srv_reply_json(req, MHD_HTTP_OK,
                         json_pack("{s:I,s:b,s:b}", "id", (json_int_t)strtoll(t.id, NULL, 10),
                                   "revoked", 1, "already_revoked", t.was_revoked));

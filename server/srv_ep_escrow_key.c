@@ -24,6 +24,7 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
 
 struct srv_ek_get {
@@ -69,10 +70,10 @@ enum MHD_Result srv_ep_escrow_key_get(struct srv_request *req)
   enum srv_db_status st;
 
   if (g.fpr && !srv_ek_fpr_ok(g.fpr))
-    return srv_device_bad(req, "fingerprint: 64 lower-case hex digits");
+    return srv_ep_bad(req, "fingerprint: 64 lower-case hex digits");
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_ek_get_txn, &g);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   if (!g.out)
     return srv_reply_error(req, g.fpr ? SRV_ERR_NOT_FOUND : SRV_ERR_NO_ESCROW_KEY,
                            g.fpr ? "No escrow key with this fingerprint" : NULL);
@@ -113,7 +114,7 @@ enum MHD_Result srv_ep_escrow_keys_list(struct srv_request *req)
 
   if (st != SRV_DB_OK) {
     json_decref(list);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "escrow_keys", list));
 }
@@ -255,26 +256,26 @@ enum MHD_Result srv_ep_escrow_key_post(struct srv_request *req)
   if (json_object_get(body, "state") &&
       (!e.state || (strcmp(e.state, "current") && strcmp(e.state, "accepted") &&
                     strcmp(e.state, "retired"))))
-    return srv_device_bad(req, "state: current, accepted or retired");
+    return srv_ep_bad(req, "state: current, accepted or retired");
   if ((m != NULL) == (json_object_get(body, "fingerprint") != NULL))
-    return srv_device_bad(req, "give either manifest (to publish) or fingerprint and "
+    return srv_ep_bad(req, "give either manifest (to publish) or fingerprint and "
                                "state (to change a key's state)");
   if (m) {
     if (!json_is_object(m))
-      return srv_device_bad(req, "manifest must be the escrow-key.json object");
+      return srv_ep_bad(req, "manifest must be the escrow-key.json object");
     if (!e.state)
       e.state = "current";
     if (strcmp(e.state, "retired") == 0)
-      return srv_device_bad(req, "a new key is published as current or accepted");
+      return srv_ep_bad(req, "a new key is published as current or accepted");
     if ((bad = srv_ek_manifest(&e, m, why, sizeof why)) != NULL) {
       free(e.manifest);
       return srv_reply_error(req, SRV_ERR_INVALID_MANIFEST, bad);
     }
   } else {
     if (!srv_ek_fpr_ok(fpr))
-      return srv_device_bad(req, "fingerprint: 64 lower-case hex digits");
+      return srv_ep_bad(req, "fingerprint: 64 lower-case hex digits");
     if (!e.state)
-      return srv_device_bad(req, "state is required with fingerprint");
+      return srv_ep_bad(req, "state is required with fingerprint");
     memcpy(e.fpr, fpr, sizeof e.fpr);
   }
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ek_post_txn, &e);
@@ -285,7 +286,7 @@ enum MHD_Result srv_ep_escrow_key_post(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_CONFLICT,
                            "This is the current escrow key: make another key current first");
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   out = json_pack("{s:s,s:s,s:s?,s:s?,s:b}", "fingerprint", e.fpr, "state", e.state,
                   "previous_state", e.old_state[0] ? e.old_state : NULL, "demoted",
                   e.demoted[0] ? e.demoted : NULL, "changed", e.out != SRV_EK_SAME);

@@ -27,8 +27,10 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_auth.h"
+#include "srv_ep.h"
 #include "srv_login_limits.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 struct srv_login {
   struct srv_request *req;
@@ -65,8 +67,8 @@ static enum srv_db_status srv_login_read_txn(struct srv_db *db, void *cls)
   r = srv_db_exec(db, SRV_STMT_LOGIN_USER, p1, &st);
   if (!r)
     return st;
-  if (PQntuples(r) == 1 && srv_account_bytea_get(l->pw.salt, 16, r, 0, 2) == 0 &&
-      srv_account_bytea_get(l->pw.hash, 32, r, 0, 3) == 0) {
+  if (PQntuples(r) == 1 && srv_bytea_get(l->pw.salt, 16, r, 0, 2) == 0 &&
+      srv_bytea_get(l->pw.hash, 32, r, 0, 3) == 0) {
     l->exists = 1;
     snprintf(l->user_id, sizeof l->user_id, "%s", PQgetvalue(r, 0, 0));
     l->pw.n = (unsigned)strtoul(PQgetvalue(r, 0, 4), NULL, 10);
@@ -95,7 +97,7 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
     return st;
   if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), l->user_id) != 0 ||
       strcmp(PQgetvalue(r, 0, 3), "t") == 0 ||
-      srv_account_bytea_get(now_hash, sizeof now_hash, r, 0, 4) != 0 ||
+      srv_bytea_get(now_hash, sizeof now_hash, r, 0, 4) != 0 ||
       !ke_ct_eq(now_hash, l->pw.hash, sizeof now_hash)) {
     PQclear(r);
     return SRV_DB_ABORT; /* caller retries as a failure */
@@ -108,8 +110,8 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
   if (l->new_pw) {
     char salt[35], hash[67], n[16], rr[16], pp[16];
     const char *pp6[6] = {l->user_id, salt, hash, n, rr, pp};
-    srv_account_bytea_param(salt, l->new_pw->salt, 16);
-    srv_account_bytea_param(hash, l->new_pw->hash, 32);
+    srv_bytea_param(salt, l->new_pw->salt, 16);
+    srv_bytea_param(hash, l->new_pw->hash, 32);
     snprintf(n, sizeof n, "%u", l->new_pw->n);
     snprintf(rr, sizeof rr, "%u", l->new_pw->r);
     snprintf(pp, sizeof pp, "%u", l->new_pw->p);
@@ -234,7 +236,7 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
   /* Read committed: the limit rows' locks serialise concurrent logins. */
   st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_login_read_txn, &l);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   if (l.lim.retry_after > 0)
     return srv_login_429(req, l.name, l.lim.retry_after);
 
@@ -257,7 +259,7 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
   }
   if (l.success && srv_account_new_token('s', token, hash) != 0)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  srv_account_bytea_param(l.token_hash, hash, sizeof hash);
+  srv_bytea_param(l.token_hash, hash, sizeof hash);
   snprintf(l.lifetime, sizeof l.lifetime, "%u", srv_auth_cfg.session_lifetime);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   if (st == SRV_DB_ABORT && l.success) {
@@ -273,7 +275,7 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
   ke_wipe(&l.pw, sizeof l.pw);
   if (st != SRV_DB_OK) {
     ke_wipe(token, sizeof token);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   if (l.change_required)
     return srv_reply_error(req, SRV_ERR_PASSWORD_CHANGE_REQUIRED, NULL);
@@ -331,6 +333,6 @@ enum MHD_Result srv_ep_logout(struct srv_request *req)
   snprintf(lo.id, sizeof lo.id, "%lld", srv_request_principal(req)->token_id);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_logout_txn, &lo);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:b}", "revoked", lo.revoked));
 }

@@ -30,6 +30,7 @@
 #include "srv_audit.h"
 #include "srv_audit_http.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_report.h"
 #include "srv_routes.h"
 
@@ -385,15 +386,15 @@ static int srv_rp_args(struct srv_request *req, struct srv_rp *s, enum MHD_Resul
   s->group = srv_request_query(req, "group");
   s->os = srv_request_query(req, "os");
   if (s->group && !srv_device_group_ok(s->group)) {
-    *ret = srv_device_bad(req, "group: a group name");
+    *ret = srv_ep_bad(req, "group: a group name");
     return -1;
   }
-  if (s->os && !srv_device_text_ok(s->os, 1, 128)) {
-    *ret = srv_device_bad(req, "os: 1 to 128 bytes of text");
+  if (s->os && !srv_text_ok(s->os, 1, 128)) {
+    *ret = srv_ep_bad(req, "os: 1 to 128 bytes of text");
     return -1;
   }
   if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
-    *ret = srv_device_bad(req, "format: json or csv");
+    *ret = srv_ep_bad(req, "format: json or csv");
     return -1;
   }
   s->csv = fmt && strcmp(fmt, "csv") == 0;
@@ -402,7 +403,7 @@ static int srv_rp_args(struct srv_request *req, struct srv_rp *s, enum MHD_Resul
     days = strtoul(sd, NULL, 10);
     if (n == 0 || n > 4 || strspn(sd, "0123456789") != n || days < 1 ||
         days > SRV_RP_STALE_MAX) {
-      *ret = srv_device_bad(req, "stale_days: 1 to 3650");
+      *ret = srv_ep_bad(req, "stale_days: 1 to 3650");
       return -1;
     }
   }
@@ -427,7 +428,7 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
     return ret;
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_rp_txn, &s);
   if (st != SRV_DB_OK) {
-    ret = srv_account_db_error(req, st);
+    ret = srv_ep_db_error(req, st);
     goto out;
   }
   d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group", s.group ? json_string(s.group) : json_null(),

@@ -15,6 +15,7 @@
 
 #include "srv_account.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_report.h"
 #include "srv_routes.h"
 
@@ -169,9 +170,9 @@ enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
   int csv;
 
   if (!since || (t = srv_rr_since(since)) < 0)
-    return srv_device_bad(req, "since: a UTC date YYYY-MM-DD or time YYYY-MM-DDTHH:MM:SSZ");
+    return srv_ep_bad(req, "since: a UTC date YYYY-MM-DD or time YYYY-MM-DDTHH:MM:SSZ");
   if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0)
-    return srv_device_bad(req, "format: json or csv");
+    return srv_ep_bad(req, "format: json or csv");
   csv = fmt && strcmp(fmt, "csv") == 0;
   memset(&s, 0, sizeof s);
   s.req = req;
@@ -179,7 +180,7 @@ enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_rr_txn, &s);
   if (st != SRV_DB_OK) {
     PQclear(s.rows);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   d = json_pack("{s:s,s:I,s:s}", "since", since, "retrievals", (json_int_t)PQntuples(s.rows),
                 "format", csv ? "csv" : "json");

@@ -20,6 +20,7 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
@@ -192,20 +193,20 @@ static const char *srv_rc_parse(struct srv_rc *s, const json_t *b)
     return "request_id: \"req-\" and 26 characters of a-z2-7, chosen by the client";
   if (!s->f.device == !s->f.key_id)
     return "name the record by device (and volume) or by key_id, not both";
-  if (s->f.device && !srv_device_text_ok(s->f.device, 1, SRV_DEV_HOST_MAX))
+  if (s->f.device && !srv_text_ok(s->f.device, 1, SRV_DEV_HOST_MAX))
     return "device: a device id or hostname";
   if (s->f.volume && !srv_device_volume_ok(s->f.volume))
     return "volume: [A-Za-z0-9._:-]{1,128}";
   if (s->f.volume && !s->f.device)
     return "volume needs device";
-  if (s->f.key_id && (!srv_device_ascii_ok(s->f.key_id, 64) || strlen(s->f.key_id) < 4))
+  if (s->f.key_id && (!srv_ascii_ok(s->f.key_id, 64) || strlen(s->f.key_id) < 4))
     return "key_id: a Key ID prefix of 4 to 64 printable characters";
   if (!s->f.E || ke_b64url_decode_fixed(e, sizeof e, s->f.E) != KE_OK ||
       ke_point_parse(&E, e, sizeof e) != KE_OK)
     return "E: base64url of a compressed P-256 point";
-  if (!srv_device_text_ok(s->f.reason, 1, SRV_RC_REASON_MAX))
+  if (!srv_text_ok(s->f.reason, 1, SRV_RC_REASON_MAX))
     return "reason: 1 to 500 bytes of text";
-  if (!s->f.ticket || !srv_device_ascii_ok(s->f.ticket, SRV_RC_TICKET_MAX) || !*s->f.ticket)
+  if (!s->f.ticket || !srv_ascii_ok(s->f.ticket, SRV_RC_TICKET_MAX) || !*s->f.ticket)
     return "ticket: 1 to 128 printable ASCII characters";
   if (!s->f.nonce || strlen(s->f.nonce) != 22 ||
       strspn(s->f.nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 22)
@@ -227,7 +228,7 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
   memset(&s, 0, sizeof s);
   s.req = req;
   if ((bad = srv_rc_parse(&s, srv_request_json(req))))
-    return srv_device_bad(req, bad);
+    return srv_ep_bad(req, bad);
   if (s.f.key_id) {
     const char *k = s.f.key_id;
     size_t n = strlen(k);
@@ -258,7 +259,7 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
   }
   if (st != SRV_DB_OK) {
     json_decref(s.out);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   srv_longpoll_notify("retrievals"); /* custodians waiting on the queue */
   ret = srv_reply_json(req, MHD_HTTP_CREATED, s.out);

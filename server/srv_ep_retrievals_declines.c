@@ -21,6 +21,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
@@ -127,15 +128,15 @@ enum MHD_Result srv_ep_retrievals_declines(struct srv_request *req)
   s.rule = srv_device_str(body, "rule");
   s.reason = srv_device_str(body, "reason");
   if (!srv_rd_rule_ok(s.rule))
-    return srv_device_bad(req, "rule: 1 to 64 characters a-z 0-9 _ . -, starting with a letter");
+    return srv_ep_bad(req, "rule: 1 to 64 characters a-z 0-9 _ . -, starting with a letter");
   if (!s.reason || !ke_label_valid(s.reason, SRV_DECLINE_REASON_MAX))
-    return srv_device_bad(req, "reason: 1 to 500 bytes of text without control characters");
+    return srv_ep_bad(req, "reason: 1 to 500 bytes of text without control characters");
   snprintf(s.idx, sizeof s.idx, "%d", p->custodian_index);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rd_txn, &s);
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   if (s.created) {
     srv_longpoll_notify(s.id);
     srv_longpoll_notify("retrievals");

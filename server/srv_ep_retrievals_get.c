@@ -18,6 +18,7 @@
 #include "srv_account.h"
 #include "srv_auth.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
@@ -78,21 +79,21 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
     const char *dc = srv_request_query(req, "declines");
     long v;
     if (w && !srv_rg_uint(w, SRV_RET_WAIT_MAX, &wait))
-      return srv_device_bad(req, "wait: 0 to 300 seconds");
+      return srv_ep_bad(req, "wait: 0 to 300 seconds");
     if (sc) {
       if (!srv_rg_uint(sc, 255, &v))
-        return srv_device_bad(req, "since: a part count, 0 to 255");
+        return srv_ep_bad(req, "since: a part count, 0 to 255");
       since = v;
     }
     if (dc) {
       if (!srv_rg_uint(dc, 255, &v))
-        return srv_device_bad(req, "declines: a decline count, 0 to 255");
+        return srv_ep_bad(req, "declines: a decline count, 0 to 255");
       dsince = v;
     }
     deadline = srv_longpoll_deadline(wait);
     /* Expiry is noticed by whoever looks: a waiter must see it too. */
     if ((st = srv_ret_expire_due(req)) != SRV_DB_OK)
-      return srv_account_db_error(req, st);
+      return srv_ep_db_error(req, st);
   }
   for (int tries = 0;; tries++) {
     uint64_t seq = srv_longpoll_seq();
@@ -100,7 +101,7 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
     int sp;
 
     if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_rg_txn, &s)) != SRV_DB_OK)
-      return srv_account_db_error(req, st);
+      return srv_ep_db_error(req, st);
     if (PQntuples(s.r) != 1 ||
         (p->role == SRV_ROLE_HELPDESK && !srv_ret_is_requester(req, s.r))) {
       PQclear(s.r);

@@ -18,6 +18,7 @@
 #include "srv_account.h"
 #include "srv_auth.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
@@ -107,16 +108,16 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
   s.state = srv_request_query(req, "state");
   if (s.state && strcmp(s.state, "pending") != 0 && strcmp(s.state, "completed") != 0 &&
       strcmp(s.state, "expired") != 0)
-    return srv_device_bad(req, "state: pending, completed or expired");
+    return srv_ep_bad(req, "state: pending, completed or expired");
   if (lim && (!srv_rl_number(lim, 4, 1000, &n) || n < 1))
-    return srv_device_bad(req, "limit: 1 to 1000");
+    return srv_ep_bad(req, "limit: 1 to 1000");
   resumed = srv_longpoll_resumed(req, &since, &deadline);
   if (!resumed) {
     const char *w = srv_request_query(req, "wait"), *sc = srv_request_query(req, "since");
     if (w && !srv_rl_number(w, 3, SRV_RET_WAIT_MAX, &wait))
-      return srv_device_bad(req, "wait: 0 to 300 seconds");
+      return srv_ep_bad(req, "wait: 0 to 300 seconds");
     if (sc && !srv_rl_number(sc, 18, INT64_MAX, &since))
-      return srv_device_bad(req, "since: a cursor of an earlier answer");
+      return srv_ep_bad(req, "since: a cursor of an earlier answer");
     deadline = srv_longpoll_deadline(wait);
   }
   snprintf(s.limit, sizeof s.limit, "%lld", (long long)n);
@@ -131,7 +132,7 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
       st = srv_db_txn(SRV_DB_READ_ONLY, srv_rl_txn, &s);
     if (st != SRV_DB_OK) {
       json_decref(s.list);
-      return srv_account_db_error(req, st);
+      return srv_ep_db_error(req, st);
     }
     if (since < 0 || s.cursor != since || srv_longpoll_expired(deadline) ||
         srv_longpoll_stopping() || tries >= 3)

@@ -23,6 +23,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_device.h"
+#include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_metrics.h"
 #include "srv_retrieval.h"
@@ -175,11 +176,11 @@ enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)
   /* Only the shape is checkable: magic, version and a valid Re. */
   if (!b64 || ke_b64url_decode_fixed(part, sizeof part, b64) != KE_OK || part[0] != 'K' ||
       part[1] != 'P' || part[2] != 1)
-    return srv_device_bad(req, "part: base64url of a 161-byte sealed part (KP 01 ...)");
+    return srv_ep_bad(req, "part: base64url of a 161-byte sealed part (KP 01 ...)");
   {
     ke_point Re;
     if (ke_point_parse(&Re, part + 3, KE_POINT_LEN) != KE_OK)
-      return srv_device_bad(req, "part: its Re is not a valid P-256 point");
+      return srv_ep_bad(req, "part: its Re is not a valid P-256 point");
   }
   ke_hex_encode(s.part_hex, part, sizeof part);
   snprintf(s.idx, sizeof s.idx, "%d", p->custodian_index);
@@ -189,7 +190,7 @@ enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)
   if (st == SRV_DB_ABORT)
     return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   srv_longpoll_notify(s.id);
   srv_longpoll_notify("retrievals");
   return srv_reply_json(req, MHD_HTTP_CREATED,

@@ -12,6 +12,7 @@
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
+#include "srv_ep.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
 
@@ -80,7 +81,7 @@ enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   if (st != SRV_DB_OK) {
     json_decref(s.parts);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   return srv_reply_json(req, MHD_HTTP_OK,
                         json_pack("{s:s,s:o}", "request_id", s.id, "parts", s.parts));

@@ -11,15 +11,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke_json.h"
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_auth.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
-enum srv_tok_outcome { SRV_TOK_OK, SRV_TOK_NO_USER, SRV_TOK_DISABLED, SRV_TOK_NOT_FOUND,
-                       SRV_TOK_HUMAN };
+struct srv_tok_body {
+  const char *name;
+  int64_t expires_in;
+  const char *user;
+};
+
+static const struct ke_jfield srv_tok_fields[] = {
+  KE_JF_STR(struct srv_tok_body, name, 1, SRV_TOKEN_NAME_MAX, srv_account_token_name_ok,
+            "name: 1 to 64 characters A-Z a-z 0-9 space . _ : @ -, starting with a letter "
+            "or digit"),
+  /* The upper bound is the configuration's: checked by the handler. */
+  KE_JF_INT(struct srv_tok_body, expires_in, 60, INT64_MAX, NULL),
+  KE_JF_STR_OPT(struct srv_tok_body, user, 1, SRV_NAME_MAX, srv_account_name_ok,
+                "user must be a user name"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_tokens_create_body = KE_JSPEC(struct srv_tok_body, srv_tok_fields, 0);
+
+struct srv_tok_list_query {
+  int all;
+};
+static const struct srv_qfield srv_tok_list_fields[] = {
+  SRV_QF_BOOL(struct srv_tok_list_query, all, 0, "all must be true or false"), SRV_QF_END};
+const struct srv_qspec srv_ep_tokens_list_query =
+    SRV_QSPEC(struct srv_tok_list_query, srv_tok_list_fields);
+
+/* The account a token is for (USER_GET). */
+struct srv_tok_user {
+  const char *id;
+  int disabled, service;
+};
+static const struct srv_col srv_tok_user_cols[] = {
+  SRV_COL_TEXT(struct srv_tok_user, id), SRV_COL_BOOL(struct srv_tok_user, disabled),
+  SRV_COL_BOOL(struct srv_tok_user, service), SRV_COL_END};
 
 struct srv_tok_new {
   struct srv_request *req;
@@ -27,7 +59,7 @@ struct srv_tok_new {
   char lifetime[16];
   char hash[2 * 32 + 3];
   char id[24], expires[40];
-  enum srv_tok_outcome out;
+  struct srv_ep_fail fail;
 };
 
 static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
@@ -40,33 +72,38 @@ static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
   PGresult *r;
   json_t *d;
   struct srv_audit_event ev;
+  struct srv_tok_user u;
 
-  t->out = SRV_TOK_OK;
   if (!(r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
     return st;
-  if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
-    t->out = PQntuples(r) != 1 ? SRV_TOK_NO_USER : SRV_TOK_DISABLED;
+  if (PQntuples(r) != 1) {
     PQclear(r);
-    return SRV_DB_ABORT;
+    return srv_ep_fail(&t->fail, SRV_ERR_NOT_FOUND, "No such user");
   }
+  if (srv_row_read(r, 0, srv_tok_user_cols, &u) != 0) {
+    PQclear(r);
+    return SRV_DB_ERROR;
+  }
+  snprintf(uid, sizeof uid, "%s", u.id);
+  PQclear(r);
+  if (u.disabled)
+    return srv_ep_fail(&t->fail, SRV_ERR_CONFLICT, "The user is disabled");
   /* An admin acts as nobody else: API tokens are for service accounts
    * (schema 013) and for the admin's own account only.  A token for a
    * person would let the admin sign in as them - approve as a custodian,
    * request as a helpdesk user - which the role split forbids. */
-  if (strcmp(PQgetvalue(r, 0, 4), "t") != 0 && strcmp(t->user, me->name) != 0) {
-    PQclear(r);
-    t->out = SRV_TOK_HUMAN;
-    return SRV_DB_ABORT;
-  }
-  snprintf(uid, sizeof uid, "%s", PQgetvalue(r, 0, 0));
-  PQclear(r);
+  if (!u.service && strcmp(t->user, me->name) != 0)
+    return srv_ep_fail(&t->fail, SRV_ERR_FORBIDDEN,
+                       "API tokens are made only for service accounts and for yourself: "
+                       "this account is a person's (escrowctl user add --service makes "
+                       "a service account)");
   {
     const char *p6[6] = {uid, "api", t->hash, t->name, t->lifetime, me->id};
     if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_INSERT, p6, &st)))
       return st;
   }
-  snprintf(t->id, sizeof t->id, "%s", PQgetvalue(r, 0, 0));
-  snprintf(t->expires, sizeof t->expires, "%s", PQgetvalue(r, 0, 1));
+  snprintf(t->id, sizeof t->id, "%s", srv_row_text(r, "id"));
+  snprintf(t->expires, sizeof t->expires, "%s", srv_row_text(r, "expires"));
   PQclear(r);
   d = json_pack("{s:s,s:s,s:s}", "user", t->user, "name", t->name, "expires", t->expires);
   if (!d)
@@ -80,61 +117,47 @@ static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
 
 enum MHD_Result srv_ep_tokens_create(struct srv_request *req)
 {
-  static const char *const allowed[] = {"name", "expires_in", "user", NULL};
-  const json_t *body = srv_request_json(req);
+  struct srv_tok_body b;
   struct srv_tok_new t;
   char token[SRV_TOKEN_TEXT_MAX + 1];
   uint8_t hash[32];
-  int64_t expires_in;
-  enum srv_db_status st;
+  struct ke_jerr err;
   enum MHD_Result ret;
-  ke_json_rc rc;
   json_t *out;
 
-  if (srv_account_unknown_member(req, body, allowed, &ret))
-    return ret;
-  memset(&t, 0, sizeof t);
-  t.req = req;
-  if (ke_json_get_str(body, "name", &t.name) != KE_JSON_OK ||
-      !srv_account_token_name_ok(t.name))
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "name: 1 to 64 characters A-Z a-z 0-9 space . _ : @ -, starting "
-                           "with a letter or digit");
-  if (ke_json_get_int(body, "expires_in", 60, srv_auth_cfg.api_token_max_lifetime,
-                      &expires_in) != KE_JSON_OK) {
+  if (srv_ep_body_parse(req, &srv_ep_tokens_create_body, &b, &err) != 0 &&
+      (!err.field || strcmp(err.field->name, "expires_in") != 0))
+    return srv_ep_body_reply(req, &err);
+  if (err.field || b.expires_in > srv_auth_cfg.api_token_max_lifetime) {
     char msg[128];
     snprintf(msg, sizeof msg, "expires_in: seconds from 60 to %u (api_token_max_lifetime)",
              srv_auth_cfg.api_token_max_lifetime);
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST, msg);
   }
-  rc = ke_json_get_str(body, "user", &t.user);
-  if (rc == KE_JSON_MISSING)
-    t.user = srv_request_principal(req)->name;
-  else if (rc != KE_JSON_OK || !srv_account_name_ok(t.user))
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "user must be a user name");
-  snprintf(t.lifetime, sizeof t.lifetime, "%lld", (long long)expires_in);
+  memset(&t, 0, sizeof t);
+  t.req = req;
+  t.name = b.name;
+  t.user = b.user ? b.user : srv_request_principal(req)->name;
+  snprintf(t.lifetime, sizeof t.lifetime, "%lld", (long long)b.expires_in);
   if (srv_account_new_token('a', token, hash) != 0)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  srv_account_bytea_param(t.hash, hash, sizeof hash);
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_tok_new_txn, &t);
-  if (st != SRV_DB_OK) {
+  srv_bytea_param(t.hash, hash, sizeof hash);
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_tok_new_txn, &t, &t.fail, &ret)) {
     ke_wipe(token, sizeof token);
-    if (st == SRV_DB_ABORT && t.out == SRV_TOK_NO_USER)
-      return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
-    if (st == SRV_DB_ABORT && t.out == SRV_TOK_HUMAN)
-      return srv_reply_error(req, SRV_ERR_FORBIDDEN,
-                             "API tokens are made only for service accounts and for yourself: "
-                             "this account is a person's (escrowctl user add --service makes "
-                             "a service account)");
-    if (st == SRV_DB_ABORT && t.out == SRV_TOK_DISABLED)
-      return srv_reply_error(req, SRV_ERR_CONFLICT, "The user is disabled");
-    return srv_account_db_error(req, st);
+    return ret;
   }
   out = json_pack("{s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)strtoll(t.id, NULL, 10),
                   "name", t.name, "user", t.user, "token", token, "expires", t.expires);
   ke_wipe(token, sizeof token);
   return srv_reply_json(req, MHD_HTTP_CREATED, out);
 }
+
+static const struct srv_jcol srv_tok_list_cols[] = {
+  SRV_JCOL("id", SRV_CT_INT64),          SRV_JCOL("kind", SRV_CT_TEXT),
+  SRV_JCOL("name", SRV_CT_TEXT),         SRV_JCOL("user", SRV_CT_TEXT),
+  SRV_JCOL("created", SRV_CT_TIME),      SRV_JCOL("expires", SRV_CT_TIME),
+  SRV_JCOL_NULL("revoked", SRV_CT_TIME), SRV_JCOL_NULL("created_by", SRV_CT_TEXT),
+  SRV_JCOL("active", SRV_CT_BOOL),       SRV_JCOL_END};
 
 struct srv_tok_list {
   const char *all;
@@ -151,47 +174,42 @@ static enum srv_db_status srv_tok_list_txn(struct srv_db *db, void *cls)
   if (!r)
     return st;
   json_decref(l->list);
-  l->list = json_array();
-  for (int i = 0; l->list && i < PQntuples(r); i++) {
-    json_t *t = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:b}", "id",
-                          (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "kind",
-                          PQgetvalue(r, i, 1), "name", PQgetvalue(r, i, 2), "user",
-                          PQgetvalue(r, i, 3), "created", PQgetvalue(r, i, 4), "expires",
-                          PQgetvalue(r, i, 5), "revoked", srv_account_col_str(r, i, 6),
-                          "created_by", srv_account_col_str(r, i, 7), "active",
-                          strcmp(PQgetvalue(r, i, 8), "t") == 0);
-    if (!t || json_array_append_new(l->list, t)) {
-      json_decref(l->list);
-      l->list = NULL;
-    }
-  }
+  l->list = srv_rows_json(r, srv_tok_list_cols);
   PQclear(r);
   return l->list ? SRV_DB_OK : SRV_DB_ERROR;
 }
 
 enum MHD_Result srv_ep_tokens_list(struct srv_request *req)
 {
-  const char *all = srv_request_query(req, "all");
+  struct srv_tok_list_query q;
   struct srv_tok_list l = {"false", NULL};
-  enum srv_db_status st;
+  enum MHD_Result ret;
 
-  if (all && strcmp(all, "true") == 0)
-    l.all = "true";
-  else if (all && strcmp(all, "false") != 0)
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "all must be true or false");
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_tok_list_txn, &l);
-  if (st != SRV_DB_OK) {
+  if (srv_ep_query(req, &srv_ep_tokens_list_query, &q, &ret))
+    return ret;
+  l.all = q.all ? "true" : "false";
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_tok_list_txn, &l, NULL, &ret)) {
     json_decref(l.list);
-    return srv_account_db_error(req, st);
+    return ret;
   }
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "tokens", l.list));
 }
+
+/* The token being revoked (TOKEN_GET). */
+struct srv_tok_row {
+  const char *kind, *name, *user;
+  int revoked;
+};
+static const struct srv_col srv_tok_row_cols[] = {
+  SRV_COL_TEXT(struct srv_tok_row, kind), SRV_COL_TEXT(struct srv_tok_row, name),
+  SRV_COL_TEXT(struct srv_tok_row, user), SRV_COL_BOOL(struct srv_tok_row, revoked),
+  SRV_COL_END};
 
 struct srv_tok_revoke {
   struct srv_request *req;
   const char *id;
   int was_revoked;
-  enum srv_tok_outcome out;
+  struct srv_ep_fail fail;
 };
 
 static enum srv_db_status srv_tok_revoke_txn(struct srv_db *db, void *cls)
@@ -203,18 +221,19 @@ static enum srv_db_status srv_tok_revoke_txn(struct srv_db *db, void *cls)
   json_t *d;
   char object[48];
   struct srv_audit_event ev;
+  struct srv_tok_row row;
 
-  t->out = SRV_TOK_OK;
   if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_GET, p1, &st)))
     return st;
   if (PQntuples(r) != 1) {
     PQclear(r);
-    t->out = SRV_TOK_NOT_FOUND;
-    return SRV_DB_ABORT;
+    return srv_ep_fail(&t->fail, SRV_ERR_NOT_FOUND, "No such token");
   }
-  t->was_revoked = strcmp(PQgetvalue(r, 0, 4), "t") == 0;
-  d = json_pack("{s:s,s:s,s:s}", "kind", PQgetvalue(r, 0, 1), "name", PQgetvalue(r, 0, 2),
-                "user", PQgetvalue(r, 0, 3));
+  d = NULL;
+  if (srv_row_read(r, 0, srv_tok_row_cols, &row) == 0) {
+    t->was_revoked = row.revoked;
+    d = json_pack("{s:s,s:s,s:s}", "kind", row.kind, "name", row.name, "user", row.user);
+  }
   PQclear(r);
   if (!d)
     return SRV_DB_ERROR;
@@ -237,18 +256,15 @@ static enum srv_db_status srv_tok_revoke_txn(struct srv_db *db, void *cls)
 
 enum MHD_Result srv_ep_tokens_revoke(struct srv_request *req)
 {
-  struct srv_tok_revoke t = {req, srv_request_param(req, "id"), 0, SRV_TOK_OK};
+  struct srv_tok_revoke t = {.req = req, .id = srv_request_param(req, "id")};
   size_t n = t.id ? strlen(t.id) : 0;
-  enum srv_db_status st;
+  enum MHD_Result ret;
 
   /* Ids are positive bigints: anything else names no token. */
   if (n == 0 || n > 18 || strspn(t.id, "0123456789") != n || t.id[0] == '0')
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such token");
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_tok_revoke_txn, &t);
-  if (st == SRV_DB_ABORT && t.out == SRV_TOK_NOT_FOUND)
-    return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such token");
-  if (st != SRV_DB_OK)
-    return srv_account_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_tok_revoke_txn, &t, &t.fail, &ret))
+    return ret;
   return srv_reply_json(req, MHD_HTTP_OK,
                         json_pack("{s:I,s:b,s:b}", "id", (json_int_t)strtoll(t.id, NULL, 10),
                                   "revoked", 1, "already_revoked", t.was_revoked));

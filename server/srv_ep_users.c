@@ -21,6 +21,7 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_auth.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
 
 /* Outcomes a transaction body reports with SRV_DB_ABORT. */
@@ -41,7 +42,7 @@ static enum MHD_Result srv_users_fail(struct srv_request *req, enum srv_db_statu
   if (st == SRV_DB_CONSTRAINT || (st == SRV_DB_ABORT && out == SRV_USERS_EXISTS))
     return srv_reply_error(req, SRV_ERR_CONFLICT,
                            "A user with this name or custodian index already exists");
-  return srv_account_db_error(req, st);
+  return srv_ep_db_error(req, st);
 }
 
 /* role (+ custodian_index) from a body; 0 if valid, else answered. */
@@ -266,7 +267,7 @@ enum MHD_Result srv_ep_users_list(struct srv_request *req)
 
   if (st != SRV_DB_OK) {
     json_decref(list);
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "users", list));
 }

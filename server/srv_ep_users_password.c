@@ -20,8 +20,10 @@
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
+#include "srv_ep.h"
 #include "srv_login_limits.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 struct srv_pwreset {
   struct srv_request *req;
@@ -43,8 +45,8 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
   PGresult *r;
 
   p->found = 0;
-  srv_account_bytea_param(salt, p->pw.salt, sizeof p->pw.salt);
-  srv_account_bytea_param(hash, p->pw.hash, sizeof p->pw.hash);
+  srv_bytea_param(salt, p->pw.salt, sizeof p->pw.salt);
+  srv_bytea_param(hash, p->pw.hash, sizeof p->pw.hash);
   snprintf(n, sizeof n, "%u", p->pw.n);
   snprintf(r8, sizeof r8, "%u", p->pw.r);
   snprintf(p1, sizeof p1, "%u", p->pw.p);
@@ -104,7 +106,7 @@ enum MHD_Result srv_ep_users_password(struct srv_request *req)
     if (st == SRV_DB_ABORT && !p.found)
       return srv_reply_error(req, SRV_ERR_NOT_FOUND,
                              "No such user (or a service account: those have no password)");
-    return srv_account_db_error(req, st);
+    return srv_ep_db_error(req, st);
   }
   out = json_pack("{s:s,s:b,s:I}", "name", p.name, "password_must_change", 1,
                   "sessions_revoked", (json_int_t)p.revoked);

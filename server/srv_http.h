@@ -18,11 +18,13 @@
 #include "srv_error.h"
 
 struct srv_request;
+struct ke_jspec;
+struct srv_qspec;
 
 typedef enum MHD_Result (*srv_handler)(struct srv_request *req);
 
-/* Who may call a route.  Authentication arrives with the next issue; the
- * field is declared now so that every route states its policy in one place. */
+/* Who may call a route: srv_auth.c enforces it before the handler runs, so
+ * every route states its policy in one place, the route table. */
 #define SRV_ROLE_PUBLIC 0u
 #define SRV_ROLE_AGENT (1u << 0)
 #define SRV_ROLE_ADMIN (1u << 1)
@@ -43,6 +45,12 @@ struct srv_route {
   srv_handler handler;
   unsigned roles;      /* SRV_ROLE_* bitmask; SRV_ROLE_PUBLIC = anyone */
   enum srv_body body;
+  /* The members the body may have (lib/ke_json_spec.h) and the query
+   * parameters (srv_ep.h), when the route has them: the handler parses
+   * with exactly these (srv_ep_body, srv_ep_query check it), and the fuzz
+   * target drives them all from this table. */
+  const struct ke_jspec *body_spec;
+  const struct srv_qspec *query_spec;
 };
 
 struct srv_route_table {

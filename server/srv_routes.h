@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "srv_ep.h"
 #include "srv_http.h"
 
 #define SRV_ROUTE_MAX_PARAMS 4
@@ -99,5 +100,11 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_declines(struct srv_request *req);
 enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req);
+
+/* The body and query specs of the routes that have them (srv_ep.h), one
+ * per route, named <handler>_body and <handler>_query, defined next to
+ * their handler. */
+extern const struct ke_jspec srv_ep_tokens_create_body;
+extern const struct srv_qspec srv_ep_tokens_list_query;
 
 #endif

@@ -25,18 +25,9 @@
 #include "ke_bitlocker.h"
 #include "ke_note.h"
 #include "ke_secret.h"
+#include "ke_test.h"
 
-static int failures, checks;
 static const char *fixdir, *workdir;
-
-#define CHECK(cond)                                                      \
-  do {                                                                   \
-    checks++;                                                            \
-    if (!(cond)) {                                                       \
-      failures++;                                                        \
-      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);    \
-    }                                                                    \
-  } while (0)
 
 static char *slurp(const char *name, size_t *len)
 {
@@ -435,6 +426,5 @@ int main(int argc, char **argv)
   test_receipt();
   test_request_message();
   test_run();
-  printf("%d checks, %d failures\n", checks, failures);
-  return failures ? 1 : 0;
+  return ke_test_result("agent_unit");
 }

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "audit_test.h"
+#include "ke_test.h"
 #include "ke_note.h"
 
 /* golang.org/x/mod/sumdb/note, package documentation example. */
@@ -250,5 +250,5 @@ int main(int argc, char **argv)
   test_key_file();
   test_load_or_create();
   test_create_race();
-  return t_report("keyfile");
+  return ke_test_result("keyfile");
 }

@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "audit_test.h"
+#include "ke_test.h"
 #include "ke_merkle.h"
 
 #define H KE_MERKLE_HASH_LEN
@@ -524,5 +524,5 @@ int main(int argc, char **argv)
   test_vectors(argv[1]);
   test_random();
   test_limits();
-  return t_report("merkle");
+  return ke_test_result("merkle");
 }

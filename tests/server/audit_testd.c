@@ -110,7 +110,7 @@ int main(int argc, char **argv)
   }
   memcpy(routes, srv_routes_escrowd.routes, srv_routes_escrowd.count * sizeof *routes);
   routes[srv_routes_escrowd.count] =
-      (struct srv_route){"POST", "/test/audit", testd_audit, SRV_ROLE_PUBLIC, SRV_BODY_JSON};
+      (struct srv_route){"POST", "/test/audit", testd_audit, SRV_ROLE_PUBLIC, SRV_BODY_JSON, NULL, NULL};
   table.routes = routes;
   table.count = srv_routes_escrowd.count + 1;
   rc = srv_serve_main(&cfg, &table, 1);

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -60,9 +61,33 @@ def request(base, method, path, body=None, headers=None, timeout=30):
         req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return Response(r.status, r.read(), dict(r.headers))
+            resp = Response(r.status, r.read(), dict(r.headers))
     except urllib.error.HTTPError as e:
-        return Response(e.code, e.read(), dict(e.headers))
+        resp = Response(e.code, e.read(), dict(e.headers))
+    record(method, base + path, resp)
+    return resp
+
+
+def record(method, url, resp):
+    """Append the answer as one JSON line to a file of this process under
+    $KE_API_RECORD, for the check of docs/api.yaml against what the server
+    really sent (tests/api/check_responses.mjs; tests/server/lib.sh
+    api_record is the shell side).  One write(2) per line (O_APPEND), so
+    threads of one test do not interleave."""
+    d = os.environ.get("KE_API_RECORD")
+    if not d or not os.path.isdir(d):
+        return
+    ct = next((v for k, v in resp.headers.items() if k.lower() == "content-type"), "")
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0] or "python"
+    line = json.dumps({"test": name, "method": method, "url": url, "status": resp.status,
+                       "content_type": ct,
+                       "body_b64": base64.b64encode(resp.raw or b"").decode()}) + "\n"
+    fd = os.open(os.path.join(d, "%s.%d.jsonl" % (name, os.getpid())),
+                 os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
 
 
 def sign_headers(priv, device, method, path, body, ts=None, nonce=None):

@@ -17,6 +17,8 @@ case $1 in
       [ -f "$FIX_WORK/main.pid" ] && kill -KILL "$(cat "$FIX_WORK/main.pid")" 2>/dev/null || true
       rm -rf "$FIX_WORK" "$KE_FIXTURE"
     fi
+    # The answers the tests record (lib.sh api_record) are this run's only.
+    if [ -n "${KE_API_RECORD:-}" ]; then rm -rf "$KE_API_RECORD"; mkdir -p "$KE_API_RECORD"; fi
     FIX_WORK=$(mktemp -d /tmp/keyescrow-srvtest.XXXXXX)
     chmod 755 "$FIX_WORK"   # the cluster runs as keyescrow-pg when root
     TW=$FIX_WORK

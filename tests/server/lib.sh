@@ -114,6 +114,31 @@ http() {
   local m=$1 url=$2
   shift 2
   STATUS=$(curl -sS --max-time 20 -o "$BODYF" -D "$HDRF" -w '%{http_code}' -X "$m" "$@" "$url" 2>"$TW/curl.err") || STATUS=000
+  [ -z "${KE_API_RECORD:-}" ] || api_record "$m" "$url"
+}
+
+# api_record METHOD URL: append the answer in $STATUS, $HDRF and $BODYF as
+# one JSON line to a file of this process under $KE_API_RECORD, for the
+# check of docs/api.yaml against what the server really sent
+# (tests/api/check_responses.mjs; device_agent.py records the Python side).
+# No fork but base64: it runs on every request of the server suite.
+api_record() {
+  local ct="" cl="" line b64="" u=${2//\\/\\\\}
+  [ "$STATUS" != 000 ] && [ -d "$KE_API_RECORD" ] || return 0
+  while IFS= read -r line; do   # the last header block's Content-Type and -Length
+    line=${line%$'\r'}
+    case ${line,,} in
+      http/*) ct="" cl="" ;;
+      content-type:*) ct=${line#*:}; ct=${ct# } ;;
+      content-length:*) cl=${line#*:}; cl=${cl# } ;;
+    esac
+  done <"$HDRF"
+  # curl leaves $BODYF alone when no body came: HEAD and empty answers.
+  [ "$1" = HEAD ] || [ "$cl" = 0 ] || b64=$(base64 -w0 "$BODYF" 2>/dev/null)
+  ct=${ct//\\/\\\\}
+  printf '{"test":"%s","method":"%s","url":"%s","status":%s,"content_type":"%s","body_b64":"%s"}\n' \
+    "$TEST_NAME" "$1" "${u//\"/\\\"}" "$STATUS" "${ct//\"/\\\"}" "$b64" \
+    >>"$KE_API_RECORD/$TEST_NAME.$BASHPID.jsonl"
 }
 
 expect_status() {

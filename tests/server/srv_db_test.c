@@ -18,20 +18,10 @@
 #include "ke_log.h"
 #include "srv_db.h"
 #include "srv_metrics.h"
+#include "ke_test.h"
 
 static char table[64];
 static pthread_barrier_t barrier;
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                     \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
 
 static enum srv_db_status run(struct srv_db *db, const char *sql, int nparams,
                               const char *const *params, long *value)
@@ -238,8 +228,5 @@ int main(int argc, char **argv)
   PQclear(PQexec(c, sql));
   PQfinish(c);
   pthread_barrier_destroy(&barrier);
-  if (failures)
-    return 1;
-  printf("srv_db_test: all checks passed\n");
-  return 0;
+  return ke_test_result("srv_db_test");
 }

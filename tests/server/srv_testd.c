@@ -33,12 +33,12 @@ static enum MHD_Result testd_item(struct srv_request *req)
 }
 
 static const struct srv_route testd_routes[] = {
-  {"POST", "/echo", testd_echo, SRV_ROLE_PUBLIC, SRV_BODY_JSON},
-  {"GET", "/items/{id}", testd_item, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
-  {"DELETE", "/items/{id}", testd_item, SRV_ROLE_ADMIN, SRV_BODY_NONE},
-  {"GET", "/healthz", srv_ep_healthz, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"POST", "/echo", testd_echo, SRV_ROLE_PUBLIC, SRV_BODY_JSON, NULL, NULL},
+  {"GET", "/items/{id}", testd_item, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
+  {"DELETE", "/items/{id}", testd_item, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL, NULL},
+  {"GET", "/healthz", srv_ep_healthz, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
   /* No database here: always 503 db_unavailable (t_framing: Retry-After). */
-  {"GET", "/readyz", srv_ep_readyz, SRV_ROLE_PUBLIC, SRV_BODY_NONE},
+  {"GET", "/readyz", srv_ep_readyz, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
 };
 
 static const struct srv_route_table testd_table = {

@@ -14,18 +14,8 @@
 #include "srv_error.h"
 #include "srv_forwarded.h"
 #include "srv_routes.h"
+#include "ke_test.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                     \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
 
 static enum MHD_Result h_dummy(struct srv_request *req)
 {
@@ -34,12 +24,12 @@ static enum MHD_Result h_dummy(struct srv_request *req)
 }
 
 static const struct srv_route routes[] = {
-  {"GET", "/v1/devices", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE},
-  {"GET", "/v1/devices/{id}", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE},
-  {"PUT", "/v1/devices/{id}/keys/{volume}", h_dummy, SRV_ROLE_AGENT, SRV_BODY_JSON},
-  {"POST", "/v1/devices/{id}/checkin", h_dummy, SRV_ROLE_AGENT, SRV_BODY_JSON},
-  {"POST", "/v1/retrievals", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_JSON},
-  {"GET", "/v1/retrievals", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE},
+  {"GET", "/v1/devices", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE, NULL, NULL},
+  {"GET", "/v1/devices/{id}", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE, NULL, NULL},
+  {"PUT", "/v1/devices/{id}/keys/{volume}", h_dummy, SRV_ROLE_AGENT, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/devices/{id}/checkin", h_dummy, SRV_ROLE_AGENT, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/retrievals", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_JSON, NULL, NULL},
+  {"GET", "/v1/retrievals", h_dummy, SRV_ROLE_HELPDESK, SRV_BODY_NONE, NULL, NULL},
 };
 static const struct srv_route_table table = {routes, sizeof routes / sizeof routes[0]};
 
@@ -232,10 +222,5 @@ int main(void)
   test_errors();
   test_json();
   test_log();
-  if (failures) {
-    fprintf(stderr, "%d failure(s)\n", failures);
-    return 1;
-  }
-  printf("srv_unit_test: all checks passed\n");
-  return 0;
+  return ke_test_result("srv_unit_test");
 }

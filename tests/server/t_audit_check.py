@@ -27,8 +27,8 @@ import random
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
+
+import device_agent
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NOTE_VERIFY = os.path.join(HERE, "..", "audit", "note_verify.py")
@@ -40,14 +40,9 @@ def fail(msg):
 
 
 def get(base, path, token=None):
-    req = urllib.request.Request(base + path)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    r = device_agent.request(base, "GET", path,
+                             headers={"Authorization": "Bearer " + token} if token else None)
+    return r.status, r.raw
 
 
 def get_json(base, path, token=None):
