@@ -11,6 +11,7 @@
 
 #include "agent_logview.h"
 #include "ke_crypto.h"
+#include "ke_json_spec.h"
 #include "ke_secret.h"
 #include "ke_util.h"
 
@@ -294,6 +295,20 @@ static int record(json_t *vol, json_t *up, const char *record_id,
   return AGENT_OK;
 }
 
+/* The server's answer to an escrow; members it may add later are its own. */
+typedef struct escrow_answer {
+  const char *record_id, *receipt, *escrow_event;
+  int64_t leaf_index;
+} escrow_answer;
+static const struct ke_jfield answer_fields[] = {
+  KE_JF_STR(escrow_answer, record_id, 1, AGENT_ID_MAX, agent_record_id_valid, NULL),
+  KE_JF_STR(escrow_answer, receipt, 0, INT64_MAX, NULL, NULL),
+  KE_JF_INT(escrow_answer, leaf_index, 0, INT64_MAX, NULL),
+  KE_JF_STR(escrow_answer, escrow_event, 0, INT64_MAX, NULL, NULL),
+  KE_JF_END,
+};
+static const struct ke_jspec answer_spec = KE_JSPEC(escrow_answer, answer_fields, KE_JS_OPEN);
+
 int agent_escrow_resume(agent_ctx *c, const char *volume_id)
 {
   json_t *vol = agent_volume(c, volume_id), *up = json_object_get(vol, "upload");
@@ -304,8 +319,7 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
   char *sig_b64 = NULL;
   ke_envelope parsed;
   agent_reply rep = { 0 };
-  const char *record_id, *receipt;
-  json_int_t leaf;
+  escrow_answer a;
   int rc = AGENT_FAIL;
 
   if (!up)
@@ -341,29 +355,24 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
     goto out;
   }
   agent_crash_point("after-upload");
-  record_id = agent_jstr(rep.json, "record_id");
-  receipt = agent_jstr(rep.json, "receipt");
-  leaf = agent_jint(rep.json, "leaf_index", -1);
-  if (!agent_record_id_valid(record_id) || !receipt || leaf < 0 ||
-      !json_is_integer(json_object_get(rep.json, "leaf_index")) ||
-      !agent_jstr(rep.json, "escrow_event")) {
+  if (ke_json_spec_parse(rep.json, &answer_spec, &a, NULL)) {
     agent_err("volume %s: the server's answer lacks a valid record_id, leaf_index, "
               "receipt or escrow_event; the key is NOT counted as escrowed", volume_id);
     rc = AGENT_BADANSWER;
     goto out;
   }
-  if ((rc = agent_receipt_check(&c->logkey, receipt, c->device_id, volume_id, record_id,
-                                sha_hex, leaf, when)) ||
-      (rc = agent_logview_check(c, volume_id, record_id, sha_hex, leaf,
-                                agent_jstr(rep.json, "escrow_event"))))
+  if ((rc = agent_receipt_check(&c->logkey, a.receipt, c->device_id, volume_id, a.record_id,
+                                sha_hex, a.leaf_index, when)) ||
+      (rc = agent_logview_check(c, volume_id, a.record_id, sha_hex, a.leaf_index,
+                                a.escrow_event)))
     goto out;
-  if ((rc = record(vol, up, record_id, leaf, receipt, sha_hex, when)) ||
+  if ((rc = record(vol, up, a.record_id, a.leaf_index, a.receipt, sha_hex, when)) ||
       (rc = agent_state_save(c)))
     goto out;
   agent_info("volume %s escrowed: record %s (%s), audit leaf %lld, receipt verified, "
              "event proven in the log",
-             volume_id, record_id, rep.status == 201 ? "new" : "already stored",
-             (long long)leaf);
+             volume_id, a.record_id, rep.status == 201 ? "new" : "already stored",
+             (long long)a.leaf_index);
 out:
   agent_reply_free(&rep);
   json_decref(body);
