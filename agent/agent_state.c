@@ -79,7 +79,7 @@ void agent_ctx_close(agent_ctx *c)
 static int is_fpr_hex(const char *s)
 {
   uint8_t b[KE_FPR_LEN];
-  return s && strlen(s) == 2 * KE_FPR_LEN && ke_hex_decode(b, sizeof b, s) == KE_OK &&
+  return s && ke_parse_hex_exact(b, sizeof b, s) == KE_OK &&
          strspn(s, "0123456789abcdef") == 2 * KE_FPR_LEN;
 }
 
