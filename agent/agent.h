@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "ke_cli.h"
 #include "ke_files.h"
 #include "ke_note.h"
 
@@ -51,19 +52,10 @@ void agent_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- buffers ------------------------------------------------------------- */
-typedef struct agent_buf {
-  char *p;        /* NUL terminated when non-NULL */
-  size_t len, cap;
-  int secure;     /* p is ke_secure_alloc memory, wiped when freed */
-} agent_buf;
-
-int agent_buf_append(agent_buf *b, const void *data, size_t len);
-void agent_buf_free(agent_buf *b);
-
 /* ---- files ----------------------------------------------------------------- */
-/* Read all of `path` ("-" is stdin), at most max bytes. */
-int agent_read_file(agent_buf *b, const char *path, size_t max, int secure, const char *what);
+/* The agent's words around lib's one way (ke_cli.h) of each.
+ * Read all of `path` ("-" is stdin), at most max bytes. */
+int agent_read_file(ke_buf *b, const char *path, size_t max, int secure, const char *what);
 /* Replace `path` atomically: a temporary file beside it (mode `mode` from
  * the start), fsync, rename over `path`, fsync the directory. */
 int agent_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
@@ -96,15 +88,6 @@ void agent_now(char out[KE_TIME_LEN + 1]);
 long long agent_time_parse(const char *s);
 
 /* ---- options ------------------------------------------------------------------- */
-typedef struct agent_cmd agent_cmd;
-struct agent_cmd {
-  const char *name;      /* "enroll", "luks" */
-  const char *sub;       /* "add", or NULL */
-  int (*run)(const agent_cmd *cmd, int argc, char **argv);
-  const char *summary;
-  const char *usage;
-};
-
 /* Retry policy of every request to the server. */
 typedef struct agent_retry {
   unsigned attempts;    /* tries in all, >= 1 */
@@ -153,13 +136,10 @@ void agent_common_init(agent_common *o);
 /* 1 if consumed (rc in *rc), 0 if not a common option. */
 int agent_common_opt(agent_common *o, int opt, const char *arg, int *rc);
 
-typedef int (*agent_opt_fn)(void *ctx, int opt, const char *arg);
 /* getopt_long, long options only; --help prints the usage (AGENT_HELP).
  * Positional arguments are a usage error.  Common options go to `common`. */
-int agent_getopt(const agent_cmd *cmd, int argc, char **argv, const struct option *opts,
-                 agent_common *common, agent_opt_fn fn, void *ctx);
-int agent_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
-                     unsigned hi);
+int agent_getopt(const ke_cli_cmd *cmd, int argc, char **argv, const struct option *opts,
+                 agent_common *common, ke_cli_opt_fn fn, void *ctx);
 int agent_missing_opt(const char *opt);
 /* --escrow-fingerprint HEX: 64 hex digits. */
 int agent_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg);

@@ -7,13 +7,13 @@
 
 #include "agent.h"
 
-int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv);
-int agent_cmd_pin(const agent_cmd *cmd, int argc, char **argv);
-int agent_cmd_escrow(const agent_cmd *cmd, int argc, char **argv);
-int agent_cmd_checkin(const agent_cmd *cmd, int argc, char **argv);
-int agent_cmd_status(const agent_cmd *cmd, int argc, char **argv);
-int agent_cmd_luks_add(const agent_cmd *cmd, int argc, char **argv);
-int agent_cmd_luks_rotate(const agent_cmd *cmd, int argc, char **argv);
+int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv);
+int agent_cmd_pin(const ke_cli_cmd *cmd, int argc, char **argv);
+int agent_cmd_escrow(const ke_cli_cmd *cmd, int argc, char **argv);
+int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv);
+int agent_cmd_status(const ke_cli_cmd *cmd, int argc, char **argv);
+int agent_cmd_luks_add(const ke_cli_cmd *cmd, int argc, char **argv);
+int agent_cmd_luks_rotate(const ke_cli_cmd *cmd, int argc, char **argv);
 
 extern const char agent_usage_enroll[];
 extern const char agent_usage_pin[];

@@ -274,7 +274,7 @@ static int act(agent_ctx *c, vol_check *v)
   return agent_state_save(c);
 }
 
-int agent_cmd_checkin(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     AGENT_COMMON_OPTIONS,
@@ -299,8 +299,10 @@ int agent_cmd_checkin(const agent_cmd *cmd, int argc, char **argv)
   /* 1. Interrupted work first, so that what is reported is current. */
   json_object_foreach(json_object_get(c.st, "volumes"), vid, vol) {
     const agent_provider *p = agent_provider_find(agent_jstr(vol, "provider"));
-    if (p && json_object_get(vol, "pending"))
-      result = worse(result, p->resume(&c, vid));
+    json_t *pend = json_object_get(vol, "pending");
+    /* A pending rotation is finished by rotating on (stdin has none). */
+    if (p && p->rotate && pend)
+      result = worse(result, p->rotate(&c, vid, agent_jstr(pend, "reason")));
     if (json_object_get(agent_volume(&c, vid), "upload"))
       result = worse(result, agent_escrow_resume(&c, vid));
   }

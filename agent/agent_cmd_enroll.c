@@ -202,7 +202,7 @@ static json_t *facts(const enroll_opts *o)
 
 static int read_token(const enroll_opts *o, char tok[64])
 {
-  agent_buf b;
+  ke_buf b;
   int rc;
 
   if (o->token) {
@@ -212,7 +212,7 @@ static int read_token(const enroll_opts *o, char tok[64])
       return rc;
     b.len = strcspn(b.p, "\r\n");
     snprintf(tok, 64, "%.*s", (int)(b.len < 63 ? b.len : 63), b.p);
-    agent_buf_free(&b);
+    ke_buf_free(&b);
   }
   if (!token_valid(tok)) {
     ke_wipe(tok, 64);
@@ -224,20 +224,20 @@ static int read_token(const enroll_opts *o, char tok[64])
 
 static int copy_cacert(const agent_ctx *c, const char *src, char *dst, size_t dstlen)
 {
-  agent_buf b;
+  ke_buf b;
   int rc;
 
   if ((rc = agent_read_file(&b, src, 1024 * 1024, 0, "CA certificate")))
     return rc;
   if (!strstr(b.p, "-----BEGIN CERTIFICATE-----")) {
     agent_err("%s holds no PEM certificate", src);
-    agent_buf_free(&b);
+    ke_buf_free(&b);
     return AGENT_USAGE;
   }
   rc = agent_path(dst, dstlen, c->dir, "ca.pem");
   if (!rc)
     rc = agent_write_atomic(dst, b.p, b.len, 0600);
-  agent_buf_free(&b);
+  ke_buf_free(&b);
   return rc;
 }
 
@@ -339,7 +339,52 @@ static int check_opts(const enroll_opts *o)
   return AGENT_OK;
 }
 
-int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
+/* Lock the state dir, refuse one already enrolled, and open the server. */
+static int open_unenrolled(agent_ctx *c, const agent_common *common, const enroll_opts *o)
+{
+  char path[PATH_MAX], ca[PATH_MAX];
+  int rc;
+
+  if ((rc = agent_ctx_lock(c, common, 1)))
+    return rc;
+  if ((rc = agent_path(path, sizeof path, c->dir, "state.json")))
+    return rc;
+  if (access(path, F_OK) == 0) {
+    agent_err("this device is already enrolled (%s exists); remove the state directory to "
+              "enrol it again", path);
+    return AGENT_FAIL;
+  }
+  if (o->cacert && (rc = copy_cacert(c, o->cacert, ca, sizeof ca)))
+    return rc;
+  if ((rc = agent_http_open(&c->http, o->server, o->cacert ? ca : NULL, &common->retry)))
+    return rc;
+  return agent_http_set_pin(c->http, o->pin);
+}
+
+/* The device key.  A key left by an enrolment that failed after creating
+ * it is reused. */
+static int device_key(agent_ctx *c)
+{
+  char path[PATH_MAX];
+  ke_rc k;
+  int rc;
+
+  if ((rc = agent_path(path, sizeof path, c->dir, "device.key")))
+    return rc;
+  k = agent_key_load(&c->key, path);
+  if (k == KE_ERR_IO && errno == ENOENT) {
+    if ((k = agent_key_generate(&c->key)) == KE_OK)
+      k = agent_key_save(c->key, path);
+  }
+  if (k) {
+    agent_err("cannot create or load the device key %s: %s", path,
+              k == KE_ERR_IO ? strerror(errno) : ke_rc_str(k));
+    return AGENT_FAIL;
+  }
+  return AGENT_OK;
+}
+
+int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "server", required_argument, 0, O_SERVER },
@@ -359,12 +404,11 @@ int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
   enroll_opts o;
   agent_ctx c;
   agent_reply rep = { 0 };
-  char path[PATH_MAX], ca[PATH_MAX], tok[64] = "";
+  char tok[64] = "";
   uint8_t pub[AGENT_PUB_LEN];
   char *pub_b64 = NULL;
   json_t *body = NULL;
   int rc;
-  ke_rc k;
 
   memset(&o, 0, sizeof o);
   agent_common_init(&common);
@@ -373,35 +417,8 @@ int agent_cmd_enroll(const agent_cmd *cmd, int argc, char **argv)
   if ((rc = agent_getopt(cmd, argc, argv, opts, &common, on_opt, &o)) ||
       (rc = check_opts(&o)) || (rc = read_token(&o, tok)))
     goto out_opts;
-  if ((rc = agent_ctx_lock(&c, &common, 1)))
+  if ((rc = open_unenrolled(&c, &common, &o)) || (rc = device_key(&c)))
     goto out;
-  if ((rc = agent_path(path, sizeof path, c.dir, "state.json")))
-    goto out;
-  if (access(path, F_OK) == 0) {
-    agent_err("this device is already enrolled (%s exists); remove the state directory to "
-              "enrol it again", path);
-    rc = AGENT_FAIL;
-    goto out;
-  }
-  if (o.cacert && (rc = copy_cacert(&c, o.cacert, ca, sizeof ca)))
-    goto out;
-  if ((rc = agent_http_open(&c.http, o.server, o.cacert ? ca : NULL, &common.retry)) ||
-      (rc = agent_http_set_pin(c.http, o.pin)))
-    goto out;
-  /* A key left by an enrolment that failed after creating it is reused. */
-  if ((rc = agent_path(path, sizeof path, c.dir, "device.key")))
-    goto out;
-  k = agent_key_load(&c.key, path);
-  if (k == KE_ERR_IO && errno == ENOENT) {
-    if ((k = agent_key_generate(&c.key)) == KE_OK)
-      k = agent_key_save(c.key, path);
-  }
-  if (k) {
-    agent_err("cannot create or load the device key %s: %s", path,
-              k == KE_ERR_IO ? strerror(errno) : ke_rc_str(k));
-    rc = AGENT_FAIL;
-    goto out;
-  }
   agent_key_public(c.key, pub);
   if (!(pub_b64 = ke_b64url_encode(pub, sizeof pub)) || !(body = facts(&o)) ||
       agent_jset_str(body, "token", tok) || agent_jset_str(body, "device_key", pub_b64)) {
@@ -447,7 +464,7 @@ static int on_pin_opt(void *ctx, int opt, const char *arg)
   return agent_parse_fpr(o->fpr, arg);
 }
 
-int agent_cmd_pin(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_pin(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "escrow-fingerprint", required_argument, 0, O_FPR },

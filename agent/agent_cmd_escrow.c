@@ -64,7 +64,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return AGENT_USAGE;
 }
 
-int agent_cmd_escrow(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_escrow(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "provider", required_argument, 0, O_PROVIDER },

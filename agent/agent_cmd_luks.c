@@ -60,7 +60,31 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return AGENT_USAGE;
 }
 
-static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
+/* luks add on a volume with an escrowed recovery keyslot: only once that
+ * keyslot no longer opens. */
+static int add_allowed(agent_ctx *c, const char *vid, json_t *vol)
+{
+  uint8_t *pass;
+  size_t len;
+  int works, rc;
+
+  if (!vol || !agent_jstr(vol, "secret") || !agent_jstr(vol, "record_id"))
+    return AGENT_OK;
+  if ((rc = agent_local_open(c, vid, agent_jstr(vol, "secret"), &pass, &len)))
+    return rc;
+  works = agent_luks_check(c, vid, vol, pass, len);
+  ke_secure_free(pass, len);
+  if (works != 0) {
+    agent_err("volume %s already has an escrowed recovery keyslot (%lld, record %s); use "
+              "escrow-agent luks rotate to replace it", vid,
+              (long long)agent_jint(vol, "slot", -1), agent_jstr(vol, "record_id"));
+    return AGENT_FAIL;
+  }
+  agent_warn("volume %s: the escrowed recovery keyslot no longer opens; adding a new one", vid);
+  return AGENT_OK;
+}
+
+static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
 {
   static const struct option opts[] = {
     { "device", required_argument, 0, O_DEVICE },
@@ -73,7 +97,7 @@ static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
   agent_common common;
   luks_opts o;
   agent_ctx c;
-  agent_buf key = { 0 };
+  ke_buf key = { 0 };
   char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
   json_t *vol, *pend;
   int rc;
@@ -111,25 +135,8 @@ static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
     agent_info("volume %s: finishing the interrupted %s (step %s)", vid,
                agent_jstr(pend, "op"), agent_jstr(pend, "step"));
   } else if (!rotate) {
-    if (vol && agent_jstr(vol, "secret") && agent_jstr(vol, "record_id")) {
-      uint8_t *pass;
-      size_t len;
-      int works;
-      if ((rc = agent_local_open(&c, vid, agent_jstr(vol, "secret"), &pass, &len)))
-        goto out;
-      works = agent_luks_check(&c, vid, vol, pass, len);
-      ke_secure_free(pass, len);
-      if (works != 0) {
-        agent_err("volume %s already has an escrowed recovery keyslot (%lld, record %s); use "
-                  "escrow-agent luks rotate to replace it", vid,
-                  (long long)agent_jint(vol, "slot", -1), agent_jstr(vol, "record_id"));
-        rc = AGENT_FAIL;
-        goto out;
-      }
-      agent_warn("volume %s: the escrowed recovery keyslot no longer opens; adding a new one",
-                 vid);
-    }
-    if ((rc = agent_luks_begin(&c, "add", vid, o.device, o.pbkdf, NULL)))
+    if ((rc = add_allowed(&c, vid, vol)) ||
+        (rc = agent_luks_begin(&c, "add", vid, o.device, o.pbkdf, NULL)))
       goto out;
   } else if ((rc = agent_luks_begin(&c, "rotate", vid, o.device,
                                     o.pbkdf ? o.pbkdf : agent_jstr(vol, "pbkdf"),
@@ -143,17 +150,17 @@ static int run(const agent_cmd *cmd, int argc, char **argv, int rotate)
          (long long)agent_jint(vol, "slot", -1), agent_jstr(vol, "record_id"),
          (long long)agent_jint(vol, "leaf_index", -1));
 out:
-  agent_buf_free(&key);
+  ke_buf_free(&key);
   agent_ctx_close(&c);
   return rc;
 }
 
-int agent_cmd_luks_add(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_luks_add(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   return run(cmd, argc, argv, 0);
 }
 
-int agent_cmd_luks_rotate(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_luks_rotate(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   return run(cmd, argc, argv, 1);
 }

@@ -140,7 +140,7 @@ static void print_table(const json_t *rep)
     printf("(no volume escrowed yet: run escrow-agent escrow or escrow-agent luks add)\n");
 }
 
-int agent_cmd_status(const agent_cmd *cmd, int argc, char **argv)
+int agent_cmd_status(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "json", no_argument, 0, O_JSON },

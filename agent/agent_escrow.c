@@ -11,6 +11,7 @@
 
 #include "agent_logview.h"
 #include "ke_crypto.h"
+#include "ke_json_spec.h"
 #include "ke_secret.h"
 #include "ke_util.h"
 
@@ -142,15 +143,10 @@ static char *upload_verifier(agent_ctx *c, const agent_escrow_req *r)
   return b64;
 }
 
-int agent_escrow(agent_ctx *c, const agent_escrow_req *r)
+/* The request names a valid volume and key, and a secret fit to escrow. */
+static int req_check(const agent_escrow_req *r)
 {
-  char *ver_b64 = NULL, *sealed = NULL;
-  uint8_t *env = NULL;
-  size_t envlen = 0;
   const char *why;
-  json_t *vol, *up = NULL, *old_up;
-  const char *reuse = NULL;
-  int rc = AGENT_FAIL;
 
   if (!agent_volume_id_valid(r->volume_id) || !agent_key_id_valid(r->key_id) ||
       !agent_key_type_valid(r->key_type)) {
@@ -171,73 +167,96 @@ int agent_escrow(agent_ctx *c, const agent_escrow_req *r)
   if (why)
     agent_warn("volume %s: escrowing a secret that looks low in entropy (%s)", r->volume_id,
                why);
+  return AGENT_OK;
+}
+
+/* 1 if o (the pending upload or the volume) holds this verifier, sealed to
+ * the escrow key in use. */
+static int same_upload(agent_ctx *c, const json_t *o, const char *ver_b64)
+{
+  const char *v = agent_jstr(o, "verifier"), *fpr = agent_jstr(o, "escrow_fingerprint");
+  return v && strcmp(v, ver_b64) == 0 && fpr && strcmp(fpr, c->fpr_hex) == 0;
+}
+
+/* up's "envelope": `reuse`, or a new one sealed to the escrow key in use. */
+static int put_envelope(agent_ctx *c, const agent_escrow_req *r, json_t *up, const char *reuse)
+{
+  uint8_t *env = NULL;
+  size_t envlen = 0;
+  ke_rc k;
+  int rc;
+
+  if (reuse)
+    return agent_jset_str(up, "envelope", reuse);
+  k = ke_envelope_seal(&env, &envlen, c->manifest->pub.fingerprint,
+                       &c->manifest->pub.commitments[0], c->device_id, r->volume_id,
+                       r->secret, r->secret_len);
+  if (k) {
+    agent_err("volume %s: sealing failed: %s", r->volume_id, ke_rc_str(k));
+    return AGENT_FAIL;
+  }
+  rc = b64_field(up, "envelope", env, envlen);
+  free(env);
+  return rc;
+}
+
+/* The pending upload of the request (NULL on failure, logged). */
+static json_t *make_upload(agent_ctx *c, const agent_escrow_req *r, const char *reuse,
+                           const char *ver_b64)
+{
+  json_t *up = json_object();
+  char *sealed = NULL;
+
+  if (!up) {
+    agent_err("out of memory");
+    return NULL;
+  }
+  if (put_envelope(c, r, up, reuse) || agent_jset_str(up, "verifier", ver_b64) ||
+      agent_jset_str(up, "key_type", r->key_type) || agent_jset_str(up, "key_id", r->key_id) ||
+      agent_jset_str(up, "escrow_fingerprint", c->fpr_hex) ||
+      (r->keep && (agent_local_seal(c, r->volume_id, r->secret, r->secret_len, &sealed) ||
+                   agent_jset_str(up, "secret", sealed))) ||
+      (r->extra && agent_jset(up, "extra", json_deep_copy(r->extra)))) {
+    json_decref(up);
+    up = NULL;
+  }
+  free(sealed);
+  return up;
+}
+
+int agent_escrow(agent_ctx *c, const agent_escrow_req *r)
+{
+  char *ver_b64;
+  json_t *vol, *up, *old_up;
+  const char *reuse = NULL;
+  int rc;
+
+  if ((rc = req_check(r)))
+    return rc;
   if (!(ver_b64 = upload_verifier(c, r))) {
     agent_err("volume %s: cannot compute the verifier", r->volume_id);
-    goto out;
+    return AGENT_FAIL;
   }
-  if (!(vol = agent_volume_make(c, r->volume_id, r->provider)))
-    goto out;
-  if (agent_jset_str(vol, "provider", r->provider))
+  rc = AGENT_FAIL;
+  if (!(vol = agent_volume_make(c, r->volume_id, r->provider)) ||
+      agent_jset_str(vol, "provider", r->provider))
     goto out;
   /* The same secret under the same escrow key: send the envelope already
    * pending or stored, so the server answers with the record it has. */
   old_up = json_object_get(vol, "upload");
   if (r->fresh)
     reuse = NULL;
-  else if (old_up && agent_jstr(old_up, "verifier") &&
-      strcmp(agent_jstr(old_up, "verifier"), ver_b64) == 0 &&
-      agent_jstr(old_up, "escrow_fingerprint") &&
-      strcmp(agent_jstr(old_up, "escrow_fingerprint"), c->fpr_hex) == 0)
+  else if (old_up && same_upload(c, old_up, ver_b64))
     reuse = agent_jstr(old_up, "envelope");
-  else if (agent_jstr(vol, "record_id") && agent_jstr(vol, "verifier") &&
-           strcmp(agent_jstr(vol, "verifier"), ver_b64) == 0 &&
-           agent_jstr(vol, "escrow_fingerprint") &&
-           strcmp(agent_jstr(vol, "escrow_fingerprint"), c->fpr_hex) == 0)
+  else if (agent_jstr(vol, "record_id") && same_upload(c, vol, ver_b64))
     reuse = agent_jstr(vol, "envelope");
-  if (!(up = json_object()))
-    goto oom;
-  if (reuse) {
-    if (agent_jset_str(up, "envelope", reuse))
-      goto out;
-  } else {
-    ke_rc k = ke_envelope_seal(&env, &envlen, c->manifest->pub.fingerprint,
-                               &c->manifest->pub.commitments[0], c->device_id, r->volume_id,
-                               r->secret, r->secret_len);
-    if (k) {
-      agent_err("volume %s: sealing failed: %s", r->volume_id, ke_rc_str(k));
-      goto out;
-    }
-    if (b64_field(up, "envelope", env, envlen))
-      goto out;
-  }
-  if (agent_jset_str(up, "verifier", ver_b64) || agent_jset_str(up, "key_type", r->key_type) ||
-      agent_jset_str(up, "key_id", r->key_id) ||
-      agent_jset_str(up, "escrow_fingerprint", c->fpr_hex))
+  if (!(up = make_upload(c, r, reuse, ver_b64)) || agent_jset(vol, "upload", up))
     goto out;
-  if (r->keep) {
-    if (agent_local_seal(c, r->volume_id, r->secret, r->secret_len, &sealed) ||
-        agent_jset_str(up, "secret", sealed))
-      goto out;
-  }
-  if (r->extra && agent_jset(up, "extra", json_deep_copy(r->extra)))
-    goto out;
-  if (agent_jset(vol, "upload", up)) {
-    up = NULL;
-    goto out;
-  }
-  up = NULL;
   /* Durable before the first byte leaves: see agent_escrow.h. */
-  if ((rc = agent_state_save(c)))
-    goto out;
-  rc = agent_escrow_resume(c, r->volume_id);
-  goto out;
-oom:
-  agent_err("out of memory");
+  if (!(rc = agent_state_save(c)))
+    rc = agent_escrow_resume(c, r->volume_id);
 out:
-  json_decref(up);
-  free(env);
   free(ver_b64);
-  free(sealed);
   return rc;
 }
 
@@ -276,6 +295,20 @@ static int record(json_t *vol, json_t *up, const char *record_id,
   return AGENT_OK;
 }
 
+/* The server's answer to an escrow; members it may add later are its own. */
+typedef struct escrow_answer {
+  const char *record_id, *receipt, *escrow_event;
+  int64_t leaf_index;
+} escrow_answer;
+static const struct ke_jfield answer_fields[] = {
+  KE_JF_STR(escrow_answer, record_id, 1, AGENT_ID_MAX, agent_record_id_valid, NULL),
+  KE_JF_STR(escrow_answer, receipt, 0, INT64_MAX, NULL, NULL),
+  KE_JF_INT(escrow_answer, leaf_index, 0, INT64_MAX, NULL),
+  KE_JF_STR(escrow_answer, escrow_event, 0, INT64_MAX, NULL, NULL),
+  KE_JF_END,
+};
+static const struct ke_jspec answer_spec = KE_JSPEC(escrow_answer, answer_fields, KE_JS_OPEN);
+
 int agent_escrow_resume(agent_ctx *c, const char *volume_id)
 {
   json_t *vol = agent_volume(c, volume_id), *up = json_object_get(vol, "upload");
@@ -286,8 +319,7 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
   char *sig_b64 = NULL;
   ke_envelope parsed;
   agent_reply rep = { 0 };
-  const char *record_id, *receipt;
-  json_int_t leaf;
+  escrow_answer a;
   int rc = AGENT_FAIL;
 
   if (!up)
@@ -323,29 +355,24 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
     goto out;
   }
   agent_crash_point("after-upload");
-  record_id = agent_jstr(rep.json, "record_id");
-  receipt = agent_jstr(rep.json, "receipt");
-  leaf = agent_jint(rep.json, "leaf_index", -1);
-  if (!agent_record_id_valid(record_id) || !receipt || leaf < 0 ||
-      !json_is_integer(json_object_get(rep.json, "leaf_index")) ||
-      !agent_jstr(rep.json, "escrow_event")) {
+  if (ke_json_spec_parse(rep.json, &answer_spec, &a, NULL)) {
     agent_err("volume %s: the server's answer lacks a valid record_id, leaf_index, "
               "receipt or escrow_event; the key is NOT counted as escrowed", volume_id);
     rc = AGENT_BADANSWER;
     goto out;
   }
-  if ((rc = agent_receipt_check(&c->logkey, receipt, c->device_id, volume_id, record_id,
-                                sha_hex, leaf, when)) ||
-      (rc = agent_logview_check(c, volume_id, record_id, sha_hex, leaf,
-                                agent_jstr(rep.json, "escrow_event"))))
+  if ((rc = agent_receipt_check(&c->logkey, a.receipt, c->device_id, volume_id, a.record_id,
+                                sha_hex, a.leaf_index, when)) ||
+      (rc = agent_logview_check(c, volume_id, a.record_id, sha_hex, a.leaf_index,
+                                a.escrow_event)))
     goto out;
-  if ((rc = record(vol, up, record_id, leaf, receipt, sha_hex, when)) ||
+  if ((rc = record(vol, up, a.record_id, a.leaf_index, a.receipt, sha_hex, when)) ||
       (rc = agent_state_save(c)))
     goto out;
   agent_info("volume %s escrowed: record %s (%s), audit leaf %lld, receipt verified, "
              "event proven in the log",
-             volume_id, record_id, rep.status == 201 ? "new" : "already stored",
-             (long long)leaf);
+             volume_id, a.record_id, rep.status == 201 ? "new" : "already stored",
+             (long long)a.leaf_index);
 out:
   agent_reply_free(&rep);
   json_decref(body);

@@ -224,13 +224,63 @@ static void error_of(const ke_http_resp *b, char *code, size_t codelen, char *ms
   json_decref(j);
 }
 
+#define TRY_AGAIN (-1)
+
+/* What one try's answer means: AGENT_OK or AGENT_BADANSWER for a 2xx,
+ * AGENT_REFUSED for a refusal, or TRY_AGAIN with `last` saying why.  Frees
+ * resp. */
+static int judge_try(const agent_http *h, int transport, ke_http_resp *resp,
+                     const char *errbuf, const char *what, agent_reply *reply, char *last,
+                     size_t lastlen)
+{
+  char code[64] = "", msg[256] = "";
+  long status = transport ? 0 : resp->status;
+  ke_http_class cls = ke_http_classify(status);
+  int rc = AGENT_OK;
+
+  reply->status = status;
+  if (!transport && cls == KE_HTTP_SUCCESS) {
+    char err[160];
+    if (ke_json_parse_object(&reply->json, resp->body ? resp->body : "", resp->len, err,
+                             sizeof err) != KE_JSON_OK) {
+      agent_err("%s: %s answered HTTP %ld with something that is not a JSON object (%s)",
+                what, h->server, status, err);
+      rc = AGENT_BADANSWER;
+    }
+    ke_http_resp_free(resp);
+    return rc;
+  }
+  if (!transport) {
+    error_of(resp, code, sizeof code, msg, sizeof msg);
+    snprintf(reply->code, sizeof reply->code, "%s", code);
+  }
+  ke_http_resp_free(resp);
+  if (!transport && (cls == KE_HTTP_DENIED || cls == KE_HTTP_REFUSED)) {
+    /* The server looked at the request and said no: trying again would
+     * get the same answer (and a 409 replay would be ours). */
+    if (code[0])
+      agent_err("%s: the server refused it: %s (HTTP %ld %s)%s", what,
+                msg[0] ? msg : "no message", status, code,
+                strcmp(code, "stale_request") == 0 ? "; is this device's clock right?" : "");
+    else
+      agent_err("%s: the server refused it with HTTP %ld", what, status);
+    return AGENT_REFUSED;
+  }
+  if (transport)
+    snprintf(last, lastlen, "cannot reach %s: %s", h->server, errbuf);
+  else
+    snprintf(last, lastlen, "%s answered HTTP %ld%s%s%s%s", h->server, status,
+             code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
+  return TRY_AGAIN;
+}
+
 int agent_http_call(agent_http *h, const agent_key *key, const char *device,
                     const char *method, const char *target, const json_t *body,
                     const char *what, agent_reply *reply)
 {
   char *payload = NULL;
   char errbuf[KE_HTTP_ERRLEN];
-  char code[64], msg[256], last[400] = "";
+  char last[400] = "";
   double start = now_s();
   unsigned ceiling = h->retry.base_ms < h->retry.max_ms ? h->retry.base_ms : h->retry.max_ms;
   int rc = AGENT_UNREACHABLE;
@@ -247,8 +297,6 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
   for (unsigned attempt = 1;; attempt++) {
     agent_headers hdrs;
     ke_http_resp resp;
-    long status;
-    ke_http_class cls;
     int transport;
 
     if (build_headers(&hdrs, key, device, method, target, payload)) {
@@ -258,44 +306,9 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
     }
     transport = perform(h, hdrs.list, method, target, payload, &resp, errbuf, sizeof errbuf);
     ke_wipe(&hdrs, sizeof hdrs);
-    status = transport ? 0 : resp.status;
-    cls = ke_http_classify(status);
-    reply->status = status;
-    if (!transport && cls == KE_HTTP_SUCCESS) {
-      char err[160];
-      if (ke_json_parse_object(&reply->json, resp.body ? resp.body : "", resp.len, err,
-                               sizeof err) != KE_JSON_OK) {
-        agent_err("%s: %s answered HTTP %ld with something that is not a JSON object (%s)",
-                  what, h->server, status, err);
-        rc = AGENT_BADANSWER;
-      } else {
-        rc = AGENT_OK;
-      }
-      ke_http_resp_free(&resp);
+    rc = judge_try(h, transport, &resp, errbuf, what, reply, last, sizeof last);
+    if (rc != TRY_AGAIN)
       break;
-    }
-    if (!transport) {
-      error_of(&resp, code, sizeof code, msg, sizeof msg);
-      snprintf(reply->code, sizeof reply->code, "%s", code);
-    }
-    ke_http_resp_free(&resp);
-    if (!transport && (cls == KE_HTTP_DENIED || cls == KE_HTTP_REFUSED)) {
-      /* The server looked at the request and said no: trying again would
-       * get the same answer (and a 409 replay would be ours). */
-      if (code[0])
-        agent_err("%s: the server refused it: %s (HTTP %ld %s)%s", what,
-                  msg[0] ? msg : "no message", status, code,
-                  strcmp(code, "stale_request") == 0 ? "; is this device's clock right?" : "");
-      else
-        agent_err("%s: the server refused it with HTTP %ld", what, status);
-      rc = AGENT_REFUSED;
-      break;
-    }
-    if (transport)
-      snprintf(last, sizeof last, "cannot reach %s: %s", h->server, errbuf);
-    else
-      snprintf(last, sizeof last, "%s answered HTTP %ld%s%s%s%s", h->server, status,
-               code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
     if (attempt >= h->retry.attempts) {
       agent_err("%s failed after %u tries: %s", what, attempt, last);
       rc = AGENT_UNREACHABLE;

@@ -23,6 +23,21 @@ const agent_provider *agent_provider_find(const char *name)
   return NULL;
 }
 
+const char *agent_provider_tool(const agent_prov_opts *o, const json_t *vol, const char *dflt)
+{
+  if (o && o->tool)
+    return o->tool;
+  return agent_jstr(vol, "tool") ? agent_jstr(vol, "tool") : dflt;
+}
+
+int agent_provider_keep_tool(agent_secret *out, const agent_prov_opts *o)
+{
+  if (o && o->tool &&
+      (!(out->extra = json_object()) || agent_jset_str(out->extra, "tool", o->tool)))
+    return AGENT_FAIL;
+  return AGENT_OK;
+}
+
 void agent_secret_free(agent_secret *s)
 {
   ke_secure_free(s->p, s->len);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "agent_parse.h"
+#include "agent_rotate.h"
 #include "agent_run.h"
 #include "ke_util.h"
 
@@ -38,21 +39,12 @@ static void list_free(bde_list *l)
   l->n = 0;
 }
 
-static const char *bde_tool(const agent_prov_opts *o, const json_t *vol)
-{
-  if (o && o->tool)
-    return o->tool;
-  if (agent_jstr(vol, "tool"))
-    return agent_jstr(vol, "tool");
-  return BDE_DEFAULT;
-}
-
 /* manage-bde -protectors -get V: -Type RecoveryPassword */
 static int bde_get(const char *tool, const char *volume, bde_list *l)
 {
   const char *argv[] = { tool, "-protectors", "-get", volume, "-Type", "RecoveryPassword",
                          NULL };
-  agent_buf out;
+  ke_buf out;
   int status, bad = 0, rc;
   agent_parse_rc pr;
 
@@ -62,16 +54,16 @@ static int bde_get(const char *tool, const char *volume, bde_list *l)
   if (status != 0) {
     agent_err("volume %s: %s -protectors -get failed (exit status %d): is BitLocker on, "
               "with a recovery password protector?", volume, tool, status);
-    agent_buf_free(&out);
+    ke_buf_free(&out);
     return AGENT_FAIL;
   }
   if (!(l->p = ke_secure_alloc(AGENT_BDE_MAX * sizeof *l->p))) {
-    agent_buf_free(&out);
+    ke_buf_free(&out);
     agent_err("out of memory");
     return AGENT_FAIL;
   }
   pr = agent_bde_parse(out.p, out.len, l->p, AGENT_BDE_MAX, &l->n, &bad);
-  agent_buf_free(&out);
+  ke_buf_free(&out);
   if (pr == AGENT_PARSE_CHECKSUM)
     agent_err("volume %s: %s printed a recovery password whose block %d fails the BitLocker "
               "checksum", volume, tool, bad);
@@ -102,7 +94,7 @@ static int bde_current(agent_ctx *c, const agent_prov_opts *o, const char *volum
                        json_t *vol, agent_secret *out)
 {
   const char *volume = volume_id ? volume_id : (o && o->volume ? o->volume : "C:");
-  const char *tool = bde_tool(o, vol);
+  const char *tool = agent_provider_tool(o, vol, BDE_DEFAULT);
   const agent_bde_protector *pick;
   bde_list l;
   int rc;
@@ -128,9 +120,8 @@ static int bde_current(agent_ctx *c, const agent_prov_opts *o, const char *volum
   snprintf(out->volume_id, sizeof out->volume_id, "%s", volume);
   snprintf(out->key_id, sizeof out->key_id, "%s", pick->id);
   out->key_type = "bitlocker";
-  if (!rc && o && o->tool &&
-      (!(out->extra = json_object()) || agent_jset_str(out->extra, "tool", o->tool)))
-    rc = AGENT_FAIL;
+  if (!rc)
+    rc = agent_provider_keep_tool(out, o);
   list_free(&l);
   return rc;
 }
@@ -153,10 +144,10 @@ static const char *bde_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
 
 static int run_simple(const char *const *argv, const char *what, const char *volume)
 {
-  agent_buf out;
+  ke_buf out;
   int status, rc = agent_run(argv, NULL, 0, &out, &status);
 
-  agent_buf_free(&out); /* the -add output holds the new password: never shown */
+  ke_buf_free(&out); /* the -add output holds the new password: never shown */
   if (!rc && status != 0) {
     agent_err("volume %s: %s %s failed (exit status %d)", volume, argv[0], what, status);
     rc = AGENT_FAIL;
@@ -183,131 +174,135 @@ static const agent_bde_protector *first_new(const bde_list *l, const json_t *kno
   return NULL;
 }
 
-static int step_is(const json_t *pend, const char *step)
+/* What the steps of one rotation share. */
+typedef struct bde_rot {
+  const char *tool;
+  bde_list l; /* the protectors as last read */
+} bde_rot;
+
+static int relist(bde_rot *b, const char *volume_id)
 {
-  const char *s = agent_jstr(pend, "step");
-  return s && strcmp(s, step) == 0;
+  list_free(&b->l);
+  return bde_get(b->tool, volume_id, &b->l);
+}
+
+/* Step "adding": a protector that was not there when the rotation began,
+ * added now unless an earlier run added it before a crash. */
+static int bde_add(agent_rotation *r)
+{
+  bde_rot *b = r->arg;
+  const char *add[] = { b->tool, "-protectors", "-add", r->volume_id, "-RecoveryPassword",
+                        NULL };
+  const agent_bde_protector *np;
+  int rc;
+
+  if ((rc = relist(b, r->volume_id)))
+    return rc;
+  if (!(np = first_new(&b->l, json_object_get(r->pend, "known")))) {
+    if ((rc = run_simple(add, "-protectors -add -RecoveryPassword", r->volume_id)) ||
+        (rc = relist(b, r->volume_id)))
+      return rc;
+    if (!(np = first_new(&b->l, json_object_get(r->pend, "known")))) {
+      agent_err("volume %s: manage-bde added no recovery password protector", r->volume_id);
+      return AGENT_FAIL;
+    }
+  }
+  snprintf(r->note, sizeof r->note, "volume %s: new recovery password protector %s added",
+           r->volume_id, np->id);
+  return agent_jset_str(r->pend, "new_key_id", np->id);
+}
+
+/* Step "added": escrow the new protector's password. */
+static int bde_escrow(agent_rotation *r)
+{
+  bde_rot *b = r->arg;
+  const agent_bde_protector *np;
+  int rc;
+
+  if ((rc = relist(b, r->volume_id)))
+    return rc;
+  if (!(np = list_find(&b->l, agent_jstr(r->pend, "new_key_id")))) {
+    agent_err("volume %s: the new protector %s disappeared; rotation starts over",
+              r->volume_id, agent_jstr(r->pend, "new_key_id"));
+    json_object_del(r->vol, "pending");
+    agent_state_save(r->c);
+    return AGENT_FAIL;
+  }
+  return agent_rotate_escrow(r, &agent_provider_bitlocker, np->id, np->password,
+                             strlen(np->password), NULL);
+}
+
+/* Step "escrowed": delete the old protector if it is still there. */
+static int bde_remove(agent_rotation *r)
+{
+  bde_rot *b = r->arg;
+  const char *old = agent_jstr(r->pend, "old_key_id");
+  const char *del[] = { b->tool, "-protectors", "-delete", r->volume_id, "-id", old, NULL };
+  int rc;
+
+  if ((rc = relist(b, r->volume_id)) || !old ||
+      strcmp(old, agent_jstr(r->pend, "new_key_id")) == 0 || !list_find(&b->l, old))
+    return rc;
+  if ((rc = run_simple(del, "-protectors -delete", r->volume_id)) ||
+      (rc = relist(b, r->volume_id)))
+    return rc;
+  if (list_find(&b->l, old)) {
+    agent_err("volume %s: the old protector %s is still there after -delete", r->volume_id,
+              old);
+    return AGENT_FAIL;
+  }
+  agent_info("volume %s: old recovery password protector %s deleted", r->volume_id, old);
+  return AGENT_OK;
+}
+
+/* A new pending rotation that remembers the protectors present now. */
+static int bde_begin(agent_ctx *c, json_t *vol, bde_rot *b, const char *volume_id,
+                     const char *reason)
+{
+  json_t *known, *pend;
+  int rc;
+
+  if ((rc = relist(b, volume_id)))
+    return rc;
+  if (!(known = json_array()) || !(pend = json_object())) {
+    json_decref(known);
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  for (size_t i = 0; i < b->l.n; i++)
+    if (json_array_append_new(known, json_string(b->l.p[i].id)) != 0) {
+      json_decref(known);
+      json_decref(pend);
+      agent_err("out of memory");
+      return AGENT_FAIL;
+    }
+  if (agent_jset(pend, "known", known) || !agent_rotate_begin(vol, pend, "rotate", "adding") ||
+      agent_jset_str(pend, "reason", reason) ||
+      agent_jset_str(pend, "old_key_id", agent_jstr(vol, "key_id")) || agent_state_save(c))
+    return AGENT_FAIL;
+  return AGENT_OK;
 }
 
 static int bde_rotate(agent_ctx *c, const char *volume_id, const char *reason)
 {
-  json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
-  const char *tool = bde_tool(NULL, vol);
-  const agent_bde_protector *np;
-  bde_list l = { 0 };
+  static const agent_rotate_steps steps = {
+    "adding", "added", "escrowed", NULL, bde_add, bde_escrow, bde_remove,
+  };
+  json_t *vol = agent_volume(c, volume_id);
+  bde_rot b = { agent_provider_tool(NULL, vol, BDE_DEFAULT), { 0 } };
+  agent_rotation r = { c, volume_id, vol, NULL, &b, "" };
   int rc = AGENT_FAIL;
 
-  if (!vol)
-    return AGENT_FAIL;
-  if (!pend) {
-    json_t *known = json_array();
-    if (!known || (rc = bde_get(tool, volume_id, &l))) {
-      json_decref(known);
-      return known ? rc : AGENT_FAIL;
-    }
-    for (size_t i = 0; i < l.n; i++)
-      if (json_array_append_new(known, json_string(l.p[i].id)) != 0) {
-        json_decref(known);
-        agent_err("out of memory");
-        goto out;
-      }
-    list_free(&l);
-    if (!(pend = json_object())) {
-      json_decref(known);
-      agent_err("out of memory");
-      goto out;
-    }
-    if (agent_jset(vol, "pending", pend) || agent_jset(pend, "known", known) ||
-        agent_jset_str(pend, "op", "rotate") || agent_jset_str(pend, "step", "adding") ||
-        agent_jset_str(pend, "reason", reason) ||
-        agent_jset_str(pend, "old_key_id", agent_jstr(vol, "key_id")) || agent_state_save(c))
-      goto out;
-  }
-  if (step_is(pend, "adding")) {
-    const char *add[] = { tool, "-protectors", "-add", volume_id, "-RecoveryPassword", NULL };
-    if ((rc = bde_get(tool, volume_id, &l)))
-      goto out;
-    if (!(np = first_new(&l, json_object_get(pend, "known")))) {
-      list_free(&l);
-      if ((rc = run_simple(add, "-protectors -add -RecoveryPassword", volume_id)) ||
-          (rc = bde_get(tool, volume_id, &l)))
-        goto out;
-      if (!(np = first_new(&l, json_object_get(pend, "known")))) {
-        agent_err("volume %s: manage-bde added no recovery password protector", volume_id);
-        rc = AGENT_FAIL;
-        goto out;
-      }
-    }
-    if ((rc = agent_jset_str(pend, "new_key_id", np->id)) ||
-        (rc = agent_jset_str(pend, "step", "added")) || (rc = agent_state_save(c)))
-      goto out;
-    list_free(&l);
-    agent_info("volume %s: new recovery password protector %s added", volume_id,
-               agent_jstr(pend, "new_key_id"));
-  }
-  if (step_is(pend, "added")) {
-    agent_secret s = { 0 };
-    agent_escrow_req r;
-    if ((rc = bde_get(tool, volume_id, &l)))
-      goto out;
-    if (!(np = list_find(&l, agent_jstr(pend, "new_key_id")))) {
-      agent_err("volume %s: the new protector %s disappeared; rotation starts over",
-                volume_id, agent_jstr(pend, "new_key_id"));
-      json_object_del(vol, "pending");
-      agent_state_save(c);
-      rc = AGENT_FAIL;
-      goto out;
-    }
-    if ((rc = agent_secret_set(&s, np->password, strlen(np->password))))
-      goto out;
-    snprintf(s.volume_id, sizeof s.volume_id, "%s", volume_id);
-    snprintf(s.key_id, sizeof s.key_id, "%s", np->id);
-    s.key_type = "bitlocker";
-    list_free(&l);
-    agent_provider_req(&r, &agent_provider_bitlocker, &s, 0);
-    rc = agent_escrow(c, &r);
-    agent_secret_free(&s);
-    if (rc || (rc = agent_jset_str(pend, "step", "escrowed")) || (rc = agent_state_save(c)))
-      goto out;
-    agent_crash_point("after-receipt");
-  }
-  if (step_is(pend, "escrowed")) {
-    const char *old = agent_jstr(pend, "old_key_id");
-    if ((rc = bde_get(tool, volume_id, &l)))
-      goto out;
-    if (old && strcmp(old, agent_jstr(pend, "new_key_id")) != 0 && list_find(&l, old)) {
-      const char *del[] = { tool, "-protectors", "-delete", volume_id, "-id", old, NULL };
-      list_free(&l);
-      if ((rc = run_simple(del, "-protectors -delete", volume_id)) ||
-          (rc = bde_get(tool, volume_id, &l)))
-        goto out;
-      if (list_find(&l, old)) {
-        agent_err("volume %s: the old protector %s is still there after -delete", volume_id,
-                  old);
-        rc = AGENT_FAIL;
-        goto out;
-      }
-      agent_info("volume %s: old recovery password protector %s deleted", volume_id, old);
-    }
-    json_object_del(vol, "pending");
-    json_object_del(vol, "rotate");
-    rc = agent_state_save(c);
-    if (!rc)
+  if (vol &&
+      (json_object_get(vol, "pending") || !(rc = bde_begin(c, vol, &b, volume_id, reason)))) {
+    r.pend = json_object_get(vol, "pending");
+    if (!(rc = agent_rotate_drive(&r, &steps)))
       agent_info("volume %s: recovery password rotated", volume_id);
   }
-out:
-  list_free(&l);
+  list_free(&b.l);
   return rc;
 }
 
-static int bde_resume(agent_ctx *c, const char *volume_id)
-{
-  json_t *pend = json_object_get(agent_volume(c, volume_id), "pending");
-  if (!pend)
-    return AGENT_OK;
-  return bde_rotate(c, volume_id, agent_jstr(pend, "reason"));
-}
-
 const agent_provider agent_provider_bitlocker = {
-  "bitlocker", "bitlocker", 0, bde_current, bde_unlock, bde_rotate, bde_resume, 1,
+  "bitlocker", "bitlocker", 0, bde_current, bde_unlock, bde_rotate, 1,
 };

@@ -23,23 +23,15 @@
 #include <string.h>
 
 #include "agent_parse.h"
+#include "agent_rotate.h"
 #include "agent_run.h"
 #include "ke_util.h"
 
 #define FV_DEFAULT "fdesetup"
 
-static const char *fv_tool(const agent_prov_opts *o, const json_t *vol)
-{
-  if (o && o->tool)
-    return o->tool;
-  if (agent_jstr(vol, "tool"))
-    return agent_jstr(vol, "tool");
-  return FV_DEFAULT;
-}
-
 /* The input plist carrying a password (the PRK) for fdesetup, in secure
  * memory.  The PRK alphabet needs no XML escaping. */
-static int auth_plist(agent_buf *b, const uint8_t *key, size_t len)
+static int auth_plist(ke_buf *b, const uint8_t *key, size_t len)
 {
   static const char head[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -53,9 +45,9 @@ static int auth_plist(agent_buf *b, const uint8_t *key, size_t len)
   for (size_t i = 0; i < len; i++)
     if (!isalnum(key[i]) && key[i] != '-')
       return AGENT_FAIL;
-  if (agent_buf_append(b, head, sizeof head - 1) || agent_buf_append(b, key, len) ||
-      agent_buf_append(b, tail, sizeof tail - 1)) {
-    agent_buf_free(b);
+  if (ke_buf_append(b, head, sizeof head - 1) || ke_buf_append(b, key, len) ||
+      ke_buf_append(b, tail, sizeof tail - 1)) {
+    ke_buf_free(b);
     agent_err("out of memory");
     return AGENT_FAIL;
   }
@@ -66,7 +58,7 @@ static int auth_plist(agent_buf *b, const uint8_t *key, size_t len)
 static int fv_validate(const char *tool, const uint8_t *key, size_t len)
 {
   const char *argv[] = { tool, "validaterecovery", "-inputplist", NULL };
-  agent_buf in, out;
+  ke_buf in, out;
   int status, r = -1;
 
   if (auth_plist(&in, key, len))
@@ -79,9 +71,9 @@ static int fv_validate(const char *tool, const uint8_t *key, size_t len)
       r = 1;
     else if (n == 5 && memcmp(out.p, "false", 5) == 0)
       r = 0;
-    agent_buf_free(&out);
+    ke_buf_free(&out);
   }
-  agent_buf_free(&in);
+  ke_buf_free(&in);
   return r;
 }
 
@@ -129,14 +121,13 @@ static int fv_current(agent_ctx *c, const agent_prov_opts *o, const char *volume
   int rc;
 
   if (o && o->plist) {
-    agent_buf b;
+    ke_buf b;
     if ((rc = agent_read_file(&b, o->plist, 64 * 1024, 1, "fdesetup plist")))
       return rc;
     rc = secret_from_plist(b.p, b.len, volume_id, out, o->plist);
-    agent_buf_free(&b);
-    if (!rc && o->tool &&
-        (!(out->extra = json_object()) || agent_jset_str(out->extra, "tool", o->tool)))
-      rc = AGENT_FAIL;
+    ke_buf_free(&b);
+    if (!rc)
+      rc = agent_provider_keep_tool(out, o);
     return rc;
   }
   if (!vol || !sealed) {
@@ -156,7 +147,7 @@ static const char *fv_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
   (void)c;
   if (!cur->p)
     return "unsupported";
-  r = fv_validate(fv_tool(NULL, vol), cur->p, cur->len);
+  r = fv_validate(agent_provider_tool(NULL, vol, FV_DEFAULT), cur->p, cur->len);
   if (r < 0) {
     agent_warn("volume %s: fdesetup validaterecovery gave no answer", volume_id);
     return "unsupported";
@@ -164,105 +155,100 @@ static const char *fv_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
   return r ? "ok" : "failed";
 }
 
-static int step_is(const json_t *pend, const char *step)
+/* What the steps of one rotation share. */
+typedef struct fv_rot {
+  const char *tool;
+  agent_secret old, neu; /* the kept key; the new one once known */
+} fv_rot;
+
+/* Step "changing": fdesetup changerecovery, authenticated with the kept
+ * key; the new key is sealed into the pending entry at once. */
+static int fv_change(agent_rotation *r)
 {
-  const char *s = agent_jstr(pend, "step");
-  return s && strcmp(s, step) == 0;
+  fv_rot *f = r->arg;
+  const char *argv[] = { f->tool, "changerecovery", "-personal", "-outputplist", "-inputplist",
+                         NULL };
+  const char *volume_id = r->volume_id;
+  ke_buf in = { 0 }, out = { 0 };
+  char *sealed = NULL;
+  int rc, status;
+
+  /* An earlier run may have changed the key and died before saving it:
+   * then the kept key no longer validates and the new one is lost. */
+  if (fv_validate(f->tool, f->old.p, f->old.len) == 0) {
+    agent_err("volume %s: the personal recovery key was changed but the new key was lost "
+              "in a crash; an operator must run `fdesetup changerecovery -personal "
+              "-outputplist | escrow-agent escrow --provider filevault --volume %s --plist -`",
+              volume_id, volume_id);
+    return AGENT_ATTENTION;
+  }
+  if ((rc = auth_plist(&in, f->old.p, f->old.len)) ||
+      (rc = agent_run(argv, in.p, in.len, &out, &status)))
+    goto out;
+  if (status != 0) {
+    agent_err("volume %s: fdesetup changerecovery failed (exit status %d)", volume_id,
+              status);
+    rc = AGENT_FAIL;
+    goto out;
+  }
+  if ((rc = secret_from_plist(out.p, out.len, volume_id, &f->neu, "fdesetup's output")))
+    goto out;
+  /* First thing: the new key is the only working one now. */
+  if (!(rc = agent_local_seal(r->c, volume_id, f->neu.p, f->neu.len, &sealed)))
+    rc = agent_jset_str(r->pend, "new_secret", sealed);
+  free(sealed);
+  snprintf(r->note, sizeof r->note, "volume %s: personal recovery key changed", volume_id);
+out:
+  ke_buf_free(&in);
+  ke_buf_free(&out);
+  return rc;
+}
+
+/* Step "changed": escrow the new key (sealed in the pending entry when an
+ * earlier run changed it). */
+static int fv_escrow(agent_rotation *r)
+{
+  fv_rot *f = r->arg;
+  uint8_t *s;
+  size_t len;
+  int rc;
+
+  if (f->neu.p)
+    return agent_rotate_escrow(r, &agent_provider_filevault, f->neu.key_id, f->neu.p,
+                               f->neu.len, NULL);
+  if ((rc = agent_local_open(r->c, r->volume_id, agent_jstr(r->pend, "new_secret"), &s, &len)))
+    return rc;
+  rc = agent_rotate_escrow(r, &agent_provider_filevault, f->old.key_id, s, len, NULL);
+  ke_secure_free(s, len);
+  return rc;
 }
 
 static int fv_rotate(agent_ctx *c, const char *volume_id, const char *reason)
 {
+  static const agent_rotate_steps steps = {
+    "changing", "changed", NULL, NULL, fv_change, fv_escrow, NULL,
+  };
   json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
-  const char *tool = fv_tool(NULL, vol);
-  agent_secret old = { 0 }, neu = { 0 };
-  agent_buf in = { 0 }, out = { 0 };
-  int rc = AGENT_FAIL, status;
+  fv_rot f = { agent_provider_tool(NULL, vol, FV_DEFAULT), { 0 }, { 0 } };
+  agent_rotation r = { c, volume_id, vol, pend, &f, "" };
+  int rc;
 
   if (!vol)
     return AGENT_FAIL;
-  if ((rc = fv_current(c, NULL, volume_id, vol, &old)))
+  if ((rc = fv_current(c, NULL, volume_id, vol, &f.old)))
     return rc;
   rc = AGENT_FAIL;
-  if (!pend) {
-    if (!(pend = json_object()) || agent_jset(vol, "pending", pend) ||
-        agent_jset_str(pend, "op", "rotate") || agent_jset_str(pend, "step", "changing") ||
-        agent_jset_str(pend, "reason", reason) || agent_state_save(c))
-      goto out;
-  }
-  if (step_is(pend, "changing")) {
-    const char *argv[] = { tool, "changerecovery", "-personal", "-outputplist", "-inputplist",
-                           NULL };
-    char *sealed = NULL;
-    /* An earlier run may have changed the key and died before saving it:
-     * then the kept key no longer validates and the new one is lost. */
-    if (fv_validate(tool, old.p, old.len) == 0) {
-      agent_err("volume %s: the personal recovery key was changed but the new key was lost "
-                "in a crash; an operator must run `fdesetup changerecovery -personal "
-                "-outputplist | escrow-agent escrow --provider filevault --volume %s --plist -`",
-                volume_id, volume_id);
-      rc = AGENT_ATTENTION;
-      goto out;
-    }
-    if ((rc = auth_plist(&in, old.p, old.len)) ||
-        (rc = agent_run(argv, in.p, in.len, &out, &status)))
-      goto out;
-    if (status != 0) {
-      agent_err("volume %s: fdesetup changerecovery failed (exit status %d)", volume_id,
-                status);
-      rc = AGENT_FAIL;
-      goto out;
-    }
-    if ((rc = secret_from_plist(out.p, out.len, volume_id, &neu, "fdesetup's output")))
-      goto out;
-    /* First thing: the new key is the only working one now. */
-    if ((rc = agent_local_seal(c, volume_id, neu.p, neu.len, &sealed)) ||
-        (rc = agent_jset_str(pend, "new_secret", sealed)) ||
-        (rc = agent_jset_str(pend, "step", "changed")) || (rc = agent_state_save(c))) {
-      free(sealed);
-      goto out;
-    }
-    free(sealed);
-    agent_info("volume %s: personal recovery key changed", volume_id);
-  }
-  if (step_is(pend, "changed")) {
-    agent_escrow_req r;
-    uint8_t *s;
-    size_t len;
-    if (!neu.p) {
-      if ((rc = agent_local_open(c, volume_id, agent_jstr(pend, "new_secret"), &s, &len)))
-        goto out;
-      rc = agent_secret_set(&neu, s, len);
-      ke_secure_free(s, len);
-      if (rc)
-        goto out;
-      snprintf(neu.volume_id, sizeof neu.volume_id, "%s", volume_id);
-      snprintf(neu.key_id, sizeof neu.key_id, "%s", old.key_id);
-      neu.key_type = "filevault";
-    }
-    agent_provider_req(&r, &agent_provider_filevault, &neu, 0);
-    if ((rc = agent_escrow(c, &r)))
-      goto out;
-    json_object_del(vol, "pending");
-    json_object_del(vol, "rotate");
-    if (!(rc = agent_state_save(c)))
-      agent_info("volume %s: personal recovery key rotated and escrowed", volume_id);
-  }
+  if (!pend && (!(r.pend = agent_rotate_begin(vol, NULL, "rotate", "changing")) ||
+                agent_jset_str(r.pend, "reason", reason) || agent_state_save(c)))
+    goto out;
+  if (!(rc = agent_rotate_drive(&r, &steps)))
+    agent_info("volume %s: personal recovery key rotated and escrowed", volume_id);
 out:
-  agent_buf_free(&in);
-  agent_buf_free(&out);
-  agent_secret_free(&old);
-  agent_secret_free(&neu);
+  agent_secret_free(&f.old);
+  agent_secret_free(&f.neu);
   return rc;
 }
 
-static int fv_resume(agent_ctx *c, const char *volume_id)
-{
-  json_t *pend = json_object_get(agent_volume(c, volume_id), "pending");
-  if (!pend)
-    return AGENT_OK;
-  return fv_rotate(c, volume_id, agent_jstr(pend, "reason"));
-}
-
 const agent_provider agent_provider_filevault = {
-  "filevault", "filevault", 1, fv_current, fv_unlock, fv_rotate, fv_resume, 1,
+  "filevault", "filevault", 1, fv_current, fv_unlock, fv_rotate, 1,
 };

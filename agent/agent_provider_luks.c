@@ -15,6 +15,7 @@
 #include <libcryptsetup.h>
 
 #include "agent_provider.h"
+#include "agent_rotate.h"
 #include "ke_util.h"
 
 #define PBKDF_MINIMAL_ITERATIONS 1000
@@ -178,13 +179,7 @@ int agent_luks_check(agent_ctx *c, const char *volume_id, json_t *vol, const uin
   return r == slot ? 1 : 0;
 }
 
-/* ---- the state machine ------------------------------------------------------------ */
-static int step_is(const json_t *pend, const char *step)
-{
-  const char *s = agent_jstr(pend, "step");
-  return s && strcmp(s, step) == 0;
-}
-
+/* ---- the state machine (agent_rotate.h) -------------------------------------------- */
 int agent_luks_begin(agent_ctx *c, const char *op, const char *volume_id, const char *device,
                      const char *pbkdf, const char *reason)
 {
@@ -205,8 +200,7 @@ int agent_luks_begin(agent_ctx *c, const char *op, const char *volume_id, const 
     return AGENT_FAIL;
   if (agent_local_seal(c, volume_id, (const uint8_t *)pass, strlen(pass), &sealed))
     goto out;
-  if (!(pend = json_object()) || agent_jset(vol, "pending", pend) ||
-      agent_jset_str(pend, "op", op) || agent_jset_str(pend, "step", "generated") ||
+  if (!(pend = agent_rotate_begin(vol, NULL, op, "generated")) ||
       agent_jset_str(pend, "new_secret", sealed) || agent_jset_str(pend, "device", device) ||
       agent_jset_str(pend, "pbkdf", pbkdf) || agent_jset_str(pend, "reason", reason))
     goto out;
@@ -239,142 +233,131 @@ static int add_slot(struct crypt_device *cd, const char *pbkdf, const uint8_t *a
                                          (const char *)pass, len);
 }
 
-/* Steps "generated" and "slot_added" -> the escrow of the new passphrase. */
-static int drive_add(agent_ctx *c, const char *volume_id, json_t *vol, json_t *pend,
-                     struct crypt_device *cd, const uint8_t *pass, size_t len,
-                     const uint8_t *unlock, size_t unlock_len)
+/* What the steps of one add or rotate share. */
+typedef struct luks_rot {
+  struct crypt_device *cd;
+  uint8_t *pass;           /* the new recovery passphrase */
+  size_t len;
+  const uint8_t *unlock;   /* authorises the new keyslot (NULL: the old passphrase) */
+  size_t unlock_len;
+} luks_rot;
+
+/* Step "generated": the keyslot the new passphrase opens, added unless an
+ * earlier run added it before a crash. */
+static int luks_add(agent_rotation *r)
 {
-  int slot, rc;
+  luks_rot *k = r->arg;
+  const char *volume_id = r->volume_id;
+  int slot = cs_test(k->cd, -1, k->pass, k->len); /* added before a crash? */
 
-  if (step_is(pend, "generated")) {
-    slot = cs_test(cd, -1, pass, len); /* added before a crash? */
-    if (slot < 0) {
-      uint8_t *old = NULL;
-      size_t oldlen = 0;
-      if (!unlock) {
-        if (!agent_jstr(pend, "old_secret")) {
-          agent_err("volume %s: adding the recovery keyslot needs --unlock-keyfile (run "
-                    "escrow-agent luks add again with it)", volume_id);
-          return AGENT_USAGE;
-        }
-        if (agent_local_open(c, volume_id, agent_jstr(pend, "old_secret"), &old, &oldlen))
-          return AGENT_FAIL;
+  if (slot < 0) {
+    uint8_t *old = NULL;
+    size_t oldlen = 0;
+    if (!k->unlock) {
+      if (!agent_jstr(r->pend, "old_secret")) {
+        agent_err("volume %s: adding the recovery keyslot needs --unlock-keyfile (run "
+                  "escrow-agent luks add again with it)", volume_id);
+        return AGENT_USAGE;
       }
-      slot = add_slot(cd, agent_jstr(pend, "pbkdf"), unlock ? unlock : old,
-                      unlock ? unlock_len : oldlen, pass, len);
-      ke_secure_free(old, oldlen);
-      if (slot < 0) {
-        agent_err("volume %s: cannot add a keyslot: %s", volume_id,
-                  slot == -EPERM ? "the unlock key opens no keyslot" : strerror(-slot));
+      if (agent_local_open(r->c, volume_id, agent_jstr(r->pend, "old_secret"), &old, &oldlen))
         return AGENT_FAIL;
-      }
-      agent_info("volume %s: recovery keyslot %d added", volume_id, slot);
     }
-    if ((rc = agent_jset_int(pend, "new_slot", slot)) ||
-        (rc = agent_jset_str(pend, "step", "slot_added")) || (rc = agent_state_save(c)))
-      return rc;
-    agent_crash_point("after-slot-add");
+    slot = add_slot(k->cd, agent_jstr(r->pend, "pbkdf"), k->unlock ? k->unlock : old,
+                    k->unlock ? k->unlock_len : oldlen, k->pass, k->len);
+    ke_secure_free(old, oldlen);
+    if (slot < 0) {
+      agent_err("volume %s: cannot add a keyslot: %s", volume_id,
+                slot == -EPERM ? "the unlock key opens no keyslot" : strerror(-slot));
+      return AGENT_FAIL;
+    }
+    agent_info("volume %s: recovery keyslot %d added", volume_id, slot);
   }
-  if (step_is(pend, "slot_added")) {
-    agent_secret s = { 0 };
-    agent_escrow_req r;
-    char uuid[AGENT_LUKS_UUID_MAX + 1];
-    const char *u = crypt_get_uuid(cd);
+  return agent_jset_int(r->pend, "new_slot", slot);
+}
 
-    slot = (int)agent_jint(pend, "new_slot", -1);
-    if (cs_test(cd, slot, pass, len) != slot) {
-      agent_err("volume %s: the new recovery passphrase no longer opens keyslot %d", volume_id,
-                slot);
-      return AGENT_FAIL;
-    }
-    snprintf(uuid, sizeof uuid, "%s", u ? u : "");
-    if ((rc = agent_secret_set(&s, pass, len)))
-      return rc;
-    snprintf(s.volume_id, sizeof s.volume_id, "%s", volume_id);
-    snprintf(s.key_id, sizeof s.key_id, "luks:%s:slot%d", uuid, slot);
-    s.key_type = "luks";
-    s.extra = json_pack("{s:s, s:s, s:i, s:s}", "device", agent_jstr(pend, "device"), "uuid",
-                        uuid, "slot", slot, "pbkdf",
-                        agent_jstr(pend, "pbkdf") ? agent_jstr(pend, "pbkdf") : "minimal");
-    if (!s.extra) {
-      agent_secret_free(&s);
-      agent_err("out of memory");
-      return AGENT_FAIL;
-    }
-    agent_provider_req(&r, &agent_provider_luks, &s, 0);
-    rc = agent_escrow(c, &r);
-    agent_secret_free(&s);
-    if (rc)
-      return rc;
-    if ((rc = agent_jset_str(pend, "step", "escrowed")) || (rc = agent_state_save(c)))
-      return rc;
-    agent_crash_point("after-receipt");
+/* Step "slot_added": escrow the new passphrase with its keyslot. */
+static int luks_escrow(agent_rotation *r)
+{
+  luks_rot *k = r->arg;
+  char uuid[AGENT_LUKS_UUID_MAX + 1], key_id[AGENT_ID_MAX + 1];
+  const char *u = crypt_get_uuid(k->cd), *pbkdf = agent_jstr(r->pend, "pbkdf");
+  int slot = (int)agent_jint(r->pend, "new_slot", -1);
+  json_t *extra;
+
+  if (cs_test(k->cd, slot, k->pass, k->len) != slot) {
+    agent_err("volume %s: the new recovery passphrase no longer opens keyslot %d",
+              r->volume_id, slot);
+    return AGENT_FAIL;
   }
-  (void)vol;
-  return AGENT_OK;
+  snprintf(uuid, sizeof uuid, "%s", u ? u : "");
+  snprintf(key_id, sizeof key_id, "luks:%s:slot%d", uuid, slot);
+  extra = json_pack("{s:s, s:s, s:i, s:s}", "device", agent_jstr(r->pend, "device"), "uuid",
+                    uuid, "slot", slot, "pbkdf", pbkdf ? pbkdf : "minimal");
+  if (!extra) {
+    agent_err("out of memory");
+    return AGENT_FAIL;
+  }
+  return agent_rotate_escrow(r, &agent_provider_luks, key_id, k->pass, k->len, extra);
+}
+
+/* Step "escrowed" of a rotate: destroy only what provably is our old
+ * recovery slot, and only while the new one opens. */
+static int luks_remove(agent_rotation *r)
+{
+  luks_rot *k = r->arg;
+  const char *volume_id = r->volume_id;
+  int old_slot = (int)agent_jint(r->pend, "old_slot", -1);
+  int new_slot = (int)agent_jint(r->pend, "new_slot", -1), rc = AGENT_OK;
+  uint8_t *old = NULL;
+  size_t oldlen = 0;
+
+  if (old_slot < 0 || old_slot == new_slot ||
+      cs_test(k->cd, new_slot, k->pass, k->len) != new_slot)
+    return AGENT_OK;
+  if ((rc = agent_local_open(r->c, volume_id, agent_jstr(r->pend, "old_secret"), &old, &oldlen)))
+    return rc;
+  if (cs_test(k->cd, old_slot, old, oldlen) == old_slot) {
+    int e = crypt_keyslot_destroy(k->cd, old_slot);
+    if (e < 0) {
+      agent_err("volume %s: cannot remove the old recovery keyslot %d: %s", volume_id,
+                old_slot, strerror(-e));
+      rc = AGENT_FAIL;
+    } else {
+      agent_info("volume %s: old recovery keyslot %d removed", volume_id, old_slot);
+    }
+  } else {
+    agent_warn("volume %s: keyslot %d no longer opens with the old recovery passphrase; "
+               "left untouched", volume_id, old_slot);
+  }
+  ke_secure_free(old, oldlen);
+  return rc;
 }
 
 int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock,
                      size_t unlock_len)
 {
+  static const agent_rotate_steps steps = {
+    "generated", "slot_added", "escrowed", "after-slot-add", luks_add, luks_escrow,
+    luks_remove,
+  };
   json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
-  struct crypt_device *cd = NULL;
-  uint8_t *pass = NULL;
-  size_t len = 0;
-  int rc;
+  luks_rot k = { NULL, NULL, 0, unlock, unlock_len };
+  agent_rotation r = { c, volume_id, vol, pend, &k, "" };
+  int rc, was_rotate;
 
   if (!pend)
     return AGENT_OK;
   if (!agent_jstr(pend, "device") || !agent_jstr(pend, "op"))
     return AGENT_FAIL;
-  if ((rc = cs_open_uuid(agent_jstr(pend, "device"), agent_jstr(vol, "uuid"), &cd)))
+  was_rotate = strcmp(agent_jstr(pend, "op"), "rotate") == 0;
+  if ((rc = cs_open_uuid(agent_jstr(pend, "device"), agent_jstr(vol, "uuid"), &k.cd)))
     return rc;
-  if ((rc = agent_local_open(c, volume_id, agent_jstr(pend, "new_secret"), &pass, &len)))
-    goto out;
-  if ((rc = drive_add(c, volume_id, vol, pend, cd, pass, len, unlock, unlock_len)))
-    goto out;
-  if (step_is(pend, "escrowed") && strcmp(agent_jstr(pend, "op"), "rotate") == 0) {
-    int old_slot = (int)agent_jint(pend, "old_slot", -1);
-    int new_slot = (int)agent_jint(pend, "new_slot", -1);
-    uint8_t *old = NULL;
-    size_t oldlen = 0;
-
-    if (old_slot >= 0 && old_slot != new_slot && cs_test(cd, new_slot, pass, len) == new_slot) {
-      if ((rc = agent_local_open(c, volume_id, agent_jstr(pend, "old_secret"), &old, &oldlen)))
-        goto out;
-      /* Destroy only what provably is our old recovery slot. */
-      if (cs_test(cd, old_slot, old, oldlen) == old_slot) {
-        int r = crypt_keyslot_destroy(cd, old_slot);
-        if (r < 0) {
-          agent_err("volume %s: cannot remove the old recovery keyslot %d: %s", volume_id,
-                    old_slot, strerror(-r));
-          ke_secure_free(old, oldlen);
-          rc = AGENT_FAIL;
-          goto out;
-        }
-        agent_info("volume %s: old recovery keyslot %d removed", volume_id, old_slot);
-      } else {
-        agent_warn("volume %s: keyslot %d no longer opens with the old recovery passphrase; "
-                   "left untouched", volume_id, old_slot);
-      }
-      ke_secure_free(old, oldlen);
-    }
-  }
-  if (step_is(pend, "escrowed")) {
-    int was_rotate = strcmp(agent_jstr(pend, "op"), "rotate") == 0;
-    json_object_del(vol, "pending");
-    if (was_rotate)
-      json_object_del(vol, "rotate");
-    if ((rc = agent_state_save(c)))
-      goto out;
+  if (!(rc = agent_local_open(c, volume_id, agent_jstr(pend, "new_secret"), &k.pass, &k.len)) &&
+      !(rc = agent_rotate_drive(&r, &steps)))
     agent_info("volume %s: recovery keyslot %lld %s and escrowed", volume_id,
                (long long)agent_jint(vol, "slot", -1), was_rotate ? "rotated" : "added");
-  } else {
-    rc = AGENT_FAIL;
-  }
-out:
-  ke_secure_free(pass, len);
-  crypt_free(cd);
+  ke_secure_free(k.pass, k.len);
+  crypt_free(k.cd);
   return rc;
 }
 
@@ -421,11 +404,6 @@ static int luks_rotate(agent_ctx *c, const char *volume_id, const char *reason)
   return agent_luks_drive(c, volume_id, NULL, 0);
 }
 
-static int luks_resume(agent_ctx *c, const char *volume_id)
-{
-  return agent_luks_drive(c, volume_id, NULL, 0);
-}
-
 const agent_provider agent_provider_luks = {
-  "luks", "luks", 1, luks_current, luks_unlock, luks_rotate, luks_resume, 1,
+  "luks", "luks", 1, luks_current, luks_unlock, luks_rotate, 1,
 };

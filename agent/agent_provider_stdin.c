@@ -18,7 +18,7 @@
 
 #include "ke_util.h"
 
-static int read_tty(agent_buf *b)
+static int read_tty(ke_buf *b)
 {
   struct termios old, quiet;
   int echo_off, rc = AGENT_OK;
@@ -42,7 +42,7 @@ static int read_tty(agent_buf *b)
       continue;
     if (n <= 0 || ch == '\n')
       break;
-    if (b->len > KE_SECRET_MAX || agent_buf_append(b, &ch, 1)) {
+    if (b->len > KE_SECRET_MAX || ke_buf_append(b, &ch, 1)) {
       rc = AGENT_FAIL;
       break;
     }
@@ -51,11 +51,11 @@ static int read_tty(agent_buf *b)
   if (echo_off)
     tcsetattr(STDIN_FILENO, TCSANOW, &old);
   fprintf(stderr, "\n");
-  if (!rc && !b->p && agent_buf_append(b, "", 0))
+  if (!rc && !b->p && ke_buf_append(b, "", 0))
     rc = AGENT_FAIL;
   if (rc) {
     agent_err("the secret is longer than %d bytes", KE_SECRET_MAX);
-    agent_buf_free(b);
+    ke_buf_free(b);
   }
   return rc;
 }
@@ -63,7 +63,7 @@ static int read_tty(agent_buf *b)
 static int stdin_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
                          json_t *vol, agent_secret *out)
 {
-  agent_buf b;
+  ke_buf b;
   size_t n;
   const char *key_type;
   int rc;
@@ -102,11 +102,11 @@ static int stdin_current(agent_ctx *c, const agent_prov_opts *o, const char *vol
   }
   if (n < KE_SECRET_MIN || n > KE_SECRET_MAX) {
     agent_err("the secret must be %d..%d bytes (got %zu)", KE_SECRET_MIN, KE_SECRET_MAX, n);
-    agent_buf_free(&b);
+    ke_buf_free(&b);
     return AGENT_FAIL;
   }
   rc = agent_secret_set(out, b.p, n);
-  agent_buf_free(&b);
+  ke_buf_free(&b);
   snprintf(out->volume_id, sizeof out->volume_id, "%s", o->volume);
   snprintf(out->key_id, sizeof out->key_id, "%s", o->key_id ? o->key_id : o->volume);
   out->key_type = key_type;
@@ -123,13 +123,6 @@ static const char *stdin_unlock(agent_ctx *c, const char *volume_id, json_t *vol
   return "unsupported";
 }
 
-static int stdin_resume(agent_ctx *c, const char *volume_id)
-{
-  (void)c;
-  (void)volume_id;
-  return AGENT_OK; /* nothing but a pending upload, which check-in resends */
-}
-
 const agent_provider agent_provider_stdin = {
-  "stdin", "other", 0, stdin_current, stdin_unlock, NULL, stdin_resume, 0,
+  "stdin", "other", 0, stdin_current, stdin_unlock, NULL, 0,
 };

@@ -16,10 +16,10 @@
 
 /* Run argv (argv[0] a path, or a name searched in PATH) with `in` (may be
  * NULL) on its stdin and its stdout captured in *out (secure; free with
- * agent_buf_free).  stderr is inherited.  *status is the exit status, or
+ * ke_buf_free).  stderr is inherited.  *status is the exit status, or
  * -1 if it was killed by a signal or the timeout.  AGENT_FAIL (logged)
  * only when it could not be run at all or its output was too large. */
-int agent_run(const char *const *argv, const void *in, size_t inlen, agent_buf *out,
+int agent_run(const char *const *argv, const void *in, size_t inlen, ke_buf *out,
               int *status);
 
 #endif

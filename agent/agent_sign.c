@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,8 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+
+#include "ke_cli.h"
 
 #define KEY_FILE_MAX 4096
 
@@ -77,38 +78,13 @@ void agent_key_public(const agent_key *k, uint8_t pub[AGENT_PUB_LEN])
   memcpy(pub, k->pub, AGENT_PUB_LEN);
 }
 
-static ke_rc sync_dir(const char *path)
-{
-  char dir[PATH_MAX];
-  const char *slash = strrchr(path, '/');
-  size_t n = slash ? (size_t)(slash - path) : 0;
-  int fd, r;
-
-  if (!slash)
-    strcpy(dir, ".");
-  else if (n == 0)
-    strcpy(dir, "/");
-  else if (n < sizeof dir) {
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  } else
-    return KE_ERR_IO;
-  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return KE_ERR_IO;
-  r = fsync(fd);
-  close(fd);
-  return r == 0 ? KE_OK : KE_ERR_IO;
-}
-
 ke_rc agent_key_save(const agent_key *k, const char *path)
 {
   BIO *mem = BIO_new(BIO_s_secmem());
-  char tmp[PATH_MAX];
   char *pem = NULL;
   long pemlen;
-  int fd = -1, saved = 0;
-  ke_rc rc = KE_ERR_IO;
+  ke_io_err e;
+  ke_rc rc = KE_OK;
 
   if (!mem)
     return KE_ERR_NOMEM;
@@ -117,40 +93,11 @@ ke_rc agent_key_save(const agent_key *k, const char *path)
     return KE_ERR_INTERNAL;
   }
   pemlen = BIO_get_mem_data(mem, &pem);
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path) >= sizeof tmp) {
-    errno = ENAMETOOLONG;
-    goto out;
-  }
-  fd = mkstemp(tmp);
-  if (fd < 0)
-    goto out;
-  if (fchmod(fd, 0600) != 0)
-    goto out;
-  for (long off = 0; off < pemlen;) {
-    ssize_t n = write(fd, pem + off, (size_t)(pemlen - off));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      goto out;
-    off += n;
-  }
-  if (fsync(fd) != 0)
-    goto out;
-  /* link() rather than rename(): an existing key is never replaced, so a
-   * second enrolment can never silently orphan the registered key. */
-  if (link(tmp, path) != 0)
-    goto out;
-  saved = 1;
-  rc = sync_dir(path);
-out:
-  {
-    int e = errno;
-    if (fd >= 0) {
-      close(fd);
-      unlink(tmp);
-    }
-    if (!saved && rc == KE_ERR_IO)
-      errno = e;
+  /* Never replacing: a second enrolment can never silently orphan the
+   * registered key. */
+  if (ke_write_file(path, pem, (size_t)pemlen, 0600, 0, &e)) {
+    errno = e.err;
+    rc = KE_ERR_IO;
   }
   BIO_free(mem); /* secure-heap BIO: wiped on free */
   return rc;

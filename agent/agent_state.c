@@ -79,7 +79,7 @@ void agent_ctx_close(agent_ctx *c)
 static int is_fpr_hex(const char *s)
 {
   uint8_t b[KE_FPR_LEN];
-  return s && strlen(s) == 2 * KE_FPR_LEN && ke_hex_decode(b, sizeof b, s) == KE_OK &&
+  return s && ke_parse_hex_exact(b, sizeof b, s) == KE_OK &&
          strspn(s, "0123456789abcdef") == 2 * KE_FPR_LEN;
 }
 
@@ -198,7 +198,7 @@ int agent_state_save(agent_ctx *c)
 int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
 {
   char path[PATH_MAX], cacert[PATH_MAX], err[160];
-  agent_buf b;
+  ke_buf b;
   int rc;
   ke_rc k;
 
@@ -228,10 +228,10 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
     return AGENT_FAIL;
   if (ke_json_parse_object(&c->st, b.p, b.len, err, sizeof err) != KE_JSON_OK) {
     agent_err("the state file %s is not valid JSON (%s)", path, err);
-    agent_buf_free(&b);
+    ke_buf_free(&b);
     return AGENT_FAIL;
   }
-  agent_buf_free(&b);
+  ke_buf_free(&b);
   if (!(c->manifest = calloc(1, sizeof *c->manifest))) {
     agent_err("out of memory");
     return AGENT_FAIL;

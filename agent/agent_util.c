@@ -1,12 +1,11 @@
 /*
- * agent_util.c - messages, buffers, files, value checks and option parsing
- * shared by every escrow-agent command (see agent.h).
+ * agent_util.c - messages, value checks, and the agent's words around lib's
+ * files and option parsing (ke_cli.h), shared by every escrow-agent command
+ * (see agent.h).
  */
 #include "agent.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -71,172 +70,40 @@ void agent_info(const char *fmt, ...)
   va_end(ap);
 }
 
-/* ---- buffers ----------------------------------------------------------------- */
-int agent_buf_append(agent_buf *b, const void *data, size_t len)
+/* ---- files (ke_cli.h does them; the words are the agent's) ------------------- */
+int agent_read_file(ke_buf *b, const char *path, size_t max, int secure, const char *what)
 {
-  if (len > SIZE_MAX / 2 - b->len - 1)
-    return AGENT_FAIL;
-  if (b->len + len + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 1024;
-    char *np;
-    while (cap < b->len + len + 1)
-      cap *= 2;
-    /* Secure buffers never go through realloc: the old block would be
-     * released unwiped. */
-    np = b->secure ? ke_secure_alloc(cap) : malloc(cap);
-    if (!np)
-      return AGENT_FAIL;
-    if (b->p)
-      memcpy(np, b->p, b->len);
-    if (b->secure)
-      ke_secure_free(b->p, b->cap);
-    else
-      free(b->p);
-    b->p = np;
-    b->cap = cap;
-  }
-  if (len)
-    memcpy(b->p + b->len, data, len);
-  b->len += len;
-  b->p[b->len] = '\0';
-  return AGENT_OK;
-}
+  ke_io_err e;
 
-void agent_buf_free(agent_buf *b)
-{
-  if (b->p) {
-    if (b->secure) {
-      ke_secure_free(b->p, b->cap);
-    } else {
-      ke_wipe(b->p, b->cap);
-      free(b->p);
-    }
-  }
-  b->p = NULL;
-  b->len = b->cap = 0;
-}
-
-/* ---- files ---------------------------------------------------------------------- */
-int agent_read_file(agent_buf *b, const char *path, size_t max, int secure, const char *what)
-{
-  int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-  char chunk[4096];
-  int rc = AGENT_OK;
-
-  memset(b, 0, sizeof *b);
-  b->secure = secure;
-  if (fd < 0) {
-    agent_err("cannot open the %s %s: %s", what, path, strerror(errno));
-    return AGENT_FAIL;
-  }
-  for (;;) {
-    ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      agent_err("cannot read the %s %s: %s", what, path, strerror(errno));
-      rc = AGENT_FAIL;
-      break;
-    }
-    if (n == 0)
-      break;
-    if (b->len + (size_t)n > max) {
-      agent_err("the %s %s is larger than %zu bytes", what, path, max);
-      rc = AGENT_FAIL;
-      break;
-    }
-    if (agent_buf_append(b, chunk, (size_t)n)) {
-      agent_err("out of memory");
-      rc = AGENT_FAIL;
-      break;
-    }
-  }
-  ke_wipe(chunk, sizeof chunk);
-  if (fd != STDIN_FILENO)
-    close(fd);
-  if (!rc && !b->p && agent_buf_append(b, "", 0)) {
+  if (!ke_read_file(b, path, max, secure, &e))
+    return AGENT_OK;
+  if (e.step == KE_IO_OPEN || e.step == KE_IO_READ)
+    agent_err("cannot %s the %s %s: %s", e.step == KE_IO_OPEN ? "open" : "read", what, path,
+              strerror(e.err));
+  else if (e.step == KE_IO_TOO_LARGE)
+    agent_err("the %s %s is larger than %zu bytes", what, path, max);
+  else
     agent_err("out of memory");
-    rc = AGENT_FAIL;
-  }
-  if (rc)
-    agent_buf_free(b);
-  return rc;
-}
-
-static int fsync_dir_of(const char *path)
-{
-  char dir[PATH_MAX];
-  const char *slash = strrchr(path, '/');
-  int fd, rc;
-
-  if (!slash) {
-    strcpy(dir, ".");
-  } else {
-    size_t n = (size_t)(slash - path);
-    if (n == 0)
-      n = 1;
-    if (n >= sizeof dir)
-      return -1;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  rc = fsync(fd);
-  close(fd);
-  return rc;
+  return AGENT_FAIL;
 }
 
 int agent_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
-  char tmp[PATH_MAX];
-  int fd;
-  const char *p = data;
-  size_t left = len;
+  ke_io_err e;
 
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path) >= sizeof tmp) {
-    agent_err("path too long: %s", path);
-    return AGENT_FAIL;
-  }
-  fd = mkstemp(tmp);
-  if (fd < 0) {
-    agent_err("cannot create a file beside %s: %s", path, strerror(errno));
-    return AGENT_FAIL;
-  }
-  if (fchmod(fd, mode) != 0)
-    goto fail;
-  while (left) {
-    ssize_t n = write(fd, p, left);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      goto fail;
-    p += n;
-    left -= (size_t)n;
-  }
   /* The data must be on disk before the name points at it, and the new
    * name must be on disk before anyone acts on it (a keyslot is removed
    * only after the state that records its successor is durable). */
-  if (fsync(fd) != 0)
-    goto fail;
-  if (close(fd) != 0) {
-    fd = -1;
-    goto fail;
-  }
-  fd = -1;
-  if (rename(tmp, path) != 0)
-    goto fail;
-  if (fsync_dir_of(path) != 0) {
-    agent_err("cannot sync the directory of %s: %s", path, strerror(errno));
-    return AGENT_FAIL;
-  }
-  return AGENT_OK;
-fail:
-  agent_err("cannot write %s: %s", path, strerror(errno ? errno : EIO));
-  if (fd >= 0)
-    close(fd);
-  unlink(tmp);
+  if (!ke_write_file(path, data, len, mode, KE_WRITE_REPLACE, &e))
+    return AGENT_OK;
+  if (e.step == KE_IO_PATH)
+    agent_err("path too long: %s", path);
+  else if (e.step == KE_IO_CREATE)
+    agent_err("cannot create a file beside %s: %s", path, strerror(e.err));
+  else if (e.step == KE_IO_DIR_SYNC)
+    agent_err("cannot sync the directory of %s: %s", path, strerror(e.err));
+  else
+    agent_err("cannot write %s: %s", path, strerror(e.err ? e.err : EIO));
   return AGENT_FAIL;
 }
 
@@ -244,25 +111,25 @@ int agent_check_private(const char *path, int is_dir)
 {
   struct stat st;
 
-  if (lstat(path, &st) != 0) {
+  switch (ke_check_private(path, is_dir, 0, &st)) {
+  case KE_PRIV_OK:
+    return AGENT_OK;
+  case KE_PRIV_STAT:
     agent_err("cannot inspect %s: %s", path, strerror(errno));
-    return AGENT_FAIL;
-  }
-  if (is_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+    break;
+  case KE_PRIV_TYPE:
     agent_err("%s is not a %s", path, is_dir ? "directory" : "regular file");
-    return AGENT_FAIL;
-  }
-  if (st.st_uid != geteuid()) {
+    break;
+  case KE_PRIV_OWNER:
     agent_err("%s belongs to uid %u, not to this agent (uid %u)", path, (unsigned)st.st_uid,
               (unsigned)geteuid());
-    return AGENT_FAIL;
-  }
-  if (st.st_mode & 077) {
+    break;
+  case KE_PRIV_MODE:
     agent_err("%s is accessible to group or others (mode %03o); it must be %s", path,
               (unsigned)(st.st_mode & 0777), is_dir ? "0700" : "0600");
-    return AGENT_FAIL;
+    break;
   }
-  return AGENT_OK;
+  return AGENT_FAIL;
 }
 
 int agent_path(char *out, size_t outlen, const char *dir, const char *name)
@@ -378,20 +245,13 @@ void agent_common_init(agent_common *o)
   o->retry = AGENT_RETRY_DEFAULT;
 }
 
-int agent_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
-                     unsigned hi)
+static int parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
+                      unsigned hi)
 {
-  char *end;
-  unsigned long v;
-
-  errno = 0;
-  v = strtoul(arg, &end, 10);
-  if (!arg[0] || *end || errno || arg[0] == '-' || v < lo || v > hi) {
-    agent_err("%s must be a whole number in [%u, %u], not \"%s\"", opt, lo, hi, arg);
-    return AGENT_USAGE;
-  }
-  *out = (unsigned)v;
-  return AGENT_OK;
+  if (ke_parse_uint(out, arg, lo, hi) == KE_OK)
+    return AGENT_OK;
+  agent_err("%s must be a whole number in [%u, %u], not \"%s\"", opt, lo, hi, arg);
+  return AGENT_USAGE;
 }
 
 int agent_common_opt(agent_common *o, int opt, const char *arg, int *rc)
@@ -402,62 +262,65 @@ int agent_common_opt(agent_common *o, int opt, const char *arg, int *rc)
     *rc = arg[0] ? AGENT_OK : AGENT_USAGE;
     return 1;
   case AGENT_OPT_RETRIES:
-    *rc = agent_parse_uint(&o->retry.attempts, arg, "--retries", 1, 100);
+    *rc = parse_uint(&o->retry.attempts, arg, "--retries", 1, 100);
     return 1;
   case AGENT_OPT_RETRY_DELAY:
-    *rc = agent_parse_uint(&o->retry.base_ms, arg, "--retry-delay-ms", 1, 3600000);
+    *rc = parse_uint(&o->retry.base_ms, arg, "--retry-delay-ms", 1, 3600000);
     return 1;
   case AGENT_OPT_RETRY_MAX_DELAY:
-    *rc = agent_parse_uint(&o->retry.max_ms, arg, "--retry-max-delay-ms", 1, 3600000);
+    *rc = parse_uint(&o->retry.max_ms, arg, "--retry-max-delay-ms", 1, 3600000);
     return 1;
   case AGENT_OPT_RETRY_MAX_TIME:
-    *rc = agent_parse_uint(&o->retry.max_time_s, arg, "--retry-max-time", 1, 86400);
+    *rc = parse_uint(&o->retry.max_time_s, arg, "--retry-max-time", 1, 86400);
     return 1;
   case AGENT_OPT_TIMEOUT:
-    *rc = agent_parse_uint(&o->retry.timeout_s, arg, "--timeout", 1, 3600);
+    *rc = parse_uint(&o->retry.timeout_s, arg, "--timeout", 1, 3600);
     return 1;
   }
   return 0;
 }
 
-static void print_usage(const agent_cmd *cmd, FILE *f)
+/* What ke_cli_getopt hands on: common options first, then the command's. */
+typedef struct opt_ctx {
+  agent_common *common;
+  ke_cli_opt_fn fn;
+  void *ctx;
+} opt_ctx;
+
+static int on_opt(void *ctx, int opt, const char *arg)
 {
-  fputs(cmd->usage, f);
-  fputs("\n" AGENT_COMMON_USAGE, f);
+  opt_ctx *o = ctx;
+  int rc;
+
+  if (o->common && agent_common_opt(o->common, opt, arg, &rc))
+    return rc;
+  return o->fn ? o->fn(o->ctx, opt, arg) : AGENT_USAGE;
 }
 
-int agent_getopt(const agent_cmd *cmd, int argc, char **argv, const struct option *opts,
-                 agent_common *common, agent_opt_fn fn, void *ctx)
+int agent_getopt(const ke_cli_cmd *cmd, int argc, char **argv, const struct option *opts,
+                 agent_common *common, ke_cli_opt_fn fn, void *ctx)
 {
-  int opt, rc;
+  opt_ctx o = { common, fn, ctx };
+  ke_cli_bad bad;
+  char name[32];
+  int rc = ke_cli_getopt(argc, argv, ":", opts, 0, on_opt, &o, NULL, &bad);
 
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-    if (opt == 'h') {
-      print_usage(cmd, stdout);
-      return AGENT_HELP;
-    }
-    if (opt == '?' || opt == ':') {
-      agent_err("%s option %s", opt == ':' ? "missing the argument of" : "unknown",
-                argv[optind - 1]);
-      fprintf(stderr, "(see escrow-agent %s%s%s --help)\n", cmd->name, cmd->sub ? " " : "",
-              cmd->sub ? cmd->sub : "");
-      return AGENT_USAGE;
-    }
-    if (common && agent_common_opt(common, opt, optarg, &rc)) {
-      if (rc)
-        return rc;
-      continue;
-    }
-    if (!fn || (rc = fn(ctx, opt, optarg)))
-      return fn ? rc : AGENT_USAGE;
+  if (rc == KE_CLI_HELP) {
+    fputs(cmd->usage, stdout);
+    fputs("\n" AGENT_COMMON_USAGE, stdout);
+    return AGENT_HELP;
   }
-  if (optind < argc) {
-    agent_err("unexpected argument \"%s\"", argv[optind]);
+  if (rc != KE_CLI_BAD)
+    return rc;
+  if (bad.kind == KE_CLI_BAD_EXTRA) {
+    agent_err("unexpected argument \"%s\"", bad.word);
     return AGENT_USAGE;
   }
-  return AGENT_OK;
+  agent_err("%s option %s", bad.kind == KE_CLI_BAD_NOARG ? "missing the argument of" : "unknown",
+            bad.word);
+  ke_cli_cmd_name(name, sizeof name, cmd);
+  fprintf(stderr, "(see escrow-agent %s --help)\n", name);
+  return AGENT_USAGE;
 }
 
 int agent_missing_opt(const char *opt)
@@ -468,7 +331,7 @@ int agent_missing_opt(const char *opt)
 
 int agent_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg)
 {
-  if (strlen(arg) != 2 * KE_FPR_LEN || ke_hex_decode(out, KE_FPR_LEN, arg) != KE_OK) {
+  if (ke_parse_hex_exact(out, KE_FPR_LEN, arg) != KE_OK) {
     agent_err("--escrow-fingerprint must be 64 hex digits");
     return AGENT_USAGE;
   }

@@ -18,9 +18,9 @@
 #include "agent.h"
 #include "agent_cmd.h"
 
-static int agent_cmd_version(const agent_cmd *cmd, int argc, char **argv);
+static int agent_cmd_version(const ke_cli_cmd *cmd, int argc, char **argv);
 
-static const agent_cmd agent_cmds[] = {
+static const ke_cli_cmd agent_cmds[] = {
   { "enroll", NULL, agent_cmd_enroll, "register this device with escrowd", agent_usage_enroll },
   { "escrow", NULL, agent_cmd_escrow, "wrap a volume's recovery key and upload it",
     agent_usage_escrow },
@@ -39,7 +39,7 @@ static const agent_cmd agent_cmds[] = {
 };
 #define NCMDS (sizeof agent_cmds / sizeof agent_cmds[0])
 
-static int agent_cmd_version(const agent_cmd *cmd, int argc, char **argv)
+static int agent_cmd_version(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   (void)cmd;
   (void)argc;
@@ -53,12 +53,7 @@ static void agent_usage(FILE *f)
 {
   fprintf(f, "usage: escrow-agent COMMAND [OPTIONS]   (escrow-agent COMMAND --help)\n\n"
              "commands:\n");
-  for (size_t i = 0; i < NCMDS; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "%s%s%s", agent_cmds[i].name, agent_cmds[i].sub ? " " : "",
-             agent_cmds[i].sub ? agent_cmds[i].sub : "");
-    fprintf(f, "  %-12s %s\n", name, agent_cmds[i].summary);
-  }
+  ke_cli_list(f, agent_cmds, NCMDS, 12);
   fprintf(f,
           "\nexit codes:\n"
           "  0  success\n"
@@ -75,8 +70,9 @@ static void agent_usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-  const agent_cmd *cmd = NULL;
-  int shift = 1, rc;
+  const ke_cli_cmd *cmd;
+  char name[32];
+  int shift, known, rc;
 
   if (ke_init() != KE_OK) /* secrets in locked memory (OpenSSL's secure heap) */
     fputs("escrow-agent: warning: no locked memory for secrets\n", stderr);
@@ -95,28 +91,15 @@ int main(int argc, char **argv)
   }
   if (!strcmp(argv[1], "--version"))
     return agent_cmd_version(NULL, argc - 1, argv + 1);
-  for (size_t i = 0; i < NCMDS && !cmd; i++) {
-    if (strcmp(argv[1], agent_cmds[i].name) != 0)
-      continue;
-    if (!agent_cmds[i].sub) {
-      cmd = &agent_cmds[i];
-    } else if (argc >= 3 && strcmp(argv[2], agent_cmds[i].sub) == 0) {
-      cmd = &agent_cmds[i];
-      shift = 2;
-    }
-  }
+  cmd = ke_cli_lookup(agent_cmds, NCMDS, argc, argv, &shift, &known);
   if (!cmd) {
     fprintf(stderr, "escrow-agent: unknown command '%s%s%s'\n", argv[1], argc >= 3 ? " " : "",
             argc >= 3 ? argv[2] : "");
     agent_usage(stderr);
     return AGENT_USAGE;
   }
-  {
-    char name[32];
-    snprintf(name, sizeof name, "%s%s%s", cmd->name, cmd->sub ? " " : "",
-             cmd->sub ? cmd->sub : "");
-    agent_log_init(name);
-  }
+  ke_cli_cmd_name(name, sizeof name, cmd);
+  agent_log_init(name);
   rc = cmd->run(cmd, argc - shift, argv + shift);
   return rc == AGENT_HELP ? AGENT_OK : rc;
 }

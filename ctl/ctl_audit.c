@@ -4,13 +4,9 @@
 #include "ctl_audit.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ctl_config.h"
 #include "ke_canon.h"
@@ -134,7 +130,7 @@ int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, in
 {
   const char *env = getenv("ESCROWCTL_LOG_KEY");
   char path[4200];
-  ctl_buf b = {0};
+  ke_buf b = {0};
   const char *src = arg ? "--log-key" : "ESCROWCTL_LOG_KEY";
   const char *text = arg ? arg : (env && *env ? env : NULL);
   int rc;
@@ -159,11 +155,11 @@ int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, in
   }
   if (ke_note_vkey_parse(v, text) != KE_OK) {
     ctl_errf("%s is not a valid verifier key (name+hexid+base64)", src);
-    ctl_buf_free(&b);
+    ke_buf_free(&b);
     return CTL_USAGE;
   }
   *vkey_text = strdup(text);
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   if (!*vkey_text) {
     ctl_errf("out of memory");
     return CTL_FAIL;
@@ -173,43 +169,16 @@ int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, in
 
 int ctl_audit_replace(const char *path, const char *data, size_t len)
 {
-  char tmp[4200], dirbuf[4200];
-  int fd, dfd;
-  size_t off = 0;
-
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
-    ctl_errf("path too long: %s", path);
-    return CTL_FAIL;
-  }
-  snprintf(dirbuf, sizeof dirbuf, "%s", path);
-  /* mkstemp creates it 0600 with O_EXCL. */
-  fd = mkstemp(tmp);
-  if (fd < 0) {
-    ctl_errf("cannot create a file next to %s: %s", path, strerror(errno));
-    return CTL_FAIL;
-  }
-  while (off < len) {
-    ssize_t n = write(fd, data + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    off += (size_t)n;
-  }
-  if (off != len || fchmod(fd, 0600) != 0 || fsync(fd) != 0 || close(fd) != 0) {
-    ctl_errf("cannot write %s: %s", tmp, strerror(errno));
-    unlink(tmp);
-    return CTL_FAIL;
-  }
-  if (rename(tmp, path) != 0) {
-    ctl_errf("cannot replace %s: %s", path, strerror(errno));
-    unlink(tmp);
-    return CTL_FAIL;
-  }
-  dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)fsync(dfd);
-    close(dfd);
-  }
-  return CTL_OK;
+  ke_io_err e;
+  if (ke_write_file(path, data, len, 0600, KE_WRITE_REPLACE, &e) == KE_OK)
+    return CTL_OK;
+  if (e.step == KE_IO_CREATE)
+    ctl_errf("cannot create a file next to %s: %s", path, strerror(e.err));
+  else if (e.step == KE_IO_WRITE)
+    ctl_errf("cannot write %s: %s", e.where, strerror(e.err));
+  else if (e.step == KE_IO_PUBLISH)
+    ctl_errf("cannot replace %s: %s", path, strerror(e.err));
+  else
+    return ctl_write_error(&e, path);
+  return CTL_FAIL;
 }

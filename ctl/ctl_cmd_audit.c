@@ -171,7 +171,7 @@ static int64_t first_unproven(ctl_http *h, const walk *w, int64_t size,
 
 static int load_saved(const char *path, const ke_note_verifier *v, ke_note_checkpoint *cp)
 {
-  ctl_buf b;
+  ke_buf b;
   int rc = ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint");
 
   if (rc)
@@ -180,7 +180,7 @@ static int load_saved(const char *path, const ke_note_verifier *v, ke_note_check
     ctl_errf("the saved checkpoint %s does not verify with the pinned log key", path);
     rc = CTL_FAIL;
   }
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   return rc;
 }
 
@@ -191,139 +191,177 @@ static void b64(char out[64], const uint8_t *h)
   free(s);
 }
 
+/* One run of audit verify. */
+typedef struct verify {
+  audit_opts o;
+  ke_note_verifier v;
+  ke_note_checkpoint cp, saved;   /* the server's newest; the saved one */
+  char *vkey, cppath[4200];
+  int key_pinned, have_saved;
+  ctl_http *h;
+  ke_buf note;                    /* the server's checkpoint as received */
+  walk w;
+  int64_t size, first;            /* cp.size; the first index not proven */
+} verify;
+
+/* The saved checkpoint, if any: --checkpoint or the default path. */
+static int open_saved(verify *a)
+{
+  int rc;
+  if (a->o.checkpoint)
+    snprintf(a->cppath, sizeof a->cppath, "%s", a->o.checkpoint);
+  else if ((rc = ctl_audit_default_path(a->cppath, sizeof a->cppath, "audit-checkpoint")))
+    return rc;
+  /* An explicit --checkpoint must exist, unless this run creates it. */
+  if (ctl_exists(a->cppath)) {
+    if ((rc = load_saved(a->cppath, &a->v, &a->saved)))
+      return rc;
+    a->have_saved = 1;
+  } else if (a->o.checkpoint && !a->o.save) {
+    ctl_errf("no saved checkpoint %s (use --save to create it)", a->cppath);
+    return CTL_USAGE;
+  }
+  return CTL_OK;
+}
+
+/* The server's newest checkpoint, verified with the pinned key, not older
+ * than the saved one. */
+static int fetch_head(verify *a)
+{
+  int rc;
+  if ((rc = ctl_http_open(&a->h, &a->o.t, 1)))
+    return rc;
+  if ((rc = ctl_http_get_raw(a->h, "/v1/audit/checkpoint?fresh=1&format=note", &a->note,
+                             NULL)))
+    return rc;
+  if (ke_note_checkpoint_open(&a->v, a->note.p, a->note.len, &a->cp) != KE_OK) {
+    ctl_errf("the server's checkpoint does not verify with the pinned log key %s", a->vkey);
+    return CTL_FAIL;
+  }
+  if (a->cp.size > (uint64_t)INT64_MAX / KE_MERKLE_HASH_LEN) {
+    ctl_errf("the checkpoint's tree size is absurd");
+    return CTL_FAIL;
+  }
+  a->size = (int64_t)a->cp.size;
+  if (a->have_saved && a->saved.size > a->cp.size) {
+    ctl_errf("the server's checkpoint (size %lld) is older than the saved one (size %llu): "
+             "the log was rolled back", (long long)a->size, (unsigned long long)a->saved.size);
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+/* Against the saved checkpoint first: what was verified before must not
+ * have changed, and the new head must extend it. */
+static int check_saved(verify *a)
+{
+  int err;
+  int64_t s = first_unproven(a->h, &a->w, (int64_t)a->saved.size, a->saved.root, &err);
+  if (err)
+    return err;
+  if (s >= 0) {
+    bad(&a->w, s, "differs from the saved checkpoint");
+    ctl_errf("the log does not extend the saved checkpoint of size %llu",
+             (unsigned long long)a->saved.size);
+    return CTL_OK;
+  }
+  int r = prefix_genuine(a->h, &a->w, (int64_t)a->saved.size, a->size, a->cp.root);
+  if (r < 0)
+    return -r;
+  if (r == 0) {
+    ctl_errf("no valid consistency proof from the saved checkpoint (size %llu) to the "
+             "server's (size %lld): the log forked", (unsigned long long)a->saved.size,
+             (long long)a->size);
+    a->first = (int64_t)a->saved.size; /* nothing after the saved head is proven */
+  }
+  return CTL_OK;
+}
+
+/* The entries against the signed head: the recomputed root, and where it
+ * differs the first entry the head does not vouch for. */
+static int check_head(verify *a)
+{
+  uint8_t root[KE_MERKLE_HASH_LEN];
+  int err;
+  if (ke_merkle_root(root, a->w.hashes, (uint64_t)a->w.next) != KE_OK)
+    return CTL_FAIL;
+  if (a->w.next != a->size || CRYPTO_memcmp(root, a->cp.root, sizeof root) != 0) {
+    int64_t s = first_unproven(a->h, &a->w, a->size, a->cp.root, &err);
+    if (err)
+      return err;
+    bad(&a->w, s >= 0 ? s : a->w.next, "does not match the signed tree head");
+  }
+  return CTL_OK;
+}
+
+/* --save: the checkpoint, and the log key when none is pinned yet. */
+static int save(const verify *a)
+{
+  int rc;
+  if ((rc = ctl_audit_config_dir()))
+    return rc;
+  if ((rc = ctl_audit_replace(a->cppath, a->note.p, a->note.len)))
+    return rc;
+  if (!a->key_pinned) {
+    char kpath[4200];
+    if ((rc = ctl_audit_default_path(kpath, sizeof kpath, "audit-log-key")))
+      return rc;
+    if (!ctl_exists(kpath)) {
+      char line[KE_NOTE_MAX_NAME + 128];
+      snprintf(line, sizeof line, "%s\n", a->vkey);
+      if ((rc = ctl_audit_replace(kpath, line, strlen(line))))
+        return rc;
+      ctl_notef("pinned the log key in %s", kpath);
+    }
+  }
+  ctl_notef("saved the checkpoint of size %lld in %s", (long long)a->size, a->cppath);
+  return CTL_OK;
+}
+
+/* Fetch and check every entry; print the verdict. */
+static int verify_log(verify *a)
+{
+  walk *w = &a->w;
+  char rootb64[64];
+  int rc = ctl_audit_fetch(a->h, 0, a->size, on_leaf, w, NULL);
+  if (rc != CTL_OK && rc != CTL_AUDIT_STOP)
+    return rc;
+  if (w->next < a->size)
+    bad(w, w->next, "missing from the server's entries");
+  if ((a->have_saved && (rc = check_saved(a))) || (rc = check_head(a)))
+    return rc;
+  if (w->first_bad >= 0 && (a->first < 0 || w->first_bad < a->first))
+    a->first = w->first_bad;
+  if (a->first >= 0) {
+    printf("FAILED: first bad index %lld (%s)\n", (long long)a->first,
+           a->first == w->first_bad ? w->why
+                                    : "not proven consistent with the saved checkpoint");
+    ctl_errf("audit log verification failed at index %lld", (long long)a->first);
+    return CTL_FAIL;
+  }
+  b64(rootb64, a->cp.root);
+  printf("ok: %lld entries verified; root %s signed by %s", (long long)a->size, rootb64,
+         a->v.name);
+  if (a->have_saved)
+    printf("; extends the saved checkpoint of size %llu", (unsigned long long)a->saved.size);
+  printf("\n");
+  return CTL_OK;
+}
+
 int ctl_cmd_audit_verify(const ctl_cmd *cmd, int argc, char **argv)
 {
-  audit_opts o = {0};
-  ke_note_verifier v;
-  ke_note_checkpoint cp, saved;
-  char *vkey = NULL, cppath[4200], rootb64[64];
-  int rc, key_pinned, have_saved = 0, err;
-  ctl_http *h = NULL;
-  ctl_buf note = {0};
-  walk w = {0, NULL, 0, -1, ""};
-  uint8_t root[KE_MERKLE_HASH_LEN];
-  int64_t first = -1, size = 0;
+  verify a = { .w = { 0, NULL, 0, -1, "" }, .first = -1 };
+  int rc;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, audit_options, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, audit_options, on_opt, &a.o, NULL)))
     return rc;
-  if ((rc = ctl_audit_log_key(&v, &vkey, o.log_key, &key_pinned)))
+  if ((rc = ctl_audit_log_key(&a.v, &a.vkey, a.o.log_key, &a.key_pinned)))
     return rc;
-  if (o.checkpoint)
-    snprintf(cppath, sizeof cppath, "%s", o.checkpoint);
-  else if ((rc = ctl_audit_default_path(cppath, sizeof cppath, "audit-checkpoint")))
-    goto out;
-  /* An explicit --checkpoint must exist, unless this run creates it. */
-  if (ctl_exists(cppath)) {
-    if ((rc = load_saved(cppath, &v, &saved)))
-      goto out;
-    have_saved = 1;
-  } else if (o.checkpoint && !o.save) {
-    ctl_errf("no saved checkpoint %s (use --save to create it)", cppath);
-    rc = CTL_USAGE;
-    goto out;
-  }
-  if ((rc = ctl_http_open(&h, &o.t, 1)))
-    goto out;
-  if ((rc = ctl_http_get_raw(h, "/v1/audit/checkpoint?fresh=1&format=note", &note, NULL)))
-    goto out;
-  if (ke_note_checkpoint_open(&v, note.p, note.len, &cp) != KE_OK) {
-    ctl_errf("the server's checkpoint does not verify with the pinned log key %s", vkey);
-    rc = CTL_FAIL;
-    goto out;
-  }
-  if (cp.size > (uint64_t)INT64_MAX / KE_MERKLE_HASH_LEN) {
-    ctl_errf("the checkpoint's tree size is absurd");
-    rc = CTL_FAIL;
-    goto out;
-  }
-  size = (int64_t)cp.size;
-  if (have_saved && saved.size > cp.size) {
-    ctl_errf("the server's checkpoint (size %lld) is older than the saved one (size %llu): "
-             "the log was rolled back", (long long)size, (unsigned long long)saved.size);
-    rc = CTL_FAIL;
-    goto out;
-  }
-  rc = ctl_audit_fetch(h, 0, size, on_leaf, &w, NULL);
-  if (rc != CTL_OK && rc != CTL_AUDIT_STOP)
-    goto out;
-  rc = CTL_OK;
-  if (w.next < size)
-    bad(&w, w.next, "missing from the server's entries");
-  /* Against the saved checkpoint first: what was verified before must not
-   * have changed. */
-  if (have_saved) {
-    int64_t s = first_unproven(h, &w, (int64_t)saved.size, saved.root, &err);
-    if (err) {
-      rc = err;
-      goto out;
-    }
-    if (s >= 0) {
-      bad(&w, s, "differs from the saved checkpoint");
-      ctl_errf("the log does not extend the saved checkpoint of size %llu",
-               (unsigned long long)saved.size);
-    } else {
-      int r = prefix_genuine(h, &w, (int64_t)saved.size, size, cp.root);
-      if (r < 0) {
-        rc = -r;
-        goto out;
-      }
-      if (r == 0) {
-        ctl_errf("no valid consistency proof from the saved checkpoint (size %llu) to the "
-                 "server's (size %lld): the log forked", (unsigned long long)saved.size,
-                 (long long)size);
-        first = (int64_t)saved.size; /* nothing after the saved head is proven */
-      }
-    }
-  }
-  if (ke_merkle_root(root, w.hashes, (uint64_t)w.next) != KE_OK) {
-    rc = CTL_FAIL;
-    goto out;
-  }
-  if (w.next != size || CRYPTO_memcmp(root, cp.root, sizeof root) != 0) {
-    int64_t s = first_unproven(h, &w, size, cp.root, &err);
-    if (err) {
-      rc = err;
-      goto out;
-    }
-    bad(&w, s >= 0 ? s : w.next, "does not match the signed tree head");
-  }
-  if (w.first_bad >= 0 && (first < 0 || w.first_bad < first))
-    first = w.first_bad;
-  if (first >= 0) {
-    printf("FAILED: first bad index %lld (%s)\n", (long long)first,
-           first == w.first_bad ? w.why : "not proven consistent with the saved checkpoint");
-    ctl_errf("audit log verification failed at index %lld", (long long)first);
-    rc = CTL_FAIL;
-    goto out;
-  }
-  b64(rootb64, cp.root);
-  printf("ok: %lld entries verified; root %s signed by %s", (long long)size, rootb64, v.name);
-  if (have_saved)
-    printf("; extends the saved checkpoint of size %llu", (unsigned long long)saved.size);
-  printf("\n");
-  if (o.save) {
-    if ((rc = ctl_audit_config_dir()))
-      goto out;
-    if ((rc = ctl_audit_replace(cppath, note.p, note.len)))
-      goto out;
-    if (!key_pinned) {
-      char kpath[4200];
-      if ((rc = ctl_audit_default_path(kpath, sizeof kpath, "audit-log-key")))
-        goto out;
-      if (!ctl_exists(kpath)) {
-        char line[KE_NOTE_MAX_NAME + 128];
-        snprintf(line, sizeof line, "%s\n", vkey);
-        if ((rc = ctl_audit_replace(kpath, line, strlen(line))))
-          goto out;
-        ctl_notef("pinned the log key in %s", kpath);
-      }
-    }
-    ctl_notef("saved the checkpoint of size %lld in %s", (long long)size, cppath);
-  }
-out:
-  ctl_http_free(h);
-  ctl_buf_free(&note);
-  free(w.hashes);
-  free(vkey);
+  if (!(rc = open_saved(&a)) && !(rc = fetch_head(&a)) && !(rc = verify_log(&a)) && a.o.save)
+    rc = save(&a);
+  ctl_http_free(a.h);
+  ke_buf_free(&a.note);
+  free(a.w.hashes);
+  free(a.vkey);
   return rc;
 }

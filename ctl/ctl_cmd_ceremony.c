@@ -159,7 +159,7 @@ static int prepare_out(const ceremony_opts *o)
 /* Seal and write every share file, then the manifest; on failure remove
  * what was written, so that a ceremony either happened or did not. */
 static int write_files(const ceremony_opts *o, const ke_manifest *m,
-                       const ke_scalar *shares, ctl_buf *pass)
+                       const ke_scalar *shares, ke_buf *pass)
 {
   char path[4096];
   unsigned written = 0;
@@ -216,7 +216,7 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
     { 0, 0, 0, 0 },
   };
   ceremony_opts o;
-  ctl_buf pass[KE_MAX_SHARES];
+  ke_buf pass[KE_MAX_SHARES];
   ke_manifest *m = NULL;
   ke_scalar *shares = NULL;
   int rc;
@@ -269,7 +269,7 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
   }
   ke_secure_free(shares, o.n * sizeof *shares);
   for (unsigned i = 0; i < o.n; i++)
-    ctl_buf_free(&pass[i]);
+    ke_buf_free(&pass[i]);
   free(m);
   return rc;
 }

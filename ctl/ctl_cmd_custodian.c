@@ -561,7 +561,7 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
   cust_opts o;
   cust c;
   ctl_cust_state st;
-  ctl_buf token = {0};
+  ke_buf token = {0};
   int rc, lockfd = -1;
 
   memset(&o, 0, sizeof o);
@@ -591,7 +591,7 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
     ke_secure_free(c.d, sizeof *c.d);
   ctl_http_free(c.h);
   if (token.p)
-    ctl_buf_free(&token);
+    ke_buf_free(&token);
   ctl_policy_free(&c.policy);
   if (lockfd >= 0)
     close(lockfd);

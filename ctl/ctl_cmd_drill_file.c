@@ -80,7 +80,7 @@ out:
 
 int ctl_drill_load_batch(ke_drillbatch *b, const char *path, const char *id)
 {
-  ctl_buf buf;
+  ke_buf buf;
   ke_ferr e = { "" };
   int rc = ctl_read(&buf, path, KE_DRILLFILE_MAX, 0, "batch file");
   ke_rc k;
@@ -89,7 +89,7 @@ int ctl_drill_load_batch(ke_drillbatch *b, const char *path, const char *id)
   if (rc)
     return rc;
   k = ke_drillbatch_parse(b, buf.p, buf.len, &e);
-  ctl_buf_free(&buf);
+  ke_buf_free(&buf);
   if (k) {
     ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
     return CTL_FAIL;
@@ -162,7 +162,7 @@ static int dpart_opt(void *ctx, int opt, const char *arg)
  * key, records with their parsed envelopes. */
 static int dpart_load(ctl_drill *d, const char *path)
 {
-  ctl_buf buf;
+  ke_buf buf;
   ke_ferr e = { "" };
   ke_drillfile f;
   int rc = ctl_read(&buf, path, KE_DRILLFILE_MAX, 0, "drill file");
@@ -172,7 +172,7 @@ static int dpart_load(ctl_drill *d, const char *path)
   if (rc)
     return rc;
   k = ke_drillfile_parse(&f, buf.p, buf.len, &e);
-  ctl_buf_free(&buf);
+  ke_buf_free(&buf);
   if (k) {
     ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
     return CTL_FAIL;

@@ -306,16 +306,101 @@ static int run_prepare(ctl_http *h, run_opts *o, const char *id, ke_reqkey *key,
   return ctl_drill_check_own(d, o->s.ckey);
 }
 
+static const struct option run_options[] = {
+  CTL_HTTP_OPTIONS,
+  CTL_DRILL_SEL_OPTIONS,
+  { "key", required_argument, 0, O_KEY },
+  { "escrow-fingerprint", required_argument, 0, O_EFPR },
+  { "help", no_argument, 0, 'h' },
+  { 0, 0, 0, 0 },
+};
+
+/* The command line: a drill started before (DRILL --key FILE) or a
+ * selection to start one now; *id is the drill or NULL. */
+static int run_args(const ctl_cmd *cmd, int argc, char **argv, run_opts *o, const char **id)
+{
+  int rc, first = 0;
+  if ((rc = ctl_getopt(cmd, argc, argv, run_options, run_opt, o, &first)))
+    return rc;
+  if (argc > first && (rc = ctl_drill_args(cmd, argc, argv, run_options, run_opt, o, id)))
+    return rc;
+  if (*id ? (o->s.all || o->s.sample || o->s.group || o->s.canary) : o->key != NULL) {
+    ctl_errf("either DRILL --key FILE (a drill started before), or --all, --sample N, "
+             "--group G or --canary N (start one now)");
+    return CTL_USAGE;
+  }
+  if (!*id && (rc = ctl_drill_sel_text(&o->s)))
+    return rc;
+  if (*id && !ke_drill_id_ok(*id)) {
+    ctl_errf("name one drill (drl-...)");
+    return CTL_USAGE;
+  }
+  o->ckey = o->s.ckey;
+  return CTL_OK;
+}
+
+/* Open and check every record with the parts of `ans`; failures into
+ * fails, the custodian index of every good part into used. */
+static size_t run_records(const ctl_drill *d, const json_t *ans, const ke_reqkey *key,
+                          ctl_good_parts *g, json_t *fails, json_t *used)
+{
+  int tty = isatty(STDERR_FILENO);
+  size_t okc = 0;
+  for (size_t i = 0; i < d->nrec; i++) {
+    const char *why = run_record(d, &d->rec[i], json_object_get(ans, "parts"), key, g, used);
+    if (why)
+      json_array_append_new(fails, json_pack("{s:s,s:s}", "record_id", d->rec[i].id, "reason",
+                                             why));
+    else
+      okc++;
+    if (tty)
+      run_progress(i + 1, d->nrec);
+  }
+  return okc;
+}
+
+/* Which custodians took part: the distinct indices in used, ascending. */
+static void run_custodians(const json_t *used, json_t *idx)
+{
+  for (unsigned c = 1; c <= KE_MAX_SHARES; c++) {
+    size_t j;
+    json_t *v;
+    json_array_foreach(used, j, v) if (json_integer_value(v) == (json_int_t)c) {
+      json_array_append_new(idx, json_integer(c));
+      break;
+    }
+  }
+}
+
+/* The verdict, and what follows the drill on the server's side (res). */
+static void run_report(const ctl_drill *d, const run_opts *o, const json_t *fails, size_t okc,
+                       const json_t *res)
+{
+  size_t j;
+  json_t *f;
+  printf("drill %s: %zu record(s), %zu ok, %zu failed\n", d->id, d->nrec, okc, d->nrec - okc);
+  json_array_foreach(fails, j, f)
+    printf("failed %s: %s\n", json_string_value(json_object_get(f, "record_id")),
+           json_string_value(json_object_get(f, "reason")));
+  /* Its parts are gone; a full drill's records are disclosed and rotate,
+   * a canary drill's are not. */
+  printf("parts deleted: %lld\n",
+         (long long)json_integer_value(json_object_get(res, "parts_deleted")));
+  if (strcmp(d->mode, "canary") == 0)
+    printf("canary drill: %zu of %zu canaries opened to their sealed secrets; no real record "
+           "was opened or disclosed\n", okc, d->nrec);
+  else
+    printf("disclosed by this drill: %lld record(s); each device rotates its key at its next "
+           "check-in\n", (long long)json_integer_value(json_object_get(res, "disclosed")));
+  /* The parts are gone with the result: a key file opens nothing any more
+   * but a database backup from before (an in-memory key dies here). */
+  if (o->key)
+    ctl_notef("the one-time key %s opens nothing any more but old database backups: "
+              "delete it", o->key);
+}
+
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const struct option opts[] = {
-    CTL_HTTP_OPTIONS,
-    CTL_DRILL_SEL_OPTIONS,
-    { "key", required_argument, 0, O_KEY },
-    { "escrow-fingerprint", required_argument, 0, O_EFPR },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
-  };
   run_opts o;
   ctl_http *h = NULL;
   ctl_drill d;
@@ -325,25 +410,11 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   char path[128];
   size_t okc = 0;
   const char *id = NULL;
-  int rc, first = 0, tty = isatty(STDERR_FILENO);
+  int rc;
   memset(&o, 0, sizeof o);
   memset(&d, 0, sizeof d);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, run_opt, &o, &first)))
+  if ((rc = run_args(cmd, argc, argv, &o, &id)))
     return rc;
-  if (argc > first && (rc = ctl_drill_args(cmd, argc, argv, opts, run_opt, &o, &id)))
-    return rc;
-  if (id ? (o.s.all || o.s.sample || o.s.group || o.s.canary) : o.key != NULL) {
-    ctl_errf("either DRILL --key FILE (a drill started before), or --all, --sample N, "
-             "--group G or --canary N (start one now)");
-    return CTL_USAGE;
-  }
-  if (!id && (rc = ctl_drill_sel_text(&o.s)))
-    return rc;
-  if (id && !ke_drill_id_ok(id)) {
-    ctl_errf("name one drill (drl-...)");
-    return CTL_USAGE;
-  }
-  o.ckey = o.s.ckey;
   key = ke_secure_alloc(sizeof *key);
   g = ke_secure_alloc(sizeof *g);
   if (!key || !g) {
@@ -363,25 +434,8 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   if (!json_is_array(json_object_get(ans, "parts")) || !(fails = json_array()) ||
       !(used = json_array()) || !(idx = json_array()))
     goto out;
-  for (size_t i = 0; i < d.nrec; i++) {
-    const char *why = run_record(&d, &d.rec[i], json_object_get(ans, "parts"), key, g, used);
-    if (why)
-      json_array_append_new(fails, json_pack("{s:s,s:s}", "record_id", d.rec[i].id, "reason",
-                                             why));
-    else
-      okc++;
-    if (tty)
-      run_progress(i + 1, d.nrec);
-  }
-  /* Which custodians took part: the distinct indices of good parts. */
-  for (unsigned c = 1; c <= KE_MAX_SHARES; c++) {
-    size_t j;
-    json_t *v;
-    json_array_foreach(used, j, v) if (json_integer_value(v) == (json_int_t)c) {
-      json_array_append_new(idx, json_integer(c));
-      break;
-    }
-  }
+  okc = run_records(&d, ans, key, g, fails, used);
+  run_custodians(used, idx);
   if (json_array_size(idx) == 0) {
     ctl_errf("no valid part from any custodian: nothing to report yet");
     goto out;
@@ -391,29 +445,7 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
                   (json_int_t)(d.nrec - okc), "failures", fails, "custodians", idx);
   if (!sum || (rc = run_post(h, &o, sum, d.id, &res)))
     goto out;
-  {
-    size_t j;
-    json_t *f;
-    printf("drill %s: %zu record(s), %zu ok, %zu failed\n", d.id, d.nrec, okc, d.nrec - okc);
-    json_array_foreach(fails, j, f)
-      printf("failed %s: %s\n", json_string_value(json_object_get(f, "record_id")),
-             json_string_value(json_object_get(f, "reason")));
-  }
-  /* What follows the drill (server side): its parts are gone; a full
-   * drill's records are disclosed and rotate, a canary drill's are not. */
-  printf("parts deleted: %lld\n",
-         (long long)json_integer_value(json_object_get(res, "parts_deleted")));
-  if (strcmp(d.mode, "canary") == 0)
-    printf("canary drill: %zu of %zu canaries opened to their sealed secrets; no real record "
-           "was opened or disclosed\n", okc, d.nrec);
-  else
-    printf("disclosed by this drill: %lld record(s); each device rotates its key at its next "
-           "check-in\n", (long long)json_integer_value(json_object_get(res, "disclosed")));
-  /* The parts are gone with the result: a key file opens nothing any more
-   * but a database backup from before (an in-memory key dies here). */
-  if (o.key)
-    ctl_notef("the one-time key %s opens nothing any more but old database backups: "
-              "delete it", o.key);
+  run_report(&d, &o, fails, okc, res);
   rc = okc == d.nrec ? CTL_OK : CTL_FAIL;
 out:
   json_decref(ans);

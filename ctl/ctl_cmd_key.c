@@ -84,7 +84,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
 static int put_key(ctl_http *h, const key_opts *o, json_t *body, json_t **ans)
 {
   long status = 0;
-  ctl_buf pw = { 0 };
+  ke_buf pw = { 0 };
   int rc, asked = 0;
 
   for (;;) {
@@ -108,7 +108,7 @@ static int put_key(ctl_http *h, const key_opts *o, json_t *body, json_t **ans)
                              "key): ", 0)))
       return rc;
     rc = json_object_set_new(body, "password", json_stringn(pw.p, pw.len)) ? CTL_FAIL : CTL_OK;
-    ctl_buf_free(&pw);
+    ke_buf_free(&pw);
     if (rc) {
       ctl_errf("the password is not valid UTF-8");
       return rc;

@@ -64,7 +64,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return CTL_USAGE;
 }
 
-static int read_password(ctl_buf *b, const char *file, const char *prompt, int is_new)
+static int read_password(ke_buf *b, const char *file, const char *prompt, int is_new)
 {
   if (!file && !ctl_interactive()) {
     ctl_errf("no password: stdin is not a terminal, use --%spassword-file",
@@ -107,6 +107,22 @@ static int save_login(const login_opts *o, ctl_http *h, const json_t *ans)
   return CTL_OK;
 }
 
+/* One POST /v1/login with the password (and a new one, if chosen). */
+static int login_post(ctl_http *h, const login_opts *o, const ke_buf *pw, const ke_buf *npw,
+                      long *status, json_t **ans)
+{
+  json_t *req = json_pack("{s:s,s:s%}", "user", o->user, "password", pw->p, pw->len);
+  if (req && npw->p)
+    json_object_set_new(req, "new_password", json_stringn(npw->p, npw->len));
+  if (!req) {
+    ctl_errf("the password is not valid UTF-8");
+    return CTL_FAIL;
+  }
+  int rc = ctl_http_call_status(h, "POST", "/v1/login", req, status, ans);
+  json_decref(req);
+  return rc;
+}
+
 int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -118,9 +134,9 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
     { 0, 0, 0, 0 }
   };
   login_opts o = { 0 };
-  ctl_buf pw = { 0 }, npw = { 0 };
+  ke_buf pw = { 0 }, npw = { 0 };
   ctl_http *h = NULL;
-  json_t *req = NULL, *ans = NULL;
+  json_t *ans = NULL;
   long status = 0;
   char prompt[160];
   int rc;
@@ -144,18 +160,8 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
   for (int attempt = 0; attempt < 2; attempt++) {
     const json_t *e;
     const char *code;
-    req = json_pack("{s:s,s:s%}", "user", o.user, "password", pw.p, pw.len);
-    if (req && npw.p)
-      json_object_set_new(req, "new_password", json_stringn(npw.p, npw.len));
-    if (!req) {
-      ctl_errf("the password is not valid UTF-8");
-      rc = CTL_FAIL;
+    if ((rc = login_post(h, &o, &pw, &npw, &status, &ans)))
       goto out;
-    }
-    if ((rc = ctl_http_call_status(h, "POST", "/v1/login", req, &status, &ans)))
-      goto out;
-    json_decref(req);
-    req = NULL;
     if (status >= 200 && status < 300) {
       rc = save_login(&o, h, ans);
       goto out;
@@ -184,10 +190,9 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
   }
   rc = CTL_FAIL;
 out:
-  json_decref(req);
   json_decref(ans);
-  ctl_buf_free(&pw);
-  ctl_buf_free(&npw);
+  ke_buf_free(&pw);
+  ke_buf_free(&npw);
   ctl_http_free(h);
   return rc;
 }

@@ -182,7 +182,7 @@ int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
 {
   report_opts o = {0};
   ctl_http *h = NULL;
-  ctl_buf raw = {0};
+  ke_buf raw = {0};
   json_t *ans = NULL;
   json_error_t e;
   char path[2048] = "/v1/reports/coverage", num[16];
@@ -215,7 +215,7 @@ int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
   print_table(ans);
 out:
   json_decref(ans);
-  ctl_buf_free(&raw);
+  ke_buf_free(&raw);
   ctl_http_free(h);
   return rc;
 }
@@ -257,7 +257,7 @@ int ctl_cmd_report_retrievals(const ctl_cmd *cmd, int argc, char **argv)
   };
   report_opts o = {0};
   ctl_http *h = NULL;
-  ctl_buf raw = {0};
+  ke_buf raw = {0};
   json_t *ans = NULL;
   json_error_t e;
   char path[1024] = "/v1/reports/retrievals";
@@ -289,7 +289,7 @@ int ctl_cmd_report_retrievals(const ctl_cmd *cmd, int argc, char **argv)
   print_retrievals(ans);
 out:
   json_decref(ans);
-  ctl_buf_free(&raw);
+  ke_buf_free(&raw);
   ctl_http_free(h);
   return rc;
 }

@@ -87,7 +87,7 @@ static int check_opts(const request_opts *o)
 /* The envelope file: base64url, surrounding whitespace ignored. */
 static int load_envelope(ke_request *r, const char *path, const ke_manifest *m)
 {
-  ctl_buf b;
+  ke_buf b;
   uint8_t *raw = NULL;
   size_t len = 0;
   ke_envelope env;
@@ -101,7 +101,7 @@ static int load_envelope(ke_request *r, const char *path, const ke_manifest *m)
   while (n && isspace((unsigned char)s[n - 1]))
     s[--n] = '\0';
   ke_rc k = ke_b64url_decode(&raw, &len, s, 0);
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   if (k) {
     ctl_errf("%s: not unpadded base64url (%s)", path, ke_rc_str(k));
     return CTL_FAIL;

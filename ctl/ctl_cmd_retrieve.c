@@ -132,28 +132,18 @@ static int new_id(char out[KE_ID_MAX + 1])
 }
 
 /* Sign and send; *r gets the server's request file, checked. */
-static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_request *r,
-                  char *key_type, size_t ktlen, json_t **view)
+/* The signed body of POST /v1/retrievals: the statement (ke_retrieval.h)
+ * over the request id, the record's name, E, reason, ticket and a nonce,
+ * signed with the client key ck. */
+static int sign_body(const ret_opts *o, const ke_reqkey *key, const ke_note_key *ck,
+                     const char *e64, json_t **body)
 {
-  char stmt[KE_RETRIEVAL_STMT_MAX], path[4200];
+  char stmt[KE_RETRIEVAL_STMT_MAX], *n64 = NULL, *s64 = NULL;
   uint8_t nonce[16], sig[KE_NOTE_SIG_LEN];
-  char *e64 = ke_b64url_encode(key->E.b, KE_POINT_LEN), *n64 = NULL, *s64 = NULL,
-       *text = NULL;
-  ke_note_key *ck = NULL;
-  json_t *body = NULL, *ans = NULL;
-  ke_ferr ferr;
   int rc = CTL_FAIL;
   size_t n;
 
-  if ((rc = ctl_client_key_path(path, sizeof path, o->ckey)))
-    goto out;
-  rc = CTL_FAIL;
-  if (ke_note_key_load(&ck, path) != KE_OK) {
-    ctl_errf("cannot load the client key %s: run `escrowctl key register` first", path);
-    goto out;
-  }
-  if (!e64 || ke_random(nonce, sizeof nonce) != KE_OK ||
-      !(n64 = ke_b64url_encode(nonce, sizeof nonce)))
+  if (ke_random(nonce, sizeof nonce) != KE_OK || !(n64 = ke_b64url_encode(nonce, sizeof nonce)))
     goto out;
   ke_retrieval_fields f = {key->request_id, o->device, o->volume, o->key_id, e64,
                            o->reason, o->ticket, n64};
@@ -166,72 +156,102 @@ static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_reque
   if (ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
       !(s64 = ke_b64url_encode(sig, sizeof sig)))
     goto out;
-  body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "request_id", key->request_id, "E", e64,
-                   "reason", o->reason, "ticket", o->ticket, "nonce", n64, "signature", s64);
-  if (!body || (o->device && json_object_set_new(body, "device", json_string(o->device))) ||
-      (o->volume && json_object_set_new(body, "volume", json_string(o->volume))) ||
-      (o->key_id && json_object_set_new(body, "key_id", json_string(o->key_id)))) {
+  *body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "request_id", key->request_id, "E", e64,
+                    "reason", o->reason, "ticket", o->ticket, "nonce", n64, "signature", s64);
+  if (!*body || (o->device && json_object_set_new(*body, "device", json_string(o->device))) ||
+      (o->volume && json_object_set_new(*body, "volume", json_string(o->volume))) ||
+      (o->key_id && json_object_set_new(*body, "key_id", json_string(o->key_id)))) {
     ctl_errf("an option is not valid UTF-8");
     rc = CTL_USAGE;
     goto out;
   }
-  {
-    long status = 0;
-    if ((rc = ctl_http_call_status(h, "POST", "/v1/retrievals", body, &status, &ans)))
-      goto out;
-    if (status < 200 || status > 299) {
-      /* The 409 of an ambiguous name lists the candidates: show them. */
-      json_t *c = json_object_get(json_object_get(ans, "error"), "candidates"), *v;
-      size_t i;
-      rc = ctl_http_report(h, status, ans);
-      json_array_foreach(c, i, v)
-        ctl_notef("  candidate: device %s (%s) volume %s  %s Key ID %s  [%s]",
-                  json_string_value(json_object_get(v, "device_id")) ?: "?",
-                  json_string_value(json_object_get(v, "hostname")) ?: "?",
-                  json_string_value(json_object_get(v, "volume_id")) ?: "?",
-                  json_string_value(json_object_get(v, "key_type")) ?: "?",
-                  json_string_value(json_object_get(v, "key_id")) ?: "?",
-                  json_string_value(json_object_get(v, "state")) ?: "?");
-      goto out;
-    }
-  }
-  rc = CTL_NET;
-  if (!(text = json_dumps(json_object_get(ans, "request"), JSON_COMPACT)) ||
-      ke_request_parse(r, text, strlen(text), &ferr) != KE_OK) {
+  rc = CTL_OK;
+out:
+  free(n64);
+  free(s64);
+  return rc;
+}
+
+/* POST the request; a refusal is reported, with the candidates of the 409
+ * of an ambiguous name. */
+static int post_request(ctl_http *h, const json_t *body, json_t **ans)
+{
+  long status = 0;
+  int rc;
+  if ((rc = ctl_http_call_status(h, "POST", "/v1/retrievals", body, &status, ans)))
+    return rc;
+  if (status >= 200 && status <= 299)
+    return CTL_OK;
+  json_t *c = json_object_get(json_object_get(*ans, "error"), "candidates"), *v;
+  size_t i;
+  rc = ctl_http_report(h, status, *ans);
+  json_array_foreach(c, i, v)
+    ctl_notef("  candidate: device %s (%s) volume %s  %s Key ID %s  [%s]",
+              json_string_value(json_object_get(v, "device_id")) ?: "?",
+              json_string_value(json_object_get(v, "hostname")) ?: "?",
+              json_string_value(json_object_get(v, "volume_id")) ?: "?",
+              json_string_value(json_object_get(v, "key_type")) ?: "?",
+              json_string_value(json_object_get(v, "key_id")) ?: "?",
+              json_string_value(json_object_get(v, "state")) ?: "?");
+  return rc;
+}
+
+/* The request file the server made of it: it must verify, be ours (id and
+ * one-time key) and carry our signature, which custodians check: without
+ * it none of them would (or should) answer. */
+static int check_answer(const json_t *ans, const ke_reqkey *key, const ke_note_key *ck,
+                        ke_request *r)
+{
+  char *text = json_dumps(json_object_get(ans, "request"), JSON_COMPACT);
+  ke_ferr ferr;
+  ke_note_verifier v;
+  int ok = text && ke_request_parse(r, text, strlen(text), &ferr) == KE_OK;
+
+  if (!ok)
     ctl_errf("the server's request file does not verify (%s)", text ? ferr.msg : "missing");
-    goto out;
-  }
+  free(text);
+  if (!ok)
+    return CTL_NET;
   if (strcmp(r->request_id, key->request_id) != 0 ||
       !ke_ct_eq(r->E.b, key->E.b, KE_POINT_LEN)) {
     ctl_errf("the server answered with another request id or one-time key: refusing");
-    rc = CTL_FAIL;
+    return CTL_FAIL;
+  }
+  ke_note_key_verifier(ck, &v);
+  if (!r->has_requester || !ke_ct_eq(r->requester.public_key, v.pub, KE_RETRIEVAL_PUB_LEN)) {
+    ctl_errf("the server's request file does not carry your signature: refusing");
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_request *r,
+                  char *key_type, size_t ktlen, json_t **view)
+{
+  char path[4200], *e64 = ke_b64url_encode(key->E.b, KE_POINT_LEN);
+  ke_note_key *ck = NULL;
+  json_t *body = NULL, *ans = NULL;
+  int rc;
+
+  if ((rc = ctl_client_key_path(path, sizeof path, o->ckey)))
+    goto out;
+  rc = CTL_FAIL;
+  if (ke_note_key_load(&ck, path) != KE_OK) {
+    ctl_errf("cannot load the client key %s: run `escrowctl key register` first", path);
     goto out;
   }
-  {
-    /* Custodians verify the signature the request file carries: it must be
-     * ours, or none of them would (or should) answer. */
-    ke_note_verifier v;
-    ke_note_key_verifier(ck, &v);
-    if (!r->has_requester ||
-        !ke_ct_eq(r->requester.public_key, v.pub, KE_RETRIEVAL_PUB_LEN)) {
-      ctl_errf("the server's request file does not carry your signature: refusing");
-      rc = CTL_FAIL;
-      goto out;
-    }
-  }
+  if (!e64 || (rc = sign_body(o, key, ck, e64, &body)) || (rc = post_request(h, body, &ans)) ||
+      (rc = check_answer(ans, key, ck, r)))
+    goto out;
   snprintf(key_type, ktlen, "%s",
            json_string_value(json_object_get(json_object_get(ans, "retrieval"), "key_type"))
                ?: "other");
   *view = json_incref(json_object_get(ans, "retrieval"));
-  rc = CTL_OK;
 out:
-  free(text);
   json_decref(ans);
   json_decref(body);
   ke_note_key_free(ck);
   free(e64);
-  free(n64);
-  free(s64);
   return rc;
 }
 
@@ -437,64 +457,87 @@ out:
   return rc;
 }
 
+static const struct option ret_options[] = {
+  CTL_HTTP_OPTIONS,
+  { "device", required_argument, 0, O_DEV },
+  { "volume", required_argument, 0, O_VOL },
+  { "key-id", required_argument, 0, O_KID },
+  { "reason", required_argument, 0, O_REASON },
+  { "ticket", required_argument, 0, O_TICKET },
+  { "wait", no_argument, 0, O_WAIT },
+  { "key-out", required_argument, 0, O_KEYOUT },
+  { "request-out", required_argument, 0, O_REQOUT },
+  { "out", required_argument, 0, O_OUT },
+  { "client-key", required_argument, 0, O_CKEY },
+  { "request", required_argument, 0, O_RREQ },
+  { "key", required_argument, 0, O_RKEY },
+  { "raw", no_argument, 0, O_RAW },
+  { "escrow-fingerprint", required_argument, 0, O_EFPR },
+  { "log-key", required_argument, 0, O_LOGKEY },
+  { "witness-key", required_argument, 0, O_WITNESS },
+  { "help", no_argument, 0, 'h' },
+  { 0, 0, 0, 0 },
+};
+
+/* The options of a new request, before anything is made or sent. */
+static int check_new(const ret_opts *o)
+{
+  if (!o->device == !o->key_id) {
+    ctl_errf("name the record with --device (and --volume) or --key-id");
+    return CTL_USAGE;
+  }
+  if (o->volume && !o->device) {
+    ctl_errf("--volume needs --device");
+    return CTL_USAGE;
+  }
+  if (!o->reason)
+    return ctl_missing_opt("--reason");
+  if (!o->ticket)
+    return ctl_missing_opt("--ticket");
+  if (!o->wait && !o->key_out) {
+    ctl_errf("without --wait the one-time key would be lost: give --key-out FILE");
+    return CTL_USAGE;
+  }
+  if ((o->key_out && ctl_exists(o->key_out)) || (o->req_out && ctl_exists(o->req_out)) ||
+      (o->out && ctl_exists(o->out))) {
+    ctl_errf("an output file exists already; not overwriting it");
+    return CTL_FAIL;
+  }
+  return CTL_OK;
+}
+
+/* --key-out and --request-out, for a later --request/--key resume. */
+static int save_request(const ret_opts *o, const ke_reqkey *key, const ke_request *r)
+{
+  char *text = NULL;
+  size_t len = 0;
+  int rc = CTL_OK;
+  if (o->key_out && (ke_reqkey_write(&text, &len, key) != KE_OK ||
+                     (rc = ctl_write_text(o->key_out, text, len, 0600, 1))))
+    return rc ? rc : CTL_FAIL;
+  if (o->req_out && (ke_request_write(&text, &len, r) != KE_OK ||
+                     (rc = ctl_write_text(o->req_out, text, len, 0644, 0))))
+    return rc ? rc : CTL_FAIL;
+  return CTL_OK;
+}
+
 int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const struct option opts[] = {
-    CTL_HTTP_OPTIONS,
-    { "device", required_argument, 0, O_DEV },
-    { "volume", required_argument, 0, O_VOL },
-    { "key-id", required_argument, 0, O_KID },
-    { "reason", required_argument, 0, O_REASON },
-    { "ticket", required_argument, 0, O_TICKET },
-    { "wait", no_argument, 0, O_WAIT },
-    { "key-out", required_argument, 0, O_KEYOUT },
-    { "request-out", required_argument, 0, O_REQOUT },
-    { "out", required_argument, 0, O_OUT },
-    { "client-key", required_argument, 0, O_CKEY },
-    { "request", required_argument, 0, O_RREQ },
-    { "key", required_argument, 0, O_RKEY },
-    { "raw", no_argument, 0, O_RAW },
-    { "escrow-fingerprint", required_argument, 0, O_EFPR },
-    { "log-key", required_argument, 0, O_LOGKEY },
-    { "witness-key", required_argument, 0, O_WITNESS },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
-  };
   ret_opts o;
   ctl_http *h = NULL;
   ke_reqkey *key = NULL;
   ke_request *r = NULL;
   json_t *view = NULL;
-  char type[32] = "other", *text = NULL, dg[80];
-  size_t len = 0;
+  char type[32] = "other", dg[80];
   int rc;
 
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, ret_options, on_opt, &o, NULL)))
     return rc;
   if (o.resume_req || o.resume_key)
     return resume(&o);
-  if (!o.device == !o.key_id) {
-    ctl_errf("name the record with --device (and --volume) or --key-id");
-    return CTL_USAGE;
-  }
-  if (o.volume && !o.device) {
-    ctl_errf("--volume needs --device");
-    return CTL_USAGE;
-  }
-  if (!o.reason)
-    return ctl_missing_opt("--reason");
-  if (!o.ticket)
-    return ctl_missing_opt("--ticket");
-  if (!o.wait && !o.key_out) {
-    ctl_errf("without --wait the one-time key would be lost: give --key-out FILE");
-    return CTL_USAGE;
-  }
-  if ((o.key_out && ctl_exists(o.key_out)) || (o.req_out && ctl_exists(o.req_out)) ||
-      (o.out && ctl_exists(o.out))) {
-    ctl_errf("an output file exists already; not overwriting it");
-    return CTL_FAIL;
-  }
+  if ((rc = check_new(&o)))
+    return rc;
   key = ke_secure_alloc(sizeof *key);
   r = calloc(1, sizeof *r);
   if (!key || !r || new_id(key->request_id) || ke_scalar_random(&key->e) != KE_OK ||
@@ -516,22 +559,8 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
             "  envelope SHA-256   %s\n"
             "  confirmation code  %s   (read it to each approving custodian)",
             r->request_id, r->device, r->volume, dg, r->code);
-  if (o.key_out) {
-    if (ke_reqkey_write(&text, &len, key) != KE_OK ||
-        (rc = ctl_write_text(o.key_out, text, len, 0600, 1))) {
-      rc = rc ? rc : CTL_FAIL;
-      goto out;
-    }
-    text = NULL;
-  }
-  if (o.req_out) {
-    if (ke_request_write(&text, &len, r) != KE_OK ||
-        (rc = ctl_write_text(o.req_out, text, len, 0644, 0))) {
-      rc = rc ? rc : CTL_FAIL;
-      goto out;
-    }
-    text = NULL;
-  }
+  if ((rc = save_request(&o, key, r)))
+    goto out;
   if (o.wait)
     rc = wait_and_open(h, &o, r, key, type);
 out:

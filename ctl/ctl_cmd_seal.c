@@ -59,7 +59,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return CTL_USAGE;
 }
 
-static int read_secret(ctl_buf *b, const seal_opts *o)
+static int read_secret(ke_buf *b, const seal_opts *o)
 {
   /* Typed at a terminal, the secret is not echoed (one line, its newline
    * not part of it); anything else is read as it comes. */
@@ -105,7 +105,7 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
     { 0, 0, 0, 0 },
   };
   seal_opts o;
-  ctl_buf secret = { 0 };
+  ke_buf secret = { 0 };
   int rc;
   memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
@@ -140,7 +140,7 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
       rc = CTL_FAIL;
     }
   }
-  ctl_buf_free(&secret);
+  ke_buf_free(&secret);
   if (!rc) {
     size_t n = strlen(text);
     text[n] = '\n';   /* replaces the NUL: written with its length */

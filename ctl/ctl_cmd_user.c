@@ -184,7 +184,7 @@ static void print_json(const json_t *j)
  * password is never printed).  Without F the server generates one. */
 static int user_password_member(json_t *req, const char *file)
 {
-  ctl_buf pw = { 0 };
+  ke_buf pw = { 0 };
   int rc;
 
   if (!file)
@@ -195,7 +195,7 @@ static int user_password_member(json_t *req, const char *file)
     ctl_errf("the password is not valid UTF-8");
     rc = CTL_FAIL;
   }
-  ctl_buf_free(&pw);
+  ke_buf_free(&pw);
   return rc;
 }
 

@@ -83,7 +83,7 @@ int ctl_login_load(ctl_login *l, int *found)
 {
   char dir[PATH_MAX], path[PATH_MAX + 32], err[160];
   struct stat st;
-  ctl_buf b = { 0 };
+  ke_buf b = { 0 };
   json_t *o = NULL;
   int rc;
 
@@ -92,7 +92,8 @@ int ctl_login_load(ctl_login *l, int *found)
   if ((rc = ctl_config_dir(dir, sizeof dir)))
     return rc;
   snprintf(path, sizeof path, "%s/%s", dir, CTL_LOGIN_FILE);
-  if (lstat(path, &st) != 0) {
+  ke_priv priv = ke_check_private(path, 0, 0, &st);
+  if (priv == KE_PRIV_STAT) {
     if (errno == ENOENT)
       return CTL_OK;
     ctl_errf("cannot read %s: %s", path, strerror(errno));
@@ -100,7 +101,7 @@ int ctl_login_load(ctl_login *l, int *found)
   }
   /* Like ssh with its keys: a credential that others could read is
    * treated as leaked, not silently used. */
-  if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
+  if (priv != KE_PRIV_OK) {
     ctl_errf("%s must be a regular file of yours with mode 0600; refusing to use it "
              "(fix it or log in again)", path);
     return CTL_FAIL;
@@ -109,10 +110,10 @@ int ctl_login_load(ctl_login *l, int *found)
     return rc;
   if (ke_json_parse_object(&o, b.p, b.len, err, sizeof err) != KE_JSON_OK) {
     ctl_errf("%s is not valid JSON (%s); log in again", path, err);
-    ctl_buf_free(&b);
+    ke_buf_free(&b);
     return CTL_FAIL;
   }
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   int64_t exp = 0;
   ke_json_rc jr = ke_json_get_int(o, "expires", 0, INT64_MAX, &exp);
   rc = dup_member(&l->server, o, "server", 1, path);
@@ -161,7 +162,7 @@ static int mkdir_p(const char *dir)
 
 int ctl_login_save(const ctl_login *l)
 {
-  char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 48];
+  char dir[PATH_MAX], path[PATH_MAX + 32];
   struct stat st;
   json_t *o;
   char *text = NULL;
@@ -193,30 +194,18 @@ int ctl_login_save(const ctl_login *l)
   }
   json_decref(o);
   snprintf(path, sizeof path, "%s/%s", dir, CTL_LOGIN_FILE);
-  snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-  /* mkstemp creates 0600; rename replaces the old login atomically. */
-  int fd = mkstemp(tmp);
-  size_t len = strlen(text);
-  int ok = fd >= 0;
-  if (ok) {
-    size_t off = 0;
-    while (ok && off < len) {
-      ssize_t w = write(fd, text + off, len - off);
-      if (w < 0 && errno == EINTR)
-        continue;
-      ok = w > 0;
-      off += ok ? (size_t)w : 0;
-    }
-    ok = ok && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok)
-      unlink(tmp);
-  }
-  ke_wipe(text, len);
+  /* Rename replaces the old login atomically; the file is 0600 from the
+   * start. */
+  ke_buf buf = { .secure = 1 };  /* the token */
+  ke_io_err e = { .err = ENOMEM };
+  int ok = ke_buf_append(&buf, text, strlen(text)) == KE_OK &&
+           ke_buf_append(&buf, "\n", 1) == KE_OK &&
+           ke_write_file(path, buf.p, buf.len, 0600, KE_WRITE_REPLACE, &e) == KE_OK;
+  ke_buf_free(&buf);
+  ke_wipe(text, strlen(text));
   free(text);
   if (!ok) {
-    ctl_errf("cannot write %s: %s", path, strerror(errno));
+    ctl_errf("cannot write %s: %s", path, strerror(e.err));
     return CTL_FAIL;
   }
   return CTL_OK;

@@ -74,7 +74,7 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
 {
   char lock[PATH_MAX], file[PATH_MAX];
   struct stat st;
-  ctl_buf b;
+  ke_buf b;
   json_error_t je;
 
   memset(s, 0, sizeof *s);
@@ -84,8 +84,7 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
     ctl_errf("cannot create the state directory %s: %s", dir, strerror(errno));
     return CTL_FAIL;
   }
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 077) ||
-      st.st_uid != geteuid()) {
+  if (ke_check_private(dir, 1, 1, &st) != KE_PRIV_OK) {
     ctl_errf("the state directory %s must be a directory of this user, mode 0700 "
              "(its limits and pins are what stop a mass retrieval)", dir);
     return CTL_FAIL;
@@ -104,7 +103,7 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
                      "pins");
   } else if (ctl_read(&b, file, CUST_STATE_MAX, 0, "custodian state") == CTL_OK) {
     s->j = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
-    ctl_buf_free(&b);
+    ke_buf_free(&b);
     if (!json_is_object(s->j) || json_integer_value(json_object_get(s->j, "version")) != 1 ||
         !json_is_array(json_object_get(s->j, "approvals")) ||
         !json_is_object(json_object_get(s->j, "decisions")) ||
@@ -369,12 +368,12 @@ static int alarm_webhook(const ctl_policy *p, const char *configured, const char
   json_decref(body);
   snprintf(base, sizeof base, "%.*s", (int)(slash ? (size_t)(slash - url) : strlen(url)), url);
   if (payload && p->webhook_secret_file) {
-    ctl_buf sec;
+    ke_buf sec;
     if (ctl_read(&sec, p->webhook_secret_file, 1024, 1, "webhook secret file") == CTL_OK) {
       sec.p[strcspn(sec.p, "\r\n")] = '\0';
       if (ke_chat_sign(sig, sec.p, strlen(sec.p), payload) == 0)
         headers[2] = sig;
-      ctl_buf_free(&sec);
+      ke_buf_free(&sec);
     }
   }
   if (payload && (k = ke_http_new(&h)) == KE_OK) {
@@ -395,7 +394,7 @@ static int alarm_webhook(const ctl_policy *p, const char *configured, const char
 static int alarm_mail(const ctl_policy *p, const char *to, const char *subject,
                       const char *body)
 {
-  ctl_buf pw = {0};
+  ke_buf pw = {0};
   char err[256] = "";
   ke_mail_server srv = {p->smtp_url, p->smtp_ca_file, p->smtp_user, NULL, p->smtp_from, 30};
   int ok;
@@ -410,7 +409,7 @@ static int alarm_mail(const ctl_policy *p, const char *to, const char *subject,
   if (!ok)
     ctl_errf("alarm mail to %s: %s", to, err);
   if (pw.p)
-    ctl_buf_free(&pw);
+    ke_buf_free(&pw);
   return ok;
 }
 

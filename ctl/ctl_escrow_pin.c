@@ -47,7 +47,7 @@ int ctl_escrow_pin_check(const char *arg, const uint8_t fpr[KE_FPR_LEN], const c
 {
   const char *env = getenv("ESCROWCTL_ESCROW_FINGERPRINT"), *from;
   char path[4200], hex[65];
-  ctl_buf b = {0};
+  ke_buf b = {0};
   int r, rc;
 
   ke_hex_encode(hex, fpr, KE_FPR_LEN);
@@ -70,7 +70,7 @@ int ctl_escrow_pin_check(const char *arg, const uint8_t fpr[KE_FPR_LEN], const c
       return rc;
     from = path;
     r = list_has(b.p, fpr);
-    ctl_buf_free(&b);
+    ke_buf_free(&b);
   }
   if (r < 0) {
     ctl_errf("the escrow-key fingerprints in %s are not all 64 hex digits", from);
@@ -88,7 +88,7 @@ int ctl_escrow_pin_add(const char *hex)
 {
   uint8_t fpr[KE_FPR_LEN];
   char path[4200], line[66];
-  ctl_buf b = {0};
+  ke_buf b = {0};
   int rc, fd;
 
   if ((rc = ctl_parse_hex32(fpr, hex, "FINGERPRINT")))
@@ -119,7 +119,7 @@ int ctl_escrow_pin_add(const char *hex)
   }
   printf("pinned escrow key %.64s in %s\n", line, path);
 out:
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   close(fd);
   return rc;
 }

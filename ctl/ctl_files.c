@@ -11,13 +11,13 @@
  * pointer types; a macro keeps the five loaders identical instead. */
 #define CTL_LOAD(parse, out, path, secure, what)                         \
   do {                                                                   \
-    ctl_buf b_;                                                          \
+    ke_buf b_;                                                          \
     ke_ferr e_ = { "" };                                                 \
     int r_ = ctl_read(&b_, (path), KE_FILE_MAX, (secure), (what));       \
     if (r_)                                                              \
       return r_;                                                         \
     ke_rc k_ = parse((out), b_.p, b_.len, &e_);                          \
-    ctl_buf_free(&b_);                                                   \
+    ke_buf_free(&b_);                                                   \
     if (k_) {                                                            \
       ctl_errf("%s: %s", (path), e_.msg[0] ? e_.msg : ke_rc_str(k_));    \
       return CTL_FAIL;                                                   \
@@ -64,7 +64,7 @@ int ctl_load_reqkey(ke_reqkey *k, const char *path)
 
 int ctl_load_part(ke_partfile *p, const char *path)
 {
-  ctl_buf b;
+  ke_buf b;
   ke_ferr e = { "" };
   int rc = ctl_read(&b, path, KE_FILE_MAX, 0, "part file");
   if (rc)
@@ -72,7 +72,7 @@ int ctl_load_part(ke_partfile *p, const char *path)
   ke_rc k = ke_partfile_parse(p, b.p, b.len, &e);
   /* Which custodian sent a broken part is worth knowing: ask them again. */
   unsigned hint = k ? ke_partfile_index_hint(b.p, b.len) : 0;
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   if (!k)
     return CTL_OK;
   if (hint)
@@ -108,13 +108,13 @@ int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_escrow_pub *p
                      const char *passfile)
 {
   char prompt[KE_NAME_MAX + 64];
-  ctl_buf pass;
+  ke_buf pass;
   snprintf(prompt, sizeof prompt, "Passphrase of custodian %u (%s)", s->index, s->name);
   int rc = ctl_passphrase(&pass, passfile, prompt, 0);
   if (rc)
     return rc;
   ke_rc k = ke_sharefile_unseal(d, s, pass.p, pass.len);
-  ctl_buf_free(&pass);
+  ke_buf_free(&pass);
   if (k == KE_ERR_AUTH) {
     ctl_errf("wrong passphrase, or the share file was altered");
     return CTL_FAIL;

@@ -397,7 +397,7 @@ int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_
   return rc;
 }
 
-int ctl_http_get_raw(ctl_http *h, const char *path, ctl_buf *out, long *status)
+int ctl_http_get_raw(ctl_http *h, const char *path, ke_buf *out, long *status)
 {
   ke_http_resp b;
   int rc;
@@ -420,7 +420,7 @@ int ctl_http_get_raw(ctl_http *h, const char *path, ctl_buf *out, long *status)
     b.cap = b.body ? 1 : 0;
   }
   if (!rc) {
-    /* The body moves to the caller (a plain malloc block, as ctl_buf_free
+    /* The body moves to the caller (a plain malloc block, as ke_buf_free
      * expects of a buffer that is not secure). */
     out->p = b.body;
     out->len = b.len;

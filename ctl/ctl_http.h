@@ -89,7 +89,7 @@ int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_
 /* GET returning the raw body of a 2xx (e.g. a text/plain checkpoint), NUL
  * terminated.  Errors are mapped as above.  *status (may be NULL) gets the
  * HTTP status when there was one. */
-int ctl_http_get_raw(ctl_http *h, const char *path, ctl_buf *out, long *status);
+int ctl_http_get_raw(ctl_http *h, const char *path, ke_buf *out, long *status);
 
 /* Like the two above but a non-2xx is not printed: *status tells, and
  * *out is the parsed error object if it was JSON (for callers that expect

@@ -34,7 +34,7 @@ static int load_witnesses(ke_cosig_verifier *w, size_t *n)
 {
   const char *env = getenv("ESCROWCTL_WITNESS_KEY"), *src = witness_arg, *from = "--witness-key";
   char path[4200], *copy = NULL, *save = NULL, *tok;
-  ctl_buf b = {0};
+  ke_buf b = {0};
   int rc = CTL_OK;
 
   *n = 0;
@@ -53,7 +53,7 @@ static int load_witnesses(ke_cosig_verifier *w, size_t *n)
     from = path;
   }
   if (!(copy = strdup(src))) {
-    ctl_buf_free(&b);
+    ke_buf_free(&b);
     return CTL_FAIL;
   }
   for (tok = strtok_r(copy, ", \t\r\n", &save); tok; tok = strtok_r(NULL, ", \t\r\n", &save)) {
@@ -66,12 +66,12 @@ static int load_witnesses(ke_cosig_verifier *w, size_t *n)
     (*n)++;
   }
   free(copy);
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   return rc;
 }
 
 /* Every configured witness cosigned the note. */
-static int check_cosigned(const ke_cosig_verifier *w, size_t n, const ctl_buf *note,
+static int check_cosigned(const ke_cosig_verifier *w, size_t n, const ke_buf *note,
                           uint64_t size)
 {
   for (size_t i = 0; i < n; i++)
@@ -131,7 +131,7 @@ static int lock_saved(void)
 static int load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
                       int *have)
 {
-  ctl_buf b = {0};
+  ke_buf b = {0};
   int rc;
 
   *have = 0;
@@ -145,7 +145,7 @@ static int load_saved(const ke_note_verifier *vk, const char *path, ke_note_chec
   } else {
     *have = 1;
   }
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   return rc;
 }
 
@@ -180,7 +180,7 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
   ke_note_checkpoint saved;
   ke_cosig_verifier w[CTL_MAX_WITNESSES];
   size_t nw = 0;
-  ctl_buf note = {0};
+  ke_buf note = {0};
   char path[4200];
   int rc, pinned = 0, fd = -1;
 
@@ -221,7 +221,7 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
 out:
   if (fd >= 0)
     close(fd); /* releases the lock */
-  ctl_buf_free(&note);
+  ke_buf_free(&note);
   if (rc)
     ctl_logview_free(lv);
   return rc;

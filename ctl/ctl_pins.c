@@ -53,7 +53,7 @@ static int pin_lock(int how)
 static int pin_load(json_t **out)
 {
   char path[4200];
-  ctl_buf b = {0};
+  ke_buf b = {0};
   json_error_t je;
   json_t *root, *keys, *v;
   const char *user;
@@ -69,7 +69,7 @@ static int pin_load(json_t **out)
   if ((rc = ctl_read(&b, path, PIN_MAX, 0, "pinned keys")))
     return rc;
   root = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   keys = json_object_get(root, "keys");
   if (!root || json_integer_value(json_object_get(root, "version")) != 1 ||
       !json_is_object(keys))

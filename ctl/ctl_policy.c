@@ -424,7 +424,7 @@ static int cross_check(const loader *L, const json_t *root)
 
 int ctl_policy_load(ctl_policy *p, const char *path)
 {
-  ctl_buf b;
+  ke_buf b;
   json_error_t je;
   json_t *root;
   loader L = {path, NULL, 0, p};
@@ -448,7 +448,7 @@ int ctl_policy_load(ctl_policy *p, const char *path)
     rc = cross_check(&L, root);
   }
   json_decref(root);
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   if (rc)
     ctl_policy_free(p);
   return rc;
@@ -632,11 +632,11 @@ static int itsm_ok(const ctl_policy *p, const ke_request *r, const json_t *view,
              slash ? slash : "/", strchr(slash ? slash : "", '?') ? "&" : "?", e_t, e_d, e_h,
              e_r);
   if (p->itsm_token_file) {
-    ctl_buf t;
+    ke_buf t;
     if (ctl_read(&t, p->itsm_token_file, 512, 1, "ITSM token file") == CTL_OK) {
       t.p[strcspn(t.p, "\r\n")] = '\0';
       snprintf(auth, sizeof auth, "Authorization: Bearer %s", t.p);
-      ctl_buf_free(&t);
+      ke_buf_free(&t);
       headers[1] = auth;
     }
   }

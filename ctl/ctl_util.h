@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "ke_cli.h"
 #include "ke_files.h"
 
 /* Exit codes (documented in `escrowctl --help`). */
@@ -27,14 +28,9 @@ enum {
   CTL_HELP = -1,    /* internal: --help was printed, exit 0 */
 };
 
-typedef struct ctl_cmd ctl_cmd;
-struct ctl_cmd {
-  const char *name;      /* "ceremony", "share", ... */
-  const char *sub;       /* "verify", "new", or NULL */
-  int (*run)(const ctl_cmd *cmd, int argc, char **argv);  /* argv[0] = last word */
-  const char *summary;   /* one line for `escrowctl --help` */
-  const char *usage;     /* synopsis and options for `escrowctl CMD --help` */
-};
+/* A row of the command table (escrowctl.c): name, sub-name ("share verify")
+ * or NULL, handler (argv[0] = last word), summary, usage. */
+typedef ke_cli_cmd ctl_cmd;
 
 /* ---- messages -------------------------------------------------------- */
 /* The command being run, for message prefixes ("share verify"). */
@@ -49,7 +45,7 @@ void ctl_print_usage(const ctl_cmd *cmd, FILE *f);
 typedef int (*ctl_opt_fn)(void *ctx, int opt, const char *arg);
 /* Or'ed into an option's `val`: the option may be given more than once
  * (ceremony's --custodian).  The handler sees val without the flag. */
-#define CTL_OPT_MULTI 0x10000
+#define CTL_OPT_MULTI KE_CLI_OPT_MULTI
 /* getopt_long over argv with long options only.  `opts` must include
  * {"help", no_argument, 0, 'h'}; --help prints the usage and returns
  * CTL_HELP.  An unknown option, a missing argument, or an option given
@@ -73,31 +69,18 @@ void ctl_hex_groups(char out[80], const uint8_t b[32]);
 int ctl_missing_opt(const char *opt);
 
 /* ---- files ------------------------------------------------------------ */
-typedef struct ctl_buf {
-  char *p;        /* NUL terminated */
-  size_t len, cap;
-  int secure;     /* p is ke_secure_alloc memory */
-} ctl_buf;
-
-/* Read all of `path` ("-" is stdin) into b, at most max bytes; `what` names
- * it in errors.  secure: in locked memory, wiped when freed.  The buffer is
- * sized by the file (regular files) or grown as input arrives (pipes); a
- * grown secure buffer's old copy is wiped. */
-int ctl_read(ctl_buf *b, const char *path, size_t max, int secure, const char *what);
-void ctl_buf_free(ctl_buf *b);
-/* Write `path` so that an existing file is never replaced (EEXIST is an
- * error) and nobody else can read it, even for a moment (mode `mode` from
- * the start).  Atomic where the filesystem allows: a temporary file in the
- * same directory, fsync, then link() to `path`; where there are no hard
- * links (FAT, exFAT: EPERM) renameat2(RENAME_NOREPLACE); failing both, the
- * file is created with O_EXCL and written in place (removed again if the
- * write fails).  The directory is fsync'ed afterwards.  A directory that
- * others may write to (group or world writable) is refused: they could
- * swap the file once written.  "-" writes to stdout. */
+/* Read all of `path` ("-" is stdin) into b, at most max bytes (ke_read_file);
+ * `what` names it in errors.  secure: in locked memory, wiped when freed. */
+int ctl_read(ke_buf *b, const char *path, size_t max, int secure, const char *what);
+/* ke_write_file refusing a directory others may write to (KE_WRITE_SAFE_DIR):
+ * an existing file is never replaced (EEXIST is an error).  "-" writes to
+ * stdout. */
 int ctl_write(const char *path, const void *data, size_t len, mode_t mode);
 /* The same, replacing `path` if it exists (atomically: rename over it), for
  * state that is rewritten (a policy custodian's limits and decisions). */
 int ctl_write_replace(const char *path, const void *data, size_t len, mode_t mode);
+/* Print a failed ke_write_file's error in escrowctl's words; CTL_FAIL. */
+int ctl_write_error(const ke_io_err *e, const char *path);
 /* Does path exist (lstat)? */
 int ctl_exists(const char *path);
 
@@ -111,10 +94,10 @@ int ctl_interactive(void);   /* is stdin a terminal? */
  * 12 bytes and ke_passphrase_weak_reason (the dictionary estimate), from
  * the terminal or a file alike. */
 #define CTL_PASS_NEW_SHARE 2
-int ctl_passphrase(ctl_buf *out, const char *file, const char *prompt, int is_new);
+int ctl_passphrase(ke_buf *out, const char *file, const char *prompt, int is_new);
 /* One line (without its newline) from the terminal with echo off, at most
  * max bytes, into secure memory: a secret typed by hand. */
-int ctl_secret_line(ctl_buf *out, const char *prompt, size_t max);
+int ctl_secret_line(ke_buf *out, const char *prompt, size_t max);
 /* Ask a y/N question on /dev/tty; 1 only for "y" or "yes". */
 int ctl_confirm(const char *question);
 

@@ -1,6 +1,6 @@
 /*
  * escrowctl - the people's tool of keyescrow: key ceremony, custodian parts,
- * retrieval, and (later) the online commands.
+ * retrieval, and the online commands of escrowd.
  *
  * Commands are rows of one declarative table: a name, an optional sub-name
  * ("share verify", "request new"), the handler, a one-line summary and the
@@ -131,12 +131,7 @@ static void usage(FILE *f)
 {
   fprintf(f, "usage: escrowctl COMMAND [OPTIONS]\n"
              "       escrowctl COMMAND --help | --help | --version\n\ncommands:\n");
-  for (size_t i = 0; i < CTL_NCMDS; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "%s%s%s", ctl_cmds[i].name, ctl_cmds[i].sub ? " " : "",
-             ctl_cmds[i].sub ? ctl_cmds[i].sub : "");
-    fprintf(f, "  %-16s %s\n", name, ctl_cmds[i].summary);
-  }
+  ke_cli_list(f, ctl_cmds, CTL_NCMDS, 16);
   fprintf(f, "\nexit status:\n"
              "  0  success\n"
              "  1  verification failure or bad input (a wrong share, passphrase, part,\n"
@@ -153,23 +148,13 @@ static void usage(FILE *f)
              "the token printed by `token create` and a one-time password from `user add`.\n");
 }
 
-/* Find the row for argv[1] (and argv[2] for commands with a sub-name). */
+/* The row for argv[1] (and argv[2] for commands with a sub-name). */
 static const ctl_cmd *lookup(int argc, char **argv, int *words)
 {
-  int known = 0;
-  for (size_t i = 0; i < CTL_NCMDS; i++) {
-    if (strcmp(ctl_cmds[i].name, argv[1]) != 0)
-      continue;
-    known = 1;
-    if (!ctl_cmds[i].sub) {
-      *words = 1;
-      return &ctl_cmds[i];
-    }
-    if (argc > 2 && strcmp(ctl_cmds[i].sub, argv[2]) == 0) {
-      *words = 2;
-      return &ctl_cmds[i];
-    }
-  }
+  int known;
+  const ctl_cmd *cmd = ke_cli_lookup(ctl_cmds, CTL_NCMDS, argc, argv, words, &known);
+  if (cmd)
+    return cmd;
   if (!known) {
     fprintf(stderr, "escrowctl: unknown command \"%s\" (see escrowctl --help)\n", argv[1]);
     return NULL;

@@ -4,10 +4,10 @@
  * Parsing and verification live in ke_note.c.
  */
 #include "ke_note.h"
+#include "ke_cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,58 +180,18 @@ ke_rc ke_note_vkey_parse(ke_note_verifier *out, const char *vkey)
   return KE_OK;
 }
 
-static int fsync_parent(const char *path)
-{
-  char *copy = strdup(path);
-  int fd, r = -1;
-
-  if (!copy)
-    return -1;
-  fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    r = fsync(fd);
-    close(fd);
-  }
-  free(copy);
-  return r;
-}
-
-/* Write everything, make it durable, close.  0 or -1 with errno set. */
-static int write_sync_close(int fd, const char *buf, size_t len)
-{
-  size_t off = 0;
-  ssize_t w;
-  int e;
-
-  while (off < len) {
-    w = write(fd, buf + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      goto fail;
-    off += (size_t)w;
-  }
-  if (fsync(fd) != 0)
-    goto fail;
-  return close(fd);
-fail:
-  e = errno ? errno : EIO;
-  close(fd);
-  errno = e;
-  return -1;
-}
-
-/* The file is written completely under a temporary name (mkstemp: O_EXCL,
- * mode 0600) and then published with link(), which never replaces an
- * existing file.  So a second escrowd starting at the same moment either
- * wins or gets EEXIST and can load the complete key of the first; it never
- * reads half a file. */
+/* The file is written completely under a temporary name and then published
+ * without replacing an existing file (ke_write_file).  So a second escrowd
+ * starting at the same moment either wins or gets EEXIST and can load the
+ * complete key of the first; it never reads half a file.  The key must also
+ * survive a crash once it has signed anything: a lost key file would make
+ * the server sign later checkpoints with a fresh key. */
 ke_rc ke_note_key_save(const ke_note_key *k, const char *path)
 {
   uint8_t seed[KE_NOTE_SEED_LEN];
-  size_t seedlen = sizeof seed, len = 0, tl;
-  char *text = NULL, *tmp = NULL;
-  int fd, e;
+  size_t seedlen = sizeof seed, len = 0;
+  char *text = NULL;
+  ke_io_err e;
   ke_rc rc;
 
   if (EVP_PKEY_get_raw_private_key(k->pkey, seed, &seedlen) != 1 || seedlen != sizeof seed) {
@@ -244,33 +204,11 @@ ke_rc ke_note_key_save(const ke_note_key *k, const char *path)
     return rc;
   len = strlen(text);
   text[len++] = '\n';  /* replaces the NUL; the length is tracked */
-  tl = strlen(path) + sizeof ".tmpXXXXXX";
-  if (!(tmp = malloc(tl))) {
-    rc = KE_ERR_NOMEM;
-    goto out;
-  }
-  snprintf(tmp, tl, "%s.tmpXXXXXX", path);
-  rc = KE_ERR_IO;
-  if ((fd = mkstemp(tmp)) < 0)
-    goto out;
-  /* umask can only clear bits; make the mode exactly 0600 regardless.  The
-   * key must also survive a crash once it has signed anything: a lost key
-   * file would make the server sign later checkpoints with a fresh key. */
-  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod(fd, 0600) != 0) {
-    e = errno;
-    close(fd);
-    errno = e;
-  } else if (write_sync_close(fd, text, len) == 0 && link(tmp, path) == 0 &&
-             fsync_parent(path) == 0) {
-    rc = KE_OK;
-  }
-  e = errno;
-  unlink(tmp);
-  errno = e;
-out:
+  rc = ke_write_file(path, text, len, 0600, 0, &e);
   OPENSSL_cleanse(text, len);
   free(text);
-  free(tmp);
+  if (rc)
+    errno = e.err;  /* the caller tells EEXIST (another escrowd won) apart */
   return rc;
 }
 

@@ -72,7 +72,7 @@ static int sign(int argc, char **argv)
 {
   char path[4096];
   agent_key *k = NULL;
-  agent_buf body = { 0 };
+  ke_buf body = { 0 };
   agent_req_sig rs;
 
   if (argc < 6)
@@ -88,7 +88,7 @@ static int sign(int argc, char **argv)
     return 1;
   printf("X-KE-Device: %s\nX-KE-Timestamp: %s\nX-KE-Nonce: %s\nX-KE-Signature: %s\n", argv[3],
          rs.timestamp, rs.nonce, rs.signature);
-  agent_buf_free(&body);
+  ke_buf_free(&body);
   agent_key_free(k);
   return 0;
 }
@@ -97,7 +97,7 @@ static int put_body(int argc, char **argv)
 {
   char path[4096];
   agent_key *k = NULL;
-  agent_buf env = { 0 };
+  ke_buf env = { 0 };
   uint8_t *raw = NULL, sig[AGENT_SIG_LEN], ver[32];
   size_t rawlen;
   char *sig_b64, *ver_b64;
@@ -120,7 +120,7 @@ static int put_body(int argc, char **argv)
   free(sig_b64);
   free(ver_b64);
   free(raw);
-  agent_buf_free(&env);
+  ke_buf_free(&env);
   agent_key_free(k);
   return 0;
 }

@@ -241,7 +241,7 @@ static void test_files(void)
 {
   char path[2048], dir[1024];
   struct stat st;
-  agent_buf b;
+  ke_buf b;
 
   snprintf(dir, sizeof dir, "%s/priv", workdir);
   CHECK(mkdir(dir, 0700) == 0 || errno == EEXIST);
@@ -252,7 +252,7 @@ static void test_files(void)
   CHECK(agent_write_atomic(path, "{\"a\":2}\n", 8, 0600) == AGENT_OK); /* replaces */
   CHECK(agent_read_file(&b, path, 100, 0, "t") == AGENT_OK && b.p &&
         !strcmp(b.p, "{\"a\":2}\n"));
-  agent_buf_free(&b);
+  ke_buf_free(&b);
   CHECK(agent_read_file(&b, path, 4, 0, "t") == AGENT_FAIL); /* larger than max */
   CHECK(agent_check_private(path, 0) == AGENT_OK);
   CHECK(chmod(path, 0640) == 0 && agent_check_private(path, 0) == AGENT_FAIL);
@@ -381,21 +381,21 @@ static void test_run(void)
   const char *cat[] = { "/bin/sh", "-c", "cat; echo done; exit 3", NULL };
   const char *missing[] = { "/nonexistent/tool", NULL };
   const char *quick[] = { "/bin/sh", "-c", "exit 0", NULL };
-  agent_buf out;
+  ke_buf out;
   int status;
   static char big[200000];
 
   memset(big, 'x', sizeof big);
   CHECK(agent_run(cat, "hello\n", 6, &out, &status) == AGENT_OK && status == 3 &&
         !strcmp(out.p, "hello\ndone\n") && out.secure);
-  agent_buf_free(&out);
+  ke_buf_free(&out);
   /* A tool that does not read its input: no hang, no SIGPIPE. */
   CHECK(agent_run(quick, big, sizeof big, &out, &status) == AGENT_OK && status == 0 &&
         out.len == 0);
-  agent_buf_free(&out);
+  ke_buf_free(&out);
   CHECK(agent_run(cat, big, sizeof big, &out, &status) == AGENT_OK && status == 3 &&
         out.len == sizeof big + 5);
-  agent_buf_free(&out);
+  ke_buf_free(&out);
   CHECK(agent_run(missing, NULL, 0, &out, &status) == AGENT_FAIL);
 }
 

@@ -32,22 +32,22 @@ static void put(const char *path, size_t len)
 
 static void test_read(void)
 {
-  ctl_buf b;
+  ke_buf b;
   put("key.json", 200);
   CHECK(ctl_read(&b, "key.json", KE_FILE_MAX, 1, "key") == CTL_OK);
   CHECK(b.len == 200 && b.cap <= 202 && b.p[200] == '\0' && b.p[199] == 'a' + 199 % 26);
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   CHECK(b.p == NULL && b.cap == 0);
   put("empty", 0);
   CHECK(ctl_read(&b, "empty", 100, 0, "empty") == CTL_OK);
   CHECK(b.len == 0 && b.p && b.p[0] == '\0');
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   put("big", 101);
   CHECK(ctl_read(&b, "big", 100, 1, "big") == CTL_FAIL);
   CHECK(b.p == NULL);
   put("exact", 100);
   CHECK(ctl_read(&b, "exact", 100, 1, "exact") == CTL_OK && b.len == 100);
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
 
   /* A pipe says no size: the buffer starts small and grows. */
   int fds[2];
@@ -60,7 +60,7 @@ static void test_read(void)
   snprintf(path, sizeof path, "/proc/self/fd/%d", fds[0]);
   CHECK(ctl_read(&b, path, KE_FILE_MAX, 1, "pipe") == CTL_OK);
   CHECK(b.len == 10000 && b.cap >= 10002 && b.cap < KE_FILE_MAX && b.p[9999] == 'z');
-  ctl_buf_free(&b);
+  ke_buf_free(&b);
   close(fds[0]);
   CHECK(pipe(fds) == 0);
   for (int i = 0; i < 10; i++)
