@@ -65,6 +65,24 @@ static enum MHD_Result srv_ep_fail_reply(struct srv_request *req, struct srv_ep_
   return srv_reply_json(req, srv_error_info(f->code)->http_status, body);
 }
 
+enum MHD_Result srv_ep_txn_reply(struct srv_request *req, enum srv_db_status st,
+                                 struct srv_ep_fail *f)
+{
+  enum MHD_Result ret;
+
+  if (f && st == SRV_DB_ABORT && f->set)
+    return srv_ep_fail_reply(req, f);
+  if (f && st == SRV_DB_CONSTRAINT && f->constraint_message)
+    ret = srv_reply_error(req, f->constraint_code, f->constraint_message);
+  else
+    ret = srv_ep_db_error(req, st);
+  if (f) {
+    json_decref(f->extra);
+    f->extra = NULL;
+  }
+  return ret;
+}
+
 int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn fn,
                void *cls, struct srv_ep_fail *f, enum MHD_Result *ret)
 {
@@ -82,17 +100,7 @@ int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn
     }
     return 0;
   }
-  if (f && st == SRV_DB_ABORT && f->set)
-    *ret = srv_ep_fail_reply(req, f);
-  else if (f && st == SRV_DB_CONSTRAINT && f->constraint_message)
-    *ret = srv_reply_error(req, f->constraint_code, f->constraint_message);
-  else {
-    if (f) {
-      json_decref(f->extra);
-      f->extra = NULL;
-    }
-    *ret = srv_ep_db_error(req, st);
-  }
+  *ret = srv_ep_txn_reply(req, st, f);
   return 1;
 }
 

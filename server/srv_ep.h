@@ -55,6 +55,12 @@ enum srv_db_status srv_ep_fail_extra(struct srv_ep_fail *f, enum srv_error_code 
 int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn fn,
                void *cls, struct srv_ep_fail *f, enum MHD_Result *ret);
 
+/* The reply for a transaction that did not commit (st != SRV_DB_OK): the
+ * failure recorded in `f` (may be NULL), else the database's trouble.  For
+ * handlers that must free their state between srv_db_txn and the reply. */
+enum MHD_Result srv_ep_txn_reply(struct srv_request *req, enum srv_db_status st,
+                                 struct srv_ep_fail *f);
+
 /* The reply for a transaction that failed on the database's side:
  * 503 db_conflict, 503 db_unavailable or 500. */
 enum MHD_Result srv_ep_db_error(struct srv_request *req, enum srv_db_status st);

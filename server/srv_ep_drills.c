@@ -35,17 +35,9 @@ struct srv_dc {
   char *canaries; /* canary mode: the checked canaries (srv_drill_canaries_parse) */
   uint8_t sig[64];
   char e_hex[2 * KE_POINT_LEN + 1], sig_hex[129];
-  enum srv_error_code err;
-  char msg[200];
+  struct srv_ep_fail fail;
   long long count;
 };
-
-static enum srv_db_status srv_dc_fail(struct srv_dc *s, enum srv_error_code c, const char *m)
-{
-  s->err = c;
-  snprintf(s->msg, sizeof s->msg, "%s", m);
-  return SRV_DB_ABORT;
-}
 
 static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
 {
@@ -63,7 +55,7 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
       return st;
     if (PQntuples(r) != 1) {
       PQclear(r);
-      return srv_dc_fail(s, SRV_ERR_CONFLICT,
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
                          "No client key is registered for you: run escrowctl key register");
     }
     if (ke_hex_decode(pub, sizeof pub, PQgetvalue(r, 0, 0)) != KE_OK) {
@@ -75,7 +67,7 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
   }
   n = ke_drill_statement(stmt, s->id, s->sel, s->E, s->nonce);
   if (!n || !srv_device_ed25519_ok(pub, (const uint8_t *)stmt, n, s->sig))
-    return srv_dc_fail(s, SRV_ERR_BAD_SIGNATURE,
+    return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The drill signature does not verify with your registered client key");
   {
     char exp[16];
@@ -86,13 +78,13 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
     int dup = PQntuples(r) == 0;
     PQclear(r);
     if (dup)
-      return srv_dc_fail(s, SRV_ERR_CONFLICT, "A drill with this id exists already");
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "A drill with this id exists already");
   }
   if (s->canaries) {
     if ((st = srv_drill_canaries_insert(db, s->req, s->id, s->canaries, &s->count)) != SRV_DB_OK)
       return st;
     if (s->count != atoll(s->sel + 7))
-      return srv_dc_fail(s, SRV_ERR_CONFLICT,
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
                          "canaries: each must be sealed to the current escrow key");
   } else {
     const char *grp = strncmp(s->sel, "group:", 6) == 0 ? s->sel + 6 : NULL;
@@ -104,7 +96,7 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
     PQclear(r);
   }
   if (s->count == 0)
-    return srv_dc_fail(s, SRV_ERR_NOT_FOUND, "No active escrow record matches the selection");
+    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No active escrow record matches the selection");
   snprintf(obj, sizeof obj, "drill:%s", s->id);
   json_t *d = json_pack("{s:s,s:I,s:s,s:s}", "selection", s->sel, "records",
                         (json_int_t)s->count, "client_key", fpr, "mode", s->mode);
@@ -158,10 +150,8 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
   ke_hex_encode(s.sig_hex, s.sig, sizeof s.sig);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dc_txn, &s);
   free(s.canaries);
-  if (st == SRV_DB_ABORT)
-    return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+    return srv_ep_txn_reply(req, st, &s.fail);
   if (strcmp(s.mode, "canary") == 0)
     srv_drill_canary_leaves(s.id);
   return srv_reply_json(req, MHD_HTTP_CREATED,

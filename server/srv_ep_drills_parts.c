@@ -94,20 +94,12 @@ struct srv_dp {
   char *summary, sig_hex[129];
   uint8_t sig[64];
   const json_t *sum;
-  enum srv_error_code err;
-  char msg[200];
+  struct srv_ep_fail fail;
   long long nrec;
   int canary;                 /* the drill's mode is canary */
   int disclose_pending;       /* full, has parts, its records not disclosed yet */
   long long disclosed, purged;
 };
-
-static enum srv_db_status srv_dp_fail(struct srv_dp *s, enum srv_error_code c, const char *m)
-{
-  s->err = c;
-  snprintf(s->msg, sizeof s->msg, "%s", m);
-  return SRV_DB_ABORT;
-}
 
 /* Lock the drill and read it: an open drill, or a failure. */
 static enum srv_db_status srv_dp_open(struct srv_db *db, struct srv_dp *s, PGresult **d)
@@ -122,16 +114,16 @@ static enum srv_db_status srv_dp_open(struct srv_db *db, struct srv_dp *s, PGres
   int none = PQntuples(r) != 1;
   PQclear(r);
   if (none)
-    return srv_dp_fail(s, SRV_ERR_NOT_FOUND, "No such drill");
+    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No such drill");
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
     return st;
   if (strcmp(PQgetvalue(r, 0, SRV_DC_STATE), "open") != 0) {
     PQclear(r);
-    return srv_dp_fail(s, SRV_ERR_CONFLICT, "The drill is done: it takes nothing more");
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "The drill is done: it takes nothing more");
   }
   if (PQgetvalue(r, 0, SRV_DC_EXPIRED)[0] == 't') {
     PQclear(r);
-    return srv_dp_fail(s, SRV_ERR_CONFLICT, "The drill expired: it takes nothing more");
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "The drill expired: it takes nothing more");
   }
   s->nrec = strtoll(PQgetvalue(r, 0, SRV_DC_NRECORDS), NULL, 10);
   s->canary = strcmp(PQgetvalue(r, 0, SRV_DC_MODE), "canary") == 0;
@@ -164,14 +156,14 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
     PQclear(r);
     if (unsigned_ || expired) {
       PQclear(d);
-      return srv_dp_fail(s, SRV_ERR_CONFLICT, unsigned_ ? "The auditor has not signed the "
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, unsigned_ ? "The auditor has not signed the "
                                                           "drill's statement yet"
                                                         : "The drill's statement has expired");
     }
   }
   if (p->kind == SRV_PRINCIPAL_USER && strcmp(p->id, PQgetvalue(d, 0, SRV_DC_AUDITOR_ID)) == 0) {
     PQclear(d);
-    return srv_dp_fail(s, SRV_ERR_FORBIDDEN, "You started this drill: you may not contribute");
+    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "You started this drill: you may not contribute");
   }
   {
     const char *pid[1] = {p->id};
@@ -184,11 +176,11 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
     PQclear(r);
     PQclear(d);
     if (same)
-      return srv_dp_fail(s, SRV_ERR_FORBIDDEN, "This custodian account belongs to the auditor "
+      return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "This custodian account belongs to the auditor "
                                                "of the drill: it may not contribute");
   }
   if ((long long)s->n != s->nrec)
-    return srv_dp_fail(s, SRV_ERR_BAD_REQUEST,
+    return srv_ep_fail(&s->fail, SRV_ERR_BAD_REQUEST,
                        "parts: one part for every record of the drill, no more, no less");
   {
     const char *p2[2] = {s->id, s->idx};
@@ -197,14 +189,14 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
     int dup = PQntuples(r) != 0;
     PQclear(r);
     if (dup)
-      return srv_dp_fail(s, SRV_ERR_CONFLICT,
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
                          "A batch of your custodian index is stored for this drill already");
   }
   {
     const char *p4[4] = {s->id, s->idx, p->id, s->batch};
     if (!(r = srv_db_exec(db, SRV_STMT_DRILL_PARTS_INSERT, p4, &st))) {
       if (st == SRV_DB_CONSTRAINT)
-        return srv_dp_fail(s, SRV_ERR_BAD_REQUEST,
+        return srv_ep_fail(&s->fail, SRV_ERR_BAD_REQUEST,
                            "parts: a record_id is not in the drill, or appears twice");
       return st;
     }
@@ -272,10 +264,8 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
   snprintf(s.idx, sizeof s.idx, "%d", p->custodian_index);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dp_parts_txn, &s);
   free(s.batch);
-  if (st == SRV_DB_ABORT)
-    return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+    return srv_ep_txn_reply(req, st, &s.fail);
   /* From the first batch on, the parts are out of the custodians' hands:
    * a full drill's records are disclosed (srv_drill_close.c). */
   if (!s.canary)
@@ -346,7 +336,7 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   int mine = strcmp(p->id, PQgetvalue(d, 0, SRV_DC_AUDITOR_ID)) == 0;
   PQclear(d);
   if (!mine)
-    return srv_dp_fail(s, SRV_ERR_FORBIDDEN, "Only the auditor who started the drill posts "
+    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "Only the auditor who started the drill posts "
                                              "its result");
   {
     const char *p1[1] = {p->id};
@@ -357,14 +347,14 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
       snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
     if (!okk)
-      return srv_dp_fail(s, SRV_ERR_CONFLICT, "No client key is registered for you");
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "No client key is registered for you");
   }
   if (!srv_device_ed25519_ok(pub, (const uint8_t *)s->summary, strlen(s->summary), s->sig))
-    return srv_dp_fail(s, SRV_ERR_BAD_SIGNATURE,
+    return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The summary signature does not verify with your registered client key");
   json_t *facts = srv_dp_facts(s->sum, s->id, s->nrec, &why);
   if (!facts)
-    return srv_dp_fail(s, SRV_ERR_BAD_REQUEST, why);
+    return srv_ep_fail(&s->fail, SRV_ERR_BAD_REQUEST, why);
   if (json_object_set_new(facts, "mode", json_string(s->canary ? "canary" : "full"))) {
     json_decref(facts);
     return SRV_DB_ERROR;
@@ -424,10 +414,8 @@ enum MHD_Result srv_ep_drills_result(struct srv_request *req)
   ke_hex_encode(s.sig_hex, s.sig, sizeof s.sig);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dp_result_txn, &s);
   free(s.summary);
-  if (st == SRV_DB_ABORT)
-    return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+    return srv_ep_txn_reply(req, st, &s.fail);
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:s,s:s,s:I,s:I}", "drill_id", s.id, "state", "done",
                                   "mode", s.canary ? "canary" : "full", "parts_deleted",

@@ -79,16 +79,8 @@ struct srv_ds {
   const char *id, *mode, *rsha, *expires;
   uint8_t sig[64];
   char sig_hex[129];
-  enum srv_error_code err;
-  char msg[200];
+  struct srv_ep_fail fail;
 };
-
-static enum srv_db_status srv_ds_fail(struct srv_ds *s, enum srv_error_code c, const char *m)
-{
-  s->err = c;
-  snprintf(s->msg, sizeof s->msg, "%s", m);
-  return SRV_DB_ABORT;
-}
 
 /* The record list digest of the snapshot, computed here (never taken from
  * the client): hex into out. */
@@ -141,14 +133,14 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   int none = PQntuples(r) != 1;
   PQclear(r);
   if (none)
-    return srv_ds_fail(s, SRV_ERR_NOT_FOUND, "No such drill");
+    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No such drill");
   if (!(d = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
     return st;
   int mine = strcmp(p->id, PQgetvalue(d, 0, SRV_DC_AUDITOR_ID)) == 0;
   int open = strcmp(PQgetvalue(d, 0, SRV_DC_STATE), "open") == 0;
   if (!mine || !open) {
     PQclear(d);
-    return srv_ds_fail(s, mine ? SRV_ERR_CONFLICT : SRV_ERR_FORBIDDEN,
+    return srv_ep_fail(&s->fail, mine ? SRV_ERR_CONFLICT : SRV_ERR_FORBIDDEN,
                        mine ? "The drill is done" : "Only the auditor who started the drill "
                                                     "signs its statement");
   }
@@ -156,7 +148,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
    * snapshot holds canaries only): the signed one must be that one. */
   if (strcmp(s->mode, PQgetvalue(d, 0, SRV_DC_MODE)) != 0) {
     PQclear(d);
-    return srv_ds_fail(s, SRV_ERR_CONFLICT, "The statement's mode is not the drill's");
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "The statement's mode is not the drill's");
   }
   {
     const char *pk[1] = {p->id};
@@ -172,7 +164,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
     PQclear(r);
     if (!okk) {
       PQclear(d);
-      return srv_ds_fail(s, SRV_ERR_CONFLICT, "No client key is registered for you");
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "No client key is registered for you");
     }
   }
   if ((st = srv_ds_digest(db, s->id, digest, &nrec)) != SRV_DB_OK) {
@@ -181,7 +173,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   }
   if (strcmp(digest, s->rsha) != 0) {
     PQclear(d);
-    return srv_ds_fail(s, SRV_ERR_CONFLICT, "records_sha256 is not the digest of the drill's "
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "records_sha256 is not the digest of the drill's "
                                             "snapshot");
   }
   n = ke_hex_decode(e, sizeof e, PQgetvalue(d, 0, SRV_DC_E)) == KE_OK &&
@@ -192,7 +184,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   free(e64);
   PQclear(d);
   if (!n || !ke_drill_signature_ok(pub, stmt, n, s->sig))
-    return srv_ds_fail(s, SRV_ERR_BAD_SIGNATURE, "The statement signature does not verify with "
+    return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE, "The statement signature does not verify with "
                                                  "your registered client key");
   {
     const char *p5[5] = {s->id, stmt, s->sig_hex, pub_hex, s->expires};
@@ -201,7 +193,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
     int done = PQntuples(r) == 1;
     PQclear(r);
     if (!done)
-      return srv_ds_fail(s, SRV_ERR_CONFLICT, "The drill's statement is signed already");
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "The drill's statement is signed already");
   }
   snprintf(obj, sizeof obj, "drill:%s", s->id);
   json_t *dt = json_pack("{s:s,s:s,s:I,s:s,s:s}", "mode", s->mode, "records_sha256", digest,
@@ -254,10 +246,8 @@ enum MHD_Result srv_ep_drills_statement(struct srv_request *req)
     return srv_ep_bad(req, "signature: base64url of an Ed25519 signature");
   ke_hex_encode(s.sig_hex, s.sig, sizeof s.sig);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ds_txn, &s);
-  if (st == SRV_DB_ABORT)
-    return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+    return srv_ep_txn_reply(req, st, &s.fail);
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:s,s:s}", "drill_id", s.id, "mode", s.mode, "expires",
                                   s.expires));

@@ -33,9 +33,8 @@ struct srv_rc {
   ke_retrieval_fields f;
   uint8_t sig[64];
   char e_hex[2 * KE_POINT_LEN + 1], sig_hex[129], *pat;
-  enum srv_error_code err;
-  char msg[200];
-  json_t *out, *candidates;
+  struct srv_ep_fail fail;
+  json_t *out;
 };
 
 static json_t *srv_rc_candidates(const PGresult *r)
@@ -52,13 +51,6 @@ static json_t *srv_rc_candidates(const PGresult *r)
   return a;
 }
 
-static enum srv_db_status srv_rc_fail(struct srv_rc *s, enum srv_error_code c, const char *m)
-{
-  s->err = c;
-  snprintf(s->msg, sizeof s->msg, "%s", m);
-  return SRV_DB_ABORT;
-}
-
 static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
 {
   struct srv_rc *s = cls;
@@ -73,15 +65,14 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   ke_point E;
 
   json_decref(s->out);
-  json_decref(s->candidates);
-  s->out = s->candidates = NULL;
+  s->out = NULL;
   {
     const char *p1[1] = {p->id};
     if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
       return st;
     if (PQntuples(r) != 1) {
       PQclear(r);
-      return srv_rc_fail(s, SRV_ERR_CONFLICT, "No client key is registered for you: run "
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "No client key is registered for you: run "
                                               "escrowctl key register");
     }
     if (ke_hex_decode(pub, sizeof pub, PQgetvalue(r, 0, 0)) != KE_OK) {
@@ -94,7 +85,7 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   }
   n = ke_retrieval_statement(stmt, &s->f);
   if (!n || !srv_device_ed25519_ok(pub, (const uint8_t *)stmt, n, s->sig))
-    return srv_rc_fail(s, SRV_ERR_BAD_SIGNATURE,
+    return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The request signature does not verify with your registered client key");
   {
     const char *p3[3] = {s->f.device, s->f.volume, s->pat};
@@ -103,13 +94,17 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   }
   if (PQntuples(r) == 0) {
     PQclear(r);
-    return srv_rc_fail(s, SRV_ERR_NOT_FOUND, "No current escrow record matches");
+    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No current escrow record matches");
   }
   if (PQntuples(r) > 1) {
-    s->candidates = srv_rc_candidates(r);
+    json_t *candidates = srv_rc_candidates(r);
     PQclear(r);
-    return srv_rc_fail(s, SRV_ERR_CONFLICT,
-                       "More than one current escrow record matches: name one (see candidates)");
+    if (!candidates)
+      return SRV_DB_ERROR;
+    return srv_ep_fail_extra(&s->fail, SRV_ERR_CONFLICT,
+                             "More than one current escrow record matches: name one (see "
+                             "candidates)",
+                             json_pack("{s:o}", "candidates", candidates));
   }
   if (ke_hex_decode_alloc(&env, &envlen, PQgetvalue(r, 0, 9)) != KE_OK ||
       ke_envelope_parse(&pe, env, envlen) != KE_OK ||
@@ -142,7 +137,7 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
                            s->f.device, s->f.volume, s->f.key_id, pub_hex};
     if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p16, &st))) {
       if (st == SRV_DB_CONSTRAINT)
-        return srv_rc_fail(s, SRV_ERR_CONFLICT, "A request with this id exists already");
+        return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "A request with this id exists already");
       return st;
     }
     PQclear(r);
@@ -249,17 +244,9 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
   if (st == SRV_DB_OK)
     st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rc_txn, &s);
   free(s.pat);
-  if (st == SRV_DB_ABORT) {
-    if (s.candidates) {
-      json_t *e = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "conflict", "message",
-                            s.msg, "candidates", s.candidates);
-      return srv_reply_json(req, MHD_HTTP_CONFLICT, e);
-    }
-    return srv_reply_error(req, s.err, s.msg);
-  }
   if (st != SRV_DB_OK) {
     json_decref(s.out);
-    return srv_ep_db_error(req, st);
+    return srv_ep_txn_reply(req, st, &s.fail);
   }
   srv_longpoll_notify("retrievals"); /* custodians waiting on the queue */
   ret = srv_reply_json(req, MHD_HTTP_CREATED, s.out);

@@ -33,19 +33,11 @@ struct srv_rp {
   struct srv_request *req;
   const char *id;
   char part_hex[2 * KE_PART_LEN + 1], idx[8];
-  enum srv_error_code err;
-  char msg[200];
+  struct srv_ep_fail fail;
   long long count, needed;
   int completed;
   double time_to_key; /* > 0 when this part completed the request */
 };
-
-static enum srv_db_status srv_rp_fail(struct srv_rp *s, enum srv_error_code c, const char *m)
-{
-  s->err = c;
-  snprintf(s->msg, sizeof s->msg, "%s", m);
-  return SRV_DB_ABORT;
-}
 
 static enum srv_db_status srv_rp_audit(struct srv_db *db, struct srv_rp *s, const char *action,
                                        const char *object, json_t *d)
@@ -71,7 +63,7 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   if ((st = srv_ret_lock(db, s->req, s->id, state)) != SRV_DB_OK)
     return st;
   if (!state[0])
-    return srv_rp_fail(s, SRV_ERR_NOT_FOUND, "No such retrieval request");
+    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No such retrieval request");
   if ((st = srv_ret_get(db, s->id, &r)) != SRV_DB_OK)
     return st;
   /* A completed request still takes parts until it expires: a bad part is
@@ -79,13 +71,13 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   if (strcmp(PQgetvalue(r, 0, SRV_RC_STATE), "expired") == 0 ||
       strcmp(PQgetvalue(r, 0, SRV_RC_PAST_EXPIRY), "t") == 0) {
     PQclear(r);
-    return srv_rp_fail(s, SRV_ERR_RETRIEVAL_CLOSED,
+    return srv_ep_fail(&s->fail, SRV_ERR_RETRIEVAL_CLOSED,
                        "The request has expired: it takes no more parts");
   }
   int was_pending = strcmp(PQgetvalue(r, 0, SRV_RC_STATE), "pending") == 0;
   if (srv_ret_is_requester(s->req, r)) {
     PQclear(r);
-    return srv_rp_fail(s, SRV_ERR_FORBIDDEN, "You made this request: you may not approve it");
+    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "You made this request: you may not approve it");
   }
   {
     const char *pid[1] = {p->id};
@@ -98,7 +90,7 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
     PQclear(q);
     if (same) {
       PQclear(r);
-      return srv_rp_fail(s, SRV_ERR_FORBIDDEN,
+      return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
                          "This custodian account belongs to the requester: it may not approve "
                          "the request");
     }
@@ -115,7 +107,7 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
     int dup = PQntuples(r) == 0;
     PQclear(r);
     if (dup)
-      return srv_rp_fail(s, SRV_ERR_CONFLICT,
+      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
                          "A part of your custodian index is stored for this request already");
   }
   if (!(r = srv_db_exec(db, SRV_STMT_RET_COUNT, p1, &st)))
@@ -187,10 +179,8 @@ enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rp_txn, &s);
   if (st == SRV_DB_OK && s.time_to_key > 0)
     srv_metrics_time_to_key(s.time_to_key); /* committed: observed once */
-  if (st == SRV_DB_ABORT)
-    return srv_reply_error(req, s.err, s.msg);
   if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+    return srv_ep_txn_reply(req, st, &s.fail);
   srv_longpoll_notify(s.id);
   srv_longpoll_notify("retrievals");
   return srv_reply_json(req, MHD_HTTP_CREATED,
