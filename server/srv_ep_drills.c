@@ -27,6 +27,7 @@
 #include "srv_device.h"
 #include "srv_drill.h"
 #include "srv_ep.h"
+#include "srv_retrieval.h"
 #include "srv_routes.h"
 
 struct srv_dc {
@@ -45,34 +46,24 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
   const struct srv_principal *p = srv_request_principal(s->req);
   enum srv_db_status st;
   PGresult *r;
-  char stmt[KE_DRILL_STMT_MAX], fpr[65], obj[64];
-  uint8_t pub[32];
+  char stmt[KE_DRILL_STMT_MAX], obj[64];
+  struct srv_client_key ck;
+  int found;
   size_t n;
 
-  {
-    const char *p1[1] = {p->id};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
-      return st;
-    if (PQntuples(r) != 1) {
-      PQclear(r);
-      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
-                         "No client key is registered for you: run escrowctl key register");
-    }
-    if (ke_hex_decode(pub, sizeof pub, PQgetvalue(r, 0, 0)) != KE_OK) {
-      PQclear(r);
-      return SRV_DB_ERROR;
-    }
-    snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-  }
+  if ((st = srv_client_key_get(db, p->id, &ck, &found)) != SRV_DB_OK)
+    return st;
+  if (!found)
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
+                       "No client key is registered for you: run escrowctl key register");
   n = ke_drill_statement(stmt, s->id, s->sel, s->E, s->nonce);
-  if (!n || !srv_device_ed25519_ok(pub, (const uint8_t *)stmt, n, s->sig))
+  if (!n || !srv_device_ed25519_ok(ck.pub, (const uint8_t *)stmt, n, s->sig))
     return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The drill signature does not verify with your registered client key");
   {
     char exp[16];
     snprintf(exp, sizeof exp, "%u", srv_drill_expiry());
-    const char *p9[9] = {s->id, p->id, s->sel, s->e_hex, s->nonce, s->sig_hex, fpr, s->mode, exp};
+    const char *p9[9] = {s->id, p->id, s->sel, s->e_hex, s->nonce, s->sig_hex, ck.fingerprint, s->mode, exp};
     if (!(r = srv_db_exec(db, SRV_STMT_DRILL_INSERT, p9, &st)))
       return st;
     int dup = PQntuples(r) == 0;
@@ -99,7 +90,7 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
     return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No active escrow record matches the selection");
   snprintf(obj, sizeof obj, "drill:%s", s->id);
   json_t *d = json_pack("{s:s,s:I,s:s,s:s}", "selection", s->sel, "records",
-                        (json_int_t)s->count, "client_key", fpr, "mode", s->mode);
+                        (json_int_t)s->count, "client_key", ck.fingerprint, "mode", s->mode);
   struct srv_audit_event ev = {"drill.create", obj, "success", d, NULL};
   st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
   json_decref(d);

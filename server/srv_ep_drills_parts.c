@@ -35,6 +35,7 @@
 #include "srv_drill.h"
 #include "srv_ep.h"
 #include "srv_longpoll.h"
+#include "srv_retrieval.h"
 #include "srv_routes.h"
 
 /* Failed records listed in the audit event: an audit leaf holds at most
@@ -327,8 +328,10 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   const struct srv_principal *p = srv_request_principal(s->req);
   enum srv_db_status st;
   PGresult *d, *r;
-  uint8_t pub[32], h[32];
-  char fpr[65], obj[64], hh[65];
+  uint8_t h[32];
+  char obj[64], hh[65];
+  struct srv_client_key ck;
+  int found;
   const char *why;
 
   if ((st = srv_dp_open(db, s, &d)) != SRV_DB_OK)
@@ -338,18 +341,11 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   if (!mine)
     return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "Only the auditor who started the drill posts "
                                              "its result");
-  {
-    const char *p1[1] = {p->id};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
-      return st;
-    int okk = PQntuples(r) == 1 && ke_hex_decode(pub, sizeof pub, PQgetvalue(r, 0, 0)) == KE_OK;
-    if (okk)
-      snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    if (!okk)
-      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "No client key is registered for you");
-  }
-  if (!srv_device_ed25519_ok(pub, (const uint8_t *)s->summary, strlen(s->summary), s->sig))
+  if ((st = srv_client_key_get(db, p->id, &ck, &found)) != SRV_DB_OK)
+    return st;
+  if (!found)
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "No client key is registered for you");
+  if (!srv_device_ed25519_ok(ck.pub, (const uint8_t *)s->summary, strlen(s->summary), s->sig))
     return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The summary signature does not verify with your registered client key");
   json_t *facts = srv_dp_facts(s->sum, s->id, s->nrec, &why);
@@ -365,7 +361,7 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   }
   ke_hex_encode(hh, h, sizeof h);
   if (json_object_set_new(facts, "summary_sha256", json_string(hh)) ||
-      json_object_set_new(facts, "client_key", json_string(fpr))) {
+      json_object_set_new(facts, "client_key", json_string(ck.fingerprint))) {
     json_decref(facts);
     return SRV_DB_ERROR;
   }

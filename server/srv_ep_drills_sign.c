@@ -35,6 +35,7 @@
 #include "srv_drill.h"
 #include "srv_ep.h"
 #include "srv_longpoll.h"
+#include "srv_retrieval.h"
 #include "srv_routes.h"
 
 #define SRV_DRILL_EXPIRY_MAX (31L * 86400) /* a statement lives at most 31 days */
@@ -124,8 +125,10 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   const char *p1[1] = {s->id};
   enum srv_db_status st;
   PGresult *r, *d;
-  char stmt[KE_DRILL_SIGNED_MAX], digest[65], pub_hex[65], fpr[65], obj[64], *e64 = NULL;
-  uint8_t pub[32], e[33];
+  char stmt[KE_DRILL_SIGNED_MAX], digest[65], obj[64], *e64 = NULL;
+  uint8_t e[33];
+  struct srv_client_key ck;
+  int found;
   size_t n, nrec = 0;
 
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_LOCK, p1, &st)))
@@ -150,22 +153,11 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
     PQclear(d);
     return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "The statement's mode is not the drill's");
   }
-  {
-    const char *pk[1] = {p->id};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, pk, &st))) {
-      PQclear(d);
-      return st;
-    }
-    int okk = PQntuples(r) == 1 && ke_hex_decode(pub, sizeof pub, PQgetvalue(r, 0, 0)) == KE_OK;
-    if (okk) {
-      snprintf(pub_hex, sizeof pub_hex, "%s", PQgetvalue(r, 0, 0));
-      snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
-    }
-    PQclear(r);
-    if (!okk) {
-      PQclear(d);
-      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "No client key is registered for you");
-    }
+  if ((st = srv_client_key_get(db, p->id, &ck, &found)) != SRV_DB_OK || !found) {
+    PQclear(d);
+    return st != SRV_DB_OK ? st
+                           : srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
+                                         "No client key is registered for you");
   }
   if ((st = srv_ds_digest(db, s->id, digest, &nrec)) != SRV_DB_OK) {
     PQclear(d);
@@ -183,11 +175,11 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
           : 0;
   free(e64);
   PQclear(d);
-  if (!n || !ke_drill_signature_ok(pub, stmt, n, s->sig))
+  if (!n || !ke_drill_signature_ok(ck.pub, stmt, n, s->sig))
     return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE, "The statement signature does not verify with "
                                                  "your registered client key");
   {
-    const char *p5[5] = {s->id, stmt, s->sig_hex, pub_hex, s->expires};
+    const char *p5[5] = {s->id, stmt, s->sig_hex, ck.pub_hex, s->expires};
     if (!(r = srv_db_exec(db, SRV_STMT_DRILL_SIGN, p5, &st)))
       return st;
     int done = PQntuples(r) == 1;
@@ -197,7 +189,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   }
   snprintf(obj, sizeof obj, "drill:%s", s->id);
   json_t *dt = json_pack("{s:s,s:s,s:I,s:s,s:s}", "mode", s->mode, "records_sha256", digest,
-                         "records", (json_int_t)nrec, "expires", s->expires, "client_key", fpr);
+                         "records", (json_int_t)nrec, "expires", s->expires, "client_key", ck.fingerprint);
   struct srv_audit_event ev = {"drill.sign", obj, "success", dt, NULL};
   st = dt ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
   json_decref(dt);

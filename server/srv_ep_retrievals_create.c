@@ -57,34 +57,23 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   const struct srv_principal *p = srv_request_principal(s->req);
   enum srv_db_status st;
   PGresult *r;
-  char stmt[KE_RETRIEVAL_STMT_MAX], code[KE_SAS_LEN + 1], expiry[16], thr[8], fpr[65],
-      pub_hex[65];
-  uint8_t pub[32], *env = NULL, e[KE_POINT_LEN];
+  char stmt[KE_RETRIEVAL_STMT_MAX], code[KE_SAS_LEN + 1], expiry[16], thr[8];
+  uint8_t *env = NULL, e[KE_POINT_LEN];
+  struct srv_client_key ck;
+  int found;
   size_t n, envlen;
   ke_envelope pe;
   ke_point E;
 
   json_decref(s->out);
   s->out = NULL;
-  {
-    const char *p1[1] = {p->id};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
-      return st;
-    if (PQntuples(r) != 1) {
-      PQclear(r);
-      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "No client key is registered for you: run "
-                                              "escrowctl key register");
-    }
-    if (ke_hex_decode(pub, sizeof pub, PQgetvalue(r, 0, 0)) != KE_OK) {
-      PQclear(r);
-      return SRV_DB_ERROR;
-    }
-    snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
-    snprintf(pub_hex, sizeof pub_hex, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-  }
+  if ((st = srv_client_key_get(db, p->id, &ck, &found)) != SRV_DB_OK)
+    return st;
+  if (!found)
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
+                       "No client key is registered for you: run escrowctl key register");
   n = ke_retrieval_statement(stmt, &s->f);
-  if (!n || !srv_device_ed25519_ok(pub, (const uint8_t *)stmt, n, s->sig))
+  if (!n || !srv_device_ed25519_ok(ck.pub, (const uint8_t *)stmt, n, s->sig))
     return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The request signature does not verify with your registered client key");
   {
@@ -133,8 +122,8 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
     /* With the names as signed and the key that signed: custodians verify
      * the signature themselves (schema 013). */
     const char *p16[16] = {s->f.id, rec, p->id, s->e_hex, s->f.reason, s->f.ticket,
-                           s->f.nonce, s->sig_hex, fpr, code, thr, expiry,
-                           s->f.device, s->f.volume, s->f.key_id, pub_hex};
+                           s->f.nonce, s->sig_hex, ck.fingerprint, code, thr, expiry,
+                           s->f.device, s->f.volume, s->f.key_id, ck.pub_hex};
     if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p16, &st))) {
       if (st == SRV_DB_CONSTRAINT)
         return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "A request with this id exists already");
@@ -144,7 +133,7 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
     char obj[64];
     json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record", rec, "device", dev,
                           "volume", vol, "reason", s->f.reason, "ticket", s->f.ticket,
-                          "client_key", fpr, "envelope_sha256", sha, "confirmation_code", code);
+                          "client_key", ck.fingerprint, "envelope_sha256", sha, "confirmation_code", code);
     struct srv_audit_event ev = {"retrieval.create", obj, "success", d, NULL};
     snprintf(obj, sizeof obj, "retrieval:%s", s->f.id);
     st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;

@@ -81,4 +81,16 @@ enum srv_db_status srv_ret_hook(struct srv_db *db, const char *event, const char
                                 const char *device, const char *volume, long long parts,
                                 long long needed);
 
+/* A person's registered client key (schema 013), which signs their
+ * retrieval requests, drills and statements (srv_client_key.c). */
+struct srv_client_key {
+  uint8_t pub[32];
+  char pub_hex[65], fingerprint[65];
+};
+/* The key of account `user_id`: SRV_DB_OK with *found 1 (and *k filled)
+ * or 0 (none registered); SRV_DB_ERROR (logged) for a stored key that does
+ * not decode. */
+enum srv_db_status srv_client_key_get(struct srv_db *db, const char *user_id,
+                                      struct srv_client_key *k, int *found);
+
 #endif
