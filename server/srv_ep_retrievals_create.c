@@ -24,6 +24,7 @@
 #include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 #define SRV_RC_REASON_MAX 500
 #define SRV_RC_TICKET_MAX 128
@@ -37,18 +38,118 @@ struct srv_rc {
   json_t *out;
 };
 
-static json_t *srv_rc_candidates(const PGresult *r)
-{
-  json_t *a = json_array();
+/* What a request may name (RET_FIND): the candidates of an ambiguous one,
+ * and the one record a request is for. */
+static const struct srv_jcol srv_rc_candidate_cols[] = {
+  {"record_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("device_id", SRV_CT_TEXT),
+  SRV_JCOL("hostname", SRV_CT_TEXT),   SRV_JCOL("volume_id", SRV_CT_TEXT),
+  SRV_JCOL("key_type", SRV_CT_TEXT),   SRV_JCOL("key_id", SRV_CT_TEXT),
+  SRV_JCOL("state", SRV_CT_TEXT),      SRV_JCOL_END};
 
-  for (int i = 0; a && i < PQntuples(r) && i < 20; i++)
-    json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record_id",
-                                       PQgetvalue(r, i, 0), "device_id", PQgetvalue(r, i, 1),
-                                       "hostname", PQgetvalue(r, i, 2), "volume_id",
-                                       PQgetvalue(r, i, 3), "key_type", PQgetvalue(r, i, 4),
-                                       "key_id", PQgetvalue(r, i, 5), "state",
-                                       PQgetvalue(r, i, 6)));
-  return a;
+struct srv_rc_record {
+  const char *id, *device_id, *volume_id, *envelope_sha256, *envelope, *manifest;
+};
+static const struct srv_col srv_rc_record_cols[] = {
+  SRV_COL_TEXT(struct srv_rc_record, id),        SRV_COL_TEXT(struct srv_rc_record, device_id),
+  SRV_COL_TEXT(struct srv_rc_record, volume_id),
+  SRV_COL_TEXT(struct srv_rc_record, envelope_sha256),
+  SRV_COL_TEXT(struct srv_rc_record, envelope),  SRV_COL_TEXT(struct srv_rc_record, manifest),
+  SRV_COL_END};
+
+/* The one current record the request names: SRV_DB_OK with *r holding it
+ * (PQclear it), or the refusal (none, or several: their candidates). */
+static enum srv_db_status srv_rc_find(struct srv_db *db, struct srv_rc *s, PGresult **r)
+{
+  const char *p3[3] = {s->f.device, s->f.volume, s->pat};
+  enum srv_db_status st;
+  json_t *candidates;
+
+  if (!(*r = srv_db_exec(db, SRV_STMT_RET_FIND, p3, &st)))
+    return st;
+  if (PQntuples(*r) == 1)
+    return SRV_DB_OK;
+  if (PQntuples(*r) == 0) {
+    PQclear(*r);
+    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No current escrow record matches");
+  }
+  candidates = json_array();
+  for (int i = 0; candidates && i < PQntuples(*r) && i < 20; i++)
+    if (json_array_append_new(candidates, srv_row_json(*r, i, srv_rc_candidate_cols)) != 0) {
+      json_decref(candidates);
+      candidates = NULL;
+    }
+  PQclear(*r);
+  if (!candidates)
+    return SRV_DB_ERROR;
+  return srv_ep_fail_extra(&s->fail, SRV_ERR_CONFLICT,
+                           "More than one current escrow record matches: name one (see "
+                           "candidates)",
+                           json_pack("{s:o}", "candidates", candidates));
+}
+
+/* The confirmation code (from the request's E and the envelope's R) and
+ * the record's threshold.  0 or -1. */
+static int srv_rc_code(const struct srv_rc *s, const struct srv_rc_record *rec,
+                       char code[KE_SAS_LEN + 1], char thr[8])
+{
+  uint8_t *env = NULL, e[KE_POINT_LEN];
+  size_t envlen;
+  ke_envelope pe;
+  ke_point E;
+  json_t *m;
+
+  if (ke_hex_decode_alloc(&env, &envlen, rec->envelope) != KE_OK ||
+      ke_envelope_parse(&pe, env, envlen) != KE_OK ||
+      ke_hex_decode(e, sizeof e, s->e_hex) != KE_OK || ke_point_parse(&E, e, sizeof e) != KE_OK) {
+    free(env);
+    return -1;
+  }
+  free(env);
+  ke_sas(code, s->f.id, &E, &pe.R);
+  m = json_loads(rec->manifest, 0, NULL);
+  snprintf(thr, 8, "%lld", (long long)json_integer_value(json_object_get(m, "threshold")));
+  json_decref(m);
+  return 0;
+}
+
+/* Store the request, with the names as signed and the key that signed:
+ * custodians verify the signature themselves (schema 013).  Then its audit
+ * event and its hook. */
+static enum srv_db_status srv_rc_insert(struct srv_db *db, struct srv_rc *s,
+                                        const struct srv_client_key *ck,
+                                        const struct srv_rc_record *rec, const char *code,
+                                        const char *thr)
+{
+  const struct srv_principal *p = srv_request_principal(s->req);
+  char expiry[16], obj[64];
+  enum srv_db_status st;
+  PGresult *r;
+  json_t *d;
+
+  snprintf(expiry, sizeof expiry, "%u", srv_ret_expiry());
+  {
+    const char *p16[16] = {s->f.id,    rec->id,      p->id,     s->e_hex,  s->f.reason,
+                           s->f.ticket, s->f.nonce,  s->sig_hex, ck->fingerprint, code,
+                           thr,         expiry,      s->f.device, s->f.volume, s->f.key_id,
+                           ck->pub_hex};
+    if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p16, &st)))
+      return st == SRV_DB_CONSTRAINT
+                 ? srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "A request with this id exists already")
+                 : st;
+  }
+  PQclear(r);
+  d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record", rec->id, "device",
+                rec->device_id, "volume", rec->volume_id, "reason", s->f.reason, "ticket",
+                s->f.ticket, "client_key", ck->fingerprint, "envelope_sha256",
+                rec->envelope_sha256, "confirmation_code", code);
+  snprintf(obj, sizeof obj, "retrieval:%s", s->f.id);
+  struct srv_audit_event ev = {"retrieval.create", obj, "success", d, NULL};
+  st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
+  json_decref(d);
+  if (st == SRV_DB_OK)
+    st = srv_ret_hook(db, "request.created", s->f.id, rec->device_id, rec->volume_id, 0,
+                      atoll(thr));
+  return st;
 }
 
 static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
@@ -57,13 +158,11 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   const struct srv_principal *p = srv_request_principal(s->req);
   enum srv_db_status st;
   PGresult *r;
-  char stmt[KE_RETRIEVAL_STMT_MAX], code[KE_SAS_LEN + 1], expiry[16], thr[8];
-  uint8_t *env = NULL, e[KE_POINT_LEN];
+  char stmt[KE_RETRIEVAL_STMT_MAX], code[KE_SAS_LEN + 1], thr[8];
   struct srv_client_key ck;
+  struct srv_rc_record rec;
   int found;
-  size_t n, envlen;
-  ke_envelope pe;
-  ke_point E;
+  size_t n;
 
   json_decref(s->out);
   s->out = NULL;
@@ -76,73 +175,15 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   if (!n || !srv_device_ed25519_ok(ck.pub, (const uint8_t *)stmt, n, s->sig))
     return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The request signature does not verify with your registered client key");
-  {
-    const char *p3[3] = {s->f.device, s->f.volume, s->pat};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_FIND, p3, &st)))
-      return st;
-  }
-  if (PQntuples(r) == 0) {
-    PQclear(r);
-    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No current escrow record matches");
-  }
-  if (PQntuples(r) > 1) {
-    json_t *candidates = srv_rc_candidates(r);
-    PQclear(r);
-    if (!candidates)
-      return SRV_DB_ERROR;
-    return srv_ep_fail_extra(&s->fail, SRV_ERR_CONFLICT,
-                             "More than one current escrow record matches: name one (see "
-                             "candidates)",
-                             json_pack("{s:o}", "candidates", candidates));
-  }
-  if (ke_hex_decode_alloc(&env, &envlen, PQgetvalue(r, 0, 9)) != KE_OK ||
-      ke_envelope_parse(&pe, env, envlen) != KE_OK ||
-      ke_hex_decode(e, sizeof e, s->e_hex) != KE_OK || ke_point_parse(&E, e, sizeof e) != KE_OK) {
-    free(env);
-    PQclear(r);
-    return SRV_DB_ERROR;
-  }
-  free(env);
-  ke_sas(code, s->f.id, &E, &pe.R);
-  {
-    json_error_t je;
-    json_t *m = json_loads(PQgetvalue(r, 0, 10), 0, &je);
-    json_int_t t = json_integer_value(json_object_get(m, "threshold"));
-    json_decref(m);
-    snprintf(thr, sizeof thr, "%lld", (long long)t);
-  }
-  snprintf(expiry, sizeof expiry, "%u", srv_ret_expiry());
-  {
-    char rec[64], dev[64], vol[160], sha[65];
-    snprintf(rec, sizeof rec, "%s", PQgetvalue(r, 0, 0));
-    snprintf(dev, sizeof dev, "%s", PQgetvalue(r, 0, 1));
-    snprintf(vol, sizeof vol, "%s", PQgetvalue(r, 0, 3));
-    snprintf(sha, sizeof sha, "%s", PQgetvalue(r, 0, 8));
-    PQclear(r);
-    /* With the names as signed and the key that signed: custodians verify
-     * the signature themselves (schema 013). */
-    const char *p16[16] = {s->f.id, rec, p->id, s->e_hex, s->f.reason, s->f.ticket,
-                           s->f.nonce, s->sig_hex, ck.fingerprint, code, thr, expiry,
-                           s->f.device, s->f.volume, s->f.key_id, ck.pub_hex};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p16, &st))) {
-      if (st == SRV_DB_CONSTRAINT)
-        return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "A request with this id exists already");
-      return st;
-    }
-    PQclear(r);
-    char obj[64];
-    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record", rec, "device", dev,
-                          "volume", vol, "reason", s->f.reason, "ticket", s->f.ticket,
-                          "client_key", ck.fingerprint, "envelope_sha256", sha, "confirmation_code", code);
-    struct srv_audit_event ev = {"retrieval.create", obj, "success", d, NULL};
-    snprintf(obj, sizeof obj, "retrieval:%s", s->f.id);
-    st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
-    json_decref(d);
-    if (st == SRV_DB_OK)
-      st = srv_ret_hook(db, "request.created", s->f.id, dev, vol, 0, atoll(thr));
-    if (st != SRV_DB_OK)
-      return st;
-  }
+  if ((st = srv_rc_find(db, s, &r)) != SRV_DB_OK)
+    return st;
+  if (srv_row_read(r, 0, srv_rc_record_cols, &rec) != 0 || srv_rc_code(s, &rec, code, thr) != 0)
+    st = SRV_DB_ERROR;
+  else
+    st = srv_rc_insert(db, s, &ck, &rec, code, thr);
+  PQclear(r);
+  if (st != SRV_DB_OK)
+    return st;
   if ((st = srv_ret_get(db, s->f.id, &r)) != SRV_DB_OK)
     return st;
   if (PQntuples(r) == 1) {
