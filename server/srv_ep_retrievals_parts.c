@@ -49,17 +49,16 @@ static enum srv_db_status srv_rp_audit(struct srv_db *db, struct srv_rp *s, cons
   return st;
 }
 
-static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
+/* The request is open and this custodian may add to it (not its
+ * requester, under any account).  Fills the facts the rest needs. */
+static enum srv_db_status srv_rp_check(struct srv_db *db, struct srv_rp *s, char rec[64],
+                                       char dev[64], char vol[160], int *was_pending_out)
 {
-  struct srv_rp *s = cls;
   const struct srv_principal *p = srv_request_principal(s->req);
-  const char *p1[1] = {s->id};
   enum srv_db_status st;
   PGresult *r, *q;
-  char obj[200], rec[64], dev[64], vol[160], state[16];
+  char state[16];
 
-  s->time_to_key = 0; /* a retried transaction starts over */
-  s->completed = 0;
   if ((st = srv_ret_lock(db, s->req, s->id, state)) != SRV_DB_OK)
     return st;
   if (!state[0])
@@ -96,10 +95,63 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
     }
   }
   s->needed = strtoll(PQgetvalue(r, 0, SRV_RC_THRESHOLD), NULL, 10);
-  snprintf(rec, sizeof rec, "%s", PQgetvalue(r, 0, SRV_RC_RECORD));
-  snprintf(dev, sizeof dev, "%s", PQgetvalue(r, 0, SRV_RC_DEVICE));
-  snprintf(vol, sizeof vol, "%s", PQgetvalue(r, 0, SRV_RC_VOLUME));
+  snprintf(rec, 64, "%s", PQgetvalue(r, 0, SRV_RC_RECORD));
+  snprintf(dev, 64, "%s", PQgetvalue(r, 0, SRV_RC_DEVICE));
+  snprintf(vol, 160, "%s", PQgetvalue(r, 0, SRV_RC_VOLUME));
   PQclear(r);
+  *was_pending_out = was_pending;
+  return SRV_DB_OK;
+}
+
+/* The part that completed the request: its state, the disclosure of the
+ * record, their audit events and hooks. */
+static enum srv_db_status srv_rp_complete(struct srv_db *db, struct srv_rp *s, char *obj,
+                                          size_t objlen, const char *rec, const char *dev,
+                                          const char *vol)
+{
+  const char *p1[1] = {s->id};
+  enum srv_db_status st;
+  PGresult *r;
+
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_COMPLETE, p1, &st)))
+    return st;
+  s->time_to_key = PQntuples(r) == 1 ? strtod(PQgetvalue(r, 0, 0), NULL) : 0;
+  PQclear(r);
+  if ((st = srv_rp_audit(db, s, "retrieval.complete", obj,
+                         json_pack("{s:s,s:I}", "record", rec, "parts", (json_int_t)s->count))))
+    return st;
+  {
+    const char *pr[1] = {rec};
+    if (!(r = srv_db_exec(db, SRV_STMT_RET_DISCLOSE, pr, &st)))
+      return st;
+    PQclear(r);
+  }
+  snprintf(obj, objlen, "record:%s", rec);
+  if ((st = srv_rp_audit(db, s, "escrow.disclose", obj,
+                         json_pack("{s:s,s:s,s:s}", "device", dev, "volume", vol, "retrieval",
+                                   s->id))))
+    return st;
+  if ((st = srv_ret_hook(db, "request.completed", s->id, dev, vol, s->count, s->needed)) ||
+      (st = srv_ret_hook(db, "key.disclosed", s->id, dev, vol, s->count, s->needed)))
+    return st;
+  s->completed = 1;
+  return SRV_DB_OK;
+}
+
+static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
+{
+  struct srv_rp *s = cls;
+  const struct srv_principal *p = srv_request_principal(s->req);
+  const char *p1[1] = {s->id};
+  enum srv_db_status st;
+  PGresult *r;
+  char obj[200], rec[64], dev[64], vol[160];
+  int was_pending = 0;
+
+  s->time_to_key = 0; /* a retried transaction starts over */
+  s->completed = 0;
+  if ((st = srv_rp_check(db, s, rec, dev, vol, &was_pending)) != SRV_DB_OK)
+    return st;
   {
     const char *p4[4] = {s->id, s->idx, p->id, s->part_hex};
     if (!(r = srv_db_exec(db, SRV_STMT_RET_PART_INSERT, p4, &st)))
@@ -125,29 +177,7 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
     s->completed = !was_pending;
     return SRV_DB_OK;
   }
-  if (!(r = srv_db_exec(db, SRV_STMT_RET_COMPLETE, p1, &st)))
-    return st;
-  s->time_to_key = PQntuples(r) == 1 ? strtod(PQgetvalue(r, 0, 0), NULL) : 0;
-  PQclear(r);
-  if ((st = srv_rp_audit(db, s, "retrieval.complete", obj,
-                         json_pack("{s:s,s:I}", "record", rec, "parts", (json_int_t)s->count))))
-    return st;
-  {
-    const char *pr[1] = {rec};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_DISCLOSE, pr, &st)))
-      return st;
-    PQclear(r);
-  }
-  snprintf(obj, sizeof obj, "record:%s", rec);
-  if ((st = srv_rp_audit(db, s, "escrow.disclose", obj,
-                         json_pack("{s:s,s:s,s:s}", "device", dev, "volume", vol, "retrieval",
-                                   s->id))))
-    return st;
-  if ((st = srv_ret_hook(db, "request.completed", s->id, dev, vol, s->count, s->needed)) ||
-      (st = srv_ret_hook(db, "key.disclosed", s->id, dev, vol, s->count, s->needed)))
-    return st;
-  s->completed = 1;
-  return SRV_DB_OK;
+  return srv_rp_complete(db, s, obj, sizeof obj, rec, dev, vol);
 }
 
 enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)
