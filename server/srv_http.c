@@ -599,6 +599,32 @@ static void srv_http_free(struct srv_http *h)
   free(h);
 }
 
+/* TLS from the configuration, when it has a certificate: the files read
+ * and the priorities checked before the daemon starts.  0 or -1 (logged). */
+static int srv_http_tls(struct srv_http *h, const struct srv_config *cfg, unsigned *flags)
+{
+  if (!cfg->tls_cert_file)
+    return 0;
+  if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+    ke_logf(KE_LOG_ERROR, "this libmicrohttpd has no TLS support: unset tls_cert_file "
+                          "and terminate TLS in a reverse proxy");
+    return -1;
+  }
+  h->tls_cert = srv_read_file(cfg->tls_cert_file);
+  h->tls_key = srv_read_file(cfg->tls_key_file);
+  if (!h->tls_cert || !h->tls_key) {
+    ke_log(KE_LOG_ERROR, "cannot read TLS certificate or key",
+           json_pack("{s:s,s:s}", "tls_cert_file", cfg->tls_cert_file, "tls_key_file",
+                     cfg->tls_key_file));
+    return -1;
+  }
+  if (!srv_tls_priorities_ok(cfg->tls_priorities))
+    return -1;
+  *flags |= MHD_USE_TLS;
+  h->tls = 1;
+  return 0;
+}
+
 struct srv_http *srv_http_start(const struct srv_config *cfg,
                                 const struct srv_route_table *routes)
 {
@@ -628,25 +654,8 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
   }
   if (ai->ai_family == AF_INET6)
     flags |= MHD_USE_IPv6;
-  if (cfg->tls_cert_file) {
-    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-      ke_logf(KE_LOG_ERROR, "this libmicrohttpd has no TLS support: unset tls_cert_file "
-                            "and terminate TLS in a reverse proxy");
-      goto fail;
-    }
-    h->tls_cert = srv_read_file(cfg->tls_cert_file);
-    h->tls_key = srv_read_file(cfg->tls_key_file);
-    if (!h->tls_cert || !h->tls_key) {
-      ke_log(KE_LOG_ERROR, "cannot read TLS certificate or key",
-             json_pack("{s:s,s:s}", "tls_cert_file", cfg->tls_cert_file, "tls_key_file",
-                       cfg->tls_key_file));
-      goto fail;
-    }
-    if (!srv_tls_priorities_ok(cfg->tls_priorities))
-      goto fail;
-    flags |= MHD_USE_TLS;
-    h->tls = 1;
-  }
+  if (srv_http_tls(h, cfg, &flags) != 0)
+    goto fail;
   if (srv_conn_start(cfg) != 0)
     goto fail;
   {

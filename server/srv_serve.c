@@ -97,6 +97,24 @@ out:
   return rc;
 }
 
+/* Wait for a stop signal (SIGTERM or SIGINT) and return it. */
+static int srv_serve_wait(const sigset_t *sigs)
+{
+  int sig = 0;
+
+  for (;;) {
+    if (sigwait(sigs, &sig) != 0)
+      continue;
+    if (sig == SIGHUP) {
+      /* Configuration is read once; a reload means a restart.  Say so
+       * instead of dying (the default action) or silently ignoring. */
+      ke_logf(KE_LOG_WARN, "SIGHUP ignored: restart escrowd to apply configuration");
+      continue;
+    }
+    return sig;
+  }
+}
+
 int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *routes,
                    int use_db)
 {
@@ -158,17 +176,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
          json_pack("{s:s,s:i,s:b,s:i,s:s}", "address", cfg->listen_address, "port",
                    (int)srv_http_port(http), "tls", cfg->tls_cert_file != NULL, "threads",
                    (int)cfg->threads, "version", KE_VERSION));
-  for (;;) {
-    if (sigwait(&sigs, &sig) != 0)
-      continue;
-    if (sig == SIGHUP) {
-      /* Configuration is read once; a reload means a restart.  Say so
-       * instead of dying (the default action) or silently ignoring. */
-      ke_logf(KE_LOG_WARN, "SIGHUP ignored: restart escrowd to apply configuration");
-      continue;
-    }
-    break;
-  }
+  sig = srv_serve_wait(&sigs);
   ke_log(KE_LOG_INFO, "shutting down: no new connections, finishing requests in flight",
          json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
                    "in_flight", (int)srv_metrics_in_flight()));
