@@ -167,6 +167,47 @@ static void set_err(char *err, size_t errlen, const char *msg)
     snprintf(err, errlen, "%s", msg);
 }
 
+/* The server's certificate is always verified: against the pinned CA
+ * alone when there is one, and against a pinned public key too. */
+static void ke_http_set_tls(CURL *c, const ke_http_req *r)
+{
+  /* Verification is never optional: a pinned CA replaces the system store,
+   * it does not weaken the check. */
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+  if (r->cacert) {
+    /* The pinned CA alone.  Debian's libcurl has a compiled-in CA directory
+     * (/etc/ssl/certs) besides its bundle: CAINFO replaces only the bundle,
+     * so without CAPATH = NULL every CA of the system store (a public CA, a
+     * TLS-inspection proxy's) would still be trusted.  No native CA store
+     * either (CURLSSLOPT_NATIVE_CA).  libcurl reads no SSL_CERT_FILE,
+     * SSL_CERT_DIR or CURL_CA_BUNDLE (the curl tool does), and never calls
+     * OpenSSL's default verify paths unless built with --with-ca-fallback,
+     * which Debian's is not: tests/server/t_tls_pin.sh checks all this. */
+    curl_easy_setopt(c, CURLOPT_CAINFO, r->cacert);
+    curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(c, CURLOPT_SSL_OPTIONS, 0L);
+  }
+  if (r->pin_sha256)
+    curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, r->pin_sha256);
+}
+
+/* The method and its body. */
+static void ke_http_set_method(CURL *c, const ke_http_req *r)
+{
+  if (strcmp(r->method, "GET") == 0) {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    /* POST-style transfer with the method's own name (PUT, DELETE...);
+     * an absent body is sent as Content-Length: 0. */
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->payload ? r->payload : "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, r->payload ? (long)strlen(r->payload) : 0L);
+    if (strcmp(r->method, "POST") != 0)
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+  }
+}
+
 ke_rc ke_http_perform(ke_http *h, const ke_http_req *r, ke_http_resp *resp, char *err,
                       size_t errlen)
 {
@@ -209,39 +250,11 @@ ke_rc ke_http_perform(ke_http *h, const ke_http_req *r, ke_http_resp *resp, char
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, r->connect_timeout_s);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout_s);
-  /* Verification is never optional: a pinned CA replaces the system store,
-   * it does not weaken the check. */
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-  if (r->cacert) {
-    /* The pinned CA alone.  Debian's libcurl has a compiled-in CA directory
-     * (/etc/ssl/certs) besides its bundle: CAINFO replaces only the bundle,
-     * so without CAPATH = NULL every CA of the system store (a public CA, a
-     * TLS-inspection proxy's) would still be trusted.  No native CA store
-     * either (CURLSSLOPT_NATIVE_CA).  libcurl reads no SSL_CERT_FILE,
-     * SSL_CERT_DIR or CURL_CA_BUNDLE (the curl tool does), and never calls
-     * OpenSSL's default verify paths unless built with --with-ca-fallback,
-     * which Debian's is not: tests/server/t_tls_pin.sh checks all this. */
-    curl_easy_setopt(c, CURLOPT_CAINFO, r->cacert);
-    curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-    curl_easy_setopt(c, CURLOPT_SSL_OPTIONS, 0L);
-  }
-  if (r->pin_sha256)
-    curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, r->pin_sha256);
+  ke_http_set_tls(c, r);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
   if (r->user_agent)
     curl_easy_setopt(c, CURLOPT_USERAGENT, r->user_agent);
-  if (strcmp(r->method, "GET") == 0) {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  } else {
-    /* POST-style transfer with the method's own name (PUT, DELETE...);
-     * an absent body is sent as Content-Length: 0. */
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->payload ? r->payload : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, r->payload ? (long)strlen(r->payload) : 0L);
-    if (strcmp(r->method, "POST") != 0)
-      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-  }
+  ke_http_set_method(c, r);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
