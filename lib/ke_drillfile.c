@@ -221,44 +221,6 @@ void ke_drillfile_free(ke_drillfile *d)
   memset(d, 0, sizeof *d);
 }
 
-typedef struct df_buf { char *p; size_t len, cap; } df_buf;
-
-static int df_dump_cb(const char *data, size_t size, void *arg)
-{
-  df_buf *b = arg;
-  if (size + 2 > b->cap - b->len) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (size + 2 > cap - b->len) {
-      if (cap > KE_DRILLFILE_MAX)
-        return -1;
-      cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p)
-      return -1;
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, data, size);
-  b->len += size;
-  return 0;
-}
-
-/* kf_dump's, with the larger size limit of these files. */
-static ke_rc df_dump(json_t *root, char **out, size_t *outlen)
-{
-  df_buf b = { NULL, 0, 0 };
-  if (!root || json_dump_callback(root, df_dump_cb, &b, JSON_INDENT(2)) != 0 || !b.p) {
-    free(b.p);
-    return KE_ERR_NOMEM;
-  }
-  b.p[b.len++] = '\n';
-  b.p[b.len] = '\0';
-  *out = b.p;
-  *outlen = b.len;
-  return KE_OK;
-}
-
 static json_t *df_hexstr(const uint8_t *b, size_t len)
 {
   char hex[2 * 32 + 1];
@@ -321,7 +283,7 @@ ke_rc ke_drillfile_write(char **out, size_t *outlen, const ke_drillfile *d)
   bad |= kf_set(root, "signature", kf_b64(d->signature, sizeof d->signature));
   bad |= kf_set(root, "auditor_key", kf_b64(d->auditor_key, sizeof d->auditor_key));
   if (!bad)
-    rc = df_dump(root, out, outlen);
+    rc = kf_dump_max(root, 2 * KE_DRILLFILE_MAX, out, outlen);
 out:
   free(mtext);
   json_decref(m);
@@ -403,7 +365,7 @@ ke_rc ke_drillbatch_write(char **out, size_t *outlen, const ke_drillbatch *b)
   bad |= kf_set(root, "parts", parts);
   parts = NULL;
   if (!bad)
-    rc = df_dump(root, out, outlen);
+    rc = kf_dump_max(root, 2 * KE_DRILLFILE_MAX, out, outlen);
 out:
   json_decref(parts);
   json_decref(root);

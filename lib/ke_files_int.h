@@ -64,6 +64,8 @@ ke_rc kf_val_point(ke_point *out, json_t *v, const char *name, const char *ctx,
 int kf_set(json_t *obj, const char *key, json_t *v);  /* 1 on failure; steals v */
 json_t *kf_b64(const uint8_t *b, size_t len);
 ke_rc kf_dump(json_t *root, char **out, size_t *outlen);
+/* The same for files that may be larger: at most max bytes of JSON. */
+ke_rc kf_dump_max(json_t *root, size_t max, char **out, size_t *outlen);
 /* Wipe a string value in place before the tree is freed (secret fields). */
 void kf_wipe_string(json_t *v);
 

@@ -7,6 +7,7 @@
  * For the same reason jansson's own error text, which quotes the input near
  * the error, is not passed on.
  */
+#include "ke_cli.h"
 #include "ke_files_int.h"
 
 #include "ke_json.h"
@@ -273,43 +274,37 @@ json_t *kf_b64(const uint8_t *b, size_t len)
   return v;
 }
 
-typedef struct kf_buf { char *p; size_t len, cap; } kf_buf;
+/* Where json_dump_callback writes: a ke_buf, refused past `max` bytes. */
+struct kf_dump_sink {
+  ke_buf b;
+  size_t max;
+};
 
 static int dump_cb(const char *data, size_t size, void *arg)
 {
-  kf_buf *b = arg;
-  if (size + 2 > b->cap - b->len) {
-    size_t cap = b->cap ? b->cap : 1024;
-    while (size + 2 > cap - b->len) {
-      if (cap > KE_FILE_MAX * 4)
-        return -1;
-      cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p)
-      return -1;
-    b->p = p;
-    b->cap = cap;
+  struct kf_dump_sink *s = arg;
+  return size > s->max - s->b.len || ke_buf_append(&s->b, data, size) != KE_OK ? -1 : 0;
+}
+
+ke_rc kf_dump_max(json_t *root, size_t max, char **out, size_t *outlen)
+{
+  /* json_dump_callback rather than json_dumps: the result is ours to free
+   * with free() whatever allocator jansson was given. */
+  struct kf_dump_sink s = {{NULL, 0, 0, 0}, max};
+
+  if (!root || json_dump_callback(root, dump_cb, &s, JSON_INDENT(2)) != 0 || !s.b.p ||
+      ke_buf_append(&s.b, "\n", 1) != KE_OK) {
+    ke_buf_free(&s.b);
+    return KE_ERR_NOMEM;
   }
-  memcpy(b->p + b->len, data, size);
-  b->len += size;
-  return 0;
+  *out = s.b.p;
+  *outlen = s.b.len;
+  return KE_OK;
 }
 
 ke_rc kf_dump(json_t *root, char **out, size_t *outlen)
 {
-  /* json_dump_callback rather than json_dumps: the result is ours to free
-   * with free() whatever allocator jansson was given. */
-  kf_buf b = { NULL, 0, 0 };
-  if (json_dump_callback(root, dump_cb, &b, JSON_INDENT(2)) != 0 || !b.p) {
-    free(b.p);
-    return KE_ERR_NOMEM;
-  }
-  b.p[b.len++] = '\n';   /* dump_cb always leaves room for these two */
-  b.p[b.len] = '\0';
-  *out = b.p;
-  *outlen = b.len;
-  return KE_OK;
+  return kf_dump_max(root, 4 * KE_FILE_MAX, out, outlen);
 }
 
 void kf_wipe_string(json_t *v)
