@@ -17,6 +17,28 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
+/* Run OpenSSL's KDF `name` with `params` into out; out is wiped on failure
+ * (the context clears its own copy of the key when freed). */
+static ke_rc ke_kdf_derive(const char *name, uint8_t *out, size_t outlen,
+                           const OSSL_PARAM *params)
+{
+  EVP_KDF *kdf = EVP_KDF_fetch(NULL, name, NULL);
+  EVP_KDF_CTX *kctx;
+  ke_rc rc;
+
+  if (!kdf)
+    return KE_ERR_INTERNAL;
+  kctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  if (!kctx)
+    return KE_ERR_NOMEM;
+  rc = EVP_KDF_derive(kctx, out, outlen, params) == 1 ? KE_OK : KE_ERR_INTERNAL;
+  EVP_KDF_CTX_free(kctx);
+  if (rc)
+    ke_wipe(out, outlen);
+  return rc;
+}
+
 ke_rc ke_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen,
                      const uint8_t *salt, size_t saltlen, const uint8_t *info,
                      size_t infolen)
@@ -25,13 +47,6 @@ ke_rc ke_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikm
   if (!out || outlen == 0 || outlen > 255 * 32 || !ikm || ikmlen == 0 ||
       (!salt && saltlen) || (!info && infolen))
     return KE_ERR_LENGTH;
-  EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-  if (!kdf)
-    return KE_ERR_INTERNAL;
-  EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
-  EVP_KDF_free(kdf);
-  if (!kctx)
-    return KE_ERR_NOMEM;
   OSSL_PARAM params[5], *p = params;
   *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
   *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
@@ -42,11 +57,7 @@ ke_rc ke_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikm
   if (infolen)
     *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
   *p = OSSL_PARAM_construct_end();
-  ke_rc rc = EVP_KDF_derive(kctx, out, outlen, params) == 1 ? KE_OK : KE_ERR_INTERNAL;
-  EVP_KDF_CTX_free(kctx); /* clears its copy of the key */
-  if (rc)
-    ke_wipe(out, outlen);
-  return rc;
+  return ke_kdf_derive("HKDF", out, outlen, params);
 }
 
 /* Memory bound for scrypt: share files come from outside, and a file that
@@ -71,13 +82,6 @@ ke_rc ke_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
   uint64_t maxmem = need + 65536; /* explicit, never OpenSSL's 32 MiB default */
   uint32_t r = params.r, pp = params.p;
 
-  EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
-  if (!kdf)
-    return KE_ERR_INTERNAL;
-  EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
-  EVP_KDF_free(kdf);
-  if (!kctx)
-    return KE_ERR_NOMEM;
   static const char empty[1] = {0};
   OSSL_PARAM prm[7], *p = prm;
   *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
@@ -90,11 +94,7 @@ ke_rc ke_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
   *p++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &pp);
   *p++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
   *p = OSSL_PARAM_construct_end();
-  ke_rc rc = EVP_KDF_derive(kctx, out, outlen, prm) == 1 ? KE_OK : KE_ERR_INTERNAL;
-  EVP_KDF_CTX_free(kctx);
-  if (rc)
-    ke_wipe(out, outlen);
-  return rc;
+  return ke_kdf_derive("SCRYPT", out, outlen, prm);
 }
 
 ke_rc ke_aead_seal(uint8_t *ct, uint8_t tag[KE_TAG_LEN], const uint8_t key[KE_KEY_LEN],
