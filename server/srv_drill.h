@@ -70,4 +70,10 @@ void srv_drill_canary_leaves(const char *id);
  * expires, mode (srv_ep_drills_sign.c).  Takes view; NULL on error. */
 json_t *srv_drill_signed_view(json_t *view, const PGresult *s);
 
+struct srv_ep_fail;
+/* Lock drill `id` for this transaction and read it (DRILL_GET, the SRV_DC_*
+ * columns; PQclear *d): SRV_DB_OK, or "No such drill" recorded in `fail`. */
+enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id,
+                                      struct srv_ep_fail *fail, PGresult **d);
+
 #endif

@@ -270,3 +270,23 @@ enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s,s:o}", "drill_id", s.id, "parts",
                                                     parts));
 }
+
+enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id,
+                                      struct srv_ep_fail *fail, PGresult **d)
+{
+  const char *p1[1] = {id};
+  enum srv_db_status st;
+  PGresult *r;
+  int none;
+
+  *d = NULL;
+  if (!(r = srv_db_exec(db, SRV_STMT_DRILL_LOCK, p1, &st)))
+    return st;
+  none = PQntuples(r) != 1;
+  PQclear(r);
+  if (none)
+    return srv_ep_fail(fail, SRV_ERR_NOT_FOUND, "No such drill");
+  if (!(*d = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
+    return st;
+  return SRV_DB_OK;
+}

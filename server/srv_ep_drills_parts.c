@@ -105,18 +105,11 @@ struct srv_dp {
 /* Lock the drill and read it: an open drill, or a failure. */
 static enum srv_db_status srv_dp_open(struct srv_db *db, struct srv_dp *s, PGresult **d)
 {
-  const char *p1[1] = {s->id};
   enum srv_db_status st;
   PGresult *r;
 
   *d = NULL;
-  if (!(r = srv_db_exec(db, SRV_STMT_DRILL_LOCK, p1, &st)))
-    return st;
-  int none = PQntuples(r) != 1;
-  PQclear(r);
-  if (none)
-    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No such drill");
-  if (!(r = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
+  if ((st = srv_drill_lock_get(db, s->id, &s->fail, &r)) != SRV_DB_OK)
     return st;
   if (strcmp(PQgetvalue(r, 0, SRV_DC_STATE), "open") != 0) {
     PQclear(r);

@@ -122,7 +122,6 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
 {
   struct srv_ds *s = cls;
   const struct srv_principal *p = srv_request_principal(s->req);
-  const char *p1[1] = {s->id};
   enum srv_db_status st;
   PGresult *r, *d;
   char stmt[KE_DRILL_SIGNED_MAX], digest[65], obj[64], *e64 = NULL;
@@ -131,13 +130,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   int found;
   size_t n, nrec = 0;
 
-  if (!(r = srv_db_exec(db, SRV_STMT_DRILL_LOCK, p1, &st)))
-    return st;
-  int none = PQntuples(r) != 1;
-  PQclear(r);
-  if (none)
-    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No such drill");
-  if (!(d = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
+  if ((st = srv_drill_lock_get(db, s->id, &s->fail, &d)) != SRV_DB_OK)
     return st;
   int mine = strcmp(p->id, PQgetvalue(d, 0, SRV_DC_AUDITOR_ID)) == 0;
   int open = strcmp(PQgetvalue(d, 0, SRV_DC_STATE), "open") == 0;
