@@ -31,29 +31,12 @@ ke_rc ke_wrap_key(uint8_t key[KE_KEY_LEN], const ke_point *S, const ke_point *R,
 
 ke_rc ke_wrap_sender(ke_point *R, ke_point *S, const ke_scalar *k, const ke_point *Q)
 {
-  if (!ke_scalar_valid(k->b))
-    return KE_ERR_INVALID_SCALAR;
-  const EC_GROUP *g = ke_ec_group();
-  if (!g)
-    return KE_ERR_INTERNAL;
-  ke_rc rc = KE_ERR_NOMEM;
-  BN_CTX *ctx = BN_CTX_secure_new();
-  BIGNUM *kb = ke_bn_secret(k->b);
-  EC_POINT *q = NULL, *r = EC_POINT_new(g), *s = EC_POINT_new(g);
-  if (!ctx || !kb || !r || !s)
-    goto out;
-  if ((rc = ke_ec_decode(&q, Q->b, KE_POINT_LEN, ctx)) ||
-      (rc = ke_ec_mul_base(r, kb, ctx)) || (rc = ke_ec_mul(s, kb, q, ctx)) ||
-      (rc = ke_ec_encode(R, r, ctx)) || (rc = ke_ec_encode(S, s, ctx)))
-    goto out;
-out:
+  /* R = k*G, S = k*Q: the two products the wrap needs, each validated. */
+  ke_rc rc = ke_point_mul(S, k, Q);
+  if (!rc)
+    rc = ke_point_mul_base(R, k);
   if (rc)
     ke_wipe(S, sizeof *S);
-  EC_POINT_free(q);
-  EC_POINT_free(r);
-  EC_POINT_clear_free(s);
-  BN_clear_free(kb);
-  BN_CTX_free(ctx);
   return rc;
 }
 
