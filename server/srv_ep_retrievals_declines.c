@@ -38,7 +38,6 @@ static int srv_rd_reason_ok(const char *s)
   return ke_label_valid(s, SRV_DECLINE_REASON_MAX);
 }
 
-/* The decline asked for; RET_DECLINE_GET reads the stored one into it. */
 struct srv_rd_body {
   const char *rule, *reason;
 };
@@ -50,17 +49,6 @@ static const struct ke_jfield srv_rd_fields[] = {
   KE_JF_END};
 const struct ke_jspec srv_ep_retrievals_declines_body =
     KE_JSPEC(struct srv_rd_body, srv_rd_fields, 0);
-static const struct srv_col srv_rd_cols[] = {SRV_COL_TEXT(struct srv_rd_body, rule),
-                                             SRV_COL_TEXT(struct srv_rd_body, reason),
-                                             SRV_COL_END};
-
-/* RET_GET: what the webhook names. */
-struct srv_rd_req {
-  const char *device_id, *volume_id;
-};
-static const struct srv_col srv_rd_req_cols[] = {SRV_COL_TEXT(struct srv_rd_req, device_id),
-                                                 SRV_COL_TEXT(struct srv_rd_req, volume_id),
-                                                 SRV_COL_END};
 
 struct srv_rd {
   struct srv_request *req;
@@ -77,13 +65,12 @@ static enum srv_db_status srv_rd_repeat(struct srv_db *db, struct srv_rd *s)
   const char *p2[2] = {s->id, s->idx};
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_RET_DECLINE_GET, p2, &st);
-  struct srv_rd_body old;
   int same;
 
   if (!r)
     return st;
-  same = PQntuples(r) == 1 && srv_row_read(r, 0, srv_rd_cols, &old) == 0 &&
-         strcmp(old.rule, s->b.rule) == 0 && strcmp(old.reason, s->b.reason) == 0;
+  same = strcmp(srv_row_text(r, "rule") ?: "", s->b.rule) == 0 &&
+         strcmp(srv_row_text(r, "reason") ?: "", s->b.reason) == 0;
   PQclear(r);
   return same ? SRV_DB_OK
               : srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
@@ -98,7 +85,6 @@ static enum srv_db_status srv_rd_txn(struct srv_db *db, void *cls)
   char obj[64], dev[64], vol[160], state[16];
   enum srv_db_status st;
   struct srv_audit_event ev;
-  struct srv_rd_req q;
   PGresult *r;
   json_t *d;
 
@@ -117,15 +103,12 @@ static enum srv_db_status srv_rd_txn(struct srv_db *db, void *cls)
     return srv_rd_repeat(db, s);
   if ((st = srv_ret_get(db, s->id, &r)) != SRV_DB_OK)
     return st;
-  st = srv_row_read(r, 0, srv_rd_req_cols, &q) == 0 ? SRV_DB_OK : SRV_DB_ERROR;
-  if (st == SRV_DB_OK) {
-    snprintf(dev, sizeof dev, "%s", q.device_id);
-    snprintf(vol, sizeof vol, "%s", q.volume_id);
-  }
+  snprintf(dev, sizeof dev, "%s", srv_row_text(r, "device_id") ?: "");
+  snprintf(vol, sizeof vol, "%s", srv_row_text(r, "volume_id") ?: "");
   PQclear(r);
   snprintf(obj, sizeof obj, "retrieval:%s", s->id);
-  if (st != SRV_DB_OK || !(d = json_pack("{s:i,s:s,s:s}", "custodian_index", atoi(s->idx),
-                                         "rule", s->b.rule, "reason", s->b.reason)))
+  if (!(d = json_pack("{s:i,s:s,s:s}", "custodian_index", atoi(s->idx), "rule", s->b.rule,
+                      "reason", s->b.reason)))
     return SRV_DB_ERROR;
   ev = (struct srv_audit_event){"retrieval.decline", obj, "success", d, NULL};
   st = srv_audit_append(db, s->req, &ev);

@@ -43,23 +43,15 @@ const struct srv_qspec srv_ep_retrievals_list_query =
     SRV_QSPEC(struct srv_rl_query, srv_rl_query_fields);
 
 static const struct srv_jcol srv_rl_cols[] = {
-  {"request_id", "id", SRV_CT_TEXT, 0},
-  SRV_JCOL("state", SRV_CT_TEXT),
-  {"requester", "name", SRV_CT_TEXT, 0},
-  SRV_JCOL("device_id", SRV_CT_TEXT),
-  SRV_JCOL("hostname", SRV_CT_TEXT),
-  SRV_JCOL("volume_id", SRV_CT_TEXT),
-  SRV_JCOL("reason", SRV_CT_TEXT),
-  SRV_JCOL("ticket", SRV_CT_TEXT),
-  {"confirmation_code", "code", SRV_CT_TEXT, 0},
-  {"needed", "threshold", SRV_CT_INT64, 0},
-  SRV_JCOL("created", SRV_CT_TIME),
-  SRV_JCOL("expires", SRV_CT_TIME),
-  SRV_JCOL("parts", SRV_CT_INT64),
-  /* the custodian indices that contributed: a custodian sees at a glance
-   * which requests still wait for them */
-  SRV_JCOL("custodians", SRV_CT_JSON),
-  SRV_JCOL_END};
+  {"request_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("state", SRV_CT_TEXT),
+  {"requester", "name", SRV_CT_TEXT, 0}, SRV_JCOL("device_id", SRV_CT_TEXT),
+  SRV_JCOL("hostname", SRV_CT_TEXT), SRV_JCOL("volume_id", SRV_CT_TEXT),
+  SRV_JCOL("reason", SRV_CT_TEXT), SRV_JCOL("ticket", SRV_CT_TEXT),
+  {"confirmation_code", "code", SRV_CT_TEXT, 0}, {"needed", "threshold", SRV_CT_INT64, 0},
+  SRV_JCOL("created", SRV_CT_TIME), SRV_JCOL("expires", SRV_CT_TIME),
+  /* custodians: the indices that contributed, so that a custodian sees
+   * at a glance which requests still wait for them */
+  SRV_JCOL("parts", SRV_CT_INT64), SRV_JCOL("custodians", SRV_CT_JSON), SRV_JCOL_END};
 
 /* The requester's key at a glance: which, since when, how many keys the
  * account has had (the full history: GET /v1/retrievals/{id}). */

@@ -31,28 +31,6 @@ struct srv_rf {
   struct srv_ep_fail fail;
 };
 
-/* RET_PARTS as [{index, part (base64url)}], or NULL. */
-static json_t *srv_rf_parts(const PGresult *r)
-{
-  json_t *parts = json_array();
-
-  for (int i = 0; parts && i < PQntuples(r); i++) {
-    uint8_t part[KE_PART_LEN];
-    struct srv_rf_part p;
-    char *b64 = NULL;
-    if (srv_row_read(r, i, srv_rf_part_cols, &p) != 0 ||
-        ke_hex_decode(part, sizeof part, p.part) != KE_OK ||
-        !(b64 = ke_b64url_encode(part, sizeof part)) ||
-        json_array_append_new(parts, json_pack("{s:I,s:s}", "index",
-                                               (json_int_t)p.custodian_index, "part", b64))) {
-      json_decref(parts);
-      parts = NULL;
-    }
-    free(b64);
-  }
-  return parts;
-}
-
 static enum srv_db_status srv_rf_txn(struct srv_db *db, void *cls)
 {
   struct srv_rf *s = cls;
@@ -72,7 +50,21 @@ static enum srv_db_status srv_rf_txn(struct srv_db *db, void *cls)
     return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, NULL);
   if (!(r = srv_db_exec(db, SRV_STMT_RET_PARTS, p1, &st)))
     return st;
-  s->parts = srv_rf_parts(r);
+  s->parts = json_array();
+  for (int i = 0; s->parts && i < PQntuples(r); i++) {
+    uint8_t part[KE_PART_LEN];
+    struct srv_rf_part p;
+    char *b64 = NULL;
+    if (srv_row_read(r, i, srv_rf_part_cols, &p) != 0 ||
+        ke_hex_decode(part, sizeof part, p.part) != KE_OK ||
+        !(b64 = ke_b64url_encode(part, sizeof part)) ||
+        json_array_append_new(s->parts, json_pack("{s:I,s:s}", "index",
+                                                  (json_int_t)p.custodian_index, "part", b64))) {
+      json_decref(s->parts);
+      s->parts = NULL;
+    }
+    free(b64);
+  }
   PQclear(r);
   if (!s->parts)
     return SRV_DB_ERROR;

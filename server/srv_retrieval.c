@@ -216,25 +216,37 @@ int srv_ret_is_requester(const struct srv_request *req, const PGresult *r)
   return p->kind == SRV_PRINCIPAL_USER && id && strcmp(p->id, id) == 0;
 }
 
-static void srv_ret_copy(char *out, size_t n, const PGresult *r, int col)
-{
-  snprintf(out, n, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
-}
+/* RET_GET: what the request file is made of. */
+struct srv_ret_row {
+  const char *id, *manifest, *envelope, *e, *device_id, *volume_id, *created;
+  /* the signed statement (schema 013): NULL before it */
+  const char *name, *named_device, *named_volume, *named_key_id, *reason, *ticket, *nonce;
+  const char *key_public, *signature;
+};
+#define SRV_RET_COL(m) SRV_COL_TEXT(struct srv_ret_row, m)
+#define SRV_RET_COL_NULL(m) SRV_COL_TEXT_NULL(struct srv_ret_row, m)
+static const struct srv_col srv_ret_row_cols[] = {
+  SRV_RET_COL(id), SRV_RET_COL(manifest), SRV_RET_COL(envelope), SRV_RET_COL(e),
+  SRV_RET_COL(device_id), SRV_RET_COL(volume_id), SRV_RET_COL(created),
+  SRV_RET_COL_NULL(name), SRV_RET_COL_NULL(named_device), SRV_RET_COL_NULL(named_volume),
+  SRV_RET_COL_NULL(named_key_id), SRV_RET_COL_NULL(reason), SRV_RET_COL_NULL(ticket),
+  SRV_RET_COL_NULL(nonce), SRV_RET_COL_NULL(key_public), SRV_RET_COL_NULL(signature),
+  SRV_COL_END};
 
 /* The signed statement as stored (schema 013); not verified here: the
  * reader verifies it, with a key it pinned. */
-static int srv_ret_requester(ke_retrieval_signed *s, const PGresult *r)
+static int srv_ret_requester(ke_retrieval_signed *s, const struct srv_ret_row *w)
 {
   memset(s, 0, sizeof *s);
-  srv_ret_copy(s->user, sizeof s->user, r, SRV_RC_REQUESTER);
-  srv_ret_copy(s->device, sizeof s->device, r, SRV_RC_NAMED_DEVICE);
-  srv_ret_copy(s->volume, sizeof s->volume, r, SRV_RC_NAMED_VOLUME);
-  srv_ret_copy(s->key_id, sizeof s->key_id, r, SRV_RC_NAMED_KEY_ID);
-  srv_ret_copy(s->reason, sizeof s->reason, r, SRV_RC_REASON);
-  srv_ret_copy(s->ticket, sizeof s->ticket, r, SRV_RC_TICKET);
-  srv_ret_copy(s->nonce, sizeof s->nonce, r, SRV_RC_NONCE);
-  if (ke_hex_decode(s->public_key, sizeof s->public_key, PQgetvalue(r, 0, SRV_RC_KEY_PUBLIC)) ||
-      ke_hex_decode(s->signature, sizeof s->signature, PQgetvalue(r, 0, SRV_RC_SIGNATURE)) ||
+  snprintf(s->user, sizeof s->user, "%s", w->name ?: "");
+  snprintf(s->device, sizeof s->device, "%s", w->named_device ?: "");
+  snprintf(s->volume, sizeof s->volume, "%s", w->named_volume ?: "");
+  snprintf(s->key_id, sizeof s->key_id, "%s", w->named_key_id ?: "");
+  snprintf(s->reason, sizeof s->reason, "%s", w->reason ?: "");
+  snprintf(s->ticket, sizeof s->ticket, "%s", w->ticket ?: "");
+  snprintf(s->nonce, sizeof s->nonce, "%s", w->nonce ?: "");
+  if (ke_hex_decode(s->public_key, sizeof s->public_key, w->key_public) ||
+      ke_hex_decode(s->signature, sizeof s->signature, w->signature ?: "") ||
       ke_retrieval_fingerprint(s->fingerprint, s->public_key) != 0)
     return -1;
   return 0;
@@ -244,7 +256,7 @@ json_t *srv_ret_request_file(const PGresult *r)
 {
   ke_manifest *m = calloc(1, sizeof *m);
   ke_request *q = calloc(1, sizeof *q);
-  const char *mt = PQgetvalue(r, 0, SRV_RC_MANIFEST);
+  struct srv_ret_row w;
   uint8_t *env = NULL, e[KE_POINT_LEN];
   size_t envlen = 0, outlen = 0;
   char *out = NULL;
@@ -253,20 +265,16 @@ json_t *srv_ret_request_file(const PGresult *r)
   json_t *j = NULL;
   json_error_t je;
 
-  if (!m || !q)
+  if (!m || !q || srv_row_read(r, 0, srv_ret_row_cols, &w) != 0)
     goto out;
-  if (ke_manifest_parse(m, mt, strlen(mt), &err) != KE_OK ||
-      ke_hex_decode_alloc(&env, &envlen, PQgetvalue(r, 0, SRV_RC_ENVELOPE)) != KE_OK ||
-      envlen > sizeof q->envelope || ke_envelope_parse(&pe, env, envlen) != KE_OK ||
-      ke_hex_decode(e, sizeof e, PQgetvalue(r, 0, SRV_RC_E)) != KE_OK ||
-      ke_point_parse(&q->E, e, sizeof e) != KE_OK) {
-    ke_log(KE_LOG_ERROR, "stored retrieval data does not make a request file",
-           json_pack("{s:s}", "retrieval", PQgetvalue(r, 0, SRV_RC_ID)));
-    goto out;
-  }
-  snprintf(q->request_id, sizeof q->request_id, "%s", PQgetvalue(r, 0, SRV_RC_ID));
-  snprintf(q->device, sizeof q->device, "%s", PQgetvalue(r, 0, SRV_RC_DEVICE));
-  snprintf(q->volume, sizeof q->volume, "%s", PQgetvalue(r, 0, SRV_RC_VOLUME));
+  if (ke_manifest_parse(m, w.manifest, strlen(w.manifest), &err) != KE_OK ||
+      ke_hex_decode_alloc(&env, &envlen, w.envelope) != KE_OK || envlen > sizeof q->envelope ||
+      ke_envelope_parse(&pe, env, envlen) != KE_OK ||
+      ke_hex_decode(e, sizeof e, w.e) != KE_OK || ke_point_parse(&q->E, e, sizeof e) != KE_OK)
+    goto bad;
+  snprintf(q->request_id, sizeof q->request_id, "%s", w.id);
+  snprintf(q->device, sizeof q->device, "%s", w.device_id);
+  snprintf(q->volume, sizeof q->volume, "%s", w.volume_id);
   memcpy(q->fingerprint, pe.fingerprint, KE_FPR_LEN);
   q->pub = m->pub;
   q->R = pe.R;
@@ -275,17 +283,17 @@ json_t *srv_ret_request_file(const PGresult *r)
   if (ke_envelope_sha256(q->envelope_sha256, env, envlen) != KE_OK)
     goto out;
   ke_sas(q->code, q->request_id, &q->E, &q->R);
-  snprintf(q->created, sizeof q->created, "%s", PQgetvalue(r, 0, SRV_RC_CREATED));
-  if (!PQgetisnull(r, 0, SRV_RC_KEY_PUBLIC) && srv_ret_requester(&q->requester, r) != 0)
+  snprintf(q->created, sizeof q->created, "%s", w.created);
+  if (w.key_public && srv_ret_requester(&q->requester, &w) != 0)
     goto bad;
-  q->has_requester = !PQgetisnull(r, 0, SRV_RC_KEY_PUBLIC);
+  q->has_requester = w.key_public != NULL;
   if (ke_request_write(&out, &outlen, q) != KE_OK)
     goto bad;
   j = json_loadb(out, outlen, 0, &je);
   goto out;
 bad:
   ke_log(KE_LOG_ERROR, "stored retrieval data does not make a request file",
-         json_pack("{s:s}", "retrieval", PQgetvalue(r, 0, SRV_RC_ID)));
+         json_pack("{s:s}", "retrieval", w.id));
 out:
   free(out);
   free(env);
@@ -294,69 +302,45 @@ out:
   return j;
 }
 
-/* RET_GET: the requester's client keys */
-struct srv_ret_keys {
-  const char *key_fpr, *key_history, *key_current;
-};
-static const struct srv_col srv_ret_keys_cols[] = {
-  SRV_COL_TEXT(struct srv_ret_keys, key_fpr), SRV_COL_TEXT(struct srv_ret_keys, key_history),
-  SRV_COL_TEXT_NULL(struct srv_ret_keys, key_current), SRV_COL_END};
-
 /* The requester's client key as the custodian should judge it: the key that
  * signed, when it was registered, whether it is still the current one, and
  * every key the account ever had. */
 static json_t *srv_ret_requester_key(const PGresult *r)
 {
-  json_error_t je;
-  struct srv_ret_keys k;
-  json_t *h, *e, *reg = json_null();
+  const char *fpr = srv_row_text(r, "key_fpr") ?: "", *cur = srv_row_text(r, "key_current");
+  json_t *h = json_loads(srv_row_text(r, "key_history") ?: "", 0, NULL), *e, *reg = json_null();
   size_t i;
 
-  if (srv_row_read(r, 0, srv_ret_keys_cols, &k) != 0)
-    return NULL;
-  if (!json_is_array(h = json_loads(k.key_history, 0, &je))) {
+  if (!json_is_array(h)) {
     json_decref(h);
     return NULL;
   }
   json_array_foreach(h, i, e)
-    if (strcmp(json_string_value(json_object_get(e, "fingerprint")) ?: "", k.key_fpr) == 0)
+    if (strcmp(json_string_value(json_object_get(e, "fingerprint")) ?: "", fpr) == 0)
       reg = json_object_get(e, "registered");
-  return json_pack("{s:s,s:O,s:b,s:I,s:o}", "fingerprint", k.key_fpr, "registered", reg,
-                   "current", k.key_current && strcmp(k.key_current, k.key_fpr) == 0, "keys",
-                   (json_int_t)json_array_size(h), "history", h);
+  return json_pack("{s:s,s:O,s:b,s:I,s:o}", "fingerprint", fpr, "registered", reg, "current",
+                   cur && strcmp(cur, fpr) == 0, "keys", (json_int_t)json_array_size(h),
+                   "history", h);
 }
 
 /* Everything but the envelope (see srv_retrieval.h). */
 static const struct srv_jcol srv_ret_view_cols[] = {
-  {"request_id", "id", SRV_CT_TEXT, 0},
-  SRV_JCOL("state", SRV_CT_TEXT),
-  SRV_JCOL("record_id", SRV_CT_TEXT),
-  SRV_JCOL("record_state", SRV_CT_TEXT),
-  SRV_JCOL("device_id", SRV_CT_TEXT),
-  SRV_JCOL("hostname", SRV_CT_TEXT),
-  SRV_JCOL("volume_id", SRV_CT_TEXT),
-  SRV_JCOL("key_type", SRV_CT_TEXT),
-  SRV_JCOL("key_id", SRV_CT_TEXT),
-  {"requester", "name", SRV_CT_TEXT, 0},
-  SRV_JCOL("reason", SRV_CT_TEXT),
-  SRV_JCOL("ticket", SRV_CT_TEXT),
-  {"confirmation_code", "code", SRV_CT_TEXT, 0},
-  SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
-  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64),
-  {"parts", "nparts", SRV_CT_INT64, 0},
-  {"needed", "threshold", SRV_CT_INT64, 0},
-  {"custodians", "indices", SRV_CT_JSON, 0},
-  {"age_seconds", "age", SRV_CT_INT64, 0},
-  SRV_JCOL("created", SRV_CT_TIME),
-  SRV_JCOL("expires", SRV_CT_TIME),
+  {"request_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("state", SRV_CT_TEXT),
+  SRV_JCOL("record_id", SRV_CT_TEXT), SRV_JCOL("record_state", SRV_CT_TEXT),
+  SRV_JCOL("device_id", SRV_CT_TEXT), SRV_JCOL("hostname", SRV_CT_TEXT),
+  SRV_JCOL("volume_id", SRV_CT_TEXT), SRV_JCOL("key_type", SRV_CT_TEXT),
+  SRV_JCOL("key_id", SRV_CT_TEXT), {"requester", "name", SRV_CT_TEXT, 0},
+  SRV_JCOL("reason", SRV_CT_TEXT), SRV_JCOL("ticket", SRV_CT_TEXT),
+  {"confirmation_code", "code", SRV_CT_TEXT, 0}, SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
+  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64), {"parts", "nparts", SRV_CT_INT64, 0},
+  {"needed", "threshold", SRV_CT_INT64, 0}, {"custodians", "indices", SRV_CT_JSON, 0},
+  {"age_seconds", "age", SRV_CT_INT64, 0}, SRV_JCOL("created", SRV_CT_TIME),
+  SRV_JCOL("expires", SRV_CT_TIME), SRV_JCOL("declines", SRV_CT_JSON),
   {"escrow_event", "escrow_leaf", SRV_CT_TEXT, SRV_COL_NULLABLE},
   /* What policy custodians' rules look at: the server's word, unlike the
    * requester's account name, which the requester's key signs. */
-  {"requester_role", "role", SRV_CT_TEXT, 0},
-  {"requester_person", "person", SRV_CT_TEXT, SRV_COL_NULLABLE},
-  {"device_group", "group_name", SRV_CT_TEXT, 0},
-  SRV_JCOL("declines", SRV_CT_JSON),
-  SRV_JCOL_END};
+  {"requester_role", "role", SRV_CT_TEXT, 0}, {"device_group", "group_name", SRV_CT_TEXT, 0},
+  {"requester_person", "person", SRV_CT_TEXT, SRV_COL_NULLABLE}, SRV_JCOL_END};
 
 json_t *srv_ret_view(const PGresult *r)
 {
