@@ -24,8 +24,6 @@
 #include "srv_rows.h"
 
 #define SRV_DS_Q_MAX 128
-#define SRV_DS_LIMIT_DEFAULT 50
-#define SRV_DS_LIMIT_MAX 500
 
 /* LIKE pattern "<q with \ % _ escaped>%", malloc'd. */
 static char *srv_ds_pattern(const char *q)
@@ -55,19 +53,18 @@ static int srv_ds_q_ok(const char *q)
 static const struct srv_qfield srv_ds_query_fields[] = {
   SRV_QF_(struct srv_ds_query, q, SRV_Q_STR, SRV_Q_REQUIRED, 1, SRV_DS_Q_MAX, 0, srv_ds_q_ok,
           "q: 1 to 128 bytes of text (a hostname, serial or Key ID prefix)"),
-  SRV_QF_UINT(struct srv_ds_query, limit, 1, SRV_DS_LIMIT_MAX, SRV_DS_LIMIT_DEFAULT,
-              "limit: 1 to 500"),
+  SRV_QF_UINT(struct srv_ds_query, limit, 1, 500, 50, "limit: 1 to 500"),
   SRV_QF_END};
 const struct srv_qspec srv_ep_devices_search_query =
     SRV_QSPEC(struct srv_ds_query, srv_ds_query_fields);
 
 /* Never an envelope, a verifier or a signature: see the top. */
 static const struct srv_jcol srv_ds_cols[] = {
-  {"device_id", "id", SRV_CT_TEXT, 0},     SRV_JCOL("hostname", SRV_CT_TEXT),
-  SRV_JCOL("serial", SRV_CT_TEXT),         SRV_JCOL("os", SRV_CT_TEXT),
+  {"device_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("hostname", SRV_CT_TEXT),
+  SRV_JCOL("serial", SRV_CT_TEXT), SRV_JCOL("os", SRV_CT_TEXT),
   {"group", "group_name", SRV_CT_TEXT, 0}, SRV_JCOL("enrolled", SRV_CT_TIME),
   SRV_JCOL_NULL("last_checkin", SRV_CT_TIME), SRV_JCOL("disabled", SRV_CT_BOOL),
-  SRV_JCOL("matched", SRV_CT_JSON),        SRV_JCOL_NULL("records", SRV_CT_JSON), SRV_JCOL_END};
+  SRV_JCOL("matched", SRV_CT_JSON), SRV_JCOL_NULL("records", SRV_CT_JSON), SRV_JCOL_END};
 
 struct srv_ds {
   struct srv_request *req;

@@ -53,8 +53,8 @@ struct srv_ret_info {
 };
 static const struct srv_col srv_ret_info_cols[] = {
   SRV_COL_TEXT(struct srv_ret_info, hostname), SRV_COL_TEXT(struct srv_ret_info, volume_id),
-  SRV_COL_TEXT(struct srv_ret_info, name),     SRV_COL_TEXT(struct srv_ret_info, reason),
-  SRV_COL_TEXT(struct srv_ret_info, ticket),   SRV_COL_INT64(struct srv_ret_info, age),
+  SRV_COL_TEXT(struct srv_ret_info, name), SRV_COL_TEXT(struct srv_ret_info, reason),
+  SRV_COL_TEXT(struct srv_ret_info, ticket), SRV_COL_INT64(struct srv_ret_info, age),
   SRV_COL_INT64(struct srv_ret_info, threshold), SRV_COL_INT64(struct srv_ret_info, parts),
   SRV_COL_END};
 
@@ -79,9 +79,9 @@ static enum srv_db_status srv_ret_webhooks(struct srv_db *db, const char *event,
   }
   snprintf(age, sizeof age, "%lld min", (long long)i.age / 60);
   snprintf(parts, sizeof parts, "%lld of %lld", (long long)i.parts, (long long)i.threshold);
-  ke_chat_fact f[] = {{"Request", id},        {"Device", i.hostname}, {"Volume", i.volume_id},
-                      {"Requester", i.name},  {"Reason", i.reason},   {"Ticket", i.ticket},
-                      {"Age", age},           {"Parts", parts}};
+  ke_chat_fact f[] = {{"Request", id},       {"Device", i.hostname}, {"Volume", i.volume_id},
+                      {"Requester", i.name}, {"Reason", i.reason},   {"Ticket", i.ticket},
+                      {"Age", age},          {"Parts", parts}};
   struct srv_webhook_chat chat = {srv_ret_hook_title(event), f, sizeof f / sizeof f[0]};
   st = srv_webhook_enqueue(db, event, p, &chat);
   PQclear(r);
