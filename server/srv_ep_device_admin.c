@@ -19,39 +19,61 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 #define SRV_DA_REASON_MAX 500
 
-struct srv_da {
-  struct srv_request *req;
-  const char *id, *volume, *reason;
-  int disable;         /* disable / enable: the new state */
-  int was_disabled;
-  int none;            /* rotate: no current record (409, not 404) */
-  json_t *volumes;     /* rotate: the volumes asked to rotate */
+struct srv_da_body {
+  const char *reason, *volume_id;
 };
 
-/* Lock the device row: SRV_DB_ABORT if there is none (404). */
+static int srv_da_reason_ok(const char *s)
+{
+  return srv_text_ok(s, 1, SRV_DA_REASON_MAX);
+}
+
+#define SRV_DA_REASON                                                                    \
+  KE_JF_STR(struct srv_da_body, reason, 1, SRV_DA_REASON_MAX, srv_da_reason_ok,          \
+            "reason: 1 to 500 bytes of text")
+static const struct ke_jfield srv_da_rotate_fields[] = {
+  SRV_DA_REASON,
+  KE_JF_STR_OPT(struct srv_da_body, volume_id, 1, 128, srv_device_volume_ok,
+                "volume_id: 1 to 128 characters A-Z a-z 0-9 . _ : -"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_devices_rotate_body =
+    KE_JSPEC(struct srv_da_body, srv_da_rotate_fields, 0);
+static const struct ke_jfield srv_da_disable_fields[] = {SRV_DA_REASON, KE_JF_END};
+const struct ke_jspec srv_ep_devices_disable_body =
+    KE_JSPEC(struct srv_da_body, srv_da_disable_fields, 0);
+
+struct srv_da {
+  struct srv_request *req;
+  const char *id;
+  struct srv_da_body b;
+  int disable;         /* disable / enable: the new state */
+  int was_disabled;
+  json_t *volumes;     /* rotate: the volumes asked to rotate */
+  struct srv_ep_fail fail;
+};
+
+/* Lock the device row (404 if there is none). */
 static enum srv_db_status srv_da_lock(struct srv_db *db, struct srv_da *a)
 {
   const char *p1[1] = {a->id};
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_DEVICE_LOCK, p1, &st);
+  const char *v;
 
   if (!r)
     return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    return SRV_DB_ABORT;
-  }
-  a->was_disabled = PQgetvalue(r, 0, 0)[0] == 't';
+  v = srv_row_text(r, "disabled");
+  a->was_disabled = v && v[0] == 't';
   PQclear(r);
-  return SRV_DB_OK;
+  return v ? SRV_DB_OK : srv_ep_fail(&a->fail, SRV_ERR_NOT_FOUND, "No such device");
 }
 
 static enum srv_db_status srv_da_audit(struct srv_db *db, struct srv_da *a, const char *action,
@@ -70,38 +92,48 @@ static enum srv_db_status srv_da_audit(struct srv_db *db, struct srv_da *a, cons
   return st;
 }
 
+/* RECORD_ROTATE_REQUEST */
+struct srv_da_vol {
+  const char *volume_id;
+};
+static const struct srv_col srv_da_vol_cols[] = {SRV_COL_TEXT(struct srv_da_vol, volume_id),
+                                                 SRV_COL_END};
+
 static enum srv_db_status srv_da_rotate_txn(struct srv_db *db, void *cls)
 {
   struct srv_da *a = cls;
-  const char *p4[4] = {a->id, a->volume, srv_request_principal(a->req)->actor, a->reason};
+  const char *p4[4] = {a->id, a->b.volume_id, srv_request_principal(a->req)->actor,
+                       a->b.reason};
   enum srv_db_status st;
   PGresult *r;
 
   json_array_clear(a->volumes);
-  a->none = 0;
   if ((st = srv_da_lock(db, a)) != SRV_DB_OK)
     return st;
   if (!(r = srv_db_exec(db, SRV_STMT_RECORD_ROTATE_REQUEST, p4, &st)))
     return st;
-  for (int i = 0; i < PQntuples(r); i++)
-    if (json_array_append_new(a->volumes, json_string(PQgetvalue(r, i, 1)))) {
+  for (int i = 0; i < PQntuples(r); i++) {
+    struct srv_da_vol v;
+    if (srv_row_read(r, i, srv_da_vol_cols, &v) != 0 ||
+        json_array_append_new(a->volumes, json_string(v.volume_id))) {
       PQclear(r);
       return SRV_DB_ERROR;
     }
-  PQclear(r);
-  if (json_array_size(a->volumes) == 0) {
-    a->none = 1;
-    return SRV_DB_ABORT;
   }
+  PQclear(r);
+  if (json_array_size(a->volumes) == 0)
+    return srv_ep_fail(&a->fail, SRV_ERR_CONFLICT,
+                       a->b.volume_id ? "The device has no current record for that volume"
+                                      : "The device has no current record to rotate");
   return srv_da_audit(db, a, "device.rotate_request",
-                      json_pack("{s:s,s:O}", "reason", a->reason, "volumes", a->volumes));
+                      json_pack("{s:s,s:O}", "reason", a->b.reason, "volumes", a->volumes));
 }
 
 static enum srv_db_status srv_da_state_txn(struct srv_db *db, void *cls)
 {
   struct srv_da *a = cls;
   const char *p4[4] = {a->id, a->disable ? "true" : "false",
-                       srv_request_principal(a->req)->actor, a->reason};
+                       srv_request_principal(a->req)->actor, a->b.reason};
   enum srv_db_status st;
   PGresult *r;
 
@@ -111,84 +143,44 @@ static enum srv_db_status srv_da_state_txn(struct srv_db *db, void *cls)
     return st;
   PQclear(r);
   return srv_da_audit(db, a, a->disable ? "device.disable" : "device.enable",
-                      a->disable ? json_pack("{s:s,s:b}", "reason", a->reason, "was_disabled",
+                      a->disable ? json_pack("{s:s,s:b}", "reason", a->b.reason, "was_disabled",
                                              a->was_disabled)
                                  : json_pack("{s:b}", "was_disabled", a->was_disabled));
 }
 
-/* The body's reason: 1 to 500 bytes of text.  0, or -1 with the answer. */
-static int srv_da_reason(struct srv_request *req, struct srv_da *a, enum MHD_Result *ret)
-{
-  a->reason = srv_device_str(srv_request_json(req), "reason");
-  if (!srv_text_ok(a->reason, 1, SRV_DA_REASON_MAX)) {
-    *ret = srv_ep_bad(req, "reason: 1 to 500 bytes of text");
-    return -1;
-  }
-  return 0;
-}
-
-static enum MHD_Result srv_da_finish(struct srv_request *req, struct srv_da *a,
-                                     enum srv_db_status st, json_t *out)
-{
-  if (st == SRV_DB_ABORT && !a->none) {
-    json_decref(out);
-    return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such device");
-  }
-  if (st == SRV_DB_ABORT) {
-    json_decref(out);
-    return srv_reply_error(req, SRV_ERR_CONFLICT,
-                           a->volume ? "The device has no current record for that volume"
-                                     : "The device has no current record to rotate");
-  }
-  if (st != SRV_DB_OK) {
-    json_decref(out);
-    return srv_ep_db_error(req, st);
-  }
-  return srv_reply_json(req, MHD_HTTP_OK, out);
-}
-
 enum MHD_Result srv_ep_devices_rotate(struct srv_request *req)
 {
-  static const char *const allowed[] = {"reason", "volume_id", NULL};
-  const json_t *body = srv_request_json(req);
-  struct srv_da a = {req, srv_request_param(req, "id"), NULL, NULL, 0, 0, 0, NULL};
-  enum srv_db_status st;
+  struct srv_da a = {.req = req, .id = srv_request_param(req, "id")};
   enum MHD_Result ret;
 
   if (!srv_device_id_ok(a.id, "dev-"))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such device");
-  if (srv_account_unknown_member(req, body, allowed, &ret) || srv_da_reason(req, &a, &ret))
+  if (srv_ep_body(req, &srv_ep_devices_rotate_body, &a.b, &ret))
     return ret;
-  if (json_object_get(body, "volume_id") &&
-      !srv_device_volume_ok(a.volume = srv_device_str(body, "volume_id")))
-    return srv_ep_bad(req, "volume_id: 1 to 128 characters A-Z a-z 0-9 . _ : -");
   if (!(a.volumes = json_array()))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_da_rotate_txn, &a);
-  return srv_da_finish(req, &a, st,
-                       st == SRV_DB_OK ? json_pack("{s:s,s:o,s:s}", "device_id", a.id,
-                                                   "volumes", a.volumes, "reason", a.reason)
-                                       : (json_decref(a.volumes), NULL));
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_da_rotate_txn, &a, &a.fail, &ret)) {
+    json_decref(a.volumes);
+    return ret;
+  }
+  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s,s:o,s:s}", "device_id", a.id,
+                                                    "volumes", a.volumes, "reason", a.b.reason));
 }
 
 static enum MHD_Result srv_da_set(struct srv_request *req, int disable)
 {
-  static const char *const allowed[] = {"reason", NULL};
-  struct srv_da a = {req, srv_request_param(req, "id"), NULL, NULL, disable, 0, 0, NULL};
-  enum srv_db_status st;
+  struct srv_da a = {.req = req, .id = srv_request_param(req, "id"), .disable = disable};
   enum MHD_Result ret;
 
   if (!srv_device_id_ok(a.id, "dev-"))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such device");
-  if (disable && (srv_account_unknown_member(req, srv_request_json(req), allowed, &ret) ||
-                  srv_da_reason(req, &a, &ret)))
+  if (disable && srv_ep_body(req, &srv_ep_devices_disable_body, &a.b, &ret))
     return ret;
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_da_state_txn, &a);
-  return srv_da_finish(req, &a, st,
-                       st == SRV_DB_OK ? json_pack("{s:s,s:b,s:b}", "device_id", a.id,
-                                                   "disabled", disable, "was_disabled",
-                                                   a.was_disabled)
-                                       : NULL);
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_da_state_txn, &a, &a.fail, &ret))
+    return ret;
+  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s,s:b,s:b}", "device_id", a.id,
+                                                    "disabled", disable, "was_disabled",
+                                                    a.was_disabled));
 }
 
 enum MHD_Result srv_ep_devices_disable(struct srv_request *req)

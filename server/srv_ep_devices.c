@@ -17,16 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke_log.h"
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 #define SRV_DS_Q_MAX 128
-#define SRV_DS_LIMIT_DEFAULT 50
-#define SRV_DS_LIMIT_MAX 500
 
 /* LIKE pattern "<q with \ % _ escaped>%", malloc'd. */
 static char *srv_ds_pattern(const char *q)
@@ -45,6 +42,30 @@ static char *srv_ds_pattern(const char *q)
   return p;
 }
 
+struct srv_ds_query {
+  const char *q;
+  int64_t limit;
+};
+static int srv_ds_q_ok(const char *q)
+{
+  return srv_text_ok(q, 1, SRV_DS_Q_MAX);
+}
+static const struct srv_qfield srv_ds_query_fields[] = {
+  SRV_QF_(struct srv_ds_query, q, SRV_Q_STR, SRV_Q_REQUIRED, 1, SRV_DS_Q_MAX, 0, srv_ds_q_ok,
+          "q: 1 to 128 bytes of text (a hostname, serial or Key ID prefix)"),
+  SRV_QF_UINT(struct srv_ds_query, limit, 1, 500, 50, "limit: 1 to 500"),
+  SRV_QF_END};
+const struct srv_qspec srv_ep_devices_search_query =
+    SRV_QSPEC(struct srv_ds_query, srv_ds_query_fields);
+
+/* Never an envelope, a verifier or a signature: see the top. */
+static const struct srv_jcol srv_ds_cols[] = {
+  {"device_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("hostname", SRV_CT_TEXT),
+  SRV_JCOL("serial", SRV_CT_TEXT), SRV_JCOL("os", SRV_CT_TEXT),
+  {"group", "group_name", SRV_CT_TEXT, 0}, SRV_JCOL("enrolled", SRV_CT_TIME),
+  SRV_JCOL_NULL("last_checkin", SRV_CT_TIME), SRV_JCOL("disabled", SRV_CT_BOOL),
+  SRV_JCOL("matched", SRV_CT_JSON), SRV_JCOL_NULL("records", SRV_CT_JSON), SRV_JCOL_END};
+
 struct srv_ds {
   struct srv_request *req;
   const char *q;
@@ -52,45 +73,28 @@ struct srv_ds {
   json_t *list;
 };
 
-static json_t *srv_ds_json_col(const PGresult *r, int row, int col)
-{
-  json_error_t e;
-
-  if (PQgetisnull(r, row, col))
-    return json_array();
-  return json_loads(PQgetvalue(r, row, col), 0, &e);
-}
-
 static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
 {
   struct srv_ds *s = cls;
   const char *p3[3] = {s->pat, s->pat_key, s->limit};
   enum srv_db_status st;
   PGresult *r;
-  json_t *d;
+  json_t *d, *e;
+  size_t i;
   struct srv_audit_event ev;
 
-  json_decref(s->list);
-  if (!(s->list = json_array()))
-    return SRV_DB_ERROR;
   if (!(r = srv_db_exec(db, SRV_STMT_DEVICE_SEARCH, p3, &st)))
     return st;
-  for (int i = 0; i < PQntuples(r); i++) {
-    /* id, hostname, serial, os, group, enrolled, last_checkin, disabled,
-     * matched (json array), matching records (json array) */
-    json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:b,s:o,s:o}", "device_id",
-                          PQgetvalue(r, i, 0), "hostname", PQgetvalue(r, i, 1), "serial",
-                          PQgetvalue(r, i, 2), "os", PQgetvalue(r, i, 3), "group",
-                          PQgetvalue(r, i, 4), "enrolled", PQgetvalue(r, i, 5), "last_checkin",
-                          srv_account_col_str(r, i, 6), "disabled",
-                          strcmp(PQgetvalue(r, i, 7), "t") == 0, "matched",
-                          srv_ds_json_col(r, i, 8), "records", srv_ds_json_col(r, i, 9));
-    if (!e || json_array_append_new(s->list, e)) {
-      PQclear(r);
-      return SRV_DB_ERROR;
-    }
-  }
+  json_decref(s->list);
+  s->list = srv_rows_json(r, srv_ds_cols);
   PQclear(r);
+  if (!s->list)
+    return SRV_DB_ERROR;
+  /* No record matched: the device itself did. */
+  json_array_foreach(s->list, i, e)
+    if (json_is_null(json_object_get(e, "records")) &&
+        json_object_set_new(e, "records", json_array()))
+      return SRV_DB_ERROR;
   d = json_pack("{s:s,s:I}", "q", s->q, "results", (json_int_t)json_array_size(s->list));
   if (!d)
     return SRV_DB_ERROR;
@@ -102,27 +106,16 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
 
 enum MHD_Result srv_ep_devices_search(struct srv_request *req)
 {
-  struct srv_ds s;
-  const char *lim = srv_request_query(req, "limit");
-  enum srv_db_status st;
-  unsigned long n = SRV_DS_LIMIT_DEFAULT;
+  struct srv_ds_query q;
+  struct srv_ds s = {.req = req};
+  enum MHD_Result ret;
   const char *key;
+  int failed;
 
-  memset(&s, 0, sizeof s);
-  s.req = req;
-  s.q = srv_request_query(req, "q");
-  if (!srv_text_ok(s.q, 1, SRV_DS_Q_MAX))
-    return srv_ep_bad(req, "q: 1 to 128 bytes of text (a hostname, serial or Key ID "
-                               "prefix)");
-  if (lim) {
-    char *end;
-    size_t ll = strlen(lim);
-    n = strtoul(lim, &end, 10);
-    if (ll == 0 || ll > 3 || strspn(lim, "0123456789") != ll || n < 1 ||
-        n > SRV_DS_LIMIT_MAX)
-      return srv_ep_bad(req, "limit: 1 to 500");
-  }
-  snprintf(s.limit, sizeof s.limit, "%lu", n);
+  if (srv_ep_query(req, &srv_ep_devices_search_query, &q, &ret))
+    return ret;
+  s.q = q.q;
+  snprintf(s.limit, sizeof s.limit, "%lld", (long long)q.limit);
   /* "{8F3A2B1C" and "8f3a2b1c" both find "{8F3A2B1C-...}". */
   for (key = s.q; *key == '{'; key++)
     ;
@@ -133,89 +126,47 @@ enum MHD_Result srv_ep_devices_search(struct srv_request *req)
     free(s.pat_key);
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ds_txn, &s);
+  failed = srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_ds_txn, &s, NULL, &ret);
   free(s.pat);
   free(s.pat_key);
-  if (st != SRV_DB_OK) {
+  if (failed) {
     json_decref(s.list);
-    return srv_ep_db_error(req, st);
+    return ret;
   }
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "devices", s.list));
 }
 
 /* ---- one device ------------------------------------------------------------ */
 
+static const struct srv_jcol srv_dg_device_cols[] = {
+  {"device_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("hostname", SRV_CT_TEXT),
+  SRV_JCOL("serial", SRV_CT_TEXT), SRV_JCOL("os", SRV_CT_TEXT), SRV_JCOL("hardware", SRV_CT_JSON),
+  {"group", "group_name", SRV_CT_TEXT, 0}, SRV_JCOL("enrolled", SRV_CT_TIME),
+  SRV_JCOL_NULL("last_checkin", SRV_CT_TIME), SRV_JCOL_NULL("agent_version", SRV_CT_TEXT),
+  SRV_JCOL_NULL("escrow_key_status", SRV_CT_TEXT), SRV_JCOL("disabled", SRV_CT_BOOL),
+  {"enroll_token", "enrollment_token", SRV_CT_INT64, 0},
+  SRV_JCOL_NULL("disabled_at", SRV_CT_TIME), SRV_JCOL_NULL("disabled_by", SRV_CT_TEXT),
+  SRV_JCOL_NULL("disabled_reason", SRV_CT_TEXT), SRV_JCOL_END};
+
+static const struct srv_jcol srv_dg_record_cols[] = {
+  {"record_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("volume_id", SRV_CT_TEXT),
+  SRV_JCOL("key_type", SRV_CT_TEXT), SRV_JCOL("key_id", SRV_CT_TEXT),
+  SRV_JCOL("state", SRV_CT_TEXT), SRV_JCOL("created", SRV_CT_TIME),
+  SRV_JCOL_NULL("superseded_at", SRV_CT_TIME), SRV_JCOL_NULL("superseded_by", SRV_CT_TEXT),
+  SRV_JCOL("escrow_fingerprint", SRV_CT_TEXT), SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
+  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64), SRV_JCOL_NULL("last_verifier_match", SRV_CT_BOOL),
+  SRV_JCOL_NULL("last_verifier_at", SRV_CT_TIME), SRV_JCOL_NULL("last_unlock_check", SRV_CT_TEXT),
+  SRV_JCOL_NULL("last_unlock_at", SRV_CT_TIME), SRV_JCOL_NULL("rotate_requested", SRV_CT_TIME),
+  SRV_JCOL_NULL("rotate_requested_by", SRV_CT_TEXT), SRV_JCOL_NULL("rotate_reason", SRV_CT_TEXT),
+  /* a record disclosed by a drill names it (schema 014) */
+  {"disclosed_by_drill", "disclosed_drill", SRV_CT_TEXT, SRV_COL_NULLABLE}, SRV_JCOL_END};
+
 struct srv_dg {
   struct srv_request *req;
   const char *id;
   json_t *out;
+  struct srv_ep_fail fail;
 };
-
-static json_t *srv_dg_device(const PGresult *r)
-{
-  json_error_t e;
-  json_t *hw = json_loads(PQgetvalue(r, 0, 4), 0, &e);
-
-  /* id, hostname, serial, os, hardware, group, enrolled, last_checkin,
-   * agent_version, escrow_key_status, disabled, enrollment_token,
-   * disabled_at, disabled_by, disabled_reason */
-  if (!hw)
-    return NULL;
-  return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o,s:b,s:I,s:o,s:o,s:o}", "device_id",
-                   PQgetvalue(r, 0, 0), "hostname", PQgetvalue(r, 0, 1), "serial",
-                   PQgetvalue(r, 0, 2), "os", PQgetvalue(r, 0, 3), "hardware", hw, "group",
-                   PQgetvalue(r, 0, 5), "enrolled", PQgetvalue(r, 0, 6), "last_checkin",
-                   srv_account_col_str(r, 0, 7), "agent_version", srv_account_col_str(r, 0, 8),
-                   "escrow_key_status", srv_account_col_str(r, 0, 9), "disabled",
-                   strcmp(PQgetvalue(r, 0, 10), "t") == 0, "enroll_token",
-                   (json_int_t)strtoll(PQgetvalue(r, 0, 11), NULL, 10), "disabled_at",
-                   srv_account_col_str(r, 0, 12), "disabled_by", srv_account_col_str(r, 0, 13),
-                   "disabled_reason", srv_account_col_str(r, 0, 14));
-}
-
-static json_t *srv_dg_bool(const PGresult *r, int row, int col)
-{
-  if (PQgetisnull(r, row, col))
-    return json_null();
-  return json_boolean(strcmp(PQgetvalue(r, row, col), "t") == 0);
-}
-
-static json_t *srv_dg_records(const PGresult *r)
-{
-  json_t *list = json_array();
-
-  for (int i = 0; list && i < PQntuples(r); i++) {
-    /* id, volume_id, key_type, key_id, state, created, superseded_at,
-     * superseded_by, escrow_fingerprint, envelope_sha256, leaf_index,
-     * last_verifier_match, last_verifier_at, last_unlock_check,
-     * last_unlock_at, rotate_requested, rotate_requested_by, rotate_reason */
-    json_t *e = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "record_id",
-        PQgetvalue(r, i, 0), "volume_id", PQgetvalue(r, i, 1), "key_type", PQgetvalue(r, i, 2),
-        "key_id", PQgetvalue(r, i, 3), "state", PQgetvalue(r, i, 4), "created",
-        PQgetvalue(r, i, 5), "superseded_at", srv_account_col_str(r, i, 6), "superseded_by",
-        srv_account_col_str(r, i, 7), "escrow_fingerprint", PQgetvalue(r, i, 8),
-        "envelope_sha256", PQgetvalue(r, i, 9), "leaf_index",
-        PQgetisnull(r, i, 10) ? json_null()
-                              : json_integer(strtoll(PQgetvalue(r, i, 10), NULL, 10)),
-        "last_verifier_match", srv_dg_bool(r, i, 11), "last_verifier_at",
-        srv_account_col_str(r, i, 12), "last_unlock_check", srv_account_col_str(r, i, 13),
-        "last_unlock_at", srv_account_col_str(r, i, 14), "rotate_requested",
-        srv_account_col_str(r, i, 15), "rotate_requested_by", srv_account_col_str(r, i, 16),
-        "rotate_reason", srv_account_col_str(r, i, 17));
-    /* A record disclosed by a drill rather than (or as well as) a
-     * retrieval names the drill (schema 014). */
-    if (e && json_object_set_new(e, "disclosed_by_drill", srv_account_col_str(r, i, 18))) {
-      json_decref(e);
-      e = NULL;
-    }
-    if (!e || json_array_append_new(list, e)) {
-      json_decref(list);
-      list = NULL;
-    }
-  }
-  return list;
-}
 
 static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
 {
@@ -233,9 +184,9 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
     return st;
   if (PQntuples(r) != 1) {
     PQclear(r);
-    return SRV_DB_ABORT;
+    return srv_ep_fail(&g->fail, SRV_ERR_NOT_FOUND, "No such device");
   }
-  dev = srv_dg_device(r);
+  dev = srv_row_json(r, 0, srv_dg_device_cols);
   PQclear(r);
   if (!dev)
     return SRV_DB_ERROR;
@@ -243,7 +194,7 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
     json_decref(dev);
     return st;
   }
-  recs = srv_dg_records(r);
+  recs = srv_rows_json(r, srv_dg_record_cols);
   PQclear(r);
   g->out = recs ? json_pack("{s:o,s:o}", "device", dev, "records", recs) : NULL;
   if (!recs)
@@ -262,17 +213,14 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
 
 enum MHD_Result srv_ep_devices_get(struct srv_request *req)
 {
-  struct srv_dg g = {req, srv_request_param(req, "id"), NULL};
-  enum srv_db_status st;
+  struct srv_dg g = {.req = req, .id = srv_request_param(req, "id")};
+  enum MHD_Result ret;
 
   if (!srv_device_id_ok(g.id, "dev-"))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such device");
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dg_txn, &g);
-  if (st == SRV_DB_ABORT)
-    return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such device");
-  if (st != SRV_DB_OK) {
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_dg_txn, &g, &g.fail, &ret)) {
     json_decref(g.out);
-    return srv_ep_db_error(req, st);
+    return ret;
   }
   return srv_reply_json(req, MHD_HTTP_OK, g.out);
 }

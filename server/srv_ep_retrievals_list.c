@@ -15,16 +15,51 @@
 #include <string.h>
 #include <time.h>
 
-#include "srv_account.h"
 #include "srv_auth.h"
-#include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
+
+static int srv_rl_state_ok(const char *s)
+{
+  return strcmp(s, "pending") == 0 || strcmp(s, "completed") == 0 || strcmp(s, "expired") == 0;
+}
+
+struct srv_rl_query {
+  const char *state;
+  int64_t limit, wait, since;
+};
+static const struct srv_qfield srv_rl_query_fields[] = {
+  SRV_QF_STR(struct srv_rl_query, state, 0, 16, srv_rl_state_ok,
+             "state: pending, completed or expired"),
+  SRV_QF_UINT(struct srv_rl_query, limit, 1, 1000, 100, "limit: 1 to 1000"),
+  SRV_QF_UINT(struct srv_rl_query, wait, 0, SRV_RET_WAIT_MAX, 0, "wait: 0 to 300 seconds"),
+  SRV_QF_UINT(struct srv_rl_query, since, 0, INT64_MAX, -1,
+              "since: a cursor of an earlier answer"),
+  SRV_QF_END};
+const struct srv_qspec srv_ep_retrievals_list_query =
+    SRV_QSPEC(struct srv_rl_query, srv_rl_query_fields);
+
+static const struct srv_jcol srv_rl_cols[] = {
+  {"request_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("state", SRV_CT_TEXT),
+  {"requester", "name", SRV_CT_TEXT, 0}, SRV_JCOL("device_id", SRV_CT_TEXT),
+  SRV_JCOL("hostname", SRV_CT_TEXT), SRV_JCOL("volume_id", SRV_CT_TEXT),
+  SRV_JCOL("reason", SRV_CT_TEXT), SRV_JCOL("ticket", SRV_CT_TEXT),
+  {"confirmation_code", "code", SRV_CT_TEXT, 0}, {"needed", "threshold", SRV_CT_INT64, 0},
+  SRV_JCOL("created", SRV_CT_TIME), SRV_JCOL("expires", SRV_CT_TIME),
+  /* custodians: the indices that contributed, so that a custodian sees
+   * at a glance which requests still wait for them */
+  SRV_JCOL("parts", SRV_CT_INT64), SRV_JCOL("custodians", SRV_CT_JSON), SRV_JCOL_END};
+
+/* The requester's key at a glance: which, since when, how many keys the
+ * account has had (the full history: GET /v1/retrievals/{id}). */
+static const struct srv_jcol srv_rl_key_cols[] = {
+  {"fingerprint", "key_fpr", SRV_CT_TEXT, 0}, SRV_JCOL_NULL("registered", SRV_CT_TIME),
+  SRV_JCOL("keys", SRV_CT_INT64), SRV_JCOL_END};
 
 struct srv_rl {
-  struct srv_request *req;
   const char *state, *who;
   char limit[8];
   json_t *list;
@@ -43,33 +78,14 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
     return SRV_DB_ERROR;
   if (!(r = srv_db_exec(db, SRV_STMT_RET_QUEUE_CURSOR, NULL, &st)))
     return st;
-  s->cursor = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  s->cursor = strtoll(srv_row_text(r, "cursor") ?: "0", NULL, 10);
   PQclear(r);
   if (!(r = srv_db_exec(db, SRV_STMT_RET_LIST, p3, &st)))
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
-    /* the custodian indices that contributed: a custodian sees at a glance
-     * which requests still wait for them */
-    json_error_t jerr;
-    json_t *idx = json_loads(PQgetvalue(r, i, 13), 0, &jerr);
-    json_t *e = !idx ? NULL :
-                json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:o}",
-                          "request_id", PQgetvalue(r, i, 0), "state", PQgetvalue(r, i, 1),
-                          "requester", PQgetvalue(r, i, 2), "device_id", PQgetvalue(r, i, 3),
-                          "hostname", PQgetvalue(r, i, 4), "volume_id", PQgetvalue(r, i, 5),
-                          "reason", PQgetvalue(r, i, 6), "ticket", PQgetvalue(r, i, 7),
-                          "confirmation_code", PQgetvalue(r, i, 8), "needed",
-                          (json_int_t)strtoll(PQgetvalue(r, i, 9), NULL, 10), "created",
-                          PQgetvalue(r, i, 10), "expires", PQgetvalue(r, i, 11), "parts",
-                          (json_int_t)strtoll(PQgetvalue(r, i, 12), NULL, 10),
-                          "custodians", idx);
-    /* The requester's key at a glance: which, since when, how many keys
-     * the account has had (the full history: GET /v1/retrievals/{id}). */
-    if (e && json_object_set_new(
-                 e, "requester_key",
-                 json_pack("{s:s,s:o,s:I}", "fingerprint", PQgetvalue(r, i, 14), "registered",
-                           srv_account_col_str(r, i, 15), "keys",
-                           (json_int_t)strtoll(PQgetvalue(r, i, 16), NULL, 10)))) {
+    json_t *e = srv_row_json(r, i, srv_rl_cols);
+    json_t *k = e ? srv_row_json(r, i, srv_rl_key_cols) : NULL;
+    if (!k || json_object_set_new(e, "requester_key", k)) {
       json_decref(e);
       e = NULL;
     }
@@ -82,52 +98,29 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
-/* A query number of at most `digits` digits: 1 and *out, or 0. */
-static int srv_rl_number(const char *v, size_t digits, int64_t max, int64_t *out)
-{
-  size_t n = v ? strlen(v) : 0;
-
-  if (n == 0 || n > digits || strspn(v, "0123456789") != n)
-    return 0;
-  *out = strtoll(v, NULL, 10);
-  return *out <= max;
-}
-
 enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
 {
-  struct srv_rl s;
+  struct srv_rl s = {NULL};
+  struct srv_rl_query q;
   const struct srv_principal *p = srv_request_principal(req);
-  const char *lim = srv_request_query(req, "limit");
-  int64_t n = 100, wait = 0, since = -1;
-  int64_t deadline = 0;
-  int resumed;
+  int64_t since, deadline = 0;
   enum srv_db_status st;
+  enum MHD_Result ret;
 
-  memset(&s, 0, sizeof s);
-  s.req = req;
-  s.state = srv_request_query(req, "state");
-  if (s.state && strcmp(s.state, "pending") != 0 && strcmp(s.state, "completed") != 0 &&
-      strcmp(s.state, "expired") != 0)
-    return srv_ep_bad(req, "state: pending, completed or expired");
-  if (lim && (!srv_rl_number(lim, 4, 1000, &n) || n < 1))
-    return srv_ep_bad(req, "limit: 1 to 1000");
-  resumed = srv_longpoll_resumed(req, &since, &deadline);
-  if (!resumed) {
-    const char *w = srv_request_query(req, "wait"), *sc = srv_request_query(req, "since");
-    if (w && !srv_rl_number(w, 3, SRV_RET_WAIT_MAX, &wait))
-      return srv_ep_bad(req, "wait: 0 to 300 seconds");
-    if (sc && !srv_rl_number(sc, 18, INT64_MAX, &since))
-      return srv_ep_bad(req, "since: a cursor of an earlier answer");
-    deadline = srv_longpoll_deadline(wait);
-  }
-  snprintf(s.limit, sizeof s.limit, "%lld", (long long)n);
+  if (srv_ep_query(req, &srv_ep_retrievals_list_query, &q, &ret))
+    return ret;
+  since = q.since;
+  if (!srv_longpoll_resumed(req, &since, &deadline))
+    deadline = srv_longpoll_deadline(q.wait);
+  s.state = q.state;
+  snprintf(s.limit, sizeof s.limit, "%lld", (long long)q.limit);
   s.who = p->role == SRV_ROLE_HELPDESK ? p->id : NULL;
   for (int tries = 0;; tries++) {
     uint64_t seq = srv_longpoll_seq();
     int sp;
     /* Expired requests are closed first, in their own transaction: the
      * read itself is then a snapshot that conflicts with nobody. */
-    st = srv_ret_expire_due(s.req);
+    st = srv_ret_expire_due(req);
     if (st == SRV_DB_OK)
       st = srv_db_txn(SRV_DB_READ_ONLY, srv_rl_txn, &s);
     if (st != SRV_DB_OK) {

@@ -11,11 +11,11 @@
 #include "ke_files.h"
 #include "ke_log.h"
 #include "ke_util.h"
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_longpoll.h"
+#include "srv_rows.h"
 #include "srv_mail.h"
 #include "srv_webhook.h"
 
@@ -46,6 +46,18 @@ static const char *srv_ret_hook_title(const char *event)
   return event;
 }
 
+/* RET_NOTIFY_INFO */
+struct srv_ret_info {
+  const char *hostname, *volume_id, *name, *reason, *ticket;
+  int64_t age, threshold, parts;
+};
+static const struct srv_col srv_ret_info_cols[] = {
+  SRV_COL_TEXT(struct srv_ret_info, hostname), SRV_COL_TEXT(struct srv_ret_info, volume_id),
+  SRV_COL_TEXT(struct srv_ret_info, name), SRV_COL_TEXT(struct srv_ret_info, reason),
+  SRV_COL_TEXT(struct srv_ret_info, ticket), SRV_COL_INT64(struct srv_ret_info, age),
+  SRV_COL_INT64(struct srv_ret_info, threshold), SRV_COL_INT64(struct srv_ret_info, parts),
+  SRV_COL_END};
+
 /* The webhooks of `event`, with its chat form when a chat URL wants one:
  * the facts are read from the request's row (public metadata only). */
 static enum srv_db_status srv_ret_webhooks(struct srv_db *db, const char *event, const char *id,
@@ -54,26 +66,22 @@ static enum srv_db_status srv_ret_webhooks(struct srv_db *db, const char *event,
   const char *p1[1] = {id};
   char age[32], parts[48];
   enum srv_db_status st;
+  struct srv_ret_info i;
   PGresult *r;
 
   if (!srv_webhook_wants_chat())
     return srv_webhook_enqueue(db, event, p, NULL);
   if (!(r = srv_db_exec(db, SRV_STMT_RET_NOTIFY_INFO, p1, &st)))
     return st;
-  if (PQntuples(r) != 1) {
+  if (PQntuples(r) != 1 || srv_row_read(r, 0, srv_ret_info_cols, &i) != 0) {
     PQclear(r);
     return SRV_DB_ERROR;
   }
-  snprintf(age, sizeof age, "%lld min", atoll(PQgetvalue(r, 0, 5)) / 60);
-  snprintf(parts, sizeof parts, "%s of %s", PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 6));
-  ke_chat_fact f[] = {{"Request", id},
-                      {"Device", PQgetvalue(r, 0, 0)},
-                      {"Volume", PQgetvalue(r, 0, 1)},
-                      {"Requester", PQgetvalue(r, 0, 2)},
-                      {"Reason", PQgetvalue(r, 0, 3)},
-                      {"Ticket", PQgetvalue(r, 0, 4)},
-                      {"Age", age},
-                      {"Parts", parts}};
+  snprintf(age, sizeof age, "%lld min", (long long)i.age / 60);
+  snprintf(parts, sizeof parts, "%lld of %lld", (long long)i.parts, (long long)i.threshold);
+  ke_chat_fact f[] = {{"Request", id},       {"Device", i.hostname}, {"Volume", i.volume_id},
+                      {"Requester", i.name}, {"Reason", i.reason},   {"Ticket", i.ticket},
+                      {"Age", age},          {"Parts", parts}};
   struct srv_webhook_chat chat = {srv_ret_hook_title(event), f, sizeof f / sizeof f[0]};
   st = srv_webhook_enqueue(db, event, p, &chat);
   PQclear(r);
@@ -112,8 +120,7 @@ enum srv_db_status srv_ret_lock(struct srv_db *db, struct srv_request *req, cons
     return st;
   if (!(r = srv_db_exec(db, SRV_STMT_RET_LOCK, p1, &st)))
     return st;
-  if (PQntuples(r) == 1)
-    snprintf(state, 16, "%s", PQgetvalue(r, 0, 0));
+  snprintf(state, 16, "%s", srv_row_text(r, "state") ?: "");
   PQclear(r);
   return SRV_DB_OK;
 }
@@ -122,6 +129,14 @@ int srv_ret_id_ok(const char *s)
 {
   return srv_device_id_ok(s, "req-");
 }
+
+/* RET_EXPIRE */
+struct srv_ret_expired {
+  const char *id, *record_id;
+};
+static const struct srv_col srv_ret_expired_cols[] = {
+  SRV_COL_TEXT(struct srv_ret_expired, id), SRV_COL_TEXT(struct srv_ret_expired, record_id),
+  SRV_COL_END};
 
 enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req)
 {
@@ -132,21 +147,23 @@ enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req)
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
     char obj[64];
-    json_t *d = json_pack("{s:s}", "record", PQgetvalue(r, i, 1));
+    struct srv_ret_expired e;
+    json_t *d = srv_row_read(r, i, srv_ret_expired_cols, &e) == 0
+                    ? json_pack("{s:s}", "record", e.record_id) : NULL;
     struct srv_audit_event ev = {"retrieval.expire", obj, "success", d, "system"};
 
-    snprintf(obj, sizeof obj, "retrieval:%s", PQgetvalue(r, i, 0));
+    snprintf(obj, sizeof obj, "retrieval:%s", d ? e.id : "");
     st = d ? srv_audit_append(db, req, &ev) : SRV_DB_ERROR;
     json_decref(d);
     if (st == SRV_DB_OK)
-      st = srv_ret_hook(db, "request.expired", PQgetvalue(r, i, 0), NULL, NULL, -1, 0);
+      st = srv_ret_hook(db, "request.expired", e.id, NULL, NULL, -1, 0);
     if (st != SRV_DB_OK) {
       PQclear(r);
       return st;
     }
     /* Waking before commit is harmless: a woken waiter re-reads, and the
      * re-check tick covers a rollback. */
-    srv_longpoll_notify(PQgetvalue(r, i, 0));
+    srv_longpoll_notify(e.id);
   }
   PQclear(r);
   return SRV_DB_OK;
@@ -161,10 +178,12 @@ static enum srv_db_status srv_ret_due_fn(struct srv_db *db, void *due)
 {
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_RET_EXPIRE_DUE, NULL, &st);
+  const char *v;
 
   if (!r)
     return st;
-  *(int *)due = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  v = srv_row_text(r, "due");
+  *(int *)due = v && v[0] == 't';
   PQclear(r);
   return SRV_DB_OK;
 }
@@ -192,28 +211,42 @@ int srv_ret_is_requester(const struct srv_request *req, const PGresult *r)
 {
   const struct srv_principal *p = srv_request_principal(req);
 
-  return p->kind == SRV_PRINCIPAL_USER && strcmp(p->id, PQgetvalue(r, 0, SRV_RC_REQUESTER_ID)) == 0;
+  const char *id = srv_row_text(r, "requester_id");
+
+  return p->kind == SRV_PRINCIPAL_USER && id && strcmp(p->id, id) == 0;
 }
 
-static void srv_ret_copy(char *out, size_t n, const PGresult *r, int col)
-{
-  snprintf(out, n, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
-}
+/* RET_GET: what the request file is made of. */
+struct srv_ret_row {
+  const char *id, *manifest, *envelope, *e, *device_id, *volume_id, *created;
+  /* the signed statement (schema 013): NULL before it */
+  const char *name, *named_device, *named_volume, *named_key_id, *reason, *ticket, *nonce;
+  const char *key_public, *signature;
+};
+#define SRV_RET_COL(m) SRV_COL_TEXT(struct srv_ret_row, m)
+#define SRV_RET_COL_NULL(m) SRV_COL_TEXT_NULL(struct srv_ret_row, m)
+static const struct srv_col srv_ret_row_cols[] = {
+  SRV_RET_COL(id), SRV_RET_COL(manifest), SRV_RET_COL(envelope), SRV_RET_COL(e),
+  SRV_RET_COL(device_id), SRV_RET_COL(volume_id), SRV_RET_COL(created),
+  SRV_RET_COL_NULL(name), SRV_RET_COL_NULL(named_device), SRV_RET_COL_NULL(named_volume),
+  SRV_RET_COL_NULL(named_key_id), SRV_RET_COL_NULL(reason), SRV_RET_COL_NULL(ticket),
+  SRV_RET_COL_NULL(nonce), SRV_RET_COL_NULL(key_public), SRV_RET_COL_NULL(signature),
+  SRV_COL_END};
 
 /* The signed statement as stored (schema 013); not verified here: the
  * reader verifies it, with a key it pinned. */
-static int srv_ret_requester(ke_retrieval_signed *s, const PGresult *r)
+static int srv_ret_requester(ke_retrieval_signed *s, const struct srv_ret_row *w)
 {
   memset(s, 0, sizeof *s);
-  srv_ret_copy(s->user, sizeof s->user, r, SRV_RC_REQUESTER);
-  srv_ret_copy(s->device, sizeof s->device, r, SRV_RC_NAMED_DEVICE);
-  srv_ret_copy(s->volume, sizeof s->volume, r, SRV_RC_NAMED_VOLUME);
-  srv_ret_copy(s->key_id, sizeof s->key_id, r, SRV_RC_NAMED_KEY_ID);
-  srv_ret_copy(s->reason, sizeof s->reason, r, SRV_RC_REASON);
-  srv_ret_copy(s->ticket, sizeof s->ticket, r, SRV_RC_TICKET);
-  srv_ret_copy(s->nonce, sizeof s->nonce, r, SRV_RC_NONCE);
-  if (ke_hex_decode(s->public_key, sizeof s->public_key, PQgetvalue(r, 0, SRV_RC_KEY_PUBLIC)) ||
-      ke_hex_decode(s->signature, sizeof s->signature, PQgetvalue(r, 0, SRV_RC_SIGNATURE)) ||
+  snprintf(s->user, sizeof s->user, "%s", w->name ?: "");
+  snprintf(s->device, sizeof s->device, "%s", w->named_device ?: "");
+  snprintf(s->volume, sizeof s->volume, "%s", w->named_volume ?: "");
+  snprintf(s->key_id, sizeof s->key_id, "%s", w->named_key_id ?: "");
+  snprintf(s->reason, sizeof s->reason, "%s", w->reason ?: "");
+  snprintf(s->ticket, sizeof s->ticket, "%s", w->ticket ?: "");
+  snprintf(s->nonce, sizeof s->nonce, "%s", w->nonce ?: "");
+  if (ke_hex_decode(s->public_key, sizeof s->public_key, w->key_public) ||
+      ke_hex_decode(s->signature, sizeof s->signature, w->signature ?: "") ||
       ke_retrieval_fingerprint(s->fingerprint, s->public_key) != 0)
     return -1;
   return 0;
@@ -223,7 +256,7 @@ json_t *srv_ret_request_file(const PGresult *r)
 {
   ke_manifest *m = calloc(1, sizeof *m);
   ke_request *q = calloc(1, sizeof *q);
-  const char *mt = PQgetvalue(r, 0, SRV_RC_MANIFEST);
+  struct srv_ret_row w;
   uint8_t *env = NULL, e[KE_POINT_LEN];
   size_t envlen = 0, outlen = 0;
   char *out = NULL;
@@ -232,20 +265,16 @@ json_t *srv_ret_request_file(const PGresult *r)
   json_t *j = NULL;
   json_error_t je;
 
-  if (!m || !q)
+  if (!m || !q || srv_row_read(r, 0, srv_ret_row_cols, &w) != 0)
     goto out;
-  if (ke_manifest_parse(m, mt, strlen(mt), &err) != KE_OK ||
-      ke_hex_decode_alloc(&env, &envlen, PQgetvalue(r, 0, SRV_RC_ENVELOPE)) != KE_OK ||
-      envlen > sizeof q->envelope || ke_envelope_parse(&pe, env, envlen) != KE_OK ||
-      ke_hex_decode(e, sizeof e, PQgetvalue(r, 0, SRV_RC_E)) != KE_OK ||
-      ke_point_parse(&q->E, e, sizeof e) != KE_OK) {
-    ke_log(KE_LOG_ERROR, "stored retrieval data does not make a request file",
-           json_pack("{s:s}", "retrieval", PQgetvalue(r, 0, SRV_RC_ID)));
-    goto out;
-  }
-  snprintf(q->request_id, sizeof q->request_id, "%s", PQgetvalue(r, 0, SRV_RC_ID));
-  snprintf(q->device, sizeof q->device, "%s", PQgetvalue(r, 0, SRV_RC_DEVICE));
-  snprintf(q->volume, sizeof q->volume, "%s", PQgetvalue(r, 0, SRV_RC_VOLUME));
+  if (ke_manifest_parse(m, w.manifest, strlen(w.manifest), &err) != KE_OK ||
+      ke_hex_decode_alloc(&env, &envlen, w.envelope) != KE_OK || envlen > sizeof q->envelope ||
+      ke_envelope_parse(&pe, env, envlen) != KE_OK ||
+      ke_hex_decode(e, sizeof e, w.e) != KE_OK || ke_point_parse(&q->E, e, sizeof e) != KE_OK)
+    goto bad;
+  snprintf(q->request_id, sizeof q->request_id, "%s", w.id);
+  snprintf(q->device, sizeof q->device, "%s", w.device_id);
+  snprintf(q->volume, sizeof q->volume, "%s", w.volume_id);
   memcpy(q->fingerprint, pe.fingerprint, KE_FPR_LEN);
   q->pub = m->pub;
   q->R = pe.R;
@@ -254,17 +283,17 @@ json_t *srv_ret_request_file(const PGresult *r)
   if (ke_envelope_sha256(q->envelope_sha256, env, envlen) != KE_OK)
     goto out;
   ke_sas(q->code, q->request_id, &q->E, &q->R);
-  snprintf(q->created, sizeof q->created, "%s", PQgetvalue(r, 0, SRV_RC_CREATED));
-  if (!PQgetisnull(r, 0, SRV_RC_KEY_PUBLIC) && srv_ret_requester(&q->requester, r) != 0)
+  snprintf(q->created, sizeof q->created, "%s", w.created);
+  if (w.key_public && srv_ret_requester(&q->requester, &w) != 0)
     goto bad;
-  q->has_requester = !PQgetisnull(r, 0, SRV_RC_KEY_PUBLIC);
+  q->has_requester = w.key_public != NULL;
   if (ke_request_write(&out, &outlen, q) != KE_OK)
     goto bad;
   j = json_loadb(out, outlen, 0, &je);
   goto out;
 bad:
   ke_log(KE_LOG_ERROR, "stored retrieval data does not make a request file",
-         json_pack("{s:s}", "retrieval", PQgetvalue(r, 0, SRV_RC_ID)));
+         json_pack("{s:s}", "retrieval", w.id));
 out:
   free(out);
   free(env);
@@ -278,9 +307,8 @@ out:
  * every key the account ever had. */
 static json_t *srv_ret_requester_key(const PGresult *r)
 {
-  json_error_t je;
-  json_t *h = json_loads(PQgetvalue(r, 0, SRV_RC_KEY_HISTORY), 0, &je), *e, *reg = json_null();
-  const char *fpr = PQgetvalue(r, 0, SRV_RC_KEY_FPR);
+  const char *fpr = srv_row_text(r, "key_fpr") ?: "", *cur = srv_row_text(r, "key_current");
+  json_t *h = json_loads(srv_row_text(r, "key_history") ?: "", 0, NULL), *e, *reg = json_null();
   size_t i;
 
   if (!json_is_array(h)) {
@@ -291,56 +319,35 @@ static json_t *srv_ret_requester_key(const PGresult *r)
     if (strcmp(json_string_value(json_object_get(e, "fingerprint")) ?: "", fpr) == 0)
       reg = json_object_get(e, "registered");
   return json_pack("{s:s,s:O,s:b,s:I,s:o}", "fingerprint", fpr, "registered", reg, "current",
-                   strcmp(PQgetvalue(r, 0, SRV_RC_KEY_CURRENT), fpr) == 0, "keys",
-                   (json_int_t)json_array_size(h), "history", h);
+                   cur && strcmp(cur, fpr) == 0, "keys", (json_int_t)json_array_size(h),
+                   "history", h);
 }
+
+/* Everything but the envelope (see srv_retrieval.h). */
+static const struct srv_jcol srv_ret_view_cols[] = {
+  {"request_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("state", SRV_CT_TEXT),
+  SRV_JCOL("record_id", SRV_CT_TEXT), SRV_JCOL("record_state", SRV_CT_TEXT),
+  SRV_JCOL("device_id", SRV_CT_TEXT), SRV_JCOL("hostname", SRV_CT_TEXT),
+  SRV_JCOL("volume_id", SRV_CT_TEXT), SRV_JCOL("key_type", SRV_CT_TEXT),
+  SRV_JCOL("key_id", SRV_CT_TEXT), {"requester", "name", SRV_CT_TEXT, 0},
+  SRV_JCOL("reason", SRV_CT_TEXT), SRV_JCOL("ticket", SRV_CT_TEXT),
+  {"confirmation_code", "code", SRV_CT_TEXT, 0}, SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
+  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64), {"parts", "nparts", SRV_CT_INT64, 0},
+  {"needed", "threshold", SRV_CT_INT64, 0}, {"custodians", "indices", SRV_CT_JSON, 0},
+  {"age_seconds", "age", SRV_CT_INT64, 0}, SRV_JCOL("created", SRV_CT_TIME),
+  SRV_JCOL("expires", SRV_CT_TIME), SRV_JCOL("declines", SRV_CT_JSON),
+  {"escrow_event", "escrow_leaf", SRV_CT_TEXT, SRV_COL_NULLABLE},
+  /* What policy custodians' rules look at: the server's word, unlike the
+   * requester's account name, which the requester's key signs. */
+  {"requester_role", "role", SRV_CT_TEXT, 0}, {"device_group", "group_name", SRV_CT_TEXT, 0},
+  {"requester_person", "person", SRV_CT_TEXT, SRV_COL_NULLABLE}, SRV_JCOL_END};
 
 json_t *srv_ret_view(const PGresult *r)
 {
-  json_error_t je;
-  json_t *idx = json_loads(PQgetvalue(r, 0, SRV_RC_INDICES), 0, &je), *v, *k;
+  json_t *v = srv_row_json(r, 0, srv_ret_view_cols);
+  json_t *k = v ? srv_ret_requester_key(r) : NULL;
 
-  if (!idx)
-    return NULL;
-  if (!(k = srv_ret_requester_key(r))) {
-    json_decref(idx);
-    return NULL;
-  }
-  v = json_pack(
-      "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:I,s:s,s:s,s:o}",
-      "request_id", PQgetvalue(r, 0, SRV_RC_ID), "state", PQgetvalue(r, 0, SRV_RC_STATE),
-      "record_id", PQgetvalue(r, 0, SRV_RC_RECORD), "record_state",
-      PQgetvalue(r, 0, SRV_RC_RECORD_STATE), "device_id", PQgetvalue(r, 0, SRV_RC_DEVICE),
-      "hostname", PQgetvalue(r, 0, SRV_RC_HOSTNAME), "volume_id",
-      PQgetvalue(r, 0, SRV_RC_VOLUME), "key_type", PQgetvalue(r, 0, SRV_RC_KEY_TYPE), "key_id",
-      PQgetvalue(r, 0, SRV_RC_KEY_ID), "requester", PQgetvalue(r, 0, SRV_RC_REQUESTER),
-      "reason", PQgetvalue(r, 0, SRV_RC_REASON), "ticket", PQgetvalue(r, 0, SRV_RC_TICKET),
-      "confirmation_code", PQgetvalue(r, 0, SRV_RC_CODE), "envelope_sha256",
-      PQgetvalue(r, 0, SRV_RC_ENV_SHA), "leaf_index",
-      PQgetisnull(r, 0, SRV_RC_LEAF) ? json_null()
-                                      : json_integer(strtoll(PQgetvalue(r, 0, SRV_RC_LEAF), NULL, 10)),
-      "parts", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_NPARTS), NULL, 10), "needed",
-      (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_THRESHOLD), NULL, 10), "custodians", idx,
-      "age_seconds", (json_int_t)strtoll(PQgetvalue(r, 0, SRV_RC_AGE), NULL, 10), "created",
-      PQgetvalue(r, 0, SRV_RC_CREATED), "expires", PQgetvalue(r, 0, SRV_RC_EXPIRES),
-      "escrow_event", srv_account_col_str(r, 0, SRV_RC_ESCROW_LEAF));
-  if (!v) {
-    json_decref(k);
-    return NULL;
-  }
-  /* What policy custodians' rules look at: the server's word, unlike the
-   * requester's account name, which the requester's key signs. */
-  if (json_object_set_new(v, "requester_role",
-                          json_string(PQgetvalue(r, 0, SRV_RC_REQUESTER_ROLE))) ||
-      json_object_set_new(v, "requester_person", srv_account_col_str(r, 0, SRV_RC_PERSON)) ||
-      json_object_set_new(v, "device_group", json_string(PQgetvalue(r, 0, SRV_RC_DEVICE_GROUP)))) {
-    json_decref(v);
-    json_decref(k);
-    return NULL;
-  }
-  if (json_object_set_new(v, "requester_key", k) ||
-      json_object_set_new(v, "declines",
-                          json_loads(PQgetvalue(r, 0, SRV_RC_DECLINES), 0, &je))) {
+  if (!k || json_object_set_new(v, "requester_key", k)) {
     json_decref(v);
     return NULL;
   }

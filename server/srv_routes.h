@@ -107,4 +107,11 @@ enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req);
 extern const struct ke_jspec srv_ep_tokens_create_body;
 extern const struct srv_qspec srv_ep_tokens_list_query;
 
+/* hret */
+extern const struct srv_qspec srv_ep_devices_search_query;
+extern const struct ke_jspec srv_ep_devices_rotate_body;
+extern const struct ke_jspec srv_ep_devices_disable_body;
+extern const struct srv_qspec srv_ep_retrievals_list_query;
+extern const struct ke_jspec srv_ep_retrievals_declines_body;
+
 #endif
