@@ -13,6 +13,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_migrate.h"
+#include "srv_rows.h"
 #include "srv_serve.h"
 
 /* ---- bootstrap-admin ------------------------------------------------------ */
@@ -27,6 +28,7 @@ struct srv_bootstrap {
 static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
 {
   struct srv_bootstrap *b = cls;
+  const char *users;
   enum srv_db_status st;
   PGresult *res;
   json_t *d;
@@ -37,7 +39,8 @@ static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
    * fails to commit, retries, and then finds the other's admin. */
   if (!(res = srv_db_exec(db, SRV_STMT_USER_COUNT, NULL, &st)))
     return st;
-  b->had_users = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+  users = srv_row_text(res, "users");
+  b->had_users = !users || strcmp(users, "0") != 0;
   PQclear(res);
   if (b->had_users)
     return SRV_DB_ABORT;

@@ -69,6 +69,20 @@ void srv_auth_init(const struct srv_config *cfg)
   srv_auth_cfg.known_source_lifetime = cfg->login_known_source_lifetime;
 }
 
+/* The token and its user (AUTH_LOOKUP). */
+struct srv_auth_row {
+  const char *token_id, *user_id, *name, *role, *why;
+  uint8_t token_hash[32];
+  int64_t custodian_index;
+  int valid;
+};
+static const struct srv_col srv_auth_row_cols[] = {
+  SRV_COL_TEXT(struct srv_auth_row, token_id), SRV_COL_BYTEA(struct srv_auth_row, token_hash),
+  SRV_COL_TEXT(struct srv_auth_row, user_id), SRV_COL_TEXT(struct srv_auth_row, name),
+  SRV_COL_TEXT(struct srv_auth_row, role), SRV_COL_INT64(struct srv_auth_row, custodian_index),
+  SRV_COL_BOOL(struct srv_auth_row, valid), SRV_COL_TEXT(struct srv_auth_row, why),
+  SRV_COL_END};
+
 struct srv_auth_lookup {
   char hash_param[2 * 32 + 3];
   const uint8_t *hash;
@@ -83,34 +97,30 @@ static enum srv_db_status srv_auth_lookup_txn(struct srv_db *db, void *cls)
   const char *params[1] = {l->hash_param};
   enum srv_db_status st;
   PGresult *r;
-  uint8_t stored[32];
+  struct srv_auth_row t;
   unsigned role;
 
   l->found = l->valid = 0;
   r = srv_db_exec(db, SRV_STMT_AUTH_LOOKUP, params, &st);
   if (!r)
     return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    return SRV_DB_OK;
-  }
-  role = srv_auth_role_parse(PQgetvalue(r, 0, 4));
   /* The index already matched on the hash; comparing again in constant
    * time costs nothing and does not rest on how the index compares. */
-  if (srv_bytea_get(stored, sizeof stored, r, 0, 1) != 0 ||
-      !ke_ct_eq(stored, l->hash, sizeof stored) || role == 0 || role == SRV_ROLE_AGENT) {
+  if (PQntuples(r) != 1 || srv_row_read(r, 0, srv_auth_row_cols, &t) != 0 ||
+      !ke_ct_eq(t.token_hash, l->hash, sizeof t.token_hash) ||
+      (role = srv_auth_role_parse(t.role)) == 0 || role == SRV_ROLE_AGENT) {
     PQclear(r);
     return SRV_DB_OK;
   }
   l->found = 1;
-  l->valid = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
-  snprintf(l->why, sizeof l->why, "%s", PQgetvalue(r, 0, 7));
+  l->valid = t.valid;
+  snprintf(l->why, sizeof l->why, "%s", t.why);
   l->p.kind = SRV_PRINCIPAL_USER;
   l->p.role = role;
-  l->p.token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  l->p.custodian_index = atoi(PQgetvalue(r, 0, 5));
-  snprintf(l->p.id, sizeof l->p.id, "%s", PQgetvalue(r, 0, 2));
-  snprintf(l->p.name, sizeof l->p.name, "%s", PQgetvalue(r, 0, 3));
+  l->p.token_id = strtoll(t.token_id, NULL, 10);
+  l->p.custodian_index = (int)t.custodian_index;
+  snprintf(l->p.id, sizeof l->p.id, "%s", t.user_id);
+  snprintf(l->p.name, sizeof l->p.name, "%s", t.name);
   snprintf(l->p.actor, sizeof l->p.actor, "user:%s", l->p.name);
   PQclear(r);
   return SRV_DB_OK;

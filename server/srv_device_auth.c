@@ -199,20 +199,32 @@ struct srv_dev_lookup {
   char hostname[SRV_DEV_HOST_MAX + 1];
 };
 
+/* The device (DEVICE_AUTH). */
+struct srv_dev_row {
+  uint8_t public_key[SRV_DEV_PUB_LEN];
+  const char *hostname;
+  int disabled;
+};
+static const struct srv_col srv_dev_row_cols[] = {
+  SRV_COL_BYTEA(struct srv_dev_row, public_key), SRV_COL_TEXT(struct srv_dev_row, hostname),
+  SRV_COL_BOOL(struct srv_dev_row, disabled), SRV_COL_END};
+
 static enum srv_db_status srv_dev_lookup_txn(struct srv_db *db, void *cls)
 {
   struct srv_dev_lookup *l = cls;
   const char *params[1] = {l->id};
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_DEVICE_AUTH, params, &st);
+  struct srv_dev_row d;
 
   l->found = 0;
   if (!r)
     return st;
-  if (PQntuples(r) == 1 && srv_bytea_get(l->pub, sizeof l->pub, r, 0, 0) == 0) {
+  if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_dev_row_cols, &d) == 0) {
     l->found = 1;
-    l->disabled = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
-    snprintf(l->hostname, sizeof l->hostname, "%s", PQgetvalue(r, 0, 1));
+    l->disabled = d.disabled;
+    memcpy(l->pub, d.public_key, sizeof l->pub);
+    snprintf(l->hostname, sizeof l->hostname, "%s", d.hostname);
   }
   PQclear(r);
   return SRV_DB_OK;

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke_json.h"
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
@@ -57,7 +56,7 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
     return SRV_DB_ABORT;
   }
   p->found = 1;
-  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  snprintf(id, sizeof id, "%s", srv_row_text(r, "id"));
   PQclear(r);
   if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_REVOKE_LOGINS, pid, &st)))
     return st;
@@ -79,10 +78,20 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
   return st;
 }
 
+struct srv_pwreset_body {
+  const char *password;
+};
+static const struct ke_jfield srv_pwreset_fields[] = {
+  /* Its rules are checked by srv_account_body_password. */
+  KE_JF_STR_OPT(struct srv_pwreset_body, password, 0, INT64_MAX, NULL,
+                "password must be a string"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_users_password_body =
+    KE_JSPEC(struct srv_pwreset_body, srv_pwreset_fields, 0);
+
 enum MHD_Result srv_ep_users_password(struct srv_request *req)
 {
-  static const char *const allowed[] = {"password", NULL};
-  const json_t *body = srv_request_json(req);
+  struct srv_pwreset_body b;
   struct srv_pwreset p;
   char gen[SRV_GEN_PASSWORD_LEN + 1] = "";
   int generated = 0;
@@ -95,9 +104,8 @@ enum MHD_Result srv_ep_users_password(struct srv_request *req)
   p.name = srv_request_param(req, "name");
   if (!p.name || !srv_account_name_ok(p.name))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
-  if (srv_account_unknown_member(req, body, allowed, &ret))
-    return ret;
-  if (srv_account_body_password(req, body, gen, &p.pw, &generated, &ret))
+  if (srv_ep_body(req, &srv_ep_users_password_body, &b, &ret) ||
+      srv_account_body_password(req, b.password, gen, &p.pw, &generated, &ret))
     return ret;
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_pwreset_txn, &p);
   ke_wipe(&p.pw, sizeof p.pw);

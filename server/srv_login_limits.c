@@ -5,19 +5,24 @@
 #include "srv_login_limits.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "srv_account.h"
+#include "srv_rows.h"
 
 /* Counters stop growing here (the column is an int4; the wait is capped
  * long before). */
 #define SRV_LIMIT_COUNT_MAX 1000000
 
 struct srv_limit_row {
-  long long failures, quiet, wait;
+  int64_t failures, quiet, wait;
   int known;
 };
+/* A source's row (LOGIN_SRC_LOCK) has `known`; the others' rows
+ * (LOGIN_FAIL_LOCK) are the rest of the table. */
+static const struct srv_col srv_limit_src_cols[] = {
+  SRV_COL_BOOL(struct srv_limit_row, known), SRV_COL_INT64(struct srv_limit_row, failures),
+  SRV_COL_INT64(struct srv_limit_row, quiet), SRV_COL_INT64(struct srv_limit_row, wait),
+  SRV_COL_END};
 
 /* A client whose address is unknown still gets a counter of its own. */
 static const char *srv_limit_source(const struct srv_login_limit *lim)
@@ -49,12 +54,11 @@ static enum srv_db_status srv_limit_lock(struct srv_db *db, enum srv_stmt ensure
     PQclear(r);
     return SRV_DB_RETRY;
   }
-  row->failures = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  row->quiet = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-  row->wait = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-  row->known = PQnfields(r) > 3 && strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+  st = srv_row_read(r, 0, srv_limit_src_cols + (lock != SRV_STMT_LOGIN_SRC_LOCK), row) == 0
+           ? SRV_DB_OK
+           : SRV_DB_ERROR;
   PQclear(r);
-  return SRV_DB_OK;
+  return st;
 }
 
 /* The count after one more failure: it restarts after a quiet window. */

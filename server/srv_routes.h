@@ -107,4 +107,12 @@ enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req);
 extern const struct ke_jspec srv_ep_tokens_create_body;
 extern const struct srv_qspec srv_ep_tokens_list_query;
 
+/* hlogin */
+extern const struct ke_jspec srv_ep_login_body;
+extern const struct ke_jspec srv_ep_users_create_body;
+extern const struct ke_jspec srv_ep_users_role_body;
+extern const struct ke_jspec srv_ep_users_password_body;
+extern const struct ke_jspec srv_ep_users_person_body;
+extern const struct ke_jspec srv_ep_users_email_body;
+
 #endif
