@@ -92,11 +92,6 @@ int srv_cli_schema_ok(const struct srv_config *cfg, const char *cmd)
   return rc;
 }
 
-static int srv_bootstrap_schema(const struct srv_config *cfg)
-{
-  return srv_cli_schema_ok(cfg, "bootstrap-admin");
-}
-
 static int srv_read_password_file(const char *path, char *out, size_t outlen)
 {
   FILE *f = fopen(path, "r");
@@ -166,7 +161,7 @@ int srv_account_bootstrap_main(const struct srv_config *cfg, int argc, char **ar
       return SRV_EXIT_FAILURE;
     b.generated = 1;
   }
-  if ((rc = srv_bootstrap_schema(cfg)) != SRV_EXIT_OK) {
+  if ((rc = srv_cli_schema_ok(cfg, "bootstrap-admin")) != SRV_EXIT_OK) {
     ke_wipe(password, sizeof password);
     return rc;
   }

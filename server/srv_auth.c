@@ -126,8 +126,9 @@ static enum srv_db_status srv_auth_lookup_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
-static enum MHD_Result srv_auth_401(struct srv_request *req, const char *why,
-                                    const char *message)
+/* Refuse the request (*ret) and return 0. */
+static int srv_auth_401(struct srv_request *req, enum MHD_Result *ret, const char *why,
+                        const char *message)
 {
   /* RFC 6750: invalid_token tells a client that logging in again helps. */
   srv_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -137,7 +138,8 @@ static enum MHD_Result srv_auth_401(struct srv_request *req, const char *why,
   ke_log(KE_LOG_INFO, "request refused: not authenticated",
          json_pack("{s:s,s:s,s:s}", "request_id", srv_request_id(req), "reason", why,
                    "remote", srv_request_remote(req)));
-  return srv_reply_error(req, SRV_ERR_UNAUTHORIZED, message);
+  *ret = srv_reply_error(req, SRV_ERR_UNAUTHORIZED, message);
+  return 0;
 }
 
 /* "Bearer <token>" (scheme case-insensitive, RFC 7235) or NULL. */
@@ -160,7 +162,6 @@ int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
   struct srv_auth_lookup l;
   const char *token;
   uint8_t hash[32];
-  enum srv_db_status st;
 
   memset(p, 0, sizeof *p);
   p->kind = SRV_PRINCIPAL_ANONYMOUS;
@@ -171,33 +172,22 @@ int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
    * bearer token (srv_device_auth.c): same place, same roles column. */
   if (srv_device_signed(req))
     return srv_device_authenticate(req, p, ret);
-  token = srv_auth_bearer(req);
-  if (!token) {
-    *ret = srv_auth_401(req, "missing", NULL);
-    return 0;
-  }
-  if (srv_account_token_hash(token, hash) != 0) {
-    *ret = srv_auth_401(req, "malformed", "The bearer token is not valid");
-    return 0;
-  }
+  if (!(token = srv_auth_bearer(req)))
+    return srv_auth_401(req, ret, "missing", NULL);
+  if (srv_account_token_hash(token, hash) != 0)
+    return srv_auth_401(req, ret, "malformed", "The bearer token is not valid");
   memset(&l, 0, sizeof l);
   l.hash = hash;
   srv_bytea_param(l.hash_param, hash, sizeof hash);
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_auth_lookup_txn, &l);
-  if (st != SRV_DB_OK) {
-    *ret = srv_ep_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_auth_lookup_txn, &l, NULL, ret))
     return 0;
-  }
   if (!l.found || !l.valid) {
     const char *why = !l.found ? "unknown" : l.why[0] ? l.why : "invalid";
-    char msg[96];
     /* Expired is worth saying (the client should log in again); which
      * other reason applies is for the log, not for the caller. */
-    snprintf(msg, sizeof msg, "%s",
-             strcmp(why, "expired") == 0 ? "The bearer token has expired; log in again"
-                                         : "The bearer token is not valid");
-    *ret = srv_auth_401(req, why, msg);
-    return 0;
+    return srv_auth_401(req, ret, why,
+                        strcmp(why, "expired") == 0 ? "The bearer token has expired; log in again"
+                                                    : "The bearer token is not valid");
   }
   *p = l.p;
   if ((route->roles & p->role) == 0) {

@@ -50,14 +50,19 @@ int srv_device_request_key(const struct srv_request *req, uint8_t pub[SRV_DEV_PU
   return 0;
 }
 
-static enum MHD_Result srv_dev_401(struct srv_request *req, enum srv_error_code code,
-                                   const char *why, const char *device)
+static const char srv_dev_stale[] =
+    "X-KE-Timestamp is outside the allowed clock skew: check the device's clock";
+
+/* Refuse the request (*ret) and return 0, for `return srv_dev_refuse(...)`. */
+static int srv_dev_refuse(struct srv_request *req, enum MHD_Result *ret,
+                          enum srv_error_code code, const char *why, const char *device)
 {
   ke_log(KE_LOG_INFO, "agent request refused",
          json_pack("{s:s,s:s,s:s?,s:s}", "request_id", srv_request_id(req), "reason", why,
                    "device", device && srv_device_id_ok(device, "dev-") ? device : NULL,
                    "remote", srv_request_remote(req)));
-  return srv_reply_error(req, code, why);
+  *ret = srv_reply_error(req, code, why);
+  return 0;
 }
 
 /* The four headers, syntax only.  NULL or what is wrong. */
@@ -256,7 +261,6 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
   struct srv_dev_sig s;
   struct srv_dev_lookup l;
   const char *bad, *id, *vol;
-  enum srv_db_status st;
 
   srv_dev_signer.req = NULL;
   memset(&s, 0, sizeof s);
@@ -266,39 +270,26 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
    * not a misleading bad_signature (docs/agent-protocol.md section 2). */
   if (route && (vol = srv_request_param(req, "volume")) != NULL &&
       !srv_device_volume_ok(vol)) {
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -");
+    *ret = srv_ep_bad(req, "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -");
     return 0;
   }
-  if ((bad = srv_dev_parse(req, &s)) != NULL) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, bad, s.device);
-    return 0;
-  }
-  if (!srv_device_id_ok(s.device, "dev-")) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device", NULL);
-    return 0;
-  }
+  if ((bad = srv_dev_parse(req, &s)) != NULL)
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, bad, s.device);
+  if (!srv_device_id_ok(s.device, "dev-"))
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device", NULL);
   memset(&l, 0, sizeof l);
   l.id = s.device;
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_dev_lookup_txn, &l);
-  if (st != SRV_DB_OK) {
-    *ret = srv_ep_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_dev_lookup_txn, &l, NULL, ret))
     return 0;
-  }
   /* Unknown, disabled and forged look the same from outside. */
-  if (!l.found || l.disabled || !srv_dev_check(req, &s, l.pub)) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE,
-                       !l.found || l.disabled ? "unknown or disabled device"
-                                              : "the request signature does not verify",
-                       s.device);
-    return 0;
-  }
-  if (!srv_dev_fresh(&s)) {
-    *ret = srv_dev_401(req, SRV_ERR_STALE_REQUEST, "X-KE-Timestamp is outside the allowed "
-                                                   "clock skew: check the device's clock",
-                       s.device);
-    return 0;
-  }
+  if (!l.found || l.disabled)
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device",
+                          s.device);
+  if (!srv_dev_check(req, &s, l.pub))
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE,
+                          "the request signature does not verify", s.device);
+  if (!srv_dev_fresh(&s))
+    return srv_dev_refuse(req, ret, SRV_ERR_STALE_REQUEST, srv_dev_stale, s.device);
   p->kind = SRV_PRINCIPAL_DEVICE;
   p->role = SRV_ROLE_AGENT;
   snprintf(p->id, sizeof p->id, "%s", s.device);
@@ -335,26 +326,16 @@ int srv_device_verify_new(struct srv_request *req, const uint8_t pub[SRV_DEV_PUB
 
   srv_dev_signer.req = NULL;
   memset(&s, 0, sizeof s);
-  if ((bad = srv_dev_parse(req, &s)) != NULL) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, bad, NULL);
-    return 0;
-  }
-  if (strcmp(s.device, "new") != 0) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, "enrolment is signed with X-KE-Device: new",
-                       NULL);
-    return 0;
-  }
-  if (!srv_dev_check(req, &s, pub)) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE,
-                       "the request is not signed by device_key (proof of possession)", NULL);
-    return 0;
-  }
-  if (!srv_dev_fresh(&s)) {
-    *ret = srv_dev_401(req, SRV_ERR_STALE_REQUEST, "X-KE-Timestamp is outside the allowed "
-                                                   "clock skew: check the device's clock",
-                       NULL);
-    return 0;
-  }
+  if ((bad = srv_dev_parse(req, &s)) != NULL)
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, bad, NULL);
+  if (strcmp(s.device, "new") != 0)
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE,
+                          "enrolment is signed with X-KE-Device: new", NULL);
+  if (!srv_dev_check(req, &s, pub))
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE,
+                          "the request is not signed by device_key (proof of possession)", NULL);
+  if (!srv_dev_fresh(&s))
+    return srv_dev_refuse(req, ret, SRV_ERR_STALE_REQUEST, srv_dev_stale, NULL);
   srv_dev_signer.req = req;
   memcpy(srv_dev_signer.pub, pub, SRV_DEV_PUB_LEN);
   return 1;

@@ -85,11 +85,7 @@ struct srv_login {
   const char *reason;      /* failure reason (audit only) */
   const struct srv_pwhash *new_pw; /* set when the password changes */
   int rehashed;            /* ... only to the configured scrypt cost */
-  char token_hash[2 * 32 + 3];
-  char lifetime[16];
-  char token_id[24];
-  char expires[40];
-  char role[16];
+  char token_hash[2 * 32 + 3], lifetime[16], token_id[24], expires[40], role[16];
   int custodian_index;
 };
 
@@ -118,7 +114,6 @@ static enum srv_db_status srv_login_read_txn(struct srv_db *db, void *cls)
     l->must_change = u.pw_must_change;
     l->disabled = u.disabled;
   }
-  ke_wipe(&u, sizeof u);
   PQclear(r);
   return SRV_DB_OK;
 }
@@ -128,6 +123,7 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
                                             json_t **d)
 {
   const char *p1[1] = {l->name};
+  const char *p6[6] = {l->user_id, "login", l->token_hash, "login", l->lifetime, NULL};
   enum srv_db_status st;
   PGresult *r;
   struct srv_login_now u;
@@ -160,14 +156,11 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
       return st;
     PQclear(r);
   }
-  {
-    const char *p6[6] = {l->user_id, "login", l->token_hash, "login", l->lifetime, NULL};
-    if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_INSERT, p6, &st)))
-      return st;
-    snprintf(l->token_id, sizeof l->token_id, "%s", srv_row_text(r, "id"));
-    snprintf(l->expires, sizeof l->expires, "%s", srv_row_text(r, "expires"));
-    PQclear(r);
-  }
+  if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_INSERT, p6, &st)))
+    return st;
+  snprintf(l->token_id, sizeof l->token_id, "%s", srv_row_text(r, "id"));
+  snprintf(l->expires, sizeof l->expires, "%s", srv_row_text(r, "expires"));
+  PQclear(r);
   *d = json_pack("{s:s,s:b,s:b}", "token_id", l->token_id, "password_changed",
                  l->new_pw != NULL && !l->rehashed, "rehashed", l->rehashed);
   return SRV_DB_OK;
@@ -260,27 +253,6 @@ static int srv_login_check(struct srv_login *l, const struct srv_login_body *b,
   return 0;
 }
 
-/* The answer to a recorded login; wipes the token. */
-static enum MHD_Result srv_login_reply(struct srv_request *req, const struct srv_login *l,
-                                       char token[SRV_TOKEN_TEXT_MAX + 1])
-{
-  json_t *out;
-
-  if (l->change_required)
-    return srv_reply_error(req, SRV_ERR_PASSWORD_CHANGE_REQUIRED, NULL);
-  if (!l->success) {
-    srv_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"keyescrow\"");
-    return srv_reply_error(req, SRV_ERR_INVALID_CREDENTIALS, NULL);
-  }
-  out = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "token", token, "token_type", "Bearer",
-                  "expires", l->expires, "expires_in",
-                  (json_int_t)srv_auth_cfg.session_lifetime, "role", l->role, "user", l->name);
-  ke_wipe(token, SRV_TOKEN_TEXT_MAX + 1);
-  if (out && l->custodian_index)
-    json_object_set_new(out, "custodian_index", json_integer(l->custodian_index));
-  return srv_reply_json(req, MHD_HTTP_OK, out);
-}
-
 enum MHD_Result srv_ep_login(struct srv_request *req)
 {
   struct srv_login_body b;
@@ -290,6 +262,7 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
   const char *problem;
   enum srv_db_status st;
   enum MHD_Result ret;
+  json_t *out;
   int bad;
 
   if (srv_ep_body(req, &srv_ep_login_body, &b, &ret))
@@ -327,7 +300,19 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
     ke_wipe(token, sizeof token);
     return bad ? srv_reply_error(req, SRV_ERR_INTERNAL, NULL) : srv_ep_db_error(req, st);
   }
-  return srv_login_reply(req, &l, token);
+  if (l.change_required)
+    return srv_reply_error(req, SRV_ERR_PASSWORD_CHANGE_REQUIRED, NULL);
+  if (!l.success) {
+    srv_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"keyescrow\"");
+    return srv_reply_error(req, SRV_ERR_INVALID_CREDENTIALS, NULL);
+  }
+  out = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "token", token, "token_type", "Bearer",
+                  "expires", l.expires, "expires_in", (json_int_t)srv_auth_cfg.session_lifetime,
+                  "role", l.role, "user", l.name);
+  ke_wipe(token, sizeof token);
+  if (out && l.custodian_index)
+    json_object_set_new(out, "custodian_index", json_integer(l.custodian_index));
+  return srv_reply_json(req, MHD_HTTP_OK, out);
 }
 
 struct srv_logout {
@@ -363,11 +348,10 @@ static enum srv_db_status srv_logout_txn(struct srv_db *db, void *cls)
 enum MHD_Result srv_ep_logout(struct srv_request *req)
 {
   struct srv_logout lo = {req, "", 0};
-  enum srv_db_status st;
+  enum MHD_Result ret;
 
   snprintf(lo.id, sizeof lo.id, "%lld", srv_request_principal(req)->token_id);
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_logout_txn, &lo);
-  if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_logout_txn, &lo, NULL, &ret))
+    return ret;
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:b}", "revoked", lo.revoked));
 }

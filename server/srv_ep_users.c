@@ -90,8 +90,8 @@ static const char srv_users_exists[] = "A user with this name or custodian index
 
 struct srv_user_new {
   struct srv_request *req;
-  const char *name, *role, *person;
-  int cidx, generated, service;
+  struct srv_users_body b;
+  int generated;
   struct srv_pwhash pw;
   char created[40];
   struct srv_ep_fail fail;
@@ -100,7 +100,8 @@ struct srv_user_new {
 static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
 {
   struct srv_user_new *u = cls;
-  const char *p1[1] = {u->name};
+  const struct srv_users_body *b = &u->b;
+  const char *p1[1] = {b->name};
   enum srv_db_status st;
   PGresult *res;
   json_t *d;
@@ -112,34 +113,34 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
   st = PQntuples(res) > 0 ? srv_ep_fail(&u->fail, SRV_ERR_CONFLICT, srv_users_exists)
                           : SRV_DB_OK;
   PQclear(res);
-  if (st || !(res = srv_account_user_insert(db, u->name, u->role, u->cidx, &u->pw,
-                                            u->generated, &st)))
+  if (st || !(res = srv_account_user_insert(db, b->name, b->role, (int)b->custodian_index,
+                                            &u->pw, u->generated, &st)))
     return st;
   snprintf(u->created, sizeof u->created, "%s", srv_row_text(res, "created"));
   PQclear(res);
   /* Who the account belongs to (a person may hold several accounts; see
    * the retrieval rules, srv_ep_retrievals_parts.c). */
-  if (u->person) {
-    const char *pp[2] = {u->name, u->person};
+  if (b->person) {
+    const char *pp[2] = {b->name, b->person};
     if (!(res = srv_db_exec(db, SRV_STMT_RET_USER_PERSON, pp, &st)))
       return st;
     PQclear(res);
   }
-  if (u->service) {
+  if (b->service) {
     if (!(res = srv_db_exec(db, SRV_STMT_USER_SET_SERVICE, p1, &st)))
       return st;
     PQclear(res);
   }
-  d = u->service ? json_pack("{s:s,s:s,s:b}", "role", u->role, "password", "none", "service", 1)
-                 : json_pack("{s:s,s:s}", "role", u->role, "password",
+  d = b->service ? json_pack("{s:s,s:s,s:b}", "role", b->role, "password", "none", "service", 1)
+                 : json_pack("{s:s,s:s}", "role", b->role, "password",
                              u->generated ? "generated" : "given");
-  if (d && u->cidx)
-    json_object_set_new(d, "custodian_index", json_integer(u->cidx));
-  if (d && u->person)
-    json_object_set_new(d, "person", json_string(u->person));
+  if (d && b->custodian_index)
+    json_object_set_new(d, "custodian_index", json_integer(b->custodian_index));
+  if (d && b->person)
+    json_object_set_new(d, "person", json_string(b->person));
   if (!d)
     return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "user:%s", u->name);
+  snprintf(object, sizeof object, "user:%s", b->name);
   ev = (struct srv_audit_event){"user.create", object, "success", d, NULL};
   st = srv_audit_append(db, u->req, &ev);
   json_decref(d);
@@ -148,85 +149,55 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
 
 /* A service account (schema 013) authenticates with API tokens only: it
  * gets a random password nobody ever sees (so it cannot log in), and it is
- * never a custodian (a share belongs to a person).  0, or 1 when answered. */
-static int srv_users_service_password(struct srv_request *req, const struct srv_users_body *b,
-                                      struct srv_user_new *u, enum MHD_Result *ret)
+ * never a custodian (a share belongs to a person).  NULL, or the 400. */
+static const char *srv_users_service_password(struct srv_user_new *u, int *failed)
 {
   char pw[SRV_GEN_PASSWORD_LEN + 1];
-  int bad;
 
-  if (b->password) {
-    *ret = srv_ep_bad(req, "a service account has no password: it uses API tokens only");
-    return 1;
-  }
-  if (strcmp(u->role, "custodian") == 0) {
-    *ret = srv_ep_bad(req, "a custodian is a person: it cannot be a service account");
-    return 1;
-  }
-  bad = srv_account_generate_password(pw) != 0 || srv_account_hash_password(&u->pw, pw) != 0;
+  if (u->b.password)
+    return "a service account has no password: it uses API tokens only";
+  if (strcmp(u->b.role, "custodian") == 0)
+    return "a custodian is a person: it cannot be a service account";
+  *failed = srv_account_generate_password(pw) != 0 || srv_account_hash_password(&u->pw, pw) != 0;
   ke_wipe(pw, sizeof pw);
-  if (bad)
-    *ret = srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  return bad;
-}
-
-/* The body of POST /v1/users into u: 0, or 1 when answered. */
-static int srv_users_create_body(struct srv_request *req, struct srv_users_body *b,
-                                 struct srv_user_new *u, enum MHD_Result *ret)
-{
-  struct ke_jerr err;
-  const char *why;
-  int bad = srv_ep_body_parse(req, &srv_ep_users_create_body, b, &err) != 0;
-
-  /* The role's rules come before those of the members after it. */
-  if (bad && (!err.field || err.field <= &srv_users_create_fields[2])) {
-    *ret = srv_ep_body_reply(req, &err);
-    return 1;
-  }
-  if ((why = srv_users_cidx_problem(b)) || bad) {
-    *ret = why ? srv_ep_bad(req, why) : srv_ep_body_reply(req, &err);
-    return 1;
-  }
-  memset(u, 0, sizeof *u);
-  u->req = req;
-  u->name = b->name;
-  u->role = b->role;
-  u->cidx = (int)b->custodian_index;
-  u->person = b->person;
-  u->service = b->service;
-  u->fail.constraint_code = SRV_ERR_CONFLICT;
-  u->fail.constraint_message = srv_users_exists;
-  return 0;
+  return NULL;
 }
 
 enum MHD_Result srv_ep_users_create(struct srv_request *req)
 {
-  struct srv_users_body b;
-  struct srv_user_new u;
+  struct srv_user_new u = {.req = req, .fail = {.constraint_message = srv_users_exists,
+                                                .constraint_code = SRV_ERR_CONFLICT}};
   char gen[SRV_GEN_PASSWORD_LEN + 1] = "";
+  struct ke_jerr err;
+  const char *why;
   enum MHD_Result ret;
   json_t *out;
-  int failed;
+  int bad = srv_ep_body_parse(req, &srv_ep_users_create_body, &u.b, &err) != 0;
 
-  if (srv_users_create_body(req, &b, &u, &ret))
+  /* The role's rules come before those of the members after it. */
+  if (bad && (!err.field || err.field <= &srv_users_create_fields[2]))
+    return srv_ep_body_reply(req, &err);
+  if ((why = srv_users_cidx_problem(&u.b)) || bad)
+    return why ? srv_ep_bad(req, why) : srv_ep_body_reply(req, &err);
+  if (u.b.service && (why = srv_users_service_password(&u, &bad)))
+    return srv_ep_bad(req, why);
+  if (bad)
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  if (!u.b.service &&
+      srv_account_body_password(req, u.b.password, gen, &u.pw, &u.generated, &ret))
     return ret;
-  if (u.service && srv_users_service_password(req, &b, &u, &ret))
-    return ret;
-  if (!u.service &&
-      srv_account_body_password(req, b.password, gen, &u.pw, &u.generated, &ret))
-    return ret;
-  failed = srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_user_new_txn, &u, &u.fail, &ret);
+  bad = srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_user_new_txn, &u, &u.fail, &ret);
   ke_wipe(&u.pw, sizeof u.pw);
-  if (failed) {
+  if (bad) {
     ke_wipe(gen, sizeof gen);
     return ret;
   }
-  out = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", u.name, "role", u.role, "created",
-                  u.created, "password_must_change", u.generated, "service", u.service);
-  if (out && u.cidx)
-    json_object_set_new(out, "custodian_index", json_integer(u.cidx));
-  if (out && u.person)
-    json_object_set_new(out, "person", json_string(u.person));
+  out = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", u.b.name, "role", u.b.role, "created",
+                  u.created, "password_must_change", u.generated, "service", u.b.service);
+  if (out && u.b.custodian_index)
+    json_object_set_new(out, "custodian_index", json_integer(u.b.custodian_index));
+  if (out && u.b.person)
+    json_object_set_new(out, "person", json_string(u.b.person));
   if (out && u.generated)
     json_object_set_new(out, "one_time_password", json_string(gen));
   ke_wipe(gen, sizeof gen);
@@ -236,15 +207,11 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
 /* ---- GET /v1/users ------------------------------------------------------- */
 
 static const struct srv_jcol srv_users_list_cols[] = {
-  SRV_JCOL("name", SRV_CT_TEXT),
-  SRV_JCOL("role", SRV_CT_TEXT),
-  SRV_JCOL_NULL("custodian_index", SRV_CT_INT64),
-  SRV_JCOL("disabled", SRV_CT_BOOL),
+  SRV_JCOL("name", SRV_CT_TEXT),         SRV_JCOL("role", SRV_CT_TEXT),
+  SRV_JCOL_NULL("custodian_index", SRV_CT_INT64), SRV_JCOL("disabled", SRV_CT_BOOL),
   {"password_must_change", "pw_must_change", SRV_CT_BOOL, 0},
-  SRV_JCOL("created", SRV_CT_TIME),
-  SRV_JCOL("updated", SRV_CT_TIME),
-  SRV_JCOL("service", SRV_CT_BOOL),
-  SRV_JCOL_NULL("email", SRV_CT_TEXT),
+  SRV_JCOL("created", SRV_CT_TIME),      SRV_JCOL("updated", SRV_CT_TIME),
+  SRV_JCOL("service", SRV_CT_BOOL),      SRV_JCOL_NULL("email", SRV_CT_TEXT),
   SRV_JCOL_END};
 
 static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
@@ -301,60 +268,46 @@ static const struct srv_col srv_user_row_cols[] = {
   SRV_COL_TEXT(struct srv_user_row, role), SRV_COL_BOOL(struct srv_user_row, disabled),
   SRV_COL_BOOL(struct srv_user_row, service), SRV_COL_END};
 
-/* The account exists, and the change leaves it and the organisation valid. */
-static enum srv_db_status srv_user_change_check(struct srv_db *db, struct srv_user_change *c)
-{
-  const char *p1[1] = {c->name};
-  enum srv_db_status st;
-  PGresult *r;
-  struct srv_user_row u;
-  const char *n;
-  int service;
-
-  if (!(r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
-    return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    return srv_ep_fail(&c->fail, SRV_ERR_NOT_FOUND, "No such user");
-  }
-  if (srv_row_read(r, 0, srv_user_row_cols, &u) != 0) {
-    PQclear(r);
-    return SRV_DB_ERROR;
-  }
-  snprintf(c->old_role, sizeof c->old_role, "%s", u.role);
-  c->was_disabled = u.disabled;
-  service = u.service;
-  PQclear(r);
-  if (c->role && strcmp(c->role, "custodian") == 0 && service)
-    return srv_ep_fail(&c->fail, SRV_ERR_BAD_REQUEST,
-                       "a service account cannot be a custodian (a share is a person's)");
-  if (strcmp(c->old_role, "admin") != 0 || c->was_disabled ||
-      !(c->role ? strcmp(c->role, "admin") != 0 : c->disable))
-    return SRV_DB_OK;
-  /* SERIALIZABLE makes two admins demoting each other at once safe: one of
-   * the two transactions fails and is retried. */
-  if (!(r = srv_db_exec(db, SRV_STMT_USER_ACTIVE_ADMINS, NULL, &st)))
-    return st;
-  n = srv_row_text(r, "admins");
-  st = !n ? SRV_DB_ERROR
-       : atoi(n) <= 1 ? srv_ep_fail(&c->fail, SRV_ERR_CONFLICT,
-                                    "This is the last active admin: make another admin first")
-                      : SRV_DB_OK;
-  PQclear(r);
-  return st;
-}
-
 static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
 {
   struct srv_user_change *c = cls;
+  const char *p1[1] = {c->name}, *n;
   enum srv_db_status st;
   PGresult *r;
+  struct srv_user_row u;
   char object[SRV_NAME_MAX + 8], cidx[8];
   json_t *d;
   struct srv_audit_event ev;
 
-  if ((st = srv_user_change_check(db, c)))
+  if (!(r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
     return st;
+  st = PQntuples(r) != 1 ? srv_ep_fail(&c->fail, SRV_ERR_NOT_FOUND, "No such user")
+       : srv_row_read(r, 0, srv_user_row_cols, &u) != 0 ? SRV_DB_ERROR
+                                                         : SRV_DB_OK;
+  if (!st)
+    snprintf(c->old_role, sizeof c->old_role, "%s", u.role);
+  PQclear(r);
+  if (st)
+    return st;
+  c->was_disabled = u.disabled;
+  if (c->role && strcmp(c->role, "custodian") == 0 && u.service)
+    return srv_ep_fail(&c->fail, SRV_ERR_BAD_REQUEST,
+                       "a service account cannot be a custodian (a share is a person's)");
+  if (strcmp(c->old_role, "admin") == 0 && !c->was_disabled &&
+      (c->role ? strcmp(c->role, "admin") != 0 : c->disable)) {
+    /* SERIALIZABLE makes two admins demoting each other at once safe:
+     * one of the two transactions fails and is retried. */
+    if (!(r = srv_db_exec(db, SRV_STMT_USER_ACTIVE_ADMINS, NULL, &st)))
+      return st;
+    n = srv_row_text(r, "admins");
+    st = !n ? SRV_DB_ERROR
+         : atoi(n) <= 1 ? srv_ep_fail(&c->fail, SRV_ERR_CONFLICT,
+                                      "This is the last active admin: make another admin first")
+                        : SRV_DB_OK;
+    PQclear(r);
+    if (st)
+      return st;
+  }
   if (c->role) {
     const char *p3[3] = {c->name, c->role, c->cidx ? cidx : NULL};
     snprintf(cidx, sizeof cidx, "%d", c->cidx);

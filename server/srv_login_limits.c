@@ -35,18 +35,27 @@ static int srv_limit_addr_on(const struct srv_login_limit *lim)
   return srv_auth_cfg.max_address_failures && lim->source && lim->source[0];
 }
 
+static enum srv_db_status srv_limit_exec(struct srv_db *db, enum srv_stmt stmt,
+                                         const char *const *params)
+{
+  enum srv_db_status st;
+  PGresult *r = srv_db_exec(db, stmt, params, &st);
+
+  if (!r)
+    return st;
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
 /* Make the row exist, then lock it: concurrent logins queue here. */
 static enum srv_db_status srv_limit_lock(struct srv_db *db, enum srv_stmt ensure,
                                          enum srv_stmt lock, const char *const *params,
                                          struct srv_limit_row *row)
 {
   enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, ensure, params, &st);
+  PGresult *r;
 
-  if (!r)
-    return st;
-  PQclear(r);
-  if (!(r = srv_db_exec(db, lock, params, &st)))
+  if ((st = srv_limit_exec(db, ensure, params)) || !(r = srv_db_exec(db, lock, params, &st)))
     return st;
   if (PQntuples(r) != 1) {
     /* Removed between the two statements (the idle-row clean-up): the
@@ -95,15 +104,10 @@ static enum srv_db_status srv_limit_put(struct srv_db *db, enum srv_stmt stmt, c
 {
   char nf[24], w[24];
   const char *p4[4] = {a, b, nf, wait > 0 ? w : NULL};
-  enum srv_db_status st;
-  PGresult *r;
 
   snprintf(nf, sizeof nf, "%lld", failures);
   snprintf(w, sizeof w, "%lld", wait);
-  if (!(r = srv_db_exec(db, stmt, p4, &st)))
-    return st;
-  PQclear(r);
-  return SRV_DB_OK;
+  return srv_limit_exec(db, stmt, p4);
 }
 
 enum srv_db_status srv_login_limit_reserve(struct srv_db *db, struct srv_login_limit *lim)
@@ -158,18 +162,6 @@ enum srv_db_status srv_login_limit_reserve(struct srv_db *db, struct srv_login_l
     if ((st = srv_limit_put(db, SRV_STMT_LOGIN_FAIL_PUT, "addr", src, f, wait)))
       return st;
   }
-  return SRV_DB_OK;
-}
-
-static enum srv_db_status srv_limit_exec(struct srv_db *db, enum srv_stmt stmt,
-                                         const char *const *params)
-{
-  enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, stmt, params, &st);
-
-  if (!r)
-    return st;
-  PQclear(r);
   return SRV_DB_OK;
 }
 
