@@ -229,18 +229,15 @@ int srv_auth_routes_main(const struct srv_route_table *table, int argc, char **a
     if (s)
       printf("%s\n", s);
     free(s);
-  } else {
-    for (size_t i = 0; i < json_array_size(list); i++) {
-      const json_t *e = json_array_get(list, i);
-      const json_t *roles = json_object_get(e, "roles");
-      printf("%-7s %-40s", json_string_value(json_object_get(e, "method")),
-             json_string_value(json_object_get(e, "pattern")));
-      if (json_array_size(roles) == 0)
-        printf(" public");
-      for (size_t k = 0; k < json_array_size(roles); k++)
-        printf("%s%s", k ? "," : " ", json_string_value(json_array_get(roles, k)));
-      printf("\n");
-    }
+  }
+  for (size_t i = 0; !as_json && i < table->count; i++) {
+    const struct srv_route *r = &table->routes[i];
+    int n = 0;
+    printf("%-7s %-40s", r->method, r->pattern);
+    for (unsigned bit = 1; bit && bit <= r->roles; bit <<= 1)
+      if ((r->roles & bit) && srv_auth_role_name(bit))
+        printf("%s%s", n++ ? "," : " ", srv_auth_role_name(bit));
+    printf("%s\n", n ? "" : " public");
   }
   json_decref(list);
   return SRV_EXIT_OK;

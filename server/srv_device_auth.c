@@ -197,22 +197,22 @@ static int srv_dev_fresh(const struct srv_dev_sig *s)
   return d <= (long long)srv_device_cfg.clock_skew;
 }
 
-struct srv_dev_lookup {
-  const char *id;
-  int found, disabled;
-  uint8_t pub[SRV_DEV_PUB_LEN];
-  char hostname[SRV_DEV_HOST_MAX + 1];
-};
-
 /* The device (DEVICE_AUTH). */
 struct srv_dev_row {
   uint8_t public_key[SRV_DEV_PUB_LEN];
-  const char *hostname;
+  const char *hostname; /* valid until PQclear: copied */
   int disabled;
 };
 static const struct srv_col srv_dev_row_cols[] = {
   SRV_COL_BYTEA(struct srv_dev_row, public_key), SRV_COL_TEXT(struct srv_dev_row, hostname),
   SRV_COL_BOOL(struct srv_dev_row, disabled), SRV_COL_END};
+
+struct srv_dev_lookup {
+  const char *id;
+  int found;
+  struct srv_dev_row d;
+  char hostname[SRV_DEV_HOST_MAX + 1];
+};
 
 static enum srv_db_status srv_dev_lookup_txn(struct srv_db *db, void *cls)
 {
@@ -220,16 +220,13 @@ static enum srv_db_status srv_dev_lookup_txn(struct srv_db *db, void *cls)
   const char *params[1] = {l->id};
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_DEVICE_AUTH, params, &st);
-  struct srv_dev_row d;
 
   l->found = 0;
   if (!r)
     return st;
-  if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_dev_row_cols, &d) == 0) {
+  if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_dev_row_cols, &l->d) == 0) {
     l->found = 1;
-    l->disabled = d.disabled;
-    memcpy(l->pub, d.public_key, sizeof l->pub);
-    snprintf(l->hostname, sizeof l->hostname, "%s", d.hostname);
+    snprintf(l->hostname, sizeof l->hostname, "%s", l->d.hostname);
   }
   PQclear(r);
   return SRV_DB_OK;
@@ -282,10 +279,10 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
   if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_dev_lookup_txn, &l, NULL, ret))
     return 0;
   /* Unknown, disabled and forged look the same from outside. */
-  if (!l.found || l.disabled)
+  if (!l.found || l.d.disabled)
     return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device",
                           s.device);
-  if (!srv_dev_check(req, &s, l.pub))
+  if (!srv_dev_check(req, &s, l.d.public_key))
     return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE,
                           "the request signature does not verify", s.device);
   if (!srv_dev_fresh(&s))
@@ -307,7 +304,7 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
   }
   snprintf(p->actor, sizeof p->actor, "device:%s", s.device);
   srv_dev_signer.req = req;
-  memcpy(srv_dev_signer.pub, l.pub, sizeof l.pub);
+  memcpy(srv_dev_signer.pub, l.d.public_key, sizeof l.d.public_key);
   /* A device acts only on its own /v1/devices/{id}/ routes. */
   if (!route || (route->roles & SRV_ROLE_AGENT) == 0)
     return srv_dev_deny(req, p, "devices may not call this route", ret);
