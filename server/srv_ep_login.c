@@ -83,7 +83,8 @@ struct srv_login {
   int success;
   int change_required;     /* right one-time password, no new_password */
   const char *reason;      /* failure reason (audit only) */
-  const struct srv_pwhash *new_pw; /* set when the password changes */
+  int pw_change;           /* the password changes to new_pw */
+  struct srv_pwhash new_pw;
   int rehashed;            /* ... only to the configured scrypt cost */
   char token_hash[2 * 32 + 3], lifetime[16], token_id[24], expires[40], role[16];
   int custodian_index;
@@ -144,14 +145,14 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
   PQclear(r);
   if ((st = srv_login_limit_release(db, &l->lim)))
     return st;
-  if (l->new_pw) {
+  if (l->pw_change) {
     char salt[35], hash[67], n[16], rr[16], pp[16];
     const char *pp6[6] = {l->user_id, salt, hash, n, rr, pp};
-    srv_bytea_param(salt, l->new_pw->salt, 16);
-    srv_bytea_param(hash, l->new_pw->hash, 32);
-    snprintf(n, sizeof n, "%u", l->new_pw->n);
-    snprintf(rr, sizeof rr, "%u", l->new_pw->r);
-    snprintf(pp, sizeof pp, "%u", l->new_pw->p);
+    srv_bytea_param(salt, l->new_pw.salt, 16);
+    srv_bytea_param(hash, l->new_pw.hash, 32);
+    snprintf(n, sizeof n, "%u", l->new_pw.n);
+    snprintf(rr, sizeof rr, "%u", l->new_pw.r);
+    snprintf(pp, sizeof pp, "%u", l->new_pw.p);
     if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_PASSWORD, pp6, &st)))
       return st;
     PQclear(r);
@@ -162,7 +163,7 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
   snprintf(l->expires, sizeof l->expires, "%s", srv_row_text(r, "expires"));
   PQclear(r);
   *d = json_pack("{s:s,s:b,s:b}", "token_id", l->token_id, "password_changed",
-                 l->new_pw != NULL && !l->rehashed, "rehashed", l->rehashed);
+                 l->pw_change && !l->rehashed, "rehashed", l->rehashed);
   return SRV_DB_OK;
 }
 
@@ -228,7 +229,7 @@ static enum MHD_Result srv_login_429(struct srv_request *req, const char *name,
 /* Step 2: scrypt, and what a right password leads to (a new hash, a
  * session token).  0, or -1 when something failed on our side. */
 static int srv_login_check(struct srv_login *l, const struct srv_login_body *b,
-                           struct srv_pwhash *new_pw, char token[SRV_TOKEN_TEXT_MAX + 1])
+                           char token[SRV_TOKEN_TEXT_MAX + 1])
 {
   uint8_t hash[32] = {0};
   int ok = srv_account_check_password(l->exists && !l->disabled ? &l->pw : NULL, b->password);
@@ -242,9 +243,9 @@ static int srv_login_check(struct srv_login *l, const struct srv_login_body *b,
    * every active account. */
   if (l->success && (b->new_password || !srv_account_pw_current(&l->pw))) {
     l->rehashed = !b->new_password;
-    if (srv_account_hash_password(new_pw, l->rehashed ? b->password : b->new_password) != 0)
+    l->pw_change = 1;
+    if (srv_account_hash_password(&l->new_pw, l->rehashed ? b->password : b->new_password))
       return -1;
-    l->new_pw = new_pw;
   }
   if (l->success && srv_account_new_token('s', token, hash) != 0)
     return -1;
@@ -257,7 +258,6 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
 {
   struct srv_login_body b;
   struct srv_login l;
-  struct srv_pwhash new_pw;
   char token[SRV_TOKEN_TEXT_MAX + 1];
   const char *problem;
   enum srv_db_status st;
@@ -283,18 +283,18 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
     return srv_ep_db_error(req, st);
   if (l.lim.retry_after > 0)
     return srv_login_429(req, l.name, l.lim.retry_after);
-  bad = srv_login_check(&l, &b, &new_pw, token) != 0;
+  bad = srv_login_check(&l, &b, token) != 0;
   st = bad ? SRV_DB_ERROR : srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   if (st == SRV_DB_ABORT && l.success) {
     /* Disabled, replaced or its password reset between the two steps: a
      * failure after all. */
     l.success = 0;
-    l.new_pw = NULL;
+    l.pw_change = 0;
     l.rehashed = 0;
     l.reason = "account_changed";
     st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   }
-  ke_wipe(&new_pw, sizeof new_pw);
+  ke_wipe(&l.new_pw, sizeof l.new_pw);
   ke_wipe(&l.pw, sizeof l.pw);
   if (st != SRV_DB_OK) {
     ke_wipe(token, sizeof token);
