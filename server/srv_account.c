@@ -13,7 +13,6 @@
 #include <openssl/evp.h>
 
 #include "ke_crypto.h"
-#include "ke_json.h"
 #include "ke_util.h"
 
 struct srv_auth_settings srv_auth_cfg = {
@@ -190,35 +189,25 @@ PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const cha
   return srv_db_exec(db, SRV_STMT_USER_INSERT, params, st);
 }
 
-int srv_account_body_password(struct srv_request *req, const json_t *body,
+int srv_account_body_password(struct srv_request *req, const char *password,
                               char gen[SRV_GEN_PASSWORD_LEN + 1], struct srv_pwhash *pw,
                               int *generated, enum MHD_Result *ret)
 {
-  const char *password = NULL, *problem;
+  const char *problem;
 
   gen[0] = '\0';
   *generated = 0;
-  switch (ke_json_get_str(body, "password", &password)) {
-  case KE_JSON_OK:
-    if ((problem = srv_account_password_problem(password))) {
-      *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST, problem);
-      return 1;
-    }
-    break;
-  case KE_JSON_MISSING:
-    /* None given: a generated one, to be replaced at the next login. */
-    if (srv_account_generate_password(gen) != 0) {
-      *ret = srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-      return 1;
-    }
-    password = gen;
-    *generated = 1;
-    break;
-  default:
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST, "password must be a string");
+  if (password && (problem = srv_account_password_problem(password))) {
+    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST, problem);
     return 1;
   }
-  if (srv_account_hash_password(pw, password) != 0) {
+  /* None given: a generated one, to be replaced at the next login. */
+  if (!password && srv_account_generate_password(gen) != 0) {
+    *ret = srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+    return 1;
+  }
+  *generated = !password;
+  if (srv_account_hash_password(pw, password ? password : gen) != 0) {
     ke_wipe(gen, SRV_GEN_PASSWORD_LEN + 1);
     *ret = srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
     return 1;

@@ -65,12 +65,12 @@ PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const cha
                                   int cidx, const struct srv_pwhash *pw, int generated,
                                   enum srv_db_status *st);
 
-/* The password of a request body that sets one (POST /v1/users, a reset):
- * its "password" member, checked against the rules, or, when there is
- * none, a generated one written to gen (*generated = 1); hashed into *pw.
+/* The password of a request that sets one (POST /v1/users, a reset): the
+ * body's "password" member, checked against the rules, or, when NULL, a
+ * generated one written to gen (*generated = 1); hashed into *pw.
  * 0, or 1 when the request was answered (*ret).  gen is wiped on failure;
  * on success the caller returns it once and wipes it. */
-int srv_account_body_password(struct srv_request *req, const json_t *body,
+int srv_account_body_password(struct srv_request *req, const char *password,
                               char gen[SRV_GEN_PASSWORD_LEN + 1], struct srv_pwhash *pw,
                               int *generated, enum MHD_Result *ret);
 /* A JSON body must have only these members (NULL-terminated list); else a

@@ -13,6 +13,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_migrate.h"
+#include "srv_rows.h"
 #include "srv_serve.h"
 
 /* ---- bootstrap-admin ------------------------------------------------------ */
@@ -27,6 +28,7 @@ struct srv_bootstrap {
 static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
 {
   struct srv_bootstrap *b = cls;
+  const char *users;
   enum srv_db_status st;
   PGresult *res;
   json_t *d;
@@ -37,7 +39,8 @@ static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
    * fails to commit, retries, and then finds the other's admin. */
   if (!(res = srv_db_exec(db, SRV_STMT_USER_COUNT, NULL, &st)))
     return st;
-  b->had_users = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+  users = srv_row_text(res, "users");
+  b->had_users = !users || strcmp(users, "0") != 0;
   PQclear(res);
   if (b->had_users)
     return SRV_DB_ABORT;
@@ -87,11 +90,6 @@ int srv_cli_schema_ok(const struct srv_config *cfg, const char *cmd)
   }
   srv_migrations_free(&set);
   return rc;
-}
-
-static int srv_bootstrap_schema(const struct srv_config *cfg)
-{
-  return srv_cli_schema_ok(cfg, "bootstrap-admin");
 }
 
 static int srv_read_password_file(const char *path, char *out, size_t outlen)
@@ -163,7 +161,7 @@ int srv_account_bootstrap_main(const struct srv_config *cfg, int argc, char **ar
       return SRV_EXIT_FAILURE;
     b.generated = 1;
   }
-  if ((rc = srv_bootstrap_schema(cfg)) != SRV_EXIT_OK) {
+  if ((rc = srv_cli_schema_ok(cfg, "bootstrap-admin")) != SRV_EXIT_OK) {
     ke_wipe(password, sizeof password);
     return rc;
   }
@@ -231,18 +229,15 @@ int srv_auth_routes_main(const struct srv_route_table *table, int argc, char **a
     if (s)
       printf("%s\n", s);
     free(s);
-  } else {
-    for (size_t i = 0; i < json_array_size(list); i++) {
-      const json_t *e = json_array_get(list, i);
-      const json_t *roles = json_object_get(e, "roles");
-      printf("%-7s %-40s", json_string_value(json_object_get(e, "method")),
-             json_string_value(json_object_get(e, "pattern")));
-      if (json_array_size(roles) == 0)
-        printf(" public");
-      for (size_t k = 0; k < json_array_size(roles); k++)
-        printf("%s%s", k ? "," : " ", json_string_value(json_array_get(roles, k)));
-      printf("\n");
-    }
+  }
+  for (size_t i = 0; !as_json && i < table->count; i++) {
+    const struct srv_route *r = &table->routes[i];
+    int n = 0;
+    printf("%-7s %-40s", r->method, r->pattern);
+    for (unsigned bit = 1; bit && bit <= r->roles; bit <<= 1)
+      if ((r->roles & bit) && srv_auth_role_name(bit))
+        printf("%s%s", n++ ? "," : " ", srv_auth_role_name(bit));
+    printf("%s\n", n ? "" : " public");
   }
   json_decref(list);
   return SRV_EXIT_OK;

@@ -69,6 +69,20 @@ void srv_auth_init(const struct srv_config *cfg)
   srv_auth_cfg.known_source_lifetime = cfg->login_known_source_lifetime;
 }
 
+/* The token and its user (AUTH_LOOKUP). */
+struct srv_auth_row {
+  const char *token_id, *user_id, *name, *role, *why;
+  uint8_t token_hash[32];
+  int64_t custodian_index;
+  int valid;
+};
+static const struct srv_col srv_auth_row_cols[] = {
+  SRV_COL_TEXT(struct srv_auth_row, token_id), SRV_COL_BYTEA(struct srv_auth_row, token_hash),
+  SRV_COL_TEXT(struct srv_auth_row, user_id), SRV_COL_TEXT(struct srv_auth_row, name),
+  SRV_COL_TEXT(struct srv_auth_row, role), SRV_COL_INT64(struct srv_auth_row, custodian_index),
+  SRV_COL_BOOL(struct srv_auth_row, valid), SRV_COL_TEXT(struct srv_auth_row, why),
+  SRV_COL_END};
+
 struct srv_auth_lookup {
   char hash_param[2 * 32 + 3];
   const uint8_t *hash;
@@ -83,41 +97,38 @@ static enum srv_db_status srv_auth_lookup_txn(struct srv_db *db, void *cls)
   const char *params[1] = {l->hash_param};
   enum srv_db_status st;
   PGresult *r;
-  uint8_t stored[32];
+  struct srv_auth_row t;
   unsigned role;
 
   l->found = l->valid = 0;
   r = srv_db_exec(db, SRV_STMT_AUTH_LOOKUP, params, &st);
   if (!r)
     return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    return SRV_DB_OK;
-  }
-  role = srv_auth_role_parse(PQgetvalue(r, 0, 4));
   /* The index already matched on the hash; comparing again in constant
    * time costs nothing and does not rest on how the index compares. */
-  if (srv_bytea_get(stored, sizeof stored, r, 0, 1) != 0 ||
-      !ke_ct_eq(stored, l->hash, sizeof stored) || role == 0 || role == SRV_ROLE_AGENT) {
+  if (PQntuples(r) != 1 || srv_row_read(r, 0, srv_auth_row_cols, &t) != 0 ||
+      !ke_ct_eq(t.token_hash, l->hash, sizeof t.token_hash) ||
+      (role = srv_auth_role_parse(t.role)) == 0 || role == SRV_ROLE_AGENT) {
     PQclear(r);
     return SRV_DB_OK;
   }
   l->found = 1;
-  l->valid = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
-  snprintf(l->why, sizeof l->why, "%s", PQgetvalue(r, 0, 7));
+  l->valid = t.valid;
+  snprintf(l->why, sizeof l->why, "%s", t.why);
   l->p.kind = SRV_PRINCIPAL_USER;
   l->p.role = role;
-  l->p.token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  l->p.custodian_index = atoi(PQgetvalue(r, 0, 5));
-  snprintf(l->p.id, sizeof l->p.id, "%s", PQgetvalue(r, 0, 2));
-  snprintf(l->p.name, sizeof l->p.name, "%s", PQgetvalue(r, 0, 3));
+  l->p.token_id = strtoll(t.token_id, NULL, 10);
+  l->p.custodian_index = (int)t.custodian_index;
+  snprintf(l->p.id, sizeof l->p.id, "%s", t.user_id);
+  snprintf(l->p.name, sizeof l->p.name, "%s", t.name);
   snprintf(l->p.actor, sizeof l->p.actor, "user:%s", l->p.name);
   PQclear(r);
   return SRV_DB_OK;
 }
 
-static enum MHD_Result srv_auth_401(struct srv_request *req, const char *why,
-                                    const char *message)
+/* Refuse the request (*ret) and return 0. */
+static int srv_auth_401(struct srv_request *req, enum MHD_Result *ret, const char *why,
+                        const char *message)
 {
   /* RFC 6750: invalid_token tells a client that logging in again helps. */
   srv_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -127,7 +138,8 @@ static enum MHD_Result srv_auth_401(struct srv_request *req, const char *why,
   ke_log(KE_LOG_INFO, "request refused: not authenticated",
          json_pack("{s:s,s:s,s:s}", "request_id", srv_request_id(req), "reason", why,
                    "remote", srv_request_remote(req)));
-  return srv_reply_error(req, SRV_ERR_UNAUTHORIZED, message);
+  *ret = srv_reply_error(req, SRV_ERR_UNAUTHORIZED, message);
+  return 0;
 }
 
 /* "Bearer <token>" (scheme case-insensitive, RFC 7235) or NULL. */
@@ -150,7 +162,6 @@ int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
   struct srv_auth_lookup l;
   const char *token;
   uint8_t hash[32];
-  enum srv_db_status st;
 
   memset(p, 0, sizeof *p);
   p->kind = SRV_PRINCIPAL_ANONYMOUS;
@@ -161,33 +172,22 @@ int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
    * bearer token (srv_device_auth.c): same place, same roles column. */
   if (srv_device_signed(req))
     return srv_device_authenticate(req, p, ret);
-  token = srv_auth_bearer(req);
-  if (!token) {
-    *ret = srv_auth_401(req, "missing", NULL);
-    return 0;
-  }
-  if (srv_account_token_hash(token, hash) != 0) {
-    *ret = srv_auth_401(req, "malformed", "The bearer token is not valid");
-    return 0;
-  }
+  if (!(token = srv_auth_bearer(req)))
+    return srv_auth_401(req, ret, "missing", NULL);
+  if (srv_account_token_hash(token, hash) != 0)
+    return srv_auth_401(req, ret, "malformed", "The bearer token is not valid");
   memset(&l, 0, sizeof l);
   l.hash = hash;
   srv_bytea_param(l.hash_param, hash, sizeof hash);
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_auth_lookup_txn, &l);
-  if (st != SRV_DB_OK) {
-    *ret = srv_ep_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_auth_lookup_txn, &l, NULL, ret))
     return 0;
-  }
   if (!l.found || !l.valid) {
     const char *why = !l.found ? "unknown" : l.why[0] ? l.why : "invalid";
-    char msg[96];
     /* Expired is worth saying (the client should log in again); which
      * other reason applies is for the log, not for the caller. */
-    snprintf(msg, sizeof msg, "%s",
-             strcmp(why, "expired") == 0 ? "The bearer token has expired; log in again"
-                                         : "The bearer token is not valid");
-    *ret = srv_auth_401(req, why, msg);
-    return 0;
+    return srv_auth_401(req, ret, why,
+                        strcmp(why, "expired") == 0 ? "The bearer token has expired; log in again"
+                                                    : "The bearer token is not valid");
   }
   *p = l.p;
   if ((route->roles & p->role) == 0) {

@@ -50,14 +50,19 @@ int srv_device_request_key(const struct srv_request *req, uint8_t pub[SRV_DEV_PU
   return 0;
 }
 
-static enum MHD_Result srv_dev_401(struct srv_request *req, enum srv_error_code code,
-                                   const char *why, const char *device)
+static const char srv_dev_stale[] =
+    "X-KE-Timestamp is outside the allowed clock skew: check the device's clock";
+
+/* Refuse the request (*ret) and return 0, for `return srv_dev_refuse(...)`. */
+static int srv_dev_refuse(struct srv_request *req, enum MHD_Result *ret,
+                          enum srv_error_code code, const char *why, const char *device)
 {
   ke_log(KE_LOG_INFO, "agent request refused",
          json_pack("{s:s,s:s,s:s?,s:s}", "request_id", srv_request_id(req), "reason", why,
                    "device", device && srv_device_id_ok(device, "dev-") ? device : NULL,
                    "remote", srv_request_remote(req)));
-  return srv_reply_error(req, code, why);
+  *ret = srv_reply_error(req, code, why);
+  return 0;
 }
 
 /* The four headers, syntax only.  NULL or what is wrong. */
@@ -192,10 +197,20 @@ static int srv_dev_fresh(const struct srv_dev_sig *s)
   return d <= (long long)srv_device_cfg.clock_skew;
 }
 
+/* The device (DEVICE_AUTH). */
+struct srv_dev_row {
+  uint8_t public_key[SRV_DEV_PUB_LEN];
+  const char *hostname; /* valid until PQclear: copied */
+  int disabled;
+};
+static const struct srv_col srv_dev_row_cols[] = {
+  SRV_COL_BYTEA(struct srv_dev_row, public_key), SRV_COL_TEXT(struct srv_dev_row, hostname),
+  SRV_COL_BOOL(struct srv_dev_row, disabled), SRV_COL_END};
+
 struct srv_dev_lookup {
   const char *id;
-  int found, disabled;
-  uint8_t pub[SRV_DEV_PUB_LEN];
+  int found;
+  struct srv_dev_row d;
   char hostname[SRV_DEV_HOST_MAX + 1];
 };
 
@@ -209,10 +224,9 @@ static enum srv_db_status srv_dev_lookup_txn(struct srv_db *db, void *cls)
   l->found = 0;
   if (!r)
     return st;
-  if (PQntuples(r) == 1 && srv_bytea_get(l->pub, sizeof l->pub, r, 0, 0) == 0) {
+  if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_dev_row_cols, &l->d) == 0) {
     l->found = 1;
-    l->disabled = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
-    snprintf(l->hostname, sizeof l->hostname, "%s", PQgetvalue(r, 0, 1));
+    snprintf(l->hostname, sizeof l->hostname, "%s", l->d.hostname);
   }
   PQclear(r);
   return SRV_DB_OK;
@@ -244,7 +258,6 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
   struct srv_dev_sig s;
   struct srv_dev_lookup l;
   const char *bad, *id, *vol;
-  enum srv_db_status st;
 
   srv_dev_signer.req = NULL;
   memset(&s, 0, sizeof s);
@@ -254,39 +267,26 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
    * not a misleading bad_signature (docs/agent-protocol.md section 2). */
   if (route && (vol = srv_request_param(req, "volume")) != NULL &&
       !srv_device_volume_ok(vol)) {
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -");
+    *ret = srv_ep_bad(req, "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -");
     return 0;
   }
-  if ((bad = srv_dev_parse(req, &s)) != NULL) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, bad, s.device);
-    return 0;
-  }
-  if (!srv_device_id_ok(s.device, "dev-")) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device", NULL);
-    return 0;
-  }
+  if ((bad = srv_dev_parse(req, &s)) != NULL)
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, bad, s.device);
+  if (!srv_device_id_ok(s.device, "dev-"))
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device", NULL);
   memset(&l, 0, sizeof l);
   l.id = s.device;
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_dev_lookup_txn, &l);
-  if (st != SRV_DB_OK) {
-    *ret = srv_ep_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_dev_lookup_txn, &l, NULL, ret))
     return 0;
-  }
   /* Unknown, disabled and forged look the same from outside. */
-  if (!l.found || l.disabled || !srv_dev_check(req, &s, l.pub)) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE,
-                       !l.found || l.disabled ? "unknown or disabled device"
-                                              : "the request signature does not verify",
-                       s.device);
-    return 0;
-  }
-  if (!srv_dev_fresh(&s)) {
-    *ret = srv_dev_401(req, SRV_ERR_STALE_REQUEST, "X-KE-Timestamp is outside the allowed "
-                                                   "clock skew: check the device's clock",
-                       s.device);
-    return 0;
-  }
+  if (!l.found || l.d.disabled)
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device",
+                          s.device);
+  if (!srv_dev_check(req, &s, l.d.public_key))
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE,
+                          "the request signature does not verify", s.device);
+  if (!srv_dev_fresh(&s))
+    return srv_dev_refuse(req, ret, SRV_ERR_STALE_REQUEST, srv_dev_stale, s.device);
   p->kind = SRV_PRINCIPAL_DEVICE;
   p->role = SRV_ROLE_AGENT;
   snprintf(p->id, sizeof p->id, "%s", s.device);
@@ -304,7 +304,7 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
   }
   snprintf(p->actor, sizeof p->actor, "device:%s", s.device);
   srv_dev_signer.req = req;
-  memcpy(srv_dev_signer.pub, l.pub, sizeof l.pub);
+  memcpy(srv_dev_signer.pub, l.d.public_key, sizeof l.d.public_key);
   /* A device acts only on its own /v1/devices/{id}/ routes. */
   if (!route || (route->roles & SRV_ROLE_AGENT) == 0)
     return srv_dev_deny(req, p, "devices may not call this route", ret);
@@ -323,26 +323,16 @@ int srv_device_verify_new(struct srv_request *req, const uint8_t pub[SRV_DEV_PUB
 
   srv_dev_signer.req = NULL;
   memset(&s, 0, sizeof s);
-  if ((bad = srv_dev_parse(req, &s)) != NULL) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, bad, NULL);
-    return 0;
-  }
-  if (strcmp(s.device, "new") != 0) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE, "enrolment is signed with X-KE-Device: new",
-                       NULL);
-    return 0;
-  }
-  if (!srv_dev_check(req, &s, pub)) {
-    *ret = srv_dev_401(req, SRV_ERR_BAD_SIGNATURE,
-                       "the request is not signed by device_key (proof of possession)", NULL);
-    return 0;
-  }
-  if (!srv_dev_fresh(&s)) {
-    *ret = srv_dev_401(req, SRV_ERR_STALE_REQUEST, "X-KE-Timestamp is outside the allowed "
-                                                   "clock skew: check the device's clock",
-                       NULL);
-    return 0;
-  }
+  if ((bad = srv_dev_parse(req, &s)) != NULL)
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, bad, NULL);
+  if (strcmp(s.device, "new") != 0)
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE,
+                          "enrolment is signed with X-KE-Device: new", NULL);
+  if (!srv_dev_check(req, &s, pub))
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE,
+                          "the request is not signed by device_key (proof of possession)", NULL);
+  if (!srv_dev_fresh(&s))
+    return srv_dev_refuse(req, ret, SRV_ERR_STALE_REQUEST, srv_dev_stale, NULL);
   srv_dev_signer.req = req;
   memcpy(srv_dev_signer.pub, pub, SRV_DEV_PUB_LEN);
   return 1;

@@ -18,10 +18,8 @@
  * such a login gets 403 password_change_required and no token.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "ke_json.h"
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_account.h"
@@ -31,6 +29,47 @@
 #include "srv_login_limits.h"
 #include "srv_routes.h"
 #include "srv_rows.h"
+
+struct srv_login_body {
+  const char *user, *password, *new_password;
+};
+static const struct ke_jfield srv_login_fields[] = {
+  KE_JF_STR(struct srv_login_body, user, 1, SRV_NAME_MAX, srv_account_name_ok,
+            "user: a user name is required"),
+  KE_JF_STR(struct srv_login_body, password, 1, SRV_PASSWORD_MAX, NULL,
+            "password: a string of 1 to 1024 bytes is required"),
+  /* Its rules are checked by the handler (srv_account_password_problem). */
+  KE_JF_STR_OPT(struct srv_login_body, new_password, 0, INT64_MAX, NULL,
+                "new_password must be a string"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_login_body = KE_JSPEC(struct srv_login_body, srv_login_fields, 0);
+
+/* The account as step 1 reads it (LOGIN_USER). */
+struct srv_login_user {
+  const char *id;
+  uint8_t pw_salt[16], pw_hash[32];
+  int64_t pw_n, pw_r, pw_p;
+  int pw_must_change, disabled;
+};
+static const struct srv_col srv_login_user_cols[] = {
+  SRV_COL_TEXT(struct srv_login_user, id), SRV_COL_BYTEA(struct srv_login_user, pw_salt),
+  SRV_COL_BYTEA(struct srv_login_user, pw_hash), SRV_COL_INT64(struct srv_login_user, pw_n),
+  SRV_COL_INT64(struct srv_login_user, pw_r), SRV_COL_INT64(struct srv_login_user, pw_p),
+  SRV_COL_BOOL(struct srv_login_user, pw_must_change),
+  SRV_COL_BOOL(struct srv_login_user, disabled), SRV_COL_END};
+
+/* The account as step 3 finds it, locked (LOGIN_USER_LOCK). */
+struct srv_login_now {
+  const char *id, *role;
+  int64_t custodian_index;
+  int disabled;
+  uint8_t pw_hash[32];
+};
+static const struct srv_col srv_login_now_cols[] = {
+  SRV_COL_TEXT(struct srv_login_now, id), SRV_COL_TEXT(struct srv_login_now, role),
+  SRV_COL_INT64_NULL(struct srv_login_now, custodian_index),
+  SRV_COL_BOOL(struct srv_login_now, disabled), SRV_COL_BYTEA(struct srv_login_now, pw_hash),
+  SRV_COL_END};
 
 struct srv_login {
   struct srv_request *req;
@@ -44,13 +83,10 @@ struct srv_login {
   int success;
   int change_required;     /* right one-time password, no new_password */
   const char *reason;      /* failure reason (audit only) */
-  const struct srv_pwhash *new_pw; /* set when the password changes */
+  int pw_change;           /* the password changes to new_pw */
+  struct srv_pwhash new_pw;
   int rehashed;            /* ... only to the configured scrypt cost */
-  char token_hash[2 * 32 + 3];
-  char lifetime[16];
-  char token_id[24];
-  char expires[40];
-  char role[16];
+  char token_hash[2 * 32 + 3], lifetime[16], token_id[24], expires[40], role[16];
   int custodian_index;
 };
 
@@ -60,6 +96,7 @@ static enum srv_db_status srv_login_read_txn(struct srv_db *db, void *cls)
   const char *p1[1] = {l->name};
   enum srv_db_status st;
   PGresult *r;
+  struct srv_login_user u;
 
   l->exists = 0;
   if ((st = srv_login_limit_reserve(db, &l->lim)) || l->lim.retry_after > 0)
@@ -67,15 +104,16 @@ static enum srv_db_status srv_login_read_txn(struct srv_db *db, void *cls)
   r = srv_db_exec(db, SRV_STMT_LOGIN_USER, p1, &st);
   if (!r)
     return st;
-  if (PQntuples(r) == 1 && srv_bytea_get(l->pw.salt, 16, r, 0, 2) == 0 &&
-      srv_bytea_get(l->pw.hash, 32, r, 0, 3) == 0) {
+  /* A row that cannot be read is an account that cannot log in. */
+  if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_login_user_cols, &u) == 0) {
     l->exists = 1;
-    snprintf(l->user_id, sizeof l->user_id, "%s", PQgetvalue(r, 0, 0));
-    l->pw.n = (unsigned)strtoul(PQgetvalue(r, 0, 4), NULL, 10);
-    l->pw.r = (unsigned)strtoul(PQgetvalue(r, 0, 5), NULL, 10);
-    l->pw.p = (unsigned)strtoul(PQgetvalue(r, 0, 6), NULL, 10);
-    l->must_change = strcmp(PQgetvalue(r, 0, 7), "t") == 0;
-    l->disabled = strcmp(PQgetvalue(r, 0, 8), "t") == 0;
+    snprintf(l->user_id, sizeof l->user_id, "%s", u.id);
+    l->pw = (struct srv_pwhash){.n = (unsigned)u.pw_n, .r = (unsigned)u.pw_r,
+                                .p = (unsigned)u.pw_p};
+    memcpy(l->pw.salt, u.pw_salt, sizeof l->pw.salt);
+    memcpy(l->pw.hash, u.pw_hash, sizeof l->pw.hash);
+    l->must_change = u.pw_must_change;
+    l->disabled = u.disabled;
   }
   PQclear(r);
   return SRV_DB_OK;
@@ -86,49 +124,46 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
                                             json_t **d)
 {
   const char *p1[1] = {l->name};
-  uint8_t now_hash[32];
+  const char *p6[6] = {l->user_id, "login", l->token_hash, "login", l->lifetime, NULL};
   enum srv_db_status st;
   PGresult *r;
+  struct srv_login_now u;
 
   /* The account may have changed since step 1: disabled, replaced, or its
    * password reset or changed (the hash differs).  Locked until commit. */
   r = srv_db_exec(db, SRV_STMT_LOGIN_USER_LOCK, p1, &st);
   if (!r)
     return st;
-  if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), l->user_id) != 0 ||
-      strcmp(PQgetvalue(r, 0, 3), "t") == 0 ||
-      srv_bytea_get(now_hash, sizeof now_hash, r, 0, 4) != 0 ||
-      !ke_ct_eq(now_hash, l->pw.hash, sizeof now_hash)) {
+  if (PQntuples(r) != 1 || srv_row_read(r, 0, srv_login_now_cols, &u) != 0 ||
+      strcmp(u.id, l->user_id) != 0 || u.disabled ||
+      !ke_ct_eq(u.pw_hash, l->pw.hash, sizeof u.pw_hash)) {
     PQclear(r);
     return SRV_DB_ABORT; /* caller retries as a failure */
   }
-  snprintf(l->role, sizeof l->role, "%s", PQgetvalue(r, 0, 1));
-  l->custodian_index = PQgetisnull(r, 0, 2) ? 0 : atoi(PQgetvalue(r, 0, 2));
+  snprintf(l->role, sizeof l->role, "%s", u.role);
+  l->custodian_index = (int)u.custodian_index;
   PQclear(r);
   if ((st = srv_login_limit_release(db, &l->lim)))
     return st;
-  if (l->new_pw) {
+  if (l->pw_change) {
     char salt[35], hash[67], n[16], rr[16], pp[16];
     const char *pp6[6] = {l->user_id, salt, hash, n, rr, pp};
-    srv_bytea_param(salt, l->new_pw->salt, 16);
-    srv_bytea_param(hash, l->new_pw->hash, 32);
-    snprintf(n, sizeof n, "%u", l->new_pw->n);
-    snprintf(rr, sizeof rr, "%u", l->new_pw->r);
-    snprintf(pp, sizeof pp, "%u", l->new_pw->p);
+    srv_bytea_param(salt, l->new_pw.salt, 16);
+    srv_bytea_param(hash, l->new_pw.hash, 32);
+    snprintf(n, sizeof n, "%u", l->new_pw.n);
+    snprintf(rr, sizeof rr, "%u", l->new_pw.r);
+    snprintf(pp, sizeof pp, "%u", l->new_pw.p);
     if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_PASSWORD, pp6, &st)))
       return st;
     PQclear(r);
   }
-  {
-    const char *p6[6] = {l->user_id, "login", l->token_hash, "login", l->lifetime, NULL};
-    if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_INSERT, p6, &st)))
-      return st;
-    snprintf(l->token_id, sizeof l->token_id, "%s", PQgetvalue(r, 0, 0));
-    snprintf(l->expires, sizeof l->expires, "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-  }
+  if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_INSERT, p6, &st)))
+    return st;
+  snprintf(l->token_id, sizeof l->token_id, "%s", srv_row_text(r, "id"));
+  snprintf(l->expires, sizeof l->expires, "%s", srv_row_text(r, "expires"));
+  PQclear(r);
   *d = json_pack("{s:s,s:b,s:b}", "token_id", l->token_id, "password_changed",
-                 l->new_pw != NULL && !l->rehashed, "rehashed", l->rehashed);
+                 l->pw_change && !l->rehashed, "rehashed", l->rehashed);
   return SRV_DB_OK;
 }
 
@@ -191,91 +226,79 @@ static enum MHD_Result srv_login_429(struct srv_request *req, const char *name,
   return srv_reply_error(req, SRV_ERR_TOO_MANY_ATTEMPTS, msg);
 }
 
+/* Step 2: scrypt, and what a right password leads to (a new hash, a
+ * session token).  0, or -1 when something failed on our side. */
+static int srv_login_check(struct srv_login *l, const struct srv_login_body *b,
+                           char token[SRV_TOKEN_TEXT_MAX + 1])
+{
+  uint8_t hash[32] = {0};
+  int ok = srv_account_check_password(l->exists && !l->disabled ? &l->pw : NULL, b->password);
+
+  l->change_required = ok && l->must_change && !b->new_password;
+  l->success = ok && !l->change_required;
+  l->reason = !l->exists ? "unknown_user" : l->disabled ? "disabled" : "bad_password";
+  /* Without a new password, one stored under another scrypt cost than the
+   * configured one (raised since, or lowered) is rehashed now, the only
+   * moment the password is at hand, so that raising scrypt_log2n reaches
+   * every active account. */
+  if (l->success && (b->new_password || !srv_account_pw_current(&l->pw))) {
+    l->rehashed = !b->new_password;
+    l->pw_change = 1;
+    if (srv_account_hash_password(&l->new_pw, l->rehashed ? b->password : b->new_password))
+      return -1;
+  }
+  if (l->success && srv_account_new_token('s', token, hash) != 0)
+    return -1;
+  srv_bytea_param(l->token_hash, hash, sizeof hash);
+  snprintf(l->lifetime, sizeof l->lifetime, "%u", srv_auth_cfg.session_lifetime);
+  return 0;
+}
+
 enum MHD_Result srv_ep_login(struct srv_request *req)
 {
-  static const char *const allowed[] = {"user", "password", "new_password", NULL};
-  const json_t *body = srv_request_json(req);
-  const char *password = NULL, *new_password = NULL, *problem;
+  struct srv_login_body b;
   struct srv_login l;
-  struct srv_pwhash new_pw;
   char token[SRV_TOKEN_TEXT_MAX + 1];
-  uint8_t hash[32] = {0};
+  const char *problem;
   enum srv_db_status st;
   enum MHD_Result ret;
-  int ok;
+  json_t *out;
+  int bad;
 
-  if (srv_account_unknown_member(req, body, allowed, &ret))
+  if (srv_ep_body(req, &srv_ep_login_body, &b, &ret))
     return ret;
+  if (b.new_password && (problem = srv_account_password_problem(b.new_password)))
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, problem);
+  if (b.new_password && strcmp(b.new_password, b.password) == 0)
+    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "new_password must differ from password");
   memset(&l, 0, sizeof l);
   l.req = req;
+  l.name = l.lim.account = b.user;
   /* The same source the audit log names (behind trusted proxies, the
    * client's address from X-Forwarded-For). */
   l.lim.source = srv_request_remote(req);
-  if (ke_json_get_str(body, "user", &l.name) != KE_JSON_OK || !srv_account_name_ok(l.name))
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "user: a user name is required");
-  l.lim.account = l.name;
-  if (ke_json_get_str(body, "password", &password) != KE_JSON_OK || !password[0] ||
-      strlen(password) > SRV_PASSWORD_MAX)
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "password: a string of 1 to 1024 bytes is required");
-  switch (ke_json_get_str(body, "new_password", &new_password)) {
-  case KE_JSON_OK:
-    if ((problem = srv_account_password_problem(new_password)))
-      return srv_reply_error(req, SRV_ERR_BAD_REQUEST, problem);
-    if (strcmp(new_password, password) == 0)
-      return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                             "new_password must differ from password");
-    break;
-  case KE_JSON_MISSING:
-    new_password = NULL;
-    break;
-  default:
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "new_password must be a string");
-  }
-
   /* Read committed: the limit rows' locks serialise concurrent logins. */
   st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_login_read_txn, &l);
   if (st != SRV_DB_OK)
     return srv_ep_db_error(req, st);
   if (l.lim.retry_after > 0)
     return srv_login_429(req, l.name, l.lim.retry_after);
-
-  ok = srv_account_check_password(l.exists && !l.disabled ? &l.pw : NULL, password);
-  l.change_required = ok && l.must_change && !new_password;
-  l.success = ok && !l.change_required;
-  l.reason = !l.exists ? "unknown_user" : l.disabled ? "disabled" : "bad_password";
-  if (l.success && new_password) {
-    if (srv_account_hash_password(&new_pw, new_password) != 0)
-      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-    l.new_pw = &new_pw;
-  } else if (l.success && !srv_account_pw_current(&l.pw)) {
-    /* Stored under another scrypt cost than the configured one (raised
-     * since, or lowered): rehash now, the only moment the password is at
-     * hand, so that raising scrypt_log2n reaches every active account. */
-    if (srv_account_hash_password(&new_pw, password) != 0)
-      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-    l.new_pw = &new_pw;
-    l.rehashed = 1;
-  }
-  if (l.success && srv_account_new_token('s', token, hash) != 0)
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  srv_bytea_param(l.token_hash, hash, sizeof hash);
-  snprintf(l.lifetime, sizeof l.lifetime, "%u", srv_auth_cfg.session_lifetime);
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
+  bad = srv_login_check(&l, &b, token) != 0;
+  st = bad ? SRV_DB_ERROR : srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   if (st == SRV_DB_ABORT && l.success) {
     /* Disabled, replaced or its password reset between the two steps: a
      * failure after all. */
     l.success = 0;
-    l.new_pw = NULL;
+    l.pw_change = 0;
     l.rehashed = 0;
     l.reason = "account_changed";
     st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   }
-  ke_wipe(&new_pw, sizeof new_pw);
+  ke_wipe(&l.new_pw, sizeof l.new_pw);
   ke_wipe(&l.pw, sizeof l.pw);
   if (st != SRV_DB_OK) {
     ke_wipe(token, sizeof token);
-    return srv_ep_db_error(req, st);
+    return bad ? srv_reply_error(req, SRV_ERR_INTERNAL, NULL) : srv_ep_db_error(req, st);
   }
   if (l.change_required)
     return srv_reply_error(req, SRV_ERR_PASSWORD_CHANGE_REQUIRED, NULL);
@@ -283,16 +306,13 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
     srv_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"keyescrow\"");
     return srv_reply_error(req, SRV_ERR_INVALID_CREDENTIALS, NULL);
   }
-  {
-    json_t *out = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "token", token, "token_type",
-                            "Bearer", "expires", l.expires, "expires_in",
-                            (json_int_t)srv_auth_cfg.session_lifetime, "role", l.role,
-                            "user", l.name);
-    ke_wipe(token, sizeof token);
-    if (out && l.custodian_index)
-      json_object_set_new(out, "custodian_index", json_integer(l.custodian_index));
-    return srv_reply_json(req, MHD_HTTP_OK, out);
-  }
+  out = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "token", token, "token_type", "Bearer",
+                  "expires", l.expires, "expires_in", (json_int_t)srv_auth_cfg.session_lifetime,
+                  "role", l.role, "user", l.name);
+  ke_wipe(token, sizeof token);
+  if (out && l.custodian_index)
+    json_object_set_new(out, "custodian_index", json_integer(l.custodian_index));
+  return srv_reply_json(req, MHD_HTTP_OK, out);
 }
 
 struct srv_logout {
@@ -328,11 +348,10 @@ static enum srv_db_status srv_logout_txn(struct srv_db *db, void *cls)
 enum MHD_Result srv_ep_logout(struct srv_request *req)
 {
   struct srv_logout lo = {req, "", 0};
-  enum srv_db_status st;
+  enum MHD_Result ret;
 
   snprintf(lo.id, sizeof lo.id, "%lld", srv_request_principal(req)->token_id);
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_logout_txn, &lo);
-  if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_logout_txn, &lo, NULL, &ret))
+    return ret;
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:b}", "revoked", lo.revoked));
 }

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke_json.h"
 #include "ke_mail.h"
 #include "ke_util.h"
 #include "srv_account.h"
@@ -23,71 +22,18 @@
 #include "srv_auth.h"
 #include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
-/* Outcomes a transaction body reports with SRV_DB_ABORT. */
-enum srv_users_outcome { SRV_USERS_OK, SRV_USERS_NOT_FOUND, SRV_USERS_LAST_ADMIN,
-                         SRV_USERS_EXISTS, SRV_USERS_SERVICE };
+static const char srv_users_person_rule[] =
+    "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with a letter or digit";
 
-static enum MHD_Result srv_users_fail(struct srv_request *req, enum srv_db_status st,
-                                      enum srv_users_outcome out)
+/* A role a user may have (agents are devices, not users). */
+static int srv_users_role_ok(const char *s)
 {
-  if (st == SRV_DB_ABORT && out == SRV_USERS_NOT_FOUND)
-    return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
-  if (st == SRV_DB_ABORT && out == SRV_USERS_SERVICE)
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "a service account cannot be a custodian (a share is a person's)");
-  if (st == SRV_DB_ABORT && out == SRV_USERS_LAST_ADMIN)
-    return srv_reply_error(req, SRV_ERR_CONFLICT,
-                           "This is the last active admin: make another admin first");
-  if (st == SRV_DB_CONSTRAINT || (st == SRV_DB_ABORT && out == SRV_USERS_EXISTS))
-    return srv_reply_error(req, SRV_ERR_CONFLICT,
-                           "A user with this name or custodian index already exists");
-  return srv_ep_db_error(req, st);
+  unsigned bit = srv_auth_role_parse(s);
+
+  return bit && bit != SRV_ROLE_AGENT;
 }
-
-/* role (+ custodian_index) from a body; 0 if valid, else answered. */
-static int srv_users_role_fields(struct srv_request *req, const json_t *body,
-                                 const char **role, int *cidx, enum MHD_Result *ret)
-{
-  unsigned bit;
-  int64_t v;
-  ke_json_rc rc;
-
-  if (ke_json_get_str(body, "role", role) != KE_JSON_OK ||
-      !(bit = srv_auth_role_parse(*role)) || bit == SRV_ROLE_AGENT) {
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "role: one of admin, helpdesk, custodian, auditor is required");
-    return -1;
-  }
-  rc = ke_json_get_int(body, "custodian_index", 1, 255, &v);
-  if (rc != KE_JSON_OK && rc != KE_JSON_MISSING) {
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "custodian_index must be an integer from 1 to 255");
-    return -1;
-  }
-  *cidx = rc == KE_JSON_OK ? (int)v : 0;
-  /* The index is what binds a custodian account to one share: a custodian
-   * needs one, nobody else may have one. */
-  if ((bit == SRV_ROLE_CUSTODIAN) != (*cidx != 0)) {
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           bit == SRV_ROLE_CUSTODIAN
-                               ? "custodian_index is required for the custodian role"
-                               : "custodian_index is only for the custodian role");
-    return -1;
-  }
-  return 0;
-}
-
-/* ---- POST /v1/users ------------------------------------------------------ */
-
-struct srv_user_new {
-  struct srv_request *req;
-  const char *name, *role, *person;
-  int cidx, generated, service;
-  struct srv_pwhash pw;
-  char created[40];
-  enum srv_users_outcome out;
-};
 
 /* users.person: [A-Za-z0-9][A-Za-z0-9._:@-]{0,127} (schema 005). */
 static int srv_users_person_ok(const char *s)
@@ -99,53 +45,102 @@ static int srv_users_person_ok(const char *s)
          strchr("._:@-", s[0]) == NULL;
 }
 
+/* The members of a body that sets a role (POST /v1/users, .../role). */
+struct srv_users_body {
+  const char *role;
+  int64_t custodian_index;
+  const char *name, *person, *password;
+  int service;
+};
+#define SRV_USERS_ROLE_FIELDS                                                              \
+  KE_JF_STR(struct srv_users_body, role, 1, 16, srv_users_role_ok,                         \
+            "role: one of admin, helpdesk, custodian, auditor is required"),                \
+  KE_JF_INT_OPT(struct srv_users_body, custodian_index, 1, 255, 0,                         \
+                "custodian_index must be an integer from 1 to 255")
+static const struct ke_jfield srv_users_create_fields[] = {
+  KE_JF_STR(struct srv_users_body, name, 1, SRV_NAME_MAX, srv_account_name_ok,
+            "name: 1 to 63 characters a-z 0-9 . _ -, starting with a letter"),
+  SRV_USERS_ROLE_FIELDS,
+  KE_JF_STR_OPT(struct srv_users_body, person, 1, 128, srv_users_person_ok,
+                srv_users_person_rule),
+  KE_JF_BOOL_OPT(struct srv_users_body, service, 0, "service must be true or false"),
+  /* Its rules are checked by srv_account_body_password. */
+  KE_JF_STR_OPT(struct srv_users_body, password, 0, INT64_MAX, NULL,
+                "password must be a string"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_users_create_body =
+    KE_JSPEC(struct srv_users_body, srv_users_create_fields, 0);
+static const struct ke_jfield srv_users_role_fields[] = {SRV_USERS_ROLE_FIELDS, KE_JF_END};
+const struct ke_jspec srv_ep_users_role_body =
+    KE_JSPEC(struct srv_users_body, srv_users_role_fields, 0);
+
+/* The index is what binds a custodian account to one share: a custodian
+ * needs one, nobody else may have one.  NULL, or the 400 message. */
+static const char *srv_users_cidx_problem(const struct srv_users_body *b)
+{
+  if ((strcmp(b->role, "custodian") == 0) == (b->custodian_index != 0))
+    return NULL;
+  return b->custodian_index ? "custodian_index is only for the custodian role"
+                            : "custodian_index is required for the custodian role";
+}
+
+static const char srv_users_exists[] = "A user with this name or custodian index already exists";
+
+/* ---- POST /v1/users ------------------------------------------------------ */
+
+struct srv_user_new {
+  struct srv_request *req;
+  struct srv_users_body b;
+  int generated;
+  struct srv_pwhash pw;
+  char created[40];
+  struct srv_ep_fail fail;
+};
+
 static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
 {
   struct srv_user_new *u = cls;
-  const char *p1[1] = {u->name};
+  const struct srv_users_body *b = &u->b;
+  const char *p1[1] = {b->name};
   enum srv_db_status st;
   PGresult *res;
   json_t *d;
   char object[SRV_NAME_MAX + 8];
   struct srv_audit_event ev;
 
-  u->out = SRV_USERS_OK;
   if (!(res = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
     return st;
-  if (PQntuples(res) > 0) {
-    PQclear(res);
-    u->out = SRV_USERS_EXISTS;
-    return SRV_DB_ABORT;
-  }
+  st = PQntuples(res) > 0 ? srv_ep_fail(&u->fail, SRV_ERR_CONFLICT, srv_users_exists)
+                          : SRV_DB_OK;
   PQclear(res);
-  if (!(res = srv_account_user_insert(db, u->name, u->role, u->cidx, &u->pw, u->generated,
-                                      &st)))
+  if (st || !(res = srv_account_user_insert(db, b->name, b->role, (int)b->custodian_index,
+                                            &u->pw, u->generated, &st)))
     return st;
-  snprintf(u->created, sizeof u->created, "%s", PQgetvalue(res, 0, 1));
+  snprintf(u->created, sizeof u->created, "%s", srv_row_text(res, "created"));
   PQclear(res);
   /* Who the account belongs to (a person may hold several accounts; see
    * the retrieval rules, srv_ep_retrievals_parts.c). */
-  if (u->person) {
-    const char *pp[2] = {u->name, u->person};
+  if (b->person) {
+    const char *pp[2] = {b->name, b->person};
     if (!(res = srv_db_exec(db, SRV_STMT_RET_USER_PERSON, pp, &st)))
       return st;
     PQclear(res);
   }
-  if (u->service) {
+  if (b->service) {
     if (!(res = srv_db_exec(db, SRV_STMT_USER_SET_SERVICE, p1, &st)))
       return st;
     PQclear(res);
   }
-  d = u->service ? json_pack("{s:s,s:s,s:b}", "role", u->role, "password", "none", "service", 1)
-                 : json_pack("{s:s,s:s}", "role", u->role, "password",
+  d = b->service ? json_pack("{s:s,s:s,s:b}", "role", b->role, "password", "none", "service", 1)
+                 : json_pack("{s:s,s:s}", "role", b->role, "password",
                              u->generated ? "generated" : "given");
-  if (d && u->cidx)
-    json_object_set_new(d, "custodian_index", json_integer(u->cidx));
-  if (d && u->person)
-    json_object_set_new(d, "person", json_string(u->person));
+  if (d && b->custodian_index)
+    json_object_set_new(d, "custodian_index", json_integer(b->custodian_index));
+  if (d && b->person)
+    json_object_set_new(d, "person", json_string(b->person));
   if (!d)
     return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "user:%s", u->name);
+  snprintf(object, sizeof object, "user:%s", b->name);
   ev = (struct srv_audit_event){"user.create", object, "success", d, NULL};
   st = srv_audit_append(db, u->req, &ev);
   json_decref(d);
@@ -154,75 +149,55 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
 
 /* A service account (schema 013) authenticates with API tokens only: it
  * gets a random password nobody ever sees (so it cannot log in), and it is
- * never a custodian (a share belongs to a person).  0, or 1 when answered. */
-static int srv_users_service_password(struct srv_request *req, const json_t *body,
-                                      struct srv_user_new *u, enum MHD_Result *ret)
+ * never a custodian (a share belongs to a person).  NULL, or the 400. */
+static const char *srv_users_service_password(struct srv_user_new *u, int *failed)
 {
   char pw[SRV_GEN_PASSWORD_LEN + 1];
-  int bad;
 
-  if (json_object_get(body, "password")) {
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "a service account has no password: it uses API tokens only");
-    return 1;
-  }
-  if (strcmp(u->role, "custodian") == 0) {
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "a custodian is a person: it cannot be a service account");
-    return 1;
-  }
-  bad = srv_account_generate_password(pw) != 0 || srv_account_hash_password(&u->pw, pw) != 0;
+  if (u->b.password)
+    return "a service account has no password: it uses API tokens only";
+  if (strcmp(u->b.role, "custodian") == 0)
+    return "a custodian is a person: it cannot be a service account";
+  *failed = srv_account_generate_password(pw) != 0 || srv_account_hash_password(&u->pw, pw) != 0;
   ke_wipe(pw, sizeof pw);
-  if (bad)
-    *ret = srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  return bad;
+  return NULL;
 }
 
 enum MHD_Result srv_ep_users_create(struct srv_request *req)
 {
-  static const char *const allowed[] = {"name", "role", "password", "custodian_index",
-                                        "person", "service", NULL};
-  const json_t *body = srv_request_json(req);
-  struct srv_user_new u;
-  char gen[SRV_GEN_PASSWORD_LEN + 1];
-  enum srv_db_status st;
+  struct srv_user_new u = {.req = req, .fail = {.constraint_message = srv_users_exists,
+                                                .constraint_code = SRV_ERR_CONFLICT}};
+  char gen[SRV_GEN_PASSWORD_LEN + 1] = "";
+  struct ke_jerr err;
+  const char *why;
   enum MHD_Result ret;
   json_t *out;
+  int bad = srv_ep_body_parse(req, &srv_ep_users_create_body, &u.b, &err) != 0;
 
-  if (srv_account_unknown_member(req, body, allowed, &ret))
+  /* The role's rules come before those of the members after it. */
+  if (bad && (!err.field || err.field <= &srv_users_create_fields[2]))
+    return srv_ep_body_reply(req, &err);
+  if ((why = srv_users_cidx_problem(&u.b)) || bad)
+    return why ? srv_ep_bad(req, why) : srv_ep_body_reply(req, &err);
+  if (u.b.service && (why = srv_users_service_password(&u, &bad)))
+    return srv_ep_bad(req, why);
+  if (bad)
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  if (!u.b.service &&
+      srv_account_body_password(req, u.b.password, gen, &u.pw, &u.generated, &ret))
     return ret;
-  memset(&u, 0, sizeof u);
-  u.req = req;
-  if (ke_json_get_str(body, "name", &u.name) != KE_JSON_OK || !srv_account_name_ok(u.name))
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "name: 1 to 63 characters a-z 0-9 . _ -, starting with a letter");
-  if (srv_users_role_fields(req, body, &u.role, &u.cidx, &ret))
-    return ret;
-  if (json_object_get(body, "person") &&
-      (ke_json_get_str(body, "person", &u.person) != KE_JSON_OK ||
-       !srv_users_person_ok(u.person)))
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with "
-                           "a letter or digit");
-  if (json_object_get(body, "service") &&
-      ke_json_get_bool(body, "service", &u.service) != KE_JSON_OK)
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "service must be true or false");
-  if (u.service && srv_users_service_password(req, body, &u, &ret))
-    return ret;
-  if (!u.service && srv_account_body_password(req, body, gen, &u.pw, &u.generated, &ret))
-    return ret;
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_user_new_txn, &u);
+  bad = srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_user_new_txn, &u, &u.fail, &ret);
   ke_wipe(&u.pw, sizeof u.pw);
-  if (st != SRV_DB_OK) {
+  if (bad) {
     ke_wipe(gen, sizeof gen);
-    return srv_users_fail(req, st, u.out);
+    return ret;
   }
-  out = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", u.name, "role", u.role, "created",
-                  u.created, "password_must_change", u.generated, "service", u.service);
-  if (out && u.cidx)
-    json_object_set_new(out, "custodian_index", json_integer(u.cidx));
-  if (out && u.person)
-    json_object_set_new(out, "person", json_string(u.person));
+  out = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", u.b.name, "role", u.b.role, "created",
+                  u.created, "password_must_change", u.generated, "service", u.b.service);
+  if (out && u.b.custodian_index)
+    json_object_set_new(out, "custodian_index", json_integer(u.b.custodian_index));
+  if (out && u.b.person)
+    json_object_set_new(out, "person", json_string(u.b.person));
   if (out && u.generated)
     json_object_set_new(out, "one_time_password", json_string(gen));
   ke_wipe(gen, sizeof gen);
@@ -230,6 +205,14 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
 }
 
 /* ---- GET /v1/users ------------------------------------------------------- */
+
+static const struct srv_jcol srv_users_list_cols[] = {
+  SRV_JCOL("name", SRV_CT_TEXT),         SRV_JCOL("role", SRV_CT_TEXT),
+  SRV_JCOL_NULL("custodian_index", SRV_CT_INT64), SRV_JCOL("disabled", SRV_CT_BOOL),
+  {"password_must_change", "pw_must_change", SRV_CT_BOOL, 0},
+  SRV_JCOL("created", SRV_CT_TIME),      SRV_JCOL("updated", SRV_CT_TIME),
+  SRV_JCOL("service", SRV_CT_BOOL),      SRV_JCOL_NULL("email", SRV_CT_TEXT),
+  SRV_JCOL_END};
 
 static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
 {
@@ -240,22 +223,7 @@ static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
   if (!r)
     return st;
   json_decref(*list);
-  *list = json_array();
-  for (int i = 0; *list && i < PQntuples(r); i++) {
-    json_t *u = json_pack("{s:s,s:s,s:o,s:b,s:b,s:s,s:s,s:b,s:s?}", "name", PQgetvalue(r, i, 0),
-                          "role", PQgetvalue(r, i, 1), "custodian_index",
-                          PQgetisnull(r, i, 2) ? json_null()
-                                               : json_integer(atoi(PQgetvalue(r, i, 2))),
-                          "disabled", strcmp(PQgetvalue(r, i, 3), "t") == 0,
-                          "password_must_change", strcmp(PQgetvalue(r, i, 4), "t") == 0,
-                          "created", PQgetvalue(r, i, 5), "updated", PQgetvalue(r, i, 6),
-                          "service", strcmp(PQgetvalue(r, i, 7), "t") == 0, "email",
-                          PQgetisnull(r, i, 8) ? NULL : PQgetvalue(r, i, 8));
-    if (!u || json_array_append_new(*list, u)) {
-      json_decref(*list);
-      *list = NULL;
-    }
-  }
+  *list = srv_rows_json(r, srv_users_list_cols);
   PQclear(r);
   return *list ? SRV_DB_OK : SRV_DB_ERROR;
 }
@@ -263,11 +231,11 @@ static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
 enum MHD_Result srv_ep_users_list(struct srv_request *req)
 {
   json_t *list = NULL;
-  enum srv_db_status st = srv_db_txn(SRV_DB_READ_ONLY, srv_users_list_txn, &list);
+  enum MHD_Result ret;
 
-  if (st != SRV_DB_OK) {
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_users_list_txn, &list, NULL, &ret)) {
     json_decref(list);
-    return srv_ep_db_error(req, st);
+    return ret;
   }
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "users", list));
 }
@@ -287,50 +255,58 @@ struct srv_user_change {
   const char *value;
   int cidx;
   char old_role[16];
-  int changed;
-  enum srv_users_outcome out;
+  int was_disabled;
+  struct srv_ep_fail fail;
 };
+
+/* The account being changed (USER_GET). */
+struct srv_user_row {
+  const char *role;
+  int disabled, service;
+};
+static const struct srv_col srv_user_row_cols[] = {
+  SRV_COL_TEXT(struct srv_user_row, role), SRV_COL_BOOL(struct srv_user_row, disabled),
+  SRV_COL_BOOL(struct srv_user_row, service), SRV_COL_END};
 
 static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
 {
   struct srv_user_change *c = cls;
-  const char *p1[1] = {c->name};
+  const char *p1[1] = {c->name}, *n;
   enum srv_db_status st;
   PGresult *r;
-  int was_disabled, is_admin, leaves_admins;
+  struct srv_user_row u;
   char object[SRV_NAME_MAX + 8], cidx[8];
   json_t *d;
   struct srv_audit_event ev;
 
-  c->out = SRV_USERS_OK;
   if (!(r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
     return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    c->out = SRV_USERS_NOT_FOUND;
-    return SRV_DB_ABORT;
-  }
-  snprintf(c->old_role, sizeof c->old_role, "%s", PQgetvalue(r, 0, 1));
-  was_disabled = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
-  if (c->role && strcmp(c->role, "custodian") == 0 && strcmp(PQgetvalue(r, 0, 4), "t") == 0) {
-    PQclear(r);
-    c->out = SRV_USERS_SERVICE;
-    return SRV_DB_ABORT;
-  }
+  st = PQntuples(r) != 1 ? srv_ep_fail(&c->fail, SRV_ERR_NOT_FOUND, "No such user")
+       : srv_row_read(r, 0, srv_user_row_cols, &u) != 0 ? SRV_DB_ERROR
+                                                         : SRV_DB_OK;
+  if (!st)
+    snprintf(c->old_role, sizeof c->old_role, "%s", u.role);
   PQclear(r);
-  is_admin = strcmp(c->old_role, "admin") == 0 && !was_disabled;
-  leaves_admins = c->role ? strcmp(c->role, "admin") != 0 : c->disable;
-  if (is_admin && leaves_admins) {
+  if (st)
+    return st;
+  c->was_disabled = u.disabled;
+  if (c->role && strcmp(c->role, "custodian") == 0 && u.service)
+    return srv_ep_fail(&c->fail, SRV_ERR_BAD_REQUEST,
+                       "a service account cannot be a custodian (a share is a person's)");
+  if (strcmp(c->old_role, "admin") == 0 && !c->was_disabled &&
+      (c->role ? strcmp(c->role, "admin") != 0 : c->disable)) {
     /* SERIALIZABLE makes two admins demoting each other at once safe:
      * one of the two transactions fails and is retried. */
     if (!(r = srv_db_exec(db, SRV_STMT_USER_ACTIVE_ADMINS, NULL, &st)))
       return st;
-    if (atoi(PQgetvalue(r, 0, 0)) <= 1) {
-      PQclear(r);
-      c->out = SRV_USERS_LAST_ADMIN;
-      return SRV_DB_ABORT;
-    }
+    n = srv_row_text(r, "admins");
+    st = !n ? SRV_DB_ERROR
+         : atoi(n) <= 1 ? srv_ep_fail(&c->fail, SRV_ERR_CONFLICT,
+                                      "This is the last active admin: make another admin first")
+                        : SRV_DB_OK;
     PQclear(r);
+    if (st)
+      return st;
   }
   if (c->role) {
     const char *p3[3] = {c->name, c->role, c->cidx ? cidx : NULL};
@@ -349,12 +325,11 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
     const char *p2[2] = {c->name, c->disable ? "true" : "false"};
     if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_DISABLED, p2, &st)))
       return st;
-    d = json_pack("{s:b}", "was_disabled", was_disabled);
+    d = json_pack("{s:b}", "was_disabled", c->was_disabled);
   }
   PQclear(r);
   if (!d)
     return SRV_DB_ERROR;
-  c->changed = 1;
   snprintf(object, sizeof object, "user:%s", c->name);
   ev = (struct srv_audit_event){c->action, object, "success", d, NULL};
   st = srv_audit_append(db, c->req, &ev);
@@ -364,16 +339,17 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
 
 static enum MHD_Result srv_user_change(struct srv_request *req, struct srv_user_change *c)
 {
-  enum srv_db_status st;
+  enum MHD_Result ret;
   json_t *out;
 
   c->req = req;
   c->name = srv_request_param(req, "name");
   if (!c->name || !srv_account_name_ok(c->name))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_user_change_txn, c);
-  if (st != SRV_DB_OK)
-    return srv_users_fail(req, st, c->out);
+  c->fail.constraint_code = SRV_ERR_CONFLICT;
+  c->fail.constraint_message = srv_users_exists;
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_user_change_txn, c, &c->fail, &ret))
+    return ret;
   out = json_pack("{s:s}", "name", c->name);
   if (out && c->role) {
     json_object_set_new(out, "role", json_string(c->role));
@@ -402,45 +378,18 @@ enum MHD_Result srv_ep_users_enable(struct srv_request *req)
 
 enum MHD_Result srv_ep_users_role(struct srv_request *req)
 {
-  static const char *const allowed[] = {"role", "custodian_index", NULL};
-  const json_t *body = srv_request_json(req);
+  struct srv_users_body b;
   struct srv_user_change c = {.action = "user.role"};
   enum MHD_Result ret;
+  const char *why;
 
-  if (srv_account_unknown_member(req, body, allowed, &ret))
+  if (srv_ep_body(req, &srv_ep_users_role_body, &b, &ret))
     return ret;
-  if (srv_users_role_fields(req, body, &c.role, &c.cidx, &ret))
-    return ret;
+  if ((why = srv_users_cidx_problem(&b)))
+    return srv_ep_bad(req, why);
+  c.role = b.role;
+  c.cidx = (int)b.custodian_index;
   return srv_user_change(req, &c);
-}
-
-/* POST /v1/users/{name}/<attr> {<attr>: value}: one text attribute,
- * checked by `ok`, set by `stmt`, audited as `action`. */
-static enum MHD_Result srv_user_set_text(struct srv_request *req, const char *attr,
-                                         enum srv_stmt stmt, const char *action,
-                                         int (*ok)(const char *), const char *rule)
-{
-  const char *const allowed[] = {attr, NULL};
-  const json_t *body = srv_request_json(req);
-  struct srv_user_change c = {.action = action, .attr = attr, .attr_stmt = stmt};
-  enum MHD_Result ret;
-
-  if (srv_account_unknown_member(req, body, allowed, &ret))
-    return ret;
-  if (ke_json_get_str(body, attr, &c.value) != KE_JSON_OK || !ok(c.value))
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, rule);
-  return srv_user_change(req, &c);
-}
-
-/* The person behind an account (the same ID on a helpdesk and a custodian
- * account keeps that person from approving their own retrieval): for
- * accounts made before the person was known, or when it changes. */
-enum MHD_Result srv_ep_users_person(struct srv_request *req)
-{
-  return srv_user_set_text(req, "person", SRV_STMT_RET_USER_PERSON, "user.person",
-                           srv_users_person_ok,
-                           "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with "
-                           "a letter or digit");
 }
 
 /* "" (no address) or a plain address. */
@@ -449,12 +398,50 @@ static int srv_users_email_ok(const char *s)
   return !s[0] || ke_mail_addr_ok(s);
 }
 
+/* The bodies that set one text attribute: {person} or {email}. */
+struct srv_users_text {
+  const char *person, *email;
+};
+static const struct ke_jfield srv_users_person_fields[] = {
+  KE_JF_STR(struct srv_users_text, person, 1, 128, srv_users_person_ok, srv_users_person_rule),
+  KE_JF_END};
+const struct ke_jspec srv_ep_users_person_body =
+    KE_JSPEC(struct srv_users_text, srv_users_person_fields, 0);
+static const struct ke_jfield srv_users_email_fields[] = {
+  KE_JF_STR(struct srv_users_text, email, 0, INT64_MAX, srv_users_email_ok,
+            "email: a plain address (local@domain, at most 254 bytes), or \"\" to remove it"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_users_email_body =
+    KE_JSPEC(struct srv_users_text, srv_users_email_fields, 0);
+
+/* POST /v1/users/{name}/<attr> {<attr>: value}: one text attribute, set by
+ * `stmt`, audited as `action`. */
+static enum MHD_Result srv_user_set_text(struct srv_request *req, const struct ke_jspec *spec,
+                                         enum srv_stmt stmt, const char *action)
+{
+  struct srv_users_text b;
+  struct srv_user_change c = {.action = action, .attr = spec->fields[0].name, .attr_stmt = stmt};
+  enum MHD_Result ret;
+
+  if (srv_ep_body(req, spec, &b, &ret))
+    return ret;
+  c.value = b.person ? b.person : b.email;
+  return srv_user_change(req, &c);
+}
+
+/* The person behind an account (the same ID on a helpdesk and a custodian
+ * account keeps that person from approving their own retrieval): for
+ * accounts made before the person was known, or when it changes. */
+enum MHD_Result srv_ep_users_person(struct srv_request *req)
+{
+  return srv_user_set_text(req, &srv_ep_users_person_body, SRV_STMT_RET_USER_PERSON,
+                           "user.person");
+}
+
 /* Where a custodian is told about retrieval requests (srv_mail.h); ""
  * removes the address. */
 enum MHD_Result srv_ep_users_email(struct srv_request *req)
 {
-  return srv_user_set_text(req, "email", SRV_STMT_USER_SET_EMAIL, "user.email",
-                           srv_users_email_ok,
-                           "email: a plain address (local@domain, at most 254 bytes), or \"\" "
-                           "to remove it");
+  return srv_user_set_text(req, &srv_ep_users_email_body, SRV_STMT_USER_SET_EMAIL,
+                           "user.email");
 }

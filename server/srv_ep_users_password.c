@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke_json.h"
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
@@ -29,8 +28,8 @@ struct srv_pwreset {
   struct srv_request *req;
   const char *name;
   struct srv_pwhash pw;
-  int found;
   long long revoked;
+  struct srv_ep_fail fail;
 };
 
 static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
@@ -44,7 +43,6 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
   json_t *d;
   PGresult *r;
 
-  p->found = 0;
   srv_bytea_param(salt, p->pw.salt, sizeof p->pw.salt);
   srv_bytea_param(hash, p->pw.hash, sizeof p->pw.hash);
   snprintf(n, sizeof n, "%u", p->pw.n);
@@ -52,13 +50,11 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
   snprintf(p1, sizeof p1, "%u", p->pw.p);
   if (!(r = srv_db_exec(db, SRV_STMT_USER_RESET_PASSWORD, p6, &st)))
     return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    return SRV_DB_ABORT;
-  }
-  p->found = 1;
-  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  snprintf(id, sizeof id, "%s", PQntuples(r) == 1 ? srv_row_text(r, "id") : "");
   PQclear(r);
+  if (!id[0])
+    return srv_ep_fail(&p->fail, SRV_ERR_NOT_FOUND,
+                       "No such user (or a service account: those have no password)");
   if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_REVOKE_LOGINS, pid, &st)))
     return st;
   p->revoked = strtoll(PQcmdTuples(r), NULL, 10);
@@ -79,14 +75,23 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
   return st;
 }
 
+struct srv_pwreset_body {
+  const char *password;
+};
+static const struct ke_jfield srv_pwreset_fields[] = {
+  /* Its rules are checked by srv_account_body_password. */
+  KE_JF_STR_OPT(struct srv_pwreset_body, password, 0, INT64_MAX, NULL,
+                "password must be a string"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_users_password_body =
+    KE_JSPEC(struct srv_pwreset_body, srv_pwreset_fields, 0);
+
 enum MHD_Result srv_ep_users_password(struct srv_request *req)
 {
-  static const char *const allowed[] = {"password", NULL};
-  const json_t *body = srv_request_json(req);
+  struct srv_pwreset_body b;
   struct srv_pwreset p;
   char gen[SRV_GEN_PASSWORD_LEN + 1] = "";
-  int generated = 0;
-  enum srv_db_status st;
+  int generated = 0, failed;
   enum MHD_Result ret;
   json_t *out;
 
@@ -95,18 +100,14 @@ enum MHD_Result srv_ep_users_password(struct srv_request *req)
   p.name = srv_request_param(req, "name");
   if (!p.name || !srv_account_name_ok(p.name))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "No such user");
-  if (srv_account_unknown_member(req, body, allowed, &ret))
+  if (srv_ep_body(req, &srv_ep_users_password_body, &b, &ret) ||
+      srv_account_body_password(req, b.password, gen, &p.pw, &generated, &ret))
     return ret;
-  if (srv_account_body_password(req, body, gen, &p.pw, &generated, &ret))
-    return ret;
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_pwreset_txn, &p);
+  failed = srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_pwreset_txn, &p, &p.fail, &ret);
   ke_wipe(&p.pw, sizeof p.pw);
-  if (st != SRV_DB_OK) {
+  if (failed) {
     ke_wipe(gen, sizeof gen);
-    if (st == SRV_DB_ABORT && !p.found)
-      return srv_reply_error(req, SRV_ERR_NOT_FOUND,
-                             "No such user (or a service account: those have no password)");
-    return srv_ep_db_error(req, st);
+    return ret;
   }
   out = json_pack("{s:s,s:b,s:I}", "name", p.name, "password_must_change", 1,
                   "sessions_revoked", (json_int_t)p.revoked);

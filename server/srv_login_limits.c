@@ -5,19 +5,24 @@
 #include "srv_login_limits.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "srv_account.h"
+#include "srv_rows.h"
 
 /* Counters stop growing here (the column is an int4; the wait is capped
  * long before). */
 #define SRV_LIMIT_COUNT_MAX 1000000
 
 struct srv_limit_row {
-  long long failures, quiet, wait;
+  int64_t failures, quiet, wait;
   int known;
 };
+/* A source's row (LOGIN_SRC_LOCK) has `known`; the others' rows
+ * (LOGIN_FAIL_LOCK) are the rest of the table. */
+static const struct srv_col srv_limit_src_cols[] = {
+  SRV_COL_BOOL(struct srv_limit_row, known), SRV_COL_INT64(struct srv_limit_row, failures),
+  SRV_COL_INT64(struct srv_limit_row, quiet), SRV_COL_INT64(struct srv_limit_row, wait),
+  SRV_COL_END};
 
 /* A client whose address is unknown still gets a counter of its own. */
 static const char *srv_limit_source(const struct srv_login_limit *lim)
@@ -30,18 +35,27 @@ static int srv_limit_addr_on(const struct srv_login_limit *lim)
   return srv_auth_cfg.max_address_failures && lim->source && lim->source[0];
 }
 
+static enum srv_db_status srv_limit_exec(struct srv_db *db, enum srv_stmt stmt,
+                                         const char *const *params)
+{
+  enum srv_db_status st;
+  PGresult *r = srv_db_exec(db, stmt, params, &st);
+
+  if (!r)
+    return st;
+  PQclear(r);
+  return SRV_DB_OK;
+}
+
 /* Make the row exist, then lock it: concurrent logins queue here. */
 static enum srv_db_status srv_limit_lock(struct srv_db *db, enum srv_stmt ensure,
                                          enum srv_stmt lock, const char *const *params,
                                          struct srv_limit_row *row)
 {
   enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, ensure, params, &st);
+  PGresult *r;
 
-  if (!r)
-    return st;
-  PQclear(r);
-  if (!(r = srv_db_exec(db, lock, params, &st)))
+  if ((st = srv_limit_exec(db, ensure, params)) || !(r = srv_db_exec(db, lock, params, &st)))
     return st;
   if (PQntuples(r) != 1) {
     /* Removed between the two statements (the idle-row clean-up): the
@@ -49,12 +63,11 @@ static enum srv_db_status srv_limit_lock(struct srv_db *db, enum srv_stmt ensure
     PQclear(r);
     return SRV_DB_RETRY;
   }
-  row->failures = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  row->quiet = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-  row->wait = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-  row->known = PQnfields(r) > 3 && strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+  st = srv_row_read(r, 0, srv_limit_src_cols + (lock != SRV_STMT_LOGIN_SRC_LOCK), row) == 0
+           ? SRV_DB_OK
+           : SRV_DB_ERROR;
   PQclear(r);
-  return SRV_DB_OK;
+  return st;
 }
 
 /* The count after one more failure: it restarts after a quiet window. */
@@ -91,15 +104,10 @@ static enum srv_db_status srv_limit_put(struct srv_db *db, enum srv_stmt stmt, c
 {
   char nf[24], w[24];
   const char *p4[4] = {a, b, nf, wait > 0 ? w : NULL};
-  enum srv_db_status st;
-  PGresult *r;
 
   snprintf(nf, sizeof nf, "%lld", failures);
   snprintf(w, sizeof w, "%lld", wait);
-  if (!(r = srv_db_exec(db, stmt, p4, &st)))
-    return st;
-  PQclear(r);
-  return SRV_DB_OK;
+  return srv_limit_exec(db, stmt, p4);
 }
 
 enum srv_db_status srv_login_limit_reserve(struct srv_db *db, struct srv_login_limit *lim)
@@ -154,18 +162,6 @@ enum srv_db_status srv_login_limit_reserve(struct srv_db *db, struct srv_login_l
     if ((st = srv_limit_put(db, SRV_STMT_LOGIN_FAIL_PUT, "addr", src, f, wait)))
       return st;
   }
-  return SRV_DB_OK;
-}
-
-static enum srv_db_status srv_limit_exec(struct srv_db *db, enum srv_stmt stmt,
-                                         const char *const *params)
-{
-  enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, stmt, params, &st);
-
-  if (!r)
-    return st;
-  PQclear(r);
   return SRV_DB_OK;
 }
 

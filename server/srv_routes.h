@@ -113,5 +113,12 @@ extern const struct ke_jspec srv_ep_devices_rotate_body;
 extern const struct ke_jspec srv_ep_devices_disable_body;
 extern const struct srv_qspec srv_ep_retrievals_list_query;
 extern const struct ke_jspec srv_ep_retrievals_declines_body;
+/* hlogin */
+extern const struct ke_jspec srv_ep_login_body;
+extern const struct ke_jspec srv_ep_users_create_body;
+extern const struct ke_jspec srv_ep_users_role_body;
+extern const struct ke_jspec srv_ep_users_password_body;
+extern const struct ke_jspec srv_ep_users_person_body;
+extern const struct ke_jspec srv_ep_users_email_body;
 
 #endif
