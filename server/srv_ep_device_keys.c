@@ -25,7 +25,6 @@
 #include "ke_files.h"
 #include "ke_log.h"
 #include "ke_util.h"
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_audit_int.h"
 #include "srv_device.h"
@@ -36,7 +35,52 @@
 /* base64url of the largest envelope: ceil(1120 * 4 / 3) */
 #define SRV_DK_ENV_B64_MAX 1494
 
-enum srv_dk_outcome { SRV_DK_NEW, SRV_DK_SAME, SRV_DK_REPLAYED, SRV_DK_UNKNOWN_KEY };
+static int srv_dk_key_type_ok(const char *s)
+{
+  return !strcmp(s, "bitlocker") || !strcmp(s, "filevault") || !strcmp(s, "luks") ||
+         !strcmp(s, "other");
+}
+
+/* v1 (32 bytes) or v2 (54 bytes, scrypt parameters at or above the floor):
+ * both are stored as sent, the server never recomputes them. */
+static int srv_dk_verifier_ok(const char *s)
+{
+  uint8_t v[KE_VERIFIER_MAX];
+  size_t n;
+
+  return ke_verifier_decode(v, &n, s) == KE_OK;
+}
+
+struct srv_dk_body {
+  const char *key_type, *key_id, *verifier;
+  uint8_t signature[SRV_DEV_SIG_LEN];
+  const char *envelope;
+};
+static const struct ke_jfield srv_dk_fields[] = {
+  KE_JF_STR(struct srv_dk_body, key_type, 1, 16, srv_dk_key_type_ok,
+            "key_type: bitlocker, filevault, luks or other"),
+  KE_JF_STR(struct srv_dk_body, key_id, 1, SRV_DEV_KEY_ID_MAX, srv_device_key_id_ok,
+            "key_id: 1 to 128 printable ASCII characters"),
+  KE_JF_STR(struct srv_dk_body, verifier, 1, 4 * KE_VERIFIER_MAX, srv_dk_verifier_ok,
+            "verifier: a v1 (32 bytes) or v2 (54 bytes) verifier in base64url"),
+  KE_JF_B64_FIXED(struct srv_dk_body, signature, "signature: 64 bytes in base64url"),
+  /* Decoded and parsed by the handler (its own error codes). */
+  KE_JF_STR(struct srv_dk_body, envelope, 0, SRV_DK_ENV_B64_MAX, NULL,
+            "envelope: a keyescrow envelope in base64url"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_device_keys_put_body = KE_JSPEC(struct srv_dk_body, srv_dk_fields, 0);
+
+/* RECORD_PRECHECK: always one row; the record's columns are NULL unless
+ * this envelope was escrowed before. */
+struct srv_dk_pre {
+  const char *key_state, *id, *state, *created, *leaf_index;
+};
+static const struct srv_col srv_dk_pre_cols[] = {
+  SRV_COL_TEXT_NULL(struct srv_dk_pre, key_state), SRV_COL_TEXT_NULL(struct srv_dk_pre, id),
+  SRV_COL_TEXT_NULL(struct srv_dk_pre, state),     SRV_COL_TIME_NULL(struct srv_dk_pre, created),
+  SRV_COL_TEXT_NULL(struct srv_dk_pre, leaf_index), SRV_COL_END};
+
+enum srv_dk_outcome { SRV_DK_NEW, SRV_DK_SAME };
 
 struct srv_dk {
   struct srv_request *req;
@@ -49,6 +93,7 @@ struct srv_dk {
   char superseded[SRV_DEV_ID_LEN + 1];
   int64_t leaf_index; /* -1 unknown */
   enum srv_dk_outcome out;
+  struct srv_ep_fail fail;
 };
 
 static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
@@ -56,40 +101,39 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   struct srv_dk *k = cls;
   enum srv_db_status st;
   PGresult *r;
-  int replayed;
+  int replayed = 0, same;
   char object[48];
   json_t *d;
   struct srv_audit_event ev;
+  struct srv_dk_pre pre;
 
   k->superseded[0] = '\0';
   k->leaf_index = -1;
-  if ((st = srv_device_nonce_use(db, k->req, k->device, &replayed)) != SRV_DB_OK) {
-    if (replayed)
-      k->out = SRV_DK_REPLAYED;
-    return st;
-  }
+  if ((st = srv_device_nonce_use(db, k->req, k->device, &replayed)) != SRV_DB_OK)
+    return replayed ? srv_ep_fail(&k->fail, SRV_ERR_REPLAYED_REQUEST, NULL) : st;
   {
     const char *p4[4] = {k->device, k->volume, k->fpr, k->sha};
     if (!(r = srv_db_exec(db, SRV_STMT_RECORD_PRECHECK, p4, &st)))
       return st;
   }
-  /* key state, record id, state, leaf_index, created (always one row) */
-  snprintf(k->key_state, sizeof k->key_state, "%s", PQgetvalue(r, 0, 0));
-  if (!PQgetisnull(r, 0, 1)) {
-    snprintf(k->id, sizeof k->id, "%s", PQgetvalue(r, 0, 1));
-    snprintf(k->state, sizeof k->state, "%s", PQgetvalue(r, 0, 2));
-    if (!PQgetisnull(r, 0, 3))
-      k->leaf_index = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-    snprintf(k->created, sizeof k->created, "%s", PQgetvalue(r, 0, 4));
+  if (srv_row_read(r, 0, srv_dk_pre_cols, &pre) != 0) {
     PQclear(r);
+    return SRV_DB_ERROR;
+  }
+  snprintf(k->key_state, sizeof k->key_state, "%s", pre.key_state ? pre.key_state : "");
+  if ((same = pre.id != NULL)) {
+    snprintf(k->id, sizeof k->id, "%s", pre.id);
+    snprintf(k->state, sizeof k->state, "%s", pre.state);
+    k->leaf_index = pre.leaf_index ? strtoll(pre.leaf_index, NULL, 10) : -1;
+    snprintf(k->created, sizeof k->created, "%s", pre.created);
+  }
+  PQclear(r);
+  if (same) {
     k->out = SRV_DK_SAME; /* the nonce is kept: this request cannot be replayed */
     return SRV_DB_OK;
   }
-  PQclear(r);
-  if (strcmp(k->key_state, "current") != 0 && strcmp(k->key_state, "accepted") != 0) {
-    k->out = SRV_DK_UNKNOWN_KEY;
-    return SRV_DB_ABORT;
-  }
+  if (strcmp(k->key_state, "current") != 0 && strcmp(k->key_state, "accepted") != 0)
+    return srv_ep_fail(&k->fail, SRV_ERR_UNKNOWN_ESCROW_KEY, NULL);
   if (srv_device_new_id("rec-", k->id) != 0)
     return SRV_DB_ERROR;
   {
@@ -97,7 +141,7 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
     if (!(r = srv_db_exec(db, SRV_STMT_RECORD_SUPERSEDE, p3, &st)))
       return st;
     if (PQntuples(r) == 1)
-      snprintf(k->superseded, sizeof k->superseded, "%s", PQgetvalue(r, 0, 0));
+      snprintf(k->superseded, sizeof k->superseded, "%s", srv_row_text(r, "id"));
     PQclear(r);
   }
   {
@@ -105,7 +149,7 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
                            k->env_param, k->sha, k->fpr, k->verifier, k->sig};
     if (!(r = srv_db_exec(db, SRV_STMT_RECORD_INSERT, p10, &st)))
       return st;
-    snprintf(k->created, sizeof k->created, "%s", PQgetvalue(r, 0, 0));
+    snprintf(k->created, sizeof k->created, "%s", srv_row_text(r, "created"));
     PQclear(r);
   }
   snprintf(k->state, sizeof k->state, "active");
@@ -152,7 +196,7 @@ static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
   if (!r)
     return st;
   if (!l->set)
-    l->leaf = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+    l->leaf = PQntuples(r) == 1 ? strtoll(srv_row_text(r, "seq"), NULL, 10) : -1;
   PQclear(r);
   if (l->set) {
     /* The event's text rides along: one transaction per escrow, not two. */
@@ -160,7 +204,7 @@ static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
     if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
       return st;
     free(l->text);
-    l->text = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    l->text = PQntuples(r) == 1 ? strdup(srv_row_text(r, "leaf")) : NULL;
     PQclear(r);
   }
   return SRV_DB_OK;
@@ -186,7 +230,7 @@ static enum srv_db_status srv_dk_event_txn(struct srv_db *db, void *cls)
   if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
     return st;
   free(e->text);
-  e->text = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+  e->text = PQntuples(r) == 1 ? strdup(srv_row_text(r, "leaf")) : NULL;
   PQclear(r);
   return SRV_DB_OK;
 }
@@ -208,48 +252,26 @@ static int srv_dk_find_leaf(struct srv_dk *k)
   return 0;
 }
 
-/* Validate the body and path into k.  NULL or the 400 message; *code is
- * set for errors that have their own code. */
-static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
+/* Check the envelope and the device's signature over it into k.  NULL or
+ * the message; *code is set for errors that have their own code. */
+static const char *srv_dk_validate(struct srv_dk *k, const struct srv_dk_body *b,
                                    enum srv_error_code *code)
 {
-  const char *env64 = srv_device_str(body, "envelope");
-  const char *ver64 = srv_device_str(body, "verifier");
-  const char *sig64 = srv_device_str(body, "signature");
-  uint8_t *env = NULL, ver[KE_VERIFIER_MAX], sig[SRV_DEV_SIG_LEN], pub[SRV_DEV_PUB_LEN];
-  uint8_t h[32], *msg;
-  size_t envlen = 0, dl, vl, mlen, verlen = 0;
+  uint8_t *env = NULL, ver[KE_VERIFIER_MAX], pub[SRV_DEV_PUB_LEN], h[32], *msg;
+  size_t envlen = 0, dl = strlen(k->device), vl = strlen(k->volume), mlen, verlen = 0;
   unsigned hl = 0;
   ke_envelope e;
   int ok;
 
   *code = SRV_ERR_BAD_REQUEST;
-  if (!srv_device_volume_ok(k->volume))
-    return "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -";
-  k->key_type = srv_device_str(body, "key_type");
-  if (!k->key_type || (strcmp(k->key_type, "bitlocker") && strcmp(k->key_type, "filevault") &&
-                       strcmp(k->key_type, "luks") && strcmp(k->key_type, "other")))
-    return "key_type: bitlocker, filevault, luks or other";
-  k->key_id = srv_device_str(body, "key_id");
-  if (!srv_device_key_id_ok(k->key_id))
-    return "key_id: 1 to 128 printable ASCII characters";
-  /* v1 (32 bytes) or v2 (54 bytes, scrypt parameters at or above the
-   * floor): both are stored as sent, the server never recomputes them. */
-  if (!ver64 || ke_verifier_decode(ver, &verlen, ver64) != KE_OK)
-    return "verifier: a v1 (32 bytes) or v2 (54 bytes) verifier in base64url";
-  if (!sig64 || ke_b64url_decode_fixed(sig, sizeof sig, sig64) != KE_OK)
-    return "signature: 64 bytes in base64url";
-  if (!env64 || strlen(env64) > SRV_DK_ENV_B64_MAX ||
-      ke_b64url_decode(&env, &envlen, env64, 0) != KE_OK)
-    return "envelope: a keyescrow envelope in base64url";
+  if (ke_b64url_decode(&env, &envlen, b->envelope, 0) != KE_OK)
+    return srv_dk_fields[4].error;
   *code = SRV_ERR_INVALID_ENVELOPE;
   if (ke_envelope_parse(&e, env, envlen) != KE_OK) {
     free(env);
     return "The envelope does not parse (magic, version, point or length)";
   }
   /* envelope || device_id || 0x00 || volume_id */
-  dl = strlen(k->device);
-  vl = strlen(k->volume);
   mlen = envlen + dl + 1 + vl;
   msg = malloc(mlen);
   if (!msg || srv_device_request_key(k->req, pub) != 0) {
@@ -262,14 +284,15 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   memcpy(msg + envlen, k->device, dl);
   msg[envlen + dl] = 0;
   memcpy(msg + envlen + dl + 1, k->volume, vl);
-  ok = srv_device_ed25519_ok(pub, msg, mlen, sig);
+  ok = srv_device_ed25519_ok(pub, msg, mlen, b->signature);
   free(msg);
   if (!ok) {
     free(env);
     *code = SRV_ERR_INVALID_ENVELOPE_SIGNATURE;
     return "The device signature over envelope || device || 0x00 || volume does not verify";
   }
-  if (EVP_Digest(env, envlen, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32) {
+  if (EVP_Digest(env, envlen, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32 ||
+      ke_verifier_decode(ver, &verlen, b->verifier) != KE_OK) {
     free(env);
     *code = SRV_ERR_INTERNAL;
     return "internal";
@@ -278,7 +301,7 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   ke_hex_encode(k->fpr, e.fingerprint, KE_FPR_LEN);
   srv_bytea_param(k->env_param, env, envlen);
   srv_bytea_param(k->verifier, ver, verlen);
-  srv_bytea_param(k->sig, sig, sizeof sig);
+  srv_bytea_param(k->sig, b->signature, SRV_DEV_SIG_LEN);
   free(env);
   return NULL;
 }
@@ -319,63 +342,66 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, const struct srv_d
              : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
 }
 
+/* After the commit: the leaf index of a new record, or of a re-upload whose
+ * first answer was lost before it was learnt.  0, or 1 when answered. */
+static int srv_dk_leaf(struct srv_request *req, struct srv_dk *k, char **event,
+                       enum MHD_Result *ret)
+{
+  struct srv_dk_leaf l = {k->id, -1, 1, NULL};
+
+  *event = NULL;
+  if (k->out != SRV_DK_NEW) {
+    if (k->leaf_index >= 0 || srv_dk_find_leaf(k) == 0)
+      return 0;
+    *ret = srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+    return 1;
+  }
+  if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
+    /* Stored and audited, but no index yet: a retry gets the receipt. */
+    ke_log(KE_LOG_WARN, "escrow stored but its audit leaf is not sequenced yet",
+           json_pack("{s:s,s:s}", "request_id", srv_request_id(req), "record", k->id));
+    *ret = srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+    return 1;
+  }
+  l.leaf = k->leaf_index;
+  if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
+    ke_log(KE_LOG_WARN, "could not store a record's leaf index",
+           json_pack("{s:s}", "record", k->id));
+  *event = l.text;
+  return 0;
+}
+
 enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
 {
-  static const char *const allowed[] = {"envelope", "verifier", "signature", "key_type",
-                                        "key_id", NULL};
-  const json_t *body = srv_request_json(req);
-  struct srv_dk *k = calloc(1, sizeof *k);
+  struct srv_dk_body b;
+  struct srv_dk *k;
+  struct ke_jerr err;
   enum srv_error_code code;
-  enum srv_db_status st;
   enum MHD_Result ret;
-  const char *bad;
-  char *event = NULL;
+  const char *bad, *volume = srv_request_param(req, "volume");
+  char *event;
+  int parsed = srv_ep_body_parse(req, &srv_ep_device_keys_put_body, &b, &err);
 
-  if (!k)
+  /* An unknown member is refused before the path's volume, the members
+   * after it. */
+  if (parsed != 0 && err.kind == KE_JE_UNKNOWN)
+    return srv_ep_body_reply(req, &err);
+  if (!srv_device_volume_ok(volume))
+    return srv_ep_bad(req, "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -");
+  if (parsed != 0)
+    return srv_ep_body_reply(req, &err);
+  if (!(k = calloc(1, sizeof *k)))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  if (srv_account_unknown_member(req, body, allowed, &ret)) {
-    free(k);
-    return ret;
-  }
   k->req = req;
   k->device = srv_request_principal(req)->id;
-  k->volume = srv_request_param(req, "volume");
-  if ((bad = srv_dk_validate(k, body, &code)) != NULL) {
-    free(k);
-    return srv_reply_error(req, code, code == SRV_ERR_INTERNAL ? NULL : bad);
-  }
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_txn, k);
-  if (st == SRV_DB_ABORT && k->out == SRV_DK_REPLAYED)
-    ret = srv_reply_error(req, SRV_ERR_REPLAYED_REQUEST, NULL);
-  else if (st == SRV_DB_ABORT && k->out == SRV_DK_UNKNOWN_KEY)
-    ret = srv_reply_error(req, SRV_ERR_UNKNOWN_ESCROW_KEY, NULL);
-  else if (st != SRV_DB_OK)
-    ret = srv_ep_db_error(req, st);
-  else
-    ret = MHD_YES;
-  if (st != SRV_DB_OK) {
-    free(k);
-    return ret;
-  }
-  if (k->out == SRV_DK_NEW) {
-    struct srv_dk_leaf l = {k->id, -1, 1, NULL};
-    if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
-      /* Stored and audited, but no index yet: a retry gets the receipt. */
-      ke_log(KE_LOG_WARN, "escrow stored but its audit leaf is not sequenced yet",
-             json_pack("{s:s,s:s}", "request_id", srv_request_id(req), "record", k->id));
-      free(k);
-      return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-    }
-    l.leaf = k->leaf_index;
-    if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
-      ke_log(KE_LOG_WARN, "could not store a record's leaf index",
-             json_pack("{s:s}", "record", k->id));
-    event = l.text;
-  } else if (k->leaf_index < 0 && srv_dk_find_leaf(k) != 0) {
-    free(k);
-    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-  }
-  ret = srv_dk_answer(req, k, event);
+  k->volume = volume;
+  k->key_type = b.key_type;
+  k->key_id = b.key_id;
+  if ((bad = srv_dk_validate(k, &b, &code)) != NULL)
+    ret = srv_reply_error(req, code, code == SRV_ERR_INTERNAL ? NULL : bad);
+  else if (!srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_dk_txn, k, &k->fail, &ret) &&
+           !srv_dk_leaf(req, k, &event, &ret))
+    ret = srv_dk_answer(req, k, event);
   free(k);
   return ret;
 }

@@ -107,4 +107,11 @@ enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req);
 extern const struct ke_jspec srv_ep_tokens_create_body;
 extern const struct srv_qspec srv_ep_tokens_list_query;
 
+/* hdev */
+extern const struct ke_jspec srv_ep_enroll_body;
+extern const struct ke_jspec srv_ep_device_keys_put_body;
+extern const struct ke_jspec srv_ep_checkin_body;
+extern const struct ke_jspec srv_ep_attest_body;
+extern const struct ke_jspec srv_ep_client_key_put_body;
+
 #endif
