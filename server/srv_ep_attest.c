@@ -28,10 +28,6 @@
 #include "srv_rows.h"
 
 /* ---- challenge -------------------------------------------------------------- */
-static const struct srv_jcol srv_at_ch_cols[] = {
-  SRV_JCOL("challenge_id", SRV_CT_INT64), SRV_JCOL("fingerprint", SRV_CT_TEXT),
-  SRV_JCOL("expires", SRV_CT_TIME), SRV_JCOL_END};
-
 struct srv_at_ch {
   struct srv_request *req;
   char index[8], nonce_hex[2 + 2 * KE_ATTEST_NONCE_LEN + 1];
@@ -55,11 +51,12 @@ static enum srv_db_status srv_at_ch_txn(struct srv_db *db, void *cls)
     PQclear(r);
     return srv_ep_fail(&s->fail, SRV_ERR_NO_ESCROW_KEY, NULL);
   }
-  s->out = srv_row_json(r, 0, srv_at_ch_cols);
+  s->out = json_pack("{s:I,s:s,s:s,s:i}", "challenge_id",
+                     (json_int_t)strtoll(srv_row_text(r, "id"), NULL, 10), "fingerprint",
+                     srv_row_text(r, "fingerprint"), "expires", srv_row_text(r, "expires"),
+                     "index", p->custodian_index);
   PQclear(r);
-  if (!s->out || json_object_set_new(s->out, "index", json_integer(p->custodian_index)))
-    return SRV_DB_ERROR;
-  return SRV_DB_OK;
+  return s->out ? SRV_DB_OK : SRV_DB_ERROR;
 }
 
 enum MHD_Result srv_ep_attest_challenge(struct srv_request *req)
@@ -100,24 +97,13 @@ struct srv_at_body {
   int64_t challenge_id;
   uint8_t proof[KE_DLEQ_LEN];
 };
-/* Open, with the member count checked by the handler: any other member
- * is answered with the message for the whole body, as it always was. */
+/* Open: the handler checks the member count (the whole body's message). */
 static const struct ke_jfield srv_at_fields[] = {
   KE_JF_INT(struct srv_at_body, challenge_id, 1, INT64_MAX, SRV_AT_BODY_MSG),
   KE_JF_B64_FIXED(struct srv_at_body, proof,
                   "proof: a DLEQ proof P | c | s (97 bytes, base64url)"),
   KE_JF_END};
 const struct ke_jspec srv_ep_attest_body = KE_JSPEC(struct srv_at_body, srv_at_fields, KE_JS_OPEN);
-
-/* The challenge taken (ATTEST_CHALLENGE_TAKE). */
-struct srv_at_row {
-  int64_t share_index;
-  const char *fingerprint, *nonce, *manifest;
-};
-static const struct srv_col srv_at_row_cols[] = {
-  SRV_COL_INT64(struct srv_at_row, share_index), SRV_COL_TEXT(struct srv_at_row, fingerprint),
-  SRV_COL_TEXT(struct srv_at_row, nonce), SRV_COL_TEXT(struct srv_at_row, manifest),
-  SRV_COL_END};
 
 struct srv_at {
   struct srv_request *req;
@@ -129,25 +115,27 @@ struct srv_at {
   struct srv_ep_fail fail;
 };
 
-/* Does the proof hold for the challenge row?  KE_OK or why not. */
-static ke_rc srv_at_check(const struct srv_at *s, const struct srv_at_row *c)
+/* Does the proof hold for the challenge row (index, fpr, nonce hex,
+ * manifest)?  KE_OK or why not. */
+static ke_rc srv_at_check(const struct srv_at *s, const PGresult *r, int *index)
 {
   ke_manifest *m = calloc(1, sizeof *m);
   uint8_t fpr[KE_FPR_LEN], nonce[KE_ATTEST_NONCE_LEN];
-  int index = s->index;
+  const char *text = srv_row_text(r, "manifest");
   ke_ferr err;
   ke_rc rc;
 
+  *index = atoi(srv_row_text(r, "share_index"));
   if (!m)
     return KE_ERR_INTERNAL;
-  if ((rc = ke_manifest_parse(m, c->manifest, strlen(c->manifest), &err)) == KE_OK &&
-      (rc = ke_hex_decode(fpr, sizeof fpr, c->fingerprint)) == KE_OK &&
-      (rc = ke_hex_decode(nonce, sizeof nonce, c->nonce)) == KE_OK) {
-    if (index < 1 || index > m->pub.n || !ke_ct_eq(fpr, m->pub.fingerprint, sizeof fpr))
+  if ((rc = ke_manifest_parse(m, text, strlen(text), &err)) == KE_OK &&
+      (rc = ke_hex_decode(fpr, sizeof fpr, srv_row_text(r, "fingerprint"))) == KE_OK &&
+      (rc = ke_hex_decode(nonce, sizeof nonce, srv_row_text(r, "nonce"))) == KE_OK) {
+    if (*index < 1 || *index > m->pub.n || !ke_ct_eq(fpr, m->pub.fingerprint, sizeof fpr))
       rc = KE_ERR_INVALID_INDEX;
     else
-      rc = ke_attest_verify(&s->proof, (unsigned)index, &m->pub.public_shares[index - 1], fpr,
-                            nonce);
+      rc = ke_attest_verify(&s->proof, (unsigned)*index, &m->pub.public_shares[*index - 1],
+                            fpr, nonce);
   }
   free(m);
   return rc;
@@ -160,7 +148,6 @@ static enum srv_db_status srv_at_txn(struct srv_db *db, void *cls)
   const char *take[2] = {s->id, p->name};
   enum srv_db_status st;
   struct srv_audit_event ev;
-  struct srv_at_row c;
   char obj[48];
   json_t *d;
   PGresult *r;
@@ -174,13 +161,8 @@ static enum srv_db_status srv_at_txn(struct srv_db *db, void *cls)
     return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
                        "no such challenge for you, or it was used or has expired");
   }
-  if (srv_row_read(r, 0, srv_at_row_cols, &c) != 0) {
-    PQclear(r);
-    return SRV_DB_ERROR;
-  }
-  s->index = (int)c.share_index;
-  rc = srv_at_check(s, &c);
-  snprintf(s->fpr, sizeof s->fpr, "%s", c.fingerprint);
+  rc = srv_at_check(s, r, &s->index);
+  snprintf(s->fpr, sizeof s->fpr, "%s", srv_row_text(r, "fingerprint"));
   PQclear(r);
   s->verdict = rc == KE_OK ? 1 : -1;
   if (s->verdict > 0) {

@@ -22,8 +22,7 @@
 #include "srv_routes.h"
 #include "srv_rows.h"
 
-/* One element of "volumes", parsed by its own spec (the members are
- * named as in the body). */
+/* One element of "volumes" (srv_ci_vol_spec). */
 struct srv_ci_vol {
   const char *volume_id, *record_id, *unlock_check, *verifier;
   uint8_t ver[KE_VERIFIER_MAX];
@@ -77,17 +76,10 @@ static const struct srv_col srv_ci_rec_cols[] = {
   SRV_COL_TEXT(struct srv_ci_rec, state), SRV_COL_TEXT(struct srv_ci_rec, escrow_fingerprint),
   SRV_COL_BOOL(struct srv_ci_rec, rotate), SRV_COL_END};
 
-/* The current escrow key (ESCROW_KEY_CURRENT). */
-struct srv_ci_key {
-  const char *fingerprint, *manifest;
-};
-static const struct srv_col srv_ci_key_cols[] = {
-  SRV_COL_TEXT(struct srv_ci_key, fingerprint), SRV_COL_TEXT(struct srv_ci_key, manifest),
-  SRV_COL_END};
-
 struct srv_ci {
   struct srv_request *req;
-  const char *device, *version, *key_status;
+  const char *device;
+  const struct srv_ci_body *b;
   struct srv_ci_vol *vols;
   size_t nvols;
   int key_changed;
@@ -175,22 +167,6 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
   return SRV_DB_OK;
 }
 
-/* The observations on the records, as three parallel arrays. */
-static enum srv_db_status srv_ci_observe(struct srv_db *db, struct srv_ci *c)
-{
-  char *a_id = srv_ci_array(c, 0), *a_match = srv_ci_array(c, 1), *a_unlock = srv_ci_array(c, 2);
-  const char *p4[4] = {c->device, a_id, a_match, a_unlock};
-  enum srv_db_status st = SRV_DB_ERROR;
-  PGresult *r;
-
-  if (a_id && a_match && a_unlock && (r = srv_db_exec(db, SRV_STMT_RECORD_OBSERVE, p4, &st)))
-    PQclear(r);
-  free(a_id);
-  free(a_match);
-  free(a_unlock);
-  return st;
-}
-
 static enum srv_db_status srv_ci_audit(struct srv_db *db, struct srv_ci *c)
 {
   json_t *mism = json_array(), *failed = json_array(), *d = NULL;
@@ -205,9 +181,9 @@ static enum srv_db_status srv_ci_audit(struct srv_db *db, struct srv_ci *c)
       json_array_append_new(failed, json_string(c->vols[i].volume_id));
   }
   if (mism && failed)
-    d = json_pack("{s:s,s:I,s:O,s:O,s:O,s:s?}", "agent_version", c->version, "volumes",
+    d = json_pack("{s:s,s:I,s:O,s:O,s:O,s:s?}", "agent_version", c->b->agent_version, "volumes",
                   (json_int_t)c->nvols, "verifier_mismatch", mism, "unlock_failed", failed,
-                  "rotate", c->rotate, "escrow_key", c->key_status);
+                  "rotate", c->rotate, "escrow_key", c->b->escrow_key);
   if (d) {
     snprintf(object, sizeof object, "device:%s", c->device);
     ev = (struct srv_audit_event){"device.checkin", object, "success", d, NULL};
@@ -222,11 +198,11 @@ static enum srv_db_status srv_ci_audit(struct srv_db *db, struct srv_ci *c)
 static enum srv_db_status srv_ci_txn(struct srv_db *db, void *cls)
 {
   struct srv_ci *c = cls;
-  const char *p3[3] = {c->device, c->version, c->key_status};
+  const char *p3[3] = {c->device, c->b->agent_version, c->b->escrow_key};
+  char *a_id = NULL, *a_match = NULL, *a_unlock = NULL, *manifest = NULL;
+  const char *p4[4] = {c->device, NULL, NULL, NULL};
   enum srv_db_status st;
   PGresult *r;
-  struct srv_ci_key k;
-  char *manifest = NULL;
   int replayed = 0;
 
   c->key_changed = 0;
@@ -244,10 +220,8 @@ static enum srv_db_status srv_ci_txn(struct srv_db *db, void *cls)
     PQclear(r);
     return srv_ep_fail(&c->fail, SRV_ERR_NO_ESCROW_KEY, NULL);
   }
-  if (srv_row_read(r, 0, srv_ci_key_cols, &k) == 0) {
-    snprintf(c->fpr, sizeof c->fpr, "%s", k.fingerprint);
-    manifest = strdup(k.manifest);
-  }
+  snprintf(c->fpr, sizeof c->fpr, "%s", srv_row_text(r, "fingerprint"));
+  manifest = strdup(srv_row_text(r, "manifest"));
   PQclear(r);
   if (!manifest)
     return SRV_DB_ERROR;
@@ -255,8 +229,17 @@ static enum srv_db_status srv_ci_txn(struct srv_db *db, void *cls)
   if (st == SRV_DB_OK && c->key_changed && !(c->manifest = srv_device_manifest_json(manifest)))
     st = SRV_DB_ERROR;
   free(manifest);
-  if (st == SRV_DB_OK)
-    st = srv_ci_observe(db, c);
+  if (st != SRV_DB_OK)
+    return st;
+  p4[1] = a_id = srv_ci_array(c, 0);
+  p4[2] = a_match = srv_ci_array(c, 1);
+  p4[3] = a_unlock = srv_ci_array(c, 2);
+  st = SRV_DB_ERROR;
+  if (a_id && a_match && a_unlock && (r = srv_db_exec(db, SRV_STMT_RECORD_OBSERVE, p4, &st)))
+    PQclear(r);
+  free(a_id);
+  free(a_match);
+  free(a_unlock);
   return st == SRV_DB_OK ? srv_ci_audit(db, c) : st;
 }
 
@@ -324,8 +307,7 @@ enum MHD_Result srv_ep_checkin(struct srv_request *req)
   memset(&c, 0, sizeof c);
   c.req = req;
   c.device = srv_request_principal(req)->id;
-  c.version = b.agent_version;
-  c.key_status = b.escrow_key;
+  c.b = &b;
   if ((bad = srv_ci_volumes(&c, b.volumes)) != NULL) {
     free(c.vols);
     return srv_ep_bad(req, bad);

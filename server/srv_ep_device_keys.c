@@ -64,21 +64,10 @@ static const struct ke_jfield srv_dk_fields[] = {
   KE_JF_STR(struct srv_dk_body, verifier, 1, 4 * KE_VERIFIER_MAX, srv_dk_verifier_ok,
             "verifier: a v1 (32 bytes) or v2 (54 bytes) verifier in base64url"),
   KE_JF_B64_FIXED(struct srv_dk_body, signature, "signature: 64 bytes in base64url"),
-  /* Decoded and parsed by the handler (its own error codes). */
   KE_JF_STR(struct srv_dk_body, envelope, 0, SRV_DK_ENV_B64_MAX, NULL,
             "envelope: a keyescrow envelope in base64url"),
   KE_JF_END};
 const struct ke_jspec srv_ep_device_keys_put_body = KE_JSPEC(struct srv_dk_body, srv_dk_fields, 0);
-
-/* RECORD_PRECHECK: always one row; the record's columns are NULL unless
- * this envelope was escrowed before. */
-struct srv_dk_pre {
-  const char *key_state, *id, *state, *created, *leaf_index;
-};
-static const struct srv_col srv_dk_pre_cols[] = {
-  SRV_COL_TEXT_NULL(struct srv_dk_pre, key_state), SRV_COL_TEXT_NULL(struct srv_dk_pre, id),
-  SRV_COL_TEXT_NULL(struct srv_dk_pre, state),     SRV_COL_TIME_NULL(struct srv_dk_pre, created),
-  SRV_COL_TEXT_NULL(struct srv_dk_pre, leaf_index), SRV_COL_END};
 
 enum srv_dk_outcome { SRV_DK_NEW, SRV_DK_SAME };
 
@@ -101,11 +90,11 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   struct srv_dk *k = cls;
   enum srv_db_status st;
   PGresult *r;
-  int replayed = 0, same;
+  int replayed = 0;
   char object[48];
   json_t *d;
   struct srv_audit_event ev;
-  struct srv_dk_pre pre;
+  const char *v;
 
   k->superseded[0] = '\0';
   k->leaf_index = -1;
@@ -116,19 +105,17 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
     if (!(r = srv_db_exec(db, SRV_STMT_RECORD_PRECHECK, p4, &st)))
       return st;
   }
-  if (srv_row_read(r, 0, srv_dk_pre_cols, &pre) != 0) {
-    PQclear(r);
-    return SRV_DB_ERROR;
-  }
-  snprintf(k->key_state, sizeof k->key_state, "%s", pre.key_state ? pre.key_state : "");
-  if ((same = pre.id != NULL)) {
-    snprintf(k->id, sizeof k->id, "%s", pre.id);
-    snprintf(k->state, sizeof k->state, "%s", pre.state);
-    k->leaf_index = pre.leaf_index ? strtoll(pre.leaf_index, NULL, 10) : -1;
-    snprintf(k->created, sizeof k->created, "%s", pre.created);
+  /* Always one row: the record's columns are NULL unless this envelope was
+   * escrowed before. */
+  snprintf(k->key_state, sizeof k->key_state, "%s", (v = srv_row_text(r, "key_state")) ? v : "");
+  snprintf(k->id, sizeof k->id, "%s", (v = srv_row_text(r, "id")) ? v : "");
+  if (k->id[0]) {
+    snprintf(k->state, sizeof k->state, "%s", srv_row_text(r, "state"));
+    k->leaf_index = (v = srv_row_text(r, "leaf_index")) ? strtoll(v, NULL, 10) : -1;
+    snprintf(k->created, sizeof k->created, "%s", srv_row_text(r, "created"));
   }
   PQclear(r);
-  if (same) {
+  if (k->id[0]) {
     k->out = SRV_DK_SAME; /* the nonce is kept: this request cannot be replayed */
     return SRV_DB_OK;
   }
@@ -169,12 +156,16 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
 
 /* Remember the leaf index with the record (so that an idempotent re-upload
  * can answer it), or find it for a record whose first answer was lost
- * between commit and that update. */
+ * between commit and that update.  The escrow event's exact text is
+ * answered with the receipt so that the agent can prove its inclusion in a
+ * checkpoint it holds consistent with the last it saw
+ * (docs/agent-protocol.md section 4). */
+enum srv_dk_leaf_mode { SRV_DK_FIND, SRV_DK_STORE, SRV_DK_TEXT };
 struct srv_dk_leaf {
   const char *id;
   int64_t leaf;
-  int set;    /* 1: store leaf; 0: look it up */
-  char *text; /* set: the leaf's text too (malloc'd), for the answer */
+  enum srv_dk_leaf_mode mode; /* STORE and TEXT read the leaf's text too */
+  char *text;                 /* malloc'd; NULL when not found */
 };
 
 static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
@@ -186,19 +177,21 @@ static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
   PGresult *r;
 
   snprintf(leaf, sizeof leaf, "%lld", (long long)l->leaf);
-  if (l->set) {
+  if (l->mode == SRV_DK_STORE) {
     /* A crash that loses this update costs srv_dk_find_leaf() once. */
     if (!(r = srv_db_exec(db, SRV_STMT_ASYNC_COMMIT, NULL, &st)))
       return st;
     PQclear(r);
   }
-  r = srv_db_exec(db, l->set ? SRV_STMT_RECORD_SET_LEAF : SRV_STMT_RECORD_FIND_LEAF, p2, &st);
-  if (!r)
-    return st;
-  if (!l->set)
-    l->leaf = PQntuples(r) == 1 ? strtoll(srv_row_text(r, "seq"), NULL, 10) : -1;
-  PQclear(r);
-  if (l->set) {
+  if (l->mode != SRV_DK_TEXT) {
+    r = srv_db_exec(db, l->mode ? SRV_STMT_RECORD_SET_LEAF : SRV_STMT_RECORD_FIND_LEAF, p2, &st);
+    if (!r)
+      return st;
+    if (l->mode == SRV_DK_FIND)
+      l->leaf = PQntuples(r) == 1 ? strtoll(srv_row_text(r, "seq"), NULL, 10) : -1;
+    PQclear(r);
+  }
+  if (l->mode != SRV_DK_FIND) {
     /* The event's text rides along: one transaction per escrow, not two. */
     const char *p1[1] = {leaf};
     if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
@@ -210,34 +203,9 @@ static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
-/* The escrow event's exact text, answered with the receipt so that the
- * agent can prove its inclusion in a checkpoint it holds consistent with
- * the last it saw (docs/agent-protocol.md section 4). */
-struct srv_dk_event {
-  int64_t leaf;
-  char *text; /* malloc'd; NULL when not found */
-};
-
-static enum srv_db_status srv_dk_event_txn(struct srv_db *db, void *cls)
-{
-  struct srv_dk_event *e = cls;
-  char leaf[24];
-  const char *p1[1] = {leaf};
-  enum srv_db_status st;
-  PGresult *r;
-
-  snprintf(leaf, sizeof leaf, "%lld", (long long)e->leaf);
-  if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
-    return st;
-  free(e->text);
-  e->text = PQntuples(r) == 1 ? strdup(srv_row_text(r, "leaf")) : NULL;
-  PQclear(r);
-  return SRV_DB_OK;
-}
-
 static int srv_dk_find_leaf(struct srv_dk *k)
 {
-  struct srv_dk_leaf l = {k->id, -1, 0, NULL};
+  struct srv_dk_leaf l = {k->id, -1, SRV_DK_FIND, NULL};
 
   /* Its event may still wait in the queue: sequence what is there first. */
   if (srv_audit_sequence_batch() < 0)
@@ -245,7 +213,7 @@ static int srv_dk_find_leaf(struct srv_dk *k)
   if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_leaf_txn, &l) != SRV_DB_OK || l.leaf < 0)
     return -1;
   k->leaf_index = l.leaf;
-  l.set = 1;
+  l.mode = SRV_DK_STORE;
   if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
     ke_log(KE_LOG_WARN, "could not store a record's leaf index", json_pack("{s:s}", "record", k->id));
   free(l.text);
@@ -306,14 +274,30 @@ static const char *srv_dk_validate(struct srv_dk *k, const struct srv_dk_body *b
   return NULL;
 }
 
-/* The answer: record, leaf index, the signed receipt and the escrow
- * event's text (`event`: malloc'd, taken; NULL: read it here). */
-static enum MHD_Result srv_dk_answer(struct srv_request *req, const struct srv_dk *k,
-                                     char *event)
+/* After the commit: the leaf index (learnt for a new record, or for a
+ * re-upload whose first answer was lost before it was), then the answer:
+ * record, leaf index, the signed receipt and the escrow event's text. */
+static enum MHD_Result srv_dk_answer(struct srv_request *req, struct srv_dk *k)
 {
-  char *note = NULL;
+  char *note = NULL, *event = NULL;
   json_t *out;
 
+  if (k->out == SRV_DK_NEW) {
+    struct srv_dk_leaf l = {k->id, -1, SRV_DK_STORE, NULL};
+    if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
+      /* Stored and audited, but no index yet: a retry gets the receipt. */
+      ke_log(KE_LOG_WARN, "escrow stored but its audit leaf is not sequenced yet",
+             json_pack("{s:s,s:s}", "request_id", srv_request_id(req), "record", k->id));
+      return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+    }
+    l.leaf = k->leaf_index;
+    if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
+      ke_log(KE_LOG_WARN, "could not store a record's leaf index",
+             json_pack("{s:s}", "record", k->id));
+    event = l.text;
+  } else if (k->leaf_index < 0 && srv_dk_find_leaf(k) != 0) {
+    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+  }
   if (srv_device_receipt(k->device, k->volume, k->id, k->sha, k->leaf_index, k->created,
                          &note) != 0) {
     free(event);
@@ -325,8 +309,8 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, const struct srv_d
                    (json_int_t)k->leaf_index));
   if (!event) {
     /* A re-upload (or a failed update before): read the event on its own. */
-    struct srv_dk_event e = {k->leaf_index, NULL};
-    if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_event_txn, &e) != SRV_DB_OK || !e.text) {
+    struct srv_dk_leaf e = {k->id, k->leaf_index, SRV_DK_TEXT, NULL};
+    if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_leaf_txn, &e) != SRV_DB_OK || !e.text) {
       free(e.text);
       free(note);
       return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
@@ -342,35 +326,6 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, const struct srv_d
              : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
 }
 
-/* After the commit: the leaf index of a new record, or of a re-upload whose
- * first answer was lost before it was learnt.  0, or 1 when answered. */
-static int srv_dk_leaf(struct srv_request *req, struct srv_dk *k, char **event,
-                       enum MHD_Result *ret)
-{
-  struct srv_dk_leaf l = {k->id, -1, 1, NULL};
-
-  *event = NULL;
-  if (k->out != SRV_DK_NEW) {
-    if (k->leaf_index >= 0 || srv_dk_find_leaf(k) == 0)
-      return 0;
-    *ret = srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-    return 1;
-  }
-  if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
-    /* Stored and audited, but no index yet: a retry gets the receipt. */
-    ke_log(KE_LOG_WARN, "escrow stored but its audit leaf is not sequenced yet",
-           json_pack("{s:s,s:s}", "request_id", srv_request_id(req), "record", k->id));
-    *ret = srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-    return 1;
-  }
-  l.leaf = k->leaf_index;
-  if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
-    ke_log(KE_LOG_WARN, "could not store a record's leaf index",
-           json_pack("{s:s}", "record", k->id));
-  *event = l.text;
-  return 0;
-}
-
 enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
 {
   struct srv_dk_body b;
@@ -379,7 +334,6 @@ enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
   enum srv_error_code code;
   enum MHD_Result ret;
   const char *bad, *volume = srv_request_param(req, "volume");
-  char *event;
   int parsed = srv_ep_body_parse(req, &srv_ep_device_keys_put_body, &b, &err);
 
   /* An unknown member is refused before the path's volume, the members
@@ -392,16 +346,12 @@ enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
     return srv_ep_body_reply(req, &err);
   if (!(k = calloc(1, sizeof *k)))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  k->req = req;
-  k->device = srv_request_principal(req)->id;
-  k->volume = volume;
-  k->key_type = b.key_type;
-  k->key_id = b.key_id;
+  *k = (struct srv_dk){.req = req, .device = srv_request_principal(req)->id, .volume = volume,
+                       .key_type = b.key_type, .key_id = b.key_id};
   if ((bad = srv_dk_validate(k, &b, &code)) != NULL)
     ret = srv_reply_error(req, code, code == SRV_ERR_INTERNAL ? NULL : bad);
-  else if (!srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_dk_txn, k, &k->fail, &ret) &&
-           !srv_dk_leaf(req, k, &event, &ret))
-    ret = srv_dk_answer(req, k, event);
+  else if (!srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_dk_txn, k, &k->fail, &ret))
+    ret = srv_dk_answer(req, k);
   free(k);
   return ret;
 }

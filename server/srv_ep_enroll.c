@@ -30,7 +30,6 @@
 static int srv_en_token_ok(const char *s)
 {
   uint8_t hash[32];
-
   return srv_enroll_token_hash(s, hash) == 0;
 }
 static int srv_en_text_ok(const char *s) { return srv_text_ok(s, 0, SIZE_MAX); }
@@ -39,7 +38,7 @@ struct srv_en_body {
   const char *token;
   uint8_t device_key[SRV_DEV_PUB_LEN];
   const char *hostname, *serial, *os;
-  const json_t *hardware;
+  const json_t *hardware; /* its facts: srv_en_hardware */
 };
 static const struct ke_jfield srv_en_fields[] = {
   KE_JF_STR(struct srv_en_body, token, SRV_ENROLL_TOKEN_LEN, SRV_ENROLL_TOKEN_LEN,
@@ -52,18 +51,11 @@ static const struct ke_jfield srv_en_fields[] = {
             "serial: at most 128 bytes of text without control characters"),
   KE_JF_STR(struct srv_en_body, os, 1, SRV_DEV_OS_MAX, srv_en_text_ok,
             "os: 1 to 128 bytes of text without control characters"),
-  /* Its facts are checked by srv_en_hardware. */
   KE_JF_OBJECT(struct srv_en_body, hardware, "hardware: an object of at most 32 facts"),
   KE_JF_END};
 const struct ke_jspec srv_ep_enroll_body = KE_JSPEC(struct srv_en_body, srv_en_fields, 0);
 
-/* ENROLL_TOKEN_USE_CHECK and DEVICE_BY_KEY. */
-struct srv_en_token {
-  const char *id, *group_name, *status; /* ok, expired, exhausted, revoked */
-};
-static const struct srv_col srv_en_token_cols[] = {
-  SRV_COL_TEXT(struct srv_en_token, id), SRV_COL_TEXT(struct srv_en_token, group_name),
-  SRV_COL_TEXT(struct srv_en_token, status), SRV_COL_END};
+/* The device that has this key already (DEVICE_BY_KEY). */
 struct srv_en_dev {
   const char *id, *enrollment_token;
   int disabled;
@@ -71,29 +63,23 @@ struct srv_en_dev {
 static const struct srv_col srv_en_dev_cols[] = {
   SRV_COL_TEXT(struct srv_en_dev, id), SRV_COL_TEXT(struct srv_en_dev, enrollment_token),
   SRV_COL_BOOL(struct srv_en_dev, disabled), SRV_COL_END};
-struct srv_en_key {
-  const char *fingerprint, *manifest;
-};
-static const struct srv_col srv_en_key_cols[] = {
-  SRV_COL_TEXT(struct srv_en_key, fingerprint), SRV_COL_TEXT(struct srv_en_key, manifest),
-  SRV_COL_END};
 
 struct srv_en {
   struct srv_request *req;
-  const char *hostname, *serial, *os, *hw_text;
+  const struct srv_en_body *b;
+  const char *hw_text;
   char token_hash[2 * 32 + 3], pub[2 * 32 + 3];
   char id[SRV_DEV_ID_LEN + 1];
   char group[SRV_DEV_GROUP_MAX + 1];
   char token_id[24];
-  char why[16];      /* the token's status: ok, expired, exhausted, revoked, unknown */
-  char refused[24];  /* a refusal to audit: the token's status or device_key_in_use */
+  char why[16];     /* the token's status: ok, expired, exhausted, revoked, unknown */
+  char refused[24]; /* the reason of a refusal to audit */
   char fpr[SRV_HEX_SHA256];
   char *manifest;
-  int created;       /* 0: a repeated enrolment */
+  int created;      /* 0: this enrolment again */
   struct srv_ep_fail fail;
 };
 
-/* A refusal audited after the rollback (srv_en_audit_refusal). */
 static enum srv_db_status srv_en_refuse(struct srv_en *e, const char *reason)
 {
   snprintf(e->refused, sizeof e->refused, "%s", reason);
@@ -103,26 +89,21 @@ static enum srv_db_status srv_en_refuse(struct srv_en *e, const char *reason)
   return srv_ep_fail(&e->fail, SRV_ERR_INVALID_ENROLLMENT_TOKEN, NULL);
 }
 
-/* The current escrow key into e, or the no_escrow_key failure. */
 static enum srv_db_status srv_en_escrow_key(struct srv_db *db, struct srv_en *e)
 {
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_ESCROW_KEY_CURRENT, NULL, &st);
-  struct srv_en_key k;
+  const char *m = srv_row_text(r, "manifest");
 
   if (!r)
     return st;
   free(e->manifest);
-  e->manifest = NULL;
-  if (PQntuples(r) != 1) {
-    st = srv_ep_fail(&e->fail, SRV_ERR_NO_ESCROW_KEY, NULL);
-  } else if (srv_row_read(r, 0, srv_en_key_cols, &k) != 0 || !(e->manifest = strdup(k.manifest))) {
-    st = SRV_DB_ERROR;
-  } else {
-    snprintf(e->fpr, sizeof e->fpr, "%s", k.fingerprint);
-  }
+  snprintf(e->fpr, sizeof e->fpr, "%s", m ? srv_row_text(r, "fingerprint") : "");
+  e->manifest = m ? strdup(m) : NULL;
   PQclear(r);
-  return st;
+  if (!m)
+    return srv_ep_fail(&e->fail, SRV_ERR_NO_ESCROW_KEY, NULL);
+  return e->manifest ? st : SRV_DB_ERROR;
 }
 
 static enum srv_db_status srv_en_nonce(struct srv_db *db, struct srv_en *e)
@@ -133,35 +114,9 @@ static enum srv_db_status srv_en_nonce(struct srv_db *db, struct srv_en *e)
   return replayed ? srv_ep_fail(&e->fail, SRV_ERR_REPLAYED_REQUEST, NULL) : st;
 }
 
-/* Step 1: the token's id, group and status into e. */
-static enum srv_db_status srv_en_token(struct srv_db *db, struct srv_en *e)
-{
-  const char *p1[1] = {e->token_hash};
-  enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, SRV_STMT_ENROLL_TOKEN_USE_CHECK, p1, &st);
-  struct srv_en_token t;
-
-  if (!r)
-    return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    snprintf(e->why, sizeof e->why, "unknown");
-    return srv_en_refuse(e, e->why);
-  }
-  if (srv_row_read(r, 0, srv_en_token_cols, &t) == 0) {
-    snprintf(e->token_id, sizeof e->token_id, "%s", t.id);
-    snprintf(e->group, sizeof e->group, "%s", t.group_name);
-    snprintf(e->why, sizeof e->why, "%s", t.status);
-  } else {
-    st = SRV_DB_ERROR;
-  }
-  PQclear(r);
-  return st;
-}
-
-/* Step 2: a device with this key already.  *found = 1 when it is this very
- * enrolment again (same token, enabled): only the nonce changes, nothing
- * is audited. */
+/* A device with this key already: *found.  It is this very enrolment again
+ * (same token, enabled) or a refusal; a repeat changes only the nonce and
+ * is not audited. */
 static enum srv_db_status srv_en_existing(struct srv_db *db, struct srv_en *e, int *found)
 {
   const char *p1[1] = {e->pub};
@@ -170,51 +125,42 @@ static enum srv_db_status srv_en_existing(struct srv_db *db, struct srv_en *e, i
   struct srv_en_dev d;
   int same;
 
-  *found = 0;
-  if (!r)
-    return st;
-  if (PQntuples(r) != 1) {
+  if (!r || !(*found = PQntuples(r) == 1)) {
     PQclear(r);
-    return SRV_DB_OK;
+    return st;
   }
   if (srv_row_read(r, 0, srv_en_dev_cols, &d) != 0) {
     PQclear(r);
     return SRV_DB_ERROR;
   }
-  same = strcmp(d.enrollment_token, e->token_id) == 0 && !d.disabled &&
-         strcmp(e->why, "revoked") != 0;
+  same = !strcmp(d.enrollment_token, e->token_id) && !d.disabled && strcmp(e->why, "revoked");
   snprintf(e->id, sizeof e->id, "%s", d.id);
   PQclear(r);
-  *found = 1;
   if (!same)
     return srv_en_refuse(e, "device_key_in_use");
-  if ((st = srv_en_nonce(db, e)) != SRV_DB_OK)
-    return st;
-  return srv_en_escrow_key(db, e);
+  return (st = srv_en_nonce(db, e)) != SRV_DB_OK ? st : srv_en_escrow_key(db, e);
 }
 
-/* Step 3: a new device, the token's use taken. */
+/* A new device: the token's use taken, the row, the nonce. */
 static enum srv_db_status srv_en_create(struct srv_db *db, struct srv_en *e)
 {
-  /* Atomic, re-checked under the row lock: in READ COMMITTED a concurrent
-   * enrolment with the same token waits here and then sees its use gone. */
   const char *p1[1] = {e->token_id};
-  const char *p8[8] = {e->id, e->pub, e->hostname, e->serial,
-                       e->os, e->hw_text, e->group, e->token_id};
+  const char *p8[8] = {e->id, e->pub, e->b->hostname, e->b->serial,
+                       e->b->os, e->hw_text, e->group, e->token_id};
   enum srv_db_status st;
   PGresult *r;
   int taken;
 
   if (srv_device_new_id("dev-", e->id) != 0)
     return SRV_DB_ERROR;
+  /* Atomic, re-checked under the row lock: in READ COMMITTED a concurrent
+   * enrolment with the same token waits here and then sees its use gone. */
   if (!(r = srv_db_exec(db, SRV_STMT_ENROLL_TOKEN_TAKE, p1, &st)))
     return st;
   taken = PQntuples(r) == 1;
   PQclear(r);
-  if (!taken) {
-    snprintf(e->why, sizeof e->why, "exhausted");
-    return srv_en_refuse(e, e->why);
-  }
+  if (!taken)
+    return srv_en_refuse(e, "exhausted");
   if (!(r = srv_db_exec(db, SRV_STMT_DEVICE_INSERT, p8, &st)))
     return st;
   PQclear(r);
@@ -224,23 +170,32 @@ static enum srv_db_status srv_en_create(struct srv_db *db, struct srv_en *e)
 static enum srv_db_status srv_en_txn(struct srv_db *db, void *cls)
 {
   struct srv_en *e = cls;
+  const char *p1[1] = {e->token_hash};
   enum srv_db_status st;
-  int found;
+  PGresult *r;
+  int found = 0;
   char object[48];
   json_t *d;
   struct srv_audit_event ev;
 
-  e->why[0] = e->refused[0] = '\0';
+  e->refused[0] = '\0';
   e->created = 0;
-  if ((st = srv_en_token(db, e)) != SRV_DB_OK ||
-      (st = srv_en_existing(db, e, &found)) != SRV_DB_OK || found)
+  if (!(r = srv_db_exec(db, SRV_STMT_ENROLL_TOKEN_USE_CHECK, p1, &st)))
+    return st;
+  snprintf(e->why, sizeof e->why, "%s", PQntuples(r) == 1 ? srv_row_text(r, "status") : "unknown");
+  snprintf(e->token_id, sizeof e->token_id, "%s", PQntuples(r) == 1 ? srv_row_text(r, "id") : "");
+  snprintf(e->group, sizeof e->group, "%s", PQntuples(r) == 1 ? srv_row_text(r, "group_name") : "");
+  PQclear(r);
+  if (!e->token_id[0])
+    return srv_en_refuse(e, e->why);
+  if ((st = srv_en_existing(db, e, &found)) != SRV_DB_OK || found)
     return st;
   if (strcmp(e->why, "ok") != 0)
     return srv_en_refuse(e, e->why);
   if ((st = srv_en_escrow_key(db, e)) != SRV_DB_OK || (st = srv_en_create(db, e)) != SRV_DB_OK)
     return st;
-  d = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "hostname", e->hostname, "serial", e->serial,
-                "os", e->os, "group", e->group, "enroll_token",
+  d = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "hostname", e->b->hostname, "serial",
+                e->b->serial, "os", e->b->os, "group", e->group, "enroll_token",
                 (json_int_t)strtoll(e->token_id, NULL, 10), "escrow_fingerprint", e->fpr);
   if (!d)
     return SRV_DB_ERROR;
@@ -258,7 +213,7 @@ static enum srv_db_status srv_en_txn(struct srv_db *db, void *cls)
 static void srv_en_audit_refusal(struct srv_en *e)
 {
   json_t *d = json_pack("{s:s,s:s?,s:s}", "reason", e->refused, "enroll_token",
-                        e->token_id[0] ? e->token_id : NULL, "hostname", e->hostname);
+                        e->token_id[0] ? e->token_id : NULL, "hostname", e->b->hostname);
   struct srv_audit_event ev = {"device.enroll", NULL, "denied", d, NULL};
 
   if (srv_audit_record(e->req, &ev) != 0)
@@ -267,7 +222,7 @@ static void srv_en_audit_refusal(struct srv_en *e)
   json_decref(d);
 }
 
-/* The hardware facts as compact JSON into e.  NULL or the 400 message. */
+/* The hardware facts as compact JSON.  NULL or the 400 message. */
 static const char *srv_en_hardware(struct srv_en *e, const json_t *hw)
 {
   const char *k;
@@ -321,9 +276,7 @@ enum MHD_Result srv_ep_enroll(struct srv_request *req)
     return ret;
   memset(&e, 0, sizeof e);
   e.req = req;
-  e.hostname = b.hostname;
-  e.serial = b.serial;
-  e.os = b.os;
+  e.b = &b;
   if (srv_enroll_token_hash(b.token, hash) != 0) /* the spec checked its shape */
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   if ((bad = srv_en_hardware(&e, b.hardware)) != NULL)
