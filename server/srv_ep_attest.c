@@ -91,15 +91,14 @@ enum MHD_Result srv_ep_attest_challenge(struct srv_request *req)
 }
 
 /* ---- proof ------------------------------------------------------------------ */
-#define SRV_AT_BODY_MSG "body: {\"challenge_id\": N, \"proof\": base64url}"
-
 struct srv_at_body {
   int64_t challenge_id;
   uint8_t proof[KE_DLEQ_LEN];
 };
 /* Open: the handler checks the member count (the whole body's message). */
 static const struct ke_jfield srv_at_fields[] = {
-  KE_JF_INT(struct srv_at_body, challenge_id, 1, INT64_MAX, SRV_AT_BODY_MSG),
+  KE_JF_INT(struct srv_at_body, challenge_id, 1, INT64_MAX,
+            "body: {\"challenge_id\": N, \"proof\": base64url}"),
   KE_JF_B64_FIXED(struct srv_at_body, proof,
                   "proof: a DLEQ proof P | c | s (97 bytes, base64url)"),
   KE_JF_END};
@@ -197,7 +196,7 @@ enum MHD_Result srv_ep_attest(struct srv_request *req)
   memset(&s, 0, sizeof s);
   s.req = req;
   if (json_object_size(srv_request_json(req)) != 2)
-    return srv_ep_bad(req, SRV_AT_BODY_MSG);
+    return srv_ep_bad(req, srv_at_fields[0].error);
   if (srv_ep_body_parse(req, &srv_ep_attest_body, &b, &err) != 0)
     return srv_ep_body_reply(req, &err);
   if (ke_dleq_decode(&s.proof, b.proof, sizeof b.proof) != KE_OK)

@@ -38,8 +38,6 @@ static int srv_ci_unlock_ok(const char *s)
 static int srv_ci_version_ok(const char *s) { return srv_ascii_ok(s, SRV_DEV_AGENT_VERSION_MAX); }
 static int srv_ci_pin_ok(const char *s) { return !strcmp(s, "unpinned") || !strcmp(s, "pinned"); }
 
-#define SRV_CI_VERIFIER_MSG                                                                  \
-  "volumes: verifier is a v1 (32 bytes) or v2 (54 bytes) verifier in base64url"
 static const struct ke_jfield srv_ci_vol_fields[] = {
   KE_JF_STR(struct srv_ci_vol, volume_id, 1, SRV_DEV_VOLUME_MAX, srv_device_volume_ok,
             "volumes: volume_id is 1 to 128 characters A-Z a-z 0-9 . _ : -"),
@@ -47,7 +45,8 @@ static const struct ke_jfield srv_ci_vol_fields[] = {
             "volumes: record_id is a record id (rec-...)"),
   KE_JF_STR(struct srv_ci_vol, unlock_check, 1, 16, srv_ci_unlock_ok,
             "volumes: unlock_check is ok, failed or unsupported"),
-  KE_JF_STR_OPT(struct srv_ci_vol, verifier, 0, 4 * KE_VERIFIER_MAX, NULL, SRV_CI_VERIFIER_MSG),
+  KE_JF_STR_OPT(struct srv_ci_vol, verifier, 0, 4 * KE_VERIFIER_MAX, NULL,
+                "volumes: verifier is a v1 (32 bytes) or v2 (54 bytes) verifier in base64url"),
   KE_JF_END};
 static const struct ke_jspec srv_ci_vol_spec = KE_JSPEC(struct srv_ci_vol, srv_ci_vol_fields, 0);
 
@@ -119,7 +118,7 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
   const char *p1[1] = {c->device};
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_RECORD_CURRENT, p1, &st);
-  int n, vcol;
+  int n, vcol, row;
 
   if (!r)
     return st;
@@ -127,21 +126,22 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
   vcol = PQfnumber(r, "verifier");
   for (size_t i = 0; i < c->nvols; i++)
     c->vols[i].match = -2;
-  for (int row = 0; row < n; row++) {
+  for (row = 0; row < n; row++) {
     struct srv_ci_rec rec;
     const char *reason;
     uint8_t stored[KE_VERIFIER_MAX];
 
-    if (srv_row_read(r, row, srv_ci_rec_cols, &rec) != 0) {
-      PQclear(r);
-      return SRV_DB_ERROR;
-    }
+    if (srv_row_read(r, row, srv_ci_rec_cols, &rec) != 0)
+      break;
     /* A rotation (new secret) also moves the record to the current key, so
      * "requested" goes before "escrow_key_changed" (a re-wrap only). */
     reason = strcmp(rec.state, "disclosed") == 0                ? "disclosed"
              : rec.rotate                                      ? "requested"
              : strcmp(rec.escrow_fingerprint, c->fpr) != 0     ? "escrow_key_changed"
                                                                : NULL;
+    if (reason && json_array_append_new(c->rotate, json_pack("{s:s,s:s}", "volume_id",
+                                                             rec.volume_id, "reason", reason)))
+      break;
     for (size_t i = 0; i < c->nvols; i++) {
       struct srv_ci_vol *v = &c->vols[i];
       if (strcmp(v->record_id, rec.id) != 0 || strcmp(v->volume_id, rec.volume_id) != 0)
@@ -153,18 +153,11 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
       else
         v->match = ke_ct_eq(stored, v->ver, v->ver_len);
     }
-    if (reason) {
-      json_t *e = json_pack("{s:s,s:s}", "volume_id", rec.volume_id, "reason", reason);
-      if (!e || json_array_append_new(c->rotate, e)) {
-        PQclear(r);
-        return SRV_DB_ERROR;
-      }
-    }
     if (strcmp(rec.escrow_fingerprint, c->fpr) != 0)
       c->key_changed = 1;
   }
   PQclear(r);
-  return SRV_DB_OK;
+  return row < n ? SRV_DB_ERROR : SRV_DB_OK;
 }
 
 static enum srv_db_status srv_ci_audit(struct srv_db *db, struct srv_ci *c)
@@ -262,7 +255,7 @@ static const char *srv_ci_volumes(struct srv_ci *c, const json_t *vols)
              : err.kind == KE_JE_UNKNOWN  ? "volumes: unknown member in a volume"
                                           : err.field->error;
     if (cv->verifier && ke_verifier_decode(cv->ver, &cv->ver_len, cv->verifier) != KE_OK)
-      return SRV_CI_VERIFIER_MSG;
+      return srv_ci_vol_fields[3].error;
     for (size_t j = 0; j < i; j++)
       if (strcmp(c->vols[j].volume_id, cv->volume_id) == 0)
         return "volumes: each volume_id at most once";
@@ -276,9 +269,9 @@ static enum MHD_Result srv_ci_answer(struct srv_request *req, const struct srv_c
 
   for (size_t i = 0; vols && i < c->nvols; i++) {
     const struct srv_ci_vol *v = &c->vols[i];
-    json_t *e = json_pack("{s:s,s:o}", "volume_id", v->volume_id, "verifier_match",
-                          v->match == -1 ? json_null() : json_boolean(v->match == 1));
-    if (!e || json_array_append_new(vols, e)) {
+    if (json_array_append_new(vols, json_pack("{s:s,s:o}", "volume_id", v->volume_id,
+                                              "verifier_match", v->match == -1 ? json_null()
+                                                                : json_boolean(v->match == 1)))) {
       json_decref(vols);
       vols = NULL;
     }

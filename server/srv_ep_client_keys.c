@@ -92,15 +92,15 @@ static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
     return SRV_DB_OK;
   if (!(r = srv_db_exec(db, SRV_STMT_CK_USER_PW, p1, &st)))
     return st;
-  st = SRV_DB_OK;
-  if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_ck_user_cols, &u) != 0) {
-    st = SRV_DB_ERROR;
-  } else if (PQntuples(r) == 1) {
+  st = PQntuples(r) == 1 && srv_row_read(r, 0, srv_ck_user_cols, &u) != 0 ? SRV_DB_ERROR
+                                                                          : SRV_DB_OK;
+  if (PQntuples(r) == 1 && st == SRV_DB_OK) {
     s->service = u.service;
     /* a one-time password (set by an admin) re-authenticates nobody: the
      * admin knows it */
     s->have_pw = !u.disabled && !u.pw_must_change;
-    s->pw = (struct srv_pwhash){.n = (unsigned)u.pw_n, .r = (unsigned)u.pw_r, .p = (unsigned)u.pw_p};
+    s->pw = (struct srv_pwhash){.n = (unsigned)u.pw_n, .r = (unsigned)u.pw_r,
+                                .p = (unsigned)u.pw_p};
     memcpy(s->pw.salt, u.pw_salt, sizeof u.pw_salt);
     memcpy(s->pw.hash, u.pw_hash, sizeof u.pw_hash);
   }
