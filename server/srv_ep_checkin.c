@@ -192,7 +192,7 @@ static enum srv_db_status srv_ci_txn(struct srv_db *db, void *cls)
 {
   struct srv_ci *c = cls;
   const char *p3[3] = {c->device, c->b->agent_version, c->b->escrow_key};
-  char *a_id = NULL, *a_match = NULL, *a_unlock = NULL, *manifest = NULL;
+  char *a[3], *manifest;
   const char *p4[4] = {c->device, NULL, NULL, NULL};
   enum srv_db_status st;
   PGresult *r;
@@ -224,15 +224,13 @@ static enum srv_db_status srv_ci_txn(struct srv_db *db, void *cls)
   free(manifest);
   if (st != SRV_DB_OK)
     return st;
-  p4[1] = a_id = srv_ci_array(c, 0);
-  p4[2] = a_match = srv_ci_array(c, 1);
-  p4[3] = a_unlock = srv_ci_array(c, 2);
+  for (int i = 0; i < 3; i++) /* record ids, matches, unlock checks */
+    p4[i + 1] = a[i] = srv_ci_array(c, i);
   st = SRV_DB_ERROR;
-  if (a_id && a_match && a_unlock && (r = srv_db_exec(db, SRV_STMT_RECORD_OBSERVE, p4, &st)))
+  if (a[0] && a[1] && a[2] && (r = srv_db_exec(db, SRV_STMT_RECORD_OBSERVE, p4, &st)))
     PQclear(r);
-  free(a_id);
-  free(a_match);
-  free(a_unlock);
+  for (int i = 0; i < 3; i++)
+    free(a[i]);
   return st == SRV_DB_OK ? srv_ci_audit(db, c) : st;
 }
 

@@ -69,8 +69,6 @@ static const struct ke_jfield srv_dk_fields[] = {
   KE_JF_END};
 const struct ke_jspec srv_ep_device_keys_put_body = KE_JSPEC(struct srv_dk_body, srv_dk_fields, 0);
 
-enum srv_dk_outcome { SRV_DK_NEW, SRV_DK_SAME };
-
 struct srv_dk {
   struct srv_request *req;
   const char *device, *volume, *key_type, *key_id;
@@ -81,7 +79,7 @@ struct srv_dk {
   char state[16], created[32], key_state[16];
   char superseded[SRV_DEV_ID_LEN + 1];
   int64_t leaf_index; /* -1 unknown */
-  enum srv_dk_outcome out;
+  int is_new; /* 0: the same envelope again */
   struct srv_ep_fail fail;
 };
 
@@ -94,17 +92,17 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   char object[48];
   json_t *d;
   struct srv_audit_event ev;
-  const char *v;
+  const char *v, *p4[4] = {k->device, k->volume, k->fpr, k->sha};
+  const char *p3[3] = {k->device, k->volume, k->id};
+  const char *p10[10] = {k->id,        k->device, k->volume, k->key_type, k->key_id,
+                         k->env_param, k->sha,    k->fpr,    k->verifier, k->sig};
 
   k->superseded[0] = '\0';
   k->leaf_index = -1;
   if ((st = srv_device_nonce_use(db, k->req, k->device, &replayed)) != SRV_DB_OK)
     return replayed ? srv_ep_fail(&k->fail, SRV_ERR_REPLAYED_REQUEST, NULL) : st;
-  {
-    const char *p4[4] = {k->device, k->volume, k->fpr, k->sha};
-    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_PRECHECK, p4, &st)))
-      return st;
-  }
+  if (!(r = srv_db_exec(db, SRV_STMT_RECORD_PRECHECK, p4, &st)))
+    return st;
   /* Always one row: the record's columns are NULL unless this envelope was
    * escrowed before. */
   snprintf(k->key_state, sizeof k->key_state, "%s", (v = srv_row_text(r, "key_state")) ? v : "");
@@ -116,29 +114,22 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   }
   PQclear(r);
   if (k->id[0]) {
-    k->out = SRV_DK_SAME; /* the nonce is kept: this request cannot be replayed */
+    k->is_new = 0; /* the nonce is kept: this request cannot be replayed */
     return SRV_DB_OK;
   }
   if (strcmp(k->key_state, "current") != 0 && strcmp(k->key_state, "accepted") != 0)
     return srv_ep_fail(&k->fail, SRV_ERR_UNKNOWN_ESCROW_KEY, NULL);
   if (srv_device_new_id("rec-", k->id) != 0)
     return SRV_DB_ERROR;
-  {
-    const char *p3[3] = {k->device, k->volume, k->id};
-    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_SUPERSEDE, p3, &st)))
-      return st;
-    if (PQntuples(r) == 1)
-      snprintf(k->superseded, sizeof k->superseded, "%s", srv_row_text(r, "id"));
-    PQclear(r);
-  }
-  {
-    const char *p10[10] = {k->id,  k->device,  k->volume, k->key_type, k->key_id,
-                           k->env_param, k->sha, k->fpr, k->verifier, k->sig};
-    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_INSERT, p10, &st)))
-      return st;
-    snprintf(k->created, sizeof k->created, "%s", srv_row_text(r, "created"));
-    PQclear(r);
-  }
+  if (!(r = srv_db_exec(db, SRV_STMT_RECORD_SUPERSEDE, p3, &st)))
+    return st;
+  if (PQntuples(r) == 1)
+    snprintf(k->superseded, sizeof k->superseded, "%s", srv_row_text(r, "id"));
+  PQclear(r);
+  if (!(r = srv_db_exec(db, SRV_STMT_RECORD_INSERT, p10, &st)))
+    return st;
+  snprintf(k->created, sizeof k->created, "%s", srv_row_text(r, "created"));
+  PQclear(r);
   snprintf(k->state, sizeof k->state, "active");
   d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "device", k->device, "volume",
                 k->volume, "key_type", k->key_type, "key_id", k->key_id, "envelope_sha256",
@@ -150,7 +141,7 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   ev = (struct srv_audit_event){"escrow.store", object, "success", d, NULL};
   st = srv_audit_append(db, k->req, &ev);
   json_decref(d);
-  k->out = SRV_DK_NEW;
+  k->is_new = 1;
   return st;
 }
 
@@ -280,7 +271,7 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, struct srv_dk *k)
   char *note = NULL, *event = NULL;
   json_t *out;
 
-  if (k->out == SRV_DK_NEW) {
+  if (k->is_new) {
     struct srv_dk_leaf l = {k->id, -1, SRV_DK_STORE, NULL};
     if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
       /* Stored and audited, but no index yet: a retry gets the receipt. */
@@ -301,7 +292,7 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, struct srv_dk *k)
     free(event);
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
-  ke_log(KE_LOG_INFO, k->out == SRV_DK_NEW ? "escrow stored" : "escrow re-upload (unchanged)",
+  ke_log(KE_LOG_INFO, k->is_new ? "escrow stored" : "escrow re-upload (unchanged)",
          json_pack("{s:s,s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "device",
                    k->device, "volume", k->volume, "record", k->id, "leaf_index",
                    (json_int_t)k->leaf_index));
@@ -320,7 +311,7 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, struct srv_dk *k)
                   event);
   free(event);
   free(note);
-  return out ? srv_reply_json(req, k->out == SRV_DK_NEW ? MHD_HTTP_CREATED : MHD_HTTP_OK, out)
+  return out ? srv_reply_json(req, k->is_new ? MHD_HTTP_CREATED : MHD_HTTP_OK, out)
              : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
 }
 
