@@ -21,19 +21,18 @@
 #include "ke_attest.h"
 #include "ke_files.h"
 #include "ke_util.h"
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_auth.h"
-#include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 /* ---- challenge -------------------------------------------------------------- */
 struct srv_at_ch {
   struct srv_request *req;
   char index[8], nonce_hex[2 + 2 * KE_ATTEST_NONCE_LEN + 1];
   json_t *out;
-  int no_key;
+  struct srv_ep_fail fail;
 };
 
 static enum srv_db_status srv_at_ch_txn(struct srv_db *db, void *cls)
@@ -46,18 +45,16 @@ static enum srv_db_status srv_at_ch_txn(struct srv_db *db, void *cls)
 
   json_decref(s->out);
   s->out = NULL;
-  s->no_key = 0;
   if (!(r = srv_db_exec(db, SRV_STMT_ATTEST_CHALLENGE_NEW, params, &st)))
     return st;
   if (PQntuples(r) != 1) {
     PQclear(r);
-    s->no_key = 1;
-    return SRV_DB_ABORT;
+    return srv_ep_fail(&s->fail, SRV_ERR_NO_ESCROW_KEY, NULL);
   }
   s->out = json_pack("{s:I,s:s,s:s,s:i}", "challenge_id",
-                     (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10), "fingerprint",
-                     PQgetvalue(r, 0, 1), "expires", PQgetvalue(r, 0, 2), "index",
-                     p->custodian_index);
+                     (json_int_t)strtoll(srv_row_text(r, "id"), NULL, 10), "fingerprint",
+                     srv_row_text(r, "fingerprint"), "expires", srv_row_text(r, "expires"),
+                     "index", p->custodian_index);
   PQclear(r);
   return s->out ? SRV_DB_OK : SRV_DB_ERROR;
 }
@@ -67,7 +64,7 @@ enum MHD_Result srv_ep_attest_challenge(struct srv_request *req)
   const struct srv_principal *p = srv_request_principal(req);
   uint8_t nonce[KE_ATTEST_NONCE_LEN];
   struct srv_at_ch s;
-  enum srv_db_status st;
+  enum MHD_Result ret;
   char *b64;
 
   if (p->custodian_index < 1 || p->custodian_index > 255)
@@ -79,12 +76,9 @@ enum MHD_Result srv_ep_attest_challenge(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   memcpy(s.nonce_hex, "\\x", 2);
   ke_hex_encode(s.nonce_hex + 2, nonce, sizeof nonce);
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_at_ch_txn, &s);
-  if (st == SRV_DB_ABORT && s.no_key)
-    return srv_reply_error(req, SRV_ERR_NO_ESCROW_KEY, NULL);
-  if (st != SRV_DB_OK) {
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_at_ch_txn, &s, &s.fail, &ret)) {
     json_decref(s.out);
-    return srv_ep_db_error(req, st);
+    return ret;
   }
   if (!(b64 = ke_b64url_encode(nonce, sizeof nonce)) ||
       json_object_set_new(s.out, "nonce", json_string(b64))) {
@@ -97,6 +91,19 @@ enum MHD_Result srv_ep_attest_challenge(struct srv_request *req)
 }
 
 /* ---- proof ------------------------------------------------------------------ */
+struct srv_at_body {
+  int64_t challenge_id;
+  uint8_t proof[KE_DLEQ_LEN];
+};
+/* Open: the handler checks the member count (the whole body's message). */
+static const struct ke_jfield srv_at_fields[] = {
+  KE_JF_INT(struct srv_at_body, challenge_id, 1, INT64_MAX,
+            "body: {\"challenge_id\": N, \"proof\": base64url}"),
+  KE_JF_B64_FIXED(struct srv_at_body, proof,
+                  "proof: a DLEQ proof P | c | s (97 bytes, base64url)"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_attest_body = KE_JSPEC(struct srv_at_body, srv_at_fields, KE_JS_OPEN);
+
 struct srv_at {
   struct srv_request *req;
   char id[24];
@@ -104,6 +111,7 @@ struct srv_at {
   int verdict; /* 0 unknown challenge, 1 verified, -1 rejected */
   char created[32], fpr[KE_FPR_LEN * 2 + 1];
   int index;
+  struct srv_ep_fail fail;
 };
 
 /* Does the proof hold for the challenge row (index, fpr, nonce hex,
@@ -112,16 +120,16 @@ static ke_rc srv_at_check(const struct srv_at *s, const PGresult *r, int *index)
 {
   ke_manifest *m = calloc(1, sizeof *m);
   uint8_t fpr[KE_FPR_LEN], nonce[KE_ATTEST_NONCE_LEN];
-  const char *text = PQgetvalue(r, 0, 3);
+  const char *text = srv_row_text(r, "manifest");
   ke_ferr err;
   ke_rc rc;
 
-  *index = atoi(PQgetvalue(r, 0, 0));
+  *index = atoi(srv_row_text(r, "share_index"));
   if (!m)
     return KE_ERR_INTERNAL;
   if ((rc = ke_manifest_parse(m, text, strlen(text), &err)) == KE_OK &&
-      (rc = ke_hex_decode(fpr, sizeof fpr, PQgetvalue(r, 0, 1))) == KE_OK &&
-      (rc = ke_hex_decode(nonce, sizeof nonce, PQgetvalue(r, 0, 2))) == KE_OK) {
+      (rc = ke_hex_decode(fpr, sizeof fpr, srv_row_text(r, "fingerprint"))) == KE_OK &&
+      (rc = ke_hex_decode(nonce, sizeof nonce, srv_row_text(r, "nonce"))) == KE_OK) {
     if (*index < 1 || *index > m->pub.n || !ke_ct_eq(fpr, m->pub.fingerprint, sizeof fpr))
       rc = KE_ERR_INVALID_INDEX;
     else
@@ -149,10 +157,11 @@ static enum srv_db_status srv_at_txn(struct srv_db *db, void *cls)
     return st;
   if (PQntuples(r) != 1) {
     PQclear(r);
-    return SRV_DB_ABORT;
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
+                       "no such challenge for you, or it was used or has expired");
   }
   rc = srv_at_check(s, r, &s->index);
-  snprintf(s->fpr, sizeof s->fpr, "%s", PQgetvalue(r, 0, 1));
+  snprintf(s->fpr, sizeof s->fpr, "%s", srv_row_text(r, "fingerprint"));
   PQclear(r);
   s->verdict = rc == KE_OK ? 1 : -1;
   if (s->verdict > 0) {
@@ -161,7 +170,7 @@ static enum srv_db_status srv_at_txn(struct srv_db *db, void *cls)
     snprintf(idx, sizeof idx, "%d", s->index);
     if (!(r = srv_db_exec(db, SRV_STMT_ATTEST_INSERT, ins, &st)))
       return st;
-    snprintf(s->created, sizeof s->created, "%s", PQgetvalue(r, 0, 0));
+    snprintf(s->created, sizeof s->created, "%s", srv_row_text(r, "created"));
     PQclear(r);
   }
   snprintf(obj, sizeof obj, "share:%d", s->index);
@@ -179,27 +188,22 @@ static enum srv_db_status srv_at_txn(struct srv_db *db, void *cls)
 
 enum MHD_Result srv_ep_attest(struct srv_request *req)
 {
-  const json_t *body = srv_request_json(req);
-  const json_t *cid = json_object_get(body, "challenge_id");
-  const char *proof = srv_device_str(body, "proof");
-  uint8_t raw[KE_DLEQ_LEN];
+  struct srv_at_body b;
   struct srv_at s;
-  enum srv_db_status st;
+  struct ke_jerr err;
+  enum MHD_Result ret;
 
   memset(&s, 0, sizeof s);
   s.req = req;
-  if (json_object_size(body) != 2 || !json_is_integer(cid) || json_integer_value(cid) < 1)
-    return srv_ep_bad(req, "body: {\"challenge_id\": N, \"proof\": base64url}");
-  if (!proof || ke_b64url_decode_fixed(raw, sizeof raw, proof) != KE_OK ||
-      ke_dleq_decode(&s.proof, raw, sizeof raw) != KE_OK)
-    return srv_ep_bad(req, "proof: a DLEQ proof P | c | s (97 bytes, base64url)");
-  snprintf(s.id, sizeof s.id, "%lld", (long long)json_integer_value(cid));
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_at_txn, &s);
-  if (st == SRV_DB_ABORT)
-    return srv_reply_error(req, SRV_ERR_CONFLICT,
-                           "no such challenge for you, or it was used or has expired");
-  if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+  if (json_object_size(srv_request_json(req)) != 2)
+    return srv_ep_bad(req, srv_at_fields[0].error);
+  if (srv_ep_body_parse(req, &srv_ep_attest_body, &b, &err) != 0)
+    return srv_ep_body_reply(req, &err);
+  if (ke_dleq_decode(&s.proof, b.proof, sizeof b.proof) != KE_OK)
+    return srv_ep_bad(req, srv_at_fields[1].error);
+  snprintf(s.id, sizeof s.id, "%lld", (long long)b.challenge_id);
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_at_txn, &s, &s.fail, &ret))
+    return ret;
   if (s.verdict < 0)
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
                            "the proof does not hold: this is not the share of this account "

@@ -25,16 +25,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke_json.h"
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_auth.h"
-#include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_login_limits.h"
 #include "srv_routes.h"
 #include "srv_rows.h"
+
+struct srv_ck_body {
+  uint8_t public_key[32];
+  const char *password;
+};
+static const struct ke_jfield srv_ck_fields[] = {
+  KE_JF_B64_FIXED(struct srv_ck_body, public_key,
+                  "public_key: base64url of a 32-byte Ed25519 public key"),
+  KE_JF_STR_OPT(struct srv_ck_body, password, 1, SRV_PASSWORD_MAX, NULL,
+                "password: a string of 1 to 1024 bytes"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_client_key_put_body = KE_JSPEC(struct srv_ck_body, srv_ck_fields, 0);
+
+/* The account's password (CK_USER_PW). */
+struct srv_ck_user {
+  uint8_t pw_salt[16], pw_hash[32];
+  int64_t pw_n, pw_r, pw_p;
+  int service, disabled, pw_must_change;
+};
+static const struct srv_col srv_ck_user_cols[] = {
+  SRV_COL_BYTEA(struct srv_ck_user, pw_salt),     SRV_COL_BYTEA(struct srv_ck_user, pw_hash),
+  SRV_COL_INT64(struct srv_ck_user, pw_n),        SRV_COL_INT64(struct srv_ck_user, pw_r),
+  SRV_COL_INT64(struct srv_ck_user, pw_p),        SRV_COL_BOOL(struct srv_ck_user, service),
+  SRV_COL_BOOL(struct srv_ck_user, disabled),     SRV_COL_BOOL(struct srv_ck_user, pw_must_change),
+  SRV_COL_END};
 
 struct srv_ck {
   struct srv_request *req;
@@ -46,7 +69,8 @@ struct srv_ck {
   struct srv_pwhash pw;
   struct srv_login_limit lim; /* the failure reserved before scrypt */
   /* step 3 */
-  int bad_password, raced;
+  int bad_password;
+  struct srv_ep_fail fail;
 };
 
 static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
@@ -56,31 +80,33 @@ static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
   const char *p1[1] = {p->id};
   enum srv_db_status st;
   PGresult *r;
+  struct srv_ck_user u;
 
   s->has_key = s->have_pw = s->service = 0;
   if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_GET, p1, &st)))
     return st;
   if ((s->has_key = PQntuples(r) == 1))
-    snprintf(s->old_fpr, sizeof s->old_fpr, "%s", PQgetvalue(r, 0, 1));
+    snprintf(s->old_fpr, sizeof s->old_fpr, "%s", srv_row_text(r, "fingerprint"));
   PQclear(r);
   if (!s->has_key || strcmp(s->old_fpr, s->fpr) == 0)
     return SRV_DB_OK;
   if (!(r = srv_db_exec(db, SRV_STMT_CK_USER_PW, p1, &st)))
     return st;
-  if (PQntuples(r) == 1) {
-    s->service = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
-    s->have_pw = srv_bytea_get(s->pw.salt, 16, r, 0, 0) == 0 &&
-                 srv_bytea_get(s->pw.hash, 32, r, 0, 1) == 0 &&
-                 strcmp(PQgetvalue(r, 0, 6), "f") == 0 &&
-                 /* a one-time password (set by an admin) re-authenticates
-                  * nobody: the admin knows it */
-                 strcmp(PQgetvalue(r, 0, 7), "f") == 0;
-    s->pw.n = (unsigned)strtoul(PQgetvalue(r, 0, 2), NULL, 10);
-    s->pw.r = (unsigned)strtoul(PQgetvalue(r, 0, 3), NULL, 10);
-    s->pw.p = (unsigned)strtoul(PQgetvalue(r, 0, 4), NULL, 10);
+  st = PQntuples(r) == 1 && srv_row_read(r, 0, srv_ck_user_cols, &u) != 0 ? SRV_DB_ERROR
+                                                                          : SRV_DB_OK;
+  if (PQntuples(r) == 1 && st == SRV_DB_OK) {
+    s->service = u.service;
+    /* a one-time password (set by an admin) re-authenticates nobody: the
+     * admin knows it */
+    s->have_pw = !u.disabled && !u.pw_must_change;
+    s->pw = (struct srv_pwhash){.n = (unsigned)u.pw_n, .r = (unsigned)u.pw_r,
+                                .p = (unsigned)u.pw_p};
+    memcpy(s->pw.salt, u.pw_salt, sizeof u.pw_salt);
+    memcpy(s->pw.hash, u.pw_hash, sizeof u.pw_hash);
   }
   PQclear(r);
-  return SRV_DB_OK;
+  ke_wipe(&u, sizeof u);
+  return st;
 }
 
 static enum srv_db_status srv_ck_audit(struct srv_db *db, struct srv_ck *s, const char *action,
@@ -106,7 +132,7 @@ static enum srv_db_status srv_ck_write_txn(struct srv_db *db, void *cls)
   const char *p1[1] = {p->id}, *p3[3] = {p->id, s->pub_hex, s->fpr};
   enum srv_db_status st;
   PGresult *r;
-  int had;
+  int had, raced;
 
   if (s->bad_password) /* the failure reserved before scrypt stays counted */
     return srv_ck_audit(db, s, "client_key.replace", "failure",
@@ -116,10 +142,11 @@ static enum srv_db_status srv_ck_write_txn(struct srv_db *db, void *cls)
   if (!(r = srv_db_exec(db, SRV_STMT_CK_CURRENT, p1, &st)))
     return st;
   had = PQntuples(r) == 1;
-  s->raced = had != s->has_key || (had && strcmp(PQgetvalue(r, 0, 0), s->old_fpr) != 0);
+  raced = had != s->has_key || (had && strcmp(srv_row_text(r, "fingerprint"), s->old_fpr) != 0);
   PQclear(r);
-  if (s->raced)
-    return SRV_DB_ABORT;
+  if (raced)
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
+                       "Your client key changed meanwhile: look at it and retry");
   if (!(r = srv_db_exec(db, SRV_STMT_RET_CLIENT_KEY_PUT, p3, &st)))
     return st;
   PQclear(r);
@@ -191,35 +218,26 @@ static int srv_ck_reauth(struct srv_request *req, struct srv_ck *s, enum MHD_Res
 
 enum MHD_Result srv_ep_client_key_put(struct srv_request *req)
 {
-  static const char *const allowed[] = {"public_key", "password", NULL};
-  const json_t *body = srv_request_json(req);
-  const char *b64 = srv_device_str(body, "public_key");
+  struct srv_ck_body b;
   struct srv_ck s;
-  uint8_t pub[32], h[32];
+  uint8_t h[32];
   unsigned hl = 0;
   enum srv_db_status st;
   enum MHD_Result ret;
+  EVP_PKEY *k;
 
-  if (srv_account_unknown_member(req, body, allowed, &ret))
+  if (srv_ep_body(req, &srv_ep_client_key_put_body, &b, &ret))
     return ret;
   memset(&s, 0, sizeof s);
   s.req = req;
-  if (!b64 || ke_b64url_decode_fixed(pub, sizeof pub, b64) != KE_OK)
-    return srv_ep_bad(req, "public_key: base64url of a 32-byte Ed25519 public key");
-  if (json_object_get(body, "password") &&
-      (ke_json_get_str(body, "password", &s.password) != KE_JSON_OK || !s.password[0] ||
-       strlen(s.password) > SRV_PASSWORD_MAX))
-    return srv_ep_bad(req, "password: a string of 1 to 1024 bytes");
-  {
-    /* A key OpenSSL cannot load is refused now, not at the first request. */
-    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof pub);
-    if (!k)
-      return srv_ep_bad(req, "public_key: not an Ed25519 public key");
-    EVP_PKEY_free(k);
-  }
-  if (EVP_Digest(pub, sizeof pub, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32)
+  s.password = b.password;
+  /* A key OpenSSL cannot load is refused now, not at the first request. */
+  if (!(k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, b.public_key, 32)))
+    return srv_ep_bad(req, "public_key: not an Ed25519 public key");
+  EVP_PKEY_free(k);
+  if (EVP_Digest(b.public_key, 32, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  ke_hex_encode(s.pub_hex, pub, sizeof pub);
+  ke_hex_encode(s.pub_hex, b.public_key, 32);
   ke_hex_encode(s.fpr, h, sizeof h);
   if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_ck_read_txn, &s)) != SRV_DB_OK) {
     ke_wipe(&s.pw, sizeof s.pw);
@@ -233,12 +251,8 @@ enum MHD_Result srv_ep_client_key_put(struct srv_request *req)
     return ret;
   }
   ke_wipe(&s.pw, sizeof s.pw);
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ck_write_txn, &s);
-  if (st == SRV_DB_ABORT && s.raced)
-    return srv_reply_error(req, SRV_ERR_CONFLICT,
-                           "Your client key changed meanwhile: look at it and retry");
-  if (st != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_ck_write_txn, &s, &s.fail, &ret))
+    return ret;
   if (s.bad_password)
     return srv_reply_error(req, SRV_ERR_REAUTHENTICATION_REQUIRED,
                            "The password is wrong (it counts as a failed login)");

@@ -25,7 +25,6 @@
 #include "ke_files.h"
 #include "ke_log.h"
 #include "ke_util.h"
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_audit_int.h"
 #include "srv_device.h"
@@ -36,7 +35,39 @@
 /* base64url of the largest envelope: ceil(1120 * 4 / 3) */
 #define SRV_DK_ENV_B64_MAX 1494
 
-enum srv_dk_outcome { SRV_DK_NEW, SRV_DK_SAME, SRV_DK_REPLAYED, SRV_DK_UNKNOWN_KEY };
+static int srv_dk_key_type_ok(const char *s)
+{
+  return !strcmp(s, "bitlocker") || !strcmp(s, "filevault") || !strcmp(s, "luks") ||
+         !strcmp(s, "other");
+}
+
+/* v1 (32 bytes) or v2 (54 bytes, scrypt parameters at or above the floor):
+ * both are stored as sent, the server never recomputes them. */
+static int srv_dk_verifier_ok(const char *s)
+{
+  uint8_t v[KE_VERIFIER_MAX];
+  size_t n;
+
+  return ke_verifier_decode(v, &n, s) == KE_OK;
+}
+
+struct srv_dk_body {
+  const char *key_type, *key_id, *verifier;
+  uint8_t signature[SRV_DEV_SIG_LEN];
+  const char *envelope;
+};
+static const struct ke_jfield srv_dk_fields[] = {
+  KE_JF_STR(struct srv_dk_body, key_type, 1, 16, srv_dk_key_type_ok,
+            "key_type: bitlocker, filevault, luks or other"),
+  KE_JF_STR(struct srv_dk_body, key_id, 1, SRV_DEV_KEY_ID_MAX, srv_device_key_id_ok,
+            "key_id: 1 to 128 printable ASCII characters"),
+  KE_JF_STR(struct srv_dk_body, verifier, 1, 4 * KE_VERIFIER_MAX, srv_dk_verifier_ok,
+            "verifier: a v1 (32 bytes) or v2 (54 bytes) verifier in base64url"),
+  KE_JF_B64_FIXED(struct srv_dk_body, signature, "signature: 64 bytes in base64url"),
+  KE_JF_STR(struct srv_dk_body, envelope, 0, SRV_DK_ENV_B64_MAX, NULL,
+            "envelope: a keyescrow envelope in base64url"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_device_keys_put_body = KE_JSPEC(struct srv_dk_body, srv_dk_fields, 0);
 
 struct srv_dk {
   struct srv_request *req;
@@ -48,7 +79,8 @@ struct srv_dk {
   char state[16], created[32], key_state[16];
   char superseded[SRV_DEV_ID_LEN + 1];
   int64_t leaf_index; /* -1 unknown */
-  enum srv_dk_outcome out;
+  int is_new; /* 0: the same envelope again */
+  struct srv_ep_fail fail;
 };
 
 static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
@@ -56,58 +88,48 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   struct srv_dk *k = cls;
   enum srv_db_status st;
   PGresult *r;
-  int replayed;
+  int replayed = 0;
   char object[48];
   json_t *d;
   struct srv_audit_event ev;
+  const char *v, *p4[4] = {k->device, k->volume, k->fpr, k->sha};
+  const char *p3[3] = {k->device, k->volume, k->id};
+  const char *p10[10] = {k->id,        k->device, k->volume, k->key_type, k->key_id,
+                         k->env_param, k->sha,    k->fpr,    k->verifier, k->sig};
 
   k->superseded[0] = '\0';
   k->leaf_index = -1;
-  if ((st = srv_device_nonce_use(db, k->req, k->device, &replayed)) != SRV_DB_OK) {
-    if (replayed)
-      k->out = SRV_DK_REPLAYED;
+  if ((st = srv_device_nonce_use(db, k->req, k->device, &replayed)) != SRV_DB_OK)
+    return replayed ? srv_ep_fail(&k->fail, SRV_ERR_REPLAYED_REQUEST, NULL) : st;
+  if (!(r = srv_db_exec(db, SRV_STMT_RECORD_PRECHECK, p4, &st)))
     return st;
-  }
-  {
-    const char *p4[4] = {k->device, k->volume, k->fpr, k->sha};
-    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_PRECHECK, p4, &st)))
-      return st;
-  }
-  /* key state, record id, state, leaf_index, created (always one row) */
-  snprintf(k->key_state, sizeof k->key_state, "%s", PQgetvalue(r, 0, 0));
-  if (!PQgetisnull(r, 0, 1)) {
-    snprintf(k->id, sizeof k->id, "%s", PQgetvalue(r, 0, 1));
-    snprintf(k->state, sizeof k->state, "%s", PQgetvalue(r, 0, 2));
-    if (!PQgetisnull(r, 0, 3))
-      k->leaf_index = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-    snprintf(k->created, sizeof k->created, "%s", PQgetvalue(r, 0, 4));
-    PQclear(r);
-    k->out = SRV_DK_SAME; /* the nonce is kept: this request cannot be replayed */
-    return SRV_DB_OK;
+  /* Always one row: the record's columns are NULL unless this envelope was
+   * escrowed before. */
+  snprintf(k->key_state, sizeof k->key_state, "%s", (v = srv_row_text(r, "key_state")) ? v : "");
+  snprintf(k->id, sizeof k->id, "%s", (v = srv_row_text(r, "id")) ? v : "");
+  if (k->id[0]) {
+    snprintf(k->state, sizeof k->state, "%s", srv_row_text(r, "state"));
+    k->leaf_index = (v = srv_row_text(r, "leaf_index")) ? strtoll(v, NULL, 10) : -1;
+    snprintf(k->created, sizeof k->created, "%s", srv_row_text(r, "created"));
   }
   PQclear(r);
-  if (strcmp(k->key_state, "current") != 0 && strcmp(k->key_state, "accepted") != 0) {
-    k->out = SRV_DK_UNKNOWN_KEY;
-    return SRV_DB_ABORT;
+  if (k->id[0]) {
+    k->is_new = 0; /* the nonce is kept: this request cannot be replayed */
+    return SRV_DB_OK;
   }
+  if (strcmp(k->key_state, "current") != 0 && strcmp(k->key_state, "accepted") != 0)
+    return srv_ep_fail(&k->fail, SRV_ERR_UNKNOWN_ESCROW_KEY, NULL);
   if (srv_device_new_id("rec-", k->id) != 0)
     return SRV_DB_ERROR;
-  {
-    const char *p3[3] = {k->device, k->volume, k->id};
-    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_SUPERSEDE, p3, &st)))
-      return st;
-    if (PQntuples(r) == 1)
-      snprintf(k->superseded, sizeof k->superseded, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-  }
-  {
-    const char *p10[10] = {k->id,  k->device,  k->volume, k->key_type, k->key_id,
-                           k->env_param, k->sha, k->fpr, k->verifier, k->sig};
-    if (!(r = srv_db_exec(db, SRV_STMT_RECORD_INSERT, p10, &st)))
-      return st;
-    snprintf(k->created, sizeof k->created, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-  }
+  if (!(r = srv_db_exec(db, SRV_STMT_RECORD_SUPERSEDE, p3, &st)))
+    return st;
+  if (PQntuples(r) == 1)
+    snprintf(k->superseded, sizeof k->superseded, "%s", srv_row_text(r, "id"));
+  PQclear(r);
+  if (!(r = srv_db_exec(db, SRV_STMT_RECORD_INSERT, p10, &st)))
+    return st;
+  snprintf(k->created, sizeof k->created, "%s", srv_row_text(r, "created"));
+  PQclear(r);
   snprintf(k->state, sizeof k->state, "active");
   d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "device", k->device, "volume",
                 k->volume, "key_type", k->key_type, "key_id", k->key_id, "envelope_sha256",
@@ -119,18 +141,22 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   ev = (struct srv_audit_event){"escrow.store", object, "success", d, NULL};
   st = srv_audit_append(db, k->req, &ev);
   json_decref(d);
-  k->out = SRV_DK_NEW;
+  k->is_new = 1;
   return st;
 }
 
 /* Remember the leaf index with the record (so that an idempotent re-upload
  * can answer it), or find it for a record whose first answer was lost
- * between commit and that update. */
+ * between commit and that update.  The escrow event's exact text is
+ * answered with the receipt so that the agent can prove its inclusion in a
+ * checkpoint it holds consistent with the last it saw
+ * (docs/agent-protocol.md section 4). */
+enum srv_dk_leaf_mode { SRV_DK_FIND, SRV_DK_STORE, SRV_DK_TEXT };
 struct srv_dk_leaf {
   const char *id;
   int64_t leaf;
-  int set;    /* 1: store leaf; 0: look it up */
-  char *text; /* set: the leaf's text too (malloc'd), for the answer */
+  enum srv_dk_leaf_mode mode; /* STORE and TEXT read the leaf's text too */
+  char *text;                 /* malloc'd; NULL when not found */
 };
 
 static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
@@ -142,58 +168,35 @@ static enum srv_db_status srv_dk_leaf_txn(struct srv_db *db, void *cls)
   PGresult *r;
 
   snprintf(leaf, sizeof leaf, "%lld", (long long)l->leaf);
-  if (l->set) {
+  if (l->mode == SRV_DK_STORE) {
     /* A crash that loses this update costs srv_dk_find_leaf() once. */
     if (!(r = srv_db_exec(db, SRV_STMT_ASYNC_COMMIT, NULL, &st)))
       return st;
     PQclear(r);
   }
-  r = srv_db_exec(db, l->set ? SRV_STMT_RECORD_SET_LEAF : SRV_STMT_RECORD_FIND_LEAF, p2, &st);
-  if (!r)
-    return st;
-  if (!l->set)
-    l->leaf = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
-  PQclear(r);
-  if (l->set) {
+  if (l->mode != SRV_DK_TEXT) {
+    r = srv_db_exec(db, l->mode ? SRV_STMT_RECORD_SET_LEAF : SRV_STMT_RECORD_FIND_LEAF, p2, &st);
+    if (!r)
+      return st;
+    if (l->mode == SRV_DK_FIND)
+      l->leaf = PQntuples(r) == 1 ? strtoll(srv_row_text(r, "seq"), NULL, 10) : -1;
+    PQclear(r);
+  }
+  if (l->mode != SRV_DK_FIND) {
     /* The event's text rides along: one transaction per escrow, not two. */
     const char *p1[1] = {leaf};
     if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
       return st;
     free(l->text);
-    l->text = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    l->text = PQntuples(r) == 1 ? strdup(srv_row_text(r, "leaf")) : NULL;
     PQclear(r);
   }
   return SRV_DB_OK;
 }
 
-/* The escrow event's exact text, answered with the receipt so that the
- * agent can prove its inclusion in a checkpoint it holds consistent with
- * the last it saw (docs/agent-protocol.md section 4). */
-struct srv_dk_event {
-  int64_t leaf;
-  char *text; /* malloc'd; NULL when not found */
-};
-
-static enum srv_db_status srv_dk_event_txn(struct srv_db *db, void *cls)
-{
-  struct srv_dk_event *e = cls;
-  char leaf[24];
-  const char *p1[1] = {leaf};
-  enum srv_db_status st;
-  PGresult *r;
-
-  snprintf(leaf, sizeof leaf, "%lld", (long long)e->leaf);
-  if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_LEAF_TEXT, p1, &st)))
-    return st;
-  free(e->text);
-  e->text = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
-  PQclear(r);
-  return SRV_DB_OK;
-}
-
 static int srv_dk_find_leaf(struct srv_dk *k)
 {
-  struct srv_dk_leaf l = {k->id, -1, 0, NULL};
+  struct srv_dk_leaf l = {k->id, -1, SRV_DK_FIND, NULL};
 
   /* Its event may still wait in the queue: sequence what is there first. */
   if (srv_audit_sequence_batch() < 0)
@@ -201,59 +204,36 @@ static int srv_dk_find_leaf(struct srv_dk *k)
   if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_leaf_txn, &l) != SRV_DB_OK || l.leaf < 0)
     return -1;
   k->leaf_index = l.leaf;
-  l.set = 1;
+  l.mode = SRV_DK_STORE;
   if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
     ke_log(KE_LOG_WARN, "could not store a record's leaf index", json_pack("{s:s}", "record", k->id));
   free(l.text);
   return 0;
 }
 
-/* Validate the body and path into k.  NULL or the 400 message; *code is
- * set for errors that have their own code. */
-static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
+/* Check the envelope and the device's signature over it into k.  NULL or
+ * the message; *code is set for errors that have their own code. */
+static const char *srv_dk_validate(struct srv_dk *k, const struct srv_dk_body *b,
                                    enum srv_error_code *code)
 {
-  const char *env64 = srv_device_str(body, "envelope");
-  const char *ver64 = srv_device_str(body, "verifier");
-  const char *sig64 = srv_device_str(body, "signature");
-  uint8_t *env = NULL, ver[KE_VERIFIER_MAX], sig[SRV_DEV_SIG_LEN], pub[SRV_DEV_PUB_LEN];
-  uint8_t h[32], *msg;
-  size_t envlen = 0, dl, vl, mlen, verlen = 0;
+  uint8_t *env = NULL, ver[KE_VERIFIER_MAX], pub[SRV_DEV_PUB_LEN], h[32];
+  uint8_t msg[KE_ENV_MAX_LEN + SRV_DEV_ID_LEN + 1 + SRV_DEV_VOLUME_MAX];
+  size_t envlen = 0, dl = strlen(k->device), vl = strlen(k->volume), verlen = 0;
   unsigned hl = 0;
   ke_envelope e;
   int ok;
 
   *code = SRV_ERR_BAD_REQUEST;
-  if (!srv_device_volume_ok(k->volume))
-    return "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -";
-  k->key_type = srv_device_str(body, "key_type");
-  if (!k->key_type || (strcmp(k->key_type, "bitlocker") && strcmp(k->key_type, "filevault") &&
-                       strcmp(k->key_type, "luks") && strcmp(k->key_type, "other")))
-    return "key_type: bitlocker, filevault, luks or other";
-  k->key_id = srv_device_str(body, "key_id");
-  if (!srv_device_key_id_ok(k->key_id))
-    return "key_id: 1 to 128 printable ASCII characters";
-  /* v1 (32 bytes) or v2 (54 bytes, scrypt parameters at or above the
-   * floor): both are stored as sent, the server never recomputes them. */
-  if (!ver64 || ke_verifier_decode(ver, &verlen, ver64) != KE_OK)
-    return "verifier: a v1 (32 bytes) or v2 (54 bytes) verifier in base64url";
-  if (!sig64 || ke_b64url_decode_fixed(sig, sizeof sig, sig64) != KE_OK)
-    return "signature: 64 bytes in base64url";
-  if (!env64 || strlen(env64) > SRV_DK_ENV_B64_MAX ||
-      ke_b64url_decode(&env, &envlen, env64, 0) != KE_OK)
-    return "envelope: a keyescrow envelope in base64url";
+  if (ke_b64url_decode(&env, &envlen, b->envelope, 0) != KE_OK)
+    return srv_dk_fields[4].error;
   *code = SRV_ERR_INVALID_ENVELOPE;
   if (ke_envelope_parse(&e, env, envlen) != KE_OK) {
     free(env);
     return "The envelope does not parse (magic, version, point or length)";
   }
-  /* envelope || device_id || 0x00 || volume_id */
-  dl = strlen(k->device);
-  vl = strlen(k->volume);
-  mlen = envlen + dl + 1 + vl;
-  msg = malloc(mlen);
-  if (!msg || srv_device_request_key(k->req, pub) != 0) {
-    free(msg);
+  /* envelope || device_id || 0x00 || volume_id (lengths checked by the
+   * envelope's parse and the route) */
+  if (envlen > KE_ENV_MAX_LEN || dl > SRV_DEV_ID_LEN || srv_device_request_key(k->req, pub) != 0) {
     free(env);
     *code = SRV_ERR_INTERNAL;
     return "internal";
@@ -262,14 +242,14 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   memcpy(msg + envlen, k->device, dl);
   msg[envlen + dl] = 0;
   memcpy(msg + envlen + dl + 1, k->volume, vl);
-  ok = srv_device_ed25519_ok(pub, msg, mlen, sig);
-  free(msg);
+  ok = srv_device_ed25519_ok(pub, msg, envlen + dl + 1 + vl, b->signature);
   if (!ok) {
     free(env);
     *code = SRV_ERR_INVALID_ENVELOPE_SIGNATURE;
     return "The device signature over envelope || device || 0x00 || volume does not verify";
   }
-  if (EVP_Digest(env, envlen, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32) {
+  if (EVP_Digest(env, envlen, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32 ||
+      ke_verifier_decode(ver, &verlen, b->verifier) != KE_OK) {
     free(env);
     *code = SRV_ERR_INTERNAL;
     return "internal";
@@ -278,32 +258,48 @@ static const char *srv_dk_validate(struct srv_dk *k, const json_t *body,
   ke_hex_encode(k->fpr, e.fingerprint, KE_FPR_LEN);
   srv_bytea_param(k->env_param, env, envlen);
   srv_bytea_param(k->verifier, ver, verlen);
-  srv_bytea_param(k->sig, sig, sizeof sig);
+  srv_bytea_param(k->sig, b->signature, SRV_DEV_SIG_LEN);
   free(env);
   return NULL;
 }
 
-/* The answer: record, leaf index, the signed receipt and the escrow
- * event's text (`event`: malloc'd, taken; NULL: read it here). */
-static enum MHD_Result srv_dk_answer(struct srv_request *req, const struct srv_dk *k,
-                                     char *event)
+/* After the commit: the leaf index (learnt for a new record, or for a
+ * re-upload whose first answer was lost before it was), then the answer:
+ * record, leaf index, the signed receipt and the escrow event's text. */
+static enum MHD_Result srv_dk_answer(struct srv_request *req, struct srv_dk *k)
 {
-  char *note = NULL;
+  char *note = NULL, *event = NULL;
   json_t *out;
 
+  if (k->is_new) {
+    struct srv_dk_leaf l = {k->id, -1, SRV_DK_STORE, NULL};
+    if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
+      /* Stored and audited, but no index yet: a retry gets the receipt. */
+      ke_log(KE_LOG_WARN, "escrow stored but its audit leaf is not sequenced yet",
+             json_pack("{s:s,s:s}", "request_id", srv_request_id(req), "record", k->id));
+      return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+    }
+    l.leaf = k->leaf_index;
+    if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
+      ke_log(KE_LOG_WARN, "could not store a record's leaf index",
+             json_pack("{s:s}", "record", k->id));
+    event = l.text;
+  } else if (k->leaf_index < 0 && srv_dk_find_leaf(k) != 0) {
+    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+  }
   if (srv_device_receipt(k->device, k->volume, k->id, k->sha, k->leaf_index, k->created,
                          &note) != 0) {
     free(event);
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
-  ke_log(KE_LOG_INFO, k->out == SRV_DK_NEW ? "escrow stored" : "escrow re-upload (unchanged)",
+  ke_log(KE_LOG_INFO, k->is_new ? "escrow stored" : "escrow re-upload (unchanged)",
          json_pack("{s:s,s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "device",
                    k->device, "volume", k->volume, "record", k->id, "leaf_index",
                    (json_int_t)k->leaf_index));
   if (!event) {
     /* A re-upload (or a failed update before): read the event on its own. */
-    struct srv_dk_event e = {k->leaf_index, NULL};
-    if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_event_txn, &e) != SRV_DB_OK || !e.text) {
+    struct srv_dk_leaf e = {k->id, k->leaf_index, SRV_DK_TEXT, NULL};
+    if (srv_db_txn(SRV_DB_READ_ONLY, srv_dk_leaf_txn, &e) != SRV_DB_OK || !e.text) {
       free(e.text);
       free(note);
       return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
@@ -315,67 +311,36 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, const struct srv_d
                   event);
   free(event);
   free(note);
-  return out ? srv_reply_json(req, k->out == SRV_DK_NEW ? MHD_HTTP_CREATED : MHD_HTTP_OK, out)
+  return out ? srv_reply_json(req, k->is_new ? MHD_HTTP_CREATED : MHD_HTTP_OK, out)
              : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
 }
 
 enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
 {
-  static const char *const allowed[] = {"envelope", "verifier", "signature", "key_type",
-                                        "key_id", NULL};
-  const json_t *body = srv_request_json(req);
-  struct srv_dk *k = calloc(1, sizeof *k);
+  struct srv_dk_body b;
+  struct srv_dk *k;
+  struct ke_jerr err;
   enum srv_error_code code;
-  enum srv_db_status st;
   enum MHD_Result ret;
-  const char *bad;
-  char *event = NULL;
+  const char *bad, *volume = srv_request_param(req, "volume");
+  int parsed = srv_ep_body_parse(req, &srv_ep_device_keys_put_body, &b, &err);
 
-  if (!k)
+  /* An unknown member is refused before the path's volume, the members
+   * after it. */
+  if (parsed != 0 && err.kind == KE_JE_UNKNOWN)
+    return srv_ep_body_reply(req, &err);
+  if (!srv_device_volume_ok(volume))
+    return srv_ep_bad(req, "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -");
+  if (parsed != 0)
+    return srv_ep_body_reply(req, &err);
+  if (!(k = calloc(1, sizeof *k)))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  if (srv_account_unknown_member(req, body, allowed, &ret)) {
-    free(k);
-    return ret;
-  }
-  k->req = req;
-  k->device = srv_request_principal(req)->id;
-  k->volume = srv_request_param(req, "volume");
-  if ((bad = srv_dk_validate(k, body, &code)) != NULL) {
-    free(k);
-    return srv_reply_error(req, code, code == SRV_ERR_INTERNAL ? NULL : bad);
-  }
-  st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_txn, k);
-  if (st == SRV_DB_ABORT && k->out == SRV_DK_REPLAYED)
-    ret = srv_reply_error(req, SRV_ERR_REPLAYED_REQUEST, NULL);
-  else if (st == SRV_DB_ABORT && k->out == SRV_DK_UNKNOWN_KEY)
-    ret = srv_reply_error(req, SRV_ERR_UNKNOWN_ESCROW_KEY, NULL);
-  else if (st != SRV_DB_OK)
-    ret = srv_ep_db_error(req, st);
-  else
-    ret = MHD_YES;
-  if (st != SRV_DB_OK) {
-    free(k);
-    return ret;
-  }
-  if (k->out == SRV_DK_NEW) {
-    struct srv_dk_leaf l = {k->id, -1, 1, NULL};
-    if (srv_audit_sequence_mine(&k->leaf_index) != 0 || k->leaf_index < 0) {
-      /* Stored and audited, but no index yet: a retry gets the receipt. */
-      ke_log(KE_LOG_WARN, "escrow stored but its audit leaf is not sequenced yet",
-             json_pack("{s:s,s:s}", "request_id", srv_request_id(req), "record", k->id));
-      free(k);
-      return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-    }
-    l.leaf = k->leaf_index;
-    if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
-      ke_log(KE_LOG_WARN, "could not store a record's leaf index",
-             json_pack("{s:s}", "record", k->id));
-    event = l.text;
-  } else if (k->leaf_index < 0 && srv_dk_find_leaf(k) != 0) {
-    free(k);
-    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-  }
-  ret = srv_dk_answer(req, k, event);
+  *k = (struct srv_dk){.req = req, .device = srv_request_principal(req)->id, .volume = volume,
+                       .key_type = b.key_type, .key_id = b.key_id};
+  if ((bad = srv_dk_validate(k, &b, &code)) != NULL)
+    ret = srv_reply_error(req, code, code == SRV_ERR_INTERNAL ? NULL : bad);
+  else if (!srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_dk_txn, k, &k->fail, &ret))
+    ret = srv_dk_answer(req, k);
   free(k);
   return ret;
 }

@@ -49,10 +49,10 @@ static const struct srv_route srv_routes[] = {
    * srv_ep_checkin.c, srv_ep_devices.c, srv_ep_escrow_key.c).  Agent
    * routes live under /v1/devices/{id}/ only: a device may call nothing
    * else, and only with its own id (srv_device_auth.c). */
-  {"POST", "/v1/enroll", srv_ep_enroll, SRV_ROLE_PUBLIC, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/enroll", srv_ep_enroll, SRV_ROLE_PUBLIC, SRV_BODY_JSON, &srv_ep_enroll_body, NULL},
   {"PUT", "/v1/devices/{id}/keys/{volume}", srv_ep_device_keys_put, SRV_ROLE_AGENT,
-   SRV_BODY_JSON, NULL, NULL},
-  {"POST", "/v1/devices/{id}/checkin", srv_ep_checkin, SRV_ROLE_AGENT, SRV_BODY_JSON, NULL, NULL},
+   SRV_BODY_JSON, &srv_ep_device_keys_put_body, NULL},
+  {"POST", "/v1/devices/{id}/checkin", srv_ep_checkin, SRV_ROLE_AGENT, SRV_BODY_JSON, &srv_ep_checkin_body, NULL},
   {"GET", "/v1/devices", srv_ep_devices_search, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
    SRV_BODY_NONE, NULL, &srv_ep_devices_search_query},
   {"GET", "/v1/devices/{id}", srv_ep_devices_get, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
@@ -77,7 +77,7 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/ui/{file}", srv_ep_static, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
   /* online retrieval (srv_ep_retrievals*.c, srv_ep_client_keys.c) */
   {"PUT", "/v1/client-key", srv_ep_client_key_put, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
-   SRV_BODY_JSON, NULL, NULL},
+   SRV_BODY_JSON, &srv_ep_client_key_put_body, NULL},
   {"POST", "/v1/retrievals", srv_ep_retrievals_create, SRV_ROLE_HELPDESK, SRV_BODY_JSON, NULL, NULL},
   {"GET", "/v1/retrievals", srv_ep_retrievals_list,
    SRV_ROLE_HELPDESK | SRV_ROLE_CUSTODIAN | SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL,
@@ -97,7 +97,7 @@ static const struct srv_route srv_routes[] = {
   /* custodian health (srv_ep_attest.c) */
   {"POST", "/v1/attestations/challenge", srv_ep_attest_challenge, SRV_ROLE_CUSTODIAN,
    SRV_BODY_NONE, NULL, NULL},
-  {"POST", "/v1/attestations", srv_ep_attest, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/attestations", srv_ep_attest, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON, &srv_ep_attest_body, NULL},
   /* backup-integrity drills (srv_ep_drills*.c) */
   {"POST", "/v1/drills", srv_ep_drills_create, SRV_ROLE_AUDITOR, SRV_BODY_JSON, NULL, NULL},
   {"GET", "/v1/drills/{id}", srv_ep_drills_get, SRV_ROLE_AUDITOR | SRV_ROLE_CUSTODIAN,

@@ -120,5 +120,11 @@ extern const struct ke_jspec srv_ep_users_role_body;
 extern const struct ke_jspec srv_ep_users_password_body;
 extern const struct ke_jspec srv_ep_users_person_body;
 extern const struct ke_jspec srv_ep_users_email_body;
+/* hdev */
+extern const struct ke_jspec srv_ep_enroll_body;
+extern const struct ke_jspec srv_ep_device_keys_put_body;
+extern const struct ke_jspec srv_ep_checkin_body;
+extern const struct ke_jspec srv_ep_attest_body;
+extern const struct ke_jspec srv_ep_client_key_put_body;
 
 #endif
