@@ -19,6 +19,7 @@
 #include "ke_mail.h"
 #include "ke_util.h"
 #include "srv_outbox.h"
+#include "srv_rows.h"
 
 #define SRV_MAIL_BATCH 16
 #define SRV_MAIL_PASSWORD_MAX 256
@@ -77,17 +78,38 @@ static const char *srv_mail_headline(const char *kind)
   return "A recovery key retrieval request expired";
 }
 
-/* The text of one row of MAIL_CLAIM (columns documented there).  Subject
- * values are labels the database refuses control characters in; the body
- * is plain text.  No secret is in any column read here. */
-static int srv_mail_compose(struct srv_mail_item *it, PGresult *r, int i)
-{
-  const char *kind = PQgetvalue(r, i, 2), *req = PQgetvalue(r, i, 3);
-  long long age = atoll(PQgetvalue(r, i, 9));
-  int open = strcmp(kind, "created") == 0 || strcmp(kind, "reminder") == 0;
-  char agetext[48];
-  int n;
+/* One row of MAIL_CLAIM (columns documented there). */
+struct srv_mail_row {
+  const char *id, *email, *kind, *retrieval, *hostname, *volume_id, *requester, *reason, *ticket;
+  int64_t age, threshold, parts, attempts;
+};
+static const struct srv_col srv_mail_cols[] = {
+  SRV_COL_TEXT(struct srv_mail_row, id),        SRV_COL_TEXT(struct srv_mail_row, email),
+  SRV_COL_TEXT(struct srv_mail_row, kind),      SRV_COL_TEXT(struct srv_mail_row, retrieval),
+  SRV_COL_TEXT(struct srv_mail_row, hostname),  SRV_COL_TEXT(struct srv_mail_row, volume_id),
+  SRV_COL_TEXT(struct srv_mail_row, requester), SRV_COL_TEXT(struct srv_mail_row, reason),
+  SRV_COL_TEXT(struct srv_mail_row, ticket),    SRV_COL_INT64(struct srv_mail_row, age),
+  SRV_COL_INT64(struct srv_mail_row, threshold), SRV_COL_INT64(struct srv_mail_row, parts),
+  SRV_COL_INT64(struct srv_mail_row, attempts), SRV_COL_END};
 
+/* The text of one claimed message.  Subject values are labels the database
+ * refuses control characters in; the body is plain text.  No secret is in
+ * any column read here. */
+static int srv_mail_compose(struct srv_mail_item *it, const PGresult *r, int i)
+{
+  struct srv_mail_row m;
+  const char *kind, *req;
+  long long age;
+  int open, n;
+  char agetext[48];
+
+  if (srv_row_read(r, i, srv_mail_cols, &m) != 0)
+    return 0;
+  kind = m.kind, req = m.retrieval, age = (long long)m.age;
+  open = strcmp(kind, "created") == 0 || strcmp(kind, "reminder") == 0;
+  snprintf(it->id, sizeof it->id, "%s", m.id);
+  snprintf(it->to, sizeof it->to, "%s", m.email);
+  it->attempts = (int)m.attempts;
   if (age >= 86400)
     snprintf(agetext, sizeof agetext, "%lld d %lld h", age / 86400, age % 86400 / 3600);
   else if (age >= 3600)
@@ -98,7 +120,7 @@ static int srv_mail_compose(struct srv_mail_item *it, PGresult *r, int i)
   snprintf(it->subject, sizeof it->subject, "[keyescrow] %s: %.64s on %.80s",
            strcmp(kind, "reminder") == 0 ? "Reminder" : strcmp(kind, "created") == 0 ? "Request"
            : strcmp(kind, "completed") == 0 ? "Completed" : "Expired",
-           req, PQgetvalue(r, i, 4));
+           req, m.hostname);
   if (!(it->body = malloc(KE_MAIL_BODY_MAX)))
     return 0;
   n = snprintf(it->body, KE_MAIL_BODY_MAX,
@@ -110,11 +132,10 @@ static int srv_mail_compose(struct srv_mail_item *it, PGresult *r, int i)
                "Reason:     %s\n"
                "Ticket:     %s\n"
                "Age:        %s\n"
-               "Parts:      %s of %s\n\n"
+               "Parts:      %lld of %lld\n\n"
                "%s%s%s",
-               srv_mail_headline(kind), req, PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
-               PQgetvalue(r, i, 6), PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), agetext,
-               PQgetvalue(r, i, 11), PQgetvalue(r, i, 10),
+               srv_mail_headline(kind), req, m.hostname, m.volume_id, m.requester, m.reason,
+               m.ticket, agetext, (long long)m.parts, (long long)m.threshold,
                open ? "To approve: escrowctl approve " : "", open ? req : "",
                open ? " --share <your share file>\n"
                       "Ask the requester, on a channel you trust, to read you the confirmation\n"
@@ -150,11 +171,7 @@ static enum srv_db_status srv_mail_claim_txn(struct srv_db *db, void *cls)
   if (!(r = srv_db_exec(db, SRV_STMT_MAIL_CLAIM, pl, &st)))
     return st;
   for (int i = 0; i < PQntuples(r) && b->n < SRV_MAIL_BATCH; i++) {
-    struct srv_mail_item *it = &b->items[b->n];
-    snprintf(it->id, sizeof it->id, "%s", PQgetvalue(r, i, 0));
-    snprintf(it->to, sizeof it->to, "%s", PQgetvalue(r, i, 1));
-    it->attempts = atoi(PQgetvalue(r, i, 12));
-    if (!srv_mail_compose(it, r, i))
+    if (!srv_mail_compose(&b->items[b->n], r, i))
       break;
     b->n++;
   }

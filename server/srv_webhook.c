@@ -21,6 +21,7 @@
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_outbox.h"
+#include "srv_rows.h"
 
 #define SRV_WH_MAX_URLS 8
 #define SRV_WH_URL_MAX 500
@@ -106,6 +107,15 @@ struct srv_wh_batch {
   int n;
 };
 
+struct srv_wh_row {
+  const char *id, *url, *event, *payload;
+  int64_t attempts;
+};
+static const struct srv_col srv_wh_cols[] = {
+  SRV_COL_TEXT(struct srv_wh_row, id), SRV_COL_TEXT(struct srv_wh_row, url),
+  SRV_COL_TEXT(struct srv_wh_row, event), SRV_COL_TEXT(struct srv_wh_row, payload),
+  SRV_COL_INT64(struct srv_wh_row, attempts), SRV_COL_END};
+
 static enum srv_db_status srv_wh_claim_txn(struct srv_db *db, void *cls)
 {
   struct srv_wh_batch *b = cls;
@@ -120,11 +130,14 @@ static enum srv_db_status srv_wh_claim_txn(struct srv_db *db, void *cls)
     return st;
   for (int i = 0; i < PQntuples(r) && b->n < 16; i++) {
     struct srv_wh_item *it = &b->items[b->n];
-    snprintf(it->id, sizeof it->id, "%s", PQgetvalue(r, i, 0));
-    snprintf(it->url, sizeof it->url, "%s", PQgetvalue(r, i, 1));
-    snprintf(it->event, sizeof it->event, "%s", PQgetvalue(r, i, 2));
-    it->attempts = atoi(PQgetvalue(r, i, 4));
-    if (!(it->payload = strdup(PQgetvalue(r, i, 3))))
+    struct srv_wh_row w;
+    if (srv_row_read(r, i, srv_wh_cols, &w) != 0)
+      break;
+    snprintf(it->id, sizeof it->id, "%s", w.id);
+    snprintf(it->url, sizeof it->url, "%s", w.url);
+    snprintf(it->event, sizeof it->event, "%s", w.event);
+    it->attempts = (int)w.attempts;
+    if (!(it->payload = strdup(w.payload)))
       break;
     b->n++;
   }
