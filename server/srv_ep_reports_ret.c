@@ -38,35 +38,25 @@ static const struct srv_col srv_rr_cols[] = {
  * is not one (checked by the round trip through timegm). */
 static long long srv_rr_since(const char *s)
 {
-  struct tm tm, back;
-  time_t t;
+  struct tm tm = {0}, in;
   size_t n = strlen(s);
-  int y, mo, d, h = 0, mi = 0, sec = 0;
   char tail;
+  time_t t;
 
-  memset(&tm, 0, sizeof tm);
-  if (n == 10) {
-    if (sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) != 3)
-      return -1;
-  } else if (n == 20) {
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &tail) != 7 ||
-        tail != 'Z')
-      return -1;
-  } else {
+  if (n == 10 ? sscanf(s, "%4d-%2d-%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tail) != 3
+              : n != 20 || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
+                                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tail) != 7 ||
+                    tail != 'Z')
     return -1;
-  }
-  if (strspn(s, "0123456789-:TZ") != n || y < 1970 || y > 9999)
+  if (strspn(s, "0123456789-:TZ") != n || tm.tm_year < 1970 || tm.tm_year > 9999)
     return -1;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  t = timegm(&tm); /* normalises tm: compare with the inputs below */
-  if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_year != y - 1900 ||
-      back.tm_mon != mo - 1 || back.tm_mday != d || back.tm_hour != h ||
-      back.tm_min != mi || back.tm_sec != sec)
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  in = tm;
+  t = timegm(&tm); /* normalises tm: compare with the inputs */
+  if (t == (time_t)-1 || !gmtime_r(&t, &tm) || tm.tm_year != in.tm_year ||
+      tm.tm_mon != in.tm_mon || tm.tm_mday != in.tm_mday || tm.tm_hour != in.tm_hour ||
+      tm.tm_min != in.tm_min || tm.tm_sec != in.tm_sec)
     return -1;
   return (long long)t;
 }

@@ -55,14 +55,26 @@ enum srv_db_status srv_mail_enqueue(struct srv_db *db, const char *event, const 
 
 /* ---- the worker ---------------------------------------------------------- */
 
+/* A row of MAIL_CLAIM (columns documented there), its text in the batch's
+ * result until the next claim, and the message composed from it. */
 struct srv_mail_item {
-  char id[24], to[KE_MAIL_ADDR_MAX + 1], kind[16];
+  const char *id, *email, *kind, *retrieval, *hostname, *volume_id, *requester, *reason, *ticket;
+  int64_t age, threshold, parts, attempts;
   char subject[KE_MAIL_SUBJECT_MAX + 1];
   char *body;
-  int attempts;
 };
+#define SRV_MAIL_T(m) SRV_COL_TEXT(struct srv_mail_item, m)
+#define SRV_MAIL_N(m) SRV_COL_INT64(struct srv_mail_item, m)
+static const struct srv_col srv_mail_cols[] = {
+  SRV_MAIL_T(id),        SRV_MAIL_T(email),     SRV_MAIL_T(kind),      SRV_MAIL_T(retrieval),
+  SRV_MAIL_T(hostname),  SRV_MAIL_T(volume_id), SRV_MAIL_T(requester), SRV_MAIL_T(reason),
+  SRV_MAIL_T(ticket),    SRV_MAIL_N(age),       SRV_MAIL_N(threshold), SRV_MAIL_N(parts),
+  SRV_MAIL_N(attempts),  SRV_COL_END};
+#undef SRV_MAIL_T
+#undef SRV_MAIL_N
 
 struct srv_mail_batch {
+  PGresult *res;
   struct srv_mail_item items[SRV_MAIL_BATCH];
   int n;
 };
@@ -78,49 +90,27 @@ static const char *srv_mail_headline(const char *kind)
   return "A recovery key retrieval request expired";
 }
 
-/* One row of MAIL_CLAIM (columns documented there). */
-struct srv_mail_row {
-  const char *id, *email, *kind, *retrieval, *hostname, *volume_id, *requester, *reason, *ticket;
-  int64_t age, threshold, parts, attempts;
-};
-static const struct srv_col srv_mail_cols[] = {
-  SRV_COL_TEXT(struct srv_mail_row, id),        SRV_COL_TEXT(struct srv_mail_row, email),
-  SRV_COL_TEXT(struct srv_mail_row, kind),      SRV_COL_TEXT(struct srv_mail_row, retrieval),
-  SRV_COL_TEXT(struct srv_mail_row, hostname),  SRV_COL_TEXT(struct srv_mail_row, volume_id),
-  SRV_COL_TEXT(struct srv_mail_row, requester), SRV_COL_TEXT(struct srv_mail_row, reason),
-  SRV_COL_TEXT(struct srv_mail_row, ticket),    SRV_COL_INT64(struct srv_mail_row, age),
-  SRV_COL_INT64(struct srv_mail_row, threshold), SRV_COL_INT64(struct srv_mail_row, parts),
-  SRV_COL_INT64(struct srv_mail_row, attempts), SRV_COL_END};
-
 /* The text of one claimed message.  Subject values are labels the database
  * refuses control characters in; the body is plain text.  No secret is in
  * any column read here. */
-static int srv_mail_compose(struct srv_mail_item *it, const PGresult *r, int i)
+static int srv_mail_compose(struct srv_mail_item *it)
 {
-  struct srv_mail_row m;
-  const char *kind, *req;
-  long long age;
-  int open, n;
+  const char *kind = it->kind, *req = it->retrieval;
+  long long age = (long long)it->age;
+  int open = strcmp(kind, "created") == 0 || strcmp(kind, "reminder") == 0;
   char agetext[48];
+  int n;
 
-  if (srv_row_read(r, i, srv_mail_cols, &m) != 0)
-    return 0;
-  kind = m.kind, req = m.retrieval, age = (long long)m.age;
-  open = strcmp(kind, "created") == 0 || strcmp(kind, "reminder") == 0;
-  snprintf(it->id, sizeof it->id, "%s", m.id);
-  snprintf(it->to, sizeof it->to, "%s", m.email);
-  it->attempts = (int)m.attempts;
   if (age >= 86400)
     snprintf(agetext, sizeof agetext, "%lld d %lld h", age / 86400, age % 86400 / 3600);
   else if (age >= 3600)
     snprintf(agetext, sizeof agetext, "%lld h %lld min", age / 3600, age % 3600 / 60);
   else
     snprintf(agetext, sizeof agetext, "%lld min", age / 60);
-  snprintf(it->kind, sizeof it->kind, "%s", kind);
   snprintf(it->subject, sizeof it->subject, "[keyescrow] %s: %.64s on %.80s",
            strcmp(kind, "reminder") == 0 ? "Reminder" : strcmp(kind, "created") == 0 ? "Request"
            : strcmp(kind, "completed") == 0 ? "Completed" : "Expired",
-           req, m.hostname);
+           req, it->hostname);
   if (!(it->body = malloc(KE_MAIL_BODY_MAX)))
     return 0;
   n = snprintf(it->body, KE_MAIL_BODY_MAX,
@@ -134,8 +124,8 @@ static int srv_mail_compose(struct srv_mail_item *it, const PGresult *r, int i)
                "Age:        %s\n"
                "Parts:      %lld of %lld\n\n"
                "%s%s%s",
-               srv_mail_headline(kind), req, m.hostname, m.volume_id, m.requester, m.reason,
-               m.ticket, agetext, (long long)m.parts, (long long)m.threshold,
+               srv_mail_headline(kind), req, it->hostname, it->volume_id, it->requester,
+               it->reason, it->ticket, agetext, (long long)it->parts, (long long)it->threshold,
                open ? "To approve: escrowctl approve " : "", open ? req : "",
                open ? " --share <your share file>\n"
                       "Ask the requester, on a channel you trust, to read you the confirmation\n"
@@ -160,6 +150,8 @@ static enum srv_db_status srv_mail_claim_txn(struct srv_db *db, void *cls)
 
   for (int i = 0; i < b->n; i++)
     free(b->items[i].body);
+  PQclear(b->res);
+  b->res = NULL;
   b->n = 0;
   if (ml.reminder_after) {
     snprintf(after, sizeof after, "%u", ml.reminder_after);
@@ -168,14 +160,12 @@ static enum srv_db_status srv_mail_claim_txn(struct srv_db *db, void *cls)
     PQclear(r);
   }
   snprintf(lim, sizeof lim, "%d", SRV_MAIL_BATCH);
-  if (!(r = srv_db_exec(db, SRV_STMT_MAIL_CLAIM, pl, &st)))
+  if (!(b->res = srv_db_exec(db, SRV_STMT_MAIL_CLAIM, pl, &st)))
     return st;
-  for (int i = 0; i < PQntuples(r) && b->n < SRV_MAIL_BATCH; i++) {
-    if (!srv_mail_compose(&b->items[b->n], r, i))
-      break;
+  while (b->n < PQntuples(b->res) && b->n < SRV_MAIL_BATCH &&
+         srv_row_read(b->res, b->n, srv_mail_cols, &b->items[b->n]) == 0 &&
+         srv_mail_compose(&b->items[b->n]))
     b->n++;
-  }
-  PQclear(r);
   return SRV_DB_OK;
 }
 
@@ -190,8 +180,8 @@ static void srv_mail_tick(void)
   for (int i = 0; i < b.n; i++) {
     const struct srv_mail_item *it = &b.items[i];
     char err[300] = "";
-    int ok = ke_mail_send(&ml.srv, it->to, it->subject, it->body, err, sizeof err) == KE_OK;
-    srv_outbox_record(&ml_outbox, it->id, it->kind, it->attempts, ok, err);
+    int ok = ke_mail_send(&ml.srv, it->email, it->subject, it->body, err, sizeof err) == KE_OK;
+    srv_outbox_record(&ml_outbox, it->id, it->kind, (int)it->attempts, ok, err);
   }
 }
 

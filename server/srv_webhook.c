@@ -96,52 +96,35 @@ enum srv_db_status srv_webhook_enqueue(struct srv_db *db, const char *event,
 
 /* ---- the worker ---------------------------------------------------------- */
 
+/* A claimed delivery: its text stays in the batch's result until the next claim. */
 struct srv_wh_item {
-  char id[24], url[SRV_WH_URL_MAX + 1], event[64];
-  char *payload;
-  int attempts;
-};
-
-struct srv_wh_batch {
-  struct srv_wh_item items[16];
-  int n;
-};
-
-struct srv_wh_row {
   const char *id, *url, *event, *payload;
   int64_t attempts;
 };
 static const struct srv_col srv_wh_cols[] = {
-  SRV_COL_TEXT(struct srv_wh_row, id), SRV_COL_TEXT(struct srv_wh_row, url),
-  SRV_COL_TEXT(struct srv_wh_row, event), SRV_COL_TEXT(struct srv_wh_row, payload),
-  SRV_COL_INT64(struct srv_wh_row, attempts), SRV_COL_END};
+  SRV_COL_TEXT(struct srv_wh_item, id), SRV_COL_TEXT(struct srv_wh_item, url),
+  SRV_COL_TEXT(struct srv_wh_item, event), SRV_COL_TEXT(struct srv_wh_item, payload),
+  SRV_COL_INT64(struct srv_wh_item, attempts), SRV_COL_END};
+
+struct srv_wh_batch {
+  PGresult *res;
+  struct srv_wh_item items[16];
+  int n;
+};
 
 static enum srv_db_status srv_wh_claim_txn(struct srv_db *db, void *cls)
 {
   struct srv_wh_batch *b = cls;
   const char *p[1] = {SRV_WH_BATCH};
   enum srv_db_status st;
-  PGresult *r;
 
-  for (int i = 0; i < b->n; i++)
-    free(b->items[i].payload);
+  PQclear(b->res);
   b->n = 0;
-  if (!(r = srv_db_exec(db, SRV_STMT_WH_CLAIM, p, &st)))
+  if (!(b->res = srv_db_exec(db, SRV_STMT_WH_CLAIM, p, &st)))
     return st;
-  for (int i = 0; i < PQntuples(r) && b->n < 16; i++) {
-    struct srv_wh_item *it = &b->items[b->n];
-    struct srv_wh_row w;
-    if (srv_row_read(r, i, srv_wh_cols, &w) != 0)
-      break;
-    snprintf(it->id, sizeof it->id, "%s", w.id);
-    snprintf(it->url, sizeof it->url, "%s", w.url);
-    snprintf(it->event, sizeof it->event, "%s", w.event);
-    it->attempts = (int)w.attempts;
-    if (!(it->payload = strdup(w.payload)))
-      break;
+  while (b->n < PQntuples(b->res) && b->n < 16 &&
+         srv_row_read(b->res, b->n, srv_wh_cols, &b->items[b->n]) == 0)
     b->n++;
-  }
-  PQclear(r);
   return SRV_DB_OK;
 }
 
@@ -209,7 +192,8 @@ static void srv_wh_tick(void)
   for (int i = 0; i < b.n; i++) {
     char err[300] = "";
     int ok = srv_wh_post(&b.items[i], err, sizeof err);
-    srv_outbox_record(&wh_outbox, b.items[i].id, b.items[i].event, b.items[i].attempts, ok, err);
+    srv_outbox_record(&wh_outbox, b.items[i].id, b.items[i].event, (int)b.items[i].attempts, ok,
+                      err);
   }
 }
 
