@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "ke_cli.h"
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_db.h"
@@ -60,29 +61,23 @@ static int srv_migration_read(const char *dir, const char *file, struct srv_migr
   char path[4096];
   unsigned char md[32];
   unsigned int mdlen = 0;
-  FILE *f;
-  long n;
+  ke_buf b;
+  ke_io_err e;
 
   snprintf(path, sizeof path, "%s/%s", dir, file);
-  f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+  if (ke_read_file(&b, path, SRV_MIGRATION_MAX_BYTES, 0, &e) != KE_OK) {
+    if (e.step == KE_IO_OPEN)
+      snprintf(err, errlen, "cannot open %s: %s", path, strerror(e.err));
+    else
+      snprintf(err, errlen, "cannot read %s (or larger than 4 MiB)", path);
     return -1;
   }
-  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > SRV_MIGRATION_MAX_BYTES ||
-      fseek(f, 0, SEEK_SET) != 0 || !(m->sql = malloc((size_t)n + 1)) ||
-      fread(m->sql, 1, (size_t)n, f) != (size_t)n) {
-    snprintf(err, errlen, "cannot read %s (or larger than 4 MiB)", path);
-    fclose(f);
-    return -1;
-  }
-  fclose(f);
-  m->sql[n] = '\0';
-  if (strlen(m->sql) != (size_t)n) {
+  m->sql = b.p;
+  if (strlen(m->sql) != b.len) {
     snprintf(err, errlen, "%s contains a NUL byte", path);
     return -1;
   }
-  if (EVP_Digest(m->sql, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+  if (EVP_Digest(m->sql, b.len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
     snprintf(err, errlen, "SHA-256 failed");
     return -1;
   }
