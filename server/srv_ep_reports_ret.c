@@ -83,7 +83,6 @@ const struct srv_qspec srv_ep_reports_retrievals_query =
     SRV_QSPEC(struct srv_rr_query, srv_rr_query_fields);
 
 struct srv_rr {
-  struct srv_request *req;
   char since[24];
   PGresult *rows;
 };
@@ -207,7 +206,7 @@ static void srv_rr_head(struct srv_rp_buf *b, int csv, const char *since,
 enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
 {
   struct srv_rr_query q;
-  struct srv_rr s = {.req = req};
+  struct srv_rr s = {0};
   struct srv_rp_buf out = {0};
   struct srv_audit_cp cp;
   struct srv_audit_event ev;
