@@ -48,8 +48,12 @@ static const char *const srv_rp_total_names[SRV_RP_NTOTALS] = {
     "verifier_mismatch", "not_verified", "unlock_ok", "unlock_failed", "old_escrow_key",
     "disclosed_not_rotated", "stale", "bitlocker", "filevault", "luks", "other"};
 
+struct srv_rp_query {
+  const char *group, *os, *format, *stale_days;
+};
+
 struct srv_rp {
-  const char *group, *os;
+  struct srv_rp_query q;
   char stale_days[8];
   int csv;
   long long totals[SRV_RP_NTOTALS];
@@ -211,7 +215,7 @@ static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row, int
 static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
 {
   struct srv_rp *s = cls;
-  const char *p3[3] = {s->group, s->os, s->stale_days};
+  const char *p3[3] = {s->q.group, s->q.os, s->stale_days};
   enum srv_db_status st;
   PGresult *r;
 
@@ -269,9 +273,9 @@ static void srv_rp_head_json(struct srv_rp_buf *b, const struct srv_rp *s,
   srv_rp_str(b, ",\"checkpoint\":");
   srv_rp_jstr(b, cp->note);
   srv_rp_str(b, "},\"parameters\":{\"group\":");
-  srv_rp_jstr(b, s->group);
+  srv_rp_jstr(b, s->q.group);
   srv_rp_str(b, ",\"os\":");
-  srv_rp_jstr(b, s->os);
+  srv_rp_jstr(b, s->q.os);
   srv_rp_fmt(b, ",\"stale_days\":%s},\"escrow_key\":", s->stale_days);
   srv_rp_jstr(b, s->fingerprint);
   srv_rp_str(b, ",\"totals\":{");
@@ -315,9 +319,9 @@ static void srv_rp_head_csv(struct srv_rp_buf *b, const struct srv_rp *s,
   srv_rp_fmt(b, ",%saudit,checkpoint,", pad);
   srv_rp_cstr(b, cp->note);
   srv_rp_fmt(b, ",%sparameter,group,", pad);
-  srv_rp_cstr(b, s->group);
+  srv_rp_cstr(b, s->q.group);
   srv_rp_fmt(b, ",%sparameter,os,", pad);
-  srv_rp_cstr(b, s->os);
+  srv_rp_cstr(b, s->q.os);
   srv_rp_fmt(b, ",%sparameter,stale_days,%s,%sescrow_key,fingerprint,", pad, s->stale_days,
              pad);
   srv_rp_cstr(b, s->fingerprint);
@@ -361,9 +365,6 @@ static int srv_rp_days_ok(const char *s)
   return strspn(s, "0123456789") == strlen(s) && d >= 1 && d <= SRV_RP_STALE_MAX;
 }
 
-struct srv_rp_query {
-  const char *group, *os, *format, *stale_days;
-};
 static const struct srv_qfield srv_rp_query_fields[] = {
   SRV_QF_STR(struct srv_rp_query, group, 1, INT64_MAX, srv_device_group_ok,
              "group: a group name"),
@@ -376,7 +377,6 @@ const struct srv_qspec srv_ep_reports_coverage_query =
 
 enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
 {
-  struct srv_rp_query q;
   struct srv_rp s;
   struct srv_rp_buf out = {0};
   struct srv_audit_cp cp = {0};
@@ -387,20 +387,19 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
   json_t *d;
 
   memset(&s, 0, sizeof s);
-  if (srv_ep_query(req, &srv_ep_reports_coverage_query, &q, &ret))
+  if (srv_ep_query(req, &srv_ep_reports_coverage_query, &s.q, &ret))
     return ret;
-  s.group = q.group;
-  s.os = q.os;
-  s.csv = q.format && strcmp(q.format, "csv") == 0;
+  s.csv = s.q.format && strcmp(s.q.format, "csv") == 0;
   snprintf(s.stale_days, sizeof s.stale_days, "%lu",
-           q.stale_days ? strtoul(q.stale_days, NULL, 10) : SRV_RP_STALE_DEFAULT);
+           s.q.stale_days ? strtoul(s.q.stale_days, NULL, 10) : SRV_RP_STALE_DEFAULT);
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_rp_txn, &s);
   if (st != SRV_DB_OK) {
     ret = srv_ep_db_error(req, st);
     goto out;
   }
-  d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group", s.group ? json_string(s.group) : json_null(),
-                "os", s.os ? json_string(s.os) : json_null(), "stale_days",
+  d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group",
+                s.q.group ? json_string(s.q.group) : json_null(), "os",
+                s.q.os ? json_string(s.q.os) : json_null(), "stale_days",
                 (json_int_t)strtol(s.stale_days, NULL, 10), "devices",
                 (json_int_t)s.totals[SRV_RP_DEVICES], "format", s.csv ? "csv" : "json");
   ev = (struct srv_audit_event){"report.coverage", NULL, "success", d, NULL};

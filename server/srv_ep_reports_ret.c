@@ -24,7 +24,7 @@
 struct srv_rr_row {
   const char *v[SRV_RR_COLS], *custodians, *record_state, *rotated_at, *record_id;
 };
-#define SRV_RR_V(i, n) {n, SRV_CT_TEXT, SRV_COL_NULLABLE, offsetof(struct srv_rr_row, v[i]), 0, NULL}
+#define SRV_RR_V(i, n) {n, SRV_CT_TEXT, SRV_COL_NULLABLE, offsetof(struct srv_rr_row, v[i]), 0, 0}
 static const struct srv_col srv_rr_cols[] = {
   SRV_RR_V(0, "retrieval_id"), SRV_RR_V(1, "requester"), SRV_RR_V(2, "device_id"),
   SRV_RR_V(3, "hostname"), SRV_RR_V(4, "volume_id"), SRV_RR_V(5, "key_type"),
@@ -134,8 +134,7 @@ static void srv_rr_json(struct srv_rp_buf *b, const PGresult *r)
         const char *colon = memchr(p, ':', n);
         char name[160];
         if (colon && (size_t)(p + n - colon - 1) < sizeof name) {
-          memcpy(name, colon + 1, (size_t)(p + n - colon - 1));
-          name[p + n - colon - 1] = '\0';
+          snprintf(name, sizeof name, "%.*s", (int)(p + n - colon - 1), colon + 1);
           srv_rp_fmt(b, "%s{\"index\":%d,\"name\":", first ? "" : ",", atoi(p));
           srv_rp_jstr(b, name);
           srv_rp_str(b, "}");
