@@ -199,11 +199,8 @@ static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row, int
 
   (void)first;
   srv_rp_cells(v, t, r, row);
-  srv_rp_str(b, "device,");
-  srv_rp_cstr(b, v[0]);
-  srv_rp_str(b, ",,");
-  for (int k = 1; k < SRV_RP_CELLS; k++) {
-    srv_rp_put(b, ",", 1);
+  for (int k = 0; k < SRV_RP_CELLS; k++) {
+    srv_rp_str(b, k == 0 ? "device," : k == 1 ? ",,," : ","); /* value, percent empty */
     srv_rp_cstr(b, v[k]);
   }
   srv_rp_put(b, "\r\n", 2);

@@ -376,13 +376,12 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
            json_pack("{s:i,s:i}", "db_version", db_version, "schema_dir_version",
                      (int)set.n));
   for (size_t i = (size_t)(st == SRV_SCHEMA_BEHIND ? 0 : set.n); i < set.n; i++) {
-    const char *p[1];
     char ver[16];
+    const char *p[1] = {ver};
     PGresult *r;
     int done;
 
     snprintf(ver, sizeof ver, "%d", set.m[i].version);
-    p[0] = ver;
     r = PQexecParams(conn, "SELECT 1 FROM keyescrow_schema_version WHERE version = $1::int4",
                      1, NULL, p, NULL, NULL, 0);
     done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
@@ -390,8 +389,7 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
     if (done)
       continue;
     if (srv_migration_apply(conn, &set.m[i], err, sizeof err)) {
-      ke_log(KE_LOG_ERROR, "migration failed; the database is left at the last good "
-                           "version",
+      ke_log(KE_LOG_ERROR, "migration failed; the database is left at the last good version",
              json_pack("{s:s,s:s}", "migration", set.m[i].name, "reason", err));
       goto out;
     }
@@ -403,10 +401,8 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
          json_pack("{s:i,s:i}", "applied", applied, "version", (int)set.n));
   rc = 0;
 out:
-  if (conn) {
-    /* Closing the session releases the advisory lock as well. */
-    PQfinish(conn);
-  }
+  if (conn)
+    PQfinish(conn); /* which releases the advisory lock as well */
   srv_migrations_free(&set);
   return rc;
 }
