@@ -378,7 +378,6 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
   struct srv_rp_buf out = {0};
   struct srv_audit_cp cp = {0};
   struct srv_audit_event ev;
-  enum srv_db_status st;
   enum MHD_Result ret;
   int64_t leaf = -1;
   json_t *d;
@@ -389,11 +388,8 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
   s.csv = s.q.format && strcmp(s.q.format, "csv") == 0;
   snprintf(s.stale_days, sizeof s.stale_days, "%lu",
            s.q.stale_days ? strtoul(s.q.stale_days, NULL, 10) : SRV_RP_STALE_DEFAULT);
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_rp_txn, &s);
-  if (st != SRV_DB_OK) {
-    ret = srv_ep_db_error(req, st);
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_rp_txn, &s, NULL, &ret))
     goto out;
-  }
   d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group",
                 s.q.group ? json_string(s.q.group) : json_null(), "os",
                 s.q.os ? json_string(s.q.os) : json_null(), "stale_days",
@@ -406,10 +402,7 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
     goto out;
   }
   json_decref(d);
-  if (s.csv)
-    srv_rp_head_csv(&out, &s, &cp, leaf);
-  else
-    srv_rp_head_json(&out, &s, &cp, leaf);
+  (s.csv ? srv_rp_head_csv : srv_rp_head_json)(&out, &s, &cp, leaf);
   ret = srv_report_stream(req,
                           s.csv ? "text/csv; charset=utf-8; header=present" : "application/json",
                           &out, s.res, s.csv ? srv_rp_row_csv : srv_rp_row_json,
