@@ -26,13 +26,13 @@
 #include <time.h>
 
 #include "ke_util.h"
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_audit_http.h"
 #include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_report.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 #define SRV_RP_STALE_DEFAULT 30
 #define SRV_RP_STALE_MAX 3650
@@ -48,9 +48,12 @@ static const char *const srv_rp_total_names[SRV_RP_NTOTALS] = {
     "verifier_mismatch", "not_verified", "unlock_ok", "unlock_failed", "old_escrow_key",
     "disclosed_not_rotated", "stale", "bitlocker", "filevault", "luks", "other"};
 
+struct srv_rp_query {
+  const char *group, *os, *format, *stale_days;
+};
+
 struct srv_rp {
-  struct srv_request *req;
-  const char *group, *os;
+  struct srv_rp_query q;
   char stale_days[8];
   int csv;
   long long totals[SRV_RP_NTOTALS];
@@ -59,6 +62,10 @@ struct srv_rp {
   json_t *custodians; /* {"threshold", "attested_90_days", "warning", "shares"} */
 };
 
+static const struct srv_jcol srv_rp_share_cols[] = {
+  SRV_JCOL("index", SRV_CT_INT64), SRV_JCOL_NULL("last_attestation", SRV_CT_TIME),
+  SRV_JCOL_NULL("by", SRV_CT_TEXT), SRV_JCOL("within_90_days", SRV_CT_BOOL), SRV_JCOL_END};
+
 /* Custodian health of the current key: each share's last attestation, and
  * a warning when fewer than T + 1 shares were attested within 90 days (T
  * alone leaves no margin: one lost share and the key cannot be opened). */
@@ -66,33 +73,23 @@ static enum srv_db_status srv_rp_custodians(struct srv_db *db, struct srv_rp *s)
 {
   enum srv_db_status st;
   PGresult *r;
-  json_t *shares = json_array();
-  long long t = 0, fresh = 0;
+  json_t *shares, *e;
+  const char *th;
+  long long t, fresh = 0;
+  size_t i;
   char warn[160];
 
   json_decref(s->custodians);
   s->custodians = NULL;
+  if (!(r = srv_db_exec(db, SRV_STMT_REPORT_CUSTODIANS, NULL, &st)))
+    return st;
+  shares = srv_rows_json(r, srv_rp_share_cols);
+  t = (th = srv_row_text(r, "threshold")) ? strtoll(th, NULL, 10) : 0;
+  PQclear(r);
   if (!shares)
     return SRV_DB_ERROR;
-  if (!(r = srv_db_exec(db, SRV_STMT_REPORT_CUSTODIANS, NULL, &st))) {
-    json_decref(shares);
-    return st;
-  }
-  for (int i = 0; i < PQntuples(r); i++) {
-    int ok = PQgetvalue(r, i, 4)[0] == 't';
-    t = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-    fresh += ok;
-    if (json_array_append_new(shares, json_pack("{s:I,s:o,s:o,s:b}", "index",
-                                                (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10),
-                                                "last_attestation", srv_account_col_str(r, i, 2),
-                                                "by", srv_account_col_str(r, i, 3),
-                                                "within_90_days", ok))) {
-      PQclear(r);
-      json_decref(shares);
-      return SRV_DB_ERROR;
-    }
-  }
-  PQclear(r);
+  json_array_foreach(shares, i, e)
+    fresh += json_is_true(json_object_get(e, "within_90_days"));
   snprintf(warn, sizeof warn,
            "only %lld of the current escrow key's shares were attested within 90 days; "
            "threshold %lld needs at least %lld",
@@ -119,6 +116,8 @@ static const char *srv_rp_time(char out[24], const PGresult *r, int row, int col
   return out;
 }
 
+/* REPORT_COVERAGE's rows are read by position, not srv_row_read: finding
+ * 21 columns by name costs ~1 s per 100,000 rows, more than the query. */
 #define COL(i) PQgetvalue(r, row, (i))
 #define NUM(i) srv_rp_num(PQgetvalue(r, row, (i)))
 
@@ -130,28 +129,6 @@ static long long srv_rp_num(const char *s)
   for (; *s >= '0' && *s <= '9'; s++)
     v = v * 10 + (*s - '0');
   return v;
-}
-
-/* The words a row says about a device's current records. */
-static const char *srv_rp_verifier(const PGresult *r, int row)
-{
-  if (NUM(8) == 0)
-    return NULL;
-  return NUM(13) ? "mismatch" : NUM(14) ? "not_verified" : "match";
-}
-
-static const char *srv_rp_unlock(const PGresult *r, int row)
-{
-  if (NUM(8) == 0)
-    return NULL;
-  return NUM(16) ? "failed" : NUM(17) == NUM(8) ? "ok" : "incomplete";
-}
-
-static const char *srv_rp_key(const PGresult *r, int row)
-{
-  if (NUM(8) == 0)
-    return NULL;
-  return NUM(19) ? "old" : "current";
 }
 
 static void srv_rp_count(struct srv_rp *s, const PGresult *r, int row)
@@ -175,67 +152,56 @@ static void srv_rp_count(struct srv_rp *s, const PGresult *r, int row)
     t[SRV_RP_BL + k] += NUM(9 + k) > 0;
 }
 
+/* A device's 19 cells, as both formats write them (t: room for the times);
+ * verifier, unlock check and escrow key say what its current records are. */
+#define SRV_RP_CELLS 19
+static void srv_rp_cells(const char **v, char t[4][24], const PGresult *r, int row)
+{
+  long long n = NUM(8);
+  const char *c[SRV_RP_CELLS] = {
+      COL(0), COL(1), COL(2), COL(3), srv_rp_time(t[0], r, row, 4), srv_rp_time(t[1], r, row, 5),
+      COL(6)[0] == 't' ? "true" : "false", COL(7)[0] == 't' ? "true" : "false",
+      n ? "true" : "false", COL(9), COL(10), COL(11), COL(12),
+      !n ? NULL : NUM(13) ? "mismatch" : NUM(14) ? "not_verified" : "match",
+      srv_rp_time(t[2], r, row, 15),
+      !n ? NULL : NUM(16) ? "failed" : NUM(17) == n ? "ok" : "incomplete",
+      srv_rp_time(t[3], r, row, 18), !n ? NULL : NUM(19) ? "old" : "current",
+      NUM(20) ? "true" : "false"};
+
+  memcpy(v, c, sizeof c);
+}
+
+/* JSON: each cell after its key, as a string or (booleans, counts) as is. */
 static void srv_rp_row_json(struct srv_rp_buf *b, const PGresult *r, int row, int first)
 {
-  char t4[24], t5[24], t15[24], t18[24];
+  static const char *const keys[SRV_RP_CELLS] = {
+      "{\"device_id\":", ",\"hostname\":", ",\"os\":", ",\"group\":", ",\"enrolled\":",
+      ",\"last_checkin\":", ",\"disabled\":", ",\"stale\":", ",\"escrowed\":",
+      ",\"key_types\":{\"bitlocker\":", ",\"filevault\":", ",\"luks\":", ",\"other\":",
+      "},\"verifier\":", ",\"verified_at\":", ",\"unlock_check\":", ",\"unlock_checked_at\":",
+      ",\"escrow_key\":", ",\"disclosed_not_rotated\":"};
+  const char *v[SRV_RP_CELLS];
+  char t[4][24];
 
-  srv_rp_str(b, first ? "\n{\"device_id\":" : ",\n{\"device_id\":");
-  srv_rp_jstr(b, COL(0));
-  srv_rp_str(b, ",\"hostname\":");
-  srv_rp_jstr(b, COL(1));
-  srv_rp_str(b, ",\"os\":");
-  srv_rp_jstr(b, COL(2));
-  srv_rp_str(b, ",\"group\":");
-  srv_rp_jstr(b, COL(3));
-  srv_rp_str(b, ",\"enrolled\":");
-  srv_rp_jstr(b, srv_rp_time(t4, r, row, 4));
-  srv_rp_str(b, ",\"last_checkin\":");
-  srv_rp_jstr(b, srv_rp_time(t5, r, row, 5));
-  srv_rp_str(b, COL(6)[0] == 't' ? ",\"disabled\":true" : ",\"disabled\":false");
-  srv_rp_str(b, COL(7)[0] == 't' ? ",\"stale\":true" : ",\"stale\":false");
-  srv_rp_str(b, NUM(8) ? ",\"escrowed\":true" : ",\"escrowed\":false");
-  srv_rp_str(b, ",\"key_types\":{\"bitlocker\":");
-  srv_rp_str(b, COL(9));
-  srv_rp_str(b, ",\"filevault\":");
-  srv_rp_str(b, COL(10));
-  srv_rp_str(b, ",\"luks\":");
-  srv_rp_str(b, COL(11));
-  srv_rp_str(b, ",\"other\":");
-  srv_rp_str(b, COL(12));
+  srv_rp_cells(v, t, r, row);
+  srv_rp_str(b, first ? "\n" : ",\n");
+  for (int k = 0; k < SRV_RP_CELLS; k++) {
+    srv_rp_str(b, keys[k]);
+    ((k >= 6 && k <= 12) || k == 18 ? srv_rp_str : srv_rp_jstr)(b, v[k]);
+  }
   srv_rp_str(b, "}");
-  srv_rp_str(b, ",\"verifier\":");
-  srv_rp_jstr(b, srv_rp_verifier(r, row));
-  srv_rp_str(b, ",\"verified_at\":");
-  srv_rp_jstr(b, srv_rp_time(t15, r, row, 15));
-  srv_rp_str(b, ",\"unlock_check\":");
-  srv_rp_jstr(b, srv_rp_unlock(r, row));
-  srv_rp_str(b, ",\"unlock_checked_at\":");
-  srv_rp_jstr(b, srv_rp_time(t18, r, row, 18));
-  srv_rp_str(b, ",\"escrow_key\":");
-  srv_rp_jstr(b, srv_rp_key(r, row));
-  srv_rp_str(b, NUM(20) ? ",\"disclosed_not_rotated\":true}"
-                         : ",\"disclosed_not_rotated\":false}");
 }
 
 static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row, int first)
 {
-  char t4[24], t5[24], t15[24], t18[24];
-  const char *cells[] = {COL(1), COL(2), COL(3), srv_rp_time(t4, r, row, 4),
-                         srv_rp_time(t5, r, row, 5),
-                         COL(6)[0] == 't' ? "true" : "false",
-                         COL(7)[0] == 't' ? "true" : "false", NUM(8) ? "true" : "false",
-                         COL(9), COL(10), COL(11), COL(12), srv_rp_verifier(r, row),
-                         srv_rp_time(t15, r, row, 15), srv_rp_unlock(r, row),
-                         srv_rp_time(t18, r, row, 18), srv_rp_key(r, row),
-                         NUM(20) ? "true" : "false"};
+  const char *v[SRV_RP_CELLS];
+  char t[4][24];
 
   (void)first;
-  srv_rp_str(b, "device,");
-  srv_rp_cstr(b, COL(0));
-  srv_rp_str(b, ",,");
-  for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
-    srv_rp_put(b, ",", 1);
-    srv_rp_cstr(b, cells[i]);
+  srv_rp_cells(v, t, r, row);
+  for (int k = 0; k < SRV_RP_CELLS; k++) {
+    srv_rp_str(b, k == 0 ? "device," : k == 1 ? ",,," : ","); /* value, percent empty */
+    srv_rp_cstr(b, v[k]);
   }
   srv_rp_put(b, "\r\n", 2);
 }
@@ -246,7 +212,7 @@ static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row, int
 static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
 {
   struct srv_rp *s = cls;
-  const char *p3[3] = {s->group, s->os, s->stale_days};
+  const char *p3[3] = {s->q.group, s->q.os, s->stale_days};
   enum srv_db_status st;
   PGresult *r;
 
@@ -259,9 +225,10 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   s->fingerprint = s->generated = NULL;
   if (!(r = srv_db_exec(db, SRV_STMT_REPORT_ESCROW_KEY, NULL, &st)))
     return st;
-  if (PQntuples(r) == 1) {
-    s->fingerprint = PQgetisnull(r, 0, 0) ? NULL : strdup(PQgetvalue(r, 0, 0));
-    s->generated = strdup(PQgetvalue(r, 0, 1));
+  if (PQntuples(r) == 1 && srv_row_text(r, "generated")) {
+    const char *fp = srv_row_text(r, "fingerprint");
+    s->fingerprint = fp ? strdup(fp) : NULL;
+    s->generated = strdup(srv_row_text(r, "generated"));
   }
   PQclear(r);
   if (!s->generated)
@@ -303,9 +270,9 @@ static void srv_rp_head_json(struct srv_rp_buf *b, const struct srv_rp *s,
   srv_rp_str(b, ",\"checkpoint\":");
   srv_rp_jstr(b, cp->note);
   srv_rp_str(b, "},\"parameters\":{\"group\":");
-  srv_rp_jstr(b, s->group);
+  srv_rp_jstr(b, s->q.group);
   srv_rp_str(b, ",\"os\":");
-  srv_rp_jstr(b, s->os);
+  srv_rp_jstr(b, s->q.os);
   srv_rp_fmt(b, ",\"stale_days\":%s},\"escrow_key\":", s->stale_days);
   srv_rp_jstr(b, s->fingerprint);
   srv_rp_str(b, ",\"totals\":{");
@@ -349,9 +316,9 @@ static void srv_rp_head_csv(struct srv_rp_buf *b, const struct srv_rp *s,
   srv_rp_fmt(b, ",%saudit,checkpoint,", pad);
   srv_rp_cstr(b, cp->note);
   srv_rp_fmt(b, ",%sparameter,group,", pad);
-  srv_rp_cstr(b, s->group);
+  srv_rp_cstr(b, s->q.group);
   srv_rp_fmt(b, ",%sparameter,os,", pad);
-  srv_rp_cstr(b, s->os);
+  srv_rp_cstr(b, s->q.os);
   srv_rp_fmt(b, ",%sparameter,stale_days,%s,%sescrow_key,fingerprint,", pad, s->stale_days,
              pad);
   srv_rp_cstr(b, s->fingerprint);
@@ -377,39 +344,33 @@ static void srv_rp_head_csv(struct srv_rp_buf *b, const struct srv_rp *s,
   }
 }
 
-static int srv_rp_args(struct srv_request *req, struct srv_rp *s, enum MHD_Result *ret)
+static int srv_rp_os_ok(const char *s)
 {
-  const char *fmt = srv_request_query(req, "format");
-  const char *sd = srv_request_query(req, "stale_days");
-  unsigned long days = SRV_RP_STALE_DEFAULT;
-
-  s->group = srv_request_query(req, "group");
-  s->os = srv_request_query(req, "os");
-  if (s->group && !srv_device_group_ok(s->group)) {
-    *ret = srv_ep_bad(req, "group: a group name");
-    return -1;
-  }
-  if (s->os && !srv_text_ok(s->os, 1, 128)) {
-    *ret = srv_ep_bad(req, "os: 1 to 128 bytes of text");
-    return -1;
-  }
-  if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {
-    *ret = srv_ep_bad(req, "format: json or csv");
-    return -1;
-  }
-  s->csv = fmt && strcmp(fmt, "csv") == 0;
-  if (sd) {
-    size_t n = strlen(sd);
-    days = strtoul(sd, NULL, 10);
-    if (n == 0 || n > 4 || strspn(sd, "0123456789") != n || days < 1 ||
-        days > SRV_RP_STALE_MAX) {
-      *ret = srv_ep_bad(req, "stale_days: 1 to 3650");
-      return -1;
-    }
-  }
-  snprintf(s->stale_days, sizeof s->stale_days, "%lu", days);
-  return 0;
+  return srv_text_ok(s, 1, 128);
 }
+
+static int srv_rp_format_ok(const char *s)
+{
+  return strcmp(s, "json") == 0 || strcmp(s, "csv") == 0;
+}
+
+/* Leading zeros have always been accepted: SRV_QF_UINT refuses them. */
+static int srv_rp_days_ok(const char *s)
+{
+  unsigned long d = strtoul(s, NULL, 10);
+
+  return strspn(s, "0123456789") == strlen(s) && d >= 1 && d <= SRV_RP_STALE_MAX;
+}
+
+static const struct srv_qfield srv_rp_query_fields[] = {
+  SRV_QF_STR(struct srv_rp_query, group, 1, INT64_MAX, srv_device_group_ok,
+             "group: a group name"),
+  SRV_QF_STR(struct srv_rp_query, os, 1, 128, srv_rp_os_ok, "os: 1 to 128 bytes of text"),
+  SRV_QF_STR(struct srv_rp_query, format, 1, 4, srv_rp_format_ok, "format: json or csv"),
+  SRV_QF_STR(struct srv_rp_query, stale_days, 1, 4, srv_rp_days_ok, "stale_days: 1 to 3650"),
+  SRV_QF_END};
+const struct srv_qspec srv_ep_reports_coverage_query =
+    SRV_QSPEC(struct srv_rp_query, srv_rp_query_fields);
 
 enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
 {
@@ -417,22 +378,21 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
   struct srv_rp_buf out = {0};
   struct srv_audit_cp cp = {0};
   struct srv_audit_event ev;
-  enum srv_db_status st;
   enum MHD_Result ret;
   int64_t leaf = -1;
   json_t *d;
 
   memset(&s, 0, sizeof s);
-  s.req = req;
-  if (srv_rp_args(req, &s, &ret))
+  if (srv_ep_query(req, &srv_ep_reports_coverage_query, &s.q, &ret))
     return ret;
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_rp_txn, &s);
-  if (st != SRV_DB_OK) {
-    ret = srv_ep_db_error(req, st);
+  s.csv = s.q.format && strcmp(s.q.format, "csv") == 0;
+  snprintf(s.stale_days, sizeof s.stale_days, "%lu",
+           s.q.stale_days ? strtoul(s.q.stale_days, NULL, 10) : SRV_RP_STALE_DEFAULT);
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_rp_txn, &s, NULL, &ret))
     goto out;
-  }
-  d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group", s.group ? json_string(s.group) : json_null(),
-                "os", s.os ? json_string(s.os) : json_null(), "stale_days",
+  d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group",
+                s.q.group ? json_string(s.q.group) : json_null(), "os",
+                s.q.os ? json_string(s.q.os) : json_null(), "stale_days",
                 (json_int_t)strtol(s.stale_days, NULL, 10), "devices",
                 (json_int_t)s.totals[SRV_RP_DEVICES], "format", s.csv ? "csv" : "json");
   ev = (struct srv_audit_event){"report.coverage", NULL, "success", d, NULL};
@@ -442,10 +402,7 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
     goto out;
   }
   json_decref(d);
-  if (s.csv)
-    srv_rp_head_csv(&out, &s, &cp, leaf);
-  else
-    srv_rp_head_json(&out, &s, &cp, leaf);
+  (s.csv ? srv_rp_head_csv : srv_rp_head_json)(&out, &s, &cp, leaf);
   ret = srv_report_stream(req,
                           s.csv ? "text/csv; charset=utf-8; header=present" : "application/json",
                           &out, s.res, s.csv ? srv_rp_row_csv : srv_rp_row_json,

@@ -13,57 +13,76 @@
 #include <string.h>
 #include <time.h>
 
-#include "srv_account.h"
-#include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_report.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 #define SRV_RR_COLS 11
 
-static const char *const srv_rr_names[SRV_RR_COLS] = {
-    "retrieval_id", "requester", "device_id", "hostname", "volume_id", "key_type",
-    "reason", "ticket", "state", "created", "completed"};
+/* REPORT_RETRIEVALS: SRV_RR_COLS columns written as they are, then the rest. */
+struct srv_rr_row {
+  const char *v[SRV_RR_COLS], *custodians, *record_state, *rotated_at, *record_id;
+};
+#define SRV_RR_V(i, n) {n, SRV_CT_TEXT, SRV_COL_NULLABLE, offsetof(struct srv_rr_row, v[i]), 0, 0}
+static const struct srv_col srv_rr_cols[] = {
+  SRV_RR_V(0, "retrieval_id"), SRV_RR_V(1, "requester"), SRV_RR_V(2, "device_id"),
+  SRV_RR_V(3, "hostname"), SRV_RR_V(4, "volume_id"), SRV_RR_V(5, "key_type"),
+  SRV_RR_V(6, "reason"), SRV_RR_V(7, "ticket"), SRV_RR_V(8, "state"), SRV_RR_V(9, "created"),
+  SRV_RR_V(10, "completed"), SRV_COL_TEXT(struct srv_rr_row, custodians),
+  SRV_COL_TEXT(struct srv_rr_row, record_state), SRV_COL_TIME_NULL(struct srv_rr_row, rotated_at),
+  SRV_COL_TEXT(struct srv_rr_row, record_id), SRV_COL_END};
+#undef SRV_RR_V
 
 /* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) as Unix seconds; -1 if it
  * is not one (checked by the round trip through timegm). */
 static long long srv_rr_since(const char *s)
 {
-  struct tm tm, back;
-  time_t t;
+  struct tm tm = {0}, in;
   size_t n = strlen(s);
-  int y, mo, d, h = 0, mi = 0, sec = 0;
   char tail;
+  time_t t;
 
-  memset(&tm, 0, sizeof tm);
-  if (n == 10) {
-    if (sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) != 3)
-      return -1;
-  } else if (n == 20) {
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &tail) != 7 ||
-        tail != 'Z')
-      return -1;
-  } else {
+  if (n == 10 ? sscanf(s, "%4d-%2d-%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tail) != 3
+              : n != 20 || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
+                                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tail) != 7 ||
+                    tail != 'Z')
     return -1;
-  }
-  if (strspn(s, "0123456789-:TZ") != n || y < 1970 || y > 9999)
+  if (strspn(s, "0123456789-:TZ") != n || tm.tm_year < 1970 || tm.tm_year > 9999)
     return -1;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  t = timegm(&tm); /* normalises tm: compare with the inputs below */
-  if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_year != y - 1900 ||
-      back.tm_mon != mo - 1 || back.tm_mday != d || back.tm_hour != h ||
-      back.tm_min != mi || back.tm_sec != sec)
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  in = tm;
+  t = timegm(&tm); /* normalises tm: compare with the inputs */
+  if (t == (time_t)-1 || !gmtime_r(&t, &tm) || tm.tm_year != in.tm_year ||
+      tm.tm_mon != in.tm_mon || tm.tm_mday != in.tm_mday || tm.tm_hour != in.tm_hour ||
+      tm.tm_min != in.tm_min || tm.tm_sec != in.tm_sec)
     return -1;
   return (long long)t;
 }
 
+static int srv_rr_since_ok(const char *s)
+{
+  return srv_rr_since(s) >= 0;
+}
+
+static int srv_rr_format_ok(const char *s)
+{
+  return strcmp(s, "json") == 0 || strcmp(s, "csv") == 0;
+}
+
+struct srv_rr_query {
+  const char *since, *format;
+};
+static const struct srv_qfield srv_rr_query_fields[] = {
+  SRV_QF_(struct srv_rr_query, since, SRV_Q_STR, SRV_Q_REQUIRED, 10, 20, 0, srv_rr_since_ok,
+          "since: a UTC date YYYY-MM-DD or time YYYY-MM-DDTHH:MM:SSZ"),
+  SRV_QF_STR(struct srv_rr_query, format, 1, 4, srv_rr_format_ok, "format: json or csv"),
+  SRV_QF_END};
+const struct srv_qspec srv_ep_reports_retrievals_query =
+    SRV_QSPEC(struct srv_rr_query, srv_rr_query_fields);
+
 struct srv_rr {
-  struct srv_request *req;
   char since[24];
   PGresult *rows;
 };
@@ -81,38 +100,41 @@ static enum srv_db_status srv_rr_txn(struct srv_db *db, void *cls)
 
 /* The rotation of the record after its disclosure: "rotated" (and when),
  * "not_rotated" (still disclosed), or NULL (nothing was disclosed). */
-static const char *srv_rr_rotation(const PGresult *r, int i)
+static const char *srv_rr_rotation(const struct srv_rr_row *w)
 {
-  const char *st = PQgetvalue(r, i, 12);
-
-  if (strcmp(st, "rotated") == 0)
+  if (strcmp(w->record_state, "rotated") == 0)
     return "rotated";
-  if (strcmp(st, "disclosed") == 0)
+  if (strcmp(w->record_state, "disclosed") == 0)
     return "not_rotated";
-  return strcmp(PQgetvalue(r, i, 8), "completed") == 0 ? "superseded" : NULL;
+  return w->v[8] && strcmp(w->v[8], "completed") == 0 ? "superseded" : NULL;
 }
 
 static void srv_rr_json(struct srv_rp_buf *b, const PGresult *r)
 {
+  struct srv_rr_row w;
+
   srv_rp_str(b, ",\"retrievals\":[");
   for (int i = 0; i < PQntuples(r); i++) {
+    if (srv_row_read(r, i, srv_rr_cols, &w) != 0) {
+      b->oom = 1;
+      return;
+    }
     srv_rp_str(b, i ? ",\n{" : "\n{");
     for (int c = 0; c < SRV_RR_COLS; c++) {
-      srv_rp_fmt(b, "%s\"%s\":", c ? "," : "", srv_rr_names[c]);
-      srv_rp_jstr(b, PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c));
+      srv_rp_fmt(b, "%s\"%s\":", c ? "," : "", srv_rr_cols[c].name);
+      srv_rp_jstr(b, w.v[c]);
     }
     srv_rp_str(b, ",\"custodians\":[");
     {
       /* "1:ana 3:cy" -> [{"index":1,"name":"ana"},...] */
-      const char *p = PQgetvalue(r, i, 11);
+      const char *p = w.custodians;
       int first = 1;
       while (*p) {
         size_t n = strcspn(p, " ");
         const char *colon = memchr(p, ':', n);
         char name[160];
         if (colon && (size_t)(p + n - colon - 1) < sizeof name) {
-          memcpy(name, colon + 1, (size_t)(p + n - colon - 1));
-          name[p + n - colon - 1] = '\0';
+          snprintf(name, sizeof name, "%.*s", (int)(p + n - colon - 1), colon + 1);
           srv_rp_fmt(b, "%s{\"index\":%d,\"name\":", first ? "" : ",", atoi(p));
           srv_rp_jstr(b, name);
           srv_rp_str(b, "}");
@@ -123,11 +145,11 @@ static void srv_rr_json(struct srv_rp_buf *b, const PGresult *r)
       }
     }
     srv_rp_str(b, "],\"record_id\":");
-    srv_rp_jstr(b, PQgetvalue(r, i, 14));
+    srv_rp_jstr(b, w.record_id);
     srv_rp_str(b, ",\"rotation\":");
-    srv_rp_jstr(b, srv_rr_rotation(r, i));
+    srv_rp_jstr(b, srv_rr_rotation(&w));
     srv_rp_str(b, ",\"rotated_at\":");
-    srv_rp_jstr(b, PQgetisnull(r, i, 13) ? NULL : PQgetvalue(r, i, 13));
+    srv_rp_jstr(b, w.rotated_at);
     srv_rp_str(b, "}");
   }
   srv_rp_str(b, "\n]}\n");
@@ -135,54 +157,72 @@ static void srv_rr_json(struct srv_rp_buf *b, const PGresult *r)
 
 static void srv_rr_csv(struct srv_rp_buf *b, const PGresult *r)
 {
-  for (int c = 0; c < SRV_RR_COLS; c++)
-    srv_rp_fmt(b, "%s,", srv_rr_names[c]);
-  srv_rp_str(b, "custodians,record_id,rotation,rotated_at\r\n");
+  struct srv_rr_row w;
+
   for (int i = 0; i < PQntuples(r); i++) {
-    for (int c = 0; c < SRV_RR_COLS; c++) {
-      srv_rp_cstr(b, PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c));
-      srv_rp_put(b, ",", 1);
+    if (srv_row_read(r, i, srv_rr_cols, &w) != 0) {
+      b->oom = 1;
+      return;
     }
-    srv_rp_cstr(b, PQgetvalue(r, i, 11));
-    srv_rp_put(b, ",", 1);
-    srv_rp_cstr(b, PQgetvalue(r, i, 14));
-    srv_rp_put(b, ",", 1);
-    srv_rp_cstr(b, srv_rr_rotation(r, i));
-    srv_rp_put(b, ",", 1);
-    srv_rp_cstr(b, PQgetisnull(r, i, 13) ? NULL : PQgetvalue(r, i, 13));
-    srv_rp_put(b, "\r\n", 2);
+    const char *tail[4] = {w.custodians, w.record_id, srv_rr_rotation(&w), w.rotated_at};
+    for (int c = 0; c < SRV_RR_COLS + 4; c++) {
+      srv_rp_cstr(b, c < SRV_RR_COLS ? w.v[c] : tail[c - SRV_RR_COLS]);
+      srv_rp_str(b, c < SRV_RR_COLS + 3 ? "," : "\r\n");
+    }
   }
+}
+
+/* What comes before the rows: in CSV the header line, then the checkpoint
+ * as a row of the same 15 columns. */
+static void srv_rr_head(struct srv_rp_buf *b, int csv, const char *since,
+                        const struct srv_audit_cp *cp, int64_t leaf)
+{
+  json_t *root = srv_audit_b64_json(cp->root, sizeof cp->root);
+  const char *rs = root ? json_string_value(root) : NULL;
+
+  if (csv) {
+    for (int c = 0; c < SRV_RR_COLS; c++)
+      srv_rp_fmt(b, "%s,", srv_rr_cols[c].name);
+    srv_rp_fmt(b, "custodians,record_id,rotation,rotated_at\r\naudit,%lld,%lld,",
+               (long long)leaf, (long long)cp->size);
+    srv_rp_cstr(b, rs);
+    srv_rp_put(b, ",", 1);
+    srv_rp_cstr(b, cp->note);
+    srv_rp_str(b, ",,,,,,,,,,\r\n");
+  } else {
+    srv_rp_str(b, "{\"report\":\"retrievals\",\"since\":");
+    srv_rp_jstr(b, since);
+    srv_rp_fmt(b, ",\"audit\":{\"leaf_index\":%lld,\"tree_size\":%lld,\"root\":",
+               (long long)leaf, (long long)cp->size);
+    srv_rp_jstr(b, rs);
+    srv_rp_str(b, ",\"checkpoint\":");
+    srv_rp_jstr(b, cp->note);
+    srv_rp_str(b, "}");
+  }
+  json_decref(root);
 }
 
 enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
 {
-  const char *since = srv_request_query(req, "since");
-  const char *fmt = srv_request_query(req, "format");
-  struct srv_rr s;
+  struct srv_rr_query q;
+  struct srv_rr s = {0};
   struct srv_rp_buf out = {0};
   struct srv_audit_cp cp;
   struct srv_audit_event ev;
-  enum srv_db_status st;
   enum MHD_Result ret;
-  long long t;
   int64_t leaf = -1;
-  json_t *d, *root;
+  json_t *d;
   int csv;
 
-  if (!since || (t = srv_rr_since(since)) < 0)
-    return srv_ep_bad(req, "since: a UTC date YYYY-MM-DD or time YYYY-MM-DDTHH:MM:SSZ");
-  if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0)
-    return srv_ep_bad(req, "format: json or csv");
-  csv = fmt && strcmp(fmt, "csv") == 0;
-  memset(&s, 0, sizeof s);
-  s.req = req;
-  snprintf(s.since, sizeof s.since, "%lld", t);
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_rr_txn, &s);
-  if (st != SRV_DB_OK) {
+  if (srv_ep_query(req, &srv_ep_reports_retrievals_query, &q, &ret))
+    return ret;
+  csv = q.format && strcmp(q.format, "csv") == 0;
+  snprintf(s.since, sizeof s.since, "%lld", srv_rr_since(q.since));
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_rr_txn, &s, NULL, &ret)) {
     PQclear(s.rows);
-    return srv_ep_db_error(req, st);
+    return ret;
   }
-  d = json_pack("{s:s,s:I,s:s}", "since", since, "retrievals", (json_int_t)PQntuples(s.rows),
+  d = json_pack("{s:s,s:I,s:s}", "since", q.since, "retrievals", (json_int_t)PQntuples(s.rows),
                 "format", csv ? "csv" : "json");
   ev = (struct srv_audit_event){"report.retrievals", NULL, "success", d, NULL};
   if (!d || srv_report_audit(req, &ev, &cp, &leaf) != 0) {
@@ -191,44 +231,8 @@ enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
   }
   json_decref(d);
-  root = srv_audit_b64_json(cp.root, sizeof cp.root);
-  if (csv) {
-    /* The checkpoint first, as a row of the same 15 columns. */
-    srv_rr_csv(&out, s.rows);
-    {
-      struct srv_rp_buf head = {0};
-      srv_rp_fmt(&head, "audit,%lld,%lld,", (long long)leaf, (long long)cp.size);
-      srv_rp_cstr(&head, root ? json_string_value(root) : NULL);
-      srv_rp_put(&head, ",", 1);
-      srv_rp_cstr(&head, cp.note);
-      srv_rp_str(&head, ",,,,,,,,,,\r\n");
-      /* header line first, then the audit row, then the retrievals */
-      {
-        const char *nl = strstr(out.p ? out.p : "", "\r\n");
-        struct srv_rp_buf all = {0};
-        size_t hl = nl ? (size_t)(nl - out.p) + 2 : 0;
-        srv_rp_put(&all, out.p, hl);
-        srv_rp_put(&all, head.p ? head.p : "", head.len);
-        srv_rp_put(&all, out.p + hl, out.len - hl);
-        free(out.p);
-        out = all;
-        if (head.oom)
-          out.oom = 1;
-      }
-      free(head.p);
-    }
-  } else {
-    srv_rp_str(&out, "{\"report\":\"retrievals\",\"since\":");
-    srv_rp_jstr(&out, since);
-    srv_rp_fmt(&out, ",\"audit\":{\"leaf_index\":%lld,\"tree_size\":%lld,\"root\":",
-               (long long)leaf, (long long)cp.size);
-    srv_rp_jstr(&out, root ? json_string_value(root) : NULL);
-    srv_rp_str(&out, ",\"checkpoint\":");
-    srv_rp_jstr(&out, cp.note);
-    srv_rp_str(&out, "}");
-    srv_rr_json(&out, s.rows);
-  }
-  json_decref(root);
+  srv_rr_head(&out, csv, q.since, &cp, leaf);
+  (csv ? srv_rr_csv : srv_rr_json)(&out, s.rows);
   free(cp.note);
   PQclear(s.rows);
   if (out.oom || !out.p)

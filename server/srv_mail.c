@@ -19,6 +19,7 @@
 #include "ke_mail.h"
 #include "ke_util.h"
 #include "srv_outbox.h"
+#include "srv_rows.h"
 
 #define SRV_MAIL_BATCH 16
 #define SRV_MAIL_PASSWORD_MAX 256
@@ -54,14 +55,26 @@ enum srv_db_status srv_mail_enqueue(struct srv_db *db, const char *event, const 
 
 /* ---- the worker ---------------------------------------------------------- */
 
+/* A row of MAIL_CLAIM (columns documented there), its text in the batch's
+ * result until the next claim, and the message composed from it. */
 struct srv_mail_item {
-  char id[24], to[KE_MAIL_ADDR_MAX + 1], kind[16];
+  const char *id, *email, *kind, *retrieval, *hostname, *volume_id, *requester, *reason, *ticket;
+  int64_t age, threshold, parts, attempts;
   char subject[KE_MAIL_SUBJECT_MAX + 1];
   char *body;
-  int attempts;
 };
+#define SRV_MAIL_T(m) SRV_COL_TEXT(struct srv_mail_item, m)
+#define SRV_MAIL_N(m) SRV_COL_INT64(struct srv_mail_item, m)
+static const struct srv_col srv_mail_cols[] = {
+  SRV_MAIL_T(id),        SRV_MAIL_T(email),     SRV_MAIL_T(kind),      SRV_MAIL_T(retrieval),
+  SRV_MAIL_T(hostname),  SRV_MAIL_T(volume_id), SRV_MAIL_T(requester), SRV_MAIL_T(reason),
+  SRV_MAIL_T(ticket),    SRV_MAIL_N(age),       SRV_MAIL_N(threshold), SRV_MAIL_N(parts),
+  SRV_MAIL_N(attempts),  SRV_COL_END};
+#undef SRV_MAIL_T
+#undef SRV_MAIL_N
 
 struct srv_mail_batch {
+  PGresult *res;
   struct srv_mail_item items[SRV_MAIL_BATCH];
   int n;
 };
@@ -77,13 +90,13 @@ static const char *srv_mail_headline(const char *kind)
   return "A recovery key retrieval request expired";
 }
 
-/* The text of one row of MAIL_CLAIM (columns documented there).  Subject
- * values are labels the database refuses control characters in; the body
- * is plain text.  No secret is in any column read here. */
-static int srv_mail_compose(struct srv_mail_item *it, PGresult *r, int i)
+/* The text of one claimed message.  Subject values are labels the database
+ * refuses control characters in; the body is plain text.  No secret is in
+ * any column read here. */
+static int srv_mail_compose(struct srv_mail_item *it)
 {
-  const char *kind = PQgetvalue(r, i, 2), *req = PQgetvalue(r, i, 3);
-  long long age = atoll(PQgetvalue(r, i, 9));
+  const char *kind = it->kind, *req = it->retrieval;
+  long long age = (long long)it->age;
   int open = strcmp(kind, "created") == 0 || strcmp(kind, "reminder") == 0;
   char agetext[48];
   int n;
@@ -94,11 +107,10 @@ static int srv_mail_compose(struct srv_mail_item *it, PGresult *r, int i)
     snprintf(agetext, sizeof agetext, "%lld h %lld min", age / 3600, age % 3600 / 60);
   else
     snprintf(agetext, sizeof agetext, "%lld min", age / 60);
-  snprintf(it->kind, sizeof it->kind, "%s", kind);
   snprintf(it->subject, sizeof it->subject, "[keyescrow] %s: %.64s on %.80s",
            strcmp(kind, "reminder") == 0 ? "Reminder" : strcmp(kind, "created") == 0 ? "Request"
            : strcmp(kind, "completed") == 0 ? "Completed" : "Expired",
-           req, PQgetvalue(r, i, 4));
+           req, it->hostname);
   if (!(it->body = malloc(KE_MAIL_BODY_MAX)))
     return 0;
   n = snprintf(it->body, KE_MAIL_BODY_MAX,
@@ -110,11 +122,10 @@ static int srv_mail_compose(struct srv_mail_item *it, PGresult *r, int i)
                "Reason:     %s\n"
                "Ticket:     %s\n"
                "Age:        %s\n"
-               "Parts:      %s of %s\n\n"
+               "Parts:      %lld of %lld\n\n"
                "%s%s%s",
-               srv_mail_headline(kind), req, PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
-               PQgetvalue(r, i, 6), PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), agetext,
-               PQgetvalue(r, i, 11), PQgetvalue(r, i, 10),
+               srv_mail_headline(kind), req, it->hostname, it->volume_id, it->requester,
+               it->reason, it->ticket, agetext, (long long)it->parts, (long long)it->threshold,
                open ? "To approve: escrowctl approve " : "", open ? req : "",
                open ? " --share <your share file>\n"
                       "Ask the requester, on a channel you trust, to read you the confirmation\n"
@@ -139,6 +150,8 @@ static enum srv_db_status srv_mail_claim_txn(struct srv_db *db, void *cls)
 
   for (int i = 0; i < b->n; i++)
     free(b->items[i].body);
+  PQclear(b->res);
+  b->res = NULL;
   b->n = 0;
   if (ml.reminder_after) {
     snprintf(after, sizeof after, "%u", ml.reminder_after);
@@ -147,18 +160,12 @@ static enum srv_db_status srv_mail_claim_txn(struct srv_db *db, void *cls)
     PQclear(r);
   }
   snprintf(lim, sizeof lim, "%d", SRV_MAIL_BATCH);
-  if (!(r = srv_db_exec(db, SRV_STMT_MAIL_CLAIM, pl, &st)))
+  if (!(b->res = srv_db_exec(db, SRV_STMT_MAIL_CLAIM, pl, &st)))
     return st;
-  for (int i = 0; i < PQntuples(r) && b->n < SRV_MAIL_BATCH; i++) {
-    struct srv_mail_item *it = &b->items[b->n];
-    snprintf(it->id, sizeof it->id, "%s", PQgetvalue(r, i, 0));
-    snprintf(it->to, sizeof it->to, "%s", PQgetvalue(r, i, 1));
-    it->attempts = atoi(PQgetvalue(r, i, 12));
-    if (!srv_mail_compose(it, r, i))
-      break;
+  while (b->n < PQntuples(b->res) && b->n < SRV_MAIL_BATCH &&
+         srv_row_read(b->res, b->n, srv_mail_cols, &b->items[b->n]) == 0 &&
+         srv_mail_compose(&b->items[b->n]))
     b->n++;
-  }
-  PQclear(r);
   return SRV_DB_OK;
 }
 
@@ -173,8 +180,8 @@ static void srv_mail_tick(void)
   for (int i = 0; i < b.n; i++) {
     const struct srv_mail_item *it = &b.items[i];
     char err[300] = "";
-    int ok = ke_mail_send(&ml.srv, it->to, it->subject, it->body, err, sizeof err) == KE_OK;
-    srv_outbox_record(&ml_outbox, it->id, it->kind, it->attempts, ok, err);
+    int ok = ke_mail_send(&ml.srv, it->email, it->subject, it->body, err, sizeof err) == KE_OK;
+    srv_outbox_record(&ml_outbox, it->id, it->kind, (int)it->attempts, ok, err);
   }
 }
 

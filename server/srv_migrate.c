@@ -12,9 +12,11 @@
 
 #include <openssl/evp.h>
 
+#include "ke_cli.h"
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_db.h"
+#include "srv_rows.h"
 
 /* "keyescrw" as a bigint: the advisory lock every migrator takes. */
 #define SRV_MIGRATE_LOCK_KEY "7738135744463434615"
@@ -59,29 +61,23 @@ static int srv_migration_read(const char *dir, const char *file, struct srv_migr
   char path[4096];
   unsigned char md[32];
   unsigned int mdlen = 0;
-  FILE *f;
-  long n;
+  ke_buf b;
+  ke_io_err e;
 
   snprintf(path, sizeof path, "%s/%s", dir, file);
-  f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+  if (ke_read_file(&b, path, SRV_MIGRATION_MAX_BYTES, 0, &e) != KE_OK) {
+    if (e.step == KE_IO_OPEN)
+      snprintf(err, errlen, "cannot open %s: %s", path, strerror(e.err));
+    else
+      snprintf(err, errlen, "cannot read %s (or larger than 4 MiB)", path);
     return -1;
   }
-  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > SRV_MIGRATION_MAX_BYTES ||
-      fseek(f, 0, SEEK_SET) != 0 || !(m->sql = malloc((size_t)n + 1)) ||
-      fread(m->sql, 1, (size_t)n, f) != (size_t)n) {
-    snprintf(err, errlen, "cannot read %s (or larger than 4 MiB)", path);
-    fclose(f);
-    return -1;
-  }
-  fclose(f);
-  m->sql[n] = '\0';
-  if (strlen(m->sql) != (size_t)n) {
+  m->sql = b.p;
+  if (strlen(m->sql) != b.len) {
     snprintf(err, errlen, "%s contains a NUL byte", path);
     return -1;
   }
-  if (EVP_Digest(m->sql, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+  if (EVP_Digest(m->sql, b.len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
     snprintf(err, errlen, "SHA-256 failed");
     return -1;
   }
@@ -178,23 +174,39 @@ static void srv_pg_error(char *err, size_t errlen, const char *what, PGconn *con
   snprintf(err, errlen, "%s: %.*s", what, (int)strcspn(m, "\n"), m);
 }
 
+/* The rows of keyescrow_schema_version this file reads. */
+struct srv_schema_row {
+  int present;
+  int64_t version;
+  const char *name, *sha256, *applied_at, *applied_by;
+};
+static const struct srv_col srv_schema_present_cols[] = {
+  SRV_COL_BOOL(struct srv_schema_row, present), SRV_COL_END};
+static const struct srv_col srv_schema_row_cols[] = {
+  SRV_COL_INT64(struct srv_schema_row, version), SRV_COL_TEXT(struct srv_schema_row, name),
+  SRV_COL_TEXT(struct srv_schema_row, sha256), SRV_COL_END};
+static const struct srv_col srv_schema_status_cols[] = {
+  SRV_COL_INT64(struct srv_schema_row, version), SRV_COL_TEXT(struct srv_schema_row, applied_at),
+  SRV_COL_TEXT(struct srv_schema_row, applied_by), SRV_COL_END};
+
 enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_set *set,
                                        int *db_version, char *err, size_t errlen)
 {
   PGresult *r;
   enum srv_schema_state st = SRV_SCHEMA_CURRENT;
+  struct srv_schema_row row = {0};
   int rows;
   size_t known = 0; /* applied rows that are files of `set` */
 
   *db_version = 0;
-  r = PQexecParams(conn, "SELECT to_regclass('keyescrow_schema_version') IS NOT NULL", 0,
-                   NULL, NULL, NULL, NULL, 0);
+  r = PQexecParams(conn, "SELECT to_regclass('keyescrow_schema_version') IS NOT NULL AS present",
+                   0, NULL, NULL, NULL, NULL, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     srv_pg_error(err, errlen, "reading the schema version", conn, r);
     PQclear(r);
     return SRV_SCHEMA_ERROR;
   }
-  if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+  if (srv_row_read(r, 0, srv_schema_present_cols, &row) != 0 || !row.present) {
     PQclear(r);
     snprintf(err, errlen, "the database has no keyescrow schema yet (version 0, need %zu)",
              set->n);
@@ -210,7 +222,7 @@ enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_
   }
   rows = PQntuples(r);
   for (int i = 0; i < rows; i++) {
-    int v = atoi(PQgetvalue(r, i, 0));
+    int v = srv_row_read(r, i, srv_schema_row_cols, &row) == 0 ? (int)row.version : 0;
     if (v > *db_version)
       *db_version = v;
     if (v < 1 || (size_t)v > set->n) {
@@ -218,11 +230,11 @@ enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_
       continue;
     }
     known++;
-    if (strcmp(PQgetvalue(r, i, 2), set->m[v - 1].sha256) != 0 ||
-        strcmp(PQgetvalue(r, i, 1), set->m[v - 1].name) != 0) {
+    if (strcmp(row.sha256, set->m[v - 1].sha256) != 0 ||
+        strcmp(row.name, set->m[v - 1].name) != 0) {
       snprintf(err, errlen, "migration %s was applied with sha256 %s but the file in "
                "schema_dir now has %s: applied migrations must never be edited",
-               PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), set->m[v - 1].sha256);
+               row.name, row.sha256, set->m[v - 1].sha256);
       PQclear(r);
       return SRV_SCHEMA_MISMATCH;
     }
@@ -296,20 +308,21 @@ static int srv_migration_apply(PGconn *conn, const struct srv_migration *m, char
 static void srv_migrate_print_status(PGconn *conn, const struct srv_migration_set *set)
 {
   PGresult *r = PQexecParams(conn,
-                             "SELECT version, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS'),"
-                             " applied_by FROM keyescrow_schema_version ORDER BY version",
+                             "SELECT version, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS')"
+                             " AS applied_at, applied_by FROM keyescrow_schema_version"
+                             " ORDER BY version",
                              0, NULL, NULL, NULL, NULL, 0);
   int rows = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0;
+  struct srv_schema_row a;
 
   printf("%-32s %-10s %s\n", "migration", "state", "applied");
   for (size_t i = 0; i < set->n; i++) {
-    int row = -1;
-    for (int j = 0; j < rows; j++)
-      if (atoi(PQgetvalue(r, j, 0)) == set->m[i].version)
-        row = j;
-    printf("%-32s %-10s %s%s%s\n", set->m[i].name, row >= 0 ? "applied" : "pending",
-           row >= 0 ? PQgetvalue(r, row, 1) : "", row >= 0 ? " by " : "",
-           row >= 0 ? PQgetvalue(r, row, 2) : "");
+    int found = 0;
+    for (int j = 0; j < rows && !found; j++)
+      found = srv_row_read(r, j, srv_schema_status_cols, &a) == 0 &&
+              a.version == set->m[i].version;
+    printf("%-32s %-10s %s%s%s\n", set->m[i].name, found ? "applied" : "pending",
+           found ? a.applied_at : "", found ? " by " : "", found ? a.applied_by : "");
   }
   PQclear(r);
 }
@@ -363,13 +376,12 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
            json_pack("{s:i,s:i}", "db_version", db_version, "schema_dir_version",
                      (int)set.n));
   for (size_t i = (size_t)(st == SRV_SCHEMA_BEHIND ? 0 : set.n); i < set.n; i++) {
-    const char *p[1];
     char ver[16];
+    const char *p[1] = {ver};
     PGresult *r;
     int done;
 
     snprintf(ver, sizeof ver, "%d", set.m[i].version);
-    p[0] = ver;
     r = PQexecParams(conn, "SELECT 1 FROM keyescrow_schema_version WHERE version = $1::int4",
                      1, NULL, p, NULL, NULL, 0);
     done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
@@ -377,8 +389,7 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
     if (done)
       continue;
     if (srv_migration_apply(conn, &set.m[i], err, sizeof err)) {
-      ke_log(KE_LOG_ERROR, "migration failed; the database is left at the last good "
-                           "version",
+      ke_log(KE_LOG_ERROR, "migration failed; the database is left at the last good version",
              json_pack("{s:s,s:s}", "migration", set.m[i].name, "reason", err));
       goto out;
     }
@@ -390,10 +401,8 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
          json_pack("{s:i,s:i}", "applied", applied, "version", (int)set.n));
   rc = 0;
 out:
-  if (conn) {
-    /* Closing the session releases the advisory lock as well. */
-    PQfinish(conn);
-  }
+  if (conn)
+    PQfinish(conn); /* which releases the advisory lock as well */
   srv_migrations_free(&set);
   return rc;
 }

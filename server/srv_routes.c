@@ -91,9 +91,10 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/v1/retrievals/{id}/parts", srv_ep_retrievals_parts_get, SRV_ROLE_HELPDESK,
    SRV_BODY_NONE, NULL, NULL},
   /* compliance reports (srv_ep_reports.c) */
-  {"GET", "/v1/reports/coverage", srv_ep_reports_coverage, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL, NULL},
+  {"GET", "/v1/reports/coverage", srv_ep_reports_coverage, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL,
+   &srv_ep_reports_coverage_query},
   {"GET", "/v1/reports/retrievals", srv_ep_reports_retrievals, SRV_ROLE_AUDITOR,
-   SRV_BODY_NONE, NULL, NULL},
+   SRV_BODY_NONE, NULL, &srv_ep_reports_retrievals_query},
   /* custodian health (srv_ep_attest.c) */
   {"POST", "/v1/attestations/challenge", srv_ep_attest_challenge, SRV_ROLE_CUSTODIAN,
    SRV_BODY_NONE, NULL, NULL},

@@ -21,6 +21,7 @@
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_outbox.h"
+#include "srv_rows.h"
 
 #define SRV_WH_MAX_URLS 8
 #define SRV_WH_URL_MAX 500
@@ -95,13 +96,18 @@ enum srv_db_status srv_webhook_enqueue(struct srv_db *db, const char *event,
 
 /* ---- the worker ---------------------------------------------------------- */
 
+/* A claimed delivery: its text stays in the batch's result until the next claim. */
 struct srv_wh_item {
-  char id[24], url[SRV_WH_URL_MAX + 1], event[64];
-  char *payload;
-  int attempts;
+  const char *id, *url, *event, *payload;
+  int64_t attempts;
 };
+static const struct srv_col srv_wh_cols[] = {
+  SRV_COL_TEXT(struct srv_wh_item, id), SRV_COL_TEXT(struct srv_wh_item, url),
+  SRV_COL_TEXT(struct srv_wh_item, event), SRV_COL_TEXT(struct srv_wh_item, payload),
+  SRV_COL_INT64(struct srv_wh_item, attempts), SRV_COL_END};
 
 struct srv_wh_batch {
+  PGresult *res;
   struct srv_wh_item items[16];
   int n;
 };
@@ -111,24 +117,14 @@ static enum srv_db_status srv_wh_claim_txn(struct srv_db *db, void *cls)
   struct srv_wh_batch *b = cls;
   const char *p[1] = {SRV_WH_BATCH};
   enum srv_db_status st;
-  PGresult *r;
 
-  for (int i = 0; i < b->n; i++)
-    free(b->items[i].payload);
+  PQclear(b->res);
   b->n = 0;
-  if (!(r = srv_db_exec(db, SRV_STMT_WH_CLAIM, p, &st)))
+  if (!(b->res = srv_db_exec(db, SRV_STMT_WH_CLAIM, p, &st)))
     return st;
-  for (int i = 0; i < PQntuples(r) && b->n < 16; i++) {
-    struct srv_wh_item *it = &b->items[b->n];
-    snprintf(it->id, sizeof it->id, "%s", PQgetvalue(r, i, 0));
-    snprintf(it->url, sizeof it->url, "%s", PQgetvalue(r, i, 1));
-    snprintf(it->event, sizeof it->event, "%s", PQgetvalue(r, i, 2));
-    it->attempts = atoi(PQgetvalue(r, i, 4));
-    if (!(it->payload = strdup(PQgetvalue(r, i, 3))))
-      break;
+  while (b->n < PQntuples(b->res) && b->n < 16 &&
+         srv_row_read(b->res, b->n, srv_wh_cols, &b->items[b->n]) == 0)
     b->n++;
-  }
-  PQclear(r);
   return SRV_DB_OK;
 }
 
@@ -196,7 +192,8 @@ static void srv_wh_tick(void)
   for (int i = 0; i < b.n; i++) {
     char err[300] = "";
     int ok = srv_wh_post(&b.items[i], err, sizeof err);
-    srv_outbox_record(&wh_outbox, b.items[i].id, b.items[i].event, b.items[i].attempts, ok, err);
+    srv_outbox_record(&wh_outbox, b.items[i].id, b.items[i].event, (int)b.items[i].attempts, ok,
+                      err);
   }
 }
 
