@@ -43,6 +43,7 @@
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_auth.h"
+#include "srv_rows.h"
 
 /* The queue id of the last event this thread appended (-1: none): the key
  * by which srv_audit_sequence_mine() finds its leaf. */
@@ -211,7 +212,7 @@ enum srv_db_status srv_audit_append(struct srv_db *db, struct srv_request *req,
   r = srv_db_exec(db, SRV_STMT_AUDIT_ENQUEUE, params, &st);
   if (!r)
     goto out;
-  id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), &end, 10) : 0;
+  id = srv_row_text(r, "id") ? strtoll(srv_row_text(r, "id"), &end, 10) : 0;
   if (id < 1 || *end) {
     st = SRV_DB_ERROR;
   } else {
@@ -256,14 +257,15 @@ struct srv_audit_mine_q {
   int found;
 };
 
-static int srv_audit_int_col(PGresult *r, int col, int64_t *out)
+static int srv_audit_int_col(const PGresult *r, const char *name, int64_t *out)
 {
+  const char *s = srv_row_text(r, name);
   char *end;
   long long v;
 
-  if (PQgetisnull(r, 0, col))
+  if (!s)
     return -1;
-  v = strtoll(PQgetvalue(r, 0, col), &end, 10);
+  v = strtoll(s, &end, 10);
   if (*end)
     return -1;
   *out = v;
@@ -284,10 +286,9 @@ static enum srv_db_status srv_audit_mine_body(struct srv_db *db, void *cls)
   r = srv_db_exec(db, SRV_STMT_AUDIT_SEQUENCE_MINE, params, &st);
   if (!r)
     return st;
-  if (PQntuples(r) == 1 && srv_audit_int_col(r, 0, &q->seq) == 0)
-    q->found = 1;
-  if (PQntuples(r) == 1 && srv_audit_int_col(r, 2, &q->moved) == 0 && q->moved > 0 &&
-      srv_audit_int_col(r, 1, &q->first) != 0)
+  q->found = srv_audit_int_col(r, "seq", &q->seq) == 0;
+  if (srv_audit_int_col(r, "moved", &q->moved) == 0 && q->moved > 0 &&
+      srv_audit_int_col(r, "first_seq", &q->first) != 0)
     q->moved = 0;
   PQclear(r);
   return SRV_DB_OK;
@@ -306,7 +307,7 @@ static enum srv_db_status srv_audit_seq_of_body(struct srv_db *db, void *cls)
   r = srv_db_exec(db, SRV_STMT_AUDIT_SEQ_OF, params, &st);
   if (!r)
     return st;
-  q->found = PQntuples(r) == 1 && srv_audit_int_col(r, 0, &q->seq) == 0;
+  q->found = srv_audit_int_col(r, "seq", &q->seq) == 0;
   PQclear(r);
   return SRV_DB_OK;
 }

@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "ke_log.h"
+#include "srv_rows.h"
 
 static struct {
   pthread_mutex_t mu;   /* one signer at a time in this process */
@@ -50,29 +51,34 @@ static void srv_cp_clear(struct srv_audit_cp *cp)
   memset(cp, 0, sizeof *cp);
 }
 
+struct srv_cp_row {
+  int64_t tree_size;
+  uint8_t root[KE_MERKLE_HASH_LEN];
+  const char *note;
+};
+static const struct srv_col srv_cp_cols[] = {
+  SRV_COL_INT64(struct srv_cp_row, tree_size), SRV_COL_BYTEA(struct srv_cp_row, root),
+  SRV_COL_TEXT(struct srv_cp_row, note), SRV_COL_END};
+
 static enum srv_db_status srv_cp_read_latest(struct srv_db *db, struct srv_cp_state *s)
 {
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_AUDIT_CP_LATEST, NULL, &st);
-  uint8_t *root = NULL;
-  size_t rootlen = 0;
-  char *end;
+  struct srv_cp_row row;
 
   srv_cp_clear(&s->latest);
   s->have_latest = 0;
   if (!r)
     return st;
   if (PQntuples(r) == 1) {
-    s->latest.size = strtoll(PQgetvalue(r, 0, 0), &end, 10);
-    if (*end || srv_audit_bytea_parse(PQgetvalue(r, 0, 1), &root, &rootlen) ||
-        rootlen != KE_MERKLE_HASH_LEN || !(s->latest.note = strdup(PQgetvalue(r, 0, 2)))) {
+    if (srv_row_read(r, 0, srv_cp_cols, &row) != 0 || !(s->latest.note = strdup(row.note))) {
       st = SRV_DB_ERROR;
     } else {
-      memcpy(s->latest.root, root, KE_MERKLE_HASH_LEN);
+      s->latest.size = row.tree_size;
+      memcpy(s->latest.root, row.root, sizeof row.root);
       s->have_latest = 1;
     }
   }
-  free(root);
   PQclear(r);
   return st;
 }
@@ -149,18 +155,16 @@ struct srv_cp_insert {
 static enum srv_db_status srv_cp_insert_body(struct srv_db *db, void *cls)
 {
   struct srv_cp_insert *in = cls;
-  char size[24], *root = srv_audit_bytea_hex(in->cp->root, KE_MERKLE_HASH_LEN);
+  char size[24], root[2 * KE_MERKLE_HASH_LEN + 3];
   const char *params[3] = {size, root, in->cp->note};
-  enum srv_db_status st = SRV_DB_ERROR;
-  PGresult *r = NULL;
+  enum srv_db_status st;
+  PGresult *r;
 
   snprintf(size, sizeof size, "%lld", (long long)in->cp->size);
-  if (root)
-    r = srv_db_exec(db, SRV_STMT_AUDIT_CP_INSERT, params, &st);
-  free(root);
-  PQclear(r);
-  if (st != SRV_DB_OK)
+  srv_bytea_param(root, in->cp->root, KE_MERKLE_HASH_LEN);
+  if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_CP_INSERT, params, &st)))
     return st;
+  PQclear(r);
   return srv_cp_read_latest(db, in->s);
 }
 

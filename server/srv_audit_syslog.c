@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "ke_log.h"
+#include "srv_rows.h"
 
 #define SRV_SYSLOG_QUEUE 256
 #define SRV_SYSLOG_FACILITY 13 /* log audit */
@@ -103,7 +104,7 @@ static int srv_sl_open(const char *target)
 }
 
 /* One line for one leaf; 0 sent, -1 dropped. */
-static int srv_sl_send(int64_t seq, const uint8_t *leaf, size_t len)
+static int srv_sl_send(const uint8_t *leaf, size_t len)
 {
   json_t *ev = json_loadb((const char *)leaf, len, 0, NULL);
   const char *outcome = NULL, *when = NULL;
@@ -113,7 +114,6 @@ static int srv_sl_send(int64_t seq, const uint8_t *leaf, size_t len)
   struct msghdr msg;
   ssize_t sent;
 
-  (void)seq;
   if (ev) {
     outcome = json_string_value(json_object_get(ev, "outcome"));
     when = json_string_value(json_object_get(ev, "time"));
@@ -141,6 +141,11 @@ struct srv_sl_page {
   size_t sent, failed;
 };
 
+struct srv_sl_row {
+  const char *leaf;
+};
+static const struct srv_col srv_sl_cols[] = {SRV_COL_TEXT(struct srv_sl_row, leaf), SRV_COL_END};
+
 static enum srv_db_status srv_sl_page_body(struct srv_db *db, void *cls)
 {
   struct srv_sl_page *p = cls;
@@ -156,10 +161,11 @@ static enum srv_db_status srv_sl_page_body(struct srv_db *db, void *cls)
   if (!r)
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
-    uint8_t *leaf;
+    struct srv_sl_row row;
+    uint8_t *leaf = NULL;
     size_t len;
-    if (srv_audit_bytea_parse(PQgetvalue(r, i, 1), &leaf, &len) == 0 &&
-        srv_sl_send(strtoll(PQgetvalue(r, i, 0), NULL, 10), leaf, len) == 0)
+    if (srv_row_read(r, i, srv_sl_cols, &row) == 0 &&
+        srv_audit_bytea_parse(row.leaf, &leaf, &len) == 0 && srv_sl_send(leaf, len) == 0)
       p->sent++;
     else
       p->failed++;

@@ -16,6 +16,7 @@
 #include "srv_longpoll.h"
 #include "srv_metrics.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 #include "srv_migrate.h"
 #include "srv_retrieval.h"
 #include "srv_mail.h"
@@ -71,7 +72,7 @@ static int srv_serve_check_db(const struct srv_config *cfg)
   r = PQexecParams(conn,
                    "SELECT has_table_privilege('audit_log', 'UPDATE')"
                    " OR has_table_privilege('audit_log', 'DELETE')"
-                   " OR has_table_privilege('audit_log', 'TRUNCATE'), current_user",
+                   " OR has_table_privilege('audit_log', 'TRUNCATE') AS can_modify, current_user",
                    0, NULL, NULL, NULL, NULL, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     ke_log(KE_LOG_ERROR, "cannot check the application role's privileges",
@@ -79,10 +80,10 @@ static int srv_serve_check_db(const struct srv_config *cfg)
     PQclear(r);
     goto out;
   }
-  if (strcmp(PQgetvalue(r, 0, 0), "f") != 0) {
+  if (!srv_row_text(r, "can_modify") || strcmp(srv_row_text(r, "can_modify"), "f") != 0) {
     ke_log(KE_LOG_ERROR, "refusing to serve: db_dsn connects as a role that can modify "
                          "audit_log (the owner or a superuser); use the application role",
-           json_pack("{s:s}", "role", PQgetvalue(r, 0, 1)));
+           json_pack("{s:s}", "role", srv_row_text(r, "current_user")));
     PQclear(r);
     rc = SRV_EXIT_USAGE;
     goto out;
@@ -115,6 +116,26 @@ static int srv_serve_wait(const sigset_t *sigs)
   }
 }
 
+static int srv_serve_db_start(const struct srv_config *cfg)
+{
+  int rc = srv_serve_check_db(cfg);
+
+  if (rc != SRV_EXIT_OK)
+    return rc;
+  if (srv_db_init(cfg) != 0) {
+    ke_logf(KE_LOG_ERROR, "out of memory");
+    return SRV_EXIT_FAILURE;
+  }
+  /* The log key must load before anything is served (a wrong key file is
+   * a configuration error), and the sequencer must run before the first
+   * request can queue an event. */
+  if (srv_audit_start(cfg) != 0) {
+    srv_db_shutdown();
+    return SRV_EXIT_USAGE;
+  }
+  return SRV_EXIT_OK;
+}
+
 int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *routes,
                    int use_db)
 {
@@ -131,22 +152,8 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if (use_db) {
-    rc = srv_serve_check_db(cfg);
-    if (rc != SRV_EXIT_OK)
-      return rc;
-    if (srv_db_init(cfg) != 0) {
-      ke_logf(KE_LOG_ERROR, "out of memory");
-      return SRV_EXIT_FAILURE;
-    }
-    /* The log key must load before anything is served (a wrong key file
-     * is a configuration error), and the sequencer must run before the
-     * first request can queue an event. */
-    if (srv_audit_start(cfg) != 0) {
-      srv_db_shutdown();
-      return SRV_EXIT_USAGE;
-    }
-  }
+  if (use_db && (rc = srv_serve_db_start(cfg)) != SRV_EXIT_OK)
+    return rc;
   srv_auth_init(cfg);
   srv_device_init(cfg);
   srv_static_init(cfg); /* no web_dir = no console, logged; not fatal */
