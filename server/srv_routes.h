@@ -106,5 +106,7 @@ enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req);
  * their handler. */
 extern const struct ke_jspec srv_ep_tokens_create_body;
 extern const struct srv_qspec srv_ep_tokens_list_query;
+/* haud */
+extern const struct ke_jspec srv_ep_audit_cosig_post_body;
 
 #endif
