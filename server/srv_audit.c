@@ -142,10 +142,6 @@ static int srv_audit_render(struct srv_request *req, const struct srv_audit_even
   t = json_pack("{s:s?,s:s}", "src", src, "time", when);
   if (!h || !t)
     goto out;
-  if (ev->object == NULL && json_object_set_new(h, "object", json_null()) != 0)
-    goto out;
-  if (src == NULL && json_object_set_new(t, "src", json_null()) != 0)
-    goto out;
   if (ev->details && json_object_set(h, "details", (json_t *)ev->details) != 0)
     goto out;
   if (ke_canon_dump(h, head, headlen) != KE_OK || ke_canon_dump(t, tail, taillen) != KE_OK) {

@@ -83,13 +83,14 @@ static enum srv_db_status srv_cp_read_latest(struct srv_db *db, struct srv_cp_st
   return st;
 }
 
-static void srv_cp_refuse(struct srv_cp_state *s, const char *why)
+static enum srv_db_status srv_cp_refuse(struct srv_cp_state *s, const char *why)
 {
   ke_log(KE_LOG_ERROR, "refusing to sign an audit checkpoint: the stored log does not "
                        "extend the last signed checkpoint (database edited?)",
          json_pack("{s:s,s:I,s:I}", "reason", why, "checkpoint_size",
                    (json_int_t)s->latest.size, "head_size", (json_int_t)s->head.size));
   s->refuse = 1;
+  return SRV_DB_OK;
 }
 
 /* Read-only snapshot: the head, the latest checkpoint, and the self-check. */
@@ -110,16 +111,12 @@ static enum srv_db_status srv_cp_check_body(struct srv_db *db, void *cls)
     return SRV_DB_OK; /* nothing new to sign */
   }
   st = srv_audit_root_at(db, (uint64_t)s->head.size, root);
-  if (st == SRV_DB_ABORT) {
-    srv_cp_refuse(s, "a stored subtree is missing");
-    return SRV_DB_OK;
-  }
+  if (st == SRV_DB_ABORT)
+    return srv_cp_refuse(s, "a stored subtree is missing");
   if (st != SRV_DB_OK)
     return st;
-  if (CRYPTO_memcmp(root, s->head.root, sizeof root) != 0) {
-    srv_cp_refuse(s, "the head's root differs from the stored subtrees");
-    return SRV_DB_OK;
-  }
+  if (CRYPTO_memcmp(root, s->head.root, sizeof root) != 0)
+    return srv_cp_refuse(s, "the head's root differs from the stored subtrees");
   if (!s->have_latest)
     return SRV_DB_OK;
   {
@@ -128,22 +125,18 @@ static enum srv_db_status srv_cp_check_body(struct srv_db *db, void *cls)
     ke_note_key_verifier(srv_audit_key(), &v);
     if (ke_note_checkpoint_open(&v, s->latest.note, strlen(s->latest.note), &cp) != KE_OK ||
         cp.size != (uint64_t)s->latest.size ||
-        CRYPTO_memcmp(cp.root, s->latest.root, sizeof cp.root) != 0) {
-      srv_cp_refuse(s, "the last stored checkpoint is not signed by this log key "
-                       "(every instance must share audit_key_file)");
-      return SRV_DB_OK;
-    }
+        CRYPTO_memcmp(cp.root, s->latest.root, sizeof cp.root) != 0)
+      return srv_cp_refuse(s, "the last stored checkpoint is not signed by this log key "
+                              "(every instance must share audit_key_file)");
   }
   st = srv_audit_consistency(db, (uint64_t)s->latest.size, (uint64_t)s->head.size, &proof);
-  if (st == SRV_DB_ABORT) {
-    srv_cp_refuse(s, "a stored subtree is missing");
-    return SRV_DB_OK;
-  }
+  if (st == SRV_DB_ABORT)
+    return srv_cp_refuse(s, "a stored subtree is missing");
   if (st != SRV_DB_OK)
     return st;
   if (ke_merkle_verify_consistency((uint64_t)s->latest.size, (uint64_t)s->head.size,
                                    s->latest.root, s->head.root, &proof) != KE_OK)
-    srv_cp_refuse(s, "the consistency proof from the last checkpoint fails");
+    return srv_cp_refuse(s, "the consistency proof from the last checkpoint fails");
   return SRV_DB_OK;
 }
 
@@ -232,12 +225,9 @@ static void *srv_cp_main(void *arg)
     struct srv_audit_cp cp;
 
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += srv_cp.interval_ms / 1000;
-    until.tv_nsec += (long)(srv_cp.interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    long ns = until.tv_nsec + (long)(srv_cp.interval_ms % 1000) * 1000000L;
+    until.tv_sec += srv_cp.interval_ms / 1000 + ns / 1000000000L;
+    until.tv_nsec = ns % 1000000000L;
     while (!srv_cp.stop &&
            pthread_cond_timedwait(&srv_cp.cv, &srv_cp.wmu, &until) != ETIMEDOUT)
       ;

@@ -219,12 +219,9 @@ static void *srv_audit_seq_main(void *arg)
 
     if (!srv_aud.kicked) {
       clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_sec += srv_aud.interval_ms / 1000;
-      until.tv_nsec += (long)(srv_aud.interval_ms % 1000) * 1000000L;
-      if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-      }
+      long ns = until.tv_nsec + (long)(srv_aud.interval_ms % 1000) * 1000000L;
+      until.tv_sec += srv_aud.interval_ms / 1000 + ns / 1000000000L;
+      until.tv_nsec = ns % 1000000000L;
       while (!srv_aud.stop && !srv_aud.kicked &&
              pthread_cond_timedwait(&srv_aud.cv, &srv_aud.mu, &until) != ETIMEDOUT)
         ;
@@ -259,10 +256,9 @@ static void *srv_audit_seq_main(void *arg)
 
 static void srv_audit_system_event(const char *action)
 {
-  struct srv_audit_event ev = {action, NULL, "success", NULL, NULL};
   json_t *d = json_pack("{s:s}", "version", KE_VERSION);
+  struct srv_audit_event ev = {action, NULL, "success", d, NULL};
 
-  ev.details = d;
   if (srv_audit_record(NULL, &ev) != 0)
     ke_log(KE_LOG_WARN, "could not record an audit event", json_pack("{s:s}", "action", action));
   json_decref(d);

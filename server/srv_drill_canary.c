@@ -26,8 +26,7 @@
 #include "srv_drill.h"
 #include "srv_rows.h"
 
-/* One canary of the body: whether it is there is the spec's, what it is
- * is checked below, in the order of the messages. */
+/* A canary's members; their values are checked in the order of the messages. */
 struct srv_dcan {
   const json_t *record_id, *envelope, *verifier, *proof;
 };
@@ -37,8 +36,8 @@ static const struct ke_jfield srv_dcan_fields[] = {
   KE_JF_END};
 static const struct ke_jspec srv_dcan_spec = KE_JSPEC(struct srv_dcan, srv_dcan_fields, 0);
 
-/* One canary: NULL and its hex fields appended to `batch`, or the 400
- * message. */
+/* One canary of the body: NULL and its hex fields appended to `batch`, or
+ * the 400 message. */
 static const char *srv_dcan_one(const json_t *it, const char *id, json_t *batch)
 {
   struct srv_dcan c;
@@ -64,7 +63,6 @@ static const char *srv_dcan_one(const json_t *it, const char *id, json_t *batch)
            ke_canary_verify(proof, sizeof proof, &pe.R, id, rid) != KE_OK)
     why = "canaries: proof does not prove knowledge of the envelope's R for this drill and "
           "record";
-  /* The batch is ours (checked canaries): their record ids are strings. */
   for (k = 0; !why && k < json_array_size(batch); k++)
     if (strcmp(json_string_value(json_object_get(json_array_get(batch, k), "record_id")),
                rid) == 0)

@@ -162,13 +162,9 @@ static enum srv_db_status srv_cosig_get_txn(struct srv_db *db, void *cls)
   g->text = NULL;
   if (srv_row_text(r, "note") && srv_row_text(r, "lines")) {
     const char *note = srv_row_text(r, "note"), *lines = srv_row_text(r, "lines");
-    size_t n = strlen(note), m = strlen(lines);
-    if ((g->text = malloc(n + m + 2))) {
-      memcpy(g->text, note, n);
-      memcpy(g->text + n, lines, m);
-      g->text[n + m] = '\n';
-      g->text[n + m + 1] = '\0';
-    }
+    size_t n = strlen(note) + strlen(lines) + 2;
+    if ((g->text = malloc(n)))
+      snprintf(g->text, n, "%s%s\n", note, lines);
   }
   PQclear(r);
   return SRV_DB_OK;

@@ -116,26 +116,6 @@ static int srv_serve_wait(const sigset_t *sigs)
   }
 }
 
-static int srv_serve_db_start(const struct srv_config *cfg)
-{
-  int rc = srv_serve_check_db(cfg);
-
-  if (rc != SRV_EXIT_OK)
-    return rc;
-  if (srv_db_init(cfg) != 0) {
-    ke_logf(KE_LOG_ERROR, "out of memory");
-    return SRV_EXIT_FAILURE;
-  }
-  /* The log key must load before anything is served (a wrong key file is
-   * a configuration error), and the sequencer must run before the first
-   * request can queue an event. */
-  if (srv_audit_start(cfg) != 0) {
-    srv_db_shutdown();
-    return SRV_EXIT_USAGE;
-  }
-  return SRV_EXIT_OK;
-}
-
 int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *routes,
                    int use_db)
 {
@@ -152,15 +132,28 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if (use_db && (rc = srv_serve_db_start(cfg)) != SRV_EXIT_OK)
-    return rc;
+  if (use_db) {
+    rc = srv_serve_check_db(cfg);
+    if (rc != SRV_EXIT_OK)
+      return rc;
+    if (srv_db_init(cfg) != 0) {
+      ke_logf(KE_LOG_ERROR, "out of memory");
+      return SRV_EXIT_FAILURE;
+    }
+    /* The log key must load before anything is served (a wrong key file
+     * is a configuration error), and the sequencer must run before the
+     * first request can queue an event. */
+    if (srv_audit_start(cfg) != 0) {
+      srv_db_shutdown();
+      return SRV_EXIT_USAGE;
+    }
+  }
   srv_auth_init(cfg);
   srv_device_init(cfg);
   srv_static_init(cfg); /* no web_dir = no console, logged; not fatal */
-  if (srv_metrics_init(routes) != 0) {
-    rc = SRV_EXIT_FAILURE;
+  rc = SRV_EXIT_FAILURE; /* until it is served */
+  if (srv_metrics_init(routes) != 0)
     goto out;
-  }
   /* Long-polls (retrievals): capped by the connection limit, which bounds
    * the sockets they may hold anyway. */
   srv_ret_init(cfg);
@@ -170,15 +163,8 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
     goto out;
   }
   if (srv_longpoll_init(cfg->connection_limit, cfg->longpoll_recheck) != 0 ||
-      (use_db && srv_longpoll_pg_start(cfg) != 0)) {
-    rc = SRV_EXIT_FAILURE;
+      (use_db && srv_longpoll_pg_start(cfg) != 0) || !(http = srv_http_start(cfg, routes)))
     goto out;
-  }
-  http = srv_http_start(cfg, routes);
-  if (!http) {
-    rc = SRV_EXIT_FAILURE;
-    goto out;
-  }
   ke_log(KE_LOG_INFO, "listening",
          json_pack("{s:s,s:i,s:b,s:i,s:s}", "address", cfg->listen_address, "port",
                    (int)srv_http_port(http), "tls", cfg->tls_cert_file != NULL, "threads",
