@@ -35,7 +35,6 @@ static enum srv_db_status srv_ep_entries_body(struct srv_db *db, void *cls)
   char a[24], b[24];
   const char *params[2] = {a, b};
   enum srv_db_status st;
-  int64_t end;
   PGresult *r;
 
   json_decref(q->entries);
@@ -45,13 +44,12 @@ static enum srv_db_status srv_ep_entries_body(struct srv_db *db, void *cls)
   q->beyond = q->start > q->head.size;
   if (q->beyond)
     return SRV_DB_OK;
-  end = q->end < q->head.size ? q->end : q->head.size;
-  q->end = end;
-  q->entries = json_array();
-  if (!q->entries)
+  if (q->end > q->head.size)
+    q->end = q->head.size;
+  if (!(q->entries = json_array()))
     return SRV_DB_ERROR;
   snprintf(a, sizeof a, "%lld", (long long)q->start);
-  snprintf(b, sizeof b, "%lld", (long long)end);
+  snprintf(b, sizeof b, "%lld", (long long)q->end);
   r = srv_db_exec(db, SRV_STMT_AUDIT_ENTRIES, params, &st);
   if (!r)
     return st;
