@@ -60,8 +60,10 @@ static const struct srv_col srv_cp_cols[] = {
   SRV_COL_INT64(struct srv_cp_row, tree_size), SRV_COL_BYTEA(struct srv_cp_row, root),
   SRV_COL_TEXT(struct srv_cp_row, note), SRV_COL_END};
 
-static enum srv_db_status srv_cp_read_latest(struct srv_db *db, struct srv_cp_state *s)
+/* A transaction body as well (cls: struct srv_cp_state). */
+static enum srv_db_status srv_cp_read_latest(struct srv_db *db, void *cls)
 {
+  struct srv_cp_state *s = cls;
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_AUDIT_CP_LATEST, NULL, &st);
   struct srv_cp_row row;
@@ -161,11 +163,6 @@ static enum srv_db_status srv_cp_insert_body(struct srv_db *db, void *cls)
   return srv_cp_read_latest(db, in->s);
 }
 
-static enum srv_db_status srv_cp_latest_body(struct srv_db *db, void *cls)
-{
-  return srv_cp_read_latest(db, cls);
-}
-
 int srv_audit_checkpoint_make(struct srv_audit_cp *out)
 {
   struct srv_cp_state s;
@@ -208,7 +205,7 @@ int srv_audit_checkpoint_latest(struct srv_audit_cp *out)
 
   memset(&s, 0, sizeof s);
   memset(out, 0, sizeof *out);
-  if (srv_db_txn(SRV_DB_READ_ONLY, srv_cp_latest_body, &s) != SRV_DB_OK)
+  if (srv_db_txn(SRV_DB_READ_ONLY, srv_cp_read_latest, &s) != SRV_DB_OK)
     return -1;
   if (!s.have_latest)
     return srv_audit_checkpoint_make(out);
