@@ -43,6 +43,7 @@
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_auth.h"
+#include "srv_rows.h"
 
 /* The queue id of the last event this thread appended (-1: none): the key
  * by which srv_audit_sequence_mine() finds its leaf. */
@@ -82,20 +83,6 @@ void srv_audit_time_now(char out[SRV_AUDIT_TIME_LEN])
            (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
            (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
            (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
-}
-
-/* PostgreSQL's hex input for bytea: "\x" followed by the bytes. */
-char *srv_audit_bytea_hex(const void *data, size_t len)
-{
-  char *out = malloc(2 * len + 3);
-
-  if (!out)
-    return NULL;
-  out[0] = '\\';
-  out[1] = 'x';
-  ke_hex_encode(out + 2, data, len);
-  out[2 * len + 2] = '\0';
-  return out;
 }
 
 /* Decode a bytea column in PostgreSQL's hex output ("\x...").  *out is
@@ -155,10 +142,6 @@ static int srv_audit_render(struct srv_request *req, const struct srv_audit_even
   t = json_pack("{s:s?,s:s}", "src", src, "time", when);
   if (!h || !t)
     goto out;
-  if (ev->object == NULL && json_object_set_new(h, "object", json_null()) != 0)
-    goto out;
-  if (src == NULL && json_object_set_new(t, "src", json_null()) != 0)
-    goto out;
   if (ev->details && json_object_set(h, "details", (json_t *)ev->details) != 0)
     goto out;
   if (ke_canon_dump(h, head, headlen) != KE_OK || ke_canon_dump(t, tail, taillen) != KE_OK) {
@@ -202,16 +185,18 @@ enum srv_db_status srv_audit_append(struct srv_db *db, struct srv_request *req,
     return SRV_DB_OK; /* the bench-only switch (srv_audit_run.c) */
   if (srv_audit_render(req, ev, &head, &hl, &tail, &tl) != 0)
     return SRV_DB_ERROR;
-  hhex = srv_audit_bytea_hex(head, hl);
-  thex = srv_audit_bytea_hex(tail, tl);
+  hhex = malloc(2 * hl + 3);
+  thex = malloc(2 * tl + 3);
   if (!hhex || !thex)
     goto out;
+  srv_bytea_param(hhex, (const uint8_t *)head, hl);
+  srv_bytea_param(thex, (const uint8_t *)tail, tl);
   params[0] = hhex;
   params[1] = thex;
   r = srv_db_exec(db, SRV_STMT_AUDIT_ENQUEUE, params, &st);
   if (!r)
     goto out;
-  id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), &end, 10) : 0;
+  id = srv_row_text(r, "id") ? strtoll(srv_row_text(r, "id"), &end, 10) : 0;
   if (id < 1 || *end) {
     st = SRV_DB_ERROR;
   } else {
@@ -254,16 +239,18 @@ struct srv_audit_mine_q {
   int64_t queue_id;
   int64_t seq, first, moved;
   int found;
+  int sequence; /* sequence everyone's events (AUDIT_SEQUENCE_MINE), or only look */
 };
 
-static int srv_audit_int_col(PGresult *r, int col, int64_t *out)
+static int srv_audit_int_col(const PGresult *r, const char *name, int64_t *out)
 {
+  const char *s = srv_row_text(r, name);
   char *end;
   long long v;
 
-  if (PQgetisnull(r, 0, col))
+  if (!s)
     return -1;
-  v = strtoll(PQgetvalue(r, 0, col), &end, 10);
+  v = strtoll(s, &end, 10);
   if (*end)
     return -1;
   *out = v;
@@ -281,32 +268,15 @@ static enum srv_db_status srv_audit_mine_body(struct srv_db *db, void *cls)
   q->found = 0;
   q->moved = 0;
   snprintf(id, sizeof id, "%" PRId64, q->queue_id);
-  r = srv_db_exec(db, SRV_STMT_AUDIT_SEQUENCE_MINE, params, &st);
+  r = srv_db_exec(db, q->sequence ? SRV_STMT_AUDIT_SEQUENCE_MINE : SRV_STMT_AUDIT_SEQ_OF, params,
+                  &st);
   if (!r)
     return st;
-  if (PQntuples(r) == 1 && srv_audit_int_col(r, 0, &q->seq) == 0)
-    q->found = 1;
-  if (PQntuples(r) == 1 && srv_audit_int_col(r, 2, &q->moved) == 0 && q->moved > 0 &&
-      srv_audit_int_col(r, 1, &q->first) != 0)
+  q->found = srv_audit_int_col(r, "seq", &q->seq) == 0;
+  /* AUDIT_SEQ_OF has no "moved": it moves nothing. */
+  if (srv_audit_int_col(r, "moved", &q->moved) == 0 && q->moved > 0 &&
+      srv_audit_int_col(r, "first_seq", &q->first) != 0)
     q->moved = 0;
-  PQclear(r);
-  return SRV_DB_OK;
-}
-
-static enum srv_db_status srv_audit_seq_of_body(struct srv_db *db, void *cls)
-{
-  struct srv_audit_mine_q *q = cls;
-  char id[24];
-  const char *params[1] = {id};
-  enum srv_db_status st;
-  PGresult *r;
-
-  q->found = 0;
-  snprintf(id, sizeof id, "%" PRId64, q->queue_id);
-  r = srv_db_exec(db, SRV_STMT_AUDIT_SEQ_OF, params, &st);
-  if (!r)
-    return st;
-  q->found = PQntuples(r) == 1 && srv_audit_int_col(r, 0, &q->seq) == 0;
   PQclear(r);
   return SRV_DB_OK;
 }
@@ -333,7 +303,7 @@ int srv_audit_sequence_mine(int64_t *leaf_index)
     *leaf_index = q.seq;
     return 0;
   case 1:
-    if (srv_db_txn(SRV_DB_READ_ONLY, srv_audit_seq_of_body, &q) == SRV_DB_OK && q.found) {
+    if (srv_db_txn(SRV_DB_READ_ONLY, srv_audit_mine_body, &q) == SRV_DB_OK && q.found) {
       *leaf_index = q.seq;
       return 0;
     }
@@ -342,6 +312,7 @@ int srv_audit_sequence_mine(int64_t *leaf_index)
     break;
   }
   /* The thread is not running (or the database failed it): sequence here. */
+  q.sequence = 1;
   st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_audit_mine_body, &q);
   if (st != SRV_DB_OK)
     return -1;

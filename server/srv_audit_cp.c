@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "ke_log.h"
+#include "srv_rows.h"
 
 static struct {
   pthread_mutex_t mu;   /* one signer at a time in this process */
@@ -50,40 +51,48 @@ static void srv_cp_clear(struct srv_audit_cp *cp)
   memset(cp, 0, sizeof *cp);
 }
 
-static enum srv_db_status srv_cp_read_latest(struct srv_db *db, struct srv_cp_state *s)
+struct srv_cp_row {
+  int64_t tree_size;
+  uint8_t root[KE_MERKLE_HASH_LEN];
+  const char *note;
+};
+static const struct srv_col srv_cp_cols[] = {
+  SRV_COL_INT64(struct srv_cp_row, tree_size), SRV_COL_BYTEA(struct srv_cp_row, root),
+  SRV_COL_TEXT(struct srv_cp_row, note), SRV_COL_END};
+
+/* A transaction body as well (cls: struct srv_cp_state). */
+static enum srv_db_status srv_cp_read_latest(struct srv_db *db, void *cls)
 {
+  struct srv_cp_state *s = cls;
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_AUDIT_CP_LATEST, NULL, &st);
-  uint8_t *root = NULL;
-  size_t rootlen = 0;
-  char *end;
+  struct srv_cp_row row;
 
   srv_cp_clear(&s->latest);
   s->have_latest = 0;
   if (!r)
     return st;
   if (PQntuples(r) == 1) {
-    s->latest.size = strtoll(PQgetvalue(r, 0, 0), &end, 10);
-    if (*end || srv_audit_bytea_parse(PQgetvalue(r, 0, 1), &root, &rootlen) ||
-        rootlen != KE_MERKLE_HASH_LEN || !(s->latest.note = strdup(PQgetvalue(r, 0, 2)))) {
+    if (srv_row_read(r, 0, srv_cp_cols, &row) != 0 || !(s->latest.note = strdup(row.note))) {
       st = SRV_DB_ERROR;
     } else {
-      memcpy(s->latest.root, root, KE_MERKLE_HASH_LEN);
+      s->latest.size = row.tree_size;
+      memcpy(s->latest.root, row.root, sizeof row.root);
       s->have_latest = 1;
     }
   }
-  free(root);
   PQclear(r);
   return st;
 }
 
-static void srv_cp_refuse(struct srv_cp_state *s, const char *why)
+static enum srv_db_status srv_cp_refuse(struct srv_cp_state *s, const char *why)
 {
   ke_log(KE_LOG_ERROR, "refusing to sign an audit checkpoint: the stored log does not "
                        "extend the last signed checkpoint (database edited?)",
          json_pack("{s:s,s:I,s:I}", "reason", why, "checkpoint_size",
                    (json_int_t)s->latest.size, "head_size", (json_int_t)s->head.size));
   s->refuse = 1;
+  return SRV_DB_OK;
 }
 
 /* Read-only snapshot: the head, the latest checkpoint, and the self-check. */
@@ -104,16 +113,12 @@ static enum srv_db_status srv_cp_check_body(struct srv_db *db, void *cls)
     return SRV_DB_OK; /* nothing new to sign */
   }
   st = srv_audit_root_at(db, (uint64_t)s->head.size, root);
-  if (st == SRV_DB_ABORT) {
-    srv_cp_refuse(s, "a stored subtree is missing");
-    return SRV_DB_OK;
-  }
+  if (st == SRV_DB_ABORT)
+    return srv_cp_refuse(s, "a stored subtree is missing");
   if (st != SRV_DB_OK)
     return st;
-  if (CRYPTO_memcmp(root, s->head.root, sizeof root) != 0) {
-    srv_cp_refuse(s, "the head's root differs from the stored subtrees");
-    return SRV_DB_OK;
-  }
+  if (CRYPTO_memcmp(root, s->head.root, sizeof root) != 0)
+    return srv_cp_refuse(s, "the head's root differs from the stored subtrees");
   if (!s->have_latest)
     return SRV_DB_OK;
   {
@@ -122,22 +127,18 @@ static enum srv_db_status srv_cp_check_body(struct srv_db *db, void *cls)
     ke_note_key_verifier(srv_audit_key(), &v);
     if (ke_note_checkpoint_open(&v, s->latest.note, strlen(s->latest.note), &cp) != KE_OK ||
         cp.size != (uint64_t)s->latest.size ||
-        CRYPTO_memcmp(cp.root, s->latest.root, sizeof cp.root) != 0) {
-      srv_cp_refuse(s, "the last stored checkpoint is not signed by this log key "
-                       "(every instance must share audit_key_file)");
-      return SRV_DB_OK;
-    }
+        CRYPTO_memcmp(cp.root, s->latest.root, sizeof cp.root) != 0)
+      return srv_cp_refuse(s, "the last stored checkpoint is not signed by this log key "
+                              "(every instance must share audit_key_file)");
   }
   st = srv_audit_consistency(db, (uint64_t)s->latest.size, (uint64_t)s->head.size, &proof);
-  if (st == SRV_DB_ABORT) {
-    srv_cp_refuse(s, "a stored subtree is missing");
-    return SRV_DB_OK;
-  }
+  if (st == SRV_DB_ABORT)
+    return srv_cp_refuse(s, "a stored subtree is missing");
   if (st != SRV_DB_OK)
     return st;
   if (ke_merkle_verify_consistency((uint64_t)s->latest.size, (uint64_t)s->head.size,
                                    s->latest.root, s->head.root, &proof) != KE_OK)
-    srv_cp_refuse(s, "the consistency proof from the last checkpoint fails");
+    return srv_cp_refuse(s, "the consistency proof from the last checkpoint fails");
   return SRV_DB_OK;
 }
 
@@ -149,24 +150,17 @@ struct srv_cp_insert {
 static enum srv_db_status srv_cp_insert_body(struct srv_db *db, void *cls)
 {
   struct srv_cp_insert *in = cls;
-  char size[24], *root = srv_audit_bytea_hex(in->cp->root, KE_MERKLE_HASH_LEN);
+  char size[24], root[2 * KE_MERKLE_HASH_LEN + 3];
   const char *params[3] = {size, root, in->cp->note};
-  enum srv_db_status st = SRV_DB_ERROR;
-  PGresult *r = NULL;
+  enum srv_db_status st;
+  PGresult *r;
 
   snprintf(size, sizeof size, "%lld", (long long)in->cp->size);
-  if (root)
-    r = srv_db_exec(db, SRV_STMT_AUDIT_CP_INSERT, params, &st);
-  free(root);
-  PQclear(r);
-  if (st != SRV_DB_OK)
+  srv_bytea_param(root, in->cp->root, KE_MERKLE_HASH_LEN);
+  if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_CP_INSERT, params, &st)))
     return st;
+  PQclear(r);
   return srv_cp_read_latest(db, in->s);
-}
-
-static enum srv_db_status srv_cp_latest_body(struct srv_db *db, void *cls)
-{
-  return srv_cp_read_latest(db, cls);
 }
 
 int srv_audit_checkpoint_make(struct srv_audit_cp *out)
@@ -211,7 +205,7 @@ int srv_audit_checkpoint_latest(struct srv_audit_cp *out)
 
   memset(&s, 0, sizeof s);
   memset(out, 0, sizeof *out);
-  if (srv_db_txn(SRV_DB_READ_ONLY, srv_cp_latest_body, &s) != SRV_DB_OK)
+  if (srv_db_txn(SRV_DB_READ_ONLY, srv_cp_read_latest, &s) != SRV_DB_OK)
     return -1;
   if (!s.have_latest)
     return srv_audit_checkpoint_make(out);
@@ -228,12 +222,9 @@ static void *srv_cp_main(void *arg)
     struct srv_audit_cp cp;
 
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += srv_cp.interval_ms / 1000;
-    until.tv_nsec += (long)(srv_cp.interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    long ns = until.tv_nsec + (long)(srv_cp.interval_ms % 1000) * 1000000L;
+    until.tv_sec += srv_cp.interval_ms / 1000 + ns / 1000000000L;
+    until.tv_nsec = ns % 1000000000L;
     while (!srv_cp.stop &&
            pthread_cond_timedwait(&srv_cp.cv, &srv_cp.wmu, &until) != ETIMEDOUT)
       ;

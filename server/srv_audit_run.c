@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "ke_log.h"
+#include "srv_rows.h"
 
 struct srv_audit_waiter {
   int64_t queue_id, seq;
@@ -96,14 +97,23 @@ static int srv_audit_parse_ids(struct srv_audit_batch *b, const char *text)
   return *p == '}' && n == b->moved ? 0 : -1;
 }
 
+struct srv_audit_seq_row {
+  int64_t first_seq, moved;
+  const char *ids;
+};
+static const struct srv_col srv_audit_seq_cols[] = {
+  SRV_COL_INT64(struct srv_audit_seq_row, first_seq),
+  SRV_COL_INT64(struct srv_audit_seq_row, moved), SRV_COL_TEXT(struct srv_audit_seq_row, ids),
+  SRV_COL_END};
+
 static enum srv_db_status srv_audit_batch_body(struct srv_db *db, void *cls)
 {
   struct srv_audit_batch *b = cls;
   char max[16];
   const char *params[1] = {max};
   enum srv_db_status st;
+  struct srv_audit_seq_row row;
   PGresult *r;
-  char *e1, *e2;
 
   free(b->ids);
   b->ids = NULL;
@@ -111,15 +121,13 @@ static enum srv_db_status srv_audit_batch_body(struct srv_db *db, void *cls)
   r = srv_db_exec(db, SRV_STMT_AUDIT_SEQUENCE, params, &st);
   if (!r)
     return st;
-  if (PQntuples(r) != 1) {
+  if (PQntuples(r) != 1 || srv_row_read(r, 0, srv_audit_seq_cols, &row) != 0) {
     PQclear(r);
     return SRV_DB_ERROR;
   }
-  b->first = strtoll(PQgetvalue(r, 0, 0), &e1, 10);
-  b->moved = strtoll(PQgetvalue(r, 0, 1), &e2, 10);
-  st = *e1 || *e2 || b->moved < 0 || srv_audit_parse_ids(b, PQgetvalue(r, 0, 2)) != 0
-           ? SRV_DB_ERROR
-           : SRV_DB_OK;
+  b->first = row.first_seq;
+  b->moved = row.moved;
+  st = b->moved < 0 || srv_audit_parse_ids(b, row.ids) != 0 ? SRV_DB_ERROR : SRV_DB_OK;
   PQclear(r);
   return st;
 }
@@ -211,12 +219,9 @@ static void *srv_audit_seq_main(void *arg)
 
     if (!srv_aud.kicked) {
       clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_sec += srv_aud.interval_ms / 1000;
-      until.tv_nsec += (long)(srv_aud.interval_ms % 1000) * 1000000L;
-      if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-      }
+      long ns = until.tv_nsec + (long)(srv_aud.interval_ms % 1000) * 1000000L;
+      until.tv_sec += srv_aud.interval_ms / 1000 + ns / 1000000000L;
+      until.tv_nsec = ns % 1000000000L;
       while (!srv_aud.stop && !srv_aud.kicked &&
              pthread_cond_timedwait(&srv_aud.cv, &srv_aud.mu, &until) != ETIMEDOUT)
         ;
@@ -251,10 +256,9 @@ static void *srv_audit_seq_main(void *arg)
 
 static void srv_audit_system_event(const char *action)
 {
-  struct srv_audit_event ev = {action, NULL, "success", NULL, NULL};
   json_t *d = json_pack("{s:s}", "version", KE_VERSION);
+  struct srv_audit_event ev = {action, NULL, "success", d, NULL};
 
-  ev.details = d;
   if (srv_audit_record(NULL, &ev) != 0)
     ke_log(KE_LOG_WARN, "could not record an audit event", json_pack("{s:s}", "action", action));
   json_decref(d);

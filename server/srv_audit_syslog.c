@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "ke_log.h"
+#include "srv_rows.h"
 
 #define SRV_SYSLOG_QUEUE 256
 #define SRV_SYSLOG_FACILITY 13 /* log audit */
@@ -51,9 +52,7 @@ static int srv_sl_open(const char *target)
   int fd = -1;
 
   if (strncmp(target, "unix:", 5) == 0) {
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(target + 5) == 0 || strlen(target + 5) >= sizeof sa.sun_path)
       return -1;
     memcpy(sa.sun_path, target + 5, strlen(target + 5));
@@ -65,7 +64,8 @@ static int srv_sl_open(const char *target)
   } else if (strncmp(target, "udp:", 4) == 0) {
     char host[128];
     const char *hs = target + 4, *port;
-    struct addrinfo hints, *ai = NULL;
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_DGRAM}, *ai = NULL;
     size_t hl;
 
     /* udp:127.0.0.1:514 or udp:[::1]:514 */
@@ -87,9 +87,6 @@ static int srv_sl_open(const char *target)
       return -1;
     memcpy(host, hs, hl);
     host[hl] = '\0';
-    memset(&hints, 0, sizeof hints);
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    hints.ai_socktype = SOCK_DGRAM;
     if (getaddrinfo(host, port, &hints, &ai) != 0)
       return -1;
     fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -103,17 +100,16 @@ static int srv_sl_open(const char *target)
 }
 
 /* One line for one leaf; 0 sent, -1 dropped. */
-static int srv_sl_send(int64_t seq, const uint8_t *leaf, size_t len)
+static int srv_sl_send(const uint8_t *leaf, size_t len)
 {
   json_t *ev = json_loadb((const char *)leaf, len, 0, NULL);
   const char *outcome = NULL, *when = NULL;
   char head[512];
   int sev, n;
-  struct iovec iov[2];
-  struct msghdr msg;
+  struct iovec iov[2] = {{head, 0}, {(void *)leaf, len}};
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
   ssize_t sent;
 
-  (void)seq;
   if (ev) {
     outcome = json_string_value(json_object_get(ev, "outcome"));
     when = json_string_value(json_object_get(ev, "time"));
@@ -125,13 +121,7 @@ static int srv_sl_send(int64_t seq, const uint8_t *leaf, size_t len)
   json_decref(ev);
   if (n < 0 || (size_t)n >= sizeof head)
     return -1;
-  iov[0].iov_base = head;
   iov[0].iov_len = (size_t)n;
-  iov[1].iov_base = (void *)leaf;
-  iov[1].iov_len = len;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = iov;
-  msg.msg_iovlen = 2;
   sent = sendmsg(srv_sl.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   return sent == (ssize_t)((size_t)n + len) ? 0 : -1;
 }
@@ -140,6 +130,9 @@ struct srv_sl_page {
   int64_t start, end;
   size_t sent, failed;
 };
+
+/* A row's leaf (bytea text) into a const char *. */
+static const struct srv_col srv_sl_cols[] = {{"leaf", SRV_CT_TEXT, 0, 0, 0, NULL}, SRV_COL_END};
 
 static enum srv_db_status srv_sl_page_body(struct srv_db *db, void *cls)
 {
@@ -156,10 +149,11 @@ static enum srv_db_status srv_sl_page_body(struct srv_db *db, void *cls)
   if (!r)
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
-    uint8_t *leaf;
+    const char *text;
+    uint8_t *leaf = NULL;
     size_t len;
-    if (srv_audit_bytea_parse(PQgetvalue(r, i, 1), &leaf, &len) == 0 &&
-        srv_sl_send(strtoll(PQgetvalue(r, i, 0), NULL, 10), leaf, len) == 0)
+    if (srv_row_read(r, i, srv_sl_cols, &text) == 0 &&
+        srv_audit_bytea_parse(text, &leaf, &len) == 0 && srv_sl_send(leaf, len) == 0)
       p->sent++;
     else
       p->failed++;

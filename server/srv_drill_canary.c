@@ -21,29 +21,37 @@
 #include "ke_crypto.h"
 #include "ke_drill.h"
 #include "ke_util.h"
+#include "ke_json_spec.h"
 #include "srv_audit.h"
-#include "srv_device.h"
 #include "srv_drill.h"
+#include "srv_rows.h"
+
+/* A canary's members; their values are checked in the order of the messages. */
+struct srv_dcan {
+  const json_t *record_id, *envelope, *verifier, *proof;
+};
+static const struct ke_jfield srv_dcan_fields[] = {
+  KE_JF_ANY_OPT(struct srv_dcan, record_id, NULL), KE_JF_ANY_OPT(struct srv_dcan, envelope, NULL),
+  KE_JF_ANY_OPT(struct srv_dcan, verifier, NULL), KE_JF_ANY_OPT(struct srv_dcan, proof, NULL),
+  KE_JF_END};
+static const struct ke_jspec srv_dcan_spec = KE_JSPEC(struct srv_dcan, srv_dcan_fields, 0);
 
 /* One canary of the body: NULL and its hex fields appended to `batch`, or
  * the 400 message. */
 static const char *srv_dcan_one(const json_t *it, const char *id, json_t *batch)
 {
-  static const char *const members[] = {"record_id", "envelope", "verifier", "proof", NULL};
-  const char *rid = srv_device_str(it, "record_id"), *e64 = srv_device_str(it, "envelope");
-  const char *v64 = srv_device_str(it, "verifier"), *p64 = srv_device_str(it, "proof");
+  struct srv_dcan c;
+  const char *rid, *e64, *v64, *p64, *why = NULL;
   uint8_t *env = NULL, ver[KE_VERIFIER_LEN], proof[KE_DLEQ_LEN];
   char pid[KE_DRILL_PART_ID_MAX], *ehex = NULL;
   char vhex[2 * KE_VERIFIER_LEN + 1], phex[2 * KE_DLEQ_LEN + 1];
   size_t envlen = 0, k;
   ke_envelope pe;
-  const char *why = NULL;
 
-  if (!json_is_object(it) || json_object_size(it) != 4)
+  if (json_object_size(it) != 4 || ke_json_spec_parse(it, &srv_dcan_spec, &c, NULL) != 0)
     return "canaries: each {record_id, envelope, verifier, proof}";
-  for (k = 0; members[k]; k++)
-    if (!json_object_get(it, members[k]))
-      return "canaries: each {record_id, envelope, verifier, proof}";
+  rid = json_string_value(c.record_id), e64 = json_string_value(c.envelope);
+  v64 = json_string_value(c.verifier), p64 = json_string_value(c.proof);
   if (!ke_drill_part_id(pid, id, rid))
     return "canaries: record_id is \"rec-\" and 26 characters of a-z2-7, chosen by the client";
   if (!e64 || ke_b64url_decode(&env, &envlen, e64, 0) != KE_OK ||
@@ -55,7 +63,11 @@ static const char *srv_dcan_one(const json_t *it, const char *id, json_t *batch)
            ke_canary_verify(proof, sizeof proof, &pe.R, id, rid) != KE_OK)
     why = "canaries: proof does not prove knowledge of the envelope's R for this drill and "
           "record";
-  else if (!(ehex = malloc(2 * envlen + 1)))
+  for (k = 0; !why && k < json_array_size(batch); k++)
+    if (strcmp(json_string_value(json_object_get(json_array_get(batch, k), "record_id")),
+               rid) == 0)
+      why = "canaries: each record_id at most once";
+  if (!why && !(ehex = malloc(2 * envlen + 1)))
     why = "out of memory";
   if (!why) {
     ke_hex_encode(ehex, env, envlen);
@@ -77,7 +89,7 @@ const char *srv_drill_canaries_parse(const json_t *arr, const char *id, long lon
   json_t *b = json_array();
   const json_t *it;
   const char *why = NULL;
-  size_t i, j;
+  size_t i;
 
   *batch = NULL;
   if (!b)
@@ -85,19 +97,21 @@ const char *srv_drill_canaries_parse(const json_t *arr, const char *id, long lon
   if (!json_is_array(arr) || (long long)json_array_size(arr) != want)
     why = "canaries: exactly N of them for selection canary:N";
   json_array_foreach(arr, i, it) {
-    if (why)
+    if (why || (why = srv_dcan_one(it, id, b)))
       break;
-    why = srv_dcan_one(it, id, b);
-    for (j = 0; !why && j < i; j++)
-      if (strcmp(srv_device_str(json_array_get(arr, j), "record_id"),
-                 srv_device_str(it, "record_id")) == 0)
-        why = "canaries: each record_id at most once";
   }
   if (!why && !(*batch = json_dumps(b, JSON_COMPACT)))
     why = "out of memory";
   json_decref(b);
   return why;
 }
+
+struct srv_dcan_row {
+  const char *record_id, *envelope_sha256, *escrow_fingerprint;
+};
+static const struct srv_col srv_dcan_cols[] = {
+  SRV_COL_TEXT(struct srv_dcan_row, record_id), SRV_COL_TEXT(struct srv_dcan_row, envelope_sha256),
+  SRV_COL_TEXT(struct srv_dcan_row, escrow_fingerprint), SRV_COL_END};
 
 enum srv_db_status srv_drill_canaries_insert(struct srv_db *db, struct srv_request *req,
                                              const char *id, const char *batch, long long *n)
@@ -111,16 +125,17 @@ enum srv_db_status srv_drill_canaries_insert(struct srv_db *db, struct srv_reque
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
     char obj[48];
-    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "device", KE_CANARY_DEVICE,
-                          "volume", PQgetvalue(r, i, 0), "key_type", "other", "key_id",
-                          "canary", "envelope_sha256", PQgetvalue(r, i, 1),
-                          "escrow_fingerprint", PQgetvalue(r, i, 2), "escrow_key_state",
-                          "current", "canary", id);
+    struct srv_dcan_row c;
+    json_t *d = srv_row_read(r, i, srv_dcan_cols, &c) != 0 ? NULL
+        : json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "device", KE_CANARY_DEVICE, "volume",
+                    c.record_id, "key_type", "other", "key_id", "canary", "envelope_sha256",
+                    c.envelope_sha256, "escrow_fingerprint", c.escrow_fingerprint,
+                    "escrow_key_state", "current", "canary", id);
     if (!d) {
       PQclear(r);
       return SRV_DB_ERROR;
     }
-    snprintf(obj, sizeof obj, "record:%s", PQgetvalue(r, i, 0));
+    snprintf(obj, sizeof obj, "record:%s", c.record_id);
     struct srv_audit_event ev = {"escrow.store", obj, "success", d, NULL};
     st = srv_audit_append(db, req, &ev);
     json_decref(d);

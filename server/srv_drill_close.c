@@ -26,6 +26,7 @@
 #include "srv_audit.h"
 #include "srv_auth.h"
 #include "srv_drill.h"
+#include "srv_rows.h"
 #include "srv_serve.h"
 
 static unsigned srv_drill_expiry_s = 604800;
@@ -63,8 +64,8 @@ enum srv_db_status srv_drill_disclose(struct srv_db *db, struct srv_request *req
   *n = 0;
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_DISCLOSE, p1, &st)))
     return st;
-  if (PQntuples(r) == 1)
-    *n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  if (srv_row_text(r, "n"))
+    *n = strtoll(srv_row_text(r, "n"), NULL, 10);
   PQclear(r);
   if (*n == 0)
     return SRV_DB_OK; /* a later batch: the records are disclosed already */
@@ -73,28 +74,32 @@ enum srv_db_status srv_drill_disclose(struct srv_db *db, struct srv_request *req
                                    "at the next check-in"));
 }
 
+struct srv_dp_row {
+  int64_t n;
+  const char *custodians, *state, *mode;
+};
+static const struct srv_col srv_dp_cols[] = {
+  SRV_COL_INT64(struct srv_dp_row, n), SRV_COL_TEXT(struct srv_dp_row, custodians),
+  SRV_COL_TEXT(struct srv_dp_row, state), SRV_COL_TEXT(struct srv_dp_row, mode), SRV_COL_END};
+
 enum srv_db_status srv_drill_purge(struct srv_db *db, struct srv_request *req, const char *id,
                                    const char *reason, long long *n)
 {
   const char *p1[1] = {id};
   enum srv_db_status st;
-  json_error_t je;
-  json_t *idx;
+  struct srv_dp_row p;
+  json_t *idx, *d = NULL;
   PGresult *r;
 
   *n = 0;
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_PARTS_PURGE, p1, &st)))
     return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    return SRV_DB_ERROR;
+  if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_dp_cols, &p) == 0 &&
+      (idx = json_loads(p.custodians, 0, NULL))) {
+    *n = p.n;
+    d = json_pack("{s:s,s:I,s:o,s:s,s:s}", "reason", reason, "parts", (json_int_t)*n,
+                  "custodians", idx, "state", p.state, "mode", p.mode);
   }
-  *n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  idx = json_loads(PQgetvalue(r, 0, 1), 0, &je);
-  json_t *d = idx ? json_pack("{s:s,s:I,s:o,s:s,s:s}", "reason", reason, "parts",
-                              (json_int_t)*n, "custodians", idx, "state", PQgetvalue(r, 0, 2),
-                              "mode", PQgetvalue(r, 0, 3))
-                  : NULL;
   PQclear(r);
   return srv_drill_event(db, req, "drill.purge", id, d);
 }
@@ -127,9 +132,11 @@ long long srv_drill_disclose_after(struct srv_request *req, const char *id)
 
 struct srv_dm {
   const char *id;
-  int expired, open;
+  int disclose, expired, open;
   long long parts;
 };
+static const struct srv_col srv_dm_cols[] = {
+  SRV_COL_TEXT(struct srv_dm, id), SRV_COL_BOOL(struct srv_dm, disclose), SRV_COL_END};
 
 static enum srv_db_status srv_dm_list_txn(struct srv_db *db, void *cls)
 {
@@ -165,16 +172,12 @@ static enum srv_db_status srv_dm_txn(struct srv_db *db, void *cls)
                             json_pack("{s:I}", "drill_expiry", (json_int_t)srv_drill_expiry()))) !=
           SRV_DB_OK)
     return st;
-  {
-    const char *p[1] = {m->id};
-    PGresult *g;
-    if (!(g = srv_db_exec(db, SRV_STMT_DRILL_GET, p, &st)))
-      return st;
-    m->open = PQntuples(g) != 1 || strcmp(PQgetvalue(g, 0, SRV_DC_STATE), "open") == 0;
-    PQclear(g);
-    if (m->open)
-      return SRV_DB_OK; /* not expired (it was only to be disclosed) */
-  }
+  if (!(r = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
+    return st;
+  m->open = !srv_row_text(r, "state") || strcmp(srv_row_text(r, "state"), "open") == 0;
+  PQclear(r);
+  if (m->open)
+    return SRV_DB_OK; /* not expired (it was only to be disclosed) */
   return srv_drill_purge(db, NULL, m->id, m->expired ? "expired" : "closed", &m->parts);
 }
 
@@ -208,9 +211,13 @@ int srv_drill_maintenance_main(const struct srv_config *cfg, int argc, char **ar
     }
     n = PQntuples(list);
     for (int i = 0; !rc && i < n; i++) {
-      struct srv_dm m = {PQgetvalue(list, i, 0), 0, 0, 0};
+      struct srv_dm m = {0};
+      if (srv_row_read(list, i, srv_dm_cols, &m) != 0) {
+        rc = SRV_EXIT_FAILURE;
+        break;
+      }
       /* Disclosure first: parts are never deleted before it. */
-      if (PQgetvalue(list, i, 1)[0] == 't') {
+      if (m.disclose) {
         long long nd = srv_drill_disclose_after(NULL, m.id);
         if (nd < 0) {
           fprintf(stderr, "escrowd maintenance: drill %s: its records are not disclosed (see "

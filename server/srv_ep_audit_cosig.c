@@ -21,10 +21,20 @@
 
 #include "ke_cosig.h"
 #include "srv_audit_http.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 #define SRV_COSIG_MAX_LINES 16
 #define SRV_COSIG_MAX_NOTE 65536
+
+struct srv_cosig_body {
+  const char *checkpoint;
+};
+static const struct ke_jfield srv_cosig_fields[] = {
+  KE_JF_STR(struct srv_cosig_body, checkpoint, 0, SRV_COSIG_MAX_NOTE, NULL, NULL), KE_JF_END};
+const struct ke_jspec srv_ep_audit_cosig_post_body =
+    KE_JSPEC(struct srv_cosig_body, srv_cosig_fields, 0);
 
 struct srv_cosig_post {
   ke_note_checkpoint cp;
@@ -34,29 +44,31 @@ struct srv_cosig_post {
   size_t lens[SRV_COSIG_MAX_LINES];
   char names[SRV_COSIG_MAX_LINES][KE_NOTE_MAX_NAME + 1];
   size_t n;
-  int missing, other;   /* no stored checkpoint of that size; another body */
   int stored;
+  struct srv_ep_fail fail;
 };
 
 static enum srv_db_status srv_cosig_post_txn(struct srv_db *db, void *cls)
 {
   struct srv_cosig_post *p = cls;
   char size[24];
-  const char *p1[1] = {size};
+  const char *p1[1] = {size}, *ours;
   enum srv_db_status st;
   PGresult *r;
+  int other;
 
   p->stored = 0;
   snprintf(size, sizeof size, "%llu", (unsigned long long)p->cp.size);
   if (!(r = srv_db_exec(db, SRV_STMT_AUDIT_CP_NOTE, p1, &st)))
     return st;
-  p->missing = PQntuples(r) != 1;
   /* Ed25519 is deterministic: our checkpoint of this size has one text. */
-  p->other = !p->missing && (strlen(PQgetvalue(r, 0, 0)) < p->body_len ||
-                             memcmp(PQgetvalue(r, 0, 0), p->note, p->body_len) != 0);
+  ours = srv_row_text(r, "note");
+  other = ours && (strlen(ours) < p->body_len || memcmp(ours, p->note, p->body_len) != 0);
   PQclear(r);
-  if (p->missing || p->other)
-    return SRV_DB_ABORT;
+  if (!ours)
+    return srv_ep_fail(&p->fail, SRV_ERR_NOT_FOUND, "this log stored no checkpoint of that size");
+  if (other)
+    return srv_ep_fail(&p->fail, SRV_ERR_CONFLICT, "another checkpoint of that size");
   for (size_t i = 0; i < p->n; i++) {
     char *line = strndup(p->lines[i], p->lens[i]);
     const char *p3[3] = {size, p->names[i], line};
@@ -101,45 +113,35 @@ static const char *srv_cosig_lines(struct srv_cosig_post *p, size_t len, const c
 
 enum MHD_Result srv_ep_audit_cosig_post(struct srv_request *req)
 {
-  const json_t *body = srv_request_json(req);
-  const char *note = json_string_value(json_object_get(body, "checkpoint")), *bad;
+  struct srv_cosig_body b;
   struct srv_cosig_post *p;
+  struct ke_jerr err;
   ke_note_verifier v;
-  enum srv_db_status st;
   enum MHD_Result ret;
+  const char *bad;
   size_t len;
 
   if (!srv_audit_key())
     return srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
-  if (!json_is_object(body) || json_object_size(body) != 1 || !note ||
-      (len = strlen(note)) > SRV_COSIG_MAX_NOTE)
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                           "the body is {\"checkpoint\": \"<cosigned checkpoint note>\"}");
+  if (srv_ep_body_parse(req, &srv_ep_audit_cosig_post_body, &b, &err) != 0)
+    return srv_ep_bad(req, "the body is {\"checkpoint\": \"<cosigned checkpoint note>\"}");
   if (!(p = calloc(1, sizeof *p)))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  p->note = note;
+  p->note = b.checkpoint;
+  len = strlen(b.checkpoint);
   ke_note_key_verifier(srv_audit_key(), &v);
-  if (ke_note_checkpoint_open(&v, note, len, &p->cp) != KE_OK)
+  if (ke_note_checkpoint_open(&v, p->note, len, &p->cp) != KE_OK)
     bad = "checkpoint: not a checkpoint signed by this log's key";
   else
     bad = srv_cosig_lines(p, len, v.name);
   if (bad) {
     free(p);
-    return srv_reply_error(req, SRV_ERR_BAD_REQUEST, bad);
+    return srv_ep_bad(req, bad);
   }
-  st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_cosig_post_txn, p);
-  if (st == SRV_DB_ABORT && p->missing)
-    ret = srv_reply_error(req, SRV_ERR_NOT_FOUND, "this log stored no checkpoint of that size");
-  else if (st == SRV_DB_ABORT)
-    ret = srv_reply_error(req, SRV_ERR_CONFLICT, "another checkpoint of that size");
-  else if (st != SRV_DB_OK)
-    ret = srv_audit_reply_db(req, st);
-  else {
-    json_t *out = json_pack("{s:I,s:i}", "tree_size", (json_int_t)p->cp.size, "stored",
-                            p->stored);
-    ret = out ? srv_reply_json(req, MHD_HTTP_CREATED, out)
-              : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  }
+  if (!srv_ep_txn(req, SRV_DB_READ_COMMITTED, srv_cosig_post_txn, p, &p->fail, &ret))
+    ret = srv_reply_json(req, MHD_HTTP_CREATED,
+                         json_pack("{s:I,s:i}", "tree_size", (json_int_t)p->cp.size, "stored",
+                                   p->stored));
   free(p);
   return ret;
 }
@@ -158,15 +160,11 @@ static enum srv_db_status srv_cosig_get_txn(struct srv_db *db, void *cls)
     return st;
   free(g->text);
   g->text = NULL;
-  if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 1)) {
-    const char *note = PQgetvalue(r, 0, 0), *lines = PQgetvalue(r, 0, 1);
-    size_t n = strlen(note), m = strlen(lines);
-    if ((g->text = malloc(n + m + 2))) {
-      memcpy(g->text, note, n);
-      memcpy(g->text + n, lines, m);
-      g->text[n + m] = '\n';
-      g->text[n + m + 1] = '\0';
-    }
+  if (srv_row_text(r, "note") && srv_row_text(r, "lines")) {
+    const char *note = srv_row_text(r, "note"), *lines = srv_row_text(r, "lines");
+    size_t n = strlen(note) + strlen(lines) + 2;
+    if ((g->text = malloc(n)))
+      snprintf(g->text, n, "%s%s\n", note, lines);
   }
   PQclear(r);
   return SRV_DB_OK;
@@ -175,11 +173,10 @@ static enum srv_db_status srv_cosig_get_txn(struct srv_db *db, void *cls)
 enum MHD_Result srv_ep_audit_cosig_get(struct srv_request *req)
 {
   struct srv_cosig_get g = {NULL};
-  enum srv_db_status st = srv_db_txn(SRV_DB_READ_ONLY, srv_cosig_get_txn, &g);
   enum MHD_Result ret;
 
-  if (st != SRV_DB_OK)
-    return srv_audit_reply_db(req, st);
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_cosig_get_txn, &g, NULL, &ret))
+    return ret;
   if (!g.text)
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, "no checkpoint has been cosigned yet");
   ret = srv_reply_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", g.text, strlen(g.text));

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 
 #include "srv_audit_http.h"
+#include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 struct srv_ep_entries {
   int64_t start, end;
@@ -20,13 +22,19 @@ struct srv_ep_entries {
   int beyond;
 };
 
+struct srv_ep_entry {
+  int64_t seq;
+  const char *leaf; /* bytea text: a tampered leaf need not be UTF-8 */
+};
+static const struct srv_col srv_ep_entry_cols[] = {
+  SRV_COL_INT64(struct srv_ep_entry, seq), SRV_COL_TEXT(struct srv_ep_entry, leaf), SRV_COL_END};
+
 static enum srv_db_status srv_ep_entries_body(struct srv_db *db, void *cls)
 {
   struct srv_ep_entries *q = cls;
   char a[24], b[24];
   const char *params[2] = {a, b};
   enum srv_db_status st;
-  int64_t end;
   PGresult *r;
 
   json_decref(q->entries);
@@ -36,28 +44,29 @@ static enum srv_db_status srv_ep_entries_body(struct srv_db *db, void *cls)
   q->beyond = q->start > q->head.size;
   if (q->beyond)
     return SRV_DB_OK;
-  end = q->end < q->head.size ? q->end : q->head.size;
-  q->end = end;
-  q->entries = json_array();
-  if (!q->entries)
+  if (q->end > q->head.size)
+    q->end = q->head.size;
+  if (!(q->entries = json_array()))
     return SRV_DB_ERROR;
   snprintf(a, sizeof a, "%lld", (long long)q->start);
-  snprintf(b, sizeof b, "%lld", (long long)end);
+  snprintf(b, sizeof b, "%lld", (long long)q->end);
   r = srv_db_exec(db, SRV_STMT_AUDIT_ENTRIES, params, &st);
   if (!r)
     return st;
   /* Rows are returned as stored, holes included: the verifier, not the
    * server, decides what is wrong, and names the index. */
   for (int i = 0; st == SRV_DB_OK && i < PQntuples(r); i++) {
+    struct srv_ep_entry row;
     uint8_t *leaf;
     size_t len;
     json_t *e;
-    if (srv_audit_bytea_parse(PQgetvalue(r, i, 1), &leaf, &len) != 0) {
+    if (srv_row_read(r, i, srv_ep_entry_cols, &row) != 0 ||
+        srv_audit_bytea_parse(row.leaf, &leaf, &len) != 0) {
       st = SRV_DB_ERROR;
       break;
     }
-    e = json_pack("{s:I,s:o}", "index", (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-                  "leaf", srv_audit_b64_json(leaf, len));
+    e = json_pack("{s:I,s:o}", "index", (json_int_t)row.seq, "leaf",
+                  srv_audit_b64_json(leaf, len));
     free(leaf);
     if (!e || json_array_append_new(q->entries, e) != 0)
       st = SRV_DB_ERROR;
@@ -70,7 +79,6 @@ enum MHD_Result srv_ep_audit_entries(struct srv_request *req)
 {
   struct srv_ep_entries q = {0, 0, {0, {0}}, NULL, 0};
   enum MHD_Result ret;
-  enum srv_db_status st;
   int has_end;
 
   if (srv_audit_query_index(req, "start", 1, &q.start, &ret) < 0 ||
@@ -80,10 +88,9 @@ enum MHD_Result srv_ep_audit_entries(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "'end' must be greater than 'start'");
   if (!has_end || q.end - q.start > SRV_AUDIT_PAGE_MAX)
     q.end = q.start + SRV_AUDIT_PAGE_MAX;
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_ep_entries_body, &q);
-  if (st != SRV_DB_OK) {
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_ep_entries_body, &q, NULL, &ret)) {
     json_decref(q.entries);
-    return srv_audit_reply_db(req, st);
+    return ret;
   }
   if (q.beyond)
     return srv_reply_error(req, SRV_ERR_BEYOND_TREE, NULL);

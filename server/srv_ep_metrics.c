@@ -13,6 +13,7 @@
 #include "srv_db.h"
 #include "srv_metrics.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 struct srv_pending_ages {
   char text[640];
@@ -34,14 +35,14 @@ static enum srv_db_status srv_pending_ages_txn(struct srv_db *db, void *cls)
   for (int i = 0; i < 5 && n > 0 && (size_t)n < sizeof pa->text; i++)
     n += snprintf(pa->text + n, sizeof pa->text - (size_t)n,
                   "escrowd_retrieval_pending_requests{age=\"%s\"} %s\n", ages[i],
-                  PQgetvalue(r, 0, i));
+                  srv_row_text(r, ages[i]));
   if (n > 0 && (size_t)n < sizeof pa->text)
     snprintf(pa->text + n, sizeof pa->text - (size_t)n,
              "# HELP escrowd_retrieval_pending_oldest_seconds Age of the oldest waiting "
              "retrieval request (0: none).\n"
              "# TYPE escrowd_retrieval_pending_oldest_seconds gauge\n"
              "escrowd_retrieval_pending_oldest_seconds %s\n",
-             PQgetvalue(r, 0, 5));
+             srv_row_text(r, "oldest"));
   PQclear(r);
   return SRV_DB_OK;
 }

@@ -107,7 +107,8 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/v1/drills/{id}/parts", srv_ep_drills_parts_get, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL, NULL},
   {"POST", "/v1/drills/{id}/result", srv_ep_drills_result, SRV_ROLE_AUDITOR, SRV_BODY_JSON, NULL, NULL},
   /* witness cosignatures of checkpoints (srv_ep_audit_cosig.c) */
-  {"POST", "/v1/audit/cosignatures", srv_ep_audit_cosig_post, SRV_ROLE_AUDITOR, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/audit/cosignatures", srv_ep_audit_cosig_post, SRV_ROLE_AUDITOR, SRV_BODY_JSON,
+   &srv_ep_audit_cosig_post_body, NULL},
   {"GET", "/v1/audit/checkpoint/cosigned", srv_ep_audit_cosig_get, SRV_ROLE_PUBLIC,
    SRV_BODY_NONE, NULL, NULL},
   {"POST", "/v1/drills/{id}/statement", srv_ep_drills_statement, SRV_ROLE_AUDITOR,

@@ -129,5 +129,7 @@ extern const struct ke_jspec srv_ep_device_keys_put_body;
 extern const struct ke_jspec srv_ep_checkin_body;
 extern const struct ke_jspec srv_ep_attest_body;
 extern const struct ke_jspec srv_ep_client_key_put_body;
+/* haud */
+extern const struct ke_jspec srv_ep_audit_cosig_post_body;
 
 #endif

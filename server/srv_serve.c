@@ -16,6 +16,7 @@
 #include "srv_longpoll.h"
 #include "srv_metrics.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 #include "srv_migrate.h"
 #include "srv_retrieval.h"
 #include "srv_mail.h"
@@ -71,7 +72,7 @@ static int srv_serve_check_db(const struct srv_config *cfg)
   r = PQexecParams(conn,
                    "SELECT has_table_privilege('audit_log', 'UPDATE')"
                    " OR has_table_privilege('audit_log', 'DELETE')"
-                   " OR has_table_privilege('audit_log', 'TRUNCATE'), current_user",
+                   " OR has_table_privilege('audit_log', 'TRUNCATE') AS can_modify, current_user",
                    0, NULL, NULL, NULL, NULL, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     ke_log(KE_LOG_ERROR, "cannot check the application role's privileges",
@@ -79,10 +80,10 @@ static int srv_serve_check_db(const struct srv_config *cfg)
     PQclear(r);
     goto out;
   }
-  if (strcmp(PQgetvalue(r, 0, 0), "f") != 0) {
+  if (!srv_row_text(r, "can_modify") || strcmp(srv_row_text(r, "can_modify"), "f") != 0) {
     ke_log(KE_LOG_ERROR, "refusing to serve: db_dsn connects as a role that can modify "
                          "audit_log (the owner or a superuser); use the application role",
-           json_pack("{s:s}", "role", PQgetvalue(r, 0, 1)));
+           json_pack("{s:s}", "role", srv_row_text(r, "current_user")));
     PQclear(r);
     rc = SRV_EXIT_USAGE;
     goto out;
@@ -150,10 +151,9 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   srv_auth_init(cfg);
   srv_device_init(cfg);
   srv_static_init(cfg); /* no web_dir = no console, logged; not fatal */
-  if (srv_metrics_init(routes) != 0) {
-    rc = SRV_EXIT_FAILURE;
+  rc = SRV_EXIT_FAILURE; /* until it is served */
+  if (srv_metrics_init(routes) != 0)
     goto out;
-  }
   /* Long-polls (retrievals): capped by the connection limit, which bounds
    * the sockets they may hold anyway. */
   srv_ret_init(cfg);
@@ -163,15 +163,8 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
     goto out;
   }
   if (srv_longpoll_init(cfg->connection_limit, cfg->longpoll_recheck) != 0 ||
-      (use_db && srv_longpoll_pg_start(cfg) != 0)) {
-    rc = SRV_EXIT_FAILURE;
+      (use_db && srv_longpoll_pg_start(cfg) != 0) || !(http = srv_http_start(cfg, routes)))
     goto out;
-  }
-  http = srv_http_start(cfg, routes);
-  if (!http) {
-    rc = SRV_EXIT_FAILURE;
-    goto out;
-  }
   ke_log(KE_LOG_INFO, "listening",
          json_pack("{s:s,s:i,s:b,s:i,s:s}", "address", cfg->listen_address, "port",
                    (int)srv_http_port(http), "tls", cfg->tls_cert_file != NULL, "threads",
