@@ -369,10 +369,8 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("--share and --export need REQUEST");
     return CTL_USAGE;
   }
-  if (o.export_to && ctl_exists(o.export_to)) {
-    ctl_errf("%s already exists; not overwriting it", o.export_to);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.export_to)))
+    return rc;
   if (o.import) {
     ke_partfile pf;
     if ((rc = ctl_load_part(&pf, o.import)))

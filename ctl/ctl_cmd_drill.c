@@ -414,10 +414,8 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("give exactly one of --share, --export FILE, --import BATCH");
     return CTL_USAGE;
   }
-  if (o.export_to && ctl_exists(o.export_to)) {
-    ctl_errf("%s already exists; not overwriting it", o.export_to);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.export_to)))
+    return rc;
   if ((o.share && (rc = ctl_load_share(&sf, o.share))) ||
       (o.import && (rc = ctl_drill_load_batch(&b, o.import, id))) ||
       (rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_drill_fetch(h, id, &d)))

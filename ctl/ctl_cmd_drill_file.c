@@ -247,10 +247,8 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--share");
   if (!o.out)
     return ctl_missing_opt("--out");
-  if (ctl_exists(o.out)) {
-    ctl_errf("%s already exists; not overwriting it", o.out);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.out)))
+    return rc;
   if ((rc = ctl_load_share(&sf, o.share)) || (rc = dpart_load(&d, o.drill)) ||
       (rc = ctl_drill_check_share(&d, &sf)))
     goto out;

@@ -188,10 +188,8 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--request");
   if (!o.key)
     return ctl_missing_opt("--key");
-  if (o.out && ctl_exists(o.out)) {
-    ctl_errf("%s already exists; not overwriting it", o.out);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.out)))
+    return rc;
   ke_manifest *m = o.manifest ? calloc(1, sizeof *m) : NULL;
   ke_request *r = calloc(1, sizeof *r);
   ke_reqkey *key = ke_secure_alloc(sizeof *key);

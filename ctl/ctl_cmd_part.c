@@ -258,10 +258,8 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--share");
   if (!o.out)
     return ctl_missing_opt("--out");
-  if (ctl_exists(o.out)) {
-    ctl_errf("%s already exists; not overwriting it", o.out);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.out)))
+    return rc;
   ke_manifest *m = calloc(1, sizeof *m);
   ke_request *r = calloc(1, sizeof *r);
   if (!m || !r) {

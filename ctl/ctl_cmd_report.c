@@ -178,29 +178,23 @@ static void print_table(const json_t *ans)
   }
 }
 
-int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
+/* GET path (with &format=csv for csv) and print the report: json and csv
+ * as the server's bytes, table by print(). */
+static int report_run(const report_opts *o, char *path, size_t len,
+                      void (*print)(const json_t *ans))
 {
-  report_opts o = {0};
   ctl_http *h = NULL;
   ke_buf raw = {0};
   json_t *ans = NULL;
   json_error_t e;
-  char path[2048] = "/v1/reports/coverage", num[16];
-  int rc, table;
+  int rc;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, report_options, on_opt, &o, NULL)))
+  if ((rc = add_query(path, len, "format", o->format && strcmp(o->format, "csv") == 0 ? "csv"
+                                                                                        : NULL)))
     return rc;
-  table = !o.format || strcmp(o.format, "table") == 0;
-  snprintf(num, sizeof num, "%u", o.stale_days);
-  if ((rc = add_query(path, sizeof path, "group", o.group)) ||
-      (rc = add_query(path, sizeof path, "os", o.os)) ||
-      (rc = add_query(path, sizeof path, "stale_days", o.stale_days ? num : NULL)) ||
-      (rc = add_query(path, sizeof path, "format",
-                      o.format && strcmp(o.format, "csv") == 0 ? "csv" : NULL)))
-    return rc;
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
+  if ((rc = ctl_http_open(&h, &o->t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
     goto out;
-  if (!table) {
+  if (o->format && strcmp(o->format, "table") != 0) {
     if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0) {
       ctl_errf("writing the report failed");
       rc = CTL_FAIL;
@@ -212,12 +206,28 @@ int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_NET;
     goto out;
   }
-  print_table(ans);
+  print(ans);
 out:
   json_decref(ans);
   ke_buf_free(&raw);
   ctl_http_free(h);
   return rc;
+}
+
+int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
+{
+  report_opts o = {0};
+  char path[2048] = "/v1/reports/coverage", num[16];
+  int rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, report_options, on_opt, &o, NULL)))
+    return rc;
+  snprintf(num, sizeof num, "%u", o.stale_days);
+  if ((rc = add_query(path, sizeof path, "group", o.group)) ||
+      (rc = add_query(path, sizeof path, "os", o.os)) ||
+      (rc = add_query(path, sizeof path, "stale_days", o.stale_days ? num : NULL)))
+    return rc;
+  return report_run(&o, path, sizeof path, print_table);
 }
 
 static void print_retrievals(const json_t *ans)
@@ -256,40 +266,14 @@ int ctl_cmd_report_retrievals(const ctl_cmd *cmd, int argc, char **argv)
     {0, 0, 0, 0},
   };
   report_opts o = {0};
-  ctl_http *h = NULL;
-  ke_buf raw = {0};
-  json_t *ans = NULL;
-  json_error_t e;
   char path[1024] = "/v1/reports/retrievals";
-  int rc, table;
+  int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
   if (!o.since)
     return ctl_missing_opt("--since");
-  table = !o.format || strcmp(o.format, "table") == 0;
-  if ((rc = add_query(path, sizeof path, "since", o.since)) ||
-      (rc = add_query(path, sizeof path, "format",
-                      o.format && strcmp(o.format, "csv") == 0 ? "csv" : NULL)))
+  if ((rc = add_query(path, sizeof path, "since", o.since)))
     return rc;
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
-    goto out;
-  if (!table) {
-    if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0) {
-      ctl_errf("writing the report failed");
-      rc = CTL_FAIL;
-    }
-    goto out;
-  }
-  if (!(ans = json_loadb(raw.p, raw.len, 0, &e)) || !json_is_object(ans)) {
-    ctl_errf("the server's report is not JSON: %s", e.text);
-    rc = CTL_NET;
-    goto out;
-  }
-  print_retrievals(ans);
-out:
-  json_decref(ans);
-  ke_buf_free(&raw);
-  ctl_http_free(h);
-  return rc;
+  return report_run(&o, path, sizeof path, print_retrievals);
 }

@@ -147,11 +147,8 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if ((rc = check_opts(&o)))
     return rc;
-  if (ctl_exists(o.out) || ctl_exists(o.key_out)) {
-    ctl_errf("%s already exists; not overwriting it",
-             ctl_exists(o.out) ? o.out : o.key_out);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.out)) || (rc = ctl_new_file(o.key_out)))
+    return rc;
   ke_manifest *m = calloc(1, sizeof *m);
   ke_request *r = calloc(1, sizeof *r);
   ke_reqkey *key = ke_secure_alloc(sizeof *key);

@@ -427,12 +427,8 @@ static int resume(const ret_opts *o)
     rc = CTL_USAGE;
     goto out;
   }
-  if (o->out && ctl_exists(o->out)) {
-    ctl_errf("%s already exists; not overwriting it", o->out);
-    goto out;
-  }
-  if (!r || !key || (rc = ctl_load_request(r, o->resume_req, NULL)) ||
-      (rc = ctl_load_reqkey(key, o->resume_key)))
+  if (!r || !key || (rc = ctl_new_file(o->out)) ||
+      (rc = ctl_load_request(r, o->resume_req, NULL)) || (rc = ctl_load_reqkey(key, o->resume_key)))
     goto out;
   if (strcmp(key->request_id, r->request_id) != 0 ||
       !ke_ct_eq(key->E.b, r->E.b, KE_POINT_LEN)) {

@@ -206,6 +206,14 @@ int ctl_exists(const char *path)
   return lstat(path, &st) == 0;
 }
 
+int ctl_new_file(const char *path)
+{
+  if (!path || !ctl_exists(path))
+    return CTL_OK;
+  ctl_errf("%s already exists; not overwriting it", path);
+  return CTL_FAIL;
+}
+
 /* ---- terminal --------------------------------------------------------- */
 int ctl_interactive(void)
 {

@@ -83,6 +83,9 @@ int ctl_write_replace(const char *path, const void *data, size_t len, mode_t mod
 int ctl_write_error(const ke_io_err *e, const char *path);
 /* Does path exist (lstat)? */
 int ctl_exists(const char *path);
+/* An output file that must be new: CTL_FAIL (printed) if path exists;
+ * CTL_OK for NULL (not asked for). */
+int ctl_new_file(const char *path);
 
 /* ---- terminal --------------------------------------------------------- */
 int ctl_interactive(void);   /* is stdin a terminal? */
