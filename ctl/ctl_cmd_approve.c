@@ -177,7 +177,7 @@ static int upload(ctl_http *h, const ke_partfile *pf)
 }
 
 /* POST the decline of request `id`. */
-static int decline(ctl_http *h, const char *id, const char *rule, const char *reason)
+static int decline(const ctl_http_target *t, const char *id, const char *rule, const char *reason)
 {
   char path[200], esc[128];
   json_t *body = json_pack("{s:s,s:s}", "rule", rule, "reason", reason), *ans = NULL;
@@ -187,7 +187,7 @@ static int decline(ctl_http *h, const char *id, const char *rule, const char *re
     ctl_errf("--decline and --reason must be UTF-8 text");
   if (!rc) {
     snprintf(path, sizeof path, "/v1/retrievals/%s/declines", esc);
-    rc = ctl_http_call(h, "POST", path, body, &ans);
+    rc = ctl_http_do(t, "POST", path, body, &ans);
   }
   if (!rc)
     printf("custodian %lld declined %s: rule %s\n",
@@ -352,10 +352,7 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
       ctl_errf("--decline RULE --reason TEXT need REQUEST, and no --share, --export or --import");
       return CTL_USAGE;
     }
-    if ((rc = ctl_http_open(&h, &o.t, 1)) == CTL_OK)
-      rc = decline(h, id, o.decline, o.reason);
-    ctl_http_free(h);
-    return rc;
+    return decline(&o.t, id, o.decline, o.reason);
   }
   if (o.import && (id || o.share || o.export_to)) {
     ctl_errf("--import takes no REQUEST, --share or --export");

@@ -107,18 +107,9 @@ static const char *dv_str(const json_t *o, const char *key, const char *none)
   return s ? s : none;
 }
 
-static int dv_print_json(const json_t *ans)
-{
-  if (json_dumpf(ans, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-    return CTL_FAIL;
-  putchar('\n');
-  return CTL_OK;
-}
-
 int ctl_cmd_device_search(const ctl_cmd *cmd, int argc, char **argv)
 {
   dv_opts o;
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   const char *q;
   char esc[400], path[512];
@@ -128,10 +119,8 @@ int ctl_cmd_device_search(const ctl_cmd *cmd, int argc, char **argv)
       (rc = ctl_http_escape(esc, sizeof esc, q)))
     return rc;
   snprintf(path, sizeof path, "/v1/devices?q=%s&limit=%u", esc, o.limit ? o.limit : 50);
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
-    goto out;
-  if (o.json) {
-    rc = dv_print_json(ans);
+  if ((rc = ctl_http_do(&o.t, "GET", path, NULL, &ans)) || o.json) {
+    rc = rc ? rc : ctl_print_json(ans);
     goto out;
   }
   {
@@ -156,7 +145,6 @@ int ctl_cmd_device_search(const ctl_cmd *cmd, int argc, char **argv)
   }
 out:
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
@@ -169,7 +157,6 @@ static const char *dv_verifier(const json_t *r)
 int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
 {
   dv_opts o;
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   const json_t *d, *recs;
   const char *id;
@@ -180,10 +167,8 @@ int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
       (rc = ctl_http_escape(esc, sizeof esc, id)))
     return rc;
   snprintf(path, sizeof path, "/v1/devices/%s", esc);
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
-    goto out;
-  if (o.json) {
-    rc = dv_print_json(ans);
+  if ((rc = ctl_http_do(&o.t, "GET", path, NULL, &ans)) || o.json) {
+    rc = rc ? rc : ctl_print_json(ans);
     goto out;
   }
   d = json_object_get(ans, "device");
@@ -217,24 +202,19 @@ int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
   }
 out:
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
 /* POST /v1/devices/{id}/<action> with `body` (may be NULL). */
 static int dv_post(dv_opts *o, const char *id, const char *action, json_t *body, json_t **ans)
 {
-  ctl_http *h = NULL;
   char esc[200], path[256];
   int rc;
 
   if ((rc = ctl_http_escape(esc, sizeof esc, id)))
     return rc;
   snprintf(path, sizeof path, "/v1/devices/%s/%s", esc, action);
-  if (!(rc = ctl_http_open(&h, &o->t, 1)))
-    rc = ctl_http_call(h, "POST", path, body, ans);
-  ctl_http_free(h);
-  return rc;
+  return ctl_http_do(&o->t, "POST", path, body, ans);
 }
 
 /* rotate and disable: options and the device id, then POST {"reason"[,

@@ -98,14 +98,6 @@ static const struct option ek_options[] = {
   { 0, 0, 0, 0 }
 };
 
-static void ek_print_json(const json_t *j)
-{
-  char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-  if (s)
-    printf("%s\n", s);
-  free(s);
-}
-
 /* "state (previous current key X is now accepted)" lines after a change. */
 static void ek_report(const json_t *ans)
 {
@@ -186,7 +178,7 @@ static int ek_list(ctl_http *h, const ek_opts *o)
   if ((rc = ctl_http_call(h, "GET", "/v1/escrow-keys", NULL, &ans)))
     return rc;
   if (o->json) {
-    ek_print_json(ans);
+    ctl_print_json(ans);
   } else {
     printf("%-64s %-9s %-6s %s\n", "FINGERPRINT", "STATE", "T/N", "PUBLISHED");
     keys = json_object_get(ans, "escrow_keys");
@@ -266,7 +258,7 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
   }
   rc = CTL_OK;
   if (o.json) {
-    ek_print_json(ans);
+    ctl_print_json(ans);
     goto out;
   }
   printf("fingerprint  %s\nstate        %s\nthreshold    %u of %u custodians\n"
@@ -287,7 +279,6 @@ out:
 int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv)
 {
   ek_opts o = { 0 };
-  ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   char fpr[2 * KE_FPR_LEN + 1];
   int rc;
@@ -304,13 +295,9 @@ int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("out of memory");
     return CTL_FAIL;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "POST", "/v1/escrow-key", req, &ans)))
-    goto out;
-  ek_report(ans);
-out:
+  if (!(rc = ctl_http_do(&o.t, "POST", "/v1/escrow-key", req, &ans)))
+    ek_report(ans);
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }

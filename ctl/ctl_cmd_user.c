@@ -172,14 +172,6 @@ static int user_path(char *out, size_t outlen, const char *name, const char *wha
   return CTL_OK;
 }
 
-static void print_json(const json_t *j)
-{
-  char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-  if (s)
-    printf("%s\n", s);
-  free(s);
-}
-
 /* --password-file F: its first line becomes the body's "password" (the
  * password is never printed).  Without F the server generates one. */
 static int user_password_member(json_t *req, const char *file)
@@ -213,7 +205,6 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
 {
   user_opts o;
   const char *name = NULL;
-  ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   int rc;
 
@@ -242,8 +233,8 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_USAGE;
     goto out;
   }
-  if ((rc = user_password_member(req, o.password_file)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "POST", "/v1/users", req, &ans)))
+  if ((rc = user_password_member(req, o.password_file)) ||
+      (rc = ctl_http_do(&o.t, "POST", "/v1/users", req, &ans)))
     goto out;
   printf("Created user %s (role %s", name, o.role);
   if (o.cidx)
@@ -255,24 +246,21 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
 int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
 {
   user_opts o;
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   int rc;
 
   if ((rc = parse(cmd, argc, argv, &o, 0, NULL)))
     return rc;
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "GET", "/v1/users", NULL, &ans)))
-    goto out;
+  if ((rc = ctl_http_do(&o.t, "GET", "/v1/users", NULL, &ans)))
+    return rc;
   if (o.json) {
-    print_json(ans);
+    ctl_print_json(ans);
     goto out;
   }
   printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED",
@@ -294,7 +282,6 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
   }
 out:
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
@@ -303,24 +290,18 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
   user_opts o;
   const char *name = NULL;
   char path[300];
-  ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   int rc;
 
   if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
     return rc;
-  if (strcmp(what, "person") == 0) {
-    if (!o.person)
-      return ctl_missing_opt("--person");
-    if (!(req = json_pack("{s:s}", "person", o.person))) {
-      ctl_errf("--person is not valid UTF-8");
-      return CTL_USAGE;
-    }
-  } else if (strcmp(what, "email") == 0) {
-    if (!o.email)
-      return ctl_missing_opt("--email");
-    if (!(req = json_pack("{s:s}", "email", o.email))) {
-      ctl_errf("--email is not valid UTF-8");
+  if (strcmp(what, "person") == 0 || strcmp(what, "email") == 0) {
+    const char *v = what[0] == 'p' ? o.person : o.email, *opt = what[0] == 'p' ? "--person"
+                                                                                  : "--email";
+    if (!v)
+      return ctl_missing_opt(opt);
+    if (!(req = json_pack("{s:s}", what, v))) {
+      ctl_errf("%s is not valid UTF-8", opt);
       return CTL_USAGE;
     }
   } else if (strcmp(what, "role") == 0) {
@@ -334,8 +315,8 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
       return CTL_USAGE;
     }
   }
-  if ((rc = user_path(path, sizeof path, name, what)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "POST", path, req, &ans)))
+  if ((rc = user_path(path, sizeof path, name, what)) ||
+      (rc = ctl_http_do(&o.t, "POST", path, req, &ans)))
     goto out;
   if (o.person)
     printf("User %s is now person %s.\n", name, o.person);
@@ -351,7 +332,6 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
@@ -385,7 +365,6 @@ int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
   user_opts o;
   const char *name = NULL;
   char path[300];
-  ctl_http *h = NULL;
   json_t *req = json_object(), *ans = NULL;
   int rc;
 
@@ -397,7 +376,7 @@ int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
   }
   if ((rc = user_password_member(req, o.password_file)) ||
       (rc = user_path(path, sizeof path, name, "password")) ||
-      (rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "POST", path, req, &ans)))
+      (rc = ctl_http_do(&o.t, "POST", path, req, &ans)))
     goto out;
   printf("Password of %s reset; %lld login session(s) revoked.\n", name,
          (long long)json_integer_value(json_object_get(ans, "sessions_revoked")));
@@ -405,6 +384,5 @@ int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }

@@ -457,3 +457,25 @@ int ctl_http_escape(char *out, size_t outlen, const char *s)
   out[o] = '\0';
   return CTL_OK;
 }
+
+int ctl_http_do(const ctl_http_target *t, const char *method, const char *path,
+                const json_t *body, json_t **out)
+{
+  ctl_http *h = NULL;
+  int rc = ctl_http_open(&h, t, 1);
+
+  if (!rc)
+    rc = ctl_http_call(h, method, path, body, out);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_print_json(const json_t *ans)
+{
+  char *s = json_dumps(ans, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+  if (s)
+    printf("%s\n", s);
+  free(s);
+  return s ? CTL_OK : CTL_FAIL;
+}

@@ -86,6 +86,15 @@ const char *ctl_http_cacert(const ctl_http *h);
 int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_t *body,
                   json_t **out);
 
+/* ctl_http_open(t, need a token) + ctl_http_call + ctl_http_free: one call
+ * of a command. */
+int ctl_http_do(const ctl_http_target *t, const char *method, const char *path,
+                const json_t *body, json_t **out);
+
+/* --json: an answer indented, keys sorted, on stdout.  CTL_FAIL if it
+ * cannot be formatted. */
+int ctl_print_json(const json_t *ans);
+
 /* GET returning the raw body of a 2xx (e.g. a text/plain checkpoint), NUL
  * terminated.  Errors are mapped as above.  *status (may be NULL) gets the
  * HTTP status when there was one. */
