@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_approve.h"
 #include "ctl_cmd.h"
 #include "ctl_escrow_pin.h"
 #include "ctl_http.h"
@@ -388,7 +389,6 @@ static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
  * record, whose escrow event is in the log this client saw. */
 static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, const json_t *v)
 {
-  ctl_logview lv;
   char hex[65];
   int rc;
 
@@ -403,11 +403,7 @@ static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, con
              "envelope): refusing");
     return CTL_FAIL;
   }
-  if ((rc = ctl_logview_open(&lv, h, o->log_key)))
-    return rc;
-  rc = ctl_logview_check_escrow(&lv, h, v, r->envelope_sha256, r->device, r->volume);
-  ctl_logview_free(&lv);
-  return rc;
+  return ctl_approve_in_log(h, o->log_key, r, v);
 }
 
 /* The second form: wait for and open a request made before. */

@@ -31,24 +31,6 @@ int ctl_pin_fpr_valid(const char *s)
   return i == CTL_PIN_FPR_LEN;
 }
 
-/* Lock file next to the pins, held while the file is read and replaced. */
-static int pin_lock(int how)
-{
-  char path[4200];
-  int fd;
-
-  if (ctl_audit_config_dir() || ctl_audit_default_path(path, sizeof path, PIN_FILE ".lock"))
-    return -1;
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 || flock(fd, how) != 0) {
-    ctl_errf("cannot lock %s: %s", path, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /* The pins as JSON: {"version":1,"keys":{...}}; an absent file is empty. */
 static int pin_load(json_t **out)
 {
@@ -91,7 +73,7 @@ bad:
 /* The pins, read under a shared lock. */
 static int pin_read(json_t **root)
 {
-  int fd = pin_lock(LOCK_SH), rc;
+  int fd = ctl_audit_lock(PIN_FILE ".lock", LOCK_SH), rc;
 
   if (fd < 0)
     return CTL_FAIL;
@@ -157,7 +139,7 @@ int ctl_pin_store(const char *user, const char *fpr_hex)
   for (size_t i = 0; i <= CTL_PIN_FPR_LEN; i++)
     lower[i] = (char)tolower((unsigned char)fpr_hex[i]);
   strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-  if ((fd = pin_lock(LOCK_EX)) < 0)
+  if ((fd = ctl_audit_lock(PIN_FILE ".lock", LOCK_EX)) < 0)
     return CTL_FAIL;
   if (!(rc = pin_load(&root))) {
     e = json_pack("{s:s,s:s}", "fingerprint", lower, "pinned", now);
@@ -179,7 +161,7 @@ int ctl_pin_remove(const char *user, int *removed)
   int fd, rc;
 
   *removed = 0;
-  if ((fd = pin_lock(LOCK_EX)) < 0)
+  if ((fd = ctl_audit_lock(PIN_FILE ".lock", LOCK_EX)) < 0)
     return CTL_FAIL;
   if (!(rc = pin_load(&root)) && json_object_del(json_object_get(root, "keys"), user) == 0) {
     *removed = 1;
