@@ -80,20 +80,8 @@ out:
 
 int ctl_drill_load_batch(ke_drillbatch *b, const char *path, const char *id)
 {
-  ke_buf buf;
-  ke_ferr e = { "" };
-  int rc = ctl_read(&buf, path, KE_DRILLFILE_MAX, 0, "batch file");
-  ke_rc k;
-
   memset(b, 0, sizeof *b);
-  if (rc)
-    return rc;
-  k = ke_drillbatch_parse(b, buf.p, buf.len, &e);
-  ke_buf_free(&buf);
-  if (k) {
-    ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
-    return CTL_FAIL;
-  }
+  CTL_LOAD(ke_drillbatch_parse, b, path, KE_DRILLFILE_MAX, 0, "batch file");
   if (strcmp(b->drill_id, id) != 0) {
     ctl_errf("%s is a batch of drill %s, not of %s", path, b->drill_id, id);
     ke_drillbatch_free(b);
@@ -162,22 +150,11 @@ static int dpart_opt(void *ctx, int opt, const char *arg)
  * key, records with their parsed envelopes. */
 static int dpart_load(ctl_drill *d, const char *path)
 {
-  ke_buf buf;
-  ke_ferr e = { "" };
   ke_drillfile f;
-  int rc = ctl_read(&buf, path, KE_DRILLFILE_MAX, 0, "drill file");
-  ke_rc k;
+  int rc = CTL_FAIL;
 
   memset(d, 0, sizeof *d);
-  if (rc)
-    return rc;
-  k = ke_drillfile_parse(&f, buf.p, buf.len, &e);
-  ke_buf_free(&buf);
-  if (k) {
-    ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
-    return CTL_FAIL;
-  }
-  rc = CTL_FAIL;
+  CTL_LOAD(ke_drillfile_parse, &f, path, KE_DRILLFILE_MAX, 0, "drill file");
   memcpy(d->id, f.drill_id, sizeof d->id);
   snprintf(d->auditor, sizeof d->auditor, "%s", f.auditor);
   snprintf(d->selection, sizeof d->selection, "%s", f.selection);

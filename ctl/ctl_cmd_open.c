@@ -149,11 +149,7 @@ static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey
 {
   const uint8_t *pin = o->pinned ? o->pin : NULL;
   int rc = o->manifest ? ctl_load_manifest(m, o->manifest, pin) : CTL_OK;
-  if (!rc)
-    rc = ctl_load_request(r, o->request, pin);
-  if (!rc)
-    rc = ctl_load_reqkey(key, o->key);
-  if (rc)
+  if (rc || (rc = ctl_load_request(r, o->request, pin)) || (rc = ctl_load_reqkey(key, o->key)))
     return rc;
   if (o->manifest && memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
     ctl_errf("the request's envelope is sealed to another escrow key than the manifest's");

@@ -265,20 +265,10 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
   if (!m || !r) {
     ctl_errf("out of memory");
     rc = CTL_FAIL;
-  }
-  if (!rc)
-    rc = ctl_load_request(r, o.request, o.pinned ? o.pin : NULL);
-  if (!rc)
-    rc = ctl_load_share(&sf, o.share);
-  if (!rc)
-    rc = check_inputs(&o, r, m, &sf);
-  if (!rc)
-    rc = check_requester(&o, r);
-  if (!rc)
-    rc = confirm(&o, r, &sf);
-  if (!rc)
-    rc = ctl_part_make(&pf, r, &sf, o.passfile);
-  if (!rc) {
+  } else if (!(rc = ctl_load_request(r, o.request, o.pinned ? o.pin : NULL)) &&
+             !(rc = ctl_load_share(&sf, o.share)) && !(rc = check_inputs(&o, r, m, &sf)) &&
+             !(rc = check_requester(&o, r)) && !(rc = confirm(&o, r, &sf)) &&
+             !(rc = ctl_part_make(&pf, r, &sf, o.passfile))) {
     char *text = NULL;
     size_t len = 0;
     ke_rc k = ke_partfile_write(&text, &len, &pf);

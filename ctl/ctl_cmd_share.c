@@ -69,17 +69,12 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
   if (!m || !d) {
     ctl_errf("out of memory");
     rc = CTL_FAIL;
-  }
-  if (!rc)
-    rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL);
-  if (!rc)
-    rc = ctl_load_share(&sf, o.share);
-  if (!rc)
-    rc = ctl_check_share(&sf, &m->pub, sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
-                         "the manifest's escrow key");
-  if (!rc)
-    rc = ctl_unseal_share(d, &sf, &m->pub, o.passfile);
-  if (!rc) {
+  } else if (!(rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL)) &&
+             !(rc = ctl_load_share(&sf, o.share)) &&
+             !(rc = ctl_check_share(&sf, &m->pub,
+                                    sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
+                                    "the manifest's escrow key")) &&
+             !(rc = ctl_unseal_share(d, &sf, &m->pub, o.passfile))) {
     char fpr[2 * KE_FPR_LEN + 1];
     ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
     printf("ok: the share of custodian %u (%s) belongs to escrow key %s\n", sf.index,

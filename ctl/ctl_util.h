@@ -125,6 +125,25 @@ int ctl_check_share(const ke_sharefile *s, const ke_escrow_pub *pub, const char 
  * the share file's fingerprint, which its AAD binds.  d in secure memory. */
 int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_escrow_pub *pub,
                      const char *passfile);
+/* Read a file of at most max bytes (ctl_read) and parse it with
+ * parse(out, p, len, &ferr); on failure print "PATH: why" and return from
+ * the caller.  One parser signature per file type would need casts between
+ * function pointer types; a macro keeps the loaders identical instead. */
+#define CTL_LOAD(parse, out, path, max, secure, what)                    \
+  do {                                                                   \
+    ke_buf b_;                                                          \
+    ke_ferr e_ = { "" };                                                 \
+    int r_ = ctl_read(&b_, (path), (max), (secure), (what));             \
+    if (r_)                                                              \
+      return r_;                                                         \
+    ke_rc k_ = parse((out), b_.p, b_.len, &e_);                          \
+    ke_buf_free(&b_);                                                   \
+    if (k_) {                                                            \
+      ctl_errf("%s: %s", (path), e_.msg[0] ? e_.msg : ke_rc_str(k_));    \
+      return CTL_FAIL;                                                   \
+    }                                                                    \
+  } while (0)
+
 /* Write a writer's output (text of len bytes) and free it.  A secret text
  * (secure) is never written to standard output ("-" is refused). */
 int ctl_write_text(const char *path, char *text, size_t len, mode_t mode, int secure);
