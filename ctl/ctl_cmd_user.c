@@ -285,8 +285,11 @@ out:
   return rc;
 }
 
-static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what)
+/* disable, enable, set-role, set-person and set-email: POST to
+ * /v1/users/{name}/<what>, what being the sub-command without "set-". */
+int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
 {
+  const char *what = strncmp(cmd->sub, "set-", 4) == 0 ? cmd->sub + 4 : cmd->sub;
   user_opts o;
   const char *name = NULL;
   char path[300];
@@ -333,31 +336,6 @@ out:
   json_decref(req);
   json_decref(ans);
   return rc;
-}
-
-int ctl_cmd_user_disable(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "disable");
-}
-
-int ctl_cmd_user_enable(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "enable");
-}
-
-int ctl_cmd_user_set_role(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "role");
-}
-
-int ctl_cmd_user_set_person(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "person");
-}
-
-int ctl_cmd_user_set_email(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "email");
 }
 
 int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
