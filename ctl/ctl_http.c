@@ -346,8 +346,10 @@ static int parse_json(ctl_http *h, const ke_http_resp *b, json_t **out)
   return CTL_OK;
 }
 
-int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
-                         const json_t *body, long *status, json_t **out)
+/* One JSON call.  A non-2xx is printed and mapped when report, else only
+ * *status tells and *out is its error object (if it was JSON). */
+static int call(ctl_http *h, const char *method, const char *path, const json_t *body,
+                long *status, json_t **out, int report)
 {
   ke_http_resp b;
   json_t *j = NULL;
@@ -356,38 +358,17 @@ int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
   if (out)
     *out = NULL;
   rc = perform(h, method, path, body, &b);
-  *status = rc ? 0 : b.status;
-  if (!rc) {
-    if (ke_http_classify(b.status) == KE_HTTP_SUCCESS)
-      rc = parse_json(h, &b, &j);
-    else
-      j = ke_http_error_json(&b); /* an error body that is not JSON is absent */
-  }
-  ke_http_resp_free(&b);
-  if (out)
-    *out = j;
-  else
-    json_decref(j);
-  return rc;
-}
-
-int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_t *body,
-                  json_t **out)
-{
-  ke_http_resp b;
-  json_t *j = NULL;
-  int rc;
-
-  if (out)
-    *out = NULL;
-  rc = perform(h, method, path, body, &b);
-  if (!rc && ke_http_classify(b.status) != KE_HTTP_SUCCESS) {
-    j = ke_http_error_json(&b);
-    rc = report_status(h, b.status, j, b.retry_after);
-    json_decref(j);
-    j = NULL;
-  } else if (!rc) {
+  if (status)
+    *status = rc ? 0 : b.status;
+  if (!rc && ke_http_classify(b.status) == KE_HTTP_SUCCESS) {
     rc = parse_json(h, &b, &j);
+  } else if (!rc) {
+    j = ke_http_error_json(&b); /* an error body that is not JSON is absent */
+    if (report) {
+      rc = report_status(h, b.status, j, b.retry_after);
+      json_decref(j);
+      j = NULL;
+    }
   }
   ke_http_resp_free(&b);
   if (out && !rc)
@@ -395,6 +376,18 @@ int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_
   else
     json_decref(j);
   return rc;
+}
+
+int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
+                         const json_t *body, long *status, json_t **out)
+{
+  return call(h, method, path, body, status, out, 0);
+}
+
+int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_t *body,
+                  json_t **out)
+{
+  return call(h, method, path, body, NULL, out, 1);
 }
 
 int ctl_http_get_raw(ctl_http *h, const char *path, ke_buf *out, long *status)
