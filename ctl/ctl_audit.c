@@ -30,10 +30,8 @@ int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn f
   uint8_t *leaf = malloc(KE_CANON_MAX_LEN);
   int rc = CTL_OK;
 
-  if (!leaf) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!leaf)
+    return ctl_oom();
   for (;;) {
     char path[128];
     json_t *ans = NULL, *entries, *e;
@@ -180,10 +178,8 @@ int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, in
   }
   *vkey_text = strdup(text);
   ke_buf_free(&b);
-  if (!*vkey_text) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!*vkey_text)
+    return ctl_oom();
   return CTL_OK;
 }
 

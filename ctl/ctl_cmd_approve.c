@@ -157,10 +157,8 @@ static int upload(ctl_http *h, const ke_partfile *pf)
   int rc;
 
   free(b64);
-  if (!body) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!body)
+    return ctl_oom();
   snprintf(path, sizeof path, "/v1/retrievals/%s/parts", pf->request_id);
   rc = ctl_http_call(h, "POST", path, body, &ans);
   json_decref(body);

@@ -87,8 +87,7 @@ static int attest_body(json_t **body, const json_t *ch, const ke_manifest *m,
   if (!(b64 = ke_b64url_encode(raw, sizeof raw)) ||
       !(*body = json_pack("{s:O,s:s}", "challenge_id", id, "proof", b64))) {
     free(b64);
-    ctl_errf("out of memory");
-    return CTL_FAIL;
+    return ctl_oom();
   }
   free(b64);
   return CTL_OK;
@@ -123,8 +122,7 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
   m = calloc(1, sizeof *m);
   d = ke_secure_alloc(sizeof *d);
   if (!m || !d) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
     goto out;
   }
   if ((rc = ctl_load_manifest(m, o.manifest, NULL)) || (rc = ctl_load_share(&sf, o.share)) ||

@@ -105,10 +105,8 @@ static int on_leaf(void *ctx, int64_t index, const uint8_t *leaf, size_t len)
   if ((size_t)(w->next + 1) * KE_MERKLE_HASH_LEN > w->cap) {
     size_t cap = w->cap ? w->cap * 2 : 4096 * KE_MERKLE_HASH_LEN;
     uint8_t *n = realloc(w->hashes, cap);
-    if (!n) {
-      ctl_errf("out of memory");
-      return CTL_FAIL;
-    }
+    if (!n)
+      return ctl_oom();
     w->hashes = n;
     w->cap = cap;
   }

@@ -245,8 +245,7 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
   m = calloc(1, sizeof *m);
   shares = ke_secure_alloc(o.n * sizeof *shares);
   if (!rc && (!m || !shares)) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
   }
   ke_rc k = KE_OK;
   if (!rc && (k = ke_ceremony(&m->pub, shares, o.t, o.n)) == KE_OK)

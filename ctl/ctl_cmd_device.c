@@ -123,26 +123,24 @@ int ctl_cmd_device_search(const ctl_cmd *cmd, int argc, char **argv)
     rc = rc ? rc : ctl_print_json(ans);
     goto out;
   }
-  {
-    const json_t *devs = json_object_get(ans, "devices");
-    printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", "DEVICE", "HOSTNAME", "SERIAL", "GROUP",
-           "LAST CHECK-IN", "STATUS", "MATCHED");
-    for (size_t i = 0; i < json_array_size(devs); i++) {
-      const json_t *d = json_array_get(devs, i), *m = json_object_get(d, "matched");
-      char matched[64] = "";
-      for (size_t k = 0; k < json_array_size(m); k++) {
-        const char *how = json_string_value(json_array_get(m, k));
-        snprintf(matched + strlen(matched), sizeof matched - strlen(matched), "%s%s",
-                 k ? "," : "", how ? how : "?");
-      }
-      printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", dv_str(d, "device_id", "?"),
-             dv_str(d, "hostname", "?"), dv_str(d, "serial", ""), dv_str(d, "group", ""),
-             dv_str(d, "last_checkin", "never"),
-             json_is_true(json_object_get(d, "disabled")) ? "disabled" : "enabled", matched);
+  const json_t *devs = json_object_get(ans, "devices");
+  printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", "DEVICE", "HOSTNAME", "SERIAL", "GROUP",
+         "LAST CHECK-IN", "STATUS", "MATCHED");
+  for (size_t i = 0; i < json_array_size(devs); i++) {
+    const json_t *d = json_array_get(devs, i), *m = json_object_get(d, "matched");
+    char matched[64] = "";
+    for (size_t k = 0; k < json_array_size(m); k++) {
+      const char *how = json_string_value(json_array_get(m, k));
+      snprintf(matched + strlen(matched), sizeof matched - strlen(matched), "%s%s",
+               k ? "," : "", how ? how : "?");
     }
-    if (json_array_size(devs) == 0)
-      ctl_notef("no device matches \"%s\"", q);
+    printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", dv_str(d, "device_id", "?"),
+           dv_str(d, "hostname", "?"), dv_str(d, "serial", ""), dv_str(d, "group", ""),
+           dv_str(d, "last_checkin", "never"),
+           json_is_true(json_object_get(d, "disabled")) ? "disabled" : "enabled", matched);
   }
+  if (json_array_size(devs) == 0)
+    ctl_notef("no device matches \"%s\"", q);
 out:
   json_decref(ans);
   return rc;

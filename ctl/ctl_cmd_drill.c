@@ -101,21 +101,18 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
    * hashed here: never the server's word for it. */
   if (ke_envelope_sha256(r->envelope_sha256, r->envelope, r->envlen) != KE_OK)
     return 0;
-  {
-    const json_t *li = json_object_get(o, "leaf_index");
-    const char *ev = json_string_value(json_object_get(o, "escrow_event"));
-    r->leaf_index = json_is_integer(li) && json_integer_value(li) >= 0 ? json_integer_value(li)
-                                                                       : -1;
-    const char *cp = json_string_value(json_object_get(o, "canary_proof"));
-    if (ev && !(r->escrow_event = strdup(ev)))
+  const json_t *li = json_object_get(o, "leaf_index");
+  const char *ev = json_string_value(json_object_get(o, "escrow_event"));
+  r->leaf_index = json_is_integer(li) && json_integer_value(li) >= 0 ? json_integer_value(li) : -1;
+  const char *cp = json_string_value(json_object_get(o, "canary_proof"));
+  if (ev && !(r->escrow_event = strdup(ev)))
+    return 0;
+  if (cp) {
+    if (ke_b64url_decode_fixed(r->canary_proof, sizeof r->canary_proof, cp) != KE_OK) {
+      ctl_errf("record %s: the server's canary proof is malformed", r->id);
       return 0;
-    if (cp) {
-      if (ke_b64url_decode_fixed(r->canary_proof, sizeof r->canary_proof, cp) != KE_OK) {
-        ctl_errf("record %s: the server's canary proof is malformed", r->id);
-        return 0;
-      }
-      r->has_canary_proof = 1;
     }
+    r->has_canary_proof = 1;
   }
   r->key = -1;
   for (size_t k = 0; k < d->nkeys; k++)
@@ -161,13 +158,11 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
   }
   if (!ctl_drill_str(d->mode, sizeof d->mode, dr, "mode"))
     memcpy(d->mode, "full", 5);
-  {
-    uint8_t e[KE_POINT_LEN];
-    if (ke_b64url_decode_fixed(e, sizeof e, eb) != KE_OK ||
-        ke_point_parse(&d->E, e, sizeof e) != KE_OK) {
-      ctl_errf("the drill's one-time key is not a P-256 point");
-      goto out;
-    }
+  uint8_t e[KE_POINT_LEN];
+  if (ke_b64url_decode_fixed(e, sizeof e, eb) != KE_OK ||
+      ke_point_parse(&d->E, e, sizeof e) != KE_OK) {
+    ctl_errf("the drill's one-time key is not a P-256 point");
+    goto out;
   }
   if (json_is_true(json_object_get(dr, "signed"))) {
     const char *sig = json_string_value(json_object_get(dr, "statement_signature"));

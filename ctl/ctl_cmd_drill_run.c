@@ -56,13 +56,9 @@ static int run_opt(void *ctx, int opt, const char *arg)
   run_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg) || ctl_drill_sel_opt(&o->s, opt, arg))
     return CTL_OK;
-  if (opt == O_KEY) {
-    o->key = arg;
-    return CTL_OK;
-  }
-  if (opt == O_EFPR) {
-    o->escrow_fpr = arg;
-    return CTL_OK;
+  switch (opt) {
+  case O_KEY: o->key = arg; return CTL_OK;
+  case O_EFPR: o->escrow_fpr = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }

@@ -75,11 +75,10 @@ static int start_opt(void *ctx, int opt, const char *arg)
   start_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg) || ctl_drill_sel_opt(&o->s, opt, arg))
     return CTL_OK;
-  if (opt == O_KEYOUT) {
-    o->key_out = arg;
-    return CTL_OK;
-  }
-  return CTL_USAGE;
+  if (opt != O_KEYOUT)
+    return CTL_USAGE;
+  o->key_out = arg;
+  return CTL_OK;
 }
 
 int ctl_drill_sel_text(ctl_drill_sel *s)

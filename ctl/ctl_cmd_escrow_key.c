@@ -132,10 +132,8 @@ int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("--state: a key is published as current or accepted (retire it with set-state)");
     return CTL_USAGE;
   }
-  if (!(m = malloc(sizeof *m))) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!(m = malloc(sizeof *m)))
+    return ctl_oom();
   if ((rc = ctl_load_manifest(m, o.manifest, o.have_fpr ? o.fpr : NULL)))
     goto out;
   ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
@@ -247,8 +245,7 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
   }
   if (o.out) {
     if (ke_manifest_write(&out, &outlen, m) != KE_OK) {
-      ctl_errf("out of memory");
-      rc = CTL_FAIL;
+      rc = ctl_oom();
       goto out;
     }
     rc = ctl_write_text(o.out, out, outlen, 0644, 0);
@@ -291,10 +288,8 @@ int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--state");
   ke_hex_encode(fpr, o.fpr, KE_FPR_LEN);
   req = json_pack("{s:s,s:s}", "fingerprint", fpr, "state", o.state);
-  if (!req) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!req)
+    return ctl_oom();
   if (!(rc = ctl_http_do(&o.t, "POST", "/v1/escrow-key", req, &ans)))
     ek_report(ans);
   json_decref(req);

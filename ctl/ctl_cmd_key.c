@@ -68,13 +68,9 @@ static int on_opt(void *ctx, int opt, const char *arg)
   key_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
-  if (opt == O_FILE) {
-    o->file = arg;
-    return CTL_OK;
-  }
-  if (opt == O_PWFILE) {
-    o->password_file = arg;
-    return CTL_OK;
+  switch (opt) {
+  case O_FILE: o->file = arg; return CTL_OK;
+  case O_PWFILE: o->password_file = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -146,8 +142,7 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
   ke_note_key_verifier(k, &v);
   if (!(b64 = ke_b64url_encode(v.pub, sizeof v.pub)) ||
       !(body = json_pack("{s:s}", "public_key", b64))) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
     goto out;
   }
   if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = put_key(h, &o, body, &ans)))

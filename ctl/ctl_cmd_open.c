@@ -193,8 +193,7 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
   uint8_t *secret = NULL;
   size_t len = 0;
   if ((o.manifest && !m) || !r || !key || !g) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
   }
   if (!rc)
     rc = load_all(&o, m, r, key);
@@ -214,8 +213,7 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     int text = !o.raw && ke_text_valid(secret, len);
     uint8_t *buf = ke_secure_alloc(len + 1);
     if (!buf) {
-      ctl_errf("out of memory");
-      rc = CTL_FAIL;
+      rc = ctl_oom();
     } else {
       memcpy(buf, secret, len);
       buf[len] = '\n';

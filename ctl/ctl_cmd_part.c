@@ -164,10 +164,8 @@ int ctl_part_compute(ke_partfile *pf, const ke_request *r, unsigned index, const
   size_t idlen = strlen(r->request_id);
   ke_rc k;
 
-  if (!proof) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!proof)
+    return ctl_oom();
   k = ke_dleq_prove(proof, index, d, &r->pub.public_shares[index - 1], &r->R,
                     (const uint8_t *)r->request_id, idlen);
   if (!k)
@@ -186,13 +184,9 @@ int ctl_part_make(ke_partfile *pf, const ke_request *r, const ke_sharefile *s,
                   const char *passfile)
 {
   ke_scalar *d = ke_secure_alloc(sizeof *d);
-  int rc = d ? CTL_OK : CTL_FAIL;
+  int rc = d ? CTL_OK : ctl_oom();
 
-  if (rc)
-    ctl_errf("out of memory");
-  if (!rc)
-    rc = ctl_unseal_share(d, s, &r->pub, passfile);
-  if (!rc)
+  if (!rc && !(rc = ctl_unseal_share(d, s, &r->pub, passfile)))
     rc = ctl_part_compute(pf, r, s->index, d);
   ke_secure_free(d, sizeof *d);
   return rc;
@@ -263,8 +257,7 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
   ke_manifest *m = calloc(1, sizeof *m);
   ke_request *r = calloc(1, sizeof *r);
   if (!m || !r) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
   } else if (!(rc = ctl_load_request(r, o.request, o.pinned ? o.pin : NULL)) &&
              !(rc = ctl_load_share(&sf, o.share)) && !(rc = check_inputs(&o, r, m, &sf)) &&
              !(rc = check_requester(&o, r)) && !(rc = confirm(&o, r, &sf)) &&

@@ -130,7 +130,8 @@ static void print_table(const json_t *ans)
 {
   const json_t *tot = json_object_get(ans, "totals"), *pct = json_object_get(ans, "percent");
   const json_t *audit = json_object_get(ans, "audit"), *par = json_object_get(ans, "parameters");
-  const json_t *devs = json_object_get(ans, "devices");
+  const json_t *devs = json_object_get(ans, "devices"), *c = json_object_get(ans, "custodians");
+  const json_t *sh = json_object_get(c, "shares");
   const char *key;
   json_t *v;
 
@@ -149,19 +150,16 @@ static void print_table(const json_t *ans)
     else
       printf("%-26s %8lld\n", key, (long long)json_integer_value(v));
   }
-  {
-    const json_t *c = json_object_get(ans, "custodians"), *sh = json_object_get(c, "shares");
-    printf("\nCustodians (threshold %lld): %lld share(s) attested within 90 days\n",
-           jint(c, "threshold"), jint(c, "attested_90_days"));
-    for (size_t i = 0; i < json_array_size(sh); i++) {
-      const json_t *e = json_array_get(sh, i);
-      printf("  share %-3lld last attested %s%s%s\n", jint(e, "index"),
-             jstr(e, "last_attestation", "never"), json_is_string(json_object_get(e, "by"))
-             ? " by " : "", jstr(e, "by", ""));
-    }
-    if (json_is_string(json_object_get(c, "warning")))
-      printf("WARNING: %s\n", jstr(c, "warning", ""));
+  printf("\nCustodians (threshold %lld): %lld share(s) attested within 90 days\n",
+         jint(c, "threshold"), jint(c, "attested_90_days"));
+  for (size_t i = 0; i < json_array_size(sh); i++) {
+    const json_t *e = json_array_get(sh, i);
+    printf("  share %-3lld last attested %s%s%s\n", jint(e, "index"),
+           jstr(e, "last_attestation", "never"), json_is_string(json_object_get(e, "by"))
+           ? " by " : "", jstr(e, "by", ""));
   }
+  if (json_is_string(json_object_get(c, "warning")))
+    printf("WARNING: %s\n", jstr(c, "warning", ""));
   printf("\n%-30s %-20s %-12s %-20s %-5s %-14s %-12s %-10s %-7s %s\n", "DEVICE", "HOSTNAME",
          "GROUP", "LAST CHECK-IN", "STALE", "ESCROWED", "VERIFIER", "UNLOCK", "KEY",
          "DISCLOSED");

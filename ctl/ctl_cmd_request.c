@@ -156,8 +156,7 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
   size_t len = 0;
   ke_rc k = KE_OK;
   if (!m || !r || !key) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
   }
   if (!rc && !(rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL)))
     rc = load_envelope(r, o.envelope, m);

@@ -124,10 +124,8 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
     return CTL_USAGE;
   }
   ke_manifest *m = calloc(1, sizeof *m);
-  if (!m) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!m)
+    return ctl_oom();
   uint8_t *env = NULL;
   size_t envlen = 0;
   char *text = NULL;

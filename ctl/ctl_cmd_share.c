@@ -67,8 +67,7 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
   ke_manifest *m = calloc(1, sizeof *m);
   ke_scalar *d = ke_secure_alloc(sizeof *d);
   if (!m || !d) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
   } else if (!(rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL)) &&
              !(rc = ctl_load_share(&sf, o.share)) &&
              !(rc = ctl_check_share(&sf, &m->pub,

@@ -117,20 +117,18 @@ int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
   if ((rc = ctl_list_fetch(&o.t, "/v1/tokens", o.all, o.json, &ans)) || !ans)
     return rc;
   printf("%-6s %-5s %-16s %-24s %-20s %s\n", "ID", "KIND", "USER", "NAME", "EXPIRES", "STATE");
-  {
-    const json_t *toks = json_object_get(ans, "tokens");
-    for (size_t i = 0; i < json_array_size(toks); i++) {
-      const json_t *t = json_array_get(toks, i);
-      printf("%-6lld %-5s %-16s %-24s %-20s %s\n",
-             (long long)json_integer_value(json_object_get(t, "id")),
-             json_string_value(json_object_get(t, "kind")),
-             json_string_value(json_object_get(t, "user")),
-             json_string_value(json_object_get(t, "name")),
-             json_string_value(json_object_get(t, "expires")),
-             json_is_string(json_object_get(t, "revoked")) ? "revoked"
-             : json_is_true(json_object_get(t, "active"))  ? "active"
-                                                            : "expired");
-    }
+  const json_t *toks = json_object_get(ans, "tokens");
+  for (size_t i = 0; i < json_array_size(toks); i++) {
+    const json_t *t = json_array_get(toks, i);
+    printf("%-6lld %-5s %-16s %-24s %-20s %s\n",
+           (long long)json_integer_value(json_object_get(t, "id")),
+           json_string_value(json_object_get(t, "kind")),
+           json_string_value(json_object_get(t, "user")),
+           json_string_value(json_object_get(t, "name")),
+           json_string_value(json_object_get(t, "expires")),
+           json_is_string(json_object_get(t, "revoked")) ? "revoked"
+           : json_is_true(json_object_get(t, "active"))  ? "active"
+                                                          : "expired");
   }
   json_decref(ans);
   return CTL_OK;

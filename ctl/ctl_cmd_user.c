@@ -265,20 +265,18 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
   }
   printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED",
          "KIND");
-  {
-    const json_t *users = json_object_get(ans, "users");
-    for (size_t i = 0; i < json_array_size(users); i++) {
-      const json_t *u = json_array_get(users, i);
-      const json_t *ci = json_object_get(u, "custodian_index");
-      char idx[8] = "-";
-      if (json_is_integer(ci))
-        snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
-      printf("%-24s %-10s %-5s %-8s %-20s %s\n", json_string_value(json_object_get(u, "name")),
-             json_string_value(json_object_get(u, "role")), idx,
-             json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
-             json_string_value(json_object_get(u, "created")),
-             json_is_true(json_object_get(u, "service")) ? "service" : "person");
-    }
+  const json_t *users = json_object_get(ans, "users");
+  for (size_t i = 0; i < json_array_size(users); i++) {
+    const json_t *u = json_array_get(users, i);
+    const json_t *ci = json_object_get(u, "custodian_index");
+    char idx[8] = "-";
+    if (json_is_integer(ci))
+      snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
+    printf("%-24s %-10s %-5s %-8s %-20s %s\n", json_string_value(json_object_get(u, "name")),
+           json_string_value(json_object_get(u, "role")), idx,
+           json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
+           json_string_value(json_object_get(u, "created")),
+           json_is_true(json_object_get(u, "service")) ? "service" : "person");
   }
 out:
   json_decref(ans);

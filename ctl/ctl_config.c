@@ -118,20 +118,18 @@ int ctl_login_load(ctl_login *l, int *found)
   ke_buf_free(&b);
   login_file f;
   struct ke_jerr je;
-  rc = CTL_FAIL;
   if (ke_json_spec_parse(o, &login_spec, &f, &je) != 0) {
     if (je.field->type == KE_JT_INT)
       ctl_errf("%s: \"expires\" is not a number (log in again)", path);
     else
       ctl_errf("%s: \"%s\" is missing or not a string (log in again)", path, je.field->name);
+    rc = CTL_FAIL;
   } else if (dup_opt(&l->server, f.server) || dup_opt(&l->token, f.token) ||
              dup_opt(&l->user, f.user) || dup_opt(&l->cacert, f.cacert) ||
              dup_opt(&l->pin, f.pin_sha256)) {
-    ctl_errf("out of memory");
-  } else {
-    l->expires = f.expires;
-    rc = CTL_OK;
+    rc = ctl_oom();
   }
+  l->expires = f.expires;
   json_decref(o);
   if (rc) {
     ctl_login_free(l);
@@ -191,8 +189,7 @@ int ctl_login_save(const ctl_login *l)
       (l->pin && json_object_set_new(o, "pin_sha256", json_string(l->pin))) ||
       !(text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS))) {
     json_decref(o);
-    ctl_errf("out of memory");
-    return CTL_FAIL;
+    return ctl_oom();
   }
   json_decref(o);
   snprintf(path, sizeof path, "%s/%s", dir, CTL_LOGIN_FILE);

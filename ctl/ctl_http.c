@@ -103,10 +103,8 @@ static int http_new(ctl_http **out)
 
   *out = NULL;
   h = calloc(1, sizeof *h);
-  if (!h) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!h)
+    return ctl_oom();
   if ((krc = ke_http_new(&h->conn)) != KE_OK) {
     free(h);
     ctl_errf(krc == KE_ERR_NOMEM ? "out of memory" : "cannot initialise libcurl");
@@ -225,10 +223,8 @@ int ctl_http_set_pin(ctl_http *h, const char *pin)
   ke_rc krc;
 
   if (pin && (krc = ke_http_pin_parse(pin, &p)) != KE_OK) {
-    if (krc == KE_ERR_NOMEM) {
-      ctl_errf("out of memory");
-      return CTL_FAIL;
-    }
+    if (krc == KE_ERR_NOMEM)
+      return ctl_oom();
     ctl_errf("--pin-sha256 must be the base64 SHA-256 of the server's public key "
              "(SubjectPublicKeyInfo), optionally as sha256//B64, several separated by ';'");
     return CTL_USAGE;
@@ -272,10 +268,8 @@ static int perform(ctl_http *h, const char *method, const char *path, const json
     ctl_errf("internal error: request path must start with /");
     return CTL_FAIL;
   }
-  if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (body && !(payload = json_dumps(body, JSON_COMPACT)))
+    return ctl_oom();
   r.payload = payload;
   hdrs[nh++] = "Accept: application/json, text/plain";
   if (payload)
@@ -290,10 +284,8 @@ static int perform(ctl_http *h, const char *method, const char *path, const json
   }
   if (krc == KE_OK)
     return CTL_OK;
-  if (krc == KE_ERR_NOMEM) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (krc == KE_ERR_NOMEM)
+    return ctl_oom();
   if (krc == KE_ERR_LENGTH)
     ctl_errf("%s: the answer is larger than %u bytes", h->server, CTL_HTTP_MAX_RESPONSE);
   else
@@ -407,8 +399,7 @@ int ctl_http_get_raw(ctl_http *h, const char *path, ke_buf *out, long *status)
   if (!rc && !b.body) {
     /* An empty 2xx body is still a NUL-terminated string for the caller. */
     if (!(b.body = calloc(1, 1))) {
-      ctl_errf("out of memory");
-      rc = CTL_FAIL;
+      rc = ctl_oom();
     }
     b.cap = b.body ? 1 : 0;
   }

@@ -115,10 +115,8 @@ static int pin_save(json_t *root)
 
   if ((rc = ctl_audit_default_path(path, sizeof path, PIN_FILE)))
     return rc;
-  if (!(text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS))) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!(text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)))
+    return ctl_oom();
   rc = ctl_audit_replace(path, text, strlen(text));
   free(text);
   return rc;
@@ -144,8 +142,7 @@ int ctl_pin_store(const char *user, const char *fpr_hex)
   if (!(rc = pin_load(&root))) {
     e = json_pack("{s:s,s:s}", "fingerprint", lower, "pinned", now);
     if (!e || json_object_set_new(json_object_get(root, "keys"), user, e) != 0) {
-      ctl_errf("out of memory");
-      rc = CTL_FAIL;
+      rc = ctl_oom();
     } else {
       rc = pin_save(root);
     }

@@ -61,6 +61,12 @@ void ctl_notef(const char *fmt, ...)
   fputc('\n', stderr);
 }
 
+int ctl_oom(void)
+{
+  ctl_errf("out of memory");
+  return CTL_FAIL;
+}
+
 void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
 {
   char name[32];
@@ -290,10 +296,8 @@ static int passphrase_alloc(ke_buf *b)
   b->cap = CTL_PASS_MAX + 2;
   b->secure = 1;
   b->p = ke_secure_alloc(b->cap);
-  if (!b->p) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!b->p)
+    return ctl_oom();
   return CTL_OK;
 }
 
@@ -372,10 +376,8 @@ int ctl_secret_line(ke_buf *out, const char *prompt, size_t max)
   out->cap = max + 2;
   out->secure = 1;
   out->p = ke_secure_alloc(out->cap);
-  if (!out->p) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!out->p)
+    return ctl_oom();
   int rc = tty_line(out->p, out->cap, &out->len, prompt, 1);
   if (rc)
     ke_buf_free(out);

@@ -37,6 +37,8 @@ typedef ke_cli_cmd ctl_cmd;
 void ctl_set_command(const ctl_cmd *cmd);
 void ctl_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ctl_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "out of memory"; CTL_FAIL. */
+int ctl_oom(void);
 /* Print "usage" of cmd to f. */
 void ctl_print_usage(const ctl_cmd *cmd, FILE *f);
 
