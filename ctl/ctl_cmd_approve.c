@@ -84,28 +84,6 @@ typedef struct ap_opts {
   int yes;
 } ap_opts;
 
-enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY, O_PINREQ, O_DECLINE,
-       O_REASON };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  ap_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_YES: o->yes = 1; return CTL_OK;
-  case O_EXPORT: o->export_to = arg; return CTL_OK;
-  case O_IMPORT: o->import = arg; return CTL_OK;
-  case O_LOGKEY: o->log_key = arg; return CTL_OK;
-  case O_PINREQ: o->pin_requester = arg; return CTL_OK;
-  case O_DECLINE: o->decline = arg; return CTL_OK;
-  case O_REASON: o->reason = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 static int list(ctl_http *h)
 {
   json_t *ans = NULL, *v;
@@ -313,15 +291,15 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "share", required_argument, 0, O_SHARE },
-    { "passphrase-file", required_argument, 0, O_PASS },
-    { "yes", no_argument, 0, O_YES },
-    { "export", required_argument, 0, O_EXPORT },
-    { "import", required_argument, 0, O_IMPORT },
-    { "log-key", required_argument, 0, O_LOGKEY },
-    { "pin-requester", required_argument, 0, O_PINREQ },
-    { "decline", required_argument, 0, O_DECLINE },
-    { "reason", required_argument, 0, O_REASON },
+    { "share", required_argument, 0, CTL_OPT_ARG(ap_opts, share) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(ap_opts, passfile) },
+    { "yes", no_argument, 0, CTL_OPT_SET(ap_opts, yes) },
+    { "export", required_argument, 0, CTL_OPT_ARG(ap_opts, export_to) },
+    { "import", required_argument, 0, CTL_OPT_ARG(ap_opts, import) },
+    { "log-key", required_argument, 0, CTL_OPT_ARG(ap_opts, log_key) },
+    { "pin-requester", required_argument, 0, CTL_OPT_ARG(ap_opts, pin_requester) },
+    { "decline", required_argument, 0, CTL_OPT_ARG(ap_opts, decline) },
+    { "reason", required_argument, 0, CTL_OPT_ARG(ap_opts, reason) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -331,14 +309,14 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
   const char *id;
 
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, &first)))
     return rc;
   id = argc > first ? argv[first] : NULL;
   /* Options may also follow REQUEST: parse the rest with REQUEST in the
    * place of the command word. */
   if (id && argc - first > 1) {
     int more = 0;
-    if ((rc = ctl_getopt(cmd, argc - first, argv + first, opts, on_opt, &o, &more)))
+    if ((rc = ctl_getopt(cmd, argc - first, argv + first, opts, ctl_http_on_opt, &o, &more)))
       return rc;
     if (more < argc - first) {
       ctl_errf("one request at a time");

@@ -57,28 +57,22 @@ typedef struct dv_opts {
   int json;
 } dv_opts;
 
-enum { O_REASON = 256, O_VOLUME, O_LIMIT, O_JSON };
+enum { O_LIMIT = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   dv_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
-  switch (opt) {
-  case O_REASON: o->reason = arg; return CTL_OK;
-  case O_VOLUME: o->volume = arg; return CTL_OK;
-  case O_LIMIT: return ctl_parse_uint(&o->limit, arg, "--limit", 1, 500);
-  case O_JSON: o->json = 1; return CTL_OK;
-  }
-  return CTL_USAGE;
+  return opt == O_LIMIT ? ctl_parse_uint(&o->limit, arg, "--limit", 1, 500) : CTL_USAGE;
 }
 
 static const struct option dv_options[] = {
   CTL_HTTP_OPTIONS,
-  { "reason", required_argument, 0, O_REASON },
-  { "volume", required_argument, 0, O_VOLUME },
+  { "reason", required_argument, 0, CTL_OPT_ARG(dv_opts, reason) },
+  { "volume", required_argument, 0, CTL_OPT_ARG(dv_opts, volume) },
   { "limit", required_argument, 0, O_LIMIT },
-  { "json", no_argument, 0, O_JSON },
+  { "json", no_argument, 0, CTL_OPT_SET(dv_opts, json) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };

@@ -213,8 +213,6 @@ int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct optio
   return CTL_OK;
 }
 
-enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY };
-
 /* ---- drill approve ------------------------------------------------------------ */
 const char ctl_usage_drill_approve[] =
   "usage: escrowctl drill approve DRILL (--share S [--passphrase-file P] [--yes]\n"
@@ -235,22 +233,6 @@ typedef struct appr_opts {
   const char *share, *passfile, *export_to, *import, *log_key;
   int yes;
 } appr_opts;
-
-static int appr_opt(void *ctx, int opt, const char *arg)
-{
-  appr_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_YES: o->yes = 1; return CTL_OK;
-  case O_EXPORT: o->export_to = arg; return CTL_OK;
-  case O_IMPORT: o->import = arg; return CTL_OK;
-  case O_LOGKEY: o->log_key = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
 
 int ctl_drill_one_key(const ctl_drill *d)
 {
@@ -383,12 +365,12 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "share", required_argument, 0, O_SHARE },
-    { "passphrase-file", required_argument, 0, O_PASS },
-    { "yes", no_argument, 0, O_YES },
-    { "export", required_argument, 0, O_EXPORT },
-    { "import", required_argument, 0, O_IMPORT },
-    { "log-key", required_argument, 0, O_LOGKEY },
+    { "share", required_argument, 0, CTL_OPT_ARG(appr_opts, share) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(appr_opts, passfile) },
+    { "yes", no_argument, 0, CTL_OPT_SET(appr_opts, yes) },
+    { "export", required_argument, 0, CTL_OPT_ARG(appr_opts, export_to) },
+    { "import", required_argument, 0, CTL_OPT_ARG(appr_opts, import) },
+    { "log-key", required_argument, 0, CTL_OPT_ARG(appr_opts, log_key) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -403,7 +385,7 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
   memset(&o, 0, sizeof o);
   memset(&d, 0, sizeof d);
   memset(&b, 0, sizeof b);
-  if ((rc = ctl_drill_args(cmd, argc, argv, opts, appr_opt, &o, &id)))
+  if ((rc = ctl_drill_args(cmd, argc, argv, opts, ctl_http_on_opt, &o, &id)))
     return rc;
   if (!!o.share + !!o.export_to + !!o.import != 1) {
     ctl_errf("give exactly one of --share, --export FILE, --import BATCH");

@@ -131,21 +131,6 @@ typedef struct dpart_opts {
   int yes;
 } dpart_opts;
 
-enum { O_DRILL = 256, O_SHARE, O_OUT, O_PASS, O_YES };
-
-static int dpart_opt(void *ctx, int opt, const char *arg)
-{
-  dpart_opts *o = ctx;
-  switch (opt) {
-  case O_DRILL: o->drill = arg; return CTL_OK;
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_YES: o->yes = 1; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 /* The drill file as the ctl_drill that ctl_drill_parts takes: one escrow
  * key, records with their parsed envelopes. */
 static int dpart_load(ctl_drill *d, const char *path)
@@ -197,11 +182,11 @@ out:
 int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "drill", required_argument, 0, O_DRILL },
-    { "share", required_argument, 0, O_SHARE },
-    { "out", required_argument, 0, O_OUT },
-    { "passphrase-file", required_argument, 0, O_PASS },
-    { "yes", no_argument, 0, O_YES },
+    { "drill", required_argument, 0, CTL_OPT_ARG(dpart_opts, drill) },
+    { "share", required_argument, 0, CTL_OPT_ARG(dpart_opts, share) },
+    { "out", required_argument, 0, CTL_OPT_ARG(dpart_opts, out) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(dpart_opts, passfile) },
+    { "yes", no_argument, 0, CTL_OPT_SET(dpart_opts, yes) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -216,7 +201,7 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
   memset(&o, 0, sizeof o);
   memset(&d, 0, sizeof d);
   memset(&b, 0, sizeof b);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, dpart_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.drill)
     return ctl_missing_opt("--drill");

@@ -62,7 +62,7 @@ typedef struct ek_opts {
   int have_fpr, all, json;
 } ek_opts;
 
-enum { O_MANIFEST = 256, O_FPR, O_STATE, O_OUT, O_ALL, O_JSON };
+enum { O_FPR = 256, O_STATE };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -70,7 +70,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
   case O_FPR: o->have_fpr = 1; return ctl_parse_fpr(o->fpr, arg);
   case O_STATE:
     if (strcmp(arg, "current") && strcmp(arg, "accepted") && strcmp(arg, "retired")) {
@@ -79,21 +78,18 @@ static int on_opt(void *ctx, int opt, const char *arg)
     }
     o->state = arg;
     return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_ALL: o->all = 1; return CTL_OK;
-  case O_JSON: o->json = 1; return CTL_OK;
   }
   return CTL_USAGE;
 }
 
 static const struct option ek_options[] = {
   CTL_HTTP_OPTIONS,
-  { "manifest", required_argument, 0, O_MANIFEST },
+  { "manifest", required_argument, 0, CTL_OPT_ARG(ek_opts, manifest) },
   { "fingerprint", required_argument, 0, O_FPR },
   { "state", required_argument, 0, O_STATE },
-  { "out", required_argument, 0, O_OUT },
-  { "all", no_argument, 0, O_ALL },
-  { "json", no_argument, 0, O_JSON },
+  { "out", required_argument, 0, CTL_OPT_ARG(ek_opts, out) },
+  { "all", no_argument, 0, CTL_OPT_SET(ek_opts, all) },
+  { "json", no_argument, 0, CTL_OPT_SET(ek_opts, json) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };

@@ -45,17 +45,12 @@ typedef struct open_opts {
   int pinned, raw;
 } open_opts;
 
-enum { O_REQ = 256, O_KEY, O_MANIFEST, O_RAW, O_OUT, O_FPR };
+enum { O_FPR = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   open_opts *o = ctx;
   switch (opt) {
-  case O_REQ: o->request = arg; return CTL_OK;
-  case O_KEY: o->key = arg; return CTL_OK;
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
-  case O_RAW: o->raw = 1; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   }
   return CTL_USAGE;
@@ -166,11 +161,11 @@ static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey
 int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "request", required_argument, 0, O_REQ },
-    { "key", required_argument, 0, O_KEY },
-    { "manifest", required_argument, 0, O_MANIFEST },
-    { "raw", no_argument, 0, O_RAW },
-    { "out", required_argument, 0, O_OUT },
+    { "request", required_argument, 0, CTL_OPT_ARG(open_opts, request) },
+    { "key", required_argument, 0, CTL_OPT_ARG(open_opts, key) },
+    { "manifest", required_argument, 0, CTL_OPT_ARG(open_opts, manifest) },
+    { "raw", no_argument, 0, CTL_OPT_SET(open_opts, raw) },
+    { "out", required_argument, 0, CTL_OPT_ARG(open_opts, out) },
     { "fingerprint", required_argument, 0, O_FPR },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },

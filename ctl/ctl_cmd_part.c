@@ -69,21 +69,14 @@ typedef struct part_opts {
   int pinned, have_digest, yes;
 } part_opts;
 
-enum { O_REQ = 256, O_MANIFEST, O_SHARE, O_OUT, O_PASS, O_YES, O_FPR, O_DIGEST, O_PINREQ };
+enum { O_FPR = 256, O_DIGEST };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   part_opts *o = ctx;
   switch (opt) {
-  case O_REQ: o->request = arg; return CTL_OK;
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_YES: o->yes = 1; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   case O_DIGEST: o->have_digest = 1; return ctl_parse_hex32(o->digest, arg, "--envelope-sha256");
-  case O_PINREQ: o->pin_requester = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -227,15 +220,15 @@ static int check_inputs(const part_opts *o, const ke_request *r, ke_manifest *m,
 int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "request", required_argument, 0, O_REQ },
-    { "manifest", required_argument, 0, O_MANIFEST },
-    { "share", required_argument, 0, O_SHARE },
-    { "out", required_argument, 0, O_OUT },
-    { "passphrase-file", required_argument, 0, O_PASS },
-    { "yes", no_argument, 0, O_YES },
+    { "request", required_argument, 0, CTL_OPT_ARG(part_opts, request) },
+    { "manifest", required_argument, 0, CTL_OPT_ARG(part_opts, manifest) },
+    { "share", required_argument, 0, CTL_OPT_ARG(part_opts, share) },
+    { "out", required_argument, 0, CTL_OPT_ARG(part_opts, out) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(part_opts, passfile) },
+    { "yes", no_argument, 0, CTL_OPT_SET(part_opts, yes) },
     { "fingerprint", required_argument, 0, O_FPR },
     { "envelope-sha256", required_argument, 0, O_DIGEST },
-    { "pin-requester", required_argument, 0, O_PINREQ },
+    { "pin-requester", required_argument, 0, CTL_OPT_ARG(part_opts, pin_requester) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };

@@ -45,12 +45,12 @@ typedef struct report_opts {
   unsigned stale_days;
 } report_opts;
 
-enum { O_FORMAT = 256, O_GROUP, O_OS, O_STALE, O_SINCE };
+enum { O_FORMAT = 256, O_STALE };
 
 static const struct option report_options[] = {
   {"format", required_argument, 0, O_FORMAT},
-  {"group", required_argument, 0, O_GROUP},
-  {"os", required_argument, 0, O_OS},
+  {"group", required_argument, 0, CTL_OPT_ARG(report_opts, group)},
+  {"os", required_argument, 0, CTL_OPT_ARG(report_opts, os)},
   {"stale-days", required_argument, 0, O_STALE},
   CTL_HTTP_OPTIONS,
   {"help", no_argument, 0, 'h'},
@@ -71,9 +71,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
     }
     o->format = arg;
     return CTL_OK;
-  case O_GROUP: o->group = arg; return CTL_OK;
-  case O_OS: o->os = arg; return CTL_OK;
-  case O_SINCE: o->since = arg; return CTL_OK;
   case O_STALE: return ctl_parse_uint(&o->stale_days, arg, "--stale-days", 1, 3650);
   }
   return CTL_USAGE;
@@ -257,7 +254,7 @@ static void print_retrievals(const json_t *ans)
 int ctl_cmd_report_retrievals(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    {"since", required_argument, 0, O_SINCE},
+    {"since", required_argument, 0, CTL_OPT_ARG(report_opts, since)},
     {"format", required_argument, 0, O_FORMAT},
     CTL_HTTP_OPTIONS,
     {"help", no_argument, 0, 'h'},

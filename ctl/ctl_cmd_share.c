@@ -30,15 +30,12 @@ typedef struct share_opts {
   int pinned;
 } share_opts;
 
-enum { O_MANIFEST = 256, O_SHARE, O_PASS, O_FPR };
+enum { O_FPR = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   share_opts *o = ctx;
   switch (opt) {
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   }
   return CTL_USAGE;
@@ -47,9 +44,9 @@ static int on_opt(void *ctx, int opt, const char *arg)
 int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "manifest", required_argument, 0, O_MANIFEST },
-    { "share", required_argument, 0, O_SHARE },
-    { "passphrase-file", required_argument, 0, O_PASS },
+    { "manifest", required_argument, 0, CTL_OPT_ARG(share_opts, manifest) },
+    { "share", required_argument, 0, CTL_OPT_ARG(share_opts, share) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(share_opts, passfile) },
     { "fingerprint", required_argument, 0, O_FPR },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },

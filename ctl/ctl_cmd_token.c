@@ -39,7 +39,7 @@ typedef struct token_opts {
   int all, json;
 } token_opts;
 
-enum { O_NAME = 256, O_EXPIRES, O_USER, O_ALL, O_JSON };
+enum { O_EXPIRES = 256 };
 
 static int parse_duration(long long *out, const char *s)
 {
@@ -54,23 +54,16 @@ static int on_opt(void *ctx, int opt, const char *arg)
   token_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
-  switch (opt) {
-  case O_NAME: o->name = arg; return CTL_OK;
-  case O_EXPIRES: return parse_duration(&o->expires_in, arg);
-  case O_USER: o->user = arg; return CTL_OK;
-  case O_ALL: o->all = 1; return CTL_OK;
-  case O_JSON: o->json = 1; return CTL_OK;
-  }
-  return CTL_USAGE;
+  return opt == O_EXPIRES ? parse_duration(&o->expires_in, arg) : CTL_USAGE;
 }
 
 static const struct option token_options[] = {
   CTL_HTTP_OPTIONS,
-  { "name", required_argument, 0, O_NAME },
+  { "name", required_argument, 0, CTL_OPT_ARG(token_opts, name) },
   { "expires-in", required_argument, 0, O_EXPIRES },
-  { "user", required_argument, 0, O_USER },
-  { "all", no_argument, 0, O_ALL },
-  { "json", no_argument, 0, O_JSON },
+  { "user", required_argument, 0, CTL_OPT_ARG(token_opts, user) },
+  { "all", no_argument, 0, CTL_OPT_SET(token_opts, all) },
+  { "json", no_argument, 0, CTL_OPT_SET(token_opts, json) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };

@@ -77,34 +77,25 @@ typedef struct user_opts {
   int json, service;
 } user_opts;
 
-enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON, O_PERSON, O_SERVICE, O_EMAIL };
+enum { O_CIDX = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   user_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
-  switch (opt) {
-  case O_ROLE: o->role = arg; return CTL_OK;
-  case O_CIDX: return ctl_parse_uint(&o->cidx, arg, "--custodian-index", 1, 255);
-  case O_PWFILE: o->password_file = arg; return CTL_OK;
-  case O_JSON: o->json = 1; return CTL_OK;
-  case O_PERSON: o->person = arg; return CTL_OK;
-  case O_SERVICE: o->service = 1; return CTL_OK;
-  case O_EMAIL: o->email = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
+  return opt == O_CIDX ? ctl_parse_uint(&o->cidx, arg, "--custodian-index", 1, 255) : CTL_USAGE;
 }
 
 static const struct option user_options[] = {
   CTL_HTTP_OPTIONS,
-  { "role", required_argument, 0, O_ROLE },
+  { "role", required_argument, 0, CTL_OPT_ARG(user_opts, role) },
   { "custodian-index", required_argument, 0, O_CIDX },
-  { "password-file", required_argument, 0, O_PWFILE },
-  { "json", no_argument, 0, O_JSON },
-  { "person", required_argument, 0, O_PERSON },
-  { "service", no_argument, 0, O_SERVICE },
-  { "email", required_argument, 0, O_EMAIL },
+  { "password-file", required_argument, 0, CTL_OPT_ARG(user_opts, password_file) },
+  { "json", no_argument, 0, CTL_OPT_SET(user_opts, json) },
+  { "person", required_argument, 0, CTL_OPT_ARG(user_opts, person) },
+  { "service", no_argument, 0, CTL_OPT_SET(user_opts, service) },
+  { "email", required_argument, 0, CTL_OPT_ARG(user_opts, email) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };

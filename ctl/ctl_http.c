@@ -50,6 +50,11 @@ int ctl_http_opt(ctl_http_target *t, int opt, const char *arg)
   return 1;
 }
 
+int ctl_http_on_opt(void *target, int opt, const char *arg)
+{
+  return ctl_http_opt(target, opt, arg) ? CTL_OK : CTL_USAGE;
+}
+
 /* Check the base URL and store it without trailing slashes. */
 static int set_server(ctl_http *h, const char *server)
 {

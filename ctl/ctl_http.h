@@ -58,6 +58,9 @@ typedef struct ctl_http_target {
 } ctl_http_target;
 /* Returns 1 if `opt` was one of the three (and records arg), else 0. */
 int ctl_http_opt(ctl_http_target *t, int opt, const char *arg);
+/* The ctl_opt_fn of a command whose options struct starts with its
+ * ctl_http_target and whose other options are all CTL_OPT_ARG/SET. */
+int ctl_http_on_opt(void *target, int opt, const char *arg);
 
 /* Open a client for `t` (may be NULL).  need_token: fail with CTL_AUTH and
  * "not logged in" when no token is available.  CTL_OK or an exit code

@@ -75,13 +75,33 @@ void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
 }
 
 /* ---- options ---------------------------------------------------------- */
+typedef struct opt_call {
+  ctl_opt_fn fn;
+  void *ctx;
+} opt_call;
+
+static int on_opt(void *call, int opt, const char *arg)
+{
+  const opt_call *c = call;
+  char *member = (char *)c->ctx + (opt & 0xffff);
+
+  if (!(opt & CTL_OPT_STORE_))
+    return c->fn ? c->fn(c->ctx, opt, arg) : CTL_USAGE;
+  if (opt & CTL_OPT_FLAG_)
+    *(int *)(void *)member = 1;
+  else
+    *(const char **)(void *)member = arg;
+  return CTL_OK;
+}
+
 int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
                ctl_opt_fn fn, void *ctx, int *first_arg)
 {
   ke_cli_bad bad;
+  opt_call call = { fn, ctx };
   /* "+": stop at the first positional argument (open's part files may
    * follow the options; nothing is permuted behind the user's back). */
-  int rc = ke_cli_getopt(argc, argv, "+:h", opts, KE_CLI_ONCE, fn, ctx, first_arg, &bad);
+  int rc = ke_cli_getopt(argc, argv, "+:h", opts, KE_CLI_ONCE, on_opt, &call, first_arg, &bad);
   if (rc == KE_CLI_HELP) {
     ctl_print_usage(cmd, stdout);
     return CTL_HELP;

@@ -48,6 +48,17 @@ typedef int (*ctl_opt_fn)(void *ctx, int opt, const char *arg);
 /* Or'ed into an option's `val`: the option may be given more than once
  * (ceremony's --custodian).  The handler sees val without the flag. */
 #define CTL_OPT_MULTI KE_CLI_OPT_MULTI
+/* An option's `val` that ctl_getopt handles itself, without calling fn:
+ * CTL_OPT_ARG keeps the argument in a `const char *` member of the struct
+ * that ctx points to, CTL_OPT_SET sets an `int` member to 1.  The unused
+ * comparison makes a member of another type a compile error. */
+#define CTL_OPT_STORE_ 0x20000
+#define CTL_OPT_FLAG_ 0x40000
+#define CTL_OPT_CHECK_(T, m, type) (0 * (int)sizeof(&((T *)0)->m == (type *)0))
+#define CTL_OPT_ARG(T, m)                                                                    \
+  (CTL_OPT_STORE_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, const char *)))
+#define CTL_OPT_SET(T, m)                                                                    \
+  (CTL_OPT_STORE_ | CTL_OPT_FLAG_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, int)))
 /* getopt_long over argv with long options only.  `opts` must include
  * {"help", no_argument, 0, 'h'}; --help prints the usage and returns
  * CTL_HELP.  An unknown option, a missing argument, or an option given
