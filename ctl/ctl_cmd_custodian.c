@@ -585,7 +585,7 @@ static int cmd_check(const ctl_cmd *cmd, int argc, char **argv)
   ctl_policy p;
   int first = 0, rc;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, NULL, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, NULL, &first)))
     return rc;
   if (argc - first != 1) {
     ctl_errf("one policy file");
