@@ -55,17 +55,15 @@ int ctl_approve_fetch(ctl_http *h, const char *id, ke_request *r, json_t **view,
     goto out;
   }
   *view = json_incref(json_object_get(ans, "retrieval"));
-  {
-    char hex[65];
-    const char *vs = json_string_value(json_object_get(*view, "envelope_sha256"));
-    ke_hex_encode(hex, r->envelope_sha256, 32);
-    if (strcmp(r->request_id, id) != 0 || !vs || strcmp(vs, hex) != 0 ||
-        strcmp(json_string_value(json_object_get(*view, "device_id")) ?: "", r->device) != 0 ||
-        strcmp(json_string_value(json_object_get(*view, "volume_id")) ?: "", r->volume) != 0) {
-      ctl_errf("the server's status and request file disagree (id, device, volume or "
-               "envelope): refusing");
-      goto out;
-    }
+  char hex[65];
+  const char *vs = json_string_value(json_object_get(*view, "envelope_sha256"));
+  ke_hex_encode(hex, r->envelope_sha256, 32);
+  if (strcmp(r->request_id, id) != 0 || !vs || strcmp(vs, hex) != 0 ||
+      strcmp(json_string_value(json_object_get(*view, "device_id")) ?: "", r->device) != 0 ||
+      strcmp(json_string_value(json_object_get(*view, "volume_id")) ?: "", r->volume) != 0) {
+    ctl_errf("the server's status and request file disagree (id, device, volume or "
+             "envelope): refusing");
+    goto out;
   }
   rc = CTL_OK;
   if (forged)

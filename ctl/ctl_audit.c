@@ -4,9 +4,12 @@
 #include "ctl_audit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "ctl_config.h"
 #include "ke_canon.h"
@@ -27,10 +30,8 @@ int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn f
   uint8_t *leaf = malloc(KE_CANON_MAX_LEN);
   int rc = CTL_OK;
 
-  if (!leaf) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!leaf)
+    return ctl_oom();
   for (;;) {
     char path[128];
     json_t *ans = NULL, *entries, *e;
@@ -126,6 +127,23 @@ int ctl_audit_config_dir(void)
   return CTL_OK;
 }
 
+int ctl_audit_lock(const char *file, int how)
+{
+  char path[4200];
+  int fd;
+
+  if (ctl_audit_config_dir() || ctl_audit_default_path(path, sizeof path, file))
+    return -1;
+  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || flock(fd, how) != 0) {
+    ctl_errf("cannot lock %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, int *from_file)
 {
   const char *env = getenv("ESCROWCTL_LOG_KEY");
@@ -160,10 +178,8 @@ int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, in
   }
   *vkey_text = strdup(text);
   ke_buf_free(&b);
-  if (!*vkey_text) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!*vkey_text)
+    return ctl_oom();
   return CTL_OK;
 }
 

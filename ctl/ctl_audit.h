@@ -32,6 +32,11 @@ int ctl_audit_default_path(char *out, size_t outlen, const char *file);
 /* Create the configuration directory (and its parents) 0700 if needed. */
 int ctl_audit_config_dir(void);
 
+/* flock(how) on the lock file `file` of the configuration directory, held
+ * while the state it guards is read and replaced.  The descriptor, or -1
+ * (printed). */
+int ctl_audit_lock(const char *file, int how);
+
 /* The log key to trust: `arg` (--log-key), else $ESCROWCTL_LOG_KEY, else the
  * pinned file.  *from_file = 1 when it came from the pinned file.  CTL_OK,
  * or CTL_USAGE/CTL_FAIL (printed) when none is given or it is malformed. */

@@ -84,28 +84,6 @@ typedef struct ap_opts {
   int yes;
 } ap_opts;
 
-enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY, O_PINREQ, O_DECLINE,
-       O_REASON };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  ap_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_YES: o->yes = 1; return CTL_OK;
-  case O_EXPORT: o->export_to = arg; return CTL_OK;
-  case O_IMPORT: o->import = arg; return CTL_OK;
-  case O_LOGKEY: o->log_key = arg; return CTL_OK;
-  case O_PINREQ: o->pin_requester = arg; return CTL_OK;
-  case O_DECLINE: o->decline = arg; return CTL_OK;
-  case O_REASON: o->reason = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 static int list(ctl_http *h)
 {
   json_t *ans = NULL, *v;
@@ -157,10 +135,8 @@ static int upload(ctl_http *h, const ke_partfile *pf)
   int rc;
 
   free(b64);
-  if (!body) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!body)
+    return ctl_oom();
   snprintf(path, sizeof path, "/v1/retrievals/%s/parts", pf->request_id);
   rc = ctl_http_call(h, "POST", path, body, &ans);
   json_decref(body);
@@ -177,7 +153,7 @@ static int upload(ctl_http *h, const ke_partfile *pf)
 }
 
 /* POST the decline of request `id`. */
-static int decline(ctl_http *h, const char *id, const char *rule, const char *reason)
+static int decline(const ctl_http_target *t, const char *id, const char *rule, const char *reason)
 {
   char path[200], esc[128];
   json_t *body = json_pack("{s:s,s:s}", "rule", rule, "reason", reason), *ans = NULL;
@@ -187,7 +163,7 @@ static int decline(ctl_http *h, const char *id, const char *rule, const char *re
     ctl_errf("--decline and --reason must be UTF-8 text");
   if (!rc) {
     snprintf(path, sizeof path, "/v1/retrievals/%s/declines", esc);
-    rc = ctl_http_call(h, "POST", path, body, &ans);
+    rc = ctl_http_do(t, "POST", path, body, &ans);
   }
   if (!rc)
     printf("custodian %lld declined %s: rule %s\n",
@@ -315,15 +291,15 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "share", required_argument, 0, O_SHARE },
-    { "passphrase-file", required_argument, 0, O_PASS },
-    { "yes", no_argument, 0, O_YES },
-    { "export", required_argument, 0, O_EXPORT },
-    { "import", required_argument, 0, O_IMPORT },
-    { "log-key", required_argument, 0, O_LOGKEY },
-    { "pin-requester", required_argument, 0, O_PINREQ },
-    { "decline", required_argument, 0, O_DECLINE },
-    { "reason", required_argument, 0, O_REASON },
+    { "share", required_argument, 0, CTL_OPT_ARG(ap_opts, share) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(ap_opts, passfile) },
+    { "yes", no_argument, 0, CTL_OPT_SET(ap_opts, yes) },
+    { "export", required_argument, 0, CTL_OPT_ARG(ap_opts, export_to) },
+    { "import", required_argument, 0, CTL_OPT_ARG(ap_opts, import) },
+    { "log-key", required_argument, 0, CTL_OPT_ARG(ap_opts, log_key) },
+    { "pin-requester", required_argument, 0, CTL_OPT_ARG(ap_opts, pin_requester) },
+    { "decline", required_argument, 0, CTL_OPT_ARG(ap_opts, decline) },
+    { "reason", required_argument, 0, CTL_OPT_ARG(ap_opts, reason) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -333,14 +309,14 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
   const char *id;
 
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, &first)))
     return rc;
   id = argc > first ? argv[first] : NULL;
   /* Options may also follow REQUEST: parse the rest with REQUEST in the
    * place of the command word. */
   if (id && argc - first > 1) {
     int more = 0;
-    if ((rc = ctl_getopt(cmd, argc - first, argv + first, opts, on_opt, &o, &more)))
+    if ((rc = ctl_getopt(cmd, argc - first, argv + first, opts, ctl_http_on_opt, &o, &more)))
       return rc;
     if (more < argc - first) {
       ctl_errf("one request at a time");
@@ -352,10 +328,7 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
       ctl_errf("--decline RULE --reason TEXT need REQUEST, and no --share, --export or --import");
       return CTL_USAGE;
     }
-    if ((rc = ctl_http_open(&h, &o.t, 1)) == CTL_OK)
-      rc = decline(h, id, o.decline, o.reason);
-    ctl_http_free(h);
-    return rc;
+    return decline(&o.t, id, o.decline, o.reason);
   }
   if (o.import && (id || o.share || o.export_to)) {
     ctl_errf("--import takes no REQUEST, --share or --export");
@@ -369,10 +342,8 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("--share and --export need REQUEST");
     return CTL_USAGE;
   }
-  if (o.export_to && ctl_exists(o.export_to)) {
-    ctl_errf("%s already exists; not overwriting it", o.export_to);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.export_to)))
+    return rc;
   if (o.import) {
     ke_partfile pf;
     if ((rc = ctl_load_part(&pf, o.import)))

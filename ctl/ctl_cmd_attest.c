@@ -36,22 +36,6 @@ typedef struct attest_opts {
   const char *manifest, *share, *passfile;
 } attest_opts;
 
-enum { O_MANIFEST = 256, O_SHARE, O_PASS };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  attest_opts *o = ctx;
-
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 /* The proof for the server's challenge `ch`, as a request body. */
 static int attest_body(json_t **body, const json_t *ch, const ke_manifest *m,
                        const ke_sharefile *sf, const ke_scalar *d)
@@ -87,8 +71,7 @@ static int attest_body(json_t **body, const json_t *ch, const ke_manifest *m,
   if (!(b64 = ke_b64url_encode(raw, sizeof raw)) ||
       !(*body = json_pack("{s:O,s:s}", "challenge_id", id, "proof", b64))) {
     free(b64);
-    ctl_errf("out of memory");
-    return CTL_FAIL;
+    return ctl_oom();
   }
   free(b64);
   return CTL_OK;
@@ -97,9 +80,9 @@ static int attest_body(json_t **body, const json_t *ch, const ke_manifest *m,
 int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    {"manifest", required_argument, 0, O_MANIFEST},
-    {"share", required_argument, 0, O_SHARE},
-    {"passphrase-file", required_argument, 0, O_PASS},
+    {"manifest", required_argument, 0, CTL_OPT_ARG(attest_opts, manifest)},
+    {"share", required_argument, 0, CTL_OPT_ARG(attest_opts, share)},
+    {"passphrase-file", required_argument, 0, CTL_OPT_ARG(attest_opts, passfile)},
     CTL_HTTP_OPTIONS,
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -114,7 +97,7 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
   int rc;
 
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
   if (!o.manifest)
     return ctl_missing_opt("--manifest");
@@ -123,8 +106,7 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
   m = calloc(1, sizeof *m);
   d = ke_secure_alloc(sizeof *d);
   if (!m || !d) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
     goto out;
   }
   if ((rc = ctl_load_manifest(m, o.manifest, NULL)) || (rc = ctl_load_share(&sf, o.share)) ||

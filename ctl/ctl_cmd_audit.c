@@ -51,26 +51,11 @@ typedef struct audit_opts {
   int save;
 } audit_opts;
 
-enum { O_LOGKEY = 256, O_CHECKPOINT, O_SAVE };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  audit_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_LOGKEY: o->log_key = arg; return CTL_OK;
-  case O_CHECKPOINT: o->checkpoint = arg; return CTL_OK;
-  case O_SAVE: o->save = 1; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 static const struct option audit_options[] = {
   CTL_HTTP_OPTIONS,
-  { "log-key", required_argument, 0, O_LOGKEY },
-  { "checkpoint", required_argument, 0, O_CHECKPOINT },
-  { "save", no_argument, 0, O_SAVE },
+  { "log-key", required_argument, 0, CTL_OPT_ARG(audit_opts, log_key) },
+  { "checkpoint", required_argument, 0, CTL_OPT_ARG(audit_opts, checkpoint) },
+  { "save", no_argument, 0, CTL_OPT_SET(audit_opts, save) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
@@ -105,10 +90,8 @@ static int on_leaf(void *ctx, int64_t index, const uint8_t *leaf, size_t len)
   if ((size_t)(w->next + 1) * KE_MERKLE_HASH_LEN > w->cap) {
     size_t cap = w->cap ? w->cap * 2 : 4096 * KE_MERKLE_HASH_LEN;
     uint8_t *n = realloc(w->hashes, cap);
-    if (!n) {
-      ctl_errf("out of memory");
-      return CTL_FAIL;
-    }
+    if (!n)
+      return ctl_oom();
     w->hashes = n;
     w->cap = cap;
   }
@@ -353,7 +336,7 @@ int ctl_cmd_audit_verify(const ctl_cmd *cmd, int argc, char **argv)
   verify a = { .w = { 0, NULL, 0, -1, "" }, .first = -1 };
   int rc;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, audit_options, on_opt, &a.o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, audit_options, ctl_http_on_opt, &a.o, NULL)))
     return rc;
   if ((rc = ctl_audit_log_key(&a.v, &a.vkey, a.o.log_key, &a.key_pinned)))
     return rc;

@@ -43,26 +43,11 @@ typedef struct export_opts {
   const char *format, *since, *out;
 } export_opts;
 
-enum { O_FORMAT = 256, O_SINCE, O_OUT };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  export_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_FORMAT: o->format = arg; return CTL_OK;
-  case O_SINCE: o->since = arg; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 static const struct option export_options[] = {
   CTL_HTTP_OPTIONS,
-  { "format", required_argument, 0, O_FORMAT },
-  { "since", required_argument, 0, O_SINCE },
-  { "out", required_argument, 0, O_OUT },
+  { "format", required_argument, 0, CTL_OPT_ARG(export_opts, format) },
+  { "since", required_argument, 0, CTL_OPT_ARG(export_opts, since) },
+  { "out", required_argument, 0, CTL_OPT_ARG(export_opts, out) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
@@ -170,7 +155,7 @@ int ctl_cmd_audit_export(const ctl_cmd *cmd, int argc, char **argv)
   ctl_http *h = NULL;
   int rc, fd = -1;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, export_options, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, export_options, ctl_http_on_opt, &o, NULL)))
     return rc;
   if (!o.format)
     return ctl_missing_opt("--format");

@@ -48,7 +48,7 @@ typedef struct ceremony_opts {
   const char *out;
 } ceremony_opts;
 
-enum { O_T = 256, O_N, O_CUST, O_OUT, O_PASS, O_SCRYPT };
+enum { O_T = 256, O_N, O_CUST, O_PASS, O_SCRYPT };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -57,7 +57,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
   switch (opt) {
   case O_T: return ctl_parse_uint(&o->t, arg, "--threshold", 1, KE_MAX_SHARES);
   case O_N: return ctl_parse_uint(&o->n, arg, "--shares", 1, KE_MAX_SHARES);
-  case O_OUT: o->out = arg; return CTL_OK;
   case O_SCRYPT: return ctl_parse_uint(&o->scrypt_n, arg, "--scrypt-n", KE_SCRYPT_N_MIN,
                                        KE_SCRYPT_N_MAX);
   case O_CUST:
@@ -209,7 +208,7 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
     { "threshold", required_argument, 0, O_T },
     { "shares", required_argument, 0, O_N },
     { "custodian", required_argument, 0, O_CUST | CTL_OPT_MULTI },
-    { "out", required_argument, 0, O_OUT },
+    { "out", required_argument, 0, CTL_OPT_ARG(ceremony_opts, out) },
     { "passphrase-file", required_argument, 0, O_PASS | CTL_OPT_MULTI },
     { "scrypt-n", required_argument, 0, O_SCRYPT },
     { "help", no_argument, 0, 'h' },
@@ -245,8 +244,7 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
   m = calloc(1, sizeof *m);
   shares = ke_secure_alloc(o.n * sizeof *shares);
   if (!rc && (!m || !shares)) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
   }
   ke_rc k = KE_OK;
   if (!rc && (k = ke_ceremony(&m->pub, shares, o.t, o.n)) == KE_OK)

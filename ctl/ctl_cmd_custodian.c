@@ -84,25 +84,6 @@ typedef struct cust_opts {
   int once;
 } cust_opts;
 
-enum { O_POLICY = 256, O_SHARE, O_PASS, O_STATE, O_LOGKEY, O_ONCE, O_TOKEN };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  cust_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_POLICY: o->policy = arg; return CTL_OK;
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_STATE: o->state = arg; return CTL_OK;
-  case O_LOGKEY: o->log_key = arg; return CTL_OK;
-  case O_ONCE: o->once = 1; return CTL_OK;
-  case O_TOKEN: o->token_file = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 /* ---- the daemon's process ------------------------------------------------- */
 
 /* The unsealed share, for the signal handler: it wipes it and exits. */
@@ -548,13 +529,13 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    {"policy", required_argument, 0, O_POLICY},
-    {"share", required_argument, 0, O_SHARE},
-    {"passphrase-file", required_argument, 0, O_PASS},
-    {"state", required_argument, 0, O_STATE},
-    {"log-key", required_argument, 0, O_LOGKEY},
-    {"once", no_argument, 0, O_ONCE},
-    {"token-file", required_argument, 0, O_TOKEN},
+    {"policy", required_argument, 0, CTL_OPT_ARG(cust_opts, policy)},
+    {"share", required_argument, 0, CTL_OPT_ARG(cust_opts, share)},
+    {"passphrase-file", required_argument, 0, CTL_OPT_ARG(cust_opts, passfile)},
+    {"state", required_argument, 0, CTL_OPT_ARG(cust_opts, state)},
+    {"log-key", required_argument, 0, CTL_OPT_ARG(cust_opts, log_key)},
+    {"once", no_argument, 0, CTL_OPT_SET(cust_opts, once)},
+    {"token-file", required_argument, 0, CTL_OPT_ARG(cust_opts, token_file)},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
   };
@@ -567,7 +548,7 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
   memset(&o, 0, sizeof o);
   memset(&c, 0, sizeof c);
   c.o = &o;
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
   if (!o.policy || !o.share || !o.state)
     return ctl_missing_opt(!o.policy ? "--policy" : !o.share ? "--share" : "--state");
@@ -604,7 +585,7 @@ static int cmd_check(const ctl_cmd *cmd, int argc, char **argv)
   ctl_policy p;
   int first = 0, rc;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, NULL, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, NULL, &first)))
     return rc;
   if (argc - first != 1) {
     ctl_errf("one policy file");
@@ -622,13 +603,14 @@ static int cmd_check(const ctl_cmd *cmd, int argc, char **argv)
 static int cmd_local(const ctl_cmd *cmd, int argc, char **argv, int trust)
 {
   static const struct option opts[] = {
-    {"state", required_argument, 0, O_STATE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    {"state", required_argument, 0, CTL_OPT_ARG(cust_opts, state)},
+    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   cust_opts o;
   ctl_cust_state st;
   int first = 0, rc;
 
   memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, &first)))
     return rc;
   if (!o.state)
     return ctl_missing_opt("--state");

@@ -57,28 +57,22 @@ typedef struct dv_opts {
   int json;
 } dv_opts;
 
-enum { O_REASON = 256, O_VOLUME, O_LIMIT, O_JSON };
+enum { O_LIMIT = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   dv_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
-  switch (opt) {
-  case O_REASON: o->reason = arg; return CTL_OK;
-  case O_VOLUME: o->volume = arg; return CTL_OK;
-  case O_LIMIT: return ctl_parse_uint(&o->limit, arg, "--limit", 1, 500);
-  case O_JSON: o->json = 1; return CTL_OK;
-  }
-  return CTL_USAGE;
+  return opt == O_LIMIT ? ctl_parse_uint(&o->limit, arg, "--limit", 1, 500) : CTL_USAGE;
 }
 
 static const struct option dv_options[] = {
   CTL_HTTP_OPTIONS,
-  { "reason", required_argument, 0, O_REASON },
-  { "volume", required_argument, 0, O_VOLUME },
+  { "reason", required_argument, 0, CTL_OPT_ARG(dv_opts, reason) },
+  { "volume", required_argument, 0, CTL_OPT_ARG(dv_opts, volume) },
   { "limit", required_argument, 0, O_LIMIT },
-  { "json", no_argument, 0, O_JSON },
+  { "json", no_argument, 0, CTL_OPT_SET(dv_opts, json) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
@@ -107,18 +101,9 @@ static const char *dv_str(const json_t *o, const char *key, const char *none)
   return s ? s : none;
 }
 
-static int dv_print_json(const json_t *ans)
-{
-  if (json_dumpf(ans, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-    return CTL_FAIL;
-  putchar('\n');
-  return CTL_OK;
-}
-
 int ctl_cmd_device_search(const ctl_cmd *cmd, int argc, char **argv)
 {
   dv_opts o;
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   const char *q;
   char esc[400], path[512];
@@ -128,35 +113,30 @@ int ctl_cmd_device_search(const ctl_cmd *cmd, int argc, char **argv)
       (rc = ctl_http_escape(esc, sizeof esc, q)))
     return rc;
   snprintf(path, sizeof path, "/v1/devices?q=%s&limit=%u", esc, o.limit ? o.limit : 50);
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
-    goto out;
-  if (o.json) {
-    rc = dv_print_json(ans);
+  if ((rc = ctl_http_do(&o.t, "GET", path, NULL, &ans)) || o.json) {
+    rc = rc ? rc : ctl_print_json(ans);
     goto out;
   }
-  {
-    const json_t *devs = json_object_get(ans, "devices");
-    printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", "DEVICE", "HOSTNAME", "SERIAL", "GROUP",
-           "LAST CHECK-IN", "STATUS", "MATCHED");
-    for (size_t i = 0; i < json_array_size(devs); i++) {
-      const json_t *d = json_array_get(devs, i), *m = json_object_get(d, "matched");
-      char matched[64] = "";
-      for (size_t k = 0; k < json_array_size(m); k++) {
-        const char *how = json_string_value(json_array_get(m, k));
-        snprintf(matched + strlen(matched), sizeof matched - strlen(matched), "%s%s",
-                 k ? "," : "", how ? how : "?");
-      }
-      printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", dv_str(d, "device_id", "?"),
-             dv_str(d, "hostname", "?"), dv_str(d, "serial", ""), dv_str(d, "group", ""),
-             dv_str(d, "last_checkin", "never"),
-             json_is_true(json_object_get(d, "disabled")) ? "disabled" : "enabled", matched);
+  const json_t *devs = json_object_get(ans, "devices");
+  printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", "DEVICE", "HOSTNAME", "SERIAL", "GROUP",
+         "LAST CHECK-IN", "STATUS", "MATCHED");
+  for (size_t i = 0; i < json_array_size(devs); i++) {
+    const json_t *d = json_array_get(devs, i), *m = json_object_get(d, "matched");
+    char matched[64] = "";
+    for (size_t k = 0; k < json_array_size(m); k++) {
+      const char *how = json_string_value(json_array_get(m, k));
+      snprintf(matched + strlen(matched), sizeof matched - strlen(matched), "%s%s",
+               k ? "," : "", how ? how : "?");
     }
-    if (json_array_size(devs) == 0)
-      ctl_notef("no device matches \"%s\"", q);
+    printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", dv_str(d, "device_id", "?"),
+           dv_str(d, "hostname", "?"), dv_str(d, "serial", ""), dv_str(d, "group", ""),
+           dv_str(d, "last_checkin", "never"),
+           json_is_true(json_object_get(d, "disabled")) ? "disabled" : "enabled", matched);
   }
+  if (json_array_size(devs) == 0)
+    ctl_notef("no device matches \"%s\"", q);
 out:
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
@@ -169,7 +149,6 @@ static const char *dv_verifier(const json_t *r)
 int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
 {
   dv_opts o;
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   const json_t *d, *recs;
   const char *id;
@@ -180,10 +159,8 @@ int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
       (rc = ctl_http_escape(esc, sizeof esc, id)))
     return rc;
   snprintf(path, sizeof path, "/v1/devices/%s", esc);
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
-    goto out;
-  if (o.json) {
-    rc = dv_print_json(ans);
+  if ((rc = ctl_http_do(&o.t, "GET", path, NULL, &ans)) || o.json) {
+    rc = rc ? rc : ctl_print_json(ans);
     goto out;
   }
   d = json_object_get(ans, "device");
@@ -217,24 +194,19 @@ int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
   }
 out:
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
 /* POST /v1/devices/{id}/<action> with `body` (may be NULL). */
 static int dv_post(dv_opts *o, const char *id, const char *action, json_t *body, json_t **ans)
 {
-  ctl_http *h = NULL;
   char esc[200], path[256];
   int rc;
 
   if ((rc = ctl_http_escape(esc, sizeof esc, id)))
     return rc;
   snprintf(path, sizeof path, "/v1/devices/%s/%s", esc, action);
-  if (!(rc = ctl_http_open(&h, &o->t, 1)))
-    rc = ctl_http_call(h, "POST", path, body, ans);
-  ctl_http_free(h);
-  return rc;
+  return ctl_http_do(&o->t, "POST", path, body, ans);
 }
 
 /* rotate and disable: options and the device id, then POST {"reason"[,

@@ -101,21 +101,18 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
    * hashed here: never the server's word for it. */
   if (ke_envelope_sha256(r->envelope_sha256, r->envelope, r->envlen) != KE_OK)
     return 0;
-  {
-    const json_t *li = json_object_get(o, "leaf_index");
-    const char *ev = json_string_value(json_object_get(o, "escrow_event"));
-    r->leaf_index = json_is_integer(li) && json_integer_value(li) >= 0 ? json_integer_value(li)
-                                                                       : -1;
-    const char *cp = json_string_value(json_object_get(o, "canary_proof"));
-    if (ev && !(r->escrow_event = strdup(ev)))
+  const json_t *li = json_object_get(o, "leaf_index");
+  const char *ev = json_string_value(json_object_get(o, "escrow_event"));
+  r->leaf_index = json_is_integer(li) && json_integer_value(li) >= 0 ? json_integer_value(li) : -1;
+  const char *cp = json_string_value(json_object_get(o, "canary_proof"));
+  if (ev && !(r->escrow_event = strdup(ev)))
+    return 0;
+  if (cp) {
+    if (ke_b64url_decode_fixed(r->canary_proof, sizeof r->canary_proof, cp) != KE_OK) {
+      ctl_errf("record %s: the server's canary proof is malformed", r->id);
       return 0;
-    if (cp) {
-      if (ke_b64url_decode_fixed(r->canary_proof, sizeof r->canary_proof, cp) != KE_OK) {
-        ctl_errf("record %s: the server's canary proof is malformed", r->id);
-        return 0;
-      }
-      r->has_canary_proof = 1;
     }
+    r->has_canary_proof = 1;
   }
   r->key = -1;
   for (size_t k = 0; k < d->nkeys; k++)
@@ -161,13 +158,11 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
   }
   if (!ctl_drill_str(d->mode, sizeof d->mode, dr, "mode"))
     memcpy(d->mode, "full", 5);
-  {
-    uint8_t e[KE_POINT_LEN];
-    if (ke_b64url_decode_fixed(e, sizeof e, eb) != KE_OK ||
-        ke_point_parse(&d->E, e, sizeof e) != KE_OK) {
-      ctl_errf("the drill's one-time key is not a P-256 point");
-      goto out;
-    }
+  uint8_t e[KE_POINT_LEN];
+  if (ke_b64url_decode_fixed(e, sizeof e, eb) != KE_OK ||
+      ke_point_parse(&d->E, e, sizeof e) != KE_OK) {
+    ctl_errf("the drill's one-time key is not a P-256 point");
+    goto out;
   }
   if (json_is_true(json_object_get(dr, "signed"))) {
     const char *sig = json_string_value(json_object_get(dr, "statement_signature"));
@@ -218,8 +213,6 @@ int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct optio
   return CTL_OK;
 }
 
-enum { O_SHARE = 256, O_PASS, O_YES, O_EXPORT, O_IMPORT, O_LOGKEY };
-
 /* ---- drill approve ------------------------------------------------------------ */
 const char ctl_usage_drill_approve[] =
   "usage: escrowctl drill approve DRILL (--share S [--passphrase-file P] [--yes]\n"
@@ -240,22 +233,6 @@ typedef struct appr_opts {
   const char *share, *passfile, *export_to, *import, *log_key;
   int yes;
 } appr_opts;
-
-static int appr_opt(void *ctx, int opt, const char *arg)
-{
-  appr_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_YES: o->yes = 1; return CTL_OK;
-  case O_EXPORT: o->export_to = arg; return CTL_OK;
-  case O_IMPORT: o->import = arg; return CTL_OK;
-  case O_LOGKEY: o->log_key = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
 
 int ctl_drill_one_key(const ctl_drill *d)
 {
@@ -388,12 +365,12 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "share", required_argument, 0, O_SHARE },
-    { "passphrase-file", required_argument, 0, O_PASS },
-    { "yes", no_argument, 0, O_YES },
-    { "export", required_argument, 0, O_EXPORT },
-    { "import", required_argument, 0, O_IMPORT },
-    { "log-key", required_argument, 0, O_LOGKEY },
+    { "share", required_argument, 0, CTL_OPT_ARG(appr_opts, share) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(appr_opts, passfile) },
+    { "yes", no_argument, 0, CTL_OPT_SET(appr_opts, yes) },
+    { "export", required_argument, 0, CTL_OPT_ARG(appr_opts, export_to) },
+    { "import", required_argument, 0, CTL_OPT_ARG(appr_opts, import) },
+    { "log-key", required_argument, 0, CTL_OPT_ARG(appr_opts, log_key) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -408,16 +385,14 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
   memset(&o, 0, sizeof o);
   memset(&d, 0, sizeof d);
   memset(&b, 0, sizeof b);
-  if ((rc = ctl_drill_args(cmd, argc, argv, opts, appr_opt, &o, &id)))
+  if ((rc = ctl_drill_args(cmd, argc, argv, opts, ctl_http_on_opt, &o, &id)))
     return rc;
   if (!!o.share + !!o.export_to + !!o.import != 1) {
     ctl_errf("give exactly one of --share, --export FILE, --import BATCH");
     return CTL_USAGE;
   }
-  if (o.export_to && ctl_exists(o.export_to)) {
-    ctl_errf("%s already exists; not overwriting it", o.export_to);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.export_to)))
+    return rc;
   if ((o.share && (rc = ctl_load_share(&sf, o.share))) ||
       (o.import && (rc = ctl_drill_load_batch(&b, o.import, id))) ||
       (rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_drill_fetch(h, id, &d)))

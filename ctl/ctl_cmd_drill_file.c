@@ -80,20 +80,8 @@ out:
 
 int ctl_drill_load_batch(ke_drillbatch *b, const char *path, const char *id)
 {
-  ke_buf buf;
-  ke_ferr e = { "" };
-  int rc = ctl_read(&buf, path, KE_DRILLFILE_MAX, 0, "batch file");
-  ke_rc k;
-
   memset(b, 0, sizeof *b);
-  if (rc)
-    return rc;
-  k = ke_drillbatch_parse(b, buf.p, buf.len, &e);
-  ke_buf_free(&buf);
-  if (k) {
-    ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
-    return CTL_FAIL;
-  }
+  CTL_LOAD(ke_drillbatch_parse, b, path, KE_DRILLFILE_MAX, 0, "batch file");
   if (strcmp(b->drill_id, id) != 0) {
     ctl_errf("%s is a batch of drill %s, not of %s", path, b->drill_id, id);
     ke_drillbatch_free(b);
@@ -143,41 +131,15 @@ typedef struct dpart_opts {
   int yes;
 } dpart_opts;
 
-enum { O_DRILL = 256, O_SHARE, O_OUT, O_PASS, O_YES };
-
-static int dpart_opt(void *ctx, int opt, const char *arg)
-{
-  dpart_opts *o = ctx;
-  switch (opt) {
-  case O_DRILL: o->drill = arg; return CTL_OK;
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_YES: o->yes = 1; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 /* The drill file as the ctl_drill that ctl_drill_parts takes: one escrow
  * key, records with their parsed envelopes. */
 static int dpart_load(ctl_drill *d, const char *path)
 {
-  ke_buf buf;
-  ke_ferr e = { "" };
   ke_drillfile f;
-  int rc = ctl_read(&buf, path, KE_DRILLFILE_MAX, 0, "drill file");
-  ke_rc k;
+  int rc = CTL_FAIL;
 
   memset(d, 0, sizeof *d);
-  if (rc)
-    return rc;
-  k = ke_drillfile_parse(&f, buf.p, buf.len, &e);
-  ke_buf_free(&buf);
-  if (k) {
-    ctl_errf("%s: %s", path, e.msg[0] ? e.msg : ke_rc_str(k));
-    return CTL_FAIL;
-  }
-  rc = CTL_FAIL;
+  CTL_LOAD(ke_drillfile_parse, &f, path, KE_DRILLFILE_MAX, 0, "drill file");
   memcpy(d->id, f.drill_id, sizeof d->id);
   snprintf(d->auditor, sizeof d->auditor, "%s", f.auditor);
   snprintf(d->selection, sizeof d->selection, "%s", f.selection);
@@ -220,11 +182,11 @@ out:
 int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "drill", required_argument, 0, O_DRILL },
-    { "share", required_argument, 0, O_SHARE },
-    { "out", required_argument, 0, O_OUT },
-    { "passphrase-file", required_argument, 0, O_PASS },
-    { "yes", no_argument, 0, O_YES },
+    { "drill", required_argument, 0, CTL_OPT_ARG(dpart_opts, drill) },
+    { "share", required_argument, 0, CTL_OPT_ARG(dpart_opts, share) },
+    { "out", required_argument, 0, CTL_OPT_ARG(dpart_opts, out) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(dpart_opts, passfile) },
+    { "yes", no_argument, 0, CTL_OPT_SET(dpart_opts, yes) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -239,7 +201,7 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
   memset(&o, 0, sizeof o);
   memset(&d, 0, sizeof d);
   memset(&b, 0, sizeof b);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, dpart_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.drill)
     return ctl_missing_opt("--drill");
@@ -247,10 +209,8 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--share");
   if (!o.out)
     return ctl_missing_opt("--out");
-  if (ctl_exists(o.out)) {
-    ctl_errf("%s already exists; not overwriting it", o.out);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.out)))
+    return rc;
   if ((rc = ctl_load_share(&sf, o.share)) || (rc = dpart_load(&d, o.drill)) ||
       (rc = ctl_drill_check_share(&d, &sf)))
     goto out;

@@ -49,22 +49,10 @@ typedef struct run_opts {
   const char *key, *ckey, *escrow_fpr;
 } run_opts;
 
-enum { O_KEY = 256, O_EFPR };
-
 static int run_opt(void *ctx, int opt, const char *arg)
 {
   run_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg) || ctl_drill_sel_opt(&o->s, opt, arg))
-    return CTL_OK;
-  if (opt == O_KEY) {
-    o->key = arg;
-    return CTL_OK;
-  }
-  if (opt == O_EFPR) {
-    o->escrow_fpr = arg;
-    return CTL_OK;
-  }
-  return CTL_USAGE;
+  return ctl_http_opt(&o->t, opt, arg) || ctl_drill_sel_opt(&o->s, opt, arg) ? CTL_OK : CTL_USAGE;
 }
 
 /* The secret has the shape of its key type: a BitLocker recovery password
@@ -309,8 +297,8 @@ static int run_prepare(ctl_http *h, run_opts *o, const char *id, ke_reqkey *key,
 static const struct option run_options[] = {
   CTL_HTTP_OPTIONS,
   CTL_DRILL_SEL_OPTIONS,
-  { "key", required_argument, 0, O_KEY },
-  { "escrow-fingerprint", required_argument, 0, O_EFPR },
+  { "key", required_argument, 0, CTL_OPT_ARG(run_opts, key) },
+  { "escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(run_opts, escrow_fpr) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 },
 };

@@ -46,8 +46,6 @@ typedef struct start_opts {
   const char *key_out;
 } start_opts;
 
-enum { O_KEYOUT = 256 };
-
 int ctl_drill_sel_opt(ctl_drill_sel *s, int opt, const char *arg)
 {
   char *end;
@@ -73,13 +71,7 @@ int ctl_drill_sel_opt(ctl_drill_sel *s, int opt, const char *arg)
 static int start_opt(void *ctx, int opt, const char *arg)
 {
   start_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg) || ctl_drill_sel_opt(&o->s, opt, arg))
-    return CTL_OK;
-  if (opt == O_KEYOUT) {
-    o->key_out = arg;
-    return CTL_OK;
-  }
-  return CTL_USAGE;
+  return ctl_http_opt(&o->t, opt, arg) || ctl_drill_sel_opt(&o->s, opt, arg) ? CTL_OK : CTL_USAGE;
 }
 
 int ctl_drill_sel_text(ctl_drill_sel *s)
@@ -257,7 +249,7 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
     CTL_DRILL_SEL_OPTIONS,
-    { "key-out", required_argument, 0, O_KEYOUT },
+    { "key-out", required_argument, 0, CTL_OPT_ARG(start_opts, key_out) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };

@@ -42,7 +42,7 @@ typedef struct et_opts {
   int all, json;
 } et_opts;
 
-enum { O_GROUP = 256, O_USES, O_EXPIRES, O_ALL, O_JSON };
+enum { O_USES = 256, O_EXPIRES };
 
 #define ET_MAX_LIFETIME (366LL * 86400)
 
@@ -61,24 +61,21 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_GROUP: o->group = arg; return CTL_OK;
   case O_USES:
     o->have_uses = 1;
     return ctl_parse_uint(&o->uses, arg, "--uses", 1, 1000000);
   case O_EXPIRES: return et_duration(&o->expires, arg);
-  case O_ALL: o->all = 1; return CTL_OK;
-  case O_JSON: o->json = 1; return CTL_OK;
   }
   return CTL_USAGE;
 }
 
 static const struct option et_options[] = {
   CTL_HTTP_OPTIONS,
-  { "group", required_argument, 0, O_GROUP },
+  { "group", required_argument, 0, CTL_OPT_ARG(et_opts, group) },
   { "uses", required_argument, 0, O_USES },
   { "expires", required_argument, 0, O_EXPIRES },
-  { "all", no_argument, 0, O_ALL },
-  { "json", no_argument, 0, O_JSON },
+  { "all", no_argument, 0, CTL_OPT_SET(et_opts, all) },
+  { "json", no_argument, 0, CTL_OPT_SET(et_opts, json) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };

@@ -62,7 +62,7 @@ typedef struct ek_opts {
   int have_fpr, all, json;
 } ek_opts;
 
-enum { O_MANIFEST = 256, O_FPR, O_STATE, O_OUT, O_ALL, O_JSON };
+enum { O_FPR = 256, O_STATE };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -70,7 +70,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
   case O_FPR: o->have_fpr = 1; return ctl_parse_fpr(o->fpr, arg);
   case O_STATE:
     if (strcmp(arg, "current") && strcmp(arg, "accepted") && strcmp(arg, "retired")) {
@@ -79,32 +78,21 @@ static int on_opt(void *ctx, int opt, const char *arg)
     }
     o->state = arg;
     return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_ALL: o->all = 1; return CTL_OK;
-  case O_JSON: o->json = 1; return CTL_OK;
   }
   return CTL_USAGE;
 }
 
 static const struct option ek_options[] = {
   CTL_HTTP_OPTIONS,
-  { "manifest", required_argument, 0, O_MANIFEST },
+  { "manifest", required_argument, 0, CTL_OPT_ARG(ek_opts, manifest) },
   { "fingerprint", required_argument, 0, O_FPR },
   { "state", required_argument, 0, O_STATE },
-  { "out", required_argument, 0, O_OUT },
-  { "all", no_argument, 0, O_ALL },
-  { "json", no_argument, 0, O_JSON },
+  { "out", required_argument, 0, CTL_OPT_ARG(ek_opts, out) },
+  { "all", no_argument, 0, CTL_OPT_SET(ek_opts, all) },
+  { "json", no_argument, 0, CTL_OPT_SET(ek_opts, json) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
-
-static void ek_print_json(const json_t *j)
-{
-  char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-  if (s)
-    printf("%s\n", s);
-  free(s);
-}
 
 /* "state (previous current key X is now accepted)" lines after a change. */
 static void ek_report(const json_t *ans)
@@ -140,10 +128,8 @@ int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv)
     ctl_errf("--state: a key is published as current or accepted (retire it with set-state)");
     return CTL_USAGE;
   }
-  if (!(m = malloc(sizeof *m))) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!(m = malloc(sizeof *m)))
+    return ctl_oom();
   if ((rc = ctl_load_manifest(m, o.manifest, o.have_fpr ? o.fpr : NULL)))
     goto out;
   ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
@@ -186,7 +172,7 @@ static int ek_list(ctl_http *h, const ek_opts *o)
   if ((rc = ctl_http_call(h, "GET", "/v1/escrow-keys", NULL, &ans)))
     return rc;
   if (o->json) {
-    ek_print_json(ans);
+    ctl_print_json(ans);
   } else {
     printf("%-64s %-9s %-6s %s\n", "FINGERPRINT", "STATE", "T/N", "PUBLISHED");
     keys = json_object_get(ans, "escrow_keys");
@@ -255,8 +241,7 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
   }
   if (o.out) {
     if (ke_manifest_write(&out, &outlen, m) != KE_OK) {
-      ctl_errf("out of memory");
-      rc = CTL_FAIL;
+      rc = ctl_oom();
       goto out;
     }
     rc = ctl_write_text(o.out, out, outlen, 0644, 0);
@@ -266,7 +251,7 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
   }
   rc = CTL_OK;
   if (o.json) {
-    ek_print_json(ans);
+    ctl_print_json(ans);
     goto out;
   }
   printf("fingerprint  %s\nstate        %s\nthreshold    %u of %u custodians\n"
@@ -287,7 +272,6 @@ out:
 int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv)
 {
   ek_opts o = { 0 };
-  ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   char fpr[2 * KE_FPR_LEN + 1];
   int rc;
@@ -300,17 +284,11 @@ int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--state");
   ke_hex_encode(fpr, o.fpr, KE_FPR_LEN);
   req = json_pack("{s:s,s:s}", "fingerprint", fpr, "state", o.state);
-  if (!req) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "POST", "/v1/escrow-key", req, &ans)))
-    goto out;
-  ek_report(ans);
-out:
+  if (!req)
+    return ctl_oom();
+  if (!(rc = ctl_http_do(&o.t, "POST", "/v1/escrow-key", req, &ans)))
+    ek_report(ans);
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }

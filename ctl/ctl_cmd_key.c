@@ -61,24 +61,6 @@ typedef struct key_opts {
   const char *file, *password_file;
 } key_opts;
 
-enum { O_FILE = 256, O_PWFILE };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  key_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  if (opt == O_FILE) {
-    o->file = arg;
-    return CTL_OK;
-  }
-  if (opt == O_PWFILE) {
-    o->password_file = arg;
-    return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 /* PUT the key; when the server says a replacement needs the password (or
  * --password-file was given), send it with the key, once. */
 static int put_key(ctl_http *h, const key_opts *o, json_t *body, json_t **ans)
@@ -122,8 +104,8 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "client-key", required_argument, 0, O_FILE },
-    { "password-file", required_argument, 0, O_PWFILE },
+    { "client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file) },
+    { "password-file", required_argument, 0, CTL_OPT_ARG(key_opts, password_file) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -135,7 +117,7 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
   json_t *body = NULL, *ans = NULL;
   int rc, created = 0;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
   if ((rc = ctl_client_key_path(path, sizeof path, o.file)))
     return rc;
@@ -146,8 +128,7 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
   ke_note_key_verifier(k, &v);
   if (!(b64 = ke_b64url_encode(v.pub, sizeof v.pub)) ||
       !(body = json_pack("{s:s}", "public_key", b64))) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
     goto out;
   }
   if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = put_key(h, &o, body, &ans)))
@@ -182,7 +163,7 @@ const char ctl_usage_key_show[] =
 int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "client-key", required_argument, 0, O_FILE },
+    { "client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -194,7 +175,7 @@ int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv)
   ke_note_verifier v;
   int rc;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
   if ((rc = ctl_client_key_path(path, sizeof path, o.file)))
     return rc;

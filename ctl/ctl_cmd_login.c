@@ -49,21 +49,6 @@ typedef struct login_opts {
   const char *user, *password_file, *new_password_file;
 } login_opts;
 
-enum { O_USER = 256, O_PWFILE, O_NEWPWFILE };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  login_opts *o = ctx;
-  if (ctl_http_opt(&o->t, opt, arg))
-    return CTL_OK;
-  switch (opt) {
-  case O_USER: o->user = arg; return CTL_OK;
-  case O_PWFILE: o->password_file = arg; return CTL_OK;
-  case O_NEWPWFILE: o->new_password_file = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
-}
-
 static int read_password(ke_buf *b, const char *file, const char *prompt, int is_new)
 {
   if (!file && !ctl_interactive()) {
@@ -127,9 +112,9 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "user", required_argument, 0, O_USER },
-    { "password-file", required_argument, 0, O_PWFILE },
-    { "new-password-file", required_argument, 0, O_NEWPWFILE },
+    { "user", required_argument, 0, CTL_OPT_ARG(login_opts, user) },
+    { "password-file", required_argument, 0, CTL_OPT_ARG(login_opts, password_file) },
+    { "new-password-file", required_argument, 0, CTL_OPT_ARG(login_opts, new_password_file) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 }
   };
@@ -141,7 +126,7 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
   char prompt[160];
   int rc;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
   if (!o.t.server)
     return ctl_missing_opt("--server");

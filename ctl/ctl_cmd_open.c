@@ -45,17 +45,12 @@ typedef struct open_opts {
   int pinned, raw;
 } open_opts;
 
-enum { O_REQ = 256, O_KEY, O_MANIFEST, O_RAW, O_OUT, O_FPR };
+enum { O_FPR = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   open_opts *o = ctx;
   switch (opt) {
-  case O_REQ: o->request = arg; return CTL_OK;
-  case O_KEY: o->key = arg; return CTL_OK;
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
-  case O_RAW: o->raw = 1; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   }
   return CTL_USAGE;
@@ -149,11 +144,7 @@ static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey
 {
   const uint8_t *pin = o->pinned ? o->pin : NULL;
   int rc = o->manifest ? ctl_load_manifest(m, o->manifest, pin) : CTL_OK;
-  if (!rc)
-    rc = ctl_load_request(r, o->request, pin);
-  if (!rc)
-    rc = ctl_load_reqkey(key, o->key);
-  if (rc)
+  if (rc || (rc = ctl_load_request(r, o->request, pin)) || (rc = ctl_load_reqkey(key, o->key)))
     return rc;
   if (o->manifest && memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
     ctl_errf("the request's envelope is sealed to another escrow key than the manifest's");
@@ -170,11 +161,11 @@ static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey
 int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "request", required_argument, 0, O_REQ },
-    { "key", required_argument, 0, O_KEY },
-    { "manifest", required_argument, 0, O_MANIFEST },
-    { "raw", no_argument, 0, O_RAW },
-    { "out", required_argument, 0, O_OUT },
+    { "request", required_argument, 0, CTL_OPT_ARG(open_opts, request) },
+    { "key", required_argument, 0, CTL_OPT_ARG(open_opts, key) },
+    { "manifest", required_argument, 0, CTL_OPT_ARG(open_opts, manifest) },
+    { "raw", no_argument, 0, CTL_OPT_SET(open_opts, raw) },
+    { "out", required_argument, 0, CTL_OPT_ARG(open_opts, out) },
     { "fingerprint", required_argument, 0, O_FPR },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -188,10 +179,8 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--request");
   if (!o.key)
     return ctl_missing_opt("--key");
-  if (o.out && ctl_exists(o.out)) {
-    ctl_errf("%s already exists; not overwriting it", o.out);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.out)))
+    return rc;
   ke_manifest *m = o.manifest ? calloc(1, sizeof *m) : NULL;
   ke_request *r = calloc(1, sizeof *r);
   ke_reqkey *key = ke_secure_alloc(sizeof *key);
@@ -199,8 +188,7 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
   uint8_t *secret = NULL;
   size_t len = 0;
   if ((o.manifest && !m) || !r || !key || !g) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
   }
   if (!rc)
     rc = load_all(&o, m, r, key);
@@ -220,8 +208,7 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     int text = !o.raw && ke_text_valid(secret, len);
     uint8_t *buf = ke_secure_alloc(len + 1);
     if (!buf) {
-      ctl_errf("out of memory");
-      rc = CTL_FAIL;
+      rc = ctl_oom();
     } else {
       memcpy(buf, secret, len);
       buf[len] = '\n';

@@ -69,21 +69,14 @@ typedef struct part_opts {
   int pinned, have_digest, yes;
 } part_opts;
 
-enum { O_REQ = 256, O_MANIFEST, O_SHARE, O_OUT, O_PASS, O_YES, O_FPR, O_DIGEST, O_PINREQ };
+enum { O_FPR = 256, O_DIGEST };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   part_opts *o = ctx;
   switch (opt) {
-  case O_REQ: o->request = arg; return CTL_OK;
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
-  case O_YES: o->yes = 1; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   case O_DIGEST: o->have_digest = 1; return ctl_parse_hex32(o->digest, arg, "--envelope-sha256");
-  case O_PINREQ: o->pin_requester = arg; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -164,10 +157,8 @@ int ctl_part_compute(ke_partfile *pf, const ke_request *r, unsigned index, const
   size_t idlen = strlen(r->request_id);
   ke_rc k;
 
-  if (!proof) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!proof)
+    return ctl_oom();
   k = ke_dleq_prove(proof, index, d, &r->pub.public_shares[index - 1], &r->R,
                     (const uint8_t *)r->request_id, idlen);
   if (!k)
@@ -186,13 +177,9 @@ int ctl_part_make(ke_partfile *pf, const ke_request *r, const ke_sharefile *s,
                   const char *passfile)
 {
   ke_scalar *d = ke_secure_alloc(sizeof *d);
-  int rc = d ? CTL_OK : CTL_FAIL;
+  int rc = d ? CTL_OK : ctl_oom();
 
-  if (rc)
-    ctl_errf("out of memory");
-  if (!rc)
-    rc = ctl_unseal_share(d, s, &r->pub, passfile);
-  if (!rc)
+  if (!rc && !(rc = ctl_unseal_share(d, s, &r->pub, passfile)))
     rc = ctl_part_compute(pf, r, s->index, d);
   ke_secure_free(d, sizeof *d);
   return rc;
@@ -233,15 +220,15 @@ static int check_inputs(const part_opts *o, const ke_request *r, ke_manifest *m,
 int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "request", required_argument, 0, O_REQ },
-    { "manifest", required_argument, 0, O_MANIFEST },
-    { "share", required_argument, 0, O_SHARE },
-    { "out", required_argument, 0, O_OUT },
-    { "passphrase-file", required_argument, 0, O_PASS },
-    { "yes", no_argument, 0, O_YES },
+    { "request", required_argument, 0, CTL_OPT_ARG(part_opts, request) },
+    { "manifest", required_argument, 0, CTL_OPT_ARG(part_opts, manifest) },
+    { "share", required_argument, 0, CTL_OPT_ARG(part_opts, share) },
+    { "out", required_argument, 0, CTL_OPT_ARG(part_opts, out) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(part_opts, passfile) },
+    { "yes", no_argument, 0, CTL_OPT_SET(part_opts, yes) },
     { "fingerprint", required_argument, 0, O_FPR },
     { "envelope-sha256", required_argument, 0, O_DIGEST },
-    { "pin-requester", required_argument, 0, O_PINREQ },
+    { "pin-requester", required_argument, 0, CTL_OPT_ARG(part_opts, pin_requester) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -258,29 +245,16 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--share");
   if (!o.out)
     return ctl_missing_opt("--out");
-  if (ctl_exists(o.out)) {
-    ctl_errf("%s already exists; not overwriting it", o.out);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.out)))
+    return rc;
   ke_manifest *m = calloc(1, sizeof *m);
   ke_request *r = calloc(1, sizeof *r);
   if (!m || !r) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
-  }
-  if (!rc)
-    rc = ctl_load_request(r, o.request, o.pinned ? o.pin : NULL);
-  if (!rc)
-    rc = ctl_load_share(&sf, o.share);
-  if (!rc)
-    rc = check_inputs(&o, r, m, &sf);
-  if (!rc)
-    rc = check_requester(&o, r);
-  if (!rc)
-    rc = confirm(&o, r, &sf);
-  if (!rc)
-    rc = ctl_part_make(&pf, r, &sf, o.passfile);
-  if (!rc) {
+    rc = ctl_oom();
+  } else if (!(rc = ctl_load_request(r, o.request, o.pinned ? o.pin : NULL)) &&
+             !(rc = ctl_load_share(&sf, o.share)) && !(rc = check_inputs(&o, r, m, &sf)) &&
+             !(rc = check_requester(&o, r)) && !(rc = confirm(&o, r, &sf)) &&
+             !(rc = ctl_part_make(&pf, r, &sf, o.passfile))) {
     char *text = NULL;
     size_t len = 0;
     ke_rc k = ke_partfile_write(&text, &len, &pf);

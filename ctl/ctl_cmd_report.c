@@ -45,12 +45,12 @@ typedef struct report_opts {
   unsigned stale_days;
 } report_opts;
 
-enum { O_FORMAT = 256, O_GROUP, O_OS, O_STALE, O_SINCE };
+enum { O_FORMAT = 256, O_STALE };
 
 static const struct option report_options[] = {
   {"format", required_argument, 0, O_FORMAT},
-  {"group", required_argument, 0, O_GROUP},
-  {"os", required_argument, 0, O_OS},
+  {"group", required_argument, 0, CTL_OPT_ARG(report_opts, group)},
+  {"os", required_argument, 0, CTL_OPT_ARG(report_opts, os)},
   {"stale-days", required_argument, 0, O_STALE},
   CTL_HTTP_OPTIONS,
   {"help", no_argument, 0, 'h'},
@@ -71,9 +71,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
     }
     o->format = arg;
     return CTL_OK;
-  case O_GROUP: o->group = arg; return CTL_OK;
-  case O_OS: o->os = arg; return CTL_OK;
-  case O_SINCE: o->since = arg; return CTL_OK;
   case O_STALE: return ctl_parse_uint(&o->stale_days, arg, "--stale-days", 1, 3650);
   }
   return CTL_USAGE;
@@ -130,7 +127,8 @@ static void print_table(const json_t *ans)
 {
   const json_t *tot = json_object_get(ans, "totals"), *pct = json_object_get(ans, "percent");
   const json_t *audit = json_object_get(ans, "audit"), *par = json_object_get(ans, "parameters");
-  const json_t *devs = json_object_get(ans, "devices");
+  const json_t *devs = json_object_get(ans, "devices"), *c = json_object_get(ans, "custodians");
+  const json_t *sh = json_object_get(c, "shares");
   const char *key;
   json_t *v;
 
@@ -149,19 +147,16 @@ static void print_table(const json_t *ans)
     else
       printf("%-26s %8lld\n", key, (long long)json_integer_value(v));
   }
-  {
-    const json_t *c = json_object_get(ans, "custodians"), *sh = json_object_get(c, "shares");
-    printf("\nCustodians (threshold %lld): %lld share(s) attested within 90 days\n",
-           jint(c, "threshold"), jint(c, "attested_90_days"));
-    for (size_t i = 0; i < json_array_size(sh); i++) {
-      const json_t *e = json_array_get(sh, i);
-      printf("  share %-3lld last attested %s%s%s\n", jint(e, "index"),
-             jstr(e, "last_attestation", "never"), json_is_string(json_object_get(e, "by"))
-             ? " by " : "", jstr(e, "by", ""));
-    }
-    if (json_is_string(json_object_get(c, "warning")))
-      printf("WARNING: %s\n", jstr(c, "warning", ""));
+  printf("\nCustodians (threshold %lld): %lld share(s) attested within 90 days\n",
+         jint(c, "threshold"), jint(c, "attested_90_days"));
+  for (size_t i = 0; i < json_array_size(sh); i++) {
+    const json_t *e = json_array_get(sh, i);
+    printf("  share %-3lld last attested %s%s%s\n", jint(e, "index"),
+           jstr(e, "last_attestation", "never"), json_is_string(json_object_get(e, "by"))
+           ? " by " : "", jstr(e, "by", ""));
   }
+  if (json_is_string(json_object_get(c, "warning")))
+    printf("WARNING: %s\n", jstr(c, "warning", ""));
   printf("\n%-30s %-20s %-12s %-20s %-5s %-14s %-12s %-10s %-7s %s\n", "DEVICE", "HOSTNAME",
          "GROUP", "LAST CHECK-IN", "STALE", "ESCROWED", "VERIFIER", "UNLOCK", "KEY",
          "DISCLOSED");
@@ -178,29 +173,23 @@ static void print_table(const json_t *ans)
   }
 }
 
-int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
+/* GET path (with &format=csv for csv) and print the report: json and csv
+ * as the server's bytes, table by print(). */
+static int report_run(const report_opts *o, char *path, size_t len,
+                      void (*print)(const json_t *ans))
 {
-  report_opts o = {0};
   ctl_http *h = NULL;
   ke_buf raw = {0};
   json_t *ans = NULL;
   json_error_t e;
-  char path[2048] = "/v1/reports/coverage", num[16];
-  int rc, table;
+  int rc;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, report_options, on_opt, &o, NULL)))
+  if ((rc = add_query(path, len, "format", o->format && strcmp(o->format, "csv") == 0 ? "csv"
+                                                                                        : NULL)))
     return rc;
-  table = !o.format || strcmp(o.format, "table") == 0;
-  snprintf(num, sizeof num, "%u", o.stale_days);
-  if ((rc = add_query(path, sizeof path, "group", o.group)) ||
-      (rc = add_query(path, sizeof path, "os", o.os)) ||
-      (rc = add_query(path, sizeof path, "stale_days", o.stale_days ? num : NULL)) ||
-      (rc = add_query(path, sizeof path, "format",
-                      o.format && strcmp(o.format, "csv") == 0 ? "csv" : NULL)))
-    return rc;
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
+  if ((rc = ctl_http_open(&h, &o->t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
     goto out;
-  if (!table) {
+  if (o->format && strcmp(o->format, "table") != 0) {
     if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0) {
       ctl_errf("writing the report failed");
       rc = CTL_FAIL;
@@ -212,12 +201,28 @@ int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_NET;
     goto out;
   }
-  print_table(ans);
+  print(ans);
 out:
   json_decref(ans);
   ke_buf_free(&raw);
   ctl_http_free(h);
   return rc;
+}
+
+int ctl_cmd_report_coverage(const ctl_cmd *cmd, int argc, char **argv)
+{
+  report_opts o = {0};
+  char path[2048] = "/v1/reports/coverage", num[16];
+  int rc;
+
+  if ((rc = ctl_getopt(cmd, argc, argv, report_options, on_opt, &o, NULL)))
+    return rc;
+  snprintf(num, sizeof num, "%u", o.stale_days);
+  if ((rc = add_query(path, sizeof path, "group", o.group)) ||
+      (rc = add_query(path, sizeof path, "os", o.os)) ||
+      (rc = add_query(path, sizeof path, "stale_days", o.stale_days ? num : NULL)))
+    return rc;
+  return report_run(&o, path, sizeof path, print_table);
 }
 
 static void print_retrievals(const json_t *ans)
@@ -249,47 +254,21 @@ static void print_retrievals(const json_t *ans)
 int ctl_cmd_report_retrievals(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    {"since", required_argument, 0, O_SINCE},
+    {"since", required_argument, 0, CTL_OPT_ARG(report_opts, since)},
     {"format", required_argument, 0, O_FORMAT},
     CTL_HTTP_OPTIONS,
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
   };
   report_opts o = {0};
-  ctl_http *h = NULL;
-  ke_buf raw = {0};
-  json_t *ans = NULL;
-  json_error_t e;
   char path[1024] = "/v1/reports/retrievals";
-  int rc, table;
+  int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
   if (!o.since)
     return ctl_missing_opt("--since");
-  table = !o.format || strcmp(o.format, "table") == 0;
-  if ((rc = add_query(path, sizeof path, "since", o.since)) ||
-      (rc = add_query(path, sizeof path, "format",
-                      o.format && strcmp(o.format, "csv") == 0 ? "csv" : NULL)))
+  if ((rc = add_query(path, sizeof path, "since", o.since)))
     return rc;
-  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
-    goto out;
-  if (!table) {
-    if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0) {
-      ctl_errf("writing the report failed");
-      rc = CTL_FAIL;
-    }
-    goto out;
-  }
-  if (!(ans = json_loadb(raw.p, raw.len, 0, &e)) || !json_is_object(ans)) {
-    ctl_errf("the server's report is not JSON: %s", e.text);
-    rc = CTL_NET;
-    goto out;
-  }
-  print_retrievals(ans);
-out:
-  json_decref(ans);
-  ke_buf_free(&raw);
-  ctl_http_free(h);
-  return rc;
+  return report_run(&o, path, sizeof path, print_retrievals);
 }

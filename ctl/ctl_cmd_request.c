@@ -40,19 +40,12 @@ typedef struct request_opts {
   int pinned;
 } request_opts;
 
-enum { O_MANIFEST = 256, O_ENV, O_DEVICE, O_VOLUME, O_ID, O_OUT, O_KEYOUT, O_FPR };
+enum { O_FPR = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   request_opts *o = ctx;
   switch (opt) {
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
-  case O_ENV: o->envelope = arg; return CTL_OK;
-  case O_DEVICE: o->device = arg; return CTL_OK;
-  case O_VOLUME: o->volume = arg; return CTL_OK;
-  case O_ID: o->id = arg; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_KEYOUT: o->key_out = arg; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   }
   return CTL_USAGE;
@@ -129,13 +122,13 @@ static int load_envelope(ke_request *r, const char *path, const ke_manifest *m)
 int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "manifest", required_argument, 0, O_MANIFEST },
-    { "envelope", required_argument, 0, O_ENV },
-    { "device", required_argument, 0, O_DEVICE },
-    { "volume", required_argument, 0, O_VOLUME },
-    { "id", required_argument, 0, O_ID },
-    { "out", required_argument, 0, O_OUT },
-    { "key-out", required_argument, 0, O_KEYOUT },
+    { "manifest", required_argument, 0, CTL_OPT_ARG(request_opts, manifest) },
+    { "envelope", required_argument, 0, CTL_OPT_ARG(request_opts, envelope) },
+    { "device", required_argument, 0, CTL_OPT_ARG(request_opts, device) },
+    { "volume", required_argument, 0, CTL_OPT_ARG(request_opts, volume) },
+    { "id", required_argument, 0, CTL_OPT_ARG(request_opts, id) },
+    { "out", required_argument, 0, CTL_OPT_ARG(request_opts, out) },
+    { "key-out", required_argument, 0, CTL_OPT_ARG(request_opts, key_out) },
     { "fingerprint", required_argument, 0, O_FPR },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -147,11 +140,8 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if ((rc = check_opts(&o)))
     return rc;
-  if (ctl_exists(o.out) || ctl_exists(o.key_out)) {
-    ctl_errf("%s already exists; not overwriting it",
-             ctl_exists(o.out) ? o.out : o.key_out);
-    return CTL_FAIL;
-  }
+  if ((rc = ctl_new_file(o.out)) || (rc = ctl_new_file(o.key_out)))
+    return rc;
   ke_manifest *m = calloc(1, sizeof *m);
   ke_request *r = calloc(1, sizeof *r);
   ke_reqkey *key = ke_secure_alloc(sizeof *key);
@@ -159,8 +149,7 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
   size_t len = 0;
   ke_rc k = KE_OK;
   if (!m || !r || !key) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
+    rc = ctl_oom();
   }
   if (!rc && !(rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL)))
     rc = load_envelope(r, o.envelope, m);

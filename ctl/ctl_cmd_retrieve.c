@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_approve.h"
 #include "ctl_cmd.h"
 #include "ctl_escrow_pin.h"
 #include "ctl_http.h"
@@ -88,8 +89,7 @@ typedef struct ret_opts {
   int wait, raw;
 } ret_opts;
 
-enum { O_DEV = 256, O_VOL, O_KID, O_REASON, O_TICKET, O_WAIT, O_KEYOUT, O_REQOUT, O_OUT,
-       O_CKEY, O_RREQ, O_RKEY, O_RAW, O_EFPR, O_LOGKEY, O_WITNESS };
+enum { O_WITNESS = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -97,21 +97,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_DEV: o->device = arg; return CTL_OK;
-  case O_VOL: o->volume = arg; return CTL_OK;
-  case O_KID: o->key_id = arg; return CTL_OK;
-  case O_REASON: o->reason = arg; return CTL_OK;
-  case O_TICKET: o->ticket = arg; return CTL_OK;
-  case O_WAIT: o->wait = 1; return CTL_OK;
-  case O_KEYOUT: o->key_out = arg; return CTL_OK;
-  case O_REQOUT: o->req_out = arg; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_CKEY: o->ckey = arg; return CTL_OK;
-  case O_RREQ: o->resume_req = arg; return CTL_OK;
-  case O_RKEY: o->resume_key = arg; return CTL_OK;
-  case O_RAW: o->raw = 1; return CTL_OK;
-  case O_EFPR: o->escrow_fpr = arg; return CTL_OK;
-  case O_LOGKEY: o->log_key = arg; return CTL_OK;
   case O_WITNESS: ctl_logview_set_witness(arg); return CTL_OK;
   }
   return CTL_USAGE;
@@ -388,7 +373,6 @@ static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
  * record, whose escrow event is in the log this client saw. */
 static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, const json_t *v)
 {
-  ctl_logview lv;
   char hex[65];
   int rc;
 
@@ -403,11 +387,7 @@ static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, con
              "envelope): refusing");
     return CTL_FAIL;
   }
-  if ((rc = ctl_logview_open(&lv, h, o->log_key)))
-    return rc;
-  rc = ctl_logview_check_escrow(&lv, h, v, r->envelope_sha256, r->device, r->volume);
-  ctl_logview_free(&lv);
-  return rc;
+  return ctl_approve_in_log(h, o->log_key, r, v);
 }
 
 /* The second form: wait for and open a request made before. */
@@ -427,12 +407,8 @@ static int resume(const ret_opts *o)
     rc = CTL_USAGE;
     goto out;
   }
-  if (o->out && ctl_exists(o->out)) {
-    ctl_errf("%s already exists; not overwriting it", o->out);
-    goto out;
-  }
-  if (!r || !key || (rc = ctl_load_request(r, o->resume_req, NULL)) ||
-      (rc = ctl_load_reqkey(key, o->resume_key)))
+  if (!r || !key || (rc = ctl_new_file(o->out)) ||
+      (rc = ctl_load_request(r, o->resume_req, NULL)) || (rc = ctl_load_reqkey(key, o->resume_key)))
     goto out;
   if (strcmp(key->request_id, r->request_id) != 0 ||
       !ke_ct_eq(key->E.b, r->E.b, KE_POINT_LEN)) {
@@ -459,21 +435,21 @@ out:
 
 static const struct option ret_options[] = {
   CTL_HTTP_OPTIONS,
-  { "device", required_argument, 0, O_DEV },
-  { "volume", required_argument, 0, O_VOL },
-  { "key-id", required_argument, 0, O_KID },
-  { "reason", required_argument, 0, O_REASON },
-  { "ticket", required_argument, 0, O_TICKET },
-  { "wait", no_argument, 0, O_WAIT },
-  { "key-out", required_argument, 0, O_KEYOUT },
-  { "request-out", required_argument, 0, O_REQOUT },
-  { "out", required_argument, 0, O_OUT },
-  { "client-key", required_argument, 0, O_CKEY },
-  { "request", required_argument, 0, O_RREQ },
-  { "key", required_argument, 0, O_RKEY },
-  { "raw", no_argument, 0, O_RAW },
-  { "escrow-fingerprint", required_argument, 0, O_EFPR },
-  { "log-key", required_argument, 0, O_LOGKEY },
+  { "device", required_argument, 0, CTL_OPT_ARG(ret_opts, device) },
+  { "volume", required_argument, 0, CTL_OPT_ARG(ret_opts, volume) },
+  { "key-id", required_argument, 0, CTL_OPT_ARG(ret_opts, key_id) },
+  { "reason", required_argument, 0, CTL_OPT_ARG(ret_opts, reason) },
+  { "ticket", required_argument, 0, CTL_OPT_ARG(ret_opts, ticket) },
+  { "wait", no_argument, 0, CTL_OPT_SET(ret_opts, wait) },
+  { "key-out", required_argument, 0, CTL_OPT_ARG(ret_opts, key_out) },
+  { "request-out", required_argument, 0, CTL_OPT_ARG(ret_opts, req_out) },
+  { "out", required_argument, 0, CTL_OPT_ARG(ret_opts, out) },
+  { "client-key", required_argument, 0, CTL_OPT_ARG(ret_opts, ckey) },
+  { "request", required_argument, 0, CTL_OPT_ARG(ret_opts, resume_req) },
+  { "key", required_argument, 0, CTL_OPT_ARG(ret_opts, resume_key) },
+  { "raw", no_argument, 0, CTL_OPT_SET(ret_opts, raw) },
+  { "escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(ret_opts, escrow_fpr) },
+  { "log-key", required_argument, 0, CTL_OPT_ARG(ret_opts, log_key) },
   { "witness-key", required_argument, 0, O_WITNESS },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 },

@@ -41,20 +41,13 @@ typedef struct seal_opts {
   int pinned, raw, force;
 } seal_opts;
 
-enum { O_MANIFEST = 256, O_FPR, O_DEVICE, O_VOLUME, O_IN, O_OUT, O_RAW, O_FORCE };
+enum { O_FPR = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   seal_opts *o = ctx;
   switch (opt) {
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
-  case O_DEVICE: o->device = arg; return CTL_OK;
-  case O_VOLUME: o->volume = arg; return CTL_OK;
-  case O_IN: o->in = arg; return CTL_OK;
-  case O_OUT: o->out = arg; return CTL_OK;
-  case O_RAW: o->raw = 1; return CTL_OK;
-  case O_FORCE: o->force = 1; return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -93,14 +86,14 @@ static int read_secret(ke_buf *b, const seal_opts *o)
 int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "manifest", required_argument, 0, O_MANIFEST },
+    { "manifest", required_argument, 0, CTL_OPT_ARG(seal_opts, manifest) },
     { "fingerprint", required_argument, 0, O_FPR },
-    { "device", required_argument, 0, O_DEVICE },
-    { "volume", required_argument, 0, O_VOLUME },
-    { "in", required_argument, 0, O_IN },
-    { "out", required_argument, 0, O_OUT },
-    { "raw", no_argument, 0, O_RAW },
-    { "force", no_argument, 0, O_FORCE },
+    { "device", required_argument, 0, CTL_OPT_ARG(seal_opts, device) },
+    { "volume", required_argument, 0, CTL_OPT_ARG(seal_opts, volume) },
+    { "in", required_argument, 0, CTL_OPT_ARG(seal_opts, in) },
+    { "out", required_argument, 0, CTL_OPT_ARG(seal_opts, out) },
+    { "raw", no_argument, 0, CTL_OPT_SET(seal_opts, raw) },
+    { "force", no_argument, 0, CTL_OPT_SET(seal_opts, force) },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
@@ -124,10 +117,8 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
     return CTL_USAGE;
   }
   ke_manifest *m = calloc(1, sizeof *m);
-  if (!m) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!m)
+    return ctl_oom();
   uint8_t *env = NULL;
   size_t envlen = 0;
   char *text = NULL;

@@ -30,15 +30,12 @@ typedef struct share_opts {
   int pinned;
 } share_opts;
 
-enum { O_MANIFEST = 256, O_SHARE, O_PASS, O_FPR };
+enum { O_FPR = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   share_opts *o = ctx;
   switch (opt) {
-  case O_MANIFEST: o->manifest = arg; return CTL_OK;
-  case O_SHARE: o->share = arg; return CTL_OK;
-  case O_PASS: o->passfile = arg; return CTL_OK;
   case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
   }
   return CTL_USAGE;
@@ -47,9 +44,9 @@ static int on_opt(void *ctx, int opt, const char *arg)
 int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "manifest", required_argument, 0, O_MANIFEST },
-    { "share", required_argument, 0, O_SHARE },
-    { "passphrase-file", required_argument, 0, O_PASS },
+    { "manifest", required_argument, 0, CTL_OPT_ARG(share_opts, manifest) },
+    { "share", required_argument, 0, CTL_OPT_ARG(share_opts, share) },
+    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(share_opts, passfile) },
     { "fingerprint", required_argument, 0, O_FPR },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -67,19 +64,13 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
   ke_manifest *m = calloc(1, sizeof *m);
   ke_scalar *d = ke_secure_alloc(sizeof *d);
   if (!m || !d) {
-    ctl_errf("out of memory");
-    rc = CTL_FAIL;
-  }
-  if (!rc)
-    rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL);
-  if (!rc)
-    rc = ctl_load_share(&sf, o.share);
-  if (!rc)
-    rc = ctl_check_share(&sf, &m->pub, sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
-                         "the manifest's escrow key");
-  if (!rc)
-    rc = ctl_unseal_share(d, &sf, &m->pub, o.passfile);
-  if (!rc) {
+    rc = ctl_oom();
+  } else if (!(rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL)) &&
+             !(rc = ctl_load_share(&sf, o.share)) &&
+             !(rc = ctl_check_share(&sf, &m->pub,
+                                    sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
+                                    "the manifest's escrow key")) &&
+             !(rc = ctl_unseal_share(d, &sf, &m->pub, o.passfile))) {
     char fpr[2 * KE_FPR_LEN + 1];
     ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
     printf("ok: the share of custodian %u (%s) belongs to escrow key %s\n", sf.index,

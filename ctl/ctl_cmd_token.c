@@ -39,7 +39,7 @@ typedef struct token_opts {
   int all, json;
 } token_opts;
 
-enum { O_NAME = 256, O_EXPIRES, O_USER, O_ALL, O_JSON };
+enum { O_EXPIRES = 256 };
 
 static int parse_duration(long long *out, const char *s)
 {
@@ -54,23 +54,16 @@ static int on_opt(void *ctx, int opt, const char *arg)
   token_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
-  switch (opt) {
-  case O_NAME: o->name = arg; return CTL_OK;
-  case O_EXPIRES: return parse_duration(&o->expires_in, arg);
-  case O_USER: o->user = arg; return CTL_OK;
-  case O_ALL: o->all = 1; return CTL_OK;
-  case O_JSON: o->json = 1; return CTL_OK;
-  }
-  return CTL_USAGE;
+  return opt == O_EXPIRES ? parse_duration(&o->expires_in, arg) : CTL_USAGE;
 }
 
 static const struct option token_options[] = {
   CTL_HTTP_OPTIONS,
-  { "name", required_argument, 0, O_NAME },
+  { "name", required_argument, 0, CTL_OPT_ARG(token_opts, name) },
   { "expires-in", required_argument, 0, O_EXPIRES },
-  { "user", required_argument, 0, O_USER },
-  { "all", no_argument, 0, O_ALL },
-  { "json", no_argument, 0, O_JSON },
+  { "user", required_argument, 0, CTL_OPT_ARG(token_opts, user) },
+  { "all", no_argument, 0, CTL_OPT_SET(token_opts, all) },
+  { "json", no_argument, 0, CTL_OPT_SET(token_opts, json) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
@@ -117,20 +110,18 @@ int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
   if ((rc = ctl_list_fetch(&o.t, "/v1/tokens", o.all, o.json, &ans)) || !ans)
     return rc;
   printf("%-6s %-5s %-16s %-24s %-20s %s\n", "ID", "KIND", "USER", "NAME", "EXPIRES", "STATE");
-  {
-    const json_t *toks = json_object_get(ans, "tokens");
-    for (size_t i = 0; i < json_array_size(toks); i++) {
-      const json_t *t = json_array_get(toks, i);
-      printf("%-6lld %-5s %-16s %-24s %-20s %s\n",
-             (long long)json_integer_value(json_object_get(t, "id")),
-             json_string_value(json_object_get(t, "kind")),
-             json_string_value(json_object_get(t, "user")),
-             json_string_value(json_object_get(t, "name")),
-             json_string_value(json_object_get(t, "expires")),
-             json_is_string(json_object_get(t, "revoked")) ? "revoked"
-             : json_is_true(json_object_get(t, "active"))  ? "active"
-                                                            : "expired");
-    }
+  const json_t *toks = json_object_get(ans, "tokens");
+  for (size_t i = 0; i < json_array_size(toks); i++) {
+    const json_t *t = json_array_get(toks, i);
+    printf("%-6lld %-5s %-16s %-24s %-20s %s\n",
+           (long long)json_integer_value(json_object_get(t, "id")),
+           json_string_value(json_object_get(t, "kind")),
+           json_string_value(json_object_get(t, "user")),
+           json_string_value(json_object_get(t, "name")),
+           json_string_value(json_object_get(t, "expires")),
+           json_is_string(json_object_get(t, "revoked")) ? "revoked"
+           : json_is_true(json_object_get(t, "active"))  ? "active"
+                                                          : "expired");
   }
   json_decref(ans);
   return CTL_OK;

@@ -77,34 +77,25 @@ typedef struct user_opts {
   int json, service;
 } user_opts;
 
-enum { O_ROLE = 256, O_CIDX, O_PWFILE, O_JSON, O_PERSON, O_SERVICE, O_EMAIL };
+enum { O_CIDX = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   user_opts *o = ctx;
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
-  switch (opt) {
-  case O_ROLE: o->role = arg; return CTL_OK;
-  case O_CIDX: return ctl_parse_uint(&o->cidx, arg, "--custodian-index", 1, 255);
-  case O_PWFILE: o->password_file = arg; return CTL_OK;
-  case O_JSON: o->json = 1; return CTL_OK;
-  case O_PERSON: o->person = arg; return CTL_OK;
-  case O_SERVICE: o->service = 1; return CTL_OK;
-  case O_EMAIL: o->email = arg; return CTL_OK;
-  }
-  return CTL_USAGE;
+  return opt == O_CIDX ? ctl_parse_uint(&o->cidx, arg, "--custodian-index", 1, 255) : CTL_USAGE;
 }
 
 static const struct option user_options[] = {
   CTL_HTTP_OPTIONS,
-  { "role", required_argument, 0, O_ROLE },
+  { "role", required_argument, 0, CTL_OPT_ARG(user_opts, role) },
   { "custodian-index", required_argument, 0, O_CIDX },
-  { "password-file", required_argument, 0, O_PWFILE },
-  { "json", no_argument, 0, O_JSON },
-  { "person", required_argument, 0, O_PERSON },
-  { "service", no_argument, 0, O_SERVICE },
-  { "email", required_argument, 0, O_EMAIL },
+  { "password-file", required_argument, 0, CTL_OPT_ARG(user_opts, password_file) },
+  { "json", no_argument, 0, CTL_OPT_SET(user_opts, json) },
+  { "person", required_argument, 0, CTL_OPT_ARG(user_opts, person) },
+  { "service", no_argument, 0, CTL_OPT_SET(user_opts, service) },
+  { "email", required_argument, 0, CTL_OPT_ARG(user_opts, email) },
   { "help", no_argument, 0, 'h' },
   { 0, 0, 0, 0 }
 };
@@ -172,14 +163,6 @@ static int user_path(char *out, size_t outlen, const char *name, const char *wha
   return CTL_OK;
 }
 
-static void print_json(const json_t *j)
-{
-  char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-  if (s)
-    printf("%s\n", s);
-  free(s);
-}
-
 /* --password-file F: its first line becomes the body's "password" (the
  * password is never printed).  Without F the server generates one. */
 static int user_password_member(json_t *req, const char *file)
@@ -213,7 +196,6 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
 {
   user_opts o;
   const char *name = NULL;
-  ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   int rc;
 
@@ -242,8 +224,8 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
     rc = CTL_USAGE;
     goto out;
   }
-  if ((rc = user_password_member(req, o.password_file)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "POST", "/v1/users", req, &ans)))
+  if ((rc = user_password_member(req, o.password_file)) ||
+      (rc = ctl_http_do(&o.t, "POST", "/v1/users", req, &ans)))
     goto out;
   printf("Created user %s (role %s", name, o.role);
   if (o.cidx)
@@ -255,72 +237,63 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
 int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
 {
   user_opts o;
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   int rc;
 
   if ((rc = parse(cmd, argc, argv, &o, 0, NULL)))
     return rc;
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "GET", "/v1/users", NULL, &ans)))
-    goto out;
+  if ((rc = ctl_http_do(&o.t, "GET", "/v1/users", NULL, &ans)))
+    return rc;
   if (o.json) {
-    print_json(ans);
+    ctl_print_json(ans);
     goto out;
   }
   printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED",
          "KIND");
-  {
-    const json_t *users = json_object_get(ans, "users");
-    for (size_t i = 0; i < json_array_size(users); i++) {
-      const json_t *u = json_array_get(users, i);
-      const json_t *ci = json_object_get(u, "custodian_index");
-      char idx[8] = "-";
-      if (json_is_integer(ci))
-        snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
-      printf("%-24s %-10s %-5s %-8s %-20s %s\n", json_string_value(json_object_get(u, "name")),
-             json_string_value(json_object_get(u, "role")), idx,
-             json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
-             json_string_value(json_object_get(u, "created")),
-             json_is_true(json_object_get(u, "service")) ? "service" : "person");
-    }
+  const json_t *users = json_object_get(ans, "users");
+  for (size_t i = 0; i < json_array_size(users); i++) {
+    const json_t *u = json_array_get(users, i);
+    const json_t *ci = json_object_get(u, "custodian_index");
+    char idx[8] = "-";
+    if (json_is_integer(ci))
+      snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
+    printf("%-24s %-10s %-5s %-8s %-20s %s\n", json_string_value(json_object_get(u, "name")),
+           json_string_value(json_object_get(u, "role")), idx,
+           json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
+           json_string_value(json_object_get(u, "created")),
+           json_is_true(json_object_get(u, "service")) ? "service" : "person");
   }
 out:
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }
 
-static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what)
+/* disable, enable, set-role, set-person and set-email: POST to
+ * /v1/users/{name}/<what>, what being the sub-command without "set-". */
+int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
 {
+  const char *what = strncmp(cmd->sub, "set-", 4) == 0 ? cmd->sub + 4 : cmd->sub;
   user_opts o;
   const char *name = NULL;
   char path[300];
-  ctl_http *h = NULL;
   json_t *req = NULL, *ans = NULL;
   int rc;
 
   if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
     return rc;
-  if (strcmp(what, "person") == 0) {
-    if (!o.person)
-      return ctl_missing_opt("--person");
-    if (!(req = json_pack("{s:s}", "person", o.person))) {
-      ctl_errf("--person is not valid UTF-8");
-      return CTL_USAGE;
-    }
-  } else if (strcmp(what, "email") == 0) {
-    if (!o.email)
-      return ctl_missing_opt("--email");
-    if (!(req = json_pack("{s:s}", "email", o.email))) {
-      ctl_errf("--email is not valid UTF-8");
+  if (strcmp(what, "person") == 0 || strcmp(what, "email") == 0) {
+    const char *v = what[0] == 'p' ? o.person : o.email, *opt = what[0] == 'p' ? "--person"
+                                                                                  : "--email";
+    if (!v)
+      return ctl_missing_opt(opt);
+    if (!(req = json_pack("{s:s}", what, v))) {
+      ctl_errf("%s is not valid UTF-8", opt);
       return CTL_USAGE;
     }
   } else if (strcmp(what, "role") == 0) {
@@ -334,8 +307,8 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
       return CTL_USAGE;
     }
   }
-  if ((rc = user_path(path, sizeof path, name, what)) || (rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = ctl_http_call(h, "POST", path, req, &ans)))
+  if ((rc = user_path(path, sizeof path, name, what)) ||
+      (rc = ctl_http_do(&o.t, "POST", path, req, &ans)))
     goto out;
   if (o.person)
     printf("User %s is now person %s.\n", name, o.person);
@@ -351,33 +324,7 @@ static int user_post(const ctl_cmd *cmd, int argc, char **argv, const char *what
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
-}
-
-int ctl_cmd_user_disable(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "disable");
-}
-
-int ctl_cmd_user_enable(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "enable");
-}
-
-int ctl_cmd_user_set_role(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "role");
-}
-
-int ctl_cmd_user_set_person(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "person");
-}
-
-int ctl_cmd_user_set_email(const ctl_cmd *cmd, int argc, char **argv)
-{
-  return user_post(cmd, argc, argv, "email");
 }
 
 int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
@@ -385,7 +332,6 @@ int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
   user_opts o;
   const char *name = NULL;
   char path[300];
-  ctl_http *h = NULL;
   json_t *req = json_object(), *ans = NULL;
   int rc;
 
@@ -397,7 +343,7 @@ int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
   }
   if ((rc = user_password_member(req, o.password_file)) ||
       (rc = user_path(path, sizeof path, name, "password")) ||
-      (rc = ctl_http_open(&h, &o.t, 1)) || (rc = ctl_http_call(h, "POST", path, req, &ans)))
+      (rc = ctl_http_do(&o.t, "POST", path, req, &ans)))
     goto out;
   printf("Password of %s reset; %lld login session(s) revoked.\n", name,
          (long long)json_integer_value(json_object_get(ans, "sessions_revoked")));
@@ -405,6 +351,5 @@ int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
 out:
   json_decref(req);
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }

@@ -16,6 +16,7 @@
 
 #include "ctl_util.h"
 #include "ke_json.h"
+#include "ke_json_spec.h"
 #include "ke_util.h"
 
 #define CTL_LOGIN_FILE "login.json"
@@ -59,24 +60,25 @@ void ctl_login_free(ctl_login *l)
   memset(l, 0, sizeof *l);
 }
 
-static int dup_member(char **dst, const json_t *o, const char *key, int required,
-                      const char *path)
-{
-  const char *s;
-  ke_json_rc rc = ke_json_get_str(o, key, &s);
+/* The login file; members an older or newer escrowctl wrote are ignored. */
+typedef struct login_file {
+  const char *server, *token, *user, *cacert, *pin_sha256;
+  int64_t expires;
+} login_file;
+static const struct ke_jfield login_fields[] = {
+  KE_JF_STR(login_file, server, 1, INT64_MAX, NULL, NULL),
+  KE_JF_STR(login_file, token, 1, INT64_MAX, NULL, NULL),
+  KE_JF_STR_OPT(login_file, user, 1, INT64_MAX, NULL, NULL),
+  KE_JF_STR_OPT(login_file, cacert, 1, INT64_MAX, NULL, NULL),
+  KE_JF_STR_OPT(login_file, pin_sha256, 1, INT64_MAX, NULL, NULL),
+  KE_JF_INT_OPT(login_file, expires, 0, INT64_MAX, 0, NULL),
+  KE_JF_END,
+};
+static const struct ke_jspec login_spec = KE_JSPEC(login_file, login_fields, KE_JS_OPEN);
 
-  if (rc == KE_JSON_MISSING && !required)
-    return CTL_OK;
-  if (rc != KE_JSON_OK || !s[0]) {
-    ctl_errf("%s: \"%s\" is missing or not a string (log in again)", path, key);
-    return CTL_FAIL;
-  }
-  *dst = strdup(s);
-  if (!*dst) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
-  return CTL_OK;
+static int dup_opt(char **dst, const char *s)
+{
+  return s && !(*dst = strdup(s));
 }
 
 int ctl_login_load(ctl_login *l, int *found)
@@ -114,22 +116,20 @@ int ctl_login_load(ctl_login *l, int *found)
     return CTL_FAIL;
   }
   ke_buf_free(&b);
-  int64_t exp = 0;
-  ke_json_rc jr = ke_json_get_int(o, "expires", 0, INT64_MAX, &exp);
-  rc = dup_member(&l->server, o, "server", 1, path);
-  if (!rc)
-    rc = dup_member(&l->token, o, "token", 1, path);
-  if (!rc)
-    rc = dup_member(&l->user, o, "user", 0, path);
-  if (!rc)
-    rc = dup_member(&l->cacert, o, "cacert", 0, path);
-  if (!rc)
-    rc = dup_member(&l->pin, o, "pin_sha256", 0, path);
-  if (!rc && jr != KE_JSON_OK && jr != KE_JSON_MISSING) {
-    ctl_errf("%s: \"expires\" is not a number (log in again)", path);
+  login_file f;
+  struct ke_jerr je;
+  if (ke_json_spec_parse(o, &login_spec, &f, &je) != 0) {
+    if (je.field->type == KE_JT_INT)
+      ctl_errf("%s: \"expires\" is not a number (log in again)", path);
+    else
+      ctl_errf("%s: \"%s\" is missing or not a string (log in again)", path, je.field->name);
     rc = CTL_FAIL;
+  } else if (dup_opt(&l->server, f.server) || dup_opt(&l->token, f.token) ||
+             dup_opt(&l->user, f.user) || dup_opt(&l->cacert, f.cacert) ||
+             dup_opt(&l->pin, f.pin_sha256)) {
+    rc = ctl_oom();
   }
-  l->expires = jr == KE_JSON_OK ? exp : 0;
+  l->expires = f.expires;
   json_decref(o);
   if (rc) {
     ctl_login_free(l);
@@ -189,8 +189,7 @@ int ctl_login_save(const ctl_login *l)
       (l->pin && json_object_set_new(o, "pin_sha256", json_string(l->pin))) ||
       !(text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS))) {
     json_decref(o);
-    ctl_errf("out of memory");
-    return CTL_FAIL;
+    return ctl_oom();
   }
   json_decref(o);
   snprintf(path, sizeof path, "%s/%s", dir, CTL_LOGIN_FILE);

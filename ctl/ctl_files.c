@@ -7,26 +7,9 @@
 
 #include "ctl_util.h"
 
-/* One parser signature per file type would need casts between function
- * pointer types; a macro keeps the five loaders identical instead. */
-#define CTL_LOAD(parse, out, path, secure, what)                         \
-  do {                                                                   \
-    ke_buf b_;                                                          \
-    ke_ferr e_ = { "" };                                                 \
-    int r_ = ctl_read(&b_, (path), KE_FILE_MAX, (secure), (what));       \
-    if (r_)                                                              \
-      return r_;                                                         \
-    ke_rc k_ = parse((out), b_.p, b_.len, &e_);                          \
-    ke_buf_free(&b_);                                                   \
-    if (k_) {                                                            \
-      ctl_errf("%s: %s", (path), e_.msg[0] ? e_.msg : ke_rc_str(k_));    \
-      return CTL_FAIL;                                                   \
-    }                                                                    \
-  } while (0)
-
 int ctl_load_manifest(ke_manifest *m, const char *path, const uint8_t *pin)
 {
-  CTL_LOAD(ke_manifest_parse, m, path, 0, "manifest");
+  CTL_LOAD(ke_manifest_parse, m, path, KE_FILE_MAX, 0, "manifest");
   if (pin && memcmp(pin, m->pub.fingerprint, KE_FPR_LEN) != 0) {
     char have[2 * KE_FPR_LEN + 1];
     ke_hex_encode(have, m->pub.fingerprint, KE_FPR_LEN);
@@ -39,13 +22,13 @@ int ctl_load_manifest(ke_manifest *m, const char *path, const uint8_t *pin)
 
 int ctl_load_share(ke_sharefile *s, const char *path)
 {
-  CTL_LOAD(ke_sharefile_parse, s, path, 0, "share file");
+  CTL_LOAD(ke_sharefile_parse, s, path, KE_FILE_MAX, 0, "share file");
   return CTL_OK;
 }
 
 int ctl_load_request(ke_request *r, const char *path, const uint8_t *pin)
 {
-  CTL_LOAD(ke_request_parse, r, path, 0, "request file");
+  CTL_LOAD(ke_request_parse, r, path, KE_FILE_MAX, 0, "request file");
   if (pin && memcmp(pin, r->fingerprint, KE_FPR_LEN) != 0) {
     char have[2 * KE_FPR_LEN + 1];
     ke_hex_encode(have, r->fingerprint, KE_FPR_LEN);
@@ -58,7 +41,7 @@ int ctl_load_request(ke_request *r, const char *path, const uint8_t *pin)
 
 int ctl_load_reqkey(ke_reqkey *k, const char *path)
 {
-  CTL_LOAD(ke_reqkey_parse, k, path, 1, "requester key file");
+  CTL_LOAD(ke_reqkey_parse, k, path, KE_FILE_MAX, 1, "requester key file");
   return CTL_OK;
 }
 

@@ -50,6 +50,11 @@ int ctl_http_opt(ctl_http_target *t, int opt, const char *arg)
   return 1;
 }
 
+int ctl_http_on_opt(void *target, int opt, const char *arg)
+{
+  return ctl_http_opt(target, opt, arg) ? CTL_OK : CTL_USAGE;
+}
+
 /* Check the base URL and store it without trailing slashes. */
 static int set_server(ctl_http *h, const char *server)
 {
@@ -103,10 +108,8 @@ static int http_new(ctl_http **out)
 
   *out = NULL;
   h = calloc(1, sizeof *h);
-  if (!h) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!h)
+    return ctl_oom();
   if ((krc = ke_http_new(&h->conn)) != KE_OK) {
     free(h);
     ctl_errf(krc == KE_ERR_NOMEM ? "out of memory" : "cannot initialise libcurl");
@@ -225,10 +228,8 @@ int ctl_http_set_pin(ctl_http *h, const char *pin)
   ke_rc krc;
 
   if (pin && (krc = ke_http_pin_parse(pin, &p)) != KE_OK) {
-    if (krc == KE_ERR_NOMEM) {
-      ctl_errf("out of memory");
-      return CTL_FAIL;
-    }
+    if (krc == KE_ERR_NOMEM)
+      return ctl_oom();
     ctl_errf("--pin-sha256 must be the base64 SHA-256 of the server's public key "
              "(SubjectPublicKeyInfo), optionally as sha256//B64, several separated by ';'");
     return CTL_USAGE;
@@ -272,10 +273,8 @@ static int perform(ctl_http *h, const char *method, const char *path, const json
     ctl_errf("internal error: request path must start with /");
     return CTL_FAIL;
   }
-  if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (body && !(payload = json_dumps(body, JSON_COMPACT)))
+    return ctl_oom();
   r.payload = payload;
   hdrs[nh++] = "Accept: application/json, text/plain";
   if (payload)
@@ -290,10 +289,8 @@ static int perform(ctl_http *h, const char *method, const char *path, const json
   }
   if (krc == KE_OK)
     return CTL_OK;
-  if (krc == KE_ERR_NOMEM) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (krc == KE_ERR_NOMEM)
+    return ctl_oom();
   if (krc == KE_ERR_LENGTH)
     ctl_errf("%s: the answer is larger than %u bytes", h->server, CTL_HTTP_MAX_RESPONSE);
   else
@@ -346,8 +343,10 @@ static int parse_json(ctl_http *h, const ke_http_resp *b, json_t **out)
   return CTL_OK;
 }
 
-int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
-                         const json_t *body, long *status, json_t **out)
+/* One JSON call.  A non-2xx is printed and mapped when report, else only
+ * *status tells and *out is its error object (if it was JSON). */
+static int call(ctl_http *h, const char *method, const char *path, const json_t *body,
+                long *status, json_t **out, int report)
 {
   ke_http_resp b;
   json_t *j = NULL;
@@ -356,38 +355,17 @@ int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
   if (out)
     *out = NULL;
   rc = perform(h, method, path, body, &b);
-  *status = rc ? 0 : b.status;
-  if (!rc) {
-    if (ke_http_classify(b.status) == KE_HTTP_SUCCESS)
-      rc = parse_json(h, &b, &j);
-    else
-      j = ke_http_error_json(&b); /* an error body that is not JSON is absent */
-  }
-  ke_http_resp_free(&b);
-  if (out)
-    *out = j;
-  else
-    json_decref(j);
-  return rc;
-}
-
-int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_t *body,
-                  json_t **out)
-{
-  ke_http_resp b;
-  json_t *j = NULL;
-  int rc;
-
-  if (out)
-    *out = NULL;
-  rc = perform(h, method, path, body, &b);
-  if (!rc && ke_http_classify(b.status) != KE_HTTP_SUCCESS) {
-    j = ke_http_error_json(&b);
-    rc = report_status(h, b.status, j, b.retry_after);
-    json_decref(j);
-    j = NULL;
-  } else if (!rc) {
+  if (status)
+    *status = rc ? 0 : b.status;
+  if (!rc && ke_http_classify(b.status) == KE_HTTP_SUCCESS) {
     rc = parse_json(h, &b, &j);
+  } else if (!rc) {
+    j = ke_http_error_json(&b); /* an error body that is not JSON is absent */
+    if (report) {
+      rc = report_status(h, b.status, j, b.retry_after);
+      json_decref(j);
+      j = NULL;
+    }
   }
   ke_http_resp_free(&b);
   if (out && !rc)
@@ -395,6 +373,18 @@ int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_
   else
     json_decref(j);
   return rc;
+}
+
+int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
+                         const json_t *body, long *status, json_t **out)
+{
+  return call(h, method, path, body, status, out, 0);
+}
+
+int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_t *body,
+                  json_t **out)
+{
+  return call(h, method, path, body, NULL, out, 1);
 }
 
 int ctl_http_get_raw(ctl_http *h, const char *path, ke_buf *out, long *status)
@@ -414,8 +404,7 @@ int ctl_http_get_raw(ctl_http *h, const char *path, ke_buf *out, long *status)
   if (!rc && !b.body) {
     /* An empty 2xx body is still a NUL-terminated string for the caller. */
     if (!(b.body = calloc(1, 1))) {
-      ctl_errf("out of memory");
-      rc = CTL_FAIL;
+      rc = ctl_oom();
     }
     b.cap = b.body ? 1 : 0;
   }
@@ -456,4 +445,26 @@ int ctl_http_escape(char *out, size_t outlen, const char *s)
     return CTL_USAGE;
   out[o] = '\0';
   return CTL_OK;
+}
+
+int ctl_http_do(const ctl_http_target *t, const char *method, const char *path,
+                const json_t *body, json_t **out)
+{
+  ctl_http *h = NULL;
+  int rc = ctl_http_open(&h, t, 1);
+
+  if (!rc)
+    rc = ctl_http_call(h, method, path, body, out);
+  ctl_http_free(h);
+  return rc;
+}
+
+int ctl_print_json(const json_t *ans)
+{
+  char *s = json_dumps(ans, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+  if (s)
+    printf("%s\n", s);
+  free(s);
+  return s ? CTL_OK : CTL_FAIL;
 }

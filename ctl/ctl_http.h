@@ -58,6 +58,9 @@ typedef struct ctl_http_target {
 } ctl_http_target;
 /* Returns 1 if `opt` was one of the three (and records arg), else 0. */
 int ctl_http_opt(ctl_http_target *t, int opt, const char *arg);
+/* The ctl_opt_fn of a command whose options struct starts with its
+ * ctl_http_target and whose other options are all CTL_OPT_ARG/SET. */
+int ctl_http_on_opt(void *target, int opt, const char *arg);
 
 /* Open a client for `t` (may be NULL).  need_token: fail with CTL_AUTH and
  * "not logged in" when no token is available.  CTL_OK or an exit code
@@ -85,6 +88,15 @@ const char *ctl_http_cacert(const ctl_http *h);
  * CTL_FAIL, 5xx and transport failures -> CTL_NET. */
 int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_t *body,
                   json_t **out);
+
+/* ctl_http_open(t, need a token) + ctl_http_call + ctl_http_free: one call
+ * of a command. */
+int ctl_http_do(const ctl_http_target *t, const char *method, const char *path,
+                const json_t *body, json_t **out);
+
+/* --json: an answer indented, keys sorted, on stdout.  CTL_FAIL if it
+ * cannot be formatted. */
+int ctl_print_json(const json_t *ans);
 
 /* GET returning the raw body of a 2xx (e.g. a text/plain checkpoint), NUL
  * terminated.  Errors are mapped as above.  *status (may be NULL) gets the

@@ -66,7 +66,6 @@ out:
 int ctl_list_fetch(const ctl_http_target *t, const char *path, int all, int json,
                    json_t **ans)
 {
-  ctl_http *h = NULL;
   char full[128];
   int rc;
 
@@ -76,25 +75,17 @@ int ctl_list_fetch(const ctl_http_target *t, const char *path, int all, int json
     ctl_errf("internal error: collection path too long");
     return CTL_FAIL;
   }
-  if ((rc = ctl_http_open(&h, t, 1)) || (rc = ctl_http_call(h, "GET", full, NULL, ans)))
-    goto out;
-  if (json) {
-    char *s = json_dumps(*ans, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s)
-      printf("%s\n", s);
-    free(s);
+  if (!(rc = ctl_http_do(t, "GET", full, NULL, ans)) && json) {
+    ctl_print_json(*ans);
     json_decref(*ans);
     *ans = NULL;
   }
-out:
-  ctl_http_free(h);
   return rc;
 }
 
 int ctl_list_revoke(const ctl_http_target *t, const ctl_list_kind *k, int argc, char **argv,
                     int first)
 {
-  ctl_http *h = NULL;
   json_t *ans = NULL;
   char path[128];
   const char *id;
@@ -113,13 +104,10 @@ int ctl_list_revoke(const ctl_http_target *t, const ctl_list_kind *k, int argc, 
     ctl_errf("internal error: collection path too long");
     return CTL_FAIL;
   }
-  if ((rc = ctl_http_open(&h, t, 1)) || (rc = ctl_http_call(h, "DELETE", path, NULL, &ans)))
-    goto out;
-  printf("%c%s %s %s.\n", toupper((unsigned char)k->noun[0]), k->noun + 1, id,
-         json_is_true(json_object_get(ans, "already_revoked")) ? "was already revoked"
-                                                                : "revoked");
-out:
+  if (!(rc = ctl_http_do(t, "DELETE", path, NULL, &ans)))
+    printf("%c%s %s %s.\n", toupper((unsigned char)k->noun[0]), k->noun + 1, id,
+           json_is_true(json_object_get(ans, "already_revoked")) ? "was already revoked"
+                                                                  : "revoked");
   json_decref(ans);
-  ctl_http_free(h);
   return rc;
 }

@@ -107,26 +107,6 @@ int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERK
   return ok;
 }
 
-/* An exclusive lock on <config>/audit-checkpoint.lock: the saved checkpoint
- * is read, checked against and replaced by one command at a time.  Returns
- * the descriptor, or -1 (printed). */
-static int lock_saved(void)
-{
-  char path[4200];
-  int fd;
-
-  if (ctl_audit_config_dir() || ctl_audit_default_path(path, sizeof path, "audit-checkpoint.lock"))
-    return -1;
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-    ctl_errf("cannot lock %s: %s", path, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /* The saved checkpoint, if any: *have = 0 when there is none. */
 static int load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
                       int *have)
@@ -191,7 +171,9 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
     goto out;
   if ((rc = ctl_audit_default_path(path, sizeof path, "audit-checkpoint")))
     goto out;
-  if ((fd = lock_saved()) < 0) {
+  /* the saved checkpoint is read, checked against and replaced by one
+   * command at a time */
+  if ((fd = ctl_audit_lock("audit-checkpoint.lock", LOCK_EX)) < 0) {
     rc = CTL_FAIL;
     goto out;
   }

@@ -31,24 +31,6 @@ int ctl_pin_fpr_valid(const char *s)
   return i == CTL_PIN_FPR_LEN;
 }
 
-/* Lock file next to the pins, held while the file is read and replaced. */
-static int pin_lock(int how)
-{
-  char path[4200];
-  int fd;
-
-  if (ctl_audit_config_dir() || ctl_audit_default_path(path, sizeof path, PIN_FILE ".lock"))
-    return -1;
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 || flock(fd, how) != 0) {
-    ctl_errf("cannot lock %s: %s", path, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /* The pins as JSON: {"version":1,"keys":{...}}; an absent file is empty. */
 static int pin_load(json_t **out)
 {
@@ -91,7 +73,7 @@ bad:
 /* The pins, read under a shared lock. */
 static int pin_read(json_t **root)
 {
-  int fd = pin_lock(LOCK_SH), rc;
+  int fd = ctl_audit_lock(PIN_FILE ".lock", LOCK_SH), rc;
 
   if (fd < 0)
     return CTL_FAIL;
@@ -133,10 +115,8 @@ static int pin_save(json_t *root)
 
   if ((rc = ctl_audit_default_path(path, sizeof path, PIN_FILE)))
     return rc;
-  if (!(text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS))) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!(text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)))
+    return ctl_oom();
   rc = ctl_audit_replace(path, text, strlen(text));
   free(text);
   return rc;
@@ -157,13 +137,12 @@ int ctl_pin_store(const char *user, const char *fpr_hex)
   for (size_t i = 0; i <= CTL_PIN_FPR_LEN; i++)
     lower[i] = (char)tolower((unsigned char)fpr_hex[i]);
   strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-  if ((fd = pin_lock(LOCK_EX)) < 0)
+  if ((fd = ctl_audit_lock(PIN_FILE ".lock", LOCK_EX)) < 0)
     return CTL_FAIL;
   if (!(rc = pin_load(&root))) {
     e = json_pack("{s:s,s:s}", "fingerprint", lower, "pinned", now);
     if (!e || json_object_set_new(json_object_get(root, "keys"), user, e) != 0) {
-      ctl_errf("out of memory");
-      rc = CTL_FAIL;
+      rc = ctl_oom();
     } else {
       rc = pin_save(root);
     }
@@ -179,7 +158,7 @@ int ctl_pin_remove(const char *user, int *removed)
   int fd, rc;
 
   *removed = 0;
-  if ((fd = pin_lock(LOCK_EX)) < 0)
+  if ((fd = ctl_audit_lock(PIN_FILE ".lock", LOCK_EX)) < 0)
     return CTL_FAIL;
   if (!(rc = pin_load(&root)) && json_object_del(json_object_get(root, "keys"), user) == 0) {
     *removed = 1;

@@ -61,6 +61,12 @@ void ctl_notef(const char *fmt, ...)
   fputc('\n', stderr);
 }
 
+int ctl_oom(void)
+{
+  ctl_errf("out of memory");
+  return CTL_FAIL;
+}
+
 void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
 {
   char name[32];
@@ -69,13 +75,33 @@ void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
 }
 
 /* ---- options ---------------------------------------------------------- */
+typedef struct opt_call {
+  ctl_opt_fn fn;
+  void *ctx;
+} opt_call;
+
+static int on_opt(void *call, int opt, const char *arg)
+{
+  const opt_call *c = call;
+  char *member = (char *)c->ctx + (opt & 0xffff);
+
+  if (!(opt & CTL_OPT_STORE_))
+    return c->fn ? c->fn(c->ctx, opt, arg) : CTL_USAGE;
+  if (opt & CTL_OPT_FLAG_)
+    *(int *)(void *)member = 1;
+  else
+    *(const char **)(void *)member = arg;
+  return CTL_OK;
+}
+
 int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
                ctl_opt_fn fn, void *ctx, int *first_arg)
 {
   ke_cli_bad bad;
+  opt_call call = { fn, ctx };
   /* "+": stop at the first positional argument (open's part files may
    * follow the options; nothing is permuted behind the user's back). */
-  int rc = ke_cli_getopt(argc, argv, "+:h", opts, KE_CLI_ONCE, fn, ctx, first_arg, &bad);
+  int rc = ke_cli_getopt(argc, argv, "+:h", opts, KE_CLI_ONCE, on_opt, &call, first_arg, &bad);
   if (rc == KE_CLI_HELP) {
     ctl_print_usage(cmd, stdout);
     return CTL_HELP;
@@ -206,6 +232,14 @@ int ctl_exists(const char *path)
   return lstat(path, &st) == 0;
 }
 
+int ctl_new_file(const char *path)
+{
+  if (!path || !ctl_exists(path))
+    return CTL_OK;
+  ctl_errf("%s already exists; not overwriting it", path);
+  return CTL_FAIL;
+}
+
 /* ---- terminal --------------------------------------------------------- */
 int ctl_interactive(void)
 {
@@ -282,10 +316,8 @@ static int passphrase_alloc(ke_buf *b)
   b->cap = CTL_PASS_MAX + 2;
   b->secure = 1;
   b->p = ke_secure_alloc(b->cap);
-  if (!b->p) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!b->p)
+    return ctl_oom();
   return CTL_OK;
 }
 
@@ -364,10 +396,8 @@ int ctl_secret_line(ke_buf *out, const char *prompt, size_t max)
   out->cap = max + 2;
   out->secure = 1;
   out->p = ke_secure_alloc(out->cap);
-  if (!out->p) {
-    ctl_errf("out of memory");
-    return CTL_FAIL;
-  }
+  if (!out->p)
+    return ctl_oom();
   int rc = tty_line(out->p, out->cap, &out->len, prompt, 1);
   if (rc)
     ke_buf_free(out);

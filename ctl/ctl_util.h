@@ -37,6 +37,8 @@ typedef ke_cli_cmd ctl_cmd;
 void ctl_set_command(const ctl_cmd *cmd);
 void ctl_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ctl_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "out of memory"; CTL_FAIL. */
+int ctl_oom(void);
 /* Print "usage" of cmd to f. */
 void ctl_print_usage(const ctl_cmd *cmd, FILE *f);
 
@@ -46,6 +48,17 @@ typedef int (*ctl_opt_fn)(void *ctx, int opt, const char *arg);
 /* Or'ed into an option's `val`: the option may be given more than once
  * (ceremony's --custodian).  The handler sees val without the flag. */
 #define CTL_OPT_MULTI KE_CLI_OPT_MULTI
+/* An option's `val` that ctl_getopt handles itself, without calling fn:
+ * CTL_OPT_ARG keeps the argument in a `const char *` member of the struct
+ * that ctx points to, CTL_OPT_SET sets an `int` member to 1.  The unused
+ * comparison makes a member of another type a compile error. */
+#define CTL_OPT_STORE_ 0x20000
+#define CTL_OPT_FLAG_ 0x40000
+#define CTL_OPT_CHECK_(T, m, type) (0 * (int)sizeof(&((T *)0)->m == (type *)0))
+#define CTL_OPT_ARG(T, m)                                                                    \
+  (CTL_OPT_STORE_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, const char *)))
+#define CTL_OPT_SET(T, m)                                                                    \
+  (CTL_OPT_STORE_ | CTL_OPT_FLAG_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, int)))
 /* getopt_long over argv with long options only.  `opts` must include
  * {"help", no_argument, 0, 'h'}; --help prints the usage and returns
  * CTL_HELP.  An unknown option, a missing argument, or an option given
@@ -83,6 +96,9 @@ int ctl_write_replace(const char *path, const void *data, size_t len, mode_t mod
 int ctl_write_error(const ke_io_err *e, const char *path);
 /* Does path exist (lstat)? */
 int ctl_exists(const char *path);
+/* An output file that must be new: CTL_FAIL (printed) if path exists;
+ * CTL_OK for NULL (not asked for). */
+int ctl_new_file(const char *path);
 
 /* ---- terminal --------------------------------------------------------- */
 int ctl_interactive(void);   /* is stdin a terminal? */
@@ -122,6 +138,25 @@ int ctl_check_share(const ke_sharefile *s, const ke_escrow_pub *pub, const char 
  * the share file's fingerprint, which its AAD binds.  d in secure memory. */
 int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_escrow_pub *pub,
                      const char *passfile);
+/* Read a file of at most max bytes (ctl_read) and parse it with
+ * parse(out, p, len, &ferr); on failure print "PATH: why" and return from
+ * the caller.  One parser signature per file type would need casts between
+ * function pointer types; a macro keeps the loaders identical instead. */
+#define CTL_LOAD(parse, out, path, max, secure, what)                    \
+  do {                                                                   \
+    ke_buf b_;                                                          \
+    ke_ferr e_ = { "" };                                                 \
+    int r_ = ctl_read(&b_, (path), (max), (secure), (what));             \
+    if (r_)                                                              \
+      return r_;                                                         \
+    ke_rc k_ = parse((out), b_.p, b_.len, &e_);                          \
+    ke_buf_free(&b_);                                                   \
+    if (k_) {                                                            \
+      ctl_errf("%s: %s", (path), e_.msg[0] ? e_.msg : ke_rc_str(k_));    \
+      return CTL_FAIL;                                                   \
+    }                                                                    \
+  } while (0)
+
 /* Write a writer's output (text of len bytes) and free it.  A secret text
  * (secure) is never written to standard output ("-" is refused). */
 int ctl_write_text(const char *path, char *text, size_t len, mode_t mode, int secure);
