@@ -172,7 +172,7 @@ static enum srv_db_status srv_cosig_get_txn(struct srv_db *db, void *cls)
 
 enum MHD_Result srv_ep_audit_cosig_get(struct srv_request *req)
 {
-  struct srv_cosig_get g = {NULL};
+  struct srv_cosig_get g = {0};
   enum MHD_Result ret;
 
   if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_cosig_get_txn, &g, NULL, &ret))

@@ -100,7 +100,7 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
 
 enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
 {
-  struct srv_rl s = {NULL};
+  struct srv_rl s = {0};
   struct srv_rl_query q;
   const struct srv_principal *p = srv_request_principal(req);
   int64_t since, deadline = 0;
