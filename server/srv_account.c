@@ -172,20 +172,26 @@ int srv_account_token_hash(const char *token, uint8_t hash[32])
   return srv_sha256(hash, token, n);
 }
 
+void srv_pwhash_params(struct srv_pwhash_params *out, const struct srv_pwhash *pw)
+{
+  srv_bytea_param(out->salt, pw->salt, sizeof pw->salt);
+  srv_bytea_param(out->hash, pw->hash, sizeof pw->hash);
+  snprintf(out->n, sizeof out->n, "%u", pw->n);
+  snprintf(out->r, sizeof out->r, "%u", pw->r);
+  snprintf(out->p, sizeof out->p, "%u", pw->p);
+}
+
 PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role,
                                   int cidx, const struct srv_pwhash *pw, int generated,
                                   enum srv_db_status *st)
 {
-  char cidx_s[16], salt[35], hash[67], n[16], r[16], p[16];
-  const char *params[9] = {name, role, cidx ? cidx_s : NULL, salt, hash, n, r, p,
+  char cidx_s[16];
+  struct srv_pwhash_params h;
+  const char *params[9] = {name, role, cidx ? cidx_s : NULL, h.salt, h.hash, h.n, h.r, h.p,
                            generated ? "true" : "false"};
 
   snprintf(cidx_s, sizeof cidx_s, "%d", cidx);
-  srv_bytea_param(salt, pw->salt, 16);
-  srv_bytea_param(hash, pw->hash, 32);
-  snprintf(n, sizeof n, "%u", pw->n);
-  snprintf(r, sizeof r, "%u", pw->r);
-  snprintf(p, sizeof p, "%u", pw->p);
+  srv_pwhash_params(&h, pw);
   return srv_db_exec(db, SRV_STMT_USER_INSERT, params, st);
 }
 

@@ -41,6 +41,13 @@ struct srv_pwhash {
   unsigned n, r, p;
 };
 
+/* A hash as the five statement parameters salt, hash, n, r, p (in that
+ * order, as every statement that stores one takes them). */
+struct srv_pwhash_params {
+  char salt[35], hash[67], n[16], r[16], p[16];
+};
+void srv_pwhash_params(struct srv_pwhash_params *out, const struct srv_pwhash *pw);
+
 /* New hash with a fresh salt and the configured cost.  0 on success. */
 int srv_account_hash_password(struct srv_pwhash *out, const char *pw);
 /* 1 if `h` was made with the configured cost (else the login rehashes). */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ke_note.h"
+#include "srv_ep.h"
 
 int srv_audit_query_index(struct srv_request *req, const char *name, int required,
                           int64_t *out, enum MHD_Result *ret)
@@ -71,18 +72,6 @@ json_t *srv_audit_path_json(const ke_merkle_path *path)
   return a;
 }
 
-enum MHD_Result srv_audit_reply_db(struct srv_request *req, enum srv_db_status st)
-{
-  switch (st) {
-  case SRV_DB_UNAVAILABLE:
-    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-  case SRV_DB_RETRY:
-    return srv_reply_error(req, SRV_ERR_DB_CONFLICT, NULL);
-  default:
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  }
-}
-
 struct srv_audit_proof_q {
   const srv_audit_proof_ep *ep;
   int64_t first, size;
@@ -120,7 +109,7 @@ enum MHD_Result srv_audit_reply_proof(struct srv_request *req, const srv_audit_p
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST, ep->order_msg);
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_audit_proof_body, &q);
   if (st != SRV_DB_OK)
-    return srv_audit_reply_db(req, st);
+    return srv_ep_db_error(req, st);
   if (q.beyond)
     return srv_reply_error(req, SRV_ERR_BEYOND_TREE, NULL);
   path = srv_audit_path_json(&q.path);

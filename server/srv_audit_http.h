@@ -19,8 +19,6 @@ int srv_audit_query_index(struct srv_request *req, const char *name, int require
 json_t *srv_audit_b64_json(const uint8_t *data, size_t len);
 /* A proof as a JSON array of base64 hashes. */
 json_t *srv_audit_path_json(const ke_merkle_path *path);
-/* The error reply for a failed transaction. */
-enum MHD_Result srv_audit_reply_db(struct srv_request *req, enum srv_db_status st);
 
 /* A proof endpoint (inclusion, consistency): two query indices, the
  * second a tree size no larger than the log, and a proof between them. */

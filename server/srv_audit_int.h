@@ -31,8 +31,6 @@
 /* ---- srv_audit.c ---------------------------------------------------------- */
 /* "2024-05-01T12:00:00.123Z" */
 void srv_audit_time_now(char out[SRV_AUDIT_TIME_LEN]);
-/* "\x<hex>" for a bytea parameter, malloc'd. */
-char *srv_audit_bytea_hex(const void *data, size_t len);
 /* Parse a bytea result column ("\x<hex>"); *out malloc'd.  0 or -1. */
 int srv_audit_bytea_parse(const char *text, uint8_t **out, size_t *len);
 

@@ -191,22 +191,29 @@ int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
   }
   *p = l.p;
   if ((route->roles & p->role) == 0) {
-    char object[160], msg[160];
-    json_t *d;
-    struct srv_audit_event ev;
-
-    snprintf(object, sizeof object, "route:%s %s", route->method, route->pattern);
-    d = json_pack("{s:s}", "role", srv_auth_role_name(p->role));
-    ev = (struct srv_audit_event){"auth.denied", object, "denied", d, NULL};
-    /* A denial that cannot be audited is still a denial. */
-    if (srv_audit_record(req, &ev) != 0)
-      ke_log(KE_LOG_WARN, "could not audit a denied request",
-             json_pack("{s:s}", "request_id", srv_request_id(req)));
-    json_decref(d);
+    char msg[160];
     snprintf(msg, sizeof msg, "The %s role may not call %s %s",
              srv_auth_role_name(p->role), route->method, route->pattern);
-    *ret = srv_reply_error(req, SRV_ERR_FORBIDDEN, msg);
-    return 0;
+    return srv_auth_deny(req, json_pack("{s:s}", "role", srv_auth_role_name(p->role)), NULL,
+                         msg, ret);
   }
   return 1;
+}
+
+int srv_auth_deny(struct srv_request *req, json_t *details, const char *actor,
+                  const char *message, enum MHD_Result *ret)
+{
+  const struct srv_route *route = srv_request_route(req);
+  char object[160];
+  struct srv_audit_event ev;
+
+  snprintf(object, sizeof object, "route:%s %s", route->method, route->pattern);
+  ev = (struct srv_audit_event){"auth.denied", object, "denied", details, actor};
+  /* A denial that cannot be audited is still a denial. */
+  if (srv_audit_record(req, &ev) != 0)
+    ke_log(KE_LOG_WARN, "could not audit a denied request",
+           json_pack("{s:s}", "request_id", srv_request_id(req)));
+  json_decref(details);
+  *ret = srv_reply_error(req, SRV_ERR_FORBIDDEN, message);
+  return 0;
 }

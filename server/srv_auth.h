@@ -45,6 +45,12 @@ void srv_auth_init(const struct srv_config *cfg);
 int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
                           enum MHD_Result *ret);
 
+/* Refuse the matched route with 403 `message`, audited as auth.denied with
+ * `details` (stolen) by `actor` (NULL: the request's principal).  Returns 0,
+ * the reply in *ret, for `return srv_auth_deny(...)` in an authenticator. */
+int srv_auth_deny(struct srv_request *req, json_t *details, const char *actor,
+                  const char *message, enum MHD_Result *ret);
+
 /* "admin", "helpdesk", ... for one SRV_ROLE_* bit; NULL for other values. */
 const char *srv_auth_role_name(unsigned role_bit);
 /* The SRV_ROLE_* bit of a role name, or 0. */

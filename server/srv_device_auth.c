@@ -22,6 +22,7 @@
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
+#include "srv_auth.h"
 #include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_rows.h"
@@ -235,20 +236,7 @@ static enum srv_db_status srv_dev_lookup_txn(struct srv_db *db, void *cls)
 static int srv_dev_deny(struct srv_request *req, const struct srv_principal *p,
                         const char *why, enum MHD_Result *ret)
 {
-  const struct srv_route *route = srv_request_route(req);
-  char object[160];
-  json_t *d = json_pack("{s:s}", "reason", why);
-  struct srv_audit_event ev;
-
-  snprintf(object, sizeof object, "route:%s %s", route->method, route->pattern);
-  ev = (struct srv_audit_event){"auth.denied", object, "denied", d, p->actor};
-  /* A denial that cannot be audited is still a denial. */
-  if (srv_audit_record(req, &ev) != 0)
-    ke_log(KE_LOG_WARN, "could not audit a denied request",
-           json_pack("{s:s}", "request_id", srv_request_id(req)));
-  json_decref(d);
-  *ret = srv_reply_error(req, SRV_ERR_FORBIDDEN, why);
-  return 0;
+  return srv_auth_deny(req, json_pack("{s:s}", "reason", why), p->actor, why, ret);
 }
 
 int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,

@@ -146,13 +146,9 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
   if ((st = srv_login_limit_release(db, &l->lim)))
     return st;
   if (l->pw_change) {
-    char salt[35], hash[67], n[16], rr[16], pp[16];
-    const char *pp6[6] = {l->user_id, salt, hash, n, rr, pp};
-    srv_bytea_param(salt, l->new_pw.salt, 16);
-    srv_bytea_param(hash, l->new_pw.hash, 32);
-    snprintf(n, sizeof n, "%u", l->new_pw.n);
-    snprintf(rr, sizeof rr, "%u", l->new_pw.r);
-    snprintf(pp, sizeof pp, "%u", l->new_pw.p);
+    struct srv_pwhash_params h;
+    const char *pp6[6] = {l->user_id, h.salt, h.hash, h.n, h.r, h.p};
+    srv_pwhash_params(&h, &l->new_pw);
     if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_PASSWORD, pp6, &st)))
       return st;
     PQclear(r);

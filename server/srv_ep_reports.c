@@ -349,7 +349,7 @@ static int srv_rp_os_ok(const char *s)
   return srv_text_ok(s, 1, 128);
 }
 
-static int srv_rp_format_ok(const char *s)
+int srv_report_format_ok(const char *s)
 {
   return strcmp(s, "json") == 0 || strcmp(s, "csv") == 0;
 }
@@ -366,7 +366,7 @@ static const struct srv_qfield srv_rp_query_fields[] = {
   SRV_QF_STR(struct srv_rp_query, group, 1, INT64_MAX, srv_device_group_ok,
              "group: a group name"),
   SRV_QF_STR(struct srv_rp_query, os, 1, 128, srv_rp_os_ok, "os: 1 to 128 bytes of text"),
-  SRV_QF_STR(struct srv_rp_query, format, 1, 4, srv_rp_format_ok, "format: json or csv"),
+  SRV_QF_STR(struct srv_rp_query, format, 1, 4, srv_report_format_ok, "format: json or csv"),
   SRV_QF_STR(struct srv_rp_query, stale_days, 1, 4, srv_rp_days_ok, "stale_days: 1 to 3650"),
   SRV_QF_END};
 const struct srv_qspec srv_ep_reports_coverage_query =

@@ -66,18 +66,13 @@ static int srv_rr_since_ok(const char *s)
   return srv_rr_since(s) >= 0;
 }
 
-static int srv_rr_format_ok(const char *s)
-{
-  return strcmp(s, "json") == 0 || strcmp(s, "csv") == 0;
-}
-
 struct srv_rr_query {
   const char *since, *format;
 };
 static const struct srv_qfield srv_rr_query_fields[] = {
   SRV_QF_(struct srv_rr_query, since, SRV_Q_STR, SRV_Q_REQUIRED, 10, 20, 0, srv_rr_since_ok,
           "since: a UTC date YYYY-MM-DD or time YYYY-MM-DDTHH:MM:SSZ"),
-  SRV_QF_STR(struct srv_rr_query, format, 1, 4, srv_rr_format_ok, "format: json or csv"),
+  SRV_QF_STR(struct srv_rr_query, format, 1, 4, srv_report_format_ok, "format: json or csv"),
   SRV_QF_END};
 const struct srv_qspec srv_ep_reports_retrievals_query =
     SRV_QSPEC(struct srv_rr_query, srv_rr_query_fields);

@@ -35,19 +35,16 @@ struct srv_pwreset {
 static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
 {
   struct srv_pwreset *p = cls;
-  char salt[35], hash[67], n[16], r8[16], p1[16], id[24], object[SRV_NAME_MAX + 8];
-  const char *p6[6] = {p->name, salt, hash, n, r8, p1};
+  char id[24], object[SRV_NAME_MAX + 8];
+  struct srv_pwhash_params h;
+  const char *p6[6] = {p->name, h.salt, h.hash, h.n, h.r, h.p};
   const char *pid[1] = {id}, *pfail[2] = {"user", p->name};
   enum srv_db_status st;
   struct srv_audit_event ev;
   json_t *d;
   PGresult *r;
 
-  srv_bytea_param(salt, p->pw.salt, sizeof p->pw.salt);
-  srv_bytea_param(hash, p->pw.hash, sizeof p->pw.hash);
-  snprintf(n, sizeof n, "%u", p->pw.n);
-  snprintf(r8, sizeof r8, "%u", p->pw.r);
-  snprintf(p1, sizeof p1, "%u", p->pw.p);
+  srv_pwhash_params(&h, &p->pw);
   if (!(r = srv_db_exec(db, SRV_STMT_USER_RESET_PASSWORD, p6, &st)))
     return st;
   snprintf(id, sizeof id, "%s", PQntuples(r) == 1 ? srv_row_text(r, "id") : "");

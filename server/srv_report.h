@@ -52,5 +52,7 @@ enum MHD_Result srv_report_stream(struct srv_request *req, const char *content_t
  * 0, or -1 (the audit log is unavailable). */
 int srv_report_audit(struct srv_request *req, const struct srv_audit_event *ev,
                      struct srv_audit_cp *cp, int64_t *leaf);
+/* The ?format= values of both reports: "json" or "csv". */
+int srv_report_format_ok(const char *s);
 
 #endif
