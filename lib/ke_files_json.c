@@ -96,13 +96,14 @@ static json_t *need(json_t *obj, const char *key, const char *ctx, ke_ferr *err)
 
 static const char *need_str(json_t *obj, const char *key, const char *ctx, ke_ferr *err)
 {
-  const char *s = NULL;
-  ke_json_rc jr = ke_json_get_str(obj, key, &s);
-  if (jr == KE_JSON_MISSING)
+  json_t *v = json_object_get(obj, key);
+  if (!v || json_is_null(v)) { /* for strings, null has always meant missing */
     kf_err(err, KE_ERR_FORMAT, "%s: missing field \"%s\"", ctx, key);
-  else if (jr != KE_JSON_OK)
+    return NULL;
+  }
+  if (!json_is_string(v))
     kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be a string", ctx, key);
-  return jr == KE_JSON_OK ? s : NULL;
+  return json_string_value(v);
 }
 
 ke_rc kf_uint(unsigned *out, json_t *obj, const char *key, unsigned lo, unsigned hi,

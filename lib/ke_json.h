@@ -3,8 +3,8 @@
  *
  * Parsing is strict on purpose: duplicate keys are refused (two readers could
  * otherwise disagree on which value counts), NUL bytes inside strings are
- * refused, and the top level must be an object.  Getters distinguish
- * "missing" from "wrong type" so that callers can report precise errors.
+ * refused, and the top level must be an object.  Members are
+ * read with a ke_json_spec table (ke_json_spec.h).
  */
 #ifndef KE_JSON_H
 #define KE_JSON_H
@@ -25,12 +25,5 @@ typedef enum ke_json_rc {
  * is not NULL, a short description with line/column is written to it. */
 ke_json_rc ke_json_parse_object(json_t **out, const char *buf, size_t len,
                                 char *err, size_t errlen);
-
-/* Borrowed string member (valid while `obj` lives). */
-ke_json_rc ke_json_get_str(const json_t *obj, const char *key, const char **out);
-/* Integer member in [min, max]. */
-ke_json_rc ke_json_get_int(const json_t *obj, const char *key, int64_t min,
-                           int64_t max, int64_t *out);
-ke_json_rc ke_json_get_bool(const json_t *obj, const char *key, int *out);
 
 #endif

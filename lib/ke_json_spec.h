@@ -17,7 +17,7 @@
  *   const struct ke_jspec tok_spec = KE_JSPEC(struct tok_body, tok_fields, 0);
  *
  * Rules every field follows:
- *   - JSON null counts as absent (as ke_json_get_* always did): an optional
+ *   - JSON null counts as absent : an optional
  *     member may be null, a required one may not;
  *   - strings are borrowed from the parsed tree (valid while it lives);
  *     jansson guarantees UTF-8 and ke_json_parse_object refuses NUL bytes;

@@ -16,7 +16,6 @@
 
 #include <openssl/evp.h>
 
-#include "ke_json.h"
 #include "ke_util.h"
 #include "srv_account.h"
 #include "srv_audit.h"
@@ -43,33 +42,57 @@ int srv_enroll_token_hash(const char *token, uint8_t hash[32])
              : -1;
 }
 
+struct srv_et_body {
+  const char *group;
+  int64_t uses, expires_in;
+};
+
+static const struct ke_jfield srv_et_fields[] = {
+  KE_JF_STR(struct srv_et_body, group, 1, SRV_DEV_GROUP_MAX, srv_device_group_ok,
+            "group: 1 to 64 characters A-Z a-z 0-9 . _ : -, starting with a letter or digit"),
+  KE_JF_INT(struct srv_et_body, uses, 1, SRV_ET_MAX_USES, "uses: an integer from 1 to 1000000"),
+  KE_JF_INT(struct srv_et_body, expires_in, 60, SRV_ET_MAX_LIFETIME,
+            "expires_in: seconds from 60 to 31622400 (366 days)"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_enroll_tokens_create_body =
+    KE_JSPEC(struct srv_et_body, srv_et_fields, 0);
+
+struct srv_et_list_query {
+  int all;
+};
+static const struct srv_qfield srv_et_list_fields[] = {
+  SRV_QF_BOOL(struct srv_et_list_query, all, 0, "all must be true or false"), SRV_QF_END};
+const struct srv_qspec srv_ep_enroll_tokens_list_query =
+    SRV_QSPEC(struct srv_et_list_query, srv_et_list_fields);
+
 struct srv_et_new {
   struct srv_request *req;
-  const char *group;
-  char uses[16], lifetime[24];
+  const struct srv_et_body *b;
   char hash[2 * 32 + 3];
-  char id[24], expires[32], created[32];
+  char id[24], expires[40], created[40];
 };
 
 static enum srv_db_status srv_et_new_txn(struct srv_db *db, void *cls)
 {
   struct srv_et_new *t = cls;
-  const char *params[5] = {t->hash, t->group, t->uses, t->lifetime,
+  char uses[24], lifetime[24], object[48];
+  const char *params[5] = {t->hash, t->b->group, uses, lifetime,
                            srv_request_principal(t->req)->actor};
   enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, SRV_STMT_ENROLL_TOKEN_INSERT, params, &st);
-  char object[48];
+  PGresult *r;
   json_t *d;
   struct srv_audit_event ev;
 
-  if (!r)
+  snprintf(uses, sizeof uses, "%lld", (long long)t->b->uses);
+  snprintf(lifetime, sizeof lifetime, "%lld", (long long)t->b->expires_in);
+  if (!(r = srv_db_exec(db, SRV_STMT_ENROLL_TOKEN_INSERT, params, &st)))
     return st;
-  snprintf(t->id, sizeof t->id, "%s", PQgetvalue(r, 0, 0));
-  snprintf(t->created, sizeof t->created, "%s", PQgetvalue(r, 0, 1));
-  snprintf(t->expires, sizeof t->expires, "%s", PQgetvalue(r, 0, 2));
+  snprintf(t->id, sizeof t->id, "%s", srv_row_text(r, "id"));
+  snprintf(t->created, sizeof t->created, "%s", srv_row_text(r, "created"));
+  snprintf(t->expires, sizeof t->expires, "%s", srv_row_text(r, "expires"));
   PQclear(r);
-  d = json_pack("{s:s,s:I,s:s}", "group", t->group, "uses",
-                (json_int_t)strtoll(t->uses, NULL, 10), "expires", t->expires);
+  d = json_pack("{s:s,s:I,s:s}", "group", t->b->group, "uses", (json_int_t)t->b->uses,
+                "expires", t->expires);
   if (!d)
     return SRV_DB_ERROR;
   snprintf(object, sizeof object, "enroll_token:%s", t->id);
@@ -79,56 +102,60 @@ static enum srv_db_status srv_et_new_txn(struct srv_db *db, void *cls)
   return st;
 }
 
-enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req)
+/* "ket_" + base64url(32 random bytes) into token, its hash as a bytea
+ * parameter into hash_param.  0, or -1 with nothing left behind. */
+static int srv_et_mint(char token[SRV_ENROLL_TOKEN_LEN + 1], char hash_param[2 * 32 + 3])
 {
-  static const char *const allowed[] = {"group", "uses", "expires_in", NULL};
-  const json_t *body = srv_request_json(req);
-  struct srv_et_new t;
-  char token[SRV_ENROLL_TOKEN_LEN + 1], *b64;
   uint8_t rnd[32], hash[32];
-  int64_t uses, lifetime;
-  enum srv_db_status st;
-  enum MHD_Result ret;
-  json_t *out;
+  char *b64 = NULL;
+  int rc = -1;
 
-  if (srv_account_unknown_member(req, body, allowed, &ret))
-    return ret;
-  memset(&t, 0, sizeof t);
-  t.req = req;
-  t.group = srv_device_str(body, "group");
-  if (!srv_device_group_ok(t.group))
-    return srv_ep_bad(req, "group: 1 to 64 characters A-Z a-z 0-9 . _ : -, starting "
-                               "with a letter or digit");
-  if (ke_json_get_int(body, "uses", 1, SRV_ET_MAX_USES, &uses) != KE_JSON_OK)
-    return srv_ep_bad(req, "uses: an integer from 1 to 1000000");
-  if (ke_json_get_int(body, "expires_in", 60, SRV_ET_MAX_LIFETIME, &lifetime) != KE_JSON_OK)
-    return srv_ep_bad(req, "expires_in: seconds from 60 to 31622400 (366 days)");
-  snprintf(t.uses, sizeof t.uses, "%lld", (long long)uses);
-  snprintf(t.lifetime, sizeof t.lifetime, "%lld", (long long)lifetime);
-  if (ke_random(rnd, sizeof rnd) != KE_OK || !(b64 = ke_b64url_encode(rnd, sizeof rnd))) {
-    ke_wipe(rnd, sizeof rnd);
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  if (ke_random(rnd, sizeof rnd) == KE_OK && (b64 = ke_b64url_encode(rnd, sizeof rnd))) {
+    snprintf(token, SRV_ENROLL_TOKEN_LEN + 1, "ket_%s", b64);
+    rc = srv_enroll_token_hash(token, hash);
+    ke_wipe(b64, strlen(b64));
+    free(b64);
   }
   ke_wipe(rnd, sizeof rnd);
-  snprintf(token, sizeof token, "ket_%s", b64);
-  ke_wipe(b64, strlen(b64));
-  free(b64);
-  if (srv_enroll_token_hash(token, hash) != 0) {
-    ke_wipe(token, sizeof token);
+  if (rc != 0)
+    ke_wipe(token, SRV_ENROLL_TOKEN_LEN + 1);
+  else
+    srv_bytea_param(hash_param, hash, sizeof hash);
+  return rc;
+}
+
+enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req)
+{
+  struct srv_et_body b;
+  struct srv_et_new t = {req, &b, "", "", "", ""};
+  char token[SRV_ENROLL_TOKEN_LEN + 1];
+  struct ke_jerr err;
+  enum srv_db_status st;
+  json_t *out;
+
+  if (srv_ep_body_parse(req, &srv_ep_enroll_tokens_create_body, &b, &err) != 0)
+    return srv_ep_body_reply(req, &err);
+  if (srv_et_mint(token, t.hash) != 0)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  }
-  srv_bytea_param(t.hash, hash, sizeof hash);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_et_new_txn, &t);
   if (st != SRV_DB_OK) {
     ke_wipe(token, sizeof token);
     return srv_ep_db_error(req, st);
   }
   out = json_pack("{s:I,s:s,s:s,s:I,s:I,s:s,s:s}", "id", (json_int_t)strtoll(t.id, NULL, 10),
-                  "token", token, "group", t.group, "uses_max", (json_int_t)uses, "uses_left",
-                  (json_int_t)uses, "created", t.created, "expires", t.expires);
+                  "token", token, "group", b.group, "uses_max", (json_int_t)b.uses, "uses_left",
+                  (json_int_t)b.uses, "created", t.created, "expires", t.expires);
   ke_wipe(token, sizeof token);
   return srv_reply_json(req, MHD_HTTP_CREATED, out);
 }
+
+static const struct srv_jcol srv_et_list_cols[] = {
+  SRV_JCOL("id", SRV_CT_INT64), SRV_JCOL("group", SRV_CT_TEXT),
+  SRV_JCOL("uses_max", SRV_CT_INT64), SRV_JCOL("uses_left", SRV_CT_INT64),
+  SRV_JCOL("created", SRV_CT_TIME), SRV_JCOL("expires", SRV_CT_TIME),
+  SRV_JCOL("created_by", SRV_CT_TEXT), SRV_JCOL_NULL("revoked", SRV_CT_TIME),
+  SRV_JCOL_NULL("revoked_by", SRV_CT_TEXT), SRV_JCOL("status", SRV_CT_TEXT),
+  SRV_JCOL("devices", SRV_CT_INT64), SRV_JCOL_END};
 
 struct srv_et_list {
   const char *all;
@@ -146,37 +173,21 @@ static enum srv_db_status srv_et_list_txn(struct srv_db *db, void *cls)
   l->list = NULL;
   if (!r)
     return st;
-  l->list = json_array();
-  for (int i = 0; l->list && i < PQntuples(r); i++) {
-    /* id, group, uses_max, uses_left, created, expires, created_by,
-     * revoked, revoked_by, status, devices enrolled */
-    json_t *t = json_pack(
-        "{s:I,s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:I}", "id",
-        (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "group", PQgetvalue(r, i, 1),
-        "uses_max", (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10), "uses_left",
-        (json_int_t)strtoll(PQgetvalue(r, i, 3), NULL, 10), "created", PQgetvalue(r, i, 4),
-        "expires", PQgetvalue(r, i, 5), "created_by", PQgetvalue(r, i, 6), "revoked",
-        srv_account_col_str(r, i, 7), "revoked_by", srv_account_col_str(r, i, 8), "status",
-        PQgetvalue(r, i, 9), "devices", (json_int_t)strtoll(PQgetvalue(r, i, 10), NULL, 10));
-    if (!t || json_array_append_new(l->list, t)) {
-      json_decref(l->list);
-      l->list = NULL;
-    }
-  }
+  l->list = srv_rows_json(r, srv_et_list_cols);
   PQclear(r);
   return l->list ? SRV_DB_OK : SRV_DB_ERROR;
 }
 
 enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req)
 {
-  const char *all = srv_request_query(req, "all");
+  struct srv_et_list_query q;
   struct srv_et_list l = {"false", NULL};
   enum srv_db_status st;
+  enum MHD_Result ret;
 
-  if (all && strcmp(all, "true") == 0)
-    l.all = "true";
-  else if (all && strcmp(all, "false") != 0)
-    return srv_ep_bad(req, "all must be true or false");
+  if (srv_ep_query(req, &srv_ep_enroll_tokens_list_query, &q, &ret))
+    return ret;
+  l.all = q.all ? "true" : "false";
   st = srv_db_txn(SRV_DB_READ_ONLY, srv_et_list_txn, &l);
   if (st != SRV_DB_OK) {
     json_decref(l.list);
@@ -184,6 +195,16 @@ enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req)
   }
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "enroll_tokens", l.list));
 }
+
+/* The token a revocation names (ENROLL_TOKEN_GET). */
+struct srv_et_token {
+  const char *group;
+  int revoked;
+  int64_t uses_left;
+};
+static const struct srv_col srv_et_token_cols[] = {
+  SRV_COL_TEXT(struct srv_et_token, group), SRV_COL_BOOL(struct srv_et_token, revoked),
+  SRV_COL_INT64(struct srv_et_token, uses_left), SRV_COL_END};
 
 struct srv_et_revoke {
   struct srv_request *req;
@@ -200,6 +221,7 @@ static enum srv_db_status srv_et_revoke_txn(struct srv_db *db, void *cls)
   json_t *d;
   char object[48];
   struct srv_audit_event ev;
+  struct srv_et_token tok;
 
   t->found = t->was_revoked = 0;
   if (!(r = srv_db_exec(db, SRV_STMT_ENROLL_TOKEN_GET, p2, &st)))
@@ -209,9 +231,12 @@ static enum srv_db_status srv_et_revoke_txn(struct srv_db *db, void *cls)
     return SRV_DB_ABORT;
   }
   t->found = 1;
-  t->was_revoked = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-  d = json_pack("{s:s,s:I}", "group", PQgetvalue(r, 0, 0), "uses_left",
-                (json_int_t)strtoll(PQgetvalue(r, 0, 2), NULL, 10));
+  if (srv_row_read(r, 0, srv_et_token_cols, &tok) != 0) {
+    PQclear(r);
+    return SRV_DB_ERROR;
+  }
+  t->was_revoked = tok.revoked;
+  d = json_pack("{s:s,s:I}", "group", tok.group, "uses_left", (json_int_t)tok.uses_left);
   PQclear(r);
   if (!d)
     return SRV_DB_ERROR;

@@ -66,8 +66,10 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/v1/escrow-key", srv_ep_escrow_key_get, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
   {"POST", "/v1/escrow-key", srv_ep_escrow_key_post, SRV_ROLE_ADMIN, SRV_BODY_JSON, NULL, NULL},
   {"GET", "/v1/escrow-keys", srv_ep_escrow_keys_list, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
-  {"POST", "/v1/enroll-tokens", srv_ep_enroll_tokens_create, SRV_ROLE_ADMIN, SRV_BODY_JSON, NULL, NULL},
-  {"GET", "/v1/enroll-tokens", srv_ep_enroll_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL, NULL},
+  {"POST", "/v1/enroll-tokens", srv_ep_enroll_tokens_create, SRV_ROLE_ADMIN, SRV_BODY_JSON,
+   &srv_ep_enroll_tokens_create_body, NULL},
+  {"GET", "/v1/enroll-tokens", srv_ep_enroll_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL,
+   &srv_ep_enroll_tokens_list_query},
   {"DELETE", "/v1/enroll-tokens/{id}", srv_ep_enroll_tokens_revoke, SRV_ROLE_ADMIN,
    SRV_BODY_NONE, NULL, NULL},
   /* the web console's static files (srv_ep_static.c): public, since the

@@ -106,6 +106,8 @@ enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req);
  * their handler. */
 extern const struct ke_jspec srv_ep_tokens_create_body;
 extern const struct srv_qspec srv_ep_tokens_list_query;
+extern const struct ke_jspec srv_ep_enroll_tokens_create_body;
+extern const struct srv_qspec srv_ep_enroll_tokens_list_query;
 /* hrep */
 extern const struct srv_qspec srv_ep_reports_coverage_query;
 extern const struct srv_qspec srv_ep_reports_retrievals_query;
