@@ -26,6 +26,8 @@
 #include "srv_db.h"
 #include "srv_http.h"
 
+struct srv_jcol; /* srv_rows.h */
+
 /* ---- outcomes -------------------------------------------------------- */
 /* What a transaction body reports instead of a plain SRV_DB_ABORT: the
  * error the client gets.  Handlers keep one in their transaction state. */
@@ -64,6 +66,12 @@ enum MHD_Result srv_ep_txn_reply(struct srv_request *req, enum srv_db_status st,
 /* The reply for a transaction that failed on the database's side:
  * 503 db_conflict, 503 db_unavailable or 500. */
 enum MHD_Result srv_ep_db_error(struct srv_request *req, enum srv_db_status st);
+
+/* A list endpoint whole: statement `stmt` with `params`, read-only, its
+ * rows as `cols` answered 200 as {"<member>": [...]}. */
+enum MHD_Result srv_ep_list(struct srv_request *req, enum srv_stmt stmt,
+                            const char *const *params, const struct srv_jcol *cols,
+                            const char *member);
 
 /* 400 bad_request with `what`: for validation chains that end a handler. */
 enum MHD_Result srv_ep_bad(struct srv_request *req, const char *what);

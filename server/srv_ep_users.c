@@ -214,30 +214,9 @@ static const struct srv_jcol srv_users_list_cols[] = {
   SRV_JCOL("service", SRV_CT_BOOL),      SRV_JCOL_NULL("email", SRV_CT_TEXT),
   SRV_JCOL_END};
 
-static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
-{
-  json_t **list = cls;
-  enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, SRV_STMT_USER_LIST, NULL, &st);
-
-  if (!r)
-    return st;
-  json_decref(*list);
-  *list = srv_rows_json(r, srv_users_list_cols);
-  PQclear(r);
-  return *list ? SRV_DB_OK : SRV_DB_ERROR;
-}
-
 enum MHD_Result srv_ep_users_list(struct srv_request *req)
 {
-  json_t *list = NULL;
-  enum MHD_Result ret;
-
-  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_users_list_txn, &list, NULL, &ret)) {
-    json_decref(list);
-    return ret;
-  }
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "users", list));
+  return srv_ep_list(req, SRV_STMT_USER_LIST, NULL, srv_users_list_cols, "users");
 }
 
 /* ---- POST /v1/users/{name}/disable|enable|role|person --------------------- */
