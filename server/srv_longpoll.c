@@ -286,14 +286,3 @@ out:
   pthread_mutex_unlock(&lp.mu);
   return rc;
 }
-
-unsigned srv_longpoll_waiting(void)
-{
-  pthread_once(&srv_lp_once, srv_lp_setup);
-  unsigned n;
-
-  pthread_mutex_lock(&lp.mu);
-  n = lp.waiting;
-  pthread_mutex_unlock(&lp.mu);
-  return n;
-}

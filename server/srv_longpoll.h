@@ -67,7 +67,4 @@ int srv_longpoll_resumed(struct srv_request *req, int64_t *since, int64_t *deadl
 int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since,
                          int64_t deadline, uint64_t seq);
 
-/* Number of suspended connections (for tests and metrics). */
-unsigned srv_longpoll_waiting(void);
-
 #endif
