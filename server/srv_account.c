@@ -220,28 +220,3 @@ int srv_account_body_password(struct srv_request *req, const char *password,
   }
   return 0;
 }
-
-int srv_account_unknown_member(struct srv_request *req, const json_t *body,
-                               const char *const *allowed, enum MHD_Result *ret)
-{
-  const char *key;
-  const json_t *v;
-
-  json_object_foreach((json_t *)body, key, v) {
-    size_t i;
-    char msg[160];
-    for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
-      ;
-    if (allowed[i])
-      continue;
-    /* The member name comes from the client: only a short, safe form of
-     * it goes into the message. */
-    if (srv_account_token_name_ok(key) && strlen(key) <= 40)
-      snprintf(msg, sizeof msg, "unknown member \"%s\"", key);
-    else
-      snprintf(msg, sizeof msg, "unknown member in the request body");
-    *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST, msg);
-    return 1;
-  }
-  return 0;
-}

@@ -80,10 +80,6 @@ PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const cha
 int srv_account_body_password(struct srv_request *req, const char *password,
                               char gen[SRV_GEN_PASSWORD_LEN + 1], struct srv_pwhash *pw,
                               int *generated, enum MHD_Result *ret);
-/* A JSON body must have only these members (NULL-terminated list); else a
- * 400 names the unknown member.  Returns 1 if it was answered. */
-int srv_account_unknown_member(struct srv_request *req, const json_t *body,
-                               const char *const *allowed, enum MHD_Result *ret);
 
 /* `escrowd bootstrap-admin --user NAME [--password-file F]`: the first admin
  * of a database without users (refused otherwise); exit code. */

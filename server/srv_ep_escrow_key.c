@@ -20,16 +20,42 @@
 #include <string.h>
 
 #include "ke_files.h"
-#include "ke_log.h"
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
+
+static int srv_ek_fpr_ok(const char *s)
+{
+  return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+#define SRV_EK_FPR_MSG "fingerprint: 64 lower-case hex digits"
+
+struct srv_ek_query {
+  const char *fingerprint; /* NULL: current */
+};
+static const struct srv_qfield srv_ek_query_fields[] = {
+  SRV_QF_STR(struct srv_ek_query, fingerprint, 64, 64, srv_ek_fpr_ok, SRV_EK_FPR_MSG),
+  SRV_QF_END};
+const struct srv_qspec srv_ep_escrow_key_get_query =
+    SRV_QSPEC(struct srv_ek_query, srv_ek_query_fields);
+
+static const struct srv_jcol srv_ek_cols[] = {
+  SRV_JCOL("fingerprint", SRV_CT_TEXT), SRV_JCOL("state", SRV_CT_TEXT),
+  SRV_JCOL("created", SRV_CT_TIME),     SRV_JCOL("state_changed", SRV_CT_TIME),
+  SRV_JCOL("manifest", SRV_CT_JSON),    SRV_JCOL_END};
+/* The list leaves the manifests out. */
+static const struct srv_jcol srv_ek_list_cols[] = {
+  SRV_JCOL("fingerprint", SRV_CT_TEXT),   SRV_JCOL("state", SRV_CT_TEXT),
+  SRV_JCOL("threshold", SRV_CT_INT64),    SRV_JCOL("shares", SRV_CT_INT64),
+  SRV_JCOL("created", SRV_CT_TIME),       SRV_JCOL("state_changed", SRV_CT_TIME),
+  SRV_JCOL("created_by", SRV_CT_TEXT),    SRV_JCOL_END};
 
 struct srv_ek_get {
   const char *fpr; /* NULL: current */
-  json_t *out;
+  json_t *out;     /* NULL: no such key */
 };
 
 static enum srv_db_status srv_ek_get_txn(struct srv_db *db, void *cls)
@@ -39,40 +65,28 @@ static enum srv_db_status srv_ek_get_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, g->fpr ? SRV_STMT_ESCROW_KEY_GET : SRV_STMT_ESCROW_KEY_CURRENT,
                             g->fpr ? p1 : NULL, &st);
-  json_t *m;
 
   json_decref(g->out);
   g->out = NULL;
   if (!r)
     return st;
-  if (PQntuples(r) != 1) {
-    PQclear(r);
-    return SRV_DB_OK;
-  }
-  /* fingerprint, manifest, state, created, state_changed */
-  m = srv_device_manifest_json(PQgetvalue(r, 0, 1));
-  if (m)
-    g->out = json_pack("{s:s,s:s,s:s,s:s,s:o}", "fingerprint", PQgetvalue(r, 0, 0), "state",
-                       PQgetvalue(r, 0, 2), "created", PQgetvalue(r, 0, 3), "state_changed",
-                       PQgetvalue(r, 0, 4), "manifest", m);
+  if (PQntuples(r) == 1 && !(g->out = srv_row_json(r, 0, srv_ek_cols)))
+    st = SRV_DB_ERROR; /* srv_db_exec left SRV_DB_OK */
   PQclear(r);
-  return g->out ? SRV_DB_OK : SRV_DB_ERROR;
-}
-
-static int srv_ek_fpr_ok(const char *s)
-{
-  return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+  return st;
 }
 
 enum MHD_Result srv_ep_escrow_key_get(struct srv_request *req)
 {
-  struct srv_ek_get g = {srv_request_query(req, "fingerprint"), NULL};
+  struct srv_ek_query q;
+  struct srv_ek_get g = {0};
   enum srv_db_status st;
+  enum MHD_Result ret;
 
-  if (g.fpr && !srv_ek_fpr_ok(g.fpr))
-    return srv_ep_bad(req, "fingerprint: 64 lower-case hex digits");
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_ek_get_txn, &g);
-  if (st != SRV_DB_OK)
+  if (srv_ep_query(req, &srv_ep_escrow_key_get_query, &q, &ret))
+    return ret;
+  g.fpr = q.fingerprint;
+  if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_ek_get_txn, &g)) != SRV_DB_OK)
     return srv_ep_db_error(req, st);
   if (!g.out)
     return srv_reply_error(req, g.fpr ? SRV_ERR_NOT_FOUND : SRV_ERR_NO_ESCROW_KEY,
@@ -80,46 +94,32 @@ enum MHD_Result srv_ep_escrow_key_get(struct srv_request *req)
   return srv_reply_json(req, MHD_HTTP_OK, g.out);
 }
 
-static enum srv_db_status srv_ek_list_txn(struct srv_db *db, void *cls)
-{
-  json_t **list = cls;
-  enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, SRV_STMT_ESCROW_KEY_LIST, NULL, &st);
-
-  json_decref(*list);
-  *list = NULL;
-  if (!r)
-    return st;
-  *list = json_array();
-  for (int i = 0; *list && i < PQntuples(r); i++) {
-    /* fingerprint, state, threshold, shares, created, state_changed, created_by */
-    json_t *k = json_pack("{s:s,s:s,s:i,s:i,s:s,s:s,s:s}", "fingerprint", PQgetvalue(r, i, 0),
-                          "state", PQgetvalue(r, i, 1), "threshold",
-                          atoi(PQgetvalue(r, i, 2)), "shares", atoi(PQgetvalue(r, i, 3)),
-                          "created", PQgetvalue(r, i, 4), "state_changed",
-                          PQgetvalue(r, i, 5), "created_by", PQgetvalue(r, i, 6));
-    if (!k || json_array_append_new(*list, k)) {
-      json_decref(*list);
-      *list = NULL;
-    }
-  }
-  PQclear(r);
-  return *list ? SRV_DB_OK : SRV_DB_ERROR;
-}
-
 enum MHD_Result srv_ep_escrow_keys_list(struct srv_request *req)
 {
-  json_t *list = NULL;
-  enum srv_db_status st = srv_db_txn(SRV_DB_READ_ONLY, srv_ek_list_txn, &list);
-
-  if (st != SRV_DB_OK) {
-    json_decref(list);
-    return srv_ep_db_error(req, st);
-  }
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "escrow_keys", list));
+  return srv_ep_list(req, SRV_STMT_ESCROW_KEY_LIST, NULL, srv_ek_list_cols, "escrow_keys");
 }
 
 /* ---- POST ------------------------------------------------------------------- */
+
+static int srv_ek_state_ok(const char *s)
+{
+  return !strcmp(s, "current") || !strcmp(s, "accepted") || !strcmp(s, "retired");
+}
+
+/* Publish (manifest, state?) or change a state (fingerprint, state): which
+ * one is the handler's check, after the members' own. */
+struct srv_ek_body {
+  const char *state;
+  const json_t *manifest;
+  const char *fingerprint;
+};
+static const struct ke_jfield srv_ek_fields[] = {
+  KE_JF_STR_OPT(struct srv_ek_body, state, 1, 16, srv_ek_state_ok,
+                "state: current, accepted or retired"),
+  KE_JF_OBJECT_OPT(struct srv_ek_body, manifest, "manifest must be the escrow-key.json object"),
+  KE_JF_STR_OPT(struct srv_ek_body, fingerprint, 64, 64, srv_ek_fpr_ok, SRV_EK_FPR_MSG),
+  KE_JF_END};
+const struct ke_jspec srv_ep_escrow_key_post_body = KE_JSPEC(struct srv_ek_body, srv_ek_fields, 0);
 
 enum srv_ek_outcome { SRV_EK_CREATED, SRV_EK_CHANGED, SRV_EK_SAME, SRV_EK_NOT_FOUND,
                       SRV_EK_LAST_CURRENT };
@@ -149,8 +149,7 @@ static enum srv_db_status srv_ek_post_txn(struct srv_db *db, void *cls)
   e->old_state[0] = e->demoted[0] = '\0';
   if (!(r = srv_db_exec(db, SRV_STMT_ESCROW_KEY_LOCK, p1, &st)))
     return st;
-  if (PQntuples(r) == 1)
-    snprintf(e->old_state, sizeof e->old_state, "%s", PQgetvalue(r, 0, 0));
+  snprintf(e->old_state, sizeof e->old_state, "%s", srv_row_text(r, "state") ?: "");
   PQclear(r);
   if (!e->old_state[0] && !e->manifest) {
     e->out = SRV_EK_NOT_FOUND;
@@ -168,8 +167,7 @@ static enum srv_db_status srv_ek_post_txn(struct srv_db *db, void *cls)
   if (strcmp(e->state, "current") == 0) {
     if (!(r = srv_db_exec(db, SRV_STMT_ESCROW_KEY_DEMOTE, NULL, &st)))
       return st;
-    if (PQntuples(r) == 1)
-      snprintf(e->demoted, sizeof e->demoted, "%s", PQgetvalue(r, 0, 0));
+    snprintf(e->demoted, sizeof e->demoted, "%s", srv_row_text(r, "fingerprint") ?: "");
     PQclear(r);
   }
   if (e->old_state[0]) {
@@ -237,46 +235,33 @@ static const char *srv_ek_manifest(struct srv_ek_post *e, const json_t *m, char 
 
 enum MHD_Result srv_ep_escrow_key_post(struct srv_request *req)
 {
-  static const char *const allowed[] = {"manifest", "fingerprint", "state", NULL};
-  const json_t *body = srv_request_json(req);
-  const json_t *m = json_object_get(body, "manifest");
-  const char *fpr = srv_device_str(body, "fingerprint");
-  struct srv_ek_post e;
+  struct srv_ek_body b;
+  struct srv_ek_post e = {.req = req};
   enum srv_db_status st;
   enum MHD_Result ret;
   char why[200];
   const char *bad;
   json_t *out;
 
-  if (srv_account_unknown_member(req, body, allowed, &ret))
+  if (srv_ep_body(req, &srv_ep_escrow_key_post_body, &b, &ret))
     return ret;
-  memset(&e, 0, sizeof e);
-  e.req = req;
-  e.state = srv_device_str(body, "state");
-  if (json_object_get(body, "state") &&
-      (!e.state || (strcmp(e.state, "current") && strcmp(e.state, "accepted") &&
-                    strcmp(e.state, "retired"))))
-    return srv_ep_bad(req, "state: current, accepted or retired");
-  if ((m != NULL) == (json_object_get(body, "fingerprint") != NULL))
+  if (!b.manifest == !b.fingerprint)
     return srv_ep_bad(req, "give either manifest (to publish) or fingerprint and "
-                               "state (to change a key's state)");
-  if (m) {
-    if (!json_is_object(m))
-      return srv_ep_bad(req, "manifest must be the escrow-key.json object");
+                           "state (to change a key's state)");
+  e.state = b.state;
+  if (b.manifest) {
     if (!e.state)
       e.state = "current";
     if (strcmp(e.state, "retired") == 0)
       return srv_ep_bad(req, "a new key is published as current or accepted");
-    if ((bad = srv_ek_manifest(&e, m, why, sizeof why)) != NULL) {
+    if ((bad = srv_ek_manifest(&e, b.manifest, why, sizeof why)) != NULL) {
       free(e.manifest);
       return srv_reply_error(req, SRV_ERR_INVALID_MANIFEST, bad);
     }
   } else {
-    if (!srv_ek_fpr_ok(fpr))
-      return srv_ep_bad(req, "fingerprint: 64 lower-case hex digits");
     if (!e.state)
       return srv_ep_bad(req, "state is required with fingerprint");
-    memcpy(e.fpr, fpr, sizeof e.fpr);
+    memcpy(e.fpr, b.fingerprint, sizeof e.fpr);
   }
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ek_post_txn, &e);
   free(e.manifest);

@@ -133,5 +133,8 @@ extern const struct ke_jspec srv_ep_attest_body;
 extern const struct ke_jspec srv_ep_client_key_put_body;
 /* haud */
 extern const struct ke_jspec srv_ep_audit_cosig_post_body;
+/* hret2 */
+extern const struct srv_qspec srv_ep_escrow_key_get_query;
+extern const struct ke_jspec srv_ep_escrow_key_post_body;
 
 #endif
