@@ -5,6 +5,7 @@
 #include "srv_ep.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ke_files.h"
@@ -298,4 +299,20 @@ int srv_text_ok(const char *s, size_t min, size_t max)
   if (!s || n < min || n > max)
     return 0;
   return n == 0 || ke_text_valid((const uint8_t *)s, n);
+}
+
+char *srv_like_prefix(const char *s)
+{
+  char *p = malloc(2 * strlen(s) + 2), *o = p;
+
+  if (!p)
+    return NULL;
+  for (; *s; s++) {
+    if (*s == '\\' || *s == '%' || *s == '_')
+      *o++ = '\\';
+    *o++ = *s;
+  }
+  *o++ = '%';
+  *o = '\0';
+  return p;
 }

@@ -136,5 +136,8 @@ int srv_ep_query(struct srv_request *req, const struct srv_qspec *spec, void *ou
 int srv_text_ok(const char *s, size_t min, size_t max);
 /* Printable ASCII, 1..max bytes. */
 int srv_ascii_ok(const char *s, size_t max);
+/* The LIKE pattern of the values that start with s (its backslashes, "%" and
+ * "_" escaped), malloc'd; NULL when out of memory. */
+char *srv_like_prefix(const char *s);
 
 #endif

@@ -25,23 +25,6 @@
 
 #define SRV_DS_Q_MAX 128
 
-/* LIKE pattern "<q with \ % _ escaped>%", malloc'd. */
-static char *srv_ds_pattern(const char *q)
-{
-  char *p = malloc(2 * strlen(q) + 2), *o = p;
-
-  if (!p)
-    return NULL;
-  for (; *q; q++) {
-    if (*q == '\\' || *q == '%' || *q == '_')
-      *o++ = '\\';
-    *o++ = *q;
-  }
-  *o++ = '%';
-  *o = '\0';
-  return p;
-}
-
 struct srv_ds_query {
   const char *q;
   int64_t limit;
@@ -119,8 +102,8 @@ enum MHD_Result srv_ep_devices_search(struct srv_request *req)
   /* "{8F3A2B1C" and "8f3a2b1c" both find "{8F3A2B1C-...}". */
   for (key = s.q; *key == '{'; key++)
     ;
-  s.pat = srv_ds_pattern(s.q);
-  s.pat_key = srv_ds_pattern(key);
+  s.pat = srv_like_prefix(s.q);
+  s.pat_key = srv_like_prefix(key);
   if (!s.pat || !s.pat_key) {
     free(s.pat);
     free(s.pat_key);
