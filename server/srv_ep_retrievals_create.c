@@ -26,14 +26,55 @@
 #include "srv_routes.h"
 #include "srv_rows.h"
 
-#define SRV_RC_REASON_MAX 500
-#define SRV_RC_TICKET_MAX 128
+/* The spec bounds the lengths. */
+static int srv_rc_text_ok(const char *s) { return srv_text_ok(s, 1, SIZE_MAX); }
+static int srv_rc_ascii_ok(const char *s) { return srv_ascii_ok(s, SIZE_MAX); }
+static int srv_rc_nonce_ok(const char *s)
+{
+  return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+         strlen(s);
+}
+static int srv_rc_point_ok(const char *s)
+{
+  uint8_t e[KE_POINT_LEN];
+  ke_point E;
+
+  return ke_b64url_decode_fixed(e, sizeof e, s) == KE_OK &&
+         ke_point_parse(&E, e, sizeof e) == KE_OK;
+}
+
+struct srv_rc_body {
+  const char *request_id, *device, *volume, *key_id, *E, *reason, *ticket, *nonce;
+  uint8_t signature[KE_RETRIEVAL_SIG_LEN];
+};
+#define SRV_RCF(m, opt, lo, hi, chk, msg)                                                     \
+  KE_JF_(struct srv_rc_body, m, KE_JT_STR, opt, lo, hi, 0, chk, msg)
+static const struct ke_jfield srv_rc_fields[] = {
+  SRV_RCF(request_id, 0, SRV_RET_ID_LEN, SRV_RET_ID_LEN, srv_ret_id_ok,
+          "request_id: \"req-\" and 26 characters of a-z2-7, chosen by the client"),
+  SRV_RCF(device, KE_JF_OPTIONAL, 1, SRV_DEV_HOST_MAX, srv_rc_text_ok,
+          "device: a device id or hostname"),
+  SRV_RCF(volume, KE_JF_OPTIONAL, 1, SRV_DEV_VOLUME_MAX, srv_device_volume_ok,
+          "volume: [A-Za-z0-9._:-]{1,128}"),
+  SRV_RCF(key_id, KE_JF_OPTIONAL, 4, KE_RETRIEVAL_KEYID_MAX, srv_rc_ascii_ok,
+          "key_id: a Key ID prefix of 4 to 64 printable characters"),
+  SRV_RCF(E, 0, 1, 64, srv_rc_point_ok, "E: base64url of a compressed P-256 point"),
+  SRV_RCF(reason, 0, 1, KE_RETRIEVAL_REASON_MAX, srv_rc_text_ok, "reason: 1 to 500 bytes of text"),
+  SRV_RCF(ticket, 0, 1, KE_RETRIEVAL_TICKET_MAX, srv_rc_ascii_ok,
+          "ticket: 1 to 128 printable ASCII characters"),
+  SRV_RCF(nonce, 0, KE_RETRIEVAL_NONCE_LEN, KE_RETRIEVAL_NONCE_LEN, srv_rc_nonce_ok,
+          "nonce: 22 base64url characters (16 random bytes)"),
+  KE_JF_B64_FIXED(struct srv_rc_body, signature, "signature: base64url of an Ed25519 signature"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_retrievals_create_body =
+    KE_JSPEC(struct srv_rc_body, srv_rc_fields, 0);
 
 struct srv_rc {
   struct srv_request *req;
+  struct srv_rc_body b;
   ke_retrieval_fields f;
-  uint8_t sig[64];
-  char e_hex[2 * KE_POINT_LEN + 1], sig_hex[129], *pat;
+  ke_point E;
+  char e_hex[2 * KE_POINT_LEN + 1], sig_hex[2 * KE_RETRIEVAL_SIG_LEN + 1], *pat;
   struct srv_ep_fail fail;
   json_t *out;
 };
@@ -72,15 +113,11 @@ static enum srv_db_status srv_rc_find(struct srv_db *db, struct srv_rc *s, PGres
     PQclear(*r);
     return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No current escrow record matches");
   }
-  candidates = json_array();
-  for (int i = 0; candidates && i < PQntuples(*r) && i < 20; i++)
-    if (json_array_append_new(candidates, srv_row_json(*r, i, srv_rc_candidate_cols)) != 0) {
-      json_decref(candidates);
-      candidates = NULL;
-    }
+  candidates = srv_rows_json(*r, srv_rc_candidate_cols);
   PQclear(*r);
   if (!candidates)
     return SRV_DB_ERROR;
+  json_array_remove(candidates, 20); /* RET_FIND's 21st row only says there are more */
   return srv_ep_fail_extra(&s->fail, SRV_ERR_CONFLICT,
                            "More than one current escrow record matches: name one (see "
                            "candidates)",
@@ -92,20 +129,18 @@ static enum srv_db_status srv_rc_find(struct srv_db *db, struct srv_rc *s, PGres
 static int srv_rc_code(const struct srv_rc *s, const struct srv_rc_record *rec,
                        char code[KE_SAS_LEN + 1], char thr[8])
 {
-  uint8_t *env = NULL, e[KE_POINT_LEN];
+  uint8_t *env = NULL;
   size_t envlen;
   ke_envelope pe;
-  ke_point E;
   json_t *m;
 
   if (ke_hex_decode_alloc(&env, &envlen, rec->envelope) != KE_OK ||
-      ke_envelope_parse(&pe, env, envlen) != KE_OK ||
-      ke_hex_decode(e, sizeof e, s->e_hex) != KE_OK || ke_point_parse(&E, e, sizeof e) != KE_OK) {
+      ke_envelope_parse(&pe, env, envlen) != KE_OK) {
     free(env);
     return -1;
   }
   free(env);
-  ke_sas(code, s->f.id, &E, &pe.R);
+  ke_sas(code, s->f.id, &s->E, &pe.R);
   m = json_loads(rec->manifest, 0, NULL);
   snprintf(thr, 8, "%lld", (long long)json_integer_value(json_object_get(m, "threshold")));
   json_decref(m);
@@ -172,7 +207,7 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
     return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
                        "No client key is registered for you: run escrowctl key register");
   n = ke_retrieval_statement(stmt, &s->f);
-  if (!n || !srv_device_ed25519_ok(ck.pub, (const uint8_t *)stmt, n, s->sig))
+  if (!n || !srv_device_ed25519_ok(ck.pub, (const uint8_t *)stmt, n, s->b.signature))
     return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The request signature does not verify with your registered client key");
   if ((st = srv_rc_find(db, s, &r)) != SRV_DB_OK)
@@ -186,90 +221,37 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
     return st;
   if ((st = srv_ret_get(db, s->f.id, &r)) != SRV_DB_OK)
     return st;
-  if (PQntuples(r) == 1) {
-    json_t *file = srv_ret_request_file(r), *view = srv_ret_view(r);
-    if (file && view)
-      s->out = json_pack("{s:o,s:o}", "retrieval", view, "request", file);
-    else {
-      json_decref(file);
-      json_decref(view);
-    }
-  }
+  if (PQntuples(r) == 1)
+    s->out = srv_ret_answer(r);
   PQclear(r);
   return s->out ? SRV_DB_OK : SRV_DB_ERROR;
 }
 
-/* Checks of the body that need no database. */
-static const char *srv_rc_parse(struct srv_rc *s, const json_t *b)
-{
-  const char *sig = srv_device_str(b, "signature");
-  uint8_t e[KE_POINT_LEN];
-  ke_point E;
-
-  s->f.id = srv_device_str(b, "request_id");
-  s->f.device = srv_device_str(b, "device");
-  s->f.volume = srv_device_str(b, "volume");
-  s->f.key_id = srv_device_str(b, "key_id");
-  s->f.E = srv_device_str(b, "E");
-  s->f.reason = srv_device_str(b, "reason");
-  s->f.ticket = srv_device_str(b, "ticket");
-  s->f.nonce = srv_device_str(b, "nonce");
-  if (!srv_ret_id_ok(s->f.id))
-    return "request_id: \"req-\" and 26 characters of a-z2-7, chosen by the client";
-  if (!s->f.device == !s->f.key_id)
-    return "name the record by device (and volume) or by key_id, not both";
-  if (s->f.device && !srv_text_ok(s->f.device, 1, SRV_DEV_HOST_MAX))
-    return "device: a device id or hostname";
-  if (s->f.volume && !srv_device_volume_ok(s->f.volume))
-    return "volume: [A-Za-z0-9._:-]{1,128}";
-  if (s->f.volume && !s->f.device)
-    return "volume needs device";
-  if (s->f.key_id && (!srv_ascii_ok(s->f.key_id, 64) || strlen(s->f.key_id) < 4))
-    return "key_id: a Key ID prefix of 4 to 64 printable characters";
-  if (!s->f.E || ke_b64url_decode_fixed(e, sizeof e, s->f.E) != KE_OK ||
-      ke_point_parse(&E, e, sizeof e) != KE_OK)
-    return "E: base64url of a compressed P-256 point";
-  if (!srv_text_ok(s->f.reason, 1, SRV_RC_REASON_MAX))
-    return "reason: 1 to 500 bytes of text";
-  if (!s->f.ticket || !srv_ascii_ok(s->f.ticket, SRV_RC_TICKET_MAX) || !*s->f.ticket)
-    return "ticket: 1 to 128 printable ASCII characters";
-  if (!s->f.nonce || strlen(s->f.nonce) != 22 ||
-      strspn(s->f.nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 22)
-    return "nonce: 22 base64url characters (16 random bytes)";
-  if (!sig || ke_b64url_decode_fixed(s->sig, sizeof s->sig, sig) != KE_OK)
-    return "signature: base64url of an Ed25519 signature";
-  ke_hex_encode(s->e_hex, e, sizeof e);
-  ke_hex_encode(s->sig_hex, s->sig, sizeof s->sig);
-  return NULL;
-}
-
+/* The record is named by device (and volume) or by Key ID prefix: the
+ * handler checks which, after the members' own checks. */
 enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
 {
-  struct srv_rc s;
-  const char *bad;
+  struct srv_rc s = {.req = req};
+  const struct srv_rc_body *b = &s.b;
+  uint8_t e[KE_POINT_LEN];
   enum srv_db_status st;
   enum MHD_Result ret;
 
-  memset(&s, 0, sizeof s);
-  s.req = req;
-  if ((bad = srv_rc_parse(&s, srv_request_json(req))))
-    return srv_ep_bad(req, bad);
-  if (s.f.key_id) {
-    const char *k = s.f.key_id;
-    size_t n = strlen(k);
-    while (*k == '{')
-      k++;
-    if (!(s.pat = malloc(2 * n + 2)))
-      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-    char *o = s.pat;
-    for (; *k; k++) {
-      if (*k == '\\' || *k == '%' || *k == '_')
-        *o++ = '\\';
-      *o++ = *k;
-    }
-    *o++ = '%';
-    *o = '\0';
-  }
+  if (srv_ep_body(req, &srv_ep_retrievals_create_body, &s.b, &ret))
+    return ret;
+  if (!b->device == !b->key_id)
+    return srv_ep_bad(req, "name the record by device (and volume) or by key_id, not both");
+  if (b->volume && !b->device)
+    return srv_ep_bad(req, "volume needs device");
+  s.f = (ke_retrieval_fields){b->request_id, b->device, b->volume, b->key_id, b->E,
+                              b->reason,     b->ticket, b->nonce};
+  /* srv_rc_point_ok passed: this decodes */
+  if (ke_b64url_decode_fixed(e, sizeof e, b->E) != KE_OK || ke_point_parse(&s.E, e, sizeof e))
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  ke_hex_encode(s.e_hex, e, sizeof e);
+  ke_hex_encode(s.sig_hex, b->signature, sizeof b->signature);
+  if (b->key_id && !(s.pat = srv_like_prefix(b->key_id + strspn(b->key_id, "{"))))
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   st = srv_ret_expire_due(req);
   if (st == SRV_DB_OK)
     st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rc_txn, &s);
@@ -279,6 +261,5 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
     return srv_ep_txn_reply(req, st, &s.fail);
   }
   srv_longpoll_notify("retrievals"); /* custodians waiting on the queue */
-  ret = srv_reply_json(req, MHD_HTTP_CREATED, s.out);
-  return ret;
+  return srv_reply_json(req, MHD_HTTP_CREATED, s.out);
 }

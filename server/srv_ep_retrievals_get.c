@@ -15,13 +15,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "srv_account.h"
 #include "srv_auth.h"
-#include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
 
 struct srv_rg {
   struct srv_request *req;
@@ -38,21 +37,33 @@ static enum srv_db_status srv_rg_txn(struct srv_db *db, void *cls)
   return srv_ret_get(db, s->id, &s->r);
 }
 
-static int srv_rg_uint(const char *v, long max, long *out)
-{
-  char *end;
-  size_t n = v ? strlen(v) : 0;
+/* since and declines: -1 when absent (the current count). */
+struct srv_rg_query {
+  int64_t wait, since, declines;
+};
+static const struct srv_qfield srv_rg_query_fields[] = {
+  SRV_QF_UINT(struct srv_rg_query, wait, 0, SRV_RET_WAIT_MAX, 0, "wait: 0 to 300 seconds"),
+  SRV_QF_UINT(struct srv_rg_query, since, 0, 255, -1, "since: a part count, 0 to 255"),
+  SRV_QF_UINT(struct srv_rg_query, declines, 0, 255, -1, "declines: a decline count, 0 to 255"),
+  SRV_QF_END};
+const struct srv_qspec srv_ep_retrievals_get_query =
+    SRV_QSPEC(struct srv_rg_query, srv_rg_query_fields);
 
-  if (n == 0 || n > 9 || strspn(v, "0123456789") != n)
-    return 0;
-  *out = strtol(v, &end, 10);
-  return *out <= max;
-}
+/* RET_GET: what ends a wait. */
+struct srv_rg_row {
+  const char *state, *declines;
+  int64_t nparts;
+  int past_expiry;
+};
+static const struct srv_col srv_rg_row_cols[] = {
+  SRV_COL_TEXT(struct srv_rg_row, state), SRV_COL_TEXT(struct srv_rg_row, declines),
+  SRV_COL_INT64(struct srv_rg_row, nparts), SRV_COL_BOOL(struct srv_rg_row, past_expiry),
+  SRV_COL_END};
 
 /* The number of declines in the row's list. */
-static int64_t srv_rg_declines(const PGresult *r)
+static int64_t srv_rg_declines(const struct srv_rg_row *w)
 {
-  json_t *a = json_loads(PQgetvalue(r, 0, SRV_RC_DECLINES), 0, NULL);
+  json_t *a = json_loads(w->declines, 0, NULL);
   int64_t n = (int64_t)json_array_size(a);
 
   json_decref(a);
@@ -66,8 +77,8 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
   int64_t since = -1, dsince = -1;
   int64_t deadline = 0;
   int resumed = srv_longpoll_resumed(req, &since, &deadline);
-  long wait = 0;
   enum srv_db_status st;
+  enum MHD_Result ret;
 
   if (!srv_ret_id_ok(s.id))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
@@ -75,29 +86,19 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
     dsince = (since >> 16) - 1;
     since &= 0xffff;
   } else {
-    const char *w = srv_request_query(req, "wait"), *sc = srv_request_query(req, "since");
-    const char *dc = srv_request_query(req, "declines");
-    long v;
-    if (w && !srv_rg_uint(w, SRV_RET_WAIT_MAX, &wait))
-      return srv_ep_bad(req, "wait: 0 to 300 seconds");
-    if (sc) {
-      if (!srv_rg_uint(sc, 255, &v))
-        return srv_ep_bad(req, "since: a part count, 0 to 255");
-      since = v;
-    }
-    if (dc) {
-      if (!srv_rg_uint(dc, 255, &v))
-        return srv_ep_bad(req, "declines: a decline count, 0 to 255");
-      dsince = v;
-    }
-    deadline = srv_longpoll_deadline(wait);
+    struct srv_rg_query q;
+    if (srv_ep_query(req, &srv_ep_retrievals_get_query, &q, &ret))
+      return ret;
+    since = q.since;
+    dsince = q.declines;
+    deadline = srv_longpoll_deadline(q.wait);
     /* Expiry is noticed by whoever looks: a waiter must see it too. */
     if ((st = srv_ret_expire_due(req)) != SRV_DB_OK)
       return srv_ep_db_error(req, st);
   }
   for (int tries = 0;; tries++) {
     uint64_t seq = srv_longpoll_seq();
-    int64_t n, nd;
+    struct srv_rg_row w;
     int sp;
 
     if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_rg_txn, &s)) != SRV_DB_OK)
@@ -107,16 +108,17 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
       PQclear(s.r);
       return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
     }
-    n = strtoll(PQgetvalue(s.r, 0, SRV_RC_NPARTS), NULL, 10);
-    nd = srv_rg_declines(s.r);
+    if (srv_row_read(s.r, 0, srv_rg_row_cols, &w) != 0) {
+      PQclear(s.r);
+      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+    }
     if (since < 0)
-      since = n;
+      since = w.nparts;
     /* A completed request still takes parts (a bad one may need a
      * replacement): only expiry ends the wait early. */
-    if (n != since || (dsince >= 0 && nd != dsince) ||
-        strcmp(PQgetvalue(s.r, 0, SRV_RC_STATE), "expired") == 0 ||
-        strcmp(PQgetvalue(s.r, 0, SRV_RC_PAST_EXPIRY), "t") == 0 ||
-        srv_longpoll_expired(deadline) || srv_longpoll_stopping() || tries >= 3)
+    if (w.nparts != since || (dsince >= 0 && srv_rg_declines(&w) != dsince) ||
+        strcmp(w.state, "expired") == 0 || w.past_expiry || srv_longpoll_expired(deadline) ||
+        srv_longpoll_stopping() || tries >= 3)
       break;
     PQclear(s.r);
     s.r = NULL;
@@ -128,15 +130,8 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
       deadline = 0;
     }
   }
-  {
-    json_t *view = srv_ret_view(s.r), *file = view ? srv_ret_request_file(s.r) : NULL;
-    PQclear(s.r);
-    if (!view || !file) {
-      json_decref(view);
-      json_decref(file);
-      return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-    }
-    return srv_reply_json(req, MHD_HTTP_OK,
-                          json_pack("{s:o,s:o}", "retrieval", view, "request", file));
-  }
+  json_t *out = srv_ret_answer(s.r);
+  PQclear(s.r);
+  return out ? srv_reply_json(req, MHD_HTTP_OK, out)
+             : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
 }

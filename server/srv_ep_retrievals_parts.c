@@ -19,22 +19,44 @@
 
 #include "ke_crypto.h"
 #include "ke_util.h"
-#include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_auth.h"
-#include "srv_device.h"
 #include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_metrics.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
+#include "srv_rows.h"
+
+#define SRV_RP_PART_MSG "part: base64url of a 161-byte sealed part (KP 01 ...)"
+
+struct srv_rp_body {
+  uint8_t part[KE_PART_LEN];
+};
+static const struct ke_jfield srv_rp_fields[] = {
+  KE_JF_B64_FIXED(struct srv_rp_body, part, SRV_RP_PART_MSG), KE_JF_END};
+const struct ke_jspec srv_ep_retrievals_parts_body = KE_JSPEC(struct srv_rp_body, srv_rp_fields, 0);
+
+/* RET_GET: what a part is checked against. */
+struct srv_rp_row {
+  const char *state, *person, *record_id, *device_id, *volume_id;
+  int past_expiry;
+  int64_t threshold;
+};
+#define SRV_RP_COL(m) SRV_COL_TEXT(struct srv_rp_row, m)
+static const struct srv_col srv_rp_row_cols[] = {
+  SRV_RP_COL(state), SRV_RP_COL(record_id), SRV_RP_COL(device_id), SRV_RP_COL(volume_id),
+  SRV_COL_TEXT_NULL(struct srv_rp_row, person), SRV_COL_BOOL(struct srv_rp_row, past_expiry),
+  SRV_COL_INT64(struct srv_rp_row, threshold), SRV_COL_END};
 
 struct srv_rp {
   struct srv_request *req;
   const char *id;
   char part_hex[2 * KE_PART_LEN + 1], idx[8];
   struct srv_ep_fail fail;
-  long long count, needed;
+  PGresult *r;         /* RET_GET, while the transaction runs */
+  struct srv_rp_row w; /* read from r; w.threshold is the parts needed */
+  long long count;
   int completed;
   double time_to_key; /* > 0 when this part completed the request */
 };
@@ -50,89 +72,68 @@ static enum srv_db_status srv_rp_audit(struct srv_db *db, struct srv_rp *s, cons
 }
 
 /* The request is open and this custodian may add to it (not its
- * requester, under any account).  Fills the facts the rest needs. */
-static enum srv_db_status srv_rp_check(struct srv_db *db, struct srv_rp *s, char rec[64],
-                                       char dev[64], char vol[160], int *was_pending_out)
+ * requester, under any account): SRV_DB_OK with s->r and s->w. */
+static enum srv_db_status srv_rp_check(struct srv_db *db, struct srv_rp *s)
 {
-  const struct srv_principal *p = srv_request_principal(s->req);
+  const char *pid[1] = {srv_request_principal(s->req)->id};
   enum srv_db_status st;
-  PGresult *r, *q;
+  PGresult *q;
   char state[16];
+  int same;
 
   if ((st = srv_ret_lock(db, s->req, s->id, state)) != SRV_DB_OK)
     return st;
   if (!state[0])
     return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No such retrieval request");
-  if ((st = srv_ret_get(db, s->id, &r)) != SRV_DB_OK)
+  if ((st = srv_ret_get(db, s->id, &s->r)) != SRV_DB_OK)
     return st;
+  if (srv_row_read(s->r, 0, srv_rp_row_cols, &s->w) != 0)
+    return SRV_DB_ERROR;
   /* A completed request still takes parts until it expires: a bad part is
    * only found by the requester, who then needs one more custodian. */
-  if (strcmp(PQgetvalue(r, 0, SRV_RC_STATE), "expired") == 0 ||
-      strcmp(PQgetvalue(r, 0, SRV_RC_PAST_EXPIRY), "t") == 0) {
-    PQclear(r);
+  if (strcmp(s->w.state, "expired") == 0 || s->w.past_expiry)
     return srv_ep_fail(&s->fail, SRV_ERR_RETRIEVAL_CLOSED,
                        "The request has expired: it takes no more parts");
-  }
-  int was_pending = strcmp(PQgetvalue(r, 0, SRV_RC_STATE), "pending") == 0;
-  if (srv_ret_is_requester(s->req, r)) {
-    PQclear(r);
+  if (srv_ret_is_requester(s->req, s->r))
     return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "You made this request: you may not approve it");
-  }
-  {
-    const char *pid[1] = {p->id};
-    if (!(q = srv_db_exec(db, SRV_STMT_RET_CUSTODIAN_PERSON, pid, &st))) {
-      PQclear(r);
-      return st;
-    }
-    int same = PQntuples(q) == 1 && !PQgetisnull(q, 0, 0) && !PQgetisnull(r, 0, SRV_RC_PERSON) &&
-               strcmp(PQgetvalue(q, 0, 0), PQgetvalue(r, 0, SRV_RC_PERSON)) == 0;
-    PQclear(q);
-    if (same) {
-      PQclear(r);
-      return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
-                         "This custodian account belongs to the requester: it may not approve "
-                         "the request");
-    }
-  }
-  s->needed = strtoll(PQgetvalue(r, 0, SRV_RC_THRESHOLD), NULL, 10);
-  snprintf(rec, 64, "%s", PQgetvalue(r, 0, SRV_RC_RECORD));
-  snprintf(dev, 64, "%s", PQgetvalue(r, 0, SRV_RC_DEVICE));
-  snprintf(vol, 160, "%s", PQgetvalue(r, 0, SRV_RC_VOLUME));
-  PQclear(r);
-  *was_pending_out = was_pending;
-  return SRV_DB_OK;
+  if (!(q = srv_db_exec(db, SRV_STMT_RET_CUSTODIAN_PERSON, pid, &st)))
+    return st;
+  same = srv_row_text(q, "person") && s->w.person &&
+         strcmp(srv_row_text(q, "person"), s->w.person) == 0;
+  PQclear(q);
+  return same ? srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
+                            "This custodian account belongs to the requester: it may not "
+                            "approve the request")
+              : SRV_DB_OK;
 }
 
 /* The part that completed the request: its state, the disclosure of the
  * record, their audit events and hooks. */
 static enum srv_db_status srv_rp_complete(struct srv_db *db, struct srv_rp *s, char *obj,
-                                          size_t objlen, const char *rec, const char *dev,
-                                          const char *vol)
+                                          size_t objlen)
 {
-  const char *p1[1] = {s->id};
+  const char *p1[1] = {s->id}, *pr[1] = {s->w.record_id}, *dev = s->w.device_id,
+             *vol = s->w.volume_id;
   enum srv_db_status st;
   PGresult *r;
 
   if (!(r = srv_db_exec(db, SRV_STMT_RET_COMPLETE, p1, &st)))
     return st;
-  s->time_to_key = PQntuples(r) == 1 ? strtod(PQgetvalue(r, 0, 0), NULL) : 0;
+  s->time_to_key = strtod(srv_row_text(r, "time_to_key") ?: "0", NULL);
   PQclear(r);
   if ((st = srv_rp_audit(db, s, "retrieval.complete", obj,
-                         json_pack("{s:s,s:I}", "record", rec, "parts", (json_int_t)s->count))))
+                         json_pack("{s:s,s:I}", "record", pr[0], "parts", (json_int_t)s->count))))
     return st;
-  {
-    const char *pr[1] = {rec};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_DISCLOSE, pr, &st)))
-      return st;
-    PQclear(r);
-  }
-  snprintf(obj, objlen, "record:%s", rec);
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_DISCLOSE, pr, &st)))
+    return st;
+  PQclear(r);
+  snprintf(obj, objlen, "record:%s", pr[0]);
   if ((st = srv_rp_audit(db, s, "escrow.disclose", obj,
                          json_pack("{s:s,s:s,s:s}", "device", dev, "volume", vol, "retrieval",
                                    s->id))))
     return st;
-  if ((st = srv_ret_hook(db, "request.completed", s->id, dev, vol, s->count, s->needed)) ||
-      (st = srv_ret_hook(db, "key.disclosed", s->id, dev, vol, s->count, s->needed)))
+  if ((st = srv_ret_hook(db, "request.completed", s->id, dev, vol, s->count, s->w.threshold)) ||
+      (st = srv_ret_hook(db, "key.disclosed", s->id, dev, vol, s->count, s->w.threshold)))
     return st;
   s->completed = 1;
   return SRV_DB_OK;
@@ -141,72 +142,70 @@ static enum srv_db_status srv_rp_complete(struct srv_db *db, struct srv_rp *s, c
 static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
 {
   struct srv_rp *s = cls;
-  const struct srv_principal *p = srv_request_principal(s->req);
   const char *p1[1] = {s->id};
+  const char *p4[4] = {s->id, s->idx, srv_request_principal(s->req)->id, s->part_hex};
   enum srv_db_status st;
   PGresult *r;
-  char obj[200], rec[64], dev[64], vol[160];
-  int was_pending = 0;
+  char obj[200];
+  int was_pending, dup;
 
   s->time_to_key = 0; /* a retried transaction starts over */
   s->completed = 0;
-  if ((st = srv_rp_check(db, s, rec, dev, vol, &was_pending)) != SRV_DB_OK)
+  PQclear(s->r);
+  s->r = NULL;
+  if ((st = srv_rp_check(db, s)) != SRV_DB_OK)
     return st;
-  {
-    const char *p4[4] = {s->id, s->idx, p->id, s->part_hex};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_PART_INSERT, p4, &st)))
-      return st;
-    int dup = PQntuples(r) == 0;
-    PQclear(r);
-    if (dup)
-      return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
-                         "A part of your custodian index is stored for this request already");
-  }
+  was_pending = strcmp(s->w.state, "pending") == 0;
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_PART_INSERT, p4, &st)))
+    return st;
+  dup = PQntuples(r) == 0;
+  PQclear(r);
+  if (dup)
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
+                       "A part of your custodian index is stored for this request already");
   if (!(r = srv_db_exec(db, SRV_STMT_RET_COUNT, p1, &st)))
     return st;
-  s->count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  s->count = strtoll(srv_row_text(r, "count") ?: "0", NULL, 10);
   PQclear(r);
   snprintf(obj, sizeof obj, "retrieval:%s", s->id);
   if ((st = srv_rp_audit(db, s, "retrieval.part", obj,
                          json_pack("{s:i,s:I,s:I}", "custodian_index", atoi(s->idx), "parts",
-                                   (json_int_t)s->count, "needed", (json_int_t)s->needed))))
+                                   (json_int_t)s->count, "needed", (json_int_t)s->w.threshold))))
     return st;
-  if ((st = srv_ret_hook(db, "part.added", s->id, dev, vol, s->count, s->needed)))
+  if ((st = srv_ret_hook(db, "part.added", s->id, s->w.device_id, s->w.volume_id, s->count,
+                         s->w.threshold)))
     return st;
-  if (s->count < s->needed || !was_pending) {
+  if (s->count < s->w.threshold || !was_pending) {
     s->completed = !was_pending;
     return SRV_DB_OK;
   }
-  return srv_rp_complete(db, s, obj, sizeof obj, rec, dev, vol);
+  return srv_rp_complete(db, s, obj, sizeof obj);
 }
 
 enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)
 {
-  struct srv_rp s;
+  struct srv_rp s = {.req = req, .id = srv_request_param(req, "id")};
   const struct srv_principal *p = srv_request_principal(req);
-  const char *b64 = srv_device_str(srv_request_json(req), "part");
-  uint8_t part[KE_PART_LEN];
+  struct srv_rp_body b;
+  enum MHD_Result ret;
   enum srv_db_status st;
+  ke_point Re;
 
-  memset(&s, 0, sizeof s);
-  s.req = req;
-  s.id = srv_request_param(req, "id");
   if (!srv_ret_id_ok(s.id))
     return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
   if (p->custodian_index < 1 || p->custodian_index > 255)
     return srv_reply_error(req, SRV_ERR_FORBIDDEN, "You hold no custodian index");
+  if (srv_ep_body(req, &srv_ep_retrievals_parts_body, &b, &ret))
+    return ret;
   /* Only the shape is checkable: magic, version and a valid Re. */
-  if (!b64 || ke_b64url_decode_fixed(part, sizeof part, b64) != KE_OK || part[0] != 'K' ||
-      part[1] != 'P' || part[2] != 1)
-    return srv_ep_bad(req, "part: base64url of a 161-byte sealed part (KP 01 ...)");
-  {
-    ke_point Re;
-    if (ke_point_parse(&Re, part + 3, KE_POINT_LEN) != KE_OK)
-      return srv_ep_bad(req, "part: its Re is not a valid P-256 point");
-  }
-  ke_hex_encode(s.part_hex, part, sizeof part);
+  if (b.part[0] != 'K' || b.part[1] != 'P' || b.part[2] != 1)
+    return srv_ep_bad(req, SRV_RP_PART_MSG);
+  if (ke_point_parse(&Re, b.part + 3, KE_POINT_LEN) != KE_OK)
+    return srv_ep_bad(req, "part: its Re is not a valid P-256 point");
+  ke_hex_encode(s.part_hex, b.part, sizeof b.part);
   snprintf(s.idx, sizeof s.idx, "%d", p->custodian_index);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_rp_txn, &s);
+  PQclear(s.r);
   if (st == SRV_DB_OK && s.time_to_key > 0)
     srv_metrics_time_to_key(s.time_to_key); /* committed: observed once */
   if (st != SRV_DB_OK)
@@ -216,6 +215,6 @@ enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:i,s:I,s:I,s:s}", "request_id", s.id, "custodian_index",
                                   p->custodian_index, "parts", (json_int_t)s.count, "needed",
-                                  (json_int_t)s.needed, "state",
+                                  (json_int_t)s.w.threshold, "state",
                                   s.completed ? "completed" : "pending"));
 }

@@ -252,7 +252,11 @@ static int srv_ret_requester(ke_retrieval_signed *s, const struct srv_ret_row *w
   return 0;
 }
 
-json_t *srv_ret_request_file(const PGresult *r)
+/* The request file of row 0 (docs/protocol.md 5.3) as a JSON object; NULL
+ * if the stored data does not make one (logged).  With the requester's
+ * signed statement ("requester") when the row has its public key (requests
+ * made since schema 013), exactly as stored: custodians verify it. */
+static json_t *srv_ret_request_file(const PGresult *r)
 {
   ke_manifest *m = calloc(1, sizeof *m);
   ke_request *q = calloc(1, sizeof *q);
@@ -323,7 +327,11 @@ static json_t *srv_ret_requester_key(const PGresult *r)
                    "history", h);
 }
 
-/* Everything but the envelope (see srv_retrieval.h). */
+/* The status view of row 0: everything but the envelope; with the audit
+ * leaf of the record's escrow.store event (escrow_event, its exact text),
+ * so that a custodian can check its inclusion in the signed log, and the
+ * requester's client key: fingerprint, registration, history
+ * (requester_key). */
 static const struct srv_jcol srv_ret_view_cols[] = {
   {"request_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("state", SRV_CT_TEXT),
   SRV_JCOL("record_id", SRV_CT_TEXT), SRV_JCOL("record_state", SRV_CT_TEXT),
@@ -342,14 +350,16 @@ static const struct srv_jcol srv_ret_view_cols[] = {
   {"requester_role", "role", SRV_CT_TEXT, 0}, {"device_group", "group_name", SRV_CT_TEXT, 0},
   {"requester_person", "person", SRV_CT_TEXT, SRV_COL_NULLABLE}, SRV_JCOL_END};
 
-json_t *srv_ret_view(const PGresult *r)
+json_t *srv_ret_answer(const PGresult *r)
 {
   json_t *v = srv_row_json(r, 0, srv_ret_view_cols);
   json_t *k = v ? srv_ret_requester_key(r) : NULL;
+  json_t *file = k && !json_object_set_new(v, "requester_key", k) ? srv_ret_request_file(r)
+                                                                  : NULL;
 
-  if (!k || json_object_set_new(v, "requester_key", k)) {
+  if (!file) {
     json_decref(v);
     return NULL;
   }
-  return v;
+  return json_pack("{s:o,s:o}", "retrieval", v, "request", file);
 }

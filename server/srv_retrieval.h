@@ -1,7 +1,7 @@
 /*
  * srv_retrieval.h - what the retrieval endpoints (srv_ep_retrievals*.c)
- * share: one request read from RET_GET, its request file (docs/protocol.md
- * 5.3), its public view, and the closing of expired requests.
+ * share: one request read from RET_GET, the answer about it (its request
+ * file and its public view), and the closing of expired requests.
  */
 #ifndef SRV_RETRIEVAL_H
 #define SRV_RETRIEVAL_H
@@ -18,22 +18,6 @@
 #define SRV_RET_EXPIRY_DEFAULT (24 * 3600)
 #define SRV_RET_WAIT_MAX 300             /* seconds a long-poll may ask for */
 #define SRV_RET_WAITERS_DEFAULT 4096     /* suspended long-polls at once */
-
-/* RET_GET columns. */
-enum srv_ret_col {
-  SRV_RC_ID, SRV_RC_RECORD, SRV_RC_REQUESTER_ID, SRV_RC_REQUESTER, SRV_RC_PERSON,
-  SRV_RC_E, SRV_RC_REASON, SRV_RC_TICKET, SRV_RC_CODE, SRV_RC_THRESHOLD, SRV_RC_STATE,
-  SRV_RC_CREATED, SRV_RC_EXPIRES, SRV_RC_CLOSED, SRV_RC_DEVICE, SRV_RC_HOSTNAME,
-  SRV_RC_VOLUME, SRV_RC_KEY_TYPE, SRV_RC_KEY_ID, SRV_RC_RECORD_STATE, SRV_RC_FPR,
-  SRV_RC_ENV_SHA, SRV_RC_ENVELOPE, SRV_RC_MANIFEST, SRV_RC_LEAF, SRV_RC_NPARTS,
-  SRV_RC_INDICES, SRV_RC_AGE, SRV_RC_PAST_EXPIRY, SRV_RC_ESCROW_LEAF,
-  /* schema 013: the signed statement's fields and the requester's keys */
-  SRV_RC_NAMED_DEVICE, SRV_RC_NAMED_VOLUME, SRV_RC_NAMED_KEY_ID, SRV_RC_KEY_PUBLIC,
-  SRV_RC_NONCE, SRV_RC_SIGNATURE, SRV_RC_KEY_FPR, SRV_RC_KEY_HISTORY, SRV_RC_KEY_CURRENT,
-  /* schema 017 */
-  SRV_RC_DECLINES,
-  SRV_RC_REQUESTER_ROLE, SRV_RC_DEVICE_GROUP,
-};
 
 /* Close the requests whose time ran out (audited request.expired; waiters
  * woken).  Runs inside the caller's transaction. */
@@ -54,18 +38,10 @@ enum srv_db_status srv_ret_lock(struct srv_db *db, struct srv_request *req, cons
 /* RET_GET for `id`: *res (PQclear it) with 0 or 1 rows. */
 enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res);
 
-/* The request file of row 0 (docs/protocol.md 5.3) as a JSON object; NULL
- * if the stored data does not make one (logged).  With the requester's
- * signed statement ("requester") when the row has its public key (requests
- * made since schema 013), exactly as stored: custodians verify it. */
-json_t *srv_ret_request_file(const PGresult *r);
-
-/* The status view of row 0: everything but the envelope; with the audit
- * leaf of the record's escrow.store event (escrow_event, its exact text),
- * so that a custodian can check its inclusion in the signed log, and the
- * requester's client key: fingerprint, registration, history
- * (requester_key). */
-json_t *srv_ret_view(const PGresult *r);
+/* The answer about row 0 of RET_GET: {"retrieval": its status view,
+ * "request": its request file (docs/protocol.md 5.3)}; NULL if the stored
+ * data does not make one (logged). */
+json_t *srv_ret_answer(const PGresult *r);
 
 /* Is the caller the requester of row 0? */
 int srv_ret_is_requester(const struct srv_request *req, const PGresult *r);

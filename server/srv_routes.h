@@ -136,5 +136,8 @@ extern const struct ke_jspec srv_ep_audit_cosig_post_body;
 /* hret2 */
 extern const struct srv_qspec srv_ep_escrow_key_get_query;
 extern const struct ke_jspec srv_ep_escrow_key_post_body;
+extern const struct ke_jspec srv_ep_retrievals_create_body;
+extern const struct srv_qspec srv_ep_retrievals_get_query;
+extern const struct ke_jspec srv_ep_retrievals_parts_body;
 
 #endif
