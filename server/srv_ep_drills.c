@@ -112,7 +112,8 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
     PQclear(r);
   }
   if (s->count == 0)
-    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No active escrow record matches the selection");
+    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND,
+                       "No active escrow record matches the selection");
   snprintf(obj, sizeof obj, "drill:%s", s->b.drill_id);
   json_t *d = json_pack("{s:s,s:I,s:s,s:s}", "selection", sel, "records",
                         (json_int_t)s->count, "client_key", ck.fingerprint, "mode", s->mode);

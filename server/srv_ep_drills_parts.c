@@ -169,7 +169,8 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
                                                           "drill's statement yet"
                                                         : "The drill's statement has expired");
   if (p->kind == SRV_PRINCIPAL_USER && s->auditor)
-    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "You started this drill: you may not contribute");
+    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
+                       "You started this drill: you may not contribute");
   if (s->same_person)
     return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "This custodian account belongs to the auditor "
                                              "of the drill: it may not contribute");
@@ -300,7 +301,7 @@ static json_t *srv_dp_facts(const json_t *sum, const char *id, long long nrec, c
   *why = SRV_DP_SUM_MSG;
   if (ke_json_spec_parse(sum, &srv_dp_sum_spec, &m, NULL) != 0 || strcmp(m.drill, id) != 0)
     return NULL;
-  if (m.total != nrec || m.ok < 0 || m.failed < 0 || m.ok + m.failed != m.total ||
+  if (m.total != nrec || m.ok < 0 || m.failed < 0 || m.ok != m.total - m.failed ||
       (int64_t)json_array_size(m.failures) != m.failed) {
     *why = "summary: total must be the drill's record count, ok + failed = total, one failure "
            "entry per failed record";

@@ -44,7 +44,8 @@
 
 /* DRILL_SIGNED's members of the view, after "signed": true. */
 static const struct srv_jcol srv_ds_view_cols[] = {
-  SRV_JCOL("statement", SRV_CT_TEXT), {"statement_signature", "statement_sig", SRV_CT_BYTEA, SRV_COL_B64},
+  SRV_JCOL("statement", SRV_CT_TEXT),
+  {"statement_signature", "statement_sig", SRV_CT_BYTEA, SRV_COL_B64},
   {"auditor_key", NULL, SRV_CT_BYTEA, SRV_COL_B64}, SRV_JCOL("expires", SRV_CT_TIME), SRV_JCOL_END};
 
 json_t *srv_drill_signed_view(json_t *view, const PGresult *s)
@@ -92,7 +93,8 @@ static const struct ke_jfield srv_ds_fields[] = {
   KE_JF_STR(struct srv_ds_body, mode, 1, 8, ke_drill_mode_ok, "mode: full or canary"),
   KE_JF_HEX_FIXED(struct srv_ds_body, records_sha256, "records_sha256: 64 lower-case hex digits"),
   KE_JF_STR(struct srv_ds_body, expires, KE_DRILL_EXPIRES_LEN, KE_DRILL_EXPIRES_LEN,
-            srv_ds_expiry_ok, "expires: YYYY-MM-DDTHH:MM:SSZ, in the future, at most 31 days ahead"),
+            srv_ds_expiry_ok,
+            "expires: YYYY-MM-DDTHH:MM:SSZ, in the future, at most 31 days ahead"),
   KE_JF_B64_FIXED(struct srv_ds_body, signature, "signature: base64url of an Ed25519 signature"),
   KE_JF_END};
 const struct ke_jspec srv_ep_drills_statement_body = KE_JSPEC(struct srv_ds_body, srv_ds_fields, 0);
@@ -108,10 +110,11 @@ struct srv_ds {
 /* The record list digest of the snapshot, computed here (never taken from
  * the client): hex into out. */
 struct srv_ds_ref {
-  const char *record_id, *envelope_sha256;
+  const char *record_id;
+  uint8_t envelope_sha256[32];
 };
 static const struct srv_col srv_ds_ref_cols[] = {
-  SRV_COL_TEXT(struct srv_ds_ref, record_id), SRV_COL_TEXT(struct srv_ds_ref, envelope_sha256),
+  SRV_COL_TEXT(struct srv_ds_ref, record_id), SRV_COL_BYTEA(struct srv_ds_ref, envelope_sha256),
   SRV_COL_END};
 
 static enum srv_db_status srv_ds_digest(struct srv_db *db, const char *id, char out[65],
@@ -120,31 +123,21 @@ static enum srv_db_status srv_ds_digest(struct srv_db *db, const char *id, char 
   const char *p1[1] = {id};
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_DRILL_DIGEST_ROWS, p1, &st);
-  int n = r ? PQntuples(r) : 0;
+  int n = r ? PQntuples(r) : 0, i = 0;
   ke_drill_recref *refs = n ? calloc((size_t)n, sizeof *refs) : NULL;
-  uint8_t (*sha)[32] = n ? calloc((size_t)n, 32) : NULL, d[32];
-  struct srv_ds_ref row;
+  struct srv_ds_ref *rows = n ? calloc((size_t)n, sizeof *rows) : NULL;
+  uint8_t d[32];
 
   if (!r)
     return st;
-  st = SRV_DB_ERROR;
-  if (!refs || !sha)
-    goto out;
-  for (int i = 0; i < n; i++) {
-    if (srv_row_read(r, i, srv_ds_ref_cols, &row) != 0 ||
-        ke_hex_decode(sha[i], 32, row.envelope_sha256) != KE_OK)
-      goto out;
-    refs[i].record_id = row.record_id;
-    refs[i].envelope_sha256 = sha[i];
-  }
-  if (ke_drill_records_digest(d, refs, (size_t)n) != 0)
-    goto out;
-  ke_hex_encode(out, d, sizeof d);
+  for (; refs && rows && i < n && srv_row_read(r, i, srv_ds_ref_cols, &rows[i]) == 0; i++)
+    refs[i] = (ke_drill_recref){rows[i].record_id, rows[i].envelope_sha256};
+  st = n && i == n && ke_drill_records_digest(d, refs, (size_t)n) == 0 ? SRV_DB_OK : SRV_DB_ERROR;
+  if (st == SRV_DB_OK)
+    ke_hex_encode(out, d, sizeof d);
   *nrec = (size_t)n;
-  st = SRV_DB_OK;
-out:
   free(refs);
-  free(sha);
+  free(rows);
   PQclear(r);
   return st;
 }
@@ -182,15 +175,15 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   if ((st = srv_ds_digest(db, s->id, digest, &nrec)) != SRV_DB_OK)
     return st;
   if (strcmp(digest, s->rsha) != 0)
-    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "records_sha256 is not the digest of the drill's "
-                                            "snapshot");
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
+                       "records_sha256 is not the digest of the drill's snapshot");
   if (!(e64 = ke_b64url_encode(d.e_point, sizeof d.e_point)))
     return SRV_DB_ERROR;
   n = ke_drill_signed_statement(stmt, s->id, sel, s->b.mode, e64, nrec, digest, s->b.expires);
   free(e64);
   if (!n || !ke_drill_signature_ok(ck.pub, stmt, n, s->b.signature))
-    return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE, "The statement signature does not verify with "
-                                                 "your registered client key");
+    return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
+                       "The statement signature does not verify with your registered client key");
   const char *p5[5] = {s->id, stmt, s->sig_hex, ck.pub_hex, s->b.expires};
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_SIGN, p5, &st)))
     return st;
