@@ -1,7 +1,8 @@
 /*
  * srv_ep_drills.c - backup-integrity drills (docs/protocol.md section 9):
- * POST /v1/drills (auditor), GET /v1/drills/{id} (auditor, custodian) and
- * GET /v1/drills/{id}/parts (auditor).
+ * POST /v1/drills (auditor), GET /v1/drills/{id} (auditor, custodian),
+ * GET /v1/drills/{id}/parts (auditor) and GET /v1/drills/{id}/status
+ * (auditor, custodian).
  *
  * As for retrievals, the client chooses the drill id and signs, with its
  * registered client key, a statement naming it, the selection, its
@@ -13,6 +14,11 @@
  * shows it, with each record's escrow.store event and leaf index for the
  * custodian's log proof.  The server relays; it never holds e, a P_i or a
  * secret.
+ *
+ * Status [?wait=S&since=N]: the drill view without its records, answered
+ * when the number of custodians whose batch is stored differs from
+ * `since`, the drill closes or S seconds (<= 300) pass; the connection is
+ * suspended meanwhile (srv_longpoll.h), as for GET /v1/retrievals/{id}.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +33,7 @@
 #include "srv_device.h"
 #include "srv_drill.h"
 #include "srv_ep.h"
+#include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
 #include "srv_rows.h"
@@ -128,6 +135,7 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
   struct srv_dc s;
   enum srv_db_status st;
   enum MHD_Result ret;
+  const char *why;
   int canary;
 
   memset(&s, 0, sizeof s);
@@ -139,14 +147,12 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
   canary = strcmp(s.mode, "canary") == 0;
   if (canary != (strncmp(s.b.selection, "canary:", 7) == 0))
     return srv_ep_bad(req, SRV_DC_MODE_MSG);
-  if (canary) {
-    const char *why = srv_drill_canaries_parse(s.b.canaries, s.b.drill_id,
-                                               atoll(s.b.selection + 7), &s.canaries);
-    if (why)
-      return srv_ep_bad(req, why);
-  } else if (s.b.canaries) {
-    return srv_ep_bad(req, "canaries: only in a canary drill");
-  }
+  why = canary ? srv_drill_canaries_parse(s.b.canaries, s.b.drill_id, atoll(s.b.selection + 7),
+                                          &s.canaries)
+        : s.b.canaries ? "canaries: only in a canary drill"
+                       : NULL;
+  if (why)
+    return srv_ep_bad(req, why);
   ke_hex_encode(s.e_hex, s.b.E.b, KE_POINT_LEN);
   ke_hex_encode(s.sig_hex, s.b.signature, sizeof s.b.signature);
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_dc_txn, &s);
@@ -161,9 +167,15 @@ enum MHD_Result srv_ep_drills_create(struct srv_request *req)
                                   "mode", s.mode));
 }
 
+#define SRV_DRILL_WAIT_MAX 300
+
+/* What a GET reads besides the drill (d): RECORDS its records (r), the
+ * escrow keys (k) and the signed statement (s); PARTS its parts (r);
+ * STATUS the signed statement. */
+enum srv_dg_what { SRV_DG_RECORDS, SRV_DG_PARTS, SRV_DG_STATUS };
 struct srv_dg {
   const char *id;
-  int parts;
+  enum srv_dg_what what;
   PGresult *d, *r, *k, *s;
 };
 
@@ -187,12 +199,13 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
     return st;
   if (PQntuples(s->d) != 1)
     return SRV_DB_OK;
-  if (!(s->r = srv_db_exec(db, s->parts ? SRV_STMT_DRILL_PARTS : SRV_STMT_DRILL_RECORDS, p1,
-                           &st)))
+  if (s->what != SRV_DG_STATUS &&
+      !(s->r = srv_db_exec(db, s->what == SRV_DG_PARTS ? SRV_STMT_DRILL_PARTS
+                                                       : SRV_STMT_DRILL_RECORDS, p1, &st)))
     return st;
-  if (!s->parts && !(s->k = srv_db_exec(db, SRV_STMT_DRILL_KEYS, p1, &st)))
+  if (s->what == SRV_DG_RECORDS && !(s->k = srv_db_exec(db, SRV_STMT_DRILL_KEYS, p1, &st)))
     return st;
-  if (!s->parts && !(s->s = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st)))
+  if (s->what != SRV_DG_PARTS && !(s->s = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st)))
     return st;
   return SRV_DB_OK;
 }
@@ -216,11 +229,11 @@ static int srv_dg_run(struct srv_request *req, struct srv_dg *s, enum MHD_Result
 static const struct srv_jcol srv_dg_rec_cols[] = {
   SRV_JCOL("record_id", SRV_CT_TEXT), SRV_JCOL("device_id", SRV_CT_TEXT),
   SRV_JCOL("volume_id", SRV_CT_TEXT), SRV_JCOL("key_type", SRV_CT_TEXT),
-  SRV_JCOL("fingerprint", SRV_CT_TEXT), SRV_JCOL("envelope", SRV_CT_TEXT),
-  SRV_JCOL("envelope_sha256", SRV_CT_TEXT), {"R", "r_point", SRV_CT_TEXT, 0},
-  SRV_JCOL("verifier", SRV_CT_TEXT), SRV_JCOL_NULL("leaf_index", SRV_CT_INT64),
-  SRV_JCOL_NULL("escrow_event", SRV_CT_TEXT), SRV_JCOL_NULL("canary_proof", SRV_CT_TEXT),
-  SRV_JCOL_END};
+  SRV_JCOL("fingerprint", SRV_CT_TEXT), {"envelope", NULL, SRV_CT_BYTEA, SRV_COL_B64},
+  SRV_JCOL("envelope_sha256", SRV_CT_TEXT), {"R", "r_point", SRV_CT_BYTEA, SRV_COL_B64},
+  {"verifier", NULL, SRV_CT_BYTEA, SRV_COL_B64}, SRV_JCOL_NULL("leaf_index", SRV_CT_INT64),
+  SRV_JCOL_NULL("escrow_event", SRV_CT_TEXT),
+  {"canary_proof", NULL, SRV_CT_BYTEA, SRV_COL_B64 | SRV_COL_NULLABLE}, SRV_JCOL_END};
 
 static json_t *srv_dg_records(const PGresult *r)
 {
@@ -235,7 +248,7 @@ static json_t *srv_dg_records(const PGresult *r)
 
 enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), 0, NULL, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), SRV_DG_RECORDS, NULL, NULL, NULL, NULL};
   enum MHD_Result ret;
   json_t *view, *recs, *keys;
 
@@ -258,11 +271,11 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 
 static const struct srv_jcol srv_dg_part_cols[] = {
   SRV_JCOL("custodian_index", SRV_CT_INT64), SRV_JCOL("record_id", SRV_CT_TEXT),
-  SRV_JCOL("part", SRV_CT_TEXT), SRV_JCOL_END};
+  {"part", NULL, SRV_CT_BYTEA, SRV_COL_B64}, SRV_JCOL_END};
 
 enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), 1, NULL, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), SRV_DG_PARTS, NULL, NULL, NULL, NULL};
   enum MHD_Result ret;
   json_t *parts;
 
@@ -274,6 +287,60 @@ enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s,s:o}", "drill_id", s.id, "parts",
                                                     parts));
+}
+
+struct srv_dst_query {
+  int64_t wait, since; /* since -1: the current count */
+};
+static const struct srv_qfield srv_dst_fields[] = {
+  SRV_QF_UINT(struct srv_dst_query, wait, 0, SRV_DRILL_WAIT_MAX, 0, "wait: 0 to 300 seconds"),
+  SRV_QF_UINT(struct srv_dst_query, since, 0, 255, -1, "since: a number of custodians, 0 to 255"),
+  SRV_QF_END};
+const struct srv_qspec srv_ep_drills_status_query = SRV_QSPEC(struct srv_dst_query, srv_dst_fields);
+
+enum MHD_Result srv_ep_drills_status(struct srv_request *req)
+{
+  struct srv_dg x = {srv_request_param(req, "id"), SRV_DG_STATUS, NULL, NULL, NULL, NULL};
+  int64_t since = -1, deadline = 0;
+  int resumed = srv_longpoll_resumed(req, &since, &deadline);
+  struct srv_dst_query q;
+  enum MHD_Result ret;
+
+  if (!ke_drill_id_ok(x.id))
+    return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
+  if (!resumed) {
+    if (srv_ep_query(req, &srv_ep_drills_status_query, &q, &ret))
+      return ret;
+    since = q.since;
+    deadline = srv_longpoll_deadline(q.wait);
+  }
+  for (int tries = 0;; tries++) {
+    uint64_t seq = srv_longpoll_seq();
+    int sp;
+
+    if (srv_dg_run(req, &x, &ret))
+      return ret;
+    json_t *idx = json_loads(srv_row_text(x.d, "custodian_indices"), 0, NULL);
+    int64_t n = (int64_t)json_array_size(idx);
+    const char *state = srv_row_text(x.d, "state");
+    json_decref(idx);
+    if (since < 0)
+      since = n;
+    if (n != since || !state || strcmp(state, "open") != 0 ||
+        srv_longpoll_expired(deadline) || srv_longpoll_stopping() || tries >= 3)
+      break;
+    srv_dg_clear(&x);
+    sp = srv_longpoll_suspend(req, x.id, since, deadline, seq);
+    if (sp == 0)
+      return MHD_YES;
+    if (sp < 0)
+      deadline = 0; /* cap reached: answer now */
+  }
+  json_t *view = srv_drill_signed_view(srv_drill_view(x.d), x.s);
+  srv_dg_clear(&x);
+  if (!view)
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "drill", view));
 }
 
 /* What the handlers read of DRILL_GET (the view takes the rest). */

@@ -1,11 +1,10 @@
 /*
  * srv_ep_drills_sign.c - the signed drill statement (docs/protocol.md
- * section 9, "Statement") and the drill's status long-poll:
+ * section 9, "Statement"):
  *
  *   POST /v1/drills/{id}/statement (auditor)
  *        {"mode": "full"|"canary", "records_sha256": "<hex>",
  *         "expires": "YYYY-MM-DDTHH:MM:SSZ", "signature": "<base64url>"}
- *   GET  /v1/drills/{id}/status[?wait=S&since=N] (auditor, custodian)
  *
  * The statement is signed by the auditor after the snapshot exists, since
  * it names the records: the server rebuilds the text from the drill it
@@ -15,11 +14,6 @@
  * signature over another record list, E or selection does not verify.  The
  * server cannot make such a statement itself: custodians verify it with the
  * auditor's key as they pinned it, never with the key the server shows.
- *
- * Status: the drill view without its records, answered when the number of
- * custodians whose batch is stored differs from `since`, the drill closes
- * or S seconds (<= 300) pass; the connection is suspended meanwhile
- * (srv_longpoll.h), as for GET /v1/retrievals/{id}.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +28,11 @@
 #include "srv_device.h"
 #include "srv_drill.h"
 #include "srv_ep.h"
-#include "srv_longpoll.h"
 #include "srv_retrieval.h"
 #include "srv_routes.h"
 #include "srv_rows.h"
 
 #define SRV_DRILL_EXPIRY_MAX (31L * 86400) /* a statement lives at most 31 days */
-#define SRV_DRILL_WAIT_MAX 300
 
 /* DRILL_SIGNED's members of the view, after "signed": true. */
 static const struct srv_jcol srv_ds_view_cols[] = {
@@ -222,91 +214,4 @@ enum MHD_Result srv_ep_drills_statement(struct srv_request *req)
   return srv_reply_json(req, MHD_HTTP_CREATED,
                         json_pack("{s:s,s:s,s:s}", "drill_id", s.id, "mode", s.b.mode, "expires",
                                   s.b.expires));
-}
-
-/* ---- GET /v1/drills/{id}/status --------------------------------------------- */
-struct srv_dst {
-  const char *id;
-  PGresult *d, *s;
-};
-
-static enum srv_db_status srv_dst_txn(struct srv_db *db, void *cls)
-{
-  struct srv_dst *x = cls;
-  const char *p1[1] = {x->id};
-  enum srv_db_status st;
-
-  PQclear(x->d);
-  PQclear(x->s);
-  x->d = x->s = NULL;
-  if (!(x->d = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
-    return st;
-  if (PQntuples(x->d) == 1 && !(x->s = srv_db_exec(db, SRV_STMT_DRILL_SIGNED, p1, &st)))
-    return st;
-  return SRV_DB_OK;
-}
-
-struct srv_dst_query {
-  int64_t wait, since; /* since -1: the current count */
-};
-static const struct srv_qfield srv_dst_fields[] = {
-  SRV_QF_UINT(struct srv_dst_query, wait, 0, SRV_DRILL_WAIT_MAX, 0, "wait: 0 to 300 seconds"),
-  SRV_QF_UINT(struct srv_dst_query, since, 0, 255, -1, "since: a number of custodians, 0 to 255"),
-  SRV_QF_END};
-const struct srv_qspec srv_ep_drills_status_query = SRV_QSPEC(struct srv_dst_query, srv_dst_fields);
-
-enum MHD_Result srv_ep_drills_status(struct srv_request *req)
-{
-  struct srv_dst x = {srv_request_param(req, "id"), NULL, NULL};
-  int64_t since = -1;
-  int64_t deadline = 0;
-  int resumed = srv_longpoll_resumed(req, &since, &deadline);
-  struct srv_dst_query q;
-  enum srv_db_status st;
-  enum MHD_Result ret;
-
-  if (!ke_drill_id_ok(x.id))
-    return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
-  if (!resumed) {
-    if (srv_ep_query(req, &srv_ep_drills_status_query, &q, &ret))
-      return ret;
-    since = q.since;
-    deadline = srv_longpoll_deadline(q.wait);
-  }
-  for (int tries = 0;; tries++) {
-    uint64_t seq = srv_longpoll_seq();
-    int64_t n;
-    int sp;
-
-    if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_dst_txn, &x)) != SRV_DB_OK ||
-        PQntuples(x.d) != 1) {
-      PQclear(x.d);
-      PQclear(x.s);
-      return st != SRV_DB_OK ? srv_ep_db_error(req, st)
-                             : srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
-    }
-    json_t *idx = json_loads(srv_row_text(x.d, "custodian_indices"), 0, NULL);
-    n = (int64_t)json_array_size(idx);
-    json_decref(idx);
-    if (since < 0)
-      since = n;
-    const char *state = srv_row_text(x.d, "state");
-    if (n != since || !state || strcmp(state, "open") != 0 ||
-        srv_longpoll_expired(deadline) || srv_longpoll_stopping() || tries >= 3)
-      break;
-    PQclear(x.d);
-    PQclear(x.s);
-    x.d = x.s = NULL;
-    sp = srv_longpoll_suspend(req, x.id, since, deadline, seq);
-    if (sp == 0)
-      return MHD_YES;
-    if (sp < 0)
-      deadline = 0; /* cap reached: answer now */
-  }
-  json_t *view = srv_drill_signed_view(srv_drill_view(x.d), x.s);
-  PQclear(x.d);
-  PQclear(x.s);
-  if (!view)
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "drill", view));
 }
