@@ -86,7 +86,8 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
   if (!found)
     return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
                        "No client key is registered for you: run escrowctl key register");
-  /* The statement names E as the client sent it: its one base64url. */
+  /* The statement names E in base64url as the client sent it (the decoding
+   * is canonical: 33 bytes have one spelling). */
   if (!(e64 = ke_b64url_encode(s->b.E.b, KE_POINT_LEN)))
     return SRV_DB_ERROR;
   n = ke_drill_statement(stmt, s->b.drill_id, sel, e64, s->b.nonce);
