@@ -108,6 +108,12 @@ extern const struct ke_jspec srv_ep_tokens_create_body;
 extern const struct srv_qspec srv_ep_tokens_list_query;
 extern const struct ke_jspec srv_ep_enroll_tokens_create_body;
 extern const struct srv_qspec srv_ep_enroll_tokens_list_query;
+/* hdrill */
+extern const struct ke_jspec srv_ep_drills_create_body;
+extern const struct ke_jspec srv_ep_drills_parts_body;
+extern const struct ke_jspec srv_ep_drills_result_body;
+extern const struct ke_jspec srv_ep_drills_statement_body;
+extern const struct srv_qspec srv_ep_drills_status_query;
 /* hrep */
 extern const struct srv_qspec srv_ep_reports_coverage_query;
 extern const struct srv_qspec srv_ep_reports_retrievals_query;
@@ -133,11 +139,5 @@ extern const struct ke_jspec srv_ep_attest_body;
 extern const struct ke_jspec srv_ep_client_key_put_body;
 /* haud */
 extern const struct ke_jspec srv_ep_audit_cosig_post_body;
-/* hdrill */
-extern const struct ke_jspec srv_ep_drills_create_body;
-extern const struct ke_jspec srv_ep_drills_parts_body;
-extern const struct ke_jspec srv_ep_drills_result_body;
-extern const struct ke_jspec srv_ep_drills_statement_body;
-extern const struct srv_qspec srv_ep_drills_status_query;
 
 #endif
