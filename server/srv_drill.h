@@ -1,6 +1,6 @@
 /*
  * srv_drill.h - what the drill endpoints (srv_ep_drills*.c) share: the
- * columns of DRILL_GET and the public view of one drill.
+ * row of DRILL_GET and the public view of one drill.
  */
 #ifndef SRV_DRILL_H
 #define SRV_DRILL_H
@@ -8,13 +8,16 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "ke_crypto.h"
 #include "srv_db.h"
 
-enum srv_drill_col {
-  SRV_DC_ID, SRV_DC_AUDITOR_ID, SRV_DC_AUDITOR, SRV_DC_PERSON, SRV_DC_SELECTION, SRV_DC_E,
-  SRV_DC_STATE, SRV_DC_CREATED, SRV_DC_CLOSED, SRV_DC_NRECORDS, SRV_DC_INDICES, SRV_DC_RESULT,
-  SRV_DC_NONCE, SRV_DC_MODE, SRV_DC_OPEN_UNTIL, SRV_DC_EXPIRED, SRV_DC_PURGED,
-  SRV_DC_PARTS_DELETED, SRV_DC_DISCLOSED,
+/* What the handlers decide on in DRILL_GET's row (srv_drill_lock_get);
+ * the texts live as long as the result. */
+struct srv_drill_row {
+  const char *auditor_id, *person, *selection, *state, *mode, *custodian_indices;
+  uint8_t e_point[KE_POINT_LEN];
+  int64_t records, disclosed;
+  int expired, undisclosed;
 };
 
 /* Row 0 of DRILL_GET as the drill's metadata (no envelope); NULL on error. */
@@ -71,9 +74,11 @@ void srv_drill_canary_leaves(const char *id);
 json_t *srv_drill_signed_view(json_t *view, const PGresult *s);
 
 struct srv_ep_fail;
-/* Lock drill `id` for this transaction and read it (DRILL_GET, the SRV_DC_*
- * columns; PQclear *d): SRV_DB_OK, or "No such drill" recorded in `fail`. */
+/* Lock drill `id` for this transaction and read it (DRILL_GET into *r,
+ * PQclear it, and its row into *d): SRV_DB_OK, or "No such drill" recorded
+ * in `fail`. */
 enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id,
-                                      struct srv_ep_fail *fail, PGresult **d);
+                                      struct srv_ep_fail *fail, PGresult **r,
+                                      struct srv_drill_row *d);
 
 #endif

@@ -106,21 +106,24 @@ static const struct srv_route srv_routes[] = {
    SRV_BODY_NONE, NULL, NULL},
   {"POST", "/v1/attestations", srv_ep_attest, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON, &srv_ep_attest_body, NULL},
   /* backup-integrity drills (srv_ep_drills*.c) */
-  {"POST", "/v1/drills", srv_ep_drills_create, SRV_ROLE_AUDITOR, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/drills", srv_ep_drills_create, SRV_ROLE_AUDITOR, SRV_BODY_JSON,
+   &srv_ep_drills_create_body, NULL},
   {"GET", "/v1/drills/{id}", srv_ep_drills_get, SRV_ROLE_AUDITOR | SRV_ROLE_CUSTODIAN,
    SRV_BODY_NONE, NULL, NULL},
-  {"POST", "/v1/drills/{id}/parts", srv_ep_drills_parts, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/drills/{id}/parts", srv_ep_drills_parts, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON,
+   &srv_ep_drills_parts_body, NULL},
   {"GET", "/v1/drills/{id}/parts", srv_ep_drills_parts_get, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL, NULL},
-  {"POST", "/v1/drills/{id}/result", srv_ep_drills_result, SRV_ROLE_AUDITOR, SRV_BODY_JSON, NULL, NULL},
+  {"POST", "/v1/drills/{id}/result", srv_ep_drills_result, SRV_ROLE_AUDITOR, SRV_BODY_JSON,
+   &srv_ep_drills_result_body, NULL},
   /* witness cosignatures of checkpoints (srv_ep_audit_cosig.c) */
   {"POST", "/v1/audit/cosignatures", srv_ep_audit_cosig_post, SRV_ROLE_AUDITOR, SRV_BODY_JSON,
    &srv_ep_audit_cosig_post_body, NULL},
   {"GET", "/v1/audit/checkpoint/cosigned", srv_ep_audit_cosig_get, SRV_ROLE_PUBLIC,
    SRV_BODY_NONE, NULL, NULL},
   {"POST", "/v1/drills/{id}/statement", srv_ep_drills_statement, SRV_ROLE_AUDITOR,
-   SRV_BODY_JSON, NULL, NULL},
+   SRV_BODY_JSON, &srv_ep_drills_statement_body, NULL},
   {"GET", "/v1/drills/{id}/status", srv_ep_drills_status, SRV_ROLE_AUDITOR | SRV_ROLE_CUSTODIAN,
-   SRV_BODY_NONE, NULL, NULL},
+   SRV_BODY_NONE, NULL, &srv_ep_drills_status_query},
 };
 
 const struct srv_route_table srv_routes_escrowd = {

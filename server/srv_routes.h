@@ -108,6 +108,12 @@ extern const struct ke_jspec srv_ep_tokens_create_body;
 extern const struct srv_qspec srv_ep_tokens_list_query;
 extern const struct ke_jspec srv_ep_enroll_tokens_create_body;
 extern const struct srv_qspec srv_ep_enroll_tokens_list_query;
+/* hdrill */
+extern const struct ke_jspec srv_ep_drills_create_body;
+extern const struct ke_jspec srv_ep_drills_parts_body;
+extern const struct ke_jspec srv_ep_drills_result_body;
+extern const struct ke_jspec srv_ep_drills_statement_body;
+extern const struct srv_qspec srv_ep_drills_status_query;
 /* hrep */
 extern const struct srv_qspec srv_ep_reports_coverage_query;
 extern const struct srv_qspec srv_ep_reports_retrievals_query;
