@@ -105,8 +105,6 @@ int srv_enroll_token_hash(const char *token, uint8_t hash[32]);
 /* Ed25519 verification: 1 if `sig` is a valid signature of msg by pub. */
 int srv_device_ed25519_ok(const uint8_t pub[SRV_DEV_PUB_LEN], const uint8_t *msg,
                           size_t len, const uint8_t sig[SRV_DEV_SIG_LEN]);
-/* A string member of `body`, or NULL (missing or not a string). */
-const char *srv_device_str(const json_t *body, const char *key);
 
 /* The manifest of an escrow key row as a JSON object (new reference), or
  * NULL if the stored text does not parse (logged: it was validated when

@@ -113,15 +113,6 @@ int srv_device_ed25519_ok(const uint8_t pub[SRV_DEV_PUB_LEN], const uint8_t *msg
   return ok;
 }
 
-/* ---- JSON and replies ---------------------------------------------------- */
-
-const char *srv_device_str(const json_t *body, const char *key)
-{
-  const json_t *v = json_object_get(body, key);
-
-  return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* ---- escrow keys, log key, receipts ---------------------------------------- */
 
 json_t *srv_device_manifest_json(const char *text)
