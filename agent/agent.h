@@ -74,14 +74,10 @@ int agent_key_id_valid(const char *s);
 int agent_device_id_valid(const char *s);
 /* record id as a server sends it: [A-Za-z0-9._:-]{1,128}. */
 int agent_record_id_valid(const char *s);
-/* Borrowed string member, or NULL when absent or not a string. */
-const char *agent_jstr(const json_t *o, const char *key);
 /* Set (or with v NULL, delete) a string member; AGENT_FAIL on no memory. */
 int agent_jset_str(json_t *o, const char *key, const char *v);
 int agent_jset_int(json_t *o, const char *key, json_int_t v);
 int agent_jset(json_t *o, const char *key, json_t *v); /* steals v */
-/* Integer member or `dflt`. */
-json_int_t agent_jint(const json_t *o, const char *key, json_int_t dflt);
 /* Current time, RFC 3339 UTC. */
 void agent_now(char out[KE_TIME_LEN + 1]);
 /* Seconds since the epoch of an RFC 3339 time written by ke_time_rfc3339, or -1. */

@@ -59,9 +59,9 @@ static ke_rc checkin_verifier(uint8_t out[KE_VERIFIER_MAX], size_t *len, agent_c
 {
   uint8_t st[KE_VERIFIER_MAX];
   size_t sl = 0;
+  const char *ver = agent_vol_read(vol).verifier;
 
-  if (agent_jstr(vol, "verifier") &&
-      ke_verifier_decode(st, &sl, agent_jstr(vol, "verifier")) == KE_OK)
+  if (ver && ke_verifier_decode(st, &sl, ver) == KE_OK)
     return ke_verifier_like(out, len, st, sl, cur->p, cur->len, c->device_id, vid);
   *len = KE_VERIFIER_V1_LEN;
   return ke_verifier(out, cur->p, cur->len, c->device_id, vid);
@@ -75,11 +75,12 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
 
   *n = 0;
   json_object_foreach(json_object_get(c->st, "volumes"), vid, vol) {
-    const agent_provider *p = agent_provider_find(agent_jstr(vol, "provider"));
+    agent_vol vs = agent_vol_read(vol);
+    const agent_provider *p = agent_provider_find(vs.provider);
     vol_check *v = &vc[*n];
     json_t *e;
 
-    if (!agent_jstr(vol, "record_id"))
+    if (!vs.record_id)
       continue; /* never escrowed: nothing to check in */
     if (*n == MAX_VOLUMES) {
       agent_warn("more than %d volumes; checking in the first %d", MAX_VOLUMES, MAX_VOLUMES);
@@ -99,8 +100,8 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
     } else if (v->cur.p) {
       v->unlock = p->unlock_check(c, vid, vol, &v->cur);
     }
-    e = json_pack("{s:s, s:s, s:s}", "volume_id", vid, "record_id",
-                  agent_jstr(vol, "record_id"), "unlock_check", v->unlock);
+    e = json_pack("{s:s, s:s, s:s}", "volume_id", vid, "record_id", vs.record_id,
+                  "unlock_check", v->unlock);
     if (!e || json_array_append_new(arr, e) != 0) {
       agent_err("out of memory");
       return AGENT_FAIL;
@@ -115,7 +116,7 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
         agent_err("volume %s: cannot compute the verifier", vid);
         return AGENT_FAIL;
       }
-      v->drift = !agent_jstr(vol, "verifier") || strcmp(b64, agent_jstr(vol, "verifier")) != 0;
+      v->drift = !vs.verifier || strcmp(b64, vs.verifier) != 0;
       if (v->drift)
         agent_warn("volume %s: the current key (%s) is not the escrowed one; re-escrowing it",
                    vid, v->cur.key_id);
@@ -138,7 +139,7 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
 /* The escrow key part of the answer. */
 static int escrow_key_answer(agent_ctx *c, const json_t *ans)
 {
-  const char *fpr = agent_jstr(ans, "escrow_fingerprint");
+  const char *fpr = json_string_value(json_object_get(ans, "escrow_fingerprint"));
   const json_t *man = json_object_get(ans, "escrow_key");
   int rc;
 
@@ -180,15 +181,15 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
   size_t i;
   json_t *e;
   char now[KE_TIME_LEN + 1];
-  json_int_t interval = agent_jint(ans, "checkin_interval", 0);
+  json_int_t interval = json_integer_value(json_object_get(ans, "checkin_interval"));
 
   agent_now(now);
   if (interval >= 60 && interval <= 30 * 86400 &&
       agent_jset_int(c->st, "checkin_interval", interval))
     return AGENT_FAIL;
   json_array_foreach(json_object_get(ans, "volumes"), i, e) {
-    json_t *vol = agent_volume(c, agent_jstr(e, "volume_id") ? agent_jstr(e, "volume_id") : "");
-    json_t *m = json_object_get(e, "verifier_match");
+    const char *vid = json_string_value(json_object_get(e, "volume_id")), *unlock;
+    json_t *vol = agent_volume(c, vid), *m = json_object_get(e, "verifier_match");
     if (!vol)
       continue;
     if (agent_jset_str(vol, "last_checked", now) ||
@@ -199,14 +200,13 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
      * record is its current one, which is all that can be verified. */
     if (json_is_null(m))
       json_object_del(vol, "verifier_match");
-    if ((json_is_true(m) || json_is_null(m)) &&
-        strcmp(agent_jstr(vol, "unlock_check") ? agent_jstr(vol, "unlock_check") : "",
-               "failed") != 0 &&
+    unlock = agent_vol_read(vol).unlock_check;
+    if ((json_is_true(m) || json_is_null(m)) && strcmp(unlock ? unlock : "", "failed") != 0 &&
         agent_jset_str(vol, "last_verified", now))
       return AGENT_FAIL;
     if (json_is_false(m))
       agent_warn("volume %s: the server's record does not match the current key; "
-                 "re-escrowing", agent_jstr(e, "volume_id"));
+                 "re-escrowing", vid);
   }
   /* The answer's rotate list is the server's whole wish list: a request it
    * no longer makes (the record was replaced meanwhile) is dropped.
@@ -219,8 +219,9 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
     }
   }
   json_array_foreach(json_object_get(ans, "rotate"), i, e) {
-    const char *vid = agent_jstr(e, "volume_id"), *reason = agent_jstr(e, "reason");
-    json_t *vol = vid ? agent_volume(c, vid) : NULL;
+    const char *vid = json_string_value(json_object_get(e, "volume_id"));
+    const char *reason = json_string_value(json_object_get(e, "reason"));
+    json_t *vol = agent_volume(c, vid);
     if (!vol || !reason || (strcmp(reason, "disclosed") && strcmp(reason, "requested") &&
                             strcmp(reason, "escrow_key_changed"))) {
       agent_warn("ignoring a rotate request for an unknown volume or reason");
@@ -237,10 +238,11 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
 static int act(agent_ctx *c, vol_check *v)
 {
   json_t *vol = agent_volume(c, v->volume_id);
-  const agent_provider *p = agent_provider_find(agent_jstr(vol, "provider"));
-  const char *rot = agent_jstr(vol, "rotate");
-  const char *sealed_to = agent_jstr(vol, "escrow_fingerprint");
-  int old_key = !sealed_to || strcmp(sealed_to, c->fpr_hex) != 0;
+  agent_vol vs = agent_vol_read(vol);
+  const agent_provider *p = agent_provider_find(vs.provider);
+  const char *rot = vs.rotate;
+  int old_key = !vs.escrow_fingerprint || strcmp(vs.escrow_fingerprint, c->fpr_hex) != 0;
+  agent_st st;
   int mismatch = json_is_false(json_object_get(vol, "verifier_match"));
   agent_escrow_req r;
   int rc;
@@ -256,7 +258,8 @@ static int act(agent_ctx *c, vol_check *v)
     }
     return p->rotate(c, v->volume_id, rot);
   }
-  if (rot && !old_key && agent_jstr(c->st, "unpinned"))
+  ke_json_spec_parse(c->st, &agent_st_spec, &st, NULL);
+  if (rot && !old_key && st.unpinned)
     return AGENT_ATTENTION; /* waits for the pin; already logged */
   if (!(v->drift || mismatch || old_key || rot))
     return AGENT_OK;
@@ -289,6 +292,7 @@ int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
   const char *vid;
   json_t *vol;
   char target[200], now[KE_TIME_LEN + 1];
+  agent_st st;
   int rc, result = AGENT_OK;
 
   agent_common_init(&common);
@@ -298,11 +302,11 @@ int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
     goto out;
   /* 1. Interrupted work first, so that what is reported is current. */
   json_object_foreach(json_object_get(c.st, "volumes"), vid, vol) {
-    const agent_provider *p = agent_provider_find(agent_jstr(vol, "provider"));
+    const agent_provider *p = agent_provider_find(agent_vol_read(vol).provider);
     json_t *pend = json_object_get(vol, "pending");
     /* A pending rotation is finished by rotating on (stdin has none). */
     if (p && p->rotate && pend)
-      result = worse(result, p->rotate(&c, vid, agent_jstr(pend, "reason")));
+      result = worse(result, p->rotate(&c, vid, agent_pend_read(pend).reason));
     if (json_object_get(agent_volume(&c, vid), "upload"))
       result = worse(result, agent_escrow_resume(&c, vid));
   }
@@ -314,7 +318,8 @@ int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
     goto out;
   }
   result = worse(result, collect(&c, vc, &n, arr));
-  if (agent_jstr(c.st, "unpinned") && agent_jset_str(body, "escrow_key", "unpinned")) {
+  ke_json_spec_parse(c.st, &agent_st_spec, &st, NULL);
+  if (st.unpinned && agent_jset_str(body, "escrow_key", "unpinned")) {
     rc = AGENT_FAIL;
     goto out;
   }

@@ -245,10 +245,12 @@ static int copy_cacert(const agent_ctx *c, const char *src, char *dst, size_t ds
 static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
                          const char *host)
 {
-  const char *dev = agent_jstr(ans, "device_id"), *fpr = agent_jstr(ans, "escrow_fingerprint");
-  const char *vkey = agent_jstr(ans, "log_key"), *origin = agent_jstr(ans, "log_origin");
-  json_t *man = json_object_get(ans, "escrow_key");
-  json_int_t interval = agent_jint(ans, "checkin_interval", 86400);
+  const char *dev = json_string_value(json_object_get(ans, "device_id"));
+  const char *fpr = json_string_value(json_object_get(ans, "escrow_fingerprint"));
+  const char *vkey = json_string_value(json_object_get(ans, "log_key"));
+  const char *origin = json_string_value(json_object_get(ans, "log_origin"));
+  json_t *man = json_object_get(ans, "escrow_key"), *iv = json_object_get(ans, "checkin_interval");
+  json_int_t interval = json_is_integer(iv) ? json_integer_value(iv) : 86400;
   char want[2 * KE_FPR_LEN + 1], got[2 * KE_FPR_LEN + 1], now[KE_TIME_LEN + 1];
   ke_manifest *m = calloc(1, sizeof *m);
   char *text = NULL;
@@ -403,6 +405,7 @@ int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv)
   agent_common common;
   enroll_opts o;
   agent_ctx c;
+  agent_st s;
   agent_reply rep = { 0 };
   char tok[64] = "";
   uint8_t pub[AGENT_PUB_LEN];
@@ -429,13 +432,14 @@ int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv)
   if ((rc = agent_http_call(c.http, c.key, "new", "POST", "/v1/enroll", body, "enrolment",
                             &rep)))
     goto out;
-  if ((rc = accept_answer(&c, &o, rep.json, agent_jstr(body, "hostname"))) ||
+  if ((rc = accept_answer(&c, &o, rep.json,
+                          json_string_value(json_object_get(body, "hostname")))) ||
       (rc = agent_state_save(&c)))
     goto out;
+  ke_json_spec_parse(c.st, &agent_st_spec, &s, NULL);
   printf("enrolled as %s with %s\n  escrow key %s pinned\n  audit log key %s pinned\n",
-         agent_jstr(c.st, "device_id"), agent_http_server(c.http),
-         agent_jstr(c.st, "escrow_fingerprint"), c.logkey.name);
-  agent_info("enrolled as %s with %s", agent_jstr(c.st, "device_id"), agent_http_server(c.http));
+         s.device_id, agent_http_server(c.http), s.escrow_fingerprint, c.logkey.name);
+  agent_info("enrolled as %s with %s", s.device_id, agent_http_server(c.http));
 out:
   if (body) {
     /* The token is in the body: gone with it (jansson wipes freed blocks). */

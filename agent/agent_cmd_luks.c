@@ -66,18 +66,19 @@ static int add_allowed(agent_ctx *c, const char *vid, json_t *vol)
 {
   uint8_t *pass;
   size_t len;
+  agent_vol v = agent_vol_read(vol);
   int works, rc;
 
-  if (!vol || !agent_jstr(vol, "secret") || !agent_jstr(vol, "record_id"))
+  if (!vol || !v.secret || !v.record_id)
     return AGENT_OK;
-  if ((rc = agent_local_open(c, vid, agent_jstr(vol, "secret"), &pass, &len)))
+  if ((rc = agent_local_open(c, vid, v.secret, &pass, &len)))
     return rc;
   works = agent_luks_check(c, vid, vol, pass, len);
   ke_secure_free(pass, len);
   if (works != 0) {
     agent_err("volume %s already has an escrowed recovery keyslot (%lld, record %s); use "
               "escrow-agent luks rotate to replace it", vid,
-              (long long)agent_jint(vol, "slot", -1), agent_jstr(vol, "record_id"));
+              (long long)v.slot, v.record_id);
     return AGENT_FAIL;
   }
   agent_warn("volume %s: the escrowed recovery keyslot no longer opens; adding a new one", vid);
@@ -100,6 +101,8 @@ static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
   ke_buf key = { 0 };
   char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
   json_t *vol, *pend;
+  agent_vol v;
+  agent_pend pd;
   int rc;
 
   memset(&o, 0, sizeof o);
@@ -124,31 +127,30 @@ static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
     goto out;
   vol = agent_volume(&c, vid);
   pend = json_object_get(vol, "pending");
-  if (vol && strcmp(agent_jstr(vol, "provider"), "luks") != 0) {
-    agent_err("volume %s is escrowed by the %s provider, not luks", vid,
-              agent_jstr(vol, "provider"));
+  v = agent_vol_read(vol);
+  pd = agent_pend_read(pend);
+  if (vol && strcmp(v.provider, "luks") != 0) {
+    agent_err("volume %s is escrowed by the %s provider, not luks", vid, v.provider);
     rc = AGENT_FAIL;
     goto out;
   }
   if (pend) {
     /* An interrupted add or rotate: finish it (whichever command runs). */
-    agent_info("volume %s: finishing the interrupted %s (step %s)", vid,
-               agent_jstr(pend, "op"), agent_jstr(pend, "step"));
+    agent_info("volume %s: finishing the interrupted %s (step %s)", vid, pd.op, pd.step);
   } else if (!rotate) {
     if ((rc = add_allowed(&c, vid, vol)) ||
         (rc = agent_luks_begin(&c, "add", vid, o.device, o.pbkdf, NULL)))
       goto out;
   } else if ((rc = agent_luks_begin(&c, "rotate", vid, o.device,
-                                    o.pbkdf ? o.pbkdf : agent_jstr(vol, "pbkdf"),
+                                    o.pbkdf ? o.pbkdf : v.pbkdf,
                                     "requested"))) {
     goto out;
   }
   if ((rc = agent_luks_drive(&c, vid, (const uint8_t *)key.p, key.len)))
     goto out;
-  vol = agent_volume(&c, vid);
+  v = agent_vol_read(agent_volume(&c, vid));
   printf("volume %s: recovery keyslot %lld escrowed (record %s, audit leaf %lld)\n", vid,
-         (long long)agent_jint(vol, "slot", -1), agent_jstr(vol, "record_id"),
-         (long long)agent_jint(vol, "leaf_index", -1));
+         (long long)v.slot, v.record_id, (long long)v.leaf_index);
 out:
   ke_buf_free(&key);
   agent_ctx_close(&c);

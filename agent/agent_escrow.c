@@ -109,15 +109,16 @@ static int b64_field(json_t *o, const char *key, const uint8_t *b, size_t len)
  * one.  A new record always gets a new salt.  One scrypt per candidate. */
 static const char *same_key_verifier(agent_ctx *c, const json_t *o)
 {
-  const char *fpr = agent_jstr(o, "escrow_fingerprint");
-  return fpr && strcmp(fpr, c->fpr_hex) == 0 ? agent_jstr(o, "verifier") : NULL;
+  agent_vol v = agent_vol_read(o);
+  return v.escrow_fingerprint && strcmp(v.escrow_fingerprint, c->fpr_hex) == 0 ? v.verifier
+                                                                               : NULL;
 }
 
 static char *upload_verifier(agent_ctx *c, const agent_escrow_req *r)
 {
   json_t *vol = agent_volume(c, r->volume_id);
   const char *cand[2] = { same_key_verifier(c, json_object_get(vol, "upload")),
-                          agent_jstr(vol, "record_id") ? same_key_verifier(c, vol) : NULL };
+                          agent_vol_read(vol).record_id ? same_key_verifier(c, vol) : NULL };
   uint8_t ver[KE_VERIFIER_MAX];
   size_t len = 0;
   char *b64 = NULL;
@@ -174,8 +175,9 @@ static int req_check(const agent_escrow_req *r)
  * the escrow key in use. */
 static int same_upload(agent_ctx *c, const json_t *o, const char *ver_b64)
 {
-  const char *v = agent_jstr(o, "verifier"), *fpr = agent_jstr(o, "escrow_fingerprint");
-  return v && strcmp(v, ver_b64) == 0 && fpr && strcmp(fpr, c->fpr_hex) == 0;
+  agent_vol v = agent_vol_read(o);
+  return v.verifier && strcmp(v.verifier, ver_b64) == 0 && v.escrow_fingerprint &&
+         strcmp(v.escrow_fingerprint, c->fpr_hex) == 0;
 }
 
 /* up's "envelope": `reuse`, or a new one sealed to the escrow key in use. */
@@ -247,9 +249,9 @@ int agent_escrow(agent_ctx *c, const agent_escrow_req *r)
   if (r->fresh)
     reuse = NULL;
   else if (old_up && same_upload(c, old_up, ver_b64))
-    reuse = agent_jstr(old_up, "envelope");
-  else if (agent_jstr(vol, "record_id") && same_upload(c, vol, ver_b64))
-    reuse = agent_jstr(vol, "envelope");
+    reuse = agent_vol_read(old_up).envelope;
+  else if (agent_vol_read(vol).record_id && same_upload(c, vol, ver_b64))
+    reuse = agent_vol_read(vol).envelope;
   if (!(up = make_upload(c, r, reuse, ver_b64)) || agent_jset(vol, "upload", up))
     goto out;
   /* Durable before the first byte leaves: see agent_escrow.h. */
@@ -268,6 +270,7 @@ static int record(json_t *vol, json_t *up, const char *record_id,
   const char *k;
   json_t *v;
   char now[KE_TIME_LEN + 1];
+  agent_vol u = agent_vol_read(up);
 
   agent_now(now);
   json_object_foreach(json_object_get(up, "extra"), k, v) {
@@ -276,17 +279,16 @@ static int record(json_t *vol, json_t *up, const char *record_id,
   }
   if (agent_jset_str(vol, "record_id", record_id) || agent_jset_int(vol, "leaf_index", leaf) ||
       agent_jset_str(vol, "receipt", receipt) || agent_jset_str(vol, "escrowed", when) ||
-      agent_jset_str(vol, "envelope", agent_jstr(up, "envelope")) ||
+      agent_jset_str(vol, "envelope", u.envelope) ||
       agent_jset_str(vol, "envelope_sha256", sha_hex) ||
-      agent_jset_str(vol, "verifier", agent_jstr(up, "verifier")) ||
-      agent_jset_str(vol, "key_type", agent_jstr(up, "key_type")) ||
-      agent_jset_str(vol, "key_id", agent_jstr(up, "key_id")) ||
-      agent_jset_str(vol, "escrow_fingerprint", agent_jstr(up, "escrow_fingerprint")) ||
-      agent_jset_str(vol, "secret", agent_jstr(up, "secret")) ||
-      agent_jset_str(vol, "last_verified", now))
+      agent_jset_str(vol, "verifier", u.verifier) || agent_jset_str(vol, "key_type", u.key_type) ||
+      agent_jset_str(vol, "key_id", u.key_id) ||
+      agent_jset_str(vol, "escrow_fingerprint", u.escrow_fingerprint) ||
+      agent_jset_str(vol, "secret", u.secret) || agent_jset_str(vol, "last_verified", now))
     return AGENT_FAIL;
   /* A new record sealed to the key in use answers an escrow key change. */
-  if (agent_jstr(vol, "rotate") && !strcmp(agent_jstr(vol, "rotate"), "escrow_key_changed"))
+  u = agent_vol_read(vol);
+  if (u.rotate && !strcmp(u.rotate, "escrow_key_changed"))
     json_object_del(vol, "rotate");
   /* Results of earlier check-ins were about the previous record. */
   json_object_del(vol, "verifier_match");
@@ -313,6 +315,7 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
 {
   json_t *vol = agent_volume(c, volume_id), *up = json_object_get(vol, "upload");
   json_t *body = NULL;
+  agent_vol u = agent_vol_read(up);
   uint8_t *env = NULL, sig[AGENT_SIG_LEN], hash[32];
   size_t envlen = 0;
   char sha_hex[65], target[300], what[200], when[KE_TIME_LEN + 1];
@@ -324,8 +327,7 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
 
   if (!up)
     return AGENT_OK;
-  if (!agent_jstr(up, "envelope") || !agent_jstr(up, "verifier") ||
-      ke_b64url_decode(&env, &envlen, agent_jstr(up, "envelope"), 0) != KE_OK ||
+  if (!u.envelope || !u.verifier || ke_b64url_decode(&env, &envlen, u.envelope, 0) != KE_OK ||
       ke_envelope_parse(&parsed, env, envlen) != KE_OK) {
     agent_err("volume %s: the pending upload in the state is damaged; escrow the volume "
               "again", volume_id);
@@ -338,10 +340,9 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
     goto out;
   }
   ke_hex_encode(sha_hex, hash, sizeof hash);
-  body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "envelope", agent_jstr(up, "envelope"),
-                   "verifier", agent_jstr(up, "verifier"), "signature", sig_b64, "key_type",
-                   agent_jstr(up, "key_type") ? agent_jstr(up, "key_type") : "other",
-                   "key_id", agent_jstr(up, "key_id") ? agent_jstr(up, "key_id") : volume_id);
+  body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "envelope", u.envelope, "verifier", u.verifier,
+                   "signature", sig_b64, "key_type", u.key_type ? u.key_type : "other", "key_id",
+                   u.key_id ? u.key_id : volume_id);
   if (!body) {
     agent_err("out of memory");
     goto out;

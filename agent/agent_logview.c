@@ -38,12 +38,15 @@ static int forked(const char *why, uint64_t got, uint64_t saved)
 /* cp extends the saved checkpoint (if any). */
 static int extends(agent_ctx *c, const ke_note_checkpoint *cp, int *newer)
 {
-  const char *text = agent_jstr(c->st, "audit_checkpoint");
+  agent_st st;
+  const char *text;
   ke_note_checkpoint saved;
   ke_merkle_path *p;
   char target[128];
   int rc;
 
+  ke_json_spec_parse(c->st, &agent_st_spec, &st, NULL);
+  text = st.audit_checkpoint;
   *newer = 1;
   if (!text)
     return AGENT_OK;
@@ -79,14 +82,15 @@ static int event_ok(agent_ctx *c, const char *volume_id, const char *record_id,
   json_error_t je;
   json_t *ev = json_loads(event, JSON_REJECT_DUPLICATES, &je), *d = json_object_get(ev, "details");
   char obj[160];
-  int ok;
+  const char *want[] = { "action", "escrow.store", "object", obj, "device", c->device_id,
+                         "volume", volume_id, "envelope_sha256", sha_hex };
+  int ok = ev != NULL;
 
   snprintf(obj, sizeof obj, "record:%s", record_id);
-  ok = ev && !strcmp(agent_jstr(ev, "action") ?: "", "escrow.store") &&
-       !strcmp(agent_jstr(ev, "object") ?: "", obj) &&
-       !strcmp(agent_jstr(d, "device") ?: "", c->device_id) &&
-       !strcmp(agent_jstr(d, "volume") ?: "", volume_id) &&
-       !strcmp(agent_jstr(d, "envelope_sha256") ?: "", sha_hex);
+  for (int i = 0; ok && i < 10; i += 2) {
+    const char *got = json_string_value(json_object_get(i < 4 ? ev : d, want[i]));
+    ok = !strcmp(got ? got : "", want[i + 1]);
+  }
   json_decref(ev);
   if (!ok)
     agent_err("volume %s: the audit event the server answered is not this escrow; the key is "
@@ -136,7 +140,7 @@ static int get_checkpoint(agent_ctx *c, int fresh, agent_reply *rep, ke_note_che
                             fresh ? "/v1/audit/checkpoint?fresh=1" : "/v1/audit/checkpoint",
                             NULL, "audit checkpoint", rep)))
     return rc;
-  note = agent_jstr(rep->json, "checkpoint");
+  note = json_string_value(json_object_get(rep->json, "checkpoint"));
   if (!note || ke_note_checkpoint_open(&c->logkey, note, strlen(note), cp) != KE_OK) {
     agent_err("the server's audit checkpoint does not verify with the pinned log key %s",
               c->logkey.name);
@@ -164,7 +168,8 @@ int agent_logview_check(agent_ctx *c, const char *volume_id, const char *record_
   if (event && (rc = included(c, &cp, volume_id, leaf, event)))
     goto out;
   if (newer)
-    rc = agent_jset_str(c->st, "audit_checkpoint", agent_jstr(rep.json, "checkpoint"));
+    rc = agent_jset_str(c->st, "audit_checkpoint",
+                        json_string_value(json_object_get(rep.json, "checkpoint")));
 out:
   agent_reply_free(&rep);
   return rc;

@@ -27,7 +27,8 @@ const char *agent_provider_tool(const agent_prov_opts *o, const json_t *vol, con
 {
   if (o && o->tool)
     return o->tool;
-  return agent_jstr(vol, "tool") ? agent_jstr(vol, "tool") : dflt;
+  const char *tool = agent_vol_read(vol).tool;
+  return tool ? tool : dflt;
 }
 
 int agent_provider_keep_tool(agent_secret *out, const agent_prov_opts *o)
@@ -63,7 +64,7 @@ int agent_secret_from_state(agent_secret *out, agent_ctx *c, const char *volume_
 {
   uint8_t *s;
   size_t len;
-  const char *key_id = agent_jstr(vol, "key_id");
+  const char *key_id = agent_vol_read(vol).key_id;
   int rc;
 
   if ((rc = agent_local_open(c, volume_id, sealed, &s, &len)))

@@ -107,7 +107,7 @@ static int bde_current(agent_ctx *c, const agent_prov_opts *o, const char *volum
   if ((rc = bde_get(tool, volume, &l)))
     return rc;
   /* The escrowed protector while it exists; otherwise the first. */
-  pick = list_find(&l, agent_jstr(vol, "key_id"));
+  pick = list_find(&l, agent_vol_read(vol).key_id);
   if (!pick) {
     pick = &l.p[0];
     if (l.n > 1)
@@ -132,11 +132,11 @@ static const char *bde_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
   uint8_t want[KE_VERIFIER_MAX];
   size_t wl = 0;
   const char *r = "failed";
+  agent_vol v = agent_vol_read(vol);
 
   /* The escrowed protector is still there, with the escrowed password. */
-  if (cur->p && agent_jstr(vol, "key_id") && strcmp(cur->key_id, agent_jstr(vol, "key_id")) == 0 &&
-      agent_jstr(vol, "verifier") &&
-      ke_verifier_decode(want, &wl, agent_jstr(vol, "verifier")) == KE_OK &&
+  if (cur->p && v.key_id && strcmp(cur->key_id, v.key_id) == 0 && v.verifier &&
+      ke_verifier_decode(want, &wl, v.verifier) == KE_OK &&
       ke_verifier_check(want, wl, cur->p, cur->len, c->device_id, volume_id) == KE_OK)
     r = "ok";
   return r;
@@ -217,13 +217,14 @@ static int bde_escrow(agent_rotation *r)
 {
   bde_rot *b = r->arg;
   const agent_bde_protector *np;
+  const char *new_id = agent_pend_read(r->pend).new_key_id;
   int rc;
 
   if ((rc = relist(b, r->volume_id)))
     return rc;
-  if (!(np = list_find(&b->l, agent_jstr(r->pend, "new_key_id")))) {
+  if (!(np = list_find(&b->l, new_id))) {
     agent_err("volume %s: the new protector %s disappeared; rotation starts over",
-              r->volume_id, agent_jstr(r->pend, "new_key_id"));
+              r->volume_id, new_id);
     json_object_del(r->vol, "pending");
     agent_state_save(r->c);
     return AGENT_FAIL;
@@ -236,12 +237,13 @@ static int bde_escrow(agent_rotation *r)
 static int bde_remove(agent_rotation *r)
 {
   bde_rot *b = r->arg;
-  const char *old = agent_jstr(r->pend, "old_key_id");
+  agent_pend pd = agent_pend_read(r->pend);
+  const char *old = pd.old_key_id;
   const char *del[] = { b->tool, "-protectors", "-delete", r->volume_id, "-id", old, NULL };
   int rc;
 
-  if ((rc = relist(b, r->volume_id)) || !old ||
-      strcmp(old, agent_jstr(r->pend, "new_key_id")) == 0 || !list_find(&b->l, old))
+  if ((rc = relist(b, r->volume_id)) || !old || strcmp(old, pd.new_key_id) == 0 ||
+      !list_find(&b->l, old))
     return rc;
   if ((rc = run_simple(del, "-protectors -delete", r->volume_id)) ||
       (rc = relist(b, r->volume_id)))
@@ -278,7 +280,7 @@ static int bde_begin(agent_ctx *c, json_t *vol, bde_rot *b, const char *volume_i
     }
   if (agent_jset(pend, "known", known) || !agent_rotate_begin(vol, pend, "rotate", "adding") ||
       agent_jset_str(pend, "reason", reason) ||
-      agent_jset_str(pend, "old_key_id", agent_jstr(vol, "key_id")) || agent_state_save(c))
+      agent_jset_str(pend, "old_key_id", agent_vol_read(vol).key_id) || agent_state_save(c))
     return AGENT_FAIL;
   return AGENT_OK;
 }

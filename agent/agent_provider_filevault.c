@@ -117,7 +117,7 @@ out:
 static int fv_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
                       json_t *vol, agent_secret *out)
 {
-  const char *sealed = agent_jstr(vol, "secret");
+  const char *sealed = agent_vol_read(vol).secret;
   int rc;
 
   if (o && o->plist) {
@@ -216,7 +216,8 @@ static int fv_escrow(agent_rotation *r)
   if (f->neu.p)
     return agent_rotate_escrow(r, &agent_provider_filevault, f->neu.key_id, f->neu.p,
                                f->neu.len, NULL);
-  if ((rc = agent_local_open(r->c, r->volume_id, agent_jstr(r->pend, "new_secret"), &s, &len)))
+  if ((rc = agent_local_open(r->c, r->volume_id, agent_pend_read(r->pend).new_secret, &s,
+                             &len)))
     return rc;
   rc = agent_rotate_escrow(r, &agent_provider_filevault, f->old.key_id, s, len, NULL);
   ke_secure_free(s, len);

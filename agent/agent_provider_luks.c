@@ -163,20 +163,19 @@ int agent_luks_check(agent_ctx *c, const char *volume_id, json_t *vol, const uin
                      size_t len)
 {
   struct crypt_device *cd;
-  const char *dev = agent_jstr(vol, "device");
-  json_int_t slot = agent_jint(vol, "slot", -1);
+  agent_vol v = agent_vol_read(vol);
   int r;
 
   (void)c;
-  if (!dev || slot < 0) {
+  if (!v.device || v.slot < 0) {
     agent_err("volume %s: the state does not say which device and keyslot", volume_id);
     return -1;
   }
-  if (cs_open_uuid(dev, agent_jstr(vol, "uuid"), &cd))
+  if (cs_open_uuid(v.device, v.uuid, &cd))
     return -1;
-  r = cs_test(cd, (int)slot, pass, len);
+  r = cs_test(cd, (int)v.slot, pass, len);
   crypt_free(cd);
-  return r == slot ? 1 : 0;
+  return r == v.slot ? 1 : 0;
 }
 
 /* ---- the state machine (agent_rotate.h) -------------------------------------------- */
@@ -184,14 +183,14 @@ int agent_luks_begin(agent_ctx *c, const char *op, const char *volume_id, const 
                      const char *pbkdf, const char *reason)
 {
   json_t *vol = agent_volume_make(c, volume_id, "luks"), *pend;
+  agent_vol v = agent_vol_read(vol);
   char pass[AGENT_LUKS_PASS_LEN + 1];
   char *sealed = NULL;
   int rc = AGENT_FAIL;
 
   if (!vol)
     return AGENT_FAIL;
-  if (strcmp(op, "rotate") == 0 &&
-      (!agent_jstr(vol, "secret") || agent_jint(vol, "slot", -1) < 0)) {
+  if (strcmp(op, "rotate") == 0 && (!v.secret || v.slot < 0)) {
     agent_err("volume %s has no escrowed recovery keyslot to rotate (run escrow-agent luks "
               "add)", volume_id);
     return AGENT_FAIL;
@@ -205,8 +204,7 @@ int agent_luks_begin(agent_ctx *c, const char *op, const char *volume_id, const 
       agent_jset_str(pend, "pbkdf", pbkdf) || agent_jset_str(pend, "reason", reason))
     goto out;
   if (strcmp(op, "rotate") == 0 &&
-      (agent_jset_str(pend, "old_secret", agent_jstr(vol, "secret")) ||
-       agent_jset_int(pend, "old_slot", agent_jint(vol, "slot", -1))))
+      (agent_jset_str(pend, "old_secret", v.secret) || agent_jset_int(pend, "old_slot", v.slot)))
     goto out;
   rc = agent_state_save(c);
 out:
@@ -248,21 +246,22 @@ static int luks_add(agent_rotation *r)
 {
   luks_rot *k = r->arg;
   const char *volume_id = r->volume_id;
+  agent_pend pd = agent_pend_read(r->pend);
   int slot = cs_test(k->cd, -1, k->pass, k->len); /* added before a crash? */
 
   if (slot < 0) {
     uint8_t *old = NULL;
     size_t oldlen = 0;
     if (!k->unlock) {
-      if (!agent_jstr(r->pend, "old_secret")) {
+      if (!pd.old_secret) {
         agent_err("volume %s: adding the recovery keyslot needs --unlock-keyfile (run "
                   "escrow-agent luks add again with it)", volume_id);
         return AGENT_USAGE;
       }
-      if (agent_local_open(r->c, volume_id, agent_jstr(r->pend, "old_secret"), &old, &oldlen))
+      if (agent_local_open(r->c, volume_id, pd.old_secret, &old, &oldlen))
         return AGENT_FAIL;
     }
-    slot = add_slot(k->cd, agent_jstr(r->pend, "pbkdf"), k->unlock ? k->unlock : old,
+    slot = add_slot(k->cd, pd.pbkdf, k->unlock ? k->unlock : old,
                     k->unlock ? k->unlock_len : oldlen, k->pass, k->len);
     ke_secure_free(old, oldlen);
     if (slot < 0) {
@@ -280,8 +279,9 @@ static int luks_escrow(agent_rotation *r)
 {
   luks_rot *k = r->arg;
   char uuid[AGENT_LUKS_UUID_MAX + 1], key_id[AGENT_ID_MAX + 1];
-  const char *u = crypt_get_uuid(k->cd), *pbkdf = agent_jstr(r->pend, "pbkdf");
-  int slot = (int)agent_jint(r->pend, "new_slot", -1);
+  const char *u = crypt_get_uuid(k->cd);
+  agent_pend pd = agent_pend_read(r->pend);
+  int slot = (int)pd.new_slot;
   json_t *extra;
 
   if (cs_test(k->cd, slot, k->pass, k->len) != slot) {
@@ -291,8 +291,8 @@ static int luks_escrow(agent_rotation *r)
   }
   snprintf(uuid, sizeof uuid, "%s", u ? u : "");
   snprintf(key_id, sizeof key_id, "luks:%s:slot%d", uuid, slot);
-  extra = json_pack("{s:s, s:s, s:i, s:s}", "device", agent_jstr(r->pend, "device"), "uuid",
-                    uuid, "slot", slot, "pbkdf", pbkdf ? pbkdf : "minimal");
+  extra = json_pack("{s:s, s:s, s:i, s:s}", "device", pd.device, "uuid", uuid, "slot", slot,
+                    "pbkdf", pd.pbkdf ? pd.pbkdf : "minimal");
   if (!extra) {
     agent_err("out of memory");
     return AGENT_FAIL;
@@ -306,15 +306,15 @@ static int luks_remove(agent_rotation *r)
 {
   luks_rot *k = r->arg;
   const char *volume_id = r->volume_id;
-  int old_slot = (int)agent_jint(r->pend, "old_slot", -1);
-  int new_slot = (int)agent_jint(r->pend, "new_slot", -1), rc = AGENT_OK;
+  agent_pend pd = agent_pend_read(r->pend);
+  int old_slot = (int)pd.old_slot, new_slot = (int)pd.new_slot, rc = AGENT_OK;
   uint8_t *old = NULL;
   size_t oldlen = 0;
 
   if (old_slot < 0 || old_slot == new_slot ||
       cs_test(k->cd, new_slot, k->pass, k->len) != new_slot)
     return AGENT_OK;
-  if ((rc = agent_local_open(r->c, volume_id, agent_jstr(r->pend, "old_secret"), &old, &oldlen)))
+  if ((rc = agent_local_open(r->c, volume_id, pd.old_secret, &old, &oldlen)))
     return rc;
   if (cs_test(k->cd, old_slot, old, oldlen) == old_slot) {
     int e = crypt_keyslot_destroy(k->cd, old_slot);
@@ -343,19 +343,20 @@ int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock,
   json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
   luks_rot k = { NULL, NULL, 0, unlock, unlock_len };
   agent_rotation r = { c, volume_id, vol, pend, &k, "" };
+  agent_pend pd = agent_pend_read(pend);
   int rc, was_rotate;
 
   if (!pend)
     return AGENT_OK;
-  if (!agent_jstr(pend, "device") || !agent_jstr(pend, "op"))
+  if (!pd.device || !pd.op)
     return AGENT_FAIL;
-  was_rotate = strcmp(agent_jstr(pend, "op"), "rotate") == 0;
-  if ((rc = cs_open_uuid(agent_jstr(pend, "device"), agent_jstr(vol, "uuid"), &k.cd)))
+  was_rotate = strcmp(pd.op, "rotate") == 0;
+  if ((rc = cs_open_uuid(pd.device, agent_vol_read(vol).uuid, &k.cd)))
     return rc;
-  if (!(rc = agent_local_open(c, volume_id, agent_jstr(pend, "new_secret"), &k.pass, &k.len)) &&
+  if (!(rc = agent_local_open(c, volume_id, pd.new_secret, &k.pass, &k.len)) &&
       !(rc = agent_rotate_drive(&r, &steps)))
     agent_info("volume %s: recovery keyslot %lld %s and escrowed", volume_id,
-               (long long)agent_jint(vol, "slot", -1), was_rotate ? "rotated" : "added");
+               (long long)agent_vol_read(vol).slot, was_rotate ? "rotated" : "added");
   ke_secure_free(k.pass, k.len);
   crypt_free(k.cd);
   return rc;
@@ -366,6 +367,7 @@ static int luks_current(agent_ctx *c, const agent_prov_opts *o, const char *volu
                         json_t *vol, agent_secret *out)
 {
   char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
+  agent_vol v;
   int rc;
 
   if (!volume_id) {
@@ -376,12 +378,12 @@ static int luks_current(agent_ctx *c, const agent_prov_opts *o, const char *volu
     volume_id = vid;
     vol = agent_volume(c, vid);
   }
-  if (!vol || !agent_jstr(vol, "secret") || !agent_jstr(vol, "record_id")) {
+  if (!vol || !(v = agent_vol_read(vol)).secret || !v.record_id) {
     agent_err("volume %s has no recovery keyslot of this agent: run escrow-agent luks add "
               "--device DEV --unlock-keyfile FILE", volume_id);
     return AGENT_FAIL;
   }
-  return agent_secret_from_state(out, c, volume_id, vol, agent_jstr(vol, "secret"), "luks");
+  return agent_secret_from_state(out, c, volume_id, vol, v.secret, "luks");
 }
 
 static const char *luks_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
@@ -395,11 +397,11 @@ static const char *luks_unlock(agent_ctx *c, const char *volume_id, json_t *vol,
 static int luks_rotate(agent_ctx *c, const char *volume_id, const char *reason)
 {
   json_t *vol = agent_volume(c, volume_id);
+  agent_vol v = agent_vol_read(vol);
   int rc;
 
   if (!json_object_get(vol, "pending") &&
-      (rc = agent_luks_begin(c, "rotate", volume_id, agent_jstr(vol, "device"),
-                             agent_jstr(vol, "pbkdf"), reason)))
+      (rc = agent_luks_begin(c, "rotate", volume_id, v.device, v.pbkdf, reason)))
     return rc;
   return agent_luks_drive(c, volume_id, NULL, 0);
 }

@@ -8,7 +8,7 @@
 /* 1 if pend's "step" is `step` (never for a NULL step). */
 static int step_is(const json_t *pend, const char *step)
 {
-  const char *s = agent_jstr(pend, "step");
+  const char *s = agent_pend_read(pend).step;
   return s && step && strcmp(s, step) == 0;
 }
 
@@ -35,7 +35,7 @@ static int record_step(agent_rotation *r, const char *step, const char *crash)
 
 int agent_rotate_drive(agent_rotation *r, const agent_rotate_steps *s)
 {
-  const char *op = agent_jstr(r->pend, "op");
+  const char *op = agent_pend_read(r->pend).op;
   int rotate = !op || strcmp(op, "rotate") == 0, rc;
 
   if (step_is(r->pend, s->add)) {

@@ -111,55 +111,84 @@ static int pin_valid(const char *pin)
   return ok;
 }
 
-int agent_state_check(json_t *st, ke_manifest *m, ke_note_verifier *logkey)
+static int no_slash(const char *s)
 {
-  const char *why = NULL;
-  const char *fpr = agent_jstr(st, "escrow_fingerprint");
-  const json_t *pinned = json_object_get(st, "pinned");
-  const json_t *vols = json_object_get(st, "volumes");
-  const char *cacert = agent_jstr(st, "cacert");
+  return !strchr(s, '/');
+}
+
+/* The lax members and the checkpoint first: they read even where a later member is
+ * damaged (the state is checked on load, but the checkpoint guards against rollback). */
+#define SS(m) KE_JF_STR_LAX(agent_st, m)
+#define SC(m, lo, chk, why) KE_JF_STR(agent_st, m, lo, INT64_MAX, chk, why)
+#define SO(m, chk, why) KE_JF_STR_OPT(agent_st, m, 0, INT64_MAX, chk, why)
+static const struct ke_jfield st_fields[] = {
+  SS(unpinned), SS(last_checkin), KE_JF_INT_LAX(agent_st, checkin_interval, 86400),
+  SO(audit_checkpoint, NULL, "bad audit_checkpoint"),
+  KE_JF_INT(agent_st, version, AGENT_STATE_VERSION, AGENT_STATE_VERSION, "unknown version"),
+  SC(server, 0, NULL, "no server"), SC(device_id, 0, agent_device_id_valid, "bad device_id"),
+  SC(escrow_fingerprint, 0, is_fpr_hex, "bad escrow_fingerprint"),
+  KE_JF_ARRAY(agent_st, pinned, 1, INT64_MAX, "no pinned fingerprints"),
+  KE_JF_OBJECT(agent_st, volumes, "no volumes object"), SO(cacert, no_slash, "bad cacert"),
+  SO(pin_sha256, pin_valid, "bad pin_sha256"), SC(log_key, 0, NULL, "bad log_key"), KE_JF_END};
+const struct ke_jspec agent_st_spec = KE_JSPEC(agent_st, st_fields, KE_JS_OPEN);
+
+#define VS(m) KE_JF_STR_LAX(agent_vol, m)
+static const struct ke_jfield vol_fields[] = {
+  VS(provider), VS(tool), VS(device), VS(uuid), VS(pbkdf), VS(key_type), VS(key_id),
+  VS(record_id), VS(receipt), VS(escrowed), VS(last_verified), VS(envelope_sha256),
+  VS(escrow_fingerprint), VS(verifier), VS(secret), VS(envelope), VS(unlock_check), VS(rotate),
+  KE_JF_INT_LAX(agent_vol, leaf_index, -1), KE_JF_INT_LAX(agent_vol, slot, -1), KE_JF_END};
+static const struct ke_jspec vol_spec = KE_JSPEC(agent_vol, vol_fields, KE_JS_OPEN);
+
+#define PS(m) KE_JF_STR_LAX(agent_pend, m)
+static const struct ke_jfield pend_fields[] = {
+  PS(op), PS(step), PS(reason), PS(device), PS(pbkdf), PS(new_key_id), PS(old_key_id),
+  PS(old_secret), PS(new_secret), KE_JF_INT_LAX(agent_pend, new_slot, -1),
+  KE_JF_INT_LAX(agent_pend, old_slot, -1), KE_JF_END};
+static const struct ke_jspec pend_spec = KE_JSPEC(agent_pend, pend_fields, KE_JS_OPEN);
+
+agent_vol agent_vol_read(const json_t *vol)
+{
+  agent_vol v;
+  ke_json_spec_parse(vol, &vol_spec, &v, NULL);
+  return v;
+}
+
+agent_pend agent_pend_read(const json_t *pend)
+{
+  agent_pend p;
+  ke_json_spec_parse(pend, &pend_spec, &p, NULL);
+  return p;
+}
+
+int agent_state_check(json_t *st, agent_st *s, ke_manifest *m, ke_note_verifier *logkey)
+{
+  struct ke_jerr err;
+  const char *why = NULL, *k;
   size_t i;
-  const char *k;
   json_t *v;
   int found = 0;
 
-  if (agent_jint(st, "version", 0) != AGENT_STATE_VERSION)
-    why = "unknown version";
-  else if (!agent_jstr(st, "server"))
-    why = "no server";
-  else if (!agent_device_id_valid(agent_jstr(st, "device_id")))
-    why = "bad device_id";
-  else if (!is_fpr_hex(fpr))
-    why = "bad escrow_fingerprint";
-  else if (!json_is_array(pinned) || json_array_size(pinned) == 0)
-    why = "no pinned fingerprints";
-  else if (!json_is_object(vols))
-    why = "no volumes object";
-  else if (json_object_get(st, "cacert") && (!cacert || strchr(cacert, '/')))
-    why = "bad cacert";
-  else if (json_object_get(st, "pin_sha256") && !pin_valid(agent_jstr(st, "pin_sha256")))
-    why = "bad pin_sha256";
-  else if (!agent_jstr(st, "log_key") ||
-           ke_note_vkey_parse(logkey, agent_jstr(st, "log_key")) != KE_OK)
+  if (ke_json_spec_parse(st, &agent_st_spec, s, &err))
+    why = err.text;
+  else if (ke_note_vkey_parse(logkey, s->log_key) != KE_OK)
     why = "bad log_key";
-  else if (json_object_get(st, "audit_checkpoint") && !agent_jstr(st, "audit_checkpoint"))
-    why = "bad audit_checkpoint";
-  else if (parse_manifest(json_object_get(st, "escrow_key"), fpr, m))
+  else if (parse_manifest(json_object_get(st, "escrow_key"), s->escrow_fingerprint, m))
     why = "escrow_key does not parse or does not match escrow_fingerprint";
   if (!why) {
-    json_array_foreach(pinned, i, v) {
+    json_array_foreach(s->pinned, i, v) {
       if (!is_fpr_hex(json_string_value(v))) {
         why = "bad pinned fingerprint";
         break;
       }
-      found |= strcmp(json_string_value(v), fpr) == 0;
+      found |= strcmp(json_string_value(v), s->escrow_fingerprint) == 0;
     }
     if (!why && !found)
       why = "the escrow key in use is not pinned";
   }
   if (!why) {
-    json_object_foreach((json_t *)vols, k, v) {
-      if (!agent_volume_id_valid(k) || !json_is_object(v) || !agent_jstr(v, "provider")) {
+    json_object_foreach((json_t *)s->volumes, k, v) {
+      if (!agent_volume_id_valid(k) || !json_is_object(v) || !agent_vol_read(v).provider) {
         why = "bad volume entry";
         break;
       }
@@ -198,6 +227,7 @@ int agent_state_save(agent_ctx *c)
 int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
 {
   char path[PATH_MAX], cacert[PATH_MAX], err[160];
+  agent_st s;
   ke_buf b;
   int rc;
   ke_rc k;
@@ -236,10 +266,10 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
     agent_err("out of memory");
     return AGENT_FAIL;
   }
-  if (agent_state_check(c->st, c->manifest, &c->logkey))
+  if (agent_state_check(c->st, &s, c->manifest, &c->logkey))
     return AGENT_FAIL;
-  c->device_id = agent_jstr(c->st, "device_id");
-  snprintf(c->fpr_hex, sizeof c->fpr_hex, "%s", agent_jstr(c->st, "escrow_fingerprint"));
+  c->device_id = s.device_id;
+  snprintf(c->fpr_hex, sizeof c->fpr_hex, "%s", s.escrow_fingerprint);
   if (agent_path(path, sizeof path, c->dir, "device.key"))
     return AGENT_FAIL;
   if ((k = agent_key_load(&c->key, path)) != KE_OK) {
@@ -249,15 +279,12 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
   }
   if (!(flags & AGENT_OPEN_NET))
     return AGENT_OK;
-  if (agent_jstr(c->st, "cacert")) {
-    if (agent_path(cacert, sizeof cacert, c->dir, agent_jstr(c->st, "cacert")) ||
-        agent_check_private(cacert, 0))
-      return AGENT_FAIL;
-  }
-  if ((rc = agent_http_open(&c->http, agent_jstr(c->st, "server"),
-                            agent_jstr(c->st, "cacert") ? cacert : NULL, &o->retry)))
+  if (s.cacert &&
+      (agent_path(cacert, sizeof cacert, c->dir, s.cacert) || agent_check_private(cacert, 0)))
+    return AGENT_FAIL;
+  if ((rc = agent_http_open(&c->http, s.server, s.cacert ? cacert : NULL, &o->retry)))
     return rc;
-  return agent_http_set_pin(c->http, agent_jstr(c->st, "pin_sha256"));
+  return agent_http_set_pin(c->http, s.pin_sha256);
 }
 
 json_t *agent_volume(agent_ctx *c, const char *volume_id)

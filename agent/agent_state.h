@@ -31,10 +31,37 @@
 #include "agent_http.h"
 #include "agent_sign.h"
 #include "ke_files.h"
+#include "ke_json_spec.h"
 #include "ke_note.h"
 
 #define AGENT_STATE_VERSION 1
 #define AGENT_LOCAL_KEY_LEN 32
+
+/* What the agent reads of state.json (agent_st_spec: the state is checked on load), of a
+ * volume and its "upload" (which becomes the volume's record) and of a volume's pending
+ * operation.  Strings are borrowed from the tree: read again after changing it.  Other
+ * members of the wrong type read as absent, as they always did; so does a missing object
+ * (but its integers read 0). */
+typedef struct agent_st {
+  const char *unpinned, *last_checkin, *audit_checkpoint, *server, *device_id,
+      *escrow_fingerprint, *cacert, *pin_sha256, *log_key;
+  int64_t checkin_interval, version;
+  const json_t *pinned, *volumes;
+} agent_st;
+extern const struct ke_jspec agent_st_spec;
+typedef struct agent_vol {
+  const char *provider, *tool, *device, *uuid, *pbkdf, *key_type, *key_id, *record_id, *receipt,
+      *escrowed, *last_verified, *envelope_sha256, *escrow_fingerprint, *verifier, *secret,
+      *envelope, *unlock_check, *rotate;
+  int64_t leaf_index, slot; /* -1 when absent */
+} agent_vol;
+agent_vol agent_vol_read(const json_t *vol);
+typedef struct agent_pend {
+  const char *op, *step, *reason, *device, *pbkdf, *new_key_id, *old_key_id, *old_secret,
+      *new_secret;
+  int64_t new_slot, old_slot; /* -1 when absent */
+} agent_pend;
+agent_pend agent_pend_read(const json_t *pend);
 
 typedef struct agent_ctx {
   const agent_common *opts;
@@ -63,7 +90,7 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags);
 void agent_ctx_close(agent_ctx *c);
 
 /* Check and parse a state document (also used on load). */
-int agent_state_check(json_t *st, ke_manifest *m, ke_note_verifier *logkey);
+int agent_state_check(json_t *st, agent_st *s, ke_manifest *m, ke_note_verifier *logkey);
 /* Write c->st atomically. */
 int agent_state_save(agent_ctx *c);
 

@@ -178,11 +178,6 @@ int agent_device_id_valid(const char *s)
   return 1;
 }
 
-const char *agent_jstr(const json_t *o, const char *key)
-{
-  return json_string_value(json_object_get(o, key));
-}
-
 int agent_jset(json_t *o, const char *key, json_t *v)
 {
   if (!v || json_object_set_new(o, key, v) != 0) {
@@ -204,12 +199,6 @@ int agent_jset_str(json_t *o, const char *key, const char *v)
 int agent_jset_int(json_t *o, const char *key, json_int_t v)
 {
   return agent_jset(o, key, json_integer(v));
-}
-
-json_int_t agent_jint(const json_t *o, const char *key, json_int_t dflt)
-{
-  const json_t *v = json_object_get(o, key);
-  return json_is_integer(v) ? json_integer_value(v) : dflt;
 }
 
 void agent_now(char out[KE_TIME_LEN + 1])

@@ -216,7 +216,12 @@ int ke_json_spec_parse(const json_t *obj, const struct ke_jspec *spec, void *out
   for (const struct ke_jfield *f = spec->fields; f->name; f++) {
     char why[160];
     const json_t *m = json_object_get(obj, f->name);
+    int bad = m && !json_is_null(m) && ke_jf_value(f, m, out, why, sizeof why) != 0;
 
+    if (bad && (f->flags & KE_JF_LAX) && (f->flags & KE_JF_OPTIONAL))
+      m = NULL;
+    else if (bad)
+      return ke_jerr_field(err, f, KE_JE_INVALID, why);
     if (!m || json_is_null(m)) {
       if (f->flags & KE_JF_OPTIONAL) {
         ke_jf_default(f, out);
@@ -225,8 +230,6 @@ int ke_json_spec_parse(const json_t *obj, const struct ke_jspec *spec, void *out
       snprintf(why, sizeof why, "%s is required", f->name);
       return ke_jerr_field(err, f, KE_JE_MISSING, why);
     }
-    if (ke_jf_value(f, m, out, why, sizeof why) != 0)
-      return ke_jerr_field(err, f, KE_JE_INVALID, why);
   }
   return 0;
 }

@@ -50,6 +50,8 @@ enum ke_jtype {
 };
 
 #define KE_JF_OPTIONAL 1u  /* may be absent or null; the default is written */
+#define KE_JF_LAX 2u       /* with OPTIONAL: a wrong value counts as absent (for readers
+                            * of files and answers that always ignored such values) */
 
 struct ke_jfield {
   const char *name;   /* the member; NULL ends the table */
@@ -104,6 +106,11 @@ struct ke_jspec {
 #define KE_JF_ARRAY_OPT(T, m, lo, hi, msg)                                         \
   KE_JF_(T, m, KE_JT_ARRAY, KE_JF_OPTIONAL, lo, hi, 0, NULL, msg)
 #define KE_JF_ANY_OPT(T, m, msg) KE_JF_(T, m, KE_JT_ANY, KE_JF_OPTIONAL, 0, 0, 0, NULL, msg)
+/* Optional and lax: what a reader of its own files and of answers skips over. */
+#define KE_JF_STR_LAX(T, m)                                                        \
+  KE_JF_(T, m, KE_JT_STR, KE_JF_OPTIONAL | KE_JF_LAX, 0, INT64_MAX, 0, NULL, NULL)
+#define KE_JF_INT_LAX(T, m, d)                                                     \
+  KE_JF_(T, m, KE_JT_INT, KE_JF_OPTIONAL | KE_JF_LAX, INT64_MIN, INT64_MAX, d, NULL, NULL)
 #define KE_JF_END {NULL, KE_JT_ANY, 0, 0, 0, 0, 0, 0, NULL, NULL, 0}
 
 enum ke_jerr_kind {
