@@ -50,6 +50,8 @@ enum {
 void agent_log_init(const char *cmd);
 void agent_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "out of memory"; AGENT_FAIL. */
+int agent_oom(void);
 void agent_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- files ----------------------------------------------------------------- */

@@ -102,10 +102,8 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
     }
     e = json_pack("{s:s, s:s, s:s}", "volume_id", vid, "record_id", vs.record_id,
                   "unlock_check", v->unlock);
-    if (!e || json_array_append_new(arr, e) != 0) {
-      agent_err("out of memory");
-      return AGENT_FAIL;
-    }
+    if (!e || json_array_append_new(arr, e) != 0)
+      return agent_oom();
     if (v->cur.p) {
       uint8_t ver[KE_VERIFIER_MAX];
       size_t vl = 0;
@@ -179,6 +177,7 @@ static int escrow_key_answer(agent_ctx *c, const json_t *ans)
 static int apply_answer(agent_ctx *c, const json_t *ans)
 {
   size_t i;
+  const char *k;
   json_t *e;
   char now[KE_TIME_LEN + 1];
   json_int_t interval = json_integer_value(json_object_get(ans, "checkin_interval"));
@@ -211,13 +210,8 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
   /* The answer's rotate list is the server's whole wish list: a request it
    * no longer makes (the record was replaced meanwhile) is dropped.
    * Interrupted rotations are not lost by this: they live in "pending". */
-  {
-    const char *vid;
-    json_t *vol;
-    json_object_foreach(json_object_get(c->st, "volumes"), vid, vol) {
-      json_object_del(vol, "rotate");
-    }
-  }
+  json_object_foreach(json_object_get(c->st, "volumes"), k, e)
+    json_object_del(e, "rotate");
   json_array_foreach(json_object_get(ans, "rotate"), i, e) {
     const char *vid = json_string_value(json_object_get(e, "volume_id"));
     const char *reason = json_string_value(json_object_get(e, "reason"));
@@ -235,14 +229,13 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
 }
 
 /* Rotate, re-escrow or report one volume after the answer. */
-static int act(agent_ctx *c, vol_check *v)
+static int act(agent_ctx *c, vol_check *v, int unpinned)
 {
   json_t *vol = agent_volume(c, v->volume_id);
   agent_vol vs = agent_vol_read(vol);
   const agent_provider *p = agent_provider_find(vs.provider);
   const char *rot = vs.rotate;
   int old_key = !vs.escrow_fingerprint || strcmp(vs.escrow_fingerprint, c->fpr_hex) != 0;
-  agent_st st;
   int mismatch = json_is_false(json_object_get(vol, "verifier_match"));
   agent_escrow_req r;
   int rc;
@@ -258,8 +251,7 @@ static int act(agent_ctx *c, vol_check *v)
     }
     return p->rotate(c, v->volume_id, rot);
   }
-  ke_json_spec_parse(c->st, &agent_st_spec, &st, NULL);
-  if (rot && !old_key && st.unpinned)
+  if (rot && !old_key && unpinned)
     return AGENT_ATTENTION; /* waits for the pin; already logged */
   if (!(v->drift || mismatch || old_key || rot))
     return AGENT_OK;
@@ -313,8 +305,7 @@ int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
   /* 2. and 3. */
   if (!(vc = calloc(MAX_VOLUMES, sizeof *vc)) || !(arr = json_array()) ||
       !(body = json_pack("{s:s, s:o}", "agent_version", KE_VERSION, "volumes", arr))) {
-    agent_err("out of memory");
-    rc = AGENT_FAIL;
+    rc = agent_oom();
     goto out;
   }
   result = worse(result, collect(&c, vc, &n, arr));
@@ -336,8 +327,9 @@ int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
   if ((rc = agent_state_save(&c)))
     goto out;
   /* 5. */
+  ke_json_spec_parse(c.st, &agent_st_spec, &st, NULL); /* the answer may have changed it */
   for (size_t i = 0; i < n; i++)
-    result = worse(result, act(&c, &vc[i]));
+    result = worse(result, act(&c, &vc[i], st.unpinned != NULL));
   rc = result;
   if (!rc)
     agent_info("check-in done: %zu volume%s verified", n, n == 1 ? "" : "s");

@@ -258,10 +258,8 @@ static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
   int rc = AGENT_BADANSWER;
 
   ke_hex_encode(want, o->fpr, KE_FPR_LEN);
-  if (!m) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!m)
+    return agent_oom();
   if (!agent_device_id_valid(dev)) {
     agent_err("the server's answer has no valid device_id");
     goto out;
@@ -306,8 +304,7 @@ static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
                     "enrolled", now, "hostname", host, "volumes");
   if (!c->st || (o->cacert && agent_jset_str(c->st, "cacert", "ca.pem")) ||
       (o->pin && agent_jset_str(c->st, "pin_sha256", o->pin))) {
-    agent_err("out of memory");
-    rc = AGENT_FAIL;
+    rc = agent_oom();
     goto out;
   }
   rc = AGENT_OK;
@@ -425,8 +422,7 @@ int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv)
   agent_key_public(c.key, pub);
   if (!(pub_b64 = ke_b64url_encode(pub, sizeof pub)) || !(body = facts(&o)) ||
       agent_jset_str(body, "token", tok) || agent_jset_str(body, "device_key", pub_b64)) {
-    agent_err("out of memory");
-    rc = AGENT_FAIL;
+    rc = agent_oom();
     goto out;
   }
   if ((rc = agent_http_call(c.http, c.key, "new", "POST", "/v1/enroll", body, "enrolment",
@@ -501,8 +497,7 @@ int agent_cmd_pin(const ke_cli_cmd *cmd, int argc, char **argv)
     goto out;
   }
   if (json_array_append_new(json_object_get(c.st, "pinned"), json_string(hex)) != 0) {
-    agent_err("out of memory");
-    rc = AGENT_FAIL;
+    rc = agent_oom();
     goto out;
   }
   if (!(rc = agent_state_save(&c))) {

@@ -86,7 +86,6 @@ int agent_cmd_escrow(const ke_cli_cmd *cmd, int argc, char **argv)
   const agent_provider *p;
   agent_secret s = { 0 };
   agent_escrow_req r;
-  agent_vol v;
   agent_ctx c;
   int rc;
 
@@ -116,10 +115,10 @@ int agent_cmd_escrow(const ke_cli_cmd *cmd, int argc, char **argv)
   }
   agent_provider_req(&r, p, &s, o.force);
   rc = agent_escrow(&c, &r);
-  v = agent_vol_read(agent_volume(&c, s.volume_id));
   if (!rc)
-    printf("volume %s escrowed: record %s, audit leaf %lld\n", s.volume_id, v.record_id,
-           (long long)v.leaf_index);
+    printf("volume %s escrowed: record %s, audit leaf %lld\n", s.volume_id,
+           agent_vol_read(agent_volume(&c, s.volume_id)).record_id,
+           (long long)agent_vol_read(agent_volume(&c, s.volume_id)).leaf_index);
 out:
   agent_secret_free(&s);
   agent_ctx_close(&c);

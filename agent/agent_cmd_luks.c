@@ -102,7 +102,6 @@ static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
   char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
   json_t *vol, *pend;
   agent_vol v;
-  agent_pend pd;
   int rc;
 
   memset(&o, 0, sizeof o);
@@ -128,7 +127,6 @@ static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
   vol = agent_volume(&c, vid);
   pend = json_object_get(vol, "pending");
   v = agent_vol_read(vol);
-  pd = agent_pend_read(pend);
   if (vol && strcmp(v.provider, "luks") != 0) {
     agent_err("volume %s is escrowed by the %s provider, not luks", vid, v.provider);
     rc = AGENT_FAIL;
@@ -136,7 +134,8 @@ static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
   }
   if (pend) {
     /* An interrupted add or rotate: finish it (whichever command runs). */
-    agent_info("volume %s: finishing the interrupted %s (step %s)", vid, pd.op, pd.step);
+    agent_info("volume %s: finishing the interrupted %s (step %s)", vid,
+               agent_pend_read(pend).op, agent_pend_read(pend).step);
   } else if (!rotate) {
     if ((rc = add_allowed(&c, vid, vol)) ||
         (rc = agent_luks_begin(&c, "add", vid, o.device, o.pbkdf, NULL)))

@@ -174,8 +174,7 @@ int agent_cmd_status(const ke_cli_cmd *cmd, int argc, char **argv)
   rc = all_ok ? AGENT_OK : AGENT_ATTENTION;
   goto out;
 oom:
-  agent_err("out of memory");
-  rc = AGENT_FAIL;
+  rc = agent_oom();
 out:
   json_decref(rep);
   agent_ctx_close(&c);

@@ -91,10 +91,8 @@ static int b64_field(json_t *o, const char *key, const uint8_t *b, size_t len)
   char *s = ke_b64url_encode(b, len);
   int rc;
 
-  if (!s) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!s)
+    return agent_oom();
   rc = agent_jset_str(o, key, s);
   free(s);
   return rc;
@@ -110,8 +108,7 @@ static int b64_field(json_t *o, const char *key, const uint8_t *b, size_t len)
 static const char *same_key_verifier(agent_ctx *c, const json_t *o)
 {
   agent_vol v = agent_vol_read(o);
-  return v.escrow_fingerprint && strcmp(v.escrow_fingerprint, c->fpr_hex) == 0 ? v.verifier
-                                                                               : NULL;
+  return v.escrow_fingerprint && !strcmp(v.escrow_fingerprint, c->fpr_hex) ? v.verifier : NULL;
 }
 
 static char *upload_verifier(agent_ctx *c, const agent_escrow_req *r)
@@ -175,9 +172,8 @@ static int req_check(const agent_escrow_req *r)
  * the escrow key in use. */
 static int same_upload(agent_ctx *c, const json_t *o, const char *ver_b64)
 {
-  agent_vol v = agent_vol_read(o);
-  return v.verifier && strcmp(v.verifier, ver_b64) == 0 && v.escrow_fingerprint &&
-         strcmp(v.escrow_fingerprint, c->fpr_hex) == 0;
+  const char *v = same_key_verifier(c, o);
+  return v && strcmp(v, ver_b64) == 0;
 }
 
 /* up's "envelope": `reuse`, or a new one sealed to the escrow key in use. */
@@ -306,9 +302,7 @@ static const struct ke_jfield answer_fields[] = {
   KE_JF_STR(escrow_answer, record_id, 1, AGENT_ID_MAX, agent_record_id_valid, NULL),
   KE_JF_STR(escrow_answer, receipt, 0, INT64_MAX, NULL, NULL),
   KE_JF_INT(escrow_answer, leaf_index, 0, INT64_MAX, NULL),
-  KE_JF_STR(escrow_answer, escrow_event, 0, INT64_MAX, NULL, NULL),
-  KE_JF_END,
-};
+  KE_JF_STR(escrow_answer, escrow_event, 0, INT64_MAX, NULL, NULL), KE_JF_END};
 static const struct ke_jspec answer_spec = KE_JSPEC(escrow_answer, answer_fields, KE_JS_OPEN);
 
 int agent_escrow_resume(agent_ctx *c, const char *volume_id)

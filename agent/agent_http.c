@@ -58,8 +58,7 @@ int agent_http_open(agent_http **out, const char *server, const char *cacert,
   if (!h || !h->conn || !(h->server = strndup(server, n)) ||
       (cacert && !(h->cacert = strdup(cacert)))) {
     agent_http_free(h);
-    agent_err("out of memory");
-    return AGENT_FAIL;
+    return agent_oom();
   }
   h->retry = *retry;
   *out = h;
@@ -86,10 +85,8 @@ int agent_http_set_pin(agent_http *h, const char *pin)
     agent_err("--pin-sha256 needs an https:// server, not %s", h->server);
     return AGENT_USAGE;
   }
-  if (pin && !(p = strdup(pin))) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (pin && !(p = strdup(pin)))
+    return agent_oom();
   free(h->pin);
   h->pin = p;
   return AGENT_OK;
@@ -290,10 +287,8 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
     agent_err("internal error: request target must start with /");
     return AGENT_FAIL;
   }
-  if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (body && !(payload = json_dumps(body, JSON_COMPACT)))
+    return agent_oom();
   for (unsigned attempt = 1;; attempt++) {
     agent_headers hdrs;
     ke_http_resp resp;

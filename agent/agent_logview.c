@@ -87,10 +87,8 @@ static int event_ok(agent_ctx *c, const char *volume_id, const char *record_id,
   int ok = ev != NULL;
 
   snprintf(obj, sizeof obj, "record:%s", record_id);
-  for (int i = 0; ok && i < 10; i += 2) {
-    const char *got = json_string_value(json_object_get(i < 4 ? ev : d, want[i]));
-    ok = !strcmp(got ? got : "", want[i + 1]);
-  }
+  for (int i = 0; ok && i < 10; i += 2) /* action and object, then the details */
+    ok = !strcmp(json_string_value(json_object_get(i < 4 ? ev : d, want[i])) ?: "", want[i + 1]);
   json_decref(ev);
   if (!ok)
     agent_err("volume %s: the audit event the server answered is not this escrow; the key is "

@@ -50,10 +50,8 @@ int agent_secret_set(agent_secret *s, const void *p, size_t len)
 {
   ke_secure_free(s->p, s->len);
   s->len = 0;
-  if (!(s->p = ke_secure_alloc(len ? len : 1))) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!(s->p = ke_secure_alloc(len ? len : 1)))
+    return agent_oom();
   memcpy(s->p, p, len);
   s->len = len;
   return AGENT_OK;

@@ -59,8 +59,7 @@ static int bde_get(const char *tool, const char *volume, bde_list *l)
   }
   if (!(l->p = ke_secure_alloc(AGENT_BDE_MAX * sizeof *l->p))) {
     ke_buf_free(&out);
-    agent_err("out of memory");
-    return AGENT_FAIL;
+    return agent_oom();
   }
   pr = agent_bde_parse(out.p, out.len, l->p, AGENT_BDE_MAX, &l->n, &bad);
   ke_buf_free(&out);
@@ -268,15 +267,13 @@ static int bde_begin(agent_ctx *c, json_t *vol, bde_rot *b, const char *volume_i
     return rc;
   if (!(known = json_array()) || !(pend = json_object())) {
     json_decref(known);
-    agent_err("out of memory");
-    return AGENT_FAIL;
+    return agent_oom();
   }
   for (size_t i = 0; i < b->l.n; i++)
     if (json_array_append_new(known, json_string(b->l.p[i].id)) != 0) {
       json_decref(known);
       json_decref(pend);
-      agent_err("out of memory");
-      return AGENT_FAIL;
+      return agent_oom();
     }
   if (agent_jset(pend, "known", known) || !agent_rotate_begin(vol, pend, "rotate", "adding") ||
       agent_jset_str(pend, "reason", reason) ||

@@ -48,8 +48,7 @@ static int auth_plist(ke_buf *b, const uint8_t *key, size_t len)
   if (ke_buf_append(b, head, sizeof head - 1) || ke_buf_append(b, key, len) ||
       ke_buf_append(b, tail, sizeof tail - 1)) {
     ke_buf_free(b);
-    agent_err("out of memory");
-    return AGENT_FAIL;
+    return agent_oom();
   }
   return AGENT_OK;
 }
@@ -84,10 +83,8 @@ static int secret_from_plist(const char *text, size_t len, const char *volume,
   const char *uuid;
   int rc = AGENT_FAIL;
 
-  if (!pl) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!pl)
+    return agent_oom();
   if (agent_fv_parse(text, len, pl) != AGENT_PARSE_OK) {
     agent_err("%s is not an fdesetup plist with a personal recovery key (RecoveryKey)", what);
     goto out;

@@ -293,10 +293,8 @@ static int luks_escrow(agent_rotation *r)
   snprintf(key_id, sizeof key_id, "luks:%s:slot%d", uuid, slot);
   extra = json_pack("{s:s, s:s, s:i, s:s}", "device", pd.device, "uuid", uuid, "slot", slot,
                     "pbkdf", pd.pbkdf ? pd.pbkdf : "minimal");
-  if (!extra) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!extra)
+    return agent_oom();
   return agent_rotate_escrow(r, &agent_provider_luks, key_id, k->pass, k->len, extra);
 }
 

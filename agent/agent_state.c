@@ -119,17 +119,17 @@ static int no_slash(const char *s)
 /* The lax members and the checkpoint first: they read even where a later member is
  * damaged (the state is checked on load, but the checkpoint guards against rollback). */
 #define SS(m) KE_JF_STR_LAX(agent_st, m)
-#define SC(m, lo, chk, why) KE_JF_STR(agent_st, m, lo, INT64_MAX, chk, why)
+#define SC(m, chk, why) KE_JF_STR(agent_st, m, 0, INT64_MAX, chk, why)
 #define SO(m, chk, why) KE_JF_STR_OPT(agent_st, m, 0, INT64_MAX, chk, why)
 static const struct ke_jfield st_fields[] = {
   SS(unpinned), SS(last_checkin), KE_JF_INT_LAX(agent_st, checkin_interval, 86400),
   SO(audit_checkpoint, NULL, "bad audit_checkpoint"),
   KE_JF_INT(agent_st, version, AGENT_STATE_VERSION, AGENT_STATE_VERSION, "unknown version"),
-  SC(server, 0, NULL, "no server"), SC(device_id, 0, agent_device_id_valid, "bad device_id"),
-  SC(escrow_fingerprint, 0, is_fpr_hex, "bad escrow_fingerprint"),
+  SC(server, NULL, "no server"), SC(device_id, agent_device_id_valid, "bad device_id"),
+  SC(escrow_fingerprint, is_fpr_hex, "bad escrow_fingerprint"),
   KE_JF_ARRAY(agent_st, pinned, 1, INT64_MAX, "no pinned fingerprints"),
   KE_JF_OBJECT(agent_st, volumes, "no volumes object"), SO(cacert, no_slash, "bad cacert"),
-  SO(pin_sha256, pin_valid, "bad pin_sha256"), SC(log_key, 0, NULL, "bad log_key"), KE_JF_END};
+  SO(pin_sha256, pin_valid, "bad pin_sha256"), SC(log_key, NULL, "bad log_key"), KE_JF_END};
 const struct ke_jspec agent_st_spec = KE_JSPEC(agent_st, st_fields, KE_JS_OPEN);
 
 #define VS(m) KE_JF_STR_LAX(agent_vol, m)
@@ -175,25 +175,16 @@ int agent_state_check(json_t *st, agent_st *s, ke_manifest *m, ke_note_verifier 
     why = "bad log_key";
   else if (parse_manifest(json_object_get(st, "escrow_key"), s->escrow_fingerprint, m))
     why = "escrow_key does not parse or does not match escrow_fingerprint";
-  if (!why) {
-    json_array_foreach(s->pinned, i, v) {
-      if (!is_fpr_hex(json_string_value(v))) {
-        why = "bad pinned fingerprint";
-        break;
-      }
-      found |= strcmp(json_string_value(v), s->escrow_fingerprint) == 0;
-    }
-    if (!why && !found)
-      why = "the escrow key in use is not pinned";
+  json_array_foreach(s->pinned, i, v) {
+    if (!why && !is_fpr_hex(json_string_value(v)))
+      why = "bad pinned fingerprint";
+    found |= !why && strcmp(json_string_value(v), s->escrow_fingerprint) == 0;
   }
-  if (!why) {
-    json_object_foreach((json_t *)s->volumes, k, v) {
-      if (!agent_volume_id_valid(k) || !json_is_object(v) || !agent_vol_read(v).provider) {
-        why = "bad volume entry";
-        break;
-      }
-    }
-  }
+  if (!why && !found)
+    why = "the escrow key in use is not pinned";
+  json_object_foreach((json_t *)s->volumes, k, v)
+    if (!why && (!agent_volume_id_valid(k) || !json_is_object(v) || !agent_vol_read(v).provider))
+      why = "bad volume entry";
   if (why) {
     agent_err("the state file is damaged (%s); restore it from a backup or re-enrol", why);
     return AGENT_FAIL;
@@ -214,10 +205,8 @@ int agent_state_save(agent_ctx *c)
   if (agent_path(path, sizeof path, c->dir, "state.json"))
     return AGENT_FAIL;
   text = json_dumps(c->st, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-  if (!text) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!text)
+    return agent_oom();
   rc = agent_write_atomic(path, text, strlen(text), 0600);
   ke_wipe(text, strlen(text));
   free(text);
@@ -262,10 +251,8 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
     return AGENT_FAIL;
   }
   ke_buf_free(&b);
-  if (!(c->manifest = calloc(1, sizeof *c->manifest))) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!(c->manifest = calloc(1, sizeof *c->manifest)))
+    return agent_oom();
   if (agent_state_check(c->st, &s, c->manifest, &c->logkey))
     return AGENT_FAIL;
   c->device_id = s.device_id;
@@ -319,10 +306,8 @@ static int local_key_load(agent_ctx *c)
     return AGENT_OK;
   if (agent_path(path, sizeof path, c->dir, "local.key"))
     return AGENT_FAIL;
-  if (!(c->local_key = ke_secure_alloc(AGENT_LOCAL_KEY_LEN))) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!(c->local_key = ke_secure_alloc(AGENT_LOCAL_KEY_LEN)))
+    return agent_oom();
   fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
     /* First secret kept on this device: make the key, never replacing one
@@ -410,10 +395,8 @@ int agent_local_seal(agent_ctx *c, const char *volume_id, const uint8_t *s, size
   *out = NULL;
   if (local_key_load(c))
     return AGENT_FAIL;
-  if (!(buf = malloc(n))) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!(buf = malloc(n)))
+    return agent_oom();
   rc = ke_random(buf, 12) == KE_OK ? gcm(c, 1, volume_id, buf, s, len, buf + 12,
                                          buf + 12 + len)
                                    : AGENT_FAIL;
@@ -480,8 +463,7 @@ int agent_adopt_manifest(agent_ctx *c, const json_t *manifest)
   int rc = AGENT_BADANSWER;
 
   if (!m || (!text && json_is_object(manifest))) {
-    agent_err("out of memory");
-    rc = AGENT_FAIL;
+    rc = agent_oom();
     goto out;
   }
   if (!text || ke_manifest_parse(m, text, strlen(text), &err) != KE_OK) {

@@ -37,11 +37,10 @@
 #define AGENT_STATE_VERSION 1
 #define AGENT_LOCAL_KEY_LEN 32
 
-/* What the agent reads of state.json (agent_st_spec: the state is checked on load), of a
- * volume and its "upload" (which becomes the volume's record) and of a volume's pending
- * operation.  Strings are borrowed from the tree: read again after changing it.  Other
- * members of the wrong type read as absent, as they always did; so does a missing object
- * (but its integers read 0). */
+/* What the agent reads of state.json (checked on load), of a volume and its "upload" (the
+ * record to be) and of its pending operation.  Strings are borrowed: read again after a
+ * change.  Members of the wrong type (and a missing object, but its integers read 0) read
+ * as absent, as they always did. */
 typedef struct agent_st {
   const char *unpinned, *last_checkin, *audit_checkpoint, *server, *device_id,
       *escrow_fingerprint, *cacert, *pin_sha256, *log_key;

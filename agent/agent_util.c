@@ -62,6 +62,12 @@ void agent_warn(const char *fmt, ...)
   va_end(ap);
 }
 
+int agent_oom(void)
+{
+  agent_err("out of memory");
+  return AGENT_FAIL;
+}
+
 void agent_info(const char *fmt, ...)
 {
   va_list ap;
@@ -180,10 +186,8 @@ int agent_device_id_valid(const char *s)
 
 int agent_jset(json_t *o, const char *key, json_t *v)
 {
-  if (!v || json_object_set_new(o, key, v) != 0) {
-    agent_err("out of memory");
-    return AGENT_FAIL;
-  }
+  if (!v || json_object_set_new(o, key, v) != 0)
+    return agent_oom();
   return AGENT_OK;
 }
 

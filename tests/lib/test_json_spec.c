@@ -1,7 +1,7 @@
 /*
  * test_json_spec.c - the declarative JSON parser (lib/ke_json_spec.h):
  * every type, its bounds, defaults, null as absent, unknown members, the
- * order in which failures are reported, and that secrets decode into the
+ * order in which failures are reported, lax members, and that secrets decode into the
  * caller's struct.
  */
 #include <stdint.h>
@@ -43,6 +43,12 @@ static const struct ke_jfield fields[] = {
   KE_JF_END};
 static const struct ke_jspec spec = KE_JSPEC(struct body, fields, 0);
 static const struct ke_jspec open_spec = KE_JSPEC(struct body, fields, KE_JS_OPEN);
+
+/* Lax members: a wrong value reads as absent. */
+struct lax { const char *s; int64_t n; };
+static const struct ke_jfield lax_fields[] = {
+  KE_JF_STR_LAX(struct lax, s), KE_JF_INT_LAX(struct lax, n, -1), KE_JF_END};
+static const struct ke_jspec lax_spec = KE_JSPEC(struct lax, lax_fields, KE_JS_OPEN);
 
 /* Parse `text` with `s`: 0 or -1, the error in *e. */
 static int run(const struct ke_jspec *s, const char *text, struct body *b, struct ke_jerr *e)
@@ -109,6 +115,17 @@ int main(void)
   CHECK(run(&spec, "{\"a\\nb\":1}", &b, &e) == -1);
   CHECK(strcmp(e.text, "unknown member in the request body") == 0);
   CHECK(run(&open_spec, "{\"extra\":1,\"name\":\"abc\"," GOOD_REST "}", &b, &e) == 0);
+
+  /* lax members: a wrong value reads as the default, a right one as itself */
+  {
+    struct lax l;
+    json_t *o = json_pack("{s:i, s:s, s:i}", "s", 5, "n", "x", "other", 1);
+    CHECK(o && ke_json_spec_parse(o, &lax_spec, &l, &e) == 0 && !l.s && l.n == -1);
+    json_object_set_new(o, "s", json_string("v"));
+    json_object_set_new(o, "n", json_integer(3));
+    CHECK(ke_json_spec_parse(o, &lax_spec, &l, &e) == 0 && strcmp(l.s, "v") == 0 && l.n == 3);
+    json_decref(o);
+  }
 
   /* not an object */
   {
