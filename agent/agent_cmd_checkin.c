@@ -187,7 +187,7 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
       agent_jset_int(c->st, "checkin_interval", interval))
     return AGENT_FAIL;
   json_array_foreach(json_object_get(ans, "volumes"), i, e) {
-    const char *vid = json_string_value(json_object_get(e, "volume_id")), *unlock;
+    const char *vid = json_string_value(json_object_get(e, "volume_id"));
     json_t *vol = agent_volume(c, vid), *m = json_object_get(e, "verifier_match");
     if (!vol)
       continue;
@@ -199,8 +199,8 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
      * record is its current one, which is all that can be verified. */
     if (json_is_null(m))
       json_object_del(vol, "verifier_match");
-    unlock = agent_vol_read(vol).unlock_check;
-    if ((json_is_true(m) || json_is_null(m)) && strcmp(unlock ? unlock : "", "failed") != 0 &&
+    if ((json_is_true(m) || json_is_null(m)) &&
+        strcmp(agent_vol_read(vol).unlock_check ?: "", "failed") != 0 &&
         agent_jset_str(vol, "last_verified", now))
       return AGENT_FAIL;
     if (json_is_false(m))

@@ -485,10 +485,8 @@ int agent_cmd_pin(const ke_cli_cmd *cmd, int argc, char **argv)
   if ((rc = agent_ctx_open(&c, &common, o.have ? 0 : AGENT_OPEN_READONLY)))
     goto out;
   if (!o.have) {
-    json_array_foreach(json_object_get(c.st, "pinned"), i, v) {
-      printf("%s %s\n", strcmp(json_string_value(v), c.fpr_hex) ? " " : "*",
-             json_string_value(v));
-    }
+    json_array_foreach(json_object_get(c.st, "pinned"), i, v)
+      printf("%s %s\n", strcmp(json_string_value(v), c.fpr_hex) ? " " : "*", json_string_value(v));
     goto out;
   }
   ke_hex_encode(hex, o.fpr, KE_FPR_LEN);

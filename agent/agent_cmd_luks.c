@@ -140,8 +140,7 @@ static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
     if ((rc = add_allowed(&c, vid, vol)) ||
         (rc = agent_luks_begin(&c, "add", vid, o.device, o.pbkdf, NULL)))
       goto out;
-  } else if ((rc = agent_luks_begin(&c, "rotate", vid, o.device,
-                                    o.pbkdf ? o.pbkdf : v.pbkdf,
+  } else if ((rc = agent_luks_begin(&c, "rotate", vid, o.device, o.pbkdf ?: v.pbkdf,
                                     "requested"))) {
     goto out;
   }

@@ -52,12 +52,11 @@ static void print_row(const char *vid, const json_t *vol, const agent_vol *v, in
 
   if (json_object_get(vol, "leaf_index"))
     snprintf(leaf, sizeof leaf, "%lld", (long long)v->leaf_index);
-  printf("%-24s %-9s %-8s %-30s %-20s %-20s %7s  ", vid, v->provider ? v->provider : "-",
-         escrowed ? "yes" : "NO", v->record_id ? v->record_id : "-",
-         v->escrowed ? v->escrowed : "-", v->last_verified ? v->last_verified : "never", leaf);
-  json_array_foreach(probs, k, p) {
+  printf("%-24s %-9s %-8s %-30s %-20s %-20s %7s  ", vid, v->provider ?: "-",
+         escrowed ? "yes" : "NO", v->record_id ?: "-", v->escrowed ?: "-",
+         v->last_verified ?: "never", leaf);
+  json_array_foreach(probs, k, p)
     printf("%s%s", k ? "; " : "", json_string_value(p));
-  }
   printf("%s\n", json_array_size(probs) ? "" : "ok");
 }
 
@@ -74,8 +73,7 @@ static json_t *volume_report(agent_ctx *c, const char *vid, const json_t *vol,
 
   if (v.record_id && v.receipt) {
     escrowed = agent_receipt_check(&c->logkey, v.receipt, c->device_id, vid, v.record_id,
-                                   v.envelope_sha256 ? v.envelope_sha256 : "", v.leaf_index,
-                                   when) == AGENT_OK;
+                                   v.envelope_sha256 ?: "", v.leaf_index, when) == AGENT_OK;
     if (!escrowed)
       bad |= problem(probs, "the stored receipt does not verify");
   } else {
@@ -84,8 +82,7 @@ static json_t *volume_report(agent_ctx *c, const char *vid, const json_t *vol,
   if (json_object_get(vol, "upload"))
     bad |= problem(probs, "upload pending (next check-in retries)");
   if (pend) {
-    snprintf(msg, sizeof msg, "%s pending at step %s", pd.op ? pd.op : "operation",
-             pd.step ? pd.step : "?");
+    snprintf(msg, sizeof msg, "%s pending at step %s", pd.op ?: "operation", pd.step ?: "?");
     bad |= problem(probs, msg);
   }
   if (v.rotate) {
@@ -149,9 +146,8 @@ int agent_cmd_status(const ke_cli_cmd *cmd, int argc, char **argv)
   if (!as_json)
     printf("device %s  server %s\nescrow key %s%s\nlast check-in %s\n\n%-24s %-9s %-8s %-30s "
            "%-20s %-20s %7s  %s\n", c.device_id, s.server, c.fpr_hex,
-           s.unpinned ? "  (server announces an UNPINNED key)" : "",
-           s.last_checkin ? s.last_checkin : "never", "VOLUME", "PROVIDER", "ESCROWED",
-           "RECORD", "WHEN", "LAST VERIFIED", "LEAF", "STATE");
+           s.unpinned ? "  (server announces an UNPINNED key)" : "", s.last_checkin ?: "never",
+           "VOLUME", "PROVIDER", "ESCROWED", "RECORD", "WHEN", "LAST VERIFIED", "LEAF", "STATE");
   vols = json_object_get(rep, "volumes");
   json_object_foreach(json_object_get(c.st, "volumes"), vid, vol) {
     json_t *r = volume_report(&c, vid, vol, 2 * interval, !as_json);

@@ -27,8 +27,7 @@ const char *agent_provider_tool(const agent_prov_opts *o, const json_t *vol, con
 {
   if (o && o->tool)
     return o->tool;
-  const char *tool = agent_vol_read(vol).tool;
-  return tool ? tool : dflt;
+  return agent_vol_read(vol).tool ?: dflt;
 }
 
 int agent_provider_keep_tool(agent_secret *out, const agent_prov_opts *o)
@@ -62,7 +61,6 @@ int agent_secret_from_state(agent_secret *out, agent_ctx *c, const char *volume_
 {
   uint8_t *s;
   size_t len;
-  const char *key_id = agent_vol_read(vol).key_id;
   int rc;
 
   if ((rc = agent_local_open(c, volume_id, sealed, &s, &len)))
@@ -70,7 +68,7 @@ int agent_secret_from_state(agent_secret *out, agent_ctx *c, const char *volume_
   rc = agent_secret_set(out, s, len);
   ke_secure_free(s, len);
   snprintf(out->volume_id, sizeof out->volume_id, "%s", volume_id);
-  snprintf(out->key_id, sizeof out->key_id, "%s", key_id ? key_id : volume_id);
+  snprintf(out->key_id, sizeof out->key_id, "%s", agent_vol_read(vol).key_id ?: volume_id);
   out->key_type = key_type;
   return rc;
 }

@@ -447,10 +447,9 @@ int agent_fpr_pinned(const agent_ctx *c, const char *hex)
   size_t i;
   json_t *v;
 
-  json_array_foreach(json_object_get(c->st, "pinned"), i, v) {
+  json_array_foreach(json_object_get(c->st, "pinned"), i, v)
     if (hex && json_string_value(v) && strcmp(json_string_value(v), hex) == 0)
       return 1;
-  }
   return 0;
 }
 

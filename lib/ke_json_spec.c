@@ -216,20 +216,17 @@ int ke_json_spec_parse(const json_t *obj, const struct ke_jspec *spec, void *out
   for (const struct ke_jfield *f = spec->fields; f->name; f++) {
     char why[160];
     const json_t *m = json_object_get(obj, f->name);
-    int bad = m && !json_is_null(m) && ke_jf_value(f, m, out, why, sizeof why) != 0;
 
-    if (bad && (f->flags & KE_JF_LAX) && (f->flags & KE_JF_OPTIONAL))
-      m = NULL;
-    else if (bad)
-      return ke_jerr_field(err, f, KE_JE_INVALID, why);
+    if (f->flags & KE_JF_OPTIONAL)
+      ke_jf_default(f, out); /* absent, null or (KE_JF_LAX) a wrong value */
     if (!m || json_is_null(m)) {
-      if (f->flags & KE_JF_OPTIONAL) {
-        ke_jf_default(f, out);
+      if (f->flags & KE_JF_OPTIONAL)
         continue;
-      }
       snprintf(why, sizeof why, "%s is required", f->name);
       return ke_jerr_field(err, f, KE_JE_MISSING, why);
     }
+    if (ke_jf_value(f, m, out, why, sizeof why) != 0 && !(f->flags & KE_JF_LAX))
+      return ke_jerr_field(err, f, KE_JE_INVALID, why);
   }
   return 0;
 }

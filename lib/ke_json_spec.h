@@ -50,8 +50,7 @@ enum ke_jtype {
 };
 
 #define KE_JF_OPTIONAL 1u  /* may be absent or null; the default is written */
-#define KE_JF_LAX 2u       /* with OPTIONAL: a wrong value counts as absent (for readers
-                            * of files and answers that always ignored such values) */
+#define KE_JF_LAX 2u       /* with OPTIONAL: a wrong value counts as absent too */
 
 struct ke_jfield {
   const char *name;   /* the member; NULL ends the table */
