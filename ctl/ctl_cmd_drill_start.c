@@ -76,27 +76,21 @@ static int start_opt(void *ctx, int opt, const char *arg)
 
 int ctl_drill_sel_text(ctl_drill_sel *s)
 {
-  if (s->all + !!s->sample + !!s->group + !!s->canary != 1) {
-    ctl_errf("choose the records with exactly one of --all, --sample N, --group G, --canary N");
-    return CTL_USAGE;
-  }
-  if (!!s->canary != s->pinned || s->bad_pin) {
-    ctl_errf(!s->canary ? "--fingerprint goes with --canary"
-                        : "--canary: give the pinned --fingerprint HEX of the current escrow key");
-    return CTL_USAGE;
-  }
+  if (s->all + !!s->sample + !!s->group + !!s->canary != 1)
+    return ctl_err(CTL_USAGE, "choose the records with exactly one of --all, --sample N, --group "
+                   "G, --canary N");
+  if (!!s->canary != s->pinned || s->bad_pin)
+    return ctl_err(CTL_USAGE, !s->canary ? "--fingerprint goes with --canary"
+                   : "--canary: give the pinned --fingerprint HEX of the current escrow key");
   snprintf(s->text, sizeof s->text, "%s%s",
            s->all ? "all" : s->sample ? "sample:" : s->group ? "group:" : "canary:",
            s->all ? "" : s->sample ? s->sample : s->group ? s->group : s->canary);
-  if (!ke_drill_selection_ok(s->text)) {
-    ctl_errf(s->sample ? "--sample: 1 to 999999" : s->group ? "--group: a group name"
-                                                            : "--canary: 1 to 100");
-    return CTL_USAGE;
-  }
-  if (s->hours < 0) {
-    ctl_errf("--expires: 1 to 744 hours");
-    return CTL_USAGE;
-  }
+  if (!ke_drill_selection_ok(s->text))
+    return ctl_err(CTL_USAGE, s->sample  ? "--sample: 1 to 999999"
+                              : s->group ? "--group: a group name"
+                                         : "--canary: 1 to 100");
+  if (s->hours < 0)
+    return ctl_err(CTL_USAGE, "--expires: 1 to 744 hours");
   s->mode = s->canary ? "canary" : "full";
   return CTL_OK;
 }
@@ -179,10 +173,8 @@ int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqke
   memset(d, 0, sizeof *d);
   if ((rc = ctl_drill_sel_text(s)) || (rc = ctl_client_key_path(cpath, sizeof cpath, s->ckey)))
     return rc;
-  if (key_out && ctl_exists(key_out)) {
-    ctl_errf("%s exists already; not overwriting it", key_out);
-    return CTL_FAIL;
-  }
+  if (key_out && ctl_exists(key_out))
+    return ctl_err(CTL_FAIL, "%s exists already; not overwriting it", key_out);
   rc = CTL_FAIL;
   if (ke_random(rnd, sizeof rnd) != KE_OK || ke_scalar_random(&key->e) != KE_OK ||
       ke_point_mul_base(&key->E, &key->e) != KE_OK) {
@@ -263,12 +255,10 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
   memset(&d, 0, sizeof d);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
     return rc;
-  if (!o.key_out) {
-    ctl_errf("--key-out FILE: where the one-time key goes until `drill run DRILL --key FILE` "
-             "(or use `escrowctl drill run --all|--sample N|--group G`, which keeps it in "
-             "memory)");
-    return CTL_USAGE;
-  }
+  if (!o.key_out)
+    return ctl_err(CTL_USAGE, "--key-out FILE: where the one-time key goes until `drill run DRILL "
+                   "--key FILE` (or use `escrowctl drill run --all|--sample N|--group G`, which "
+                   "keeps it in memory)");
   if ((rc = ctl_drill_sel_text(&o.s)))
     return rc;
   if (!(key = ke_secure_alloc(sizeof *key)))

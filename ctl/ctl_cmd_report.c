@@ -65,10 +65,8 @@ static int on_opt(void *ctx, int opt, const char *arg)
     return CTL_OK;
   switch (opt) {
   case O_FORMAT:
-    if (strcmp(arg, "table") && strcmp(arg, "json") && strcmp(arg, "csv")) {
-      ctl_errf("--format: table, json or csv");
-      return CTL_USAGE;
-    }
+    if (strcmp(arg, "table") && strcmp(arg, "json") && strcmp(arg, "csv"))
+      return ctl_err(CTL_USAGE, "--format: table, json or csv");
     o->format = arg;
     return CTL_OK;
   case O_STALE: return ctl_parse_uint(&o->stale_days, arg, "--stale-days", 1, 3650);
@@ -88,22 +86,20 @@ static int add_query(char *path, size_t len, const char *name, const char *value
   if ((rc = ctl_http_escape(esc, sizeof esc, value)))
     return rc;
   if ((size_t)snprintf(path + n, len - n, "%c%s=%s", strchr(path, '?') ? '&' : '?', name,
-                       esc) >= len - n) {
-    ctl_errf("--%s is too long", name);
-    return CTL_USAGE;
-  }
+                       esc) >= len - n)
+    return ctl_err(CTL_USAGE, "--%s is too long", name);
   return CTL_OK;
 }
 
 static const char *jstr(const json_t *o, const char *k, const char *dflt)
 {
-  const char *s = json_string_value(json_object_get(o, k));
+  const char *s = ctl_jstr(o, k);
   return s ? s : dflt;
 }
 
 static long long jint(const json_t *o, const char *k)
 {
-  return (long long)json_integer_value(json_object_get(o, k));
+  return ctl_jint(o, k);
 }
 
 /* "bl:1 luks:2" into out. */
@@ -190,15 +186,12 @@ static int report_run(const report_opts *o, char *path, size_t len,
   if ((rc = ctl_http_open(&h, &o->t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
     goto out;
   if (o->format && strcmp(o->format, "table") != 0) {
-    if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0) {
-      ctl_errf("writing the report failed");
-      rc = CTL_FAIL;
-    }
+    if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0)
+      rc = ctl_err(CTL_FAIL, "writing the report failed");
     goto out;
   }
   if (!(ans = json_loadb(raw.p, raw.len, 0, &e)) || !json_is_object(ans)) {
-    ctl_errf("the server's report is not JSON: %s", e.text);
-    rc = CTL_NET;
+    rc = ctl_err(CTL_NET, "the server's report is not JSON: %s", e.text);
     goto out;
   }
   print(ans);

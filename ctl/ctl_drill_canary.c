@@ -31,7 +31,7 @@ static int ctl_canary_key(ctl_http *h, const uint8_t pin[KE_FPR_LEN], ke_manifes
   if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     return rc;
   rc = CTL_FAIL;
-  state = json_string_value(json_object_get(ans, "state"));
+  state = ctl_jstr(ans, "state");
   text = json_dumps(json_object_get(ans, "manifest"), JSON_COMPACT);
   if (!text || ke_manifest_parse(m, text, strlen(text), &ferr) != KE_OK ||
       memcmp(m->pub.fingerprint, pin, KE_FPR_LEN) != 0)

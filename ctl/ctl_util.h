@@ -12,6 +12,7 @@
 #define CTL_UTIL_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -37,6 +38,8 @@ typedef ke_cli_cmd ctl_cmd;
 void ctl_set_command(const ctl_cmd *cmd);
 void ctl_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ctl_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ctl_errf, then rc: `return ctl_err(CTL_USAGE, "...")`. */
+int ctl_err(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "out of memory"; CTL_FAIL. */
 int ctl_oom(void);
 /* Print "usage" of cmd to f. */
@@ -59,6 +62,18 @@ typedef int (*ctl_opt_fn)(void *ctx, int opt, const char *arg);
   (CTL_OPT_STORE_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, const char *)))
 #define CTL_OPT_SET(T, m)                                                                    \
   (CTL_OPT_STORE_ | CTL_OPT_FLAG_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, int)))
+/* CTL_OPT_HEX32 parses a 32-byte value given as 64 hex digits (either
+ * case; "--NAME must be 64 hex digits" otherwise) into a ctl_hex32 member
+ * and sets its `set`; CTL_HEX32 is its bytes, or NULL when not given. */
+typedef struct ctl_hex32 {
+  uint8_t b[32];
+  int set;
+} ctl_hex32;
+#define CTL_OPT_HEX_ 0x80000
+#define CTL_OPT_HEX32(T, m)                                                                  \
+  (CTL_OPT_STORE_ | CTL_OPT_HEX_ |                                                           \
+   ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, ctl_hex32)))
+#define CTL_HEX32(h) ((h).set ? (h).b : NULL)
 /* getopt_long over argv with long options only.  `opts` must include
  * {"help", no_argument, 0, 'h'}; --help prints the usage and returns
  * CTL_HELP.  An unknown option, a missing argument, or an option given
@@ -80,6 +95,17 @@ int ctl_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg);
 void ctl_hex_groups(char out[80], const uint8_t b[32]);
 /* A required option that was not given. */
 int ctl_missing_opt(const char *opt);
+
+/* A member of a JSON object (a server answer, a state file): the string
+ * (NULL when absent or not a string), the integer (0 likewise). */
+static inline const char *ctl_jstr(const json_t *o, const char *key)
+{
+  return json_string_value(json_object_get(o, key));
+}
+static inline long long ctl_jint(const json_t *o, const char *key)
+{
+  return (long long)json_integer_value(json_object_get(o, key));
+}
 
 /* ---- files ------------------------------------------------------------ */
 /* Read all of `path` ("-" is stdin) into b, at most max bytes (ke_read_file);

@@ -98,9 +98,7 @@ int main(int argc, char **argv)
   int rc = cmd->run(cmd, argc - words, argv + words);
   if (rc == CTL_HELP)
     rc = CTL_OK;
-  if (fflush(stdout) != 0 && rc == CTL_OK) {
-    ctl_errf("cannot write to standard output");
-    rc = CTL_FAIL;
-  }
+  if (fflush(stdout) != 0 && rc == CTL_OK)
+    rc = ctl_err(CTL_FAIL, "cannot write to standard output");
   return rc;
 }
