@@ -282,12 +282,11 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  ap_opts o;
+  ap_opts o = { 0 };
   ctl_http *h = NULL;
   int first = 0, rc;
   const char *id;
 
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, &first)))
     return rc;
   id = argc > first ? argv[first] : NULL;

@@ -80,7 +80,7 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
   };
-  attest_opts o;
+  attest_opts o = { 0 };
   ke_sharefile sf;
   ctl_http *h = NULL;
   json_t *ch = NULL, *body = NULL, *ans = NULL;
@@ -89,7 +89,6 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
   long status = 0;
   int rc;
 
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
   if (!o.manifest)

@@ -191,12 +191,11 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  ceremony_opts o;
+  ceremony_opts o = { 0 };
   ke_buf pass[KE_MAX_SHARES];
   ke_manifest *m = NULL;
   ke_scalar *shares = NULL;
   int rc;
-  memset(&o, 0, sizeof o);
   memset(pass, 0, sizeof pass);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;

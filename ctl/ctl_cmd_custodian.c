@@ -103,11 +103,10 @@ static void on_term(int sig)
 static int harden(void)
 {
   struct rlimit none = {0, 0};
-  struct sigaction sa;
+  struct sigaction sa = { 0 };
 
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &none) != 0)
     return ctl_err(CTL_FAIL, "cannot switch core dumps off: %s", strerror(errno));
-  memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_term;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
@@ -336,12 +335,11 @@ static int decide(cust *c, const char *id)
   ke_request *r = calloc(1, sizeof *r);
   json_t *view = NULL;
   ctl_cust_state st;
-  verdict v;
+  verdict v = { 0 };
   char *part = NULL;
   time_t now = ctl_cust_now();
   int forged = 0, no, rc;
 
-  memset(&v, 0, sizeof v);
   if (!r)
     return CTL_FAIL;
   if (ctl_approve_fetch(c->h, id, r, &view, &forged) != CTL_OK) {
@@ -533,14 +531,12 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
   };
-  cust_opts o;
-  cust c;
+  cust_opts o = { 0 };
+  cust c = { 0 };
   ctl_cust_state st;
   ke_buf token = {0};
   int rc, lockfd = -1;
 
-  memset(&o, 0, sizeof o);
-  memset(&c, 0, sizeof c);
   c.o = &o;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
@@ -597,11 +593,10 @@ static int cmd_local(const ctl_cmd *cmd, int argc, char **argv, int trust)
   static const struct option opts[] = {
     {"state", required_argument, 0, CTL_OPT_ARG(cust_opts, state)},
     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-  cust_opts o;
+  cust_opts o = { 0 };
   ctl_cust_state st;
   int first = 0, rc;
 
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, &first)))
     return rc;
   if (!o.state)

@@ -363,17 +363,14 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  appr_opts o;
+  appr_opts o = { 0 };
   ctl_http *h = NULL;
-  ctl_drill d;
+  ctl_drill d = { 0 };
   ke_sharefile sf;
-  ke_drillbatch b;
+  ke_drillbatch b = { 0 };
   const char *id;
   int rc;
 
-  memset(&o, 0, sizeof o);
-  memset(&d, 0, sizeof d);
-  memset(&b, 0, sizeof b);
   if ((rc = ctl_drill_args(cmd, argc, argv, opts, ctl_http_on_opt, &o, &id)))
     return rc;
   if (!!o.share + !!o.export_to + !!o.import != 1)

@@ -28,12 +28,11 @@
 
 int ctl_drill_export(const ctl_drill *d, const char *path)
 {
-  ke_drillfile f;
+  ke_drillfile f = { 0 };
   char *text = NULL;
   size_t len = 0;
   int rc = CTL_FAIL;
 
-  memset(&f, 0, sizeof f);
   memcpy(f.drill_id, d->id, sizeof f.drill_id);
   snprintf(f.selection, sizeof f.selection, "%s", d->selection);
   snprintf(f.mode, sizeof f.mode, "%s", d->mode);
@@ -186,17 +185,14 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  dpart_opts o;
-  ctl_drill d;
+  dpart_opts o = { 0 };
+  ctl_drill d = { 0 };
   ke_sharefile sf;
-  ke_drillbatch b;
+  ke_drillbatch b = { 0 };
   char *text = NULL;
   size_t len = 0;
   int rc;
 
-  memset(&o, 0, sizeof o);
-  memset(&d, 0, sizeof d);
-  memset(&b, 0, sizeof b);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.drill)

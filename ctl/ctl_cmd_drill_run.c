@@ -202,12 +202,11 @@ static int run_wait(ctl_http *h, const ctl_drill *d)
   unsigned t = 0, retries = 0;
   long long since = -1;
   time_t end = time(NULL) + 72 * 3600;
-  struct tm tm;
+  struct tm tm = { 0 };
   char path[200];
 
   for (size_t k = 0; k < d->nkeys; k++)
     t = d->keys[k].pub.t > t ? d->keys[k].pub.t : t;
-  memset(&tm, 0, sizeof tm);
   if (sscanf(d->expires, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
              &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
     tm.tm_year -= 1900;
@@ -373,9 +372,9 @@ static void run_report(const ctl_drill *d, const run_opts *o, const json_t *fail
 
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
 {
-  run_opts o;
+  run_opts o = { 0 };
   ctl_http *h = NULL;
-  ctl_drill d;
+  ctl_drill d = { 0 };
   ke_reqkey *key = NULL;
   ctl_good_parts *g = NULL;
   json_t *ans = NULL, *fails = NULL, *used = NULL, *sum = NULL, *idx = NULL, *res = NULL;
@@ -383,8 +382,6 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   size_t okc = 0;
   const char *id = NULL;
   int rc;
-  memset(&o, 0, sizeof o);
-  memset(&d, 0, sizeof d);
   if ((rc = run_args(cmd, argc, argv, &o, &id)))
     return rc;
   key = ke_secure_alloc(sizeof *key);

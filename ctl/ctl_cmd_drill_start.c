@@ -245,14 +245,12 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  start_opts o;
+  start_opts o = { 0 };
   ke_reqkey *key = NULL;
   ctl_http *h = NULL;
-  ctl_drill d;
+  ctl_drill d = { 0 };
   int rc;
 
-  memset(&o, 0, sizeof o);
-  memset(&d, 0, sizeof d);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
     return rc;
   if (!o.key_out)

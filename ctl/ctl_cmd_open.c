@@ -152,9 +152,8 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  open_opts o;
+  open_opts o = { 0 };
   int first = 0, rc;
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, &first)))
     return rc;
   if (!o.request)

@@ -207,11 +207,10 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  part_opts o;
+  part_opts o = { 0 };
   ke_sharefile sf;
   ke_partfile pf;
   int rc;
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.request)

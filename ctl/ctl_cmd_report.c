@@ -97,11 +97,6 @@ static const char *jstr(const json_t *o, const char *k, const char *dflt)
   return s ? s : dflt;
 }
 
-static long long jint(const json_t *o, const char *k)
-{
-  return ctl_jint(o, k);
-}
-
 /* "bl:1 luks:2" into out. */
 static void key_types(char *out, size_t len, const json_t *kt)
 {
@@ -111,7 +106,7 @@ static void key_types(char *out, size_t len, const json_t *kt)
 
   out[0] = '\0';
   for (size_t i = 0; i < 4 && n < len; i++) {
-    long long c = jint(kt, names[i]);
+    long long c = ctl_jint(kt, names[i]);
     if (c > 0)
       n += (size_t)snprintf(out + n, len - n, "%s%s:%lld", n ? " " : "", shrt[i], c);
   }
@@ -130,10 +125,10 @@ static void print_table(const json_t *ans)
 
   printf("Coverage report, generated %s\n", jstr(ans, "generated", "?"));
   printf("Audit checkpoint: tree size %lld, root %s (report event at leaf %lld)\n",
-         jint(audit, "tree_size"), jstr(audit, "root", "?"), jint(audit, "leaf_index"));
+         ctl_jint(audit, "tree_size"), jstr(audit, "root", "?"), ctl_jint(audit, "leaf_index"));
   printf("Escrow key: %s\n", jstr(ans, "escrow_key", "(none published)"));
   printf("Filters: group %s, os %s; stale after %lld days without check-in\n\n",
-         jstr(par, "group", "(all)"), jstr(par, "os", "(all)"), jint(par, "stale_days"));
+         jstr(par, "group", "(all)"), jstr(par, "os", "(all)"), ctl_jint(par, "stale_days"));
   printf("%-26s %8s %7s\n", "TOTAL", "DEVICES", "PERCENT");
   json_object_foreach((json_t *)tot, key, v) {
     const json_t *p = json_object_get(pct, key);
@@ -144,10 +139,10 @@ static void print_table(const json_t *ans)
       printf("%-26s %8lld\n", key, (long long)json_integer_value(v));
   }
   printf("\nCustodians (threshold %lld): %lld share(s) attested within 90 days\n",
-         jint(c, "threshold"), jint(c, "attested_90_days"));
+         ctl_jint(c, "threshold"), ctl_jint(c, "attested_90_days"));
   for (size_t i = 0; i < json_array_size(sh); i++) {
     const json_t *e = json_array_get(sh, i);
-    printf("  share %-3lld last attested %s%s%s\n", jint(e, "index"),
+    printf("  share %-3lld last attested %s%s%s\n", ctl_jint(e, "index"),
            jstr(e, "last_attestation", "never"), json_is_string(json_object_get(e, "by"))
            ? " by " : "", jstr(e, "by", ""));
   }
@@ -224,7 +219,7 @@ static void print_retrievals(const json_t *ans)
 
   printf("Retrievals since %s\n", jstr(ans, "since", "?"));
   printf("Audit checkpoint: tree size %lld, root %s (report event at leaf %lld)\n\n",
-         jint(audit, "tree_size"), jstr(audit, "root", "?"), jint(audit, "leaf_index"));
+         ctl_jint(audit, "tree_size"), jstr(audit, "root", "?"), ctl_jint(audit, "leaf_index"));
   printf("%-20s %-30s %-14s %-16s %-10s %-14s %-9s %-20s %-28s %-11s %s\n", "CREATED",
          "RETRIEVAL", "REQUESTER", "HOSTNAME", "VOLUME", "TICKET", "STATE", "COMPLETED",
          "CUSTODIANS", "ROTATION", "REASON");
@@ -234,7 +229,7 @@ static void print_retrievals(const json_t *ans)
     size_t n = 0;
     for (size_t k = 0; k < json_array_size(cs) && n < sizeof cust; k++)
       n += (size_t)snprintf(cust + n, sizeof cust - n, "%s%lld:%s", k ? "," : "",
-                            jint(json_array_get(cs, k), "index"),
+                            ctl_jint(json_array_get(cs, k), "index"),
                             jstr(json_array_get(cs, k), "name", "?"));
     printf("%-20s %-30s %-14.14s %-16.16s %-10.10s %-14.14s %-9s %-20s %-28s %-11s %s\n",
            jstr(r, "created", "?"), jstr(r, "retrieval_id", "?"), jstr(r, "requester", "?"),

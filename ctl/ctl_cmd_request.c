@@ -111,9 +111,8 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  request_opts o;
+  request_opts o = { 0 };
   int rc;
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if ((rc = check_opts(&o)))

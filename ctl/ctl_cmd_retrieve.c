@@ -477,7 +477,7 @@ static int save_request(const ret_opts *o, const ke_reqkey *key, const ke_reques
 
 int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
 {
-  ret_opts o;
+  ret_opts o = { 0 };
   ctl_http *h = NULL;
   ke_reqkey *key = NULL;
   ke_request *r = NULL;
@@ -485,7 +485,6 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
   char type[32] = "other", dg[80];
   int rc;
 
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, ret_options, on_opt, &o, NULL)))
     return rc;
   if (o.resume_req || o.resume_key)

@@ -82,10 +82,9 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  seal_opts o;
+  seal_opts o = { 0 };
   ke_buf secret = { 0 };
   int rc;
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.manifest)

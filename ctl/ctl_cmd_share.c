@@ -39,10 +39,9 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
   };
-  share_opts o;
+  share_opts o = { 0 };
   ke_sharefile sf;
   int rc;
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.manifest)
