@@ -279,8 +279,7 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "pin-requester", required_argument, 0, CTL_OPT_ARG(ap_opts, pin_requester) },
     { "decline", required_argument, 0, CTL_OPT_ARG(ap_opts, decline) },
     { "reason", required_argument, 0, CTL_OPT_ARG(ap_opts, reason) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   ap_opts o = { 0 };
   ctl_http *h = NULL;

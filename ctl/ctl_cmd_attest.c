@@ -77,8 +77,7 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
     {"share", required_argument, 0, CTL_OPT_ARG(attest_opts, share)},
     {"passphrase-file", required_argument, 0, CTL_OPT_ARG(attest_opts, passfile)},
     CTL_HTTP_OPTIONS,
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
+    CTL_OPT_END,
   };
   attest_opts o = { 0 };
   ke_sharefile sf;

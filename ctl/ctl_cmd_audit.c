@@ -56,8 +56,7 @@ static const struct option audit_options[] = {
   { "log-key", required_argument, 0, CTL_OPT_ARG(audit_opts, log_key) },
   { "checkpoint", required_argument, 0, CTL_OPT_ARG(audit_opts, checkpoint) },
   { "save", no_argument, 0, CTL_OPT_SET(audit_opts, save) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 /* State of the walk over the entries. */

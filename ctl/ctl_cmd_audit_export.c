@@ -48,8 +48,7 @@ static const struct option export_options[] = {
   { "format", required_argument, 0, CTL_OPT_ARG(export_opts, format) },
   { "since", required_argument, 0, CTL_OPT_ARG(export_opts, since) },
   { "out", required_argument, 0, CTL_OPT_ARG(export_opts, out) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 typedef struct exporter {

@@ -188,8 +188,7 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
     { "out", required_argument, 0, CTL_OPT_ARG(ceremony_opts, out) },
     { "passphrase-file", required_argument, 0, O_PASS | CTL_OPT_MULTI },
     { "scrypt-n", required_argument, 0, O_SCRYPT },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   ceremony_opts o = { 0 };
   ke_buf pass[KE_MAX_SHARES];

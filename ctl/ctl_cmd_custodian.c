@@ -528,8 +528,7 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
     {"log-key", required_argument, 0, CTL_OPT_ARG(cust_opts, log_key)},
     {"once", no_argument, 0, CTL_OPT_SET(cust_opts, once)},
     {"token-file", required_argument, 0, CTL_OPT_ARG(cust_opts, token_file)},
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
+    CTL_OPT_END,
   };
   cust_opts o = { 0 };
   cust c = { 0 };
@@ -571,7 +570,7 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
 
 static int cmd_check(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  static const struct option opts[] = {CTL_OPT_END};
   ctl_policy p;
   int first = 0, rc;
 
@@ -591,8 +590,7 @@ static int cmd_check(const ctl_cmd *cmd, int argc, char **argv)
 static int cmd_local(const ctl_cmd *cmd, int argc, char **argv, int trust)
 {
   static const struct option opts[] = {
-    {"state", required_argument, 0, CTL_OPT_ARG(cust_opts, state)},
-    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    {"state", required_argument, 0, CTL_OPT_ARG(cust_opts, state)}, CTL_OPT_END};
   cust_opts o = { 0 };
   ctl_cust_state st;
   int first = 0, rc;

@@ -73,8 +73,7 @@ static const struct option dv_options[] = {
   { "volume", required_argument, 0, CTL_OPT_ARG(dv_opts, volume) },
   { "limit", required_argument, 0, O_LIMIT },
   { "json", no_argument, 0, CTL_OPT_SET(dv_opts, json) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 /* Options, then exactly one operand (the query or the device id): options

@@ -360,8 +360,7 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "export", required_argument, 0, CTL_OPT_ARG(appr_opts, export_to) },
     { "import", required_argument, 0, CTL_OPT_ARG(appr_opts, import) },
     { "log-key", required_argument, 0, CTL_OPT_ARG(appr_opts, log_key) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   appr_opts o = { 0 };
   ctl_http *h = NULL;

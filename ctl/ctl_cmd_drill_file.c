@@ -182,8 +182,7 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
     { "out", required_argument, 0, CTL_OPT_ARG(dpart_opts, out) },
     { "passphrase-file", required_argument, 0, CTL_OPT_ARG(dpart_opts, passfile) },
     { "yes", no_argument, 0, CTL_OPT_SET(dpart_opts, yes) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   dpart_opts o = { 0 };
   ctl_drill d = { 0 };

@@ -288,8 +288,7 @@ static const struct option run_options[] = {
   CTL_DRILL_SEL_OPTIONS,
   { "key", required_argument, 0, CTL_OPT_ARG(run_opts, key) },
   { "escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(run_opts, escrow_fpr) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 },
+  CTL_OPT_END,
 };
 
 /* The command line: a drill started before (DRILL --key FILE) or a

@@ -242,8 +242,7 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
     CTL_HTTP_OPTIONS,
     CTL_DRILL_SEL_OPTIONS,
     { "key-out", required_argument, 0, CTL_OPT_ARG(start_opts, key_out) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   start_opts o = { 0 };
   ke_reqkey *key = NULL;

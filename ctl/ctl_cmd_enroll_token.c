@@ -75,8 +75,7 @@ static const struct option et_options[] = {
   { "expires", required_argument, 0, O_EXPIRES },
   { "all", no_argument, 0, CTL_OPT_SET(et_opts, all) },
   { "json", no_argument, 0, CTL_OPT_SET(et_opts, json) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)

@@ -87,8 +87,7 @@ static const struct option ek_options[] = {
   { "out", required_argument, 0, CTL_OPT_ARG(ek_opts, out) },
   { "all", no_argument, 0, CTL_OPT_SET(ek_opts, all) },
   { "json", no_argument, 0, CTL_OPT_SET(ek_opts, json) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 /* "state (previous current key X is now accepted)" lines after a change. */

@@ -102,8 +102,7 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
     CTL_HTTP_OPTIONS,
     { "client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file) },
     { "password-file", required_argument, 0, CTL_OPT_ARG(key_opts, password_file) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   key_opts o = { 0 };
   char path[4200], *b64 = NULL;
@@ -159,8 +158,7 @@ int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   key_opts o = { 0 };
   char path[4200], hex[65], groups[80];

@@ -107,8 +107,7 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
     { "user", required_argument, 0, CTL_OPT_ARG(login_opts, user) },
     { "password-file", required_argument, 0, CTL_OPT_ARG(login_opts, password_file) },
     { "new-password-file", required_argument, 0, CTL_OPT_ARG(login_opts, new_password_file) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 }
+    CTL_OPT_END
   };
   login_opts o = { 0 };
   ke_buf pw = { 0 }, npw = { 0 };
@@ -175,7 +174,7 @@ out:
 
 int ctl_cmd_logout(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const struct option opts[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+  static const struct option opts[] = { CTL_OPT_END };
   char dir[PATH_MAX], path[PATH_MAX + 16];
   ctl_http *h = NULL;
   ctl_login l;

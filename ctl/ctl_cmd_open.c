@@ -149,8 +149,7 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     { "raw", no_argument, 0, CTL_OPT_SET(open_opts, raw) },
     { "out", required_argument, 0, CTL_OPT_ARG(open_opts, out) },
     { "fingerprint", required_argument, 0, CTL_OPT_HEX32(open_opts, pin) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   open_opts o = { 0 };
   int first = 0, rc;

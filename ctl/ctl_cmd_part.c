@@ -204,8 +204,7 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     { "fingerprint", required_argument, 0, CTL_OPT_HEX32(part_opts, pin) },
     { "envelope-sha256", required_argument, 0, CTL_OPT_HEX32(part_opts, digest) },
     { "pin-requester", required_argument, 0, CTL_OPT_ARG(part_opts, pin_requester) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   part_opts o = { 0 };
   ke_sharefile sf;

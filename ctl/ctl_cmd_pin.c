@@ -29,7 +29,7 @@ const char ctl_usage_pin_remove[] =
 
 static int positional(const ctl_cmd *cmd, int argc, char **argv, int want, int *first)
 {
-  static const struct option opts[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+  static const struct option opts[] = { CTL_OPT_END };
   int rc = ctl_getopt(cmd, argc, argv, opts, NULL, NULL, first);
 
   if (rc)

@@ -53,8 +53,7 @@ static const struct option report_options[] = {
   {"os", required_argument, 0, CTL_OPT_ARG(report_opts, os)},
   {"stale-days", required_argument, 0, O_STALE},
   CTL_HTTP_OPTIONS,
-  {"help", no_argument, 0, 'h'},
-  {0, 0, 0, 0},
+  CTL_OPT_END,
 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
@@ -245,8 +244,7 @@ int ctl_cmd_report_retrievals(const ctl_cmd *cmd, int argc, char **argv)
     {"since", required_argument, 0, CTL_OPT_ARG(report_opts, since)},
     {"format", required_argument, 0, O_FORMAT},
     CTL_HTTP_OPTIONS,
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
+    CTL_OPT_END,
   };
   report_opts o = {0};
   char path[1024] = "/v1/reports/retrievals";

@@ -108,8 +108,7 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
     { "out", required_argument, 0, CTL_OPT_ARG(request_opts, out) },
     { "key-out", required_argument, 0, CTL_OPT_ARG(request_opts, key_out) },
     { "fingerprint", required_argument, 0, CTL_OPT_HEX32(request_opts, pin) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   request_opts o = { 0 };
   int rc;

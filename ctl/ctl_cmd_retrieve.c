@@ -437,8 +437,7 @@ static const struct option ret_options[] = {
   { "escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(ret_opts, escrow_fpr) },
   { "log-key", required_argument, 0, CTL_OPT_ARG(ret_opts, log_key) },
   { "witness-key", required_argument, 0, O_WITNESS },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 },
+  CTL_OPT_END,
 };
 
 /* The options of a new request, before anything is made or sent. */

@@ -79,8 +79,7 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
     { "out", required_argument, 0, CTL_OPT_ARG(seal_opts, out) },
     { "raw", no_argument, 0, CTL_OPT_SET(seal_opts, raw) },
     { "force", no_argument, 0, CTL_OPT_SET(seal_opts, force) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   seal_opts o = { 0 };
   ke_buf secret = { 0 };

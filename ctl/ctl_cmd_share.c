@@ -36,8 +36,7 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
     { "share", required_argument, 0, CTL_OPT_ARG(share_opts, share) },
     { "passphrase-file", required_argument, 0, CTL_OPT_ARG(share_opts, passfile) },
     { "fingerprint", required_argument, 0, CTL_OPT_HEX32(share_opts, pin) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   share_opts o = { 0 };
   ke_sharefile sf;

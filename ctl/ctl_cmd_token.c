@@ -64,8 +64,7 @@ static const struct option token_options[] = {
   { "user", required_argument, 0, CTL_OPT_ARG(token_opts, user) },
   { "all", no_argument, 0, CTL_OPT_SET(token_opts, all) },
   { "json", no_argument, 0, CTL_OPT_SET(token_opts, json) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv)

@@ -96,8 +96,7 @@ static const struct option user_options[] = {
   { "person", required_argument, 0, CTL_OPT_ARG(user_opts, person) },
   { "service", no_argument, 0, CTL_OPT_SET(user_opts, service) },
   { "email", required_argument, 0, CTL_OPT_ARG(user_opts, email) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 /* Options, then exactly `npos` positional arguments (the user name). */
