@@ -9,6 +9,7 @@
 
 #include "ctl_cmd.h"
 #include "ctl_http.h"
+#include "ctl_list.h"
 
 #define CTL_ONLINE_OPTS                                                         \
   "  --server URL   another server than the stored login's (ESCROWCTL_SERVER)\n" \
@@ -237,12 +238,8 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = parse(cmd, argc, argv, &o, 0, NULL)))
     return rc;
-  if ((rc = ctl_http_do(&o.t, "GET", "/v1/users", NULL, &ans)))
+  if ((rc = ctl_list_fetch(&o.t, "/v1/users", 0, o.json, &ans)) || !ans)
     return rc;
-  if (o.json) {
-    ctl_print_json(ans);
-    goto out;
-  }
   printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED",
          "KIND");
   const json_t *users = json_object_get(ans, "users");
@@ -257,9 +254,8 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
            ctl_jstr(u, "created"),
            json_is_true(json_object_get(u, "service")) ? "service" : "person");
   }
-out:
   json_decref(ans);
-  return rc;
+  return CTL_OK;
 }
 
 /* disable, enable, set-role, set-person and set-email: POST to
