@@ -151,19 +151,6 @@ static int64_t first_unproven(ctl_http *h, const walk *w, int64_t size,
   return lo;
 }
 
-static int load_saved(const char *path, const ke_note_verifier *v, ke_note_checkpoint *cp)
-{
-  ke_buf b;
-  int rc = ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint");
-
-  if (rc)
-    return rc;
-  if (ke_note_checkpoint_open(v, b.p, b.len, cp) != KE_OK)
-    rc = ctl_err(CTL_FAIL, "the saved checkpoint %s does not verify with the pinned log key", path);
-  ke_buf_free(&b);
-  return rc;
-}
-
 static void b64(char out[64], const uint8_t *h)
 {
   char *s = ke_note_b64_encode(h, KE_MERKLE_HASH_LEN);
@@ -192,14 +179,11 @@ static int open_saved(verify *a)
     snprintf(a->cppath, sizeof a->cppath, "%s", a->o.checkpoint);
   else if ((rc = ctl_audit_default_path(a->cppath, sizeof a->cppath, "audit-checkpoint")))
     return rc;
+  if ((rc = ctl_logview_load_saved(&a->v, a->cppath, &a->saved, &a->have_saved)))
+    return rc;
   /* An explicit --checkpoint must exist, unless this run creates it. */
-  if (ctl_exists(a->cppath)) {
-    if ((rc = load_saved(a->cppath, &a->v, &a->saved)))
-      return rc;
-    a->have_saved = 1;
-  } else if (a->o.checkpoint && !a->o.save) {
+  if (!a->have_saved && a->o.checkpoint && !a->o.save)
     return ctl_err(CTL_USAGE, "no saved checkpoint %s (use --save to create it)", a->cppath);
-  }
   return CTL_OK;
 }
 

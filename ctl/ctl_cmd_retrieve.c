@@ -116,7 +116,6 @@ static int new_id(char out[KE_ID_MAX + 1])
   return CTL_OK;
 }
 
-/* Sign and send; *r gets the server's request file, checked. */
 /* The signed body of POST /v1/retrievals: the statement (ke_retrieval.h)
  * over the request id, the record's name, E, reason, ticket and a nonce,
  * signed with the client key ck. */
@@ -202,6 +201,7 @@ static int check_answer(const json_t *ans, const ke_reqkey *key, const ke_note_k
   return CTL_OK;
 }
 
+/* Sign and send; *r gets the server's request file, checked. */
 static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_request *r,
                   char *key_type, size_t ktlen, json_t **view)
 {

@@ -32,11 +32,6 @@ struct ctl_http {
   long timeout;
 };
 
-static char *xstrdup(const char *s)
-{
-  return s ? strdup(s) : NULL;
-}
-
 int ctl_http_opt(ctl_http_target *t, int opt, const char *arg)
 {
   if (opt == CTL_HTTP_OPT_SERVER)
@@ -134,9 +129,8 @@ int ctl_http_open_explicit(ctl_http **out, const char *server, const char *cacer
 
   if (rc)
     return rc;
-  if (!rc)
-    rc = set_server(h, server);
-  if (!rc && cacert && !(h->cacert = xstrdup(cacert)))
+  rc = set_server(h, server);
+  if (!rc && cacert && !(h->cacert = strdup(cacert)))
     rc = CTL_FAIL;
   if (!rc && token)
     rc = set_token(h, token);

@@ -105,8 +105,8 @@ int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERK
 }
 
 /* The saved checkpoint, if any: *have = 0 when there is none. */
-static int load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
-                      int *have)
+int ctl_logview_load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
+                           int *have)
 {
   ke_buf b = {0};
   int rc;
@@ -169,7 +169,7 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = load_saved(&lv->vk, path, &saved, &lv->had_saved)))
+  if ((rc = ctl_logview_load_saved(&lv->vk, path, &saved, &lv->had_saved)))
     goto out;
   /* A fresh checkpoint no witness has seen yet is of no use with witnesses:
    * take the newest one they cosigned. */

@@ -77,9 +77,10 @@ typedef struct ctl_hex32 {
 /* The end of every option table: --help, then the terminator. */
 #define CTL_OPT_END {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}
 /* getopt_long over argv with long options only.  `opts` must end with
- * CTL_OPT_END: --help prints the usage and returns CTL_HELP.  An unknown option, a missing argument, or an option given
- * twice (unless CTL_OPT_MULTI: a second --out would otherwise silently win
- * over the first) is CTL_USAGE.  On success *first_arg is the index of the
+ * CTL_OPT_END: --help prints the usage and returns CTL_HELP.  An unknown
+ * option, a missing argument, or an option given twice (unless
+ * CTL_OPT_MULTI: a second --out would otherwise silently win over the
+ * first) is CTL_USAGE.  On success *first_arg is the index of the
  * first positional argument; with first_arg NULL, positional arguments are
  * a usage error. */
 int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
