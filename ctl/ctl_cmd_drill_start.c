@@ -21,8 +21,6 @@
 #include "ctl_open.h"
 #include "ke_note.h"
 
-#define CTL_B32 "abcdefghijklmnopqrstuvwxyz234567"
-
 const char ctl_usage_drill_start[] =
   "usage: escrowctl drill start (--all | --sample N | --group G\n"
   "                              | --canary N --fingerprint HEX) --key-out FILE\n"
@@ -162,9 +160,7 @@ out:
 int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqkey *key,
                     ctl_drill *d)
 {
-  char cpath[4200], *text = NULL;
-  uint8_t rnd[26];
-  /* text: the key file's, handed to ctl_write_text */
+  char cpath[4200], *text = NULL; /* text: the key file's, handed to ctl_write_text */
   ke_note_key *ck = NULL;
   json_t *ans = NULL;
   size_t len = 0;
@@ -176,15 +172,11 @@ int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqke
   if (key_out && ctl_exists(key_out))
     return ctl_err(CTL_FAIL, "%s exists already; not overwriting it", key_out);
   rc = CTL_FAIL;
-  if (ke_random(rnd, sizeof rnd) != KE_OK || ke_scalar_random(&key->e) != KE_OK ||
+  if (ctl_random_id(key->request_id, "drl-") || ke_scalar_random(&key->e) != KE_OK ||
       ke_point_mul_base(&key->E, &key->e) != KE_OK) {
     ctl_errf("cannot make the one-time key");
     goto out;
   }
-  memcpy(key->request_id, "drl-", 4);
-  for (size_t i = 0; i < sizeof rnd; i++)
-    key->request_id[4 + i] = CTL_B32[rnd[i] % 32];
-  key->request_id[KE_DRILL_ID_LEN] = '\0';
   if (ke_note_key_load(&ck, cpath) != KE_OK) {
     ctl_errf("cannot load the client key %s: run `escrowctl key register` first", cpath);
     goto out;

@@ -102,20 +102,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return CTL_USAGE;
 }
 
-/* "req-" + 26 of a-z2-7: 256 is a multiple of 32, so byte % 32 is uniform. */
-static int new_id(char out[KE_ID_MAX + 1])
-{
-  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
-  uint8_t r[26];
-  if (ke_random(r, sizeof r) != KE_OK)
-    return CTL_FAIL;
-  memcpy(out, "req-", 4);
-  for (size_t i = 0; i < sizeof r; i++)
-    out[4 + i] = b32[r[i] % 32];
-  out[30] = '\0';
-  return CTL_OK;
-}
-
 /* The signed body of POST /v1/retrievals: the statement (ke_retrieval.h)
  * over the request id, the record's name, E, reason, ticket and a nonce,
  * signed with the client key ck. */
@@ -492,7 +478,7 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   key = ke_secure_alloc(sizeof *key);
   r = calloc(1, sizeof *r);
-  if (!key || !r || new_id(key->request_id) || ke_scalar_random(&key->e) != KE_OK ||
+  if (!key || !r || ctl_random_id(key->request_id, "req-") || ke_scalar_random(&key->e) != KE_OK ||
       ke_point_mul_base(&key->E, &key->e) != KE_OK) {
     rc = ctl_err(CTL_FAIL, "cannot make the one-time key");
     goto out;
