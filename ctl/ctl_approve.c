@@ -56,11 +56,11 @@ int ctl_approve_fetch(ctl_http *h, const char *id, ke_request *r, json_t **view,
   }
   *view = json_incref(json_object_get(ans, "retrieval"));
   char hex[65];
-  const char *vs = json_string_value(json_object_get(*view, "envelope_sha256"));
+  const char *vs = ctl_jstr(*view, "envelope_sha256");
   ke_hex_encode(hex, r->envelope_sha256, 32);
   if (strcmp(r->request_id, id) != 0 || !vs || strcmp(vs, hex) != 0 ||
-      strcmp(json_string_value(json_object_get(*view, "device_id")) ?: "", r->device) != 0 ||
-      strcmp(json_string_value(json_object_get(*view, "volume_id")) ?: "", r->volume) != 0) {
+      strcmp(ctl_jstr(*view, "device_id") ?: "", r->device) != 0 ||
+      strcmp(ctl_jstr(*view, "volume_id") ?: "", r->volume) != 0) {
     ctl_errf("the server's status and request file disagree (id, device, volume or "
              "envelope): refusing");
     goto out;
@@ -84,8 +84,8 @@ out:
 static int named_this(const ke_request *r, const json_t *v)
 {
   const ke_retrieval_signed *q = &r->requester;
-  const char *host = json_string_value(json_object_get(v, "hostname")) ?: "";
-  const char *kid = json_string_value(json_object_get(v, "key_id")) ?: "", *pre = q->key_id;
+  const char *host = ctl_jstr(v, "hostname") ?: "";
+  const char *kid = ctl_jstr(v, "key_id") ?: "", *pre = q->key_id;
 
   if (q->device[0])
     return (strcmp(q->device, r->device) == 0 || strcasecmp(q->device, host) == 0) &&
@@ -102,19 +102,15 @@ static int named_this(const ke_request *r, const json_t *v)
  * requester account, and the record it names is this one. */
 int ctl_approve_same_request(const ke_request *r, const json_t *view)
 {
-  if (strcmp(r->requester.user, json_string_value(json_object_get(view, "requester")) ?: "") != 0) {
-    ctl_errf("the server names requester %s, the signature %s: refusing",
-             json_string_value(json_object_get(view, "requester")) ?: "?", r->requester.user);
-    return CTL_FAIL;
-  }
-  if (!named_this(r, view)) {
-    ctl_errf("the requester signed a request for %s%s%s, but the server made it one for "
-             "device %s volume %s: refusing",
-             r->requester.key_id[0] ? "Key ID " : "device ",
-             r->requester.key_id[0] ? r->requester.key_id : r->requester.device,
-             r->requester.volume[0] ? " (that volume)" : "", r->device, r->volume);
-    return CTL_FAIL;
-  }
+  if (strcmp(r->requester.user, ctl_jstr(view, "requester") ?: "") != 0)
+    return ctl_err(CTL_FAIL, "the server names requester %s, the signature %s: refusing",
+                   ctl_jstr(view, "requester") ?: "?", r->requester.user);
+  if (!named_this(r, view))
+    return ctl_err(CTL_FAIL, "the requester signed a request for %s%s%s, but the server made it "
+                   "one for device %s volume %s: refusing",
+                   r->requester.key_id[0] ? "Key ID " : "device ",
+                   r->requester.key_id[0] ? r->requester.key_id : r->requester.device,
+                   r->requester.volume[0] ? " (that volume)" : "", r->device, r->volume);
   return CTL_OK;
 }
 

@@ -19,8 +19,7 @@
 
 static int ctl_audit_bad_answer(const char *what)
 {
-  ctl_errf("the server's answer is malformed (%s)", what);
-  return CTL_NET;
+  return ctl_err(CTL_NET, "the server's answer is malformed (%s)", what);
 }
 
 int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn fn,
@@ -48,8 +47,8 @@ int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn f
     if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)) != CTL_OK)
       break;
     entries = json_object_get(ans, "entries");
-    page_end = json_integer_value(json_object_get(ans, "end"));
-    ts = json_integer_value(json_object_get(ans, "tree_size"));
+    page_end = ctl_jint(ans, "end");
+    ts = ctl_jint(ans, "tree_size");
     if (!json_is_array(entries) || !json_is_integer(json_object_get(ans, "end")) ||
         !json_is_integer(json_object_get(ans, "tree_size")) || page_end < start || ts < 0 ||
         page_end > ts) {
@@ -65,7 +64,7 @@ int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn f
         *size = tree;
     }
     json_array_foreach(entries, i, e) {
-      const char *b64 = json_string_value(json_object_get(e, "leaf"));
+      const char *b64 = ctl_jstr(e, "leaf");
       json_t *ji = json_object_get(e, "index");
       size_t len;
 
@@ -97,10 +96,8 @@ int ctl_audit_default_path(char *out, size_t outlen, const char *file)
 
   if (rc)
     return rc;
-  if ((size_t)snprintf(out, outlen, "%s/%s", dir, file) >= outlen) {
-    ctl_errf("configuration path too long");
-    return CTL_FAIL;
-  }
+  if ((size_t)snprintf(out, outlen, "%s/%s", dir, file) >= outlen)
+    return ctl_err(CTL_FAIL, "configuration path too long");
   return CTL_OK;
 }
 
@@ -116,10 +113,8 @@ int ctl_audit_config_dir(void)
     if (c != '/' && c != '\0')
       continue;
     *p = '\0';
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-      ctl_errf("cannot create %s: %s", dir, strerror(errno));
-      return CTL_FAIL;
-    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+      return ctl_err(CTL_FAIL, "cannot create %s: %s", dir, strerror(errno));
     *p = c;
     if (c == '\0')
       break;
@@ -158,11 +153,10 @@ int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, in
   if (!text) {
     if ((rc = ctl_audit_default_path(path, sizeof path, "audit-log-key")))
       return rc;
-    if (!ctl_exists(path)) {
-      ctl_errf("no pinned log key: pass --log-key VKEY (the verifier key, obtained from a "
-               "trusted channel; GET /v1/audit/key shows the server's), and --save to pin it");
-      return CTL_USAGE;
-    }
+    if (!ctl_exists(path))
+      return ctl_err(CTL_USAGE, "no pinned log key: pass --log-key VKEY (the verifier key, "
+                     "obtained from a trusted channel; GET /v1/audit/key shows the server's), and "
+                     "--save to pin it");
     if ((rc = ctl_read(&b, path, 1024, 0, "pinned log key")))
       return rc;
     while (b.len && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))

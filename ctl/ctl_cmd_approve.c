@@ -108,20 +108,12 @@ static int list(ctl_http *h)
     const json_t *rk = json_object_get(v, "requester_key");
     printf("%s  %s/%s  by %s  parts %lld/%lld%s  code %s  created %s\n  reason: %s  "
            "ticket: %s\n  requester key %.16s... registered %s (%lld key%s on the account)\n",
-           json_string_value(json_object_get(v, "request_id")),
-           json_string_value(json_object_get(v, "hostname")),
-           json_string_value(json_object_get(v, "volume_id")),
-           json_string_value(json_object_get(v, "requester")),
-           (long long)json_integer_value(json_object_get(v, "parts")),
-           (long long)json_integer_value(json_object_get(v, "needed")), from,
-           json_string_value(json_object_get(v, "confirmation_code")),
-           json_string_value(json_object_get(v, "created")),
-           json_string_value(json_object_get(v, "reason")),
-           json_string_value(json_object_get(v, "ticket")),
-           json_string_value(json_object_get(rk, "fingerprint")) ?: "?",
-           json_string_value(json_object_get(rk, "registered")) ?: "?",
-           (long long)json_integer_value(json_object_get(rk, "keys")),
-           json_integer_value(json_object_get(rk, "keys")) == 1 ? "" : "s");
+           ctl_jstr(v, "request_id"), ctl_jstr(v, "hostname"), ctl_jstr(v, "volume_id"),
+           ctl_jstr(v, "requester"), ctl_jint(v, "parts"), ctl_jint(v, "needed"), from,
+           ctl_jstr(v, "confirmation_code"), ctl_jstr(v, "created"), ctl_jstr(v, "reason"),
+           ctl_jstr(v, "ticket"), ctl_jstr(rk, "fingerprint") ?: "?",
+           ctl_jstr(rk, "registered") ?: "?", ctl_jint(rk, "keys"),
+           ctl_jint(rk, "keys") == 1 ? "" : "s");
   }
   json_decref(ans);
   return CTL_OK;
@@ -142,10 +134,8 @@ static int upload(ctl_http *h, const ke_partfile *pf)
   json_decref(body);
   if (!rc)
     printf("part of custodian %lld uploaded for %s: %lld/%lld parts%s\n",
-           (long long)json_integer_value(json_object_get(ans, "custodian_index")),
-           pf->request_id, (long long)json_integer_value(json_object_get(ans, "parts")),
-           (long long)json_integer_value(json_object_get(ans, "needed")),
-           strcmp(json_string_value(json_object_get(ans, "state")) ?: "", "completed") == 0
+           ctl_jint(ans, "custodian_index"), pf->request_id, ctl_jint(ans, "parts"),
+           ctl_jint(ans, "needed"), strcmp(ctl_jstr(ans, "state") ?: "", "completed") == 0
                ? " (complete)"
                : "");
   json_decref(ans);
@@ -166,8 +156,7 @@ static int decline(const ctl_http_target *t, const char *id, const char *rule, c
     rc = ctl_http_do(t, "POST", path, body, &ans);
   }
   if (!rc)
-    printf("custodian %lld declined %s: rule %s\n",
-           (long long)json_integer_value(json_object_get(ans, "custodian_index")), id, rule);
+    printf("custodian %lld declined %s: rule %s\n", ctl_jint(ans, "custodian_index"), id, rule);
   json_decref(body);
   json_decref(ans);
   return rc;
@@ -181,11 +170,9 @@ void ctl_print_declines(FILE *f, const json_t *view, size_t from)
 
   for (size_t i = from; i < json_array_size(d); i++) {
     const json_t *x = json_array_get(d, i);
-    fprintf(f, "  declined by custodian %lld (%s): rule %s: %s\n",
-            (long long)json_integer_value(json_object_get(x, "custodian_index")),
-            json_string_value(json_object_get(x, "custodian")) ?: "?",
-            json_string_value(json_object_get(x, "rule")) ?: "?",
-            json_string_value(json_object_get(x, "reason")) ?: "?");
+    fprintf(f, "  declined by custodian %lld (%s): rule %s: %s\n", ctl_jint(x, "custodian_index"),
+            ctl_jstr(x, "custodian") ?: "?", ctl_jstr(x, "rule") ?: "?",
+            ctl_jstr(x, "reason") ?: "?");
   }
 }
 
@@ -203,15 +190,10 @@ static void show(const ke_request *r, const json_t *v)
             "  parts              %lld/%lld\n"
             "  envelope SHA-256   %s\n"
             "  confirmation code  %s",
-            r->request_id, r->device, json_string_value(json_object_get(v, "hostname")),
-            r->volume, json_string_value(json_object_get(v, "key_type")),
-            json_string_value(json_object_get(v, "key_id")),
-            json_string_value(json_object_get(v, "requester")),
-            json_string_value(json_object_get(v, "reason")),
-            json_string_value(json_object_get(v, "ticket")),
-            (long long)json_integer_value(json_object_get(v, "age_seconds")), r->created,
-            (long long)json_integer_value(json_object_get(v, "parts")),
-            (long long)json_integer_value(json_object_get(v, "needed")), dg, r->code);
+            r->request_id, r->device, ctl_jstr(v, "hostname"), r->volume, ctl_jstr(v, "key_type"),
+            ctl_jstr(v, "key_id"), ctl_jstr(v, "requester"), ctl_jstr(v, "reason"),
+            ctl_jstr(v, "ticket"), ctl_jint(v, "age_seconds"), r->created, ctl_jint(v, "parts"),
+            ctl_jint(v, "needed"), dg, r->code);
   ctl_print_declines(stderr, v, 0);
 }
 
@@ -244,9 +226,8 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
   if ((rc = ctl_approve_fetch(h, id, r, &view, NULL)))
     goto out;
   show(r, view);
-  if (strcmp(json_string_value(json_object_get(view, "state")) ?: "", "expired") == 0) {
-    ctl_errf("the request has expired");
-    rc = CTL_FAIL;
+  if (strcmp(ctl_jstr(view, "state") ?: "", "expired") == 0) {
+    rc = ctl_err(CTL_FAIL, "the request has expired");
     goto out;
   }
   if ((rc = check_requester(o, r, view)) || (rc = ctl_approve_in_log(h, o->log_key, r, view)))
@@ -267,14 +248,12 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
     goto out;
   if (!o->yes) {
     if (!ctl_interactive()) {
-      ctl_errf("not a terminal: check the confirmation code with the requester, then pass "
-               "--yes");
-      rc = CTL_USAGE;
+      rc = ctl_err(CTL_USAGE, "not a terminal: check the confirmation code with the requester, "
+                   "then pass --yes");
       goto out;
     }
     if (!ctl_confirm("Does the requester read you the same confirmation code? [y/N] ")) {
-      ctl_errf("not confirmed; no part made");
-      rc = CTL_FAIL;
+      rc = ctl_err(CTL_FAIL, "not confirmed; no part made");
       goto out;
     }
   }
@@ -300,15 +279,13 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "pin-requester", required_argument, 0, CTL_OPT_ARG(ap_opts, pin_requester) },
     { "decline", required_argument, 0, CTL_OPT_ARG(ap_opts, decline) },
     { "reason", required_argument, 0, CTL_OPT_ARG(ap_opts, reason) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
-  ap_opts o;
+  ap_opts o = { 0 };
   ctl_http *h = NULL;
   int first = 0, rc;
   const char *id;
 
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, &first)))
     return rc;
   id = argc > first ? argv[first] : NULL;
@@ -318,30 +295,21 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
     int more = 0;
     if ((rc = ctl_getopt(cmd, argc - first, argv + first, opts, ctl_http_on_opt, &o, &more)))
       return rc;
-    if (more < argc - first) {
-      ctl_errf("one request at a time");
-      return CTL_USAGE;
-    }
+    if (more < argc - first)
+      return ctl_err(CTL_USAGE, "one request at a time");
   }
   if (o.decline || o.reason) {
-    if (!id || !o.decline || !o.reason || o.share || o.export_to || o.import) {
-      ctl_errf("--decline RULE --reason TEXT need REQUEST, and no --share, --export or --import");
-      return CTL_USAGE;
-    }
+    if (!id || !o.decline || !o.reason || o.share || o.export_to || o.import)
+      return ctl_err(CTL_USAGE, "--decline RULE --reason TEXT need REQUEST, and no --share, "
+                     "--export or --import");
     return decline(&o.t, id, o.decline, o.reason);
   }
-  if (o.import && (id || o.share || o.export_to)) {
-    ctl_errf("--import takes no REQUEST, --share or --export");
-    return CTL_USAGE;
-  }
-  if (id && !o.share == !o.export_to) {
-    ctl_errf("with REQUEST, give --share (approve online) or --export (offline)");
-    return CTL_USAGE;
-  }
-  if (!id && (o.share || o.export_to)) {
-    ctl_errf("--share and --export need REQUEST");
-    return CTL_USAGE;
-  }
+  if (o.import && (id || o.share || o.export_to))
+    return ctl_err(CTL_USAGE, "--import takes no REQUEST, --share or --export");
+  if (id && !o.share == !o.export_to)
+    return ctl_err(CTL_USAGE, "with REQUEST, give --share (approve online) or --export (offline)");
+  if (!id && (o.share || o.export_to))
+    return ctl_err(CTL_USAGE, "--share and --export need REQUEST");
   if ((rc = ctl_new_file(o.export_to)))
     return rc;
   if (o.import) {

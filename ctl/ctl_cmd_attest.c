@@ -40,8 +40,8 @@ typedef struct attest_opts {
 static int attest_body(json_t **body, const json_t *ch, const ke_manifest *m,
                        const ke_sharefile *sf, const ke_scalar *d)
 {
-  const char *fpr_hex = json_string_value(json_object_get(ch, "fingerprint"));
-  const char *nonce_b64 = json_string_value(json_object_get(ch, "nonce"));
+  const char *fpr_hex = ctl_jstr(ch, "fingerprint");
+  const char *nonce_b64 = ctl_jstr(ch, "nonce");
   const json_t *id = json_object_get(ch, "challenge_id");
   uint8_t fpr[KE_FPR_LEN], nonce[KE_ATTEST_NONCE_LEN], raw[KE_DLEQ_LEN];
   ke_dleq proof;
@@ -49,24 +49,17 @@ static int attest_body(json_t **body, const json_t *ch, const ke_manifest *m,
 
   if (!fpr_hex || !nonce_b64 || !json_is_integer(id) ||
       ke_hex_decode(fpr, sizeof fpr, fpr_hex) != KE_OK ||
-      ke_b64url_decode_fixed(nonce, sizeof nonce, nonce_b64) != KE_OK) {
-    ctl_errf("the server's challenge is malformed");
-    return CTL_NET;
-  }
-  if (!ke_ct_eq(fpr, m->pub.fingerprint, KE_FPR_LEN)) {
-    ctl_errf("the server's current escrow key is %s, not the manifest's: this share "
-             "cannot attest for it", fpr_hex);
-    return CTL_FAIL;
-  }
-  if (json_integer_value(json_object_get(ch, "index")) != (json_int_t)sf->index)
+      ke_b64url_decode_fixed(nonce, sizeof nonce, nonce_b64) != KE_OK)
+    return ctl_err(CTL_NET, "the server's challenge is malformed");
+  if (!ke_ct_eq(fpr, m->pub.fingerprint, KE_FPR_LEN))
+    return ctl_err(CTL_FAIL, "the server's current escrow key is %s, not the manifest's: this "
+                   "share cannot attest for it", fpr_hex);
+  if (ctl_jint(ch, "index") != (json_int_t)sf->index)
     ctl_notef("your account holds share %lld, this file is share %u: the server will "
-              "refuse it", (long long)json_integer_value(json_object_get(ch, "index")),
-              sf->index);
+              "refuse it", ctl_jint(ch, "index"), sf->index);
   if (ke_attest_prove(&proof, sf->index, d, &m->pub.public_shares[sf->index - 1], fpr,
-                      nonce) != KE_OK) {
-    ctl_errf("making the proof failed");
-    return CTL_FAIL;
-  }
+                      nonce) != KE_OK)
+    return ctl_err(CTL_FAIL, "making the proof failed");
   ke_dleq_encode(raw, &proof);
   if (!(b64 = ke_b64url_encode(raw, sizeof raw)) ||
       !(*body = json_pack("{s:O,s:s}", "challenge_id", id, "proof", b64))) {
@@ -84,10 +77,9 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
     {"share", required_argument, 0, CTL_OPT_ARG(attest_opts, share)},
     {"passphrase-file", required_argument, 0, CTL_OPT_ARG(attest_opts, passfile)},
     CTL_HTTP_OPTIONS,
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
+    CTL_OPT_END,
   };
-  attest_opts o;
+  attest_opts o = { 0 };
   ke_sharefile sf;
   ctl_http *h = NULL;
   json_t *ch = NULL, *body = NULL, *ans = NULL;
@@ -96,7 +88,6 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
   long status = 0;
   int rc;
 
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
   if (!o.manifest)
@@ -121,16 +112,13 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
   if ((rc = ctl_http_call_status(h, "POST", "/v1/attestations", body, &status, &ans)))
     goto out;
   if (status == 400) {
-    ctl_errf("the server rejected the proof: this is not your share of the current "
-             "escrow key");
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "the server rejected the proof: this is not your share of the current "
+                 "escrow key");
   } else if (status / 100 != 2) {
     rc = ctl_http_report(h, status, ans);
   } else {
-    printf("ok: share %lld of escrow key %s attested at %s\n",
-           (long long)json_integer_value(json_object_get(ans, "index")),
-           json_string_value(json_object_get(ans, "fingerprint")),
-           json_string_value(json_object_get(ans, "created")));
+    printf("ok: share %lld of escrow key %s attested at %s\n", ctl_jint(ans, "index"),
+           ctl_jstr(ans, "fingerprint"), ctl_jstr(ans, "created"));
   }
 out:
   json_decref(ch);

@@ -56,8 +56,7 @@ static const struct option audit_options[] = {
   { "log-key", required_argument, 0, CTL_OPT_ARG(audit_opts, log_key) },
   { "checkpoint", required_argument, 0, CTL_OPT_ARG(audit_opts, checkpoint) },
   { "save", no_argument, 0, CTL_OPT_SET(audit_opts, save) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 /* State of the walk over the entries. */
@@ -152,21 +151,6 @@ static int64_t first_unproven(ctl_http *h, const walk *w, int64_t size,
   return lo;
 }
 
-static int load_saved(const char *path, const ke_note_verifier *v, ke_note_checkpoint *cp)
-{
-  ke_buf b;
-  int rc = ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint");
-
-  if (rc)
-    return rc;
-  if (ke_note_checkpoint_open(v, b.p, b.len, cp) != KE_OK) {
-    ctl_errf("the saved checkpoint %s does not verify with the pinned log key", path);
-    rc = CTL_FAIL;
-  }
-  ke_buf_free(&b);
-  return rc;
-}
-
 static void b64(char out[64], const uint8_t *h)
 {
   char *s = ke_note_b64_encode(h, KE_MERKLE_HASH_LEN);
@@ -195,15 +179,11 @@ static int open_saved(verify *a)
     snprintf(a->cppath, sizeof a->cppath, "%s", a->o.checkpoint);
   else if ((rc = ctl_audit_default_path(a->cppath, sizeof a->cppath, "audit-checkpoint")))
     return rc;
+  if ((rc = ctl_logview_load_saved(&a->v, a->cppath, &a->saved, &a->have_saved)))
+    return rc;
   /* An explicit --checkpoint must exist, unless this run creates it. */
-  if (ctl_exists(a->cppath)) {
-    if ((rc = load_saved(a->cppath, &a->v, &a->saved)))
-      return rc;
-    a->have_saved = 1;
-  } else if (a->o.checkpoint && !a->o.save) {
-    ctl_errf("no saved checkpoint %s (use --save to create it)", a->cppath);
-    return CTL_USAGE;
-  }
+  if (!a->have_saved && a->o.checkpoint && !a->o.save)
+    return ctl_err(CTL_USAGE, "no saved checkpoint %s (use --save to create it)", a->cppath);
   return CTL_OK;
 }
 
@@ -217,20 +197,16 @@ static int fetch_head(verify *a)
   if ((rc = ctl_http_get_raw(a->h, "/v1/audit/checkpoint?fresh=1&format=note", &a->note,
                              NULL)))
     return rc;
-  if (ke_note_checkpoint_open(&a->v, a->note.p, a->note.len, &a->cp) != KE_OK) {
-    ctl_errf("the server's checkpoint does not verify with the pinned log key %s", a->vkey);
-    return CTL_FAIL;
-  }
-  if (a->cp.size > (uint64_t)INT64_MAX / KE_MERKLE_HASH_LEN) {
-    ctl_errf("the checkpoint's tree size is absurd");
-    return CTL_FAIL;
-  }
+  if (ke_note_checkpoint_open(&a->v, a->note.p, a->note.len, &a->cp) != KE_OK)
+    return ctl_err(CTL_FAIL, "the server's checkpoint does not verify with the pinned log key %s",
+                   a->vkey);
+  if (a->cp.size > (uint64_t)INT64_MAX / KE_MERKLE_HASH_LEN)
+    return ctl_err(CTL_FAIL, "the checkpoint's tree size is absurd");
   a->size = (int64_t)a->cp.size;
-  if (a->have_saved && a->saved.size > a->cp.size) {
-    ctl_errf("the server's checkpoint (size %lld) is older than the saved one (size %llu): "
-             "the log was rolled back", (long long)a->size, (unsigned long long)a->saved.size);
-    return CTL_FAIL;
-  }
+  if (a->have_saved && a->saved.size > a->cp.size)
+    return ctl_err(CTL_FAIL, "the server's checkpoint (size %lld) is older than the saved one "
+                   "(size %llu): the log was rolled back", (long long)a->size,
+                   (unsigned long long)a->saved.size);
   return CTL_OK;
 }
 
@@ -244,9 +220,8 @@ static int check_saved(verify *a)
     return err;
   if (s >= 0) {
     bad(&a->w, s, "differs from the saved checkpoint");
-    ctl_errf("the log does not extend the saved checkpoint of size %llu",
-             (unsigned long long)a->saved.size);
-    return CTL_OK;
+    return ctl_err(CTL_OK, "the log does not extend the saved checkpoint of size %llu",
+                   (unsigned long long)a->saved.size);
   }
   int r = prefix_genuine(a->h, &a->w, (int64_t)a->saved.size, a->size, a->cp.root);
   if (r < 0)
@@ -319,8 +294,7 @@ static int verify_log(verify *a)
     printf("FAILED: first bad index %lld (%s)\n", (long long)a->first,
            a->first == w->first_bad ? w->why
                                     : "not proven consistent with the saved checkpoint");
-    ctl_errf("audit log verification failed at index %lld", (long long)a->first);
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "audit log verification failed at index %lld", (long long)a->first);
   }
   b64(rootb64, a->cp.root);
   printf("ok: %lld entries verified; root %s signed by %s", (long long)a->size, rootb64,

@@ -48,8 +48,7 @@ static const struct option export_options[] = {
   { "format", required_argument, 0, CTL_OPT_ARG(export_opts, format) },
   { "since", required_argument, 0, CTL_OPT_ARG(export_opts, since) },
   { "out", required_argument, 0, CTL_OPT_ARG(export_opts, out) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 typedef struct exporter {
@@ -100,7 +99,7 @@ static int parse_since_time(char out[40], const char *s)
 
 static const char *str_or_empty(const json_t *ev, const char *key)
 {
-  const char *s = json_string_value(json_object_get(ev, key));
+  const char *s = ctl_jstr(ev, key);
   return s ? s : "";
 }
 
@@ -162,23 +161,19 @@ int ctl_cmd_audit_export(const ctl_cmd *cmd, int argc, char **argv)
   if (strcmp(o.format, "csv") == 0)
     x.csv = 1;
   else if (strcmp(o.format, "jsonl") != 0) {
-    ctl_errf("--format must be jsonl or csv");
-    return CTL_USAGE;
+    return ctl_err(CTL_USAGE, "--format must be jsonl or csv");
   }
   if (o.since) {
     char *end;
     errno = 0;
     if (o.since[0] >= '0' && o.since[0] <= '9' && strchr(o.since, '-') == NULL) {
       long long v = strtoll(o.since, &end, 10);
-      if (errno || *end || v < 0) {
-        ctl_errf("--since must be a leaf index or an RFC 3339 UTC time");
-        return CTL_USAGE;
-      }
+      if (errno || *end || v < 0)
+        return ctl_err(CTL_USAGE, "--since must be a leaf index or an RFC 3339 UTC time");
       start = v;
     } else if (parse_since_time(x.since_time, o.since) != 0) {
-      ctl_errf("--since must be a leaf index or an RFC 3339 UTC time such as "
-               "2024-05-01T00:00:00Z");
-      return CTL_USAGE;
+      return ctl_err(CTL_USAGE, "--since must be a leaf index or an RFC 3339 UTC time such as "
+                     "2024-05-01T00:00:00Z");
     }
   }
   if ((rc = ctl_http_open(&h, &o.t, 1)))
@@ -201,18 +196,15 @@ int ctl_cmd_audit_export(const ctl_cmd *cmd, int argc, char **argv)
   rc = ctl_audit_fetch(h, start, -1, on_leaf, &x, NULL);
   if (rc == CTL_OK && fflush(x.f) != 0)
     rc = CTL_FAIL;
-  if (rc == CTL_OK && x.skipped) {
-    ctl_errf("%lld entries are not valid events and were skipped (first: index %lld); run "
-             "escrowctl audit verify", (long long)x.skipped, (long long)x.first_skipped);
-    rc = CTL_FAIL;
-  }
+  if (rc == CTL_OK && x.skipped)
+    rc = ctl_err(CTL_FAIL, "%lld entries are not valid events and were skipped (first: index "
+                 "%lld); run escrowctl audit verify", (long long)x.skipped,
+                 (long long)x.first_skipped);
   if (rc == CTL_OK)
     ctl_notef("exported %lld events", (long long)x.written);
 out:
-  if (x.f && x.f != stdout && fclose(x.f) != 0 && rc == CTL_OK) {
-    ctl_errf("cannot write %s", o.out);
-    rc = CTL_FAIL;
-  }
+  if (x.f && x.f != stdout && fclose(x.f) != 0 && rc == CTL_OK)
+    rc = ctl_err(CTL_FAIL, "cannot write %s", o.out);
   ctl_http_free(h);
   return rc;
 }

@@ -60,34 +60,26 @@ static int on_opt(void *ctx, int opt, const char *arg)
   case O_SCRYPT: return ctl_parse_uint(&o->scrypt_n, arg, "--scrypt-n", KE_SCRYPT_N_MIN,
                                        KE_SCRYPT_N_MAX);
   case O_CUST:
-    if (o->ncust == KE_MAX_SHARES) {
-      ctl_errf("more than %d --custodian", KE_MAX_SHARES);
-      return CTL_USAGE;
-    }
-    if (!ke_label_valid(arg, KE_NAME_MAX)) {
-      ctl_errf("custodian names are 1..%d bytes of UTF-8 without control characters",
-               KE_NAME_MAX);
-      return CTL_USAGE;
-    }
+    if (o->ncust == KE_MAX_SHARES)
+      return ctl_err(CTL_USAGE, "more than %d --custodian", KE_MAX_SHARES);
+    if (!ke_label_valid(arg, KE_NAME_MAX))
+      return ctl_err(CTL_USAGE, "custodian names are 1..%d bytes of UTF-8 without control "
+                     "characters", KE_NAME_MAX);
     o->names[o->ncust++] = arg;
     return CTL_OK;
   case O_PASS: {
     const char *eq = strchr(arg, '=');
     char num[8];
-    if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof num || !eq[1]) {
-      ctl_errf("--passphrase-file takes I=PATH");
-      return CTL_USAGE;
-    }
+    if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof num || !eq[1])
+      return ctl_err(CTL_USAGE, "--passphrase-file takes I=PATH");
     memcpy(num, arg, (size_t)(eq - arg));
     num[eq - arg] = '\0';
     int rc = ctl_parse_uint(&i, num, "the custodian index of --passphrase-file", 1,
                             KE_MAX_SHARES);
     if (rc)
       return rc;
-    if (o->passfiles[i - 1]) {
-      ctl_errf("two --passphrase-file for custodian %u", i);
-      return CTL_USAGE;
-    }
+    if (o->passfiles[i - 1])
+      return ctl_err(CTL_USAGE, "two --passphrase-file for custodian %u", i);
     o->passfiles[i - 1] = eq + 1;
     return CTL_OK;
   }
@@ -103,25 +95,18 @@ static int check_opts(const ceremony_opts *o)
     return ctl_missing_opt("--shares");
   if (!o->out)
     return ctl_missing_opt("--out");
-  if (o->t > o->n) {
-    ctl_errf("--threshold %u is larger than --shares %u", o->t, o->n);
-    return CTL_USAGE;
-  }
-  if (o->ncust != o->n) {
-    ctl_errf("%u --custodian names for %u shares", o->ncust, o->n);
-    return CTL_USAGE;
-  }
+  if (o->t > o->n)
+    return ctl_err(CTL_USAGE, "--threshold %u is larger than --shares %u", o->t, o->n);
+  if (o->ncust != o->n)
+    return ctl_err(CTL_USAGE, "%u --custodian names for %u shares", o->ncust, o->n);
   for (unsigned i = 0; i < o->n; i++)
     for (unsigned j = 0; j < i; j++)
-      if (strcmp(o->names[i], o->names[j]) == 0) {
-        ctl_errf("custodians %u and %u have the same name", j + 1, i + 1);
-        return CTL_USAGE;
-      }
+      if (strcmp(o->names[i], o->names[j]) == 0)
+        return ctl_err(CTL_USAGE, "custodians %u and %u have the same name", j + 1, i + 1);
   for (unsigned i = o->n; i < KE_MAX_SHARES; i++)
-    if (o->passfiles[i]) {
-      ctl_errf("--passphrase-file for custodian %u, but there are %u", i + 1, o->n);
-      return CTL_USAGE;
-    }
+    if (o->passfiles[i])
+      return ctl_err(CTL_USAGE, "--passphrase-file for custodian %u, but there are %u", i + 1,
+                     o->n);
   return CTL_OK;
 }
 
@@ -135,22 +120,16 @@ static int prepare_out(const ceremony_opts *o)
 {
   char path[4096];
   struct stat st;
-  if (mkdir(o->out, 0700) != 0 && errno != EEXIST) {
-    ctl_errf("cannot create %s: %s", o->out, strerror(errno));
-    return CTL_FAIL;
-  }
-  if (stat(o->out, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    ctl_errf("%s is not a directory", o->out);
-    return CTL_FAIL;
-  }
+  if (mkdir(o->out, 0700) != 0 && errno != EEXIST)
+    return ctl_err(CTL_FAIL, "cannot create %s: %s", o->out, strerror(errno));
+  if (stat(o->out, &st) != 0 || !S_ISDIR(st.st_mode))
+    return ctl_err(CTL_FAIL, "%s is not a directory", o->out);
   snprintf(path, sizeof path, "%s/%s", o->out, MANIFEST_NAME);
   for (unsigned i = 0; i <= o->n; i++) {
     if (i)
       share_path(path, sizeof path, o->out, i);
-    if (ctl_exists(path)) {
-      ctl_errf("%s already exists; use an empty directory", path);
-      return CTL_FAIL;
-    }
+    if (ctl_exists(path))
+      return ctl_err(CTL_FAIL, "%s already exists; use an empty directory", path);
   }
   return CTL_OK;
 }
@@ -175,8 +154,7 @@ static int write_files(const ceremony_opts *o, const ke_manifest *m,
     if (!k)
       k = ke_sharefile_write(&text, &len, &sf);
     if (k) {
-      ctl_errf("cannot seal the share of custodian %u: %s", i, ke_rc_str(k));
-      rc = CTL_FAIL;
+      rc = ctl_err(CTL_FAIL, "cannot seal the share of custodian %u: %s", i, ke_rc_str(k));
       break;
     }
     share_path(path, sizeof path, o->out, i);
@@ -189,8 +167,7 @@ static int write_files(const ceremony_opts *o, const ke_manifest *m,
     ke_rc k = ke_manifest_write(&text, &len, m);
     snprintf(path, sizeof path, "%s/%s", o->out, MANIFEST_NAME);
     if (k) {
-      ctl_errf("cannot write the manifest: %s", ke_rc_str(k));
-      rc = CTL_FAIL;
+      rc = ctl_err(CTL_FAIL, "cannot write the manifest: %s", ke_rc_str(k));
     } else {
       rc = ctl_write_text(path, text, len, 0644, 0);
     }
@@ -211,22 +188,18 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
     { "out", required_argument, 0, CTL_OPT_ARG(ceremony_opts, out) },
     { "passphrase-file", required_argument, 0, O_PASS | CTL_OPT_MULTI },
     { "scrypt-n", required_argument, 0, O_SCRYPT },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
-  ceremony_opts o;
+  ceremony_opts o = { 0 };
   ke_buf pass[KE_MAX_SHARES];
   ke_manifest *m = NULL;
   ke_scalar *shares = NULL;
   int rc;
-  memset(&o, 0, sizeof o);
   memset(pass, 0, sizeof pass);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
     return rc;
-  if (o.scrypt_n && (o.scrypt_n & (o.scrypt_n - 1))) {
-    ctl_errf("--scrypt-n must be a power of two");
-    return CTL_USAGE;
-  }
+  if (o.scrypt_n && (o.scrypt_n & (o.scrypt_n - 1)))
+    return ctl_err(CTL_USAGE, "--scrypt-n must be a power of two");
   if (o.scrypt_n && o.scrypt_n < KE_SCRYPT_DEFAULT.N)
     ctl_notef("\n*** WARNING: --scrypt-n %u is below the default %llu. A stolen share file\n"
               "*** will be %llu times cheaper to attack by guessing its passphrase.\n"
@@ -249,10 +222,8 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
   ke_rc k = KE_OK;
   if (!rc && (k = ke_ceremony(&m->pub, shares, o.t, o.n)) == KE_OK)
     k = ke_time_rfc3339(m->created, time(NULL));
-  if (!rc && k) {
-    ctl_errf("key generation failed: %s", ke_rc_str(k));
-    rc = CTL_FAIL;
-  }
+  if (!rc && k)
+    rc = ctl_err(CTL_FAIL, "key generation failed: %s", ke_rc_str(k));
   for (unsigned i = 0; !rc && i < o.n; i++)
     memcpy(m->names[i], o.names[i], strlen(o.names[i]) + 1);
   if (!rc)

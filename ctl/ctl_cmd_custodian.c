@@ -103,13 +103,10 @@ static void on_term(int sig)
 static int harden(void)
 {
   struct rlimit none = {0, 0};
-  struct sigaction sa;
+  struct sigaction sa = { 0 };
 
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &none) != 0) {
-    ctl_errf("cannot switch core dumps off: %s", strerror(errno));
-    return CTL_FAIL;
-  }
-  memset(&sa, 0, sizeof sa);
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &none) != 0)
+    return ctl_err(CTL_FAIL, "cannot switch core dumps off: %s", strerror(errno));
   sa.sa_handler = on_term;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
@@ -197,7 +194,7 @@ static int key_refused(const cust *c, const ctl_cust_state *st, const ke_request
                        verdict *v)
 {
   const char *user = r->requester.user;
-  const char *pin = json_string_value(json_object_get(c->policy.requester_keys, user));
+  const char *pin = ctl_jstr(c->policy.requester_keys, user);
   int in_policy = pin != NULL;
   char now[65];
 
@@ -253,7 +250,7 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
  * decline, which a resend after a crash meets). */
 static int act(cust *c, const char *id, const json_t *dec)
 {
-  const char *what = json_string_value(json_object_get(dec, "decision")) ?: "";
+  const char *what = ctl_jstr(dec, "decision") ?: "";
   char path[200], esc[128];
   json_t *body, *ans = NULL;
   long status = 0;
@@ -261,12 +258,12 @@ static int act(cust *c, const char *id, const json_t *dec)
   if (ctl_http_escape(esc, sizeof esc, id))
     return 0;
   if (strcmp(what, "approve") == 0) {
-    const char *part = json_string_value(json_object_get(dec, "part"));
+    const char *part = ctl_jstr(dec, "part");
     body = part ? json_pack("{s:s}", "part", part) : NULL;
     snprintf(path, sizeof path, "/v1/retrievals/%s/parts", esc);
   } else {
-    body = json_pack("{s:s,s:s}", "rule", json_string_value(json_object_get(dec, "rule")) ?: "x",
-                     "reason", json_string_value(json_object_get(dec, "reason")) ?: "-");
+    body = json_pack("{s:s,s:s}", "rule", ctl_jstr(dec, "rule") ?: "x",
+                     "reason", ctl_jstr(dec, "reason") ?: "-");
     snprintf(path, sizeof path, "/v1/retrievals/%s/declines", esc);
   }
   if (body)
@@ -338,12 +335,11 @@ static int decide(cust *c, const char *id)
   ke_request *r = calloc(1, sizeof *r);
   json_t *view = NULL;
   ctl_cust_state st;
-  verdict v;
+  verdict v = { 0 };
   char *part = NULL;
   time_t now = ctl_cust_now();
   int forged = 0, no, rc;
 
-  memset(&v, 0, sizeof v);
   if (!r)
     return CTL_FAIL;
   if (ctl_approve_fetch(c->h, id, r, &view, &forged) != CTL_OK) {
@@ -451,7 +447,7 @@ static void alarm_if_pending(cust *c)
     return;
   }
   snprintf(what, sizeof what, "%s", ctl_cust_tripped(&st) ?: "a limit");
-  t = (time_t)json_integer_value(json_object_get(json_object_get(st.j, "tripped"), "time"));
+  t = (time_t)ctl_jint(json_object_get(st.j, "tripped"), "time");
   for (size_t i = 0; i < n; i++) {
     ctl_cust_channel_name(&c->policy, i, name, sizeof name);
     due[i] = !ctl_cust_alarm_was_sent(&st, name);
@@ -488,21 +484,19 @@ static int serve_loop(cust *c)
                CUST_WAIT_S, cursor);
     if (ctl_http_call_status(c->h, "GET", path, NULL, &status, &ans) || status != 200) {
       json_decref(ans);
-      if (status == 401 || status == 403) {
-        ctl_errf("the server refuses this custodian's token (HTTP %ld)", status);
-        return CTL_FAIL;
-      }
+      if (status == 401 || status == 403)
+        return ctl_err(CTL_FAIL, "the server refuses this custodian's token (HTTP %ld)", status);
       if (c->o->once)
         return CTL_FAIL;
       sleep(2); /* the server is away: try again, gently */
       continue;
     }
     json_array_foreach(json_object_get(ans, "retrievals"), i, e) {
-      const char *id = json_string_value(json_object_get(e, "request_id"));
+      const char *id = ctl_jstr(e, "request_id");
       if (id && handle(c, id) != CTL_OK)
         ctl_errf("could not record a decision on %s; the state directory needs attention", id);
     }
-    cursor = json_integer_value(json_object_get(ans, "cursor"));
+    cursor = ctl_jint(ans, "cursor");
     json_decref(ans);
     if (c->o->once) {
       alarm_if_pending(c); /* a trip of this round alarms before exit */
@@ -518,10 +512,8 @@ static int lock_serving(const char *dir, int *fd)
 
   snprintf(p, sizeof p, "%s/serve.lock", dir);
   if ((*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0 ||
-      flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-    ctl_errf("another `custodian serve` uses %s", dir);
-    return CTL_FAIL;
-  }
+      flock(*fd, LOCK_EX | LOCK_NB) != 0)
+    return ctl_err(CTL_FAIL, "another `custodian serve` uses %s", dir);
   return CTL_OK;
 }
 
@@ -536,17 +528,14 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
     {"log-key", required_argument, 0, CTL_OPT_ARG(cust_opts, log_key)},
     {"once", no_argument, 0, CTL_OPT_SET(cust_opts, once)},
     {"token-file", required_argument, 0, CTL_OPT_ARG(cust_opts, token_file)},
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
+    CTL_OPT_END,
   };
-  cust_opts o;
-  cust c;
+  cust_opts o = { 0 };
+  cust c = { 0 };
   ctl_cust_state st;
   ke_buf token = {0};
   int rc, lockfd = -1;
 
-  memset(&o, 0, sizeof o);
-  memset(&c, 0, sizeof c);
   c.o = &o;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
@@ -581,16 +570,14 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
 
 static int cmd_check(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  static const struct option opts[] = {CTL_OPT_END};
   ctl_policy p;
   int first = 0, rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, NULL, &first)))
     return rc;
-  if (argc - first != 1) {
-    ctl_errf("one policy file");
-    return CTL_USAGE;
-  }
+  if (argc - first != 1)
+    return ctl_err(CTL_USAGE, "one policy file");
   if ((rc = ctl_policy_load(&p, argv[first])))
     return rc;
   printf("policy %s is valid.\n", argv[first]);
@@ -603,25 +590,20 @@ static int cmd_check(const ctl_cmd *cmd, int argc, char **argv)
 static int cmd_local(const ctl_cmd *cmd, int argc, char **argv, int trust)
 {
   static const struct option opts[] = {
-    {"state", required_argument, 0, CTL_OPT_ARG(cust_opts, state)},
-    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-  cust_opts o;
+    {"state", required_argument, 0, CTL_OPT_ARG(cust_opts, state)}, CTL_OPT_END};
+  cust_opts o = { 0 };
   ctl_cust_state st;
   int first = 0, rc;
 
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, &first)))
     return rc;
   if (!o.state)
     return ctl_missing_opt("--state");
-  if (argc - first != (trust ? 2 : 0)) {
-    ctl_errf(trust ? "give USER and FINGERPRINT" : "no arguments besides --state");
-    return CTL_USAGE;
-  }
-  if (trust && !ctl_pin_fpr_valid(argv[first + 1])) {
-    ctl_errf("FINGERPRINT: 64 lower-case hex digits, as `escrowctl key show` prints");
-    return CTL_USAGE;
-  }
+  if (argc - first != (trust ? 2 : 0))
+    return ctl_err(CTL_USAGE, trust ? "give USER and FINGERPRINT" : "no arguments besides --state");
+  if (trust && !ctl_pin_fpr_valid(argv[first + 1]))
+    return ctl_err(CTL_USAGE, "FINGERPRINT: 64 lower-case hex digits, as `escrowctl key show` "
+                   "prints");
   if ((rc = ctl_cust_open(&st, o.state)))
     return rc;
   if (trust)

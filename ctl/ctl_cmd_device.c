@@ -73,8 +73,7 @@ static const struct option dv_options[] = {
   { "volume", required_argument, 0, CTL_OPT_ARG(dv_opts, volume) },
   { "limit", required_argument, 0, O_LIMIT },
   { "json", no_argument, 0, CTL_OPT_SET(dv_opts, json) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 /* Options, then exactly one operand (the query or the device id): options
@@ -87,17 +86,15 @@ static int dv_args(const ctl_cmd *cmd, int argc, char **argv, dv_opts *o, const 
   memset(o, 0, sizeof *o);
   if ((rc = ctl_getopt(cmd, argc, argv, dv_options, on_opt, o, &first)))
     return rc;
-  if (argc - first != 1) {
-    ctl_errf("expected one %s", what);
-    return CTL_USAGE;
-  }
+  if (argc - first != 1)
+    return ctl_err(CTL_USAGE, "expected one %s", what);
   *arg = argv[first];
   return CTL_OK;
 }
 
 static const char *dv_str(const json_t *o, const char *key, const char *none)
 {
-  const char *s = json_string_value(json_object_get(o, key));
+  const char *s = ctl_jstr(o, key);
   return s ? s : none;
 }
 
@@ -222,16 +219,12 @@ static int dv_reason_post(const ctl_cmd *cmd, int argc, char **argv, const char 
     return rc;
   if (!o.reason)
     return ctl_missing_opt("--reason");
-  if (o.volume && strcmp(action, "rotate") != 0) {
-    ctl_errf("--volume applies to rotate only (a device is disabled as a whole)");
-    return CTL_USAGE;
-  }
+  if (o.volume && strcmp(action, "rotate") != 0)
+    return ctl_err(CTL_USAGE, "--volume applies to rotate only (a device is disabled as a whole)");
   body = o.volume ? json_pack("{s:s,s:s}", "reason", o.reason, "volume_id", o.volume)
                   : json_pack("{s:s}", "reason", o.reason);
-  if (!body) {
-    ctl_errf("--reason and --volume must be valid UTF-8");
-    return CTL_USAGE;
-  }
+  if (!body)
+    return ctl_err(CTL_USAGE, "--reason and --volume must be valid UTF-8");
   rc = dv_post(&o, *id, action, body, ans);
   json_decref(body);
   return rc;

@@ -36,7 +36,7 @@ void ctl_drill_free(ctl_drill *d)
 
 static int ctl_drill_str(char *out, size_t outlen, const json_t *o, const char *k)
 {
-  const char *v = json_string_value(json_object_get(o, k));
+  const char *v = ctl_jstr(o, k);
   if (!v || strlen(v) >= outlen)
     return 0;
   memcpy(out, v, strlen(v) + 1);
@@ -69,10 +69,10 @@ static int ctl_drill_keys(ctl_drill *d, const json_t *keys)
 
 static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
 {
-  const char *env = json_string_value(json_object_get(o, "envelope"));
-  const char *R = json_string_value(json_object_get(o, "R"));
-  const char *fpr = json_string_value(json_object_get(o, "fingerprint"));
-  const char *ver = json_string_value(json_object_get(o, "verifier"));
+  const char *env = ctl_jstr(o, "envelope");
+  const char *R = ctl_jstr(o, "R");
+  const char *fpr = ctl_jstr(o, "fingerprint");
+  const char *ver = ctl_jstr(o, "verifier");
   uint8_t rb[KE_POINT_LEN], fb[KE_FPR_LEN];
   char pid[KE_DRILL_PART_ID_MAX];
 
@@ -102,9 +102,9 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
   if (ke_envelope_sha256(r->envelope_sha256, r->envelope, r->envlen) != KE_OK)
     return 0;
   const json_t *li = json_object_get(o, "leaf_index");
-  const char *ev = json_string_value(json_object_get(o, "escrow_event"));
+  const char *ev = ctl_jstr(o, "escrow_event");
   r->leaf_index = json_is_integer(li) && json_integer_value(li) >= 0 ? json_integer_value(li) : -1;
-  const char *cp = json_string_value(json_object_get(o, "canary_proof"));
+  const char *cp = ctl_jstr(o, "canary_proof");
   if (ev && !(r->escrow_event = strdup(ev)))
     return 0;
   if (cp) {
@@ -133,10 +133,8 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
   int rc;
 
   memset(d, 0, sizeof *d);
-  if (!ke_drill_id_ok(id)) {
-    ctl_errf("not a drill id: %s", id);
-    return CTL_USAGE;
-  }
+  if (!ke_drill_id_ok(id))
+    return ctl_err(CTL_USAGE, "not a drill id: %s", id);
   snprintf(path, sizeof path, "/v1/drills/%s", id);
   if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     return rc;
@@ -165,8 +163,8 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
     goto out;
   }
   if (json_is_true(json_object_get(dr, "signed"))) {
-    const char *sig = json_string_value(json_object_get(dr, "statement_signature"));
-    const char *key = json_string_value(json_object_get(dr, "auditor_key"));
+    const char *sig = ctl_jstr(dr, "statement_signature");
+    const char *key = ctl_jstr(dr, "auditor_key");
     if (!ctl_drill_str(d->mode, sizeof d->mode, dr, "mode") ||
         !ctl_drill_str(d->expires, sizeof d->expires, dr, "expires") || !sig || !key ||
         ke_b64url_decode_fixed(d->stmt_sig, sizeof d->stmt_sig, sig) != KE_OK ||
@@ -206,10 +204,8 @@ int ctl_drill_args(const ctl_cmd *cmd, int argc, char **argv, const struct optio
   if (*id && argc - first > 1 &&
       (rc = ctl_getopt(cmd, argc - first, argv + first, opts, fn, ctx, &more)))
     return rc;
-  if (!*id || (more && more < argc - first)) {
-    ctl_errf("name one drill (drl-...)");
-    return CTL_USAGE;
-  }
+  if (!*id || (more && more < argc - first))
+    return ctl_err(CTL_USAGE, "name one drill (drl-...)");
   return CTL_OK;
 }
 
@@ -237,11 +233,9 @@ typedef struct appr_opts {
 int ctl_drill_one_key(const ctl_drill *d)
 {
   for (size_t i = 0; i < d->nrec; i++)
-    if (d->rec[i].key != d->rec[0].key) {
-      ctl_errf("the drill's records are under more than one escrow key: one share cannot "
-               "contribute to all of them");
-      return CTL_FAIL;
-    }
+    if (d->rec[i].key != d->rec[0].key)
+      return ctl_err(CTL_FAIL, "the drill's records are under more than one escrow key: one share "
+                     "cannot contribute to all of them");
   return CTL_OK;
 }
 
@@ -260,16 +254,13 @@ int ctl_drill_confirm(const ctl_drill *d, int yes)
 
   if (yes)
     return CTL_OK;
-  if (!ctl_interactive()) {
-    ctl_errf("not a terminal: check the confirmation code with the auditor, then pass --yes");
-    return CTL_USAGE;
-  }
+  if (!ctl_interactive())
+    return ctl_err(CTL_USAGE, "not a terminal: check the confirmation code with the auditor, then "
+                   "pass --yes");
   snprintf(q, sizeof q, "Does %s read you the confirmation code %s? Contribute parts for "
            "every record of this drill? [y/N] ", d->auditor, d->code);
-  if (!ctl_confirm(q)) {
-    ctl_errf("not confirmed; no part made");
-    return CTL_FAIL;
-  }
+  if (!ctl_confirm(q))
+    return ctl_err(CTL_FAIL, "not confirmed; no part made");
   return CTL_OK;
 }
 
@@ -295,10 +286,8 @@ int ctl_drill_parts(const ctl_drill *d, const ke_sharefile *sf, const char *pass
   memcpy(b->drill_id, d->id, sizeof b->drill_id);
   b->index = sf->index;
   for (size_t i = 0; !rc && i < d->nrec; i++) {
-    if (!ke_drill_part_id(pid[i], d->id, d->rec[i].id)) {
-      ctl_errf("cannot make the part of record %s", d->rec[i].id);
-      rc = CTL_FAIL;
-    }
+    if (!ke_drill_part_id(pid[i], d->id, d->rec[i].id))
+      rc = ctl_err(CTL_FAIL, "cannot make the part of record %s", d->rec[i].id);
     pids[i] = pid[i];
     R[i] = d->rec[i].env.R;
   }
@@ -371,26 +360,20 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     { "export", required_argument, 0, CTL_OPT_ARG(appr_opts, export_to) },
     { "import", required_argument, 0, CTL_OPT_ARG(appr_opts, import) },
     { "log-key", required_argument, 0, CTL_OPT_ARG(appr_opts, log_key) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
-  appr_opts o;
+  appr_opts o = { 0 };
   ctl_http *h = NULL;
-  ctl_drill d;
+  ctl_drill d = { 0 };
   ke_sharefile sf;
-  ke_drillbatch b;
+  ke_drillbatch b = { 0 };
   const char *id;
   int rc;
 
-  memset(&o, 0, sizeof o);
-  memset(&d, 0, sizeof d);
-  memset(&b, 0, sizeof b);
   if ((rc = ctl_drill_args(cmd, argc, argv, opts, ctl_http_on_opt, &o, &id)))
     return rc;
-  if (!!o.share + !!o.export_to + !!o.import != 1) {
-    ctl_errf("give exactly one of --share, --export FILE, --import BATCH");
-    return CTL_USAGE;
-  }
+  if (!!o.share + !!o.export_to + !!o.import != 1)
+    return ctl_err(CTL_USAGE, "give exactly one of --share, --export FILE, --import BATCH");
   if ((rc = ctl_new_file(o.export_to)))
     return rc;
   if ((o.share && (rc = ctl_load_share(&sf, o.share))) ||
@@ -401,8 +384,7 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
     goto out;
   if (strcmp(d.state, "open") != 0) {
     ctl_drill_show(&d);
-    ctl_errf("the drill is done: it takes no more parts");
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "the drill is done: it takes no more parts");
     goto out;
   }
   /* An upload of parts made offline was checked there (drill part); the

@@ -28,12 +28,11 @@
 
 int ctl_drill_export(const ctl_drill *d, const char *path)
 {
-  ke_drillfile f;
+  ke_drillfile f = { 0 };
   char *text = NULL;
   size_t len = 0;
   int rc = CTL_FAIL;
 
-  memset(&f, 0, sizeof f);
   memcpy(f.drill_id, d->id, sizeof f.drill_id);
   snprintf(f.selection, sizeof f.selection, "%s", d->selection);
   snprintf(f.mode, sizeof f.mode, "%s", d->mode);
@@ -94,20 +93,16 @@ int ctl_drill_batch_matches(const ctl_drill *d, const ke_drillbatch *b)
 {
   /* The batch's record ids are distinct (ke_drillbatch_parse): as many as
    * the drill has records, each one of them, is all of them. */
-  if (b->nparts != d->nrec) {
-    ctl_errf("the batch has %zu part(s) but the drill %zu record(s): one part for every "
-             "record, no more, no less", b->nparts, d->nrec);
-    return CTL_FAIL;
-  }
+  if (b->nparts != d->nrec)
+    return ctl_err(CTL_FAIL, "the batch has %zu part(s) but the drill %zu record(s): one part for "
+                   "every record, no more, no less", b->nparts, d->nrec);
   for (size_t i = 0; i < b->nparts; i++) {
     size_t j = 0;
     while (j < d->nrec && strcmp(d->rec[j].id, b->parts[i].record_id) != 0)
       j++;
-    if (j == d->nrec) {
-      ctl_errf("the batch has a part for record %s, which is not in the drill",
-               b->parts[i].record_id);
-      return CTL_FAIL;
-    }
+    if (j == d->nrec)
+      return ctl_err(CTL_FAIL, "the batch has a part for record %s, which is not in the drill",
+                     b->parts[i].record_id);
   }
   return CTL_OK;
 }
@@ -187,20 +182,16 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
     { "out", required_argument, 0, CTL_OPT_ARG(dpart_opts, out) },
     { "passphrase-file", required_argument, 0, CTL_OPT_ARG(dpart_opts, passfile) },
     { "yes", no_argument, 0, CTL_OPT_SET(dpart_opts, yes) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
-  dpart_opts o;
-  ctl_drill d;
+  dpart_opts o = { 0 };
+  ctl_drill d = { 0 };
   ke_sharefile sf;
-  ke_drillbatch b;
+  ke_drillbatch b = { 0 };
   char *text = NULL;
   size_t len = 0;
   int rc;
 
-  memset(&o, 0, sizeof o);
-  memset(&d, 0, sizeof d);
-  memset(&b, 0, sizeof b);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.drill)
@@ -220,8 +211,7 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
       (rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
     goto out;
   if (ke_drillbatch_write(&text, &len, &b) != KE_OK) {
-    ctl_errf("cannot write the batch");
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "cannot write the batch");
   } else if (!(rc = ctl_write_text(o.out, text, len, 0644, 0))) {
     ctl_notef("drill %s: %zu part(s) of custodian %u written to %s; upload them with "
               "`escrowctl drill approve %s --import %s`", d.id, b.nparts, b.index, o.out, d.id,

@@ -105,9 +105,9 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
   if (strcmp(d->mode, "canary") == 0 && (why = ctl_drill_canary_mine(r, d->id, &key->e)))
     goto out;
   json_array_foreach(parts, i, it) {
-    const char *rid = json_string_value(json_object_get(it, "record_id"));
-    const char *p64 = json_string_value(json_object_get(it, "part"));
-    json_int_t idx = json_integer_value(json_object_get(it, "custodian_index"));
+    const char *rid = ctl_jstr(it, "record_id");
+    const char *p64 = ctl_jstr(it, "part");
+    json_int_t idx = ctl_jint(it, "custodian_index");
     uint8_t pb[KE_PART_LEN];
     if (g->count >= pub->t || !rid || strcmp(rid, r->id) != 0 || !p64 || idx < 1 ||
         idx > pub->n || ke_b64url_decode_fixed(pb, sizeof pb, p64) != KE_OK)
@@ -202,12 +202,11 @@ static int run_wait(ctl_http *h, const ctl_drill *d)
   unsigned t = 0, retries = 0;
   long long since = -1;
   time_t end = time(NULL) + 72 * 3600;
-  struct tm tm;
+  struct tm tm = { 0 };
   char path[200];
 
   for (size_t k = 0; k < d->nkeys; k++)
     t = d->keys[k].pub.t > t ? d->keys[k].pub.t : t;
-  memset(&tm, 0, sizeof tm);
   if (sscanf(d->expires, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
              &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
     tm.tm_year -= 1900;
@@ -222,10 +221,8 @@ static int run_wait(ctl_http *h, const ctl_drill *d)
     time_t now = time(NULL);
     int rc;
 
-    if (now >= end) {
-      ctl_errf("drill %s expired before %u custodians answered", d->id, t);
-      return CTL_FAIL;
-    }
+    if (now >= end)
+      return ctl_err(CTL_FAIL, "drill %s expired before %u custodians answered", d->id, t);
     long long w = end - now < 60 ? (long long)(end - now) : 60;
     if (since < 0)  /* the first call answers at once */
       snprintf(path, sizeof path, "/v1/drills/%s/status", d->id);
@@ -242,12 +239,10 @@ static int run_wait(ctl_http *h, const ctl_drill *d)
     retries = 0;
     dr = json_object_get(ans, "drill");
     n = (long long)json_array_size(json_object_get(dr, "custodian_indices"));
-    int open = strcmp(json_string_value(json_object_get(dr, "state")) ?: "", "open") == 0;
+    int open = strcmp(ctl_jstr(dr, "state") ?: "", "open") == 0;
     json_decref(ans);
-    if (!open) {
-      ctl_errf("drill %s was closed by someone else", d->id);
-      return CTL_FAIL;
-    }
+    if (!open)
+      return ctl_err(CTL_FAIL, "drill %s was closed by someone else", d->id);
     if (n != since)
       ctl_notef("  %lld of %u custodian(s) have sent their parts", n, t);
     if (n >= (long long)t)
@@ -275,22 +270,16 @@ static int run_prepare(ctl_http *h, run_opts *o, const char *id, ke_reqkey *key,
       return rc;
     return ctl_drill_check_own(d, o->s.ckey);
   }
-  if (!o->key) {
-    ctl_errf("--key FILE: the one-time key `drill start --key-out` wrote");
-    return CTL_USAGE;
-  }
+  if (!o->key)
+    return ctl_err(CTL_USAGE, "--key FILE: the one-time key `drill start --key-out` wrote");
   if ((rc = ctl_load_reqkey(key, o->key)))
     return rc;
-  if (strcmp(key->request_id, id) != 0) {
-    ctl_errf("%s is not the one-time key of drill %s", o->key, id);
-    return CTL_FAIL;
-  }
+  if (strcmp(key->request_id, id) != 0)
+    return ctl_err(CTL_FAIL, "%s is not the one-time key of drill %s", o->key, id);
   if ((rc = ctl_drill_fetch(h, id, d)))
     return rc;
-  if (!ke_ct_eq(d->E.b, key->E.b, KE_POINT_LEN)) {
-    ctl_errf("the drill's one-time key is not the one in %s", o->key);
-    return CTL_FAIL;
-  }
+  if (!ke_ct_eq(d->E.b, key->E.b, KE_POINT_LEN))
+    return ctl_err(CTL_FAIL, "the drill's one-time key is not the one in %s", o->key);
   return ctl_drill_check_own(d, o->s.ckey);
 }
 
@@ -299,8 +288,7 @@ static const struct option run_options[] = {
   CTL_DRILL_SEL_OPTIONS,
   { "key", required_argument, 0, CTL_OPT_ARG(run_opts, key) },
   { "escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(run_opts, escrow_fpr) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 },
+  CTL_OPT_END,
 };
 
 /* The command line: a drill started before (DRILL --key FILE) or a
@@ -312,17 +300,13 @@ static int run_args(const ctl_cmd *cmd, int argc, char **argv, run_opts *o, cons
     return rc;
   if (argc > first && (rc = ctl_drill_args(cmd, argc, argv, run_options, run_opt, o, id)))
     return rc;
-  if (*id ? (o->s.all || o->s.sample || o->s.group || o->s.canary) : o->key != NULL) {
-    ctl_errf("either DRILL --key FILE (a drill started before), or --all, --sample N, "
-             "--group G or --canary N (start one now)");
-    return CTL_USAGE;
-  }
+  if (*id ? (o->s.all || o->s.sample || o->s.group || o->s.canary) : o->key != NULL)
+    return ctl_err(CTL_USAGE, "either DRILL --key FILE (a drill started before), or --all, "
+                   "--sample N, --group G or --canary N (start one now)");
   if (!*id && (rc = ctl_drill_sel_text(&o->s)))
     return rc;
-  if (*id && !ke_drill_id_ok(*id)) {
-    ctl_errf("name one drill (drl-...)");
-    return CTL_USAGE;
-  }
+  if (*id && !ke_drill_id_ok(*id))
+    return ctl_err(CTL_USAGE, "name one drill (drl-...)");
   o->ckey = o->s.ckey;
   return CTL_OK;
 }
@@ -368,18 +352,16 @@ static void run_report(const ctl_drill *d, const run_opts *o, const json_t *fail
   json_t *f;
   printf("drill %s: %zu record(s), %zu ok, %zu failed\n", d->id, d->nrec, okc, d->nrec - okc);
   json_array_foreach(fails, j, f)
-    printf("failed %s: %s\n", json_string_value(json_object_get(f, "record_id")),
-           json_string_value(json_object_get(f, "reason")));
+    printf("failed %s: %s\n", ctl_jstr(f, "record_id"), ctl_jstr(f, "reason"));
   /* Its parts are gone; a full drill's records are disclosed and rotate,
    * a canary drill's are not. */
-  printf("parts deleted: %lld\n",
-         (long long)json_integer_value(json_object_get(res, "parts_deleted")));
+  printf("parts deleted: %lld\n", ctl_jint(res, "parts_deleted"));
   if (strcmp(d->mode, "canary") == 0)
     printf("canary drill: %zu of %zu canaries opened to their sealed secrets; no real record "
            "was opened or disclosed\n", okc, d->nrec);
   else
     printf("disclosed by this drill: %lld record(s); each device rotates its key at its next "
-           "check-in\n", (long long)json_integer_value(json_object_get(res, "disclosed")));
+           "check-in\n", ctl_jint(res, "disclosed"));
   /* The parts are gone with the result: a key file opens nothing any more
    * but a database backup from before (an in-memory key dies here). */
   if (o->key)
@@ -389,9 +371,9 @@ static void run_report(const ctl_drill *d, const run_opts *o, const json_t *fail
 
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
 {
-  run_opts o;
+  run_opts o = { 0 };
   ctl_http *h = NULL;
-  ctl_drill d;
+  ctl_drill d = { 0 };
   ke_reqkey *key = NULL;
   ctl_good_parts *g = NULL;
   json_t *ans = NULL, *fails = NULL, *used = NULL, *sum = NULL, *idx = NULL, *res = NULL;
@@ -399,8 +381,6 @@ int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
   size_t okc = 0;
   const char *id = NULL;
   int rc;
-  memset(&o, 0, sizeof o);
-  memset(&d, 0, sizeof d);
   if ((rc = run_args(cmd, argc, argv, &o, &id)))
     return rc;
   key = ke_secure_alloc(sizeof *key);

@@ -21,8 +21,6 @@
 #include "ctl_open.h"
 #include "ke_note.h"
 
-#define CTL_B32 "abcdefghijklmnopqrstuvwxyz234567"
-
 const char ctl_usage_drill_start[] =
   "usage: escrowctl drill start (--all | --sample N | --group G\n"
   "                              | --canary N --fingerprint HEX) --key-out FILE\n"
@@ -76,27 +74,21 @@ static int start_opt(void *ctx, int opt, const char *arg)
 
 int ctl_drill_sel_text(ctl_drill_sel *s)
 {
-  if (s->all + !!s->sample + !!s->group + !!s->canary != 1) {
-    ctl_errf("choose the records with exactly one of --all, --sample N, --group G, --canary N");
-    return CTL_USAGE;
-  }
-  if (!!s->canary != s->pinned || s->bad_pin) {
-    ctl_errf(!s->canary ? "--fingerprint goes with --canary"
-                        : "--canary: give the pinned --fingerprint HEX of the current escrow key");
-    return CTL_USAGE;
-  }
+  if (s->all + !!s->sample + !!s->group + !!s->canary != 1)
+    return ctl_err(CTL_USAGE, "choose the records with exactly one of --all, --sample N, --group "
+                   "G, --canary N");
+  if (!!s->canary != s->pinned || s->bad_pin)
+    return ctl_err(CTL_USAGE, !s->canary ? "--fingerprint goes with --canary"
+                   : "--canary: give the pinned --fingerprint HEX of the current escrow key");
   snprintf(s->text, sizeof s->text, "%s%s",
            s->all ? "all" : s->sample ? "sample:" : s->group ? "group:" : "canary:",
            s->all ? "" : s->sample ? s->sample : s->group ? s->group : s->canary);
-  if (!ke_drill_selection_ok(s->text)) {
-    ctl_errf(s->sample ? "--sample: 1 to 999999" : s->group ? "--group: a group name"
-                                                            : "--canary: 1 to 100");
-    return CTL_USAGE;
-  }
-  if (s->hours < 0) {
-    ctl_errf("--expires: 1 to 744 hours");
-    return CTL_USAGE;
-  }
+  if (!ke_drill_selection_ok(s->text))
+    return ctl_err(CTL_USAGE, s->sample  ? "--sample: 1 to 999999"
+                              : s->group ? "--group: a group name"
+                                         : "--canary: 1 to 100");
+  if (s->hours < 0)
+    return ctl_err(CTL_USAGE, "--expires: 1 to 744 hours");
   s->mode = s->canary ? "canary" : "full";
   return CTL_OK;
 }
@@ -168,9 +160,7 @@ out:
 int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqkey *key,
                     ctl_drill *d)
 {
-  char cpath[4200], *text = NULL;
-  uint8_t rnd[26];
-  /* text: the key file's, handed to ctl_write_text */
+  char cpath[4200], *text = NULL; /* text: the key file's, handed to ctl_write_text */
   ke_note_key *ck = NULL;
   json_t *ans = NULL;
   size_t len = 0;
@@ -179,20 +169,14 @@ int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqke
   memset(d, 0, sizeof *d);
   if ((rc = ctl_drill_sel_text(s)) || (rc = ctl_client_key_path(cpath, sizeof cpath, s->ckey)))
     return rc;
-  if (key_out && ctl_exists(key_out)) {
-    ctl_errf("%s exists already; not overwriting it", key_out);
-    return CTL_FAIL;
-  }
+  if (key_out && ctl_exists(key_out))
+    return ctl_err(CTL_FAIL, "%s exists already; not overwriting it", key_out);
   rc = CTL_FAIL;
-  if (ke_random(rnd, sizeof rnd) != KE_OK || ke_scalar_random(&key->e) != KE_OK ||
+  if (ctl_random_id(key->request_id, "drl-") || ke_scalar_random(&key->e) != KE_OK ||
       ke_point_mul_base(&key->E, &key->e) != KE_OK) {
     ctl_errf("cannot make the one-time key");
     goto out;
   }
-  memcpy(key->request_id, "drl-", 4);
-  for (size_t i = 0; i < sizeof rnd; i++)
-    key->request_id[4 + i] = CTL_B32[rnd[i] % 32];
-  key->request_id[KE_DRILL_ID_LEN] = '\0';
   if (ke_note_key_load(&ck, cpath) != KE_OK) {
     ctl_errf("cannot load the client key %s: run `escrowctl key register` first", cpath);
     goto out;
@@ -250,25 +234,20 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
     CTL_HTTP_OPTIONS,
     CTL_DRILL_SEL_OPTIONS,
     { "key-out", required_argument, 0, CTL_OPT_ARG(start_opts, key_out) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
-  start_opts o;
+  start_opts o = { 0 };
   ke_reqkey *key = NULL;
   ctl_http *h = NULL;
-  ctl_drill d;
+  ctl_drill d = { 0 };
   int rc;
 
-  memset(&o, 0, sizeof o);
-  memset(&d, 0, sizeof d);
   if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
     return rc;
-  if (!o.key_out) {
-    ctl_errf("--key-out FILE: where the one-time key goes until `drill run DRILL --key FILE` "
-             "(or use `escrowctl drill run --all|--sample N|--group G`, which keeps it in "
-             "memory)");
-    return CTL_USAGE;
-  }
+  if (!o.key_out)
+    return ctl_err(CTL_USAGE, "--key-out FILE: where the one-time key goes until `drill run DRILL "
+                   "--key FILE` (or use `escrowctl drill run --all|--sample N|--group G`, which "
+                   "keeps it in memory)");
   if ((rc = ctl_drill_sel_text(&o.s)))
     return rc;
   if (!(key = ke_secure_alloc(sizeof *key)))

@@ -50,9 +50,8 @@ static int et_duration(long long *out, const char *s)
 {
   if (ctl_list_duration(out, s, "smhdw", 60, ET_MAX_LIFETIME) == 0)
     return CTL_OK;
-  ctl_errf("--expires: from 60 seconds to 366 days, in seconds or with s, m, h, d or w "
-           "(e.g. 7d)");
-  return CTL_USAGE;
+  return ctl_err(CTL_USAGE, "--expires: from 60 seconds to 366 days, in seconds or with s, m, h, d "
+                 "or w (e.g. 7d)");
 }
 
 static int on_opt(void *ctx, int opt, const char *arg)
@@ -76,8 +75,7 @@ static const struct option et_options[] = {
   { "expires", required_argument, 0, O_EXPIRES },
   { "all", no_argument, 0, CTL_OPT_SET(et_opts, all) },
   { "json", no_argument, 0, CTL_OPT_SET(et_opts, json) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)
@@ -97,16 +95,13 @@ int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--expires");
   req = json_pack("{s:s,s:I,s:I}", "group", o.group, "uses", (json_int_t)o.uses,
                   "expires_in", (json_int_t)o.expires);
-  if (!req) {
-    ctl_errf("--group is not valid UTF-8");
-    return CTL_USAGE;
-  }
+  if (!req)
+    return ctl_err(CTL_USAGE, "--group is not valid UTF-8");
   if ((rc = ctl_list_create(&o.t, "/v1/enroll-tokens", req, &ans, &token)))
     goto out;
   ctl_notef("Enrolment token %lld for group \"%s\": %u device(s), expires %s. It is shown "
             "only this once:",
-            (long long)json_integer_value(json_object_get(ans, "id")), o.group, o.uses,
-            json_string_value(json_object_get(ans, "expires")));
+            ctl_jint(ans, "id"), o.group, o.uses, ctl_jstr(ans, "expires"));
   printf("%s\n", token);
 out:
   json_decref(req);
@@ -131,16 +126,10 @@ int ctl_cmd_enroll_token_list(const ctl_cmd *cmd, int argc, char **argv)
   for (size_t i = 0; i < json_array_size(toks); i++) {
     const json_t *t = json_array_get(toks, i);
     char uses[32];
-    snprintf(uses, sizeof uses, "%lld/%lld",
-             (long long)json_integer_value(json_object_get(t, "uses_left")),
-             (long long)json_integer_value(json_object_get(t, "uses_max")));
-    printf("%-6lld %-20s %-11s %-8lld %-20s %-9s %s\n",
-           (long long)json_integer_value(json_object_get(t, "id")),
-           json_string_value(json_object_get(t, "group")), uses,
-           (long long)json_integer_value(json_object_get(t, "devices")),
-           json_string_value(json_object_get(t, "expires")),
-           json_string_value(json_object_get(t, "status")),
-           json_string_value(json_object_get(t, "created_by")));
+    snprintf(uses, sizeof uses, "%lld/%lld", ctl_jint(t, "uses_left"), ctl_jint(t, "uses_max"));
+    printf("%-6lld %-20s %-11s %-8lld %-20s %-9s %s\n", ctl_jint(t, "id"),
+           ctl_jstr(t, "group"), uses, ctl_jint(t, "devices"), ctl_jstr(t, "expires"),
+           ctl_jstr(t, "status"), ctl_jstr(t, "created_by"));
   }
   json_decref(ans);
   return CTL_OK;

@@ -58,11 +58,11 @@ const char ctl_usage_escrow_key_set_state[] =
 typedef struct ek_opts {
   ctl_http_target t;
   const char *manifest, *state, *out;
-  uint8_t fpr[KE_FPR_LEN];
-  int have_fpr, all, json;
+  ctl_hex32 fpr;
+  int all, json;
 } ek_opts;
 
-enum { O_FPR = 256, O_STATE };
+enum { O_STATE = 256 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
@@ -70,12 +70,9 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_FPR: o->have_fpr = 1; return ctl_parse_fpr(o->fpr, arg);
   case O_STATE:
-    if (strcmp(arg, "current") && strcmp(arg, "accepted") && strcmp(arg, "retired")) {
-      ctl_errf("--state: current, accepted or retired");
-      return CTL_USAGE;
-    }
+    if (strcmp(arg, "current") && strcmp(arg, "accepted") && strcmp(arg, "retired"))
+      return ctl_err(CTL_USAGE, "--state: current, accepted or retired");
     o->state = arg;
     return CTL_OK;
   }
@@ -85,21 +82,20 @@ static int on_opt(void *ctx, int opt, const char *arg)
 static const struct option ek_options[] = {
   CTL_HTTP_OPTIONS,
   { "manifest", required_argument, 0, CTL_OPT_ARG(ek_opts, manifest) },
-  { "fingerprint", required_argument, 0, O_FPR },
+  { "fingerprint", required_argument, 0, CTL_OPT_HEX32(ek_opts, fpr) },
   { "state", required_argument, 0, O_STATE },
   { "out", required_argument, 0, CTL_OPT_ARG(ek_opts, out) },
   { "all", no_argument, 0, CTL_OPT_SET(ek_opts, all) },
   { "json", no_argument, 0, CTL_OPT_SET(ek_opts, json) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 /* "state (previous current key X is now accepted)" lines after a change. */
 static void ek_report(const json_t *ans)
 {
-  const char *fpr = json_string_value(json_object_get(ans, "fingerprint"));
-  const char *state = json_string_value(json_object_get(ans, "state"));
-  const char *demoted = json_string_value(json_object_get(ans, "demoted"));
+  const char *fpr = ctl_jstr(ans, "fingerprint");
+  const char *state = ctl_jstr(ans, "state");
+  const char *demoted = ctl_jstr(ans, "demoted");
 
   if (!json_is_true(json_object_get(ans, "changed")))
     printf("Escrow key %s was already %s: nothing changed.\n", fpr, state);
@@ -124,13 +120,12 @@ int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if (!o.manifest)
     return ctl_missing_opt("--manifest");
-  if (o.state && strcmp(o.state, "retired") == 0) {
-    ctl_errf("--state: a key is published as current or accepted (retire it with set-state)");
-    return CTL_USAGE;
-  }
+  if (o.state && strcmp(o.state, "retired") == 0)
+    return ctl_err(CTL_USAGE, "--state: a key is published as current or accepted (retire it with "
+                   "set-state)");
   if (!(m = malloc(sizeof *m)))
     return ctl_oom();
-  if ((rc = ctl_load_manifest(m, o.manifest, o.have_fpr ? o.fpr : NULL)))
+  if ((rc = ctl_load_manifest(m, o.manifest, CTL_HEX32(o.fpr))))
     goto out;
   ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
   /* The file parsed strictly above; send it as the object it is. */
@@ -139,18 +134,16 @@ int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv)
                          o.state ? o.state : "current")
              : NULL;
   if (!req) {
-    ctl_errf("%s: cannot read the manifest again", o.manifest);
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "%s: cannot read the manifest again", o.manifest);
     goto out;
   }
   if ((rc = ctl_http_open(&h, &o.t, 1)) ||
       (rc = ctl_http_call(h, "POST", "/v1/escrow-key", req, &ans)))
     goto out;
-  got = json_string_value(json_object_get(ans, "fingerprint"));
+  got = ctl_jstr(ans, "fingerprint");
   if (!got || strcmp(got, fpr) != 0) {
-    ctl_errf("%s answered with another fingerprint than the manifest's %s", ctl_http_server(h),
-             fpr);
-    rc = CTL_NET;
+    rc = ctl_err(CTL_NET, "%s answered with another fingerprint than the manifest's %s",
+                 ctl_http_server(h), fpr);
     goto out;
   }
   ek_report(ans);
@@ -179,12 +172,9 @@ static int ek_list(ctl_http *h, const ek_opts *o)
     for (size_t i = 0; i < json_array_size(keys); i++) {
       const json_t *k = json_array_get(keys, i);
       char tn[16];
-      snprintf(tn, sizeof tn, "%lld/%lld",
-               (long long)json_integer_value(json_object_get(k, "threshold")),
-               (long long)json_integer_value(json_object_get(k, "shares")));
-      printf("%-64s %-9s %-6s %s\n", json_string_value(json_object_get(k, "fingerprint")),
-             json_string_value(json_object_get(k, "state")), tn,
-             json_string_value(json_object_get(k, "created")));
+      snprintf(tn, sizeof tn, "%lld/%lld", ctl_jint(k, "threshold"), ctl_jint(k, "shares"));
+      printf("%-64s %-9s %-6s %s\n", ctl_jstr(k, "fingerprint"), ctl_jstr(k, "state"), tn,
+             ctl_jstr(k, "created"));
     }
   }
   json_decref(ans);
@@ -211,15 +201,15 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
     rc = ek_list(h, &o);
     goto out;
   }
-  if (o.have_fpr) {
-    ke_hex_encode(fpr, o.fpr, KE_FPR_LEN);
+  if (o.fpr.set) {
+    ke_hex_encode(fpr, o.fpr.b, KE_FPR_LEN);
     snprintf(path, sizeof path, "/v1/escrow-key?fingerprint=%s", fpr);
   } else {
     snprintf(path, sizeof path, "/v1/escrow-key");
   }
   if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     goto out;
-  claimed = json_string_value(json_object_get(ans, "fingerprint"));
+  claimed = ctl_jstr(ans, "fingerprint");
   text = json_dumps(json_object_get(ans, "manifest"), JSON_COMPACT);
   m = malloc(sizeof *m);
   rc = CTL_NET;
@@ -233,10 +223,9 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
   }
   ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
   if (strcmp(fpr, claimed) != 0 ||
-      (o.have_fpr && memcmp(o.fpr, m->pub.fingerprint, KE_FPR_LEN) != 0)) {
-    ctl_errf("%s served a manifest whose fingerprint is %s, not the one it names or you "
-             "asked for; refusing", ctl_http_server(h), fpr);
-    rc = CTL_FAIL;
+      (o.fpr.set && memcmp(o.fpr.b, m->pub.fingerprint, KE_FPR_LEN) != 0)) {
+    rc = ctl_err(CTL_FAIL, "%s served a manifest whose fingerprint is %s, not the one it names or "
+                 "you asked for; refusing", ctl_http_server(h), fpr);
     goto out;
   }
   if (o.out) {
@@ -256,8 +245,8 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
   }
   printf("fingerprint  %s\nstate        %s\nthreshold    %u of %u custodians\n"
          "published    %s\ncustodians  ",
-         fpr, json_string_value(json_object_get(ans, "state")), (unsigned)m->pub.t,
-         (unsigned)m->pub.n, json_string_value(json_object_get(ans, "created")));
+         fpr, ctl_jstr(ans, "state"), (unsigned)m->pub.t,
+         (unsigned)m->pub.n, ctl_jstr(ans, "created"));
   for (unsigned i = 0; i < m->pub.n; i++)
     printf(" %u:%s", i + 1, m->names[i]);
   printf("\n");
@@ -278,11 +267,11 @@ int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, ek_options, on_opt, &o, NULL)))
     return rc;
-  if (!o.have_fpr)
+  if (!o.fpr.set)
     return ctl_missing_opt("--fingerprint");
   if (!o.state)
     return ctl_missing_opt("--state");
-  ke_hex_encode(fpr, o.fpr, KE_FPR_LEN);
+  ke_hex_encode(fpr, o.fpr.b, KE_FPR_LEN);
   req = json_pack("{s:s,s:s}", "fingerprint", fpr, "state", o.state);
   if (!req)
     return ctl_oom();

@@ -49,10 +49,8 @@ int ctl_client_key_path(char *out, size_t outlen, const char *given)
       return CTL_FAIL;
     n = snprintf(out, outlen, "%s/client-key", dir);
   }
-  if (n < 0 || (size_t)n >= outlen) {
-    ctl_errf("the client key path is too long");
-    return CTL_USAGE;
-  }
+  if (n < 0 || (size_t)n >= outlen)
+    return ctl_err(CTL_USAGE, "the client key path is too long");
   return CTL_OK;
 }
 
@@ -76,16 +74,14 @@ static int put_key(ctl_http *h, const key_opts *o, json_t *body, json_t **ans)
       return rc;
     if (status >= 200 && status <= 299)
       break;
-    const char *code = json_string_value(json_object_get(json_object_get(*ans, "error"), "code"));
+    const char *code = ctl_jstr(json_object_get(*ans, "error"), "code");
     if (status != 403 || asked || !code || strcmp(code, "reauthentication_required") != 0 ||
         json_object_get(body, "password"))
       return ctl_http_report(h, status, *ans);
     /* A key is registered already: replacing it needs the password. */
-    if (!o->password_file && !ctl_interactive()) {
-      ctl_errf("a client key is registered already: replacing it needs your password "
-               "(--password-file)");
-      return CTL_USAGE;
-    }
+    if (!o->password_file && !ctl_interactive())
+      return ctl_err(CTL_USAGE, "a client key is registered already: replacing it needs your "
+                     "password (--password-file)");
     if ((rc = ctl_passphrase(&pw, o->password_file, "Your password (to replace your client "
                              "key): ", 0)))
       return rc;
@@ -106,8 +102,7 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
     CTL_HTTP_OPTIONS,
     { "client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file) },
     { "password-file", required_argument, 0, CTL_OPT_ARG(key_opts, password_file) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   key_opts o = { 0 };
   char path[4200], *b64 = NULL;
@@ -121,10 +116,9 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if ((rc = ctl_client_key_path(path, sizeof path, o.file)))
     return rc;
-  if (ke_note_key_load_or_create(&k, path, CTL_CLIENT_KEY_NAME, &created) != KE_OK) {
-    ctl_errf("cannot load or create the client key %s (it must be yours, mode 0600)", path);
-    return CTL_FAIL;
-  }
+  if (ke_note_key_load_or_create(&k, path, CTL_CLIENT_KEY_NAME, &created) != KE_OK)
+    return ctl_err(CTL_FAIL, "cannot load or create the client key %s (it must be yours, mode "
+                   "0600)", path);
   ke_note_key_verifier(k, &v);
   if (!(b64 = ke_b64url_encode(v.pub, sizeof v.pub)) ||
       !(body = json_pack("{s:s}", "public_key", b64))) {
@@ -136,11 +130,11 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
   printf("%s client key %s\n%s; fingerprint %s\n", created ? "created" : "reused", path,
          json_is_true(json_object_get(ans, "replaced")) ? "registered, replacing your old key"
                                                          : "registered",
-         json_string_value(json_object_get(ans, "fingerprint")) ?: "?");
+         ctl_jstr(ans, "fingerprint") ?: "?");
   if (json_is_true(json_object_get(ans, "replaced")))
     printf("custodians who pinned your old key (%s) will refuse your requests until they "
            "re-pin: read them `escrowctl key show`\n",
-           json_string_value(json_object_get(ans, "old_fingerprint")) ?: "?");
+           ctl_jstr(ans, "old_fingerprint") ?: "?");
 out:
   json_decref(ans);
   json_decref(body);
@@ -164,8 +158,7 @@ int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
   key_opts o = { 0 };
   char path[4200], hex[65], groups[80];
@@ -179,16 +172,13 @@ int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if ((rc = ctl_client_key_path(path, sizeof path, o.file)))
     return rc;
-  if (ke_note_key_load(&k, path) != KE_OK) {
-    ctl_errf("cannot load the client key %s (run `escrowctl key register` first)", path);
-    return CTL_FAIL;
-  }
+  if (ke_note_key_load(&k, path) != KE_OK)
+    return ctl_err(CTL_FAIL, "cannot load the client key %s (run `escrowctl key register` first)",
+                   path);
   ke_note_key_verifier(k, &v);
   ke_note_key_free(k);
-  if (EVP_Digest(v.pub, sizeof v.pub, fpr, &fl, EVP_sha256(), NULL) != 1 || fl != 32) {
-    ctl_errf("cannot hash the public key");
-    return CTL_FAIL;
-  }
+  if (EVP_Digest(v.pub, sizeof v.pub, fpr, &fl, EVP_sha256(), NULL) != 1 || fl != 32)
+    return ctl_err(CTL_FAIL, "cannot hash the public key");
   ke_hex_encode(hex, fpr, sizeof fpr);
   ctl_hex_groups(groups, fpr);
   printf("%s\n%s\n", hex, groups);

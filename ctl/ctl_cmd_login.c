@@ -51,34 +51,28 @@ typedef struct login_opts {
 
 static int read_password(ke_buf *b, const char *file, const char *prompt, int is_new)
 {
-  if (!file && !ctl_interactive()) {
-    ctl_errf("no password: stdin is not a terminal, use --%spassword-file",
-             is_new ? "new-" : "");
-    return CTL_USAGE;
-  }
+  if (!file && !ctl_interactive())
+    return ctl_err(CTL_USAGE, "no password: stdin is not a terminal, use --%spassword-file",
+                   is_new ? "new-" : "");
   return ctl_passphrase(b, file, prompt, is_new);
 }
 
 static int save_login(const login_opts *o, ctl_http *h, const json_t *ans)
 {
-  const char *token = json_string_value(json_object_get(ans, "token"));
-  const char *role = json_string_value(json_object_get(ans, "role"));
-  const char *expires = json_string_value(json_object_get(ans, "expires"));
-  json_int_t in = json_integer_value(json_object_get(ans, "expires_in"));
+  const char *token = ctl_jstr(ans, "token");
+  const char *role = ctl_jstr(ans, "role");
+  const char *expires = ctl_jstr(ans, "expires");
+  json_int_t in = ctl_jint(ans, "expires_in");
   char cacert[PATH_MAX], dir[PATH_MAX];
   ctl_login l = { 0 };
   int rc;
 
-  if (!token || !role || !expires || in <= 0) {
-    ctl_errf("%s answered the login without a token", ctl_http_server(h));
-    return CTL_NET;
-  }
+  if (!token || !role || !expires || in <= 0)
+    return ctl_err(CTL_NET, "%s answered the login without a token", ctl_http_server(h));
   /* The CA is pinned by absolute path, so later commands find it from any
    * directory. */
-  if (ctl_http_cacert(h) && !realpath(ctl_http_cacert(h), cacert)) {
-    ctl_errf("cannot resolve %s", ctl_http_cacert(h));
-    return CTL_FAIL;
-  }
+  if (ctl_http_cacert(h) && !realpath(ctl_http_cacert(h), cacert))
+    return ctl_err(CTL_FAIL, "cannot resolve %s", ctl_http_cacert(h));
   l.server = (char *)ctl_http_server(h);
   l.user = (char *)o->user;
   l.token = (char *)token;
@@ -99,10 +93,8 @@ static int login_post(ctl_http *h, const login_opts *o, const ke_buf *pw, const 
   json_t *req = json_pack("{s:s,s:s%}", "user", o->user, "password", pw->p, pw->len);
   if (req && npw->p)
     json_object_set_new(req, "new_password", json_stringn(npw->p, npw->len));
-  if (!req) {
-    ctl_errf("the password is not valid UTF-8");
-    return CTL_FAIL;
-  }
+  if (!req)
+    return ctl_err(CTL_FAIL, "the password is not valid UTF-8");
   int rc = ctl_http_call_status(h, "POST", "/v1/login", req, status, ans);
   json_decref(req);
   return rc;
@@ -115,8 +107,7 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
     { "user", required_argument, 0, CTL_OPT_ARG(login_opts, user) },
     { "password-file", required_argument, 0, CTL_OPT_ARG(login_opts, password_file) },
     { "new-password-file", required_argument, 0, CTL_OPT_ARG(login_opts, new_password_file) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 }
+    CTL_OPT_END
   };
   login_opts o = { 0 };
   ke_buf pw = { 0 }, npw = { 0 };
@@ -152,7 +143,7 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
       goto out;
     }
     e = json_object_get(ans, "error");
-    code = json_string_value(json_object_get(e, "code"));
+    code = ctl_jstr(e, "code");
     if (status == 403 && !npw.p && code && strcmp(code, "password_change_required") == 0) {
       ctl_notef("This password was for one use only: choose a new one (at least 12 "
                 "characters).");
@@ -165,9 +156,8 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
     if ((status == 401 || status == 429) && code) {
       /* A refused login is a wrong password or a lockout: exit 1, and no
        * "log in again" hint. */
-      const char *msg = json_string_value(json_object_get(e, "message"));
-      ctl_errf("%s (HTTP %ld %s)", msg ? msg : "refused", status, code);
-      rc = CTL_FAIL;
+      const char *msg = ctl_jstr(e, "message");
+      rc = ctl_err(CTL_FAIL, "%s (HTTP %ld %s)", msg ? msg : "refused", status, code);
     } else {
       rc = ctl_http_report(h, status, ans);
     }
@@ -184,7 +174,7 @@ out:
 
 int ctl_cmd_logout(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const struct option opts[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+  static const struct option opts[] = { CTL_OPT_END };
   char dir[PATH_MAX], path[PATH_MAX + 16];
   ctl_http *h = NULL;
   ctl_login l;
@@ -208,8 +198,7 @@ int ctl_cmd_logout(const ctl_cmd *cmd, int argc, char **argv)
   if ((rc = ctl_config_dir(dir, sizeof dir)) == CTL_OK) {
     snprintf(path, sizeof path, "%s/login.json", dir);
     if (unlink(path) != 0) {
-      ctl_errf("cannot delete %s", path);
-      rc = CTL_FAIL;
+      rc = ctl_err(CTL_FAIL, "cannot delete %s", path);
     } else {
       printf("Logged out of %s.\n", l.server);
     }

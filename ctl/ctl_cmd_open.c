@@ -41,20 +41,9 @@ const char ctl_usage_open[] =
 
 typedef struct open_opts {
   const char *request, *key, *manifest, *out;
-  uint8_t pin[KE_FPR_LEN];
-  int pinned, raw;
+  ctl_hex32 pin;
+  int raw;
 } open_opts;
-
-enum { O_FPR = 256 };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  open_opts *o = ctx;
-  switch (opt) {
-  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
-  }
-  return CTL_USAGE;
-}
 
 static int take_part(ctl_good_parts *g, const char *path, const ke_request *r,
                      const ke_reqkey *key)
@@ -128,33 +117,26 @@ int ctl_open_envelope(uint8_t **secret, size_t *len, const ctl_good_parts *g,
     k = ke_envelope_open(secret, len, &env, &r->pub.commitments[0], S, r->device,
                          r->volume);
   ke_secure_free(S, sizeof *S);
-  if (k == KE_ERR_AUTH) {
-    ctl_errf("the envelope does not open: device \"%s\" and volume \"%s\" are not the "
-             "ones it was sealed for, or it was altered", r->device, r->volume);
-    return CTL_FAIL;
-  }
-  if (k) {
-    ctl_errf("cannot open the envelope: %s", ke_rc_str(k));
-    return CTL_FAIL;
-  }
+  if (k == KE_ERR_AUTH)
+    return ctl_err(CTL_FAIL, "the envelope does not open: device \"%s\" and volume \"%s\" are not "
+                   "the ones it was sealed for, or it was altered", r->device, r->volume);
+  if (k)
+    return ctl_err(CTL_FAIL, "cannot open the envelope: %s", ke_rc_str(k));
   return CTL_OK;
 }
 
 static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey *key)
 {
-  const uint8_t *pin = o->pinned ? o->pin : NULL;
+  const uint8_t *pin = CTL_HEX32(o->pin);
   int rc = o->manifest ? ctl_load_manifest(m, o->manifest, pin) : CTL_OK;
   if (rc || (rc = ctl_load_request(r, o->request, pin)) || (rc = ctl_load_reqkey(key, o->key)))
     return rc;
-  if (o->manifest && memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
-    ctl_errf("the request's envelope is sealed to another escrow key than the manifest's");
-    return CTL_FAIL;
-  }
+  if (o->manifest && memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0)
+    return ctl_err(CTL_FAIL, "the request's envelope is sealed to another escrow key than the "
+                   "manifest's");
   if (strcmp(key->request_id, r->request_id) != 0 ||
-      memcmp(key->E.b, r->E.b, KE_POINT_LEN) != 0) {
-    ctl_errf("%s is the key of another request (%s)", o->key, key->request_id);
-    return CTL_FAIL;
-  }
+      memcmp(key->E.b, r->E.b, KE_POINT_LEN) != 0)
+    return ctl_err(CTL_FAIL, "%s is the key of another request (%s)", o->key, key->request_id);
   return CTL_OK;
 }
 
@@ -166,14 +148,12 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     { "manifest", required_argument, 0, CTL_OPT_ARG(open_opts, manifest) },
     { "raw", no_argument, 0, CTL_OPT_SET(open_opts, raw) },
     { "out", required_argument, 0, CTL_OPT_ARG(open_opts, out) },
-    { "fingerprint", required_argument, 0, O_FPR },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(open_opts, pin) },
+    CTL_OPT_END,
   };
-  open_opts o;
+  open_opts o = { 0 };
   int first = 0, rc;
-  memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, &first)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, &first)))
     return rc;
   if (!o.request)
     return ctl_missing_opt("--request");
@@ -197,9 +177,8 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
     take_part(g, argv[a], r, key);
   if (!rc && g->count < r->pub.t) {
     unsigned missing = r->pub.t - (unsigned)g->count;
-    ctl_errf("%zu good part%s of the %u needed: %u more missing", g->count,
-             g->count == 1 ? "" : "s", r->pub.t, missing);
-    rc = CTL_MISSING;
+    rc = ctl_err(CTL_MISSING, "%zu good part%s of the %u needed: %u more missing", g->count,
+                 g->count == 1 ? "" : "s", r->pub.t, missing);
   }
   if (!rc)
     rc = ctl_open_envelope(&secret, &len, g, r);

@@ -65,21 +65,9 @@ const char ctl_usage_part[] =
 
 typedef struct part_opts {
   const char *request, *manifest, *share, *out, *passfile, *pin_requester;
-  uint8_t pin[KE_FPR_LEN], digest[32];
-  int pinned, have_digest, yes;
+  ctl_hex32 pin, digest;
+  int yes;
 } part_opts;
-
-enum { O_FPR = 256, O_DIGEST };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  part_opts *o = ctx;
-  switch (opt) {
-  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
-  case O_DIGEST: o->have_digest = 1; return ctl_parse_hex32(o->digest, arg, "--envelope-sha256");
-  }
-  return CTL_USAGE;
-}
 
 /* Show the request and get the custodian's go-ahead. */
 static int confirm(const part_opts *o, const ke_request *r, const ke_sharefile *s)
@@ -100,27 +88,23 @@ static int confirm(const part_opts *o, const ke_request *r, const ke_sharefile *
             "  request created    %s\n"
             "  confirmation code  %s",
             r->request_id, s->index, s->name, dg, dg + 40,
-            o->have_digest ? "(matches --envelope-sha256)"
+            o->digest.set ? "(matches --envelope-sha256)"
                            : "(compare it with the escrow record of the device)",
             r->device, r->volume, fpr, r->created, r->code);
   if (o->yes) {
-    if (!o->have_digest)
+    if (!o->digest.set)
       ctl_notef("warning: --yes without --envelope-sha256: nothing here shows that this "
                 "envelope is the device's; compare its SHA-256 with the escrow record");
     return CTL_OK;
   }
-  if (!ctl_interactive()) {
-    ctl_errf("not a terminal: check the confirmation code with the requester and the "
-             "envelope SHA-256 with the escrow record, then pass --yes");
-    return CTL_USAGE;
-  }
-  if (!ctl_confirm(o->have_digest
+  if (!ctl_interactive())
+    return ctl_err(CTL_USAGE, "not a terminal: check the confirmation code with the requester and "
+                   "the envelope SHA-256 with the escrow record, then pass --yes");
+  if (!ctl_confirm(o->digest.set
                    ? "Does the requester read you the same confirmation code? [y/N] "
                    : "Do the confirmation code (read by the requester) and the envelope "
-                     "SHA-256 (in the escrow record) match? [y/N] ")) {
-    ctl_errf("not confirmed; no part written");
-    return CTL_FAIL;
-  }
+                     "SHA-256 (in the escrow record) match? [y/N] "))
+    return ctl_err(CTL_FAIL, "not confirmed; no part written");
   return CTL_OK;
 }
 
@@ -132,18 +116,14 @@ static int check_requester(const part_opts *o, const ke_request *r)
      * signed): such a file without a signature had it stripped. */
     const char *id = r->request_id;
     if (strlen(id) == 30 && strncmp(id, "req-", 4) == 0 &&
-        strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") == 26) {
-      ctl_errf("request %s is an online request without its requester's signature: the "
-               "file was altered after `escrowctl approve --export`; refusing", id);
-      return CTL_FAIL;
-    }
+        strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") == 26)
+      return ctl_err(CTL_FAIL, "request %s is an online request without its requester's signature: "
+                     "the file was altered after `escrowctl approve --export`; refusing", id);
     ctl_notef("warning: this request carries no signature of its requester (a request made "
               "offline with `escrowctl request`): only the confirmation code, read to you by "
               "the requester, ties it to them.");
-    if (o->pin_requester) {
-      ctl_errf("--pin-requester given, but the request is unsigned: refusing");
-      return CTL_FAIL;
-    }
+    if (o->pin_requester)
+      return ctl_err(CTL_FAIL, "--pin-requester given, but the request is unsigned: refusing");
     return CTL_OK;
   }
   ctl_requester_show(r, NULL);
@@ -164,10 +144,8 @@ int ctl_part_compute(ke_partfile *pf, const ke_request *r, unsigned index, const
   if (!k)
     k = ke_part_seal(pf->part, &r->E, r->request_id, index, proof);
   ke_secure_free(proof, sizeof *proof);
-  if (k) {
-    ctl_errf("cannot make the part: %s", ke_rc_str(k));
-    return CTL_FAIL;
-  }
+  if (k)
+    return ctl_err(CTL_FAIL, "cannot make the part: %s", ke_rc_str(k));
   memcpy(pf->request_id, r->request_id, idlen + 1);
   pf->index = index;
   return CTL_OK;
@@ -192,27 +170,24 @@ static int check_inputs(const part_opts *o, const ke_request *r, ke_manifest *m,
   int rc = CTL_OK;
   const char *name = NULL;
   if (o->manifest) {
-    if ((rc = ctl_load_manifest(m, o->manifest, o->pinned ? o->pin : NULL)))
+    if ((rc = ctl_load_manifest(m, o->manifest, CTL_HEX32(o->pin))))
       return rc;
-    if (memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
-      ctl_errf("the request's envelope is sealed to another escrow key than the "
-               "manifest's; refusing");
-      return CTL_FAIL;
-    }
+    if (memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0)
+      return ctl_err(CTL_FAIL, "the request's envelope is sealed to another escrow key than the "
+                     "manifest's; refusing");
     if (sf->index <= m->pub.n)
       name = m->names[sf->index - 1];
   }
   if ((rc = ctl_check_share(sf, &r->pub, name, "the request's escrow key")))
     return rc;
-  if (o->have_digest && !ke_ct_eq(o->digest, r->envelope_sha256, 32)) {
+  if (o->digest.set && !ke_ct_eq(o->digest.b, r->envelope_sha256, 32)) {
     char want[80], have[80];
-    ctl_hex_groups(want, o->digest);
+    ctl_hex_groups(want, o->digest.b);
     ctl_hex_groups(have, r->envelope_sha256);
-    ctl_errf("the request's envelope is not the pinned one; refusing.\n"
-             "  pinned (--envelope-sha256)  %s\n  in the request              %s\n"
-             "This request would open another envelope than the escrow record you "
-             "checked, whatever device it names.", want, have);
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "the request's envelope is not the pinned one; refusing.\n"
+                   "  pinned (--envelope-sha256)  %s\n  in the request              %s\n"
+                   "This request would open another envelope than the escrow record you "
+                   "checked, whatever device it names.", want, have);
   }
   return CTL_OK;
 }
@@ -226,18 +201,16 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     { "out", required_argument, 0, CTL_OPT_ARG(part_opts, out) },
     { "passphrase-file", required_argument, 0, CTL_OPT_ARG(part_opts, passfile) },
     { "yes", no_argument, 0, CTL_OPT_SET(part_opts, yes) },
-    { "fingerprint", required_argument, 0, O_FPR },
-    { "envelope-sha256", required_argument, 0, O_DIGEST },
+    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(part_opts, pin) },
+    { "envelope-sha256", required_argument, 0, CTL_OPT_HEX32(part_opts, digest) },
     { "pin-requester", required_argument, 0, CTL_OPT_ARG(part_opts, pin_requester) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
-  part_opts o;
+  part_opts o = { 0 };
   ke_sharefile sf;
   ke_partfile pf;
   int rc;
-  memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.request)
     return ctl_missing_opt("--request");
@@ -251,7 +224,7 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
   ke_request *r = calloc(1, sizeof *r);
   if (!m || !r) {
     rc = ctl_oom();
-  } else if (!(rc = ctl_load_request(r, o.request, o.pinned ? o.pin : NULL)) &&
+  } else if (!(rc = ctl_load_request(r, o.request, CTL_HEX32(o.pin))) &&
              !(rc = ctl_load_share(&sf, o.share)) && !(rc = check_inputs(&o, r, m, &sf)) &&
              !(rc = check_requester(&o, r)) && !(rc = confirm(&o, r, &sf)) &&
              !(rc = ctl_part_make(&pf, r, &sf, o.passfile))) {
@@ -259,8 +232,7 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     size_t len = 0;
     ke_rc k = ke_partfile_write(&text, &len, &pf);
     if (k) {
-      ctl_errf("cannot write the part: %s", ke_rc_str(k));
-      rc = CTL_FAIL;
+      rc = ctl_err(CTL_FAIL, "cannot write the part: %s", ke_rc_str(k));
     } else if (!(rc = ctl_write_text(o.out, text, len, 0644, 0))) {
       ctl_notef("Part of custodian %u for request %s written to %s.", pf.index,
                 pf.request_id, o.out);

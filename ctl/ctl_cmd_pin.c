@@ -29,7 +29,7 @@ const char ctl_usage_pin_remove[] =
 
 static int positional(const ctl_cmd *cmd, int argc, char **argv, int want, int *first)
 {
-  static const struct option opts[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+  static const struct option opts[] = { CTL_OPT_END };
   int rc = ctl_getopt(cmd, argc, argv, opts, NULL, NULL, first);
 
   if (rc)
@@ -58,10 +58,8 @@ int ctl_cmd_pin_add(const ctl_cmd *cmd, int argc, char **argv)
 
   if (rc)
     return rc;
-  if (!ctl_pin_fpr_valid(argv[first + 1])) {
-    ctl_errf("FINGERPRINT must be 64 hex digits");
-    return CTL_USAGE;
-  }
+  if (!ctl_pin_fpr_valid(argv[first + 1]))
+    return ctl_err(CTL_USAGE, "FINGERPRINT must be 64 hex digits");
   if ((rc = ctl_pin_lookup(argv[first], argv[first + 1], &st, old, NULL)))
     return rc;
   if ((rc = ctl_pin_store(argv[first], argv[first + 1])))
@@ -81,10 +79,8 @@ int ctl_cmd_pin_remove(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if ((rc = ctl_pin_remove(argv[first], &removed)))
     return rc;
-  if (!removed) {
-    ctl_errf("no pin for %s", argv[first]);
-    return CTL_FAIL;
-  }
+  if (!removed)
+    return ctl_err(CTL_FAIL, "no pin for %s", argv[first]);
   printf("removed the pin of %s\n", argv[first]);
   return CTL_OK;
 }

@@ -53,8 +53,7 @@ static const struct option report_options[] = {
   {"os", required_argument, 0, CTL_OPT_ARG(report_opts, os)},
   {"stale-days", required_argument, 0, O_STALE},
   CTL_HTTP_OPTIONS,
-  {"help", no_argument, 0, 'h'},
-  {0, 0, 0, 0},
+  CTL_OPT_END,
 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
@@ -65,10 +64,8 @@ static int on_opt(void *ctx, int opt, const char *arg)
     return CTL_OK;
   switch (opt) {
   case O_FORMAT:
-    if (strcmp(arg, "table") && strcmp(arg, "json") && strcmp(arg, "csv")) {
-      ctl_errf("--format: table, json or csv");
-      return CTL_USAGE;
-    }
+    if (strcmp(arg, "table") && strcmp(arg, "json") && strcmp(arg, "csv"))
+      return ctl_err(CTL_USAGE, "--format: table, json or csv");
     o->format = arg;
     return CTL_OK;
   case O_STALE: return ctl_parse_uint(&o->stale_days, arg, "--stale-days", 1, 3650);
@@ -88,22 +85,15 @@ static int add_query(char *path, size_t len, const char *name, const char *value
   if ((rc = ctl_http_escape(esc, sizeof esc, value)))
     return rc;
   if ((size_t)snprintf(path + n, len - n, "%c%s=%s", strchr(path, '?') ? '&' : '?', name,
-                       esc) >= len - n) {
-    ctl_errf("--%s is too long", name);
-    return CTL_USAGE;
-  }
+                       esc) >= len - n)
+    return ctl_err(CTL_USAGE, "--%s is too long", name);
   return CTL_OK;
 }
 
 static const char *jstr(const json_t *o, const char *k, const char *dflt)
 {
-  const char *s = json_string_value(json_object_get(o, k));
+  const char *s = ctl_jstr(o, k);
   return s ? s : dflt;
-}
-
-static long long jint(const json_t *o, const char *k)
-{
-  return (long long)json_integer_value(json_object_get(o, k));
 }
 
 /* "bl:1 luks:2" into out. */
@@ -115,7 +105,7 @@ static void key_types(char *out, size_t len, const json_t *kt)
 
   out[0] = '\0';
   for (size_t i = 0; i < 4 && n < len; i++) {
-    long long c = jint(kt, names[i]);
+    long long c = ctl_jint(kt, names[i]);
     if (c > 0)
       n += (size_t)snprintf(out + n, len - n, "%s%s:%lld", n ? " " : "", shrt[i], c);
   }
@@ -134,10 +124,10 @@ static void print_table(const json_t *ans)
 
   printf("Coverage report, generated %s\n", jstr(ans, "generated", "?"));
   printf("Audit checkpoint: tree size %lld, root %s (report event at leaf %lld)\n",
-         jint(audit, "tree_size"), jstr(audit, "root", "?"), jint(audit, "leaf_index"));
+         ctl_jint(audit, "tree_size"), jstr(audit, "root", "?"), ctl_jint(audit, "leaf_index"));
   printf("Escrow key: %s\n", jstr(ans, "escrow_key", "(none published)"));
   printf("Filters: group %s, os %s; stale after %lld days without check-in\n\n",
-         jstr(par, "group", "(all)"), jstr(par, "os", "(all)"), jint(par, "stale_days"));
+         jstr(par, "group", "(all)"), jstr(par, "os", "(all)"), ctl_jint(par, "stale_days"));
   printf("%-26s %8s %7s\n", "TOTAL", "DEVICES", "PERCENT");
   json_object_foreach((json_t *)tot, key, v) {
     const json_t *p = json_object_get(pct, key);
@@ -148,10 +138,10 @@ static void print_table(const json_t *ans)
       printf("%-26s %8lld\n", key, (long long)json_integer_value(v));
   }
   printf("\nCustodians (threshold %lld): %lld share(s) attested within 90 days\n",
-         jint(c, "threshold"), jint(c, "attested_90_days"));
+         ctl_jint(c, "threshold"), ctl_jint(c, "attested_90_days"));
   for (size_t i = 0; i < json_array_size(sh); i++) {
     const json_t *e = json_array_get(sh, i);
-    printf("  share %-3lld last attested %s%s%s\n", jint(e, "index"),
+    printf("  share %-3lld last attested %s%s%s\n", ctl_jint(e, "index"),
            jstr(e, "last_attestation", "never"), json_is_string(json_object_get(e, "by"))
            ? " by " : "", jstr(e, "by", ""));
   }
@@ -190,15 +180,12 @@ static int report_run(const report_opts *o, char *path, size_t len,
   if ((rc = ctl_http_open(&h, &o->t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
     goto out;
   if (o->format && strcmp(o->format, "table") != 0) {
-    if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0) {
-      ctl_errf("writing the report failed");
-      rc = CTL_FAIL;
-    }
+    if (fwrite(raw.p, 1, raw.len, stdout) != raw.len || fflush(stdout) != 0)
+      rc = ctl_err(CTL_FAIL, "writing the report failed");
     goto out;
   }
   if (!(ans = json_loadb(raw.p, raw.len, 0, &e)) || !json_is_object(ans)) {
-    ctl_errf("the server's report is not JSON: %s", e.text);
-    rc = CTL_NET;
+    rc = ctl_err(CTL_NET, "the server's report is not JSON: %s", e.text);
     goto out;
   }
   print(ans);
@@ -231,7 +218,7 @@ static void print_retrievals(const json_t *ans)
 
   printf("Retrievals since %s\n", jstr(ans, "since", "?"));
   printf("Audit checkpoint: tree size %lld, root %s (report event at leaf %lld)\n\n",
-         jint(audit, "tree_size"), jstr(audit, "root", "?"), jint(audit, "leaf_index"));
+         ctl_jint(audit, "tree_size"), jstr(audit, "root", "?"), ctl_jint(audit, "leaf_index"));
   printf("%-20s %-30s %-14s %-16s %-10s %-14s %-9s %-20s %-28s %-11s %s\n", "CREATED",
          "RETRIEVAL", "REQUESTER", "HOSTNAME", "VOLUME", "TICKET", "STATE", "COMPLETED",
          "CUSTODIANS", "ROTATION", "REASON");
@@ -241,7 +228,7 @@ static void print_retrievals(const json_t *ans)
     size_t n = 0;
     for (size_t k = 0; k < json_array_size(cs) && n < sizeof cust; k++)
       n += (size_t)snprintf(cust + n, sizeof cust - n, "%s%lld:%s", k ? "," : "",
-                            jint(json_array_get(cs, k), "index"),
+                            ctl_jint(json_array_get(cs, k), "index"),
                             jstr(json_array_get(cs, k), "name", "?"));
     printf("%-20s %-30s %-14.14s %-16.16s %-10.10s %-14.14s %-9s %-20s %-28s %-11s %s\n",
            jstr(r, "created", "?"), jstr(r, "retrieval_id", "?"), jstr(r, "requester", "?"),
@@ -257,8 +244,7 @@ int ctl_cmd_report_retrievals(const ctl_cmd *cmd, int argc, char **argv)
     {"since", required_argument, 0, CTL_OPT_ARG(report_opts, since)},
     {"format", required_argument, 0, O_FORMAT},
     CTL_HTTP_OPTIONS,
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
+    CTL_OPT_END,
   };
   report_opts o = {0};
   char path[1024] = "/v1/reports/retrievals";

@@ -36,20 +36,8 @@ const char ctl_usage_request_new[] =
 
 typedef struct request_opts {
   const char *manifest, *envelope, *device, *volume, *id, *out, *key_out;
-  uint8_t pin[KE_FPR_LEN];
-  int pinned;
+  ctl_hex32 pin;
 } request_opts;
-
-enum { O_FPR = 256 };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  request_opts *o = ctx;
-  switch (opt) {
-  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
-  }
-  return CTL_USAGE;
-}
 
 static int check_opts(const request_opts *o)
 {
@@ -60,20 +48,14 @@ static int check_opts(const request_opts *o)
   for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
     if (!vals[i])
       return ctl_missing_opt(names[i]);
-  if (!ke_id_valid(o->id)) {
-    ctl_errf("--id must be 1..%d characters of A-Z a-z 0-9 . _ : -", KE_ID_MAX);
-    return CTL_USAGE;
-  }
-  if (!ke_label_valid(o->device, KE_LABEL_MAX) || !ke_label_valid(o->volume, KE_LABEL_MAX)) {
-    ctl_errf("--device and --volume are 1..%d bytes of UTF-8 without control or "
-             "invisible format characters", KE_LABEL_MAX);
-    return CTL_USAGE;
-  }
-  if (strcmp(o->key_out, "-") == 0) {
-    ctl_errf("--key-out: the requester key is secret and is never written to standard "
-             "output; name a file");
-    return CTL_USAGE;
-  }
+  if (!ke_id_valid(o->id))
+    return ctl_err(CTL_USAGE, "--id must be 1..%d characters of A-Z a-z 0-9 . _ : -", KE_ID_MAX);
+  if (!ke_label_valid(o->device, KE_LABEL_MAX) || !ke_label_valid(o->volume, KE_LABEL_MAX))
+    return ctl_err(CTL_USAGE, "--device and --volume are 1..%d bytes of UTF-8 without control or "
+                   "invisible format characters", KE_LABEL_MAX);
+  if (strcmp(o->key_out, "-") == 0)
+    return ctl_err(CTL_USAGE, "--key-out: the requester key is secret and is never written to "
+                   "standard output; name a file");
   return CTL_OK;
 }
 
@@ -95,19 +77,15 @@ static int load_envelope(ke_request *r, const char *path, const ke_manifest *m)
     s[--n] = '\0';
   ke_rc k = ke_b64url_decode(&raw, &len, s, 0);
   ke_buf_free(&b);
-  if (k) {
-    ctl_errf("%s: not unpadded base64url (%s)", path, ke_rc_str(k));
-    return CTL_FAIL;
-  }
+  if (k)
+    return ctl_err(CTL_FAIL, "%s: not unpadded base64url (%s)", path, ke_rc_str(k));
   if ((k = len > KE_ENV_MAX_LEN ? KE_ERR_LENGTH : ke_envelope_parse(&env, raw, len))) {
-    ctl_errf("%s: not a valid envelope: %s", path, ke_rc_str(k));
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "%s: not a valid envelope: %s", path, ke_rc_str(k));
   } else if (memcmp(env.fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0) {
-    ctl_errf("%s: the envelope is sealed to another escrow key than the manifest's", path);
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "%s: the envelope is sealed to another escrow key than the manifest's",
+                 path);
   } else if ((k = ke_envelope_sha256(r->envelope_sha256, raw, len))) {
-    ctl_errf("%s: %s", path, ke_rc_str(k));
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "%s: %s", path, ke_rc_str(k));
   } else {
     memcpy(r->envelope, raw, len);
     r->envelope_len = len;
@@ -129,14 +107,12 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
     { "id", required_argument, 0, CTL_OPT_ARG(request_opts, id) },
     { "out", required_argument, 0, CTL_OPT_ARG(request_opts, out) },
     { "key-out", required_argument, 0, CTL_OPT_ARG(request_opts, key_out) },
-    { "fingerprint", required_argument, 0, O_FPR },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(request_opts, pin) },
+    CTL_OPT_END,
   };
-  request_opts o;
+  request_opts o = { 0 };
   int rc;
-  memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if ((rc = check_opts(&o)))
     return rc;
@@ -151,7 +127,7 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
   if (!m || !r || !key) {
     rc = ctl_oom();
   }
-  if (!rc && !(rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL)))
+  if (!rc && !(rc = ctl_load_manifest(m, o.manifest, CTL_HEX32(o.pin))))
     rc = load_envelope(r, o.envelope, m);
   if (!rc) {
     memcpy(r->request_id, o.id, strlen(o.id) + 1);
@@ -164,18 +140,15 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
       ke_sas(r->code, r->request_id, &r->E, &r->R);
       k = ke_reqkey_write(&text, &len, key);
     }
-    if (k) {
-      ctl_errf("cannot create the requester key: %s", ke_rc_str(k));
-      rc = CTL_FAIL;
-    }
+    if (k)
+      rc = ctl_err(CTL_FAIL, "cannot create the requester key: %s", ke_rc_str(k));
   }
   /* The key first: a request without its key would be useless. */
   if (!rc)
     rc = ctl_write_text(o.key_out, text, len, 0600, 1);
   if (!rc) {
     if ((k = ke_request_write(&text, &len, r))) {
-      ctl_errf("cannot write the request: %s", ke_rc_str(k));
-      rc = CTL_FAIL;
+      rc = ctl_err(CTL_FAIL, "cannot write the request: %s", ke_rc_str(k));
     } else {
       rc = ctl_write_text(o.out, text, len, 0644, 0);
     }

@@ -102,21 +102,6 @@ static int on_opt(void *ctx, int opt, const char *arg)
   return CTL_USAGE;
 }
 
-/* "req-" + 26 of a-z2-7: 256 is a multiple of 32, so byte % 32 is uniform. */
-static int new_id(char out[KE_ID_MAX + 1])
-{
-  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
-  uint8_t r[26];
-  if (ke_random(r, sizeof r) != KE_OK)
-    return CTL_FAIL;
-  memcpy(out, "req-", 4);
-  for (size_t i = 0; i < sizeof r; i++)
-    out[4 + i] = b32[r[i] % 32];
-  out[30] = '\0';
-  return CTL_OK;
-}
-
-/* Sign and send; *r gets the server's request file, checked. */
 /* The signed body of POST /v1/retrievals: the statement (ke_retrieval.h)
  * over the request id, the record's name, E, reason, ticket and a nonce,
  * signed with the client key ck. */
@@ -133,9 +118,8 @@ static int sign_body(const ret_opts *o, const ke_reqkey *key, const ke_note_key 
   ke_retrieval_fields f = {key->request_id, o->device, o->volume, o->key_id, e64,
                            o->reason, o->ticket, n64};
   if (!(n = ke_retrieval_statement(stmt, &f))) {
-    ctl_errf("--reason, --ticket, --device, --volume and --key-id may not hold control "
-             "characters");
-    rc = CTL_USAGE;
+    rc = ctl_err(CTL_USAGE, "--reason, --ticket, --device, --volume and --key-id may not hold "
+                 "control characters");
     goto out;
   }
   if (ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
@@ -146,8 +130,7 @@ static int sign_body(const ret_opts *o, const ke_reqkey *key, const ke_note_key 
   if (!*body || (o->device && json_object_set_new(*body, "device", json_string(o->device))) ||
       (o->volume && json_object_set_new(*body, "volume", json_string(o->volume))) ||
       (o->key_id && json_object_set_new(*body, "key_id", json_string(o->key_id)))) {
-    ctl_errf("an option is not valid UTF-8");
-    rc = CTL_USAGE;
+    rc = ctl_err(CTL_USAGE, "an option is not valid UTF-8");
     goto out;
   }
   rc = CTL_OK;
@@ -172,12 +155,9 @@ static int post_request(ctl_http *h, const json_t *body, json_t **ans)
   rc = ctl_http_report(h, status, *ans);
   json_array_foreach(c, i, v)
     ctl_notef("  candidate: device %s (%s) volume %s  %s Key ID %s  [%s]",
-              json_string_value(json_object_get(v, "device_id")) ?: "?",
-              json_string_value(json_object_get(v, "hostname")) ?: "?",
-              json_string_value(json_object_get(v, "volume_id")) ?: "?",
-              json_string_value(json_object_get(v, "key_type")) ?: "?",
-              json_string_value(json_object_get(v, "key_id")) ?: "?",
-              json_string_value(json_object_get(v, "state")) ?: "?");
+              ctl_jstr(v, "device_id") ?: "?", ctl_jstr(v, "hostname") ?: "?",
+              ctl_jstr(v, "volume_id") ?: "?", ctl_jstr(v, "key_type") ?: "?",
+              ctl_jstr(v, "key_id") ?: "?", ctl_jstr(v, "state") ?: "?");
   return rc;
 }
 
@@ -198,18 +178,16 @@ static int check_answer(const json_t *ans, const ke_reqkey *key, const ke_note_k
   if (!ok)
     return CTL_NET;
   if (strcmp(r->request_id, key->request_id) != 0 ||
-      !ke_ct_eq(r->E.b, key->E.b, KE_POINT_LEN)) {
-    ctl_errf("the server answered with another request id or one-time key: refusing");
-    return CTL_FAIL;
-  }
+      !ke_ct_eq(r->E.b, key->E.b, KE_POINT_LEN))
+    return ctl_err(CTL_FAIL, "the server answered with another request id or one-time key: "
+                   "refusing");
   ke_note_key_verifier(ck, &v);
-  if (!r->has_requester || !ke_ct_eq(r->requester.public_key, v.pub, KE_RETRIEVAL_PUB_LEN)) {
-    ctl_errf("the server's request file does not carry your signature: refusing");
-    return CTL_FAIL;
-  }
+  if (!r->has_requester || !ke_ct_eq(r->requester.public_key, v.pub, KE_RETRIEVAL_PUB_LEN))
+    return ctl_err(CTL_FAIL, "the server's request file does not carry your signature: refusing");
   return CTL_OK;
 }
 
+/* Sign and send; *r gets the server's request file, checked. */
 static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_request *r,
                   char *key_type, size_t ktlen, json_t **view)
 {
@@ -228,8 +206,7 @@ static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_reque
   if (!e64 || (rc = sign_body(o, key, ck, e64, &body)) || (rc = post_request(h, body, &ans)) ||
       (rc = check_answer(ans, key, ck, r)))
     goto out;
-  snprintf(key_type, ktlen, "%s",
-           json_string_value(json_object_get(json_object_get(ans, "retrieval"), "key_type"))
+  snprintf(key_type, ktlen, "%s", ctl_jstr(json_object_get(ans, "retrieval"), "key_type")
                ?: "other");
   *view = json_incref(json_object_get(ans, "retrieval"));
 out:
@@ -254,8 +231,8 @@ static size_t fetch(ctl_http *h, const ke_request *r, const ke_reqkey *key,
     return 0;
   json_array_foreach(json_object_get(ans, "parts"), i, v) {
     ke_partfile pf;
-    json_int_t idx = json_integer_value(json_object_get(v, "index"));
-    const char *b = json_string_value(json_object_get(v, "part"));
+    json_int_t idx = ctl_jint(v, "index");
+    const char *b = ctl_jstr(v, "part");
     if (idx < 1 || idx > 255 || !b ||
         ke_b64url_decode_fixed(pf.part, sizeof pf.part, b) != KE_OK) {
       ctl_errf("custodian %lld: the server's part is malformed; ignored", (long long)idx);
@@ -328,9 +305,9 @@ static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
     if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
       break;
     st = json_object_get(ans, "retrieval");
-    n = json_integer_value(json_object_get(st, "parts"));
-    need = json_integer_value(json_object_get(st, "needed"));
-    state = json_string_value(json_object_get(st, "state"));
+    n = ctl_jint(st, "parts");
+    need = ctl_jint(st, "needed");
+    state = ctl_jstr(st, "state");
     if (json_array_size(json_object_get(st, "declines")) > declines) {
       fprintf(stderr, "\n");
       ctl_print_declines(stderr, st, declines);
@@ -379,14 +356,12 @@ static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, con
   ke_hex_encode(hex, r->envelope_sha256, 32);
   if ((rc = ctl_escrow_pin_check(o->escrow_fpr, r->fingerprint, "the record")))
     return rc;
-  if (strcmp(json_string_value(json_object_get(v, "request_id")) ?: "", r->request_id) != 0 ||
-      strcmp(json_string_value(json_object_get(v, "envelope_sha256")) ?: "", hex) != 0 ||
-      strcmp(json_string_value(json_object_get(v, "device_id")) ?: "", r->device) != 0 ||
-      strcmp(json_string_value(json_object_get(v, "volume_id")) ?: "", r->volume) != 0) {
-    ctl_errf("the server's status and request file disagree (id, device, volume or "
-             "envelope): refusing");
-    return CTL_FAIL;
-  }
+  if (strcmp(ctl_jstr(v, "request_id") ?: "", r->request_id) != 0 ||
+      strcmp(ctl_jstr(v, "envelope_sha256") ?: "", hex) != 0 ||
+      strcmp(ctl_jstr(v, "device_id") ?: "", r->device) != 0 ||
+      strcmp(ctl_jstr(v, "volume_id") ?: "", r->volume) != 0)
+    return ctl_err(CTL_FAIL, "the server's status and request file disagree (id, device, volume or "
+                   "envelope): refusing");
   return ctl_approve_in_log(h, o->log_key, r, v);
 }
 
@@ -402,9 +377,8 @@ static int resume(const ret_opts *o)
 
   if (!o->resume_req || !o->resume_key || o->device || o->key_id || o->reason || o->ticket ||
       o->key_out || o->req_out) {
-    ctl_errf("resume with --request REQ and --key KEY only (and --out, --escrow-fingerprint, "
-             "--log-key)");
-    rc = CTL_USAGE;
+    rc = ctl_err(CTL_USAGE, "resume with --request REQ and --key KEY only (and --out, "
+                 "--escrow-fingerprint, --log-key)");
     goto out;
   }
   if (!r || !key || (rc = ctl_new_file(o->out)) ||
@@ -412,15 +386,13 @@ static int resume(const ret_opts *o)
     goto out;
   if (strcmp(key->request_id, r->request_id) != 0 ||
       !ke_ct_eq(key->E.b, r->E.b, KE_POINT_LEN)) {
-    ctl_errf("%s is the key of another request (%s)", o->resume_key, key->request_id);
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "%s is the key of another request (%s)", o->resume_key, key->request_id);
     goto out;
   }
   snprintf(path, sizeof path, "/v1/retrievals/%s", r->request_id);
   if ((rc = ctl_http_open(&h, &o->t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     goto out;
-  snprintf(type, sizeof type, "%s",
-           json_string_value(json_object_get(json_object_get(ans, "retrieval"), "key_type"))
+  snprintf(type, sizeof type, "%s", ctl_jstr(json_object_get(ans, "retrieval"), "key_type")
                ?: "other");
   if ((rc = check_record(h, o, r, json_object_get(ans, "retrieval"))))
     goto out;
@@ -451,34 +423,25 @@ static const struct option ret_options[] = {
   { "escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(ret_opts, escrow_fpr) },
   { "log-key", required_argument, 0, CTL_OPT_ARG(ret_opts, log_key) },
   { "witness-key", required_argument, 0, O_WITNESS },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 },
+  CTL_OPT_END,
 };
 
 /* The options of a new request, before anything is made or sent. */
 static int check_new(const ret_opts *o)
 {
-  if (!o->device == !o->key_id) {
-    ctl_errf("name the record with --device (and --volume) or --key-id");
-    return CTL_USAGE;
-  }
-  if (o->volume && !o->device) {
-    ctl_errf("--volume needs --device");
-    return CTL_USAGE;
-  }
+  if (!o->device == !o->key_id)
+    return ctl_err(CTL_USAGE, "name the record with --device (and --volume) or --key-id");
+  if (o->volume && !o->device)
+    return ctl_err(CTL_USAGE, "--volume needs --device");
   if (!o->reason)
     return ctl_missing_opt("--reason");
   if (!o->ticket)
     return ctl_missing_opt("--ticket");
-  if (!o->wait && !o->key_out) {
-    ctl_errf("without --wait the one-time key would be lost: give --key-out FILE");
-    return CTL_USAGE;
-  }
+  if (!o->wait && !o->key_out)
+    return ctl_err(CTL_USAGE, "without --wait the one-time key would be lost: give --key-out FILE");
   if ((o->key_out && ctl_exists(o->key_out)) || (o->req_out && ctl_exists(o->req_out)) ||
-      (o->out && ctl_exists(o->out))) {
-    ctl_errf("an output file exists already; not overwriting it");
-    return CTL_FAIL;
-  }
+      (o->out && ctl_exists(o->out)))
+    return ctl_err(CTL_FAIL, "an output file exists already; not overwriting it");
   return CTL_OK;
 }
 
@@ -499,7 +462,7 @@ static int save_request(const ret_opts *o, const ke_reqkey *key, const ke_reques
 
 int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
 {
-  ret_opts o;
+  ret_opts o = { 0 };
   ctl_http *h = NULL;
   ke_reqkey *key = NULL;
   ke_request *r = NULL;
@@ -507,7 +470,6 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
   char type[32] = "other", dg[80];
   int rc;
 
-  memset(&o, 0, sizeof o);
   if ((rc = ctl_getopt(cmd, argc, argv, ret_options, on_opt, &o, NULL)))
     return rc;
   if (o.resume_req || o.resume_key)
@@ -516,10 +478,9 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   key = ke_secure_alloc(sizeof *key);
   r = calloc(1, sizeof *r);
-  if (!key || !r || new_id(key->request_id) || ke_scalar_random(&key->e) != KE_OK ||
+  if (!key || !r || ctl_random_id(key->request_id, "req-") || ke_scalar_random(&key->e) != KE_OK ||
       ke_point_mul_base(&key->E, &key->e) != KE_OK) {
-    ctl_errf("cannot make the one-time key");
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "cannot make the one-time key");
     goto out;
   }
   if ((rc = ctl_http_open(&h, &o.t, 1)) ||

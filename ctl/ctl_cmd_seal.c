@@ -37,20 +37,9 @@ const char ctl_usage_seal[] =
 
 typedef struct seal_opts {
   const char *manifest, *device, *volume, *in, *out;
-  uint8_t pin[KE_FPR_LEN];
-  int pinned, raw, force;
+  ctl_hex32 pin;
+  int raw, force;
 } seal_opts;
-
-enum { O_FPR = 256 };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  seal_opts *o = ctx;
-  switch (opt) {
-  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
-  }
-  return CTL_USAGE;
-}
 
 static int read_secret(ke_buf *b, const seal_opts *o)
 {
@@ -68,16 +57,12 @@ static int read_secret(ke_buf *b, const seal_opts *o)
       b->len = n;
     }
   }
-  if (b->len < KE_SECRET_MIN || b->len > KE_SECRET_MAX) {
-    ctl_errf("the secret must be %d..%d bytes", KE_SECRET_MIN, KE_SECRET_MAX);
-    return CTL_FAIL;
-  }
+  if (b->len < KE_SECRET_MIN || b->len > KE_SECRET_MAX)
+    return ctl_err(CTL_FAIL, "the secret must be %d..%d bytes", KE_SECRET_MIN, KE_SECRET_MAX);
   const char *why = ke_secret_weak_reason((const uint8_t *)b->p, b->len);
-  if (why && !o->force) {
-    ctl_errf("refusing a secret that looks low in entropy: %s (--force seals it anyway)",
-             why);
-    return CTL_FAIL;
-  }
+  if (why && !o->force)
+    return ctl_err(CTL_FAIL, "refusing a secret that looks low in entropy: %s (--force seals it "
+                   "anyway)", why);
   if (why)
     ctl_notef("warning: sealing a secret that looks low in entropy (%s)", why);
   return CTL_OK;
@@ -87,49 +72,43 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     { "manifest", required_argument, 0, CTL_OPT_ARG(seal_opts, manifest) },
-    { "fingerprint", required_argument, 0, O_FPR },
+    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(seal_opts, pin) },
     { "device", required_argument, 0, CTL_OPT_ARG(seal_opts, device) },
     { "volume", required_argument, 0, CTL_OPT_ARG(seal_opts, volume) },
     { "in", required_argument, 0, CTL_OPT_ARG(seal_opts, in) },
     { "out", required_argument, 0, CTL_OPT_ARG(seal_opts, out) },
     { "raw", no_argument, 0, CTL_OPT_SET(seal_opts, raw) },
     { "force", no_argument, 0, CTL_OPT_SET(seal_opts, force) },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    CTL_OPT_END,
   };
-  seal_opts o;
+  seal_opts o = { 0 };
   ke_buf secret = { 0 };
   int rc;
-  memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.manifest)
     return ctl_missing_opt("--manifest");
-  if (!o.pinned)
+  if (!o.pin.set)
     return ctl_missing_opt("--fingerprint");
   if (!o.device)
     return ctl_missing_opt("--device");
   if (!o.volume)
     return ctl_missing_opt("--volume");
-  if (!ke_label_valid(o.device, KE_LABEL_MAX) || !ke_label_valid(o.volume, KE_LABEL_MAX)) {
-    ctl_errf("--device and --volume are 1..%d bytes of UTF-8 without control characters",
-             KE_LABEL_MAX);
-    return CTL_USAGE;
-  }
+  if (!ke_label_valid(o.device, KE_LABEL_MAX) || !ke_label_valid(o.volume, KE_LABEL_MAX))
+    return ctl_err(CTL_USAGE, "--device and --volume are 1..%d bytes of UTF-8 without control "
+                   "characters", KE_LABEL_MAX);
   ke_manifest *m = calloc(1, sizeof *m);
   if (!m)
     return ctl_oom();
   uint8_t *env = NULL;
   size_t envlen = 0;
   char *text = NULL;
-  if (!(rc = ctl_load_manifest(m, o.manifest, o.pin)) && !(rc = read_secret(&secret, &o))) {
+  if (!(rc = ctl_load_manifest(m, o.manifest, o.pin.b)) && !(rc = read_secret(&secret, &o))) {
     ke_rc k = ke_envelope_seal(&env, &envlen, m->pub.fingerprint, &m->pub.commitments[0],
                                o.device, o.volume, (const uint8_t *)secret.p, secret.len);
     text = k ? NULL : ke_b64url_encode(env, envlen);
-    if (k || !text) {
-      ctl_errf("sealing failed: %s", ke_rc_str(k ? k : KE_ERR_NOMEM));
-      rc = CTL_FAIL;
-    }
+    if (k || !text)
+      rc = ctl_err(CTL_FAIL, "sealing failed: %s", ke_rc_str(k ? k : KE_ERR_NOMEM));
   }
   ke_buf_free(&secret);
   if (!rc) {

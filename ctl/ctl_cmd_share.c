@@ -26,20 +26,8 @@ const char ctl_usage_share_verify[] =
 
 typedef struct share_opts {
   const char *manifest, *share, *passfile;
-  uint8_t pin[KE_FPR_LEN];
-  int pinned;
+  ctl_hex32 pin;
 } share_opts;
-
-enum { O_FPR = 256 };
-
-static int on_opt(void *ctx, int opt, const char *arg)
-{
-  share_opts *o = ctx;
-  switch (opt) {
-  case O_FPR: o->pinned = 1; return ctl_parse_fpr(o->pin, arg);
-  }
-  return CTL_USAGE;
-}
 
 int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
 {
@@ -47,15 +35,13 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
     { "manifest", required_argument, 0, CTL_OPT_ARG(share_opts, manifest) },
     { "share", required_argument, 0, CTL_OPT_ARG(share_opts, share) },
     { "passphrase-file", required_argument, 0, CTL_OPT_ARG(share_opts, passfile) },
-    { "fingerprint", required_argument, 0, O_FPR },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(share_opts, pin) },
+    CTL_OPT_END,
   };
-  share_opts o;
+  share_opts o = { 0 };
   ke_sharefile sf;
   int rc;
-  memset(&o, 0, sizeof o);
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)))
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
   if (!o.manifest)
     return ctl_missing_opt("--manifest");
@@ -65,7 +51,7 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
   ke_scalar *d = ke_secure_alloc(sizeof *d);
   if (!m || !d) {
     rc = ctl_oom();
-  } else if (!(rc = ctl_load_manifest(m, o.manifest, o.pinned ? o.pin : NULL)) &&
+  } else if (!(rc = ctl_load_manifest(m, o.manifest, CTL_HEX32(o.pin))) &&
              !(rc = ctl_load_share(&sf, o.share)) &&
              !(rc = ctl_check_share(&sf, &m->pub,
                                     sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,

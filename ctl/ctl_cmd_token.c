@@ -45,8 +45,8 @@ static int parse_duration(long long *out, const char *s)
 {
   if (ctl_list_duration(out, s, "smhd", 1, 100LL * 365 * 86400) == 0)
     return CTL_OK;
-  ctl_errf("--expires-in: a positive number of seconds, or with s, m, h or d (e.g. 90d)");
-  return CTL_USAGE;
+  return ctl_err(CTL_USAGE, "--expires-in: a positive number of seconds, or with s, m, h or d "
+                 "(e.g. 90d)");
 }
 
 static int on_opt(void *ctx, int opt, const char *arg)
@@ -64,8 +64,7 @@ static const struct option token_options[] = {
   { "user", required_argument, 0, CTL_OPT_ARG(token_opts, user) },
   { "all", no_argument, 0, CTL_OPT_SET(token_opts, all) },
   { "json", no_argument, 0, CTL_OPT_SET(token_opts, json) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv)
@@ -82,16 +81,12 @@ int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv)
   req = json_pack("{s:s,s:I}", "name", o.name, "expires_in", (json_int_t)o.expires_in);
   if (req && o.user)
     json_object_set_new(req, "user", json_string(o.user));
-  if (!req) {
-    ctl_errf("--name is not valid UTF-8");
-    return CTL_USAGE;
-  }
+  if (!req)
+    return ctl_err(CTL_USAGE, "--name is not valid UTF-8");
   if ((rc = ctl_list_create(&o.t, "/v1/tokens", req, &ans, &token)))
     goto out;
   ctl_notef("Token %lld \"%s\" for %s, expires %s. It is shown only this once:",
-            (long long)json_integer_value(json_object_get(ans, "id")), o.name,
-            json_string_value(json_object_get(ans, "user")),
-            json_string_value(json_object_get(ans, "expires")));
+            ctl_jint(ans, "id"), o.name, ctl_jstr(ans, "user"), ctl_jstr(ans, "expires"));
   printf("%s\n", token);
 out:
   json_decref(req);
@@ -113,12 +108,8 @@ int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
   const json_t *toks = json_object_get(ans, "tokens");
   for (size_t i = 0; i < json_array_size(toks); i++) {
     const json_t *t = json_array_get(toks, i);
-    printf("%-6lld %-5s %-16s %-24s %-20s %s\n",
-           (long long)json_integer_value(json_object_get(t, "id")),
-           json_string_value(json_object_get(t, "kind")),
-           json_string_value(json_object_get(t, "user")),
-           json_string_value(json_object_get(t, "name")),
-           json_string_value(json_object_get(t, "expires")),
+    printf("%-6lld %-5s %-16s %-24s %-20s %s\n", ctl_jint(t, "id"), ctl_jstr(t, "kind"),
+           ctl_jstr(t, "user"), ctl_jstr(t, "name"), ctl_jstr(t, "expires"),
            json_is_string(json_object_get(t, "revoked")) ? "revoked"
            : json_is_true(json_object_get(t, "active"))  ? "active"
                                                           : "expired");

@@ -9,6 +9,7 @@
 
 #include "ctl_cmd.h"
 #include "ctl_http.h"
+#include "ctl_list.h"
 
 #define CTL_ONLINE_OPTS                                                         \
   "  --server URL   another server than the stored login's (ESCROWCTL_SERVER)\n" \
@@ -96,8 +97,7 @@ static const struct option user_options[] = {
   { "person", required_argument, 0, CTL_OPT_ARG(user_opts, person) },
   { "service", no_argument, 0, CTL_OPT_SET(user_opts, service) },
   { "email", required_argument, 0, CTL_OPT_ARG(user_opts, email) },
-  { "help", no_argument, 0, 'h' },
-  { 0, 0, 0, 0 }
+  CTL_OPT_END
 };
 
 /* Options, then exactly `npos` positional arguments (the user name). */
@@ -126,8 +126,8 @@ static int parse_args(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, i
   } else if (argc - first == npos) {
     return CTL_OK;
   }
-  ctl_errf(npos ? "expects one user NAME (see --help)" : "takes no arguments (see --help)");
-  return CTL_USAGE;
+  return ctl_err(CTL_USAGE,
+                 npos ? "expects one user NAME (see --help)" : "takes no arguments (see --help)");
 }
 
 /* parse_args, and --person only where it means something. */
@@ -137,18 +137,12 @@ static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int np
   int rc = parse_args(cmd, argc, argv, o, npos, name);
 
   if (!rc && o->person && cmd->sub && strcmp(cmd->sub, "add") != 0 &&
-      strcmp(cmd->sub, "set-person") != 0) {
-    ctl_errf("--person applies to `user add` and `user set-person` only");
-    return CTL_USAGE;
-  }
-  if (!rc && o->email && (!cmd->sub || strcmp(cmd->sub, "set-email") != 0)) {
-    ctl_errf("--email applies to `user set-email` only");
-    return CTL_USAGE;
-  }
-  if (!rc && o->service && (!cmd->sub || strcmp(cmd->sub, "add") != 0)) {
-    ctl_errf("--service applies to `user add` only");
-    return CTL_USAGE;
-  }
+      strcmp(cmd->sub, "set-person") != 0)
+    return ctl_err(CTL_USAGE, "--person applies to `user add` and `user set-person` only");
+  if (!rc && o->email && (!cmd->sub || strcmp(cmd->sub, "set-email") != 0))
+    return ctl_err(CTL_USAGE, "--email applies to `user set-email` only");
+  if (!rc && o->service && (!cmd->sub || strcmp(cmd->sub, "add") != 0))
+    return ctl_err(CTL_USAGE, "--service applies to `user add` only");
   return rc;
 }
 
@@ -174,10 +168,8 @@ static int user_password_member(json_t *req, const char *file)
     return CTL_OK;
   if ((rc = ctl_passphrase(&pw, file, "", 0)))
     return rc;
-  if (json_object_set_new(req, "password", json_stringn(pw.p, pw.len))) {
-    ctl_errf("the password is not valid UTF-8");
-    rc = CTL_FAIL;
-  }
+  if (json_object_set_new(req, "password", json_stringn(pw.p, pw.len)))
+    rc = ctl_err(CTL_FAIL, "the password is not valid UTF-8");
   ke_buf_free(&pw);
   return rc;
 }
@@ -185,7 +177,7 @@ static int user_password_member(json_t *req, const char *file)
 /* A generated one-time password, the only way the user gets in: once. */
 static void user_print_otp(const json_t *ans, const char *name, const char *when)
 {
-  const char *otp = json_string_value(json_object_get(ans, "one_time_password"));
+  const char *otp = ctl_jstr(ans, "one_time_password");
 
   if (otp)
     printf("One-time password (give it to %s; it must be changed at the %s login):\n%s\n",
@@ -208,20 +200,18 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
     json_object_set_new(req, "custodian_index", json_integer(o.cidx));
   if (req && o.service) {
     if (o.password_file) {
-      ctl_errf("a service account has no password: --service takes no --password-file");
-      rc = CTL_USAGE;
+      rc = ctl_err(CTL_USAGE, "a service account has no password: --service takes no "
+                   "--password-file");
       goto out;
     }
     json_object_set_new(req, "service", json_true());
   }
   if (req && o.person && json_object_set_new(req, "person", json_string(o.person))) {
-    ctl_errf("--person is not valid UTF-8");
-    rc = CTL_USAGE;
+    rc = ctl_err(CTL_USAGE, "--person is not valid UTF-8");
     goto out;
   }
   if (!req) {
-    ctl_errf("the user name or role is not valid UTF-8");
-    rc = CTL_USAGE;
+    rc = ctl_err(CTL_USAGE, "the user name or role is not valid UTF-8");
     goto out;
   }
   if ((rc = user_password_member(req, o.password_file)) ||
@@ -248,12 +238,8 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = parse(cmd, argc, argv, &o, 0, NULL)))
     return rc;
-  if ((rc = ctl_http_do(&o.t, "GET", "/v1/users", NULL, &ans)))
+  if ((rc = ctl_list_fetch(&o.t, "/v1/users", 0, o.json, &ans)) || !ans)
     return rc;
-  if (o.json) {
-    ctl_print_json(ans);
-    goto out;
-  }
   printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED",
          "KIND");
   const json_t *users = json_object_get(ans, "users");
@@ -263,15 +249,13 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
     char idx[8] = "-";
     if (json_is_integer(ci))
       snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
-    printf("%-24s %-10s %-5s %-8s %-20s %s\n", json_string_value(json_object_get(u, "name")),
-           json_string_value(json_object_get(u, "role")), idx,
+    printf("%-24s %-10s %-5s %-8s %-20s %s\n", ctl_jstr(u, "name"), ctl_jstr(u, "role"), idx,
            json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
-           json_string_value(json_object_get(u, "created")),
+           ctl_jstr(u, "created"),
            json_is_true(json_object_get(u, "service")) ? "service" : "person");
   }
-out:
   json_decref(ans);
-  return rc;
+  return CTL_OK;
 }
 
 /* disable, enable, set-role, set-person and set-email: POST to
@@ -292,20 +276,16 @@ int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
                                                                                   : "--email";
     if (!v)
       return ctl_missing_opt(opt);
-    if (!(req = json_pack("{s:s}", what, v))) {
-      ctl_errf("%s is not valid UTF-8", opt);
-      return CTL_USAGE;
-    }
+    if (!(req = json_pack("{s:s}", what, v)))
+      return ctl_err(CTL_USAGE, "%s is not valid UTF-8", opt);
   } else if (strcmp(what, "role") == 0) {
     if (!o.role)
       return ctl_missing_opt("--role");
     req = json_pack("{s:s}", "role", o.role);
     if (req && o.cidx)
       json_object_set_new(req, "custodian_index", json_integer(o.cidx));
-    if (!req) {
-      ctl_errf("the role is not valid UTF-8");
-      return CTL_USAGE;
-    }
+    if (!req)
+      return ctl_err(CTL_USAGE, "the role is not valid UTF-8");
   }
   if ((rc = user_path(path, sizeof path, name, what)) ||
       (rc = ctl_http_do(&o.t, "POST", path, req, &ans)))
@@ -317,8 +297,7 @@ int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
   else if (o.email)
     printf("User %s has no email address now.\n", name);
   else if (req)
-    printf("User %s now has role %s (was %s).\n", name, o.role,
-           json_string_value(json_object_get(ans, "previous_role")));
+    printf("User %s now has role %s (was %s).\n", name, o.role, ctl_jstr(ans, "previous_role"));
   else
     printf("User %s %s.\n", name, strcmp(what, "disable") == 0 ? "disabled" : "enabled");
 out:
@@ -346,7 +325,7 @@ int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
       (rc = ctl_http_do(&o.t, "POST", path, req, &ans)))
     goto out;
   printf("Password of %s reset; %lld login session(s) revoked.\n", name,
-         (long long)json_integer_value(json_object_get(ans, "sessions_revoked")));
+         ctl_jint(ans, "sessions_revoked"));
   user_print_otp(ans, name, "next");
 out:
   json_decref(req);

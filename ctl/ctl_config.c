@@ -35,13 +35,11 @@ int ctl_config_dir(char *out, size_t outlen)
   else if (home && home[0] == '/')
     n = snprintf(out, outlen, "%s/.config/escrowctl", home);
   else {
-    ctl_errf("cannot find the configuration directory: set HOME or XDG_CONFIG_HOME");
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "cannot find the configuration directory: set HOME or "
+                   "XDG_CONFIG_HOME");
   }
-  if (n < 0 || (size_t)n >= outlen) {
-    ctl_errf("configuration directory path too long");
-    return CTL_FAIL;
-  }
+  if (n < 0 || (size_t)n >= outlen)
+    return ctl_err(CTL_FAIL, "configuration directory path too long");
   return CTL_OK;
 }
 
@@ -98,16 +96,13 @@ int ctl_login_load(ctl_login *l, int *found)
   if (priv == KE_PRIV_STAT) {
     if (errno == ENOENT)
       return CTL_OK;
-    ctl_errf("cannot read %s: %s", path, strerror(errno));
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "cannot read %s: %s", path, strerror(errno));
   }
   /* Like ssh with its keys: a credential that others could read is
    * treated as leaked, not silently used. */
-  if (priv != KE_PRIV_OK) {
-    ctl_errf("%s must be a regular file of yours with mode 0600; refusing to use it "
-             "(fix it or log in again)", path);
-    return CTL_FAIL;
-  }
+  if (priv != KE_PRIV_OK)
+    return ctl_err(CTL_FAIL, "%s must be a regular file of yours with mode 0600; refusing to use "
+                   "it (fix it or log in again)", path);
   if ((rc = ctl_read(&b, path, CTL_LOGIN_MAX, 1, "the stored login")))
     return rc;
   if (ke_json_parse_object(&o, b.p, b.len, err, sizeof err) != KE_JSON_OK) {
@@ -170,16 +165,12 @@ int ctl_login_save(const ctl_login *l)
 
   if ((rc = ctl_config_dir(dir, sizeof dir)))
     return rc;
-  if (mkdir_p(dir) != 0 || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    ctl_errf("cannot create %s: %s", dir, strerror(errno));
-    return CTL_FAIL;
-  }
+  if (mkdir_p(dir) != 0 || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    return ctl_err(CTL_FAIL, "cannot create %s: %s", dir, strerror(errno));
   /* The directory is ours: keep it private even if it existed already with
    * a wider mode (a umask of 022 at its creation, say). */
-  if ((st.st_mode & 077) && chmod(dir, 0700) != 0) {
-    ctl_errf("cannot make %s private: %s", dir, strerror(errno));
-    return CTL_FAIL;
-  }
+  if ((st.st_mode & 077) && chmod(dir, 0700) != 0)
+    return ctl_err(CTL_FAIL, "cannot make %s private: %s", dir, strerror(errno));
   o = json_object();
   if (!o || json_object_set_new(o, "server", json_string(l->server)) ||
       json_object_set_new(o, "token", json_string(l->token)) ||
@@ -203,9 +194,7 @@ int ctl_login_save(const ctl_login *l)
   ke_buf_free(&buf);
   ke_wipe(text, strlen(text));
   free(text);
-  if (!ok) {
-    ctl_errf("cannot write %s: %s", path, strerror(e.err));
-    return CTL_FAIL;
-  }
+  if (!ok)
+    return ctl_err(CTL_FAIL, "cannot write %s: %s", path, strerror(e.err));
   return CTL_OK;
 }

@@ -46,10 +46,8 @@ time_t ctl_cust_now(void)
 
 static int path_in(char *out, size_t n, const char *dir, const char *name)
 {
-  if (snprintf(out, n, "%s/%s", dir, name) >= (int)n) {
-    ctl_errf("state directory path too long: %s", dir);
-    return CTL_FAIL;
-  }
+  if (snprintf(out, n, "%s/%s", dir, name) >= (int)n)
+    return ctl_err(CTL_FAIL, "state directory path too long: %s", dir);
   return CTL_OK;
 }
 
@@ -62,10 +60,10 @@ static void prune(json_t *j, time_t now)
   void *tmp;
 
   for (size_t i = json_array_size(a); i-- > 0;)
-    if (json_integer_value(json_object_get(json_array_get(a, i), "t")) < now - CUST_KEEP_APPROVALS)
+    if (ctl_jint(json_array_get(a, i), "t") < now - CUST_KEEP_APPROVALS)
       json_array_remove(a, i);
   json_object_foreach_safe(d, tmp, k, v) {
-    if (json_integer_value(json_object_get(v, "t")) < now - CUST_KEEP_DECISIONS)
+    if (ctl_jint(v, "t") < now - CUST_KEEP_DECISIONS)
       json_object_del(d, k);
   }
 }
@@ -80,16 +78,13 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
   memset(s, 0, sizeof *s);
   s->lockfd = -1;
   snprintf(s->dir, sizeof s->dir, "%s", dir);
-  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-    ctl_errf("cannot create the state directory %s: %s", dir, strerror(errno));
-    return CTL_FAIL;
-  }
-  if (ke_check_private(dir, 1, 1, &st) != KE_PRIV_OK) {
-    ctl_errf("the state directory %s must be a directory of this user, mode 0700 "
-             "(its limits and pins are what stop a mass retrieval)", dir);
-    return CTL_FAIL;
-  }
-  if (path_in(lock, sizeof lock, dir, "state.lock") || path_in(file, sizeof file, dir, "state.json"))
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return ctl_err(CTL_FAIL, "cannot create the state directory %s: %s", dir, strerror(errno));
+  if (ke_check_private(dir, 1, 1, &st) != KE_PRIV_OK)
+    return ctl_err(CTL_FAIL, "the state directory %s must be a directory of this user, mode 0700 "
+                   "(its limits and pins are what stop a mass retrieval)", dir);
+  if (path_in(lock, sizeof lock, dir, "state.lock") ||
+      path_in(file, sizeof file, dir, "state.json"))
     return CTL_FAIL;
   if ((s->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0 ||
       flock(s->lockfd, LOCK_EX) != 0) {
@@ -104,7 +99,7 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
   } else if (ctl_read(&b, file, CUST_STATE_MAX, 0, "custodian state") == CTL_OK) {
     s->j = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
     ke_buf_free(&b);
-    if (!json_is_object(s->j) || json_integer_value(json_object_get(s->j, "version")) != 1 ||
+    if (!json_is_object(s->j) || ctl_jint(s->j, "version") != 1 ||
         !json_is_array(json_object_get(s->j, "approvals")) ||
         !json_is_object(json_object_get(s->j, "decisions")) ||
         !json_is_object(json_object_get(s->j, "pins"))) {
@@ -192,7 +187,7 @@ void ctl_cust_mark_done(ctl_cust_state *s, const char *request)
 
 const char *ctl_cust_pin(const ctl_cust_state *s, const char *user)
 {
-  return json_string_value(json_object_get(json_object_get(s->j, "pins"), user));
+  return ctl_jstr(json_object_get(s->j, "pins"), user);
 }
 
 int ctl_cust_set_pin(ctl_cust_state *s, const char *user, const char *fpr_hex)
@@ -209,8 +204,8 @@ time_t ctl_cust_last_approval(const ctl_cust_state *s, const char *device)
   size_t i;
 
   json_array_foreach(a, i, e) {
-    time_t t = (time_t)json_integer_value(json_object_get(e, "t"));
-    if (strcmp(json_string_value(json_object_get(e, "device")) ?: "", device) == 0 && t > last)
+    time_t t = (time_t)ctl_jint(e, "t");
+    if (strcmp(ctl_jstr(e, "device") ?: "", device) == 0 && t > last)
       last = t;
   }
   return last;
@@ -221,17 +216,17 @@ time_t ctl_cust_last_approval(const ctl_cust_state *s, const char *device)
 static unsigned count_since(const ctl_cust_state *s, time_t from, const char *requester)
 {
   json_t *a = json_object_get(s->j, "approvals"), *e;
-  time_t rearmed = (time_t)json_integer_value(json_object_get(s->j, "rearmed"));
+  time_t rearmed = (time_t)ctl_jint(s->j, "rearmed");
   unsigned n = 0;
   size_t i;
 
   if (rearmed > from)
     from = rearmed;
   json_array_foreach(a, i, e) {
-    if (json_integer_value(json_object_get(e, "t")) < from)
+    if (ctl_jint(e, "t") < from)
       continue;
     if (!requester ||
-        strcmp(json_string_value(json_object_get(e, "requester")) ?: "", requester) == 0)
+        strcmp(ctl_jstr(e, "requester") ?: "", requester) == 0)
       n++;
   }
   return n;
@@ -263,12 +258,12 @@ int ctl_cust_over_limit(const ctl_cust_state *s, const ctl_policy *p, const char
 
 const char *ctl_cust_tripped(const ctl_cust_state *s)
 {
-  return json_string_value(json_object_get(json_object_get(s->j, "tripped"), "what"));
+  return ctl_jstr(json_object_get(s->j, "tripped"), "what");
 }
 
 int ctl_cust_trip(ctl_cust_state *s, const char *what, time_t now)
 {
-  json_int_t seq = json_integer_value(json_object_get(s->j, "trips")) + 1;
+  json_int_t seq = ctl_jint(s->j, "trips") + 1;
 
   if (json_object_set_new(s->j, "trips", json_integer(seq)) ||
       json_object_set_new(s->j, "tripped", json_pack("{s:s,s:I,s:I}", "what", what, "time",
@@ -302,7 +297,7 @@ void ctl_cust_alarm_mark(ctl_cust_state *s, json_int_t seq, const char *channel)
   json_t *a = json_object_get(s->j, "alarm");
 
   /* A re-arm and a new trip since the sending: that alarm is still due. */
-  if (!a || json_integer_value(json_object_get(a, "seq")) != seq ||
+  if (!a || ctl_jint(a, "seq") != seq ||
       ctl_cust_alarm_was_sent(s, channel))
     return;
   json_array_append_new(json_object_get(a, "sent"), json_string(channel));
@@ -446,8 +441,9 @@ int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, con
              "before re-arming.\n", index, ts, what);
     return alarm_mail(p, p->alarm_mail_to.item[channel - p->alarm_webhooks.n], title, body);
   }
-  const ke_chat_fact facts[] = {{"custodian index", idx}, {"limit", what}, {"time", ts},
-                                {"until", "an operator runs `escrowctl custodian rearm` on its host"}};
+  const ke_chat_fact facts[] = {
+    {"custodian index", idx}, {"limit", what}, {"time", ts},
+    {"until", "an operator runs `escrowctl custodian rearm` on its host"}};
   json_t *native = json_pack("{s:s,s:s,s:I,s:s,s:s}", "event", "custodian.alarm", "time", ts,
                              "custodian_index", (json_int_t)index, "limit", what, "action",
                              "declining every request until re-armed");

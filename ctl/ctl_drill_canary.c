@@ -15,8 +15,6 @@
 #include "ctl_drill.h"
 #include "ke_canary.h"
 
-#define CTL_CANARY_B32 "abcdefghijklmnopqrstuvwxyz234567"
-
 /* The current escrow key with the pinned fingerprint, from the server. */
 static int ctl_canary_key(ctl_http *h, const uint8_t pin[KE_FPR_LEN], ke_manifest *m)
 {
@@ -31,7 +29,7 @@ static int ctl_canary_key(ctl_http *h, const uint8_t pin[KE_FPR_LEN], ke_manifes
   if ((rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     return rc;
   rc = CTL_FAIL;
-  state = json_string_value(json_object_get(ans, "state"));
+  state = ctl_jstr(ans, "state");
   text = json_dumps(json_object_get(ans, "manifest"), JSON_COMPACT);
   if (!text || ke_manifest_parse(m, text, strlen(text), &ferr) != KE_OK ||
       memcmp(m->pub.fingerprint, pin, KE_FPR_LEN) != 0)
@@ -58,16 +56,12 @@ int ctl_drill_canaries(ctl_http *h, const ke_reqkey *key, unsigned n,
     goto out;
   for (unsigned i = 0; i < n; i++) {
     char rid[KE_DRILL_ID_LEN + 1], *e64 = NULL, *v64 = NULL, *p64 = NULL;
-    uint8_t rnd[26], ver[KE_VERIFIER_LEN], proof[KE_DLEQ_LEN], *env = NULL;
+    uint8_t ver[KE_VERIFIER_LEN], proof[KE_DLEQ_LEN], *env = NULL;
     size_t envlen = 0;
 
     rc = CTL_FAIL;
-    if (ke_random(rnd, sizeof rnd) != KE_OK)
+    if (ctl_random_id(rid, "rec-"))
       goto out;
-    memcpy(rid, "rec-", 4);
-    for (size_t j = 0; j < sizeof rnd; j++)
-      rid[4 + j] = CTL_CANARY_B32[rnd[j] % 32];
-    rid[KE_DRILL_ID_LEN] = '\0';
     if (ke_canary_seal(&env, &envlen, ver, proof, &key->e, m->pub.fingerprint,
                        &m->pub.commitments[0], key->request_id, rid) == KE_OK &&
         (e64 = ke_b64url_encode(env, envlen)) && (v64 = ke_b64url_encode(ver, sizeof ver)) &&

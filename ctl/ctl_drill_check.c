@@ -65,10 +65,9 @@ int ctl_drill_build_statement(ctl_drill *d)
     return rc;
   if (!(e64 = ke_b64url_encode(d->E.b, KE_POINT_LEN)) ||
       !(d->stmt_len = ke_drill_signed_statement(d->statement, d->id, d->selection, d->mode, e64,
-                                                d->nrec, digest, d->expires))) {
-    ctl_errf("the drill's statement cannot be made (mode, selection or expiry malformed)");
-    rc = CTL_FAIL;
-  }
+                                                d->nrec, digest, d->expires)))
+    rc = ctl_err(CTL_FAIL, "the drill's statement cannot be made (mode, selection or expiry "
+                 "malformed)");
   free(e64);
   return rc;
 }
@@ -83,33 +82,28 @@ static int check_pin(const ctl_drill *d)
   int rc;
 
   if (EVP_Digest(d->auditor_key, sizeof d->auditor_key, h, &hl, EVP_sha256(), NULL) != 1 ||
-      hl != 32) {
-    ctl_errf("cannot hash the auditor's key");
-    return CTL_FAIL;
-  }
+      hl != 32)
+    return ctl_err(CTL_FAIL, "cannot hash the auditor's key");
   ke_hex_encode(fpr, h, sizeof h);
   if ((rc = ctl_pin_lookup(d->auditor, fpr, &st, pinned, since)))
     return rc;
   if (st == CTL_PIN_MATCH)
     return CTL_OK;
-  if (st == CTL_PIN_UNKNOWN) {
-    ctl_errf("the drill is signed by a client key of %s that you have not pinned:\n"
-             "  fingerprint %s\n"
-             "Check it with %s out of band (in person or on a call: `escrowctl key show` on "
-             "their machine prints it), then pin it with\n"
-             "  escrowctl pin add %s %s\n"
-             "and run this again.  No part made.",
-             d->auditor, fpr, d->auditor, d->auditor, fpr);
-    return CTL_FAIL;
-  }
-  ctl_errf("!!! THE AUDITOR'S KEY HAS CHANGED: refusing !!!\n"
-           "  the drill is signed by     %s\n"
-           "  you pinned for %-11s %s (since %s)\n"
-           "Either the server (or someone between you and it) substitutes a key, or %s "
-           "really has a new key.  Ask %s out of band; only if they confirm the new "
-           "fingerprint, re-pin with `escrowctl pin add %s %s`.  No part made.",
-           fpr, d->auditor, pinned, since, d->auditor, d->auditor, d->auditor, fpr);
-  return CTL_FAIL;
+  if (st == CTL_PIN_UNKNOWN)
+    return ctl_err(CTL_FAIL, "the drill is signed by a client key of %s that you have not pinned:\n"
+                   "  fingerprint %s\n"
+                   "Check it with %s out of band (in person or on a call: `escrowctl key show` on "
+                   "their machine prints it), then pin it with\n"
+                   "  escrowctl pin add %s %s\n"
+                   "and run this again.  No part made.",
+                   d->auditor, fpr, d->auditor, d->auditor, fpr);
+  return ctl_err(CTL_FAIL, "!!! THE AUDITOR'S KEY HAS CHANGED: refusing !!!\n"
+                 "  the drill is signed by     %s\n"
+                 "  you pinned for %-11s %s (since %s)\n"
+                 "Either the server (or someone between you and it) substitutes a key, or %s "
+                 "really has a new key.  Ask %s out of band; only if they confirm the new "
+                 "fingerprint, re-pin with `escrowctl pin add %s %s`.  No part made.",
+                 fpr, d->auditor, pinned, since, d->auditor, d->auditor, d->auditor, fpr);
 }
 
 static void now_utc(char out[KE_DRILL_EXPIRES_LEN + 1])
@@ -127,28 +121,22 @@ int ctl_drill_check_statement(ctl_drill *d)
   int rc;
 
   d->code[0] = '\0';
-  if (!d->is_signed) {
-    ctl_errf("the drill has no statement signed by its auditor: no part is made for an "
-             "unsigned drill");
-    return CTL_FAIL;
-  }
+  if (!d->is_signed)
+    return ctl_err(CTL_FAIL, "the drill has no statement signed by its auditor: no part is made "
+                   "for an unsigned drill");
   if ((rc = ctl_drill_build_statement(d)))
     return rc;
   /* The pin first: an unknown key is the common case and says what to do. */
   if ((rc = check_pin(d)))
     return rc;
-  if (!ke_drill_signature_ok(d->auditor_key, d->statement, d->stmt_len, d->stmt_sig)) {
-    ctl_errf("the auditor's signature does not verify over this drill (its one-time key E, "
-             "its records or their envelopes are not those %s signed): refusing; no part made",
-             d->auditor);
-    return CTL_FAIL;
-  }
+  if (!ke_drill_signature_ok(d->auditor_key, d->statement, d->stmt_len, d->stmt_sig))
+    return ctl_err(CTL_FAIL, "the auditor's signature does not verify over this drill (its "
+                   "one-time key E, its records or their envelopes are not those %s signed): "
+                   "refusing; no part made", d->auditor);
   now_utc(now);
   /* Same fixed format: the strings order as the times. */
-  if (strcmp(d->expires, now) <= 0) {
-    ctl_errf("the drill expired at %s: no part made", d->expires);
-    return CTL_FAIL;
-  }
+  if (strcmp(d->expires, now) <= 0)
+    return ctl_err(CTL_FAIL, "the drill expired at %s: no part made", d->expires);
   ke_drill_code(d->code, d->statement, d->stmt_len);
   return d->code[0] ? CTL_OK : CTL_FAIL;
 }
@@ -164,26 +152,20 @@ int ctl_drill_prove_records(ctl_http *h, const ctl_drill *d, const char *log_key
 
   for (size_t i = 0; i < d->nrec; i++) {
     const ctl_drill_rec *r = &d->rec[i];
-    if (!r->escrow_event || r->leaf_index < 0) {
-      ctl_errf("the server shows no audit event for the escrow of record %s: refusing; no "
-               "part made", r->id);
-      return CTL_FAIL;
-    }
+    if (!r->escrow_event || r->leaf_index < 0)
+      return ctl_err(CTL_FAIL, "the server shows no audit event for the escrow of record %s: "
+                     "refusing; no part made", r->id);
     if (canary && (strcmp(r->device, KE_CANARY_DEVICE) != 0 || strcmp(r->volume, r->id) != 0 ||
                    !r->has_canary_proof ||
                    ke_canary_verify(r->canary_proof, sizeof r->canary_proof, &r->env.R, d->id,
-                                    r->id) != KE_OK)) {
-      ctl_errf("record %s of canary drill %s is not a canary with a valid proof of "
-               "knowledge of its R: refusing; no part made", r->id, d->id);
-      return CTL_FAIL;
-    }
+                                    r->id) != KE_OK))
+      return ctl_err(CTL_FAIL, "record %s of canary drill %s is not a canary with a valid proof of "
+                     "knowledge of its R: refusing; no part made", r->id, d->id);
     if (!ctl_escrow_event_ok(r->escrow_event, r->id, r->device, r->volume,
-                             r->envelope_sha256, canary)) {
-      ctl_errf("record %s: the audit event the server shows is not the escrow of this "
-               "envelope for device %s, volume %s: refusing; no part made", r->id, r->device,
-               r->volume);
-      return CTL_FAIL;
-    }
+                             r->envelope_sha256, canary))
+      return ctl_err(CTL_FAIL, "record %s: the audit event the server shows is not the escrow of "
+                     "this envelope for device %s, volume %s: refusing; no part made", r->id,
+                     r->device, r->volume);
   }
   if ((rc = ctl_logview_open(&lv, h, log_key)))
     return rc;
@@ -212,29 +194,23 @@ int ctl_drill_check_own(ctl_drill *d, const char *ckey)
   ke_note_verifier v;
   int rc;
 
-  if (!d->is_signed) {
-    ctl_errf("drill %s has no signed statement: no custodian will answer it", d->id);
-    return CTL_FAIL;
-  }
+  if (!d->is_signed)
+    return ctl_err(CTL_FAIL, "drill %s has no signed statement: no custodian will answer it",
+                   d->id);
   if ((rc = ctl_client_key_path(path, sizeof path, ckey)))
     return rc;
-  if (ke_note_key_load(&k, path) != KE_OK) {
-    ctl_errf("cannot load the client key %s", path);
-    return CTL_FAIL;
-  }
+  if (ke_note_key_load(&k, path) != KE_OK)
+    return ctl_err(CTL_FAIL, "cannot load the client key %s", path);
   ke_note_key_verifier(k, &v);
   ke_note_key_free(k);
-  if (!ke_ct_eq(v.pub, d->auditor_key, sizeof d->auditor_key)) {
-    ctl_errf("drill %s is signed by another key than your client key %s: not yours to run",
-             d->id, path);
-    return CTL_FAIL;
-  }
+  if (!ke_ct_eq(v.pub, d->auditor_key, sizeof d->auditor_key))
+    return ctl_err(CTL_FAIL, "drill %s is signed by another key than your client key %s: not yours "
+                   "to run", d->id, path);
   if ((rc = ctl_drill_build_statement(d)))
     return rc;
-  if (!ke_drill_signature_ok(d->auditor_key, d->statement, d->stmt_len, d->stmt_sig)) {
-    ctl_errf("the records or E the server shows for drill %s are not those you signed", d->id);
-    return CTL_FAIL;
-  }
+  if (!ke_drill_signature_ok(d->auditor_key, d->statement, d->stmt_len, d->stmt_sig))
+    return ctl_err(CTL_FAIL, "the records or E the server shows for drill %s are not those you "
+                   "signed", d->id);
   ke_drill_code(d->code, d->statement, d->stmt_len);
   return CTL_OK;
 }

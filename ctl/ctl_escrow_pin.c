@@ -72,15 +72,11 @@ int ctl_escrow_pin_check(const char *arg, const uint8_t fpr[KE_FPR_LEN], const c
     r = list_has(b.p, fpr);
     ke_buf_free(&b);
   }
-  if (r < 0) {
-    ctl_errf("the escrow-key fingerprints in %s are not all 64 hex digits", from);
-    return CTL_FAIL;
-  }
-  if (r == 0) {
-    ctl_errf("ESCROW KEY NOT PINNED: %s is under escrow key %s, which is not a fingerprint "
-             "pinned in %s: refusing", what, hex, from);
-    return CTL_FAIL;
-  }
+  if (r < 0)
+    return ctl_err(CTL_FAIL, "the escrow-key fingerprints in %s are not all 64 hex digits", from);
+  if (r == 0)
+    return ctl_err(CTL_FAIL, "ESCROW KEY NOT PINNED: %s is under escrow key %s, which is not a "
+                   "fingerprint pinned in %s: refusing", what, hex, from);
   return CTL_OK;
 }
 
@@ -113,8 +109,7 @@ int ctl_escrow_pin_add(const char *hex)
   line[64] = '\n';
   line[65] = '\0';
   if (write(fd, line, 65) != 65 || fsync(fd) != 0) {
-    ctl_errf("cannot write %s: %s", path, strerror(errno));
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "cannot write %s: %s", path, strerror(errno));
     goto out;
   }
   printf("pinned escrow key %.64s in %s\n", line, path);

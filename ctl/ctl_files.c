@@ -13,9 +13,8 @@ int ctl_load_manifest(ke_manifest *m, const char *path, const uint8_t *pin)
   if (pin && memcmp(pin, m->pub.fingerprint, KE_FPR_LEN) != 0) {
     char have[2 * KE_FPR_LEN + 1];
     ke_hex_encode(have, m->pub.fingerprint, KE_FPR_LEN);
-    ctl_errf("%s: escrow key fingerprint %s is not the pinned --fingerprint; refusing",
-             path, have);
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "%s: escrow key fingerprint %s is not the pinned --fingerprint; "
+                   "refusing", path, have);
   }
   return CTL_OK;
 }
@@ -32,9 +31,8 @@ int ctl_load_request(ke_request *r, const char *path, const uint8_t *pin)
   if (pin && memcmp(pin, r->fingerprint, KE_FPR_LEN) != 0) {
     char have[2 * KE_FPR_LEN + 1];
     ke_hex_encode(have, r->fingerprint, KE_FPR_LEN);
-    ctl_errf("%s: the request's escrow key %s is not the pinned --fingerprint; refusing",
-             path, have);
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "%s: the request's escrow key %s is not the pinned --fingerprint; "
+                   "refusing", path, have);
   }
   return CTL_OK;
 }
@@ -71,19 +69,14 @@ int ctl_check_share(const ke_sharefile *s, const ke_escrow_pub *pub, const char 
   if (memcmp(s->fingerprint, pub->fingerprint, KE_FPR_LEN) != 0) {
     char fpr[2 * KE_FPR_LEN + 1];
     ke_hex_encode(fpr, s->fingerprint, KE_FPR_LEN);
-    ctl_errf("the share file belongs to another escrow key (%s), not to %s; refusing", fpr,
-             whose);
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "the share file belongs to another escrow key (%s), not to %s; "
+                   "refusing", fpr, whose);
   }
-  if (s->index > pub->n) {
-    ctl_errf("share index %u is not in this escrow key (1..%u)", s->index, pub->n);
-    return CTL_FAIL;
-  }
-  if (name && strcmp(s->name, name) != 0) {
-    ctl_errf("the share file names custodian %u \"%s\", the manifest \"%s\"", s->index,
-             s->name, name);
-    return CTL_FAIL;
-  }
+  if (s->index > pub->n)
+    return ctl_err(CTL_FAIL, "share index %u is not in this escrow key (1..%u)", s->index, pub->n);
+  if (name && strcmp(s->name, name) != 0)
+    return ctl_err(CTL_FAIL, "the share file names custodian %u \"%s\", the manifest \"%s\"",
+                   s->index, s->name, name);
   return CTL_OK;
 }
 
@@ -98,22 +91,17 @@ int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_escrow_pub *p
     return rc;
   ke_rc k = ke_sharefile_unseal(d, s, pass.p, pass.len);
   ke_buf_free(&pass);
-  if (k == KE_ERR_AUTH) {
-    ctl_errf("wrong passphrase, or the share file was altered");
-    return CTL_FAIL;
-  }
-  if (k) {
-    ctl_errf("cannot unseal the share: %s", ke_rc_str(k));
-    return CTL_FAIL;
-  }
+  if (k == KE_ERR_AUTH)
+    return ctl_err(CTL_FAIL, "wrong passphrase, or the share file was altered");
+  if (k)
+    return ctl_err(CTL_FAIL, "cannot unseal the share: %s", ke_rc_str(k));
   /* The AAD binds the share file's fingerprint and index, so having
    * unsealed, they are the ceremony's; d_i*G == Q_i then ties the share to
    * the commitments of pub. */
   if ((k = ke_share_check(pub, s->index, d)) != KE_OK) {
     ke_wipe(d, sizeof *d);
-    ctl_errf("the share of custodian %u does not match the escrow key's commitments (%s)",
-             s->index, ke_rc_str(k));
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "the share of custodian %u does not match the escrow key's "
+                   "commitments (%s)", s->index, ke_rc_str(k));
   }
   return CTL_OK;
 }

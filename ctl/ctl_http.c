@@ -32,11 +32,6 @@ struct ctl_http {
   long timeout;
 };
 
-static char *xstrdup(const char *s)
-{
-  return s ? strdup(s) : NULL;
-}
-
 int ctl_http_opt(ctl_http_target *t, int opt, const char *arg)
 {
   if (opt == CTL_HTTP_OPT_SERVER)
@@ -65,15 +60,14 @@ static int set_server(ctl_http *h, const char *server)
   case KE_HTTP_URL_OK:
     break;
   case KE_HTTP_URL_SCHEME:
-    ctl_errf("the server must be an https:// (or loopback http://) URL, not \"%s\"", server);
-    return CTL_USAGE;
+    return ctl_err(CTL_USAGE, "the server must be an https:// (or loopback http://) URL, not "
+                   "\"%s\"", server);
   case KE_HTTP_URL_CLEAR:
-    ctl_errf("refusing plain http:// to %s: the bearer token would cross the network in "
-             "clear (use https://, or set ESCROWCTL_ALLOW_HTTP=1 for a test setup)", server);
-    return CTL_USAGE;
+    return ctl_err(CTL_USAGE, "refusing plain http:// to %s: the bearer token would cross the "
+                   "network in clear (use https://, or set ESCROWCTL_ALLOW_HTTP=1 for a test "
+                   "setup)", server);
   default:
-    ctl_errf("the server URL contains a character it must not: \"%s\"", server);
-    return CTL_USAGE;
+    return ctl_err(CTL_USAGE, "the server URL contains a character it must not: \"%s\"", server);
   }
   h->server = strndup(server, n);
   return h->server ? CTL_OK : CTL_FAIL;
@@ -87,10 +81,8 @@ static int set_token(ctl_http *h, const char *token)
   /* A token is printable ASCII without spaces: anything else would let a
    * bad file inject other headers. */
   for (size_t i = 0; i < n; i++)
-    if (token[i] <= ' ' || token[i] >= 0x7f) {
-      ctl_errf("the API token contains characters a token never has");
-      return CTL_USAGE;
-    }
+    if (token[i] <= ' ' || token[i] >= 0x7f)
+      return ctl_err(CTL_USAGE, "the API token contains characters a token never has");
   h->auth = malloc(sizeof pre + n);
   if (!h->auth)
     return CTL_FAIL;
@@ -112,8 +104,7 @@ static int http_new(ctl_http **out)
     return ctl_oom();
   if ((krc = ke_http_new(&h->conn)) != KE_OK) {
     free(h);
-    ctl_errf(krc == KE_ERR_NOMEM ? "out of memory" : "cannot initialise libcurl");
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, krc == KE_ERR_NOMEM ? "out of memory" : "cannot initialise libcurl");
   }
   h->timeout = CTL_HTTP_DEFAULT_TIMEOUT;
   if (t && *t) {
@@ -138,9 +129,8 @@ int ctl_http_open_explicit(ctl_http **out, const char *server, const char *cacer
 
   if (rc)
     return rc;
-  if (!rc)
-    rc = set_server(h, server);
-  if (!rc && cacert && !(h->cacert = xstrdup(cacert)))
+  rc = set_server(h, server);
+  if (!rc && cacert && !(h->cacert = strdup(cacert)))
     rc = CTL_FAIL;
   if (!rc && token)
     rc = set_token(h, token);
@@ -172,11 +162,9 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token)
     return rc;
   if (!server && found)
     server = login.server;
-  if (!server) {
-    ctl_errf("no server: log in first (escrowctl login --server URL --user NAME) or "
-             "give --server");
-    return CTL_USAGE;
-  }
+  if (!server)
+    return ctl_err(CTL_USAGE, "no server: log in first (escrowctl login --server URL --user NAME) "
+                   "or give --server");
   /* The stored token and CA belong to the stored server only: never send
    * one server's token to another. */
   same = found && strcmp(server, login.server) == 0;
@@ -230,16 +218,14 @@ int ctl_http_set_pin(ctl_http *h, const char *pin)
   if (pin && (krc = ke_http_pin_parse(pin, &p)) != KE_OK) {
     if (krc == KE_ERR_NOMEM)
       return ctl_oom();
-    ctl_errf("--pin-sha256 must be the base64 SHA-256 of the server's public key "
-             "(SubjectPublicKeyInfo), optionally as sha256//B64, several separated by ';'");
-    return CTL_USAGE;
+    return ctl_err(CTL_USAGE, "--pin-sha256 must be the base64 SHA-256 of the server's public key "
+                   "(SubjectPublicKeyInfo), optionally as sha256//B64, several separated by ';'");
   }
   if (p && strncmp(h->server, "https://", 8) != 0) {
     /* A pin is checked in the TLS handshake: over plain http:// it would
      * protect nothing while seeming to. */
     free(p);
-    ctl_errf("--pin-sha256 needs an https:// server, not %s", h->server);
-    return CTL_USAGE;
+    return ctl_err(CTL_USAGE, "--pin-sha256 needs an https:// server, not %s", h->server);
   }
   free(h->pin);
   h->pin = p;
@@ -269,10 +255,8 @@ static int perform(ctl_http *h, const char *method, const char *path, const json
   ke_rc krc;
 
   memset(resp, 0, sizeof *resp);
-  if (path[0] != '/') {
-    ctl_errf("internal error: request path must start with /");
-    return CTL_FAIL;
-  }
+  if (path[0] != '/')
+    return ctl_err(CTL_FAIL, "internal error: request path must start with /");
   if (body && !(payload = json_dumps(body, JSON_COMPACT)))
     return ctl_oom();
   r.payload = payload;
@@ -336,10 +320,8 @@ static int parse_json(ctl_http *h, const ke_http_resp *b, json_t **out)
   *out = NULL;
   if (b->len == 0)
     return CTL_OK;
-  if (ke_json_parse_object(out, b->body, b->len, err, sizeof err) != KE_JSON_OK) {
-    ctl_errf("%s sent an answer that is not a JSON object (%s)", h->server, err);
-    return CTL_NET;
-  }
+  if (ke_json_parse_object(out, b->body, b->len, err, sizeof err) != KE_JSON_OK)
+    return ctl_err(CTL_NET, "%s sent an answer that is not a JSON object (%s)", h->server, err);
   return CTL_OK;
 }
 
@@ -429,10 +411,8 @@ int ctl_http_escape(char *out, size_t outlen, const char *s)
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     int plain = isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
-    if (o + (plain ? 1 : 3) >= outlen) {
-      ctl_errf("argument too long: %.40s...", s);
-      return CTL_USAGE;
-    }
+    if (o + (plain ? 1 : 3) >= outlen)
+      return ctl_err(CTL_USAGE, "argument too long: %.40s...", s);
     if (plain) {
       out[o++] = (char)c;
     } else {

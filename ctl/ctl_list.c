@@ -50,10 +50,8 @@ int ctl_list_create(const ctl_http_target *t, const char *path, const json_t *re
   if ((rc = ctl_http_open(&h, t, 1)) || (rc = ctl_http_call(h, "POST", path, req, ans)))
     goto out;
   *token = json_string_value(json_object_get(*ans, "token"));
-  if (!*token) {
-    ctl_errf("%s answered without a token", ctl_http_server(h));
-    rc = CTL_NET;
-  }
+  if (!*token)
+    rc = ctl_err(CTL_NET, "%s answered without a token", ctl_http_server(h));
 out:
   if (rc) {
     json_decref(*ans);
@@ -71,10 +69,8 @@ int ctl_list_fetch(const ctl_http_target *t, const char *path, int all, int json
 
   *ans = NULL;
   if ((size_t)snprintf(full, sizeof full, "%s%s", path, all ? "?all=true" : "") >=
-      sizeof full) {
-    ctl_errf("internal error: collection path too long");
-    return CTL_FAIL;
-  }
+      sizeof full)
+    return ctl_err(CTL_FAIL, "internal error: collection path too long");
   if (!(rc = ctl_http_do(t, "GET", full, NULL, ans)) && json) {
     ctl_print_json(*ans);
     json_decref(*ans);
@@ -91,19 +87,13 @@ int ctl_list_revoke(const ctl_http_target *t, const ctl_list_kind *k, int argc, 
   const char *id;
   int rc;
 
-  if (argc - first != 1) {
-    ctl_errf("expects one %s ID (see --help)", k->noun);
-    return CTL_USAGE;
-  }
+  if (argc - first != 1)
+    return ctl_err(CTL_USAGE, "expects one %s ID (see --help)", k->noun);
   id = argv[first];
-  if (!id[0] || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id)) {
-    ctl_errf("%s %s ID is a number (see %s)", k->article, k->noun, k->list_cmd);
-    return CTL_USAGE;
-  }
-  if ((size_t)snprintf(path, sizeof path, "%s/%s", k->path, id) >= sizeof path) {
-    ctl_errf("internal error: collection path too long");
-    return CTL_FAIL;
-  }
+  if (!id[0] || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id))
+    return ctl_err(CTL_USAGE, "%s %s ID is a number (see %s)", k->article, k->noun, k->list_cmd);
+  if ((size_t)snprintf(path, sizeof path, "%s/%s", k->path, id) >= sizeof path)
+    return ctl_err(CTL_FAIL, "internal error: collection path too long");
   if (!(rc = ctl_http_do(t, "DELETE", path, NULL, &ans)))
     printf("%c%s %s %s.\n", toupper((unsigned char)k->noun[0]), k->noun + 1, id,
            json_is_true(json_object_get(ans, "already_revoked")) ? "was already revoked"

@@ -58,9 +58,8 @@ static int load_witnesses(ke_cosig_verifier *w, size_t *n)
   }
   for (tok = strtok_r(copy, ", \t\r\n", &save); tok; tok = strtok_r(NULL, ", \t\r\n", &save)) {
     if (*n == CTL_MAX_WITNESSES || ke_cosig_vkey_parse(&w[*n], tok) != KE_OK) {
-      ctl_errf("%s: '%s' is not a witness key (name+id+base64 of 0x04 and an Ed25519 key; "
-               "at most %d)", from, tok, CTL_MAX_WITNESSES);
-      rc = CTL_USAGE;
+      rc = ctl_err(CTL_USAGE, "%s: '%s' is not a witness key (name+id+base64 of 0x04 and an "
+                   "Ed25519 key; at most %d)", from, tok, CTL_MAX_WITNESSES);
       break;
     }
     (*n)++;
@@ -75,11 +74,9 @@ static int check_cosigned(const ke_cosig_verifier *w, size_t n, const ke_buf *no
                           uint64_t size)
 {
   for (size_t i = 0; i < n; i++)
-    if (ke_cosig_verify(&w[i], note->p, note->len, NULL) != KE_OK) {
-      ctl_errf("the server's checkpoint (tree size %llu) has no valid cosignature by the "
-               "witness %s: refusing", (unsigned long long)size, w[i].name);
-      return CTL_FAIL;
-    }
+    if (ke_cosig_verify(&w[i], note->p, note->len, NULL) != KE_OK)
+      return ctl_err(CTL_FAIL, "the server's checkpoint (tree size %llu) has no valid cosignature "
+                     "by the witness %s: refusing", (unsigned long long)size, w[i].name);
   return CTL_OK;
 }
 
@@ -108,8 +105,8 @@ int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERK
 }
 
 /* The saved checkpoint, if any: *have = 0 when there is none. */
-static int load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
-                      int *have)
+int ctl_logview_load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
+                           int *have)
 {
   ke_buf b = {0};
   int rc;
@@ -120,8 +117,7 @@ static int load_saved(const ke_note_verifier *vk, const char *path, ke_note_chec
   if ((rc = ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint")))
     return rc;
   if (ke_note_checkpoint_open(vk, b.p, b.len, cp) != KE_OK) {
-    ctl_errf("the saved checkpoint %s does not verify with the pinned log key", path);
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "the saved checkpoint %s does not verify with the pinned log key", path);
   } else {
     *have = 1;
   }
@@ -135,23 +131,19 @@ static int check_extends(ctl_http *h, const ke_note_checkpoint *saved,
 {
   int r;
 
-  if (cp->size < saved->size) {
-    ctl_errf("FORKED LOG VIEW: the server's checkpoint (tree size %llu) is older than the "
-             "one this client saved (tree size %llu): the log was rolled back or forked; "
-             "refusing",
-             (unsigned long long)cp->size, (unsigned long long)saved->size);
-    return CTL_FAIL;
-  }
+  if (cp->size < saved->size)
+    return ctl_err(CTL_FAIL, "FORKED LOG VIEW: the server's checkpoint (tree size %llu) is older "
+                   "than the one this client saved (tree size %llu): the log was rolled back or "
+                   "forked; refusing", (unsigned long long)cp->size,
+                   (unsigned long long)saved->size);
   r = ctl_logview_consistent(h, saved->size, saved->root, cp->size, cp->root);
   if (r < 0)
     return -r;
-  if (r == 0) {
-    ctl_errf("FORKED LOG VIEW: the server's checkpoint (tree size %llu) is not consistent "
-             "with the one this client saved (tree size %llu): the log was rewritten or "
-             "forked; refusing",
-             (unsigned long long)cp->size, (unsigned long long)saved->size);
-    return CTL_FAIL;
-  }
+  if (r == 0)
+    return ctl_err(CTL_FAIL, "FORKED LOG VIEW: the server's checkpoint (tree size %llu) is not "
+                   "consistent with the one this client saved (tree size %llu): the log was "
+                   "rewritten or forked; refusing", (unsigned long long)cp->size,
+                   (unsigned long long)saved->size);
   return CTL_OK;
 }
 
@@ -177,7 +169,7 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = load_saved(&lv->vk, path, &saved, &lv->had_saved)))
+  if ((rc = ctl_logview_load_saved(&lv->vk, path, &saved, &lv->had_saved)))
     goto out;
   /* A fresh checkpoint no witness has seen yet is of no use with witnesses:
    * take the newest one they cosigned. */
@@ -186,8 +178,8 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
                              &note, NULL)))
     goto out;
   if (ke_note_checkpoint_open(&lv->vk, note.p, note.len, &lv->cp) != KE_OK) {
-    ctl_errf("the server's checkpoint does not verify with the pinned log key %s", lv->vkey);
-    rc = CTL_FAIL;
+    rc = ctl_err(CTL_FAIL, "the server's checkpoint does not verify with the pinned log key %s",
+                 lv->vkey);
     goto out;
   }
   if ((rc = check_cosigned(w, nw, &note, lv->cp.size)))
@@ -218,11 +210,9 @@ int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const c
   char url[160];
   int rc;
 
-  if (index < 0 || (uint64_t)index >= lv->cp.size) {
-    ctl_errf("%s (leaf %lld) is not in the signed log yet (tree size %llu): retry later", what,
-             (long long)index, (unsigned long long)lv->cp.size);
-    return CTL_FAIL;
-  }
+  if (index < 0 || (uint64_t)index >= lv->cp.size)
+    return ctl_err(CTL_FAIL, "%s (leaf %lld) is not in the signed log yet (tree size %llu): retry "
+                   "later", what, (long long)index, (unsigned long long)lv->cp.size);
   snprintf(url, sizeof url, "/v1/audit/proof/inclusion?index=%lld&size=%llu", (long long)index,
            (unsigned long long)lv->cp.size);
   if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))
@@ -255,7 +245,7 @@ void ctl_logview_free(ctl_logview *lv)
 
 static int same(const json_t *o, const char *key, const char *want)
 {
-  const char *v = json_string_value(json_object_get(o, key));
+  const char *v = ctl_jstr(o, key);
   return v && strcmp(v, want) == 0;
 }
 
@@ -289,23 +279,19 @@ int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *v
                              const uint8_t envelope_sha256[32], const char *device,
                              const char *volume)
 {
-  const char *leaf = json_string_value(json_object_get(view, "escrow_event"));
+  const char *leaf = ctl_jstr(view, "escrow_event");
   const json_t *ji = json_object_get(view, "leaf_index");
   json_int_t idx = json_integer_value(ji);
-  const char *rec = json_string_value(json_object_get(view, "record_id"));
+  const char *rec = ctl_jstr(view, "record_id");
   char what[240];
   int rc;
 
-  if (!leaf || !rec || !json_is_integer(ji) || idx < 0) {
-    ctl_errf("the server shows no audit event for the escrow of record %s: refusing",
-             rec ? rec : "?");
-    return CTL_FAIL;
-  }
-  if (!ctl_escrow_event_ok(leaf, rec, device, volume, envelope_sha256, NULL)) {
-    ctl_errf("the audit event the server shows is not the escrow of this envelope for device "
-             "%s, volume %s: refusing", device, volume);
-    return CTL_FAIL;
-  }
+  if (!leaf || !rec || !json_is_integer(ji) || idx < 0)
+    return ctl_err(CTL_FAIL, "the server shows no audit event for the escrow of record %s: "
+                   "refusing", rec ? rec : "?");
+  if (!ctl_escrow_event_ok(leaf, rec, device, volume, envelope_sha256, NULL))
+    return ctl_err(CTL_FAIL, "the audit event the server shows is not the escrow of this envelope "
+                   "for device %s, volume %s: refusing", device, volume);
   snprintf(what, sizeof what, "the escrow event of record %s", rec);
   if ((rc = ctl_logview_prove(lv, h, idx, leaf, strlen(leaf), what)))
     return rc;

@@ -54,6 +54,11 @@ void ctl_logview_set_witness(const char *vkeys);
  * (printed). */
 int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg);
 
+/* The checkpoint saved at path, which must verify with vk; *have is 0 (and
+ * CTL_OK) when there is none.  audit verify reads its --checkpoint so. */
+int ctl_logview_load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
+                           int *have);
+
 /* Prove that `leaf` (the exact bytes of an event) is entry `index` of the
  * view's checkpoint, with the server's inclusion proof.  `what` names the
  * event in the refusal ("the escrow event of record r-1").  CTL_OK, or

@@ -53,11 +53,11 @@ static int pin_load(json_t **out)
   root = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
   ke_buf_free(&b);
   keys = json_object_get(root, "keys");
-  if (!root || json_integer_value(json_object_get(root, "version")) != 1 ||
+  if (!root || ctl_jint(root, "version") != 1 ||
       !json_is_object(keys))
     goto bad;
   json_object_foreach(keys, user, v) {
-    const char *f = json_string_value(json_object_get(v, "fingerprint"));
+    const char *f = ctl_jstr(v, "fingerprint");
     if (!f || !ctl_pin_fpr_valid(f))
       goto bad;
   }
@@ -65,9 +65,8 @@ static int pin_load(json_t **out)
   return CTL_OK;
 bad:
   json_decref(root);
-  ctl_errf("%s is not a valid pinned-keys file: refusing to trust any key until it is "
-           "repaired or removed", path);
-  return CTL_FAIL;
+  return ctl_err(CTL_FAIL, "%s is not a valid pinned-keys file: refusing to trust any key until it "
+                 "is repaired or removed", path);
 }
 
 /* The pins, read under a shared lock. */
@@ -92,7 +91,7 @@ int ctl_pin_lookup(const char *user, const char *fpr_hex, ctl_pin_state *state, 
   if (rc)
     return rc;
   e = json_object_get(json_object_get(root, "keys"), user);
-  f = json_string_value(json_object_get(e, "fingerprint"));
+  f = ctl_jstr(e, "fingerprint");
   if (!f) {
     *state = CTL_PIN_UNKNOWN;
   } else {
@@ -102,7 +101,7 @@ int ctl_pin_lookup(const char *user, const char *fpr_hex, ctl_pin_state *state, 
     if (pinned)
       snprintf(pinned, CTL_PIN_FPR_LEN + 1, "%s", f);
     if (since)
-      snprintf(since, 32, "%s", json_string_value(json_object_get(e, "pinned")) ?: "?");
+      snprintf(since, 32, "%s", ctl_jstr(e, "pinned") ?: "?");
   }
   json_decref(root);
   return CTL_OK;
@@ -130,10 +129,8 @@ int ctl_pin_store(const char *user, const char *fpr_hex)
   struct tm tm;
   int fd, rc;
 
-  if (!ctl_pin_fpr_valid(fpr_hex)) {
-    ctl_errf("a key fingerprint is 64 hex digits");
-    return CTL_USAGE;
-  }
+  if (!ctl_pin_fpr_valid(fpr_hex))
+    return ctl_err(CTL_USAGE, "a key fingerprint is 64 hex digits");
   for (size_t i = 0; i <= CTL_PIN_FPR_LEN; i++)
     lower[i] = (char)tolower((unsigned char)fpr_hex[i]);
   strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
@@ -180,9 +177,8 @@ int ctl_pin_print(FILE *f)
   if (json_object_size(json_object_get(root, "keys")) == 0)
     fprintf(f, "no pinned keys\n");
   json_object_foreach(json_object_get(root, "keys"), user, v)
-    fprintf(f, "%s  %s  pinned %s\n", user,
-            json_string_value(json_object_get(v, "fingerprint")),
-            json_string_value(json_object_get(v, "pinned")) ?: "?");
+    fprintf(f, "%s  %s  pinned %s\n", user, ctl_jstr(v, "fingerprint"),
+            ctl_jstr(v, "pinned") ?: "?");
   json_decref(root);
   return CTL_OK;
 }

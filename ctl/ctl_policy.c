@@ -325,9 +325,8 @@ static int walk(const loader *L, json_t *o, const char *prefix)
       at = strstr(L->text, quoted);
       for (const char *q = L->text; at && q < at; q++)
         line += *q == '\n';
-      ctl_errf("policy %s, line %d: unknown key %s%s%s", L->file, at ? line : 0, prefix,
-               *prefix ? "." : "", quoted);
-      return CTL_USAGE;
+      return ctl_err(CTL_USAGE, "policy %s, line %d: unknown key %s%s%s", L->file, at ? line : 0,
+                     prefix, *prefix ? "." : "", quoted);
     }
     snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", k);
     for (size_t i = 0; i < N_FIELDS; i++) {
@@ -607,7 +606,7 @@ static int itsm_ok(const ctl_policy *p, const ke_request *r, const json_t *view,
                    size_t whylen)
 {
   const char *url = p->itsm_url, *slash = strchr(strstr(url, "://") + 3, '/');
-  const char *host = json_string_value(json_object_get(view, "hostname")) ?: "";
+  const char *host = ctl_jstr(view, "hostname") ?: "";
   const int post = p->itsm_method && strcmp(p->itsm_method, "POST") == 0;
   char base[POLICY_STR_MAX + 1], path[3 * POLICY_STR_MAX], err[KE_HTTP_ERRLEN] = "";
   char e_t[400], e_d[200], e_h[400], e_r[128], auth[600] = "";
@@ -674,10 +673,10 @@ int ctl_policy_check(const ctl_policy *p, const ke_request *r, const json_t *vie
                      size_t whylen)
 {
   const ke_retrieval_signed *q = &r->requester;
-  const char *role = json_string_value(json_object_get(view, "requester_role"));
-  const char *person = json_string_value(json_object_get(view, "requester_person"));
-  const char *group = json_string_value(json_object_get(view, "device_group"));
-  const char *state = json_string_value(json_object_get(view, "record_state"));
+  const char *role = ctl_jstr(view, "requester_role");
+  const char *person = ctl_jstr(view, "requester_person");
+  const char *group = ctl_jstr(view, "device_group");
+  const char *state = ctl_jstr(view, "record_state");
 
   if (!in_list(&p->accounts, q->user) && !in_list(&p->roles, role) &&
       !in_list(&p->persons, person))

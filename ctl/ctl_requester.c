@@ -15,8 +15,8 @@
 /* "registered T, 3 keys on the account (2 replaced)" from the server's view. */
 static void key_age(char *out, size_t n, const json_t *kv)
 {
-  const char *reg = json_string_value(json_object_get(kv, "registered"));
-  json_int_t keys = json_integer_value(json_object_get(kv, "keys"));
+  const char *reg = ctl_jstr(kv, "registered");
+  json_int_t keys = ctl_jint(kv, "keys");
   int current = json_is_true(json_object_get(kv, "current"));
 
   if (!kv) {
@@ -48,11 +48,10 @@ void ctl_requester_show(const ke_request *r, const json_t *kv)
             "  signed request     %s; reason \"%s\"; ticket %s",
             q->user, fg, age, named, q->reason, q->ticket);
   json_array_foreach(json_object_get(kv, "history"), i, e) {
-    const char *f = json_string_value(json_object_get(e, "fingerprint"));
-    const char *rep = json_string_value(json_object_get(e, "replaced"));
+    const char *f = ctl_jstr(e, "fingerprint");
+    const char *rep = ctl_jstr(e, "replaced");
     ctl_notef("    key %zu  %.16s...  registered %s%s%s", i + 1, f ? f : "?",
-              json_string_value(json_object_get(e, "registered")) ?: "?",
-              rep ? ", replaced " : " (current)", rep ? rep : "");
+              ctl_jstr(e, "registered") ?: "?", rep ? ", replaced " : " (current)", rep ? rep : "");
   }
 }
 
@@ -61,7 +60,7 @@ static int changed(const ke_request *r, const char *pinned, const char *since, c
   const ke_retrieval_signed *q = &r->requester;
   char now[CTL_PIN_FPR_LEN + 1], pg[80], ng[80];
   uint8_t pb[32];
-  const char *reg = json_string_value(json_object_get(kv, "registered"));
+  const char *reg = ctl_jstr(kv, "registered");
 
   ke_hex_encode(now, q->fingerprint, sizeof q->fingerprint);
   if (ke_hex_decode(pb, sizeof pb, pinned) == KE_OK)
@@ -69,20 +68,15 @@ static int changed(const ke_request *r, const char *pinned, const char *since, c
   else
     snprintf(pg, sizeof pg, "%s", pinned);
   ctl_hex_groups(ng, q->fingerprint);
-  ctl_errf("REFUSING: the request is signed by a client key of %s that is NOT the one you "
-           "pinned.\n"
-           "  pinned key           %s  (pinned %s)\n"
-           "  signed with          %s\n"
-           "  that key registered  %s\n"
-           "Whoever controls the server can register a key of its own for %s and sign with "
-           "it; no part is made.  Ask %s in person, or on a call whose voice you know, "
-           "whether they replaced their key, and have them read `escrowctl key show`.  Only "
-           "if it is theirs:\n"
-           "  escrowctl pin add %s %s\n"
-           "then approve again.",
-           q->user, pg, since && *since ? since : "?", ng,
-           reg ? reg : "(not known here)", q->user, q->user, q->user, now);
-  return CTL_FAIL;
+  return ctl_err(CTL_FAIL, "REFUSING: the request is signed by a client key of %s that is NOT the "
+                 "one you pinned.\n  pinned key           %s  (pinned %s)\n"
+                 "  signed with          %s\n  that key registered  %s\n"
+                 "Whoever controls the server can register a key of its own for %s and sign with "
+                 "it; no part is made.  Ask %s in person, or on a call whose voice you know, "
+                 "whether they replaced their key, and have them read `escrowctl key show`.  Only "
+                 "if it is theirs:\n  escrowctl pin add %s %s\nthen approve again.", q->user, pg,
+                 since && *since ? since : "?", ng, reg ? reg : "(not known here)", q->user,
+                 q->user, q->user, now);
 }
 
 int ctl_requester_check(const ke_request *r, const char *pin_opt, const json_t *kv)
@@ -92,11 +86,9 @@ int ctl_requester_check(const ke_request *r, const char *pin_opt, const json_t *
   ctl_pin_state st;
   int rc;
 
-  if (!r->has_requester) {
-    ctl_errf("the request carries no signature of its requester (made before the server "
-             "kept them?): refusing; the requester must ask again");
-    return CTL_FAIL;
-  }
+  if (!r->has_requester)
+    return ctl_err(CTL_FAIL, "the request carries no signature of its requester (made before the "
+                   "server kept them?): refusing; the requester must ask again");
   ke_hex_encode(fpr, q->fingerprint, sizeof q->fingerprint);
   if ((rc = ctl_pin_lookup(q->user, fpr, &st, pinned, since)))
     return rc;
@@ -114,20 +106,16 @@ int ctl_requester_check(const ke_request *r, const char *pin_opt, const json_t *
             "they read it from `escrowctl key show`.  Once pinned, a different key is refused.",
             q->user, fg, q->user);
   if (pin_opt) {
-    if (strlen(pin_opt) != CTL_PIN_FPR_LEN || strcasecmp(pin_opt, fpr) != 0) {
-      ctl_errf("--pin-requester is not the fingerprint of the key that signed this request: "
-               "refusing (signed with %s)", fpr);
-      return CTL_FAIL;
-    }
+    if (strlen(pin_opt) != CTL_PIN_FPR_LEN || strcasecmp(pin_opt, fpr) != 0)
+      return ctl_err(CTL_FAIL, "--pin-requester is not the fingerprint of the key that signed this "
+                     "request: refusing (signed with %s)", fpr);
   } else if (!ctl_interactive()) {
-    ctl_errf("not a terminal: after checking the fingerprint with %s, pass "
-             "--pin-requester FINGERPRINT (as they read it to you), or run `escrowctl pin add "
-             "%s FINGERPRINT`", q->user, q->user);
-    return CTL_USAGE;
+    return ctl_err(CTL_USAGE, "not a terminal: after checking the fingerprint with %s, pass "
+                   "--pin-requester FINGERPRINT (as they read it to you), or run `escrowctl pin "
+                   "add %s FINGERPRINT`", q->user, q->user);
   } else if (!ctl_confirm("Did the requester confirm exactly this fingerprint to you out of "
                           "band? [y/N] ")) {
-    ctl_errf("not confirmed; nothing pinned, no part made");
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "not confirmed; nothing pinned, no part made");
   }
   if ((rc = ctl_pin_store(q->user, fpr)))
     return rc;

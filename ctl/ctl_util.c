@@ -52,6 +52,15 @@ void ctl_errf(const char *fmt, ...)
   va_end(ap);
 }
 
+int ctl_err(int rc, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vmsg(fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
 void ctl_notef(const char *fmt, ...)
 {
   va_list ap;
@@ -63,8 +72,7 @@ void ctl_notef(const char *fmt, ...)
 
 int ctl_oom(void)
 {
-  ctl_errf("out of memory");
-  return CTL_FAIL;
+  return ctl_err(CTL_FAIL, "out of memory");
 }
 
 void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
@@ -78,7 +86,21 @@ void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
 typedef struct opt_call {
   ctl_opt_fn fn;
   void *ctx;
+  const struct option *opts;
 } opt_call;
+
+/* CTL_OPT_HEX32: the message names the option as given in the table. */
+static int opt_hex32(const opt_call *c, int opt, ctl_hex32 *h, const char *arg)
+{
+  const struct option *o = c->opts;
+  char name[64];
+
+  while (o->name && (o->val & ~CTL_OPT_MULTI) != opt)
+    o++;
+  snprintf(name, sizeof name, "--%s", o->name ? o->name : "?");
+  h->set = 1;
+  return ctl_parse_hex32(h->b, arg, name);
+}
 
 static int on_opt(void *call, int opt, const char *arg)
 {
@@ -87,6 +109,8 @@ static int on_opt(void *call, int opt, const char *arg)
 
   if (!(opt & CTL_OPT_STORE_))
     return c->fn ? c->fn(c->ctx, opt, arg) : CTL_USAGE;
+  if (opt & CTL_OPT_HEX_)
+    return opt_hex32(c, opt, (ctl_hex32 *)(void *)member, arg);
   if (opt & CTL_OPT_FLAG_)
     *(int *)(void *)member = 1;
   else
@@ -98,7 +122,7 @@ int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *o
                ctl_opt_fn fn, void *ctx, int *first_arg)
 {
   ke_cli_bad bad;
-  opt_call call = { fn, ctx };
+  opt_call call = { fn, ctx, opts };
   /* "+": stop at the first positional argument (open's part files may
    * follow the options; nothing is permuted behind the user's back). */
   int rc = ke_cli_getopt(argc, argv, "+:h", opts, KE_CLI_ONCE, on_opt, &call, first_arg, &bad);
@@ -121,19 +145,15 @@ int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *o
 int ctl_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
                    unsigned hi)
 {
-  if (ke_parse_uint(out, arg, lo, hi) != KE_OK) {
-    ctl_errf("%s must be a number in %u..%u", opt, lo, hi);
-    return CTL_USAGE;
-  }
+  if (ke_parse_uint(out, arg, lo, hi) != KE_OK)
+    return ctl_err(CTL_USAGE, "%s must be a number in %u..%u", opt, lo, hi);
   return CTL_OK;
 }
 
 int ctl_parse_hex32(uint8_t out[32], const char *arg, const char *opt)
 {
-  if (ke_parse_hex_exact(out, 32, arg) != KE_OK) {
-    ctl_errf("%s must be 64 hex digits", opt);
-    return CTL_USAGE;
-  }
+  if (ke_parse_hex_exact(out, 32, arg) != KE_OK)
+    return ctl_err(CTL_USAGE, "%s must be 64 hex digits", opt);
   return CTL_OK;
 }
 
@@ -156,10 +176,23 @@ void ctl_hex_groups(char out[80], const uint8_t b[32])
   out[o] = '\0';
 }
 
+int ctl_random_id(char out[31], const char *prefix)
+{
+  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+  uint8_t r[26];
+
+  if (ke_random(r, sizeof r) != KE_OK)
+    return CTL_FAIL;
+  memcpy(out, prefix, 4);
+  for (size_t i = 0; i < sizeof r; i++)
+    out[4 + i] = b32[r[i] % 32]; /* 256 is a multiple of 32: uniform */
+  out[30] = '\0';
+  return CTL_OK;
+}
+
 int ctl_missing_opt(const char *opt)
 {
-  ctl_errf("%s is required (see --help)", opt);
-  return CTL_USAGE;
+  return ctl_err(CTL_USAGE, "%s is required (see --help)", opt);
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -205,10 +238,8 @@ static int write_file(const char *path, const void *data, size_t len, mode_t mod
 {
   ke_io_err e;
   if (strcmp(path, "-") == 0) {
-    if (ke_write_all(STDOUT_FILENO, data, len) != 0) {
-      ctl_errf("cannot write to standard output: %s", strerror(errno));
-      return CTL_FAIL;
-    }
+    if (ke_write_all(STDOUT_FILENO, data, len) != 0)
+      return ctl_err(CTL_FAIL, "cannot write to standard output: %s", strerror(errno));
     return CTL_OK;
   }
   if (ke_write_file(path, data, len, mode, flags | KE_WRITE_SAFE_DIR, &e) != KE_OK)
@@ -236,8 +267,7 @@ int ctl_new_file(const char *path)
 {
   if (!path || !ctl_exists(path))
     return CTL_OK;
-  ctl_errf("%s already exists; not overwriting it", path);
-  return CTL_FAIL;
+  return ctl_err(CTL_FAIL, "%s already exists; not overwriting it", path);
 }
 
 /* ---- terminal --------------------------------------------------------- */
@@ -262,10 +292,8 @@ static int tty_line(char *buf, size_t cap, size_t *len, const char *prompt, int 
   struct sigaction sa, old[5];
   struct termios saved, quiet;
   int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    ctl_errf("cannot open the terminal: %s", strerror(errno));
-    return CTL_FAIL;
-  }
+  if (fd < 0)
+    return ctl_err(CTL_FAIL, "cannot open the terminal: %s", strerror(errno));
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;   /* no SA_RESTART: read() returns EINTR */
   ctl_signal = 0;
@@ -332,8 +360,7 @@ int ctl_passphrase(ke_buf *out, const char *file, const char *prompt, int is_new
     if (out->len && out->p[out->len - 1] == '\r')
       out->p[--out->len] = '\0';
   } else if (!ctl_interactive()) {
-    ctl_errf("no passphrase: stdin is not a terminal, use --passphrase-file");
-    return CTL_FAIL;
+    return ctl_err(CTL_FAIL, "no passphrase: stdin is not a terminal, use --passphrase-file");
   } else {
     ke_buf again;
     char p2[160];

@@ -12,6 +12,7 @@
 #define CTL_UTIL_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -37,6 +38,8 @@ typedef ke_cli_cmd ctl_cmd;
 void ctl_set_command(const ctl_cmd *cmd);
 void ctl_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ctl_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ctl_errf, then rc: `return ctl_err(CTL_USAGE, "...")`. */
+int ctl_err(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "out of memory"; CTL_FAIL. */
 int ctl_oom(void);
 /* Print "usage" of cmd to f. */
@@ -59,11 +62,25 @@ typedef int (*ctl_opt_fn)(void *ctx, int opt, const char *arg);
   (CTL_OPT_STORE_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, const char *)))
 #define CTL_OPT_SET(T, m)                                                                    \
   (CTL_OPT_STORE_ | CTL_OPT_FLAG_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, int)))
-/* getopt_long over argv with long options only.  `opts` must include
- * {"help", no_argument, 0, 'h'}; --help prints the usage and returns
- * CTL_HELP.  An unknown option, a missing argument, or an option given
- * twice (unless CTL_OPT_MULTI: a second --out would otherwise silently win
- * over the first) is CTL_USAGE.  On success *first_arg is the index of the
+/* CTL_OPT_HEX32 parses a 32-byte value given as 64 hex digits (either
+ * case; "--NAME must be 64 hex digits" otherwise) into a ctl_hex32 member
+ * and sets its `set`; CTL_HEX32 is its bytes, or NULL when not given. */
+typedef struct ctl_hex32 {
+  uint8_t b[32];
+  int set;
+} ctl_hex32;
+#define CTL_OPT_HEX_ 0x80000
+#define CTL_OPT_HEX32(T, m)                                                                  \
+  (CTL_OPT_STORE_ | CTL_OPT_HEX_ |                                                           \
+   ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, ctl_hex32)))
+#define CTL_HEX32(h) ((h).set ? (h).b : NULL)
+/* The end of every option table: --help, then the terminator. */
+#define CTL_OPT_END {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}
+/* getopt_long over argv with long options only.  `opts` must end with
+ * CTL_OPT_END: --help prints the usage and returns CTL_HELP.  An unknown
+ * option, a missing argument, or an option given twice (unless
+ * CTL_OPT_MULTI: a second --out would otherwise silently win over the
+ * first) is CTL_USAGE.  On success *first_arg is the index of the
  * first positional argument; with first_arg NULL, positional arguments are
  * a usage error. */
 int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
@@ -78,8 +95,23 @@ int ctl_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg);
 /* 32 bytes as 8 groups of 4 hex digits, "1a2b 3c4d ...", for people to
  * compare; out has room for 80 bytes. */
 void ctl_hex_groups(char out[80], const uint8_t b[32]);
+/* prefix (4 characters: "req-", "drl-", "rec-") and 26 random characters
+ * of a-z2-7, the ids of requests, drills and canary records.  CTL_FAIL
+ * (nothing printed) without randomness. */
+int ctl_random_id(char out[31], const char *prefix);
 /* A required option that was not given. */
 int ctl_missing_opt(const char *opt);
+
+/* A member of a JSON object (a server answer, a state file): the string
+ * (NULL when absent or not a string), the integer (0 likewise). */
+static inline const char *ctl_jstr(const json_t *o, const char *key)
+{
+  return json_string_value(json_object_get(o, key));
+}
+static inline long long ctl_jint(const json_t *o, const char *key)
+{
+  return (long long)json_integer_value(json_object_get(o, key));
+}
 
 /* ---- files ------------------------------------------------------------ */
 /* Read all of `path` ("-" is stdin) into b, at most max bytes (ke_read_file);
