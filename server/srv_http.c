@@ -45,6 +45,7 @@ struct srv_http {
   int tls;
   char *tls_cert; /* PEM text; MHD keeps pointers to these */
   char *tls_key;
+  int draining; /* set once by srv_http_shutdown; read by the workers */
 };
 
 struct srv_request {
@@ -625,6 +626,17 @@ static int srv_http_tls(struct srv_http *h, const struct srv_config *cfg, unsign
   return 0;
 }
 
+/* Accept policy: while draining, a new connection is closed as soon as it
+ * is accepted, so a client fails fast instead of waiting in the backlog. */
+static enum MHD_Result srv_http_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+  const struct srv_http *h = cls;
+
+  (void)addr;
+  (void)len;
+  return __atomic_load_n(&h->draining, __ATOMIC_ACQUIRE) ? MHD_NO : MHD_YES;
+}
+
 struct srv_http *srv_http_start(const struct srv_config *cfg,
                                 const struct srv_route_table *routes)
 {
@@ -686,7 +698,7 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
     size_t nopts = sizeof opts / sizeof opts[0];
     if (!h->tls_cert)
       opts[nopts - 4].option = MHD_OPTION_END;
-    h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, srv_access, h,
+    h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, srv_http_accept, h, srv_access, h,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   }
   if (!h->daemon) {
@@ -708,18 +720,24 @@ fail:
 
 unsigned srv_http_port(const struct srv_http *h) { return h->port; }
 
+void srv_http_drain(struct srv_http *h)
+{
+  if (h)
+    __atomic_store_n(&h->draining, 1, __ATOMIC_RELEASE);
+}
+
 void srv_http_shutdown(struct srv_http *h, unsigned timeout_s)
 {
-  MHD_socket lsock;
   struct timespec start, now;
 
   if (!h)
     return;
-  /* Stop accepting: MHD stops polling the listening socket and hands it to
-   * us; closing it makes new connects fail fast instead of queueing. */
-  lsock = MHD_quiesce_daemon(h->daemon);
-  if (lsock != MHD_INVALID_SOCKET)
-    close(lsock);
+  /* Stop taking connections.  Not with MHD_quiesce_daemon: in 0.9.75, with
+   * a thread pool and epoll, it races each worker's own removal of the
+   * listening socket from its epoll set and aborts the process ("Failed to
+   * remove listen FD from epoll set", daemon.c:5531) - seen in CI on a
+   * SIGTERM under load.  The accept policy refuses them instead. */
+  srv_http_drain(h);
   clock_gettime(CLOCK_MONOTONIC, &start);
   for (;;) {
     long inflight = srv_metrics_in_flight();

@@ -104,7 +104,9 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
                                 const struct srv_route_table *routes);
 /* The bound TCP port (useful with port = 0). */
 unsigned srv_http_port(const struct srv_http *h);
-/* Stop accepting new connections, wait up to `timeout_s` for in-flight
+/* Refuse new connections from now on (each is closed as it is accepted). */
+void srv_http_drain(struct srv_http *h);
+/* Drain, wait up to `timeout_s` for in-flight
  * requests, then stop every thread and free everything. */
 void srv_http_shutdown(struct srv_http *h, unsigned timeout_s);
 

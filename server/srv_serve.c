@@ -170,6 +170,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
                    (int)srv_http_port(http), "tls", cfg->tls_cert_file != NULL, "threads",
                    (int)cfg->threads, "version", KE_VERSION));
   sig = srv_serve_wait(&sigs);
+  srv_http_drain(http); /* before the log line says so: tests wait on it */
   ke_log(KE_LOG_INFO, "shutting down: no new connections, finishing requests in flight",
          json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
                    "in_flight", (int)srv_metrics_in_flight()));

@@ -38,11 +38,15 @@ for i in $(seq 1 200); do
 done
 grep -Eq '^escrowd_http_requests_in_flight [2-9]' "$BODYF" || fail "the request never got in flight"
 kill -TERM "$(daemon_pid sd)"
-sleep 0.7
+# Wait for the signal to be taken (the log line), not for a guessed time.
+for i in $(seq 1 600); do
+  grep -q '"msg":"shutting down' "$TW/sd.log" && break
+  sleep 0.05
+done
+grep -q '"msg":"shutting down' "$TW/sd.log" || fail "no shutdown log line"
 [ ! -f "$TW/sd.rc" ] || fail "escrowd exited with a request in flight (status $(cat "$TW/sd.rc"))"
 http GET "$B/healthz"
 [ "$STATUS" = 000 ] || fail "new connection accepted after SIGTERM (HTTP $STATUS)"
-grep -q '"msg":"shutting down' "$TW/sd.log" || fail "no shutdown log line"
 ok "after SIGTERM: new connections refused, escrowd waits for the request in flight"
 
 kill -CONT $frozen
