@@ -41,41 +41,6 @@ static ke_rc buf_put(buf *b, const char *s, size_t n)
   return KE_OK;
 }
 
-/* Decode one UTF-8 sequence at s[0..n); strict (no overlongs, surrogates or
- * values above U+10FFFF).  Returns its length, 0 if invalid. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-  size_t len, i;
-  uint32_t c, min;
-
-  if (n == 0)
-    return 0;
-  c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  } else if ((c & 0xE0) == 0xC0) {
-    len = 2, c &= 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3, c &= 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4, c &= 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (n < len)
-    return 0;
-  for (i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    c = (c << 6) | (s[i] & 0x3F);
-  }
-  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-    return 0;
-  *cp = c;
-  return len;
-}
-
 static ke_rc dump_string(buf *b, const char *s, size_t n)
 {
   const unsigned char *u = (const unsigned char *)s;
@@ -87,7 +52,7 @@ static ke_rc dump_string(buf *b, const char *s, size_t n)
   if ((rc = buf_put(b, "\"", 1)))
     return rc;
   while (i < n) {
-    if (!(step = utf8_next(u + i, n - i, &cp)))
+    if (!(step = ke_utf8_next(u + i, n - i, &cp)))
       return KE_ERR_FORMAT;
     if (cp >= 0x20 && cp != '"' && cp != '\\') {
       i += step;
@@ -148,8 +113,8 @@ static int key_cmp(const void *pa, const void *pb)
   uint32_t cx, cy, ux, uy;
 
   while (i < a->n && j < b->n) {
-    sx = utf8_next(x + i, a->n - i, &cx);
-    sy = utf8_next(y + j, b->n - j, &cy);
+    sx = ke_utf8_next(x + i, a->n - i, &cx);
+    sy = ke_utf8_next(y + j, b->n - j, &cy);
     if (!sx || !sy)  /* invalid UTF-8 is refused when written; any order */
       return bytewise_cmp(x + i, a->n - i, y + j, b->n - j);
     ux = utf16_first_unit(cx);

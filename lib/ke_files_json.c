@@ -363,31 +363,11 @@ static int kf_refused_cp(uint32_t cp)
  * a terminal), so what is shown must be what is there. */
 int ke_text_valid(const uint8_t *s, size_t len)
 {
-  size_t i = 0;
-  while (i < len) {
-    unsigned c = s[i], need, cp;
-    if (c < 0x20 || c == 0x7f)
+  uint32_t cp;
+  for (size_t i = 0, step; i < len; i += step)
+    if (!(step = ke_utf8_next(s + i, len - i, &cp)) || cp < 0x20 || cp == 0x7f ||
+        kf_refused_cp(cp))
       return 0;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; }
-    else return 0;
-    if (need >= len - i)
-      return 0;
-    for (unsigned k = 1; k <= need; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) || kf_refused_cp(cp))
-      return 0;
-    i += need + 1;
-  }
   return 1;
 }
 

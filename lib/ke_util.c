@@ -73,6 +73,12 @@ static unsigned hex_val(unsigned char ch)
   return v | (((dig | low | up) ^ 0xFF) << 8);
 }
 
+int ke_hex_digit(char c)
+{
+  unsigned v = hex_val((unsigned char)c);
+  return v > 0xFF ? -1 : (int)v;
+}
+
 ke_rc ke_hex_decode(uint8_t *out, size_t outlen, const char *hex)
 {
   if (!hex || (!out && outlen))
@@ -113,6 +119,40 @@ ke_rc ke_hex_decode_alloc(uint8_t **out, size_t *outlen, const char *hex)
   *out = buf;
   *outlen = n / 2;
   return KE_OK;
+}
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+size_t ke_utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+  size_t len, i;
+  uint32_t c, min;
+
+  if (n == 0)
+    return 0;
+  c = s[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    len = 2, c &= 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3, c &= 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4, c &= 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (n < len)
+    return 0;
+  for (i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    c = (c << 6) | (s[i] & 0x3F);
+  }
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+    return 0;
+  *cp = c;
+  return len;
 }
 
 /* ---- base64url ---------------------------------------------------------- */

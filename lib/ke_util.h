@@ -39,6 +39,13 @@ void ke_hex_encode(char *out, const uint8_t *in, size_t len);
 ke_rc ke_hex_decode(uint8_t *out, size_t outlen, const char *hex);
 /* Decode a hex string of any even length into a malloc'd buffer. */
 ke_rc ke_hex_decode_alloc(uint8_t **out, size_t *outlen, const char *hex);
+/* The value of one hex digit (either case), -1 if c is not one. */
+int ke_hex_digit(char c);
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+/* Decode the one sequence at s[0..n), strictly (no overlong forms,
+ * surrogates or values above U+10FFFF): its length, or 0 if invalid. */
+size_t ke_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* ---- base64url without padding (RFC 4648 section 5) ------------------- */
 /* Returns a malloc'd NUL-terminated string, or NULL on allocation failure. */
