@@ -147,43 +147,44 @@ ke_rc kf_str(char *out, size_t outsize, json_t *obj, const char *key, const char
   return KE_OK;
 }
 
+/* The end of kf_label, kf_id and kf_time: s (NULL if need_str failed) is
+ * copied out if ok, else the error names the rule: "1..max what". */
+static ke_rc ruled_str(char *out, const char *s, int ok, const char *key, size_t max,
+                       const char *what, const char *ctx, ke_ferr *err)
+{
+  if (!s)
+    return KE_ERR_FORMAT;
+  if (!ok && max)
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%zu %s", ctx, key, max,
+                  what);
+  if (!ok)
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be %s", ctx, key, what);
+  memcpy(out, s, strlen(s) + 1);
+  return KE_OK;
+}
+
 ke_rc kf_label(char *out, json_t *obj, const char *key, size_t max, const char *ctx,
                ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  if (!s)
-    return KE_ERR_FORMAT;
-  if (!ke_label_valid(s, max))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%zu bytes of UTF-8 "
-                  "without control or invisible format characters", ctx, key, max);
-  memcpy(out, s, strlen(s) + 1);
-  return KE_OK;
+  return ruled_str(out, s, s && ke_label_valid(s, max), key, max, "bytes of UTF-8 without "
+                   "control or invisible format characters", ctx, err);
 }
 
 ke_rc kf_id(char out[KE_ID_MAX + 1], json_t *obj, const char *key, const char *ctx,
             ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  if (!s)
-    return KE_ERR_FORMAT;
-  if (!ke_id_valid(s))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%d characters of "
-                  "A-Z a-z 0-9 . _ : -", ctx, key, KE_ID_MAX);
-  memcpy(out, s, strlen(s) + 1);
-  return KE_OK;
+  return ruled_str(out, s, s && ke_id_valid(s), key, KE_ID_MAX,
+                   "characters of A-Z a-z 0-9 . _ : -", ctx, err);
 }
 
 ke_rc kf_time(char out[KE_TIME_LEN + 1], json_t *obj, const char *key, const char *ctx,
               ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  if (!s)
-    return KE_ERR_FORMAT;
-  if (!ke_time_valid(s))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be RFC 3339 UTC, "
-                  "YYYY-MM-DDTHH:MM:SSZ", ctx, key);
-  memcpy(out, s, KE_TIME_LEN + 1);
-  return KE_OK;
+  return ruled_str(out, s, s && ke_time_valid(s), key, 0,
+                   "RFC 3339 UTC, YYYY-MM-DDTHH:MM:SSZ", ctx, err);
 }
 
 ke_rc kf_hex(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx,
