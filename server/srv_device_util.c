@@ -63,20 +63,9 @@ int srv_device_id_ok(const char *s, const char *prefix)
   return 1;
 }
 
-int srv_device_volume_ok(const char *s)
-{
-  size_t n = s ? strlen(s) : 0;
-
-  if (n < 1 || n > SRV_DEV_VOLUME_MAX)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == ':' || c == '-'))
-      return 0;
-  }
-  return 1;
-}
+/* A volume id is lib's id: [A-Za-z0-9._:-]{1,128}. */
+_Static_assert(SRV_DEV_VOLUME_MAX == KE_ID_MAX, "volume ids are ke_id_valid ids");
+int srv_device_volume_ok(const char *s) { return ke_id_valid(s); }
 
 int srv_device_key_id_ok(const char *s) { return srv_ascii_ok(s, SRV_DEV_KEY_ID_MAX); }
 
