@@ -89,9 +89,7 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   int replayed = 0;
-  char object[48];
   json_t *d;
-  struct srv_audit_event ev;
   const char *v, *p4[4] = {k->device, k->volume, k->fpr, k->sha};
   const char *p3[3] = {k->device, k->volume, k->id};
   const char *p10[10] = {k->id,        k->device, k->volume, k->key_type, k->key_id,
@@ -135,14 +133,8 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
                 k->volume, "key_type", k->key_type, "key_id", k->key_id, "envelope_sha256",
                 k->sha, "escrow_fingerprint", k->fpr, "escrow_key_state", k->key_state,
                 "superseded", k->superseded[0] ? k->superseded : NULL);
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "record:%s", k->id);
-  ev = (struct srv_audit_event){"escrow.store", object, "success", d, NULL};
-  st = srv_audit_append(db, k->req, &ev);
-  json_decref(d);
   k->is_new = 1;
-  return st;
+  return srv_audit_success(db, k->req, "escrow.store", "record", k->id, d);
 }
 
 /* Remember the leaf index with the record (so that an idempotent re-upload

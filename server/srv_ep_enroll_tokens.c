@@ -75,13 +75,12 @@ struct srv_et_new {
 static enum srv_db_status srv_et_new_txn(struct srv_db *db, void *cls)
 {
   struct srv_et_new *t = cls;
-  char uses[24], lifetime[24], object[48];
+  char uses[24], lifetime[24];
   const char *params[5] = {t->hash, t->b->group, uses, lifetime,
                            srv_request_principal(t->req)->actor};
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
-  struct srv_audit_event ev;
 
   snprintf(uses, sizeof uses, "%lld", (long long)t->b->uses);
   snprintf(lifetime, sizeof lifetime, "%lld", (long long)t->b->expires_in);
@@ -93,13 +92,7 @@ static enum srv_db_status srv_et_new_txn(struct srv_db *db, void *cls)
   PQclear(r);
   d = json_pack("{s:s,s:I,s:s}", "group", t->b->group, "uses", (json_int_t)t->b->uses,
                 "expires", t->expires);
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "enroll_token:%s", t->id);
-  ev = (struct srv_audit_event){"enroll_token.create", object, "success", d, NULL};
-  st = srv_audit_append(db, t->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, t->req, "enroll_token.create", "enroll_token", t->id, d);
 }
 
 /* "ket_" + base64url(32 random bytes) into token, its hash as a bytea
@@ -166,16 +159,8 @@ static enum srv_db_status srv_et_list_txn(struct srv_db *db, void *cls)
 {
   struct srv_et_list *l = cls;
   const char *p1[1] = {l->all};
-  enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, SRV_STMT_ENROLL_TOKEN_LIST, p1, &st);
 
-  json_decref(l->list);
-  l->list = NULL;
-  if (!r)
-    return st;
-  l->list = srv_rows_json(r, srv_et_list_cols);
-  PQclear(r);
-  return l->list ? SRV_DB_OK : SRV_DB_ERROR;
+  return srv_db_rows_json(db, SRV_STMT_ENROLL_TOKEN_LIST, p1, srv_et_list_cols, &l->list);
 }
 
 enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req)
@@ -219,8 +204,6 @@ static enum srv_db_status srv_et_revoke_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
-  char object[48];
-  struct srv_audit_event ev;
   struct srv_et_token tok;
 
   t->found = t->was_revoked = 0;
@@ -249,11 +232,7 @@ static enum srv_db_status srv_et_revoke_txn(struct srv_db *db, void *cls)
     return st;
   }
   PQclear(r);
-  snprintf(object, sizeof object, "enroll_token:%s", t->id);
-  ev = (struct srv_audit_event){"enroll_token.revoke", object, "success", d, NULL};
-  st = srv_audit_append(db, t->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, t->req, "enroll_token.revoke", "enroll_token", t->id, d);
 }
 
 enum MHD_Result srv_ep_enroll_tokens_revoke(struct srv_request *req)

@@ -67,11 +67,10 @@ static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
   struct srv_tok_new *t = cls;
   const struct srv_principal *me = srv_request_principal(t->req);
   const char *p1[1] = {t->user};
-  char uid[24], object[48];
+  char uid[24];
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
-  struct srv_audit_event ev;
   struct srv_tok_user u;
 
   if (!(r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
@@ -106,13 +105,7 @@ static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
   snprintf(t->expires, sizeof t->expires, "%s", srv_row_text(r, "expires"));
   PQclear(r);
   d = json_pack("{s:s,s:s,s:s}", "user", t->user, "name", t->name, "expires", t->expires);
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "token:%s", t->id);
-  ev = (struct srv_audit_event){"token.create", object, "success", d, NULL};
-  st = srv_audit_append(db, t->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, t->req, "token.create", "token", t->id, d);
 }
 
 enum MHD_Result srv_ep_tokens_create(struct srv_request *req)
@@ -168,15 +161,8 @@ static enum srv_db_status srv_tok_list_txn(struct srv_db *db, void *cls)
 {
   struct srv_tok_list *l = cls;
   const char *p1[1] = {l->all};
-  enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, SRV_STMT_TOKEN_LIST, p1, &st);
 
-  if (!r)
-    return st;
-  json_decref(l->list);
-  l->list = srv_rows_json(r, srv_tok_list_cols);
-  PQclear(r);
-  return l->list ? SRV_DB_OK : SRV_DB_ERROR;
+  return srv_db_rows_json(db, SRV_STMT_TOKEN_LIST, p1, srv_tok_list_cols, &l->list);
 }
 
 enum MHD_Result srv_ep_tokens_list(struct srv_request *req)
@@ -219,8 +205,6 @@ static enum srv_db_status srv_tok_revoke_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
-  char object[48];
-  struct srv_audit_event ev;
   struct srv_tok_row row;
 
   if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_GET, p1, &st)))
@@ -247,11 +231,7 @@ static enum srv_db_status srv_tok_revoke_txn(struct srv_db *db, void *cls)
     return st;
   }
   PQclear(r);
-  snprintf(object, sizeof object, "token:%s", t->id);
-  ev = (struct srv_audit_event){"token.revoke", object, "success", d, NULL};
-  st = srv_audit_append(db, t->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, t->req, "token.revoke", "token", t->id, d);
 }
 
 enum MHD_Result srv_ep_tokens_revoke(struct srv_request *req)
