@@ -50,6 +50,7 @@ ke_rc ke_scalar_parse(ke_scalar *out, const uint8_t *buf, size_t len);
 ke_rc ke_scalar_random(ke_scalar *out);              /* uniform in [1, n-1] */
 ke_rc ke_point_mul_base(ke_point *out, const ke_scalar *k);            /* k*G */
 ke_rc ke_point_mul(ke_point *out, const ke_scalar *k, const ke_point *p); /* k*P */
+ke_rc ke_point_generator(ke_point *g);  /* G itself: the base of DLEQs about k*G */
 
 /* ---- escrow key (Shamir + Feldman) -------------------------------------- */
 typedef struct ke_escrow_pub {
