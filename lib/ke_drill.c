@@ -29,14 +29,6 @@ int ke_drill_id_ok(const char *id)
   return ke_drill_b32_id(id, "drl-");
 }
 
-static int ke_drill_b64url(const char *s, size_t len)
-{
-  static const char set[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-  return s && strlen(s) == len && strspn(s, set) == len;
-}
-
 int ke_drill_selection_ok(const char *sel)
 {
   static const char gset[] =
@@ -69,8 +61,8 @@ size_t ke_drill_statement(char out[KE_DRILL_STMT_MAX], const char *id, const cha
 {
   int n;
 
-  if (!ke_drill_id_ok(id) || !ke_drill_selection_ok(selection) || !ke_drill_b64url(E_b64, 44) ||
-      !ke_drill_b64url(nonce, 22))
+  if (!ke_drill_id_ok(id) || !ke_drill_selection_ok(selection) || !ke_b64url_chars(E_b64, 44) ||
+      !ke_b64url_chars(nonce, 22))
     return 0;
   n = snprintf(out, KE_DRILL_STMT_MAX,
                "keyescrow-v1-drill-request\nid=%s\nselect=%s\nE=%s\nnonce=%s\n", id, selection,
@@ -169,7 +161,7 @@ size_t ke_drill_signed_statement(char out[KE_DRILL_SIGNED_MAX], const char *id,
   int n;
 
   if (!ke_drill_id_ok(id) || !ke_drill_selection_ok(selection) || !ke_drill_mode_ok(mode) ||
-      !ke_drill_b64url(E_b64, 44) || nrec < 1 || !records_hex || strlen(records_hex) != 64 ||
+      !ke_b64url_chars(E_b64, 44) || nrec < 1 || !records_hex || strlen(records_hex) != 64 ||
       strspn(records_hex, "0123456789abcdef") != 64 || !ke_drill_expires_ok(expires))
     return 0;
   n = snprintf(out, KE_DRILL_SIGNED_MAX,

@@ -99,12 +99,6 @@ static int ascii_ok(const char *s, size_t min)
   return n >= min;
 }
 
-static int b64url_ok(const char *s, size_t len)
-{
-  return strlen(s) == len &&
-         strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
-}
-
 /* "" or text of 1..max bytes (the buffer has room for max). */
 static ke_rc opt_label(char *out, json_t *o, const char *key, size_t max, const char *ctx,
                        ke_ferr *err)
@@ -159,7 +153,7 @@ ke_rc kf_requester_parse(ke_retrieval_signed *s, json_t *o, ke_ferr *err)
                   "characters", ctx, KE_RETRIEVAL_TICKET_MAX);
   if ((rc = kf_str(s->nonce, sizeof s->nonce, o, "nonce", ctx, err)))
     return rc;
-  if (!b64url_ok(s->nonce, KE_RETRIEVAL_NONCE_LEN))
+  if (!ke_b64url_chars(s->nonce, KE_RETRIEVAL_NONCE_LEN))
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"nonce\": must be %d base64url characters",
                   ctx, KE_RETRIEVAL_NONCE_LEN);
   return kf_b64_fixed(s->signature, sizeof s->signature, o, "signature", ctx, err);

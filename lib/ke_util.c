@@ -291,6 +291,12 @@ ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in)
   return b64_decode_into(out, in, n);
 }
 
+int ke_b64url_chars(const char *s, size_t len)
+{
+  return s && strlen(s) == len &&
+         strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+}
+
 /* ---- initialisation and secret memory ----------------------------------- */
 /*
  * Two homes for secrets:

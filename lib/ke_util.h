@@ -56,6 +56,9 @@ char *ke_b64url_encode(const uint8_t *in, size_t len);
 ke_rc ke_b64url_decode(uint8_t **out, size_t *outlen, const char *in, int secure);
 /* Decode into a fixed-size buffer; the decoded length must be exactly outlen. */
 ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in);
+/* 1 if s is exactly len characters of the base64url alphabet (a shape
+ * check for text that is signed as it stands, not decoded). */
+int ke_b64url_chars(const char *s, size_t len);
 
 /* ---- initialisation ----------------------------------------------------- */
 /* Call once at the top of main(), before any thread starts (it is also
