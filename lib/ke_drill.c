@@ -174,16 +174,7 @@ size_t ke_drill_signed_statement(char out[KE_DRILL_SIGNED_MAX], const char *id,
 int ke_drill_signature_ok(const unsigned char pub[32], const char *text, size_t len,
                           const unsigned char sig[64])
 {
-  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
-  EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;
-  int ok = 0;
-
-  /* OpenSSL refuses a key that does not decode and a non-canonical S. */
-  if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
-    ok = EVP_DigestVerify(ctx, sig, 64, (const unsigned char *)text, len) == 1;
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(pk);
-  return ok;
+  return ke_ed25519_verify(pub, text, len, sig) == KE_OK;
 }
 
 void ke_drill_code(char out[KE_DRILL_CODE_LEN + 1], const char *statement, size_t len)

@@ -180,34 +180,12 @@ int ke_note_text_valid(const char *t, size_t n)
   return note_chars_ok(t, n);
 }
 
-
 /* ---- opening notes ---------------------------------------------------------------- */
-
-static ke_rc verify_ed25519(const uint8_t pub[KE_NOTE_PUB_LEN], const char *msg, size_t len,
-                            const uint8_t sig[KE_NOTE_SIG_LEN])
-{
-  EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, pub, KE_NOTE_PUB_LEN);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  ke_rc rc = KE_ERR_INTERNAL;
-  int r;
-
-  /* OpenSSL refuses public keys that do not decode, and signatures with a
-   * non-canonical S. */
-  if (!pkey) {
-    rc = KE_ERR_AUTH;
-  } else if (ctx && EVP_DigestVerifyInit_ex(ctx, NULL, NULL, NULL, NULL, pkey, NULL) == 1) {
-    r = EVP_DigestVerify(ctx, sig, KE_NOTE_SIG_LEN, (const unsigned char *)msg, len);
-    rc = r == 1 ? KE_OK : KE_ERR_AUTH;
-  }
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(pkey);
-  return rc;
-}
 
 ke_rc ke_note_verify_raw(const uint8_t pub[KE_NOTE_PUB_LEN], const uint8_t *msg, size_t len,
                          const uint8_t sig[KE_NOTE_SIG_LEN])
 {
-  return verify_ed25519(pub, (const char *)msg, len, sig);
+  return ke_ed25519_verify(pub, msg, len, sig);
 }
 
 /* One signature line, without its "\n".  Sets *verified when it is a good
@@ -248,7 +226,7 @@ static ke_rc check_sig_line(const ke_note_verifier *v, const char *line, size_t 
    * rejected. */
   if (got != 4 + KE_NOTE_SIG_LEN)
     rc = KE_ERR_AUTH;
-  else if ((rc = verify_ed25519(v->pub, text, textlen, sig + 4)) == KE_OK)
+  else if ((rc = ke_ed25519_verify(v->pub, text, textlen, sig + 4)) == KE_OK)
     *verified = 1;
 out:
   free(sig);

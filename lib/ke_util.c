@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
@@ -427,4 +428,21 @@ ke_rc ke_random(uint8_t *out, size_t len)
     len -= (size_t)chunk;
   }
   return KE_OK;
+}
+
+/* ---- Ed25519 ------------------------------------------------------------ */
+ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
+                        const uint8_t sig[64])
+{
+  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+  EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;
+  ke_rc rc = pk ? KE_ERR_INTERNAL : KE_ERR_AUTH;
+
+  /* OpenSSL refuses a key that does not decode and a non-canonical S
+   * (RFC 8032 section 5.1.7). */
+  if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
+    rc = EVP_DigestVerify(ctx, sig, 64, msg, len) == 1 ? KE_OK : KE_ERR_AUTH;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pk);
+  return rc;
 }

@@ -60,6 +60,12 @@ ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in);
  * check for text that is signed as it stands, not decoded). */
 int ke_b64url_chars(const char *s, size_t len);
 
+/* ---- Ed25519 (RFC 8032) ------------------------------------------------ */
+/* KE_OK if sig is pub's signature over msg, KE_ERR_AUTH if it is not (or
+ * pub does not decode), KE_ERR_INTERNAL if OpenSSL failed. */
+ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
+                        const uint8_t sig[64]);
+
 /* ---- initialisation ----------------------------------------------------- */
 /* Call once at the top of main(), before any thread starts (it is also
  * safe to call again, and from several threads).  Creates OpenSSL's secure

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "ke_files.h"
 #include "ke_log.h"
 #include "ke_note.h"
@@ -89,17 +87,7 @@ int srv_device_group_ok(const char *s)
 int srv_device_ed25519_ok(const uint8_t pub[SRV_DEV_PUB_LEN], const uint8_t *msg,
                           size_t len, const uint8_t sig[SRV_DEV_SIG_LEN])
 {
-  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, SRV_DEV_PUB_LEN);
-  EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;
-  int ok = 0;
-
-  /* OpenSSL checks the encoding of the point and of S < L (RFC 8032
-   * section 5.1.7); a malformed key or signature simply fails. */
-  if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
-    ok = EVP_DigestVerify(ctx, sig, SRV_DEV_SIG_LEN, msg, len) == 1;
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(pk);
-  return ok;
+  return ke_ed25519_verify(pub, msg, len, sig) == KE_OK;
 }
 
 /* ---- JSON and replies ---------------------------------------------------- */
