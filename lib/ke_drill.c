@@ -12,21 +12,11 @@
 #include "ke_drill.h"
 #include "ke_util.h"
 
-static int ke_drill_b32_id(const char *s, const char *prefix)
-{
-  size_t p = strlen(prefix);
-
-  if (!s || strlen(s) != KE_DRILL_ID_LEN || strncmp(s, prefix, p) != 0)
-    return 0;
-  for (size_t i = p; i < KE_DRILL_ID_LEN; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-      return 0;
-  return 1;
-}
+_Static_assert(KE_DRILL_ID_LEN == KE_B32_ID_LEN, "drill and record ids are ke_b32_id_ok ids");
 
 int ke_drill_id_ok(const char *id)
 {
-  return ke_drill_b32_id(id, "drl-");
+  return ke_b32_id_ok(id, "drl-");
 }
 
 int ke_drill_selection_ok(const char *sel)
@@ -72,7 +62,7 @@ size_t ke_drill_statement(char out[KE_DRILL_STMT_MAX], const char *id, const cha
 
 int ke_drill_part_id(char out[KE_DRILL_PART_ID_MAX], const char *id, const char *record_id)
 {
-  if (!ke_drill_id_ok(id) || !ke_drill_b32_id(record_id, "rec-"))
+  if (!ke_drill_id_ok(id) || !ke_b32_id_ok(record_id, "rec-"))
     return 0;
   snprintf(out, KE_DRILL_PART_ID_MAX, "%s/%s", id, record_id);
   return 1;
@@ -132,7 +122,7 @@ int ke_drill_records_digest(unsigned char out[32], const ke_drill_recref *recs, 
       EVP_DigestUpdate(ctx, label, sizeof label - 1) != 1)
     goto out;
   for (size_t i = 0; i < n; i++) {
-    if (!ke_drill_b32_id(recs[i].record_id, "rec-") || !recs[i].envelope_sha256)
+    if (!ke_b32_id_ok(recs[i].record_id, "rec-") || !recs[i].envelope_sha256)
       goto out;
     v[i] = &recs[i];
   }

@@ -430,6 +430,19 @@ ke_rc ke_random(uint8_t *out, size_t len)
   return KE_OK;
 }
 
+/* ---- ids --------------------------------------------------------------- */
+int ke_b32_id_ok(const char *s, const char *prefix)
+{
+  size_t p = strlen(prefix);
+
+  if (!s || strlen(s) != KE_B32_ID_LEN || strncmp(s, prefix, p) != 0)
+    return 0;
+  for (size_t i = p; i < KE_B32_ID_LEN; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
+      return 0;
+  return 1;
+}
+
 /* ---- Ed25519 ------------------------------------------------------------ */
 ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
                         const uint8_t sig[64])

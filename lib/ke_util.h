@@ -60,6 +60,12 @@ ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in);
  * check for text that is signed as it stands, not decoded). */
 int ke_b64url_chars(const char *s, size_t len);
 
+/* ---- ids --------------------------------------------------------------- */
+/* The ids escrowd makes ("dev-", "rec-", "drl-"...): the 4-character
+ * prefix, then lower-case base32 (a-z 2-7) up to KE_B32_ID_LEN. */
+#define KE_B32_ID_LEN 30
+int ke_b32_id_ok(const char *s, const char *prefix);
+
 /* ---- Ed25519 (RFC 8032) ------------------------------------------------ */
 /* KE_OK if sig is pub's signature over msg, KE_ERR_AUTH if it is not (or
  * pub does not decode), KE_ERR_INTERNAL if OpenSSL failed. */

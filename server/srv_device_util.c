@@ -49,17 +49,8 @@ int srv_device_new_id(const char *prefix, char out[SRV_DEV_ID_LEN + 1])
   return n == 26 ? 0 : -1;
 }
 
-int srv_device_id_ok(const char *s, const char *prefix)
-{
-  size_t p = strlen(prefix);
-
-  if (!s || strlen(s) != SRV_DEV_ID_LEN || strncmp(s, prefix, p) != 0)
-    return 0;
-  for (size_t i = p; i < SRV_DEV_ID_LEN; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-      return 0;
-  return 1;
-}
+_Static_assert(SRV_DEV_ID_LEN == KE_B32_ID_LEN, "device and record ids are ke_b32_id_ok ids");
+int srv_device_id_ok(const char *s, const char *prefix) { return ke_b32_id_ok(s, prefix); }
 
 /* A volume id is lib's id: [A-Za-z0-9._:-]{1,128}. */
 _Static_assert(SRV_DEV_VOLUME_MAX == KE_ID_MAX, "volume ids are ke_id_valid ids");
