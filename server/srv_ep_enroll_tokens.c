@@ -150,35 +150,15 @@ static const struct srv_jcol srv_et_list_cols[] = {
   SRV_JCOL_NULL("revoked_by", SRV_CT_TEXT), SRV_JCOL("status", SRV_CT_TEXT),
   SRV_JCOL("devices", SRV_CT_INT64), SRV_JCOL_END};
 
-struct srv_et_list {
-  const char *all;
-  json_t *list;
-};
-
-static enum srv_db_status srv_et_list_txn(struct srv_db *db, void *cls)
-{
-  struct srv_et_list *l = cls;
-  const char *p1[1] = {l->all};
-
-  return srv_db_rows_json(db, SRV_STMT_ENROLL_TOKEN_LIST, p1, srv_et_list_cols, &l->list);
-}
-
 enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req)
 {
   struct srv_et_list_query q;
-  struct srv_et_list l = {"false", NULL};
-  enum srv_db_status st;
   enum MHD_Result ret;
 
   if (srv_ep_query(req, &srv_ep_enroll_tokens_list_query, &q, &ret))
     return ret;
-  l.all = q.all ? "true" : "false";
-  st = srv_db_txn(SRV_DB_READ_ONLY, srv_et_list_txn, &l);
-  if (st != SRV_DB_OK) {
-    json_decref(l.list);
-    return srv_ep_db_error(req, st);
-  }
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "enroll_tokens", l.list));
+  const char *p1[1] = {q.all ? "true" : "false"};
+  return srv_ep_list(req, SRV_STMT_ENROLL_TOKEN_LIST, p1, srv_et_list_cols, "enroll_tokens");
 }
 
 /* The token a revocation names (ENROLL_TOKEN_GET). */

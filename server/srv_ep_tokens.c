@@ -152,33 +152,15 @@ static const struct srv_jcol srv_tok_list_cols[] = {
   SRV_JCOL_NULL("revoked", SRV_CT_TIME), SRV_JCOL_NULL("created_by", SRV_CT_TEXT),
   SRV_JCOL("active", SRV_CT_BOOL),       SRV_JCOL_END};
 
-struct srv_tok_list {
-  const char *all;
-  json_t *list;
-};
-
-static enum srv_db_status srv_tok_list_txn(struct srv_db *db, void *cls)
-{
-  struct srv_tok_list *l = cls;
-  const char *p1[1] = {l->all};
-
-  return srv_db_rows_json(db, SRV_STMT_TOKEN_LIST, p1, srv_tok_list_cols, &l->list);
-}
-
 enum MHD_Result srv_ep_tokens_list(struct srv_request *req)
 {
   struct srv_tok_list_query q;
-  struct srv_tok_list l = {"false", NULL};
   enum MHD_Result ret;
 
   if (srv_ep_query(req, &srv_ep_tokens_list_query, &q, &ret))
     return ret;
-  l.all = q.all ? "true" : "false";
-  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_tok_list_txn, &l, NULL, &ret)) {
-    json_decref(l.list);
-    return ret;
-  }
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "tokens", l.list));
+  const char *p1[1] = {q.all ? "true" : "false"};
+  return srv_ep_list(req, SRV_STMT_TOKEN_LIST, p1, srv_tok_list_cols, "tokens");
 }
 
 /* The token being revoked (TOKEN_GET). */

@@ -206,21 +206,9 @@ static const struct srv_jcol srv_users_list_cols[] = {
   SRV_JCOL("service", SRV_CT_BOOL),      SRV_JCOL_NULL("email", SRV_CT_TEXT),
   SRV_JCOL_END};
 
-static enum srv_db_status srv_users_list_txn(struct srv_db *db, void *cls)
-{
-  return srv_db_rows_json(db, SRV_STMT_USER_LIST, NULL, srv_users_list_cols, cls);
-}
-
 enum MHD_Result srv_ep_users_list(struct srv_request *req)
 {
-  json_t *list = NULL;
-  enum MHD_Result ret;
-
-  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_users_list_txn, &list, NULL, &ret)) {
-    json_decref(list);
-    return ret;
-  }
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", "users", list));
+  return srv_ep_list(req, SRV_STMT_USER_LIST, NULL, srv_users_list_cols, "users");
 }
 
 /* ---- POST /v1/users/{name}/disable|enable|role|person --------------------- */
