@@ -245,10 +245,3 @@ int srv_account_unknown_member(struct srv_request *req, const json_t *body,
   }
   return 0;
 }
-
-json_t *srv_account_col_str(const PGresult *r, int row, int col)
-{
-  if (PQgetisnull(r, row, col))
-    return json_null();
-  return json_string(PQgetvalue(r, row, col));
-}

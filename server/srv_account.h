@@ -85,9 +85,6 @@ int srv_account_body_password(struct srv_request *req, const char *password,
 int srv_account_unknown_member(struct srv_request *req, const json_t *body,
                                const char *const *allowed, enum MHD_Result *ret);
 
-/* A column as a JSON value: text, or null when SQL NULL. */
-json_t *srv_account_col_str(const PGresult *r, int row, int col);
-
 /* `escrowd bootstrap-admin --user NAME [--password-file F]`: the first admin
  * of a database without users (refused otherwise); exit code. */
 int srv_account_bootstrap_main(const struct srv_config *cfg, int argc, char **argv);
