@@ -104,7 +104,8 @@ ke_rc ke_envelope_open(uint8_t **secret, size_t *secret_len, const ke_envelope *
 /* prefix | device_id | 00 | volume_id, malloc'd: the envelope's AAD (prefix
  * = its header) and what a device signs over it (prefix = all of it). */
 ke_rc ke_bind_ids(uint8_t **out, size_t *outlen, const uint8_t *prefix, size_t plen,
-                       const char *device_id, const char *volume_id);
+                  const char *device_id, const char *volume_id);
+
 /* SHA-256 of the whole envelope: the name under which escrow records,
  * receipts, requests and custodians refer to one envelope. */
 ke_rc ke_envelope_sha256(uint8_t out[32], const uint8_t *env, size_t len);

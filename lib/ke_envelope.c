@@ -41,7 +41,7 @@ ke_rc ke_wrap_sender(ke_point *R, ke_point *S, const ke_scalar *k, const ke_poin
 }
 
 ke_rc ke_bind_ids(uint8_t **out, size_t *outlen, const uint8_t *prefix, size_t plen,
-                       const char *device_id, const char *volume_id)
+                  const char *device_id, const char *volume_id)
 {
   size_t dl = strlen(device_id), vl = strlen(volume_id);
   if (plen > SIZE_MAX / 4 || dl > SIZE_MAX / 4 || vl > SIZE_MAX / 4)
@@ -170,8 +170,7 @@ ke_rc ke_envelope_open(uint8_t **secret, size_t *secret_len, const ke_envelope *
   uint8_t *pt = NULL;
   if ((rc = ke_wrap_key(key, &s, &e.R, &q, KE_LABEL_WRAP)))
     goto out;
-  if ((rc = ke_bind_ids(&aad, &aadlen, e.bytes, KE_ENV_HDR_LEN, device_id,
-                                volume_id)))
+  if ((rc = ke_bind_ids(&aad, &aadlen, e.bytes, KE_ENV_HDR_LEN, device_id, volume_id)))
     goto out;
   pt = ke_secure_alloc(ctlen);
   if (!pt) {
