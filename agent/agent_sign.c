@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 
 #include "ke_cli.h"
+#include "ke_crypto.h"
 
 #define KEY_FILE_MAX 4096
 
@@ -253,17 +254,12 @@ ke_rc agent_sign_envelope(const agent_key *k, const uint8_t *env, size_t envlen,
                           const char *device_id, const char *volume_id,
                           uint8_t sig[AGENT_SIG_LEN])
 {
-  size_t dl = strlen(device_id), vl = strlen(volume_id);
-  size_t n = envlen + dl + 1 + vl;
-  uint8_t *m = malloc(n);
-  ke_rc rc;
+  uint8_t *m = NULL;
+  size_t n = 0;
+  ke_rc rc = ke_bind_ids(&m, &n, env, envlen, device_id, volume_id);
 
-  if (!m)
-    return KE_ERR_NOMEM;
-  memcpy(m, env, envlen);
-  memcpy(m + envlen, device_id, dl);
-  m[envlen + dl] = 0x00;
-  memcpy(m + envlen + dl + 1, volume_id, vl);
+  if (rc)
+    return rc;
   rc = agent_sign(k, m, n, sig);
   free(m);
   return rc;

@@ -18,16 +18,6 @@ static void ke_attest_context(uint8_t ctx[KE_ATTEST_CTX_LEN], const uint8_t fpr[
   memcpy(ctx + n + KE_FPR_LEN, nonce, KE_ATTEST_NONCE_LEN);
 }
 
-/* The generator as a point (1*G). */
-static ke_rc ke_attest_g(ke_point *g)
-{
-  ke_scalar one;
-
-  memset(&one, 0, sizeof one);
-  one.b[KE_SCALAR_LEN - 1] = 1;
-  return ke_point_mul_base(g, &one);
-}
-
 ke_rc ke_attest_prove(ke_dleq *out, unsigned index, const ke_scalar *d, const ke_point *Qi,
                       const uint8_t fpr[KE_FPR_LEN], const uint8_t nonce[KE_ATTEST_NONCE_LEN])
 {
@@ -37,7 +27,7 @@ ke_rc ke_attest_prove(ke_dleq *out, unsigned index, const ke_scalar *d, const ke
 
   if (!out || !d || !Qi || !fpr || !nonce)
     return KE_ERR_INTERNAL;
-  if ((rc = ke_attest_g(&g)))
+  if ((rc = ke_point_generator(&g)))
     return rc;
   ke_attest_context(ctx, fpr, nonce);
   return ke_dleq_prove(out, index, d, Qi, &g, ctx, sizeof ctx);
@@ -52,7 +42,7 @@ ke_rc ke_attest_verify(const ke_dleq *proof, unsigned index, const ke_point *Qi,
 
   if (!proof || !Qi || !fpr || !nonce)
     return KE_ERR_INTERNAL;
-  if ((rc = ke_attest_g(&g)))
+  if ((rc = ke_point_generator(&g)))
     return rc;
   /* With R = G the DLEQ equation forces P = Q_i; say so explicitly. */
   if (!ke_ct_eq(proof->P.b, Qi->b, KE_POINT_LEN))

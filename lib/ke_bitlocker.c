@@ -93,17 +93,6 @@ ke_rc ke_bitlocker_password_key(uint8_t out[KE_BITLOCKER_KEY_LEN], const char *c
   return rc;
 }
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 ke_rc ke_bitlocker_guid_parse(char out[KE_BITLOCKER_GUID_LEN + 1], const char *in,
                               size_t len)
 {
@@ -120,7 +109,7 @@ ke_rc ke_bitlocker_guid_parse(char out[KE_BITLOCKER_GUID_LEN + 1], const char *i
         goto bad;
       out[i] = '-';
     } else {
-      int v = hexval(in[i]);
+      int v = ke_hex_digit(in[i]);
       if (v < 0)
         goto bad;
       out[i] = upper[v];

@@ -84,16 +84,6 @@ static ke_rc ke_canary_context(uint8_t *ctx, size_t *len, const char *drill_id,
   return KE_OK;
 }
 
-/* The generator as a point (1*G): the proof is a DLEQ with base G. */
-static ke_rc ke_canary_g(ke_point *g)
-{
-  ke_scalar one;
-
-  memset(&one, 0, sizeof one);
-  one.b[KE_SCALAR_LEN - 1] = 1;
-  return ke_point_mul_base(g, &one);
-}
-
 ke_rc ke_canary_seal(uint8_t **env, size_t *envlen, uint8_t verifier[KE_VERIFIER_LEN],
                      uint8_t proof[KE_DLEQ_LEN], const ke_scalar *e,
                      const uint8_t fpr[KE_FPR_LEN], const ke_point *Q, const char *drill_id,
@@ -114,7 +104,7 @@ ke_rc ke_canary_seal(uint8_t **env, size_t *envlen, uint8_t verifier[KE_VERIFIER
       (rc = ke_envelope_seal_det(env, envlen, fpr, Q, KE_CANARY_DEVICE, record_id, secret,
                                  KE_CANARY_SECRET_LEN, r, nonce)) ||
       (rc = ke_verifier(verifier, secret, KE_CANARY_SECRET_LEN, KE_CANARY_DEVICE, record_id)) ||
-      (rc = ke_point_mul_base(&R, r)) || (rc = ke_canary_g(&g)) ||
+      (rc = ke_point_mul_base(&R, r)) || (rc = ke_point_generator(&g)) ||
       (rc = ke_canary_context(ctx, &clen, drill_id, record_id)) ||
       (rc = ke_dleq_prove(&pr, 1, r, &R, &g, ctx, clen)))
     goto out;
@@ -141,7 +131,7 @@ ke_rc ke_canary_verify(const uint8_t *proof, size_t len, const ke_point *R, cons
 
   if (!proof || !R)
     return KE_ERR_INTERNAL;
-  if ((rc = ke_dleq_decode(&pr, proof, len)) || (rc = ke_canary_g(&g)) ||
+  if ((rc = ke_dleq_decode(&pr, proof, len)) || (rc = ke_point_generator(&g)) ||
       (rc = ke_canary_context(ctx, &clen, drill_id, record_id)))
     return rc;
   /* With base G the equation forces P = R; say so explicitly. */

@@ -8,75 +8,14 @@
  * and for parsing.
  */
 #include "ke_canon.h"
+#include "ke_cli.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct buf {
-  char *p;
-  size_t len, cap;
-} buf;
-
-static ke_rc buf_put(buf *b, const char *s, size_t n)
-{
-  size_t ncap;
-  char *np;
-
-  if (n > SIZE_MAX - b->len - 1)
-    return KE_ERR_NOMEM;
-  if (b->len + n + 1 > b->cap) {
-    ncap = b->cap ? b->cap : 256;
-    while (ncap < b->len + n + 1)
-      ncap = ncap > SIZE_MAX / 2 ? SIZE_MAX : ncap * 2;
-    if (!(np = realloc(b->p, ncap)))
-      return KE_ERR_NOMEM;
-    b->p = np;
-    b->cap = ncap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-  return KE_OK;
-}
-
-/* Decode one UTF-8 sequence at s[0..n); strict (no overlongs, surrogates or
- * values above U+10FFFF).  Returns its length, 0 if invalid. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-  size_t len, i;
-  uint32_t c, min;
-
-  if (n == 0)
-    return 0;
-  c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  } else if ((c & 0xE0) == 0xC0) {
-    len = 2, c &= 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3, c &= 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4, c &= 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (n < len)
-    return 0;
-  for (i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    c = (c << 6) | (s[i] & 0x3F);
-  }
-  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-    return 0;
-  *cp = c;
-  return len;
-}
-
-static ke_rc dump_string(buf *b, const char *s, size_t n)
+static ke_rc dump_string(ke_buf *b, const char *s, size_t n)
 {
   const unsigned char *u = (const unsigned char *)s;
   size_t i = 0, run = 0, step;
@@ -84,10 +23,10 @@ static ke_rc dump_string(buf *b, const char *s, size_t n)
   char esc[8];
   ke_rc rc;
 
-  if ((rc = buf_put(b, "\"", 1)))
+  if ((rc = ke_buf_append(b, "\"", 1)))
     return rc;
   while (i < n) {
-    if (!(step = utf8_next(u + i, n - i, &cp)))
+    if (!(step = ke_utf8_next(u + i, n - i, &cp)))
       return KE_ERR_FORMAT;
     if (cp >= 0x20 && cp != '"' && cp != '\\') {
       i += step;
@@ -95,7 +34,7 @@ static ke_rc dump_string(buf *b, const char *s, size_t n)
       continue;
     }
     /* Flush the literal run, then write the escape. */
-    if ((rc = buf_put(b, s + i - run, run)))
+    if ((rc = ke_buf_append(b, s + i - run, run)))
       return rc;
     run = 0;
     switch (cp) {
@@ -108,13 +47,13 @@ static ke_rc dump_string(buf *b, const char *s, size_t n)
     case '\t': memcpy(esc, "\\t", 3); break;
     default: snprintf(esc, sizeof esc, "\\u%04" PRIx32, cp); break;
     }
-    if ((rc = buf_put(b, esc, strlen(esc))))
+    if ((rc = ke_buf_append(b, esc, strlen(esc))))
       return rc;
     i += step;
   }
-  if ((rc = buf_put(b, s + i - run, run)))
+  if ((rc = ke_buf_append(b, s + i - run, run)))
     return rc;
-  return buf_put(b, "\"", 1);
+  return ke_buf_append(b, "\"", 1);
 }
 
 /* JCS orders keys by UTF-16 code units.  Code points below U+10000 are one
@@ -148,8 +87,8 @@ static int key_cmp(const void *pa, const void *pb)
   uint32_t cx, cy, ux, uy;
 
   while (i < a->n && j < b->n) {
-    sx = utf8_next(x + i, a->n - i, &cx);
-    sy = utf8_next(y + j, b->n - j, &cy);
+    sx = ke_utf8_next(x + i, a->n - i, &cx);
+    sy = ke_utf8_next(y + j, b->n - j, &cy);
     if (!sx || !sy)  /* invalid UTF-8 is refused when written; any order */
       return bytewise_cmp(x + i, a->n - i, y + j, b->n - j);
     ux = utf16_first_unit(cx);
@@ -166,9 +105,9 @@ static int key_cmp(const void *pa, const void *pb)
   return j < b->n ? -1 : 0;
 }
 
-static ke_rc dump_value(buf *b, const json_t *v, int depth);
+static ke_rc dump_value(ke_buf *b, const json_t *v, int depth);
 
-static ke_rc dump_object(buf *b, const json_t *v, int depth)
+static ke_rc dump_object(ke_buf *b, const json_t *v, int depth)
 {
   size_t n = json_object_size(v), i = 0;
   key *keys = NULL;
@@ -189,19 +128,19 @@ static ke_rc dump_object(buf *b, const json_t *v, int depth)
   }
   if (n > 1)
     qsort(keys, n, sizeof *keys, key_cmp);
-  rc = buf_put(b, "{", 1);
+  rc = ke_buf_append(b, "{", 1);
   for (i = 0; i < n && rc == KE_OK; i++) {
-    if (i && (rc = buf_put(b, ",", 1)))
+    if (i && (rc = ke_buf_append(b, ",", 1)))
       break;
-    if ((rc = dump_string(b, keys[i].s, keys[i].n)) || (rc = buf_put(b, ":", 1)))
+    if ((rc = dump_string(b, keys[i].s, keys[i].n)) || (rc = ke_buf_append(b, ":", 1)))
       break;
     rc = dump_value(b, keys[i].v, depth + 1);
   }
   free(keys);
-  return rc ? rc : buf_put(b, "}", 1);
+  return rc ? rc : ke_buf_append(b, "}", 1);
 }
 
-static ke_rc dump_value(buf *b, const json_t *v, int depth)
+static ke_rc dump_value(ke_buf *b, const json_t *v, int depth)
 {
   char num[32];
   json_int_t iv;
@@ -216,16 +155,16 @@ static ke_rc dump_value(buf *b, const json_t *v, int depth)
   case JSON_OBJECT:
     return dump_object(b, v, depth);
   case JSON_ARRAY:
-    if ((rc = buf_put(b, "[", 1)))
+    if ((rc = ke_buf_append(b, "[", 1)))
       return rc;
     n = json_array_size(v);
     for (i = 0; i < n; i++) {
-      if (i && (rc = buf_put(b, ",", 1)))
+      if (i && (rc = ke_buf_append(b, ",", 1)))
         return rc;
       if ((rc = dump_value(b, json_array_get(v, i), depth + 1)))
         return rc;
     }
-    return buf_put(b, "]", 1);
+    return ke_buf_append(b, "]", 1);
   case JSON_STRING:
     return dump_string(b, json_string_value(v), json_string_length(v));
   case JSON_INTEGER:
@@ -233,13 +172,13 @@ static ke_rc dump_value(buf *b, const json_t *v, int depth)
     if (iv > KE_CANON_INT_MAX || iv < -KE_CANON_INT_MAX)
       return KE_ERR_FORMAT;
     snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, iv);
-    return buf_put(b, num, strlen(num));
+    return ke_buf_append(b, num, strlen(num));
   case JSON_TRUE:
-    return buf_put(b, "true", 4);
+    return ke_buf_append(b, "true", 4);
   case JSON_FALSE:
-    return buf_put(b, "false", 5);
+    return ke_buf_append(b, "false", 5);
   case JSON_NULL:
-    return buf_put(b, "null", 4);
+    return ke_buf_append(b, "null", 4);
   case JSON_REAL:
   default:
     /* Floats have no single spelling that every implementation agrees on
@@ -250,14 +189,14 @@ static ke_rc dump_value(buf *b, const json_t *v, int depth)
 
 ke_rc ke_canon_dump(const json_t *v, char **out, size_t *outlen)
 {
-  buf b = {NULL, 0, 0};
+  ke_buf b = {0};
   ke_rc rc;
 
   *out = NULL;
   if (outlen)
     *outlen = 0;
   if ((rc = dump_value(&b, v, 1))) {
-    free(b.p);
+    ke_buf_free(&b);
     return rc;
   }
   *out = b.p;

@@ -50,6 +50,7 @@ ke_rc ke_scalar_parse(ke_scalar *out, const uint8_t *buf, size_t len);
 ke_rc ke_scalar_random(ke_scalar *out);              /* uniform in [1, n-1] */
 ke_rc ke_point_mul_base(ke_point *out, const ke_scalar *k);            /* k*G */
 ke_rc ke_point_mul(ke_point *out, const ke_scalar *k, const ke_point *p); /* k*P */
+ke_rc ke_point_generator(ke_point *g);  /* G itself: the base of DLEQs about k*G */
 
 /* ---- escrow key (Shamir + Feldman) -------------------------------------- */
 typedef struct ke_escrow_pub {
@@ -99,6 +100,11 @@ ke_rc ke_envelope_seal_det(uint8_t **out, size_t *outlen, const uint8_t fpr[KE_F
 ke_rc ke_envelope_open(uint8_t **secret, size_t *secret_len, const ke_envelope *env,
                        const ke_point *Q, const ke_point *S,
                        const char *device_id, const char *volume_id);
+
+/* prefix | device_id | 00 | volume_id, malloc'd: the envelope's AAD (prefix
+ * = its header) and what a device signs over it (prefix = all of it). */
+ke_rc ke_bind_ids(uint8_t **out, size_t *outlen, const uint8_t *prefix, size_t plen,
+                  const char *device_id, const char *volume_id);
 
 /* SHA-256 of the whole envelope: the name under which escrow records,
  * receipts, requests and custodians refer to one envelope. */

@@ -12,29 +12,11 @@
 #include "ke_drill.h"
 #include "ke_util.h"
 
-static int ke_drill_b32_id(const char *s, const char *prefix)
-{
-  size_t p = strlen(prefix);
-
-  if (!s || strlen(s) != KE_DRILL_ID_LEN || strncmp(s, prefix, p) != 0)
-    return 0;
-  for (size_t i = p; i < KE_DRILL_ID_LEN; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-      return 0;
-  return 1;
-}
+_Static_assert(KE_DRILL_ID_LEN == KE_B32_ID_LEN, "drill and record ids are ke_b32_id_ok ids");
 
 int ke_drill_id_ok(const char *id)
 {
-  return ke_drill_b32_id(id, "drl-");
-}
-
-static int ke_drill_b64url(const char *s, size_t len)
-{
-  static const char set[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-  return s && strlen(s) == len && strspn(s, set) == len;
+  return ke_b32_id_ok(id, "drl-");
 }
 
 int ke_drill_selection_ok(const char *sel)
@@ -69,8 +51,8 @@ size_t ke_drill_statement(char out[KE_DRILL_STMT_MAX], const char *id, const cha
 {
   int n;
 
-  if (!ke_drill_id_ok(id) || !ke_drill_selection_ok(selection) || !ke_drill_b64url(E_b64, 44) ||
-      !ke_drill_b64url(nonce, 22))
+  if (!ke_drill_id_ok(id) || !ke_drill_selection_ok(selection) || !ke_b64url_chars(E_b64, 44) ||
+      !ke_b64url_chars(nonce, 22))
     return 0;
   n = snprintf(out, KE_DRILL_STMT_MAX,
                "keyescrow-v1-drill-request\nid=%s\nselect=%s\nE=%s\nnonce=%s\n", id, selection,
@@ -80,7 +62,7 @@ size_t ke_drill_statement(char out[KE_DRILL_STMT_MAX], const char *id, const cha
 
 int ke_drill_part_id(char out[KE_DRILL_PART_ID_MAX], const char *id, const char *record_id)
 {
-  if (!ke_drill_id_ok(id) || !ke_drill_b32_id(record_id, "rec-"))
+  if (!ke_drill_id_ok(id) || !ke_b32_id_ok(record_id, "rec-"))
     return 0;
   snprintf(out, KE_DRILL_PART_ID_MAX, "%s/%s", id, record_id);
   return 1;
@@ -140,7 +122,7 @@ int ke_drill_records_digest(unsigned char out[32], const ke_drill_recref *recs, 
       EVP_DigestUpdate(ctx, label, sizeof label - 1) != 1)
     goto out;
   for (size_t i = 0; i < n; i++) {
-    if (!ke_drill_b32_id(recs[i].record_id, "rec-") || !recs[i].envelope_sha256)
+    if (!ke_b32_id_ok(recs[i].record_id, "rec-") || !recs[i].envelope_sha256)
       goto out;
     v[i] = &recs[i];
   }
@@ -169,7 +151,7 @@ size_t ke_drill_signed_statement(char out[KE_DRILL_SIGNED_MAX], const char *id,
   int n;
 
   if (!ke_drill_id_ok(id) || !ke_drill_selection_ok(selection) || !ke_drill_mode_ok(mode) ||
-      !ke_drill_b64url(E_b64, 44) || nrec < 1 || !records_hex || strlen(records_hex) != 64 ||
+      !ke_b64url_chars(E_b64, 44) || nrec < 1 || !records_hex || strlen(records_hex) != 64 ||
       strspn(records_hex, "0123456789abcdef") != 64 || !ke_drill_expires_ok(expires))
     return 0;
   n = snprintf(out, KE_DRILL_SIGNED_MAX,
@@ -182,16 +164,7 @@ size_t ke_drill_signed_statement(char out[KE_DRILL_SIGNED_MAX], const char *id,
 int ke_drill_signature_ok(const unsigned char pub[32], const char *text, size_t len,
                           const unsigned char sig[64])
 {
-  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
-  EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;
-  int ok = 0;
-
-  /* OpenSSL refuses a key that does not decode and a non-canonical S. */
-  if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
-    ok = EVP_DigestVerify(ctx, sig, 64, (const unsigned char *)text, len) == 1;
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(pk);
-  return ok;
+  return ke_ed25519_verify(pub, text, len, sig) == KE_OK;
 }
 
 void ke_drill_code(char out[KE_DRILL_CODE_LEN + 1], const char *statement, size_t len)

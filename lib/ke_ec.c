@@ -349,6 +349,15 @@ ke_rc ke_point_mul_base(ke_point *out, const ke_scalar *k)
   return point_mul(out, k, NULL);
 }
 
+ke_rc ke_point_generator(ke_point *g)
+{
+  ke_scalar one;
+
+  memset(&one, 0, sizeof one);
+  one.b[KE_SCALAR_LEN - 1] = 1;
+  return ke_point_mul_base(g, &one);
+}
+
 ke_rc ke_point_mul(ke_point *out, const ke_scalar *k, const ke_point *p)
 {
   if (!p)

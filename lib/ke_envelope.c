@@ -40,23 +40,22 @@ ke_rc ke_wrap_sender(ke_point *R, ke_point *S, const ke_scalar *k, const ke_poin
   return rc;
 }
 
-/* AAD = header | device_id | 00 | volume_id, malloc'd. */
-static ke_rc envelope_aad(uint8_t **aad, size_t *aadlen, const uint8_t *hdr,
-                          const char *device_id, const char *volume_id)
+ke_rc ke_bind_ids(uint8_t **out, size_t *outlen, const uint8_t *prefix, size_t plen,
+                  const char *device_id, const char *volume_id)
 {
   size_t dl = strlen(device_id), vl = strlen(volume_id);
-  if (dl > SIZE_MAX / 4 || vl > SIZE_MAX / 4)
+  if (plen > SIZE_MAX / 4 || dl > SIZE_MAX / 4 || vl > SIZE_MAX / 4)
     return KE_ERR_LENGTH;
-  size_t n = KE_ENV_HDR_LEN + dl + 1 + vl;
+  size_t n = plen + dl + 1 + vl;
   uint8_t *a = malloc(n);
   if (!a)
     return KE_ERR_NOMEM;
-  memcpy(a, hdr, KE_ENV_HDR_LEN);
-  memcpy(a + KE_ENV_HDR_LEN, device_id, dl);
-  a[KE_ENV_HDR_LEN + dl] = 0x00;
-  memcpy(a + KE_ENV_HDR_LEN + dl + 1, volume_id, vl);
-  *aad = a;
-  *aadlen = n;
+  memcpy(a, prefix, plen);
+  memcpy(a + plen, device_id, dl);
+  a[plen + dl] = 0x00;
+  memcpy(a + plen + dl + 1, volume_id, vl);
+  *out = a;
+  *outlen = n;
   return KE_OK;
 }
 
@@ -114,7 +113,7 @@ ke_rc ke_envelope_seal_det(uint8_t **out, size_t *outlen, const uint8_t fpr[KE_F
   memcpy(env + 3, fpr, KE_FPR_LEN);
   memcpy(env + 3 + KE_FPR_LEN, R.b, KE_POINT_LEN);
   memcpy(env + 3 + KE_FPR_LEN + KE_POINT_LEN, nonce, KE_NONCE_LEN);
-  if ((rc = envelope_aad(&aad, &aadlen, env, device_id, volume_id)))
+  if ((rc = ke_bind_ids(&aad, &aadlen, env, KE_ENV_HDR_LEN, device_id, volume_id)))
     goto out;
   rc = ke_aead_seal(env + KE_ENV_HDR_LEN, env + KE_ENV_HDR_LEN + secret_len, key, nonce, aad,
                     aadlen, secret, secret_len);
@@ -171,7 +170,7 @@ ke_rc ke_envelope_open(uint8_t **secret, size_t *secret_len, const ke_envelope *
   uint8_t *pt = NULL;
   if ((rc = ke_wrap_key(key, &s, &e.R, &q, KE_LABEL_WRAP)))
     goto out;
-  if ((rc = envelope_aad(&aad, &aadlen, e.bytes, device_id, volume_id)))
+  if ((rc = ke_bind_ids(&aad, &aadlen, e.bytes, KE_ENV_HDR_LEN, device_id, volume_id)))
     goto out;
   pt = ke_secure_alloc(ctlen);
   if (!pt) {

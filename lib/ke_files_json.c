@@ -147,43 +147,44 @@ ke_rc kf_str(char *out, size_t outsize, json_t *obj, const char *key, const char
   return KE_OK;
 }
 
+/* The end of kf_label, kf_id and kf_time: s (NULL if need_str failed) is
+ * copied out if ok, else the error names the rule: "1..max what". */
+static ke_rc ruled_str(char *out, const char *s, int ok, const char *key, size_t max,
+                       const char *what, const char *ctx, ke_ferr *err)
+{
+  if (!s)
+    return KE_ERR_FORMAT;
+  if (!ok && max)
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%zu %s", ctx, key, max,
+                  what);
+  if (!ok)
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be %s", ctx, key, what);
+  memcpy(out, s, strlen(s) + 1);
+  return KE_OK;
+}
+
 ke_rc kf_label(char *out, json_t *obj, const char *key, size_t max, const char *ctx,
                ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  if (!s)
-    return KE_ERR_FORMAT;
-  if (!ke_label_valid(s, max))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%zu bytes of UTF-8 "
-                  "without control or invisible format characters", ctx, key, max);
-  memcpy(out, s, strlen(s) + 1);
-  return KE_OK;
+  return ruled_str(out, s, s && ke_label_valid(s, max), key, max, "bytes of UTF-8 without "
+                   "control or invisible format characters", ctx, err);
 }
 
 ke_rc kf_id(char out[KE_ID_MAX + 1], json_t *obj, const char *key, const char *ctx,
             ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  if (!s)
-    return KE_ERR_FORMAT;
-  if (!ke_id_valid(s))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%d characters of "
-                  "A-Z a-z 0-9 . _ : -", ctx, key, KE_ID_MAX);
-  memcpy(out, s, strlen(s) + 1);
-  return KE_OK;
+  return ruled_str(out, s, s && ke_id_valid(s), key, KE_ID_MAX,
+                   "characters of A-Z a-z 0-9 . _ : -", ctx, err);
 }
 
 ke_rc kf_time(char out[KE_TIME_LEN + 1], json_t *obj, const char *key, const char *ctx,
               ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  if (!s)
-    return KE_ERR_FORMAT;
-  if (!ke_time_valid(s))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be RFC 3339 UTC, "
-                  "YYYY-MM-DDTHH:MM:SSZ", ctx, key);
-  memcpy(out, s, KE_TIME_LEN + 1);
-  return KE_OK;
+  return ruled_str(out, s, s && ke_time_valid(s), key, 0,
+                   "RFC 3339 UTC, YYYY-MM-DDTHH:MM:SSZ", ctx, err);
 }
 
 ke_rc kf_hex(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx,
@@ -363,31 +364,11 @@ static int kf_refused_cp(uint32_t cp)
  * a terminal), so what is shown must be what is there. */
 int ke_text_valid(const uint8_t *s, size_t len)
 {
-  size_t i = 0;
-  while (i < len) {
-    unsigned c = s[i], need, cp;
-    if (c < 0x20 || c == 0x7f)
+  uint32_t cp;
+  for (size_t i = 0, step; i < len; i += step)
+    if (!(step = ke_utf8_next(s + i, len - i, &cp)) || cp < 0x20 || cp == 0x7f ||
+        kf_refused_cp(cp))
       return 0;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; }
-    else return 0;
-    if (need >= len - i)
-      return 0;
-    for (unsigned k = 1; k <= need; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) || kf_refused_cp(cp))
-      return 0;
-    i += need + 1;
-  }
   return 1;
 }
 

@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 
+#include "ke_cli.h"
 #include "ke_json.h"
 #include "ke_note.h"
 
@@ -115,28 +116,16 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *cls)
     s->too_large = 1;
     return 0; /* curl reports a write error */
   }
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 8192;
-    char *np;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    /* No realloc: the old block would be released unwiped, and answers can
-     * carry key material. */
-    if (!(np = malloc(cap))) {
-      s->nomem = 1;
-      return 0;
-    }
-    if (b->body) {
-      memcpy(np, b->body, b->len);
-      ke_wipe(b->body, b->cap);
-      free(b->body);
-    }
-    b->body = np;
-    b->cap = cap;
+  /* ke_buf grows without realloc (the old block is wiped: answers can
+   * carry key material). */
+  ke_buf kb = {b->body, b->len, b->cap, 0};
+  if (ke_buf_append(&kb, p, n)) {
+    s->nomem = 1;
+    return 0;
   }
-  memcpy(b->body + b->len, p, n);
-  b->len += n;
-  b->body[b->len] = '\0';
+  b->body = kb.p;
+  b->len = kb.len;
+  b->cap = kb.cap;
   return n;
 }
 

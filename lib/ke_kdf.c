@@ -97,69 +97,58 @@ ke_rc ke_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
   return ke_kdf_derive("SCRYPT", out, outlen, prm);
 }
 
-ke_rc ke_aead_seal(uint8_t *ct, uint8_t tag[KE_TAG_LEN], const uint8_t key[KE_KEY_LEN],
-                   const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-                   const uint8_t *pt, size_t ptlen)
+/* AES-256-GCM either way (enc 1 seals, 0 opens): out gets len bytes, and
+ * is wiped on any failure (never unauthenticated plaintext). */
+static ke_rc aead(int enc, uint8_t *out, uint8_t tag[KE_TAG_LEN], const uint8_t key[KE_KEY_LEN],
+                  const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
+                  const uint8_t *in, size_t len)
 {
-  if (aadlen > INT_MAX || ptlen > INT_MAX)
+  if (aadlen > INT_MAX || len > INT_MAX)
     return KE_ERR_LENGTH;
   EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
   if (!c)
     return KE_ERR_NOMEM;
   ke_rc rc = KE_ERR_INTERNAL;
-  int len = 0;
-  /* 12-byte nonce is the GCM default IV length: no IVLEN ctrl needed. */
-  if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) != 1)
-    goto out;
-  if (aadlen && EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1)
-    goto out;
-  if (ptlen && (EVP_EncryptUpdate(c, ct, &len, pt, (int)ptlen) != 1 || (size_t)len != ptlen))
-    goto out;
+  int n = 0;
   uint8_t fin[16]; /* GCM's Final writes nothing; a real buffer all the same */
-  if (EVP_EncryptFinal_ex(c, fin, &len) != 1 || len != 0)
+  /* 12-byte nonce is the GCM default IV length: no IVLEN ctrl needed. */
+  if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) != 1 ||
+      (aadlen && EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen) != 1) ||
+      (len && (EVP_CipherUpdate(c, out, &n, in, (int)len) != 1 || (size_t)n != len)) ||
+      (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, KE_TAG_LEN, tag) != 1))
     goto out;
-  if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, KE_TAG_LEN, tag) != 1)
-    goto out;
-  rc = KE_OK;
+  if (enc) {
+    if (EVP_CipherFinal_ex(c, fin, &n) == 1 && n == 0 &&
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, KE_TAG_LEN, tag) == 1)
+      rc = KE_OK;
+  } else {
+    /* Final is where GCM compares the tag (in constant time).  A wrong tag
+     * is an expected outcome: leave no OpenSSL error behind for it. */
+    ERR_set_mark();
+    rc = EVP_CipherFinal_ex(c, fin, &n) == 1 && n == 0 ? KE_OK : KE_ERR_AUTH;
+    ERR_pop_to_mark();
+  }
 out:
   EVP_CIPHER_CTX_free(c); /* cleanses the key schedule */
   if (rc)
-    ke_wipe(ct, ptlen);
+    ke_wipe(out, len);
   return rc;
+}
+
+ke_rc ke_aead_seal(uint8_t *ct, uint8_t tag[KE_TAG_LEN], const uint8_t key[KE_KEY_LEN],
+                   const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
+                   const uint8_t *pt, size_t ptlen)
+{
+  return aead(1, ct, tag, key, nonce, aad, aadlen, pt, ptlen);
 }
 
 ke_rc ke_aead_open(uint8_t *pt, const uint8_t key[KE_KEY_LEN],
                    const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
                    const uint8_t *ct, size_t ctlen, const uint8_t tag[KE_TAG_LEN])
 {
-  if (aadlen > INT_MAX || ctlen > INT_MAX)
-    return KE_ERR_LENGTH;
-  EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-  if (!c)
-    return KE_ERR_NOMEM;
-  ke_rc rc = KE_ERR_INTERNAL;
-  int len = 0;
-  uint8_t tagcopy[KE_TAG_LEN];
-  memcpy(tagcopy, tag, KE_TAG_LEN); /* the ctrl takes a non-const pointer */
-  if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) != 1)
-    goto out;
-  if (aadlen && EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1)
-    goto out;
-  if (ctlen && (EVP_DecryptUpdate(c, pt, &len, ct, (int)ctlen) != 1 || (size_t)len != ctlen))
-    goto out;
-  if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, KE_TAG_LEN, tagcopy) != 1)
-    goto out;
-  /* Final is where GCM compares the tag (in constant time).  A wrong tag
-   * is an expected outcome: leave no OpenSSL error behind for it. */
-  uint8_t fin[16];
-  ERR_set_mark();
-  rc = EVP_DecryptFinal_ex(c, fin, &len) == 1 && len == 0 ? KE_OK : KE_ERR_AUTH;
-  ERR_pop_to_mark();
-out:
-  EVP_CIPHER_CTX_free(c);
-  if (rc)
-    ke_wipe(pt, ctlen); /* never hand out unauthenticated plaintext */
-  return rc;
+  uint8_t t[KE_TAG_LEN];
+  memcpy(t, tag, KE_TAG_LEN); /* the ctrl takes a non-const pointer */
+  return aead(0, pt, t, key, nonce, aad, aadlen, ct, ctlen);
 }
 
 ke_rc ke_sha256(uint8_t out[32], const ke_buf *parts, size_t count)

@@ -281,43 +281,30 @@ ke_rc ke_merkle_consistency_plan(ke_merkle_plan *out, uint64_t from, uint64_t to
 
 /* ---- proofs ----------------------------------------------------------------- */
 
+/* The proof for a plan that was just made; rc says how making it went. */
 static ke_rc path_from_plan(ke_merkle_path *out, const ke_merkle_source *src,
-                            const ke_merkle_plan *plan)
+                            const ke_merkle_plan *plan, ke_rc rc)
 {
-  size_t i;
-  ke_rc rc;
-
-  for (i = 0; i < plan->len; i++) {
+  out->len = 0;
+  for (size_t i = 0; !rc && i < plan->len; i++)
     rc = ke_merkle_range_root(out->hash[i], src, plan->range[i].start, plan->range[i].end);
-    if (rc)
-      return rc;
-  }
-  out->len = plan->len;
-  return KE_OK;
+  if (!rc)
+    out->len = plan->len;
+  return rc;
 }
 
 ke_rc ke_merkle_inclusion_proof(ke_merkle_path *out, const ke_merkle_source *src,
                                 uint64_t index, uint64_t size)
 {
   ke_merkle_plan plan;
-  ke_rc rc;
-
-  out->len = 0;
-  if ((rc = ke_merkle_inclusion_plan(&plan, index, size)))
-    return rc;
-  return path_from_plan(out, src, &plan);
+  return path_from_plan(out, src, &plan, ke_merkle_inclusion_plan(&plan, index, size));
 }
 
 ke_rc ke_merkle_consistency_proof(ke_merkle_path *out, const ke_merkle_source *src,
                                   uint64_t from, uint64_t to)
 {
   ke_merkle_plan plan;
-  ke_rc rc;
-
-  out->len = 0;
-  if ((rc = ke_merkle_consistency_plan(&plan, from, to)))
-    return rc;
-  return path_from_plan(out, src, &plan);
+  return path_from_plan(out, src, &plan, ke_merkle_consistency_plan(&plan, from, to));
 }
 
 /* ---- verification ------------------------------------------------------------ */

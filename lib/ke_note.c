@@ -127,35 +127,6 @@ ke_rc ke_note_b64_decode(uint8_t *out, size_t cap, size_t *outlen, const char *i
 
 /* ---- text checks --------------------------------------------------------------- */
 
-/* Length of the UTF-8 sequence at s (strict), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
-{
-  size_t len, i;
-  uint32_t c = s[0], min;
-
-  if (c < 0x80)
-    return *cp = c, 1;
-  if ((c & 0xE0) == 0xC0)
-    len = 2, c &= 0x1F, min = 0x80;
-  else if ((c & 0xF0) == 0xE0)
-    len = 3, c &= 0x0F, min = 0x800;
-  else if ((c & 0xF8) == 0xF0)
-    len = 4, c &= 0x07, min = 0x10000;
-  else
-    return 0;
-  if (n < len)
-    return 0;
-  for (i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    c = c << 6 | (s[i] & 0x3F);
-  }
-  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-    return 0;
-  *cp = c;
-  return len;
-}
-
 /* Signed notes must be valid UTF-8 without control characters but "\n". */
 static int note_chars_ok(const char *s, size_t n)
 {
@@ -164,7 +135,7 @@ static int note_chars_ok(const char *s, size_t n)
   uint32_t cp;
 
   while (i < n) {
-    if (!(step = utf8_len(u + i, n - i, &cp)) || (cp < 0x20 && cp != '\n'))
+    if (!(step = ke_utf8_next(u + i, n - i, &cp)) || (cp < 0x20 && cp != '\n'))
       return 0;
     i += step;
   }
@@ -190,7 +161,7 @@ static int spec_name_ok(const char *s, size_t n)
   if (n == 0)
     return 0;
   while (i < n) {
-    if (!(step = utf8_len(u + i, n - i, &cp)) || is_unicode_space(cp) || cp == '+')
+    if (!(step = ke_utf8_next(u + i, n - i, &cp)) || is_unicode_space(cp) || cp == '+')
       return 0;
     i += step;
   }
@@ -209,34 +180,12 @@ int ke_note_text_valid(const char *t, size_t n)
   return note_chars_ok(t, n);
 }
 
-
 /* ---- opening notes ---------------------------------------------------------------- */
-
-static ke_rc verify_ed25519(const uint8_t pub[KE_NOTE_PUB_LEN], const char *msg, size_t len,
-                            const uint8_t sig[KE_NOTE_SIG_LEN])
-{
-  EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, pub, KE_NOTE_PUB_LEN);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  ke_rc rc = KE_ERR_INTERNAL;
-  int r;
-
-  /* OpenSSL refuses public keys that do not decode, and signatures with a
-   * non-canonical S. */
-  if (!pkey) {
-    rc = KE_ERR_AUTH;
-  } else if (ctx && EVP_DigestVerifyInit_ex(ctx, NULL, NULL, NULL, NULL, pkey, NULL) == 1) {
-    r = EVP_DigestVerify(ctx, sig, KE_NOTE_SIG_LEN, (const unsigned char *)msg, len);
-    rc = r == 1 ? KE_OK : KE_ERR_AUTH;
-  }
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(pkey);
-  return rc;
-}
 
 ke_rc ke_note_verify_raw(const uint8_t pub[KE_NOTE_PUB_LEN], const uint8_t *msg, size_t len,
                          const uint8_t sig[KE_NOTE_SIG_LEN])
 {
-  return verify_ed25519(pub, (const char *)msg, len, sig);
+  return ke_ed25519_verify(pub, msg, len, sig);
 }
 
 /* One signature line, without its "\n".  Sets *verified when it is a good
@@ -277,7 +226,7 @@ static ke_rc check_sig_line(const ke_note_verifier *v, const char *line, size_t 
    * rejected. */
   if (got != 4 + KE_NOTE_SIG_LEN)
     rc = KE_ERR_AUTH;
-  else if ((rc = verify_ed25519(v->pub, text, textlen, sig + 4)) == KE_OK)
+  else if ((rc = ke_ed25519_verify(v->pub, text, textlen, sig + 4)) == KE_OK)
     *verified = 1;
 out:
   free(sig);

@@ -135,10 +135,7 @@ static ke_rc parse_key_string(const char *s, char name[KE_NOTE_MAX_NAME + 1], ui
     return KE_ERR_FORMAT;
   hex = plus + 1;
   for (i = 0; i < 8; i++) {
-    unsigned char c = (unsigned char)hex[i];
-    d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (d < 0)
+    if ((d = ke_hex_digit(hex[i])) < 0)
       return KE_ERR_FORMAT;
     v = v << 4 | (uint32_t)d;
   }

@@ -54,26 +54,15 @@ int ke_retrieval_fingerprint(uint8_t out[32], const uint8_t pub[KE_RETRIEVAL_PUB
 int ke_retrieval_verify(const ke_retrieval_signed *s, const char *id, const uint8_t E[33])
 {
   char stmt[KE_RETRIEVAL_STMT_MAX], *e64 = ke_b64url_encode(E, 33);
-  EVP_PKEY *pk = NULL;
-  EVP_MD_CTX *ctx = NULL;
   size_t n;
-  int ok = 0;
+  int ok;
 
   /* The statement as `escrowctl retrieve` signed it: E in the canonical
    * unpadded base64url of its 33 bytes, absent names as empty. */
   ke_retrieval_fields f = {id, s->device, s->volume, s->key_id, e64, s->reason, s->ticket,
                            s->nonce};
-  if (!e64 || !(n = ke_retrieval_statement(stmt, &f)))
-    goto out;
-  if (!(pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, s->public_key,
-                                         KE_RETRIEVAL_PUB_LEN)) ||
-      !(ctx = EVP_MD_CTX_new()) || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) != 1)
-    goto out;
-  /* OpenSSL checks the point encoding and S < L (RFC 8032 5.1.7). */
-  ok = EVP_DigestVerify(ctx, s->signature, KE_RETRIEVAL_SIG_LEN, (const uint8_t *)stmt, n) == 1;
-out:
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(pk);
+  ok = e64 && (n = ke_retrieval_statement(stmt, &f)) &&
+       ke_ed25519_verify(s->public_key, stmt, n, s->signature) == KE_OK;
   free(e64);
   return ok;
 }
@@ -97,12 +86,6 @@ static int ascii_ok(const char *s, size_t min)
     if (s[i] < 0x20 || s[i] > 0x7e)
       return 0;
   return n >= min;
-}
-
-static int b64url_ok(const char *s, size_t len)
-{
-  return strlen(s) == len &&
-         strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
 }
 
 /* "" or text of 1..max bytes (the buffer has room for max). */
@@ -159,7 +142,7 @@ ke_rc kf_requester_parse(ke_retrieval_signed *s, json_t *o, ke_ferr *err)
                   "characters", ctx, KE_RETRIEVAL_TICKET_MAX);
   if ((rc = kf_str(s->nonce, sizeof s->nonce, o, "nonce", ctx, err)))
     return rc;
-  if (!b64url_ok(s->nonce, KE_RETRIEVAL_NONCE_LEN))
+  if (!ke_b64url_chars(s->nonce, KE_RETRIEVAL_NONCE_LEN))
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"nonce\": must be %d base64url characters",
                   ctx, KE_RETRIEVAL_NONCE_LEN);
   return kf_b64_fixed(s->signature, sizeof s->signature, o, "signature", ctx, err);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
@@ -73,6 +74,12 @@ static unsigned hex_val(unsigned char ch)
   return v | (((dig | low | up) ^ 0xFF) << 8);
 }
 
+int ke_hex_digit(char c)
+{
+  unsigned v = hex_val((unsigned char)c);
+  return v > 0xFF ? -1 : (int)v;
+}
+
 ke_rc ke_hex_decode(uint8_t *out, size_t outlen, const char *hex)
 {
   if (!hex || (!out && outlen))
@@ -113,6 +120,40 @@ ke_rc ke_hex_decode_alloc(uint8_t **out, size_t *outlen, const char *hex)
   *out = buf;
   *outlen = n / 2;
   return KE_OK;
+}
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+size_t ke_utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+  size_t len, i;
+  uint32_t c, min;
+
+  if (n == 0)
+    return 0;
+  c = s[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    len = 2, c &= 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3, c &= 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4, c &= 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (n < len)
+    return 0;
+  for (i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    c = (c << 6) | (s[i] & 0x3F);
+  }
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+    return 0;
+  *cp = c;
+  return len;
 }
 
 /* ---- base64url ---------------------------------------------------------- */
@@ -251,6 +292,12 @@ ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in)
   return b64_decode_into(out, in, n);
 }
 
+int ke_b64url_chars(const char *s, size_t len)
+{
+  return s && strlen(s) == len &&
+         strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+}
+
 /* ---- initialisation and secret memory ----------------------------------- */
 /*
  * Two homes for secrets:
@@ -381,4 +428,34 @@ ke_rc ke_random(uint8_t *out, size_t len)
     len -= (size_t)chunk;
   }
   return KE_OK;
+}
+
+/* ---- ids --------------------------------------------------------------- */
+int ke_b32_id_ok(const char *s, const char *prefix)
+{
+  size_t p = strlen(prefix);
+
+  if (!s || strlen(s) != KE_B32_ID_LEN || strncmp(s, prefix, p) != 0)
+    return 0;
+  for (size_t i = p; i < KE_B32_ID_LEN; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
+      return 0;
+  return 1;
+}
+
+/* ---- Ed25519 ------------------------------------------------------------ */
+ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
+                        const uint8_t sig[64])
+{
+  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+  EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;
+  ke_rc rc = pk ? KE_ERR_INTERNAL : KE_ERR_AUTH;
+
+  /* OpenSSL refuses a key that does not decode and a non-canonical S
+   * (RFC 8032 section 5.1.7). */
+  if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
+    rc = EVP_DigestVerify(ctx, sig, 64, msg, len) == 1 ? KE_OK : KE_ERR_AUTH;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pk);
+  return rc;
 }

@@ -39,6 +39,13 @@ void ke_hex_encode(char *out, const uint8_t *in, size_t len);
 ke_rc ke_hex_decode(uint8_t *out, size_t outlen, const char *hex);
 /* Decode a hex string of any even length into a malloc'd buffer. */
 ke_rc ke_hex_decode_alloc(uint8_t **out, size_t *outlen, const char *hex);
+/* The value of one hex digit (either case), -1 if c is not one. */
+int ke_hex_digit(char c);
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+/* Decode the one sequence at s[0..n), strictly (no overlong forms,
+ * surrogates or values above U+10FFFF): its length, or 0 if invalid. */
+size_t ke_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* ---- base64url without padding (RFC 4648 section 5) ------------------- */
 /* Returns a malloc'd NUL-terminated string, or NULL on allocation failure. */
@@ -49,6 +56,21 @@ char *ke_b64url_encode(const uint8_t *in, size_t len);
 ke_rc ke_b64url_decode(uint8_t **out, size_t *outlen, const char *in, int secure);
 /* Decode into a fixed-size buffer; the decoded length must be exactly outlen. */
 ke_rc ke_b64url_decode_fixed(uint8_t *out, size_t outlen, const char *in);
+/* 1 if s is exactly len characters of the base64url alphabet (a shape
+ * check for text that is signed as it stands, not decoded). */
+int ke_b64url_chars(const char *s, size_t len);
+
+/* ---- ids --------------------------------------------------------------- */
+/* The ids escrowd makes ("dev-", "rec-", "drl-"...): the 4-character
+ * prefix, then lower-case base32 (a-z 2-7) up to KE_B32_ID_LEN. */
+#define KE_B32_ID_LEN 30
+int ke_b32_id_ok(const char *s, const char *prefix);
+
+/* ---- Ed25519 (RFC 8032) ------------------------------------------------ */
+/* KE_OK if sig is pub's signature over msg, KE_ERR_AUTH if it is not (or
+ * pub does not decode), KE_ERR_INTERNAL if OpenSSL failed. */
+ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
+                        const uint8_t sig[64]);
 
 /* ---- initialisation ----------------------------------------------------- */
 /* Call once at the top of main(), before any thread starts (it is also

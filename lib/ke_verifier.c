@@ -101,16 +101,12 @@ ke_rc ke_verifier_v2_det(uint8_t out[KE_VERIFIER_V2_LEN], const uint8_t *secret,
   /* S = label | salt | device | 00 | volume: the label separates this use
    * of scrypt from the share files'; device and volume bind the verifier
    * to its record, as in v1. */
-  size_t ll = strlen(KE_LABEL_SCRYPT_VERIFIER), dl = strlen(device_id), vl = strlen(volume_id);
-  size_t sl = ll + KE_VERIFIER_SALT_LEN + dl + 1 + vl;
-  uint8_t *s = malloc(sl);
-  if (!s)
-    return KE_ERR_NOMEM;
-  memcpy(s, KE_LABEL_SCRYPT_VERIFIER, ll);
-  memcpy(s + ll, salt, KE_VERIFIER_SALT_LEN);
-  memcpy(s + ll + KE_VERIFIER_SALT_LEN, device_id, dl);
-  s[ll + KE_VERIFIER_SALT_LEN + dl] = 0x00;
-  memcpy(s + ll + KE_VERIFIER_SALT_LEN + dl + 1, volume_id, vl);
+  uint8_t pre[sizeof KE_LABEL_SCRYPT_VERIFIER - 1 + KE_VERIFIER_SALT_LEN], *s = NULL;
+  size_t ll = sizeof KE_LABEL_SCRYPT_VERIFIER - 1, sl = 0;
+  memcpy(pre, KE_LABEL_SCRYPT_VERIFIER, ll);
+  memcpy(pre + ll, salt, KE_VERIFIER_SALT_LEN);
+  if ((rc = ke_bind_ids(&s, &sl, pre, sizeof pre, device_id, volume_id)))
+    return rc;
   ke_scrypt_params prm = { (uint64_t)1 << log2n, r, p };
   rc = ke_scrypt(out + KV_HDR_LEN + KE_VERIFIER_SALT_LEN, 32, (const char *)secret, secret_len,
                  s, sl, prm);

@@ -32,8 +32,6 @@ static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *res;
   json_t *d;
-  char object[SRV_NAME_MAX + 8];
-  struct srv_audit_event ev;
 
   /* SERIALIZABLE: of two bootstraps racing on an empty database, one
    * fails to commit, retries, and then finds the other's admin. */
@@ -48,13 +46,7 @@ static enum srv_db_status srv_bootstrap_txn(struct srv_db *db, void *cls)
     return st;
   PQclear(res);
   d = json_pack("{s:s,s:s}", "role", "admin", "password", b->generated ? "generated" : "given");
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "user:%s", b->name);
-  ev = (struct srv_audit_event){"user.bootstrap", object, "success", d, "system"};
-  st = srv_audit_append(db, NULL, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, NULL, "user.bootstrap", "user", b->name, d);
 }
 
 /* The database must have this release's schema: same check as serve (also

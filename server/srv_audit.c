@@ -223,6 +223,23 @@ static enum srv_db_status srv_audit_record_body(struct srv_db *db, void *cls)
   return srv_audit_append(db, a->req, a->ev);
 }
 
+enum srv_db_status srv_audit_success(struct srv_db *db, struct srv_request *req,
+                                     const char *action, const char *kind, const char *id,
+                                     json_t *d)
+{
+  char object[SRV_AUDIT_MAX_OBJECT + 1];
+  struct srv_audit_event ev = {action, kind ? object : NULL, "success", d, NULL};
+  enum srv_db_status st;
+
+  if (!d)
+    return SRV_DB_ERROR;
+  if (kind)
+    snprintf(object, sizeof object, "%s:%s", kind, id);
+  st = srv_audit_append(db, req, &ev);
+  json_decref(d);
+  return st;
+}
+
 int srv_audit_record(struct srv_request *req, const struct srv_audit_event *ev)
 {
   struct srv_audit_rec a = {req, ev};

@@ -36,6 +36,13 @@ struct srv_audit_event {
 enum srv_db_status srv_audit_append(struct srv_db *db, struct srv_request *req,
                                     const struct srv_audit_event *ev);
 
+/* srv_audit_append of a "success" by the request's principal on the object
+ * "kind:id" (kind NULL: none), with details d, which it takes over: d NULL
+ * (a json_pack that failed) is SRV_DB_ERROR. */
+enum srv_db_status srv_audit_success(struct srv_db *db, struct srv_request *req,
+                                     const char *action, const char *kind, const char *id,
+                                     json_t *d);
+
 /* Record an event in a transaction of its own, for outcomes that change
  * nothing else (a refused login, a denied request).  0 on success. */
 int srv_audit_record(struct srv_request *req, const struct srv_audit_event *ev);

@@ -190,20 +190,16 @@ enum srv_db_status srv_audit_inclusion(struct srv_db *db, uint64_t index, uint64
                                        ke_merkle_path *out)
 {
   ke_merkle_plan plan;
-
-  if (ke_merkle_inclusion_plan(&plan, index, size) != KE_OK)
-    return SRV_DB_ERROR;
-  return srv_audit_plan_roots(db, &plan, out);
+  return ke_merkle_inclusion_plan(&plan, index, size) ? SRV_DB_ERROR
+                                                      : srv_audit_plan_roots(db, &plan, out);
 }
 
 enum srv_db_status srv_audit_consistency(struct srv_db *db, uint64_t from, uint64_t to,
                                          ke_merkle_path *out)
 {
   ke_merkle_plan plan;
-
-  if (ke_merkle_consistency_plan(&plan, from, to) != KE_OK)
-    return SRV_DB_ERROR;
-  return srv_audit_plan_roots(db, &plan, out);
+  return ke_merkle_consistency_plan(&plan, from, to) ? SRV_DB_ERROR
+                                                     : srv_audit_plan_roots(db, &plan, out);
 }
 
 enum srv_db_status srv_audit_root_at(struct srv_db *db, uint64_t size,

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "ke_files.h"
 #include "ke_log.h"
 #include "ke_note.h"
@@ -51,32 +49,12 @@ int srv_device_new_id(const char *prefix, char out[SRV_DEV_ID_LEN + 1])
   return n == 26 ? 0 : -1;
 }
 
-int srv_device_id_ok(const char *s, const char *prefix)
-{
-  size_t p = strlen(prefix);
+_Static_assert(SRV_DEV_ID_LEN == KE_B32_ID_LEN, "device and record ids are ke_b32_id_ok ids");
+int srv_device_id_ok(const char *s, const char *prefix) { return ke_b32_id_ok(s, prefix); }
 
-  if (!s || strlen(s) != SRV_DEV_ID_LEN || strncmp(s, prefix, p) != 0)
-    return 0;
-  for (size_t i = p; i < SRV_DEV_ID_LEN; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
-      return 0;
-  return 1;
-}
-
-int srv_device_volume_ok(const char *s)
-{
-  size_t n = s ? strlen(s) : 0;
-
-  if (n < 1 || n > SRV_DEV_VOLUME_MAX)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == ':' || c == '-'))
-      return 0;
-  }
-  return 1;
-}
+/* A volume id is lib's id: [A-Za-z0-9._:-]{1,128}. */
+_Static_assert(SRV_DEV_VOLUME_MAX == KE_ID_MAX, "volume ids are ke_id_valid ids");
+int srv_device_volume_ok(const char *s) { return ke_id_valid(s); }
 
 int srv_device_key_id_ok(const char *s) { return srv_ascii_ok(s, SRV_DEV_KEY_ID_MAX); }
 
@@ -100,17 +78,7 @@ int srv_device_group_ok(const char *s)
 int srv_device_ed25519_ok(const uint8_t pub[SRV_DEV_PUB_LEN], const uint8_t *msg,
                           size_t len, const uint8_t sig[SRV_DEV_SIG_LEN])
 {
-  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, SRV_DEV_PUB_LEN);
-  EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;
-  int ok = 0;
-
-  /* OpenSSL checks the encoding of the point and of S < L (RFC 8032
-   * section 5.1.7); a malformed key or signature simply fails. */
-  if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
-    ok = EVP_DigestVerify(ctx, sig, SRV_DEV_SIG_LEN, msg, len) == 1;
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(pk);
-  return ok;
+  return ke_ed25519_verify(pub, msg, len, sig) == KE_OK;
 }
 
 /* ---- escrow keys, log key, receipts ---------------------------------------- */

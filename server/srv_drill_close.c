@@ -39,21 +39,6 @@ void srv_drill_init(const struct srv_config *cfg)
 
 unsigned srv_drill_expiry(void) { return srv_drill_expiry_s; }
 
-static enum srv_db_status srv_drill_event(struct srv_db *db, struct srv_request *req,
-                                          const char *action, const char *id, json_t *d)
-{
-  char obj[64];
-  enum srv_db_status st;
-
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(obj, sizeof obj, "drill:%s", id);
-  struct srv_audit_event ev = {action, obj, "success", d, req ? NULL : "system"};
-  st = srv_audit_append(db, req, &ev);
-  json_decref(d);
-  return st;
-}
-
 enum srv_db_status srv_drill_disclose(struct srv_db *db, struct srv_request *req, const char *id,
                                       long long *n)
 {
@@ -69,9 +54,9 @@ enum srv_db_status srv_drill_disclose(struct srv_db *db, struct srv_request *req
   PQclear(r);
   if (*n == 0)
     return SRV_DB_OK; /* a later batch: the records are disclosed already */
-  return srv_drill_event(db, req, "drill.disclose", id,
-                         json_pack("{s:I,s:s}", "records", (json_int_t)*n, "rotate",
-                                   "at the next check-in"));
+  return srv_audit_success(db, req, "drill.disclose", "drill", id,
+                           json_pack("{s:I,s:s}", "records", (json_int_t)*n, "rotate",
+                                     "at the next check-in"));
 }
 
 struct srv_dp_row {
@@ -101,7 +86,7 @@ enum srv_db_status srv_drill_purge(struct srv_db *db, struct srv_request *req, c
                   "custodians", idx, "state", p.state, "mode", p.mode);
   }
   PQclear(r);
-  return srv_drill_event(db, req, "drill.purge", id, d);
+  return srv_audit_success(db, req, "drill.purge", "drill", id, d);
 }
 
 struct srv_ddc {
@@ -168,9 +153,9 @@ static enum srv_db_status srv_dm_txn(struct srv_db *db, void *cls)
   m->expired = PQntuples(r) == 1;
   PQclear(r);
   if (m->expired &&
-      (st = srv_drill_event(db, NULL, "drill.expire", m->id,
-                            json_pack("{s:I}", "drill_expiry", (json_int_t)srv_drill_expiry()))) !=
-          SRV_DB_OK)
+      (st = srv_audit_success(db, NULL, "drill.expire", "drill", m->id,
+                              json_pack("{s:I}", "drill_expiry",
+                                        (json_int_t)srv_drill_expiry()))) != SRV_DB_OK)
     return st;
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
     return st;

@@ -106,39 +106,31 @@ int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn
   return 1;
 }
 
-struct srv_ep_list_state {
+struct srv_ep_list_q {
   enum srv_stmt stmt;
   const char *const *params;
   const struct srv_jcol *cols;
-  json_t *rows;
+  json_t *list;
 };
 
 static enum srv_db_status srv_ep_list_txn(struct srv_db *db, void *cls)
 {
-  struct srv_ep_list_state *l = cls;
-  enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, l->stmt, l->params, &st);
-
-  if (!r)
-    return st;
-  json_decref(l->rows); /* an attempt that was then retried */
-  l->rows = srv_rows_json(r, l->cols);
-  PQclear(r);
-  return l->rows ? SRV_DB_OK : SRV_DB_ERROR;
+  struct srv_ep_list_q *q = cls;
+  return srv_db_rows_json(db, q->stmt, q->params, q->cols, &q->list);
 }
 
 enum MHD_Result srv_ep_list(struct srv_request *req, enum srv_stmt stmt,
                             const char *const *params, const struct srv_jcol *cols,
                             const char *member)
 {
-  struct srv_ep_list_state l = {stmt, params, cols, NULL};
+  struct srv_ep_list_q q = {stmt, params, cols, NULL};
   enum MHD_Result ret;
 
-  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_ep_list_txn, &l, NULL, &ret)) {
-    json_decref(l.rows);
+  if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_ep_list_txn, &q, NULL, &ret)) {
+    json_decref(q.list);
     return ret;
   }
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", member, l.rows));
+  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:o}", member, q.list));
 }
 
 /* ---- the request body ------------------------------------------------- */

@@ -57,6 +57,12 @@ enum srv_db_status srv_ep_fail_extra(struct srv_ep_fail *f, enum srv_error_code 
 int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn fn,
                void *cls, struct srv_ep_fail *f, enum MHD_Result *ret);
 
+/* A whole list endpoint: the rows of stmt (params) by cols (srv_rows.h),
+ * read in one read-only transaction and answered as {member: [...]}. */
+enum MHD_Result srv_ep_list(struct srv_request *req, enum srv_stmt stmt,
+                            const char *const *params, const struct srv_jcol *cols,
+                            const char *member);
+
 /* The reply for a transaction that did not commit (st != SRV_DB_OK): the
  * failure recorded in `f` (may be NULL), else the database's trouble.  For
  * handlers that must free their state between srv_db_txn and the reply. */
@@ -66,12 +72,6 @@ enum MHD_Result srv_ep_txn_reply(struct srv_request *req, enum srv_db_status st,
 /* The reply for a transaction that failed on the database's side:
  * 503 db_conflict, 503 db_unavailable or 500. */
 enum MHD_Result srv_ep_db_error(struct srv_request *req, enum srv_db_status st);
-
-/* A list endpoint whole: statement `stmt` with `params`, read-only, its
- * rows as `cols` answered 200 as {"<member>": [...]}. */
-enum MHD_Result srv_ep_list(struct srv_request *req, enum srv_stmt stmt,
-                            const char *const *params, const struct srv_jcol *cols,
-                            const char *member);
 
 /* 400 bad_request with `what`: for validation chains that end a handler. */
 enum MHD_Result srv_ep_bad(struct srv_request *req, const char *what);

@@ -76,22 +76,6 @@ static enum srv_db_status srv_da_lock(struct srv_db *db, struct srv_da *a)
   return v ? SRV_DB_OK : srv_ep_fail(&a->fail, SRV_ERR_NOT_FOUND, "No such device");
 }
 
-static enum srv_db_status srv_da_audit(struct srv_db *db, struct srv_da *a, const char *action,
-                                       json_t *details)
-{
-  char object[48];
-  struct srv_audit_event ev;
-  enum srv_db_status st;
-
-  if (!details)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "device:%s", a->id);
-  ev = (struct srv_audit_event){action, object, "success", details, NULL};
-  st = srv_audit_append(db, a->req, &ev);
-  json_decref(details);
-  return st;
-}
-
 /* RECORD_ROTATE_REQUEST */
 struct srv_da_vol {
   const char *volume_id;
@@ -125,8 +109,8 @@ static enum srv_db_status srv_da_rotate_txn(struct srv_db *db, void *cls)
     return srv_ep_fail(&a->fail, SRV_ERR_CONFLICT,
                        a->b.volume_id ? "The device has no current record for that volume"
                                       : "The device has no current record to rotate");
-  return srv_da_audit(db, a, "device.rotate_request",
-                      json_pack("{s:s,s:O}", "reason", a->b.reason, "volumes", a->volumes));
+  return srv_audit_success(db, a->req, "device.rotate_request", "device", a->id,
+                           json_pack("{s:s,s:O}", "reason", a->b.reason, "volumes", a->volumes));
 }
 
 static enum srv_db_status srv_da_state_txn(struct srv_db *db, void *cls)
@@ -142,10 +126,11 @@ static enum srv_db_status srv_da_state_txn(struct srv_db *db, void *cls)
   if (!(r = srv_db_exec(db, SRV_STMT_DEVICE_SET_DISABLED, p4, &st)))
     return st;
   PQclear(r);
-  return srv_da_audit(db, a, a->disable ? "device.disable" : "device.enable",
-                      a->disable ? json_pack("{s:s,s:b}", "reason", a->b.reason, "was_disabled",
-                                             a->was_disabled)
-                                 : json_pack("{s:b}", "was_disabled", a->was_disabled));
+  return srv_audit_success(db, a->req, a->disable ? "device.disable" : "device.enable", "device",
+                           a->id, a->disable ? json_pack("{s:s,s:b}", "reason", a->b.reason,
+                                                         "was_disabled", a->was_disabled)
+                                             : json_pack("{s:b}", "was_disabled",
+                                                         a->was_disabled));
 }
 
 enum MHD_Result srv_ep_devices_rotate(struct srv_request *req)

@@ -89,9 +89,7 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   int replayed = 0;
-  char object[48];
   json_t *d;
-  struct srv_audit_event ev;
   const char *v, *p4[4] = {k->device, k->volume, k->fpr, k->sha};
   const char *p3[3] = {k->device, k->volume, k->id};
   const char *p10[10] = {k->id,        k->device, k->volume, k->key_type, k->key_id,
@@ -135,14 +133,8 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
                 k->volume, "key_type", k->key_type, "key_id", k->key_id, "envelope_sha256",
                 k->sha, "escrow_fingerprint", k->fpr, "escrow_key_state", k->key_state,
                 "superseded", k->superseded[0] ? k->superseded : NULL);
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "record:%s", k->id);
-  ev = (struct srv_audit_event){"escrow.store", object, "success", d, NULL};
-  st = srv_audit_append(db, k->req, &ev);
-  json_decref(d);
   k->is_new = 1;
-  return st;
+  return srv_audit_success(db, k->req, "escrow.store", "record", k->id, d);
 }
 
 /* Remember the leaf index with the record (so that an idempotent re-upload
@@ -216,9 +208,8 @@ static int srv_dk_find_leaf(struct srv_dk *k)
 static const char *srv_dk_validate(struct srv_dk *k, const struct srv_dk_body *b,
                                    enum srv_error_code *code)
 {
-  uint8_t *env = NULL, ver[KE_VERIFIER_MAX], pub[SRV_DEV_PUB_LEN], h[32];
-  uint8_t msg[KE_ENV_MAX_LEN + SRV_DEV_ID_LEN + 1 + SRV_DEV_VOLUME_MAX];
-  size_t envlen = 0, dl = strlen(k->device), vl = strlen(k->volume), verlen = 0;
+  uint8_t *env = NULL, *msg = NULL, ver[KE_VERIFIER_MAX], pub[SRV_DEV_PUB_LEN], h[32];
+  size_t envlen = 0, msglen = 0, verlen = 0;
   unsigned hl = 0;
   ke_envelope e;
   int ok;
@@ -231,18 +222,15 @@ static const char *srv_dk_validate(struct srv_dk *k, const struct srv_dk_body *b
     free(env);
     return "The envelope does not parse (magic, version, point or length)";
   }
-  /* envelope || device_id || 0x00 || volume_id (lengths checked by the
-   * envelope's parse and the route) */
-  if (envlen > KE_ENV_MAX_LEN || dl > SRV_DEV_ID_LEN || srv_device_request_key(k->req, pub) != 0) {
+  /* The device signs envelope || device_id || 0x00 || volume_id. */
+  if (srv_device_request_key(k->req, pub) != 0 ||
+      ke_bind_ids(&msg, &msglen, env, envlen, k->device, k->volume) != KE_OK) {
     free(env);
     *code = SRV_ERR_INTERNAL;
     return "internal";
   }
-  memcpy(msg, env, envlen);
-  memcpy(msg + envlen, k->device, dl);
-  msg[envlen + dl] = 0;
-  memcpy(msg + envlen + dl + 1, k->volume, vl);
-  ok = srv_device_ed25519_ok(pub, msg, envlen + dl + 1 + vl, b->signature);
+  ok = srv_device_ed25519_ok(pub, msg, msglen, b->signature);
+  free(msg);
   if (!ok) {
     free(env);
     *code = SRV_ERR_INVALID_ENVELOPE_SIGNATURE;

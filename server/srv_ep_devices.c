@@ -61,30 +61,18 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   struct srv_ds *s = cls;
   const char *p3[3] = {s->pat, s->pat_key, s->limit};
   enum srv_db_status st;
-  PGresult *r;
   json_t *d, *e;
   size_t i;
-  struct srv_audit_event ev;
 
-  if (!(r = srv_db_exec(db, SRV_STMT_DEVICE_SEARCH, p3, &st)))
+  if ((st = srv_db_rows_json(db, SRV_STMT_DEVICE_SEARCH, p3, srv_ds_cols, &s->list)))
     return st;
-  json_decref(s->list);
-  s->list = srv_rows_json(r, srv_ds_cols);
-  PQclear(r);
-  if (!s->list)
-    return SRV_DB_ERROR;
   /* No record matched: the device itself did. */
   json_array_foreach(s->list, i, e)
     if (json_is_null(json_object_get(e, "records")) &&
         json_object_set_new(e, "records", json_array()))
       return SRV_DB_ERROR;
   d = json_pack("{s:s,s:I}", "q", s->q, "results", (json_int_t)json_array_size(s->list));
-  if (!d)
-    return SRV_DB_ERROR;
-  ev = (struct srv_audit_event){"device.search", NULL, "success", d, NULL};
-  st = srv_audit_append(db, s->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, s->req, "device.search", NULL, NULL, d);
 }
 
 enum MHD_Result srv_ep_devices_search(struct srv_request *req)
@@ -157,9 +145,7 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
   const char *p1[1] = {g->id};
   enum srv_db_status st;
   PGresult *r;
-  json_t *dev, *recs, *d;
-  char object[48];
-  struct srv_audit_event ev;
+  json_t *dev, *recs = NULL, *d;
 
   json_decref(g->out);
   g->out = NULL;
@@ -173,25 +159,14 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (!dev)
     return SRV_DB_ERROR;
-  if (!(r = srv_db_exec(db, SRV_STMT_DEVICE_RECORDS, p1, &st))) {
+  if ((st = srv_db_rows_json(db, SRV_STMT_DEVICE_RECORDS, p1, srv_dg_record_cols, &recs))) {
     json_decref(dev);
     return st;
   }
-  recs = srv_rows_json(r, srv_dg_record_cols);
-  PQclear(r);
-  g->out = recs ? json_pack("{s:o,s:o}", "device", dev, "records", recs) : NULL;
-  if (!recs)
-    json_decref(dev);
-  if (!g->out)
+  if (!(g->out = json_pack("{s:o,s:o}", "device", dev, "records", recs)))
     return SRV_DB_ERROR;
   d = json_pack("{s:I}", "records", (json_int_t)json_array_size(recs));
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "device:%s", g->id);
-  ev = (struct srv_audit_event){"device.read", object, "success", d, NULL};
-  st = srv_audit_append(db, g->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, g->req, "device.read", "device", g->id, d);
 }
 
 enum MHD_Result srv_ep_devices_get(struct srv_request *req)

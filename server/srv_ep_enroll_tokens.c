@@ -75,13 +75,12 @@ struct srv_et_new {
 static enum srv_db_status srv_et_new_txn(struct srv_db *db, void *cls)
 {
   struct srv_et_new *t = cls;
-  char uses[24], lifetime[24], object[48];
+  char uses[24], lifetime[24];
   const char *params[5] = {t->hash, t->b->group, uses, lifetime,
                            srv_request_principal(t->req)->actor};
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
-  struct srv_audit_event ev;
 
   snprintf(uses, sizeof uses, "%lld", (long long)t->b->uses);
   snprintf(lifetime, sizeof lifetime, "%lld", (long long)t->b->expires_in);
@@ -93,13 +92,7 @@ static enum srv_db_status srv_et_new_txn(struct srv_db *db, void *cls)
   PQclear(r);
   d = json_pack("{s:s,s:I,s:s}", "group", t->b->group, "uses", (json_int_t)t->b->uses,
                 "expires", t->expires);
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "enroll_token:%s", t->id);
-  ev = (struct srv_audit_event){"enroll_token.create", object, "success", d, NULL};
-  st = srv_audit_append(db, t->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, t->req, "enroll_token.create", "enroll_token", t->id, d);
 }
 
 /* "ket_" + base64url(32 random bytes) into token, its hash as a bytea
@@ -161,13 +154,11 @@ enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req)
 {
   struct srv_et_list_query q;
   enum MHD_Result ret;
-  const char *params[1];
 
   if (srv_ep_query(req, &srv_ep_enroll_tokens_list_query, &q, &ret))
     return ret;
-  params[0] = q.all ? "true" : "false";
-  return srv_ep_list(req, SRV_STMT_ENROLL_TOKEN_LIST, params, srv_et_list_cols,
-                     "enroll_tokens");
+  const char *p1[1] = {q.all ? "true" : "false"};
+  return srv_ep_list(req, SRV_STMT_ENROLL_TOKEN_LIST, p1, srv_et_list_cols, "enroll_tokens");
 }
 
 /* The token a revocation names (ENROLL_TOKEN_GET). */
@@ -193,8 +184,6 @@ static enum srv_db_status srv_et_revoke_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
-  char object[48];
-  struct srv_audit_event ev;
   struct srv_et_token tok;
 
   t->found = t->was_revoked = 0;
@@ -223,11 +212,7 @@ static enum srv_db_status srv_et_revoke_txn(struct srv_db *db, void *cls)
     return st;
   }
   PQclear(r);
-  snprintf(object, sizeof object, "enroll_token:%s", t->id);
-  ev = (struct srv_audit_event){"enroll_token.revoke", object, "success", d, NULL};
-  st = srv_audit_append(db, t->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, t->req, "enroll_token.revoke", "enroll_token", t->id, d);
 }
 
 enum MHD_Result srv_ep_enroll_tokens_revoke(struct srv_request *req)

@@ -324,21 +324,13 @@ static enum srv_db_status srv_logout_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r = srv_db_exec(db, SRV_STMT_TOKEN_REVOKE, p1, &st);
   json_t *d;
-  struct srv_audit_event ev;
-  char object[40];
 
   if (!r)
     return st;
   lo->revoked = PQntuples(r) == 1;
   PQclear(r);
-  snprintf(object, sizeof object, "token:%s", lo->id);
   d = json_pack("{s:s}", "token_id", lo->id);
-  if (!d)
-    return SRV_DB_ERROR;
-  ev = (struct srv_audit_event){"auth.logout", object, "success", d, NULL};
-  st = srv_audit_append(db, lo->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, lo->req, "auth.logout", "token", lo->id, d);
 }
 
 enum MHD_Result srv_ep_logout(struct srv_request *req)

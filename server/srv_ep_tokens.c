@@ -67,11 +67,10 @@ static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
   struct srv_tok_new *t = cls;
   const struct srv_principal *me = srv_request_principal(t->req);
   const char *p1[1] = {t->user};
-  char uid[24], object[48];
+  char uid[24];
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
-  struct srv_audit_event ev;
   struct srv_tok_user u;
 
   if (!(r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
@@ -106,13 +105,7 @@ static enum srv_db_status srv_tok_new_txn(struct srv_db *db, void *cls)
   snprintf(t->expires, sizeof t->expires, "%s", srv_row_text(r, "expires"));
   PQclear(r);
   d = json_pack("{s:s,s:s,s:s}", "user", t->user, "name", t->name, "expires", t->expires);
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "token:%s", t->id);
-  ev = (struct srv_audit_event){"token.create", object, "success", d, NULL};
-  st = srv_audit_append(db, t->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, t->req, "token.create", "token", t->id, d);
 }
 
 enum MHD_Result srv_ep_tokens_create(struct srv_request *req)
@@ -163,12 +156,11 @@ enum MHD_Result srv_ep_tokens_list(struct srv_request *req)
 {
   struct srv_tok_list_query q;
   enum MHD_Result ret;
-  const char *params[1];
 
   if (srv_ep_query(req, &srv_ep_tokens_list_query, &q, &ret))
     return ret;
-  params[0] = q.all ? "true" : "false";
-  return srv_ep_list(req, SRV_STMT_TOKEN_LIST, params, srv_tok_list_cols, "tokens");
+  const char *p1[1] = {q.all ? "true" : "false"};
+  return srv_ep_list(req, SRV_STMT_TOKEN_LIST, p1, srv_tok_list_cols, "tokens");
 }
 
 /* The token being revoked (TOKEN_GET). */
@@ -195,8 +187,6 @@ static enum srv_db_status srv_tok_revoke_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
-  char object[48];
-  struct srv_audit_event ev;
   struct srv_tok_row row;
 
   if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_GET, p1, &st)))
@@ -223,11 +213,7 @@ static enum srv_db_status srv_tok_revoke_txn(struct srv_db *db, void *cls)
     return st;
   }
   PQclear(r);
-  snprintf(object, sizeof object, "token:%s", t->id);
-  ev = (struct srv_audit_event){"token.revoke", object, "success", d, NULL};
-  st = srv_audit_append(db, t->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, t->req, "token.revoke", "token", t->id, d);
 }
 
 enum MHD_Result srv_ep_tokens_revoke(struct srv_request *req)

@@ -105,8 +105,6 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *res;
   json_t *d;
-  char object[SRV_NAME_MAX + 8];
-  struct srv_audit_event ev;
 
   if (!(res = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
     return st;
@@ -138,13 +136,7 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
     json_object_set_new(d, "custodian_index", json_integer(b->custodian_index));
   if (d && b->person)
     json_object_set_new(d, "person", json_string(b->person));
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "user:%s", b->name);
-  ev = (struct srv_audit_event){"user.create", object, "success", d, NULL};
-  st = srv_audit_append(db, u->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, u->req, "user.create", "user", b->name, d);
 }
 
 /* A service account (schema 013) authenticates with API tokens only: it

@@ -18,6 +18,7 @@
 
 #include "ke_json.h"
 #include "ke_log.h"
+#include "ke_util.h"
 #include "srv_auth.h"
 #include "srv_conn.h"
 #include "srv_forwarded.h"
@@ -519,25 +520,14 @@ static enum MHD_Result srv_access(void *cls, struct MHD_Connection *conn, const 
  * decoded NUL would silently cut the string short for every handler, e.g.
  * "/ui/a.js%00.txt" would be served as "/ui/a.js"; left encoded, such a
  * name simply fails validation. */
-static int srv_hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 static size_t srv_unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
   char *w = s;
   (void)cls;
   (void)conn;
   for (const char *r = s; *r;) {
-    int hi = r[0] == '%' ? srv_hexval(r[1]) : -1;
-    int lo = hi >= 0 ? srv_hexval(r[2]) : -1;
+    int hi = r[0] == '%' ? ke_hex_digit(r[1]) : -1;
+    int lo = hi >= 0 ? ke_hex_digit(r[2]) : -1;
     if (lo >= 0 && (hi | lo) != 0) {
       *w++ = (char)(hi * 16 + lo);
       r += 3;

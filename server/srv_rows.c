@@ -170,3 +170,18 @@ json_t *srv_rows_json(const PGresult *r, const struct srv_jcol *cols)
   }
   return a;
 }
+
+enum srv_db_status srv_db_rows_json(struct srv_db *db, enum srv_stmt stmt,
+                                    const char *const *params, const struct srv_jcol *cols,
+                                    json_t **list)
+{
+  enum srv_db_status st;
+  PGresult *r = srv_db_exec(db, stmt, params, &st);
+
+  if (!r)
+    return st;
+  json_decref(*list);
+  *list = srv_rows_json(r, cols);
+  PQclear(r);
+  return *list ? SRV_DB_OK : SRV_DB_ERROR;
+}

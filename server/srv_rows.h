@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "srv_db.h"
+
 enum srv_ctype {
   SRV_CT_TEXT,   /* const char * into the result (valid until PQclear) */
   SRV_CT_BOOL,   /* int */
@@ -76,6 +78,11 @@ int srv_row_read(const PGresult *r, int row, const struct srv_col *cols, void *o
 json_t *srv_row_json(const PGresult *r, int row, const struct srv_jcol *cols);
 /* Every row as a JSON array of such objects, or NULL (logged). */
 json_t *srv_rows_json(const PGresult *r, const struct srv_jcol *cols);
+/* A list endpoint's query: run stmt and replace *list by its rows as
+ * srv_rows_json makes them (SRV_DB_ERROR if that fails). */
+enum srv_db_status srv_db_rows_json(struct srv_db *db, enum srv_stmt stmt,
+                                    const char *const *params, const struct srv_jcol *cols,
+                                    json_t **list);
 
 /* "\\x<hex>" for a bytea parameter (out: 2 * len + 3 bytes). */
 void srv_bytea_param(char *out, const uint8_t *in, size_t len);
