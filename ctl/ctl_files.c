@@ -7,16 +7,21 @@
 
 #include "ctl_util.h"
 
+/* `fpr` (`what` in the error) must match the --fingerprint pin, if any. */
+static int pin_check(const uint8_t *pin, const uint8_t *fpr, const char *path, const char *what)
+{
+  char have[2 * KE_FPR_LEN + 1];
+  if (!pin || memcmp(pin, fpr, KE_FPR_LEN) == 0)
+    return CTL_OK;
+  ke_hex_encode(have, fpr, KE_FPR_LEN);
+  return ctl_err(CTL_FAIL, "%s: %s %s is not the pinned --fingerprint; refusing", path, what,
+                 have);
+}
+
 int ctl_load_manifest(ke_manifest *m, const char *path, const uint8_t *pin)
 {
   CTL_LOAD(ke_manifest_parse, m, path, KE_FILE_MAX, 0, "manifest");
-  if (pin && memcmp(pin, m->pub.fingerprint, KE_FPR_LEN) != 0) {
-    char have[2 * KE_FPR_LEN + 1];
-    ke_hex_encode(have, m->pub.fingerprint, KE_FPR_LEN);
-    return ctl_err(CTL_FAIL, "%s: escrow key fingerprint %s is not the pinned --fingerprint; "
-                   "refusing", path, have);
-  }
-  return CTL_OK;
+  return pin_check(pin, m->pub.fingerprint, path, "escrow key fingerprint");
 }
 
 int ctl_load_share(ke_sharefile *s, const char *path)
@@ -28,13 +33,7 @@ int ctl_load_share(ke_sharefile *s, const char *path)
 int ctl_load_request(ke_request *r, const char *path, const uint8_t *pin)
 {
   CTL_LOAD(ke_request_parse, r, path, KE_FILE_MAX, 0, "request file");
-  if (pin && memcmp(pin, r->fingerprint, KE_FPR_LEN) != 0) {
-    char have[2 * KE_FPR_LEN + 1];
-    ke_hex_encode(have, r->fingerprint, KE_FPR_LEN);
-    return ctl_err(CTL_FAIL, "%s: the request's escrow key %s is not the pinned --fingerprint; "
-                   "refusing", path, have);
-  }
-  return CTL_OK;
+  return pin_check(pin, r->fingerprint, path, "the request's escrow key");
 }
 
 int ctl_load_reqkey(ke_reqkey *k, const char *path)
