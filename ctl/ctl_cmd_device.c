@@ -207,54 +207,36 @@ static int dv_post(dv_opts *o, const char *id, const char *action, json_t *body,
 }
 
 /* rotate and disable: options and the device id, then POST {"reason"[,
- * "volume_id"]} to /v1/devices/{id}/<action>. */
-static int dv_reason_post(const ctl_cmd *cmd, int argc, char **argv, const char *action,
-                          const char **id, json_t **ans)
+ * "volume_id"]} to /v1/devices/{id}/<sub-command>. */
+int ctl_cmd_device_reason(const ctl_cmd *cmd, int argc, char **argv)
 {
+  const int rotate = strcmp(cmd->sub, "rotate") == 0;
   dv_opts o;
-  json_t *body;
+  json_t *body, *ans = NULL;
+  const char *id;
   int rc;
 
-  if ((rc = dv_args(cmd, argc, argv, &o, id, "device id")))
+  if ((rc = dv_args(cmd, argc, argv, &o, &id, "device id")))
     return rc;
   if (!o.reason)
     return ctl_missing_opt("--reason");
-  if (o.volume && strcmp(action, "rotate") != 0)
+  if (o.volume && !rotate)
     return ctl_err(CTL_USAGE, "--volume applies to rotate only (a device is disabled as a whole)");
   body = o.volume ? json_pack("{s:s,s:s}", "reason", o.reason, "volume_id", o.volume)
                   : json_pack("{s:s}", "reason", o.reason);
   if (!body)
     return ctl_err(CTL_USAGE, "--reason and --volume must be valid UTF-8");
-  rc = dv_post(&o, *id, action, body, ans);
+  rc = dv_post(&o, id, cmd->sub, body, &ans);
   json_decref(body);
-  return rc;
-}
-
-int ctl_cmd_device_rotate(const ctl_cmd *cmd, int argc, char **argv)
-{
-  json_t *ans = NULL;
-  const char *id = NULL;
-  int rc = dv_reason_post(cmd, argc, argv, "rotate", &id, &ans);
-
-  if (!rc) {
+  if (!rc && rotate) {
     const json_t *v = json_object_get(ans, "volumes");
     for (size_t i = 0; i < json_array_size(v); i++)
       ctl_notef("device %s, volume %s: rotation requested; the device rotates at its next "
                 "check-in", id, json_string_value(json_array_get(v, i)));
-  }
-  json_decref(ans);
-  return rc;
-}
-
-int ctl_cmd_device_disable(const ctl_cmd *cmd, int argc, char **argv)
-{
-  json_t *ans = NULL;
-  const char *id = NULL;
-  int rc = dv_reason_post(cmd, argc, argv, "disable", &id, &ans);
-
-  if (!rc)
+  } else if (!rc) {
     ctl_notef("device %s disabled%s", id,
               json_is_true(json_object_get(ans, "was_disabled")) ? " (it already was)" : "");
+  }
   json_decref(ans);
   return rc;
 }
