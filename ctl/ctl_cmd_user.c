@@ -258,11 +258,12 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
   return CTL_OK;
 }
 
-/* disable, enable, set-role, set-person and set-email: POST to
- * /v1/users/{name}/<what>, what being the sub-command without "set-". */
+/* disable, enable, set-role, set-person, set-email and reset-password: POST
+ * to /v1/users/{name}/<what>, what being the sub-command after any "set-"
+ * or "reset-". */
 int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
 {
-  const char *what = strncmp(cmd->sub, "set-", 4) == 0 ? cmd->sub + 4 : cmd->sub;
+  const char *dash = strchr(cmd->sub, '-'), *what = dash ? dash + 1 : cmd->sub;
   user_opts o;
   const char *name = NULL;
   char path[300];
@@ -286,11 +287,20 @@ int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
       json_object_set_new(req, "custodian_index", json_integer(o.cidx));
     if (!req)
       return ctl_err(CTL_USAGE, "the role is not valid UTF-8");
+  } else if (strcmp(what, "password") == 0) {
+    if (!(req = json_object()))
+      return CTL_FAIL;
+    if ((rc = user_password_member(req, o.password_file)))
+      goto out;
   }
   if ((rc = user_path(path, sizeof path, name, what)) ||
       (rc = ctl_http_do(&o.t, "POST", path, req, &ans)))
     goto out;
-  if (o.person)
+  if (strcmp(what, "password") == 0) {
+    printf("Password of %s reset; %lld login session(s) revoked.\n", name,
+           ctl_jint(ans, "sessions_revoked"));
+    user_print_otp(ans, name, "next");
+  } else if (o.person)
     printf("User %s is now person %s.\n", name, o.person);
   else if (o.email && o.email[0])
     printf("User %s is mailed at %s.\n", name, o.email);
@@ -300,33 +310,6 @@ int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
     printf("User %s now has role %s (was %s).\n", name, o.role, ctl_jstr(ans, "previous_role"));
   else
     printf("User %s %s.\n", name, strcmp(what, "disable") == 0 ? "disabled" : "enabled");
-out:
-  json_decref(req);
-  json_decref(ans);
-  return rc;
-}
-
-int ctl_cmd_user_reset_password(const ctl_cmd *cmd, int argc, char **argv)
-{
-  user_opts o;
-  const char *name = NULL;
-  char path[300];
-  json_t *req = json_object(), *ans = NULL;
-  int rc;
-
-  if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
-    goto out;
-  if (!req) {
-    rc = CTL_FAIL;
-    goto out;
-  }
-  if ((rc = user_password_member(req, o.password_file)) ||
-      (rc = user_path(path, sizeof path, name, "password")) ||
-      (rc = ctl_http_do(&o.t, "POST", path, req, &ans)))
-    goto out;
-  printf("Password of %s reset; %lld login session(s) revoked.\n", name,
-         ctl_jint(ans, "sessions_revoked"));
-  user_print_otp(ans, name, "next");
 out:
   json_decref(req);
   json_decref(ans);
