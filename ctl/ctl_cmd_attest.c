@@ -90,10 +90,8 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
-  if (!o.manifest)
-    return ctl_missing_opt("--manifest");
-  if (!o.share)
-    return ctl_missing_opt("--share");
+  if ((rc = CTL_REQUIRED({ "--manifest", o.manifest }, { "--share", o.share })))
+    return rc;
   m = calloc(1, sizeof *m);
   d = ke_secure_alloc(sizeof *d);
   if (!m || !d) {

@@ -89,12 +89,10 @@ static int on_opt(void *ctx, int opt, const char *arg)
 
 static int check_opts(const ceremony_opts *o)
 {
-  if (!o->t)
-    return ctl_missing_opt("--threshold");
-  if (!o->n)
-    return ctl_missing_opt("--shares");
-  if (!o->out)
-    return ctl_missing_opt("--out");
+  int rc = CTL_REQUIRED({ "--threshold", o->t }, { "--shares", o->n }, { "--out", o->out });
+
+  if (rc)
+    return rc;
   if (o->t > o->n)
     return ctl_err(CTL_USAGE, "--threshold %u is larger than --shares %u", o->t, o->n);
   if (o->ncust != o->n)

@@ -194,12 +194,8 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
-  if (!o.drill)
-    return ctl_missing_opt("--drill");
-  if (!o.share)
-    return ctl_missing_opt("--share");
-  if (!o.out)
-    return ctl_missing_opt("--out");
+  if ((rc = CTL_REQUIRED({ "--drill", o.drill }, { "--share", o.share }, { "--out", o.out })))
+    return rc;
   if ((rc = ctl_new_file(o.out)))
     return rc;
   if ((rc = ctl_load_share(&sf, o.share)) || (rc = dpart_load(&d, o.drill)) ||

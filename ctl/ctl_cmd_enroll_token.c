@@ -87,12 +87,9 @@ int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, et_options, on_opt, &o, NULL)))
     return rc;
-  if (!o.group)
-    return ctl_missing_opt("--group");
-  if (!o.have_uses)
-    return ctl_missing_opt("--uses");
-  if (!o.expires)
-    return ctl_missing_opt("--expires");
+  if ((rc = CTL_REQUIRED({ "--group", o.group }, { "--uses", o.have_uses },
+                         { "--expires", o.expires })))
+    return rc;
   req = json_pack("{s:s,s:I,s:I}", "group", o.group, "uses", (json_int_t)o.uses,
                   "expires_in", (json_int_t)o.expires);
   if (!req)

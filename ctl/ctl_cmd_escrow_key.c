@@ -267,10 +267,8 @@ int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, ek_options, on_opt, &o, NULL)))
     return rc;
-  if (!o.fpr.set)
-    return ctl_missing_opt("--fingerprint");
-  if (!o.state)
-    return ctl_missing_opt("--state");
+  if ((rc = CTL_REQUIRED({ "--fingerprint", o.fpr.set }, { "--state", o.state })))
+    return rc;
   ke_hex_encode(fpr, o.fpr.b, KE_FPR_LEN);
   req = json_pack("{s:s,s:s}", "fingerprint", fpr, "state", o.state);
   if (!req)

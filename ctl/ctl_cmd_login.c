@@ -119,10 +119,8 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
-  if (!o.t.server)
-    return ctl_missing_opt("--server");
-  if (!o.user)
-    return ctl_missing_opt("--user");
+  if ((rc = CTL_REQUIRED({ "--server", o.t.server }, { "--user", o.user })))
+    return rc;
   if ((rc = ctl_http_open_explicit(&h, o.t.server, o.t.cacert, NULL)))
     return rc;
   if ((rc = ctl_http_set_pin(h, o.t.pin)))

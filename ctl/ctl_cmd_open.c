@@ -155,10 +155,8 @@ int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
   int first = 0, rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, &first)))
     return rc;
-  if (!o.request)
-    return ctl_missing_opt("--request");
-  if (!o.key)
-    return ctl_missing_opt("--key");
+  if ((rc = CTL_REQUIRED({ "--request", o.request }, { "--key", o.key })))
+    return rc;
   if ((rc = ctl_new_file(o.out)))
     return rc;
   ke_manifest *m = o.manifest ? calloc(1, sizeof *m) : NULL;

@@ -212,12 +212,8 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
   int rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
-  if (!o.request)
-    return ctl_missing_opt("--request");
-  if (!o.share)
-    return ctl_missing_opt("--share");
-  if (!o.out)
-    return ctl_missing_opt("--out");
+  if ((rc = CTL_REQUIRED({ "--request", o.request }, { "--share", o.share }, { "--out", o.out })))
+    return rc;
   if ((rc = ctl_new_file(o.out)))
     return rc;
   ke_manifest *m = calloc(1, sizeof *m);

@@ -41,13 +41,12 @@ typedef struct request_opts {
 
 static int check_opts(const request_opts *o)
 {
-  static const char *const names[] = { "--manifest", "--envelope", "--device",
-                                       "--volume", "--id", "--out", "--key-out" };
-  const char *const vals[] = { o->manifest, o->envelope, o->device, o->volume, o->id,
-                               o->out, o->key_out };
-  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
-    if (!vals[i])
-      return ctl_missing_opt(names[i]);
+  int rc = CTL_REQUIRED({ "--manifest", o->manifest }, { "--envelope", o->envelope },
+                        { "--device", o->device }, { "--volume", o->volume }, { "--id", o->id },
+                        { "--out", o->out }, { "--key-out", o->key_out });
+
+  if (rc)
+    return rc;
   if (!ke_id_valid(o->id))
     return ctl_err(CTL_USAGE, "--id must be 1..%d characters of A-Z a-z 0-9 . _ : -", KE_ID_MAX);
   if (!ke_label_valid(o->device, KE_LABEL_MAX) || !ke_label_valid(o->volume, KE_LABEL_MAX))

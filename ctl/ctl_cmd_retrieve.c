@@ -429,14 +429,14 @@ static const struct option ret_options[] = {
 /* The options of a new request, before anything is made or sent. */
 static int check_new(const ret_opts *o)
 {
+  int rc;
+
   if (!o->device == !o->key_id)
     return ctl_err(CTL_USAGE, "name the record with --device (and --volume) or --key-id");
   if (o->volume && !o->device)
     return ctl_err(CTL_USAGE, "--volume needs --device");
-  if (!o->reason)
-    return ctl_missing_opt("--reason");
-  if (!o->ticket)
-    return ctl_missing_opt("--ticket");
+  if ((rc = CTL_REQUIRED({ "--reason", o->reason }, { "--ticket", o->ticket })))
+    return rc;
   if (!o->wait && !o->key_out)
     return ctl_err(CTL_USAGE, "without --wait the one-time key would be lost: give --key-out FILE");
   if ((o->key_out && ctl_exists(o->key_out)) || (o->req_out && ctl_exists(o->req_out)) ||

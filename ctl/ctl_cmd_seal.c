@@ -86,14 +86,9 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
   int rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
-  if (!o.manifest)
-    return ctl_missing_opt("--manifest");
-  if (!o.pin.set)
-    return ctl_missing_opt("--fingerprint");
-  if (!o.device)
-    return ctl_missing_opt("--device");
-  if (!o.volume)
-    return ctl_missing_opt("--volume");
+  if ((rc = CTL_REQUIRED({ "--manifest", o.manifest }, { "--fingerprint", o.pin.set },
+                         { "--device", o.device }, { "--volume", o.volume })))
+    return rc;
   if (!ke_label_valid(o.device, KE_LABEL_MAX) || !ke_label_valid(o.volume, KE_LABEL_MAX))
     return ctl_err(CTL_USAGE, "--device and --volume are 1..%d bytes of UTF-8 without control "
                    "characters", KE_LABEL_MAX);

@@ -43,10 +43,8 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
   int rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
-  if (!o.manifest)
-    return ctl_missing_opt("--manifest");
-  if (!o.share)
-    return ctl_missing_opt("--share");
+  if ((rc = CTL_REQUIRED({ "--manifest", o.manifest }, { "--share", o.share })))
+    return rc;
   ke_manifest *m = calloc(1, sizeof *m);
   ke_scalar *d = ke_secure_alloc(sizeof *d);
   if (!m || !d) {

@@ -195,6 +195,14 @@ int ctl_missing_opt(const char *opt)
   return ctl_err(CTL_USAGE, "%s is required (see --help)", opt);
 }
 
+int ctl_required(const ctl_required_opt *r)
+{
+  for (; r->opt; r++)
+    if (!r->given)
+      return ctl_missing_opt(r->opt);
+  return CTL_OK;
+}
+
 /* ---- files ------------------------------------------------------------ */
 int ctl_read(ke_buf *b, const char *path, size_t max, int secure, const char *what)
 {

@@ -101,6 +101,14 @@ void ctl_hex_groups(char out[80], const uint8_t b[32]);
 int ctl_random_id(char out[31], const char *prefix);
 /* A required option that was not given. */
 int ctl_missing_opt(const char *opt);
+/* The first of a command's required options that was not given
+ * (ctl_missing_opt), or CTL_OK: CTL_REQUIRED({"--in", o.in}, {"--n", o.n}). */
+typedef struct ctl_required_opt {
+  const char *opt;
+  _Bool given;
+} ctl_required_opt;
+int ctl_required(const ctl_required_opt *r);
+#define CTL_REQUIRED(...) ctl_required((const ctl_required_opt[]){ __VA_ARGS__, { NULL, 0 } })
 
 /* A member of a JSON object (a server answer, a state file): the string
  * (NULL when absent or not a string), the integer (0 likewise). */
