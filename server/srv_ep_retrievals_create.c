@@ -29,11 +29,7 @@
 /* The spec bounds the lengths. */
 static int srv_rc_text_ok(const char *s) { return srv_text_ok(s, 1, SIZE_MAX); }
 static int srv_rc_ascii_ok(const char *s) { return srv_ascii_ok(s, SIZE_MAX); }
-static int srv_rc_nonce_ok(const char *s)
-{
-  return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-         strlen(s);
-}
+static int srv_rc_nonce_ok(const char *s) { return ke_b64url_chars(s, KE_RETRIEVAL_NONCE_LEN); }
 static int srv_rc_point_ok(const char *s)
 {
   uint8_t e[KE_POINT_LEN];
