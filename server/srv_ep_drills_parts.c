@@ -326,7 +326,7 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   uint8_t h[32];
-  char obj[64], hh[65];
+  char hh[65];
   struct srv_client_key ck;
   int found;
   const char *why;
@@ -360,10 +360,7 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
     return st;
   }
   PQclear(r);
-  snprintf(obj, sizeof obj, "drill:%s", s->id);
-  struct srv_audit_event ev = {"drill.result", obj, "success", facts, NULL};
-  st = srv_audit_append(db, s->req, &ev);
-  json_decref(facts);
+  st = srv_audit_success(db, s->req, "drill.result", "drill", s->id, facts);
   /* The drill is closed: its parts go in the same transaction, never
    * before its records are disclosed (normally done after the first
    * batch; here only if that did not happen). */
