@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ke_http.h"
 #include "ke_crypto.h"
+#include "ke_http.h"
 #include "ke_json.h"
 #include "ke_util.h"
 

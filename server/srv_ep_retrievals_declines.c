@@ -85,7 +85,6 @@ static enum srv_db_status srv_rd_txn(struct srv_db *db, void *cls)
   char dev[64], vol[160], state[16];
   enum srv_db_status st;
   PGresult *r;
-  json_t *d;
 
   s->created = 0;
   if ((st = srv_ret_lock(db, s->req, s->id, state)) != SRV_DB_OK)
@@ -105,9 +104,9 @@ static enum srv_db_status srv_rd_txn(struct srv_db *db, void *cls)
   snprintf(dev, sizeof dev, "%s", srv_row_text(r, "device_id") ?: "");
   snprintf(vol, sizeof vol, "%s", srv_row_text(r, "volume_id") ?: "");
   PQclear(r);
-  d = json_pack("{s:i,s:s,s:s}", "custodian_index", atoi(s->idx), "rule", s->b.rule, "reason",
-                s->b.reason);
-  if ((st = srv_audit_success(db, s->req, "retrieval.decline", "retrieval", s->id, d)))
+  if ((st = srv_audit_success(db, s->req, "retrieval.decline", "retrieval", s->id,
+                              json_pack("{s:i,s:s,s:s}", "custodian_index", atoi(s->idx),
+                                        "rule", s->b.rule, "reason", s->b.reason))))
     return st;
   return srv_ret_hook(db, "request.declined", s->id, dev, vol, -1, 0);
 }
