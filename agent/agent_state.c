@@ -6,15 +6,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "ke_crypto.h"
 #include "ke_http.h"
 #include "ke_json.h"
 #include "ke_util.h"
@@ -345,44 +343,22 @@ static int local_key_load(agent_ctx *c)
   return AGENT_OK;
 }
 
-/* AAD = label 00 device 00 volume: a sealed secret moved to another volume
- * entry (or another device's state) does not open. */
-static uint8_t *local_aad(const agent_ctx *c, const char *volume_id, size_t *len)
-{
-  size_t l = strlen(LOCAL_LABEL), d = strlen(c->device_id), v = strlen(volume_id);
-  uint8_t *a = malloc(l + d + v + 2);
-
-  if (!a)
-    return NULL;
-  memcpy(a, LOCAL_LABEL, l);
-  a[l] = 0;
-  memcpy(a + l + 1, c->device_id, d);
-  a[l + 1 + d] = 0;
-  memcpy(a + l + 2 + d, volume_id, v);
-  *len = l + d + v + 2;
-  return a;
-}
-
+/* AAD = label 00 device 00 volume (the label's NUL ends ke_bind_ids's
+ * prefix): a sealed secret moved to another volume entry (or another
+ * device's state) does not open. */
 static int gcm(agent_ctx *c, int enc, const char *volume_id, const uint8_t nonce[12],
                const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
 {
-  EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+  uint8_t *aad = NULL;
   size_t aadlen = 0;
-  uint8_t *aad = local_aad(c, volume_id, &aadlen);
-  int n = 0, ok;
+  ke_rc rc = ke_bind_ids(&aad, &aadlen, (const uint8_t *)LOCAL_LABEL, sizeof LOCAL_LABEL,
+                         c->device_id, volume_id);
 
-  ok = x && aad && len <= INT_MAX &&
-       EVP_CipherInit_ex(x, EVP_aes_256_gcm(), NULL, c->local_key, nonce, enc) == 1 &&
-       EVP_CipherUpdate(x, NULL, &n, aad, (int)aadlen) == 1 &&
-       EVP_CipherUpdate(x, out, &n, in, (int)len) == 1;
-  if (ok && !enc)
-    ok = EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
-  ok = ok && EVP_CipherFinal_ex(x, out + n, &n) == 1;
-  if (ok && enc)
-    ok = EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
-  EVP_CIPHER_CTX_free(x);
+  if (rc == KE_OK)
+    rc = enc ? ke_aead_seal(out, tag, c->local_key, nonce, aad, aadlen, in, len)
+             : ke_aead_open(out, c->local_key, nonce, aad, aadlen, in, len, tag);
   free(aad);
-  return ok ? AGENT_OK : AGENT_FAIL;
+  return rc == KE_OK ? AGENT_OK : AGENT_FAIL;
 }
 
 int agent_local_seal(agent_ctx *c, const char *volume_id, const uint8_t *s, size_t len,

@@ -37,6 +37,7 @@
 #define KE_SHARE_SEALED_LEN (KE_SCALAR_LEN + KE_TAG_LEN)         /* 48 */
 #define KE_SAS_LEN 8                   /* base32 characters */
 #define KE_VERIFIER_LEN 32
+#define KE_KEY_LEN 32                  /* AES-256-GCM key */
 
 typedef struct { uint8_t b[KE_POINT_LEN]; } ke_point;    /* always validated */
 typedef struct { uint8_t b[KE_SCALAR_LEN]; } ke_scalar;  /* in [1, n-1]      */
@@ -100,6 +101,15 @@ ke_rc ke_envelope_seal_det(uint8_t **out, size_t *outlen, const uint8_t fpr[KE_F
 ke_rc ke_envelope_open(uint8_t **secret, size_t *secret_len, const ke_envelope *env,
                        const ke_point *Q, const ke_point *S,
                        const char *device_id, const char *volume_id);
+
+/* AES-256-GCM (also the agent's local sealing); ct has ptlen bytes, tag 16. */
+ke_rc ke_aead_seal(uint8_t *ct, uint8_t tag[KE_TAG_LEN], const uint8_t key[KE_KEY_LEN],
+                   const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
+                   const uint8_t *pt, size_t ptlen);
+/* KE_ERR_AUTH if the tag does not verify; pt is wiped in that case. */
+ke_rc ke_aead_open(uint8_t *pt, const uint8_t key[KE_KEY_LEN],
+                   const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
+                   const uint8_t *ct, size_t ctlen, const uint8_t tag[KE_TAG_LEN]);
 
 /* prefix | device_id | 00 | volume_id, malloc'd: the envelope's AAD (prefix
  * = its header) and what a device signs over it (prefix = all of it). */

@@ -27,8 +27,6 @@
 
 #include "ke_crypto.h"
 
-#define KE_KEY_LEN 32                  /* AES-256-GCM key */
-
 /* Domain-separation labels (docs/protocol.md, section 1 "Conventions"). */
 #define KE_LABEL_ESCROW_KEY "keyescrow-v1-escrow-key"
 #define KE_LABEL_WRAP "keyescrow-v1-wrap"
@@ -113,13 +111,5 @@ ke_rc ke_wrap_key(uint8_t key[KE_KEY_LEN], const ke_point *S, const ke_point *R,
                   const ke_point *Q, const char *label);
 /* Sender side: fresh R = k*G and S = k*Q for a secret k. */
 ke_rc ke_wrap_sender(ke_point *R, ke_point *S, const ke_scalar *k, const ke_point *Q);
-/* AES-256-GCM; ct has ptlen bytes, tag 16. */
-ke_rc ke_aead_seal(uint8_t *ct, uint8_t tag[KE_TAG_LEN], const uint8_t key[KE_KEY_LEN],
-                   const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-                   const uint8_t *pt, size_t ptlen);
-/* KE_ERR_AUTH if the tag does not verify; pt is wiped in that case. */
-ke_rc ke_aead_open(uint8_t *pt, const uint8_t key[KE_KEY_LEN],
-                   const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-                   const uint8_t *ct, size_t ctlen, const uint8_t tag[KE_TAG_LEN]);
 
 #endif

@@ -124,7 +124,6 @@ enum srv_db_status srv_drill_canaries_insert(struct srv_db *db, struct srv_reque
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_CANARY_INSERT, p2, &st)))
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
-    char obj[48];
     struct srv_dcan_row c;
     json_t *d = srv_row_read(r, i, srv_dcan_cols, &c) != 0 ? NULL
         : json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "device", KE_CANARY_DEVICE, "volume",
@@ -135,11 +134,7 @@ enum srv_db_status srv_drill_canaries_insert(struct srv_db *db, struct srv_reque
       PQclear(r);
       return SRV_DB_ERROR;
     }
-    snprintf(obj, sizeof obj, "record:%s", c.record_id);
-    struct srv_audit_event ev = {"escrow.store", obj, "success", d, NULL};
-    st = srv_audit_append(db, req, &ev);
-    json_decref(d);
-    if (st != SRV_DB_OK) {
+    if ((st = srv_audit_success(db, req, "escrow.store", "record", c.record_id, d)) != SRV_DB_OK) {
       PQclear(r);
       return st;
     }

@@ -164,8 +164,6 @@ static enum srv_db_status srv_ci_audit(struct srv_db *db, struct srv_ci *c)
 {
   json_t *mism = json_array(), *failed = json_array(), *d = NULL;
   enum srv_db_status st = SRV_DB_ERROR;
-  struct srv_audit_event ev;
-  char object[48];
 
   for (size_t i = 0; mism && failed && i < c->nvols; i++) {
     if (c->vols[i].match == 0 || c->vols[i].match == -2)
@@ -177,12 +175,8 @@ static enum srv_db_status srv_ci_audit(struct srv_db *db, struct srv_ci *c)
     d = json_pack("{s:s,s:I,s:O,s:O,s:O,s:s?}", "agent_version", c->b->agent_version, "volumes",
                   (json_int_t)c->nvols, "verifier_mismatch", mism, "unlock_failed", failed,
                   "rotate", c->rotate, "escrow_key", c->b->escrow_key);
-  if (d) {
-    snprintf(object, sizeof object, "device:%s", c->device);
-    ev = (struct srv_audit_event){"device.checkin", object, "success", d, NULL};
-    st = srv_audit_append(db, c->req, &ev);
-  }
-  json_decref(d);
+  if (d)
+    st = srv_audit_success(db, c->req, "device.checkin", "device", c->device, d);
   json_decref(mism);
   json_decref(failed);
   return st;

@@ -76,7 +76,7 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   const char *sel = s->b.selection;
-  char stmt[KE_DRILL_STMT_MAX], obj[64], exp[16], *e64;
+  char stmt[KE_DRILL_STMT_MAX], exp[16], *e64;
   struct srv_client_key ck;
   int found;
   size_t n;
@@ -122,13 +122,10 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
   if (s->count == 0)
     return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND,
                        "No active escrow record matches the selection");
-  snprintf(obj, sizeof obj, "drill:%s", s->b.drill_id);
-  json_t *d = json_pack("{s:s,s:I,s:s,s:s}", "selection", sel, "records",
-                        (json_int_t)s->count, "client_key", ck.fingerprint, "mode", s->mode);
-  struct srv_audit_event ev = {"drill.create", obj, "success", d, NULL};
-  st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, s->req, "drill.create", "drill", s->b.drill_id,
+                           json_pack("{s:s,s:I,s:s,s:s}", "selection", sel, "records",
+                                     (json_int_t)s->count, "client_key", ck.fingerprint, "mode",
+                                     s->mode));
 }
 
 enum MHD_Result srv_ep_drills_create(struct srv_request *req)

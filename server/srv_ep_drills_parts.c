@@ -151,7 +151,6 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
   const char *p4[4] = {s->id, s->idx, p->id, s->batch}, *ex;
   enum srv_db_status st;
   PGresult *r;
-  char obj[64];
 
   if (!(r = srv_db_exec(db, SRV_STMT_RET_CUSTODIAN_PERSON, pid, &st)))
     return st;
@@ -190,12 +189,9 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
                              "parts: a record_id is not in the drill, or appears twice")
                : st;
   PQclear(r);
-  snprintf(obj, sizeof obj, "drill:%s", s->id);
-  json_t *dt = json_pack("{s:i,s:I}", "custodian_index", atoi(s->idx), "parts", (json_int_t)s->n);
-  struct srv_audit_event ev = {"drill.part", obj, "success", dt, NULL};
-  st = dt ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
-  json_decref(dt);
-  return st;
+  return srv_audit_success(db, s->req, "drill.part", "drill", s->id,
+                           json_pack("{s:i,s:I}", "custodian_index", atoi(s->idx), "parts",
+                                     (json_int_t)s->n));
 }
 
 enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
@@ -330,7 +326,7 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   uint8_t h[32];
-  char obj[64], hh[65];
+  char hh[65];
   struct srv_client_key ck;
   int found;
   const char *why;
@@ -364,10 +360,7 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
     return st;
   }
   PQclear(r);
-  snprintf(obj, sizeof obj, "drill:%s", s->id);
-  struct srv_audit_event ev = {"drill.result", obj, "success", facts, NULL};
-  st = srv_audit_append(db, s->req, &ev);
-  json_decref(facts);
+  st = srv_audit_success(db, s->req, "drill.result", "drill", s->id, facts);
   /* The drill is closed: its parts go in the same transaction, never
    * before its records are disclosed (normally done after the first
    * batch; here only if that did not happen). */

@@ -141,7 +141,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   struct srv_drill_row d;
-  char stmt[KE_DRILL_SIGNED_MAX], digest[65], obj[64], sel[80], *e64;
+  char stmt[KE_DRILL_SIGNED_MAX], digest[65], sel[80], *e64;
   struct srv_client_key ck;
   int found;
   size_t n, nrec = 0;
@@ -183,14 +183,10 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (!done)
     return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "The drill's statement is signed already");
-  snprintf(obj, sizeof obj, "drill:%s", s->id);
-  json_t *dt = json_pack("{s:s,s:s,s:I,s:s,s:s}", "mode", s->b.mode, "records_sha256", digest,
-                         "records", (json_int_t)nrec, "expires", s->b.expires, "client_key",
-                         ck.fingerprint);
-  struct srv_audit_event ev = {"drill.sign", obj, "success", dt, NULL};
-  st = dt ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
-  json_decref(dt);
-  return st;
+  return srv_audit_success(db, s->req, "drill.sign", "drill", s->id,
+                           json_pack("{s:s,s:s,s:I,s:s,s:s}", "mode", s->b.mode,
+                                     "records_sha256", digest, "records", (json_int_t)nrec,
+                                     "expires", s->b.expires, "client_key", ck.fingerprint));
 }
 
 enum MHD_Result srv_ep_drills_statement(struct srv_request *req)

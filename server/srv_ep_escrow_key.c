@@ -142,9 +142,7 @@ static enum srv_db_status srv_ek_post_txn(struct srv_db *db, void *cls)
   const char *p1[1] = {e->fpr};
   enum srv_db_status st;
   PGresult *r;
-  char object[96];
   json_t *d;
-  struct srv_audit_event ev;
 
   e->old_state[0] = e->demoted[0] = '\0';
   if (!(r = srv_db_exec(db, SRV_STMT_ESCROW_KEY_LOCK, p1, &st)))
@@ -189,15 +187,10 @@ static enum srv_db_status srv_ek_post_txn(struct srv_db *db, void *cls)
     json_object_set_new(d, "threshold", json_integer(atoi(e->t)));
     json_object_set_new(d, "shares", json_integer(atoi(e->n)));
   }
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "escrow_key:%s", e->fpr);
-  ev = (struct srv_audit_event){e->manifest && !e->old_state[0] ? "escrow_key.publish"
-                                                                  : "escrow_key.state",
-                                object, "success", d, NULL};
-  st = srv_audit_append(db, e->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, e->req,
+                           e->manifest && !e->old_state[0] ? "escrow_key.publish"
+                                                           : "escrow_key.state",
+                           "escrow_key", e->fpr, d);
 }
 
 /* Validate and render the "manifest" member.  NULL or what is wrong. */

@@ -377,7 +377,6 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
   struct srv_rp s;
   struct srv_rp_buf out = {0};
   struct srv_audit_cp cp = {0};
-  struct srv_audit_event ev;
   enum MHD_Result ret;
   int64_t leaf = -1;
   json_t *d;
@@ -395,13 +394,10 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
                 s.q.os ? json_string(s.q.os) : json_null(), "stale_days",
                 (json_int_t)strtol(s.stale_days, NULL, 10), "devices",
                 (json_int_t)s.totals[SRV_RP_DEVICES], "format", s.csv ? "csv" : "json");
-  ev = (struct srv_audit_event){"report.coverage", NULL, "success", d, NULL};
-  if (!d || srv_report_audit(req, &ev, &cp, &leaf) != 0) {
-    json_decref(d);
+  if (srv_report_audit(req, "report.coverage", d, &cp, &leaf) != 0) {
     ret = srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
     goto out;
   }
-  json_decref(d);
   (s.csv ? srv_rp_head_csv : srv_rp_head_json)(&out, &s, &cp, leaf);
   ret = srv_report_stream(req,
                           s.csv ? "text/csv; charset=utf-8; header=present" : "application/json",

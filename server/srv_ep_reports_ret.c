@@ -203,10 +203,8 @@ enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
   struct srv_rr s = {0};
   struct srv_rp_buf out = {0};
   struct srv_audit_cp cp;
-  struct srv_audit_event ev;
   enum MHD_Result ret;
   int64_t leaf = -1;
-  json_t *d;
   int csv;
 
   if (srv_ep_query(req, &srv_ep_reports_retrievals_query, &q, &ret))
@@ -217,15 +215,13 @@ enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
     PQclear(s.rows);
     return ret;
   }
-  d = json_pack("{s:s,s:I,s:s}", "since", q.since, "retrievals", (json_int_t)PQntuples(s.rows),
-                "format", csv ? "csv" : "json");
-  ev = (struct srv_audit_event){"report.retrievals", NULL, "success", d, NULL};
-  if (!d || srv_report_audit(req, &ev, &cp, &leaf) != 0) {
-    json_decref(d);
+  if (srv_report_audit(req, "report.retrievals",
+                       json_pack("{s:s,s:I,s:s}", "since", q.since, "retrievals",
+                                 (json_int_t)PQntuples(s.rows), "format", csv ? "csv" : "json"),
+                       &cp, &leaf) != 0) {
     PQclear(s.rows);
     return srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
   }
-  json_decref(d);
   srv_rr_head(&out, csv, q.since, &cp, leaf);
   (csv ? srv_rr_csv : srv_rr_json)(&out, s.rows);
   free(cp.note);

@@ -29,11 +29,7 @@
 /* The spec bounds the lengths. */
 static int srv_rc_text_ok(const char *s) { return srv_text_ok(s, 1, SIZE_MAX); }
 static int srv_rc_ascii_ok(const char *s) { return srv_ascii_ok(s, SIZE_MAX); }
-static int srv_rc_nonce_ok(const char *s)
-{
-  return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-         strlen(s);
-}
+static int srv_rc_nonce_ok(const char *s) { return ke_b64url_chars(s, KE_RETRIEVAL_NONCE_LEN); }
 static int srv_rc_point_ok(const char *s)
 {
   uint8_t e[KE_POINT_LEN];
@@ -156,7 +152,7 @@ static enum srv_db_status srv_rc_insert(struct srv_db *db, struct srv_rc *s,
                                         const char *thr)
 {
   const struct srv_principal *p = srv_request_principal(s->req);
-  char expiry[16], obj[64];
+  char expiry[16];
   enum srv_db_status st;
   PGresult *r;
   json_t *d;
@@ -177,10 +173,7 @@ static enum srv_db_status srv_rc_insert(struct srv_db *db, struct srv_rc *s,
                 rec->device_id, "volume", rec->volume_id, "reason", s->f.reason, "ticket",
                 s->f.ticket, "client_key", ck->fingerprint, "envelope_sha256",
                 rec->envelope_sha256, "confirmation_code", code);
-  snprintf(obj, sizeof obj, "retrieval:%s", s->f.id);
-  struct srv_audit_event ev = {"retrieval.create", obj, "success", d, NULL};
-  st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
-  json_decref(d);
+  st = srv_audit_success(db, s->req, "retrieval.create", "retrieval", s->f.id, d);
   if (st == SRV_DB_OK)
     st = srv_ret_hook(db, "request.created", s->f.id, rec->device_id, rec->volume_id, 0,
                       atoll(thr));

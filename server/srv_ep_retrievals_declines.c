@@ -82,11 +82,9 @@ static enum srv_db_status srv_rd_txn(struct srv_db *db, void *cls)
   struct srv_rd *s = cls;
   const struct srv_principal *p = srv_request_principal(s->req);
   const char *p5[5] = {s->id, s->idx, p->id, s->b.rule, s->b.reason};
-  char obj[64], dev[64], vol[160], state[16];
+  char dev[64], vol[160], state[16];
   enum srv_db_status st;
-  struct srv_audit_event ev;
   PGresult *r;
-  json_t *d;
 
   s->created = 0;
   if ((st = srv_ret_lock(db, s->req, s->id, state)) != SRV_DB_OK)
@@ -106,14 +104,9 @@ static enum srv_db_status srv_rd_txn(struct srv_db *db, void *cls)
   snprintf(dev, sizeof dev, "%s", srv_row_text(r, "device_id") ?: "");
   snprintf(vol, sizeof vol, "%s", srv_row_text(r, "volume_id") ?: "");
   PQclear(r);
-  snprintf(obj, sizeof obj, "retrieval:%s", s->id);
-  if (!(d = json_pack("{s:i,s:s,s:s}", "custodian_index", atoi(s->idx), "rule", s->b.rule,
-                      "reason", s->b.reason)))
-    return SRV_DB_ERROR;
-  ev = (struct srv_audit_event){"retrieval.decline", obj, "success", d, NULL};
-  st = srv_audit_append(db, s->req, &ev);
-  json_decref(d);
-  if (st != SRV_DB_OK)
+  if ((st = srv_audit_success(db, s->req, "retrieval.decline", "retrieval", s->id,
+                              json_pack("{s:i,s:s,s:s}", "custodian_index", atoi(s->idx),
+                                        "rule", s->b.rule, "reason", s->b.reason))))
     return st;
   return srv_ret_hook(db, "request.declined", s->id, dev, vol, -1, 0);
 }

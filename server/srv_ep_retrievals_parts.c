@@ -61,16 +61,6 @@ struct srv_rp {
   double time_to_key; /* > 0 when this part completed the request */
 };
 
-static enum srv_db_status srv_rp_audit(struct srv_db *db, struct srv_rp *s, const char *action,
-                                       const char *object, json_t *d)
-{
-  struct srv_audit_event ev = {action, object, "success", d, NULL};
-  enum srv_db_status st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
-
-  json_decref(d);
-  return st;
-}
-
 /* The request is open and this custodian may add to it (not its
  * requester, under any account): SRV_DB_OK with s->r and s->w. */
 static enum srv_db_status srv_rp_check(struct srv_db *db, struct srv_rp *s)
@@ -109,8 +99,7 @@ static enum srv_db_status srv_rp_check(struct srv_db *db, struct srv_rp *s)
 
 /* The part that completed the request: its state, the disclosure of the
  * record, their audit events and hooks. */
-static enum srv_db_status srv_rp_complete(struct srv_db *db, struct srv_rp *s, char *obj,
-                                          size_t objlen)
+static enum srv_db_status srv_rp_complete(struct srv_db *db, struct srv_rp *s)
 {
   const char *p1[1] = {s->id}, *pr[1] = {s->w.record_id}, *dev = s->w.device_id,
              *vol = s->w.volume_id;
@@ -121,14 +110,13 @@ static enum srv_db_status srv_rp_complete(struct srv_db *db, struct srv_rp *s, c
     return st;
   s->time_to_key = strtod(srv_row_text(r, "time_to_key") ?: "0", NULL);
   PQclear(r);
-  if ((st = srv_rp_audit(db, s, "retrieval.complete", obj,
+  if ((st = srv_audit_success(db, s->req, "retrieval.complete", "retrieval", s->id,
                          json_pack("{s:s,s:I}", "record", pr[0], "parts", (json_int_t)s->count))))
     return st;
   if (!(r = srv_db_exec(db, SRV_STMT_RET_DISCLOSE, pr, &st)))
     return st;
   PQclear(r);
-  snprintf(obj, objlen, "record:%s", pr[0]);
-  if ((st = srv_rp_audit(db, s, "escrow.disclose", obj,
+  if ((st = srv_audit_success(db, s->req, "escrow.disclose", "record", pr[0],
                          json_pack("{s:s,s:s,s:s}", "device", dev, "volume", vol, "retrieval",
                                    s->id))))
     return st;
@@ -146,7 +134,6 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
   const char *p4[4] = {s->id, s->idx, srv_request_principal(s->req)->id, s->part_hex};
   enum srv_db_status st;
   PGresult *r;
-  char obj[200];
   int was_pending, dup;
 
   s->time_to_key = 0; /* a retried transaction starts over */
@@ -167,8 +154,7 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
     return st;
   s->count = strtoll(srv_row_text(r, "count") ?: "0", NULL, 10);
   PQclear(r);
-  snprintf(obj, sizeof obj, "retrieval:%s", s->id);
-  if ((st = srv_rp_audit(db, s, "retrieval.part", obj,
+  if ((st = srv_audit_success(db, s->req, "retrieval.part", "retrieval", s->id,
                          json_pack("{s:i,s:I,s:I}", "custodian_index", atoi(s->idx), "parts",
                                    (json_int_t)s->count, "needed", (json_int_t)s->w.threshold))))
     return st;
@@ -179,7 +165,7 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
     s->completed = !was_pending;
     return SRV_DB_OK;
   }
-  return srv_rp_complete(db, s, obj, sizeof obj);
+  return srv_rp_complete(db, s);
 }
 
 enum MHD_Result srv_ep_retrievals_parts(struct srv_request *req)

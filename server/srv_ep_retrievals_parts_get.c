@@ -37,7 +37,6 @@ static enum srv_db_status srv_rf_txn(struct srv_db *db, void *cls)
   const char *p1[1] = {s->id};
   enum srv_db_status st;
   PGresult *r;
-  char obj[64];
   int found;
 
   json_decref(s->parts);
@@ -68,14 +67,8 @@ static enum srv_db_status srv_rf_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (!s->parts)
     return SRV_DB_ERROR;
-  snprintf(obj, sizeof obj, "retrieval:%s", s->id);
-  {
-    json_t *d = json_pack("{s:I}", "parts", (json_int_t)json_array_size(s->parts));
-    struct srv_audit_event ev = {"retrieval.fetch", obj, "success", d, NULL};
-    st = d ? srv_audit_append(db, s->req, &ev) : SRV_DB_ERROR;
-    json_decref(d);
-  }
-  return st;
+  return srv_audit_success(db, s->req, "retrieval.fetch", "retrieval", s->id,
+                           json_pack("{s:I}", "parts", (json_int_t)json_array_size(s->parts)));
 }
 
 enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req)

@@ -246,9 +246,8 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
   PGresult *r;
   struct srv_user_row u;
-  char object[SRV_NAME_MAX + 8], cidx[8];
+  char cidx[8];
   json_t *d;
-  struct srv_audit_event ev;
 
   if (!(r = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
     return st;
@@ -299,13 +298,7 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
     d = json_pack("{s:b}", "was_disabled", c->was_disabled);
   }
   PQclear(r);
-  if (!d)
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "user:%s", c->name);
-  ev = (struct srv_audit_event){c->action, object, "success", d, NULL};
-  st = srv_audit_append(db, c->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, c->req, c->action, "user", c->name, d);
 }
 
 static enum MHD_Result srv_user_change(struct srv_request *req, struct srv_user_change *c)

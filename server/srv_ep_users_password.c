@@ -35,13 +35,11 @@ struct srv_pwreset {
 static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
 {
   struct srv_pwreset *p = cls;
-  char id[24], object[SRV_NAME_MAX + 8];
+  char id[24];
   struct srv_pwhash_params h;
   const char *p6[6] = {p->name, h.salt, h.hash, h.n, h.r, h.p};
   const char *pid[1] = {id}, *pfail[2] = {"user", p->name};
   enum srv_db_status st;
-  struct srv_audit_event ev;
-  json_t *d;
   PGresult *r;
 
   srv_pwhash_params(&h, &p->pw);
@@ -63,13 +61,8 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
   if (!(r = srv_db_exec(db, SRV_STMT_LOGIN_FAIL_CLEAR, pfail, &st)))
     return st;
   PQclear(r);
-  if (!(d = json_pack("{s:I}", "sessions_revoked", (json_int_t)p->revoked)))
-    return SRV_DB_ERROR;
-  snprintf(object, sizeof object, "user:%s", p->name);
-  ev = (struct srv_audit_event){"user.password_reset", object, "success", d, NULL};
-  st = srv_audit_append(db, p->req, &ev);
-  json_decref(d);
-  return st;
+  return srv_audit_success(db, p->req, "user.password_reset", "user", p->name,
+                           json_pack("{s:I}", "sessions_revoked", (json_int_t)p->revoked));
 }
 
 struct srv_pwreset_body {

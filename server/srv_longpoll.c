@@ -168,16 +168,19 @@ void srv_longpoll_shutdown(void)
   /* The table stays: resumed handlers still look themselves up in it. */
 }
 
-int srv_longpoll_stopping(void)
+/* *seq (or *flag), a member of lp, read under its lock. */
+static uint64_t srv_lp_read(const uint64_t *seq, const int *flag)
 {
-  pthread_once(&srv_lp_once, srv_lp_setup);
-  int s;
+  uint64_t v;
 
+  pthread_once(&srv_lp_once, srv_lp_setup);
   pthread_mutex_lock(&lp.mu);
-  s = lp.stopping;
+  v = seq ? *seq : (uint64_t)*flag;
   pthread_mutex_unlock(&lp.mu);
-  return s;
+  return v;
 }
+
+int srv_longpoll_stopping(void) { return (int)srv_lp_read(NULL, &lp.stopping); }
 
 /* key NULL: every waiter. */
 static void srv_lp_notify(const char *key)
@@ -213,16 +216,7 @@ void srv_longpoll_listening(int on)
   pthread_mutex_unlock(&lp.mu);
 }
 
-uint64_t srv_longpoll_seq(void)
-{
-  pthread_once(&srv_lp_once, srv_lp_setup);
-  uint64_t s;
-
-  pthread_mutex_lock(&lp.mu);
-  s = lp.seq;
-  pthread_mutex_unlock(&lp.mu);
-  return s;
-}
+uint64_t srv_longpoll_seq(void) { return srv_lp_read(&lp.seq, NULL); }
 
 int srv_longpoll_resumed(struct srv_request *req, int64_t *since, int64_t *deadline)
 {

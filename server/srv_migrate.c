@@ -167,11 +167,16 @@ fail:
   return -1;
 }
 
-static void srv_pg_error(char *err, size_t errlen, const char *what, PGconn *conn,
-                         const PGresult *r)
+/* 1 if r has status `want`; else 0 with the error of `what` in err, r cleared. */
+static int srv_pg_ok(PGconn *conn, PGresult *r, ExecStatusType want, const char *what,
+                     char *err, size_t errlen)
 {
+  if (PQresultStatus(r) == want)
+    return 1;
   const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
   snprintf(err, errlen, "%s: %.*s", what, (int)strcspn(m, "\n"), m);
+  PQclear(r);
+  return 0;
 }
 
 /* The rows of keyescrow_schema_version this file reads. */
@@ -201,11 +206,8 @@ enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_
   *db_version = 0;
   r = PQexecParams(conn, "SELECT to_regclass('keyescrow_schema_version') IS NOT NULL AS present",
                    0, NULL, NULL, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    srv_pg_error(err, errlen, "reading the schema version", conn, r);
-    PQclear(r);
+  if (!srv_pg_ok(conn, r, PGRES_TUPLES_OK, "reading the schema version", err, errlen))
     return SRV_SCHEMA_ERROR;
-  }
   if (srv_row_read(r, 0, srv_schema_present_cols, &row) != 0 || !row.present) {
     PQclear(r);
     snprintf(err, errlen, "the database has no keyescrow schema yet (version 0, need %zu)",
@@ -215,11 +217,8 @@ enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_
   PQclear(r);
   r = PQexecParams(conn, "SELECT version, name, sha256 FROM keyescrow_schema_version "
                          "ORDER BY version", 0, NULL, NULL, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    srv_pg_error(err, errlen, "reading keyescrow_schema_version", conn, r);
-    PQclear(r);
+  if (!srv_pg_ok(conn, r, PGRES_TUPLES_OK, "reading keyescrow_schema_version", err, errlen))
     return SRV_SCHEMA_ERROR;
-  }
   rows = PQntuples(r);
   for (int i = 0; i < rows; i++) {
     int v = srv_row_read(r, i, srv_schema_row_cols, &row) == 0 ? (int)row.version : 0;
@@ -253,12 +252,12 @@ enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_
 static int srv_sql(PGconn *conn, const char *sql, char *err, size_t errlen)
 {
   PGresult *r = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
 
-  if (!ok)
-    srv_pg_error(err, errlen, sql, conn, r);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK &&
+      !srv_pg_ok(conn, r, PGRES_COMMAND_OK, sql, err, errlen))
+    return -1;
   PQclear(r);
-  return ok ? 0 : -1;
+  return 0;
 }
 
 /* Apply migration `m` in one transaction together with its version row. */
@@ -295,9 +294,7 @@ static int srv_migration_apply(PGconn *conn, const struct srv_migration *m, char
   PQclear(r);
   r = PQexecParams(conn, "INSERT INTO keyescrow_schema_version (version, name, sha256) "
                          "VALUES ($1::int4, $2, $3)", 3, NULL, params, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    srv_pg_error(err, errlen, "recording the migration", conn, r);
-    PQclear(r);
+  if (!srv_pg_ok(conn, r, PGRES_COMMAND_OK, "recording the migration", err, errlen)) {
     srv_sql(conn, "ROLLBACK", err + strlen(err), 0);
     return -1;
   }

@@ -106,15 +106,19 @@ void srv_rp_cstr(struct srv_rp_buf *b, const char *s)
 }
 
 /* ---- the audit checkpoint ----------------------------------------------------- */
-int srv_report_audit(struct srv_request *req, const struct srv_audit_event *ev,
+int srv_report_audit(struct srv_request *req, const char *action, json_t *d,
                      struct srv_audit_cp *cp, int64_t *leaf)
 {
+  struct srv_audit_event ev = {action, NULL, "success", d, NULL};
+  int rc = -1;
+
   *leaf = -1;
   memset(cp, 0, sizeof *cp);
-  if (srv_audit_record(req, ev) != 0 || srv_audit_sequence_mine(leaf) != 0 ||
-      srv_audit_checkpoint_make(cp) != 0)
-    return -1;
-  return 0;
+  if (d && srv_audit_record(req, &ev) == 0 && srv_audit_sequence_mine(leaf) == 0 &&
+      srv_audit_checkpoint_make(cp) == 0)
+    rc = 0;
+  json_decref(d);
+  return rc;
 }
 
 /* ---- streaming --------------------------------------------------------------- */

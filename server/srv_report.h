@@ -47,10 +47,11 @@ enum MHD_Result srv_report_stream(struct srv_request *req, const char *content_t
                                   struct srv_rp_buf *head, PGresult *res, srv_rp_row_fn row,
                                   const char *tail);
 
-/* Record the report's event, sequence it, and sign a checkpoint that covers
- * it: *leaf is the event's index, *cp the checkpoint (free cp->note).
+/* Record the report's success event `action` with details d (taken over;
+ * NULL fails), sequence it, and sign a checkpoint that covers it: *leaf is
+ * the event's index, *cp the checkpoint (free cp->note).
  * 0, or -1 (the audit log is unavailable). */
-int srv_report_audit(struct srv_request *req, const struct srv_audit_event *ev,
+int srv_report_audit(struct srv_request *req, const char *action, json_t *d,
                      struct srv_audit_cp *cp, int64_t *leaf);
 /* The ?format= values of both reports: "json" or "csv". */
 int srv_report_format_ok(const char *s);
