@@ -88,13 +88,13 @@ long long agent_time_parse(const char *s);
 /* ---- options ------------------------------------------------------------------- */
 /* Retry policy of every request to the server. */
 typedef struct agent_retry {
-  unsigned attempts;    /* tries in all, >= 1 */
-  unsigned base_ms;     /* ceiling of the first backoff */
-  unsigned max_ms;      /* ceiling of any backoff */
-  unsigned max_time_s;  /* stop retrying once this much time has passed */
-  unsigned timeout_s;   /* one exchange, connection included */
+  unsigned attempts;   /* tries in all, >= 1 */
+  unsigned base_ms;    /* ceiling of the first backoff */
+  unsigned max_ms;     /* ceiling of any backoff */
+  unsigned max_time_s; /* stop retrying once this much time has passed */
+  unsigned timeout_s;  /* one exchange, connection included */
 } agent_retry;
-#define AGENT_RETRY_DEFAULT ((agent_retry){ 6, 1000, 60000, 600, 60 })
+#define AGENT_RETRY_DEFAULT ((agent_retry){6, 1000, 60000, 600, 60})
 
 /* Options every command takes: --state-dir, and for commands that talk to
  * the server the retry knobs.  Put AGENT_COMMON_OPTIONS in the option
@@ -112,22 +112,24 @@ enum {
   AGENT_OPT_RETRY_MAX_TIME,
   AGENT_OPT_TIMEOUT,
 };
-#define AGENT_COMMON_OPTIONS                                         \
-  {"state-dir", required_argument, 0, AGENT_OPT_STATE_DIR},          \
-  {"retries", required_argument, 0, AGENT_OPT_RETRIES},              \
-  {"retry-delay-ms", required_argument, 0, AGENT_OPT_RETRY_DELAY},   \
-  {"retry-max-delay-ms", required_argument, 0, AGENT_OPT_RETRY_MAX_DELAY}, \
-  {"retry-max-time", required_argument, 0, AGENT_OPT_RETRY_MAX_TIME}, \
-  {"timeout", required_argument, 0, AGENT_OPT_TIMEOUT},              \
-  {"help", no_argument, 0, 'h'}
-#define AGENT_COMMON_USAGE                                                      \
-  "common options:\n"                                                           \
+#define AGENT_COMMON_OPTIONS                                                 \
+  {"state-dir", required_argument, 0, AGENT_OPT_STATE_DIR},                  \
+    {"retries", required_argument, 0, AGENT_OPT_RETRIES},                    \
+    {"retry-delay-ms", required_argument, 0, AGENT_OPT_RETRY_DELAY},         \
+    {"retry-max-delay-ms", required_argument, 0, AGENT_OPT_RETRY_MAX_DELAY}, \
+    {"retry-max-time", required_argument, 0, AGENT_OPT_RETRY_MAX_TIME},      \
+    {"timeout", required_argument, 0, AGENT_OPT_TIMEOUT},                    \
+  {                                                                          \
+    "help", no_argument, 0, 'h'                                              \
+  }
+#define AGENT_COMMON_USAGE                                                         \
+  "common options:\n"                                                              \
   "  --state-dir DIR          agent state (default " AGENT_DEFAULT_STATE_DIR ")\n" \
-  "  --retries N              tries per request on network errors and 5xx (6)\n" \
-  "  --retry-delay-ms MS      first backoff ceiling (1000); doubles per try,\n"  \
-  "                           with full jitter\n"                               \
-  "  --retry-max-delay-ms MS  largest backoff (60000)\n"                        \
-  "  --retry-max-time S       stop retrying after S seconds in all (600)\n"     \
+  "  --retries N              tries per request on network errors and 5xx (6)\n"   \
+  "  --retry-delay-ms MS      first backoff ceiling (1000); doubles per try,\n"    \
+  "                           with full jitter\n"                                  \
+  "  --retry-max-delay-ms MS  largest backoff (60000)\n"                           \
+  "  --retry-max-time S       stop retrying after S seconds in all (600)\n"        \
   "  --timeout S              one exchange with the server (60)\n"
 
 void agent_common_init(agent_common *o);

@@ -39,7 +39,7 @@ typedef struct vol_check {
   const char *volume_id;
   agent_secret cur;
   const char *unlock;
-  int drift;        /* the provider's key is not the escrowed one */
+  int drift; /* the provider's key is not the escrowed one */
 } vol_check;
 
 static int worse(int rc, int now)
@@ -74,7 +74,7 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
   int rc = AGENT_OK;
 
   *n = 0;
-  json_object_foreach(json_object_get(c->st, "volumes"), vid, vol) {
+  json_object_foreach (json_object_get(c->st, "volumes"), vid, vol) {
     agent_vol vs = agent_vol_read(vol);
     const agent_provider *p = agent_provider_find(vs.provider);
     vol_check *v = &vc[*n];
@@ -94,14 +94,15 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
       rc = worse(rc, AGENT_FAIL);
     } else if (p->current(c, NULL, vid, vol, &v->cur)) {
       agent_err("volume %s: cannot read its current key; reporting the unlock check as "
-                "failed", vid);
+                "failed",
+                vid);
       v->unlock = "failed";
       rc = worse(rc, AGENT_ATTENTION);
     } else if (v->cur.p) {
       v->unlock = p->unlock_check(c, vid, vol, &v->cur);
     }
-    e = json_pack("{s:s, s:s, s:s}", "volume_id", vid, "record_id", vs.record_id,
-                  "unlock_check", v->unlock);
+    e = json_pack("{s:s, s:s, s:s}", "volume_id", vid, "record_id", vs.record_id, "unlock_check",
+                  v->unlock);
     if (!e || json_array_append_new(arr, e) != 0)
       return agent_oom();
     if (v->cur.p) {
@@ -116,8 +117,8 @@ static int collect(agent_ctx *c, vol_check *vc, size_t *n, json_t *arr)
       }
       v->drift = !vs.verifier || strcmp(b64, vs.verifier) != 0;
       if (v->drift)
-        agent_warn("volume %s: the current key (%s) is not the escrowed one; re-escrowing it",
-                   vid, v->cur.key_id);
+        agent_warn("volume %s: the current key (%s) is not the escrowed one; re-escrowing it", vid,
+                   v->cur.key_id);
       free(b64);
     }
     if (agent_jset_str(vol, "unlock_check", v->unlock))
@@ -152,21 +153,21 @@ static int escrow_key_answer(agent_ctx *c, const json_t *ans)
   if (!agent_fpr_pinned(c, fpr)) {
     agent_err("the server announces escrow key %s, which is NOT pinned on this device: the "
               "agent keeps sealing to %s. If the new key is genuine, pin it: escrow-agent pin "
-              "--escrow-fingerprint %s", fpr, c->fpr_hex, fpr);
+              "--escrow-fingerprint %s",
+              fpr, c->fpr_hex, fpr);
     if (agent_jset_str(c->st, "unpinned", fpr))
       return AGENT_FAIL;
     return AGENT_ATTENTION;
   }
   if (!json_is_object(man)) {
-    agent_warn("the server announces escrow key %s but sent no manifest; keeping %s for now",
-               fpr, c->fpr_hex);
+    agent_warn("the server announces escrow key %s but sent no manifest; keeping %s for now", fpr,
+               c->fpr_hex);
     return AGENT_OK;
   }
   if ((rc = agent_adopt_manifest(c, man)))
     return rc;
   if (strcmp(c->fpr_hex, fpr) != 0) {
-    agent_err("the announced manifest has fingerprint %s, not the announced %s", c->fpr_hex,
-              fpr);
+    agent_err("the announced manifest has fingerprint %s, not the announced %s", c->fpr_hex, fpr);
     return AGENT_BADANSWER;
   }
   json_object_del(c->st, "unpinned");
@@ -186,7 +187,7 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
   if (interval >= 60 && interval <= 30 * 86400 &&
       agent_jset_int(c->st, "checkin_interval", interval))
     return AGENT_FAIL;
-  json_array_foreach(json_object_get(ans, "volumes"), i, e) {
+  json_array_foreach (json_object_get(ans, "volumes"), i, e) {
     const char *vid = json_string_value(json_object_get(e, "volume_id"));
     json_t *vol = agent_volume(c, vid), *m = json_object_get(e, "verifier_match");
     if (!vol)
@@ -205,19 +206,21 @@ static int apply_answer(agent_ctx *c, const json_t *ans)
       return AGENT_FAIL;
     if (json_is_false(m))
       agent_warn("volume %s: the server's record does not match the current key; "
-                 "re-escrowing", vid);
+                 "re-escrowing",
+                 vid);
   }
   /* The answer's rotate list is the server's whole wish list: a request it
    * no longer makes (the record was replaced meanwhile) is dropped.
    * Interrupted rotations are not lost by this: they live in "pending". */
-  json_object_foreach(json_object_get(c->st, "volumes"), k, e)
+  json_object_foreach (json_object_get(c->st, "volumes"), k, e)
     json_object_del(e, "rotate");
-  json_array_foreach(json_object_get(ans, "rotate"), i, e) {
+  json_array_foreach (json_object_get(ans, "rotate"), i, e) {
     const char *vid = json_string_value(json_object_get(e, "volume_id"));
     const char *reason = json_string_value(json_object_get(e, "reason"));
     json_t *vol = agent_volume(c, vid);
-    if (!vol || !reason || (strcmp(reason, "disclosed") && strcmp(reason, "requested") &&
-                            strcmp(reason, "escrow_key_changed"))) {
+    if (!vol || !reason ||
+        (strcmp(reason, "disclosed") && strcmp(reason, "requested") &&
+         strcmp(reason, "escrow_key_changed"))) {
       agent_warn("ignoring a rotate request for an unknown volume or reason");
       continue;
     }
@@ -245,8 +248,8 @@ static int act(agent_ctx *c, vol_check *v, int unpinned)
   if (rot && strcmp(rot, "escrow_key_changed") != 0) {
     if (!p->rotate) {
       agent_err("volume %s must be rotated (%s), which needs an operator: change the secret, "
-                "then run escrow-agent escrow --provider %s --volume %s", v->volume_id, rot,
-                p->name, v->volume_id);
+                "then run escrow-agent escrow --provider %s --volume %s",
+                v->volume_id, rot, p->name, v->volume_id);
       return AGENT_ATTENTION;
     }
     return p->rotate(c, v->volume_id, rot);
@@ -257,8 +260,9 @@ static int act(agent_ctx *c, vol_check *v, int unpinned)
     return AGENT_OK;
   if (!v->cur.p) {
     agent_err("volume %s must be escrowed again (%s), which needs an operator: run "
-              "escrow-agent escrow --provider %s --volume %s", v->volume_id,
-              old_key || rot ? "new escrow key" : "record mismatch", p->name, v->volume_id);
+              "escrow-agent escrow --provider %s --volume %s",
+              v->volume_id, old_key || rot ? "new escrow key" : "record mismatch", p->name,
+              v->volume_id);
     return AGENT_ATTENTION;
   }
   agent_provider_req(&r, p, &v->cur, 0);
@@ -273,14 +277,14 @@ int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     AGENT_COMMON_OPTIONS,
-    { 0, 0, 0, 0 },
+    {0, 0, 0, 0},
   };
   agent_common common;
   agent_ctx c;
   vol_check *vc = NULL;
   size_t n = 0;
   json_t *body = NULL, *arr;
-  agent_reply rep = { 0 };
+  agent_reply rep = {0};
   const char *vid;
   json_t *vol;
   char target[200], now[KE_TIME_LEN + 1];
@@ -293,7 +297,7 @@ int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
   if ((rc = agent_ctx_open(&c, &common, AGENT_OPEN_NET)))
     goto out;
   /* 1. Interrupted work first, so that what is reported is current. */
-  json_object_foreach(json_object_get(c.st, "volumes"), vid, vol) {
+  json_object_foreach (json_object_get(c.st, "volumes"), vid, vol) {
     const agent_provider *p = agent_provider_find(agent_vol_read(vol).provider);
     json_t *pend = json_object_get(vol, "pending");
     /* A pending rotation is finished by rotating on (stdin has none). */
@@ -315,8 +319,7 @@ int agent_cmd_checkin(const ke_cli_cmd *cmd, int argc, char **argv)
     goto out;
   }
   snprintf(target, sizeof target, "/v1/devices/%s/checkin", c.device_id);
-  if ((rc = agent_http_call(c.http, c.key, c.device_id, "POST", target, body, "check-in",
-                            &rep)))
+  if ((rc = agent_http_call(c.http, c.key, c.device_id, "POST", target, body, "check-in", &rep)))
     goto out;
   agent_now(now);
   if ((rc = agent_jset_str(c.st, "last_checkin", now)) || (rc = apply_answer(&c, rep.json)))

@@ -67,12 +67,20 @@ typedef struct enroll_opts {
   int have_fpr;
   ke_note_verifier logkey; /* --log-key */
   int have_logkey, logkey_tofu;
-  char *pin;               /* --pin-sha256, libcurl's form (malloc'd) */
+  char *pin; /* --pin-sha256, libcurl's form (malloc'd) */
 } enroll_opts;
 
 enum {
-  O_SERVER = 256, O_TOKEN, O_TOKEN_FILE, O_FPR, O_CACERT, O_HOSTNAME, O_SERIAL, O_LOGKEY,
-  O_LOGKEY_TOFU, O_PIN,
+  O_SERVER = 256,
+  O_TOKEN,
+  O_TOKEN_FILE,
+  O_FPR,
+  O_CACERT,
+  O_HOSTNAME,
+  O_SERIAL,
+  O_LOGKEY,
+  O_LOGKEY_TOFU,
+  O_PIN,
 };
 
 static int parse_logkey(enroll_opts *o, const char *arg)
@@ -102,16 +110,16 @@ static int on_opt(void *ctx, int opt, const char *arg)
 {
   enroll_opts *o = ctx;
   switch (opt) {
-  case O_SERVER: o->server = arg; return AGENT_OK;
-  case O_TOKEN: o->token = arg; return AGENT_OK;
-  case O_TOKEN_FILE: o->token_file = arg; return AGENT_OK;
-  case O_FPR: o->have_fpr = 1; return agent_parse_fpr(o->fpr, arg);
-  case O_CACERT: o->cacert = arg; return AGENT_OK;
-  case O_HOSTNAME: o->hostname = arg; return AGENT_OK;
-  case O_SERIAL: o->serial = arg; return AGENT_OK;
-  case O_LOGKEY: return parse_logkey(o, arg);
-  case O_LOGKEY_TOFU: o->logkey_tofu = 1; return AGENT_OK;
-  case O_PIN: return parse_pin(o, arg);
+    case O_SERVER: o->server = arg; return AGENT_OK;
+    case O_TOKEN: o->token = arg; return AGENT_OK;
+    case O_TOKEN_FILE: o->token_file = arg; return AGENT_OK;
+    case O_FPR: o->have_fpr = 1; return agent_parse_fpr(o->fpr, arg);
+    case O_CACERT: o->cacert = arg; return AGENT_OK;
+    case O_HOSTNAME: o->hostname = arg; return AGENT_OK;
+    case O_SERIAL: o->serial = arg; return AGENT_OK;
+    case O_LOGKEY: return parse_logkey(o, arg);
+    case O_LOGKEY_TOFU: o->logkey_tofu = 1; return AGENT_OK;
+    case O_PIN: return parse_pin(o, arg);
   }
   return AGENT_USAGE;
 }
@@ -196,8 +204,8 @@ static json_t *facts(const enroll_opts *o)
   serial[128] = os[128] = '\0';
   read_fact(model, "/sys/class/dmi/id/product_name");
   read_fact(vendor, "/sys/class/dmi/id/sys_vendor");
-  return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "hostname", host, "serial", serial, "os",
-                   os, "hardware", "model", model, "vendor", vendor);
+  return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "hostname", host, "serial", serial, "os", os,
+                   "hardware", "model", model, "vendor", vendor);
 }
 
 static int read_token(const enroll_opts *o, char tok[64])
@@ -242,8 +250,7 @@ static int copy_cacert(const agent_ctx *c, const char *src, char *dst, size_t ds
 }
 
 /* Check the enrolment answer and build the state from it. */
-static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
-                         const char *host)
+static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans, const char *host)
 {
   const char *dev = json_string_value(json_object_get(ans, "device_id"));
   const char *fpr = json_string_value(json_object_get(ans, "escrow_fingerprint"));
@@ -273,7 +280,8 @@ static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
   ke_hex_encode(got, m->pub.fingerprint, KE_FPR_LEN);
   if (strcmp(got, want) != 0 || !fpr || strcmp(fpr, want) != 0) {
     agent_err("refusing to enrol: the server's escrow key has fingerprint %s, not the pinned "
-              "%s", strcmp(got, want) ? got : (fpr ? fpr : "(none)"), want);
+              "%s",
+              strcmp(got, want) ? got : (fpr ? fpr : "(none)"), want);
     goto out;
   }
   if (!vkey || ke_note_vkey_parse(&c->logkey, vkey) != KE_OK) {
@@ -284,7 +292,8 @@ static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
       (strcmp(c->logkey.name, o->logkey.name) != 0 || c->logkey.key_id != o->logkey.key_id ||
        CRYPTO_memcmp(c->logkey.pub, o->logkey.pub, sizeof c->logkey.pub) != 0)) {
     agent_err("refusing to enrol: the server's audit log key is %s, not the pinned one "
-              "(--log-key)", vkey);
+              "(--log-key)",
+              vkey);
     goto out;
   }
   if (!o->have_logkey)
@@ -297,11 +306,11 @@ static int accept_answer(agent_ctx *c, const enroll_opts *o, const json_t *ans,
     goto out;
   }
   agent_now(now);
-  c->st = json_pack("{s:i, s:s, s:s, s:s, s:O, s:[s], s:s, s:s?, s:I, s:s, s:s, s:{}}",
-                    "version", AGENT_STATE_VERSION, "server", o->server, "device_id", dev,
-                    "escrow_fingerprint", want, "escrow_key", man, "pinned", want, "log_key",
-                    vkey, "log_origin", origin, "checkin_interval", (json_int_t)interval,
-                    "enrolled", now, "hostname", host, "volumes");
+  c->st = json_pack("{s:i, s:s, s:s, s:s, s:O, s:[s], s:s, s:s?, s:I, s:s, s:s, s:{}}", "version",
+                    AGENT_STATE_VERSION, "server", o->server, "device_id", dev,
+                    "escrow_fingerprint", want, "escrow_key", man, "pinned", want, "log_key", vkey,
+                    "log_origin", origin, "checkin_interval", (json_int_t)interval, "enrolled", now,
+                    "hostname", host, "volumes");
   if (!c->st || (o->cacert && agent_jset_str(c->st, "cacert", "ca.pem")) ||
       (o->pin && agent_jset_str(c->st, "pin_sha256", o->pin))) {
     rc = agent_oom();
@@ -350,7 +359,8 @@ static int open_unenrolled(agent_ctx *c, const agent_common *common, const enrol
     return rc;
   if (access(path, F_OK) == 0) {
     agent_err("this device is already enrolled (%s exists); remove the state directory to "
-              "enrol it again", path);
+              "enrol it again",
+              path);
     return AGENT_FAIL;
   }
   if (o->cacert && (rc = copy_cacert(c, o->cacert, ca, sizeof ca)))
@@ -386,24 +396,24 @@ static int device_key(agent_ctx *c)
 int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "server", required_argument, 0, O_SERVER },
-    { "token", required_argument, 0, O_TOKEN },
-    { "token-file", required_argument, 0, O_TOKEN_FILE },
-    { "escrow-fingerprint", required_argument, 0, O_FPR },
-    { "cacert", required_argument, 0, O_CACERT },
-    { "hostname", required_argument, 0, O_HOSTNAME },
-    { "serial", required_argument, 0, O_SERIAL },
-    { "log-key", required_argument, 0, O_LOGKEY },
-    { "log-key-tofu", no_argument, 0, O_LOGKEY_TOFU },
-    { "pin-sha256", required_argument, 0, O_PIN },
+    {"server", required_argument, 0, O_SERVER},
+    {"token", required_argument, 0, O_TOKEN},
+    {"token-file", required_argument, 0, O_TOKEN_FILE},
+    {"escrow-fingerprint", required_argument, 0, O_FPR},
+    {"cacert", required_argument, 0, O_CACERT},
+    {"hostname", required_argument, 0, O_HOSTNAME},
+    {"serial", required_argument, 0, O_SERIAL},
+    {"log-key", required_argument, 0, O_LOGKEY},
+    {"log-key-tofu", no_argument, 0, O_LOGKEY_TOFU},
+    {"pin-sha256", required_argument, 0, O_PIN},
     AGENT_COMMON_OPTIONS,
-    { 0, 0, 0, 0 },
+    {0, 0, 0, 0},
   };
   agent_common common;
   enroll_opts o;
   agent_ctx c;
   agent_st s;
-  agent_reply rep = { 0 };
+  agent_reply rep = {0};
   char tok[64] = "";
   uint8_t pub[AGENT_PUB_LEN];
   char *pub_b64 = NULL;
@@ -414,8 +424,8 @@ int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv)
   agent_common_init(&common);
   memset(&c, 0, sizeof c);
   c.lock_fd = -1;
-  if ((rc = agent_getopt(cmd, argc, argv, opts, &common, on_opt, &o)) ||
-      (rc = check_opts(&o)) || (rc = read_token(&o, tok)))
+  if ((rc = agent_getopt(cmd, argc, argv, opts, &common, on_opt, &o)) || (rc = check_opts(&o)) ||
+      (rc = read_token(&o, tok)))
     goto out_opts;
   if ((rc = open_unenrolled(&c, &common, &o)) || (rc = device_key(&c)))
     goto out;
@@ -425,16 +435,15 @@ int agent_cmd_enroll(const ke_cli_cmd *cmd, int argc, char **argv)
     rc = agent_oom();
     goto out;
   }
-  if ((rc = agent_http_call(c.http, c.key, "new", "POST", "/v1/enroll", body, "enrolment",
-                            &rep)))
+  if ((rc = agent_http_call(c.http, c.key, "new", "POST", "/v1/enroll", body, "enrolment", &rep)))
     goto out;
-  if ((rc = accept_answer(&c, &o, rep.json,
-                          json_string_value(json_object_get(body, "hostname")))) ||
+  if ((rc =
+         accept_answer(&c, &o, rep.json, json_string_value(json_object_get(body, "hostname")))) ||
       (rc = agent_state_save(&c)))
     goto out;
   ke_json_spec_parse(c.st, &agent_st_spec, &s, NULL);
-  printf("enrolled as %s with %s\n  escrow key %s pinned\n  audit log key %s pinned\n",
-         s.device_id, agent_http_server(c.http), s.escrow_fingerprint, c.logkey.name);
+  printf("enrolled as %s with %s\n  escrow key %s pinned\n  audit log key %s pinned\n", s.device_id,
+         agent_http_server(c.http), s.escrow_fingerprint, c.logkey.name);
   agent_info("enrolled as %s with %s", s.device_id, agent_http_server(c.http));
 out:
   if (body) {
@@ -467,12 +476,12 @@ static int on_pin_opt(void *ctx, int opt, const char *arg)
 int agent_cmd_pin(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "escrow-fingerprint", required_argument, 0, O_FPR },
+    {"escrow-fingerprint", required_argument, 0, O_FPR},
     AGENT_COMMON_OPTIONS,
-    { 0, 0, 0, 0 },
+    {0, 0, 0, 0},
   };
   agent_common common;
-  pin_opts o = { { 0 }, 0 };
+  pin_opts o = {{0}, 0};
   agent_ctx c;
   char hex[2 * KE_FPR_LEN + 1];
   size_t i;
@@ -485,7 +494,7 @@ int agent_cmd_pin(const ke_cli_cmd *cmd, int argc, char **argv)
   if ((rc = agent_ctx_open(&c, &common, o.have ? 0 : AGENT_OPEN_READONLY)))
     goto out;
   if (!o.have) {
-    json_array_foreach(json_object_get(c.st, "pinned"), i, v)
+    json_array_foreach (json_object_get(c.st, "pinned"), i, v)
       printf("%s %s\n", strcmp(json_string_value(v), c.fpr_hex) ? " " : "*", json_string_value(v));
     goto out;
   }
@@ -500,7 +509,8 @@ int agent_cmd_pin(const ke_cli_cmd *cmd, int argc, char **argv)
   }
   if (!(rc = agent_state_save(&c))) {
     printf("escrow key %s pinned; the next check-in re-escrows under it once the server "
-           "announces it\n", hex);
+           "announces it\n",
+           hex);
     agent_info("escrow key %s pinned", hex);
   }
 out:

@@ -41,25 +41,34 @@ typedef struct escrow_opts {
 } escrow_opts;
 
 enum {
-  O_PROVIDER = 256, O_VOLUME, O_DEVICE, O_BDE, O_FDESETUP, O_PLIST, O_KEY_ID, O_KEY_TYPE,
-  O_IN, O_RAW, O_FORCE,
+  O_PROVIDER = 256,
+  O_VOLUME,
+  O_DEVICE,
+  O_BDE,
+  O_FDESETUP,
+  O_PLIST,
+  O_KEY_ID,
+  O_KEY_TYPE,
+  O_IN,
+  O_RAW,
+  O_FORCE,
 };
 
 static int on_opt(void *ctx, int opt, const char *arg)
 {
   escrow_opts *o = ctx;
   switch (opt) {
-  case O_PROVIDER: o->provider = arg; return AGENT_OK;
-  case O_VOLUME: o->p.volume = arg; return AGENT_OK;
-  case O_DEVICE: o->p.device = arg; return AGENT_OK;
-  case O_BDE:
-  case O_FDESETUP: o->p.tool = arg; return AGENT_OK;
-  case O_PLIST: o->p.plist = arg; return AGENT_OK;
-  case O_KEY_ID: o->p.key_id = arg; return AGENT_OK;
-  case O_KEY_TYPE: o->p.key_type = arg; return AGENT_OK;
-  case O_IN: o->p.input = arg; return AGENT_OK;
-  case O_RAW: o->p.raw = 1; return AGENT_OK;
-  case O_FORCE: o->force = 1; return AGENT_OK;
+    case O_PROVIDER: o->provider = arg; return AGENT_OK;
+    case O_VOLUME: o->p.volume = arg; return AGENT_OK;
+    case O_DEVICE: o->p.device = arg; return AGENT_OK;
+    case O_BDE:
+    case O_FDESETUP: o->p.tool = arg; return AGENT_OK;
+    case O_PLIST: o->p.plist = arg; return AGENT_OK;
+    case O_KEY_ID: o->p.key_id = arg; return AGENT_OK;
+    case O_KEY_TYPE: o->p.key_type = arg; return AGENT_OK;
+    case O_IN: o->p.input = arg; return AGENT_OK;
+    case O_RAW: o->p.raw = 1; return AGENT_OK;
+    case O_FORCE: o->force = 1; return AGENT_OK;
   }
   return AGENT_USAGE;
 }
@@ -67,24 +76,24 @@ static int on_opt(void *ctx, int opt, const char *arg)
 int agent_cmd_escrow(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "provider", required_argument, 0, O_PROVIDER },
-    { "volume", required_argument, 0, O_VOLUME },
-    { "device", required_argument, 0, O_DEVICE },
-    { "manage-bde", required_argument, 0, O_BDE },
-    { "fdesetup", required_argument, 0, O_FDESETUP },
-    { "plist", required_argument, 0, O_PLIST },
-    { "key-id", required_argument, 0, O_KEY_ID },
-    { "key-type", required_argument, 0, O_KEY_TYPE },
-    { "in", required_argument, 0, O_IN },
-    { "raw", no_argument, 0, O_RAW },
-    { "force", no_argument, 0, O_FORCE },
+    {"provider", required_argument, 0, O_PROVIDER},
+    {"volume", required_argument, 0, O_VOLUME},
+    {"device", required_argument, 0, O_DEVICE},
+    {"manage-bde", required_argument, 0, O_BDE},
+    {"fdesetup", required_argument, 0, O_FDESETUP},
+    {"plist", required_argument, 0, O_PLIST},
+    {"key-id", required_argument, 0, O_KEY_ID},
+    {"key-type", required_argument, 0, O_KEY_TYPE},
+    {"in", required_argument, 0, O_IN},
+    {"raw", no_argument, 0, O_RAW},
+    {"force", no_argument, 0, O_FORCE},
     AGENT_COMMON_OPTIONS,
-    { 0, 0, 0, 0 },
+    {0, 0, 0, 0},
   };
   agent_common common;
   escrow_opts o;
   const agent_provider *p;
-  agent_secret s = { 0 };
+  agent_secret s = {0};
   agent_escrow_req r;
   agent_ctx c;
   int rc;

@@ -46,16 +46,16 @@ static int on_opt(void *ctx, int opt, const char *arg)
 {
   luks_opts *o = ctx;
   switch (opt) {
-  case O_DEVICE: o->device = arg; return AGENT_OK;
-  case O_KEYFILE: o->keyfile = arg; return AGENT_OK;
-  case O_VOLUME: o->volume = arg; return AGENT_OK;
-  case O_PBKDF:
-    if (strcmp(arg, "minimal") && strcmp(arg, "default")) {
-      agent_err("--pbkdf must be minimal or default");
-      return AGENT_USAGE;
-    }
-    o->pbkdf = arg;
-    return AGENT_OK;
+    case O_DEVICE: o->device = arg; return AGENT_OK;
+    case O_KEYFILE: o->keyfile = arg; return AGENT_OK;
+    case O_VOLUME: o->volume = arg; return AGENT_OK;
+    case O_PBKDF:
+      if (strcmp(arg, "minimal") && strcmp(arg, "default")) {
+        agent_err("--pbkdf must be minimal or default");
+        return AGENT_USAGE;
+      }
+      o->pbkdf = arg;
+      return AGENT_OK;
   }
   return AGENT_USAGE;
 }
@@ -77,8 +77,8 @@ static int add_allowed(agent_ctx *c, const char *vid, json_t *vol)
   ke_secure_free(pass, len);
   if (works != 0) {
     agent_err("volume %s already has an escrowed recovery keyslot (%lld, record %s); use "
-              "escrow-agent luks rotate to replace it", vid,
-              (long long)v.slot, v.record_id);
+              "escrow-agent luks rotate to replace it",
+              vid, (long long)v.slot, v.record_id);
     return AGENT_FAIL;
   }
   agent_warn("volume %s: the escrowed recovery keyslot no longer opens; adding a new one", vid);
@@ -88,17 +88,17 @@ static int add_allowed(agent_ctx *c, const char *vid, json_t *vol)
 static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
 {
   static const struct option opts[] = {
-    { "device", required_argument, 0, O_DEVICE },
-    { "unlock-keyfile", required_argument, 0, O_KEYFILE },
-    { "volume", required_argument, 0, O_VOLUME },
-    { "pbkdf", required_argument, 0, O_PBKDF },
+    {"device", required_argument, 0, O_DEVICE},
+    {"unlock-keyfile", required_argument, 0, O_KEYFILE},
+    {"volume", required_argument, 0, O_VOLUME},
+    {"pbkdf", required_argument, 0, O_PBKDF},
     AGENT_COMMON_OPTIONS,
-    { 0, 0, 0, 0 },
+    {0, 0, 0, 0},
   };
   agent_common common;
   luks_opts o;
   agent_ctx c;
-  ke_buf key = { 0 };
+  ke_buf key = {0};
   char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
   json_t *vol, *pend;
   agent_vol v;
@@ -134,14 +134,14 @@ static int run(const ke_cli_cmd *cmd, int argc, char **argv, int rotate)
   }
   if (pend) {
     /* An interrupted add or rotate: finish it (whichever command runs). */
-    agent_info("volume %s: finishing the interrupted %s (step %s)", vid,
-               agent_pend_read(pend).op, agent_pend_read(pend).step);
+    agent_info("volume %s: finishing the interrupted %s (step %s)", vid, agent_pend_read(pend).op,
+               agent_pend_read(pend).step);
   } else if (!rotate) {
     if ((rc = add_allowed(&c, vid, vol)) ||
         (rc = agent_luks_begin(&c, "add", vid, o.device, o.pbkdf, NULL)))
       goto out;
-  } else if ((rc = agent_luks_begin(&c, "rotate", vid, o.device, o.pbkdf ?: v.pbkdf,
-                                    "requested"))) {
+  } else if ((rc =
+                agent_luks_begin(&c, "rotate", vid, o.device, o.pbkdf ?: v.pbkdf, "requested"))) {
     goto out;
   }
   if ((rc = agent_luks_drive(&c, vid, (const uint8_t *)key.p, key.len)))

@@ -55,13 +55,13 @@ static void print_row(const char *vid, const json_t *vol, const agent_vol *v, in
   printf("%-24s %-9s %-8s %-30s %-20s %-20s %7s  ", vid, v->provider ?: "-",
          escrowed ? "yes" : "NO", v->record_id ?: "-", v->escrowed ?: "-",
          v->last_verified ?: "never", leaf);
-  json_array_foreach(probs, k, p)
+  json_array_foreach (probs, k, p)
     printf("%s%s", k ? "; " : "", json_string_value(p));
   printf("%s\n", json_array_size(probs) ? "" : "ok");
 }
 
-static json_t *volume_report(agent_ctx *c, const char *vid, const json_t *vol,
-                             long long max_age, int table)
+static json_t *volume_report(agent_ctx *c, const char *vid, const json_t *vol, long long max_age,
+                             int table)
 {
   json_t *probs = json_array(), *r;
   agent_vol v = agent_vol_read(vol);
@@ -97,12 +97,11 @@ static json_t *volume_report(agent_ctx *c, const char *vid, const json_t *vol,
     bad |= problem(probs, "the escrowed key no longer unlocks the volume");
   if (escrowed && (verified < 0 || (long long)time(NULL) - verified > max_age))
     bad |= problem(probs, "not verified recently (is the check-in timer running?)");
-  r = json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:s?, s:s?, s:s?, s:O?, s:s?, s:o}",
-                "volume_id", vid, "provider", v.provider, "key_type", v.key_type, "key_id",
-                v.key_id, "escrowed", escrowed, "record_id", v.record_id, "escrowed_at",
-                v.escrowed, "last_verified", v.last_verified, "verifier_match",
-                json_object_get(vol, "verifier_match"), "unlock_check", v.unlock_check,
-                "problems", probs);
+  r = json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:s?, s:s?, s:s?, s:O?, s:s?, s:o}", "volume_id", vid,
+                "provider", v.provider, "key_type", v.key_type, "key_id", v.key_id, "escrowed",
+                escrowed, "record_id", v.record_id, "escrowed_at", v.escrowed, "last_verified",
+                v.last_verified, "verifier_match", json_object_get(vol, "verifier_match"),
+                "unlock_check", v.unlock_check, "problems", probs);
   if (r && json_object_get(vol, "leaf_index"))
     bad |= agent_jset_int(r, "leaf_index", v.leaf_index);
   if (r && agent_jset(r, "ok", json_boolean(json_array_size(probs) == 0)))
@@ -119,9 +118,9 @@ static json_t *volume_report(agent_ctx *c, const char *vid, const json_t *vol,
 int agent_cmd_status(const ke_cli_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "json", no_argument, 0, O_JSON },
+    {"json", no_argument, 0, O_JSON},
     AGENT_COMMON_OPTIONS,
-    { 0, 0, 0, 0 },
+    {0, 0, 0, 0},
   };
   agent_common common;
   agent_ctx c;
@@ -138,18 +137,19 @@ int agent_cmd_status(const ke_cli_cmd *cmd, int argc, char **argv)
     goto out;
   ke_json_spec_parse(c.st, &agent_st_spec, &s, NULL);
   interval = (long long)s.checkin_interval;
-  rep = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:[]}", "device_id", c.device_id, "server",
-                  s.server, "escrow_fingerprint", c.fpr_hex, "last_checkin", s.last_checkin,
-                  "unpinned", s.unpinned, "volumes");
+  rep = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:[]}", "device_id", c.device_id, "server", s.server,
+                  "escrow_fingerprint", c.fpr_hex, "last_checkin", s.last_checkin, "unpinned",
+                  s.unpinned, "volumes");
   if (!rep)
     goto oom;
   if (!as_json)
     printf("device %s  server %s\nescrow key %s%s\nlast check-in %s\n\n%-24s %-9s %-8s %-30s "
-           "%-20s %-20s %7s  %s\n", c.device_id, s.server, c.fpr_hex,
+           "%-20s %-20s %7s  %s\n",
+           c.device_id, s.server, c.fpr_hex,
            s.unpinned ? "  (server announces an UNPINNED key)" : "", s.last_checkin ?: "never",
            "VOLUME", "PROVIDER", "ESCROWED", "RECORD", "WHEN", "LAST VERIFIED", "LEAF", "STATE");
   vols = json_object_get(rep, "volumes");
-  json_object_foreach(json_object_get(c.st, "volumes"), vid, vol) {
+  json_object_foreach (json_object_get(c.st, "volumes"), vid, vol) {
     json_t *r = volume_report(&c, vid, vol, 2 * interval, !as_json);
     if (!r || json_array_append_new(vols, r) != 0)
       goto oom;

@@ -40,10 +40,10 @@ static size_t split_lines(char *text, char **lines, size_t max)
   return n;
 }
 
-int agent_receipt_check(const ke_note_verifier *logkey, const char *receipt,
-                        const char *device_id, const char *volume_id,
-                        const char *record_id, const char *envelope_sha256_hex,
-                        json_int_t leaf_index, char when[KE_TIME_LEN + 1])
+int agent_receipt_check(const ke_note_verifier *logkey, const char *receipt, const char *device_id,
+                        const char *volume_id, const char *record_id,
+                        const char *envelope_sha256_hex, json_int_t leaf_index,
+                        char when[KE_TIME_LEN + 1])
 {
   char *text = NULL, *lines[8];
   size_t textlen = 0, n;
@@ -52,11 +52,11 @@ int agent_receipt_check(const ke_note_verifier *logkey, const char *receipt,
   ke_rc k;
 
   when[0] = '\0';
-  k = ke_note_open_statement(logkey, receipt, strlen(receipt), RECEIPT_LABEL, &text,
-                             &textlen);
+  k = ke_note_open_statement(logkey, receipt, strlen(receipt), RECEIPT_LABEL, &text, &textlen);
   if (k) {
     agent_err("volume %s: the receipt does not verify against the pinned log key %s (%s); "
-              "the key is NOT counted as escrowed", volume_id, logkey->name, ke_rc_str(k));
+              "the key is NOT counted as escrowed",
+              volume_id, logkey->name, ke_rc_str(k));
     return AGENT_BADANSWER;
   }
   snprintf(leaf, sizeof leaf, "%lld", (long long)leaf_index);
@@ -80,7 +80,8 @@ int agent_receipt_check(const ke_note_verifier *logkey, const char *receipt,
   free(text);
   if (why) {
     agent_err("volume %s: the receipt is signed but wrong: %s; the key is NOT counted as "
-              "escrowed", volume_id, why);
+              "escrowed",
+              volume_id, why);
     return AGENT_BADANSWER;
   }
   return AGENT_OK;
@@ -114,8 +115,8 @@ static const char *same_key_verifier(agent_ctx *c, const json_t *o)
 static char *upload_verifier(agent_ctx *c, const agent_escrow_req *r)
 {
   json_t *vol = agent_volume(c, r->volume_id);
-  const char *cand[2] = { same_key_verifier(c, json_object_get(vol, "upload")),
-                          agent_vol_read(vol).record_id ? same_key_verifier(c, vol) : NULL };
+  const char *cand[2] = {same_key_verifier(c, json_object_get(vol, "upload")),
+                         agent_vol_read(vol).record_id ? same_key_verifier(c, vol) : NULL};
   uint8_t ver[KE_VERIFIER_MAX];
   size_t len = 0;
   char *b64 = NULL;
@@ -159,12 +160,12 @@ static int req_check(const agent_escrow_req *r)
   why = ke_secret_weak_reason(r->secret, r->secret_len);
   if (why && !r->force) {
     agent_err("volume %s: refusing a secret that looks low in entropy: %s (--force escrows "
-              "it anyway)", r->volume_id, why);
+              "it anyway)",
+              r->volume_id, why);
     return AGENT_FAIL;
   }
   if (why)
-    agent_warn("volume %s: escrowing a secret that looks low in entropy (%s)", r->volume_id,
-               why);
+    agent_warn("volume %s: escrowing a secret that looks low in entropy (%s)", r->volume_id, why);
   return AGENT_OK;
 }
 
@@ -186,9 +187,9 @@ static int put_envelope(agent_ctx *c, const agent_escrow_req *r, json_t *up, con
 
   if (reuse)
     return agent_jset_str(up, "envelope", reuse);
-  k = ke_envelope_seal(&env, &envlen, c->manifest->pub.fingerprint,
-                       &c->manifest->pub.commitments[0], c->device_id, r->volume_id,
-                       r->secret, r->secret_len);
+  k =
+    ke_envelope_seal(&env, &envlen, c->manifest->pub.fingerprint, &c->manifest->pub.commitments[0],
+                     c->device_id, r->volume_id, r->secret, r->secret_len);
   if (k) {
     agent_err("volume %s: sealing failed: %s", r->volume_id, ke_rc_str(k));
     return AGENT_FAIL;
@@ -259,9 +260,8 @@ out:
 }
 
 /* Move the verified upload into the volume's record. */
-static int record(json_t *vol, json_t *up, const char *record_id,
-                  json_int_t leaf, const char *receipt, const char *sha_hex,
-                  const char *when)
+static int record(json_t *vol, json_t *up, const char *record_id, json_int_t leaf,
+                  const char *receipt, const char *sha_hex, const char *when)
 {
   const char *k;
   json_t *v;
@@ -269,7 +269,7 @@ static int record(json_t *vol, json_t *up, const char *record_id,
   agent_vol u = agent_vol_read(up);
 
   agent_now(now);
-  json_object_foreach(json_object_get(up, "extra"), k, v) {
+  json_object_foreach (json_object_get(up, "extra"), k, v) {
     if (agent_jset(vol, k, json_deep_copy(v)))
       return AGENT_FAIL;
   }
@@ -315,7 +315,7 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
   char sha_hex[65], target[300], what[200], when[KE_TIME_LEN + 1];
   char *sig_b64 = NULL;
   ke_envelope parsed;
-  agent_reply rep = { 0 };
+  agent_reply rep = {0};
   escrow_answer a;
   int rc = AGENT_FAIL;
 
@@ -324,7 +324,8 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
   if (!u.envelope || !u.verifier || ke_b64url_decode(&env, &envlen, u.envelope, 0) != KE_OK ||
       ke_envelope_parse(&parsed, env, envlen) != KE_OK) {
     agent_err("volume %s: the pending upload in the state is damaged; escrow the volume "
-              "again", volume_id);
+              "again",
+              volume_id);
     goto out;
   }
   if (EVP_Digest(env, envlen, hash, NULL, EVP_sha256(), NULL) != 1 ||
@@ -346,20 +347,21 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id)
   rc = agent_http_call(c->http, c->key, c->device_id, "PUT", target, body, what, &rep);
   if (rc) {
     agent_err("volume %s is NOT escrowed; the upload stays pending and the next run or "
-              "check-in sends it again", volume_id);
+              "check-in sends it again",
+              volume_id);
     goto out;
   }
   agent_crash_point("after-upload");
   if (ke_json_spec_parse(rep.json, &answer_spec, &a, NULL)) {
     agent_err("volume %s: the server's answer lacks a valid record_id, leaf_index, "
-              "receipt or escrow_event; the key is NOT counted as escrowed", volume_id);
+              "receipt or escrow_event; the key is NOT counted as escrowed",
+              volume_id);
     rc = AGENT_BADANSWER;
     goto out;
   }
   if ((rc = agent_receipt_check(&c->logkey, a.receipt, c->device_id, volume_id, a.record_id,
                                 sha_hex, a.leaf_index, when)) ||
-      (rc = agent_logview_check(c, volume_id, a.record_id, sha_hex, a.leaf_index,
-                                a.escrow_event)))
+      (rc = agent_logview_check(c, volume_id, a.record_id, sha_hex, a.leaf_index, a.escrow_event)))
     goto out;
   if ((rc = record(vol, up, a.record_id, a.leaf_index, a.receipt, sha_hex, when)) ||
       (rc = agent_state_save(c)))

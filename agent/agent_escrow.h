@@ -19,17 +19,17 @@
 
 typedef struct agent_escrow_req {
   const char *volume_id;
-  const char *provider;     /* "stdin", "luks", ... recorded with the volume */
-  const char *key_type;     /* bitlocker | filevault | luks | other */
+  const char *provider; /* "stdin", "luks", ... recorded with the volume */
+  const char *key_type; /* bitlocker | filevault | luks | other */
   const char *key_id;
   const uint8_t *secret;
   size_t secret_len;
-  int force;                /* accept a secret that looks low in entropy */
-  int keep;                 /* keep the secret sealed in the state (luks, filevault) */
-  int fresh;                /* always seal a new envelope (the server's record does
+  int force;           /* accept a secret that looks low in entropy */
+  int keep;            /* keep the secret sealed in the state (luks, filevault) */
+  int fresh;           /* always seal a new envelope (the server's record does
                                not match ours: re-sending ours would not fix it) */
-  const json_t *extra;      /* provider fields stored with the record (copied) */
-  int generated;            /* machine-generated: v1 verifier; else v2 (scrypt) */
+  const json_t *extra; /* provider fields stored with the record (copied) */
+  int generated;       /* machine-generated: v1 verifier; else v2 (scrypt) */
 } agent_escrow_req;
 
 /* Seal, record the pending upload, send, verify the receipt, record it.
@@ -42,10 +42,10 @@ int agent_escrow_resume(agent_ctx *c, const char *volume_id);
 /* Verify a receipt note against the pinned log key and every line against
  * what was sent: AGENT_OK (time of the escrow in `when`) or AGENT_BADANSWER
  * (logged). */
-int agent_receipt_check(const ke_note_verifier *logkey, const char *receipt,
-                        const char *device_id, const char *volume_id,
-                        const char *record_id, const char *envelope_sha256_hex,
-                        json_int_t leaf_index, char when[KE_TIME_LEN + 1]);
+int agent_receipt_check(const ke_note_verifier *logkey, const char *receipt, const char *device_id,
+                        const char *volume_id, const char *record_id,
+                        const char *envelope_sha256_hex, json_int_t leaf_index,
+                        char when[KE_TIME_LEN + 1]);
 
 /* 1 for bitlocker, filevault, luks, other. */
 int agent_key_type_valid(const char *s);

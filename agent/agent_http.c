@@ -36,18 +36,18 @@ int agent_http_open(agent_http **out, const char *server, const char *cacert,
 
   *out = NULL;
   switch (ke_http_url_check(server, allow && strcmp(allow, "1") == 0, &n)) {
-  case KE_HTTP_URL_OK:
-    break;
-  case KE_HTTP_URL_SCHEME:
-    agent_err("the server must be an https:// URL, not \"%s\"", server);
-    return AGENT_USAGE;
-  case KE_HTTP_URL_CLEAR:
-    agent_err("refusing plain http:// to %s: use https:// (or set ESCROW_AGENT_ALLOW_HTTP=1 "
-              "for a test setup)", server);
-    return AGENT_USAGE;
-  default:
-    agent_err("the server URL contains a character it must not: \"%s\"", server);
-    return AGENT_USAGE;
+    case KE_HTTP_URL_OK: break;
+    case KE_HTTP_URL_SCHEME:
+      agent_err("the server must be an https:// URL, not \"%s\"", server);
+      return AGENT_USAGE;
+    case KE_HTTP_URL_CLEAR:
+      agent_err("refusing plain http:// to %s: use https:// (or set ESCROW_AGENT_ALLOW_HTTP=1 "
+                "for a test setup)",
+                server);
+      return AGENT_USAGE;
+    default:
+      agent_err("the server URL contains a character it must not: \"%s\"", server);
+      return AGENT_USAGE;
   }
   h = calloc(1, sizeof *h);
   if (h && ke_http_new(&h->conn) == KE_ERR_INTERNAL) {
@@ -92,15 +92,9 @@ int agent_http_set_pin(agent_http *h, const char *pin)
   return AGENT_OK;
 }
 
-const char *agent_http_server(const agent_http *h)
-{
-  return h->server;
-}
+const char *agent_http_server(const agent_http *h) { return h->server; }
 
-int agent_http_segment_ok(const char *s)
-{
-  return agent_volume_id_valid(s);
-}
+int agent_http_segment_ok(const char *s) { return agent_volume_id_valid(s); }
 
 void agent_reply_free(agent_reply *r)
 {
@@ -110,15 +104,21 @@ void agent_reply_free(agent_reply *r)
 
 /* One exchange.  0 with the answer in resp (any status), or -1 on a
  * transport failure (described in errbuf). */
-static int perform(agent_http *h, const char *const *hdrs, const char *method,
-                   const char *target, const char *payload, ke_http_resp *resp,
-                   char *errbuf, size_t errlen)
+static int perform(agent_http *h, const char *const *hdrs, const char *method, const char *target,
+                   const char *payload, ke_http_resp *resp, char *errbuf, size_t errlen)
 {
   const ke_http_req r = {
-    .method = method, .base = h->server, .path = target, .payload = payload,
-    .headers = hdrs, .cacert = h->cacert, .pin_sha256 = h->pin,
-    .connect_timeout_s = AGENT_HTTP_CONNECT_TIMEOUT, .timeout_s = (long)h->retry.timeout_s,
-    .max_response = AGENT_HTTP_MAX_RESPONSE, .user_agent = "escrow-agent/" KE_VERSION,
+    .method = method,
+    .base = h->server,
+    .path = target,
+    .payload = payload,
+    .headers = hdrs,
+    .cacert = h->cacert,
+    .pin_sha256 = h->pin,
+    .connect_timeout_s = AGENT_HTTP_CONNECT_TIMEOUT,
+    .timeout_s = (long)h->retry.timeout_s,
+    .max_response = AGENT_HTTP_MAX_RESPONSE,
+    .user_agent = "escrow-agent/" KE_VERSION,
   };
 
   return ke_http_perform(h->conn, &r, resp, errbuf, errlen) == KE_OK ? 0 : -1;
@@ -143,8 +143,8 @@ static void add_header(agent_headers *hd, const char *name, const char *v)
     return;
   }
   line = hd->line[hd->n];
-  if ((size_t)snprintf(line, sizeof hd->line[0], "%s%s%s", name, v ? ": " : "",
-                       v ? v : "") >= sizeof hd->line[0]) {
+  if ((size_t)snprintf(line, sizeof hd->line[0], "%s%s%s", name, v ? ": " : "", v ? v : "") >=
+      sizeof hd->line[0]) {
     hd->bad = 1;
     return;
   }
@@ -196,14 +196,13 @@ static double now_s(void)
 
 static void sleep_ms(unsigned ms)
 {
-  struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
     ;
 }
 
 /* The error code and message of a keyescrow JSON error, sanitised. */
-static void error_of(const ke_http_resp *b, char *code, size_t codelen, char *msg,
-                     size_t msglen)
+static void error_of(const ke_http_resp *b, char *code, size_t codelen, char *msg, size_t msglen)
 {
   json_t *j = ke_http_error_json(b);
   const char *c, *m;
@@ -226,9 +225,8 @@ static void error_of(const ke_http_resp *b, char *code, size_t codelen, char *ms
 /* What one try's answer means: AGENT_OK or AGENT_BADANSWER for a 2xx,
  * AGENT_REFUSED for a refusal, or TRY_AGAIN with `last` saying why.  Frees
  * resp. */
-static int judge_try(const agent_http *h, int transport, ke_http_resp *resp,
-                     const char *errbuf, const char *what, agent_reply *reply, char *last,
-                     size_t lastlen)
+static int judge_try(const agent_http *h, int transport, ke_http_resp *resp, const char *errbuf,
+                     const char *what, agent_reply *reply, char *last, size_t lastlen)
 {
   char code[64] = "", msg[256] = "";
   long status = transport ? 0 : resp->status;
@@ -240,8 +238,8 @@ static int judge_try(const agent_http *h, int transport, ke_http_resp *resp,
     char err[160];
     if (ke_json_parse_object(&reply->json, resp->body ? resp->body : "", resp->len, err,
                              sizeof err) != KE_JSON_OK) {
-      agent_err("%s: %s answered HTTP %ld with something that is not a JSON object (%s)",
-                what, h->server, status, err);
+      agent_err("%s: %s answered HTTP %ld with something that is not a JSON object (%s)", what,
+                h->server, status, err);
       rc = AGENT_BADANSWER;
     }
     ke_http_resp_free(resp);
@@ -256,8 +254,8 @@ static int judge_try(const agent_http *h, int transport, ke_http_resp *resp,
     /* The server looked at the request and said no: trying again would
      * get the same answer (and a 409 replay would be ours). */
     if (code[0])
-      agent_err("%s: the server refused it: %s (HTTP %ld %s)%s", what,
-                msg[0] ? msg : "no message", status, code,
+      agent_err("%s: the server refused it: %s (HTTP %ld %s)%s", what, msg[0] ? msg : "no message",
+                status, code,
                 strcmp(code, "stale_request") == 0 ? "; is this device's clock right?" : "");
     else
       agent_err("%s: the server refused it with HTTP %ld", what, status);
@@ -266,14 +264,13 @@ static int judge_try(const agent_http *h, int transport, ke_http_resp *resp,
   if (transport)
     snprintf(last, lastlen, "cannot reach %s: %s", h->server, errbuf);
   else
-    snprintf(last, lastlen, "%s answered HTTP %ld%s%s%s%s", h->server, status,
-             code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
+    snprintf(last, lastlen, "%s answered HTTP %ld%s%s%s%s", h->server, status, code[0] ? " " : "",
+             code, msg[0] ? ": " : "", msg);
   return TRY_AGAIN;
 }
 
-int agent_http_call(agent_http *h, const agent_key *key, const char *device,
-                    const char *method, const char *target, const json_t *body,
-                    const char *what, agent_reply *reply)
+int agent_http_call(agent_http *h, const agent_key *key, const char *device, const char *method,
+                    const char *target, const json_t *body, const char *what, agent_reply *reply)
 {
   char *payload = NULL;
   char errbuf[KE_HTTP_ERRLEN];
@@ -311,13 +308,13 @@ int agent_http_call(agent_http *h, const agent_key *key, const char *device,
     }
     unsigned wait = jitter(ceiling);
     if (now_s() - start + wait / 1000.0 > (double)h->retry.max_time_s) {
-      agent_err("%s failed after %u tries in %.0f s (retry time limit %u s): %s", what,
-                attempt, now_s() - start, h->retry.max_time_s, last);
+      agent_err("%s failed after %u tries in %.0f s (retry time limit %u s): %s", what, attempt,
+                now_s() - start, h->retry.max_time_s, last);
       rc = AGENT_UNREACHABLE;
       break;
     }
-    agent_warn("%s: try %u of %u failed (%s); retrying in %.1f s", what, attempt,
-               h->retry.attempts, last, wait / 1000.0);
+    agent_warn("%s: try %u of %u failed (%s); retrying in %.1f s", what, attempt, h->retry.attempts,
+               last, wait / 1000.0);
     sleep_ms(wait);
     ceiling = ceiling > h->retry.max_ms / 2 ? h->retry.max_ms : ceiling * 2;
   }

@@ -38,9 +38,9 @@ int agent_http_set_pin(agent_http *h, const char *pin);
 const char *agent_http_server(const agent_http *h);
 
 typedef struct agent_reply {
-  long status;          /* last HTTP status, 0 if none */
-  char code[64];        /* the error code of a non-2xx JSON error, or "" */
-  json_t *json;         /* the 2xx answer (object), owned by the caller */
+  long status;   /* last HTTP status, 0 if none */
+  char code[64]; /* the error code of a non-2xx JSON error, or "" */
+  json_t *json;  /* the 2xx answer (object), owned by the caller */
 } agent_reply;
 
 /* Send `body` (may be NULL) signed with `key` as device `device` ("new" at
@@ -50,9 +50,8 @@ typedef struct agent_reply {
  *   network errors and 5xx after the last try -> AGENT_UNREACHABLE,
  *   a 2xx that is not a JSON object -> AGENT_BADANSWER.
  * `what` names the request in messages ("escrow of volume C:"). */
-int agent_http_call(agent_http *h, const agent_key *key, const char *device,
-                    const char *method, const char *target, const json_t *body,
-                    const char *what, agent_reply *reply);
+int agent_http_call(agent_http *h, const agent_key *key, const char *device, const char *method,
+                    const char *target, const json_t *body, const char *what, agent_reply *reply);
 void agent_reply_free(agent_reply *r);
 
 /* Percent-free check: is `s` usable as one path segment as is?  (Device and

@@ -15,9 +15,8 @@
 /* GET a public audit route; *path parsed from ans[key]. */
 static int get_path(agent_ctx *c, const char *target, const char *key, ke_merkle_path *p)
 {
-  agent_reply rep = { 0 };
-  int rc = agent_http_call(c->http, c->key, c->device_id, "GET", target, NULL, "audit proof",
-                           &rep);
+  agent_reply rep = {0};
+  int rc = agent_http_call(c->http, c->key, c->device_id, "GET", target, NULL, "audit proof", &rep);
 
   if (!rc && ke_note_path_decode(p, json_object_get(rep.json, key)) != KE_OK) {
     agent_err("the server's %s is malformed", key);
@@ -60,8 +59,8 @@ static int extends(agent_ctx *c, const ke_note_checkpoint *cp, int *newer)
     return forked("is older than (rolled back or forked from)", cp->size, saved.size);
   if (cp->size == saved.size)
     return CRYPTO_memcmp(cp->root, saved.root, KE_MERKLE_HASH_LEN) == 0
-               ? AGENT_OK
-               : forked("has another root than", cp->size, saved.size);
+             ? AGENT_OK
+             : forked("has another root than", cp->size, saved.size);
   if (saved.size == 0)
     return AGENT_OK;
   if (!(p = calloc(1, sizeof *p)))
@@ -76,14 +75,14 @@ static int extends(agent_ctx *c, const ke_note_checkpoint *cp, int *newer)
 }
 
 /* The event names this escrow (the server's own words for it). */
-static int event_ok(agent_ctx *c, const char *volume_id, const char *record_id,
-                    const char *sha_hex, const char *event)
+static int event_ok(agent_ctx *c, const char *volume_id, const char *record_id, const char *sha_hex,
+                    const char *event)
 {
   json_error_t je;
   json_t *ev = json_loads(event, JSON_REJECT_DUPLICATES, &je), *d = json_object_get(ev, "details");
   char obj[160];
-  const char *want[] = { "action", "escrow.store", "object", obj, "device", c->device_id,
-                         "volume", volume_id, "envelope_sha256", sha_hex };
+  const char *want[] = {"action", "escrow.store", "object",          obj,    "device", c->device_id,
+                        "volume", volume_id,      "envelope_sha256", sha_hex};
   int ok = ev != NULL;
 
   snprintf(obj, sizeof obj, "record:%s", record_id);
@@ -92,7 +91,8 @@ static int event_ok(agent_ctx *c, const char *volume_id, const char *record_id,
   json_decref(ev);
   if (!ok)
     agent_err("volume %s: the audit event the server answered is not this escrow; the key is "
-              "NOT counted as escrowed", volume_id);
+              "NOT counted as escrowed",
+              volume_id);
   return ok ? AGENT_OK : AGENT_BADANSWER;
 }
 
@@ -106,14 +106,14 @@ static int included(agent_ctx *c, const ke_note_checkpoint *cp, const char *volu
 
   if (leaf < 0 || (uint64_t)leaf >= cp->size) {
     agent_err("volume %s: the escrow event (leaf %lld) is not in the server's signed "
-              "checkpoint (tree size %llu); the key is NOT counted as escrowed", volume_id,
-              (long long)leaf, (unsigned long long)cp->size);
+              "checkpoint (tree size %llu); the key is NOT counted as escrowed",
+              volume_id, (long long)leaf, (unsigned long long)cp->size);
     return AGENT_BADANSWER;
   }
   if (!(p = calloc(1, sizeof *p)))
     return AGENT_FAIL;
-  snprintf(target, sizeof target, "/v1/audit/proof/inclusion?index=%lld&size=%llu",
-           (long long)leaf, (unsigned long long)cp->size);
+  snprintf(target, sizeof target, "/v1/audit/proof/inclusion?index=%lld&size=%llu", (long long)leaf,
+           (unsigned long long)cp->size);
   rc = get_path(c, target, "inclusion_path", p);
   if (!rc && (ke_merkle_leaf_hash(lh, event, strlen(event)) != KE_OK ||
               ke_merkle_verify_inclusion(lh, (uint64_t)leaf, cp->size, p, cp->root) != KE_OK)) {
@@ -135,8 +135,8 @@ static int get_checkpoint(agent_ctx *c, int fresh, agent_reply *rep, ke_note_che
 
   agent_reply_free(rep);
   if ((rc = agent_http_call(c->http, c->key, c->device_id, "GET",
-                            fresh ? "/v1/audit/checkpoint?fresh=1" : "/v1/audit/checkpoint",
-                            NULL, "audit checkpoint", rep)))
+                            fresh ? "/v1/audit/checkpoint?fresh=1" : "/v1/audit/checkpoint", NULL,
+                            "audit checkpoint", rep)))
     return rc;
   note = json_string_value(json_object_get(rep->json, "checkpoint"));
   if (!note || ke_note_checkpoint_open(&c->logkey, note, strlen(note), cp) != KE_OK) {
@@ -150,7 +150,7 @@ static int get_checkpoint(agent_ctx *c, int fresh, agent_reply *rep, ke_note_che
 int agent_logview_check(agent_ctx *c, const char *volume_id, const char *record_id,
                         const char *sha_hex, json_int_t leaf, const char *event)
 {
-  agent_reply rep = { 0 };
+  agent_reply rep = {0};
   ke_note_checkpoint cp;
   int rc, newer = 0;
 

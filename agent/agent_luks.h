@@ -43,11 +43,10 @@ int agent_luks_begin(agent_ctx *c, const char *op, const char *volume_id, const 
                      const char *pbkdf, const char *reason);
 /* Run the pending operation to its end.  unlock (may be NULL) authorises a
  * new keyslot; without it, rotate uses the current recovery passphrase. */
-int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock,
-                     size_t unlock_len);
+int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock, size_t unlock_len);
 /* Does the recorded recovery passphrase still open its slot? 1, 0, -1
  * (device not readable). */
-int agent_luks_check(agent_ctx *c, const char *volume_id, json_t *vol,
-                     const uint8_t *pass, size_t len);
+int agent_luks_check(agent_ctx *c, const char *volume_id, json_t *vol, const uint8_t *pass,
+                     size_t len);
 
 #endif

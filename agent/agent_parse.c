@@ -9,10 +9,7 @@
 #include "ke_util.h"
 
 /* ---- manage-bde ------------------------------------------------------------- */
-static int is_digit(char c)
-{
-  return c >= '0' && c <= '9';
-}
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* Does s (at least 55 bytes) have the shape dddddd-dddddd-...? */
 static int password_shape(const char *s)
@@ -35,9 +32,8 @@ static int find_password(const char *line, size_t n, char *out, int *bad_block)
       continue;
     if (!password_shape(line + i))
       continue;
-    return ke_bitlocker_password_parse(out, line + i, KE_BITLOCKER_PASSWORD_LEN, bad_block)
-               ? -1
-               : 1;
+    return ke_bitlocker_password_parse(out, line + i, KE_BITLOCKER_PASSWORD_LEN, bad_block) ? -1
+                                                                                            : 1;
   }
   return 0;
 }
@@ -57,8 +53,8 @@ static int find_guid(const char *line, size_t n, char *out)
   return 0;
 }
 
-agent_parse_rc agent_bde_parse(const char *text, size_t len, agent_bde_protector *out,
-                               size_t max, size_t *count, int *bad_block)
+agent_parse_rc agent_bde_parse(const char *text, size_t len, agent_bde_protector *out, size_t max,
+                               size_t *count, int *bad_block)
 {
   char guid[KE_BITLOCKER_GUID_LEN + 1], pw[KE_BITLOCKER_PASSWORD_LEN + 1];
   int have_guid = 0, have_pw = 0, bad = 0;
@@ -88,7 +84,7 @@ agent_parse_rc agent_bde_parse(const char *text, size_t len, agent_bde_protector
         *bad_block = bad;
       rc = AGENT_PARSE_CHECKSUM;
     } else if (!have_guid || have_pw) {
-      rc = AGENT_PARSE_FORMAT;  /* a password without its own protector ID */
+      rc = AGENT_PARSE_FORMAT; /* a password without its own protector ID */
     } else if (n == max) {
       rc = AGENT_PARSE_TOO_MANY;
     } else {
@@ -192,8 +188,11 @@ static int read_text(xcur *c, const char *close, char *out, size_t cap)
     if (ch == '<')
       return 0;
     if (ch == '&') {
-      static const struct { const char *ent; char ch; } ents[] = {
-        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
+      static const struct {
+        const char *ent;
+        char ch;
+      } ents[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''},
       };
       size_t k;
       for (k = 0; k < sizeof ents / sizeof ents[0]; k++)
@@ -230,7 +229,7 @@ int agent_fv_key_valid(const char *s)
 
 agent_parse_rc agent_fv_parse(const char *text, size_t len, agent_fv_plist *out)
 {
-  xcur c = { text, text + len };
+  xcur c = {text, text + len};
   char key[128], val[256];
   int seen_key = 0, seen_lv = 0, seen_hw = 0, seen_sn = 0;
   agent_parse_rc rc = AGENT_PARSE_FORMAT;

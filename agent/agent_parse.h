@@ -22,30 +22,30 @@
 #define AGENT_BDE_MAX 16
 
 typedef struct agent_bde_protector {
-  char id[KE_BITLOCKER_GUID_LEN + 1];            /* upper case, braces */
-  char password[KE_BITLOCKER_PASSWORD_LEN + 1];  /* canonical */
+  char id[KE_BITLOCKER_GUID_LEN + 1];           /* upper case, braces */
+  char password[KE_BITLOCKER_PASSWORD_LEN + 1]; /* canonical */
 } agent_bde_protector;
 
 typedef enum agent_parse_rc {
   AGENT_PARSE_OK = 0,
-  AGENT_PARSE_FORMAT,    /* not the expected output */
-  AGENT_PARSE_CHECKSUM,  /* a password failing its checksum (*bad_block set) */
-  AGENT_PARSE_TOO_MANY,  /* more than AGENT_BDE_MAX protectors */
+  AGENT_PARSE_FORMAT,   /* not the expected output */
+  AGENT_PARSE_CHECKSUM, /* a password failing its checksum (*bad_block set) */
+  AGENT_PARSE_TOO_MANY, /* more than AGENT_BDE_MAX protectors */
 } agent_parse_rc;
 
 /* Every (ID, numerical password) pair, in order of appearance.  A
  * password outside a protector, or two in one, is AGENT_PARSE_FORMAT. */
-agent_parse_rc agent_bde_parse(const char *text, size_t len, agent_bde_protector *out,
-                               size_t max, size_t *count, int *bad_block);
+agent_parse_rc agent_bde_parse(const char *text, size_t len, agent_bde_protector *out, size_t max,
+                               size_t *count, int *bad_block);
 
-#define AGENT_FV_KEY_LEN 29   /* XXXX-XXXX-XXXX-XXXX-XXXX-XXXX */
+#define AGENT_FV_KEY_LEN 29 /* XXXX-XXXX-XXXX-XXXX-XXXX-XXXX */
 #define AGENT_FV_FIELD_MAX 64
 
 typedef struct agent_fv_plist {
   char recovery_key[AGENT_FV_KEY_LEN + 1];
-  char lv_uuid[AGENT_FV_FIELD_MAX + 1];        /* LVUUID, "" if absent */
-  char hardware_uuid[AGENT_FV_FIELD_MAX + 1];  /* HardwareUUID */
-  char serial[AGENT_FV_FIELD_MAX + 1];         /* SerialNumber */
+  char lv_uuid[AGENT_FV_FIELD_MAX + 1];       /* LVUUID, "" if absent */
+  char hardware_uuid[AGENT_FV_FIELD_MAX + 1]; /* HardwareUUID */
+  char serial[AGENT_FV_FIELD_MAX + 1];        /* SerialNumber */
 } agent_fv_plist;
 
 /* An XML plist whose top-level dict has a RecoveryKey string in the

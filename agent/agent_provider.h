@@ -27,23 +27,23 @@
 /* Command-line inputs of `escrow` (any may be NULL).  At check-in the
  * providers take what they need from the volume's state instead. */
 typedef struct agent_prov_opts {
-  const char *volume;    /* --volume */
-  const char *tool;      /* --manage-bde / --fdesetup PATH */
-  const char *plist;     /* filevault: --plist FILE (output of fdesetup) */
-  const char *device;    /* luks: --device DEV */
-  const char *key_id;    /* stdin: --key-id */
-  const char *key_type;  /* stdin: --key-type */
-  const char *input;     /* stdin: --in FILE, default "-" */
-  int raw;               /* stdin: keep a trailing newline */
+  const char *volume;   /* --volume */
+  const char *tool;     /* --manage-bde / --fdesetup PATH */
+  const char *plist;    /* filevault: --plist FILE (output of fdesetup) */
+  const char *device;   /* luks: --device DEV */
+  const char *key_id;   /* stdin: --key-id */
+  const char *key_type; /* stdin: --key-type */
+  const char *input;    /* stdin: --in FILE, default "-" */
+  int raw;              /* stdin: keep a trailing newline */
 } agent_prov_opts;
 
 typedef struct agent_secret {
-  uint8_t *p;            /* secure memory; NULL: the provider cannot read it */
+  uint8_t *p; /* secure memory; NULL: the provider cannot read it */
   size_t len;
   char volume_id[AGENT_ID_MAX + 1];
   char key_id[AGENT_ID_MAX + 1];
   const char *key_type;
-  json_t *extra;         /* fields recorded with the volume (owned) */
+  json_t *extra; /* fields recorded with the volume (owned) */
 } agent_secret;
 
 void agent_secret_free(agent_secret *s);
@@ -58,7 +58,7 @@ int agent_secret_from_state(agent_secret *out, agent_ctx *c, const char *volume_
 typedef struct agent_provider {
   const char *name;
   const char *key_type;
-  int keep;   /* the secret is kept sealed in the state */
+  int keep; /* the secret is kept sealed in the state */
   /* The volume's current secret.  At check-in `o` is NULL and volume_id
    * and vol are the volume's; at escrow volume_id is --volume (or NULL:
    * the provider's default) and vol is NULL for a new volume.  A provider

@@ -42,8 +42,7 @@ static void list_free(bde_list *l)
 /* manage-bde -protectors -get V: -Type RecoveryPassword */
 static int bde_get(const char *tool, const char *volume, bde_list *l)
 {
-  const char *argv[] = { tool, "-protectors", "-get", volume, "-Type", "RecoveryPassword",
-                         NULL };
+  const char *argv[] = {tool, "-protectors", "-get", volume, "-Type", "RecoveryPassword", NULL};
   ke_buf out;
   int status, bad = 0, rc;
   agent_parse_rc pr;
@@ -53,7 +52,8 @@ static int bde_get(const char *tool, const char *volume, bde_list *l)
     return rc;
   if (status != 0) {
     agent_err("volume %s: %s -protectors -get failed (exit status %d): is BitLocker on, "
-              "with a recovery password protector?", volume, tool, status);
+              "with a recovery password protector?",
+              volume, tool, status);
     ke_buf_free(&out);
     return AGENT_FAIL;
   }
@@ -65,15 +65,16 @@ static int bde_get(const char *tool, const char *volume, bde_list *l)
   ke_buf_free(&out);
   if (pr == AGENT_PARSE_CHECKSUM)
     agent_err("volume %s: %s printed a recovery password whose block %d fails the BitLocker "
-              "checksum", volume, tool, bad);
+              "checksum",
+              volume, tool, bad);
   else if (pr == AGENT_PARSE_TOO_MANY)
     agent_err("volume %s: more than %d recovery passwords", volume, AGENT_BDE_MAX);
   else if (pr)
-    agent_err("volume %s: cannot understand the output of %s -protectors -get", volume,
-              tool);
+    agent_err("volume %s: cannot understand the output of %s -protectors -get", volume, tool);
   else if (l->n == 0)
     agent_err("volume %s has no recovery password protector (add one with manage-bde "
-              "-protectors -add %s -RecoveryPassword)", volume, volume);
+              "-protectors -add %s -RecoveryPassword)",
+              volume, volume);
   if (pr || l->n == 0) {
     list_free(l);
     return AGENT_FAIL;
@@ -89,8 +90,8 @@ static const agent_bde_protector *list_find(const bde_list *l, const char *id)
   return NULL;
 }
 
-static int bde_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
-                       json_t *vol, agent_secret *out)
+static int bde_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id, json_t *vol,
+                       agent_secret *out)
 {
   const char *volume = volume_id ? volume_id : (o && o->volume ? o->volume : "C:");
   const char *tool = agent_provider_tool(o, vol, BDE_DEFAULT);
@@ -112,8 +113,8 @@ static int bde_current(agent_ctx *c, const agent_prov_opts *o, const char *volum
     if (l.n > 1)
       agent_warn("volume %s has %zu recovery passwords; escrowing the first, %s. Every one "
                  "of them unlocks the volume: delete the others (manage-bde -protectors "
-                 "-delete %s -id ID) so that the escrowed one is the only one", volume, l.n,
-                 pick->id, volume);
+                 "-delete %s -id ID) so that the escrowed one is the only one",
+                 volume, l.n, pick->id, volume);
   }
   rc = agent_secret_set(out, pick->password, strlen(pick->password));
   snprintf(out->volume_id, sizeof out->volume_id, "%s", volume);
@@ -158,7 +159,7 @@ static int json_has_str(const json_t *arr, const char *s)
 {
   size_t i;
   json_t *v;
-  json_array_foreach(arr, i, v) {
+  json_array_foreach (arr, i, v) {
     if (json_string_value(v) && strcmp(json_string_value(v), s) == 0)
       return 1;
   }
@@ -190,8 +191,7 @@ static int relist(bde_rot *b, const char *volume_id)
 static int bde_add(agent_rotation *r)
 {
   bde_rot *b = r->arg;
-  const char *add[] = { b->tool, "-protectors", "-add", r->volume_id, "-RecoveryPassword",
-                        NULL };
+  const char *add[] = {b->tool, "-protectors", "-add", r->volume_id, "-RecoveryPassword", NULL};
   const agent_bde_protector *np;
   int rc;
 
@@ -222,8 +222,8 @@ static int bde_escrow(agent_rotation *r)
   if ((rc = relist(b, r->volume_id)))
     return rc;
   if (!(np = list_find(&b->l, new_id))) {
-    agent_err("volume %s: the new protector %s disappeared; rotation starts over",
-              r->volume_id, new_id);
+    agent_err("volume %s: the new protector %s disappeared; rotation starts over", r->volume_id,
+              new_id);
     json_object_del(r->vol, "pending");
     agent_state_save(r->c);
     return AGENT_FAIL;
@@ -238,18 +238,16 @@ static int bde_remove(agent_rotation *r)
   bde_rot *b = r->arg;
   agent_pend pd = agent_pend_read(r->pend);
   const char *old = pd.old_key_id;
-  const char *del[] = { b->tool, "-protectors", "-delete", r->volume_id, "-id", old, NULL };
+  const char *del[] = {b->tool, "-protectors", "-delete", r->volume_id, "-id", old, NULL};
   int rc;
 
   if ((rc = relist(b, r->volume_id)) || !old || strcmp(old, pd.new_key_id) == 0 ||
       !list_find(&b->l, old))
     return rc;
-  if ((rc = run_simple(del, "-protectors -delete", r->volume_id)) ||
-      (rc = relist(b, r->volume_id)))
+  if ((rc = run_simple(del, "-protectors -delete", r->volume_id)) || (rc = relist(b, r->volume_id)))
     return rc;
   if (list_find(&b->l, old)) {
-    agent_err("volume %s: the old protector %s is still there after -delete", r->volume_id,
-              old);
+    agent_err("volume %s: the old protector %s is still there after -delete", r->volume_id, old);
     return AGENT_FAIL;
   }
   agent_info("volume %s: old recovery password protector %s deleted", r->volume_id, old);
@@ -288,8 +286,8 @@ static int bde_rotate(agent_ctx *c, const char *volume_id, const char *reason)
     "adding", "added", "escrowed", NULL, bde_add, bde_escrow, bde_remove,
   };
   json_t *vol = agent_volume(c, volume_id);
-  bde_rot b = { agent_provider_tool(NULL, vol, BDE_DEFAULT), { 0 } };
-  agent_rotation r = { c, volume_id, vol, NULL, &b, "" };
+  bde_rot b = {agent_provider_tool(NULL, vol, BDE_DEFAULT), {0}};
+  agent_rotation r = {c, volume_id, vol, NULL, &b, ""};
   int rc = AGENT_FAIL;
 
   if (vol &&

@@ -33,11 +33,10 @@
  * memory.  The PRK alphabet needs no XML escaping. */
 static int auth_plist(ke_buf *b, const uint8_t *key, size_t len)
 {
-  static const char head[] =
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-    "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
-    "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
-    "<plist version=\"1.0\">\n<dict>\n\t<key>Password</key>\n\t<string>";
+  static const char head[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                             "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
+                             "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
+                             "<plist version=\"1.0\">\n<dict>\n\t<key>Password</key>\n\t<string>";
   static const char tail[] = "</string>\n</dict>\n</plist>\n";
 
   memset(b, 0, sizeof *b);
@@ -56,7 +55,7 @@ static int auth_plist(ke_buf *b, const uint8_t *key, size_t len)
 /* "true"/"false" of fdesetup validaterecovery: 1, 0, or -1 (could not tell). */
 static int fv_validate(const char *tool, const uint8_t *key, size_t len)
 {
-  const char *argv[] = { tool, "validaterecovery", "-inputplist", NULL };
+  const char *argv[] = {tool, "validaterecovery", "-inputplist", NULL};
   ke_buf in, out;
   int status, r = -1;
 
@@ -76,8 +75,8 @@ static int fv_validate(const char *tool, const uint8_t *key, size_t len)
   return r;
 }
 
-static int secret_from_plist(const char *text, size_t len, const char *volume,
-                             agent_secret *out, const char *what)
+static int secret_from_plist(const char *text, size_t len, const char *volume, agent_secret *out,
+                             const char *what)
 {
   agent_fv_plist *pl = ke_secure_alloc(sizeof *pl);
   const char *uuid;
@@ -111,8 +110,8 @@ out:
   return rc;
 }
 
-static int fv_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
-                      json_t *vol, agent_secret *out)
+static int fv_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id, json_t *vol,
+                      agent_secret *out)
 {
   const char *sealed = agent_vol_read(vol).secret;
   int rc;
@@ -163,10 +162,10 @@ typedef struct fv_rot {
 static int fv_change(agent_rotation *r)
 {
   fv_rot *f = r->arg;
-  const char *argv[] = { f->tool, "changerecovery", "-personal", "-outputplist", "-inputplist",
-                         NULL };
+  const char *argv[] = {f->tool,        "changerecovery", "-personal",
+                        "-outputplist", "-inputplist",    NULL};
   const char *volume_id = r->volume_id;
-  ke_buf in = { 0 }, out = { 0 };
+  ke_buf in = {0}, out = {0};
   char *sealed = NULL;
   int rc, status;
 
@@ -183,8 +182,7 @@ static int fv_change(agent_rotation *r)
       (rc = agent_run(argv, in.p, in.len, &out, &status)))
     goto out;
   if (status != 0) {
-    agent_err("volume %s: fdesetup changerecovery failed (exit status %d)", volume_id,
-              status);
+    agent_err("volume %s: fdesetup changerecovery failed (exit status %d)", volume_id, status);
     rc = AGENT_FAIL;
     goto out;
   }
@@ -211,10 +209,9 @@ static int fv_escrow(agent_rotation *r)
   int rc;
 
   if (f->neu.p)
-    return agent_rotate_escrow(r, &agent_provider_filevault, f->neu.key_id, f->neu.p,
-                               f->neu.len, NULL);
-  if ((rc = agent_local_open(r->c, r->volume_id, agent_pend_read(r->pend).new_secret, &s,
-                             &len)))
+    return agent_rotate_escrow(r, &agent_provider_filevault, f->neu.key_id, f->neu.p, f->neu.len,
+                               NULL);
+  if ((rc = agent_local_open(r->c, r->volume_id, agent_pend_read(r->pend).new_secret, &s, &len)))
     return rc;
   rc = agent_rotate_escrow(r, &agent_provider_filevault, f->old.key_id, s, len, NULL);
   ke_secure_free(s, len);
@@ -227,8 +224,8 @@ static int fv_rotate(agent_ctx *c, const char *volume_id, const char *reason)
     "changing", "changed", NULL, NULL, fv_change, fv_escrow, NULL,
   };
   json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
-  fv_rot f = { agent_provider_tool(NULL, vol, FV_DEFAULT), { 0 }, { 0 } };
-  agent_rotation r = { c, volume_id, vol, pend, &f, "" };
+  fv_rot f = {agent_provider_tool(NULL, vol, FV_DEFAULT), {0}, {0}};
+  agent_rotation r = {c, volume_id, vol, pend, &f, ""};
   int rc;
 
   if (!vol)

@@ -114,8 +114,8 @@ static int cs_open_uuid(const char *device, const char *uuid, struct crypt_devic
   }
   snprintf(alt, sizeof alt, "/dev/disk/by-uuid/%s", uuid);
   if (access(alt, F_OK) != 0 || cs_open(alt, cd) != AGENT_OK) {
-    agent_err("the LUKS device with UUID %s is not at %s any more, and not at %s",
-              uuid, device ? device : "(none)", alt);
+    agent_err("the LUKS device with UUID %s is not at %s any more, and not at %s", uuid,
+              device ? device : "(none)", alt);
     return AGENT_FAIL;
   }
   u = crypt_get_uuid(*cd);
@@ -192,7 +192,8 @@ int agent_luks_begin(agent_ctx *c, const char *op, const char *volume_id, const 
     return AGENT_FAIL;
   if (strcmp(op, "rotate") == 0 && (!v.secret || v.slot < 0)) {
     agent_err("volume %s has no escrowed recovery keyslot to rotate (run escrow-agent luks "
-              "add)", volume_id);
+              "add)",
+              volume_id);
     return AGENT_FAIL;
   }
   if (agent_luks_passphrase(pass))
@@ -213,12 +214,14 @@ out:
   return rc;
 }
 
-static int add_slot(struct crypt_device *cd, const char *pbkdf, const uint8_t *auth,
-                    size_t authlen, const uint8_t *pass, size_t len)
+static int add_slot(struct crypt_device *cd, const char *pbkdf, const uint8_t *auth, size_t authlen,
+                    const uint8_t *pass, size_t len)
 {
   if (!pbkdf || strcmp(pbkdf, "default") != 0) {
     struct crypt_pbkdf_type p = {
-      .type = CRYPT_KDF_PBKDF2, .hash = "sha256", .iterations = PBKDF_MINIMAL_ITERATIONS,
+      .type = CRYPT_KDF_PBKDF2,
+      .hash = "sha256",
+      .iterations = PBKDF_MINIMAL_ITERATIONS,
       .flags = CRYPT_PBKDF_NO_BENCHMARK,
     };
     int r = crypt_set_pbkdf_type(cd, &p);
@@ -234,9 +237,9 @@ static int add_slot(struct crypt_device *cd, const char *pbkdf, const uint8_t *a
 /* What the steps of one add or rotate share. */
 typedef struct luks_rot {
   struct crypt_device *cd;
-  uint8_t *pass;           /* the new recovery passphrase */
+  uint8_t *pass; /* the new recovery passphrase */
   size_t len;
-  const uint8_t *unlock;   /* authorises the new keyslot (NULL: the old passphrase) */
+  const uint8_t *unlock; /* authorises the new keyslot (NULL: the old passphrase) */
   size_t unlock_len;
 } luks_rot;
 
@@ -255,7 +258,8 @@ static int luks_add(agent_rotation *r)
     if (!k->unlock) {
       if (!pd.old_secret) {
         agent_err("volume %s: adding the recovery keyslot needs --unlock-keyfile (run "
-                  "escrow-agent luks add again with it)", volume_id);
+                  "escrow-agent luks add again with it)",
+                  volume_id);
         return AGENT_USAGE;
       }
       if (agent_local_open(r->c, volume_id, pd.old_secret, &old, &oldlen))
@@ -285,8 +289,8 @@ static int luks_escrow(agent_rotation *r)
   json_t *extra;
 
   if (cs_test(k->cd, slot, k->pass, k->len) != slot) {
-    agent_err("volume %s: the new recovery passphrase no longer opens keyslot %d",
-              r->volume_id, slot);
+    agent_err("volume %s: the new recovery passphrase no longer opens keyslot %d", r->volume_id,
+              slot);
     return AGENT_FAIL;
   }
   snprintf(uuid, sizeof uuid, "%s", u ? u : "");
@@ -309,38 +313,36 @@ static int luks_remove(agent_rotation *r)
   uint8_t *old = NULL;
   size_t oldlen = 0;
 
-  if (old_slot < 0 || old_slot == new_slot ||
-      cs_test(k->cd, new_slot, k->pass, k->len) != new_slot)
+  if (old_slot < 0 || old_slot == new_slot || cs_test(k->cd, new_slot, k->pass, k->len) != new_slot)
     return AGENT_OK;
   if ((rc = agent_local_open(r->c, volume_id, pd.old_secret, &old, &oldlen)))
     return rc;
   if (cs_test(k->cd, old_slot, old, oldlen) == old_slot) {
     int e = crypt_keyslot_destroy(k->cd, old_slot);
     if (e < 0) {
-      agent_err("volume %s: cannot remove the old recovery keyslot %d: %s", volume_id,
-                old_slot, strerror(-e));
+      agent_err("volume %s: cannot remove the old recovery keyslot %d: %s", volume_id, old_slot,
+                strerror(-e));
       rc = AGENT_FAIL;
     } else {
       agent_info("volume %s: old recovery keyslot %d removed", volume_id, old_slot);
     }
   } else {
     agent_warn("volume %s: keyslot %d no longer opens with the old recovery passphrase; "
-               "left untouched", volume_id, old_slot);
+               "left untouched",
+               volume_id, old_slot);
   }
   ke_secure_free(old, oldlen);
   return rc;
 }
 
-int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock,
-                     size_t unlock_len)
+int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock, size_t unlock_len)
 {
   static const agent_rotate_steps steps = {
-    "generated", "slot_added", "escrowed", "after-slot-add", luks_add, luks_escrow,
-    luks_remove,
+    "generated", "slot_added", "escrowed", "after-slot-add", luks_add, luks_escrow, luks_remove,
   };
   json_t *vol = agent_volume(c, volume_id), *pend = json_object_get(vol, "pending");
-  luks_rot k = { NULL, NULL, 0, unlock, unlock_len };
-  agent_rotation r = { c, volume_id, vol, pend, &k, "" };
+  luks_rot k = {NULL, NULL, 0, unlock, unlock_len};
+  agent_rotation r = {c, volume_id, vol, pend, &k, ""};
   agent_pend pd = agent_pend_read(pend);
   int rc, was_rotate;
 
@@ -361,8 +363,8 @@ int agent_luks_drive(agent_ctx *c, const char *volume_id, const uint8_t *unlock,
 }
 
 /* ---- provider ------------------------------------------------------------------------ */
-static int luks_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
-                        json_t *vol, agent_secret *out)
+static int luks_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id, json_t *vol,
+                        agent_secret *out)
 {
   char vid[AGENT_ID_MAX + 1], uuid[AGENT_LUKS_UUID_MAX + 1];
   agent_vol v;
@@ -378,7 +380,8 @@ static int luks_current(agent_ctx *c, const agent_prov_opts *o, const char *volu
   }
   if (!vol || !(v = agent_vol_read(vol)).secret || !v.record_id) {
     agent_err("volume %s has no recovery keyslot of this agent: run escrow-agent luks add "
-              "--device DEV --unlock-keyfile FILE", volume_id);
+              "--device DEV --unlock-keyfile FILE",
+              volume_id);
     return AGENT_FAIL;
   }
   return agent_secret_from_state(out, c, volume_id, vol, v.secret, "luks");

@@ -60,8 +60,8 @@ static int read_tty(ke_buf *b)
   return rc;
 }
 
-static int stdin_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id,
-                         json_t *vol, agent_secret *out)
+static int stdin_current(agent_ctx *c, const agent_prov_opts *o, const char *volume_id, json_t *vol,
+                         agent_secret *out)
 {
   ke_buf b;
   size_t n;
@@ -88,8 +88,8 @@ static int stdin_current(agent_ctx *c, const agent_prov_opts *o, const char *vol
     /* Typed by a person: ask, and do not echo it (up to the newline). */
     if ((rc = read_tty(&b)))
       return rc;
-  } else if ((rc = agent_read_file(&b, o->input ? o->input : "-", KE_SECRET_MAX + 2, 1,
-                                   "secret"))) {
+  } else if ((rc =
+                agent_read_file(&b, o->input ? o->input : "-", KE_SECRET_MAX + 2, 1, "secret"))) {
     return rc;
   }
   n = b.len;

@@ -64,7 +64,7 @@ int agent_rotate_drive(agent_rotation *r, const agent_rotate_steps *s)
 int agent_rotate_escrow(agent_rotation *r, const agent_provider *p, const char *key_id,
                         const void *secret, size_t len, json_t *extra)
 {
-  agent_secret s = { .extra = extra };
+  agent_secret s = {.extra = extra};
   agent_escrow_req req;
   int rc;
 

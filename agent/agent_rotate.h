@@ -24,9 +24,9 @@
 typedef struct agent_rotation {
   agent_ctx *c;
   const char *volume_id;
-  json_t *vol, *pend;  /* the volume's state entry and its "pending" (borrowed) */
-  void *arg;           /* the provider's own context */
-  char note[320];      /* add: printed (agent_info) once its step is recorded */
+  json_t *vol, *pend; /* the volume's state entry and its "pending" (borrowed) */
+  void *arg;          /* the provider's own context */
+  char note[320];     /* add: printed (agent_info) once its step is recorded */
 } agent_rotation;
 
 /* Step names; `escrowed` NULL: the rotation ends with the escrow (filevault

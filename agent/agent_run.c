@@ -27,8 +27,8 @@ static long long now_ms(void)
 typedef struct run_io {
   const char *tool;
   pid_t pid;
-  int in_fd;           /* the tool's stdin; -1 once closed */
-  int out_fd;          /* its stdout */
+  int in_fd;  /* the tool's stdin; -1 once closed */
+  int out_fd; /* its stdout */
   const char *in;
   size_t inlen, written;
   ke_buf *out;
@@ -38,7 +38,7 @@ typedef struct run_io {
 /* Pipes, fork and exec; sets io->pid, io->in_fd and io->out_fd. */
 static int spawn(const char *const *argv, run_io *io)
 {
-  int inp[2] = { -1, -1 }, outp[2] = { -1, -1 };
+  int inp[2] = {-1, -1}, outp[2] = {-1, -1};
 
   if (pipe(inp) != 0 || pipe(outp) != 0 || fcntl(inp[0], F_SETFD, FD_CLOEXEC) != 0 ||
       fcntl(inp[1], F_SETFD, FD_CLOEXEC) != 0 || fcntl(outp[0], F_SETFD, FD_CLOEXEC) != 0 ||
@@ -142,10 +142,9 @@ static int pump(run_io *io)
   return rc;
 }
 
-int agent_run(const char *const *argv, const void *in, size_t inlen, ke_buf *out,
-              int *status)
+int agent_run(const char *const *argv, const void *in, size_t inlen, ke_buf *out, int *status)
 {
-  run_io io = { argv[0], 0, -1, -1, in, inlen, 0, out, 0 };
+  run_io io = {argv[0], 0, -1, -1, in, inlen, 0, out, 0};
   int rc, wst = 0;
   struct sigaction ign, old_pipe;
 

@@ -19,7 +19,6 @@
  * ke_buf_free).  stderr is inherited.  *status is the exit status, or
  * -1 if it was killed by a signal or the timeout.  AGENT_FAIL (logged)
  * only when it could not be run at all or its output was too large. */
-int agent_run(const char *const *argv, const void *in, size_t inlen, ke_buf *out,
-              int *status);
+int agent_run(const char *const *argv, const void *in, size_t inlen, ke_buf *out, int *status);
 
 #endif

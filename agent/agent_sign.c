@@ -162,8 +162,7 @@ out:
   return rc;
 }
 
-ke_rc agent_sign(const agent_key *k, const uint8_t *msg, size_t len,
-                 uint8_t sig[AGENT_SIG_LEN])
+ke_rc agent_sign(const agent_key *k, const uint8_t *msg, size_t len, uint8_t sig[AGENT_SIG_LEN])
 {
   EVP_MD_CTX *md = EVP_MD_CTX_new();
   size_t siglen = AGENT_SIG_LEN;
@@ -178,9 +177,9 @@ ke_rc agent_sign(const agent_key *k, const uint8_t *msg, size_t len,
   return rc;
 }
 
-ke_rc agent_request_message(uint8_t **out, size_t *len, const char *method,
-                            const char *target, const char *timestamp, const char *nonce,
-                            const uint8_t *body, size_t bodylen)
+ke_rc agent_request_message(uint8_t **out, size_t *len, const char *method, const char *target,
+                            const char *timestamp, const char *nonce, const uint8_t *body,
+                            size_t bodylen)
 {
   uint8_t hash[32];
   char hex[65];
@@ -193,8 +192,8 @@ ke_rc agent_request_message(uint8_t **out, size_t *len, const char *method,
   if (strpbrk(method, "\r\n") || strpbrk(target, "\r\n") || strpbrk(timestamp, "\r\n") ||
       strpbrk(nonce, "\r\n"))
     return KE_ERR_FORMAT;
-  if (EVP_Digest(body ? body : (const uint8_t *)"", body ? bodylen : 0, hash, NULL,
-                 EVP_sha256(), NULL) != 1)
+  if (EVP_Digest(body ? body : (const uint8_t *)"", body ? bodylen : 0, hash, NULL, EVP_sha256(),
+                 NULL) != 1)
     return KE_ERR_INTERNAL;
   ke_hex_encode(hex, hash, sizeof hash);
   n = strlen(AGENT_REQUEST_LABEL) + strlen(method) + strlen(target) + strlen(timestamp) +
@@ -202,17 +201,16 @@ ke_rc agent_request_message(uint8_t **out, size_t *len, const char *method,
   m = malloc(n + 1);
   if (!m)
     return KE_ERR_NOMEM;
-  snprintf(m, n + 1, "%s\n%s\n%s\n%s\n%s\n%s\n", AGENT_REQUEST_LABEL, method, target,
-           timestamp, nonce, hex);
+  snprintf(m, n + 1, "%s\n%s\n%s\n%s\n%s\n%s\n", AGENT_REQUEST_LABEL, method, target, timestamp,
+           nonce, hex);
   *out = (uint8_t *)m;
   *len = n;
   return KE_OK;
 }
 
 ke_rc agent_sign_request_det(agent_req_sig *out, const agent_key *k, const char *method,
-                             const char *target, time_t ts,
-                             const uint8_t nonce[AGENT_NONCE_LEN], const uint8_t *body,
-                             size_t bodylen)
+                             const char *target, time_t ts, const uint8_t nonce[AGENT_NONCE_LEN],
+                             const uint8_t *body, size_t bodylen)
 {
   uint8_t *msg = NULL, sig[AGENT_SIG_LEN];
   size_t msglen;
@@ -225,8 +223,8 @@ ke_rc agent_sign_request_det(agent_req_sig *out, const agent_key *k, const char 
     return KE_ERR_NOMEM;
   snprintf(out->nonce, sizeof out->nonce, "%s", b64);
   free(b64);
-  rc = agent_request_message(&msg, &msglen, method, target, out->timestamp, out->nonce, body,
-                             bodylen);
+  rc =
+    agent_request_message(&msg, &msglen, method, target, out->timestamp, out->nonce, body, bodylen);
   if (!rc)
     rc = agent_sign(k, msg, msglen, sig);
   free(msg);
@@ -251,8 +249,7 @@ ke_rc agent_sign_request(agent_req_sig *out, const agent_key *k, const char *met
 }
 
 ke_rc agent_sign_envelope(const agent_key *k, const uint8_t *env, size_t envlen,
-                          const char *device_id, const char *volume_id,
-                          uint8_t sig[AGENT_SIG_LEN])
+                          const char *device_id, const char *volume_id, uint8_t sig[AGENT_SIG_LEN])
 {
   uint8_t *m = NULL;
   size_t n = 0;

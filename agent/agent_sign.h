@@ -23,8 +23,8 @@
 #define AGENT_PUB_LEN 32
 #define AGENT_SEED_LEN 32
 #define AGENT_NONCE_LEN 16
-#define AGENT_HDR_NONCE_LEN 22   /* base64url of 16 bytes */
-#define AGENT_HDR_SIG_LEN 86     /* base64url of 64 bytes */
+#define AGENT_HDR_NONCE_LEN 22 /* base64url of 16 bytes */
+#define AGENT_HDR_SIG_LEN 86   /* base64url of 64 bytes */
 #define AGENT_REQUEST_LABEL "keyescrow-v1-request"
 
 typedef struct agent_key agent_key;
@@ -39,13 +39,12 @@ ke_rc agent_key_save(const agent_key *k, const char *path);
  * one that is not a regular file. */
 ke_rc agent_key_load(agent_key **out, const char *path);
 
-ke_rc agent_sign(const agent_key *k, const uint8_t *msg, size_t len,
-                 uint8_t sig[AGENT_SIG_LEN]);
+ke_rc agent_sign(const agent_key *k, const uint8_t *msg, size_t len, uint8_t sig[AGENT_SIG_LEN]);
 
 /* The signed message of a request, malloc'd (not NUL terminated; *len). */
-ke_rc agent_request_message(uint8_t **out, size_t *len, const char *method,
-                            const char *target, const char *timestamp, const char *nonce,
-                            const uint8_t *body, size_t bodylen);
+ke_rc agent_request_message(uint8_t **out, size_t *len, const char *method, const char *target,
+                            const char *timestamp, const char *nonce, const uint8_t *body,
+                            size_t bodylen);
 
 /* The three header values of a signed request (X-KE-Timestamp, X-KE-Nonce,
  * X-KE-Signature) for the given time and nonce. */
@@ -55,16 +54,14 @@ typedef struct agent_req_sig {
   char signature[AGENT_HDR_SIG_LEN + 1];
 } agent_req_sig;
 ke_rc agent_sign_request_det(agent_req_sig *out, const agent_key *k, const char *method,
-                             const char *target, time_t ts,
-                             const uint8_t nonce[AGENT_NONCE_LEN], const uint8_t *body,
-                             size_t bodylen);
+                             const char *target, time_t ts, const uint8_t nonce[AGENT_NONCE_LEN],
+                             const uint8_t *body, size_t bodylen);
 /* Now, with a fresh random nonce. */
 ke_rc agent_sign_request(agent_req_sig *out, const agent_key *k, const char *method,
                          const char *target, const uint8_t *body, size_t bodylen);
 
 /* Signature over envelope || device_id || 0x00 || volume_id. */
 ke_rc agent_sign_envelope(const agent_key *k, const uint8_t *env, size_t envlen,
-                          const char *device_id, const char *volume_id,
-                          uint8_t sig[AGENT_SIG_LEN]);
+                          const char *device_id, const char *volume_id, uint8_t sig[AGENT_SIG_LEN]);
 
 #endif

@@ -109,10 +109,7 @@ static int pin_valid(const char *pin)
   return ok;
 }
 
-static int no_slash(const char *s)
-{
-  return !strchr(s, '/');
-}
+static int no_slash(const char *s) { return !strchr(s, '/'); }
 
 /* The lax members and the checkpoint first: they read even where a later member is
  * damaged (the state is checked on load, but the checkpoint guards against rollback). */
@@ -120,29 +117,59 @@ static int no_slash(const char *s)
 #define SC(m, chk, why) KE_JF_STR(agent_st, m, 0, INT64_MAX, chk, why)
 #define SO(m, chk, why) KE_JF_STR_OPT(agent_st, m, 0, INT64_MAX, chk, why)
 static const struct ke_jfield st_fields[] = {
-  SS(unpinned), SS(last_checkin), KE_JF_INT_LAX(agent_st, checkin_interval, 86400),
+  SS(unpinned),
+  SS(last_checkin),
+  KE_JF_INT_LAX(agent_st, checkin_interval, 86400),
   SO(audit_checkpoint, NULL, "bad audit_checkpoint"),
   KE_JF_INT(agent_st, version, AGENT_STATE_VERSION, AGENT_STATE_VERSION, "unknown version"),
-  SC(server, NULL, "no server"), SC(device_id, agent_device_id_valid, "bad device_id"),
+  SC(server, NULL, "no server"),
+  SC(device_id, agent_device_id_valid, "bad device_id"),
   SC(escrow_fingerprint, is_fpr_hex, "bad escrow_fingerprint"),
   KE_JF_ARRAY(agent_st, pinned, 1, INT64_MAX, "no pinned fingerprints"),
-  KE_JF_OBJECT(agent_st, volumes, "no volumes object"), SO(cacert, no_slash, "bad cacert"),
-  SO(pin_sha256, pin_valid, "bad pin_sha256"), SC(log_key, NULL, "bad log_key"), KE_JF_END};
+  KE_JF_OBJECT(agent_st, volumes, "no volumes object"),
+  SO(cacert, no_slash, "bad cacert"),
+  SO(pin_sha256, pin_valid, "bad pin_sha256"),
+  SC(log_key, NULL, "bad log_key"),
+  KE_JF_END};
 const struct ke_jspec agent_st_spec = KE_JSPEC(agent_st, st_fields, KE_JS_OPEN);
 
 #define VS(m) KE_JF_STR_LAX(agent_vol, m)
-static const struct ke_jfield vol_fields[] = {
-  VS(provider), VS(tool), VS(device), VS(uuid), VS(pbkdf), VS(key_type), VS(key_id),
-  VS(record_id), VS(receipt), VS(escrowed), VS(last_verified), VS(envelope_sha256),
-  VS(escrow_fingerprint), VS(verifier), VS(secret), VS(envelope), VS(unlock_check), VS(rotate),
-  KE_JF_INT_LAX(agent_vol, leaf_index, -1), KE_JF_INT_LAX(agent_vol, slot, -1), KE_JF_END};
+static const struct ke_jfield vol_fields[] = {VS(provider),
+                                              VS(tool),
+                                              VS(device),
+                                              VS(uuid),
+                                              VS(pbkdf),
+                                              VS(key_type),
+                                              VS(key_id),
+                                              VS(record_id),
+                                              VS(receipt),
+                                              VS(escrowed),
+                                              VS(last_verified),
+                                              VS(envelope_sha256),
+                                              VS(escrow_fingerprint),
+                                              VS(verifier),
+                                              VS(secret),
+                                              VS(envelope),
+                                              VS(unlock_check),
+                                              VS(rotate),
+                                              KE_JF_INT_LAX(agent_vol, leaf_index, -1),
+                                              KE_JF_INT_LAX(agent_vol, slot, -1),
+                                              KE_JF_END};
 static const struct ke_jspec vol_spec = KE_JSPEC(agent_vol, vol_fields, KE_JS_OPEN);
 
 #define PS(m) KE_JF_STR_LAX(agent_pend, m)
-static const struct ke_jfield pend_fields[] = {
-  PS(op), PS(step), PS(reason), PS(device), PS(pbkdf), PS(new_key_id), PS(old_key_id),
-  PS(old_secret), PS(new_secret), KE_JF_INT_LAX(agent_pend, new_slot, -1),
-  KE_JF_INT_LAX(agent_pend, old_slot, -1), KE_JF_END};
+static const struct ke_jfield pend_fields[] = {PS(op),
+                                               PS(step),
+                                               PS(reason),
+                                               PS(device),
+                                               PS(pbkdf),
+                                               PS(new_key_id),
+                                               PS(old_key_id),
+                                               PS(old_secret),
+                                               PS(new_secret),
+                                               KE_JF_INT_LAX(agent_pend, new_slot, -1),
+                                               KE_JF_INT_LAX(agent_pend, old_slot, -1),
+                                               KE_JF_END};
 static const struct ke_jspec pend_spec = KE_JSPEC(agent_pend, pend_fields, KE_JS_OPEN);
 
 agent_vol agent_vol_read(const json_t *vol)
@@ -173,14 +200,14 @@ int agent_state_check(json_t *st, agent_st *s, ke_manifest *m, ke_note_verifier 
     why = "bad log_key";
   else if (parse_manifest(json_object_get(st, "escrow_key"), s->escrow_fingerprint, m))
     why = "escrow_key does not parse or does not match escrow_fingerprint";
-  json_array_foreach(s->pinned, i, v) {
+  json_array_foreach (s->pinned, i, v) {
     if (!why && !is_fpr_hex(json_string_value(v)))
       why = "bad pinned fingerprint";
     found |= !why && strcmp(json_string_value(v), s->escrow_fingerprint) == 0;
   }
   if (!why && !found)
     why = "the escrow key in use is not pinned";
-  json_object_foreach((json_t *)s->volumes, k, v)
+  json_object_foreach ((json_t *)s->volumes, k, v)
     if (!why && (!agent_volume_id_valid(k) || !json_is_object(v) || !agent_vol_read(v).provider))
       why = "bad volume entry";
   if (why) {
@@ -226,7 +253,8 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
     c->dir = o->state_dir;
     if (access(c->dir, F_OK) != 0) {
       agent_err("no state directory %s: this device is not enrolled (run escrow-agent "
-                "enroll)", c->dir);
+                "enroll)",
+                c->dir);
       return AGENT_FAIL;
     }
     if (agent_check_private(c->dir, 1))
@@ -240,8 +268,7 @@ int agent_ctx_open(agent_ctx *c, const agent_common *o, int flags)
     agent_err("this device is not enrolled (no %s): run escrow-agent enroll", path);
     return AGENT_FAIL;
   }
-  if (agent_check_private(path, 0) ||
-      agent_read_file(&b, path, STATE_MAX, 0, "state file"))
+  if (agent_check_private(path, 0) || agent_read_file(&b, path, STATE_MAX, 0, "state file"))
     return AGENT_FAIL;
   if (ke_json_parse_object(&c->st, b.p, b.len, err, sizeof err) != KE_JSON_OK) {
     agent_err("the state file %s is not valid JSON (%s)", path, err);
@@ -361,8 +388,7 @@ static int gcm(agent_ctx *c, int enc, const char *volume_id, const uint8_t nonce
   return rc == KE_OK ? AGENT_OK : AGENT_FAIL;
 }
 
-int agent_local_seal(agent_ctx *c, const char *volume_id, const uint8_t *s, size_t len,
-                     char **out)
+int agent_local_seal(agent_ctx *c, const char *volume_id, const uint8_t *s, size_t len, char **out)
 {
   uint8_t *buf;
   size_t n = 12 + len + 16;
@@ -373,8 +399,7 @@ int agent_local_seal(agent_ctx *c, const char *volume_id, const uint8_t *s, size
     return AGENT_FAIL;
   if (!(buf = malloc(n)))
     return agent_oom();
-  rc = ke_random(buf, 12) == KE_OK ? gcm(c, 1, volume_id, buf, s, len, buf + 12,
-                                         buf + 12 + len)
+  rc = ke_random(buf, 12) == KE_OK ? gcm(c, 1, volume_id, buf, s, len, buf + 12, buf + 12 + len)
                                    : AGENT_FAIL;
   if (!rc && !(*out = ke_b64url_encode(buf, n)))
     rc = AGENT_FAIL;
@@ -405,7 +430,8 @@ int agent_local_open(agent_ctx *c, const char *volume_id, const char *sealed, ui
     agent_err("out of memory");
   else if (gcm(c, 0, volume_id, buf, buf + 12, *len, *s, buf + 12 + *len))
     agent_err("the kept secret of volume %s does not open with %s/local.key (was the state "
-              "copied from elsewhere?)", volume_id, c->dir);
+              "copied from elsewhere?)",
+              volume_id, c->dir);
   else
     rc = AGENT_OK;
   free(buf);
@@ -423,7 +449,7 @@ int agent_fpr_pinned(const agent_ctx *c, const char *hex)
   size_t i;
   json_t *v;
 
-  json_array_foreach(json_object_get(c->st, "pinned"), i, v)
+  json_array_foreach (json_object_get(c->st, "pinned"), i, v)
     if (hex && json_string_value(v) && strcmp(json_string_value(v), hex) == 0)
       return 1;
   return 0;

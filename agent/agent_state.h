@@ -42,22 +42,22 @@
  * change.  Members of the wrong type (and a missing object, but its integers read 0) read
  * as absent, as they always did. */
 typedef struct agent_st {
-  const char *unpinned, *last_checkin, *audit_checkpoint, *server, *device_id,
-      *escrow_fingerprint, *cacert, *pin_sha256, *log_key;
+  const char *unpinned, *last_checkin, *audit_checkpoint, *server, *device_id, *escrow_fingerprint,
+    *cacert, *pin_sha256, *log_key;
   int64_t checkin_interval, version;
   const json_t *pinned, *volumes;
 } agent_st;
 extern const struct ke_jspec agent_st_spec;
 typedef struct agent_vol {
   const char *provider, *tool, *device, *uuid, *pbkdf, *key_type, *key_id, *record_id, *receipt,
-      *escrowed, *last_verified, *envelope_sha256, *escrow_fingerprint, *verifier, *secret,
-      *envelope, *unlock_check, *rotate;
+    *escrowed, *last_verified, *envelope_sha256, *escrow_fingerprint, *verifier, *secret, *envelope,
+    *unlock_check, *rotate;
   int64_t leaf_index, slot; /* -1 when absent */
 } agent_vol;
 agent_vol agent_vol_read(const json_t *vol);
 typedef struct agent_pend {
   const char *op, *step, *reason, *device, *pbkdf, *new_key_id, *old_key_id, *old_secret,
-      *new_secret;
+    *new_secret;
   int64_t new_slot, old_slot; /* -1 when absent */
 } agent_pend;
 agent_pend agent_pend_read(const json_t *pend);
@@ -66,14 +66,14 @@ typedef struct agent_ctx {
   const agent_common *opts;
   const char *dir;
   int lock_fd;
-  json_t *st;              /* state.json */
-  const char *device_id;   /* borrowed from st */
-  ke_manifest *manifest;   /* the escrow key the agent seals to (heap) */
+  json_t *st;            /* state.json */
+  const char *device_id; /* borrowed from st */
+  ke_manifest *manifest; /* the escrow key the agent seals to (heap) */
   char fpr_hex[2 * KE_FPR_LEN + 1];
   ke_note_verifier logkey; /* pinned */
   agent_key *key;
-  agent_http *http;        /* NULL unless opened with net */
-  uint8_t *local_key;      /* secure memory, loaded on first use */
+  agent_http *http;   /* NULL unless opened with net */
+  uint8_t *local_key; /* secure memory, loaded on first use */
 } agent_ctx;
 
 /* Create (if `create`) and check the state dir, then take its lock. */
@@ -102,8 +102,7 @@ json_t *agent_volume_make(agent_ctx *c, const char *volume_id, const char *provi
  * under local.key, AAD "keyescrow-v1-agent-local" 00 device 00 volume).
  * seal: *out is a malloc'd base64url string.  open: *s is secure memory
  * (ke_secure_free(*s, *len)). */
-int agent_local_seal(agent_ctx *c, const char *volume_id, const uint8_t *s, size_t len,
-                     char **out);
+int agent_local_seal(agent_ctx *c, const char *volume_id, const uint8_t *s, size_t len, char **out);
 int agent_local_open(agent_ctx *c, const char *volume_id, const char *sealed, uint8_t **s,
                      size_t *len);
 

@@ -33,7 +33,7 @@ void agent_log_init(const char *cmd)
 }
 
 static void vlog(int prio, const char *level, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+  __attribute__((format(printf, 3, 0)));
 
 static void vlog(int prio, const char *level, const char *fmt, va_list ap)
 {
@@ -118,22 +118,19 @@ int agent_check_private(const char *path, int is_dir)
   struct stat st;
 
   switch (ke_check_private(path, is_dir, 0, &st)) {
-  case KE_PRIV_OK:
-    return AGENT_OK;
-  case KE_PRIV_STAT:
-    agent_err("cannot inspect %s: %s", path, strerror(errno));
-    break;
-  case KE_PRIV_TYPE:
-    agent_err("%s is not a %s", path, is_dir ? "directory" : "regular file");
-    break;
-  case KE_PRIV_OWNER:
-    agent_err("%s belongs to uid %u, not to this agent (uid %u)", path, (unsigned)st.st_uid,
-              (unsigned)geteuid());
-    break;
-  case KE_PRIV_MODE:
-    agent_err("%s is accessible to group or others (mode %03o); it must be %s", path,
-              (unsigned)(st.st_mode & 0777), is_dir ? "0700" : "0600");
-    break;
+    case KE_PRIV_OK: return AGENT_OK;
+    case KE_PRIV_STAT: agent_err("cannot inspect %s: %s", path, strerror(errno)); break;
+    case KE_PRIV_TYPE:
+      agent_err("%s is not a %s", path, is_dir ? "directory" : "regular file");
+      break;
+    case KE_PRIV_OWNER:
+      agent_err("%s belongs to uid %u, not to this agent (uid %u)", path, (unsigned)st.st_uid,
+                (unsigned)geteuid());
+      break;
+    case KE_PRIV_MODE:
+      agent_err("%s is accessible to group or others (mode %03o); it must be %s", path,
+                (unsigned)(st.st_mode & 0777), is_dir ? "0700" : "0600");
+      break;
   }
   return AGENT_FAIL;
 }
@@ -152,15 +149,9 @@ int agent_path(char *out, size_t outlen, const char *dir, const char *name)
  * ([A-Za-z0-9._:-]{1,128}): one rule, ke_id_valid. */
 _Static_assert(AGENT_ID_MAX == KE_ID_MAX, "agent ids and ke ids must have one length");
 
-int agent_volume_id_valid(const char *s)
-{
-  return ke_id_valid(s);
-}
+int agent_volume_id_valid(const char *s) { return ke_id_valid(s); }
 
-int agent_record_id_valid(const char *s)
-{
-  return ke_id_valid(s);
-}
+int agent_record_id_valid(const char *s) { return ke_id_valid(s); }
 
 int agent_key_id_valid(const char *s)
 {
@@ -238,8 +229,7 @@ void agent_common_init(agent_common *o)
   o->retry = AGENT_RETRY_DEFAULT;
 }
 
-static int parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
-                      unsigned hi)
+static int parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo, unsigned hi)
 {
   if (ke_parse_uint(out, arg, lo, hi) == KE_OK)
     return AGENT_OK;
@@ -250,25 +240,25 @@ static int parse_uint(unsigned *out, const char *arg, const char *opt, unsigned 
 int agent_common_opt(agent_common *o, int opt, const char *arg, int *rc)
 {
   switch (opt) {
-  case AGENT_OPT_STATE_DIR:
-    o->state_dir = arg;
-    *rc = arg[0] ? AGENT_OK : AGENT_USAGE;
-    return 1;
-  case AGENT_OPT_RETRIES:
-    *rc = parse_uint(&o->retry.attempts, arg, "--retries", 1, 100);
-    return 1;
-  case AGENT_OPT_RETRY_DELAY:
-    *rc = parse_uint(&o->retry.base_ms, arg, "--retry-delay-ms", 1, 3600000);
-    return 1;
-  case AGENT_OPT_RETRY_MAX_DELAY:
-    *rc = parse_uint(&o->retry.max_ms, arg, "--retry-max-delay-ms", 1, 3600000);
-    return 1;
-  case AGENT_OPT_RETRY_MAX_TIME:
-    *rc = parse_uint(&o->retry.max_time_s, arg, "--retry-max-time", 1, 86400);
-    return 1;
-  case AGENT_OPT_TIMEOUT:
-    *rc = parse_uint(&o->retry.timeout_s, arg, "--timeout", 1, 3600);
-    return 1;
+    case AGENT_OPT_STATE_DIR:
+      o->state_dir = arg;
+      *rc = arg[0] ? AGENT_OK : AGENT_USAGE;
+      return 1;
+    case AGENT_OPT_RETRIES:
+      *rc = parse_uint(&o->retry.attempts, arg, "--retries", 1, 100);
+      return 1;
+    case AGENT_OPT_RETRY_DELAY:
+      *rc = parse_uint(&o->retry.base_ms, arg, "--retry-delay-ms", 1, 3600000);
+      return 1;
+    case AGENT_OPT_RETRY_MAX_DELAY:
+      *rc = parse_uint(&o->retry.max_ms, arg, "--retry-max-delay-ms", 1, 3600000);
+      return 1;
+    case AGENT_OPT_RETRY_MAX_TIME:
+      *rc = parse_uint(&o->retry.max_time_s, arg, "--retry-max-time", 1, 86400);
+      return 1;
+    case AGENT_OPT_TIMEOUT:
+      *rc = parse_uint(&o->retry.timeout_s, arg, "--timeout", 1, 3600);
+      return 1;
   }
   return 0;
 }
@@ -293,7 +283,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
 int agent_getopt(const ke_cli_cmd *cmd, int argc, char **argv, const struct option *opts,
                  agent_common *common, ke_cli_opt_fn fn, void *ctx)
 {
-  opt_ctx o = { common, fn, ctx };
+  opt_ctx o = {common, fn, ctx};
   ke_cli_bad bad;
   char name[32];
   int rc = ke_cli_getopt(argc, argv, ":", opts, 0, on_opt, &o, NULL, &bad);

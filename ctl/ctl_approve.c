@@ -106,7 +106,8 @@ int ctl_approve_same_request(const ke_request *r, const json_t *view)
     return ctl_err(CTL_FAIL, "the server names requester %s, the signature %s: refusing",
                    ctl_jstr(view, "requester") ?: "?", r->requester.user);
   if (!named_this(r, view))
-    return ctl_err(CTL_FAIL, "the requester signed a request for %s%s%s, but the server made it "
+    return ctl_err(CTL_FAIL,
+                   "the requester signed a request for %s%s%s, but the server made it "
                    "one for device %s volume %s: refusing",
                    r->requester.key_id[0] ? "Key ID " : "device ",
                    r->requester.key_id[0] ? r->requester.key_id : r->requester.device,
@@ -128,4 +129,3 @@ int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, co
   ctl_logview_free(&lv);
   return rc;
 }
-

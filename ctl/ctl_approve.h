@@ -22,7 +22,6 @@ int ctl_approve_same_request(const ke_request *r, const json_t *view);
 
 /* The record's escrow event is proven in the signed log (log_key: as for
  * `audit verify`, NULL for the default).  CTL_OK or an exit code (printed). */
-int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r,
-                       const json_t *view);
+int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, const json_t *view);
 
 #endif

@@ -22,8 +22,8 @@ static int ctl_audit_bad_answer(const char *what)
   return ctl_err(CTL_NET, "the server's answer is malformed (%s)", what);
 }
 
-int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn fn,
-                    void *ctx, int64_t *size)
+int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn fn, void *ctx,
+                    int64_t *size)
 {
   int64_t tree = -1;
   uint8_t *leaf = malloc(KE_CANON_MAX_LEN);
@@ -63,7 +63,7 @@ int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn f
       if (size)
         *size = tree;
     }
-    json_array_foreach(entries, i, e) {
+    json_array_foreach (entries, i, e) {
       const char *b64 = ctl_jstr(e, "leaf");
       json_t *ji = json_object_get(e, "index");
       size_t len;
@@ -154,7 +154,8 @@ int ctl_audit_log_key(ke_note_verifier *v, char **vkey_text, const char *arg, in
     if ((rc = ctl_audit_default_path(path, sizeof path, "audit-log-key")))
       return rc;
     if (!ctl_exists(path))
-      return ctl_err(CTL_USAGE, "no pinned log key: pass --log-key VKEY (the verifier key, "
+      return ctl_err(CTL_USAGE,
+                     "no pinned log key: pass --log-key VKEY (the verifier key, "
                      "obtained from a trusted channel; GET /v1/audit/key shows the server's), and "
                      "--save to pin it");
     if ((rc = ctl_read(&b, path, 1024, 0, "pinned log key")))

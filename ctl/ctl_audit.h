@@ -22,8 +22,8 @@ typedef int (*ctl_audit_leaf_fn)(void *ctx, int64_t index, const uint8_t *leaf, 
  * reports at the first page).  *size (may be NULL) gets that tree size.
  * Returns CTL_OK, CTL_AUDIT_STOP passed through from fn, or an exit code
  * (printed). */
-int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn fn,
-                    void *ctx, int64_t *size);
+int ctl_audit_fetch(ctl_http *h, int64_t start, int64_t end, ctl_audit_leaf_fn fn, void *ctx,
+                    int64_t *size);
 
 /* Default witness files: <config dir>/audit-log-key and
  * <config dir>/audit-checkpoint. */

@@ -13,8 +13,8 @@
 /* Each row of ctl_cmds.def declares its handler and its usage text (next
  * to the handler); a handler shared by several rows is declared again. */
 #define CTL_CMD(name, sub, f, summary) CTL_CMD2(name, sub, f, f, summary)
-#define CTL_CMD2(name, sub, f, u, summary)                                                \
-  int ctl_cmd_##f(const ctl_cmd *cmd, int argc, char **argv);                             \
+#define CTL_CMD2(name, sub, f, u, summary)                    \
+  int ctl_cmd_##f(const ctl_cmd *cmd, int argc, char **argv); \
   extern const char ctl_usage_##u[];
 #include "ctl_cmds.def"
 #undef CTL_CMD

@@ -95,12 +95,12 @@ static int list(ctl_http *h)
   json_t *a = json_object_get(ans, "retrievals");
   if (json_array_size(a) == 0)
     printf("no pending retrieval requests\n");
-  json_array_foreach(a, i, v) {
+  json_array_foreach (a, i, v) {
     /* who gave a part so far: a custodian sees what still waits for them */
     char from[160] = "";
     size_t k;
     json_t *c;
-    json_array_foreach(json_object_get(v, "custodians"), k, c) {
+    json_array_foreach (json_object_get(v, "custodians"), k, c) {
       size_t used = strlen(from);
       snprintf(from + used, sizeof from - used, "%s%lld", k ? "," : " from custodians ",
                (long long)json_integer_value(c));
@@ -135,9 +135,8 @@ static int upload(ctl_http *h, const ke_partfile *pf)
   if (!rc)
     printf("part of custodian %lld uploaded for %s: %lld/%lld parts%s\n",
            ctl_jint(ans, "custodian_index"), pf->request_id, ctl_jint(ans, "parts"),
-           ctl_jint(ans, "needed"), strcmp(ctl_jstr(ans, "state") ?: "", "completed") == 0
-               ? " (complete)"
-               : "");
+           ctl_jint(ans, "needed"),
+           strcmp(ctl_jstr(ans, "state") ?: "", "completed") == 0 ? " (complete)" : "");
   json_decref(ans);
   return rc;
 }
@@ -240,7 +239,8 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
     rc = ctl_write_text(o->export_to, text, len, 0644, 0);
     if (!rc)
       ctl_notef("request file written to %s: make the part with `escrowctl part`, then "
-                "`escrowctl approve --import PART`", o->export_to);
+                "`escrowctl approve --import PART`",
+                o->export_to);
     goto out;
   }
   if ((rc = ctl_load_share(&sf, o->share)) ||
@@ -249,7 +249,7 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
   if (!o->yes) {
     if (!ctl_interactive()) {
       rc = ctl_err(CTL_USAGE, "not a terminal: check the confirmation code with the requester, "
-                   "then pass --yes");
+                              "then pass --yes");
       goto out;
     }
     if (!ctl_confirm("Does the requester read you the same confirmation code? [y/N] ")) {
@@ -270,18 +270,18 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "share", required_argument, 0, CTL_OPT_ARG(ap_opts, share) },
-    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(ap_opts, passfile) },
-    { "yes", no_argument, 0, CTL_OPT_SET(ap_opts, yes) },
-    { "export", required_argument, 0, CTL_OPT_ARG(ap_opts, export_to) },
-    { "import", required_argument, 0, CTL_OPT_ARG(ap_opts, import) },
-    { "log-key", required_argument, 0, CTL_OPT_ARG(ap_opts, log_key) },
-    { "pin-requester", required_argument, 0, CTL_OPT_ARG(ap_opts, pin_requester) },
-    { "decline", required_argument, 0, CTL_OPT_ARG(ap_opts, decline) },
-    { "reason", required_argument, 0, CTL_OPT_ARG(ap_opts, reason) },
+    {"share", required_argument, 0, CTL_OPT_ARG(ap_opts, share)},
+    {"passphrase-file", required_argument, 0, CTL_OPT_ARG(ap_opts, passfile)},
+    {"yes", no_argument, 0, CTL_OPT_SET(ap_opts, yes)},
+    {"export", required_argument, 0, CTL_OPT_ARG(ap_opts, export_to)},
+    {"import", required_argument, 0, CTL_OPT_ARG(ap_opts, import)},
+    {"log-key", required_argument, 0, CTL_OPT_ARG(ap_opts, log_key)},
+    {"pin-requester", required_argument, 0, CTL_OPT_ARG(ap_opts, pin_requester)},
+    {"decline", required_argument, 0, CTL_OPT_ARG(ap_opts, decline)},
+    {"reason", required_argument, 0, CTL_OPT_ARG(ap_opts, reason)},
     CTL_OPT_END,
   };
-  ap_opts o = { 0 };
+  ap_opts o = {0};
   ctl_http *h = NULL;
   int first = 0, rc;
   const char *id;
@@ -301,7 +301,7 @@ int ctl_cmd_approve(const ctl_cmd *cmd, int argc, char **argv)
   if (o.decline || o.reason) {
     if (!id || !o.decline || !o.reason || o.share || o.export_to || o.import)
       return ctl_err(CTL_USAGE, "--decline RULE --reason TEXT need REQUEST, and no --share, "
-                     "--export or --import");
+                                "--export or --import");
     return decline(&o.t, id, o.decline, o.reason);
   }
   if (o.import && (id || o.share || o.export_to))

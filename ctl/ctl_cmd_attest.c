@@ -52,13 +52,16 @@ static int attest_body(json_t **body, const json_t *ch, const ke_manifest *m,
       ke_b64url_decode_fixed(nonce, sizeof nonce, nonce_b64) != KE_OK)
     return ctl_err(CTL_NET, "the server's challenge is malformed");
   if (!ke_ct_eq(fpr, m->pub.fingerprint, KE_FPR_LEN))
-    return ctl_err(CTL_FAIL, "the server's current escrow key is %s, not the manifest's: this "
-                   "share cannot attest for it", fpr_hex);
+    return ctl_err(CTL_FAIL,
+                   "the server's current escrow key is %s, not the manifest's: this "
+                   "share cannot attest for it",
+                   fpr_hex);
   if (ctl_jint(ch, "index") != (json_int_t)sf->index)
     ctl_notef("your account holds share %lld, this file is share %u: the server will "
-              "refuse it", ctl_jint(ch, "index"), sf->index);
-  if (ke_attest_prove(&proof, sf->index, d, &m->pub.public_shares[sf->index - 1], fpr,
-                      nonce) != KE_OK)
+              "refuse it",
+              ctl_jint(ch, "index"), sf->index);
+  if (ke_attest_prove(&proof, sf->index, d, &m->pub.public_shares[sf->index - 1], fpr, nonce) !=
+      KE_OK)
     return ctl_err(CTL_FAIL, "making the proof failed");
   ke_dleq_encode(raw, &proof);
   if (!(b64 = ke_b64url_encode(raw, sizeof raw)) ||
@@ -79,7 +82,7 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
     CTL_HTTP_OPTIONS,
     CTL_OPT_END,
   };
-  attest_opts o = { 0 };
+  attest_opts o = {0};
   ke_sharefile sf;
   ctl_http *h = NULL;
   json_t *ch = NULL, *body = NULL, *ans = NULL;
@@ -90,7 +93,7 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--manifest", o.manifest }, { "--share", o.share })))
+  if ((rc = CTL_REQUIRED({"--manifest", o.manifest}, {"--share", o.share})))
     return rc;
   m = calloc(1, sizeof *m);
   d = ke_secure_alloc(sizeof *d);
@@ -111,7 +114,7 @@ int ctl_cmd_share_attest(const ctl_cmd *cmd, int argc, char **argv)
     goto out;
   if (status == 400) {
     rc = ctl_err(CTL_FAIL, "the server rejected the proof: this is not your share of the current "
-                 "escrow key");
+                           "escrow key");
   } else if (status / 100 != 2) {
     rc = ctl_http_report(h, status, ans);
   } else {

@@ -53,18 +53,17 @@ typedef struct audit_opts {
 
 static const struct option audit_options[] = {
   CTL_HTTP_OPTIONS,
-  { "log-key", required_argument, 0, CTL_OPT_ARG(audit_opts, log_key) },
-  { "checkpoint", required_argument, 0, CTL_OPT_ARG(audit_opts, checkpoint) },
-  { "save", no_argument, 0, CTL_OPT_SET(audit_opts, save) },
-  CTL_OPT_END
-};
+  {"log-key", required_argument, 0, CTL_OPT_ARG(audit_opts, log_key)},
+  {"checkpoint", required_argument, 0, CTL_OPT_ARG(audit_opts, checkpoint)},
+  {"save", no_argument, 0, CTL_OPT_SET(audit_opts, save)},
+  CTL_OPT_END};
 
 /* State of the walk over the entries. */
 typedef struct walk {
-  int64_t next;           /* the index expected next */
-  uint8_t *hashes;        /* leaf hashes [0, next) */
+  int64_t next;    /* the index expected next */
+  uint8_t *hashes; /* leaf hashes [0, next) */
   size_t cap;
-  int64_t first_bad;      /* -1: none yet */
+  int64_t first_bad; /* -1: none yet */
   char why[160];
 } walk;
 
@@ -94,8 +93,7 @@ static int on_leaf(void *ctx, int64_t index, const uint8_t *leaf, size_t len)
     w->hashes = n;
     w->cap = cap;
   }
-  if (ke_merkle_leaf_hash(w->hashes + (size_t)w->next * KE_MERKLE_HASH_LEN, leaf, len) !=
-      KE_OK)
+  if (ke_merkle_leaf_hash(w->hashes + (size_t)w->next * KE_MERKLE_HASH_LEN, leaf, len) != KE_OK)
     return CTL_FAIL;
   if (ke_canon_parse(&ev, (const char *)leaf, len) != KE_OK)
     bad(w, index, "not canonical JSON");
@@ -162,13 +160,13 @@ static void b64(char out[64], const uint8_t *h)
 typedef struct verify {
   audit_opts o;
   ke_note_verifier v;
-  ke_note_checkpoint cp, saved;   /* the server's newest; the saved one */
+  ke_note_checkpoint cp, saved; /* the server's newest; the saved one */
   char *vkey, cppath[4200];
   int key_pinned, have_saved;
   ctl_http *h;
-  ke_buf note;                    /* the server's checkpoint as received */
+  ke_buf note; /* the server's checkpoint as received */
   walk w;
-  int64_t size, first;            /* cp.size; the first index not proven */
+  int64_t size, first; /* cp.size; the first index not proven */
 } verify;
 
 /* The saved checkpoint, if any: --checkpoint or the default path. */
@@ -194,8 +192,7 @@ static int fetch_head(verify *a)
   int rc;
   if ((rc = ctl_http_open(&a->h, &a->o.t, 1)))
     return rc;
-  if ((rc = ctl_http_get_raw(a->h, "/v1/audit/checkpoint?fresh=1&format=note", &a->note,
-                             NULL)))
+  if ((rc = ctl_http_get_raw(a->h, "/v1/audit/checkpoint?fresh=1&format=note", &a->note, NULL)))
     return rc;
   if (ke_note_checkpoint_open(&a->v, a->note.p, a->note.len, &a->cp) != KE_OK)
     return ctl_err(CTL_FAIL, "the server's checkpoint does not verify with the pinned log key %s",
@@ -204,9 +201,10 @@ static int fetch_head(verify *a)
     return ctl_err(CTL_FAIL, "the checkpoint's tree size is absurd");
   a->size = (int64_t)a->cp.size;
   if (a->have_saved && a->saved.size > a->cp.size)
-    return ctl_err(CTL_FAIL, "the server's checkpoint (size %lld) is older than the saved one "
-                   "(size %llu): the log was rolled back", (long long)a->size,
-                   (unsigned long long)a->saved.size);
+    return ctl_err(CTL_FAIL,
+                   "the server's checkpoint (size %lld) is older than the saved one "
+                   "(size %llu): the log was rolled back",
+                   (long long)a->size, (unsigned long long)a->saved.size);
   return CTL_OK;
 }
 
@@ -228,8 +226,8 @@ static int check_saved(verify *a)
     return -r;
   if (r == 0) {
     ctl_errf("no valid consistency proof from the saved checkpoint (size %llu) to the "
-             "server's (size %lld): the log forked", (unsigned long long)a->saved.size,
-             (long long)a->size);
+             "server's (size %lld): the log forked",
+             (unsigned long long)a->saved.size, (long long)a->size);
     a->first = (int64_t)a->saved.size; /* nothing after the saved head is proven */
   }
   return CTL_OK;
@@ -292,13 +290,11 @@ static int verify_log(verify *a)
     a->first = w->first_bad;
   if (a->first >= 0) {
     printf("FAILED: first bad index %lld (%s)\n", (long long)a->first,
-           a->first == w->first_bad ? w->why
-                                    : "not proven consistent with the saved checkpoint");
+           a->first == w->first_bad ? w->why : "not proven consistent with the saved checkpoint");
     return ctl_err(CTL_FAIL, "audit log verification failed at index %lld", (long long)a->first);
   }
   b64(rootb64, a->cp.root);
-  printf("ok: %lld entries verified; root %s signed by %s", (long long)a->size, rootb64,
-         a->v.name);
+  printf("ok: %lld entries verified; root %s signed by %s", (long long)a->size, rootb64, a->v.name);
   if (a->have_saved)
     printf("; extends the saved checkpoint of size %llu", (unsigned long long)a->saved.size);
   printf("\n");
@@ -307,7 +303,7 @@ static int verify_log(verify *a)
 
 int ctl_cmd_audit_verify(const ctl_cmd *cmd, int argc, char **argv)
 {
-  verify a = { .w = { 0, NULL, 0, -1, "" }, .first = -1 };
+  verify a = {.w = {0, NULL, 0, -1, ""}, .first = -1};
   int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, audit_options, ctl_http_on_opt, &a.o, NULL)))

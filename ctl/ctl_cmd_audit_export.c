@@ -45,16 +45,15 @@ typedef struct export_opts {
 
 static const struct option export_options[] = {
   CTL_HTTP_OPTIONS,
-  { "format", required_argument, 0, CTL_OPT_ARG(export_opts, format) },
-  { "since", required_argument, 0, CTL_OPT_ARG(export_opts, since) },
-  { "out", required_argument, 0, CTL_OPT_ARG(export_opts, out) },
-  CTL_OPT_END
-};
+  {"format", required_argument, 0, CTL_OPT_ARG(export_opts, format)},
+  {"since", required_argument, 0, CTL_OPT_ARG(export_opts, since)},
+  {"out", required_argument, 0, CTL_OPT_ARG(export_opts, out)},
+  CTL_OPT_END};
 
 typedef struct exporter {
   FILE *f;
   int csv;
-  char since_time[40];  /* "" = no time filter */
+  char since_time[40]; /* "" = no time filter */
   int64_t written, skipped, first_skipped;
 } exporter;
 
@@ -84,8 +83,7 @@ static int parse_since_time(char out[40], const char *s)
       s[16] != ':' || s[n - 1] != 'Z')
     return -1;
   for (size_t i = 0; i < n - 1; i++)
-    if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 && i != 19 &&
-        (s[i] < '0' || s[i] > '9'))
+    if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 && i != 19 && (s[i] < '0' || s[i] > '9'))
       return -1;
   if (n == 20) {
     snprintf(out, 40, "%.19s.000Z", s);
@@ -173,7 +171,7 @@ int ctl_cmd_audit_export(const ctl_cmd *cmd, int argc, char **argv)
       start = v;
     } else if (parse_since_time(x.since_time, o.since) != 0) {
       return ctl_err(CTL_USAGE, "--since must be a leaf index or an RFC 3339 UTC time such as "
-                     "2024-05-01T00:00:00Z");
+                                "2024-05-01T00:00:00Z");
     }
   }
   if ((rc = ctl_http_open(&h, &o.t, 1)))
@@ -197,9 +195,10 @@ int ctl_cmd_audit_export(const ctl_cmd *cmd, int argc, char **argv)
   if (rc == CTL_OK && fflush(x.f) != 0)
     rc = CTL_FAIL;
   if (rc == CTL_OK && x.skipped)
-    rc = ctl_err(CTL_FAIL, "%lld entries are not valid events and were skipped (first: index "
-                 "%lld); run escrowctl audit verify", (long long)x.skipped,
-                 (long long)x.first_skipped);
+    rc = ctl_err(CTL_FAIL,
+                 "%lld entries are not valid events and were skipped (first: index "
+                 "%lld); run escrowctl audit verify",
+                 (long long)x.skipped, (long long)x.first_skipped);
   if (rc == CTL_OK)
     ctl_notef("exported %lld events", (long long)x.written);
 out:

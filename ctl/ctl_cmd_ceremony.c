@@ -44,7 +44,7 @@ const char ctl_usage_ceremony[] =
 typedef struct ceremony_opts {
   unsigned t, n, scrypt_n, ncust;
   const char *names[KE_MAX_SHARES];
-  const char *passfiles[KE_MAX_SHARES];   /* by index - 1 */
+  const char *passfiles[KE_MAX_SHARES]; /* by index - 1 */
   const char *out;
 } ceremony_opts;
 
@@ -55,41 +55,43 @@ static int on_opt(void *ctx, int opt, const char *arg)
   ceremony_opts *o = ctx;
   unsigned i;
   switch (opt) {
-  case O_T: return ctl_parse_uint(&o->t, arg, "--threshold", 1, KE_MAX_SHARES);
-  case O_N: return ctl_parse_uint(&o->n, arg, "--shares", 1, KE_MAX_SHARES);
-  case O_SCRYPT: return ctl_parse_uint(&o->scrypt_n, arg, "--scrypt-n", KE_SCRYPT_N_MIN,
-                                       KE_SCRYPT_N_MAX);
-  case O_CUST:
-    if (o->ncust == KE_MAX_SHARES)
-      return ctl_err(CTL_USAGE, "more than %d --custodian", KE_MAX_SHARES);
-    if (!ke_label_valid(arg, KE_NAME_MAX))
-      return ctl_err(CTL_USAGE, "custodian names are 1..%d bytes of UTF-8 without control "
-                     "characters", KE_NAME_MAX);
-    o->names[o->ncust++] = arg;
-    return CTL_OK;
-  case O_PASS: {
-    const char *eq = strchr(arg, '=');
-    char num[8];
-    if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof num || !eq[1])
-      return ctl_err(CTL_USAGE, "--passphrase-file takes I=PATH");
-    memcpy(num, arg, (size_t)(eq - arg));
-    num[eq - arg] = '\0';
-    int rc = ctl_parse_uint(&i, num, "the custodian index of --passphrase-file", 1,
-                            KE_MAX_SHARES);
-    if (rc)
-      return rc;
-    if (o->passfiles[i - 1])
-      return ctl_err(CTL_USAGE, "two --passphrase-file for custodian %u", i);
-    o->passfiles[i - 1] = eq + 1;
-    return CTL_OK;
-  }
+    case O_T: return ctl_parse_uint(&o->t, arg, "--threshold", 1, KE_MAX_SHARES);
+    case O_N: return ctl_parse_uint(&o->n, arg, "--shares", 1, KE_MAX_SHARES);
+    case O_SCRYPT:
+      return ctl_parse_uint(&o->scrypt_n, arg, "--scrypt-n", KE_SCRYPT_N_MIN, KE_SCRYPT_N_MAX);
+    case O_CUST:
+      if (o->ncust == KE_MAX_SHARES)
+        return ctl_err(CTL_USAGE, "more than %d --custodian", KE_MAX_SHARES);
+      if (!ke_label_valid(arg, KE_NAME_MAX))
+        return ctl_err(CTL_USAGE,
+                       "custodian names are 1..%d bytes of UTF-8 without control "
+                       "characters",
+                       KE_NAME_MAX);
+      o->names[o->ncust++] = arg;
+      return CTL_OK;
+    case O_PASS: {
+      const char *eq = strchr(arg, '=');
+      char num[8];
+      if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof num || !eq[1])
+        return ctl_err(CTL_USAGE, "--passphrase-file takes I=PATH");
+      memcpy(num, arg, (size_t)(eq - arg));
+      num[eq - arg] = '\0';
+      int rc =
+        ctl_parse_uint(&i, num, "the custodian index of --passphrase-file", 1, KE_MAX_SHARES);
+      if (rc)
+        return rc;
+      if (o->passfiles[i - 1])
+        return ctl_err(CTL_USAGE, "two --passphrase-file for custodian %u", i);
+      o->passfiles[i - 1] = eq + 1;
+      return CTL_OK;
+    }
   }
   return CTL_USAGE;
 }
 
 static int check_opts(const ceremony_opts *o)
 {
-  int rc = CTL_REQUIRED({ "--threshold", o->t }, { "--shares", o->n }, { "--out", o->out });
+  int rc = CTL_REQUIRED({"--threshold", o->t}, {"--shares", o->n}, {"--out", o->out});
 
   if (rc)
     return rc;
@@ -134,8 +136,8 @@ static int prepare_out(const ceremony_opts *o)
 
 /* Seal and write every share file, then the manifest; on failure remove
  * what was written, so that a ceremony either happened or did not. */
-static int write_files(const ceremony_opts *o, const ke_manifest *m,
-                       const ke_scalar *shares, ke_buf *pass)
+static int write_files(const ceremony_opts *o, const ke_manifest *m, const ke_scalar *shares,
+                       ke_buf *pass)
 {
   char path[4096];
   unsigned written = 0;
@@ -147,8 +149,8 @@ static int write_files(const ceremony_opts *o, const ke_manifest *m,
     ke_sharefile sf;
     char *text = NULL;
     size_t len = 0;
-    ke_rc k = ke_sharefile_seal(&sf, pass[i - 1].p, pass[i - 1].len, kdf,
-                                m->pub.fingerprint, i, o->names[i - 1], &shares[i - 1]);
+    ke_rc k = ke_sharefile_seal(&sf, pass[i - 1].p, pass[i - 1].len, kdf, m->pub.fingerprint, i,
+                                o->names[i - 1], &shares[i - 1]);
     if (!k)
       k = ke_sharefile_write(&text, &len, &sf);
     if (k) {
@@ -180,15 +182,15 @@ static int write_files(const ceremony_opts *o, const ke_manifest *m,
 int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "threshold", required_argument, 0, O_T },
-    { "shares", required_argument, 0, O_N },
-    { "custodian", required_argument, 0, O_CUST | CTL_OPT_MULTI },
-    { "out", required_argument, 0, CTL_OPT_ARG(ceremony_opts, out) },
-    { "passphrase-file", required_argument, 0, O_PASS | CTL_OPT_MULTI },
-    { "scrypt-n", required_argument, 0, O_SCRYPT },
+    {"threshold", required_argument, 0, O_T},
+    {"shares", required_argument, 0, O_N},
+    {"custodian", required_argument, 0, O_CUST | CTL_OPT_MULTI},
+    {"out", required_argument, 0, CTL_OPT_ARG(ceremony_opts, out)},
+    {"passphrase-file", required_argument, 0, O_PASS | CTL_OPT_MULTI},
+    {"scrypt-n", required_argument, 0, O_SCRYPT},
     CTL_OPT_END,
   };
-  ceremony_opts o = { 0 };
+  ceremony_opts o = {0};
   ke_buf pass[KE_MAX_SHARES];
   ke_manifest *m = NULL;
   ke_scalar *shares = NULL;
@@ -201,15 +203,14 @@ int ctl_cmd_ceremony(const ctl_cmd *cmd, int argc, char **argv)
   if (o.scrypt_n && o.scrypt_n < KE_SCRYPT_DEFAULT.N)
     ctl_notef("\n*** WARNING: --scrypt-n %u is below the default %llu. A stolen share file\n"
               "*** will be %llu times cheaper to attack by guessing its passphrase.\n"
-              "*** Use this for tests only, never for a real escrow key.\n", o.scrypt_n,
-              (unsigned long long)KE_SCRYPT_DEFAULT.N,
+              "*** Use this for tests only, never for a real escrow key.\n",
+              o.scrypt_n, (unsigned long long)KE_SCRYPT_DEFAULT.N,
               (unsigned long long)KE_SCRYPT_DEFAULT.N / o.scrypt_n);
   if ((rc = check_opts(&o)) || (rc = prepare_out(&o)))
     return rc;
   for (unsigned i = 0; !rc && i < o.n; i++) {
     char prompt[KE_NAME_MAX + 64];
-    snprintf(prompt, sizeof prompt, "New passphrase for custodian %u (%s)", i + 1,
-             o.names[i]);
+    snprintf(prompt, sizeof prompt, "New passphrase for custodian %u (%s)", i + 1, o.names[i]);
     rc = ctl_passphrase(&pass[i], o.passfiles[i], prompt, CTL_PASS_NEW_SHARE);
   }
   m = calloc(1, sizeof *m);

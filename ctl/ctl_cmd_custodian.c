@@ -103,7 +103,7 @@ static void on_term(int sig)
 static int harden(void)
 {
   struct rlimit none = {0, 0};
-  struct sigaction sa = { 0 };
+  struct sigaction sa = {0};
 
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &none) != 0)
     return ctl_err(CTL_FAIL, "cannot switch core dumps off: %s", strerror(errno));
@@ -179,19 +179,18 @@ typedef struct verdict {
 
 enum { JUDGE_APPROVE = 0, JUDGE_DECLINE = 1, JUDGE_LATER = -1 };
 
-#define REFUSE(v, name, ...)                                                                 \
-  do {                                                                                       \
-    snprintf((v)->rule, sizeof (v)->rule, "%s", name);                                       \
-    snprintf((v)->why, sizeof (v)->why, __VA_ARGS__);                                        \
-    return JUDGE_DECLINE;                                                                    \
+#define REFUSE(v, name, ...)                          \
+  do {                                                \
+    snprintf((v)->rule, sizeof(v)->rule, "%s", name); \
+    snprintf((v)->why, sizeof(v)->why, __VA_ARGS__);  \
+    return JUDGE_DECLINE;                             \
   } while (0)
 
 /* Whose key signed: the policy's pin, else this daemon's; with neither, a
  * pin on first sight if the policy allows it, taken only if the request is
  * approved (a declined request pins nothing).  A changed key is refused
  * until an operator confirms the new one. */
-static int key_refused(const cust *c, const ctl_cust_state *st, const ke_request *r,
-                       verdict *v)
+static int key_refused(const cust *c, const ctl_cust_state *st, const ke_request *r, verdict *v)
 {
   const char *user = r->requester.user;
   const char *pin = ctl_jstr(c->policy.requester_keys, user);
@@ -210,7 +209,8 @@ static int key_refused(const cust *c, const ctl_cust_state *st, const ke_request
   if (strlen(pin) != 64 || CRYPTO_memcmp(pin, now, 64) != 0)
     REFUSE(v, "requester_key",
            "signed by client key %.16s..., not the %.16s... pinned for %s: an operator must "
-           "confirm the new key on the custodian's host (%s)", now, pin, user,
+           "confirm the new key on the custodian's host (%s)",
+           now, pin, user,
            in_policy ? "requester_keys in the policy" : "escrowctl custodian trust-key");
   return 0;
 }
@@ -262,8 +262,8 @@ static int act(cust *c, const char *id, const json_t *dec)
     body = part ? json_pack("{s:s}", "part", part) : NULL;
     snprintf(path, sizeof path, "/v1/retrievals/%s/parts", esc);
   } else {
-    body = json_pack("{s:s,s:s}", "rule", ctl_jstr(dec, "rule") ?: "x",
-                     "reason", ctl_jstr(dec, "reason") ?: "-");
+    body = json_pack("{s:s,s:s}", "rule", ctl_jstr(dec, "rule") ?: "x", "reason",
+                     ctl_jstr(dec, "reason") ?: "-");
     snprintf(path, sizeof path, "/v1/retrievals/%s/declines", esc);
   }
   if (body)
@@ -306,8 +306,7 @@ static char *settle(cust *c, ctl_cust_state *st, const ke_request *r, int *no, v
   if ((trip = ctl_cust_tripped(st))) {
     snprintf(v->rule, sizeof v->rule, "limit_tripped");
     snprintf(v->why, sizeof v->why, "this custodian stopped approving: %s", trip);
-  } else if (ctl_cust_over_limit(st, &c->policy, r->requester.user, now, v->why,
-                                 sizeof v->why)) {
+  } else if (ctl_cust_over_limit(st, &c->policy, r->requester.user, now, v->why, sizeof v->why)) {
     snprintf(v->rule, sizeof v->rule, "rate_limit");
     ctl_cust_trip(st, v->why, now);
   } else if (!json_object_get(c->policy.requester_keys, r->requester.user) &&
@@ -335,7 +334,7 @@ static int decide(cust *c, const char *id)
   ke_request *r = calloc(1, sizeof *r);
   json_t *view = NULL;
   ctl_cust_state st;
-  verdict v = { 0 };
+  verdict v = {0};
   char *part = NULL;
   time_t now = ctl_cust_now();
   int forged = 0, no, rc;
@@ -367,15 +366,14 @@ static int decide(cust *c, const char *id)
   }
   part = settle(c, &st, r, &no, &v, now);
   trim_reason(v.why);
-  if (ctl_cust_decide(&st, id, no ? "decline" : "approve", no ? v.rule : NULL,
-                      no ? v.why : NULL, part, r->requester.user, r->device, now) != CTL_OK) {
+  if (ctl_cust_decide(&st, id, no ? "decline" : "approve", no ? v.rule : NULL, no ? v.why : NULL,
+                      part, r->requester.user, r->device, now) != CTL_OK) {
     ctl_cust_close(&st);
     rc = CTL_FAIL;
     goto out;
   }
-  if ((rc = ctl_cust_commit(&st)) ||
-      (rc = ctl_cust_log(c->o->state, id, no ? "decline" : "approve", no ? v.rule : NULL,
-                         no ? v.why : NULL)))
+  if ((rc = ctl_cust_commit(&st)) || (rc = ctl_cust_log(c->o->state, id, no ? "decline" : "approve",
+                                                        no ? v.rule : NULL, no ? v.why : NULL)))
     goto out;
   fprintf(stderr, "escrowctl custodian: %s %s%s%s\n", no ? "declined" : "approved", id,
           no ? ": " : "", no ? v.rule : "");
@@ -491,7 +489,7 @@ static int serve_loop(cust *c)
       sleep(2); /* the server is away: try again, gently */
       continue;
     }
-    json_array_foreach(json_object_get(ans, "retrievals"), i, e) {
+    json_array_foreach (json_object_get(ans, "retrievals"), i, e) {
       const char *id = ctl_jstr(e, "request_id");
       if (id && handle(c, id) != CTL_OK)
         ctl_errf("could not record a decision on %s; the state directory needs attention", id);
@@ -530,8 +528,8 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
     {"token-file", required_argument, 0, CTL_OPT_ARG(cust_opts, token_file)},
     CTL_OPT_END,
   };
-  cust_opts o = { 0 };
-  cust c = { 0 };
+  cust_opts o = {0};
+  cust c = {0};
   ctl_cust_state st;
   ke_buf token = {0};
   int rc, lockfd = -1;
@@ -552,8 +550,7 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
   }
   if (!rc && !(rc = lock_serving(o.state, &lockfd)) && !(rc = ctl_load_share(&c.sf, o.share)) &&
       !(rc = ctl_http_open(&c.h, &o.t, 1)) && !(rc = unseal(&c))) {
-    fprintf(stderr, "escrowctl custodian: custodian %u serving (state %s)\n", c.sf.index,
-            o.state);
+    fprintf(stderr, "escrowctl custodian: custodian %u serving (state %s)\n", c.sf.index, o.state);
     rc = serve_loop(&c);
   }
   cust_share = NULL;
@@ -591,7 +588,7 @@ static int cmd_local(const ctl_cmd *cmd, int argc, char **argv, int trust)
 {
   static const struct option opts[] = {
     {"state", required_argument, 0, CTL_OPT_ARG(cust_opts, state)}, CTL_OPT_END};
-  cust_opts o = { 0 };
+  cust_opts o = {0};
   ctl_cust_state st;
   int first = 0, rc;
 
@@ -603,7 +600,7 @@ static int cmd_local(const ctl_cmd *cmd, int argc, char **argv, int trust)
     return ctl_err(CTL_USAGE, trust ? "give USER and FINGERPRINT" : "no arguments besides --state");
   if (trust && !ctl_pin_fpr_valid(argv[first + 1]))
     return ctl_err(CTL_USAGE, "FINGERPRINT: 64 lower-case hex digits, as `escrowctl key show` "
-                   "prints");
+                              "prints");
   if ((rc = ctl_cust_open(&st, o.state)))
     return rc;
   if (trust)

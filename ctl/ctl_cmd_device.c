@@ -69,12 +69,11 @@ static int on_opt(void *ctx, int opt, const char *arg)
 
 static const struct option dv_options[] = {
   CTL_HTTP_OPTIONS,
-  { "reason", required_argument, 0, CTL_OPT_ARG(dv_opts, reason) },
-  { "volume", required_argument, 0, CTL_OPT_ARG(dv_opts, volume) },
-  { "limit", required_argument, 0, O_LIMIT },
-  { "json", no_argument, 0, CTL_OPT_SET(dv_opts, json) },
-  CTL_OPT_END
-};
+  {"reason", required_argument, 0, CTL_OPT_ARG(dv_opts, reason)},
+  {"volume", required_argument, 0, CTL_OPT_ARG(dv_opts, volume)},
+  {"limit", required_argument, 0, O_LIMIT},
+  {"json", no_argument, 0, CTL_OPT_SET(dv_opts, json)},
+  CTL_OPT_END};
 
 /* Options, then exactly one operand (the query or the device id): options
  * come first, as in every escrowctl command. */
@@ -122,8 +121,8 @@ int ctl_cmd_device_search(const ctl_cmd *cmd, int argc, char **argv)
     char matched[64] = "";
     for (size_t k = 0; k < json_array_size(m); k++) {
       const char *how = json_string_value(json_array_get(m, k));
-      snprintf(matched + strlen(matched), sizeof matched - strlen(matched), "%s%s",
-               k ? "," : "", how ? how : "?");
+      snprintf(matched + strlen(matched), sizeof matched - strlen(matched), "%s%s", k ? "," : "",
+               how ? how : "?");
     }
     printf("%-30s %-24s %-16s %-12s %-20s %-8s %s\n", dv_str(d, "device_id", "?"),
            dv_str(d, "hostname", "?"), dv_str(d, "serial", ""), dv_str(d, "group", ""),
@@ -172,8 +171,8 @@ int ctl_cmd_device_show(const ctl_cmd *cmd, int argc, char **argv)
   else
     printf("status        enabled\n");
   recs = json_object_get(ans, "records");
-  printf("\n%-30s %-12s %-9s %-20s %-10s %-20s %-8s %s\n", "RECORD", "VOLUME", "TYPE",
-         "KEY ID", "STATE", "CREATED", "VERIFIER", "ROTATION");
+  printf("\n%-30s %-12s %-9s %-20s %-10s %-20s %-8s %s\n", "RECORD", "VOLUME", "TYPE", "KEY ID",
+         "STATE", "CREATED", "VERIFIER", "ROTATION");
   for (size_t i = 0; i < json_array_size(recs); i++) {
     const json_t *r = json_array_get(recs, i);
     const char *rq = dv_str(r, "rotate_requested", NULL);
@@ -232,7 +231,8 @@ int ctl_cmd_device_reason(const ctl_cmd *cmd, int argc, char **argv)
     const json_t *v = json_object_get(ans, "volumes");
     for (size_t i = 0; i < json_array_size(v); i++)
       ctl_notef("device %s, volume %s: rotation requested; the device rotates at its next "
-                "check-in", id, json_string_value(json_array_get(v, i)));
+                "check-in",
+                id, json_string_value(json_array_get(v, i)));
   } else if (!rc) {
     ctl_notef("device %s disabled%s", id,
               json_is_true(json_object_get(ans, "was_disabled")) ? " (it already was)" : "");

@@ -51,7 +51,7 @@ static int ctl_drill_keys(ctl_drill *d, const json_t *keys)
 
   if (!json_is_object(keys) || !(d->keys = calloc(json_object_size(keys) + 1, sizeof *d->keys)))
     return 0;
-  json_object_foreach((json_t *)keys, fpr, m) {
+  json_object_foreach ((json_t *)keys, fpr, m) {
     char *text = json_dumps(m, JSON_COMPACT);
     uint8_t want[KE_FPR_LEN];
     int ok = text && ke_manifest_parse(&d->keys[d->nkeys], text, strlen(text), &ferr) == KE_OK &&
@@ -76,8 +76,7 @@ static int ctl_drill_record(ctl_drill *d, ctl_drill_rec *r, const json_t *o)
   uint8_t rb[KE_POINT_LEN], fb[KE_FPR_LEN];
   char pid[KE_DRILL_PART_ID_MAX];
 
-  if (!ctl_drill_str(r->id, sizeof r->id, o, "record_id") ||
-      !ke_drill_part_id(pid, d->id, r->id) ||
+  if (!ctl_drill_str(r->id, sizeof r->id, o, "record_id") || !ke_drill_part_id(pid, d->id, r->id) ||
       !ctl_drill_str(r->device, sizeof r->device, o, "device_id") ||
       !ctl_drill_str(r->volume, sizeof r->volume, o, "volume_id") ||
       !ke_label_valid(r->device, KE_LABEL_MAX) || !ke_label_valid(r->volume, KE_LABEL_MAX) ||
@@ -178,7 +177,7 @@ int ctl_drill_fetch(ctl_http *h, const char *id, ctl_drill *d)
     goto out;
   if (!(d->rec = calloc(json_array_size(recs), sizeof *d->rec)))
     goto out;
-  json_array_foreach(recs, i, it) {
+  json_array_foreach (recs, i, it) {
     d->nrec = i + 1;
     if (!ctl_drill_record(d, &d->rec[i], it))
       goto out;
@@ -235,7 +234,7 @@ int ctl_drill_one_key(const ctl_drill *d)
   for (size_t i = 0; i < d->nrec; i++)
     if (d->rec[i].key != d->rec[0].key)
       return ctl_err(CTL_FAIL, "the drill's records are under more than one escrow key: one share "
-                     "cannot contribute to all of them");
+                               "cannot contribute to all of them");
   return CTL_OK;
 }
 
@@ -243,9 +242,9 @@ int ctl_drill_check_share(const ctl_drill *d, const ke_sharefile *sf)
 {
   const ke_manifest *m = &d->keys[d->rec[0].key];
   int rc = ctl_drill_one_key(d);
-  return rc ? rc : ctl_check_share(sf, &m->pub, sf->index <= m->pub.n ? m->names[sf->index - 1]
-                                                                       : NULL,
-                                   "the drill's escrow key");
+  return rc ? rc
+            : ctl_check_share(sf, &m->pub, sf->index <= m->pub.n ? m->names[sf->index - 1] : NULL,
+                              "the drill's escrow key");
 }
 
 int ctl_drill_confirm(const ctl_drill *d, int yes)
@@ -256,9 +255,11 @@ int ctl_drill_confirm(const ctl_drill *d, int yes)
     return CTL_OK;
   if (!ctl_interactive())
     return ctl_err(CTL_USAGE, "not a terminal: check the confirmation code with the auditor, then "
-                   "pass --yes");
-  snprintf(q, sizeof q, "Does %s read you the confirmation code %s? Contribute parts for "
-           "every record of this drill? [y/N] ", d->auditor, d->code);
+                              "pass --yes");
+  snprintf(q, sizeof q,
+           "Does %s read you the confirmation code %s? Contribute parts for "
+           "every record of this drill? [y/N] ",
+           d->auditor, d->code);
   if (!ctl_confirm(q))
     return ctl_err(CTL_FAIL, "not confirmed; no part made");
   return CTL_OK;
@@ -272,10 +273,10 @@ int ctl_drill_parts(const ctl_drill *d, const ke_sharefile *sf, const char *pass
 {
   const ke_escrow_pub *pub = &d->keys[d->rec[0].key].pub;
   ke_scalar *di = ke_secure_alloc(sizeof *di);
-  char (*pid)[KE_DRILL_PART_ID_MAX] = calloc(d->nrec, KE_DRILL_PART_ID_MAX);
+  char(*pid)[KE_DRILL_PART_ID_MAX] = calloc(d->nrec, KE_DRILL_PART_ID_MAX);
   const char **pids = calloc(d->nrec, sizeof *pids);
   ke_point *R = calloc(d->nrec, sizeof *R);
-  uint8_t (*parts)[KE_PART_LEN] = calloc(d->nrec, KE_PART_LEN);
+  uint8_t(*parts)[KE_PART_LEN] = calloc(d->nrec, KE_PART_LEN);
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   size_t failed = 0;
   int rc = CTL_FAIL;
@@ -291,10 +292,13 @@ int ctl_drill_parts(const ctl_drill *d, const ke_sharefile *sf, const char *pass
     pids[i] = pid[i];
     R[i] = d->rec[i].env.R;
   }
-  if (!rc && ke_part_batch_all(parts, d->nrec, R, pids, sf->index, di,
-                               &pub->public_shares[sf->index - 1], &d->E, (const uint8_t *)d->id,
-                               strlen(d->id), ncpu < 1 ? 1 : ncpu > 16 ? 16 : (unsigned)ncpu,
-                               &failed) != KE_OK) {
+  if (!rc &&
+      ke_part_batch_all(parts, d->nrec, R, pids, sf->index, di, &pub->public_shares[sf->index - 1],
+                        &d->E, (const uint8_t *)d->id, strlen(d->id),
+                        ncpu < 1    ? 1
+                        : ncpu > 16 ? 16
+                                    : (unsigned)ncpu,
+                        &failed) != KE_OK) {
     if (failed < d->nrec)
       ctl_errf("cannot make the part of record %s", d->rec[failed].id);
     else
@@ -324,14 +328,14 @@ int ctl_drill_post(ctl_http *h, const ke_drillbatch *b)
 
   for (size_t i = 0; !rc && i < b->nparts; i++) {
     char *p64 = ke_b64url_encode(b->parts[i].part, KE_PART_LEN);
-    if (!p64 || json_array_append_new(arr, json_pack("{s:s,s:s}", "record_id",
-                                                     b->parts[i].record_id, "part", p64)))
+    if (!p64 || json_array_append_new(
+                  arr, json_pack("{s:s,s:s}", "record_id", b->parts[i].record_id, "part", p64)))
       rc = CTL_FAIL;
     free(p64);
   }
   if (rc)
     json_decref(arr);
-  else if (!(body = json_pack("{s:o}", "parts", arr)))  /* "o" steals arr, also on failure */
+  else if (!(body = json_pack("{s:o}", "parts", arr))) /* "o" steals arr, also on failure */
     rc = CTL_FAIL;
   snprintf(path, sizeof path, "/v1/drills/%s/parts", b->drill_id);
   if (!rc && !(rc = ctl_http_call(h, "POST", path, body, NULL)))
@@ -354,19 +358,19 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "share", required_argument, 0, CTL_OPT_ARG(appr_opts, share) },
-    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(appr_opts, passfile) },
-    { "yes", no_argument, 0, CTL_OPT_SET(appr_opts, yes) },
-    { "export", required_argument, 0, CTL_OPT_ARG(appr_opts, export_to) },
-    { "import", required_argument, 0, CTL_OPT_ARG(appr_opts, import) },
-    { "log-key", required_argument, 0, CTL_OPT_ARG(appr_opts, log_key) },
+    {"share", required_argument, 0, CTL_OPT_ARG(appr_opts, share)},
+    {"passphrase-file", required_argument, 0, CTL_OPT_ARG(appr_opts, passfile)},
+    {"yes", no_argument, 0, CTL_OPT_SET(appr_opts, yes)},
+    {"export", required_argument, 0, CTL_OPT_ARG(appr_opts, export_to)},
+    {"import", required_argument, 0, CTL_OPT_ARG(appr_opts, import)},
+    {"log-key", required_argument, 0, CTL_OPT_ARG(appr_opts, log_key)},
     CTL_OPT_END,
   };
-  appr_opts o = { 0 };
+  appr_opts o = {0};
   ctl_http *h = NULL;
-  ctl_drill d = { 0 };
+  ctl_drill d = {0};
   ke_sharefile sf;
-  ke_drillbatch b = { 0 };
+  ke_drillbatch b = {0};
   const char *id;
   int rc;
 
@@ -390,8 +394,8 @@ int ctl_cmd_drill_approve(const ctl_cmd *cmd, int argc, char **argv)
   /* An upload of parts made offline was checked there (drill part); the
    * rest acts only on a drill its auditor signed, over records escrowed in
    * the open. */
-  if (!o.import && ((rc = ctl_drill_check_statement(&d)) ||
-                    (rc = ctl_drill_prove_records(h, &d, o.log_key)))) {
+  if (!o.import &&
+      ((rc = ctl_drill_check_statement(&d)) || (rc = ctl_drill_prove_records(h, &d, o.log_key)))) {
     ctl_drill_show(&d);
     goto out;
   }

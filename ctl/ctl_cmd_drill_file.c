@@ -28,7 +28,7 @@
 
 int ctl_drill_export(const ctl_drill *d, const char *path)
 {
-  ke_drillfile f = { 0 };
+  ke_drillfile f = {0};
   char *text = NULL;
   size_t len = 0;
   int rc = CTL_FAIL;
@@ -68,7 +68,8 @@ int ctl_drill_export(const ctl_drill *d, const char *path)
   if (!(rc = ctl_write_text(path, text, len, 0644, 0)))
     ctl_notef("drill %s: %zu record(s) written to %s; make the parts with `escrowctl drill "
               "part --drill %s` where the share is, then `escrowctl drill approve %s --import "
-              "BATCH`", d->id, d->nrec, path, path, d->id);
+              "BATCH`",
+              d->id, d->nrec, path, path, d->id);
   ke_drillfile_free(&f);
   return rc;
 out:
@@ -94,8 +95,10 @@ int ctl_drill_batch_matches(const ctl_drill *d, const ke_drillbatch *b)
   /* The batch's record ids are distinct (ke_drillbatch_parse): as many as
    * the drill has records, each one of them, is all of them. */
   if (b->nparts != d->nrec)
-    return ctl_err(CTL_FAIL, "the batch has %zu part(s) but the drill %zu record(s): one part for "
-                   "every record, no more, no less", b->nparts, d->nrec);
+    return ctl_err(CTL_FAIL,
+                   "the batch has %zu part(s) but the drill %zu record(s): one part for "
+                   "every record, no more, no less",
+                   b->nparts, d->nrec);
   for (size_t i = 0; i < b->nparts; i++) {
     size_t j = 0;
     while (j < d->nrec && strcmp(d->rec[j].id, b->parts[i].record_id) != 0)
@@ -177,24 +180,24 @@ out:
 int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "drill", required_argument, 0, CTL_OPT_ARG(dpart_opts, drill) },
-    { "share", required_argument, 0, CTL_OPT_ARG(dpart_opts, share) },
-    { "out", required_argument, 0, CTL_OPT_ARG(dpart_opts, out) },
-    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(dpart_opts, passfile) },
-    { "yes", no_argument, 0, CTL_OPT_SET(dpart_opts, yes) },
+    {"drill", required_argument, 0, CTL_OPT_ARG(dpart_opts, drill)},
+    {"share", required_argument, 0, CTL_OPT_ARG(dpart_opts, share)},
+    {"out", required_argument, 0, CTL_OPT_ARG(dpart_opts, out)},
+    {"passphrase-file", required_argument, 0, CTL_OPT_ARG(dpart_opts, passfile)},
+    {"yes", no_argument, 0, CTL_OPT_SET(dpart_opts, yes)},
     CTL_OPT_END,
   };
-  dpart_opts o = { 0 };
-  ctl_drill d = { 0 };
+  dpart_opts o = {0};
+  ctl_drill d = {0};
   ke_sharefile sf;
-  ke_drillbatch b = { 0 };
+  ke_drillbatch b = {0};
   char *text = NULL;
   size_t len = 0;
   int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--drill", o.drill }, { "--share", o.share }, { "--out", o.out })))
+  if ((rc = CTL_REQUIRED({"--drill", o.drill}, {"--share", o.share}, {"--out", o.out})))
     return rc;
   if ((rc = ctl_new_file(o.out)))
     return rc;
@@ -203,15 +206,14 @@ int ctl_cmd_drill_part(const ctl_cmd *cmd, int argc, char **argv)
     goto out;
   rc = ctl_drill_check_statement(&d);
   ctl_drill_show(&d);
-  if (rc || (rc = ctl_drill_confirm(&d, o.yes)) ||
-      (rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
+  if (rc || (rc = ctl_drill_confirm(&d, o.yes)) || (rc = ctl_drill_parts(&d, &sf, o.passfile, &b)))
     goto out;
   if (ke_drillbatch_write(&text, &len, &b) != KE_OK) {
     rc = ctl_err(CTL_FAIL, "cannot write the batch");
   } else if (!(rc = ctl_write_text(o.out, text, len, 0644, 0))) {
     ctl_notef("drill %s: %zu part(s) of custodian %u written to %s; upload them with "
-              "`escrowctl drill approve %s --import %s`", d.id, b.nparts, b.index, o.out, d.id,
-              o.out);
+              "`escrowctl drill approve %s --import %s`",
+              d.id, b.nparts, b.index, o.out, d.id, o.out);
   }
 out:
   ke_drillbatch_free(&b);

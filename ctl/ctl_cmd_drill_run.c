@@ -72,8 +72,7 @@ static const char *run_format(const char *type, const uint8_t *s, size_t len)
       return "filevault format";
     for (size_t i = 0; i < len; i++) {
       int dash = i % 5 == 4;
-      if (dash ? s[i] != '-'
-               : !((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+      if (dash ? s[i] != '-' : !((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
         return "filevault format";
     }
     return NULL;
@@ -104,13 +103,13 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
   /* A canary drill opens nothing but the auditor's own canaries. */
   if (strcmp(d->mode, "canary") == 0 && (why = ctl_drill_canary_mine(r, d->id, &key->e)))
     goto out;
-  json_array_foreach(parts, i, it) {
+  json_array_foreach (parts, i, it) {
     const char *rid = ctl_jstr(it, "record_id");
     const char *p64 = ctl_jstr(it, "part");
     json_int_t idx = ctl_jint(it, "custodian_index");
     uint8_t pb[KE_PART_LEN];
-    if (g->count >= pub->t || !rid || strcmp(rid, r->id) != 0 || !p64 || idx < 1 ||
-        idx > pub->n || ke_b64url_decode_fixed(pb, sizeof pb, p64) != KE_OK)
+    if (g->count >= pub->t || !rid || strcmp(rid, r->id) != 0 || !p64 || idx < 1 || idx > pub->n ||
+        ke_b64url_decode_fixed(pb, sizeof pb, p64) != KE_OK)
       continue;
     /* A part that does not open or prove is not counted: another
      * custodian's may still make T. */
@@ -130,16 +129,15 @@ static const char *run_record(const ctl_drill *d, const ctl_drill_rec *r, const 
     why = "combine failed";
     goto out;
   }
-  if (ke_envelope_open(&secret, &len, &r->env, &pub->commitments[0], S, r->device,
-                       r->volume) != KE_OK) {
+  if (ke_envelope_open(&secret, &len, &r->env, &pub->commitments[0], S, r->device, r->volume) !=
+      KE_OK) {
     why = "AEAD";
     goto out;
   }
   if ((why = run_format(r->key_type, secret, len)))
     goto out;
   /* v1 or v2 (one scrypt), compared in constant time. */
-  if (ke_verifier_check(r->verifier, r->verifier_len, secret, len, r->device, r->volume) !=
-      KE_OK)
+  if (ke_verifier_check(r->verifier, r->verifier_len, secret, len, r->device, r->volume) != KE_OK)
     why = "verifier mismatch";
   else if (strcmp(d->mode, "canary") == 0)
     why = ctl_drill_canary_secret(r, d->id, &key->e, secret, len);
@@ -161,8 +159,7 @@ static void run_progress(size_t done, size_t total)
   fflush(stderr);
 }
 
-static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const char *id,
-                    json_t **ans)
+static int run_post(ctl_http *h, const run_opts *o, const json_t *sum, const char *id, json_t **ans)
 {
   char cpath[4200], path[128], *text = NULL, *s64 = NULL;
   uint8_t sig[KE_NOTE_SIG_LEN];
@@ -202,7 +199,7 @@ static int run_wait(ctl_http *h, const ctl_drill *d)
   unsigned t = 0, retries = 0;
   long long since = -1;
   time_t end = time(NULL) + 72 * 3600;
-  struct tm tm = { 0 };
+  struct tm tm = {0};
   char path[200];
 
   for (size_t k = 0; k < d->nkeys; k++)
@@ -214,7 +211,8 @@ static int run_wait(ctl_http *h, const ctl_drill *d)
     end = timegm(&tm);
   }
   ctl_notef("waiting for %u custodian(s) until %s (this process holds the one-time key: "
-            "keep it running)", t, d->expires);
+            "keep it running)",
+            t, d->expires);
   for (;;) {
     json_t *ans = NULL, *dr;
     long long n;
@@ -224,7 +222,7 @@ static int run_wait(ctl_http *h, const ctl_drill *d)
     if (now >= end)
       return ctl_err(CTL_FAIL, "drill %s expired before %u custodians answered", d->id, t);
     long long w = end - now < 60 ? (long long)(end - now) : 60;
-    if (since < 0)  /* the first call answers at once */
+    if (since < 0) /* the first call answers at once */
       snprintf(path, sizeof path, "/v1/drills/%s/status", d->id);
     else
       snprintf(path, sizeof path, "/v1/drills/%s/status?wait=%lld&since=%lld", d->id, w, since);
@@ -286,8 +284,8 @@ static int run_prepare(ctl_http *h, run_opts *o, const char *id, ke_reqkey *key,
 static const struct option run_options[] = {
   CTL_HTTP_OPTIONS,
   CTL_DRILL_SEL_OPTIONS,
-  { "key", required_argument, 0, CTL_OPT_ARG(run_opts, key) },
-  { "escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(run_opts, escrow_fpr) },
+  {"key", required_argument, 0, CTL_OPT_ARG(run_opts, key)},
+  {"escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(run_opts, escrow_fpr)},
   CTL_OPT_END,
 };
 
@@ -302,7 +300,7 @@ static int run_args(const ctl_cmd *cmd, int argc, char **argv, run_opts *o, cons
     return rc;
   if (*id ? (o->s.all || o->s.sample || o->s.group || o->s.canary) : o->key != NULL)
     return ctl_err(CTL_USAGE, "either DRILL --key FILE (a drill started before), or --all, "
-                   "--sample N, --group G or --canary N (start one now)");
+                              "--sample N, --group G or --canary N (start one now)");
   if (!*id && (rc = ctl_drill_sel_text(&o->s)))
     return rc;
   if (*id && !ke_drill_id_ok(*id))
@@ -321,8 +319,8 @@ static size_t run_records(const ctl_drill *d, const json_t *ans, const ke_reqkey
   for (size_t i = 0; i < d->nrec; i++) {
     const char *why = run_record(d, &d->rec[i], json_object_get(ans, "parts"), key, g, used);
     if (why)
-      json_array_append_new(fails, json_pack("{s:s,s:s}", "record_id", d->rec[i].id, "reason",
-                                             why));
+      json_array_append_new(fails,
+                            json_pack("{s:s,s:s}", "record_id", d->rec[i].id, "reason", why));
     else
       okc++;
     if (tty)
@@ -337,10 +335,11 @@ static void run_custodians(const json_t *used, json_t *idx)
   for (unsigned c = 1; c <= KE_MAX_SHARES; c++) {
     size_t j;
     json_t *v;
-    json_array_foreach(used, j, v) if (json_integer_value(v) == (json_int_t)c) {
-      json_array_append_new(idx, json_integer(c));
-      break;
-    }
+    json_array_foreach (used, j, v)
+      if (json_integer_value(v) == (json_int_t)c) {
+        json_array_append_new(idx, json_integer(c));
+        break;
+      }
   }
 }
 
@@ -351,29 +350,32 @@ static void run_report(const ctl_drill *d, const run_opts *o, const json_t *fail
   size_t j;
   json_t *f;
   printf("drill %s: %zu record(s), %zu ok, %zu failed\n", d->id, d->nrec, okc, d->nrec - okc);
-  json_array_foreach(fails, j, f)
+  json_array_foreach (fails, j, f)
     printf("failed %s: %s\n", ctl_jstr(f, "record_id"), ctl_jstr(f, "reason"));
   /* Its parts are gone; a full drill's records are disclosed and rotate,
    * a canary drill's are not. */
   printf("parts deleted: %lld\n", ctl_jint(res, "parts_deleted"));
   if (strcmp(d->mode, "canary") == 0)
     printf("canary drill: %zu of %zu canaries opened to their sealed secrets; no real record "
-           "was opened or disclosed\n", okc, d->nrec);
+           "was opened or disclosed\n",
+           okc, d->nrec);
   else
     printf("disclosed by this drill: %lld record(s); each device rotates its key at its next "
-           "check-in\n", ctl_jint(res, "disclosed"));
+           "check-in\n",
+           ctl_jint(res, "disclosed"));
   /* The parts are gone with the result: a key file opens nothing any more
    * but a database backup from before (an in-memory key dies here). */
   if (o->key)
     ctl_notef("the one-time key %s opens nothing any more but old database backups: "
-              "delete it", o->key);
+              "delete it",
+              o->key);
 }
 
 int ctl_cmd_drill_run(const ctl_cmd *cmd, int argc, char **argv)
 {
-  run_opts o = { 0 };
+  run_opts o = {0};
   ctl_http *h = NULL;
-  ctl_drill d = { 0 };
+  ctl_drill d = {0};
   ke_reqkey *key = NULL;
   ctl_good_parts *g = NULL;
   json_t *ans = NULL, *fails = NULL, *used = NULL, *sum = NULL, *idx = NULL, *res = NULL;

@@ -48,20 +48,20 @@ int ctl_drill_sel_opt(ctl_drill_sel *s, int opt, const char *arg)
 {
   char *end;
   switch (opt) {
-  case CTL_DRILL_O_ALL: s->all = 1; return 1;
-  case CTL_DRILL_O_SAMPLE: s->sample = arg; return 1;
-  case CTL_DRILL_O_GROUP: s->group = arg; return 1;
-  case CTL_DRILL_O_CKEY: s->ckey = arg; return 1;
-  case CTL_DRILL_O_CANARY: s->canary = arg; return 1;
-  case CTL_DRILL_O_FPR:
-    s->pinned = 1;
-    s->bad_pin = ctl_parse_fpr(s->pin, arg) != CTL_OK;
-    return 1;
-  case CTL_DRILL_O_EXPIRES:
-    s->hours = strtol(arg, &end, 10);
-    if (*arg < '1' || *arg > '9' || *end || s->hours > 744)
-      s->hours = -1;
-    return 1;
+    case CTL_DRILL_O_ALL: s->all = 1; return 1;
+    case CTL_DRILL_O_SAMPLE: s->sample = arg; return 1;
+    case CTL_DRILL_O_GROUP: s->group = arg; return 1;
+    case CTL_DRILL_O_CKEY: s->ckey = arg; return 1;
+    case CTL_DRILL_O_CANARY: s->canary = arg; return 1;
+    case CTL_DRILL_O_FPR:
+      s->pinned = 1;
+      s->bad_pin = ctl_parse_fpr(s->pin, arg) != CTL_OK;
+      return 1;
+    case CTL_DRILL_O_EXPIRES:
+      s->hours = strtol(arg, &end, 10);
+      if (*arg < '1' || *arg > '9' || *end || s->hours > 744)
+        s->hours = -1;
+      return 1;
   }
   return 0;
 }
@@ -76,13 +76,21 @@ int ctl_drill_sel_text(ctl_drill_sel *s)
 {
   if (s->all + !!s->sample + !!s->group + !!s->canary != 1)
     return ctl_err(CTL_USAGE, "choose the records with exactly one of --all, --sample N, --group "
-                   "G, --canary N");
+                              "G, --canary N");
   if (!!s->canary != s->pinned || s->bad_pin)
-    return ctl_err(CTL_USAGE, !s->canary ? "--fingerprint goes with --canary"
-                   : "--canary: give the pinned --fingerprint HEX of the current escrow key");
+    return ctl_err(CTL_USAGE,
+                   !s->canary
+                     ? "--fingerprint goes with --canary"
+                     : "--canary: give the pinned --fingerprint HEX of the current escrow key");
   snprintf(s->text, sizeof s->text, "%s%s",
-           s->all ? "all" : s->sample ? "sample:" : s->group ? "group:" : "canary:",
-           s->all ? "" : s->sample ? s->sample : s->group ? s->group : s->canary);
+           s->all      ? "all"
+           : s->sample ? "sample:"
+           : s->group  ? "group:"
+                       : "canary:",
+           s->all      ? ""
+           : s->sample ? s->sample
+           : s->group  ? s->group
+                       : s->canary);
   if (!ke_drill_selection_ok(s->text))
     return ctl_err(CTL_USAGE, s->sample  ? "--sample: 1 to 999999"
                               : s->group ? "--group: a group name"
@@ -138,11 +146,10 @@ static int begin_sign(ctl_http *h, const ctl_drill_sel *s, const ke_note_key *ck
   if ((rc = ctl_drill_digest(d, digest)) || (rc = ctl_drill_build_statement(d)))
     return rc;
   rc = CTL_FAIL;
-  if (ke_note_key_sign_raw(ck, (const uint8_t *)d->statement, d->stmt_len, d->stmt_sig) !=
-          KE_OK ||
+  if (ke_note_key_sign_raw(ck, (const uint8_t *)d->statement, d->stmt_len, d->stmt_sig) != KE_OK ||
       !(s64 = ke_b64url_encode(d->stmt_sig, sizeof d->stmt_sig)) ||
-      !(body = json_pack("{s:s,s:s,s:s,s:s}", "mode", d->mode, "records_sha256", digest,
-                         "expires", d->expires, "signature", s64))) {
+      !(body = json_pack("{s:s,s:s,s:s,s:s}", "mode", d->mode, "records_sha256", digest, "expires",
+                         d->expires, "signature", s64))) {
     ctl_errf("cannot sign the drill statement");
     goto out;
   }
@@ -233,19 +240,20 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
     CTL_DRILL_SEL_OPTIONS,
-    { "key-out", required_argument, 0, CTL_OPT_ARG(start_opts, key_out) },
+    {"key-out", required_argument, 0, CTL_OPT_ARG(start_opts, key_out)},
     CTL_OPT_END,
   };
-  start_opts o = { 0 };
+  start_opts o = {0};
   ke_reqkey *key = NULL;
   ctl_http *h = NULL;
-  ctl_drill d = { 0 };
+  ctl_drill d = {0};
   int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, start_opt, &o, NULL)))
     return rc;
   if (!o.key_out)
-    return ctl_err(CTL_USAGE, "--key-out FILE: where the one-time key goes until `drill run DRILL "
+    return ctl_err(CTL_USAGE,
+                   "--key-out FILE: where the one-time key goes until `drill run DRILL "
                    "--key FILE` (or use `escrowctl drill run --all|--sample N|--group G`, which "
                    "keeps it in memory)");
   if ((rc = ctl_drill_sel_text(&o.s)))
@@ -261,4 +269,3 @@ int ctl_cmd_drill_start(const ctl_cmd *cmd, int argc, char **argv)
   ke_secure_free(key, sizeof *key);
   return rc;
 }
-

@@ -51,7 +51,7 @@ static int et_duration(long long *out, const char *s)
   if (ctl_list_duration(out, s, "smhdw", 60, ET_MAX_LIFETIME) == 0)
     return CTL_OK;
   return ctl_err(CTL_USAGE, "--expires: from 60 seconds to 366 days, in seconds or with s, m, h, d "
-                 "or w (e.g. 7d)");
+                            "or w (e.g. 7d)");
 }
 
 static int on_opt(void *ctx, int opt, const char *arg)
@@ -60,38 +60,34 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_USES:
-    o->have_uses = 1;
-    return ctl_parse_uint(&o->uses, arg, "--uses", 1, 1000000);
-  case O_EXPIRES: return et_duration(&o->expires, arg);
+    case O_USES: o->have_uses = 1; return ctl_parse_uint(&o->uses, arg, "--uses", 1, 1000000);
+    case O_EXPIRES: return et_duration(&o->expires, arg);
   }
   return CTL_USAGE;
 }
 
 static const struct option et_options[] = {
   CTL_HTTP_OPTIONS,
-  { "group", required_argument, 0, CTL_OPT_ARG(et_opts, group) },
-  { "uses", required_argument, 0, O_USES },
-  { "expires", required_argument, 0, O_EXPIRES },
-  { "all", no_argument, 0, CTL_OPT_SET(et_opts, all) },
-  { "json", no_argument, 0, CTL_OPT_SET(et_opts, json) },
-  CTL_OPT_END
-};
+  {"group", required_argument, 0, CTL_OPT_ARG(et_opts, group)},
+  {"uses", required_argument, 0, O_USES},
+  {"expires", required_argument, 0, O_EXPIRES},
+  {"all", no_argument, 0, CTL_OPT_SET(et_opts, all)},
+  {"json", no_argument, 0, CTL_OPT_SET(et_opts, json)},
+  CTL_OPT_END};
 
 int ctl_cmd_enroll_token_create(const ctl_cmd *cmd, int argc, char **argv)
 {
-  et_opts o = { 0 };
+  et_opts o = {0};
   json_t *req = NULL, *ans = NULL;
   const char *token;
   int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, et_options, on_opt, &o, NULL)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--group", o.group }, { "--uses", o.have_uses },
-                         { "--expires", o.expires })))
+  if ((rc = CTL_REQUIRED({"--group", o.group}, {"--uses", o.have_uses}, {"--expires", o.expires})))
     return rc;
-  req = json_pack("{s:s,s:I,s:I}", "group", o.group, "uses", (json_int_t)o.uses,
-                  "expires_in", (json_int_t)o.expires);
+  req = json_pack("{s:s,s:I,s:I}", "group", o.group, "uses", (json_int_t)o.uses, "expires_in",
+                  (json_int_t)o.expires);
   if (!req)
     return ctl_err(CTL_USAGE, "--group is not valid UTF-8");
   if ((rc = ctl_list_create(&o.t, "/v1/enroll-tokens", req, &ans, &token)))
@@ -108,7 +104,7 @@ out:
 
 int ctl_cmd_enroll_token_list(const ctl_cmd *cmd, int argc, char **argv)
 {
-  et_opts o = { 0 };
+  et_opts o = {0};
   json_t *ans = NULL;
   const json_t *toks;
   int rc;
@@ -117,16 +113,16 @@ int ctl_cmd_enroll_token_list(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if ((rc = ctl_list_fetch(&o.t, "/v1/enroll-tokens", o.all, o.json, &ans)) || !ans)
     return rc;
-  printf("%-6s %-20s %-11s %-8s %-20s %-9s %s\n", "ID", "GROUP", "USES LEFT", "DEVICES",
-         "EXPIRES", "STATUS", "CREATED BY");
+  printf("%-6s %-20s %-11s %-8s %-20s %-9s %s\n", "ID", "GROUP", "USES LEFT", "DEVICES", "EXPIRES",
+         "STATUS", "CREATED BY");
   toks = json_object_get(ans, "enroll_tokens");
   for (size_t i = 0; i < json_array_size(toks); i++) {
     const json_t *t = json_array_get(toks, i);
     char uses[32];
     snprintf(uses, sizeof uses, "%lld/%lld", ctl_jint(t, "uses_left"), ctl_jint(t, "uses_max"));
-    printf("%-6lld %-20s %-11s %-8lld %-20s %-9s %s\n", ctl_jint(t, "id"),
-           ctl_jstr(t, "group"), uses, ctl_jint(t, "devices"), ctl_jstr(t, "expires"),
-           ctl_jstr(t, "status"), ctl_jstr(t, "created_by"));
+    printf("%-6lld %-20s %-11s %-8lld %-20s %-9s %s\n", ctl_jint(t, "id"), ctl_jstr(t, "group"),
+           uses, ctl_jint(t, "devices"), ctl_jstr(t, "expires"), ctl_jstr(t, "status"),
+           ctl_jstr(t, "created_by"));
   }
   json_decref(ans);
   return CTL_OK;
@@ -134,9 +130,9 @@ int ctl_cmd_enroll_token_list(const ctl_cmd *cmd, int argc, char **argv)
 
 int ctl_cmd_enroll_token_revoke(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const ctl_list_kind kind = { "/v1/enroll-tokens", "enrolment token", "an",
-                                      "escrowctl enroll-token list" };
-  et_opts o = { 0 };
+  static const ctl_list_kind kind = {"/v1/enroll-tokens", "enrolment token", "an",
+                                     "escrowctl enroll-token list"};
+  et_opts o = {0};
   int first = 0, rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, et_options, on_opt, &o, &first)))

@@ -70,25 +70,24 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_STATE:
-    if (strcmp(arg, "current") && strcmp(arg, "accepted") && strcmp(arg, "retired"))
-      return ctl_err(CTL_USAGE, "--state: current, accepted or retired");
-    o->state = arg;
-    return CTL_OK;
+    case O_STATE:
+      if (strcmp(arg, "current") && strcmp(arg, "accepted") && strcmp(arg, "retired"))
+        return ctl_err(CTL_USAGE, "--state: current, accepted or retired");
+      o->state = arg;
+      return CTL_OK;
   }
   return CTL_USAGE;
 }
 
 static const struct option ek_options[] = {
   CTL_HTTP_OPTIONS,
-  { "manifest", required_argument, 0, CTL_OPT_ARG(ek_opts, manifest) },
-  { "fingerprint", required_argument, 0, CTL_OPT_HEX32(ek_opts, fpr) },
-  { "state", required_argument, 0, O_STATE },
-  { "out", required_argument, 0, CTL_OPT_ARG(ek_opts, out) },
-  { "all", no_argument, 0, CTL_OPT_SET(ek_opts, all) },
-  { "json", no_argument, 0, CTL_OPT_SET(ek_opts, json) },
-  CTL_OPT_END
-};
+  {"manifest", required_argument, 0, CTL_OPT_ARG(ek_opts, manifest)},
+  {"fingerprint", required_argument, 0, CTL_OPT_HEX32(ek_opts, fpr)},
+  {"state", required_argument, 0, O_STATE},
+  {"out", required_argument, 0, CTL_OPT_ARG(ek_opts, out)},
+  {"all", no_argument, 0, CTL_OPT_SET(ek_opts, all)},
+  {"json", no_argument, 0, CTL_OPT_SET(ek_opts, json)},
+  CTL_OPT_END};
 
 /* "state (previous current key X is now accepted)" lines after a change. */
 static void ek_report(const json_t *ans)
@@ -107,7 +106,7 @@ static void ek_report(const json_t *ans)
 
 int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv)
 {
-  ek_opts o = { 0 };
+  ek_opts o = {0};
   ke_manifest *m = NULL;
   ctl_http *h = NULL;
   json_t *file = NULL, *req = NULL, *ans = NULL;
@@ -122,7 +121,7 @@ int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt("--manifest");
   if (o.state && strcmp(o.state, "retired") == 0)
     return ctl_err(CTL_USAGE, "--state: a key is published as current or accepted (retire it with "
-                   "set-state)");
+                              "set-state)");
   if (!(m = malloc(sizeof *m)))
     return ctl_oom();
   if ((rc = ctl_load_manifest(m, o.manifest, CTL_HEX32(o.fpr))))
@@ -130,9 +129,8 @@ int ctl_cmd_escrow_key_publish(const ctl_cmd *cmd, int argc, char **argv)
   ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
   /* The file parsed strictly above; send it as the object it is. */
   file = json_load_file(o.manifest, JSON_REJECT_DUPLICATES, &jerr);
-  req = file ? json_pack("{s:O,s:s}", "manifest", file, "state",
-                         o.state ? o.state : "current")
-             : NULL;
+  req =
+    file ? json_pack("{s:O,s:s}", "manifest", file, "state", o.state ? o.state : "current") : NULL;
   if (!req) {
     rc = ctl_err(CTL_FAIL, "%s: cannot read the manifest again", o.manifest);
     goto out;
@@ -183,7 +181,7 @@ static int ek_list(ctl_http *h, const ek_opts *o)
 
 int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
 {
-  ek_opts o = { 0 };
+  ek_opts o = {0};
   ke_manifest *m = NULL;
   ke_ferr ferr;
   ctl_http *h = NULL;
@@ -224,8 +222,10 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
   ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
   if (strcmp(fpr, claimed) != 0 ||
       (o.fpr.set && memcmp(o.fpr.b, m->pub.fingerprint, KE_FPR_LEN) != 0)) {
-    rc = ctl_err(CTL_FAIL, "%s served a manifest whose fingerprint is %s, not the one it names or "
-                 "you asked for; refusing", ctl_http_server(h), fpr);
+    rc = ctl_err(CTL_FAIL,
+                 "%s served a manifest whose fingerprint is %s, not the one it names or "
+                 "you asked for; refusing",
+                 ctl_http_server(h), fpr);
     goto out;
   }
   if (o.out) {
@@ -245,8 +245,8 @@ int ctl_cmd_escrow_key_show(const ctl_cmd *cmd, int argc, char **argv)
   }
   printf("fingerprint  %s\nstate        %s\nthreshold    %u of %u custodians\n"
          "published    %s\ncustodians  ",
-         fpr, ctl_jstr(ans, "state"), (unsigned)m->pub.t,
-         (unsigned)m->pub.n, ctl_jstr(ans, "created"));
+         fpr, ctl_jstr(ans, "state"), (unsigned)m->pub.t, (unsigned)m->pub.n,
+         ctl_jstr(ans, "created"));
   for (unsigned i = 0; i < m->pub.n; i++)
     printf(" %u:%s", i + 1, m->names[i]);
   printf("\n");
@@ -260,14 +260,14 @@ out:
 
 int ctl_cmd_escrow_key_set_state(const ctl_cmd *cmd, int argc, char **argv)
 {
-  ek_opts o = { 0 };
+  ek_opts o = {0};
   json_t *req = NULL, *ans = NULL;
   char fpr[2 * KE_FPR_LEN + 1];
   int rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, ek_options, on_opt, &o, NULL)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--fingerprint", o.fpr.set }, { "--state", o.state })))
+  if ((rc = CTL_REQUIRED({"--fingerprint", o.fpr.set}, {"--state", o.state})))
     return rc;
   ke_hex_encode(fpr, o.fpr.b, KE_FPR_LEN);
   req = json_pack("{s:s,s:s}", "fingerprint", fpr, "state", o.state);

@@ -20,7 +20,7 @@ const char ctl_usage_escrow_key_pin[] =
 
 int ctl_cmd_escrow_key_pin(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const struct option opts[] = { CTL_OPT_END };
+  static const struct option opts[] = {CTL_OPT_END};
   int first = 0, rc = ctl_getopt(cmd, argc, argv, opts, NULL, NULL, &first);
 
   if (rc)

@@ -64,7 +64,7 @@ typedef struct key_opts {
 static int put_key(ctl_http *h, const key_opts *o, json_t *body, json_t **ans)
 {
   long status = 0;
-  ke_buf pw = { 0 };
+  ke_buf pw = {0};
   int rc, asked = 0;
 
   for (;;) {
@@ -81,9 +81,11 @@ static int put_key(ctl_http *h, const key_opts *o, json_t *body, json_t **ans)
     /* A key is registered already: replacing it needs the password. */
     if (!o->password_file && !ctl_interactive())
       return ctl_err(CTL_USAGE, "a client key is registered already: replacing it needs your "
-                     "password (--password-file)");
-    if ((rc = ctl_passphrase(&pw, o->password_file, "Your password (to replace your client "
-                             "key): ", 0)))
+                                "password (--password-file)");
+    if ((rc = ctl_passphrase(&pw, o->password_file,
+                             "Your password (to replace your client "
+                             "key): ",
+                             0)))
       return rc;
     rc = json_object_set_new(body, "password", json_stringn(pw.p, pw.len)) ? CTL_FAIL : CTL_OK;
     ke_buf_free(&pw);
@@ -100,11 +102,11 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file) },
-    { "password-file", required_argument, 0, CTL_OPT_ARG(key_opts, password_file) },
+    {"client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file)},
+    {"password-file", required_argument, 0, CTL_OPT_ARG(key_opts, password_file)},
     CTL_OPT_END,
   };
-  key_opts o = { 0 };
+  key_opts o = {0};
   char path[4200], *b64 = NULL;
   ke_note_key *k = NULL;
   ke_note_verifier v;
@@ -117,8 +119,10 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
   if ((rc = ctl_client_key_path(path, sizeof path, o.file)))
     return rc;
   if (ke_note_key_load_or_create(&k, path, CTL_CLIENT_KEY_NAME, &created) != KE_OK)
-    return ctl_err(CTL_FAIL, "cannot load or create the client key %s (it must be yours, mode "
-                   "0600)", path);
+    return ctl_err(CTL_FAIL,
+                   "cannot load or create the client key %s (it must be yours, mode "
+                   "0600)",
+                   path);
   ke_note_key_verifier(k, &v);
   if (!(b64 = ke_b64url_encode(v.pub, sizeof v.pub)) ||
       !(body = json_pack("{s:s}", "public_key", b64))) {
@@ -129,7 +133,7 @@ int ctl_cmd_key_register(const ctl_cmd *cmd, int argc, char **argv)
     goto out;
   printf("%s client key %s\n%s; fingerprint %s\n", created ? "created" : "reused", path,
          json_is_true(json_object_get(ans, "replaced")) ? "registered, replacing your old key"
-                                                         : "registered",
+                                                        : "registered",
          ctl_jstr(ans, "fingerprint") ?: "?");
   if (json_is_true(json_object_get(ans, "replaced")))
     printf("custodians who pinned your old key (%s) will refuse your requests until they "
@@ -157,10 +161,10 @@ const char ctl_usage_key_show[] =
 int ctl_cmd_key_show(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file) },
+    {"client-key", required_argument, 0, CTL_OPT_ARG(key_opts, file)},
     CTL_OPT_END,
   };
-  key_opts o = { 0 };
+  key_opts o = {0};
   char path[4200], hex[65], groups[80];
   uint8_t fpr[32];
   unsigned int fl = 0;

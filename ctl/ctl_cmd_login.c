@@ -64,7 +64,7 @@ static int save_login(const login_opts *o, ctl_http *h, const json_t *ans)
   const char *expires = ctl_jstr(ans, "expires");
   json_int_t in = ctl_jint(ans, "expires_in");
   char cacert[PATH_MAX], dir[PATH_MAX];
-  ctl_login l = { 0 };
+  ctl_login l = {0};
   int rc;
 
   if (!token || !role || !expires || in <= 0)
@@ -81,8 +81,8 @@ static int save_login(const login_opts *o, ctl_http *h, const json_t *ans)
   l.pin = (char *)ctl_http_pin(h);
   if ((rc = ctl_login_save(&l)) || (rc = ctl_config_dir(dir, sizeof dir)))
     return rc;
-  printf("Logged in to %s as %s (role %s) until %s.\nToken stored in %s/login.json.\n",
-         l.server, o->user, role, expires, dir);
+  printf("Logged in to %s as %s (role %s) until %s.\nToken stored in %s/login.json.\n", l.server,
+         o->user, role, expires, dir);
   return CTL_OK;
 }
 
@@ -104,13 +104,12 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
     CTL_HTTP_OPTIONS,
-    { "user", required_argument, 0, CTL_OPT_ARG(login_opts, user) },
-    { "password-file", required_argument, 0, CTL_OPT_ARG(login_opts, password_file) },
-    { "new-password-file", required_argument, 0, CTL_OPT_ARG(login_opts, new_password_file) },
-    CTL_OPT_END
-  };
-  login_opts o = { 0 };
-  ke_buf pw = { 0 }, npw = { 0 };
+    {"user", required_argument, 0, CTL_OPT_ARG(login_opts, user)},
+    {"password-file", required_argument, 0, CTL_OPT_ARG(login_opts, password_file)},
+    {"new-password-file", required_argument, 0, CTL_OPT_ARG(login_opts, new_password_file)},
+    CTL_OPT_END};
+  login_opts o = {0};
+  ke_buf pw = {0}, npw = {0};
   ctl_http *h = NULL;
   json_t *ans = NULL;
   long status = 0;
@@ -119,7 +118,7 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--server", o.t.server }, { "--user", o.user })))
+  if ((rc = CTL_REQUIRED({"--server", o.t.server}, {"--user", o.user})))
     return rc;
   if ((rc = ctl_http_open_explicit(&h, o.t.server, o.t.cacert, NULL)))
     return rc;
@@ -128,8 +127,7 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
   snprintf(prompt, sizeof prompt, "Password for %.60s at %.80s", o.user, ctl_http_server(h));
   if ((rc = read_password(&pw, o.password_file, prompt, 0)))
     goto out;
-  if (o.new_password_file &&
-      (rc = read_password(&npw, o.new_password_file, "New password", 1)))
+  if (o.new_password_file && (rc = read_password(&npw, o.new_password_file, "New password", 1)))
     goto out;
   for (int attempt = 0; attempt < 2; attempt++) {
     const json_t *e;
@@ -172,7 +170,7 @@ out:
 
 int ctl_cmd_logout(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const struct option opts[] = { CTL_OPT_END };
+  static const struct option opts[] = {CTL_OPT_END};
   char dir[PATH_MAX], path[PATH_MAX + 16];
   ctl_http *h = NULL;
   ctl_login l;

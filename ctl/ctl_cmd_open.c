@@ -45,8 +45,7 @@ typedef struct open_opts {
   int raw;
 } open_opts;
 
-static int take_part(ctl_good_parts *g, const char *path, const ke_request *r,
-                     const ke_reqkey *key)
+static int take_part(ctl_good_parts *g, const char *path, const ke_request *r, const ke_reqkey *key)
 {
   ke_partfile pf;
   if (ctl_load_part(&pf, path) != CTL_OK) {
@@ -57,27 +56,27 @@ static int take_part(ctl_good_parts *g, const char *path, const ke_request *r,
 }
 
 /* Shared with `retrieve` (ctl_open.h). */
-int ctl_open_take(ctl_good_parts *g, const ke_partfile *pfp, const char *path,
-                  const ke_request *r, const ke_reqkey *key)
+int ctl_open_take(ctl_good_parts *g, const ke_partfile *pfp, const char *path, const ke_request *r,
+                  const ke_reqkey *key)
 {
   const ke_escrow_pub *pub = &r->pub;
   const ke_partfile pf = *pfp;
   ke_dleq *proof;
   unsigned i = pf.index;
   if (strcmp(pf.request_id, r->request_id) != 0) {
-    ctl_errf("custodian %u: part %s is for request %s, not %s; ignored", i, path,
-             pf.request_id, r->request_id);
+    ctl_errf("custodian %u: part %s is for request %s, not %s; ignored", i, path, pf.request_id,
+             r->request_id);
     return 0;
   }
   if (i < 1 || i > pub->n) {
     ctl_errf("custodian %u: part %s: no such custodian in this escrow key (1..%u); "
-             "ignored", i, path, pub->n);
+             "ignored",
+             i, path, pub->n);
     return 0;
   }
   for (size_t j = 0; j < g->count; j++)
     if (g->indices[j] == i) {
-      ctl_errf("custodian %u: part %s is a second part of this custodian; ignored", i,
-               path);
+      ctl_errf("custodian %u: part %s is a second part of this custodian; ignored", i, path);
       return 0;
     }
   if (!(proof = ke_secure_alloc(sizeof *proof))) {
@@ -88,13 +87,13 @@ int ctl_open_take(ctl_good_parts *g, const ke_partfile *pfp, const char *path,
   ke_rc k = ke_part_open(proof, pf.part, KE_PART_LEN, &key->e, &key->E, r->request_id, i);
   if (k) {
     ctl_errf("custodian %u: part %s does not open with this request's key (%s: made for "
-             "another request, key or custodian, or altered); ignored", i, path,
-             ke_rc_str(k));
+             "another request, key or custodian, or altered); ignored",
+             i, path, ke_rc_str(k));
   } else if ((k = ke_dleq_verify(proof, i, &pub->public_shares[i - 1], &r->R,
-                                 (const uint8_t *)r->request_id,
-                                 strlen(r->request_id))) != KE_OK) {
+                                 (const uint8_t *)r->request_id, strlen(r->request_id))) != KE_OK) {
     ctl_errf("custodian %u: part %s: the proof of correct decryption does not verify "
-             "(%s); ignored", i, path, ke_rc_str(k));
+             "(%s); ignored",
+             i, path, ke_rc_str(k));
   } else {
     g->indices[g->count] = (uint8_t)i;
     g->P[g->count++] = proof->P;
@@ -105,8 +104,7 @@ int ctl_open_take(ctl_good_parts *g, const ke_partfile *pfp, const char *path,
 }
 
 /* Combine the first t parts and open the envelope.  *secret is secure. */
-int ctl_open_envelope(uint8_t **secret, size_t *len, const ctl_good_parts *g,
-                      const ke_request *r)
+int ctl_open_envelope(uint8_t **secret, size_t *len, const ctl_good_parts *g, const ke_request *r)
 {
   ke_envelope env;
   ke_point *S = ke_secure_alloc(sizeof *S);
@@ -114,12 +112,13 @@ int ctl_open_envelope(uint8_t **secret, size_t *len, const ctl_good_parts *g,
   if (!k)
     k = ke_combine(S, g->indices, g->P, r->pub.t);
   if (!k)
-    k = ke_envelope_open(secret, len, &env, &r->pub.commitments[0], S, r->device,
-                         r->volume);
+    k = ke_envelope_open(secret, len, &env, &r->pub.commitments[0], S, r->device, r->volume);
   ke_secure_free(S, sizeof *S);
   if (k == KE_ERR_AUTH)
-    return ctl_err(CTL_FAIL, "the envelope does not open: device \"%s\" and volume \"%s\" are not "
-                   "the ones it was sealed for, or it was altered", r->device, r->volume);
+    return ctl_err(CTL_FAIL,
+                   "the envelope does not open: device \"%s\" and volume \"%s\" are not "
+                   "the ones it was sealed for, or it was altered",
+                   r->device, r->volume);
   if (k)
     return ctl_err(CTL_FAIL, "cannot open the envelope: %s", ke_rc_str(k));
   return CTL_OK;
@@ -133,9 +132,8 @@ static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey
     return rc;
   if (o->manifest && memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0)
     return ctl_err(CTL_FAIL, "the request's envelope is sealed to another escrow key than the "
-                   "manifest's");
-  if (strcmp(key->request_id, r->request_id) != 0 ||
-      memcmp(key->E.b, r->E.b, KE_POINT_LEN) != 0)
+                             "manifest's");
+  if (strcmp(key->request_id, r->request_id) != 0 || memcmp(key->E.b, r->E.b, KE_POINT_LEN) != 0)
     return ctl_err(CTL_FAIL, "%s is the key of another request (%s)", o->key, key->request_id);
   return CTL_OK;
 }
@@ -143,19 +141,19 @@ static int load_all(const open_opts *o, ke_manifest *m, ke_request *r, ke_reqkey
 int ctl_cmd_open(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "request", required_argument, 0, CTL_OPT_ARG(open_opts, request) },
-    { "key", required_argument, 0, CTL_OPT_ARG(open_opts, key) },
-    { "manifest", required_argument, 0, CTL_OPT_ARG(open_opts, manifest) },
-    { "raw", no_argument, 0, CTL_OPT_SET(open_opts, raw) },
-    { "out", required_argument, 0, CTL_OPT_ARG(open_opts, out) },
-    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(open_opts, pin) },
+    {"request", required_argument, 0, CTL_OPT_ARG(open_opts, request)},
+    {"key", required_argument, 0, CTL_OPT_ARG(open_opts, key)},
+    {"manifest", required_argument, 0, CTL_OPT_ARG(open_opts, manifest)},
+    {"raw", no_argument, 0, CTL_OPT_SET(open_opts, raw)},
+    {"out", required_argument, 0, CTL_OPT_ARG(open_opts, out)},
+    {"fingerprint", required_argument, 0, CTL_OPT_HEX32(open_opts, pin)},
     CTL_OPT_END,
   };
-  open_opts o = { 0 };
+  open_opts o = {0};
   int first = 0, rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, &first)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--request", o.request }, { "--key", o.key })))
+  if ((rc = CTL_REQUIRED({"--request", o.request}, {"--key", o.key})))
     return rc;
   if ((rc = ctl_new_file(o.out)))
     return rc;

@@ -89,7 +89,7 @@ static int confirm(const part_opts *o, const ke_request *r, const ke_sharefile *
             "  confirmation code  %s",
             r->request_id, s->index, s->name, dg, dg + 40,
             o->digest.set ? "(matches --envelope-sha256)"
-                           : "(compare it with the escrow record of the device)",
+                          : "(compare it with the escrow record of the device)",
             r->device, r->volume, fpr, r->created, r->code);
   if (o->yes) {
     if (!o->digest.set)
@@ -99,11 +99,11 @@ static int confirm(const part_opts *o, const ke_request *r, const ke_sharefile *
   }
   if (!ctl_interactive())
     return ctl_err(CTL_USAGE, "not a terminal: check the confirmation code with the requester and "
-                   "the envelope SHA-256 with the escrow record, then pass --yes");
+                              "the envelope SHA-256 with the escrow record, then pass --yes");
   if (!ctl_confirm(o->digest.set
-                   ? "Does the requester read you the same confirmation code? [y/N] "
-                   : "Do the confirmation code (read by the requester) and the envelope "
-                     "SHA-256 (in the escrow record) match? [y/N] "))
+                     ? "Does the requester read you the same confirmation code? [y/N] "
+                     : "Do the confirmation code (read by the requester) and the envelope "
+                       "SHA-256 (in the escrow record) match? [y/N] "))
     return ctl_err(CTL_FAIL, "not confirmed; no part written");
   return CTL_OK;
 }
@@ -117,8 +117,10 @@ static int check_requester(const part_opts *o, const ke_request *r)
     const char *id = r->request_id;
     if (strlen(id) == 30 && strncmp(id, "req-", 4) == 0 &&
         strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") == 26)
-      return ctl_err(CTL_FAIL, "request %s is an online request without its requester's signature: "
-                     "the file was altered after `escrowctl approve --export`; refusing", id);
+      return ctl_err(CTL_FAIL,
+                     "request %s is an online request without its requester's signature: "
+                     "the file was altered after `escrowctl approve --export`; refusing",
+                     id);
     ctl_notef("warning: this request carries no signature of its requester (a request made "
               "offline with `escrowctl request`): only the confirmation code, read to you by "
               "the requester, ties it to them.");
@@ -151,8 +153,7 @@ int ctl_part_compute(ke_partfile *pf, const ke_request *r, unsigned index, const
   return CTL_OK;
 }
 
-int ctl_part_make(ke_partfile *pf, const ke_request *r, const ke_sharefile *s,
-                  const char *passfile)
+int ctl_part_make(ke_partfile *pf, const ke_request *r, const ke_sharefile *s, const char *passfile)
 {
   ke_scalar *d = ke_secure_alloc(sizeof *d);
   int rc = d ? CTL_OK : ctl_oom();
@@ -174,7 +175,7 @@ static int check_inputs(const part_opts *o, const ke_request *r, ke_manifest *m,
       return rc;
     if (memcmp(r->fingerprint, m->pub.fingerprint, KE_FPR_LEN) != 0)
       return ctl_err(CTL_FAIL, "the request's envelope is sealed to another escrow key than the "
-                     "manifest's; refusing");
+                               "manifest's; refusing");
     if (sf->index <= m->pub.n)
       name = m->names[sf->index - 1];
   }
@@ -184,10 +185,12 @@ static int check_inputs(const part_opts *o, const ke_request *r, ke_manifest *m,
     char want[80], have[80];
     ctl_hex_groups(want, o->digest.b);
     ctl_hex_groups(have, r->envelope_sha256);
-    return ctl_err(CTL_FAIL, "the request's envelope is not the pinned one; refusing.\n"
+    return ctl_err(CTL_FAIL,
+                   "the request's envelope is not the pinned one; refusing.\n"
                    "  pinned (--envelope-sha256)  %s\n  in the request              %s\n"
                    "This request would open another envelope than the escrow record you "
-                   "checked, whatever device it names.", want, have);
+                   "checked, whatever device it names.",
+                   want, have);
   }
   return CTL_OK;
 }
@@ -195,24 +198,24 @@ static int check_inputs(const part_opts *o, const ke_request *r, ke_manifest *m,
 int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "request", required_argument, 0, CTL_OPT_ARG(part_opts, request) },
-    { "manifest", required_argument, 0, CTL_OPT_ARG(part_opts, manifest) },
-    { "share", required_argument, 0, CTL_OPT_ARG(part_opts, share) },
-    { "out", required_argument, 0, CTL_OPT_ARG(part_opts, out) },
-    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(part_opts, passfile) },
-    { "yes", no_argument, 0, CTL_OPT_SET(part_opts, yes) },
-    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(part_opts, pin) },
-    { "envelope-sha256", required_argument, 0, CTL_OPT_HEX32(part_opts, digest) },
-    { "pin-requester", required_argument, 0, CTL_OPT_ARG(part_opts, pin_requester) },
+    {"request", required_argument, 0, CTL_OPT_ARG(part_opts, request)},
+    {"manifest", required_argument, 0, CTL_OPT_ARG(part_opts, manifest)},
+    {"share", required_argument, 0, CTL_OPT_ARG(part_opts, share)},
+    {"out", required_argument, 0, CTL_OPT_ARG(part_opts, out)},
+    {"passphrase-file", required_argument, 0, CTL_OPT_ARG(part_opts, passfile)},
+    {"yes", no_argument, 0, CTL_OPT_SET(part_opts, yes)},
+    {"fingerprint", required_argument, 0, CTL_OPT_HEX32(part_opts, pin)},
+    {"envelope-sha256", required_argument, 0, CTL_OPT_HEX32(part_opts, digest)},
+    {"pin-requester", required_argument, 0, CTL_OPT_ARG(part_opts, pin_requester)},
     CTL_OPT_END,
   };
-  part_opts o = { 0 };
+  part_opts o = {0};
   ke_sharefile sf;
   ke_partfile pf;
   int rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--request", o.request }, { "--share", o.share }, { "--out", o.out })))
+  if ((rc = CTL_REQUIRED({"--request", o.request}, {"--share", o.share}, {"--out", o.out})))
     return rc;
   if ((rc = ctl_new_file(o.out)))
     return rc;
@@ -230,8 +233,8 @@ int ctl_cmd_part(const ctl_cmd *cmd, int argc, char **argv)
     if (k) {
       rc = ctl_err(CTL_FAIL, "cannot write the part: %s", ke_rc_str(k));
     } else if (!(rc = ctl_write_text(o.out, text, len, 0644, 0))) {
-      ctl_notef("Part of custodian %u for request %s written to %s.", pf.index,
-                pf.request_id, o.out);
+      ctl_notef("Part of custodian %u for request %s written to %s.", pf.index, pf.request_id,
+                o.out);
     }
   }
   free(r);

@@ -11,10 +11,9 @@
 #include "ctl_cmd.h"
 #include "ctl_pins.h"
 
-const char ctl_usage_pin_list[] =
-  "usage: escrowctl pin list\n"
-  "\n"
-  "Lists the client keys you pinned: user, fingerprint, when.\n";
+const char ctl_usage_pin_list[] = "usage: escrowctl pin list\n"
+                                  "\n"
+                                  "Lists the client keys you pinned: user, fingerprint, when.\n";
 
 const char ctl_usage_pin_add[] =
   "usage: escrowctl pin add USER FINGERPRINT\n"
@@ -24,12 +23,11 @@ const char ctl_usage_pin_add[] =
   "drill approve act only on statements signed by a pinned key.  Replaces an\n"
   "earlier pin of USER (after a key change you checked with them).\n";
 
-const char ctl_usage_pin_remove[] =
-  "usage: escrowctl pin remove USER\n";
+const char ctl_usage_pin_remove[] = "usage: escrowctl pin remove USER\n";
 
 static int positional(const ctl_cmd *cmd, int argc, char **argv, int want, int *first)
 {
-  static const struct option opts[] = { CTL_OPT_END };
+  static const struct option opts[] = {CTL_OPT_END};
   int rc = ctl_getopt(cmd, argc, argv, opts, NULL, NULL, first);
 
   if (rc)

@@ -63,12 +63,12 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_FORMAT:
-    if (strcmp(arg, "table") && strcmp(arg, "json") && strcmp(arg, "csv"))
-      return ctl_err(CTL_USAGE, "--format: table, json or csv");
-    o->format = arg;
-    return CTL_OK;
-  case O_STALE: return ctl_parse_uint(&o->stale_days, arg, "--stale-days", 1, 3650);
+    case O_FORMAT:
+      if (strcmp(arg, "table") && strcmp(arg, "json") && strcmp(arg, "csv"))
+        return ctl_err(CTL_USAGE, "--format: table, json or csv");
+      o->format = arg;
+      return CTL_OK;
+    case O_STALE: return ctl_parse_uint(&o->stale_days, arg, "--stale-days", 1, 3650);
   }
   return CTL_USAGE;
 }
@@ -84,8 +84,8 @@ static int add_query(char *path, size_t len, const char *name, const char *value
     return CTL_OK;
   if ((rc = ctl_http_escape(esc, sizeof esc, value)))
     return rc;
-  if ((size_t)snprintf(path + n, len - n, "%c%s=%s", strchr(path, '?') ? '&' : '?', name,
-                       esc) >= len - n)
+  if ((size_t)snprintf(path + n, len - n, "%c%s=%s", strchr(path, '?') ? '&' : '?', name, esc) >=
+      len - n)
     return ctl_err(CTL_USAGE, "--%s is too long", name);
   return CTL_OK;
 }
@@ -129,11 +129,10 @@ static void print_table(const json_t *ans)
   printf("Filters: group %s, os %s; stale after %lld days without check-in\n\n",
          jstr(par, "group", "(all)"), jstr(par, "os", "(all)"), ctl_jint(par, "stale_days"));
   printf("%-26s %8s %7s\n", "TOTAL", "DEVICES", "PERCENT");
-  json_object_foreach((json_t *)tot, key, v) {
+  json_object_foreach ((json_t *)tot, key, v) {
     const json_t *p = json_object_get(pct, key);
     if (p)
-      printf("%-26s %8lld %6.1f%%\n", key, (long long)json_integer_value(v),
-             json_number_value(p));
+      printf("%-26s %8lld %6.1f%%\n", key, (long long)json_integer_value(v), json_number_value(p));
     else
       printf("%-26s %8lld\n", key, (long long)json_integer_value(v));
   }
@@ -142,14 +141,13 @@ static void print_table(const json_t *ans)
   for (size_t i = 0; i < json_array_size(sh); i++) {
     const json_t *e = json_array_get(sh, i);
     printf("  share %-3lld last attested %s%s%s\n", ctl_jint(e, "index"),
-           jstr(e, "last_attestation", "never"), json_is_string(json_object_get(e, "by"))
-           ? " by " : "", jstr(e, "by", ""));
+           jstr(e, "last_attestation", "never"),
+           json_is_string(json_object_get(e, "by")) ? " by " : "", jstr(e, "by", ""));
   }
   if (json_is_string(json_object_get(c, "warning")))
     printf("WARNING: %s\n", jstr(c, "warning", ""));
   printf("\n%-30s %-20s %-12s %-20s %-5s %-14s %-12s %-10s %-7s %s\n", "DEVICE", "HOSTNAME",
-         "GROUP", "LAST CHECK-IN", "STALE", "ESCROWED", "VERIFIER", "UNLOCK", "KEY",
-         "DISCLOSED");
+         "GROUP", "LAST CHECK-IN", "STALE", "ESCROWED", "VERIFIER", "UNLOCK", "KEY", "DISCLOSED");
   for (size_t i = 0; i < json_array_size(devs); i++) {
     const json_t *d = json_array_get(devs, i);
     char kt[64];
@@ -157,8 +155,8 @@ static void print_table(const json_t *ans)
     printf("%-30s %-20.20s %-12.12s %-20s %-5s %-14s %-12s %-10s %-7s %s\n",
            jstr(d, "device_id", "?"), jstr(d, "hostname", "?"), jstr(d, "group", "?"),
            jstr(d, "last_checkin", "never"),
-           json_is_true(json_object_get(d, "stale")) ? "yes" : "no", kt,
-           jstr(d, "verifier", "-"), jstr(d, "unlock_check", "-"), jstr(d, "escrow_key", "-"),
+           json_is_true(json_object_get(d, "stale")) ? "yes" : "no", kt, jstr(d, "verifier", "-"),
+           jstr(d, "unlock_check", "-"), jstr(d, "escrow_key", "-"),
            json_is_true(json_object_get(d, "disclosed_not_rotated")) ? "not rotated" : "-");
   }
 }
@@ -174,8 +172,8 @@ static int report_run(const report_opts *o, char *path, size_t len,
   json_error_t e;
   int rc;
 
-  if ((rc = add_query(path, len, "format", o->format && strcmp(o->format, "csv") == 0 ? "csv"
-                                                                                        : NULL)))
+  if ((rc =
+         add_query(path, len, "format", o->format && strcmp(o->format, "csv") == 0 ? "csv" : NULL)))
     return rc;
   if ((rc = ctl_http_open(&h, &o->t, 1)) || (rc = ctl_http_get_raw(h, path, &raw, NULL)))
     goto out;
@@ -219,9 +217,9 @@ static void print_retrievals(const json_t *ans)
   printf("Retrievals since %s\n", jstr(ans, "since", "?"));
   printf("Audit checkpoint: tree size %lld, root %s (report event at leaf %lld)\n\n",
          ctl_jint(audit, "tree_size"), jstr(audit, "root", "?"), ctl_jint(audit, "leaf_index"));
-  printf("%-20s %-30s %-14s %-16s %-10s %-14s %-9s %-20s %-28s %-11s %s\n", "CREATED",
-         "RETRIEVAL", "REQUESTER", "HOSTNAME", "VOLUME", "TICKET", "STATE", "COMPLETED",
-         "CUSTODIANS", "ROTATION", "REASON");
+  printf("%-20s %-30s %-14s %-16s %-10s %-14s %-9s %-20s %-28s %-11s %s\n", "CREATED", "RETRIEVAL",
+         "REQUESTER", "HOSTNAME", "VOLUME", "TICKET", "STATE", "COMPLETED", "CUSTODIANS",
+         "ROTATION", "REASON");
   for (size_t i = 0; i < json_array_size(list); i++) {
     const json_t *r = json_array_get(list, i), *cs = json_object_get(r, "custodians");
     char cust[128] = "-";

@@ -41,20 +41,22 @@ typedef struct request_opts {
 
 static int check_opts(const request_opts *o)
 {
-  int rc = CTL_REQUIRED({ "--manifest", o->manifest }, { "--envelope", o->envelope },
-                        { "--device", o->device }, { "--volume", o->volume }, { "--id", o->id },
-                        { "--out", o->out }, { "--key-out", o->key_out });
+  int rc = CTL_REQUIRED({"--manifest", o->manifest}, {"--envelope", o->envelope},
+                        {"--device", o->device}, {"--volume", o->volume}, {"--id", o->id},
+                        {"--out", o->out}, {"--key-out", o->key_out});
 
   if (rc)
     return rc;
   if (!ke_id_valid(o->id))
     return ctl_err(CTL_USAGE, "--id must be 1..%d characters of A-Z a-z 0-9 . _ : -", KE_ID_MAX);
   if (!ke_label_valid(o->device, KE_LABEL_MAX) || !ke_label_valid(o->volume, KE_LABEL_MAX))
-    return ctl_err(CTL_USAGE, "--device and --volume are 1..%d bytes of UTF-8 without control or "
-                   "invisible format characters", KE_LABEL_MAX);
+    return ctl_err(CTL_USAGE,
+                   "--device and --volume are 1..%d bytes of UTF-8 without control or "
+                   "invisible format characters",
+                   KE_LABEL_MAX);
   if (strcmp(o->key_out, "-") == 0)
     return ctl_err(CTL_USAGE, "--key-out: the requester key is secret and is never written to "
-                   "standard output; name a file");
+                              "standard output; name a file");
   return CTL_OK;
 }
 
@@ -99,17 +101,17 @@ static int load_envelope(ke_request *r, const char *path, const ke_manifest *m)
 int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "manifest", required_argument, 0, CTL_OPT_ARG(request_opts, manifest) },
-    { "envelope", required_argument, 0, CTL_OPT_ARG(request_opts, envelope) },
-    { "device", required_argument, 0, CTL_OPT_ARG(request_opts, device) },
-    { "volume", required_argument, 0, CTL_OPT_ARG(request_opts, volume) },
-    { "id", required_argument, 0, CTL_OPT_ARG(request_opts, id) },
-    { "out", required_argument, 0, CTL_OPT_ARG(request_opts, out) },
-    { "key-out", required_argument, 0, CTL_OPT_ARG(request_opts, key_out) },
-    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(request_opts, pin) },
+    {"manifest", required_argument, 0, CTL_OPT_ARG(request_opts, manifest)},
+    {"envelope", required_argument, 0, CTL_OPT_ARG(request_opts, envelope)},
+    {"device", required_argument, 0, CTL_OPT_ARG(request_opts, device)},
+    {"volume", required_argument, 0, CTL_OPT_ARG(request_opts, volume)},
+    {"id", required_argument, 0, CTL_OPT_ARG(request_opts, id)},
+    {"out", required_argument, 0, CTL_OPT_ARG(request_opts, out)},
+    {"key-out", required_argument, 0, CTL_OPT_ARG(request_opts, key_out)},
+    {"fingerprint", required_argument, 0, CTL_OPT_HEX32(request_opts, pin)},
     CTL_OPT_END,
   };
-  request_opts o = { 0 };
+  request_opts o = {0};
   int rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
@@ -159,8 +161,8 @@ int ctl_cmd_request_new(const ctl_cmd *cmd, int argc, char **argv)
     ctl_hex_groups(dg, r->envelope_sha256);
     ctl_notef("Request %s for device \"%s\", volume \"%s\" written to %s; keep %s "
               "secret until `escrowctl open`.\nEnvelope SHA-256 (custodians compare it "
-              "with the escrow record): %s\nConfirmation code:", r->request_id,
-              r->device, r->volume, o.out, o.key_out, dg);
+              "with the escrow record): %s\nConfirmation code:",
+              r->request_id, r->device, r->volume, o.out, o.key_out, dg);
     printf("%s\n", r->code);
   }
   ke_secure_free(key, sizeof *key);

@@ -97,7 +97,7 @@ static int on_opt(void *ctx, int opt, const char *arg)
   if (ctl_http_opt(&o->t, opt, arg))
     return CTL_OK;
   switch (opt) {
-  case O_WITNESS: ctl_logview_set_witness(arg); return CTL_OK;
+    case O_WITNESS: ctl_logview_set_witness(arg); return CTL_OK;
   }
   return CTL_USAGE;
 }
@@ -116,17 +116,17 @@ static int sign_body(const ret_opts *o, const ke_reqkey *key, const ke_note_key 
   if (ke_random(nonce, sizeof nonce) != KE_OK || !(n64 = ke_b64url_encode(nonce, sizeof nonce)))
     goto out;
   ke_retrieval_fields f = {key->request_id, o->device, o->volume, o->key_id, e64,
-                           o->reason, o->ticket, n64};
+                           o->reason,       o->ticket, n64};
   if (!(n = ke_retrieval_statement(stmt, &f))) {
     rc = ctl_err(CTL_USAGE, "--reason, --ticket, --device, --volume and --key-id may not hold "
-                 "control characters");
+                            "control characters");
     goto out;
   }
   if (ke_note_key_sign_raw(ck, (const uint8_t *)stmt, n, sig) != KE_OK ||
       !(s64 = ke_b64url_encode(sig, sizeof sig)))
     goto out;
-  *body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "request_id", key->request_id, "E", e64,
-                    "reason", o->reason, "ticket", o->ticket, "nonce", n64, "signature", s64);
+  *body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "request_id", key->request_id, "E", e64, "reason",
+                    o->reason, "ticket", o->ticket, "nonce", n64, "signature", s64);
   if (!*body || (o->device && json_object_set_new(*body, "device", json_string(o->device))) ||
       (o->volume && json_object_set_new(*body, "volume", json_string(o->volume))) ||
       (o->key_id && json_object_set_new(*body, "key_id", json_string(o->key_id)))) {
@@ -153,7 +153,7 @@ static int post_request(ctl_http *h, const json_t *body, json_t **ans)
   json_t *c = json_object_get(json_object_get(*ans, "error"), "candidates"), *v;
   size_t i;
   rc = ctl_http_report(h, status, *ans);
-  json_array_foreach(c, i, v)
+  json_array_foreach (c, i, v)
     ctl_notef("  candidate: device %s (%s) volume %s  %s Key ID %s  [%s]",
               ctl_jstr(v, "device_id") ?: "?", ctl_jstr(v, "hostname") ?: "?",
               ctl_jstr(v, "volume_id") ?: "?", ctl_jstr(v, "key_type") ?: "?",
@@ -177,10 +177,9 @@ static int check_answer(const json_t *ans, const ke_reqkey *key, const ke_note_k
   free(text);
   if (!ok)
     return CTL_NET;
-  if (strcmp(r->request_id, key->request_id) != 0 ||
-      !ke_ct_eq(r->E.b, key->E.b, KE_POINT_LEN))
+  if (strcmp(r->request_id, key->request_id) != 0 || !ke_ct_eq(r->E.b, key->E.b, KE_POINT_LEN))
     return ctl_err(CTL_FAIL, "the server answered with another request id or one-time key: "
-                   "refusing");
+                             "refusing");
   ke_note_key_verifier(ck, &v);
   if (!r->has_requester || !ke_ct_eq(r->requester.public_key, v.pub, KE_RETRIEVAL_PUB_LEN))
     return ctl_err(CTL_FAIL, "the server's request file does not carry your signature: refusing");
@@ -206,8 +205,8 @@ static int create(ctl_http *h, const ret_opts *o, const ke_reqkey *key, ke_reque
   if (!e64 || (rc = sign_body(o, key, ck, e64, &body)) || (rc = post_request(h, body, &ans)) ||
       (rc = check_answer(ans, key, ck, r)))
     goto out;
-  snprintf(key_type, ktlen, "%s", ctl_jstr(json_object_get(ans, "retrieval"), "key_type")
-               ?: "other");
+  snprintf(key_type, ktlen, "%s",
+           ctl_jstr(json_object_get(ans, "retrieval"), "key_type") ?: "other");
   *view = json_incref(json_object_get(ans, "retrieval"));
 out:
   json_decref(ans);
@@ -218,8 +217,8 @@ out:
 }
 
 /* Fetch the parts and check them; returns the number of good ones. */
-static size_t fetch(ctl_http *h, const ke_request *r, const ke_reqkey *key,
-                    ctl_good_parts *g, int *rc)
+static size_t fetch(ctl_http *h, const ke_request *r, const ke_reqkey *key, ctl_good_parts *g,
+                    int *rc)
 {
   char path[200];
   json_t *ans = NULL, *v;
@@ -229,12 +228,11 @@ static size_t fetch(ctl_http *h, const ke_request *r, const ke_reqkey *key,
   snprintf(path, sizeof path, "/v1/retrievals/%s/parts", r->request_id);
   if ((*rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     return 0;
-  json_array_foreach(json_object_get(ans, "parts"), i, v) {
+  json_array_foreach (json_object_get(ans, "parts"), i, v) {
     ke_partfile pf;
     json_int_t idx = ctl_jint(v, "index");
     const char *b = ctl_jstr(v, "part");
-    if (idx < 1 || idx > 255 || !b ||
-        ke_b64url_decode_fixed(pf.part, sizeof pf.part, b) != KE_OK) {
+    if (idx < 1 || idx > 255 || !b || ke_b64url_decode_fixed(pf.part, sizeof pf.part, b) != KE_OK) {
       ctl_errf("custodian %lld: the server's part is malformed; ignored", (long long)idx);
       continue;
     }
@@ -281,8 +279,8 @@ static int print_secret(const ret_opts *o, const uint8_t *s, size_t len, const c
   return rc;
 }
 
-static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
-                         const ke_reqkey *key, const char *type)
+static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r, const ke_reqkey *key,
+                         const char *type)
 {
   ctl_good_parts *g = ke_secure_alloc(sizeof *g);
   long long since = -1;
@@ -334,8 +332,8 @@ static int wait_and_open(ctl_http *h, const ret_opts *o, const ke_request *r,
     }
     if (expired) {
       fprintf(stderr, "\n");
-      ctl_errf("request %s expired with %lld part%s of %lld", r->request_id, n,
-               n == 1 ? "" : "s", need);
+      ctl_errf("request %s expired with %lld part%s of %lld", r->request_id, n, n == 1 ? "" : "s",
+               need);
       rc = n >= need ? CTL_MISSING : CTL_FAIL;
       break;
     }
@@ -361,7 +359,7 @@ static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, con
       strcmp(ctl_jstr(v, "device_id") ?: "", r->device) != 0 ||
       strcmp(ctl_jstr(v, "volume_id") ?: "", r->volume) != 0)
     return ctl_err(CTL_FAIL, "the server's status and request file disagree (id, device, volume or "
-                   "envelope): refusing");
+                             "envelope): refusing");
   return ctl_approve_in_log(h, o->log_key, r, v);
 }
 
@@ -378,22 +376,21 @@ static int resume(const ret_opts *o)
   if (!o->resume_req || !o->resume_key || o->device || o->key_id || o->reason || o->ticket ||
       o->key_out || o->req_out) {
     rc = ctl_err(CTL_USAGE, "resume with --request REQ and --key KEY only (and --out, "
-                 "--escrow-fingerprint, --log-key)");
+                            "--escrow-fingerprint, --log-key)");
     goto out;
   }
   if (!r || !key || (rc = ctl_new_file(o->out)) ||
       (rc = ctl_load_request(r, o->resume_req, NULL)) || (rc = ctl_load_reqkey(key, o->resume_key)))
     goto out;
-  if (strcmp(key->request_id, r->request_id) != 0 ||
-      !ke_ct_eq(key->E.b, r->E.b, KE_POINT_LEN)) {
+  if (strcmp(key->request_id, r->request_id) != 0 || !ke_ct_eq(key->E.b, r->E.b, KE_POINT_LEN)) {
     rc = ctl_err(CTL_FAIL, "%s is the key of another request (%s)", o->resume_key, key->request_id);
     goto out;
   }
   snprintf(path, sizeof path, "/v1/retrievals/%s", r->request_id);
   if ((rc = ctl_http_open(&h, &o->t, 1)) || (rc = ctl_http_call(h, "GET", path, NULL, &ans)))
     goto out;
-  snprintf(type, sizeof type, "%s", ctl_jstr(json_object_get(ans, "retrieval"), "key_type")
-               ?: "other");
+  snprintf(type, sizeof type, "%s",
+           ctl_jstr(json_object_get(ans, "retrieval"), "key_type") ?: "other");
   if ((rc = check_record(h, o, r, json_object_get(ans, "retrieval"))))
     goto out;
   rc = wait_and_open(h, o, r, key, type);
@@ -407,22 +404,22 @@ out:
 
 static const struct option ret_options[] = {
   CTL_HTTP_OPTIONS,
-  { "device", required_argument, 0, CTL_OPT_ARG(ret_opts, device) },
-  { "volume", required_argument, 0, CTL_OPT_ARG(ret_opts, volume) },
-  { "key-id", required_argument, 0, CTL_OPT_ARG(ret_opts, key_id) },
-  { "reason", required_argument, 0, CTL_OPT_ARG(ret_opts, reason) },
-  { "ticket", required_argument, 0, CTL_OPT_ARG(ret_opts, ticket) },
-  { "wait", no_argument, 0, CTL_OPT_SET(ret_opts, wait) },
-  { "key-out", required_argument, 0, CTL_OPT_ARG(ret_opts, key_out) },
-  { "request-out", required_argument, 0, CTL_OPT_ARG(ret_opts, req_out) },
-  { "out", required_argument, 0, CTL_OPT_ARG(ret_opts, out) },
-  { "client-key", required_argument, 0, CTL_OPT_ARG(ret_opts, ckey) },
-  { "request", required_argument, 0, CTL_OPT_ARG(ret_opts, resume_req) },
-  { "key", required_argument, 0, CTL_OPT_ARG(ret_opts, resume_key) },
-  { "raw", no_argument, 0, CTL_OPT_SET(ret_opts, raw) },
-  { "escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(ret_opts, escrow_fpr) },
-  { "log-key", required_argument, 0, CTL_OPT_ARG(ret_opts, log_key) },
-  { "witness-key", required_argument, 0, O_WITNESS },
+  {"device", required_argument, 0, CTL_OPT_ARG(ret_opts, device)},
+  {"volume", required_argument, 0, CTL_OPT_ARG(ret_opts, volume)},
+  {"key-id", required_argument, 0, CTL_OPT_ARG(ret_opts, key_id)},
+  {"reason", required_argument, 0, CTL_OPT_ARG(ret_opts, reason)},
+  {"ticket", required_argument, 0, CTL_OPT_ARG(ret_opts, ticket)},
+  {"wait", no_argument, 0, CTL_OPT_SET(ret_opts, wait)},
+  {"key-out", required_argument, 0, CTL_OPT_ARG(ret_opts, key_out)},
+  {"request-out", required_argument, 0, CTL_OPT_ARG(ret_opts, req_out)},
+  {"out", required_argument, 0, CTL_OPT_ARG(ret_opts, out)},
+  {"client-key", required_argument, 0, CTL_OPT_ARG(ret_opts, ckey)},
+  {"request", required_argument, 0, CTL_OPT_ARG(ret_opts, resume_req)},
+  {"key", required_argument, 0, CTL_OPT_ARG(ret_opts, resume_key)},
+  {"raw", no_argument, 0, CTL_OPT_SET(ret_opts, raw)},
+  {"escrow-fingerprint", required_argument, 0, CTL_OPT_ARG(ret_opts, escrow_fpr)},
+  {"log-key", required_argument, 0, CTL_OPT_ARG(ret_opts, log_key)},
+  {"witness-key", required_argument, 0, O_WITNESS},
   CTL_OPT_END,
 };
 
@@ -435,7 +432,7 @@ static int check_new(const ret_opts *o)
     return ctl_err(CTL_USAGE, "name the record with --device (and --volume) or --key-id");
   if (o->volume && !o->device)
     return ctl_err(CTL_USAGE, "--volume needs --device");
-  if ((rc = CTL_REQUIRED({ "--reason", o->reason }, { "--ticket", o->ticket })))
+  if ((rc = CTL_REQUIRED({"--reason", o->reason}, {"--ticket", o->ticket})))
     return rc;
   if (!o->wait && !o->key_out)
     return ctl_err(CTL_USAGE, "without --wait the one-time key would be lost: give --key-out FILE");
@@ -462,7 +459,7 @@ static int save_request(const ret_opts *o, const ke_reqkey *key, const ke_reques
 
 int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
 {
-  ret_opts o = { 0 };
+  ret_opts o = {0};
   ctl_http *h = NULL;
   ke_reqkey *key = NULL;
   ke_request *r = NULL;
@@ -483,12 +480,12 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     rc = ctl_err(CTL_FAIL, "cannot make the one-time key");
     goto out;
   }
-  if ((rc = ctl_http_open(&h, &o.t, 1)) ||
-      (rc = create(h, &o, key, r, type, sizeof type, &view)))
+  if ((rc = ctl_http_open(&h, &o.t, 1)) || (rc = create(h, &o, key, r, type, sizeof type, &view)))
     goto out;
   if ((rc = check_record(h, &o, r, view))) {
     ctl_errf("request %s is not used: its one-time key is wiped and no confirmation code is "
-             "shown", r->request_id);
+             "shown",
+             r->request_id);
     goto out;
   }
   ctl_hex_groups(dg, r->envelope_sha256);

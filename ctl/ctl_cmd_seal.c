@@ -61,8 +61,10 @@ static int read_secret(ke_buf *b, const seal_opts *o)
     return ctl_err(CTL_FAIL, "the secret must be %d..%d bytes", KE_SECRET_MIN, KE_SECRET_MAX);
   const char *why = ke_secret_weak_reason((const uint8_t *)b->p, b->len);
   if (why && !o->force)
-    return ctl_err(CTL_FAIL, "refusing a secret that looks low in entropy: %s (--force seals it "
-                   "anyway)", why);
+    return ctl_err(CTL_FAIL,
+                   "refusing a secret that looks low in entropy: %s (--force seals it "
+                   "anyway)",
+                   why);
   if (why)
     ctl_notef("warning: sealing a secret that looks low in entropy (%s)", why);
   return CTL_OK;
@@ -71,27 +73,29 @@ static int read_secret(ke_buf *b, const seal_opts *o)
 int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "manifest", required_argument, 0, CTL_OPT_ARG(seal_opts, manifest) },
-    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(seal_opts, pin) },
-    { "device", required_argument, 0, CTL_OPT_ARG(seal_opts, device) },
-    { "volume", required_argument, 0, CTL_OPT_ARG(seal_opts, volume) },
-    { "in", required_argument, 0, CTL_OPT_ARG(seal_opts, in) },
-    { "out", required_argument, 0, CTL_OPT_ARG(seal_opts, out) },
-    { "raw", no_argument, 0, CTL_OPT_SET(seal_opts, raw) },
-    { "force", no_argument, 0, CTL_OPT_SET(seal_opts, force) },
+    {"manifest", required_argument, 0, CTL_OPT_ARG(seal_opts, manifest)},
+    {"fingerprint", required_argument, 0, CTL_OPT_HEX32(seal_opts, pin)},
+    {"device", required_argument, 0, CTL_OPT_ARG(seal_opts, device)},
+    {"volume", required_argument, 0, CTL_OPT_ARG(seal_opts, volume)},
+    {"in", required_argument, 0, CTL_OPT_ARG(seal_opts, in)},
+    {"out", required_argument, 0, CTL_OPT_ARG(seal_opts, out)},
+    {"raw", no_argument, 0, CTL_OPT_SET(seal_opts, raw)},
+    {"force", no_argument, 0, CTL_OPT_SET(seal_opts, force)},
     CTL_OPT_END,
   };
-  seal_opts o = { 0 };
-  ke_buf secret = { 0 };
+  seal_opts o = {0};
+  ke_buf secret = {0};
   int rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--manifest", o.manifest }, { "--fingerprint", o.pin.set },
-                         { "--device", o.device }, { "--volume", o.volume })))
+  if ((rc = CTL_REQUIRED({"--manifest", o.manifest}, {"--fingerprint", o.pin.set},
+                         {"--device", o.device}, {"--volume", o.volume})))
     return rc;
   if (!ke_label_valid(o.device, KE_LABEL_MAX) || !ke_label_valid(o.volume, KE_LABEL_MAX))
-    return ctl_err(CTL_USAGE, "--device and --volume are 1..%d bytes of UTF-8 without control "
-                   "characters", KE_LABEL_MAX);
+    return ctl_err(CTL_USAGE,
+                   "--device and --volume are 1..%d bytes of UTF-8 without control "
+                   "characters",
+                   KE_LABEL_MAX);
   ke_manifest *m = calloc(1, sizeof *m);
   if (!m)
     return ctl_oom();
@@ -99,8 +103,8 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
   size_t envlen = 0;
   char *text = NULL;
   if (!(rc = ctl_load_manifest(m, o.manifest, o.pin.b)) && !(rc = read_secret(&secret, &o))) {
-    ke_rc k = ke_envelope_seal(&env, &envlen, m->pub.fingerprint, &m->pub.commitments[0],
-                               o.device, o.volume, (const uint8_t *)secret.p, secret.len);
+    ke_rc k = ke_envelope_seal(&env, &envlen, m->pub.fingerprint, &m->pub.commitments[0], o.device,
+                               o.volume, (const uint8_t *)secret.p, secret.len);
     text = k ? NULL : ke_b64url_encode(env, envlen);
     if (k || !text)
       rc = ctl_err(CTL_FAIL, "sealing failed: %s", ke_rc_str(k ? k : KE_ERR_NOMEM));
@@ -108,7 +112,7 @@ int ctl_cmd_seal(const ctl_cmd *cmd, int argc, char **argv)
   ke_buf_free(&secret);
   if (!rc) {
     size_t n = strlen(text);
-    text[n] = '\n';   /* replaces the NUL: written with its length */
+    text[n] = '\n'; /* replaces the NUL: written with its length */
     rc = ctl_write(o.out ? o.out : "-", text, n + 1, 0644);
   }
   free(text);

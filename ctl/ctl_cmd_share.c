@@ -32,18 +32,18 @@ typedef struct share_opts {
 int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "manifest", required_argument, 0, CTL_OPT_ARG(share_opts, manifest) },
-    { "share", required_argument, 0, CTL_OPT_ARG(share_opts, share) },
-    { "passphrase-file", required_argument, 0, CTL_OPT_ARG(share_opts, passfile) },
-    { "fingerprint", required_argument, 0, CTL_OPT_HEX32(share_opts, pin) },
+    {"manifest", required_argument, 0, CTL_OPT_ARG(share_opts, manifest)},
+    {"share", required_argument, 0, CTL_OPT_ARG(share_opts, share)},
+    {"passphrase-file", required_argument, 0, CTL_OPT_ARG(share_opts, passfile)},
+    {"fingerprint", required_argument, 0, CTL_OPT_HEX32(share_opts, pin)},
     CTL_OPT_END,
   };
-  share_opts o = { 0 };
+  share_opts o = {0};
   ke_sharefile sf;
   int rc;
   if ((rc = ctl_getopt(cmd, argc, argv, opts, NULL, &o, NULL)))
     return rc;
-  if ((rc = CTL_REQUIRED({ "--manifest", o.manifest }, { "--share", o.share })))
+  if ((rc = CTL_REQUIRED({"--manifest", o.manifest}, {"--share", o.share})))
     return rc;
   ke_manifest *m = calloc(1, sizeof *m);
   ke_scalar *d = ke_secure_alloc(sizeof *d);
@@ -51,14 +51,13 @@ int ctl_cmd_share_verify(const ctl_cmd *cmd, int argc, char **argv)
     rc = ctl_oom();
   } else if (!(rc = ctl_load_manifest(m, o.manifest, CTL_HEX32(o.pin))) &&
              !(rc = ctl_load_share(&sf, o.share)) &&
-             !(rc = ctl_check_share(&sf, &m->pub,
-                                    sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
-                                    "the manifest's escrow key")) &&
+             !(rc =
+                 ctl_check_share(&sf, &m->pub, sf.index <= m->pub.n ? m->names[sf.index - 1] : NULL,
+                                 "the manifest's escrow key")) &&
              !(rc = ctl_unseal_share(d, &sf, &m->pub, o.passfile))) {
     char fpr[2 * KE_FPR_LEN + 1];
     ke_hex_encode(fpr, m->pub.fingerprint, KE_FPR_LEN);
-    printf("ok: the share of custodian %u (%s) belongs to escrow key %s\n", sf.index,
-           sf.name, fpr);
+    printf("ok: the share of custodian %u (%s) belongs to escrow key %s\n", sf.index, sf.name, fpr);
   }
   ke_secure_free(d, sizeof *d);
   free(m);

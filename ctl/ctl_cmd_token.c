@@ -46,7 +46,7 @@ static int parse_duration(long long *out, const char *s)
   if (ctl_list_duration(out, s, "smhd", 1, 100LL * 365 * 86400) == 0)
     return CTL_OK;
   return ctl_err(CTL_USAGE, "--expires-in: a positive number of seconds, or with s, m, h or d "
-                 "(e.g. 90d)");
+                            "(e.g. 90d)");
 }
 
 static int on_opt(void *ctx, int opt, const char *arg)
@@ -59,17 +59,16 @@ static int on_opt(void *ctx, int opt, const char *arg)
 
 static const struct option token_options[] = {
   CTL_HTTP_OPTIONS,
-  { "name", required_argument, 0, CTL_OPT_ARG(token_opts, name) },
-  { "expires-in", required_argument, 0, O_EXPIRES },
-  { "user", required_argument, 0, CTL_OPT_ARG(token_opts, user) },
-  { "all", no_argument, 0, CTL_OPT_SET(token_opts, all) },
-  { "json", no_argument, 0, CTL_OPT_SET(token_opts, json) },
-  CTL_OPT_END
-};
+  {"name", required_argument, 0, CTL_OPT_ARG(token_opts, name)},
+  {"expires-in", required_argument, 0, O_EXPIRES},
+  {"user", required_argument, 0, CTL_OPT_ARG(token_opts, user)},
+  {"all", no_argument, 0, CTL_OPT_SET(token_opts, all)},
+  {"json", no_argument, 0, CTL_OPT_SET(token_opts, json)},
+  CTL_OPT_END};
 
 int ctl_cmd_token_create(const ctl_cmd *cmd, int argc, char **argv)
 {
-  token_opts o = { .expires_in = 30LL * 86400 };
+  token_opts o = {.expires_in = 30LL * 86400};
   json_t *req = NULL, *ans = NULL;
   const char *token;
   int rc;
@@ -96,7 +95,7 @@ out:
 
 int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
 {
-  token_opts o = { 0 };
+  token_opts o = {0};
   json_t *ans = NULL;
   int rc;
 
@@ -112,7 +111,7 @@ int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
            ctl_jstr(t, "user"), ctl_jstr(t, "name"), ctl_jstr(t, "expires"),
            json_is_string(json_object_get(t, "revoked")) ? "revoked"
            : json_is_true(json_object_get(t, "active"))  ? "active"
-                                                          : "expired");
+                                                         : "expired");
   }
   json_decref(ans);
   return CTL_OK;
@@ -120,8 +119,8 @@ int ctl_cmd_token_list(const ctl_cmd *cmd, int argc, char **argv)
 
 int ctl_cmd_token_revoke(const ctl_cmd *cmd, int argc, char **argv)
 {
-  static const ctl_list_kind kind = { "/v1/tokens", "token", "a", "escrowctl token list" };
-  token_opts o = { 0 };
+  static const ctl_list_kind kind = {"/v1/tokens", "token", "a", "escrowctl token list"};
+  token_opts o = {0};
   int first = 0, rc;
 
   if ((rc = ctl_getopt(cmd, argc, argv, token_options, on_opt, &o, &first)))

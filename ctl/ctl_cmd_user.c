@@ -11,9 +11,9 @@
 #include "ctl_http.h"
 #include "ctl_list.h"
 
-#define CTL_ONLINE_OPTS                                                         \
+#define CTL_ONLINE_OPTS                                                          \
   "  --server URL   another server than the stored login's (ESCROWCTL_SERVER)\n" \
-  "  --cacert PEM   CA to trust for it (ESCROWCTL_CACERT)\n"                   \
+  "  --cacert PEM   CA to trust for it (ESCROWCTL_CACERT)\n"                     \
   "  --pin-sha256 B64  its public key pin(s) (ESCROWCTL_PIN_SHA256)\n"
 
 const char ctl_usage_user_add[] =
@@ -40,14 +40,12 @@ const char ctl_usage_user_disable[] =
   "Disables an account (admin only): its tokens stop working at once.  The last\n"
   "active admin cannot be disabled.\n\n" CTL_ONLINE_OPTS;
 
-const char ctl_usage_user_enable[] =
-  "usage: escrowctl user enable NAME\n\nEnables a disabled account (admin only).\n\n"
-  CTL_ONLINE_OPTS;
+const char ctl_usage_user_enable[] = "usage: escrowctl user enable NAME\n\nEnables a disabled "
+                                     "account (admin only).\n\n" CTL_ONLINE_OPTS;
 
 const char ctl_usage_user_set_role[] =
   "usage: escrowctl user set-role NAME --role ROLE [--custodian-index N]\n\n"
-  "Changes an account's role (admin only); custodians need --custodian-index.\n\n"
-  CTL_ONLINE_OPTS;
+  "Changes an account's role (admin only); custodians need --custodian-index.\n\n" CTL_ONLINE_OPTS;
 
 const char ctl_usage_user_set_person[] =
   "usage: escrowctl user set-person NAME --person ID\n\n"
@@ -68,8 +66,7 @@ const char ctl_usage_user_reset_password[] =
   "suspected compromise.  The user's login sessions are revoked and the failed-\n"
   "login lockout cleared; the new password must be replaced at the next\n"
   "`escrowctl login`.  Without --password-file the server generates a one-time\n"
-  "password, printed here once.  API tokens are not touched (`token revoke`).\n\n"
-  CTL_ONLINE_OPTS;
+  "password, printed here once.  API tokens are not touched (`token revoke`).\n\n" CTL_ONLINE_OPTS;
 
 typedef struct user_opts {
   ctl_http_target t;
@@ -90,19 +87,18 @@ static int on_opt(void *ctx, int opt, const char *arg)
 
 static const struct option user_options[] = {
   CTL_HTTP_OPTIONS,
-  { "role", required_argument, 0, CTL_OPT_ARG(user_opts, role) },
-  { "custodian-index", required_argument, 0, O_CIDX },
-  { "password-file", required_argument, 0, CTL_OPT_ARG(user_opts, password_file) },
-  { "json", no_argument, 0, CTL_OPT_SET(user_opts, json) },
-  { "person", required_argument, 0, CTL_OPT_ARG(user_opts, person) },
-  { "service", no_argument, 0, CTL_OPT_SET(user_opts, service) },
-  { "email", required_argument, 0, CTL_OPT_ARG(user_opts, email) },
-  CTL_OPT_END
-};
+  {"role", required_argument, 0, CTL_OPT_ARG(user_opts, role)},
+  {"custodian-index", required_argument, 0, O_CIDX},
+  {"password-file", required_argument, 0, CTL_OPT_ARG(user_opts, password_file)},
+  {"json", no_argument, 0, CTL_OPT_SET(user_opts, json)},
+  {"person", required_argument, 0, CTL_OPT_ARG(user_opts, person)},
+  {"service", no_argument, 0, CTL_OPT_SET(user_opts, service)},
+  {"email", required_argument, 0, CTL_OPT_ARG(user_opts, email)},
+  CTL_OPT_END};
 
 /* Options, then exactly `npos` positional arguments (the user name). */
 static int parse_args(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int npos,
-                 const char **name)
+                      const char **name)
 {
   int first = 0, rc;
 
@@ -161,7 +157,7 @@ static int user_path(char *out, size_t outlen, const char *name, const char *wha
  * password is never printed).  Without F the server generates one. */
 static int user_password_member(json_t *req, const char *file)
 {
-  ke_buf pw = { 0 };
+  ke_buf pw = {0};
   int rc;
 
   if (!file)
@@ -180,8 +176,8 @@ static void user_print_otp(const json_t *ans, const char *name, const char *when
   const char *otp = ctl_jstr(ans, "one_time_password");
 
   if (otp)
-    printf("One-time password (give it to %s; it must be changed at the %s login):\n%s\n",
-           name, when, otp);
+    printf("One-time password (give it to %s; it must be changed at the %s login):\n%s\n", name,
+           when, otp);
 }
 
 int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
@@ -201,7 +197,7 @@ int ctl_cmd_user_add(const ctl_cmd *cmd, int argc, char **argv)
   if (req && o.service) {
     if (o.password_file) {
       rc = ctl_err(CTL_USAGE, "a service account has no password: --service takes no "
-                   "--password-file");
+                              "--password-file");
       goto out;
     }
     json_object_set_new(req, "service", json_true());
@@ -240,8 +236,7 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if ((rc = ctl_list_fetch(&o.t, "/v1/users", 0, o.json, &ans)) || !ans)
     return rc;
-  printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED",
-         "KIND");
+  printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED", "KIND");
   const json_t *users = json_object_get(ans, "users");
   for (size_t i = 0; i < json_array_size(users); i++) {
     const json_t *u = json_array_get(users, i);
@@ -273,8 +268,8 @@ int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
   if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
     return rc;
   if (strcmp(what, "person") == 0 || strcmp(what, "email") == 0) {
-    const char *v = what[0] == 'p' ? o.person : o.email, *opt = what[0] == 'p' ? "--person"
-                                                                                  : "--email";
+    const char *v = what[0] == 'p' ? o.person : o.email,
+               *opt = what[0] == 'p' ? "--person" : "--email";
     if (!v)
       return ctl_missing_opt(opt);
     if (!(req = json_pack("{s:s}", what, v)))

@@ -36,7 +36,7 @@ int ctl_config_dir(char *out, size_t outlen)
     n = snprintf(out, outlen, "%s/.config/escrowctl", home);
   else {
     return ctl_err(CTL_FAIL, "cannot find the configuration directory: set HOME or "
-                   "XDG_CONFIG_HOME");
+                             "XDG_CONFIG_HOME");
   }
   if (n < 0 || (size_t)n >= outlen)
     return ctl_err(CTL_FAIL, "configuration directory path too long");
@@ -74,16 +74,13 @@ static const struct ke_jfield login_fields[] = {
 };
 static const struct ke_jspec login_spec = KE_JSPEC(login_file, login_fields, KE_JS_OPEN);
 
-static int dup_opt(char **dst, const char *s)
-{
-  return s && !(*dst = strdup(s));
-}
+static int dup_opt(char **dst, const char *s) { return s && !(*dst = strdup(s)); }
 
 int ctl_login_load(ctl_login *l, int *found)
 {
   char dir[PATH_MAX], path[PATH_MAX + 32], err[160];
   struct stat st;
-  ke_buf b = { 0 };
+  ke_buf b = {0};
   json_t *o = NULL;
   int rc;
 
@@ -101,8 +98,10 @@ int ctl_login_load(ctl_login *l, int *found)
   /* Like ssh with its keys: a credential that others could read is
    * treated as leaked, not silently used. */
   if (priv != KE_PRIV_OK)
-    return ctl_err(CTL_FAIL, "%s must be a regular file of yours with mode 0600; refusing to use "
-                   "it (fix it or log in again)", path);
+    return ctl_err(CTL_FAIL,
+                   "%s must be a regular file of yours with mode 0600; refusing to use "
+                   "it (fix it or log in again)",
+                   path);
   if ((rc = ctl_read(&b, path, CTL_LOGIN_MAX, 1, "the stored login")))
     return rc;
   if (ke_json_parse_object(&o, b.p, b.len, err, sizeof err) != KE_JSON_OK) {
@@ -186,8 +185,8 @@ int ctl_login_save(const ctl_login *l)
   snprintf(path, sizeof path, "%s/%s", dir, CTL_LOGIN_FILE);
   /* Rename replaces the old login atomically; the file is 0600 from the
    * start. */
-  ke_buf buf = { .secure = 1 };  /* the token */
-  ke_io_err e = { .err = ENOMEM };
+  ke_buf buf = {.secure = 1}; /* the token */
+  ke_io_err e = {.err = ENOMEM};
   int ok = ke_buf_append(&buf, text, strlen(text)) == KE_OK &&
            ke_buf_append(&buf, "\n", 1) == KE_OK &&
            ke_write_file(path, buf.p, buf.len, 0600, KE_WRITE_REPLACE, &e) == KE_OK;

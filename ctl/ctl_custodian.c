@@ -62,7 +62,7 @@ static void prune(json_t *j, time_t now)
   for (size_t i = json_array_size(a); i-- > 0;)
     if (ctl_jint(json_array_get(a, i), "t") < now - CUST_KEEP_APPROVALS)
       json_array_remove(a, i);
-  json_object_foreach_safe(d, tmp, k, v) {
+  json_object_foreach_safe (d, tmp, k, v) {
     if (ctl_jint(v, "t") < now - CUST_KEEP_DECISIONS)
       json_object_del(d, k);
   }
@@ -81,8 +81,10 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
   if (mkdir(dir, 0700) != 0 && errno != EEXIST)
     return ctl_err(CTL_FAIL, "cannot create the state directory %s: %s", dir, strerror(errno));
   if (ke_check_private(dir, 1, 1, &st) != KE_PRIV_OK)
-    return ctl_err(CTL_FAIL, "the state directory %s must be a directory of this user, mode 0700 "
-                   "(its limits and pins are what stop a mass retrieval)", dir);
+    return ctl_err(CTL_FAIL,
+                   "the state directory %s must be a directory of this user, mode 0700 "
+                   "(its limits and pins are what stop a mass retrieval)",
+                   dir);
   if (path_in(lock, sizeof lock, dir, "state.lock") ||
       path_in(file, sizeof file, dir, "state.json"))
     return CTL_FAIL;
@@ -93,9 +95,9 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
     return CTL_FAIL;
   }
   if (access(file, F_OK) != 0) {
-    s->j = json_pack("{s:i,s:n,s:n,s:I,s:I,s:[],s:{},s:{}}", "version", 1, "tripped", "alarm",
-                     "rearmed", (json_int_t)0, "trips", (json_int_t)0, "approvals", "decisions",
-                     "pins");
+    s->j =
+      json_pack("{s:i,s:n,s:n,s:I,s:I,s:[],s:{},s:{}}", "version", 1, "tripped", "alarm", "rearmed",
+                (json_int_t)0, "trips", (json_int_t)0, "approvals", "decisions", "pins");
   } else if (ctl_read(&b, file, CUST_STATE_MAX, 0, "custodian state") == CTL_OK) {
     s->j = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
     ke_buf_free(&b);
@@ -104,7 +106,8 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
         !json_is_object(json_object_get(s->j, "decisions")) ||
         !json_is_object(json_object_get(s->j, "pins"))) {
       ctl_errf("%s is damaged: refusing to start without its limits and decisions "
-               "(restore it from backup)", file);
+               "(restore it from backup)",
+               file);
       ctl_cust_close(s);
       return CTL_FAIL;
     }
@@ -160,19 +163,19 @@ json_t *ctl_cust_decision(const ctl_cust_state *s, const char *request)
   return json_object_get(json_object_get(s->j, "decisions"), request);
 }
 
-int ctl_cust_decide(ctl_cust_state *s, const char *request, const char *decision,
-                    const char *rule, const char *reason, const char *part,
-                    const char *requester, const char *device, time_t now)
+int ctl_cust_decide(ctl_cust_state *s, const char *request, const char *decision, const char *rule,
+                    const char *reason, const char *part, const char *requester, const char *device,
+                    time_t now)
 {
-  json_t *d = json_pack("{s:I,s:s,s:s?,s:s?,s:s?,s:b}", "t", (json_int_t)now, "decision",
-                        decision, "rule", rule, "reason", reason, "part", part, "done", 0);
+  json_t *d = json_pack("{s:I,s:s,s:s?,s:s?,s:s?,s:b}", "t", (json_int_t)now, "decision", decision,
+                        "rule", rule, "reason", reason, "part", part, "done", 0);
 
   if (!d || json_object_set_new(json_object_get(s->j, "decisions"), request, d))
     return CTL_FAIL;
   if (strcmp(decision, "approve") == 0 &&
       json_array_append_new(json_object_get(s->j, "approvals"),
-                            json_pack("{s:I,s:s,s:s,s:s}", "t", (json_int_t)now, "request",
-                                      request, "requester", requester, "device", device)))
+                            json_pack("{s:I,s:s,s:s,s:s}", "t", (json_int_t)now, "request", request,
+                                      "requester", requester, "device", device)))
     return CTL_FAIL;
   return CTL_OK;
 }
@@ -192,9 +195,8 @@ const char *ctl_cust_pin(const ctl_cust_state *s, const char *user)
 
 int ctl_cust_set_pin(ctl_cust_state *s, const char *user, const char *fpr_hex)
 {
-  return json_object_set_new(json_object_get(s->j, "pins"), user, json_string(fpr_hex))
-             ? CTL_FAIL
-             : CTL_OK;
+  return json_object_set_new(json_object_get(s->j, "pins"), user, json_string(fpr_hex)) ? CTL_FAIL
+                                                                                        : CTL_OK;
 }
 
 time_t ctl_cust_last_approval(const ctl_cust_state *s, const char *device)
@@ -203,7 +205,7 @@ time_t ctl_cust_last_approval(const ctl_cust_state *s, const char *device)
   time_t last = 0;
   size_t i;
 
-  json_array_foreach(a, i, e) {
+  json_array_foreach (a, i, e) {
     time_t t = (time_t)ctl_jint(e, "t");
     if (strcmp(ctl_jstr(e, "device") ?: "", device) == 0 && t > last)
       last = t;
@@ -222,11 +224,10 @@ static unsigned count_since(const ctl_cust_state *s, time_t from, const char *re
 
   if (rearmed > from)
     from = rearmed;
-  json_array_foreach(a, i, e) {
+  json_array_foreach (a, i, e) {
     if (ctl_jint(e, "t") < from)
       continue;
-    if (!requester ||
-        strcmp(ctl_jstr(e, "requester") ?: "", requester) == 0)
+    if (!requester || strcmp(ctl_jstr(e, "requester") ?: "", requester) == 0)
       n++;
   }
   return n;
@@ -266,8 +267,9 @@ int ctl_cust_trip(ctl_cust_state *s, const char *what, time_t now)
   json_int_t seq = ctl_jint(s->j, "trips") + 1;
 
   if (json_object_set_new(s->j, "trips", json_integer(seq)) ||
-      json_object_set_new(s->j, "tripped", json_pack("{s:s,s:I,s:I}", "what", what, "time",
-                                                     (json_int_t)now, "seq", seq)) ||
+      json_object_set_new(
+        s->j, "tripped",
+        json_pack("{s:s,s:I,s:I}", "what", what, "time", (json_int_t)now, "seq", seq)) ||
       json_object_set_new(s->j, "alarm", json_pack("{s:I,s:[]}", "seq", seq, "sent")))
     return CTL_FAIL;
   return CTL_OK;
@@ -286,7 +288,7 @@ int ctl_cust_alarm_was_sent(const ctl_cust_state *s, const char *channel)
   const json_t *e, *sent = json_object_get(json_object_get(s->j, "alarm"), "sent");
   size_t i;
 
-  json_array_foreach(sent, i, e)
+  json_array_foreach (sent, i, e)
     if (strcmp(json_string_value(e) ?: "", channel) == 0)
       return 1;
   return 0;
@@ -297,8 +299,7 @@ void ctl_cust_alarm_mark(ctl_cust_state *s, json_int_t seq, const char *channel)
   json_t *a = json_object_get(s->j, "alarm");
 
   /* A re-arm and a new trip since the sending: that alarm is still due. */
-  if (!a || ctl_jint(a, "seq") != seq ||
-      ctl_cust_alarm_was_sent(s, channel))
+  if (!a || ctl_jint(a, "seq") != seq || ctl_cust_alarm_was_sent(s, channel))
     return;
   json_array_append_new(json_object_get(a, "sent"), json_string(channel));
 }
@@ -323,8 +324,8 @@ int ctl_cust_log(const char *dir, const char *request, const char *event, const 
 
   gmtime_r(&now, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  j = json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "time", ts, "request", request, "event", event,
-                "rule", rule, "reason", reason);
+  j = json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "time", ts, "request", request, "event", event, "rule",
+                rule, "reason", reason);
   line = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
   if (!line || path_in(file, sizeof file, dir, "decisions.log")) {
@@ -348,12 +349,12 @@ static int alarm_webhook(const ctl_policy *p, const char *configured, const char
 {
   const char *url;
   ke_chat_format fmt = ke_chat_url_format(configured, &url);
-  json_t *body = fmt == KE_CHAT_NATIVE ? json_incref(native)
-                                       : ke_chat_payload(fmt, title, facts, nfacts);
+  json_t *body =
+    fmt == KE_CHAT_NATIVE ? json_incref(native) : ke_chat_payload(fmt, title, facts, nfacts);
   char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL, base[1100];
   char sig[KE_CHAT_SIG_HEADER_LEN + 1], err[KE_HTTP_ERRLEN] = "";
-  const char *headers[4] = {"Content-Type: application/json", "X-KE-Event: custodian.alarm",
-                            NULL, NULL};
+  const char *headers[4] = {"Content-Type: application/json", "X-KE-Event: custodian.alarm", NULL,
+                            NULL};
   const char *slash = strchr(strstr(url, "://") + 3, '/');
   ke_http *h = NULL;
   ke_http_resp resp = {0};
@@ -372,22 +373,21 @@ static int alarm_webhook(const ctl_policy *p, const char *configured, const char
     }
   }
   if (payload && (k = ke_http_new(&h)) == KE_OK) {
-    ke_http_req q = {"POST", base, slash ? slash : "/", payload, headers,
-                     p->webhook_ca_file, 5, 15, 64 * 1024, "keyescrow-custodian", NULL};
+    ke_http_req q = {
+      "POST", base,      slash ? slash : "/",   payload, headers, p->webhook_ca_file, 5,
+      15,     64 * 1024, "keyescrow-custodian", NULL};
     k = ke_http_perform(h, &q, &resp, err, sizeof err);
   }
   ok = k == KE_OK && resp.status >= 200 && resp.status < 300;
   if (!ok)
-    ctl_errf("alarm webhook %s: %s", base,
-             k ? (err[0] ? err : ke_rc_str(k)) : "not a 2xx answer");
+    ctl_errf("alarm webhook %s: %s", base, k ? (err[0] ? err : ke_rc_str(k)) : "not a 2xx answer");
   ke_http_resp_free(&resp);
   ke_http_free(h);
   free(payload);
   return ok;
 }
 
-static int alarm_mail(const ctl_policy *p, const char *to, const char *subject,
-                      const char *body)
+static int alarm_mail(const ctl_policy *p, const char *to, const char *subject, const char *body)
 {
   ke_buf pw = {0};
   char err[256] = "";
@@ -408,10 +408,7 @@ static int alarm_mail(const ctl_policy *p, const char *to, const char *subject,
   return ok;
 }
 
-size_t ctl_cust_channels(const ctl_policy *p)
-{
-  return p->alarm_webhooks.n + p->alarm_mail_to.n;
-}
+size_t ctl_cust_channels(const ctl_policy *p) { return p->alarm_webhooks.n + p->alarm_mail_to.n; }
 
 void ctl_cust_channel_name(const ctl_policy *p, size_t i, char *out, size_t n)
 {
@@ -438,15 +435,18 @@ int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, con
              "It declines every retrieval request until an operator re-arms it on its own "
              "host (escrowctl custodian rearm).  A compromised helpdesk account, or a burst "
              "of requests nobody expected, is the usual cause: look at the retrieval report "
-             "before re-arming.\n", index, ts, what);
+             "before re-arming.\n",
+             index, ts, what);
     return alarm_mail(p, p->alarm_mail_to.item[channel - p->alarm_webhooks.n], title, body);
   }
   const ke_chat_fact facts[] = {
-    {"custodian index", idx}, {"limit", what}, {"time", ts},
+    {"custodian index", idx},
+    {"limit", what},
+    {"time", ts},
     {"until", "an operator runs `escrowctl custodian rearm` on its host"}};
-  json_t *native = json_pack("{s:s,s:s,s:I,s:s,s:s}", "event", "custodian.alarm", "time", ts,
-                             "custodian_index", (json_int_t)index, "limit", what, "action",
-                             "declining every request until re-armed");
+  json_t *native =
+    json_pack("{s:s,s:s,s:I,s:s,s:s}", "event", "custodian.alarm", "time", ts, "custodian_index",
+              (json_int_t)index, "limit", what, "action", "declining every request until re-armed");
   ok = native && alarm_webhook(p, p->alarm_webhooks.item[channel], title, facts, 4, native);
   json_decref(native);
   return ok;

@@ -56,9 +56,9 @@ json_t *ctl_cust_decision(const ctl_cust_state *s, const char *request);
  * now so that a resend sends exactly these bytes and never a part of what
  * the server serves later; or "decline" with rule and reason) as not yet
  * done; an approval is also counted against the limits. */
-int ctl_cust_decide(ctl_cust_state *s, const char *request, const char *decision,
-                    const char *rule, const char *reason, const char *part,
-                    const char *requester, const char *device, time_t now);
+int ctl_cust_decide(ctl_cust_state *s, const char *request, const char *decision, const char *rule,
+                    const char *reason, const char *part, const char *requester, const char *device,
+                    time_t now);
 void ctl_cust_mark_done(ctl_cust_state *s, const char *request);
 
 /* The pinned client key fingerprint (hex) of `user`, or NULL. */

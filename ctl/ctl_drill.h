@@ -16,17 +16,17 @@
 
 typedef struct ctl_drill_rec {
   char id[KE_ID_MAX + 1], device[260], volume[132], key_type[16];
-  uint8_t *envelope;            /* malloc'd */
+  uint8_t *envelope; /* malloc'd */
   size_t envlen;
-  ke_envelope env;              /* parsed; R and fingerprint match the record's */
+  ke_envelope env;                   /* parsed; R and fingerprint match the record's */
   uint8_t verifier[KE_VERIFIER_MAX]; /* v1 or v2 (ke_verifier_parse) */
   size_t verifier_len;
-  uint8_t envelope_sha256[32];  /* of envelope, computed here */
-  char *escrow_event;           /* malloc'd: the escrow.store leaf the server names, or NULL */
-  int64_t leaf_index;           /* its index in the log, -1 when none */
-  int has_canary_proof;         /* the server showed a canary_proof (canary drills) */
-  uint8_t canary_proof[KE_DLEQ_LEN];  /* proof of knowledge of R (lib/ke_canary.h) */
-  int key;                      /* index into ctl_drill.keys */
+  uint8_t envelope_sha256[32];       /* of envelope, computed here */
+  char *escrow_event;                /* malloc'd: the escrow.store leaf the server names, or NULL */
+  int64_t leaf_index;                /* its index in the log, -1 when none */
+  int has_canary_proof;              /* the server showed a canary_proof (canary drills) */
+  uint8_t canary_proof[KE_DLEQ_LEN]; /* proof of knowledge of R (lib/ke_canary.h) */
+  int key;                           /* index into ctl_drill.keys */
 } ctl_drill_rec;
 
 typedef struct ctl_drill {
@@ -34,7 +34,7 @@ typedef struct ctl_drill {
   ke_point E;
   size_t nrec, nkeys;
   ctl_drill_rec *rec;
-  ke_manifest *keys;            /* the escrow keys the records are under */
+  ke_manifest *keys; /* the escrow keys the records are under */
   /* The signed statement (docs/protocol.md section 9), when there is one.
    * The text is rebuilt here from the drill's own fields and the records'
    * envelopes, never taken from the server. */
@@ -43,32 +43,40 @@ typedef struct ctl_drill {
   char statement[KE_DRILL_SIGNED_MAX];
   size_t stmt_len;
   uint8_t stmt_sig[64], auditor_key[32];
-  char code[KE_DRILL_CODE_LEN + 1];  /* of the statement, once checked */
+  char code[KE_DRILL_CODE_LEN + 1]; /* of the statement, once checked */
 } ctl_drill;
 
 /* ---- the auditor's side: starting a drill (ctl_cmd_drill.c) ---- */
 /* What `drill start` and `drill run --all|--sample|--group` share. */
 typedef struct ctl_drill_sel {
   int all;
-  long hours;                   /* --expires; 0 default (72), -1 invalid */
+  long hours; /* --expires; 0 default (72), -1 invalid */
   const char *sample, *group, *ckey;
-  const char *canary;           /* --canary N: a canary drill of N canaries */
-  int pinned, bad_pin;          /* --fingerprint given; it did not parse */
-  uint8_t pin[KE_FPR_LEN];      /* the current escrow key the canaries are sealed to */
-  const char *mode;             /* "full" (default) or "canary" */
-  char text[80];                /* the selection, once checked */
+  const char *canary;      /* --canary N: a canary drill of N canaries */
+  int pinned, bad_pin;     /* --fingerprint given; it did not parse */
+  uint8_t pin[KE_FPR_LEN]; /* the current escrow key the canaries are sealed to */
+  const char *mode;        /* "full" (default) or "canary" */
+  char text[80];           /* the selection, once checked */
 } ctl_drill_sel;
 
-enum { CTL_DRILL_O_ALL = 600, CTL_DRILL_O_SAMPLE, CTL_DRILL_O_GROUP, CTL_DRILL_O_CKEY,
-       CTL_DRILL_O_EXPIRES, CTL_DRILL_O_CANARY, CTL_DRILL_O_FPR };
-#define CTL_DRILL_SEL_OPTIONS                                   \
-  { "all", no_argument, 0, CTL_DRILL_O_ALL },                   \
-  { "sample", required_argument, 0, CTL_DRILL_O_SAMPLE },       \
-  { "group", required_argument, 0, CTL_DRILL_O_GROUP },         \
-  { "client-key", required_argument, 0, CTL_DRILL_O_CKEY },     \
-  { "expires", required_argument, 0, CTL_DRILL_O_EXPIRES },     \
-  { "canary", required_argument, 0, CTL_DRILL_O_CANARY },       \
-  { "fingerprint", required_argument, 0, CTL_DRILL_O_FPR }
+enum {
+  CTL_DRILL_O_ALL = 600,
+  CTL_DRILL_O_SAMPLE,
+  CTL_DRILL_O_GROUP,
+  CTL_DRILL_O_CKEY,
+  CTL_DRILL_O_EXPIRES,
+  CTL_DRILL_O_CANARY,
+  CTL_DRILL_O_FPR
+};
+#define CTL_DRILL_SEL_OPTIONS                                                                     \
+  {"all", no_argument, 0, CTL_DRILL_O_ALL}, {"sample", required_argument, 0, CTL_DRILL_O_SAMPLE}, \
+    {"group", required_argument, 0, CTL_DRILL_O_GROUP},                                           \
+    {"client-key", required_argument, 0, CTL_DRILL_O_CKEY},                                       \
+    {"expires", required_argument, 0, CTL_DRILL_O_EXPIRES},                                       \
+    {"canary", required_argument, 0, CTL_DRILL_O_CANARY},                                         \
+  {                                                                                               \
+    "fingerprint", required_argument, 0, CTL_DRILL_O_FPR                                          \
+  }
 
 /* 1 when opt is one of CTL_DRILL_SEL_OPTIONS (stored in s), else 0. */
 int ctl_drill_sel_opt(ctl_drill_sel *s, int opt, const char *arg);
@@ -143,10 +151,9 @@ int ctl_drill_batch_matches(const ctl_drill *d, const ke_drillbatch *b);
  * escrow key, which must have the pinned fingerprint; in the run, whether
  * a record is one of the drill's own canaries, and whether its opened
  * secret is the canary's (NULL, or the reason). */
-int ctl_drill_canaries(ctl_http *h, const ke_reqkey *key, unsigned n,
-                       const uint8_t pin[KE_FPR_LEN], json_t **out);
-const char *ctl_drill_canary_mine(const ctl_drill_rec *r, const char *drill_id,
-                                  const ke_scalar *e);
+int ctl_drill_canaries(ctl_http *h, const ke_reqkey *key, unsigned n, const uint8_t pin[KE_FPR_LEN],
+                       json_t **out);
+const char *ctl_drill_canary_mine(const ctl_drill_rec *r, const char *drill_id, const ke_scalar *e);
 const char *ctl_drill_canary_secret(const ctl_drill_rec *r, const char *drill_id,
                                     const ke_scalar *e, const uint8_t *s, size_t len);
 

@@ -35,8 +35,8 @@ static int ctl_canary_key(ctl_http *h, const uint8_t pin[KE_FPR_LEN], ke_manifes
       memcmp(m->pub.fingerprint, pin, KE_FPR_LEN) != 0)
     ctl_errf("the server's escrow key is not the one of --fingerprint %.16s...; refusing", fpr);
   else if (!state || strcmp(state, "current") != 0)
-    ctl_errf("escrow key %.16s... is %s, not current: canaries are sealed to the current key",
-             fpr, state ? state : "of no state");
+    ctl_errf("escrow key %.16s... is %s, not current: canaries are sealed to the current key", fpr,
+             state ? state : "of no state");
   else
     rc = CTL_OK;
   free(text);
@@ -44,8 +44,8 @@ static int ctl_canary_key(ctl_http *h, const uint8_t pin[KE_FPR_LEN], ke_manifes
   return rc;
 }
 
-int ctl_drill_canaries(ctl_http *h, const ke_reqkey *key, unsigned n,
-                       const uint8_t pin[KE_FPR_LEN], json_t **out)
+int ctl_drill_canaries(ctl_http *h, const ke_reqkey *key, unsigned n, const uint8_t pin[KE_FPR_LEN],
+                       json_t **out)
 {
   ke_manifest *m = calloc(1, sizeof *m);
   json_t *arr = json_array();
@@ -66,8 +66,8 @@ int ctl_drill_canaries(ctl_http *h, const ke_reqkey *key, unsigned n,
                        &m->pub.commitments[0], key->request_id, rid) == KE_OK &&
         (e64 = ke_b64url_encode(env, envlen)) && (v64 = ke_b64url_encode(ver, sizeof ver)) &&
         (p64 = ke_b64url_encode(proof, sizeof proof)) &&
-        !json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "record_id", rid,
-                                              "envelope", e64, "verifier", v64, "proof", p64)))
+        !json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "record_id", rid, "envelope",
+                                              e64, "verifier", v64, "proof", p64)))
       rc = CTL_OK;
     free(env);
     free(e64);
@@ -86,16 +86,14 @@ out:
   return rc;
 }
 
-const char *ctl_drill_canary_mine(const ctl_drill_rec *r, const char *drill_id,
-                                  const ke_scalar *e)
+const char *ctl_drill_canary_mine(const ctl_drill_rec *r, const char *drill_id, const ke_scalar *e)
 {
   uint8_t *secret = ke_secure_alloc(KE_CANARY_SECRET_LEN);
   ke_scalar *k = ke_secure_alloc(sizeof *k);
   const char *why = "not a canary of this drill";
   ke_point R;
 
-  if (secret && k && strcmp(r->device, KE_CANARY_DEVICE) == 0 &&
-      strcmp(r->volume, r->id) == 0 &&
+  if (secret && k && strcmp(r->device, KE_CANARY_DEVICE) == 0 && strcmp(r->volume, r->id) == 0 &&
       ke_canary_derive(k, secret, e, drill_id, r->id) == KE_OK &&
       ke_point_mul_base(&R, k) == KE_OK && ke_ct_eq(R.b, r->env.R.b, KE_POINT_LEN))
     why = NULL;

@@ -67,7 +67,7 @@ int ctl_drill_build_statement(ctl_drill *d)
       !(d->stmt_len = ke_drill_signed_statement(d->statement, d->id, d->selection, d->mode, e64,
                                                 d->nrec, digest, d->expires)))
     rc = ctl_err(CTL_FAIL, "the drill's statement cannot be made (mode, selection or expiry "
-                 "malformed)");
+                           "malformed)");
   free(e64);
   return rc;
 }
@@ -90,14 +90,16 @@ static int check_pin(const ctl_drill *d)
   if (st == CTL_PIN_MATCH)
     return CTL_OK;
   if (st == CTL_PIN_UNKNOWN)
-    return ctl_err(CTL_FAIL, "the drill is signed by a client key of %s that you have not pinned:\n"
+    return ctl_err(CTL_FAIL,
+                   "the drill is signed by a client key of %s that you have not pinned:\n"
                    "  fingerprint %s\n"
                    "Check it with %s out of band (in person or on a call: `escrowctl key show` on "
                    "their machine prints it), then pin it with\n"
                    "  escrowctl pin add %s %s\n"
                    "and run this again.  No part made.",
                    d->auditor, fpr, d->auditor, d->auditor, fpr);
-  return ctl_err(CTL_FAIL, "!!! THE AUDITOR'S KEY HAS CHANGED: refusing !!!\n"
+  return ctl_err(CTL_FAIL,
+                 "!!! THE AUDITOR'S KEY HAS CHANGED: refusing !!!\n"
                  "  the drill is signed by     %s\n"
                  "  you pinned for %-11s %s (since %s)\n"
                  "Either the server (or someone between you and it) substitutes a key, or %s "
@@ -123,16 +125,18 @@ int ctl_drill_check_statement(ctl_drill *d)
   d->code[0] = '\0';
   if (!d->is_signed)
     return ctl_err(CTL_FAIL, "the drill has no statement signed by its auditor: no part is made "
-                   "for an unsigned drill");
+                             "for an unsigned drill");
   if ((rc = ctl_drill_build_statement(d)))
     return rc;
   /* The pin first: an unknown key is the common case and says what to do. */
   if ((rc = check_pin(d)))
     return rc;
   if (!ke_drill_signature_ok(d->auditor_key, d->statement, d->stmt_len, d->stmt_sig))
-    return ctl_err(CTL_FAIL, "the auditor's signature does not verify over this drill (its "
+    return ctl_err(CTL_FAIL,
+                   "the auditor's signature does not verify over this drill (its "
                    "one-time key E, its records or their envelopes are not those %s signed): "
-                   "refusing; no part made", d->auditor);
+                   "refusing; no part made",
+                   d->auditor);
   now_utc(now);
   /* Same fixed format: the strings order as the times. */
   if (strcmp(d->expires, now) <= 0)
@@ -153,27 +157,31 @@ int ctl_drill_prove_records(ctl_http *h, const ctl_drill *d, const char *log_key
   for (size_t i = 0; i < d->nrec; i++) {
     const ctl_drill_rec *r = &d->rec[i];
     if (!r->escrow_event || r->leaf_index < 0)
-      return ctl_err(CTL_FAIL, "the server shows no audit event for the escrow of record %s: "
-                     "refusing; no part made", r->id);
+      return ctl_err(CTL_FAIL,
+                     "the server shows no audit event for the escrow of record %s: "
+                     "refusing; no part made",
+                     r->id);
     if (canary && (strcmp(r->device, KE_CANARY_DEVICE) != 0 || strcmp(r->volume, r->id) != 0 ||
                    !r->has_canary_proof ||
                    ke_canary_verify(r->canary_proof, sizeof r->canary_proof, &r->env.R, d->id,
                                     r->id) != KE_OK))
-      return ctl_err(CTL_FAIL, "record %s of canary drill %s is not a canary with a valid proof of "
-                     "knowledge of its R: refusing; no part made", r->id, d->id);
-    if (!ctl_escrow_event_ok(r->escrow_event, r->id, r->device, r->volume,
-                             r->envelope_sha256, canary))
-      return ctl_err(CTL_FAIL, "record %s: the audit event the server shows is not the escrow of "
-                     "this envelope for device %s, volume %s: refusing; no part made", r->id,
-                     r->device, r->volume);
+      return ctl_err(CTL_FAIL,
+                     "record %s of canary drill %s is not a canary with a valid proof of "
+                     "knowledge of its R: refusing; no part made",
+                     r->id, d->id);
+    if (!ctl_escrow_event_ok(r->escrow_event, r->id, r->device, r->volume, r->envelope_sha256,
+                             canary))
+      return ctl_err(CTL_FAIL,
+                     "record %s: the audit event the server shows is not the escrow of "
+                     "this envelope for device %s, volume %s: refusing; no part made",
+                     r->id, r->device, r->volume);
   }
   if ((rc = ctl_logview_open(&lv, h, log_key)))
     return rc;
   for (size_t i = 0; !rc && i < d->nrec; i++) {
     const ctl_drill_rec *r = &d->rec[i];
     snprintf(what, sizeof what, "the escrow event of record %s", r->id);
-    rc = ctl_logview_prove(&lv, h, r->leaf_index, r->escrow_event, strlen(r->escrow_event),
-                           what);
+    rc = ctl_logview_prove(&lv, h, r->leaf_index, r->escrow_event, strlen(r->escrow_event), what);
     if (tty && (i + 1 == d->nrec || i % 64 == 0))
       fprintf(stderr, "\r  proving escrow events %zu/%zu", i + 1, d->nrec);
   }
@@ -204,13 +212,17 @@ int ctl_drill_check_own(ctl_drill *d, const char *ckey)
   ke_note_key_verifier(k, &v);
   ke_note_key_free(k);
   if (!ke_ct_eq(v.pub, d->auditor_key, sizeof d->auditor_key))
-    return ctl_err(CTL_FAIL, "drill %s is signed by another key than your client key %s: not yours "
-                   "to run", d->id, path);
+    return ctl_err(CTL_FAIL,
+                   "drill %s is signed by another key than your client key %s: not yours "
+                   "to run",
+                   d->id, path);
   if ((rc = ctl_drill_build_statement(d)))
     return rc;
   if (!ke_drill_signature_ok(d->auditor_key, d->statement, d->stmt_len, d->stmt_sig))
-    return ctl_err(CTL_FAIL, "the records or E the server shows for drill %s are not those you "
-                   "signed", d->id);
+    return ctl_err(CTL_FAIL,
+                   "the records or E the server shows for drill %s are not those you "
+                   "signed",
+                   d->id);
   ke_drill_code(d->code, d->statement, d->stmt_len);
   return CTL_OK;
 }

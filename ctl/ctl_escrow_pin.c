@@ -63,7 +63,8 @@ int ctl_escrow_pin_check(const char *arg, const uint8_t fpr[KE_FPR_LEN], const c
     if (!ctl_exists(path)) {
       ctl_notef("warning: no escrow-key fingerprint is pinned; %s uses escrow key %s as the "
                 "server says.  Check it out of band and pin it (--escrow-fingerprint, "
-                "$ESCROWCTL_ESCROW_FINGERPRINT or `escrowctl escrow-key pin`)", what, hex);
+                "$ESCROWCTL_ESCROW_FINGERPRINT or `escrowctl escrow-key pin`)",
+                what, hex);
       return CTL_OK;
     }
     if ((rc = ctl_read(&b, path, 64 * 1024, 0, "pinned escrow fingerprints")))
@@ -75,8 +76,10 @@ int ctl_escrow_pin_check(const char *arg, const uint8_t fpr[KE_FPR_LEN], const c
   if (r < 0)
     return ctl_err(CTL_FAIL, "the escrow-key fingerprints in %s are not all 64 hex digits", from);
   if (r == 0)
-    return ctl_err(CTL_FAIL, "ESCROW KEY NOT PINNED: %s is under escrow key %s, which is not a "
-                   "fingerprint pinned in %s: refusing", what, hex, from);
+    return ctl_err(CTL_FAIL,
+                   "ESCROW KEY NOT PINNED: %s is under escrow key %s, which is not a "
+                   "fingerprint pinned in %s: refusing",
+                   what, hex, from);
   return CTL_OK;
 }
 

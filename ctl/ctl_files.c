@@ -14,8 +14,7 @@ static int pin_check(const uint8_t *pin, const uint8_t *fpr, const char *path, c
   if (!pin || memcmp(pin, fpr, KE_FPR_LEN) == 0)
     return CTL_OK;
   ke_hex_encode(have, fpr, KE_FPR_LEN);
-  return ctl_err(CTL_FAIL, "%s: %s %s is not the pinned --fingerprint; refusing", path, what,
-                 have);
+  return ctl_err(CTL_FAIL, "%s: %s %s is not the pinned --fingerprint; refusing", path, what, have);
 }
 
 int ctl_load_manifest(ke_manifest *m, const char *path, const uint8_t *pin)
@@ -45,7 +44,7 @@ int ctl_load_reqkey(ke_reqkey *k, const char *path)
 int ctl_load_part(ke_partfile *p, const char *path)
 {
   ke_buf b;
-  ke_ferr e = { "" };
+  ke_ferr e = {""};
   int rc = ctl_read(&b, path, KE_FILE_MAX, 0, "part file");
   if (rc)
     return rc;
@@ -68,8 +67,10 @@ int ctl_check_share(const ke_sharefile *s, const ke_escrow_pub *pub, const char 
   if (memcmp(s->fingerprint, pub->fingerprint, KE_FPR_LEN) != 0) {
     char fpr[2 * KE_FPR_LEN + 1];
     ke_hex_encode(fpr, s->fingerprint, KE_FPR_LEN);
-    return ctl_err(CTL_FAIL, "the share file belongs to another escrow key (%s), not to %s; "
-                   "refusing", fpr, whose);
+    return ctl_err(CTL_FAIL,
+                   "the share file belongs to another escrow key (%s), not to %s; "
+                   "refusing",
+                   fpr, whose);
   }
   if (s->index > pub->n)
     return ctl_err(CTL_FAIL, "share index %u is not in this escrow key (1..%u)", s->index, pub->n);
@@ -99,8 +100,10 @@ int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_escrow_pub *p
    * the commitments of pub. */
   if ((k = ke_share_check(pub, s->index, d)) != KE_OK) {
     ke_wipe(d, sizeof *d);
-    return ctl_err(CTL_FAIL, "the share of custodian %u does not match the escrow key's "
-                   "commitments (%s)", s->index, ke_rc_str(k));
+    return ctl_err(CTL_FAIL,
+                   "the share of custodian %u does not match the escrow key's "
+                   "commitments (%s)",
+                   s->index, ke_rc_str(k));
   }
   return CTL_OK;
 }

@@ -57,17 +57,20 @@ static int set_server(ctl_http *h, const char *server)
   const char *allow = getenv("ESCROWCTL_ALLOW_HTTP");
 
   switch (ke_http_url_check(server, allow && strcmp(allow, "1") == 0, &n)) {
-  case KE_HTTP_URL_OK:
-    break;
-  case KE_HTTP_URL_SCHEME:
-    return ctl_err(CTL_USAGE, "the server must be an https:// (or loopback http://) URL, not "
-                   "\"%s\"", server);
-  case KE_HTTP_URL_CLEAR:
-    return ctl_err(CTL_USAGE, "refusing plain http:// to %s: the bearer token would cross the "
-                   "network in clear (use https://, or set ESCROWCTL_ALLOW_HTTP=1 for a test "
-                   "setup)", server);
-  default:
-    return ctl_err(CTL_USAGE, "the server URL contains a character it must not: \"%s\"", server);
+    case KE_HTTP_URL_OK: break;
+    case KE_HTTP_URL_SCHEME:
+      return ctl_err(CTL_USAGE,
+                     "the server must be an https:// (or loopback http://) URL, not "
+                     "\"%s\"",
+                     server);
+    case KE_HTTP_URL_CLEAR:
+      return ctl_err(CTL_USAGE,
+                     "refusing plain http:// to %s: the bearer token would cross the "
+                     "network in clear (use https://, or set ESCROWCTL_ALLOW_HTTP=1 for a test "
+                     "setup)",
+                     server);
+    default:
+      return ctl_err(CTL_USAGE, "the server URL contains a character it must not: \"%s\"", server);
   }
   h->server = strndup(server, n);
   return h->server ? CTL_OK : CTL_FAIL;
@@ -164,7 +167,7 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token)
     server = login.server;
   if (!server)
     return ctl_err(CTL_USAGE, "no server: log in first (escrowctl login --server URL --user NAME) "
-                   "or give --server");
+                              "or give --server");
   /* The stored token and CA belong to the stored server only: never send
    * one server's token to another. */
   same = found && strcmp(server, login.server) == 0;
@@ -176,12 +179,12 @@ int ctl_http_open(ctl_http **out, const ctl_http_target *t, int need_token)
     token = login.token;
   if (!token && need_token) {
     ctl_errf("not logged in to %s: run escrowctl login --server URL --user NAME (or set "
-             "ESCROWCTL_TOKEN)", server);
+             "ESCROWCTL_TOKEN)",
+             server);
     ctl_login_free(&login);
     return CTL_AUTH;
   }
-  if (same && token == login.token && login.expires &&
-      login.expires <= (int64_t)time(NULL)) {
+  if (same && token == login.token && login.expires && login.expires <= (int64_t)time(NULL)) {
     ctl_errf("the login to %s expired; run escrowctl login again", server);
     ctl_login_free(&login);
     return CTL_AUTH;
@@ -218,7 +221,8 @@ int ctl_http_set_pin(ctl_http *h, const char *pin)
   if (pin && (krc = ke_http_pin_parse(pin, &p)) != KE_OK) {
     if (krc == KE_ERR_NOMEM)
       return ctl_oom();
-    return ctl_err(CTL_USAGE, "--pin-sha256 must be the base64 SHA-256 of the server's public key "
+    return ctl_err(CTL_USAGE,
+                   "--pin-sha256 must be the base64 SHA-256 of the server's public key "
                    "(SubjectPublicKeyInfo), optionally as sha256//B64, several separated by ';'");
   }
   if (p && strncmp(h->server, "https://", 8) != 0) {
@@ -248,9 +252,15 @@ static int perform(ctl_http *h, const char *method, const char *path, const json
   char *payload = NULL;
   char err[KE_HTTP_ERRLEN];
   ke_http_req r = {
-    .method = method, .base = h->server, .path = path, .headers = hdrs,
-    .cacert = h->cacert, .pin_sha256 = h->pin, .connect_timeout_s = CTL_HTTP_CONNECT_TIMEOUT,
-    .timeout_s = h->timeout, .max_response = CTL_HTTP_MAX_RESPONSE,
+    .method = method,
+    .base = h->server,
+    .path = path,
+    .headers = hdrs,
+    .cacert = h->cacert,
+    .pin_sha256 = h->pin,
+    .connect_timeout_s = CTL_HTTP_CONNECT_TIMEOUT,
+    .timeout_s = h->timeout,
+    .max_response = CTL_HTTP_MAX_RESPONSE,
   };
   ke_rc krc;
 
@@ -299,12 +309,9 @@ static int report_status(ctl_http *h, long status, const json_t *err, long retry
   if (status == 401)
     ctl_notef("  (log in again: escrowctl login --server %s --user NAME)", h->server);
   switch (ke_http_classify(status)) {
-  case KE_HTTP_DENIED:
-    return CTL_AUTH;
-  case KE_HTTP_REFUSED:
-    return CTL_FAIL;
-  default:
-    return CTL_NET;
+    case KE_HTTP_DENIED: return CTL_AUTH;
+    case KE_HTTP_REFUSED: return CTL_FAIL;
+    default: return CTL_NET;
   }
 }
 
@@ -327,8 +334,8 @@ static int parse_json(ctl_http *h, const ke_http_resp *b, json_t **out)
 
 /* One JSON call.  A non-2xx is printed and mapped when report, else only
  * *status tells and *out is its error object (if it was JSON). */
-static int call(ctl_http *h, const char *method, const char *path, const json_t *body,
-                long *status, json_t **out, int report)
+static int call(ctl_http *h, const char *method, const char *path, const json_t *body, long *status,
+                json_t **out, int report)
 {
   ke_http_resp b;
   json_t *j = NULL;
@@ -357,8 +364,8 @@ static int call(ctl_http *h, const char *method, const char *path, const json_t 
   return rc;
 }
 
-int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
-                         const json_t *body, long *status, json_t **out)
+int ctl_http_call_status(ctl_http *h, const char *method, const char *path, const json_t *body,
+                         long *status, json_t **out)
 {
   return call(h, method, path, body, status, out, 0);
 }
@@ -427,8 +434,8 @@ int ctl_http_escape(char *out, size_t outlen, const char *s)
   return CTL_OK;
 }
 
-int ctl_http_do(const ctl_http_target *t, const char *method, const char *path,
-                const json_t *body, json_t **out)
+int ctl_http_do(const ctl_http_target *t, const char *method, const char *path, const json_t *body,
+                json_t **out)
 {
   ctl_http *h = NULL;
   int rc = ctl_http_open(&h, t, 1);

@@ -45,15 +45,17 @@ typedef struct ctl_http ctl_http;
 #define CTL_HTTP_OPT_SERVER 0x1001
 #define CTL_HTTP_OPT_CACERT 0x1002
 #define CTL_HTTP_OPT_PIN 0x1003
-#define CTL_HTTP_OPTIONS                                        \
-  {"server", required_argument, 0, CTL_HTTP_OPT_SERVER},        \
-  {"cacert", required_argument, 0, CTL_HTTP_OPT_CACERT},        \
-  {"pin-sha256", required_argument, 0, CTL_HTTP_OPT_PIN}
+#define CTL_HTTP_OPTIONS                                   \
+  {"server", required_argument, 0, CTL_HTTP_OPT_SERVER},   \
+    {"cacert", required_argument, 0, CTL_HTTP_OPT_CACERT}, \
+  {                                                        \
+    "pin-sha256", required_argument, 0, CTL_HTTP_OPT_PIN   \
+  }
 typedef struct ctl_http_target {
   const char *server; /* NULL = environment / stored login */
   const char *cacert;
-  const char *pin;    /* --pin-sha256 as given */
-  const char *token;  /* a token read from a file (custodian serve --token-file);
+  const char *pin;   /* --pin-sha256 as given */
+  const char *token; /* a token read from a file (custodian serve --token-file);
                        * NULL = $ESCROWCTL_TOKEN or the stored login */
 } ctl_http_target;
 /* Returns 1 if `opt` was one of the three (and records arg), else 0. */
@@ -91,8 +93,8 @@ int ctl_http_call(ctl_http *h, const char *method, const char *path, const json_
 
 /* ctl_http_open(t, need a token) + ctl_http_call + ctl_http_free: one call
  * of a command. */
-int ctl_http_do(const ctl_http_target *t, const char *method, const char *path,
-                const json_t *body, json_t **out);
+int ctl_http_do(const ctl_http_target *t, const char *method, const char *path, const json_t *body,
+                json_t **out);
 
 /* --json: an answer indented, keys sorted, on stdout.  CTL_FAIL if it
  * cannot be formatted. */
@@ -106,8 +108,8 @@ int ctl_http_get_raw(ctl_http *h, const char *path, ke_buf *out, long *status);
 /* Like the two above but a non-2xx is not printed: *status tells, and
  * *out is the parsed error object if it was JSON (for callers that expect
  * some statuses, e.g. 404).  Transport failures are still printed. */
-int ctl_http_call_status(ctl_http *h, const char *method, const char *path,
-                         const json_t *body, long *status, json_t **out);
+int ctl_http_call_status(ctl_http *h, const char *method, const char *path, const json_t *body,
+                         long *status, json_t **out);
 
 /* Print a non-2xx answer (err: its parsed body or NULL) as ctl_http_call
  * does, and return the mapped exit code. */

@@ -22,12 +22,12 @@ int ctl_list_duration(long long *out, const char *s, const char *units, long lon
     if (!strchr(units, *end))
       return -1;
     switch (*end) {
-    case 's': mult = 1; break;
-    case 'm': mult = 60; break;
-    case 'h': mult = 3600; break;
-    case 'd': mult = 86400; break;
-    case 'w': mult = 7 * 86400; break;
-    default: return -1;
+      case 's': mult = 1; break;
+      case 'm': mult = 60; break;
+      case 'h': mult = 3600; break;
+      case 'd': mult = 86400; break;
+      case 'w': mult = 7 * 86400; break;
+      default: return -1;
     }
   } else if (*end) {
     return -1;
@@ -39,8 +39,8 @@ int ctl_list_duration(long long *out, const char *s, const char *units, long lon
   return 0;
 }
 
-int ctl_list_create(const ctl_http_target *t, const char *path, const json_t *req,
-                    json_t **ans, const char **token)
+int ctl_list_create(const ctl_http_target *t, const char *path, const json_t *req, json_t **ans,
+                    const char **token)
 {
   ctl_http *h = NULL;
   int rc;
@@ -61,15 +61,13 @@ out:
   return rc;
 }
 
-int ctl_list_fetch(const ctl_http_target *t, const char *path, int all, int json,
-                   json_t **ans)
+int ctl_list_fetch(const ctl_http_target *t, const char *path, int all, int json, json_t **ans)
 {
   char full[128];
   int rc;
 
   *ans = NULL;
-  if ((size_t)snprintf(full, sizeof full, "%s%s", path, all ? "?all=true" : "") >=
-      sizeof full)
+  if ((size_t)snprintf(full, sizeof full, "%s%s", path, all ? "?all=true" : "") >= sizeof full)
     return ctl_err(CTL_FAIL, "internal error: collection path too long");
   if (!(rc = ctl_http_do(t, "GET", full, NULL, ans)) && json) {
     ctl_print_json(*ans);
@@ -97,7 +95,7 @@ int ctl_list_revoke(const ctl_http_target *t, const ctl_list_kind *k, int argc, 
   if (!(rc = ctl_http_do(t, "DELETE", path, NULL, &ans)))
     printf("%c%s %s %s.\n", toupper((unsigned char)k->noun[0]), k->noun + 1, id,
            json_is_true(json_object_get(ans, "already_revoked")) ? "was already revoked"
-                                                                  : "revoked");
+                                                                 : "revoked");
   json_decref(ans);
   return rc;
 }

@@ -20,14 +20,13 @@ int ctl_list_duration(long long *out, const char *s, const char *units, long lon
 /* POST req to path and return the answer (*ans, owned by the caller) and
  * its "token" member (borrowed from *ans).  An answer without a token is
  * CTL_NET (printed). */
-int ctl_list_create(const ctl_http_target *t, const char *path, const json_t *req,
-                    json_t **ans, const char **token);
+int ctl_list_create(const ctl_http_target *t, const char *path, const json_t *req, json_t **ans,
+                    const char **token);
 
 /* GET path (with ?all=true when all).  With json the answer is printed as
  * the server sent it (indented) and *ans is NULL; otherwise *ans is the
  * answer for the caller's table. */
-int ctl_list_fetch(const ctl_http_target *t, const char *path, int all, int json,
-                   json_t **ans);
+int ctl_list_fetch(const ctl_http_target *t, const char *path, int all, int json, json_t **ans);
 
 /* What can be revoked by ID, and how it is named in messages. */
 typedef struct ctl_list_kind {

@@ -23,10 +23,7 @@
 
 static const char *witness_arg;
 
-void ctl_logview_set_witness(const char *vkeys)
-{
-  witness_arg = vkeys;
-}
+void ctl_logview_set_witness(const char *vkeys) { witness_arg = vkeys; }
 
 /* The configured witness keys into w (at most CTL_MAX_WITNESSES); *n = 0
  * when none.  CTL_OK or CTL_USAGE/CTL_FAIL (printed). */
@@ -58,8 +55,10 @@ static int load_witnesses(ke_cosig_verifier *w, size_t *n)
   }
   for (tok = strtok_r(copy, ", \t\r\n", &save); tok; tok = strtok_r(NULL, ", \t\r\n", &save)) {
     if (*n == CTL_MAX_WITNESSES || ke_cosig_vkey_parse(&w[*n], tok) != KE_OK) {
-      rc = ctl_err(CTL_USAGE, "%s: '%s' is not a witness key (name+id+base64 of 0x04 and an "
-                   "Ed25519 key; at most %d)", from, tok, CTL_MAX_WITNESSES);
+      rc = ctl_err(CTL_USAGE,
+                   "%s: '%s' is not a witness key (name+id+base64 of 0x04 and an "
+                   "Ed25519 key; at most %d)",
+                   from, tok, CTL_MAX_WITNESSES);
       break;
     }
     (*n)++;
@@ -70,13 +69,14 @@ static int load_witnesses(ke_cosig_verifier *w, size_t *n)
 }
 
 /* Every configured witness cosigned the note. */
-static int check_cosigned(const ke_cosig_verifier *w, size_t n, const ke_buf *note,
-                          uint64_t size)
+static int check_cosigned(const ke_cosig_verifier *w, size_t n, const ke_buf *note, uint64_t size)
 {
   for (size_t i = 0; i < n; i++)
     if (ke_cosig_verify(&w[i], note->p, note->len, NULL) != KE_OK)
-      return ctl_err(CTL_FAIL, "the server's checkpoint (tree size %llu) has no valid cosignature "
-                     "by the witness %s: refusing", (unsigned long long)size, w[i].name);
+      return ctl_err(CTL_FAIL,
+                     "the server's checkpoint (tree size %llu) has no valid cosignature "
+                     "by the witness %s: refusing",
+                     (unsigned long long)size, w[i].name);
   return CTL_OK;
 }
 
@@ -94,8 +94,8 @@ int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERK
     return 0;
   if (m == 0)
     return 1;
-  snprintf(url, sizeof url, "/v1/audit/proof/consistency?from=%llu&to=%llu",
-           (unsigned long long)m, (unsigned long long)n);
+  snprintf(url, sizeof url, "/v1/audit/proof/consistency?from=%llu&to=%llu", (unsigned long long)m,
+           (unsigned long long)n);
   if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)) != CTL_OK)
     return -rc;
   ok = ke_note_path_decode(&p, json_object_get(ans, "consistency_path")) == KE_OK &&
@@ -126,24 +126,25 @@ int ctl_logview_load_saved(const ke_note_verifier *vk, const char *path, ke_note
 }
 
 /* The fresh checkpoint against the saved one; CTL_OK when it extends it. */
-static int check_extends(ctl_http *h, const ke_note_checkpoint *saved,
-                         const ke_note_checkpoint *cp)
+static int check_extends(ctl_http *h, const ke_note_checkpoint *saved, const ke_note_checkpoint *cp)
 {
   int r;
 
   if (cp->size < saved->size)
-    return ctl_err(CTL_FAIL, "FORKED LOG VIEW: the server's checkpoint (tree size %llu) is older "
+    return ctl_err(CTL_FAIL,
+                   "FORKED LOG VIEW: the server's checkpoint (tree size %llu) is older "
                    "than the one this client saved (tree size %llu): the log was rolled back or "
-                   "forked; refusing", (unsigned long long)cp->size,
-                   (unsigned long long)saved->size);
+                   "forked; refusing",
+                   (unsigned long long)cp->size, (unsigned long long)saved->size);
   r = ctl_logview_consistent(h, saved->size, saved->root, cp->size, cp->root);
   if (r < 0)
     return -r;
   if (r == 0)
-    return ctl_err(CTL_FAIL, "FORKED LOG VIEW: the server's checkpoint (tree size %llu) is not "
+    return ctl_err(CTL_FAIL,
+                   "FORKED LOG VIEW: the server's checkpoint (tree size %llu) is not "
                    "consistent with the one this client saved (tree size %llu): the log was "
-                   "rewritten or forked; refusing", (unsigned long long)cp->size,
-                   (unsigned long long)saved->size);
+                   "rewritten or forked; refusing",
+                   (unsigned long long)cp->size, (unsigned long long)saved->size);
   return CTL_OK;
 }
 
@@ -173,9 +174,9 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
     goto out;
   /* A fresh checkpoint no witness has seen yet is of no use with witnesses:
    * take the newest one they cosigned. */
-  if ((rc = ctl_http_get_raw(h, nw ? "/v1/audit/checkpoint/cosigned"
-                                   : "/v1/audit/checkpoint?fresh=1&format=note",
-                             &note, NULL)))
+  if ((rc = ctl_http_get_raw(
+         h, nw ? "/v1/audit/checkpoint/cosigned" : "/v1/audit/checkpoint?fresh=1&format=note",
+         &note, NULL)))
     goto out;
   if (ke_note_checkpoint_open(&lv->vk, note.p, note.len, &lv->cp) != KE_OK) {
     rc = ctl_err(CTL_FAIL, "the server's checkpoint does not verify with the pinned log key %s",
@@ -211,8 +212,10 @@ int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const c
   int rc;
 
   if (index < 0 || (uint64_t)index >= lv->cp.size)
-    return ctl_err(CTL_FAIL, "%s (leaf %lld) is not in the signed log yet (tree size %llu): retry "
-                   "later", what, (long long)index, (unsigned long long)lv->cp.size);
+    return ctl_err(CTL_FAIL,
+                   "%s (leaf %lld) is not in the signed log yet (tree size %llu): retry "
+                   "later",
+                   what, (long long)index, (unsigned long long)lv->cp.size);
   snprintf(url, sizeof url, "/v1/audit/proof/inclusion?index=%lld&size=%llu", (long long)index,
            (unsigned long long)lv->cp.size);
   if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))
@@ -224,10 +227,10 @@ int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const c
   }
   if (ke_note_path_decode(path, json_object_get(ans, "inclusion_path")) != KE_OK ||
       ke_merkle_leaf_hash(lh, leaf, len) != KE_OK ||
-      ke_merkle_verify_inclusion(lh, (uint64_t)index, lv->cp.size, path, lv->cp.root) !=
-          KE_OK) {
+      ke_merkle_verify_inclusion(lh, (uint64_t)index, lv->cp.size, path, lv->cp.root) != KE_OK) {
     ctl_errf("the inclusion proof of %s does not verify against the signed checkpoint: "
-             "refusing", what);
+             "refusing",
+             what);
     goto out;
   }
   rc = CTL_OK;
@@ -250,8 +253,7 @@ static int same(const json_t *o, const char *key, const char *want)
 }
 
 int ctl_escrow_event_ok(const char *leaf, const char *record_id, const char *device,
-                        const char *volume, const uint8_t envelope_sha256[32],
-                        const char *canary)
+                        const char *volume, const uint8_t envelope_sha256[32], const char *canary)
 {
   char hex[65], obj[200];
   json_error_t je;
@@ -287,11 +289,15 @@ int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *v
   int rc;
 
   if (!leaf || !rec || !json_is_integer(ji) || idx < 0)
-    return ctl_err(CTL_FAIL, "the server shows no audit event for the escrow of record %s: "
-                   "refusing", rec ? rec : "?");
+    return ctl_err(CTL_FAIL,
+                   "the server shows no audit event for the escrow of record %s: "
+                   "refusing",
+                   rec ? rec : "?");
   if (!ctl_escrow_event_ok(leaf, rec, device, volume, envelope_sha256, NULL))
-    return ctl_err(CTL_FAIL, "the audit event the server shows is not the escrow of this envelope "
-                   "for device %s, volume %s: refusing", device, volume);
+    return ctl_err(CTL_FAIL,
+                   "the audit event the server shows is not the escrow of this envelope "
+                   "for device %s, volume %s: refusing",
+                   device, volume);
   snprintf(what, sizeof what, "the escrow event of record %s", rec);
   if ((rc = ctl_logview_prove(lv, h, idx, leaf, strlen(leaf), what)))
     return rc;

@@ -26,12 +26,12 @@
 #include "ke_note.h"
 
 typedef struct ctl_logview {
-  ke_note_verifier vk;         /* the pinned log key */
-  char *vkey;                  /* its text, for messages */
-  ke_note_checkpoint cp;       /* the server's checkpoint, verified and consistent */
-  uint64_t saved_size;         /* size of the checkpoint saved before (0: none) */
+  ke_note_verifier vk;   /* the pinned log key */
+  char *vkey;            /* its text, for messages */
+  ke_note_checkpoint cp; /* the server's checkpoint, verified and consistent */
+  uint64_t saved_size;   /* size of the checkpoint saved before (0: none) */
   int had_saved;
-  size_t witnesses;            /* witnesses whose cosignature the checkpoint has */
+  size_t witnesses; /* witnesses whose cosignature the checkpoint has */
 } ctl_logview;
 
 /* Witnesses (c2sp.org/tlog-witness): when any is configured, the view is
@@ -87,8 +87,7 @@ void ctl_logview_free(ctl_logview *lv);
  * printed).  A custodian answers only for envelopes escrowed in the signed
  * log (docs/threat-model.md, "a custodian as an oracle"). */
 int ctl_escrow_event_ok(const char *leaf, const char *record_id, const char *device,
-                        const char *volume, const uint8_t envelope_sha256[32],
-                        const char *canary);
+                        const char *volume, const uint8_t envelope_sha256[32], const char *canary);
 
 int ctl_logview_check_escrow(const ctl_logview *lv, ctl_http *h, const json_t *view,
                              const uint8_t envelope_sha256[32], const char *device,

@@ -23,13 +23,12 @@ typedef struct ctl_good_parts {
 /* Check one part (`where` names it in messages: a file, "the server");
  * on success add it to g.  A bad part is named by its custodian index on
  * stderr.  Returns 1 if it was good. */
-int ctl_open_take(ctl_good_parts *g, const ke_partfile *pf, const char *where,
-                  const ke_request *r, const ke_reqkey *key);
+int ctl_open_take(ctl_good_parts *g, const ke_partfile *pf, const char *where, const ke_request *r,
+                  const ke_reqkey *key);
 
 /* Combine the first t good parts and open the envelope; *secret is in
  * secure memory (ke_secure_free(*secret, *len)). */
-int ctl_open_envelope(uint8_t **secret, size_t *len, const ctl_good_parts *g,
-                      const ke_request *r);
+int ctl_open_envelope(uint8_t **secret, size_t *len, const ctl_good_parts *g, const ke_request *r);
 
 /* The custodian's side: unseal share s (passphrase from passfile, or the
  * terminal) and make the sealed part for request r (checked already:

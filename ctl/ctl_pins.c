@@ -53,10 +53,9 @@ static int pin_load(json_t **out)
   root = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
   ke_buf_free(&b);
   keys = json_object_get(root, "keys");
-  if (!root || ctl_jint(root, "version") != 1 ||
-      !json_is_object(keys))
+  if (!root || ctl_jint(root, "version") != 1 || !json_is_object(keys))
     goto bad;
-  json_object_foreach(keys, user, v) {
+  json_object_foreach (keys, user, v) {
     const char *f = ctl_jstr(v, "fingerprint");
     if (!f || !ctl_pin_fpr_valid(f))
       goto bad;
@@ -65,8 +64,10 @@ static int pin_load(json_t **out)
   return CTL_OK;
 bad:
   json_decref(root);
-  return ctl_err(CTL_FAIL, "%s is not a valid pinned-keys file: refusing to trust any key until it "
-                 "is repaired or removed", path);
+  return ctl_err(CTL_FAIL,
+                 "%s is not a valid pinned-keys file: refusing to trust any key until it "
+                 "is repaired or removed",
+                 path);
 }
 
 /* The pins, read under a shared lock. */
@@ -176,7 +177,7 @@ int ctl_pin_print(FILE *f)
     return rc;
   if (json_object_size(json_object_get(root, "keys")) == 0)
     fprintf(f, "no pinned keys\n");
-  json_object_foreach(json_object_get(root, "keys"), user, v)
+  json_object_foreach (json_object_get(root, "keys"), user, v)
     fprintf(f, "%s  %s  pinned %s\n", user, ctl_jstr(v, "fingerprint"),
             ctl_jstr(v, "pinned") ?: "?");
   json_decref(root);

@@ -18,12 +18,12 @@
 #ifndef CTL_PINS_H
 #define CTL_PINS_H
 
-#define CTL_PIN_FPR_LEN 64  /* hex digits */
+#define CTL_PIN_FPR_LEN 64 /* hex digits */
 
 typedef enum {
-  CTL_PIN_MATCH,    /* the user's pinned key is this one */
-  CTL_PIN_UNKNOWN,  /* nothing pinned for the user */
-  CTL_PIN_CHANGED,  /* another key is pinned for the user */
+  CTL_PIN_MATCH,   /* the user's pinned key is this one */
+  CTL_PIN_UNKNOWN, /* nothing pinned for the user */
+  CTL_PIN_CHANGED, /* another key is pinned for the user */
 } ctl_pin_state;
 
 /* Look up `user`'s pin and compare it with fpr_hex (64 hex digits, either

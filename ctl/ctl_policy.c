@@ -30,13 +30,13 @@
 #define POLICY_STR_MAX 1024
 
 enum pf_kind {
-  PF_STR,    /* char *: printable text, 1..1024 bytes */
-  PF_UINT,   /* unsigned in [lo, hi] */
-  PF_BOOL,   /* int */
-  PF_LIST,   /* ctl_policy_list of such strings */
-  PF_PINS,   /* json_t *: object of account -> 64 hex digits */
-  PF_TIME,   /* unsigned: "HH:MM" as minutes after midnight */
-  PF_DAYS,   /* unsigned: a list of day names as bits */
+  PF_STR,  /* char *: printable text, 1..1024 bytes */
+  PF_UINT, /* unsigned in [lo, hi] */
+  PF_BOOL, /* int */
+  PF_LIST, /* ctl_policy_list of such strings */
+  PF_PINS, /* json_t *: object of account -> 64 hex digits */
+  PF_TIME, /* unsigned: "HH:MM" as minutes after midnight */
+  PF_DAYS, /* unsigned: a list of day names as bits */
 };
 
 typedef struct pf {
@@ -46,7 +46,10 @@ typedef struct pf {
   unsigned lo, hi;
 } pf;
 
-#define F(path, kind, member, lo, hi) {path, kind, offsetof(ctl_policy, member), lo, hi}
+#define F(path, kind, member, lo, hi)                \
+  {                                                  \
+    path, kind, offsetof(ctl_policy, member), lo, hi \
+  }
 static const pf policy_fields[] = {
   F("requesters.accounts", PF_LIST, accounts, 0, 0),
   F("requesters.roles", PF_LIST, roles, 0, 0),
@@ -126,8 +129,7 @@ static int key_line(const loader *L, const char *path)
         for (int i = 0; i <= depth; i++) {
           if (in_array[i])
             return 0; /* keys inside arrays are not ours */
-          snprintf(full + strlen(full), sizeof full - strlen(full), "%s%s", i ? "." : "",
-                   stack[i]);
+          snprintf(full + strlen(full), sizeof full - strlen(full), "%s%s", i ? "." : "", stack[i]);
         }
         if (strcmp(full, path) == 0)
           return line;
@@ -139,7 +141,7 @@ static int key_line(const loader *L, const char *path)
 }
 
 static int bad(const loader *L, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+  __attribute__((format(printf, 3, 4)));
 static int bad(const loader *L, const char *path, const char *fmt, ...)
 {
   char what[300];
@@ -210,8 +212,8 @@ static int item_ok(const loader *L, const pf *f, const char *v)
   if (strcmp(f->path, "requesters.roles") == 0 && !one_of(v, roles))
     return bad(L, f->path, "\"%s\" is not a role (admin, helpdesk, custodian, auditor)", v);
   if (strcmp(f->path, "record_states") == 0 && !one_of(v, states))
-    return bad(L, f->path,
-               "\"%s\" is not a record state (active, disclosed, superseded, rotated)", v);
+    return bad(L, f->path, "\"%s\" is not a record state (active, disclosed, superseded, rotated)",
+               v);
   if (strcmp(f->path, "business_hours.days") == 0 && day_bit(v) < 0)
     return bad(L, f->path, "\"%s\" is not a day (sun, mon, tue, wed, thu, fri, sat)", v);
   if (strcmp(f->path, "alarm.mail_to") == 0 && !ke_mail_addr_ok(v))
@@ -220,8 +222,10 @@ static int item_ok(const loader *L, const pf *f, const char *v)
     const char *u = strncmp(v, "slack:", 6) == 0 ? v + 6 : strncmp(v, "teams:", 6) == 0 ? v + 6 : v;
     size_t n;
     if (ke_http_url_check(u, 0, &n) != KE_HTTP_URL_OK)
-      return bad(L, f->path, "\"%s\": https:// (http:// only to loopback), with an optional "
-                             "slack: or teams: prefix", v);
+      return bad(L, f->path,
+                 "\"%s\": https:// (http:// only to loopback), with an optional "
+                 "slack: or teams: prefix",
+                 v);
   }
   return CTL_OK;
 }
@@ -236,11 +240,12 @@ static int take_list(const loader *L, const pf *f, const json_t *v)
 
   if (!json_is_array(v) || json_array_size(v) > CTL_POLICY_MAX_LIST)
     return bad(L, f->path, "expected a list of at most 64 strings");
-  json_array_foreach(v, i, e) {
+  json_array_foreach (v, i, e) {
     const char *s = json_string_value(e);
     if (!s || !text_ok(s))
-      return bad(L, f->path, "expected a list of non-empty strings without control "
-                             "characters");
+      return bad(L, f->path,
+                 "expected a list of non-empty strings without control "
+                 "characters");
     if ((rc = item_ok(L, f, s)))
       return rc;
     if (!l) {
@@ -259,7 +264,7 @@ static int take_pins(const loader *L, const pf *f, json_t *v)
 
   if (!json_is_object(v))
     return bad(L, f->path, "expected an object of account: fingerprint");
-  json_object_foreach(v, k, e) {
+  json_object_foreach (v, k, e) {
     const char *fpr = json_string_value(e);
     uint8_t b[32];
     if (!fpr || strlen(fpr) != 64 || strspn(fpr, "0123456789abcdef") != 64 ||
@@ -275,32 +280,30 @@ static int take_field(const loader *L, const pf *f, json_t *v)
   void *at = (char *)L->p + f->off;
 
   switch (f->kind) {
-  case PF_BOOL:
-    if (!json_is_boolean(v))
-      return bad(L, f->path, "expected true or false");
-    *(int *)at = json_is_true(v);
-    return CTL_OK;
-  case PF_TIME:
-    if (!json_is_string(v) || !pf_time(json_string_value(v), at))
-      return bad(L, f->path, "expected a time \"HH:MM\" (00:00 to 24:00)");
-    return CTL_OK;
-  case PF_UINT:
-    if (!json_is_integer(v) || json_integer_value(v) < f->lo || json_integer_value(v) > f->hi) {
-      char range[64];
-      snprintf(range, sizeof range, "%u to %u", f->lo, f->hi);
-      return bad(L, f->path, "expected a whole number, %s", range);
-    }
-    *(unsigned *)at = (unsigned)json_integer_value(v);
-    return CTL_OK;
-  case PF_STR:
-    if (!json_is_string(v) || !text_ok(json_string_value(v)))
-      return bad(L, f->path, "expected a non-empty string without control characters");
-    return (*(char **)at = strdup(json_string_value(v))) ? CTL_OK : CTL_FAIL;
-  case PF_LIST:
-  case PF_DAYS:
-    return take_list(L, f, v);
-  case PF_PINS:
-    return take_pins(L, f, v);
+    case PF_BOOL:
+      if (!json_is_boolean(v))
+        return bad(L, f->path, "expected true or false");
+      *(int *)at = json_is_true(v);
+      return CTL_OK;
+    case PF_TIME:
+      if (!json_is_string(v) || !pf_time(json_string_value(v), at))
+        return bad(L, f->path, "expected a time \"HH:MM\" (00:00 to 24:00)");
+      return CTL_OK;
+    case PF_UINT:
+      if (!json_is_integer(v) || json_integer_value(v) < f->lo || json_integer_value(v) > f->hi) {
+        char range[64];
+        snprintf(range, sizeof range, "%u to %u", f->lo, f->hi);
+        return bad(L, f->path, "expected a whole number, %s", range);
+      }
+      *(unsigned *)at = (unsigned)json_integer_value(v);
+      return CTL_OK;
+    case PF_STR:
+      if (!json_is_string(v) || !text_ok(json_string_value(v)))
+        return bad(L, f->path, "expected a non-empty string without control characters");
+      return (*(char **)at = strdup(json_string_value(v))) ? CTL_OK : CTL_FAIL;
+    case PF_LIST:
+    case PF_DAYS: return take_list(L, f, v);
+    case PF_PINS: return take_pins(L, f, v);
   }
   return CTL_FAIL;
 }
@@ -312,7 +315,7 @@ static int walk(const loader *L, json_t *o, const char *prefix)
   const char *k;
   json_t *v;
 
-  json_object_foreach(o, k, v) {
+  json_object_foreach (o, k, v) {
     char path[200];
     const pf *f = NULL;
     int under = 0, rc;
@@ -398,8 +401,8 @@ static int cross_check(const loader *L, const json_t *root)
   }
   if (json_object_get(root, "business_hours")) {
     char zf[PATH_MAX];
-    if (!p->time_zone || !p->days || !json_object_get(json_object_get(root, "business_hours"),
-                                                      "start") ||
+    if (!p->time_zone || !p->days ||
+        !json_object_get(json_object_get(root, "business_hours"), "start") ||
         !json_object_get(json_object_get(root, "business_hours"), "end"))
       return bad(L, "business_hours", "time_zone, days, start and end are all required");
     snprintf(zf, sizeof zf, "/usr/share/zoneinfo/%s", p->time_zone);
@@ -462,13 +465,14 @@ static void list_free(ctl_policy_list *l)
 
 void ctl_policy_free(ctl_policy *p)
 {
-  ctl_policy_list *lists[] = {&p->accounts, &p->roles, &p->persons, &p->groups_allow,
-                              &p->groups_deny, &p->record_states, &p->alarm_webhooks,
-                              &p->alarm_mail_to};
-  char **strs[] = {&p->ticket_pattern, &p->time_zone, &p->itsm_url, &p->itsm_method,
-                   &p->itsm_ca_file, &p->itsm_token_file, &p->webhook_secret_file,
-                   &p->webhook_ca_file, &p->smtp_url, &p->smtp_from, &p->smtp_ca_file,
-                   &p->smtp_user, &p->smtp_password_file};
+  ctl_policy_list *lists[] = {&p->accounts,       &p->roles,        &p->persons,
+                              &p->groups_allow,   &p->groups_deny,  &p->record_states,
+                              &p->alarm_webhooks, &p->alarm_mail_to};
+  char **strs[] = {&p->ticket_pattern,      &p->time_zone,       &p->itsm_url,
+                   &p->itsm_method,         &p->itsm_ca_file,    &p->itsm_token_file,
+                   &p->webhook_secret_file, &p->webhook_ca_file, &p->smtp_url,
+                   &p->smtp_from,           &p->smtp_ca_file,    &p->smtp_user,
+                   &p->smtp_password_file};
 
   for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
     list_free(lists[i]);
@@ -513,8 +517,8 @@ void ctl_policy_describe(const ctl_policy *p, FILE *f)
   if (p->has_ticket_pattern)
     fprintf(f, "  the ticket matches /%s/%s\n", p->ticket_pattern,
             p->ticket_pattern[0] == '^' && p->ticket_pattern[strlen(p->ticket_pattern) - 1] == '$'
-                ? ""
-                : "  (WARNING: not anchored with ^...$: any ticket containing a match passes)");
+              ? ""
+              : "  (WARNING: not anchored with ^...$: any ticket containing a match passes)");
   say_list(f, "the device's group is one of", &p->groups_allow);
   say_list(f, "the device's group is none of", &p->groups_deny);
   say_list(f, "the record's state is one of", &p->record_states);
@@ -533,8 +537,8 @@ void ctl_policy_describe(const ctl_policy *p, FILE *f)
             p->itsm_method ? p->itsm_method : "GET", p->itsm_url);
   fprintf(f, "  the requester's client key is %s\n",
           p->pin_on_first_sight
-              ? "the one pinned in the policy or by trust-key, or on first sight"
-              : "the one pinned in the policy or by `escrowctl custodian trust-key`");
+            ? "the one pinned in the policy or by trust-key, or on first sight"
+            : "the one pinned in the policy or by `escrowctl custodian trust-key`");
   fprintf(f, "  the record's escrow event is proven in the signed audit log\n");
   fprintf(f, "Limits (a trip stops all approvals and raises the alarm until `escrowctl "
              "custodian rearm`):\n");
@@ -628,8 +632,7 @@ static int itsm_ok(const ctl_policy *p, const ke_request *r, const json_t *view,
     snprintf(path, sizeof path, "%s", slash ? slash : "/");
   else
     snprintf(path, sizeof path, "%s%sticket=%s&device=%s&hostname=%s&request=%s",
-             slash ? slash : "/", strchr(slash ? slash : "", '?') ? "&" : "?", e_t, e_d, e_h,
-             e_r);
+             slash ? slash : "/", strchr(slash ? slash : "", '?') ? "&" : "?", e_t, e_d, e_h, e_r);
   if (p->itsm_token_file) {
     ke_buf t;
     if (ctl_read(&t, p->itsm_token_file, 512, 1, "ITSM token file") == CTL_OK) {
@@ -645,8 +648,17 @@ static int itsm_ok(const ctl_policy *p, const ke_request *r, const json_t *view,
     body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
   }
-  ke_http_req q = {post ? "POST" : "GET", base, path, body, headers, p->itsm_ca_file, 5,
-                   (long)p->itsm_timeout_s, 64 * 1024, "keyescrow-custodian", NULL};
+  ke_http_req q = {post ? "POST" : "GET",
+                   base,
+                   path,
+                   body,
+                   headers,
+                   p->itsm_ca_file,
+                   5,
+                   (long)p->itsm_timeout_s,
+                   64 * 1024,
+                   "keyescrow-custodian",
+                   NULL};
   if ((k = ke_http_new(&h)) == KE_OK)
     k = ke_http_perform(h, &q, &resp, err, sizeof err);
   if (k)
@@ -661,16 +673,15 @@ static int itsm_ok(const ctl_policy *p, const ke_request *r, const json_t *view,
   return ok;
 }
 
-#define DECLINE(name, ...)                                                                   \
-  do {                                                                                       \
-    snprintf(rule, CTL_POLICY_RULE_MAX, "%s", name);                                         \
-    snprintf(why, whylen, __VA_ARGS__);                                                      \
-    return 1;                                                                                \
+#define DECLINE(name, ...)                           \
+  do {                                               \
+    snprintf(rule, CTL_POLICY_RULE_MAX, "%s", name); \
+    snprintf(why, whylen, __VA_ARGS__);              \
+    return 1;                                        \
   } while (0)
 
 int ctl_policy_check(const ctl_policy *p, const ke_request *r, const json_t *view, time_t now,
-                     time_t last_approval, char rule[CTL_POLICY_RULE_MAX], char *why,
-                     size_t whylen)
+                     time_t last_approval, char rule[CTL_POLICY_RULE_MAX], char *why, size_t whylen)
 {
   const ke_retrieval_signed *q = &r->requester;
   const char *role = ctl_jstr(view, "requester_role");
@@ -678,15 +689,13 @@ int ctl_policy_check(const ctl_policy *p, const ke_request *r, const json_t *vie
   const char *group = ctl_jstr(view, "device_group");
   const char *state = ctl_jstr(view, "record_state");
 
-  if (!in_list(&p->accounts, q->user) && !in_list(&p->roles, role) &&
-      !in_list(&p->persons, person))
-    DECLINE("requester_allowed", "requester %s (role %s) is not allowed by this policy",
-            q->user, role ? role : "?");
+  if (!in_list(&p->accounts, q->user) && !in_list(&p->roles, role) && !in_list(&p->persons, person))
+    DECLINE("requester_allowed", "requester %s (role %s) is not allowed by this policy", q->user,
+            role ? role : "?");
   if (utf8_chars(q->reason) < p->reason_min_length)
     DECLINE("reason_length", "the reason has fewer than %u characters", p->reason_min_length);
   if (p->has_ticket_pattern && regexec(&p->ticket_re, q->ticket, 0, NULL, 0) != 0)
-    DECLINE("ticket_pattern", "ticket \"%s\" does not match /%s/", q->ticket,
-            p->ticket_pattern);
+    DECLINE("ticket_pattern", "ticket \"%s\" does not match /%s/", q->ticket, p->ticket_pattern);
   if (!group || (p->groups_allow.n && !in_list(&p->groups_allow, group)) ||
       in_list(&p->groups_deny, group))
     DECLINE("device_group", "device group %s is not allowed", group ? group : "?");

@@ -51,19 +51,19 @@ typedef struct ctl_policy_list {
 } ctl_policy_list;
 
 typedef struct ctl_policy {
-  ctl_policy_list accounts, roles, persons;   /* requesters: any may match */
-  json_t *requester_keys;                     /* account -> pinned fingerprint hex */
+  ctl_policy_list accounts, roles, persons; /* requesters: any may match */
+  json_t *requester_keys;                   /* account -> pinned fingerprint hex */
   int pin_on_first_sight;
   unsigned reason_min_length;
   int has_ticket_pattern;
   regex_t ticket_re;
   char *ticket_pattern;
-  ctl_policy_list groups_allow, groups_deny;  /* allow empty: every group */
+  ctl_policy_list groups_allow, groups_deny; /* allow empty: every group */
   ctl_policy_list record_states;
   int has_hours;
   char *time_zone;
-  unsigned days;                              /* bit 0 = Sunday ... bit 6 */
-  unsigned start_min, end_min;                /* minutes after midnight, [start, end) */
+  unsigned days;               /* bit 0 = Sunday ... bit 6 */
+  unsigned start_min, end_min; /* minutes after midnight, [start, end) */
   unsigned cooldown_s;
   /* ticket_check */
   char *itsm_url, *itsm_method, *itsm_ca_file, *itsm_token_file;

@@ -24,8 +24,7 @@ static void key_age(char *out, size_t n, const json_t *kv)
     return;
   }
   snprintf(out, n, "registered %s; %lld key%s on the account so far%s", reg ? reg : "(unknown)",
-           (long long)keys, keys == 1 ? "" : "s",
-           current ? "" : "; NOT the account's current key");
+           (long long)keys, keys == 1 ? "" : "s", current ? "" : "; NOT the account's current key");
 }
 
 void ctl_requester_show(const ke_request *r, const json_t *kv)
@@ -47,7 +46,7 @@ void ctl_requester_show(const ke_request *r, const json_t *kv)
             "                     %s\n"
             "  signed request     %s; reason \"%s\"; ticket %s",
             q->user, fg, age, named, q->reason, q->ticket);
-  json_array_foreach(json_object_get(kv, "history"), i, e) {
+  json_array_foreach (json_object_get(kv, "history"), i, e) {
     const char *f = ctl_jstr(e, "fingerprint");
     const char *rep = ctl_jstr(e, "replaced");
     ctl_notef("    key %zu  %.16s...  registered %s%s%s", i + 1, f ? f : "?",
@@ -68,15 +67,16 @@ static int changed(const ke_request *r, const char *pinned, const char *since, c
   else
     snprintf(pg, sizeof pg, "%s", pinned);
   ctl_hex_groups(ng, q->fingerprint);
-  return ctl_err(CTL_FAIL, "REFUSING: the request is signed by a client key of %s that is NOT the "
+  return ctl_err(CTL_FAIL,
+                 "REFUSING: the request is signed by a client key of %s that is NOT the "
                  "one you pinned.\n  pinned key           %s  (pinned %s)\n"
                  "  signed with          %s\n  that key registered  %s\n"
                  "Whoever controls the server can register a key of its own for %s and sign with "
                  "it; no part is made.  Ask %s in person, or on a call whose voice you know, "
                  "whether they replaced their key, and have them read `escrowctl key show`.  Only "
-                 "if it is theirs:\n  escrowctl pin add %s %s\nthen approve again.", q->user, pg,
-                 since && *since ? since : "?", ng, reg ? reg : "(not known here)", q->user,
-                 q->user, q->user, now);
+                 "if it is theirs:\n  escrowctl pin add %s %s\nthen approve again.",
+                 q->user, pg, since && *since ? since : "?", ng, reg ? reg : "(not known here)",
+                 q->user, q->user, q->user, now);
 }
 
 int ctl_requester_check(const ke_request *r, const char *pin_opt, const json_t *kv)
@@ -88,13 +88,14 @@ int ctl_requester_check(const ke_request *r, const char *pin_opt, const json_t *
 
   if (!r->has_requester)
     return ctl_err(CTL_FAIL, "the request carries no signature of its requester (made before the "
-                   "server kept them?): refusing; the requester must ask again");
+                             "server kept them?): refusing; the requester must ask again");
   ke_hex_encode(fpr, q->fingerprint, sizeof q->fingerprint);
   if ((rc = ctl_pin_lookup(q->user, fpr, &st, pinned, since)))
     return rc;
   if (st == CTL_PIN_MATCH) {
     ctl_notef("  requester key      pinned for %s since %s: the signature over this request "
-              "and its one-time key verifies", q->user, since);
+              "and its one-time key verifies",
+              q->user, since);
     return CTL_OK;
   }
   if (st == CTL_PIN_CHANGED)
@@ -107,12 +108,16 @@ int ctl_requester_check(const ke_request *r, const char *pin_opt, const json_t *
             q->user, fg, q->user);
   if (pin_opt) {
     if (strlen(pin_opt) != CTL_PIN_FPR_LEN || strcasecmp(pin_opt, fpr) != 0)
-      return ctl_err(CTL_FAIL, "--pin-requester is not the fingerprint of the key that signed this "
-                     "request: refusing (signed with %s)", fpr);
+      return ctl_err(CTL_FAIL,
+                     "--pin-requester is not the fingerprint of the key that signed this "
+                     "request: refusing (signed with %s)",
+                     fpr);
   } else if (!ctl_interactive()) {
-    return ctl_err(CTL_USAGE, "not a terminal: after checking the fingerprint with %s, pass "
+    return ctl_err(CTL_USAGE,
+                   "not a terminal: after checking the fingerprint with %s, pass "
                    "--pin-requester FINGERPRINT (as they read it to you), or run `escrowctl pin "
-                   "add %s FINGERPRINT`", q->user, q->user);
+                   "add %s FINGERPRINT`",
+                   q->user, q->user);
   } else if (!ctl_confirm("Did the requester confirm exactly this fingerprint to you out of "
                           "band? [y/N] ")) {
     return ctl_err(CTL_FAIL, "not confirmed; nothing pinned, no part made");

@@ -70,10 +70,7 @@ void ctl_notef(const char *fmt, ...)
   fputc('\n', stderr);
 }
 
-int ctl_oom(void)
-{
-  return ctl_err(CTL_FAIL, "out of memory");
-}
+int ctl_oom(void) { return ctl_err(CTL_FAIL, "out of memory"); }
 
 void ctl_print_usage(const ctl_cmd *cmd, FILE *f)
 {
@@ -118,11 +115,11 @@ static int on_opt(void *call, int opt, const char *arg)
   return CTL_OK;
 }
 
-int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
-               ctl_opt_fn fn, void *ctx, int *first_arg)
+int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts, ctl_opt_fn fn,
+               void *ctx, int *first_arg)
 {
   ke_cli_bad bad;
-  opt_call call = { fn, ctx, opts };
+  opt_call call = {fn, ctx, opts};
   /* "+": stop at the first positional argument (open's part files may
    * follow the options; nothing is permuted behind the user's back). */
   int rc = ke_cli_getopt(argc, argv, "+:h", opts, KE_CLI_ONCE, on_opt, &call, first_arg, &bad);
@@ -137,13 +134,12 @@ int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *o
   else if (bad.kind == KE_CLI_BAD_EXTRA)
     ctl_errf("unexpected argument \"%s\" (see --help)", bad.word);
   else
-    ctl_errf("%s %s (see --help)", bad.kind == KE_CLI_BAD_NOARG ? "missing argument for" :
-             "unknown option", bad.word);
+    ctl_errf("%s %s (see --help)",
+             bad.kind == KE_CLI_BAD_NOARG ? "missing argument for" : "unknown option", bad.word);
   return CTL_USAGE;
 }
 
-int ctl_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
-                   unsigned hi)
+int ctl_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo, unsigned hi)
 {
   if (ke_parse_uint(out, arg, lo, hi) != KE_OK)
     return ctl_err(CTL_USAGE, "%s must be a number in %u..%u", opt, lo, hi);
@@ -228,15 +224,14 @@ int ctl_write_error(const ke_io_err *e, const char *path)
     ctl_errf("cannot write %s: %s: %s", path, e->where, strerror(e->err));
   else if (e->step == KE_IO_DIR_UNSAFE)
     ctl_errf("not writing %s: directory %s is writable by %s, who could replace the "
-             "file; use a directory only you can write to (chmod go-w)", path, e->where,
-             e->err ? "everyone" : "its group");
+             "file; use a directory only you can write to (chmod go-w)",
+             path, e->where, e->err ? "everyone" : "its group");
   else if (e->step == KE_IO_CREATE)
     ctl_errf("cannot create %s: %s", path, strerror(e->err));
   else if (e->step == KE_IO_PUBLISH && e->err == EEXIST)
     ctl_errf("%s already exists; not overwriting it", path);
   else if (e->step == KE_IO_DIR_SYNC)
-    ctl_errf("%s was written, but its directory could not be synced: %s", path,
-             strerror(e->err));
+    ctl_errf("%s was written, but its directory could not be synced: %s", path, strerror(e->err));
   else
     ctl_errf("cannot write %s: %s", path, strerror(e->err));
   return CTL_FAIL;
@@ -279,31 +274,25 @@ int ctl_new_file(const char *path)
 }
 
 /* ---- terminal --------------------------------------------------------- */
-int ctl_interactive(void)
-{
-  return isatty(STDIN_FILENO);
-}
+int ctl_interactive(void) { return isatty(STDIN_FILENO); }
 
 static volatile sig_atomic_t ctl_signal;
 
-static void on_signal(int sig)
-{
-  ctl_signal = sig;
-}
+static void on_signal(int sig) { ctl_signal = sig; }
 
 /* Read one line from /dev/tty into buf (secure, cap bytes), echo off when
  * `hidden`.  A signal while echo is off restores the terminal first, then
  * the signal is raised again with its default action. */
 static int tty_line(char *buf, size_t cap, size_t *len, const char *prompt, int hidden)
 {
-  static const int sigs[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTSTP };
+  static const int sigs[] = {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTSTP};
   struct sigaction sa, old[5];
   struct termios saved, quiet;
   int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     return ctl_err(CTL_FAIL, "cannot open the terminal: %s", strerror(errno));
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;   /* no SA_RESTART: read() returns EINTR */
+  sa.sa_handler = on_signal; /* no SA_RESTART: read() returns EINTR */
   ctl_signal = 0;
   for (int i = 0; i < 5; i++)
     sigaction(sigs[i], &sa, &old[i]);
@@ -445,6 +434,5 @@ int ctl_confirm(const char *question)
   size_t len;
   if (tty_line(answer, sizeof answer, &len, question, 0) != CTL_OK)
     return 0;
-  return strcmp(answer, "y") == 0 || strcmp(answer, "Y") == 0 ||
-         strcmp(answer, "yes") == 0;
+  return strcmp(answer, "y") == 0 || strcmp(answer, "Y") == 0 || strcmp(answer, "yes") == 0;
 }

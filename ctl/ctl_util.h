@@ -23,10 +23,10 @@
 /* Exit codes (documented in `escrowctl --help`). */
 enum {
   CTL_OK = 0,
-  CTL_FAIL = 1,     /* verification failure or bad input */
-  CTL_USAGE = 2,    /* bad command line */
-  CTL_MISSING = 3,  /* open: not enough good parts */
-  CTL_HELP = -1,    /* internal: --help was printed, exit 0 */
+  CTL_FAIL = 1,    /* verification failure or bad input */
+  CTL_USAGE = 2,   /* bad command line */
+  CTL_MISSING = 3, /* open: not enough good parts */
+  CTL_HELP = -1,   /* internal: --help was printed, exit 0 */
 };
 
 /* A row of the command table (escrowctl.c): name, sub-name ("share verify")
@@ -58,9 +58,9 @@ typedef int (*ctl_opt_fn)(void *ctx, int opt, const char *arg);
 #define CTL_OPT_STORE_ 0x20000
 #define CTL_OPT_FLAG_ 0x40000
 #define CTL_OPT_CHECK_(T, m, type) (0 * (int)sizeof(&((T *)0)->m == (type *)0))
-#define CTL_OPT_ARG(T, m)                                                                    \
+#define CTL_OPT_ARG(T, m) \
   (CTL_OPT_STORE_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, const char *)))
-#define CTL_OPT_SET(T, m)                                                                    \
+#define CTL_OPT_SET(T, m) \
   (CTL_OPT_STORE_ | CTL_OPT_FLAG_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, int)))
 /* CTL_OPT_HEX32 parses a 32-byte value given as 64 hex digits (either
  * case; "--NAME must be 64 hex digits" otherwise) into a ctl_hex32 member
@@ -70,12 +70,12 @@ typedef struct ctl_hex32 {
   int set;
 } ctl_hex32;
 #define CTL_OPT_HEX_ 0x80000
-#define CTL_OPT_HEX32(T, m)                                                                  \
-  (CTL_OPT_STORE_ | CTL_OPT_HEX_ |                                                           \
-   ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, ctl_hex32)))
+#define CTL_OPT_HEX32(T, m) \
+  (CTL_OPT_STORE_ | CTL_OPT_HEX_ | ((int)offsetof(T, m) + CTL_OPT_CHECK_(T, m, ctl_hex32)))
 #define CTL_HEX32(h) ((h).set ? (h).b : NULL)
 /* The end of every option table: --help, then the terminator. */
-#define CTL_OPT_END {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}
+#define CTL_OPT_END \
+  {"help", no_argument, 0, 'h'}, { 0, 0, 0, 0 }
 /* getopt_long over argv with long options only.  `opts` must end with
  * CTL_OPT_END: --help prints the usage and returns CTL_HELP.  An unknown
  * option, a missing argument, or an option given twice (unless
@@ -83,11 +83,10 @@ typedef struct ctl_hex32 {
  * first) is CTL_USAGE.  On success *first_arg is the index of the
  * first positional argument; with first_arg NULL, positional arguments are
  * a usage error. */
-int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts,
-               ctl_opt_fn fn, void *ctx, int *first_arg);
+int ctl_getopt(const ctl_cmd *cmd, int argc, char **argv, const struct option *opts, ctl_opt_fn fn,
+               void *ctx, int *first_arg);
 /* Unsigned decimal in [lo, hi]; CTL_USAGE (printed) otherwise. */
-int ctl_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo,
-                   unsigned hi);
+int ctl_parse_uint(unsigned *out, const char *arg, const char *opt, unsigned lo, unsigned hi);
 /* A 32-byte value as 64 hex digits, either case; `opt` names the option. */
 int ctl_parse_hex32(uint8_t out[32], const char *arg, const char *opt);
 /* --fingerprint HEX: 64 hex digits, either case. */
@@ -108,7 +107,7 @@ typedef struct ctl_required_opt {
   _Bool given;
 } ctl_required_opt;
 int ctl_required(const ctl_required_opt *r);
-#define CTL_REQUIRED(...) ctl_required((const ctl_required_opt[]){ __VA_ARGS__, { NULL, 0 } })
+#define CTL_REQUIRED(...) ctl_required((const ctl_required_opt[]){__VA_ARGS__, {NULL, 0}})
 
 /* A member of a JSON object (a server answer, a state file): the string
  * (NULL when absent or not a string), the integer (0 likewise). */
@@ -141,7 +140,7 @@ int ctl_exists(const char *path);
 int ctl_new_file(const char *path);
 
 /* ---- terminal --------------------------------------------------------- */
-int ctl_interactive(void);   /* is stdin a terminal? */
+int ctl_interactive(void); /* is stdin a terminal? */
 /* Passphrase from a file (one trailing "\n" or "\r\n" stripped) or, when
  * file is NULL and stdin is a terminal, from /dev/tty with echo off.
  * is_new: ask twice and require 8..1024 bytes.  With neither a file nor a
@@ -163,7 +162,7 @@ int ctl_load_manifest(ke_manifest *m, const char *path, const uint8_t *pin);
 int ctl_load_share(ke_sharefile *s, const char *path);
 /* pin may be NULL; otherwise the request's escrow key must have it. */
 int ctl_load_request(ke_request *r, const char *path, const uint8_t *pin);
-int ctl_load_reqkey(ke_reqkey *k, const char *path);   /* k in secure memory */
+int ctl_load_reqkey(ke_reqkey *k, const char *path); /* k in secure memory */
 /* A part file that does not parse is named by its custodian index when its
  * "index" field is readable. */
 int ctl_load_part(ke_partfile *p, const char *path);
@@ -182,19 +181,19 @@ int ctl_unseal_share(ke_scalar *d, const ke_sharefile *s, const ke_escrow_pub *p
  * parse(out, p, len, &ferr); on failure print "PATH: why" and return from
  * the caller.  One parser signature per file type would need casts between
  * function pointer types; a macro keeps the loaders identical instead. */
-#define CTL_LOAD(parse, out, path, max, secure, what)                    \
-  do {                                                                   \
-    ke_buf b_;                                                          \
-    ke_ferr e_ = { "" };                                                 \
-    int r_ = ctl_read(&b_, (path), (max), (secure), (what));             \
-    if (r_)                                                              \
-      return r_;                                                         \
-    ke_rc k_ = parse((out), b_.p, b_.len, &e_);                          \
-    ke_buf_free(&b_);                                                   \
-    if (k_) {                                                            \
-      ctl_errf("%s: %s", (path), e_.msg[0] ? e_.msg : ke_rc_str(k_));    \
-      return CTL_FAIL;                                                   \
-    }                                                                    \
+#define CTL_LOAD(parse, out, path, max, secure, what)                 \
+  do {                                                                \
+    ke_buf b_;                                                        \
+    ke_ferr e_ = {""};                                                \
+    int r_ = ctl_read(&b_, (path), (max), (secure), (what));          \
+    if (r_)                                                           \
+      return r_;                                                      \
+    ke_rc k_ = parse((out), b_.p, b_.len, &e_);                       \
+    ke_buf_free(&b_);                                                 \
+    if (k_) {                                                         \
+      ctl_errf("%s: %s", (path), e_.msg[0] ? e_.msg : ke_rc_str(k_)); \
+      return CTL_FAIL;                                                \
+    }                                                                 \
   } while (0)
 
 /* Write a writer's output (text of len bytes) and free it.  A secret text

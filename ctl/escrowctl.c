@@ -73,7 +73,7 @@ int main(int argc, char **argv)
   /* A core dump would hold shares and secrets: none, whatever the shell's
    * limit.  jansson's freed blocks are wiped (a requester key passes
    * through its parser). */
-  struct rlimit no_core = { 0, 0 };
+  struct rlimit no_core = {0, 0};
   (void)setrlimit(RLIMIT_CORE, &no_core);
   ke_json_wipe_on_free();
 

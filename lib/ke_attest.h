@@ -21,12 +21,10 @@
 /* d must be share `index` of the escrow key with fingerprint fpr (Qi its
  * public share); the proof is for the challenge nonce. */
 ke_rc ke_attest_prove(ke_dleq *out, unsigned index, const ke_scalar *d, const ke_point *Qi,
-                      const uint8_t fpr[KE_FPR_LEN],
-                      const uint8_t nonce[KE_ATTEST_NONCE_LEN]);
+                      const uint8_t fpr[KE_FPR_LEN], const uint8_t nonce[KE_ATTEST_NONCE_LEN]);
 /* KE_OK if the proof holds for Qi, this key and this nonce; KE_ERR_PROOF
  * (or another error for malformed input) otherwise. */
 ke_rc ke_attest_verify(const ke_dleq *proof, unsigned index, const ke_point *Qi,
-                       const uint8_t fpr[KE_FPR_LEN],
-                       const uint8_t nonce[KE_ATTEST_NONCE_LEN]);
+                       const uint8_t fpr[KE_FPR_LEN], const uint8_t nonce[KE_ATTEST_NONCE_LEN]);
 
 #endif

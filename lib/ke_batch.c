@@ -55,9 +55,8 @@ void ke_part_batch_free(ke_part_batch *b)
   ke_secure_free(b, sizeof *b); /* wipes d and the part key */
 }
 
-ke_rc ke_part_batch_new(ke_part_batch **out, unsigned index, const ke_scalar *d,
-                        const ke_point *Qi, const ke_point *E, const uint8_t *context,
-                        size_t context_len)
+ke_rc ke_part_batch_new(ke_part_batch **out, unsigned index, const ke_scalar *d, const ke_point *Qi,
+                        const ke_point *E, const uint8_t *context, size_t context_len)
 {
   ke_part_batch *b;
   ke_point chk, S;
@@ -81,9 +80,8 @@ ke_rc ke_part_batch_new(ke_part_batch **out, unsigned index, const ke_scalar *d,
   b->Qi = *Qi;
   rc = KE_ERR_NOMEM;
   b->context_len = context_len;
-  if (!(b->context = malloc(context_len ? context_len : 1)) ||
-      !(b->ctx = BN_CTX_secure_new()) || !(b->db = ke_bn_secret(d->b)) ||
-      !(b->pt = EC_POINT_new(ke_ec_group())))
+  if (!(b->context = malloc(context_len ? context_len : 1)) || !(b->ctx = BN_CTX_secure_new()) ||
+      !(b->db = ke_bn_secret(d->b)) || !(b->pt = EC_POINT_new(ke_ec_group())))
     goto fail;
   if (context_len)
     memcpy(b->context, context, context_len);
@@ -171,15 +169,15 @@ struct ke_batch_job {
   size_t context_len, count;
   const char *const *part_ids;
   uint8_t (*out)[KE_PART_LEN];
-  atomic_size_t next;  /* the first record no thread has taken yet */
-  atomic_int stop;     /* a thread failed: take no more */
+  atomic_size_t next; /* the first record no thread has taken yet */
+  atomic_int stop;    /* a thread failed: take no more */
 };
 
 struct ke_batch_worker {
   struct ke_batch_job *job;
-  int first;           /* worker 0, on the calling thread */
+  int first; /* worker 0, on the calling thread */
   ke_rc rc;
-  size_t failed;       /* the record that failed, or SIZE_MAX (rc != KE_OK) */
+  size_t failed; /* the record that failed, or SIZE_MAX (rc != KE_OK) */
 };
 
 static void *ke_batch_worker_run(void *arg)
@@ -202,8 +200,7 @@ static void *ke_batch_worker_run(void *arg)
     }
     return NULL;
   }
-  while (!atomic_load(&j->stop) &&
-         (from = atomic_fetch_add(&j->next, KE_BATCH_CHUNK)) < j->count) {
+  while (!atomic_load(&j->stop) && (from = atomic_fetch_add(&j->next, KE_BATCH_CHUNK)) < j->count) {
     size_t to = from + KE_BATCH_CHUNK < j->count ? from + KE_BATCH_CHUNK : j->count;
     for (size_t i = from; i < to; i++)
       if ((w->rc = ke_part_batch_make(b, j->out[i], &j->R[i], j->part_ids[i])) != KE_OK) {
@@ -223,8 +220,7 @@ ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_poin
                         const ke_point *Qi, const ke_point *E, const uint8_t *context,
                         size_t context_len, unsigned jobs, size_t *failed)
 {
-  struct ke_batch_job job = { index, d, Qi, E, R, context, context_len, count, part_ids, out,
-                              0, 0 };
+  struct ke_batch_job job = {index, d, Qi, E, R, context, context_len, count, part_ids, out, 0, 0};
   struct ke_batch_worker w[KE_BATCH_JOBS_MAX];
   pthread_t th[KE_BATCH_JOBS_MAX];
   int started[KE_BATCH_JOBS_MAX] = {0};
@@ -246,7 +242,7 @@ ke_rc ke_part_batch_all(uint8_t (*out)[KE_PART_LEN], size_t count, const ke_poin
   atomic_init(&job.next, 0);
   atomic_init(&job.stop, 0);
   for (unsigned t = 0; t < jobs; t++) {
-    w[t] = (struct ke_batch_worker){ &job, t == 0, KE_OK, SIZE_MAX };
+    w[t] = (struct ke_batch_worker){&job, t == 0, KE_OK, SIZE_MAX};
     /* Worker 0 is the calling thread; a thread that cannot be made just
      * leaves its chunks to the others. */
     if (t > 0 && pthread_create(&th[t], NULL, ke_batch_worker_run, &w[t]) == 0)

@@ -7,15 +7,9 @@
 
 #include <string.h>
 
-int ke_bitlocker_block_valid(unsigned long v)
-{
-  return v < KE_BITLOCKER_BLOCK_MAX && v % 11 == 0;
-}
+int ke_bitlocker_block_valid(unsigned long v) { return v < KE_BITLOCKER_BLOCK_MAX && v % 11 == 0; }
 
-static int is_digit(char c)
-{
-  return c >= '0' && c <= '9';
-}
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 ke_rc ke_bitlocker_password_parse(char out[KE_BITLOCKER_PASSWORD_LEN + 1], const char *in,
                                   size_t len, int *bad_block)
@@ -77,7 +71,7 @@ ke_rc ke_bitlocker_password_key(uint8_t out[KE_BITLOCKER_KEY_LEN], const char *c
     return KE_ERR_FORMAT;
   rc = ke_bitlocker_password_parse(check, canonical, strlen(canonical), NULL);
   if (rc == KE_OK && memcmp(check, canonical, KE_BITLOCKER_PASSWORD_LEN) != 0)
-    rc = KE_ERR_FORMAT;  /* only the canonical form is accepted here */
+    rc = KE_ERR_FORMAT; /* only the canonical form is accepted here */
   if (rc == KE_OK) {
     for (int b = 0; b < KE_BITLOCKER_BLOCKS; b++) {
       unsigned long v = 0;
@@ -93,8 +87,7 @@ ke_rc ke_bitlocker_password_key(uint8_t out[KE_BITLOCKER_KEY_LEN], const char *c
   return rc;
 }
 
-ke_rc ke_bitlocker_guid_parse(char out[KE_BITLOCKER_GUID_LEN + 1], const char *in,
-                              size_t len)
+ke_rc ke_bitlocker_guid_parse(char out[KE_BITLOCKER_GUID_LEN + 1], const char *in, size_t len)
 {
   static const char upper[] = "0123456789ABCDEF";
 

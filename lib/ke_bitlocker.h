@@ -20,11 +20,11 @@
 
 #include "ke_util.h"
 
-#define KE_BITLOCKER_PASSWORD_LEN 55  /* 8 * 6 digits + 7 dashes */
+#define KE_BITLOCKER_PASSWORD_LEN 55 /* 8 * 6 digits + 7 dashes */
 #define KE_BITLOCKER_BLOCKS 8
 #define KE_BITLOCKER_BLOCK_MAX 720896u /* 65536 * 11, exclusive */
 #define KE_BITLOCKER_KEY_LEN 16
-#define KE_BITLOCKER_GUID_LEN 38      /* {8-4-4-4-12} */
+#define KE_BITLOCKER_GUID_LEN 38 /* {8-4-4-4-12} */
 #define KE_BITLOCKER_ID_PREFIX_LEN 8
 
 /* 1 if a 6-digit block value passes the checksum rule. */
@@ -44,7 +44,6 @@ ke_rc ke_bitlocker_password_key(uint8_t out[KE_BITLOCKER_KEY_LEN], const char *c
 
 /* Check a protector ID "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" (hex digits
  * of either case) and write it upper case, NUL terminated. */
-ke_rc ke_bitlocker_guid_parse(char out[KE_BITLOCKER_GUID_LEN + 1], const char *in,
-                              size_t len);
+ke_rc ke_bitlocker_guid_parse(char out[KE_BITLOCKER_GUID_LEN + 1], const char *in, size_t len);
 
 #endif

@@ -33,8 +33,7 @@ static ke_rc ke_canary_mac(uint8_t out[32], const ke_scalar *e, const char *labe
   msg[n++] = 0;
   memcpy(msg + n, record_id, KE_DRILL_ID_LEN);
   n += KE_DRILL_ID_LEN;
-  if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, e->b, KE_SCALAR_LEN, msg, n, out, 32,
-                 &len) ||
+  if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, e->b, KE_SCALAR_LEN, msg, n, out, 32, &len) ||
       len != 32)
     return KE_ERR_INTERNAL;
   return KE_OK;
@@ -85,9 +84,8 @@ static ke_rc ke_canary_context(uint8_t *ctx, size_t *len, const char *drill_id,
 }
 
 ke_rc ke_canary_seal(uint8_t **env, size_t *envlen, uint8_t verifier[KE_VERIFIER_LEN],
-                     uint8_t proof[KE_DLEQ_LEN], const ke_scalar *e,
-                     const uint8_t fpr[KE_FPR_LEN], const ke_point *Q, const char *drill_id,
-                     const char *record_id)
+                     uint8_t proof[KE_DLEQ_LEN], const ke_scalar *e, const uint8_t fpr[KE_FPR_LEN],
+                     const ke_point *Q, const char *drill_id, const char *record_id)
 {
   ke_scalar *r = ke_secure_alloc(sizeof *r);
   uint8_t *secret = ke_secure_alloc(KE_CANARY_SECRET_LEN), nonce[KE_NONCE_LEN], ctx[96];

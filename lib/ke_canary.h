@@ -37,9 +37,8 @@ ke_rc ke_canary_derive(ke_scalar *r, uint8_t secret[KE_CANARY_SECRET_LEN], const
 /* The canary's envelope (*env malloc'd), its verifier and its proof of
  * knowledge of r (KE_DLEQ_LEN bytes, ke_dleq_encode). */
 ke_rc ke_canary_seal(uint8_t **env, size_t *envlen, uint8_t verifier[KE_VERIFIER_LEN],
-                     uint8_t proof[KE_DLEQ_LEN], const ke_scalar *e,
-                     const uint8_t fpr[KE_FPR_LEN], const ke_point *Q, const char *drill_id,
-                     const char *record_id);
+                     uint8_t proof[KE_DLEQ_LEN], const ke_scalar *e, const uint8_t fpr[KE_FPR_LEN],
+                     const ke_point *Q, const char *drill_id, const char *record_id);
 
 /* KE_OK if `proof` proves knowledge of the discrete log of R for this
  * drill and record; KE_ERR_PROOF or another error otherwise. */

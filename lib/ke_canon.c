@@ -38,14 +38,14 @@ static ke_rc dump_string(ke_buf *b, const char *s, size_t n)
       return rc;
     run = 0;
     switch (cp) {
-    case '"': memcpy(esc, "\\\"", 3); break;
-    case '\\': memcpy(esc, "\\\\", 3); break;
-    case '\b': memcpy(esc, "\\b", 3); break;
-    case '\f': memcpy(esc, "\\f", 3); break;
-    case '\n': memcpy(esc, "\\n", 3); break;
-    case '\r': memcpy(esc, "\\r", 3); break;
-    case '\t': memcpy(esc, "\\t", 3); break;
-    default: snprintf(esc, sizeof esc, "\\u%04" PRIx32, cp); break;
+      case '"': memcpy(esc, "\\\"", 3); break;
+      case '\\': memcpy(esc, "\\\\", 3); break;
+      case '\b': memcpy(esc, "\\b", 3); break;
+      case '\f': memcpy(esc, "\\f", 3); break;
+      case '\n': memcpy(esc, "\\n", 3); break;
+      case '\r': memcpy(esc, "\\r", 3); break;
+      case '\t': memcpy(esc, "\\t", 3); break;
+      default: snprintf(esc, sizeof esc, "\\u%04" PRIx32, cp); break;
     }
     if ((rc = ke_buf_append(b, esc, strlen(esc))))
       return rc;
@@ -89,13 +89,13 @@ static int key_cmp(const void *pa, const void *pb)
   while (i < a->n && j < b->n) {
     sx = ke_utf8_next(x + i, a->n - i, &cx);
     sy = ke_utf8_next(y + j, b->n - j, &cy);
-    if (!sx || !sy)  /* invalid UTF-8 is refused when written; any order */
+    if (!sx || !sy) /* invalid UTF-8 is refused when written; any order */
       return bytewise_cmp(x + i, a->n - i, y + j, b->n - j);
     ux = utf16_first_unit(cx);
     uy = utf16_first_unit(cy);
     if (ux != uy)
       return ux < uy ? -1 : 1;
-    if (cx != cy)  /* both in the same high-surrogate block */
+    if (cx != cy) /* both in the same high-surrogate block */
       return cx < cy ? -1 : 1;
     i += sx;
     j += sy;
@@ -152,38 +152,33 @@ static ke_rc dump_value(ke_buf *b, const json_t *v, int depth)
   if (depth > KE_CANON_MAX_DEPTH)
     return KE_ERR_FORMAT;
   switch (json_typeof(v)) {
-  case JSON_OBJECT:
-    return dump_object(b, v, depth);
-  case JSON_ARRAY:
-    if ((rc = ke_buf_append(b, "[", 1)))
-      return rc;
-    n = json_array_size(v);
-    for (i = 0; i < n; i++) {
-      if (i && (rc = ke_buf_append(b, ",", 1)))
+    case JSON_OBJECT: return dump_object(b, v, depth);
+    case JSON_ARRAY:
+      if ((rc = ke_buf_append(b, "[", 1)))
         return rc;
-      if ((rc = dump_value(b, json_array_get(v, i), depth + 1)))
-        return rc;
-    }
-    return ke_buf_append(b, "]", 1);
-  case JSON_STRING:
-    return dump_string(b, json_string_value(v), json_string_length(v));
-  case JSON_INTEGER:
-    iv = json_integer_value(v);
-    if (iv > KE_CANON_INT_MAX || iv < -KE_CANON_INT_MAX)
-      return KE_ERR_FORMAT;
-    snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, iv);
-    return ke_buf_append(b, num, strlen(num));
-  case JSON_TRUE:
-    return ke_buf_append(b, "true", 4);
-  case JSON_FALSE:
-    return ke_buf_append(b, "false", 5);
-  case JSON_NULL:
-    return ke_buf_append(b, "null", 4);
-  case JSON_REAL:
-  default:
-    /* Floats have no single spelling that every implementation agrees on
+      n = json_array_size(v);
+      for (i = 0; i < n; i++) {
+        if (i && (rc = ke_buf_append(b, ",", 1)))
+          return rc;
+        if ((rc = dump_value(b, json_array_get(v, i), depth + 1)))
+          return rc;
+      }
+      return ke_buf_append(b, "]", 1);
+    case JSON_STRING: return dump_string(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+      iv = json_integer_value(v);
+      if (iv > KE_CANON_INT_MAX || iv < -KE_CANON_INT_MAX)
+        return KE_ERR_FORMAT;
+      snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, iv);
+      return ke_buf_append(b, num, strlen(num));
+    case JSON_TRUE: return ke_buf_append(b, "true", 4);
+    case JSON_FALSE: return ke_buf_append(b, "false", 5);
+    case JSON_NULL: return ke_buf_append(b, "null", 4);
+    case JSON_REAL:
+    default:
+      /* Floats have no single spelling that every implementation agrees on
      * without the full JCS number algorithm; events do not need them. */
-    return KE_ERR_FORMAT;
+      return KE_ERR_FORMAT;
   }
 }
 

@@ -25,7 +25,7 @@
 #include "ke_util.h"
 
 #define KE_CANON_MAX_DEPTH 32
-#define KE_CANON_INT_MAX INT64_C(9007199254740991)  /* 2^53 - 1 */
+#define KE_CANON_INT_MAX INT64_C(9007199254740991) /* 2^53 - 1 */
 /* Refuse to parse leaves larger than this (events are small). */
 #define KE_CANON_MAX_LEN (1u << 20)
 

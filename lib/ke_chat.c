@@ -40,9 +40,9 @@ static json_t *ke_chat_slack(const char *title, const ke_chat_fact *f, size_t n)
     free(t);
   }
   if (text && fields)
-    msg = json_pack("{s:s,s:[{s:s,s:{s:s,s:s}},{s:s,s:O}]}", "text", text, "blocks",
-                    "type", "header", "text", "type", "plain_text", "text", title,
-                    "type", "section", "fields", fields);
+    msg =
+      json_pack("{s:s,s:[{s:s,s:{s:s,s:s}},{s:s,s:O}]}", "text", text, "blocks", "type", "header",
+                "text", "type", "plain_text", "text", title, "type", "section", "fields", fields);
   free(text);
   json_decref(fields);
   return msg;
@@ -57,11 +57,10 @@ static json_t *ke_chat_teams(const char *title, const ke_chat_fact *f, size_t n)
   if (facts)
     msg = json_pack("{s:s,s:[{s:s,s:n,s:{s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:s,s:b},{s:s,s:O}]}}]}",
                     "type", "message", "attachments", "contentType",
-                    "application/vnd.microsoft.card.adaptive", "contentUrl", "content",
-                    "$schema", "http://adaptivecards.io/schemas/adaptive-card.json", "type",
-                    "AdaptiveCard", "version", "1.4", "body", "type", "TextBlock", "text", title,
-                    "weight", "bolder", "size", "medium", "wrap", 1, "type", "FactSet", "facts",
-                    facts);
+                    "application/vnd.microsoft.card.adaptive", "contentUrl", "content", "$schema",
+                    "http://adaptivecards.io/schemas/adaptive-card.json", "type", "AdaptiveCard",
+                    "version", "1.4", "body", "type", "TextBlock", "text", title, "weight",
+                    "bolder", "size", "medium", "wrap", 1, "type", "FactSet", "facts", facts);
   json_decref(facts);
   return msg;
 }
@@ -75,12 +74,9 @@ json_t *ke_chat_payload(ke_chat_format fmt, const char *title, const ke_chat_fac
     if (!facts[i].name || !facts[i].value)
       return NULL;
   switch (fmt) {
-  case KE_CHAT_SLACK:
-    return ke_chat_slack(title, facts, nfacts);
-  case KE_CHAT_TEAMS:
-    return ke_chat_teams(title, facts, nfacts);
-  default:
-    return NULL;
+    case KE_CHAT_SLACK: return ke_chat_slack(title, facts, nfacts);
+    case KE_CHAT_TEAMS: return ke_chat_teams(title, facts, nfacts);
+    default: return NULL;
   }
 }
 
@@ -104,9 +100,9 @@ int ke_chat_sign(char out[KE_CHAT_SIG_HEADER_LEN + 1], const void *secret, size_
   size_t maclen = 0;
   EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
   EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
-  OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                           (char *)"SHA256", 0),
-                          OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[2] = {
+    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+    OSSL_PARAM_construct_end()};
   int ok = ctx && EVP_MAC_init(ctx, secret, secret_len, params) == 1 &&
            EVP_MAC_update(ctx, (const unsigned char *)payload, strlen(payload)) == 1 &&
            EVP_MAC_final(ctx, mac, &maclen, sizeof mac) == 1 && maclen == 32;

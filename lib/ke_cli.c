@@ -12,10 +12,7 @@
 #include <unistd.h>
 
 /* ---- buffer ------------------------------------------------------------ */
-static void *buf_alloc(size_t n, int secure)
-{
-  return secure ? ke_secure_alloc(n) : calloc(1, n);
-}
+static void *buf_alloc(size_t n, int secure) { return secure ? ke_secure_alloc(n) : calloc(1, n); }
 
 /* Move b's bytes into a block of cap bytes; the old block is wiped. */
 static ke_rc buf_grow(ke_buf *b, size_t cap)
@@ -67,8 +64,7 @@ static ke_rc io_fail(ke_io_err *e, ke_io_step step, int err, const char *where)
   e->step = step;
   e->err = err;
   snprintf(e->where, sizeof e->where, "%s", where ? where : "");
-  return step == KE_IO_NOMEM ? KE_ERR_NOMEM : step == KE_IO_TOO_LARGE ? KE_ERR_LENGTH
-                                                                        : KE_ERR_IO;
+  return step == KE_IO_NOMEM ? KE_ERR_NOMEM : step == KE_IO_TOO_LARGE ? KE_ERR_LENGTH : KE_ERR_IO;
 }
 
 int ke_write_all(int fd, const void *data, size_t len)
@@ -91,7 +87,7 @@ int ke_write_all(int fd, const void *data, size_t len)
 /* Read fd into b (allocated, cap set) until EOF or more than max bytes. */
 static ke_rc read_fd(ke_buf *b, int fd, size_t max, ke_io_err *e)
 {
-  size_t limit = max + 2;  /* max + 1 bytes to notice a longer input, the NUL */
+  size_t limit = max + 2; /* max + 1 bytes to notice a longer input, the NUL */
   for (;;) {
     if (b->len + 1 >= b->cap) {
       if (b->cap >= limit)
@@ -206,8 +202,8 @@ static ke_rc check_dir(const char *dir, int flags, ke_io_err *e)
   return KE_OK;
 }
 
-ke_rc ke_write_file(const char *path, const void *data, size_t len, mode_t mode,
-                    int flags, ke_io_err *e)
+ke_rc ke_write_file(const char *path, const void *data, size_t len, mode_t mode, int flags,
+                    ke_io_err *e)
 {
   char tmp[PATH_MAX], dir[PATH_MAX];
   int moved = 0, err;
@@ -266,8 +262,8 @@ void ke_cli_cmd_name(char *out, size_t size, const ke_cli_cmd *cmd)
   snprintf(out, size, "%s%s%s", cmd->name, cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
 }
 
-const ke_cli_cmd *ke_cli_lookup(const ke_cli_cmd *cmds, size_t n, int argc, char **argv,
-                                int *words, int *known)
+const ke_cli_cmd *ke_cli_lookup(const ke_cli_cmd *cmds, size_t n, int argc, char **argv, int *words,
+                                int *known)
 {
   *known = 0;
   for (size_t i = 0; i < n; i++) {
@@ -306,15 +302,14 @@ int ke_cli_getopt(int argc, char **argv, const char *shortopts, const struct opt
                   int flags, ke_cli_opt_fn fn, void *ctx, int *first_arg, ke_cli_bad *bad)
 {
   int c, idx = -1;
-  unsigned char seen[64] = { 0 };
+  unsigned char seen[64] = {0};
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, shortopts, opts, &idx)) != -1) {
     if (c == 'h')
       return KE_CLI_HELP;
     if (c == '?' || c == ':')
-      return bad_word(bad, c == ':' ? KE_CLI_BAD_NOARG : KE_CLI_BAD_UNKNOWN,
-                      argv[optind - 1]);
+      return bad_word(bad, c == ':' ? KE_CLI_BAD_NOARG : KE_CLI_BAD_UNKNOWN, argv[optind - 1]);
     if ((flags & KE_CLI_ONCE) && idx >= 0 && (size_t)idx < sizeof seen) {
       if (seen[idx] && !(opts[idx].val & KE_CLI_OPT_MULTI))
         return bad_word(bad, KE_CLI_BAD_TWICE, opts[idx].name);

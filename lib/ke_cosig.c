@@ -99,8 +99,8 @@ int ke_cosig_line_valid(const char *line, size_t n, char *name)
   return line_bytes(line, n, name, b) == 0;
 }
 
-static ke_rc verify_one(const ke_cosig_verifier *w, const uint8_t b[KE_COSIG_LEN],
-                        const char *body, size_t body_len, uint64_t *ts)
+static ke_rc verify_one(const ke_cosig_verifier *w, const uint8_t b[KE_COSIG_LEN], const char *body,
+                        size_t body_len, uint64_t *ts)
 {
   char head[64];
   uint8_t *msg;
@@ -124,8 +124,7 @@ static ke_rc verify_one(const ke_cosig_verifier *w, const uint8_t b[KE_COSIG_LEN
   return rc;
 }
 
-ke_rc ke_cosig_verify(const ke_cosig_verifier *w, const char *note, size_t len,
-                      uint64_t *timestamp)
+ke_rc ke_cosig_verify(const ke_cosig_verifier *w, const char *note, size_t len, uint64_t *timestamp)
 {
   const char *sigs, *p, *nl, *end;
   size_t body_len, sigs_len;

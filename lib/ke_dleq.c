@@ -24,15 +24,19 @@
 
 /* c = H(label | Qi | R | P | A | B | index | context) mod n, as a BIGNUM. */
 static ke_rc challenge(BIGNUM *c, const ke_point *Qi, const ke_point *R, const ke_point *P,
-                       const ke_point *A, const ke_point *B, unsigned index,
-                       const uint8_t *context, size_t context_len, BN_CTX *ctx)
+                       const ke_point *A, const ke_point *B, unsigned index, const uint8_t *context,
+                       size_t context_len, BN_CTX *ctx)
 {
   uint8_t idx = (uint8_t)index, h[32];
   ke_buf parts[8] = {
-    { KE_LABEL_DLEQ, strlen(KE_LABEL_DLEQ) },
-    { Qi->b, KE_POINT_LEN }, { R->b, KE_POINT_LEN }, { P->b, KE_POINT_LEN },
-    { A->b, KE_POINT_LEN }, { B->b, KE_POINT_LEN }, { &idx, 1 },
-    { context, context_len },
+    {KE_LABEL_DLEQ, strlen(KE_LABEL_DLEQ)},
+    {Qi->b, KE_POINT_LEN},
+    {R->b, KE_POINT_LEN},
+    {P->b, KE_POINT_LEN},
+    {A->b, KE_POINT_LEN},
+    {B->b, KE_POINT_LEN},
+    {&idx, 1},
+    {context, context_len},
   };
   ke_rc rc = ke_sha256(h, parts, 8);
   if (rc == KE_OK)
@@ -110,9 +114,9 @@ out:
   return rc;
 }
 
-ke_rc ke_dleq_prove_det(ke_dleq *out, unsigned index, const ke_scalar *d,
-                        const ke_point *Qi, const ke_point *R,
-                        const uint8_t *context, size_t context_len, const ke_scalar *w)
+ke_rc ke_dleq_prove_det(ke_dleq *out, unsigned index, const ke_scalar *d, const ke_point *Qi,
+                        const ke_point *R, const uint8_t *context, size_t context_len,
+                        const ke_scalar *w)
 {
   if (!out || !d || !Qi || !R || !w)
     return KE_ERR_INTERNAL;
@@ -152,9 +156,8 @@ out:
   return rc;
 }
 
-ke_rc ke_dleq_prove(ke_dleq *out, unsigned index, const ke_scalar *d,
-                    const ke_point *Qi, const ke_point *R,
-                    const uint8_t *context, size_t context_len)
+ke_rc ke_dleq_prove(ke_dleq *out, unsigned index, const ke_scalar *d, const ke_point *Qi,
+                    const ke_point *R, const uint8_t *context, size_t context_len)
 {
   ke_scalar w;
   ke_rc rc = KE_ERR_RANDOM;
@@ -169,8 +172,8 @@ ke_rc ke_dleq_prove(ke_dleq *out, unsigned index, const ke_scalar *d,
   return rc;
 }
 
-ke_rc ke_dleq_verify(const ke_dleq *proof, unsigned index, const ke_point *Qi,
-                     const ke_point *R, const uint8_t *context, size_t context_len)
+ke_rc ke_dleq_verify(const ke_dleq *proof, unsigned index, const ke_point *Qi, const ke_point *R,
+                     const uint8_t *context, size_t context_len)
 {
   if (!proof || !Qi || !R)
     return KE_ERR_INTERNAL;

@@ -14,15 +14,11 @@
 
 _Static_assert(KE_DRILL_ID_LEN == KE_B32_ID_LEN, "drill and record ids are ke_b32_id_ok ids");
 
-int ke_drill_id_ok(const char *id)
-{
-  return ke_b32_id_ok(id, "drl-");
-}
+int ke_drill_id_ok(const char *id) { return ke_b32_id_ok(id, "drl-"); }
 
 int ke_drill_selection_ok(const char *sel)
 {
-  static const char gset[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";
+  static const char gset[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";
   size_t n;
 
   if (!sel)
@@ -40,8 +36,8 @@ int ke_drill_selection_ok(const char *sel)
   }
   if (strncmp(sel, "group:", 6) == 0) {
     n = strlen(sel + 6);
-    return n >= 1 && n <= 64 && sel[6] != '.' && sel[6] != '_' && sel[6] != ':' &&
-           sel[6] != '-' && strspn(sel + 6, gset) == n;
+    return n >= 1 && n <= 64 && sel[6] != '.' && sel[6] != '_' && sel[6] != ':' && sel[6] != '-' &&
+           strspn(sel + 6, gset) == n;
   }
   return 0;
 }
@@ -192,7 +188,7 @@ void ke_drill_code(char out[KE_DRILL_CODE_LEN + 1], const char *statement, size_
   for (int c = 0; c < 12; c++) {
     if (c && c % 4 == 0)
       out[o++] = '-';
-    out[o++] = b32[(v >> (59 - 5 * c)) & 31];  /* bits 63..4: the first 60 */
+    out[o++] = b32[(v >> (59 - 5 * c)) & 31]; /* bits 63..4: the first 60 */
   }
   out[o] = '\0';
 }

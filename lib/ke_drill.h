@@ -9,9 +9,9 @@
 
 #include <stddef.h>
 
-#define KE_DRILL_ID_LEN 30           /* "drl-" + 26 characters of a-z2-7 */
+#define KE_DRILL_ID_LEN 30 /* "drl-" + 26 characters of a-z2-7 */
 #define KE_DRILL_STMT_MAX 512
-#define KE_DRILL_PART_ID_MAX 64      /* drill id "/" record id, NUL */
+#define KE_DRILL_PART_ID_MAX 64 /* drill id "/" record id, NUL */
 #define KE_DRILL_RESULT_TYPE "keyescrow-v1-drill-result"
 
 /* "drl-" followed by 26 characters of a-z2-7. */
@@ -53,12 +53,12 @@ int ke_drill_part_id(char out[KE_DRILL_PART_ID_MAX], const char *id, const char 
  * one-time key is the auditor's and that the records are those the auditor
  * saw: a server cannot substitute its own E or add a record. */
 #define KE_DRILL_SIGNED_MAX 512
-#define KE_DRILL_CODE_LEN 14             /* XXXX-XXXX-XXXX */
-#define KE_DRILL_EXPIRES_LEN 20          /* 2026-01-02T03:04:05Z */
+#define KE_DRILL_CODE_LEN 14    /* XXXX-XXXX-XXXX */
+#define KE_DRILL_EXPIRES_LEN 20 /* 2026-01-02T03:04:05Z */
 
 typedef struct ke_drill_recref {
-  const char *record_id;                 /* "rec-..." */
-  const unsigned char *envelope_sha256;  /* 32 bytes */
+  const char *record_id;                /* "rec-..." */
+  const unsigned char *envelope_sha256; /* 32 bytes */
 } ke_drill_recref;
 
 /* "full" or "canary". */

@@ -13,14 +13,12 @@
 #include "ke_json.h"
 
 static const char *const drill_fields[] = {
-  "version", "drill_id", "auditor", "selection", "mode", "expires", "E", "escrow_key",
-  "records", "statement", "signature", "auditor_key", NULL
-};
-static const char *const rec_fields[] = {
-  "record_id", "device", "volume", "envelope", "envelope_sha256", "R", NULL
-};
-static const char *const batch_fields[] = { "version", "drill_id", "index", "parts", NULL };
-static const char *const part_fields[] = { "record_id", "part", NULL };
+  "version",    "drill_id", "auditor",   "selection", "mode",        "expires", "E",
+  "escrow_key", "records",  "statement", "signature", "auditor_key", NULL};
+static const char *const rec_fields[] = {"record_id",       "device", "volume", "envelope",
+                                         "envelope_sha256", "R",      NULL};
+static const char *const batch_fields[] = {"version", "drill_id", "index", "parts", NULL};
+static const char *const part_fields[] = {"record_id", "part", NULL};
 
 static ke_rc df_load(json_t **root, const char *json, size_t len, const char *ctx, ke_ferr *err)
 {
@@ -28,13 +26,14 @@ static ke_rc df_load(json_t **root, const char *json, size_t len, const char *ct
   if (!json || len > KE_DRILLFILE_MAX)
     return kf_err(err, KE_ERR_LENGTH, "%s: larger than %u bytes", ctx, KE_DRILLFILE_MAX);
   if (ke_json_parse_object(root, json, len, NULL, 0) != KE_JSON_OK)
-    return kf_err(err, KE_ERR_FORMAT, "%s: not a JSON object (invalid JSON, a duplicate "
-                  "key, or another top-level type)", ctx);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: not a JSON object (invalid JSON, a duplicate "
+                  "key, or another top-level type)",
+                  ctx);
   return KE_OK;
 }
 
-static ke_rc df_drill_id(char out[KE_DRILL_ID_LEN + 1], json_t *root, const char *ctx,
-                         ke_ferr *err)
+static ke_rc df_drill_id(char out[KE_DRILL_ID_LEN + 1], json_t *root, const char *ctx, ke_ferr *err)
 {
   ke_rc rc = kf_str(out, KE_DRILL_ID_LEN + 1, root, "drill_id", ctx, err);
   if (!rc && !ke_drill_id_ok(out))
@@ -42,14 +41,13 @@ static ke_rc df_drill_id(char out[KE_DRILL_ID_LEN + 1], json_t *root, const char
   return rc;
 }
 
-static ke_rc df_array(json_t **arr, json_t *root, const char *key, const char *ctx,
-                      ke_ferr *err)
+static ke_rc df_array(json_t **arr, json_t *root, const char *key, const char *ctx, ke_ferr *err)
 {
   *arr = json_object_get(root, key);
   if (!json_is_array(*arr) || json_array_size(*arr) == 0 ||
       json_array_size(*arr) > KE_DRILLFILE_RECORDS_MAX)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be an array of 1..%d entries",
-                  ctx, key, KE_DRILLFILE_RECORDS_MAX);
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be an array of 1..%d entries", ctx,
+                  key, KE_DRILLFILE_RECORDS_MAX);
   return KE_OK;
 }
 
@@ -59,8 +57,7 @@ static int df_cmp_id(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static ke_rc df_distinct(const char *base, size_t stride, size_t n, const char *ctx,
-                         ke_ferr *err)
+static ke_rc df_distinct(const char *base, size_t stride, size_t n, const char *ctx, ke_ferr *err)
 {
   const char **ids = calloc(n, sizeof *ids);
   ke_rc rc = KE_OK;
@@ -88,12 +85,10 @@ static ke_rc df_rec_consistent(const ke_drillfile_rec *r, const uint8_t fpr[KE_F
   if (!ke_ct_eq(env.R.b, r->R.b, KE_POINT_LEN))
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"R\": not the envelope's R", ctx);
   if (!ke_ct_eq(env.fingerprint, fpr, KE_FPR_LEN))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"envelope\": under another escrow key",
-                  ctx);
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"envelope\": under another escrow key", ctx);
   if (ke_envelope_sha256(digest, r->envelope, r->envelope_len) != KE_OK ||
       !ke_ct_eq(digest, r->envelope_sha256, sizeof digest))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"envelope_sha256\": not the envelope's",
-                  ctx);
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"envelope_sha256\": not the envelope's", ctx);
   return KE_OK;
 }
 
@@ -149,11 +144,15 @@ static ke_rc df_statement(const ke_drillfile *d, const char *ctx, ke_ferr *err)
   free(refs);
   free(e64);
   if (!n || strcmp(stmt, d->statement) != 0)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"statement\": not the statement of this "
-                  "drill's selection, mode, E, expiry and records", ctx);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: field \"statement\": not the statement of this "
+                  "drill's selection, mode, E, expiry and records",
+                  ctx);
   if (!ke_drill_signature_ok(d->auditor_key, stmt, n, d->signature))
-    return kf_err(err, KE_ERR_AUTH, "%s: field \"signature\": does not verify with "
-                  "\"auditor_key\"", ctx);
+    return kf_err(err, KE_ERR_AUTH,
+                  "%s: field \"signature\": does not verify with "
+                  "\"auditor_key\"",
+                  ctx);
   return KE_OK;
 }
 
@@ -339,8 +338,8 @@ ke_rc ke_drillbatch_write(char **out, size_t *outlen, const ke_drillbatch *b)
   json_t *root = NULL, *parts = json_array();
   ke_rc rc = KE_ERR_FORMAT;
 
-  if (!ke_drill_id_ok(b->drill_id) || b->index < 1 || b->index > KE_MAX_SHARES ||
-      b->nparts == 0 || b->nparts > KE_DRILLFILE_RECORDS_MAX || !parts ||
+  if (!ke_drill_id_ok(b->drill_id) || b->index < 1 || b->index > KE_MAX_SHARES || b->nparts == 0 ||
+      b->nparts > KE_DRILLFILE_RECORDS_MAX || !parts ||
       df_distinct(b->parts[0].record_id, sizeof *b->parts, b->nparts, "", NULL))
     goto out;
   for (size_t i = 0; i < b->nparts; i++) {

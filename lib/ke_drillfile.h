@@ -29,7 +29,7 @@
 #include "ke_drill.h"
 #include "ke_files.h"
 
-#define KE_DRILLFILE_MAX (64u * 1024 * 1024)  /* bytes of a drill or batch file */
+#define KE_DRILLFILE_MAX (64u * 1024 * 1024) /* bytes of a drill or batch file */
 #define KE_DRILLFILE_RECORDS_MAX 100000
 #define KE_DRILLFILE_AUDITOR_MAX 128
 
@@ -40,19 +40,19 @@ typedef struct ke_drillfile_rec {
   uint8_t envelope[KE_ENV_MAX_LEN];
   size_t envelope_len;
   uint8_t envelope_sha256[32];
-  ke_point R;                     /* equal to the envelope's */
+  ke_point R; /* equal to the envelope's */
 } ke_drillfile_rec;
 
 typedef struct ke_drillfile {
   char drill_id[KE_DRILL_ID_LEN + 1];
   char auditor[KE_DRILLFILE_AUDITOR_MAX + 1];
   char selection[80], mode[8], expires[KE_DRILL_EXPIRES_LEN + 1];
-  char statement[KE_DRILL_SIGNED_MAX];  /* the signed text */
+  char statement[KE_DRILL_SIGNED_MAX]; /* the signed text */
   uint8_t signature[64], auditor_key[32];
   ke_point E;
-  ke_manifest escrow_key;         /* every envelope is under it */
+  ke_manifest escrow_key; /* every envelope is under it */
   size_t nrec;
-  ke_drillfile_rec *rec;          /* malloc'd */
+  ke_drillfile_rec *rec; /* malloc'd */
 } ke_drillfile;
 
 ke_rc ke_drillfile_parse(ke_drillfile *d, const char *json, size_t len, ke_ferr *err);
@@ -67,9 +67,9 @@ typedef struct ke_drillbatch_part {
 
 typedef struct ke_drillbatch {
   char drill_id[KE_DRILL_ID_LEN + 1];
-  unsigned index;                 /* the custodian's, 1..255 */
+  unsigned index; /* the custodian's, 1..255 */
   size_t nparts;
-  ke_drillbatch_part *parts;      /* malloc'd; record ids distinct */
+  ke_drillbatch_part *parts; /* malloc'd; record ids distinct */
 } ke_drillbatch;
 
 ke_rc ke_drillbatch_parse(ke_drillbatch *b, const char *json, size_t len, ke_ferr *err);

@@ -22,10 +22,7 @@ const uint8_t ke_order_be[KE_SCALAR_LEN] = {
 static CRYPTO_ONCE ke_group_once = CRYPTO_ONCE_STATIC_INIT;
 static EC_GROUP *ke_group;
 
-static void ke_group_init(void)
-{
-  ke_group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
-}
+static void ke_group_init(void) { ke_group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1); }
 
 /* The group is never modified after creation: EC_POINT_mul and friends take
  * it const, so one instance serves every thread.  It lives until exit. */
@@ -96,7 +93,7 @@ ke_rc ke_ec_decode(EC_POINT **out, const uint8_t *buf, size_t len, BN_CTX *ctx)
   if (EC_POINT_oct2point(g, p, buf, len, ctx) != 1 || EC_POINT_is_at_infinity(g, p) ||
       EC_POINT_is_on_curve(g, p, ctx) != 1 ||
       EC_POINT_point2oct(g, p, POINT_CONVERSION_COMPRESSED, again, sizeof again, ctx) !=
-          KE_POINT_LEN ||
+        KE_POINT_LEN ||
       memcmp(again, buf, KE_POINT_LEN) != 0) {
     ERR_pop_to_mark();
     EC_POINT_clear_free(p);
@@ -224,7 +221,7 @@ void ke_mod_n_add(uint8_t r[KE_SCALAR_LEN], const uint8_t a[KE_SCALAR_LEN],
 void ke_mod_n_mul_public(uint8_t r[KE_SCALAR_LEN], const uint8_t k[KE_SCALAR_LEN],
                          const uint8_t x[KE_SCALAR_LEN])
 {
-  uint32_t n[8], acc[8] = { 0 }, xv[8];
+  uint32_t n[8], acc[8] = {0}, xv[8];
   u256_load(n, ke_order_be);
   u256_load(xv, x);
   /* Left to right over the 256 bits of k: acc = 2 acc, then acc += x where
@@ -344,10 +341,7 @@ out:
   return rc;
 }
 
-ke_rc ke_point_mul_base(ke_point *out, const ke_scalar *k)
-{
-  return point_mul(out, k, NULL);
-}
+ke_rc ke_point_mul_base(ke_point *out, const ke_scalar *k) { return point_mul(out, k, NULL); }
 
 ke_rc ke_point_generator(ke_point *g)
 {

@@ -18,8 +18,8 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-ke_rc ke_wrap_key(uint8_t key[KE_KEY_LEN], const ke_point *S, const ke_point *R,
-                  const ke_point *Q, const char *label)
+ke_rc ke_wrap_key(uint8_t key[KE_KEY_LEN], const ke_point *S, const ke_point *R, const ke_point *Q,
+                  const char *label)
 {
   uint8_t salt[2 * KE_POINT_LEN];
   memcpy(salt, R->b, KE_POINT_LEN);
@@ -80,9 +80,8 @@ ke_rc ke_envelope_parse(ke_envelope *env, const uint8_t *buf, size_t len)
 }
 
 ke_rc ke_envelope_seal_det(uint8_t **out, size_t *outlen, const uint8_t fpr[KE_FPR_LEN],
-                           const ke_point *Q, const char *device_id,
-                           const char *volume_id, const uint8_t *secret,
-                           size_t secret_len, const ke_scalar *k,
+                           const ke_point *Q, const char *device_id, const char *volume_id,
+                           const uint8_t *secret, size_t secret_len, const ke_scalar *k,
                            const uint8_t nonce[KE_NONCE_LEN])
 {
   if (!out || !outlen || !fpr || !Q || !k || !nonce)
@@ -131,8 +130,8 @@ out:
 }
 
 ke_rc ke_envelope_seal(uint8_t **out, size_t *outlen, const uint8_t fpr[KE_FPR_LEN],
-                       const ke_point *Q, const char *device_id,
-                       const char *volume_id, const uint8_t *secret, size_t secret_len)
+                       const ke_point *Q, const char *device_id, const char *volume_id,
+                       const uint8_t *secret, size_t secret_len)
 {
   ke_scalar k;
   uint8_t nonce[KE_NONCE_LEN];
@@ -140,15 +139,15 @@ ke_rc ke_envelope_seal(uint8_t **out, size_t *outlen, const uint8_t fpr[KE_FPR_L
   if (rc == KE_OK)
     rc = ke_random(nonce, sizeof nonce);
   if (rc == KE_OK)
-    rc = ke_envelope_seal_det(out, outlen, fpr, Q, device_id, volume_id, secret, secret_len,
-                              &k, nonce);
+    rc = ke_envelope_seal_det(out, outlen, fpr, Q, device_id, volume_id, secret, secret_len, &k,
+                              nonce);
   ke_wipe(&k, sizeof k);
   return rc;
 }
 
 ke_rc ke_envelope_open(uint8_t **secret, size_t *secret_len, const ke_envelope *env,
-                       const ke_point *Q, const ke_point *S,
-                       const char *device_id, const char *volume_id)
+                       const ke_point *Q, const ke_point *S, const char *device_id,
+                       const char *volume_id)
 {
   if (!secret || !secret_len || !env || !Q || !S)
     return KE_ERR_INTERNAL;
@@ -196,7 +195,7 @@ ke_rc ke_envelope_sha256(uint8_t out[32], const uint8_t *env, size_t len)
 {
   if (!out || (!env && len))
     return KE_ERR_INTERNAL;
-  ke_buf part = { env, len };
+  ke_buf part = {env, len};
   return ke_sha256(out, &part, 1);
 }
 

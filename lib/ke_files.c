@@ -11,17 +11,18 @@
 #include "ke_files_int.h"
 
 /* ---- escrow manifest ------------------------------------------------------ */
-static const char *const manifest_fields[] = {
-  "version", "curve", "threshold", "shares", "public_key", "commitments",
-  "custodians", "created", "fingerprint", NULL
-};
-static const char *const custodian_fields[] = { "index", "name", "public_share", NULL };
+static const char *const manifest_fields[] = {"version",     "curve",       "threshold",  "shares",
+                                              "public_key",  "commitments", "custodians", "created",
+                                              "fingerprint", NULL};
+static const char *const custodian_fields[] = {"index", "name", "public_share", NULL};
 
 static ke_rc manifest_custodians(ke_manifest *m, json_t *arr, ke_ferr *err)
 {
   if (!json_is_array(arr) || json_array_size(arr) != m->pub.n)
-    return kf_err(err, KE_ERR_FORMAT, "manifest: field \"custodians\": must be an array "
-                  "of %u entries", m->pub.n);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "manifest: field \"custodians\": must be an array "
+                  "of %u entries",
+                  m->pub.n);
   for (unsigned i = 0; i < m->pub.n; i++) {
     json_t *c = json_array_get(arr, i);
     char ctx[64];
@@ -34,15 +35,19 @@ static ke_rc manifest_custodians(ke_manifest *m, json_t *arr, ke_ferr *err)
     if (!rc)
       rc = kf_uint(&index, c, "index", 1, m->pub.n, ctx, err);
     if (!rc && index != i + 1)
-      rc = kf_err(err, KE_ERR_INVALID_INDEX, "%s: index must be %u (custodians are "
-                  "listed in index order)", ctx, i + 1);
+      rc = kf_err(err, KE_ERR_INVALID_INDEX,
+                  "%s: index must be %u (custodians are "
+                  "listed in index order)",
+                  ctx, i + 1);
     if (!rc)
       rc = kf_label(m->names[i], c, "name", KE_NAME_MAX, ctx, err);
     if (!rc)
       rc = kf_point(&qi, c, "public_share", ctx, err);
     if (!rc && memcmp(qi.b, m->pub.public_shares[i].b, KE_POINT_LEN) != 0)
-      rc = kf_err(err, KE_ERR_FINGERPRINT, "%s: public_share does not follow from the "
-                  "commitments", ctx);
+      rc = kf_err(err, KE_ERR_FINGERPRINT,
+                  "%s: public_share does not follow from the "
+                  "commitments",
+                  ctx);
     for (unsigned j = 0; !rc && j < i; j++)
       if (strcmp(m->names[j], m->names[i]) == 0)
         rc = kf_err(err, KE_ERR_FORMAT, "%s: name repeats custodian %u's", ctx, j + 1);
@@ -54,8 +59,7 @@ static ke_rc manifest_custodians(ke_manifest *m, json_t *arr, ke_ferr *err)
 
 /* "threshold", "shares" and "commitments" (manifests and requests), with
  * everything else of the key recomputed from them into pub. */
-static ke_rc escrow_pub_from_json(ke_escrow_pub *pub, json_t *root, const char *ctx,
-                                  ke_ferr *err)
+static ke_rc escrow_pub_from_json(ke_escrow_pub *pub, json_t *root, const char *ctx, ke_ferr *err)
 {
   ke_point commitments[KE_MAX_SHARES];
   unsigned t = 0, n = 0;
@@ -68,8 +72,10 @@ static ke_rc escrow_pub_from_json(ke_escrow_pub *pub, json_t *root, const char *
     return rc;
   json_t *arr = json_object_get(root, "commitments");
   if (!json_is_array(arr) || json_array_size(arr) != t)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"commitments\": must be an array of "
-                  "threshold (%u) points", ctx, t);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: field \"commitments\": must be an array of "
+                  "threshold (%u) points",
+                  ctx, t);
   for (unsigned j = 0; j < t; j++) {
     char name[48];
     snprintf(name, sizeof name, "field \"commitments\"[%u]", j);
@@ -115,13 +121,17 @@ static ke_rc manifest_from_json(ke_manifest *m, json_t *root, ke_ferr *err)
   if ((rc = kf_point(&q, root, "public_key", ctx, err)))
     return rc;
   if (memcmp(q.b, m->pub.commitments[0].b, KE_POINT_LEN) != 0)
-    return kf_err(err, KE_ERR_FINGERPRINT, "%s: field \"public_key\": is not "
-                  "commitments[0]", ctx);
+    return kf_err(err, KE_ERR_FINGERPRINT,
+                  "%s: field \"public_key\": is not "
+                  "commitments[0]",
+                  ctx);
   if ((rc = kf_hex(fpr, sizeof fpr, root, "fingerprint", ctx, err)))
     return rc;
   if (memcmp(fpr, m->pub.fingerprint, KE_FPR_LEN) != 0)
-    return kf_err(err, KE_ERR_FINGERPRINT, "%s: field \"fingerprint\": does not match "
-                  "the commitments", ctx);
+    return kf_err(err, KE_ERR_FINGERPRINT,
+                  "%s: field \"fingerprint\": does not match "
+                  "the commitments",
+                  ctx);
   if ((rc = kf_time(m->created, root, "created", ctx, err)))
     return rc;
   return manifest_custodians(m, json_object_get(root, "custodians"), err);
@@ -170,10 +180,9 @@ ke_rc ke_manifest_write(char **out, size_t *outlen, const ke_manifest *m)
 }
 
 /* ---- share file ------------------------------------------------------------ */
-static const char *const share_fields[] = {
-  "version", "index", "name", "fingerprint", "kdf", "nonce", "sealed", NULL
-};
-static const char *const kdf_fields[] = { "alg", "N", "r", "p", "salt", NULL };
+static const char *const share_fields[] = {"version", "index", "name",   "fingerprint",
+                                           "kdf",     "nonce", "sealed", NULL};
+static const char *const kdf_fields[] = {"alg", "N", "r", "p", "salt", NULL};
 
 static ke_rc sharefile_kdf(ke_sharefile *s, json_t *kdf, ke_ferr *err)
 {
@@ -197,7 +206,7 @@ static ke_rc sharefile_kdf(ke_sharefile *s, json_t *kdf, ke_ferr *err)
                 KE_SCRYPT_MEM_MAX >> 20);
   if (!rc)
     rc = kf_b64_fixed(s->salt, KE_SALT_LEN, kdf, "salt", ctx, err);
-  s->kdf = (ke_scrypt_params){ n, r, p };
+  s->kdf = (ke_scrypt_params){n, r, p};
   return rc;
 }
 
@@ -249,9 +258,9 @@ ke_rc ke_sharefile_write(char **out, size_t *outlen, const ke_sharefile *s)
   return rc;
 }
 
-ke_rc ke_sharefile_seal(ke_sharefile *s, const char *pass, size_t passlen,
-                        ke_scrypt_params kdf, const uint8_t fpr[KE_FPR_LEN],
-                        unsigned index, const char *name, const ke_scalar *d)
+ke_rc ke_sharefile_seal(ke_sharefile *s, const char *pass, size_t passlen, ke_scrypt_params kdf,
+                        const uint8_t fpr[KE_FPR_LEN], unsigned index, const char *name,
+                        const ke_scalar *d)
 {
   if (!ke_label_valid(name, KE_NAME_MAX))
     return KE_ERR_FORMAT;
@@ -268,26 +277,46 @@ ke_rc ke_sharefile_seal(ke_sharefile *s, const char *pass, size_t passlen,
   return rc;
 }
 
-ke_rc ke_sharefile_unseal(ke_scalar *d, const ke_sharefile *s, const char *pass,
-                          size_t passlen)
+ke_rc ke_sharefile_unseal(ke_scalar *d, const ke_sharefile *s, const char *pass, size_t passlen)
 {
-  return ke_share_unseal(d, s->sealed, KE_SHARE_SEALED_LEN, pass, passlen, s->salt,
-                         s->nonce, s->kdf, s->fingerprint, s->index);
+  return ke_share_unseal(d, s->sealed, KE_SHARE_SEALED_LEN, pass, passlen, s->salt, s->nonce,
+                         s->kdf, s->fingerprint, s->index);
 }
 
 /* ---- request file ------------------------------------------------------------ */
-static const char *const request_fields[] = {
-  "version", "request_id", "device", "volume", "fingerprint", "threshold", "shares",
-  "commitments", "R", "E", "envelope", "envelope_sha256", "confirmation_code", "created",
-  NULL
-};
+static const char *const request_fields[] = {"version",
+                                             "request_id",
+                                             "device",
+                                             "volume",
+                                             "fingerprint",
+                                             "threshold",
+                                             "shares",
+                                             "commitments",
+                                             "R",
+                                             "E",
+                                             "envelope",
+                                             "envelope_sha256",
+                                             "confirmation_code",
+                                             "created",
+                                             NULL};
 /* The same with the optional "requester" (a file without it is a request
  * made offline, or by a version before it). */
-static const char *const request_fields_signed[] = {
-  "version", "request_id", "device", "volume", "fingerprint", "threshold", "shares",
-  "commitments", "R", "E", "envelope", "envelope_sha256", "confirmation_code", "created",
-  "requester", NULL
-};
+static const char *const request_fields_signed[] = {"version",
+                                                    "request_id",
+                                                    "device",
+                                                    "volume",
+                                                    "fingerprint",
+                                                    "threshold",
+                                                    "shares",
+                                                    "commitments",
+                                                    "R",
+                                                    "E",
+                                                    "envelope",
+                                                    "envelope_sha256",
+                                                    "confirmation_code",
+                                                    "created",
+                                                    "requester",
+                                                    NULL};
 
 /* The values a request repeats from its envelope, the key they follow from
  * and the code derived from them must agree; a custodian answers for the
@@ -306,30 +335,44 @@ static ke_rc request_consistent(const ke_request *r, int check_sig, ke_ferr *err
   if ((rc = ke_envelope_sha256(digest, r->envelope, r->envelope_len)))
     return kf_err(err, rc, "%s: %s", ctx, ke_rc_str(rc));
   if (memcmp(digest, r->envelope_sha256, sizeof digest) != 0)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"envelope_sha256\": is not the "
-                  "SHA-256 of the envelope", ctx);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: field \"envelope_sha256\": is not the "
+                  "SHA-256 of the envelope",
+                  ctx);
   if (memcmp(r->pub.fingerprint, r->fingerprint, KE_FPR_LEN) != 0)
-    return kf_err(err, KE_ERR_FINGERPRINT, "%s: field \"fingerprint\": does not match "
-                  "threshold, shares and commitments", ctx);
+    return kf_err(err, KE_ERR_FINGERPRINT,
+                  "%s: field \"fingerprint\": does not match "
+                  "threshold, shares and commitments",
+                  ctx);
   if (memcmp(env.R.b, r->R.b, KE_POINT_LEN) != 0)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"R\": is not the R inside the "
-                  "envelope", ctx);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: field \"R\": is not the R inside the "
+                  "envelope",
+                  ctx);
   if (memcmp(env.fingerprint, r->fingerprint, KE_FPR_LEN) != 0)
-    return kf_err(err, KE_ERR_FINGERPRINT, "%s: field \"fingerprint\": is not the "
-                  "envelope's escrow key fingerprint", ctx);
+    return kf_err(err, KE_ERR_FINGERPRINT,
+                  "%s: field \"fingerprint\": is not the "
+                  "envelope's escrow key fingerprint",
+                  ctx);
   ke_sas(code, r->request_id, &r->E, &r->R);
   if (strcmp(code, r->code) != 0)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"confirmation_code\": does not "
-                  "follow from request_id, E and R", ctx);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: field \"confirmation_code\": does not "
+                  "follow from request_id, E and R",
+                  ctx);
   if (r->has_requester && check_sig) {
     if (r->requester.volume[0] && strcmp(r->requester.volume, r->volume) != 0)
-      return kf_err(err, KE_ERR_FORMAT, "%s: field \"requester\": the signed volume is not "
-                    "the request's", ctx);
+      return kf_err(err, KE_ERR_FORMAT,
+                    "%s: field \"requester\": the signed volume is not "
+                    "the request's",
+                    ctx);
     /* The point of the member: E (and the id) cannot change without the
      * requester's key. */
     if (!ke_retrieval_verify(&r->requester, r->request_id, r->E.b))
-      return kf_err(err, KE_ERR_AUTH, "%s: field \"requester\": the signature does not "
-                    "verify over this request id and E with the requester's public_key", ctx);
+      return kf_err(err, KE_ERR_AUTH,
+                    "%s: field \"requester\": the signature does not "
+                    "verify over this request id and E with the requester's public_key",
+                    ctx);
   }
   return KE_OK;
 }
@@ -361,11 +404,10 @@ ke_rc ke_request_parse(ke_request *r, const char *json, size_t len, ke_ferr *err
   if (!rc)
     rc = kf_point(&r->E, root, "E", ctx, err);
   if (!rc)
-    rc = kf_b64_var(r->envelope, &r->envelope_len, KE_ENV_HDR_LEN + KE_SECRET_MIN +
-                    KE_TAG_LEN, KE_ENV_MAX_LEN, root, "envelope", ctx, err);
+    rc = kf_b64_var(r->envelope, &r->envelope_len, KE_ENV_HDR_LEN + KE_SECRET_MIN + KE_TAG_LEN,
+                    KE_ENV_MAX_LEN, root, "envelope", ctx, err);
   if (!rc)
-    rc = kf_hex(r->envelope_sha256, sizeof r->envelope_sha256, root, "envelope_sha256",
-                ctx, err);
+    rc = kf_hex(r->envelope_sha256, sizeof r->envelope_sha256, root, "envelope_sha256", ctx, err);
   if (!rc)
     rc = kf_str(r->code, sizeof r->code, root, "confirmation_code", ctx, err);
   if (!rc)
@@ -411,7 +453,7 @@ ke_rc ke_request_write(char **out, size_t *outlen, const ke_request *r)
 }
 
 /* ---- requester one-time key --------------------------------------------------- */
-static const char *const reqkey_fields[] = { "version", "request_id", "E", "e", NULL };
+static const char *const reqkey_fields[] = {"version", "request_id", "E", "e", NULL};
 
 ke_rc ke_reqkey_parse(ke_reqkey *k, const char *json, size_t len, ke_ferr *err)
 {
@@ -476,7 +518,7 @@ ke_rc ke_reqkey_write(char **out, size_t *outlen, const ke_reqkey *k)
 }
 
 /* ---- part file ------------------------------------------------------------------ */
-static const char *const part_fields[] = { "version", "request_id", "index", "part", NULL };
+static const char *const part_fields[] = {"version", "request_id", "index", "part", NULL};
 
 ke_rc ke_partfile_parse(ke_partfile *p, const char *json, size_t len, ke_ferr *err)
 {
@@ -507,8 +549,7 @@ unsigned ke_partfile_index_hint(const char *json, size_t len)
   unsigned index = 0;
   if (kf_load(&root, json, len, "part file", NULL) == KE_OK) {
     json_t *v = json_object_get(root, "index");
-    if (json_is_integer(v) && json_integer_value(v) >= 1 &&
-        json_integer_value(v) <= KE_MAX_SHARES)
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= KE_MAX_SHARES)
       index = (unsigned)json_integer_value(v);
   }
   json_decref(root);

@@ -32,11 +32,11 @@
 #include "ke_retrieval.h"
 
 #define KE_FILE_VERSION 1
-#define KE_FILE_MAX (256 * 1024)  /* parsers refuse larger inputs */
-#define KE_NAME_MAX 64            /* custodian name, bytes of UTF-8 */
-#define KE_ID_MAX 128             /* request id: [A-Za-z0-9._:-]{1,128} */
-#define KE_LABEL_MAX 256          /* device and volume ids, bytes of UTF-8 */
-#define KE_TIME_LEN 20            /* "YYYY-MM-DDTHH:MM:SSZ" */
+#define KE_FILE_MAX (256 * 1024) /* parsers refuse larger inputs */
+#define KE_NAME_MAX 64           /* custodian name, bytes of UTF-8 */
+#define KE_ID_MAX 128            /* request id: [A-Za-z0-9._:-]{1,128} */
+#define KE_LABEL_MAX 256         /* device and volume ids, bytes of UTF-8 */
+#define KE_TIME_LEN 20           /* "YYYY-MM-DDTHH:MM:SSZ" */
 #define KE_SALT_LEN 16
 #define KE_ENV_MAX_LEN (KE_ENV_HDR_LEN + KE_SECRET_MAX + KE_TAG_LEN)
 /* Bounds on a share file's scrypt parameters, so that a hostile file cannot
@@ -48,12 +48,14 @@
 #define KE_SCRYPT_P_MAX 16
 #define KE_SCRYPT_MEM_MAX (256u * 1024 * 1024)
 
-typedef struct ke_ferr { char msg[160]; } ke_ferr;
+typedef struct ke_ferr {
+  char msg[160];
+} ke_ferr;
 
 /* ---- escrow manifest ------------------------------------------------------ */
 typedef struct ke_manifest {
-  ke_escrow_pub pub;                            /* fully recomputed */
-  char names[KE_MAX_SHARES][KE_NAME_MAX + 1];   /* custodian i at [i-1] */
+  ke_escrow_pub pub;                          /* fully recomputed */
+  char names[KE_MAX_SHARES][KE_NAME_MAX + 1]; /* custodian i at [i-1] */
   char created[KE_TIME_LEN + 1];
 } ke_manifest;
 
@@ -75,12 +77,11 @@ ke_rc ke_sharefile_parse(ke_sharefile *s, const char *json, size_t len, ke_ferr 
 ke_rc ke_sharefile_write(char **out, size_t *outlen, const ke_sharefile *s);
 /* Seal d_index under a passphrase into a new share file structure (fresh
  * salt and nonce).  `s->name` is taken from `name`. */
-ke_rc ke_sharefile_seal(ke_sharefile *s, const char *pass, size_t passlen,
-                        ke_scrypt_params kdf, const uint8_t fpr[KE_FPR_LEN],
-                        unsigned index, const char *name, const ke_scalar *d);
+ke_rc ke_sharefile_seal(ke_sharefile *s, const char *pass, size_t passlen, ke_scrypt_params kdf,
+                        const uint8_t fpr[KE_FPR_LEN], unsigned index, const char *name,
+                        const ke_scalar *d);
 /* Unseal: KE_ERR_AUTH for a wrong passphrase or a tampered file. */
-ke_rc ke_sharefile_unseal(ke_scalar *d, const ke_sharefile *s, const char *pass,
-                          size_t passlen);
+ke_rc ke_sharefile_unseal(ke_scalar *d, const ke_sharefile *s, const char *pass, size_t passlen);
 
 /* ---- request file ----------------------------------------------------------- */
 /* A request carries the escrow key's public parameters (t, N, commitments;
@@ -99,9 +100,9 @@ typedef struct ke_request {
   ke_point R;                      /* equal to the R inside the envelope */
   ke_point E;                      /* the requester's one-time public key */
   uint8_t envelope[KE_ENV_MAX_LEN];
-  size_t envelope_len;             /* parses with ke_envelope_parse */
-  uint8_t envelope_sha256[32];     /* ke_envelope_sha256 of the envelope */
-  char code[KE_SAS_LEN + 1];       /* ke_sas(request_id, E, R) */
+  size_t envelope_len;         /* parses with ke_envelope_parse */
+  uint8_t envelope_sha256[32]; /* ke_envelope_sha256 of the envelope */
+  char code[KE_SAS_LEN + 1];   /* ke_sas(request_id, E, R) */
   char created[KE_TIME_LEN + 1];
   /* Optional "requester" (online requests; docs/protocol.md 5.3): the
    * requester's signed statement over request_id and E.  When present the
@@ -122,7 +123,7 @@ ke_rc ke_request_write(char **out, size_t *outlen, const ke_request *r);
 typedef struct ke_reqkey {
   char request_id[KE_ID_MAX + 1];
   ke_point E;
-  ke_scalar e;                     /* secret; E = e*G is checked */
+  ke_scalar e; /* secret; E = e*G is checked */
 } ke_reqkey;
 
 ke_rc ke_reqkey_parse(ke_reqkey *k, const char *json, size_t len, ke_ferr *err);
@@ -132,7 +133,7 @@ ke_rc ke_reqkey_write(char **out, size_t *outlen, const ke_reqkey *k);
 typedef struct ke_partfile {
   char request_id[KE_ID_MAX + 1];
   unsigned index;
-  uint8_t part[KE_PART_LEN];       /* ke_part_seal output, opened by ke_part_open */
+  uint8_t part[KE_PART_LEN]; /* ke_part_seal output, opened by ke_part_open */
 } ke_partfile;
 
 ke_rc ke_partfile_parse(ke_partfile *p, const char *json, size_t len, ke_ferr *err);
@@ -142,7 +143,7 @@ unsigned ke_partfile_index_hint(const char *json, size_t len);
 ke_rc ke_partfile_write(char **out, size_t *outlen, const ke_partfile *p);
 
 /* ---- value rules shared with the server and the agent ---------------------------- */
-int ke_id_valid(const char *s);            /* request/drill id */
+int ke_id_valid(const char *s); /* request/drill id */
 /* Strict UTF-8 text without control characters (C0 with NUL, DEL, C1) and
  * without invisible format characters (Unicode category Cf: bidi controls,
  * zero-width characters, BOM, soft hyphen, tags; and U+2028/U+2029). */

@@ -37,31 +37,26 @@ ke_rc kf_header(json_t *obj, const char *ctx, const char *const *fields, ke_ferr
 
 ke_rc kf_uint(unsigned *out, json_t *obj, const char *key, unsigned lo, unsigned hi,
               const char *ctx, ke_ferr *err);
-ke_rc kf_const_str(json_t *obj, const char *key, const char *want, const char *ctx,
-                   ke_ferr *err);
+ke_rc kf_const_str(json_t *obj, const char *key, const char *want, const char *ctx, ke_ferr *err);
 ke_rc kf_str(char *out, size_t outsize, json_t *obj, const char *key, const char *ctx,
              ke_ferr *err);
-ke_rc kf_label(char *out, json_t *obj, const char *key, size_t max, const char *ctx,
-               ke_ferr *err);
-ke_rc kf_id(char out[KE_ID_MAX + 1], json_t *obj, const char *key, const char *ctx,
-            ke_ferr *err);
+ke_rc kf_label(char *out, json_t *obj, const char *key, size_t max, const char *ctx, ke_ferr *err);
+ke_rc kf_id(char out[KE_ID_MAX + 1], json_t *obj, const char *key, const char *ctx, ke_ferr *err);
 ke_rc kf_time(char out[KE_TIME_LEN + 1], json_t *obj, const char *key, const char *ctx,
               ke_ferr *err);
 /* Lower-case hex of exactly len bytes. */
-ke_rc kf_hex(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx,
-             ke_ferr *err);
-ke_rc kf_b64_fixed(uint8_t *out, size_t len, json_t *obj, const char *key,
-                   const char *ctx, ke_ferr *err);
+ke_rc kf_hex(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx, ke_ferr *err);
+ke_rc kf_b64_fixed(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx,
+                   ke_ferr *err);
 /* base64url of min..max bytes into out (room for max). */
-ke_rc kf_b64_var(uint8_t *out, size_t *outlen, size_t min, size_t max, json_t *obj,
-                 const char *key, const char *ctx, ke_ferr *err);
+ke_rc kf_b64_var(uint8_t *out, size_t *outlen, size_t min, size_t max, json_t *obj, const char *key,
+                 const char *ctx, ke_ferr *err);
 ke_rc kf_point(ke_point *out, json_t *obj, const char *key, const char *ctx, ke_ferr *err);
 /* Same for a value that is not an object member; `name` describes it. */
-ke_rc kf_val_point(ke_point *out, json_t *v, const char *name, const char *ctx,
-                   ke_ferr *err);
+ke_rc kf_val_point(ke_point *out, json_t *v, const char *name, const char *ctx, ke_ferr *err);
 
 /* Writers. */
-int kf_set(json_t *obj, const char *key, json_t *v);  /* 1 on failure; steals v */
+int kf_set(json_t *obj, const char *key, json_t *v); /* 1 on failure; steals v */
 json_t *kf_b64(const uint8_t *b, size_t len);
 ke_rc kf_dump(json_t *root, char **out, size_t *outlen);
 /* The same for files that may be larger: at most max bytes of JSON. */

@@ -36,8 +36,10 @@ ke_rc kf_load(json_t **root, const char *json, size_t len, const char *ctx, ke_f
     return kf_err(err, KE_ERR_LENGTH, "%s: larger than %u bytes", ctx, KE_FILE_MAX);
   /* No error text from the parser: jansson's quotes the input. */
   if (ke_json_parse_object(root, json, len, NULL, 0) != KE_JSON_OK)
-    return kf_err(err, KE_ERR_FORMAT, "%s: not a JSON object (invalid JSON, a duplicate "
-                  "key, or another top-level type)", ctx);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: not a JSON object (invalid JSON, a duplicate "
+                  "key, or another top-level type)",
+                  ctx);
   return KE_OK;
 }
 
@@ -55,7 +57,7 @@ ke_rc kf_fields(json_t *obj, const char *ctx, const char *const *fields, ke_ferr
 {
   const char *key;
   json_t *v;
-  json_object_foreach(obj, key, v) {
+  json_object_foreach (obj, key, v) {
     size_t i = 0;
     while (fields[i] && strcmp(fields[i], key) != 0)
       i++;
@@ -81,8 +83,10 @@ ke_rc kf_header(json_t *obj, const char *ctx, const char *const *fields, ke_ferr
   if (!json_is_integer(v))
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"version\": must be an integer", ctx);
   if (json_integer_value(v) != KE_FILE_VERSION)
-    return kf_err(err, KE_ERR_FORMAT, "%s: unsupported version %lld (this build reads "
-                  "version %d)", ctx, (long long)json_integer_value(v), KE_FILE_VERSION);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: unsupported version %lld (this build reads "
+                  "version %d)",
+                  ctx, (long long)json_integer_value(v), KE_FILE_VERSION);
   return kf_fields(obj, ctx, fields, err);
 }
 
@@ -122,8 +126,7 @@ ke_rc kf_uint(unsigned *out, json_t *obj, const char *key, unsigned lo, unsigned
   return KE_OK;
 }
 
-ke_rc kf_const_str(json_t *obj, const char *key, const char *want, const char *ctx,
-                   ke_ferr *err)
+ke_rc kf_const_str(json_t *obj, const char *key, const char *want, const char *ctx, ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
   if (!s)
@@ -133,16 +136,15 @@ ke_rc kf_const_str(json_t *obj, const char *key, const char *want, const char *c
   return KE_OK;
 }
 
-ke_rc kf_str(char *out, size_t outsize, json_t *obj, const char *key, const char *ctx,
-             ke_ferr *err)
+ke_rc kf_str(char *out, size_t outsize, json_t *obj, const char *key, const char *ctx, ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
   if (!s)
     return KE_ERR_FORMAT;
   size_t n = strlen(s);
   if (n >= outsize)
-    return kf_err(err, KE_ERR_LENGTH, "%s: field \"%s\": longer than %zu bytes", ctx,
-                  key, outsize - 1);
+    return kf_err(err, KE_ERR_LENGTH, "%s: field \"%s\": longer than %zu bytes", ctx, key,
+                  outsize - 1);
   memcpy(out, s, n + 1);
   return KE_OK;
 }
@@ -155,40 +157,38 @@ static ke_rc ruled_str(char *out, const char *s, int ok, const char *key, size_t
   if (!s)
     return KE_ERR_FORMAT;
   if (!ok && max)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%zu %s", ctx, key, max,
-                  what);
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be 1..%zu %s", ctx, key, max, what);
   if (!ok)
     return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be %s", ctx, key, what);
   memcpy(out, s, strlen(s) + 1);
   return KE_OK;
 }
 
-ke_rc kf_label(char *out, json_t *obj, const char *key, size_t max, const char *ctx,
-               ke_ferr *err)
+ke_rc kf_label(char *out, json_t *obj, const char *key, size_t max, const char *ctx, ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  return ruled_str(out, s, s && ke_label_valid(s, max), key, max, "bytes of UTF-8 without "
-                   "control or invisible format characters", ctx, err);
+  return ruled_str(out, s, s && ke_label_valid(s, max), key, max,
+                   "bytes of UTF-8 without "
+                   "control or invisible format characters",
+                   ctx, err);
 }
 
-ke_rc kf_id(char out[KE_ID_MAX + 1], json_t *obj, const char *key, const char *ctx,
-            ke_ferr *err)
+ke_rc kf_id(char out[KE_ID_MAX + 1], json_t *obj, const char *key, const char *ctx, ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  return ruled_str(out, s, s && ke_id_valid(s), key, KE_ID_MAX,
-                   "characters of A-Z a-z 0-9 . _ : -", ctx, err);
+  return ruled_str(out, s, s && ke_id_valid(s), key, KE_ID_MAX, "characters of A-Z a-z 0-9 . _ : -",
+                   ctx, err);
 }
 
 ke_rc kf_time(char out[KE_TIME_LEN + 1], json_t *obj, const char *key, const char *ctx,
               ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
-  return ruled_str(out, s, s && ke_time_valid(s), key, 0,
-                   "RFC 3339 UTC, YYYY-MM-DDTHH:MM:SSZ", ctx, err);
+  return ruled_str(out, s, s && ke_time_valid(s), key, 0, "RFC 3339 UTC, YYYY-MM-DDTHH:MM:SSZ", ctx,
+                   err);
 }
 
-ke_rc kf_hex(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx,
-             ke_ferr *err)
+ke_rc kf_hex(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx, ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
   if (!s)
@@ -197,26 +197,30 @@ ke_rc kf_hex(uint8_t *out, size_t len, json_t *obj, const char *key, const char 
   for (size_t i = 0; ok && s[i]; i++)
     ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
   if (!ok || ke_hex_decode(out, len, s) != KE_OK)
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be %zu lower-case hex "
-                  "digits", ctx, key, 2 * len);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: field \"%s\": must be %zu lower-case hex "
+                  "digits",
+                  ctx, key, 2 * len);
   return KE_OK;
 }
 
-ke_rc kf_b64_fixed(uint8_t *out, size_t len, json_t *obj, const char *key,
-                   const char *ctx, ke_ferr *err)
+ke_rc kf_b64_fixed(uint8_t *out, size_t len, json_t *obj, const char *key, const char *ctx,
+                   ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
   if (!s)
     return KE_ERR_FORMAT;
   ke_rc rc = ke_b64url_decode_fixed(out, len, s);
   if (rc)
-    return kf_err(err, rc, "%s: field \"%s\": must be unpadded base64url of exactly "
-                  "%zu bytes", ctx, key, len);
+    return kf_err(err, rc,
+                  "%s: field \"%s\": must be unpadded base64url of exactly "
+                  "%zu bytes",
+                  ctx, key, len);
   return KE_OK;
 }
 
-ke_rc kf_b64_var(uint8_t *out, size_t *outlen, size_t min, size_t max, json_t *obj,
-                 const char *key, const char *ctx, ke_ferr *err)
+ke_rc kf_b64_var(uint8_t *out, size_t *outlen, size_t min, size_t max, json_t *obj, const char *key,
+                 const char *ctx, ke_ferr *err)
 {
   const char *s = need_str(obj, key, ctx, err);
   uint8_t *buf = NULL;
@@ -231,25 +235,30 @@ ke_rc kf_b64_var(uint8_t *out, size_t *outlen, size_t min, size_t max, json_t *o
     memcpy(out, buf, n);
   free(buf);
   if (rc)
-    return kf_err(err, rc, "%s: field \"%s\": must be unpadded base64url of %zu..%zu "
-                  "bytes", ctx, key, min, max);
+    return kf_err(err, rc,
+                  "%s: field \"%s\": must be unpadded base64url of %zu..%zu "
+                  "bytes",
+                  ctx, key, min, max);
   *outlen = n;
   return KE_OK;
 }
 
-ke_rc kf_val_point(ke_point *out, json_t *v, const char *name, const char *ctx,
-                   ke_ferr *err)
+ke_rc kf_val_point(ke_point *out, json_t *v, const char *name, const char *ctx, ke_ferr *err)
 {
   uint8_t b[KE_POINT_LEN];
   if (!json_is_string(v))
     return kf_err(err, KE_ERR_FORMAT, "%s: %s: must be a string", ctx, name);
   if (ke_b64url_decode_fixed(b, sizeof b, json_string_value(v)) != KE_OK)
-    return kf_err(err, KE_ERR_INVALID_POINT, "%s: %s: invalid point: must be unpadded "
-                  "base64url of a 33-byte compressed P-256 point", ctx, name);
+    return kf_err(err, KE_ERR_INVALID_POINT,
+                  "%s: %s: invalid point: must be unpadded "
+                  "base64url of a 33-byte compressed P-256 point",
+                  ctx, name);
   ke_rc rc = ke_point_parse(out, b, sizeof b);
   if (rc)
-    return kf_err(err, rc, "%s: %s: invalid point: not on the P-256 curve, infinity, or "
-                  "not a compressed encoding", ctx, name);
+    return kf_err(err, rc,
+                  "%s: %s: invalid point: not on the P-256 curve, infinity, or "
+                  "not a compressed encoding",
+                  ctx, name);
   return KE_OK;
 }
 
@@ -325,8 +334,8 @@ int ke_id_valid(const char *s)
     return 0;
   for (; s[n]; n++) {
     char c = s[n];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == ':' || c == '-'))
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == ':' || c == '-'))
       return 0;
     if (n >= KE_ID_MAX)
       return 0;
@@ -341,12 +350,12 @@ int ke_id_valid(const char *s)
  * name, zero-width characters that make two names look alike, the BOM and
  * the soft hyphen, tag characters.  Ranges are sorted. */
 static const uint32_t kf_refused[][2] = {
-  { 0x0080, 0x009F }, { 0x00AD, 0x00AD }, { 0x0600, 0x0605 }, { 0x061C, 0x061C },
-  { 0x06DD, 0x06DD }, { 0x070F, 0x070F }, { 0x0890, 0x0891 }, { 0x08E2, 0x08E2 },
-  { 0x180E, 0x180E }, { 0x200B, 0x200F }, { 0x2028, 0x202E }, { 0x2060, 0x2064 },
-  { 0x2066, 0x206F }, { 0xFEFF, 0xFEFF }, { 0xFFF9, 0xFFFB }, { 0x110BD, 0x110BD },
-  { 0x110CD, 0x110CD }, { 0x13430, 0x1343F }, { 0x1BCA0, 0x1BCA3 },
-  { 0x1D173, 0x1D17A }, { 0xE0001, 0xE0001 }, { 0xE0020, 0xE007F },
+  {0x0080, 0x009F},   {0x00AD, 0x00AD},   {0x0600, 0x0605},   {0x061C, 0x061C},
+  {0x06DD, 0x06DD},   {0x070F, 0x070F},   {0x0890, 0x0891},   {0x08E2, 0x08E2},
+  {0x180E, 0x180E},   {0x200B, 0x200F},   {0x2028, 0x202E},   {0x2060, 0x2064},
+  {0x2066, 0x206F},   {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD},
+  {0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+  {0xE0001, 0xE0001}, {0xE0020, 0xE007F},
 };
 
 static int kf_refused_cp(uint32_t cp)
@@ -366,8 +375,7 @@ int ke_text_valid(const uint8_t *s, size_t len)
 {
   uint32_t cp;
   for (size_t i = 0, step; i < len; i += step)
-    if (!(step = ke_utf8_next(s + i, len - i, &cp)) || cp < 0x20 || cp == 0x7f ||
-        kf_refused_cp(cp))
+    if (!(step = ke_utf8_next(s + i, len - i, &cp)) || cp < 0x20 || cp == 0x7f || kf_refused_cp(cp))
       return 0;
   return 1;
 }
@@ -403,10 +411,9 @@ static int digits(const char *s, size_t n, int lo, int hi)
 int ke_time_valid(const char *s)
 {
   return s && strlen(s) == KE_TIME_LEN && digits(s, 4, 1970, 9999) && s[4] == '-' &&
-         digits(s + 5, 2, 1, 12) && s[7] == '-' && digits(s + 8, 2, 1, 31) &&
-         s[10] == 'T' && digits(s + 11, 2, 0, 23) && s[13] == ':' &&
-         digits(s + 14, 2, 0, 59) && s[16] == ':' && digits(s + 17, 2, 0, 60) &&
-         s[19] == 'Z';
+         digits(s + 5, 2, 1, 12) && s[7] == '-' && digits(s + 8, 2, 1, 31) && s[10] == 'T' &&
+         digits(s + 11, 2, 0, 23) && s[13] == ':' && digits(s + 14, 2, 0, 59) && s[16] == ':' &&
+         digits(s + 17, 2, 0, 60) && s[19] == 'Z';
 }
 
 static void wipe_free(void *p)
@@ -417,7 +424,4 @@ static void wipe_free(void *p)
   }
 }
 
-void ke_json_wipe_on_free(void)
-{
-  json_set_alloc_funcs(malloc, wipe_free);
-}
+void ke_json_wipe_on_free(void) { json_set_alloc_funcs(malloc, wipe_free); }

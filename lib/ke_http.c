@@ -202,7 +202,7 @@ ke_rc ke_http_perform(ke_http *h, const ke_http_req *r, ke_http_resp *resp, char
 {
   CURL *c = h->curl;
   struct curl_slist *hdrs = NULL;
-  struct sink sink = { resp, r->max_response, 0, 0 };
+  struct sink sink = {resp, r->max_response, 0, 0};
   char *url = NULL;
   char errbuf[CURL_ERROR_SIZE] = "";
   CURLcode cc;
@@ -321,8 +321,7 @@ json_t *ke_http_error_json(const ke_http_resp *resp)
   json_t *j = NULL;
   char err[8];
 
-  if (!resp->len || ke_json_parse_object(&j, resp->body, resp->len, err, sizeof err) !=
-                        KE_JSON_OK)
+  if (!resp->len || ke_json_parse_object(&j, resp->body, resp->len, err, sizeof err) != KE_JSON_OK)
     return NULL;
   return j;
 }

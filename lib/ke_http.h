@@ -24,9 +24,9 @@
 /* ---- base URL ------------------------------------------------------------ */
 typedef enum ke_http_url_rc {
   KE_HTTP_URL_OK = 0,
-  KE_HTTP_URL_SCHEME,  /* neither https:// nor http:// */
-  KE_HTTP_URL_CLEAR,   /* http:// to a host that is not loopback, not allowed */
-  KE_HTTP_URL_CHAR,    /* a control character, space, '?' or '#' */
+  KE_HTTP_URL_SCHEME, /* neither https:// nor http:// */
+  KE_HTTP_URL_CLEAR,  /* http:// to a host that is not loopback, not allowed */
+  KE_HTTP_URL_CHAR,   /* a control character, space, '?' or '#' */
 } ke_http_url_rc;
 
 /* Is the URL's host a loopback address (127.x, [::1], localhost)?  Only
@@ -47,23 +47,23 @@ ke_rc ke_http_new(ke_http **out);
 void ke_http_free(ke_http *h);
 
 typedef struct ke_http_req {
-  const char *method;          /* "GET", "POST", "PUT", "DELETE", ... */
-  const char *base;            /* base URL, checked by ke_http_url_check */
-  const char *path;            /* starts with '/'; query already encoded */
-  const char *payload;         /* NUL-terminated body or NULL (sent empty
+  const char *method;         /* "GET", "POST", "PUT", "DELETE", ... */
+  const char *base;           /* base URL, checked by ke_http_url_check */
+  const char *path;           /* starts with '/'; query already encoded */
+  const char *payload;        /* NUL-terminated body or NULL (sent empty
                                 * for a method other than GET) */
-  const char *const *headers;  /* NULL-terminated "Name: value" lines, or
+  const char *const *headers; /* NULL-terminated "Name: value" lines, or
                                 * NULL; the copies made are wiped after */
-  const char *cacert;          /* pinned CA file: that CA alone is trusted
+  const char *cacert;         /* pinned CA file: that CA alone is trusted
                                 * (libcurl's compiled-in CA bundle and CA
                                 * directory are switched off, SSL_CERT_FILE,
                                 * SSL_CERT_DIR and CURL_CA_BUNDLE are not
                                 * read).  NULL = the system store. */
   long connect_timeout_s;
-  long timeout_s;              /* whole transfer */
-  size_t max_response;         /* cap on the answer body, in bytes */
-  const char *user_agent;      /* NULL = none */
-  const char *pin_sha256;      /* NULL, or SPKI pins in libcurl's form
+  long timeout_s;         /* whole transfer */
+  size_t max_response;    /* cap on the answer body, in bytes */
+  const char *user_agent; /* NULL = none */
+  const char *pin_sha256; /* NULL, or SPKI pins in libcurl's form
                                 * ("sha256//B64[;sha256//B64...]", as made by
                                 * ke_http_pin_parse): the server's public key
                                 * must be one of them, on top of the CA
@@ -82,9 +82,9 @@ typedef struct ke_http_req {
 ke_rc ke_http_pin_parse(const char *in, char **out);
 
 typedef struct ke_http_resp {
-  long status;       /* HTTP status, 0 if none */
-  long retry_after;  /* seconds of a Retry-After header, or -1 */
-  char *body;        /* NUL terminated when non-NULL (malloc) */
+  long status;      /* HTTP status, 0 if none */
+  long retry_after; /* seconds of a Retry-After header, or -1 */
+  char *body;       /* NUL terminated when non-NULL (malloc) */
   size_t len, cap;
 } ke_http_resp;
 
@@ -104,10 +104,10 @@ void ke_http_resp_free(ke_http_resp *resp);
 
 /* ---- answers --------------------------------------------------------------- */
 typedef enum ke_http_class {
-  KE_HTTP_SUCCESS,   /* 2xx */
-  KE_HTTP_DENIED,    /* 401, 403: not logged in, expired, not allowed */
-  KE_HTTP_REFUSED,   /* any other 4xx: the request itself was refused */
-  KE_HTTP_FAILED,    /* 5xx and anything else: the server failed */
+  KE_HTTP_SUCCESS, /* 2xx */
+  KE_HTTP_DENIED,  /* 401, 403: not logged in, expired, not allowed */
+  KE_HTTP_REFUSED, /* any other 4xx: the request itself was refused */
+  KE_HTTP_FAILED,  /* 5xx and anything else: the server failed */
 } ke_http_class;
 ke_http_class ke_http_classify(long status);
 

@@ -84,8 +84,7 @@ ke_rc ke_dleq_response(uint8_t s[KE_SCALAR_LEN], const uint8_t w[KE_SCALAR_LEN],
                        const uint8_t c[KE_SCALAR_LEN], const uint8_t d[KE_SCALAR_LEN]);
 /* out = f(x) = sum_j coef[j] x^j mod n by Horner (ke_shamir.c), for a
  * public x in 1..255 and secret coefficients in [1, n-1], t >= 1. */
-void ke_shamir_eval(uint8_t out[KE_SCALAR_LEN], const ke_scalar *coef, unsigned t,
-                    unsigned x);
+void ke_shamir_eval(uint8_t out[KE_SCALAR_LEN], const ke_scalar *coef, unsigned t, unsigned x);
 
 /* ---- the prover and the part seal, split for batches (ke_batch.c) ------- */
 /* DLEQ proof with nonce w once d (also as the secret BIGNUM db) is known to
@@ -96,19 +95,22 @@ ke_rc ke_dleq_prove_core(ke_dleq *out, unsigned index, const ke_scalar *d, const
                          EC_POINT *pt, BN_CTX *ctx);
 /* Seal a proof under an already derived part key whose sender point is Re
  * (ke_part.c): header, AAD and AES-256-GCM of ke_part_seal. */
-ke_rc ke_part_seal_key(uint8_t out[KE_PART_LEN], const uint8_t key[KE_KEY_LEN],
-                       const ke_point *Re, const uint8_t nonce[KE_NONCE_LEN],
-                       const char *request_id, unsigned index, const ke_dleq *proof);
+ke_rc ke_part_seal_key(uint8_t out[KE_PART_LEN], const uint8_t key[KE_KEY_LEN], const ke_point *Re,
+                       const uint8_t nonce[KE_NONCE_LEN], const char *request_id, unsigned index,
+                       const ke_dleq *proof);
 
 /* ---- hashing (ke_kdf.c) ---------------------------------------------------- */
-typedef struct ke_buf { const void *p; size_t len; } ke_buf;
+typedef struct ke_buf {
+  const void *p;
+  size_t len;
+} ke_buf;
 /* SHA-256 over the concatenation of count pieces. */
 ke_rc ke_sha256(uint8_t out[32], const ke_buf *parts, size_t count);
 
 /* ---- ECIES-style wrap shared by envelopes and parts (ke_envelope.c) ------- */
 /* key = HKDF-SHA256(ikm = x(S), salt = R || Q, info = label). */
-ke_rc ke_wrap_key(uint8_t key[KE_KEY_LEN], const ke_point *S, const ke_point *R,
-                  const ke_point *Q, const char *label);
+ke_rc ke_wrap_key(uint8_t key[KE_KEY_LEN], const ke_point *S, const ke_point *R, const ke_point *Q,
+                  const char *label);
 /* Sender side: fresh R = k*G and S = k*Q for a secret k. */
 ke_rc ke_wrap_sender(ke_point *R, ke_point *S, const ke_scalar *k, const ke_point *Q);
 

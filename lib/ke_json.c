@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-ke_json_rc ke_json_parse_object(json_t **out, const char *buf, size_t len,
-                                char *err, size_t errlen)
+ke_json_rc ke_json_parse_object(json_t **out, const char *buf, size_t len, char *err, size_t errlen)
 {
   json_error_t jerr;
   json_t *v;
@@ -21,8 +20,7 @@ ke_json_rc ke_json_parse_object(json_t **out, const char *buf, size_t len,
   v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!v) {
     if (err && errlen)
-      snprintf(err, errlen, "%s at line %d column %d", jerr.text, jerr.line,
-               jerr.column);
+      snprintf(err, errlen, "%s at line %d column %d", jerr.text, jerr.line, jerr.column);
     return KE_JSON_SYNTAX;
   }
   if (!json_is_object(v)) {

@@ -15,15 +15,15 @@
 
 typedef enum ke_json_rc {
   KE_JSON_OK = 0,
-  KE_JSON_MISSING,   /* key absent (or JSON null) */
-  KE_JSON_TYPE,      /* present but of the wrong type or out of range */
-  KE_JSON_SYNTAX,    /* not valid JSON / not an object */
+  KE_JSON_MISSING, /* key absent (or JSON null) */
+  KE_JSON_TYPE,    /* present but of the wrong type or out of range */
+  KE_JSON_SYNTAX,  /* not valid JSON / not an object */
   KE_JSON_NOMEM,
 } ke_json_rc;
 
 /* Parse `len` bytes into an object.  On failure *out is NULL and, when `err`
  * is not NULL, a short description with line/column is written to it. */
-ke_json_rc ke_json_parse_object(json_t **out, const char *buf, size_t len,
-                                char *err, size_t errlen);
+ke_json_rc ke_json_parse_object(json_t **out, const char *buf, size_t len, char *err,
+                                size_t errlen);
 
 #endif

@@ -14,7 +14,8 @@
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static int ke_jerr_set(struct ke_jerr *err, enum ke_jerr_kind kind, const char *fmt, ...)
+static int
+ke_jerr_set(struct ke_jerr *err, enum ke_jerr_kind kind, const char *fmt, ...)
 {
   va_list ap;
 
@@ -28,8 +29,8 @@ static int ke_jerr_set(struct ke_jerr *err, enum ke_jerr_kind kind, const char *
 }
 
 /* A field failed: its own message if it has one, else `fallback`. */
-static int ke_jerr_field(struct ke_jerr *err, const struct ke_jfield *f,
-                         enum ke_jerr_kind kind, const char *fallback)
+static int ke_jerr_field(struct ke_jerr *err, const struct ke_jfield *f, enum ke_jerr_kind kind,
+                         const char *fallback)
 {
   if (!err)
     return -1;
@@ -101,22 +102,21 @@ static int ke_jf_binary(const struct ke_jfield *f, const char *s, uint8_t *dst, 
   int rc = -1;
 
   switch (f->type) {
-  case KE_JT_B64:
-    return ke_jf_b64(f, s, dst, f->len_offset ? (size_t *)((char *)out + f->len_offset) : NULL);
-  case KE_JT_HEX:
-    return ke_jf_hex(f, s, dst);
-  case KE_JT_POINT:
-    if (ke_b64url_decode_fixed(buf, KE_POINT_LEN, s) == KE_OK &&
-        ke_point_parse((ke_point *)dst, buf, KE_POINT_LEN) == KE_OK)
-      rc = 0;
-    n = KE_POINT_LEN;
-    break;
-  default: /* KE_JT_SCALAR */
-    if (ke_b64url_decode_fixed(buf, KE_SCALAR_LEN, s) == KE_OK &&
-        ke_scalar_parse((ke_scalar *)dst, buf, KE_SCALAR_LEN) == KE_OK)
-      rc = 0;
-    n = KE_SCALAR_LEN;
-    break;
+    case KE_JT_B64:
+      return ke_jf_b64(f, s, dst, f->len_offset ? (size_t *)((char *)out + f->len_offset) : NULL);
+    case KE_JT_HEX: return ke_jf_hex(f, s, dst);
+    case KE_JT_POINT:
+      if (ke_b64url_decode_fixed(buf, KE_POINT_LEN, s) == KE_OK &&
+          ke_point_parse((ke_point *)dst, buf, KE_POINT_LEN) == KE_OK)
+        rc = 0;
+      n = KE_POINT_LEN;
+      break;
+    default: /* KE_JT_SCALAR */
+      if (ke_b64url_decode_fixed(buf, KE_SCALAR_LEN, s) == KE_OK &&
+          ke_scalar_parse((ke_scalar *)dst, buf, KE_SCALAR_LEN) == KE_OK)
+        rc = 0;
+      n = KE_SCALAR_LEN;
+      break;
   }
   ke_wipe(buf, n);
   return rc;
@@ -130,56 +130,53 @@ static int ke_jf_value(const struct ke_jfield *f, const json_t *v, void *out, ch
   void *dst = (char *)out + f->offset;
 
   switch (f->type) {
-  case KE_JT_STR: {
-    const char *s = json_string_value(v);
-    size_t n = s ? json_string_length(v) : 0;
-    snprintf(why, whylen, "%s must be a string of %lld to %lld bytes", f->name,
-             (long long)f->min, (long long)f->max);
-    if (!s || n < (size_t)f->min || n > (size_t)f->max || (f->check && !f->check(s)))
-      return -1;
-    *(const char **)dst = s;
-    return 0;
-  }
-  case KE_JT_INT:
-    snprintf(why, whylen, "%s must be an integer from %lld to %lld", f->name,
-             (long long)f->min, (long long)f->max);
-    if (!json_is_integer(v) || json_integer_value(v) < f->min ||
-        json_integer_value(v) > f->max)
-      return -1;
-    *(int64_t *)dst = (int64_t)json_integer_value(v);
-    return 0;
-  case KE_JT_BOOL:
-    snprintf(why, whylen, "%s must be true or false", f->name);
-    if (!json_is_boolean(v))
-      return -1;
-    *(int *)dst = json_is_true(v) ? 1 : 0;
-    return 0;
-  case KE_JT_OBJECT:
-    snprintf(why, whylen, "%s must be an object", f->name);
-    if (!json_is_object(v))
-      return -1;
-    *(const json_t **)dst = v;
-    return 0;
-  case KE_JT_ARRAY:
-    snprintf(why, whylen, "%s must be an array of %lld to %lld elements", f->name,
-             (long long)f->min, (long long)f->max);
-    if (!json_is_array(v) || json_array_size(v) < (size_t)f->min ||
-        json_array_size(v) > (size_t)f->max)
-      return -1;
-    *(const json_t **)dst = v;
-    return 0;
-  case KE_JT_ANY:
-    *(const json_t **)dst = v;
-    return 0;
-  default:
-    snprintf(why, whylen, "%s must be %s", f->name,
-             f->type == KE_JT_HEX      ? "lower-case hex"
-             : f->type == KE_JT_POINT  ? "a base64url P-256 point"
-             : f->type == KE_JT_SCALAR ? "a base64url scalar"
-                                       : "unpadded base64url of the right length");
-    if (!json_is_string(v))
-      return -1;
-    return ke_jf_binary(f, json_string_value(v), dst, out);
+    case KE_JT_STR: {
+      const char *s = json_string_value(v);
+      size_t n = s ? json_string_length(v) : 0;
+      snprintf(why, whylen, "%s must be a string of %lld to %lld bytes", f->name, (long long)f->min,
+               (long long)f->max);
+      if (!s || n < (size_t)f->min || n > (size_t)f->max || (f->check && !f->check(s)))
+        return -1;
+      *(const char **)dst = s;
+      return 0;
+    }
+    case KE_JT_INT:
+      snprintf(why, whylen, "%s must be an integer from %lld to %lld", f->name, (long long)f->min,
+               (long long)f->max);
+      if (!json_is_integer(v) || json_integer_value(v) < f->min || json_integer_value(v) > f->max)
+        return -1;
+      *(int64_t *)dst = (int64_t)json_integer_value(v);
+      return 0;
+    case KE_JT_BOOL:
+      snprintf(why, whylen, "%s must be true or false", f->name);
+      if (!json_is_boolean(v))
+        return -1;
+      *(int *)dst = json_is_true(v) ? 1 : 0;
+      return 0;
+    case KE_JT_OBJECT:
+      snprintf(why, whylen, "%s must be an object", f->name);
+      if (!json_is_object(v))
+        return -1;
+      *(const json_t **)dst = v;
+      return 0;
+    case KE_JT_ARRAY:
+      snprintf(why, whylen, "%s must be an array of %lld to %lld elements", f->name,
+               (long long)f->min, (long long)f->max);
+      if (!json_is_array(v) || json_array_size(v) < (size_t)f->min ||
+          json_array_size(v) > (size_t)f->max)
+        return -1;
+      *(const json_t **)dst = v;
+      return 0;
+    case KE_JT_ANY: *(const json_t **)dst = v; return 0;
+    default:
+      snprintf(why, whylen, "%s must be %s", f->name,
+               f->type == KE_JT_HEX      ? "lower-case hex"
+               : f->type == KE_JT_POINT  ? "a base64url P-256 point"
+               : f->type == KE_JT_SCALAR ? "a base64url scalar"
+                                         : "unpadded base64url of the right length");
+      if (!json_is_string(v))
+        return -1;
+      return ke_jf_binary(f, json_string_value(v), dst, out);
   }
 }
 
@@ -206,7 +203,7 @@ int ke_json_spec_parse(const json_t *obj, const struct ke_jspec *spec, void *out
   if (!json_is_object(obj))
     return ke_jerr_set(err, KE_JE_NOT_OBJECT, "the value must be a JSON object");
   if (!(spec->flags & KE_JS_OPEN))
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach ((json_t *)obj, key, v) {
       if (ke_json_spec_field(spec, key))
         continue;
       if (ke_json_spec_name_safe(key))

@@ -49,68 +49,78 @@ enum ke_jtype {
   KE_JT_ANY,    /* const json_t * (borrowed), any type */
 };
 
-#define KE_JF_OPTIONAL 1u  /* may be absent or null; the default is written */
-#define KE_JF_LAX 2u       /* with OPTIONAL: a wrong value counts as absent too */
+#define KE_JF_OPTIONAL 1u /* may be absent or null; the default is written */
+#define KE_JF_LAX 2u      /* with OPTIONAL: a wrong value counts as absent too */
 
 struct ke_jfield {
-  const char *name;   /* the member; NULL ends the table */
+  const char *name; /* the member; NULL ends the table */
   enum ke_jtype type;
-  unsigned flags;     /* KE_JF_* */
-  size_t offset;      /* of the value in the caller's struct */
-  size_t len_offset;  /* KE_JT_B64: of a size_t for the decoded length */
-  int64_t min, max;   /* bytes, characters, value or elements, by type */
-  int64_t def;        /* optional INT and BOOL: the value when absent */
+  unsigned flags;              /* KE_JF_* */
+  size_t offset;               /* of the value in the caller's struct */
+  size_t len_offset;           /* KE_JT_B64: of a size_t for the decoded length */
+  int64_t min, max;            /* bytes, characters, value or elements, by type */
+  int64_t def;                 /* optional INT and BOOL: the value when absent */
   int (*check)(const char *s); /* KE_JT_STR: 1 if acceptable */
-  const char *error;  /* the message when this member is wrong or missing */
-  int code;           /* caller's error code for this member (0: default) */
+  const char *error;           /* the message when this member is wrong or missing */
+  int code;                    /* caller's error code for this member (0: default) */
 };
 
 #define KE_JS_OPEN 1u /* members the table does not name are ignored */
 
 struct ke_jspec {
   const struct ke_jfield *fields;
-  size_t size;        /* sizeof the caller's struct (for fuzzing) */
-  unsigned flags;     /* KE_JS_* */
+  size_t size;    /* sizeof the caller's struct (for fuzzing) */
+  unsigned flags; /* KE_JS_* */
 };
 
-#define KE_JSPEC(T, fields, flags) {(fields), sizeof(T), (flags)}
+#define KE_JSPEC(T, fields, flags) \
+  {                                \
+    (fields), sizeof(T), (flags)   \
+  }
 
 #define KE_JF_MEMBER_SIZE_(T, m) sizeof(((T *)0)->m)
-#define KE_JF_(T, m, ty, fl, lo, hi, d, chk, msg)                                  \
-  {#m, (ty), (fl), offsetof(T, m), 0, (lo), (hi), (d), (chk), (msg), 0}
+#define KE_JF_(T, m, ty, fl, lo, hi, d, chk, msg)                       \
+  {                                                                     \
+#m, (ty), (fl), offsetof(T, m), 0, (lo), (hi), (d), (chk), (msg), 0 \
+  }
 #define KE_JF_STR(T, m, lo, hi, chk, msg) KE_JF_(T, m, KE_JT_STR, 0, lo, hi, 0, chk, msg)
-#define KE_JF_STR_OPT(T, m, lo, hi, chk, msg)                                      \
+#define KE_JF_STR_OPT(T, m, lo, hi, chk, msg) \
   KE_JF_(T, m, KE_JT_STR, KE_JF_OPTIONAL, lo, hi, 0, chk, msg)
 #define KE_JF_INT(T, m, lo, hi, msg) KE_JF_(T, m, KE_JT_INT, 0, lo, hi, 0, NULL, msg)
-#define KE_JF_INT_OPT(T, m, lo, hi, d, msg)                                        \
+#define KE_JF_INT_OPT(T, m, lo, hi, d, msg) \
   KE_JF_(T, m, KE_JT_INT, KE_JF_OPTIONAL, lo, hi, d, NULL, msg)
 #define KE_JF_BOOL(T, m, msg) KE_JF_(T, m, KE_JT_BOOL, 0, 0, 1, 0, NULL, msg)
 #define KE_JF_BOOL_OPT(T, m, d, msg) KE_JF_(T, m, KE_JT_BOOL, KE_JF_OPTIONAL, 0, 1, d, NULL, msg)
 /* Exactly sizeof(member) bytes. */
-#define KE_JF_B64_FIXED(T, m, msg)                                                 \
-  KE_JF_(T, m, KE_JT_B64, 0, (int64_t)KE_JF_MEMBER_SIZE_(T, m),                    \
-         (int64_t)KE_JF_MEMBER_SIZE_(T, m), 0, NULL, msg)
+#define KE_JF_B64_FIXED(T, m, msg)                                                                 \
+  KE_JF_(T, m, KE_JT_B64, 0, (int64_t)KE_JF_MEMBER_SIZE_(T, m), (int64_t)KE_JF_MEMBER_SIZE_(T, m), \
+         0, NULL, msg)
 /* lo..sizeof(member) bytes, the length in member `len`. */
-#define KE_JF_B64_VAR(T, m, len, lo, msg)                                          \
-  {#m, KE_JT_B64, 0, offsetof(T, m), offsetof(T, len), (lo),                       \
-   (int64_t)KE_JF_MEMBER_SIZE_(T, m), 0, NULL, (msg), 0}
-#define KE_JF_HEX_FIXED(T, m, msg)                                                 \
-  KE_JF_(T, m, KE_JT_HEX, 0, (int64_t)KE_JF_MEMBER_SIZE_(T, m),                    \
-         (int64_t)KE_JF_MEMBER_SIZE_(T, m), 0, NULL, msg)
+#define KE_JF_B64_VAR(T, m, len, lo, msg)                                                        \
+  {                                                                                              \
+#m, KE_JT_B64, 0, offsetof(T, m), offsetof(T, len), (lo), (int64_t)KE_JF_MEMBER_SIZE_(T, m), \
+      0, NULL, (msg), 0                                                                          \
+  }
+#define KE_JF_HEX_FIXED(T, m, msg)                                                                 \
+  KE_JF_(T, m, KE_JT_HEX, 0, (int64_t)KE_JF_MEMBER_SIZE_(T, m), (int64_t)KE_JF_MEMBER_SIZE_(T, m), \
+         0, NULL, msg)
 #define KE_JF_POINT(T, m, msg) KE_JF_(T, m, KE_JT_POINT, 0, 0, 0, 0, NULL, msg)
 #define KE_JF_SCALAR(T, m, msg) KE_JF_(T, m, KE_JT_SCALAR, 0, 0, 0, 0, NULL, msg)
 #define KE_JF_OBJECT(T, m, msg) KE_JF_(T, m, KE_JT_OBJECT, 0, 0, 0, 0, NULL, msg)
 #define KE_JF_OBJECT_OPT(T, m, msg) KE_JF_(T, m, KE_JT_OBJECT, KE_JF_OPTIONAL, 0, 0, 0, NULL, msg)
 #define KE_JF_ARRAY(T, m, lo, hi, msg) KE_JF_(T, m, KE_JT_ARRAY, 0, lo, hi, 0, NULL, msg)
-#define KE_JF_ARRAY_OPT(T, m, lo, hi, msg)                                         \
+#define KE_JF_ARRAY_OPT(T, m, lo, hi, msg) \
   KE_JF_(T, m, KE_JT_ARRAY, KE_JF_OPTIONAL, lo, hi, 0, NULL, msg)
 #define KE_JF_ANY_OPT(T, m, msg) KE_JF_(T, m, KE_JT_ANY, KE_JF_OPTIONAL, 0, 0, 0, NULL, msg)
 /* Optional and lax: what a reader of its own files and of answers skips over. */
-#define KE_JF_STR_LAX(T, m)                                                        \
+#define KE_JF_STR_LAX(T, m) \
   KE_JF_(T, m, KE_JT_STR, KE_JF_OPTIONAL | KE_JF_LAX, 0, INT64_MAX, 0, NULL, NULL)
-#define KE_JF_INT_LAX(T, m, d)                                                     \
+#define KE_JF_INT_LAX(T, m, d) \
   KE_JF_(T, m, KE_JT_INT, KE_JF_OPTIONAL | KE_JF_LAX, INT64_MIN, INT64_MAX, d, NULL, NULL)
-#define KE_JF_END {NULL, KE_JT_ANY, 0, 0, 0, 0, 0, 0, NULL, NULL, 0}
+#define KE_JF_END                                    \
+  {                                                  \
+    NULL, KE_JT_ANY, 0, 0, 0, 0, 0, 0, NULL, NULL, 0 \
+  }
 
 enum ke_jerr_kind {
   KE_JE_NONE = 0,

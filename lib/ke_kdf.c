@@ -19,8 +19,7 @@
 
 /* Run OpenSSL's KDF `name` with `params` into out; out is wiped on failure
  * (the context clears its own copy of the key when freed). */
-static ke_rc ke_kdf_derive(const char *name, uint8_t *out, size_t outlen,
-                           const OSSL_PARAM *params)
+static ke_rc ke_kdf_derive(const char *name, uint8_t *out, size_t outlen, const OSSL_PARAM *params)
 {
   EVP_KDF *kdf = EVP_KDF_fetch(NULL, name, NULL);
   EVP_KDF_CTX *kctx;
@@ -40,12 +39,11 @@ static ke_rc ke_kdf_derive(const char *name, uint8_t *out, size_t outlen,
 }
 
 ke_rc ke_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen,
-                     const uint8_t *salt, size_t saltlen, const uint8_t *info,
-                     size_t infolen)
+                     const uint8_t *salt, size_t saltlen, const uint8_t *info, size_t infolen)
 {
   /* RFC 5869: L <= 255 * HashLen. */
-  if (!out || outlen == 0 || outlen > 255 * 32 || !ikm || ikmlen == 0 ||
-      (!salt && saltlen) || (!info && infolen))
+  if (!out || outlen == 0 || outlen > 255 * 32 || !ikm || ikmlen == 0 || (!salt && saltlen) ||
+      (!info && infolen))
     return KE_ERR_LENGTH;
   OSSL_PARAM params[5], *p = params;
   *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
@@ -64,8 +62,8 @@ ke_rc ke_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikm
  * asks for more than this is refused rather than allowed to exhaust RAM. */
 #define KE_SCRYPT_MAXMEM_CAP ((uint64_t)1 << 30)
 
-ke_rc ke_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
-                const uint8_t *salt, size_t saltlen, ke_scrypt_params params)
+ke_rc ke_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen, const uint8_t *salt,
+                size_t saltlen, ke_scrypt_params params)
 {
   if (!out || outlen == 0 || (!pass && passlen) || (!salt && saltlen))
     return KE_ERR_LENGTH;
@@ -87,8 +85,7 @@ ke_rc ke_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
   *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
                                            (void *)(passlen ? pass : empty), passlen);
   *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                           (void *)(saltlen ? (const void *)salt : empty),
-                                           saltlen);
+                                           (void *)(saltlen ? (const void *)salt : empty), saltlen);
   *p++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &N);
   *p++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r);
   *p++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &pp);
@@ -142,9 +139,9 @@ ke_rc ke_aead_seal(uint8_t *ct, uint8_t tag[KE_TAG_LEN], const uint8_t key[KE_KE
   return aead(1, ct, tag, key, nonce, aad, aadlen, pt, ptlen);
 }
 
-ke_rc ke_aead_open(uint8_t *pt, const uint8_t key[KE_KEY_LEN],
-                   const uint8_t nonce[KE_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-                   const uint8_t *ct, size_t ctlen, const uint8_t tag[KE_TAG_LEN])
+ke_rc ke_aead_open(uint8_t *pt, const uint8_t key[KE_KEY_LEN], const uint8_t nonce[KE_NONCE_LEN],
+                   const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t ctlen,
+                   const uint8_t tag[KE_TAG_LEN])
 {
   uint8_t t[KE_TAG_LEN];
   memcpy(t, tag, KE_TAG_LEN); /* the ctrl takes a non-const pointer */

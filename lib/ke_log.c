@@ -109,7 +109,7 @@ void ke_log(ke_log_level level, const char *msg, json_t *fields)
   if (json_is_object(fields)) {
     const char *key;
     json_t *value;
-    json_object_foreach(fields, key, value) {
+    json_object_foreach (fields, key, value) {
       /* Caller fields never overwrite the fixed ones. */
       if (!json_object_get(line, key))
         json_object_set(line, key, value);
@@ -128,7 +128,7 @@ void ke_log(ke_log_level level, const char *msg, json_t *fields)
   } else {
     /* json_string() rejects invalid UTF-8; say so rather than dropping. */
     static const char fallback[] =
-        "{\"level\":\"error\",\"msg\":\"log line could not be encoded\"}\n";
+      "{\"level\":\"error\",\"msg\":\"log line could not be encoded\"}\n";
     ke_log_write_all(fallback, sizeof fallback - 1);
   }
 out:

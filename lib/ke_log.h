@@ -35,7 +35,6 @@ void ke_log_set_fd(int fd);
  * ke_log(KE_LOG_INFO, "x", json_pack("{s:i}", "n", 1)) without leaks. */
 void ke_log(ke_log_level level, const char *msg, json_t *fields);
 /* printf-style message, no extra fields. */
-void ke_logf(ke_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void ke_logf(ke_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -37,8 +37,8 @@ int ke_mail_addr_ok(const char *addr)
         return 0;
       dots++;
       label = 0;
-    } else if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-               (*p >= '0' && *p <= '9') || *p == '-') {
+    } else if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+               *p == '-') {
       label++;
     } else {
       return 0;
@@ -122,7 +122,8 @@ ke_rc ke_mail_compose(char **out, const char *from, const char *to, const char *
       strlen(subject) > KE_MAIL_SUBJECT_MAX || strpbrk(subject, "\r\n") || !body ||
       strlen(body) > KE_MAIL_BODY_MAX)
     return KE_ERR_FORMAT;
-  if (!gmtime_r(&now, &tm) || strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0 ||
+  if (!gmtime_r(&now, &tm) ||
+      strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0 ||
       ke_random(rnd, sizeof rnd) != KE_OK)
     return KE_ERR_INTERNAL;
   ke_hex_encode(id, rnd, sizeof rnd);
@@ -178,8 +179,8 @@ static size_t ke_mail_read(char *buf, size_t size, size_t n, void *ud)
   return k;
 }
 
-ke_rc ke_mail_send(const ke_mail_server *srv, const char *to, const char *subject,
-                   const char *body, char *err, size_t errlen)
+ke_rc ke_mail_send(const ke_mail_server *srv, const char *to, const char *subject, const char *body,
+                   char *err, size_t errlen)
 {
   char *msg = NULL, from[KE_MAIL_ADDR_MAX + 3], rcpt[KE_MAIL_ADDR_MAX + 3];
   struct curl_slist *rcpts = NULL;

@@ -49,7 +49,7 @@ ke_rc ke_mail_compose(char **out, const char *from, const char *to, const char *
 /* Send one message to `to`.  KE_OK once the server accepted it for
  * delivery; otherwise an error with a one-line reason in err (the SMTP or
  * TLS error: callers retry later). */
-ke_rc ke_mail_send(const ke_mail_server *srv, const char *to, const char *subject,
-                   const char *body, char *err, size_t errlen);
+ke_rc ke_mail_send(const ke_mail_server *srv, const char *to, const char *subject, const char *body,
+                   char *err, size_t errlen);
 
 #endif

@@ -75,10 +75,7 @@ ke_rc ke_merkle_empty_root(uint8_t out[KE_MERKLE_HASH_LEN])
 
 /* ---- streaming ------------------------------------------------------------ */
 
-void ke_merkle_stream_init(ke_merkle_stream *s)
-{
-  memset(s, 0, sizeof *s);
-}
+void ke_merkle_stream_init(ke_merkle_stream *s) { memset(s, 0, sizeof *s); }
 
 ke_rc ke_merkle_stream_push(ke_merkle_stream *s, const uint8_t leaf_hash[KE_MERKLE_HASH_LEN])
 {
@@ -94,8 +91,8 @@ ke_rc ke_merkle_stream_push(ke_merkle_stream *s, const uint8_t leaf_hash[KE_MERK
   for (c = s->size; (c & 1) == 0; c >>= 1) {
     if (s->depth < 2)
       return KE_ERR_INTERNAL;
-    rc = ke_merkle_node_hash(s->stack[s->depth - 2], s->stack[s->depth - 2],
-                             s->stack[s->depth - 1]);
+    rc =
+      ke_merkle_node_hash(s->stack[s->depth - 2], s->stack[s->depth - 2], s->stack[s->depth - 1]);
     if (rc)
       return rc;
     s->depth--;
@@ -188,7 +185,7 @@ static uint64_t split_point(uint64_t n)
 {
   uint64_t k = 1;
 
-  while (k < n - k)  /* k < n/2 without overflow: keep doubling */
+  while (k < n - k) /* k < n/2 without overflow: keep doubling */
     k <<= 1;
   return k;
 }
@@ -293,15 +290,15 @@ static ke_rc path_from_plan(ke_merkle_path *out, const ke_merkle_source *src,
   return rc;
 }
 
-ke_rc ke_merkle_inclusion_proof(ke_merkle_path *out, const ke_merkle_source *src,
-                                uint64_t index, uint64_t size)
+ke_rc ke_merkle_inclusion_proof(ke_merkle_path *out, const ke_merkle_source *src, uint64_t index,
+                                uint64_t size)
 {
   ke_merkle_plan plan;
   return path_from_plan(out, src, &plan, ke_merkle_inclusion_plan(&plan, index, size));
 }
 
-ke_rc ke_merkle_consistency_proof(ke_merkle_path *out, const ke_merkle_source *src,
-                                  uint64_t from, uint64_t to)
+ke_rc ke_merkle_consistency_proof(ke_merkle_path *out, const ke_merkle_source *src, uint64_t from,
+                                  uint64_t to)
 {
   ke_merkle_plan plan;
   return path_from_plan(out, src, &plan, ke_merkle_consistency_plan(&plan, from, to));

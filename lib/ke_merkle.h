@@ -81,7 +81,7 @@ typedef struct ke_merkle_source {
 /* A source over an in-memory array of leaf hashes; asking for a leaf at or
  * beyond n is KE_ERR_INVALID_INDEX.  The array must outlive the source. */
 typedef struct ke_merkle_array {
-  const uint8_t *hashes;  /* n * 32 bytes */
+  const uint8_t *hashes; /* n * 32 bytes */
   uint64_t n;
 } ke_merkle_array;
 void ke_merkle_array_source(ke_merkle_source *src, ke_merkle_array *arr);
@@ -113,10 +113,10 @@ ke_rc ke_merkle_consistency_plan(ke_merkle_plan *out, uint64_t from, uint64_t to
 /* ---- proofs ------------------------------------------------------------ */
 /* Proof generation: the plan, then one ke_merkle_range_root() per range.
  * The source must hold at least `size` (`to`) leaves. */
-ke_rc ke_merkle_inclusion_proof(ke_merkle_path *out, const ke_merkle_source *src,
-                                uint64_t index, uint64_t size);
-ke_rc ke_merkle_consistency_proof(ke_merkle_path *out, const ke_merkle_source *src,
-                                  uint64_t from, uint64_t to);
+ke_rc ke_merkle_inclusion_proof(ke_merkle_path *out, const ke_merkle_source *src, uint64_t index,
+                                uint64_t size);
+ke_rc ke_merkle_consistency_proof(ke_merkle_path *out, const ke_merkle_source *src, uint64_t from,
+                                  uint64_t to);
 
 /* RFC 9162 2.1.3.2: KE_OK if `path` proves that the leaf with hash
  * `leaf_hash` is at `index` in the tree of `size` leaves with root `root`. */

@@ -17,7 +17,7 @@
 
 #include "ke_merkle.h"
 
-#define SIG_PREFIX "\xE2\x80\x94 "            /* U+2014 EM DASH, space */
+#define SIG_PREFIX "\xE2\x80\x94 " /* U+2014 EM DASH, space */
 #define SIG_PREFIX_LEN 4
 /* ---- names, key IDs, base64 -------------------------------------------------- */
 
@@ -147,8 +147,8 @@ static int note_chars_ok(const char *s, size_t n)
 static int is_unicode_space(uint32_t c)
 {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
 }
 
 /* Any name the spec allows (in signature lines of other keys). */
@@ -191,8 +191,8 @@ ke_rc ke_note_verify_raw(const uint8_t pub[KE_NOTE_PUB_LEN], const uint8_t *msg,
 /* One signature line, without its "\n".  Sets *verified when it is a good
  * signature by `v`; lines of unknown keys are checked for syntax, then
  * skipped. */
-static ke_rc check_sig_line(const ke_note_verifier *v, const char *line, size_t n,
-                            const char *text, size_t textlen, int *verified)
+static ke_rc check_sig_line(const ke_note_verifier *v, const char *line, size_t n, const char *text,
+                            size_t textlen, int *verified)
 {
   const char *name, *sp, *b64;
   uint8_t *sig;
@@ -221,7 +221,7 @@ static ke_rc check_sig_line(const ke_note_verifier *v, const char *line, size_t 
     goto out;
   id = (uint32_t)sig[0] << 24 | (uint32_t)sig[1] << 16 | (uint32_t)sig[2] << 8 | sig[3];
   if (namelen != strlen(v->name) || memcmp(name, v->name, namelen) != 0 || id != v->key_id)
-    goto out;  /* somebody else's signature: ignored, as the spec says */
+    goto out; /* somebody else's signature: ignored, as the spec says */
   /* Name and ID are the pinned key's: it must verify, or the whole note is
    * rejected. */
   if (got != 4 + KE_NOTE_SIG_LEN)
@@ -377,8 +377,7 @@ ke_rc ke_note_checkpoint_parse(ke_note_checkpoint *out, const char *text, size_t
   if (v > KE_MERKLE_MAX_SIZE)
     return KE_ERR_FORMAT;
   cp.size = v;
-  if (ke_note_b64_decode(cp.root, sizeof cp.root, &got, root, rn) != KE_OK ||
-      got != sizeof cp.root)
+  if (ke_note_b64_decode(cp.root, sizeof cp.root, &got, root, rn) != KE_OK || got != sizeof cp.root)
     return KE_ERR_FORMAT;
   *out = cp;
   return KE_OK;
@@ -413,7 +412,7 @@ ke_rc ke_note_path_decode(ke_merkle_path *p, const json_t *arr)
   p->len = 0;
   if (!json_is_array(arr) || json_array_size(arr) > KE_MERKLE_MAX_PATH)
     return KE_ERR_FORMAT;
-  json_array_foreach(arr, i, x) {
+  json_array_foreach (arr, i, x) {
     const char *s = json_string_value(x);
     size_t n = 0;
     if (!s || ke_note_b64_decode(p->hash[i], KE_MERKLE_HASH_LEN, &n, s, strlen(s)) != KE_OK ||

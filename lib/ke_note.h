@@ -35,9 +35,9 @@
 #define KE_NOTE_SIG_LEN 64
 #define KE_NOTE_KEYID_LEN 4
 #define KE_NOTE_TYPE_ED25519 0x01
-#define KE_NOTE_MAX_NAME 255           /* bytes, our own key names       */
-#define KE_NOTE_MAX_LEN (1u << 20)     /* largest note we parse, bytes   */
-#define KE_NOTE_MAX_SIGS 100           /* signature lines per note       */
+#define KE_NOTE_MAX_NAME 255       /* bytes, our own key names       */
+#define KE_NOTE_MAX_LEN (1u << 20) /* largest note we parse, bytes   */
+#define KE_NOTE_MAX_SIGS 100       /* signature lines per note       */
 #define KE_NOTE_STATEMENT_PREFIX "keyescrow-v1-"
 
 /* A private signing key and its name.  Opaque; free with ke_note_key_free. */
@@ -142,10 +142,10 @@ ke_rc ke_note_checkpoint_format(const ke_note_checkpoint *cp, char **text, size_
 ke_rc ke_note_checkpoint_parse(ke_note_checkpoint *out, const char *text, size_t len);
 /* Sign the checkpoint (origin = the key's name) for a tree of `size`. */
 ke_rc ke_note_checkpoint_sign(const ke_note_key *k, uint64_t size, const uint8_t root[32],
-                         char **note, size_t *notelen);
+                              char **note, size_t *notelen);
 /* Verify and parse; the origin must equal the pinned key's name. */
 ke_rc ke_note_checkpoint_open(const ke_note_verifier *v, const char *note, size_t len,
-                         ke_note_checkpoint *out);
+                              ke_note_checkpoint *out);
 
 /* A Merkle proof path as the audit API serves it (inclusion_path,
  * consistency_path): a JSON array of standard base64 hashes, at most

@@ -17,7 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#define SIG_PREFIX "\xE2\x80\x94 "            /* U+2014 EM DASH, space */
+#define SIG_PREFIX "\xE2\x80\x94 " /* U+2014 EM DASH, space */
 #define KEYFILE_PREFIX "PRIVATE+KEY+"
 #define KEYFILE_MAX 1024
 
@@ -164,7 +164,7 @@ ke_rc ke_note_vkey_parse(ke_note_verifier *out, const char *vkey)
   ke_rc rc;
 
   memset(out, 0, sizeof *out);
-  memset(&v, 0, sizeof v);  /* whole-struct comparisons stay meaningful */
+  memset(&v, 0, sizeof v); /* whole-struct comparisons stay meaningful */
   if (!vkey || strlen(vkey) > 2 * KE_NOTE_MAX_NAME)
     return KE_ERR_FORMAT;
   if ((rc = parse_key_string(vkey, v.name, &v.key_id, v.pub)))
@@ -200,12 +200,12 @@ ke_rc ke_note_key_save(const ke_note_key *k, const char *path)
   if (rc)
     return rc;
   len = strlen(text);
-  text[len++] = '\n';  /* replaces the NUL; the length is tracked */
+  text[len++] = '\n'; /* replaces the NUL; the length is tracked */
   rc = ke_write_file(path, text, len, 0600, 0, &e);
   OPENSSL_cleanse(text, len);
   free(text);
   if (rc)
-    errno = e.err;  /* the caller tells EEXIST (another escrowd won) apart */
+    errno = e.err; /* the caller tells EEXIST (another escrowd won) apart */
   return rc;
 }
 

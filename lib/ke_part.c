@@ -17,8 +17,8 @@
 #include <string.h>
 
 /* AAD = hdr(48) | request_id | index, malloc'd. */
-static ke_rc part_aad(uint8_t **aad, size_t *aadlen, const uint8_t *hdr,
-                      const char *request_id, unsigned index)
+static ke_rc part_aad(uint8_t **aad, size_t *aadlen, const uint8_t *hdr, const char *request_id,
+                      unsigned index)
 {
   size_t rl = strlen(request_id);
   if (rl > SIZE_MAX / 2)
@@ -43,9 +43,9 @@ static ke_rc check_args(const char *request_id, unsigned index)
   return KE_OK;
 }
 
-ke_rc ke_part_seal_key(uint8_t out[KE_PART_LEN], const uint8_t key[KE_KEY_LEN],
-                       const ke_point *Re, const uint8_t nonce[KE_NONCE_LEN],
-                       const char *request_id, unsigned index, const ke_dleq *proof)
+ke_rc ke_part_seal_key(uint8_t out[KE_PART_LEN], const uint8_t key[KE_KEY_LEN], const ke_point *Re,
+                       const uint8_t nonce[KE_NONCE_LEN], const char *request_id, unsigned index,
+                       const ke_dleq *proof)
 {
   uint8_t pt[KE_DLEQ_LEN];
   uint8_t *aad = NULL;
@@ -67,8 +67,8 @@ ke_rc ke_part_seal_key(uint8_t out[KE_PART_LEN], const uint8_t key[KE_KEY_LEN],
   memcpy(out + 3, Re->b, KE_POINT_LEN);
   memcpy(out + 3 + KE_POINT_LEN, nonce, KE_NONCE_LEN);
   if ((rc = part_aad(&aad, &aadlen, out, request_id, index)) == KE_OK)
-    rc = ke_aead_seal(out + KE_PART_HDR_LEN, out + KE_PART_HDR_LEN + KE_DLEQ_LEN, key, nonce,
-                      aad, aadlen, pt, sizeof pt);
+    rc = ke_aead_seal(out + KE_PART_HDR_LEN, out + KE_PART_HDR_LEN + KE_DLEQ_LEN, key, nonce, aad,
+                      aadlen, pt, sizeof pt);
   ke_wipe(pt, sizeof pt);
   free(aad);
   if (rc)
@@ -159,8 +159,7 @@ out:
   return rc;
 }
 
-void ke_sas(char out[KE_SAS_LEN + 1], const char *request_id, const ke_point *E,
-            const ke_point *R)
+void ke_sas(char out[KE_SAS_LEN + 1], const char *request_id, const ke_point *E, const ke_point *R)
 {
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"; /* RFC 4648 */
   /* The code is printed for people to compare: on any failure it is the
@@ -170,16 +169,16 @@ void ke_sas(char out[KE_SAS_LEN + 1], const char *request_id, const ke_point *E,
     return;
   uint8_t h[32];
   ke_buf parts[4] = {
-    { KE_LABEL_SAS, strlen(KE_LABEL_SAS) },
-    { request_id, strlen(request_id) },
-    { E->b, KE_POINT_LEN },
-    { R->b, KE_POINT_LEN },
+    {KE_LABEL_SAS, strlen(KE_LABEL_SAS)},
+    {request_id, strlen(request_id)},
+    {E->b, KE_POINT_LEN},
+    {R->b, KE_POINT_LEN},
   };
   if (ke_sha256(h, parts, 4) != KE_OK)
     return;
   /* First 40 bits, five at a time, most significant first. */
-  uint64_t v = (uint64_t)h[0] << 32 | (uint64_t)h[1] << 24 | (uint64_t)h[2] << 16 |
-               (uint64_t)h[3] << 8 | h[4];
+  uint64_t v =
+    (uint64_t)h[0] << 32 | (uint64_t)h[1] << 24 | (uint64_t)h[2] << 16 | (uint64_t)h[3] << 8 | h[4];
   for (int i = 0; i < KE_SAS_LEN; i++)
     out[i] = alphabet[(v >> (35 - 5 * i)) & 31];
   out[KE_SAS_LEN] = '\0';

@@ -23,8 +23,7 @@ static int ke_retrieval_field_ok(const char *s)
 
 size_t ke_retrieval_statement(char out[KE_RETRIEVAL_STMT_MAX], const ke_retrieval_fields *f)
 {
-  const char *v[8] = {f->id, f->device, f->volume, f->key_id, f->E, f->reason, f->ticket,
-                      f->nonce};
+  const char *v[8] = {f->id, f->device, f->volume, f->key_id, f->E, f->reason, f->ticket, f->nonce};
   int n;
 
   for (size_t i = 0; i < 8; i++)
@@ -46,9 +45,8 @@ size_t ke_retrieval_statement(char out[KE_RETRIEVAL_STMT_MAX], const ke_retrieva
 int ke_retrieval_fingerprint(uint8_t out[32], const uint8_t pub[KE_RETRIEVAL_PUB_LEN])
 {
   unsigned n = 0;
-  return EVP_Digest(pub, KE_RETRIEVAL_PUB_LEN, out, &n, EVP_sha256(), NULL) == 1 && n == 32
-             ? 0
-             : -1;
+  return EVP_Digest(pub, KE_RETRIEVAL_PUB_LEN, out, &n, EVP_sha256(), NULL) == 1 && n == 32 ? 0
+                                                                                            : -1;
 }
 
 int ke_retrieval_verify(const ke_retrieval_signed *s, const char *id, const uint8_t E[33])
@@ -59,18 +57,17 @@ int ke_retrieval_verify(const ke_retrieval_signed *s, const char *id, const uint
 
   /* The statement as `escrowctl retrieve` signed it: E in the canonical
    * unpadded base64url of its 33 bytes, absent names as empty. */
-  ke_retrieval_fields f = {id, s->device, s->volume, s->key_id, e64, s->reason, s->ticket,
-                           s->nonce};
+  ke_retrieval_fields f = {id,  s->device, s->volume, s->key_id,
+                           e64, s->reason, s->ticket, s->nonce};
   ok = e64 && (n = ke_retrieval_statement(stmt, &f)) &&
        ke_ed25519_verify(s->public_key, stmt, n, s->signature) == KE_OK;
   free(e64);
   return ok;
 }
 
-static const char *const requester_fields[] = {
-  "user", "public_key", "fingerprint", "device", "volume", "key_id", "reason", "ticket",
-  "nonce", "signature", NULL
-};
+static const char *const requester_fields[] = {"user",   "public_key", "fingerprint", "device",
+                                               "volume", "key_id",     "reason",      "ticket",
+                                               "nonce",  "signature",  NULL};
 
 static int user_ok(const char *s)
 {
@@ -94,8 +91,10 @@ static ke_rc opt_label(char *out, json_t *o, const char *key, size_t max, const 
 {
   ke_rc rc = kf_str(out, max + 1, o, key, ctx, err);
   if (!rc && out[0] && !ke_label_valid(out, max))
-    rc = kf_err(err, KE_ERR_FORMAT, "%s: field \"%s\": must be empty or 1..%zu bytes of "
-                "text without control characters", ctx, key, max);
+    rc = kf_err(err, KE_ERR_FORMAT,
+                "%s: field \"%s\": must be empty or 1..%zu bytes of "
+                "text without control characters",
+                ctx, key, max);
   return rc;
 }
 
@@ -118,33 +117,41 @@ ke_rc kf_requester_parse(ke_retrieval_signed *s, json_t *o, ke_ferr *err)
     return rc;
   if (ke_retrieval_fingerprint(fpr, s->public_key) != 0 ||
       memcmp(fpr, s->fingerprint, sizeof fpr) != 0)
-    return kf_err(err, KE_ERR_FINGERPRINT, "%s: field \"fingerprint\": is not the SHA-256 "
-                  "of public_key", ctx);
+    return kf_err(err, KE_ERR_FINGERPRINT,
+                  "%s: field \"fingerprint\": is not the SHA-256 "
+                  "of public_key",
+                  ctx);
   if ((rc = opt_label(s->device, o, "device", KE_RETRIEVAL_NAME_MAX, ctx, err)) ||
       (rc = opt_label(s->volume, o, "volume", KE_RETRIEVAL_NAME_MAX, ctx, err)) ||
       (rc = kf_str(s->key_id, sizeof s->key_id, o, "key_id", ctx, err)))
     return rc;
   if (s->key_id[0] && (!ascii_ok(s->key_id, 4)))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"key_id\": must be empty or 4..%d "
-                  "printable ASCII characters", ctx, KE_RETRIEVAL_KEYID_MAX);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: field \"key_id\": must be empty or 4..%d "
+                  "printable ASCII characters",
+                  ctx, KE_RETRIEVAL_KEYID_MAX);
   if (!s->device[0] == !s->key_id[0] || (s->volume[0] && !s->device[0]))
-    return kf_err(err, KE_ERR_FORMAT, "%s: names the record by device (and volume) or by "
-                  "key_id, exactly one", ctx);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: names the record by device (and volume) or by "
+                  "key_id, exactly one",
+                  ctx);
   if ((rc = kf_str(s->reason, sizeof s->reason, o, "reason", ctx, err)))
     return rc;
   if (!ke_label_valid(s->reason, KE_RETRIEVAL_REASON_MAX))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"reason\": must be 1..%d bytes of text",
-                  ctx, KE_RETRIEVAL_REASON_MAX);
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"reason\": must be 1..%d bytes of text", ctx,
+                  KE_RETRIEVAL_REASON_MAX);
   if ((rc = kf_str(s->ticket, sizeof s->ticket, o, "ticket", ctx, err)))
     return rc;
   if (!ascii_ok(s->ticket, 1))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"ticket\": must be 1..%d printable ASCII "
-                  "characters", ctx, KE_RETRIEVAL_TICKET_MAX);
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: field \"ticket\": must be 1..%d printable ASCII "
+                  "characters",
+                  ctx, KE_RETRIEVAL_TICKET_MAX);
   if ((rc = kf_str(s->nonce, sizeof s->nonce, o, "nonce", ctx, err)))
     return rc;
   if (!ke_b64url_chars(s->nonce, KE_RETRIEVAL_NONCE_LEN))
-    return kf_err(err, KE_ERR_FORMAT, "%s: field \"nonce\": must be %d base64url characters",
-                  ctx, KE_RETRIEVAL_NONCE_LEN);
+    return kf_err(err, KE_ERR_FORMAT, "%s: field \"nonce\": must be %d base64url characters", ctx,
+                  KE_RETRIEVAL_NONCE_LEN);
   return kf_b64_fixed(s->signature, sizeof s->signature, o, "signature", ctx, err);
 }
 

@@ -36,19 +36,19 @@ typedef struct ke_retrieval_fields {
 size_t ke_retrieval_statement(char out[KE_RETRIEVAL_STMT_MAX], const ke_retrieval_fields *f);
 
 /* ---- the "requester" member of a request file ------------------------------ */
-#define KE_RETRIEVAL_USER_MAX 63     /* account names: ^[a-z][a-z0-9._-]{0,62}$ */
-#define KE_RETRIEVAL_NAME_MAX 256    /* device (id or hostname), volume */
+#define KE_RETRIEVAL_USER_MAX 63  /* account names: ^[a-z][a-z0-9._-]{0,62}$ */
+#define KE_RETRIEVAL_NAME_MAX 256 /* device (id or hostname), volume */
 #define KE_RETRIEVAL_KEYID_MAX 64
 #define KE_RETRIEVAL_REASON_MAX 500
 #define KE_RETRIEVAL_TICKET_MAX 128
-#define KE_RETRIEVAL_NONCE_LEN 22    /* base64url of 16 bytes */
-#define KE_RETRIEVAL_PUB_LEN 32      /* Ed25519 */
+#define KE_RETRIEVAL_NONCE_LEN 22 /* base64url of 16 bytes */
+#define KE_RETRIEVAL_PUB_LEN 32   /* Ed25519 */
 #define KE_RETRIEVAL_SIG_LEN 64
 
 typedef struct ke_retrieval_signed {
   char user[KE_RETRIEVAL_USER_MAX + 1];
   uint8_t public_key[KE_RETRIEVAL_PUB_LEN];
-  uint8_t fingerprint[32];             /* SHA-256(public_key), recomputed */
+  uint8_t fingerprint[32]; /* SHA-256(public_key), recomputed */
   /* How the requester named the record, as signed ("" = not given): */
   char device[KE_RETRIEVAL_NAME_MAX + 1];
   char volume[KE_RETRIEVAL_NAME_MAX + 1];

@@ -66,9 +66,9 @@ const char *ke_passphrase_weak_reason(const char *pass, size_t len)
 
 const char *ke_secret_weak_reason(const uint8_t *s, size_t len)
 {
-  unsigned count[256] = { 0 };
-  int cls[5] = { 0 };
-  static const double cls_size[5] = { 10, 26, 26, 33, 128 };
+  unsigned count[256] = {0};
+  int cls[5] = {0};
+  static const double cls_size[5] = {10, 26, 26, 33, 128};
   const char *why = NULL;
   int step_same = 1;
 
@@ -77,8 +77,11 @@ const char *ke_secret_weak_reason(const uint8_t *s, size_t len)
   for (size_t i = 0; i < len; i++) {
     uint8_t c = s[i];
     count[c]++;
-    cls[c >= '0' && c <= '9' ? 0 : c >= 'a' && c <= 'z' ? 1 : c >= 'A' && c <= 'Z' ? 2 :
-        c >= 0x20 && c < 0x7f ? 3 : 4] = 1;
+    cls[c >= '0' && c <= '9'    ? 0
+        : c >= 'a' && c <= 'z'  ? 1
+        : c >= 'A' && c <= 'Z'  ? 2
+        : c >= 0x20 && c < 0x7f ? 3
+                                : 4] = 1;
     if (i >= 2 && (uint8_t)(s[i] - s[i - 1]) != (uint8_t)(s[1] - s[0]))
       step_same = 0;
   }

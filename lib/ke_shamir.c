@@ -16,10 +16,7 @@
 
 #include <string.h>
 
-static int params_ok(unsigned t, unsigned n)
-{
-  return t >= 1 && t <= n && n <= KE_MAX_SHARES;
-}
+static int params_ok(unsigned t, unsigned n) { return t >= 1 && t <= n && n <= KE_MAX_SHARES; }
 
 void ke_escrow_fingerprint(uint8_t out[KE_FPR_LEN], const ke_escrow_pub *pub)
 {
@@ -28,11 +25,11 @@ void ke_escrow_fingerprint(uint8_t out[KE_FPR_LEN], const ke_escrow_pub *pub)
   memset(out, 0, KE_FPR_LEN);
   if (!pub || !params_ok(pub->t, pub->n))
     return;
-  uint8_t tn[2] = { pub->t, pub->n };
+  uint8_t tn[2] = {pub->t, pub->n};
   ke_buf parts[3] = {
-    { KE_LABEL_ESCROW_KEY, strlen(KE_LABEL_ESCROW_KEY) },
-    { tn, 2 },
-    { pub->commitments, (size_t)pub->t * KE_POINT_LEN },
+    {KE_LABEL_ESCROW_KEY, strlen(KE_LABEL_ESCROW_KEY)},
+    {tn, 2},
+    {pub->commitments, (size_t)pub->t * KE_POINT_LEN},
   };
   if (ke_sha256(out, parts, 3) != KE_OK)
     memset(out, 0, KE_FPR_LEN);
@@ -51,7 +48,7 @@ ke_rc ke_escrow_pub_from_commitments(ke_escrow_pub *pub, unsigned t, unsigned n,
     return KE_ERR_INTERNAL;
   ke_rc rc = KE_ERR_NOMEM;
   BN_CTX *ctx = BN_CTX_new();
-  EC_POINT *c[KE_MAX_SHARES] = { 0 };
+  EC_POINT *c[KE_MAX_SHARES] = {0};
   EC_POINT *acc = EC_POINT_new(g);
   if (!ctx || !acc)
     goto out;
@@ -106,14 +103,13 @@ ke_rc ke_share_check(const ke_escrow_pub *pub, unsigned index, const ke_scalar *
   return ke_ct_eq(q.b, pub->public_shares[index - 1].b, KE_POINT_LEN) ? KE_OK : KE_ERR_PROOF;
 }
 
-void ke_shamir_eval(uint8_t out[KE_SCALAR_LEN], const ke_scalar *coef, unsigned t,
-                    unsigned x)
+void ke_shamir_eval(uint8_t out[KE_SCALAR_LEN], const ke_scalar *coef, unsigned t, unsigned x)
 {
   /* Horner: acc = (...(a_{t-1} x + a_{t-2}) x + ...) x + a_0.  x is public
    * and small; acc and the coefficients are secret and only ever pass
    * through the constant-time ke_mod_n_* (a BIGNUM product acc * x would
    * reveal through its length whether it exceeds 2^256). */
-  uint8_t xb[KE_SCALAR_LEN] = { 0 }, acc[KE_SCALAR_LEN];
+  uint8_t xb[KE_SCALAR_LEN] = {0}, acc[KE_SCALAR_LEN];
   xb[KE_SCALAR_LEN - 1] = (uint8_t)x;
   memcpy(acc, coef[t - 1].b, KE_SCALAR_LEN);
   for (unsigned j = t - 1; j-- > 0;) {
@@ -124,8 +120,8 @@ void ke_shamir_eval(uint8_t out[KE_SCALAR_LEN], const ke_scalar *coef, unsigned 
   ke_wipe(acc, sizeof acc);
 }
 
-ke_rc ke_ceremony_det(ke_escrow_pub *pub, ke_scalar *shares, unsigned t,
-                      unsigned n, const ke_scalar *coefficients)
+ke_rc ke_ceremony_det(ke_escrow_pub *pub, ke_scalar *shares, unsigned t, unsigned n,
+                      const ke_scalar *coefficients)
 {
   if (!pub || !shares || !coefficients)
     return KE_ERR_INTERNAL;
@@ -140,7 +136,7 @@ ke_rc ke_ceremony_det(ke_escrow_pub *pub, ke_scalar *shares, unsigned t,
   ke_rc rc = KE_ERR_NOMEM;
   ke_point commit[KE_MAX_SHARES];
   BN_CTX *ctx = BN_CTX_secure_new();
-  BIGNUM *a[KE_MAX_SHARES] = { 0 };
+  BIGNUM *a[KE_MAX_SHARES] = {0};
   EC_POINT *pt = EC_POINT_new(g);
   if (!ctx || !pt)
     goto out;
@@ -212,7 +208,7 @@ static ke_rc check_indices(const uint8_t *indices, size_t count)
     return KE_ERR_THRESHOLD;
   if (count > KE_MAX_SHARES)
     return KE_ERR_INVALID_INDEX;
-  uint8_t seen[256] = { 0 };
+  uint8_t seen[256] = {0};
   for (size_t i = 0; i < count; i++) {
     if (indices[i] == 0 || seen[indices[i]])
       return KE_ERR_INVALID_INDEX;

@@ -14,8 +14,7 @@
 
 #define KE_SHARE_AAD_LEN (sizeof(KE_LABEL_SHARE) - 1 + KE_FPR_LEN + 1)
 
-static void share_aad(uint8_t aad[KE_SHARE_AAD_LEN], const uint8_t fpr[KE_FPR_LEN],
-                      unsigned index)
+static void share_aad(uint8_t aad[KE_SHARE_AAD_LEN], const uint8_t fpr[KE_FPR_LEN], unsigned index)
 {
   size_t ll = sizeof(KE_LABEL_SHARE) - 1;
   memcpy(aad, KE_LABEL_SHARE, ll);
@@ -25,8 +24,8 @@ static void share_aad(uint8_t aad[KE_SHARE_AAD_LEN], const uint8_t fpr[KE_FPR_LE
 
 /* Shared argument checks.  An empty passphrase is refused: it would leave
  * the share protected by nothing but the file's permissions. */
-static ke_rc check_args(const char *pass, size_t passlen, const uint8_t *salt,
-                        const uint8_t *nonce, const uint8_t *fpr, unsigned index)
+static ke_rc check_args(const char *pass, size_t passlen, const uint8_t *salt, const uint8_t *nonce,
+                        const uint8_t *fpr, unsigned index)
 {
   if (!salt || !nonce || !fpr)
     return KE_ERR_INTERNAL;
@@ -39,8 +38,8 @@ static ke_rc check_args(const char *pass, size_t passlen, const uint8_t *salt,
 
 ke_rc ke_share_seal(uint8_t out[KE_SHARE_SEALED_LEN], const char *pass, size_t passlen,
                     const uint8_t salt[16], const uint8_t nonce[KE_NONCE_LEN],
-                    ke_scrypt_params params, const uint8_t fpr[KE_FPR_LEN],
-                    unsigned index, const ke_scalar *d)
+                    ke_scrypt_params params, const uint8_t fpr[KE_FPR_LEN], unsigned index,
+                    const ke_scalar *d)
 {
   if (!out || !d)
     return KE_ERR_INTERNAL;
@@ -53,18 +52,16 @@ ke_rc ke_share_seal(uint8_t out[KE_SHARE_SEALED_LEN], const char *pass, size_t p
   uint8_t key[KE_KEY_LEN], aad[KE_SHARE_AAD_LEN];
   share_aad(aad, fpr, index);
   if ((rc = ke_scrypt(key, sizeof key, pass, passlen, salt, 16, params)) == KE_OK)
-    rc = ke_aead_seal(out, out + KE_SCALAR_LEN, key, nonce, aad, sizeof aad, d->b,
-                      KE_SCALAR_LEN);
+    rc = ke_aead_seal(out, out + KE_SCALAR_LEN, key, nonce, aad, sizeof aad, d->b, KE_SCALAR_LEN);
   ke_wipe(key, sizeof key);
   if (rc)
     memset(out, 0, KE_SHARE_SEALED_LEN);
   return rc;
 }
 
-ke_rc ke_share_unseal(ke_scalar *d, const uint8_t *sealed, size_t len,
-                      const char *pass, size_t passlen, const uint8_t salt[16],
-                      const uint8_t nonce[KE_NONCE_LEN], ke_scrypt_params params,
-                      const uint8_t fpr[KE_FPR_LEN], unsigned index)
+ke_rc ke_share_unseal(ke_scalar *d, const uint8_t *sealed, size_t len, const char *pass,
+                      size_t passlen, const uint8_t salt[16], const uint8_t nonce[KE_NONCE_LEN],
+                      ke_scrypt_params params, const uint8_t fpr[KE_FPR_LEN], unsigned index)
 {
   if (!d)
     return KE_ERR_INTERNAL;

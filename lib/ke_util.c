@@ -22,21 +22,21 @@
 const char *ke_rc_str(ke_rc rc)
 {
   switch (rc) {
-  case KE_OK: return "ok";
-  case KE_ERR_INVALID_POINT: return "invalid curve point";
-  case KE_ERR_INVALID_SCALAR: return "invalid scalar";
-  case KE_ERR_INVALID_INDEX: return "invalid share index";
-  case KE_ERR_LENGTH: return "length out of range";
-  case KE_ERR_FORMAT: return "malformed input";
-  case KE_ERR_AUTH: return "authentication failed";
-  case KE_ERR_FINGERPRINT: return "escrow key fingerprint mismatch";
-  case KE_ERR_PROOF: return "proof or share check failed";
-  case KE_ERR_THRESHOLD: return "threshold not met or invalid";
-  case KE_ERR_WEAK_SECRET: return "secret refused as low-entropy";
-  case KE_ERR_NOMEM: return "out of memory";
-  case KE_ERR_RANDOM: return "random number generator failed";
-  case KE_ERR_IO: return "I/O error";
-  case KE_ERR_INTERNAL: return "internal cryptographic error";
+    case KE_OK: return "ok";
+    case KE_ERR_INVALID_POINT: return "invalid curve point";
+    case KE_ERR_INVALID_SCALAR: return "invalid scalar";
+    case KE_ERR_INVALID_INDEX: return "invalid share index";
+    case KE_ERR_LENGTH: return "length out of range";
+    case KE_ERR_FORMAT: return "malformed input";
+    case KE_ERR_AUTH: return "authentication failed";
+    case KE_ERR_FINGERPRINT: return "escrow key fingerprint mismatch";
+    case KE_ERR_PROOF: return "proof or share check failed";
+    case KE_ERR_THRESHOLD: return "threshold not met or invalid";
+    case KE_ERR_WEAK_SECRET: return "secret refused as low-entropy";
+    case KE_ERR_NOMEM: return "out of memory";
+    case KE_ERR_RANDOM: return "random number generator failed";
+    case KE_ERR_IO: return "I/O error";
+    case KE_ERR_INTERNAL: return "internal cryptographic error";
   }
   return "unknown error";
 }
@@ -159,10 +159,9 @@ size_t ke_utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 /* ---- base64url ---------------------------------------------------------- */
 static char b64_char(unsigned v) /* v in 0..63 */
 {
-  unsigned c = (ct_lt(v, 26) & (v + 'A')) |
-               (ct_ge(v, 26) & ct_lt(v, 52) & (v - 26 + 'a')) |
-               (ct_ge(v, 52) & ct_lt(v, 62) & (v - 52 + '0')) |
-               (ct_eq(v, 62) & '-') | (ct_eq(v, 63) & '_');
+  unsigned c = (ct_lt(v, 26) & (v + 'A')) | (ct_ge(v, 26) & ct_lt(v, 52) & (v - 26 + 'a')) |
+               (ct_ge(v, 52) & ct_lt(v, 62) & (v - 52 + '0')) | (ct_eq(v, 62) & '-') |
+               (ct_eq(v, 63) & '_');
   return (char)c;
 }
 
@@ -174,8 +173,8 @@ static unsigned b64_val(unsigned char ch)
   unsigned low = ct_ge(c, 'a') & ct_lt(c, 'z' + 1);
   unsigned dig = ct_ge(c, '0') & ct_lt(c, '9' + 1);
   unsigned dash = ct_eq(c, '-'), usc = ct_eq(c, '_');
-  unsigned v = (up & (c - 'A')) | (low & (c - 'a' + 26)) | (dig & (c - '0' + 52)) |
-               (dash & 62) | (usc & 63);
+  unsigned v =
+    (up & (c - 'A')) | (low & (c - 'a' + 26)) | (dig & (c - '0' + 52)) | (dash & 62) | (usc & 63);
   return v | (((up | low | dig | dash | usc) ^ 0xFF) << 8);
 }
 
@@ -236,7 +235,7 @@ static ke_rc b64_decode_into(uint8_t *out, const char *in, size_t n)
   if (n - i == 2) {
     unsigned a = b64_val((unsigned char)in[i]), b = b64_val((unsigned char)in[i + 1]);
     bad |= a | b;
-    bad |= (b & 15) << 8;               /* non-canonical: unused bits set */
+    bad |= (b & 15) << 8; /* non-canonical: unused bits set */
     out[o++] = (uint8_t)((a & 63) << 2 | (b & 63) >> 4);
   } else if (n - i == 3) {
     unsigned a = b64_val((unsigned char)in[i]), b = b64_val((unsigned char)in[i + 1]);
@@ -369,7 +368,7 @@ void *ke_secure_alloc(size_t len)
   uint8_t *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED)
     return NULL;
-  (void)mlock(base, total);   /* best effort: RLIMIT_MEMLOCK may refuse */
+  (void)mlock(base, total); /* best effort: RLIMIT_MEMLOCK may refuse */
 #ifdef MADV_DONTDUMP
   (void)madvise(base, total, MADV_DONTDUMP);
 #endif
@@ -406,10 +405,7 @@ void ke_secure_free(void *p, size_t len)
 #endif
 }
 
-int ke_ct_eq(const void *a, const void *b, size_t len)
-{
-  return CRYPTO_memcmp(a, b, len) == 0;
-}
+int ke_ct_eq(const void *a, const void *b, size_t len) { return CRYPTO_memcmp(a, b, len) == 0; }
 
 void ke_wipe(void *p, size_t len)
 {
@@ -444,8 +440,7 @@ int ke_b32_id_ok(const char *s, const char *prefix)
 }
 
 /* ---- Ed25519 ------------------------------------------------------------ */
-ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
-                        const uint8_t sig[64])
+ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64])
 {
   EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
   EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;

@@ -12,20 +12,20 @@
 
 typedef enum ke_rc {
   KE_OK = 0,
-  KE_ERR_INVALID_POINT,   /* not on P-256, infinity, bad encoding/length   */
-  KE_ERR_INVALID_SCALAR,  /* not in [1, n-1] or not 32 bytes               */
-  KE_ERR_INVALID_INDEX,   /* share index 0, > N, or duplicated             */
-  KE_ERR_LENGTH,          /* a length outside its allowed range            */
-  KE_ERR_FORMAT,          /* bad magic/version/encoding                    */
-  KE_ERR_AUTH,            /* AEAD tag did not verify (wrong key, tampered) */
-  KE_ERR_FINGERPRINT,     /* escrow key fingerprint mismatch               */
-  KE_ERR_PROOF,           /* DLEQ proof did not verify                     */
-  KE_ERR_THRESHOLD,       /* not enough parts / bad threshold parameters   */
-  KE_ERR_WEAK_SECRET,     /* secret refused as low-entropy                 */
+  KE_ERR_INVALID_POINT,  /* not on P-256, infinity, bad encoding/length   */
+  KE_ERR_INVALID_SCALAR, /* not in [1, n-1] or not 32 bytes               */
+  KE_ERR_INVALID_INDEX,  /* share index 0, > N, or duplicated             */
+  KE_ERR_LENGTH,         /* a length outside its allowed range            */
+  KE_ERR_FORMAT,         /* bad magic/version/encoding                    */
+  KE_ERR_AUTH,           /* AEAD tag did not verify (wrong key, tampered) */
+  KE_ERR_FINGERPRINT,    /* escrow key fingerprint mismatch               */
+  KE_ERR_PROOF,          /* DLEQ proof did not verify                     */
+  KE_ERR_THRESHOLD,      /* not enough parts / bad threshold parameters   */
+  KE_ERR_WEAK_SECRET,    /* secret refused as low-entropy                 */
   KE_ERR_NOMEM,
-  KE_ERR_RANDOM,          /* the CSPRNG failed                             */
+  KE_ERR_RANDOM, /* the CSPRNG failed                             */
   KE_ERR_IO,
-  KE_ERR_INTERNAL,        /* an OpenSSL call failed unexpectedly           */
+  KE_ERR_INTERNAL, /* an OpenSSL call failed unexpectedly           */
 } ke_rc;
 
 /* Short, stable, human readable text for an rc (never contains data). */
@@ -69,8 +69,7 @@ int ke_b32_id_ok(const char *s, const char *prefix);
 /* ---- Ed25519 (RFC 8032) ------------------------------------------------ */
 /* KE_OK if sig is pub's signature over msg, KE_ERR_AUTH if it is not (or
  * pub does not decode), KE_ERR_INTERNAL if OpenSSL failed. */
-ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
-                        const uint8_t sig[64]);
+ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64]);
 
 /* ---- initialisation ----------------------------------------------------- */
 /* Call once at the top of main(), before any thread starts (it is also

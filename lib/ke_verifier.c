@@ -72,8 +72,8 @@ ke_rc ke_verifier_decode(uint8_t out[KE_VERIFIER_MAX], size_t *len, const char *
   return rc;
 }
 
-ke_rc ke_verifier_v2_det(uint8_t out[KE_VERIFIER_V2_LEN], const uint8_t *secret,
-                         size_t secret_len, const char *device_id, const char *volume_id,
+ke_rc ke_verifier_v2_det(uint8_t out[KE_VERIFIER_V2_LEN], const uint8_t *secret, size_t secret_len,
+                         const char *device_id, const char *volume_id,
                          const uint8_t salt[KE_VERIFIER_SALT_LEN], unsigned log2n, unsigned r,
                          unsigned p)
 {
@@ -107,9 +107,9 @@ ke_rc ke_verifier_v2_det(uint8_t out[KE_VERIFIER_V2_LEN], const uint8_t *secret,
   memcpy(pre + ll, salt, KE_VERIFIER_SALT_LEN);
   if ((rc = ke_bind_ids(&s, &sl, pre, sizeof pre, device_id, volume_id)))
     return rc;
-  ke_scrypt_params prm = { (uint64_t)1 << log2n, r, p };
-  rc = ke_scrypt(out + KV_HDR_LEN + KE_VERIFIER_SALT_LEN, 32, (const char *)secret, secret_len,
-                 s, sl, prm);
+  ke_scrypt_params prm = {(uint64_t)1 << log2n, r, p};
+  rc = ke_scrypt(out + KV_HDR_LEN + KE_VERIFIER_SALT_LEN, 32, (const char *)secret, secret_len, s,
+                 sl, prm);
   free(s);
   if (rc)
     ke_wipe(out, KE_VERIFIER_V2_LEN);
@@ -143,8 +143,8 @@ ke_rc ke_verifier_like(uint8_t out[KE_VERIFIER_MAX], size_t *outlen, const uint8
   if (info.version == 1)
     rc = ke_verifier(out, secret, secret_len, device_id, volume_id);
   else
-    rc = ke_verifier_v2_det(out, secret, secret_len, device_id, volume_id, info.salt,
-                            info.log2n, info.r, info.p);
+    rc = ke_verifier_v2_det(out, secret, secret_len, device_id, volume_id, info.salt, info.log2n,
+                            info.r, info.p);
   if (!rc)
     *outlen = stored_len;
   return rc;
@@ -155,8 +155,8 @@ ke_rc ke_verifier_check(const uint8_t *stored, size_t stored_len, const uint8_t 
 {
   uint8_t got[KE_VERIFIER_MAX];
   size_t n = 0;
-  ke_rc rc = ke_verifier_like(got, &n, stored, stored_len, secret, secret_len, device_id,
-                              volume_id);
+  ke_rc rc =
+    ke_verifier_like(got, &n, stored, stored_len, secret, secret_len, device_id, volume_id);
   if (!rc)
     rc = n == stored_len && CRYPTO_memcmp(got, stored, n) == 0 ? KE_OK : KE_ERR_AUTH;
   ke_wipe(got, sizeof got);

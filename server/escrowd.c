@@ -146,8 +146,7 @@ int main(int argc, char **argv)
       escrowd_usage(stdout);
       free(rest);
       return SRV_EXIT_OK;
-    } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0 ||
-               strcmp(a, "version") == 0) {
+    } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0 || strcmp(a, "version") == 0) {
       printf("escrowd %s\n", KE_VERSION);
       free(rest);
       return SRV_EXIT_OK;

@@ -27,8 +27,7 @@ int srv_account_name_ok(const char *name)
     return 0;
   for (size_t i = 1; i < n; i++) {
     char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-          c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
       return 0;
   }
   return 1;
@@ -102,8 +101,7 @@ int srv_account_check_password(const struct srv_pwhash *h, const char *pw)
     ke_wipe(got, sizeof got);
     return 0;
   }
-  ok = srv_scrypt(got, pw, h->salt, h->n, h->r, h->p) == 0 &&
-       ke_ct_eq(got, h->hash, sizeof got);
+  ok = srv_scrypt(got, pw, h->salt, h->n, h->r, h->p) == 0 && ke_ct_eq(got, h->hash, sizeof got);
   ke_wipe(got, sizeof got);
   return ok;
 }
@@ -133,8 +131,7 @@ static int srv_sha256(uint8_t out[32], const void *in, size_t len)
 {
   unsigned int outlen = 0;
 
-  return EVP_Digest(in, len, out, &outlen, EVP_sha256(), NULL) == 1 && outlen == 32 ? 0
-                                                                                    : -1;
+  return EVP_Digest(in, len, out, &outlen, EVP_sha256(), NULL) == 1 && outlen == 32 ? 0 : -1;
 }
 
 int srv_account_new_token(char kind, char out[SRV_TOKEN_TEXT_MAX + 1], uint8_t hash[32])
@@ -165,8 +162,8 @@ int srv_account_token_hash(const char *token, uint8_t hash[32])
     return -1;
   for (size_t i = 4; i < n; i++) {
     char c = token[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_'))
       return -1;
   }
   return srv_sha256(hash, token, n);
@@ -181,14 +178,14 @@ void srv_pwhash_params(struct srv_pwhash_params *out, const struct srv_pwhash *p
   snprintf(out->p, sizeof out->p, "%u", pw->p);
 }
 
-PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role,
-                                  int cidx, const struct srv_pwhash *pw, int generated,
+PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role, int cidx,
+                                  const struct srv_pwhash *pw, int generated,
                                   enum srv_db_status *st)
 {
   char cidx_s[16];
   struct srv_pwhash_params h;
-  const char *params[9] = {name, role, cidx ? cidx_s : NULL, h.salt, h.hash, h.n, h.r, h.p,
-                           generated ? "true" : "false"};
+  const char *params[9] = {name, role, cidx ? cidx_s : NULL,        h.salt, h.hash, h.n,
+                           h.r,  h.p,  generated ? "true" : "false"};
 
   snprintf(cidx_s, sizeof cidx_s, "%d", cidx);
   srv_pwhash_params(&h, pw);

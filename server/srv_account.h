@@ -13,11 +13,11 @@
 #include "srv_db.h"
 #include "srv_http.h"
 
-#define SRV_NAME_MAX 63        /* user names: ^[a-z][a-z0-9._-]{0,62}$ */
-#define SRV_TOKEN_NAME_MAX 64  /* token names: ^[A-Za-z0-9][A-Za-z0-9 ._:@-]{0,63}$ */
+#define SRV_NAME_MAX 63       /* user names: ^[a-z][a-z0-9._-]{0,62}$ */
+#define SRV_TOKEN_NAME_MAX 64 /* token names: ^[A-Za-z0-9][A-Za-z0-9 ._:@-]{0,63}$ */
 #define SRV_PASSWORD_MIN 12
 #define SRV_PASSWORD_MAX 1024
-#define SRV_TOKEN_TEXT_MAX 64  /* "ke<k>_" + base64url(32 bytes) = 47 */
+#define SRV_TOKEN_TEXT_MAX 64 /* "ke<k>_" + base64url(32 bytes) = 47 */
 #define SRV_GEN_PASSWORD_LEN 24
 
 /* The auth settings (srv_auth_init), shared by the endpoints. */
@@ -68,8 +68,8 @@ int srv_account_token_hash(const char *token, uint8_t hash[32]);
 /* INSERT the account `name` with its password hash (SRV_STMT_USER_INSERT;
  * cidx 0: no custodian index; generated: the password must be changed at
  * the first login).  The RETURNING row (PQclear it), or NULL and *st. */
-PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role,
-                                  int cidx, const struct srv_pwhash *pw, int generated,
+PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const char *role, int cidx,
+                                  const struct srv_pwhash *pw, int generated,
                                   enum srv_db_status *st);
 
 /* The password of a request that sets one (POST /v1/users, a reset): the

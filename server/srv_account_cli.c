@@ -72,8 +72,10 @@ int srv_cli_schema_ok(const struct srv_config *cfg, const char *cmd)
     if (st == SRV_SCHEMA_CURRENT || st == SRV_SCHEMA_AHEAD)
       rc = SRV_EXIT_OK;
     else if (st == SRV_SCHEMA_BEHIND || st == SRV_SCHEMA_MISMATCH) {
-      fprintf(stderr, "escrowd %s: the database schema is not this release's "
-                      "(%s); run escrowd migrate first\n", cmd, err);
+      fprintf(stderr,
+              "escrowd %s: the database schema is not this release's "
+              "(%s); run escrowd migrate first\n",
+              cmd, err);
       rc = SRV_EXIT_SCHEMA;
     } else {
       fprintf(stderr, "escrowd %s: %s\n", cmd, err);
@@ -129,8 +131,9 @@ int srv_account_bootstrap_main(const struct srv_config *cfg, int argc, char **ar
       else
         file = argv[++i];
     } else {
-      fprintf(stderr, "escrowd bootstrap-admin: unexpected argument '%s'\n"
-                      "usage: escrowd bootstrap-admin --user NAME [--password-file FILE]\n",
+      fprintf(stderr,
+              "escrowd bootstrap-admin: unexpected argument '%s'\n"
+              "usage: escrowd bootstrap-admin --user NAME [--password-file FILE]\n",
               argv[i]);
       return SRV_EXIT_USAGE;
     }
@@ -173,14 +176,17 @@ int srv_account_bootstrap_main(const struct srv_config *cfg, int argc, char **ar
                       "add)\n");
       return SRV_EXIT_FAILURE;
     }
-    fprintf(stderr, "escrowd bootstrap-admin: the database refused the new admin "
-                    "(status %d; see the log)\n", (int)st);
+    fprintf(stderr,
+            "escrowd bootstrap-admin: the database refused the new admin "
+            "(status %d; see the log)\n",
+            (int)st);
     return SRV_EXIT_FAILURE;
   }
   ke_log(KE_LOG_INFO, "first admin created", json_pack("{s:s}", "user", b.name));
   if (b.generated)
     printf("Created admin '%s'. One-time password (must be changed at the first login):\n"
-           "%s\n", b.name, password);
+           "%s\n",
+           b.name, password);
   else
     printf("Created admin '%s' with the password from %s.\n", b.name, file);
   ke_wipe(password, sizeof password);
@@ -205,11 +211,11 @@ int srv_auth_routes_main(const struct srv_route_table *table, int argc, char **a
     for (unsigned bit = 1; roles && bit && bit <= r->roles; bit <<= 1)
       if ((r->roles & bit) && srv_auth_role_name(bit))
         json_array_append_new(roles, json_string(srv_auth_role_name(bit)));
-    if (!roles || json_array_append_new(
-                      list, json_pack("{s:s,s:s,s:o,s:b,s:b}", "method", r->method,
-                                      "pattern", r->pattern, "roles", roles, "public",
-                                      r->roles == SRV_ROLE_PUBLIC, "json_body",
-                                      r->body == SRV_BODY_JSON))) {
+    if (!roles ||
+        json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:b,s:b}", "method", r->method,
+                                              "pattern", r->pattern, "roles", roles, "public",
+                                              r->roles == SRV_ROLE_PUBLIC, "json_body",
+                                              r->body == SRV_BODY_JSON))) {
       json_decref(list);
       list = NULL;
     }

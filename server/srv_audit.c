@@ -66,8 +66,7 @@ static int srv_audit_action_ok(const char *s)
 
 static int srv_audit_outcome_ok(const char *s)
 {
-  return s && (strcmp(s, "success") == 0 || strcmp(s, "failure") == 0 ||
-               strcmp(s, "denied") == 0);
+  return s && (strcmp(s, "success") == 0 || strcmp(s, "failure") == 0 || strcmp(s, "denied") == 0);
 }
 
 void srv_audit_time_now(char out[SRV_AUDIT_TIME_LEN])
@@ -80,9 +79,8 @@ void srv_audit_time_now(char out[SRV_AUDIT_TIME_LEN])
   /* Every field is bounded, which the compiler cannot know about tm. */
   snprintf(out, SRV_AUDIT_TIME_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
            (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
-           (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
-           (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
-           (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
+           (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+           (unsigned)tm.tm_sec % 100u, (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
 }
 
 /* Decode a bytea column in PostgreSQL's hex output ("\x...").  *out is
@@ -99,8 +97,8 @@ int srv_audit_bytea_parse(const char *text, uint8_t **out, size_t *len)
 }
 
 /* The two canonical halves of an event's leaf; 0 or -1 (logged). */
-static int srv_audit_render(struct srv_request *req, const struct srv_audit_event *ev,
-                            char **head, size_t *headlen, char **tail, size_t *taillen)
+static int srv_audit_render(struct srv_request *req, const struct srv_audit_event *ev, char **head,
+                            size_t *headlen, char **tail, size_t *taillen)
 {
   char when[SRV_AUDIT_TIME_LEN], rid[33];
   const char *actor = ev->actor, *src = NULL, *request_id;
@@ -150,9 +148,9 @@ static int srv_audit_render(struct srv_request *req, const struct srv_audit_even
     goto out;
   }
   if (*headlen + *taillen > SRV_AUDIT_MAX_LEAF - 32) {
-    ke_log(KE_LOG_ERROR, "audit event too large",
-           json_pack("{s:s,s:I}", "action", ev->action, "bytes",
-                     (json_int_t)(*headlen + *taillen)));
+    ke_log(
+      KE_LOG_ERROR, "audit event too large",
+      json_pack("{s:s,s:I}", "action", ev->action, "bytes", (json_int_t)(*headlen + *taillen)));
     goto out;
   }
   /* head: drop the closing brace; tail: drop the opening one. */
@@ -223,9 +221,8 @@ static enum srv_db_status srv_audit_record_body(struct srv_db *db, void *cls)
   return srv_audit_append(db, a->req, a->ev);
 }
 
-enum srv_db_status srv_audit_success(struct srv_db *db, struct srv_request *req,
-                                     const char *action, const char *kind, const char *id,
-                                     json_t *d)
+enum srv_db_status srv_audit_success(struct srv_db *db, struct srv_request *req, const char *action,
+                                     const char *kind, const char *id, json_t *d)
 {
   char object[SRV_AUDIT_MAX_OBJECT + 1];
   struct srv_audit_event ev = {action, kind ? object : NULL, "success", d, NULL};
@@ -316,17 +313,14 @@ int srv_audit_sequence_mine(int64_t *leaf_index)
    * those of every request waiting at the same time, and tells us its
    * index. */
   switch (srv_audit_wait_pass(q.queue_id, &q.seq)) {
-  case 0:
-    *leaf_index = q.seq;
-    return 0;
-  case 1:
-    if (srv_db_txn(SRV_DB_READ_ONLY, srv_audit_mine_body, &q) == SRV_DB_OK && q.found) {
-      *leaf_index = q.seq;
-      return 0;
-    }
-    break;
-  default:
-    break;
+    case 0: *leaf_index = q.seq; return 0;
+    case 1:
+      if (srv_db_txn(SRV_DB_READ_ONLY, srv_audit_mine_body, &q) == SRV_DB_OK && q.found) {
+        *leaf_index = q.seq;
+        return 0;
+      }
+      break;
+    default: break;
   }
   /* The thread is not running (or the database failed it): sequence here. */
   q.sequence = 1;

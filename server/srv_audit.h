@@ -22,11 +22,11 @@
 #include "srv_http.h"
 
 struct srv_audit_event {
-  const char *action;   /* dotted verb, e.g. "user.create", "auth.login" */
-  const char *object;   /* what it acted on, e.g. "user:bob"; NULL if none */
-  const char *outcome;  /* "success", "failure" or "denied" */
-  const json_t *details;/* extra facts (borrowed, may be NULL); no secrets */
-  const char *actor;    /* NULL = derived from the request's principal */
+  const char *action;    /* dotted verb, e.g. "user.create", "auth.login" */
+  const char *object;    /* what it acted on, e.g. "user:bob"; NULL if none */
+  const char *outcome;   /* "success", "failure" or "denied" */
+  const json_t *details; /* extra facts (borrowed, may be NULL); no secrets */
+  const char *actor;     /* NULL = derived from the request's principal */
 };
 
 /* Queue one event inside the caller's srv_db_txn() body.  `req` supplies the
@@ -39,9 +39,8 @@ enum srv_db_status srv_audit_append(struct srv_db *db, struct srv_request *req,
 /* srv_audit_append of a "success" by the request's principal on the object
  * "kind:id" (kind NULL: none), with details d, which it takes over: d NULL
  * (a json_pack that failed) is SRV_DB_ERROR. */
-enum srv_db_status srv_audit_success(struct srv_db *db, struct srv_request *req,
-                                     const char *action, const char *kind, const char *id,
-                                     json_t *d);
+enum srv_db_status srv_audit_success(struct srv_db *db, struct srv_request *req, const char *action,
+                                     const char *kind, const char *id, json_t *d);
 
 /* Record an event in a transaction of its own, for outcomes that change
  * nothing else (a refused login, a denied request).  0 on success. */

@@ -29,20 +29,21 @@
 #include "srv_rows.h"
 
 static struct {
-  pthread_mutex_t mu;   /* one signer at a time in this process */
-  pthread_mutex_t wmu;  /* the thread's sleep */
+  pthread_mutex_t mu;  /* one signer at a time in this process */
+  pthread_mutex_t wmu; /* the thread's sleep */
   pthread_cond_t cv;
   pthread_t thread;
   int running, stop;
   unsigned interval_ms;
-} srv_cp = {.mu = PTHREAD_MUTEX_INITIALIZER, .wmu = PTHREAD_MUTEX_INITIALIZER,
+} srv_cp = {.mu = PTHREAD_MUTEX_INITIALIZER,
+            .wmu = PTHREAD_MUTEX_INITIALIZER,
             .cv = PTHREAD_COND_INITIALIZER};
 
 struct srv_cp_state {
   struct srv_audit_head head;
   int have_latest;
   struct srv_audit_cp latest;
-  int refuse;      /* the self-check failed (logged) */
+  int refuse; /* the self-check failed (logged) */
 };
 
 static void srv_cp_clear(struct srv_audit_cp *cp)
@@ -56,9 +57,9 @@ struct srv_cp_row {
   uint8_t root[KE_MERKLE_HASH_LEN];
   const char *note;
 };
-static const struct srv_col srv_cp_cols[] = {
-  SRV_COL_INT64(struct srv_cp_row, tree_size), SRV_COL_BYTEA(struct srv_cp_row, root),
-  SRV_COL_TEXT(struct srv_cp_row, note), SRV_COL_END};
+static const struct srv_col srv_cp_cols[] = {SRV_COL_INT64(struct srv_cp_row, tree_size),
+                                             SRV_COL_BYTEA(struct srv_cp_row, root),
+                                             SRV_COL_TEXT(struct srv_cp_row, note), SRV_COL_END};
 
 /* A transaction body as well (cls: struct srv_cp_state). */
 static enum srv_db_status srv_cp_read_latest(struct srv_db *db, void *cls)
@@ -87,10 +88,11 @@ static enum srv_db_status srv_cp_read_latest(struct srv_db *db, void *cls)
 
 static enum srv_db_status srv_cp_refuse(struct srv_cp_state *s, const char *why)
 {
-  ke_log(KE_LOG_ERROR, "refusing to sign an audit checkpoint: the stored log does not "
-                       "extend the last signed checkpoint (database edited?)",
-         json_pack("{s:s,s:I,s:I}", "reason", why, "checkpoint_size",
-                   (json_int_t)s->latest.size, "head_size", (json_int_t)s->head.size));
+  ke_log(KE_LOG_ERROR,
+         "refusing to sign an audit checkpoint: the stored log does not "
+         "extend the last signed checkpoint (database edited?)",
+         json_pack("{s:s,s:I,s:I}", "reason", why, "checkpoint_size", (json_int_t)s->latest.size,
+                   "head_size", (json_int_t)s->head.size));
   s->refuse = 1;
   return SRV_DB_OK;
 }
@@ -136,8 +138,8 @@ static enum srv_db_status srv_cp_check_body(struct srv_db *db, void *cls)
     return srv_cp_refuse(s, "a stored subtree is missing");
   if (st != SRV_DB_OK)
     return st;
-  if (ke_merkle_verify_consistency((uint64_t)s->latest.size, (uint64_t)s->head.size,
-                                   s->latest.root, s->head.root, &proof) != KE_OK)
+  if (ke_merkle_verify_consistency((uint64_t)s->latest.size, (uint64_t)s->head.size, s->latest.root,
+                                   s->head.root, &proof) != KE_OK)
     return srv_cp_refuse(s, "the consistency proof from the last checkpoint fails");
   return SRV_DB_OK;
 }
@@ -185,8 +187,7 @@ int srv_audit_checkpoint_make(struct srv_audit_cp *out)
     if (ke_note_checkpoint_sign(srv_audit_key(), (uint64_t)mine.size, mine.root, &mine.note,
                                 &notelen) != KE_OK)
       goto out;
-    if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_cp_insert_body, &in) != SRV_DB_OK ||
-        !s.have_latest)
+    if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_cp_insert_body, &in) != SRV_DB_OK || !s.have_latest)
       goto out;
   }
   *out = s.latest;
@@ -225,8 +226,7 @@ static void *srv_cp_main(void *arg)
     long ns = until.tv_nsec + (long)(srv_cp.interval_ms % 1000) * 1000000L;
     until.tv_sec += srv_cp.interval_ms / 1000 + ns / 1000000000L;
     until.tv_nsec = ns % 1000000000L;
-    while (!srv_cp.stop &&
-           pthread_cond_timedwait(&srv_cp.cv, &srv_cp.wmu, &until) != ETIMEDOUT)
+    while (!srv_cp.stop && pthread_cond_timedwait(&srv_cp.cv, &srv_cp.wmu, &until) != ETIMEDOUT)
       ;
     if (srv_cp.stop)
       break;
@@ -241,8 +241,7 @@ static void *srv_cp_main(void *arg)
 
 int srv_audit_cp_start(const struct srv_config *cfg)
 {
-  srv_cp.interval_ms = cfg->audit_checkpoint_interval_ms ? cfg->audit_checkpoint_interval_ms
-                                                         : 2000;
+  srv_cp.interval_ms = cfg->audit_checkpoint_interval_ms ? cfg->audit_checkpoint_interval_ms : 2000;
   srv_cp.stop = 0;
   if (pthread_create(&srv_cp.thread, NULL, srv_cp_main, NULL) != 0) {
     ke_logf(KE_LOG_ERROR, "cannot start the audit checkpoint thread");

@@ -12,8 +12,8 @@
 #include "ke_note.h"
 #include "srv_ep.h"
 
-int srv_audit_query_index(struct srv_request *req, const char *name, int required,
-                          int64_t *out, enum MHD_Result *ret)
+int srv_audit_query_index(struct srv_request *req, const char *name, int required, int64_t *out,
+                          enum MHD_Result *ret)
 {
   const char *v = srv_request_query(req, name);
   char msg[160];
@@ -116,6 +116,6 @@ enum MHD_Result srv_audit_reply_proof(struct srv_request *req, const srv_audit_p
   if (!path)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   return srv_reply_json(req, MHD_HTTP_OK,
-                        json_pack("{s:I,s:I,s:o}", ep->j_first, (json_int_t)q.first,
-                                  ep->j_size, (json_int_t)q.size, ep->j_path, path));
+                        json_pack("{s:I,s:I,s:o}", ep->j_first, (json_int_t)q.first, ep->j_size,
+                                  (json_int_t)q.size, ep->j_path, path));
 }

@@ -13,8 +13,8 @@
 /* Parse query parameter `name` as an index or size (strict decimal,
  * <= SRV_AUDIT_MAX_INDEX).  1 = parsed into *out; 0 = absent and not
  * required; -1 = a 400 bad_request was queued, its result in *ret. */
-int srv_audit_query_index(struct srv_request *req, const char *name, int required,
-                          int64_t *out, enum MHD_Result *ret);
+int srv_audit_query_index(struct srv_request *req, const char *name, int required, int64_t *out,
+                          enum MHD_Result *ret);
 /* Standard base64 with padding (as in checkpoints) as a JSON string. */
 json_t *srv_audit_b64_json(const uint8_t *data, size_t len);
 /* A proof as a JSON array of base64 hashes. */

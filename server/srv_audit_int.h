@@ -18,12 +18,12 @@
 #include "srv_config.h"
 #include "srv_db.h"
 
-#define SRV_AUDIT_MAX_LEAF 65536   /* bytes of one leaf (schema: queue CHECK) */
+#define SRV_AUDIT_MAX_LEAF 65536 /* bytes of one leaf (schema: queue CHECK) */
 #define SRV_AUDIT_MAX_ACTION 64
-#define SRV_AUDIT_MAX_OBJECT 256   /* also the longest actor */
+#define SRV_AUDIT_MAX_OBJECT 256 /* also the longest actor */
 #define SRV_AUDIT_TIME_LEN 32
-#define SRV_AUDIT_BATCH 1000       /* events per sequencing statement */
-#define SRV_AUDIT_PAGE_MAX 1000    /* entries per GET /v1/audit/entries */
+#define SRV_AUDIT_BATCH 1000    /* events per sequencing statement */
+#define SRV_AUDIT_PAGE_MAX 1000 /* entries per GET /v1/audit/entries */
 /* Largest size or index the API accepts: seq is a JSON integer <= 2^53-1
  * (docs/audit.md 1.2). */
 #define SRV_AUDIT_MAX_INDEX INT64_C(9007199254740991)

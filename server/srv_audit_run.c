@@ -33,8 +33,8 @@ struct srv_audit_waiter {
 
 static struct {
   pthread_mutex_t mu;
-  pthread_cond_t cv;      /* wakes the sequencer thread */
-  pthread_cond_t done;    /* wakes requests waiting for a sequencing pass */
+  pthread_cond_t cv;   /* wakes the sequencer thread */
+  pthread_cond_t done; /* wakes requests waiting for a sequencing pass */
   pthread_t thread;
   int running, stop, kicked;
   /* Group commit: a request takes ticket ++requested after its commit and
@@ -44,7 +44,8 @@ static struct {
   struct srv_audit_waiter *waiters; /* their events' indices, as passes find them */
   unsigned interval_ms;
   ke_note_key *key;
-} srv_aud = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+} srv_aud = {.mu = PTHREAD_MUTEX_INITIALIZER,
+             .cv = PTHREAD_COND_INITIALIZER,
              .done = PTHREAD_COND_INITIALIZER};
 
 /* How long a request waits for the thread before sequencing itself. */
@@ -65,10 +66,7 @@ void srv_audit_kick(void)
   pthread_mutex_unlock(&srv_aud.mu);
 }
 
-void srv_audit_sequenced(int64_t first, int64_t count)
-{
-  srv_audit_syslog_range(first, count);
-}
+void srv_audit_sequenced(int64_t first, int64_t count) { srv_audit_syslog_range(first, count); }
 
 struct srv_audit_batch {
   int64_t first, moved;
@@ -270,8 +268,9 @@ int srv_audit_start(const struct srv_config *cfg)
   ke_rc rc;
 
   if (!ke_note_name_valid(cfg->audit_origin)) {
-    ke_log(KE_LOG_ERROR, "audit_origin is not a valid log name (1..255 printable ASCII, "
-                         "no spaces or '+')",
+    ke_log(KE_LOG_ERROR,
+           "audit_origin is not a valid log name (1..255 printable ASCII, "
+           "no spaces or '+')",
            json_pack("{s:s}", "audit_origin", cfg->audit_origin ? cfg->audit_origin : ""));
     return -1;
   }
@@ -280,15 +279,14 @@ int srv_audit_start(const struct srv_config *cfg)
     return -1;
   }
   errno = 0;
-  rc = ke_note_key_load_or_create(&srv_aud.key, cfg->audit_key_file, cfg->audit_origin,
-                                  &created);
+  rc = ke_note_key_load_or_create(&srv_aud.key, cfg->audit_key_file, cfg->audit_origin, &created);
   if (rc != KE_OK) {
     ke_log(KE_LOG_ERROR,
            rc == KE_ERR_FORMAT ? "the audit log key file is damaged or named for another "
                                  "audit_origin"
                                : "cannot load or create the audit log key",
-           json_pack("{s:s,s:s,s:s,s:s}", "audit_key_file", cfg->audit_key_file,
-                     "audit_origin", cfg->audit_origin, "error", ke_rc_str(rc), "errno",
+           json_pack("{s:s,s:s,s:s,s:s}", "audit_key_file", cfg->audit_key_file, "audit_origin",
+                     cfg->audit_origin, "error", ke_rc_str(rc), "errno",
                      errno ? strerror(errno) : ""));
     return -1;
   }
@@ -298,12 +296,10 @@ int srv_audit_start(const struct srv_config *cfg)
     ke_note_key_verifier(srv_aud.key, &v);
     if (ke_note_vkey_format(&v, &vkey) == KE_OK)
       ke_log(KE_LOG_INFO, created ? "audit log key created" : "audit log key loaded",
-             json_pack("{s:s,s:s}", "audit_key_file", cfg->audit_key_file, "verifier_key",
-                       vkey));
+             json_pack("{s:s,s:s}", "audit_key_file", cfg->audit_key_file, "verifier_key", vkey));
     free(vkey);
   }
-  srv_aud.interval_ms = cfg->audit_sequence_interval_ms ? cfg->audit_sequence_interval_ms
-                                                        : 200;
+  srv_aud.interval_ms = cfg->audit_sequence_interval_ms ? cfg->audit_sequence_interval_ms : 200;
   srv_aud.stop = srv_aud.kicked = 0;
   if (srv_audit_syslog_start(cfg) != 0)
     goto fail;

@@ -65,7 +65,8 @@ static int srv_sl_open(const char *target)
     char host[128];
     const char *hs = target + 4, *port;
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
-                             .ai_socktype = SOCK_DGRAM}, *ai = NULL;
+                             .ai_socktype = SOCK_DGRAM},
+                    *ai = NULL;
     size_t hl;
 
     /* udp:127.0.0.1:514 or udp:[::1]:514 */
@@ -115,9 +116,8 @@ static int srv_sl_send(const uint8_t *leaf, size_t len)
     when = json_string_value(json_object_get(ev, "time"));
   }
   sev = outcome && strcmp(outcome, "success") == 0 ? 5 : 4;
-  n = snprintf(head, sizeof head, "<%d>1 %s %s escrowd %ld audit - ",
-               SRV_SYSLOG_FACILITY * 8 + sev, when && strlen(when) < 40 ? when : "-",
-               srv_sl.host, (long)getpid());
+  n = snprintf(head, sizeof head, "<%d>1 %s %s escrowd %ld audit - ", SRV_SYSLOG_FACILITY * 8 + sev,
+               when && strlen(when) < 40 ? when : "-", srv_sl.host, (long)getpid());
   json_decref(ev);
   if (n < 0 || (size_t)n >= sizeof head)
     return -1;
@@ -239,10 +239,10 @@ int srv_audit_syslog_start(const struct srv_config *cfg)
     return 0;
   srv_sl.fd = srv_sl_open(cfg->audit_syslog);
   if (srv_sl.fd < 0) {
-    ke_log(KE_LOG_ERROR, "audit_syslog: cannot open the target (unix:PATH or "
-                         "udp:HOST:PORT with a numeric host)",
-           json_pack("{s:s,s:s}", "audit_syslog", cfg->audit_syslog, "errno",
-                     strerror(errno)));
+    ke_log(KE_LOG_ERROR,
+           "audit_syslog: cannot open the target (unix:PATH or "
+           "udp:HOST:PORT with a numeric host)",
+           json_pack("{s:s,s:s}", "audit_syslog", cfg->audit_syslog, "errno", strerror(errno)));
     return -1;
   }
   if (gethostname(srv_sl.host, sizeof srv_sl.host - 1) != 0 || !srv_sl.host[0])

@@ -138,9 +138,9 @@ static enum srv_db_status srv_audit_fetch(struct srv_db *db, struct srv_audit_no
     st = SRV_DB_ERROR;
   for (size_t i = 0; st == SRV_DB_OK && i < nodes->n; i++) {
     if (srv_audit_col_hash(r, (int)i, 0, nodes->hash[i]) != 0) {
-      ke_log(KE_LOG_ERROR, "audit tree node missing or malformed (tampering or a bug)",
-             json_pack("{s:i,s:I}", "level", (int)nodes->level[i], "index",
-                       (json_int_t)nodes->idx[i]));
+      ke_log(
+        KE_LOG_ERROR, "audit tree node missing or malformed (tampering or a bug)",
+        json_pack("{s:i,s:I}", "level", (int)nodes->level[i], "index", (json_int_t)nodes->idx[i]));
       st = SRV_DB_ABORT;
     }
   }

@@ -32,9 +32,8 @@ static const struct {
   unsigned bit;
   const char *name;
 } srv_role_names[] = {
-  {SRV_ROLE_AGENT, "agent"},         {SRV_ROLE_ADMIN, "admin"},
-  {SRV_ROLE_HELPDESK, "helpdesk"},   {SRV_ROLE_CUSTODIAN, "custodian"},
-  {SRV_ROLE_AUDITOR, "auditor"},
+  {SRV_ROLE_AGENT, "agent"},         {SRV_ROLE_ADMIN, "admin"},     {SRV_ROLE_HELPDESK, "helpdesk"},
+  {SRV_ROLE_CUSTODIAN, "custodian"}, {SRV_ROLE_AUDITOR, "auditor"},
 };
 #define SRV_NROLES (sizeof srv_role_names / sizeof srv_role_names[0])
 
@@ -77,10 +76,14 @@ struct srv_auth_row {
   int valid;
 };
 static const struct srv_col srv_auth_row_cols[] = {
-  SRV_COL_TEXT(struct srv_auth_row, token_id), SRV_COL_BYTEA(struct srv_auth_row, token_hash),
-  SRV_COL_TEXT(struct srv_auth_row, user_id), SRV_COL_TEXT(struct srv_auth_row, name),
-  SRV_COL_TEXT(struct srv_auth_row, role), SRV_COL_INT64(struct srv_auth_row, custodian_index),
-  SRV_COL_BOOL(struct srv_auth_row, valid), SRV_COL_TEXT(struct srv_auth_row, why),
+  SRV_COL_TEXT(struct srv_auth_row, token_id),
+  SRV_COL_BYTEA(struct srv_auth_row, token_hash),
+  SRV_COL_TEXT(struct srv_auth_row, user_id),
+  SRV_COL_TEXT(struct srv_auth_row, name),
+  SRV_COL_TEXT(struct srv_auth_row, role),
+  SRV_COL_INT64(struct srv_auth_row, custodian_index),
+  SRV_COL_BOOL(struct srv_auth_row, valid),
+  SRV_COL_TEXT(struct srv_auth_row, why),
   SRV_COL_END};
 
 struct srv_auth_lookup {
@@ -136,8 +139,8 @@ static int srv_auth_401(struct srv_request *req, enum MHD_Result *ret, const cha
                                                : "Bearer realm=\"keyescrow\", "
                                                  "error=\"invalid_token\"");
   ke_log(KE_LOG_INFO, "request refused: not authenticated",
-         json_pack("{s:s,s:s,s:s}", "request_id", srv_request_id(req), "reason", why,
-                   "remote", srv_request_remote(req)));
+         json_pack("{s:s,s:s,s:s}", "request_id", srv_request_id(req), "reason", why, "remote",
+                   srv_request_remote(req)));
   *ret = srv_reply_error(req, SRV_ERR_UNAUTHORIZED, message);
   return 0;
 }
@@ -155,8 +158,7 @@ static const char *srv_auth_bearer(struct srv_request *req)
   return h;
 }
 
-int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
-                          enum MHD_Result *ret)
+int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p, enum MHD_Result *ret)
 {
   const struct srv_route *route = srv_request_route(req);
   struct srv_auth_lookup l;
@@ -192,16 +194,16 @@ int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
   *p = l.p;
   if ((route->roles & p->role) == 0) {
     char msg[160];
-    snprintf(msg, sizeof msg, "The %s role may not call %s %s",
-             srv_auth_role_name(p->role), route->method, route->pattern);
-    return srv_auth_deny(req, json_pack("{s:s}", "role", srv_auth_role_name(p->role)), NULL,
-                         msg, ret);
+    snprintf(msg, sizeof msg, "The %s role may not call %s %s", srv_auth_role_name(p->role),
+             route->method, route->pattern);
+    return srv_auth_deny(req, json_pack("{s:s}", "role", srv_auth_role_name(p->role)), NULL, msg,
+                         ret);
   }
   return 1;
 }
 
-int srv_auth_deny(struct srv_request *req, json_t *details, const char *actor,
-                  const char *message, enum MHD_Result *ret)
+int srv_auth_deny(struct srv_request *req, json_t *details, const char *actor, const char *message,
+                  enum MHD_Result *ret)
 {
   const struct srv_route *route = srv_request_route(req);
   char object[160];

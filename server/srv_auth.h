@@ -13,19 +13,19 @@
 
 enum srv_principal_kind {
   SRV_PRINCIPAL_ANONYMOUS = 0,
-  SRV_PRINCIPAL_USER,     /* a human, by login session or API token */
-  SRV_PRINCIPAL_DEVICE,   /* an enrolled agent (signed requests) */
+  SRV_PRINCIPAL_USER,   /* a human, by login session or API token */
+  SRV_PRINCIPAL_DEVICE, /* an enrolled agent (signed requests) */
 };
 
 struct srv_principal {
   enum srv_principal_kind kind;
-  unsigned role;          /* exactly one SRV_ROLE_* bit; 0 when anonymous */
-  char id[64];            /* user id / device id, "" when anonymous */
-  char name[128];         /* user name / hostname, for logs and audit */
-  char actor[200];        /* "user:alice", "device:<id>", "anonymous" */
+  unsigned role;   /* exactly one SRV_ROLE_* bit; 0 when anonymous */
+  char id[64];     /* user id / device id, "" when anonymous */
+  char name[128];  /* user name / hostname, for logs and audit */
+  char actor[200]; /* "user:alice", "device:<id>", "anonymous" */
   /* Added with the accounts work (users only; 0 otherwise): */
-  long long token_id;     /* the session/API token used (for logout) */
-  int custodian_index;    /* 1..255 for custodians, 0 otherwise */
+  long long token_id;  /* the session/API token used (for logout) */
+  int custodian_index; /* 1..255 for custodians, 0 otherwise */
 };
 
 /* The authenticated caller of the current request (never NULL). */
@@ -42,14 +42,13 @@ void srv_auth_init(const struct srv_config *cfg);
  * when the handler may run; 0 when a response (401 unauthorized with
  * WWW-Authenticate: Bearer, 403 forbidden, 503) was queued, its result in
  * *ret. */
-int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p,
-                          enum MHD_Result *ret);
+int srv_auth_authenticate(struct srv_request *req, struct srv_principal *p, enum MHD_Result *ret);
 
 /* Refuse the matched route with 403 `message`, audited as auth.denied with
  * `details` (stolen) by `actor` (NULL: the request's principal).  Returns 0,
  * the reply in *ret, for `return srv_auth_deny(...)` in an authenticator. */
-int srv_auth_deny(struct srv_request *req, json_t *details, const char *actor,
-                  const char *message, enum MHD_Result *ret);
+int srv_auth_deny(struct srv_request *req, json_t *details, const char *actor, const char *message,
+                  enum MHD_Result *ret);
 
 /* "admin", "helpdesk", ... for one SRV_ROLE_* bit; NULL for other values. */
 const char *srv_auth_role_name(unsigned role_bit);

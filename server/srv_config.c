@@ -29,9 +29,9 @@ struct srv_cfg_key {
 };
 
 /* Mozilla's "intermediate" profile in GnuTLS terms (DHE left out). */
-#define SRV_TLS_PRIORITIES_DEFAULT                                                      \
-  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"  \
-  "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:"  \
+#define SRV_TLS_PRIORITIES_DEFAULT                                                    \
+  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:" \
+  "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:" \
   "-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:%SERVER_PRECEDENCE"
 
 #define S(field) SRV_CFG_STR, offsetof(struct srv_config, field)
@@ -198,8 +198,8 @@ static const struct srv_cfg_key *srv_cfg_find(const char *name)
   return NULL;
 }
 
-static int srv_cfg_set(struct srv_config *cfg, const struct srv_cfg_key *k,
-                       const char *value, const char *source, char *err, size_t errlen)
+static int srv_cfg_set(struct srv_config *cfg, const struct srv_cfg_key *k, const char *value,
+                       const char *source, char *err, size_t errlen)
 {
   char *base = (char *)cfg;
 
@@ -210,8 +210,8 @@ static int srv_cfg_set(struct srv_config *cfg, const struct srv_cfg_key *k,
     errno = 0;
     v = strtoul(value, &end, 10);
     if (!isdigit((unsigned char)value[0]) || *end || errno || v < k->min || v > k->max) {
-      snprintf(err, errlen, "%s: '%s' is not an integer in [%lu, %lu]", k->name, value,
-               k->min, k->max);
+      snprintf(err, errlen, "%s: '%s' is not an integer in [%lu, %lu]", k->name, value, k->min,
+               k->max);
       return -1;
     }
     *(unsigned *)(base + k->offset) = (unsigned)v;
@@ -222,8 +222,7 @@ static int srv_cfg_set(struct srv_config *cfg, const struct srv_cfg_key *k,
     if (k->type == SRV_CFG_LEVEL) {
       ke_log_level lvl;
       if (ke_log_level_parse(value, &lvl)) {
-        snprintf(err, errlen, "%s: '%s' is not one of debug, info, warn, error", k->name,
-                 value);
+        snprintf(err, errlen, "%s: '%s' is not one of debug, info, warn, error", k->name, value);
         return -1;
       }
     }
@@ -252,8 +251,8 @@ static char *srv_cfg_trim(char *s)
   return s;
 }
 
-static int srv_cfg_parse_file(struct srv_config *cfg, const char *path, FILE *f,
-                              char *err, size_t errlen)
+static int srv_cfg_parse_file(struct srv_config *cfg, const char *path, FILE *f, char *err,
+                              size_t errlen)
 {
   char line[4096];
   unsigned lineno = 0;
@@ -288,8 +287,7 @@ static int srv_cfg_parse_file(struct srv_config *cfg, const char *path, FILE *f,
     }
     k = srv_cfg_find(key);
     if (!k) {
-      snprintf(err, errlen, "%s:%u: unknown key '%s' (see escrowd --help)", path, lineno,
-               key);
+      snprintf(err, errlen, "%s:%u: unknown key '%s' (see escrowd --help)", path, lineno, key);
       return -1;
     }
     if (seen[k - srv_cfg_keys]++) {
@@ -348,8 +346,8 @@ static int srv_cfg_apply_env(struct srv_config *cfg, srv_config_warn_fn warn, ch
   return 0;
 }
 
-int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn warn,
-                    char *err, size_t errlen)
+int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn warn, char *err,
+                    size_t errlen)
 {
   FILE *f = NULL;
   int explicit_path = path != NULL;
@@ -403,8 +401,9 @@ int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn
   if (srv_forwarded_init(cfg->trusted_proxies, err, errlen))
     return -1;
   if (!cfg->listen_address || !cfg->db_dsn || !cfg->db_owner_dsn || !cfg->schema_dir) {
-    snprintf(err, errlen, "listen_address, db_dsn, db_owner_dsn and schema_dir must not "
-                          "be empty");
+    snprintf(err, errlen,
+             "listen_address, db_dsn, db_owner_dsn and schema_dir must not "
+             "be empty");
     return -1;
   }
   return 0;

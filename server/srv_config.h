@@ -78,8 +78,8 @@ struct srv_config {
   unsigned mail_reminder_after;
 
   /* Not keys: where the values came from. */
-  char *loaded_file;            /* NULL if no file was read */
-  const char **source;          /* per key: "default", "file" or "env" */
+  char *loaded_file;   /* NULL if no file was read */
+  const char **source; /* per key: "default", "file" or "env" */
 };
 
 /* Fill `cfg` from defaults, then `path` (or, if NULL, ESCROWD_CONFIG, or
@@ -87,8 +87,8 @@ struct srv_config {
  * On error returns -1 and writes a one-line reason to `err`.  Warnings (such
  * as an unknown ESCROWD_* variable) go to `warn` (may be NULL) one per call. */
 typedef void (*srv_config_warn_fn)(const char *message);
-int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn warn,
-                    char *err, size_t errlen);
+int srv_config_load(struct srv_config *cfg, const char *path, srv_config_warn_fn warn, char *err,
+                    size_t errlen);
 void srv_config_free(struct srv_config *cfg);
 
 /* Documentation of every key, for --help. */

@@ -54,7 +54,7 @@ static struct {
   unsigned deadline_s;
   unsigned per_ip_limit;
   int tls;
-  int mhd_double_error; /* libmicrohttpd < 1.0: see srv_conn_answer_mhd_error() */
+  int mhd_double_error;      /* libmicrohttpd < 1.0: see srv_conn_answer_mhd_error() */
   gnutls_datum_t ticket_key; /* master key; GnuTLS rotates the keys it derives */
 } sc;
 
@@ -179,7 +179,7 @@ void srv_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
 struct srv_conn *srv_conn_of(struct MHD_Connection *conn)
 {
   const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
   return ci ? ci->socket_context : NULL;
 }
 
@@ -256,13 +256,13 @@ static size_t srv_conn_error_text(char *buf, size_t len, enum srv_error_code cod
   }
   for (size_t i = 0; i < sizeof rnd; i++)
     snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-  n = snprintf(buf, len,
-               "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
-               "X-Request-Id: %s\r\nX-Content-Type-Options: nosniff\r\n"
-               "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n\r\n%s",
-               info->http_status, info->http_status == 413 ? "Content Too Large" : "Bad Request",
-               id, sc.tls ? "Strict-Transport-Security: max-age=63072000\r\n" : "",
-               strlen(text), text);
+  n =
+    snprintf(buf, len,
+             "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+             "X-Request-Id: %s\r\nX-Content-Type-Options: nosniff\r\n"
+             "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n\r\n%s",
+             info->http_status, info->http_status == 413 ? "Content Too Large" : "Bad Request", id,
+             sc.tls ? "Strict-Transport-Security: max-age=63072000\r\n" : "", strlen(text), text);
   free(text);
   return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
@@ -305,7 +305,7 @@ int srv_conn_answer_mhd_error(const char *mhd_message)
   c = n ? srv_conn_parsing_headers() : NULL;
   if (c) {
     const union MHD_ConnectionInfo *ci =
-        sc.tls ? MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) : NULL;
+      sc.tls ? MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) : NULL;
     /* Nothing has been sent for this request yet, and the previous answer
      * on the connection is out (libmicrohttpd reads a request only after
      * that): the socket takes these few hundred bytes at once. */

@@ -118,8 +118,8 @@ static void srv_db_notice(void *arg, const char *message)
   size_t n = strcspn(message, "\n");
 
   (void)arg;
-  ke_log(strncmp(message, "WARNING", 7) == 0 ? KE_LOG_WARN : KE_LOG_DEBUG,
-         "postgresql notice", json_pack("{s:s%}", "notice", message, n));
+  ke_log(strncmp(message, "WARNING", 7) == 0 ? KE_LOG_WARN : KE_LOG_DEBUG, "postgresql notice",
+         json_pack("{s:s%}", "notice", message, n));
 }
 
 PGconn *srv_db_connect(const char *dsn, const char *password_file, unsigned timeout_s,
@@ -175,13 +175,11 @@ static long srv_ms_since(const struct timespec *t)
 static int srv_db_prepare_all(PGconn *conn, char *err, size_t errlen)
 {
   for (int i = 0; i < SRV_STMT_COUNT_; i++) {
-    PGresult *r = PQprepare(conn, srv_stmts[i].name, srv_stmts[i].sql,
-                            srv_stmts[i].nparams, NULL);
+    PGresult *r = PQprepare(conn, srv_stmts[i].name, srv_stmts[i].sql, srv_stmts[i].nparams, NULL);
     int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
       const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
-      snprintf(err, errlen, "preparing %s: %.*s", srv_stmts[i].name,
-               (int)strcspn(m, "\n"), m);
+      snprintf(err, errlen, "preparing %s: %.*s", srv_stmts[i].name, (int)strcspn(m, "\n"), m);
     }
     PQclear(r);
     if (!ok)
@@ -269,8 +267,7 @@ static enum srv_db_status srv_db_classify(struct srv_db *db, PGresult *r, const 
   {
     const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     ke_log(KE_LOG_ERROR, "database statement failed",
-           json_pack("{s:s,s:s,s:s}", "statement", what, "sqlstate", state, "error",
-                     m ? m : ""));
+           json_pack("{s:s,s:s,s:s}", "statement", what, "sqlstate", state, "error", m ? m : ""));
   }
   return SRV_DB_ERROR;
 }
@@ -284,8 +281,8 @@ PGresult *srv_db_exec(struct srv_db *db, enum srv_stmt stmt, const char *const *
     *status = SRV_DB_ERROR;
     return NULL;
   }
-  r = PQexecPrepared(db->conn, srv_stmts[stmt].name, srv_stmts[stmt].nparams, params,
-                     NULL, NULL, 0);
+  r =
+    PQexecPrepared(db->conn, srv_stmts[stmt].name, srv_stmts[stmt].nparams, params, NULL, NULL, 0);
   *status = srv_db_classify(db, r, srv_stmts[stmt].name);
   if (*status != SRV_DB_OK) {
     PQclear(r);
@@ -326,11 +323,10 @@ static void srv_db_backoff(unsigned attempt)
 
 enum srv_db_status srv_db_txn(enum srv_db_isolation iso, srv_db_txn_fn fn, void *cls)
 {
-  const char *begin = iso == SRV_DB_READ_ONLY
-                          ? "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                      : iso == SRV_DB_READ_COMMITTED
-                          ? "START TRANSACTION ISOLATION LEVEL READ COMMITTED"
-                          : "START TRANSACTION ISOLATION LEVEL SERIALIZABLE";
+  const char *begin =
+    iso == SRV_DB_READ_ONLY        ? "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    : iso == SRV_DB_READ_COMMITTED ? "START TRANSACTION ISOLATION LEVEL READ COMMITTED"
+                                   : "START TRANSACTION ISOLATION LEVEL SERIALIZABLE";
   enum srv_db_status st = SRV_DB_UNAVAILABLE;
   int reconnected = 0;
 

@@ -23,15 +23,15 @@ enum srv_stmt {
 
 enum srv_db_status {
   SRV_DB_OK = 0,
-  SRV_DB_RETRY,      /* serialization failure / deadlock: srv_db_txn retries */
-  SRV_DB_UNAVAILABLE,/* no connection, or it broke */
-  SRV_DB_CONSTRAINT, /* integrity constraint violation (class 23) */
-  SRV_DB_ERROR,      /* any other error (logged) */
-  SRV_DB_ABORT,      /* returned by a txn body to roll back without an error */
+  SRV_DB_RETRY,       /* serialization failure / deadlock: srv_db_txn retries */
+  SRV_DB_UNAVAILABLE, /* no connection, or it broke */
+  SRV_DB_CONSTRAINT,  /* integrity constraint violation (class 23) */
+  SRV_DB_ERROR,       /* any other error (logged) */
+  SRV_DB_ABORT,       /* returned by a txn body to roll back without an error */
 };
 
 enum srv_db_isolation {
-  SRV_DB_SERIALIZABLE,     /* read-write work */
+  SRV_DB_SERIALIZABLE, /* read-write work */
   /* Read-only snapshot: REPEATABLE READ READ ONLY gives one consistent
    * snapshot and never fails with a serialization error, so pure readers
    * (readyz, listings) do not pay for SERIALIZABLE's predicate locks. */

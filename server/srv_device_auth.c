@@ -52,16 +52,16 @@ int srv_device_request_key(const struct srv_request *req, uint8_t pub[SRV_DEV_PU
 }
 
 static const char srv_dev_stale[] =
-    "X-KE-Timestamp is outside the allowed clock skew: check the device's clock";
+  "X-KE-Timestamp is outside the allowed clock skew: check the device's clock";
 
 /* Refuse the request (*ret) and return 0, for `return srv_dev_refuse(...)`. */
-static int srv_dev_refuse(struct srv_request *req, enum MHD_Result *ret,
-                          enum srv_error_code code, const char *why, const char *device)
+static int srv_dev_refuse(struct srv_request *req, enum MHD_Result *ret, enum srv_error_code code,
+                          const char *why, const char *device)
 {
   ke_log(KE_LOG_INFO, "agent request refused",
-         json_pack("{s:s,s:s,s:s?,s:s}", "request_id", srv_request_id(req), "reason", why,
-                   "device", device && srv_device_id_ok(device, "dev-") ? device : NULL,
-                   "remote", srv_request_remote(req)));
+         json_pack("{s:s,s:s,s:s?,s:s}", "request_id", srv_request_id(req), "reason", why, "device",
+                   device && srv_device_id_ok(device, "dev-") ? device : NULL, "remote",
+                   srv_request_remote(req)));
   *ret = srv_reply_error(req, code, why);
   return 0;
 }
@@ -70,8 +70,8 @@ static int srv_dev_refuse(struct srv_request *req, enum MHD_Result *ret,
 static const char *srv_dev_parse(struct srv_request *req, struct srv_dev_sig *s)
 {
   const char *why = srv_device_headers_parse(
-      srv_request_header(req, "X-KE-Device"), srv_request_header(req, "X-KE-Timestamp"),
-      srv_request_header(req, "X-KE-Nonce"), srv_request_header(req, "X-KE-Signature"), s);
+    srv_request_header(req, "X-KE-Device"), srv_request_header(req, "X-KE-Timestamp"),
+    srv_request_header(req, "X-KE-Nonce"), srv_request_header(req, "X-KE-Signature"), s);
 
   if (why)
     return why;
@@ -79,8 +79,7 @@ static const char *srv_dev_parse(struct srv_request *req, struct srv_dev_sig *s)
    * agent route is a plain path, so a query string (which libmicrohttpd
    * has already split off and decoded) cannot be reproduced and is
    * refused. */
-  if (MHD_get_connection_values(srv_request_connection(req), MHD_GET_ARGUMENT_KIND, NULL,
-                                NULL) > 0)
+  if (MHD_get_connection_values(srv_request_connection(req), MHD_GET_ARGUMENT_KIND, NULL, NULL) > 0)
     return "signed requests take no query string";
   return NULL;
 }
@@ -101,8 +100,7 @@ const char *srv_device_headers_parse(const char *device, const char *ts, const c
     return "X-KE-Timestamp must be Unix seconds in decimal";
   s->ts = strtoll(ts, NULL, 10);
   s->ts_text = ts;
-  if (strlen(nonce) != SRV_DEV_NONCE_B64 ||
-      ke_b64url_decode_fixed(raw, sizeof raw, nonce) != KE_OK)
+  if (strlen(nonce) != SRV_DEV_NONCE_B64 || ke_b64url_decode_fixed(raw, sizeof raw, nonce) != KE_OK)
     return "X-KE-Nonce must be 16 bytes in base64url";
   memcpy(s->nonce, nonce, SRV_DEV_NONCE_B64 + 1);
   if (ke_b64url_decode_fixed(s->sig, sizeof s->sig, sig) != KE_OK)
@@ -110,20 +108,19 @@ const char *srv_device_headers_parse(const char *device, const char *ts, const c
   return NULL;
 }
 
-char *srv_device_signed_message(const char *method, const char *path,
-                                const struct srv_dev_sig *s, const uint8_t body_sha256[32],
-                                size_t *len)
+char *srv_device_signed_message(const char *method, const char *path, const struct srv_dev_sig *s,
+                                const uint8_t body_sha256[32], size_t *len)
 {
   char hex[SRV_HEX_SHA256], *msg;
-  size_t mlen = strlen(SRV_DEV_MSG_PREFIX) + strlen(method) + strlen(path) +
-                strlen(s->ts_text) + SRV_DEV_NONCE_B64 + 64 + 6;
+  size_t mlen = strlen(SRV_DEV_MSG_PREFIX) + strlen(method) + strlen(path) + strlen(s->ts_text) +
+                SRV_DEV_NONCE_B64 + 64 + 6;
   int n;
 
   ke_hex_encode(hex, body_sha256, 32);
   if (!(msg = malloc(mlen)))
     return NULL;
-  n = snprintf(msg, mlen, SRV_DEV_MSG_PREFIX "%s\n%s\n%s\n%s\n%s\n", method, path,
-               s->ts_text, s->nonce, hex);
+  n = snprintf(msg, mlen, SRV_DEV_MSG_PREFIX "%s\n%s\n%s\n%s\n%s\n", method, path, s->ts_text,
+               s->nonce, hex);
   if (n < 0 || (size_t)n >= mlen) {
     free(msg);
     return NULL;
@@ -233,14 +230,13 @@ static enum srv_db_status srv_dev_lookup_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
-static int srv_dev_deny(struct srv_request *req, const struct srv_principal *p,
-                        const char *why, enum MHD_Result *ret)
+static int srv_dev_deny(struct srv_request *req, const struct srv_principal *p, const char *why,
+                        enum MHD_Result *ret)
 {
   return srv_auth_deny(req, json_pack("{s:s}", "reason", why), p->actor, why, ret);
 }
 
-int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
-                            enum MHD_Result *ret)
+int srv_device_authenticate(struct srv_request *req, struct srv_principal *p, enum MHD_Result *ret)
 {
   const struct srv_route *route = srv_request_route(req);
   struct srv_dev_sig s;
@@ -253,8 +249,7 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
    * space, a non-ASCII byte, a %00 left encoded) makes the request
    * malformed whoever signed it: 400 before the signature is looked at,
    * not a misleading bad_signature (docs/agent-protocol.md section 2). */
-  if (route && (vol = srv_request_param(req, "volume")) != NULL &&
-      !srv_device_volume_ok(vol)) {
+  if (route && (vol = srv_request_param(req, "volume")) != NULL && !srv_device_volume_ok(vol)) {
     *ret = srv_ep_bad(req, "volume: 1 to 128 characters A-Z a-z 0-9 . _ : -");
     return 0;
   }
@@ -268,11 +263,10 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
     return 0;
   /* Unknown, disabled and forged look the same from outside. */
   if (!l.found || l.d.disabled)
-    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device",
-                          s.device);
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, "unknown or disabled device", s.device);
   if (!srv_dev_check(req, &s, l.d.public_key))
-    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE,
-                          "the request signature does not verify", s.device);
+    return srv_dev_refuse(req, ret, SRV_ERR_BAD_SIGNATURE, "the request signature does not verify",
+                          s.device);
   if (!srv_dev_fresh(&s))
     return srv_dev_refuse(req, ret, SRV_ERR_STALE_REQUEST, srv_dev_stale, s.device);
   p->kind = SRV_PRINCIPAL_DEVICE;
@@ -297,8 +291,7 @@ int srv_device_authenticate(struct srv_request *req, struct srv_principal *p,
   if (!route || (route->roles & SRV_ROLE_AGENT) == 0)
     return srv_dev_deny(req, p, "devices may not call this route", ret);
   id = srv_request_param(req, "id");
-  if (strncmp(route->pattern, "/v1/devices/{id}/", 17) != 0 || !id ||
-      strcmp(id, s.device) != 0)
+  if (strncmp(route->pattern, "/v1/devices/{id}/", 17) != 0 || !id || strcmp(id, s.device) != 0)
     return srv_dev_deny(req, p, "a device may act only on its own records", ret);
   return 1;
 }

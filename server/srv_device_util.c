@@ -75,8 +75,8 @@ int srv_device_group_ok(const char *s)
 
 /* ---- Ed25519 ----------------------------------------------------------- */
 
-int srv_device_ed25519_ok(const uint8_t pub[SRV_DEV_PUB_LEN], const uint8_t *msg,
-                          size_t len, const uint8_t sig[SRV_DEV_SIG_LEN])
+int srv_device_ed25519_ok(const uint8_t pub[SRV_DEV_PUB_LEN], const uint8_t *msg, size_t len,
+                          const uint8_t sig[SRV_DEV_SIG_LEN])
 {
   return ke_ed25519_verify(pub, msg, len, sig) == KE_OK;
 }
@@ -111,9 +111,9 @@ int srv_device_log_key(char **vkey, const char **origin)
   return 0;
 }
 
-int srv_device_receipt(const char *device_id, const char *volume_id,
-                       const char *record_id, const char *envelope_sha256,
-                       int64_t leaf_index, const char *created, char **note)
+int srv_device_receipt(const char *device_id, const char *volume_id, const char *record_id,
+                       const char *envelope_sha256, int64_t leaf_index, const char *created,
+                       char **note)
 {
   const ke_note_key *k = srv_audit_key();
   char text[512];
@@ -123,9 +123,8 @@ int srv_device_receipt(const char *device_id, const char *volume_id,
   *note = NULL;
   if (!k || leaf_index < 0)
     return -1;
-  n = snprintf(text, sizeof text, "keyescrow-v1-receipt\n%s\n%s\n%s\n%s\n%lld\n%s\n",
-               device_id, volume_id, record_id, envelope_sha256, (long long)leaf_index,
-               created);
+  n = snprintf(text, sizeof text, "keyescrow-v1-receipt\n%s\n%s\n%s\n%s\n%lld\n%s\n", device_id,
+               volume_id, record_id, envelope_sha256, (long long)leaf_index, created);
   if (n < 0 || (size_t)n >= sizeof text)
     return -1;
   return ke_note_sign_statement(k, text, (size_t)n, note, &len) == KE_OK ? 0 : -1;

@@ -77,8 +77,7 @@ struct srv_ep_fail;
 /* Lock drill `id` for this transaction and read it (DRILL_GET into *r,
  * PQclear it, and its row into *d): SRV_DB_OK, or "No such drill" recorded
  * in `fail`. */
-enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id,
-                                      struct srv_ep_fail *fail, PGresult **r,
-                                      struct srv_drill_row *d);
+enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id, struct srv_ep_fail *fail,
+                                      PGresult **r, struct srv_drill_row *d);
 
 #endif

@@ -64,8 +64,7 @@ static const char *srv_dcan_one(const json_t *it, const char *id, json_t *batch)
     why = "canaries: proof does not prove knowledge of the envelope's R for this drill and "
           "record";
   for (k = 0; !why && k < json_array_size(batch); k++)
-    if (strcmp(json_string_value(json_object_get(json_array_get(batch, k), "record_id")),
-               rid) == 0)
+    if (strcmp(json_string_value(json_object_get(json_array_get(batch, k), "record_id")), rid) == 0)
       why = "canaries: each record_id at most once";
   if (!why && !(ehex = malloc(2 * envlen + 1)))
     why = "out of memory";
@@ -73,9 +72,8 @@ static const char *srv_dcan_one(const json_t *it, const char *id, json_t *batch)
     ke_hex_encode(ehex, env, envlen);
     ke_hex_encode(vhex, ver, sizeof ver);
     ke_hex_encode(phex, proof, sizeof proof);
-    if (json_array_append_new(batch, json_pack("{s:s,s:s,s:s,s:s}", "record_id", rid,
-                                               "envelope", ehex, "verifier", vhex, "proof",
-                                               phex)))
+    if (json_array_append_new(batch, json_pack("{s:s,s:s,s:s,s:s}", "record_id", rid, "envelope",
+                                               ehex, "verifier", vhex, "proof", phex)))
       why = "out of memory";
   }
   free(env);
@@ -96,7 +94,7 @@ const char *srv_drill_canaries_parse(const json_t *arr, const char *id, long lon
     return "out of memory";
   if (!json_is_array(arr) || (long long)json_array_size(arr) != want)
     why = "canaries: exactly N of them for selection canary:N";
-  json_array_foreach(arr, i, it) {
+  json_array_foreach (arr, i, it) {
     if (why || (why = srv_dcan_one(it, id, b)))
       break;
   }
@@ -125,11 +123,12 @@ enum srv_db_status srv_drill_canaries_insert(struct srv_db *db, struct srv_reque
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
     struct srv_dcan_row c;
-    json_t *d = srv_row_read(r, i, srv_dcan_cols, &c) != 0 ? NULL
-        : json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "device", KE_CANARY_DEVICE, "volume",
-                    c.record_id, "key_type", "other", "key_id", "canary", "envelope_sha256",
-                    c.envelope_sha256, "escrow_fingerprint", c.escrow_fingerprint,
-                    "escrow_key_state", "current", "canary", id);
+    json_t *d = srv_row_read(r, i, srv_dcan_cols, &c) != 0
+                  ? NULL
+                  : json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "device", KE_CANARY_DEVICE,
+                              "volume", c.record_id, "key_type", "other", "key_id", "canary",
+                              "envelope_sha256", c.envelope_sha256, "escrow_fingerprint",
+                              c.escrow_fingerprint, "escrow_key_state", "current", "canary", id);
     if (!d) {
       PQclear(r);
       return SRV_DB_ERROR;

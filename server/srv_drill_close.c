@@ -54,9 +54,9 @@ enum srv_db_status srv_drill_disclose(struct srv_db *db, struct srv_request *req
   PQclear(r);
   if (*n == 0)
     return SRV_DB_OK; /* a later batch: the records are disclosed already */
-  return srv_audit_success(db, req, "drill.disclose", "drill", id,
-                           json_pack("{s:I,s:s}", "records", (json_int_t)*n, "rotate",
-                                     "at the next check-in"));
+  return srv_audit_success(
+    db, req, "drill.disclose", "drill", id,
+    json_pack("{s:I,s:s}", "records", (json_int_t)*n, "rotate", "at the next check-in"));
 }
 
 struct srv_dp_row {
@@ -82,8 +82,8 @@ enum srv_db_status srv_drill_purge(struct srv_db *db, struct srv_request *req, c
   if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_dp_cols, &p) == 0 &&
       (idx = json_loads(p.custodians, 0, NULL))) {
     *n = p.n;
-    d = json_pack("{s:s,s:I,s:o,s:s,s:s}", "reason", reason, "parts", (json_int_t)*n,
-                  "custodians", idx, "state", p.state, "mode", p.mode);
+    d = json_pack("{s:s,s:I,s:o,s:s,s:s}", "reason", reason, "parts", (json_int_t)*n, "custodians",
+                  idx, "state", p.state, "mode", p.mode);
   }
   PQclear(r);
   return srv_audit_success(db, req, "drill.purge", "drill", id, d);
@@ -106,8 +106,10 @@ long long srv_drill_disclose_after(struct srv_request *req, const char *id)
   struct srv_ddc c = {req, id, 0};
 
   if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_ddc_txn, &c) != SRV_DB_OK) {
-    ke_log(KE_LOG_WARN, "a drill's records are not marked disclosed yet (its result or escrowd "
-                        "maintenance will)", json_pack("{s:s}", "drill", id));
+    ke_log(KE_LOG_WARN,
+           "a drill's records are not marked disclosed yet (its result or escrowd "
+           "maintenance will)",
+           json_pack("{s:s}", "drill", id));
     return -1;
   }
   return c.n;
@@ -120,8 +122,8 @@ struct srv_dm {
   int disclose, expired, open;
   long long parts;
 };
-static const struct srv_col srv_dm_cols[] = {
-  SRV_COL_TEXT(struct srv_dm, id), SRV_COL_BOOL(struct srv_dm, disclose), SRV_COL_END};
+static const struct srv_col srv_dm_cols[] = {SRV_COL_TEXT(struct srv_dm, id),
+                                             SRV_COL_BOOL(struct srv_dm, disclose), SRV_COL_END};
 
 static enum srv_db_status srv_dm_list_txn(struct srv_db *db, void *cls)
 {
@@ -153,9 +155,9 @@ static enum srv_db_status srv_dm_txn(struct srv_db *db, void *cls)
   m->expired = PQntuples(r) == 1;
   PQclear(r);
   if (m->expired &&
-      (st = srv_audit_success(db, NULL, "drill.expire", "drill", m->id,
-                              json_pack("{s:I}", "drill_expiry",
-                                        (json_int_t)srv_drill_expiry()))) != SRV_DB_OK)
+      (st = srv_audit_success(
+         db, NULL, "drill.expire", "drill", m->id,
+         json_pack("{s:I}", "drill_expiry", (json_int_t)srv_drill_expiry()))) != SRV_DB_OK)
     return st;
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
     return st;
@@ -174,8 +176,10 @@ int srv_drill_maintenance_main(const struct srv_config *cfg, int argc, char **ar
   int rc;
 
   if (argc > 0) {
-    fprintf(stderr, "escrowd maintenance: unexpected argument '%s'\n"
-                    "usage: escrowd maintenance\n", argv[0]);
+    fprintf(stderr,
+            "escrowd maintenance: unexpected argument '%s'\n"
+            "usage: escrowd maintenance\n",
+            argv[0]);
     return SRV_EXIT_USAGE;
   }
   if ((rc = srv_cli_schema_ok(cfg, "maintenance")) != SRV_EXIT_OK)
@@ -205,8 +209,10 @@ int srv_drill_maintenance_main(const struct srv_config *cfg, int argc, char **ar
       if (m.disclose) {
         long long nd = srv_drill_disclose_after(NULL, m.id);
         if (nd < 0) {
-          fprintf(stderr, "escrowd maintenance: drill %s: its records are not disclosed (see "
-                          "the log)\n", m.id);
+          fprintf(stderr,
+                  "escrowd maintenance: drill %s: its records are not disclosed (see "
+                  "the log)\n",
+                  m.id);
           rc = SRV_EXIT_FAILURE;
           break;
         }
@@ -232,7 +238,8 @@ int srv_drill_maintenance_main(const struct srv_config *cfg, int argc, char **ar
   srv_db_shutdown();
   if (!rc) {
     printf("maintenance: %lld drill(s) expired, %lld part(s) of %lld drill(s) deleted, %lld "
-           "record(s) disclosed\n", nexp, parts, npurged, ndisc);
+           "record(s) disclosed\n",
+           nexp, parts, npurged, ndisc);
     ke_log(KE_LOG_INFO, "maintenance done",
            json_pack("{s:I,s:I,s:I}", "drills_expired", (json_int_t)nexp, "parts_deleted",
                      (json_int_t)parts, "records_disclosed", (json_int_t)ndisc));

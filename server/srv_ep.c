@@ -20,15 +20,13 @@ enum srv_db_status srv_ep_fail_extra(struct srv_ep_fail *f, enum srv_error_code 
 {
   f->set = 1;
   f->code = code;
-  snprintf(f->message, sizeof f->message, "%s",
-           message ? message : srv_error_info(code)->message);
+  snprintf(f->message, sizeof f->message, "%s", message ? message : srv_error_info(code)->message);
   json_decref(f->extra); /* a body that fails twice keeps the last word */
   f->extra = extra;
   return SRV_DB_ABORT;
 }
 
-enum srv_db_status srv_ep_fail(struct srv_ep_fail *f, enum srv_error_code code,
-                               const char *message)
+enum srv_db_status srv_ep_fail(struct srv_ep_fail *f, enum srv_error_code code, const char *message)
 {
   return srv_ep_fail_extra(f, code, message, NULL);
 }
@@ -36,12 +34,9 @@ enum srv_db_status srv_ep_fail(struct srv_ep_fail *f, enum srv_error_code code,
 enum MHD_Result srv_ep_db_error(struct srv_request *req, enum srv_db_status st)
 {
   switch (st) {
-  case SRV_DB_RETRY:
-    return srv_reply_error(req, SRV_ERR_DB_CONFLICT, NULL);
-  case SRV_DB_UNAVAILABLE:
-    return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
-  default:
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+    case SRV_DB_RETRY: return srv_reply_error(req, SRV_ERR_DB_CONFLICT, NULL);
+    case SRV_DB_UNAVAILABLE: return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
+    default: return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
 }
 
@@ -85,8 +80,8 @@ enum MHD_Result srv_ep_txn_reply(struct srv_request *req, enum srv_db_status st,
   return ret;
 }
 
-int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn fn,
-               void *cls, struct srv_ep_fail *f, enum MHD_Result *ret)
+int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn fn, void *cls,
+               struct srv_ep_fail *f, enum MHD_Result *ret)
 {
   enum srv_db_status st;
 
@@ -119,9 +114,8 @@ static enum srv_db_status srv_ep_list_txn(struct srv_db *db, void *cls)
   return srv_db_rows_json(db, q->stmt, q->params, q->cols, &q->list);
 }
 
-enum MHD_Result srv_ep_list(struct srv_request *req, enum srv_stmt stmt,
-                            const char *const *params, const struct srv_jcol *cols,
-                            const char *member)
+enum MHD_Result srv_ep_list(struct srv_request *req, enum srv_stmt stmt, const char *const *params,
+                            const struct srv_jcol *cols, const char *member)
 {
   struct srv_ep_list_q q = {stmt, params, cols, NULL};
   enum MHD_Result ret;
@@ -156,9 +150,9 @@ enum MHD_Result srv_ep_body_reply(struct srv_request *req, const struct ke_jerr 
 {
   if (err->kind == KE_JE_NONE)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  return srv_reply_error(req, err->field && err->field->code
-                                  ? (enum srv_error_code)err->field->code
-                                  : SRV_ERR_BAD_REQUEST,
+  return srv_reply_error(req,
+                         err->field && err->field->code ? (enum srv_error_code)err->field->code
+                                                        : SRV_ERR_BAD_REQUEST,
                          err->text);
 }
 
@@ -199,23 +193,22 @@ static int srv_query_field(const struct srv_qfield *f, const char *v, void *dst)
   size_t n = strlen(v);
 
   switch (f->type) {
-  case SRV_Q_BOOL:
-    if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-      return -1;
-    *(int *)dst = v[0] == 't';
-    return 0;
-  case SRV_Q_UINT:
-    return srv_query_uint(v, f->min, f->max, (int64_t *)dst);
-  default:
-    if (n < (size_t)f->min || n > (size_t)f->max || (f->check && !f->check(v)))
-      return -1;
-    *(const char **)dst = v;
-    return 0;
+    case SRV_Q_BOOL:
+      if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+        return -1;
+      *(int *)dst = v[0] == 't';
+      return 0;
+    case SRV_Q_UINT: return srv_query_uint(v, f->min, f->max, (int64_t *)dst);
+    default:
+      if (n < (size_t)f->min || n > (size_t)f->max || (f->check && !f->check(v)))
+        return -1;
+      *(const char **)dst = v;
+      return 0;
   }
 }
 
-int srv_query_parse(const struct srv_qspec *spec, srv_query_lookup lookup, void *cls,
-                    void *out, char *err, size_t errlen)
+int srv_query_parse(const struct srv_qspec *spec, srv_query_lookup lookup, void *cls, void *out,
+                    char *err, size_t errlen)
 {
   memset(out, 0, spec->size);
   for (const struct srv_qfield *f = spec->fields; f->name; f++) {

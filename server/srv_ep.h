@@ -35,7 +35,7 @@ struct srv_ep_fail {
   int set;
   enum srv_error_code code;
   char message[240];
-  json_t *extra;  /* members added to the error object (owned), or NULL */
+  json_t *extra; /* members added to the error object (owned), or NULL */
   /* When not NULL: a constraint violation (a concurrent insert of the same
    * unique value) is answered with this code and message. */
   const char *constraint_message;
@@ -54,14 +54,13 @@ enum srv_db_status srv_ep_fail_extra(struct srv_ep_fail *f, enum srv_error_code 
  * failures).  0 when it committed; 1 when the request was answered with
  * the failure `fn` recorded in `f` (or, with f NULL or nothing recorded, the
  * database's status) and *ret holds the reply. */
-int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn fn,
-               void *cls, struct srv_ep_fail *f, enum MHD_Result *ret);
+int srv_ep_txn(struct srv_request *req, enum srv_db_isolation iso, srv_db_txn_fn fn, void *cls,
+               struct srv_ep_fail *f, enum MHD_Result *ret);
 
 /* A whole list endpoint: the rows of stmt (params) by cols (srv_rows.h),
  * read in one read-only transaction and answered as {member: [...]}. */
-enum MHD_Result srv_ep_list(struct srv_request *req, enum srv_stmt stmt,
-                            const char *const *params, const struct srv_jcol *cols,
-                            const char *member);
+enum MHD_Result srv_ep_list(struct srv_request *req, enum srv_stmt stmt, const char *const *params,
+                            const struct srv_jcol *cols, const char *member);
 
 /* The reply for a transaction that did not commit (st != SRV_DB_OK): the
  * failure recorded in `f` (may be NULL), else the database's trouble.  For
@@ -91,18 +90,18 @@ enum MHD_Result srv_ep_body_reply(struct srv_request *req, const struct ke_jerr 
 
 /* ---- the query string ------------------------------------------------- */
 enum srv_qtype {
-  SRV_Q_BOOL,  /* "true" or "false" into int */
-  SRV_Q_UINT,  /* decimal, no sign, no leading zero, min..max, into int64_t */
-  SRV_Q_STR,   /* min..max bytes, check() if set, into const char * */
+  SRV_Q_BOOL, /* "true" or "false" into int */
+  SRV_Q_UINT, /* decimal, no sign, no leading zero, min..max, into int64_t */
+  SRV_Q_STR,  /* min..max bytes, check() if set, into const char * */
 };
 
 #define SRV_Q_REQUIRED 1u
 
 struct srv_qfield {
-  const char *name;  /* NULL ends the table */
+  const char *name; /* NULL ends the table */
   enum srv_qtype type;
-  unsigned flags;    /* SRV_Q_REQUIRED */
-  size_t offset;     /* of the value in the caller's struct */
+  unsigned flags; /* SRV_Q_REQUIRED */
+  size_t offset;  /* of the value in the caller's struct */
   int64_t min, max, def;
   int (*check)(const char *s);
   const char *error; /* the message when wrong (or missing, if required) */
@@ -110,23 +109,32 @@ struct srv_qfield {
 
 struct srv_qspec {
   const struct srv_qfield *fields;
-  size_t size;  /* sizeof the caller's struct */
+  size_t size; /* sizeof the caller's struct */
 };
 
-#define SRV_QSPEC(T, fields) {(fields), sizeof(T)}
-#define SRV_QF_(T, m, ty, fl, lo, hi, d, chk, msg) {#m, (ty), (fl), offsetof(T, m), (lo), (hi), (d), (chk), (msg)}
+#define SRV_QSPEC(T, fields) \
+  {                          \
+    (fields), sizeof(T)      \
+  }
+#define SRV_QF_(T, m, ty, fl, lo, hi, d, chk, msg)                \
+  {                                                               \
+#m, (ty), (fl), offsetof(T, m), (lo), (hi), (d), (chk), (msg) \
+  }
 #define SRV_QF_BOOL(T, m, d, msg) SRV_QF_(T, m, SRV_Q_BOOL, 0, 0, 1, d, NULL, msg)
 #define SRV_QF_UINT(T, m, lo, hi, d, msg) SRV_QF_(T, m, SRV_Q_UINT, 0, lo, hi, d, NULL, msg)
 #define SRV_QF_STR(T, m, lo, hi, chk, msg) SRV_QF_(T, m, SRV_Q_STR, 0, lo, hi, 0, chk, msg)
-#define SRV_QF_END {NULL, SRV_Q_BOOL, 0, 0, 0, 0, 0, NULL, NULL}
+#define SRV_QF_END                              \
+  {                                             \
+    NULL, SRV_Q_BOOL, 0, 0, 0, 0, 0, NULL, NULL \
+  }
 
 /* Where the query values come from: srv_request_query in escrowd. */
 typedef const char *(*srv_query_lookup)(void *cls, const char *name);
 
 /* Parse into `out` (zeroed, then defaults and values).  0, or -1 with the
  * message in err.  No HTTP: the fuzz target calls this. */
-int srv_query_parse(const struct srv_qspec *spec, srv_query_lookup lookup, void *cls,
-                    void *out, char *err, size_t errlen);
+int srv_query_parse(const struct srv_qspec *spec, srv_query_lookup lookup, void *cls, void *out,
+                    char *err, size_t errlen);
 /* The request's query string through `spec`.  0, or 1 when answered 400. */
 int srv_ep_query(struct srv_request *req, const struct srv_qspec *spec, void *out,
                  enum MHD_Result *ret);

@@ -53,8 +53,8 @@ static enum srv_db_status srv_at_ch_txn(struct srv_db *db, void *cls)
   }
   s->out = json_pack("{s:I,s:s,s:s,s:i}", "challenge_id",
                      (json_int_t)strtoll(srv_row_text(r, "id"), NULL, 10), "fingerprint",
-                     srv_row_text(r, "fingerprint"), "expires", srv_row_text(r, "expires"),
-                     "index", p->custodian_index);
+                     srv_row_text(r, "fingerprint"), "expires", srv_row_text(r, "expires"), "index",
+                     p->custodian_index);
   PQclear(r);
   return s->out ? SRV_DB_OK : SRV_DB_ERROR;
 }
@@ -99,8 +99,7 @@ struct srv_at_body {
 static const struct ke_jfield srv_at_fields[] = {
   KE_JF_INT(struct srv_at_body, challenge_id, 1, INT64_MAX,
             "body: {\"challenge_id\": N, \"proof\": base64url}"),
-  KE_JF_B64_FIXED(struct srv_at_body, proof,
-                  "proof: a DLEQ proof P | c | s (97 bytes, base64url)"),
+  KE_JF_B64_FIXED(struct srv_at_body, proof, "proof: a DLEQ proof P | c | s (97 bytes, base64url)"),
   KE_JF_END};
 const struct ke_jspec srv_ep_attest_body = KE_JSPEC(struct srv_at_body, srv_at_fields, KE_JS_OPEN);
 
@@ -133,8 +132,8 @@ static ke_rc srv_at_check(const struct srv_at *s, const PGresult *r, int *index)
     if (*index < 1 || *index > m->pub.n || !ke_ct_eq(fpr, m->pub.fingerprint, sizeof fpr))
       rc = KE_ERR_INVALID_INDEX;
     else
-      rc = ke_attest_verify(&s->proof, (unsigned)*index, &m->pub.public_shares[*index - 1],
-                            fpr, nonce);
+      rc = ke_attest_verify(&s->proof, (unsigned)*index, &m->pub.public_shares[*index - 1], fpr,
+                            nonce);
   }
   free(m);
   return rc;
@@ -179,8 +178,8 @@ static enum srv_db_status srv_at_txn(struct srv_db *db, void *cls)
                 s->verdict > 0 ? "verified" : ke_rc_str(rc));
   if (!d)
     return SRV_DB_ERROR;
-  ev = (struct srv_audit_event){"custodian.attest", obj, s->verdict > 0 ? "success" : "failure",
-                                d, NULL};
+  ev = (struct srv_audit_event){"custodian.attest", obj, s->verdict > 0 ? "success" : "failure", d,
+                                NULL};
   st = srv_audit_append(db, s->req, &ev);
   json_decref(d);
   return st;

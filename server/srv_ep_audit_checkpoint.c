@@ -31,9 +31,9 @@ static int srv_ep_flag(struct srv_request *req, const char *name, const char *ye
     *out = 1;
     return 0;
   }
-  *ret = srv_reply_error(req, SRV_ERR_BAD_REQUEST,
-                         strcmp(name, "fresh") == 0 ? "'fresh' must be 1"
-                                                    : "'format' must be 'note'");
+  *ret =
+    srv_reply_error(req, SRV_ERR_BAD_REQUEST,
+                    strcmp(name, "fresh") == 0 ? "'fresh' must be 1" : "'format' must be 'note'");
   return -1;
 }
 
@@ -61,8 +61,7 @@ enum MHD_Result srv_ep_audit_checkpoint(struct srv_request *req)
   if (rc != 0)
     return srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
   if (note_only) {
-    ret = srv_reply_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", cp.note,
-                         strlen(cp.note));
+    ret = srv_reply_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", cp.note, strlen(cp.note));
     free(cp.note);
     return ret;
   }
@@ -71,10 +70,10 @@ enum MHD_Result srv_ep_audit_checkpoint(struct srv_request *req)
     free(cp.note);
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
-  body = json_pack("{s:s,s:s,s:I,s:o,s:s,s:s}", "checkpoint", cp.note, "origin", v.name,
-                   "tree_size", (json_int_t)cp.size, "root",
-                   srv_audit_b64_json(cp.root, sizeof cp.root), "key_name", v.name,
-                   "verifier_key", vkey);
+  body =
+    json_pack("{s:s,s:s,s:I,s:o,s:s,s:s}", "checkpoint", cp.note, "origin", v.name, "tree_size",
+              (json_int_t)cp.size, "root", srv_audit_b64_json(cp.root, sizeof cp.root), "key_name",
+              v.name, "verifier_key", vkey);
   free(cp.note);
   free(vkey);
   return body ? srv_reply_json(req, MHD_HTTP_OK, body)

@@ -34,7 +34,7 @@ struct srv_cosig_body {
 static const struct ke_jfield srv_cosig_fields[] = {
   KE_JF_STR(struct srv_cosig_body, checkpoint, 0, SRV_COSIG_MAX_NOTE, NULL, NULL), KE_JF_END};
 const struct ke_jspec srv_ep_audit_cosig_post_body =
-    KE_JSPEC(struct srv_cosig_body, srv_cosig_fields, 0);
+  KE_JSPEC(struct srv_cosig_body, srv_cosig_fields, 0);
 
 struct srv_cosig_post {
   ke_note_checkpoint cp;
@@ -100,7 +100,8 @@ static const char *srv_cosig_lines(struct srv_cosig_post *p, size_t len, const c
     if ((size_t)(nl - q) > 4 + ownlen && memcmp(q + 4, own, ownlen) == 0 && q[4 + ownlen] == ' ')
       continue;
     if (!ke_cosig_line_valid(q, (size_t)(nl - q), name))
-      return "checkpoint: a signature line is not an Ed25519 cosignature (c2sp.org/tlog-cosignature)";
+      return "checkpoint: a signature line is not an Ed25519 cosignature "
+             "(c2sp.org/tlog-cosignature)";
     if (p->n == SRV_COSIG_MAX_LINES)
       return "checkpoint: at most 16 cosignatures at a time";
     p->lines[p->n] = q;
@@ -139,9 +140,9 @@ enum MHD_Result srv_ep_audit_cosig_post(struct srv_request *req)
     return srv_ep_bad(req, bad);
   }
   if (!srv_ep_txn(req, SRV_DB_READ_COMMITTED, srv_cosig_post_txn, p, &p->fail, &ret))
-    ret = srv_reply_json(req, MHD_HTTP_CREATED,
-                         json_pack("{s:I,s:i}", "tree_size", (json_int_t)p->cp.size, "stored",
-                                   p->stored));
+    ret = srv_reply_json(
+      req, MHD_HTTP_CREATED,
+      json_pack("{s:I,s:i}", "tree_size", (json_int_t)p->cp.size, "stored", p->stored));
   free(p);
   return ret;
 }

@@ -65,8 +65,7 @@ static enum srv_db_status srv_ep_entries_body(struct srv_db *db, void *cls)
       st = SRV_DB_ERROR;
       break;
     }
-    e = json_pack("{s:I,s:o}", "index", (json_int_t)row.seq, "leaf",
-                  srv_audit_b64_json(leaf, len));
+    e = json_pack("{s:I,s:o}", "index", (json_int_t)row.seq, "leaf", srv_audit_b64_json(leaf, len));
     free(leaf);
     if (!e || json_array_append_new(q->entries, e) != 0)
       st = SRV_DB_ERROR;

@@ -19,16 +19,24 @@
 #include "srv_routes.h"
 
 static const srv_audit_proof_ep srv_proof_inclusion = {
-  .q_first = "index", .q_size = "size", .strict = 1,
+  .q_first = "index",
+  .q_size = "size",
+  .strict = 1,
   .order_msg = "'index' must be smaller than 'size'",
-  .j_first = "index", .j_size = "tree_size", .j_path = "inclusion_path",
+  .j_first = "index",
+  .j_size = "tree_size",
+  .j_path = "inclusion_path",
   .proof = srv_audit_inclusion,
 };
 
 static const srv_audit_proof_ep srv_proof_consistency = {
-  .q_first = "from", .q_size = "to", .strict = 0,
+  .q_first = "from",
+  .q_size = "to",
+  .strict = 0,
   .order_msg = "'from' must not exceed 'to'",
-  .j_first = "from", .j_size = "to", .j_path = "consistency_path",
+  .j_first = "from",
+  .j_size = "to",
+  .j_path = "consistency_path",
   .proof = srv_audit_consistency,
 };
 

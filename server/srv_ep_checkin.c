@@ -71,8 +71,8 @@ struct srv_ci_rec {
   int rotate;
 };
 static const struct srv_col srv_ci_rec_cols[] = {
-  SRV_COL_TEXT(struct srv_ci_rec, id), SRV_COL_TEXT(struct srv_ci_rec, volume_id),
-  SRV_COL_TEXT(struct srv_ci_rec, state), SRV_COL_TEXT(struct srv_ci_rec, escrow_fingerprint),
+  SRV_COL_TEXT(struct srv_ci_rec, id),     SRV_COL_TEXT(struct srv_ci_rec, volume_id),
+  SRV_COL_TEXT(struct srv_ci_rec, state),  SRV_COL_TEXT(struct srv_ci_rec, escrow_fingerprint),
   SRV_COL_BOOL(struct srv_ci_rec, rotate), SRV_COL_END};
 
 struct srv_ci {
@@ -83,8 +83,8 @@ struct srv_ci {
   size_t nvols;
   int key_changed;
   char fpr[SRV_HEX_SHA256];
-  json_t *manifest;   /* current key's, when some record is sealed to another */
-  json_t *rotate;     /* [{volume_id, reason}] */
+  json_t *manifest; /* current key's, when some record is sealed to another */
+  json_t *rotate;   /* [{volume_id, reason}] */
   struct srv_ep_fail fail;
 };
 
@@ -105,7 +105,9 @@ static char *srv_ci_array(const struct srv_ci *c, int col)
       s[o++] = ',';
     o += (size_t)snprintf(s + o, cap - o, "%s",
                           col == 0   ? v->record_id
-                          : col == 1 ? (v->match < 0 ? "NULL" : v->match ? "t" : "f")
+                          : col == 1 ? (v->match < 0 ? "NULL"
+                                        : v->match   ? "t"
+                                                     : "f")
                                      : v->unlock_check);
   }
   s[o++] = '}';
@@ -135,10 +137,10 @@ static enum srv_db_status srv_ci_records(struct srv_db *db, struct srv_ci *c)
       break;
     /* A rotation (new secret) also moves the record to the current key, so
      * "requested" goes before "escrow_key_changed" (a re-wrap only). */
-    reason = strcmp(rec.state, "disclosed") == 0                ? "disclosed"
-             : rec.rotate                                      ? "requested"
-             : strcmp(rec.escrow_fingerprint, c->fpr) != 0     ? "escrow_key_changed"
-                                                               : NULL;
+    reason = strcmp(rec.state, "disclosed") == 0           ? "disclosed"
+             : rec.rotate                                  ? "requested"
+             : strcmp(rec.escrow_fingerprint, c->fpr) != 0 ? "escrow_key_changed"
+                                                           : NULL;
     if (reason && json_array_append_new(c->rotate, json_pack("{s:s,s:s}", "volume_id",
                                                              rec.volume_id, "reason", reason)))
       break;
@@ -239,7 +241,7 @@ static const char *srv_ci_volumes(struct srv_ci *c, const json_t *vols)
   c->vols = calloc(c->nvols ? c->nvols : 1, sizeof *c->vols);
   if (!c->vols)
     return "out of memory";
-  json_array_foreach(vols, i, v) {
+  json_array_foreach (vols, i, v) {
     struct srv_ci_vol *cv = &c->vols[i];
 
     if (ke_json_spec_parse(v, &srv_ci_vol_spec, cv, &err) != 0)
@@ -261,23 +263,22 @@ static enum MHD_Result srv_ci_answer(struct srv_request *req, const struct srv_c
 
   for (size_t i = 0; vols && i < c->nvols; i++) {
     const struct srv_ci_vol *v = &c->vols[i];
-    if (json_array_append_new(vols, json_pack("{s:s,s:o}", "volume_id", v->volume_id,
-                                              "verifier_match", v->match == -1 ? json_null()
-                                                                : json_boolean(v->match == 1)))) {
+    if (json_array_append_new(
+          vols, json_pack("{s:s,s:o}", "volume_id", v->volume_id, "verifier_match",
+                          v->match == -1 ? json_null() : json_boolean(v->match == 1)))) {
       json_decref(vols);
       vols = NULL;
     }
   }
-  out = vols ? json_pack("{s:s,s:o,s:O,s:I}", "escrow_fingerprint", c->fpr, "volumes", vols,
-                         "rotate", c->rotate, "checkin_interval",
-                         (json_int_t)srv_device_cfg.checkin_interval)
-             : NULL;
+  out = vols
+          ? json_pack("{s:s,s:o,s:O,s:I}", "escrow_fingerprint", c->fpr, "volumes", vols, "rotate",
+                      c->rotate, "checkin_interval", (json_int_t)srv_device_cfg.checkin_interval)
+          : NULL;
   if (out && c->manifest && json_object_set(out, "escrow_key", c->manifest) != 0) {
     json_decref(out);
     out = NULL;
   }
-  return out ? srv_reply_json(req, MHD_HTTP_OK, out)
-             : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  return out ? srv_reply_json(req, MHD_HTTP_OK, out) : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
 }
 
 enum MHD_Result srv_ep_checkin(struct srv_request *req)

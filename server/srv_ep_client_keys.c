@@ -52,12 +52,15 @@ struct srv_ck_user {
   int64_t pw_n, pw_r, pw_p;
   int service, disabled, pw_must_change;
 };
-static const struct srv_col srv_ck_user_cols[] = {
-  SRV_COL_BYTEA(struct srv_ck_user, pw_salt),     SRV_COL_BYTEA(struct srv_ck_user, pw_hash),
-  SRV_COL_INT64(struct srv_ck_user, pw_n),        SRV_COL_INT64(struct srv_ck_user, pw_r),
-  SRV_COL_INT64(struct srv_ck_user, pw_p),        SRV_COL_BOOL(struct srv_ck_user, service),
-  SRV_COL_BOOL(struct srv_ck_user, disabled),     SRV_COL_BOOL(struct srv_ck_user, pw_must_change),
-  SRV_COL_END};
+static const struct srv_col srv_ck_user_cols[] = {SRV_COL_BYTEA(struct srv_ck_user, pw_salt),
+                                                  SRV_COL_BYTEA(struct srv_ck_user, pw_hash),
+                                                  SRV_COL_INT64(struct srv_ck_user, pw_n),
+                                                  SRV_COL_INT64(struct srv_ck_user, pw_r),
+                                                  SRV_COL_INT64(struct srv_ck_user, pw_p),
+                                                  SRV_COL_BOOL(struct srv_ck_user, service),
+                                                  SRV_COL_BOOL(struct srv_ck_user, disabled),
+                                                  SRV_COL_BOOL(struct srv_ck_user, pw_must_change),
+                                                  SRV_COL_END};
 
 struct srv_ck {
   struct srv_request *req;
@@ -92,15 +95,15 @@ static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
     return SRV_DB_OK;
   if (!(r = srv_db_exec(db, SRV_STMT_CK_USER_PW, p1, &st)))
     return st;
-  st = PQntuples(r) == 1 && srv_row_read(r, 0, srv_ck_user_cols, &u) != 0 ? SRV_DB_ERROR
-                                                                          : SRV_DB_OK;
+  st =
+    PQntuples(r) == 1 && srv_row_read(r, 0, srv_ck_user_cols, &u) != 0 ? SRV_DB_ERROR : SRV_DB_OK;
   if (PQntuples(r) == 1 && st == SRV_DB_OK) {
     s->service = u.service;
     /* a one-time password (set by an admin) re-authenticates nobody: the
      * admin knows it */
     s->have_pw = !u.disabled && !u.pw_must_change;
-    s->pw = (struct srv_pwhash){.n = (unsigned)u.pw_n, .r = (unsigned)u.pw_r,
-                                .p = (unsigned)u.pw_p};
+    s->pw =
+      (struct srv_pwhash){.n = (unsigned)u.pw_n, .r = (unsigned)u.pw_r, .p = (unsigned)u.pw_p};
     memcpy(s->pw.salt, u.pw_salt, sizeof u.pw_salt);
     memcpy(s->pw.hash, u.pw_hash, sizeof u.pw_hash);
   }
@@ -259,7 +262,7 @@ enum MHD_Result srv_ep_client_key_put(struct srv_request *req)
   if (!s.has_key)
     return srv_reply_json(req, MHD_HTTP_OK,
                           json_pack("{s:s,s:b}", "fingerprint", s.fpr, "replaced", 0));
-  return srv_reply_json(req, MHD_HTTP_OK,
-                        json_pack("{s:s,s:b,s:s}", "fingerprint", s.fpr, "replaced", 1,
-                                  "old_fingerprint", s.old_fpr));
+  return srv_reply_json(
+    req, MHD_HTTP_OK,
+    json_pack("{s:s,s:b,s:s}", "fingerprint", s.fpr, "replaced", 1, "old_fingerprint", s.old_fpr));
 }

@@ -31,13 +31,10 @@ struct srv_da_body {
   const char *reason, *volume_id;
 };
 
-static int srv_da_reason_ok(const char *s)
-{
-  return srv_text_ok(s, 1, SRV_DA_REASON_MAX);
-}
+static int srv_da_reason_ok(const char *s) { return srv_text_ok(s, 1, SRV_DA_REASON_MAX); }
 
-#define SRV_DA_REASON                                                                    \
-  KE_JF_STR(struct srv_da_body, reason, 1, SRV_DA_REASON_MAX, srv_da_reason_ok,          \
+#define SRV_DA_REASON                                                           \
+  KE_JF_STR(struct srv_da_body, reason, 1, SRV_DA_REASON_MAX, srv_da_reason_ok, \
             "reason: 1 to 500 bytes of text")
 static const struct ke_jfield srv_da_rotate_fields[] = {
   SRV_DA_REASON,
@@ -45,18 +42,18 @@ static const struct ke_jfield srv_da_rotate_fields[] = {
                 "volume_id: 1 to 128 characters A-Z a-z 0-9 . _ : -"),
   KE_JF_END};
 const struct ke_jspec srv_ep_devices_rotate_body =
-    KE_JSPEC(struct srv_da_body, srv_da_rotate_fields, 0);
+  KE_JSPEC(struct srv_da_body, srv_da_rotate_fields, 0);
 static const struct ke_jfield srv_da_disable_fields[] = {SRV_DA_REASON, KE_JF_END};
 const struct ke_jspec srv_ep_devices_disable_body =
-    KE_JSPEC(struct srv_da_body, srv_da_disable_fields, 0);
+  KE_JSPEC(struct srv_da_body, srv_da_disable_fields, 0);
 
 struct srv_da {
   struct srv_request *req;
   const char *id;
   struct srv_da_body b;
-  int disable;         /* disable / enable: the new state */
+  int disable; /* disable / enable: the new state */
   int was_disabled;
-  json_t *volumes;     /* rotate: the volumes asked to rotate */
+  json_t *volumes; /* rotate: the volumes asked to rotate */
   struct srv_ep_fail fail;
 };
 
@@ -86,8 +83,7 @@ static const struct srv_col srv_da_vol_cols[] = {SRV_COL_TEXT(struct srv_da_vol,
 static enum srv_db_status srv_da_rotate_txn(struct srv_db *db, void *cls)
 {
   struct srv_da *a = cls;
-  const char *p4[4] = {a->id, a->b.volume_id, srv_request_principal(a->req)->actor,
-                       a->b.reason};
+  const char *p4[4] = {a->id, a->b.volume_id, srv_request_principal(a->req)->actor, a->b.reason};
   enum srv_db_status st;
   PGresult *r;
 
@@ -116,8 +112,8 @@ static enum srv_db_status srv_da_rotate_txn(struct srv_db *db, void *cls)
 static enum srv_db_status srv_da_state_txn(struct srv_db *db, void *cls)
 {
   struct srv_da *a = cls;
-  const char *p4[4] = {a->id, a->disable ? "true" : "false",
-                       srv_request_principal(a->req)->actor, a->b.reason};
+  const char *p4[4] = {a->id, a->disable ? "true" : "false", srv_request_principal(a->req)->actor,
+                       a->b.reason};
   enum srv_db_status st;
   PGresult *r;
 
@@ -126,11 +122,10 @@ static enum srv_db_status srv_da_state_txn(struct srv_db *db, void *cls)
   if (!(r = srv_db_exec(db, SRV_STMT_DEVICE_SET_DISABLED, p4, &st)))
     return st;
   PQclear(r);
-  return srv_audit_success(db, a->req, a->disable ? "device.disable" : "device.enable", "device",
-                           a->id, a->disable ? json_pack("{s:s,s:b}", "reason", a->b.reason,
-                                                         "was_disabled", a->was_disabled)
-                                             : json_pack("{s:b}", "was_disabled",
-                                                         a->was_disabled));
+  return srv_audit_success(
+    db, a->req, a->disable ? "device.disable" : "device.enable", "device", a->id,
+    a->disable ? json_pack("{s:s,s:b}", "reason", a->b.reason, "was_disabled", a->was_disabled)
+               : json_pack("{s:b}", "was_disabled", a->was_disabled));
 }
 
 enum MHD_Result srv_ep_devices_rotate(struct srv_request *req)
@@ -148,8 +143,9 @@ enum MHD_Result srv_ep_devices_rotate(struct srv_request *req)
     json_decref(a.volumes);
     return ret;
   }
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s,s:o,s:s}", "device_id", a.id,
-                                                    "volumes", a.volumes, "reason", a.b.reason));
+  return srv_reply_json(
+    req, MHD_HTTP_OK,
+    json_pack("{s:s,s:o,s:s}", "device_id", a.id, "volumes", a.volumes, "reason", a.b.reason));
 }
 
 static enum MHD_Result srv_da_set(struct srv_request *req, int disable)
@@ -163,17 +159,11 @@ static enum MHD_Result srv_da_set(struct srv_request *req, int disable)
     return ret;
   if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_da_state_txn, &a, &a.fail, &ret))
     return ret;
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s,s:b,s:b}", "device_id", a.id,
-                                                    "disabled", disable, "was_disabled",
-                                                    a.was_disabled));
+  return srv_reply_json(req, MHD_HTTP_OK,
+                        json_pack("{s:s,s:b,s:b}", "device_id", a.id, "disabled", disable,
+                                  "was_disabled", a.was_disabled));
 }
 
-enum MHD_Result srv_ep_devices_disable(struct srv_request *req)
-{
-  return srv_da_set(req, 1);
-}
+enum MHD_Result srv_ep_devices_disable(struct srv_request *req) { return srv_da_set(req, 1); }
 
-enum MHD_Result srv_ep_devices_enable(struct srv_request *req)
-{
-  return srv_da_set(req, 0);
-}
+enum MHD_Result srv_ep_devices_enable(struct srv_request *req) { return srv_da_set(req, 0); }

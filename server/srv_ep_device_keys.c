@@ -79,7 +79,7 @@ struct srv_dk {
   char state[16], created[32], key_state[16];
   char superseded[SRV_DEV_ID_LEN + 1];
   int64_t leaf_index; /* -1 unknown */
-  int is_new; /* 0: the same envelope again */
+  int is_new;         /* 0: the same envelope again */
   struct srv_ep_fail fail;
 };
 
@@ -129,10 +129,10 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   snprintf(k->created, sizeof k->created, "%s", srv_row_text(r, "created"));
   PQclear(r);
   snprintf(k->state, sizeof k->state, "active");
-  d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "device", k->device, "volume",
-                k->volume, "key_type", k->key_type, "key_id", k->key_id, "envelope_sha256",
-                k->sha, "escrow_fingerprint", k->fpr, "escrow_key_state", k->key_state,
-                "superseded", k->superseded[0] ? k->superseded : NULL);
+  d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "device", k->device, "volume", k->volume,
+                "key_type", k->key_type, "key_id", k->key_id, "envelope_sha256", k->sha,
+                "escrow_fingerprint", k->fpr, "escrow_key_state", k->key_state, "superseded",
+                k->superseded[0] ? k->superseded : NULL);
   k->is_new = 1;
   return srv_audit_success(db, k->req, "escrow.store", "record", k->id, d);
 }
@@ -198,7 +198,8 @@ static int srv_dk_find_leaf(struct srv_dk *k)
   k->leaf_index = l.leaf;
   l.mode = SRV_DK_STORE;
   if (srv_db_txn(SRV_DB_SERIALIZABLE, srv_dk_leaf_txn, &l) != SRV_DB_OK)
-    ke_log(KE_LOG_WARN, "could not store a record's leaf index", json_pack("{s:s}", "record", k->id));
+    ke_log(KE_LOG_WARN, "could not store a record's leaf index",
+           json_pack("{s:s}", "record", k->id));
   free(l.text);
   return 0;
 }
@@ -275,15 +276,14 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, struct srv_dk *k)
   } else if (k->leaf_index < 0 && srv_dk_find_leaf(k) != 0) {
     return srv_reply_error(req, SRV_ERR_DB_UNAVAILABLE, NULL);
   }
-  if (srv_device_receipt(k->device, k->volume, k->id, k->sha, k->leaf_index, k->created,
-                         &note) != 0) {
+  if (srv_device_receipt(k->device, k->volume, k->id, k->sha, k->leaf_index, k->created, &note) !=
+      0) {
     free(event);
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
   ke_log(KE_LOG_INFO, k->is_new ? "escrow stored" : "escrow re-upload (unchanged)",
-         json_pack("{s:s,s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "device",
-                   k->device, "volume", k->volume, "record", k->id, "leaf_index",
-                   (json_int_t)k->leaf_index));
+         json_pack("{s:s,s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "device", k->device,
+                   "volume", k->volume, "record", k->id, "leaf_index", (json_int_t)k->leaf_index));
   if (!event) {
     /* A re-upload (or a failed update before): read the event on its own. */
     struct srv_dk_leaf e = {k->id, k->leaf_index, SRV_DK_TEXT, NULL};
@@ -294,9 +294,8 @@ static enum MHD_Result srv_dk_answer(struct srv_request *req, struct srv_dk *k)
     }
     event = e.text;
   }
-  out = json_pack("{s:s,s:s,s:I,s:s,s:s}", "record_id", k->id, "state", k->state,
-                  "leaf_index", (json_int_t)k->leaf_index, "receipt", note, "escrow_event",
-                  event);
+  out = json_pack("{s:s,s:s,s:I,s:s,s:s}", "record_id", k->id, "state", k->state, "leaf_index",
+                  (json_int_t)k->leaf_index, "receipt", note, "escrow_event", event);
   free(event);
   free(note);
   return out ? srv_reply_json(req, k->is_new ? MHD_HTTP_CREATED : MHD_HTTP_OK, out)
@@ -323,8 +322,11 @@ enum MHD_Result srv_ep_device_keys_put(struct srv_request *req)
     return srv_ep_body_reply(req, &err);
   if (!(k = calloc(1, sizeof *k)))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  *k = (struct srv_dk){.req = req, .device = srv_request_principal(req)->id, .volume = volume,
-                       .key_type = b.key_type, .key_id = b.key_id};
+  *k = (struct srv_dk){.req = req,
+                       .device = srv_request_principal(req)->id,
+                       .volume = volume,
+                       .key_type = b.key_type,
+                       .key_id = b.key_id};
   if ((bad = srv_dk_validate(k, &b, &code)) != NULL)
     ret = srv_reply_error(req, code, code == SRV_ERR_INTERNAL ? NULL : bad);
   else if (!srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_dk_txn, k, &k->fail, &ret))

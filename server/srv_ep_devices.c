@@ -29,25 +29,26 @@ struct srv_ds_query {
   const char *q;
   int64_t limit;
 };
-static int srv_ds_q_ok(const char *q)
-{
-  return srv_text_ok(q, 1, SRV_DS_Q_MAX);
-}
+static int srv_ds_q_ok(const char *q) { return srv_text_ok(q, 1, SRV_DS_Q_MAX); }
 static const struct srv_qfield srv_ds_query_fields[] = {
   SRV_QF_(struct srv_ds_query, q, SRV_Q_STR, SRV_Q_REQUIRED, 1, SRV_DS_Q_MAX, 0, srv_ds_q_ok,
           "q: 1 to 128 bytes of text (a hostname, serial or Key ID prefix)"),
-  SRV_QF_UINT(struct srv_ds_query, limit, 1, 500, 50, "limit: 1 to 500"),
-  SRV_QF_END};
+  SRV_QF_UINT(struct srv_ds_query, limit, 1, 500, 50, "limit: 1 to 500"), SRV_QF_END};
 const struct srv_qspec srv_ep_devices_search_query =
-    SRV_QSPEC(struct srv_ds_query, srv_ds_query_fields);
+  SRV_QSPEC(struct srv_ds_query, srv_ds_query_fields);
 
 /* Never an envelope, a verifier or a signature: see the top. */
-static const struct srv_jcol srv_ds_cols[] = {
-  {"device_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("hostname", SRV_CT_TEXT),
-  SRV_JCOL("serial", SRV_CT_TEXT), SRV_JCOL("os", SRV_CT_TEXT),
-  {"group", "group_name", SRV_CT_TEXT, 0}, SRV_JCOL("enrolled", SRV_CT_TIME),
-  SRV_JCOL_NULL("last_checkin", SRV_CT_TIME), SRV_JCOL("disabled", SRV_CT_BOOL),
-  SRV_JCOL("matched", SRV_CT_JSON), SRV_JCOL_NULL("records", SRV_CT_JSON), SRV_JCOL_END};
+static const struct srv_jcol srv_ds_cols[] = {{"device_id", "id", SRV_CT_TEXT, 0},
+                                              SRV_JCOL("hostname", SRV_CT_TEXT),
+                                              SRV_JCOL("serial", SRV_CT_TEXT),
+                                              SRV_JCOL("os", SRV_CT_TEXT),
+                                              {"group", "group_name", SRV_CT_TEXT, 0},
+                                              SRV_JCOL("enrolled", SRV_CT_TIME),
+                                              SRV_JCOL_NULL("last_checkin", SRV_CT_TIME),
+                                              SRV_JCOL("disabled", SRV_CT_BOOL),
+                                              SRV_JCOL("matched", SRV_CT_JSON),
+                                              SRV_JCOL_NULL("records", SRV_CT_JSON),
+                                              SRV_JCOL_END};
 
 struct srv_ds {
   struct srv_request *req;
@@ -67,7 +68,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   if ((st = srv_db_rows_json(db, SRV_STMT_DEVICE_SEARCH, p3, srv_ds_cols, &s->list)))
     return st;
   /* No record matched: the device itself did. */
-  json_array_foreach(s->list, i, e)
+  json_array_foreach (s->list, i, e)
     if (json_is_null(json_object_get(e, "records")) &&
         json_object_set_new(e, "records", json_array()))
       return SRV_DB_ERROR;
@@ -110,27 +111,45 @@ enum MHD_Result srv_ep_devices_search(struct srv_request *req)
 /* ---- one device ------------------------------------------------------------ */
 
 static const struct srv_jcol srv_dg_device_cols[] = {
-  {"device_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("hostname", SRV_CT_TEXT),
-  SRV_JCOL("serial", SRV_CT_TEXT), SRV_JCOL("os", SRV_CT_TEXT), SRV_JCOL("hardware", SRV_CT_JSON),
-  {"group", "group_name", SRV_CT_TEXT, 0}, SRV_JCOL("enrolled", SRV_CT_TIME),
-  SRV_JCOL_NULL("last_checkin", SRV_CT_TIME), SRV_JCOL_NULL("agent_version", SRV_CT_TEXT),
-  SRV_JCOL_NULL("escrow_key_status", SRV_CT_TEXT), SRV_JCOL("disabled", SRV_CT_BOOL),
+  {"device_id", "id", SRV_CT_TEXT, 0},
+  SRV_JCOL("hostname", SRV_CT_TEXT),
+  SRV_JCOL("serial", SRV_CT_TEXT),
+  SRV_JCOL("os", SRV_CT_TEXT),
+  SRV_JCOL("hardware", SRV_CT_JSON),
+  {"group", "group_name", SRV_CT_TEXT, 0},
+  SRV_JCOL("enrolled", SRV_CT_TIME),
+  SRV_JCOL_NULL("last_checkin", SRV_CT_TIME),
+  SRV_JCOL_NULL("agent_version", SRV_CT_TEXT),
+  SRV_JCOL_NULL("escrow_key_status", SRV_CT_TEXT),
+  SRV_JCOL("disabled", SRV_CT_BOOL),
   {"enroll_token", "enrollment_token", SRV_CT_INT64, 0},
-  SRV_JCOL_NULL("disabled_at", SRV_CT_TIME), SRV_JCOL_NULL("disabled_by", SRV_CT_TEXT),
-  SRV_JCOL_NULL("disabled_reason", SRV_CT_TEXT), SRV_JCOL_END};
+  SRV_JCOL_NULL("disabled_at", SRV_CT_TIME),
+  SRV_JCOL_NULL("disabled_by", SRV_CT_TEXT),
+  SRV_JCOL_NULL("disabled_reason", SRV_CT_TEXT),
+  SRV_JCOL_END};
 
 static const struct srv_jcol srv_dg_record_cols[] = {
-  {"record_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("volume_id", SRV_CT_TEXT),
-  SRV_JCOL("key_type", SRV_CT_TEXT), SRV_JCOL("key_id", SRV_CT_TEXT),
-  SRV_JCOL("state", SRV_CT_TEXT), SRV_JCOL("created", SRV_CT_TIME),
-  SRV_JCOL_NULL("superseded_at", SRV_CT_TIME), SRV_JCOL_NULL("superseded_by", SRV_CT_TEXT),
-  SRV_JCOL("escrow_fingerprint", SRV_CT_TEXT), SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
-  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64), SRV_JCOL_NULL("last_verifier_match", SRV_CT_BOOL),
-  SRV_JCOL_NULL("last_verifier_at", SRV_CT_TIME), SRV_JCOL_NULL("last_unlock_check", SRV_CT_TEXT),
-  SRV_JCOL_NULL("last_unlock_at", SRV_CT_TIME), SRV_JCOL_NULL("rotate_requested", SRV_CT_TIME),
-  SRV_JCOL_NULL("rotate_requested_by", SRV_CT_TEXT), SRV_JCOL_NULL("rotate_reason", SRV_CT_TEXT),
+  {"record_id", "id", SRV_CT_TEXT, 0},
+  SRV_JCOL("volume_id", SRV_CT_TEXT),
+  SRV_JCOL("key_type", SRV_CT_TEXT),
+  SRV_JCOL("key_id", SRV_CT_TEXT),
+  SRV_JCOL("state", SRV_CT_TEXT),
+  SRV_JCOL("created", SRV_CT_TIME),
+  SRV_JCOL_NULL("superseded_at", SRV_CT_TIME),
+  SRV_JCOL_NULL("superseded_by", SRV_CT_TEXT),
+  SRV_JCOL("escrow_fingerprint", SRV_CT_TEXT),
+  SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
+  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64),
+  SRV_JCOL_NULL("last_verifier_match", SRV_CT_BOOL),
+  SRV_JCOL_NULL("last_verifier_at", SRV_CT_TIME),
+  SRV_JCOL_NULL("last_unlock_check", SRV_CT_TEXT),
+  SRV_JCOL_NULL("last_unlock_at", SRV_CT_TIME),
+  SRV_JCOL_NULL("rotate_requested", SRV_CT_TIME),
+  SRV_JCOL_NULL("rotate_requested_by", SRV_CT_TEXT),
+  SRV_JCOL_NULL("rotate_reason", SRV_CT_TEXT),
   /* a record disclosed by a drill names it (schema 014) */
-  {"disclosed_by_drill", "disclosed_drill", SRV_CT_TEXT, SRV_COL_NULLABLE}, SRV_JCOL_END};
+  {"disclosed_by_drill", "disclosed_drill", SRV_CT_TEXT, SRV_COL_NULLABLE},
+  SRV_JCOL_END};
 
 struct srv_dg {
   struct srv_request *req;

@@ -96,8 +96,8 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
     return srv_ep_fail(&s->fail, SRV_ERR_BAD_SIGNATURE,
                        "The drill signature does not verify with your registered client key");
   snprintf(exp, sizeof exp, "%u", srv_drill_expiry());
-  const char *p9[9] = {s->b.drill_id, p->id, sel, s->e_hex, s->b.nonce, s->sig_hex,
-                       ck.fingerprint, s->mode, exp};
+  const char *p9[9] = {s->b.drill_id, p->id,          sel,     s->e_hex, s->b.nonce,
+                       s->sig_hex,    ck.fingerprint, s->mode, exp};
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_INSERT, p9, &st)))
     return st;
   int dup = PQntuples(r) == 0;
@@ -198,8 +198,8 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
   if (PQntuples(s->d) != 1)
     return SRV_DB_OK;
   if (s->what != SRV_DG_STATUS &&
-      !(s->r = srv_db_exec(db, s->what == SRV_DG_PARTS ? SRV_STMT_DRILL_PARTS
-                                                       : SRV_STMT_DRILL_RECORDS, p1, &st)))
+      !(s->r = srv_db_exec(
+          db, s->what == SRV_DG_PARTS ? SRV_STMT_DRILL_PARTS : SRV_STMT_DRILL_RECORDS, p1, &st)))
     return st;
   if (s->what == SRV_DG_RECORDS && !(s->k = srv_db_exec(db, SRV_STMT_DRILL_KEYS, p1, &st)))
     return st;
@@ -225,20 +225,26 @@ static int srv_dg_run(struct srv_request *req, struct srv_dg *s, enum MHD_Result
  * sequenced), a canary's too: custodians can prove them in the log.  A
  * canary carries its proof of knowledge of R (lib/ke_canary.h). */
 static const struct srv_jcol srv_dg_rec_cols[] = {
-  SRV_JCOL("record_id", SRV_CT_TEXT), SRV_JCOL("device_id", SRV_CT_TEXT),
-  SRV_JCOL("volume_id", SRV_CT_TEXT), SRV_JCOL("key_type", SRV_CT_TEXT),
-  SRV_JCOL("fingerprint", SRV_CT_TEXT), {"envelope", NULL, SRV_CT_BYTEA, SRV_COL_B64},
-  SRV_JCOL("envelope_sha256", SRV_CT_TEXT), {"R", "r_point", SRV_CT_BYTEA, SRV_COL_B64},
-  {"verifier", NULL, SRV_CT_BYTEA, SRV_COL_B64}, SRV_JCOL_NULL("leaf_index", SRV_CT_INT64),
+  SRV_JCOL("record_id", SRV_CT_TEXT),
+  SRV_JCOL("device_id", SRV_CT_TEXT),
+  SRV_JCOL("volume_id", SRV_CT_TEXT),
+  SRV_JCOL("key_type", SRV_CT_TEXT),
+  SRV_JCOL("fingerprint", SRV_CT_TEXT),
+  {"envelope", NULL, SRV_CT_BYTEA, SRV_COL_B64},
+  SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
+  {"R", "r_point", SRV_CT_BYTEA, SRV_COL_B64},
+  {"verifier", NULL, SRV_CT_BYTEA, SRV_COL_B64},
+  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64),
   SRV_JCOL_NULL("escrow_event", SRV_CT_TEXT),
-  {"canary_proof", NULL, SRV_CT_BYTEA, SRV_COL_B64 | SRV_COL_NULLABLE}, SRV_JCOL_END};
+  {"canary_proof", NULL, SRV_CT_BYTEA, SRV_COL_B64 | SRV_COL_NULLABLE},
+  SRV_JCOL_END};
 
 static json_t *srv_dg_records(const PGresult *r)
 {
   json_t *recs = srv_rows_json(r, srv_dg_rec_cols), *rec;
   size_t i;
 
-  json_array_foreach(recs, i, rec) /* a real record has no canary_proof */
+  json_array_foreach (recs, i, rec) /* a real record has no canary_proof */
     if (json_is_null(json_object_get(rec, "canary_proof")))
       json_object_del(rec, "canary_proof");
   return recs;
@@ -262,14 +268,15 @@ enum MHD_Result srv_ep_drills_get(struct srv_request *req)
     json_decref(keys);
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
-  return srv_reply_json(req, MHD_HTTP_OK,
-                        json_pack("{s:o,s:o,s:o}", "drill", view, "records", recs,
-                                  "escrow_keys", keys));
+  return srv_reply_json(
+    req, MHD_HTTP_OK,
+    json_pack("{s:o,s:o,s:o}", "drill", view, "records", recs, "escrow_keys", keys));
 }
 
-static const struct srv_jcol srv_dg_part_cols[] = {
-  SRV_JCOL("custodian_index", SRV_CT_INT64), SRV_JCOL("record_id", SRV_CT_TEXT),
-  {"part", NULL, SRV_CT_BYTEA, SRV_COL_B64}, SRV_JCOL_END};
+static const struct srv_jcol srv_dg_part_cols[] = {SRV_JCOL("custodian_index", SRV_CT_INT64),
+                                                   SRV_JCOL("record_id", SRV_CT_TEXT),
+                                                   {"part", NULL, SRV_CT_BYTEA, SRV_COL_B64},
+                                                   SRV_JCOL_END};
 
 enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
 {
@@ -283,8 +290,7 @@ enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
   srv_dg_clear(&s);
   if (!parts)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s,s:o}", "drill_id", s.id, "parts",
-                                                    parts));
+  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s,s:o}", "drill_id", s.id, "parts", parts));
 }
 
 struct srv_dst_query {
@@ -324,8 +330,8 @@ enum MHD_Result srv_ep_drills_status(struct srv_request *req)
     json_decref(idx);
     if (since < 0)
       since = n;
-    if (n != since || !state || strcmp(state, "open") != 0 ||
-        srv_longpoll_expired(deadline) || srv_longpoll_stopping() || tries >= 3)
+    if (n != since || !state || strcmp(state, "open") != 0 || srv_longpoll_expired(deadline) ||
+        srv_longpoll_stopping() || tries >= 3)
       break;
     srv_dg_clear(&x);
     sp = srv_longpoll_suspend(req, x.id, since, deadline, seq);
@@ -343,16 +349,21 @@ enum MHD_Result srv_ep_drills_status(struct srv_request *req)
 
 /* What the handlers read of DRILL_GET (the view takes the rest). */
 static const struct srv_col srv_drill_cols[] = {
-  SRV_COL_TEXT(struct srv_drill_row, auditor_id), SRV_COL_TEXT_NULL(struct srv_drill_row, person),
-  SRV_COL_TEXT(struct srv_drill_row, selection), SRV_COL_TEXT(struct srv_drill_row, state),
-  SRV_COL_TEXT(struct srv_drill_row, mode), SRV_COL_TEXT(struct srv_drill_row, custodian_indices),
-  SRV_COL_BYTEA(struct srv_drill_row, e_point), SRV_COL_INT64(struct srv_drill_row, records),
-  SRV_COL_INT64(struct srv_drill_row, disclosed), SRV_COL_BOOL(struct srv_drill_row, expired),
-  SRV_COL_BOOL(struct srv_drill_row, undisclosed), SRV_COL_END};
+  SRV_COL_TEXT(struct srv_drill_row, auditor_id),
+  SRV_COL_TEXT_NULL(struct srv_drill_row, person),
+  SRV_COL_TEXT(struct srv_drill_row, selection),
+  SRV_COL_TEXT(struct srv_drill_row, state),
+  SRV_COL_TEXT(struct srv_drill_row, mode),
+  SRV_COL_TEXT(struct srv_drill_row, custodian_indices),
+  SRV_COL_BYTEA(struct srv_drill_row, e_point),
+  SRV_COL_INT64(struct srv_drill_row, records),
+  SRV_COL_INT64(struct srv_drill_row, disclosed),
+  SRV_COL_BOOL(struct srv_drill_row, expired),
+  SRV_COL_BOOL(struct srv_drill_row, undisclosed),
+  SRV_COL_END};
 
-enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id,
-                                      struct srv_ep_fail *fail, PGresult **r,
-                                      struct srv_drill_row *d)
+enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id, struct srv_ep_fail *fail,
+                                      PGresult **r, struct srv_drill_row *d)
 {
   const char *p1[1] = {id};
   enum srv_db_status st;

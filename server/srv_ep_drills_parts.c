@@ -46,25 +46,28 @@
 
 /* The drill's metadata (no envelope), in the members' order of the API. */
 static const struct srv_jcol srv_drill_view_cols[] = {
-  SRV_JCOL("id", SRV_CT_TEXT), SRV_JCOL("auditor", SRV_CT_TEXT),
-  SRV_JCOL("selection", SRV_CT_TEXT), {"E", "e_point", SRV_CT_BYTEA, SRV_COL_B64},
-  SRV_JCOL("state", SRV_CT_TEXT), SRV_JCOL("created", SRV_CT_TIME),
-  SRV_JCOL_NULL("closed", SRV_CT_TIME), SRV_JCOL("records", SRV_CT_INT64),
+  SRV_JCOL("id", SRV_CT_TEXT),
+  SRV_JCOL("auditor", SRV_CT_TEXT),
+  SRV_JCOL("selection", SRV_CT_TEXT),
+  {"E", "e_point", SRV_CT_BYTEA, SRV_COL_B64},
+  SRV_JCOL("state", SRV_CT_TEXT),
+  SRV_JCOL("created", SRV_CT_TIME),
+  SRV_JCOL_NULL("closed", SRV_CT_TIME),
+  SRV_JCOL("records", SRV_CT_INT64),
   SRV_JCOL("custodian_indices", SRV_CT_JSON),
   /* What follows the drill (schema 014): its mode, the server's deadline
    * (drill_expiry after the start), and once closed how many parts were
    * deleted; how many records it disclosed. */
-  SRV_JCOL("mode", SRV_CT_TEXT), SRV_JCOL("open_until", SRV_CT_TIME),
-  SRV_JCOL_NULL("parts_deleted", SRV_CT_INT64), SRV_JCOL("disclosed", SRV_CT_INT64),
+  SRV_JCOL("mode", SRV_CT_TEXT),
+  SRV_JCOL("open_until", SRV_CT_TIME),
+  SRV_JCOL_NULL("parts_deleted", SRV_CT_INT64),
+  SRV_JCOL("disclosed", SRV_CT_INT64),
   SRV_JCOL_END};
 
-json_t *srv_drill_view(const PGresult *r)
-{
-  return srv_row_json(r, 0, srv_drill_view_cols);
-}
+json_t *srv_drill_view(const PGresult *r) { return srv_row_json(r, 0, srv_drill_view_cols); }
 
 /* One message for every way an element of "parts" can be wrong. */
-#define SRV_DP_PART_MSG                                                                    \
+#define SRV_DP_PART_MSG \
   "parts: each {record_id: a record id, part: base64url of a 161-byte sealed part (KP 01 ...)}"
 static int srv_dp_rid_ok(const char *s) { return srv_device_id_ok(s, "rec-"); }
 
@@ -76,8 +79,7 @@ static const struct ke_jfield srv_dp_part_fields[] = {
   KE_JF_STR(struct srv_dp_part, record_id, SRV_DEV_ID_LEN, SRV_DEV_ID_LEN, srv_dp_rid_ok,
             SRV_DP_PART_MSG),
   KE_JF_B64_FIXED(struct srv_dp_part, part, SRV_DP_PART_MSG), KE_JF_END};
-static const struct ke_jspec srv_dp_part_spec =
-    KE_JSPEC(struct srv_dp_part, srv_dp_part_fields, 0);
+static const struct ke_jspec srv_dp_part_spec = KE_JSPEC(struct srv_dp_part, srv_dp_part_fields, 0);
 
 struct srv_dp_parts_body {
   const json_t *parts; /* of srv_dp_part_spec */
@@ -87,7 +89,7 @@ static const struct ke_jfield srv_dp_parts_fields[] = {
               "parts: an array of {record_id, part}"),
   KE_JF_END};
 const struct ke_jspec srv_ep_drills_parts_body =
-    KE_JSPEC(struct srv_dp_parts_body, srv_dp_parts_fields, 0);
+  KE_JSPEC(struct srv_dp_parts_body, srv_dp_parts_fields, 0);
 
 struct srv_dp_result_body {
   const json_t *summary;
@@ -99,7 +101,7 @@ static const struct ke_jfield srv_dp_result_fields[] = {
                   "signature: base64url of an Ed25519 signature"),
   KE_JF_END};
 const struct ke_jspec srv_ep_drills_result_body =
-    KE_JSPEC(struct srv_dp_result_body, srv_dp_result_fields, 0);
+  KE_JSPEC(struct srv_dp_result_body, srv_dp_result_fields, 0);
 
 struct srv_dp {
   struct srv_request *req;
@@ -112,9 +114,9 @@ struct srv_dp {
   char *summary, sig_hex[129];
   struct srv_ep_fail fail;
   long long nrec;
-  int canary;                 /* the drill's mode is canary */
-  int disclose_pending;       /* full, has parts, its records not disclosed yet */
-  int auditor, same_person;   /* the caller is the drill's auditor, or their person */
+  int canary;               /* the drill's mode is canary */
+  int disclose_pending;     /* full, has parts, its records not disclosed yet */
+  int auditor, same_person; /* the caller is the drill's auditor, or their person */
   long long disclosed, purged;
 };
 
@@ -164,15 +166,17 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
   int expired = !unsigned_ && (ex = srv_row_text(r, "expired")) && *ex == 't';
   PQclear(r);
   if (unsigned_ || expired)
-    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, unsigned_ ? "The auditor has not signed the "
-                                                          "drill's statement yet"
-                                                        : "The drill's statement has expired");
+    return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
+                       unsigned_ ? "The auditor has not signed the "
+                                   "drill's statement yet"
+                                 : "The drill's statement has expired");
   if (p->kind == SRV_PRINCIPAL_USER && s->auditor)
     return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
                        "You started this drill: you may not contribute");
   if (s->same_person)
-    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "This custodian account belongs to the auditor "
-                                             "of the drill: it may not contribute");
+    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
+                       "This custodian account belongs to the auditor "
+                       "of the drill: it may not contribute");
   if ((long long)s->n != s->nrec)
     return srv_ep_fail(&s->fail, SRV_ERR_BAD_REQUEST,
                        "parts: one part for every record of the drill, no more, no less");
@@ -185,13 +189,13 @@ static enum srv_db_status srv_dp_parts_txn(struct srv_db *db, void *cls)
                        "A batch of your custodian index is stored for this drill already");
   if (!(r = srv_db_exec(db, SRV_STMT_DRILL_PARTS_INSERT, p4, &st)))
     return st == SRV_DB_CONSTRAINT
-               ? srv_ep_fail(&s->fail, SRV_ERR_BAD_REQUEST,
-                             "parts: a record_id is not in the drill, or appears twice")
-               : st;
+             ? srv_ep_fail(&s->fail, SRV_ERR_BAD_REQUEST,
+                           "parts: a record_id is not in the drill, or appears twice")
+             : st;
   PQclear(r);
-  return srv_audit_success(db, s->req, "drill.part", "drill", s->id,
-                           json_pack("{s:i,s:I}", "custodian_index", atoi(s->idx), "parts",
-                                     (json_int_t)s->n));
+  return srv_audit_success(
+    db, s->req, "drill.part", "drill", s->id,
+    json_pack("{s:i,s:I}", "custodian_index", atoi(s->idx), "parts", (json_int_t)s->n));
 }
 
 enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
@@ -215,7 +219,7 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
     return ret;
   if (!(batch = json_array()))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  json_array_foreach(b.parts, i, it) {
+  json_array_foreach (b.parts, i, it) {
     struct srv_dp_part e;
     char hex[2 * KE_PART_LEN + 1];
     ke_point Re;
@@ -228,8 +232,7 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
       return srv_ep_bad(req, SRV_DP_PART_MSG);
     }
     ke_hex_encode(hex, e.part, sizeof e.part);
-    if (json_array_append_new(batch, json_pack("{s:s,s:s}", "record_id", e.record_id, "part",
-                                               hex)))
+    if (json_array_append_new(batch, json_pack("{s:s,s:s}", "record_id", e.record_id, "part", hex)))
       break;
   }
   s.n = json_array_size(batch);
@@ -254,7 +257,7 @@ enum MHD_Result srv_ep_drills_parts(struct srv_request *req)
 
 /* The summary the auditor signed (its members beyond these are kept: the
  * signed text is stored as it came). */
-#define SRV_DP_SUM_MSG                                                                     \
+#define SRV_DP_SUM_MSG \
   "summary: type, drill, total, ok, failed, failures [{record_id, reason}], custodians"
 static int srv_dp_type_ok(const char *s) { return strcmp(s, KE_DRILL_RESULT_TYPE) == 0; }
 struct srv_dp_sum {
@@ -272,7 +275,7 @@ static const struct ke_jfield srv_dp_sum_fields[] = {
   KE_JF_ARRAY(struct srv_dp_sum, custodians, 1, 255, SRV_DP_SUM_MSG),
   KE_JF_END};
 static const struct ke_jspec srv_dp_sum_spec =
-    KE_JSPEC(struct srv_dp_sum, srv_dp_sum_fields, KE_JS_OPEN);
+  KE_JSPEC(struct srv_dp_sum, srv_dp_sum_fields, KE_JS_OPEN);
 
 static int srv_dp_reason_ok(const char *s) { return srv_text_ok(s, 1, 200); }
 struct srv_dp_failure {
@@ -282,7 +285,7 @@ static const struct ke_jfield srv_dp_failure_fields[] = {
   KE_JF_STR(struct srv_dp_failure, record_id, SRV_DEV_ID_LEN, SRV_DEV_ID_LEN, srv_dp_rid_ok, NULL),
   KE_JF_STR(struct srv_dp_failure, reason, 1, 200, srv_dp_reason_ok, NULL), KE_JF_END};
 static const struct ke_jspec srv_dp_failure_spec =
-    KE_JSPEC(struct srv_dp_failure, srv_dp_failure_fields, KE_JS_OPEN);
+  KE_JSPEC(struct srv_dp_failure, srv_dp_failure_fields, KE_JS_OPEN);
 
 /* The summary's facts for the audit event, checked against the snapshot:
  * total = the snapshot's size, ok + failed = total, failures name distinct
@@ -303,11 +306,11 @@ static json_t *srv_dp_facts(const json_t *sum, const char *id, long long nrec, c
            "entry per failed record";
     return NULL;
   }
-  json_array_foreach(m.failures, i, it) {
+  json_array_foreach (m.failures, i, it) {
     if (ke_json_spec_parse(it, &srv_dp_failure_spec, &f, NULL) != 0)
       return NULL;
   }
-  json_array_foreach(m.custodians, i, it) {
+  json_array_foreach (m.custodians, i, it) {
     if (!json_is_integer(it) || json_integer_value(it) < 1 || json_integer_value(it) > 255)
       return NULL;
   }
@@ -315,8 +318,7 @@ static json_t *srv_dp_facts(const json_t *sum, const char *id, long long nrec, c
                    (json_int_t)m.ok, "failed", (json_int_t)m.failed, "failures",
                    m.failed <= SRV_DRILL_FAIL_MAX ? json_incref((json_t *)m.failures)
                                                   : json_array(),
-                   "failures_truncated", m.failed > SRV_DRILL_FAIL_MAX, "custodians",
-                   m.custodians);
+                   "failures_truncated", m.failed > SRV_DRILL_FAIL_MAX, "custodians", m.custodians);
 }
 
 static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
@@ -334,8 +336,9 @@ static enum srv_db_status srv_dp_result_txn(struct srv_db *db, void *cls)
   if ((st = srv_dp_open(db, s, NULL)) != SRV_DB_OK)
     return st;
   if (!s->auditor)
-    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "Only the auditor who started the drill posts "
-                                             "its result");
+    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
+                       "Only the auditor who started the drill posts "
+                       "its result");
   if ((st = srv_client_key_get(db, p->id, &ck, &found)) != SRV_DB_OK)
     return st;
   if (!found)

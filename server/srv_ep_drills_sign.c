@@ -38,7 +38,9 @@
 static const struct srv_jcol srv_ds_view_cols[] = {
   SRV_JCOL("statement", SRV_CT_TEXT),
   {"statement_signature", "statement_sig", SRV_CT_BYTEA, SRV_COL_B64},
-  {"auditor_key", NULL, SRV_CT_BYTEA, SRV_COL_B64}, SRV_JCOL("expires", SRV_CT_TIME), SRV_JCOL_END};
+  {"auditor_key", NULL, SRV_CT_BYTEA, SRV_COL_B64},
+  SRV_JCOL("expires", SRV_CT_TIME),
+  SRV_JCOL_END};
 
 json_t *srv_drill_signed_view(json_t *view, const PGresult *s)
 {
@@ -69,7 +71,7 @@ static int srv_ds_expiry_ok(const char *t)
 
   memset(&tm, 0, sizeof tm);
   if (!ke_drill_expires_ok(t) || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon,
-                                         &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+                                        &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
     return 0;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
@@ -105,9 +107,9 @@ struct srv_ds_ref {
   const char *record_id;
   uint8_t envelope_sha256[32];
 };
-static const struct srv_col srv_ds_ref_cols[] = {
-  SRV_COL_TEXT(struct srv_ds_ref, record_id), SRV_COL_BYTEA(struct srv_ds_ref, envelope_sha256),
-  SRV_COL_END};
+static const struct srv_col srv_ds_ref_cols[] = {SRV_COL_TEXT(struct srv_ds_ref, record_id),
+                                                 SRV_COL_BYTEA(struct srv_ds_ref, envelope_sha256),
+                                                 SRV_COL_END};
 
 static enum srv_db_status srv_ds_digest(struct srv_db *db, const char *id, char out[65],
                                         size_t *nrec)
@@ -154,8 +156,9 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (!mine || !open)
     return srv_ep_fail(&s->fail, mine ? SRV_ERR_CONFLICT : SRV_ERR_FORBIDDEN,
-                       mine ? "The drill is done" : "Only the auditor who started the drill "
-                                                    "signs its statement");
+                       mine ? "The drill is done"
+                            : "Only the auditor who started the drill "
+                              "signs its statement");
   /* The mode was fixed when the drill was created (a canary drill's
    * snapshot holds canaries only): the signed one must be that one. */
   if (!same_mode)
@@ -184,9 +187,9 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   if (!done)
     return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "The drill's statement is signed already");
   return srv_audit_success(db, s->req, "drill.sign", "drill", s->id,
-                           json_pack("{s:s,s:s,s:I,s:s,s:s}", "mode", s->b.mode,
-                                     "records_sha256", digest, "records", (json_int_t)nrec,
-                                     "expires", s->b.expires, "client_key", ck.fingerprint));
+                           json_pack("{s:s,s:s,s:I,s:s,s:s}", "mode", s->b.mode, "records_sha256",
+                                     digest, "records", (json_int_t)nrec, "expires", s->b.expires,
+                                     "client_key", ck.fingerprint));
 }
 
 enum MHD_Result srv_ep_drills_statement(struct srv_request *req)
@@ -207,7 +210,7 @@ enum MHD_Result srv_ep_drills_statement(struct srv_request *req)
   st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_ds_txn, &s);
   if (st != SRV_DB_OK)
     return srv_ep_txn_reply(req, st, &s.fail);
-  return srv_reply_json(req, MHD_HTTP_CREATED,
-                        json_pack("{s:s,s:s,s:s}", "drill_id", s.id, "mode", s.b.mode, "expires",
-                                  s.b.expires));
+  return srv_reply_json(
+    req, MHD_HTTP_CREATED,
+    json_pack("{s:s,s:s,s:s}", "drill_id", s.id, "mode", s.b.mode, "expires", s.b.expires));
 }

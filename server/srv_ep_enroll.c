@@ -41,8 +41,8 @@ struct srv_en_body {
   const json_t *hardware; /* its facts: srv_en_hardware */
 };
 static const struct ke_jfield srv_en_fields[] = {
-  KE_JF_STR(struct srv_en_body, token, SRV_ENROLL_TOKEN_LEN, SRV_ENROLL_TOKEN_LEN,
-            srv_en_token_ok, "token: an enrolment token (ket_ and 43 base64url characters)"),
+  KE_JF_STR(struct srv_en_body, token, SRV_ENROLL_TOKEN_LEN, SRV_ENROLL_TOKEN_LEN, srv_en_token_ok,
+            "token: an enrolment token (ket_ and 43 base64url characters)"),
   KE_JF_B64_FIXED(struct srv_en_body, device_key,
                   "device_key: a 32-byte Ed25519 public key in base64url"),
   KE_JF_STR(struct srv_en_body, hostname, 1, SRV_DEV_HOST_MAX, srv_en_text_ok,
@@ -76,7 +76,7 @@ struct srv_en {
   char refused[24]; /* the reason of a refusal to audit */
   char fpr[SRV_HEX_SHA256];
   char *manifest;
-  int created;      /* 0: this enrolment again */
+  int created; /* 0: this enrolment again */
   struct srv_ep_fail fail;
 };
 
@@ -145,8 +145,8 @@ static enum srv_db_status srv_en_existing(struct srv_db *db, struct srv_en *e, i
 static enum srv_db_status srv_en_create(struct srv_db *db, struct srv_en *e)
 {
   const char *p1[1] = {e->token_id};
-  const char *p8[8] = {e->id, e->pub, e->b->hostname, e->b->serial,
-                       e->b->os, e->hw_text, e->group, e->token_id};
+  const char *p8[8] = {e->id,    e->pub,     e->b->hostname, e->b->serial,
+                       e->b->os, e->hw_text, e->group,       e->token_id};
   enum srv_db_status st;
   PGresult *r;
   int taken;
@@ -194,8 +194,8 @@ static enum srv_db_status srv_en_txn(struct srv_db *db, void *cls)
     return srv_en_refuse(e, e->why);
   if ((st = srv_en_escrow_key(db, e)) != SRV_DB_OK || (st = srv_en_create(db, e)) != SRV_DB_OK)
     return st;
-  d = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "hostname", e->b->hostname, "serial",
-                e->b->serial, "os", e->b->os, "group", e->group, "enroll_token",
+  d = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "hostname", e->b->hostname, "serial", e->b->serial,
+                "os", e->b->os, "group", e->group, "enroll_token",
                 (json_int_t)strtoll(e->token_id, NULL, 10), "escrow_fingerprint", e->fpr);
   if (!d)
     return SRV_DB_ERROR;
@@ -230,7 +230,7 @@ static const char *srv_en_hardware(struct srv_en *e, const json_t *hw)
 
   if (json_object_size(hw) > SRV_DEV_HW_MEMBERS)
     return srv_en_fields[5].error;
-  json_object_foreach((json_t *)hw, k, v) {
+  json_object_foreach ((json_t *)hw, k, v) {
     if (!srv_text_ok(k, 1, 64))
       return "hardware: fact names are 1 to 64 bytes of text";
     if (json_is_string(v) ? !srv_text_ok(json_string_value(v), 0, 256)
@@ -311,8 +311,8 @@ enum MHD_Result srv_ep_enroll(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
   ke_log(KE_LOG_INFO, e.created ? "device enrolled" : "device enrolment repeated",
-         json_pack("{s:s,s:s,s:s}", "request_id", srv_request_id(req), "device", e.id,
-                   "group", e.group));
+         json_pack("{s:s,s:s,s:s}", "request_id", srv_request_id(req), "device", e.id, "group",
+                   e.group));
   out = json_pack("{s:s,s:o,s:s,s:s,s:s,s:I}", "device_id", e.id, "escrow_key", manifest,
                   "escrow_fingerprint", e.fpr, "log_key", vkey, "log_origin", origin,
                   "checkin_interval", (json_int_t)srv_device_cfg.checkin_interval);

@@ -36,10 +36,9 @@ int srv_enroll_token_hash(const char *token, uint8_t hash[32])
       ke_b64url_decode_fixed(raw, sizeof raw, token + 4) != KE_OK)
     return -1;
   ke_wipe(raw, sizeof raw);
-  return EVP_Digest(token, SRV_ENROLL_TOKEN_LEN, hash, &hl, EVP_sha256(), NULL) == 1 &&
-                 hl == 32
-             ? 0
-             : -1;
+  return EVP_Digest(token, SRV_ENROLL_TOKEN_LEN, hash, &hl, EVP_sha256(), NULL) == 1 && hl == 32
+           ? 0
+           : -1;
 }
 
 struct srv_et_body {
@@ -55,7 +54,7 @@ static const struct ke_jfield srv_et_fields[] = {
             "expires_in: seconds from 60 to 31622400 (366 days)"),
   KE_JF_END};
 const struct ke_jspec srv_ep_enroll_tokens_create_body =
-    KE_JSPEC(struct srv_et_body, srv_et_fields, 0);
+  KE_JSPEC(struct srv_et_body, srv_et_fields, 0);
 
 struct srv_et_list_query {
   int all;
@@ -63,7 +62,7 @@ struct srv_et_list_query {
 static const struct srv_qfield srv_et_list_fields[] = {
   SRV_QF_BOOL(struct srv_et_list_query, all, 0, "all must be true or false"), SRV_QF_END};
 const struct srv_qspec srv_ep_enroll_tokens_list_query =
-    SRV_QSPEC(struct srv_et_list_query, srv_et_list_fields);
+  SRV_QSPEC(struct srv_et_list_query, srv_et_list_fields);
 
 struct srv_et_new {
   struct srv_request *req;
@@ -90,8 +89,8 @@ static enum srv_db_status srv_et_new_txn(struct srv_db *db, void *cls)
   snprintf(t->created, sizeof t->created, "%s", srv_row_text(r, "created"));
   snprintf(t->expires, sizeof t->expires, "%s", srv_row_text(r, "expires"));
   PQclear(r);
-  d = json_pack("{s:s,s:I,s:s}", "group", t->b->group, "uses", (json_int_t)t->b->uses,
-                "expires", t->expires);
+  d = json_pack("{s:s,s:I,s:s}", "group", t->b->group, "uses", (json_int_t)t->b->uses, "expires",
+                t->expires);
   return srv_audit_success(db, t->req, "enroll_token.create", "enroll_token", t->id, d);
 }
 
@@ -142,13 +141,18 @@ enum MHD_Result srv_ep_enroll_tokens_create(struct srv_request *req)
   return srv_reply_json(req, MHD_HTTP_CREATED, out);
 }
 
-static const struct srv_jcol srv_et_list_cols[] = {
-  SRV_JCOL("id", SRV_CT_INT64), SRV_JCOL("group", SRV_CT_TEXT),
-  SRV_JCOL("uses_max", SRV_CT_INT64), SRV_JCOL("uses_left", SRV_CT_INT64),
-  SRV_JCOL("created", SRV_CT_TIME), SRV_JCOL("expires", SRV_CT_TIME),
-  SRV_JCOL("created_by", SRV_CT_TEXT), SRV_JCOL_NULL("revoked", SRV_CT_TIME),
-  SRV_JCOL_NULL("revoked_by", SRV_CT_TEXT), SRV_JCOL("status", SRV_CT_TEXT),
-  SRV_JCOL("devices", SRV_CT_INT64), SRV_JCOL_END};
+static const struct srv_jcol srv_et_list_cols[] = {SRV_JCOL("id", SRV_CT_INT64),
+                                                   SRV_JCOL("group", SRV_CT_TEXT),
+                                                   SRV_JCOL("uses_max", SRV_CT_INT64),
+                                                   SRV_JCOL("uses_left", SRV_CT_INT64),
+                                                   SRV_JCOL("created", SRV_CT_TIME),
+                                                   SRV_JCOL("expires", SRV_CT_TIME),
+                                                   SRV_JCOL("created_by", SRV_CT_TEXT),
+                                                   SRV_JCOL_NULL("revoked", SRV_CT_TIME),
+                                                   SRV_JCOL_NULL("revoked_by", SRV_CT_TEXT),
+                                                   SRV_JCOL("status", SRV_CT_TEXT),
+                                                   SRV_JCOL("devices", SRV_CT_INT64),
+                                                   SRV_JCOL_END};
 
 enum MHD_Result srv_ep_enroll_tokens_list(struct srv_request *req)
 {

@@ -37,10 +37,9 @@ struct srv_ek_query {
   const char *fingerprint; /* NULL: current */
 };
 static const struct srv_qfield srv_ek_query_fields[] = {
-  SRV_QF_STR(struct srv_ek_query, fingerprint, 64, 64, srv_ek_fpr_ok, SRV_EK_FPR_MSG),
-  SRV_QF_END};
+  SRV_QF_STR(struct srv_ek_query, fingerprint, 64, 64, srv_ek_fpr_ok, SRV_EK_FPR_MSG), SRV_QF_END};
 const struct srv_qspec srv_ep_escrow_key_get_query =
-    SRV_QSPEC(struct srv_ek_query, srv_ek_query_fields);
+  SRV_QSPEC(struct srv_ek_query, srv_ek_query_fields);
 
 static const struct srv_jcol srv_ek_cols[] = {
   SRV_JCOL("fingerprint", SRV_CT_TEXT), SRV_JCOL("state", SRV_CT_TEXT),
@@ -48,10 +47,10 @@ static const struct srv_jcol srv_ek_cols[] = {
   SRV_JCOL("manifest", SRV_CT_JSON),    SRV_JCOL_END};
 /* The list leaves the manifests out. */
 static const struct srv_jcol srv_ek_list_cols[] = {
-  SRV_JCOL("fingerprint", SRV_CT_TEXT),   SRV_JCOL("state", SRV_CT_TEXT),
-  SRV_JCOL("threshold", SRV_CT_INT64),    SRV_JCOL("shares", SRV_CT_INT64),
-  SRV_JCOL("created", SRV_CT_TIME),       SRV_JCOL("state_changed", SRV_CT_TIME),
-  SRV_JCOL("created_by", SRV_CT_TEXT),    SRV_JCOL_END};
+  SRV_JCOL("fingerprint", SRV_CT_TEXT), SRV_JCOL("state", SRV_CT_TEXT),
+  SRV_JCOL("threshold", SRV_CT_INT64),  SRV_JCOL("shares", SRV_CT_INT64),
+  SRV_JCOL("created", SRV_CT_TIME),     SRV_JCOL("state_changed", SRV_CT_TIME),
+  SRV_JCOL("created_by", SRV_CT_TEXT),  SRV_JCOL_END};
 
 struct srv_ek_get {
   const char *fpr; /* NULL: current */
@@ -117,18 +116,22 @@ static const struct ke_jfield srv_ek_fields[] = {
   KE_JF_STR_OPT(struct srv_ek_body, state, 1, 16, srv_ek_state_ok,
                 "state: current, accepted or retired"),
   KE_JF_OBJECT_OPT(struct srv_ek_body, manifest, "manifest must be the escrow-key.json object"),
-  KE_JF_STR_OPT(struct srv_ek_body, fingerprint, 64, 64, srv_ek_fpr_ok, SRV_EK_FPR_MSG),
-  KE_JF_END};
+  KE_JF_STR_OPT(struct srv_ek_body, fingerprint, 64, 64, srv_ek_fpr_ok, SRV_EK_FPR_MSG), KE_JF_END};
 const struct ke_jspec srv_ep_escrow_key_post_body = KE_JSPEC(struct srv_ek_body, srv_ek_fields, 0);
 
-enum srv_ek_outcome { SRV_EK_CREATED, SRV_EK_CHANGED, SRV_EK_SAME, SRV_EK_NOT_FOUND,
-                      SRV_EK_LAST_CURRENT };
+enum srv_ek_outcome {
+  SRV_EK_CREATED,
+  SRV_EK_CHANGED,
+  SRV_EK_SAME,
+  SRV_EK_NOT_FOUND,
+  SRV_EK_LAST_CURRENT
+};
 
 struct srv_ek_post {
   struct srv_request *req;
   char fpr[SRV_HEX_SHA256];
-  const char *state;     /* wanted */
-  char *manifest;        /* canonical text, NULL for a state change */
+  const char *state; /* wanted */
+  char *manifest;    /* canonical text, NULL for a state change */
   char t[8], n[8];
   char old_state[16];
   char demoted[SRV_HEX_SHA256]; /* the previous current key, "" if none moved */
@@ -180,22 +183,20 @@ static enum srv_db_status srv_ek_post_txn(struct srv_db *db, void *cls)
     e->out = SRV_EK_CREATED;
   }
   PQclear(r);
-  d = json_pack("{s:s,s:s?,s:s?}", "state", e->state, "previous_state",
-                e->old_state[0] ? e->old_state : NULL, "demoted",
-                e->demoted[0] ? e->demoted : NULL);
+  d =
+    json_pack("{s:s,s:s?,s:s?}", "state", e->state, "previous_state",
+              e->old_state[0] ? e->old_state : NULL, "demoted", e->demoted[0] ? e->demoted : NULL);
   if (d && e->manifest) {
     json_object_set_new(d, "threshold", json_integer(atoi(e->t)));
     json_object_set_new(d, "shares", json_integer(atoi(e->n)));
   }
-  return srv_audit_success(db, e->req,
-                           e->manifest && !e->old_state[0] ? "escrow_key.publish"
-                                                           : "escrow_key.state",
-                           "escrow_key", e->fpr, d);
+  return srv_audit_success(
+    db, e->req, e->manifest && !e->old_state[0] ? "escrow_key.publish" : "escrow_key.state",
+    "escrow_key", e->fpr, d);
 }
 
 /* Validate and render the "manifest" member.  NULL or what is wrong. */
-static const char *srv_ek_manifest(struct srv_ek_post *e, const json_t *m, char *why,
-                                   size_t whylen)
+static const char *srv_ek_manifest(struct srv_ek_post *e, const json_t *m, char *why, size_t whylen)
 {
   char *text = json_dumps(m, JSON_COMPACT);
   ke_manifest *mf = malloc(sizeof *mf);

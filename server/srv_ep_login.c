@@ -52,11 +52,15 @@ struct srv_login_user {
   int pw_must_change, disabled;
 };
 static const struct srv_col srv_login_user_cols[] = {
-  SRV_COL_TEXT(struct srv_login_user, id), SRV_COL_BYTEA(struct srv_login_user, pw_salt),
-  SRV_COL_BYTEA(struct srv_login_user, pw_hash), SRV_COL_INT64(struct srv_login_user, pw_n),
-  SRV_COL_INT64(struct srv_login_user, pw_r), SRV_COL_INT64(struct srv_login_user, pw_p),
+  SRV_COL_TEXT(struct srv_login_user, id),
+  SRV_COL_BYTEA(struct srv_login_user, pw_salt),
+  SRV_COL_BYTEA(struct srv_login_user, pw_hash),
+  SRV_COL_INT64(struct srv_login_user, pw_n),
+  SRV_COL_INT64(struct srv_login_user, pw_r),
+  SRV_COL_INT64(struct srv_login_user, pw_p),
   SRV_COL_BOOL(struct srv_login_user, pw_must_change),
-  SRV_COL_BOOL(struct srv_login_user, disabled), SRV_COL_END};
+  SRV_COL_BOOL(struct srv_login_user, disabled),
+  SRV_COL_END};
 
 /* The account as step 3 finds it, locked (LOGIN_USER_LOCK). */
 struct srv_login_now {
@@ -66,9 +70,11 @@ struct srv_login_now {
   uint8_t pw_hash[32];
 };
 static const struct srv_col srv_login_now_cols[] = {
-  SRV_COL_TEXT(struct srv_login_now, id), SRV_COL_TEXT(struct srv_login_now, role),
+  SRV_COL_TEXT(struct srv_login_now, id),
+  SRV_COL_TEXT(struct srv_login_now, role),
   SRV_COL_INT64_NULL(struct srv_login_now, custodian_index),
-  SRV_COL_BOOL(struct srv_login_now, disabled), SRV_COL_BYTEA(struct srv_login_now, pw_hash),
+  SRV_COL_BOOL(struct srv_login_now, disabled),
+  SRV_COL_BYTEA(struct srv_login_now, pw_hash),
   SRV_COL_END};
 
 struct srv_login {
@@ -81,11 +87,11 @@ struct srv_login {
   struct srv_pwhash pw;
   /* step 3 */
   int success;
-  int change_required;     /* right one-time password, no new_password */
-  const char *reason;      /* failure reason (audit only) */
-  int pw_change;           /* the password changes to new_pw */
+  int change_required; /* right one-time password, no new_password */
+  const char *reason;  /* failure reason (audit only) */
+  int pw_change;       /* the password changes to new_pw */
   struct srv_pwhash new_pw;
-  int rehashed;            /* ... only to the configured scrypt cost */
+  int rehashed; /* ... only to the configured scrypt cost */
   char token_hash[2 * 32 + 3], lifetime[16], token_id[24], expires[40], role[16];
   int custodian_index;
 };
@@ -108,8 +114,8 @@ static enum srv_db_status srv_login_read_txn(struct srv_db *db, void *cls)
   if (PQntuples(r) == 1 && srv_row_read(r, 0, srv_login_user_cols, &u) == 0) {
     l->exists = 1;
     snprintf(l->user_id, sizeof l->user_id, "%s", u.id);
-    l->pw = (struct srv_pwhash){.n = (unsigned)u.pw_n, .r = (unsigned)u.pw_r,
-                                .p = (unsigned)u.pw_p};
+    l->pw =
+      (struct srv_pwhash){.n = (unsigned)u.pw_n, .r = (unsigned)u.pw_r, .p = (unsigned)u.pw_p};
     memcpy(l->pw.salt, u.pw_salt, sizeof l->pw.salt);
     memcpy(l->pw.hash, u.pw_hash, sizeof l->pw.hash);
     l->must_change = u.pw_must_change;
@@ -120,8 +126,7 @@ static enum srv_db_status srv_login_read_txn(struct srv_db *db, void *cls)
 }
 
 /* Step 3 of a right password: the session, and the password change. */
-static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login *l,
-                                            json_t **d)
+static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login *l, json_t **d)
 {
   const char *p1[1] = {l->name};
   const char *p6[6] = {l->user_id, "login", l->token_hash, "login", l->lifetime, NULL};
@@ -207,16 +212,15 @@ static enum srv_db_status srv_login_write_txn(struct srv_db *db, void *cls)
   return st;
 }
 
-static enum MHD_Result srv_login_429(struct srv_request *req, const char *name,
-                                     long long secs)
+static enum MHD_Result srv_login_429(struct srv_request *req, const char *name, long long secs)
 {
   char ra[24], msg[96];
 
   snprintf(ra, sizeof ra, "%lld", secs > 0 ? secs : 1);
   srv_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, ra);
   ke_log(KE_LOG_WARN, "login refused: too many failures",
-         json_pack("{s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "user", name,
-                   "remote", srv_request_remote(req), "retry_after", (json_int_t)secs));
+         json_pack("{s:s,s:s,s:s,s:I}", "request_id", srv_request_id(req), "user", name, "remote",
+                   srv_request_remote(req), "retry_after", (json_int_t)secs));
   /* The wait in the message too: escrowctl shows the message. */
   snprintf(msg, sizeof msg, "Too many failed logins; this address may retry in %s seconds", ra);
   return srv_reply_error(req, SRV_ERR_TOO_MANY_ATTEMPTS, msg);
@@ -302,9 +306,9 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
     srv_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"keyescrow\"");
     return srv_reply_error(req, SRV_ERR_INVALID_CREDENTIALS, NULL);
   }
-  out = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "token", token, "token_type", "Bearer",
-                  "expires", l.expires, "expires_in", (json_int_t)srv_auth_cfg.session_lifetime,
-                  "role", l.role, "user", l.name);
+  out = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "token", token, "token_type", "Bearer", "expires",
+                  l.expires, "expires_in", (json_int_t)srv_auth_cfg.session_lifetime, "role",
+                  l.role, "user", l.name);
   ke_wipe(token, sizeof token);
   if (out && l.custodian_index)
     json_object_set_new(out, "custodian_index", json_integer(l.custodian_index));

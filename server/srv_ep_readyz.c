@@ -37,6 +37,5 @@ enum MHD_Result srv_ep_readyz(struct srv_request *req)
   if (rz.version < srv_db_expected_version())
     return srv_reply_error(req, SRV_ERR_SCHEMA_BEHIND, NULL);
   return srv_reply_json(req, MHD_HTTP_OK,
-                        json_pack("{s:s,s:i}", "status", "ready", "schema_version",
-                                  rz.version));
+                        json_pack("{s:s,s:i}", "status", "ready", "schema_version", rz.version));
 }

@@ -38,15 +38,42 @@
 #define SRV_RP_STALE_MAX 3650
 
 /* ---- the report -------------------------------------------------------------- */
-enum { SRV_RP_DEVICES, SRV_RP_DISABLED, SRV_RP_ESCROWED, SRV_RP_NEVER, SRV_RP_VERIFIED,
-       SRV_RP_MISMATCH, SRV_RP_UNVERIFIED, SRV_RP_UNLOCK_OK, SRV_RP_UNLOCK_FAILED,
-       SRV_RP_OLD_KEY, SRV_RP_DISCLOSED, SRV_RP_STALE, SRV_RP_BL, SRV_RP_FV, SRV_RP_LK,
-       SRV_RP_OT, SRV_RP_NTOTALS };
+enum {
+  SRV_RP_DEVICES,
+  SRV_RP_DISABLED,
+  SRV_RP_ESCROWED,
+  SRV_RP_NEVER,
+  SRV_RP_VERIFIED,
+  SRV_RP_MISMATCH,
+  SRV_RP_UNVERIFIED,
+  SRV_RP_UNLOCK_OK,
+  SRV_RP_UNLOCK_FAILED,
+  SRV_RP_OLD_KEY,
+  SRV_RP_DISCLOSED,
+  SRV_RP_STALE,
+  SRV_RP_BL,
+  SRV_RP_FV,
+  SRV_RP_LK,
+  SRV_RP_OT,
+  SRV_RP_NTOTALS
+};
 /* Names in the answer; the key types count devices with at least one. */
-static const char *const srv_rp_total_names[SRV_RP_NTOTALS] = {
-    "devices", "disabled", "escrowed", "enrolled_never_escrowed", "verified",
-    "verifier_mismatch", "not_verified", "unlock_ok", "unlock_failed", "old_escrow_key",
-    "disclosed_not_rotated", "stale", "bitlocker", "filevault", "luks", "other"};
+static const char *const srv_rp_total_names[SRV_RP_NTOTALS] = {"devices",
+                                                               "disabled",
+                                                               "escrowed",
+                                                               "enrolled_never_escrowed",
+                                                               "verified",
+                                                               "verifier_mismatch",
+                                                               "not_verified",
+                                                               "unlock_ok",
+                                                               "unlock_failed",
+                                                               "old_escrow_key",
+                                                               "disclosed_not_rotated",
+                                                               "stale",
+                                                               "bitlocker",
+                                                               "filevault",
+                                                               "luks",
+                                                               "other"};
 
 struct srv_rp_query {
   const char *group, *os, *format, *stale_days;
@@ -88,16 +115,15 @@ static enum srv_db_status srv_rp_custodians(struct srv_db *db, struct srv_rp *s)
   PQclear(r);
   if (!shares)
     return SRV_DB_ERROR;
-  json_array_foreach(shares, i, e)
+  json_array_foreach (shares, i, e)
     fresh += json_is_true(json_object_get(e, "within_90_days"));
   snprintf(warn, sizeof warn,
            "only %lld of the current escrow key's shares were attested within 90 days; "
            "threshold %lld needs at least %lld",
            fresh, t, t + 1);
-  s->custodians = json_pack("{s:I,s:I,s:o,s:o}", "threshold", (json_int_t)t, "attested_90_days",
-                            (json_int_t)fresh, "warning",
-                            t > 0 && fresh < t + 1 ? json_string(warn) : json_null(), "shares",
-                            shares);
+  s->custodians = json_pack(
+    "{s:I,s:I,s:o,s:o}", "threshold", (json_int_t)t, "attested_90_days", (json_int_t)fresh,
+    "warning", t > 0 && fresh < t + 1 ? json_string(warn) : json_null(), "shares", shares);
   return s->custodians ? SRV_DB_OK : SRV_DB_ERROR;
 }
 
@@ -158,15 +184,33 @@ static void srv_rp_count(struct srv_rp *s, const PGresult *r, int row)
 static void srv_rp_cells(const char **v, char t[4][24], const PGresult *r, int row)
 {
   long long n = NUM(8);
-  const char *c[SRV_RP_CELLS] = {
-      COL(0), COL(1), COL(2), COL(3), srv_rp_time(t[0], r, row, 4), srv_rp_time(t[1], r, row, 5),
-      COL(6)[0] == 't' ? "true" : "false", COL(7)[0] == 't' ? "true" : "false",
-      n ? "true" : "false", COL(9), COL(10), COL(11), COL(12),
-      !n ? NULL : NUM(13) ? "mismatch" : NUM(14) ? "not_verified" : "match",
-      srv_rp_time(t[2], r, row, 15),
-      !n ? NULL : NUM(16) ? "failed" : NUM(17) == n ? "ok" : "incomplete",
-      srv_rp_time(t[3], r, row, 18), !n ? NULL : NUM(19) ? "old" : "current",
-      NUM(20) ? "true" : "false"};
+  const char *c[SRV_RP_CELLS] = {COL(0),
+                                 COL(1),
+                                 COL(2),
+                                 COL(3),
+                                 srv_rp_time(t[0], r, row, 4),
+                                 srv_rp_time(t[1], r, row, 5),
+                                 COL(6)[0] == 't' ? "true" : "false",
+                                 COL(7)[0] == 't' ? "true" : "false",
+                                 n ? "true" : "false",
+                                 COL(9),
+                                 COL(10),
+                                 COL(11),
+                                 COL(12),
+                                 !n        ? NULL
+                                 : NUM(13) ? "mismatch"
+                                 : NUM(14) ? "not_verified"
+                                           : "match",
+                                 srv_rp_time(t[2], r, row, 15),
+                                 !n             ? NULL
+                                 : NUM(16)      ? "failed"
+                                 : NUM(17) == n ? "ok"
+                                                : "incomplete",
+                                 srv_rp_time(t[3], r, row, 18),
+                                 !n        ? NULL
+                                 : NUM(19) ? "old"
+                                           : "current",
+                                 NUM(20) ? "true" : "false"};
 
   memcpy(v, c, sizeof c);
 }
@@ -174,12 +218,25 @@ static void srv_rp_cells(const char **v, char t[4][24], const PGresult *r, int r
 /* JSON: each cell after its key, as a string or (booleans, counts) as is. */
 static void srv_rp_row_json(struct srv_rp_buf *b, const PGresult *r, int row, int first)
 {
-  static const char *const keys[SRV_RP_CELLS] = {
-      "{\"device_id\":", ",\"hostname\":", ",\"os\":", ",\"group\":", ",\"enrolled\":",
-      ",\"last_checkin\":", ",\"disabled\":", ",\"stale\":", ",\"escrowed\":",
-      ",\"key_types\":{\"bitlocker\":", ",\"filevault\":", ",\"luks\":", ",\"other\":",
-      "},\"verifier\":", ",\"verified_at\":", ",\"unlock_check\":", ",\"unlock_checked_at\":",
-      ",\"escrow_key\":", ",\"disclosed_not_rotated\":"};
+  static const char *const keys[SRV_RP_CELLS] = {"{\"device_id\":",
+                                                 ",\"hostname\":",
+                                                 ",\"os\":",
+                                                 ",\"group\":",
+                                                 ",\"enrolled\":",
+                                                 ",\"last_checkin\":",
+                                                 ",\"disabled\":",
+                                                 ",\"stale\":",
+                                                 ",\"escrowed\":",
+                                                 ",\"key_types\":{\"bitlocker\":",
+                                                 ",\"filevault\":",
+                                                 ",\"luks\":",
+                                                 ",\"other\":",
+                                                 "},\"verifier\":",
+                                                 ",\"verified_at\":",
+                                                 ",\"unlock_check\":",
+                                                 ",\"unlock_checked_at\":",
+                                                 ",\"escrow_key\":",
+                                                 ",\"disclosed_not_rotated\":"};
   const char *v[SRV_RP_CELLS];
   char t[4][24];
 
@@ -280,8 +337,7 @@ static void srv_rp_head_json(struct srv_rp_buf *b, const struct srv_rp *s,
     srv_rp_fmt(b, "%s\"%s\":%lld", k ? "," : "", srv_rp_total_names[k], s->totals[k]);
   srv_rp_str(b, "},\"percent\":{");
   for (int k = 1; k < SRV_RP_NTOTALS; k++)
-    srv_rp_fmt(b, "%s\"%s\":%.1f", k > 1 ? "," : "", srv_rp_total_names[k],
-               srv_rp_pct(s, k));
+    srv_rp_fmt(b, "%s\"%s\":%.1f", k > 1 ? "," : "", srv_rp_total_names[k], srv_rp_pct(s, k));
   srv_rp_str(b, "},\"custodians\":");
   {
     char *c = json_dumps(s->custodians, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -294,9 +350,9 @@ static void srv_rp_head_json(struct srv_rp_buf *b, const struct srv_rp *s,
 }
 
 static const char srv_rp_csv_header[] =
-    "row,name,value,percent,hostname,os,group,enrolled,last_checkin,disabled,stale,"
-    "escrowed,bitlocker,filevault,luks,other,verifier,verified_at,unlock_check,"
-    "unlock_checked_at,escrow_key,disclosed_not_rotated\r\n";
+  "row,name,value,percent,hostname,os,group,enrolled,last_checkin,disabled,stale,"
+  "escrowed,bitlocker,filevault,luks,other,verifier,verified_at,unlock_check,"
+  "unlock_checked_at,escrow_key,disclosed_not_rotated\r\n";
 
 /* CSV: one table; the rows before the devices say what the report is
  * (row = audit, parameter, escrow_key, total) in name/value/percent. */
@@ -319,8 +375,7 @@ static void srv_rp_head_csv(struct srv_rp_buf *b, const struct srv_rp *s,
   srv_rp_cstr(b, s->q.group);
   srv_rp_fmt(b, ",%sparameter,os,", pad);
   srv_rp_cstr(b, s->q.os);
-  srv_rp_fmt(b, ",%sparameter,stale_days,%s,%sescrow_key,fingerprint,", pad, s->stale_days,
-             pad);
+  srv_rp_fmt(b, ",%sparameter,stale_days,%s,%sescrow_key,fingerprint,", pad, s->stale_days, pad);
   srv_rp_cstr(b, s->fingerprint);
   srv_rp_fmt(b, ",%s", pad);
   for (int k = 0; k < SRV_RP_NTOTALS; k++) {
@@ -344,15 +399,9 @@ static void srv_rp_head_csv(struct srv_rp_buf *b, const struct srv_rp *s,
   }
 }
 
-static int srv_rp_os_ok(const char *s)
-{
-  return srv_text_ok(s, 1, 128);
-}
+static int srv_rp_os_ok(const char *s) { return srv_text_ok(s, 1, 128); }
 
-int srv_report_format_ok(const char *s)
-{
-  return strcmp(s, "json") == 0 || strcmp(s, "csv") == 0;
-}
+int srv_report_format_ok(const char *s) { return strcmp(s, "json") == 0 || strcmp(s, "csv") == 0; }
 
 /* Leading zeros have always been accepted: SRV_QF_UINT refuses them. */
 static int srv_rp_days_ok(const char *s)
@@ -363,14 +412,13 @@ static int srv_rp_days_ok(const char *s)
 }
 
 static const struct srv_qfield srv_rp_query_fields[] = {
-  SRV_QF_STR(struct srv_rp_query, group, 1, INT64_MAX, srv_device_group_ok,
-             "group: a group name"),
+  SRV_QF_STR(struct srv_rp_query, group, 1, INT64_MAX, srv_device_group_ok, "group: a group name"),
   SRV_QF_STR(struct srv_rp_query, os, 1, 128, srv_rp_os_ok, "os: 1 to 128 bytes of text"),
   SRV_QF_STR(struct srv_rp_query, format, 1, 4, srv_report_format_ok, "format: json or csv"),
   SRV_QF_STR(struct srv_rp_query, stale_days, 1, 4, srv_rp_days_ok, "stale_days: 1 to 3650"),
   SRV_QF_END};
 const struct srv_qspec srv_ep_reports_coverage_query =
-    SRV_QSPEC(struct srv_rp_query, srv_rp_query_fields);
+  SRV_QSPEC(struct srv_rp_query, srv_rp_query_fields);
 
 enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
 {
@@ -389,9 +437,8 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
            s.q.stale_days ? strtoul(s.q.stale_days, NULL, 10) : SRV_RP_STALE_DEFAULT);
   if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_rp_txn, &s, NULL, &ret))
     goto out;
-  d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group",
-                s.q.group ? json_string(s.q.group) : json_null(), "os",
-                s.q.os ? json_string(s.q.os) : json_null(), "stale_days",
+  d = json_pack("{s:o,s:o,s:I,s:I,s:s}", "group", s.q.group ? json_string(s.q.group) : json_null(),
+                "os", s.q.os ? json_string(s.q.os) : json_null(), "stale_days",
                 (json_int_t)strtol(s.stale_days, NULL, 10), "devices",
                 (json_int_t)s.totals[SRV_RP_DEVICES], "format", s.csv ? "csv" : "json");
   if (srv_report_audit(req, "report.coverage", d, &cp, &leaf) != 0) {
@@ -399,10 +446,9 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
     goto out;
   }
   (s.csv ? srv_rp_head_csv : srv_rp_head_json)(&out, &s, &cp, leaf);
-  ret = srv_report_stream(req,
-                          s.csv ? "text/csv; charset=utf-8; header=present" : "application/json",
-                          &out, s.res, s.csv ? srv_rp_row_csv : srv_rp_row_json,
-                          s.csv ? "" : "\n]}\n");
+  ret =
+    srv_report_stream(req, s.csv ? "text/csv; charset=utf-8; header=present" : "application/json",
+                      &out, s.res, s.csv ? srv_rp_row_csv : srv_rp_row_json, s.csv ? "" : "\n]}\n");
   s.res = NULL; /* the stream owns it now */
 out:
   free(cp.note);

@@ -24,14 +24,26 @@
 struct srv_rr_row {
   const char *v[SRV_RR_COLS], *custodians, *record_state, *rotated_at, *record_id;
 };
-#define SRV_RR_V(i, n) {n, SRV_CT_TEXT, SRV_COL_NULLABLE, offsetof(struct srv_rr_row, v[i]), 0, 0}
-static const struct srv_col srv_rr_cols[] = {
-  SRV_RR_V(0, "retrieval_id"), SRV_RR_V(1, "requester"), SRV_RR_V(2, "device_id"),
-  SRV_RR_V(3, "hostname"), SRV_RR_V(4, "volume_id"), SRV_RR_V(5, "key_type"),
-  SRV_RR_V(6, "reason"), SRV_RR_V(7, "ticket"), SRV_RR_V(8, "state"), SRV_RR_V(9, "created"),
-  SRV_RR_V(10, "completed"), SRV_COL_TEXT(struct srv_rr_row, custodians),
-  SRV_COL_TEXT(struct srv_rr_row, record_state), SRV_COL_TIME_NULL(struct srv_rr_row, rotated_at),
-  SRV_COL_TEXT(struct srv_rr_row, record_id), SRV_COL_END};
+#define SRV_RR_V(i, n)                                                        \
+  {                                                                           \
+    n, SRV_CT_TEXT, SRV_COL_NULLABLE, offsetof(struct srv_rr_row, v[i]), 0, 0 \
+  }
+static const struct srv_col srv_rr_cols[] = {SRV_RR_V(0, "retrieval_id"),
+                                             SRV_RR_V(1, "requester"),
+                                             SRV_RR_V(2, "device_id"),
+                                             SRV_RR_V(3, "hostname"),
+                                             SRV_RR_V(4, "volume_id"),
+                                             SRV_RR_V(5, "key_type"),
+                                             SRV_RR_V(6, "reason"),
+                                             SRV_RR_V(7, "ticket"),
+                                             SRV_RR_V(8, "state"),
+                                             SRV_RR_V(9, "created"),
+                                             SRV_RR_V(10, "completed"),
+                                             SRV_COL_TEXT(struct srv_rr_row, custodians),
+                                             SRV_COL_TEXT(struct srv_rr_row, record_state),
+                                             SRV_COL_TIME_NULL(struct srv_rr_row, rotated_at),
+                                             SRV_COL_TEXT(struct srv_rr_row, record_id),
+                                             SRV_COL_END};
 #undef SRV_RR_V
 
 /* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) as Unix seconds; -1 if it
@@ -44,9 +56,10 @@ static long long srv_rr_since(const char *s)
   time_t t;
 
   if (n == 10 ? sscanf(s, "%4d-%2d-%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tail) != 3
-              : n != 20 || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
-                                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tail) != 7 ||
-                    tail != 'Z')
+              : n != 20 ||
+                  sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                         &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tail) != 7 ||
+                  tail != 'Z')
     return -1;
   if (strspn(s, "0123456789-:TZ") != n || tm.tm_year < 1970 || tm.tm_year > 9999)
     return -1;
@@ -54,17 +67,14 @@ static long long srv_rr_since(const char *s)
   tm.tm_mon -= 1;
   in = tm;
   t = timegm(&tm); /* normalises tm: compare with the inputs */
-  if (t == (time_t)-1 || !gmtime_r(&t, &tm) || tm.tm_year != in.tm_year ||
-      tm.tm_mon != in.tm_mon || tm.tm_mday != in.tm_mday || tm.tm_hour != in.tm_hour ||
-      tm.tm_min != in.tm_min || tm.tm_sec != in.tm_sec)
+  if (t == (time_t)-1 || !gmtime_r(&t, &tm) || tm.tm_year != in.tm_year || tm.tm_mon != in.tm_mon ||
+      tm.tm_mday != in.tm_mday || tm.tm_hour != in.tm_hour || tm.tm_min != in.tm_min ||
+      tm.tm_sec != in.tm_sec)
     return -1;
   return (long long)t;
 }
 
-static int srv_rr_since_ok(const char *s)
-{
-  return srv_rr_since(s) >= 0;
-}
+static int srv_rr_since_ok(const char *s) { return srv_rr_since(s) >= 0; }
 
 struct srv_rr_query {
   const char *since, *format;
@@ -75,7 +85,7 @@ static const struct srv_qfield srv_rr_query_fields[] = {
   SRV_QF_STR(struct srv_rr_query, format, 1, 4, srv_report_format_ok, "format: json or csv"),
   SRV_QF_END};
 const struct srv_qspec srv_ep_reports_retrievals_query =
-    SRV_QSPEC(struct srv_rr_query, srv_rr_query_fields);
+  SRV_QSPEC(struct srv_rr_query, srv_rr_query_fields);
 
 struct srv_rr {
   char since[24];
@@ -178,8 +188,8 @@ static void srv_rr_head(struct srv_rp_buf *b, int csv, const char *since,
   if (csv) {
     for (int c = 0; c < SRV_RR_COLS; c++)
       srv_rp_fmt(b, "%s,", srv_rr_cols[c].name);
-    srv_rp_fmt(b, "custodians,record_id,rotation,rotated_at\r\naudit,%lld,%lld,",
-               (long long)leaf, (long long)cp->size);
+    srv_rp_fmt(b, "custodians,record_id,rotation,rotated_at\r\naudit,%lld,%lld,", (long long)leaf,
+               (long long)cp->size);
     srv_rp_cstr(b, rs);
     srv_rp_put(b, ",", 1);
     srv_rp_cstr(b, cp->note);
@@ -187,8 +197,8 @@ static void srv_rr_head(struct srv_rp_buf *b, int csv, const char *since,
   } else {
     srv_rp_str(b, "{\"report\":\"retrievals\",\"since\":");
     srv_rp_jstr(b, since);
-    srv_rp_fmt(b, ",\"audit\":{\"leaf_index\":%lld,\"tree_size\":%lld,\"root\":",
-               (long long)leaf, (long long)cp->size);
+    srv_rp_fmt(b, ",\"audit\":{\"leaf_index\":%lld,\"tree_size\":%lld,\"root\":", (long long)leaf,
+               (long long)cp->size);
     srv_rp_jstr(b, rs);
     srv_rp_str(b, ",\"checkpoint\":");
     srv_rp_jstr(b, cp->note);

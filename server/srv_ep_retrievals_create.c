@@ -43,7 +43,7 @@ struct srv_rc_body {
   const char *request_id, *device, *volume, *key_id, *E, *reason, *ticket, *nonce;
   uint8_t signature[KE_RETRIEVAL_SIG_LEN];
 };
-#define SRV_RCF(m, opt, lo, hi, chk, msg)                                                     \
+#define SRV_RCF(m, opt, lo, hi, chk, msg) \
   KE_JF_(struct srv_rc_body, m, KE_JT_STR, opt, lo, hi, 0, chk, msg)
 static const struct ke_jfield srv_rc_fields[] = {
   SRV_RCF(request_id, 0, SRV_RET_ID_LEN, SRV_RET_ID_LEN, srv_ret_id_ok,
@@ -63,7 +63,7 @@ static const struct ke_jfield srv_rc_fields[] = {
   KE_JF_B64_FIXED(struct srv_rc_body, signature, "signature: base64url of an Ed25519 signature"),
   KE_JF_END};
 const struct ke_jspec srv_ep_retrievals_create_body =
-    KE_JSPEC(struct srv_rc_body, srv_rc_fields, 0);
+  KE_JSPEC(struct srv_rc_body, srv_rc_fields, 0);
 
 struct srv_rc {
   struct srv_request *req;
@@ -87,10 +87,12 @@ struct srv_rc_record {
   const char *id, *device_id, *volume_id, *envelope_sha256, *envelope, *manifest;
 };
 static const struct srv_col srv_rc_record_cols[] = {
-  SRV_COL_TEXT(struct srv_rc_record, id),        SRV_COL_TEXT(struct srv_rc_record, device_id),
+  SRV_COL_TEXT(struct srv_rc_record, id),
+  SRV_COL_TEXT(struct srv_rc_record, device_id),
   SRV_COL_TEXT(struct srv_rc_record, volume_id),
   SRV_COL_TEXT(struct srv_rc_record, envelope_sha256),
-  SRV_COL_TEXT(struct srv_rc_record, envelope),  SRV_COL_TEXT(struct srv_rc_record, manifest),
+  SRV_COL_TEXT(struct srv_rc_record, envelope),
+  SRV_COL_TEXT(struct srv_rc_record, manifest),
   SRV_COL_END};
 
 /* The one current record the request names: SRV_DB_OK with *r holding it
@@ -159,24 +161,24 @@ static enum srv_db_status srv_rc_insert(struct srv_db *db, struct srv_rc *s,
 
   snprintf(expiry, sizeof expiry, "%u", srv_ret_expiry());
   {
-    const char *p16[16] = {s->f.id,    rec->id,      p->id,     s->e_hex,  s->f.reason,
-                           s->f.ticket, s->f.nonce,  s->sig_hex, ck->fingerprint, code,
-                           thr,         expiry,      s->f.device, s->f.volume, s->f.key_id,
-                           ck->pub_hex};
+    const char *p16[16] = {s->f.id,         rec->id,     p->id,       s->e_hex,
+                           s->f.reason,     s->f.ticket, s->f.nonce,  s->sig_hex,
+                           ck->fingerprint, code,        thr,         expiry,
+                           s->f.device,     s->f.volume, s->f.key_id, ck->pub_hex};
     if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p16, &st)))
       return st == SRV_DB_CONSTRAINT
-                 ? srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "A request with this id exists already")
-                 : st;
+               ? srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "A request with this id exists already")
+               : st;
   }
   PQclear(r);
-  d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record", rec->id, "device",
-                rec->device_id, "volume", rec->volume_id, "reason", s->f.reason, "ticket",
-                s->f.ticket, "client_key", ck->fingerprint, "envelope_sha256",
-                rec->envelope_sha256, "confirmation_code", code);
+  d =
+    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record", rec->id, "device", rec->device_id,
+              "volume", rec->volume_id, "reason", s->f.reason, "ticket", s->f.ticket, "client_key",
+              ck->fingerprint, "envelope_sha256", rec->envelope_sha256, "confirmation_code", code);
   st = srv_audit_success(db, s->req, "retrieval.create", "retrieval", s->f.id, d);
   if (st == SRV_DB_OK)
-    st = srv_ret_hook(db, "request.created", s->f.id, rec->device_id, rec->volume_id, 0,
-                      atoll(thr));
+    st =
+      srv_ret_hook(db, "request.created", s->f.id, rec->device_id, rec->volume_id, 0, atoll(thr));
   return st;
 }
 
@@ -236,8 +238,8 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
     return srv_ep_bad(req, "name the record by device (and volume) or by key_id, not both");
   if (b->volume && !b->device)
     return srv_ep_bad(req, "volume needs device");
-  s.f = (ke_retrieval_fields){b->request_id, b->device, b->volume, b->key_id, b->E,
-                              b->reason,     b->ticket, b->nonce};
+  s.f = (ke_retrieval_fields){b->request_id, b->device, b->volume, b->key_id,
+                              b->E,          b->reason, b->ticket, b->nonce};
   /* srv_rc_point_ok passed: this decodes */
   if (ke_b64url_decode_fixed(e, sizeof e, b->E) != KE_OK || ke_point_parse(&s.E, e, sizeof e))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);

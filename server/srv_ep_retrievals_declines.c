@@ -33,10 +33,7 @@ static int srv_rd_rule_ok(const char *s)
          strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == strlen(s);
 }
 
-static int srv_rd_reason_ok(const char *s)
-{
-  return ke_label_valid(s, SRV_DECLINE_REASON_MAX);
-}
+static int srv_rd_reason_ok(const char *s) { return ke_label_valid(s, SRV_DECLINE_REASON_MAX); }
 
 struct srv_rd_body {
   const char *rule, *reason;
@@ -48,7 +45,7 @@ static const struct ke_jfield srv_rd_fields[] = {
             "reason: 1 to 500 bytes of text without control characters"),
   KE_JF_END};
 const struct ke_jspec srv_ep_retrievals_declines_body =
-    KE_JSPEC(struct srv_rd_body, srv_rd_fields, 0);
+  KE_JSPEC(struct srv_rd_body, srv_rd_fields, 0);
 
 struct srv_rd {
   struct srv_request *req;
@@ -105,8 +102,8 @@ static enum srv_db_status srv_rd_txn(struct srv_db *db, void *cls)
   snprintf(vol, sizeof vol, "%s", srv_row_text(r, "volume_id") ?: "");
   PQclear(r);
   if ((st = srv_audit_success(db, s->req, "retrieval.decline", "retrieval", s->id,
-                              json_pack("{s:i,s:s,s:s}", "custodian_index", atoi(s->idx),
-                                        "rule", s->b.rule, "reason", s->b.reason))))
+                              json_pack("{s:i,s:s,s:s}", "custodian_index", atoi(s->idx), "rule",
+                                        s->b.rule, "reason", s->b.reason))))
     return st;
   return srv_ret_hook(db, "request.declined", s->id, dev, vol, -1, 0);
 }

@@ -47,7 +47,7 @@ static const struct srv_qfield srv_rg_query_fields[] = {
   SRV_QF_UINT(struct srv_rg_query, declines, 0, 255, -1, "declines: a decline count, 0 to 255"),
   SRV_QF_END};
 const struct srv_qspec srv_ep_retrievals_get_query =
-    SRV_QSPEC(struct srv_rg_query, srv_rg_query_fields);
+  SRV_QSPEC(struct srv_rg_query, srv_rg_query_fields);
 
 /* RET_GET: what ends a wait. */
 struct srv_rg_row {
@@ -103,8 +103,7 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
 
     if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_rg_txn, &s)) != SRV_DB_OK)
       return srv_ep_db_error(req, st);
-    if (PQntuples(s.r) != 1 ||
-        (p->role == SRV_ROLE_HELPDESK && !srv_ret_is_requester(req, s.r))) {
+    if (PQntuples(s.r) != 1 || (p->role == SRV_ROLE_HELPDESK && !srv_ret_is_requester(req, s.r))) {
       PQclear(s.r);
       return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
     }
@@ -132,6 +131,5 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
   }
   json_t *out = srv_ret_answer(s.r);
   PQclear(s.r);
-  return out ? srv_reply_json(req, MHD_HTTP_OK, out)
-             : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  return out ? srv_reply_json(req, MHD_HTTP_OK, out) : srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
 }

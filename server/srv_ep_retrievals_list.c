@@ -36,28 +36,36 @@ static const struct srv_qfield srv_rl_query_fields[] = {
              "state: pending, completed or expired"),
   SRV_QF_UINT(struct srv_rl_query, limit, 1, 1000, 100, "limit: 1 to 1000"),
   SRV_QF_UINT(struct srv_rl_query, wait, 0, SRV_RET_WAIT_MAX, 0, "wait: 0 to 300 seconds"),
-  SRV_QF_UINT(struct srv_rl_query, since, 0, INT64_MAX, -1,
-              "since: a cursor of an earlier answer"),
+  SRV_QF_UINT(struct srv_rl_query, since, 0, INT64_MAX, -1, "since: a cursor of an earlier answer"),
   SRV_QF_END};
 const struct srv_qspec srv_ep_retrievals_list_query =
-    SRV_QSPEC(struct srv_rl_query, srv_rl_query_fields);
+  SRV_QSPEC(struct srv_rl_query, srv_rl_query_fields);
 
 static const struct srv_jcol srv_rl_cols[] = {
-  {"request_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("state", SRV_CT_TEXT),
-  {"requester", "name", SRV_CT_TEXT, 0}, SRV_JCOL("device_id", SRV_CT_TEXT),
-  SRV_JCOL("hostname", SRV_CT_TEXT), SRV_JCOL("volume_id", SRV_CT_TEXT),
-  SRV_JCOL("reason", SRV_CT_TEXT), SRV_JCOL("ticket", SRV_CT_TEXT),
-  {"confirmation_code", "code", SRV_CT_TEXT, 0}, {"needed", "threshold", SRV_CT_INT64, 0},
-  SRV_JCOL("created", SRV_CT_TIME), SRV_JCOL("expires", SRV_CT_TIME),
+  {"request_id", "id", SRV_CT_TEXT, 0},
+  SRV_JCOL("state", SRV_CT_TEXT),
+  {"requester", "name", SRV_CT_TEXT, 0},
+  SRV_JCOL("device_id", SRV_CT_TEXT),
+  SRV_JCOL("hostname", SRV_CT_TEXT),
+  SRV_JCOL("volume_id", SRV_CT_TEXT),
+  SRV_JCOL("reason", SRV_CT_TEXT),
+  SRV_JCOL("ticket", SRV_CT_TEXT),
+  {"confirmation_code", "code", SRV_CT_TEXT, 0},
+  {"needed", "threshold", SRV_CT_INT64, 0},
+  SRV_JCOL("created", SRV_CT_TIME),
+  SRV_JCOL("expires", SRV_CT_TIME),
   /* custodians: the indices that contributed, so that a custodian sees
    * at a glance which requests still wait for them */
-  SRV_JCOL("parts", SRV_CT_INT64), SRV_JCOL("custodians", SRV_CT_JSON), SRV_JCOL_END};
+  SRV_JCOL("parts", SRV_CT_INT64),
+  SRV_JCOL("custodians", SRV_CT_JSON),
+  SRV_JCOL_END};
 
 /* The requester's key at a glance: which, since when, how many keys the
  * account has had (the full history: GET /v1/retrievals/{id}). */
-static const struct srv_jcol srv_rl_key_cols[] = {
-  {"fingerprint", "key_fpr", SRV_CT_TEXT, 0}, SRV_JCOL_NULL("registered", SRV_CT_TIME),
-  SRV_JCOL("keys", SRV_CT_INT64), SRV_JCOL_END};
+static const struct srv_jcol srv_rl_key_cols[] = {{"fingerprint", "key_fpr", SRV_CT_TEXT, 0},
+                                                  SRV_JCOL_NULL("registered", SRV_CT_TIME),
+                                                  SRV_JCOL("keys", SRV_CT_INT64),
+                                                  SRV_JCOL_END};
 
 struct srv_rl {
   const char *state, *who;
@@ -138,6 +146,6 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
     if (sp < 0)
       deadline = 0; /* cap reached: answer now */
   }
-  return srv_reply_json(req, MHD_HTTP_OK,
-                        json_pack("{s:o,s:I}", "retrievals", s.list, "cursor", (json_int_t)s.cursor));
+  return srv_reply_json(
+    req, MHD_HTTP_OK, json_pack("{s:o,s:I}", "retrievals", s.list, "cursor", (json_int_t)s.cursor));
 }

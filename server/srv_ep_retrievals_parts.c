@@ -44,10 +44,14 @@ struct srv_rp_row {
   int64_t threshold;
 };
 #define SRV_RP_COL(m) SRV_COL_TEXT(struct srv_rp_row, m)
-static const struct srv_col srv_rp_row_cols[] = {
-  SRV_RP_COL(state), SRV_RP_COL(record_id), SRV_RP_COL(device_id), SRV_RP_COL(volume_id),
-  SRV_COL_TEXT_NULL(struct srv_rp_row, person), SRV_COL_BOOL(struct srv_rp_row, past_expiry),
-  SRV_COL_INT64(struct srv_rp_row, threshold), SRV_COL_END};
+static const struct srv_col srv_rp_row_cols[] = {SRV_RP_COL(state),
+                                                 SRV_RP_COL(record_id),
+                                                 SRV_RP_COL(device_id),
+                                                 SRV_RP_COL(volume_id),
+                                                 SRV_COL_TEXT_NULL(struct srv_rp_row, person),
+                                                 SRV_COL_BOOL(struct srv_rp_row, past_expiry),
+                                                 SRV_COL_INT64(struct srv_rp_row, threshold),
+                                                 SRV_COL_END};
 
 struct srv_rp {
   struct srv_request *req;
@@ -85,11 +89,12 @@ static enum srv_db_status srv_rp_check(struct srv_db *db, struct srv_rp *s)
     return srv_ep_fail(&s->fail, SRV_ERR_RETRIEVAL_CLOSED,
                        "The request has expired: it takes no more parts");
   if (srv_ret_is_requester(s->req, s->r))
-    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN, "You made this request: you may not approve it");
+    return srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
+                       "You made this request: you may not approve it");
   if (!(q = srv_db_exec(db, SRV_STMT_RET_CUSTODIAN_PERSON, pid, &st)))
     return st;
-  same = srv_row_text(q, "person") && s->w.person &&
-         strcmp(srv_row_text(q, "person"), s->w.person) == 0;
+  same =
+    srv_row_text(q, "person") && s->w.person && strcmp(srv_row_text(q, "person"), s->w.person) == 0;
   PQclear(q);
   return same ? srv_ep_fail(&s->fail, SRV_ERR_FORBIDDEN,
                             "This custodian account belongs to the requester: it may not "
@@ -110,15 +115,16 @@ static enum srv_db_status srv_rp_complete(struct srv_db *db, struct srv_rp *s)
     return st;
   s->time_to_key = strtod(srv_row_text(r, "time_to_key") ?: "0", NULL);
   PQclear(r);
-  if ((st = srv_audit_success(db, s->req, "retrieval.complete", "retrieval", s->id,
-                         json_pack("{s:s,s:I}", "record", pr[0], "parts", (json_int_t)s->count))))
+  if ((st =
+         srv_audit_success(db, s->req, "retrieval.complete", "retrieval", s->id,
+                           json_pack("{s:s,s:I}", "record", pr[0], "parts", (json_int_t)s->count))))
     return st;
   if (!(r = srv_db_exec(db, SRV_STMT_RET_DISCLOSE, pr, &st)))
     return st;
   PQclear(r);
-  if ((st = srv_audit_success(db, s->req, "escrow.disclose", "record", pr[0],
-                         json_pack("{s:s,s:s,s:s}", "device", dev, "volume", vol, "retrieval",
-                                   s->id))))
+  if ((st = srv_audit_success(
+         db, s->req, "escrow.disclose", "record", pr[0],
+         json_pack("{s:s,s:s,s:s}", "device", dev, "volume", vol, "retrieval", s->id))))
     return st;
   if ((st = srv_ret_hook(db, "request.completed", s->id, dev, vol, s->count, s->w.threshold)) ||
       (st = srv_ret_hook(db, "key.disclosed", s->id, dev, vol, s->count, s->w.threshold)))
@@ -154,9 +160,10 @@ static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
     return st;
   s->count = strtoll(srv_row_text(r, "count") ?: "0", NULL, 10);
   PQclear(r);
-  if ((st = srv_audit_success(db, s->req, "retrieval.part", "retrieval", s->id,
-                         json_pack("{s:i,s:I,s:I}", "custodian_index", atoi(s->idx), "parts",
-                                   (json_int_t)s->count, "needed", (json_int_t)s->w.threshold))))
+  if ((st =
+         srv_audit_success(db, s->req, "retrieval.part", "retrieval", s->id,
+                           json_pack("{s:i,s:I,s:I}", "custodian_index", atoi(s->idx), "parts",
+                                     (json_int_t)s->count, "needed", (json_int_t)s->w.threshold))))
     return st;
   if ((st = srv_ret_hook(db, "part.added", s->id, s->w.device_id, s->w.volume_id, s->count,
                          s->w.threshold)))

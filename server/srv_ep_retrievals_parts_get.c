@@ -57,8 +57,8 @@ static enum srv_db_status srv_rf_txn(struct srv_db *db, void *cls)
     if (srv_row_read(r, i, srv_rf_part_cols, &p) != 0 ||
         ke_hex_decode(part, sizeof part, p.part) != KE_OK ||
         !(b64 = ke_b64url_encode(part, sizeof part)) ||
-        json_array_append_new(s->parts, json_pack("{s:I,s:s}", "index",
-                                                  (json_int_t)p.custodian_index, "part", b64))) {
+        json_array_append_new(
+          s->parts, json_pack("{s:I,s:s}", "index", (json_int_t)p.custodian_index, "part", b64))) {
       json_decref(s->parts);
       s->parts = NULL;
     }

@@ -42,7 +42,7 @@ struct srv_tok_list_query {
 static const struct srv_qfield srv_tok_list_fields[] = {
   SRV_QF_BOOL(struct srv_tok_list_query, all, 0, "all must be true or false"), SRV_QF_END};
 const struct srv_qspec srv_ep_tokens_list_query =
-    SRV_QSPEC(struct srv_tok_list_query, srv_tok_list_fields);
+  SRV_QSPEC(struct srv_tok_list_query, srv_tok_list_fields);
 
 /* The account a token is for (USER_GET). */
 struct srv_tok_user {
@@ -139,8 +139,8 @@ enum MHD_Result srv_ep_tokens_create(struct srv_request *req)
     ke_wipe(token, sizeof token);
     return ret;
   }
-  out = json_pack("{s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)strtoll(t.id, NULL, 10),
-                  "name", t.name, "user", t.user, "token", token, "expires", t.expires);
+  out = json_pack("{s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)strtoll(t.id, NULL, 10), "name",
+                  t.name, "user", t.user, "token", token, "expires", t.expires);
   ke_wipe(token, sizeof token);
   return srv_reply_json(req, MHD_HTTP_CREATED, out);
 }
@@ -170,8 +170,7 @@ struct srv_tok_row {
 };
 static const struct srv_col srv_tok_row_cols[] = {
   SRV_COL_TEXT(struct srv_tok_row, kind), SRV_COL_TEXT(struct srv_tok_row, name),
-  SRV_COL_TEXT(struct srv_tok_row, user), SRV_COL_BOOL(struct srv_tok_row, revoked),
-  SRV_COL_END};
+  SRV_COL_TEXT(struct srv_tok_row, user), SRV_COL_BOOL(struct srv_tok_row, revoked), SRV_COL_END};
 
 struct srv_tok_revoke {
   struct srv_request *req;

@@ -25,7 +25,7 @@
 #include "srv_rows.h"
 
 static const char srv_users_person_rule[] =
-    "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with a letter or digit";
+  "person: 1 to 128 characters A-Z a-z 0-9 . _ : @ -, starting with a letter or digit";
 
 /* A role a user may have (agents are devices, not users). */
 static int srv_users_role_ok(const char *s)
@@ -52,27 +52,25 @@ struct srv_users_body {
   const char *name, *person, *password;
   int service;
 };
-#define SRV_USERS_ROLE_FIELDS                                                              \
-  KE_JF_STR(struct srv_users_body, role, 1, 16, srv_users_role_ok,                         \
-            "role: one of admin, helpdesk, custodian, auditor is required"),                \
-  KE_JF_INT_OPT(struct srv_users_body, custodian_index, 1, 255, 0,                         \
-                "custodian_index must be an integer from 1 to 255")
+#define SRV_USERS_ROLE_FIELDS                                                \
+  KE_JF_STR(struct srv_users_body, role, 1, 16, srv_users_role_ok,           \
+            "role: one of admin, helpdesk, custodian, auditor is required"), \
+    KE_JF_INT_OPT(struct srv_users_body, custodian_index, 1, 255, 0,         \
+                  "custodian_index must be an integer from 1 to 255")
 static const struct ke_jfield srv_users_create_fields[] = {
   KE_JF_STR(struct srv_users_body, name, 1, SRV_NAME_MAX, srv_account_name_ok,
             "name: 1 to 63 characters a-z 0-9 . _ -, starting with a letter"),
   SRV_USERS_ROLE_FIELDS,
-  KE_JF_STR_OPT(struct srv_users_body, person, 1, 128, srv_users_person_ok,
-                srv_users_person_rule),
+  KE_JF_STR_OPT(struct srv_users_body, person, 1, 128, srv_users_person_ok, srv_users_person_rule),
   KE_JF_BOOL_OPT(struct srv_users_body, service, 0, "service must be true or false"),
   /* Its rules are checked by srv_account_body_password. */
-  KE_JF_STR_OPT(struct srv_users_body, password, 0, INT64_MAX, NULL,
-                "password must be a string"),
+  KE_JF_STR_OPT(struct srv_users_body, password, 0, INT64_MAX, NULL, "password must be a string"),
   KE_JF_END};
 const struct ke_jspec srv_ep_users_create_body =
-    KE_JSPEC(struct srv_users_body, srv_users_create_fields, 0);
+  KE_JSPEC(struct srv_users_body, srv_users_create_fields, 0);
 static const struct ke_jfield srv_users_role_fields[] = {SRV_USERS_ROLE_FIELDS, KE_JF_END};
 const struct ke_jspec srv_ep_users_role_body =
-    KE_JSPEC(struct srv_users_body, srv_users_role_fields, 0);
+  KE_JSPEC(struct srv_users_body, srv_users_role_fields, 0);
 
 /* The index is what binds a custodian account to one share: a custodian
  * needs one, nobody else may have one.  NULL, or the 400 message. */
@@ -108,11 +106,10 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
 
   if (!(res = srv_db_exec(db, SRV_STMT_USER_GET, p1, &st)))
     return st;
-  st = PQntuples(res) > 0 ? srv_ep_fail(&u->fail, SRV_ERR_CONFLICT, srv_users_exists)
-                          : SRV_DB_OK;
+  st = PQntuples(res) > 0 ? srv_ep_fail(&u->fail, SRV_ERR_CONFLICT, srv_users_exists) : SRV_DB_OK;
   PQclear(res);
-  if (st || !(res = srv_account_user_insert(db, b->name, b->role, (int)b->custodian_index,
-                                            &u->pw, u->generated, &st)))
+  if (st || !(res = srv_account_user_insert(db, b->name, b->role, (int)b->custodian_index, &u->pw,
+                                            u->generated, &st)))
     return st;
   snprintf(u->created, sizeof u->created, "%s", srv_row_text(res, "created"));
   PQclear(res);
@@ -129,9 +126,9 @@ static enum srv_db_status srv_user_new_txn(struct srv_db *db, void *cls)
       return st;
     PQclear(res);
   }
-  d = b->service ? json_pack("{s:s,s:s,s:b}", "role", b->role, "password", "none", "service", 1)
-                 : json_pack("{s:s,s:s}", "role", b->role, "password",
-                             u->generated ? "generated" : "given");
+  d = b->service
+        ? json_pack("{s:s,s:s,s:b}", "role", b->role, "password", "none", "service", 1)
+        : json_pack("{s:s,s:s}", "role", b->role, "password", u->generated ? "generated" : "given");
   if (d && b->custodian_index)
     json_object_set_new(d, "custodian_index", json_integer(b->custodian_index));
   if (d && b->person)
@@ -157,8 +154,9 @@ static const char *srv_users_service_password(struct srv_user_new *u, int *faile
 
 enum MHD_Result srv_ep_users_create(struct srv_request *req)
 {
-  struct srv_user_new u = {.req = req, .fail = {.constraint_message = srv_users_exists,
-                                                .constraint_code = SRV_ERR_CONFLICT}};
+  struct srv_user_new u = {
+    .req = req,
+    .fail = {.constraint_message = srv_users_exists, .constraint_code = SRV_ERR_CONFLICT}};
   char gen[SRV_GEN_PASSWORD_LEN + 1] = "";
   struct ke_jerr err;
   const char *why;
@@ -175,8 +173,7 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
     return srv_ep_bad(req, why);
   if (bad)
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  if (!u.b.service &&
-      srv_account_body_password(req, u.b.password, gen, &u.pw, &u.generated, &ret))
+  if (!u.b.service && srv_account_body_password(req, u.b.password, gen, &u.pw, &u.generated, &ret))
     return ret;
   bad = srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_user_new_txn, &u, &u.fail, &ret);
   ke_wipe(&u.pw, sizeof u.pw);
@@ -184,8 +181,8 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
     ke_wipe(gen, sizeof gen);
     return ret;
   }
-  out = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", u.b.name, "role", u.b.role, "created",
-                  u.created, "password_must_change", u.generated, "service", u.b.service);
+  out = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", u.b.name, "role", u.b.role, "created", u.created,
+                  "password_must_change", u.generated, "service", u.b.service);
   if (out && u.b.custodian_index)
     json_object_set_new(out, "custodian_index", json_integer(u.b.custodian_index));
   if (out && u.b.person)
@@ -199,11 +196,15 @@ enum MHD_Result srv_ep_users_create(struct srv_request *req)
 /* ---- GET /v1/users ------------------------------------------------------- */
 
 static const struct srv_jcol srv_users_list_cols[] = {
-  SRV_JCOL("name", SRV_CT_TEXT),         SRV_JCOL("role", SRV_CT_TEXT),
-  SRV_JCOL_NULL("custodian_index", SRV_CT_INT64), SRV_JCOL("disabled", SRV_CT_BOOL),
+  SRV_JCOL("name", SRV_CT_TEXT),
+  SRV_JCOL("role", SRV_CT_TEXT),
+  SRV_JCOL_NULL("custodian_index", SRV_CT_INT64),
+  SRV_JCOL("disabled", SRV_CT_BOOL),
   {"password_must_change", "pw_must_change", SRV_CT_BOOL, 0},
-  SRV_JCOL("created", SRV_CT_TIME),      SRV_JCOL("updated", SRV_CT_TIME),
-  SRV_JCOL("service", SRV_CT_BOOL),      SRV_JCOL_NULL("email", SRV_CT_TEXT),
+  SRV_JCOL("created", SRV_CT_TIME),
+  SRV_JCOL("updated", SRV_CT_TIME),
+  SRV_JCOL("service", SRV_CT_BOOL),
+  SRV_JCOL_NULL("email", SRV_CT_TEXT),
   SRV_JCOL_END};
 
 enum MHD_Result srv_ep_users_list(struct srv_request *req)
@@ -216,9 +217,9 @@ enum MHD_Result srv_ep_users_list(struct srv_request *req)
 struct srv_user_change {
   struct srv_request *req;
   const char *name;
-  const char *action;   /* "user.disable", "user.enable", "user.role", "user.person" */
-  int disable;          /* for disable/enable */
-  const char *role;     /* for role */
+  const char *action; /* "user.disable", "user.enable", "user.role", "user.person" */
+  int disable;        /* for disable/enable */
+  const char *role;   /* for role */
   /* for a text attribute (person, email): its member name, statement and
    * value ("" clears an email) */
   const char *attr;
@@ -253,7 +254,7 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
     return st;
   st = PQntuples(r) != 1 ? srv_ep_fail(&c->fail, SRV_ERR_NOT_FOUND, "No such user")
        : srv_row_read(r, 0, srv_user_row_cols, &u) != 0 ? SRV_DB_ERROR
-                                                         : SRV_DB_OK;
+                                                        : SRV_DB_OK;
   if (!st)
     snprintf(c->old_role, sizeof c->old_role, "%s", u.role);
   PQclear(r);
@@ -270,7 +271,7 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
     if (!(r = srv_db_exec(db, SRV_STMT_USER_ACTIVE_ADMINS, NULL, &st)))
       return st;
     n = srv_row_text(r, "admins");
-    st = !n ? SRV_DB_ERROR
+    st = !n             ? SRV_DB_ERROR
          : atoi(n) <= 1 ? srv_ep_fail(&c->fail, SRV_ERR_CONFLICT,
                                       "This is the last active admin: make another admin first")
                         : SRV_DB_OK;
@@ -357,10 +358,7 @@ enum MHD_Result srv_ep_users_role(struct srv_request *req)
 }
 
 /* "" (no address) or a plain address. */
-static int srv_users_email_ok(const char *s)
-{
-  return !s[0] || ke_mail_addr_ok(s);
-}
+static int srv_users_email_ok(const char *s) { return !s[0] || ke_mail_addr_ok(s); }
 
 /* The bodies that set one text attribute: {person} or {email}. */
 struct srv_users_text {
@@ -370,13 +368,13 @@ static const struct ke_jfield srv_users_person_fields[] = {
   KE_JF_STR(struct srv_users_text, person, 1, 128, srv_users_person_ok, srv_users_person_rule),
   KE_JF_END};
 const struct ke_jspec srv_ep_users_person_body =
-    KE_JSPEC(struct srv_users_text, srv_users_person_fields, 0);
+  KE_JSPEC(struct srv_users_text, srv_users_person_fields, 0);
 static const struct ke_jfield srv_users_email_fields[] = {
   KE_JF_STR(struct srv_users_text, email, 0, INT64_MAX, srv_users_email_ok,
             "email: a plain address (local@domain, at most 254 bytes), or \"\" to remove it"),
   KE_JF_END};
 const struct ke_jspec srv_ep_users_email_body =
-    KE_JSPEC(struct srv_users_text, srv_users_email_fields, 0);
+  KE_JSPEC(struct srv_users_text, srv_users_email_fields, 0);
 
 /* POST /v1/users/{name}/<attr> {<attr>: value}: one text attribute, set by
  * `stmt`, audited as `action`. */
@@ -398,14 +396,12 @@ static enum MHD_Result srv_user_set_text(struct srv_request *req, const struct k
  * accounts made before the person was known, or when it changes. */
 enum MHD_Result srv_ep_users_person(struct srv_request *req)
 {
-  return srv_user_set_text(req, &srv_ep_users_person_body, SRV_STMT_RET_USER_PERSON,
-                           "user.person");
+  return srv_user_set_text(req, &srv_ep_users_person_body, SRV_STMT_RET_USER_PERSON, "user.person");
 }
 
 /* Where a custodian is told about retrieval requests (srv_mail.h); ""
  * removes the address. */
 enum MHD_Result srv_ep_users_email(struct srv_request *req)
 {
-  return srv_user_set_text(req, &srv_ep_users_email_body, SRV_STMT_USER_SET_EMAIL,
-                           "user.email");
+  return srv_user_set_text(req, &srv_ep_users_email_body, SRV_STMT_USER_SET_EMAIL, "user.email");
 }

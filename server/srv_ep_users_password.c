@@ -70,11 +70,10 @@ struct srv_pwreset_body {
 };
 static const struct ke_jfield srv_pwreset_fields[] = {
   /* Its rules are checked by srv_account_body_password. */
-  KE_JF_STR_OPT(struct srv_pwreset_body, password, 0, INT64_MAX, NULL,
-                "password must be a string"),
+  KE_JF_STR_OPT(struct srv_pwreset_body, password, 0, INT64_MAX, NULL, "password must be a string"),
   KE_JF_END};
 const struct ke_jspec srv_ep_users_password_body =
-    KE_JSPEC(struct srv_pwreset_body, srv_pwreset_fields, 0);
+  KE_JSPEC(struct srv_pwreset_body, srv_pwreset_fields, 0);
 
 enum MHD_Result srv_ep_users_password(struct srv_request *req)
 {
@@ -99,8 +98,8 @@ enum MHD_Result srv_ep_users_password(struct srv_request *req)
     ke_wipe(gen, sizeof gen);
     return ret;
   }
-  out = json_pack("{s:s,s:b,s:I}", "name", p.name, "password_must_change", 1,
-                  "sessions_revoked", (json_int_t)p.revoked);
+  out = json_pack("{s:s,s:b,s:I}", "name", p.name, "password_must_change", 1, "sessions_revoked",
+                  (json_int_t)p.revoked);
   if (out && generated)
     json_object_set_new(out, "one_time_password", json_string(gen));
   ke_wipe(gen, sizeof gen);

@@ -14,9 +14,9 @@ enum srv_error_code {
 };
 
 struct srv_error_info {
-  const char *code;      /* snake_case, stable */
+  const char *code; /* snake_case, stable */
   unsigned http_status;
-  const char *message;   /* default human-readable text */
+  const char *message; /* default human-readable text */
 };
 
 /* Never NULL: an out-of-range value maps to SRV_ERR_INTERNAL. */

@@ -23,7 +23,10 @@
 
 static struct {
   unsigned n;
-  struct { int af; unsigned char a[16]; } p[SRV_FWD_MAX];
+  struct {
+    int af;
+    unsigned char a[16];
+  } p[SRV_FWD_MAX];
 } fwd;
 
 /* Parse one textual address (IPv4 or IPv6); 0 or -1. */
@@ -79,10 +82,7 @@ int srv_forwarded_init(const char *list, char *err, size_t errlen)
   return 0;
 }
 
-int srv_forwarded_enabled(void)
-{
-  return fwd.n > 0;
-}
+int srv_forwarded_enabled(void) { return fwd.n > 0; }
 
 void srv_forwarded_client(char out[INET6_ADDRSTRLEN], const char *peer, const char *xff)
 {

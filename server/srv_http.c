@@ -71,11 +71,14 @@ struct srv_request {
   size_t bytes_in; /* including bytes dropped after the limit */
   int too_large;
   json_t *json;
-  unsigned status;  /* 0 until a response is queued */
+  unsigned status; /* 0 until a response is queued */
   int replied;
   struct srv_principal principal; /* set by srv_auth_authenticate */
-  size_t nextra;    /* srv_reply_header() */
-  struct { char name[40]; char value[120]; } extra[4];
+  size_t nextra;                  /* srv_reply_header() */
+  struct {
+    char name[40];
+    char value[120];
+  } extra[4];
 };
 
 /* ---- accessors ---------------------------------------------------------- */
@@ -122,8 +125,7 @@ int srv_reply_header(struct srv_request *req, const char *name, const char *valu
 {
   size_t i = req->nextra;
 
-  if (i >= sizeof req->extra / sizeof req->extra[0] ||
-      strlen(name) >= sizeof req->extra[i].name ||
+  if (i >= sizeof req->extra / sizeof req->extra[0] || strlen(name) >= sizeof req->extra[i].name ||
       strlen(value) >= sizeof req->extra[i].value)
     return -1;
   strcpy(req->extra[i].name, name);
@@ -143,8 +145,7 @@ static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
     return MHD_NO;
   if (req->replied) {
     /* A handler bug: answering twice would corrupt the stream. */
-    ke_log(KE_LOG_ERROR, "second reply to one request",
-           json_pack("{s:s}", "request_id", req->id));
+    ke_log(KE_LOG_ERROR, "second reply to one request", json_pack("{s:s}", "request_id", req->id));
     MHD_destroy_response(resp);
     return MHD_NO;
   }
@@ -155,11 +156,9 @@ static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
       (status == MHD_HTTP_METHOD_NOT_ALLOWED && req->allow[0] &&
        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow) == MHD_NO) ||
       (status == MHD_HTTP_SERVICE_UNAVAILABLE &&
-       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, SRV_RETRY_AFTER_S) ==
-           MHD_NO) ||
-      (req->http->tls &&
-       MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, SRV_HSTS) ==
-           MHD_NO)) {
+       MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, SRV_RETRY_AFTER_S) == MHD_NO) ||
+      (req->http->tls && MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY,
+                                                 SRV_HSTS) == MHD_NO)) {
     MHD_destroy_response(resp);
     return MHD_NO;
   }
@@ -178,21 +177,21 @@ static enum MHD_Result srv_queue(struct srv_request *req, unsigned status,
   return ret;
 }
 
-enum MHD_Result srv_reply_text(struct srv_request *req, unsigned status,
-                               const char *content_type, const char *text, size_t len)
+enum MHD_Result srv_reply_text(struct srv_request *req, unsigned status, const char *content_type,
+                               const char *text, size_t len)
 {
   struct MHD_Response *resp =
-      MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+    MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
   return srv_queue(req, status, resp, content_type);
 }
 
-enum MHD_Result srv_reply_stream(struct srv_request *req, unsigned status,
-                                 const char *content_type, MHD_ContentReaderCallback read,
-                                 MHD_ContentReaderFreeCallback done, void *cls)
+enum MHD_Result srv_reply_stream(struct srv_request *req, unsigned status, const char *content_type,
+                                 MHD_ContentReaderCallback read, MHD_ContentReaderFreeCallback done,
+                                 void *cls)
 {
   /* 64 KiB blocks: large enough for few calls, small enough to stay hot. */
   struct MHD_Response *resp =
-      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read, cls, done);
+    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read, cls, done);
 
   if (!resp) {
     done(cls);
@@ -209,9 +208,8 @@ enum MHD_Result srv_reply_json(struct srv_request *req, unsigned status, json_t 
   json_decref(body);
   if (!text) {
     static const char oom[] =
-        "{\"error\":{\"code\":\"internal_error\",\"message\":\"Internal server error\"}}";
-    resp = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom,
-                                           MHD_RESPMEM_PERSISTENT);
+      "{\"error\":{\"code\":\"internal_error\",\"message\":\"Internal server error\"}}";
+    resp = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
     return srv_queue(req, MHD_HTTP_INTERNAL_SERVER_ERROR, resp, "application/json");
   }
   resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -223,18 +221,16 @@ enum MHD_Result srv_reply_json(struct srv_request *req, unsigned status, json_t 
 enum MHD_Result srv_reply_error(struct srv_request *req, enum srv_error_code code,
                                 const char *message)
 {
-  return srv_reply_json(req, srv_error_info(code)->http_status,
-                        srv_error_json(code, message));
+  return srv_reply_json(req, srv_error_info(code)->http_status, srv_error_json(code, message));
 }
 
 /* ---- request lifecycle -------------------------------------------------- */
 
 static int srv_id_char_ok(char c)
 {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_' || c == '.' || c == ':';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.' || c == ':';
 }
-
 
 /* Every X-Forwarded-For header line, joined with commas in arrival order. */
 struct srv_xff {
@@ -301,11 +297,11 @@ static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connec
   if (ci && ci->client_addr) {
     const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET)
-      inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                req->peer, sizeof req->peer);
+      inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->peer,
+                sizeof req->peer);
     else if (sa->sa_family == AF_INET6)
-      inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                req->peer, sizeof req->peer);
+      inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, req->peer,
+                sizeof req->peer);
   }
   /* The client as the trusted proxies name it (srv_forwarded.c), else the
    * TCP peer.  Every X-Forwarded-For line counts, in order: a proxy may add
@@ -325,13 +321,13 @@ static struct srv_request *srv_request_new(struct srv_http *h, struct MHD_Connec
 static const char *srv_toe_name(enum MHD_RequestTerminationCode toe)
 {
   switch (toe) {
-  case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "completed";
-  case MHD_REQUEST_TERMINATED_WITH_ERROR: return "error";
-  case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
-  case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "shutdown";
-  case MHD_REQUEST_TERMINATED_READ_ERROR: return "read_error";
-  case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "client_abort";
-  default: return "unknown";
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "completed";
+    case MHD_REQUEST_TERMINATED_WITH_ERROR: return "error";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "shutdown";
+    case MHD_REQUEST_TERMINATED_READ_ERROR: return "read_error";
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "client_abort";
+    default: return "unknown";
   }
 }
 
@@ -348,18 +344,17 @@ static void srv_request_completed(void *cls, struct MHD_Connection *conn, void *
     return;
   *con_cls = NULL;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  secs = (double)(now.tv_sec - req->start.tv_sec) +
-         (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
+  secs =
+    (double)(now.tv_sec - req->start.tv_sec) + (double)(now.tv_nsec - req->start.tv_nsec) / 1e9;
   srv_metrics_request_end(req->label, req->status, secs);
   /* The next request on this connection starts its deadline now. */
   srv_conn_set_complete(req->sc, 0);
   if (ke_log_enabled(KE_LOG_INFO)) {
-    json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:I,s:s,s:s}", "request_id", req->id,
-                          "method", req->method, "path", req->path, "route",
-                          req->pattern ? req->pattern : "unmatched", "status",
-                          (int)req->status, "duration_ms", secs * 1000.0, "bytes_in",
-                          (json_int_t)req->bytes_in, "remote", req->remote, "termination",
-                          srv_toe_name(toe));
+    json_t *f =
+      json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:I,s:s,s:s}", "request_id", req->id, "method",
+                req->method, "path", req->path, "route", req->pattern ? req->pattern : "unmatched",
+                "status", (int)req->status, "duration_ms", secs * 1000.0, "bytes_in",
+                (json_int_t)req->bytes_in, "remote", req->remote, "termination", srv_toe_name(toe));
     if (f && req->client_id[0])
       json_object_set_new(f, "client_request_id", json_string(req->client_id));
     if (f && strcmp(req->peer, req->remote) != 0)
@@ -408,8 +403,7 @@ static int srv_body_append(struct srv_request *req, const char *data, size_t len
 
 static int srv_content_type_is_json(struct MHD_Connection *conn)
 {
-  const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                               MHD_HTTP_HEADER_CONTENT_TYPE);
+  const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
   size_t n = strlen("application/json");
 
   if (!ct || strncasecmp(ct, "application/json", n) != 0)
@@ -450,9 +444,8 @@ static enum MHD_Result srv_dispatch(struct srv_request *req)
 }
 
 static enum MHD_Result srv_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
   struct srv_http *h = cls;
   struct srv_request *req = *con_cls;
@@ -464,8 +457,8 @@ static enum MHD_Result srv_access(void *cls, struct MHD_Connection *conn, const 
     if (!req)
       return MHD_NO;
     *con_cls = req;
-    req->match = srv_routes_match(h->routes, method, url, &req->route, &req->pattern,
-                                  &req->params, req->allow, sizeof req->allow);
+    req->match = srv_routes_match(h->routes, method, url, &req->route, &req->pattern, &req->params,
+                                  req->allow, sizeof req->allow);
     req->label = srv_metrics_label(req->pattern);
     {
       enum MHD_Result ret;
@@ -541,7 +534,7 @@ static size_t srv_unescape(void *cls, struct MHD_Connection *conn, char *s)
 
 /* libmicrohttpd's own diagnostics, as JSON lines. */
 static void srv_mhd_log(void *cls, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
+  __attribute__((format(printf, 2, 0)));
 static void srv_mhd_log(void *cls, const char *fmt, va_list ap)
 {
   char buf[512];
@@ -627,14 +620,13 @@ static enum MHD_Result srv_http_accept(void *cls, const struct sockaddr *addr, s
   return __atomic_load_n(&h->draining, __ATOMIC_ACQUIRE) ? MHD_NO : MHD_YES;
 }
 
-struct srv_http *srv_http_start(const struct srv_config *cfg,
-                                const struct srv_route_table *routes)
+struct srv_http *srv_http_start(const struct srv_config *cfg, const struct srv_route_table *routes)
 {
   struct srv_http *h = calloc(1, sizeof *h);
   struct addrinfo hints, *ai = NULL;
   char portstr[16];
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                   MHD_USE_ITC | MHD_USE_ERROR_LOG;
   const union MHD_DaemonInfo *di;
   int gai;
 
@@ -648,9 +640,9 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
   snprintf(portstr, sizeof portstr, "%u", cfg->port);
   gai = getaddrinfo(cfg->listen_address, portstr, &hints, &ai);
   if (gai != 0) {
-    ke_log(KE_LOG_ERROR, "listen_address is not a numeric IP address",
-           json_pack("{s:s,s:s}", "listen_address", cfg->listen_address, "reason",
-                     gai_strerror(gai)));
+    ke_log(
+      KE_LOG_ERROR, "listen_address is not a numeric IP address",
+      json_pack("{s:s,s:s}", "listen_address", cfg->listen_address, "reason", gai_strerror(gai)));
     srv_http_free(h);
     return NULL;
   }
@@ -693,8 +685,7 @@ struct srv_http *srv_http_start(const struct srv_config *cfg,
   }
   if (!h->daemon) {
     ke_log(KE_LOG_ERROR, "cannot start the HTTP daemon (address in use? bad TLS files?)",
-           json_pack("{s:s,s:i}", "listen_address", cfg->listen_address, "port",
-                     (int)cfg->port));
+           json_pack("{s:s,s:i}", "listen_address", cfg->listen_address, "port", (int)cfg->port));
     goto fail;
   }
   di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);

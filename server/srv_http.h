@@ -43,7 +43,7 @@ struct srv_route {
   const char *method;  /* "GET", "POST", ... (HEAD is served by GET routes) */
   const char *pattern; /* "/v1/devices/{id}": {name} matches one segment */
   srv_handler handler;
-  unsigned roles;      /* SRV_ROLE_* bitmask; SRV_ROLE_PUBLIC = anyone */
+  unsigned roles; /* SRV_ROLE_* bitmask; SRV_ROLE_PUBLIC = anyone */
   enum srv_body body;
   /* The members the body may have (lib/ke_json_spec.h) and the query
    * parameters (srv_ep.h), when the route has them: the handler parses
@@ -85,23 +85,22 @@ enum MHD_Result srv_reply_error(struct srv_request *req, enum srv_error_code cod
  * the srv_reply_* function.  At most 4 per request; 0 on success. */
 int srv_reply_header(struct srv_request *req, const char *name, const char *value);
 /* Copies `len` bytes. */
-enum MHD_Result srv_reply_text(struct srv_request *req, unsigned status,
-                               const char *content_type, const char *text, size_t len);
+enum MHD_Result srv_reply_text(struct srv_request *req, unsigned status, const char *content_type,
+                               const char *text, size_t len);
 /* A body produced while it is sent (chunked): `read` is called for the
  * next bytes as the client takes them, `done` once at the end (also if the
  * reply cannot be queued: it always owns cls).  For answers too large to
  * build in memory first, such as a 100,000-device report. */
-enum MHD_Result srv_reply_stream(struct srv_request *req, unsigned status,
-                                 const char *content_type, MHD_ContentReaderCallback read,
-                                 MHD_ContentReaderFreeCallback done, void *cls);
+enum MHD_Result srv_reply_stream(struct srv_request *req, unsigned status, const char *content_type,
+                                 MHD_ContentReaderCallback read, MHD_ContentReaderFreeCallback done,
+                                 void *cls);
 
 /* ---- the daemon -------------------------------------------------------- */
 struct srv_http;
 
 /* Starts listening and serving.  `routes` must outlive the daemon.
  * Returns NULL (after logging why) on failure. */
-struct srv_http *srv_http_start(const struct srv_config *cfg,
-                                const struct srv_route_table *routes);
+struct srv_http *srv_http_start(const struct srv_config *cfg, const struct srv_route_table *routes);
 /* The bound TCP port (useful with port = 0). */
 unsigned srv_http_port(const struct srv_http *h);
 /* Refuse new connections from now on (each is closed as it is accepted). */

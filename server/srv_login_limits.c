@@ -64,8 +64,8 @@ static enum srv_db_status srv_limit_lock(struct srv_db *db, enum srv_stmt ensure
     return SRV_DB_RETRY;
   }
   st = srv_row_read(r, 0, srv_limit_src_cols + (lock != SRV_STMT_LOGIN_SRC_LOCK), row) == 0
-           ? SRV_DB_OK
-           : SRV_DB_ERROR;
+         ? SRV_DB_OK
+         : SRV_DB_ERROR;
   PQclear(r);
   return st;
 }
@@ -127,10 +127,10 @@ enum srv_db_status srv_login_limit_reserve(struct srv_db *db, struct srv_login_l
   snprintf(life, sizeof life, "%u", srv_auth_cfg.known_source_lifetime);
   /* Always in this order (source, account, address): no lock cycles. */
   if ((st = srv_limit_lock(db, SRV_STMT_LOGIN_SRC_ENSURE, SRV_STMT_LOGIN_SRC_LOCK, ps, &rs)) ||
-      (acct && (st = srv_limit_lock(db, SRV_STMT_LOGIN_FAIL_ENSURE, SRV_STMT_LOGIN_FAIL_LOCK,
-                                    pu, &ru))) ||
-      (addr && (st = srv_limit_lock(db, SRV_STMT_LOGIN_FAIL_ENSURE, SRV_STMT_LOGIN_FAIL_LOCK,
-                                    pa, &ra))))
+      (acct &&
+       (st = srv_limit_lock(db, SRV_STMT_LOGIN_FAIL_ENSURE, SRV_STMT_LOGIN_FAIL_LOCK, pu, &ru))) ||
+      (addr &&
+       (st = srv_limit_lock(db, SRV_STMT_LOGIN_FAIL_ENSURE, SRV_STMT_LOGIN_FAIL_LOCK, pa, &ra))))
     return st;
   /* A known source is not slowed by the account's ceiling: a guesser with
    * many addresses must not keep the account's usual places out. */

@@ -25,8 +25,8 @@
 #include "srv_db.h"
 
 struct srv_login_limit {
-  const char *account;  /* the name tried (existing or not) */
-  const char *source;   /* the client address, as the audit log has it */
+  const char *account; /* the name tried (existing or not) */
+  const char *source;  /* the client address, as the audit log has it */
   /* Set by srv_login_limit_reserve: */
   long long retry_after; /* > 0: refused (429), nothing was reserved */
   long long started;     /* seconds of the longest wait this failure starts */

@@ -64,15 +64,9 @@ static int64_t srv_lp_now_ms(void)
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t srv_longpoll_deadline(long wait_s)
-{
-  return srv_lp_now_ms() + (int64_t)wait_s * 1000;
-}
+int64_t srv_longpoll_deadline(long wait_s) { return srv_lp_now_ms() + (int64_t)wait_s * 1000; }
 
-int srv_longpoll_expired(int64_t deadline_ms)
-{
-  return srv_lp_now_ms() >= deadline_ms;
-}
+int srv_longpoll_expired(int64_t deadline_ms) { return srv_lp_now_ms() >= deadline_ms; }
 
 /* Under lp.mu. */
 static void srv_lp_resume(struct srv_lp_entry *e, time_t now)
@@ -108,8 +102,7 @@ static void *srv_lp_thread(void *arg)
     now_ms = srv_lp_now_ms();
     /* The re-check stands in for notifications from other instances only
      * while the LISTEN connection that carries them is down. */
-    all = lp.stopping ||
-          (!lp.listening && lp.recheck && now - last_recheck >= (time_t)lp.recheck);
+    all = lp.stopping || (!lp.listening && lp.recheck && now - last_recheck >= (time_t)lp.recheck);
     if (all)
       last_recheck = now;
     for (unsigned i = 0; i < lp.size; i++) {
@@ -203,10 +196,7 @@ void srv_longpoll_notify(const char *key)
     srv_lp_notify(key);
 }
 
-void srv_longpoll_notify_all(void)
-{
-  srv_lp_notify(NULL);
-}
+void srv_longpoll_notify_all(void) { srv_lp_notify(NULL); }
 
 void srv_longpoll_listening(int on)
 {
@@ -226,8 +216,7 @@ int srv_longpoll_resumed(struct srv_request *req, int64_t *since, int64_t *deadl
   pthread_mutex_lock(&lp.mu);
   for (unsigned i = 0; i < lp.size; i++) {
     struct srv_lp_entry *e = &lp.e[i];
-    if (e->state == SRV_LP_RESUMED && e->req == req &&
-        strcmp(e->rid, srv_request_id(req)) == 0) {
+    if (e->state == SRV_LP_RESUMED && e->req == req && strcmp(e->rid, srv_request_id(req)) == 0) {
       *since = e->since;
       *deadline = e->deadline_ms;
       e->state = SRV_LP_FREE;
@@ -241,8 +230,8 @@ int srv_longpoll_resumed(struct srv_request *req, int64_t *since, int64_t *deadl
   return found;
 }
 
-int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since,
-                         int64_t deadline, uint64_t seq)
+int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since, int64_t deadline,
+                         uint64_t seq)
 {
   struct srv_lp_entry *e = NULL;
   int rc = -1;

@@ -64,7 +64,7 @@ int srv_longpoll_resumed(struct srv_request *req, int64_t *since, int64_t *deadl
  * when suspended (the handler returns MHD_YES without replying), 1 when
  * something changed since `seq` (read again), -1 when the cap is reached
  * or the server stops (answer now). */
-int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since,
-                         int64_t deadline, uint64_t seq);
+int srv_longpoll_suspend(struct srv_request *req, const char *key, int64_t since, int64_t deadline,
+                         uint64_t seq);
 
 #endif

@@ -43,9 +43,9 @@ static int srv_lpg_pause(int ms)
 static PGconn *srv_lpg_connect(void)
 {
   char err[256];
-  PGconn *c = srv_db_connect(lpg.cfg->db_dsn, lpg.cfg->db_password_file,
-                             lpg.cfg->db_connect_timeout, lpg.cfg->db_statement_timeout_ms, err,
-                             sizeof err);
+  PGconn *c =
+    srv_db_connect(lpg.cfg->db_dsn, lpg.cfg->db_password_file, lpg.cfg->db_connect_timeout,
+                   lpg.cfg->db_statement_timeout_ms, err, sizeof err);
   PGresult *r;
 
   if (!c) {

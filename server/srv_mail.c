@@ -32,8 +32,11 @@ static struct {
 } ml;
 
 static void srv_mail_tick(void);
-static struct srv_outbox ml_outbox = {"notification mail", SRV_STMT_MAIL_DONE, SRV_STMT_MAIL_RETRY,
-                                      srv_mail_tick, .mu = PTHREAD_MUTEX_INITIALIZER,
+static struct srv_outbox ml_outbox = {"notification mail",
+                                      SRV_STMT_MAIL_DONE,
+                                      SRV_STMT_MAIL_RETRY,
+                                      srv_mail_tick,
+                                      .mu = PTHREAD_MUTEX_INITIALIZER,
                                       .cv = PTHREAD_COND_INITIALIZER};
 
 enum srv_db_status srv_mail_enqueue(struct srv_db *db, const char *event, const char *id)
@@ -65,11 +68,13 @@ struct srv_mail_item {
 };
 #define SRV_MAIL_T(m) SRV_COL_TEXT(struct srv_mail_item, m)
 #define SRV_MAIL_N(m) SRV_COL_INT64(struct srv_mail_item, m)
-static const struct srv_col srv_mail_cols[] = {
-  SRV_MAIL_T(id),        SRV_MAIL_T(email),     SRV_MAIL_T(kind),      SRV_MAIL_T(retrieval),
-  SRV_MAIL_T(hostname),  SRV_MAIL_T(volume_id), SRV_MAIL_T(requester), SRV_MAIL_T(reason),
-  SRV_MAIL_T(ticket),    SRV_MAIL_N(age),       SRV_MAIL_N(threshold), SRV_MAIL_N(parts),
-  SRV_MAIL_N(attempts),  SRV_COL_END};
+static const struct srv_col srv_mail_cols[] = {SRV_MAIL_T(id),        SRV_MAIL_T(email),
+                                               SRV_MAIL_T(kind),      SRV_MAIL_T(retrieval),
+                                               SRV_MAIL_T(hostname),  SRV_MAIL_T(volume_id),
+                                               SRV_MAIL_T(requester), SRV_MAIL_T(reason),
+                                               SRV_MAIL_T(ticket),    SRV_MAIL_N(age),
+                                               SRV_MAIL_N(threshold), SRV_MAIL_N(parts),
+                                               SRV_MAIL_N(attempts),  SRV_COL_END};
 #undef SRV_MAIL_T
 #undef SRV_MAIL_N
 
@@ -108,8 +113,10 @@ static int srv_mail_compose(struct srv_mail_item *it)
   else
     snprintf(agetext, sizeof agetext, "%lld min", age / 60);
   snprintf(it->subject, sizeof it->subject, "[keyescrow] %s: %.64s on %.80s",
-           strcmp(kind, "reminder") == 0 ? "Reminder" : strcmp(kind, "created") == 0 ? "Request"
-           : strcmp(kind, "completed") == 0 ? "Completed" : "Expired",
+           strcmp(kind, "reminder") == 0    ? "Reminder"
+           : strcmp(kind, "created") == 0   ? "Request"
+           : strcmp(kind, "completed") == 0 ? "Completed"
+                                            : "Expired",
            req, it->hostname);
   if (!(it->body = malloc(KE_MAIL_BODY_MAX)))
     return 0;
@@ -124,8 +131,8 @@ static int srv_mail_compose(struct srv_mail_item *it)
                "Age:        %s\n"
                "Parts:      %lld of %lld\n\n"
                "%s%s%s",
-               srv_mail_headline(kind), req, it->hostname, it->volume_id, it->requester,
-               it->reason, it->ticket, agetext, (long long)it->parts, (long long)it->threshold,
+               srv_mail_headline(kind), req, it->hostname, it->volume_id, it->requester, it->reason,
+               it->ticket, agetext, (long long)it->parts, (long long)it->threshold,
                open ? "To approve: escrowctl approve " : "", open ? req : "",
                open ? " --share <your share file>\n"
                       "Ask the requester, on a channel you trust, to read you the confirmation\n"
@@ -209,20 +216,21 @@ int srv_mail_init(const struct srv_config *cfg)
            NULL);
     return -1;
   }
-  if (cfg->smtp_user && (!cfg->smtp_password_file ||
-                         srv_mail_read_password(cfg->smtp_password_file) != 0)) {
+  if (cfg->smtp_user &&
+      (!cfg->smtp_password_file || srv_mail_read_password(cfg->smtp_password_file) != 0)) {
     ke_log(KE_LOG_ERROR, "smtp_user needs a readable, non-empty smtp_password_file", NULL);
     return -1;
   }
-  ml.srv = (ke_mail_server){cfg->smtp_url, cfg->smtp_ca_file, cfg->smtp_user,
-                            cfg->smtp_user ? ml.password : NULL, cfg->smtp_from, 30};
+  ml.srv = (ke_mail_server){cfg->smtp_url,  cfg->smtp_ca_file,
+                            cfg->smtp_user, cfg->smtp_user ? ml.password : NULL,
+                            cfg->smtp_from, 30};
   ml.reminder_after = cfg->mail_reminder_after;
   if (srv_outbox_start(&ml_outbox) != 0)
     return -1;
   ml.on = 1;
-  ke_log(KE_LOG_INFO, "notification mail on",
-         json_pack("{s:s,s:i}", "smtp_url", cfg->smtp_url, "reminder_after",
-                   (int)ml.reminder_after));
+  ke_log(
+    KE_LOG_INFO, "notification mail on",
+    json_pack("{s:s,s:i}", "smtp_url", cfg->smtp_url, "reminder_after", (int)ml.reminder_after));
   return 0;
 }
 

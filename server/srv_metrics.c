@@ -17,12 +17,12 @@
 #define SRV_STATUS_MAX 599
 #define SRV_NSTATUS (SRV_STATUS_MAX - SRV_STATUS_MIN + 2) /* + "0" (no reply) */
 
-static const double srv_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1,   0.25,   0.5,   1.0,  2.5,   5.0, 10.0};
+static const double srv_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                     0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
 #define SRV_NBUCKETS (sizeof srv_buckets / sizeof srv_buckets[0])
 /* Time to key is people's time: seconds (a policy custodian) to hours. */
-static const double srv_ttk_buckets[] = {1, 5, 15, 30, 60, 120, 300, 600, 900, 1800,
-                                         3600, 7200, 14400, 28800, 86400};
+static const double srv_ttk_buckets[] = {1,   5,    15,   30,   60,    120,   300,  600,
+                                         900, 1800, 3600, 7200, 14400, 28800, 86400};
 #define SRV_TTK_NBUCKETS (sizeof srv_ttk_buckets / sizeof srv_ttk_buckets[0])
 
 struct srv_label_stats {
@@ -46,8 +46,8 @@ static struct {
   double start_time;
 } srv_m;
 
-static const char *const srv_db_kind_names[SRV_METRICS_DB_KINDS_] = {
-  "connect", "connection_lost", "serialization", "query"};
+static const char *const srv_db_kind_names[SRV_METRICS_DB_KINDS_] = {"connect", "connection_lost",
+                                                                     "serialization", "query"};
 static const char *const srv_cut_names[SRV_METRICS_CUT_KINDS_] = {
   "request_deadline", "per_ip_evicted", "per_ip_refused"};
 
@@ -123,8 +123,8 @@ static void srv_render_time_to_key(FILE *f)
         f);
   for (size_t b = 0; b < SRV_TTK_NBUCKETS; b++) {
     cum += SRV_LOAD(&srv_m.ttk_bucket[b]);
-    fprintf(f, "escrowd_retrieval_time_to_key_seconds_bucket{le=\"%g\"} %llu\n",
-            srv_ttk_buckets[b], (unsigned long long)cum);
+    fprintf(f, "escrowd_retrieval_time_to_key_seconds_bucket{le=\"%g\"} %llu\n", srv_ttk_buckets[b],
+            (unsigned long long)cum);
   }
   cum += SRV_LOAD(&srv_m.ttk_bucket[SRV_TTK_NBUCKETS]);
   fprintf(f,
@@ -150,9 +150,7 @@ void srv_metrics_request_end(size_t label, unsigned status, double seconds)
   if (!srv_m.stats || label >= srv_m.nlabels)
     return;
   s = &srv_m.stats[label];
-  si = (status >= SRV_STATUS_MIN && status <= SRV_STATUS_MAX)
-           ? status - SRV_STATUS_MIN + 1
-           : 0;
+  si = (status >= SRV_STATUS_MIN && status <= SRV_STATUS_MAX) ? status - SRV_STATUS_MIN + 1 : 0;
   SRV_ADD(&s->status[si], 1);
   for (b = 0; b < SRV_NBUCKETS && seconds > srv_buckets[b]; b++)
     ;
@@ -171,8 +169,8 @@ static void srv_render_requests(FILE *f)
     for (size_t si = 0; si < SRV_NSTATUS; si++) {
       uint64_t v = SRV_LOAD(&srv_m.stats[l].status[si]);
       if (v)
-        fprintf(f, "escrowd_http_requests_total{route=\"%s\",code=\"%zu\"} %llu\n",
-                srv_m.labels[l], si ? si - 1 + SRV_STATUS_MIN : 0, (unsigned long long)v);
+        fprintf(f, "escrowd_http_requests_total{route=\"%s\",code=\"%zu\"} %llu\n", srv_m.labels[l],
+                si ? si - 1 + SRV_STATUS_MIN : 0, (unsigned long long)v);
     }
   fputs("# HELP escrowd_http_request_duration_seconds Time from the first byte of a "
         "request to its completion.\n"
@@ -183,17 +181,16 @@ static void srv_render_requests(FILE *f)
     uint64_t cum = 0;
     for (size_t b = 0; b < SRV_NBUCKETS; b++) {
       cum += SRV_LOAD(&s->bucket[b]);
-      fprintf(f,
-              "escrowd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+      fprintf(f, "escrowd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
               srv_m.labels[l], srv_buckets[b], (unsigned long long)cum);
     }
     cum += SRV_LOAD(&s->bucket[SRV_NBUCKETS]);
     fprintf(f, "escrowd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
             srv_m.labels[l], (unsigned long long)cum);
-    fprintf(f, "escrowd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
-            srv_m.labels[l], (double)SRV_LOAD(&s->sum_us) / 1e6);
-    fprintf(f, "escrowd_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-            srv_m.labels[l], (unsigned long long)SRV_LOAD(&s->count));
+    fprintf(f, "escrowd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", srv_m.labels[l],
+            (double)SRV_LOAD(&s->sum_us) / 1e6);
+    fprintf(f, "escrowd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", srv_m.labels[l],
+            (unsigned long long)SRV_LOAD(&s->count));
   }
 }
 
@@ -234,8 +231,8 @@ char *srv_metrics_render(size_t *len)
         "# TYPE escrowd_http_connections_closed_total counter\n",
         f);
   for (size_t k = 0; k < SRV_METRICS_CUT_KINDS_; k++)
-    fprintf(f, "escrowd_http_connections_closed_total{reason=\"%s\"} %llu\n",
-            srv_cut_names[k], (unsigned long long)SRV_LOAD(&srv_m.cut[k]));
+    fprintf(f, "escrowd_http_connections_closed_total{reason=\"%s\"} %llu\n", srv_cut_names[k],
+            (unsigned long long)SRV_LOAD(&srv_m.cut[k]));
   fprintf(f,
           "# HELP escrowd_build_info Version of the running escrowd.\n"
           "# TYPE escrowd_build_info gauge\n"

@@ -24,12 +24,12 @@
 #define SRV_MIGRATION_MAX_BYTES (4L << 20)
 
 static const char srv_version_table_sql[] =
-    "CREATE TABLE IF NOT EXISTS keyescrow_schema_version ("
-    " version integer PRIMARY KEY CHECK (version > 0),"
-    " name text NOT NULL,"
-    " sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),"
-    " applied_at timestamptz NOT NULL DEFAULT now(),"
-    " applied_by name NOT NULL DEFAULT current_user)";
+  "CREATE TABLE IF NOT EXISTS keyescrow_schema_version ("
+  " version integer PRIMARY KEY CHECK (version > 0),"
+  " name text NOT NULL,"
+  " sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),"
+  " applied_at timestamptz NOT NULL DEFAULT now(),"
+  " applied_by name NOT NULL DEFAULT current_user)";
 
 /* NNN_name.sql with NNN three digits and name in [a-z0-9_]. */
 static int srv_migration_name(const char *file, int *version, char *name, size_t namelen)
@@ -44,8 +44,7 @@ static int srv_migration_name(const char *file, int *version, char *name, size_t
   if (file[3] != '_')
     return -1;
   for (size_t i = 4; i < n - 4; i++)
-    if (!(islower((unsigned char)file[i]) || isdigit((unsigned char)file[i]) ||
-          file[i] == '_'))
+    if (!(islower((unsigned char)file[i]) || isdigit((unsigned char)file[i]) || file[i] == '_'))
       return -1;
   if (n - 4 >= namelen)
     return -1;
@@ -55,8 +54,8 @@ static int srv_migration_name(const char *file, int *version, char *name, size_t
   return *version > 0 ? 0 : -1;
 }
 
-static int srv_migration_read(const char *dir, const char *file, struct srv_migration *m,
-                              char *err, size_t errlen)
+static int srv_migration_read(const char *dir, const char *file, struct srv_migration *m, char *err,
+                              size_t errlen)
 {
   char path[4096];
   unsigned char md[32];
@@ -96,12 +95,10 @@ void srv_migrations_free(struct srv_migration_set *set)
 
 static int srv_migration_cmp(const void *a, const void *b)
 {
-  return ((const struct srv_migration *)a)->version -
-         ((const struct srv_migration *)b)->version;
+  return ((const struct srv_migration *)a)->version - ((const struct srv_migration *)b)->version;
 }
 
-int srv_migrations_load(const char *dir, struct srv_migration_set *set, char *err,
-                        size_t errlen)
+int srv_migrations_load(const char *dir, struct srv_migration_set *set, char *err, size_t errlen)
 {
   DIR *d = opendir(dir);
   struct dirent *e;
@@ -121,8 +118,10 @@ int srv_migrations_load(const char *dir, struct srv_migration_set *set, char *er
       continue; /* README and the like */
     memset(&m, 0, sizeof m);
     if (srv_migration_name(e->d_name, &m.version, m.name, sizeof m.name)) {
-      snprintf(err, errlen, "%s/%s: migration files must be named NNN_name.sql "
-               "(NNN from 001, name in [a-z0-9_])", dir, e->d_name);
+      snprintf(err, errlen,
+               "%s/%s: migration files must be named NNN_name.sql "
+               "(NNN from 001, name in [a-z0-9_])",
+               dir, e->d_name);
       goto fail;
     }
     if (set->n == cap) {
@@ -149,7 +148,8 @@ int srv_migrations_load(const char *dir, struct srv_migration_set *set, char *er
     /* A gap or a duplicate is a mistake in the release: refuse it rather
      * than guess which file was meant. */
     if (set->m[i].version != (int)i + 1) {
-      snprintf(err, errlen, "schema_dir %s: expected migration %03zu, found %s "
+      snprintf(err, errlen,
+               "schema_dir %s: expected migration %03zu, found %s "
                "(numbers must run 001, 002, ... without gaps or duplicates)",
                dir, i + 1, set->m[i].name);
       goto fail;
@@ -168,8 +168,8 @@ fail:
 }
 
 /* 1 if r has status `want`; else 0 with the error of `what` in err, r cleared. */
-static int srv_pg_ok(PGconn *conn, PGresult *r, ExecStatusType want, const char *what,
-                     char *err, size_t errlen)
+static int srv_pg_ok(PGconn *conn, PGresult *r, ExecStatusType want, const char *what, char *err,
+                     size_t errlen)
 {
   if (PQresultStatus(r) == want)
     return 1;
@@ -204,19 +204,20 @@ enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_
   size_t known = 0; /* applied rows that are files of `set` */
 
   *db_version = 0;
-  r = PQexecParams(conn, "SELECT to_regclass('keyescrow_schema_version') IS NOT NULL AS present",
-                   0, NULL, NULL, NULL, NULL, 0);
+  r = PQexecParams(conn, "SELECT to_regclass('keyescrow_schema_version') IS NOT NULL AS present", 0,
+                   NULL, NULL, NULL, NULL, 0);
   if (!srv_pg_ok(conn, r, PGRES_TUPLES_OK, "reading the schema version", err, errlen))
     return SRV_SCHEMA_ERROR;
   if (srv_row_read(r, 0, srv_schema_present_cols, &row) != 0 || !row.present) {
     PQclear(r);
-    snprintf(err, errlen, "the database has no keyescrow schema yet (version 0, need %zu)",
-             set->n);
+    snprintf(err, errlen, "the database has no keyescrow schema yet (version 0, need %zu)", set->n);
     return SRV_SCHEMA_BEHIND;
   }
   PQclear(r);
-  r = PQexecParams(conn, "SELECT version, name, sha256 FROM keyescrow_schema_version "
-                         "ORDER BY version", 0, NULL, NULL, NULL, NULL, 0);
+  r = PQexecParams(conn,
+                   "SELECT version, name, sha256 FROM keyescrow_schema_version "
+                   "ORDER BY version",
+                   0, NULL, NULL, NULL, NULL, 0);
   if (!srv_pg_ok(conn, r, PGRES_TUPLES_OK, "reading keyescrow_schema_version", err, errlen))
     return SRV_SCHEMA_ERROR;
   rows = PQntuples(r);
@@ -231,7 +232,8 @@ enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_
     known++;
     if (strcmp(row.sha256, set->m[v - 1].sha256) != 0 ||
         strcmp(row.name, set->m[v - 1].name) != 0) {
-      snprintf(err, errlen, "migration %s was applied with sha256 %s but the file in "
+      snprintf(err, errlen,
+               "migration %s was applied with sha256 %s but the file in "
                "schema_dir now has %s: applied migrations must never be edited",
                row.name, row.sha256, set->m[v - 1].sha256);
       PQclear(r);
@@ -241,8 +243,10 @@ enum srv_schema_state srv_schema_check(PGconn *conn, const struct srv_migration_
   PQclear(r);
   /* version is the primary key, so `known` counts distinct files. */
   if (known < set->n) {
-    snprintf(err, errlen, "the database schema is at version %d but schema_dir has %zu "
-             "migrations (%zu applied)", *db_version, set->n, known);
+    snprintf(err, errlen,
+             "the database schema is at version %d but schema_dir has %zu "
+             "migrations (%zu applied)",
+             *db_version, set->n, known);
     return SRV_SCHEMA_BEHIND;
   }
   return st;
@@ -282,9 +286,9 @@ static int srv_migration_apply(PGconn *conn, const struct srv_migration *m, char
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
     const char *pos = PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION);
-    snprintf(err, errlen, "%s failed: %s%s%s%s%s", m->name,
-             msg ? msg : PQerrorMessage(conn), detail ? " (" : "", detail ? detail : "",
-             detail ? ")" : "", pos ? " near character " : "");
+    snprintf(err, errlen, "%s failed: %s%s%s%s%s", m->name, msg ? msg : PQerrorMessage(conn),
+             detail ? " (" : "", detail ? detail : "", detail ? ")" : "",
+             pos ? " near character " : "");
     if (pos)
       snprintf(err + strlen(err), errlen - strlen(err), "%s", pos);
     PQclear(r);
@@ -292,8 +296,10 @@ static int srv_migration_apply(PGconn *conn, const struct srv_migration *m, char
     return -1;
   }
   PQclear(r);
-  r = PQexecParams(conn, "INSERT INTO keyescrow_schema_version (version, name, sha256) "
-                         "VALUES ($1::int4, $2, $3)", 3, NULL, params, NULL, NULL, 0);
+  r = PQexecParams(conn,
+                   "INSERT INTO keyescrow_schema_version (version, name, sha256) "
+                   "VALUES ($1::int4, $2, $3)",
+                   3, NULL, params, NULL, NULL, 0);
   if (!srv_pg_ok(conn, r, PGRES_COMMAND_OK, "recording the migration", err, errlen)) {
     srv_sql(conn, "ROLLBACK", err + strlen(err), 0);
     return -1;
@@ -316,8 +322,7 @@ static void srv_migrate_print_status(PGconn *conn, const struct srv_migration_se
   for (size_t i = 0; i < set->n; i++) {
     int found = 0;
     for (int j = 0; j < rows && !found; j++)
-      found = srv_row_read(r, j, srv_schema_status_cols, &a) == 0 &&
-              a.version == set->m[i].version;
+      found = srv_row_read(r, j, srv_schema_status_cols, &a) == 0 && a.version == set->m[i].version;
     printf("%-32s %-10s %s%s%s\n", set->m[i].name, found ? "applied" : "pending",
            found ? a.applied_at : "", found ? " by " : "", found ? a.applied_by : "");
   }
@@ -337,8 +342,8 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
     return 2;
   }
   /* No statement timeout: a migration may legitimately build big indexes. */
-  conn = srv_db_connect(cfg->db_owner_dsn, cfg->db_owner_password_file,
-                        cfg->db_connect_timeout, 0, err, sizeof err);
+  conn = srv_db_connect(cfg->db_owner_dsn, cfg->db_owner_password_file, cfg->db_connect_timeout, 0,
+                        err, sizeof err);
   if (!conn) {
     ke_log(KE_LOG_ERROR, "cannot connect as the schema owner (db_owner_dsn)",
            json_pack("{s:s}", "reason", err));
@@ -368,10 +373,10 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
     goto out;
   }
   if (st == SRV_SCHEMA_AHEAD)
-    ke_log(KE_LOG_WARN, "the database has migrations newer than schema_dir (a newer "
-                        "release migrated it); nothing to do",
-           json_pack("{s:i,s:i}", "db_version", db_version, "schema_dir_version",
-                     (int)set.n));
+    ke_log(KE_LOG_WARN,
+           "the database has migrations newer than schema_dir (a newer "
+           "release migrated it); nothing to do",
+           json_pack("{s:i,s:i}", "db_version", db_version, "schema_dir_version", (int)set.n));
   for (size_t i = (size_t)(st == SRV_SCHEMA_BEHIND ? 0 : set.n); i < set.n; i++) {
     char ver[16];
     const char *p[1] = {ver};
@@ -379,8 +384,8 @@ int srv_migrate_main(const struct srv_config *cfg, int status_only)
     int done;
 
     snprintf(ver, sizeof ver, "%d", set.m[i].version);
-    r = PQexecParams(conn, "SELECT 1 FROM keyescrow_schema_version WHERE version = $1::int4",
-                     1, NULL, p, NULL, NULL, 0);
+    r = PQexecParams(conn, "SELECT 1 FROM keyescrow_schema_version WHERE version = $1::int4", 1,
+                     NULL, p, NULL, NULL, 0);
     done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
     PQclear(r);
     if (done)

@@ -16,8 +16,8 @@
 
 struct srv_migration {
   int version;
-  char name[96];      /* "001_init" */
-  char sha256[65];    /* hex of the file bytes */
+  char name[96];   /* "001_init" */
+  char sha256[65]; /* hex of the file bytes */
   char *sql;
 };
 
@@ -27,8 +27,7 @@ struct srv_migration_set {
 };
 
 /* Read and check every NNN_name.sql of `dir`.  0 = ok. */
-int srv_migrations_load(const char *dir, struct srv_migration_set *set, char *err,
-                        size_t errlen);
+int srv_migrations_load(const char *dir, struct srv_migration_set *set, char *err, size_t errlen);
 void srv_migrations_free(struct srv_migration_set *set);
 
 enum srv_schema_state {

@@ -33,8 +33,8 @@ static enum srv_db_status srv_outbox_result_txn(struct srv_db *db, void *cls)
   return r ? SRV_DB_OK : st;
 }
 
-void srv_outbox_record(const struct srv_outbox *ob, const char *id, const char *kind,
-                       int attempts, int ok, const char *err)
+void srv_outbox_record(const struct srv_outbox *ob, const char *id, const char *kind, int attempts,
+                       int ok, const char *err)
 {
   int a = attempts + 1;
   struct srv_outbox_result res = {ob, id, ok, !ok && a >= SRV_OUTBOX_ATTEMPTS, "", err ? err : ""};
@@ -43,9 +43,9 @@ void srv_outbox_record(const struct srv_outbox *ob, const char *id, const char *
   snprintf(res.delay, sizeof res.delay, "%d", a >= 12 ? 3600 : (1 << a) > 3600 ? 3600 : 1 << a);
   if (!ok) {
     snprintf(msg, sizeof msg, "%s failed%s", ob->what, res.give_up ? " for good" : "");
-    ke_log(res.give_up ? KE_LOG_ERROR : KE_LOG_WARN, msg,
-           json_pack("{s:s,s:s,s:s,s:i}", "delivery", id, "kind", kind, "error", res.err,
-                     "attempt", a));
+    ke_log(
+      res.give_up ? KE_LOG_ERROR : KE_LOG_WARN, msg,
+      json_pack("{s:s,s:s,s:s,s:i}", "delivery", id, "kind", kind, "error", res.err, "attempt", a));
   }
   if (srv_db_txn(SRV_DB_READ_COMMITTED, srv_outbox_result_txn, &res) != SRV_DB_OK) {
     snprintf(msg, sizeof msg, "%s state not saved (it will be sent again)", ob->what);

@@ -38,7 +38,7 @@ void srv_outbox_stop(struct srv_outbox *ob);
 
 /* Record the outcome of the attempt after `attempts` earlier ones of row
  * `id` (logged when it failed; `kind` names it in the log line). */
-void srv_outbox_record(const struct srv_outbox *ob, const char *id, const char *kind,
-                       int attempts, int ok, const char *err);
+void srv_outbox_record(const struct srv_outbox *ob, const char *id, const char *kind, int attempts,
+                       int ok, const char *err);
 
 #endif

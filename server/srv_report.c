@@ -38,10 +38,7 @@ void srv_rp_put(struct srv_rp_buf *b, const char *s, size_t n)
   b->p[b->len] = '\0';
 }
 
-void srv_rp_str(struct srv_rp_buf *b, const char *s)
-{
-  srv_rp_put(b, s, strlen(s));
-}
+void srv_rp_str(struct srv_rp_buf *b, const char *s) { srv_rp_put(b, s, strlen(s)); }
 
 void srv_rp_fmt(struct srv_rp_buf *b, const char *fmt, ...)
 {
@@ -188,6 +185,6 @@ enum MHD_Result srv_report_stream(struct srv_request *req, const char *content_t
   st->nrows = res ? PQntuples(res) : 0;
   st->fn = row;
   st->tail = tail;
-  return srv_reply_stream(req, MHD_HTTP_OK, content_type, srv_rp_stream_read,
-                          srv_rp_stream_free, st);
+  return srv_reply_stream(req, MHD_HTTP_OK, content_type, srv_rp_stream_read, srv_rp_stream_free,
+                          st);
 }

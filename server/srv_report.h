@@ -19,15 +19,14 @@
 #include "srv_audit_http.h"
 
 struct srv_rp_buf {
-  char *p;     /* NUL terminated, malloc'd (free it) */
+  char *p; /* NUL terminated, malloc'd (free it) */
   size_t len, cap;
-  int oom;     /* an allocation failed: the content is incomplete */
+  int oom; /* an allocation failed: the content is incomplete */
 };
 
 void srv_rp_put(struct srv_rp_buf *b, const char *s, size_t n);
 void srv_rp_str(struct srv_rp_buf *b, const char *s);
-void srv_rp_fmt(struct srv_rp_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void srv_rp_fmt(struct srv_rp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A JSON string, fully escaped; NULL writes null. */
 void srv_rp_jstr(struct srv_rp_buf *b, const char *s);
 /* An RFC 4180 field: quoted (quotes doubled) when it holds a comma, a

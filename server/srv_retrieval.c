@@ -27,10 +27,7 @@ void srv_ret_init(const struct srv_config *cfg)
     srv_ret_expiry_s = cfg->retrieval_expiry;
 }
 
-unsigned srv_ret_expiry(void)
-{
-  return srv_ret_expiry_s;
-}
+unsigned srv_ret_expiry(void) { return srv_ret_expiry_s; }
 
 static const char *srv_ret_hook_title(const char *event)
 {
@@ -51,12 +48,15 @@ struct srv_ret_info {
   const char *hostname, *volume_id, *name, *reason, *ticket;
   int64_t age, threshold, parts;
 };
-static const struct srv_col srv_ret_info_cols[] = {
-  SRV_COL_TEXT(struct srv_ret_info, hostname), SRV_COL_TEXT(struct srv_ret_info, volume_id),
-  SRV_COL_TEXT(struct srv_ret_info, name), SRV_COL_TEXT(struct srv_ret_info, reason),
-  SRV_COL_TEXT(struct srv_ret_info, ticket), SRV_COL_INT64(struct srv_ret_info, age),
-  SRV_COL_INT64(struct srv_ret_info, threshold), SRV_COL_INT64(struct srv_ret_info, parts),
-  SRV_COL_END};
+static const struct srv_col srv_ret_info_cols[] = {SRV_COL_TEXT(struct srv_ret_info, hostname),
+                                                   SRV_COL_TEXT(struct srv_ret_info, volume_id),
+                                                   SRV_COL_TEXT(struct srv_ret_info, name),
+                                                   SRV_COL_TEXT(struct srv_ret_info, reason),
+                                                   SRV_COL_TEXT(struct srv_ret_info, ticket),
+                                                   SRV_COL_INT64(struct srv_ret_info, age),
+                                                   SRV_COL_INT64(struct srv_ret_info, threshold),
+                                                   SRV_COL_INT64(struct srv_ret_info, parts),
+                                                   SRV_COL_END};
 
 /* The webhooks of `event`, with its chat form when a chat URL wants one:
  * the facts are read from the request's row (public metadata only). */
@@ -92,8 +92,8 @@ enum srv_db_status srv_ret_hook(struct srv_db *db, const char *event, const char
                                 const char *device, const char *volume, long long parts,
                                 long long needed)
 {
-  json_t *p = json_pack("{s:s,s:s?,s:s?}", "request_id", id, "device_id", device, "volume_id",
-                        volume);
+  json_t *p =
+    json_pack("{s:s,s:s?,s:s?}", "request_id", id, "device_id", device, "volume_id", volume);
   enum srv_db_status st;
 
   if (!p)
@@ -125,10 +125,7 @@ enum srv_db_status srv_ret_lock(struct srv_db *db, struct srv_request *req, cons
   return SRV_DB_OK;
 }
 
-int srv_ret_id_ok(const char *s)
-{
-  return srv_device_id_ok(s, "req-");
-}
+int srv_ret_id_ok(const char *s) { return srv_device_id_ok(s, "req-"); }
 
 /* RET_EXPIRE */
 struct srv_ret_expired {
@@ -149,7 +146,8 @@ enum srv_db_status srv_ret_expire(struct srv_db *db, struct srv_request *req)
     char obj[64];
     struct srv_ret_expired e;
     json_t *d = srv_row_read(r, i, srv_ret_expired_cols, &e) == 0
-                    ? json_pack("{s:s}", "record", e.record_id) : NULL;
+                  ? json_pack("{s:s}", "record", e.record_id)
+                  : NULL;
     struct srv_audit_event ev = {"retrieval.expire", obj, "success", d, "system"};
 
     snprintf(obj, sizeof obj, "retrieval:%s", d ? e.id : "");
@@ -225,13 +223,23 @@ struct srv_ret_row {
 };
 #define SRV_RET_COL(m) SRV_COL_TEXT(struct srv_ret_row, m)
 #define SRV_RET_COL_NULL(m) SRV_COL_TEXT_NULL(struct srv_ret_row, m)
-static const struct srv_col srv_ret_row_cols[] = {
-  SRV_RET_COL(id), SRV_RET_COL(manifest), SRV_RET_COL(envelope), SRV_RET_COL(e),
-  SRV_RET_COL(device_id), SRV_RET_COL(volume_id), SRV_RET_COL(created),
-  SRV_RET_COL_NULL(name), SRV_RET_COL_NULL(named_device), SRV_RET_COL_NULL(named_volume),
-  SRV_RET_COL_NULL(named_key_id), SRV_RET_COL_NULL(reason), SRV_RET_COL_NULL(ticket),
-  SRV_RET_COL_NULL(nonce), SRV_RET_COL_NULL(key_public), SRV_RET_COL_NULL(signature),
-  SRV_COL_END};
+static const struct srv_col srv_ret_row_cols[] = {SRV_RET_COL(id),
+                                                  SRV_RET_COL(manifest),
+                                                  SRV_RET_COL(envelope),
+                                                  SRV_RET_COL(e),
+                                                  SRV_RET_COL(device_id),
+                                                  SRV_RET_COL(volume_id),
+                                                  SRV_RET_COL(created),
+                                                  SRV_RET_COL_NULL(name),
+                                                  SRV_RET_COL_NULL(named_device),
+                                                  SRV_RET_COL_NULL(named_volume),
+                                                  SRV_RET_COL_NULL(named_key_id),
+                                                  SRV_RET_COL_NULL(reason),
+                                                  SRV_RET_COL_NULL(ticket),
+                                                  SRV_RET_COL_NULL(nonce),
+                                                  SRV_RET_COL_NULL(key_public),
+                                                  SRV_RET_COL_NULL(signature),
+                                                  SRV_COL_END};
 
 /* The signed statement as stored (schema 013); not verified here: the
  * reader verifies it, with a key it pinned. */
@@ -273,8 +281,8 @@ static json_t *srv_ret_request_file(const PGresult *r)
     goto out;
   if (ke_manifest_parse(m, w.manifest, strlen(w.manifest), &err) != KE_OK ||
       ke_hex_decode_alloc(&env, &envlen, w.envelope) != KE_OK || envlen > sizeof q->envelope ||
-      ke_envelope_parse(&pe, env, envlen) != KE_OK ||
-      ke_hex_decode(e, sizeof e, w.e) != KE_OK || ke_point_parse(&q->E, e, sizeof e) != KE_OK)
+      ke_envelope_parse(&pe, env, envlen) != KE_OK || ke_hex_decode(e, sizeof e, w.e) != KE_OK ||
+      ke_point_parse(&q->E, e, sizeof e) != KE_OK)
     goto bad;
   snprintf(q->request_id, sizeof q->request_id, "%s", w.id);
   snprintf(q->device, sizeof q->device, "%s", w.device_id);
@@ -319,12 +327,12 @@ static json_t *srv_ret_requester_key(const PGresult *r)
     json_decref(h);
     return NULL;
   }
-  json_array_foreach(h, i, e)
+  json_array_foreach (h, i, e)
     if (strcmp(json_string_value(json_object_get(e, "fingerprint")) ?: "", fpr) == 0)
       reg = json_object_get(e, "registered");
   return json_pack("{s:s,s:O,s:b,s:I,s:o}", "fingerprint", fpr, "registered", reg, "current",
-                   cur && strcmp(cur, fpr) == 0, "keys", (json_int_t)json_array_size(h),
-                   "history", h);
+                   cur && strcmp(cur, fpr) == 0, "keys", (json_int_t)json_array_size(h), "history",
+                   h);
 }
 
 /* The status view of row 0: everything but the envelope; with the audit
@@ -333,29 +341,41 @@ static json_t *srv_ret_requester_key(const PGresult *r)
  * requester's client key: fingerprint, registration, history
  * (requester_key). */
 static const struct srv_jcol srv_ret_view_cols[] = {
-  {"request_id", "id", SRV_CT_TEXT, 0}, SRV_JCOL("state", SRV_CT_TEXT),
-  SRV_JCOL("record_id", SRV_CT_TEXT), SRV_JCOL("record_state", SRV_CT_TEXT),
-  SRV_JCOL("device_id", SRV_CT_TEXT), SRV_JCOL("hostname", SRV_CT_TEXT),
-  SRV_JCOL("volume_id", SRV_CT_TEXT), SRV_JCOL("key_type", SRV_CT_TEXT),
-  SRV_JCOL("key_id", SRV_CT_TEXT), {"requester", "name", SRV_CT_TEXT, 0},
-  SRV_JCOL("reason", SRV_CT_TEXT), SRV_JCOL("ticket", SRV_CT_TEXT),
-  {"confirmation_code", "code", SRV_CT_TEXT, 0}, SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
-  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64), {"parts", "nparts", SRV_CT_INT64, 0},
-  {"needed", "threshold", SRV_CT_INT64, 0}, {"custodians", "indices", SRV_CT_JSON, 0},
-  {"age_seconds", "age", SRV_CT_INT64, 0}, SRV_JCOL("created", SRV_CT_TIME),
-  SRV_JCOL("expires", SRV_CT_TIME), SRV_JCOL("declines", SRV_CT_JSON),
+  {"request_id", "id", SRV_CT_TEXT, 0},
+  SRV_JCOL("state", SRV_CT_TEXT),
+  SRV_JCOL("record_id", SRV_CT_TEXT),
+  SRV_JCOL("record_state", SRV_CT_TEXT),
+  SRV_JCOL("device_id", SRV_CT_TEXT),
+  SRV_JCOL("hostname", SRV_CT_TEXT),
+  SRV_JCOL("volume_id", SRV_CT_TEXT),
+  SRV_JCOL("key_type", SRV_CT_TEXT),
+  SRV_JCOL("key_id", SRV_CT_TEXT),
+  {"requester", "name", SRV_CT_TEXT, 0},
+  SRV_JCOL("reason", SRV_CT_TEXT),
+  SRV_JCOL("ticket", SRV_CT_TEXT),
+  {"confirmation_code", "code", SRV_CT_TEXT, 0},
+  SRV_JCOL("envelope_sha256", SRV_CT_TEXT),
+  SRV_JCOL_NULL("leaf_index", SRV_CT_INT64),
+  {"parts", "nparts", SRV_CT_INT64, 0},
+  {"needed", "threshold", SRV_CT_INT64, 0},
+  {"custodians", "indices", SRV_CT_JSON, 0},
+  {"age_seconds", "age", SRV_CT_INT64, 0},
+  SRV_JCOL("created", SRV_CT_TIME),
+  SRV_JCOL("expires", SRV_CT_TIME),
+  SRV_JCOL("declines", SRV_CT_JSON),
   {"escrow_event", "escrow_leaf", SRV_CT_TEXT, SRV_COL_NULLABLE},
   /* What policy custodians' rules look at: the server's word, unlike the
    * requester's account name, which the requester's key signs. */
-  {"requester_role", "role", SRV_CT_TEXT, 0}, {"device_group", "group_name", SRV_CT_TEXT, 0},
-  {"requester_person", "person", SRV_CT_TEXT, SRV_COL_NULLABLE}, SRV_JCOL_END};
+  {"requester_role", "role", SRV_CT_TEXT, 0},
+  {"device_group", "group_name", SRV_CT_TEXT, 0},
+  {"requester_person", "person", SRV_CT_TEXT, SRV_COL_NULLABLE},
+  SRV_JCOL_END};
 
 json_t *srv_ret_answer(const PGresult *r)
 {
   json_t *v = srv_row_json(r, 0, srv_ret_view_cols);
   json_t *k = v ? srv_ret_requester_key(r) : NULL;
-  json_t *file = k && !json_object_set_new(v, "requester_key", k) ? srv_ret_request_file(r)
-                                                                  : NULL;
+  json_t *file = k && !json_object_set_new(v, "requester_key", k) ? srv_ret_request_file(r) : NULL;
 
   if (!file) {
     json_decref(v);

@@ -14,10 +14,10 @@
 #include "srv_db.h"
 #include "srv_http.h"
 
-#define SRV_RET_ID_LEN 30                /* "req-" + 26 base32 */
+#define SRV_RET_ID_LEN 30 /* "req-" + 26 base32 */
 #define SRV_RET_EXPIRY_DEFAULT (24 * 3600)
-#define SRV_RET_WAIT_MAX 300             /* seconds a long-poll may ask for */
-#define SRV_RET_WAITERS_DEFAULT 4096     /* suspended long-polls at once */
+#define SRV_RET_WAIT_MAX 300         /* seconds a long-poll may ask for */
+#define SRV_RET_WAITERS_DEFAULT 4096 /* suspended long-polls at once */
 
 /* Close the requests whose time ran out (audited request.expired; waiters
  * woken).  Runs inside the caller's transaction. */

@@ -16,22 +16,26 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/metrics", srv_ep_metrics, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
   /* audit log (srv_ep_audit_*.c): entries name people and addresses, so
    * auditors only; checkpoints, the key and proofs are hashes, public. */
-  {"GET", "/v1/audit/checkpoint", srv_ep_audit_checkpoint, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
+  {"GET", "/v1/audit/checkpoint", srv_ep_audit_checkpoint, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL,
+   NULL},
   /* the design's first name for the same signed tree head (docs/api.yaml) */
   {"GET", "/v1/audit/sth", srv_ep_audit_checkpoint, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
   {"GET", "/v1/audit/key", srv_ep_audit_key, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
   {"GET", "/v1/audit/entries", srv_ep_audit_entries, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL, NULL},
-  {"GET", "/v1/audit/proof/inclusion", srv_ep_audit_inclusion, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
-  {"GET", "/v1/audit/proof/consistency", srv_ep_audit_consistency, SRV_ROLE_PUBLIC,
-   SRV_BODY_NONE, NULL, NULL},
+  {"GET", "/v1/audit/proof/inclusion", srv_ep_audit_inclusion, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL,
+   NULL},
+  {"GET", "/v1/audit/proof/consistency", srv_ep_audit_consistency, SRV_ROLE_PUBLIC, SRV_BODY_NONE,
+   NULL, NULL},
   /* accounts (srv_ep_login.c, srv_ep_users*.c, srv_ep_tokens.c) */
   {"POST", "/v1/login", srv_ep_login, SRV_ROLE_PUBLIC, SRV_BODY_JSON, &srv_ep_login_body, NULL},
   {"POST", "/v1/logout", srv_ep_logout, SRV_ROLE_USERS, SRV_BODY_NONE, NULL, NULL},
   {"POST", "/v1/users", srv_ep_users_create, SRV_ROLE_ADMIN, SRV_BODY_JSON,
    &srv_ep_users_create_body, NULL},
   {"GET", "/v1/users", srv_ep_users_list, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL, NULL},
-  {"POST", "/v1/users/{name}/disable", srv_ep_users_disable, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL, NULL},
-  {"POST", "/v1/users/{name}/enable", srv_ep_users_enable, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL, NULL},
+  {"POST", "/v1/users/{name}/disable", srv_ep_users_disable, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL,
+   NULL},
+  {"POST", "/v1/users/{name}/enable", srv_ep_users_enable, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL,
+   NULL},
   {"POST", "/v1/users/{name}/role", srv_ep_users_role, SRV_ROLE_ADMIN, SRV_BODY_JSON,
    &srv_ep_users_role_body, NULL},
   {"POST", "/v1/users/{name}/password", srv_ep_users_password, SRV_ROLE_ADMIN, SRV_BODY_JSON,
@@ -50,11 +54,12 @@ static const struct srv_route srv_routes[] = {
    * routes live under /v1/devices/{id}/ only: a device may call nothing
    * else, and only with its own id (srv_device_auth.c). */
   {"POST", "/v1/enroll", srv_ep_enroll, SRV_ROLE_PUBLIC, SRV_BODY_JSON, &srv_ep_enroll_body, NULL},
-  {"PUT", "/v1/devices/{id}/keys/{volume}", srv_ep_device_keys_put, SRV_ROLE_AGENT,
-   SRV_BODY_JSON, &srv_ep_device_keys_put_body, NULL},
-  {"POST", "/v1/devices/{id}/checkin", srv_ep_checkin, SRV_ROLE_AGENT, SRV_BODY_JSON, &srv_ep_checkin_body, NULL},
-  {"GET", "/v1/devices", srv_ep_devices_search, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
-   SRV_BODY_NONE, NULL, &srv_ep_devices_search_query},
+  {"PUT", "/v1/devices/{id}/keys/{volume}", srv_ep_device_keys_put, SRV_ROLE_AGENT, SRV_BODY_JSON,
+   &srv_ep_device_keys_put_body, NULL},
+  {"POST", "/v1/devices/{id}/checkin", srv_ep_checkin, SRV_ROLE_AGENT, SRV_BODY_JSON,
+   &srv_ep_checkin_body, NULL},
+  {"GET", "/v1/devices", srv_ep_devices_search, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR, SRV_BODY_NONE,
+   NULL, &srv_ep_devices_search_query},
   {"GET", "/v1/devices/{id}", srv_ep_devices_get, SRV_ROLE_HELPDESK | SRV_ROLE_AUDITOR,
    SRV_BODY_NONE, NULL, NULL},
   /* people acting on a device (srv_ep_device_admin.c) */
@@ -62,7 +67,8 @@ static const struct srv_route srv_routes[] = {
    SRV_BODY_JSON, &srv_ep_devices_rotate_body, NULL},
   {"POST", "/v1/devices/{id}/disable", srv_ep_devices_disable, SRV_ROLE_ADMIN, SRV_BODY_JSON,
    &srv_ep_devices_disable_body, NULL},
-  {"POST", "/v1/devices/{id}/enable", srv_ep_devices_enable, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL, NULL},
+  {"POST", "/v1/devices/{id}/enable", srv_ep_devices_enable, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL,
+   NULL},
   {"GET", "/v1/escrow-key", srv_ep_escrow_key_get, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL,
    &srv_ep_escrow_key_get_query},
   {"POST", "/v1/escrow-key", srv_ep_escrow_key_post, SRV_ROLE_ADMIN, SRV_BODY_JSON,
@@ -72,8 +78,8 @@ static const struct srv_route srv_routes[] = {
    &srv_ep_enroll_tokens_create_body, NULL},
   {"GET", "/v1/enroll-tokens", srv_ep_enroll_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL,
    &srv_ep_enroll_tokens_list_query},
-  {"DELETE", "/v1/enroll-tokens/{id}", srv_ep_enroll_tokens_revoke, SRV_ROLE_ADMIN,
-   SRV_BODY_NONE, NULL, NULL},
+  {"DELETE", "/v1/enroll-tokens/{id}", srv_ep_enroll_tokens_revoke, SRV_ROLE_ADMIN, SRV_BODY_NONE,
+   NULL, NULL},
   /* the web console's static files (srv_ep_static.c): public, since the
    * login page must load before anyone is logged in; the data behind it
    * comes from the API routes above, with their roles. */
@@ -90,8 +96,8 @@ static const struct srv_route srv_routes[] = {
   {"GET", "/v1/retrievals/{id}", srv_ep_retrievals_get,
    SRV_ROLE_HELPDESK | SRV_ROLE_CUSTODIAN | SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL,
    &srv_ep_retrievals_get_query},
-  {"POST", "/v1/retrievals/{id}/parts", srv_ep_retrievals_parts, SRV_ROLE_CUSTODIAN,
-   SRV_BODY_JSON, &srv_ep_retrievals_parts_body, NULL},
+  {"POST", "/v1/retrievals/{id}/parts", srv_ep_retrievals_parts, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON,
+   &srv_ep_retrievals_parts_body, NULL},
   {"POST", "/v1/retrievals/{id}/declines", srv_ep_retrievals_declines, SRV_ROLE_CUSTODIAN,
    SRV_BODY_JSON, &srv_ep_retrievals_declines_body, NULL},
   {"GET", "/v1/retrievals/{id}/parts", srv_ep_retrievals_parts_get, SRV_ROLE_HELPDESK,
@@ -99,12 +105,13 @@ static const struct srv_route srv_routes[] = {
   /* compliance reports (srv_ep_reports.c) */
   {"GET", "/v1/reports/coverage", srv_ep_reports_coverage, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL,
    &srv_ep_reports_coverage_query},
-  {"GET", "/v1/reports/retrievals", srv_ep_reports_retrievals, SRV_ROLE_AUDITOR,
-   SRV_BODY_NONE, NULL, &srv_ep_reports_retrievals_query},
+  {"GET", "/v1/reports/retrievals", srv_ep_reports_retrievals, SRV_ROLE_AUDITOR, SRV_BODY_NONE,
+   NULL, &srv_ep_reports_retrievals_query},
   /* custodian health (srv_ep_attest.c) */
-  {"POST", "/v1/attestations/challenge", srv_ep_attest_challenge, SRV_ROLE_CUSTODIAN,
-   SRV_BODY_NONE, NULL, NULL},
-  {"POST", "/v1/attestations", srv_ep_attest, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON, &srv_ep_attest_body, NULL},
+  {"POST", "/v1/attestations/challenge", srv_ep_attest_challenge, SRV_ROLE_CUSTODIAN, SRV_BODY_NONE,
+   NULL, NULL},
+  {"POST", "/v1/attestations", srv_ep_attest, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON,
+   &srv_ep_attest_body, NULL},
   /* backup-integrity drills (srv_ep_drills*.c) */
   {"POST", "/v1/drills", srv_ep_drills_create, SRV_ROLE_AUDITOR, SRV_BODY_JSON,
    &srv_ep_drills_create_body, NULL},
@@ -112,22 +119,23 @@ static const struct srv_route srv_routes[] = {
    SRV_BODY_NONE, NULL, NULL},
   {"POST", "/v1/drills/{id}/parts", srv_ep_drills_parts, SRV_ROLE_CUSTODIAN, SRV_BODY_JSON,
    &srv_ep_drills_parts_body, NULL},
-  {"GET", "/v1/drills/{id}/parts", srv_ep_drills_parts_get, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL, NULL},
+  {"GET", "/v1/drills/{id}/parts", srv_ep_drills_parts_get, SRV_ROLE_AUDITOR, SRV_BODY_NONE, NULL,
+   NULL},
   {"POST", "/v1/drills/{id}/result", srv_ep_drills_result, SRV_ROLE_AUDITOR, SRV_BODY_JSON,
    &srv_ep_drills_result_body, NULL},
   /* witness cosignatures of checkpoints (srv_ep_audit_cosig.c) */
   {"POST", "/v1/audit/cosignatures", srv_ep_audit_cosig_post, SRV_ROLE_AUDITOR, SRV_BODY_JSON,
    &srv_ep_audit_cosig_post_body, NULL},
-  {"GET", "/v1/audit/checkpoint/cosigned", srv_ep_audit_cosig_get, SRV_ROLE_PUBLIC,
-   SRV_BODY_NONE, NULL, NULL},
-  {"POST", "/v1/drills/{id}/statement", srv_ep_drills_statement, SRV_ROLE_AUDITOR,
-   SRV_BODY_JSON, &srv_ep_drills_statement_body, NULL},
+  {"GET", "/v1/audit/checkpoint/cosigned", srv_ep_audit_cosig_get, SRV_ROLE_PUBLIC, SRV_BODY_NONE,
+   NULL, NULL},
+  {"POST", "/v1/drills/{id}/statement", srv_ep_drills_statement, SRV_ROLE_AUDITOR, SRV_BODY_JSON,
+   &srv_ep_drills_statement_body, NULL},
   {"GET", "/v1/drills/{id}/status", srv_ep_drills_status, SRV_ROLE_AUDITOR | SRV_ROLE_CUSTODIAN,
    SRV_BODY_NONE, NULL, &srv_ep_drills_status_query},
 };
 
-const struct srv_route_table srv_routes_escrowd = {
-  srv_routes, sizeof srv_routes / sizeof srv_routes[0]};
+const struct srv_route_table srv_routes_escrowd = {srv_routes,
+                                                   sizeof srv_routes / sizeof srv_routes[0]};
 
 /* Compare one path against one pattern, segment by segment.  {name}
  * segments capture a non-empty segment of at most SRV_ROUTE_PARAM_MAX-1
@@ -178,12 +186,10 @@ static void srv_allow_add(char *allow, size_t allowlen, const char *method)
   snprintf(allow + n, allowlen - n, "%s%s", n ? ", " : "", token);
 }
 
-enum srv_route_match srv_routes_match(const struct srv_route_table *table,
-                                      const char *method, const char *path,
-                                      const struct srv_route **route,
-                                      const char **pattern,
-                                      struct srv_route_params *params, char *allow,
-                                      size_t allowlen)
+enum srv_route_match srv_routes_match(const struct srv_route_table *table, const char *method,
+                                      const char *path, const struct srv_route **route,
+                                      const char **pattern, struct srv_route_params *params,
+                                      char *allow, size_t allowlen)
 {
   int path_known = 0;
   /* HEAD is GET without a body; libmicrohttpd drops the body for us. */

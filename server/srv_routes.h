@@ -31,12 +31,10 @@ extern const struct srv_route_table srv_routes_escrowd;
 /* Match `method` and `path` against `table`.  On FOUND, *route and params
  * are set; on BAD_METHOD, `allow` receives "GET, HEAD" etc.  In both cases
  * *pattern is the matched pattern (for metrics and logs). */
-enum srv_route_match srv_routes_match(const struct srv_route_table *table,
-                                      const char *method, const char *path,
-                                      const struct srv_route **route,
-                                      const char **pattern,
-                                      struct srv_route_params *params, char *allow,
-                                      size_t allowlen);
+enum srv_route_match srv_routes_match(const struct srv_route_table *table, const char *method,
+                                      const char *path, const struct srv_route **route,
+                                      const char **pattern, struct srv_route_params *params,
+                                      char *allow, size_t allowlen);
 
 /* Endpoint handlers, one file each (srv_ep_*.c). */
 enum MHD_Result srv_ep_healthz(struct srv_request *req);

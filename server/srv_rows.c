@@ -81,21 +81,17 @@ int srv_row_read(const PGresult *r, int row, const struct srv_col *cols, void *o
       return -1;
     v = have ? PQgetvalue(r, row, c) : NULL;
     switch (k->type) {
-    case SRV_CT_BOOL:
-      *(int *)dst = v && v[0] == 't';
-      break;
-    case SRV_CT_INT64:
-      *(int64_t *)dst = 0;
-      if (v && srv_col_int64(v, dst) != 0)
-        goto bad;
-      break;
-    case SRV_CT_BYTEA:
-      if (!v || srv_bytea_text(dst, k->size, v) != 0)
-        goto bad;
-      break;
-    default: /* TEXT, TIME, JSON: the text */
-      *(const char **)dst = v;
-      break;
+      case SRV_CT_BOOL: *(int *)dst = v && v[0] == 't'; break;
+      case SRV_CT_INT64:
+        *(int64_t *)dst = 0;
+        if (v && srv_col_int64(v, dst) != 0)
+          goto bad;
+        break;
+      case SRV_CT_BYTEA:
+        if (!v || srv_bytea_text(dst, k->size, v) != 0)
+          goto bad;
+        break;
+      default: /* TEXT, TIME, JSON: the text */ *(const char **)dst = v; break;
     }
     continue;
   bad:
@@ -110,31 +106,27 @@ static json_t *srv_jcol_value(const struct srv_jcol *k, const char *v)
   int64_t n;
 
   switch (k->type) {
-  case SRV_CT_BOOL:
-    return json_boolean(v[0] == 't');
-  case SRV_CT_INT64:
-    return srv_col_int64(v, &n) == 0 ? json_integer((json_int_t)n) : NULL;
-  case SRV_CT_JSON:
-    return json_loads(v, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
-  case SRV_CT_BYTEA: {
-    uint8_t *b = NULL;
-    size_t len = 0;
-    json_t *j = NULL;
-    char *s;
-    if (strncmp(v, "\\x", 2) != 0 || ke_hex_decode_alloc(&b, &len, v + 2) != KE_OK)
-      return NULL;
-    if (k->flags & SRV_COL_B64) {
-      if ((s = ke_b64url_encode(b, len)))
-        j = json_string(s);
-      free(s);
-    } else {
-      j = json_string(v + 2);
+    case SRV_CT_BOOL: return json_boolean(v[0] == 't');
+    case SRV_CT_INT64: return srv_col_int64(v, &n) == 0 ? json_integer((json_int_t)n) : NULL;
+    case SRV_CT_JSON: return json_loads(v, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    case SRV_CT_BYTEA: {
+      uint8_t *b = NULL;
+      size_t len = 0;
+      json_t *j = NULL;
+      char *s;
+      if (strncmp(v, "\\x", 2) != 0 || ke_hex_decode_alloc(&b, &len, v + 2) != KE_OK)
+        return NULL;
+      if (k->flags & SRV_COL_B64) {
+        if ((s = ke_b64url_encode(b, len)))
+          j = json_string(s);
+        free(s);
+      } else {
+        j = json_string(v + 2);
+      }
+      free(b);
+      return j;
     }
-    free(b);
-    return j;
-  }
-  default:
-    return json_string(v);
+    default: return json_string(v);
   }
 }
 
@@ -145,7 +137,9 @@ json_t *srv_row_json(const PGresult *r, int row, const struct srv_jcol *cols)
   for (const struct srv_jcol *k = cols; o && k->json; k++) {
     const char *name = k->col ? k->col : k->json;
     int c, have = srv_col_find(r, row, name, k->flags, &c);
-    json_t *v = have > 0 ? srv_jcol_value(k, PQgetvalue(r, row, c)) : have == 0 ? json_null() : NULL;
+    json_t *v = have > 0    ? srv_jcol_value(k, PQgetvalue(r, row, c))
+                : have == 0 ? json_null()
+                            : NULL;
 
     if (!v && have > 0)
       ke_logf(KE_LOG_ERROR, "column \"%s\" is not of its type", name);

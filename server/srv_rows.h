@@ -26,27 +26,30 @@
 #include "srv_db.h"
 
 enum srv_ctype {
-  SRV_CT_TEXT,   /* const char * into the result (valid until PQclear) */
-  SRV_CT_BOOL,   /* int */
-  SRV_CT_INT64,  /* int64_t */
-  SRV_CT_BYTEA,  /* exactly `size` bytes into uint8_t[size] */
-  SRV_CT_TIME,   /* RFC 3339 text (ke_time()), as TEXT */
-  SRV_CT_JSON,   /* JSON text; in JSON output, the parsed value */
+  SRV_CT_TEXT,  /* const char * into the result (valid until PQclear) */
+  SRV_CT_BOOL,  /* int */
+  SRV_CT_INT64, /* int64_t */
+  SRV_CT_BYTEA, /* exactly `size` bytes into uint8_t[size] */
+  SRV_CT_TIME,  /* RFC 3339 text (ke_time()), as TEXT */
+  SRV_CT_JSON,  /* JSON text; in JSON output, the parsed value */
 };
 
 #define SRV_COL_NULLABLE 1u /* SQL NULL: TEXT/TIME NULL, numbers 0, JSON null */
 #define SRV_COL_B64 2u      /* BYTEA in JSON output: base64url, not hex */
 
 struct srv_col {
-  const char *name;   /* the SQL output column; NULL ends the table */
+  const char *name; /* the SQL output column; NULL ends the table */
   enum srv_ctype type;
-  unsigned flags;     /* SRV_COL_* */
-  size_t offset;      /* of the value in the caller's struct */
-  size_t size;        /* SRV_CT_BYTEA: bytes */
-  const char *json;   /* the member name in JSON output (NULL: `name`) */
+  unsigned flags;   /* SRV_COL_* */
+  size_t offset;    /* of the value in the caller's struct */
+  size_t size;      /* SRV_CT_BYTEA: bytes */
+  const char *json; /* the member name in JSON output (NULL: `name`) */
 };
 
-#define SRV_COL_(T, m, ty, fl) {#m, (ty), (fl), offsetof(T, m), 0, NULL}
+#define SRV_COL_(T, m, ty, fl)              \
+  {                                         \
+#m, (ty), (fl), offsetof(T, m), 0, NULL \
+  }
 #define SRV_COL_TEXT(T, m) SRV_COL_(T, m, SRV_CT_TEXT, 0)
 #define SRV_COL_TEXT_NULL(T, m) SRV_COL_(T, m, SRV_CT_TEXT, SRV_COL_NULLABLE)
 #define SRV_COL_TIME(T, m) SRV_COL_(T, m, SRV_CT_TIME, 0)
@@ -54,20 +57,35 @@ struct srv_col {
 #define SRV_COL_BOOL(T, m) SRV_COL_(T, m, SRV_CT_BOOL, 0)
 #define SRV_COL_INT64(T, m) SRV_COL_(T, m, SRV_CT_INT64, 0)
 #define SRV_COL_INT64_NULL(T, m) SRV_COL_(T, m, SRV_CT_INT64, SRV_COL_NULLABLE)
-#define SRV_COL_BYTEA(T, m) {#m, SRV_CT_BYTEA, 0, offsetof(T, m), sizeof(((T *)0)->m), NULL}
-#define SRV_COL_END {NULL, SRV_CT_TEXT, 0, 0, 0, NULL}
+#define SRV_COL_BYTEA(T, m)                                        \
+  {                                                                \
+#m, SRV_CT_BYTEA, 0, offsetof(T, m), sizeof(((T *)0)->m), NULL \
+  }
+#define SRV_COL_END                  \
+  {                                  \
+    NULL, SRV_CT_TEXT, 0, 0, 0, NULL \
+  }
 
 /* Columns straight to JSON, for list and detail answers (no struct):
  * {"json_name", "column", type, flags}. */
 struct srv_jcol {
-  const char *json;   /* the member; NULL ends the table */
-  const char *col;    /* the SQL output column (NULL: the same as json) */
+  const char *json; /* the member; NULL ends the table */
+  const char *col;  /* the SQL output column (NULL: the same as json) */
   enum srv_ctype type;
   unsigned flags;
 };
-#define SRV_JCOL(name, ty) {name, NULL, (ty), 0}
-#define SRV_JCOL_NULL(name, ty) {name, NULL, (ty), SRV_COL_NULLABLE}
-#define SRV_JCOL_END {NULL, NULL, SRV_CT_TEXT, 0}
+#define SRV_JCOL(name, ty) \
+  {                        \
+    name, NULL, (ty), 0    \
+  }
+#define SRV_JCOL_NULL(name, ty)        \
+  {                                    \
+    name, NULL, (ty), SRV_COL_NULLABLE \
+  }
+#define SRV_JCOL_END           \
+  {                            \
+    NULL, NULL, SRV_CT_TEXT, 0 \
+  }
 
 /* Read row `row` of `r` into `out` by `cols`.  0, or -1 (logged, naming
  * the column) when a column is missing, NULL but not nullable, or not of

@@ -47,27 +47,27 @@ static int srv_serve_check_db(const struct srv_config *cfg)
   }
   st = srv_schema_check(conn, &set, &version, err, sizeof err);
   switch (st) {
-  case SRV_SCHEMA_CURRENT:
-    break;
-  case SRV_SCHEMA_AHEAD:
-    ke_log(KE_LOG_WARN, "the database schema is newer than this escrowd (rolling upgrade?)",
-           json_pack("{s:i,s:i}", "db_version", version, "schema_dir_version", (int)set.n));
-    break;
-  case SRV_SCHEMA_BEHIND:
-    ke_log(KE_LOG_ERROR, "refusing to serve: the database schema is behind; run "
-                         "'escrowd migrate' first",
-           json_pack("{s:s,s:i,s:i}", "reason", err, "db_version", version, "required",
-                     (int)set.n));
-    rc = SRV_EXIT_SCHEMA;
-    goto out;
-  case SRV_SCHEMA_MISMATCH:
-    ke_log(KE_LOG_ERROR, "refusing to serve: applied migrations differ from schema_dir",
-           json_pack("{s:s}", "reason", err));
-    rc = SRV_EXIT_SCHEMA;
-    goto out;
-  default:
-    ke_log(KE_LOG_ERROR, "cannot read the schema version", json_pack("{s:s}", "reason", err));
-    goto out;
+    case SRV_SCHEMA_CURRENT: break;
+    case SRV_SCHEMA_AHEAD:
+      ke_log(KE_LOG_WARN, "the database schema is newer than this escrowd (rolling upgrade?)",
+             json_pack("{s:i,s:i}", "db_version", version, "schema_dir_version", (int)set.n));
+      break;
+    case SRV_SCHEMA_BEHIND:
+      ke_log(
+        KE_LOG_ERROR,
+        "refusing to serve: the database schema is behind; run "
+        "'escrowd migrate' first",
+        json_pack("{s:s,s:i,s:i}", "reason", err, "db_version", version, "required", (int)set.n));
+      rc = SRV_EXIT_SCHEMA;
+      goto out;
+    case SRV_SCHEMA_MISMATCH:
+      ke_log(KE_LOG_ERROR, "refusing to serve: applied migrations differ from schema_dir",
+             json_pack("{s:s}", "reason", err));
+      rc = SRV_EXIT_SCHEMA;
+      goto out;
+    default:
+      ke_log(KE_LOG_ERROR, "cannot read the schema version", json_pack("{s:s}", "reason", err));
+      goto out;
   }
   r = PQexecParams(conn,
                    "SELECT has_table_privilege('audit_log', 'UPDATE')"
@@ -81,8 +81,9 @@ static int srv_serve_check_db(const struct srv_config *cfg)
     goto out;
   }
   if (!srv_row_text(r, "can_modify") || strcmp(srv_row_text(r, "can_modify"), "f") != 0) {
-    ke_log(KE_LOG_ERROR, "refusing to serve: db_dsn connects as a role that can modify "
-                         "audit_log (the owner or a superuser); use the application role",
+    ke_log(KE_LOG_ERROR,
+           "refusing to serve: db_dsn connects as a role that can modify "
+           "audit_log (the owner or a superuser); use the application role",
            json_pack("{s:s}", "role", srv_row_text(r, "current_user")));
     PQclear(r);
     rc = SRV_EXIT_USAGE;
@@ -116,8 +117,7 @@ static int srv_serve_wait(const sigset_t *sigs)
   }
 }
 
-int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *routes,
-                   int use_db)
+int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *routes, int use_db)
 {
   sigset_t sigs;
   struct srv_http *http = NULL;
@@ -150,7 +150,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   }
   srv_auth_init(cfg);
   srv_device_init(cfg);
-  srv_static_init(cfg); /* no web_dir = no console, logged; not fatal */
+  srv_static_init(cfg);  /* no web_dir = no console, logged; not fatal */
   rc = SRV_EXIT_FAILURE; /* until it is served */
   if (srv_metrics_init(routes) != 0)
     goto out;
@@ -172,8 +172,8 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   sig = srv_serve_wait(&sigs);
   srv_http_drain(http); /* before the log line says so: tests wait on it */
   ke_log(KE_LOG_INFO, "shutting down: no new connections, finishing requests in flight",
-         json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                   "in_flight", (int)srv_metrics_in_flight()));
+         json_pack("{s:s,s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "in_flight",
+                   (int)srv_metrics_in_flight()));
   srv_longpoll_shutdown(); /* suspended long-polls answer now */
   srv_http_shutdown(http, cfg->shutdown_timeout);
   srv_longpoll_pg_stop();

@@ -38,14 +38,14 @@ static struct {
 } wh;
 
 static void srv_wh_tick(void);
-static struct srv_outbox wh_outbox = {"webhook delivery", SRV_STMT_WH_DONE, SRV_STMT_WH_RETRY,
-                                      srv_wh_tick, .mu = PTHREAD_MUTEX_INITIALIZER,
+static struct srv_outbox wh_outbox = {"webhook delivery",
+                                      SRV_STMT_WH_DONE,
+                                      SRV_STMT_WH_RETRY,
+                                      srv_wh_tick,
+                                      .mu = PTHREAD_MUTEX_INITIALIZER,
                                       .cv = PTHREAD_COND_INITIALIZER};
 
-int srv_webhook_wants_chat(void)
-{
-  return wh.nchat > 0;
-}
+int srv_webhook_wants_chat(void) { return wh.nchat > 0; }
 
 /* The body for URL i: the native JSON, or the chat message of `chat`. */
 static char *srv_wh_body(unsigned i, const char *native, const struct srv_webhook_chat *chat)
@@ -62,8 +62,8 @@ static char *srv_wh_body(unsigned i, const char *native, const struct srv_webhoo
   return body;
 }
 
-enum srv_db_status srv_webhook_enqueue(struct srv_db *db, const char *event,
-                                       const json_t *payload, const struct srv_webhook_chat *chat)
+enum srv_db_status srv_webhook_enqueue(struct srv_db *db, const char *event, const json_t *payload,
+                                       const struct srv_webhook_chat *chat)
 {
   json_t *p;
   char *native, now[KE_TIME_LEN + 1];
@@ -102,8 +102,8 @@ struct srv_wh_item {
   int64_t attempts;
 };
 static const struct srv_col srv_wh_cols[] = {
-  SRV_COL_TEXT(struct srv_wh_item, id), SRV_COL_TEXT(struct srv_wh_item, url),
-  SRV_COL_TEXT(struct srv_wh_item, event), SRV_COL_TEXT(struct srv_wh_item, payload),
+  SRV_COL_TEXT(struct srv_wh_item, id),        SRV_COL_TEXT(struct srv_wh_item, url),
+  SRV_COL_TEXT(struct srv_wh_item, event),     SRV_COL_TEXT(struct srv_wh_item, payload),
   SRV_COL_INT64(struct srv_wh_item, attempts), SRV_COL_END};
 
 struct srv_wh_batch {
@@ -228,8 +228,10 @@ int srv_webhook_init(const struct srv_config *cfg)
       wh.nchat++;
     }
     if (wh.nurls >= SRV_WH_MAX_URLS || !srv_wh_url_ok(s, len)) {
-      ke_log(KE_LOG_ERROR, "webhook_urls: up to 8 http(s) URLs, comma-separated, each "
-             "optionally prefixed slack: or teams:", NULL);
+      ke_log(KE_LOG_ERROR,
+             "webhook_urls: up to 8 http(s) URLs, comma-separated, each "
+             "optionally prefixed slack: or teams:",
+             NULL);
       return -1;
     }
     wh.formats[wh.nurls] = fmt;

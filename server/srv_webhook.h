@@ -41,7 +41,7 @@ int srv_webhook_wants_chat(void);
 /* Queue `event` ("request.created", ...) with `payload` (borrowed; "event"
  * and "time" are added) for every native URL, and `chat` for every chat
  * URL, inside the caller's transaction. */
-enum srv_db_status srv_webhook_enqueue(struct srv_db *db, const char *event,
-                                       const json_t *payload, const struct srv_webhook_chat *chat);
+enum srv_db_status srv_webhook_enqueue(struct srv_db *db, const char *event, const json_t *payload,
+                                       const struct srv_webhook_chat *chat);
 
 #endif

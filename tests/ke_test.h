@@ -39,27 +39,27 @@ ke_test_check(int ok, const char *file, int line, const char *fmt, ...)
 
 /* CHECK(cond) prints the condition's text, CHECK(cond, fmt, ...) the
  * message: the argument count (up to 8) picks the form. */
-#define CHECK(...)                                                                    \
-  KE_CHECK_PICK_(__VA_ARGS__, KE_CHECK_MSG_, KE_CHECK_MSG_, KE_CHECK_MSG_,            \
-                 KE_CHECK_MSG_, KE_CHECK_MSG_, KE_CHECK_MSG_, KE_CHECK_MSG_,          \
-                 KE_CHECK_1_, unused)(#__VA_ARGS__, __VA_ARGS__)
+#define CHECK(...)                                                                        \
+  KE_CHECK_PICK_(__VA_ARGS__, KE_CHECK_MSG_, KE_CHECK_MSG_, KE_CHECK_MSG_, KE_CHECK_MSG_, \
+                 KE_CHECK_MSG_, KE_CHECK_MSG_, KE_CHECK_MSG_, KE_CHECK_1_, unused)        \
+  (#__VA_ARGS__, __VA_ARGS__)
 #define KE_CHECK_PICK_(a1, a2, a3, a4, a5, a6, a7, a8, name, ...) name
 #define KE_CHECK_1_(text, cond) ke_test_check((cond) != 0, __FILE__, __LINE__, "%s", text)
 #define KE_CHECK_MSG_(text, cond, ...) ke_test_check((cond) != 0, __FILE__, __LINE__, __VA_ARGS__)
 
 /* Check a ke_rc against the expected value and name both on failure. */
-#define CHECK_RC(expr, want)                                                          \
-  do {                                                                                \
-    ke_rc got_ = (expr);                                                              \
-    ke_test_check(got_ == (want), __FILE__, __LINE__, "%s gave %d (%s), expected %s", \
-                  #expr, (int)got_, ke_rc_str(got_), #want);                          \
+#define CHECK_RC(expr, want)                                                                 \
+  do {                                                                                       \
+    ke_rc got_ = (expr);                                                                     \
+    ke_test_check(got_ == (want), __FILE__, __LINE__, "%s gave %d (%s), expected %s", #expr, \
+                  (int)got_, ke_rc_str(got_), #want);                                        \
   } while (0)
 
 /* Byte-for-byte comparison that prints both sides in hex on mismatch. */
 #define CHECK_BYTES(got, want, len) ke_test_bytes(__FILE__, __LINE__, #got, got, want, len)
 
-static inline void ke_test_bytes(const char *file, int line, const char *what,
-                                 const void *got, const void *want, size_t len)
+static inline void ke_test_bytes(const char *file, int line, const char *what, const void *got,
+                                 const void *want, size_t len)
 {
   if (memcmp(got, want, len) == 0) {
     ke_test_check(1, file, line, "%s", what);
@@ -78,12 +78,12 @@ static inline void ke_test_bytes(const char *file, int line, const char *what,
 }
 
 /* Abort the program: used when a failure makes the rest meaningless. */
-#define REQUIRE(cond)                                                                 \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      fprintf(stderr, "%s:%d: required: %s\n", __FILE__, __LINE__, #cond);            \
-      exit(2);                                                                        \
-    }                                                                                 \
+#define REQUIRE(cond)                                                      \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      fprintf(stderr, "%s:%d: required: %s\n", __FILE__, __LINE__, #cond); \
+      exit(2);                                                             \
+    }                                                                      \
   } while (0)
 
 static inline int ke_test_result(const char *name)

@@ -72,10 +72,10 @@ int main(int argc, char **argv)
 
   while ((opt = getopt(argc, argv, "u:c:t:")) != -1) {
     switch (opt) {
-    case 'u': url = optarg; break;
-    case 'c': conc = atoi(optarg); break;
-    case 't': seconds = atof(optarg); break;
-    default: goto usage;
+      case 'u': url = optarg; break;
+      case 'c': conc = atoi(optarg); break;
+      case 't': seconds = atof(optarg); break;
+      default: goto usage;
     }
   }
   if (!url || conc < 1 || conc > 256 || seconds <= 0)

@@ -43,7 +43,7 @@ static ke_envelope e;
 static ke_scalar ekey;
 static ke_point E;
 static uint8_t parts[T][KE_PART_LEN];
-static const uint8_t idx[T] = { 1, 3, 5 };
+static const uint8_t idx[T] = {1, 3, 5};
 
 static void setup(void)
 {
@@ -52,8 +52,8 @@ static void setup(void)
     die("ceremony", rc);
   if ((rc = ke_random(secret, sizeof secret)))
     die("random", rc);
-  if ((rc = ke_envelope_seal(&env, &envlen, pub.fingerprint, &pub.commitments[0], dev, vol,
-                             secret, sizeof secret)))
+  if ((rc = ke_envelope_seal(&env, &envlen, pub.fingerprint, &pub.commitments[0], dev, vol, secret,
+                             sizeof secret)))
     die("seal", rc);
   if ((rc = ke_envelope_parse(&e, env, envlen)))
     die("parse", rc);
@@ -73,8 +73,8 @@ static void op_seal(void)
 {
   uint8_t *out;
   size_t len;
-  ke_rc rc = ke_envelope_seal(&out, &len, pub.fingerprint, &pub.commitments[0], dev, vol,
-                              secret, sizeof secret);
+  ke_rc rc = ke_envelope_seal(&out, &len, pub.fingerprint, &pub.commitments[0], dev, vol, secret,
+                              sizeof secret);
   if (rc)
     die("seal", rc);
   free(out);
@@ -84,8 +84,8 @@ static void op_part(void)
 {
   ke_dleq pr;
   uint8_t part[KE_PART_LEN];
-  ke_rc rc = ke_dleq_prove(&pr, 1, &shares[0], &pub.public_shares[0], &e.R,
-                           (const uint8_t *)rid, strlen(rid));
+  ke_rc rc = ke_dleq_prove(&pr, 1, &shares[0], &pub.public_shares[0], &e.R, (const uint8_t *)rid,
+                           strlen(rid));
   if (rc || (rc = ke_part_seal(part, &E, rid, 1, &pr)))
     die("part", rc);
 }
@@ -134,18 +134,21 @@ int main(int argc, char **argv)
   int c;
   while ((c = getopt(argc, argv, "t:r:")) != -1) {
     switch (c) {
-    case 't': seconds = atof(optarg); break;
-    case 'r': ref = atof(optarg); break;
-    default:
-      fprintf(stderr, "usage: %s [-t SECONDS] [-r ECDH_OPS_PER_SEC]\n", argv[0]);
-      return 2;
+      case 't': seconds = atof(optarg); break;
+      case 'r': ref = atof(optarg); break;
+      default: fprintf(stderr, "usage: %s [-t SECONDS] [-r ECDH_OPS_PER_SEC]\n", argv[0]); return 2;
     }
   }
   if (seconds <= 0)
     seconds = 2.0;
   setup();
-  struct { const char *name; void (*op)(void); } ops[] = {
-    { "seal", op_seal }, { "part", op_part }, { "open", op_open },
+  struct {
+    const char *name;
+    void (*op)(void);
+  } ops[] = {
+    {"seal", op_seal},
+    {"part", op_part},
+    {"open", op_open},
   };
   if (ref > 0)
     printf("%-6s %12.1f ops/s  (openssl speed ecdhp256)\n", "ecdh", ref);

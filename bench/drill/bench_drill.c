@@ -34,14 +34,14 @@ int main(int argc, char **argv)
   ke_escrow_pub *pub = calloc(1, sizeof *pub);
   ke_scalar *d = ke_secure_alloc(5 * sizeof *d), e;
   ke_point E, *R = calloc(nrec, sizeof *R);
-  uint8_t (*parts)[KE_PART_LEN] = calloc((size_t)nrec * ncust, KE_PART_LEN);
-  char (*pid)[KE_DRILL_PART_ID_MAX] = calloc(nrec, KE_DRILL_PART_ID_MAX);
+  uint8_t(*parts)[KE_PART_LEN] = calloc((size_t)nrec * ncust, KE_PART_LEN);
+  char(*pid)[KE_DRILL_PART_ID_MAX] = calloc(nrec, KE_DRILL_PART_ID_MAX);
   const char **pids = calloc(nrec, sizeof *pids);
   ke_dleq proof;
   double t0, t1, c0, c1;
 
-  if (ke_init() != KE_OK || nrec < 1 || ncust < 1 || ncust > 5 || jobs < 1 || !pub || !d ||
-      !R || !parts || !pid || !pids || ke_ceremony(pub, d, 3, 5) != KE_OK ||
+  if (ke_init() != KE_OK || nrec < 1 || ncust < 1 || ncust > 5 || jobs < 1 || !pub || !d || !R ||
+      !parts || !pid || !pids || ke_ceremony(pub, d, 3, 5) != KE_OK ||
       ke_scalar_random(&e) != KE_OK || ke_point_mul_base(&E, &e) != KE_OK) {
     fprintf(stderr, "bench-drill: setup failed\n");
     return 1;
@@ -62,8 +62,8 @@ int main(int argc, char **argv)
   c0 = bench_clock(CLOCK_PROCESS_CPUTIME_ID);
   for (unsigned c = 0; c < ncust; c++)
     if (ke_part_batch_all(parts + (size_t)c * nrec, nrec, R, pids, c + 1, &d[c],
-                          &pub->public_shares[c], &E, (const uint8_t *)drill, strlen(drill),
-                          jobs, NULL) != KE_OK) {
+                          &pub->public_shares[c], &E, (const uint8_t *)drill, strlen(drill), jobs,
+                          NULL) != KE_OK) {
       fprintf(stderr, "bench-drill: batch failed\n");
       return 1;
     }
@@ -71,8 +71,8 @@ int main(int argc, char **argv)
   c1 = bench_clock(CLOCK_PROCESS_CPUTIME_ID);
   for (unsigned c = 0; c < ncust; c++)
     for (unsigned r = 0; r < nrec; r++)
-      if (ke_part_open(&proof, parts[(size_t)c * nrec + r], KE_PART_LEN, &e, &E, pid[r],
-                       c + 1) != KE_OK ||
+      if (ke_part_open(&proof, parts[(size_t)c * nrec + r], KE_PART_LEN, &e, &E, pid[r], c + 1) !=
+            KE_OK ||
           ke_dleq_verify(&proof, c + 1, &pub->public_shares[c], &R[r], (const uint8_t *)drill,
                          strlen(drill)) != KE_OK) {
         fprintf(stderr, "bench-drill: a part does not verify\n");

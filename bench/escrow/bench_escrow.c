@@ -46,7 +46,7 @@ struct agent {
   size_t envlen;
   char *env64, *ver64;
   long ok, errors;
-  double *lat;  /* seconds, measured window only */
+  double *lat; /* seconds, measured window only */
   long nlat;
 };
 
@@ -121,8 +121,8 @@ static long signed_call(CURL *c, EVP_PKEY *k, const char *device, const char *me
     die("no randomness");
   nonce64 = b64(nonce, sizeof nonce);
   snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
-  n = snprintf(msg, sizeof msg, "keyescrow-v1-request\n%s\n%s\n%s\n%s\n%s\n", method, path,
-               ts, nonce64, hex);
+  n = snprintf(msg, sizeof msg, "keyescrow-v1-request\n%s\n%s\n%s\n%s\n%s\n", method, path, ts,
+               nonce64, hex);
   if (n < 0 || (size_t)n >= sizeof msg)
     die("request too long");
   sign(k, (uint8_t *)msg, (size_t)n, sig);
@@ -171,8 +171,7 @@ static void enroll(struct agent *a, CURL *c, const char *token)
   st = signed_call(c, a->key, "new", "POST", "/v1/enroll", body, &ans);
   if (st != 201 || !ans.p || !(p = strstr(ans.p, "\"device_id\":\"")) ||
       sscanf(p + 13, "%30[a-z0-9-]", a->device) != 1) {
-    fprintf(stderr, "bench-escrow: enrolment failed (HTTP %ld): %.300s\n", st,
-            ans.p ? ans.p : "");
+    fprintf(stderr, "bench-escrow: enrolment failed (HTTP %ld): %.300s\n", st, ans.p ? ans.p : "");
     exit(1);
   }
   free(ans.p);
@@ -206,9 +205,9 @@ static void *run(void *arg)
     sign(a->key, m, a->envlen + dl + 1 + vl, sig);
     sig64 = b64(sig, sizeof sig);
     snprintf(body, bcap,
-            "{\"envelope\":\"%s\",\"verifier\":\"%s\",\"signature\":\"%s\","
-            "\"key_type\":\"luks\",\"key_id\":\"luks:bench:%s\"}",
-            a->env64, a->ver64, sig64, vol);
+             "{\"envelope\":\"%s\",\"verifier\":\"%s\",\"signature\":\"%s\","
+             "\"key_type\":\"luks\",\"key_id\":\"luks:bench:%s\"}",
+             a->env64, a->ver64, sig64, vol);
     free(sig64);
     snprintf(path, sizeof path, "/v1/devices/%s/keys/%s", a->device, vol);
     t0 = now_s();
@@ -262,13 +261,13 @@ int main(int argc, char **argv)
 
   while ((opt = getopt(argc, argv, "u:k:m:c:t:w:")) != -1) {
     switch (opt) {
-    case 'u': g_url = optarg; break;
-    case 'k': token = optarg; break;
-    case 'm': mpath = optarg; break;
-    case 'c': agents = atoi(optarg); break;
-    case 't': secs = atoi(optarg); break;
-    case 'w': warm = atoi(optarg); break;
-    default: goto usage;
+      case 'u': g_url = optarg; break;
+      case 'k': token = optarg; break;
+      case 'm': mpath = optarg; break;
+      case 'c': agents = atoi(optarg); break;
+      case 't': secs = atoi(optarg); break;
+      case 'w': warm = atoi(optarg); break;
+      default: goto usage;
     }
   }
   if (!g_url || !token || !mpath || agents < 1 || agents > 1024 || secs < 1 || warm < 0)
@@ -324,8 +323,8 @@ int main(int argc, char **argv)
     }
     qsort(lat, (size_t)nlat, sizeof *lat, cmp_d);
     printf("agents %d seconds %.2f uploads %ld rate %.1f errors %ld p50_ms %.2f p99_ms %.2f\n",
-           agents, t1 - t0, ok, (double)ok / (t1 - t0), err,
-           nlat ? lat[nlat / 2] * 1e3 : 0.0, nlat ? lat[(nlat * 99) / 100] * 1e3 : 0.0);
+           agents, t1 - t0, ok, (double)ok / (t1 - t0), err, nlat ? lat[nlat / 2] * 1e3 : 0.0,
+           nlat ? lat[(nlat * 99) / 100] * 1e3 : 0.0);
   }
   for (int i = 0; i < agents; i++) {
     EVP_PKEY_free(ag[i].key);

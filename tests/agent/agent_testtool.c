@@ -22,8 +22,8 @@
 
 static int kat(void)
 {
-  uint8_t seed[AGENT_SEED_LEN], nonce[AGENT_NONCE_LEN], pub[AGENT_PUB_LEN],
-    sig[AGENT_SIG_LEN], env[112];
+  uint8_t seed[AGENT_SEED_LEN], nonce[AGENT_NONCE_LEN], pub[AGENT_PUB_LEN], sig[AGENT_SIG_LEN],
+    env[112];
   agent_key *k = NULL;
   agent_req_sig rs;
   const char *body = "{\"agent_version\":\"0.1.0\",\"volumes\":[]}";
@@ -41,7 +41,8 @@ static int kat(void)
   agent_key_public(k, pub);
   b = ke_b64url_encode(pub, sizeof pub);
   printf("{\"seed\": \"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\",\n"
-         " \"public\": \"%s\",\n", b);
+         " \"public\": \"%s\",\n",
+         b);
   free(b);
   if (agent_sign_request_det(&rs, k, "POST", "/v1/devices/dev-abcdefghijklmnopqrstuvwx23/checkin",
                              1714557072, nonce, (const uint8_t *)body, strlen(body)) != KE_OK)
@@ -54,15 +55,15 @@ static int kat(void)
   if (agent_sign_request_det(&rs, k, "GET", "/v1/x?q=a%20b", 1, nonce, NULL, 0) != KE_OK)
     return 1;
   printf(" \"empty\": {\"method\": \"GET\", \"target\": \"/v1/x?q=a%%20b\", \"timestamp\": "
-         "\"%s\", \"nonce\": \"%s\", \"signature\": \"%s\"},\n", rs.timestamp, rs.nonce,
-         rs.signature);
-  if (agent_sign_envelope(k, env, sizeof env, "dev-abcdefghijklmnopqrstuvwx23", "C:", sig) !=
-      KE_OK)
+         "\"%s\", \"nonce\": \"%s\", \"signature\": \"%s\"},\n",
+         rs.timestamp, rs.nonce, rs.signature);
+  if (agent_sign_envelope(k, env, sizeof env, "dev-abcdefghijklmnopqrstuvwx23", "C:", sig) != KE_OK)
     return 1;
   ke_hex_encode(hex, env, sizeof env);
   b = ke_b64url_encode(sig, sizeof sig);
   printf(" \"envelope\": {\"bytes\": \"%s\", \"device\": \"dev-abcdefghijklmnopqrstuvwx23\", "
-         "\"volume\": \"C:\", \"signature\": \"%s\"}}\n", hex, b);
+         "\"volume\": \"C:\", \"signature\": \"%s\"}}\n",
+         hex, b);
   free(b);
   agent_key_free(k);
   return 0;
@@ -72,7 +73,7 @@ static int sign(int argc, char **argv)
 {
   char path[4096];
   agent_key *k = NULL;
-  ke_buf body = { 0 };
+  ke_buf body = {0};
   agent_req_sig rs;
 
   if (argc < 6)
@@ -97,7 +98,7 @@ static int put_body(int argc, char **argv)
 {
   char path[4096];
   agent_key *k = NULL;
-  ke_buf env = { 0 };
+  ke_buf env = {0};
   uint8_t *raw = NULL, sig[AGENT_SIG_LEN], ver[32];
   size_t rawlen;
   char *sig_b64, *ver_b64;
@@ -116,7 +117,8 @@ static int put_body(int argc, char **argv)
   sig_b64 = ke_b64url_encode(sig, sizeof sig);
   ver_b64 = ke_b64url_encode(ver, sizeof ver);
   printf("{\"envelope\":\"%s\",\"verifier\":\"%s\",\"signature\":\"%s\",\"key_type\":"
-         "\"other\",\"key_id\":\"test\"}", env.p, ver_b64, sig_b64);
+         "\"other\",\"key_id\":\"test\"}",
+         env.p, ver_b64, sig_b64);
   free(sig_b64);
   free(ver_b64);
   free(raw);

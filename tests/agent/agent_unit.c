@@ -87,8 +87,8 @@ static void test_bitlocker_password(void)
     char t[64];
     strcpy(t, pw);
     t[b * 7 + 5] = t[b * 7 + 5] == '9' ? '0' : (char)(t[b * 7 + 5] + 1);
-    CHECK(ke_bitlocker_password_parse(out, t, strlen(t), &bad) == KE_ERR_FORMAT &&
-          bad == b + 1 && out[0] == '\0');
+    CHECK(ke_bitlocker_password_parse(out, t, strlen(t), &bad) == KE_ERR_FORMAT && bad == b + 1 &&
+          out[0] == '\0');
   }
   /* 720896 = 65536 * 11 is divisible by 11 but out of range. */
   CHECK(ke_bitlocker_block_valid(720885) && !ke_bitlocker_block_valid(720896) &&
@@ -149,12 +149,15 @@ static void test_bde_fixtures(void)
   }
   CHECK(lines == 5);
   free(exp);
-  struct { const char *file; agent_parse_rc rc; int block; size_t n; } bads[] = {
-    { "bde-badsum.txt", AGENT_PARSE_CHECKSUM, 5, 0 },
-    { "bde-toobig.txt", AGENT_PARSE_CHECKSUM, 3, 0 },
-    { "bde-none.txt", AGENT_PARSE_OK, 0, 0 },
-    { "bde-orphan.txt", AGENT_PARSE_FORMAT, 0, 0 },
-    { "bde-twice.txt", AGENT_PARSE_FORMAT, 0, 0 },
+  struct {
+    const char *file;
+    agent_parse_rc rc;
+    int block;
+    size_t n;
+  } bads[] = {
+    {"bde-badsum.txt", AGENT_PARSE_CHECKSUM, 5, 0}, {"bde-toobig.txt", AGENT_PARSE_CHECKSUM, 3, 0},
+    {"bde-none.txt", AGENT_PARSE_OK, 0, 0},         {"bde-orphan.txt", AGENT_PARSE_FORMAT, 0, 0},
+    {"bde-twice.txt", AGENT_PARSE_FORMAT, 0, 0},
   };
   for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
     char *text = slurp(bads[i].file, &len);
@@ -191,8 +194,8 @@ static void test_fv_fixtures(void)
   CHECK(pl.lv_uuid[0] == '\0' && !strcmp(pl.hardware_uuid, "564D8E4B-1C2F-5A3E-9B7D-0E6F1A2B3C4D"));
   CHECK(!strcmp(pl.serial, "C02&X1")); /* entities decoded */
   free(t);
-  const char *bad[] = { "fv-badkey.plist", "fv-nokey.plist", "fv-dupkey.plist",
-                        "fv-truncated.plist", "bde-en.txt" };
+  const char *bad[] = {"fv-badkey.plist", "fv-nokey.plist", "fv-dupkey.plist", "fv-truncated.plist",
+                       "bde-en.txt"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     t = slurp(bad[i], &len);
     CHECK(agent_fv_parse(t, len, &pl) == AGENT_PARSE_FORMAT && pl.recovery_key[0] == '\0');
@@ -216,10 +219,10 @@ static void test_secret_rule(void)
 
   CHECK(weak("aaaaaaaaaaaaaaaaaaaa"));
   CHECK(weak("abcdefghijklmnopqrst"));
-  CHECK(weak("correcthorsecorrecthorse"));        /* a repeated block */
-  CHECK(weak("4829163750918273"));                /* 16 random digits: ~53 bits */
+  CHECK(weak("correcthorsecorrecthorse")); /* a repeated block */
+  CHECK(weak("4829163750918273"));         /* 16 random digits: ~53 bits */
   CHECK(weak("passwordpassword"));
-  CHECK(!weak("3f9a0c7e5b21d864e0"));             /* 18 hex digits: over the line */
+  CHECK(!weak("3f9a0c7e5b21d864e0")); /* 18 hex digits: over the line */
   CHECK(weak("x"));
   CHECK(!weak("541772-440143-582263-513117-171534-587862-296956-456676"));
   CHECK(!weak("AU2A-PHMK-WBGX-PWKX-M3X3-VAPY"));
@@ -250,8 +253,7 @@ static void test_files(void)
   CHECK(agent_write_atomic(path, "{\"a\":1}\n", 8, 0600) == AGENT_OK);
   CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
   CHECK(agent_write_atomic(path, "{\"a\":2}\n", 8, 0600) == AGENT_OK); /* replaces */
-  CHECK(agent_read_file(&b, path, 100, 0, "t") == AGENT_OK && b.p &&
-        !strcmp(b.p, "{\"a\":2}\n"));
+  CHECK(agent_read_file(&b, path, 100, 0, "t") == AGENT_OK && b.p && !strcmp(b.p, "{\"a\":2}\n"));
   ke_buf_free(&b);
   CHECK(agent_read_file(&b, path, 4, 0, "t") == AGENT_FAIL); /* larger than max */
   CHECK(agent_check_private(path, 0) == AGENT_OK);
@@ -325,8 +327,8 @@ static void test_receipt(void)
   CHECK(agent_receipt_check(&v, note, dev, "C:", "rec-8", sha, 41, when) == AGENT_BADANSWER);
   CHECK(agent_receipt_check(&v, note, dev, "C:", "rec-7", sha, 42, when) == AGENT_BADANSWER);
   CHECK(agent_receipt_check(&v, note, dev, "C:", "rec-7",
-                            "0000000000000000000000000000000000000000000000000000000000000000",
-                            41, when) == AGENT_BADANSWER);
+                            "0000000000000000000000000000000000000000000000000000000000000000", 41,
+                            when) == AGENT_BADANSWER);
   free(note);
   /* Signed by another key with the same name: refused. */
   CHECK(ke_note_sign_statement(other, text, strlen(text), &note, &len) == KE_OK);
@@ -334,8 +336,7 @@ static void test_receipt(void)
   free(note);
   /* An extra line, or another statement type. */
   snprintf(text, sizeof text,
-           "keyescrow-v1-receipt\n%s\nC:\nrec-7\n%s\n41\n2024-05-01T10:11:12Z\nextra\n", dev,
-           sha);
+           "keyescrow-v1-receipt\n%s\nC:\nrec-7\n%s\n41\n2024-05-01T10:11:12Z\nextra\n", dev, sha);
   CHECK(ke_note_sign_statement(k, text, strlen(text), &note, &len) == KE_OK);
   CHECK(agent_receipt_check(&v, note, dev, "C:", "rec-7", sha, 41, when) == AGENT_BADANSWER);
   free(note);
@@ -378,9 +379,9 @@ static void test_request_message(void)
 
 static void test_run(void)
 {
-  const char *cat[] = { "/bin/sh", "-c", "cat; echo done; exit 3", NULL };
-  const char *missing[] = { "/nonexistent/tool", NULL };
-  const char *quick[] = { "/bin/sh", "-c", "exit 0", NULL };
+  const char *cat[] = {"/bin/sh", "-c", "cat; echo done; exit 3", NULL};
+  const char *missing[] = {"/nonexistent/tool", NULL};
+  const char *quick[] = {"/bin/sh", "-c", "exit 0", NULL};
   ke_buf out;
   int status;
   static char big[200000];

@@ -56,8 +56,8 @@ static void test_dump(void)
   dump_is(json_pack("[b,b,n]", 1, 0), "[true,false,null]");
   /* JCS key order is by UTF-16 code units: U+20AC < U+1F600 (D83D DE00)
    * < U+FB33, where bytewise UTF-8 order would put U+FB33 second. */
-  dump_is(json_pack("{s:i,s:i,s:i,s:i}", "\xEF\xAC\xB3", 3, "\xF0\x9F\x98\x80", 2,
-                    "\xE2\x82\xAC", 1, "\x7F", 0),
+  dump_is(json_pack("{s:i,s:i,s:i,s:i}", "\xEF\xAC\xB3", 3, "\xF0\x9F\x98\x80", 2, "\xE2\x82\xAC",
+                    1, "\x7F", 0),
           "{\"\x7F\":0,\"\xE2\x82\xAC\":1,\"\xF0\x9F\x98\x80\":2,\"\xEF\xAC\xB3\":3}");
   /* a prefix sorts first */
   dump_is(json_pack("{s:i,s:i}", "ab", 1, "a", 0), "{\"a\":0,\"ab\":1}");
@@ -78,8 +78,8 @@ static void test_dump(void)
   dump_fails(json_pack("{s:[i,f]}", "a", 1, 2.0));
   /* invalid UTF-8 slipped in without jansson's check */
   dump_fails(json_stringn_nocheck("\xC3\x28", 2));
-  dump_fails(json_stringn_nocheck("\xED\xA0\x80", 3));      /* surrogate */
-  dump_fails(json_stringn_nocheck("\xC0\xAF", 2));          /* overlong */
+  dump_fails(json_stringn_nocheck("\xED\xA0\x80", 3));     /* surrogate */
+  dump_fails(json_stringn_nocheck("\xC0\xAF", 2));         /* overlong */
   dump_fails(json_stringn_nocheck("\xF4\x90\x80\x80", 4)); /* > U+10FFFF */
   inner = json_object();
   json_object_setn_nocheck(inner, "\xFF", 1, json_true());
@@ -112,24 +112,43 @@ static void parse_fails(const char *text)
 static void test_parse(void)
 {
   static const char *good[] = {
-      "{\"a\":1,\"b\":[true,false,null,\"x\"]}", "{}", "[]", "0", "-1", "\"\"",
-      "{\"actor\":\"user:alice\",\"seq\":12,\"time\":\"2024-05-01T12:00:00Z\"}",
-      "\"\xC3\xA9/\\u001f\"", "\"a\\u0000b\"",
+    "{\"a\":1,\"b\":[true,false,null,\"x\"]}",
+    "{}",
+    "[]",
+    "0",
+    "-1",
+    "\"\"",
+    "{\"actor\":\"user:alice\",\"seq\":12,\"time\":\"2024-05-01T12:00:00Z\"}",
+    "\"\xC3\xA9/\\u001f\"",
+    "\"a\\u0000b\"",
   };
   static const char *bad[] = {
-      "{\"b\":1,\"a\":2}",       /* unsorted */
-      "{\"a\":1, \"b\":2}",      /* whitespace */
-      " {}", "{} ", "{}\n",      /* surrounding whitespace */
-      "{\"a\":1,\"a\":1}",       /* duplicate key */
-      "1.0", "1e2", "1E2", "0.5", "-0", "-0.0", "01",
-      "9007199254740992", "99999999999999999999",
-      "\"\\u0041\"",             /* needless escape */
-      "\"\\/\"",                 /* escaped slash */
-      "\"\\u001F\"",             /* upper-case hex */
-      "\"\\u00e9\"",             /* escaped non-ASCII */
-      "\"\xC3\"",                /* invalid UTF-8 */
-      "{\"\xEF\xAC\xB3\":1,\"\xF0\x9F\x98\x80\":2}", /* bytewise, not UTF-16, order */
-      "[1,]", "{", "", "nul", "true false",
+    "{\"b\":1,\"a\":2}",  /* unsorted */
+    "{\"a\":1, \"b\":2}", /* whitespace */
+    " {}",
+    "{} ",
+    "{}\n",              /* surrounding whitespace */
+    "{\"a\":1,\"a\":1}", /* duplicate key */
+    "1.0",
+    "1e2",
+    "1E2",
+    "0.5",
+    "-0",
+    "-0.0",
+    "01",
+    "9007199254740992",
+    "99999999999999999999",
+    "\"\\u0041\"",                                 /* needless escape */
+    "\"\\/\"",                                     /* escaped slash */
+    "\"\\u001F\"",                                 /* upper-case hex */
+    "\"\\u00e9\"",                                 /* escaped non-ASCII */
+    "\"\xC3\"",                                    /* invalid UTF-8 */
+    "{\"\xEF\xAC\xB3\":1,\"\xF0\x9F\x98\x80\":2}", /* bytewise, not UTF-16, order */
+    "[1,]",
+    "{",
+    "",
+    "nul",
+    "true false",
   };
   json_t *v;
   size_t i;
@@ -155,10 +174,10 @@ static void test_parse(void)
 
 static void test_event(void)
 {
-  json_t *e = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", 7, "time",
-                        "2024-05-01T12:00:00.123Z", "actor", "user:alice", "action",
-                        "retrieval.create", "object", "device:42", "outcome", "ok", "src",
-                        "192.0.2.1", "request_id", "r-1");
+  json_t *e =
+    json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", 7, "time", "2024-05-01T12:00:00.123Z",
+              "actor", "user:alice", "action", "retrieval.create", "object", "device:42", "outcome",
+              "ok", "src", "192.0.2.1", "request_id", "r-1");
 
   REQUIRE(e);
   CHECK_RC(ke_canon_event_check(e, 7), KE_OK);
@@ -187,8 +206,8 @@ static void test_vector_leaves(const char *file)
   size_t ti, i, seen = 0;
 
   REQUIRE(doc);
-  json_array_foreach(json_object_get(doc, "merkle"), ti, t) {
-    json_array_foreach(json_object_get(t, "leaves"), i, leaf) {
+  json_array_foreach (json_object_get(doc, "merkle"), ti, t) {
+    json_array_foreach (json_object_get(t, "leaves"), i, leaf) {
       const char *s = json_string_value(leaf);
       REQUIRE(s);
       v = NULL;

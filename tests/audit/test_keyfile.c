@@ -116,9 +116,9 @@ static void test_key_file(void)
   unlink(path_in("link.key"));
   /* damaged contents */
   buf[strlen(buf) - 1] = '\0';
-  write_file(path_in("nonl.key"), buf, 0600);             /* no final newline */
+  write_file(path_in("nonl.key"), buf, 0600); /* no final newline */
   CHECK_RC(ke_note_key_load(&l, path_in("nonl.key")), KE_ERR_FORMAT);
-  bad = replace(GO_SKEY "\n", "c74f20a3", "c74f20a4");  /* ID does not match */
+  bad = replace(GO_SKEY "\n", "c74f20a3", "c74f20a4"); /* ID does not match */
   write_file(path_in("id.key"), bad, 0600);
   CHECK_RC(ke_note_key_load(&l, path_in("id.key")), KE_ERR_FORMAT);
   free(bad);
@@ -176,8 +176,7 @@ static void test_load_or_create(void)
   ke_note_key_free(b);
   b = NULL;
   /* the origin was changed in the configuration: refused, file untouched */
-  CHECK_RC(ke_note_key_load_or_create(&b, p, "escrow.example.org/other", &created),
-           KE_ERR_FORMAT);
+  CHECK_RC(ke_note_key_load_or_create(&b, p, "escrow.example.org/other", &created), KE_ERR_FORMAT);
   CHECK(b == NULL && created == 0);
   /* an unsafe existing file is an error, never a reason to make a new key */
   chmod(p, 0644);
@@ -185,7 +184,8 @@ static void test_load_or_create(void)
   CHECK(b == NULL && created == 0);
   chmod(p, 0600);
   CHECK_RC(ke_note_key_load_or_create(&b, path_in("no/such/dir.key"), "escrow.example.org/audit",
-                                      &created), KE_ERR_IO);
+                                      &created),
+           KE_ERR_IO);
   CHECK_RC(ke_note_key_load_or_create(&b, p, "bad name", &created), KE_ERR_FORMAT);
   unlink(p);
   ke_note_key_free(a);
@@ -226,8 +226,7 @@ static void test_create_race(void)
     ssize_t r = read(fds[i][0], got[i], sizeof got[i] - 1);
     got[i][r > 0 ? r : 0] = '\0';
     close(fds[i][0]);
-    CHECK(waitpid(pid[i], &status, 0) == pid[i] && WIFEXITED(status) &&
-          WEXITSTATUS(status) == 0);
+    CHECK(waitpid(pid[i], &status, 0) == pid[i] && WIFEXITED(status) && WEXITSTATUS(status) == 0);
     creators += got[i][0] == '1';
     CHECK(strlen(got[i]) > 2 && strcmp(got[i] + 2, got[0] + 2) == 0);
   }

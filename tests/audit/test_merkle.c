@@ -21,7 +21,7 @@
 /* ---- helpers ---------------------------------------------------------------- */
 
 static uint64_t rng_state;
-static uint64_t rnd(void)  /* splitmix64: reproducible from the printed seed */
+static uint64_t rnd(void) /* splitmix64: reproducible from the printed seed */
 {
   uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -49,7 +49,7 @@ static int hex_to_bytes(uint8_t *out, size_t n, const char *hex)
  * Written from the RFC text, sharing nothing with ke_merkle.c but SHA-256:
  * MTH, PATH and SUBPROOF recursively, with perfect subtrees memoised in a
  * level table so roots of any prefix cost O(log n). */
-static uint8_t *ref_level[15];  /* level l: BIG >> l nodes over aligned blocks */
+static uint8_t *ref_level[15]; /* level l: BIG >> l nodes over aligned blocks */
 static uint8_t *ref_leaves;
 
 static void sha(uint8_t out[H], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
@@ -78,7 +78,7 @@ static void ref_build(void)
   }
 }
 
-static uint64_t ref_k(uint64_t n)  /* largest power of two < n */
+static uint64_t ref_k(uint64_t n) /* largest power of two < n */
 {
   uint64_t k = 1;
   while (2 * k < n)
@@ -96,7 +96,7 @@ static void ref_mth(uint8_t out[H], uint64_t lo, uint64_t hi)
     REQUIRE(EVP_Digest("", 0, out, NULL, EVP_sha256(), NULL) == 1);
     return;
   }
-  if ((n & (n - 1)) == 0 && lo % n == 0) {  /* memoised perfect subtree */
+  if ((n & (n - 1)) == 0 && lo % n == 0) { /* memoised perfect subtree */
     for (l = 0; (UINT64_C(1) << l) < n; l++)
       ;
     memcpy(out, ref_level[l] + (lo >> l) * H, H);
@@ -181,7 +181,7 @@ static void test_vectors(const char *file)
   REQUIRE(doc);
   trees = json_object_get(doc, "merkle");
   REQUIRE(json_is_array(trees) && json_array_size(trees) > 0 && json_array_size(trees) <= 16);
-  json_array_foreach(trees, ti, t) {
+  json_array_foreach (trees, ti, t) {
     n = json_array_size(json_object_get(t, "leaves"));
     REQUIRE(n <= 16 && (uint64_t)json_integer_value(json_object_get(t, "size")) == n);
     /* The vector files list the trees by growing size 0, 1, 2, ...: the root
@@ -202,7 +202,7 @@ static void test_vectors(const char *file)
     arr.hashes = leaves;
     arr.n = n;
     ke_merkle_array_source(&src, &arr);
-    json_array_foreach(json_object_get(t, "inclusion"), j, e) {
+    json_array_foreach (json_object_get(t, "inclusion"), j, e) {
       idx = (uint64_t)json_integer_value(json_object_get(e, "index"));
       load_path(&want, json_object_get(e, "path"));
       CHECK_RC(ke_merkle_inclusion_proof(&got, &src, idx, n), KE_OK);
@@ -210,7 +210,7 @@ static void test_vectors(const char *file)
       CHECK_RC(ke_merkle_verify_inclusion(leaves + idx * H, idx, n, &want, roots[n]), KE_OK);
       proofs++;
     }
-    json_array_foreach(json_object_get(t, "consistency"), j, e) {
+    json_array_foreach (json_object_get(t, "consistency"), j, e) {
       from = (uint64_t)json_integer_value(json_object_get(e, "from"));
       REQUIRE(from <= n);
       load_path(&want, json_object_get(e, "path"));
@@ -233,7 +233,7 @@ static void test_vectors(const char *file)
 typedef struct counting {
   ke_merkle_array arr;
   uint64_t served;
-  int fail_at_call;  /* > 0: that call returns KE_ERR_IO */
+  int fail_at_call; /* > 0: that call returns KE_ERR_IO */
   int calls;
 } counting;
 
@@ -258,8 +258,7 @@ static void flip_bit(uint8_t *b, size_t len)
 
 /* Proofs for (index, size): byte-identical to the reference, verify, and
  * fail with any single flipped bit or wrong parameter. */
-static void check_inclusion(const ke_merkle_source *src, counting *cnt, uint64_t idx,
-                            uint64_t size)
+static void check_inclusion(const ke_merkle_source *src, counting *cnt, uint64_t idx, uint64_t size)
 {
   ke_merkle_path got, want, bad;
   uint8_t root[H], leaf[H], x[H];
@@ -271,7 +270,7 @@ static void check_inclusion(const ke_merkle_source *src, counting *cnt, uint64_t
   cnt->served = 0;
   CHECK_RC(ke_merkle_inclusion_proof(&got, src, idx, size), KE_OK);
   CHECK(path_eq(&got, &want));
-  CHECK(cnt->served < size);  /* every leaf but idx, once */
+  CHECK(cnt->served < size); /* every leaf but idx, once */
   memcpy(leaf, ref_leaves + idx * H, H);
   CHECK_RC(ke_merkle_verify_inclusion(leaf, idx, size, &got, root), KE_OK);
   for (i = 0; i < got.len; i++) {

@@ -18,10 +18,13 @@
 /* golang.org/x/mod/sumdb/note, package documentation example. */
 #define GO_SKEY "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 #define GO_VKEY "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-#define GO_TEXT                                                    \
-  "If you think cryptography is the answer to your problem,\n"     \
+#define GO_TEXT                                                \
+  "If you think cryptography is the answer to your problem,\n" \
   "then you don't know what your problem is.\n"
-#define GO_NOTE GO_TEXT "\n\xE2\x80\x94 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+#define GO_NOTE                          \
+  GO_TEXT "\n\xE2\x80\x94 PeterNeumann " \
+          "x08go/ZJkuBS9UG/"             \
+          "SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
 
 static char scratch[512];
 
@@ -93,8 +96,9 @@ static void test_go_vector(void)
   {
     ke_note_checkpoint cp;
     CHECK_RC(ke_note_checkpoint_open(&v, GO_NOTE, strlen(GO_NOTE), &cp), KE_ERR_FORMAT);
-    CHECK_RC(ke_note_open_statement(&v, GO_NOTE, strlen(GO_NOTE), "keyescrow-v1-receipt",
-                                    &text, NULL), KE_ERR_FORMAT);
+    CHECK_RC(
+      ke_note_open_statement(&v, GO_NOTE, strlen(GO_NOTE), "keyescrow-v1-receipt", &text, NULL),
+      KE_ERR_FORMAT);
   }
   ke_note_key_free(k);
 }
@@ -147,8 +151,8 @@ static void test_checkpoint(void)
   CHECK_RC(ke_note_b64_decode(sigbytes, sizeof sigbytes, &got, line + 29, strlen(line + 29) - 1),
            KE_OK);
   CHECK(got == 68);
-  CHECK(((uint32_t)sigbytes[0] << 24 | (uint32_t)sigbytes[1] << 16 |
-         (uint32_t)sigbytes[2] << 8 | sigbytes[3]) == v.key_id);
+  CHECK(((uint32_t)sigbytes[0] << 24 | (uint32_t)sigbytes[1] << 16 | (uint32_t)sigbytes[2] << 8 |
+         sigbytes[3]) == v.key_id);
 
   memset(&cp, 0xAA, sizeof cp);
   CHECK_RC(ke_note_checkpoint_open(&v, note, len, &cp), KE_OK);
@@ -219,7 +223,10 @@ static void test_checkpoint(void)
     two = malloc(len + strlen(ol) + 200);
     REQUIRE(two);
     /* ours first, then a foreign one with a longer (unknown-type) blob */
-    sprintf(two, "%s%s\xE2\x80\x94 witness.example/w1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+    sprintf(two,
+            "%s%s\xE2\x80\x94 witness.example/w1 "
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            "AAAAAA\n",
             note, ol);
     CHECK_RC(ke_note_checkpoint_open(&v, two, strlen(two), &cp), KE_OK);
     CHECK(cp.size == 12345);
@@ -236,11 +243,11 @@ static void test_checkpoint(void)
     CHECK_RC(open_rc(&v, two), KE_ERR_FORMAT);
     sprintf(two, "%s\xE2\x80\x94 witness.example/w1 AAAA\n", note); /* 3 bytes < 5 */
     CHECK_RC(open_rc(&v, two), KE_ERR_FORMAT);
-    sprintf(two, "%s\xE2\x80\x94 wit+ness AAAAAAA=\n", note);       /* '+' in name */
+    sprintf(two, "%s\xE2\x80\x94 wit+ness AAAAAAA=\n", note); /* '+' in name */
     CHECK_RC(open_rc(&v, two), KE_ERR_FORMAT);
-    sprintf(two, "%s\xE2\x80\x94  AAAAAAA=\n", note);               /* empty name */
+    sprintf(two, "%s\xE2\x80\x94  AAAAAAA=\n", note); /* empty name */
     CHECK_RC(open_rc(&v, two), KE_ERR_FORMAT);
-    sprintf(two, "%s\xE2\x80\x94 w AAAAAAA\n", note);               /* bad base64 */
+    sprintf(two, "%s\xE2\x80\x94 w AAAAAAA\n", note); /* bad base64 */
     CHECK_RC(open_rc(&v, two), KE_ERR_FORMAT);
     free(two);
     free(on);
@@ -268,28 +275,24 @@ static void test_checkpoint(void)
     CHECK_RC(ke_note_open_statement(&v, sn, sl, "keyescrow-v1-receipt", &text, NULL), KE_OK);
     CHECK(text && strcmp(text, st) == 0);
     free(text);
-    CHECK_RC(ke_note_open_statement(&v, sn, sl, "keyescrow-v1-drill", &text, NULL),
-             KE_ERR_FORMAT);
-    CHECK_RC(ke_note_open_statement(&v, sn, sl, "keyescrow-v1-rec", &text, NULL),
-             KE_ERR_FORMAT);
+    CHECK_RC(ke_note_open_statement(&v, sn, sl, "keyescrow-v1-drill", &text, NULL), KE_ERR_FORMAT);
+    CHECK_RC(ke_note_open_statement(&v, sn, sl, "keyescrow-v1-rec", &text, NULL), KE_ERR_FORMAT);
     CHECK_RC(ke_note_open_statement(&v, note, len, "keyescrow-v1-receipt", &text, NULL),
              KE_ERR_FORMAT);
-    CHECK_RC(ke_note_open_statement(&vo, sn, sl, "keyescrow-v1-receipt", &text, NULL),
-             KE_ERR_AUTH);
+    CHECK_RC(ke_note_open_statement(&vo, sn, sl, "keyescrow-v1-receipt", &text, NULL), KE_ERR_AUTH);
     free(sn);
     /* texts the signer refuses */
     static const char *refused[] = {
-        "escrow.example.org/audit\n1\nAAAA\n", /* not a statement */
-        "keyescrow-v1-x",                      /* no final newline */
-        "keyescrow-v1-x\n\nmore\n",            /* empty line */
-        "keyescrow-v1-x\ttab\n",               /* control character */
-        "keyescrow-v1-x\xC3\n",                /* invalid UTF-8 */
-        "",
+      "escrow.example.org/audit\n1\nAAAA\n", /* not a statement */
+      "keyescrow-v1-x",                      /* no final newline */
+      "keyescrow-v1-x\n\nmore\n",            /* empty line */
+      "keyescrow-v1-x\ttab\n",               /* control character */
+      "keyescrow-v1-x\xC3\n",                /* invalid UTF-8 */
+      "",
     };
     for (i = 0; i < sizeof refused / sizeof *refused; i++) {
       sn = (char *)"x";
-      CHECK_RC(ke_note_sign_statement(k, refused[i], strlen(refused[i]), &sn, NULL),
-               KE_ERR_FORMAT);
+      CHECK_RC(ke_note_sign_statement(k, refused[i], strlen(refused[i]), &sn, NULL), KE_ERR_FORMAT);
       CHECK(sn == NULL);
     }
   }
@@ -302,30 +305,30 @@ static void test_checkpoint(void)
 static void test_checkpoint_parse(void)
 {
   static const char *good[] = {
-      "a\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-      "log.example/x\n9223372036854775808\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+    "a\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+    "log.example/x\n9223372036854775808\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
   };
   static const char *bad[] = {
-      "a\n00\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",  /* leading zero */
-      "a\n01\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-      "a\n-1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-      "a\n+1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-      "a\n 1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-      "a\n1 \n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-      "a\n\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-      "a\n9223372036854775809\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", /* > 2^63 */
-      "a\n18446744073709551616\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
-      "a\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n",   /* 31 bytes */
-      "a\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", /* 34 bytes */
-      "a\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV=\n",   /* non-canonical */
-      "a\n1\n47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=\n",   /* base64url */
-      "a\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\n",    /* no padding */
-      "a\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\next\n", /* extension */
-      "a\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",      /* no newline */
-      "\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",    /* no origin */
-      "a b\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n", /* space */
-      "a\n1\n",
-      "",
+    "a\n00\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n", /* leading zero */
+    "a\n01\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+    "a\n-1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+    "a\n+1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+    "a\n 1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+    "a\n1 \n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+    "a\n\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+    "a\n9223372036854775809\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", /* > 2^63 */
+    "a\n18446744073709551616\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+    "a\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n",      /* 31 bytes */
+    "a\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",  /* 34 bytes */
+    "a\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV=\n",      /* non-canonical */
+    "a\n1\n47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=\n",      /* base64url */
+    "a\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\n",       /* no padding */
+    "a\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\next\n", /* extension */
+    "a\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",        /* no newline */
+    "\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",       /* no origin */
+    "a b\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",    /* space */
+    "a\n1\n",
+    "",
   };
   ke_note_checkpoint cp;
   char *text = NULL;
@@ -379,21 +382,21 @@ static void test_b64(void)
 
 static void test_names_and_vkeys(void)
 {
-  static const char *bad_names[] = {"", "a b", "a+b", "a\tb", "caf\xC3\xA9", "keyescrow-v1-log",
+  static const char *bad_names[] = {"",     "a b", "a+b", "a\tb", "caf\xC3\xA9", "keyescrow-v1-log",
                                     "a\x7f"};
   static const char *bad_vkeys[] = {
-      "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  /* wrong ID */
-      "PeterNeumanN+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  /* wrong name */
-      "PeterNeumann+c74f20a3+Apc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",   /* length */
-      "PeterNeumann+c74f20a3+AhpcQcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
-      "PeterNeumann+c74f20a3+AhpcQ2cUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  /* type 0x02 */
-      "PeterNeumann+c74f20a+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",   /* short ID */
-      "PeterNeumann+c74f20a3ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
-      "PeterNeumann+c74f20g3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
-      "+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
-      "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW\n",
-      "PeterNeumann",
-      "",
+    "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* wrong ID */
+    "PeterNeumanN+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* wrong name */
+    "PeterNeumann+c74f20a3+Apc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  /* length */
+    "PeterNeumann+c74f20a3+AhpcQcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+    "PeterNeumann+c74f20a3+AhpcQ2cUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* type 0x02 */
+    "PeterNeumann+c74f20a+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  /* short ID */
+    "PeterNeumann+c74f20a3ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+    "PeterNeumann+c74f20g3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+    "+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+    "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW\n",
+    "PeterNeumann",
+    "",
   };
   ke_note_key *k;
   ke_note_verifier v;
@@ -410,8 +413,9 @@ static void test_names_and_vkeys(void)
     CHECK(ke_note_vkey_parse(&v, bad_vkeys[i]) != KE_OK, "verifier key accepted: %s", bad_vkeys[i]);
   }
   /* upper-case hex in the ID is accepted, as by the reference */
-  CHECK_RC(ke_note_vkey_parse(&v, "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
-           KE_OK);
+  CHECK_RC(
+    ke_note_vkey_parse(&v, "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
+    KE_OK);
   /* a base64 key containing '+' (the split is on the first two '+' only) */
   {
     ke_note_verifier w;

@@ -50,8 +50,7 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
   }
   note("renameat2\n");
   int (*real)(int, const char *, int, const char *, unsigned int) =
-      (int (*)(int, const char *, int, const char *, unsigned int))dlsym(RTLD_NEXT,
-                                                                         "renameat2");
+    (int (*)(int, const char *, int, const char *, unsigned int))dlsym(RTLD_NEXT, "renameat2");
   if (!real) {
     errno = ENOSYS;
     return -1;

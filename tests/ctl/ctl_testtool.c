@@ -81,8 +81,8 @@ static int tamper_part(char **argv)
   text = slurp(argv[2], &len);
   must(ke_partfile_parse(&pf, text, len, &err), "part", &err);
   free(text);
-  must(ke_part_open(&proof, pf.part, KE_PART_LEN, &key.e, &key.E, req.request_id,
-                    pf.index), "part open", NULL);
+  must(ke_part_open(&proof, pf.part, KE_PART_LEN, &key.e, &key.E, req.request_id, pf.index),
+       "part open", NULL);
   /* P_i -> 2 P_i, so that a requester who used this part would get a wrong
    * S and fail to open; s -> s + 1, so that the proof does not verify. */
   ke_scalar two;
@@ -231,11 +231,10 @@ static int part_secrets(int argc, char **argv)
     ke_dleq proof;
     text = slurp(argv[a], &len);
     int ok = ke_partfile_parse(&pf, text, len, NULL) == KE_OK && pf.index <= req.pub.n &&
-             ke_part_open(&proof, pf.part, KE_PART_LEN, &key.e, &key.E, req.request_id,
-                          pf.index) == KE_OK &&
+             ke_part_open(&proof, pf.part, KE_PART_LEN, &key.e, &key.E, req.request_id, pf.index) ==
+               KE_OK &&
              ke_dleq_verify(&proof, pf.index, &req.pub.public_shares[pf.index - 1], &req.R,
-                            (const uint8_t *)req.request_id,
-                            strlen(req.request_id)) == KE_OK;
+                            (const uint8_t *)req.request_id, strlen(req.request_id)) == KE_OK;
     free(text);
     for (size_t j = 0; ok && j < good; j++)
       ok = idx[j] != pf.index;
@@ -271,10 +270,14 @@ static int envelope_sha256(char **argv)
 
 int main(int argc, char **argv)
 {
-  static const struct { const char *name; int args; int (*fn)(char **); } cmds[] = {
-    { "tamper-part", 4, tamper_part }, { "set", 3, set_json },
-    { "patch-b64", 4, patch_b64 }, { "b64", 1, b64 },
-    { "share-secret", 2, share_secret }, { "envelope-sha256", 1, envelope_sha256 },
+  static const struct {
+    const char *name;
+    int args;
+    int (*fn)(char **);
+  } cmds[] = {
+    {"tamper-part", 4, tamper_part},   {"set", 3, set_json},
+    {"patch-b64", 4, patch_b64},       {"b64", 1, b64},
+    {"share-secret", 2, share_secret}, {"envelope-sha256", 1, envelope_sha256},
   };
   if (argc >= 4 && strcmp(argv[1], "part-secrets") == 0)
     return part_secrets(argc - 2, argv + 2);

@@ -89,16 +89,16 @@ static int on_opt(void *ctx, int opt, const char *arg)
 
 static void test_getopt(void)
 {
-  static const ctl_cmd cmd = { "unit", NULL, NULL, "unit test", "usage: unit\n" };
+  static const ctl_cmd cmd = {"unit", NULL, NULL, "unit test", "usage: unit\n"};
   static const struct option opts[] = {
-    { "out", required_argument, 0, O_OUT },
-    { "name", required_argument, 0, O_NAME | CTL_OPT_MULTI },
-    { "help", no_argument, 0, 'h' },
-    { 0, 0, 0, 0 },
+    {"out", required_argument, 0, O_OUT},
+    {"name", required_argument, 0, O_NAME | CTL_OPT_MULTI},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
   };
-  char *twice[] = { "unit", "--out", "a", "--out", "b", NULL };
-  char *abbrev[] = { "unit", "--out", "a", "--ou=b", NULL };
-  char *multi[] = { "unit", "--name", "a", "--name", "b", "--out", "c", NULL };
+  char *twice[] = {"unit", "--out", "a", "--out", "b", NULL};
+  char *abbrev[] = {"unit", "--out", "a", "--ou=b", NULL};
+  char *multi[] = {"unit", "--name", "a", "--name", "b", "--out", "c", NULL};
   seen_out = seen_name = 0;
   CHECK(ctl_getopt(&cmd, 5, twice, opts, on_opt, NULL, NULL) == CTL_USAGE);
   CHECK(seen_out == 1);
@@ -115,13 +115,13 @@ static void test_write(void)
   struct stat st;
   CHECK(ctl_write("out.txt", "one\n", 4, 0600) == CTL_OK);
   CHECK(stat("out.txt", &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 4);
-  CHECK(ctl_write("out.txt", "two\n", 4, 0644) == CTL_FAIL);  /* never replaced */
+  CHECK(ctl_write("out.txt", "two\n", 4, 0644) == CTL_FAIL); /* never replaced */
   CHECK(stat("out.txt", &st) == 0 && st.st_size == 4 && (st.st_mode & 0777) == 0600);
   CHECK(mkdir("shared", 0700) == 0 && chmod("shared", 0777) == 0);
   CHECK(ctl_write("shared/x", "x", 1, 0644) == CTL_FAIL);
   CHECK(chmod("shared", 0770) == 0);
   CHECK(ctl_write("shared/x", "x", 1, 0644) == CTL_FAIL);
-  CHECK(chmod("shared", 01777) == 0);  /* sticky /tmp-like: still refused */
+  CHECK(chmod("shared", 01777) == 0); /* sticky /tmp-like: still refused */
   CHECK(ctl_write("shared/x", "x", 1, 0644) == CTL_FAIL);
   CHECK(chmod("shared", 0755) == 0);
   CHECK(ctl_write("shared/x", "x", 1, 0644) == CTL_OK);

@@ -41,9 +41,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   ctl_policy p;
-  const ctl_policy_list *lists[] = {&p.accounts, &p.roles, &p.persons, &p.groups_allow,
-                                    &p.groups_deny, &p.record_states, &p.alarm_webhooks,
-                                    &p.alarm_mail_to};
+  const ctl_policy_list *lists[] = {&p.accounts,       &p.roles,        &p.persons,
+                                    &p.groups_allow,   &p.groups_deny,  &p.record_states,
+                                    &p.alarm_webhooks, &p.alarm_mail_to};
 
   if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
     abort();

@@ -36,7 +36,7 @@ static void drillfile(const char *json, size_t len)
   ke_drillfile d, back;
   ke_ferr err;
   if (ke_drillfile_parse(&d, json, len, &err) != KE_OK) {
-    if (d.rec || d.nrec)   /* a failed parse leaves nothing to free */
+    if (d.rec || d.nrec) /* a failed parse leaves nothing to free */
       abort();
     return;
   }
@@ -95,8 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   const char *json = (const char *)data + 1;
   switch (data[0]) {
-  case 'd': drillfile(json, size - 1); break;
-  case 'b': batchfile(json, size - 1); break;
+    case 'd': drillfile(json, size - 1); break;
+    case 'b': batchfile(json, size - 1); break;
   }
   return 0;
 }

@@ -36,9 +36,10 @@ static void check_verifier(const uint8_t *data, size_t size)
 {
   ke_verifier_info info;
   if (ke_verifier_parse(&info, data, size) == KE_OK) {
-    if (info.version == 1 ? size != KE_VERIFIER_V1_LEN
-        : info.version != 2 || size != KE_VERIFIER_V2_LEN || data[0] != 'K' ||
-              data[1] != 'V' || data[2] != 2 || info.log2n < KE_VERIFIER_V2_LOG2N_MIN ||
+    if (info.version == 1
+          ? size != KE_VERIFIER_V1_LEN
+          : info.version != 2 || size != KE_VERIFIER_V2_LEN || data[0] != 'K' || data[1] != 'V' ||
+              data[2] != 2 || info.log2n < KE_VERIFIER_V2_LOG2N_MIN ||
               info.log2n > KE_VERIFIER_V2_LOG2N_MAX || info.r < 2 ||
               info.r > KE_VERIFIER_V2_R_MAX || info.p < 1 || info.p > KE_VERIFIER_V2_P_MAX ||
               128ull * info.r * (1ull << info.log2n) > KE_VERIFIER_V2_MEM_MAX ||
@@ -77,9 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   ke_point S;
   if (ke_point_mul(&S, &d, &env.R) != KE_OK)
     abort(); /* R was validated by the parser */
-  static const char *const ids[][2] = { { "dev-0001", "C:" },
-                                        { "mac-7f3a", "disk1s1" },
-                                        { "linux-42", "9f1c6a3e-5d7b-4b8e-a2c1-0e4f6d7c8b9a" } };
+  static const char *const ids[][2] = {{"dev-0001", "C:"},
+                                       {"mac-7f3a", "disk1s1"},
+                                       {"linux-42", "9f1c6a3e-5d7b-4b8e-a2c1-0e4f6d7c8b9a"}};
   for (size_t i = 0; i < 3; i++) {
     uint8_t *secret = NULL;
     size_t len = 0;

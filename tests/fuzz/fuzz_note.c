@@ -158,9 +158,8 @@ static void fuzz_cosig_text(const char *in, size_t len)
     return;
   memcpy(s, in, len);
   s[len] = '\0';
-  if (ke_cosig_vkey_parse(&v, s) == KE_OK &&
-      (ke_cosig_key_id(&id, v.name, v.pub) != KE_OK || id != v.key_id ||
-       !ke_note_name_valid(v.name)))
+  if (ke_cosig_vkey_parse(&v, s) == KE_OK && (ke_cosig_key_id(&id, v.name, v.pub) != KE_OK ||
+                                              id != v.key_id || !ke_note_name_valid(v.name)))
     abort();
   if (ke_cosig_line_valid(in, len, name) && !ke_note_name_valid(name))
     abort();
@@ -186,10 +185,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   }
   switch (data[0] & 3) {
-  case 0: fuzz_open(in, size - 1); break;
-  case 1: fuzz_checkpoint(in, size - 1); break;
-  case 2: fuzz_body(in, size - 1); break;
-  default: fuzz_vkey(in, size - 1); break;
+    case 0: fuzz_open(in, size - 1); break;
+    case 1: fuzz_checkpoint(in, size - 1); break;
+    case 2: fuzz_body(in, size - 1); break;
+    default: fuzz_vkey(in, size - 1); break;
   }
   return 0;
 }

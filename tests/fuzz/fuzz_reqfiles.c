@@ -97,9 +97,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   const char *json = (const char *)data + 1;
   switch (data[0]) {
-  case 'r': request(json, size - 1); break;
-  case 'k': reqkey(json, size - 1); break;
-  case 'p': partfile(json, size - 1); break;
+    case 'r': request(json, size - 1); break;
+    case 'k': reqkey(json, size - 1); break;
+    case 'p': partfile(json, size - 1); break;
   }
   return 0;
 }

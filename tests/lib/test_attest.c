@@ -41,14 +41,15 @@ int main(void)
     CHECK_RC(ke_attest_verify(&p, i, Qi, other->fingerprint, nonce), KE_ERR_PROOF);
     /* another custodian's real share, checked as share i */
     unsigned j = i % N + 1;
-    CHECK_RC(ke_attest_prove(&q, j, &d[j - 1], &pub->public_shares[j - 1], pub->fingerprint,
-                             nonce), KE_OK);
+    CHECK_RC(ke_attest_prove(&q, j, &d[j - 1], &pub->public_shares[j - 1], pub->fingerprint, nonce),
+             KE_OK);
     CHECK_RC(ke_attest_verify(&q, i, Qi, pub->fingerprint, nonce), KE_ERR_PROOF);
     /* a share of another key with the same index */
     /* ... which cannot even be proven for this Q_i (the prover checks d*G) */
     CHECK_RC(ke_attest_prove(&q, i, &d2[i - 1], Qi, pub->fingerprint, nonce), KE_ERR_PROOF);
-    CHECK_RC(ke_attest_prove(&q, i, &d2[i - 1], &other->public_shares[i - 1], pub->fingerprint,
-                             nonce), KE_OK);
+    CHECK_RC(
+      ke_attest_prove(&q, i, &d2[i - 1], &other->public_shares[i - 1], pub->fingerprint, nonce),
+      KE_OK);
     CHECK_RC(ke_attest_verify(&q, i, Qi, pub->fingerprint, nonce), KE_ERR_PROOF);
   }
   /* A tampered response. */
@@ -64,8 +65,7 @@ int main(void)
   CHECK_RC(ke_point_mul_base(&g, &one), KE_OK);
   CHECK_RC(ke_scalar_random(&k), KE_OK);
   CHECK_RC(ke_point_mul_base(&r, &k), KE_OK);
-  CHECK_RC(ke_dleq_prove(&q, 1, &d[0], &pub->public_shares[0], &r, (const uint8_t *)"x", 1),
-           KE_OK);
+  CHECK_RC(ke_dleq_prove(&q, 1, &d[0], &pub->public_shares[0], &r, (const uint8_t *)"x", 1), KE_OK);
   CHECK(ke_attest_verify(&q, 1, &pub->public_shares[0], pub->fingerprint, nonce) != KE_OK);
   ke_secure_free(d, N * sizeof *d);
   ke_secure_free(d2, N * sizeof *d2);

@@ -25,13 +25,14 @@ static void check_all(const ke_escrow_pub *pub, unsigned idx, uint8_t (*parts)[K
   ke_dleq p;
   for (size_t i = 0; i < NREC; i++) {
     CHECK_RC(ke_part_open(&p, parts[i], KE_PART_LEN, e, E, pids[i], idx), KE_OK);
-    CHECK_RC(ke_dleq_verify(&p, idx, &pub->public_shares[idx - 1], &R[i],
-                            (const uint8_t *)ctxid, strlen(ctxid)), KE_OK);
+    CHECK_RC(ke_dleq_verify(&p, idx, &pub->public_shares[idx - 1], &R[i], (const uint8_t *)ctxid,
+                            strlen(ctxid)),
+             KE_OK);
     /* another record's R, another record's id, another index */
     CHECK_RC(ke_dleq_verify(&p, idx, &pub->public_shares[idx - 1], &R[(i + 1) % NREC],
-                            (const uint8_t *)ctxid, strlen(ctxid)), KE_ERR_PROOF);
-    CHECK_RC(ke_part_open(&p, parts[i], KE_PART_LEN, e, E, pids[(i + 1) % NREC], idx),
-             KE_ERR_AUTH);
+                            (const uint8_t *)ctxid, strlen(ctxid)),
+             KE_ERR_PROOF);
+    CHECK_RC(ke_part_open(&p, parts[i], KE_PART_LEN, e, E, pids[(i + 1) % NREC], idx), KE_ERR_AUTH);
     CHECK_RC(ke_part_open(&p, parts[i], KE_PART_LEN, e, E, pids[i], idx % N + 1), KE_ERR_AUTH);
     /* nonces (bytes 36..47) never repeat under the batch's key */
     for (size_t j = 0; j < i; j++)
@@ -68,7 +69,8 @@ int main(void)
       memset(parts, 0, NREC * KE_PART_LEN);
       CHECK_RC(ke_part_batch_all(parts, NREC, R, pids, idx, &d[idx - 1],
                                  &pub->public_shares[idx - 1], &E, (const uint8_t *)ctxid,
-                                 strlen(ctxid), jobs, &failed), KE_OK);
+                                 strlen(ctxid), jobs, &failed),
+               KE_OK);
       check_all(pub, idx, parts, R, pids, &e, &E);
     }
 
@@ -76,8 +78,9 @@ int main(void)
   CHECK_RC(ke_part_batch_new(&b, 1, &d2[0], &pub->public_shares[0], &E, NULL, 0), KE_ERR_PROOF);
   CHECK(b == NULL);
   CHECK_RC(ke_part_batch_new(&b, 1, &d[1], &pub->public_shares[0], &E, NULL, 0), KE_ERR_PROOF);
-  CHECK_RC(ke_part_batch_all(parts, NREC, R, pids, 2, &d[0], &pub->public_shares[1], &E,
-                             NULL, 0, 2, &failed), KE_ERR_PROOF);
+  CHECK_RC(ke_part_batch_all(parts, NREC, R, pids, 2, &d[0], &pub->public_shares[1], &E, NULL, 0, 2,
+                             &failed),
+           KE_ERR_PROOF);
   CHECK(failed == SIZE_MAX); /* the batch, not a record */
   /* Bad index, bad E. */
   CHECK_RC(ke_part_batch_new(&b, 0, &d[0], &pub->public_shares[0], &E, NULL, 0),
@@ -91,8 +94,9 @@ int main(void)
   /* An invalid R at record 53 is named, and nothing is left in out. */
   memcpy(badR, R, sizeof badR);
   memset(badR[53].b + 1, 0xff, KE_POINT_LEN - 1); /* x >= p */
-  CHECK_RC(ke_part_batch_all(parts, NREC, badR, pids, 1, &d[0], &pub->public_shares[0], &E,
-                             NULL, 0, 4, &failed), KE_ERR_INVALID_POINT);
+  CHECK_RC(ke_part_batch_all(parts, NREC, badR, pids, 1, &d[0], &pub->public_shares[0], &E, NULL, 0,
+                             4, &failed),
+           KE_ERR_INVALID_POINT);
   CHECK(failed == 53);
   {
     static const uint8_t zero[KE_PART_LEN];
@@ -101,7 +105,8 @@ int main(void)
   }
   /* One batch, part by part: a missing part id is refused. */
   CHECK_RC(ke_part_batch_new(&b, 3, &d[2], &pub->public_shares[2], &E, (const uint8_t *)ctxid,
-                             strlen(ctxid)), KE_OK);
+                             strlen(ctxid)),
+           KE_OK);
   CHECK_RC(ke_part_batch_make(b, parts[0], &R[0], NULL), KE_ERR_FORMAT);
   CHECK_RC(ke_part_batch_make(b, parts[0], &R[0], pids[0]), KE_OK);
   ke_part_batch_free(b);

@@ -27,7 +27,7 @@ int main(void)
   ke_scalar *d = ke_secure_alloc(N * sizeof *d), e, e2, r, r2;
   uint8_t *env = NULL, *env2 = NULL, *secret = NULL, ver[KE_VERIFIER_LEN], v2[KE_VERIFIER_LEN];
   uint8_t proof[KE_DLEQ_LEN], proof2[KE_DLEQ_LEN], sec[KE_CANARY_SECRET_LEN],
-      sec2[KE_CANARY_SECRET_LEN];
+    sec2[KE_CANARY_SECRET_LEN];
   size_t envlen = 0, envlen2 = 0, slen = 0;
   ke_envelope pe, pe2;
   ke_point R, P[T], rQ, S;
@@ -55,7 +55,8 @@ int main(void)
 
   /* The canary: R = r*G, its verifier, and it opens to its secret. */
   CHECK_RC(ke_canary_seal(&env, &envlen, ver, proof, &e, pub->fingerprint, &pub->commitments[0],
-                          drill, rid), KE_OK);
+                          drill, rid),
+           KE_OK);
   CHECK_RC(ke_envelope_parse(&pe, env, envlen), KE_OK);
   CHECK_RC(ke_point_mul_base(&R, &r), KE_OK);
   CHECK_BYTES(pe.R.b, R.b, KE_POINT_LEN);
@@ -90,8 +91,9 @@ int main(void)
   proof2[KE_DLEQ_LEN - 1] ^= 1;
   CHECK(ke_canary_verify(proof2, sizeof proof2, &pe.R, drill, rid) != KE_OK);
   /* A real envelope (random r, forgotten) with a canary's proof is refused. */
-  CHECK_RC(ke_envelope_seal(&env2, &envlen2, pub->fingerprint, &pub->commitments[0], "dev-x", "C:",
-                            (const uint8_t *)"a real recovery secret", 22), KE_OK);
+  CHECK_RC(ke_envelope_seal(&env2, &envlen2, pub->fingerprint, &pub->commitments[0], "dev-x",
+                            "C:", (const uint8_t *)"a real recovery secret", 22),
+           KE_OK);
   CHECK_RC(ke_envelope_parse(&pe2, env2, envlen2), KE_OK);
   CHECK_RC(ke_canary_verify(proof, sizeof proof, &pe2.R, drill, rid), KE_ERR_PROOF);
 

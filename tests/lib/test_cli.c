@@ -37,7 +37,7 @@ static void test_write(void)
   CHECK_RC(ke_write_file("a", "two\n", 4, 0600, 0, &e), KE_ERR_IO);
   CHECK(e.step == KE_IO_PUBLISH && e.err == EEXIST);
   CHECK_RC(ke_read_file(&b, "a", 100, 0, &e), KE_OK);
-  CHECK(b.len == 4 && strcmp(b.p, "one\n") == 0);  /* never replaced */
+  CHECK(b.len == 4 && strcmp(b.p, "one\n") == 0); /* never replaced */
   ke_buf_free(&b);
   CHECK_RC(ke_write_file("a", "three\n", 6, 0600, KE_WRITE_REPLACE, &e), KE_OK);
   CHECK_RC(ke_read_file(&b, "a", 100, 1, &e), KE_OK);
@@ -45,7 +45,7 @@ static void test_write(void)
   ke_buf_free(&b);
   CHECK(b.p == NULL && b.len == 0);
   CHECK(stat("a", &st) == 0 && (st.st_mode & 0777) == 0600);
-  CHECK(entries() == 1);  /* no temporary file left behind */
+  CHECK(entries() == 1); /* no temporary file left behind */
   CHECK_RC(ke_write_file("nodir/a", "x", 1, 0600, 0, &e), KE_ERR_IO);
   CHECK(e.step == KE_IO_CREATE && e.err == ENOENT);
   CHECK(mkdir("shared", 0777) == 0 && chmod("shared", 0777) == 0);
@@ -78,7 +78,7 @@ static void test_read(void)
   CHECK_RC(ke_read_file(&b, "missing", 100, 0, &e), KE_ERR_IO);
   CHECK(e.step == KE_IO_OPEN && e.err == ENOENT);
   /* Appending grows a secure buffer past its first block. */
-  b = (ke_buf){ .secure = 1 };
+  b = (ke_buf){.secure = 1};
   for (int i = 0; i < 30; i++)
     CHECK_RC(ke_buf_append(&b, big, 100), KE_OK);
   CHECK(b.len == 3000 && b.p[2999] == 'x' && b.p[3000] == '\0');
@@ -92,7 +92,7 @@ static void test_values(void)
   CHECK_RC(ke_parse_uint(&v, "42", 1, 100), KE_OK);
   CHECK(v == 42);
   CHECK_RC(ke_parse_uint(&v, "0", 0, 0), KE_OK);
-  const char *bad[] = { "", "+5", " 5", "-1", "5x", "101", "0", "99999999999999999999" };
+  const char *bad[] = {"", "+5", " 5", "-1", "5x", "101", "0", "99999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CHECK_RC(ke_parse_uint(&v, bad[i], 1, 100), KE_ERR_FORMAT);
   CHECK_RC(ke_parse_hex_exact(h, 2, "aBcd"), KE_OK);

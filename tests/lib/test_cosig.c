@@ -15,9 +15,11 @@ static const char body[] =
   "escrow.example.org/audit\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
 /* Another key's signature line first: it is ignored, as the spec says. */
 static const char other[] =
-  "\xE2\x80\x94 escrow.example.org/audit AAAAAP////8AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
-static const char line[] =
-  "\xE2\x80\x94 witness.example.org/w1 SA4spQAAAABkGFDLUASnobWP27PTHgi5esqApA5KFGoL8LiB3w/Fz63impyNcGbN2dBWyuSWTKX2JIM3mBz0RYErGwxMyvHhwOTFDg==";
+  "\xE2\x80\x94 escrow.example.org/audit "
+  "AAAAAP////8AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
+static const char line[] = "\xE2\x80\x94 witness.example.org/w1 "
+                           "SA4spQAAAABkGFDLUASnobWP27PTHgi5esqApA5KFGoL8LiB3w/"
+                           "Fz63impyNcGbN2dBWyuSWTKX2JIM3mBz0RYErGwxMyvHhwOTFDg==";
 
 static char *note_of(const char *b, const char *l)
 {
@@ -49,7 +51,8 @@ int main(void)
   n = note_of(body, bad);
   CHECK_RC(ke_cosig_verify(&w, n, strlen(n), NULL), KE_ERR_AUTH);
   /* A witness that did not cosign: its line is missing. */
-  CHECK_RC(ke_cosig_vkey_parse(&w2, "witness.example.org/w2+480e2ca5+BCVDuS/xCVURR2rcg2nbbdyTNmWhGXjdoUBO4QZsqVWd"),
+  CHECK_RC(ke_cosig_vkey_parse(
+             &w2, "witness.example.org/w2+480e2ca5+BCVDuS/xCVURR2rcg2nbbdyTNmWhGXjdoUBO4QZsqVWd"),
            KE_ERR_FORMAT); /* the ID is the name's too */
   memcpy(&w2, &w, sizeof w2);
   w2.pub[0] ^= 1;
@@ -58,9 +61,11 @@ int main(void)
   CHECK_RC(ke_cosig_verify(&w2, n, strlen(n), NULL), KE_ERR_AUTH);
 
   /* Keys: the note type 0x01 is not a cosigner key; a wrong ID; junk. */
-  CHECK_RC(ke_cosig_vkey_parse(&w2, "witness.example.org/w1+480e2ca5+ASVDuS/xCVURR2rcg2nbbdyTNmWhGXjdoUBO4QZsqVWd"),
+  CHECK_RC(ke_cosig_vkey_parse(
+             &w2, "witness.example.org/w1+480e2ca5+ASVDuS/xCVURR2rcg2nbbdyTNmWhGXjdoUBO4QZsqVWd"),
            KE_ERR_FORMAT);
-  CHECK_RC(ke_cosig_vkey_parse(&w2, "witness.example.org/w1+480e2ca6+BCVDuS/xCVURR2rcg2nbbdyTNmWhGXjdoUBO4QZsqVWd"),
+  CHECK_RC(ke_cosig_vkey_parse(
+             &w2, "witness.example.org/w1+480e2ca6+BCVDuS/xCVURR2rcg2nbbdyTNmWhGXjdoUBO4QZsqVWd"),
            KE_ERR_FORMAT);
   CHECK_RC(ke_cosig_vkey_parse(&w2, "witness.example.org/w1"), KE_ERR_FORMAT);
   CHECK_RC(ke_cosig_vkey_parse(&w2, ""), KE_ERR_FORMAT);

@@ -22,13 +22,13 @@ static ke_scalar scalar_hex(const char *h)
 /* ---- encodings ------------------------------------------------------------- */
 static void test_hex(void)
 {
-  uint8_t b[4] = { 0x00, 0x9f, 0xA0, 0xff }, d[4];
+  uint8_t b[4] = {0x00, 0x9f, 0xA0, 0xff}, d[4];
   char h[9];
   ke_hex_encode(h, b, 4);
   CHECK(strcmp(h, "009fa0ff") == 0);
   CHECK_RC(ke_hex_decode(d, 4, "009FA0fF"), KE_OK);
   CHECK_BYTES(d, b, 4);
-  CHECK_RC(ke_hex_decode(d, 4, "009fa0f"), KE_ERR_FORMAT);   /* short */
+  CHECK_RC(ke_hex_decode(d, 4, "009fa0f"), KE_ERR_FORMAT);    /* short */
   CHECK_RC(ke_hex_decode(d, 4, "009fa0ff00"), KE_ERR_FORMAT); /* long */
   CHECK_RC(ke_hex_decode(d, 4, "009fa0fg"), KE_ERR_FORMAT);
   CHECK_RC(ke_hex_decode(d, 4, "009fa0f "), KE_ERR_FORMAT);
@@ -88,21 +88,21 @@ static void test_b64url(void)
   b64_ok("fooba", "Zm9vYmE");
   b64_ok("foobar", "Zm9vYmFy");
   /* The URL alphabet: 62 is '-', 63 is '_'. */
-  uint8_t hi[3] = { 0xfb, 0xef, 0xff };
+  uint8_t hi[3] = {0xfb, 0xef, 0xff};
   char *e = ke_b64url_encode(hi, 3);
   CHECK(e && strcmp(e, "--__") == 0);
   free(e);
 
-  b64_bad("Zg==", KE_ERR_FORMAT);   /* padding */
+  b64_bad("Zg==", KE_ERR_FORMAT); /* padding */
   b64_bad("Zg=", KE_ERR_FORMAT);
   b64_bad("Zm9vYg==", KE_ERR_FORMAT);
-  b64_bad("Z", KE_ERR_FORMAT);      /* impossible length */
+  b64_bad("Z", KE_ERR_FORMAT); /* impossible length */
   b64_bad("Zm9vY", KE_ERR_FORMAT);
-  b64_bad("Zh", KE_ERR_FORMAT);     /* non-canonical: unused bits set */
+  b64_bad("Zh", KE_ERR_FORMAT); /* non-canonical: unused bits set */
   b64_bad("Zm9", KE_ERR_FORMAT);
-  b64_bad("Zm+v", KE_ERR_FORMAT);   /* standard alphabet, not URL */
+  b64_bad("Zm+v", KE_ERR_FORMAT); /* standard alphabet, not URL */
   b64_bad("Zm/v", KE_ERR_FORMAT);
-  b64_bad("Zm v", KE_ERR_FORMAT);   /* whitespace */
+  b64_bad("Zm v", KE_ERR_FORMAT); /* whitespace */
   b64_bad("Zm9v\n", KE_ERR_FORMAT);
   b64_bad("Zm9\x80", KE_ERR_FORMAT);
   b64_bad("Zm9.", KE_ERR_FORMAT);
@@ -177,19 +177,19 @@ static void test_scalars(void)
   memset(b, 0, sizeof b);
   CHECK_RC(ke_scalar_parse(&out, b, 32), KE_ERR_INVALID_SCALAR); /* 0 */
   b[31] = 1;
-  CHECK_RC(ke_scalar_parse(&out, b, 32), KE_OK);                 /* 1 */
+  CHECK_RC(ke_scalar_parse(&out, b, 32), KE_OK); /* 1 */
   CHECK_RC(ke_scalar_parse(&out, b, 31), KE_ERR_INVALID_SCALAR);
   CHECK_RC(ke_scalar_parse(&out, b, 33), KE_ERR_INVALID_SCALAR);
   s = scalar_hex(N_HEX);
   CHECK_RC(ke_scalar_parse(&out, s.b, 32), KE_ERR_INVALID_SCALAR); /* n */
   s = scalar_hex(NM1_HEX);
-  CHECK_RC(ke_scalar_parse(&out, s.b, 32), KE_OK);                 /* n - 1 */
+  CHECK_RC(ke_scalar_parse(&out, s.b, 32), KE_OK); /* n - 1 */
   s = scalar_hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632552");
   CHECK_RC(ke_scalar_parse(&out, s.b, 32), KE_ERR_INVALID_SCALAR); /* n + 1 */
   memset(s.b, 0xff, 32);
   CHECK_RC(ke_scalar_parse(&out, s.b, 32), KE_ERR_INVALID_SCALAR);
   s = scalar_hex("fffffffeffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
-  CHECK_RC(ke_scalar_parse(&out, s.b, 32), KE_OK);                 /* < n, top byte ff */
+  CHECK_RC(ke_scalar_parse(&out, s.b, 32), KE_OK); /* < n, top byte ff */
 
   /* 1*G = G and (n-1)*G = -G: same x, other y parity. */
   uint8_t g[KE_POINT_LEN];
@@ -230,12 +230,14 @@ static void test_points(void)
   b[32] = 0x02; /* x = 2: also off the curve */
   CHECK_RC(ke_point_parse(&p, b, 33), KE_ERR_INVALID_POINT);
   /* x = p (and so x >= p) */
-  CHECK_RC(ke_hex_decode(b, 33, "02ffffffff00000001000000000000000000000000ffffffffffffffffffffffff"),
-           KE_OK);
+  CHECK_RC(
+    ke_hex_decode(b, 33, "02ffffffff00000001000000000000000000000000ffffffffffffffffffffffff"),
+    KE_OK);
   CHECK_RC(ke_point_parse(&p, b, 33), KE_ERR_INVALID_POINT);
   /* x = p + 5 would alias the valid x = 5 if reduced mod p */
-  CHECK_RC(ke_hex_decode(b, 33, "02ffffffff00000001000000000000000000000001000000000000000000000004"),
-           KE_OK);
+  CHECK_RC(
+    ke_hex_decode(b, 33, "02ffffffff00000001000000000000000000000001000000000000000000000004"),
+    KE_OK);
   CHECK_RC(ke_point_parse(&p, b, 33), KE_ERR_INVALID_POINT);
   /* G with other prefixes and lengths */
   CHECK_RC(ke_hex_decode(b, 33, G_HEX), KE_OK);
@@ -249,8 +251,9 @@ static void test_points(void)
   CHECK_RC(ke_point_parse(&p, b, 33), KE_ERR_INVALID_POINT);
   CHECK_RC(ke_point_parse(&p, NULL, 33), KE_ERR_INVALID_POINT);
   /* The 65-byte uncompressed form of G is refused: v1 is compressed only. */
-  CHECK_RC(ke_hex_decode(b, 65, "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
-                                "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"),
+  CHECK_RC(ke_hex_decode(b, 65,
+                         "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                         "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"),
            KE_OK);
   CHECK_RC(ke_point_parse(&p, b, 65), KE_ERR_INVALID_POINT);
   /* Refusals leave nothing on OpenSSL's error queue (it would confuse
@@ -298,7 +301,7 @@ static void test_index_rules(void)
 {
   ke_scalar l;
   ke_point S, parts[3];
-  uint8_t ok[3] = { 1, 2, 3 }, zero[3] = { 1, 0, 3 }, dup[3] = { 2, 5, 2 };
+  uint8_t ok[3] = {1, 2, 3}, zero[3] = {1, 0, 3}, dup[3] = {2, 5, 2};
   CHECK_RC(ke_lagrange(&l, ok, 3, 0), KE_OK);
   CHECK_RC(ke_lagrange(&l, ok, 3, 3), KE_ERR_INVALID_INDEX);
   CHECK_RC(ke_lagrange(&l, zero, 3, 0), KE_ERR_INVALID_INDEX);
@@ -344,14 +347,14 @@ static void test_envelope_rules(void)
   CHECK(env == NULL);
   CHECK_RC(ke_envelope_seal(&env, &envlen, pub.fingerprint, Q, "d", "v", secret, 1025),
            KE_ERR_LENGTH);
-  CHECK_RC(ke_verifier((uint8_t[32]){ 0 }, secret, 15, "d", "v"), KE_ERR_LENGTH);
+  CHECK_RC(ke_verifier((uint8_t[32]){0}, secret, 15, "d", "v"), KE_ERR_LENGTH);
 
   /* d = f(0) from three shares, to open directly with S = d*R. */
-  static const size_t lens[] = { 16, 17, 100, 1024 };
+  static const size_t lens[] = {16, 17, 100, 1024};
   for (size_t li = 0; li < 4; li++) {
     size_t len = lens[li];
-    CHECK_RC(ke_envelope_seal(&env, &envlen, pub.fingerprint, Q, "dev-1", "vol-1", secret,
-                              len), KE_OK);
+    CHECK_RC(ke_envelope_seal(&env, &envlen, pub.fingerprint, Q, "dev-1", "vol-1", secret, len),
+             KE_OK);
     CHECK(envlen == KE_ENV_HDR_LEN + len + KE_TAG_LEN);
     if (!env)
       continue;
@@ -359,7 +362,7 @@ static void test_envelope_rules(void)
     CHECK_RC(ke_envelope_parse(&e, env, envlen), KE_OK);
     CHECK_BYTES(e.fingerprint, pub.fingerprint, KE_FPR_LEN);
     /* Parts from custodians 1, 2, 4 and the combination. */
-    uint8_t idx[3] = { 1, 2, 4 };
+    uint8_t idx[3] = {1, 2, 4};
     ke_point parts[3], S;
     for (int j = 0; j < 3; j++)
       CHECK_RC(ke_point_mul(&parts[j], &sh[idx[j] - 1], &e.R), KE_OK);
@@ -382,7 +385,7 @@ static void test_envelope_rules(void)
     CHECK_RC(ke_envelope_open(&pt, &ptlen, &e, &pub.commitments[1], &S, "dev-1", "vol-1"),
              KE_ERR_AUTH);
     /* Any flipped bit in the fingerprint, nonce, ciphertext or tag fails. */
-    size_t pos[] = { 3, 3 + KE_FPR_LEN + KE_POINT_LEN, KE_ENV_HDR_LEN, envlen - 1 };
+    size_t pos[] = {3, 3 + KE_FPR_LEN + KE_POINT_LEN, KE_ENV_HDR_LEN, envlen - 1};
     for (size_t k = 0; k < 4; k++) {
       env[pos[k]] ^= 0x10;
       CHECK_RC(ke_envelope_parse(&e, env, envlen), KE_OK);
@@ -464,8 +467,8 @@ static void test_round_trip(void)
   for (unsigned i = 1; i <= 5; i++) {
     ke_dleq pr, got;
     uint8_t part[KE_PART_LEN];
-    CHECK_RC(ke_dleq_prove(&pr, i, &sh[i - 1], &pub.public_shares[i - 1], &e.R, ctx,
-                           strlen(rid)), KE_OK);
+    CHECK_RC(ke_dleq_prove(&pr, i, &sh[i - 1], &pub.public_shares[i - 1], &e.R, ctx, strlen(rid)),
+             KE_OK);
     CHECK_RC(ke_part_seal(part, &E, rid, i, &pr), KE_OK);
     CHECK_RC(ke_part_open(&got, part, sizeof part, &ekey, &E, rid, i), KE_OK);
     CHECK_BYTES(&got, &pr, sizeof got);
@@ -474,10 +477,10 @@ static void test_round_trip(void)
     CHECK_RC(ke_dleq_verify(&got, i, &pub.public_shares[i % 5], &e.R, ctx, strlen(rid)),
              KE_ERR_PROOF);
     /* A custodian with the wrong share cannot produce a proof. */
-    CHECK_RC(ke_dleq_prove(&pr, i, &sh[i % 5], &pub.public_shares[i - 1], &e.R, ctx,
-                           strlen(rid)), KE_ERR_PROOF);
-    CHECK_RC(ke_dleq_prove(&pr, 0, &sh[i - 1], &pub.public_shares[i - 1], &e.R, ctx,
-                           strlen(rid)), KE_ERR_INVALID_INDEX);
+    CHECK_RC(ke_dleq_prove(&pr, i, &sh[i % 5], &pub.public_shares[i - 1], &e.R, ctx, strlen(rid)),
+             KE_ERR_PROOF);
+    CHECK_RC(ke_dleq_prove(&pr, 0, &sh[i - 1], &pub.public_shares[i - 1], &e.R, ctx, strlen(rid)),
+             KE_ERR_INVALID_INDEX);
     CHECK_RC(ke_part_seal(part, &E, rid, 256, &got), KE_ERR_INVALID_INDEX);
     P[i - 1] = got.P;
   }
@@ -485,7 +488,7 @@ static void test_round_trip(void)
   /* The reference S from all five parts; that it is d*R shows in the
    * envelope opening with it below. */
   ke_point Strue;
-  uint8_t all[5] = { 1, 2, 3, 4, 5 };
+  uint8_t all[5] = {1, 2, 3, 4, 5};
   CHECK_RC(ke_combine(&Strue, all, P, 5), KE_OK);
   /* Every 3-, 4- and 5-subset opens; every 1- and 2-subset does not. */
   int opened = 0, refused = 0;
@@ -532,20 +535,25 @@ static void test_share_sealing(void)
   CHECK_RC(ke_random(salt, sizeof salt), KE_OK);
   CHECK_RC(ke_random(nonce, sizeof nonce), KE_OK);
   CHECK_RC(ke_random(fpr, sizeof fpr), KE_OK);
-  ke_scrypt_params prm = { 1024, 8, 1 }; /* small: this is about the format */
+  ke_scrypt_params prm = {1024, 8, 1}; /* small: this is about the format */
   CHECK_RC(ke_share_seal(sealed, "pass phrase", 11, salt, nonce, prm, fpr, 3, &d), KE_OK);
-  CHECK_RC(ke_share_unseal(&got, sealed, sizeof sealed, "pass phrase", 11, salt, nonce, prm, fpr,
-                           3), KE_OK);
+  CHECK_RC(
+    ke_share_unseal(&got, sealed, sizeof sealed, "pass phrase", 11, salt, nonce, prm, fpr, 3),
+    KE_OK);
   CHECK_BYTES(got.b, d.b, 32);
-  CHECK_RC(ke_share_unseal(&got, sealed, sizeof sealed, "pass phrasf", 11, salt, nonce, prm, fpr,
-                           3), KE_ERR_AUTH);
-  ke_scrypt_params other = { 2048, 8, 1 };
-  CHECK_RC(ke_share_unseal(&got, sealed, sizeof sealed, "pass phrase", 11, salt, nonce, other,
-                           fpr, 3), KE_ERR_AUTH);
-  CHECK_RC(ke_share_unseal(&got, sealed, sizeof sealed - 1, "pass phrase", 11, salt, nonce, prm,
-                           fpr, 3), KE_ERR_LENGTH);
-  CHECK_RC(ke_share_unseal(&got, sealed, sizeof sealed, "pass phrase", 11, salt, nonce, prm, fpr,
-                           0), KE_ERR_INVALID_INDEX);
+  CHECK_RC(
+    ke_share_unseal(&got, sealed, sizeof sealed, "pass phrasf", 11, salt, nonce, prm, fpr, 3),
+    KE_ERR_AUTH);
+  ke_scrypt_params other = {2048, 8, 1};
+  CHECK_RC(
+    ke_share_unseal(&got, sealed, sizeof sealed, "pass phrase", 11, salt, nonce, other, fpr, 3),
+    KE_ERR_AUTH);
+  CHECK_RC(
+    ke_share_unseal(&got, sealed, sizeof sealed - 1, "pass phrase", 11, salt, nonce, prm, fpr, 3),
+    KE_ERR_LENGTH);
+  CHECK_RC(
+    ke_share_unseal(&got, sealed, sizeof sealed, "pass phrase", 11, salt, nonce, prm, fpr, 0),
+    KE_ERR_INVALID_INDEX);
   CHECK_RC(ke_share_seal(sealed, "", 0, salt, nonce, prm, fpr, 3, &d), KE_ERR_LENGTH);
   memset(d.b, 0, 32);
   CHECK_RC(ke_share_seal(sealed, "pw", 2, salt, nonce, prm, fpr, 3, &d), KE_ERR_INVALID_SCALAR);

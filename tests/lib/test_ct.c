@@ -50,8 +50,8 @@ int main(void)
   PUBLIC(r, sizeof r);
 
   /* The ceremony's evaluation, with secret coefficients. */
-  ke_scalar coef[4] = { scalar(0x01, 0x01), scalar(0x77, 0x02), scalar(0xFE, 0x03),
-                        scalar(0x80, 0x04) };
+  ke_scalar coef[4] = {scalar(0x01, 0x01), scalar(0x77, 0x02), scalar(0xFE, 0x03),
+                       scalar(0x80, 0x04)};
   uint8_t f1[KE_SCALAR_LEN], f2[KE_SCALAR_LEN];
   PUBLIC(w.b, sizeof w.b);
   PUBLIC(d.b, sizeof d.b);

@@ -14,12 +14,12 @@
 #include "ke_note.h"
 
 static const char want_digest[] =
-    "7a7c72a1c852be949d4f9f480ef86b29e1c5bb37ec541f37e23bffda82cc7abb";
+  "7a7c72a1c852be949d4f9f480ef86b29e1c5bb37ec541f37e23bffda82cc7abb";
 static const char want_stmt[] =
-    "keyescrow-v1-drill-statement\nid=drl-cccccccccccccccccccccccccc\nselect=sample:2\n"
-    "mode=full\nE=ABBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\nrecords=2\n"
-    "records_sha256=7a7c72a1c852be949d4f9f480ef86b29e1c5bb37ec541f37e23bffda82cc7abb\n"
-    "expires=2030-01-01T00:00:00Z\n";
+  "keyescrow-v1-drill-statement\nid=drl-cccccccccccccccccccccccccc\nselect=sample:2\n"
+  "mode=full\nE=ABBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\nrecords=2\n"
+  "records_sha256=7a7c72a1c852be949d4f9f480ef86b29e1c5bb37ec541f37e23bffda82cc7abb\n"
+  "expires=2030-01-01T00:00:00Z\n";
 
 static void test_digest(void)
 {
@@ -62,8 +62,8 @@ static void test_statement(void)
     char upper[65];
     for (size_t i = 0; i < 65; i++)
       upper[i] = (char)(want_digest[i] >= 'a' ? want_digest[i] - 32 : want_digest[i]);
-    CHECK(!ke_drill_signed_statement(st, id, "sample:2", "full", E, 2, upper,
-                                     "2030-01-01T00:00:00Z"));
+    CHECK(
+      !ke_drill_signed_statement(st, id, "sample:2", "full", E, 2, upper, "2030-01-01T00:00:00Z"));
   }
   CHECK(!ke_drill_signed_statement(st, id, "sample:2\nE=x", "full", E, 2, want_digest,
                                    "2030-01-01T00:00:00Z"));

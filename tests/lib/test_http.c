@@ -40,16 +40,17 @@ int main(void)
   refused(NULL);
   refused("");
   refused(";");
-  refused(P1 ";");                          /* a pin must follow ';' */
+  refused(P1 ";"); /* a pin must follow ';' */
   refused(";" P1);
   refused(P1 ";;" P2);
   refused("sha1//" P1);
   refused("sha256//");
-  refused("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU");   /* no padding */
-  refused("47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=");  /* base64url */
-  refused("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV=");  /* not canonical */
-  refused("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" "A"); /* too long */
-  refused("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");       /* 30 bytes */
+  refused("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU");  /* no padding */
+  refused("47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="); /* base64url */
+  refused("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV="); /* not canonical */
+  refused("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+          "A");                                        /* too long */
+  refused("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); /* 30 bytes */
   refused(P1 " ");
   refused(" " P1);
   for (int i = 0; i < KE_HTTP_MAX_PINS; i++)
@@ -60,6 +61,6 @@ int main(void)
     free(out);
   }
   strcat(strcat(many, ";"), P2);
-  refused(many);                             /* one pin too many */
+  refused(many); /* one pin too many */
   return ke_test_result("test_http");
 }

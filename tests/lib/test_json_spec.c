@@ -72,13 +72,14 @@ int main(void)
   struct ke_jerr e;
 
   CHECK(run(&spec, "{\"name\":\"abc\"," GOOD_REST "}", &b, &e) == 0);
-  CHECK(b.count == 7 && b.flag == 1);          /* defaults */
+  CHECK(b.count == 7 && b.flag == 1); /* defaults */
   CHECK(b.key[0] == 1 && b.key[3] == 4);
   CHECK(b.blob_len == 2 && b.blob[1] == 1);
   CHECK(b.digest[0] == 0x0a && b.digest[1] == 0xff);
   CHECK(run(&spec, "{\"name\":\"abc\",\"count\":null,\"flag\":false," GOOD_REST "}", &b, &e) == 0);
-  CHECK(b.count == 7 && b.flag == 0);          /* null is absent */
-  CHECK(run(&spec, "{\"name\":\"abc\",\"count\":100," GOOD_REST "}", &b, &e) == 0 && b.count == 100);
+  CHECK(b.count == 7 && b.flag == 0); /* null is absent */
+  CHECK(run(&spec, "{\"name\":\"abc\",\"count\":100," GOOD_REST "}", &b, &e) == 0 &&
+        b.count == 100);
 
   /* failures name the member, with the table's message where it has one */
   CHECK(run(&spec, "{" GOOD_REST "}", &b, &e) == -1 && e.kind == KE_JE_MISSING);
@@ -92,15 +93,20 @@ int main(void)
   CHECK(run(&spec, "{\"name\":\"abc\",\"count\":\"5\"," GOOD_REST "}", &b, &e) == -1);
   CHECK(run(&spec, "{\"name\":\"abc\",\"flag\":1," GOOD_REST "}", &b, &e) == -1);
   CHECK(run(&spec, "{\"name\":\"abc\",\"key\":\"AQID\",\"blob\":\"AAE\",\"digest\":\"0aff\"}", &b,
-            &e) == -1 && strcmp(e.text, "key: 4 bytes") == 0);
+            &e) == -1 &&
+        strcmp(e.text, "key: 4 bytes") == 0);
   CHECK(run(&spec, "{\"name\":\"abc\",\"key\":\"AQIDBA==\",\"blob\":\"AAE\",\"digest\":\"0aff\"}",
             &b, &e) == -1);
   CHECK(run(&spec, "{\"name\":\"abc\",\"key\":\"AQIDBA\",\"blob\":\"AA\",\"digest\":\"0aff\"}", &b,
-            &e) == -1 && strcmp(e.field->name, "blob") == 0);       /* 1 byte < 2 */
-  CHECK(run(&spec, "{\"name\":\"abc\",\"key\":\"AQIDBA\",\"blob\":\"AAECAwQFBgcI\",\"digest\":"
-            "\"0aff\"}", &b, &e) == -1);                               /* 9 bytes > 8 */
+            &e) == -1 &&
+        strcmp(e.field->name, "blob") == 0); /* 1 byte < 2 */
+  CHECK(run(&spec,
+            "{\"name\":\"abc\",\"key\":\"AQIDBA\",\"blob\":\"AAECAwQFBgcI\",\"digest\":"
+            "\"0aff\"}",
+            &b, &e) == -1); /* 9 bytes > 8 */
   CHECK(run(&spec, "{\"name\":\"abc\",\"key\":\"AQIDBA\",\"blob\":\"AAE\",\"digest\":\"0AFF\"}", &b,
-            &e) == -1 && strcmp(e.field->name, "digest") == 0);     /* lower-case only */
+            &e) == -1 &&
+        strcmp(e.field->name, "digest") == 0); /* lower-case only */
   CHECK(run(&spec, "{\"name\":\"abc\",\"items\":[1,2,3]," GOOD_REST "}", &b, &e) == -1);
   CHECK(run(&spec, "{\"name\":\"abc\",\"items\":{}," GOOD_REST "}", &b, &e) == -1);
   CHECK(run(&spec, "{\"name\":\"abc\",\"note\":\"\"," GOOD_REST "}", &b, &e) == 0);

@@ -87,7 +87,7 @@ static int escrow_private(ke_scalar *d, const ke_point *q)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "ceremony"), i, c) {
+  json_array_foreach (json_object_get(V, "ceremony"), i, c) {
     ke_point c0 = point(json_string_value(json_array_get(json_object_get(c, "commitments"), 0)));
     if (memcmp(c0.b, q->b, KE_POINT_LEN) == 0) {
       *d = scalar(json_string_value(json_array_get(json_object_get(c, "coefficients"), 0)));
@@ -102,7 +102,7 @@ static void kat_ceremony(void)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "ceremony"), i, c) {
+  json_array_foreach (json_object_get(V, "ceremony"), i, c) {
     unsigned t = num(c, "t"), n = num(c, "N");
     ke_scalar coef[KE_MAX_SHARES];
     ke_point commit[KE_MAX_SHARES];
@@ -132,7 +132,7 @@ static void kat_ceremony(void)
 
     size_t k;
     json_t *sh;
-    json_array_foreach(json_object_get(c, "shares"), k, sh) {
+    json_array_foreach (json_object_get(c, "shares"), k, sh) {
       unsigned idx = num(sh, "index");
       CHECK(idx == k + 1);
       ke_scalar d = scalar(str(sh, "d"));
@@ -154,7 +154,7 @@ static void kat_envelope(void)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "envelope"), i, c) {
+  json_array_foreach (json_object_get(V, "envelope"), i, c) {
     uint8_t fpr[KE_FPR_LEN], nonce[KE_NONCE_LEN], sx[32];
     hexf(fpr, sizeof fpr, str(c, "escrow_fingerprint"));
     hexf(nonce, sizeof nonce, str(c, "nonce"));
@@ -206,7 +206,7 @@ static void kat_envelope(void)
     free(secret);
   }
 
-  json_array_foreach(json_object_get(V, "verifier"), i, c) {
+  json_array_foreach (json_object_get(V, "verifier"), i, c) {
     size_t slen;
     uint8_t *secret = hexa(str(c, "secret"), &slen);
     uint8_t want[KE_VERIFIER_LEN], got[KE_VERIFIER_LEN];
@@ -222,7 +222,7 @@ static void kat_verifier_v2(void)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "verifier_v2"), i, c) {
+  json_array_foreach (json_object_get(V, "verifier_v2"), i, c) {
     size_t slen;
     uint8_t *secret = hexa(str(c, "secret"), &slen);
     uint8_t salt[KE_VERIFIER_SALT_LEN], want[KE_VERIFIER_V2_LEN], got[KE_VERIFIER_V2_LEN];
@@ -245,7 +245,7 @@ static void kat_dleq(void)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "dleq"), i, c) {
+  json_array_foreach (json_object_get(V, "dleq"), i, c) {
     unsigned idx = num(c, "index");
     const char *ctxs = str(c, "context");
     const uint8_t *cx = (const uint8_t *)ctxs;
@@ -306,7 +306,7 @@ static void kat_combine(void)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "combine"), i, c) {
+  json_array_foreach (json_object_get(V, "combine"), i, c) {
     json_t *ji = json_object_get(c, "indices");
     size_t cnt = json_array_size(ji);
     CHECK(cnt >= 1 && cnt <= KE_MAX_SHARES);
@@ -320,8 +320,7 @@ static void kat_combine(void)
     for (size_t j = 0; j < cnt; j++) {
       uint8_t lw[KE_SCALAR_LEN];
       ke_scalar l;
-      hexf(lw, sizeof lw,
-           json_string_value(json_array_get(json_object_get(c, "lagrange"), j)));
+      hexf(lw, sizeof lw, json_string_value(json_array_get(json_object_get(c, "lagrange"), j)));
       CHECK_RC(ke_lagrange(&l, idx, cnt, j), KE_OK);
       CHECK_BYTES(l.b, lw, KE_SCALAR_LEN);
     }
@@ -354,13 +353,13 @@ static void kat_combine(void)
     memset(&Q, 0, sizeof Q);
     size_t k;
     json_t *ec;
-    json_array_foreach(json_object_get(V, "envelope"), k, ec)
+    json_array_foreach (json_object_get(V, "envelope"), k, ec)
       if (strcmp(str(ec, "envelope"), str(c, "envelope")) == 0)
         Q = point(str(ec, "escrow_public_key"));
     uint8_t *pt = NULL;
     size_t ptlen = 0;
-    CHECK_RC(ke_envelope_open(&pt, &ptlen, &e, &Q, &S, str(c, "device_id"),
-                              str(c, "volume_id")), KE_OK);
+    CHECK_RC(ke_envelope_open(&pt, &ptlen, &e, &Q, &S, str(c, "device_id"), str(c, "volume_id")),
+             KE_OK);
     CHECK(ptlen == slen);
     if (pt && ptlen == slen)
       CHECK_BYTES(pt, secret, slen);
@@ -375,7 +374,7 @@ static void kat_part(void)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "part"), i, c) {
+  json_array_foreach (json_object_get(V, "part"), i, c) {
     ke_scalar e = scalar(str(c, "requester_private")), k = scalar(str(c, "k"));
     ke_point E = point(str(c, "requester_public")), E2;
     CHECK_RC(ke_point_mul_base(&E2, &e), KE_OK);
@@ -424,10 +423,10 @@ static void kat_share_file(void)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "share_file"), i, c) {
+  json_array_foreach (json_object_get(V, "share_file"), i, c) {
     const char *pass = str(c, "passphrase");
     json_t *sp = json_object_get(c, "scrypt");
-    ke_scrypt_params prm = { num(sp, "N"), num(sp, "r"), num(sp, "p") };
+    ke_scrypt_params prm = {num(sp, "N"), num(sp, "r"), num(sp, "p")};
     uint8_t salt[16], nonce[KE_NONCE_LEN], fpr[KE_FPR_LEN], want[KE_SHARE_SEALED_LEN];
     hexf(salt, sizeof salt, str(c, "salt"));
     hexf(nonce, sizeof nonce, str(c, "nonce"));
@@ -439,21 +438,25 @@ static void kat_share_file(void)
     uint8_t out[KE_SHARE_SEALED_LEN];
     CHECK_RC(ke_share_seal(out, pass, strlen(pass), salt, nonce, prm, fpr, idx, &d), KE_OK);
     CHECK_BYTES(out, want, sizeof want);
-    CHECK_RC(ke_share_unseal(&got, want, sizeof want, pass, strlen(pass), salt, nonce, prm,
-                             fpr, idx), KE_OK);
+    CHECK_RC(
+      ke_share_unseal(&got, want, sizeof want, pass, strlen(pass), salt, nonce, prm, fpr, idx),
+      KE_OK);
     CHECK_BYTES(got.b, d.b, KE_SCALAR_LEN);
 
-    CHECK_RC(ke_share_unseal(&got, want, sizeof want, "incorrect horse", 15, salt, nonce, prm,
-                             fpr, idx), KE_ERR_AUTH);
+    CHECK_RC(
+      ke_share_unseal(&got, want, sizeof want, "incorrect horse", 15, salt, nonce, prm, fpr, idx),
+      KE_ERR_AUTH);
     static const ke_scalar zero;
     CHECK_BYTES(got.b, zero.b, KE_SCALAR_LEN); /* nothing left behind on failure */
-    CHECK_RC(ke_share_unseal(&got, want, sizeof want, pass, strlen(pass), salt, nonce, prm,
-                             fpr, idx + 1), KE_ERR_AUTH);
+    CHECK_RC(
+      ke_share_unseal(&got, want, sizeof want, pass, strlen(pass), salt, nonce, prm, fpr, idx + 1),
+      KE_ERR_AUTH);
     uint8_t fpr2[KE_FPR_LEN];
     memcpy(fpr2, fpr, sizeof fpr2);
     fpr2[0] ^= 1;
-    CHECK_RC(ke_share_unseal(&got, want, sizeof want, pass, strlen(pass), salt, nonce, prm,
-                             fpr2, idx), KE_ERR_AUTH);
+    CHECK_RC(
+      ke_share_unseal(&got, want, sizeof want, pass, strlen(pass), salt, nonce, prm, fpr2, idx),
+      KE_ERR_AUTH);
   }
 }
 
@@ -483,8 +486,7 @@ static int independently_on_curve(const uint8_t *b, size_t len)
     goto out;
   /* r = x^3 - 3x + b mod p */
   if (!BN_mod_sqr(r, x, p, ctx) || !BN_mod_mul(r, r, x, p, ctx) || !BN_set_word(t, 3) ||
-      !BN_mod_mul(t, t, x, p, ctx) || !BN_mod_sub(r, r, t, p, ctx) ||
-      !BN_mod_add(r, r, B, p, ctx))
+      !BN_mod_mul(t, t, x, p, ctx) || !BN_mod_sub(r, r, t, p, ctx) || !BN_mod_add(r, r, B, p, ctx))
     goto out;
   /* t = (p - 1) / 2; r^t == 1 iff r is a non-zero square. */
   if (!BN_copy(t, p) || !BN_sub_word(t, 1) || !BN_rshift1(t, t) || !BN_mod_exp(r, r, t, p, ctx))
@@ -504,7 +506,7 @@ static void kat_sas_points(void)
 {
   size_t i;
   json_t *c;
-  json_array_foreach(json_object_get(V, "sas"), i, c) {
+  json_array_foreach (json_object_get(V, "sas"), i, c) {
     ke_point E = point(str(c, "E")), R = point(str(c, "R"));
     char code[KE_SAS_LEN + 1];
     ke_sas(code, str(c, "request_id"), &E, &R);
@@ -515,7 +517,7 @@ static void kat_sas_points(void)
     CHECK(strcmp(code, str(c, "code")) != 0);
   }
   size_t count = 0;
-  json_array_foreach(json_object_get(V, "invalid_points"), i, c) {
+  json_array_foreach (json_object_get(V, "invalid_points"), i, c) {
     size_t len;
     const char *hexs = str(c, "bytes");
     uint8_t *b = hexa(hexs, &len);
@@ -554,8 +556,8 @@ int main(int argc, char **argv)
     return 2;
   }
   json_decref(local);
-  const char *sections[] = { "ceremony", "envelope", "verifier", "dleq", "combine",
-                             "part", "share_file", "sas", "invalid_points", "verifier_v2" };
+  const char *sections[] = {"ceremony", "envelope",   "verifier", "dleq",           "combine",
+                            "part",     "share_file", "sas",      "invalid_points", "verifier_v2"};
   for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
     CHECK(json_array_size(json_object_get(V, sections[i])) > 0);
   kat_ceremony();

@@ -12,8 +12,7 @@
 #include "ke_mail.h"
 #include "ke_test.h"
 
-static void compose_refused(const char *from, const char *to, const char *subject,
-                            const char *body)
+static void compose_refused(const char *from, const char *to, const char *subject, const char *body)
 {
   char *m = (char *)"x";
   CHECK_RC(ke_mail_compose(&m, from, to, subject, body), KE_ERR_FORMAT);
@@ -24,11 +23,23 @@ int main(void)
 {
   static const char *const good[] = {"a@b.example", "first.last+tag@mail.example.org",
                                      "o'hara@x-y.example", NULL};
-  static const char *const bad[] = {"", "a", "@b.example", "a@", "a@b", "a@b.", "a@.b",
-                                    "a..b@c.example", ".a@c.example", "a.@c.example",
-                                    "a@b@c.example", "Bob <b@c.example>", "a b@c.example",
-                                    "a@c.example\r\nBcc: x@y.example", "a@c_d.example",
-                                    "\"a\"@c.example", NULL};
+  static const char *const bad[] = {"",
+                                    "a",
+                                    "@b.example",
+                                    "a@",
+                                    "a@b",
+                                    "a@b.",
+                                    "a@.b",
+                                    "a..b@c.example",
+                                    ".a@c.example",
+                                    "a.@c.example",
+                                    "a@b@c.example",
+                                    "Bob <b@c.example>",
+                                    "a b@c.example",
+                                    "a@c.example\r\nBcc: x@y.example",
+                                    "a@c_d.example",
+                                    "\"a\"@c.example",
+                                    NULL};
   char *m = NULL, big[KE_MAIL_BODY_MAX + 2];
 
   for (int i = 0; good[i]; i++)
@@ -44,7 +55,8 @@ int main(void)
 
   /* ASCII: 7bit, CRLF everywhere, the headers exactly once. */
   CHECK_RC(ke_mail_compose(&m, "k@e.example", "c@e.example", "[keyescrow] Request: r on h",
-                           "line one\nline two"), KE_OK);
+                           "line one\nline two"),
+           KE_OK);
   CHECK(m && strstr(m, "\r\nTo: <c@e.example>\r\n") && strstr(m, "\r\nFrom: <k@e.example>\r\n") &&
         strstr(m, "Subject: [keyescrow] Request: r on h\r\n") &&
         strstr(m, "Content-Transfer-Encoding: 7bit\r\n") &&
@@ -55,15 +67,17 @@ int main(void)
   free(m);
 
   /* UTF-8: an encoded-word subject, a base64 body that decodes back. */
-  CHECK_RC(ke_mail_compose(&m, "k@e.example", "c@e.example", "Gerät müller",
-                           "Grüße\n"), KE_OK);
+  CHECK_RC(ke_mail_compose(&m, "k@e.example", "c@e.example", "Gerät müller", "Grüße\n"), KE_OK);
   CHECK(m && strstr(m, "Subject: =?UTF-8?B?R2Vyw6R0IG3DvGxsZXI=?=\r\n") &&
         strstr(m, "Content-Transfer-Encoding: base64\r\n"));
   if (m) {
     unsigned char dec[64];
     const char *b = strstr(m, "\r\n\r\n") + 4;
     int n = EVP_DecodeBlock(dec, (const unsigned char *)b, (int)strcspn(b, "\r"));
-    CHECK(n >= 9 && memcmp(dec, "Gr\xc3\xbc\xc3\x9f" "e\r\n", 9) == 0);
+    CHECK(n >= 9 && memcmp(dec,
+                           "Gr\xc3\xbc\xc3\x9f"
+                           "e\r\n",
+                           9) == 0);
   }
   free(m);
 

@@ -32,7 +32,7 @@ static void test_secure_heap(void)
   CHECK_RC(ke_init(), KE_OK); /* idempotent */
 
   /* Secret BIGNUMs are backed by the heap now. */
-  uint8_t one[KE_SCALAR_LEN] = { 0 };
+  uint8_t one[KE_SCALAR_LEN] = {0};
   one[KE_SCALAR_LEN - 1] = 7;
   size_t before = CRYPTO_secure_used();
   BIGNUM *x = ke_bn_secret(one);
@@ -81,7 +81,7 @@ static void test_secure_heap(void)
     zero &= p[i] == 0;
   CHECK(zero);
   if (p)
-    memset(p, 0x5A, 64); /* writable */
+    memset(p, 0x5A, 64);        /* writable */
   CHECK(ERR_peek_error() == 0); /* a full heap leaves no error behind */
   ke_secure_free(p, 64);
   for (size_t i = 0; i < nfill; i++)
@@ -107,18 +107,24 @@ static void value(uint8_t out[KE_SCALAR_LEN], int which)
 {
   BIGNUM *x = BN_new();
   switch (which) {
-  case 0: BN_zero(x); break;
-  case 1: BN_one(x); break;
-  case 2: BN_sub(x, order, BN_value_one()); break;              /* n - 1 */
-  case 3: BN_sub(x, order, BN_value_one()); BN_sub_word(x, 1); break;
-  case 4: BN_rshift1(x, order); break;                          /* (n-1)/2 */
-  case 5: BN_rshift1(x, order); BN_add_word(x, 1); break;       /* (n+1)/2 */
-  case 6: BN_set_bit(x, 192); break;
-  case 7: BN_set_word(x, 255); break;
-  default:
-    BN_rand_range(x, order);
-    if (which % 5 == 0)
-      BN_rshift(x, x, 64 * (unsigned)(which % 3 + 1));
+    case 0: BN_zero(x); break;
+    case 1: BN_one(x); break;
+    case 2: BN_sub(x, order, BN_value_one()); break; /* n - 1 */
+    case 3:
+      BN_sub(x, order, BN_value_one());
+      BN_sub_word(x, 1);
+      break;
+    case 4: BN_rshift1(x, order); break; /* (n-1)/2 */
+    case 5:
+      BN_rshift1(x, order);
+      BN_add_word(x, 1);
+      break; /* (n+1)/2 */
+    case 6: BN_set_bit(x, 192); break;
+    case 7: BN_set_word(x, 255); break;
+    default:
+      BN_rand_range(x, order);
+      if (which % 5 == 0)
+        BN_rshift(x, x, 64 * (unsigned)(which % 3 + 1));
   }
   bn_bytes(out, x);
   BN_free(x);
@@ -176,11 +182,11 @@ static void test_dleq_response(void)
     CHECK_BYTES(s, want, KE_SCALAR_LEN);
   }
   memset(c, 0, sizeof c);
-  CHECK_RC(ke_dleq_response(s, w, c, d), KE_ERR_INVALID_SCALAR);  /* c = 0 */
+  CHECK_RC(ke_dleq_response(s, w, c, d), KE_ERR_INVALID_SCALAR); /* c = 0 */
   memcpy(c, ke_order_be, sizeof c);
-  CHECK_RC(ke_dleq_response(s, w, c, d), KE_ERR_INVALID_SCALAR);  /* c = n */
+  CHECK_RC(ke_dleq_response(s, w, c, d), KE_ERR_INVALID_SCALAR); /* c = n */
   memset(c, 0xFF, sizeof c);
-  CHECK_RC(ke_dleq_response(s, w, c, d), KE_ERR_INVALID_SCALAR);  /* c > n */
+  CHECK_RC(ke_dleq_response(s, w, c, d), KE_ERR_INVALID_SCALAR); /* c > n */
   BN_free(bw);
   BN_free(bc);
   BN_free(bd);
@@ -227,25 +233,56 @@ static int text_ok(const char *s)
 static void test_text_rule(void)
 {
   static const char *const good[] = {
-    "laptop-17", "C:", "Jürgen's MacBook", "\xe6\x97\xa5\xe6\x9c\xac",   /* 日本 */
-    "\xf0\x9f\x94\x91 key", "x\xc2\xa0y",              /* emoji; NO-BREAK SPACE */
-    "\xe2\x80\x90", "\xef\xbf\xbd",                      /* U+2010 hyphen, U+FFFD */
-    "\xd8\xb9\xd8\xb1\xd8\xa8\xd9\x8a",                  /* Arabic letters */
+    "laptop-17",
+    "C:",
+    "Jürgen's MacBook",
+    "\xe6\x97\xa5\xe6\x9c\xac", /* 日本 */
+    "\xf0\x9f\x94\x91 key",
+    "x\xc2\xa0y", /* emoji; NO-BREAK SPACE */
+    "\xe2\x80\x90",
+    "\xef\xbf\xbd",                     /* U+2010 hyphen, U+FFFD */
+    "\xd8\xb9\xd8\xb1\xd8\xa8\xd9\x8a", /* Arabic letters */
   };
   static const char *const bad[] = {
-    "a\tb", "a\x7f", "\xc2\x80", "x\xc2\x85y", "\xc2\x9f",  /* C0, DEL, C1 */
-    "harmless\xe2\x80\xaelaptop",                       /* U+202E RLO */
-    "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", /* U+202A..D */
-    "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9", /* U+2066..9 */
-    "\xe2\x80\x8e", "\xe2\x80\x8f", "\xd8\x9c",          /* LRM, RLM, ALM */
-    "a\xe2\x80\x8b" "b", "\xe2\x80\x8c", "\xe2\x80\x8d", /* ZWSP, ZWNJ, ZWJ */
-    "\xe2\x81\xa0", "\xef\xbb\xbf", "x\xc2\xad",         /* WJ, BOM, SOFT HYPHEN */
-    "\xe2\x80\xa8", "\xe2\x80\xa9",                      /* LINE/PARAGRAPH SEP */
-    "\xe2\x81\xaa", "\xe2\x81\xaf", "\xef\xbf\xb9",      /* U+206A, U+206F, U+FFF9 */
-    "\xdb\x9d", "\xd8\x80", "\xe1\xa0\x8e",              /* U+06DD, U+0600, U+180E */
-    "\xf3\xa0\x80\x81", "\xf3\xa0\x81\xbf",              /* U+E0001, U+E007F tags */
-    "\xf0\x9d\x85\xb3", "\xf0\x93\x90\xb0",              /* U+1D173, U+13430 */
-    "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",      /* overlong, surrogate, >10FFFF */
+    "a\tb",
+    "a\x7f",
+    "\xc2\x80",
+    "x\xc2\x85y",
+    "\xc2\x9f",                   /* C0, DEL, C1 */
+    "harmless\xe2\x80\xaelaptop", /* U+202E RLO */
+    "\xe2\x80\xaa",
+    "\xe2\x80\xab",
+    "\xe2\x80\xac",
+    "\xe2\x80\xad", /* U+202A..D */
+    "\xe2\x81\xa6",
+    "\xe2\x81\xa7",
+    "\xe2\x81\xa8",
+    "\xe2\x81\xa9", /* U+2066..9 */
+    "\xe2\x80\x8e",
+    "\xe2\x80\x8f",
+    "\xd8\x9c", /* LRM, RLM, ALM */
+    "a\xe2\x80\x8b"
+    "b",
+    "\xe2\x80\x8c",
+    "\xe2\x80\x8d", /* ZWSP, ZWNJ, ZWJ */
+    "\xe2\x81\xa0",
+    "\xef\xbb\xbf",
+    "x\xc2\xad", /* WJ, BOM, SOFT HYPHEN */
+    "\xe2\x80\xa8",
+    "\xe2\x80\xa9", /* LINE/PARAGRAPH SEP */
+    "\xe2\x81\xaa",
+    "\xe2\x81\xaf",
+    "\xef\xbf\xb9", /* U+206A, U+206F, U+FFF9 */
+    "\xdb\x9d",
+    "\xd8\x80",
+    "\xe1\xa0\x8e", /* U+06DD, U+0600, U+180E */
+    "\xf3\xa0\x80\x81",
+    "\xf3\xa0\x81\xbf", /* U+E0001, U+E007F tags */
+    "\xf0\x9d\x85\xb3",
+    "\xf0\x93\x90\xb0", /* U+1D173, U+13430 */
+    "\xc0\xaf",
+    "\xed\xa0\x80",
+    "\xf4\x90\x80\x80", /* overlong, surrogate, >10FFFF */
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
     if (!text_ok(good[i])) {

@@ -53,15 +53,14 @@ static void test_parse(void)
   /* Below the floor, above the caps, r = 1 (RFC 7914: N < 2^(16 r)), over
    * 256 MiB: all refused, so nobody can store or hand out a cheap v2. */
   static const unsigned bad[][3] = {
-    { 16, 8, 1 }, { 10, 8, 1 }, { 0, 8, 1 }, { 21, 8, 1 }, { 255, 8, 1 },
-    { 17, 0, 1 }, { 17, 1, 1 }, { 17, 17, 1 }, { 17, 8, 0 }, { 17, 8, 5 },
-    { 19, 16, 1 }, { 20, 8, 1 }, { 18, 16, 1 },
+    {16, 8, 1},  {10, 8, 1}, {0, 8, 1},  {21, 8, 1},  {255, 8, 1}, {17, 0, 1},  {17, 1, 1},
+    {17, 17, 1}, {17, 8, 0}, {17, 8, 5}, {19, 16, 1}, {20, 8, 1},  {18, 16, 1},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     v2_bytes(b, bad[i][0], bad[i][1], bad[i][2]);
     CHECK_RC(ke_verifier_parse(&info, b, KE_VERIFIER_V2_LEN), KE_ERR_FORMAT);
   }
-  static const unsigned good[][3] = { { 18, 8, 1 }, { 20, 2, 1 }, { 17, 16, 4 }, { 17, 2, 1 } };
+  static const unsigned good[][3] = {{18, 8, 1}, {20, 2, 1}, {17, 16, 4}, {17, 2, 1}};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     v2_bytes(b, good[i][0], good[i][1], good[i][2]);
     CHECK_RC(ke_verifier_parse(&info, b, KE_VERIFIER_V2_LEN), KE_OK);
@@ -120,8 +119,9 @@ static void test_v1_v2(void)
   CHECK_RC(ke_verifier_like(again, &len, v2, sizeof v2, SECRET, sl, DEV, VOL), KE_OK);
   CHECK(len == sizeof v2 && memcmp(again, v2, len) == 0);
   /* Another secret, device or volume does not match (one scrypt each). */
-  CHECK_RC(ke_verifier_check(v2, sizeof v2, (const uint8_t *)"an operator typed this secreT",
-                             sl, DEV, VOL), KE_ERR_AUTH);
+  CHECK_RC(ke_verifier_check(v2, sizeof v2, (const uint8_t *)"an operator typed this secreT", sl,
+                             DEV, VOL),
+           KE_ERR_AUTH);
   CHECK_RC(ke_verifier_check(v2, sizeof v2, SECRET, sl, "dev-other", VOL), KE_ERR_AUTH);
   /* A tampered output byte is a mismatch; tampered parameters either do
    * not parse or give another output. */

@@ -44,8 +44,8 @@ static enum srv_db_status testd_body(struct srv_db *db, void *cls)
 
   if (testd_work) {
     const char *params[1] = {t->object};
-    PGresult *r = PQexecParams(srv_db_pgconn(db), "INSERT INTO bench_work (object) VALUES ($1)",
-                               1, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(srv_db_pgconn(db), "INSERT INTO bench_work (object) VALUES ($1)", 1,
+                               NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (!ok)
@@ -64,8 +64,8 @@ static enum MHD_Result testd_audit(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_BAD_REQUEST, "'object' must be a short string");
   st = srv_db_txn(SRV_DB_SERIALIZABLE, testd_body, &t);
   if (st != SRV_DB_OK)
-    return srv_reply_error(req, st == SRV_DB_UNAVAILABLE ? SRV_ERR_DB_UNAVAILABLE
-                                                         : SRV_ERR_INTERNAL, NULL);
+    return srv_reply_error(
+      req, st == SRV_DB_UNAVAILABLE ? SRV_ERR_DB_UNAVAILABLE : SRV_ERR_INTERNAL, NULL);
   if (srv_request_query(req, "index") && strcmp(srv_request_query(req, "index"), "0") == 0)
     return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:I}", "index", (json_int_t)-1));
   if (srv_audit_sequence_mine(&index) != 0)
@@ -109,8 +109,8 @@ int main(int argc, char **argv)
     return SRV_EXIT_FAILURE;
   }
   memcpy(routes, srv_routes_escrowd.routes, srv_routes_escrowd.count * sizeof *routes);
-  routes[srv_routes_escrowd.count] =
-      (struct srv_route){"POST", "/test/audit", testd_audit, SRV_ROLE_PUBLIC, SRV_BODY_JSON, NULL, NULL};
+  routes[srv_routes_escrowd.count] = (struct srv_route){
+    "POST", "/test/audit", testd_audit, SRV_ROLE_PUBLIC, SRV_BODY_JSON, NULL, NULL};
   table.routes = routes;
   table.count = srv_routes_escrowd.count + 1;
   rc = srv_serve_main(&cfg, &table, 1);

@@ -32,9 +32,8 @@ static enum srv_db_status run(struct srv_db *db, const char *sql, int nparams,
   enum srv_db_status ret = SRV_DB_OK;
 
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-    ret = state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-              ? SRV_DB_RETRY
-              : SRV_DB_ERROR;
+    ret = state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) ? SRV_DB_RETRY
+                                                                                : SRV_DB_ERROR;
   else if (value && PQntuples(r) == 1)
     *value = atol(PQgetvalue(r, 0, 0));
   PQclear(r);

@@ -22,14 +22,12 @@ static enum MHD_Result testd_echo(struct srv_request *req)
   json_t *body = json_deep_copy(srv_request_json(req));
 
   return srv_reply_json(req, MHD_HTTP_OK,
-                        json_pack("{s:o,s:s}", "echo", body, "request_id",
-                                  srv_request_id(req)));
+                        json_pack("{s:o,s:s}", "echo", body, "request_id", srv_request_id(req)));
 }
 
 static enum MHD_Result testd_item(struct srv_request *req)
 {
-  return srv_reply_json(req, MHD_HTTP_OK,
-                        json_pack("{s:s}", "id", srv_request_param(req, "id")));
+  return srv_reply_json(req, MHD_HTTP_OK, json_pack("{s:s}", "id", srv_request_param(req, "id")));
 }
 
 static const struct srv_route testd_routes[] = {
@@ -41,8 +39,8 @@ static const struct srv_route testd_routes[] = {
   {"GET", "/readyz", srv_ep_readyz, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
 };
 
-static const struct srv_route_table testd_table = {
-  testd_routes, sizeof testd_routes / sizeof testd_routes[0]};
+static const struct srv_route_table testd_table = {testd_routes,
+                                                   sizeof testd_routes / sizeof testd_routes[0]};
 
 static void testd_warn(const char *m) { ke_log(KE_LOG_WARN, m, NULL); }
 
@@ -53,8 +51,7 @@ int main(int argc, char **argv)
   int rc;
 
   ke_log_set_component("srv_testd");
-  if (srv_config_load(&cfg, argc > 1 ? argv[1] : "/dev/null", testd_warn, err,
-                      sizeof err) != 0) {
+  if (srv_config_load(&cfg, argc > 1 ? argv[1] : "/dev/null", testd_warn, err, sizeof err) != 0) {
     fprintf(stderr, "srv_testd: %s\n", err);
     srv_config_free(&cfg);
     return SRV_EXIT_USAGE;

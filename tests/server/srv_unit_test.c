@@ -16,7 +16,6 @@
 #include "srv_routes.h"
 #include "ke_test.h"
 
-
 static enum MHD_Result h_dummy(struct srv_request *req)
 {
   (void)req;
@@ -41,38 +40,47 @@ static void test_routes(void)
   char allow[64];
   char longseg[400];
 
-  CHECK(srv_routes_match(&table, "GET", "/v1/devices/abc", &r, &pattern, &p, allow,
-                         sizeof allow) == SRV_ROUTE_FOUND && r == &routes[1],
+  CHECK(srv_routes_match(&table, "GET", "/v1/devices/abc", &r, &pattern, &p, allow, sizeof allow) ==
+            SRV_ROUTE_FOUND &&
+          r == &routes[1],
         "GET device");
   CHECK(p.count == 1 && strcmp(p.values[0], "abc") == 0, "device id");
   CHECK(srv_routes_match(&table, "PUT", "/v1/devices/d1/keys/C:", &r, &pattern, &p, allow,
-                         sizeof allow) == SRV_ROUTE_FOUND && r == &routes[2] &&
-            p.count == 2 && strcmp(p.values[1], "C:") == 0 &&
-            strncmp(p.names[1], "volume", p.name_lens[1]) == 0,
+                         sizeof allow) == SRV_ROUTE_FOUND &&
+          r == &routes[2] && p.count == 2 && strcmp(p.values[1], "C:") == 0 &&
+          strncmp(p.names[1], "volume", p.name_lens[1]) == 0,
         "two parameters");
-  CHECK(srv_routes_match(&table, "HEAD", "/v1/devices", &r, &pattern, &p, allow,
-                         sizeof allow) == SRV_ROUTE_FOUND && r == &routes[0],
+  CHECK(srv_routes_match(&table, "HEAD", "/v1/devices", &r, &pattern, &p, allow, sizeof allow) ==
+            SRV_ROUTE_FOUND &&
+          r == &routes[0],
         "HEAD uses GET");
   CHECK(srv_routes_match(&table, "DELETE", "/v1/retrievals", &r, &pattern, &p, allow,
                          sizeof allow) == SRV_ROUTE_BAD_METHOD &&
-            strcmp(allow, "POST, GET, HEAD") == 0 && strcmp(pattern, "/v1/retrievals") == 0,
+          strcmp(allow, "POST, GET, HEAD") == 0 && strcmp(pattern, "/v1/retrievals") == 0,
         "405 Allow: '%s'", allow);
   CHECK(srv_routes_match(&table, "GET", "/v1/devices/abc/checkin", &r, &pattern, &p, allow,
                          sizeof allow) == SRV_ROUTE_BAD_METHOD &&
-            strcmp(allow, "POST") == 0,
+          strcmp(allow, "POST") == 0,
         "checkin allow '%s'", allow);
-  static const char *const missing[] = {"/", "", "/v1", "/v1/devices/", "/v1/devices//keys/x",
-                                        "/v1/devices/a/keys/", "/v1/devices/a/keys/b/c",
-                                        "/v1/devicesX", "//v1/devices"};
+  static const char *const missing[] = {"/",
+                                        "",
+                                        "/v1",
+                                        "/v1/devices/",
+                                        "/v1/devices//keys/x",
+                                        "/v1/devices/a/keys/",
+                                        "/v1/devices/a/keys/b/c",
+                                        "/v1/devicesX",
+                                        "//v1/devices"};
   for (size_t i = 0; i < sizeof missing / sizeof *missing; i++)
-    CHECK(srv_routes_match(&table, "GET", missing[i], &r, &pattern, &p, allow,
-                           sizeof allow) == SRV_ROUTE_NOT_FOUND && !r && !pattern,
+    CHECK(srv_routes_match(&table, "GET", missing[i], &r, &pattern, &p, allow, sizeof allow) ==
+              SRV_ROUTE_NOT_FOUND &&
+            !r && !pattern,
           "'%s' should be 404", missing[i]);
   memset(longseg, 'a', sizeof longseg - 1);
   longseg[sizeof longseg - 1] = '\0';
   memcpy(longseg, "/v1/devices/", 12);
   CHECK(srv_routes_match(&table, "GET", longseg, &r, &pattern, &p, allow, sizeof allow) ==
-            SRV_ROUTE_NOT_FOUND,
+          SRV_ROUTE_NOT_FOUND,
         "over-long parameter refused");
   /* escrowd's own table: every route has a handler and a leading slash. */
   for (size_t i = 0; i < srv_routes_escrowd.count; i++) {
@@ -80,7 +88,7 @@ static void test_routes(void)
     CHECK(e->handler && e->pattern[0] == '/' && e->method[0], "route %zu malformed", i);
     for (size_t j = 0; j < i; j++)
       CHECK(strcmp(e->pattern, srv_routes_escrowd.routes[j].pattern) != 0 ||
-                strcmp(e->method, srv_routes_escrowd.routes[j].method) != 0,
+              strcmp(e->method, srv_routes_escrowd.routes[j].method) != 0,
             "route %s %s declared twice", e->method, e->pattern);
   }
 }
@@ -94,19 +102,18 @@ static void test_errors(void)
     for (const char *c = e->code; *c; c++)
       CHECK((*c >= 'a' && *c <= 'z') || *c == '_', "%s is not snake_case", e->code);
     for (int k = 0; k < i; k++)
-      CHECK(strcmp(e->code, srv_error_info((enum srv_error_code)k)->code) != 0,
-            "duplicate code %s", e->code);
+      CHECK(strcmp(e->code, srv_error_info((enum srv_error_code)k)->code) != 0, "duplicate code %s",
+            e->code);
     CHECK(j && json_object_size(j) == 1 &&
-              strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
-                     e->code) == 0,
+            strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                   e->code) == 0,
           "%s json", e->code);
     json_decref(j);
   }
   CHECK(srv_error_info((enum srv_error_code)9999)->http_status == 500, "out of range");
   {
     json_t *j = srv_error_json(SRV_ERR_NOT_FOUND, "\xff bad utf-8");
-    CHECK(j && strcmp(json_string_value(json_object_get(json_object_get(j, "error"),
-                                                        "message")),
+    CHECK(j && strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
                       srv_error_info(SRV_ERR_NOT_FOUND)->message) == 0,
           "invalid UTF-8 message falls back to the default");
     json_decref(j);
@@ -121,10 +128,11 @@ static void test_json(void)
 
   CHECK(ke_json_parse_object(&o, good, strlen(good), err, sizeof err) == KE_JSON_OK, "%s", err);
   json_decref(o);
-  static const char *const bad[] = {"{\"a\":1,\"a\":2}", "[1]", "1", "", "{", "{\"a\":\"\\u0000\"}"};
+  static const char *const bad[] = {"{\"a\":1,\"a\":2}",  "[1]", "1", "", "{",
+                                    "{\"a\":\"\\u0000\"}"};
   for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
-    CHECK(ke_json_parse_object(&o, bad[k], strlen(bad[k]), err, sizeof err) ==
-                  KE_JSON_SYNTAX && !o && err[0],
+    CHECK(ke_json_parse_object(&o, bad[k], strlen(bad[k]), err, sizeof err) == KE_JSON_SYNTAX &&
+            !o && err[0],
           "'%s' accepted", bad[k]);
   }
 }
@@ -152,10 +160,10 @@ static void test_log(void)
   CHECK(f && fgets(line, sizeof line, f), "first line");
   j = json_loads(line, 0, NULL);
   CHECK(j && strcmp(json_string_value(json_object_get(j, "level")), "warn") == 0 &&
-            strcmp(json_string_value(json_object_get(j, "msg")), "shown \"quoted\"\n") == 0 &&
-            strcmp(json_string_value(json_object_get(j, "k")), "v") == 0 &&
-            strcmp(json_string_value(json_object_get(j, "component")), "unit") == 0 &&
-            json_string_length(json_object_get(j, "ts")) == 24,
+          strcmp(json_string_value(json_object_get(j, "msg")), "shown \"quoted\"\n") == 0 &&
+          strcmp(json_string_value(json_object_get(j, "k")), "v") == 0 &&
+          strcmp(json_string_value(json_object_get(j, "component")), "unit") == 0 &&
+          json_string_length(json_object_get(j, "ts")) == 24,
         "log line: %s", line);
   json_decref(j);
   CHECK(f && fgets(line, sizeof line, f), "second line");
