@@ -10,7 +10,7 @@ PKGS=(
   libcurl4-openssl-dev
   postgresql-15 postgresql-client-15
   cryptsetup-bin
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
   valgrind python3 python3-cryptography openssl procps util-linux
   chromium
   libgnutls28-dev testssl.sh
