@@ -20,19 +20,6 @@ static const char *const rec_fields[] = {"record_id",       "device", "volume", 
 static const char *const batch_fields[] = {"version", "drill_id", "index", "parts", NULL};
 static const char *const part_fields[] = {"record_id", "part", NULL};
 
-static ke_rc df_load(json_t **root, const char *json, size_t len, const char *ctx, ke_ferr *err)
-{
-  *root = NULL;
-  if (!json || len > KE_DRILLFILE_MAX)
-    return kf_err(err, KE_ERR_LENGTH, "%s: larger than %u bytes", ctx, KE_DRILLFILE_MAX);
-  if (ke_json_parse_object(root, json, len, NULL, 0) != KE_JSON_OK)
-    return kf_err(err, KE_ERR_FORMAT,
-                  "%s: not a JSON object (invalid JSON, a duplicate "
-                  "key, or another top-level type)",
-                  ctx);
-  return KE_OK;
-}
-
 static ke_rc df_drill_id(char out[KE_DRILL_ID_LEN + 1], json_t *root, const char *ctx, ke_ferr *err)
 {
   ke_rc rc = kf_str(out, KE_DRILL_ID_LEN + 1, root, "drill_id", ctx, err);
@@ -173,7 +160,7 @@ ke_rc ke_drillfile_parse(ke_drillfile *d, const char *json, size_t len, ke_ferr 
   const char *ctx = "drill file";
   json_t *root = NULL, *recs = NULL;
   memset(d, 0, sizeof *d);
-  ke_rc rc = df_load(&root, json, len, ctx, err);
+  ke_rc rc = kf_load_max(&root, json, len, KE_DRILLFILE_MAX, ctx, err);
   if (!rc)
     rc = kf_header(root, ctx, drill_fields, err);
   if (!rc)
@@ -297,7 +284,7 @@ ke_rc ke_drillbatch_parse(ke_drillbatch *b, const char *json, size_t len, ke_fer
   const char *ctx = "batch file";
   json_t *root = NULL, *parts = NULL;
   memset(b, 0, sizeof *b);
-  ke_rc rc = df_load(&root, json, len, ctx, err);
+  ke_rc rc = kf_load_max(&root, json, len, KE_DRILLFILE_MAX, ctx, err);
   if (!rc)
     rc = kf_header(root, ctx, batch_fields, err);
   if (!rc)

@@ -284,24 +284,11 @@ ke_rc ke_sharefile_unseal(ke_scalar *d, const ke_sharefile *s, const char *pass,
 }
 
 /* ---- request file ------------------------------------------------------------ */
-static const char *const request_fields[] = {"version",
-                                             "request_id",
-                                             "device",
-                                             "volume",
-                                             "fingerprint",
-                                             "threshold",
-                                             "shares",
-                                             "commitments",
-                                             "R",
-                                             "E",
-                                             "envelope",
-                                             "envelope_sha256",
-                                             "confirmation_code",
-                                             "created",
-                                             NULL};
-/* The same with the optional "requester" (a file without it is a request
- * made offline, or by a version before it). */
-static const char *const request_fields_signed[] = {"version",
+/* A signed request has "requester" too; a file without it is a request
+ * made offline, or by a version before it (the same list from its second
+ * entry). */
+static const char *const request_fields_signed[] = {"requester",
+                                                    "version",
                                                     "request_id",
                                                     "device",
                                                     "volume",
@@ -315,8 +302,8 @@ static const char *const request_fields_signed[] = {"version",
                                                     "envelope_sha256",
                                                     "confirmation_code",
                                                     "created",
-                                                    "requester",
                                                     NULL};
+static const char *const *const request_fields = request_fields_signed + 1;
 
 /* The values a request repeats from its envelope, the key they follow from
  * and the code derived from them must agree; a custodian answers for the

@@ -30,6 +30,9 @@ ke_rc kf_err(ke_ferr *err, ke_rc rc, const char *fmt, ...) KF_PRINTF(3, 4);
 
 /* Parse at most KE_FILE_MAX bytes of JSON whose top level is an object. */
 ke_rc kf_load(json_t **root, const char *json, size_t len, const char *ctx, ke_ferr *err);
+/* The same for another format's limit (drill files). */
+ke_rc kf_load_max(json_t **root, const char *json, size_t len, unsigned max, const char *ctx,
+                  ke_ferr *err);
 /* Exactly the listed fields (NULL terminated), no others. */
 ke_rc kf_fields(json_t *obj, const char *ctx, const char *const *fields, ke_ferr *err);
 /* kf_fields plus "version": 1. */

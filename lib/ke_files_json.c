@@ -31,9 +31,15 @@ ke_rc kf_err(ke_ferr *err, ke_rc rc, const char *fmt, ...)
 
 ke_rc kf_load(json_t **root, const char *json, size_t len, const char *ctx, ke_ferr *err)
 {
+  return kf_load_max(root, json, len, KE_FILE_MAX, ctx, err);
+}
+
+ke_rc kf_load_max(json_t **root, const char *json, size_t len, unsigned max, const char *ctx,
+                  ke_ferr *err)
+{
   *root = NULL;
-  if (!json || len > KE_FILE_MAX)
-    return kf_err(err, KE_ERR_LENGTH, "%s: larger than %u bytes", ctx, KE_FILE_MAX);
+  if (!json || len > max)
+    return kf_err(err, KE_ERR_LENGTH, "%s: larger than %u bytes", ctx, max);
   /* No error text from the parser: jansson's quotes the input. */
   if (ke_json_parse_object(root, json, len, NULL, 0) != KE_JSON_OK)
     return kf_err(err, KE_ERR_FORMAT,
