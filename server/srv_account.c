@@ -187,9 +187,13 @@ PGresult *srv_account_user_insert(struct srv_db *db, const char *name, const cha
   const char *params[9] = {name, role, cidx ? cidx_s : NULL,        h.salt, h.hash, h.n,
                            h.r,  h.p,  generated ? "true" : "false"};
 
+  PGresult *r;
+
   snprintf(cidx_s, sizeof cidx_s, "%d", cidx);
   srv_pwhash_params(&h, pw);
-  return srv_db_exec(db, SRV_STMT_USER_INSERT, params, st);
+  r = srv_db_exec(db, SRV_STMT_USER_INSERT, params, st);
+  ke_wipe(&h, sizeof h);
+  return r;
 }
 
 int srv_account_body_password(struct srv_request *req, const char *password,

@@ -122,6 +122,7 @@ static enum srv_db_status srv_login_read_txn(struct srv_db *db, void *cls)
     l->disabled = u.disabled;
   }
   PQclear(r);
+  ke_wipe(&u, sizeof u); /* the stored hash: l->pw holds it until it is wiped */
   return SRV_DB_OK;
 }
 
@@ -143,8 +144,10 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
       strcmp(u.id, l->user_id) != 0 || u.disabled ||
       !ke_ct_eq(u.pw_hash, l->pw.hash, sizeof u.pw_hash)) {
     PQclear(r);
+    ke_wipe(u.pw_hash, sizeof u.pw_hash);
     return SRV_DB_ABORT; /* caller retries as a failure */
   }
+  ke_wipe(u.pw_hash, sizeof u.pw_hash);
   snprintf(l->role, sizeof l->role, "%s", u.role);
   l->custodian_index = (int)u.custodian_index;
   PQclear(r);
@@ -154,7 +157,9 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
     struct srv_pwhash_params h;
     const char *pp6[6] = {l->user_id, h.salt, h.hash, h.n, h.r, h.p};
     srv_pwhash_params(&h, &l->new_pw);
-    if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_PASSWORD, pp6, &st)))
+    r = srv_db_exec(db, SRV_STMT_USER_SET_PASSWORD, pp6, &st);
+    ke_wipe(&h, sizeof h);
+    if (!r)
       return st;
     PQclear(r);
   }

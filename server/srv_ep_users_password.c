@@ -43,7 +43,9 @@ static enum srv_db_status srv_pwreset_txn(struct srv_db *db, void *cls)
   PGresult *r;
 
   srv_pwhash_params(&h, &p->pw);
-  if (!(r = srv_db_exec(db, SRV_STMT_USER_RESET_PASSWORD, p6, &st)))
+  r = srv_db_exec(db, SRV_STMT_USER_RESET_PASSWORD, p6, &st);
+  ke_wipe(&h, sizeof h);
+  if (!r)
     return st;
   snprintf(id, sizeof id, "%s", PQntuples(r) == 1 ? srv_row_text(r, "id") : "");
   PQclear(r);

@@ -68,13 +68,15 @@ struct srv_mail_item {
 };
 #define SRV_MAIL_T(m) SRV_COL_TEXT(struct srv_mail_item, m)
 #define SRV_MAIL_N(m) SRV_COL_INT64(struct srv_mail_item, m)
-static const struct srv_col srv_mail_cols[] = {SRV_MAIL_T(id),        SRV_MAIL_T(email),
-                                               SRV_MAIL_T(kind),      SRV_MAIL_T(retrieval),
-                                               SRV_MAIL_T(hostname),  SRV_MAIL_T(volume_id),
-                                               SRV_MAIL_T(requester), SRV_MAIL_T(reason),
-                                               SRV_MAIL_T(ticket),    SRV_MAIL_N(age),
-                                               SRV_MAIL_N(threshold), SRV_MAIL_N(parts),
-                                               SRV_MAIL_N(attempts),  SRV_COL_END};
+/* email may be NULL: the address was removed while the message waited. */
+static const struct srv_col srv_mail_cols[] = {
+  SRV_MAIL_T(id),        SRV_COL_TEXT_NULL(struct srv_mail_item, email),
+  SRV_MAIL_T(kind),      SRV_MAIL_T(retrieval),
+  SRV_MAIL_T(hostname),  SRV_MAIL_T(volume_id),
+  SRV_MAIL_T(requester), SRV_MAIL_T(reason),
+  SRV_MAIL_T(ticket),    SRV_MAIL_N(age),
+  SRV_MAIL_N(threshold), SRV_MAIL_N(parts),
+  SRV_MAIL_N(attempts),  SRV_COL_END};
 #undef SRV_MAIL_T
 #undef SRV_MAIL_N
 
@@ -169,10 +171,12 @@ static enum srv_db_status srv_mail_claim_txn(struct srv_db *db, void *cls)
   snprintf(lim, sizeof lim, "%d", SRV_MAIL_BATCH);
   if (!(b->res = srv_db_exec(db, SRV_STMT_MAIL_CLAIM, pl, &st)))
     return st;
-  while (b->n < PQntuples(b->res) && b->n < SRV_MAIL_BATCH &&
-         srv_row_read(b->res, b->n, srv_mail_cols, &b->items[b->n]) == 0 &&
-         srv_mail_compose(&b->items[b->n]))
-    b->n++;
+  /* A row that cannot be read (logged) or composed is passed over, not the
+   * end of the batch: the others still go, and its lease lapses. */
+  for (int i = 0; i < PQntuples(b->res) && b->n < SRV_MAIL_BATCH; i++)
+    if (srv_row_read(b->res, i, srv_mail_cols, &b->items[b->n]) == 0 &&
+        srv_mail_compose(&b->items[b->n]))
+      b->n++;
   return SRV_DB_OK;
 }
 
@@ -186,8 +190,9 @@ static void srv_mail_tick(void)
     return;
   for (int i = 0; i < b.n; i++) {
     const struct srv_mail_item *it = &b.items[i];
-    char err[300] = "";
-    int ok = ke_mail_send(&ml.srv, it->email, it->subject, it->body, err, sizeof err) == KE_OK;
+    char err[300] = "the recipient has no mail address any more";
+    int ok = it->email &&
+             ke_mail_send(&ml.srv, it->email, it->subject, it->body, err, sizeof err) == KE_OK;
     srv_outbox_record(&ml_outbox, it->id, it->kind, (int)it->attempts, ok, err);
   }
 }

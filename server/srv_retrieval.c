@@ -362,21 +362,26 @@ static const struct srv_jcol srv_ret_view_cols[] = {
   {"age_seconds", "age", SRV_CT_INT64, 0},
   SRV_JCOL("created", SRV_CT_TIME),
   SRV_JCOL("expires", SRV_CT_TIME),
-  SRV_JCOL("declines", SRV_CT_JSON),
   {"escrow_event", "escrow_leaf", SRV_CT_TEXT, SRV_COL_NULLABLE},
   /* What policy custodians' rules look at: the server's word, unlike the
    * requester's account name, which the requester's key signs. */
   {"requester_role", "role", SRV_CT_TEXT, 0},
-  {"device_group", "group_name", SRV_CT_TEXT, 0},
   {"requester_person", "person", SRV_CT_TEXT, SRV_COL_NULLABLE},
+  {"device_group", "group_name", SRV_CT_TEXT, 0},
   SRV_JCOL_END};
+/* After requester_key: the members keep the order clients have seen. */
+static const struct srv_jcol srv_ret_view_tail[] = {SRV_JCOL("declines", SRV_CT_JSON),
+                                                    SRV_JCOL_END};
 
 json_t *srv_ret_answer(const PGresult *r)
 {
   json_t *v = srv_row_json(r, 0, srv_ret_view_cols);
   json_t *k = v ? srv_ret_requester_key(r) : NULL;
-  json_t *file = k && !json_object_set_new(v, "requester_key", k) ? srv_ret_request_file(r) : NULL;
+  json_t *tail =
+    k && !json_object_set_new(v, "requester_key", k) ? srv_row_json(r, 0, srv_ret_view_tail) : NULL;
+  json_t *file = tail && !json_object_update(v, tail) ? srv_ret_request_file(r) : NULL;
 
+  json_decref(tail);
   if (!file) {
     json_decref(v);
     return NULL;

@@ -122,9 +122,10 @@ static enum srv_db_status srv_wh_claim_txn(struct srv_db *db, void *cls)
   b->n = 0;
   if (!(b->res = srv_db_exec(db, SRV_STMT_WH_CLAIM, p, &st)))
     return st;
-  while (b->n < PQntuples(b->res) && b->n < 16 &&
-         srv_row_read(b->res, b->n, srv_wh_cols, &b->items[b->n]) == 0)
-    b->n++;
+  /* A row that cannot be read (logged) is passed over, as in srv_mail.c. */
+  for (int i = 0; i < PQntuples(b->res) && b->n < 16; i++)
+    if (srv_row_read(b->res, i, srv_wh_cols, &b->items[b->n]) == 0)
+      b->n++;
   return SRV_DB_OK;
 }
 
