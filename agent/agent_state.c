@@ -172,27 +172,17 @@ static const struct ke_jfield pend_fields[] = {PS(op),
                                                KE_JF_END};
 static const struct ke_jspec pend_spec = KE_JSPEC(agent_pend, pend_fields, KE_JS_OPEN);
 
-/* An absent object reads as an empty one, so its numbers get their
- * defaults (-1: no slot, no leaf) as they did before the tables. */
-static void agent_read_lax(const json_t *obj, const struct ke_jspec *spec, void *out)
-{
-  json_t *empty = json_is_object(obj) ? NULL : json_object();
-
-  ke_json_spec_parse(empty ? empty : obj, spec, out, NULL);
-  json_decref(empty); /* an empty object lends no strings */
-}
-
 agent_vol agent_vol_read(const json_t *vol)
 {
-  agent_vol v;
-  agent_read_lax(vol, &vol_spec, &v);
+  agent_vol v; /* absent: every field its default (-1: no slot, no leaf) */
+  ke_json_spec_parse(vol, &vol_spec, &v, NULL);
   return v;
 }
 
 agent_pend agent_pend_read(const json_t *pend)
 {
   agent_pend p;
-  agent_read_lax(pend, &pend_spec, &p);
+  ke_json_spec_parse(pend, &pend_spec, &p, NULL);
   return p;
 }
 

@@ -200,6 +200,12 @@ int ke_json_spec_parse(const json_t *obj, const struct ke_jspec *spec, void *out
   if (err)
     memset(err, 0, sizeof *err);
   memset(out, 0, spec->size);
+  /* Every default first: a field that is absent, null or (KE_JF_LAX) wrong
+   * keeps it, and so does every field of a value that is not an object,
+   * for callers that read on regardless (the agent's state). */
+  for (const struct ke_jfield *f = spec->fields; f->name; f++)
+    if (f->flags & KE_JF_OPTIONAL)
+      ke_jf_default(f, out);
   if (!json_is_object(obj))
     return ke_jerr_set(err, KE_JE_NOT_OBJECT, "the value must be a JSON object");
   if (!(spec->flags & KE_JS_OPEN))
@@ -214,8 +220,6 @@ int ke_json_spec_parse(const json_t *obj, const struct ke_jspec *spec, void *out
     char why[160];
     const json_t *m = json_object_get(obj, f->name);
 
-    if (f->flags & KE_JF_OPTIONAL)
-      ke_jf_default(f, out); /* absent, null or (KE_JF_LAX) a wrong value */
     if (!m || json_is_null(m)) {
       if (f->flags & KE_JF_OPTIONAL)
         continue;

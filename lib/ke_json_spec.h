@@ -139,7 +139,8 @@ struct ke_jerr {
 };
 
 /* Check `obj` against `spec` and fill `out` (a struct of spec->size bytes:
- * it is zeroed first, then every field present or defaulted is written).
+ * it is zeroed, every optional field's default is written - even when obj
+ * is not an object - and then every field present).
  * 0 on success; -1 with *err filled (err may be NULL).  Fields are checked
  * in table order, after the unknown-member check, so the first failing
  * field of the table is the one reported. */

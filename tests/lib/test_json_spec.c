@@ -114,6 +114,10 @@ int main(void)
   CHECK(run(&spec, "{\"name\":\"abc\",\"lax\":\"x\"," GOOD_REST "}", &b, &e) == 0);
   CHECK(b.lax == -1);
   CHECK(run(&spec, "{\"name\":\"abc\",\"lax\":3," GOOD_REST "}", &b, &e) == 0 && b.lax == 3);
+  /* Not an object (the agent reads an absent volume so): an error, and the
+   * defaults are there all the same. */
+  CHECK(ke_json_spec_parse(NULL, &spec, &b, &e) == -1 && e.kind == KE_JE_NOT_OBJECT);
+  CHECK(b.lax == -1 && b.count == 7 && b.flag == 1 && !b.name);
 
   /* unknown members: refused before any field, echoed only when safe */
   CHECK(run(&spec, "{\"extra\":1}", &b, &e) == -1 && e.kind == KE_JE_UNKNOWN);
