@@ -179,7 +179,7 @@ int ctl_drill_begin(ctl_http *h, ctl_drill_sel *s, const char *key_out, ke_reqke
   if (key_out && ctl_exists(key_out))
     return ctl_err(CTL_FAIL, "%s exists already; not overwriting it", key_out);
   rc = CTL_FAIL;
-  if (ctl_random_id(key->request_id, "drl-") || ke_scalar_random(&key->e) != KE_OK ||
+  if (ke_b32_id_new(key->request_id, "drl-") != KE_OK || ke_scalar_random(&key->e) != KE_OK ||
       ke_point_mul_base(&key->E, &key->e) != KE_OK) {
     ctl_errf("cannot make the one-time key");
     goto out;

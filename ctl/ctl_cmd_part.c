@@ -115,8 +115,7 @@ static int check_requester(const part_opts *o, const ke_request *r)
     /* Ids of this shape are the server's (online requests, which are always
      * signed): such a file without a signature had it stripped. */
     const char *id = r->request_id;
-    if (strlen(id) == 30 && strncmp(id, "req-", 4) == 0 &&
-        strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567") == 26)
+    if (ke_b32_id_ok(id, "req-"))
       return ctl_err(CTL_FAIL,
                      "request %s is an online request without its requester's signature: "
                      "the file was altered after `escrowctl approve --export`; refusing",

@@ -475,8 +475,8 @@ int ctl_cmd_retrieve(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   key = ke_secure_alloc(sizeof *key);
   r = calloc(1, sizeof *r);
-  if (!key || !r || ctl_random_id(key->request_id, "req-") || ke_scalar_random(&key->e) != KE_OK ||
-      ke_point_mul_base(&key->E, &key->e) != KE_OK) {
+  if (!key || !r || ke_b32_id_new(key->request_id, "req-") != KE_OK ||
+      ke_scalar_random(&key->e) != KE_OK || ke_point_mul_base(&key->E, &key->e) != KE_OK) {
     rc = ctl_err(CTL_FAIL, "cannot make the one-time key");
     goto out;
   }

@@ -60,7 +60,7 @@ int ctl_drill_canaries(ctl_http *h, const ke_reqkey *key, unsigned n, const uint
     size_t envlen = 0;
 
     rc = CTL_FAIL;
-    if (ctl_random_id(rid, "rec-"))
+    if (ke_b32_id_new(rid, "rec-") != KE_OK)
       goto out;
     if (ke_canary_seal(&env, &envlen, ver, proof, &key->e, m->pub.fingerprint,
                        &m->pub.commitments[0], key->request_id, rid) == KE_OK &&

@@ -172,20 +172,6 @@ void ctl_hex_groups(char out[80], const uint8_t b[32])
   out[o] = '\0';
 }
 
-int ctl_random_id(char out[31], const char *prefix)
-{
-  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
-  uint8_t r[26];
-
-  if (ke_random(r, sizeof r) != KE_OK)
-    return CTL_FAIL;
-  memcpy(out, prefix, 4);
-  for (size_t i = 0; i < sizeof r; i++)
-    out[4 + i] = b32[r[i] % 32]; /* 256 is a multiple of 32: uniform */
-  out[30] = '\0';
-  return CTL_OK;
-}
-
 int ctl_missing_opt(const char *opt)
 {
   return ctl_err(CTL_USAGE, "%s is required (see --help)", opt);

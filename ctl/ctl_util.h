@@ -94,10 +94,6 @@ int ctl_parse_fpr(uint8_t out[KE_FPR_LEN], const char *arg);
 /* 32 bytes as 8 groups of 4 hex digits, "1a2b 3c4d ...", for people to
  * compare; out has room for 80 bytes. */
 void ctl_hex_groups(char out[80], const uint8_t b[32]);
-/* prefix (4 characters: "req-", "drl-", "rec-") and 26 random characters
- * of a-z2-7, the ids of requests, drills and canary records.  CTL_FAIL
- * (nothing printed) without randomness. */
-int ctl_random_id(char out[31], const char *prefix);
 /* A required option that was not given. */
 int ctl_missing_opt(const char *opt);
 /* The first of a command's required options that was not given

@@ -439,6 +439,20 @@ int ke_b32_id_ok(const char *s, const char *prefix)
   return 1;
 }
 
+ke_rc ke_b32_id_new(char out[KE_B32_ID_LEN + 1], const char *prefix)
+{
+  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+  uint8_t r[KE_B32_ID_LEN - 4];
+
+  if (strlen(prefix) != 4 || ke_random(r, sizeof r) != KE_OK)
+    return KE_ERR_RANDOM;
+  memcpy(out, prefix, 4);
+  for (size_t i = 0; i < sizeof r; i++)
+    out[4 + i] = b32[r[i] % 32]; /* 256 is a multiple of 32: uniform */
+  out[KE_B32_ID_LEN] = '\0';
+  return KE_OK;
+}
+
 /* ---- Ed25519 ------------------------------------------------------------ */
 ke_rc ke_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len, const uint8_t sig[64])
 {

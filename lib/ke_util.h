@@ -65,6 +65,9 @@ int ke_b64url_chars(const char *s, size_t len);
  * prefix, then lower-case base32 (a-z 2-7) up to KE_B32_ID_LEN. */
 #define KE_B32_ID_LEN 30
 int ke_b32_id_ok(const char *s, const char *prefix);
+/* A new such id of a 4-character prefix and 26 random characters, into
+ * out[KE_B32_ID_LEN + 1]; KE_ERR_RANDOM without randomness. */
+ke_rc ke_b32_id_new(char out[KE_B32_ID_LEN + 1], const char *prefix);
 
 /* ---- Ed25519 (RFC 8032) ------------------------------------------------ */
 /* KE_OK if sig is pub's signature over msg, KE_ERR_AUTH if it is not (or

@@ -90,9 +90,7 @@ char *srv_device_signed_message(const char *method, const char *path, const stru
                                 const uint8_t body_sha256[32], size_t *len);
 
 /* ---- values and helpers (srv_device_util.c) ---------------------------- */
-/* prefix ("dev-" / "rec-") + 26 lower-case base32 characters of 128 random
- * bits.  0 on success. */
-int srv_device_new_id(const char *prefix, char out[SRV_DEV_ID_LEN + 1]);
+/* New ids are ke_b32_id_new's. */
 int srv_device_id_ok(const char *s, const char *prefix);
 int srv_device_volume_ok(const char *s);
 int srv_device_key_id_ok(const char *s);

@@ -24,31 +24,6 @@ void srv_device_init(const struct srv_config *cfg)
 
 /* ---- identifiers ------------------------------------------------------- */
 
-int srv_device_new_id(const char *prefix, char out[SRV_DEV_ID_LEN + 1])
-{
-  static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
-  uint8_t rnd[17]; /* 128 bits used; the 17th byte pads the last group */
-  size_t p = strlen(prefix);
-  unsigned bits = 0, acc = 0, n = 0;
-
-  if (p != 4 || ke_random(rnd, 16) != KE_OK)
-    return -1;
-  rnd[16] = 0;
-  memcpy(out, prefix, p);
-  /* 26 characters of 5 bits: 130 bits, the last two always zero. */
-  for (size_t i = 0; i < sizeof rnd && n < 26; i++) {
-    acc = (acc << 8) | rnd[i];
-    bits += 8;
-    while (bits >= 5 && n < 26) {
-      out[p + n++] = b32[(acc >> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  out[p + 26] = '\0';
-  ke_wipe(rnd, sizeof rnd);
-  return n == 26 ? 0 : -1;
-}
-
 _Static_assert(SRV_DEV_ID_LEN == KE_B32_ID_LEN, "device and record ids are ke_b32_id_ok ids");
 int srv_device_id_ok(const char *s, const char *prefix) { return ke_b32_id_ok(s, prefix); }
 

@@ -117,7 +117,7 @@ static enum srv_db_status srv_dk_txn(struct srv_db *db, void *cls)
   }
   if (strcmp(k->key_state, "current") != 0 && strcmp(k->key_state, "accepted") != 0)
     return srv_ep_fail(&k->fail, SRV_ERR_UNKNOWN_ESCROW_KEY, NULL);
-  if (srv_device_new_id("rec-", k->id) != 0)
+  if (ke_b32_id_new(k->id, "rec-") != KE_OK)
     return SRV_DB_ERROR;
   if (!(r = srv_db_exec(db, SRV_STMT_RECORD_SUPERSEDE, p3, &st)))
     return st;

@@ -151,7 +151,7 @@ static enum srv_db_status srv_en_create(struct srv_db *db, struct srv_en *e)
   PGresult *r;
   int taken;
 
-  if (srv_device_new_id("dev-", e->id) != 0)
+  if (ke_b32_id_new(e->id, "dev-") != KE_OK)
     return SRV_DB_ERROR;
   /* Atomic, re-checked under the row lock: in READ COMMITTED a concurrent
    * enrolment with the same token waits here and then sees its use gone. */
