@@ -130,19 +130,41 @@ static json_t *srv_jcol_value(const struct srv_jcol *k, const char *v)
   }
 }
 
-json_t *srv_row_json(const PGresult *r, int row, const struct srv_jcol *cols)
+/* The column numbers of `cols` in r, looked up once for all its rows:
+ * PQfnumber per row and column was a third of a large list's cost.  0, or
+ * -1 (logged) when one is missing or the table is too long. */
+#define SRV_JCOLS_MAX 64
+static int srv_jcols_find(const PGresult *r, const struct srv_jcol *cols, int idx[SRV_JCOLS_MAX])
+{
+  for (size_t i = 0; cols[i].json; i++) {
+    const char *name = cols[i].col ? cols[i].col : cols[i].json;
+    if (i == SRV_JCOLS_MAX) {
+      ke_logf(KE_LOG_ERROR, "a column table of over %d columns", SRV_JCOLS_MAX);
+      return -1;
+    }
+    if ((idx[i] = PQfnumber(r, name)) < 0) {
+      ke_logf(KE_LOG_ERROR, "result has no column \"%s\"", name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static json_t *srv_row_json_at(const PGresult *r, int row, const struct srv_jcol *cols,
+                               const int idx[SRV_JCOLS_MAX])
 {
   json_t *o = json_object();
 
-  for (const struct srv_jcol *k = cols; o && k->json; k++) {
+  for (size_t i = 0; o && cols[i].json; i++) {
+    const struct srv_jcol *k = &cols[i];
     const char *name = k->col ? k->col : k->json;
-    int c, have = srv_col_find(r, row, name, k->flags, &c);
-    json_t *v = have > 0    ? srv_jcol_value(k, PQgetvalue(r, row, c))
-                : have == 0 ? json_null()
-                            : NULL;
+    int null = PQgetisnull(r, row, idx[i]);
+    json_t *v = null ? (k->flags & SRV_COL_NULLABLE ? json_null() : NULL)
+                     : srv_jcol_value(k, PQgetvalue(r, row, idx[i]));
 
-    if (!v && have > 0)
-      ke_logf(KE_LOG_ERROR, "column \"%s\" is not of its type", name);
+    if (!v)
+      ke_logf(KE_LOG_ERROR, null ? "column \"%s\" is NULL" : "column \"%s\" is not of its type",
+              name);
     if (!v || json_object_set_new(o, k->json, v) != 0) {
       json_decref(o);
       o = NULL;
@@ -151,12 +173,20 @@ json_t *srv_row_json(const PGresult *r, int row, const struct srv_jcol *cols)
   return o;
 }
 
+json_t *srv_row_json(const PGresult *r, int row, const struct srv_jcol *cols)
+{
+  int idx[SRV_JCOLS_MAX];
+
+  return srv_jcols_find(r, cols, idx) == 0 ? srv_row_json_at(r, row, cols, idx) : NULL;
+}
+
 json_t *srv_rows_json(const PGresult *r, const struct srv_jcol *cols)
 {
-  json_t *a = json_array();
+  int idx[SRV_JCOLS_MAX];
+  json_t *a = srv_jcols_find(r, cols, idx) == 0 ? json_array() : NULL;
 
   for (int i = 0; a && i < PQntuples(r); i++) {
-    json_t *o = srv_row_json(r, i, cols);
+    json_t *o = srv_row_json_at(r, i, cols, idx);
     if (!o || json_array_append_new(a, o) != 0) {
       json_decref(a);
       a = NULL;
