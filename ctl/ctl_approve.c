@@ -87,6 +87,8 @@ static int named_this(const ke_request *r, const json_t *v)
   const char *host = ctl_jstr(v, "hostname") ?: "";
   const char *kid = ctl_jstr(v, "key_id") ?: "", *pre = q->key_id;
 
+  if (q->record[0]) /* by id: that record and no other (an older one too) */
+    return strcmp(q->record, ctl_jstr(v, "record_id") ?: "") == 0;
   if (q->device[0])
     return (strcmp(q->device, r->device) == 0 || strcasecmp(q->device, host) == 0) &&
            (!q->volume[0] || strcmp(q->volume, r->volume) == 0);
@@ -108,11 +110,32 @@ int ctl_approve_same_request(const ke_request *r, const json_t *view)
   if (!named_this(r, view))
     return ctl_err(CTL_FAIL,
                    "the requester signed a request for %s%s%s, but the server made it "
-                   "one for device %s volume %s: refusing",
-                   r->requester.key_id[0] ? "Key ID " : "device ",
-                   r->requester.key_id[0] ? r->requester.key_id : r->requester.device,
-                   r->requester.volume[0] ? " (that volume)" : "", r->device, r->volume);
+                   "one for device %s volume %s (record %s): refusing",
+                   r->requester.record[0]   ? "record "
+                   : r->requester.key_id[0] ? "Key ID "
+                                            : "device ",
+                   r->requester.record[0]   ? r->requester.record
+                   : r->requester.key_id[0] ? r->requester.key_id
+                                            : r->requester.device,
+                   r->requester.volume[0] ? " (that volume)" : "", r->device, r->volume,
+                   ctl_jstr(view, "record_id") ?: "?");
   return CTL_OK;
+}
+
+int ctl_approve_older(const json_t *view)
+{
+  const char *st = ctl_jstr(view, "record_state") ?: "";
+  return strcmp(st, "active") != 0 && strcmp(st, "disclosed") != 0;
+}
+
+void ctl_approve_say_older(const json_t *view)
+{
+  if (!ctl_approve_older(view))
+    return;
+  ctl_notef("  *** AN OLDER KEY ***  record %s is %s (since %s): it is not the volume's "
+            "current key",
+            ctl_jstr(view, "record_id") ?: "?", ctl_jstr(view, "record_state") ?: "?",
+            ctl_jstr(view, "record_superseded_at") ?: "?");
 }
 
 /* The record's escrow.store event names this envelope, device and volume,

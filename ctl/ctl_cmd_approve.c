@@ -193,6 +193,7 @@ static void show(const ke_request *r, const json_t *v)
             ctl_jstr(v, "key_id"), ctl_jstr(v, "requester"), ctl_jstr(v, "reason"),
             ctl_jstr(v, "ticket"), ctl_jint(v, "age_seconds"), r->created, ctl_jint(v, "parts"),
             ctl_jint(v, "needed"), dg, r->code);
+  ctl_approve_say_older(v);
   ctl_print_declines(stderr, v, 0);
 }
 

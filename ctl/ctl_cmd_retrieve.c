@@ -33,7 +33,7 @@
 #include "ke_util.h"
 
 const char ctl_usage_retrieve[] =
-  "usage: escrowctl retrieve (--device NAME | --key-id PREFIX) [--volume V]\n"
+  "usage: escrowctl retrieve (--device NAME | --key-id PREFIX | --record ID) [--volume V]\n"
   "                          --reason TEXT --ticket REF [--wait] [--key-out FILE]\n"
   "                          [--request-out FILE] [--out FILE] [--raw]\n"
   "                          [--client-key FILE] [--escrow-fingerprint HEX]\n"
@@ -51,6 +51,12 @@ const char ctl_usage_retrieve[] =
   "key in hex.  --out FILE and --raw write exactly the escrowed bytes instead\n"
   "(no newline, no hex: a LUKS passphrase or key file as it was escrowed).\n"
   "\n"
+  "A device or Key ID names the volume's current record.  An older key (a\n"
+  "restored disk image, a second protector) is asked for by its record id\n"
+  "(--record, from `escrowctl device show` or the console's history): the\n"
+  "signed request names that record, and every custodian is shown that it is\n"
+  "an older one (policy custodians decline it unless their policy allows it).\n"
+  "\n"
   "The one-time key that opens the parts lives in locked memory only; without\n"
   "--wait it must be kept with --key-out and --request-out; the second form\n"
   "resumes the wait with them.\n"
@@ -58,6 +64,7 @@ const char ctl_usage_retrieve[] =
   "  --device NAME        device id or hostname\n"
   "  --volume V           the volume id, when the device has several\n"
   "  --key-id PREFIX      a Key ID prefix (at least 4 characters)\n"
+  "  --record ID          one record by its id (rec-...), current or older\n"
   "  --reason TEXT        why (shown to custodians, audited)\n"
   "  --ticket REF         the helpdesk ticket\n"
   "  --wait               wait for the parts and open\n"
@@ -84,7 +91,7 @@ const char ctl_usage_retrieve[] =
 
 typedef struct ret_opts {
   ctl_http_target t;
-  const char *device, *volume, *key_id, *reason, *ticket, *key_out, *req_out, *out, *ckey;
+  const char *device, *volume, *key_id, *record, *reason, *ticket, *key_out, *req_out, *out, *ckey;
   const char *resume_req, *resume_key, *escrow_fpr, *log_key;
   int wait, raw;
 } ret_opts;
@@ -116,7 +123,7 @@ static int sign_body(const ret_opts *o, const ke_reqkey *key, const ke_note_key 
   if (ke_random(nonce, sizeof nonce) != KE_OK || !(n64 = ke_b64url_encode(nonce, sizeof nonce)))
     goto out;
   ke_retrieval_fields f = {key->request_id, o->device, o->volume, o->key_id, e64,
-                           o->reason,       o->ticket, n64};
+                           o->reason,       o->ticket, n64,       o->record};
   if (!(n = ke_retrieval_statement(stmt, &f))) {
     rc = ctl_err(CTL_USAGE, "--reason, --ticket, --device, --volume and --key-id may not hold "
                             "control characters");
@@ -129,7 +136,8 @@ static int sign_body(const ret_opts *o, const ke_reqkey *key, const ke_note_key 
                     o->reason, "ticket", o->ticket, "nonce", n64, "signature", s64);
   if (!*body || (o->device && json_object_set_new(*body, "device", json_string(o->device))) ||
       (o->volume && json_object_set_new(*body, "volume", json_string(o->volume))) ||
-      (o->key_id && json_object_set_new(*body, "key_id", json_string(o->key_id)))) {
+      (o->key_id && json_object_set_new(*body, "key_id", json_string(o->key_id))) ||
+      (o->record && json_object_set_new(*body, "record", json_string(o->record)))) {
     rc = ctl_err(CTL_USAGE, "an option is not valid UTF-8");
     goto out;
   }
@@ -360,6 +368,9 @@ static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, con
       strcmp(ctl_jstr(v, "volume_id") ?: "", r->volume) != 0)
     return ctl_err(CTL_FAIL, "the server's status and request file disagree (id, device, volume or "
                              "envelope): refusing");
+  if ((rc = ctl_approve_same_request(r, v)))
+    return rc;
+  ctl_approve_say_older(v);
   return ctl_approve_in_log(h, o->log_key, r, v);
 }
 
@@ -373,8 +384,8 @@ static int resume(const ret_opts *o)
   char path[200], type[32] = "other";
   int rc = CTL_FAIL;
 
-  if (!o->resume_req || !o->resume_key || o->device || o->key_id || o->reason || o->ticket ||
-      o->key_out || o->req_out) {
+  if (!o->resume_req || !o->resume_key || o->device || o->key_id || o->record || o->reason ||
+      o->ticket || o->key_out || o->req_out) {
     rc = ctl_err(CTL_USAGE, "resume with --request REQ and --key KEY only (and --out, "
                             "--escrow-fingerprint, --log-key)");
     goto out;
@@ -407,6 +418,7 @@ static const struct option ret_options[] = {
   {"device", required_argument, 0, CTL_OPT_ARG(ret_opts, device)},
   {"volume", required_argument, 0, CTL_OPT_ARG(ret_opts, volume)},
   {"key-id", required_argument, 0, CTL_OPT_ARG(ret_opts, key_id)},
+  {"record", required_argument, 0, CTL_OPT_ARG(ret_opts, record)},
   {"reason", required_argument, 0, CTL_OPT_ARG(ret_opts, reason)},
   {"ticket", required_argument, 0, CTL_OPT_ARG(ret_opts, ticket)},
   {"wait", no_argument, 0, CTL_OPT_SET(ret_opts, wait)},
@@ -428,8 +440,10 @@ static int check_new(const ret_opts *o)
 {
   int rc;
 
-  if (!o->device == !o->key_id)
-    return ctl_err(CTL_USAGE, "name the record with --device (and --volume) or --key-id");
+  if (!!o->device + !!o->key_id + !!o->record != 1)
+    return ctl_err(CTL_USAGE, "name the record with --device (and --volume), --key-id or --record");
+  if (o->record && !ke_b32_id_ok(o->record, "rec-"))
+    return ctl_err(CTL_USAGE, "--record: a record id, \"rec-\" and 26 characters of a-z2-7");
   if (o->volume && !o->device)
     return ctl_err(CTL_USAGE, "--volume needs --device");
   if ((rc = CTL_REQUIRED({"--reason", o->reason}, {"--ticket", o->ticket})))

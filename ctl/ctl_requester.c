@@ -36,7 +36,10 @@ void ctl_requester_show(const ke_request *r, const json_t *kv)
 
   ctl_hex_groups(fg, q->fingerprint);
   key_age(age, sizeof age, kv);
-  if (q->key_id[0])
+  if (q->record[0])
+    snprintf(named, sizeof named, "record %s by its id (an older key may be asked for so)",
+             q->record);
+  else if (q->key_id[0])
     snprintf(named, sizeof named, "Key ID prefix %s", q->key_id);
   else
     snprintf(named, sizeof named, "device %s%s%s", q->device, q->volume[0] ? ", volume " : "",

@@ -23,17 +23,19 @@ static int ke_retrieval_field_ok(const char *s)
 
 size_t ke_retrieval_statement(char out[KE_RETRIEVAL_STMT_MAX], const ke_retrieval_fields *f)
 {
-  const char *v[8] = {f->id, f->device, f->volume, f->key_id, f->E, f->reason, f->ticket, f->nonce};
-  int n;
+  const char *v[9] = {f->id,     f->device, f->volume, f->key_id, f->E,
+                      f->reason, f->ticket, f->nonce,  f->record};
+  int rec = f->record && f->record[0], n;
 
-  for (size_t i = 0; i < 8; i++)
+  for (size_t i = 0; i < 9; i++)
     if (!ke_retrieval_field_ok(v[i]))
       return 0;
   n = snprintf(out, KE_RETRIEVAL_STMT_MAX,
                "keyescrow-v1-retrieval-request\nid=%s\ndevice=%s\nvolume=%s\nkey_id=%s\n"
-               "E=%s\nreason=%s\nticket=%s\nnonce=%s\n",
+               "%s%s%sE=%s\nreason=%s\nticket=%s\nnonce=%s\n",
                f->id ? f->id : "", f->device ? f->device : "", f->volume ? f->volume : "",
-               f->key_id ? f->key_id : "", f->E ? f->E : "", f->reason ? f->reason : "",
+               f->key_id ? f->key_id : "", rec ? "record=" : "", rec ? f->record : "",
+               rec ? "\n" : "", f->E ? f->E : "", f->reason ? f->reason : "",
                f->ticket ? f->ticket : "", f->nonce ? f->nonce : "");
   if (n <= 0 || n >= KE_RETRIEVAL_STMT_MAX)
     return 0;
@@ -57,17 +59,21 @@ int ke_retrieval_verify(const ke_retrieval_signed *s, const char *id, const uint
 
   /* The statement as `escrowctl retrieve` signed it: E in the canonical
    * unpadded base64url of its 33 bytes, absent names as empty. */
-  ke_retrieval_fields f = {id,  s->device, s->volume, s->key_id,
-                           e64, s->reason, s->ticket, s->nonce};
+  ke_retrieval_fields f = {id,        s->device, s->volume, s->key_id, e64,
+                           s->reason, s->ticket, s->nonce,  s->record};
   ok = e64 && (n = ke_retrieval_statement(stmt, &f)) &&
        ke_ed25519_verify(s->public_key, stmt, n, s->signature) == KE_OK;
   free(e64);
   return ok;
 }
 
+/* "record" is there only when the request names one record by its id. */
 static const char *const requester_fields[] = {"user",   "public_key", "fingerprint", "device",
                                                "volume", "key_id",     "reason",      "ticket",
                                                "nonce",  "signature",  NULL};
+static const char *const requester_fields_record[] = {
+  "user",   "public_key", "fingerprint", "device", "volume",    "key_id",
+  "record", "reason",     "ticket",      "nonce",  "signature", NULL};
 
 static int user_ok(const char *s)
 {
@@ -107,7 +113,8 @@ ke_rc kf_requester_parse(ke_retrieval_signed *s, json_t *o, ke_ferr *err)
   memset(s, 0, sizeof *s);
   if (!json_is_object(o))
     return kf_err(err, KE_ERR_FORMAT, "%s: must be an object", ctx);
-  if ((rc = kf_fields(o, ctx, requester_fields, err)) ||
+  if ((rc = kf_fields(
+         o, ctx, json_object_get(o, "record") ? requester_fields_record : requester_fields, err)) ||
       (rc = kf_str(s->user, sizeof s->user, o, "user", ctx, err)))
     return rc;
   if (!user_ok(s->user))
@@ -130,10 +137,17 @@ ke_rc kf_requester_parse(ke_retrieval_signed *s, json_t *o, ke_ferr *err)
                   "%s: field \"key_id\": must be empty or 4..%d "
                   "printable ASCII characters",
                   ctx, KE_RETRIEVAL_KEYID_MAX);
-  if (!s->device[0] == !s->key_id[0] || (s->volume[0] && !s->device[0]))
+  if (json_object_get(o, "record") &&
+      (rc = kf_str(s->record, sizeof s->record, o, "record", ctx, err)))
+    return rc;
+  if (json_object_get(o, "record") && !ke_b32_id_ok(s->record, "rec-"))
     return kf_err(err, KE_ERR_FORMAT,
-                  "%s: names the record by device (and volume) or by "
-                  "key_id, exactly one",
+                  "%s: field \"record\": must be empty or \"rec-\" and 26 characters of a-z2-7",
+                  ctx);
+  if ((!!s->device[0] + !!s->key_id[0] + !!s->record[0]) != 1 || (s->volume[0] && !s->device[0]))
+    return kf_err(err, KE_ERR_FORMAT,
+                  "%s: names the record by device (and volume), by "
+                  "key_id or by record, exactly one",
                   ctx);
   if ((rc = kf_str(s->reason, sizeof s->reason, o, "reason", ctx, err)))
     return rc;
@@ -168,6 +182,8 @@ json_t *kf_requester_json(const ke_retrieval_signed *s)
   bad |= kf_set(o, "device", json_string(s->device));
   bad |= kf_set(o, "volume", json_string(s->volume));
   bad |= kf_set(o, "key_id", json_string(s->key_id));
+  if (s->record[0])
+    bad |= kf_set(o, "record", json_string(s->record));
   bad |= kf_set(o, "reason", json_string(s->reason));
   bad |= kf_set(o, "ticket", json_string(s->ticket));
   bad |= kf_set(o, "nonce", json_string(s->nonce));

@@ -4,8 +4,12 @@
  *
  *   "keyescrow-v1-retrieval-request\n"
  *   "id=<request id>\n" "device=<device or empty>\n" "volume=<volume or empty>\n"
- *   "key_id=<Key ID prefix or empty>\n" "E=<base64url of E>\n"
- *   "reason=<reason>\n" "ticket=<ticket>\n" "nonce=<nonce>\n"
+ *   "key_id=<Key ID prefix or empty>\n" ["record=<record id>\n"]
+ *   "E=<base64url of E>\n" "reason=<reason>\n" "ticket=<ticket>\n" "nonce=<nonce>\n"
+ *
+ * The record line is there only when the requester named one record by
+ * its id (an older, superseded or rotated one: `retrieve --record`), so a
+ * request for the current record signs the very bytes it always did.
  *
  * Every field is checked to hold no newline (and no control character), so
  * the statement parses back in exactly one way.
@@ -26,9 +30,10 @@
 
 #define KE_RETRIEVAL_STMT_MAX 2048
 
-/* The fields; device/volume/key_id may be NULL (written as empty). */
+/* The fields; device/volume/key_id may be NULL (written as empty), record
+ * NULL or "" (no line). */
 typedef struct ke_retrieval_fields {
-  const char *id, *device, *volume, *key_id, *E, *reason, *ticket, *nonce;
+  const char *id, *device, *volume, *key_id, *E, *reason, *ticket, *nonce, *record;
 } ke_retrieval_fields;
 
 /* Write the statement into out (NUL terminated); returns its length, or 0
@@ -39,6 +44,7 @@ size_t ke_retrieval_statement(char out[KE_RETRIEVAL_STMT_MAX], const ke_retrieva
 #define KE_RETRIEVAL_USER_MAX 63  /* account names: ^[a-z][a-z0-9._-]{0,62}$ */
 #define KE_RETRIEVAL_NAME_MAX 256 /* device (id or hostname), volume */
 #define KE_RETRIEVAL_KEYID_MAX 64
+#define KE_RETRIEVAL_RECORD_LEN 30 /* "rec-" + 26 of a-z2-7 */
 #define KE_RETRIEVAL_REASON_MAX 500
 #define KE_RETRIEVAL_TICKET_MAX 128
 #define KE_RETRIEVAL_NONCE_LEN 22 /* base64url of 16 bytes */
@@ -53,6 +59,7 @@ typedef struct ke_retrieval_signed {
   char device[KE_RETRIEVAL_NAME_MAX + 1];
   char volume[KE_RETRIEVAL_NAME_MAX + 1];
   char key_id[KE_RETRIEVAL_KEYID_MAX + 1];
+  char record[KE_RETRIEVAL_RECORD_LEN + 1]; /* "" unless named by record id */
   char reason[KE_RETRIEVAL_REASON_MAX + 1];
   char ticket[KE_RETRIEVAL_TICKET_MAX + 1];
   char nonce[KE_RETRIEVAL_NONCE_LEN + 1];

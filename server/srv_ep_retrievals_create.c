@@ -3,12 +3,13 @@
  *
  * The client chooses the request id ("req-" + 26 base32) and signs, with
  * its registered client key, the statement of lib/ke_retrieval.h: the id,
- * how it named the record (device [+ volume] or Key ID prefix), its
- * one-time key E, reason, ticket and a nonce.  The server checks the
- * signature against the caller's own client key, resolves the name to
- * exactly one current record (409 with the candidates' metadata
- * otherwise), stores the request with its expiry and answers with the
- * request file (docs/protocol.md 5.3) that custodians work from.
+ * how it named the record (device [+ volume] or Key ID prefix, or one
+ * record by its id), its one-time key E, reason, ticket and a nonce.  The
+ * server checks the signature against the caller's own client key,
+ * resolves the name to exactly one current record (409 with the
+ * candidates' metadata otherwise; a record id to that record, older ones
+ * too), stores the request with its expiry and answers with the request
+ * file (docs/protocol.md 5.3) that custodians work from.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 static int srv_rc_text_ok(const char *s) { return srv_text_ok(s, 1, SIZE_MAX); }
 static int srv_rc_ascii_ok(const char *s) { return srv_ascii_ok(s, SIZE_MAX); }
 static int srv_rc_nonce_ok(const char *s) { return ke_b64url_chars(s, KE_RETRIEVAL_NONCE_LEN); }
+static int srv_rc_record_ok(const char *s) { return ke_b32_id_ok(s, "rec-"); }
 static int srv_rc_point_ok(const char *s)
 {
   uint8_t e[KE_POINT_LEN];
@@ -40,7 +42,7 @@ static int srv_rc_point_ok(const char *s)
 }
 
 struct srv_rc_body {
-  const char *request_id, *device, *volume, *key_id, *E, *reason, *ticket, *nonce;
+  const char *request_id, *device, *volume, *key_id, *record, *E, *reason, *ticket, *nonce;
   uint8_t signature[KE_RETRIEVAL_SIG_LEN];
 };
 #define SRV_RCF(m, opt, lo, hi, chk, msg) \
@@ -54,6 +56,8 @@ static const struct ke_jfield srv_rc_fields[] = {
           "volume: [A-Za-z0-9._:-]{1,128}"),
   SRV_RCF(key_id, KE_JF_OPTIONAL, 4, KE_RETRIEVAL_KEYID_MAX, srv_rc_ascii_ok,
           "key_id: a Key ID prefix of 4 to 64 printable characters"),
+  SRV_RCF(record, KE_JF_OPTIONAL, KE_RETRIEVAL_RECORD_LEN, KE_RETRIEVAL_RECORD_LEN,
+          srv_rc_record_ok, "record: a record id, \"rec-\" and 26 characters of a-z2-7"),
   SRV_RCF(E, 0, 1, 64, srv_rc_point_ok, "E: base64url of a compressed P-256 point"),
   SRV_RCF(reason, 0, 1, KE_RETRIEVAL_REASON_MAX, srv_rc_text_ok, "reason: 1 to 500 bytes of text"),
   SRV_RCF(ticket, 0, 1, KE_RETRIEVAL_TICKET_MAX, srv_rc_ascii_ok,
@@ -84,12 +88,13 @@ static const struct srv_jcol srv_rc_candidate_cols[] = {
   SRV_JCOL("state", SRV_CT_TEXT),      SRV_JCOL_END};
 
 struct srv_rc_record {
-  const char *id, *device_id, *volume_id, *envelope_sha256, *envelope, *manifest;
+  const char *id, *device_id, *volume_id, *state, *envelope_sha256, *envelope, *manifest;
 };
 static const struct srv_col srv_rc_record_cols[] = {
   SRV_COL_TEXT(struct srv_rc_record, id),
   SRV_COL_TEXT(struct srv_rc_record, device_id),
   SRV_COL_TEXT(struct srv_rc_record, volume_id),
+  SRV_COL_TEXT(struct srv_rc_record, state),
   SRV_COL_TEXT(struct srv_rc_record, envelope_sha256),
   SRV_COL_TEXT(struct srv_rc_record, envelope),
   SRV_COL_TEXT(struct srv_rc_record, manifest),
@@ -103,13 +108,19 @@ static enum srv_db_status srv_rc_find(struct srv_db *db, struct srv_rc *s, PGres
   enum srv_db_status st;
   json_t *candidates;
 
-  if (!(*r = srv_db_exec(db, SRV_STMT_RET_FIND, p3, &st)))
+  if (s->f.record)
+    *r = srv_db_exec(db, SRV_STMT_RET_FIND_RECORD, &s->f.record, &st);
+  else
+    *r = srv_db_exec(db, SRV_STMT_RET_FIND, p3, &st);
+  if (!*r)
     return st;
   if (PQntuples(*r) == 1)
     return SRV_DB_OK;
   if (PQntuples(*r) == 0) {
     PQclear(*r);
-    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, "No current escrow record matches");
+    return srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND,
+                       s->f.record ? "No escrow record has this id"
+                                   : "No current escrow record matches");
   }
   candidates = srv_rows_json(*r, srv_rc_candidate_cols);
   PQclear(*r);
@@ -161,20 +172,20 @@ static enum srv_db_status srv_rc_insert(struct srv_db *db, struct srv_rc *s,
 
   snprintf(expiry, sizeof expiry, "%u", srv_ret_expiry());
   {
-    const char *p16[16] = {s->f.id,         rec->id,     p->id,       s->e_hex,
-                           s->f.reason,     s->f.ticket, s->f.nonce,  s->sig_hex,
-                           ck->fingerprint, code,        thr,         expiry,
-                           s->f.device,     s->f.volume, s->f.key_id, ck->pub_hex};
-    if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p16, &st)))
+    const char *p17[17] = {s->f.id,     rec->id,    p->id,       s->e_hex,        s->f.reason,
+                           s->f.ticket, s->f.nonce, s->sig_hex,  ck->fingerprint, code,
+                           thr,         expiry,     s->f.device, s->f.volume,     s->f.key_id,
+                           ck->pub_hex, s->f.record};
+    if (!(r = srv_db_exec(db, SRV_STMT_RET_INSERT, p17, &st)))
       return st == SRV_DB_CONSTRAINT
                ? srv_ep_fail(&s->fail, SRV_ERR_CONFLICT, "A request with this id exists already")
                : st;
   }
   PQclear(r);
-  d =
-    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record", rec->id, "device", rec->device_id,
-              "volume", rec->volume_id, "reason", s->f.reason, "ticket", s->f.ticket, "client_key",
-              ck->fingerprint, "envelope_sha256", rec->envelope_sha256, "confirmation_code", code);
+  d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "record", rec->id, "record_state",
+                rec->state, "device", rec->device_id, "volume", rec->volume_id, "reason",
+                s->f.reason, "ticket", s->f.ticket, "client_key", ck->fingerprint,
+                "envelope_sha256", rec->envelope_sha256, "confirmation_code", code);
   st = srv_audit_success(db, s->req, "retrieval.create", "retrieval", s->f.id, d);
   if (st == SRV_DB_OK)
     st =
@@ -222,8 +233,8 @@ static enum srv_db_status srv_rc_txn(struct srv_db *db, void *cls)
   return s->out ? SRV_DB_OK : SRV_DB_ERROR;
 }
 
-/* The record is named by device (and volume) or by Key ID prefix: the
- * handler checks which, after the members' own checks. */
+/* The record is named by device (and volume), by Key ID prefix or by its
+ * id: the handler checks which, after the members' own checks. */
 enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
 {
   struct srv_rc s = {.req = req};
@@ -234,12 +245,13 @@ enum MHD_Result srv_ep_retrievals_create(struct srv_request *req)
 
   if (srv_ep_body(req, &srv_ep_retrievals_create_body, &s.b, &ret))
     return ret;
-  if (!b->device == !b->key_id)
-    return srv_ep_bad(req, "name the record by device (and volume) or by key_id, not both");
+  if (!!b->device + !!b->key_id + !!b->record != 1)
+    return srv_ep_bad(req, "name the record by device (and volume), by key_id or by record: "
+                           "exactly one");
   if (b->volume && !b->device)
     return srv_ep_bad(req, "volume needs device");
-  s.f = (ke_retrieval_fields){b->request_id, b->device, b->volume, b->key_id,
-                              b->E,          b->reason, b->ticket, b->nonce};
+  s.f = (ke_retrieval_fields){b->request_id, b->device, b->volume, b->key_id, b->E,
+                              b->reason,     b->ticket, b->nonce,  b->record};
   /* srv_rc_point_ok passed: this decodes */
   if (ke_b64url_decode_fixed(e, sizeof e, b->E) != KE_OK || ke_point_parse(&s.E, e, sizeof e))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);

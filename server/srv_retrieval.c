@@ -218,7 +218,8 @@ int srv_ret_is_requester(const struct srv_request *req, const PGresult *r)
 struct srv_ret_row {
   const char *id, *manifest, *envelope, *e, *device_id, *volume_id, *created;
   /* the signed statement (schema 013): NULL before it */
-  const char *name, *named_device, *named_volume, *named_key_id, *reason, *ticket, *nonce;
+  const char *name, *named_device, *named_volume, *named_key_id, *named_record, *reason, *ticket,
+    *nonce;
   const char *key_public, *signature;
 };
 #define SRV_RET_COL(m) SRV_COL_TEXT(struct srv_ret_row, m)
@@ -234,6 +235,7 @@ static const struct srv_col srv_ret_row_cols[] = {SRV_RET_COL(id),
                                                   SRV_RET_COL_NULL(named_device),
                                                   SRV_RET_COL_NULL(named_volume),
                                                   SRV_RET_COL_NULL(named_key_id),
+                                                  SRV_RET_COL_NULL(named_record),
                                                   SRV_RET_COL_NULL(reason),
                                                   SRV_RET_COL_NULL(ticket),
                                                   SRV_RET_COL_NULL(nonce),
@@ -250,6 +252,7 @@ static int srv_ret_requester(ke_retrieval_signed *s, const struct srv_ret_row *w
   snprintf(s->device, sizeof s->device, "%s", w->named_device ?: "");
   snprintf(s->volume, sizeof s->volume, "%s", w->named_volume ?: "");
   snprintf(s->key_id, sizeof s->key_id, "%s", w->named_key_id ?: "");
+  snprintf(s->record, sizeof s->record, "%s", w->named_record ?: "");
   snprintf(s->reason, sizeof s->reason, "%s", w->reason ?: "");
   snprintf(s->ticket, sizeof s->ticket, "%s", w->ticket ?: "");
   snprintf(s->nonce, sizeof s->nonce, "%s", w->nonce ?: "");
@@ -345,6 +348,7 @@ static const struct srv_jcol srv_ret_view_cols[] = {
   SRV_JCOL("state", SRV_CT_TEXT),
   SRV_JCOL("record_id", SRV_CT_TEXT),
   SRV_JCOL("record_state", SRV_CT_TEXT),
+  SRV_JCOL_NULL("record_superseded_at", SRV_CT_TIME),
   SRV_JCOL("device_id", SRV_CT_TEXT),
   SRV_JCOL("hostname", SRV_CT_TEXT),
   SRV_JCOL("volume_id", SRV_CT_TEXT),

@@ -292,12 +292,15 @@ async function openDevice(id) {
         ...(helpdesk ? ['Key'] : [])].map((h) => el('th', {}, h)))));
     const tb = el('tbody', {});
     for (const r of recs) {
-      // The current record of a volume can be opened in this page
-      // (retrieve_ui.js): the browser makes E and opens the parts itself.
+      // Any record of a volume can be opened in this page (retrieve_ui.js):
+      // the browser makes E and opens the parts itself.  An older one is
+      // asked for by its id and says so, to the helpdesk and custodians.
       const current = r.state === 'active' || r.state === 'disclosed';
-      const cell = helpdesk ? [el('td', {}, current ? el('button', {
-        type: 'button', class: 'record-retrieve', 'data-device': d.hostname, 'data-volume': r.volume_id,
-        'data-type': r.key_type }, 'Retrieve in browser') : '—')] : [];
+      const cell = helpdesk ? [el('td', {}, el('button', {
+        type: 'button', class: 'record-retrieve' + (current ? '' : ' record-older'),
+        'data-device': d.hostname, 'data-volume': r.volume_id, 'data-type': r.key_type,
+        ...(current ? {} : { 'data-record': r.record_id, 'data-state': r.state }) },
+        current ? 'Retrieve in browser' : 'Retrieve older key'))] : [];
       tb.appendChild(el('tr', { 'data-record': r.record_id },
         el('td', {}, r.volume_id), el('td', {}, r.key_type),
         el('td', { class: 'mono' }, r.key_id || '—'), el('td', {}, stateBadge(r.state)),

@@ -31,6 +31,9 @@
 #   policy    policy custodians (`escrowctl custodian serve`) on a 2-of-3 key:
 #             no human for a conforming request, a decline per rule, the
 #             rate-limit brake and alarm, crash safety (t_retrieval_policy.sh)
+#   older     an older (superseded) record asked for by its id: said to
+#             everyone, refused when the server pairs it with another record
+#             (t_retrieval_older.sh)
 #   hostile   the hostile server of issue 11 (finding 3): an unpinned
 #             requester is refused without --pin-requester; E swapped in the
 #             database (with the code that follows) gets no part online or
@@ -686,6 +689,7 @@ assert l[sys.argv[4]]["fingerprint"] == sys.argv[5] and l[sys.argv[4]]["keys"] =
 [ "$CASE" = decline ] && . "$KE_SRC/tests/server/t_retrieval_decline.sh"
 [ "$CASE" = browser ] && . "$KE_SRC/tests/server/t_retrieval_browser.sh"
 [ "$CASE" = policy ] && . "$KE_SRC/tests/server/t_retrieval_policy.sh"
+[ "$CASE" = older ] && . "$KE_SRC/tests/server/t_retrieval_older.sh"
 "case_$CASE"
 [ -f "$TW/main.rc" ] || stop_daemon main
 ok "retrieval: $CASE"

@@ -184,6 +184,15 @@ async function requestFiles() {
   check(stmt === `keyescrow-v1-retrieval-request\nid=${id}\ndevice=${ev.device_id}\nvolume=${ev.volume_id}\n` +
         `key_id=\nE=${b64(E)}\nreason=locked out\nticket=INC-1\nnonce=${nonce}\n`, 'statement text');
   await refused(() => RT.requestStatement({ ...f, reason: 'a\nticket=x' }), 'format', 'a newline in a field');
+  // The form that names one record by its id (an older key): the bytes of
+  // tests/lib/test_retrieval.c.
+  const older = { id: 'req-aaaaaaaaaaaaaaaaaaaaaaaaaa', device: '', volume: '', key_id: '', E: 'AxyZ',
+                  reason: 'restored image', ticket: 'INC-2', nonce: 'AAAAAAAAAAAAAAAAAAAAAA',
+                  record: 'rec-bbbbbbbbbbbbbbbbbbbbbbbbbb' };
+  check(RT.requestStatement(older) === 'keyescrow-v1-retrieval-request\nid=req-aaaaaaaaaaaaaaaaaaaaaaaaaa\n' +
+        'device=\nvolume=\nkey_id=\nrecord=rec-bbbbbbbbbbbbbbbbbbbbbbbbbb\nE=AxyZ\nreason=restored image\n' +
+        'ticket=INC-2\nnonce=AAAAAAAAAAAAAAAAAAAAAA\n', 'statement text naming a record');
+  check(RT.requestStatement({ ...f, record: '' }) === stmt, 'an empty record adds no line');
   const env = hx(ev.envelope), R = env.slice(35, 68);
   const file = {
     version: 1, request_id: id, device: ev.device_id, volume: ev.volume_id, fingerprint: ev.escrow_fingerprint,
@@ -210,6 +219,23 @@ async function requestFiles() {
   await mutate((g) => { g.requester.reason = 'other'; }, 'auth', 'a reason the key did not sign');
   await mutate((g) => { g.requester.fingerprint = '00'.repeat(32); }, 'fingerprint', 'a false key fingerprint');
   await mutate((g) => { g.device = 'other\u202ename'; }, 'format', 'a bidi override in a label');
+  // A request for one record by its id: signed with the record line.
+  const rec = 'rec-bbbbbbbbbbbbbbbbbbbbbbbbbb';
+  const byRecord = structuredClone(file);
+  Object.assign(byRecord.requester, { device: '', volume: '', record: rec,
+    signature: b64(await RT.signStatement(client.privateKey,
+      RT.requestStatement({ ...f, device: '', volume: '', record: rec }))) });
+  const okr = await RT.parseRequestFile(byRecord, { id, E });
+  check(okr.code === file.confirmation_code, 'a request file naming a record parses');
+  const mutateR = async (edit, code, why) => {
+    const g = structuredClone(byRecord);
+    edit(g);
+    await refused(() => RT.parseRequestFile(g, { id, E }), code, `request file: ${why}`);
+  };
+  await mutateR((g) => { g.requester.record = 'rec-cccccccccccccccccccccccccc'; }, 'auth', 'a record the key did not sign');
+  await mutateR((g) => { delete g.requester.record; g.requester.device = ev.device_id; }, 'auth', 'the record line stripped');
+  await mutateR((g) => { g.requester.record = 'rec-BAD'; }, 'format', 'a malformed record id');
+  await mutateR((g) => { g.requester.device = ev.device_id; }, 'format', 'a device and a record');
   const otherE = (await K.newRequestKey()).E;
   await refused(() => RT.parseRequestFile(file, { id, E: otherE }), 'not_ours', 'request file with another E');
 }

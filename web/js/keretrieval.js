@@ -34,10 +34,13 @@ function fieldOk(v) {
 }
 
 /* The statement of section 8, exactly; fields may be '' (device, volume,
- * key_id).  A field with a control character is refused, so the text
- * parses one way only. */
+ * key_id).  The record line is there only when the request names one
+ * record by its id (an older key), as lib/ke_retrieval.c writes it.  A
+ * field with a control character is refused, so the text parses one way
+ * only. */
 export function requestStatement(f) {
-  const names = ['id', 'device', 'volume', 'key_id', 'E', 'reason', 'ticket', 'nonce'];
+  const names = ['id', 'device', 'volume', 'key_id', ...(f.record ? ['record'] : []), 'E',
+                 'reason', 'ticket', 'nonce'];
   for (const k of names)
     if (!fieldOk(f[k] ?? '')) fail('format', `field ${k} holds a control character`);
   const text = 'keyescrow-v1-retrieval-request\n' +
@@ -76,9 +79,10 @@ const REQUEST_FIELDS = ['version', 'request_id', 'device', 'volume', 'fingerprin
 const REQUESTER_FIELDS = ['user', 'public_key', 'fingerprint', 'device', 'volume', 'key_id',
                           'reason', 'ticket', 'nonce', 'signature'];
 
-function exactFields(o, allowed, ctx) {
+function exactFields(o, allowed, ctx, optional = []) {
   if (!o || typeof o !== 'object' || Array.isArray(o)) fail('format', `${ctx}: not an object`);
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) fail('format', `${ctx}: unknown field ${k}`);
+  for (const k of Object.keys(o))
+    if (!allowed.includes(k) && !optional.includes(k)) fail('format', `${ctx}: unknown field ${k}`);
   for (const k of allowed) if (!(k in o)) fail('format', `${ctx}: missing field ${k}`);
 }
 
@@ -93,7 +97,8 @@ const text = (s, max) => typeof s === 'string' && s.length > 0 && utf8.encode(s)
   s.isWellFormed() && !REFUSED.test(s);
 
 async function checkRequester(q, r, E) {
-  exactFields(q, REQUESTER_FIELDS, 'requester');
+  exactFields(q, REQUESTER_FIELDS, 'requester', ['record']);
+  const record = q.record ?? '';
   if (!/^[a-z][a-z0-9._-]{0,62}$/.test(q.user)) fail('format', 'requester: user is not an account name');
   const pub = b64urlDecode(q.public_key, 32);
   if (await clientKeyFingerprint(pub) !== q.fingerprint)
@@ -101,13 +106,15 @@ async function checkRequester(q, r, E) {
   if ((q.device !== '' && !text(q.device, 256)) || (q.volume !== '' && !text(q.volume, 256)) ||
       (q.key_id !== '' && !ascii(q.key_id, 4, 64)))
     fail('format', 'requester: bad device, volume or key_id');
-  if ((q.device === '') === (q.key_id === '') || (q.volume !== '' && q.device === ''))
-    fail('format', 'requester: names the record by device (and volume) or by key_id, exactly one');
+  if (record !== '' && !/^rec-[a-z2-7]{26}$/.test(record)) fail('format', 'requester: bad record');
+  if ((q.device !== '') + (q.key_id !== '') + (record !== '') !== 1 || (q.volume !== '' && q.device === ''))
+    fail('format', 'requester: names the record by device (and volume), by key_id or by record, exactly one');
   if (!text(q.reason, 500) || !ascii(q.ticket, 1, 128) || !/^[A-Za-z0-9_-]{22}$/.test(q.nonce))
     fail('format', 'requester: bad reason, ticket or nonce');
   if (q.volume !== '' && q.volume !== r.volume) fail('format', "requester: the signed volume is not the request's");
   const stmt = requestStatement({ id: r.request_id, device: q.device, volume: q.volume, key_id: q.key_id,
-                                  E: b64urlEncode(E), reason: q.reason, ticket: q.ticket, nonce: q.nonce });
+                                  record, E: b64urlEncode(E), reason: q.reason, ticket: q.ticket,
+                                  nonce: q.nonce });
   if (!await verifyStatement(pub, b64urlDecode(q.signature, 64), stmt))
     fail('auth', 'requester: the signature does not verify over this request id and E');
 }

@@ -18,13 +18,18 @@
  * E, the parts' contents and the key live in this module's memory and the
  * DOM only: nothing of them is sent or stored, and a reload loses them.
  * While the tab lives, reopening the volume resumes the request.
+ * An older record (superseded or rotated: a restored disk image, a second
+ * protector) is asked for by its record id, which the statement signs;
+ * the page refuses an answer for any other record and says "older key".
  * What this trusts (the server serves this code): docs/threat-model.md.
  */
 import * as K from './kecrypto.js';
 import * as RT from './keretrieval.js';
 
 const CLEAR_AFTER_S = Number(localStorage.getItem('ke.clear-after-seconds')) || 300;
-const sessions = new Map(); /* "device\0volume" -> the request in progress */
+const sessions = new Map(); /* "device\0volume\0record" -> the request in progress */
+const sessionKey = (ds) => ds.device + '\0' + ds.volume + '\0' + (ds.record || '');
+const older = (ds) => ds.record ? ` (an older key: record ${ds.record}, ${ds.state})` : '';
 
 /* console.js's element builder and API call (one of each in the console;
  * console.js runs first: it is a deferred classic script listed before this
@@ -83,7 +88,8 @@ const groups = (hex) => hex.match(/.{1,4}/g).join(' ');
  * technician may have moved on: a request keeps waiting, unseen). */
 function panel(ds) {
   const p = document.getElementById('retrieve-panel');
-  const sel = `button.record-retrieve[data-device="${CSS.escape(ds.device)}"][data-volume="${CSS.escape(ds.volume)}"]`;
+  const sel = `button.record-retrieve[data-device="${CSS.escape(ds.device)}"][data-volume="${CSS.escape(ds.volume)}"]` +
+    (ds.record ? `[data-record="${CSS.escape(ds.record)}"]` : ':not([data-record])');
   if (!p || !document.querySelector(sel)) return null;
   while (p.firstChild) p.removeChild(p.firstChild);
   p.hidden = false;
@@ -104,7 +110,7 @@ function showForm(ds, needPassword, error) {
     ev.preventDefault();
     start(ds, reason.value, ticket.value, needPassword ? pw.value : null);
   });
-  p.append(el('h3', {}, `Retrieve the key of ${ds.volume} on ${ds.device}`),
+  p.append(el('h3', {}, `Retrieve the key of ${ds.volume} on ${ds.device}${older(ds)}`),
            error ? el('p', { id: 'retrieve-error', class: 'retrieve-bad' }, error) : null, form);
 }
 
@@ -115,15 +121,20 @@ async function start(ds, reason, ticket, password) {
     const [ck, ek] = [await clientKey(user, password), await escrowKey()];
     const E = await K.newRequestKey();
     const id = RT.newRequestId(), nonce = RT.newNonce();
-    const f = { id, device: ds.device, volume: ds.volume, key_id: '', E: K.b64urlEncode(E.E), reason, ticket, nonce };
+    /* The current record by device and volume; an older one by its id. */
+    const name = ds.record ? { device: '', volume: '', record: ds.record } : { device: ds.device, volume: ds.volume };
+    const f = { id, key_id: '', ...name, E: K.b64urlEncode(E.E), reason, ticket, nonce };
     const sig = await RT.signStatement(ck.privateKey, RT.requestStatement(f));
-    const ans = await api('POST', '/v1/retrievals', { request_id: id, device: ds.device, volume: ds.volume, E: f.E,
-                                                       reason, ticket, nonce, signature: K.b64urlEncode(sig) });
+    const body = { request_id: id, E: f.E, reason, ticket, nonce, signature: K.b64urlEncode(sig) };
+    for (const k of ['device', 'volume', 'record']) if (name[k]) body[k] = name[k];
+    const ans = await api('POST', '/v1/retrievals', body);
     const req = await RT.parseRequestFile(ans.request, { id, E: E.E });
     if (req.key.fingerprint !== ek.key.fingerprint)
       throw new Error('The request names another escrow key than the pinned one: refused.');
+    if (ds.record && (ans.retrieval || {}).record_id !== ds.record)
+      throw new Error(`The server answered for another record than ${ds.record}: refused.`);
     Object.assign(s, { id, E, req, ck, ek, view: ans.retrieval, status: 'Waiting for custodians…' });
-    sessions.set(ds.device + '\0' + ds.volume, s);
+    sessions.set(sessionKey(ds), s);
     render(s);
     wait(s);
   } catch (e) {
@@ -141,7 +152,7 @@ function render(s) {
   const decl = (v.declines || []).map((d) =>
     el('li', { class: 'retrieve-decline' }, `custodian ${d.custodian_index} (${d.custodian}) declined: ` +
        `rule ${d.rule}: ${d.reason}`));
-  p.append(el('h3', {}, `Retrieval ${s.id}: ${s.ds.volume} on ${s.ds.device}`),
+  p.append(el('h3', {}, `Retrieval ${s.id}: ${s.ds.volume} on ${s.ds.device}${older(s.ds)}`),
     el('p', {}, 'Read both to each custodian on a channel they trust:'),
     el('dl', {},
       el('dt', {}, 'Confirmation code'), el('dd', { id: 'retrieve-code', class: 'mono' }, s.req.code),
@@ -216,8 +227,9 @@ async function openParts(s) {
 document.addEventListener('click', (ev) => {
   const b = ev.target instanceof Element ? ev.target.closest('button.record-retrieve') : null;
   if (!b) return;
-  const ds = { device: b.dataset.device, volume: b.dataset.volume, type: b.dataset.type };
-  const s = sessions.get(ds.device + '\0' + ds.volume);
+  const ds = { device: b.dataset.device, volume: b.dataset.volume, type: b.dataset.type,
+               record: b.dataset.record, state: b.dataset.state };
+  const s = sessions.get(sessionKey(ds));
   if (s && (!s.done || s.keyText !== undefined)) render(s); /* resume: the tab still holds E */
   else showForm(ds, false, null);
 });
