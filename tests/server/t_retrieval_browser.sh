@@ -3,6 +3,8 @@
 # (tests/web/retrieval_test.js, web/js/retrieve_ui.js) while three
 # custodians approve with escrowctl, and a hostile server slips in a
 # forged part (sealed to the page's E, with a proof that does not hold).
+# Then the page opens an older (superseded) record from the escrow
+# history, by its record id.
 
 case_browser() {
   [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium missing: run scripts/deps.sh"
@@ -10,10 +12,16 @@ case_browser() {
   local node=${KE_BROWSER_NODE:?} bw=$W/browser pw=bhd-$RANDOM-$RANDOM-$RANDOM
   node_ci "$KE_SRC/tests/web" "$node"
   mkdir -p "$bw"
+  # An older record: the data volume's first key, superseded by a second.
+  local old_data S3=browser-Qx7-second-lantern-zq58
+  old_data=$(active data)
+  agin "$S3" escrow --provider stdin --volume data
+  expect_rc 0 "escrow data again: $(cat "$W/agent.err")"
+  [ "$(sql "SELECT state FROM escrow_records WHERE id = '$old_data'")" = superseded ] || fail "not superseded"
   jpost "$URL/v1/users" "$ADMIN" "{\"name\":\"bhd\",\"role\":\"helpdesk\",\"password\":\"$pw\"}"
   expect_status 201 "the browser user"
   KE_NODE_DIR=$node timeout 200 node "$KE_SRC/tests/web/retrieval_test.js" "$URL" bhd "$pw" 0B4C6C0E-6F5A C: \
-    "$bw" >"$bw/test.log" 2>&1 &
+    "$bw" "$old_data" >"$bw/test.log" 2>&1 &
   local npid=$! end=$((SECONDS + 60))
   until [ -s "$bw/request.json" ]; do
     kill -0 $npid 2>/dev/null || fail "the page made no request: $(cat "$bw/test.log")"
@@ -62,6 +70,25 @@ PY
     set -e
     [ "$RC" = 0 ] || fail "approve $i: $(cat "$W/ap.$i")"
   done
+  # The older record: three custodians approve the page's second request.
+  end=$((SECONDS + 60))
+  until [ -s "$bw/request-older.json" ]; do
+    kill -0 $npid 2>/dev/null || fail "the page made no older request: $(cat "$bw/test.log")"
+    [ $SECONDS -lt "$end" ] || fail "no older request on the page: $(cat "$bw/test.log")"
+    sleep 0.1
+  done
+  local orid
+  orid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$bw/request-older.json")
+  [ "$(sql "SELECT named_record FROM retrievals WHERE id = '$orid'")" = "$old_data" ] ||
+    fail "the page's older request does not name $old_data"
+  for i in 1 2 3; do
+    set +e
+    cust "$i" approve "$orid" --share "$KD/custodian-$i.share.json" --passphrase-file "$KD.pass/$i" \
+      --pin-requester "$fpr" --yes >"$W/ap.$i" 2>&1
+    RC=$?
+    set -e
+    [ "$RC" = 0 ] && grep -q "AN OLDER KEY" "$W/ap.$i" || fail "approve older $i ($RC): $(cat "$W/ap.$i")"
+  done
   local rc=0
   wait $npid || rc=$?
   [ "$rc" = 0 ] || fail "retrieval_test.js ($rc): $(cat "$bw/test.log")"
@@ -71,6 +98,11 @@ PY
 import json, sys
 assert json.load(open(sys.argv[1]))["key"].encode() == sys.argv[2].encode()
 PY
+  python3 - "$bw/result.json" "$S2" <<'PY' || fail "the page showed another older key: $(cat "$bw/result.json")"
+import json, sys
+assert json.load(open(sys.argv[1]))["older"] == sys.argv[2]
+PY
   ok "the page showed exactly the escrowed BitLocker key (byte for byte) and named the forged part"
+  ok "the page opened the older (superseded) record from the history, named by its id, shown as an older key"
   ! grep -qF "$PW" "$TW/main.log" || fail "the key is in the server log"
 }

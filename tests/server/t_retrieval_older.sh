@@ -13,7 +13,7 @@ case_older() {
   local old cur S3=retrieval-stdin-secret-the-newer-one-4
   old=$(active data)
   agin "$S3" escrow --provider stdin --volume data
-  expect_rc 0 "escrow data again"
+  expect_rc 0 "escrow data again: $(cat "$W/agent.err")"
   cur=$(active data)
   [ -n "$cur" ] && [ "$cur" != "$old" ] || fail "no new record for data"
   [ "$(sql "SELECT state FROM escrow_records WHERE id = '$old'")" = superseded ] || fail "old record not superseded"

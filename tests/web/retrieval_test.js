@@ -1,5 +1,5 @@
 /*
- * retrieval_test.js URL USER PASSWORD KEYID VOLUME OUTDIR - a helpdesk user
+ * retrieval_test.js URL USER PASSWORD KEYID VOLUME OUTDIR OLDREC - a helpdesk user
  * opens a recovery key in headless Chromium (web/js/retrieve_ui.js), driven
  * by t_retrieval.sh's `browser` case, which approves with escrowctl:
  *
@@ -12,7 +12,10 @@
  *      key, or any value the page decrypted (the parts' P_i, c, s; the
  *      key): an init script records every AES-GCM plaintext and ECDH
  *      output the page's WebCrypto produced;
- *   4. Clear, then a reload: the key is gone; storage holds no secret.
+ *   4. Clear, then a reload: the key is gone; storage holds no secret;
+ *   5. the escrow history offers the older (superseded) record OLDREC as
+ *      "Retrieve older key"; its panel says it is an older key, the request
+ *      (OUTDIR/request-older.json) names that record, and its key opens.
  * Writes OUTDIR/result.json; screenshots into OUTDIR.
  */
 'use strict';
@@ -20,10 +23,47 @@ const fs = require('fs');
 const path = require('path');
 const { chromium } = require(path.join(process.env.KE_NODE_DIR, 'node_modules', 'playwright-core'));
 
-const [url, user, password, keyIdPrefix, volume, out] = process.argv.slice(2);
+const [url, user, password, keyIdPrefix, volume, out, oldRecord] = process.argv.slice(2);
 let step = 'launch';
 const check = (c, m) => { if (!c) throw new Error(m); };
 const log = (m) => console.log('[retrieval_test] ok: ' + m);
+
+/* Step 5: the older record from the escrow history, by its id. */
+async function olderKey(page) {
+  step = 'older key';
+  await page.fill('#device-q', keyIdPrefix);
+  await page.click('#device-search-submit');
+  await page.click('#device-results tbody tr button.device-open');
+  const btn = page.locator(`#device-records button.record-older[data-record="${oldRecord}"]`);
+  await btn.waitFor({ state: 'visible' });
+  check((await btn.innerText()).trim() === 'Retrieve older key', 'the older record\'s button: ' + await btn.innerText());
+  const row = await page.innerText(`#device-records tr[data-record="${oldRecord}"]`);
+  check(/superseded/.test(row), 'the history row does not say superseded: ' + row);
+  await btn.click();
+  const h = page.locator('#retrieve-panel h3').first();
+  await h.waitFor({ state: 'visible' });
+  check((await h.innerText()).includes(`an older key: record ${oldRecord}, superseded`), 'form title: ' + await h.innerText());
+  await page.fill('#retrieve-reason', 'restored disk image needs the old key');
+  await page.fill('#retrieve-ticket', 'INC-9002');
+  await page.click('#retrieve-submit');
+  await page.waitForSelector('#retrieve-code', { state: 'visible' });
+  const title = await page.innerText('#retrieve-panel h3');
+  const id = (/Retrieval (req-[a-z2-7]{26})/.exec(title) || [])[1];
+  check(id && title.includes(`an older key: record ${oldRecord}, superseded`), 'waiting title: ' + title);
+  const note = page.locator('#retrieve-older');
+  check(await note.isVisible() && (await note.innerText()).includes("not the volume's current key"),
+        'no visible older-key notice');
+  const code = (await page.innerText('#retrieve-code')).trim();
+  await page.screenshot({ path: path.join(out, 'retrieval-older-waiting.png') });
+  fs.writeFileSync(path.join(out, 'request-older.json.tmp'), JSON.stringify({ id, code }));
+  fs.renameSync(path.join(out, 'request-older.json.tmp'), path.join(out, 'request-older.json'));
+  log(`older request ${id}: the panel says it is an older key (record ${oldRecord})`);
+  await page.waitForSelector('#retrieve-key', { state: 'visible', timeout: 120000 });
+  const key = (await page.innerText('#retrieve-key')).trim();
+  await page.screenshot({ path: path.join(out, 'retrieval-older-key.png'), fullPage: true });
+  log('the older key is shown');
+  return key;
+}
 
 async function main() {
   const ctx = await chromium.launchPersistentContext(path.join(out, 'profile'), {
@@ -66,7 +106,7 @@ async function main() {
     const matched = await page.innerText('#device-results tbody tr');
     check(/key_id|Key ID/i.test(matched), 'the device was not found by its Key ID: ' + matched);
     await page.click('#device-results tbody tr button.device-open');
-    const btn = `button.record-retrieve[data-volume="${volume}"]`;
+    const btn = `button.record-retrieve:not(.record-older)[data-volume="${volume}"]`;
     await page.waitForSelector(btn, { state: 'visible' });
     await page.click(btn);
     await page.fill('#retrieve-reason', 'user locked out after a firmware update');
@@ -117,8 +157,9 @@ async function main() {
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
     for (const x of secrets) check(!stored.includes(x), 'web storage holds a secret value');
     log('after Clear and a reload the key is gone; web storage holds no secret');
+    const older = await olderKey(page);
     check(problems.length === 0, problems.join('; '));
-    fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify({ key }));
+    fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify({ key, older }));
   } catch (e) {
     await page.screenshot({ path: path.join(out, 'retrieval-failure.png') }).catch(() => {});
     console.error(`[retrieval_test] FAIL at step "${step}": ${e.message}`);

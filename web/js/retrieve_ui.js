@@ -30,6 +30,9 @@ const CLEAR_AFTER_S = Number(localStorage.getItem('ke.clear-after-seconds')) || 
 const sessions = new Map(); /* "device\0volume\0record" -> the request in progress */
 const sessionKey = (ds) => ds.device + '\0' + ds.volume + '\0' + (ds.record || '');
 const older = (ds) => ds.record ? ` (an older key: record ${ds.record}, ${ds.state})` : '';
+const olderNote = (ds) => ds.record ? el('p', { id: 'retrieve-older', class: 'retrieve-bad' },
+  `This is not the volume's current key: record ${ds.record} was ${ds.state}. Each custodian is ` +
+  'told so; policy custodians decline it unless their policy allows older records.') : null;
 
 /* console.js's element builder and API call (one of each in the console;
  * console.js runs first: it is a deferred classic script listed before this
@@ -110,7 +113,7 @@ function showForm(ds, needPassword, error) {
     ev.preventDefault();
     start(ds, reason.value, ticket.value, needPassword ? pw.value : null);
   });
-  p.append(el('h3', {}, `Retrieve the key of ${ds.volume} on ${ds.device}${older(ds)}`),
+  p.append(el('h3', {}, `Retrieve the key of ${ds.volume} on ${ds.device}${older(ds)}`), olderNote(ds),
            error ? el('p', { id: 'retrieve-error', class: 'retrieve-bad' }, error) : null, form);
 }
 
@@ -152,7 +155,7 @@ function render(s) {
   const decl = (v.declines || []).map((d) =>
     el('li', { class: 'retrieve-decline' }, `custodian ${d.custodian_index} (${d.custodian}) declined: ` +
        `rule ${d.rule}: ${d.reason}`));
-  p.append(el('h3', {}, `Retrieval ${s.id}: ${s.ds.volume} on ${s.ds.device}${older(s.ds)}`),
+  p.append(el('h3', {}, `Retrieval ${s.id}: ${s.ds.volume} on ${s.ds.device}${older(s.ds)}`), olderNote(s.ds),
     el('p', {}, 'Read both to each custodian on a channel they trust:'),
     el('dl', {},
       el('dt', {}, 'Confirmation code'), el('dd', { id: 'retrieve-code', class: 'mono' }, s.req.code),
