@@ -183,13 +183,25 @@ EOF
   once superseded "$W/pol-b.json"
   RID=$old_rid
   declined_by 3 record_state
+  # That older record asked for by its id (retrieve --record): declined by
+  # the same policy; approved by one that allows superseded records.
+  local old_rec; old_rec=$(sql "SELECT record_id FROM retrievals WHERE id = '$old_rid'")
+  expire_pending
+  hd retrieve --record "$old_rec" --reason "restored disk image" --ticket INC-20001 \
+    --key-out "$W/k.older" >"$W/nr.out" 2>"$W/nr.err" || fail "retrieve --record: $(cat "$W/nr.err")"
+  RID=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/nr.err" | head -n1)
+  once older "$W/pol-b.json"
+  declined_by 3 record_state
+  policy "$W/pol-older.json" 'p["record_states"] = ["active", "disclosed", "superseded"]'
+  once older2 "$W/pol-older.json"
+  [ "$(parts "$RID")" = 1 ] || fail "no part for an older record the policy allows: $(cat "$W/once.err")"
   # Without first-sight pinning an unknown requester key gets nothing either.
   policy "$W/pol-nopin.json" 'p["pin_on_first_sight"] = False'
   new_request
   once nopin "$W/pol-nopin.json"
   declined_by 3 requester_key
   [ "$(parts "$RID")" = 0 ] || fail "a part for an unpinned requester key"
-  ok "each rule declines by name: a foreign or unpinned requester key, requester, ticket, ITSM 404, device group, business hours (injected clock), cool-down, superseded record"
+  ok "each rule declines by name: a foreign or unpinned requester key, requester, ticket, ITSM 404, device group, business hours (injected clock), cool-down, superseded record (also asked for by its id; allowed by record_states)"
 
   # The brake: custodian a allows 2 a day; it gave 1 (the first request).
   expire_pending
