@@ -8,6 +8,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libmicrohttpd-dev libpq-dev libssl-dev libjansson-dev libcryptsetup-dev
   libcurl4-openssl-dev
+  libjose-dev
   postgresql-15 postgresql-client-15
   cryptsetup-bin
   clang-14 libclang-rt-14-dev clang-format-14

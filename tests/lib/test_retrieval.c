@@ -35,8 +35,9 @@ static const char want_record[] = "keyescrow-v1-retrieval-request\n"
 int main(void)
 {
   char out[KE_RETRIEVAL_STMT_MAX];
-  ke_retrieval_fields f = {"req-aaaaaaaaaaaaaaaaaaaaaaaaaa", "host-1", "C:", NULL, "AxyZ",
-                           "locked out", "INC-1", "AAAAAAAAAAAAAAAAAAAAAA", NULL};
+  ke_retrieval_fields f = {
+    "req-aaaaaaaaaaaaaaaaaaaaaaaaaa", "host-1", "C:", NULL, "AxyZ", "locked out", "INC-1",
+    "AAAAAAAAAAAAAAAAAAAAAA",         NULL};
   size_t n;
 
   n = ke_retrieval_statement(out, &f);
@@ -45,8 +46,14 @@ int main(void)
   n = ke_retrieval_statement(out, &f);
   CHECK(n == strlen(want_current) && strcmp(out, want_current) == 0, "empty record: %s", out);
 
-  f = (ke_retrieval_fields){"req-aaaaaaaaaaaaaaaaaaaaaaaaaa", NULL, NULL, NULL, "AxyZ",
-                            "restored image", "INC-2", "AAAAAAAAAAAAAAAAAAAAAA",
+  f = (ke_retrieval_fields){"req-aaaaaaaaaaaaaaaaaaaaaaaaaa",
+                            NULL,
+                            NULL,
+                            NULL,
+                            "AxyZ",
+                            "restored image",
+                            "INC-2",
+                            "AAAAAAAAAAAAAAAAAAAAAA",
                             "rec-bbbbbbbbbbbbbbbbbbbbbbbbbb"};
   n = ke_retrieval_statement(out, &f);
   CHECK(n == strlen(want_record) && strcmp(out, want_record) == 0, "record: %s", out);
