@@ -174,6 +174,48 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
   {"mail_reminder_after", U(mail_reminder_after), "1800", 0, 30UL * 86400,
    "Seconds a retrieval request may wait before the custodians who have not contributed "
    "get a reminder (once per request); 0 = no reminders."},
+  {"oidc_issuer", S(oidc_issuer), NULL, 0, 0,
+   "OpenID Connect issuer URL of the identity provider (https://, or http:// to a loopback "
+   "host); its /.well-known/openid-configuration is read at start and every "
+   "oidc_refresh_interval. Unset = no single sign-on."},
+  {"oidc_client_id", S(oidc_client_id), NULL, 0, 0,
+   "The client id escrowd is registered with at the identity provider. Required with "
+   "oidc_issuer."},
+  {"oidc_client_secret_file", S(oidc_client_secret_file), NULL, 0, 0,
+   "File whose first line is the client secret (client_secret_basic). Unset = a public "
+   "client (PKCE only)."},
+  {"oidc_redirect_uri", S(oidc_redirect_uri), NULL, 0, 0,
+   "The console's redirect URI registered at the IdP: this server's "
+   "https://HOST/v1/login/oidc/callback. Required with oidc_issuer."},
+  {"oidc_ca_file", S(oidc_ca_file), NULL, 0, 0,
+   "PEM CA bundle that alone is trusted for the identity provider's certificate. Unset = "
+   "the system store."},
+  {"oidc_scopes", S(oidc_scopes), "openid profile email", 0, 0,
+   "Scopes asked for (space-separated; openid is required)."},
+  {"oidc_role_claim", S(oidc_role_claim), "groups", 0, 0,
+   "The ID token claim (a string or an array of strings) mapped to roles by oidc_role_map."},
+  {"oidc_role_map", S(oidc_role_map), NULL, 0, 0,
+   "VALUE=ROLE[#INDEX], comma-separated, first match wins: a claim value and the role it "
+   "grants (admin, helpdesk, auditor, custodian#INDEX). No match = no login."},
+  {"oidc_mfa_roles", S(oidc_mfa_roles), "admin,custodian", 0, 0,
+   "Roles whose SSO login requires multi-factor authentication (oidc_mfa_amr or "
+   "oidc_mfa_acr); \"-\" = none."},
+  {"oidc_mfa_amr", S(oidc_mfa_amr), "mfa,otp,hwk,swk", 0, 0,
+   "amr values (RFC 8176) any one of which counts as multi-factor authentication."},
+  {"oidc_mfa_acr", S(oidc_mfa_acr), NULL, 0, 0,
+   "acr values any one of which counts as multi-factor authentication, besides "
+   "oidc_mfa_amr."},
+  {"oidc_clock_skew", U(oidc_clock_skew), "60", 0, 600,
+   "Seconds of leeway for the ID token's exp, nbf and iat."},
+  {"oidc_refresh_interval", U(oidc_refresh_interval), "3600", 60, 86400,
+   "Seconds between re-reads of the IdP's discovery document and key set (an unknown key "
+   "id also re-reads the key set, at most once a minute)."},
+  {"local_login_users", S(local_login_users), NULL, 0, 0,
+   "Break-glass: when set, only these accounts (comma-separated) may log in with a "
+   "password. Unset = every local account."},
+  {"local_login_disabled_roles", S(local_login_disabled_roles), NULL, 0, 0,
+   "Roles whose accounts may not log in with a password (SSO covers them), except those in "
+   "local_login_users."},
 };
 #undef S
 #undef U

@@ -76,6 +76,22 @@ struct srv_config {
   char *smtp_user;
   char *smtp_password_file;
   unsigned mail_reminder_after;
+  /* single sign-on (srv_oidc*.c) */
+  char *oidc_issuer;
+  char *oidc_client_id;
+  char *oidc_client_secret_file;
+  char *oidc_redirect_uri;
+  char *oidc_ca_file;
+  char *oidc_scopes;
+  char *oidc_role_claim;
+  char *oidc_role_map;
+  char *oidc_mfa_roles;
+  char *oidc_mfa_amr;
+  char *oidc_mfa_acr;
+  unsigned oidc_clock_skew;
+  unsigned oidc_refresh_interval;
+  char *local_login_users;
+  char *local_login_disabled_roles;
 
   /* Not keys: where the values came from. */
   char *loaded_file;   /* NULL if no file was read */

@@ -27,6 +27,7 @@
 #include "srv_auth.h"
 #include "srv_ep.h"
 #include "srv_login_limits.h"
+#include "srv_oidc_map.h"
 #include "srv_routes.h"
 #include "srv_rows.h"
 
@@ -66,7 +67,7 @@ static const struct srv_col srv_login_user_cols[] = {
 struct srv_login_now {
   const char *id, *role;
   int64_t custodian_index;
-  int disabled;
+  int disabled, sso;
   uint8_t pw_hash[32];
 };
 static const struct srv_col srv_login_now_cols[] = {
@@ -75,6 +76,7 @@ static const struct srv_col srv_login_now_cols[] = {
   SRV_COL_INT64_NULL(struct srv_login_now, custodian_index),
   SRV_COL_BOOL(struct srv_login_now, disabled),
   SRV_COL_BYTEA(struct srv_login_now, pw_hash),
+  SRV_COL_BOOL(struct srv_login_now, sso),
   SRV_COL_END};
 
 struct srv_login {
@@ -91,7 +93,8 @@ struct srv_login {
   const char *reason;  /* failure reason (audit only) */
   int pw_change;       /* the password changes to new_pw */
   struct srv_pwhash new_pw;
-  int rehashed; /* ... only to the configured scrypt cost */
+  int rehashed;  /* ... only to the configured scrypt cost */
+  int local_off; /* a right password, but password login is off for it */
   char token_hash[2 * 32 + 3], lifetime[16], token_id[24], expires[40], role[16];
   int custodian_index;
 };
@@ -148,6 +151,13 @@ static enum srv_db_status srv_login_success(struct srv_db *db, struct srv_login 
     return SRV_DB_ABORT; /* caller retries as a failure */
   }
   ke_wipe(u.pw_hash, sizeof u.pw_hash);
+  /* An SSO account has no password; break-glass rules (local_login_*)
+   * may turn password login off for the others. */
+  if (u.sso || !srv_local_login_allowed(l->name, u.role)) {
+    PQclear(r);
+    l->local_off = 1;
+    return SRV_DB_ABORT;
+  }
   snprintf(l->role, sizeof l->role, "%s", u.role);
   l->custodian_index = (int)u.custodian_index;
   PQclear(r);
@@ -296,7 +306,7 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
     l.success = 0;
     l.pw_change = 0;
     l.rehashed = 0;
-    l.reason = "account_changed";
+    l.reason = l.local_off ? "local_login_disabled" : "account_changed";
     st = srv_db_txn(SRV_DB_SERIALIZABLE, srv_login_write_txn, &l);
   }
   ke_wipe(&l.new_pw, sizeof l.new_pw);
@@ -307,6 +317,8 @@ enum MHD_Result srv_ep_login(struct srv_request *req)
   }
   if (l.change_required)
     return srv_reply_error(req, SRV_ERR_PASSWORD_CHANGE_REQUIRED, NULL);
+  if (l.local_off)
+    return srv_reply_error(req, SRV_ERR_LOCAL_LOGIN_DISABLED, NULL);
   if (!l.success) {
     srv_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"keyescrow\"");
     return srv_reply_error(req, SRV_ERR_INVALID_CREDENTIALS, NULL);

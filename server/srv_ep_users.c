@@ -228,17 +228,19 @@ struct srv_user_change {
   int cidx;
   char old_role[16];
   int was_disabled;
+  char user_id[24];
   struct srv_ep_fail fail;
 };
 
 /* The account being changed (USER_GET). */
 struct srv_user_row {
-  const char *role;
+  const char *id, *role;
   int disabled, service;
 };
 static const struct srv_col srv_user_row_cols[] = {
-  SRV_COL_TEXT(struct srv_user_row, role), SRV_COL_BOOL(struct srv_user_row, disabled),
-  SRV_COL_BOOL(struct srv_user_row, service), SRV_COL_END};
+  SRV_COL_TEXT(struct srv_user_row, id), SRV_COL_TEXT(struct srv_user_row, role),
+  SRV_COL_BOOL(struct srv_user_row, disabled), SRV_COL_BOOL(struct srv_user_row, service),
+  SRV_COL_END};
 
 static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
 {
@@ -255,8 +257,10 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
   st = PQntuples(r) != 1 ? srv_ep_fail(&c->fail, SRV_ERR_NOT_FOUND, "No such user")
        : srv_row_read(r, 0, srv_user_row_cols, &u) != 0 ? SRV_DB_ERROR
                                                         : SRV_DB_OK;
-  if (!st)
+  if (!st) {
     snprintf(c->old_role, sizeof c->old_role, "%s", u.role);
+    snprintf(c->user_id, sizeof c->user_id, "%s", u.id);
+  }
   PQclear(r);
   if (st)
     return st;
@@ -293,10 +297,19 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
       return st;
     d = json_pack("{s:o}", c->attr, c->value[0] ? json_string(c->value) : json_null());
   } else {
-    const char *p2[2] = {c->name, c->disable ? "true" : "false"};
+    const char *p2[2] = {c->name, c->disable ? "true" : "false"}, *pu[1] = {c->user_id};
+    int revoked = 0;
     if (!(r = srv_db_exec(db, SRV_STMT_USER_SET_DISABLED, p2, &st)))
       return st;
-    d = json_pack("{s:b}", "was_disabled", c->was_disabled);
+    /* Disabled: its sessions, and the API tokens it made (an admin's for
+     * automation), end now, not when they expire. */
+    if (c->disable) {
+      PQclear(r);
+      if (!(r = srv_db_exec(db, SRV_STMT_USER_TOKENS_REVOKE_ALL, pu, &st)))
+        return st;
+      revoked = PQntuples(r);
+    }
+    d = json_pack("{s:b,s:i}", "was_disabled", c->was_disabled, "tokens_revoked", revoked);
   }
   PQclear(r);
   return srv_audit_success(db, c->req, c->action, "user", c->name, d);

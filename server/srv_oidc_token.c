@@ -136,8 +136,8 @@ static int srv_oidc_ed25519_ok(const json_t *key, char *part[3])
   char *input = malloc(n + 1);
   int ok = 0;
 
-  if (input && ke_b64url_decode(&p, &pl, json_string_value(json_object_get(key, "x")) ?: "", 0) ==
-                 KE_OK &&
+  if (input &&
+      ke_b64url_decode(&p, &pl, json_string_value(json_object_get(key, "x")) ?: "", 0) == KE_OK &&
       pl == 32 && ke_b64url_decode(&s, &sl, part[2], 0) == KE_OK && sl == 64) {
     memcpy(pub, p, 32);
     memcpy(sig, s, 64);

@@ -50,7 +50,7 @@ struct srv_oidc_expect {
   const char *nonce;     /* the login's nonce; NULL: not looked at (the device grant,
                           * whose token comes straight from the token endpoint) */
   time_t now;
-  unsigned skew; /* seconds of leeway for exp, nbf and iat */
+  unsigned skew;    /* seconds of leeway for exp, nbf and iat */
   unsigned max_age; /* an iat older than this (plus skew) is refused; 0: no limit */
 };
 

@@ -28,6 +28,18 @@ static const struct srv_route srv_routes[] = {
    NULL, NULL},
   /* accounts (srv_ep_login.c, srv_ep_users*.c, srv_ep_tokens.c) */
   {"POST", "/v1/login", srv_ep_login, SRV_ROLE_PUBLIC, SRV_BODY_JSON, &srv_ep_login_body, NULL},
+  /* single sign-on (srv_ep_oidc.c, srv_ep_oidc_device.c) */
+  {"GET", "/v1/login/methods", srv_ep_login_methods, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL, NULL},
+  {"POST", "/v1/login/oidc/start", srv_ep_login_oidc_start, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL,
+   NULL},
+  {"GET", "/v1/login/oidc/callback", srv_ep_login_oidc_callback, SRV_ROLE_PUBLIC, SRV_BODY_NONE,
+   NULL, &srv_ep_login_oidc_callback_query},
+  {"POST", "/v1/login/oidc/finish", srv_ep_login_oidc_finish, SRV_ROLE_PUBLIC, SRV_BODY_JSON,
+   &srv_ep_login_oidc_finish_body, NULL},
+  {"POST", "/v1/login/oidc/device", srv_ep_login_oidc_device, SRV_ROLE_PUBLIC, SRV_BODY_NONE, NULL,
+   NULL},
+  {"POST", "/v1/login/oidc/device/poll", srv_ep_login_oidc_device_poll, SRV_ROLE_PUBLIC,
+   SRV_BODY_JSON, &srv_ep_login_oidc_poll_body, NULL},
   {"POST", "/v1/logout", srv_ep_logout, SRV_ROLE_USERS, SRV_BODY_NONE, NULL, NULL},
   {"POST", "/v1/users", srv_ep_users_create, SRV_ROLE_ADMIN, SRV_BODY_JSON,
    &srv_ep_users_create_body, NULL},

@@ -48,6 +48,12 @@ enum MHD_Result srv_ep_audit_consistency(struct srv_request *req);
 enum MHD_Result srv_ep_audit_cosig_post(struct srv_request *req);
 enum MHD_Result srv_ep_audit_cosig_get(struct srv_request *req);
 enum MHD_Result srv_ep_login(struct srv_request *req);
+enum MHD_Result srv_ep_login_methods(struct srv_request *req);
+enum MHD_Result srv_ep_login_oidc_start(struct srv_request *req);
+enum MHD_Result srv_ep_login_oidc_callback(struct srv_request *req);
+enum MHD_Result srv_ep_login_oidc_finish(struct srv_request *req);
+enum MHD_Result srv_ep_login_oidc_device(struct srv_request *req);
+enum MHD_Result srv_ep_login_oidc_device_poll(struct srv_request *req);
 enum MHD_Result srv_ep_logout(struct srv_request *req);
 enum MHD_Result srv_ep_users_create(struct srv_request *req);
 enum MHD_Result srv_ep_users_list(struct srv_request *req);
@@ -104,6 +110,7 @@ enum MHD_Result srv_ep_retrievals_parts_get(struct srv_request *req);
  * their handler. */
 extern const struct ke_jspec srv_ep_tokens_create_body;
 extern const struct srv_qspec srv_ep_tokens_list_query;
+extern const struct srv_qspec srv_ep_login_oidc_callback_query;
 extern const struct ke_jspec srv_ep_enroll_tokens_create_body;
 extern const struct srv_qspec srv_ep_enroll_tokens_list_query;
 /* hdrill */
@@ -124,6 +131,8 @@ extern const struct srv_qspec srv_ep_retrievals_list_query;
 extern const struct ke_jspec srv_ep_retrievals_declines_body;
 /* hlogin */
 extern const struct ke_jspec srv_ep_login_body;
+extern const struct ke_jspec srv_ep_login_oidc_finish_body;
+extern const struct ke_jspec srv_ep_login_oidc_poll_body;
 extern const struct ke_jspec srv_ep_users_create_body;
 extern const struct ke_jspec srv_ep_users_role_body;
 extern const struct ke_jspec srv_ep_users_password_body;

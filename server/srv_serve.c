@@ -20,6 +20,7 @@
 #include "srv_migrate.h"
 #include "srv_retrieval.h"
 #include "srv_mail.h"
+#include "srv_oidc.h"
 #include "srv_webhook.h"
 
 /* Refuse to serve a database that is behind or whose applied migrations were
@@ -158,7 +159,7 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
    * the sockets they may hold anyway. */
   srv_ret_init(cfg);
   srv_drill_init(cfg);
-  if (srv_webhook_init(cfg) != 0 || srv_mail_init(cfg) != 0) {
+  if (srv_webhook_init(cfg) != 0 || srv_mail_init(cfg) != 0 || srv_oidc_start(cfg) != 0) {
     rc = SRV_EXIT_USAGE;
     goto out;
   }
@@ -179,12 +180,14 @@ int srv_serve_main(const struct srv_config *cfg, const struct srv_route_table *r
   srv_longpoll_pg_stop();
   srv_webhook_shutdown();
   srv_mail_shutdown();
+  srv_oidc_stop();
   ke_logf(KE_LOG_INFO, "stopped");
   rc = SRV_EXIT_OK;
 out:
   srv_longpoll_pg_stop(); /* if a later start-up step failed */
   srv_webhook_shutdown();
   srv_mail_shutdown();
+  srv_oidc_stop();
   if (use_db)
     srv_audit_stop();
   srv_static_shutdown();

@@ -37,8 +37,8 @@ static char *b64j(json_t *j)
 static json_t *claims(void)
 {
   return json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:[s]}", "iss", ISS, "sub", "carol-sub", "aud", CLIENT,
-                   "exp", (json_int_t)now + 300, "iat", (json_int_t)now - 5, "nonce", NONCE,
-                   "amr", "otp");
+                   "exp", (json_int_t)now + 300, "iat", (json_int_t)now - 5, "nonce", NONCE, "amr",
+                   "otp");
 }
 
 /* A compact JWS by jose, of header hdr (its alg decides) with key. */
@@ -146,11 +146,11 @@ static enum srv_oidc_result verify_n(char *tok, const char *nonce)
 static enum srv_oidc_result verify(char *tok) { return verify_n(tok, NONCE); }
 
 #define HDR(alg, kid) json_pack("{s:s,s:s}", "alg", alg, "kid", kid)
-#define EXPECT(r, want)                                                                            \
-  do {                                                                                             \
-    enum srv_oidc_result got_ = (r);                                                               \
-    CHECK(got_ == (want), "%s: got %s, want %s", #r, srv_oidc_result_name(got_),                   \
-          srv_oidc_result_name(want));                                                             \
+#define EXPECT(r, want)                                                          \
+  do {                                                                           \
+    enum srv_oidc_result got_ = (r);                                             \
+    CHECK(got_ == (want), "%s: got %s, want %s", #r, srv_oidc_result_name(got_), \
+          srv_oidc_result_name(want));                                           \
   } while (0)
 
 static json_t *with(json_t *c, const char *k, json_t *v)
@@ -177,9 +177,9 @@ static void valid_tokens(void)
                           with(claims(), "exp", json_integer((json_int_t)now - 30)), rsa)),
          SRV_OIDC_OK);
   /* the device grant: no nonce expected */
-  EXPECT(verify_n(sign_jose(HDR("RS256", "rsa-1"), with(claims(), "nonce", json_null()), rsa),
-                  NULL),
-         SRV_OIDC_OK);
+  EXPECT(
+    verify_n(sign_jose(HDR("RS256", "rsa-1"), with(claims(), "nonce", json_null()), rsa), NULL),
+    SRV_OIDC_OK);
 }
 
 static void forged_tokens(void)
@@ -231,9 +231,9 @@ static void forged_tokens(void)
   t[strlen(t) - 5] = t[strlen(t) - 5] == 'A' ? 'B' : 'A';
   EXPECT(verify(t), SRV_OIDC_SIGNATURE);
   /* critical header extensions */
-  EXPECT(verify(sign_jose(json_pack("{s:s,s:s,s:[s],s:b}", "alg", "RS256", "kid", "rsa-1", "crit",
-                                    "x", "x", 1),
-                          claims(), rsa)),
+  EXPECT(verify(sign_jose(
+           json_pack("{s:s,s:s,s:[s],s:b}", "alg", "RS256", "kid", "rsa-1", "crit", "x", "x", 1),
+           claims(), rsa)),
          SRV_OIDC_MALFORMED);
 }
 
@@ -249,8 +249,7 @@ static void stale_or_foreign(void)
   EXPECT(verify(sign_jose(HDR("RS256", "rsa-1"),
                           with(claims(), "iss", json_string("https://evil.example.test")), rsa)),
          SRV_OIDC_ISSUER);
-  EXPECT(verify(sign_jose(HDR("RS256", "rsa-1"),
-                          with(claims(), "iss", json_string(ISS "/")), rsa)),
+  EXPECT(verify(sign_jose(HDR("RS256", "rsa-1"), with(claims(), "iss", json_string(ISS "/")), rsa)),
          SRV_OIDC_ISSUER);
   EXPECT(verify(sign_jose(HDR("RS256", "rsa-1"),
                           with(claims(), "exp", json_integer((json_int_t)now - 61)), rsa)),
@@ -266,17 +265,18 @@ static void stale_or_foreign(void)
   EXPECT(verify(sign_jose(HDR("RS256", "rsa-1"), with(claims(), "sub", json_string("")), rsa)),
          SRV_OIDC_MALFORMED);
   /* another login's nonce (a replay), and none at all */
-  EXPECT(verify(sign_jose(HDR("RS256", "rsa-1"), with(claims(), "nonce", json_string("n-other")),
-                          rsa)),
-         SRV_OIDC_NONCE);
+  EXPECT(
+    verify(sign_jose(HDR("RS256", "rsa-1"), with(claims(), "nonce", json_string("n-other")), rsa)),
+    SRV_OIDC_NONCE);
   EXPECT(verify(sign_jose(HDR("RS256", "rsa-1"), with(claims(), "nonce", json_null()), rsa)),
          SRV_OIDC_NONCE);
 }
 
 static void malformed(void)
 {
-  static const char *bad[] = {"", "abc", "a.b", "a..c", ".b.c", "a.b.c.d", "a.b.c d",
-                              "e30.e30.", "W10.e30.AAAA", "e30.W10.AAAA", "!!.e30.AAAA"};
+  static const char *bad[] = {"",           "abc",     "a.b",      "a..c",         ".b.c",
+                              "a.b.c.d",    "a.b.c d", "e30.e30.", "W10.e30.AAAA", "e30.W10.AAAA",
+                              "!!.e30.AAAA"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     EXPECT(verify(strdup(bad[i])), SRV_OIDC_MALFORMED);
   /* e30 is "{}": a header without alg */
