@@ -31,7 +31,9 @@ import urllib.parse
 ADMIN_USER, ADMIN_PASSWORD = "admin", "password"   # made by glewlwyd's schema
 PLUGIN = "oidc"          # the plugin instance: its URLs are /api/oidc/...
 OTP_SCHEME = "otp"       # the TOTP scheme instance (module "otp")
+GROUPS_SCOPE = "groups"  # password; asks for the groups claim (as with Okta)
 MFA_SCOPE = "mfa"        # password + TOTP; only users who have it are asked
+SCOPES = "openid %s %s" % (GROUPS_SCOPE, MFA_SCOPE)   # what escrowd asks for
 CLIENT_ID = "keyescrow"  # confidential: code + PKCE, device, refresh
 CLI_CLIENT_ID = "keyescrow-cli"  # public: code + PKCE, device
 # Test users.  groups is a multi-valued user property, sent as the "groups"
@@ -155,7 +157,7 @@ def session(env, username, totp_secret=None):
     return ua
 
 
-def authorize(env, ua, scope="openid " + MFA_SCOPE, client_id=CLIENT_ID, redirect_uri=None,
+def authorize(env, ua, scope=SCOPES, client_id=CLIENT_ID, redirect_uri=None,
               exchange=True):
     """The authorization code flow with PKCE (S256), state and nonce, as a
     browser goes through it: the authorize URL first sends to glewlwyd's
@@ -206,7 +208,7 @@ def client_auth(env, client_id):
     return (client_id, env["IDP_CLIENT_SECRET"]) if client_id == CLIENT_ID else None
 
 
-def device_start(env, client_id=CLIENT_ID, scope="openid " + MFA_SCOPE):
+def device_start(env, client_id=CLIENT_ID, scope=SCOPES):
     """RFC 8628 step 1, as escrowd would do it for escrowctl login --sso."""
     ua = Http(env["IDP_URL"], env["IDP_CA"])
     form = {"client_id": client_id, "scope": scope}
@@ -263,7 +265,7 @@ def plugin_params(issuer, key, pub):
         "name-claim": "mandatory", "email-claim": "on-demand", "scope-claim": "no",
         "address-claim": {"type": "no"},
         "claims": [{"name": "groups", "user-property": "groups", "type": "string",
-                    "mandatory": True, "on-demand": False, "scope": []}],
+                    "mandatory": False, "on-demand": False, "scope": [GROUPS_SCOPE]}],
         "introspection-revocation-allowed": False,
         "register-client-allowed": False,
         "session-management-allowed": False,
@@ -320,6 +322,11 @@ def provision(workdir):
     admin.ok("PUT", "/api/scope/openid", "openid scope", body={
         "display_name": "Open ID", "description": "Open ID Connect scope",
         "password_required": True, "password_max_age": 0, "scheme": {}})
+    # Everyone has groups: glewlwyd's login page shows its grant page, even
+    # to a user who granted all, unless a scope other than openid is granted.
+    admin.ok("POST", "/api/scope/", "groups scope", body={
+        "name": GROUPS_SCOPE, "display_name": "Groups", "description": "groups claim",
+        "password_required": True, "password_max_age": 0, "scheme": {}})
     admin.ok("POST", "/api/scope/", "mfa scope", body={
         "name": MFA_SCOPE, "display_name": "Second factor",
         "description": "password and TOTP", "password_required": True,
@@ -340,7 +347,7 @@ def provision(workdir):
            "IDP_CLIENT_SECRET='%s'" % secret, "IDP_CLI_CLIENT_ID='%s'" % CLI_CLIENT_ID,
            "IDP_PASSWORD='%s'" % PASSWORD]
     for name, u in USERS.items():
-        scopes = ["openid"] + ([MFA_SCOPE] if u["mfa"] else [])
+        scopes = ["openid", GROUPS_SCOPE] + ([MFA_SCOPE] if u["mfa"] else [])
         admin.ok("POST", "/api/user/", "user " + name, body={
             "username": name, "name": name.capitalize(), "email": name + "@example.test",
             "password": PASSWORD, "enabled": True, "scope": scopes, "groups": u["groups"]})

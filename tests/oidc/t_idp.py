@@ -83,8 +83,11 @@ def code_flows(jwk):
           sent["login_page"])
     c = verify(tok["id_token"], jwk, idp.CLIENT_ID, sent["nonce"])
     check(c["groups"] == ["helpdesk"] and c["amr"] == ["password"], "alice's claims", c)
-    check(tok["scope"] == "openid", "alice has no mfa scope", tok["scope"])
-    ok("code flow + PKCE, alice: groups %s amr %s" % (c["groups"], c["amr"]))
+    check(tok["scope"] == "openid groups", "alice has no mfa scope", tok["scope"])
+    # auth_time is the session age glewlwyd finds on the token request: 0
+    # for a relying party's back-channel request (no IdP cookie on it).
+    ok("code flow + PKCE, alice: groups %s amr %s auth_time %s" % (c["groups"], c["amr"],
+                                                                   c.get("auth_time")))
     _, info = alice.ok("GET", ISS + "/userinfo", "userinfo",
                        headers={"Authorization": "Bearer " + tok["access_token"]})
     check(info["sub"] == c["sub"] and info["groups"] == ["helpdesk"], "userinfo", info)
@@ -107,27 +110,27 @@ def code_flows(jwk):
         check(False, "carol without TOTP got a code for the mfa scope")
     except idp.LoginRequired as e:
         check("login.html" in str(e), "back to the login page", str(e))
-    tok, sent = idp.authorize(ENV, carol, scope="openid")
+    tok, sent = idp.authorize(ENV, carol, scope="openid groups")
     c = verify(tok["id_token"], jwk, idp.CLIENT_ID, sent["nonce"])
     check(c["amr"] == ["password"] and c["groups"] == ["custodian"], "carol, password only", c)
-    ok("carol, password only: mfa scope -> login page; openid alone -> amr %s" % c["amr"])
+    ok("carol, password only: mfa scope -> login page; 'openid groups' -> amr %s" % c["amr"])
 
     carol = idp.session(ENV, "carol", ENV["IDP_TOTP_CAROL"])
     tok, sent = idp.authorize(ENV, carol)
     c = verify(tok["id_token"], jwk, idp.CLIENT_ID, sent["nonce"])
-    check(c["amr"] == ["password", "otp"] and tok["scope"] == "openid mfa", "carol + TOTP", c)
+    check(c["amr"] == ["password", "otp"] and tok["scope"] == idp.SCOPES, "carol + TOTP", c)
     ok("code flow, carol + TOTP: amr %s, scope '%s'" % (c["amr"], tok["scope"]))
     # The same session, asking for openid alone: amr lists only the factors
-    # of the scopes asked for.
+    # of the scopes asked for, and groups comes with its scope only.
     tok, sent = idp.authorize(ENV, carol, scope="openid")
     c = verify(tok["id_token"], jwk, idp.CLIENT_ID, sent["nonce"])
-    check(c["amr"] == ["password"], "amr follows the scopes asked for", c)
+    check(c["amr"] == ["password"] and "groups" not in c, "amr and groups follow the scopes", c)
     # One TOTP login per user per time step.
     st, _, _ = idp.Http(ENV["IDP_URL"], ENV["IDP_CA"]).request("POST", "/api/auth/", body={
         "username": "carol", "scheme_type": "otp", "scheme_name": idp.OTP_SCHEME,
         "value": {"value": idp.totp(ENV["IDP_TOTP_CAROL"])}})
     check(st == 401, "second TOTP login within the step refused", st)
-    ok("same IdP session with scope openid: amr ['password']; 2nd TOTP login in the step: 401")
+    ok("same IdP session, scope openid: amr ['password'], no groups; 2nd TOTP login in the step: 401")
     return carol
 
 
@@ -146,7 +149,7 @@ def device_flows(jwk, carol):
     check(st == 400 and body["error"] == "access_denied", "device code used twice", body)
     ok("device flow (confidential), carol: amr %s; reused device_code: access_denied" % c["amr"])
 
-    d = idp.device_start(ENV, client_id=idp.CLI_CLIENT_ID, scope="openid")
+    d = idp.device_start(ENV, client_id=idp.CLI_CLIENT_ID, scope="openid groups")
     idp.device_verify(ENV, idp.session(ENV, "adam"), d["user_code"])
     st, body = idp.device_poll(ENV, d["device_code"], client_id=idp.CLI_CLIENT_ID)
     check(st == 200, "device token (public)", "%d %s" % (st, body))
