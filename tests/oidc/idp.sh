@@ -90,8 +90,8 @@ EOF
 # Wait until glewlwyd answers /config/ over TLS, or exits.  0 when serving,
 # 2 when it exited because the port was taken (the caller picks another).
 idp_wait() {  # WORKDIR PORT
-  local w=$1 port=$2 i
-  for i in $(seq 1 200); do
+  local w=$1 port=$2
+  for _ in $(seq 1 200); do
     if curl -s --max-time 2 --cacert "$w/tls-cert.pem" -o /dev/null \
          "https://127.0.0.1:$port/config/"; then
       return 0
@@ -145,10 +145,10 @@ EOF
 }
 
 idp_stop() {  # WORKDIR
-  local w=$1 i
+  local w=$1
   [ -f "$w/glewlwyd.pid" ] || return 0
   [ -f "$w/glewlwyd.rc" ] || kill -TERM "$(cat "$w/glewlwyd.pid")" 2>/dev/null || true
-  for i in $(seq 1 200); do
+  for _ in $(seq 1 200); do
     [ -f "$w/glewlwyd.rc" ] && return 0
     sleep 0.05
   done
