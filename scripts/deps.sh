@@ -17,7 +17,7 @@ PKGS=(
   libgnutls28-dev testssl.sh
   libzxcvbn-dev
   python3-aiosmtpd
-  libjose-dev glewlwyd sqlite3
+  glewlwyd sqlite3
   tzdata systemd
 )
 
