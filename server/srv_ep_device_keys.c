@@ -8,8 +8,8 @@
  * the device's signature over envelope || device || 0x00 || volume must
  * verify.  Then one transaction, under the device's row lock, stores the
  * nonce, supersedes the volume's current record (it stays in history),
- * inserts the new one and appends escrow.store.  After commit the event's leaf index is learnt and the
- * receipt signed with the log key.
+ * inserts the new one and appends escrow.store.  After commit the event's
+ * leaf index is learnt and the receipt signed with the log key.
  *
  * The same envelope again (same SHA-256, device and volume) changes nothing
  * and answers 200 with the original record, leaf index and receipt; it
