@@ -2,7 +2,7 @@
  * bench-escrow: escrow uploads per second against a real escrowd.
  *
  *   bench-escrow -u URL -k ENROLL_TOKEN -m MANIFEST -c AGENTS -t SECONDS [-w WARMUP]
- *                [-o ANSWERS]
+ *                [-o ANSWERS] [-i N]
  *
  * Enrols AGENTS devices (each with its own Ed25519 key, POST /v1/enroll),
  * then runs one thread per device that uploads escrow records as fast as
@@ -27,6 +27,10 @@
  *
  *   201 RECORD_ID LEAF_INDEX        an acknowledged upload
  *   STATUS ERROR_CODE               anything else ("-" if the body had none)
+ *
+ * -i N makes every N-th request of an agent a check-in (POST
+ * /v1/devices/{id}/checkin, reporting its last upload) instead of an
+ * upload: not counted in the rate, written as "STATUS -" when it succeeds.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,6 +54,7 @@ struct agent {
   int idx;
   EVP_PKEY *key;
   char device[64];
+  char last_vol[64], last_rec[64]; /* the last acknowledged upload, for -i */
   uint8_t *env;
   size_t envlen;
   char *env64, *ver64;
@@ -59,7 +64,8 @@ struct agent {
 };
 
 static const char *g_url;
-static FILE *g_answers; /* -o */
+static FILE *g_answers;      /* -o */
+static long g_checkin_every; /* -i */
 static pthread_mutex_t g_answers_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int g_stop, g_measure;
 static ke_manifest g_manifest;
@@ -183,7 +189,7 @@ static void member(const char *json, const char *name, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s", (int)n, p);
 }
 
-static void answer_line(long status, const char *body)
+static void answer_line(long status, const char *body, int upload)
 {
   char id[64], leaf[32], code[64];
 
@@ -193,8 +199,10 @@ static void answer_line(long status, const char *body)
   member(body, "leaf_index", leaf, sizeof leaf);
   member(body, "code", code, sizeof code);
   pthread_mutex_lock(&g_answers_lock);
-  if (status == 201)
+  if (upload && status == 201)
     fprintf(g_answers, "201 %s %s\n", id, leaf);
+  else if (!upload && status == 200)
+    fprintf(g_answers, "200 -\n");
   else
     fprintf(g_answers, "%ld %s\n", status, code);
   pthread_mutex_unlock(&g_answers_lock);
@@ -226,6 +234,22 @@ static void enroll(struct agent *a, CURL *c, const char *token)
   free(pub64);
 }
 
+/* Check in, reporting the last acknowledged upload with its verifier. */
+static void checkin(struct agent *a, CURL *c, struct buf *ans)
+{
+  char body[512], path[160];
+  long st;
+
+  snprintf(body, sizeof body,
+           "{\"agent_version\":\"bench\",\"escrow_key\":\"pinned\",\"volumes\":[{"
+           "\"volume_id\":\"%s\",\"record_id\":\"%s\",\"unlock_check\":\"ok\","
+           "\"verifier\":\"%s\"}]}",
+           a->last_vol, a->last_rec, a->ver64);
+  snprintf(path, sizeof path, "/v1/devices/%s/checkin", a->device);
+  st = signed_call(c, a->key, a->device, "POST", path, body, ans);
+  answer_line(st, st ? ans->p : NULL, 0);
+}
+
 static void *run(void *arg)
 {
   struct agent *a = arg;
@@ -245,6 +269,11 @@ static void *run(void *arg)
     double t0;
     long st;
 
+    if (g_checkin_every && n % g_checkin_every == g_checkin_every - 1 && a->last_rec[0]) {
+      n++;
+      checkin(a, c, &ans);
+      continue;
+    }
     vl = (size_t)snprintf(vol, sizeof vol, "v%d-%ld-%ld", a->idx, (long)time(NULL), n++);
     memcpy(m, a->env, a->envlen);
     memcpy(m + a->envlen, a->device, dl);
@@ -260,7 +289,11 @@ static void *run(void *arg)
     snprintf(path, sizeof path, "/v1/devices/%s/keys/%s", a->device, vol);
     t0 = now_s();
     st = signed_call(c, a->key, a->device, "PUT", path, body, &ans);
-    answer_line(st, st ? ans.p : NULL);
+    answer_line(st, st ? ans.p : NULL, 1);
+    if (st == 201) {
+      member(ans.p, "record_id", a->last_rec, sizeof a->last_rec);
+      snprintf(a->last_vol, sizeof a->last_vol, "%s", vol);
+    }
     if (!atomic_load(&g_measure) || atomic_load(&g_stop))
       continue;
     if (st == 201) {
@@ -308,7 +341,7 @@ int main(int argc, char **argv)
   long ok = 0, err = 0, nlat = 0;
   double *lat;
 
-  while ((opt = getopt(argc, argv, "u:k:m:c:t:w:o:")) != -1) {
+  while ((opt = getopt(argc, argv, "u:k:m:c:t:w:o:i:")) != -1) {
     switch (opt) {
       case 'u': g_url = optarg; break;
       case 'k': token = optarg; break;
@@ -317,10 +350,12 @@ int main(int argc, char **argv)
       case 't': secs = atoi(optarg); break;
       case 'w': warm = atoi(optarg); break;
       case 'o': opath = optarg; break;
+      case 'i': g_checkin_every = atol(optarg); break;
       default: goto usage;
     }
   }
-  if (!g_url || !token || !mpath || agents < 1 || agents > 1024 || secs < 1 || warm < 0)
+  if (!g_url || !token || !mpath || agents < 1 || agents > 1024 || secs < 1 || warm < 0 ||
+      g_checkin_every < 0)
     goto usage;
   if (opath && !(g_answers = fopen(opath, "w")))
     die("cannot write the answers file");
@@ -393,6 +428,6 @@ int main(int argc, char **argv)
   return err > 0 && ok == 0 ? 1 : 0;
 usage:
   fprintf(stderr, "usage: bench-escrow -u URL -k ENROLL_TOKEN -m MANIFEST -c AGENTS -t SECONDS "
-                  "[-w WARMUP] [-o ANSWERS]\n");
+                  "[-w WARMUP] [-o ANSWERS] [-i N]\n");
   return 2;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# t_escrow_load.sh - 64 agents (bench-escrow, one device each) upload for
-# 10 s on a database that is never analysed (autovacuum off on its tables:
+# t_escrow_load.sh - 64 agents (bench-escrow, one device each) upload, and
+# check in after every 4th upload, for 10 s on a database that is never analysed (autovacuum off on its tables:
 # the planner knows nothing, as on a new deployment's enrolment day).
 # Correctness, not speed: no timing is asserted.  It checks that
-#   - every answer is 201: no db_conflict, nothing else;
+#   - every upload is answered 201 and every check-in 200: no db_conflict,
+#     nothing else;
 #   - escrowd saw no serialization failure or deadlock at all (unrelated
 #     devices never conflict) and its retry wrapper gave up on nothing;
 #   - every acknowledged upload is in escrow_records with its receipt's
@@ -35,19 +36,21 @@ ETOK=$("$KE_ESCROWCTL" enroll-token create --server "$URL" --group load --uses 1
   --expires 1d 2>"$TW/err") || fail "enroll-token: $(cat "$TW/err")"
 
 "$KE_BENCH_ESCROW" -u "$URL" -k "$ETOK" -m "$TW/k/keys/escrow-key.json" -c $AGENTS -t $SECS \
-  -w 0 -o "$TW/answers" >"$TW/load.out" 2>"$TW/load.err" ||
+  -w 0 -i 5 -o "$TW/answers" >"$TW/load.out" 2>"$TW/load.err" ||
   fail "bench-escrow: $(cat "$TW/load.err")"
 log "$(cat "$TW/load.out")"
 
 acked=$(grep -c '^201 ' "$TW/answers" || true)
 [ "$acked" -ge $AGENTS ] || fail "only $acked uploads acknowledged"
-if grep -v '^201 ' "$TW/answers" >"$TW/refused"; then
-  fail "answers other than 201: $(sort "$TW/refused" | uniq -c | head)"
+checkins=$(grep -c '^200 -$' "$TW/answers" || true)
+[ "$checkins" -ge $AGENTS ] || fail "only $checkins check-ins answered"
+if grep -Ev '^(201 rec-[a-z2-7]{26} [0-9]+|200 -)$' "$TW/answers" >"$TW/refused"; then
+  fail "answers other than 201 and 200: $(sort "$TW/refused" | uniq -c | head)"
 fi
 if grep -E '"db_conflict"|gave up after repeated' "$TW/load.log" >/dev/null; then
   fail "escrowd answered db_conflict or gave up on a transaction"
 fi
-ok "$acked uploads by $AGENTS agents, every answer 201"
+ok "$acked uploads and $checkins check-ins by $AGENTS agents, none refused"
 
 http GET "$URL/metrics"
 expect_status 200 metrics
