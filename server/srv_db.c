@@ -361,6 +361,7 @@ enum srv_db_status srv_db_txn(enum srv_db_isolation iso, srv_db_txn_fn fn, void 
       return st;
     srv_db_backoff(attempt);
   }
+  srv_metrics_db_gave_up();
   ke_log(KE_LOG_WARN, "transaction gave up after repeated serialization failures",
          json_pack("{s:i}", "attempts", (int)srv_dbg.max_retries));
   return SRV_DB_RETRY;

@@ -184,6 +184,16 @@ static enum srv_db_status srv_ci_audit(struct srv_db *db, struct srv_ci *c)
   return st;
 }
 
+/* READ COMMITTED, like an upload (srv_ep_device_keys.c), for the same
+ * reason: under SERIALIZABLE the nonce clean-up's predicate locks made
+ * unrelated devices conflict.  DEVICE_CHECKIN is the device's row lock
+ * (an UPDATE's row lock conflicts with an upload's DEVICE_LOCK) and comes
+ * before every read of the device's records, so a check-in runs wholly
+ * before or after an upload of the same device.  The nonce is single-use
+ * by its primary key; the escrow key and the rotate flags are read once,
+ * as of that moment; RECORD_OBSERVE writes observation columns only, by
+ * record id, and a record disclosed meanwhile is row-locked and re-read
+ * by it, so no state change is lost. */
 static enum srv_db_status srv_ci_txn(struct srv_db *db, void *cls)
 {
   struct srv_ci *c = cls;
@@ -302,7 +312,7 @@ enum MHD_Result srv_ep_checkin(struct srv_request *req)
     free(c.vols);
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
   }
-  if (!srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_ci_txn, &c, &c.fail, &ret))
+  if (!srv_ep_txn(req, SRV_DB_READ_COMMITTED, srv_ci_txn, &c, &c.fail, &ret))
     ret = srv_ci_answer(req, &c);
   json_decref(c.rotate);
   json_decref(c.manifest);

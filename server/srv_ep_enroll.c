@@ -249,7 +249,10 @@ static const char *srv_en_hardware(struct srv_en *e, const json_t *hw)
 }
 
 /* Best effort, after the answer is decided: a batch of everyone's expired
- * nonces, so that devices that stopped calling leave nothing behind. */
+ * nonces, so that devices that stopped calling leave nothing behind.  One
+ * DELETE of rows nobody can use any more: READ COMMITTED (a row deleted
+ * meanwhile by a device's own clean-up is skipped), where SERIALIZABLE's
+ * read of the expiry index conflicted with other devices' requests. */
 static enum srv_db_status srv_en_sweep_txn(struct srv_db *db, void *cls)
 {
   enum srv_db_status st;
@@ -302,7 +305,7 @@ enum MHD_Result srv_ep_enroll(struct srv_request *req)
     return srv_ep_txn_reply(req, st, &e.fail);
   }
   if (e.created)
-    (void)srv_db_txn(SRV_DB_SERIALIZABLE, srv_en_sweep_txn, NULL);
+    (void)srv_db_txn(SRV_DB_READ_COMMITTED, srv_en_sweep_txn, NULL);
   manifest = srv_device_manifest_json(e.manifest);
   free(e.manifest);
   if (!manifest || srv_device_log_key(&vkey, &origin) != 0) {

@@ -40,6 +40,7 @@ static struct {
   long connections_open;
   uint64_t db[SRV_METRICS_DB_KINDS_];
   uint64_t db_reconnects;
+  uint64_t db_gave_up;
   uint64_t cut[SRV_METRICS_CUT_KINDS_];
   uint64_t ttk_bucket[SRV_TTK_NBUCKETS + 1]; /* time to the T-th part */
   uint64_t ttk_sum_ms, ttk_count;
@@ -99,6 +100,7 @@ size_t srv_metrics_label(const char *pattern)
 void srv_metrics_request_begin(void) { SRV_ADD(&srv_m.in_flight, 1); }
 long srv_metrics_in_flight(void) { return SRV_LOAD(&srv_m.in_flight); }
 void srv_metrics_db_reconnect(void) { SRV_ADD(&srv_m.db_reconnects, 1); }
+void srv_metrics_db_gave_up(void) { SRV_ADD(&srv_m.db_gave_up, 1); }
 void srv_metrics_connection_cut(enum srv_metrics_cut reason) { SRV_ADD(&srv_m.cut[reason], 1); }
 void srv_metrics_connection_open(int delta) { SRV_ADD(&srv_m.connections_open, delta); }
 
@@ -224,8 +226,13 @@ char *srv_metrics_render(size_t *len)
   fprintf(f,
           "# HELP escrowd_db_reconnects_total Successful PostgreSQL (re)connections.\n"
           "# TYPE escrowd_db_reconnects_total counter\n"
-          "escrowd_db_reconnects_total %llu\n",
-          (unsigned long long)SRV_LOAD(&srv_m.db_reconnects));
+          "escrowd_db_reconnects_total %llu\n"
+          "# HELP escrowd_db_transactions_given_up_total Transactions abandoned after "
+          "db_max_retries serialization failures or deadlocks (answered 503 db_conflict).\n"
+          "# TYPE escrowd_db_transactions_given_up_total counter\n"
+          "escrowd_db_transactions_given_up_total %llu\n",
+          (unsigned long long)SRV_LOAD(&srv_m.db_reconnects),
+          (unsigned long long)SRV_LOAD(&srv_m.db_gave_up));
   fputs("# HELP escrowd_http_connections_closed_total Connections escrowd closed itself, "
         "by reason.\n"
         "# TYPE escrowd_http_connections_closed_total counter\n",

@@ -39,6 +39,8 @@ void srv_metrics_request_end(size_t label, unsigned status, double seconds);
 long srv_metrics_in_flight(void);
 void srv_metrics_db_error(enum srv_metrics_db kind);
 void srv_metrics_db_reconnect(void);
+/* srv_db_txn() gave up on a transaction after max_retries attempts. */
+void srv_metrics_db_gave_up(void);
 void srv_metrics_connection_cut(enum srv_metrics_cut reason);
 /* A tracked connection opened (+1) or closed (-1). */
 void srv_metrics_connection_open(int delta);

@@ -2,6 +2,7 @@
  * bench-escrow: escrow uploads per second against a real escrowd.
  *
  *   bench-escrow -u URL -k ENROLL_TOKEN -m MANIFEST -c AGENTS -t SECONDS [-w WARMUP]
+ *                [-o ANSWERS] [-i N]
  *
  * Enrols AGENTS devices (each with its own Ed25519 key, POST /v1/enroll),
  * then runs one thread per device that uploads escrow records as fast as
@@ -19,6 +20,17 @@
  * custodians' opening does), while the load generator, which shares the
  * machine with the server and PostgreSQL, spends two Ed25519 signatures per
  * upload instead of an ECDH as well.
+ *
+ * -o writes one line per answer of the whole run (warm-up and the last
+ * requests included), for correctness checks rather than timing
+ * (tests/server/t_escrow_load.sh):
+ *
+ *   201 RECORD_ID LEAF_INDEX        an acknowledged upload
+ *   STATUS ERROR_CODE               anything else ("-" if the body had none)
+ *
+ * -i N makes every N-th request of an agent a check-in (POST
+ * /v1/devices/{id}/checkin, reporting its last upload) instead of an
+ * upload: not counted in the rate, written as "STATUS -" when it succeeds.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,6 +54,7 @@ struct agent {
   int idx;
   EVP_PKEY *key;
   char device[64];
+  char last_vol[64], last_rec[64]; /* the last acknowledged upload, for -i */
   uint8_t *env;
   size_t envlen;
   char *env64, *ver64;
@@ -51,6 +64,9 @@ struct agent {
 };
 
 static const char *g_url;
+static FILE *g_answers;      /* -o */
+static long g_checkin_every; /* -i */
+static pthread_mutex_t g_answers_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int g_stop, g_measure;
 static ke_manifest g_manifest;
 
@@ -137,6 +153,8 @@ static long signed_call(CURL *c, EVP_PKEY *k, const char *device, const char *me
   hl_list = curl_slist_append(hl_list, "Expect:");
   snprintf(url, sizeof url, "%s%s", g_url, path);
   ans->n = 0;
+  if (ans->p)
+    ans->p[0] = '\0'; /* an empty answer leaves no earlier body behind */
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -150,6 +168,44 @@ static long signed_call(CURL *c, EVP_PKEY *k, const char *device, const char *me
   free(nonce64);
   free(sig64);
   return status;
+}
+
+/* The text of string member `name` of a JSON answer, into out ("-" if
+ * absent): enough for escrowd's flat answers. */
+static void member(const char *json, const char *name, char *out, size_t outlen)
+{
+  char pat[64];
+  const char *p;
+  size_t n;
+
+  snprintf(pat, sizeof pat, "\"%s\":", name);
+  snprintf(out, outlen, "-");
+  if (!json || !(p = strstr(json, pat)))
+    return;
+  p += strlen(pat);
+  p += *p == '"';
+  n = strcspn(p, "\",}");
+  if (n > 0 && n < outlen)
+    snprintf(out, outlen, "%.*s", (int)n, p);
+}
+
+static void answer_line(long status, const char *body, int upload)
+{
+  char id[64], leaf[32], code[64];
+
+  if (!g_answers)
+    return;
+  member(body, "record_id", id, sizeof id);
+  member(body, "leaf_index", leaf, sizeof leaf);
+  member(body, "code", code, sizeof code);
+  pthread_mutex_lock(&g_answers_lock);
+  if (upload && status == 201)
+    fprintf(g_answers, "201 %s %s\n", id, leaf);
+  else if (!upload && status == 200)
+    fprintf(g_answers, "200 -\n");
+  else
+    fprintf(g_answers, "%ld %s\n", status, code);
+  pthread_mutex_unlock(&g_answers_lock);
 }
 
 static void enroll(struct agent *a, CURL *c, const char *token)
@@ -178,6 +234,22 @@ static void enroll(struct agent *a, CURL *c, const char *token)
   free(pub64);
 }
 
+/* Check in, reporting the last acknowledged upload with its verifier. */
+static void checkin(struct agent *a, CURL *c, struct buf *ans)
+{
+  char body[512], path[160];
+  long st;
+
+  snprintf(body, sizeof body,
+           "{\"agent_version\":\"bench\",\"escrow_key\":\"pinned\",\"volumes\":[{"
+           "\"volume_id\":\"%s\",\"record_id\":\"%s\",\"unlock_check\":\"ok\","
+           "\"verifier\":\"%s\"}]}",
+           a->last_vol, a->last_rec, a->ver64);
+  snprintf(path, sizeof path, "/v1/devices/%s/checkin", a->device);
+  st = signed_call(c, a->key, a->device, "POST", path, body, ans);
+  answer_line(st, st ? ans->p : NULL, 0);
+}
+
 static void *run(void *arg)
 {
   struct agent *a = arg;
@@ -197,6 +269,11 @@ static void *run(void *arg)
     double t0;
     long st;
 
+    if (g_checkin_every && n % g_checkin_every == g_checkin_every - 1 && a->last_rec[0]) {
+      n++;
+      checkin(a, c, &ans);
+      continue;
+    }
     vl = (size_t)snprintf(vol, sizeof vol, "v%d-%ld-%ld", a->idx, (long)time(NULL), n++);
     memcpy(m, a->env, a->envlen);
     memcpy(m + a->envlen, a->device, dl);
@@ -212,6 +289,11 @@ static void *run(void *arg)
     snprintf(path, sizeof path, "/v1/devices/%s/keys/%s", a->device, vol);
     t0 = now_s();
     st = signed_call(c, a->key, a->device, "PUT", path, body, &ans);
+    answer_line(st, st ? ans.p : NULL, 1);
+    if (st == 201) {
+      member(ans.p, "record_id", a->last_rec, sizeof a->last_rec);
+      snprintf(a->last_vol, sizeof a->last_vol, "%s", vol);
+    }
     if (!atomic_load(&g_measure) || atomic_load(&g_stop))
       continue;
     if (st == 201) {
@@ -250,7 +332,7 @@ static char *read_file(const char *path, size_t *len)
 
 int main(int argc, char **argv)
 {
-  const char *token = NULL, *mpath = NULL;
+  const char *token = NULL, *mpath = NULL, *opath = NULL;
   int agents = 1, secs = 5, warm = 1, opt;
   struct agent *ag;
   ke_ferr ferr;
@@ -259,7 +341,7 @@ int main(int argc, char **argv)
   long ok = 0, err = 0, nlat = 0;
   double *lat;
 
-  while ((opt = getopt(argc, argv, "u:k:m:c:t:w:")) != -1) {
+  while ((opt = getopt(argc, argv, "u:k:m:c:t:w:o:i:")) != -1) {
     switch (opt) {
       case 'u': g_url = optarg; break;
       case 'k': token = optarg; break;
@@ -267,11 +349,16 @@ int main(int argc, char **argv)
       case 'c': agents = atoi(optarg); break;
       case 't': secs = atoi(optarg); break;
       case 'w': warm = atoi(optarg); break;
+      case 'o': opath = optarg; break;
+      case 'i': g_checkin_every = atol(optarg); break;
       default: goto usage;
     }
   }
-  if (!g_url || !token || !mpath || agents < 1 || agents > 1024 || secs < 1 || warm < 0)
+  if (!g_url || !token || !mpath || agents < 1 || agents > 1024 || secs < 1 || warm < 0 ||
+      g_checkin_every < 0)
     goto usage;
+  if (opath && !(g_answers = fopen(opath, "w")))
+    die("cannot write the answers file");
   mtext = read_file(mpath, &mlen);
   if (ke_manifest_parse(&g_manifest, mtext, mlen, &ferr) != KE_OK)
     die(ferr.msg);
@@ -335,10 +422,12 @@ int main(int argc, char **argv)
   }
   free(ag);
   free(lat);
+  if (g_answers && fclose(g_answers) != 0)
+    die("cannot write the answers file");
   curl_global_cleanup();
   return err > 0 && ok == 0 ? 1 : 0;
 usage:
   fprintf(stderr, "usage: bench-escrow -u URL -k ENROLL_TOKEN -m MANIFEST -c AGENTS -t SECONDS "
-                  "[-w WARMUP]\n");
+                  "[-w WARMUP] [-o ANSWERS] [-i N]\n");
   return 2;
 }

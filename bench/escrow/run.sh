@@ -9,10 +9,11 @@
 # WAL flush.  The escrow side is the whole path: bench-escrow signs every
 # request like escrow-agent, and escrowd verifies the request and envelope
 # signatures, parses the envelope, stores nonce + record + audit event in
-# one SERIALIZABLE transaction, learns the event's leaf index after commit
-# and signs the receipt.  The pgbench side is one INSERT of a row of the
-# same shape (ids, ~200-byte envelope, SHA-256, the same unique index) per
-# transaction, prepared, with as many clients as there are agents.
+# one READ COMMITTED transaction under the device's row lock, learns the
+# event's leaf index after commit and signs the receipt.  The pgbench side
+# is one INSERT of a row of the same shape (ids, ~200-byte envelope,
+# SHA-256, the same unique index) per transaction, prepared, with as many
+# clients as there are agents.
 #
 # Knobs: BENCH_SECONDS (per run, default 10), BENCH_THREADS (escrowd
 # worker threads = its PostgreSQL connections, default 16), BENCH_AGENTS

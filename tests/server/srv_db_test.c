@@ -5,7 +5,9 @@
  *   - many threads hammering one counter: every increment lands;
  *   - SRV_DB_ABORT rolls back; a failing statement gives SRV_DB_ERROR and
  *     leaves the connection usable;
- *   - an unreachable database gives SRV_DB_UNAVAILABLE quickly.
+ *   - an unreachable database gives SRV_DB_UNAVAILABLE quickly;
+ *   - escrowd_db_transactions_given_up_total counts the transactions given
+ *     up after db_max_retries, and not those that committed after retries.
  * Usage: srv_db_test DSN   (a role that may create a table)
  */
 #include <pthread.h>
@@ -151,6 +153,26 @@ static enum srv_db_status count_txn(struct srv_db *db, void *cls)
   return run(db, "SELECT 1", 0, NULL, cls);
 }
 
+/* A conflict every time: the wrapper must give up after max_retries. */
+static enum srv_db_status conflict_txn(struct srv_db *db, void *cls)
+{
+  (void)db;
+  ++*(int *)cls;
+  return SRV_DB_RETRY;
+}
+
+/* escrowd_db_transactions_given_up_total in /metrics' text, -1 if absent. */
+static long gave_up(void)
+{
+  static const char name[] = "\nescrowd_db_transactions_given_up_total ";
+  size_t len;
+  char *text = srv_metrics_render(&len), *p = text ? strstr(text, name) : NULL;
+  long n = p ? atol(p + sizeof name - 1) : -1;
+
+  free(text);
+  return n;
+}
+
 int main(int argc, char **argv)
 {
   struct srv_config cfg;
@@ -211,6 +233,16 @@ int main(int argc, char **argv)
   }
   CHECK(srv_db_txn(SRV_DB_READ_ONLY, count_txn, &one) == SRV_DB_OK && one == 1,
         "connection unusable after an error");
+  CHECK(gave_up() == 0, "retried transactions that committed counted as given up (%ld)", gave_up());
+  srv_db_shutdown();
+
+  cfg.db_max_retries = 3;
+  CHECK(srv_db_init(&cfg) == 0, "srv_db_init (3 retries)");
+  attempts = 0;
+  CHECK(srv_db_txn(SRV_DB_READ_COMMITTED, conflict_txn, &attempts) == SRV_DB_RETRY,
+        "endless conflict not given up");
+  CHECK(attempts == 3, "endless conflict: %d attempts, want 3", attempts);
+  CHECK(gave_up() == 1, "give-up counter %ld, want 1", gave_up());
   srv_db_shutdown();
 
   cfg.db_dsn = "host=/nonexistent-keyescrow dbname=x user=y";
