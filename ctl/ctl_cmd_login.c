@@ -21,6 +21,7 @@ const char ctl_usage_login[] =
   "usage: escrowctl login --server URL --user NAME [--password-file F]\n"
   "                       [--new-password-file F] [--cacert PEM]\n"
   "                       [--pin-sha256 B64]\n"
+  "       escrowctl login --server URL --sso [--cacert PEM] [--pin-sha256 B64]\n"
   "\n"
   "Logs in to escrowd and stores the session token, its expiry, the server and\n"
   "the pinned CA in $XDG_CONFIG_HOME/escrowctl/login.json (default\n"
@@ -28,8 +29,15 @@ const char ctl_usage_login[] =
   "it.  A one-time password (from `user add` or `escrowd bootstrap-admin`) must\n"
   "be replaced: login then asks for a new one (or reads --new-password-file).\n"
   "\n"
+  "With --sso, logs in through the organisation's identity provider (OAuth 2.0\n"
+  "device authorization): it prints a web address and a code; open the address\n"
+  "in any browser, log in there (with your second factor), enter the code, and\n"
+  "login finishes here by itself.  The account and its role come from the\n"
+  "identity provider; the session lasts no longer than its login does.\n"
+  "\n"
   "  --server URL            https://host[:port] (http:// only for loopback)\n"
   "  --user NAME             the account\n"
+  "  --sso                   single sign-on instead of a password (no --user)\n"
   "  --password-file F       read the password from F (first line); default: ask\n"
   "  --new-password-file F   the new password, when the server requires a change\n"
   "  --cacert PEM            trust only this CA for the server (pinned for later)\n"
@@ -47,6 +55,7 @@ const char ctl_usage_logout[] =
 typedef struct login_opts {
   ctl_http_target t;
   const char *user, *password_file, *new_password_file;
+  int sso;
 } login_opts;
 
 static int read_password(ke_buf *b, const char *file, const char *prompt, int is_new)
@@ -86,6 +95,86 @@ static int save_login(const login_opts *o, ctl_http *h, const json_t *ans)
   return CTL_OK;
 }
 
+/* --sso: the device authorization grant, through escrowd
+ * (docs/api.yaml, /v1/login/oidc/device).  Polling at the IdP's interval
+ * is the protocol's (RFC 8628 3.5), not a guess. */
+static int sso_poll(ctl_http *h, login_opts *o, const char *handle, json_int_t interval,
+                    time_t until)
+{
+  json_t *body = json_pack("{s:s}", "handle", handle), *ans = NULL;
+  long status = 0;
+  int rc = CTL_FAIL;
+
+  while (body && time(NULL) < until) {
+    sleep((unsigned)interval);
+    json_decref(ans);
+    ans = NULL;
+    if ((rc = ctl_http_call_status(h, "POST", "/v1/login/oidc/device/poll", body, &status, &ans)))
+      break;
+    if (status == 202) {
+      json_int_t next = ctl_jint(ans, "interval");
+      interval = next >= 1 && next <= 60 ? next : interval;
+      continue;
+    }
+    if (status == 200 && (o->user = ctl_jstr(ans, "user"))) {
+      rc = save_login(o, h, ans);
+      break;
+    }
+    const json_t *e = json_object_get(ans, "error");
+    rc = status == 401 || status == 403
+           ? ctl_err(CTL_FAIL, "%s (HTTP %ld %s)", ctl_jstr(e, "message") ?: "refused", status,
+                     ctl_jstr(e, "code") ?: "?")
+           : ctl_http_report(h, status, ans);
+    break;
+  }
+  if (body && time(NULL) >= until && rc == CTL_FAIL && !ans)
+    rc = ctl_err(CTL_FAIL, "the login was not finished in time: start again");
+  json_decref(ans);
+  json_decref(body);
+  return rc;
+}
+
+static int login_sso(login_opts *o)
+{
+  ctl_http *h = NULL;
+  json_t *ans = NULL;
+  long status = 0;
+  int rc;
+
+  if (o->user || o->password_file || o->new_password_file)
+    return ctl_err(CTL_USAGE, "--sso takes no --user or password: the identity provider says who");
+  if ((rc = CTL_REQUIRED({"--server", o->t.server})) ||
+      (rc = ctl_http_open_explicit(&h, o->t.server, o->t.cacert, NULL)) ||
+      (rc = ctl_http_set_pin(h, o->t.pin)) ||
+      (rc = ctl_http_call_status(h, "POST", "/v1/login/oidc/device", NULL, &status, &ans)))
+    goto out;
+  if (status != 200) {
+    rc = ctl_http_report(h, status, ans);
+    goto out;
+  }
+  const char *handle = ctl_jstr(ans, "handle"), *code = ctl_jstr(ans, "user_code");
+  const char *uri = ctl_jstr(ans, "verification_uri");
+  const char *full = ctl_jstr(ans, "verification_uri_complete");
+  json_int_t interval = ctl_jint(ans, "interval"), life = ctl_jint(ans, "expires_in");
+  if (!handle || !code || !uri || interval < 1 || interval > 60 || life < 1) {
+    rc =
+      ctl_err(CTL_NET, "%s answered the single sign-on request without a code", ctl_http_server(h));
+    goto out;
+  }
+  /* On stderr: stdout stays for the result.  The code is no secret: it is
+   * worthless without the person's own login at the IdP. */
+  fprintf(stderr,
+          "To log in, open %s in a browser and enter the code\n\n    %s\n\n%s%s%s"
+          "Waiting for the login (%lld minutes)...\n",
+          uri, code, full ? "(or open " : "", full ? full : "", full ? ")\n" : "",
+          (long long)(life + 59) / 60);
+  rc = sso_poll(h, o, handle, interval, time(NULL) + (time_t)life);
+out:
+  json_decref(ans);
+  ctl_http_free(h);
+  return rc;
+}
+
 /* One POST /v1/login with the password (and a new one, if chosen). */
 static int login_post(ctl_http *h, const login_opts *o, const ke_buf *pw, const ke_buf *npw,
                       long *status, json_t **ans)
@@ -107,6 +196,7 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
     {"user", required_argument, 0, CTL_OPT_ARG(login_opts, user)},
     {"password-file", required_argument, 0, CTL_OPT_ARG(login_opts, password_file)},
     {"new-password-file", required_argument, 0, CTL_OPT_ARG(login_opts, new_password_file)},
+    {"sso", no_argument, 0, CTL_OPT_SET(login_opts, sso)},
     CTL_OPT_END};
   login_opts o = {0};
   ke_buf pw = {0}, npw = {0};
@@ -118,6 +208,8 @@ int ctl_cmd_login(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)))
     return rc;
+  if (o.sso)
+    return login_sso(&o);
   if ((rc = CTL_REQUIRED({"--server", o.t.server}, {"--user", o.user})))
     return rc;
   if ((rc = ctl_http_open_explicit(&h, o.t.server, o.t.cacert, NULL)))

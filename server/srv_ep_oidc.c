@@ -291,10 +291,9 @@ static json_t *srv_oidc_exchange(struct srv_oidc_cb *c, const char *code, const 
     goto out;
   }
   r = srv_oidc_verify(json_string_value(json_object_get(ans, "id_token")), c->nonce, &claims, &why);
-  if (r != SRV_OIDC_OK) {
-    *reason = srv_oidc_result_name(r);
+  *reason = r == SRV_OIDC_OK ? "" : srv_oidc_result_name(r);
+  if (r != SRV_OIDC_OK)
     srv_oidc_refuse_token(c->req, *reason, why);
-  }
 out:
   if (form)
     ke_wipe(form, strlen(form));

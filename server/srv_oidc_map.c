@@ -253,12 +253,19 @@ void srv_oidc_account_name(char out[64], const json_t *claims, const char *perso
 {
   const char *pu = json_string_value(json_object_get(claims, "preferred_username"));
   const char *em = json_string_value(json_object_get(claims, "email"));
+  const char *nm = json_string_value(json_object_get(claims, "name"));
   char base[48] = "", local[256] = "";
 
+  /* preferred_username, the e-mail's local part, or the display name
+   * ("Ada Lovelace": "ada.lovelace"); none of them is trusted for more
+   * than a readable name: the identity is (issuer, subject). */
   if (pu)
     snprintf(local, sizeof local, "%.*s", (int)strcspn(pu, "@"), pu);
   else if (em)
     snprintf(local, sizeof local, "%.*s", (int)strcspn(em, "@"), em);
+  else if (nm)
+    for (size_t i = 0; nm[i] && i + 1 < sizeof local; i++)
+      local[i] = nm[i] == ' ' ? '.' : nm[i];
   srv_map_fit_name(base, sizeof base, local);
   if (!base[0])
     snprintf(base, sizeof base, "sso");
