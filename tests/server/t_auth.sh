@@ -211,6 +211,13 @@ jpost "$U/v1/login" "" "$(login_body hd1 "$PW_HD")"
 expect_status 401 "a disabled user's login"; expect_error invalid_credentials "disabled login"
 jpost "$U/v1/users/hd1/enable" "$ADMIN" ''
 expect_status 200 "enable helpdesk"
+# Disabling ended the session for good: enabling does not bring it back.
+jpost "$U/v1/logout" "$HD" ''
+expect_status 401 "a session of before the disable, after the enable"
+
+jpost "$U/v1/login" "" "$(login_body hd1 "$PW_HD")"
+expect_status 200 "helpdesk login after enable"
+HD=$(json_get token)
 jpost "$U/v1/logout" "$HD" ''
 expect_status 200 "logout"; [ "$(json_get revoked)" = true ] || fail "logout answer"
 jpost "$U/v1/logout" "$HD" ''
