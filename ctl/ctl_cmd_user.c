@@ -1,5 +1,6 @@
 /*
- * escrowctl user add|list|disable|enable|set-role|set-person|set-email|reset-password
+ * escrowctl user add|list|disable|enable|set-role|set-person|set-email|set-scope|
+ *                reset-password
  * (admin role) over the stored login.  A password given with
  * --password-file is never printed; a generated one-time password is the
  * only way the new user gets in, so `add` prints it, once.
@@ -37,7 +38,8 @@ const char ctl_usage_user_list[] =
 
 const char ctl_usage_user_disable[] =
   "usage: escrowctl user disable NAME\n\n"
-  "Disables an account (admin only): its tokens stop working at once.  The last\n"
+  "Disables an account (admin only): its sessions and the API tokens it made\n"
+  "are revoked at once (enabling it again brings none of them back).  The last\n"
   "active admin cannot be disabled.\n\n" CTL_ONLINE_OPTS;
 
 const char ctl_usage_user_enable[] = "usage: escrowctl user enable NAME\n\nEnables a disabled "
@@ -60,6 +62,15 @@ const char ctl_usage_user_set_email[] =
   "for their part, and one when it completes or expires (escrowd's smtp_url).\n"
   "--email '' removes the address.\n\n" CTL_ONLINE_OPTS;
 
+const char ctl_usage_user_set_scope[] =
+  "usage: escrowctl user set-scope NAME --scope GROUPS\n\n"
+  "Limits an account to the devices of some enrolment groups (admin only):\n"
+  "GROUPS is a comma-separated list of patterns, '*' matching any run of\n"
+  "characters (\"emea-*,lab\").  A scoped helpdesk account sees, searches and\n"
+  "retrieves only those devices; a scoped auditor's reports cover only them.\n"
+  "--scope '' lifts the limit.  (An SSO account's scope comes from the identity\n"
+  "provider at each login: escrowd's oidc_role_map.)\n\n" CTL_ONLINE_OPTS;
+
 const char ctl_usage_user_reset_password[] =
   "usage: escrowctl user reset-password NAME [--password-file F]\n\n"
   "Resets an account's password (admin only): for a forgotten password or a\n"
@@ -70,7 +81,7 @@ const char ctl_usage_user_reset_password[] =
 
 typedef struct user_opts {
   ctl_http_target t;
-  const char *role, *password_file, *person, *email;
+  const char *role, *password_file, *person, *email, *scope;
   unsigned cidx;
   int json, service;
 } user_opts;
@@ -94,6 +105,7 @@ static const struct option user_options[] = {
   {"person", required_argument, 0, CTL_OPT_ARG(user_opts, person)},
   {"service", no_argument, 0, CTL_OPT_SET(user_opts, service)},
   {"email", required_argument, 0, CTL_OPT_ARG(user_opts, email)},
+  {"scope", required_argument, 0, CTL_OPT_ARG(user_opts, scope)},
   CTL_OPT_END};
 
 /* Options, then exactly `npos` positional arguments (the user name). */
@@ -137,6 +149,8 @@ static int parse(const ctl_cmd *cmd, int argc, char **argv, user_opts *o, int np
     return ctl_err(CTL_USAGE, "--person applies to `user add` and `user set-person` only");
   if (!rc && o->email && (!cmd->sub || strcmp(cmd->sub, "set-email") != 0))
     return ctl_err(CTL_USAGE, "--email applies to `user set-email` only");
+  if (!rc && o->scope && (!cmd->sub || strcmp(cmd->sub, "set-scope") != 0))
+    return ctl_err(CTL_USAGE, "--scope applies to `user set-scope` only");
   if (!rc && o->service && (!cmd->sub || strcmp(cmd->sub, "add") != 0))
     return ctl_err(CTL_USAGE, "--service applies to `user add` only");
   return rc;
@@ -236,7 +250,8 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
     return rc;
   if ((rc = ctl_list_fetch(&o.t, "/v1/users", 0, o.json, &ans)) || !ans)
     return rc;
-  printf("%-24s %-10s %-5s %-8s %-20s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED", "KIND");
+  printf("%-24s %-10s %-5s %-8s %-20s %-8s %s\n", "NAME", "ROLE", "INDEX", "STATE", "CREATED",
+         "KIND", "SCOPE / PERSON");
   const json_t *users = json_object_get(ans, "users");
   for (size_t i = 0; i < json_array_size(users); i++) {
     const json_t *u = json_array_get(users, i);
@@ -244,10 +259,14 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
     char idx[8] = "-";
     if (json_is_integer(ci))
       snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
-    printf("%-24s %-10s %-5s %-8s %-20s %s\n", ctl_jstr(u, "name"), ctl_jstr(u, "role"), idx,
-           json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
+    printf("%-24s %-10s %-5s %-8s %-20s %-8s %s%s%s\n", ctl_jstr(u, "name"), ctl_jstr(u, "role"),
+           idx, json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
            ctl_jstr(u, "created"),
-           json_is_true(json_object_get(u, "service")) ? "service" : "person");
+           json_is_true(json_object_get(u, "service")) ? "service"
+           : json_is_true(json_object_get(u, "sso"))   ? "sso"
+                                                       : "person",
+           ctl_jstr(u, "scope") ?: "*", ctl_jstr(u, "person") ? "  " : "",
+           ctl_jstr(u, "person") ?: "");
   }
   json_decref(ans);
   return CTL_OK;
@@ -267,9 +286,9 @@ int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
 
   if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
     return rc;
-  if (strcmp(what, "person") == 0 || strcmp(what, "email") == 0) {
-    const char *v = what[0] == 'p' ? o.person : o.email,
-               *opt = what[0] == 'p' ? "--person" : "--email";
+  if (strcmp(what, "person") == 0 || strcmp(what, "email") == 0 || strcmp(what, "scope") == 0) {
+    const char *v = what[0] == 'p' ? o.person : what[0] == 'e' ? o.email : o.scope,
+               *opt = what[0] == 'p' ? "--person" : what[0] == 'e' ? "--email" : "--scope";
     if (!v)
       return ctl_missing_opt(opt);
     if (!(req = json_pack("{s:s}", what, v)))
@@ -301,6 +320,10 @@ int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
     printf("User %s is mailed at %s.\n", name, o.email);
   else if (o.email)
     printf("User %s has no email address now.\n", name);
+  else if (o.scope)
+    printf(o.scope[0] ? "User %s is limited to the device groups %s.\n"
+                      : "User %s sees every device group now.%s\n",
+           name, o.scope);
   else if (req)
     printf("User %s now has role %s (was %s).\n", name, o.role, ctl_jstr(ans, "previous_role"));
   else

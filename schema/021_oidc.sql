@@ -67,3 +67,25 @@ COMMENT ON TABLE oidc_devices IS 'SSO device-flow logins in progress';
 REVOKE ALL ON oidc_logins, oidc_handoffs, oidc_devices FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON oidc_logins, oidc_handoffs, oidc_devices TO keyescrow_app;
 GRANT UPDATE (oidc_issuer, oidc_subject) ON users TO keyescrow_app;
+
+-- Scoped roles: an account may be limited to devices whose enrolment group
+-- matches one of its patterns ('*' matches any run of characters, nothing
+-- else is special): a helpdesk on 'emea-*' sees, searches and retrieves
+-- only those devices, an auditor's reports cover only them.  NULL = every
+-- group.  Set by an administrator (POST /v1/users/{name}/scope) or, for
+-- an SSO account, by the claim value that gave its role (oidc_role_map).
+-- The route table still decides who may call what; the scope is applied
+-- in the queries (ke_group_in), never to their results afterwards.
+ALTER TABLE users
+  ADD COLUMN scope text[] CHECK (scope IS NULL OR (cardinality(scope) BETWEEN 1 AND 32
+    AND array_to_string(scope, ',') ~ '^[A-Za-z0-9._*-]{1,64}(,[A-Za-z0-9._*-]{1,64})*$'));
+GRANT UPDATE (scope) ON users TO keyescrow_app;
+
+CREATE OR REPLACE FUNCTION ke_group_in(g text, scope text[]) RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  SET search_path = pg_catalog
+AS $$
+  SELECT scope IS NULL OR EXISTS (
+    SELECT 1 FROM unnest(scope) AS p
+    WHERE g LIKE replace(replace(replace(replace(p, '\', '\\'), '%', '\%'), '_', '\_'), '*', '%'))
+$$;

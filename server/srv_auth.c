@@ -70,7 +70,7 @@ void srv_auth_init(const struct srv_config *cfg)
 
 /* The token and its user (AUTH_LOOKUP). */
 struct srv_auth_row {
-  const char *token_id, *user_id, *name, *role, *why;
+  const char *token_id, *user_id, *name, *role, *why, *scope;
   uint8_t token_hash[32];
   int64_t custodian_index;
   int valid;
@@ -82,6 +82,7 @@ static const struct srv_col srv_auth_row_cols[] = {
   SRV_COL_TEXT(struct srv_auth_row, name),
   SRV_COL_TEXT(struct srv_auth_row, role),
   SRV_COL_INT64(struct srv_auth_row, custodian_index),
+  SRV_COL_TEXT_NULL(struct srv_auth_row, scope),
   SRV_COL_BOOL(struct srv_auth_row, valid),
   SRV_COL_TEXT(struct srv_auth_row, why),
   SRV_COL_END};
@@ -122,11 +123,17 @@ static enum srv_db_status srv_auth_lookup_txn(struct srv_db *db, void *cls)
   l->p.role = role;
   l->p.token_id = strtoll(t.token_id, NULL, 10);
   l->p.custodian_index = (int)t.custodian_index;
+  snprintf(l->p.scope, sizeof l->p.scope, "%s", t.scope ? t.scope : "");
   snprintf(l->p.id, sizeof l->p.id, "%s", t.user_id);
   snprintf(l->p.name, sizeof l->p.name, "%s", t.name);
   snprintf(l->p.actor, sizeof l->p.actor, "user:%s", l->p.name);
   PQclear(r);
   return SRV_DB_OK;
+}
+
+const char *srv_principal_scope(const struct srv_principal *p)
+{
+  return p->scope[0] ? p->scope : NULL;
 }
 
 /* Refuse the request (*ret) and return 0. */

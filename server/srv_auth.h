@@ -26,7 +26,14 @@ struct srv_principal {
   /* Added with the accounts work (users only; 0 otherwise): */
   long long token_id;  /* the session/API token used (for logout) */
   int custodian_index; /* 1..255 for custodians, 0 otherwise */
+  /* Scoped roles (schema 021): the device-group patterns as a PostgreSQL
+   * array literal ("{emea-*,lab}"), "" for every group. */
+  char scope[2200];
 };
+
+/* The caller's scope as the parameter of the statements that apply it
+ * ($N::text[] passed to ke_group_in): NULL for every group. */
+const char *srv_principal_scope(const struct srv_principal *p);
 
 /* The authenticated caller of the current request (never NULL). */
 const struct srv_principal *srv_request_principal(const struct srv_request *req);

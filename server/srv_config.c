@@ -195,8 +195,9 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
   {"oidc_role_claim", S(oidc_role_claim), "groups", 0, 0,
    "The ID token claim (a string or an array of strings) mapped to roles by oidc_role_map."},
   {"oidc_role_map", S(oidc_role_map), NULL, 0, 0,
-   "VALUE=ROLE[#INDEX], comma-separated, first match wins: a claim value and the role it "
-   "grants (admin, helpdesk, auditor, custodian#INDEX). No match = no login."},
+   "VALUE=ROLE[#INDEX][@GROUP|GROUP...], comma-separated, first match wins: a claim value "
+   "and the role it grants (admin, helpdesk, auditor, custodian#INDEX), optionally scoped to "
+   "device groups (patterns, '*' any run). No match = no login."},
   {"oidc_mfa_roles", S(oidc_mfa_roles), "admin,custodian", 0, 0,
    "Roles whose SSO login requires multi-factor authentication (oidc_mfa_amr or "
    "oidc_mfa_acr); \"-\" = none."},

@@ -21,6 +21,7 @@
 
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_auth.h"
 #include "srv_ep.h"
 #include "srv_routes.h"
 #include "srv_rows.h"
@@ -57,12 +58,13 @@ struct srv_da {
   struct srv_ep_fail fail;
 };
 
-/* Lock the device row (404 if there is none). */
+/* Lock the device row (404 if there is none, or none in the caller's
+ * scope). */
 static enum srv_db_status srv_da_lock(struct srv_db *db, struct srv_da *a)
 {
-  const char *p1[1] = {a->id};
+  const char *p2[2] = {a->id, srv_principal_scope(srv_request_principal(a->req))};
   enum srv_db_status st;
-  PGresult *r = srv_db_exec(db, SRV_STMT_DEVICE_LOCK, p1, &st);
+  PGresult *r = srv_db_exec(db, SRV_STMT_DEVICE_LOCK_SCOPED, p2, &st);
   const char *v;
 
   if (!r)

@@ -19,6 +19,7 @@
 
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_auth.h"
 #include "srv_ep.h"
 #include "srv_routes.h"
 #include "srv_rows.h"
@@ -60,12 +61,13 @@ struct srv_ds {
 static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
 {
   struct srv_ds *s = cls;
-  const char *p3[3] = {s->pat, s->pat_key, s->limit};
+  const char *p4[4] = {s->pat, s->pat_key, s->limit,
+                       srv_principal_scope(srv_request_principal(s->req))};
   enum srv_db_status st;
   json_t *d, *e;
   size_t i;
 
-  if ((st = srv_db_rows_json(db, SRV_STMT_DEVICE_SEARCH, p3, srv_ds_cols, &s->list)))
+  if ((st = srv_db_rows_json(db, SRV_STMT_DEVICE_SEARCH, p4, srv_ds_cols, &s->list)))
     return st;
   /* No record matched: the device itself did. */
   json_array_foreach (s->list, i, e)
@@ -162,13 +164,15 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
 {
   struct srv_dg *g = cls;
   const char *p1[1] = {g->id};
+  /* A device outside the caller's scope is no device at all: 404. */
+  const char *p2[2] = {g->id, srv_principal_scope(srv_request_principal(g->req))};
   enum srv_db_status st;
   PGresult *r;
   json_t *dev, *recs = NULL, *d;
 
   json_decref(g->out);
   g->out = NULL;
-  if (!(r = srv_db_exec(db, SRV_STMT_DEVICE_GET, p1, &st)))
+  if (!(r = srv_db_exec(db, SRV_STMT_DEVICE_GET, p2, &st)))
     return st;
   if (PQntuples(r) != 1) {
     PQclear(r);

@@ -29,6 +29,7 @@
 #include "srv_audit.h"
 #include "srv_audit_http.h"
 #include "srv_device.h"
+#include "srv_auth.h"
 #include "srv_ep.h"
 #include "srv_report.h"
 #include "srv_routes.h"
@@ -87,6 +88,7 @@ struct srv_rp {
   PGresult *res; /* the rows, formatted while they are sent */
   char *fingerprint, *generated;
   json_t *custodians; /* {"threshold", "attested_90_days", "warning", "shares"} */
+  const char *scope;  /* the caller's (srv_principal_scope), NULL: every group */
 };
 
 static const struct srv_jcol srv_rp_share_cols[] = {
@@ -269,7 +271,8 @@ static void srv_rp_row_csv(struct srv_rp_buf *b, const PGresult *r, int row, int
 static enum srv_db_status srv_rp_txn(struct srv_db *db, void *cls)
 {
   struct srv_rp *s = cls;
-  const char *p3[3] = {s->q.group, s->q.os, s->stale_days};
+  /* A scoped auditor's report covers its groups only (and says so). */
+  const char *p3[4] = {s->q.group, s->q.os, s->stale_days, s->scope};
   enum srv_db_status st;
   PGresult *r;
 
@@ -330,7 +333,9 @@ static void srv_rp_head_json(struct srv_rp_buf *b, const struct srv_rp *s,
   srv_rp_jstr(b, s->q.group);
   srv_rp_str(b, ",\"os\":");
   srv_rp_jstr(b, s->q.os);
-  srv_rp_fmt(b, ",\"stale_days\":%s},\"escrow_key\":", s->stale_days);
+  srv_rp_fmt(b, ",\"stale_days\":%s,\"scope\":", s->stale_days);
+  srv_rp_jstr(b, s->scope);
+  srv_rp_str(b, "},\"escrow_key\":");
   srv_rp_jstr(b, s->fingerprint);
   srv_rp_str(b, ",\"totals\":{");
   for (int k = 0; k < SRV_RP_NTOTALS; k++)
@@ -433,6 +438,7 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
   if (srv_ep_query(req, &srv_ep_reports_coverage_query, &s.q, &ret))
     return ret;
   s.csv = s.q.format && strcmp(s.q.format, "csv") == 0;
+  s.scope = srv_principal_scope(srv_request_principal(req));
   snprintf(s.stale_days, sizeof s.stale_days, "%lu",
            s.q.stale_days ? strtoul(s.q.stale_days, NULL, 10) : SRV_RP_STALE_DEFAULT);
   if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_rp_txn, &s, NULL, &ret))
@@ -441,6 +447,8 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
                 "os", s.q.os ? json_string(s.q.os) : json_null(), "stale_days",
                 (json_int_t)strtol(s.stale_days, NULL, 10), "devices",
                 (json_int_t)s.totals[SRV_RP_DEVICES], "format", s.csv ? "csv" : "json");
+  if (d && s.scope)
+    json_object_set_new(d, "scope", json_string(s.scope));
   if (srv_report_audit(req, "report.coverage", d, &cp, &leaf) != 0) {
     ret = srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
     goto out;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "srv_auth.h"
 #include "srv_ep.h"
 #include "srv_report.h"
 #include "srv_routes.h"
@@ -89,17 +90,18 @@ const struct srv_qspec srv_ep_reports_retrievals_query =
 
 struct srv_rr {
   char since[24];
+  const char *scope; /* the caller's (srv_principal_scope), NULL: every group */
   PGresult *rows;
 };
 
 static enum srv_db_status srv_rr_txn(struct srv_db *db, void *cls)
 {
   struct srv_rr *s = cls;
-  const char *p1[1] = {s->since};
+  const char *p2[2] = {s->since, s->scope};
   enum srv_db_status st;
 
   PQclear(s->rows);
-  s->rows = srv_db_exec(db, SRV_STMT_REPORT_RETRIEVALS, p1, &st);
+  s->rows = srv_db_exec(db, SRV_STMT_REPORT_RETRIEVALS, p2, &st);
   return s->rows ? SRV_DB_OK : st;
 }
 
@@ -221,13 +223,15 @@ enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
     return ret;
   csv = q.format && strcmp(q.format, "csv") == 0;
   snprintf(s.since, sizeof s.since, "%lld", srv_rr_since(q.since));
+  s.scope = srv_principal_scope(srv_request_principal(req));
   if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_rr_txn, &s, NULL, &ret)) {
     PQclear(s.rows);
     return ret;
   }
   if (srv_report_audit(req, "report.retrievals",
-                       json_pack("{s:s,s:I,s:s}", "since", q.since, "retrievals",
-                                 (json_int_t)PQntuples(s.rows), "format", csv ? "csv" : "json"),
+                       json_pack("{s:s,s:I,s:s,s:s?}", "since", q.since, "retrievals",
+                                 (json_int_t)PQntuples(s.rows), "format", csv ? "csv" : "json",
+                                 "scope", s.scope),
                        &cp, &leaf) != 0) {
     PQclear(s.rows);
     return srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);

@@ -21,6 +21,7 @@
 #include "srv_account.h"
 #include "srv_audit.h"
 #include "srv_device.h"
+#include "srv_auth.h"
 #include "srv_ep.h"
 #include "srv_longpoll.h"
 #include "srv_retrieval.h"
@@ -104,14 +105,16 @@ static const struct srv_col srv_rc_record_cols[] = {
  * (PQclear it), or the refusal (none, or several: their candidates). */
 static enum srv_db_status srv_rc_find(struct srv_db *db, struct srv_rc *s, PGresult **r)
 {
-  const char *p3[3] = {s->f.device, s->f.volume, s->pat};
+  /* Only records of devices in the requester's scope exist for it. */
+  const char *scope = srv_principal_scope(srv_request_principal(s->req));
+  const char *p4[4] = {s->f.device, s->f.volume, s->pat, scope}, *p2[2] = {s->f.record, scope};
   enum srv_db_status st;
   json_t *candidates;
 
   if (s->f.record)
-    *r = srv_db_exec(db, SRV_STMT_RET_FIND_RECORD, &s->f.record, &st);
+    *r = srv_db_exec(db, SRV_STMT_RET_FIND_RECORD, p2, &st);
   else
-    *r = srv_db_exec(db, SRV_STMT_RET_FIND, p3, &st);
+    *r = srv_db_exec(db, SRV_STMT_RET_FIND, p4, &st);
   if (!*r)
     return st;
   if (PQntuples(*r) == 1)

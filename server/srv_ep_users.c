@@ -205,6 +205,9 @@ static const struct srv_jcol srv_users_list_cols[] = {
   SRV_JCOL("updated", SRV_CT_TIME),
   SRV_JCOL("service", SRV_CT_BOOL),
   SRV_JCOL_NULL("email", SRV_CT_TEXT),
+  SRV_JCOL_NULL("person", SRV_CT_TEXT),
+  SRV_JCOL_NULL("scope", SRV_CT_TEXT),
+  SRV_JCOL("sso", SRV_CT_BOOL),
   SRV_JCOL_END};
 
 enum MHD_Result srv_ep_users_list(struct srv_request *req)
@@ -373,9 +376,27 @@ enum MHD_Result srv_ep_users_role(struct srv_request *req)
 /* "" (no address) or a plain address. */
 static int srv_users_email_ok(const char *s) { return !s[0] || ke_mail_addr_ok(s); }
 
-/* The bodies that set one text attribute: {person} or {email}. */
+/* "" (every group) or up to 32 comma-separated device-group patterns of
+ * [A-Za-z0-9._*-]{1,64} ('*' matches any run). */
+static int srv_users_scope_ok(const char *s)
+{
+  size_t n = 0;
+
+  if (!s[0])
+    return 1;
+  for (const char *p = s;; p += strcspn(p, ",") + 1) {
+    size_t len = strcspn(p, ",");
+    if (len < 1 || len > 64 || strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789._*-") < len || ++n > 32)
+      return 0;
+    if (!p[len])
+      return 1;
+  }
+}
+
+/* The bodies that set one text attribute: {person}, {email} or {scope}. */
 struct srv_users_text {
-  const char *person, *email;
+  const char *person, *email, *scope;
 };
 static const struct ke_jfield srv_users_person_fields[] = {
   KE_JF_STR(struct srv_users_text, person, 1, 128, srv_users_person_ok, srv_users_person_rule),
@@ -388,6 +409,13 @@ static const struct ke_jfield srv_users_email_fields[] = {
   KE_JF_END};
 const struct ke_jspec srv_ep_users_email_body =
   KE_JSPEC(struct srv_users_text, srv_users_email_fields, 0);
+static const struct ke_jfield srv_users_scope_fields[] = {
+  KE_JF_STR(struct srv_users_text, scope, 0, 32 * 65, srv_users_scope_ok,
+            "scope: device-group patterns ([A-Za-z0-9._*-], '*' any run) separated by commas, "
+            "at most 32, or \"\" for every group"),
+  KE_JF_END};
+const struct ke_jspec srv_ep_users_scope_body =
+  KE_JSPEC(struct srv_users_text, srv_users_scope_fields, 0);
 
 /* POST /v1/users/{name}/<attr> {<attr>: value}: one text attribute, set by
  * `stmt`, audited as `action`. */
@@ -400,7 +428,7 @@ static enum MHD_Result srv_user_set_text(struct srv_request *req, const struct k
 
   if (srv_ep_body(req, spec, &b, &ret))
     return ret;
-  c.value = b.person ? b.person : b.email;
+  c.value = b.person ? b.person : b.email ? b.email : b.scope;
   return srv_user_change(req, &c);
 }
 
@@ -410,6 +438,13 @@ static enum MHD_Result srv_user_set_text(struct srv_request *req, const struct k
 enum MHD_Result srv_ep_users_person(struct srv_request *req)
 {
   return srv_user_set_text(req, &srv_ep_users_person_body, SRV_STMT_RET_USER_PERSON, "user.person");
+}
+
+/* The device groups an account is limited to (scoped roles); "" lifts
+ * the limit.  It applies from the account's next request. */
+enum MHD_Result srv_ep_users_scope(struct srv_request *req)
+{
+  return srv_user_set_text(req, &srv_ep_users_scope_body, SRV_STMT_USER_SET_SCOPE, "user.scope");
 }
 
 /* Where a custodian is told about retrieval requests (srv_mail.h); ""

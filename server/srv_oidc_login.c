@@ -18,7 +18,7 @@
 
 struct srv_oidc_user {
   int64_t id, custodian_index;
-  const char *name, *role;
+  const char *name, *role, *scope;
   int disabled;
 };
 static const struct srv_col srv_oidc_user_cols[] = {
@@ -27,6 +27,7 @@ static const struct srv_col srv_oidc_user_cols[] = {
   SRV_COL_TEXT(struct srv_oidc_user, role),
   SRV_COL_INT64_NULL(struct srv_oidc_user, custodian_index),
   SRV_COL_BOOL(struct srv_oidc_user, disabled),
+  SRV_COL_TEXT(struct srv_oidc_user, scope),
   SRV_COL_END};
 
 int srv_oidc_judge(struct srv_oidc_identity *id, const json_t *claims, const char **why)
@@ -115,9 +116,10 @@ static enum srv_db_status srv_oidc_make(struct srv_db *db, struct srv_request *r
   if (email && !ke_mail_addr_ok(email))
     email = NULL;
   {
-    const char *p12[12] = {name, id->grant.role, idx[0] ? idx : NULL, h.salt,      h.hash, h.n, h.r,
-                           h.p,  id->person,     id->issuer,          id->subject, email};
-    r = srv_db_exec(db, SRV_STMT_OIDC_USER_INSERT, p12, &st);
+    const char *p13[13] = {name,       id->grant.role, idx[0] ? idx : NULL, h.salt, h.hash,
+                           h.n,        h.r,            h.p,                 id->person,
+                           id->issuer, id->subject,    email,               id->grant.scope};
+    r = srv_db_exec(db, SRV_STMT_OIDC_USER_INSERT, p13, &st);
   }
   ke_wipe(&h, sizeof h);
   if (!r)
@@ -129,6 +131,8 @@ static enum srv_db_status srv_oidc_make(struct srv_db *db, struct srv_request *r
   id->custodian_index = id->grant.custodian_index;
   json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "role", id->role, "password", "none", "source",
                         "oidc", "subject", id->subject, "person", id->person);
+  if (d && id->grant.scope[0])
+    json_object_set_new(d, "scope", json_string(id->grant.scope));
   if (d && idx[0])
     json_object_set_new(d, "custodian_index", json_integer(id->custodian_index));
   return srv_audit_success(db, req, "user.create", "user", name, d);
@@ -158,10 +162,13 @@ enum srv_db_status srv_oidc_account(struct srv_db *db, struct srv_request *req,
   snprintf(id->name, sizeof id->name, "%s", u.name);
   snprintf(id->role, sizeof id->role, "%s", u.role);
   id->custodian_index = (int)u.custodian_index;
+  char was_scope[sizeof id->grant.scope];
+  snprintf(was_scope, sizeof was_scope, "%s", u.scope);
   PQclear(r);
   if (u.disabled)
     return srv_ep_fail(fail, SRV_ERR_SSO_REFUSED, "This account is disabled here");
-  if (strcmp(id->role, id->grant.role) == 0 && id->custodian_index == id->grant.custodian_index)
+  if (strcmp(id->role, id->grant.role) == 0 && id->custodian_index == id->grant.custodian_index &&
+      strcmp(was_scope, id->grant.scope) == 0)
     return SRV_DB_OK;
   /* The IdP's groups changed: the role follows them at this login. */
   char uid[24], idx[8] = "";
@@ -169,14 +176,15 @@ enum srv_db_status srv_oidc_account(struct srv_db *db, struct srv_request *req,
   if (id->grant.custodian_index)
     snprintf(idx, sizeof idx, "%d", id->grant.custodian_index);
   {
-    const char *p3[3] = {uid, id->grant.role, idx[0] ? idx : NULL};
+    const char *p4[4] = {uid, id->grant.role, idx[0] ? idx : NULL, id->grant.scope};
     fail->constraint_code = SRV_ERR_CONFLICT;
     fail->constraint_message = "another account holds the custodian index this login maps to";
-    if (!(r = srv_db_exec(db, SRV_STMT_OIDC_USER_ROLE, p3, &st)))
+    if (!(r = srv_db_exec(db, SRV_STMT_OIDC_USER_ROLE, p4, &st)))
       return st;
     PQclear(r);
   }
-  json_t *d = json_pack("{s:s,s:s,s:s}", "from", id->role, "to", id->grant.role, "source", "oidc");
+  json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "from", id->role, "to", id->grant.role, "source",
+                        "oidc", "scope_from", was_scope, "scope_to", id->grant.scope);
   if (d && idx[0])
     json_object_set_new(d, "custodian_index", json_integer(id->grant.custodian_index));
   snprintf(id->role, sizeof id->role, "%s", id->grant.role);

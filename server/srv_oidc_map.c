@@ -17,6 +17,7 @@ struct srv_map_entry {
   char *value;
   char role[16];
   int index;
+  char scope[2200]; /* "" = every group */
 };
 
 static struct {
@@ -59,17 +60,50 @@ static int srv_map_is_role(const char *r)
   return 0;
 }
 
-/* VALUE=ROLE[#INDEX] */
+/* The scope of an entry: patterns separated by '|' (in the config, where
+ * ',' separates entries), stored as "a,b" as the users table takes it. */
+static int srv_map_scope_parse(const char *in, char *out, size_t n)
+{
+  size_t count = 0, o = 0;
+
+  for (const char *p = in;; p += strcspn(p, "|") + 1) {
+    size_t len = strcspn(p, "|");
+    if (len < 1 || len > 64 || ++count > 32 ||
+        strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._*-") < len ||
+        o + len + 2 > n)
+      return -1;
+    if (o)
+      out[o++] = ',';
+    memcpy(out + o, p, len);
+    o += len;
+    out[o] = '\0';
+    if (!p[len])
+      return 0;
+  }
+}
+
+/* VALUE=ROLE[#INDEX][@PATTERN|PATTERN...] */
 static int srv_map_entry_parse(char *item, struct srv_map_entry *e, char *err, size_t errlen)
 {
-  char *eq = strrchr(item, '='), *hash, *end = NULL;
+  char *eq = strrchr(item, '='), *hash, *at, *end = NULL;
   long idx = 0;
 
   if (!eq || eq == item) {
-    snprintf(err, errlen, "oidc_role_map: \"%s\" is not VALUE=ROLE[#INDEX]", item);
+    snprintf(err, errlen, "oidc_role_map: \"%s\" is not VALUE=ROLE[#INDEX][@GROUPS]", item);
     return -1;
   }
   *eq = '\0';
+  e->scope[0] = '\0';
+  if ((at = strchr(eq + 1, '@'))) {
+    *at = '\0';
+    if (srv_map_scope_parse(at + 1, e->scope, sizeof e->scope) != 0) {
+      snprintf(err, errlen,
+               "oidc_role_map: \"%s\": the groups after @ are patterns of [A-Za-z0-9._*-] "
+               "separated by |",
+               item);
+      return -1;
+    }
+  }
   if ((hash = strchr(eq + 1, '#'))) {
     *hash = '\0';
     idx = strtol(hash + 1, &end, 10);
@@ -191,6 +225,7 @@ int srv_oidc_map_role(const json_t *claims, struct srv_oidc_grant *g)
     if (srv_map_claim_has(c, srv_map.map[i].value)) {
       snprintf(g->role, sizeof g->role, "%s", srv_map.map[i].role);
       g->custodian_index = srv_map.map[i].index;
+      snprintf(g->scope, sizeof g->scope, "%s", srv_map.map[i].scope);
       snprintf(g->matched, sizeof g->matched, "%s", srv_map.map[i].value);
       return 0;
     }

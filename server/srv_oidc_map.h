@@ -22,6 +22,7 @@ void srv_oidc_map_free(void);
 struct srv_oidc_grant {
   char role[16];
   int custodian_index; /* custodian only */
+  char scope[2200];    /* device-group patterns "a,b" ("" = every group) */
   char matched[128];   /* the claim value that granted it (audit) */
 };
 /* The first oidc_role_map entry one of whose claim values the token

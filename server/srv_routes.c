@@ -56,6 +56,8 @@ static const struct srv_route srv_routes[] = {
    &srv_ep_users_person_body, NULL},
   {"POST", "/v1/users/{name}/email", srv_ep_users_email, SRV_ROLE_ADMIN, SRV_BODY_JSON,
    &srv_ep_users_email_body, NULL},
+  {"POST", "/v1/users/{name}/scope", srv_ep_users_scope, SRV_ROLE_ADMIN, SRV_BODY_JSON,
+   &srv_ep_users_scope_body, NULL},
   {"POST", "/v1/tokens", srv_ep_tokens_create, SRV_ROLE_ADMIN, SRV_BODY_JSON,
    &srv_ep_tokens_create_body, NULL},
   {"GET", "/v1/tokens", srv_ep_tokens_list, SRV_ROLE_ADMIN, SRV_BODY_NONE, NULL,

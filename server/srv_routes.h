@@ -63,6 +63,7 @@ enum MHD_Result srv_ep_users_role(struct srv_request *req);
 enum MHD_Result srv_ep_users_password(struct srv_request *req);
 enum MHD_Result srv_ep_users_person(struct srv_request *req);
 enum MHD_Result srv_ep_users_email(struct srv_request *req);
+enum MHD_Result srv_ep_users_scope(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_create(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_list(struct srv_request *req);
 enum MHD_Result srv_ep_tokens_revoke(struct srv_request *req);
@@ -138,6 +139,7 @@ extern const struct ke_jspec srv_ep_users_role_body;
 extern const struct ke_jspec srv_ep_users_password_body;
 extern const struct ke_jspec srv_ep_users_person_body;
 extern const struct ke_jspec srv_ep_users_email_body;
+extern const struct ke_jspec srv_ep_users_scope_body;
 /* hdev */
 extern const struct ke_jspec srv_ep_enroll_body;
 extern const struct ke_jspec srv_ep_device_keys_put_body;
