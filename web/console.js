@@ -567,6 +567,6 @@ document.addEventListener('DOMContentLoaded', () => {
   $('audit-latest').addEventListener('click', () => loadAudit(null));
   for (const b of document.querySelectorAll('nav button[data-view]'))
     b.addEventListener('click', () => go(b.dataset.view));
+  ssoReturn(); // first: the fragment leaves the address bar before any request
   render();
-  ssoReturn();
 });
