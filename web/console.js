@@ -1,12 +1,14 @@
 /*
- * console.js - the keyescrow web console: login, device search, retrieval
- * queue, audit log.  Plain JavaScript, no framework, no build step.
+ * console.js - the keyescrow web console: login (password or single
+ * sign-on), device search, retrieval queue, audit log.  Plain JavaScript, no framework, no build step.
  *
  * Rules that keep it safe to audit:
  *  - every value from the server reaches the page through textContent or
  *    attributes set by property (el() below); no HTML string is ever parsed;
  *  - the bearer token lives in sessionStorage (gone with the tab), is sent
- *    only as an Authorization header to this origin, never in a URL;
+ *    only as an Authorization header to this origin, never in a URL (single
+ *    sign-on brings back a one-time handoff in the fragment, traded at once
+ *    for the session and removed from the address bar);
  *  - no key is opened in this file: a helpdesk user opens one on a device's
  *    page through the retrieve_ui.js module (which uses el() and api(),
  *    handed over as window.keConsole), custodians approve with escrowctl.
@@ -132,7 +134,7 @@ async function api(method, path, body) {
     const e = data && data.error && typeof data.error === 'object' ? data.error : {};
     const err = new ApiError(r.status, String(e.code || 'http_' + r.status),
                              String(e.message || r.statusText || 'Request failed'));
-    if (r.status === 401 && path !== '/v1/login') {
+    if (r.status === 401 && !path.startsWith('/v1/login')) {
       endSession();
       err.message += ' Please log in again.';
     }
@@ -183,9 +185,11 @@ function render() {
   show($('nav'), logged);
   if (!logged) {
     for (const s of document.querySelectorAll('.view')) show(s, s.id === 'view-login');
+    loadLoginMethods();
     return;
   }
   const views = allowedViews();
+  show($('sso'), false);
   for (const b of document.querySelectorAll('nav button[data-view]'))
     show(b, views.includes(b.dataset.view));
   const c = KE.cindex();
@@ -226,6 +230,89 @@ async function onLogin(ev) {
 async function onLogout() {
   try { await api('POST', '/v1/logout'); } catch (e) { /* the token is dropped anyway */ }
   endSession();
+}
+
+/* ---- single sign-on (issue 19, server/srv_ep_oidc.c) ---------------- */
+
+/* The callback's reasons (#sso-error=REASON), for the person at the login
+ * page; anything else is named as it came. */
+const SSO_ERRORS = {
+  mfa_required: 'Your role needs a second factor at the identity provider (a one-time code), ' +
+    'and this sign-in did not use one. Sign in again with your second factor, or ask your ' +
+    'identity provider administrator to set one up for you.',
+  no_role: 'Your identity provider account is not in a keyescrow group, so it has no role here. ' +
+    'Ask your administrator to add you to one.',
+  login_expired: 'This sign-in took too long or was already used. Please sign in again.',
+  account_disabled: 'Your keyescrow account is disabled. Ask an administrator.',
+  custodian_index_taken: 'Your custodian number is already held by another account. Ask an administrator.',
+  sso_unavailable: 'Single sign-on is not available right now. Try again later.',
+  idp_unreachable: 'The server could not reach the identity provider. Try again later.',
+  code_refused: 'The identity provider refused to complete the sign-in. Please sign in again.',
+  access_denied: 'The sign-in was cancelled or refused at the identity provider.',
+  login_required: 'The identity provider needs you to sign in there first. Please sign in again.',
+};
+const SSO_UNVERIFIED = ['malformed', 'algorithm_refused', 'unknown_key', 'bad_signature', 'wrong_issuer',
+  'wrong_audience', 'expired', 'not_yet_valid', 'nonce_mismatch'];
+
+function ssoErrorText(reason) {
+  if (SSO_ERRORS[reason]) return SSO_ERRORS[reason];
+  if (SSO_UNVERIFIED.includes(reason))
+    return "The identity provider's answer could not be verified, so the sign-in was refused. " +
+           'Tell your administrator.';
+  return 'Single sign-on failed. Please sign in again, or tell your administrator.';
+}
+
+async function loadLoginMethods() {
+  let m;
+  try { m = await api('GET', '/v1/login/methods'); } catch (e) { return; } // password only
+  const sso = m && m.sso;
+  show($('sso'), !!sso && !KE.token());
+  if (!sso) return;
+  $('sso-login').disabled = !sso.ready;
+  $('sso-hint').textContent = sso.ready
+    ? 'Or, for break-glass accounts, log in with a password below.'
+    : 'The identity provider cannot be reached yet: try again in a moment.';
+}
+
+async function onSsoStart() {
+  clearMessages();
+  try {
+    const s = await api('POST', '/v1/login/oidc/start');
+    const to = new URL(s.authorization_url);
+    if (to.protocol !== 'https:' && to.protocol !== 'http:') throw new Error('Bad identity provider address.');
+    // Proves at finish that this tab started the login (login CSRF).
+    sessionStorage.setItem('ke.sso-binding', s.binding);
+    window.location.assign(to.href);
+  } catch (e) { showError(e); }
+}
+
+/* Back from the IdP: "#sso=HANDOFF" or "#sso-error=REASON".  The fragment
+ * leaves the address bar (and the history) before anything else. */
+async function ssoReturn() {
+  const m = /^#(sso|sso-error)=([A-Za-z0-9_-]{1,64})$/.exec(window.location.hash);
+  if (!m) return;
+  history.replaceState(null, '', window.location.pathname + window.location.search);
+  const binding = sessionStorage.getItem('ke.sso-binding');
+  sessionStorage.removeItem('ke.sso-binding');
+  if (m[1] === 'sso-error') {
+    showError({ code: m[2], message: ssoErrorText(m[2]) });
+    return;
+  }
+  if (!binding) {
+    showError('This sign-in was not started in this tab. Please sign in again.');
+    return;
+  }
+  showNotice('Signing you in...');
+  try {
+    startSession(await api('POST', '/v1/login/oidc/finish', { handoff: m[2], binding }));
+    render();
+  } catch (e) {
+    showNotice('');
+    showError(e.code === 'sso_refused'
+      ? { code: e.code, message: 'This sign-in could not be completed (it was started elsewhere, ' +
+                                 'or already used). Please sign in again.' }
+      : e);
+  }
 }
 
 /* ---- devices -------------------------------------------------------- */
@@ -470,6 +557,7 @@ window.keConsole = Object.freeze({ el, api });
 
 document.addEventListener('DOMContentLoaded', () => {
   $('login-form').addEventListener('submit', onLogin);
+  $('sso-login').addEventListener('click', onSsoStart);
   $('logout').addEventListener('click', onLogout);
   $('device-search').addEventListener('submit', onDeviceSearch);
   $('retrieval-filter').addEventListener('submit', (ev) => { ev.preventDefault(); clearMessages(); loadRetrievals(); });
@@ -479,5 +567,6 @@ document.addEventListener('DOMContentLoaded', () => {
   $('audit-latest').addEventListener('click', () => loadAudit(null));
   for (const b of document.querySelectorAll('nav button[data-view]'))
     b.addEventListener('click', () => go(b.dataset.view));
+  ssoReturn(); // first: the fragment leaves the address bar before any request
   render();
 });

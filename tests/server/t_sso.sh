@@ -19,6 +19,9 @@
 #                 password; a listed account can; an SSO account has none
 #   device flow   `escrowctl login --sso`: the user code shown, the IdP step
 #                 driven by the test, the session saved and usable
+#   console       in Chromium through glewlwyd's login page: the SSO button,
+#                 carol lands in the console as custodian #3, an mfa_required
+#                 refusal shown on the login view (t_sso_browser.sh)
 set -euo pipefail
 . "$KE_SRC/tests/server/lib.sh"
 . "$KE_SRC/tests/server/t_auth_lib.sh"
@@ -59,6 +62,9 @@ ok "escrowd read the IdP's discovery document and key set ($IDP_ISSUER)"
 mint_user "$PRIV_APP_DSN" root admin
 ROOT=$(mint_token "$PRIV_APP_DSN" root)
 export URL ROOT IDPW PRIV_APP_DSN KE_ESCROWCTL TW
+# The console in Chromium first (carol is disabled at the end of t_sso.py).
+. "$KE_SRC/tests/server/t_sso_browser.sh"
+sso_browser
 python3 "$KE_SRC/tests/server/t_sso.py" || fail "t_sso.py"
 ! grep -q "$IDP_CLIENT_SECRET" "$TW/main.log" || fail "the client secret is in the server log"
 idp_stop "$IDPW"

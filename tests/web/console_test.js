@@ -41,7 +41,7 @@ async function logout(page) {
 
 // What a person sees: exactly the elements of `shown` are visible (laid
 // out, not display:none, non-empty box) among the console's top-level parts.
-const PARTS = ['#nav', '#view-login', '#login-form', '#pwchange', '#view-devices',
+const PARTS = ['#nav', '#view-login', '#sso', '#login-form', '#pwchange', '#view-devices',
                '#view-retrievals', '#view-audit'];
 async function expectVisible(page, shown, what) {
   for (const sel of PARTS) {
@@ -83,7 +83,10 @@ async function main() {
 
   try {
     step = 'load';
+    // Without SSO configured the login methods say so: no SSO button.
+    const methods = page.waitForResponse((r) => r.url().endsWith('/v1/login/methods'));
     const resp = await page.goto(world.url + '/', { waitUntil: 'load' });
+    check((await (await methods).json()).sso === null, 'SSO configured in the console world');
     check(resp.status() === 200, 'GET / status ' + resp.status());
     const h = resp.headers();
     check(/^default-src 'self'/.test(h['content-security-policy'] || ''), 'no CSP on /');
@@ -91,7 +94,7 @@ async function main() {
     await page.waitForSelector('#login-form', { state: 'visible' });
     await expectVisible(page, ['#view-login', '#login-form'], 'before login');
     await page.screenshot({ path: path.join(OUT, 'login.png') });
-    log('the login page loads with its CSP; only the login form is visible');
+    log('the login page loads with its CSP; only the login form is visible (no SSO configured: no SSO button)');
 
     step = 'browser crypto';
     // The served modules (the build's vendored copies) under the page's CSP:
