@@ -259,14 +259,13 @@ int ctl_cmd_user_list(const ctl_cmd *cmd, int argc, char **argv)
     char idx[8] = "-";
     if (json_is_integer(ci))
       snprintf(idx, sizeof idx, "%d", (int)json_integer_value(ci));
-    printf("%-24s %-10s %-5s %-8s %-20s %-8s %s%s%s\n", ctl_jstr(u, "name"), ctl_jstr(u, "role"),
-           idx, json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
-           ctl_jstr(u, "created"),
-           json_is_true(json_object_get(u, "service")) ? "service"
-           : json_is_true(json_object_get(u, "sso"))   ? "sso"
-                                                       : "person",
-           ctl_jstr(u, "scope") ?: "*", ctl_jstr(u, "person") ? "  " : "",
-           ctl_jstr(u, "person") ?: "");
+    printf(
+      "%-24s %-10s %-5s %-8s %-20s %-8s %s%s%s\n", ctl_jstr(u, "name"), ctl_jstr(u, "role"), idx,
+      json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active", ctl_jstr(u, "created"),
+      json_is_true(json_object_get(u, "service")) ? "service"
+      : json_is_true(json_object_get(u, "sso"))   ? "sso"
+                                                  : "person",
+      ctl_jstr(u, "scope") ?: "*", ctl_jstr(u, "person") ? "  " : "", ctl_jstr(u, "person") ?: "");
   }
   json_decref(ans);
   return CTL_OK;
@@ -287,8 +286,12 @@ int ctl_cmd_user_change(const ctl_cmd *cmd, int argc, char **argv)
   if ((rc = parse(cmd, argc, argv, &o, 1, &name)))
     return rc;
   if (strcmp(what, "person") == 0 || strcmp(what, "email") == 0 || strcmp(what, "scope") == 0) {
-    const char *v = what[0] == 'p' ? o.person : what[0] == 'e' ? o.email : o.scope,
-               *opt = what[0] == 'p' ? "--person" : what[0] == 'e' ? "--email" : "--scope";
+    const char *v = what[0] == 'p'   ? o.person
+                    : what[0] == 'e' ? o.email
+                                     : o.scope,
+               *opt = what[0] == 'p'   ? "--person"
+                      : what[0] == 'e' ? "--email"
+                                       : "--scope";
     if (!v)
       return ctl_missing_opt(opt);
     if (!(req = json_pack("{s:s}", what, v)))

@@ -136,6 +136,18 @@ const char *srv_principal_scope(const struct srv_principal *p)
   return p->scope[0] ? p->scope : NULL;
 }
 
+const char *srv_principal_scope_text(const struct srv_principal *p, char *out, size_t n)
+{
+  size_t len = strlen(p->scope);
+
+  /* The patterns are [A-Za-z0-9._*-] (schema 021): the literal has no
+   * quotes, only its braces. */
+  if (len < 2)
+    return NULL;
+  snprintf(out, n, "%.*s", (int)(len - 2), p->scope + 1);
+  return out;
+}
+
 /* Refuse the request (*ret) and return 0. */
 static int srv_auth_401(struct srv_request *req, enum MHD_Result *ret, const char *why,
                         const char *message)

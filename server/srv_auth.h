@@ -34,6 +34,9 @@ struct srv_principal {
 /* The caller's scope as the parameter of the statements that apply it
  * ($N::text[] passed to ke_group_in): NULL for every group. */
 const char *srv_principal_scope(const struct srv_principal *p);
+/* The same as people read it ("emea-*,lab"), into out; NULL for every
+ * group. */
+const char *srv_principal_scope_text(const struct srv_principal *p, char *out, size_t n);
 
 /* The authenticated caller of the current request (never NULL). */
 const struct srv_principal *srv_request_principal(const struct srv_request *req);

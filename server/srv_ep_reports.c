@@ -89,6 +89,7 @@ struct srv_rp {
   char *fingerprint, *generated;
   json_t *custodians; /* {"threshold", "attested_90_days", "warning", "shares"} */
   const char *scope;  /* the caller's (srv_principal_scope), NULL: every group */
+  char scope_text[2200];
 };
 
 static const struct srv_jcol srv_rp_share_cols[] = {
@@ -334,7 +335,7 @@ static void srv_rp_head_json(struct srv_rp_buf *b, const struct srv_rp *s,
   srv_rp_str(b, ",\"os\":");
   srv_rp_jstr(b, s->q.os);
   srv_rp_fmt(b, ",\"stale_days\":%s,\"scope\":", s->stale_days);
-  srv_rp_jstr(b, s->scope);
+  srv_rp_jstr(b, s->scope ? s->scope_text : NULL);
   srv_rp_str(b, "},\"escrow_key\":");
   srv_rp_jstr(b, s->fingerprint);
   srv_rp_str(b, ",\"totals\":{");
@@ -439,6 +440,7 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
     return ret;
   s.csv = s.q.format && strcmp(s.q.format, "csv") == 0;
   s.scope = srv_principal_scope(srv_request_principal(req));
+  srv_principal_scope_text(srv_request_principal(req), s.scope_text, sizeof s.scope_text);
   snprintf(s.stale_days, sizeof s.stale_days, "%lu",
            s.q.stale_days ? strtoul(s.q.stale_days, NULL, 10) : SRV_RP_STALE_DEFAULT);
   if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_rp_txn, &s, NULL, &ret))
@@ -448,7 +450,7 @@ enum MHD_Result srv_ep_reports_coverage(struct srv_request *req)
                 (json_int_t)strtol(s.stale_days, NULL, 10), "devices",
                 (json_int_t)s.totals[SRV_RP_DEVICES], "format", s.csv ? "csv" : "json");
   if (d && s.scope)
-    json_object_set_new(d, "scope", json_string(s.scope));
+    json_object_set_new(d, "scope", json_string(s.scope_text));
   if (srv_report_audit(req, "report.coverage", d, &cp, &leaf) != 0) {
     ret = srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);
     goto out;

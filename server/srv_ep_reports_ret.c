@@ -91,6 +91,7 @@ const struct srv_qspec srv_ep_reports_retrievals_query =
 struct srv_rr {
   char since[24];
   const char *scope; /* the caller's (srv_principal_scope), NULL: every group */
+  char scope_text[2200];
   PGresult *rows;
 };
 
@@ -224,6 +225,7 @@ enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
   csv = q.format && strcmp(q.format, "csv") == 0;
   snprintf(s.since, sizeof s.since, "%lld", srv_rr_since(q.since));
   s.scope = srv_principal_scope(srv_request_principal(req));
+  srv_principal_scope_text(srv_request_principal(req), s.scope_text, sizeof s.scope_text);
   if (srv_ep_txn(req, SRV_DB_READ_ONLY, srv_rr_txn, &s, NULL, &ret)) {
     PQclear(s.rows);
     return ret;
@@ -231,7 +233,7 @@ enum MHD_Result srv_ep_reports_retrievals(struct srv_request *req)
   if (srv_report_audit(req, "report.retrievals",
                        json_pack("{s:s,s:I,s:s,s:s?}", "since", q.since, "retrievals",
                                  (json_int_t)PQntuples(s.rows), "format", csv ? "csv" : "json",
-                                 "scope", s.scope),
+                                 "scope", s.scope ? s.scope_text : NULL),
                        &cp, &leaf) != 0) {
     PQclear(s.rows);
     return srv_reply_error(req, SRV_ERR_AUDIT_UNAVAILABLE, NULL);

@@ -386,8 +386,10 @@ static int srv_users_scope_ok(const char *s)
     return 1;
   for (const char *p = s;; p += strcspn(p, ",") + 1) {
     size_t len = strcspn(p, ",");
-    if (len < 1 || len > 64 || strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789._*-") < len || ++n > 32)
+    if (len < 1 || len > 64 ||
+        strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789._*-") < len ||
+        ++n > 32)
       return 0;
     if (!p[len])
       return 1;

@@ -52,7 +52,7 @@ int srv_oidc_judge(struct srv_oidc_identity *id, const json_t *claims, const cha
                           "subject", id->subject, "amr", json_is_array(amr) ? amr : json_null(),
                           "acr", json_object_get(claims, "acr") ?: json_null());
   if (!id->details)
-    return *why = "out of memory", SRV_ERR_INTERNAL;
+    return *why = "internal", SRV_ERR_INTERNAL;
   if (!id->mapped)
     return *why = "no_role", SRV_ERR_SSO_REFUSED;
   json_object_set_new(id->details, "role_from", json_string(id->grant.matched));
@@ -116,9 +116,9 @@ static enum srv_db_status srv_oidc_make(struct srv_db *db, struct srv_request *r
   if (email && !ke_mail_addr_ok(email))
     email = NULL;
   {
-    const char *p13[13] = {name,       id->grant.role, idx[0] ? idx : NULL, h.salt, h.hash,
-                           h.n,        h.r,            h.p,                 id->person,
-                           id->issuer, id->subject,    email,               id->grant.scope};
+    const char *p13[13] = {
+      name,       id->grant.role, idx[0] ? idx : NULL, h.salt, h.hash,         h.n, h.r, h.p,
+      id->person, id->issuer,     id->subject,         email,  id->grant.scope};
     r = srv_db_exec(db, SRV_STMT_OIDC_USER_INSERT, p13, &st);
   }
   ke_wipe(&h, sizeof h);

@@ -42,6 +42,9 @@ USERS = {
     "alice": {"groups": ["helpdesk"], "mfa": False},
     "carol": {"groups": ["custodian"], "mfa": True},
     "adam": {"groups": ["admin"], "mfa": True},
+    # the console test's custodian (glewlwyd takes one TOTP login per user
+    # and time step: a user of its own keeps that test independent of carol's)
+    "cleo": {"groups": ["custodian4"], "mfa": True},
 }
 PASSWORD = "correct horse battery"   # every test user's password
 

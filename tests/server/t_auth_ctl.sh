@@ -174,7 +174,7 @@ ctl "$A" user add "svc-$S" --role auditor --service
 expect_rc 0 "user add --service"
 grep -q "service account" "$TW/out" && ! grep -qi "one-time password" "$TW/out" || fail "user add --service: $(cat "$TW/out")"
 ctl "$A" user list
-grep -q "^svc-$S  *auditor .* service$" "$TW/out" && grep -q "^$HD  *.* person$" "$TW/out" || fail "user list KIND: $(cat "$TW/out")"
+grep -q "^svc-$S  *auditor .* service  *\*$" "$TW/out" && grep -q "^$HD  *.* person  *\*" "$TW/out" || fail "user list KIND: $(cat "$TW/out")"
 ctl "$A" token create --name "ci $S" --expires-in 1h --user "svc-$S"
 expect_rc 0 "token create"
 [ "$(wc -l <"$TW/out")" = 1 ] || fail "token create stdout is not one line"

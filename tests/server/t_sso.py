@@ -200,6 +200,11 @@ def groups_change(alice, old):
     check(any(e["details"].get("from") == "helpdesk" and e["details"].get("to") == "auditor"
               for e in ev), "the role change is not audited: %s" % ev)
     ok("groups changed at the IdP: helpdesk -> auditor at the next login (audited user.role)")
+    set_groups("alice", ["helpdesk-emea"])
+    a2, _, _ = console_login(alice, "helpdesk")
+    check(sql("SELECT array_to_string(scope, ',') FROM users WHERE name = 'alice'") == "emea-*,lab-eu",
+          "the scope of helpdesk-emea=helpdesk@emea-*|lab-eu was not stored")
+    ok("a scoped binding from the IdP (helpdesk@emea-*|lab-eu) scopes the account")
     set_groups("alice", [])
     s = start_login()
     _, where = through_idp(alice, s)

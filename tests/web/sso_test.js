@@ -5,18 +5,17 @@
  *
  *   1. the login view offers "Sign in with single sign-on" beside the
  *      password form (break-glass accounts);
- *   2. carol (custodian) signs in at the IdP with her password and a TOTP
+ *   2. cleo (custodian) signs in at the IdP with her password and a TOTP
  *      code computed here from KE_SSO_TOTP (base32), and lands back in the
  *      console logged in: the header names her and her role, the custodian
  *      view (retrieval queue) is shown, the address bar has no fragment
- *      and the tab keeps no binding; OUTDIR/totp-at is the time (s) after
- *      her TOTP login, for the shell (glewlwyd takes one per user per 30 s);
+ *      and the tab keeps no binding
  *   3. logged out, alice, whose groups the shell made `admin`, signs in
  *      with a password only: the login view says her role needs a second
  *      factor (mfa_required), and she has no session.
  *
  * Environment: KE_NODE_DIR (playwright-core), KE_SSO_PASSWORD (every test
- * user's IdP password), KE_SSO_TOTP (carol's TOTP secret).  Screenshots
+ * user's IdP password), KE_SSO_TOTP (cleo's TOTP secret).  Screenshots
  * into OUTDIR.
  */
 'use strict';
@@ -102,31 +101,31 @@ async function main() {
     await page.screenshot({ path: path.join(out, 'sso-login.png') });
     log('the login view shows "Sign in with single sign-on" and keeps the password form');
 
-    step = 'carol at the IdP';
+    step = 'cleo at the IdP';
     await btn.click();
-    await idpLogin(page, 'carol', totpSecret);
-    step = 'carol back in the console';
+    await idpLogin(page, 'cleo', totpSecret);
+    step = 'cleo back in the console';
     await page.waitForSelector('#nav', { state: 'visible' });
     const who = (await page.innerText('#whoami')).trim();
-    check(who === 'carol (custodian, custodian #3)', 'the header says ' + who);
+    check(who === 'cleo (custodian, custodian #4)', 'the header says ' + who);
     check(await page.isVisible('#view-retrievals') && !(await page.isVisible('#view-login')),
           'the custodian view is not shown');
     check(await page.isVisible('#nav-retrievals') && !(await page.isVisible('#nav-devices')),
           'the navigation is not a custodian\'s');
     check(page.url() === url + '/', 'the address bar still has ' + page.url());
     const st = await page.evaluate(() => ({ ...sessionStorage }));
-    check(st['ke.token'] && st['ke.role'] === 'custodian' && st['ke.user'] === 'carol' &&
-          st['ke.custodian_index'] === '3' && !('ke.sso-binding' in st), 'session storage: ' + Object.keys(st));
+    check(st['ke.token'] && st['ke.role'] === 'custodian' && st['ke.user'] === 'cleo' &&
+          st['ke.custodian_index'] === '4' && !('ke.sso-binding' in st), 'session storage: ' + Object.keys(st));
     await page.waitForFunction(() => !document.getElementById('retrieval-empty').hidden ||
                                      !document.getElementById('retrieval-list').hidden);
     check(!(await page.isVisible('#error')), 'an error shows: ' + await page.innerText('#error'));
     await page.screenshot({ path: path.join(out, 'sso-custodian.png') });
-    log(`carol signed in with password + TOTP at the IdP: "${who}", the retrieval queue shown, no fragment left`);
+    log(`cleo signed in with password + TOTP at the IdP: "${who}", the retrieval queue shown, no fragment left`);
 
     step = 'logout';
     await page.click('#logout');
     await ssoButton(page);
-    await ctx.clearCookies(); // glewlwyd's session of carol: alice logs in anew
+    await ctx.clearCookies(); // glewlwyd's session of cleo: alice logs in anew
 
     step = 'alice without a second factor';
     await page.click('#sso-login');
