@@ -11,6 +11,16 @@
 #include "ctl_open.h"
 #include "ke_util.h"
 
+/* Oldest first; within a second (the queue's resolution), the later in
+ * the answer first, as the server lists newest first. */
+static int older_first(const void *a, const void *b)
+{
+  const ctl_cust_item *x = a, *y = b;
+  int c = strcmp(x->created, y->created);
+
+  return c ? c : x->at < y->at ? 1 : x->at > y->at ? -1 : 0;
+}
+
 int ctl_cust_batch_begin(ctl_cust_batch *b, const json_t *queue, const char *dir)
 {
   const json_t *list = json_object_get(queue, "retrievals"), *e;
@@ -43,11 +53,14 @@ int ctl_cust_batch_begin(ctl_cust_batch *b, const json_t *queue, const char *dir
       continue;
     ctl_cust_item *it = &b->it[b->n++];
     snprintf(it->id, sizeof it->id, "%s", id);
+    snprintf(it->created, sizeof it->created, "%s", ctl_jstr(e, "created") ?: "");
+    it->at = i;
     it->verdict = CTL_CUST_LATER;
     it->todo = !dec;
     if (dec && !(it->dec = json_deep_copy(dec)))
       return ctl_oom();
   }
+  qsort(b->it, b->n, sizeof *b->it, older_first);
   if (bad)
     ctl_errf("the server's queue lists %zu request id%s not of the form req-<26 of a-z2-7>: "
              "skipped",

@@ -46,9 +46,11 @@ enum { CTL_CUST_APPROVE = 0, CTL_CUST_DECLINE = 1, CTL_CUST_LATER = -1 };
 
 typedef struct ctl_cust_item {
   char id[KE_B32_ID_LEN + 1];
-  int todo;      /* nobody decided it: the caller judges it */
-  int verdict;   /* CTL_CUST_*, set by the caller's judge */
-  ke_request *r; /* the request fetched for the judge (allocated by it) */
+  char created[24]; /* the queue's "created" (ISO 8601, UTC): the round's order */
+  size_t at;        /* its place in the queue answer */
+  int todo;         /* nobody decided it: the caller judges it */
+  int verdict;      /* CTL_CUST_*, set by the caller's judge */
+  ke_request *r;    /* the request fetched for the judge (allocated by it) */
   ctl_cust_verdict v;
   json_t *dec; /* the recorded decision to send (a copy), or NULL */
   int sent;
@@ -63,7 +65,10 @@ typedef struct ctl_cust_batch {
 
 /* The round of queue answer `queue` ({"retrievals": [{"request_id"...}]}):
  * an id that is not a request id ("req-" and 26 of a-z2-7) is skipped
- * with a message, a repeated one is taken once.  Every item starts as
+ * with a message, a repeated one is taken once.  The items are in the
+ * order the requests were made, oldest first (the server lists newest
+ * first): the oldest gets the first approval when a limit is near, and
+ * the first part sent.  Every item starts as
  * CTL_CUST_LATER.  CTL_OK or an exit code (printed); free in either case. */
 int ctl_cust_batch_begin(ctl_cust_batch *b, const json_t *queue, const char *dir);
 
