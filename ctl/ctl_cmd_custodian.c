@@ -25,6 +25,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -39,6 +40,7 @@
 #include "ke_util.h"
 
 #define CUST_WAIT_S 25 /* one long-poll; also how soon SIGTERM is noticed at worst */
+#define CUST_IDLE_PAUSE_MS 25
 
 const char ctl_usage_custodian_serve[] =
   "usage: escrowctl custodian serve --policy FILE --share FILE --state DIR\n"
@@ -271,7 +273,7 @@ static void judge_item(cust *c, const ctl_cust_state *snap, ctl_cust_item *it, t
  * every undone decision is sent, then the sent ones are marked done.
  * A decision made earlier and not sent yet (a crash) is sent even when
  * this round's could not be recorded. */
-static int serve_round(cust *c, const json_t *queue)
+static int serve_round(cust *c, const json_t *queue, int *idle)
 {
   ctl_cust_batch b;
   time_t now = ctl_cust_now();
@@ -290,6 +292,7 @@ static int serve_round(cust *c, const json_t *queue)
   rc = ctl_cust_batch_settle(&b, c->o->state, &c->policy, c->sf.index, c->d, now, &decided);
   if (decided)
     crash_point("after-decide");
+  *idle = b.n == 0;
   if (ctl_cust_batch_send(&b, c->h)) {
     crash_point("after-send");
     rc2 = ctl_cust_batch_done(&b, c->o->state);
@@ -345,6 +348,7 @@ static int serve_loop(cust *c)
     char path[160];
     json_t *ans = NULL;
     long status = 0;
+    int idle = 0;
 
     alarm_if_pending(c);
     if (cursor < 0 || c->o->once)
@@ -361,15 +365,22 @@ static int serve_loop(cust *c)
       sleep(2); /* the server is away: try again, gently */
       continue;
     }
-    if (serve_round(c, ans) != CTL_OK)
+    if (serve_round(c, ans, &idle) != CTL_OK)
       ctl_errf("could not record the decisions of this round; the state directory needs "
                "attention");
     cursor = ctl_jint(ans, "cursor");
-    json_decref(ans);
     if (c->o->once) {
+      json_decref(ans);
       alarm_if_pending(c); /* a trip of this round alarms before exit */
       return CTL_OK;
     }
+    /* Requests pending that this daemon has answered: the cursor moves
+     * with every part the other custodians send, and each move would be a
+     * round that reads the whole queue for nothing.  A short pause lets
+     * such moves gather into one (a new request waits that long at most). */
+    if (idle && json_array_size(json_object_get(ans, "retrievals")))
+      nanosleep(&(struct timespec){0, CUST_IDLE_PAUSE_MS * 1000000L}, NULL);
+    json_decref(ans);
   }
 }
 
