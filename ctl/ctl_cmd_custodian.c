@@ -41,6 +41,9 @@
 
 #define CUST_WAIT_S 25 /* one long-poll; also how soon SIGTERM is noticed at worst */
 #define CUST_IDLE_PAUSE_MS 25
+/* A round that left work (the server away while checking, a send that
+ * failed) is tried again this soon, not only at the queue's next change. */
+#define CUST_RETRY_S 5
 
 const char ctl_usage_custodian_serve[] =
   "usage: escrowctl custodian serve --policy FILE --share FILE --state DIR\n"
@@ -273,7 +276,9 @@ static void judge_item(cust *c, const ctl_cust_state *snap, ctl_cust_item *it, t
  * every undone decision is sent, then the sent ones are marked done.
  * A decision made earlier and not sent yet (a crash) is sent even when
  * this round's could not be recorded. */
-static int serve_round(cust *c, const json_t *queue, int *idle)
+enum { ROUND_IDLE, ROUND_DONE, ROUND_LEFT }; /* nothing for us; all answered; some not */
+
+static int serve_round(cust *c, const json_t *queue, int *how)
 {
   ctl_cust_batch b;
   time_t now = ctl_cust_now();
@@ -292,11 +297,16 @@ static int serve_round(cust *c, const json_t *queue, int *idle)
   rc = ctl_cust_batch_settle(&b, c->o->state, &c->policy, c->sf.index, c->d, now, &decided);
   if (decided)
     crash_point("after-decide");
-  *idle = b.n == 0;
   if (ctl_cust_batch_send(&b, c->h)) {
     crash_point("after-send");
     rc2 = ctl_cust_batch_done(&b, c->o->state);
   }
+  *how = b.n ? ROUND_DONE : ROUND_IDLE;
+  for (size_t i = 0; i < b.n; i++)
+    if ((b.it[i].todo && b.it[i].verdict == JUDGE_LATER) || (b.it[i].dec && !b.it[i].sent))
+      *how = ROUND_LEFT;
+  if (rc || rc2)
+    *how = ROUND_LEFT;
   ctl_cust_batch_free(&b);
   return rc ? rc : rc2;
 }
@@ -343,19 +353,20 @@ static void alarm_if_pending(cust *c)
 static int serve_loop(cust *c)
 {
   long long cursor = -1;
+  int left = 0; /* the last round left a request undecided or a decision unsent */
 
   for (;;) {
     char path[160];
     json_t *ans = NULL;
     long status = 0;
-    int idle = 0;
+    int how = ROUND_DONE;
 
     alarm_if_pending(c);
     if (cursor < 0 || c->o->once)
       snprintf(path, sizeof path, "/v1/retrievals?state=pending&limit=1000");
     else
       snprintf(path, sizeof path, "/v1/retrievals?state=pending&limit=1000&wait=%d&since=%lld",
-               CUST_WAIT_S, cursor);
+               left ? CUST_RETRY_S : CUST_WAIT_S, cursor);
     if (ctl_http_call_status(c->h, "GET", path, NULL, &status, &ans) || status != 200) {
       json_decref(ans);
       if (status == 401 || status == 403)
@@ -365,10 +376,11 @@ static int serve_loop(cust *c)
       sleep(2); /* the server is away: try again, gently */
       continue;
     }
-    if (serve_round(c, ans, &idle) != CTL_OK)
+    if (serve_round(c, ans, &how) != CTL_OK)
       ctl_errf("could not record the decisions of this round; the state directory needs "
                "attention");
     cursor = ctl_jint(ans, "cursor");
+    left = how == ROUND_LEFT;
     if (c->o->once) {
       json_decref(ans);
       alarm_if_pending(c); /* a trip of this round alarms before exit */
@@ -378,7 +390,7 @@ static int serve_loop(cust *c)
      * with every part the other custodians send, and each move would be a
      * round that reads the whole queue for nothing.  A short pause lets
      * such moves gather into one (a new request waits that long at most). */
-    if (idle && json_array_size(json_object_get(ans, "retrievals")))
+    if (how == ROUND_IDLE && json_array_size(json_object_get(ans, "retrievals")))
       nanosleep(&(struct timespec){0, CUST_IDLE_PAUSE_MS * 1000000L}, NULL);
     json_decref(ans);
   }
