@@ -130,6 +130,13 @@ int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, co
 int ctl_approve_in_view(ctl_approve_log *l, ctl_http *h, const char *log_key, const ke_request *r,
                         const json_t *v)
 {
+  const json_t *leaf = json_object_get(v, "leaf_index");
+
+  /* A record escrowed after the view was taken: a fresher one, which must
+   * extend the first as every view extends the saved one. */
+  if (l->opened && !l->rc && json_is_integer(leaf) && json_integer_value(leaf) >= 0 &&
+      (uint64_t)json_integer_value(leaf) >= l->lv.cp.size)
+    ctl_approve_log_free(l);
   if (!l->opened) {
     l->rc = ctl_logview_open(&l->lv, h, log_key);
     l->opened = 1;

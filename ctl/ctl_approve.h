@@ -30,7 +30,9 @@ int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, co
  * saved before - is taken at the first request that needs it and serves
  * the others, and so does its failure (a network failure means "later"
  * for all of them; a refused view refuses all).  Every request is still
- * proven by its own inclusion proof.  Zero it before the first use. */
+ * proven by its own inclusion proof; one whose event is past the view's
+ * checkpoint (escrowed since) gets a fresh view.  Zero it before the
+ * first use. */
 typedef struct ctl_approve_log {
   ctl_logview lv;
   int opened, rc; /* rc: ctl_logview_open's, once opened */

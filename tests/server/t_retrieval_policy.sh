@@ -7,7 +7,9 @@
 # (another log key, a forged signature) gets declines; a crash between
 # decision and part loses nothing and makes no second part; the share is
 # in locked memory and SIGABRT leaves no core; a bad policy is refused
-# with its key and line.
+# with its key and line.  One queue round decides all pending requests
+# with one commit before sending any, and a limit or device cool-down
+# crossed inside a round counts exactly.
 
 # policy FILE [PYTHON-STATEMENTS]: the base policy, changed by the
 # statements (on the dict p), written to FILE.
