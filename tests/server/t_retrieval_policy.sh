@@ -87,7 +87,7 @@ PY
 
 case_policy() {
   # The daemons go with the test, whatever way it ends.
-  trap 'rc=$?; for p in "$W"/a.pid "$W"/b.pid "$W"/core.pid; do kill -9 "$(cat "$p" 2>/dev/null)" 2>/dev/null || true; done
+  trap 'rc=$?; for p in "$W"/a.pid "$W"/b.pid "$W"/core.pid "$W"/badq.pid; do kill -9 "$(cat "$p" 2>/dev/null)" 2>/dev/null || true; done
         kill $HOOK_PID 2>/dev/null; sink_stop; drop_private_db; (exit $rc); cleanup_test' EXIT
   hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
   policy "$W/pol-a.json" 'p["limits"] = {"total_per_day": 2}'
@@ -304,6 +304,25 @@ PY
   declined_by 3 device_cooldown
   [ "$(parts "$first")" = 1 ] || fail "the first of the round was not approved: $(cat "$W/st-batchcool/decisions.log")"
   ok "one round decides all pending requests with one commit before sending any; a limit or cool-down crossed inside it counts exactly"
+
+  # A server whose queue lists ids that are not request ids (a path, a
+  # header injection, ...): each is skipped, never stored or asked for,
+  # and the real request of the same answer is answered.
+  python3 "$KE_SRC/tests/server/t_retrieval_badqueue.py" "$W/badq.port" "$URL" &
+  echo $! >"$W/badq.pid"
+  for _ in $(seq 50); do [ -s "$W/badq.port" ] && break; sleep 0.1; done
+  [ -s "$W/badq.port" ] || fail "the hostile queue proxy did not start"
+  new_request
+  once badq "$W/pol-b.json" --server "http://127.0.0.1:$(cat "$W/badq.port")"
+  kill "$(cat "$W/badq.pid")"
+  grep -q "lists 6 request ids not of the form" "$W/once.err" || fail "bad queue ids: $(cat "$W/once.err")"
+  [ "$(parts "$RID")" = 1 ] || fail "the real request of a bad queue answer got no part: $(cat "$W/once.err")"
+  python3 - "$W/st-badq/state.json" "$RID" <<'PY' || fail "bad ids stored: $(cat "$W/st-badq/state.json")"
+import json, sys
+assert list(json.load(open(sys.argv[1]))["decisions"]) == [sys.argv[2]]
+PY
+  ! grep -q -e passwd -e Injected -e AAAA "$W/st-badq/decisions.log" "$W/once.err" || fail "a bad id was logged"
+  ok "queue ids that are not request ids are skipped, not stored or logged"
 
   # SIGABRT leaves no core file.
   mkdir -p "$W/cores"
