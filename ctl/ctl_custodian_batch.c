@@ -40,8 +40,8 @@ int ctl_cust_batch_begin(ctl_cust_batch *b, const json_t *queue, const char *dir
     const json_t *dec;
     size_t k;
 
-    /* The id names files of nobody's, but it is stored, logged and put in
-     * URLs: only the server's own shape is taken (and never echoed). */
+    /* The id is stored, logged and put in URLs: only the server's own
+     * shape is taken, and another is never echoed. */
     if (!ke_b32_id_ok(id, "req-")) {
       bad++;
       continue;
@@ -135,6 +135,7 @@ static int record_one(ctl_cust_state *st, ctl_cust_item *it, const ctl_policy *p
                       const ke_scalar *d, time_t now, ke_buf *lines, int *rc)
 {
   const json_t *had = ctl_cust_decision(st, it->id);
+  const char *trip;
   char *part = NULL;
   int no;
 
@@ -146,6 +147,8 @@ static int record_one(ctl_cust_state *st, ctl_cust_item *it, const ctl_policy *p
   }
   if (it->verdict == CTL_CUST_APPROVE)
     part = settle_one(st, it, p, index, d, now);
+  else if ((trip = ctl_cust_tripped(st))) /* as judge() says it once tripped */
+    VERDICT(&it->v, "limit_tripped", "this custodian stopped approving: %s", trip);
   no = it->verdict != CTL_CUST_APPROVE;
   trim_reason(it->v.why);
   if (ctl_cust_decide(st, it->id, no ? "decline" : "approve", no ? it->v.rule : NULL,
