@@ -14,7 +14,8 @@
  * log) with its own pins for the requesters' client keys, then the policy's
  * rules (ctl_policy.h) and the rate limits.  It contributes its part when
  * all pass and declines, naming the rule, when one fails.  Every decision
- * is durable before it is acted on (ctl_custodian.h).
+ * is durable before it is acted on (ctl_custodian.h); the requests of one
+ * queue answer are decided together, as one round (ctl_custodian_batch.h).
  */
 #include <errno.h>
 #include <fcntl.h>
