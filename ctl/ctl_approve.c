@@ -143,12 +143,35 @@ void ctl_approve_say_older(const json_t *view)
  * log key, consistent with the one this client saw last (ctl_logview.h). */
 int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, const json_t *v)
 {
-  ctl_logview lv;
-  int rc;
+  ctl_approve_log l = {0};
+  int rc = ctl_approve_in_view(&l, h, log_key, r, v);
 
-  if ((rc = ctl_logview_open(&lv, h, log_key)))
-    return rc;
-  rc = ctl_logview_check_escrow(&lv, h, v, r->envelope_sha256, r->device, r->volume);
-  ctl_logview_free(&lv);
+  ctl_approve_log_free(&l);
   return rc;
+}
+
+int ctl_approve_in_view(ctl_approve_log *l, ctl_http *h, const char *log_key, const ke_request *r,
+                        const json_t *v)
+{
+  const json_t *leaf = json_object_get(v, "leaf_index");
+
+  /* A record escrowed after the view was taken: a fresher one, which must
+   * extend the first as every view extends the saved one. */
+  if (l->opened && !l->rc && json_is_integer(leaf) && json_integer_value(leaf) >= 0 &&
+      (uint64_t)json_integer_value(leaf) >= l->lv.cp.size)
+    ctl_approve_log_free(l);
+  if (!l->opened) {
+    l->rc = ctl_logview_open(&l->lv, h, log_key);
+    l->opened = 1;
+  }
+  if (l->rc)
+    return l->rc;
+  return ctl_logview_check_escrow(&l->lv, h, v, r->envelope_sha256, r->device, r->volume);
+}
+
+void ctl_approve_log_free(ctl_approve_log *l)
+{
+  if (l->opened && !l->rc)
+    ctl_logview_free(&l->lv);
+  l->opened = 0;
 }

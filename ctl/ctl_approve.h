@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "ctl_http.h"
+#include "ctl_logview.h"
 #include "ke_files.h"
 
 /* GET /v1/retrievals/ID: *r parsed and verified, *view (a new reference)
@@ -29,5 +30,21 @@ void ctl_approve_say_older(const json_t *view);
 /* The record's escrow event is proven in the signed log (log_key: as for
  * `audit verify`, NULL for the default).  CTL_OK or an exit code (printed). */
 int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, const json_t *view);
+
+/* The same check for several requests in a row (a policy custodian's
+ * queue round): the log view - a fresh checkpoint, consistent with the one
+ * saved before - is taken at the first request that needs it and serves
+ * the others, and so does its failure (a network failure means "later"
+ * for all of them; a refused view refuses all).  Every request is still
+ * proven by its own inclusion proof; one whose event is past the view's
+ * checkpoint (escrowed since) gets a fresh view.  Zero it before the
+ * first use. */
+typedef struct ctl_approve_log {
+  ctl_logview lv;
+  int opened, rc; /* rc: ctl_logview_open's, once opened */
+} ctl_approve_log;
+int ctl_approve_in_view(ctl_approve_log *l, ctl_http *h, const char *log_key, const ke_request *r,
+                        const json_t *view);
+void ctl_approve_log_free(ctl_approve_log *l);
 
 #endif

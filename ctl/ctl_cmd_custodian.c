@@ -14,7 +14,8 @@
  * log) with its own pins for the requesters' client keys, then the policy's
  * rules (ctl_policy.h) and the rate limits.  It contributes its part when
  * all pass and declines, naming the rule, when one fails.  Every decision
- * is durable before it is acted on (ctl_custodian.h).
+ * is durable before it is acted on (ctl_custodian.h); the requests of one
+ * queue answer are decided together, as one round (ctl_custodian_batch.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -32,12 +34,17 @@
 #include "ctl_approve.h"
 #include "ctl_cmd.h"
 #include "ctl_custodian.h"
+#include "ctl_custodian_batch.h"
 #include "ctl_http.h"
 #include "ctl_open.h"
 #include "ctl_pins.h"
 #include "ke_util.h"
 
 #define CUST_WAIT_S 25 /* one long-poll; also how soon SIGTERM is noticed at worst */
+#define CUST_IDLE_PAUSE_MS 25
+/* A round that left work (the server away while checking, a send that
+ * failed) is tried again this soon, not only at the queue's next change. */
+#define CUST_RETRY_S 5
 
 const char ctl_usage_custodian_serve[] =
   "usage: escrowctl custodian serve --policy FILE --share FILE --state DIR\n"
@@ -121,6 +128,7 @@ typedef struct cust {
   ctl_http *h;
   ke_sharefile sf;
   ke_scalar *d;
+  ctl_approve_log *lv; /* the queue round's view of the audit log */
 } cust;
 
 /* The escrow key of the share, from the server: the share's own
@@ -171,13 +179,13 @@ static void crash_point(const char *where)
     _exit(70);
 }
 
-typedef struct verdict {
-  char rule[CTL_POLICY_RULE_MAX];
-  char why[600];
-  int pin_now; /* approve only with the requester's key pinned now (first sight) */
-} verdict;
+typedef ctl_cust_verdict verdict;
 
-enum { JUDGE_APPROVE = 0, JUDGE_DECLINE = 1, JUDGE_LATER = -1 };
+enum {
+  JUDGE_APPROVE = CTL_CUST_APPROVE,
+  JUDGE_DECLINE = CTL_CUST_DECLINE,
+  JUDGE_LATER = CTL_CUST_LATER
+};
 
 #define REFUSE(v, name, ...)                          \
   do {                                                \
@@ -235,7 +243,7 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
     return JUDGE_DECLINE;
   /* The server away, or this daemon's token refused: not the request's
    * fault, so no decision yet. */
-  if ((rc = ctl_approve_in_log(c->h, c->o->log_key, r, view)) == CTL_NET || rc == CTL_AUTH)
+  if ((rc = ctl_approve_in_view(c->lv, c->h, c->o->log_key, r, view)) == CTL_NET || rc == CTL_AUTH)
     return JUDGE_LATER;
   if (rc)
     REFUSE(v, "escrow_event", "the record's escrow event is not proven in the signed audit log");
@@ -245,184 +253,63 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
   return JUDGE_APPROVE;
 }
 
-/* Send a recorded decision: exactly its part, or its decline.  1 when it
- * is with the server (409: this index already gave a part or another
- * decline, which a resend after a crash meets). */
-static int act(cust *c, const char *id, const json_t *dec)
+/* Fetch and judge a request nobody decided (no lock is held). */
+static void judge_item(cust *c, const ctl_cust_state *snap, ctl_cust_item *it, time_t now)
 {
-  const char *what = ctl_jstr(dec, "decision") ?: "";
-  char path[200], esc[128];
-  json_t *body, *ans = NULL;
-  long status = 0;
-
-  if (ctl_http_escape(esc, sizeof esc, id))
-    return 0;
-  if (strcmp(what, "approve") == 0) {
-    const char *part = ctl_jstr(dec, "part");
-    body = part ? json_pack("{s:s}", "part", part) : NULL;
-    snprintf(path, sizeof path, "/v1/retrievals/%s/parts", esc);
-  } else {
-    body = json_pack("{s:s,s:s}", "rule", ctl_jstr(dec, "rule") ?: "x", "reason",
-                     ctl_jstr(dec, "reason") ?: "-");
-    snprintf(path, sizeof path, "/v1/retrievals/%s/declines", esc);
-  }
-  if (body)
-    ctl_http_call_status(c->h, "POST", path, body, &status, &ans);
-  json_decref(body);
-  json_decref(ans);
-  return (status >= 200 && status < 300) || status == 409;
-}
-
-/* A decline's reason fits the server's 500 bytes (POST .../declines),
- * cut before a UTF-8 character, never inside one. */
-#define CUST_REASON_MAX 500
-static void trim_reason(char *why)
-{
-  size_t n = strlen(why);
-
-  if (n <= CUST_REASON_MAX)
-    return;
-  n = CUST_REASON_MAX;
-  while (n > 0 && ((unsigned char)why[n] & 0xc0) == 0x80)
-    n--;
-  why[n] = '\0';
-}
-
-/* Under the state's lock: the last word on a verdict made without it.
- * The limits and the trip are counted on the fresh state (the only place
- * approvals are added), a first-sight pin is taken if still free, and the
- * part is made.  Returns the decision's part (or NULL for a decline). */
-static char *settle(cust *c, ctl_cust_state *st, const ke_request *r, int *no, verdict *v,
-                    time_t now)
-{
-  const char *trip, *pin;
-  char fpr[65];
-  ke_partfile pf;
-  char *b64 = NULL;
-
-  if (*no)
-    return NULL;
-  ke_hex_encode(fpr, r->requester.fingerprint, 32);
-  if ((trip = ctl_cust_tripped(st))) {
-    snprintf(v->rule, sizeof v->rule, "limit_tripped");
-    snprintf(v->why, sizeof v->why, "this custodian stopped approving: %s", trip);
-  } else if (ctl_cust_over_limit(st, &c->policy, r->requester.user, now, v->why, sizeof v->why)) {
-    snprintf(v->rule, sizeof v->rule, "rate_limit");
-    ctl_cust_trip(st, v->why, now);
-  } else if (!json_object_get(c->policy.requester_keys, r->requester.user) &&
-             (pin = ctl_cust_pin(st, r->requester.user)) && strcmp(pin, fpr)) {
-    /* trust-key (or a first-sight pin) changed the pin while judging */
-    snprintf(v->rule, sizeof v->rule, "requester_key");
-    snprintf(v->why, sizeof v->why, "another client key of %s was pinned meanwhile",
-             r->requester.user);
-  } else if (ctl_part_compute(&pf, r, c->sf.index, c->d) != CTL_OK ||
-             !(b64 = ke_b64url_encode(pf.part, KE_PART_LEN))) {
-    snprintf(v->rule, sizeof v->rule, "internal");
-    snprintf(v->why, sizeof v->why, "this custodian could not make its part");
-  } else if (v->pin_now) {
-    ctl_cust_set_pin(st, r->requester.user, fpr);
-  }
-  ke_wipe(&pf, sizeof pf);
-  *no = b64 == NULL;
-  return b64;
-}
-
-/* Decide on a request nobody decided yet.  CTL_OK when decided (or to be
- * tried again later), else an exit code. */
-static int decide(cust *c, const char *id)
-{
-  ke_request *r = calloc(1, sizeof *r);
   json_t *view = NULL;
-  ctl_cust_state st;
-  verdict v = {0};
-  char *part = NULL;
-  time_t now = ctl_cust_now();
-  int forged = 0, no, rc;
+  int forged = 0;
 
-  if (!r)
-    return CTL_FAIL;
-  if (ctl_approve_fetch(c->h, id, r, &view, &forged) != CTL_OK) {
-    rc = CTL_OK; /* an HTTP or network failure: next round */
-    if (!forged)
-      goto out;
-    snprintf(v.rule, sizeof v.rule, "request_file");
-    snprintf(v.why, sizeof v.why,
+  if (!(it->r = calloc(1, sizeof *it->r)))
+    return;
+  if (ctl_approve_fetch(c->h, it->id, it->r, &view, &forged) == CTL_OK) {
+    it->verdict = judge(c, snap, it->r, view, now, &it->v);
+  } else if (forged) { /* else an HTTP or network failure: next round */
+    snprintf(it->v.rule, sizeof it->v.rule, "request_file");
+    snprintf(it->v.why, sizeof it->v.why,
              "the request file does not verify, or the server's status disagrees with it");
-    no = JUDGE_DECLINE;
-  } else {
-    ctl_cust_state snap;
-    if ((rc = ctl_cust_snapshot(&snap, c->o->state)))
-      goto out;
-    no = judge(c, &snap, r, view, now, &v);
-    json_decref(snap.j);
-    if (no == JUDGE_LATER)
-      goto out;
-  }
-  if ((rc = ctl_cust_open(&st, c->o->state)))
-    goto out;
-  if (ctl_cust_decision(&st, id)) { /* decided meanwhile */
-    ctl_cust_close(&st);
-    goto out;
-  }
-  part = settle(c, &st, r, &no, &v, now);
-  trim_reason(v.why);
-  if (ctl_cust_decide(&st, id, no ? "decline" : "approve", no ? v.rule : NULL, no ? v.why : NULL,
-                      part, r->requester.user, r->device, now) != CTL_OK) {
-    ctl_cust_close(&st);
-    rc = CTL_FAIL;
-    goto out;
-  }
-  if ((rc = ctl_cust_commit(&st)) || (rc = ctl_cust_log(c->o->state, id, no ? "decline" : "approve",
-                                                        no ? v.rule : NULL, no ? v.why : NULL)))
-    goto out;
-  fprintf(stderr, "escrowctl custodian: %s %s%s%s\n", no ? "declined" : "approved", id,
-          no ? ": " : "", no ? v.rule : "");
-  crash_point("after-decide");
-out:
-  if (part) {
-    ke_wipe(part, strlen(part));
-    free(part);
+    it->verdict = JUDGE_DECLINE;
   }
   json_decref(view);
-  ke_wipe(r, sizeof *r);
-  free(r);
-  return rc;
 }
 
-static int handle(cust *c, const char *id)
-{
-  ctl_cust_state st;
-  json_t *dec;
-  int rc;
+/* One queue answer, as one round (ctl_custodian_batch.h): every request
+ * nobody decided is judged, then all are decided with one commit, then
+ * every undone decision is sent, then the sent ones are marked done.
+ * A decision made earlier and not sent yet (a crash) is sent even when
+ * this round's could not be recorded. */
+enum { ROUND_IDLE, ROUND_DONE, ROUND_LEFT }; /* nothing for us; all answered; some not */
 
-  /* A decision is made once; sending it may take several rounds. */
-  if ((rc = ctl_cust_open(&st, c->o->state)))
+static int serve_round(cust *c, const json_t *queue, int *how)
+{
+  ctl_cust_batch b;
+  time_t now = ctl_cust_now();
+  size_t decided = 0;
+  int rc, rc2 = CTL_OK;
+
+  if ((rc = ctl_cust_batch_begin(&b, queue, c->o->state))) {
+    ctl_cust_batch_free(&b);
     return rc;
-  dec = ctl_cust_decision(&st, id);
-  if (!dec) {
-    ctl_cust_close(&st);
-    if ((rc = decide(c, id)))
-      return rc;
-    if ((rc = ctl_cust_open(&st, c->o->state)))
-      return rc;
-    dec = ctl_cust_decision(&st, id);
   }
-  if (!dec || json_is_true(json_object_get(dec, "done"))) {
-    ctl_cust_close(&st);
-    return CTL_OK;
-  }
-  dec = json_deep_copy(dec);
-  ctl_cust_close(&st); /* not held across the network */
-  if (dec && act(c, id, dec)) {
+  c->lv = &b.log; /* one fresh checkpoint for the round (judge) */
+  for (size_t i = 0; i < b.n; i++)
+    if (b.it[i].todo)
+      judge_item(c, &b.snap, &b.it[i], now);
+  c->lv = NULL;
+  rc = ctl_cust_batch_settle(&b, c->o->state, &c->policy, c->sf.index, c->d, now, &decided);
+  if (decided)
+    crash_point("after-decide");
+  if (ctl_cust_batch_send(&b, c->h)) {
     crash_point("after-send");
-    if (!(rc = ctl_cust_open(&st, c->o->state))) {
-      ctl_cust_mark_done(&st, id);
-      if (!(rc = ctl_cust_commit(&st)))
-        rc = ctl_cust_log(c->o->state, id, "sent", NULL, NULL);
-    }
+    rc2 = ctl_cust_batch_done(&b, c->o->state);
   }
-  json_decref(dec);
-  return rc;
+  *how = b.n ? ROUND_DONE : ROUND_IDLE;
+  for (size_t i = 0; i < b.n; i++)
+    if ((b.it[i].todo && b.it[i].verdict == JUDGE_LATER) || (b.it[i].dec && !b.it[i].sent))
+      *how = ROUND_LEFT;
+  if (rc || rc2)
+    *how = ROUND_LEFT;
+  ctl_cust_batch_free(&b);
+  return rc ? rc : rc2;
 }
 
 /* ---- the loop -------------------------------------------------------------- */
@@ -467,19 +354,20 @@ static void alarm_if_pending(cust *c)
 static int serve_loop(cust *c)
 {
   long long cursor = -1;
+  int left = 0; /* the last round left a request undecided or a decision unsent */
 
   for (;;) {
     char path[160];
-    json_t *ans = NULL, *e;
-    size_t i;
+    json_t *ans = NULL;
     long status = 0;
+    int how = ROUND_DONE;
 
     alarm_if_pending(c);
     if (cursor < 0 || c->o->once)
       snprintf(path, sizeof path, "/v1/retrievals?state=pending&limit=1000");
     else
       snprintf(path, sizeof path, "/v1/retrievals?state=pending&limit=1000&wait=%d&since=%lld",
-               CUST_WAIT_S, cursor);
+               left ? CUST_RETRY_S : CUST_WAIT_S, cursor);
     if (ctl_http_call_status(c->h, "GET", path, NULL, &status, &ans) || status != 200) {
       json_decref(ans);
       if (status == 401 || status == 403)
@@ -489,17 +377,23 @@ static int serve_loop(cust *c)
       sleep(2); /* the server is away: try again, gently */
       continue;
     }
-    json_array_foreach (json_object_get(ans, "retrievals"), i, e) {
-      const char *id = ctl_jstr(e, "request_id");
-      if (id && handle(c, id) != CTL_OK)
-        ctl_errf("could not record a decision on %s; the state directory needs attention", id);
-    }
+    if (serve_round(c, ans, &how) != CTL_OK)
+      ctl_errf("could not record the decisions of this round; the state directory needs "
+               "attention");
     cursor = ctl_jint(ans, "cursor");
-    json_decref(ans);
+    left = how == ROUND_LEFT;
     if (c->o->once) {
+      json_decref(ans);
       alarm_if_pending(c); /* a trip of this round alarms before exit */
       return CTL_OK;
     }
+    /* Requests pending that this daemon has answered: the cursor moves
+     * with every part the other custodians send, and each move would be a
+     * round that reads the whole queue for nothing.  A short pause lets
+     * such moves gather into one (a new request waits that long at most). */
+    if (how == ROUND_IDLE && json_array_size(json_object_get(ans, "retrievals")))
+      nanosleep(&(struct timespec){0, CUST_IDLE_PAUSE_MS * 1000000L}, NULL);
+    json_decref(ans);
   }
 }
 

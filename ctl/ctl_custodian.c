@@ -313,14 +313,14 @@ int ctl_cust_rearm(ctl_cust_state *s, time_t now)
   return CTL_OK;
 }
 
-int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
-                 const char *reason)
+int ctl_cust_log_add(ke_buf *lines, const char *request, const char *event, const char *rule,
+                     const char *reason)
 {
-  char file[PATH_MAX], ts[32], *line;
+  char ts[32], *line;
   time_t now = time(NULL);
   struct tm tm;
   json_t *j;
-  int fd, ok;
+  int rc;
 
   gmtime_r(&now, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -328,18 +328,52 @@ int ctl_cust_log(const char *dir, const char *request, const char *event, const 
                 rule, "reason", reason);
   line = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
-  if (!line || path_in(file, sizeof file, dir, "decisions.log")) {
-    free(line);
-    return CTL_FAIL;
+  rc = line && ke_buf_append(lines, line, strlen(line)) == KE_OK &&
+           ke_buf_append(lines, "\n", 1) == KE_OK
+         ? CTL_OK
+         : CTL_FAIL;
+  free(line);
+  return rc;
+}
+
+int ctl_cust_log_flush(const char *dir, ke_buf *lines)
+{
+  char file[PATH_MAX];
+  size_t off = 0;
+  int fd = -1, ok = 0;
+
+  if (!lines->len)
+    return CTL_OK;
+  if (path_in(file, sizeof file, dir, "decisions.log") == CTL_OK &&
+      (fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0) {
+    while (off < lines->len) {
+      ssize_t n = write(fd, lines->p + off, lines->len - off);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      off += (size_t)n;
+    }
+    ok = off == lines->len && fsync(fd) == 0;
   }
-  fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  ok = fd >= 0 && dprintf(fd, "%s\n", line) > 0 && fsync(fd) == 0;
+  if (!ok)
+    ctl_errf("cannot append to %s/decisions.log: %s", dir, strerror(errno));
   if (fd >= 0)
     close(fd);
-  free(line);
-  if (!ok)
-    ctl_errf("cannot append to %s: %s", file, strerror(errno));
+  ke_buf_free(lines);
   return ok ? CTL_OK : CTL_FAIL;
+}
+
+int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
+                 const char *reason)
+{
+  ke_buf lines = {0};
+
+  if (ctl_cust_log_add(&lines, request, event, rule, reason)) {
+    ke_buf_free(&lines);
+    return CTL_FAIL;
+  }
+  return ctl_cust_log_flush(dir, &lines);
 }
 
 /* ---- the alarm ------------------------------------------------------------- */

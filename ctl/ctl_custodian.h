@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "ctl_policy.h"
+#include "ke_cli.h"
 
 typedef struct ctl_cust_state {
   char dir[PATH_MAX];
@@ -88,6 +89,12 @@ int ctl_cust_rearm(ctl_cust_state *s, time_t now);
 /* Append one line to decisions.log and sync it.  CTL_OK or CTL_FAIL. */
 int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
                  const char *reason);
+/* The same for many lines with one sync (a queue round): add each line to
+ * `lines` (zeroed first), then flush appends them all, syncs once and
+ * frees the buffer.  CTL_OK or CTL_FAIL (printed by flush). */
+int ctl_cust_log_add(ke_buf *lines, const char *request, const char *event, const char *rule,
+                     const char *reason);
+int ctl_cust_log_flush(const char *dir, ke_buf *lines);
 
 /* The alarm channels of the policy: its webhooks, then its mail
  * addresses; a channel's name (the URL, or mailto:ADDRESS) records its

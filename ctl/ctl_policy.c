@@ -680,6 +680,15 @@ static int itsm_ok(const ctl_policy *p, const ke_request *r, const json_t *view,
     return 1;                                        \
   } while (0)
 
+int ctl_policy_cooldown(const ctl_policy *p, time_t now, time_t last_approval,
+                        char rule[CTL_POLICY_RULE_MAX], char *why, size_t whylen)
+{
+  if (p->cooldown_s && last_approval && now - last_approval < (time_t)p->cooldown_s)
+    DECLINE("device_cooldown", "a key of this device was approved %lld s ago (cool-down %u s)",
+            (long long)(now - last_approval), p->cooldown_s);
+  return 0;
+}
+
 int ctl_policy_check(const ctl_policy *p, const ke_request *r, const json_t *view, time_t now,
                      time_t last_approval, char rule[CTL_POLICY_RULE_MAX], char *why, size_t whylen)
 {
@@ -706,9 +715,8 @@ int ctl_policy_check(const ctl_policy *p, const ke_request *r, const json_t *vie
     snprintf(rule, CTL_POLICY_RULE_MAX, "business_hours");
     return 1;
   }
-  if (p->cooldown_s && last_approval && now - last_approval < (time_t)p->cooldown_s)
-    DECLINE("device_cooldown", "a key of this device was approved %lld s ago (cool-down %u s)",
-            (long long)(now - last_approval), p->cooldown_s);
+  if (ctl_policy_cooldown(p, now, last_approval, rule, why, whylen))
+    return 1;
   if (p->itsm_url && !itsm_ok(p, r, view, why, whylen)) {
     snprintf(rule, CTL_POLICY_RULE_MAX, "ticket_check");
     return 1;

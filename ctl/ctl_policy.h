@@ -92,5 +92,10 @@ void ctl_policy_describe(const ctl_policy *p, FILE *f);
 int ctl_policy_check(const ctl_policy *p, const ke_request *r, const json_t *view, time_t now,
                      time_t last_approval, char rule[CTL_POLICY_RULE_MAX], char *why,
                      size_t whylen);
+/* The device cool-down alone, as ctl_policy_check has it: a policy
+ * custodian asks again under its state's lock, where the approvals of its
+ * own queue round are counted. */
+int ctl_policy_cooldown(const ctl_policy *p, time_t now, time_t last_approval,
+                        char rule[CTL_POLICY_RULE_MAX], char *why, size_t whylen);
 
 #endif

@@ -7,7 +7,9 @@
 # (another log key, a forged signature) gets declines; a crash between
 # decision and part loses nothing and makes no second part; the share is
 # in locked memory and SIGABRT leaves no core; a bad policy is refused
-# with its key and line.
+# with its key and line.  One queue round decides all pending requests
+# with one commit before sending any, and a limit or device cool-down
+# crossed inside a round counts exactly.
 
 # policy FILE [PYTHON-STATEMENTS]: the base policy, changed by the
 # statements (on the dict p), written to FILE.
@@ -57,12 +59,15 @@ once() {
     "$@" >"$W/once.out" 2>"$W/once.err" || fail "serve --once: $(cat "$W/once.err")"
 }
 # new_request [TICKET [VOLUME]]: a request from hd1 for C:, the only one pending
-# (older ones are expired first); sets RID.
+# (older ones are expired first); sets RID.  add_request: one more pending.
 expire_pending() {
   own "UPDATE retrievals SET created = now() - interval '2 days', expires = now() - interval '1 day' WHERE state = 'pending'" >/dev/null
 }
 new_request() {
   expire_pending
+  add_request "$@"
+}
+add_request() {
   hd retrieve --device host-bde --volume "${2:-C:}" --reason "locked out after a BIOS update" \
     --ticket "${1:-INC-20001}" --key-out "$W/k.$RANDOM" >"$W/nr.out" 2>"$W/nr.err" ||
     fail "retrieve: $(cat "$W/nr.err")"
@@ -82,7 +87,7 @@ PY
 
 case_policy() {
   # The daemons go with the test, whatever way it ends.
-  trap 'rc=$?; for p in "$W"/a.pid "$W"/b.pid "$W"/core.pid; do kill -9 "$(cat "$p" 2>/dev/null)" 2>/dev/null || true; done
+  trap 'rc=$?; for p in "$W"/a.pid "$W"/b.pid "$W"/core.pid "$W"/badq.pid; do kill -9 "$(cat "$p" 2>/dev/null)" 2>/dev/null || true; done
         kill $HOOK_PID 2>/dev/null; sink_stop; drop_private_db; (exit $rc); cleanup_test' EXIT
   hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
   policy "$W/pol-a.json" 'p["limits"] = {"total_per_day": 2}'
@@ -264,6 +269,73 @@ PY
     fail "one decision, not two: $(cat "$W/st-crash/decisions.log")"
   ok "a crash before or after the part is sent: one decision, one part"
 
+  # One queue round decides every pending request with one commit before
+  # it sends anything: killed right after deciding, it has decided all
+  # three (the first-sight pin taken once) and sent none; the next round
+  # sends each once.
+  expire_pending
+  local batch=() k
+  for k in 1 2 3; do add_request "INC-3000$k"; batch+=("$RID"); done
+  crash_once after-decide batch
+  python3 - "$W/st-batch/state.json" "${batch[@]}" <<'PY' || fail "not all decided in the round: $(cat "$W/st-batch/state.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))["decisions"]
+assert all(d[r]["decision"] == "approve" and not d[r]["done"] and d[r]["part"] for r in sys.argv[2:]), d
+PY
+  for k in "${batch[@]}"; do [ "$(parts "$k")" = 0 ] || fail "a part of $k before the round's decisions were durable"; done
+  once batch "$W/pol-b.json"
+  for k in "${batch[@]}"; do [ "$(parts "$k")" = 1 ] || fail "$k has $(parts "$k") parts after the resend"; done
+  [ "$(grep -c '"event":"approve"' "$W/st-batch/decisions.log")" = 3 ] && [ "$(grep -c '"event":"sent"' "$W/st-batch/decisions.log")" = 3 ] ||
+    fail "decision log of the round: $(cat "$W/st-batch/decisions.log")"
+  # A limit crossed inside a round trips exactly there: of four pending
+  # with 2 a day allowed, the two oldest are approved, the third trips the
+  # limit, the fourth finds it tripped.
+  policy "$W/pol-two.json" 'p["limits"] = {"total_per_day": 2}'
+  expire_pending
+  batch=()
+  for k in 1 2 3 4; do add_request "INC-3100$k"; batch+=("$RID"); done
+  once batchlim "$W/pol-two.json"
+  python3 - "$W/st-batchlim/decisions.log" "${batch[@]}" <<'PY' || fail "the limit in a round: $(cat "$W/st-batchlim/decisions.log")"
+import json, sys
+got = [(l["request"], l["event"], l.get("rule")) for l in map(json.loads, open(sys.argv[1]))
+       if l["event"] in ("approve", "decline")]
+r = sys.argv[2:]
+assert got == [(r[0], "approve", None), (r[1], "approve", None), (r[2], "decline", "rate_limit"),
+               (r[3], "decline", "limit_tripped")], got
+PY
+  for k in 0 1 2 3; do
+    [ "$(parts "${batch[$k]}")" = $((k < 2 ? 1 : 0)) ] || fail "request $k of the round has $(parts "${batch[$k]}") parts"
+  done
+  # The device cool-down counts an approval made earlier in the same round.
+  policy "$W/pol-cool2.json" 'p["device_cooldown_seconds"] = 3600'
+  expire_pending
+  add_request INC-32001
+  local first=$RID
+  add_request INC-32002
+  once batchcool "$W/pol-cool2.json"
+  declined_by 3 device_cooldown
+  [ "$(parts "$first")" = 1 ] || fail "the first of the round was not approved: $(cat "$W/st-batchcool/decisions.log")"
+  ok "one round decides all pending requests with one commit before sending any; a limit or cool-down crossed inside it counts exactly"
+
+  # A server whose queue lists ids that are not request ids (a path, a
+  # header injection, ...): each is skipped, never stored or asked for,
+  # and the real request of the same answer is answered.
+  python3 "$KE_SRC/tests/server/t_retrieval_badqueue.py" "$W/badq.port" "$URL" &
+  echo $! >"$W/badq.pid"
+  for _ in $(seq 50); do [ -s "$W/badq.port" ] && break; sleep 0.1; done
+  [ -s "$W/badq.port" ] || fail "the hostile queue proxy did not start"
+  new_request
+  once badq "$W/pol-b.json" --server "http://127.0.0.1:$(cat "$W/badq.port")"
+  kill "$(cat "$W/badq.pid")"
+  grep -q "lists 6 request ids not of the form" "$W/once.err" || fail "bad queue ids: $(cat "$W/once.err")"
+  [ "$(parts "$RID")" = 1 ] || fail "the real request of a bad queue answer got no part: $(cat "$W/once.err")"
+  python3 - "$W/st-badq/state.json" "$RID" <<'PY' || fail "bad ids stored: $(cat "$W/st-badq/state.json")"
+import json, sys
+assert list(json.load(open(sys.argv[1]))["decisions"]) == [sys.argv[2]]
+PY
+  ! grep -q -e passwd -e Injected -e AAAA "$W/st-badq/decisions.log" "$W/once.err" || fail "a bad id was logged"
+  ok "queue ids that are not request ids are skipped, not stored or logged"
+
   # SIGABRT leaves no core file.
   mkdir -p "$W/cores"
   (cd "$W/cores" && ulimit -c unlimited && serve core 1 "$W/pol-b.json" && kill -ABRT "$(cat "$W/core.pid")" &&
@@ -294,13 +366,13 @@ wait_part() {
     sleep 0.05
   done
 }
-# crash_once POINT: custodian 3 (state "crash") dies at POINT (the test
-# hook ESCROWCTL_CUSTODIAN_CRASH: exit 70 there).
+# crash_once POINT [STATE]: custodian 3 (state STATE, default "crash") dies
+# at POINT (the test hook ESCROWCTL_CUSTODIAN_CRASH: exit 70 there).
 crash_once() {
   set +e
   ESCROWCTL_CUSTODIAN_CRASH=$1 ESCROWCTL_TOKEN=${CT[3]} "$ESCROWCTL" custodian serve --once \
     --policy "$W/pol-b.json" --share "$KD/custodian-3.share.json" --passphrase-file "$KD.pass/3" \
-    --state "$W/st-crash" >"$W/once.out" 2>"$W/once.err"
+    --state "$W/st-${2:-crash}" >"$W/once.out" 2>"$W/once.err"
   RC=$?
   set -e
   [ "$RC" = 70 ] || fail "no crash at $1 ($RC): $(cat "$W/once.err")"
