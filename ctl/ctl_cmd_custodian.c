@@ -33,6 +33,7 @@
 #include "ctl_cmd.h"
 #include "ctl_custodian.h"
 #include "ctl_http.h"
+#include "ctl_logview.h"
 #include "ctl_open.h"
 #include "ctl_pins.h"
 #include "ke_util.h"
@@ -162,7 +163,9 @@ out:
 
 /* The tests' crash points ($ESCROWCTL_CUSTODIAN_CRASH = after-decide or
  * after-send): the process dies there as if killed, to show that nothing
- * is lost or sent twice. */
+ * is lost or sent twice.  In the test build only (escrowctl-testhooks,
+ * KE_CTL_TEST_HOOKS): the installed escrowctl has no such code. */
+#ifdef KE_CTL_TEST_HOOKS
 static void crash_point(const char *where)
 {
   const char *c = getenv("ESCROWCTL_CUSTODIAN_CRASH");
@@ -170,6 +173,9 @@ static void crash_point(const char *where)
   if (c && strcmp(c, where) == 0)
     _exit(70);
 }
+#else
+#define crash_point(where) ((void)0)
+#endif
 
 typedef struct verdict {
   char rule[CTL_POLICY_RULE_MAX];
@@ -221,7 +227,7 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
                  time_t now, verdict *v)
 {
   const char *trip = ctl_cust_tripped(st);
-  int rc;
+  int rc, later = 0;
 
   if (trip) /* first: a tripped custodian asks nobody anything */
     REFUSE(v, "limit_tripped", "this custodian stopped approving: %s", trip);
@@ -233,10 +239,19 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
     REFUSE(v, "request_mismatch", "the server's request is not the one the requester signed");
   if (key_refused(c, st, r, v))
     return JUDGE_DECLINE;
-  /* The server away, or this daemon's token refused: not the request's
-   * fault, so no decision yet. */
-  if ((rc = ctl_approve_in_log(c->h, c->o->log_key, r, view)) == CTL_NET || rc == CTL_AUTH)
+  /* Only a proven problem (no such event, a proof that fails, a forked
+   * view, another log key) is the request's fault.  The server away, this
+   * daemon's token refused, the event newer than the witnesses' checkpoint
+   * or this host's log view unusable: no decision yet.  The request is
+   * judged again next round (the queue's long-poll: at most CUST_WAIT_S
+   * later, and never at once, since waiting changes nothing in the queue)
+   * until it is proven or expires. */
+  rc = ctl_approve_in_log(c->h, c->o->log_key, r, view, &later);
+  if (rc && (later || rc != CTL_FAIL)) {
+    fprintf(stderr, "escrowctl custodian: %s: no decision yet, asked again next round\n",
+            r->request_id);
     return JUDGE_LATER;
+  }
   if (rc)
     REFUSE(v, "escrow_event", "the record's escrow event is not proven in the signed audit log");
   if (ctl_policy_check(&c->policy, r, view, now, ctl_cust_last_approval(st, r->device), v->rule,
@@ -427,14 +442,37 @@ static int handle(cust *c, const char *id)
 
 /* ---- the loop -------------------------------------------------------------- */
 
-/* Deliver a due alarm on each channel that has not had it (a trip is
- * durable before its alarm, so a crash in between only delays it). */
+/* A failing channel's next try (ctl_cust_backoff): in memory, for the
+ * one daemon of the process. */
+static ctl_cust_backoff alarm_backoff;
+
+enum { ALARM_SKIP = 0, ALARM_DUE, ALARM_TOOK, ALARM_FAILED };
+
+/* One decisions.log line naming the channels in state `which`, if any. */
+static void log_alarm(cust *c, const int *state, size_t n, int which, const char *what)
+{
+  char label[1100];
+  json_t *labels = json_array();
+
+  for (size_t i = 0; i < n; i++)
+    if (state[i] == which) {
+      ctl_cust_channel_label(&c->policy, i, label, sizeof label);
+      json_array_append_new(labels, json_string(label));
+    }
+  if (json_array_size(labels))
+    ctl_cust_log_alarm(c->o->state, which == ALARM_TOOK ? "alarm" : "alarm_failed", what, labels);
+  json_decref(labels);
+}
+
+/* Deliver a due alarm on each channel that has not had it and is not
+ * waiting out a failure (a trip is durable before its alarm, so a crash
+ * in between only delays it). */
 static void alarm_if_pending(cust *c)
 {
   ctl_cust_state st;
   char what[400], name[1100];
   json_int_t seq;
-  int due[CTL_POLICY_MAX_LIST * 2] = {0};
+  int state[CTL_POLICY_MAX_LIST * 2] = {0}, took = 0;
   size_t n = ctl_cust_channels(&c->policy);
   time_t t;
 
@@ -448,20 +486,27 @@ static void alarm_if_pending(cust *c)
   t = (time_t)ctl_jint(json_object_get(st.j, "tripped"), "time");
   for (size_t i = 0; i < n; i++) {
     ctl_cust_channel_name(&c->policy, i, name, sizeof name);
-    due[i] = !ctl_cust_alarm_was_sent(&st, name);
+    state[i] = !ctl_cust_alarm_was_sent(&st, name) && ctl_cust_backoff_due(&alarm_backoff, i);
   }
   ctl_cust_close(&st); /* not held across the network */
-  for (size_t i = 0; i < n; i++)
-    due[i] = due[i] && ctl_cust_alarm_send(&c->policy, i, c->sf.index, what, t) ? 2 : 0;
-  if (ctl_cust_open(&st, c->o->state))
-    return;
-  for (size_t i = 0; i < n; i++)
-    if (due[i] == 2) {
-      ctl_cust_channel_name(&c->policy, i, name, sizeof name);
-      ctl_cust_alarm_mark(&st, seq, name);
-    }
-  if (ctl_cust_commit(&st) == CTL_OK)
-    ctl_cust_log(c->o->state, "-", "alarm", "rate_limit", what);
+  for (size_t i = 0; i < n; i++) {
+    if (state[i] != ALARM_DUE)
+      continue;
+    state[i] = ctl_cust_alarm_send(&c->policy, i, c->sf.index, what, t) ? ALARM_TOOK : ALARM_FAILED;
+    ctl_cust_backoff_note(&alarm_backoff, i, state[i] == ALARM_TOOK);
+    took |= state[i] == ALARM_TOOK;
+  }
+  if (took && !ctl_cust_open(&st, c->o->state)) {
+    for (size_t i = 0; i < n; i++)
+      if (state[i] == ALARM_TOOK) {
+        ctl_cust_channel_name(&c->policy, i, name, sizeof name);
+        ctl_cust_alarm_mark(&st, seq, name);
+      }
+    if (ctl_cust_commit(&st) != CTL_OK)
+      return; /* not recorded: it goes out again, and is logged then */
+    log_alarm(c, state, n, ALARM_TOOK, what);
+  }
+  log_alarm(c, state, n, ALARM_FAILED, what);
 }
 
 static int serve_loop(cust *c)
@@ -541,9 +586,12 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt(!o.policy ? "--policy" : !o.share ? "--share" : "--state");
   if ((rc = harden()) || (rc = ctl_policy_load(&c.policy, o.policy)))
     return rc;
-  /* Everything that can be wrong is found before the share is unsealed. */
+  /* Everything that can be wrong is found before the share is unsealed
+   * (a log key missing later only delays decisions: judge()). */
   if (!(rc = ctl_cust_open(&st, o.state)))
     ctl_cust_close(&st);
+  if (!rc)
+    rc = ctl_logview_check_keys(o.log_key);
   if (!rc && o.token_file && !(rc = ctl_read(&token, o.token_file, 1024, 1, "token file"))) {
     token.p[strcspn(token.p, "\r\n")] = '\0';
     o.t.token = token.p;

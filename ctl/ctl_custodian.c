@@ -31,6 +31,7 @@
 
 time_t ctl_cust_now(void)
 {
+#ifdef KE_CTL_TEST_HOOKS
   const char *t = getenv("ESCROWCTL_CUSTODIAN_NOW");
   char *end;
   long long v;
@@ -41,6 +42,7 @@ time_t ctl_cust_now(void)
     if (!errno && !*end && v > 0)
       return (time_t)v;
   }
+#endif
   return time(NULL);
 }
 
@@ -66,6 +68,58 @@ static void prune(json_t *j, time_t now)
     if (ctl_jint(v, "t") < now - CUST_KEEP_DECISIONS)
       json_object_del(d, k);
   }
+}
+
+/* state.json's format.  2: the trip carries its number ("seq") and its
+ * alarm the channels it reached ("alarm": {"seq", "sent"}).  1: the
+ * unreleased first format, with one "alarm_pending" flag; the builds in
+ * between wrote 2's shape but called it 1, so a 1 is read as 2, with a
+ * pending flag becoming an alarm due on every channel.  A newer version
+ * is refused: this build would drop what it does not know when writing. */
+#define CUST_STATE_VERSION 2
+
+static int upgrade(json_t *j)
+{
+  json_int_t v = ctl_jint(j, "version");
+  json_t *trip = json_object_get(j, "tripped");
+
+  if (v == CUST_STATE_VERSION)
+    return CTL_OK;
+  if (v != 1)
+    return CTL_FAIL;
+  if (!json_is_integer(json_object_get(j, "trips")))
+    json_object_set_new(j, "trips", json_integer(json_is_object(trip)));
+  if (json_is_object(trip) && !json_object_get(trip, "seq"))
+    json_object_set_new(trip, "seq", json_integer(ctl_jint(j, "trips")));
+  if (!json_object_get(j, "alarm"))
+    json_object_set_new(j, "alarm",
+                        json_is_true(json_object_get(j, "alarm_pending"))
+                          ? json_pack("{s:I,s:[]}", "seq", ctl_jint(j, "trips"), "sent")
+                          : json_null());
+  json_object_del(j, "alarm_pending");
+  return json_object_set_new(j, "version", json_integer(CUST_STATE_VERSION)) ? CTL_FAIL : CTL_OK;
+}
+
+/* The state as read: CTL_OK, or CTL_FAIL (printed) when it is damaged or of
+ * a newer format. */
+static int check_state(json_t *j, const char *file)
+{
+  json_t *v = json_object_get(j, "version");
+
+  if (json_is_integer(v) && json_integer_value(v) > CUST_STATE_VERSION)
+    return ctl_err(CTL_FAIL,
+                   "%s is of state version %lld, newer than this escrowctl reads (%d): "
+                   "refusing to start (run the escrowctl that wrote it)",
+                   file, (long long)json_integer_value(v), CUST_STATE_VERSION);
+  if (!json_is_object(j) || !json_is_integer(v) || upgrade(j) ||
+      !json_is_array(json_object_get(j, "approvals")) ||
+      !json_is_object(json_object_get(j, "decisions")) ||
+      !json_is_object(json_object_get(j, "pins")))
+    return ctl_err(CTL_FAIL,
+                   "%s is damaged: refusing to start without its limits and decisions "
+                   "(restore it from backup)",
+                   file);
+  return CTL_OK;
 }
 
 int ctl_cust_open(ctl_cust_state *s, const char *dir)
@@ -95,19 +149,13 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
     return CTL_FAIL;
   }
   if (access(file, F_OK) != 0) {
-    s->j =
-      json_pack("{s:i,s:n,s:n,s:I,s:I,s:[],s:{},s:{}}", "version", 1, "tripped", "alarm", "rearmed",
-                (json_int_t)0, "trips", (json_int_t)0, "approvals", "decisions", "pins");
+    s->j = json_pack("{s:i,s:n,s:n,s:I,s:I,s:[],s:{},s:{}}", "version", CUST_STATE_VERSION,
+                     "tripped", "alarm", "rearmed", (json_int_t)0, "trips", (json_int_t)0,
+                     "approvals", "decisions", "pins");
   } else if (ctl_read(&b, file, CUST_STATE_MAX, 0, "custodian state") == CTL_OK) {
     s->j = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
     ke_buf_free(&b);
-    if (!json_is_object(s->j) || ctl_jint(s->j, "version") != 1 ||
-        !json_is_array(json_object_get(s->j, "approvals")) ||
-        !json_is_object(json_object_get(s->j, "decisions")) ||
-        !json_is_object(json_object_get(s->j, "pins"))) {
-      ctl_errf("%s is damaged: refusing to start without its limits and decisions "
-               "(restore it from backup)",
-               file);
+    if (check_state(s->j, file)) {
       ctl_cust_close(s);
       return CTL_FAIL;
     }
@@ -140,7 +188,8 @@ int ctl_cust_commit(ctl_cust_state *s)
   int rc = CTL_FAIL;
 
   prune(s->j, ctl_cust_now());
-  if (path_in(file, sizeof file, s->dir, "state.json") == CTL_OK &&
+  if (!json_object_set_new(s->j, "version", json_integer(CUST_STATE_VERSION)) &&
+      path_in(file, sizeof file, s->dir, "state.json") == CTL_OK &&
       (text = json_dumps(s->j, JSON_INDENT(1) | JSON_SORT_KEYS))) {
     rc = ctl_write_replace(file, text, strlen(text), 0600);
     free(text);
@@ -313,20 +362,21 @@ int ctl_cust_rearm(ctl_cust_state *s, time_t now)
   return CTL_OK;
 }
 
-int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
-                 const char *reason)
+/* Append the line j (stolen) after its time: the one writer of
+ * decisions.log. */
+static int log_line(const char *dir, json_t *j)
 {
   char file[PATH_MAX], ts[32], *line;
   time_t now = time(NULL);
   struct tm tm;
-  json_t *j;
+  json_t *all;
   int fd, ok;
 
   gmtime_r(&now, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  j = json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "time", ts, "request", request, "event", event, "rule",
-                rule, "reason", reason);
-  line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  all = j ? json_pack("{s:s}", "time", ts) : NULL;
+  line = all && !json_object_update(all, j) ? json_dumps(all, JSON_COMPACT) : NULL;
+  json_decref(all);
   json_decref(j);
   if (!line || path_in(file, sizeof file, dir, "decisions.log")) {
     free(line);
@@ -340,6 +390,19 @@ int ctl_cust_log(const char *dir, const char *request, const char *event, const 
   if (!ok)
     ctl_errf("cannot append to %s: %s", file, strerror(errno));
   return ok ? CTL_OK : CTL_FAIL;
+}
+
+int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
+                 const char *reason)
+{
+  return log_line(dir, json_pack("{s:s,s:s,s:s?,s:s?}", "request", request, "event", event, "rule",
+                                 rule, "reason", reason));
+}
+
+int ctl_cust_log_alarm(const char *dir, const char *event, const char *what, json_t *labels)
+{
+  return log_line(dir, json_pack("{s:s,s:s,s:s,s:s,s:O}", "request", "-", "event", event, "rule",
+                                 "rate_limit", "reason", what, "channels", labels));
 }
 
 /* ---- the alarm ------------------------------------------------------------- */
@@ -416,6 +479,47 @@ void ctl_cust_channel_name(const ctl_policy *p, size_t i, char *out, size_t n)
     snprintf(out, n, "%s", p->alarm_webhooks.item[i]);
   else
     snprintf(out, n, "mailto:%s", p->alarm_mail_to.item[i - p->alarm_webhooks.n]);
+}
+
+void ctl_cust_channel_label(const ctl_policy *p, size_t i, char *out, size_t n)
+{
+  const char *url, *host, *end, *at;
+
+  if (i >= p->alarm_webhooks.n) {
+    ctl_cust_channel_name(p, i, out, n);
+    return;
+  }
+  ke_chat_url_format(p->alarm_webhooks.item[i], &url);
+  host = strstr(url, "://");
+  host = host ? host + 3 : url;
+  end = host + strcspn(host, "/?#");
+  at = memchr(host, '@', (size_t)(end - host));
+  snprintf(out, n, "%.*s%.*s", (int)(host - url), url, (int)(end - (at ? at + 1 : host)),
+           at ? at + 1 : host);
+}
+
+static long long mono_seconds(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec;
+}
+
+int ctl_cust_backoff_due(const ctl_cust_backoff *b, size_t channel)
+{
+  return channel >= CTL_POLICY_MAX_LIST * 2 || b->next[channel] <= mono_seconds();
+}
+
+void ctl_cust_backoff_note(ctl_cust_backoff *b, size_t channel, int ok)
+{
+  unsigned d;
+
+  if (channel >= CTL_POLICY_MAX_LIST * 2)
+    return;
+  d = ok ? 0 : !b->delay[channel] ? CTL_CUST_BACKOFF_FIRST : b->delay[channel] * 2;
+  b->delay[channel] = d > CTL_CUST_BACKOFF_MAX ? CTL_CUST_BACKOFF_MAX : d;
+  b->next[channel] = ok ? 0 : mono_seconds() + b->delay[channel];
 }
 
 int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, const char *what,

@@ -46,8 +46,10 @@ int ctl_cust_snapshot(ctl_cust_state *snap, const char *dir);
 int ctl_cust_commit(ctl_cust_state *s);
 void ctl_cust_close(ctl_cust_state *s);
 
-/* The daemon's clock: time(NULL), or $ESCROWCTL_CUSTODIAN_NOW (seconds
- * since the epoch) for the tests of time rules. */
+/* The daemon's clock: time(NULL).  In the test build only
+ * (escrowctl-testhooks, KE_CTL_TEST_HOOKS) $ESCROWCTL_CUSTODIAN_NOW
+ * (seconds since the epoch) sets it, for the tests of time rules; the
+ * installed escrowctl never reads it. */
 time_t ctl_cust_now(void);
 
 /* The recorded decision on `request` (borrowed), or NULL. */
@@ -88,13 +90,35 @@ int ctl_cust_rearm(ctl_cust_state *s, time_t now);
 /* Append one line to decisions.log and sync it.  CTL_OK or CTL_FAIL. */
 int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
                  const char *reason);
+/* The line of an alarm: event "alarm" (these channels took it) or
+ * "alarm_failed" (these did not), with the tripped limit and the
+ * channels' labels (ctl_cust_channel_label: never a secret). */
+int ctl_cust_log_alarm(const char *dir, const char *event, const char *what, json_t *labels);
 
 /* The alarm channels of the policy: its webhooks, then its mail
  * addresses; a channel's name (the URL, or mailto:ADDRESS) records its
  * delivery.  Send the alarm of a trip on one: 1 once it took it. */
 size_t ctl_cust_channels(const ctl_policy *p);
 void ctl_cust_channel_name(const ctl_policy *p, size_t i, char *out, size_t n);
+/* What decisions.log says of a channel: mailto:ADDRESS, or a webhook's
+ * scheme, host and port only (its path, query or user may be its secret,
+ * as in a chat's incoming-webhook URL). */
+void ctl_cust_channel_label(const ctl_policy *p, size_t i, char *out, size_t n);
 int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, const char *what,
                         time_t when);
+
+/* A channel that failed is not asked again at once: after 5 seconds, then
+ * 10, 20, ... at most 5 minutes, until it takes an alarm (kept in memory,
+ * on the monotonic clock: a restarted daemon tries every channel at once).
+ * Zeroed is "every channel due". */
+#define CTL_CUST_BACKOFF_FIRST 5
+#define CTL_CUST_BACKOFF_MAX 300
+typedef struct ctl_cust_backoff {
+  long long next[CTL_POLICY_MAX_LIST * 2]; /* monotonic seconds */
+  unsigned delay[CTL_POLICY_MAX_LIST * 2];
+} ctl_cust_backoff;
+int ctl_cust_backoff_due(const ctl_cust_backoff *b, size_t channel);
+/* The outcome of a try: ok resets the channel, a failure doubles its wait. */
+void ctl_cust_backoff_note(ctl_cust_backoff *b, size_t channel, int ok);
 
 #endif
