@@ -442,71 +442,12 @@ static int handle(cust *c, const char *id)
 
 /* ---- the loop -------------------------------------------------------------- */
 
-/* A failing channel's next try (ctl_cust_backoff): in memory, for the
- * one daemon of the process. */
-static ctl_cust_backoff alarm_backoff;
-
-enum { ALARM_SKIP = 0, ALARM_DUE, ALARM_TOOK, ALARM_FAILED };
-
-/* One decisions.log line naming the channels in state `which`, if any. */
-static void log_alarm(cust *c, const int *state, size_t n, int which, const char *what)
-{
-  char label[1100];
-  json_t *labels = json_array();
-
-  for (size_t i = 0; i < n; i++)
-    if (state[i] == which) {
-      ctl_cust_channel_label(&c->policy, i, label, sizeof label);
-      json_array_append_new(labels, json_string(label));
-    }
-  if (json_array_size(labels))
-    ctl_cust_log_alarm(c->o->state, which == ALARM_TOOK ? "alarm" : "alarm_failed", what, labels);
-  json_decref(labels);
-}
-
 /* Deliver a due alarm on each channel that has not had it and is not
  * waiting out a failure (a trip is durable before its alarm, so a crash
  * in between only delays it). */
 static void alarm_if_pending(cust *c)
 {
-  ctl_cust_state st;
-  char what[400], name[1100];
-  json_int_t seq;
-  int state[CTL_POLICY_MAX_LIST * 2] = {0}, took = 0;
-  size_t n = ctl_cust_channels(&c->policy);
-  time_t t;
-
-  if (ctl_cust_open(&st, c->o->state))
-    return;
-  if (!ctl_cust_alarm_pending(&st, &c->policy, &seq)) {
-    ctl_cust_close(&st);
-    return;
-  }
-  snprintf(what, sizeof what, "%s", ctl_cust_tripped(&st) ?: "a limit");
-  t = (time_t)ctl_jint(json_object_get(st.j, "tripped"), "time");
-  for (size_t i = 0; i < n; i++) {
-    ctl_cust_channel_name(&c->policy, i, name, sizeof name);
-    state[i] = !ctl_cust_alarm_was_sent(&st, name) && ctl_cust_backoff_due(&alarm_backoff, i);
-  }
-  ctl_cust_close(&st); /* not held across the network */
-  for (size_t i = 0; i < n; i++) {
-    if (state[i] != ALARM_DUE)
-      continue;
-    state[i] = ctl_cust_alarm_send(&c->policy, i, c->sf.index, what, t) ? ALARM_TOOK : ALARM_FAILED;
-    ctl_cust_backoff_note(&alarm_backoff, i, state[i] == ALARM_TOOK);
-    took |= state[i] == ALARM_TOOK;
-  }
-  if (took && !ctl_cust_open(&st, c->o->state)) {
-    for (size_t i = 0; i < n; i++)
-      if (state[i] == ALARM_TOOK) {
-        ctl_cust_channel_name(&c->policy, i, name, sizeof name);
-        ctl_cust_alarm_mark(&st, seq, name);
-      }
-    if (ctl_cust_commit(&st) != CTL_OK)
-      return; /* not recorded: it goes out again, and is logged then */
-    log_alarm(c, state, n, ALARM_TOOK, what);
-  }
-  log_alarm(c, state, n, ALARM_FAILED, what);
+  ctl_cust_alarm_deliver(&c->policy, c->o->state, c->sf.index);
 }
 
 static int serve_loop(cust *c)

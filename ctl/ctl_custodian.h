@@ -107,18 +107,13 @@ void ctl_cust_channel_label(const ctl_policy *p, size_t i, char *out, size_t n);
 int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, const char *what,
                         time_t when);
 
-/* A channel that failed is not asked again at once: after 5 seconds, then
- * 10, 20, ... at most 5 minutes, until it takes an alarm (kept in memory,
- * on the monotonic clock: a restarted daemon tries every channel at once).
- * Zeroed is "every channel due". */
-#define CTL_CUST_BACKOFF_FIRST 5
-#define CTL_CUST_BACKOFF_MAX 300
-typedef struct ctl_cust_backoff {
-  long long next[CTL_POLICY_MAX_LIST * 2]; /* monotonic seconds */
-  unsigned delay[CTL_POLICY_MAX_LIST * 2];
-} ctl_cust_backoff;
-int ctl_cust_backoff_due(const ctl_cust_backoff *b, size_t channel);
-/* The outcome of a try: ok resets the channel, a failure doubles its wait. */
-void ctl_cust_backoff_note(ctl_cust_backoff *b, size_t channel, int ok);
+/* Deliver the alarm of a due trip on each channel that has not had it
+ * (the channels that took it are marked in the state) and is not waiting
+ * out a failure: a channel that failed is asked again after 5 seconds,
+ * then 10, 20, ... at most 5 minutes, until it takes one (in memory: a
+ * restarted daemon tries every channel at once).  decisions.log gets an
+ * "alarm" line with the channels that took it and an "alarm_failed" line
+ * with those that did not.  Errors are printed; nothing is returned. */
+void ctl_cust_alarm_deliver(const ctl_policy *p, const char *dir, unsigned index);
 
 #endif
