@@ -9,7 +9,8 @@
  *                  week and whether it was carried out, the requester key
  *                  pins, and whether a limit tripped (then every request is
  *                  declined until `escrowctl custodian rearm`, so a restart
- *                  re-arms nothing) with the channels its alarm reached
+ *                  re-arms nothing) with the channels its alarm reached;
+ *                  its "version" (ctl_custodian.c) is checked at every open
  *   decisions.log  one JSON line per decision and per outcome, appended and
  *                  synced before the decision is acted on; never a secret
  *   serve.lock     held by the one daemon of this directory
