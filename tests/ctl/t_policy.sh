@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# t_policy.sh ESCROWCTL WORKDIR - `escrowctl custodian check-policy` (and the
-# version of a custodian's state.json): a
+# t_policy.sh ESCROWCTL WORKDIR - `escrowctl custodian check-policy`: a
 # policy custodian's policy file is strict, and every error names the key
-# and its line (issue 14: the daemon never starts half-configured).
+# and its line (issue 14: the daemon never starts half-configured).  Also
+# the version of its state.json (rearm, trust-key).
 set -euo pipefail
 CTL=$1 W=$2
 rm -rf "$W" && mkdir -p "$W"
