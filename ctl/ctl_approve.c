@@ -141,17 +141,14 @@ void ctl_approve_say_older(const json_t *view)
 /* The record's escrow.store event names this envelope, device and volume,
  * and is at its leaf index in the log of a checkpoint signed by the pinned
  * log key, consistent with the one this client saw last (ctl_logview.h). */
-int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, const json_t *v,
-                       int *later)
+int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, const json_t *v)
 {
   ctl_logview lv;
   int rc;
 
-  if (!(rc = ctl_logview_open(&lv, h, log_key))) {
-    rc = ctl_logview_check_escrow(&lv, h, v, r->envelope_sha256, r->device, r->volume);
-    ctl_logview_free(&lv);
-  }
-  if (later)
-    *later = rc == CTL_LATER;
-  return rc == CTL_LATER ? CTL_FAIL : rc;
+  if ((rc = ctl_logview_open(&lv, h, log_key)))
+    return rc;
+  rc = ctl_logview_check_escrow(&lv, h, v, r->envelope_sha256, r->device, r->volume);
+  ctl_logview_free(&lv);
+  return rc;
 }

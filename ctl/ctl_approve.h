@@ -27,11 +27,7 @@ int ctl_approve_older(const json_t *view);
 void ctl_approve_say_older(const json_t *view);
 
 /* The record's escrow event is proven in the signed log (log_key: as for
- * `audit verify`, NULL for the default).  CTL_OK or an exit code (printed).
- * *later (may be NULL) is 1 when it could not be proven yet but nothing
- * was proven wrong (CTL_LATER of ctl_logview.h; the exit code is CTL_FAIL,
- * the message says to retry): a policy custodian asks again next round. */
-int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, const json_t *view,
-                       int *later);
+ * `audit verify`, NULL for the default).  CTL_OK or an exit code (printed). */
+int ctl_approve_in_log(ctl_http *h, const char *log_key, const ke_request *r, const json_t *view);
 
 #endif

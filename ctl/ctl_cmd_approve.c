@@ -230,7 +230,7 @@ static int approve_one(ctl_http *h, const ap_opts *o, const char *id)
     rc = ctl_err(CTL_FAIL, "the request has expired");
     goto out;
   }
-  if ((rc = check_requester(o, r, view)) || (rc = ctl_approve_in_log(h, o->log_key, r, view, NULL)))
+  if ((rc = check_requester(o, r, view)) || (rc = ctl_approve_in_log(h, o->log_key, r, view)))
     goto out;
   if (o->export_to) {
     if (ke_request_write(&text, &len, r) != KE_OK) {

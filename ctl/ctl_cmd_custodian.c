@@ -227,7 +227,7 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
                  time_t now, verdict *v)
 {
   const char *trip = ctl_cust_tripped(st);
-  int rc, later = 0;
+  int rc;
 
   if (trip) /* first: a tripped custodian asks nobody anything */
     REFUSE(v, "limit_tripped", "this custodian stopped approving: %s", trip);
@@ -246,8 +246,8 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
    * judged again next round (the queue's long-poll: at most CUST_WAIT_S
    * later, and never at once, since waiting changes nothing in the queue)
    * until it is proven or expires. */
-  rc = ctl_approve_in_log(c->h, c->o->log_key, r, view, &later);
-  if (rc && (later || rc != CTL_FAIL)) {
+  rc = ctl_approve_in_log(c->h, c->o->log_key, r, view);
+  if (rc && rc != CTL_FAIL) { /* CTL_LATER, CTL_NET, CTL_AUTH, a key gone */
     fprintf(stderr, "escrowctl custodian: %s: no decision yet, asked again next round\n",
             r->request_id);
     return JUDGE_LATER;

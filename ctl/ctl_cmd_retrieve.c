@@ -371,7 +371,7 @@ static int check_record(ctl_http *h, const ret_opts *o, const ke_request *r, con
   if ((rc = ctl_approve_same_request(r, v)))
     return rc;
   ctl_approve_say_older(v);
-  return ctl_approve_in_log(h, o->log_key, r, v, NULL);
+  return ctl_approve_in_log(h, o->log_key, r, v);
 }
 
 /* The second form: wait for and open a request made before. */

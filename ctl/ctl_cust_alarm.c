@@ -12,83 +12,6 @@
 #include "ctl_custodian.h"
 #include "ctl_util.h"
 #include "ke_chat.h"
-#include "ke_http.h"
-#include "ke_mail.h"
-#include "ke_util.h"
-
-static int alarm_webhook(const ctl_policy *p, const char *configured, const char *title,
-                         const ke_chat_fact *facts, size_t nfacts, json_t *native)
-{
-  const char *url;
-  ke_chat_format fmt = ke_chat_url_format(configured, &url);
-  json_t *body =
-    fmt == KE_CHAT_NATIVE ? json_incref(native) : ke_chat_payload(fmt, title, facts, nfacts);
-  char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL, base[1100];
-  char sig[KE_CHAT_SIG_HEADER_LEN + 1], err[KE_HTTP_ERRLEN] = "";
-  const char *headers[4] = {"Content-Type: application/json", "X-KE-Event: custodian.alarm", NULL,
-                            NULL};
-  const char *slash = strchr(strstr(url, "://") + 3, '/');
-  ke_http *h = NULL;
-  ke_http_resp resp = {0};
-  ke_rc k = KE_ERR_NOMEM;
-  int ok = 0;
-
-  json_decref(body);
-  snprintf(base, sizeof base, "%.*s", (int)(slash ? (size_t)(slash - url) : strlen(url)), url);
-  if (payload && p->webhook_secret_file) {
-    ke_buf sec;
-    if (ctl_read(&sec, p->webhook_secret_file, 1024, 1, "webhook secret file") == CTL_OK) {
-      sec.p[strcspn(sec.p, "\r\n")] = '\0';
-      if (ke_chat_sign(sig, sec.p, strlen(sec.p), payload) == 0)
-        headers[2] = sig;
-      ke_buf_free(&sec);
-    }
-  }
-  if (payload && (k = ke_http_new(&h)) == KE_OK) {
-    ke_http_req q = {
-      "POST", base,      slash ? slash : "/",   payload, headers, p->webhook_ca_file, 5,
-      15,     64 * 1024, "keyescrow-custodian", NULL};
-    k = ke_http_perform(h, &q, &resp, err, sizeof err);
-  }
-  ok = k == KE_OK && resp.status >= 200 && resp.status < 300;
-  if (!ok)
-    ctl_errf("alarm webhook %s: %s", base, k ? (err[0] ? err : ke_rc_str(k)) : "not a 2xx answer");
-  ke_http_resp_free(&resp);
-  ke_http_free(h);
-  free(payload);
-  return ok;
-}
-
-static int alarm_mail(const ctl_policy *p, const char *to, const char *subject, const char *body)
-{
-  ke_buf pw = {0};
-  char err[256] = "";
-  ke_mail_server srv = {p->smtp_url, p->smtp_ca_file, p->smtp_user, NULL, p->smtp_from, 30};
-  int ok;
-
-  if (p->smtp_password_file) {
-    if (ctl_read(&pw, p->smtp_password_file, 1024, 1, "SMTP password file") != CTL_OK)
-      return 0;
-    pw.p[strcspn(pw.p, "\r\n")] = '\0';
-    srv.password = pw.p;
-  }
-  ok = ke_mail_send(&srv, to, subject, body, err, sizeof err) == KE_OK;
-  if (!ok)
-    ctl_errf("alarm mail to %s: %s", to, err);
-  if (pw.p)
-    ke_buf_free(&pw);
-  return ok;
-}
-
-size_t ctl_cust_channels(const ctl_policy *p) { return p->alarm_webhooks.n + p->alarm_mail_to.n; }
-
-void ctl_cust_channel_name(const ctl_policy *p, size_t i, char *out, size_t n)
-{
-  if (i < p->alarm_webhooks.n)
-    snprintf(out, n, "%s", p->alarm_webhooks.item[i]);
-  else
-    snprintf(out, n, "mailto:%s", p->alarm_mail_to.item[i - p->alarm_webhooks.n]);
-}
 
 void ctl_cust_channel_label(const ctl_policy *p, size_t i, char *out, size_t n)
 {
@@ -145,57 +68,24 @@ static void backoff_note(cust_backoff *b, size_t channel, int ok)
   b->next[channel] = ok ? 0 : mono_seconds() + b->delay[channel];
 }
 
-int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, const char *what,
-                        time_t when)
-{
-  char title[120], idx[16], ts[32], body[1024];
-  struct tm tm;
-  int ok;
-
-  gmtime_r(&when, &tm);
-  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  snprintf(idx, sizeof idx, "%u", index);
-  snprintf(title, sizeof title, "keyescrow: policy custodian %u stopped approving", index);
-  if (channel >= p->alarm_webhooks.n) {
-    snprintf(body, sizeof body,
-             "Policy custodian %u tripped a rate limit at %s:\n\n  %s\n\n"
-             "It declines every retrieval request until an operator re-arms it on its own "
-             "host (escrowctl custodian rearm).  A compromised helpdesk account, or a burst "
-             "of requests nobody expected, is the usual cause: look at the retrieval report "
-             "before re-arming.\n",
-             index, ts, what);
-    return alarm_mail(p, p->alarm_mail_to.item[channel - p->alarm_webhooks.n], title, body);
-  }
-  const ke_chat_fact facts[] = {
-    {"custodian index", idx},
-    {"limit", what},
-    {"time", ts},
-    {"until", "an operator runs `escrowctl custodian rearm` on its host"}};
-  json_t *native =
-    json_pack("{s:s,s:s,s:I,s:s,s:s}", "event", "custodian.alarm", "time", ts, "custodian_index",
-              (json_int_t)index, "limit", what, "action", "declining every request until re-armed");
-  ok = native && alarm_webhook(p, p->alarm_webhooks.item[channel], title, facts, 4, native);
-  json_decref(native);
-  return ok;
-}
-
 enum { ALARM_SKIP = 0, ALARM_DUE, ALARM_TOOK, ALARM_FAILED };
 
-/* One decisions.log line naming the channels in state `which`, if any. */
+/* One decisions.log line naming the channels in state `which`, if any:
+ * "alarm" (they took it) or "alarm_failed", the channels' labels after
+ * the limit in its reason. */
 static void log_alarm(const ctl_policy *p, const char *dir, const int *state, size_t n, int which,
                       const char *what)
 {
-  char label[1100];
-  json_t *labels = json_array();
+  char label[1100], reason[2000];
+  size_t len = (size_t)snprintf(reason, sizeof reason, "%s; channels:", what), k = 0;
 
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n && len < sizeof reason; i++)
     if (state[i] == which) {
       ctl_cust_channel_label(p, i, label, sizeof label);
-      json_array_append_new(labels, json_string(label));
+      len += (size_t)snprintf(reason + len, sizeof reason - len, "%s %s", k++ ? "," : "", label);
     }
-  if (json_array_size(labels))
-    ctl_cust_log_alarm(dir, which == ALARM_TOOK ? "alarm" : "alarm_failed", what, labels);
-  json_decref(labels);
+  if (k)
+    ctl_cust_log(dir, "-", which == ALARM_TOOK ? "alarm" : "alarm_failed", "rate_limit", reason);
 }
 
 void ctl_cust_alarm_deliver(const ctl_policy *p, const char *dir, unsigned index)

@@ -1,6 +1,7 @@
 /*
- * ctl_custodian.c - a policy custodian's durable state and decision log
- * (see ctl_custodian.h; its alarm is ctl_cust_alarm.c).
+ * ctl_custodian.c - a policy custodian's durable state, decision log and
+ * alarm channels (see ctl_custodian.h; the alarm's delivery, with its
+ * backoff, is ctl_cust_alarm.c).
  *
  * The state is small (a day of approvals, a week of decisions), so it is
  * one JSON file read and rewritten whole under an flock: the daemon and
@@ -19,6 +20,9 @@
 #include <unistd.h>
 
 #include "ctl_util.h"
+#include "ke_chat.h"
+#include "ke_http.h"
+#include "ke_mail.h"
 #include "ke_util.h"
 
 #define CUST_STATE_MAX (64 * 1024 * 1024)
@@ -359,21 +363,20 @@ int ctl_cust_rearm(ctl_cust_state *s, time_t now)
   return CTL_OK;
 }
 
-/* Append the line j (stolen) after its time: the one writer of
- * decisions.log. */
-static int log_line(const char *dir, json_t *j)
+int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
+                 const char *reason)
 {
   char file[PATH_MAX], ts[32], *line;
   time_t now = time(NULL);
   struct tm tm;
-  json_t *all;
+  json_t *j;
   int fd, ok;
 
   gmtime_r(&now, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  all = j ? json_pack("{s:s}", "time", ts) : NULL;
-  line = all && !json_object_update(all, j) ? json_dumps(all, JSON_COMPACT) : NULL;
-  json_decref(all);
+  j = json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "time", ts, "request", request, "event", event, "rule",
+                rule, "reason", reason);
+  line = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
   if (!line || path_in(file, sizeof file, dir, "decisions.log")) {
     free(line);
@@ -389,15 +392,112 @@ static int log_line(const char *dir, json_t *j)
   return ok ? CTL_OK : CTL_FAIL;
 }
 
-int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
-                 const char *reason)
+/* ---- the alarm ------------------------------------------------------------- */
+
+static int alarm_webhook(const ctl_policy *p, const char *configured, const char *title,
+                         const ke_chat_fact *facts, size_t nfacts, json_t *native)
 {
-  return log_line(dir, json_pack("{s:s,s:s,s:s?,s:s?}", "request", request, "event", event, "rule",
-                                 rule, "reason", reason));
+  const char *url;
+  ke_chat_format fmt = ke_chat_url_format(configured, &url);
+  json_t *body =
+    fmt == KE_CHAT_NATIVE ? json_incref(native) : ke_chat_payload(fmt, title, facts, nfacts);
+  char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL, base[1100];
+  char sig[KE_CHAT_SIG_HEADER_LEN + 1], err[KE_HTTP_ERRLEN] = "";
+  const char *headers[4] = {"Content-Type: application/json", "X-KE-Event: custodian.alarm", NULL,
+                            NULL};
+  const char *slash = strchr(strstr(url, "://") + 3, '/');
+  ke_http *h = NULL;
+  ke_http_resp resp = {0};
+  ke_rc k = KE_ERR_NOMEM;
+  int ok = 0;
+
+  json_decref(body);
+  snprintf(base, sizeof base, "%.*s", (int)(slash ? (size_t)(slash - url) : strlen(url)), url);
+  if (payload && p->webhook_secret_file) {
+    ke_buf sec;
+    if (ctl_read(&sec, p->webhook_secret_file, 1024, 1, "webhook secret file") == CTL_OK) {
+      sec.p[strcspn(sec.p, "\r\n")] = '\0';
+      if (ke_chat_sign(sig, sec.p, strlen(sec.p), payload) == 0)
+        headers[2] = sig;
+      ke_buf_free(&sec);
+    }
+  }
+  if (payload && (k = ke_http_new(&h)) == KE_OK) {
+    ke_http_req q = {
+      "POST", base,      slash ? slash : "/",   payload, headers, p->webhook_ca_file, 5,
+      15,     64 * 1024, "keyescrow-custodian", NULL};
+    k = ke_http_perform(h, &q, &resp, err, sizeof err);
+  }
+  ok = k == KE_OK && resp.status >= 200 && resp.status < 300;
+  if (!ok)
+    ctl_errf("alarm webhook %s: %s", base, k ? (err[0] ? err : ke_rc_str(k)) : "not a 2xx answer");
+  ke_http_resp_free(&resp);
+  ke_http_free(h);
+  free(payload);
+  return ok;
 }
 
-int ctl_cust_log_alarm(const char *dir, const char *event, const char *what, json_t *labels)
+static int alarm_mail(const ctl_policy *p, const char *to, const char *subject, const char *body)
 {
-  return log_line(dir, json_pack("{s:s,s:s,s:s,s:s,s:O}", "request", "-", "event", event, "rule",
-                                 "rate_limit", "reason", what, "channels", labels));
+  ke_buf pw = {0};
+  char err[256] = "";
+  ke_mail_server srv = {p->smtp_url, p->smtp_ca_file, p->smtp_user, NULL, p->smtp_from, 30};
+  int ok;
+
+  if (p->smtp_password_file) {
+    if (ctl_read(&pw, p->smtp_password_file, 1024, 1, "SMTP password file") != CTL_OK)
+      return 0;
+    pw.p[strcspn(pw.p, "\r\n")] = '\0';
+    srv.password = pw.p;
+  }
+  ok = ke_mail_send(&srv, to, subject, body, err, sizeof err) == KE_OK;
+  if (!ok)
+    ctl_errf("alarm mail to %s: %s", to, err);
+  if (pw.p)
+    ke_buf_free(&pw);
+  return ok;
+}
+
+size_t ctl_cust_channels(const ctl_policy *p) { return p->alarm_webhooks.n + p->alarm_mail_to.n; }
+
+void ctl_cust_channel_name(const ctl_policy *p, size_t i, char *out, size_t n)
+{
+  if (i < p->alarm_webhooks.n)
+    snprintf(out, n, "%s", p->alarm_webhooks.item[i]);
+  else
+    snprintf(out, n, "mailto:%s", p->alarm_mail_to.item[i - p->alarm_webhooks.n]);
+}
+
+int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, const char *what,
+                        time_t when)
+{
+  char title[120], idx[16], ts[32], body[1024];
+  struct tm tm;
+  int ok;
+
+  gmtime_r(&when, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  snprintf(idx, sizeof idx, "%u", index);
+  snprintf(title, sizeof title, "keyescrow: policy custodian %u stopped approving", index);
+  if (channel >= p->alarm_webhooks.n) {
+    snprintf(body, sizeof body,
+             "Policy custodian %u tripped a rate limit at %s:\n\n  %s\n\n"
+             "It declines every retrieval request until an operator re-arms it on its own "
+             "host (escrowctl custodian rearm).  A compromised helpdesk account, or a burst "
+             "of requests nobody expected, is the usual cause: look at the retrieval report "
+             "before re-arming.\n",
+             index, ts, what);
+    return alarm_mail(p, p->alarm_mail_to.item[channel - p->alarm_webhooks.n], title, body);
+  }
+  const ke_chat_fact facts[] = {
+    {"custodian index", idx},
+    {"limit", what},
+    {"time", ts},
+    {"until", "an operator runs `escrowctl custodian rearm` on its host"}};
+  json_t *native =
+    json_pack("{s:s,s:s,s:I,s:s,s:s}", "event", "custodian.alarm", "time", ts, "custodian_index",
+              (json_int_t)index, "limit", what, "action", "declining every request until re-armed");
+  ok = native && alarm_webhook(p, p->alarm_webhooks.item[channel], title, facts, 4, native);
+  json_decref(native);
+  return ok;
 }

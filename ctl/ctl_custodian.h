@@ -91,10 +91,6 @@ int ctl_cust_rearm(ctl_cust_state *s, time_t now);
 /* Append one line to decisions.log and sync it.  CTL_OK or CTL_FAIL. */
 int ctl_cust_log(const char *dir, const char *request, const char *event, const char *rule,
                  const char *reason);
-/* The line of an alarm: event "alarm" (these channels took it) or
- * "alarm_failed" (these did not), with the tripped limit and the
- * channels' labels (ctl_cust_channel_label: never a secret). */
-int ctl_cust_log_alarm(const char *dir, const char *event, const char *what, json_t *labels);
 
 /* The alarm channels of the policy: its webhooks, then its mail
  * addresses; a channel's name (the URL, or mailto:ADDRESS) records its
@@ -114,7 +110,7 @@ int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, con
  * then 10, 20, ... at most 5 minutes, until it takes one (in memory: a
  * restarted daemon tries every channel at once).  decisions.log gets an
  * "alarm" line with the channels that took it and an "alarm_failed" line
- * with those that did not.  Errors are printed; nothing is returned. */
+ * with those that did not (labels, after the limit in the reason).  Errors are printed; nothing is returned. */
 void ctl_cust_alarm_deliver(const ctl_policy *p, const char *dir, unsigned index);
 
 #endif

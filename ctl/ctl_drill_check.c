@@ -177,7 +177,7 @@ int ctl_drill_prove_records(ctl_http *h, const ctl_drill *d, const char *log_key
                      r->id, r->device, r->volume);
   }
   if ((rc = ctl_logview_open(&lv, h, log_key)))
-    return rc == CTL_LATER ? CTL_FAIL : rc; /* the message says to retry */
+    return rc;
   for (size_t i = 0; !rc && i < d->nrec; i++) {
     const ctl_drill_rec *r = &d->rec[i];
     snprintf(what, sizeof what, "the escrow event of record %s", r->id);
@@ -192,7 +192,7 @@ int ctl_drill_prove_records(ctl_http *h, const ctl_drill *d, const char *log_key
               (unsigned long long)lv.cp.size,
               lv.had_saved ? ", consistent with the checkpoint saved before" : "");
   ctl_logview_free(&lv);
-  return rc == CTL_LATER ? CTL_FAIL : rc;
+  return rc;
 }
 
 int ctl_drill_check_own(ctl_drill *d, const char *ckey)

@@ -29,9 +29,9 @@
  * checkpoint the view may use (with witnesses, the newest cosigned one: a
  * witness lag), no checkpoint was cosigned yet, or this client's saved
  * checkpoint could not be locked, read or written.  Asking again later may
- * succeed, so a policy custodian waits instead of declining
- * (ctl_approve_in_log).  Never an exit status: a command turns it into
- * CTL_FAIL, its message saying to retry. */
+ * succeed, so a policy custodian waits instead of declining (it gets the
+ * code through ctl_approve_in_log).  Never an exit status: escrowctl's
+ * main() turns it into CTL_FAIL, a refusal whose message says to retry. */
 enum { CTL_LATER = 6 };
 
 typedef struct ctl_logview {

@@ -291,10 +291,11 @@ PY
   python3 - "$W/st-f/decisions.log" "$hookport" <<'PY' || fail "alarm lines: $(grep alarm "$W/st-f/decisions.log")"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if '"alarm' in l]
-took = [l["channels"] for l in lines if l["event"] == "alarm"]
-failed = [l["channels"] for l in lines if l["event"] == "alarm_failed"]
-assert took == [["mailto:security@example.test"]], took
-assert failed and all(f == ["http://127.0.0.1:%s" % sys.argv[2]] for f in failed), failed
+took = [l["reason"] for l in lines if l["event"] == "alarm"]
+failed = [l["reason"] for l in lines if l["event"] == "alarm_failed"]
+lim = "limits.total_per_day (1) reached; channels: "
+assert took == [lim + "mailto:security@example.test"], took
+assert failed and all(f == lim + "http://127.0.0.1:%s" % sys.argv[2] for f in failed), failed
 PY
   grep -q s3cret "$W/st-f/decisions.log" && fail "a webhook's path in decisions.log"
   new_request
