@@ -239,15 +239,17 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
     REFUSE(v, "request_mismatch", "the server's request is not the one the requester signed");
   if (key_refused(c, st, r, v))
     return JUDGE_DECLINE;
-  /* Only a proven problem (no such event, a proof that fails, a forked
-   * view, another log key) is the request's fault.  The server away, this
-   * daemon's token refused, the event newer than the witnesses' checkpoint
-   * or this host's log view unusable: no decision yet.  The request is
-   * judged again next round (the queue's long-poll: at most CUST_WAIT_S
-   * later, and never at once, since waiting changes nothing in the queue)
-   * until it is proven or expires. */
-  rc = ctl_approve_in_log(c->h, c->o->log_key, r, view);
-  if (rc && rc != CTL_FAIL) { /* CTL_LATER, CTL_NET, CTL_AUTH, a key gone */
+  /* The server away, or this daemon's token refused: not the request's
+   * fault, so no decision yet. */
+  if ((rc = ctl_approve_in_log(c->h, c->o->log_key, r, view)) == CTL_NET || rc == CTL_AUTH)
+    return JUDGE_LATER;
+  /* Nor is an event newer than the witnesses' checkpoint, or this host's
+   * log view unusable (CTL_LATER; a log key gone: CTL_USAGE): only a
+   * proven problem (no such event, a proof that fails, a forked view,
+   * another log key: CTL_FAIL) is.  The request is judged again next round
+   * (the queue's long-poll: at most CUST_WAIT_S later, and never at once,
+   * since waiting changes nothing in the queue) until proven or expired. */
+  if (rc && rc != CTL_FAIL) {
     fprintf(stderr, "escrowctl custodian: %s: no decision yet, asked again next round\n",
             r->request_id);
     return JUDGE_LATER;
