@@ -315,6 +315,16 @@ PY
   unserve f
   ok "a failing alarm channel backs off (5 s, doubling); decisions.log names the channels that took the alarm and those that failed"
 
+  # The installed escrowctl has no test hooks: neither their names nor
+  # their effect (the crash point, the clock of the decision).
+  grep -q ESCROWCTL_CUSTODIAN "$ESCROWCTL" && fail "the installed escrowctl carries the custodian test hooks"
+  new_request
+  ESCROWCTL_CUSTODIAN_CRASH=after-decide ESCROWCTL_CUSTODIAN_NOW=4102444800 once prod "$W/pol-b.json"
+  [ "$(parts "$RID")" = 1 ] || fail "the installed escrowctl did not approve: $(cat "$W/once.err")"
+  [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["decisions"][sys.argv[2]]["t"])' \
+        "$W/st-prod/state.json" "$RID")" -lt 4102444800 ] || fail "the installed escrowctl read ESCROWCTL_CUSTODIAN_NOW"
+  ok "the installed escrowctl ignores ESCROWCTL_CUSTODIAN_CRASH and _NOW (only escrowctl-testhooks has them)"
+
   # A crash between the decision and the part loses nothing and makes no
   # second part: the decision is found undone at start and sent once.
   unserve a
@@ -344,16 +354,6 @@ PY
   [ "$(grep -c "\"request\":\"$RID\",\"event\":\"approve\"" "$W/st-crash/decisions.log")" = 1 ] ||
     fail "one decision, not two: $(cat "$W/st-crash/decisions.log")"
   ok "a crash before or after the part is sent: one decision, one part"
-
-  # The installed escrowctl has no test hooks: neither their names nor
-  # their effect (the crash point, the clock of the decision).
-  grep -q ESCROWCTL_CUSTODIAN "$ESCROWCTL" && fail "the installed escrowctl carries the custodian test hooks"
-  new_request
-  ESCROWCTL_CUSTODIAN_CRASH=after-decide ESCROWCTL_CUSTODIAN_NOW=4102444800 once crash "$W/pol-b.json"
-  [ "$(parts "$RID")" = 1 ] || fail "the installed escrowctl did not approve: $(cat "$W/once.err")"
-  [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["decisions"][sys.argv[2]]["t"])' \
-        "$W/st-crash/state.json" "$RID")" -lt 4102444800 ] || fail "the installed escrowctl read ESCROWCTL_CUSTODIAN_NOW"
-  ok "the installed escrowctl ignores ESCROWCTL_CUSTODIAN_CRASH and _NOW (only escrowctl-testhooks has them)"
 
   # SIGABRT leaves no core file.
   mkdir -p "$W/cores"
@@ -386,7 +386,7 @@ wait_part() {
   done
 }
 # crash_once POINT: custodian 3 (state "crash") dies at POINT (the test
-# hook ESCROWCTL_CUSTODIAN_CRASH of escrowctl-testhooks: exit 70 there).
+# hook ESCROWCTL_CUSTODIAN_CRASH: exit 70 there).
 crash_once() {
   set +e
   ESCROWCTL_CUSTODIAN_CRASH=$1 ESCROWCTL_TOKEN=${CT[3]} "$ESCROWCTL_HOOKS" custodian serve --once \
