@@ -36,6 +36,7 @@
 #include "ctl_custodian.h"
 #include "ctl_custodian_batch.h"
 #include "ctl_http.h"
+#include "ctl_logview.h"
 #include "ctl_open.h"
 #include "ctl_pins.h"
 #include "ke_util.h"
@@ -170,7 +171,9 @@ out:
 
 /* The tests' crash points ($ESCROWCTL_CUSTODIAN_CRASH = after-decide or
  * after-send): the process dies there as if killed, to show that nothing
- * is lost or sent twice. */
+ * is lost or sent twice.  In the test build only (escrowctl-testhooks,
+ * KE_CTL_TEST_HOOKS): the installed escrowctl has no such code. */
+#ifdef KE_CTL_TEST_HOOKS
 static void crash_point(const char *where)
 {
   const char *c = getenv("ESCROWCTL_CUSTODIAN_CRASH");
@@ -178,6 +181,9 @@ static void crash_point(const char *where)
   if (c && strcmp(c, where) == 0)
     _exit(70);
 }
+#else
+#define crash_point(where) ((void)0)
+#endif
 
 typedef ctl_cust_verdict verdict;
 
@@ -245,6 +251,17 @@ static int judge(cust *c, const ctl_cust_state *st, const ke_request *r, const j
    * fault, so no decision yet. */
   if ((rc = ctl_approve_in_view(c->lv, c->h, c->o->log_key, r, view)) == CTL_NET || rc == CTL_AUTH)
     return JUDGE_LATER;
+  /* Nor is an event newer than the witnesses' checkpoint, or this host's
+   * log view unusable (CTL_LATER; a log key gone: CTL_USAGE): only a
+   * proven problem (no such event, a proof that fails, a forked view,
+   * another log key: CTL_FAIL) is.  The request is judged again in a later
+   * round (a round that leaves work is retried within a few seconds, not
+   * at once: ctl_custodian_batch.c) until proven or expired. */
+  if (rc && rc != CTL_FAIL) {
+    fprintf(stderr, "escrowctl custodian: %s: no decision yet, asked again next round\n",
+            r->request_id);
+    return JUDGE_LATER;
+  }
   if (rc)
     REFUSE(v, "escrow_event", "the record's escrow event is not proven in the signed audit log");
   if (ctl_policy_check(&c->policy, r, view, now, ctl_cust_last_approval(st, r->device), v->rule,
@@ -314,41 +331,12 @@ static int serve_round(cust *c, const json_t *queue, int *how)
 
 /* ---- the loop -------------------------------------------------------------- */
 
-/* Deliver a due alarm on each channel that has not had it (a trip is
- * durable before its alarm, so a crash in between only delays it). */
+/* Deliver a due alarm on each channel that has not had it and is not
+ * waiting out a failure (a trip is durable before its alarm, so a crash
+ * in between only delays it). */
 static void alarm_if_pending(cust *c)
 {
-  ctl_cust_state st;
-  char what[400], name[1100];
-  json_int_t seq;
-  int due[CTL_POLICY_MAX_LIST * 2] = {0};
-  size_t n = ctl_cust_channels(&c->policy);
-  time_t t;
-
-  if (ctl_cust_open(&st, c->o->state))
-    return;
-  if (!ctl_cust_alarm_pending(&st, &c->policy, &seq)) {
-    ctl_cust_close(&st);
-    return;
-  }
-  snprintf(what, sizeof what, "%s", ctl_cust_tripped(&st) ?: "a limit");
-  t = (time_t)ctl_jint(json_object_get(st.j, "tripped"), "time");
-  for (size_t i = 0; i < n; i++) {
-    ctl_cust_channel_name(&c->policy, i, name, sizeof name);
-    due[i] = !ctl_cust_alarm_was_sent(&st, name);
-  }
-  ctl_cust_close(&st); /* not held across the network */
-  for (size_t i = 0; i < n; i++)
-    due[i] = due[i] && ctl_cust_alarm_send(&c->policy, i, c->sf.index, what, t) ? 2 : 0;
-  if (ctl_cust_open(&st, c->o->state))
-    return;
-  for (size_t i = 0; i < n; i++)
-    if (due[i] == 2) {
-      ctl_cust_channel_name(&c->policy, i, name, sizeof name);
-      ctl_cust_alarm_mark(&st, seq, name);
-    }
-  if (ctl_cust_commit(&st) == CTL_OK)
-    ctl_cust_log(c->o->state, "-", "alarm", "rate_limit", what);
+  ctl_cust_alarm_deliver(&c->policy, c->o->state, c->sf.index);
 }
 
 static int serve_loop(cust *c)
@@ -435,9 +423,12 @@ static int cmd_serve(const ctl_cmd *cmd, int argc, char **argv)
     return ctl_missing_opt(!o.policy ? "--policy" : !o.share ? "--share" : "--state");
   if ((rc = harden()) || (rc = ctl_policy_load(&c.policy, o.policy)))
     return rc;
-  /* Everything that can be wrong is found before the share is unsealed. */
+  /* Everything that can be wrong is found before the share is unsealed
+   * (a log key missing later only delays decisions: judge()). */
   if (!(rc = ctl_cust_open(&st, o.state)))
     ctl_cust_close(&st);
+  if (!rc)
+    rc = ctl_logview_check_keys(o.log_key);
   if (!rc && o.token_file && !(rc = ctl_read(&token, o.token_file, 1024, 1, "token file"))) {
     token.p[strcspn(token.p, "\r\n")] = '\0';
     o.t.token = token.p;

@@ -1,6 +1,7 @@
 /*
  * ctl_custodian.c - a policy custodian's durable state, decision log and
- * alarm (see ctl_custodian.h).
+ * alarm channels (see ctl_custodian.h; the alarm's delivery, with its
+ * backoff, is ctl_cust_alarm.c).
  *
  * The state is small (a day of approvals, a week of decisions), so it is
  * one JSON file read and rewritten whole under an flock: the daemon and
@@ -31,6 +32,7 @@
 
 time_t ctl_cust_now(void)
 {
+#ifdef KE_CTL_TEST_HOOKS
   const char *t = getenv("ESCROWCTL_CUSTODIAN_NOW");
   char *end;
   long long v;
@@ -41,6 +43,7 @@ time_t ctl_cust_now(void)
     if (!errno && !*end && v > 0)
       return (time_t)v;
   }
+#endif
   return time(NULL);
 }
 
@@ -66,6 +69,58 @@ static void prune(json_t *j, time_t now)
     if (ctl_jint(v, "t") < now - CUST_KEEP_DECISIONS)
       json_object_del(d, k);
   }
+}
+
+/* state.json's format.  2: the trip carries its number ("seq") and its
+ * alarm the channels it reached ("alarm": {"seq", "sent"}).  1: the
+ * unreleased first format, with one "alarm_pending" flag; the builds in
+ * between wrote 2's shape but called it 1, so a 1 is read as 2, with a
+ * pending flag becoming an alarm due on every channel.  A newer version
+ * is refused: this build would drop what it does not know when writing. */
+#define CUST_STATE_VERSION 2
+
+static int upgrade(json_t *j)
+{
+  json_int_t v = ctl_jint(j, "version");
+  json_t *trip = json_object_get(j, "tripped");
+
+  if (v == CUST_STATE_VERSION)
+    return CTL_OK;
+  if (v != 1)
+    return CTL_FAIL;
+  if (!json_is_integer(json_object_get(j, "trips")))
+    json_object_set_new(j, "trips", json_integer(json_is_object(trip)));
+  if (json_is_object(trip) && !json_object_get(trip, "seq"))
+    json_object_set_new(trip, "seq", json_integer(ctl_jint(j, "trips")));
+  if (!json_object_get(j, "alarm"))
+    json_object_set_new(j, "alarm",
+                        json_is_true(json_object_get(j, "alarm_pending"))
+                          ? json_pack("{s:I,s:[]}", "seq", ctl_jint(j, "trips"), "sent")
+                          : json_null());
+  json_object_del(j, "alarm_pending");
+  return json_object_set_new(j, "version", json_integer(CUST_STATE_VERSION)) ? CTL_FAIL : CTL_OK;
+}
+
+/* The state as read: CTL_OK, or CTL_FAIL (printed) when it is damaged or of
+ * a newer format. */
+static int check_state(json_t *j, const char *file)
+{
+  json_t *v = json_object_get(j, "version");
+
+  if (json_is_integer(v) && json_integer_value(v) > CUST_STATE_VERSION)
+    return ctl_err(CTL_FAIL,
+                   "%s is of state version %lld, newer than this escrowctl reads (%d): "
+                   "refusing to start (run the escrowctl that wrote it)",
+                   file, (long long)json_integer_value(v), CUST_STATE_VERSION);
+  if (!json_is_object(j) || !json_is_integer(v) || upgrade(j) ||
+      !json_is_array(json_object_get(j, "approvals")) ||
+      !json_is_object(json_object_get(j, "decisions")) ||
+      !json_is_object(json_object_get(j, "pins")))
+    return ctl_err(CTL_FAIL,
+                   "%s is damaged: refusing to start without its limits and decisions "
+                   "(restore it from backup)",
+                   file);
+  return CTL_OK;
 }
 
 int ctl_cust_open(ctl_cust_state *s, const char *dir)
@@ -95,19 +150,13 @@ int ctl_cust_open(ctl_cust_state *s, const char *dir)
     return CTL_FAIL;
   }
   if (access(file, F_OK) != 0) {
-    s->j =
-      json_pack("{s:i,s:n,s:n,s:I,s:I,s:[],s:{},s:{}}", "version", 1, "tripped", "alarm", "rearmed",
-                (json_int_t)0, "trips", (json_int_t)0, "approvals", "decisions", "pins");
+    s->j = json_pack("{s:i,s:n,s:n,s:I,s:I,s:[],s:{},s:{}}", "version", CUST_STATE_VERSION,
+                     "tripped", "alarm", "rearmed", (json_int_t)0, "trips", (json_int_t)0,
+                     "approvals", "decisions", "pins");
   } else if (ctl_read(&b, file, CUST_STATE_MAX, 0, "custodian state") == CTL_OK) {
     s->j = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je);
     ke_buf_free(&b);
-    if (!json_is_object(s->j) || ctl_jint(s->j, "version") != 1 ||
-        !json_is_array(json_object_get(s->j, "approvals")) ||
-        !json_is_object(json_object_get(s->j, "decisions")) ||
-        !json_is_object(json_object_get(s->j, "pins"))) {
-      ctl_errf("%s is damaged: refusing to start without its limits and decisions "
-               "(restore it from backup)",
-               file);
+    if (check_state(s->j, file)) {
       ctl_cust_close(s);
       return CTL_FAIL;
     }
@@ -140,7 +189,8 @@ int ctl_cust_commit(ctl_cust_state *s)
   int rc = CTL_FAIL;
 
   prune(s->j, ctl_cust_now());
-  if (path_in(file, sizeof file, s->dir, "state.json") == CTL_OK &&
+  if (!json_object_set_new(s->j, "version", json_integer(CUST_STATE_VERSION)) &&
+      path_in(file, sizeof file, s->dir, "state.json") == CTL_OK &&
       (text = json_dumps(s->j, JSON_INDENT(1) | JSON_SORT_KEYS))) {
     rc = ctl_write_replace(file, text, strlen(text), 0600);
     free(text);

@@ -9,7 +9,8 @@
  *                  week and whether it was carried out, the requester key
  *                  pins, and whether a limit tripped (then every request is
  *                  declined until `escrowctl custodian rearm`, so a restart
- *                  re-arms nothing) with the channels its alarm reached
+ *                  re-arms nothing) with the channels its alarm reached;
+ *                  its "version" (ctl_custodian.c) is checked at every open
  *   decisions.log  one JSON line per decision and per outcome, appended and
  *                  synced before the decision is acted on; never a secret
  *   serve.lock     held by the one daemon of this directory
@@ -47,8 +48,10 @@ int ctl_cust_snapshot(ctl_cust_state *snap, const char *dir);
 int ctl_cust_commit(ctl_cust_state *s);
 void ctl_cust_close(ctl_cust_state *s);
 
-/* The daemon's clock: time(NULL), or $ESCROWCTL_CUSTODIAN_NOW (seconds
- * since the epoch) for the tests of time rules. */
+/* The daemon's clock: time(NULL).  In the test build only
+ * (escrowctl-testhooks, KE_CTL_TEST_HOOKS) $ESCROWCTL_CUSTODIAN_NOW
+ * (seconds since the epoch) sets it, for the tests of time rules; the
+ * installed escrowctl never reads it. */
 time_t ctl_cust_now(void);
 
 /* The recorded decision on `request` (borrowed), or NULL. */
@@ -101,7 +104,20 @@ int ctl_cust_log_flush(const char *dir, ke_buf *lines);
  * delivery.  Send the alarm of a trip on one: 1 once it took it. */
 size_t ctl_cust_channels(const ctl_policy *p);
 void ctl_cust_channel_name(const ctl_policy *p, size_t i, char *out, size_t n);
+/* What decisions.log says of a channel: mailto:ADDRESS, or a webhook's
+ * scheme, host and port only (its path, query or user may be its secret,
+ * as in a chat's incoming-webhook URL). */
+void ctl_cust_channel_label(const ctl_policy *p, size_t i, char *out, size_t n);
 int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, const char *what,
                         time_t when);
+
+/* Deliver the alarm of a due trip on each channel that has not had it
+ * (the channels that took it are marked in the state) and is not waiting
+ * out a failure: a channel that failed is asked again after 5 seconds,
+ * then 10, 20, ... at most 5 minutes, until it takes one (in memory: a
+ * restarted daemon tries every channel at once).  decisions.log gets an
+ * "alarm" line with the channels that took it and an "alarm_failed" line
+ * with those that did not (labels, after the limit in the reason).  Errors are printed; nothing is returned. */
+void ctl_cust_alarm_deliver(const ctl_policy *p, const char *dir, unsigned index);
 
 #endif

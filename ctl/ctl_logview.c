@@ -104,18 +104,19 @@ int ctl_logview_consistent(ctl_http *h, uint64_t m, const uint8_t root_m[KE_MERK
   return ok;
 }
 
-/* The saved checkpoint, if any: *have = 0 when there is none. */
-int ctl_logview_load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
-                           int *have)
+/* The saved checkpoint, if any: *have = 0 when there is none.  CTL_LATER
+ * when it cannot be read (this host's trouble, not the log's). */
+static int load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
+                      int *have)
 {
   ke_buf b = {0};
-  int rc;
+  int rc = CTL_OK;
 
   *have = 0;
   if (!ctl_exists(path))
     return CTL_OK;
-  if ((rc = ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint")))
-    return rc;
+  if (ctl_read(&b, path, KE_NOTE_MAX_LEN, 0, "saved checkpoint"))
+    return CTL_LATER;
   if (ke_note_checkpoint_open(vk, b.p, b.len, cp) != KE_OK) {
     rc = ctl_err(CTL_FAIL, "the saved checkpoint %s does not verify with the pinned log key", path);
   } else {
@@ -123,6 +124,13 @@ int ctl_logview_load_saved(const ke_note_verifier *vk, const char *path, ke_note
   }
   ke_buf_free(&b);
   return rc;
+}
+
+int ctl_logview_load_saved(const ke_note_verifier *vk, const char *path, ke_note_checkpoint *cp,
+                           int *have)
+{
+  int rc = load_saved(vk, path, cp, have);
+  return rc == CTL_LATER ? CTL_FAIL : rc;
 }
 
 /* The fresh checkpoint against the saved one; CTL_OK when it extends it. */
@@ -148,6 +156,20 @@ static int check_extends(ctl_http *h, const ke_note_checkpoint *saved, const ke_
   return CTL_OK;
 }
 
+int ctl_logview_check_keys(const char *log_key_arg)
+{
+  ke_note_verifier vk;
+  ke_cosig_verifier w[CTL_MAX_WITNESSES];
+  char *text = NULL;
+  size_t nw;
+  int rc, pinned;
+
+  if (!(rc = ctl_audit_log_key(&vk, &text, log_key_arg, &pinned)))
+    rc = load_witnesses(w, &nw);
+  free(text);
+  return rc;
+}
+
 int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
 {
   ke_note_checkpoint saved;
@@ -155,6 +177,7 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
   size_t nw = 0;
   ke_buf note = {0};
   char path[4200];
+  long status = 0;
   int rc, pinned = 0, fd = -1;
 
   memset(lv, 0, sizeof *lv);
@@ -162,22 +185,25 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
     return rc;
   if ((rc = load_witnesses(w, &nw)))
     goto out;
-  if ((rc = ctl_audit_default_path(path, sizeof path, "audit-checkpoint")))
-    goto out;
-  /* the saved checkpoint is read, checked against and replaced by one
-   * command at a time */
-  if ((fd = ctl_audit_lock("audit-checkpoint.lock", LOCK_EX)) < 0) {
-    rc = CTL_FAIL;
+  /* The saved checkpoint is read, checked against and replaced by one
+   * command at a time.  This host failing at that proves nothing about the
+   * log: CTL_LATER. */
+  if (ctl_audit_default_path(path, sizeof path, "audit-checkpoint") ||
+      (fd = ctl_audit_lock("audit-checkpoint.lock", LOCK_EX)) < 0) {
+    rc = CTL_LATER;
     goto out;
   }
-  if ((rc = ctl_logview_load_saved(&lv->vk, path, &saved, &lv->had_saved)))
+  if ((rc = load_saved(&lv->vk, path, &saved, &lv->had_saved)))
     goto out;
   /* A fresh checkpoint no witness has seen yet is of no use with witnesses:
-   * take the newest one they cosigned. */
+   * take the newest one they cosigned (404 when none is yet: a lag). */
   if ((rc = ctl_http_get_raw(
          h, nw ? "/v1/audit/checkpoint/cosigned" : "/v1/audit/checkpoint?fresh=1&format=note",
-         &note, NULL)))
+         &note, &status))) {
+    if (nw && status == 404)
+      rc = CTL_LATER;
     goto out;
+  }
   if (ke_note_checkpoint_open(&lv->vk, note.p, note.len, &lv->cp) != KE_OK) {
     rc = ctl_err(CTL_FAIL, "the server's checkpoint does not verify with the pinned log key %s",
                  lv->vkey);
@@ -191,8 +217,8 @@ int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg)
     if ((rc = check_extends(h, &saved, &lv->cp)))
       goto out;
   }
-  if (!lv->had_saved || lv->cp.size > saved.size)
-    rc = ctl_audit_replace(path, note.p, note.len);
+  if ((!lv->had_saved || lv->cp.size > saved.size) && ctl_audit_replace(path, note.p, note.len))
+    rc = CTL_LATER;
 out:
   if (fd >= 0)
     close(fd); /* releases the lock */
@@ -211,11 +237,14 @@ int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const c
   char url[160];
   int rc;
 
-  if (index < 0 || (uint64_t)index >= lv->cp.size)
-    return ctl_err(CTL_FAIL,
-                   "%s (leaf %lld) is not in the signed log yet (tree size %llu): retry "
+  if (index < 0)
+    return ctl_err(CTL_FAIL, "%s has no leaf index: refusing", what);
+  if ((uint64_t)index >= lv->cp.size)
+    return ctl_err(CTL_LATER,
+                   "%s (leaf %lld) is not in the signed log yet (tree size %llu%s): retry "
                    "later",
-                   what, (long long)index, (unsigned long long)lv->cp.size);
+                   what, (long long)index, (unsigned long long)lv->cp.size,
+                   lv->witnesses ? ", the newest cosigned" : "");
   snprintf(url, sizeof url, "/v1/audit/proof/inclusion?index=%lld&size=%llu", (long long)index,
            (unsigned long long)lv->cp.size);
   if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))

@@ -25,6 +25,15 @@
 #include "ke_merkle.h"
 #include "ke_note.h"
 
+/* Not proven yet, and nothing proven wrong: the event is past the
+ * checkpoint the view may use (with witnesses, the newest cosigned one: a
+ * witness lag), no checkpoint was cosigned yet, or this client's saved
+ * checkpoint could not be locked, read or written.  Asking again later may
+ * succeed, so a policy custodian waits instead of declining (it gets the
+ * code through ctl_approve_in_log).  Never an exit status: escrowctl's
+ * main() turns it into CTL_FAIL, a refusal whose message says to retry. */
+enum { CTL_LATER = 6 };
+
 typedef struct ctl_logview {
   ke_note_verifier vk;   /* the pinned log key */
   char *vkey;            /* its text, for messages */
@@ -43,6 +52,11 @@ typedef struct ctl_logview {
  * dir>/audit-witness-keys; vkeys separated by commas or newlines. */
 void ctl_logview_set_witness(const char *vkeys);
 
+/* The log key and the witness keys can be found and parse (what
+ * ctl_logview_open() needs before asking the server): a daemon checks at
+ * start.  CTL_OK or an exit code (printed). */
+int ctl_logview_check_keys(const char *log_key_arg);
+
 /* The log key as ctl_audit_log_key() finds it (log_key_arg, then
  * $ESCROWCTL_LOG_KEY, then the pinned file); the server's fresh checkpoint,
  * which must verify with it; and, when this client saved one before, proof
@@ -50,8 +64,8 @@ void ctl_logview_set_witness(const char *vkeys);
  * equal root, a larger one a consistency proof that verifies, and a smaller
  * one is refused.  Every refusal names both tree sizes.  On success a larger
  * checkpoint replaces the saved one (under a lock, so that two commands
- * running at once never move it backwards).  CTL_OK or an exit code
- * (printed). */
+ * running at once never move it backwards).  CTL_OK, CTL_LATER or an exit
+ * code (printed). */
 int ctl_logview_open(ctl_logview *lv, ctl_http *h, const char *log_key_arg);
 
 /* The checkpoint saved at path, which must verify with vk; *have is 0 (and
@@ -61,9 +75,9 @@ int ctl_logview_load_saved(const ke_note_verifier *vk, const char *path, ke_note
 
 /* Prove that `leaf` (the exact bytes of an event) is entry `index` of the
  * view's checkpoint, with the server's inclusion proof.  `what` names the
- * event in the refusal ("the escrow event of record r-1").  CTL_OK, or
- * CTL_FAIL (printed) when the entry is past the checkpoint or the proof does
- * not verify. */
+ * event in the refusal ("the escrow event of record r-1").  CTL_OK,
+ * CTL_LATER (printed) when the entry is past the checkpoint, or CTL_FAIL
+ * (printed) when the proof does not verify. */
 int ctl_logview_prove(const ctl_logview *lv, ctl_http *h, int64_t index, const char *leaf,
                       size_t len, const char *what);
 
@@ -76,7 +90,8 @@ void ctl_logview_free(ctl_logview *lv);
  * "record:<id>") with this envelope digest, device and volume in its
  * details, and its inclusion must verify against the view's checkpoint.
  * Prints one "audit log" line on success.  CTL_OK, or CTL_FAIL (printed:
- * a missing or foreign event, or a failed proof) or a network exit code.
+ * a missing or foreign event, or a failed proof), CTL_LATER (the event is
+ * past the checkpoint) or a network exit code.
  * Used by approve, retrieve and drill approve. */
 /* The one check of an escrow.store event (approve, retrieve, drill
  * approve; the inclusion proof is ctl_logview_prove's): 1 when `leaf` (the

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "ctl_cmd.h"
+#include "ctl_logview.h"
 
 #ifndef KE_VERSION
 #define KE_VERSION "0"
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
   int rc = cmd->run(cmd, argc - words, argv + words);
   if (rc == CTL_HELP)
     rc = CTL_OK;
+  if (rc == CTL_LATER) /* not proven yet: a refusal whose message says to retry */
+    rc = CTL_FAIL;
   if (fflush(stdout) != 0 && rc == CTL_OK)
     rc = ctl_err(CTL_FAIL, "cannot write to standard output");
   return rc;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t_policy.sh ESCROWCTL WORKDIR - `escrowctl custodian check-policy`: a
 # policy custodian's policy file is strict, and every error names the key
-# and its line (issue 14: the daemon never starts half-configured).
+# and its line (issue 14: the daemon never starts half-configured).  Also
+# the version of its state.json (rearm, trust-key).
 set -euo pipefail
 CTL=$1 W=$2
 rm -rf "$W" && mkdir -p "$W"
@@ -76,3 +77,32 @@ for want in "requester account (signed by their client key) is one of: hd1" \
   grep -qF -- "$want" "$W/out" || fail "check-policy does not say \"$want\": $(cat "$W/out")"
 done
 ok "check-policy says what a good policy allows (a missing record_states means active records only)"
+
+# The state's version (F4): a newer one is refused and left as it is, one
+# without a version is damaged, and version 1 (the first, unreleased
+# format: one "alarm_pending" flag) is upgraded, keeping its trip.
+mkdir -m 0700 "$W/st"
+state() { printf '%s\n' "$1" >"$W/st/state.json"; }
+state '{"version": 3, "tripped": null, "alarm": null, "rearmed": 0, "trips": 0, "approvals": [], "decisions": {}, "pins": {}, "new": 1}'
+cp "$W/st/state.json" "$W/st.before"
+if "$CTL" custodian rearm --state "$W/st" >"$W/out" 2>&1; then fail "a state of version 3 accepted"; fi
+grep -qF "is of state version 3, newer than this escrowctl reads (2)" "$W/out" || fail "version 3: $(cat "$W/out")"
+cmp -s "$W/st/state.json" "$W/st.before" || fail "a newer state was rewritten"
+state '{"tripped": null, "approvals": [], "decisions": {}, "pins": {}}'
+if "$CTL" custodian rearm --state "$W/st" >"$W/out" 2>&1; then fail "a state without a version accepted"; fi
+grep -qF "is damaged" "$W/out" || fail "no version: $(cat "$W/out")"
+state '{"version": 1, "tripped": {"what": "limits.total_per_day (2) reached", "time": 5}, "rearmed": 0, "alarm_pending": true, "approvals": [], "decisions": {}, "pins": {}}'
+"$CTL" custodian trust-key --state "$W/st" hd1 "$(printf 'ab%.0s' $(seq 32))" >"$W/out" 2>&1 || fail "trust-key on a version 1 state: $(cat "$W/out")"
+python3 - "$W/st/state.json" <<'PY' || fail "version 1 upgraded to: $(cat "$W/st/state.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["version"] == 2 and "alarm_pending" not in s, s
+assert s["tripped"] == {"what": "limits.total_per_day (2) reached", "time": 5, "seq": 1}, s
+assert s["trips"] == 1 and s["alarm"] == {"seq": 1, "sent": []}, s
+assert s["pins"] == {"hd1": "ab" * 32}, s
+PY
+rm -rf "$W/st2"
+"$CTL" custodian rearm --state "$W/st2" >"$W/out" 2>&1 || fail "rearm on a new state: $(cat "$W/out")"
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["version"] == 2' "$W/st2/state.json" ||
+  fail "a new state is not of version 2: $(cat "$W/st2/state.json")"
+ok "custodian state: version 2 written; a newer version refused untouched, none is damaged, version 1 upgraded with its trip"

@@ -48,6 +48,8 @@ CASE=${1:?case}
 . "$KE_SRC/tests/server/t_auth_lib.sh"
 TEST_NAME=retrieval-$CASE
 ESCROWCTL=$KE_ESCROWCTL
+# escrowctl with the test hooks (ESCROWCTL_CUSTODIAN_NOW, _CRASH): the policy case
+ESCROWCTL_HOOKS=${KE_ESCROWCTL_HOOKS:-}
 . "$SRC/agent_funcs.sh"
 export ESCROW_AGENT_SYSLOG=0
 

@@ -4,12 +4,15 @@
 # human; each rule ends in a decline naming it (c3 --once, one policy
 # each); a tripped limit alarms by webhook and SMTP, declines everything,
 # survives a restart and yields only to the local re-arm; a hostile server
-# (another log key, a forged signature) gets declines; a crash between
-# decision and part loses nothing and makes no second part; the share is
-# in locked memory and SIGABRT leaves no core; a bad policy is refused
-# with its key and line.  One queue round decides all pending requests
-# with one commit before sending any, and a limit or device cool-down
-# crossed inside a round counts exactly.
+# (another log key, a forged signature) gets declines; an escrow event
+# the witnesses did not cosign yet, or an unreadable saved checkpoint, gets
+# no decision until it is proven; a failing alarm channel backs off and is
+# logged as failed; a crash between decision and part loses nothing and
+# makes no second part (escrowctl-testhooks; the installed escrowctl has
+# no hooks); the share is in locked memory and SIGABRT leaves no core; a
+# bad policy is refused with its key and line.  One queue round decides all
+# pending requests with one commit before sending any, and a limit or
+# device cool-down crossed inside a round counts exactly.
 
 # policy FILE [PYTHON-STATEMENTS]: the base policy, changed by the
 # statements (on the dict p), written to FILE.
@@ -51,10 +54,11 @@ serve() {
   done
 }
 unserve() { kill "$(cat "$W/$1.pid")" 2>/dev/null || true; wait "$(cat "$W/$1.pid")" 2>/dev/null || true; }
-# once STATE POLICY [ARGS...]: custodian 3 answers what is pending, once.
+# once STATE POLICY [ARGS...]: custodian 3 answers what is pending, once
+# (with $OCTL: that escrowctl, e.g. $ESCROWCTL_HOOKS for the test hooks).
 once() {
   local st=$1 pol=$2; shift 2
-  ESCROWCTL_TOKEN=${CT[3]} "$ESCROWCTL" custodian serve --once --policy "$pol" \
+  ESCROWCTL_TOKEN=${CT[3]} "${OCTL:-$ESCROWCTL}" custodian serve --once --policy "$pol" \
     --share "$KD/custodian-3.share.json" --passphrase-file "$KD.pass/3" --state "$W/st-$st" \
     "$@" >"$W/once.out" 2>"$W/once.err" || fail "serve --once: $(cat "$W/once.err")"
 }
@@ -87,7 +91,7 @@ PY
 
 case_policy() {
   # The daemons go with the test, whatever way it ends.
-  trap 'rc=$?; for p in "$W"/a.pid "$W"/b.pid "$W"/core.pid "$W"/badq.pid; do kill -9 "$(cat "$p" 2>/dev/null)" 2>/dev/null || true; done
+  trap 'rc=$?; for p in "$W"/a.pid "$W"/b.pid "$W"/f.pid "$W"/core.pid "$W"/badq.pid; do kill -9 "$(cat "$p" 2>/dev/null)" 2>/dev/null || true; done
         kill $HOOK_PID 2>/dev/null; sink_stop; drop_private_db; (exit $rc); cleanup_test' EXIT
   hd key register >"$W/kr.out" 2>&1 || fail "key register: $(cat "$W/kr.out")"
   policy "$W/pol-a.json" 'p["limits"] = {"total_per_day": 2}'
@@ -168,17 +172,17 @@ EOF
   # Business hours, with the daemon's clock on a Sunday at 03:00 in Berlin.
   policy "$W/pol-hours.json" 'p["business_hours"] = {"time_zone": "Europe/Berlin", "days": ["mon","tue","wed","thu","fri"], "start": "08:00", "end": "18:00"}'
   new_request
-  ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-06T02:00:00Z' +%s) once hours "$W/pol-hours.json"
+  OCTL=$ESCROWCTL_HOOKS ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-06T02:00:00Z' +%s) once hours "$W/pol-hours.json"
   declined_by 3 business_hours
   grep -q "2026-12-06 03:00 in Europe/Berlin" "$W/st-hours/decisions.log" || fail "hours: $(cat "$W/st-hours/decisions.log")"
   # ... and on Monday at 09:00 the same policy approves.
   new_request
-  ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-07T08:00:00Z' +%s) once hours "$W/pol-hours.json"
+  OCTL=$ESCROWCTL_HOOKS ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-07T08:00:00Z' +%s) once hours "$W/pol-hours.json"
   [ "$(parts "$RID")" = 1 ] || fail "no part within business hours: $(cat "$W/once.err")"
   # A device cool-down: the approval above was for this device.
   policy "$W/pol-cool.json" 'p["device_cooldown_seconds"] = 3600'
   new_request
-  ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-07T08:30:00Z' +%s) once hours "$W/pol-cool.json"
+  OCTL=$ESCROWCTL_HOOKS ESCROWCTL_CUSTODIAN_NOW=$(date -d '2026-12-07T08:30:00Z' +%s) once hours "$W/pol-cool.json"
   declined_by 3 device_cooldown
   # A superseded record: the agent escrows a new key for C: meanwhile.
   new_request INC-20001 data
@@ -207,6 +211,39 @@ EOF
   declined_by 3 requester_key
   [ "$(parts "$RID")" = 0 ] || fail "a part for an unpinned requester key"
   ok "each rule declines by name: a foreign or unpinned requester key, requester, ticket, ITSM 404, device group, business hours (injected clock), cool-down, superseded record (also asked for by its id; allowed by record_states)"
+
+  # An escrow event the witnesses did not cosign yet (a witness lag), or a
+  # log view this host cannot read, is no decline: custodian 3 decides
+  # nothing until a cosigned checkpoint covers the event, then approves.
+  local wit=$KE_SRC/tests/server/t_witness.py vw cfgw=$W/cfg-wit
+  vw=$("${PY:-python3}" "$wit" new witness.example/w1 "$W/w1.key")
+  cosign_now() {
+    curl -sS "$URL/v1/audit/checkpoint?fresh=1&format=note" | "${PY:-python3}" "$wit" cosign "$W/w1.key" >"$W/cp.cosigned"
+    python3 -c 'import json,sys; print(json.dumps({"checkpoint": open(sys.argv[1]).read()}))' "$W/cp.cosigned" >"$W/cosig.json"
+    jpost "$URL/v1/audit/cosignatures" "$AUD" "@$W/cosig.json"
+    expect_status 201 "a witness's cosignature"
+  }
+  cosign_now
+  agin "retrieval-stdin-secret-the-witness-10" escrow --provider stdin --volume data
+  expect_rc 0 "escrow data after the cosigned checkpoint"
+  new_request INC-20001 data
+  XDG_CONFIG_HOME=$cfgw ESCROWCTL_WITNESS_KEY=$vw once wit "$W/pol-b.json"
+  grep -q "not in the signed log yet" "$W/once.err" || fail "no witness lag seen: $(cat "$W/once.err")"
+  ! grep -q "\"request\":\"$RID\"" "$W/st-wit/decisions.log" 2>/dev/null ||
+    fail "a decision under a witness lag: $(cat "$W/st-wit/decisions.log")"
+  mv "$cfgw/escrowctl/audit-checkpoint" "$W/cp.saved" && mkdir "$cfgw/escrowctl/audit-checkpoint"
+  cosign_now
+  XDG_CONFIG_HOME=$cfgw ESCROWCTL_WITNESS_KEY=$vw once wit "$W/pol-b.json"
+  grep -q "saved checkpoint" "$W/once.err" || fail "no local log-view error: $(cat "$W/once.err")"
+  ! grep -q "\"request\":\"$RID\"" "$W/st-wit/decisions.log" 2>/dev/null ||
+    fail "a decision on a local log-view error: $(cat "$W/st-wit/decisions.log")"
+  [ "$(sql "SELECT count(*) FROM retrieval_declines WHERE retrieval_id = '$RID'")" = 0 ] &&
+    [ "$(parts "$RID")" = 0 ] || fail "a decline or part while the event was not proven"
+  rmdir "$cfgw/escrowctl/audit-checkpoint" && mv "$W/cp.saved" "$cfgw/escrowctl/audit-checkpoint"
+  XDG_CONFIG_HOME=$cfgw ESCROWCTL_WITNESS_KEY=$vw once wit "$W/pol-b.json"
+  [ "$(parts "$RID")" = 1 ] || fail "no part once the event was cosigned: $(cat "$W/once.err")"
+  grep -q "cosigned by the configured witnesses" "$W/once.err" || fail "not proven with the witness: $(cat "$W/once.err")"
+  ok "an escrow event past the cosigned checkpoint, or an unreadable saved checkpoint, waits (no decline); cosigned, it is approved"
 
   # The brake: custodian a allows 2 a day; it gave 1 (the first request).
   expire_pending
@@ -238,6 +275,60 @@ PY
   new_request
   wait_part "$RID" 1
   ok "a tripped limit alarms (webhook and SMTP), declines everything, survives a restart; the local re-arm re-arms"
+
+  # A channel that fails waits (5 s, doubling) instead of being asked each
+  # round, and decisions.log says which channels took the alarm and which
+  # did not (a webhook by its host only: its path may be its secret).
+  unserve a
+  policy "$W/pol-fail.json" 'p["limits"] = {"total_per_day": 1}; p["alarm"]["webhooks"] = ["http://127.0.0.1:%s/fail/s3cret" % hook]'
+  expire_pending
+  serve f 2 "$W/pol-fail.json"
+  new_request
+  wait_part "$RID" 1
+  new_request
+  wait_decline f "$RID" rate_limit
+  local hookport; hookport=$(cat "$TW/hook.port")
+  end=$((SECONDS + 20))
+  until grep -q '"event":"alarm_failed"' "$W/st-f/decisions.log" && grep -q '"event":"alarm",' "$W/st-f/decisions.log"; do
+    [ $SECONDS -lt $end ] || fail "no alarm lines: $(cat "$W/st-f/decisions.log" "$W/f.err")"
+    sleep 0.05
+  done
+  python3 - "$W/st-f/decisions.log" "$hookport" <<'PY' || fail "alarm lines: $(grep alarm "$W/st-f/decisions.log")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if '"alarm' in l]
+took = [l["reason"] for l in lines if l["event"] == "alarm"]
+failed = [l["reason"] for l in lines if l["event"] == "alarm_failed"]
+lim = "limits.total_per_day (1) reached; channels: "
+assert took == [lim + "mailto:security@example.test"], took
+assert failed and all(f == lim + "http://127.0.0.1:%s" % sys.argv[2] for f in failed), failed
+PY
+  grep -q s3cret "$W/st-f/decisions.log" && fail "a webhook's path in decisions.log"
+  new_request
+  wait_decline f "$RID" limit_tripped
+  new_request
+  wait_decline f "$RID" limit_tripped
+  end=$((SECONDS + 60))
+  until [ "$(grep -c '"path": "/fail/s3cret"' "$W/hook.log")" -ge 2 ]; do
+    [ $SECONDS -lt $end ] || fail "the failing channel was not tried again: $(cat "$W/f.err")"
+    sleep 0.1
+  done
+  python3 - "$W/hook.log" <<'PY' || fail "the failing channel was asked again too soon: $(grep /fail "$W/hook.log")"
+import json, sys
+t = [json.loads(l)["t"] for l in open(sys.argv[1]) if '"/fail/s3cret"' in l]
+assert all(b - a >= 4.5 for a, b in zip(t, t[1:])), t
+PY
+  unserve f
+  ok "a failing alarm channel backs off (5 s, doubling); decisions.log names the channels that took the alarm and those that failed"
+
+  # The installed escrowctl has no test hooks: neither their names nor
+  # their effect (the crash point, the clock of the decision).
+  grep -q ESCROWCTL_CUSTODIAN "$ESCROWCTL" && fail "the installed escrowctl carries the custodian test hooks"
+  new_request
+  ESCROWCTL_CUSTODIAN_CRASH=after-decide ESCROWCTL_CUSTODIAN_NOW=4102444800 once prod "$W/pol-b.json"
+  [ "$(parts "$RID")" = 1 ] || fail "the installed escrowctl did not approve: $(cat "$W/once.err")"
+  [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["decisions"][sys.argv[2]]["t"])' \
+        "$W/st-prod/state.json" "$RID")" -lt 4102444800 ] || fail "the installed escrowctl read ESCROWCTL_CUSTODIAN_NOW"
+  ok "the installed escrowctl ignores ESCROWCTL_CUSTODIAN_CRASH and _NOW (only escrowctl-testhooks has them)"
 
   # A crash between the decision and the part loses nothing and makes no
   # second part: the decision is found undone at start and sent once.
@@ -362,7 +453,7 @@ wait_decline() {
 wait_part() {
   local end=$((SECONDS + 20))
   until [ "$(parts "$1")" = "$2" ]; do
-    [ $SECONDS -lt $end ] || fail "$1 has $(parts "$1") parts, not $2: $(cat "$W/a.err" "$W/st-a/decisions.log")"
+    [ $SECONDS -lt $end ] || fail "$1 has $(parts "$1") parts, not $2: $(tail -n 3 "$W"/*.err "$W"/st-*/decisions.log)"
     sleep 0.05
   done
 }
@@ -370,7 +461,7 @@ wait_part() {
 # at POINT (the test hook ESCROWCTL_CUSTODIAN_CRASH: exit 70 there).
 crash_once() {
   set +e
-  ESCROWCTL_CUSTODIAN_CRASH=$1 ESCROWCTL_TOKEN=${CT[3]} "$ESCROWCTL" custodian serve --once \
+  ESCROWCTL_CUSTODIAN_CRASH=$1 ESCROWCTL_TOKEN=${CT[3]} "$ESCROWCTL_HOOKS" custodian serve --once \
     --policy "$W/pol-b.json" --share "$KD/custodian-3.share.json" --passphrase-file "$KD.pass/3" \
     --state "$W/st-${2:-crash}" >"$W/once.out" 2>"$W/once.err"
   RC=$?
