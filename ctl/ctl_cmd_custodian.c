@@ -334,9 +334,9 @@ static int serve_round(cust *c, const json_t *queue, int *how)
 /* Deliver a due alarm on each channel that has not had it and is not
  * waiting out a failure (a trip is durable before its alarm, so a crash
  * in between only delays it). */
-static void alarm_if_pending(cust *c)
+static int alarm_if_pending(cust *c)
 {
-  ctl_cust_alarm_deliver(&c->policy, c->o->state, c->sf.index);
+  return ctl_cust_alarm_deliver(&c->policy, c->o->state, c->sf.index);
 }
 
 static int serve_loop(cust *c)
@@ -348,14 +348,18 @@ static int serve_loop(cust *c)
     char path[160];
     json_t *ans = NULL;
     long status = 0;
-    int how = ROUND_DONE;
+    int how = ROUND_DONE, wait = left ? CUST_RETRY_S : CUST_WAIT_S;
+    int alarm_in = alarm_if_pending(c);
 
-    alarm_if_pending(c);
+    /* An alarm channel waiting out a failure is asked again on time, not
+     * when the queue next changes. */
+    if (alarm_in >= 0 && alarm_in < wait)
+      wait = alarm_in < 1 ? 1 : alarm_in;
     if (cursor < 0 || c->o->once)
       snprintf(path, sizeof path, "/v1/retrievals?state=pending&limit=1000");
     else
       snprintf(path, sizeof path, "/v1/retrievals?state=pending&limit=1000&wait=%d&since=%lld",
-               left ? CUST_RETRY_S : CUST_WAIT_S, cursor);
+               wait, cursor);
     if (ctl_http_call_status(c->h, "GET", path, NULL, &status, &ans) || status != 200) {
       json_decref(ans);
       if (status == 401 || status == 403)

@@ -117,7 +117,10 @@ int ctl_cust_alarm_send(const ctl_policy *p, size_t channel, unsigned index, con
  * then 10, 20, ... at most 5 minutes, until it takes one (in memory: a
  * restarted daemon tries every channel at once).  decisions.log gets an
  * "alarm" line with the channels that took it and an "alarm_failed" line
- * with those that did not (labels, after the limit in the reason).  Errors are printed; nothing is returned. */
-void ctl_cust_alarm_deliver(const ctl_policy *p, const char *dir, unsigned index);
+ * with those that did not (labels, after the limit in the reason).  Errors are printed.
+ * Returns the seconds until a channel that failed is due again, or -1
+ * when no alarm waits: the daemon's queue wait is no longer than that, so
+ * an idle queue does not hold back the alarm's next attempt. */
+int ctl_cust_alarm_deliver(const ctl_policy *p, const char *dir, unsigned index);
 
 #endif
