@@ -79,8 +79,9 @@ else
     mail_relay_setup
     extra=("${MAIL_ENV[@]}")
   fi
-  start_private main ESCROWD_WEBHOOK_URLS="http://127.0.0.1:$(cat "$TW/hook.port")/hook" \
-    ESCROWD_WEBHOOK_SECRET_FILE="$TW/hook.secret" "${extra[@]}"
+  MAIN_ENV=(ESCROWD_WEBHOOK_URLS="http://127.0.0.1:$(cat "$TW/hook.port")/hook"
+    ESCROWD_WEBHOOK_SECRET_FILE="$TW/hook.secret" "${extra[@]}")
+  start_private main "${MAIN_ENV[@]}"
 fi
 URL=http://127.0.0.1:$PORT_main
 W=$TW

@@ -360,6 +360,28 @@ PY
     fail "one decision, not two: $(cat "$W/st-crash/decisions.log")"
   ok "a crash before or after the part is sent: one decision, one part"
 
+  # The server killed in the middle: decided (and durable), escrowd dies
+  # before the part reaches it; a serving daemon rides out the outage;
+  # the server back on its port, the decision is sent once, and a new
+  # request is approved by the daemon that waited.
+  new_request
+  crash_once after-decide
+  local mid=$RID
+  serve k 1 "$W/pol-b.json"
+  kill -KILL "$(cat "$TW/main.pid")"
+  [ "$(wait_exit main 20)" != timeout ] || fail "escrowd did not die"
+  start_private main ESCROWD_PORT="$PORT_main" "${MAIN_ENV[@]}"
+  once crash "$W/pol-b.json"
+  local p3="SELECT count(*) FROM retrieval_parts WHERE retrieval_id = '$mid' AND custodian_index = 3"
+  [ "$(sql "$p3")" = 1 ] || fail "the decision made before the server died was lost: $(cat "$W/once.err")"
+  new_request
+  wait_part "$RID" 1
+  unserve k
+  [ "$(sql "$p3")" = 1 ] || fail "two parts of one index after the server restart"
+  [ "$(grep -c "\"request\":\"$mid\",\"event\":\"approve\"" "$W/st-crash/decisions.log")" = 1 ] ||
+    fail "the restart made a second decision: $(cat "$W/st-crash/decisions.log")"
+  ok "escrowd killed mid-approval: the durable decision is sent once after its restart; a serving daemon rides out the outage"
+
   # One queue round decides every pending request with one commit before
   # it sends anything: killed right after deciding, it has decided all
   # three (the first-sight pin taken once) and sent none; the next round
