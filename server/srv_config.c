@@ -209,8 +209,10 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
   {"oidc_clock_skew", U(oidc_clock_skew), "60", 0, 600,
    "Seconds of leeway for the ID token's exp, nbf and iat."},
   {"oidc_refresh_interval", U(oidc_refresh_interval), "3600", 60, 86400,
-   "Seconds between re-reads of the IdP's discovery document and key set (an unknown key "
-   "id also re-reads the key set, at most once a minute)."},
+   "Seconds between re-reads of the IdP's discovery document and key set."},
+  {"oidc_jwks_min_interval", U(oidc_jwks_min_interval), "60", 1, 3600,
+   "An ID token signed by a key id the cached key set lacks re-reads the set (a key "
+   "rotation at the IdP), at most once per this many seconds."},
   {"local_login_users", S(local_login_users), NULL, 0, 0,
    "Break-glass: when set, only these accounts (comma-separated) may log in with a "
    "password. Unset = every local account."},

@@ -90,6 +90,7 @@ struct srv_config {
   char *oidc_mfa_acr;
   unsigned oidc_clock_skew;
   unsigned oidc_refresh_interval;
+  unsigned oidc_jwks_min_interval;
   char *local_login_users;
   char *local_login_disabled_roles;
 

@@ -21,13 +21,12 @@
 #define SRV_OIDC_META_MAX (1024 * 1024)
 #define SRV_OIDC_TIMEOUT_S 10
 #define SRV_OIDC_RETRY_S 30      /* after a failed refresh */
-#define SRV_OIDC_JWKS_MIN_S 60   /* between key set reads for unknown key ids */
 #define SRV_OIDC_SECRET_MAX 1024 /* client secret file */
 
 static struct {
   /* configuration (immutable after init) */
   char *issuer, *client_id, *secret, *redirect_uri, *ca_file, *scopes;
-  unsigned skew, refresh;
+  unsigned skew, refresh, jwks_min;
   /* discovered (under mu) */
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -291,6 +290,7 @@ int srv_oidc_start(const struct srv_config *cfg)
   srv_oidc.scopes = strdup(cfg->oidc_scopes);
   srv_oidc.skew = cfg->oidc_clock_skew;
   srv_oidc.refresh = cfg->oidc_refresh_interval;
+  srv_oidc.jwks_min = cfg->oidc_jwks_min_interval;
   if (!srv_oidc.issuer || !srv_oidc.client_id || !srv_oidc.redirect_uri || !srv_oidc.scopes ||
       pthread_create(&srv_oidc.thread, NULL, srv_oidc_thread, NULL) != 0) {
     ke_logf(KE_LOG_ERROR, "cannot start single sign-on");
@@ -350,13 +350,14 @@ enum srv_oidc_result srv_oidc_verify(const char *id_token, const char *nonce, js
   for (int round = 0;; round++) {
     pthread_mutex_lock(&srv_oidc.mu);
     jwks = json_incref(srv_oidc.jwks);
-    again = round == 0 && time(NULL) - srv_oidc.jwks_read >= SRV_OIDC_JWKS_MIN_S;
+    again = round == 0 && time(NULL) - srv_oidc.jwks_read >= (time_t)srv_oidc.jwks_min;
     snprintf(uri, sizeof uri, "%s", srv_oidc.jwks_uri);
     pthread_mutex_unlock(&srv_oidc.mu);
     r = srv_oidc_token_verify(id_token, jwks, &e, claims, why);
     json_decref(jwks);
     /* A key the cached set lacks: the IdP may have rotated; read the set
-     * again, at most once a minute whatever the tokens say. */
+     * again, at most once per oidc_jwks_min_interval whatever the tokens
+     * say. */
     if (r != SRV_OIDC_KID_UNKNOWN || !again)
       return r;
     if (srv_oidc_read_jwks(uri, err, sizeof err) != 0) {

@@ -7,8 +7,8 @@
  * configured one, character for character) and its JWKS, over HTTPS with
  * libcurl (lib/ke_http.h: peer and host verified, oidc_ca_file pinned if
  * set).  An ID token signed by a key id the cached set lacks re-reads the
- * set, at most once a minute, so that a key rotation at the IdP costs one
- * fetch and a flood of made-up key ids costs nothing.  Until the first
+ * set, at most once per oidc_jwks_min_interval, so that a key rotation at
+ * the IdP costs one fetch and a flood of made-up key ids costs nothing.  Until the first
  * read succeeds SSO answers 503 sso_unavailable; local login is unaffected.
  *
  * The endpoints (srv_ep_oidc*.c) and the account mapping (srv_oidc_map.c)

@@ -276,6 +276,32 @@ def plugin_params(issuer, key, pub):
     }
 
 
+def rotate_key(workdir):
+    """A new RS256 signing key for the oidc plugin (a key rotation at the
+    IdP: its JWKS then has another kid).  Returns (old kid, new kid)."""
+    import subprocess
+    env = load_env(workdir)
+    ua = Http(env["IDP_URL"], env["IDP_CA"])
+    _, conf = ua.ok("GET", env["IDP_ISSUER"] + "/.well-known/openid-configuration", "discovery")
+    old = ua.ok("GET", conf["jwks_uri"], "JWKS")[1]["keys"][0]["kid"]
+    key = os.path.join(workdir, "sign-key.pem")
+    pub = os.path.join(workdir, "sign-pub.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", key], check=True, capture_output=True)
+    subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True,
+                   capture_output=True)
+    admin = Http(env["IDP_URL"], env["IDP_CA"])
+    admin.login(ADMIN_USER, ADMIN_PASSWORD)
+    _, mod = admin.ok("GET", "/api/mod/plugin/" + PLUGIN, "oidc plugin")
+    k, p = pem_files(workdir)
+    mod["parameters"].update(plugin_params(env["IDP_ISSUER"], k, p))
+    admin.ok("PUT", "/api/mod/plugin/" + PLUGIN, "oidc plugin: new key", body={
+        "module": mod["module"], "name": mod["name"], "display_name": mod["display_name"],
+        "parameters": mod["parameters"]})
+    _, jwks = ua.ok("GET", conf["jwks_uri"], "JWKS")
+    return old, jwks["keys"][0]["kid"]
+
+
 def client_body(client_id, redirect_uris, secret=None):
     body = {
         "client_id": client_id, "name": client_id, "enabled": True,

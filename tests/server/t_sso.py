@@ -169,6 +169,26 @@ def code_flow():
     return alice, a
 
 
+def key_rotation(alice):
+    """The IdP rotates its signing key: the next login's ID token names a
+    kid escrowd has not seen; it re-reads the key set and accepts it."""
+    # oidc_jwks_min_interval is 1 s here: the re-read is allowed once a
+    # second has passed since escrowd read the key set (its log says when).
+    read = None
+    for line in open(os.path.join(TW, "main.log")):
+        if '"identity provider ready"' in line:
+            read = json.loads(line)["ts"]
+    check(read, "escrowd never logged reading the IdP's metadata")
+    t0 = time.mktime(time.strptime(read[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    while time.time() < t0 + 2:
+        time.sleep(0.05)
+    old, kid = idp.rotate_key(os.environ["IDPW"])
+    check(old != kid, "the IdP kept its key id %s" % kid)
+    console_login(alice, "helpdesk")
+    ok("the IdP rotated its signing key (kid %s): escrowd re-read the key set and accepted "
+       "the login" % kid)
+
+
 def custodian_mfa():
     carol = idp.session(ENV, "carol", ENV["IDP_TOTP_CAROL"])
     a, _, _ = console_login(carol, "custodian")
@@ -304,6 +324,7 @@ def device_flow():
 
 def main():
     alice, a = code_flow()
+    key_rotation(alice)
     carol, c = custodian_mfa()
     mfa_refused(alice)
     groups_change(alice, a)
