@@ -298,6 +298,8 @@ def rotate_key(workdir):
     admin.ok("PUT", "/api/mod/plugin/" + PLUGIN, "oidc plugin: new key", body={
         "module": mod["module"], "name": mod["name"], "display_name": mod["display_name"],
         "parameters": mod["parameters"]})
+    # The running plugin keeps its old key until reset.
+    admin.ok("PUT", "/api/mod/plugin/%s/reset" % PLUGIN, "oidc plugin: reset")
     _, jwks = ua.ok("GET", conf["jwks_uri"], "JWKS")
     return old, jwks["keys"][0]["kid"]
 
