@@ -123,8 +123,8 @@ int ctl_cust_alarm_deliver(const ctl_policy *p, const char *dir, unsigned index)
   for (size_t i = 0; i < n; i++) {
     ctl_cust_channel_name(p, i, name, sizeof name);
     state[i] = ctl_cust_alarm_was_sent(&st, name) ? ALARM_SKIP
-               : backoff_due(&alarm_backoff, i)      ? ALARM_DUE
-                                                     : ALARM_SKIP_WAITING;
+               : backoff_due(&alarm_backoff, i)   ? ALARM_DUE
+                                                  : ALARM_SKIP_WAITING;
   }
   ctl_cust_close(&st); /* not held across the network */
   for (size_t i = 0; i < n; i++) {
