@@ -66,7 +66,8 @@ COMMENT ON TABLE oidc_devices IS 'SSO device-flow logins in progress';
 
 REVOKE ALL ON oidc_logins, oidc_handoffs, oidc_devices FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON oidc_logins, oidc_handoffs, oidc_devices TO keyescrow_app;
-GRANT UPDATE (oidc_issuer, oidc_subject) ON users TO keyescrow_app;
+-- (No UPDATE of oidc_issuer and oidc_subject: an identity is bound to an
+-- account when the account is made, never later.)
 
 -- Scoped roles: an account may be limited to devices whose enrolment group
 -- matches one of its patterns ('*' matches any run of characters, nothing

@@ -201,8 +201,9 @@ static const struct srv_cfg_key srv_cfg_keys[] = {
   {"oidc_mfa_roles", S(oidc_mfa_roles), "admin,custodian", 0, 0,
    "Roles whose SSO login requires multi-factor authentication (oidc_mfa_amr or "
    "oidc_mfa_acr); \"-\" = none."},
-  {"oidc_mfa_amr", S(oidc_mfa_amr), "mfa,otp,hwk,swk", 0, 0,
-   "amr values (RFC 8176) any one of which counts as multi-factor authentication."},
+  {"oidc_mfa_amr", S(oidc_mfa_amr), "mfa,pwd+otp,pwd+hwk,pwd+swk,pwd+sms", 0, 0,
+   "amr values (RFC 8176) that count as multi-factor authentication: any entry of the list, "
+   "an entry A+B needing all its values (two factors the IdP names one by one)."},
   {"oidc_mfa_acr", S(oidc_mfa_acr), NULL, 0, 0,
    "acr values any one of which counts as multi-factor authentication, besides "
    "oidc_mfa_amr."},

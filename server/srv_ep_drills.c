@@ -112,9 +112,10 @@ static enum srv_db_status srv_dc_txn(struct srv_db *db, void *cls)
       return srv_ep_fail(&s->fail, SRV_ERR_CONFLICT,
                          "canaries: each must be sealed to the current escrow key");
   } else {
-    const char *p3[3] = {s->b.drill_id, strncmp(sel, "group:", 6) == 0 ? sel + 6 : NULL,
-                         strncmp(sel, "sample:", 7) == 0 ? sel + 7 : NULL};
-    if (!(r = srv_db_exec(db, SRV_STMT_DRILL_SNAPSHOT, p3, &st)))
+    const char *p4[4] = {s->b.drill_id, strncmp(sel, "group:", 6) == 0 ? sel + 6 : NULL,
+                         strncmp(sel, "sample:", 7) == 0 ? sel + 7 : NULL,
+                         srv_principal_scope(srv_request_principal(s->req))};
+    if (!(r = srv_db_exec(db, SRV_STMT_DRILL_SNAPSHOT, p4, &st)))
       return st;
     s->count = srv_row_text(r, "n") ? strtoll(srv_row_text(r, "n"), NULL, 10) : 0;
     PQclear(r);

@@ -257,17 +257,6 @@ static enum srv_db_status srv_oidc_handoff_txn(struct srv_db *db, void *cls)
   return SRV_DB_OK;
 }
 
-/* An audited refusal of a token that did not verify (no identity). */
-static void srv_oidc_refuse_token(struct srv_request *req, const char *reason, const char *why)
-{
-  json_t *d = json_pack("{s:s,s:s,s:s}", "method", "oidc", "reason", reason, "detail", why);
-  struct srv_audit_event ev = {"auth.login", "oidc", "failure", d, "oidc"};
-
-  if (d)
-    srv_audit_record(req, &ev);
-  json_decref(d);
-}
-
 /* The code for tokens (RFC 6749 4.1.3, with the PKCE verifier) and the ID
  * token verified: its claims, or NULL with the reason. */
 static json_t *srv_oidc_exchange(struct srv_oidc_cb *c, const char *code, const char **reason)
@@ -316,18 +305,26 @@ enum MHD_Result srv_ep_login_oidc_callback(struct srv_request *req)
     return srv_oidc_redirect(req, "sso-error", "sso_unavailable");
   if (srv_ep_query(req, &srv_ep_login_oidc_callback_query, &q, &ret))
     return ret;
+  if (!q.state || (!q.code && !q.error))
+    return srv_ep_bad(req, "state, and code or error, are required");
+  if (srv_oidc_hash_param(q.state, c.state_hash) != 0)
+    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
+  /* The login is taken (once) before anything else, an IdP's "no" too:
+   * only a login this server started is audited. */
+  if ((st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_oidc_take_txn, &c)) != SRV_DB_OK)
+    return srv_ep_db_error(req, st);
+  if (!c.found) {
+    ke_log(
+      KE_LOG_INFO, "sso callback for no login of this server (replayed or expired)",
+      json_pack("{s:s,s:s}", "request_id", srv_request_id(req), "remote", srv_request_remote(req)));
+    return srv_oidc_redirect(req, "sso-error", "login_expired");
+  }
   if (q.error) { /* the IdP said no (the user cancelled, or it refused) */
+    ke_wipe(c.verifier, sizeof c.verifier);
+    ke_wipe(c.nonce, sizeof c.nonce);
     srv_oidc_refuse_token(req, "idp_error", q.error);
     return srv_oidc_redirect(req, "sso-error", q.error);
   }
-  if (!q.code || !q.state)
-    return srv_ep_bad(req, "code and state are required");
-  if (srv_oidc_hash_param(q.state, c.state_hash) != 0)
-    return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);
-  if ((st = srv_db_txn(SRV_DB_READ_COMMITTED, srv_oidc_take_txn, &c)) != SRV_DB_OK)
-    return srv_ep_db_error(req, st);
-  if (!c.found)
-    return srv_oidc_redirect(req, "sso-error", "login_expired");
   if (!(claims = srv_oidc_exchange(&c, q.code, &reason)))
     goto out;
   if ((refuse = srv_oidc_judge(&c.id, claims, &why))) {
@@ -380,7 +377,7 @@ struct srv_oidc_fin {
   char handoff_hash[67], binding_hex[65];
   struct srv_ep_fail fail;
   char token[SRV_TOKEN_TEXT_MAX + 1], expires[40], name[64], role[16];
-  int custodian_index;
+  int custodian_index, mismatch;
   unsigned lifetime;
 };
 
@@ -395,6 +392,7 @@ static enum srv_db_status srv_oidc_finish_txn(struct srv_db *db, void *cls)
 
   if (!(r = srv_db_exec(db, SRV_STMT_OIDC_HANDOFF_TAKE, p1, &st)))
     return st;
+  f->mismatch = PQntuples(r) == 1;
   if (PQntuples(r) != 1 || strlen(srv_row_text(r, "binding") ?: "") != 64 ||
       CRYPTO_memcmp(srv_row_text(r, "binding"), f->binding_hex, 64) != 0) {
     PQclear(r);
@@ -406,6 +404,7 @@ static enum srv_db_status srv_oidc_finish_txn(struct srv_db *db, void *cls)
   left = atoll(srv_row_text(r, "lifetime") ?: "0");
   details = json_loads(srv_row_text(r, "details") ?: "", 0, NULL);
   PQclear(r);
+  f->mismatch = 0;
   if (!details)
     return SRV_DB_ERROR;
   char id[24];
@@ -450,6 +449,11 @@ enum MHD_Result srv_ep_login_oidc_finish(struct srv_request *req)
   ke_hex_encode(f.binding_hex, h, sizeof h);
   if (srv_ep_txn(req, SRV_DB_SERIALIZABLE, srv_oidc_finish_txn, &f, &f.fail, &ret)) {
     ke_wipe(f.token, sizeof f.token);
+    /* A real handoff with another tab's binding: a login someone else
+     * started, or a stolen fragment.  (It stays for its own tab.) */
+    if (f.mismatch)
+      srv_oidc_refuse_token(req, "binding_mismatch",
+                            "a handoff presented with another tab's binding");
     return ret;
   }
   return srv_reply_json(

@@ -283,6 +283,9 @@ static enum MHD_Result srv_oidc_poll_idp(struct srv_oidc_poll *p, const char *de
   }
   p->drop = 1; /* anything else ends this login, one way or the other */
   if (status != 200 || !json_is_string(json_object_get(ans, "id_token"))) {
+    srv_oidc_refuse_token(p->req,
+                          err && strcmp(err, "expired_token") == 0 ? "expired" : "code_refused",
+                          err ? err : "no id_token");
     srv_db_txn(SRV_DB_READ_COMMITTED, srv_oidc_poll_write_txn, p);
     ret = srv_reply_error(p->req, SRV_ERR_SSO_REFUSED,
                           err && strcmp(err, "expired_token") == 0
@@ -294,6 +297,8 @@ static enum MHD_Result srv_oidc_poll_idp(struct srv_oidc_poll *p, const char *de
   if (vr != SRV_OIDC_OK || (refuse = srv_oidc_judge(&p->id, claims, &why))) {
     if (vr == SRV_OIDC_OK)
       srv_oidc_refuse(p->req, &p->id, why);
+    else
+      srv_oidc_refuse_token(p->req, srv_oidc_result_name(vr), why);
     srv_oidc_identity_free(&p->id);
     srv_db_txn(SRV_DB_READ_COMMITTED, srv_oidc_poll_write_txn, p);
     ret = srv_reply_error(p->req,

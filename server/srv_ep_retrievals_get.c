@@ -32,8 +32,14 @@ static enum srv_db_status srv_rg_txn(struct srv_db *db, void *cls)
 {
   struct srv_rg *s = cls;
 
+  enum srv_db_status st;
+
   PQclear(s->r);
   s->r = NULL;
+  /* Outside the caller's scope there is no such request: s->r stays
+   * NULL, a 404. */
+  if (!srv_ret_in_scope(db, s->req, s->id, &st))
+    return st;
   return srv_ret_get(db, s->id, &s->r);
 }
 
@@ -103,7 +109,8 @@ enum MHD_Result srv_ep_retrievals_get(struct srv_request *req)
 
     if ((st = srv_db_txn(SRV_DB_READ_ONLY, srv_rg_txn, &s)) != SRV_DB_OK)
       return srv_ep_db_error(req, st);
-    if (PQntuples(s.r) != 1 || (p->role == SRV_ROLE_HELPDESK && !srv_ret_is_requester(req, s.r))) {
+    if (!s.r || PQntuples(s.r) != 1 ||
+        (p->role == SRV_ROLE_HELPDESK && !srv_ret_is_requester(req, s.r))) {
       PQclear(s.r);
       return srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
     }

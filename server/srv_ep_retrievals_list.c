@@ -68,7 +68,7 @@ static const struct srv_jcol srv_rl_key_cols[] = {{"fingerprint", "key_fpr", SRV
                                                   SRV_JCOL_END};
 
 struct srv_rl {
-  const char *state, *who;
+  const char *state, *who, *scope;
   char limit[8];
   json_t *list;
   int64_t cursor;
@@ -77,7 +77,7 @@ struct srv_rl {
 static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
 {
   struct srv_rl *s = cls;
-  const char *p3[3] = {s->state, s->who, s->limit};
+  const char *p4[4] = {s->state, s->who, s->limit, s->scope};
   enum srv_db_status st;
   PGresult *r;
 
@@ -88,7 +88,7 @@ static enum srv_db_status srv_rl_txn(struct srv_db *db, void *cls)
     return st;
   s->cursor = strtoll(srv_row_text(r, "cursor") ?: "0", NULL, 10);
   PQclear(r);
-  if (!(r = srv_db_exec(db, SRV_STMT_RET_LIST, p3, &st)))
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_LIST, p4, &st)))
     return st;
   for (int i = 0; i < PQntuples(r); i++) {
     json_t *e = srv_row_json(r, i, srv_rl_cols);
@@ -123,6 +123,7 @@ enum MHD_Result srv_ep_retrievals_list(struct srv_request *req)
   s.state = q.state;
   snprintf(s.limit, sizeof s.limit, "%lld", (long long)q.limit);
   s.who = p->role == SRV_ROLE_HELPDESK ? p->id : NULL;
+  s.scope = srv_principal_scope(p);
   for (int tries = 0;; tries++) {
     uint64_t seq = srv_longpoll_seq();
     int sp;

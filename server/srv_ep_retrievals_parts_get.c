@@ -41,6 +41,10 @@ static enum srv_db_status srv_rf_txn(struct srv_db *db, void *cls)
 
   json_decref(s->parts);
   s->parts = NULL;
+  /* A request for a device the caller's scope no longer covers gives no
+   * parts, even to its requester. */
+  if (!srv_ret_in_scope(db, s->req, s->id, &st))
+    return st != SRV_DB_OK ? st : srv_ep_fail(&s->fail, SRV_ERR_NOT_FOUND, NULL);
   if ((st = srv_ret_get(db, s->id, &r)) != SRV_DB_OK)
     return st;
   found = PQntuples(r) == 1 && srv_ret_is_requester(s->req, r);

@@ -238,12 +238,34 @@ struct srv_user_change {
 /* The account being changed (USER_GET). */
 struct srv_user_row {
   const char *id, *role;
-  int disabled, service;
+  int disabled, service, sso, scoped;
 };
-static const struct srv_col srv_user_row_cols[] = {
-  SRV_COL_TEXT(struct srv_user_row, id), SRV_COL_TEXT(struct srv_user_row, role),
-  SRV_COL_BOOL(struct srv_user_row, disabled), SRV_COL_BOOL(struct srv_user_row, service),
-  SRV_COL_END};
+static const struct srv_col srv_user_row_cols[] = {SRV_COL_TEXT(struct srv_user_row, id),
+                                                   SRV_COL_TEXT(struct srv_user_row, role),
+                                                   SRV_COL_BOOL(struct srv_user_row, disabled),
+                                                   SRV_COL_BOOL(struct srv_user_row, service),
+                                                   SRV_COL_BOOL(struct srv_user_row, sso),
+                                                   SRV_COL_BOOL(struct srv_user_row, scoped),
+                                                   SRV_COL_END};
+
+/* A role or scope change that cannot be made (NULL: it can).  Scopes
+ * limit what reads devices (helpdesk, auditor): on an admin or a custodian
+ * they would promise a limit nothing applies.  An SSO account's role and
+ * scope are the identity provider's, set again at each login. */
+static const char *srv_user_scope_problem(const struct srv_user_change *c,
+                                          const struct srv_user_row *u)
+{
+  int scope_change = c->attr_stmt == SRV_STMT_USER_SET_SCOPE;
+  const char *role = c->role ? c->role : c->old_role; /* u->role is freed by now */
+
+  if ((c->role || scope_change) && u->sso)
+    return "This account's role and scope come from the identity provider (oidc_role_map)";
+  if (scope_change && c->value[0] && strcmp(role, "helpdesk") != 0 && strcmp(role, "auditor") != 0)
+    return "Only helpdesk and auditor accounts can be limited to device groups";
+  if (c->role && u->scoped && strcmp(role, "helpdesk") != 0 && strcmp(role, "auditor") != 0)
+    return "Lift the account's scope first (escrowctl user set-scope NAME --scope '')";
+  return NULL;
+}
 
 static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
 {
@@ -268,6 +290,8 @@ static enum srv_db_status srv_user_change_txn(struct srv_db *db, void *cls)
   if (st)
     return st;
   c->was_disabled = u.disabled;
+  if ((n = srv_user_scope_problem(c, &u)))
+    return srv_ep_fail(&c->fail, SRV_ERR_CONFLICT, n);
   if (c->role && strcmp(c->role, "custodian") == 0 && u.service)
     return srv_ep_fail(&c->fail, SRV_ERR_BAD_REQUEST,
                        "a service account cannot be a custodian (a share is a person's)");

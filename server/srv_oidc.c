@@ -248,6 +248,11 @@ static char *srv_oidc_read_secret(const char *path)
     return NULL;
   }
   fclose(f);
+  if (!strchr(buf, '\n') && strlen(buf) == SRV_OIDC_SECRET_MAX) { /* longer than we take */
+    ke_wipe(buf, SRV_OIDC_SECRET_MAX);
+    free(buf);
+    return NULL;
+  }
   buf[strcspn(buf, "\r\n")] = '\0';
   return buf;
 }
@@ -416,6 +421,14 @@ int srv_oidc_post(int device, const char *form, long *status, json_t **answer)
     if (n > 0 && (size_t)n + 40 < sizeof auth)
       snprintf(auth, sizeof auth, "Authorization: Basic %s", (const char *)b64);
     headers[2] = auth;
+    if (!auth[0]) { /* never a request without the client's credentials */
+      curl_free(id);
+      if (sec)
+        ke_wipe(sec, strlen(sec));
+      curl_free(sec);
+      free(body);
+      return -1;
+    }
     if (sec)
       ke_wipe(sec, strlen(sec));
     curl_free(id);

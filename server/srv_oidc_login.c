@@ -32,7 +32,10 @@ static const struct srv_col srv_oidc_user_cols[] = {
 
 int srv_oidc_judge(struct srv_oidc_identity *id, const json_t *claims, const char **why)
 {
-  json_int_t exp = json_integer_value(json_object_get(claims, "exp"));
+  /* The verifier took exp (integer or real, bounded) and found it in the
+   * future, give or take the skew: the session ends no later than the ID
+   * token, and a token at its very end (within the skew) makes none. */
+  double exp = json_number_value(json_object_get(claims, "exp"));
   long long left = (long long)exp - (long long)time(NULL);
   const json_t *amr = json_object_get(claims, "amr");
 
@@ -53,6 +56,8 @@ int srv_oidc_judge(struct srv_oidc_identity *id, const json_t *claims, const cha
                           "acr", json_object_get(claims, "acr") ?: json_null());
   if (!id->details)
     return *why = "internal", SRV_ERR_INTERNAL;
+  if (left < 1)
+    return *why = "expired", SRV_ERR_SSO_REFUSED;
   if (!id->mapped)
     return *why = "no_role", SRV_ERR_SSO_REFUSED;
   json_object_set_new(id->details, "role_from", json_string(id->grant.matched));
@@ -182,6 +187,12 @@ enum srv_db_status srv_oidc_account(struct srv_db *db, struct srv_request *req,
     if (!(r = srv_db_exec(db, SRV_STMT_OIDC_USER_ROLE, p4, &st)))
       return st;
     PQclear(r);
+    /* Sessions made under the old role (perhaps without the MFA the new
+     * one needs) do not carry over: this login's session is the one. */
+    const char *p1[1] = {uid};
+    if (!(r = srv_db_exec(db, SRV_STMT_TOKEN_REVOKE_LOGINS, p1, &st)))
+      return st;
+    PQclear(r);
   }
   json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "from", id->role, "to", id->grant.role, "source",
                         "oidc", "scope_from", was_scope, "scope_to", id->grant.scope);
@@ -230,6 +241,16 @@ static enum srv_db_status srv_oidc_refuse_txn(struct srv_db *db, void *cls)
   st = srv_audit_append(db, f->req, &ev);
   json_decref(d);
   return st;
+}
+
+void srv_oidc_refuse_token(struct srv_request *req, const char *reason, const char *detail)
+{
+  json_t *d = json_pack("{s:s,s:s,s:s}", "method", "oidc", "reason", reason, "detail", detail);
+  struct srv_audit_event ev = {"auth.login", "oidc", "failure", d, "oidc"};
+
+  if (d)
+    srv_audit_record(req, &ev);
+  json_decref(d);
 }
 
 void srv_oidc_refuse(struct srv_request *req, struct srv_oidc_identity *id, const char *reason)

@@ -57,6 +57,14 @@ enum srv_db_status srv_oidc_account(struct srv_db *db, struct srv_request *req,
  * revoked when it has an account and no role maps any more. */
 void srv_oidc_refuse(struct srv_request *req, struct srv_oidc_identity *id, const char *reason);
 
+/* A login that got no verified identity (the IdP refused the code, the
+ * token did not verify, a handoff came with another tab's binding):
+ * audited in a transaction of its own, with the reason and a detail that
+ * holds no token material.  Only for logins that were real (a state, a
+ * handoff or a device handle this server made): anonymous garbage is
+ * logged, not audited, so that nobody can flood the audit log. */
+void srv_oidc_refuse_token(struct srv_request *req, const char *reason, const char *detail);
+
 /* A session for the account of id (user_id set), in the caller's
  * transaction.  token gets the bearer token, *expires its expiry. */
 enum srv_db_status srv_oidc_session(struct srv_db *db, struct srv_request *req, long long user_id,

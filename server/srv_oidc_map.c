@@ -117,6 +117,11 @@ static int srv_map_entry_parse(char *item, struct srv_map_entry *e, char *err, s
              eq + 1);
     return -1;
   }
+  if (e->scope[0] && strcmp(eq + 1, "helpdesk") != 0 && strcmp(eq + 1, "auditor") != 0) {
+    snprintf(err, errlen,
+             "oidc_role_map: \"%s\": only helpdesk and auditor bindings take device groups", item);
+    return -1;
+  }
   snprintf(e->role, sizeof e->role, "%s", eq + 1);
   e->index = (int)idx;
   e->value = item; /* owned from here */
@@ -247,9 +252,18 @@ int srv_oidc_map_mfa_ok(const json_t *claims, const char *role)
 
   if (!srv_map_in(srv_map.mfa_roles, srv_map.nmfa_roles, role))
     return 1;
-  for (size_t i = 0; i < srv_map.namr; i++)
-    if (json_is_array(amr) && srv_map_claim_has(amr, srv_map.amr[i]))
+  for (size_t i = 0; i < srv_map.namr && json_is_array(amr); i++) {
+    /* "pwd+otp": every one of them (two factors named one by one) */
+    int all = 1;
+    for (const char *p = srv_map.amr[i]; all && *p;
+         p += strcspn(p, "+") + (p[strcspn(p, "+")] != 0)) {
+      char one[64];
+      snprintf(one, sizeof one, "%.*s", (int)strcspn(p, "+"), p);
+      all = srv_map_claim_has(amr, one);
+    }
+    if (all)
       return 1;
+  }
   return srv_map_in(srv_map.acr, srv_map.nacr, acr);
 }
 

@@ -172,7 +172,8 @@ static int srv_oidc_time(const json_t *c, const char *name, json_int_t *out)
 {
   const json_t *v = json_object_get(c, name);
 
-  if (json_is_integer(v))
+  if (json_is_integer(v) && json_integer_value(v) > -1000000000000000LL &&
+      json_integer_value(v) < 1000000000000000LL)
     *out = json_integer_value(v);
   else if (json_is_real(v) && json_real_value(v) > -1e15 && json_real_value(v) < 1e15)
     *out = (json_int_t)json_real_value(v);

@@ -196,6 +196,24 @@ enum srv_db_status srv_ret_expire_due(struct srv_request *req)
   return srv_db_txn(SRV_DB_SERIALIZABLE, srv_ret_expire_fn, req);
 }
 
+int srv_ret_in_scope(struct srv_db *db, struct srv_request *req, const char *id,
+                     enum srv_db_status *st)
+{
+  const char *scope = srv_principal_scope(srv_request_principal(req));
+  const char *p2[2] = {id, scope};
+  PGresult *r;
+  int ok;
+
+  *st = SRV_DB_OK;
+  if (!scope)
+    return 1;
+  if (!(r = srv_db_exec(db, SRV_STMT_RET_IN_SCOPE, p2, st)))
+    return 0;
+  ok = strcmp(srv_row_text(r, "ok") ?: "f", "t") == 0;
+  PQclear(r);
+  return ok;
+}
+
 enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res)
 {
   const char *p[1] = {id};

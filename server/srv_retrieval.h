@@ -35,6 +35,11 @@ enum srv_db_status srv_ret_expire_due(struct srv_request *req);
 enum srv_db_status srv_ret_lock(struct srv_db *db, struct srv_request *req, const char *id,
                                 char state[16]);
 
+/* Is request `id` for a device in the caller's scope (always, for an
+ * unscoped caller)?  0 also on a database error (*st says). */
+int srv_ret_in_scope(struct srv_db *db, struct srv_request *req, const char *id,
+                     enum srv_db_status *st);
+
 /* RET_GET for `id`: *res (PQclear it) with 0 or 1 rows. */
 enum srv_db_status srv_ret_get(struct srv_db *db, const char *id, PGresult **res);
 

@@ -43,7 +43,7 @@ SSO_ENV=(ESCROWD_PORT="$PORT" ESCROWD_OIDC_ISSUER="$IDP_ISSUER" ESCROWD_OIDC_CLI
   ESCROWD_OIDC_CLIENT_SECRET_FILE="$TW/client.secret" ESCROWD_OIDC_REDIRECT_URI="$CB"
   ESCROWD_OIDC_CA_FILE="$IDP_CA" ESCROWD_OIDC_SCOPES="openid groups mfa"
   ESCROWD_OIDC_ROLE_MAP="admin=admin,custodian=custodian#3,custodian4=custodian#4,helpdesk=helpdesk,auditor=auditor,helpdesk-emea=helpdesk@emea-*|lab-eu"
-  ESCROWD_OIDC_MFA_AMR=otp ESCROWD_OIDC_JWKS_MIN_INTERVAL=1 ESCROWD_LOCAL_LOGIN_DISABLED_ROLES=helpdesk,custodian
+  ESCROWD_OIDC_MFA_AMR=password+otp ESCROWD_OIDC_JWKS_MIN_INTERVAL=1 ESCROWD_LOCAL_LOGIN_DISABLED_ROLES=helpdesk,custodian
   ESCROWD_LOCAL_LOGIN_USERS=root,breakglass)
 [ -n "${KE_WEB_BUILT:-}" ] && SSO_ENV+=(ESCROWD_WEB_DIR="$KE_WEB_BUILT")
 start_private main "${SSO_ENV[@]}"
