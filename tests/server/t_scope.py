@@ -149,6 +149,32 @@ def main():
           "scoped retrieval report %s" % r.json)
     td.ok("scoped auditor: coverage and retrieval reports of its groups only, scope stated")
 
+    # The queue and a request's status: a scoped auditor sees only its
+    # groups' requests (an apac request made by an unscoped helpdesk is a
+    # 404 and absent from the list).
+    key2 = Ed25519PrivateKey.generate()
+    pub2 = key2.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    expect(request(URL, "PUT", "/v1/client-key", {"public_key": b64u(pub2)}, hd_all), 200,
+           what="client key of hd-all")
+    r, apac_rid = retrieve(hd_all, key2, {"device": "apac-laptop"})
+    expect(r, 201, what="an unscoped retrieval of the apac device")
+    r = request(URL, "GET", "/v1/retrievals?state=pending", headers=aud)
+    ids = [x["request_id"] for x in r.json["retrievals"]]
+    check(rid in ids and apac_rid not in ids, "scoped auditor's queue: %s" % ids)
+    expect(request(URL, "GET", "/v1/retrievals/" + apac_rid, headers=aud), 404, "not_found",
+           what="an apac request's status for a scoped auditor")
+    expect(request(URL, "GET", "/v1/retrievals/" + rid, headers=aud), 200,
+           what="an emea request's status for a scoped auditor")
+    r = request(URL, "GET", "/v1/retrievals?state=pending", headers=td.auth("auditor"))
+    check(apac_rid in [x["request_id"] for x in r.json["retrievals"]], "unscoped auditor's queue")
+    td.ok("scoped auditor: the retrieval queue and status of its groups only")
+    # Scopes mean something for helpdesk and auditor only.
+    r = request(URL, "POST", "/v1/users/dev-admin/scope", {"scope": "emea-*"}, td.auth("admin"))
+    expect(r, 409, "conflict", what="a scope on an admin")
+    r = request(URL, "POST", "/v1/users/hd-emea/role", {"role": "admin"}, td.auth("admin"))
+    expect(r, 409, "conflict", what="a scoped helpdesk made admin")
+    td.ok("no scope on admin or custodian accounts (refused, not ignored)")
+
     set_scope("hd-emea", "")
     expect(request(URL, "GET", "/v1/devices/" + apac[0], headers=hd), 200,
            what="the apac device after the scope was lifted")
