@@ -51,25 +51,7 @@ static int srv_oidc_secret(char out[SRV_OIDC_RANDOM_LEN + 1], char hash_param[2 
   ke_wipe(e, strlen(e));
   free(e);
   ke_wipe(b, sizeof b);
-  if (hash_param) {
-    uint8_t h[32];
-    unsigned n = 0;
-    if (EVP_Digest(out, strlen(out), h, &n, EVP_sha256(), NULL) != 1)
-      return -1;
-    srv_bytea_param(hash_param, h, sizeof h);
-  }
-  return 0;
-}
-
-static int srv_oidc_hash_param(const char *s, char hash_param[2 * 32 + 3])
-{
-  uint8_t h[32];
-  unsigned n = 0;
-
-  if (EVP_Digest(s, strlen(s), h, &n, EVP_sha256(), NULL) != 1)
-    return -1;
-  srv_bytea_param(hash_param, h, sizeof h);
-  return 0;
+  return hash_param ? srv_oidc_hash_param(out, hash_param) : 0;
 }
 
 enum MHD_Result srv_ep_login_methods(struct srv_request *req)

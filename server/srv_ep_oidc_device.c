@@ -37,12 +37,9 @@
 static int srv_oidc_handle_keys(const char *handle, char hash_param[67], uint8_t key[KE_KEY_LEN])
 {
   static const char salt[] = "keyescrow-v1-oidc-device";
-  uint8_t h[32];
-  unsigned n = 0;
 
-  if (EVP_Digest(handle, strlen(handle), h, &n, EVP_sha256(), NULL) != 1)
+  if (srv_oidc_hash_param(handle, hash_param) != 0)
     return -1;
-  srv_bytea_param(hash_param, h, sizeof h);
   return ke_hkdf_sha256(key, KE_KEY_LEN, (const uint8_t *)handle, strlen(handle),
                         (const uint8_t *)salt, sizeof salt - 1, (const uint8_t *)"seal", 4) == KE_OK
            ? 0

@@ -17,6 +17,7 @@
 #include "ke_log.h"
 #include "ke_util.h"
 #include "srv_oidc_map.h"
+#include "srv_rows.h"
 
 #define SRV_OIDC_META_MAX (1024 * 1024)
 #define SRV_OIDC_TIMEOUT_S 10
@@ -370,6 +371,17 @@ enum srv_oidc_result srv_oidc_verify(const char *id_token, const char *nonce, js
       return r;
     }
   }
+}
+
+int srv_oidc_hash_param(const char *secret, char hash_param[2 * 32 + 3])
+{
+  uint8_t h[32];
+  unsigned n = 0;
+
+  if (EVP_Digest(secret, strlen(secret), h, &n, EVP_sha256(), NULL) != 1)
+    return -1;
+  srv_bytea_param(hash_param, h, sizeof h);
+  return 0;
 }
 
 int srv_oidc_form_add(char **buf, const char *key, const char *value)

@@ -58,6 +58,11 @@ enum srv_oidc_result srv_oidc_verify(const char *id_token, const char *nonce, js
  * or NULL when the body is not one); -1 on a transport failure. */
 int srv_oidc_post(int device, const char *form, long *status, json_t **answer);
 
+/* SHA-256 of a login secret (a state, handoff, binding or handle) as a
+ * bytea parameter ("\\x" + hex): the only form in which they are stored.
+ * 0 or -1. */
+int srv_oidc_hash_param(const char *secret, char hash_param[2 * 32 + 3]);
+
 /* "k=v" with v form-encoded, appended to the growable buffer (a string to
  * realloc: *buf may be NULL).  0 or -1. */
 int srv_oidc_form_add(char **buf, const char *key, const char *value);

@@ -6,6 +6,17 @@
 # Then the page opens an older (superseded) record from the escrow
 # history, by its record id.
 
+# approve_pinned I REQ FPR: custodian I approves REQ online, pinning the
+# requester's key FPR (as read out by the page); output in $W/ap.I.
+approve_pinned() {
+  set +e
+  cust "$1" approve "$2" --share "$KD/custodian-$1.share.json" --passphrase-file "$KD.pass/$1" \
+    --pin-requester "$3" --yes >"$W/ap.$1" 2>&1
+  RC=$?
+  set -e
+  [ "$RC" = 0 ] || fail "approve $1 of $2: $(cat "$W/ap.$1")"
+}
+
 case_browser() {
   [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium missing: run scripts/deps.sh"
   . "$KE_SRC/tests/web/node_lib.sh"
@@ -62,14 +73,8 @@ PY
   [ ${#forged} = 322 ] || fail "forged part: $forged"
   own "INSERT INTO retrieval_parts (retrieval_id, custodian_index, custodian_id, part)
        SELECT '$rid', 4, id, decode('$forged', 'hex') FROM users WHERE name = 'c4'" >/dev/null
-  for i in 1 2 3; do
-    set +e
-    cust "$i" approve "$rid" --share "$KD/custodian-$i.share.json" --passphrase-file "$KD.pass/$i" \
-      --pin-requester "$fpr" --yes >"$W/ap.$i" 2>&1
-    RC=$?
-    set -e
-    [ "$RC" = 0 ] || fail "approve $i: $(cat "$W/ap.$i")"
-  done
+  local i
+  for i in 1 2 3; do approve_pinned "$i" "$rid" "$fpr"; done
   # The older record: three custodians approve the page's second request.
   end=$((SECONDS + 60))
   until [ -s "$bw/request-older.json" ]; do
@@ -82,12 +87,8 @@ PY
   [ "$(sql "SELECT named_record FROM retrievals WHERE id = '$orid'")" = "$old_data" ] ||
     fail "the page's older request does not name $old_data"
   for i in 1 2 3; do
-    set +e
-    cust "$i" approve "$orid" --share "$KD/custodian-$i.share.json" --passphrase-file "$KD.pass/$i" \
-      --pin-requester "$fpr" --yes >"$W/ap.$i" 2>&1
-    RC=$?
-    set -e
-    [ "$RC" = 0 ] && grep -q "AN OLDER KEY" "$W/ap.$i" || fail "approve older $i ($RC): $(cat "$W/ap.$i")"
+    approve_pinned "$i" "$orid" "$fpr"
+    grep -q "AN OLDER KEY" "$W/ap.$i" || fail "approve older $i: $(cat "$W/ap.$i")"
   done
   local rc=0
   wait $npid || rc=$?
