@@ -77,7 +77,12 @@ struct srv_ep_fail;
 /* Lock drill `id` for this transaction and read it (DRILL_GET into *r,
  * PQclear it, and its row into *d): SRV_DB_OK, or "No such drill" recorded
  * in `fail`. */
-enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id, struct srv_ep_fail *fail,
-                                      PGresult **r, struct srv_drill_row *d);
+/* Is every escrowed record of drill `id` of a device in `scope` (NULL:
+ * always)?  0 also on a database error (*st says). */
+int srv_drill_in_scope(struct srv_db *db, const char *id, const char *scope,
+                       enum srv_db_status *st);
+enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id, const char *scope,
+                                      struct srv_ep_fail *fail, PGresult **r,
+                                      struct srv_drill_row *d);
 
 #endif

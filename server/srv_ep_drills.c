@@ -176,6 +176,7 @@ struct srv_dg {
   const char *id;
   enum srv_dg_what what;
   PGresult *d, *r, *k, *s;
+  const char *scope; /* the caller's (srv_principal_scope): NULL, every group */
 };
 
 static void srv_dg_clear(struct srv_dg *s)
@@ -194,6 +195,8 @@ static enum srv_db_status srv_dg_txn(struct srv_db *db, void *cls)
   enum srv_db_status st;
 
   srv_dg_clear(s);
+  if (!srv_drill_in_scope(db, s->id, s->scope, &st))
+    return st; /* s->d stays NULL: a 404 */
   if (!(s->d = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))
     return st;
   if (PQntuples(s->d) != 1)
@@ -214,8 +217,9 @@ static int srv_dg_run(struct srv_request *req, struct srv_dg *s, enum MHD_Result
 {
   enum srv_db_status st = SRV_DB_OK;
 
+  s->scope = srv_principal_scope(srv_request_principal(req));
   if (ke_drill_id_ok(s->id) && (st = srv_db_txn(SRV_DB_READ_ONLY, srv_dg_txn, s)) == SRV_DB_OK &&
-      PQntuples(s->d) == 1)
+      s->d && PQntuples(s->d) == 1)
     return 0;
   srv_dg_clear(s);
   *ret = st != SRV_DB_OK ? srv_ep_db_error(req, st) : srv_reply_error(req, SRV_ERR_NOT_FOUND, NULL);
@@ -253,7 +257,7 @@ static json_t *srv_dg_records(const PGresult *r)
 
 enum MHD_Result srv_ep_drills_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), SRV_DG_RECORDS, NULL, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), SRV_DG_RECORDS, NULL, NULL, NULL, NULL, NULL};
   enum MHD_Result ret;
   json_t *view, *recs, *keys;
 
@@ -281,7 +285,7 @@ static const struct srv_jcol srv_dg_part_cols[] = {SRV_JCOL("custodian_index", S
 
 enum MHD_Result srv_ep_drills_parts_get(struct srv_request *req)
 {
-  struct srv_dg s = {srv_request_param(req, "id"), SRV_DG_PARTS, NULL, NULL, NULL, NULL};
+  struct srv_dg s = {srv_request_param(req, "id"), SRV_DG_PARTS, NULL, NULL, NULL, NULL, NULL};
   enum MHD_Result ret;
   json_t *parts;
 
@@ -305,7 +309,7 @@ const struct srv_qspec srv_ep_drills_status_query = SRV_QSPEC(struct srv_dst_que
 
 enum MHD_Result srv_ep_drills_status(struct srv_request *req)
 {
-  struct srv_dg x = {srv_request_param(req, "id"), SRV_DG_STATUS, NULL, NULL, NULL, NULL};
+  struct srv_dg x = {srv_request_param(req, "id"), SRV_DG_STATUS, NULL, NULL, NULL, NULL, NULL};
   int64_t since = -1, deadline = 0;
   int resumed = srv_longpoll_resumed(req, &since, &deadline);
   struct srv_dst_query q;
@@ -363,8 +367,25 @@ static const struct srv_col srv_drill_cols[] = {
   SRV_COL_BOOL(struct srv_drill_row, undisclosed),
   SRV_COL_END};
 
-enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id, struct srv_ep_fail *fail,
-                                      PGresult **r, struct srv_drill_row *d)
+int srv_drill_in_scope(struct srv_db *db, const char *id, const char *scope, enum srv_db_status *st)
+{
+  const char *p2[2] = {id, scope};
+  PGresult *r;
+  int ok;
+
+  *st = SRV_DB_OK;
+  if (!scope)
+    return 1;
+  if (!(r = srv_db_exec(db, SRV_STMT_DRILL_IN_SCOPE, p2, st)))
+    return 0;
+  ok = strcmp(srv_row_text(r, "ok") ?: "f", "t") == 0;
+  PQclear(r);
+  return ok;
+}
+
+enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id, const char *scope,
+                                      struct srv_ep_fail *fail, PGresult **r,
+                                      struct srv_drill_row *d)
 {
   const char *p1[1] = {id};
   enum srv_db_status st;
@@ -375,6 +396,11 @@ enum srv_db_status srv_drill_lock_get(struct srv_db *db, const char *id, struct 
   none = PQntuples(*r) != 1;
   PQclear(*r);
   *r = NULL;
+  if (!none && !srv_drill_in_scope(db, id, scope, &st)) {
+    if (st != SRV_DB_OK)
+      return st;
+    none = 1;
+  }
   if (none)
     return srv_ep_fail(fail, SRV_ERR_NOT_FOUND, "No such drill");
   if (!(*r = srv_db_exec(db, SRV_STMT_DRILL_GET, p1, &st)))

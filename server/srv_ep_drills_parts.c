@@ -129,7 +129,8 @@ static enum srv_db_status srv_dp_open(struct srv_db *db, struct srv_dp *s, const
   PGresult *r;
   const char *why = NULL;
 
-  if ((st = srv_drill_lock_get(db, s->id, &s->fail, &r, &d)) != SRV_DB_OK)
+  if ((st = srv_drill_lock_get(db, s->id, srv_principal_scope(srv_request_principal(s->req)),
+                               &s->fail, &r, &d)) != SRV_DB_OK)
     return st;
   if (strcmp(d.state, "open") != 0)
     why = "The drill is done: it takes nothing more";

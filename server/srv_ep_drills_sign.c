@@ -148,7 +148,7 @@ static enum srv_db_status srv_ds_txn(struct srv_db *db, void *cls)
   int found;
   size_t n, nrec = 0;
 
-  if ((st = srv_drill_lock_get(db, s->id, &s->fail, &r, &d)) != SRV_DB_OK)
+  if ((st = srv_drill_lock_get(db, s->id, srv_principal_scope(p), &s->fail, &r, &d)) != SRV_DB_OK)
     return st;
   int mine = strcmp(p->id, d.auditor_id) == 0, open = strcmp(d.state, "open") == 0;
   int same_mode = strcmp(s->b.mode, d.mode) == 0;
