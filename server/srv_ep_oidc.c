@@ -134,6 +134,8 @@ enum MHD_Result srv_ep_login_oidc_start(struct srv_request *req)
 
   if (!srv_oidc_configured() || srv_oidc_endpoints(&ep) != 0)
     return srv_reply_error(req, SRV_ERR_SSO_UNAVAILABLE, NULL);
+  if (!srv_oidc_source_ok(req, 0, &ret))
+    return ret;
   if (srv_oidc_secret(state, s.state_hash) || srv_oidc_secret(binding, s.binding_hash) ||
       srv_oidc_secret(s.nonce, NULL) || srv_oidc_secret(s.verifier, NULL))
     return srv_reply_error(req, SRV_ERR_INTERNAL, NULL);

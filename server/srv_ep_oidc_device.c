@@ -117,6 +117,8 @@ enum MHD_Result srv_ep_login_oidc_device(struct srv_request *req)
     return srv_reply_error(req, SRV_ERR_SSO_UNAVAILABLE,
                            "Single sign-on from the command line needs an identity provider "
                            "with a device authorization endpoint");
+  if (!srv_oidc_source_ok(req, 1, &ret))
+    return ret;
   if (srv_oidc_form_add(&form, "scope", srv_oidc_scopes()) != 0 ||
       srv_oidc_post(1, form, &status, &ans) != 0) {
     ret = srv_reply_error(req, SRV_ERR_SSO_UNAVAILABLE, NULL);

@@ -18,6 +18,7 @@
 #include "ke_util.h"
 #include "srv_oidc_map.h"
 #include "srv_rows.h"
+#include "srv_source_limit.h"
 
 #define SRV_OIDC_META_MAX (1024 * 1024)
 #define SRV_OIDC_TIMEOUT_S 10
@@ -371,6 +372,22 @@ enum srv_oidc_result srv_oidc_verify(const char *id_token, const char *nonce, js
       return r;
     }
   }
+}
+
+int srv_oidc_source_ok(struct srv_request *req, int device, enum MHD_Result *ret)
+{
+  static struct srv_source_limit starts = SRV_SOURCE_LIMIT_INIT(60),
+                                 devices = SRV_SOURCE_LIMIT_INIT(10);
+  unsigned wait;
+  char ra[16];
+
+  if (srv_source_limit_take(device ? &devices : &starts, srv_request_remote(req), &wait))
+    return 1;
+  snprintf(ra, sizeof ra, "%u", wait ? wait : 1);
+  srv_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+  *ret = srv_reply_error(req, SRV_ERR_TOO_MANY_ATTEMPTS,
+                         "Too many single sign-on starts from this address; retry later");
+  return 0;
 }
 
 int srv_oidc_hash_param(const char *secret, char hash_param[2 * 32 + 3])

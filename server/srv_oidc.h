@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "srv_config.h"
+#include "srv_http.h"
 #include "srv_oidc_token.h"
 
 /* Read the oidc_* and local_login_* keys (srv_oidc_map.h too); start the
@@ -57,6 +58,12 @@ enum srv_oidc_result srv_oidc_verify(const char *id_token, const char *nonce, js
  * credentials.  0 with *status and *answer (a JSON object, new reference,
  * or NULL when the body is not one); -1 on a transport failure. */
 int srv_oidc_post(int device, const char *form, long *status, json_t **answer);
+
+/* An unauthenticated SSO call from this request's source may go on: 1,
+ * or 0 with a 429 too_many_attempts (Retry-After) already answered in
+ * *ret.  `device`: the device-flow start (it calls the IdP: 10 a minute),
+ * else a console start (60 a minute). */
+int srv_oidc_source_ok(struct srv_request *req, int device, enum MHD_Result *ret);
 
 /* SHA-256 of a login secret (a state, handoff, binding or handle) as a
  * bytea parameter ("\\x" + hex): the only form in which they are stored.

@@ -118,7 +118,10 @@ static enum srv_db_status srv_oidc_make(struct srv_db *db, struct srv_request *r
   ke_wipe(&pw, sizeof pw);
   if (id->grant.custodian_index)
     snprintf(idx, sizeof idx, "%d", id->grant.custodian_index);
-  if (email && !ke_mail_addr_ok(email))
+  /* Mail about requests goes to an address the IdP vouches for: one it
+   * says it has not verified is not taken. */
+  if (email &&
+      (!ke_mail_addr_ok(email) || json_is_false(json_object_get(id->claims, "email_verified"))))
     email = NULL;
   {
     const char *p13[13] = {

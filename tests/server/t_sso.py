@@ -322,6 +322,23 @@ def device_flow():
     check(st == 401 and e["error"]["code"] == "sso_refused", "made-up handle: %d %s" % (st, e))
 
 
+def floods():
+    """Last (they use up this address's budget for the minute): a flood of
+    unauthenticated SSO starts is refused with 429 before it costs a row,
+    and device-flow starts (each an IdP call) sooner."""
+    for what, path, most in (("device", "/v1/login/oidc/device", 10),
+                             ("console", "/v1/login/oidc/start", 60)):
+        for n in range(most + 2):
+            st, h, e = esc("POST", path)
+            if st == 429:
+                break
+            check(st == 200, "%s start %d: %d %s" % (what, n, st, e))
+        check(st == 429 and e["error"]["code"] == "too_many_attempts" and
+              1 <= int(h.get("retry-after", "0")) <= 60 and n <= most,
+              "no 429 after %d %s starts (%d %s %s)" % (n, what, st, h, e))
+    ok("a flood of SSO starts from one address gets 429 with Retry-After (device flow sooner)")
+
+
 def main():
     alice, a = code_flow()
     key_rotation(alice)
@@ -331,6 +348,7 @@ def main():
     local_login()
     device_flow()
     disable(c)
+    floods()
 
 
 main()
