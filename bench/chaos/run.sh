@@ -13,8 +13,9 @@
 # is in escrow_records and in audit_log at its receipt's leaf index, none
 # twice, and runs `escrowctl audit verify` against the log's key.
 #
-# Prints per fault the time from the fault until the service was back
-# (escrowd listening, PostgreSQL accepting connections) and until the first
+# Prints per fault the time from the fault until PostgreSQL's log said it
+# accepts connections again (the PostgreSQL crash only), until the service
+# was back (escrowd listening, pg-local.sh start returned) and until the first
 # receipt answered after it (an acknowledgement with a leaf index beyond the
 # log's last one once the fault had struck), then per agent count
 # "acknowledged N, found N, lost 0, duplicated 0".  Exit status 1 on any
@@ -81,17 +82,26 @@ SQL
 
 # start_escrowd LOG [PORT]: sets PID, PORT (0 = any free port).
 start_escrowd() {
+  : >"$1"  # before bench_port reads it, not when the background job opens it
   env ESCROWD_PORT="${2:-0}" ESCROWD_THREADS="$THREADS" ESCROWD_PER_IP_CONNECTION_LIMIT=0 \
       ESCROWD_AUDIT_KEY_FILE="$W/audit.key" "$ESCROWD" serve >"$1" 2>&1 &
   PID=$!
   PORT=$(bench_port "$1" escrowd) || exit 1
 }
 
-since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
+since() { awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN { printf "%.2f", b - a }'; }
+
+# When PostgreSQL last said it was ready (its log's timestamp, epoch s).
+pg_ready_at() {
+  date -d "$(sed -n 's/^\([0-9-]* [0-9:.]* UTC\) .*database system is ready to accept connections.*/\1/p' \
+             "$W/var/log/postgresql.log" | tail -n1)" +%s.%N
+}
+
+row() { printf '%-7s %-30s %10s %10s %16s\n' "$@"; }
 
 # One agent count: its own database, escrowd on it, the load, two faults.
 run() {  # AGENTS
-  local a=$1 db=chaos_$1 ans=$W/answers.$1 t0 up cut url adm aud etok vk rc=0
+  local a=$1 db=chaos_$1 ans=$W/answers.$1 t0 up cut url adm aud etok vk rc=0 verified=ok
   "$PGL" psql --dir "$W/var" admin -q -c "CREATE DATABASE $db OWNER keyescrow_owner" \
     -c "GRANT CONNECT ON DATABASE $db TO keyescrow_app" >/dev/null
   export ESCROWD_DB_DSN=${APP_DSN0/dbname=keyescrow/dbname=$db}
@@ -118,7 +128,7 @@ run() {  # AGENTS
   start_escrowd "$W/d.$a.restarted.log" "$PORT"
   up=$(since "$t0")
   answers_wait "$ans" "$cut" 1 60 || die "no receipt after escrowd's restart"
-  printf '%-7s %-34s %10s %20s\n' "$a" "escrowd SIGKILL, restarted" "$up" "$(since "$t0")"
+  row "$a" "escrowd SIGKILL, restarted" - "$up" "$(since "$t0")"
   answers_wait "$ans" "$cut" $((a * 5)) 60 || die "the load did not resume after escrowd's restart"
 
   t0=$EPOCHREALTIME
@@ -128,7 +138,7 @@ run() {  # AGENTS
   up=$(since "$t0")
   cut=$(answers_last_leaf "$ESCROWD_DB_OWNER_DSN")
   answers_wait "$ans" "$cut" 1 60 || die "no receipt after PostgreSQL's restart"
-  printf '%-7s %-34s %10s %20s\n' "$a" "PostgreSQL immediate shutdown" "$up" "$(since "$t0")"
+  row "$a" "PostgreSQL immediate shutdown" "$(since "$t0" "$(pg_ready_at)")" "$up" "$(since "$t0")"
 
   wait "$LPID" || die "bench-escrow: $(cat "$W/load.err")"
   LPID=""
@@ -136,11 +146,11 @@ run() {  # AGENTS
   vk=$(curl -sS "$url/v1/audit/key" | python3 -c 'import json, sys; print(json.load(sys.stdin)["verifier_key"])')
   mkdir -p "$W/home"
   HOME=$W/home ESCROWCTL_TOKEN=$aud "$CTL" audit verify --server "$url" --log-key "$vk" \
-    >"$W/verify" 2>&1 || rc=1
+    >"$W/verify" 2>&1 || { rc=1; verified="FAILED: $(tail -n1 "$W/verify")"; }
   printf '%-7s %s; %s\n' "$a" "$(head -n1 "$W/check")" "$(tail -n +2 "$W/check" | head -n1)"
   printf '%-7s answers: %s; escrowctl audit verify: %s\n' "$a" \
     "$(awk '{ n[$1]++ } END { for (s in n) printf "%s%s x%d", (k++ ? ", " : ""), s, n[s] }' "$ans")" \
-    "$( [ $rc = 0 ] && echo ok || tail -n1 "$W/verify")"
+    "$verified"
   [ $rc = 0 ] || { cat "$W/check" "$W/verify" >&2; STATUS=1; }
   kill -TERM "$PID" && wait "$PID" 2>/dev/null || true
   PID=""
@@ -148,9 +158,10 @@ run() {  # AGENTS
 
 echo "bench/chaos: $SECS s of load per agent count, escrowd threads $THREADS, $(nproc) cores," \
      "fsync/synchronous_commit $DUR"
-printf '%-7s %-34s %10s %20s\n' agents fault "back up s" "first receipt s"
+row agents fault "PG ready s" "back up s" "first receipt s"
 STATUS=0
 for a in $AGENTS; do run "$a"; done
-echo "back up = escrowd listening again / PostgreSQL accepting connections again, from the fault;"
-echo "first receipt = the first upload acknowledged after the fault, from the fault"
+echo "from the fault: PG ready = PostgreSQL's log says it accepts connections again (after WAL replay);"
+echo "back up = escrowd listening again / pg-local.sh start returned;"
+echo "first receipt = the first upload acknowledged after the fault"
 exit $STATUS

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/escrow/answers.sh - sourced: reading bench-escrow's `-o` file (one
 # line per answer, `201 RECORD LEAF` for an acknowledged upload) during and
 # after a run.  Used by bench/chaos/run.sh and by tests/server/
