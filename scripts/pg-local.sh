@@ -2,7 +2,10 @@
 # pg-local.sh - a private PostgreSQL 15 cluster for keyescrow development.
 #
 #   scripts/pg-local.sh start  [--dir DIR] [--fast]   create if needed, start
-#   scripts/pg-local.sh stop   [--dir DIR]            fast shutdown
+#   scripts/pg-local.sh stop   [--dir DIR] [--immediate]
+#                                                     fast shutdown; --immediate
+#                                                     crashes it (no checkpoint:
+#                                                     the next start replays WAL)
 #   scripts/pg-local.sh status [--dir DIR]            exit 0 running, 3 stopped
 #   scripts/pg-local.sh env    [--dir DIR]            print libpq settings (eval it)
 #   scripts/pg-local.sh psql   [--dir DIR] [admin|owner|app] [psql args...]
@@ -46,6 +49,7 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 VAR=$ROOT/var
 FAST=0
+MODE=fast
 ROLE=owner
 EXTRA=()
 while [ $# -gt 0 ]; do
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
     --dir) [ $# -ge 2 ] || die "--dir needs a directory"; VAR=$2; shift 2 ;;
     --dir=*) VAR=${1#--dir=}; shift ;;
     --fast) FAST=1; shift ;;
+    --immediate) MODE=immediate; shift ;;
     admin|owner|app) if [ "$cmd" = psql ] && [ ${#EXTRA[@]} -eq 0 ]; then ROLE=$1; else EXTRA+=("$1"); fi; shift ;;
     *) if [ "$cmd" = psql ]; then EXTRA+=("$1"); shift; else die "unknown argument '$1'"; fi ;;
   esac
@@ -256,8 +261,8 @@ do_start() {
 do_stop() {
   layout
   if is_running; then
-    as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 60 -s stop
-    say "stopped"
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -m "$MODE" -w -t 60 -s stop
+    say "stopped ($MODE)"
   else
     [ -n "$(cluster_pids)" ] && recover_stale
     say "not running"
@@ -297,5 +302,5 @@ case $cmd in
   status) do_status ;;
   env) do_env ;;
   psql) do_psql ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

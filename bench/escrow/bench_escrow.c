@@ -28,6 +28,12 @@
  *   201 RECORD_ID LEAF_INDEX        an acknowledged upload
  *   STATUS ERROR_CODE               anything else ("-" if the body had none)
  *
+ * Each line is written as the answer arrives, so that a script can wait on
+ * the file during the run (bench/chaos/run.sh).  STATUS 0 is a transport
+ * failure (escrowd gone); after it, and after a 5xx, the agent waits 10 ms
+ * before its next request, as a real agent backs off, rather than spin on
+ * a dead port and starve the restart of the machine's cores.
+ *
  * -i N makes every N-th request of an agent a check-in (POST
  * /v1/devices/{id}/checkin, reporting its last upload) instead of an
  * upload: not counted in the rate, written as "STATUS -" when it succeeds.
@@ -189,23 +195,28 @@ static void member(const char *json, const char *name, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s", (int)n, p);
 }
 
-static void answer_line(long status, const char *body, int upload)
+/* Every answer: write its -o line, then back off after a failure. */
+static void on_answer(long status, const char *body, int upload)
 {
   char id[64], leaf[32], code[64];
 
-  if (!g_answers)
-    return;
-  member(body, "record_id", id, sizeof id);
-  member(body, "leaf_index", leaf, sizeof leaf);
-  member(body, "code", code, sizeof code);
-  pthread_mutex_lock(&g_answers_lock);
-  if (upload && status == 201)
-    fprintf(g_answers, "201 %s %s\n", id, leaf);
-  else if (!upload && status == 200)
-    fprintf(g_answers, "200 -\n");
-  else
-    fprintf(g_answers, "%ld %s\n", status, code);
-  pthread_mutex_unlock(&g_answers_lock);
+  if (g_answers) {
+    member(body, "record_id", id, sizeof id);
+    member(body, "leaf_index", leaf, sizeof leaf);
+    member(body, "code", code, sizeof code);
+    pthread_mutex_lock(&g_answers_lock);
+    if (upload && status == 201)
+      fprintf(g_answers, "201 %s %s\n", id, leaf);
+    else if (!upload && status == 200)
+      fprintf(g_answers, "200 -\n");
+    else
+      fprintf(g_answers, "%ld %s\n", status, code);
+    pthread_mutex_unlock(&g_answers_lock);
+  }
+  if (status == 0 || status >= 500) {
+    struct timespec backoff = {0, 10 * 1000 * 1000};
+    nanosleep(&backoff, NULL);
+  }
 }
 
 static void enroll(struct agent *a, CURL *c, const char *token)
@@ -247,7 +258,7 @@ static void checkin(struct agent *a, CURL *c, struct buf *ans)
            a->last_vol, a->last_rec, a->ver64);
   snprintf(path, sizeof path, "/v1/devices/%s/checkin", a->device);
   st = signed_call(c, a->key, a->device, "POST", path, body, ans);
-  answer_line(st, st ? ans->p : NULL, 0);
+  on_answer(st, st ? ans->p : NULL, 0);
 }
 
 static void *run(void *arg)
@@ -289,7 +300,7 @@ static void *run(void *arg)
     snprintf(path, sizeof path, "/v1/devices/%s/keys/%s", a->device, vol);
     t0 = now_s();
     st = signed_call(c, a->key, a->device, "PUT", path, body, &ans);
-    answer_line(st, st ? ans.p : NULL, 1);
+    on_answer(st, st ? ans.p : NULL, 1);
     if (st == 201) {
       member(ans.p, "record_id", a->last_rec, sizeof a->last_rec);
       snprintf(a->last_vol, sizeof a->last_vol, "%s", vol);
@@ -359,6 +370,8 @@ int main(int argc, char **argv)
     goto usage;
   if (opath && !(g_answers = fopen(opath, "w")))
     die("cannot write the answers file");
+  if (g_answers)
+    setvbuf(g_answers, NULL, _IOLBF, 0);
   mtext = read_file(mpath, &mlen);
   if (ke_manifest_parse(&g_manifest, mtext, mlen, &ferr) != KE_OK)
     die(ferr.msg);
