@@ -120,39 +120,94 @@ static int fetch_reports(ctl_http *h, const ev_opts *o, json_t *files, json_t **
 }
 
 typedef struct ev_scan {
-  json_t *want;   /* retrieval id -> its row, from the report */
-  json_t *events; /* the proofs.json list being built */
+  json_t *want;     /* retrieval id -> true, from the report */
+  json_t *events;   /* the proofs.json list being built */
+  int64_t rep[2];   /* the leaves of the two reports' own audit events */
+  json_t *rleaf[2]; /* and their text (base64), once seen */
 } ev_scan;
 
-/* Each retrieval.create event of a retrieval the report lists. */
+/* Each retrieval.create event of a retrieval the report lists, and the
+ * reports' own events. */
 static int on_leaf(void *ctx, int64_t index, const uint8_t *leaf, size_t len)
 {
   ev_scan *s = ctx;
   json_t *ev = json_loadb((const char *)leaf, len, JSON_REJECT_DUPLICATES, NULL);
   const char *act = ctl_jstr(ev, "action"), *obj = ctl_jstr(ev, "object");
-  char *b64 = NULL;
-  int rc = CTL_OK;
+  char *b64 = ke_note_b64_encode(leaf, len);
+  int rc = b64 ? CTL_OK : ctl_oom();
 
-  if (act && obj && strcmp(act, "retrieval.create") == 0 && strncmp(obj, "retrieval:", 10) == 0 &&
-      json_object_get(s->want, obj + 10)) {
-    if (!(b64 = ke_note_b64_encode(leaf, len)) ||
-        json_array_append_new(s->events, json_pack("{s:s,s:I,s:s}", "retrieval_id", obj + 10,
-                                                   "leaf_index", (json_int_t)index, "leaf", b64)))
+  for (int i = 0; i < 2 && !rc; i++)
+    if (index == s->rep[i] && !(s->rleaf[i] = json_string(b64)))
       rc = ctl_oom();
-  }
+  if (!rc && act && obj && strcmp(act, "retrieval.create") == 0 &&
+      strncmp(obj, "retrieval:", 10) == 0 && json_object_get(s->want, obj + 10) &&
+      json_array_append_new(s->events, json_pack("{s:s,s:I,s:s}", "retrieval_id", obj + 10,
+                                                 "leaf_index", (json_int_t)index, "leaf", b64)))
+    rc = ctl_oom();
   free(b64);
   json_decref(ev);
   return rc;
 }
 
-/* proofs.json: every listed retrieval's event, proven in the checkpoint. */
-static int prove_retrievals(ctl_http *h, const json_t *ret, const ke_note_checkpoint *cp,
-                            json_t **proofs)
+/* The inclusion proof of leaf `index` in cp, set as ev's "inclusion_path". */
+static int prove(ctl_http *h, json_t *ev, long long index, const ke_note_checkpoint *cp)
 {
-  ev_scan s = {json_object(), json_array()};
-  const json_t *rows = json_object_get(ret, "retrievals");
-  json_t *ev, *ans = NULL;
   char url[160];
+  json_t *ans = NULL;
+  int rc;
+
+  snprintf(url, sizeof url, "/v1/audit/proof/inclusion?index=%lld&size=%llu", index,
+           (unsigned long long)cp->size);
+  if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))
+    return rc;
+  rc = json_object_set(ev, "inclusion_path", json_object_get(ans, "inclusion_path")) ? ctl_oom()
+                                                                                     : CTL_OK;
+  json_decref(ans);
+  return rc;
+}
+
+/* A report's pin: its own audit event (leaf and inclusion proof in cp) and
+ * the consistency proof from the checkpoint it names to cp, so that its
+ * figures are pinned to the bundle's checkpoint too. */
+static int pin_report(ctl_http *h, const json_t *rep, json_t *leaf, const ke_note_checkpoint *cp,
+                      json_t **out)
+{
+  const json_t *a = json_object_get(rep, "audit");
+  long long m = ctl_jint(a, "tree_size"), idx = ctl_jint(a, "leaf_index");
+  json_t *ans = NULL, *cpath;
+  char url[128];
+  int rc;
+
+  if (!leaf || m < 0 || (unsigned long long)m > cp->size)
+    return ctl_err(CTL_FAIL, "a report's audit event (leaf %lld) is not in the checkpoint", idx);
+  if (m && (unsigned long long)m < cp->size) {
+    snprintf(url, sizeof url, "/v1/audit/proof/consistency?from=%lld&to=%llu", m,
+             (unsigned long long)cp->size);
+    if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))
+      return rc;
+  }
+  cpath = ans ? json_incref(json_object_get(ans, "consistency_path")) : json_array();
+  *out = cpath ? json_pack("{s:I,s:O,s:o}", "leaf_index", (json_int_t)idx, "leaf", leaf,
+                           "consistency_path", cpath)
+               : NULL;
+  json_decref(ans);
+  if (!*out)
+    return ctl_oom();
+  return prove(h, *out, idx, cp);
+}
+
+/* proofs.json: every listed retrieval's event and both reports' pins,
+ * proven in the checkpoint. */
+static int prove_retrievals(ctl_http *h, const json_t *cov, const json_t *ret,
+                            const ke_note_checkpoint *cp, json_t **proofs)
+{
+  const json_t *rows = json_object_get(ret, "retrievals");
+  ev_scan s = {json_object(),
+               json_array(),
+               {ctl_jint(json_object_get(cov, "audit"), "leaf_index"),
+                ctl_jint(json_object_get(ret, "audit"), "leaf_index")},
+               {NULL, NULL}};
+  json_t *ev, *pins[2] = {NULL, NULL};
   size_t i;
   int rc = CTL_OK;
 
@@ -165,18 +220,20 @@ static int prove_retrievals(ctl_http *h, const json_t *ret, const ke_note_checkp
    * own rows, and a retrieval's event is found by its object. */
   if (cp->size && (rc = ctl_audit_fetch(h, 0, (int64_t)cp->size, on_leaf, &s, NULL)))
     goto out;
-  json_array_foreach (s.events, i, ev) {
-    snprintf(url, sizeof url, "/v1/audit/proof/inclusion?index=%lld&size=%llu",
-             ctl_jint(ev, "leaf_index"), (unsigned long long)cp->size);
-    if ((rc = ctl_http_call(h, "GET", url, NULL, &ans)))
+  json_array_foreach (s.events, i, ev)
+    if ((rc = prove(h, ev, ctl_jint(ev, "leaf_index"), cp)))
       goto out;
-    json_object_set(ev, "inclusion_path", json_object_get(ans, "inclusion_path"));
-    json_decref(ans);
-    ans = NULL;
-  }
-  *proofs = json_pack("{s:I,s:O}", "tree_size", (json_int_t)cp->size, "events", s.events);
+  if ((rc = pin_report(h, cov, s.rleaf[0], cp, &pins[0])) ||
+      (rc = pin_report(h, ret, s.rleaf[1], cp, &pins[1])))
+    goto out;
+  *proofs = json_pack("{s:I,s:O,s:{s:O,s:O}}", "tree_size", (json_int_t)cp->size, "events",
+                      s.events, "reports", "coverage.json", pins[0], "retrievals.json", pins[1]);
   rc = *proofs ? CTL_OK : ctl_oom();
 out:
+  for (i = 0; i < 2; i++) {
+    json_decref(pins[i]);
+    json_decref(s.rleaf[i]);
+  }
   json_decref(s.want);
   json_decref(s.events);
   return rc;
@@ -318,7 +375,7 @@ static int bundle(ctl_http *h, const ev_opts *o, const ke_note_verifier *vk, jso
   int rc;
 
   if ((rc = fetch_reports(h, o, files, &cov, &ret)) || (rc = fetch_checkpoint(h, vk, &note, &cp)) ||
-      (rc = prove_retrievals(h, ret, &cp, &proofs)))
+      (rc = prove_retrievals(h, cov, ret, &cp, &proofs)))
     goto out;
   if (!(pj = json_dumps(proofs, JSON_INDENT(2) | JSON_SORT_KEYS))) {
     rc = ctl_oom();

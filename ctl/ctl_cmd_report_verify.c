@@ -118,36 +118,92 @@ static int check_hashes(const char *dir, const json_t *man)
   return bad ? CTL_FAIL : CTL_OK;
 }
 
+/* The leaf (base64 in ev's "leaf") parsed, when it is entry `index` of
+ * cp's tree by ev's "inclusion_path"; NULL otherwise. */
+static json_t *proven(const json_t *ev, json_int_t index, const ke_note_checkpoint *cp)
+{
+  const char *b64 = ctl_jstr(ev, "leaf");
+  uint8_t *leaf = NULL, lh[KE_MERKLE_HASH_LEN];
+  ke_merkle_path *p = calloc(1, sizeof *p);
+  json_t *j = NULL;
+  size_t len = 0;
+
+  if (p && b64 && index >= 0 && (leaf = malloc(strlen(b64) + 1)) &&
+      ke_note_b64_decode(leaf, strlen(b64), &len, b64, strlen(b64)) == KE_OK &&
+      ke_note_path_decode(p, json_object_get(ev, "inclusion_path")) == KE_OK &&
+      ke_merkle_leaf_hash(lh, leaf, len) == KE_OK &&
+      ke_merkle_verify_inclusion(lh, (uint64_t)index, cp->size, p, cp->root) == KE_OK)
+    j = json_loadb((const char *)leaf, len, JSON_REJECT_DUPLICATES, NULL);
+  free(p);
+  free(leaf);
+  return j;
+}
+
+static int same(const json_t *o, const char *key, const char *want)
+{
+  const char *v = ctl_jstr(o, key);
+  return v && strcmp(v, want) == 0;
+}
+
 /* One event of proofs.json: a retrieval.create event of its retrieval, at
  * its leaf, in the checkpoint's tree. */
 static int check_event(const json_t *ev, const ke_note_checkpoint *cp)
 {
-  const char *id = ctl_jstr(ev, "retrieval_id"), *b64 = ctl_jstr(ev, "leaf");
+  const char *id = ctl_jstr(ev, "retrieval_id");
   json_int_t idx = json_integer_value(json_object_get(ev, "leaf_index"));
-  uint8_t *leaf = NULL, lh[KE_MERKLE_HASH_LEN];
-  ke_merkle_path *p = calloc(1, sizeof *p);
+  json_t *j = id ? proven(ev, idx, cp) : NULL;
   char obj[200];
-  size_t len = 0;
-  json_t *j = NULL;
   int ok;
 
   snprintf(obj, sizeof obj, "retrieval:%s", id ? id : "");
-  ok = p && id && b64 && idx >= 0 && (leaf = malloc(strlen(b64) + 1)) &&
-       ke_note_b64_decode(leaf, strlen(b64), &len, b64, strlen(b64)) == KE_OK &&
-       (j = json_loadb((const char *)leaf, len, JSON_REJECT_DUPLICATES, NULL)) &&
-       ctl_jstr(j, "action") && strcmp(ctl_jstr(j, "action"), "retrieval.create") == 0 &&
-       ctl_jstr(j, "object") && strcmp(ctl_jstr(j, "object"), obj) == 0 &&
-       ke_note_path_decode(p, json_object_get(ev, "inclusion_path")) == KE_OK &&
-       ke_merkle_leaf_hash(lh, leaf, len) == KE_OK &&
-       ke_merkle_verify_inclusion(lh, (uint64_t)idx, cp->size, p, cp->root) == KE_OK;
-  free(p);
-  free(leaf);
+  ok = j && same(j, "action", "retrieval.create") && same(j, "object", obj);
   json_decref(j);
   if (!ok)
     return ctl_err(CTL_FAIL,
                    "proofs.json: the event of retrieval %s at leaf %lld is not proven in the "
                    "checkpoint's log (tree size %llu)",
                    id ? id : "?", (long long)idx, (unsigned long long)cp->size);
+  return CTL_OK;
+}
+
+/* A report's own checkpoint: signed by the log key, the one its audit
+ * section names, consistent with the bundle's; and its audit event
+ * (report.<name>) at its leaf in the bundle's checkpoint. */
+static int check_pin(const char *file, const json_t *rep, const json_t *pin,
+                     const ke_note_verifier *vk, const ke_note_checkpoint *cp)
+{
+  const json_t *a = json_object_get(rep, "audit");
+  const char *note = ctl_jstr(a, "checkpoint"), *root = ctl_jstr(a, "root");
+  json_int_t idx = json_integer_value(json_object_get(a, "leaf_index"));
+  char action[64], *r64 = NULL;
+  ke_note_checkpoint rcp;
+  ke_merkle_path *p = calloc(1, sizeof *p);
+  json_t *ev = NULL;
+  int ok;
+
+  snprintf(action, sizeof action, "report.%.*s", (int)(strcspn(file, ".")), file);
+  ok = p && note && root && ke_note_checkpoint_open(vk, note, strlen(note), &rcp) == KE_OK &&
+       (long long)rcp.size == ctl_jint(a, "tree_size") &&
+       (r64 = ke_note_b64_encode(rcp.root, sizeof rcp.root)) && strcmp(r64, root) == 0 &&
+       rcp.size <= cp->size;
+  if (ok && rcp.size && rcp.size < cp->size)
+    ok = ke_note_path_decode(p, json_object_get(pin, "consistency_path")) == KE_OK &&
+         ke_merkle_verify_consistency(rcp.size, cp->size, rcp.root, cp->root, p) == KE_OK;
+  else if (ok && rcp.size == cp->size)
+    ok = CRYPTO_memcmp(rcp.root, cp->root, sizeof rcp.root) == 0;
+  free(p);
+  free(r64);
+  if (!ok)
+    return ctl_err(CTL_FAIL,
+                   "%s: the checkpoint the report names is not signed by the log key or not "
+                   "consistent with the bundle's (tree size %llu)",
+                   file, (unsigned long long)cp->size);
+  ev = json_integer_value(json_object_get(pin, "leaf_index")) == idx ? proven(pin, idx, cp) : NULL;
+  ok = ev && same(ev, "action", action);
+  json_decref(ev);
+  if (!ok)
+    return ctl_err(CTL_FAIL, "%s: its audit event (%s, leaf %lld) is not proven in the log", file,
+                   action, (long long)idx);
   return CTL_OK;
 }
 
@@ -258,8 +314,8 @@ out:
 
 static int verify(const char *dir, const vf_opts *o, const ke_note_verifier *vk, const char *vtext)
 {
-  json_t *man = NULL, *ret = NULL, *proofs = NULL;
-  ke_buf mraw = {0}, rraw = {0}, praw = {0};
+  json_t *man = NULL, *ret = NULL, *proofs = NULL, *cov = NULL;
+  ke_buf mraw = {0}, rraw = {0}, praw = {0}, craw = {0};
   ke_note_checkpoint cp;
   int rc, bad;
 
@@ -280,12 +336,17 @@ static int verify(const char *dir, const vf_opts *o, const ke_note_verifier *vk,
     bad |= check_previous(o->previous, man, vk, &cp) != CTL_OK;
   else if (json_is_object(json_object_get(man, "previous")))
     ctl_notef("note: the bundle names a previous checkpoint; give --previous to check it");
-  if (load(dir, "retrievals.json", &rraw, &ret) || load(dir, "proofs.json", &praw, &proofs)) {
+  if (load(dir, "retrievals.json", &rraw, &ret) || load(dir, "proofs.json", &praw, &proofs) ||
+      load(dir, "coverage.json", &craw, &cov)) {
     bad = 1;
   } else if (ctl_jint(proofs, "tree_size") != (long long)cp.size) {
     bad = ctl_err(CTL_FAIL, "proofs.json: proofs for tree size %lld, not the checkpoint's %llu",
                   ctl_jint(proofs, "tree_size"), (unsigned long long)cp.size) != 0;
   } else {
+    const json_t *pins = json_object_get(proofs, "reports");
+    bad |= check_pin("coverage.json", cov, json_object_get(pins, "coverage.json"), vk, &cp) != 0;
+    bad |=
+      check_pin("retrievals.json", ret, json_object_get(pins, "retrievals.json"), vk, &cp) != 0;
     bad |= check_retrievals(ret, proofs, &cp) != CTL_OK;
   }
   rc = bad ? CTL_FAIL : CTL_OK;
@@ -295,6 +356,8 @@ out:
   json_decref(man);
   json_decref(ret);
   json_decref(proofs);
+  json_decref(cov);
+  ke_buf_free(&craw);
   ke_buf_free(&mraw);
   ke_buf_free(&rraw);
   ke_buf_free(&praw);

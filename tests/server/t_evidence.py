@@ -84,7 +84,7 @@ def resign(d, keyfile):
     """Re-sign manifest.json with the auditor's own key (the auditor as the
     forger): only the log checks can catch what it changed."""
     line = open(keyfile).read().strip()
-    seed = base64.b64decode(line.rsplit("+", 1)[1])[1:]
+    seed = base64.b64decode(line.split("+", 4)[4])[1:]  # PRIVATE+KEY+name+id+b64
     k = Ed25519PrivateKey.from_private_bytes(seed)
     sig = k.sign(CONTEXT + open(os.path.join(d, "manifest.json"), "rb").read())
     open(os.path.join(d, "manifest.sig"), "w").write(b64u(sig) + "\n")
@@ -194,6 +194,10 @@ def main():
     out = verify(b2, "--previous", b1)
     check(out.returncode == 0 and "consistent with the previous" in out.stdout,
           "second bundle verifies against the first: %s %s" % (out.stdout, out.stderr))
+    t = copy(b1, "later-report")
+    rewrite(t, "coverage.json", lambda b: open(os.path.join(b2, "coverage.json"), "rb").read())
+    resign(t, keyfile)
+    fails(t, "a report of a later checkpoint", "coverage.json: the checkpoint the report names")
     later = json.load(open(os.path.join(b2, "manifest.json")))["checkpoint"]
     t = copy(b1, "swapped")
     rewrite(t, "manifest.json", lambda b: json.dumps(dict(json.loads(b), checkpoint=later),
