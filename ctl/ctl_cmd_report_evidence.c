@@ -20,13 +20,15 @@
 #include "ctl_http.h"
 #include "ctl_logview.h"
 #include "ctl_open.h"
+#include "ke_drill.h"
 
-const char *const ctl_evidence_files[6] = {"coverage.json",  "coverage.csv", "retrievals.json",
-                                           "retrievals.csv", "proofs.json",  "index.html"};
+const char *const ctl_evidence_files[7] = {"coverage.json",  "coverage.csv", "retrievals.json",
+                                           "retrievals.csv", "drills.json",  "proofs.json",
+                                           "index.html"};
 
 const char ctl_usage_report_evidence[] =
   "usage: escrowctl report evidence --from DATE --to DATE --out DIR [--previous DIR]\n"
-  "                                 [--client-key FILE] [--log-key VKEY]\n"
+  "                                 [--drill ID]... [--client-key FILE] [--log-key VKEY]\n"
   "\n"
   "Writes the signed evidence bundle of a period (auditor only) into the new\n"
   "directory DIR: the coverage and retrievals reports in JSON and CSV as the\n"
@@ -38,6 +40,8 @@ const char ctl_usage_report_evidence[] =
   "bundle's checkpoint.  Check a bundle with `report verify-evidence`.\n"
   "\n"
   "  --from DATE, --to DATE  the period (YYYY-MM-DD, UTC)\n"
+  "  --drill ID              include this drill and its audit events (repeatable,\n"
+  "                          up to 32)\n"
   "  --client-key FILE       the signing key (default: client-key in the\n"
   "                          configuration directory; `escrowctl key register`)\n"
   "  --log-key VKEY          the audit log key (default: $ESCROWCTL_LOG_KEY or\n"
@@ -47,7 +51,27 @@ const char ctl_usage_report_evidence[] =
 typedef struct ev_opts {
   ctl_http_target t;
   const char *from, *to, *out, *previous, *ckey, *log_key;
+  const char *drills[CTL_EVIDENCE_MAX_DRILLS];
+  size_t ndrills;
 } ev_opts;
+
+enum { O_DRILL = 256 };
+
+static int on_opt(void *ctx, int opt, const char *arg)
+{
+  ev_opts *o = ctx;
+
+  if (ctl_http_opt(&o->t, opt, arg))
+    return CTL_OK;
+  if (opt != O_DRILL)
+    return CTL_USAGE;
+  if (o->ndrills == CTL_EVIDENCE_MAX_DRILLS)
+    return ctl_err(CTL_USAGE, "--drill: at most %d", CTL_EVIDENCE_MAX_DRILLS);
+  if (!ke_drill_id_ok(arg))
+    return ctl_err(CTL_USAGE, "--drill: a drill id (drl-...)");
+  o->drills[o->ndrills++] = arg;
+  return CTL_OK;
+}
 
 int ctl_evidence_hash(char hex[65], const void *data, size_t len)
 {
@@ -99,6 +123,32 @@ static int fetch(ctl_http *h, const char *path, ke_buf *raw, json_t **json)
   return CTL_OK;
 }
 
+/* drills.json: {"drills":[each --drill as GET /v1/drills/{id} shows it]}. */
+static int fetch_drills(ctl_http *h, const ev_opts *o, json_t *files, json_t **drills)
+{
+  json_t *list = json_array(), *ans = NULL;
+  char url[128], *text = NULL;
+  int rc = list ? CTL_OK : ctl_oom();
+
+  for (size_t i = 0; i < o->ndrills && !rc; i++) {
+    snprintf(url, sizeof url, "/v1/drills/%s", o->drills[i]);
+    if (!(rc = ctl_http_call(h, "GET", url, NULL, &ans)) &&
+        (!json_is_object(json_object_get(ans, "drill")) ||
+         json_array_append(list, json_object_get(ans, "drill"))))
+      rc = ctl_err(CTL_NET, "the server shows no drill %s", o->drills[i]);
+    json_decref(ans);
+    ans = NULL;
+  }
+  if (!rc && (!(*drills = json_pack("{s:O}", "drills", list)) ||
+              !(text = json_dumps(*drills, JSON_INDENT(2) | JSON_SORT_KEYS))))
+    rc = ctl_oom();
+  if (!rc)
+    rc = put(o->out, "drills.json", text, strlen(text), files);
+  free(text);
+  json_decref(list);
+  return rc;
+}
+
 /* The reports, as the server sent them; *cov and *ret parsed. */
 static int fetch_reports(ctl_http *h, const ev_opts *o, json_t *files, json_t **cov, json_t **ret)
 {
@@ -122,6 +172,8 @@ static int fetch_reports(ctl_http *h, const ev_opts *o, json_t *files, json_t **
 typedef struct ev_scan {
   json_t *want;     /* retrieval id -> true, from the report */
   json_t *events;   /* the proofs.json list being built */
+  json_t *dwant;    /* drill id -> true, from --drill */
+  json_t *devents;  /* their drill.* events */
   int64_t rep[2];   /* the leaves of the two reports' own audit events */
   json_t *rleaf[2]; /* and their text (base64), once seen */
 } ev_scan;
@@ -143,6 +195,12 @@ static int on_leaf(void *ctx, int64_t index, const uint8_t *leaf, size_t len)
       strncmp(obj, "retrieval:", 10) == 0 && json_object_get(s->want, obj + 10) &&
       json_array_append_new(s->events, json_pack("{s:s,s:I,s:s}", "retrieval_id", obj + 10,
                                                  "leaf_index", (json_int_t)index, "leaf", b64)))
+    rc = ctl_oom();
+  if (!rc && act && obj && strncmp(act, "drill.", 6) == 0 && strncmp(obj, "drill:", 6) == 0 &&
+      json_object_get(s->dwant, obj + 6) &&
+      json_array_append_new(s->devents,
+                            json_pack("{s:s,s:s,s:I,s:s}", "drill_id", obj + 6, "action", act,
+                                      "leaf_index", (json_int_t)index, "leaf", b64)))
     rc = ctl_oom();
   free(b64);
   json_decref(ev);
@@ -198,11 +256,13 @@ static int pin_report(ctl_http *h, const json_t *rep, json_t *leaf, const ke_not
 
 /* proofs.json: every listed retrieval's event and both reports' pins,
  * proven in the checkpoint. */
-static int prove_retrievals(ctl_http *h, const json_t *cov, const json_t *ret,
+static int prove_retrievals(ctl_http *h, const json_t *cov, const json_t *ret, const json_t *drills,
                             const ke_note_checkpoint *cp, json_t **proofs)
 {
-  const json_t *rows = json_object_get(ret, "retrievals");
+  const json_t *rows = json_object_get(ret, "retrievals"), *dl = json_object_get(drills, "drills");
   ev_scan s = {json_object(),
+               json_array(),
+               json_object(),
                json_array(),
                {ctl_jint(json_object_get(cov, "audit"), "leaf_index"),
                 ctl_jint(json_object_get(ret, "audit"), "leaf_index")},
@@ -216,6 +276,11 @@ static int prove_retrievals(ctl_http *h, const json_t *cov, const json_t *ret,
     if (id)
       json_object_set_new(s.want, id, json_true());
   }
+  for (i = 0; i < json_array_size(dl); i++) {
+    const char *id = ctl_jstr(json_array_get(dl, i), "id");
+    if (id)
+      json_object_set_new(s.dwant, id, json_true());
+  }
   /* The whole log up to the checkpoint: the report names no leaf of its
    * own rows, and a retrieval's event is found by its object. */
   if (cp->size && (rc = ctl_audit_fetch(h, 0, (int64_t)cp->size, on_leaf, &s, NULL)))
@@ -223,11 +288,15 @@ static int prove_retrievals(ctl_http *h, const json_t *cov, const json_t *ret,
   json_array_foreach (s.events, i, ev)
     if ((rc = prove(h, ev, ctl_jint(ev, "leaf_index"), cp)))
       goto out;
+  json_array_foreach (s.devents, i, ev)
+    if ((rc = prove(h, ev, ctl_jint(ev, "leaf_index"), cp)))
+      goto out;
   if ((rc = pin_report(h, cov, s.rleaf[0], cp, &pins[0])) ||
       (rc = pin_report(h, ret, s.rleaf[1], cp, &pins[1])))
     goto out;
-  *proofs = json_pack("{s:I,s:O,s:{s:O,s:O}}", "tree_size", (json_int_t)cp->size, "events",
-                      s.events, "reports", "coverage.json", pins[0], "retrievals.json", pins[1]);
+  *proofs = json_pack("{s:I,s:O,s:O,s:{s:O,s:O}}", "tree_size", (json_int_t)cp->size, "events",
+                      s.events, "drill_events", s.devents, "reports", "coverage.json", pins[0],
+                      "retrievals.json", pins[1]);
   rc = *proofs ? CTL_OK : ctl_oom();
 out:
   for (i = 0; i < 2; i++) {
@@ -236,6 +305,8 @@ out:
   }
   json_decref(s.want);
   json_decref(s.events);
+  json_decref(s.dwant);
+  json_decref(s.devents);
   return rc;
 }
 
@@ -368,14 +439,15 @@ static int check_date(const char *d, const char *opt)
 /* Everything after the reports: proofs, previous, html, manifest. */
 static int bundle(ctl_http *h, const ev_opts *o, const ke_note_verifier *vk, json_t *files)
 {
-  json_t *cov = NULL, *ret = NULL, *proofs = NULL, *prev = NULL, *man = NULL;
+  json_t *cov = NULL, *ret = NULL, *drills = NULL, *proofs = NULL, *prev = NULL, *man = NULL;
   ke_note_checkpoint cp;
   ke_buf note = {0}, html = {0};
   char *pj = NULL;
   int rc;
 
-  if ((rc = fetch_reports(h, o, files, &cov, &ret)) || (rc = fetch_checkpoint(h, vk, &note, &cp)) ||
-      (rc = prove_retrievals(h, cov, ret, &cp, &proofs)))
+  if ((rc = fetch_reports(h, o, files, &cov, &ret)) || (rc = fetch_drills(h, o, files, &drills)) ||
+      (rc = fetch_checkpoint(h, vk, &note, &cp)) ||
+      (rc = prove_retrievals(h, cov, ret, drills, &cp, &proofs)))
     goto out;
   if (!(pj = json_dumps(proofs, JSON_INDENT(2) | JSON_SORT_KEYS))) {
     rc = ctl_oom();
@@ -383,7 +455,7 @@ static int bundle(ctl_http *h, const ev_opts *o, const ke_note_verifier *vk, jso
   }
   if ((rc = put(o->out, "proofs.json", pj, strlen(pj), files)) ||
       (o->previous && (rc = previous(h, o->previous, vk, &cp, &prev))) ||
-      (rc = ctl_evidence_html(&html, o->from, o->to, cov, ret, proofs, note.p)) ||
+      (rc = ctl_evidence_html(&html, o->from, o->to, cov, ret, drills, proofs, note.p)) ||
       (rc = put(o->out, "index.html", html.p, html.len, files)))
     goto out;
   man = json_pack("{s:s,s:{s:s,s:s},s:O,s:s,s:O?}", "format", CTL_EVIDENCE_FORMAT, "period", "from",
@@ -394,6 +466,7 @@ out:
   json_decref(man);
   json_decref(prev);
   json_decref(proofs);
+  json_decref(drills);
   json_decref(cov);
   json_decref(ret);
   ke_buf_free(&note);
@@ -408,6 +481,7 @@ int ctl_cmd_report_evidence(const ctl_cmd *cmd, int argc, char **argv)
     {"to", required_argument, 0, CTL_OPT_ARG(ev_opts, to)},
     {"out", required_argument, 0, CTL_OPT_ARG(ev_opts, out)},
     {"previous", required_argument, 0, CTL_OPT_ARG(ev_opts, previous)},
+    {"drill", required_argument, 0, O_DRILL | CTL_OPT_MULTI},
     {"client-key", required_argument, 0, CTL_OPT_ARG(ev_opts, ckey)},
     {"log-key", required_argument, 0, CTL_OPT_ARG(ev_opts, log_key)},
     CTL_HTTP_OPTIONS,
@@ -420,7 +494,7 @@ int ctl_cmd_report_evidence(const ctl_cmd *cmd, int argc, char **argv)
   char *vtext = NULL;
   int rc, pinned;
 
-  if ((rc = ctl_getopt(cmd, argc, argv, opts, ctl_http_on_opt, &o, NULL)) ||
+  if ((rc = ctl_getopt(cmd, argc, argv, opts, on_opt, &o, NULL)) ||
       (rc = check_date(o.from, "--from")) || (rc = check_date(o.to, "--to")))
     return rc;
   if (!o.out)

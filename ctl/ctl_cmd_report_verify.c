@@ -22,8 +22,9 @@ const char ctl_usage_report_verify_evidence[] =
   "(made by the client key whose fingerprint is FPR, when given), every\n"
   "file's SHA-256, the checkpoint's signature by the audit log key, the\n"
   "consistency proof from the previous bundle's checkpoint, and that every\n"
-  "retrieval the report lists is in the log at the leaf proofs.json gives,\n"
-  "and the other way round.  Every failure names the file or the entry.\n"
+  "retrieval the report lists (and every drill of drills.json) is in the log\n"
+  "at the leaf proofs.json gives, and the other way round.  Every failure names the file or the "
+  "entry.\n"
   "\n"
   "  --previous DIR     the previous bundle (its checkpoint must be the one\n"
   "                     this bundle's consistency proof starts from)\n"
@@ -164,6 +165,55 @@ static int check_event(const json_t *ev, const ke_note_checkpoint *cp)
                    "checkpoint's log (tree size %llu)",
                    id ? id : "?", (long long)idx, (unsigned long long)cp->size);
   return CTL_OK;
+}
+
+/* drills.json against proofs.json's drill events: each event proven and
+ * of a listed drill, each listed drill's drill.create among them. */
+static int check_drills(const json_t *drills, const json_t *proofs, const ke_note_checkpoint *cp)
+{
+  const json_t *dl = json_object_get(drills, "drills"),
+               *evs = json_object_get(proofs, "drill_events");
+  json_t *created = json_object(), *listed = json_object(), *d, *e;
+  size_t i;
+  int bad = 0;
+
+  if (!created || !listed) {
+    json_decref(created);
+    json_decref(listed);
+    return ctl_oom();
+  }
+  json_array_foreach (dl, i, d)
+    if (ctl_jstr(d, "id"))
+      json_object_set_new(listed, ctl_jstr(d, "id"), json_true());
+  json_array_foreach (evs, i, e) {
+    const char *id = ctl_jstr(e, "drill_id"), *act = ctl_jstr(e, "action");
+    json_int_t idx = json_integer_value(json_object_get(e, "leaf_index"));
+    json_t *j = id && act ? proven(e, idx, cp) : NULL;
+    char obj[200];
+    snprintf(obj, sizeof obj, "drill:%s", id ? id : "");
+    if (!j || !same(j, "action", act) || !same(j, "object", obj) || !json_object_get(listed, id)) {
+      ctl_errf("proofs.json: the %s event of drill %s at leaf %lld is not proven in the log, or "
+               "drills.json does not list the drill",
+               act ? act : "?", id ? id : "?", (long long)idx);
+      bad = 1;
+    } else if (strcmp(act, "drill.create") == 0) {
+      json_object_set_new(created, id, json_true());
+    }
+    json_decref(j);
+  }
+  json_array_foreach (dl, i, d) {
+    const char *id = ctl_jstr(d, "id");
+    if (!id || !json_object_get(created, id)) {
+      ctl_errf("drills.json: drill %s (entry %zu) has no proven drill.create event in the log",
+               id ? id : "?", i + 1);
+      bad = 1;
+    }
+  }
+  json_decref(created);
+  json_decref(listed);
+  if (!bad && json_array_size(dl))
+    printf("%zu drill(s), each created in the log\n", json_array_size(dl));
+  return bad ? CTL_FAIL : CTL_OK;
 }
 
 /* A report's own checkpoint: signed by the log key, the one its audit
@@ -314,8 +364,8 @@ out:
 
 static int verify(const char *dir, const vf_opts *o, const ke_note_verifier *vk, const char *vtext)
 {
-  json_t *man = NULL, *ret = NULL, *proofs = NULL, *cov = NULL;
-  ke_buf mraw = {0}, rraw = {0}, praw = {0}, craw = {0};
+  json_t *man = NULL, *ret = NULL, *proofs = NULL, *cov = NULL, *drills = NULL;
+  ke_buf mraw = {0}, rraw = {0}, praw = {0}, craw = {0}, draw = {0};
   ke_note_checkpoint cp;
   int rc, bad;
 
@@ -337,7 +387,7 @@ static int verify(const char *dir, const vf_opts *o, const ke_note_verifier *vk,
   else if (json_is_object(json_object_get(man, "previous")))
     ctl_notef("note: the bundle names a previous checkpoint; give --previous to check it");
   if (load(dir, "retrievals.json", &rraw, &ret) || load(dir, "proofs.json", &praw, &proofs) ||
-      load(dir, "coverage.json", &craw, &cov)) {
+      load(dir, "coverage.json", &craw, &cov) || load(dir, "drills.json", &draw, &drills)) {
     bad = 1;
   } else if (ctl_jint(proofs, "tree_size") != (long long)cp.size) {
     bad = ctl_err(CTL_FAIL, "proofs.json: proofs for tree size %lld, not the checkpoint's %llu",
@@ -348,6 +398,7 @@ static int verify(const char *dir, const vf_opts *o, const ke_note_verifier *vk,
     bad |=
       check_pin("retrievals.json", ret, json_object_get(pins, "retrievals.json"), vk, &cp) != 0;
     bad |= check_retrievals(ret, proofs, &cp) != CTL_OK;
+    bad |= check_drills(drills, proofs, &cp) != CTL_OK;
   }
   rc = bad ? CTL_FAIL : CTL_OK;
   if (!rc)
@@ -357,7 +408,9 @@ out:
   json_decref(ret);
   json_decref(proofs);
   json_decref(cov);
+  json_decref(drills);
   ke_buf_free(&craw);
+  ke_buf_free(&draw);
   ke_buf_free(&mraw);
   ke_buf_free(&rraw);
   ke_buf_free(&praw);

@@ -6,7 +6,9 @@
  * A bundle is a directory: the reports as the server sent them
  * (coverage.json/.csv, retrievals.json/.csv), proofs.json (the log entry of
  * every retrieval in the report, with its inclusion proof against the
- * bundle's checkpoint), index.html, manifest.json (every file's SHA-256,
+ * bundle's checkpoint), drills.json (the drills named by --drill, as GET
+ * /v1/drills/{id} shows them, with their drill.* events in proofs.json),
+ * index.html, manifest.json (every file's SHA-256,
  * the signed checkpoint, the consistency proof from the previous bundle's
  * checkpoint, the auditor's public key) and manifest.sig (the auditor's
  * Ed25519 signature of CTL_EVIDENCE_CONTEXT followed by manifest.json's
@@ -29,7 +31,8 @@
 #define CTL_EVIDENCE_MAX (64u << 20) /* largest file of a bundle we read */
 
 /* The files manifest.json lists, in order. */
-extern const char *const ctl_evidence_files[6];
+extern const char *const ctl_evidence_files[7];
+#define CTL_EVIDENCE_MAX_DRILLS 32
 
 /* SHA-256 of data in hex (65 bytes with the NUL).  CTL_OK or CTL_FAIL. */
 int ctl_evidence_hash(char hex[65], const void *data, size_t len);
@@ -39,6 +42,7 @@ uint8_t *ctl_evidence_message(const char *manifest, size_t len, size_t *outlen);
 /* index.html into out: self-contained (no external resource, inline
  * CSS), every text escaped.  CTL_OK or CTL_FAIL (out of memory). */
 int ctl_evidence_html(ke_buf *out, const char *from, const char *to, const json_t *cov,
-                      const json_t *ret, const json_t *proofs, const char *checkpoint);
+                      const json_t *ret, const json_t *drills, const json_t *proofs,
+                      const char *checkpoint);
 
 #endif

@@ -102,8 +102,40 @@ static void retrievals(FILE *f, const json_t *ret, const json_t *proofs)
   fputs("</table>\n", f);
 }
 
+/* One row per drill: its id, state, selection and records, and its audit
+ * events by leaf. */
+static void drills_table(FILE *f, const json_t *drills, const json_t *proofs)
+{
+  static const char *const cols[] = {"id", "state", "selection", "records", "created", "closed"};
+  const json_t *dl = json_object_get(drills, "drills"),
+               *evs = json_object_get(proofs, "drill_events");
+  json_t *d, *e;
+  size_t i, k;
+
+  if (!json_array_size(dl))
+    return;
+  fputs("<h2>Drills</h2>\n<table><tr>", f);
+  for (k = 0; k < sizeof cols / sizeof *cols; k++)
+    fprintf(f, "<th>%s</th>", cols[k]);
+  fputs("<th>log events</th></tr>\n", f);
+  json_array_foreach (dl, i, d) {
+    fputs("<tr>", f);
+    for (k = 0; k < sizeof cols / sizeof *cols; k++)
+      cell(f, json_object_get(d, cols[k]));
+    fputs("<td>", f);
+    json_array_foreach (evs, k, e)
+      if (json_equal(json_object_get(e, "drill_id"), json_object_get(d, "id"))) {
+        esc(f, ctl_jstr(e, "action"));
+        fprintf(f, " at leaf %lld<br>", ctl_jint(e, "leaf_index"));
+      }
+    fputs("</td></tr>\n", f);
+  }
+  fputs("</table>\n", f);
+}
+
 int ctl_evidence_html(ke_buf *out, const char *from, const char *to, const json_t *cov,
-                      const json_t *ret, const json_t *proofs, const char *checkpoint)
+                      const json_t *ret, const json_t *drills, const json_t *proofs,
+                      const char *checkpoint)
 {
   char *p = NULL;
   size_t n = 0;
@@ -130,6 +162,7 @@ int ctl_evidence_html(ke_buf *out, const char *from, const char *to, const json_
         f);
   coverage(f, cov);
   retrievals(f, ret, proofs);
+  drills_table(f, drills, proofs);
   fputs("<h2>Audit checkpoint</h2>\n<pre>", f);
   esc(f, checkpoint);
   fputs("</pre>\n</body></html>\n", f);

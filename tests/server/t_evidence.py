@@ -115,11 +115,15 @@ def main():
     out = ctl("key", "register", "--client-key", keyfile)
     check(out.returncode == 0, "auditor key register: %s %s" % (out.stdout, out.stderr))
     fpr = ctl("key", "show", "--client-key", keyfile).stdout.split()[0]
+    out = ctl("drill", "start", "--all", "--key-out", os.path.join(td.WORK, "drill.key"),
+              "--client-key", keyfile)
+    check(out.returncode == 0, "drill start: %s %s" % (out.stdout, out.stderr))
+    drill = out.stdout.strip().splitlines()[-1]
     day = sql("SELECT to_char(now() - interval '1 day', 'YYYY-MM-DD')")
     end = sql("SELECT to_char(now() + interval '1 day', 'YYYY-MM-DD')")
     b1 = os.path.join(td.WORK, "bundle1")
     out = ctl("report", "evidence", "--from", day, "--to", end, "--out", b1,
-              "--client-key", keyfile)
+              "--client-key", keyfile, "--drill", drill)
     check(out.returncode == 0 and fpr in out.stdout, "evidence: %s %s" % (out.stdout, out.stderr))
     rows = json.load(open(os.path.join(b1, "retrievals.json")))["retrievals"]
     check(sorted(r["retrieval_id"] for r in rows) == sorted(rids), "both retrievals listed")
@@ -129,14 +133,15 @@ def main():
     check("&lt;out&gt; &amp; &quot;away&quot;" in html and "<out>" not in html
           and "http" not in html.split("<body>")[0], "index.html: escaped, self-contained")
     out = verify(b1, "--pin-auditor", fpr)
-    check(out.returncode == 0 and "2 retrieval(s)" in out.stdout and "verifies" in out.stdout,
+    check(out.returncode == 0 and "2 retrieval(s)" in out.stdout and "1 drill(s)" in out.stdout
+          and "verifies" in out.stdout and drill in html,
           "verify-evidence passes: %s %s" % (out.stdout, out.stderr))
     fails(b1, "another pinned auditor", "not the pinned", extra=("--pin-auditor", "ab" * 32))
     td.ok("evidence bundle: made, verified, pinned auditor")
 
     # (a) one byte changed, in every file.
     for name in ("coverage.json", "coverage.csv", "retrievals.json", "retrievals.csv",
-                 "proofs.json", "index.html"):
+                 "drills.json", "proofs.json", "index.html"):
         t = copy(b1, "byte-" + name)
         rewrite(t, name, lambda b: b[:-2] + bytes([b[-2] ^ 1]) + b[-1:], rehash=False)
         fails(t, "a byte of " + name, name + ": SHA-256")
@@ -166,6 +171,19 @@ def main():
     fails(t, "a proof removed", "retrieval %s (row" % json.loads(open(os.path.join(
         b1, "proofs.json")).read())["events"][0]["retrieval_id"], "no proven event")
     td.ok("a removed retrieval row is caught, naming the retrieval")
+
+    t = copy(b1, "drill-removed")
+    rewrite(t, "drills.json", lambda b: json.dumps({"drills": []}).encode())
+    resign(t, keyfile)
+    fails(t, "a drill removed", "drill.create event of drill %s" % drill,
+          "drills.json does not list the drill")
+    t = copy(b1, "drill-invented")
+    fake = "drl-" + "a" * 26
+    rewrite(t, "drills.json", lambda b: json.dumps({"drills": json.loads(b)["drills"] + [
+        {"id": fake, "state": "completed"}]}).encode())
+    resign(t, keyfile)
+    fails(t, "an invented drill", "drills.json: drill %s (entry 2) has no proven" % fake)
+    td.ok("a removed or invented drill is caught, naming the drill")
 
     # (c) a checkpoint from a forked log: another log key's, and the real
     # log key's own checkpoint of a later tree.
