@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "ke_cli.h"
+#include "ke_note.h"
 
 #define CTL_EVIDENCE_FORMAT "keyescrow-evidence-v1"
 /* Signed before the manifest's bytes, so that no other statement made with
@@ -38,6 +39,15 @@ extern const char *const ctl_evidence_files[7];
 int ctl_evidence_hash(char hex[65], const void *data, size_t len);
 /* The signed message: CTL_EVIDENCE_CONTEXT || manifest; malloc'd. */
 uint8_t *ctl_evidence_message(const char *manifest, size_t len, size_t *outlen);
+
+/* The log checks of verify-evidence on the parsed files (cov, ret, drills
+ * and proofs may be anything): both reports pinned to cp, every proof of
+ * proofs.json verifying against cp, the retrievals and drills matching
+ * the proven events one to one.  CTL_OK, or CTL_FAIL with every failure
+ * printed, naming its file and entry. */
+int ctl_evidence_check_log(const json_t *cov, const json_t *ret, const json_t *drills,
+                           const json_t *proofs, const ke_note_verifier *vk,
+                           const ke_note_checkpoint *cp);
 
 /* index.html into out: self-contained (no external resource, inline
  * CSS), every text escaped.  CTL_OK or CTL_FAIL (out of memory). */
