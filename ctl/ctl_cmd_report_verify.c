@@ -15,8 +15,8 @@
 #include "ctl_evidence.h"
 
 const char ctl_usage_report_verify_evidence[] =
-  "usage: escrowctl report verify-evidence DIR [--previous DIR] [--log-key VKEY]\n"
-  "                                        [--pin-auditor FPR]\n"
+  "usage: escrowctl report verify-evidence [--previous DIR] [--log-key VKEY]\n"
+  "                                        [--pin-auditor FPR] DIR\n"
   "\n"
   "Checks an evidence bundle offline: the auditor's signature of manifest.json\n"
   "(made by the client key whose fingerprint is FPR, when given), every\n"
