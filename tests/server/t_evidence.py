@@ -217,6 +217,14 @@ def main():
     rewrite(t, "coverage.json", lambda b: open(os.path.join(b2, "coverage.json"), "rb").read())
     resign(t, keyfile)
     fails(t, "a report of a later checkpoint", "coverage.json: the checkpoint the report names")
+    def bad_path(b):
+        j = json.loads(b)
+        j["previous"]["consistency_path"][0] = base64.b64encode(bytes(32)).decode()
+        return json.dumps(j, indent=2, sort_keys=True).encode()
+    t = copy(b2, "bad-consistency")
+    rewrite(t, "manifest.json", bad_path)
+    resign(t, keyfile)
+    fails(t, "a wrong consistency proof", "manifest.json: FORKED LOG", extra=("--previous", b1))
     later = json.load(open(os.path.join(b2, "manifest.json")))["checkpoint"]
     t = copy(b1, "swapped")
     rewrite(t, "manifest.json", lambda b: json.dumps(dict(json.loads(b), checkpoint=later),
