@@ -214,7 +214,9 @@ static int verify(const char *dir, const vf_opts *o, const ke_note_verifier *vk,
   }
   rc = bad ? CTL_FAIL : CTL_OK;
   if (!rc)
-    printf("evidence bundle %s verifies\n", dir);
+    printf("evidence bundle %s verifies (period %s to %s)\n", dir,
+           ctl_jstr(json_object_get(man, "period"), "from") ?: "?",
+           ctl_jstr(json_object_get(man, "period"), "to") ?: "?");
 out:
   json_decref(man);
   json_decref(ret);
