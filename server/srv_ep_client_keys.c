@@ -16,7 +16,11 @@
  *    audited.  Right: the key is replaced, the history (schema 013) keeps
  *    the old one with its dates, and client_key.replace is audited with the
  *    old and the new fingerprint.  Service accounts have no password: their
- *    key is registered once (a new key means a new service account).
+ *    key is registered once (a new key means a new service account).  An
+ *    SSO account has none either: a session of an SSO login less than five
+ *    minutes old is its re-authentication (the IdP just checked the person,
+ *    with MFA where the role needs it); older, 403 reauthentication_required
+ *    says to log in again.
  * Custodians see every key change (GET /v1/retrievals/{id} requester_key),
  * and their pins refuse a changed key anyway (docs/threat-model.md).
  */
@@ -50,7 +54,7 @@ const struct ke_jspec srv_ep_client_key_put_body = KE_JSPEC(struct srv_ck_body, 
 struct srv_ck_user {
   uint8_t pw_salt[16], pw_hash[32];
   int64_t pw_n, pw_r, pw_p;
-  int service, disabled, pw_must_change;
+  int service, disabled, pw_must_change, sso, fresh_sso;
 };
 static const struct srv_col srv_ck_user_cols[] = {SRV_COL_BYTEA(struct srv_ck_user, pw_salt),
                                                   SRV_COL_BYTEA(struct srv_ck_user, pw_hash),
@@ -60,6 +64,8 @@ static const struct srv_col srv_ck_user_cols[] = {SRV_COL_BYTEA(struct srv_ck_us
                                                   SRV_COL_BOOL(struct srv_ck_user, service),
                                                   SRV_COL_BOOL(struct srv_ck_user, disabled),
                                                   SRV_COL_BOOL(struct srv_ck_user, pw_must_change),
+                                                  SRV_COL_BOOL(struct srv_ck_user, sso),
+                                                  SRV_COL_BOOL(struct srv_ck_user, fresh_sso),
                                                   SRV_COL_END};
 
 struct srv_ck {
@@ -67,7 +73,7 @@ struct srv_ck {
   const char *password;
   char pub_hex[65], fpr[65];
   /* step 1 */
-  int has_key, service, have_pw;
+  int has_key, service, have_pw, sso, fresh_sso;
   char old_fpr[65];
   struct srv_pwhash pw;
   struct srv_login_limit lim; /* the failure reserved before scrypt */
@@ -93,12 +99,17 @@ static enum srv_db_status srv_ck_read_txn(struct srv_db *db, void *cls)
   PQclear(r);
   if (!s->has_key || strcmp(s->old_fpr, s->fpr) == 0)
     return SRV_DB_OK;
-  if (!(r = srv_db_exec(db, SRV_STMT_CK_USER_PW, p1, &st)))
+  char tok[24];
+  const char *p2[2] = {p->id, tok};
+  snprintf(tok, sizeof tok, "%lld", p->token_id);
+  if (!(r = srv_db_exec(db, SRV_STMT_CK_USER_PW, p2, &st)))
     return st;
   st =
     PQntuples(r) == 1 && srv_row_read(r, 0, srv_ck_user_cols, &u) != 0 ? SRV_DB_ERROR : SRV_DB_OK;
   if (PQntuples(r) == 1 && st == SRV_DB_OK) {
     s->service = u.service;
+    s->sso = u.sso;
+    s->fresh_sso = u.sso && u.fresh_sso && !u.disabled;
     /* a one-time password (set by an admin) re-authenticates nobody: the
      * admin knows it */
     s->have_pw = !u.disabled && !u.pw_must_change;
@@ -164,7 +175,7 @@ static enum srv_db_status srv_ck_write_txn(struct srv_db *db, void *cls)
                         json_pack("{s:s}", "fingerprint", s->fpr));
   return srv_ck_audit(db, s, "client_key.replace", "success",
                       json_pack("{s:s,s:s,s:s}", "old_fingerprint", s->old_fpr, "fingerprint",
-                                s->fpr, "reauthenticated", "password"));
+                                s->fpr, "reauthenticated", s->fresh_sso ? "sso" : "password"));
 }
 
 static enum srv_db_status srv_ck_reserve_txn(struct srv_db *db, void *cls)
@@ -189,6 +200,14 @@ static int srv_ck_reauth(struct srv_request *req, struct srv_ck *s, enum MHD_Res
   }
   enum srv_db_status st;
 
+  if (s->sso) {
+    if (s->fresh_sso)
+      return 0;
+    *ret = srv_reply_error(req, SRV_ERR_REAUTHENTICATION_REQUIRED,
+                           "Replacing your client key needs a fresh single sign-on: log in "
+                           "again, then replace it within five minutes");
+    return 1;
+  }
   if (!s->password) {
     *ret = srv_reply_error(req, SRV_ERR_REAUTHENTICATION_REQUIRED, NULL);
     return 1;

@@ -189,6 +189,24 @@ def key_rotation(alice):
        "the login" % kid)
 
 
+def client_key(alice_login):
+    """An SSO account has no password: a fresh SSO session re-authenticates
+    the replacement of its client key (audited as such)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    raw = lambda: base64.urlsafe_b64encode(Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode().rstrip("=")
+    tok = alice_login["token"]
+    st, _, e = esc("PUT", "/v1/client-key", {"public_key": raw()}, token=tok)
+    check(st == 200 and e["replaced"] is False, "first client key: %d %s" % (st, e))
+    st, _, e = esc("PUT", "/v1/client-key", {"public_key": raw()}, token=tok)
+    check(st == 200 and e["replaced"] is True, "replacement after a fresh SSO login: %d %s" % (st, e))
+    ev = audit_events("client_key.replace", "success", 0)
+    check(any(x["details"].get("reauthenticated") == "sso" for x in ev),
+          "the replacement is not audited as re-authenticated by SSO: %s" % ev)
+    ok("an SSO account replaces its client key with a fresh SSO login as re-authentication")
+
+
 def custodian_mfa():
     carol = idp.session(ENV, "carol", ENV["IDP_TOTP_CAROL"])
     a, _, _ = console_login(carol, "custodian")
@@ -342,6 +360,7 @@ def floods():
 def main():
     alice, a = code_flow()
     key_rotation(alice)
+    client_key(console_login(alice, "helpdesk")[0])
     carol, c = custodian_mfa()
     mfa_refused(alice)
     groups_change(alice, a)
