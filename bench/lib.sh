@@ -13,3 +13,16 @@ bench_port() {
   [ -n "$port" ] || { echo "run.sh: $2 did not start:" >&2; cat "$1" >&2; exit 1; }
   echo "$port"
 }
+
+# bench_escrow_bins [BUILD_DIR]: BUILD (absolute), LOAD (bench-escrow),
+# ESCROWD and CTL (escrowctl) of that build, each checked to exist.
+bench_escrow_bins() {
+  BUILD=$(cd "${1:-build}" && pwd)
+  LOAD=$BUILD/bench/escrow/bench-escrow
+  ESCROWD=$BUILD/server/escrowd
+  CTL=$BUILD/ctl/escrowctl
+  local b
+  for b in "$LOAD" "$ESCROWD" "$CTL"; do
+    [ -x "$b" ] || { echo "run.sh: $b not found; build first (cmake --build $BUILD)" >&2; exit 1; }
+  done
+}

@@ -286,7 +286,8 @@ enum srv_db_status srv_oidc_session(struct srv_db *db, struct srv_request *req, 
   PQclear(r);
   if (!d)
     return SRV_DB_ERROR;
-  if (!(r = srv_db_exec(db, SRV_STMT_OIDC_USER_BY_ID, p6 /* uid first */, &st))) {
+  const char *p1[1] = {uid};
+  if (!(r = srv_db_exec(db, SRV_STMT_OIDC_USER_BY_ID, p1, &st))) {
     json_decref(d);
     return st;
   }

@@ -30,13 +30,7 @@ cd "$(dirname "$0")/../.."
 . bench/lib.sh
 . bench/escrow/answers.sh
 SRC=$PWD
-BUILD=$(cd "${1:-build}" && pwd)
-LOAD=$BUILD/bench/escrow/bench-escrow
-ESCROWD=$BUILD/server/escrowd
-CTL=$BUILD/ctl/escrowctl
-for b in "$LOAD" "$ESCROWD" "$CTL"; do
-  [ -x "$b" ] || { echo "run.sh: $b not found; build first (cmake --build $BUILD)" >&2; exit 1; }
-done
+bench_escrow_bins "${1:-build}"
 SECS=${BENCH_SECONDS:-20}
 THREADS=${BENCH_THREADS:-16}
 AGENTS=${BENCH_AGENTS:-"8 64"}

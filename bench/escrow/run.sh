@@ -22,13 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/lib.sh
 SRC=$PWD
-BUILD=$(cd "${1:-build}" && pwd)
-LOAD=$BUILD/bench/escrow/bench-escrow
-ESCROWD=$BUILD/server/escrowd
-CTL=$BUILD/ctl/escrowctl
-for b in "$LOAD" "$ESCROWD" "$CTL"; do
-  [ -x "$b" ] || { echo "run.sh: $b not found; build first (cmake --build $BUILD)" >&2; exit 1; }
-done
+bench_escrow_bins "${1:-build}"
 command -v pgbench >/dev/null || { echo "run.sh: pgbench not found (postgresql-contrib)" >&2; exit 1; }
 SECS=${BENCH_SECONDS:-10}
 THREADS=${BENCH_THREADS:-16}
