@@ -14,6 +14,8 @@
 # pending requests with one commit before sending any, and a limit or
 # device cool-down crossed inside a round counts exactly.
 
+KEYN=0 # one-time key files of new_request, numbered (never a name twice)
+
 # policy FILE [PYTHON-STATEMENTS]: the base policy, changed by the
 # statements (on the dict p), written to FILE.
 policy() {
@@ -73,7 +75,7 @@ new_request() {
 }
 add_request() {
   hd retrieve --device host-bde --volume "${2:-C:}" --reason "locked out after a BIOS update" \
-    --ticket "${1:-INC-20001}" --key-out "$W/k.$RANDOM" >"$W/nr.out" 2>"$W/nr.err" ||
+    --ticket "${1:-INC-20001}" --key-out "$W/k.$((KEYN += 1))" >"$W/nr.out" 2>"$W/nr.err" ||
     fail "retrieve: $(cat "$W/nr.err")"
   RID=$(sed -n 's/.*request \(req-[a-z2-7]*\) created.*/\1/p' "$W/nr.err" | head -n1)
   [ -n "$RID" ] || fail "no request id: $(cat "$W/nr.err")"
